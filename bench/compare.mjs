@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Runs saekit's benchmarks and the Python peers side by side, in one run on one machine,
+// and prints every measurement plus the ratios saekit / peer as JSON lines.
+//
+//   node bench/compare.mjs kernels [--threads 2]   # sgemm and topk vs PyTorch/OpenBLAS
+//   node bench/compare.mjs train   [--threads 2]   # TopK/vSAE training step vs peer_topk_sae.py
+//
+// The peers need Debian's PyTorch: apt-get install -y python3-torch libopenblas0-pthread.
+// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment so OpenBLAS
+// picks its AVX-512 kernel.
+import { spawnSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const suite = args[0] ?? "kernels";
+const threadsAt = args.indexOf("--threads");
+const threads = threadsAt >= 0 ? Number(args[threadsAt + 1]) : 2;
+const python = "/usr/bin/python3";
+const env = { ...process.env };
+delete env.OPENBLAS_CORETYPE;
+delete env.OPENBLAS_L2_SIZE;
+
+function run(cmd, argv) {
+  const r = spawnSync(cmd, argv, { cwd: root, env, encoding: "utf8", maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(" ")} failed:\n${r.stderr}`);
+  return r.stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line));
+}
+
+const saekit = (...a) => run(process.execPath, [join(root, "bin", "saekit.js"), ...a]);
+const out = (o) => console.log(JSON.stringify(o));
+
+if (suite === "kernels") {
+  const shapes = [[4096, 512, 16384], [4096, 2048, 512]];
+  for (const [m, k, n] of shapes) {
+    const ours = saekit("bench", "gemm", "--m", `${m}`, "--k", `${k}`, "--n", `${n}`, "--threads", `${threads}`)[0];
+    const peer = run(python, ["bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`])[0];
+    out(ours);
+    out(peer);
+    out({ compare: "gemm", m, k, n, threads, ratio_vs_openblas: +(ours.gflops / peer.gflops).toFixed(3) });
+  }
+  const ours = saekit("bench", "topk", "--batch", "4096", "--m", "16384", "--k", "64", "--threads", `${threads}`)[0];
+  const peer = run(python, ["bench/peer_kernels.py", "--shapes", "", "--topk", "4096x16384x64", "--threads", `${threads}`])[0];
+  out(ours);
+  out(peer);
+  out({ compare: "topk", threads, ms: ours.ms, speedup_vs_torch: +(peer.ms / ours.ms).toFixed(2) });
+} else {
+  console.error(`unknown suite "${suite}" (kernels, train)`);
+  process.exit(2);
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Peer for `saekit bench gemm` and `saekit bench topk`: PyTorch on the CPU (sgemm is
+OpenBLAS on Debian; topk is ATen's).
+
+Prints one JSON line per measurement in the schema of the saekit benches:
+{"bench":"gemm","impl":"torch","m":..,"k":..,"n":..,"threads":..,"ms":..,"gflops":..}
+{"bench":"topk","impl":"torch","batch":..,"m":..,"k":..,"threads":..,"ms":..}
+Run with Debian's /usr/bin/python3 (python3-torch) and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
+unset so OpenBLAS picks its AVX-512 kernel.
+
+usage: peer_kernels.py [--shapes 4096x512x16384,4096x2048x512] [--topk 4096x16384x64]
+                       [--threads 1,2] [--runs 7]
+"""
+import argparse
+import ctypes
+import json
+import time
+
+import torch
+
+
+def set_blas_threads(threads):
+    """torch.set_num_threads does not reach Debian's pthread OpenBLAS; call it directly."""
+    torch.set_num_threads(threads)
+    with open("/proc/self/maps") as maps:
+        libs = {line.split()[-1] for line in maps if "libopenblas" in line}
+    for lib in libs:
+        ctypes.CDLL(lib).openblas_set_num_threads(threads)
+
+
+def bench(m, k, n, threads, runs):
+    set_blas_threads(threads)
+    torch.manual_seed(0)
+    a = torch.randn(m, k)
+    b = torch.randn(k, n)
+    c = torch.empty(m, n)
+    for _ in range(2):
+        torch.mm(a, b, out=c)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        torch.mm(a, b, out=c)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    med = times[len(times) // 2]
+    return {"bench": "gemm", "impl": "torch", "m": m, "k": k, "n": n, "threads": threads,
+            "ms": round(med * 1e3, 3), "gflops": round(2.0 * m * k * n / med / 1e9, 1)}
+
+
+def bench_topk(batch, m, k, threads, runs):
+    set_blas_threads(threads)
+    torch.manual_seed(0)
+    x = torch.randn(batch, m)
+    for _ in range(2):
+        torch.relu(x).topk(k, dim=-1, sorted=False)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        x.topk(k, dim=-1, sorted=False)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {"bench": "topk", "impl": "torch", "batch": batch, "m": m, "k": k, "threads": threads,
+            "ms": round(times[len(times) // 2] * 1e3, 3)}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--shapes", default="4096x512x16384,4096x2048x512")
+    p.add_argument("--topk", default="4096x16384x64")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--runs", type=int, default=7)
+    a = p.parse_args()
+    for shape in filter(None, a.shapes.split(",")):
+        m, k, n = (int(v) for v in shape.split("x"))
+        for t in a.threads.split(","):
+            print(json.dumps(bench(m, k, n, int(t), a.runs)), flush=True)
+    for shape in filter(None, a.topk.split(",")):
+        batch, m, k = (int(v) for v in shape.split("x"))
+        for t in a.threads.split(","):
+            print(json.dumps(bench_topk(batch, m, k, int(t), a.runs)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

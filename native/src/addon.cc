@@ -1,0 +1,451 @@
+// N-API bindings. Every kernel reads and writes the caller's typed arrays in place (no
+// copies); this layer only checks that each array is the right type and long enough for
+// the shapes given, and that sparse indices are in range, so a wrong call from JavaScript
+// gets a RangeError/TypeError instead of reading or writing out of bounds.
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "cpu.h"
+#include "elementwise.h"
+#include "gemm.h"
+#include "random.h"
+#include "sparse.h"
+#include "threadpool.h"
+#include "topk.h"
+
+namespace {
+
+using namespace saekit;
+
+template <typename T>
+struct View {
+  T* data;
+  size_t length;
+};
+
+template <typename T, napi_typedarray_type kType>
+View<T> typed(const Napi::CallbackInfo& info, size_t i, const char* name, const char* type) {
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType)
+    throw Napi::TypeError::New(info.Env(), std::string(name) + ": expected a " + type);
+  auto arr = v.As<Napi::TypedArrayOf<T>>();
+  return {arr.Data(), arr.ElementLength()};
+}
+
+View<float> f32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return typed<float, napi_float32_array>(info, i, name, "Float32Array");
+}
+View<int32_t> i32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return typed<int32_t, napi_int32_array>(info, i, name, "Int32Array");
+}
+// A Float32Array or null/undefined (optional bias and similar).
+View<float> f32_or_null(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return {nullptr, 0};
+  return f32(info, i, name);
+}
+
+long count(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + ": expected a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d != std::floor(d) || d > 9.0e15)
+    throw Napi::RangeError::New(info.Env(), std::string(name) + ": expected a non-negative integer");
+  return static_cast<long>(d);
+}
+float real(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + ": expected a number");
+  return static_cast<float>(info[i].As<Napi::Number>().DoubleValue());
+}
+bool flag(const Napi::CallbackInfo& info, size_t i) { return info[i].ToBoolean().Value(); }
+
+template <typename T>
+void need(const Napi::Env& env, const View<T>& v, double n, const char* name) {
+  if (static_cast<double>(v.length) < n)
+    throw Napi::RangeError::New(env, std::string(name) + ": needs " + std::to_string(static_cast<long>(n)) +
+                                         " elements, has " + std::to_string(v.length));
+}
+
+// Elements a row-major [rows, cols] matrix with leading dimension ld spans.
+double span(long rows, long cols, long ld) { return rows == 0 || cols == 0 ? 0 : double(rows - 1) * ld + cols; }
+
+// Checks a CSR code: row_ptr[batch+1] non-decreasing from 0, idx entries within [0, m).
+void check_csr(const Napi::Env& env, const View<int32_t>& row_ptr, const View<int32_t>& idx,
+               long batch, long m) {
+  need(env, row_ptr, batch + 1, "rowPtr");
+  if (row_ptr.data[0] != 0) throw Napi::RangeError::New(env, "rowPtr[0] must be 0");
+  for (long b = 0; b < batch; b++)
+    if (row_ptr.data[b + 1] < row_ptr.data[b]) throw Napi::RangeError::New(env, "rowPtr must be non-decreasing");
+  need(env, idx, row_ptr.data[batch], "idx");
+  for (int32_t e = 0; e < row_ptr.data[batch]; e++)
+    if (idx.data[e] < 0 || idx.data[e] >= m)
+      throw Napi::RangeError::New(env, "idx[" + std::to_string(e) + "] = " + std::to_string(idx.data[e]) +
+                                           " is outside [0, " + std::to_string(m) + ")");
+}
+
+SelectMode select_mode(const Napi::CallbackInfo& info, size_t i) {
+  long mode = count(info, i, "mode");
+  if (mode > 2) throw Napi::RangeError::New(info.Env(), "mode must be 0 (relu), 1 (abs) or 2 (value)");
+  return static_cast<SelectMode>(mode);
+}
+
+// ------------------------------------------------------------------ runtime
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", isa_name(active_isa()));
+  o.Set("bestIsa", isa_name(best_isa()));
+  o.Set("threads", pool_threads());
+  int mr, nr;
+  gemm_tile_shape(&mr, &nr);
+  o.Set("gemmMR", mr);
+  o.Set("gemmNR", nr);
+  return o;
+}
+
+void SetThreads(const Napi::CallbackInfo& info) {
+  long n = count(info, 0, "threads");
+  if (n < 1) throw Napi::RangeError::New(info.Env(), "threads must be >= 1");
+  set_pool_threads(static_cast<int>(n));
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  std::string name = info[0].ToString();
+  Isa isa = name == "avx512" ? Isa::Avx512 : name == "avx2" ? Isa::Avx2 : Isa::Generic;
+  if (name != "avx512" && name != "avx2" && name != "generic")
+    throw Napi::RangeError::New(info.Env(), "isa must be avx512, avx2 or generic");
+  return Napi::Boolean::New(info.Env(), set_isa(isa));
+}
+
+// ------------------------------------------------------------------ GEMM
+void Sgemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool ta = flag(info, 0), tb = flag(info, 1);
+  long M = count(info, 2, "M"), N = count(info, 3, "N"), K = count(info, 4, "K");
+  float alpha = real(info, 5, "alpha");
+  auto A = f32(info, 6, "A");
+  long lda = count(info, 7, "lda");
+  auto B = f32(info, 8, "B");
+  long ldb = count(info, 9, "ldb");
+  float beta = real(info, 10, "beta");
+  auto C = f32(info, 11, "C");
+  long ldc = count(info, 12, "ldc");
+  long a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+  if (lda < a_cols || ldb < b_cols || ldc < N) throw Napi::RangeError::New(env, "sgemm: leading dimension smaller than the row length");
+  need(env, A, span(a_rows, a_cols, lda), "A");
+  need(env, B, span(b_rows, b_cols, ldb), "B");
+  need(env, C, span(M, N, ldc), "C");
+  sgemm(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
+}
+
+// ------------------------------------------------------------------ TopK
+void TopkRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = f32(info, 0, "x");
+  long batch = count(info, 1, "batch"), m = count(info, 2, "m"), k = count(info, 3, "k");
+  SelectMode mode = select_mode(info, 4);
+  auto bias = f32_or_null(info, 5, "bias");
+  auto vals = f32(info, 6, "vals");
+  auto idx = i32(info, 7, "idx");
+  if (k > m) throw Napi::RangeError::New(env, "topk: k must be <= m");
+  need(env, x, double(batch) * m, "x");
+  if (bias.data) need(env, bias, m, "bias");
+  need(env, vals, double(batch) * k, "vals");
+  need(env, idx, double(batch) * k, "idx");
+  topk_rows(x.data, batch, m, k, mode, bias.data, vals.data, idx.data);
+}
+
+Napi::Value BatchTopk(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = f32(info, 0, "x");
+  long batch = count(info, 1, "batch"), m = count(info, 2, "m"), k_total = count(info, 3, "kTotal");
+  SelectMode mode = select_mode(info, 4);
+  auto bias = f32_or_null(info, 5, "bias");
+  auto row_ptr = i32(info, 6, "rowPtr");
+  auto idx = i32(info, 7, "idx");
+  auto vals = f32(info, 8, "vals");
+  need(env, x, double(batch) * m, "x");
+  if (bias.data) need(env, bias, m, "bias");
+  need(env, row_ptr, batch + 1, "rowPtr");
+  double cap = std::min(double(k_total), double(batch) * m);
+  need(env, idx, cap, "idx");
+  need(env, vals, cap, "vals");
+  return Napi::Number::New(env, double(batch_topk(x.data, batch, m, k_total, mode, bias.data, row_ptr.data, idx.data, vals.data)));
+}
+
+Napi::Value ThresholdSelect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = f32(info, 0, "x");
+  long batch = count(info, 1, "batch"), m = count(info, 2, "m");
+  auto bias = f32_or_null(info, 3, "bias");
+  auto threshold = f32_or_null(info, 4, "threshold");
+  auto row_ptr = i32(info, 5, "rowPtr");
+  auto idx = i32(info, 6, "idx");
+  auto vals = f32(info, 7, "vals");
+  need(env, x, double(batch) * m, "x");
+  if (bias.data) need(env, bias, m, "bias");
+  if (threshold.data) need(env, threshold, m, "threshold");
+  need(env, row_ptr, batch + 1, "rowPtr");
+  long capacity = static_cast<long>(std::min(idx.length, vals.length));
+  return Napi::Number::New(env, double(threshold_select(x.data, batch, m, bias.data, threshold.data,
+                                                        row_ptr.data, idx.data, vals.data, capacity)));
+}
+
+// ------------------------------------------------------------------ random
+uint32_t u32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  long v = count(info, i, name);
+  if (v > 4294967295L) throw Napi::RangeError::New(info.Env(), std::string(name) + ": must fit in 32 bits");
+  return static_cast<uint32_t>(v);
+}
+
+void FillNormal(const Napi::CallbackInfo& info) {
+  auto out = f32(info, 0, "out");
+  long offset = count(info, 3, "offset");
+  if (offset % 2) throw Napi::RangeError::New(info.Env(), "fillNormal: offset must be even");
+  fill_normal(out.data, static_cast<long>(out.length), u32(info, 1, "seed"), u32(info, 2, "stream"), offset);
+}
+
+Napi::Value SampleLatents(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto pre = f32(info, 0, "pre");
+  long batch = count(info, 1, "batch"), m = count(info, 2, "m");
+  auto bias = f32_or_null(info, 3, "bias");
+  bool relu = flag(info, 4);
+  auto logvar = f32_or_null(info, 5, "logvar");
+  float noise_scale = real(info, 6, "noiseScale");
+  uint32_t seed = u32(info, 7, "seed"), stream = u32(info, 8, "stream");
+  auto z = f32(info, 9, "z");
+  need(env, pre, double(batch) * m, "pre");
+  if (bias.data) need(env, bias, m, "bias");
+  if (logvar.data) need(env, logvar, double(batch) * m, "logvar");
+  need(env, z, double(batch) * m, "z");
+  return Napi::Number::New(env, sample_latents(pre.data, batch, m, bias.data, relu, logvar.data,
+                                               noise_scale, seed, stream, z.data));
+}
+
+// ------------------------------------------------------------------ sparse codes
+void SparseDecode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  long batch = count(info, 0, "batch");
+  auto row_ptr = i32(info, 1, "rowPtr");
+  auto idx = i32(info, 2, "idx");
+  auto val = f32(info, 3, "val");
+  auto W = f32(info, 4, "W");
+  long d = count(info, 5, "d");
+  auto bias = f32_or_null(info, 6, "bias");
+  auto out = f32(info, 7, "out");
+  if (d == 0) throw Napi::RangeError::New(env, "d must be > 0");
+  long m = static_cast<long>(W.length / d);
+  check_csr(env, row_ptr, idx, batch, m);
+  need(env, val, row_ptr.data[batch], "val");
+  if (bias.data) need(env, bias, d, "bias");
+  need(env, out, double(batch) * d, "out");
+  sparse_decode(batch, row_ptr.data, idx.data, val.data, W.data, d, bias.data, out.data);
+}
+
+void SparseRowDots(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  long batch = count(info, 0, "batch");
+  auto row_ptr = i32(info, 1, "rowPtr");
+  auto idx = i32(info, 2, "idx");
+  auto G = f32(info, 3, "G");
+  auto W = f32(info, 4, "W");
+  long d = count(info, 5, "d");
+  auto out = f32(info, 6, "out");
+  if (d == 0) throw Napi::RangeError::New(env, "d must be > 0");
+  check_csr(env, row_ptr, idx, batch, static_cast<long>(W.length / d));
+  need(env, G, double(batch) * d, "G");
+  need(env, out, row_ptr.data[batch], "out");
+  sparse_row_dots(batch, row_ptr.data, idx.data, G.data, W.data, d, out.data);
+}
+
+void SparseTranspose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  long batch = count(info, 0, "batch");
+  auto row_ptr = i32(info, 1, "rowPtr");
+  auto idx = i32(info, 2, "idx");
+  long m = count(info, 3, "m");
+  auto col_ptr = i32(info, 4, "colPtr");
+  auto entries = i32(info, 5, "entries");
+  auto entry_row = i32(info, 6, "entryRow");
+  check_csr(env, row_ptr, idx, batch, m);
+  need(env, col_ptr, m + 1, "colPtr");
+  need(env, entries, row_ptr.data[batch], "entries");
+  need(env, entry_row, row_ptr.data[batch], "entryRow");
+  sparse_transpose(batch, row_ptr.data, idx.data, m, col_ptr.data, entries.data, entry_row.data);
+}
+
+void SparseScatterRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  long m = count(info, 0, "m");
+  auto col_ptr = i32(info, 1, "colPtr");
+  auto entries = i32(info, 2, "entries");
+  auto entry_row = i32(info, 3, "entryRow");
+  auto coef = f32(info, 4, "coef");
+  auto X = f32(info, 5, "X");
+  long d = count(info, 6, "d");
+  bool accumulate = flag(info, 7);
+  auto out = f32(info, 8, "out");
+  auto coef_sum = f32_or_null(info, 9, "coefSum");
+  if (d == 0) throw Napi::RangeError::New(env, "d must be > 0");
+  need(env, col_ptr, m + 1, "colPtr");
+  if (col_ptr.data[0] != 0) throw Napi::RangeError::New(env, "colPtr[0] must be 0");
+  for (long r = 0; r < m; r++)
+    if (col_ptr.data[r + 1] < col_ptr.data[r]) throw Napi::RangeError::New(env, "colPtr must be non-decreasing");
+  const int32_t nnz = col_ptr.data[m];
+  need(env, entries, nnz, "entries");
+  need(env, entry_row, nnz, "entryRow");
+  need(env, coef, nnz, "coef");
+  long rows = static_cast<long>(X.length / d);
+  for (int32_t p = 0; p < nnz; p++) {
+    int32_t e = entries.data[p];
+    if (e < 0 || e >= nnz || entry_row.data[e] < 0 || entry_row.data[e] >= rows)
+      throw Napi::RangeError::New(env, "entries/entryRow out of range at " + std::to_string(p));
+  }
+  need(env, out, double(m) * d, "out");
+  if (coef_sum.data) need(env, coef_sum, m, "coefSum");
+  sparse_scatter_rows(m, col_ptr.data, entries.data, entry_row.data, coef.data, X.data, d,
+                      accumulate, out.data, coef_sum.data);
+}
+
+// ------------------------------------------------------------------ elementwise
+void AdamUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = f32(info, 0, "param");
+  auto g = f32(info, 1, "grad");
+  auto m = f32(info, 2, "m");
+  auto v = f32(info, 3, "v");
+  long n = static_cast<long>(p.length);
+  need(env, g, n, "grad");
+  need(env, m, n, "m");
+  need(env, v, n, "v");
+  adam_update(p.data, g.data, m.data, v.data, n, real(info, 4, "lr"), real(info, 5, "beta1"),
+              real(info, 6, "beta2"), real(info, 7, "eps"), real(info, 8, "bias1"),
+              real(info, 9, "bias2"), real(info, 10, "weightDecay"));
+}
+
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  auto x = f32(info, 0, "x");
+  return Napi::Number::New(info.Env(), sum_squares(x.data, static_cast<long>(x.length)));
+}
+
+Napi::Value Dot(const Napi::CallbackInfo& info) {
+  auto a = f32(info, 0, "a");
+  auto b = f32(info, 1, "b");
+  if (a.length != b.length) throw Napi::RangeError::New(info.Env(), "dot: lengths differ");
+  return Napi::Number::New(info.Env(), dot(a.data, b.data, static_cast<long>(a.length)));
+}
+
+void Scale(const Napi::CallbackInfo& info) {
+  auto x = f32(info, 0, "x");
+  scale(x.data, static_cast<long>(x.length), real(info, 1, "s"));
+}
+
+Napi::Value DiffScaled(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto a = f32(info, 0, "a");
+  auto b = f32(info, 1, "b");
+  auto out = f32(info, 2, "out");
+  long n = static_cast<long>(a.length);
+  need(env, b, n, "b");
+  need(env, out, n, "out");
+  return Napi::Number::New(env, diff_scaled(a.data, b.data, out.data, n, real(info, 3, "s")));
+}
+
+void RowNorms(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto X = f32(info, 0, "X");
+  long rows = count(info, 1, "rows"), cols = count(info, 2, "cols");
+  auto out = f32(info, 3, "out");
+  need(env, X, double(rows) * cols, "X");
+  need(env, out, rows, "out");
+  row_norms(X.data, rows, cols, out.data);
+}
+
+void ScaleRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto X = f32(info, 0, "X");
+  long rows = count(info, 1, "rows"), cols = count(info, 2, "cols");
+  auto s = f32(info, 3, "scales");
+  need(env, X, double(rows) * cols, "X");
+  need(env, s, rows, "scales");
+  scale_rows(X.data, rows, cols, s.data);
+}
+
+void RemoveParallelComponent(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto W = f32(info, 0, "W");
+  auto G = f32(info, 1, "G");
+  long rows = count(info, 2, "rows"), cols = count(info, 3, "cols");
+  need(env, W, double(rows) * cols, "W");
+  need(env, G, double(rows) * cols, "G");
+  remove_parallel_component(W.data, G.data, rows, cols);
+}
+
+void ColSums(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto X = f32(info, 0, "X");
+  long rows = count(info, 1, "rows"), cols = count(info, 2, "cols");
+  auto out = f32(info, 3, "out");
+  need(env, X, double(rows) * cols, "X");
+  need(env, out, cols, "out");
+  col_sums(X.data, rows, cols, out.data, flag(info, 4));
+}
+
+void BiasAct(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = f32(info, 0, "x");
+  long batch = count(info, 1, "batch"), m = count(info, 2, "m");
+  auto bias = f32_or_null(info, 3, "bias");
+  bool relu = flag(info, 4);
+  float s = real(info, 5, "scale");
+  auto out = f32(info, 6, "out");
+  need(env, x, double(batch) * m, "x");
+  if (bias.data) need(env, bias, m, "bias");
+  need(env, out, double(batch) * m, "out");
+  bias_act(x.data, batch, m, bias.data, relu, s, out.data);
+}
+
+void AddRowVector(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto X = f32(info, 0, "X");
+  long rows = count(info, 1, "rows"), cols = count(info, 2, "cols");
+  auto bias = f32(info, 3, "bias");
+  need(env, X, double(rows) * cols, "X");
+  need(env, bias, cols, "bias");
+  add_row_vector(X.data, rows, cols, bias.data);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("sgemm", Napi::Function::New(env, Sgemm));
+  exports.Set("topkRows", Napi::Function::New(env, TopkRows));
+  exports.Set("batchTopk", Napi::Function::New(env, BatchTopk));
+  exports.Set("thresholdSelect", Napi::Function::New(env, ThresholdSelect));
+  exports.Set("fillNormal", Napi::Function::New(env, FillNormal));
+  exports.Set("sampleLatents", Napi::Function::New(env, SampleLatents));
+  exports.Set("biasAct", Napi::Function::New(env, BiasAct));
+  exports.Set("sparseDecode", Napi::Function::New(env, SparseDecode));
+  exports.Set("sparseRowDots", Napi::Function::New(env, SparseRowDots));
+  exports.Set("sparseTranspose", Napi::Function::New(env, SparseTranspose));
+  exports.Set("sparseScatterRows", Napi::Function::New(env, SparseScatterRows));
+  exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
+  exports.Set("dot", Napi::Function::New(env, Dot));
+  exports.Set("scale", Napi::Function::New(env, Scale));
+  exports.Set("diffScaled", Napi::Function::New(env, DiffScaled));
+  exports.Set("rowNorms", Napi::Function::New(env, RowNorms));
+  exports.Set("scaleRows", Napi::Function::New(env, ScaleRows));
+  exports.Set("removeParallelComponent", Napi::Function::New(env, RemoveParallelComponent));
+  exports.Set("colSums", Napi::Function::New(env, ColSums));
+  exports.Set("addRowVector", Napi::Function::New(env, AddRowVector));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(saekit_native, Init)

@@ -1,0 +1,208 @@
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "cpu.h"
+#include "gemm_kernels.h"
+#include "threadpool.h"
+
+namespace saekit {
+namespace {
+
+struct Problem {
+  bool ta, tb;
+  long M, N, K;
+  float alpha;
+  const float* A;
+  long lda;
+  const float* B;
+  long ldb;
+  float beta;
+  float* C;
+  long ldc;
+  float a(long i, long k) const { return ta ? A[k * lda + i] : A[i * lda + k]; }
+  float b(long k, long j) const { return tb ? B[j * ldb + k] : B[k * ldb + j]; }
+};
+
+const MicroKernel& active_kernel() {
+  static const MicroKernel generic = micro_kernel_generic();
+  static const MicroKernel avx2 = micro_kernel_avx2();
+  static const MicroKernel avx512 = micro_kernel_avx512();
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512;
+    case Isa::Avx2: return avx2;
+    default: return generic;
+  }
+}
+
+// 64-byte aligned scratch that grows on demand, one per thread and purpose.
+struct Scratch {
+  float* data = nullptr;
+  size_t size = 0;
+  ~Scratch() { std::free(data); }
+  float* get(size_t n) {
+    if (n > size) {
+      std::free(data);
+      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+      data = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!data) throw std::bad_alloc();
+      size = n;
+    }
+    return data;
+  }
+};
+
+// Packs rows [i0, i0+mc) x depth [k0, k0+kc) of alpha*op(A) into MR-row micro-panels:
+// panel p holds, for each k, the MR values op(A)[i0+p*MR+r, k0+k]; rows past M are zero.
+void pack_a(const Problem& p, long i0, long mc, long k0, long kc, int MR, float* dst) {
+  for (long ip = 0; ip < mc; ip += MR) {
+    long rows = std::min<long>(MR, mc - ip);
+    float* panel = dst + ip * kc;
+    if (p.ta) {
+      // op(A)[i,k] = A[k*lda+i]: MR consecutive values per k.
+      for (long k = 0; k < kc; k++) {
+        const float* src = p.A + (k0 + k) * p.lda + i0 + ip;
+        float* out = panel + k * MR;
+        long r = 0;
+        for (; r < rows; r++) out[r] = p.alpha * src[r];
+        for (; r < MR; r++) out[r] = 0.0f;
+      }
+    } else {
+      for (long r = 0; r < rows; r++) {
+        const float* src = p.A + (i0 + ip + r) * p.lda + k0;
+        for (long k = 0; k < kc; k++) panel[k * MR + r] = p.alpha * src[k];
+      }
+      for (long r = rows; r < MR; r++)
+        for (long k = 0; k < kc; k++) panel[k * MR + r] = 0.0f;
+    }
+  }
+}
+
+// Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR-column micro-panels:
+// panel q holds, for each k, the NR values op(B)[k0+k, j0+q*NR+c]; columns past N are zero.
+void pack_b(const Problem& p, long k0, long kc, long j0, long nc, int NR, float* dst) {
+  for (long jp = 0; jp < nc; jp += NR) {
+    long cols = std::min<long>(NR, nc - jp);
+    float* panel = dst + jp * kc;
+    if (p.tb) {
+      // op(B)[k,j] = B[j*ldb+k]: walk each source row (contiguous in k), scatter by NR.
+      for (long c = 0; c < cols; c++) {
+        const float* src = p.B + (j0 + jp + c) * p.ldb + k0;
+        for (long k = 0; k < kc; k++) panel[k * NR + c] = src[k];
+      }
+      for (long c = cols; c < NR; c++)
+        for (long k = 0; k < kc; k++) panel[k * NR + c] = 0.0f;
+    } else {
+      for (long k = 0; k < kc; k++) {
+        const float* src = p.B + (k0 + k) * p.ldb + j0 + jp;
+        float* out = panel + k * NR;
+        std::memcpy(out, src, cols * sizeof(float));
+        for (long c = cols; c < NR; c++) out[c] = 0.0f;
+      }
+    }
+  }
+}
+
+// The five BLIS loops over one rectangle of C: rows [m0, m1), columns [n0, n1).
+void gemm_block(const Problem& p, const MicroKernel& uk, long m0, long m1, long n0, long n1) {
+  thread_local Scratch a_scratch, b_scratch, tile_scratch;
+  const int MR = uk.mr, NR = uk.nr;
+  const long KC = uk.kc, MC = uk.mc, NC = uk.nc;
+  float* packed_b = b_scratch.get(KC * (((std::min(NC, n1 - n0) + NR - 1) / NR) * NR));
+  float* packed_a = a_scratch.get(KC * (((std::min(MC, m1 - m0) + MR - 1) / MR) * MR));
+  float* tile = tile_scratch.get(MR * NR);
+
+  for (long jc = n0; jc < n1; jc += NC) {
+    long nc = std::min(NC, n1 - jc);
+    for (long pc = 0; pc < p.K; pc += KC) {
+      long kc = std::min(KC, p.K - pc);
+      float beta = pc == 0 ? p.beta : 1.0f;
+      pack_b(p, pc, kc, jc, nc, NR, packed_b);
+      for (long ic = m0; ic < m1; ic += MC) {
+        long mc = std::min(MC, m1 - ic);
+        pack_a(p, ic, mc, pc, kc, MR, packed_a);
+        for (long jr = 0; jr < nc; jr += NR) {
+          long cols = std::min<long>(NR, nc - jr);
+          const float* bp = packed_b + jr * kc;
+          for (long ir = 0; ir < mc; ir += MR) {
+            long rows = std::min<long>(MR, mc - ir);
+            const float* ap = packed_a + ir * kc;
+            float* c = p.C + (ic + ir) * p.ldc + jc + jr;
+            if (rows == MR && cols == NR) {
+              uk.fn(kc, ap, bp, c, p.ldc, beta);
+            } else {
+              // Edge tile: compute the full tile aside, write back only what exists.
+              uk.fn(kc, ap, bp, tile, NR, 0.0f);
+              for (long r = 0; r < rows; r++)
+                for (long col = 0; col < cols; col++) {
+                  float* out = c + r * p.ldc + col;
+                  float v = tile[r * NR + col];
+                  *out = beta == 0.0f ? v : (beta == 1.0f ? *out + v : beta * *out + v);
+                }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+long ceil_div(long a, long b) { return (a + b - 1) / b; }
+
+// Picks a tm x tn grid of C rectangles, one per thread, that minimises total packing work:
+// every rectangle packs its own rows of A once per NC-wide column block and its columns of B
+// once, so splitting N re-packs A and splitting M re-packs B.
+void choose_grid(const Problem& p, const MicroKernel& uk, int threads, int* tm, int* tn) {
+  double best = -1;
+  for (int a = 1; a <= threads; a++) {
+    if (threads % a) continue;
+    int b = threads / a;
+    if (ceil_div(p.M, uk.mr) < a || ceil_div(p.N, uk.nr) < b) continue;
+    double pack_a = double(b) * p.M * p.K * ceil_div(ceil_div(p.N, b), uk.nc);
+    double pack_b = double(a) * p.N * p.K;
+    double cost = pack_a + pack_b;
+    if (best < 0 || cost < best) best = cost, *tm = a, *tn = b;
+  }
+  if (best < 0) *tm = *tn = 1;
+}
+
+// Splits [0, n) into `parts` ranges whose boundaries fall on multiples of `align`.
+long split_point(long n, long align, int part, int parts) {
+  long units = ceil_div(n, align);
+  return std::min(n, (units * part / parts) * align);
+}
+
+}  // namespace
+
+void gemm_tile_shape(int* mr, int* nr) {
+  *mr = active_kernel().mr;
+  *nr = active_kernel().nr;
+}
+
+void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
+           long lda, const float* B, long ldb, float beta, float* C, long ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    for (long i = 0; i < M; i++)
+      for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  Problem p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  const MicroKernel& uk = active_kernel();
+  // Below ~4 MFLOP a thread wake-up costs more than it saves.
+  double flops = 2.0 * M * N * K;
+  int threads = flops < 4e6 ? 1 : pool_threads();
+  int tm = 1, tn = 1;
+  choose_grid(p, uk, threads, &tm, &tn);
+  parallel_for(tm * tn, [&](int t) {
+    int bi = t / tn, bj = t % tn;
+    long m0 = split_point(M, uk.mr, bi, tm), m1 = split_point(M, uk.mr, bi + 1, tm);
+    long n0 = split_point(N, uk.nr, bj, tn), n1 = split_point(N, uk.nr, bj + 1, tn);
+    if (m0 < m1 && n0 < n1) gemm_block(p, uk, m0, m1, n0, n1);
+  });
+}
+
+}  // namespace saekit

@@ -1,0 +1,18 @@
+// Single-precision GEMM for row-major matrices, in the GotoBLAS/BLIS design: op(B) is
+// packed into KC x NC panels and op(A) into MC x KC blocks laid out as MR x NR micro-panels,
+// and a register-blocked micro-kernel (AVX-512, AVX2+FMA, or portable) computes each
+// MR x NR tile of C from them. Threads split C into a grid chosen to minimise re-packing.
+#pragma once
+
+namespace saekit {
+
+// C[M,N] = alpha * op(A) * op(B) + beta * C.  op(A) is [M,K]: A is [M,K] (lda >= K) or, when
+// trans_a, [K,M] (lda >= M). op(B) is [K,N]: B is [K,N] (ldb >= N) or, when trans_b, [N,K]
+// (ldb >= K). beta == 0 overwrites C without reading it (NaN in C does not propagate).
+void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
+           long lda, const float* B, long ldb, float beta, float* C, long ldc);
+
+// The micro-kernel geometry in use (for tests that want edge cases around MR and NR).
+void gemm_tile_shape(int* mr, int* nr);
+
+}  // namespace saekit

@@ -1,0 +1,22 @@
+// Micro-kernels for sgemm: C[MR,NR] (+)= Apanel[kc,MR]^T * Bpanel[kc,NR].
+// Apanel holds, for each k, MR consecutive values of a column of op(A); Bpanel holds, for
+// each k, NR consecutive values of a row of op(B). beta selects how C is written:
+// 0 overwrite, 1 accumulate, otherwise C = beta*C + AB.
+#pragma once
+
+namespace saekit {
+
+using MicroKernelFn = void (*)(long kc, const float* Ap, const float* Bp, float* C, long ldc,
+                               float beta);
+
+struct MicroKernel {
+  int mr, nr;          // register tile
+  long kc, mc, nc;     // cache blocking: KC (depth), MC (rows of A per L2 block), NC (cols of B)
+  MicroKernelFn fn;
+};
+
+MicroKernel micro_kernel_generic();
+MicroKernel micro_kernel_avx2();
+MicroKernel micro_kernel_avx512();
+
+}  // namespace saekit

@@ -1,0 +1,34 @@
+// Kernels on sparse latent codes, the heart of a fast TopK SAE: they touch only the
+// selected latents, so decode and backward cost O(nnz * d) instead of O(batch * m * d).
+//
+// Codes are CSR: row b holds entries e in [row_ptr[b], row_ptr[b+1]) with latent idx[e] and
+// value val[e]. A fixed-k TopK code is CSR with row_ptr[b] = b * k.
+#pragma once
+
+#include <cstdint>
+
+namespace saekit {
+
+// out[b] = bias + sum_e val[e] * W[idx[e]]   (W [m, d]; bias [d] or null). "embedding bag".
+void sparse_decode(long batch, const int32_t* row_ptr, const int32_t* idx, const float* val,
+                   const float* W, long d, const float* bias, float* out);
+
+// out[e] = dot(G[b(e)], W[idx[e]]) for every entry: the gradient w.r.t. the code values.
+void sparse_row_dots(long batch, const int32_t* row_ptr, const int32_t* idx, const float* G,
+                     const float* W, long d, float* out);
+
+// Transposes a CSR code into per-latent lists: col_ptr[m + 1], and for each latent r the
+// entries e (ascending) in entries[col_ptr[r] .. col_ptr[r+1]), with entry_row[e] = b(e).
+void sparse_transpose(long batch, const int32_t* row_ptr, const int32_t* idx, long m,
+                      int32_t* col_ptr, int32_t* entries, int32_t* entry_row);
+
+// out[r] = sum over entries e of latent r of coef[e] * X[b(e)]   (X [batch, d], out [m, d]),
+// and coef_sum[r] = sum of coef[e] (if not null). Every one of the m rows is written (zero
+// when no entry selects it) unless accumulate, which adds into out and coef_sum.
+// This is the weight gradient of both decoder and encoder rows; threads own latent ranges,
+// so there are no write conflicts and the sum order is fixed.
+void sparse_scatter_rows(long m, const int32_t* col_ptr, const int32_t* entries,
+                         const int32_t* entry_row, const float* coef, const float* X, long d,
+                         bool accumulate, float* out, float* coef_sum);
+
+}  // namespace saekit

@@ -1,0 +1,449 @@
+#include "topk.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "cpu.h"
+#include "threadpool.h"
+
+#if SAEKIT_X86
+#include <immintrin.h>
+#endif
+
+namespace saekit {
+namespace {
+
+struct Cand {
+  float key;
+  int32_t idx;
+};
+
+inline bool better(const Cand& a, const Cand& b) {
+  return a.key > b.key || (a.key == b.key && a.idx < b.idx);
+}
+
+inline float key_of(float v, SelectMode mode) {
+  if (v != v) return -std::numeric_limits<float>::infinity();  // NaN ranks last
+  return mode == SelectMode::Abs ? std::fabs(v) : v;
+}
+
+inline float out_value(float v, SelectMode mode) {
+  return mode == SelectMode::Relu ? (v > 0.0f ? v : 0.0f) : v;
+}
+
+// Candidate buffer for one row. Holds at most `cap` entries; when full it keeps only the
+// best k and raises the admission threshold to the k-th key. Later columns have larger
+// indices, so an entry equal to the threshold can never beat the k-th: admission is `>`.
+class RowSelector {
+ public:
+  RowSelector(long k, long cap) : k_(k), cap_(cap) { buf_.resize(cap); }
+
+  void reset() { n_ = 0; }
+  float threshold() const { return thr_; }
+
+  void seed(const float* x, const float* bias, long count, SelectMode mode) {
+    for (long j = 0; j < count; j++)
+      buf_[n_++] = {key_of(x[j] + (bias ? bias[j] : 0.0f), mode), static_cast<int32_t>(j)};
+    thr_ = buf_[0].key;
+    for (long i = 0; i < n_; i++) thr_ = std::min(thr_, buf_[i].key);
+  }
+
+  inline void offer(float key, int32_t j) {
+    if (!(key > thr_)) return;
+    buf_[n_++] = {key, j};
+    if (n_ == cap_) compact();
+  }
+
+  void compact() {
+    std::nth_element(buf_.begin(), buf_.begin() + (k_ - 1), buf_.begin() + n_, better);
+    thr_ = buf_[k_ - 1].key;
+    n_ = k_;
+  }
+
+  void finish(const float* x, const float* bias, SelectMode mode, float* vals, int32_t* idx) {
+    if (n_ > k_) std::nth_element(buf_.begin(), buf_.begin() + (k_ - 1), buf_.begin() + n_, better);
+    std::sort(buf_.begin(), buf_.begin() + k_, better);
+    for (long i = 0; i < k_; i++) {
+      int32_t j = buf_[i].idx;
+      idx[i] = j;
+      vals[i] = out_value(x[j] + (bias ? bias[j] : 0.0f), mode);
+    }
+  }
+
+ private:
+  long k_, cap_, n_ = 0;
+  float thr_ = 0;
+  std::vector<Cand> buf_;
+};
+
+// Scans x[start, m) offering every entry whose key beats the selector's threshold. The
+// vector versions test 16 (8) keys against the threshold at once and only look at lanes
+// that pass, which after the first few hundred columns is almost none.
+void scan_generic(const float* x, const float* bias, long start, long m, SelectMode mode,
+                  RowSelector& sel) {
+  for (long j = start; j < m; j++)
+    sel.offer(key_of(x[j] + (bias ? bias[j] : 0.0f), mode), static_cast<int32_t>(j));
+}
+
+#if SAEKIT_X86
+SAEKIT_TARGET_AVX512
+void scan_avx512(const float* x, const float* bias, long start, long m, SelectMode mode,
+                 RowSelector& sel) {
+  long j = start;
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const bool use_abs = mode == SelectMode::Abs;
+  for (; j + 16 <= m; j += 16) {
+    __m512 v = _mm512_loadu_ps(x + j);
+    if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + j));
+    if (use_abs) v = _mm512_and_ps(v, abs_mask);
+    __mmask16 pass = _mm512_cmp_ps_mask(v, _mm512_set1_ps(sel.threshold()), _CMP_GT_OQ);
+    while (pass) {
+      int lane = __builtin_ctz(pass);
+      pass &= pass - 1;
+      sel.offer(key_of(x[j + lane] + (bias ? bias[j + lane] : 0.0f), mode), static_cast<int32_t>(j + lane));
+    }
+  }
+  scan_generic(x, bias, j, m, mode, sel);
+}
+
+SAEKIT_TARGET_AVX2
+void scan_avx2(const float* x, const float* bias, long start, long m, SelectMode mode,
+               RowSelector& sel) {
+  long j = start;
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const bool use_abs = mode == SelectMode::Abs;
+  for (; j + 8 <= m; j += 8) {
+    __m256 v = _mm256_loadu_ps(x + j);
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+    if (use_abs) v = _mm256_and_ps(v, abs_mask);
+    unsigned pass = _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(sel.threshold()), _CMP_GT_OQ));
+    while (pass) {
+      int lane = __builtin_ctz(pass);
+      pass &= pass - 1;
+      sel.offer(key_of(x[j + lane] + (bias ? bias[j + lane] : 0.0f), mode), static_cast<int32_t>(j + lane));
+    }
+  }
+  scan_generic(x, bias, j, m, mode, sel);
+}
+#endif
+
+void scan(const float* x, const float* bias, long start, long m, SelectMode mode, RowSelector& sel) {
+#if SAEKIT_X86
+  switch (active_isa()) {
+    case Isa::Avx512: return scan_avx512(x, bias, start, m, mode, sel);
+    case Isa::Avx2: return scan_avx2(x, bias, start, m, mode, sel);
+    default: break;
+  }
+#endif
+  scan_generic(x, bias, start, m, mode, sel);
+}
+
+// Order-preserving map from a key to uint32 (larger key -> larger code); NaN -> 0.
+inline uint32_t radix_code(float v, SelectMode mode) {
+  if (v != v) return 0;
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  if (mode == SelectMode::Abs) return u & 0x7fffffffu;
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// ---------------------------------------------------------------- sampled-threshold path
+// Most rows are long (m >> k): estimate a threshold t from a strided sample so that about
+// 4k keys exceed it, collect every key > t in one vectorized pass, and rank only those.
+// Anything with key > t outranks everything with key <= t, so if at least k keys pass, the
+// top k lies among them exactly; otherwise (or if far too many pass) the caller falls back
+// to the adaptive selector, which is always exact.
+struct Candidates {
+  std::vector<float> key;
+  std::vector<int32_t> idx;
+  std::vector<Cand> pairs;
+  long cap = 0;
+  void reserve(long c) {
+    cap = c;
+    key.resize(c + 16);  // vector stores may write a full register past the count
+    idx.resize(c + 16);
+    pairs.resize(c);
+  }
+};
+
+// The threshold is the r-th largest key among the first s columns, with r chosen so that
+// about 4k of the m keys should exceed it. Latent order carries no meaning, so a
+// contiguous prefix samples as well as a strided one, and it streams from memory
+// instead of costing a cache miss per sample (and is reused by the collect pass from L1).
+float sampled_threshold(const float* x, const float* bias, long m, long k, SelectMode mode,
+                        std::vector<float>& top) {
+  const long s = std::min(m, 512L);
+  const long r = std::min(s, std::max(1L, (4 * k * s + m - 1) / m));
+  // Keep the r largest sample keys in top[0..r), descending; insertion is cheap for small r.
+  top.assign(r, -std::numeric_limits<float>::infinity());
+  for (long j = 0; j < s; j++) {
+    float key = key_of(x[j] + (bias ? bias[j] : 0.0f), mode);
+    if (!(key > top[r - 1])) continue;
+    long p = r - 1;
+    while (p > 0 && top[p - 1] < key) {
+      top[p] = top[p - 1];
+      p--;
+    }
+    top[p] = key;
+  }
+  return top[r - 1];
+}
+
+// Collects keys > t (with their column) into c; returns the count, or cap + 1 on overflow.
+long collect_generic(const float* x, const float* bias, long start, long m, SelectMode mode,
+                     float t, Candidates& c, long n) {
+  for (long j = start; j < m; j++) {
+    float key = key_of(x[j] + (bias ? bias[j] : 0.0f), mode);
+    if (key > t) {
+      if (n == c.cap) return c.cap + 1;
+      c.key[n] = key;
+      c.idx[n++] = static_cast<int32_t>(j);
+    }
+  }
+  return n;
+}
+
+#if SAEKIT_X86
+// Register-form compress then a full store: memory-destination compress is microcoded and
+// slow on some CPUs (Zen 4).
+SAEKIT_TARGET_AVX512
+long collect_avx512(const float* x, const float* bias, long m, SelectMode mode, float t,
+                    Candidates& c) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 vt = _mm512_set1_ps(t);
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const bool use_abs = mode == SelectMode::Abs;
+  long n = 0, j = 0;
+  for (; j + 16 <= m; j += 16) {
+    __m512 v = _mm512_loadu_ps(x + j);
+    if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + j));
+    if (use_abs) v = _mm512_and_ps(v, abs_mask);
+    __mmask16 pass = _mm512_cmp_ps_mask(v, vt, _CMP_GT_OQ);
+    if (!pass) continue;
+    if (n + 16 > c.cap) return c.cap + 1;
+    _mm512_storeu_ps(c.key.data() + n, _mm512_maskz_compress_ps(pass, v));
+    __m512i cols = _mm512_add_epi32(lanes, _mm512_set1_epi32(static_cast<int>(j)));
+    _mm512_storeu_si512(c.idx.data() + n, _mm512_maskz_compress_epi32(pass, cols));
+    n += __builtin_popcount(pass);
+  }
+  return collect_generic(x, bias, j, m, mode, t, c, n);
+}
+
+SAEKIT_TARGET_AVX2
+long collect_avx2(const float* x, const float* bias, long m, SelectMode mode, float t,
+                  Candidates& c) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 vt = _mm256_set1_ps(t);
+  const bool use_abs = mode == SelectMode::Abs;
+  long n = 0, j = 0;
+  for (; j + 8 <= m; j += 8) {
+    __m256 v = _mm256_loadu_ps(x + j);
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+    if (use_abs) v = _mm256_and_ps(v, abs_mask);
+    unsigned pass = _mm256_movemask_ps(_mm256_cmp_ps(v, vt, _CMP_GT_OQ));
+    if (!pass) continue;
+    if (n + 8 > c.cap) return c.cap + 1;
+    alignas(32) float keys[8];
+    _mm256_store_ps(keys, v);
+    while (pass) {
+      int lane = __builtin_ctz(pass);
+      pass &= pass - 1;
+      c.key[n] = keys[lane];
+      c.idx[n++] = static_cast<int32_t>(j + lane);
+    }
+  }
+  return collect_generic(x, bias, j, m, mode, t, c, n);
+}
+#endif
+
+long collect(const float* x, const float* bias, long m, SelectMode mode, float t, Candidates& c) {
+#if SAEKIT_X86
+  switch (active_isa()) {
+    case Isa::Avx512: return collect_avx512(x, bias, m, mode, t, c);
+    case Isa::Avx2: return collect_avx2(x, bias, m, mode, t, c);
+    default: break;
+  }
+#endif
+  return collect_generic(x, bias, 0, m, mode, t, c, 0);
+}
+
+// The top k of one row by the sampled threshold; false if the caller must fall back.
+bool topk_row_sampled(const float* x, const float* bias, long m, long k, SelectMode mode,
+                      std::vector<float>& sample, Candidates& c, float* vals, int32_t* idx) {
+  float t = sampled_threshold(x, bias, m, k, mode, sample);
+  long n = collect(x, bias, m, mode, t, c);
+  if (n < k || n > c.cap) return false;
+  for (long i = 0; i < n; i++) c.pairs[i] = {c.key[i], c.idx[i]};
+  std::nth_element(c.pairs.begin(), c.pairs.begin() + (k - 1), c.pairs.begin() + n, better);
+  std::sort(c.pairs.begin(), c.pairs.begin() + k, better);
+  for (long i = 0; i < k; i++) {
+    int32_t j = c.pairs[i].idx;
+    idx[i] = j;
+    vals[i] = out_value(x[j] + (bias ? bias[j] : 0.0f), mode);
+  }
+  return true;
+}
+
+}  // namespace
+
+void topk_rows(const float* x, long batch, long m, long k, SelectMode mode, const float* bias,
+               float* vals, int32_t* idx) {
+  if (k <= 0 || batch <= 0) return;
+  k = std::min(k, m);
+  // A buffer of 2k (at least k + 64) amortises each O(k) compaction over k admissions.
+  long cap = std::max(2 * k, k + 64);
+  // The sampled path pays off when rows are long relative to k.
+  const bool sampled = m >= 512 && m >= 16 * k;
+  parallel_range(batch, 8, [&](long b0, long b1) {
+    RowSelector sel(k, cap);
+    std::vector<float> sample;
+    Candidates cands;
+    if (sampled) cands.reserve(std::min(m, 32 * k + 1024));
+    for (long b = b0; b < b1; b++) {
+      const float* row = x + b * m;
+      if (sampled && topk_row_sampled(row, bias, m, k, mode, sample, cands, vals + b * k, idx + b * k))
+        continue;
+      sel.reset();
+      sel.seed(row, bias, k, mode);
+      scan(row, bias, k, m, mode, sel);
+      sel.finish(row, bias, mode, vals + b * k, idx + b * k);
+    }
+  });
+}
+
+long batch_topk(const float* x, long batch, long m, long k_total, SelectMode mode,
+                const float* bias, int32_t* row_ptr, int32_t* idx, float* vals) {
+  k_total = std::max(0L, std::min(k_total, batch * m));
+  auto value = [&](long b, long j) { return x[b * m + j] + (bias ? bias[j] : 0.0f); };
+  // Threads own contiguous row ranges in every pass below.
+  const int threads = pool_threads();
+  const long rows_per = (batch + threads - 1) / threads;
+  auto rows_of = [&](int t, long* r0, long* r1) {
+    *r0 = std::min(batch, t * rows_per);
+    *r1 = std::min(batch, *r0 + rows_per);
+  };
+
+  // 1. Histogram of the top 16 bits of every code, per thread, then merged.
+  constexpr int kBins = 1 << 16;
+  std::vector<std::vector<uint32_t>> hists(threads);
+  parallel_for(threads, [&](int t) {
+    std::vector<uint32_t>& h = hists[t];
+    h.assign(kBins, 0);
+    long r0, r1;
+    rows_of(t, &r0, &r1);
+    for (long b = r0; b < r1; b++)
+      for (long j = 0; j < m; j++) h[radix_code(value(b, j), mode) >> 16]++;
+  });
+
+  // 2. The bin holding the k_total-th best code; everything in higher bins is selected.
+  //    Then rank that bin's entries exactly: the last one needed is the cut (code, flat index).
+  uint32_t cut_code = 0xffffffffu;
+  long cut_index = -1;
+  if (k_total > 0) {
+    long above = 0;
+    int bin = kBins - 1;
+    for (; bin > 0; bin--) {
+      long count = 0;
+      for (int t = 0; t < threads; t++) count += hists[t][bin];
+      if (above + count >= k_total) break;
+      above += count;
+    }
+    std::vector<std::vector<std::pair<uint32_t, long>>> found(threads);
+    parallel_for(threads, [&](int t) {
+      long r0, r1;
+      rows_of(t, &r0, &r1);
+      for (long b = r0; b < r1; b++)
+        for (long j = 0; j < m; j++) {
+          uint32_t c = radix_code(value(b, j), mode);
+          if (static_cast<int>(c >> 16) == bin) found[t].push_back({c, b * m + j});
+        }
+    });
+    std::vector<std::pair<uint32_t, long>> cands;
+    for (auto& f : found) cands.insert(cands.end(), f.begin(), f.end());
+    long need = k_total - above;
+    auto order = [](const std::pair<uint32_t, long>& a, const std::pair<uint32_t, long>& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+    std::nth_element(cands.begin(), cands.begin() + (need - 1), cands.end(), order);
+    cut_code = cands[need - 1].first;
+    cut_index = cands[need - 1].second;
+  }
+
+  // 3. Emit, per row, every entry at or above the cut whose output value is non-zero.
+  std::vector<std::vector<int32_t>> part_idx(threads);
+  std::vector<std::vector<float>> part_val(threads);
+  parallel_for(threads, [&](int t) {
+    long r0, r1;
+    rows_of(t, &r0, &r1);
+    for (long b = r0; b < r1; b++) {
+      int32_t count = 0;
+      for (long j = 0; j < m; j++) {
+        float v = value(b, j);
+        uint32_t c = radix_code(v, mode);
+        if (c > cut_code || (c == cut_code && b * m + j <= cut_index)) {
+          float out = out_value(v, mode);
+          if (out != 0.0f) {
+            part_idx[t].push_back(static_cast<int32_t>(j));
+            part_val[t].push_back(out);
+            count++;
+          }
+        }
+      }
+      row_ptr[b + 1] = count;  // turned into offsets below
+    }
+  });
+  row_ptr[0] = 0;
+  for (long b = 0; b < batch; b++) row_ptr[b + 1] += row_ptr[b];
+  long offset = 0;
+  for (int t = 0; t < threads; t++) {
+    std::copy(part_idx[t].begin(), part_idx[t].end(), idx + offset);
+    std::copy(part_val[t].begin(), part_val[t].end(), vals + offset);
+    offset += static_cast<long>(part_idx[t].size());
+  }
+  return offset;
+}
+
+long threshold_select(const float* x, long batch, long m, const float* bias,
+                      const float* threshold, int32_t* row_ptr, int32_t* idx, float* vals,
+                      long capacity) {
+  auto passes = [&](long b, long j, float* value) {
+    float v = x[b * m + j] + (bias ? bias[j] : 0.0f);
+    *value = v;
+    return v > (threshold ? threshold[j] : 0.0f);
+  };
+  // Pass 1: count per row; pass 2 (only if it fits): write at the prefix-sum offsets.
+  parallel_range(batch, 16, [&](long b0, long b1) {
+    for (long b = b0; b < b1; b++) {
+      int32_t count = 0;
+      float v;
+      for (long j = 0; j < m; j++) count += passes(b, j, &v);
+      row_ptr[b + 1] = count;
+    }
+  });
+  row_ptr[0] = 0;
+  long total = 0;
+  for (long b = 0; b < batch; b++) {
+    total += row_ptr[b + 1];
+    if (total > 2147483647L) return total;  // cannot be indexed by int32
+    row_ptr[b + 1] = static_cast<int32_t>(total);
+  }
+  if (total > capacity) return total;
+  parallel_range(batch, 16, [&](long b0, long b1) {
+    for (long b = b0; b < b1; b++) {
+      int32_t e = row_ptr[b];
+      float v;
+      for (long j = 0; j < m; j++)
+        if (passes(b, j, &v)) {
+          idx[e] = static_cast<int32_t>(j);
+          vals[e++] = v;
+        }
+    }
+  });
+  return total;
+}
+
+}  // namespace saekit

@@ -1,0 +1,73 @@
+/** `saekit bench gemm` and `saekit bench topk`: the two kernels SAE training lives on. */
+import { kernels, runtimeInfo, setThreads, SelectMode } from "../core/kernels.js";
+import { Rng } from "../core/rng.js";
+import { round, timeIt } from "./timing.js";
+
+export interface GemmBenchOptions {
+  m: number;
+  k: number;
+  n: number;
+  threads: number;
+  /** B given as [n, k] (the layout of an nn.Linear weight), as the SAE encoder uses it. */
+  transB?: boolean;
+  runs?: number;
+}
+
+export interface GemmBenchResult {
+  bench: "gemm";
+  impl: "saekit";
+  kernels: string;
+  isa: string;
+  m: number;
+  k: number;
+  n: number;
+  threads: number;
+  transB: boolean;
+  ms: number;
+  gflops: number;
+}
+
+/** C[m, n] = A[m, k] * B[k, n] (or B^T), fp32; reports the median time and GFLOP/s. */
+export function benchGemm(o: GemmBenchOptions): GemmBenchResult {
+  setThreads(o.threads);
+  const rng = new Rng(0);
+  const A = rng.fillNormal(new Float32Array(o.m * o.k));
+  const B = rng.fillNormal(new Float32Array(o.k * o.n));
+  const C = new Float32Array(o.m * o.n);
+  const K = kernels();
+  const transB = o.transB ?? false;
+  const t = timeIt(() => K.sgemm(false, transB, o.m, o.n, o.k, 1, A, o.k, B, transB ? o.k : o.n, 0, C, o.n),
+    { runs: o.runs });
+  const info = runtimeInfo();
+  return {
+    bench: "gemm", impl: "saekit", kernels: info.kernels, isa: info.isa,
+    m: o.m, k: o.k, n: o.n, threads: o.threads, transB,
+    ms: round(t.ms), gflops: round((2 * o.m * o.k * o.n) / (t.ms * 1e6), 1),
+  };
+}
+
+export interface TopkBenchOptions {
+  batch: number;
+  m: number;
+  k: number;
+  threads: number;
+  mode?: "relu" | "abs";
+  runs?: number;
+}
+
+/** Per-row top-k of a [batch, m] matrix of Gaussian pre-activations. */
+export function benchTopk(o: TopkBenchOptions) {
+  setThreads(o.threads);
+  const rng = new Rng(0);
+  const x = rng.fillNormal(new Float32Array(o.batch * o.m));
+  const vals = new Float32Array(o.batch * o.k);
+  const idx = new Int32Array(o.batch * o.k);
+  const mode = o.mode === "abs" ? SelectMode.Abs : SelectMode.Relu;
+  const K = kernels();
+  const t = timeIt(() => K.topkRows(x, o.batch, o.m, o.k, mode, null, vals, idx), { runs: o.runs });
+  const info = runtimeInfo();
+  return {
+    bench: "topk" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa,
+    batch: o.batch, m: o.m, k: o.k, mode: o.mode ?? "relu", threads: o.threads, ms: round(t.ms),
+  };
+}

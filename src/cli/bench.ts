@@ -1,0 +1,35 @@
+/** `saekit bench ...`: benchmarks that print one JSON line per measurement. */
+import { Command } from "commander";
+import { benchGemm, benchTopk } from "../bench/kernels.js";
+import { choice, defaultThreads, positiveInt, printJson } from "./options.js";
+
+export function registerBench(program: Command): void {
+  const bench = program
+    .command("bench")
+    .description("measure saekit's speed on this machine; each prints JSON lines (median of >= 5 runs after warm-up)");
+
+  bench
+    .command("gemm")
+    .description("fp32 matrix product C[m,n] = A[m,k] B[k,n] on the native GEMM; reports GFLOP/s")
+    .option("--m <n>", "rows of A and C", positiveInt, 4096)
+    .option("--k <n>", "inner dimension", positiveInt, 512)
+    .option("--n <n>", "columns of B and C", positiveInt, 16384)
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .option("--trans-b", "B stored as [n, k] (nn.Linear layout)", false)
+    .option("--runs <n>", "timed runs (at least 5)", positiveInt, 7)
+    .action((o) => printJson(benchGemm({ m: o.m, k: o.k, n: o.n, threads: o.threads, transB: o.transB, runs: o.runs })));
+
+  bench
+    .command("topk")
+    .description("per-row top-k of a [batch, m] matrix (TopK SAE activation); reports milliseconds")
+    .option("--batch <n>", "rows", positiveInt, 4096)
+    .option("--m <n>", "columns (latents)", positiveInt, 16384)
+    .option("--k <n>", "entries kept per row", positiveInt, 64)
+    .option("--mode <mode>", "relu (TopK) or abs (AbsTopK)", choice(["relu", "abs"] as const), "relu")
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .option("--runs <n>", "timed runs (at least 5)", positiveInt, 7)
+    .action((o) => {
+      if (o.k > o.m) throw new Error(`--k (${o.k}) must not exceed --m (${o.m})`);
+      printJson(benchTopk({ batch: o.batch, m: o.m, k: o.k, mode: o.mode, threads: o.threads, runs: o.runs }));
+    });
+}

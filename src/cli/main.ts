@@ -1,0 +1,46 @@
+/**
+ * The saekit command line. Every command is a thin wrapper over a library call that users
+ * can make from TypeScript too; this file only wires them up and reports errors.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Command } from "commander";
+import { runtimeInfo } from "../core/kernels.js";
+import { packageRoot } from "../core/native.js";
+import { registerBench } from "./bench.js";
+import { printJson } from "./options.js";
+
+function version(): string {
+  try {
+    return JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")).version as string;
+  } catch {
+    return "unknown";
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("saekit")
+    .description("Sparse autoencoders for neural-network activations: train, evaluate and explore SAEs on a CPU.")
+    .version(version())
+    .showHelpAfterError("(run with --help for usage)");
+
+  program
+    .command("info")
+    .description("print the runtime saekit runs on (native or reference kernels, instruction set, threads) as JSON")
+    .action(() => printJson({ saekit: version(), node: process.version, ...runtimeInfo() }));
+
+  registerBench(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    const e = err as Error;
+    process.stderr.write(`saekit: error: ${e.message}\n`);
+    if (process.env.SAEKIT_DEBUG) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  }
+}

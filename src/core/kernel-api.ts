@@ -1,0 +1,110 @@
+/**
+ * The numeric kernels every hot path in saekit runs on, behind one interface with two
+ * implementations: the native addon (C++, vectorized, threaded; src/core/native.ts) and
+ * plain TypeScript reference twins (src/core/reference.ts) that the tests use as the oracle
+ * and that saekit falls back to when the addon is not built. src/core/kernels.ts picks one.
+ *
+ * Conventions: matrices are row-major Float32Arrays; kernels read and write the caller's
+ * arrays in place (pass `subarray` views for offsets). Sparse latent codes are CSR: row b
+ * holds entries e in [rowPtr[b], rowPtr[b+1]) with latent idx[e] and value val[e]; a
+ * fixed-k TopK code is CSR with rowPtr[b] = b * k.
+ */
+/** How top-k ranks entries: by value (output clamped at 0), by |value| (sign kept), or by value. */
+export enum SelectMode {
+  Relu = 0,
+  Abs = 1,
+  Value = 2,
+}
+
+export interface Kernels {
+  readonly kind: "native" | "reference";
+
+  /** C[M,N] = alpha * op(A) * op(B) + beta * C (beta = 0 overwrites C). */
+  sgemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number,
+    C: Float32Array, ldc: number,
+  ): void;
+
+  // The selection kernels rank v = x[b, j] + bias[j] when a column bias is given: the SAE
+  // encoder bias folds into selection instead of costing a pass over [batch, m], and a
+  // bias of -Infinity masks a column out (AuxK picks among dead latents that way).
+
+  /**
+   * Per row of x[batch, m], the top k entries sorted best-first into vals/idx [batch, k].
+   * Ranking: key descending (key = v, or |v| in Abs mode), ties by lower index, NaN last.
+   * Output values are v clamped at 0 in Relu mode, signed v otherwise.
+   */
+  topkRows(x: Float32Array, batch: number, m: number, k: number, mode: SelectMode,
+    bias: Float32Array | null, vals: Float32Array, idx: Int32Array): void;
+
+  /**
+   * BatchTopK: the top kTotal entries of the whole x[batch, m] (ties by flat index), as CSR
+   * with columns ascending; entries whose output value is 0 are dropped. Returns nnz.
+   */
+  batchTopk(x: Float32Array, batch: number, m: number, kTotal: number, mode: SelectMode,
+    bias: Float32Array | null, rowPtr: Int32Array, idx: Int32Array, vals: Float32Array): number;
+
+  /**
+   * Every entry with v > threshold[j] (threshold null: v > 0) as CSR with value v: the
+   * support of a ReLU or JumpReLU code. Returns the entry count; entries are written only
+   * when it fits in idx/vals (otherwise call again with room for that many).
+   */
+  thresholdSelect(x: Float32Array, batch: number, m: number, bias: Float32Array | null,
+    threshold: Float32Array | null, rowPtr: Int32Array, idx: Int32Array, vals: Float32Array): number;
+
+  /** out[i] = counterNormal(seed, stream, offset + i) (see rng.ts); offset even. */
+  fillNormal(out: Float32Array, seed: number, stream: number, offset: number): void;
+
+  /**
+   * vSAE sampling over pre[batch, m], flat index i = b*m + j: mu = act(pre + bias[j])
+   * (act = ReLU or identity), z = mu + noiseScale * sigma_i * counterNormal(seed, stream, i)
+   * with sigma_i = exp(logvar[i] / 2) or 1. Writes z (may alias pre); returns sum mu^2.
+   */
+  sampleLatents(pre: Float32Array, batch: number, m: number, bias: Float32Array | null,
+    relu: boolean, logvar: Float32Array | null, noiseScale: number, seed: number,
+    stream: number, z: Float32Array): number;
+
+  /** out[b, j] = scale * act(x[b, j] + bias[j]), act = ReLU or identity. */
+  biasAct(x: Float32Array, batch: number, m: number, bias: Float32Array | null, relu: boolean,
+    scale: number, out: Float32Array): void;
+
+  /** out[b] = bias + sum_e val[e] * W[idx[e]]  (W [m, d], bias [d] or null). */
+  sparseDecode(batch: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array,
+    W: Float32Array, d: number, bias: Float32Array | null, out: Float32Array): void;
+
+  /** out[e] = dot(G[b(e)], W[idx[e]]). */
+  sparseRowDots(batch: number, rowPtr: Int32Array, idx: Int32Array, G: Float32Array,
+    W: Float32Array, d: number, out: Float32Array): void;
+
+  /** Per-latent entry lists of a CSR code: colPtr[m+1], entries (ascending), entryRow[e] = b(e). */
+  sparseTranspose(batch: number, rowPtr: Int32Array, idx: Int32Array, m: number,
+    colPtr: Int32Array, entries: Int32Array, entryRow: Int32Array): void;
+
+  /**
+   * out[r] = sum over entries e of latent r of coef[e] * X[b(e)]  (X [batch, d], out [m, d]);
+   * coefSum[r] = sum of coef[e]. Overwrites every row, or adds when accumulate.
+   */
+  sparseScatterRows(m: number, colPtr: Int32Array, entries: Int32Array, entryRow: Int32Array,
+    coef: Float32Array, X: Float32Array, d: number, accumulate: boolean, out: Float32Array,
+    coefSum: Float32Array | null): void;
+
+  /** PyTorch Adam step in place; bias1/bias2 = 1 - beta^step; weightDecay is decoupled (AdamW). */
+  adamUpdate(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array,
+    lr: number, beta1: number, beta2: number, eps: number, bias1: number, bias2: number,
+    weightDecay: number): void;
+
+  sumSquares(x: Float32Array): number;
+  dot(a: Float32Array, b: Float32Array): number;
+  scale(x: Float32Array, s: number): void;
+  /** out = s * (a - b); returns sum (a - b)^2. */
+  diffScaled(a: Float32Array, b: Float32Array, out: Float32Array, s: number): number;
+  rowNorms(X: Float32Array, rows: number, cols: number, out: Float32Array): void;
+  scaleRows(X: Float32Array, rows: number, cols: number, scales: Float32Array): void;
+  /** G[r] -= (G[r].W[r] / |W[r]|^2) W[r]. */
+  removeParallelComponent(W: Float32Array, G: Float32Array, rows: number, cols: number): void;
+  /** out[c] (+)= sum_r X[r, c]. */
+  colSums(X: Float32Array, rows: number, cols: number, out: Float32Array, accumulate: boolean): void;
+  /** X[r] += bias. */
+  addRowVector(X: Float32Array, rows: number, cols: number, bias: Float32Array): void;
+}

@@ -1,0 +1,65 @@
+/**
+ * Picks the kernels saekit runs on: the native addon when it is built, else the TypeScript
+ * reference twins (see kernel-api.ts for the interface and its conventions).
+ */
+import type { Kernels } from "./kernel-api.js";
+import { loadNativeAddon } from "./native.js";
+import { referenceKernels } from "./reference.js";
+
+export { SelectMode } from "./kernel-api.js";
+export type { Kernels } from "./kernel-api.js";
+
+/** What the native runtime reports about itself. */
+export interface RuntimeInfo {
+  kernels: "native" | "reference";
+  isa: string;
+  bestIsa: string;
+  threads: number;
+  loadError?: string;
+}
+
+let active: Kernels | null = null;
+let warned = false;
+
+/**
+ * The kernels saekit uses: native when the addon is built (unless SAEKIT_NO_NATIVE=1),
+ * otherwise the TypeScript reference, with a one-time warning on stderr.
+ */
+export function kernels(): Kernels {
+  if (active) return active;
+  const native = process.env.SAEKIT_NO_NATIVE === "1"
+    ? { addon: null, error: "SAEKIT_NO_NATIVE=1" }
+    : loadNativeAddon();
+  if (native.addon) {
+    active = native.addon;
+    const threads = Number(process.env.SAEKIT_THREADS);
+    if (Number.isInteger(threads) && threads > 0) native.addon.setThreads(threads);
+  } else {
+    active = referenceKernels;
+    if (!warned && process.env.SAEKIT_QUIET !== "1") {
+      warned = true;
+      process.stderr.write(
+        `saekit: native kernels unavailable (${native.error}); running on the TypeScript ` +
+          "reference kernels, which are much slower. Run `npm rebuild saekit` to build them.\n",
+      );
+    }
+  }
+  return active;
+}
+
+/** Sets the number of threads native kernels use (the reference kernels are single-threaded). */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
+  const native = loadNativeAddon();
+  if (native.addon) native.addon.setThreads(n);
+}
+
+export function runtimeInfo(): RuntimeInfo {
+  const k = kernels();
+  const native = loadNativeAddon();
+  if (k.kind === "native" && native.addon) {
+    const info = native.addon.info();
+    return { kernels: "native", isa: info.isa, bestIsa: info.bestIsa, threads: info.threads };
+  }
+  return { kernels: "reference", isa: "typescript", bestIsa: "typescript", threads: 1, loadError: native.error };
+}

@@ -1,0 +1,67 @@
+/** The CLI as a user runs it: every command answers --help, benches print JSON lines. */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildProgram } from "../src/cli/main.js";
+import { packageRoot } from "../src/core/native.js";
+
+const bin = join(packageRoot(), "bin", "saekit.js");
+
+function saekit(...args: string[]) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, SAEKIT_QUIET: "1" } });
+}
+
+/** Every command path in the program, e.g. ["bench", "gemm"]. */
+function commandPaths(): string[][] {
+  const paths: string[][] = [];
+  const walk = (cmd: ReturnType<typeof buildProgram>, prefix: string[]) => {
+    for (const sub of cmd.commands) {
+      const path = [...prefix, sub.name()];
+      paths.push(path);
+      walk(sub as ReturnType<typeof buildProgram>, path);
+    }
+  };
+  walk(buildProgram(), []);
+  return paths;
+}
+
+describe("saekit CLI", () => {
+  it("has --help on every command", () => {
+    const paths = commandPaths();
+    expect(paths.length).toBeGreaterThan(3);
+    for (const path of paths) {
+      const r = saekit(...path, "--help");
+      expect(r.status, `${path.join(" ")} --help: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain(`Usage: saekit ${path.join(" ")}`);
+    }
+  });
+
+  it("bench gemm and bench topk print one JSON line each", () => {
+    const g = saekit("bench", "gemm", "--m", "64", "--k", "32", "--n", "48", "--threads", "1", "--runs", "5");
+    expect(g.status, g.stderr).toBe(0);
+    const gj = JSON.parse(g.stdout);
+    expect(gj).toMatchObject({ bench: "gemm", m: 64, k: 32, n: 48, threads: 1, kernels: "native" });
+    expect(gj.gflops).toBeGreaterThan(0);
+    const t = saekit("bench", "topk", "--batch", "8", "--m", "100", "--k", "5", "--threads", "1");
+    expect(t.status, t.stderr).toBe(0);
+    expect(JSON.parse(t.stdout)).toMatchObject({ bench: "topk", batch: 8, m: 100, k: 5 });
+  });
+
+  it("rejects bad option values with a clear message", () => {
+    const r = saekit("bench", "topk", "--k", "zero");
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/--k.*expected a positive integer/);
+    const r2 = saekit("bench", "topk", "--m", "10", "--k", "20", "--batch", "2");
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toMatch(/--k \(20\) must not exceed --m \(10\)/);
+  });
+
+  it("falls back to the reference kernels, saying so once, when the addon is unavailable", () => {
+    const r = spawnSync(process.execPath, [bin, "bench", "topk", "--batch", "4", "--m", "50", "--k", "3", "--threads", "1"], {
+      encoding: "utf8", env: { ...process.env, SAEKIT_NO_NATIVE: "1", SAEKIT_QUIET: "" },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).kernels).toBe("reference");
+    expect(r.stderr.match(/reference kernels/g)?.length).toBe(1);
+  });
+});

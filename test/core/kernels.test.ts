@@ -1,0 +1,400 @@
+/**
+ * Native kernels against their TypeScript reference twins, on every instruction set this
+ * CPU has (AVX-512, AVX2, portable), on odd shapes that straddle the vector width and the
+ * GEMM tile and cache-block sizes, with ties, k = 1 and k = m.
+ */
+import { describe, expect, it } from "vitest";
+import { SelectMode } from "../../src/core/kernel-api.js";
+import { referenceKernels as ref } from "../../src/core/reference.js";
+import { Rng, counterNormal } from "../../src/core/rng.js";
+import { forEachIsa, maxAbs, maxAbsDiff, nativeAddon, randn } from "../helpers.js";
+
+const native = nativeAddon();
+
+/** A random CSR code with `perRow` distinct latents per row (some rows empty). */
+function randomCsr(rng: Rng, batch: number, m: number, maxPerRow: number) {
+  const rowPtr = new Int32Array(batch + 1);
+  const idx: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    const count = b % 5 === 3 ? 0 : 1 + rng.int(Math.min(maxPerRow, m));
+    const picked = new Set<number>();
+    while (picked.size < count) picked.add(rng.int(m));
+    idx.push(...picked);
+    rowPtr[b + 1] = idx.length;
+  }
+  return { rowPtr, idx: Int32Array.from(idx), val: randn(rng, idx.length) };
+}
+
+describe("sgemm", () => {
+  const shapes: Array<[number, number, number]> = [
+    [1, 1, 1], [3, 5, 7], [14, 32, 16], [15, 33, 17], [29, 47, 130], [113, 65, 9],
+    [300, 40, 600], [20, 4200, 1100], [64, 1, 37], [1, 100, 513],
+  ];
+  it("matches the reference for every transpose, odd shapes and block edges", () => {
+    const rng = new Rng(1);
+    forEachIsa((isa) => {
+      for (const [M, N, K] of shapes) {
+        for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+          if (M * N * K > 2e7 && (ta || tb)) continue; // the big shape once per ISA is enough
+          const A = randn(rng, M * K);
+          const B = randn(rng, K * N);
+          const C0 = randn(rng, M * N);
+          const lda = ta ? M : K;
+          const ldb = tb ? K : N;
+          const got = C0.slice();
+          const want = C0.slice();
+          native.sgemm(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, got, N);
+          ref.sgemm(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, want, N);
+          const tol = 1e-5 * Math.sqrt(K) * 4;
+          expect(maxAbsDiff(got, want), `${isa} ${M}x${N}x${K} ta=${ta} tb=${tb}`).toBeLessThan(tol);
+        }
+      }
+    });
+  });
+
+  it("honours leading dimensions larger than the rows and writes nothing outside C", () => {
+    const rng = new Rng(2);
+    const M = 17, N = 19, K = 23, lda = 30, ldb = 25, ldc = 40;
+    const A = randn(rng, M * lda);
+    const B = randn(rng, K * ldb);
+    const got = new Float32Array(M * ldc).fill(7);
+    const want = got.slice();
+    native.sgemm(false, false, M, N, K, 1, A, lda, B, ldb, 0, got, ldc);
+    ref.sgemm(false, false, M, N, K, 1, A, lda, B, ldb, 0, want, ldc);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-4);
+    for (let i = 0; i < M; i++) for (let j = N; j < ldc; j++) expect(got[i * ldc + j]).toBe(7);
+  });
+
+  it("beta = 0 overwrites C without reading it, K = 0 scales C by beta", () => {
+    const rng = new Rng(3);
+    const A = randn(rng, 8 * 8);
+    const C = new Float32Array(64).fill(NaN);
+    native.sgemm(false, false, 8, 8, 8, 1, A, 8, A, 8, 0, C, 8);
+    expect(C.every(Number.isFinite)).toBe(true);
+    const D = new Float32Array(6).fill(2);
+    native.sgemm(false, false, 2, 3, 0, 1, new Float32Array(0), 0, new Float32Array(0), 3, 3, D, 3);
+    expect([...D]).toEqual([6, 6, 6, 6, 6, 6]);
+  });
+
+  it("refuses buffers too small for the shapes instead of reading past them", () => {
+    const A = new Float32Array(10);
+    expect(() => native.sgemm(false, false, 4, 4, 4, 1, A, 4, new Float32Array(16), 4, 0, new Float32Array(16), 4))
+      .toThrow(/A: needs 16 elements/);
+    expect(() => native.sgemm(false, false, 2, 2, 2, 1, new Float32Array(4), 1, new Float32Array(4), 2, 0, new Float32Array(4), 2))
+      .toThrow(/leading dimension/);
+  });
+});
+
+describe("topk", () => {
+  const modes = [SelectMode.Relu, SelectMode.Abs, SelectMode.Value];
+
+  function compareTopk(x: Float32Array, batch: number, m: number, k: number, mode: SelectMode,
+    bias: Float32Array | null, label: string) {
+    const v1 = new Float32Array(batch * k), i1 = new Int32Array(batch * k);
+    const v2 = new Float32Array(batch * k), i2 = new Int32Array(batch * k);
+    native.topkRows(x, batch, m, k, mode, bias, v1, i1);
+    ref.topkRows(x, batch, m, k, mode, bias, v2, i2);
+    expect([...i1], label).toEqual([...i2]);
+    expect([...v1], label).toEqual([...v2]);
+  }
+
+  it("per-row top-k equals the reference exactly: odd sizes, k = 1, k = m, ties, biases", () => {
+    const rng = new Rng(4);
+    forEachIsa((isa) => {
+      for (const m of [1, 7, 16, 33, 100, 257, 1000]) {
+        for (const k of [...new Set([1, Math.min(5, m), Math.min(64, m), m])]) {
+          for (const mode of modes) {
+            const batch = 9;
+            const x = randn(rng, batch * m);
+            compareTopk(x, batch, m, k, mode, null, `${isa} m=${m} k=${k} mode=${mode}`);
+            // Heavy ties: small integers, many equal keys (and equal magnitudes of +-v).
+            const tied = Float32Array.from(x, (v) => Math.round(v * 2));
+            compareTopk(tied, batch, m, k, mode, null, `${isa} ties m=${m} k=${k} mode=${mode}`);
+            const bias = randn(rng, m);
+            compareTopk(x, batch, m, k, mode, bias, `${isa} bias m=${m} k=${k} mode=${mode}`);
+          }
+        }
+      }
+    });
+  });
+
+  it("long rows (the sampled-threshold path) and its fallback on sorted rows match exactly", () => {
+    const rng = new Rng(11);
+    forEachIsa((isa) => {
+      for (const [m, k] of [[4096, 64], [2048, 1], [5000, 100], [1000, 3]] as const) {
+        const batch = 6;
+        const x = randn(rng, batch * m);
+        // Row 1 ascending and row 2 descending: the prefix sample misjudges the threshold
+        // (too low / too high), forcing the overflow and the too-few fallbacks.
+        const asc = [...x.subarray(m, 2 * m)].sort((a, b) => a - b);
+        x.set(asc, m);
+        x.set([...asc].reverse(), 2 * m);
+        // Row 3 heavily tied.
+        for (let j = 0; j < m; j++) x[3 * m + j] = Math.round(x[3 * m + j]!);
+        for (const mode of modes) {
+          compareTopk(x, batch, m, k, mode, null, `${isa} long m=${m} k=${k} mode=${mode}`);
+          compareTopk(x, batch, m, k, mode, randn(rng, m), `${isa} long+bias m=${m} k=${k} mode=${mode}`);
+        }
+      }
+    });
+  });
+
+  it("returns rows sorted best-first and a -inf bias masks columns out", () => {
+    const x = Float32Array.from([0.5, -3, 2, 1, -1, 4]);
+    const vals = new Float32Array(3), idx = new Int32Array(3);
+    native.topkRows(x, 1, 6, 3, SelectMode.Abs, null, vals, idx);
+    expect([...idx]).toEqual([5, 1, 2]);
+    expect([...vals]).toEqual([4, -3, 2]);
+    native.topkRows(x, 1, 6, 3, SelectMode.Relu, null, vals, idx);
+    expect([...idx]).toEqual([5, 2, 3]);
+    const mask = Float32Array.from([0, 0, -Infinity, 0, 0, -Infinity]);
+    native.topkRows(x, 1, 6, 2, SelectMode.Relu, mask, vals, idx);
+    expect([...idx.subarray(0, 2)]).toEqual([3, 0]);
+    expect([...vals.subarray(0, 2)]).toEqual([1, 0.5]);
+  });
+
+  it("ranks NaN last, like the reference", () => {
+    const x = Float32Array.from([NaN, 1, NaN, -2, 3, NaN, 0, 5]);
+    for (const mode of modes) compareTopk(x, 1, 8, 8, mode, null, `nan mode=${mode}`);
+    for (const mode of modes) compareTopk(x, 2, 4, 2, mode, null, `nan mode=${mode}`);
+  });
+
+  it("batch top-k equals the reference exactly, including ties and the zero drop", () => {
+    const rng = new Rng(5);
+    for (const [batch, m] of [[1, 1], [3, 7], [8, 33], [16, 100], [5, 1000]] as const) {
+      for (const kTotal of [0, 1, 3, batch * 2, batch * m, batch * m + 5]) {
+        for (const mode of modes) {
+          for (const tied of [false, true]) {
+            let x = randn(rng, batch * m);
+            if (tied) x = Float32Array.from(x, (v) => Math.round(v * 2));
+            const bias = rng.uniform() < 0.5 ? randn(rng, m) : null;
+            const cap = Math.min(kTotal, batch * m);
+            const out = [0, 1].map(() => ({ rowPtr: new Int32Array(batch + 1), idx: new Int32Array(cap), vals: new Float32Array(cap) }));
+            const n1 = native.batchTopk(x, batch, m, kTotal, mode, bias, out[0]!.rowPtr, out[0]!.idx, out[0]!.vals);
+            const n2 = ref.batchTopk(x, batch, m, kTotal, mode, bias, out[1]!.rowPtr, out[1]!.idx, out[1]!.vals);
+            const label = `batch=${batch} m=${m} K=${kTotal} mode=${mode} tied=${tied}`;
+            expect(n1, label).toBe(n2);
+            expect([...out[0]!.rowPtr], label).toEqual([...out[1]!.rowPtr]);
+            expect([...out[0]!.idx.subarray(0, n1)], label).toEqual([...out[1]!.idx.subarray(0, n2)]);
+            expect([...out[0]!.vals.subarray(0, n1)], label).toEqual([...out[1]!.vals.subarray(0, n2)]);
+          }
+        }
+      }
+    }
+  });
+
+  it("threshold select equals the reference and reports the count when out of room", () => {
+    const rng = new Rng(6);
+    const batch = 13, m = 57;
+    const x = randn(rng, batch * m);
+    const bias = randn(rng, m, 0.3);
+    const thr = Float32Array.from(randn(rng, m), Math.abs);
+    for (const [b, t] of [[null, null], [bias, null], [bias, thr]] as const) {
+      const cap = batch * m;
+      const a = { rowPtr: new Int32Array(batch + 1), idx: new Int32Array(cap), vals: new Float32Array(cap) };
+      const r = { rowPtr: new Int32Array(batch + 1), idx: new Int32Array(cap), vals: new Float32Array(cap) };
+      const n1 = native.thresholdSelect(x, batch, m, b, t, a.rowPtr, a.idx, a.vals);
+      const n2 = ref.thresholdSelect(x, batch, m, b, t, r.rowPtr, r.idx, r.vals);
+      expect(n1).toBe(n2);
+      expect([...a.rowPtr]).toEqual([...r.rowPtr]);
+      expect([...a.idx.subarray(0, n1)]).toEqual([...r.idx.subarray(0, n2)]);
+      expect([...a.vals.subarray(0, n1)]).toEqual([...r.vals.subarray(0, n2)]);
+      const small = native.thresholdSelect(x, batch, m, b, t, new Int32Array(batch + 1), new Int32Array(3), new Float32Array(3));
+      expect(small).toBe(n1);
+    }
+  });
+});
+
+describe("sparse codes", () => {
+  it("decode, row dots, transpose and scatter match the reference (odd d, empty rows)", () => {
+    const rng = new Rng(7);
+    forEachIsa((isa) => {
+      for (const [batch, m, d, perRow] of [[1, 1, 1, 1], [10, 37, 19, 5], [64, 300, 64, 16], [33, 1000, 129, 64]] as const) {
+        const { rowPtr, idx, val } = randomCsr(rng, batch, m, perRow);
+        const nnz = idx.length;
+        const W = randn(rng, m * d);
+        const bias = randn(rng, d);
+        const label = `${isa} batch=${batch} m=${m} d=${d}`;
+
+        const o1 = new Float32Array(batch * d), o2 = new Float32Array(batch * d);
+        native.sparseDecode(batch, rowPtr, idx, val, W, d, bias, o1);
+        ref.sparseDecode(batch, rowPtr, idx, val, W, d, bias, o2);
+        expect(maxAbsDiff(o1, o2), label).toBeLessThan(1e-5 * (1 + maxAbs(o2)));
+
+        const G = randn(rng, batch * d);
+        const dots1 = new Float32Array(nnz), dots2 = new Float32Array(nnz);
+        native.sparseRowDots(batch, rowPtr, idx, G, W, d, dots1);
+        ref.sparseRowDots(batch, rowPtr, idx, G, W, d, dots2);
+        expect(maxAbsDiff(dots1, dots2), label).toBeLessThan(1e-5 * Math.sqrt(d) * 4);
+
+        const t1 = { colPtr: new Int32Array(m + 1), entries: new Int32Array(nnz), entryRow: new Int32Array(nnz) };
+        const t2 = { colPtr: new Int32Array(m + 1), entries: new Int32Array(nnz), entryRow: new Int32Array(nnz) };
+        native.sparseTranspose(batch, rowPtr, idx, m, t1.colPtr, t1.entries, t1.entryRow);
+        ref.sparseTranspose(batch, rowPtr, idx, m, t2.colPtr, t2.entries, t2.entryRow);
+        expect([...t1.colPtr]).toEqual([...t2.colPtr]);
+        expect([...t1.entries]).toEqual([...t2.entries]);
+        expect([...t1.entryRow]).toEqual([...t2.entryRow]);
+
+        for (const accumulate of [false, true]) {
+          const s1 = randn(rng, m * d), s2 = s1.slice();
+          const c1 = randn(rng, m), c2 = c1.slice();
+          native.sparseScatterRows(m, t1.colPtr, t1.entries, t1.entryRow, val, G, d, accumulate, s1, c1);
+          ref.sparseScatterRows(m, t2.colPtr, t2.entries, t2.entryRow, val, G, d, accumulate, s2, c2);
+          expect(maxAbsDiff(s1, s2), label).toBeLessThan(1e-4);
+          expect(maxAbsDiff(c1, c2), label).toBeLessThan(1e-4);
+        }
+      }
+    });
+  });
+
+  it("decode is an embedding bag: W rows weighted by values plus the bias", () => {
+    const W = Float32Array.from([1, 0, 0, 1, 2, 2]); // 3 latents, d = 2
+    const out = new Float32Array(4);
+    native.sparseDecode(2, Int32Array.from([0, 2, 3]), Int32Array.from([0, 2, 1]), Float32Array.from([3, 0.5, -1]),
+      W, 2, Float32Array.from([10, 20]), out);
+    expect([...out]).toEqual([14, 21, 10, 19]);
+  });
+
+  it("refuses out-of-range latent indices and malformed row pointers", () => {
+    const W = new Float32Array(8); // m = 4, d = 2
+    const out = new Float32Array(4);
+    expect(() => native.sparseDecode(2, Int32Array.from([0, 1, 2]), Int32Array.from([0, 4]), new Float32Array(2), W, 2, null, out))
+      .toThrow(/outside \[0, 4\)/);
+    expect(() => native.sparseDecode(2, Int32Array.from([0, 2, 1]), Int32Array.from([0, 1]), new Float32Array(2), W, 2, null, out))
+      .toThrow(/non-decreasing/);
+    expect(() => native.sparseDecode(2, Int32Array.from([0, 1, 2]), Int32Array.from([0, 1]), new Float32Array(2), W, 2, null, new Float32Array(3)))
+      .toThrow(/out: needs 4/);
+  });
+});
+
+describe("elementwise and reductions", () => {
+  it("fused Adam equals the reference formula", () => {
+    const rng = new Rng(8);
+    forEachIsa((isa) => {
+      const n = 10_007;
+      const p1 = randn(rng, n), g = randn(rng, n), m1 = randn(rng, n, 0.1);
+      const v1 = Float32Array.from(randn(rng, n, 0.1), (x) => x * x);
+      const p2 = p1.slice(), m2 = m1.slice(), v2 = v1.slice();
+      for (const step of [1, 2, 50]) {
+        const b1 = 1 - 0.9 ** step, b2 = 1 - 0.999 ** step;
+        native.adamUpdate(p1, g, m1, v1, 1e-3, 0.9, 0.999, 1e-8, b1, b2, 0.01);
+        ref.adamUpdate(p2, g, m2, v2, 1e-3, 0.9, 0.999, 1e-8, b1, b2, 0.01);
+      }
+      expect(maxAbsDiff(p1, p2), isa).toBeLessThan(1e-5);
+      expect(maxAbsDiff(m1, m2), isa).toBeLessThan(1e-6);
+      expect(maxAbsDiff(v1, v2), isa).toBeLessThan(1e-6);
+    });
+  });
+
+  it("reductions, row operations and column sums match the reference", () => {
+    const rng = new Rng(9);
+    forEachIsa((isa) => {
+      for (const [rows, cols] of [[1, 1], [7, 13], [300, 65], [1000, 512]] as const) {
+        const n = rows * cols;
+        const a = randn(rng, n), b = randn(rng, n);
+        const rel = (x: number, y: number) => Math.abs(x - y) / (1 + Math.abs(y));
+        expect(rel(native.sumSquares(a), ref.sumSquares(a)), isa).toBeLessThan(1e-5);
+        expect(rel(native.dot(a, b), ref.dot(a, b)), isa).toBeLessThan(1e-5);
+
+        const o1 = new Float32Array(n), o2 = new Float32Array(n);
+        expect(rel(native.diffScaled(a, b, o1, 0.25), ref.diffScaled(a, b, o2, 0.25))).toBeLessThan(1e-5);
+        expect(maxAbsDiff(o1, o2)).toBeLessThan(1e-6);
+
+        const s1 = a.slice(), s2 = a.slice();
+        native.scale(s1, -1.5);
+        ref.scale(s2, -1.5);
+        expect(maxAbsDiff(s1, s2)).toBe(0);
+
+        const n1 = new Float32Array(rows), n2 = new Float32Array(rows);
+        native.rowNorms(a, rows, cols, n1);
+        ref.rowNorms(a, rows, cols, n2);
+        expect(maxAbsDiff(n1, n2)).toBeLessThan(1e-4);
+
+        const sc = randn(rng, rows);
+        const r1 = a.slice(), r2 = a.slice();
+        native.scaleRows(r1, rows, cols, sc);
+        ref.scaleRows(r2, rows, cols, sc);
+        expect(maxAbsDiff(r1, r2)).toBe(0);
+
+        const g1 = b.slice(), g2 = b.slice();
+        native.removeParallelComponent(a, g1, rows, cols);
+        ref.removeParallelComponent(a, g2, rows, cols);
+        expect(maxAbsDiff(g1, g2)).toBeLessThan(1e-4);
+        // What it is for: each gradient row ends orthogonal to its weight row.
+        for (let r = 0; r < rows; r++) {
+          expect(Math.abs(ref.dot(g1.subarray(r * cols, (r + 1) * cols), a.subarray(r * cols, (r + 1) * cols)))).toBeLessThan(1e-3);
+        }
+
+        for (const acc of [false, true]) {
+          const c1 = randn(rng, cols), c2 = c1.slice();
+          native.colSums(a, rows, cols, c1, acc);
+          ref.colSums(a, rows, cols, c2, acc);
+          expect(maxAbsDiff(c1, c2)).toBeLessThan(1e-3);
+        }
+
+        const bias = randn(rng, cols);
+        const x1 = a.slice(), x2 = a.slice();
+        native.addRowVector(x1, rows, cols, bias);
+        ref.addRowVector(x2, rows, cols, bias);
+        expect(maxAbsDiff(x1, x2)).toBe(0);
+
+        for (const relu of [false, true]) {
+          const y1 = new Float32Array(n), y2 = new Float32Array(n);
+          native.biasAct(a, rows, cols, bias, relu, 0.5, y1);
+          ref.biasAct(a, rows, cols, bias, relu, 0.5, y2);
+          expect(maxAbsDiff(y1, y2)).toBe(0);
+        }
+      }
+    });
+  });
+});
+
+describe("counter-based normal noise", () => {
+  it("native fillNormal equals counterNormal, at any offset and on any ISA", () => {
+    forEachIsa((isa) => {
+      for (const offset of [0, 2, 1000]) {
+        const n = 1001;
+        const out = new Float32Array(n);
+        native.fillNormal(out, 42, 7, offset);
+        let worst = 0;
+        for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(out[i]! - counterNormal(42, 7, offset + i)));
+        expect(worst, `${isa} offset ${offset}`).toBeLessThan(2e-5);
+      }
+    });
+  });
+
+  it("does not depend on the thread count and has unit Gaussian moments", () => {
+    const n = 1 << 20;
+    const a = new Float32Array(n), b = new Float32Array(n);
+    native.setThreads(1);
+    native.fillNormal(a, 1, 2, 0);
+    native.setThreads(2);
+    native.fillNormal(b, 1, 2, 0);
+    expect(maxAbsDiff(a, b)).toBe(0);
+    let s = 0, s2 = 0, s4 = 0;
+    for (const v of a) { s += v; s2 += v * v; s4 += v ** 4; }
+    expect(Math.abs(s / n)).toBeLessThan(0.005);
+    expect(Math.abs(s2 / n - 1)).toBeLessThan(0.01);
+    expect(Math.abs(s4 / n - 3)).toBeLessThan(0.05); // Gaussian kurtosis
+    // Different streams are different noise.
+    native.fillNormal(b, 1, 3, 0);
+    expect(maxAbsDiff(a.subarray(0, 100), b.subarray(0, 100))).toBeGreaterThan(0.1);
+  });
+
+  it("sampleLatents matches the reference (bias, ReLU, learned variance, odd m)", () => {
+    const rng = new Rng(10);
+    forEachIsa((isa) => {
+      for (const m of [7, 64, 129]) {
+        const batch = 11;
+        const pre = randn(rng, batch * m), bias = randn(rng, m), logvar = randn(rng, batch * m, 0.5);
+        for (const [relu, lv, scale] of [[false, null, 1], [true, null, 1], [true, logvar, 0.7], [false, null, 0]] as const) {
+          const z1 = new Float32Array(batch * m), z2 = new Float32Array(batch * m);
+          const s1 = native.sampleLatents(pre, batch, m, bias, relu, lv, scale, 9, 4, z1);
+          const s2 = ref.sampleLatents(pre, batch, m, bias, relu, lv, scale, 9, 4, z2);
+          expect(Math.abs(s1 - s2) / s2, isa).toBeLessThan(1e-5);
+          expect(maxAbsDiff(z1, z2), `${isa} m=${m} relu=${relu}`).toBeLessThan(1e-4);
+        }
+      }
+    });
+  });
+});

@@ -1,0 +1,53 @@
+/** Shared helpers for the test suites. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "vitest";
+import { loadNativeAddon, type NativeAddon } from "../src/core/native.js";
+import { Rng } from "../src/core/rng.js";
+
+/** The native addon; fails the test (with the load error) when it is not built. */
+export function nativeAddon(): NativeAddon {
+  const load = loadNativeAddon();
+  if (!load.addon) throw new Error(`native addon not loaded: ${load.error}`);
+  return load.addon;
+}
+
+export function randn(rng: Rng, n: number, scale = 1): Float32Array {
+  return rng.fillNormal(new Float32Array(n), scale);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length mismatch ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+/** A temporary folder removed after the suite. */
+export function tempDir(prefix = "saekit-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs fn once per instruction set the CPU supports, restoring the best one afterwards. */
+export function forEachIsa(fn: (isa: string) => void): void {
+  const addon = nativeAddon();
+  const best = addon.info().bestIsa;
+  const isas = ["generic", "avx2", "avx512"].filter((isa) => addon.setIsa(isa as "generic"));
+  try {
+    for (const isa of isas) {
+      addon.setIsa(isa as "generic");
+      fn(isa);
+    }
+  } finally {
+    addon.setIsa(best as "generic");
+  }
+}
