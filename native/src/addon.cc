@@ -374,6 +374,18 @@ void ScaleRows(const Napi::CallbackInfo& info) {
   scale_rows(X.data, rows, cols, s.data);
 }
 
+void AddScaledRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto G = f32(info, 0, "G");
+  auto W = f32(info, 1, "W");
+  long rows = count(info, 2, "rows"), cols = count(info, 3, "cols");
+  auto s = f32(info, 4, "scales");
+  need(env, G, double(rows) * cols, "G");
+  need(env, W, double(rows) * cols, "W");
+  need(env, s, rows, "scales");
+  add_scaled_rows(G.data, W.data, rows, cols, s.data);
+}
+
 void RemoveParallelComponent(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto W = f32(info, 0, "W");
@@ -440,6 +452,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("diffScaled", Napi::Function::New(env, DiffScaled));
   exports.Set("rowNorms", Napi::Function::New(env, RowNorms));
   exports.Set("scaleRows", Napi::Function::New(env, ScaleRows));
+  exports.Set("addScaledRows", Napi::Function::New(env, AddScaledRows));
   exports.Set("removeParallelComponent", Napi::Function::New(env, RemoveParallelComponent));
   exports.Set("colSums", Napi::Function::New(env, ColSums));
   exports.Set("addRowVector", Napi::Function::New(env, AddRowVector));

@@ -83,6 +83,20 @@ SAEKIT_BODY void scale_chunk_body(float* x, long n, float s) {
 }
 SAEKIT_MULTIVERSION(void, scale_chunk, (float* x, long n, float s), (x, n, s))
 
+SAEKIT_BODY void add_scaled_rows_range_body(float* G, const float* W, long r0, long r1, long cols,
+                                      const float* s) {
+  for (long r = r0; r < r1; r++) {
+    const float f = s[r];
+    const float* w = W + r * cols;
+    float* g = G + r * cols;
+#pragma omp simd
+    for (long c = 0; c < cols; c++) g[c] += f * w[c];
+  }
+}
+SAEKIT_MULTIVERSION(void, add_scaled_rows_range,
+                    (float* G, const float* W, long r0, long r1, long cols, const float* s),
+                    (G, W, r0, r1, cols, s))
+
 SAEKIT_BODY void remove_parallel_rows_body(const float* W, float* G, long r0, long r1, long cols) {
   for (long r = r0; r < r1; r++) {
     const float* w = W + r * cols;
@@ -190,6 +204,10 @@ void scale_rows(float* X, long rows, long cols, const float* s) {
   parallel_chunks(rows, 256, [&](long r0, long r1) {
     for (long r = r0; r < r1; r++) scale_chunk(X + r * cols, cols, s[r]);
   });
+}
+
+void add_scaled_rows(float* G, const float* W, long rows, long cols, const float* s) {
+  parallel_chunks(rows, 256, [&](long r0, long r1) { add_scaled_rows_range(G, W, r0, r1, cols, s); });
 }
 
 void remove_parallel_component(const float* W, float* G, long rows, long cols) {

@@ -24,6 +24,9 @@ double diff_scaled(const float* a, const float* b, float* out, long n, float s);
 // out[r] = ||X[r]||_2 for X [rows, cols].
 void row_norms(const float* X, long rows, long cols, float* out);
 
+// G[r] += s[r] * W[r].
+void add_scaled_rows(float* G, const float* W, long rows, long cols, const float* s);
+
 // X[r] *= s[r].
 void scale_rows(float* X, long rows, long cols, const float* s);
 

@@ -175,6 +175,41 @@ long split_point(long n, long align, int part, int parts) {
   return std::min(n, (units * part / parts) * align);
 }
 
+// M == 1 (a vector times a matrix, e.g. W^T g for a bias gradient): packing B would copy
+// the whole matrix for one use, so stream it instead. Columns are split across threads;
+// each output is accumulated over k in order, so the result is thread-count independent.
+SAEKIT_BODY void gemv_cols_body(const Problem& p, long j0, long j1, float* acc) {
+  for (long j = j0; j < j1; j++) acc[j - j0] = 0.0f;
+  if (p.tb) {
+    for (long j = j0; j < j1; j++) {
+      const float* brow = p.B + j * p.ldb;
+      float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+      for (long k = 0; k < p.K; k++) s += p.A[p.ta ? k * p.lda : k] * brow[k];
+      acc[j - j0] = s;
+    }
+  } else {
+    for (long k = 0; k < p.K; k++) {
+      const float a = p.A[p.ta ? k * p.lda : k];
+      const float* brow = p.B + k * p.ldb;
+#pragma omp simd
+      for (long j = j0; j < j1; j++) acc[j - j0] += a * brow[j];
+    }
+  }
+  for (long j = j0; j < j1; j++) {
+    float v = p.alpha * acc[j - j0];
+    p.C[j] = p.beta == 0.0f ? v : v + p.beta * p.C[j];
+  }
+}
+SAEKIT_MULTIVERSION(void, gemv_cols, (const Problem& p, long j0, long j1, float* acc), (p, j0, j1, acc))
+
+void gemv(const Problem& p) {
+  parallel_chunks(p.N, 1024, [&](long j0, long j1) {
+    thread_local Scratch acc;
+    gemv_cols(p, j0, j1, acc.get(1024));
+  });
+}
+
 }  // namespace
 
 void gemm_tile_shape(int* mr, int* nr) {
@@ -191,6 +226,7 @@ void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, cons
     return;
   }
   Problem p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  if (M == 1) return gemv(p);
   const MicroKernel& uk = active_kernel();
   // Below ~4 MFLOP a thread wake-up costs more than it saves.
   double flops = 2.0 * M * N * K;

@@ -9,6 +9,7 @@ import { runtimeInfo } from "../core/kernels.js";
 import { packageRoot } from "../core/native.js";
 import { registerBench } from "./bench.js";
 import { printJson } from "./options.js";
+import { registerTrain } from "./train.js";
 
 function version(): string {
   try {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     .description("print the runtime saekit runs on (native or reference kernels, instruction set, threads) as JSON")
     .action(() => printJson({ saekit: version(), node: process.version, ...runtimeInfo() }));
 
+  registerTrain(program);
   registerBench(program);
   return program;
 }

@@ -28,7 +28,8 @@ export interface Kernels {
 
   // The selection kernels rank v = x[b, j] + bias[j] when a column bias is given: the SAE
   // encoder bias folds into selection instead of costing a pass over [batch, m], and a
-  // bias of -Infinity masks a column out (AuxK picks among dead latents that way).
+  // NaN bias masks a column out in every mode, since NaN ranks last (AuxK picks among
+  // dead latents that way).
 
   /**
    * Per row of x[batch, m], the top k entries sorted best-first into vals/idx [batch, k].
@@ -101,6 +102,8 @@ export interface Kernels {
   diffScaled(a: Float32Array, b: Float32Array, out: Float32Array, s: number): number;
   rowNorms(X: Float32Array, rows: number, cols: number, out: Float32Array): void;
   scaleRows(X: Float32Array, rows: number, cols: number, scales: Float32Array): void;
+  /** G[r] += s[r] * W[r]. */
+  addScaledRows(G: Float32Array, W: Float32Array, rows: number, cols: number, scales: Float32Array): void;
   /** G[r] -= (G[r].W[r] / |W[r]|^2) W[r]. */
   removeParallelComponent(W: Float32Array, G: Float32Array, rows: number, cols: number): void;
   /** out[c] (+)= sum_r X[r, c]. */

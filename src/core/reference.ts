@@ -272,6 +272,10 @@ export const referenceKernels: Kernels = Object.freeze({
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) X[r * cols + c]! *= scales[r]!;
   },
 
+  addScaledRows(G: Float32Array, W: Float32Array, rows: number, cols: number, scales: Float32Array): void {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) G[r * cols + c]! += scales[r]! * W[r * cols + c]!;
+  },
+
   removeParallelComponent(W: Float32Array, G: Float32Array, rows: number, cols: number): void {
     for (let r = 0; r < rows; r++) {
       let gw = 0;

@@ -316,6 +316,11 @@ describe("elementwise and reductions", () => {
         ref.scaleRows(r2, rows, cols, sc);
         expect(maxAbsDiff(r1, r2)).toBe(0);
 
+        const a1 = b.slice(), a2 = b.slice();
+        native.addScaledRows(a1, a, rows, cols, sc);
+        ref.addScaledRows(a2, a, rows, cols, sc);
+        expect(maxAbsDiff(a1, a2)).toBeLessThan(1e-5);
+
         const g1 = b.slice(), g2 = b.slice();
         native.removeParallelComponent(a, g1, rows, cols);
         ref.removeParallelComponent(a, g2, rows, cols);

@@ -1,0 +1,125 @@
+/** `saekit train`: train an SAE of any architecture on activations or synthetic data. */
+import { Command, Option } from "commander";
+import { setThreads } from "../core/kernels.js";
+import { openActivationSource } from "../data/open.js";
+import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
+import { scoreSynthetic } from "../synthetic/score.js";
+import { type TrainOptions, trainSae } from "../train/trainer.js";
+import { choice, defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
+
+/** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
+export function addSaeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("--arch <name>", "architecture").choices([...ARCHITECTURES]).default("topk"))
+    .option("--d-sae <n>", "number of latents (default: 8 x d_in)", positiveInt)
+    .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, vsae)", positiveInt)
+    .option("--aux-k <n>", "AuxK latents (0 disables; default d_in/2)", nonNegativeInt)
+    .option("--aux-alpha <x>", "AuxK loss weight (default 1/32)", finiteNumber)
+    .option("--decoder-norm <mode>", "unit: decoder rows kept at norm 1; none: free", choice(["unit", "none"] as const))
+    .option("--no-b-dec-on-input", "do not subtract b_dec from the input before encoding")
+    .option("--l1 <x>", "relu: L1 coefficient", finiteNumber)
+    .option("--l1-warmup <n>", "relu: steps over which L1 ramps up", nonNegativeInt)
+    .option("--l0 <x>", "jumprelu: L0 coefficient", finiteNumber)
+    .option("--l0-warmup <n>", "jumprelu: steps over which L0 ramps up", nonNegativeInt)
+    .option("--bandwidth <x>", "jumprelu: straight-through kernel width", finiteNumber)
+    .option("--init-threshold <x>", "jumprelu: initial threshold", finiteNumber)
+    .option("--beta <x>", "vsae: KL weight", finiteNumber)
+    .option("--kl-warmup <n>", "vsae: KL annealing steps (default 10% of --steps)", nonNegativeInt)
+    .option("--kl-scope <scope>", "vsae: KL over all latents or only the selected ones", choice(["all", "active"] as const))
+    .option("--variance <kind>", "vsae: fixed sigma = 1 or a learned log-variance head", choice(["fixed", "learned"] as const))
+    .option("--topk-mode <mode>", "vsae: TopK after ReLU or by |z| keeping sign", choice(["relu", "abs"] as const))
+    .option("--relu-mu", "vsae: mu = ReLU(pre), as the published code")
+    .option("--hidden <widths>", "vaease: encoder Swish hidden layer widths, e.g. 128,128", intList)
+    .option("--init-log-gamma <x>", "vaease: initial log decoder variance", finiteNumber);
+}
+
+/** The SaeConfig the SAE options describe. */
+export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, steps: number): SaeConfig {
+  const input: SaeConfigInput = {
+    architecture: o.arch as SaeConfigInput["architecture"],
+    d_in: dIn,
+    d_sae: (o.dSae as number | undefined) ?? 8 * dIn,
+    k: o.k,
+    aux_k: o.auxK,
+    aux_alpha: o.auxAlpha,
+    decoder_norm: o.decoderNorm,
+    apply_b_dec_to_input: o.bDecOnInput === false ? false : undefined,
+    l1_coefficient: o.l1,
+    l1_warmup_steps: o.l1Warmup,
+    l0_coefficient: o.l0,
+    l0_warmup_steps: o.l0Warmup,
+    bandwidth: o.bandwidth,
+    init_threshold: o.initThreshold,
+    beta: o.beta,
+    kl_warmup_steps: (o.klWarmup as number | undefined) ?? (o.arch === "vsae" ? Math.floor(0.1 * steps) : undefined),
+    kl_scope: o.klScope,
+    variance: o.variance,
+    topk_mode: o.topkMode,
+    relu_mu: o.reluMu === true ? true : undefined,
+    hidden: o.hidden,
+    init_log_gamma: o.initLogGamma,
+  };
+  return defaultConfig(input);
+}
+
+export function registerTrain(program: Command): void {
+  const cmd = program
+    .command("train")
+    .description("train an SAE; writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
+    .requiredOption("--data <source>", "activations: .safetensors, .npy, raw f32 (with --shape), an activation store folder, or synthetic:superposition / synthetic:subspaces")
+    .option("--tensor <name>", "tensor to read from a .safetensors file")
+    .option("--shape <rows,d>", "shape of a raw float32 file", intList)
+    .option("--out <dir>", "run folder", "runs/sae")
+    .option("--resume", "continue from the checkpoint in --out if there is one")
+    .option("--steps <n>", "optimizer steps", positiveInt, 2000)
+    .option("--batch <n>", "tokens per step", positiveInt, 4096)
+    .option("--lr <x>", "peak learning rate", finiteNumber, 4e-4)
+    .option("--warmup-steps <n>", "linear LR warm-up (default min(1000, 5% of steps))", nonNegativeInt)
+    .option("--decay-start <n>", "step where linear LR decay to 0 begins (default 80% of steps)", nonNegativeInt)
+    .option("--clip <x>", "clip the global gradient norm (0: off)", finiteNumber, 1)
+    .option("--seed <n>", "random seed", nonNegativeInt, 0)
+    .option("--b-dec-init <how>", "decoder bias init", choice(["mean", "geometric_median", "zeros"] as const), "mean")
+    .option("--normalize <how>", "expected_norm: scale inputs so E||x||^2 = d_in (folded at save)", choice(["none", "expected_norm"] as const), "none")
+    .option("--dead-after-tokens <n>", "a latent is dead after this many tokens without firing", positiveInt, 10_000_000)
+    .option("--log-every <n>", "steps per metrics record", positiveInt, 100)
+    .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .option("--synth-d <n>", "synthetic: ambient dimension (default 64; subspaces 40)", positiveInt)
+    .option("--synth-features <n>", "superposition: true features", positiveInt)
+    .option("--synth-active <x>", "superposition: mean active features per sample", finiteNumber)
+    .option("--synth-firing <kind>", "superposition: firing probabilities", choice(["uniform", "zipf"] as const))
+    .option("--synth-magnitude <kind>", "superposition: magnitudes", choice(["uniform", "exponential", "halfnormal"] as const))
+    .option("--synth-correlation <x>", "superposition: co-firing probability within groups", finiteNumber)
+    .option("--synth-noise <x>", "superposition: Gaussian noise std", finiteNumber)
+    .option("--synth-subspaces <n>", "subspaces: number of subspaces", positiveInt)
+    .option("--synth-subspace-dim <n>", "subspaces: dimension of each", positiveInt);
+  addSaeOptions(cmd);
+  cmd.action((o) => {
+    setThreads(o.threads);
+    const source = openActivationSource(o.data, {
+      seed: o.seed,
+      tensor: o.tensor,
+      shape: o.shape,
+      superposition: {
+        d: o.synthD, nFeatures: o.synthFeatures, meanActive: o.synthActive, firing: o.synthFiring,
+        magnitude: o.synthMagnitude, correlation: o.synthCorrelation, noise: o.synthNoise,
+      },
+      subspaces: { d: o.synthD, nSubspaces: o.synthSubspaces, subspaceDim: o.synthSubspaceDim },
+    });
+    const cfg = saeConfigFromOptions(o, source.d, o.steps);
+    const options: TrainOptions = {
+      steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
+      clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
+      deadAfterTokens: o.deadAfterTokens, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
+      outDir: o.out, resume: o.resume === true, metadata: { dataset_path: o.data },
+    };
+    const result = trainSae(cfg, source, options);
+    const score = scoreSynthetic(result.sae, source, result.inputScale);
+    printJson({
+      out: o.out, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens,
+      ...(result.last ?? {}),
+      ...(score.recovery ? { mmcs: score.recovery.mmcs, recovered: score.recovery.recovered } : {}),
+      ...(score.subspaces ? { active_dims: score.subspaces.mean, active_dims_per_subspace: score.subspaces.perSubspace } : {}),
+    });
+  });
+}

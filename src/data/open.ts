@@ -1,0 +1,26 @@
+/**
+ * Turns a `--data` argument into an activation source: an activation file, or a synthetic
+ * generator ("synthetic:superposition", "synthetic:subspaces").
+ */
+import { SubspacesSource, type SubspacesOptions } from "../synthetic/subspaces.js";
+import { SuperpositionSource, type SuperpositionOptions } from "../synthetic/superposition.js";
+import { loadActivations } from "./activation-files.js";
+import { ArraySource } from "./array-source.js";
+import type { ActivationSource } from "./source.js";
+
+export interface OpenDataOptions {
+  seed?: number;
+  tensor?: string;
+  shape?: [number, number];
+  superposition?: Partial<SuperpositionOptions>;
+  subspaces?: Partial<SubspacesOptions>;
+}
+
+export function openActivationSource(spec: string, o: OpenDataOptions = {}): ActivationSource {
+  const seed = o.seed ?? 0;
+  if (spec === "synthetic:superposition") return new SuperpositionSource({ seed, ...o.superposition });
+  if (spec === "synthetic:subspaces") return new SubspacesSource({ seed, ...o.subspaces });
+  if (spec.startsWith("synthetic:")) throw new Error(`unknown synthetic data "${spec}" (synthetic:superposition, synthetic:subspaces)`);
+  const m = loadActivations(spec, { tensor: o.tensor, shape: o.shape });
+  return new ArraySource(m.data, m.d, seed, { path: spec });
+}

@@ -1,0 +1,62 @@
+/**
+ * BatchTopK SAE (Bussmann et al. 2024; SAELens "batchtopk", dictionary_learning):
+ * training keeps the top k*batch pre-activations (after ReLU) of the whole batch, so tokens
+ * get a variable number of latents with k on average. Inference cannot depend on the
+ * batch, so it uses a threshold theta tracked during training as an EMA of the smallest
+ * selected activation,  theta <- (1 - momentum) theta + momentum * min(selected),  and
+ * runs as a JumpReLU: f = pre * 1[pre > theta]. Saved in SAELens format as "jumprelu".
+ */
+import { SelectMode } from "../core/kernels.js";
+import { Tensor } from "../core/tensor.js";
+import type { BatchTopKConfig } from "./config.js";
+import type { ParamSet, StepStats, TrainStep } from "./sae.js";
+import { nnz, type SparseCode } from "./sparse-code.js";
+import { TopKFamilySae } from "./topk-family.js";
+
+export class BatchTopKSae extends TopKFamilySae {
+  declare readonly cfg: BatchTopKConfig;
+
+  constructor(cfg: BatchTopKConfig, params?: ParamSet, buffers?: ParamSet) {
+    super(cfg, params);
+    const threshold = buffers?.get("threshold") ?? Tensor.zeros([cfg.d_sae]);
+    this.buffers.set("threshold", threshold.expectShape([cfg.d_sae], "threshold"));
+  }
+
+  /** The inference threshold (one value, stored per latent as SAELens' JumpReLU has it). */
+  get threshold(): number {
+    return this.buffers.get("threshold")!.data[0]!;
+  }
+
+  /** Inference: JumpReLU with the learned threshold. */
+  encode(x: Float32Array, batch: number): SparseCode {
+    const xc = this.centered(x, batch);
+    const pre = this.preActivations(xc, batch);
+    return this.selectAbove(pre, batch, this.b_enc, this.buffers.get("threshold")!.data, "code");
+  }
+
+  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+    const m = this.cfg.d_sae;
+    const xc = this.centered(s.x, s.batch);
+    const pre = this.preActivations(xc, s.batch);
+    const cap = Math.min(this.cfg.k * s.batch, s.batch * m);
+    const code = this.codeBuffers("code", s.batch, cap);
+    this.k.batchTopk(pre, s.batch, m, this.cfg.k * s.batch, SelectMode.Relu, this.b_enc, code.rowPtr, code.idx, code.val);
+    const xHat = this.decode(code);
+    const { sumSq, gXhat } = this.reconstruction(s.x, xHat, s.batch);
+    this.backwardCode(code, gXhat, xc, SelectMode.Relu, grads, false);
+    const aux = this.auxK(this.cfg, s.x, xHat, pre, xc, s.batch, s.dead, SelectMode.Relu, grads);
+    this.bDecGrad(gXhat, s.batch, grads);
+    const mse = sumSq / s.batch;
+    return { loss: mse + aux, terms: { mse, aux }, sumSquaredError: sumSq, xHat, code };
+  }
+
+  /** theta <- (1 - momentum) theta + momentum * (smallest selected activation). */
+  afterStep(stats: StepStats): void {
+    const code = stats.code;
+    let smallest = Infinity;
+    for (let e = 0; e < nnz(code); e++) smallest = Math.min(smallest, code.val[e]!);
+    if (!Number.isFinite(smallest)) return;
+    const t = this.buffers.get("threshold")!.data;
+    t.fill((1 - this.cfg.threshold_momentum) * t[0]! + this.cfg.threshold_momentum * smallest);
+  }
+}

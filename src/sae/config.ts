@@ -1,0 +1,192 @@
+/**
+ * SAE configurations: plain data that round-trips to JSON (snake_case, like SAELens'
+ * cfg.json), one type per architecture. Notation used throughout src/sae/:
+ *
+ *   pre   = W_enc (x - b_dec) + b_enc          (W_enc stored [d_sae, d_in], one row per latent)
+ *   f     = the sparse code (architecture-specific activation of pre)
+ *   x_hat = W_dec^T f + b_dec                  (W_dec [d_sae, d_in])
+ *
+ * Losses are per token, summed over d_in and averaged over the batch, as in SAELens and
+ * the vSAE paper: ||x - x_hat||^2 = sum_d (x_d - x_hat_d)^2.
+ */
+
+import { withDefaults } from "../util/defaults.js";
+
+export const ARCHITECTURES = ["relu", "topk", "batchtopk", "jumprelu", "abstopk", "vsae", "vaease"] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
+
+export interface BaseSaeConfig {
+  architecture: Architecture;
+  d_in: number;
+  d_sae: number;
+  /** "unit": decoder rows held at unit norm (gradient's parallel part removed, rows
+   *  renormalised after each step), as dictionary_learning and sparsify do; "none": free. */
+  decoder_norm: "unit" | "none";
+  /** Subtract b_dec from the input before encoding (SAELens' apply_b_dec_to_input). */
+  apply_b_dec_to_input: boolean;
+}
+
+/** SAELens "standard": f = ReLU(pre); loss += l1 * sum_j f_j ||W_dec_j|| (L1 warm-up). */
+export interface ReluConfig extends BaseSaeConfig {
+  architecture: "relu";
+  l1_coefficient: number;
+  /** L1 coefficient ramps linearly from 0 over this many steps. */
+  l1_warmup_steps: number;
+}
+
+/** AuxK (OpenAI, dictionary_learning): dead latents reconstruct the residual. */
+export interface AuxKOptions {
+  /** Latents used for the auxiliary reconstruction; 0 disables AuxK. */
+  aux_k: number;
+  /** Weight of the normalised auxiliary loss. */
+  aux_alpha: number;
+}
+
+/** f = TopK(ReLU(pre)) (topk) or H_k(pre): k largest |pre|, sign kept, no ReLU (abstopk). */
+export interface TopKConfig extends BaseSaeConfig, AuxKOptions {
+  architecture: "topk" | "abstopk";
+  k: number;
+}
+
+/** Top k*batch over the whole batch; inference uses a learned threshold (a JumpReLU). */
+export interface BatchTopKConfig extends BaseSaeConfig, AuxKOptions {
+  architecture: "batchtopk";
+  k: number;
+  /** EMA rate of the inference threshold toward the smallest selected activation. */
+  threshold_momentum: number;
+}
+
+/** f = pre * H(pre - theta), theta = exp(log_threshold); loss += l0 * sum_j H(pre_j - theta_j). */
+export interface JumpReluConfig extends BaseSaeConfig {
+  architecture: "jumprelu";
+  l0_coefficient: number;
+  /** Width of the rectangle kernel of the straight-through estimator. */
+  bandwidth: number;
+  init_threshold: number;
+  /** L0 coefficient ramps linearly from 0 over this many steps. */
+  l0_warmup_steps: number;
+}
+
+/** The variational TopK SAE of "Analysis of Variational Sparse Autoencoders". */
+export interface VsaeConfig extends BaseSaeConfig, AuxKOptions {
+  architecture: "vsae";
+  k: number;
+  /** KL weight (the paper's beta; kl_coeff in the published code). */
+  beta: number;
+  /** KL weight ramps as min(1, step / kl_warmup_steps). */
+  kl_warmup_steps: number;
+  /** KL over all d_sae latents (the paper) or only the k selected per token. */
+  kl_scope: "all" | "active";
+  /** sigma = 1 (the paper) or a learned log-variance head (clamped to [-6, 2]). */
+  variance: "fixed" | "learned";
+  /** TopK on z after ReLU, or by |z| keeping the sign (the published code). */
+  topk_mode: "relu" | "abs";
+  /** mu = ReLU(pre) (the published code) or mu = pre (the paper). */
+  relu_mu: boolean;
+}
+
+/** VAEase ("Sparse Autoencoders, Again?"): the decoder sees (1 - sigma) * z. */
+export interface VaeaseConfig extends BaseSaeConfig {
+  architecture: "vaease";
+  /** Widths of the encoder's Swish hidden layers ([] = linear heads on x). */
+  hidden: number[];
+  /** Initial log of the shared decoder variance gamma. */
+  init_log_gamma: number;
+}
+
+export type SaeConfig = ReluConfig | TopKConfig | BatchTopKConfig | JumpReluConfig | VsaeConfig | VaeaseConfig;
+
+/** Options a user may set when creating an SAE; the rest come from defaults. */
+export type SaeConfigInput = { architecture: Architecture; d_in: number; d_sae: number } & Record<string, unknown>;
+
+/** The peers' defaults, per architecture (see ../shared/reference/sae-ecosystem.md). */
+export function defaultConfig(input: SaeConfigInput): SaeConfig {
+  const { architecture, d_in, d_sae } = input;
+  const base = { d_in, d_sae, apply_b_dec_to_input: true };
+  const aux = { aux_k: Math.max(1, Math.floor(d_in / 2)), aux_alpha: 1 / 32 };
+  let cfg: SaeConfig;
+  switch (architecture) {
+    case "relu":
+      cfg = { ...base, architecture, decoder_norm: "none", l1_coefficient: 5, l1_warmup_steps: 0 };
+      break;
+    case "topk":
+    case "abstopk":
+      cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32 };
+      break;
+    case "batchtopk":
+      cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32, threshold_momentum: 0.01 };
+      break;
+    case "jumprelu":
+      cfg = { ...base, architecture, decoder_norm: "none", l0_coefficient: 1, bandwidth: 0.05, init_threshold: 0.01, l0_warmup_steps: 0 };
+      break;
+    case "vsae":
+      cfg = {
+        ...base, ...aux, architecture, decoder_norm: "none", k: 32, beta: 1, kl_warmup_steps: 0,
+        kl_scope: "all", variance: "fixed", topk_mode: "relu", relu_mu: false,
+      };
+      break;
+    case "vaease":
+      cfg = { ...base, architecture, decoder_norm: "none", hidden: [], init_log_gamma: 0 };
+      break;
+    default:
+      throw new Error(`unknown architecture "${architecture as string}" (known: ${ARCHITECTURES.join(", ")})`);
+  }
+  const merged = withDefaults(cfg, input);
+  validateConfig(merged);
+  return merged;
+}
+
+/** Throws an error naming the field for any value that cannot work. */
+export function validateConfig(cfg: SaeConfig): void {
+  const fail = (msg: string): never => { throw new RangeError(`${cfg.architecture} SAE config: ${msg}`); };
+  const posInt = (name: string, v: unknown) => {
+    if (!Number.isSafeInteger(v) || (v as number) < 1) fail(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  };
+  const nonNeg = (name: string, v: unknown) => {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) fail(`${name} must be a non-negative number, got ${JSON.stringify(v)}`);
+  };
+  if (!(ARCHITECTURES as readonly string[]).includes(cfg.architecture)) fail(`unknown architecture`);
+  posInt("d_in", cfg.d_in);
+  posInt("d_sae", cfg.d_sae);
+  if (cfg.decoder_norm !== "unit" && cfg.decoder_norm !== "none") fail(`decoder_norm must be "unit" or "none"`);
+  if ("k" in cfg) {
+    posInt("k", cfg.k);
+    if (cfg.k > cfg.d_sae) fail(`k (${cfg.k}) must not exceed d_sae (${cfg.d_sae})`);
+  }
+  if ("aux_k" in cfg) {
+    if (!Number.isSafeInteger(cfg.aux_k) || cfg.aux_k < 0) fail(`aux_k must be a non-negative integer`);
+    nonNeg("aux_alpha", cfg.aux_alpha);
+  }
+  switch (cfg.architecture) {
+    case "relu":
+      nonNeg("l1_coefficient", cfg.l1_coefficient);
+      nonNeg("l1_warmup_steps", cfg.l1_warmup_steps);
+      break;
+    case "batchtopk":
+      if (!(cfg.threshold_momentum > 0 && cfg.threshold_momentum <= 1)) fail("threshold_momentum must be in (0, 1]");
+      break;
+    case "jumprelu":
+      nonNeg("l0_coefficient", cfg.l0_coefficient);
+      if (!(cfg.bandwidth > 0)) fail("bandwidth must be > 0");
+      if (!(cfg.init_threshold > 0)) fail("init_threshold must be > 0");
+      nonNeg("l0_warmup_steps", cfg.l0_warmup_steps);
+      break;
+    case "vsae":
+      nonNeg("beta", cfg.beta);
+      nonNeg("kl_warmup_steps", cfg.kl_warmup_steps);
+      if (cfg.kl_scope !== "all" && cfg.kl_scope !== "active") fail(`kl_scope must be "all" or "active"`);
+      if (cfg.variance !== "fixed" && cfg.variance !== "learned") fail(`variance must be "fixed" or "learned"`);
+      if (cfg.topk_mode !== "relu" && cfg.topk_mode !== "abs") fail(`topk_mode must be "relu" or "abs"`);
+      break;
+    case "vaease":
+      if (!Array.isArray(cfg.hidden)) fail("hidden must be an array of layer widths");
+      cfg.hidden.forEach((h, i) => posInt(`hidden[${i}]`, h));
+      if (!Number.isFinite(cfg.init_log_gamma)) fail("init_log_gamma must be a number");
+      break;
+  }
+}
+
+/** Linear warm-up factor min(1, step / steps) (1 when steps is 0). */
+export function warmup(step: number, steps: number): number {
+  return steps <= 0 ? 1 : Math.min(1, step / steps);
+}

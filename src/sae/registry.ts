@@ -1,0 +1,28 @@
+/** Creates an SAE of any architecture from its config (and, when loading, its tensors). */
+import { AbsTopKSae } from "./abstopk.js";
+import { BatchTopKSae } from "./batchtopk.js";
+import { type SaeConfig, type SaeConfigInput, defaultConfig, validateConfig } from "./config.js";
+import { JumpReluSae } from "./jumprelu.js";
+import { ReluSae } from "./relu.js";
+import type { ParamSet, Sae } from "./sae.js";
+import { TopKSae } from "./topk.js";
+import { VaeaseSae } from "./vaease.js";
+import { VariationalSae } from "./vsae.js";
+
+export function createSae(cfg: SaeConfig, params?: ParamSet, buffers?: ParamSet): Sae {
+  validateConfig(cfg);
+  switch (cfg.architecture) {
+    case "relu": return new ReluSae(cfg, params);
+    case "topk": return new TopKSae(cfg, params);
+    case "abstopk": return new AbsTopKSae(cfg, params);
+    case "batchtopk": return new BatchTopKSae(cfg, params, buffers);
+    case "jumprelu": return new JumpReluSae(cfg, params);
+    case "vsae": return new VariationalSae(cfg, params);
+    case "vaease": return new VaeaseSae(cfg, params);
+  }
+}
+
+/** createSae(defaultConfig(input)): an SAE with the peers' defaults for what is not given. */
+export function newSae(input: SaeConfigInput): Sae {
+  return createSae(defaultConfig(input));
+}

@@ -1,0 +1,229 @@
+/**
+ * The interface every SAE architecture implements, and the shared linear encoder/decoder
+ * machinery of the sparse ones (relu, topk, batchtopk, jumprelu, abstopk, vsae).
+ *
+ * Each architecture supplies its activation and its loss with a hand-written backward;
+ * `lossAndGrad` fills gradient tensors the trainer feeds to Adam. The sparse path never
+ * forms a dense [batch, d_sae] matrix beyond the encoder pre-activations: the code is CSR
+ * (sparse-code.ts) and decode/backward run on the sparse native kernels, touching only
+ * the selected latents.
+ */
+import { kernels, type Kernels } from "../core/kernels.js";
+import { Tensor } from "../core/tensor.js";
+import type { SaeConfig } from "./config.js";
+import { nnz, type SparseCode } from "./sparse-code.js";
+import { Workspace } from "./workspace.js";
+
+/** Named tensors: parameters, their gradients, optimizer moments, buffers. */
+export type ParamSet = Map<string, Tensor>;
+
+export function zerosLike(params: ParamSet): ParamSet {
+  return new Map([...params].map(([name, t]) => [name, Tensor.zeros(t.shape)]));
+}
+
+/** One training step's inputs. */
+export interface TrainStep {
+  /** Activations [batch, d_in]. */
+  x: Float32Array;
+  batch: number;
+  /** 0-based optimizer step (drives warm-ups and annealing). */
+  step: number;
+  /** Seed of the noise stream (variational SAEs draw noise number step of it). */
+  seed: number;
+  /** Latents counted dead by the trainer (AuxK trains them), or null. */
+  dead: Uint8Array | null;
+}
+
+/** What a step computed (losses are per token: summed over d_in, averaged over the batch). */
+export interface StepStats {
+  loss: number;
+  /** Named loss terms (mse, l1, l0, kl, aux, ...), already weighted as in `loss`. */
+  terms: Record<string, number>;
+  /** sum ||x - x_hat||^2 over the batch. */
+  sumSquaredError: number;
+  /** Reconstruction [batch, d_in] (a workspace view, valid until the next call). */
+  xHat: Float32Array;
+  /** The training code (a workspace view) for L0 and dead-latent tracking. */
+  code: SparseCode;
+}
+
+export interface Sae {
+  readonly cfg: SaeConfig;
+  /** Trainable parameters, in a fixed order. */
+  readonly params: ParamSet;
+  /** Non-trainable state saved with the SAE (e.g. BatchTopK's inference threshold). */
+  readonly buffers: ParamSet;
+  /** Forward and hand-written backward for one batch; overwrites every tensor in `grads`. */
+  lossAndGrad(step: TrainStep, grads: ParamSet): StepStats;
+  /** The inference code of x [batch, d_in] (no noise). */
+  encode(x: Float32Array, batch: number): SparseCode;
+  /** x_hat [batch, d_in] from a code. */
+  decode(code: SparseCode): Float32Array;
+  /** Trainer hook after each optimizer step (threshold EMAs and similar). */
+  afterStep?(stats: StepStats): void;
+}
+
+/** The transposed (per-latent) view of a code that the scatter kernels need. */
+interface Transposed {
+  colPtr: Int32Array;
+  entries: Int32Array;
+  entryRow: Int32Array;
+}
+
+/**
+ * Parameters W_enc [d_sae, d_in], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in] and
+ * the operations every linear-encoder SAE shares.
+ */
+export abstract class LinearSae implements Sae {
+  readonly params: ParamSet;
+  readonly buffers: ParamSet = new Map();
+  protected readonly ws = new Workspace();
+  protected readonly k: Kernels = kernels();
+
+  constructor(readonly cfg: SaeConfig, params?: ParamSet) {
+    const { d_in: d, d_sae: m } = cfg;
+    this.params = params ?? new Map([
+      ["W_enc", Tensor.zeros([m, d])],
+      ["b_enc", Tensor.zeros([m])],
+      ["W_dec", Tensor.zeros([m, d])],
+      ["b_dec", Tensor.zeros([d])],
+    ]);
+    this.param("W_enc").expectShape([m, d], "W_enc");
+    this.param("b_enc").expectShape([m], "b_enc");
+    this.param("W_dec").expectShape([m, d], "W_dec");
+    this.param("b_dec").expectShape([d], "b_dec");
+  }
+
+  abstract lossAndGrad(step: TrainStep, grads: ParamSet): StepStats;
+  abstract encode(x: Float32Array, batch: number): SparseCode;
+
+  param(name: string): Tensor {
+    const t = this.params.get(name) ?? this.buffers.get(name);
+    if (!t) throw new Error(`${this.cfg.architecture} SAE has no parameter "${name}"`);
+    return t;
+  }
+
+  protected get W_enc(): Float32Array { return this.param("W_enc").data; }
+  protected get b_enc(): Float32Array { return this.param("b_enc").data; }
+  protected get W_dec(): Float32Array { return this.param("W_dec").data; }
+  protected get b_dec(): Float32Array { return this.param("b_dec").data; }
+
+  /** xc = x - b_dec (or x itself when apply_b_dec_to_input is off). */
+  protected centered(x: Float32Array, batch: number): Float32Array {
+    const d = this.cfg.d_in;
+    if (x.length < batch * d) throw new RangeError(`input holds ${x.length} values, a batch of ${batch} x ${d} needs ${batch * d}`);
+    if (!this.cfg.apply_b_dec_to_input) return x.subarray(0, batch * d);
+    const xc = this.ws.float("xc", batch * d);
+    xc.set(x.subarray(0, batch * d));
+    const neg = this.ws.float("neg_b_dec", d);
+    for (let c = 0; c < d; c++) neg[c] = -this.b_dec[c]!;
+    this.k.addRowVector(xc, batch, d, neg);
+    return xc;
+  }
+
+  /** pre (without b_enc, which selection kernels fold in) = xc W_enc^T, [batch, d_sae]. */
+  protected preActivations(xc: Float32Array, batch: number, name = "pre"): Float32Array {
+    const { d_in: d, d_sae: m } = this.cfg;
+    const pre = this.ws.float(name, batch * m);
+    this.k.sgemm(false, true, batch, m, d, 1, xc, d, this.W_enc, d, 0, pre, m);
+    return pre;
+  }
+
+  /** x_hat = W_dec^T f + b_dec. */
+  decode(code: SparseCode, name = "x_hat"): Float32Array {
+    const d = this.cfg.d_in;
+    const out = this.ws.float(name, code.batch * d);
+    this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec, out);
+    return out;
+  }
+
+  /** sum ||x - x_hat||^2, and dL/dx_hat = (2/B)(x_hat - x) into the workspace buffer "g_xhat". */
+  protected reconstruction(x: Float32Array, xHat: Float32Array, batch: number, weight = 1): {
+    sumSq: number; gXhat: Float32Array;
+  } {
+    const n = batch * this.cfg.d_in;
+    const gXhat = this.ws.float("g_xhat", n);
+    const sumSq = this.k.diffScaled(xHat, x.subarray(0, n), gXhat, (2 * weight) / batch);
+    return { sumSq, gXhat };
+  }
+
+  /** dL/dval[e] = g[b(e)] . W_dec[idx[e]]: the gradient reaching each code entry. */
+  protected codeGrad(code: SparseCode, g: Float32Array, name = "g_val"): Float32Array {
+    const out = this.ws.float(name, nnz(code));
+    this.k.sparseRowDots(code.batch, code.rowPtr, code.idx, g, this.W_dec, this.cfg.d_in, out);
+    return out;
+  }
+
+  protected transpose(code: SparseCode, name: string): Transposed {
+    const n = nnz(code);
+    const t = {
+      colPtr: this.ws.int(`${name}_col_ptr`, this.cfg.d_sae + 1),
+      entries: this.ws.int(`${name}_entries`, n),
+      entryRow: this.ws.int(`${name}_entry_row`, n),
+    };
+    this.k.sparseTranspose(code.batch, code.rowPtr, code.idx, this.cfg.d_sae, t.colPtr, t.entries, t.entryRow);
+    return t;
+  }
+
+  /**
+   * Gradients of the linear maps for one code: W_dec rows (+)= sum val * gOut, and through
+   * the encoder W_enc rows (+)= sum gPre * xc, b_enc (+)= sum gPre. Only selected rows are
+   * touched by the sums (others get zero unless accumulating).
+   */
+  protected scatterGrads(code: SparseCode, t: Transposed, gOut: Float32Array | null, gPre: Float32Array,
+    xc: Float32Array, grads: ParamSet, accumulate: boolean): void {
+    const { d_in: d, d_sae: m } = this.cfg;
+    if (gOut) {
+      this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, code.val, gOut, d, accumulate,
+        grads.get("W_dec")!.data, null);
+    }
+    this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, gPre, xc, d, accumulate,
+      grads.get("W_enc")!.data, grads.get("b_enc")!.data);
+  }
+
+  /**
+   * b_dec's gradient: it is the decoder bias (sum of dL/dx_hat over the batch) and, when
+   * subtracted from the input, reaches every pre-activation through W_enc: minus
+   * W_enc^T (sum of dL/dpre) = -W_enc^T grad(b_enc).
+   */
+  protected bDecGrad(gXhat: Float32Array, batch: number, grads: ParamSet): void {
+    const { d_in: d, d_sae: m } = this.cfg;
+    const gb = grads.get("b_dec")!.data;
+    this.k.colSums(gXhat, batch, d, gb, false);
+    if (this.cfg.apply_b_dec_to_input) {
+      this.k.sgemm(false, false, 1, d, m, -1, grads.get("b_enc")!.data, m, this.W_enc, d, 1, gb, d);
+    }
+  }
+
+  /**
+   * The code of every entry with pre + bias > threshold (threshold null: > 0), growing the
+   * workspace buffers until the entries fit: ReLU, JumpReLU and BatchTopK inference.
+   */
+  protected selectAbove(pre: Float32Array, batch: number, bias: Float32Array | null,
+    threshold: Float32Array | null, name: string): SparseCode {
+    let capacity = Math.max(batch * 8, 64);
+    for (;;) {
+      const code = this.codeBuffers(name, batch, capacity);
+      const count = this.k.thresholdSelect(pre, batch, this.cfg.d_sae, bias, threshold, code.rowPtr, code.idx, code.val);
+      if (count <= capacity) return code;
+      if (count > 2 ** 31 - 1) throw new RangeError(`${count} active latents in one batch exceed int32 indexing; use a smaller batch`);
+      capacity = Math.ceil(count * 1.25);
+    }
+  }
+
+  /** Views of the code arrays in the workspace, for architectures that build codes. */
+  protected codeBuffers(name: string, batch: number, capacity: number): SparseCode {
+    return {
+      batch,
+      m: this.cfg.d_sae,
+      rowPtr: this.ws.int(`${name}_row_ptr`, batch + 1),
+      idx: this.ws.int(`${name}_idx`, capacity),
+      val: this.ws.float(`${name}_val`, capacity),
+    };
+  }
+}
+
+/** Marks gradient tensors that a step did not reach as zero (keeps Adam's input defined). */
+export function zeroGrads(grads: ParamSet, names: string[]): void {
+  for (const n of names) grads.get(n)?.data.fill(0);
+}

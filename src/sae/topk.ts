@@ -1,0 +1,38 @@
+/**
+ * TopK SAE (Gao et al. 2024; OpenAI, sparsify, SAELens "topk"):
+ *   f = TopK_k(ReLU(pre)),  loss = ||x - x_hat||^2 + aux_alpha * AuxK.
+ * The k largest pre-activations per token are kept (then clamped at 0), everything else is
+ * zero; the step costs one dense GEMM for pre and O(batch * k * d_in) sparse work.
+ */
+import { SelectMode } from "../core/kernels.js";
+import type { TopKConfig } from "./config.js";
+import type { ParamSet, StepStats, TrainStep } from "./sae.js";
+import type { SparseCode } from "./sparse-code.js";
+import { TopKFamilySae } from "./topk-family.js";
+
+export class TopKSae extends TopKFamilySae {
+  declare readonly cfg: TopKConfig;
+
+  /** ReLU (topk) or magnitude with sign kept (abstopk). */
+  protected get mode(): SelectMode {
+    return SelectMode.Relu;
+  }
+
+  encode(x: Float32Array, batch: number): SparseCode {
+    const xc = this.centered(x, batch);
+    return this.selectTopK(this.preActivations(xc, batch), batch, this.cfg.k, this.mode, this.b_enc);
+  }
+
+  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+    const xc = this.centered(s.x, s.batch);
+    const pre = this.preActivations(xc, s.batch);
+    const code = this.selectTopK(pre, s.batch, this.cfg.k, this.mode, this.b_enc);
+    const xHat = this.decode(code);
+    const { sumSq, gXhat } = this.reconstruction(s.x, xHat, s.batch);
+    this.backwardCode(code, gXhat, xc, this.mode, grads, false);
+    const aux = this.auxK(this.cfg, s.x, xHat, pre, xc, s.batch, s.dead, this.mode, grads);
+    this.bDecGrad(gXhat, s.batch, grads);
+    const mse = sumSq / s.batch;
+    return { loss: mse + aux, terms: { mse, aux }, sumSquaredError: sumSq, xHat, code };
+  }
+}

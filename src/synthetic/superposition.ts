@@ -1,0 +1,155 @@
+/**
+ * Toy superposition data with known ground truth (Elhage et al. 2022's toy models; the
+ * standard SAE sanity check): n unit feature directions in R^d with n > d, each sample a
+ * sparse non-negative combination of them. A good SAE's decoder rows should line up with
+ * the true directions; scoreFeatureRecovery measures how well.
+ */
+import { kernels } from "../core/kernels.js";
+import { Rng, type RngState } from "../core/rng.js";
+import type { ActivationSource } from "../data/source.js";
+import { withDefaults } from "../util/defaults.js";
+
+export interface SuperpositionOptions {
+  /** Ambient dimension. */
+  d: number;
+  /** Number of true features (directions). */
+  nFeatures: number;
+  /** Expected number of features active per sample. */
+  meanActive: number;
+  /** Firing probabilities: all equal, or Zipf-like (feature i proportional to 1/(i+1)^0.5). */
+  firing: "uniform" | "zipf";
+  /** Magnitude of an active feature: uniform on [0.5, 1.5], exponential(1), or |N(0,1)|. */
+  magnitude: "uniform" | "exponential" | "halfnormal";
+  /** Features come in groups of groupSize; when one fires, each other member of its group
+   *  also fires with this probability (0 = independent). */
+  correlation: number;
+  groupSize: number;
+  /** Standard deviation of isotropic Gaussian noise added to every sample. */
+  noise: number;
+  seed: number;
+}
+
+export const SUPERPOSITION_DEFAULTS: SuperpositionOptions = {
+  d: 64, nFeatures: 512, meanActive: 4, firing: "uniform", magnitude: "uniform",
+  correlation: 0, groupSize: 4, noise: 0, seed: 0,
+};
+
+export class SuperpositionSource implements ActivationSource {
+  readonly d: number;
+  readonly opts: SuperpositionOptions;
+  /** True feature directions [nFeatures, d], unit rows. */
+  readonly features: Float32Array;
+  readonly probabilities: Float64Array;
+  private rng: Rng;
+
+  constructor(options: Partial<SuperpositionOptions> = {}) {
+    const o = withDefaults(SUPERPOSITION_DEFAULTS, options);
+    if (!(o.d >= 1 && o.nFeatures >= 1)) throw new RangeError("superposition: d and nFeatures must be >= 1");
+    if (!(o.meanActive > 0 && o.meanActive <= o.nFeatures)) throw new RangeError("superposition: meanActive must be in (0, nFeatures]");
+    if (!(o.correlation >= 0 && o.correlation <= 1)) throw new RangeError("superposition: correlation must be in [0, 1]");
+    this.opts = o;
+    this.d = o.d;
+    const setup = new Rng(o.seed);
+    this.features = new Float32Array(o.nFeatures * o.d);
+    for (let i = 0; i < o.nFeatures; i++) {
+      const row = this.features.subarray(i * o.d, (i + 1) * o.d);
+      setup.fillNormal(row);
+      const norm = Math.hypot(...row);
+      for (let c = 0; c < o.d; c++) row[c]! /= norm;
+    }
+    const weights = Array.from({ length: o.nFeatures }, (_, i) => (o.firing === "zipf" ? 1 / Math.sqrt(i + 1) : 1));
+    const total = weights.reduce((a, b) => a + b, 0);
+    this.probabilities = Float64Array.from(weights, (w) => Math.min(1, (o.meanActive * w) / total));
+    this.rng = new Rng(o.seed + 1);
+  }
+
+  private magnitude(): number {
+    switch (this.opts.magnitude) {
+      case "exponential": return -Math.log(1 - this.rng.uniform());
+      case "halfnormal": return Math.abs(this.rng.normal());
+      default: return 0.5 + this.rng.uniform();
+    }
+  }
+
+  /** Fills out with `batch` samples; codes (if given) receives the true coefficients [batch, n]. */
+  sample(out: Float32Array, batch: number, codes?: Float32Array): void {
+    const { d, nFeatures: n, correlation, groupSize, noise } = this.opts;
+    const coef = new Float64Array(n);
+    for (let b = 0; b < batch; b++) {
+      coef.fill(0);
+      for (let i = 0; i < n; i++) {
+        if (this.rng.uniform() >= this.probabilities[i]!) continue;
+        coef[i] = this.magnitude();
+        if (correlation > 0) {
+          const g0 = i - (i % groupSize);
+          for (let j = g0; j < Math.min(n, g0 + groupSize); j++) {
+            if (j !== i && coef[j] === 0 && this.rng.uniform() < correlation) coef[j] = this.magnitude();
+          }
+        }
+      }
+      const row = out.subarray(b * d, (b + 1) * d);
+      row.fill(0);
+      for (let i = 0; i < n; i++) {
+        const a = coef[i]!;
+        if (a === 0) continue;
+        for (let c = 0; c < d; c++) row[c]! += a * this.features[i * d + c]!;
+      }
+      if (noise > 0) for (let c = 0; c < d; c++) row[c]! += noise * this.rng.normal();
+      if (codes) for (let i = 0; i < n; i++) codes[b * n + i] = coef[i]!;
+    }
+  }
+
+  next(out: Float32Array, batch: number): void {
+    this.sample(out, batch);
+  }
+
+  state(): RngState {
+    return this.rng.state();
+  }
+
+  restore(state: unknown): void {
+    this.rng = Rng.fromState(state as RngState);
+  }
+
+  describe(): Record<string, unknown> {
+    return { kind: "synthetic:superposition", ...this.opts };
+  }
+}
+
+export interface FeatureRecovery {
+  /** Mean over true features of the best |cosine| with any decoder row. */
+  mmcs: number;
+  /** Fraction of true features with a decoder row at |cosine| > threshold. */
+  recovered: number;
+  threshold: number;
+  /** Per true feature, the best |cosine|. */
+  best: Float32Array;
+}
+
+/**
+ * How well decoder rows W_dec [m, d] recover true features [n, d]: per true feature the
+ * largest |cos| with any decoder row (sign-agnostic, since a signed SAE may learn -f).
+ */
+export function scoreFeatureRecovery(features: Float32Array, W_dec: Float32Array, d: number,
+  threshold = 0.9): FeatureRecovery {
+  const k = kernels();
+  const n = features.length / d;
+  const m = W_dec.length / d;
+  const unit = W_dec.slice();
+  const norms = new Float32Array(m);
+  k.rowNorms(unit, m, d, norms);
+  k.scaleRows(unit, m, d, norms.map((v) => (v > 0 ? 1 / v : 0)));
+  const cos = new Float32Array(n * m);
+  k.sgemm(false, true, n, m, d, 1, features, d, unit, d, 0, cos, m);
+  const best = new Float32Array(n);
+  let sum = 0;
+  let hits = 0;
+  for (let i = 0; i < n; i++) {
+    let b = 0;
+    for (let j = 0; j < m; j++) b = Math.max(b, Math.abs(cos[i * m + j]!));
+    best[i] = b;
+    sum += b;
+    if (b > threshold) hits++;
+  }
+  return { mmcs: sum / n, recovered: hits / n, threshold, best };
+}

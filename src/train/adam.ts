@@ -1,0 +1,44 @@
+/**
+ * Adam (Kingma & Ba; PyTorch's formulation) over a ParamSet, one fused native update per
+ * tensor. Holds the first and second moments, which checkpoints save.
+ */
+import { kernels } from "../core/kernels.js";
+import { type ParamSet, zerosLike } from "../sae/sae.js";
+
+export interface AdamOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+export const ADAM_DEFAULTS: AdamOptions = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+
+export class Adam {
+  readonly m: ParamSet;
+  readonly v: ParamSet;
+
+  constructor(params: ParamSet, readonly opts: AdamOptions = ADAM_DEFAULTS, moments?: { m: ParamSet; v: ParamSet }) {
+    this.m = moments?.m ?? zerosLike(params);
+    this.v = moments?.v ?? zerosLike(params);
+    for (const [name, p] of params) {
+      for (const [which, set] of [["m", this.m], ["v", this.v]] as const) {
+        const t = set.get(name);
+        if (!t || t.numel !== p.numel) throw new Error(`Adam: ${which} moment for "${name}" missing or of the wrong size`);
+      }
+    }
+  }
+
+  /** One update at 0-based step `step` (bias corrections use step + 1). */
+  step(params: ParamSet, grads: ParamSet, lr: number, step: number): void {
+    const k = kernels();
+    const { beta1, beta2, eps, weightDecay } = this.opts;
+    const t = step + 1;
+    const bias1 = 1 - beta1 ** t;
+    const bias2 = 1 - beta2 ** t;
+    for (const [name, p] of params) {
+      k.adamUpdate(p.data, grads.get(name)!.data, this.m.get(name)!.data, this.v.get(name)!.data,
+        lr, beta1, beta2, eps, bias1, bias2, weightDecay);
+    }
+  }
+}

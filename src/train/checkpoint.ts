@@ -1,0 +1,79 @@
+/**
+ * Training checkpoints: one safetensors file holding everything a run needs to continue
+ * exactly where it stopped — parameters, buffers, Adam moments, dead-latent counters (I64)
+ * — and, in its metadata, the step, the data position, the trainer options and the
+ * metrics window. Written atomically (temp, fsync, rename), so a run killed at any moment
+ * leaves either the previous checkpoint or the new one.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "../core/safetensors.js";
+import type { Tensor } from "../core/tensor.js";
+import type { SaeConfig } from "../sae/config.js";
+import type { ParamSet } from "../sae/sae.js";
+
+export const CHECKPOINT_FILE = "checkpoint.safetensors";
+const FORMAT = "saekit-checkpoint-1";
+
+/** The JSON part of a checkpoint. */
+export interface CheckpointMeta {
+  format: typeof FORMAT;
+  /** Steps completed. */
+  step: number;
+  tokens: number;
+  config: SaeConfig;
+  /** The trainer options the run was started with. */
+  options: Record<string, unknown>;
+  sourceState: unknown;
+  inputScale: number;
+  /** Partial sums of the metrics window in progress. */
+  window: Record<string, number>;
+}
+
+export interface Checkpoint {
+  meta: CheckpointMeta;
+  params: ParamSet;
+  buffers: ParamSet;
+  adamM: ParamSet;
+  adamV: ParamSet;
+  tokensSinceFired: Float64Array;
+}
+
+export function checkpointPath(dir: string): string {
+  return join(dir, CHECKPOINT_FILE);
+}
+
+export function saveCheckpoint(dir: string, c: Checkpoint): void {
+  const tensors: Record<string, TensorToWrite | Tensor> = {};
+  for (const [prefix, set] of [["param", c.params], ["buffer", c.buffers], ["adam_m", c.adamM], ["adam_v", c.adamV]] as const) {
+    for (const [name, t] of set) tensors[`${prefix}.${name}`] = t;
+  }
+  tensors.tokens_since_fired = { dtype: "I64", shape: [c.tokensSinceFired.length], data: c.tokensSinceFired };
+  writeSafetensors(checkpointPath(dir), tensors, { saekit: JSON.stringify(c.meta) });
+}
+
+export function hasCheckpoint(dir: string): boolean {
+  return existsSync(checkpointPath(dir));
+}
+
+export function loadCheckpoint(dir: string): Checkpoint {
+  const path = checkpointPath(dir);
+  const file = SafetensorsFile.open(path);
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(file.metadata.saekit ?? "");
+  } catch {
+    throw new Error(`${path}: not a saekit checkpoint (no valid "saekit" metadata)`);
+  }
+  if (meta.format !== FORMAT) throw new Error(`${path}: checkpoint format ${JSON.stringify(meta.format)} is not ${FORMAT}`);
+  const sets: Record<string, ParamSet> = { param: new Map(), buffer: new Map(), adam_m: new Map(), adam_v: new Map() };
+  for (const name of file.names()) {
+    const dot = name.indexOf(".");
+    const set = dot > 0 ? sets[name.slice(0, dot)] : undefined;
+    if (set) set.set(name.slice(dot + 1), file.read(name));
+  }
+  if (!file.has("tokens_since_fired")) throw new Error(`${path}: missing tensor "tokens_since_fired"`);
+  const counters = Float64Array.from(file.readInts("tokens_since_fired").data);
+  if (counters.length !== meta.config.d_sae) throw new Error(`${path}: tokens_since_fired has ${counters.length} entries, d_sae is ${meta.config.d_sae}`);
+  return { meta, params: sets.param!, buffers: sets.buffer!, adamM: sets.adam_m!, adamV: sets.adam_v!, tokensSinceFired: counters };
+}

@@ -1,0 +1,90 @@
+/**
+ * Initialisation as the peers do it: tied weights (W_enc = W_dec^T, SAELens and
+ * dictionary_learning), decoder rows of a set norm (SAELens' decoder_init_norm 0.1, or 1
+ * for unit-norm decoders), b_enc = 0, and b_dec from the data: the mean (sparsify), the
+ * geometric median (OpenAI, dictionary_learning) or zeros (SAELens v6).
+ */
+import { Rng } from "../core/rng.js";
+import type { ParamSet, Sae } from "../sae/sae.js";
+
+export type BDecInit = "mean" | "geometric_median" | "zeros";
+
+export interface InitOptions {
+  decoderInitNorm: number;
+  bDecInit: BDecInit;
+}
+
+/** Initialises every parameter of `sae` in place from `rng` and a data sample [rows, d_in]. */
+export function initializeSae(sae: Sae, rng: Rng, sample: Float32Array, opts: InitOptions): void {
+  const { d_in: d } = sae.cfg;
+  const p = sae.params;
+  if (sae.cfg.architecture === "vaease") {
+    initVaease(p, rng);
+  } else {
+    const W_dec = p.get("W_dec")!.data;
+    const m = W_dec.length / d;
+    for (let j = 0; j < m; j++) {
+      const row = W_dec.subarray(j * d, (j + 1) * d);
+      rng.fillNormal(row);
+      const norm = Math.hypot(...row);
+      for (let c = 0; c < d; c++) row[c] = (row[c]! / norm) * opts.decoderInitNorm;
+    }
+    p.get("W_enc")!.data.set(W_dec);
+    p.get("b_enc")!.data.fill(0);
+  }
+  const rows = sample.length / d;
+  const b_dec = p.get("b_dec")!.data;
+  if (opts.bDecInit === "zeros" || rows === 0) b_dec.fill(0);
+  else if (opts.bDecInit === "mean") b_dec.set(mean(sample, rows, d));
+  else b_dec.set(geometricMedian(sample, rows, d));
+}
+
+/** N(0, 1/fan_in) weights for the MLP and heads, a 1/sqrt(kappa) decoder, zero biases. */
+function initVaease(p: ParamSet, rng: Rng): void {
+  for (const [name, t] of p) {
+    if (name === "log_gamma" || name === "b_dec") continue;
+    if (name.startsWith("b_")) {
+      t.data.fill(0);
+    } else {
+      const fanIn = t.shape[1]!;
+      const scale = name === "W_dec" ? 1 / Math.sqrt(t.shape[0]!) : 1 / Math.sqrt(fanIn);
+      rng.fillNormal(t.data, scale);
+    }
+  }
+}
+
+export function mean(x: Float32Array, rows: number, d: number): Float64Array {
+  const out = new Float64Array(d);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) out[c]! += x[r * d + c]!;
+  for (let c = 0; c < d; c++) out[c]! /= rows;
+  return out;
+}
+
+/**
+ * The point minimising the sum of Euclidean distances to the rows (Weiszfeld's iteration
+ * from the mean), robust to outliers in a way the mean is not.
+ */
+export function geometricMedian(x: Float32Array, rows: number, d: number, iterations = 100, tol = 1e-7): Float64Array {
+  let y = mean(x, rows, d);
+  for (let it = 0; it < iterations; it++) {
+    const next = new Float64Array(d);
+    let wsum = 0;
+    for (let r = 0; r < rows; r++) {
+      let dist = 0;
+      for (let c = 0; c < d; c++) dist += (x[r * d + c]! - y[c]!) ** 2;
+      const w = 1 / Math.max(Math.sqrt(dist), 1e-12);
+      wsum += w;
+      for (let c = 0; c < d; c++) next[c]! += w * x[r * d + c]!;
+    }
+    let move = 0;
+    let size = 0;
+    for (let c = 0; c < d; c++) {
+      next[c]! /= wsum;
+      move += (next[c]! - y[c]!) ** 2;
+      size += next[c]! ** 2;
+    }
+    y = next;
+    if (Math.sqrt(move) <= tol * Math.max(1, Math.sqrt(size))) break;
+  }
+  return y;
+}

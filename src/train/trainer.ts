@@ -1,0 +1,340 @@
+/**
+ * The SAE trainer: one loop for every architecture.
+ *
+ * Each step reads a batch, runs the SAE's forward and hand-written backward, optionally
+ * keeps decoder rows at unit norm (removing the gradient's parallel part before the step,
+ * renormalising after), clips the global gradient norm, and applies Adam with a linear
+ * warm-up / linear decay schedule. It tracks, per latent, the tokens since the latent last
+ * fired (f != 0), which drives AuxK and the dead fraction.
+ *
+ * Runs are deterministic given the seed: every random choice comes from seeded streams
+ * and every native reduction has a fixed order, independent of the thread count. A
+ * checkpoint holds all state (weights, Adam moments, counters, data position), so a run
+ * killed at any point and resumed ends bit-identical to an uninterrupted one.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../core/atomic.js";
+import { kernels } from "../core/kernels.js";
+import { Rng } from "../core/rng.js";
+import { checkFinite, peekRows, type ActivationSource } from "../data/source.js";
+import type { SaeConfig } from "../sae/config.js";
+import { createSae } from "../sae/registry.js";
+import { type SaeMetadata, saveSae } from "../sae/saelens.js";
+import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
+import { markFired, meanL0 } from "../sae/sparse-code.js";
+import { ProgressBar } from "../util/progress.js";
+import { ADAM_DEFAULTS, Adam } from "./adam.js";
+import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { type BDecInit, initializeSae } from "./init.js";
+import { type LrSchedule, defaultSchedule, lrAt } from "./schedule.js";
+
+export const METRICS_FILE = "metrics.jsonl";
+
+export interface TrainOptions {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  /** Default: min(1000, 5% of steps). */
+  lrWarmupSteps?: number;
+  /** Step where linear decay to 0 begins. Default: 80% of steps. */
+  lrDecayStart?: number;
+  beta1?: number;
+  beta2?: number;
+  adamEps?: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this (0 = no clipping). */
+  clipGradNorm?: number;
+  seed?: number;
+  bDecInit?: BDecInit;
+  /** Norm of decoder rows at init. Default: 1 for unit-norm decoders, else 0.1 (SAELens). */
+  decoderInitNorm?: number;
+  /** "expected_norm": scale inputs so E||x||^2 = d_in (folded into the weights at save). */
+  normalizeActivations?: "none" | "expected_norm";
+  /** A latent is dead once it has not fired for this many tokens. */
+  deadAfterTokens?: number;
+  logEvery?: number;
+  /** Steps between checkpoints (0: only at the end). */
+  checkpointEvery?: number;
+  /** Run folder: metrics.jsonl, checkpoint.safetensors, and the SAELens-format SAE. */
+  outDir?: string;
+  /** Continue from outDir's checkpoint when there is one. */
+  resume?: boolean;
+  /** Recorded in cfg.json (model_name, hook_name, context_size, ...). */
+  metadata?: SaeMetadata;
+  /** Draw a progress bar on a TTY (default true). */
+  progress?: boolean;
+  /** Called with every metrics record. */
+  onLog?: (m: MetricsRecord) => void;
+  /** Stop after this many steps of this invocation (for tests that simulate a crash). */
+  stopAfter?: number;
+}
+
+export interface MetricsRecord {
+  step: number;
+  tokens: number;
+  loss: number;
+  mse: number;
+  fvu: number;
+  l0: number;
+  dead_frac: number;
+  lr: number;
+  tokens_per_s: number;
+  [term: string]: number;
+}
+
+export interface TrainResult {
+  sae: Sae;
+  steps: number;
+  tokens: number;
+  inputScale: number;
+  last: MetricsRecord | null;
+  tokensSinceFired: Float64Array;
+}
+
+/** Options resolved to concrete values (saved in checkpoints). */
+type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "stopAfter" | "progress" | "resume">> & {
+  outDir?: string;
+};
+
+function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
+  const sched = defaultSchedule(o.lr, o.steps);
+  const r: Resolved = {
+    steps: o.steps,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    lrWarmupSteps: o.lrWarmupSteps ?? sched.warmupSteps,
+    lrDecayStart: o.lrDecayStart ?? sched.decayStart,
+    beta1: o.beta1 ?? ADAM_DEFAULTS.beta1,
+    beta2: o.beta2 ?? ADAM_DEFAULTS.beta2,
+    adamEps: o.adamEps ?? ADAM_DEFAULTS.eps,
+    weightDecay: o.weightDecay ?? 0,
+    clipGradNorm: o.clipGradNorm ?? 1,
+    seed: o.seed ?? 0,
+    bDecInit: o.bDecInit ?? "mean",
+    decoderInitNorm: o.decoderInitNorm ?? (cfg.decoder_norm === "unit" ? 1 : 0.1),
+    normalizeActivations: o.normalizeActivations ?? "none",
+    deadAfterTokens: o.deadAfterTokens ?? 10_000_000,
+    logEvery: o.logEvery ?? 100,
+    checkpointEvery: o.checkpointEvery ?? 1000,
+    outDir: o.outDir,
+  };
+  const posInt = (name: string, v: number) => {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`training option ${name} must be a positive integer, got ${v}`);
+  };
+  posInt("steps", r.steps);
+  posInt("batchSize", r.batchSize);
+  posInt("logEvery", r.logEvery);
+  if (!(r.lr > 0 && Number.isFinite(r.lr))) throw new RangeError(`training option lr must be > 0, got ${r.lr}`);
+  if (!(r.clipGradNorm >= 0)) throw new RangeError("clipGradNorm must be >= 0");
+  return r;
+}
+
+/** Window sums for one metrics record. */
+class MetricsWindow {
+  sums: Record<string, number> = {};
+  add(key: string, v: number): void {
+    this.sums[key] = (this.sums[key] ?? 0) + v;
+  }
+  reset(): void {
+    this.sums = {};
+  }
+}
+
+export function trainSae(cfg: SaeConfig, source: ActivationSource, options: TrainOptions): TrainResult {
+  if (source.d !== cfg.d_in) throw new RangeError(`the data has width ${source.d}, the SAE expects d_in = ${cfg.d_in}`);
+  const k = kernels();
+  const outDir = options.outDir;
+  let o = resolve(cfg, options);
+  let resumed: Checkpoint | null = null;
+  if (options.resume && outDir && hasCheckpoint(outDir)) {
+    resumed = loadCheckpoint(outDir);
+    const c = resumed.meta.config;
+    if (c.architecture !== cfg.architecture || c.d_in !== cfg.d_in || c.d_sae !== cfg.d_sae) {
+      throw new Error(`${outDir}: the checkpoint is a ${c.architecture} SAE ${c.d_in}x${c.d_sae}, not the requested ${cfg.architecture} ${cfg.d_in}x${cfg.d_sae}; use another --out or drop --resume`);
+    }
+    // The run continues with the settings it started with.
+    cfg = c;
+    o = { ...(resumed.meta.options as Resolved), outDir };
+  }
+  const sched: LrSchedule = { lr: o.lr, steps: o.steps, warmupSteps: o.lrWarmupSteps, decayStart: o.lrDecayStart };
+
+  let sae: Sae;
+  let adam: Adam;
+  let startStep = 0;
+  let tokens = 0;
+  let inputScale = 1;
+  let tokensSinceFired: Float64Array;
+  const window = new MetricsWindow();
+  if (resumed) {
+    sae = createSae(cfg, resumed.params, resumed.buffers);
+    adam = new Adam(sae.params, adamOptions(o), { m: resumed.adamM, v: resumed.adamV });
+    startStep = resumed.meta.step;
+    tokens = resumed.meta.tokens;
+    inputScale = resumed.meta.inputScale;
+    tokensSinceFired = resumed.tokensSinceFired;
+    window.sums = { ...resumed.meta.window };
+    source.restore(resumed.meta.sourceState);
+  } else {
+    sae = createSae(cfg);
+    const sample = peekRows(source, Math.min(32768, Math.max(o.batchSize, 4096)));
+    checkFinite(sample, "training data");
+    if (o.normalizeActivations === "expected_norm") inputScale = expectedNormScale(sample, cfg.d_in);
+    if (inputScale !== 1) k.scale(sample, inputScale);
+    initializeSae(sae, new Rng(o.seed), sample, { decoderInitNorm: o.decoderInitNorm, bDecInit: o.bDecInit });
+    adam = new Adam(sae.params, adamOptions(o));
+    tokensSinceFired = new Float64Array(cfg.d_sae);
+  }
+  if (outDir) {
+    mkdirSync(outDir, { recursive: true });
+    trimMetrics(outDir, startStep, !resumed);
+  }
+
+  const grads: ParamSet = zerosLike(sae.params);
+  const B = o.batchSize;
+  const x = new Float32Array(B * cfg.d_in);
+  const batchMean = new Float32Array(cfg.d_in);
+  const dead = new Uint8Array(cfg.d_sae);
+  const fired = new Uint8Array(cfg.d_sae);
+  const unitDecoder = cfg.decoder_norm === "unit" && sae.params.has("W_dec");
+  const bar = new ProgressBar(o.steps, `train ${cfg.architecture}`, options.progress !== false && process.stderr.isTTY === true);
+  let last: MetricsRecord | null = null;
+  let windowStart = performance.now();
+  let windowTokens = 0;
+  const stopAt = options.stopAfter !== undefined ? Math.min(o.steps, startStep + options.stopAfter) : o.steps;
+
+  let step = startStep;
+  for (; step < stopAt; step++) {
+    source.next(x, B);
+    checkFinite(x, `training batch at step ${step}`);
+    if (inputScale !== 1) k.scale(x, inputScale);
+    for (let j = 0; j < cfg.d_sae; j++) dead[j] = tokensSinceFired[j]! >= o.deadAfterTokens ? 1 : 0;
+
+    const stats = sae.lossAndGrad({ x, batch: B, step, seed: o.seed, dead }, grads);
+    if (!Number.isFinite(stats.loss)) {
+      throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate (--lr) or enable input normalisation. The last checkpoint is intact.`);
+    }
+    const W_dec = sae.params.get("W_dec")?.data;
+    if (unitDecoder && W_dec) k.removeParallelComponent(W_dec, grads.get("W_dec")!.data, cfg.d_sae, cfg.d_in);
+    if (o.clipGradNorm > 0) clipGlobalNorm(grads, o.clipGradNorm);
+    const lr = lrAt(sched, step);
+    adam.step(sae.params, grads, lr, step);
+    if (unitDecoder && W_dec) normalizeRows(W_dec, cfg.d_sae, cfg.d_in);
+    sae.afterStep?.(stats);
+
+    fired.fill(0);
+    markFired(stats.code, fired);
+    for (let j = 0; j < cfg.d_sae; j++) tokensSinceFired[j] = fired[j] ? 0 : tokensSinceFired[j]! + B;
+    tokens += B;
+    windowTokens += B;
+    accumulate(window, stats, x, batchMean, B, cfg.d_in, dead);
+
+    if ((step + 1) % o.logEvery === 0 || step + 1 === o.steps) {
+      const now = performance.now();
+      last = record(window, step + 1, tokens, lr, (windowTokens / (now - windowStart)) * 1000);
+      window.reset();
+      windowStart = now;
+      windowTokens = 0;
+      if (outDir) appendFileSync(join(outDir, METRICS_FILE), JSON.stringify(last) + "\n");
+      options.onLog?.(last);
+    }
+    const done = step + 1;
+    if (outDir && (done === o.steps || (o.checkpointEvery > 0 && done % o.checkpointEvery === 0))) {
+      saveCheckpoint(outDir, {
+        meta: {
+          format: "saekit-checkpoint-1", step: done, tokens, config: cfg, options: { ...o, outDir: undefined },
+          sourceState: source.state(), inputScale, window: { ...window.sums },
+        },
+        params: sae.params, buffers: sae.buffers, adamM: adam.m, adamV: adam.v, tokensSinceFired,
+      });
+    }
+    bar.update(done, last ? `loss ${last.loss.toPrecision(4)} L0 ${last.l0.toFixed(1)}` : "");
+  }
+  bar.finish(last ? `loss ${last.loss.toPrecision(4)}` : "");
+  if (outDir && step === o.steps) {
+    saveSae(outDir, sae, {
+      inputScale,
+      metadata: options.metadata,
+      info: { training: { steps: o.steps, tokens, batch_size: B, lr: o.lr, seed: o.seed, data: source.describe() } },
+    });
+  }
+  return { sae, steps: step, tokens, inputScale, last, tokensSinceFired };
+}
+
+function adamOptions(o: Resolved) {
+  return { beta1: o.beta1, beta2: o.beta2, eps: o.adamEps, weightDecay: o.weightDecay };
+}
+
+/** s with E||s x||^2 = d over the sample. */
+function expectedNormScale(sample: Float32Array, d: number): number {
+  const rows = sample.length / d;
+  const meanSq = kernels().sumSquares(sample) / rows;
+  return meanSq > 0 ? Math.sqrt(d / meanSq) : 1;
+}
+
+function clipGlobalNorm(grads: ParamSet, maxNorm: number): void {
+  const k = kernels();
+  let sq = 0;
+  for (const g of grads.values()) sq += k.sumSquares(g.data);
+  const norm = Math.sqrt(sq);
+  if (norm > maxNorm) for (const g of grads.values()) k.scale(g.data, maxNorm / norm);
+}
+
+function normalizeRows(W: Float32Array, rows: number, cols: number): void {
+  const k = kernels();
+  const norms = new Float32Array(rows);
+  k.rowNorms(W, rows, cols, norms);
+  for (let r = 0; r < rows; r++) norms[r] = norms[r]! > 0 ? 1 / norms[r]! : 1;
+  k.scaleRows(W, rows, cols, norms);
+}
+
+/** Adds one step's statistics to the metrics window. */
+function accumulate(w: MetricsWindow, stats: StepStats, x: Float32Array, mean: Float32Array, B: number, d: number,
+  dead: Uint8Array): void {
+  const k = kernels();
+  // FVU = sum ||x - x_hat||^2 / sum ||x - mean_batch(x)||^2, with sum||x - mean||^2 = sum x^2 - B ||mean||^2.
+  k.colSums(x, B, d, mean, false);
+  k.scale(mean, 1 / B);
+  const total = k.sumSquares(x) - B * k.sumSquares(mean);
+  w.add("steps", 1);
+  w.add("loss", stats.loss);
+  w.add("fvu", total > 0 ? stats.sumSquaredError / total : 0);
+  w.add("l0", meanL0(stats.code));
+  let nDead = 0;
+  for (let j = 0; j < dead.length; j++) nDead += dead[j]!;
+  w.add("dead_frac", nDead / dead.length);
+  for (const [term, v] of Object.entries(stats.terms)) w.add(term, v);
+}
+
+function record(w: MetricsWindow, step: number, tokens: number, lr: number, tokensPerS: number): MetricsRecord {
+  const n = w.sums.steps ?? 1;
+  const avg: Record<string, number> = {};
+  for (const [key, v] of Object.entries(w.sums)) if (key !== "steps") avg[key] = v / n;
+  return {
+    step, tokens, lr, tokens_per_s: Math.round(tokensPerS),
+    loss: avg.loss ?? NaN, mse: avg.mse ?? NaN, fvu: avg.fvu ?? NaN, l0: avg.l0 ?? NaN, dead_frac: avg.dead_frac ?? NaN,
+    ...avg,
+  } as MetricsRecord;
+}
+
+/**
+ * Keeps metrics.jsonl consistent with the state being resumed: lines past the checkpoint
+ * step were written by the part of the run that is being redone. A fresh run starts it empty.
+ */
+function trimMetrics(dir: string, step: number, fresh: boolean): void {
+  const path = join(dir, METRICS_FILE);
+  if (fresh) {
+    writeFileAtomic(path, "");
+    return;
+  }
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, "utf8").split("\n").filter((line) => {
+    if (!line.trim()) return false;
+    try {
+      return (JSON.parse(line) as MetricsRecord).step <= step;
+    } catch {
+      return false;
+    }
+  });
+  writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
+}

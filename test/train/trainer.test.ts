@@ -1,0 +1,142 @@
+/**
+ * The trainer end to end on synthetic data: ground-truth recovery, determinism, exact
+ * resume after a crash (in process and with SIGKILL), the unit-norm decoder constraint,
+ * and bad data.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { availableParallelism } from "node:os";
+import { setThreads } from "../../src/core/kernels.js";
+import { packageRoot } from "../../src/core/native.js";
+import { ArraySource } from "../../src/data/array-source.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { loadSae } from "../../src/sae/saelens.js";
+import { VaeaseSae } from "../../src/sae/vaease.js";
+import { subspaceActiveDims } from "../../src/synthetic/score.js";
+import { SubspacesSource } from "../../src/synthetic/subspaces.js";
+import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
+import { checkpointPath } from "../../src/train/checkpoint.js";
+import { METRICS_FILE, trainSae } from "../../src/train/trainer.js";
+import { tempDir } from "../helpers.js";
+
+const dir = tempDir();
+const bin = join(packageRoot(), "bin", "saekit.js");
+
+describe("training on synthetic ground truth", () => {
+  it("topk recovers >= 90% of 512 superposed features at cos > 0.9 (d=64, m=1024, k=8)", () => {
+    const source = new SuperpositionSource({ d: 64, nFeatures: 512, meanActive: 4, seed: 1 });
+    const cfg = defaultConfig({ architecture: "topk", d_in: 64, d_sae: 1024, k: 8 });
+    const r = trainSae(cfg, source, { steps: 800, batchSize: 1024, lr: 1e-3, seed: 1, progress: false });
+    const score = scoreFeatureRecovery(source.features, r.sae.params.get("W_dec")!.data, 64);
+    expect(score.recovered).toBeGreaterThanOrEqual(0.9);
+    expect(score.mmcs).toBeGreaterThan(0.95);
+    expect(r.last!.l0).toBeLessThanOrEqual(8);
+  });
+
+  it("vaease finds 4 +- 1 active dimensions on each of 3 four-dimensional subspaces", () => {
+    const source = new SubspacesSource({ seed: 0 });
+    const cfg = defaultConfig({ architecture: "vaease", d_in: 40, d_sae: 20, hidden: [64, 64] });
+    const r = trainSae(cfg, source, { steps: 1500, batchSize: 512, lr: 5e-3, clipGradNorm: 0, seed: 0, progress: false });
+    const dims = subspaceActiveDims(r.sae as VaeaseSae, source, 2000);
+    for (const ad of dims.perSubspace) expect(Math.abs(ad - 4)).toBeLessThanOrEqual(1);
+    expect(r.last!.fvu).toBeLessThan(0.2);
+  });
+});
+
+describe("runs are reproducible and resumable", () => {
+  const opts = { steps: 60, batchSize: 256, lr: 2e-3, seed: 5, logEvery: 7, checkpointEvery: 20, deadAfterTokens: 2000, progress: false };
+  const cfgs = [
+    defaultConfig({ architecture: "topk", d_in: 32, d_sae: 128, k: 4, aux_k: 16 }),
+    defaultConfig({ architecture: "vsae", d_in: 32, d_sae: 128, k: 4, beta: 0.01, kl_warmup_steps: 10 }),
+    defaultConfig({ architecture: "batchtopk", d_in: 32, d_sae: 128, k: 4 }),
+  ];
+  for (const cfg of cfgs) {
+    it(`${cfg.architecture}: a run stopped mid-way and resumed ends bit-identical, metrics included`, () => {
+      const whole = join(dir, `whole-${cfg.architecture}`);
+      const split = join(dir, `split-${cfg.architecture}`);
+      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...opts, outDir: whole });
+      // "Crash" after 47 steps: the last checkpoint is at 40, so 7 steps are redone.
+      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...opts, outDir: split, stopAfter: 47 });
+      expect(existsSync(join(split, "sae_weights.safetensors"))).toBe(false);
+      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...opts, outDir: split, resume: true });
+      expect(readFileSync(join(split, "sae_weights.safetensors")).equals(readFileSync(join(whole, "sae_weights.safetensors")))).toBe(true);
+      expect(readFileSync(checkpointPath(split)).equals(readFileSync(checkpointPath(whole)))).toBe(true);
+      const strip = (p: string) => readFileSync(join(p, METRICS_FILE), "utf8").trim().split("\n")
+        .map((l) => { const { tokens_per_s: _t, ...rest } = JSON.parse(l); return rest; });
+      expect(strip(split)).toEqual(strip(whole));
+    });
+  }
+
+  it("a CLI run killed with SIGKILL and resumed with --resume ends bit-identical", async () => {
+    const args = (out: string) => [bin, "train", "--data", "synthetic:superposition", "--synth-d", "32", "--synth-features", "96",
+      "--arch", "topk", "--d-sae", "256", "--k", "6", "--steps", "300", "--batch", "512", "--checkpoint-every", "25",
+      "--log-every", "25", "--threads", "1", "--out", out];
+    const clean = join(dir, "cli-clean");
+    const killed = join(dir, "cli-killed");
+    expect(spawnSync(process.execPath, args(clean), { encoding: "utf8" }).status).toBe(0);
+    const child = spawn(process.execPath, args(killed), { stdio: "ignore" });
+    const exited = new Promise<void>((res) => child.on("exit", () => res()));
+    // Kill as soon as the first checkpoint lands, mid-run.
+    while (!existsSync(checkpointPath(killed))) await new Promise((r) => setTimeout(r, 5));
+    child.kill("SIGKILL");
+    await exited;
+    expect(existsSync(join(killed, "sae_weights.safetensors"))).toBe(false);
+    const resumed = spawnSync(process.execPath, [...args(killed), "--resume"], { encoding: "utf8" });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(readFileSync(join(killed, "sae_weights.safetensors")).equals(readFileSync(join(clean, "sae_weights.safetensors")))).toBe(true);
+  });
+
+  it("the thread count does not change the result", () => {
+    const cfg = defaultConfig({ architecture: "topk", d_in: 48, d_sae: 300, k: 5 });
+    const run = (threads: number) => {
+      setThreads(threads);
+      const r = trainSae(cfg, new SuperpositionSource({ d: 48, nFeatures: 100, seed: 3 }), { steps: 15, batchSize: 300, lr: 1e-3, progress: false });
+      return r.sae.params.get("W_enc")!.data.slice();
+    };
+    const one = run(1);
+    const two = run(2);
+    setThreads(availableParallelism());
+    expect(Buffer.from(one.buffer).equals(Buffer.from(two.buffer))).toBe(true);
+  });
+});
+
+describe("training constraints and bad input", () => {
+  it("a unit-norm decoder stays unit-norm", () => {
+    const cfg = defaultConfig({ architecture: "topk", d_in: 16, d_sae: 64, k: 3, decoder_norm: "unit" });
+    const r = trainSae(cfg, new SuperpositionSource({ d: 16, nFeatures: 40, seed: 4 }), { steps: 30, batchSize: 128, lr: 1e-2, progress: false });
+    const W = r.sae.params.get("W_dec")!.data;
+    for (let j = 0; j < 64; j++) expect(Math.abs(Math.hypot(...W.subarray(j * 16, (j + 1) * 16)) - 1)).toBeLessThan(1e-5);
+  });
+
+  it("input normalisation is folded into the saved weights", () => {
+    const out = join(dir, "scaled");
+    const data = new Float32Array(512 * 8).map((_, i) => Math.sin(i * 0.37) * 30);
+    const cfg = defaultConfig({ architecture: "topk", d_in: 8, d_sae: 32, k: 3 });
+    const r = trainSae(cfg, new ArraySource(data, 8), { steps: 10, batchSize: 64, lr: 1e-3, outDir: out, normalizeActivations: "expected_norm", progress: false });
+    expect(r.inputScale).not.toBe(1);
+    const x = data.subarray(0, 8 * 16);
+    const scaled = x.map((v) => v * r.inputScale);
+    const inMemory = r.sae.decode(r.sae.encode(scaled, 16)).slice();
+    const { sae } = loadSae(out);
+    const fromDisk = sae.decode(sae.encode(x, 16));
+    for (let i = 0; i < inMemory.length; i++) expect(fromDisk[i]!).toBeCloseTo(inMemory[i]! / r.inputScale, 3);
+  });
+
+  it("NaN activations stop the run with a message naming the problem", () => {
+    const data = new Float32Array(100 * 4).fill(1);
+    data[203] = NaN;
+    const cfg = defaultConfig({ architecture: "topk", d_in: 4, d_sae: 8, k: 2 });
+    expect(() => trainSae(cfg, new ArraySource(data, 4, 0, {}, false), { steps: 5, batchSize: 10, lr: 1e-3, progress: false }))
+      .toThrow(/non-finite activation NaN/);
+  });
+
+  it("refuses to resume a checkpoint of another architecture", () => {
+    const out = join(dir, "mismatch");
+    const source = () => new SuperpositionSource({ d: 16, nFeatures: 20 });
+    trainSae(defaultConfig({ architecture: "topk", d_in: 16, d_sae: 32, k: 2 }), source(), { steps: 4, batchSize: 32, lr: 1e-3, outDir: out, progress: false });
+    expect(() => trainSae(defaultConfig({ architecture: "relu", d_in: 16, d_sae: 32 }), source(), { steps: 4, batchSize: 32, lr: 1e-3, outDir: out, resume: true, progress: false }))
+      .toThrow(/checkpoint is a topk SAE 16x32, not the requested relu/);
+  });
+});
