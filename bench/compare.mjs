@@ -45,6 +45,16 @@ if (suite === "kernels") {
   out(ours);
   out(peer);
   out({ compare: "topk", threads, ms: ours.ms, speedup_vs_torch: +(peer.ms / ours.ms).toFixed(2) });
+} else if (suite === "train") {
+  // The issue's bar: topk m=16384 >= 4x peer sparse; topk m=2048 >= 2.5x; vsae >= 3x peer vsae.
+  const cases = [["topk", 16384, "sparse"], ["topk", 2048, "sparse"], ["vsae", 16384, "vsae"]];
+  for (const [arch, m, peerImpl] of cases) {
+    const ours = saekit("bench", "train", "--arch", arch, "--m", `${m}`, "--threads", `${threads}`)[0];
+    const peer = run(python, ["../shared/bench/peer_topk_sae.py", "--m", `${m}`, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
+    out(ours);
+    out(peer);
+    out({ compare: "train", arch, m, threads, peer_impl: peerImpl, speedup: +(ours.tokens_per_s / peer.tokens_per_s).toFixed(2) });
+  }
 } else {
   console.error(`unknown suite "${suite}" (kernels, train)`);
   process.exit(2);

@@ -261,6 +261,32 @@ void SparseRowDots(const Napi::CallbackInfo& info) {
   sparse_row_dots(batch, row_ptr.data, idx.data, G.data, W.data, d, out.data);
 }
 
+Napi::Value SparseReconstruct(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  long batch = count(info, 0, "batch");
+  auto row_ptr = i32(info, 1, "rowPtr");
+  auto idx = i32(info, 2, "idx");
+  auto val = f32(info, 3, "val");
+  auto W = f32(info, 4, "W");
+  long d = count(info, 5, "d");
+  auto bias = f32_or_null(info, 6, "bias");
+  auto x = f32(info, 7, "x");
+  float scale = real(info, 8, "scale");
+  auto x_hat = f32(info, 9, "xHat");
+  auto g = f32(info, 10, "g");
+  auto dval = f32(info, 11, "dval");
+  if (d == 0) throw Napi::RangeError::New(env, "d must be > 0");
+  check_csr(env, row_ptr, idx, batch, static_cast<long>(W.length / d));
+  need(env, val, row_ptr.data[batch], "val");
+  if (bias.data) need(env, bias, d, "bias");
+  need(env, x, double(batch) * d, "x");
+  need(env, x_hat, double(batch) * d, "xHat");
+  need(env, g, double(batch) * d, "g");
+  need(env, dval, row_ptr.data[batch], "dval");
+  return Napi::Number::New(env, sparse_reconstruct(batch, row_ptr.data, idx.data, val.data, W.data, d, bias.data,
+                                                   x.data, scale, x_hat.data, g.data, dval.data));
+}
+
 void SparseTranspose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   long batch = count(info, 0, "batch");
@@ -443,6 +469,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("biasAct", Napi::Function::New(env, BiasAct));
   exports.Set("sparseDecode", Napi::Function::New(env, SparseDecode));
   exports.Set("sparseRowDots", Napi::Function::New(env, SparseRowDots));
+  exports.Set("sparseReconstruct", Napi::Function::New(env, SparseReconstruct));
   exports.Set("sparseTranspose", Napi::Function::New(env, SparseTranspose));
   exports.Set("sparseScatterRows", Napi::Function::New(env, SparseScatterRows));
   exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate));

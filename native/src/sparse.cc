@@ -9,6 +9,14 @@
 namespace saekit {
 namespace {
 
+// W rows are gathered in random order, which hardware prefetchers cannot predict; asking
+// for the row kPrefetch entries ahead keeps several row fetches in flight.
+constexpr int32_t kPrefetch = 4;
+
+inline void prefetch_row(const float* row, long d) {
+  for (long c = 0; c < d; c += 16) __builtin_prefetch(row + c, 0, 3);
+}
+
 SAEKIT_BODY void decode_rows_body(long b0, long b1, const int32_t* row_ptr, const int32_t* idx,
                                   const float* val, const float* W, long d, const float* bias,
                                   float* out) {
@@ -19,6 +27,7 @@ SAEKIT_BODY void decode_rows_body(long b0, long b1, const int32_t* row_ptr, cons
     else
       for (long c = 0; c < d; c++) o[c] = 0.0f;
     for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
+      if (e + kPrefetch < row_ptr[b1]) prefetch_row(W + static_cast<long>(idx[e + kPrefetch]) * d, d);
       const float* w = W + static_cast<long>(idx[e]) * d;
       const float v = val[e];
       for (long c = 0; c < d; c++) o[c] += v * w[c];
@@ -35,6 +44,7 @@ SAEKIT_BODY void row_dots_body(long b0, long b1, const int32_t* row_ptr, const i
   for (long b = b0; b < b1; b++) {
     const float* g = G + b * d;
     for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
+      if (e + kPrefetch < row_ptr[b1]) prefetch_row(W + static_cast<long>(idx[e + kPrefetch]) * d, d);
       const float* w = W + static_cast<long>(idx[e]) * d;
       float s = 0.0f;
 #pragma omp simd reduction(+ : s)
@@ -48,43 +58,101 @@ SAEKIT_MULTIVERSION(void, row_dots,
                      const float* G, const float* W, long d, float* out),
                     (b0, b1, row_ptr, idx, G, W, d, out))
 
-SAEKIT_BODY void scatter_rows_body(long r0, long r1, const int32_t* col_ptr,
-                                   const int32_t* entries, const int32_t* entry_row,
-                                   const float* coef, const float* X, long d, bool accumulate,
-                                   float* out, float* coef_sum) {
+SAEKIT_BODY double reconstruct_rows_body(long b0, long b1, const int32_t* row_ptr,
+                                         const int32_t* idx, const float* val, const float* W,
+                                         long d, const float* bias, const float* x, float scale,
+                                         float* x_hat, float* g, float* dval) {
+  double total = 0;
+  for (long b = b0; b < b1; b++) {
+    float* o = x_hat + b * d;
+    if (bias)
+      for (long c = 0; c < d; c++) o[c] = bias[c];
+    else
+      for (long c = 0; c < d; c++) o[c] = 0.0f;
+    for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
+      if (e + kPrefetch < row_ptr[b1]) prefetch_row(W + static_cast<long>(idx[e + kPrefetch]) * d, d);
+      const float* w = W + static_cast<long>(idx[e]) * d;
+      const float v = val[e];
+#pragma omp simd
+      for (long c = 0; c < d; c++) o[c] += v * w[c];
+    }
+    const float* xb = x + b * d;
+    float* gb = g + b * d;
+    float sq = 0.0f;
+#pragma omp simd reduction(+ : sq)
+    for (long c = 0; c < d; c++) {
+      float diff = o[c] - xb[c];
+      sq += diff * diff;
+      gb[c] = scale * diff;
+    }
+    total += sq;
+    // The token's W rows were just read: the dots hit cache.
+    for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
+      const float* w = W + static_cast<long>(idx[e]) * d;
+      float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+      for (long c = 0; c < d; c++) s += gb[c] * w[c];
+      dval[e] = s;
+    }
+  }
+  return total;
+}
+SAEKIT_MULTIVERSION(double, reconstruct_rows,
+                    (long b0, long b1, const int32_t* row_ptr, const int32_t* idx, const float* val,
+                     const float* W, long d, const float* bias, const float* x, float scale,
+                     float* x_hat, float* g, float* dval),
+                    (b0, b1, row_ptr, idx, val, W, d, bias, x, scale, x_hat, g, dval))
+
+// out[r] (+)= sum_p coef[p] * X[off[p] : off[p] + d] over latent r's entries p in
+// [col_ptr[r], col_ptr[r+1]), with coefficients and row offsets already gathered in
+// latent-major order: contiguous streams instead of dependent lookups, and the X row of the
+// entry kPrefetch ahead requested early. The output row stays in L1 while it accumulates.
+SAEKIT_BODY void scatter_rows_body(long r0, long r1, const int32_t* col_ptr, const float* coef,
+                                   const long* off, const float* X, long d, bool accumulate,
+                                   float* out) {
+  const int32_t end = col_ptr[r1];
   for (long r = r0; r < r1; r++) {
     float* o = out + r * d;
     if (!accumulate)
       for (long c = 0; c < d; c++) o[c] = 0.0f;
-    float s = 0.0f;
     for (int32_t p = col_ptr[r]; p < col_ptr[r + 1]; p++) {
-      const int32_t e = entries[p];
-      const float a = coef[e];
-      const float* x = X + static_cast<long>(entry_row[e]) * d;
+      if (p + kPrefetch < end) prefetch_row(X + off[p + kPrefetch], d);
+      const float a = coef[p];
+      const float* x = X + off[p];
+#pragma omp simd
       for (long c = 0; c < d; c++) o[c] += a * x[c];
-      s += a;
     }
-    if (coef_sum) coef_sum[r] = accumulate ? coef_sum[r] + s : s;
   }
 }
 SAEKIT_MULTIVERSION(void, scatter_rows,
-                    (long r0, long r1, const int32_t* col_ptr, const int32_t* entries,
-                     const int32_t* entry_row, const float* coef, const float* X, long d,
-                     bool accumulate, float* out, float* coef_sum),
-                    (r0, r1, col_ptr, entries, entry_row, coef, X, d, accumulate, out, coef_sum))
+                    (long r0, long r1, const int32_t* col_ptr, const float* coef, const long* off,
+                     const float* X, long d, bool accumulate, float* out),
+                    (r0, r1, col_ptr, coef, off, X, d, accumulate, out))
 
 }  // namespace
 
 void sparse_decode(long batch, const int32_t* row_ptr, const int32_t* idx, const float* val,
                    const float* W, long d, const float* bias, float* out) {
-  parallel_range(batch, 16, [&](long b0, long b1) {
-    decode_rows(b0, b1, row_ptr, idx, val, W, d, bias, out);
-  });
+  parallel_range(batch, 16, [&](long b0, long b1) { decode_rows(b0, b1, row_ptr, idx, val, W, d, bias, out); });
 }
 
 void sparse_row_dots(long batch, const int32_t* row_ptr, const int32_t* idx, const float* G,
                      const float* W, long d, float* out) {
   parallel_range(batch, 16, [&](long b0, long b1) { row_dots(b0, b1, row_ptr, idx, G, W, d, out); });
+}
+
+double sparse_reconstruct(long batch, const int32_t* row_ptr, const int32_t* idx,
+                          const float* val, const float* W, long d, const float* bias,
+                          const float* x, float scale, float* x_hat, float* g, float* dval) {
+  // Fixed blocks of 64 tokens, summed in block order: the total is thread-count independent.
+  constexpr long kBlock = 64;
+  std::vector<double> partial((batch + kBlock - 1) / kBlock, 0.0);
+  parallel_chunks(batch, kBlock, [&](long b0, long b1) {
+    partial[b0 / kBlock] = reconstruct_rows(b0, b1, row_ptr, idx, val, W, d, bias, x, scale, x_hat, g, dval);
+  });
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
 }
 
 void sparse_transpose(long batch, const int32_t* row_ptr, const int32_t* idx, long m,
@@ -105,9 +173,27 @@ void sparse_transpose(long batch, const int32_t* row_ptr, const int32_t* idx, lo
 void sparse_scatter_rows(long m, const int32_t* col_ptr, const int32_t* entries,
                          const int32_t* entry_row, const float* coef, const float* X, long d,
                          bool accumulate, float* out, float* coef_sum) {
-  parallel_chunks(m, 256, [&](long r0, long r1) {
-    scatter_rows(r0, r1, col_ptr, entries, entry_row, coef, X, d, accumulate, out, coef_sum);
+  // Gather each entry's coefficient and row offset into latent-major order once, so the
+  // per-latent loops stream contiguous arrays.
+  const int32_t nnz = col_ptr[m];
+  std::vector<float> tcoef(nnz);
+  std::vector<long> toff(nnz);
+  parallel_range(nnz, 1 << 14, [&](long p0, long p1) {
+    for (long p = p0; p < p1; p++) {
+      tcoef[p] = coef[entries[p]];
+      toff[p] = static_cast<long>(entry_row[entries[p]]) * d;
+    }
   });
+  parallel_chunks(m, 256, [&](long r0, long r1) {
+    scatter_rows(r0, r1, col_ptr, tcoef.data(), toff.data(), X, d, accumulate, out);
+  });
+  if (coef_sum) {
+    for (long r = 0; r < m; r++) {
+      float s = 0.0f;
+      for (int32_t p = col_ptr[r]; p < col_ptr[r + 1]; p++) s += tcoef[p];
+      coef_sum[r] = accumulate ? coef_sum[r] + s : s;
+    }
+  }
 }
 
 }  // namespace saekit

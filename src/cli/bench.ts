@@ -1,6 +1,7 @@
 /** `saekit bench ...`: benchmarks that print one JSON line per measurement. */
 import { Command } from "commander";
 import { benchGemm, benchTopk } from "../bench/kernels.js";
+import { benchTrain } from "../bench/train.js";
 import { choice, defaultThreads, positiveInt, printJson } from "./options.js";
 
 export function registerBench(program: Command): void {
@@ -32,4 +33,16 @@ export function registerBench(program: Command): void {
       if (o.k > o.m) throw new Error(`--k (${o.k}) must not exceed --m (${o.m})`);
       printJson(benchTopk({ batch: o.batch, m: o.m, k: o.k, mode: o.mode, threads: o.threads, runs: o.runs }));
     });
+
+  bench
+    .command("train")
+    .description("tokens/s of a full SAE training step (forward, backward, Adam), configured like ../shared/bench/peer_topk_sae.py")
+    .option("--arch <name>", "architecture", choice(["topk", "vsae", "abstopk", "batchtopk"] as const), "topk")
+    .option("--d <n>", "input width", positiveInt, 512)
+    .option("--m <n>", "latents", positiveInt, 16384)
+    .option("--k <n>", "active latents per token", positiveInt, 64)
+    .option("--batch <n>", "tokens per step", positiveInt, 4096)
+    .option("--steps <n>", "timed steps (at least 5; 2 more warm up)", positiveInt, 5)
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .action((o) => printJson(benchTrain({ arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads })));
 }

@@ -78,6 +78,15 @@ export interface Kernels {
   sparseRowDots(batch: number, rowPtr: Int32Array, idx: Int32Array, G: Float32Array,
     W: Float32Array, d: number, out: Float32Array): void;
 
+  /**
+   * An SAE's reconstruction step fused per token (each token's W rows are fetched once):
+   * xHat[b] = bias + sum_e val[e] W[idx[e]], g[b] = scale * (xHat[b] - x[b]),
+   * dval[e] = g[b] . W[idx[e]]. Returns sum ||xHat - x||^2.
+   */
+  sparseReconstruct(batch: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array,
+    W: Float32Array, d: number, bias: Float32Array | null, x: Float32Array, scale: number,
+    xHat: Float32Array, g: Float32Array, dval: Float32Array): number;
+
   /** Per-latent entry lists of a CSR code: colPtr[m+1], entries (ascending), entryRow[e] = b(e). */
   sparseTranspose(batch: number, rowPtr: Int32Array, idx: Int32Array, m: number,
     colPtr: Int32Array, entries: Int32Array, entryRow: Int32Array): void;

@@ -182,6 +182,15 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
+  sparseReconstruct(batch: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array,
+    W: Float32Array, d: number, bias: Float32Array | null, x: Float32Array, scale: number,
+    xHat: Float32Array, g: Float32Array, dval: Float32Array): number {
+    this.sparseDecode(batch, rowPtr, idx, val, W, d, bias, xHat);
+    const sumSq = this.diffScaled(xHat.subarray(0, batch * d), x.subarray(0, batch * d), g, scale);
+    this.sparseRowDots(batch, rowPtr, idx, g, W, d, dval);
+    return sumSq;
+  },
+
   sparseTranspose(batch: number, rowPtr: Int32Array, idx: Int32Array, m: number,
     colPtr: Int32Array, entries: Int32Array, entryRow: Int32Array): void {
     checkCsr(rowPtr, idx, batch, m);

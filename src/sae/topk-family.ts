@@ -5,7 +5,7 @@
 import { SelectMode } from "../core/kernels.js";
 import type { AuxKOptions } from "./config.js";
 import { LinearSae, type ParamSet } from "./sae.js";
-import { fixedKRowPtr, type SparseCode } from "./sparse-code.js";
+import { fixedKRowPtr, nnz, type SparseCode } from "./sparse-code.js";
 
 export abstract class TopKFamilySae extends LinearSae {
   /** Per-row top-k of v = pre + bias into a fixed-k code in the workspace. */
@@ -18,13 +18,31 @@ export abstract class TopKFamilySae extends LinearSae {
   }
 
   /**
-   * The standard backward of a selected code: g_val = dL/dx_hat . W_dec rows, passed to the
-   * pre-activation where the activation is the identity (every entry in Abs/Value mode,
-   * entries > 0 after the ReLU), then scattered into W_dec, W_enc and b_enc.
+   * Decode and the reconstruction loss in one fused pass: x_hat, dL/dx_hat = (2/B)(x_hat - x)
+   * and dL/dval = dL/dx_hat . W_dec rows per entry (each token's decoder rows are read
+   * from memory once). Returns sum ||x - x_hat||^2.
+   */
+  protected reconstructFused(code: SparseCode, x: Float32Array, batch: number): {
+    sumSq: number; xHat: Float32Array; gXhat: Float32Array; gVal: Float32Array;
+  } {
+    const d = this.cfg.d_in;
+    const xHat = this.ws.float("x_hat", batch * d);
+    const gXhat = this.ws.float("g_xhat", batch * d);
+    const gVal = this.ws.float("code_g_val", nnz(code));
+    const sumSq = this.k.sparseReconstruct(batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec,
+      x, 2 / batch, xHat, gXhat, gVal);
+    return { sumSq, xHat, gXhat, gVal };
+  }
+
+  /**
+   * The standard backward of a selected code: g_val = dL/dx_hat . W_dec rows (computed here
+   * unless given), passed to the pre-activation where the activation is the identity
+   * (every entry in Abs/Value mode, entries > 0 after the ReLU), then scattered into W_dec,
+   * W_enc and b_enc.
    */
   protected backwardCode(code: SparseCode, gXhat: Float32Array, xc: Float32Array, mode: SelectMode,
-    grads: ParamSet, accumulate: boolean, name = "code"): Float32Array {
-    const gPre = this.codeGrad(code, gXhat, `${name}_g_val`);
+    grads: ParamSet, accumulate: boolean, name = "code", gVal?: Float32Array): Float32Array {
+    const gPre = gVal ?? this.codeGrad(code, gXhat, `${name}_g_val`);
     if (mode === SelectMode.Relu) {
       for (let e = 0; e < gPre.length; e++) if (!(code.val[e]! > 0)) gPre[e] = 0;
     }

@@ -27,9 +27,8 @@ export class TopKSae extends TopKFamilySae {
     const xc = this.centered(s.x, s.batch);
     const pre = this.preActivations(xc, s.batch);
     const code = this.selectTopK(pre, s.batch, this.cfg.k, this.mode, this.b_enc);
-    const xHat = this.decode(code);
-    const { sumSq, gXhat } = this.reconstruction(s.x, xHat, s.batch);
-    this.backwardCode(code, gXhat, xc, this.mode, grads, false);
+    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, s.x, s.batch);
+    this.backwardCode(code, gXhat, xc, this.mode, grads, false, "code", gVal);
     const aux = this.auxK(this.cfg, s.x, xHat, pre, xc, s.batch, s.dead, this.mode, grads);
     this.bDecGrad(gXhat, s.batch, grads);
     const mse = sumSq / s.batch;

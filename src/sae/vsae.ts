@@ -73,11 +73,8 @@ export class VariationalSae extends TopKFamilySae {
     const z = this.ws.float("z", B * m);
     const sumMuSq = this.k.sampleLatents(pre, B, m, b_enc, reluMu, logvar?.value ?? null, 1, s.seed, s.step >>> 0, z);
     const code = this.selectTopK(z, B, this.cfg.k, this.trainMode, null);
-    const xHat = this.decode(code);
-    const { sumSq, gXhat } = this.reconstruction(s.x, xHat, B);
-
-    // dL/dz at the selected entries, then to pre through z = mu + ..., mu = act(pre + b).
-    const gZ = this.codeGrad(code, gXhat, "g_z");
+    // x_hat, dL/dx_hat and dL/dz at the selected entries; then to pre through z = mu + ...
+    const { sumSq, xHat, gXhat, gVal: gZ } = this.reconstructFused(code, s.x, B);
     const n = nnz(code);
     const gPre = this.ws.float("g_pre", n);
     const gLv = learned ? this.ws.float("g_lv", n) : null;

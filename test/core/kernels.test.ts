@@ -206,7 +206,7 @@ describe("topk", () => {
 });
 
 describe("sparse codes", () => {
-  it("decode, row dots, transpose and scatter match the reference (odd d, empty rows)", () => {
+  it("decode, row dots, fused reconstruction, transpose and scatter match the reference (odd d, empty rows)", () => {
     const rng = new Rng(7);
     forEachIsa((isa) => {
       for (const [batch, m, d, perRow] of [[1, 1, 1, 1], [10, 37, 19, 5], [64, 300, 64, 16], [33, 1000, 129, 64]] as const) {
@@ -226,6 +226,16 @@ describe("sparse codes", () => {
         native.sparseRowDots(batch, rowPtr, idx, G, W, d, dots1);
         ref.sparseRowDots(batch, rowPtr, idx, G, W, d, dots2);
         expect(maxAbsDiff(dots1, dots2), label).toBeLessThan(1e-5 * Math.sqrt(d) * 4);
+
+        const X = randn(rng, batch * d);
+        const r1 = { xHat: new Float32Array(batch * d), g: new Float32Array(batch * d), dval: new Float32Array(nnz) };
+        const r2 = { xHat: new Float32Array(batch * d), g: new Float32Array(batch * d), dval: new Float32Array(nnz) };
+        const sq1 = native.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, r1.xHat, r1.g, r1.dval);
+        const sq2 = ref.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, r2.xHat, r2.g, r2.dval);
+        expect(Math.abs(sq1 - sq2) / (1 + sq2), label).toBeLessThan(1e-5);
+        expect(maxAbsDiff(r1.xHat, r2.xHat), label).toBeLessThan(1e-5 * (1 + maxAbs(r2.xHat)));
+        expect(maxAbsDiff(r1.g, r2.g), label).toBeLessThan(1e-5 * (1 + maxAbs(r2.g)));
+        expect(maxAbsDiff(r1.dval, r2.dval), label).toBeLessThan(1e-4 * (1 + maxAbs(r2.dval)));
 
         const t1 = { colPtr: new Int32Array(m + 1), entries: new Int32Array(nnz), entryRow: new Int32Array(nnz) };
         const t2 = { colPtr: new Int32Array(m + 1), entries: new Int32Array(nnz), entryRow: new Int32Array(nnz) };

@@ -1,0 +1,48 @@
+/**
+ * `saekit bench train`: tokens per second of one full training step (forward, backward,
+ * Adam) at the shapes of ../shared/bench/peer_topk_sae.py, configured as that peer is (no
+ * AuxK, no gradient clipping, free decoder norms; vsae with unit variance and KL over all
+ * latents) so the two measure the same work.
+ */
+import { runtimeInfo, setThreads } from "../core/kernels.js";
+import { Rng } from "../core/rng.js";
+import { defaultConfig } from "../sae/config.js";
+import { createSae } from "../sae/registry.js";
+import { zerosLike } from "../sae/sae.js";
+import { Adam } from "../train/adam.js";
+import { initializeSae } from "../train/init.js";
+import { round, timeIt } from "./timing.js";
+
+export interface TrainBenchOptions {
+  arch: "topk" | "vsae" | "abstopk" | "batchtopk";
+  d: number;
+  m: number;
+  k: number;
+  batch: number;
+  steps: number;
+  threads: number;
+}
+
+export function benchTrain(o: TrainBenchOptions) {
+  setThreads(o.threads);
+  const extra = o.arch === "vsae" ? { beta: 1, kl_scope: "all", variance: "fixed", topk_mode: "relu", relu_mu: false } : {};
+  const cfg = defaultConfig({ architecture: o.arch, d_in: o.d, d_sae: o.m, k: o.k, aux_k: 0, decoder_norm: "none", ...extra });
+  const sae = createSae(cfg);
+  const rng = new Rng(0);
+  const x = rng.fillNormal(new Float32Array(o.batch * o.d));
+  initializeSae(sae, rng, x, { decoderInitNorm: 1, bDecInit: "zeros" });
+  const grads = zerosLike(sae.params);
+  const adam = new Adam(sae.params);
+  let step = 0;
+  const t = timeIt(() => {
+    sae.lossAndGrad({ x, batch: o.batch, step, seed: 0, dead: null }, grads);
+    adam.step(sae.params, grads, 1e-4, step);
+    step++;
+  }, { warmup: 2, runs: o.steps });
+  const info = runtimeInfo();
+  return {
+    bench: "train" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa, arch: o.arch,
+    threads: o.threads, d: o.d, m: o.m, k: o.k, batch: o.batch,
+    tokens_per_s: Math.round((o.batch / t.ms) * 1000), ms_per_step: round(t.ms, 2),
+  };
+}
