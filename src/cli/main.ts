@@ -9,6 +9,7 @@ import { runtimeInfo } from "../core/kernels.js";
 import { packageRoot } from "../core/native.js";
 import { registerBench } from "./bench.js";
 import { printJson } from "./options.js";
+import { registerDemo } from "./demo.js";
 import { registerTrain } from "./train.js";
 
 function version(): string {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .action(() => printJson({ saekit: version(), node: process.version, ...runtimeInfo() }));
 
   registerTrain(program);
+  registerDemo(program);
   registerBench(program);
   return program;
 }

@@ -24,16 +24,16 @@ import { fixedKRowPtr, type SparseCode } from "./sparse-code.js";
 import { Workspace } from "./workspace.js";
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-/** softplus(v) = log(1 + e^v), computed without overflow. */
-const softplus = (v: number) => (v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)));
 
 interface Forward {
   /** Layer inputs (x, then each hidden activation) and pre-activations of hidden layers. */
   inputs: Float32Array[];
   hiddenPre: Float32Array[];
   mu: Float32Array;
-  sPre: Float32Array;
+  /** log sigma^2 = -softplus(s), and with it sigma and sigmoid(s) = 1 - sigma^2. */
   logvar: Float32Array;
+  sigma: Float32Array;
+  gate: Float32Array;
 }
 
 export class VaeaseSae implements Sae {
@@ -88,8 +88,19 @@ export class VaeaseSae implements Sae {
     const mu = this.linear(top, B, "W_mu", "b_mu", "mu");
     const sPre = this.linear(top, B, "W_s", "b_s", "s_pre");
     const logvar = this.ws.float("logvar", sPre.length);
-    for (let t = 0; t < sPre.length; t++) logvar[t] = -softplus(sPre[t]!);
-    return { inputs, hiddenPre, mu, sPre, logvar };
+    const sigma = this.ws.float("sigma", sPre.length);
+    const gate = this.ws.float("gate", sPre.length);
+    for (let t = 0; t < sPre.length; t++) {
+      // One exp and one log per entry, overflow-free: with e = exp(-|s|) in (0, 1],
+      // softplus(s) = max(s, 0) + log(1 + e) and sigmoid(s) = 1/(1+e) or e/(1+e).
+      const v = sPre[t]!;
+      const e = Math.exp(-Math.abs(v));
+      logvar[t] = -(Math.max(v, 0) + Math.log(1 + e));
+      const sig = v >= 0 ? 1 / (1 + e) : e / (1 + e);
+      gate[t] = sig;
+      sigma[t] = Math.sqrt(1 - sig); // sigma^2 = exp(-softplus(s)) = 1 - sigmoid(s)
+    }
+    return { inputs, hiddenPre, mu, logvar, sigma, gate };
   }
 
   /** Log-variances [batch, kappa] of x (for active-dimension counting). */
@@ -102,7 +113,7 @@ export class VaeaseSae implements Sae {
     const kappa = this.cfg.d_sae;
     const f = this.encoder(x, batch);
     const code = this.denseCode(batch);
-    for (let t = 0; t < batch * kappa; t++) code.val[t] = (1 - Math.exp(0.5 * f.logvar[t]!)) * f.mu[t]!;
+    for (let t = 0; t < batch * kappa; t++) code.val[t] = (1 - f.sigma[t]!) * f.mu[t]!;
     return code;
   }
 
@@ -114,9 +125,15 @@ export class VaeaseSae implements Sae {
   }
 
   decode(code: SparseCode): Float32Array {
-    const d = this.cfg.d_in;
+    const { d_in: d, d_sae: kappa } = this.cfg;
     const out = this.ws.float("x_hat", code.batch * d);
-    this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.p("W_dec"), d, this.p("b_dec"), out);
+    if (isDenseCode(code, kappa)) {
+      // A dense code (what encode and training produce): one GEMM, e W_dec + b_dec.
+      this.k.sgemm(false, false, code.batch, d, kappa, 1, code.val, kappa, this.p("W_dec"), d, 0, out, d);
+      this.k.addRowVector(out, code.batch, d, this.p("b_dec"));
+    } else {
+      this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.p("W_dec"), d, this.p("b_dec"), out);
+    }
     return out;
   }
 
@@ -127,17 +144,15 @@ export class VaeaseSae implements Sae {
     const f = this.encoder(s.x, B);
     const eps = this.ws.float("eps", n);
     this.k.fillNormal(eps, s.seed, s.step >>> 0, 0);
-    const sigma = this.ws.float("sigma", n);
+    const sigma = f.sigma;
     const z = this.ws.float("z", n);
     const code = this.denseCode(B);
     const e = code.val;
     let klSum = 0;
     for (let t = 0; t < n; t++) {
-      const lv = f.logvar[t]!;
-      sigma[t] = Math.exp(0.5 * lv);
       z[t] = f.mu[t]! + sigma[t]! * eps[t]!;
       e[t] = (1 - sigma[t]!) * z[t]!;
-      klSum += Math.exp(lv) + f.mu[t]! ** 2 - lv - 1;
+      klSum += sigma[t]! ** 2 + f.mu[t]! ** 2 - f.logvar[t]! - 1;
     }
     const xHat = this.decode(code);
     const logGamma = this.p("log_gamma")[0]!;
@@ -160,7 +175,7 @@ export class VaeaseSae implements Sae {
       gMu[t] = gE[t]! * (1 - sg) + (2 / B) * f.mu[t]!;
       const gSigma = gE[t]! * (-z[t]! + (1 - sg) * eps[t]!);
       const gLogvar = gSigma * 0.5 * sg + (1 / B) * (sg * sg - 1);
-      gS[t] = gLogvar * -sigmoid(f.sPre[t]!);
+      gS[t] = gLogvar * -f.gate[t]!; // d logvar / d s = -sigmoid(s)
     }
     // Heads, then back through the hidden layers.
     const top = f.inputs[f.inputs.length - 1]!;
@@ -202,6 +217,16 @@ export class VaeaseSae implements Sae {
       code,
     };
   }
+}
+
+/** True when a code lists every latent of every row in order (a dense matrix in CSR form). */
+function isDenseCode(code: SparseCode, m: number): boolean {
+  if (code.rowPtr[code.batch] !== code.batch * m) return false;
+  for (let b = 0; b < code.batch; b++) {
+    if (code.rowPtr[b] !== b * m) return false;
+    for (let j = 0; j < m; j++) if (code.idx[b * m + j] !== j) return false;
+  }
+  return true;
 }
 
 /**

@@ -1,0 +1,137 @@
+/**
+ * Reconstruction and sparsity metrics as SAEBench's core eval defines them, accumulated
+ * over any number of batches (numerators and denominators are summed over all tokens and
+ * divided once at the end, so batching does not change the result):
+ *
+ *   FVU  = sum_t ||x_t - x_hat_t||^2 / sum_t ||x_t - mean||^2     (mean over all tokens)
+ *   explained variance = 1 - FVU
+ *   cossim = mean_t cos(x_t, x_hat_t);   l2_ratio = mean_t ||x_hat_t|| / ||x_t||
+ *   relative reconstruction bias = sum_t ||x_hat_t||^2 / sum_t <x_t, x_hat_t>
+ *   mse = mean over tokens and dimensions of (x - x_hat)^2
+ *   L0 = mean_t #{j : f_tj != 0}  (f != 0, not f > 0: signed latents count)
+ *   density_j = fraction of tokens where f_j != 0;  frac_alive = #{j : density_j > 0} / d_sae
+ *
+ * All sums are float64.
+ */
+import type { SparseCode } from "../sae/sparse-code.js";
+
+export class ReconstructionMetrics {
+  private tokens = 0;
+  private sse = 0;
+  private sumSq = 0;
+  private readonly sum: Float64Array;
+  private cosSum = 0;
+  private ratioSum = 0;
+  private hatSq = 0;
+  private cross = 0;
+
+  constructor(readonly d: number) {
+    this.sum = new Float64Array(d);
+  }
+
+  add(x: Float32Array, xHat: Float32Array, batch: number): void {
+    const d = this.d;
+    for (let b = 0; b < batch; b++) {
+      let err = 0;
+      let xx = 0;
+      let hh = 0;
+      let xh = 0;
+      for (let c = 0; c < d; c++) {
+        const xv = x[b * d + c]!;
+        const hv = xHat[b * d + c]!;
+        err += (xv - hv) ** 2;
+        xx += xv * xv;
+        hh += hv * hv;
+        xh += xv * hv;
+        this.sum[c]! += xv;
+      }
+      this.sse += err;
+      this.sumSq += xx;
+      this.hatSq += hh;
+      this.cross += xh;
+      this.cosSum += xx > 0 && hh > 0 ? xh / Math.sqrt(xx * hh) : 0;
+      this.ratioSum += xx > 0 ? Math.sqrt(hh / xx) : 0;
+    }
+    this.tokens += batch;
+  }
+
+  result() {
+    const n = this.tokens;
+    let meanSq = 0;
+    for (let c = 0; c < this.d; c++) meanSq += (this.sum[c]! / n) ** 2;
+    const sst = this.sumSq - n * meanSq;
+    const fvu = sst > 0 ? this.sse / sst : NaN;
+    return {
+      tokens: n,
+      fvu,
+      explained_variance: 1 - fvu,
+      mse: this.sse / (n * this.d),
+      sse_per_token: this.sse / n,
+      cossim: this.cosSum / n,
+      l2_ratio: this.ratioSum / n,
+      relative_reconstruction_bias: this.cross !== 0 ? this.hatSq / this.cross : NaN,
+    };
+  }
+}
+
+export class SparsityMetrics {
+  private tokens = 0;
+  private active = 0;
+  readonly fires: Float64Array;
+
+  constructor(readonly m: number) {
+    this.fires = new Float64Array(m);
+  }
+
+  add(code: SparseCode): void {
+    for (let e = 0; e < code.rowPtr[code.batch]!; e++) {
+      if (code.val[e] !== 0) {
+        this.fires[code.idx[e]!]!++;
+        this.active++;
+      }
+    }
+    this.tokens += code.batch;
+  }
+
+  /** Per latent: fraction of tokens where it is non-zero. */
+  density(): Float64Array {
+    return this.fires.map((f) => f / Math.max(1, this.tokens));
+  }
+
+  result() {
+    const density = this.density();
+    let alive = 0;
+    let over1 = 0;
+    let over10 = 0;
+    for (const p of density) {
+      if (p > 0) alive++;
+      if (p > 0.01) over1++;
+      if (p > 0.1) over10++;
+    }
+    return {
+      l0: this.active / Math.max(1, this.tokens),
+      frac_alive: alive / this.m,
+      frac_dead: 1 - alive / this.m,
+      freq_over_1_percent: over1 / this.m,
+      freq_over_10_percent: over10 / this.m,
+      density_histogram: densityHistogram(density),
+    };
+  }
+}
+
+/**
+ * Histogram of log10(density + 1e-10) over latents (SAELens' feature-density plot), with
+ * `bins` equal-width bins spanning [-10, 0]; dead latents land in the first bin.
+ */
+export function densityHistogram(density: ArrayLike<number>, bins = 50): { edges: number[]; counts: number[] } {
+  const lo = -10;
+  const hi = 0;
+  const counts = new Array<number>(bins).fill(0);
+  for (let j = 0; j < density.length; j++) {
+    const v = Math.log10(density[j]! + 1e-10);
+    const i = Math.min(bins - 1, Math.max(0, Math.floor(((v - lo) / (hi - lo)) * bins)));
+    counts[i]!++;
+  }
+  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
+  return { edges, counts };
+}

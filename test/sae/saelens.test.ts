@@ -1,0 +1,157 @@
+/**
+ * SAELens format: saekit's own round trip for every architecture, and folders laid out
+ * exactly as SAELens writes them (v6 and pre-6.0 configs, half-precision weights).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/core/rng.js";
+import { writeSafetensors } from "../../src/core/safetensors.js";
+import { Tensor } from "../../src/core/tensor.js";
+import { type SaeConfigInput, defaultConfig } from "../../src/sae/config.js";
+import { createSae } from "../../src/sae/registry.js";
+import { loadSae, saveSae } from "../../src/sae/saelens.js";
+import { toDense } from "../../src/sae/sparse-code.js";
+import { maxAbsDiff, randn, tempDir } from "../helpers.js";
+
+const dir = tempDir();
+
+function randomize(sae: ReturnType<typeof createSae>, seed: number) {
+  const rng = new Rng(seed);
+  for (const [name, t] of sae.params) {
+    if (name === "log_threshold") t.data.fill(Math.log(0.3));
+    else rng.fillNormal(t.data, name.startsWith("b_") ? 0.1 : 0.4);
+  }
+  return sae;
+}
+
+describe("saekit SAEs round-trip through SAELens format", () => {
+  const inputs: SaeConfigInput[] = [
+    { architecture: "relu", d_in: 6, d_sae: 10 },
+    { architecture: "topk", d_in: 6, d_sae: 10, k: 3 },
+    { architecture: "batchtopk", d_in: 6, d_sae: 10, k: 3 },
+    { architecture: "jumprelu", d_in: 6, d_sae: 10 },
+    { architecture: "abstopk", d_in: 6, d_sae: 10, k: 3 },
+    { architecture: "vsae", d_in: 6, d_sae: 10, k: 3, variance: "learned", topk_mode: "abs" },
+    { architecture: "vaease", d_in: 6, d_sae: 5, hidden: [7] },
+  ];
+  for (const input of inputs) {
+    it(`${input.architecture}: same codes and reconstructions after save and load`, () => {
+      const sae = randomize(createSae(defaultConfig(input)), 1);
+      if (input.architecture === "batchtopk") sae.buffers.get("threshold")!.data.fill(0.2);
+      const out = join(dir, `rt-${input.architecture}`);
+      saveSae(out, sae, { metadata: { model_name: "tiny", hook_name: "blocks.0.hook_resid_post" } });
+      const loaded = loadSae(out);
+      expect(loaded.sae.cfg).toEqual(sae.cfg);
+      expect(loaded.metadata.hook_name).toBe("blocks.0.hook_resid_post");
+      const x = randn(new Rng(2), 5 * 6);
+      const a = sae.encode(x, 5);
+      const denseA = toDense(a);
+      const xa = sae.decode(a).slice();
+      const b = loaded.sae.encode(x, 5);
+      expect(maxAbsDiff(toDense(b), denseA)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(loaded.sae.decode(b), xa)).toBeLessThan(1e-5);
+    });
+  }
+
+  it("writes W_enc as [d_in, d_sae] and the architecture SAELens knows", () => {
+    const sae = randomize(createSae(defaultConfig({ architecture: "topk", d_in: 3, d_sae: 4, k: 2 })), 3);
+    const out = join(dir, "layout");
+    saveSae(out, sae);
+    const { raw } = loadSae(out);
+    expect(raw.architecture).toBe("topk");
+    expect(raw.k).toBe(2);
+    expect(raw.d_in).toBe(3);
+  });
+});
+
+describe("folders written by SAELens", () => {
+  const d = 4;
+  const m = 6;
+  const rng = new Rng(9);
+  const W_enc = new Tensor([d, m], randn(rng, d * m)); // SAELens layout [d_in, d_sae]
+  const W_dec = new Tensor([m, d], randn(rng, m * d));
+  const b_enc = new Tensor([m], randn(rng, m, 0.1));
+  const b_dec = new Tensor([d], randn(rng, d, 0.1));
+
+  function write(name: string, cfg: unknown, tensors: Record<string, Tensor | { dtype: "F16" | "BF16"; shape: number[]; data: Float32Array }>): string {
+    const out = join(dir, name);
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, "cfg.json"), JSON.stringify(cfg));
+    writeSafetensors(join(out, "sae_weights.safetensors"), tensors);
+    return out;
+  }
+
+  /** SAELens' forward, written out: pre = (x - b_dec) W_enc + b_enc. */
+  function pre(x: Float32Array, row: number, j: number): number {
+    let s = b_enc.data[j]!;
+    for (let c = 0; c < d; c++) s += (x[row * d + c]! - b_dec.data[c]!) * W_enc.data[c * m + j]!;
+    return s;
+  }
+
+  it("a v6 topk SAE encodes as TopK(ReLU(pre))", () => {
+    const out = write("lens-topk", {
+      architecture: "topk", d_in: d, d_sae: m, k: 2, dtype: "float32", device: "cpu",
+      apply_b_dec_to_input: true, normalize_activations: "none", reshape_activations: "none",
+      metadata: { model_name: "pythia-70m", hook_name: "blocks.0.hook_resid_post", context_size: 128 },
+    }, { W_enc, W_dec, b_enc, b_dec });
+    const { sae, metadata } = loadSae(out);
+    expect(metadata.model_name).toBe("pythia-70m");
+    const x = randn(new Rng(1), 3 * d);
+    const f = toDense(sae.encode(x, 3));
+    for (let b = 0; b < 3; b++) {
+      const p = Array.from({ length: m }, (_, j) => pre(x, b, j));
+      const top = p.map((v, j) => [v, j] as const).sort((u, v) => v[0] - u[0]).slice(0, 2);
+      for (let j = 0; j < m; j++) {
+        const kept = top.find((t) => t[1] === j);
+        expect(f[b * m + j]).toBeCloseTo(kept ? Math.max(0, kept[0]) : 0, 5);
+      }
+    }
+  });
+
+  it("a pre-6.0 standard SAE (flat config, activation_fn_str) in F16 encodes as ReLU(pre)", () => {
+    const out = write("lens-standard-f16", {
+      d_in: d, d_sae: m, activation_fn_str: "relu", apply_b_dec_to_input: true, hook_name: "blocks.3.hook_resid_post",
+      model_name: "pythia-70m-deduped", context_size: 128, dtype: "float16",
+    }, {
+      W_enc: { dtype: "F16", shape: [d, m], data: W_enc.data },
+      W_dec: { dtype: "F16", shape: [m, d], data: W_dec.data },
+      b_enc: { dtype: "F16", shape: [m], data: b_enc.data },
+      b_dec: { dtype: "F16", shape: [d], data: b_dec.data },
+    });
+    const { sae, metadata } = loadSae(out);
+    expect(sae.cfg.architecture).toBe("relu");
+    expect(metadata.hook_name).toBe("blocks.3.hook_resid_post");
+    const x = randn(new Rng(2), 2 * d);
+    const f = toDense(sae.encode(x, 2));
+    for (let b = 0; b < 2; b++) for (let j = 0; j < m; j++) expect(f[b * m + j]).toBeCloseTo(Math.max(0, pre(x, b, j)), 2);
+  });
+
+  it("a jumprelu SAE keeps entries above its threshold", () => {
+    const threshold = new Tensor([m], Float32Array.from({ length: m }, (_, j) => 0.1 * j));
+    const out = write("lens-jumprelu", { architecture: "jumprelu", d_in: d, d_sae: m, apply_b_dec_to_input: true, metadata: {} },
+      { W_enc, W_dec, b_enc, b_dec, threshold });
+    const { sae } = loadSae(out);
+    const x = randn(new Rng(3), 4 * d);
+    const f = toDense(sae.encode(x, 4));
+    for (let b = 0; b < 4; b++) {
+      for (let j = 0; j < m; j++) {
+        const p = pre(x, b, j);
+        expect(f[b * m + j]).toBeCloseTo(p > threshold.data[j]! ? p : 0, 5);
+      }
+    }
+  });
+
+  it("names the problem: missing tensor, wrong shape, unknown architecture, bad cfg", () => {
+    const base = { architecture: "standard", d_in: d, d_sae: m, metadata: {} };
+    expect(() => loadSae(write("missing", base, { W_enc, W_dec, b_enc }))).toThrow(/missing tensor "b_dec"/);
+    expect(() => loadSae(write("shape", base, { W_enc: W_dec, W_dec, b_enc, b_dec }))).toThrow(/"W_enc": expected shape \[4, 6\], got \[6, 4\]/);
+    expect(() => loadSae(write("gated", { ...base, architecture: "gated" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"gated" is not supported/);
+    expect(() => loadSae(write("noint", { ...base, d_sae: "six" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"d_sae" must be a positive integer/);
+    const broken = join(dir, "broken");
+    mkdirSync(broken, { recursive: true });
+    writeFileSync(join(broken, "cfg.json"), "{not json");
+    expect(() => loadSae(broken)).toThrow(/cfg.json: not valid JSON/);
+    expect(() => loadSae(join(dir, "nowhere"))).toThrow(/no cfg.json/);
+  });
+});
