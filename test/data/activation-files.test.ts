@@ -1,0 +1,85 @@
+/** Activation files: .safetensors, .npy and raw float32, and what is wrong with bad ones. */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { writeSafetensors } from "../../src/core/safetensors.js";
+import { Tensor } from "../../src/core/tensor.js";
+import { loadActivations } from "../../src/data/activation-files.js";
+import { ArraySource } from "../../src/data/array-source.js";
+import { tempDir } from "../helpers.js";
+
+const dir = tempDir();
+
+/** A .npy file as numpy.save writes it (version 1.0, header padded to 64 bytes). */
+function npy(path: string, descr: string, shape: number[], data: Uint8Array, fortran = false): string {
+  let header = `{'descr': '${descr}', 'fortran_order': ${fortran ? "True" : "False"}, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+  const total = 10 + header.length + 1;
+  header += " ".repeat((64 - (total % 64)) % 64) + "\n";
+  const head = Buffer.alloc(10);
+  head.writeUInt8(0x93, 0);
+  head.write("NUMPY", 1, "latin1");
+  head.writeUInt8(1, 6);
+  head.writeUInt8(0, 7);
+  head.writeUInt16LE(header.length, 8);
+  writeFileSync(path, Buffer.concat([head, Buffer.from(header, "latin1"), data]));
+  return path;
+}
+
+const values = Float32Array.from({ length: 12 }, (_, i) => i * 0.5 - 2);
+
+describe("activation files", () => {
+  it("reads [N, d] from .safetensors, .npy (f4 and f8) and raw float32", () => {
+    const st = join(dir, "a.safetensors");
+    writeSafetensors(st, { acts: new Tensor([4, 3], values) });
+    expect(loadActivations(st)).toMatchObject({ rows: 4, d: 3 });
+    expect([...loadActivations(st).data]).toEqual([...values]);
+
+    const f4 = npy(join(dir, "a.npy"), "<f4", [4, 3], new Uint8Array(values.buffer.slice(0)));
+    expect([...loadActivations(f4).data]).toEqual([...values]);
+    const f8 = npy(join(dir, "b.npy"), "<f8", [3, 4], new Uint8Array(Float64Array.from(values).buffer));
+    const m = loadActivations(f8);
+    expect([m.rows, m.d]).toEqual([3, 4]);
+    expect([...m.data]).toEqual([...values]);
+
+    const raw = join(dir, "a.f32");
+    writeFileSync(raw, new Uint8Array(values.buffer.slice(0)));
+    expect(loadActivations(raw, { shape: [6, 2] })).toMatchObject({ rows: 6, d: 2 });
+  });
+
+  it("names the file and the problem for bad input", () => {
+    const two = join(dir, "two.safetensors");
+    writeSafetensors(two, { a: new Tensor([2, 2], new Float32Array(4)), b: new Tensor([2, 2], new Float32Array(4)) });
+    expect(() => loadActivations(two)).toThrow(/two.safetensors: expected exactly one 2-D float tensor, found 2 \(a, b\)/);
+    expect(loadActivations(two, { tensor: "b" }).rows).toBe(2);
+    expect(() => loadActivations(npy(join(dir, "c.npy"), ">f4", [1, 1], new Uint8Array(4)))).toThrow(/dtype >f4 is not little-endian/);
+    expect(() => loadActivations(npy(join(dir, "d.npy"), "<f4", [4, 3], new Uint8Array(8)))).toThrow(/needs 48/);
+    expect(() => loadActivations(npy(join(dir, "e.npy"), "<f4", [2, 2], new Uint8Array(16), true))).toThrow(/Fortran-ordered/);
+    expect(() => loadActivations(npy(join(dir, "f.npy"), "<f4", [12], new Uint8Array(48)))).toThrow(/is not \[rows, d\]/);
+    const junk = join(dir, "junk.npy");
+    writeFileSync(junk, "hello");
+    expect(() => loadActivations(junk)).toThrow(/junk.npy: not a usable .npy file: missing the/);
+    const raw = join(dir, "short.f32");
+    writeFileSync(raw, new Uint8Array(10));
+    expect(() => loadActivations(raw, { shape: [2, 2] })).toThrow(/10 bytes, but --shape 2,2 of float32 needs 16/);
+    expect(() => loadActivations(join(dir, "x.bin"))).toThrow(/unknown activation file type/);
+    const nan = join(dir, "nan.safetensors");
+    writeSafetensors(nan, { a: new Tensor([1, 2], Float32Array.from([1, Infinity])) });
+    expect(() => loadActivations(nan)).toThrow(/nan.safetensors: non-finite activation Infinity at flat index 1/);
+  });
+
+  it("ArraySource serves every row once per epoch, reshuffled per epoch, and resumes", () => {
+    const data = Float32Array.from({ length: 10 }, (_, i) => i);
+    const src = new ArraySource(data, 1, 7);
+    const seen = new Float32Array(10);
+    src.next(seen, 10);
+    expect([...seen].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const state = src.state();
+    const a = new Float32Array(15);
+    src.next(a, 15);
+    src.restore(state);
+    const b = new Float32Array(15);
+    src.next(b, 15);
+    expect([...b]).toEqual([...a]);
+    expect([...a.subarray(0, 10)]).not.toEqual([...seen]); // a new permutation
+  });
+});
