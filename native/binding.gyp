@@ -11,7 +11,8 @@
         "src/topk.cc",
         "src/sparse.cc",
         "src/elementwise.cc",
-        "src/random.cc"
+        "src/random.cc",
+        "src/nn.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

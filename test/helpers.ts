@@ -1,9 +1,9 @@
 /** Shared helpers for the test suites. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { loadNativeAddon, type NativeAddon } from "../src/core/native.js";
+import { loadNativeAddon, type NativeAddon, packageRoot } from "../src/core/native.js";
 import { Rng } from "../src/core/rng.js";
 
 /** The native addon; fails the test (with the load error) when it is not built. */
@@ -50,4 +50,15 @@ export function forEachIsa(fn: (isa: string) => void): void {
   } finally {
     addon.setIsa(best as "generic");
   }
+}
+
+/**
+ * A file under ../shared/data (real data every developer and CI run has; never copied into
+ * this repo), or null with a clear message when this checkout has no ../shared.
+ */
+export function sharedData(relative: string): string | null {
+  const path = join(packageRoot(), "..", "shared", "data", relative);
+  if (existsSync(path)) return path;
+  console.warn(`[saekit tests] ${path} is absent: tests that need ../shared/data/${relative} are skipped`);
+  return null;
 }

@@ -11,6 +11,7 @@
 #include "cpu.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "nn.h"
 #include "random.h"
 #include "sparse.h"
 #include "threadpool.h"
@@ -456,7 +457,116 @@ void AddRowVector(const Napi::CallbackInfo& info) {
   add_row_vector(X.data, rows, cols, bias.data);
 }
 
+// ------------------------------------------------------------------ transformer blocks
+void LayerNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = f32(info, 0, "x");
+  long rows = count(info, 1, "rows"), d = count(info, 2, "d");
+  auto w = f32(info, 3, "weight");
+  auto b = f32_or_null(info, 4, "bias");
+  float eps = real(info, 5, "eps");
+  auto out = f32(info, 6, "out");
+  need(env, x, double(rows) * d, "x");
+  need(env, w, d, "weight");
+  if (b.data) need(env, b, d, "bias");
+  need(env, out, double(rows) * d, "out");
+  layer_norm(x.data, rows, d, w.data, b.data, eps, out.data);
+}
+
+void RmsNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = f32(info, 0, "x");
+  long rows = count(info, 1, "rows"), d = count(info, 2, "d");
+  auto w = f32(info, 3, "weight");
+  float eps = real(info, 4, "eps");
+  auto out = f32(info, 5, "out");
+  need(env, x, double(rows) * d, "x");
+  need(env, w, d, "weight");
+  need(env, out, double(rows) * d, "out");
+  rms_norm(x.data, rows, d, w.data, eps, out.data);
+}
+
+void Activate(const Napi::CallbackInfo& info) {
+  auto x = f32(info, 0, "x");
+  long act = count(info, 1, "activation");
+  if (act > 3) throw Napi::RangeError::New(info.Env(), "activation must be 0 (gelu), 1 (gelu_tanh), 2 (silu) or 3 (relu)");
+  activation(x.data, static_cast<long>(x.length), static_cast<Activation>(act));
+}
+
+void SiluMul(const Napi::CallbackInfo& info) {
+  auto gate = f32(info, 0, "gate");
+  auto up = f32(info, 1, "up");
+  need(info.Env(), up, gate.length, "up");
+  silu_mul(gate.data, up.data, static_cast<long>(gate.length));
+}
+
+void Rotary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = f32(info, 0, "x");
+  long rows = count(info, 1, "rows"), seq = count(info, 2, "seq"), stride = count(info, 3, "rowStride");
+  long offset = count(info, 4, "offset"), heads = count(info, 5, "heads"), head_dim = count(info, 6, "headDim");
+  long rot = count(info, 7, "rotaryDims");
+  float base = real(info, 8, "base");
+  long style = count(info, 9, "style");
+  if (seq == 0 || rows % seq) throw Napi::RangeError::New(env, "rotary: rows must be a multiple of seq");
+  if (rot % 2 || rot > head_dim) throw Napi::RangeError::New(env, "rotary: rotaryDims must be even and <= headDim");
+  if (offset + heads * head_dim > stride) throw Napi::RangeError::New(env, "rotary: heads run past the row");
+  if (style > 1) throw Napi::RangeError::New(env, "rotary: style must be 0 (rotate half) or 1 (interleaved)");
+  need(env, x, span(rows, stride, stride), "x");
+  rotary(x.data, rows, seq, stride, offset, heads, head_dim, rot, base, static_cast<int>(style));
+}
+
+void CausalAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto qkv = f32(info, 0, "qkv");
+  long batch = count(info, 1, "batch"), seq = count(info, 2, "seq"), stride = count(info, 3, "rowStride");
+  long q_off = count(info, 4, "qOffset"), k_off = count(info, 5, "kOffset"), v_off = count(info, 6, "vOffset");
+  long heads = count(info, 7, "heads"), kv_heads = count(info, 8, "kvHeads"), head_dim = count(info, 9, "headDim");
+  float scale = real(info, 10, "scale");
+  auto out = f32(info, 11, "out");
+  if (kv_heads == 0 || heads % kv_heads) throw Napi::RangeError::New(env, "attention: heads must be a multiple of kvHeads");
+  if (q_off + heads * head_dim > stride || k_off + kv_heads * head_dim > stride || v_off + kv_heads * head_dim > stride)
+    throw Napi::RangeError::New(env, "attention: q/k/v heads run past the row");
+  need(env, qkv, span(batch * seq, stride, stride), "qkv");
+  need(env, out, double(batch) * seq * heads * head_dim, "out");
+  causal_attention(qkv.data, batch, seq, stride, q_off, k_off, v_off, heads, kv_heads, head_dim, scale, out.data);
+}
+
+void CrossEntropyRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto logits = f32(info, 0, "logits");
+  long rows = count(info, 1, "rows"), V = count(info, 2, "vocab");
+  auto targets = i32(info, 3, "targets");
+  auto loss = f32(info, 4, "loss");
+  need(env, logits, double(rows) * V, "logits");
+  need(env, targets, rows, "targets");
+  need(env, loss, rows, "loss");
+  for (long r = 0; r < rows; r++)
+    if (targets.data[r] >= V) throw Napi::RangeError::New(env, "targets[" + std::to_string(r) + "] is outside the vocabulary");
+  cross_entropy_rows(logits.data, rows, V, targets.data, loss.data);
+}
+
+void KlRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = f32(info, 0, "p");
+  auto q = f32(info, 1, "q");
+  long rows = count(info, 2, "rows"), V = count(info, 3, "vocab");
+  auto kl = f32(info, 4, "kl");
+  need(env, p, double(rows) * V, "p");
+  need(env, q, double(rows) * V, "q");
+  need(env, kl, rows, "kl");
+  kl_rows(p.data, q.data, rows, V, kl.data);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
+  exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
+  exports.Set("activate", Napi::Function::New(env, Activate));
+  exports.Set("siluMul", Napi::Function::New(env, SiluMul));
+  exports.Set("rotary", Napi::Function::New(env, Rotary));
+  exports.Set("causalAttention", Napi::Function::New(env, CausalAttention));
+  exports.Set("crossEntropyRows", Napi::Function::New(env, CrossEntropyRows));
+  exports.Set("klRows", Napi::Function::New(env, KlRows));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

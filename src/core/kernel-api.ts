@@ -9,6 +9,22 @@
  * holds entries e in [rowPtr[b], rowPtr[b+1]) with latent idx[e] and value val[e]; a
  * fixed-k TopK code is CSR with rowPtr[b] = b * k.
  */
+/** Elementwise activations of the transformer kernels. */
+export enum Activation {
+  /** Exact GELU, x * Phi(x) (GPT-NeoX "gelu"). */
+  GeluErf = 0,
+  /** GPT-2's tanh approximation ("gelu_new"). */
+  GeluTanh = 1,
+  Silu = 2,
+  Relu = 3,
+}
+
+/** Rotary pairing: GPT-NeoX / Hugging Face "rotate half", or llama2.c's adjacent pairs. */
+export enum RotaryStyle {
+  RotateHalf = 0,
+  Interleaved = 1,
+}
+
 /** How top-k ranks entries: by value (output clamped at 0), by |value| (sign kept), or by value. */
 export enum SelectMode {
   Relu = 0,
@@ -119,4 +135,34 @@ export interface Kernels {
   colSums(X: Float32Array, rows: number, cols: number, out: Float32Array, accumulate: boolean): void;
   /** X[r] += bias. */
   addRowVector(X: Float32Array, rows: number, cols: number, bias: Float32Array): void;
+
+  // ---- transformer blocks (language models run in-process)
+
+  /** out[r] = (x[r] - mean) / sqrt(var + eps) * w + b (b may be null); out may alias x. */
+  layerNorm(x: Float32Array, rows: number, d: number, w: Float32Array, b: Float32Array | null,
+    eps: number, out: Float32Array): void;
+  /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w; out may alias x. */
+  rmsNorm(x: Float32Array, rows: number, d: number, w: Float32Array, eps: number, out: Float32Array): void;
+  /** x = act(x) in place. */
+  activate(x: Float32Array, act: Activation): void;
+  /** gate = silu(gate) * up, in place (SwiGLU). */
+  siluMul(gate: Float32Array, up: Float32Array): void;
+  /**
+   * Rotary embedding in place on `heads` heads (headDim wide, starting at `offset`) of each
+   * row of x (row r is position r % seq), rotating the first rotaryDims dims of each head.
+   */
+  rotary(x: Float32Array, rows: number, seq: number, rowStride: number, offset: number, heads: number,
+    headDim: number, rotaryDims: number, base: number, style: RotaryStyle): void;
+  /**
+   * Causal attention over qkv rows (row = b*seq + t) holding q heads at qOffset, k heads at
+   * kOffset and v heads at vOffset; q head h reads kv head h / (heads / kvHeads).
+   * out [batch*seq, heads*headDim].
+   */
+  causalAttention(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
+    kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
+    out: Float32Array): void;
+  /** loss[r] = logsumexp(logits[r]) - logits[r, targets[r]] (0 where targets[r] < 0). */
+  crossEntropyRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, loss: Float32Array): void;
+  /** kl[r] = KL(softmax(p[r]) || softmax(q[r])). */
+  klRows(p: Float32Array, q: Float32Array, rows: number, vocab: number, kl: Float32Array): void;
 }

@@ -6,7 +6,7 @@ import type { Kernels } from "./kernel-api.js";
 import { loadNativeAddon } from "./native.js";
 import { referenceKernels } from "./reference.js";
 
-export { SelectMode } from "./kernel-api.js";
+export { Activation, RotaryStyle, SelectMode } from "./kernel-api.js";
 export type { Kernels } from "./kernel-api.js";
 
 /** What the native runtime reports about itself. */

@@ -3,11 +3,44 @@
  * same thing, accumulating in float64. The tests hold the native kernels to these, and
  * saekit runs on them when the addon is not built. Keep them obviously correct, not fast.
  */
-import { type Kernels, SelectMode } from "./kernel-api.js";
+import { Activation, type Kernels, RotaryStyle, SelectMode } from "./kernel-api.js";
 import { counterNormal } from "./rng.js";
 
 function need(arr: { length: number }, n: number, name: string): void {
   if (arr.length < n) throw new RangeError(`${name}: needs ${n} elements, has ${arr.length}`);
+}
+
+/**
+ * erfc(x) to ~1e-12 in double, from its definitions rather than a fitted approximation:
+ * the Maclaurin series of erf below |x| = 3, Laplace's continued fraction above.
+ */
+export function erfc(x: number): number {
+  const z = Math.abs(x);
+  let r: number;
+  if (z < 3) {
+    // erf(z) = 2/sqrt(pi) sum_n (-1)^n z^(2n+1) / (n! (2n+1))
+    let term = z;
+    let sum = z;
+    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    r = 1 - (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    // erfc(z) = exp(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + 2/(z + ...))))), from the tail.
+    let f = z;
+    for (let n = 60; n >= 1; n--) f = z + n / 2 / f;
+    r = Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
+  }
+  return x >= 0 ? r : 2 - r;
+}
+
+function logSumExp(x: Float32Array, offset: number, n: number): number {
+  let mx = -Infinity;
+  for (let j = 0; j < n; j++) mx = Math.max(mx, x[offset + j]!);
+  let s = 0;
+  for (let j = 0; j < n; j++) s += Math.exp(x[offset + j]! - mx);
+  return mx + Math.log(s);
 }
 
 function checkCsr(rowPtr: Int32Array, idx: Int32Array, batch: number, m: number): void {
@@ -308,5 +341,117 @@ export const referenceKernels: Kernels = Object.freeze({
 
   addRowVector(X: Float32Array, rows: number, cols: number, bias: Float32Array): void {
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) X[r * cols + c]! += bias[c]!;
+  },
+
+  layerNorm(x: Float32Array, rows: number, d: number, w: Float32Array, b: Float32Array | null,
+    eps: number, out: Float32Array): void {
+    for (let r = 0; r < rows; r++) {
+      let mean = 0;
+      for (let c = 0; c < d; c++) mean += x[r * d + c]!;
+      mean /= d;
+      let v = 0;
+      for (let c = 0; c < d; c++) v += (x[r * d + c]! - mean) ** 2;
+      const inv = 1 / Math.sqrt(v / d + eps);
+      for (let c = 0; c < d; c++) out[r * d + c] = (x[r * d + c]! - mean) * inv * w[c]! + (b ? b[c]! : 0);
+    }
+  },
+
+  rmsNorm(x: Float32Array, rows: number, d: number, w: Float32Array, eps: number, out: Float32Array): void {
+    for (let r = 0; r < rows; r++) {
+      let ss = 0;
+      for (let c = 0; c < d; c++) ss += x[r * d + c]! ** 2;
+      const inv = 1 / Math.sqrt(ss / d + eps);
+      for (let c = 0; c < d; c++) out[r * d + c] = x[r * d + c]! * inv * w[c]!;
+    }
+  },
+
+  activate(x: Float32Array, act: Activation): void {
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      switch (act) {
+        case Activation.GeluErf: x[i] = 0.5 * v * erfc(-v / Math.SQRT2); break;
+        case Activation.GeluTanh: x[i] = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))); break;
+        case Activation.Silu: x[i] = v / (1 + Math.exp(-v)); break;
+        default: x[i] = Math.max(0, v);
+      }
+    }
+  },
+
+  siluMul(gate: Float32Array, up: Float32Array): void {
+    for (let i = 0; i < gate.length; i++) gate[i] = (gate[i]! / (1 + Math.exp(-gate[i]!))) * up[i]!;
+  },
+
+  rotary(x: Float32Array, rows: number, seq: number, rowStride: number, offset: number, heads: number,
+    headDim: number, rotaryDims: number, base: number, style: RotaryStyle): void {
+    const half = rotaryDims / 2;
+    for (let r = 0; r < rows; r++) {
+      const pos = r % seq;
+      for (let h = 0; h < heads; h++) {
+        const at = r * rowStride + offset + h * headDim;
+        for (let i = 0; i < half; i++) {
+          const angle = Math.fround(pos * Math.fround(base ** ((-2 * i) / rotaryDims)));
+          const c = Math.cos(angle);
+          const s = Math.sin(angle);
+          const a = at + (style === RotaryStyle.RotateHalf ? i : 2 * i);
+          const b = at + (style === RotaryStyle.RotateHalf ? i + half : 2 * i + 1);
+          const x0 = x[a]!;
+          const x1 = x[b]!;
+          x[a] = x0 * c - x1 * s;
+          x[b] = x1 * c + x0 * s;
+        }
+      }
+    }
+  },
+
+  causalAttention(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
+    kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
+    out: Float32Array): void {
+    const group = heads / kvHeads;
+    const scores = new Float64Array(seq);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const g = Math.floor(h / group);
+        for (let i = 0; i < seq; i++) {
+          const q = (b * seq + i) * rowStride + qOffset + h * headDim;
+          let mx = -Infinity;
+          for (let j = 0; j <= i; j++) {
+            const k = (b * seq + j) * rowStride + kOffset + g * headDim;
+            let s = 0;
+            for (let c = 0; c < headDim; c++) s += qkv[q + c]! * qkv[k + c]!;
+            scores[j] = s * scale;
+            mx = Math.max(mx, scores[j]!);
+          }
+          let sum = 0;
+          for (let j = 0; j <= i; j++) sum += (scores[j] = Math.exp(scores[j]! - mx));
+          const o = (b * seq + i) * heads * headDim + h * headDim;
+          for (let c = 0; c < headDim; c++) {
+            let acc = 0;
+            for (let j = 0; j <= i; j++) acc += scores[j]! * qkv[(b * seq + j) * rowStride + vOffset + g * headDim + c]!;
+            out[o + c] = acc / sum;
+          }
+        }
+      }
+    }
+  },
+
+  crossEntropyRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, loss: Float32Array): void {
+    for (let r = 0; r < rows; r++) {
+      const t = targets[r]!;
+      if (t >= vocab) throw new RangeError(`targets[${r}] is outside the vocabulary`);
+      loss[r] = t < 0 ? 0 : logSumExp(logits, r * vocab, vocab) - logits[r * vocab + t]!;
+    }
+  },
+
+  klRows(p: Float32Array, q: Float32Array, rows: number, vocab: number, kl: Float32Array): void {
+    for (let r = 0; r < rows; r++) {
+      const lp = logSumExp(p, r * vocab, vocab);
+      const lq = logSumExp(q, r * vocab, vocab);
+      let s = 0;
+      for (let j = 0; j < vocab; j++) {
+        const a = p[r * vocab + j]! - lp;
+        s += Math.exp(a) * (a - (q[r * vocab + j]! - lq));
+      }
+      kl[r] = s;
+    }
   },
 });

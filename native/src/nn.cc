@@ -1,0 +1,228 @@
+#include "nn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "cpu.h"
+#include "fastmath.h"
+#include "threadpool.h"
+
+namespace saekit {
+namespace {
+
+SAEKIT_BODY void layer_norm_rows_body(const float* x, long r0, long r1, long d, const float* w,
+                                      const float* b, float eps, float* out) {
+  for (long r = r0; r < r1; r++) {
+    const float* xr = x + r * d;
+    float* o = out + r * d;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (long c = 0; c < d; c++) sum += xr[c];
+    const float mean = sum / static_cast<float>(d);
+    float var = 0.0f;
+#pragma omp simd reduction(+ : var)
+    for (long c = 0; c < d; c++) var += (xr[c] - mean) * (xr[c] - mean);
+    const float inv = 1.0f / std::sqrt(var / static_cast<float>(d) + eps);
+#pragma omp simd
+    for (long c = 0; c < d; c++) o[c] = (xr[c] - mean) * inv * w[c] + (b ? b[c] : 0.0f);
+  }
+}
+SAEKIT_MULTIVERSION(void, layer_norm_rows,
+                    (const float* x, long r0, long r1, long d, const float* w, const float* b,
+                     float eps, float* out),
+                    (x, r0, r1, d, w, b, eps, out))
+
+SAEKIT_BODY void rms_norm_rows_body(const float* x, long r0, long r1, long d, const float* w,
+                                    float eps, float* out) {
+  for (long r = r0; r < r1; r++) {
+    const float* xr = x + r * d;
+    float* o = out + r * d;
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (long c = 0; c < d; c++) ss += xr[c] * xr[c];
+    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(d) + eps);
+#pragma omp simd
+    for (long c = 0; c < d; c++) o[c] = xr[c] * inv * w[c];
+  }
+}
+SAEKIT_MULTIVERSION(void, rms_norm_rows,
+                    (const float* x, long r0, long r1, long d, const float* w, float eps, float* out),
+                    (x, r0, r1, d, w, eps, out))
+
+SAEKIT_BODY void activation_range_body(float* x, long n, int act) {
+  if (act == static_cast<int>(Activation::GeluErf)) {
+    // GELU(x) = x Phi(x) = 0.5 x erfc(-x / sqrt 2), accurate in both tails.
+#pragma omp simd
+    for (long i = 0; i < n; i++) x[i] = 0.5f * x[i] * fast_erfc(-0.70710678118654752f * x[i]);
+  } else if (act == static_cast<int>(Activation::GeluTanh)) {
+#pragma omp simd
+    for (long i = 0; i < n; i++) {
+      float v = x[i];
+      x[i] = 0.5f * v * (1.0f + fast_tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+    }
+  } else if (act == static_cast<int>(Activation::Silu)) {
+#pragma omp simd
+    for (long i = 0; i < n; i++) x[i] = x[i] / (1.0f + fast_exp(-x[i]));
+  } else {
+#pragma omp simd
+    for (long i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  }
+}
+SAEKIT_MULTIVERSION(void, activation_range, (float* x, long n, int act), (x, n, act))
+
+SAEKIT_BODY void silu_mul_range_body(float* gate, const float* up, long n) {
+#pragma omp simd
+  for (long i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + fast_exp(-gate[i])) * up[i];
+}
+SAEKIT_MULTIVERSION(void, silu_mul_range, (float* gate, const float* up, long n), (gate, up, n))
+
+// One (batch, head) of causal attention. scores holds seq floats.
+SAEKIT_BODY void attention_head_body(const float* qkv, long b, long h, long seq, long stride,
+                                     long q_off, long k_off, long v_off, long kv_head,
+                                     long head_dim, float scale, float* out, long out_stride,
+                                     float* scores) {
+  const float* base = qkv + b * seq * stride;
+  for (long i = 0; i < seq; i++) {
+    const float* q = base + i * stride + q_off + h * head_dim;
+    float mx = -3.0e38f;
+    for (long j = 0; j <= i; j++) {
+      const float* kj = base + j * stride + k_off + kv_head * head_dim;
+      float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+      for (long c = 0; c < head_dim; c++) s += q[c] * kj[c];
+      s *= scale;
+      scores[j] = s;
+      mx = s > mx ? s : mx;
+    }
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (long j = 0; j <= i; j++) {
+      float e = fast_exp(scores[j] - mx);
+      scores[j] = e;
+      sum += e;
+    }
+    const float inv = 1.0f / sum;
+    float* o = out + (b * seq + i) * out_stride + h * head_dim;
+    for (long c = 0; c < head_dim; c++) o[c] = 0.0f;
+    for (long j = 0; j <= i; j++) {
+      const float* vj = base + j * stride + v_off + kv_head * head_dim;
+      const float p = scores[j] * inv;
+#pragma omp simd
+      for (long c = 0; c < head_dim; c++) o[c] += p * vj[c];
+    }
+  }
+}
+SAEKIT_MULTIVERSION(void, attention_head,
+                    (const float* qkv, long b, long h, long seq, long stride, long q_off,
+                     long k_off, long v_off, long kv_head, long head_dim, float scale, float* out,
+                     long out_stride, float* scores),
+                    (qkv, b, h, seq, stride, q_off, k_off, v_off, kv_head, head_dim, scale, out,
+                     out_stride, scores))
+
+// logsumexp of one row, and optionally the row's exp(x - lse) summed against another row.
+SAEKIT_BODY float logsumexp_body(const float* x, long V) {
+  float mx = -3.0e38f;
+  for (long j = 0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (long j = 0; j < V; j++) sum += fast_exp(x[j] - mx);
+  return mx + std::log(sum);
+}
+SAEKIT_MULTIVERSION(float, logsumexp, (const float* x, long V), (x, V))
+
+// sum_j softmax(p)_j * ((p_j - lse_p) - (q_j - lse_q)).
+SAEKIT_BODY float kl_row_body(const float* p, const float* q, long V, float lse_p, float lse_q) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (long j = 0; j < V; j++) {
+    float lp = p[j] - lse_p;
+    s += fast_exp(lp) * (lp - (q[j] - lse_q));
+  }
+  return s;
+}
+SAEKIT_MULTIVERSION(float, kl_row, (const float* p, const float* q, long V, float lse_p, float lse_q),
+                    (p, q, V, lse_p, lse_q))
+
+}  // namespace
+
+void layer_norm(const float* x, long rows, long d, const float* w, const float* b, float eps, float* out) {
+  parallel_chunks(rows, 64, [&](long r0, long r1) { layer_norm_rows(x, r0, r1, d, w, b, eps, out); });
+}
+
+void rms_norm(const float* x, long rows, long d, const float* w, float eps, float* out) {
+  parallel_chunks(rows, 64, [&](long r0, long r1) { rms_norm_rows(x, r0, r1, d, w, eps, out); });
+}
+
+void activation(float* x, long n, Activation act) {
+  parallel_chunks(n, 1 << 15, [&](long b, long e) { activation_range(x + b, e - b, static_cast<int>(act)); });
+}
+
+void silu_mul(float* gate, const float* up, long n) {
+  parallel_chunks(n, 1 << 15, [&](long b, long e) { silu_mul_range(gate + b, up + b, e - b); });
+}
+
+void rotary(float* x, long rows, long seq, long row_stride, long offset, long heads,
+            long head_dim, long rot_dims, float base, int style) {
+  const long half = rot_dims / 2;
+  // cos/sin table [seq, half]. As in PyTorch's float32 rotary code, the frequency and the
+  // angle position * frequency are float32 values; cos and sin of that angle are exact.
+  std::vector<float> cos_t(seq * half), sin_t(seq * half);
+  for (long p = 0; p < seq; p++)
+    for (long i = 0; i < half; i++) {
+      float inv_freq = static_cast<float>(std::pow(static_cast<double>(base), -2.0 * i / static_cast<double>(rot_dims)));
+      float angle = static_cast<float>(p) * inv_freq;
+      cos_t[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      sin_t[p * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  parallel_chunks(rows, 64, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* c = cos_t.data() + (r % seq) * half;
+      const float* s = sin_t.data() + (r % seq) * half;
+      for (long h = 0; h < heads; h++) {
+        float* v = x + r * row_stride + offset + h * head_dim;
+        for (long i = 0; i < half; i++) {
+          long a = style == 0 ? i : 2 * i;
+          long b = style == 0 ? i + half : 2 * i + 1;
+          float x0 = v[a], x1 = v[b];
+          v[a] = x0 * c[i] - x1 * s[i];
+          v[b] = x1 * c[i] + x0 * s[i];
+        }
+      }
+    }
+  });
+}
+
+void causal_attention(const float* qkv, long batch, long seq, long row_stride, long q_off,
+                      long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
+                      float scale, float* out) {
+  const long group = n_heads / n_kv_heads;
+  parallel_for(static_cast<int>(batch * n_heads), [&](int task) {
+    thread_local std::vector<float> scores;
+    scores.resize(seq);
+    long b = task / n_heads, h = task % n_heads;
+    attention_head(qkv, b, h, seq, row_stride, q_off, k_off, v_off, h / group, head_dim, scale, out,
+                   n_heads * head_dim, scores.data());
+  });
+}
+
+void cross_entropy_rows(const float* logits, long rows, long V, const int32_t* targets, float* loss) {
+  parallel_chunks(rows, 8, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      int32_t t = targets[r];
+      loss[r] = t < 0 ? 0.0f : logsumexp(logits + r * V, V) - logits[r * V + t];
+    }
+  });
+}
+
+void kl_rows(const float* p, const float* q, long rows, long V, float* kl) {
+  parallel_chunks(rows, 8, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* pr = p + r * V;
+      const float* qr = q + r * V;
+      kl[r] = kl_row(pr, qr, V, logsumexp(pr, V), logsumexp(qr, V));
+    }
+  });
+}
+
+}  // namespace saekit

@@ -1,0 +1,47 @@
+// Transformer building blocks for running language models in-process: normalisation,
+// activations, causal attention, rotary embeddings and per-token losses. All threaded over
+// rows (or batch x heads) and vectorized; every one has a TypeScript twin in
+// src/core/reference.ts.
+#pragma once
+
+#include <cstdint>
+
+namespace saekit {
+
+// out[r] = (x[r] - mean) / sqrt(var + eps) * w + b   (b may be null); out may alias x.
+void layer_norm(const float* x, long rows, long d, const float* w, const float* b, float eps, float* out);
+
+// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w; out may alias x.
+void rms_norm(const float* x, long rows, long d, const float* w, float eps, float* out);
+
+enum class Activation { GeluErf = 0, GeluTanh = 1, Silu = 2, Relu = 3 };
+
+// x = act(x) in place.
+void activation(float* x, long n, Activation act);
+
+// gate = silu(gate) * up (SwiGLU), in place in gate.
+void silu_mul(float* gate, const float* up, long n);
+
+// Rotary position embedding in place on `heads` heads of width head_dim in each row of x
+// (row r is position r % seq), rotating the first rot_dims dims of every head.
+// Style 0 (GPT-NeoX / Hugging Face Llama): pairs (i, i + rot_dims/2), "rotate half".
+// Style 1 (llama2.c / Meta): adjacent pairs (2i, 2i + 1).
+// The angle of pair i at position p is p * base^(-2i / rot_dims).
+void rotary(float* x, long rows, long seq, long row_stride, long offset, long heads,
+            long head_dim, long rot_dims, float base, int style);
+
+// Causal multi-head attention over qkv rows (row = b * seq + t, row_stride floats), with
+// q heads at q_off, k heads at k_off, v heads at v_off (head_dim floats each); q head h
+// reads kv head h / (n_heads / n_kv_heads). out [rows, n_heads * head_dim].
+void causal_attention(const float* qkv, long batch, long seq, long row_stride, long q_off,
+                      long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
+                      float scale, float* out);
+
+// Per row of logits [rows, V]: loss[r] = logsumexp(logits[r]) - logits[r, target[r]]
+// (targets < 0 give 0). Returns nothing; writes loss.
+void cross_entropy_rows(const float* logits, long rows, long V, const int32_t* targets, float* loss);
+
+// Per row: KL(softmax(p[r]) || softmax(q[r])).
+void kl_rows(const float* p, const float* q, long rows, long V, float* kl);
+
+}  // namespace saekit

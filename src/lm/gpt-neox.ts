@@ -1,0 +1,54 @@
+/**
+ * GPT-NeoX (Pythia) checkpoints in Hugging Face layout (GPTNeoXForCausalLM) -> LmWeights.
+ * The fused query_key_value projection stores, per head, [q; k; v] rows (head_size each);
+ * saekit's canonical layout wants all query heads, then all key heads, then all value
+ * heads, so the rows are regrouped at load.
+ */
+import type { LmConfig } from "./config.js";
+import type { BlockWeights, LmWeights } from "./model.js";
+import type { WeightReader } from "./weights.js";
+
+/** Per-head [q, k, v] blocks of rows (each `width` values) -> [Q heads | K heads | V heads]. */
+export function regroupQkv(src: Float32Array, heads: number, dHead: number, width: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let h = 0; h < heads; h++) {
+    for (let part = 0; part < 3; part++) {
+      for (let r = 0; r < dHead; r++) {
+        const from = ((h * 3 + part) * dHead + r) * width;
+        const to = ((part * heads + h) * dHead + r) * width;
+        out.set(src.subarray(from, from + width), to);
+      }
+    }
+  }
+  return out;
+}
+
+export function loadNeoxWeights(c: LmConfig, r: WeightReader): LmWeights {
+  const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, dHead: dh } = c;
+  const g = (name: string, shape: number[]) => r.get(name, shape).data;
+  const bias = (name: string, shape: number[]) => (c.attentionBias ? g(name, shape) : null);
+  const blocks: BlockWeights[] = [];
+  for (let i = 0; i < c.nLayers; i++) {
+    const p = `gpt_neox.layers.${i}.`;
+    blocks.push({
+      ln1: { w: g(`${p}input_layernorm.weight`, [d]), b: g(`${p}input_layernorm.bias`, [d]) },
+      ln2: { w: g(`${p}post_attention_layernorm.weight`, [d]), b: g(`${p}post_attention_layernorm.bias`, [d]) },
+      wqkv: regroupQkv(g(`${p}attention.query_key_value.weight`, [3 * d, d]), H, dh, d),
+      bqkv: c.attentionBias ? regroupQkv(g(`${p}attention.query_key_value.bias`, [3 * d]), H, dh, 1) : null,
+      wo: g(`${p}attention.dense.weight`, [d, d]),
+      bo: bias(`${p}attention.dense.bias`, [d]),
+      win: g(`${p}mlp.dense_h_to_4h.weight`, [m, d]),
+      bin: g(`${p}mlp.dense_h_to_4h.bias`, [m]),
+      wout: g(`${p}mlp.dense_4h_to_h.weight`, [d, m]),
+      bout: g(`${p}mlp.dense_4h_to_h.bias`, [d]),
+    });
+  }
+  const embed = g("gpt_neox.embed_in.weight", [V, d]);
+  return {
+    embed,
+    posEmbed: null,
+    blocks,
+    lnFinal: { w: g("gpt_neox.final_layer_norm.weight", [d]), b: g("gpt_neox.final_layer_norm.bias", [d]) },
+    unembed: c.tiedEmbeddings && !r.has("embed_out.weight") ? embed : g("embed_out.weight", [V, d]),
+  };
+}

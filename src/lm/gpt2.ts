@@ -1,0 +1,47 @@
+/**
+ * GPT-2 checkpoints in Hugging Face layout (GPT2LMHeadModel) -> LmWeights. GPT-2 uses
+ * Conv1D layers whose weights are [in, out] (y = x W + b), so every projection is
+ * transposed to [out, in]; c_attn's columns are already [Q | K | V]. The unembedding is
+ * the token embedding. Names may carry a "transformer." prefix or not.
+ */
+import type { LmConfig } from "./config.js";
+import type { BlockWeights, LmWeights } from "./model.js";
+import type { WeightReader } from "./weights.js";
+
+/** [rows, cols] -> [cols, rows]. */
+export function transposeMatrix(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = src[i * cols + j]!;
+  return out;
+}
+
+export function loadGpt2Weights(c: LmConfig, r: WeightReader): LmWeights {
+  const { dModel: d, dMlp: m, vocabSize: V } = c;
+  const prefix = r.has("transformer.wte.weight") ? "transformer." : "";
+  const g = (name: string, shape: number[]) => r.get(prefix + name, shape).data;
+  const conv = (name: string, inp: number, out: number) => transposeMatrix(g(name, [inp, out]), inp, out);
+  const blocks: BlockWeights[] = [];
+  for (let i = 0; i < c.nLayers; i++) {
+    const p = `h.${i}.`;
+    blocks.push({
+      ln1: { w: g(`${p}ln_1.weight`, [d]), b: g(`${p}ln_1.bias`, [d]) },
+      ln2: { w: g(`${p}ln_2.weight`, [d]), b: g(`${p}ln_2.bias`, [d]) },
+      wqkv: conv(`${p}attn.c_attn.weight`, d, 3 * d),
+      bqkv: g(`${p}attn.c_attn.bias`, [3 * d]),
+      wo: conv(`${p}attn.c_proj.weight`, d, d),
+      bo: g(`${p}attn.c_proj.bias`, [d]),
+      win: conv(`${p}mlp.c_fc.weight`, d, m),
+      bin: g(`${p}mlp.c_fc.bias`, [m]),
+      wout: conv(`${p}mlp.c_proj.weight`, m, d),
+      bout: g(`${p}mlp.c_proj.bias`, [d]),
+    });
+  }
+  const embed = g("wte.weight", [V, d]);
+  return {
+    embed,
+    posEmbed: g("wpe.weight", [c.maxPositions, d]),
+    blocks,
+    lnFinal: { w: g("ln_f.weight", [d]), b: g("ln_f.bias", [d]) },
+    unembed: embed,
+  };
+}

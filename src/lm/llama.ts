@@ -1,0 +1,56 @@
+/**
+ * Llama-family checkpoints in Hugging Face layout (LlamaForCausalLM and compatible:
+ * Mistral, Qwen2, SmolLM, TinyLlama) -> LmWeights. q_proj, k_proj and v_proj stack into
+ * the canonical [Q heads | K heads | V heads] projection; whichever bias tensors the
+ * checkpoint has are used (Qwen2 has q/k/v biases). Hugging Face stores q and k rows
+ * permuted for its rotate-half rotary convention, which the config's rotaryStyle matches.
+ */
+import type { LmConfig } from "./config.js";
+import type { BlockWeights, LmWeights } from "./model.js";
+import type { WeightReader } from "./weights.js";
+
+export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
+  const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;
+  const g = (name: string, shape: number[]) => r.get(name, shape).data;
+  const optional = (name: string, shape: number[]) => (r.has(name) ? g(name, shape) : null);
+  const blocks: BlockWeights[] = [];
+  for (let i = 0; i < c.nLayers; i++) {
+    const p = `model.layers.${i}.`;
+    const q = g(`${p}self_attn.q_proj.weight`, [H * dh, d]);
+    const k = g(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]);
+    const v = g(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]);
+    const wqkv = new Float32Array(q.length + k.length + v.length);
+    wqkv.set(q);
+    wqkv.set(k, q.length);
+    wqkv.set(v, q.length + k.length);
+    const bq = optional(`${p}self_attn.q_proj.bias`, [H * dh]);
+    const bk = optional(`${p}self_attn.k_proj.bias`, [Hkv * dh]);
+    const bv = optional(`${p}self_attn.v_proj.bias`, [Hkv * dh]);
+    let bqkv: Float32Array | null = null;
+    if (bq || bk || bv) {
+      bqkv = new Float32Array((H + 2 * Hkv) * dh);
+      if (bq) bqkv.set(bq);
+      if (bk) bqkv.set(bk, H * dh);
+      if (bv) bqkv.set(bv, (H + Hkv) * dh);
+    }
+    blocks.push({
+      ln1: { w: g(`${p}input_layernorm.weight`, [d]), b: null },
+      ln2: { w: g(`${p}post_attention_layernorm.weight`, [d]), b: null },
+      wqkv,
+      bqkv,
+      wo: g(`${p}self_attn.o_proj.weight`, [d, H * dh]),
+      bo: optional(`${p}self_attn.o_proj.bias`, [d]),
+      wgate: g(`${p}mlp.gate_proj.weight`, [m, d]),
+      wup: g(`${p}mlp.up_proj.weight`, [m, d]),
+      wdown: g(`${p}mlp.down_proj.weight`, [d, m]),
+    });
+  }
+  const embed = g("model.embed_tokens.weight", [V, d]);
+  return {
+    embed,
+    posEmbed: null,
+    blocks,
+    lnFinal: { w: g("model.norm.weight", [d]), b: null },
+    unembed: r.has("lm_head.weight") ? g("lm_head.weight", [V, d]) : embed,
+  };
+}

@@ -1,0 +1,293 @@
+/**
+ * A decoder-only transformer forward pass on saekit's kernels, with TransformerLens-style
+ * hook points. One implementation serves GPT-NeoX, GPT-2 and Llama: the families differ
+ * only in configuration (config.ts) and in how their checkpoints lay out weights, which
+ * the loaders convert to the canonical layout below.
+ *
+ * Shapes: tokens [B, T] (row-major), activations [B*T, width]; row r is batch r / T,
+ * position r % T. Weights are [out, in] (nn.Linear), so y = x W^T.
+ *
+ * Hook points, in the order they run:
+ *   hook_embed                 token embeddings
+ *   hook_pos_embed             learned position embeddings (GPT-2)
+ *   blocks.{i}.hook_resid_pre  residual stream entering block i
+ *   blocks.{i}.hook_attn_out   attention output (after the output projection)
+ *   blocks.{i}.hook_mlp_out    MLP output
+ *   blocks.{i}.hook_resid_post residual stream leaving block i
+ *   ln_final.hook_normalized   final norm output (with its weight and bias)
+ * A hook receives the activation (valid only during the call: copy it to keep it) and may
+ * modify it in place or return a same-sized replacement; later computation sees the result.
+ */
+import { Activation, kernels } from "../core/kernels.js";
+import { Workspace } from "../sae/workspace.js";
+import type { LmConfig } from "./config.js";
+
+export interface Norm {
+  w: Float32Array;
+  b: Float32Array | null;
+}
+
+export interface BlockWeights {
+  ln1: Norm;
+  ln2: Norm;
+  /** [(nHeads + 2 nKvHeads) * dHead, dModel]: all query heads, then key heads, then value heads. */
+  wqkv: Float32Array;
+  bqkv: Float32Array | null;
+  /** [dModel, nHeads * dHead] */
+  wo: Float32Array;
+  bo: Float32Array | null;
+  /** standard MLP: win [dMlp, dModel], wout [dModel, dMlp]; swiglu: wgate, wup [dMlp, dModel], wdown [dModel, dMlp]. */
+  win?: Float32Array;
+  bin?: Float32Array | null;
+  wout?: Float32Array;
+  bout?: Float32Array | null;
+  wgate?: Float32Array;
+  wup?: Float32Array;
+  wdown?: Float32Array;
+}
+
+export interface LmWeights {
+  /** [vocab, dModel] */
+  embed: Float32Array;
+  /** [maxPositions, dModel] for learned positions. */
+  posEmbed: Float32Array | null;
+  blocks: BlockWeights[];
+  lnFinal: Norm;
+  /** [vocab, dModel]; the same array as embed when tied. */
+  unembed: Float32Array;
+}
+
+export interface HookContext {
+  name: string;
+  batch: number;
+  seq: number;
+  /** Width of each row. */
+  width: number;
+}
+
+/** Reads (and may modify, or return a replacement for) an activation [batch*seq, width]. */
+export type HookFn = (act: Float32Array, ctx: HookContext) => Float32Array | void;
+
+export interface ForwardOptions {
+  hooks?: Record<string, HookFn>;
+  /** Stop right after this hook point has run (for harvesting an early layer). */
+  stopAt?: string;
+  /** What to return: the final normalised hidden states, logits, or nothing. */
+  output?: "final" | "logits" | "none";
+}
+
+export interface ForwardResult {
+  /** Final normalised hidden states [B*T, dModel] (output "final" or "logits"). */
+  final?: Float32Array;
+  /** Logits [B*T, vocab] (output "logits"). */
+  logits?: Float32Array;
+  /** True when stopAt ended the pass early. */
+  stopped: boolean;
+}
+
+export class LanguageModel {
+  private readonly ws = new Workspace();
+  private readonly k = kernels();
+
+  constructor(readonly cfg: LmConfig, readonly weights: LmWeights, readonly name: string = cfg.architecture) {
+    checkWeights(cfg, weights);
+  }
+
+  /** Every hook point this model has, in execution order. */
+  hookNames(): string[] {
+    const names = ["hook_embed"];
+    if (this.cfg.positional === "learned") names.push("hook_pos_embed");
+    for (let i = 0; i < this.cfg.nLayers; i++) {
+      for (const h of ["hook_resid_pre", "hook_attn_out", "hook_mlp_out", "hook_resid_post"]) names.push(`blocks.${i}.${h}`);
+    }
+    names.push("ln_final.hook_normalized");
+    return names;
+  }
+
+  /** Throws, listing what exists, unless `name` is a hook point of this model. */
+  checkHook(name: string): void {
+    if (!this.hookNames().includes(name)) {
+      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,mlp_out,resid_post} and ln_final.hook_normalized`);
+    }
+  }
+
+  forward(tokens: Int32Array, batch: number, seq: number, opts: ForwardOptions = {}): ForwardResult {
+    const c = this.cfg;
+    const k = this.k;
+    const N = batch * seq;
+    if (tokens.length < N) throw new RangeError(`forward: ${tokens.length} tokens for a [${batch}, ${seq}] batch`);
+    if (seq > c.maxPositions) throw new RangeError(`forward: sequence length ${seq} exceeds the model's ${c.maxPositions} positions`);
+    for (const name of Object.keys(opts.hooks ?? {})) this.checkHook(name);
+    if (opts.stopAt) this.checkHook(opts.stopAt);
+    const d = c.dModel;
+    const hooks = opts.hooks ?? {};
+    const run = (name: string, act: Float32Array, width: number): boolean => {
+      const fn = hooks[name];
+      if (fn) {
+        const out = fn(act, { name, batch, seq, width });
+        if (out && out !== act) {
+          if (out.length !== act.length) throw new RangeError(`hook ${name} returned ${out.length} values, expected ${act.length}`);
+          act.set(out);
+        }
+      }
+      return opts.stopAt === name;
+    };
+    const stopped = { stopped: true };
+
+    // Embeddings.
+    const resid = this.ws.float("resid", N * d);
+    for (let r = 0; r < N; r++) {
+      const t = tokens[r]!;
+      if (!(t >= 0 && t < c.vocabSize)) throw new RangeError(`token id ${t} at position ${r} is outside the vocabulary (size ${c.vocabSize})`);
+      resid.set(this.weights.embed.subarray(t * d, (t + 1) * d), r * d);
+    }
+    if (run("hook_embed", resid, d)) return stopped;
+    if (this.weights.posEmbed) {
+      const pos = this.ws.float("pos", N * d);
+      for (let r = 0; r < N; r++) pos.set(this.weights.posEmbed.subarray((r % seq) * d, (r % seq + 1) * d), r * d);
+      if (run("hook_pos_embed", pos, d)) return stopped;
+      for (let i = 0; i < N * d; i++) resid[i]! += pos[i]!;
+    }
+
+    const H = c.nHeads;
+    const Hkv = c.nKvHeads;
+    const dh = c.dHead;
+    const qkvWidth = (H + 2 * Hkv) * dh;
+    for (let layer = 0; layer < c.nLayers; layer++) {
+      const w = this.weights.blocks[layer]!;
+      const p = `blocks.${layer}.`;
+      if (run(`${p}hook_resid_pre`, resid, d)) return stopped;
+
+      // Attention.
+      const h = this.ws.float("normed", N * d);
+      this.norm(resid, N, w.ln1, h);
+      const qkv = this.ws.float("qkv", N * qkvWidth);
+      k.sgemm(false, true, N, qkvWidth, d, 1, h, d, w.wqkv, d, 0, qkv, qkvWidth);
+      if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
+      if (c.positional === "rotary" && c.rotaryDims > 0) {
+        k.rotary(qkv, N, seq, qkvWidth, 0, H, dh, c.rotaryDims, c.rotaryBase, c.rotaryStyle);
+        k.rotary(qkv, N, seq, qkvWidth, H * dh, Hkv, dh, c.rotaryDims, c.rotaryBase, c.rotaryStyle);
+      }
+      const heads = this.ws.float("heads", N * H * dh);
+      k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, 1 / Math.sqrt(dh), heads);
+      const attnOut = this.ws.float("attn_out", N * d);
+      k.sgemm(false, true, N, d, H * dh, 1, heads, H * dh, w.wo, H * dh, 0, attnOut, d);
+      if (w.bo) k.addRowVector(attnOut, N, d, w.bo);
+      if (run(`${p}hook_attn_out`, attnOut, d)) return stopped;
+
+      // MLP, reading the block input (parallel residual) or the post-attention stream.
+      if (!c.parallelResidual) addInPlace(resid, attnOut);
+      this.norm(resid, N, w.ln2, h);
+      const mlpOut = this.ws.float("mlp_out", N * d);
+      this.mlp(w, h, N, mlpOut);
+      if (run(`${p}hook_mlp_out`, mlpOut, d)) return stopped;
+      if (c.parallelResidual) addInPlace(resid, attnOut);
+      addInPlace(resid, mlpOut);
+      if (run(`${p}hook_resid_post`, resid, d)) return stopped;
+    }
+
+    const final = this.ws.float("final", N * d);
+    this.norm(resid, N, this.weights.lnFinal, final);
+    if (run("ln_final.hook_normalized", final, d)) return stopped;
+    const output = opts.output ?? "logits";
+    if (output === "none") return { stopped: false };
+    const result: ForwardResult = { final: final.slice(), stopped: false };
+    if (output === "logits") result.logits = this.logits(final, N);
+    return result;
+  }
+
+  /** Logits [rows, vocab] = final W_U^T. */
+  logits(final: Float32Array, rows: number, out?: Float32Array): Float32Array {
+    const { dModel: d, vocabSize: V } = this.cfg;
+    const logits = out ?? new Float32Array(rows * V);
+    this.k.sgemm(false, true, rows, V, d, 1, final, d, this.weights.unembed, d, 0, logits, V);
+    return logits;
+  }
+
+  /**
+   * Next-token cross-entropy per position from final hidden states: loss[b, t] for t < T-1
+   * predicts tokens[b, t+1]; [B, T-1]. The unembedding runs in chunks of rows so the full
+   * [B*T, vocab] logits never exist at once.
+   */
+  nextTokenLosses(tokens: Int32Array, batch: number, seq: number, final: Float32Array, chunkRows = 256): Float32Array {
+    const V = this.cfg.vocabSize;
+    const d = this.cfg.dModel;
+    const N = batch * seq;
+    const targets = new Int32Array(N);
+    for (let r = 0; r < N; r++) targets[r] = r % seq === seq - 1 ? -1 : tokens[r + 1]!;
+    const losses = new Float32Array(N);
+    const logits = this.ws.float("chunk_logits", Math.min(chunkRows, N) * V);
+    for (let r0 = 0; r0 < N; r0 += chunkRows) {
+      const rows = Math.min(chunkRows, N - r0);
+      this.logits(final.subarray(r0 * d, (r0 + rows) * d), rows, logits);
+      this.k.crossEntropyRows(logits, rows, V, targets.subarray(r0, r0 + rows), losses.subarray(r0, r0 + rows));
+    }
+    const out = new Float32Array(batch * (seq - 1));
+    for (let b = 0; b < batch; b++) out.set(losses.subarray(b * seq, b * seq + seq - 1), b * (seq - 1));
+    return out;
+  }
+
+  private norm(x: Float32Array, rows: number, n: Norm, out: Float32Array): void {
+    const { dModel: d, normEps: eps } = this.cfg;
+    if (this.cfg.norm === "rmsnorm") this.k.rmsNorm(x, rows, d, n.w, eps, out);
+    else this.k.layerNorm(x, rows, d, n.w, n.b, eps, out);
+  }
+
+  private mlp(w: BlockWeights, h: Float32Array, N: number, out: Float32Array): void {
+    const { dModel: d, dMlp: m } = this.cfg;
+    const k = this.k;
+    const hidden = this.ws.float("mlp_hidden", N * m);
+    if (this.cfg.mlp === "swiglu") {
+      const up = this.ws.float("mlp_up", N * m);
+      k.sgemm(false, true, N, m, d, 1, h, d, w.wgate!, d, 0, hidden, m);
+      k.sgemm(false, true, N, m, d, 1, h, d, w.wup!, d, 0, up, m);
+      k.siluMul(hidden, up);
+      k.sgemm(false, true, N, d, m, 1, hidden, m, w.wdown!, m, 0, out, d);
+      return;
+    }
+    k.sgemm(false, true, N, m, d, 1, h, d, w.win!, d, 0, hidden, m);
+    if (w.bin) k.addRowVector(hidden, N, m, w.bin);
+    k.activate(hidden, ACTIVATIONS[this.cfg.activation]);
+    k.sgemm(false, true, N, d, m, 1, hidden, m, w.wout!, m, 0, out, d);
+    if (w.bout) k.addRowVector(out, N, d, w.bout);
+  }
+}
+
+const ACTIVATIONS: Record<LmConfig["activation"], Activation> = {
+  gelu: Activation.GeluErf,
+  gelu_new: Activation.GeluTanh,
+  silu: Activation.Silu,
+  relu: Activation.Relu,
+};
+
+function addInPlace(a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < a.length; i++) a[i]! += b[i]!;
+}
+
+/** Checks every weight array has the size the config implies. */
+function checkWeights(c: LmConfig, w: LmWeights): void {
+  const need = (name: string, arr: Float32Array | null | undefined, n: number) => {
+    if (!arr || arr.length !== n) throw new Error(`model weights: ${name} has ${arr?.length ?? "no"} values, expected ${n}`);
+  };
+  const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;
+  need("embed", w.embed, V * d);
+  need("unembed", w.unembed, V * d);
+  if (c.positional === "learned") need("posEmbed", w.posEmbed, c.maxPositions * d);
+  if (w.blocks.length !== c.nLayers) throw new Error(`model weights: ${w.blocks.length} blocks, expected ${c.nLayers}`);
+  w.blocks.forEach((b, i) => {
+    const p = `blocks.${i}.`;
+    need(`${p}ln1.w`, b.ln1.w, d);
+    need(`${p}ln2.w`, b.ln2.w, d);
+    need(`${p}wqkv`, b.wqkv, (H + 2 * Hkv) * dh * d);
+    need(`${p}wo`, b.wo, d * H * dh);
+    if (c.mlp === "swiglu") {
+      need(`${p}wgate`, b.wgate, m * d);
+      need(`${p}wup`, b.wup, m * d);
+      need(`${p}wdown`, b.wdown, d * m);
+    } else {
+      need(`${p}win`, b.win, m * d);
+      need(`${p}wout`, b.wout, d * m);
+    }
+  });
+  need("lnFinal.w", w.lnFinal.w, d);
+}

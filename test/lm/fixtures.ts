@@ -1,0 +1,173 @@
+/**
+ * Tiny Hugging Face checkpoints with random weights, written exactly as transformers
+ * saves them (config.json, model.safetensors in the model's own layout, a byte-level BPE
+ * tokenizer.json), so the loaders and the forward pass are tested without a network.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Rng } from "../../src/core/rng.js";
+import { type TensorToWrite, writeSafetensors } from "../../src/core/safetensors.js";
+
+export interface TinyOptions {
+  seed?: number;
+  vocab?: number;
+  d?: number;
+  heads?: number;
+  kvHeads?: number;
+  layers?: number;
+  mlp?: number;
+  ctx?: number;
+  parallelResidual?: boolean;
+  rotaryPct?: number;
+  /** Extra tensors HF checkpoints carry that loaders must ignore. */
+  extras?: boolean;
+  tied?: boolean;
+}
+
+type Tensors = Record<string, TensorToWrite>;
+
+function randomTensors(rng: Rng, spec: Record<string, number[]>, scale = 0.3): Tensors {
+  const out: Tensors = {};
+  for (const [name, shape] of Object.entries(spec)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    const isNormWeight = /(layernorm|ln_\d|ln_f|norm)\.weight$/.test(name);
+    for (let i = 0; i < n; i++) data[i] = isNormWeight ? 1 + 0.1 * rng.normal() : scale * rng.normal();
+    out[name] = { shape, data };
+  }
+  return out;
+}
+
+/** GPT-2's bytes_to_unicode: every byte as a printable character. */
+export function bytesToUnicode(): string[] {
+  const bs: number[] = [];
+  for (let b = 33; b <= 126; b++) bs.push(b);
+  for (let b = 161; b <= 172; b++) bs.push(b);
+  for (let b = 174; b <= 255; b++) bs.push(b);
+  const cs = [...bs];
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
+  }
+  const map = new Array<string>(256);
+  bs.forEach((b, i) => (map[b] = String.fromCodePoint(cs[i]!)));
+  return map;
+}
+
+/** A byte-level BPE tokenizer.json: 256 byte tokens, a few merges, <|endoftext|>. */
+export function tinyTokenizerJson(vocabSize: number): Record<string, unknown> {
+  const chars = bytesToUnicode();
+  const vocab: Record<string, number> = {};
+  chars.forEach((c, i) => (vocab[c] = i + 1));
+  const merges: string[] = [];
+  const add = (a: string, b: string) => {
+    if (Object.keys(vocab).length + 1 >= vocabSize) return;
+    if (vocab[a + b] === undefined) vocab[a + b] = Object.keys(vocab).length + 1;
+    merges.push(`${a} ${b}`);
+  };
+  const G = chars[32]!; // the byte-level space
+  for (const [a, b] of [[G, "t"], ["h", "e"], [G + "t", "he"], ["o", "n"], [G, "a"], ["i", "n"], [G, "s"], ["e", "r"]] as const) add(a, b);
+  const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+  return {
+    version: "1.0", truncation: null, padding: null,
+    added_tokens: [{ id: 0, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    normalizer: null, pre_tokenizer: byteLevel, post_processor: byteLevel, decoder: byteLevel,
+    model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: "", end_of_word_suffix: "", fuse_unk: false, byte_fallback: false, vocab, merges },
+  };
+}
+
+export function writeTinyNeox(dir: string, o: TinyOptions = {}): string {
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, L = o.layers ?? 2, m = o.mlp ?? 64, ctx = o.ctx ?? 64;
+  const rng = new Rng(o.seed ?? 1);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["GPTNeoXForCausalLM"], model_type: "gpt_neox", vocab_size: V, hidden_size: d,
+    num_attention_heads: H, num_hidden_layers: L, intermediate_size: m, rotary_pct: o.rotaryPct ?? 0.5,
+    rotary_emb_base: 10000, max_position_embeddings: ctx, layer_norm_eps: 1e-5,
+    use_parallel_residual: o.parallelResidual ?? true, hidden_act: "gelu", bos_token_id: 0, eos_token_id: 0,
+    tie_word_embeddings: false, torch_dtype: "float32",
+  }));
+  const spec: Record<string, number[]> = { "gpt_neox.embed_in.weight": [V, d], "embed_out.weight": [V, d] };
+  for (let i = 0; i < L; i++) {
+    const p = `gpt_neox.layers.${i}.`;
+    Object.assign(spec, {
+      [`${p}input_layernorm.weight`]: [d], [`${p}input_layernorm.bias`]: [d],
+      [`${p}post_attention_layernorm.weight`]: [d], [`${p}post_attention_layernorm.bias`]: [d],
+      [`${p}attention.query_key_value.weight`]: [3 * d, d], [`${p}attention.query_key_value.bias`]: [3 * d],
+      [`${p}attention.dense.weight`]: [d, d], [`${p}attention.dense.bias`]: [d],
+      [`${p}mlp.dense_h_to_4h.weight`]: [m, d], [`${p}mlp.dense_h_to_4h.bias`]: [m],
+      [`${p}mlp.dense_4h_to_h.weight`]: [d, m], [`${p}mlp.dense_4h_to_h.bias`]: [d],
+    });
+  }
+  spec["gpt_neox.final_layer_norm.weight"] = [d];
+  spec["gpt_neox.final_layer_norm.bias"] = [d];
+  const tensors = randomTensors(rng, spec);
+  if (o.extras) {
+    const dh = d / H;
+    tensors["gpt_neox.layers.0.attention.rotary_emb.inv_freq"] = { shape: [dh / 4], data: new Float32Array(dh / 4) };
+    tensors["gpt_neox.layers.0.attention.masked_bias"] = { shape: [], data: Float32Array.from([-1e9]) };
+  }
+  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}
+
+export function writeTinyGpt2(dir: string, o: TinyOptions = {}): string {
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, L = o.layers ?? 2, ctx = o.ctx ?? 64;
+  const rng = new Rng(o.seed ?? 2);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["GPT2LMHeadModel"], model_type: "gpt2", vocab_size: V, n_embd: d, n_head: H, n_layer: L,
+    n_positions: ctx, n_ctx: ctx, layer_norm_epsilon: 1e-5, activation_function: "gelu_new", n_inner: null,
+    bos_token_id: 0, eos_token_id: 0,
+  }));
+  const spec: Record<string, number[]> = { "wte.weight": [V, d], "wpe.weight": [ctx, d], "ln_f.weight": [d], "ln_f.bias": [d] };
+  for (let i = 0; i < L; i++) {
+    const p = `h.${i}.`;
+    Object.assign(spec, {
+      [`${p}ln_1.weight`]: [d], [`${p}ln_1.bias`]: [d], [`${p}ln_2.weight`]: [d], [`${p}ln_2.bias`]: [d],
+      [`${p}attn.c_attn.weight`]: [d, 3 * d], [`${p}attn.c_attn.bias`]: [3 * d],
+      [`${p}attn.c_proj.weight`]: [d, d], [`${p}attn.c_proj.bias`]: [d],
+      [`${p}mlp.c_fc.weight`]: [d, 4 * d], [`${p}mlp.c_fc.bias`]: [4 * d],
+      [`${p}mlp.c_proj.weight`]: [4 * d, d], [`${p}mlp.c_proj.bias`]: [d],
+    });
+  }
+  const tensors = randomTensors(rng, spec);
+  if (o.extras) {
+    // GPT-2 checkpoints carry the causal mask buffer as "attn.bias".
+    tensors["h.0.attn.bias"] = { shape: [1, 1, ctx, ctx], data: new Float32Array(ctx * ctx).fill(1) };
+  }
+  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}
+
+export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? 2, m = o.mlp ?? 48, ctx = o.ctx ?? 64;
+  const dh = d / H;
+  const rng = new Rng(o.seed ?? 3);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["LlamaForCausalLM"], model_type: "llama", vocab_size: V, hidden_size: d, intermediate_size: m,
+    num_attention_heads: H, num_key_value_heads: Hkv, num_hidden_layers: L, max_position_embeddings: ctx,
+    rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: "silu", tie_word_embeddings: o.tied ?? false,
+    bos_token_id: 1, eos_token_id: 2,
+  }));
+  const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
+  if (!o.tied) spec["lm_head.weight"] = [V, d];
+  for (let i = 0; i < L; i++) {
+    const p = `model.layers.${i}.`;
+    Object.assign(spec, {
+      [`${p}input_layernorm.weight`]: [d], [`${p}post_attention_layernorm.weight`]: [d],
+      [`${p}self_attn.q_proj.weight`]: [H * dh, d], [`${p}self_attn.k_proj.weight`]: [Hkv * dh, d],
+      [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.o_proj.weight`]: [d, H * dh],
+      [`${p}mlp.gate_proj.weight`]: [m, d], [`${p}mlp.up_proj.weight`]: [m, d], [`${p}mlp.down_proj.weight`]: [d, m],
+    });
+  }
+  writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}

@@ -1,0 +1,188 @@
+/**
+ * An independent float64 re-implementation of Hugging Face's modeling code (GPTNeoXForCausalLM,
+ * GPT2LMHeadModel, LlamaForCausalLM), reading a checkpoint's raw tensors in their own layout,
+ * one position at a time. It shares nothing with src/lm except the safetensors reader, so
+ * saekit's canonical-layout conversion, batching and kernels are all under test against it.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { SafetensorsFile } from "../../src/core/safetensors.js";
+import { erfc } from "../../src/core/reference.js";
+
+type Vec = Float64Array;
+
+class Raw {
+  private readonly file: SafetensorsFile;
+  constructor(dir: string) {
+    this.file = SafetensorsFile.open(join(dir, "model.safetensors"));
+  }
+  get(name: string): Vec {
+    return Float64Array.from(this.file.read(name).data);
+  }
+  has(name: string): boolean {
+    return this.file.has(name);
+  }
+}
+
+/** y[o] = sum_i W[o, i] x[i] + b[o] for W [out, in]. */
+function linear(W: Vec, b: Vec | null, x: Vec, out: number): Vec {
+  const inp = x.length;
+  const y = new Float64Array(out);
+  for (let o = 0; o < out; o++) {
+    let s = b ? b[o]! : 0;
+    for (let i = 0; i < inp; i++) s += W[o * inp + i]! * x[i]!;
+    y[o] = s;
+  }
+  return y;
+}
+
+/** y[o] = sum_i x[i] W[i, o] + b[o] for Conv1D weights W [in, out]. */
+function conv1d(W: Vec, b: Vec, x: Vec, out: number): Vec {
+  const y = Float64Array.from(b);
+  for (let i = 0; i < x.length; i++) for (let o = 0; o < out; o++) y[o]! += x[i]! * W[i * out + o]!;
+  return y;
+}
+
+function layerNorm(x: Vec, w: Vec, b: Vec, eps: number): Vec {
+  const n = x.length;
+  const mean = x.reduce((a, v) => a + v, 0) / n;
+  const v = x.reduce((a, t) => a + (t - mean) ** 2, 0) / n;
+  return x.map((t, i) => ((t - mean) / Math.sqrt(v + eps)) * w[i]! + b[i]!);
+}
+
+function rmsNorm(x: Vec, w: Vec, eps: number): Vec {
+  const ms = x.reduce((a, v) => a + v * v, 0) / x.length;
+  return x.map((t, i) => (t / Math.sqrt(ms + eps)) * w[i]!);
+}
+
+const add = (a: Vec, b: Vec) => a.map((v, i) => v + b[i]!);
+
+/** HF's rotate-half rotary on the first `rot` dims of a head at position pos (float32 angles). */
+function rotateHalf(v: Vec, pos: number, rot: number, base: number): Vec {
+  const out = Float64Array.from(v);
+  const half = rot / 2;
+  for (let i = 0; i < half; i++) {
+    const inv = Math.fround(1 / Math.fround(base ** ((2 * i) / rot)));
+    const angle = Math.fround(pos * inv);
+    const c = Math.cos(angle);
+    const s = Math.sin(angle);
+    out[i] = v[i]! * c - v[i + half]! * s;
+    out[i + half] = v[i + half]! * c + v[i]! * s;
+  }
+  return out;
+}
+
+/** Causal softmax attention of one query against keys/values 0..t. */
+function attend(q: Vec, keys: Vec[], values: Vec[], scale: number): Vec {
+  const scores = keys.map((k) => k.reduce((a, v, i) => a + v * q[i]!, 0) * scale);
+  const mx = Math.max(...scores);
+  const e = scores.map((s) => Math.exp(s - mx));
+  const z = e.reduce((a, b) => a + b, 0);
+  const out = new Float64Array(q.length);
+  values.forEach((v, j) => v.forEach((x, i) => (out[i]! += (e[j]! / z) * x)));
+  return out;
+}
+
+const geluErf = (x: number) => 0.5 * x * erfc(-x / Math.SQRT2);
+const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+const silu = (x: number) => x / (1 + Math.exp(-x));
+
+/** Logits [T][vocab] of one token sequence, computed as Hugging Face's modeling code does. */
+export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
+  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+  const w = new Raw(dir);
+  if (cfg.model_type === "gpt_neox") {
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, dh = d / H, rot = Math.floor(dh * cfg.rotary_pct);
+    const eps = cfg.layer_norm_eps;
+    const E = w.get("gpt_neox.embed_in.weight");
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      const p = `gpt_neox.layers.${l}.`;
+      const g = (n: string) => w.get(p + n);
+      const q: Vec[][] = [], k: Vec[][] = [], v: Vec[][] = [];
+      xs.forEach((x, t) => {
+        const qkv = linear(g("attention.query_key_value.weight"), g("attention.query_key_value.bias"),
+          layerNorm(x, g("input_layernorm.weight"), g("input_layernorm.bias"), eps), 3 * d);
+        q.push([]); k.push([]); v.push([]);
+        for (let h = 0; h < H; h++) {
+          const base = h * 3 * dh;
+          q[t]!.push(rotateHalf(qkv.slice(base, base + dh), t, rot, cfg.rotary_emb_base));
+          k[t]!.push(rotateHalf(qkv.slice(base + dh, base + 2 * dh), t, rot, cfg.rotary_emb_base));
+          v[t]!.push(qkv.slice(base + 2 * dh, base + 3 * dh));
+        }
+      });
+      xs = xs.map((x, t) => {
+        const heads = new Float64Array(d);
+        for (let h = 0; h < H; h++) {
+          heads.set(attend(q[t]![h]!, k.slice(0, t + 1).map((kk) => kk[h]!), v.slice(0, t + 1).map((vv) => vv[h]!), 1 / Math.sqrt(dh)), h * dh);
+        }
+        const attn = linear(g("attention.dense.weight"), g("attention.dense.bias"), heads, d);
+        const mlp = (inp: Vec) => linear(g("mlp.dense_4h_to_h.weight"), g("mlp.dense_4h_to_h.bias"),
+          linear(g("mlp.dense_h_to_4h.weight"), g("mlp.dense_h_to_4h.bias"), inp, cfg.intermediate_size).map(geluErf), d);
+        const ln2 = (inp: Vec) => layerNorm(inp, g("post_attention_layernorm.weight"), g("post_attention_layernorm.bias"), eps);
+        if (cfg.use_parallel_residual) return add(add(x, attn), mlp(ln2(x)));
+        const mid = add(x, attn);
+        return add(mid, mlp(ln2(mid)));
+      });
+    }
+    const U = w.get("embed_out.weight");
+    return xs.map((x) => linear(U, null, layerNorm(x, w.get("gpt_neox.final_layer_norm.weight"), w.get("gpt_neox.final_layer_norm.bias"), eps), cfg.vocab_size));
+  }
+  if (cfg.model_type === "gpt2") {
+    const d = cfg.n_embd, H = cfg.n_head, dh = d / H, eps = cfg.layer_norm_epsilon;
+    const E = w.get("wte.weight");
+    const P = w.get("wpe.weight");
+    let xs = tokens.map((t, pos) => add(E.slice(t * d, (t + 1) * d), P.slice(pos * d, (pos + 1) * d)));
+    for (let l = 0; l < cfg.n_layer; l++) {
+      const g = (n: string) => w.get(`h.${l}.${n}`);
+      const qkv = xs.map((x) => conv1d(g("attn.c_attn.weight"), g("attn.c_attn.bias"), layerNorm(x, g("ln_1.weight"), g("ln_1.bias"), eps), 3 * d));
+      const head = (t: number, part: number, h: number) => qkv[t]!.slice(part * d + h * dh, part * d + (h + 1) * dh);
+      xs = xs.map((x, t) => {
+        const heads = new Float64Array(d);
+        for (let h = 0; h < H; h++) {
+          const keys = Array.from({ length: t + 1 }, (_, j) => head(j, 1, h));
+          const vals = Array.from({ length: t + 1 }, (_, j) => head(j, 2, h));
+          heads.set(attend(head(t, 0, h), keys, vals, 1 / Math.sqrt(dh)), h * dh);
+        }
+        const mid = add(x, conv1d(g("attn.c_proj.weight"), g("attn.c_proj.bias"), heads, d));
+        const hidden = conv1d(g("mlp.c_fc.weight"), g("mlp.c_fc.bias"), layerNorm(mid, g("ln_2.weight"), g("ln_2.bias"), eps), 4 * d).map(geluTanh);
+        return add(mid, conv1d(g("mlp.c_proj.weight"), g("mlp.c_proj.bias"), hidden, d));
+      });
+    }
+    return xs.map((x) => linear(E, null, layerNorm(x, w.get("ln_f.weight"), w.get("ln_f.bias"), eps), cfg.vocab_size));
+  }
+  if (cfg.model_type === "llama") {
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, dh = d / H, eps = cfg.rms_norm_eps;
+    const E = w.get("model.embed_tokens.weight");
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+      const proj = xs.map((x, t) => {
+        const a = rmsNorm(x, g("input_layernorm.weight"), eps);
+        const q = linear(g("self_attn.q_proj.weight"), null, a, H * dh);
+        const k = linear(g("self_attn.k_proj.weight"), null, a, Hkv * dh);
+        const v = linear(g("self_attn.v_proj.weight"), null, a, Hkv * dh);
+        return {
+          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, dh, cfg.rope_theta)),
+          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, dh, cfg.rope_theta)),
+          v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
+        };
+      });
+      xs = xs.map((x, t) => {
+        const heads = new Float64Array(H * dh);
+        for (let h = 0; h < H; h++) {
+          const kv = Math.floor(h / (H / Hkv)); // repeat_kv
+          heads.set(attend(proj[t]!.q[h]!, proj.slice(0, t + 1).map((p) => p.k[kv]!), proj.slice(0, t + 1).map((p) => p.v[kv]!), 1 / Math.sqrt(dh)), h * dh);
+        }
+        const mid = add(x, linear(g("self_attn.o_proj.weight"), null, heads, d));
+        const a = rmsNorm(mid, g("post_attention_layernorm.weight"), eps);
+        const gate = linear(g("mlp.gate_proj.weight"), null, a, cfg.intermediate_size).map(silu);
+        const up = linear(g("mlp.up_proj.weight"), null, a, cfg.intermediate_size);
+        return add(mid, linear(g("mlp.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d));
+      });
+    }
+    const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
+    return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size));
+  }
+  throw new Error(`reference: unsupported model_type ${cfg.model_type}`);
+}

@@ -1,0 +1,197 @@
+/**
+ * The language-model forward pass on tiny random GPT-NeoX, GPT-2 and Llama checkpoints:
+ * logits against an independent float64 re-implementation of Hugging Face's modeling code,
+ * and the structural properties every hook-based analysis relies on.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/core/rng.js";
+import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
+import { loadModel } from "../../src/lm/load.js";
+import type { LanguageModel } from "../../src/lm/model.js";
+import { tempDir } from "../helpers.js";
+import { writeTinyGpt2, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
+import { hfReferenceLogits } from "./hf-reference.js";
+
+const dir = tempDir();
+
+function randomTokens(seed: number, n: number, vocab: number): Int32Array {
+  const rng = new Rng(seed);
+  return Int32Array.from({ length: n }, () => rng.int(vocab));
+}
+
+/** max |a - b| / max |b| over two logit tables. */
+function relativeError(a: Float32Array, b: Float64Array[]): number {
+  let diff = 0;
+  let scale = 0;
+  b.forEach((row, t) => row.forEach((v, j) => {
+    diff = Math.max(diff, Math.abs(a[t * row.length + j]! - v));
+    scale = Math.max(scale, Math.abs(v));
+  }));
+  return diff / scale;
+}
+
+const families: Array<[string, (d: string) => string]> = [
+  ["gpt_neox (parallel residual)", (d) => writeTinyNeox(d, { parallelResidual: true })],
+  ["gpt_neox (sequential residual)", (d) => writeTinyNeox(d, { parallelResidual: false, seed: 5, rotaryPct: 1 })],
+  ["gpt2", (d) => writeTinyGpt2(d)],
+  ["llama (grouped-query attention)", (d) => writeTinyLlama(d)],
+  ["llama (tied embeddings)", (d) => writeTinyLlama(d, { tied: true, kvHeads: 4, seed: 9 })],
+];
+
+describe("forward pass against Hugging Face's modeling code", () => {
+  for (const [label, write] of families) {
+    it(`${label}: logits match to 1e-5 relative`, async () => {
+      const path = write(join(dir, label.replace(/\W+/g, "-")));
+      const { model } = await loadModel(path);
+      const tokens = randomTokens(1, 13, model.cfg.vocabSize);
+      const logits = model.forward(tokens, 1, 13).logits!;
+      expect(relativeError(logits, hfReferenceLogits(path, [...tokens]))).toBeLessThan(1e-5);
+    });
+  }
+});
+
+describe("structural properties", async () => {
+  const neox = (await loadModel(writeTinyNeox(join(dir, "neox")))).model;
+  const gpt2 = (await loadModel(writeTinyGpt2(join(dir, "gpt2")))).model;
+  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2]];
+
+  for (const [name, model] of models) {
+    it(`${name}: later tokens never change earlier outputs (causality)`, () => {
+      const T = 12;
+      const a = randomTokens(2, T, model.cfg.vocabSize);
+      const b = a.slice();
+      b[7] = (b[7]! + 1) % model.cfg.vocabSize;
+      const la = model.forward(a, 1, T).logits!;
+      const lb = model.forward(b, 1, T).logits!;
+      const V = model.cfg.vocabSize;
+      expect(Buffer.from(la.buffer, 0, 7 * V * 4).equals(Buffer.from(lb.buffer, 0, 7 * V * 4))).toBe(true);
+      expect(la.subarray(7 * V).some((v, i) => v !== lb[7 * V + i])).toBe(true);
+    });
+
+    it(`${name}: a batch equals its rows run one by one`, () => {
+      const B = 3, T = 10, V = model.cfg.vocabSize;
+      const tokens = randomTokens(3, B * T, V);
+      const batched = model.forward(tokens, B, T).logits!;
+      for (let b = 0; b < B; b++) {
+        const single = model.forward(tokens.subarray(b * T, (b + 1) * T), 1, T).logits!;
+        let worst = 0;
+        for (let i = 0; i < T * V; i++) worst = Math.max(worst, Math.abs(single[i]! - batched[b * T * V + i]!));
+        expect(worst).toBeLessThan(1e-5);
+      }
+    });
+
+    it(`${name}: stopping early after a hook gives the full run's activations there`, () => {
+      const B = 2, T = 9;
+      const tokens = randomTokens(4, B * T, model.cfg.vocabSize);
+      for (const hook of ["hook_embed", "blocks.0.hook_attn_out", "blocks.0.hook_resid_post", "blocks.1.hook_mlp_out"]) {
+        let full: Float32Array | null = null;
+        let early: Float32Array | null = null;
+        model.forward(tokens, B, T, { hooks: { [hook]: (a) => { full = a.slice(); } } });
+        const r = model.forward(tokens, B, T, { hooks: { [hook]: (a) => { early = a.slice(); } }, stopAt: hook });
+        expect(r.stopped).toBe(true);
+        expect(r.logits).toBeUndefined();
+        expect(early).toEqual(full);
+      }
+    });
+
+    it(`${name}: splicing the identity in at a hook reproduces the clean loss exactly`, () => {
+      const B = 2, T = 11;
+      const tokens = randomTokens(5, B * T, model.cfg.vocabSize);
+      const clean = model.forward(tokens, B, T, { output: "final" }).final!;
+      const spliced = model.forward(tokens, B, T, { output: "final", hooks: { "blocks.0.hook_resid_post": (a) => a.slice() } }).final!;
+      const l1 = model.nextTokenLosses(tokens, B, T, clean);
+      const l2 = model.nextTokenLosses(tokens, B, T, spliced);
+      expect([...l2]).toEqual([...l1]);
+      // ...while zero-ablating the same point changes it.
+      const ablated = model.forward(tokens, B, T, { output: "final", hooks: { "blocks.0.hook_resid_post": (a) => { a.fill(0); } } }).final!;
+      expect(model.nextTokenLosses(tokens, B, T, ablated).some((v, i) => v !== l1[i])).toBe(true);
+    });
+  }
+
+  it("next-token losses are the cross-entropy of the next token, computed by hand", () => {
+    const T = 6;
+    const tokens = randomTokens(6, T, neox.cfg.vocabSize);
+    const r = neox.forward(tokens, 1, T);
+    const losses = neox.nextTokenLosses(tokens, 1, T, r.final!);
+    expect(losses).toHaveLength(T - 1);
+    const V = neox.cfg.vocabSize;
+    for (let t = 0; t < T - 1; t++) {
+      const row = r.logits!.subarray(t * V, (t + 1) * V);
+      const mx = Math.max(...row);
+      const lse = mx + Math.log(row.reduce((a, v) => a + Math.exp(v - mx), 0));
+      expect(losses[t]).toBeCloseTo(lse - row[tokens[t + 1]!]!, 4);
+    }
+  });
+
+  it("parallel and sequential residual differ as the config says", async () => {
+    const par = (await loadModel(writeTinyNeox(join(dir, "par"), { parallelResidual: true, seed: 7 }))).model;
+    const seq = (await loadModel(writeTinyNeox(join(dir, "seq"), { parallelResidual: false, seed: 7 }))).model;
+    expect(par.cfg.parallelResidual).toBe(true);
+    expect(seq.cfg.parallelResidual).toBe(false);
+    const tokens = randomTokens(8, 8, par.cfg.vocabSize);
+    let pa: Float32Array | null = null, sa: Float32Array | null = null, pm: Float32Array | null = null, sm: Float32Array | null = null;
+    par.forward(tokens, 1, 8, { hooks: { "blocks.0.hook_attn_out": (a) => { pa = a.slice(); }, "blocks.0.hook_mlp_out": (a) => { pm = a.slice(); } } });
+    seq.forward(tokens, 1, 8, { hooks: { "blocks.0.hook_attn_out": (a) => { sa = a.slice(); }, "blocks.0.hook_mlp_out": (a) => { sm = a.slice(); } } });
+    expect(pa).toEqual(sa); // same weights, same attention input
+    expect(pm).not.toEqual(sm); // the MLP reads x (parallel) or x + attn (sequential)
+  });
+
+  it("hook points are named as TransformerLens names them, and unknown names are refused", () => {
+    expect(neox.hookNames()).toContain("blocks.1.hook_resid_post");
+    expect(gpt2.hookNames()).toContain("hook_pos_embed");
+    expect(neox.hookNames().at(-1)).toBe("ln_final.hook_normalized");
+    expect(() => neox.forward(new Int32Array(4), 1, 4, { hooks: { "blocks.9.hook_resid_post": () => {} } })).toThrow(/no hook point "blocks.9.hook_resid_post"/);
+    expect(() => neox.forward(Int32Array.from([1, 2, 99999]), 1, 3)).toThrow(/outside the vocabulary/);
+  });
+});
+
+describe("loading checkpoints", () => {
+  it("ignores the extra tensors HF checkpoints carry (rotary inv_freq, masked_bias, attn.bias)", async () => {
+    await expect(loadModel(writeTinyNeox(join(dir, "neox-extras"), { extras: true }))).resolves.toBeDefined();
+    await expect(loadModel(writeTinyGpt2(join(dir, "gpt2-extras"), { extras: true }))).resolves.toBeDefined();
+  });
+
+  it("reads a sharded model.safetensors.index.json", async () => {
+    const src = writeTinyNeox(join(dir, "to-shard"));
+    const shardDir = writeTinyNeox(join(dir, "sharded"));
+    const file = SafetensorsFile.open(join(src, "model.safetensors"));
+    const names = file.names();
+    const half = Math.ceil(names.length / 2);
+    const map: Record<string, string> = {};
+    for (const [i, part] of [names.slice(0, half), names.slice(half)].entries()) {
+      const shard = `model-0000${i + 1}-of-00002.safetensors`;
+      writeSafetensors(join(shardDir, shard), Object.fromEntries(part.map((n) => [n, file.read(n)])));
+      for (const n of part) map[n] = shard;
+    }
+    const { rmSync } = await import("node:fs");
+    rmSync(join(shardDir, "model.safetensors"));
+    writeFileSync(join(shardDir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: map }));
+    const a = (await loadModel(src)).model;
+    const b = (await loadModel(shardDir)).model;
+    const tokens = randomTokens(9, 5, a.cfg.vocabSize);
+    expect(b.forward(tokens, 1, 5).logits).toEqual(a.forward(tokens, 1, 5).logits);
+  });
+
+  it("names the missing tensor, the mis-shaped tensor and the bad config", async () => {
+    const missing = writeTinyNeox(join(dir, "missing"));
+    const file = SafetensorsFile.open(join(missing, "model.safetensors"));
+    const keep = file.names().filter((n) => n !== "gpt_neox.layers.1.mlp.dense_4h_to_h.bias");
+    writeSafetensors(join(missing, "model.safetensors"), Object.fromEntries(keep.map((n) => [n, file.read(n)])));
+    await expect(loadModel(missing)).rejects.toThrow(/missing tensor "gpt_neox.layers.1.mlp.dense_4h_to_h.bias"/);
+
+    const wrong = writeTinyGpt2(join(dir, "wrong"));
+    const cfgPath = join(wrong, "config.json");
+    const { readFileSync } = await import("node:fs");
+    writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, "utf8")), n_embd: 40 }));
+    await expect(loadModel(wrong)).rejects.toThrow(/tensor "(wte|h\.0\.ln_1)\.weight" has shape \[\d+(, 32)?\], expected/);
+
+    const bad = writeTinyGpt2(join(dir, "bad"));
+    writeFileSync(join(bad, "config.json"), JSON.stringify({ model_type: "t5" }));
+    await expect(loadModel(bad)).rejects.toThrow(/model_type "t5" is not supported/);
+    writeFileSync(join(bad, "config.json"), "{");
+    await expect(loadModel(bad)).rejects.toThrow(/config.json: not valid JSON/);
+    await expect(loadModel(join(dir, "nothing-here"))).rejects.toThrow(/no such model folder/);
+  });
+});
