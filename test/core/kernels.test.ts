@@ -4,7 +4,7 @@
  * GEMM tile and cache-block sizes, with ties, k = 1 and k = m.
  */
 import { describe, expect, it } from "vitest";
-import { SelectMode } from "../../src/core/kernel-api.js";
+import { Activation, RotaryStyle, SelectMode } from "../../src/core/kernel-api.js";
 import { referenceKernels as ref } from "../../src/core/reference.js";
 import { Rng, counterNormal } from "../../src/core/rng.js";
 import { forEachIsa, maxAbs, maxAbsDiff, nativeAddon, randn } from "../helpers.js";
@@ -411,5 +411,107 @@ describe("counter-based normal noise", () => {
         }
       }
     });
+  });
+});
+
+describe("transformer blocks", () => {
+  it("layer norm, RMS norm, activations and SwiGLU match the reference", () => {
+    const rng = new Rng(12);
+    forEachIsa((isa) => {
+      for (const [rows, d] of [[1, 1], [5, 7], [33, 64], [130, 257]] as const) {
+        const x = randn(rng, rows * d, 2), w = randn(rng, d), b = randn(rng, d);
+        for (const bias of [b, null]) {
+          const o1 = new Float32Array(rows * d), o2 = new Float32Array(rows * d);
+          native.layerNorm(x, rows, d, w, bias, 1e-5, o1);
+          ref.layerNorm(x, rows, d, w, bias, 1e-5, o2);
+          expect(maxAbsDiff(o1, o2), `${isa} layerNorm ${rows}x${d}`).toBeLessThan(1e-4);
+        }
+        const r1 = new Float32Array(rows * d), r2 = new Float32Array(rows * d);
+        native.rmsNorm(x, rows, d, w, 1e-6, r1);
+        ref.rmsNorm(x, rows, d, w, 1e-6, r2);
+        expect(maxAbsDiff(r1, r2), `${isa} rmsNorm`).toBeLessThan(1e-4);
+      }
+      // Activations over a range that covers both tails.
+      const x = Float32Array.from({ length: 2001 }, (_, i) => (i - 1000) / 80);
+      for (const act of [Activation.GeluErf, Activation.GeluTanh, Activation.Silu, Activation.Relu]) {
+        const a = x.slice(), b = x.slice();
+        native.activate(a, act);
+        ref.activate(b, act);
+        for (let i = 0; i < x.length; i++) {
+          expect(Math.abs(a[i]! - b[i]!), `${isa} act ${act} at ${x[i]}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(b[i]!)));
+        }
+      }
+      // Far negative GELU is tiny but not zero; relative accuracy holds in the tail.
+      const tail = Float32Array.from([-5, -6, -8]);
+      const want = tail.slice();
+      native.activate(tail, Activation.GeluErf);
+      ref.activate(want, Activation.GeluErf);
+      for (let i = 0; i < 3; i++) expect(Math.abs(tail[i]! / want[i]! - 1)).toBeLessThan(1e-5);
+      const g1 = randn(rng, 999), up = randn(rng, 999), g2 = g1.slice();
+      native.siluMul(g1, up);
+      ref.siluMul(g2, up);
+      expect(maxAbsDiff(g1, g2)).toBeLessThan(1e-5);
+    });
+  });
+
+  it("rotary embeddings match the reference in both conventions and preserve norms", () => {
+    const rng = new Rng(13);
+    const seq = 37, batch = 2, heads = 3, dh = 16, stride = 70, offset = 5;
+    for (const style of [RotaryStyle.RotateHalf, RotaryStyle.Interleaved]) {
+      for (const rot of [dh, 8]) {
+        const x = randn(rng, batch * seq * stride);
+        const a = x.slice(), b = x.slice();
+        native.rotary(a, batch * seq, seq, stride, offset, heads, dh, rot, 10000, style);
+        ref.rotary(b, batch * seq, seq, stride, offset, heads, dh, rot, 10000, style);
+        expect(maxAbsDiff(a, b), `style ${style} rot ${rot}`).toBeLessThan(1e-5);
+        // Position 0 is unrotated; columns outside the heads are untouched; norms preserved.
+        expect(a.subarray(0, stride)).toEqual(x.subarray(0, stride));
+        for (let r = 0; r < batch * seq; r++) {
+          expect(a[r * stride]).toBe(x[r * stride]);
+          const head = (arr: Float32Array) => arr.subarray(r * stride + offset, r * stride + offset + dh);
+          expect(Math.hypot(...head(a))).toBeCloseTo(Math.hypot(...head(x)), 4);
+        }
+      }
+    }
+    expect(() => native.rotary(new Float32Array(10), 2, 3, 5, 0, 1, 4, 4, 1e4, 0)).toThrow(/multiple of seq/);
+  });
+
+  it("causal attention (multi-head and grouped-query) matches the reference", () => {
+    const rng = new Rng(14);
+    forEachIsa((isa) => {
+      for (const [batch, seq, heads, kv, dh] of [[1, 1, 1, 1, 4], [2, 17, 4, 4, 8], [3, 33, 8, 2, 16], [1, 70, 6, 3, 64]] as const) {
+        const width = (heads + 2 * kv) * dh + 3; // padded rows
+        const qkv = randn(rng, batch * seq * width);
+        const o1 = new Float32Array(batch * seq * heads * dh), o2 = o1.slice();
+        native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), o1);
+        ref.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), o2);
+        expect(maxAbsDiff(o1, o2), `${isa} ${batch}x${seq} h${heads}/${kv}`).toBeLessThan(1e-5);
+      }
+    });
+  });
+
+  it("cross-entropy and KL rows match the reference and hand values", () => {
+    const rng = new Rng(15);
+    for (const V of [1, 3, 50, 1003]) {
+      const rows = 7;
+      const p = randn(rng, rows * V, 3), q = randn(rng, rows * V, 3);
+      const targets = Int32Array.from({ length: rows }, (_, r) => (r === 2 ? -1 : rng.int(V)));
+      const l1 = new Float32Array(rows), l2 = new Float32Array(rows), k1 = new Float32Array(rows), k2 = new Float32Array(rows);
+      native.crossEntropyRows(p, rows, V, targets, l1);
+      ref.crossEntropyRows(p, rows, V, targets, l2);
+      native.klRows(p, q, rows, V, k1);
+      ref.klRows(p, q, rows, V, k2);
+      expect(maxAbsDiff(l1, l2)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(k1, k2)).toBeLessThan(1e-4);
+      expect(l1[2]).toBe(0);
+    }
+    // Uniform logits over 4 classes: CE = ln 4; KL(p || p) = 0.
+    const flat = new Float32Array(4);
+    const loss = new Float32Array(1), kl = new Float32Array(1);
+    native.crossEntropyRows(flat, 1, 4, Int32Array.from([3]), loss);
+    native.klRows(flat, flat, 1, 4, kl);
+    expect(loss[0]).toBeCloseTo(Math.log(4), 6);
+    expect(Math.abs(kl[0]!)).toBeLessThan(1e-7);
+    expect(() => native.crossEntropyRows(flat, 1, 4, Int32Array.from([4]), loss)).toThrow(/outside the vocabulary/);
   });
 });
