@@ -503,17 +503,39 @@ void SiluMul(const Napi::CallbackInfo& info) {
 void Rotary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto x = f32(info, 0, "x");
-  long rows = count(info, 1, "rows"), seq = count(info, 2, "seq"), stride = count(info, 3, "rowStride");
-  long offset = count(info, 4, "offset"), heads = count(info, 5, "heads"), head_dim = count(info, 6, "headDim");
-  long rot = count(info, 7, "rotaryDims");
-  float base = real(info, 8, "base");
-  long style = count(info, 9, "style");
+  long rows = count(info, 1, "rows"), seq = count(info, 2, "seq"), pos0 = count(info, 3, "pos0");
+  long stride = count(info, 4, "rowStride");
+  long offset = count(info, 5, "offset"), heads = count(info, 6, "heads"), head_dim = count(info, 7, "headDim");
+  long rot = count(info, 8, "rotaryDims");
+  float base = real(info, 9, "base");
+  long style = count(info, 10, "style");
   if (seq == 0 || rows % seq) throw Napi::RangeError::New(env, "rotary: rows must be a multiple of seq");
   if (rot % 2 || rot > head_dim) throw Napi::RangeError::New(env, "rotary: rotaryDims must be even and <= headDim");
   if (offset + heads * head_dim > stride) throw Napi::RangeError::New(env, "rotary: heads run past the row");
   if (style > 1) throw Napi::RangeError::New(env, "rotary: style must be 0 (rotate half) or 1 (interleaved)");
   need(env, x, span(rows, stride, stride), "x");
-  rotary(x.data, rows, seq, stride, offset, heads, head_dim, rot, base, static_cast<int>(style));
+  rotary(x.data, rows, seq, pos0, stride, offset, heads, head_dim, rot, base, static_cast<int>(style));
+}
+
+void CachedAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto q = f32(info, 0, "q");
+  long q_stride = count(info, 1, "qStride"), q_off = count(info, 2, "qOffset");
+  long batch = count(info, 3, "batch"), n = count(info, 4, "n"), pos0 = count(info, 5, "pos0");
+  auto kc = f32(info, 6, "kCache");
+  auto vc = f32(info, 7, "vCache");
+  long cache_len = count(info, 8, "cacheLen"), heads = count(info, 9, "heads"), kv_heads = count(info, 10, "kvHeads");
+  long head_dim = count(info, 11, "headDim");
+  float scale = real(info, 12, "scale");
+  auto out = f32(info, 13, "out");
+  if (kv_heads == 0 || heads % kv_heads) throw Napi::RangeError::New(env, "attention: heads must be a multiple of kvHeads");
+  if (pos0 + n > cache_len) throw Napi::RangeError::New(env, "attention: positions run past the cache");
+  if (q_off + heads * head_dim > q_stride) throw Napi::RangeError::New(env, "attention: q heads run past the row");
+  need(env, q, span(batch * n, q_stride, q_stride), "q");
+  need(env, kc, double(batch) * cache_len * kv_heads * head_dim, "kCache");
+  need(env, vc, double(batch) * cache_len * kv_heads * head_dim, "vCache");
+  need(env, out, double(batch) * n * heads * head_dim, "out");
+  cached_attention(q.data, q_stride, q_off, batch, n, pos0, kc.data, vc.data, cache_len, heads, kv_heads, head_dim, scale, out.data);
 }
 
 void CausalAttention(const Napi::CallbackInfo& info) {
@@ -565,6 +587,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("siluMul", Napi::Function::New(env, SiluMul));
   exports.Set("rotary", Napi::Function::New(env, Rotary));
   exports.Set("causalAttention", Napi::Function::New(env, CausalAttention));
+  exports.Set("cachedAttention", Napi::Function::New(env, CachedAttention));
   exports.Set("crossEntropyRows", Napi::Function::New(env, CrossEntropyRows));
   exports.Set("klRows", Napi::Function::New(env, KlRows));
   exports.Set("info", Napi::Function::New(env, Info));

@@ -77,17 +77,19 @@ SAEKIT_BODY void silu_mul_range_body(float* gate, const float* up, long n) {
 }
 SAEKIT_MULTIVERSION(void, silu_mul_range, (float* gate, const float* up, long n), (gate, up, n))
 
-// One (batch, head) of causal attention. scores holds seq floats.
-SAEKIT_BODY void attention_head_body(const float* qkv, long b, long h, long seq, long stride,
-                                     long q_off, long k_off, long v_off, long kv_head,
-                                     long head_dim, float scale, float* out, long out_stride,
+// One query head of one sequence: queries i = 0..n-1 (rows q + i * q_stride) at positions
+// pos0 + i attend to keys/values j = 0..pos0 + i (rows k + j * kv_stride, v + j * kv_stride).
+// Output row i goes to out + i * out_stride. scores holds pos0 + n floats.
+SAEKIT_BODY void attention_head_body(const float* q0, long q_stride, long n, long pos0,
+                                     const float* k0, const float* v0, long kv_stride,
+                                     long head_dim, float scale, float* out0, long out_stride,
                                      float* scores) {
-  const float* base = qkv + b * seq * stride;
-  for (long i = 0; i < seq; i++) {
-    const float* q = base + i * stride + q_off + h * head_dim;
+  for (long i = 0; i < n; i++) {
+    const float* q = q0 + i * q_stride;
+    const long last = pos0 + i;
     float mx = -3.0e38f;
-    for (long j = 0; j <= i; j++) {
-      const float* kj = base + j * stride + k_off + kv_head * head_dim;
+    for (long j = 0; j <= last; j++) {
+      const float* kj = k0 + j * kv_stride;
       float s = 0.0f;
 #pragma omp simd reduction(+ : s)
       for (long c = 0; c < head_dim; c++) s += q[c] * kj[c];
@@ -97,16 +99,16 @@ SAEKIT_BODY void attention_head_body(const float* qkv, long b, long h, long seq,
     }
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-    for (long j = 0; j <= i; j++) {
+    for (long j = 0; j <= last; j++) {
       float e = fast_exp(scores[j] - mx);
       scores[j] = e;
       sum += e;
     }
     const float inv = 1.0f / sum;
-    float* o = out + (b * seq + i) * out_stride + h * head_dim;
+    float* o = out0 + i * out_stride;
     for (long c = 0; c < head_dim; c++) o[c] = 0.0f;
-    for (long j = 0; j <= i; j++) {
-      const float* vj = base + j * stride + v_off + kv_head * head_dim;
+    for (long j = 0; j <= last; j++) {
+      const float* vj = v0 + j * kv_stride;
       const float p = scores[j] * inv;
 #pragma omp simd
       for (long c = 0; c < head_dim; c++) o[c] += p * vj[c];
@@ -114,11 +116,11 @@ SAEKIT_BODY void attention_head_body(const float* qkv, long b, long h, long seq,
   }
 }
 SAEKIT_MULTIVERSION(void, attention_head,
-                    (const float* qkv, long b, long h, long seq, long stride, long q_off,
-                     long k_off, long v_off, long kv_head, long head_dim, float scale, float* out,
+                    (const float* q0, long q_stride, long n, long pos0, const float* k0,
+                     const float* v0, long kv_stride, long head_dim, float scale, float* out0,
                      long out_stride, float* scores),
-                    (qkv, b, h, seq, stride, q_off, k_off, v_off, kv_head, head_dim, scale, out,
-                     out_stride, scores))
+                    (q0, q_stride, n, pos0, k0, v0, kv_stride, head_dim, scale, out0, out_stride,
+                     scores))
 
 // logsumexp of one row, and optionally the row's exp(x - lse) summed against another row.
 SAEKIT_BODY float logsumexp_body(const float* x, long V) {
@@ -162,7 +164,7 @@ void silu_mul(float* gate, const float* up, long n) {
   parallel_chunks(n, 1 << 15, [&](long b, long e) { silu_mul_range(gate + b, up + b, e - b); });
 }
 
-void rotary(float* x, long rows, long seq, long row_stride, long offset, long heads,
+void rotary(float* x, long rows, long seq, long pos0, long row_stride, long offset, long heads,
             long head_dim, long rot_dims, float base, int style) {
   const long half = rot_dims / 2;
   // cos/sin table [seq, half]. As in PyTorch's float32 rotary code, the frequency and the
@@ -171,7 +173,7 @@ void rotary(float* x, long rows, long seq, long row_stride, long offset, long he
   for (long p = 0; p < seq; p++)
     for (long i = 0; i < half; i++) {
       float inv_freq = static_cast<float>(std::pow(static_cast<double>(base), -2.0 * i / static_cast<double>(rot_dims)));
-      float angle = static_cast<float>(p) * inv_freq;
+      float angle = static_cast<float>(pos0 + p) * inv_freq;
       cos_t[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
       sin_t[p * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
     }
@@ -197,12 +199,32 @@ void causal_attention(const float* qkv, long batch, long seq, long row_stride, l
                       long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
                       float scale, float* out) {
   const long group = n_heads / n_kv_heads;
+  const long out_stride = n_heads * head_dim;
   parallel_for(static_cast<int>(batch * n_heads), [&](int task) {
     thread_local std::vector<float> scores;
     scores.resize(seq);
-    long b = task / n_heads, h = task % n_heads;
-    attention_head(qkv, b, h, seq, row_stride, q_off, k_off, v_off, h / group, head_dim, scale, out,
-                   n_heads * head_dim, scores.data());
+    long b = task / n_heads, h = task % n_heads, g = h / group;
+    const float* base = qkv + b * seq * row_stride;
+    attention_head(base + q_off + h * head_dim, row_stride, seq, 0, base + k_off + g * head_dim,
+                   base + v_off + g * head_dim, row_stride, head_dim, scale,
+                   out + b * seq * out_stride + h * head_dim, out_stride, scores.data());
+  });
+}
+
+void cached_attention(const float* q, long q_stride, long q_off, long batch, long n, long pos0,
+                      const float* k_cache, const float* v_cache, long cache_len, long n_heads,
+                      long n_kv_heads, long head_dim, float scale, float* out) {
+  const long group = n_heads / n_kv_heads;
+  const long out_stride = n_heads * head_dim;
+  const long kv_stride = n_kv_heads * head_dim;
+  parallel_for(static_cast<int>(batch * n_heads), [&](int task) {
+    thread_local std::vector<float> scores;
+    scores.resize(pos0 + n);
+    long b = task / n_heads, h = task % n_heads, g = h / group;
+    const long cache = b * cache_len * kv_stride + g * head_dim;
+    attention_head(q + b * n * q_stride + q_off + h * head_dim, q_stride, n, pos0, k_cache + cache,
+                   v_cache + cache, kv_stride, head_dim, scale, out + b * n * out_stride + h * head_dim,
+                   out_stride, scores.data());
   });
 }
 

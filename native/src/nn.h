@@ -23,11 +23,11 @@ void activation(float* x, long n, Activation act);
 void silu_mul(float* gate, const float* up, long n);
 
 // Rotary position embedding in place on `heads` heads of width head_dim in each row of x
-// (row r is position r % seq), rotating the first rot_dims dims of every head.
+// (row r is position pos0 + r % seq), rotating the first rot_dims dims of every head.
 // Style 0 (GPT-NeoX / Hugging Face Llama): pairs (i, i + rot_dims/2), "rotate half".
 // Style 1 (llama2.c / Meta): adjacent pairs (2i, 2i + 1).
 // The angle of pair i at position p is p * base^(-2i / rot_dims).
-void rotary(float* x, long rows, long seq, long row_stride, long offset, long heads,
+void rotary(float* x, long rows, long seq, long pos0, long row_stride, long offset, long heads,
             long head_dim, long rot_dims, float base, int style);
 
 // Causal multi-head attention over qkv rows (row = b * seq + t, row_stride floats), with
@@ -36,6 +36,14 @@ void rotary(float* x, long rows, long seq, long row_stride, long offset, long he
 void causal_attention(const float* qkv, long batch, long seq, long row_stride, long q_off,
                       long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
                       float scale, float* out);
+
+// Attention of n new query positions per sequence against a key/value cache: query row
+// (b * n + i) (q_stride floats, heads at q_off) sits at position pos0 + i and attends to
+// cached positions 0 .. pos0 + i of sequence b. Caches are [batch, cache_len, n_kv_heads *
+// head_dim]. out [batch * n, n_heads * head_dim]. Incremental decoding uses it.
+void cached_attention(const float* q, long q_stride, long q_off, long batch, long n, long pos0,
+                      const float* k_cache, const float* v_cache, long cache_len, long n_heads,
+                      long n_kv_heads, long head_dim, float scale, float* out);
 
 // Per row of logits [rows, V]: loss[r] = logsumexp(logits[r]) - logits[r, target[r]]
 // (targets < 0 give 0). Returns nothing; writes loss.

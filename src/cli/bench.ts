@@ -1,8 +1,9 @@
 /** `saekit bench ...`: benchmarks that print one JSON line per measurement. */
 import { Command } from "commander";
 import { benchGemm, benchTopk } from "../bench/kernels.js";
+import { benchLm } from "../bench/lm.js";
 import { benchTrain } from "../bench/train.js";
-import { choice, defaultThreads, positiveInt, printJson } from "./options.js";
+import { choice, defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerBench(program: Command): void {
   const bench = program
@@ -45,4 +46,15 @@ export function registerBench(program: Command): void {
     .option("--steps <n>", "timed steps (at least 5; 2 more warm up)", positiveInt, 5)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .action((o) => printJson(benchTrain({ arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads })));
+
+  bench
+    .command("lm")
+    .description("language-model tokens/s with random weights at a preset's shapes: harvest to a layer's resid_post, and a full forward with next-token loss")
+    .option("--preset <name>", "model shapes (pythia-70m, gpt2)", "pythia-70m")
+    .option("--layer <n>", "harvest layer", nonNegativeInt, 0)
+    .option("--ctx <n>", "tokens per context", positiveInt, 128)
+    .option("--batch <n>", "contexts per forward", positiveInt, 32)
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .option("--runs <n>", "timed runs (at least 5)", positiveInt, 5)
+    .action((o) => printJson(benchLm({ preset: o.preset, layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, runs: o.runs })));
 }

@@ -10,6 +10,7 @@ import { packageRoot } from "../core/native.js";
 import { registerBench } from "./bench.js";
 import { printJson } from "./options.js";
 import { registerDemo } from "./demo.js";
+import { registerLm } from "./lm.js";
 import { registerTrain } from "./train.js";
 
 function version(): string {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
 
   registerTrain(program);
   registerDemo(program);
+  registerLm(program);
   registerBench(program);
   return program;
 }

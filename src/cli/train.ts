@@ -2,6 +2,9 @@
 import { Command, Option } from "commander";
 import { setThreads } from "../core/kernels.js";
 import { openActivationSource } from "../data/open.js";
+import type { ActivationSource } from "../data/source.js";
+import { StoreSource } from "../data/store-source.js";
+import type { SaeMetadata } from "../sae/saelens.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
 import { type TrainOptions, trainSae } from "../train/trainer.js";
@@ -62,6 +65,13 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
   return defaultConfig(input);
 }
 
+/** SAELens metadata for a run: the model, hook and context of a harvested store. */
+function storeMetadata(source: ActivationSource, data: string): SaeMetadata {
+  if (!(source instanceof StoreSource)) return { dataset_path: data };
+  const m = source.manifest;
+  return { model_name: m.model, hook_name: m.hook, context_size: m.ctx, prepend_bos: m.prepend_bos, dataset_path: m.dataset.spec };
+}
+
 export function registerTrain(program: Command): void {
   const cmd = program
     .command("train")
@@ -84,6 +94,7 @@ export function registerTrain(program: Command): void {
     .option("--log-every <n>", "steps per metrics record", positiveInt, 100)
     .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .option("--buffer-rows <n>", "activation store: rows mixed at a time", positiveInt, 262144)
     .option("--synth-d <n>", "synthetic: ambient dimension (default 64; subspaces 40)", positiveInt)
     .option("--synth-features <n>", "superposition: true features", positiveInt)
     .option("--synth-active <x>", "superposition: mean active features per sample", finiteNumber)
@@ -98,6 +109,7 @@ export function registerTrain(program: Command): void {
     setThreads(o.threads);
     const source = openActivationSource(o.data, {
       seed: o.seed,
+      bufferRows: o.bufferRows,
       tensor: o.tensor,
       shape: o.shape,
       superposition: {
@@ -111,7 +123,7 @@ export function registerTrain(program: Command): void {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
       clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
       deadAfterTokens: o.deadAfterTokens, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
-      outDir: o.out, resume: o.resume === true, metadata: { dataset_path: o.data },
+      outDir: o.out, resume: o.resume === true, metadata: storeMetadata(source, o.data),
     };
     const result = trainSae(cfg, source, options);
     const score = scoreSynthetic(result.sae, source, result.inputScale);

@@ -149,10 +149,10 @@ export interface Kernels {
   siluMul(gate: Float32Array, up: Float32Array): void;
   /**
    * Rotary embedding in place on `heads` heads (headDim wide, starting at `offset`) of each
-   * row of x (row r is position r % seq), rotating the first rotaryDims dims of each head.
+   * row of x (row r is position pos0 + r % seq), rotating the first rotaryDims dims of each head.
    */
-  rotary(x: Float32Array, rows: number, seq: number, rowStride: number, offset: number, heads: number,
-    headDim: number, rotaryDims: number, base: number, style: RotaryStyle): void;
+  rotary(x: Float32Array, rows: number, seq: number, pos0: number, rowStride: number, offset: number,
+    heads: number, headDim: number, rotaryDims: number, base: number, style: RotaryStyle): void;
   /**
    * Causal attention over qkv rows (row = b*seq + t) holding q heads at qOffset, k heads at
    * kOffset and v heads at vOffset; q head h reads kv head h / (heads / kvHeads).
@@ -161,6 +161,14 @@ export interface Kernels {
   causalAttention(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
     kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
     out: Float32Array): void;
+  /**
+   * Attention of n new queries per sequence against a key/value cache [batch, cacheLen,
+   * kvHeads*headDim]: query row b*n + i (qStride floats, heads at qOffset) is position
+   * pos0 + i and attends to cached positions 0..pos0 + i. out [batch*n, heads*headDim].
+   */
+  cachedAttention(q: Float32Array, qStride: number, qOffset: number, batch: number, n: number, pos0: number,
+    kCache: Float32Array, vCache: Float32Array, cacheLen: number, heads: number, kvHeads: number,
+    headDim: number, scale: number, out: Float32Array): void;
   /** loss[r] = logsumexp(logits[r]) - logits[r, targets[r]] (0 where targets[r] < 0). */
   crossEntropyRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, loss: Float32Array): void;
   /** kl[r] = KL(softmax(p[r]) || softmax(q[r])). */

@@ -381,11 +381,11 @@ export const referenceKernels: Kernels = Object.freeze({
     for (let i = 0; i < gate.length; i++) gate[i] = (gate[i]! / (1 + Math.exp(-gate[i]!))) * up[i]!;
   },
 
-  rotary(x: Float32Array, rows: number, seq: number, rowStride: number, offset: number, heads: number,
-    headDim: number, rotaryDims: number, base: number, style: RotaryStyle): void {
+  rotary(x: Float32Array, rows: number, seq: number, pos0: number, rowStride: number, offset: number,
+    heads: number, headDim: number, rotaryDims: number, base: number, style: RotaryStyle): void {
     const half = rotaryDims / 2;
     for (let r = 0; r < rows; r++) {
-      const pos = r % seq;
+      const pos = pos0 + (r % seq);
       for (let h = 0; h < heads; h++) {
         const at = r * rowStride + offset + h * headDim;
         for (let i = 0; i < half; i++) {
@@ -428,6 +428,36 @@ export const referenceKernels: Kernels = Object.freeze({
             let acc = 0;
             for (let j = 0; j <= i; j++) acc += scores[j]! * qkv[(b * seq + j) * rowStride + vOffset + g * headDim + c]!;
             out[o + c] = acc / sum;
+          }
+        }
+      }
+    }
+  },
+
+  cachedAttention(q: Float32Array, qStride: number, qOffset: number, batch: number, n: number, pos0: number,
+    kCache: Float32Array, vCache: Float32Array, cacheLen: number, heads: number, kvHeads: number,
+    headDim: number, scale: number, out: Float32Array): void {
+    const group = heads / kvHeads;
+    const kvStride = kvHeads * headDim;
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const g = Math.floor(h / group);
+        for (let i = 0; i < n; i++) {
+          const qa = (b * n + i) * qStride + qOffset + h * headDim;
+          const last = pos0 + i;
+          const scores = new Float64Array(last + 1);
+          for (let j = 0; j <= last; j++) {
+            let s = 0;
+            for (let c = 0; c < headDim; c++) s += q[qa + c]! * kCache[(b * cacheLen + j) * kvStride + g * headDim + c]!;
+            scores[j] = s * scale;
+          }
+          const mx = Math.max(...scores);
+          let sum = 0;
+          for (let j = 0; j <= last; j++) sum += (scores[j] = Math.exp(scores[j]! - mx));
+          for (let c = 0; c < headDim; c++) {
+            let acc = 0;
+            for (let j = 0; j <= last; j++) acc += scores[j]! * vCache[(b * cacheLen + j) * kvStride + g * headDim + c]!;
+            out[(b * n + i) * heads * headDim + h * headDim + c] = acc / sum;
           }
         }
       }

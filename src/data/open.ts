@@ -1,12 +1,16 @@
+import { existsSync, statSync } from "node:fs";
 /**
- * Turns a `--data` argument into an activation source: an activation file, or a synthetic
- * generator ("synthetic:superposition", "synthetic:subspaces").
+ * Turns a `--data` argument into an activation source: an activation store folder
+ * (`saekit harvest`), an activation file, or a synthetic generator
+ * ("synthetic:superposition", "synthetic:subspaces").
  */
 import { SubspacesSource, type SubspacesOptions } from "../synthetic/subspaces.js";
 import { SuperpositionSource, type SuperpositionOptions } from "../synthetic/superposition.js";
 import { loadActivations } from "./activation-files.js";
 import { ArraySource } from "./array-source.js";
 import type { ActivationSource } from "./source.js";
+import { StoreSource } from "./store-source.js";
+import { isStore } from "./store.js";
 
 export interface OpenDataOptions {
   seed?: number;
@@ -14,6 +18,8 @@ export interface OpenDataOptions {
   shape?: [number, number];
   superposition?: Partial<SuperpositionOptions>;
   subspaces?: Partial<SubspacesOptions>;
+  /** Rows an activation store mixes at a time. */
+  bufferRows?: number;
 }
 
 export function openActivationSource(spec: string, o: OpenDataOptions = {}): ActivationSource {
@@ -21,6 +27,10 @@ export function openActivationSource(spec: string, o: OpenDataOptions = {}): Act
   if (spec === "synthetic:superposition") return new SuperpositionSource({ seed, ...o.superposition });
   if (spec === "synthetic:subspaces") return new SubspacesSource({ seed, ...o.subspaces });
   if (spec.startsWith("synthetic:")) throw new Error(`unknown synthetic data "${spec}" (synthetic:superposition, synthetic:subspaces)`);
+  if (existsSync(spec) && statSync(spec).isDirectory()) {
+    if (!isStore(spec)) throw new Error(`${spec}: a folder of activations needs a manifest.json (made by saekit harvest)`);
+    return new StoreSource(spec, seed, o.bufferRows);
+  }
   const m = loadActivations(spec, { tensor: o.tensor, shape: o.shape });
   return new ArraySource(m.data, m.d, seed, { path: spec });
 }

@@ -68,12 +68,27 @@ export interface HookContext {
 /** Reads (and may modify, or return a replacement for) an activation [batch*seq, width]. */
 export type HookFn = (act: Float32Array, ctx: HookContext) => Float32Array | void;
 
+/**
+ * Keys and values of past positions, per layer [batch, capacity, nKvHeads * dHead], for
+ * incremental decoding: each forward with a cache reads its tokens as the positions
+ * after `length` and appends their keys and values.
+ */
+export interface KvCache {
+  batch: number;
+  capacity: number;
+  length: number;
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
 export interface ForwardOptions {
   hooks?: Record<string, HookFn>;
   /** Stop right after this hook point has run (for harvesting an early layer). */
   stopAt?: string;
   /** What to return: the final normalised hidden states, logits, or nothing. */
   output?: "final" | "logits" | "none";
+  /** Continue sequences held in this cache (from newCache) instead of starting at 0. */
+  cache?: KvCache;
 }
 
 export interface ForwardResult {
@@ -104,6 +119,13 @@ export class LanguageModel {
     return names;
   }
 
+  /** An empty key/value cache for `batch` sequences of up to `capacity` positions. */
+  newCache(batch: number, capacity = this.cfg.maxPositions): KvCache {
+    const size = batch * capacity * this.cfg.nKvHeads * this.cfg.dHead;
+    const layers = () => Array.from({ length: this.cfg.nLayers }, () => new Float32Array(size));
+    return { batch, capacity, length: 0, keys: layers(), values: layers() };
+  }
+
   /** Throws, listing what exists, unless `name` is a hook point of this model. */
   checkHook(name: string): void {
     if (!this.hookNames().includes(name)) {
@@ -116,7 +138,12 @@ export class LanguageModel {
     const k = this.k;
     const N = batch * seq;
     if (tokens.length < N) throw new RangeError(`forward: ${tokens.length} tokens for a [${batch}, ${seq}] batch`);
-    if (seq > c.maxPositions) throw new RangeError(`forward: sequence length ${seq} exceeds the model's ${c.maxPositions} positions`);
+    const cache = opts.cache;
+    const pos0 = cache?.length ?? 0;
+    if (pos0 + seq > c.maxPositions) throw new RangeError(`forward: position ${pos0 + seq} exceeds the model's ${c.maxPositions} positions`);
+    if (cache && (cache.batch !== batch || pos0 + seq > cache.capacity)) {
+      throw new RangeError(`forward: the cache holds ${cache.batch} sequences of ${cache.capacity} positions, this needs ${batch} of ${pos0 + seq}`);
+    }
     for (const name of Object.keys(opts.hooks ?? {})) this.checkHook(name);
     if (opts.stopAt) this.checkHook(opts.stopAt);
     const d = c.dModel;
@@ -144,7 +171,10 @@ export class LanguageModel {
     if (run("hook_embed", resid, d)) return stopped;
     if (this.weights.posEmbed) {
       const pos = this.ws.float("pos", N * d);
-      for (let r = 0; r < N; r++) pos.set(this.weights.posEmbed.subarray((r % seq) * d, (r % seq + 1) * d), r * d);
+      for (let r = 0; r < N; r++) {
+        const p = pos0 + (r % seq);
+        pos.set(this.weights.posEmbed.subarray(p * d, (p + 1) * d), r * d);
+      }
       if (run("hook_pos_embed", pos, d)) return stopped;
       for (let i = 0; i < N * d; i++) resid[i]! += pos[i]!;
     }
@@ -165,11 +195,23 @@ export class LanguageModel {
       k.sgemm(false, true, N, qkvWidth, d, 1, h, d, w.wqkv, d, 0, qkv, qkvWidth);
       if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
       if (c.positional === "rotary" && c.rotaryDims > 0) {
-        k.rotary(qkv, N, seq, qkvWidth, 0, H, dh, c.rotaryDims, c.rotaryBase, c.rotaryStyle);
-        k.rotary(qkv, N, seq, qkvWidth, H * dh, Hkv, dh, c.rotaryDims, c.rotaryBase, c.rotaryStyle);
+        k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, c.rotaryDims, c.rotaryBase, c.rotaryStyle);
+        k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, c.rotaryDims, c.rotaryBase, c.rotaryStyle);
       }
       const heads = this.ws.float("heads", N * H * dh);
-      k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, 1 / Math.sqrt(dh), heads);
+      if (cache) {
+        // Append this step's keys and values, then attend over everything cached.
+        const kvw = Hkv * dh;
+        for (let r = 0; r < N; r++) {
+          const slot = (Math.floor(r / seq) * cache.capacity + pos0 + (r % seq)) * kvw;
+          cache.keys[layer]!.set(qkv.subarray(r * qkvWidth + H * dh, r * qkvWidth + (H + Hkv) * dh), slot);
+          cache.values[layer]!.set(qkv.subarray(r * qkvWidth + (H + Hkv) * dh, (r + 1) * qkvWidth), slot);
+        }
+        k.cachedAttention(qkv, qkvWidth, 0, batch, seq, pos0, cache.keys[layer]!, cache.values[layer]!, cache.capacity,
+          H, Hkv, dh, 1 / Math.sqrt(dh), heads);
+      } else {
+        k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, 1 / Math.sqrt(dh), heads);
+      }
       const attnOut = this.ws.float("attn_out", N * d);
       k.sgemm(false, true, N, d, H * dh, 1, heads, H * dh, w.wo, H * dh, 0, attnOut, d);
       if (w.bo) k.addRowVector(attnOut, N, d, w.bo);
@@ -186,6 +228,7 @@ export class LanguageModel {
       if (run(`${p}hook_resid_post`, resid, d)) return stopped;
     }
 
+    if (cache) cache.length += seq;
     const final = this.ws.float("final", N * d);
     this.norm(resid, N, this.weights.lnFinal, final);
     if (run("ln_final.hook_normalized", final, d)) return stopped;
@@ -207,9 +250,10 @@ export class LanguageModel {
   /**
    * Next-token cross-entropy per position from final hidden states: loss[b, t] for t < T-1
    * predicts tokens[b, t+1]; [B, T-1]. The unembedding runs in chunks of rows so the full
-   * [B*T, vocab] logits never exist at once.
+   * [B*T, vocab] logits never exist at once; chunks of ~1024 rows keep the GEMM's packing
+   * of the unembedding matrix (vocab x d) a small share of its work.
    */
-  nextTokenLosses(tokens: Int32Array, batch: number, seq: number, final: Float32Array, chunkRows = 256): Float32Array {
+  nextTokenLosses(tokens: Int32Array, batch: number, seq: number, final: Float32Array, chunkRows = 1024): Float32Array {
     const V = this.cfg.vocabSize;
     const d = this.cfg.dModel;
     const N = batch * seq;

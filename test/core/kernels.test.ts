@@ -461,8 +461,8 @@ describe("transformer blocks", () => {
       for (const rot of [dh, 8]) {
         const x = randn(rng, batch * seq * stride);
         const a = x.slice(), b = x.slice();
-        native.rotary(a, batch * seq, seq, stride, offset, heads, dh, rot, 10000, style);
-        ref.rotary(b, batch * seq, seq, stride, offset, heads, dh, rot, 10000, style);
+        native.rotary(a, batch * seq, seq, 0, stride, offset, heads, dh, rot, 10000, style);
+        ref.rotary(b, batch * seq, seq, 0, stride, offset, heads, dh, rot, 10000, style);
         expect(maxAbsDiff(a, b), `style ${style} rot ${rot}`).toBeLessThan(1e-5);
         // Position 0 is unrotated; columns outside the heads are untouched; norms preserved.
         expect(a.subarray(0, stride)).toEqual(x.subarray(0, stride));
@@ -473,7 +473,16 @@ describe("transformer blocks", () => {
         }
       }
     }
-    expect(() => native.rotary(new Float32Array(10), 2, 3, 5, 0, 1, 4, 4, 1e4, 0)).toThrow(/multiple of seq/);
+    // Rotating rows one position at a time with pos0 = the position equals a whole pass.
+    const x = randn(rng, seq * stride);
+    const whole = x.slice();
+    native.rotary(whole, seq, seq, 0, stride, offset, heads, dh, dh, 10000, RotaryStyle.RotateHalf);
+    for (let p = 0; p < seq; p++) {
+      const row = x.subarray(p * stride, (p + 1) * stride);
+      native.rotary(row, 1, 1, p, stride, offset, heads, dh, dh, 10000, RotaryStyle.RotateHalf);
+    }
+    expect(maxAbsDiff(x, whole)).toBeLessThan(1e-6);
+    expect(() => native.rotary(new Float32Array(10), 2, 3, 0, 5, 0, 1, 4, 4, 1e4, 0)).toThrow(/multiple of seq/);
   });
 
   it("causal attention (multi-head and grouped-query) matches the reference", () => {
@@ -486,6 +495,37 @@ describe("transformer blocks", () => {
         native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), o1);
         ref.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), o2);
         expect(maxAbsDiff(o1, o2), `${isa} ${batch}x${seq} h${heads}/${kv}`).toBeLessThan(1e-5);
+      }
+    });
+  });
+
+  it("attention over a key/value cache matches the reference and equals full causal attention", () => {
+    const rng = new Rng(16);
+    forEachIsa((isa) => {
+      const batch = 2, seq = 9, heads = 4, kv = 2, dh = 8, cacheLen = 12;
+      const width = (heads + 2 * kv) * dh;
+      const qkv = randn(rng, batch * seq * width);
+      const full = new Float32Array(batch * seq * heads * dh);
+      native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.3, full);
+      // The same keys and values laid out as a cache; queries for the last 4 positions.
+      const kc = new Float32Array(batch * cacheLen * kv * dh), vc = kc.slice();
+      for (let b = 0; b < batch; b++) {
+        for (let t = 0; t < seq; t++) {
+          const row = (b * seq + t) * width;
+          kc.set(qkv.subarray(row + heads * dh, row + (heads + kv) * dh), (b * cacheLen + t) * kv * dh);
+          vc.set(qkv.subarray(row + (heads + kv) * dh, row + width), (b * cacheLen + t) * kv * dh);
+        }
+      }
+      const n = 4, pos0 = seq - n;
+      const q = new Float32Array(batch * n * width);
+      for (let b = 0; b < batch; b++) q.set(qkv.subarray((b * seq + pos0) * width, (b * seq + seq) * width), b * n * width);
+      const o1 = new Float32Array(batch * n * heads * dh), o2 = o1.slice();
+      native.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, o1);
+      ref.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, o2);
+      expect(maxAbsDiff(o1, o2), isa).toBeLessThan(1e-5);
+      for (let b = 0; b < batch; b++) {
+        const want = full.subarray((b * seq + pos0) * heads * dh, (b * seq + seq) * heads * dh);
+        expect(maxAbsDiff(o1.subarray(b * n * heads * dh, (b + 1) * n * heads * dh), want), isa).toBeLessThan(1e-6);
       }
     });
   });

@@ -82,6 +82,31 @@ describe("structural properties", async () => {
       }
     });
 
+    it(`${name}: decoding token by token with a key/value cache gives the full pass's logits`, () => {
+      const B = 2, T = 10, V = model.cfg.vocabSize;
+      const tokens = randomTokens(11, B * T, V);
+      const full = model.forward(tokens, B, T).logits!;
+      const cache = model.newCache(B, T);
+      // A 3-token prompt, then one token at a time.
+      const steps: Array<[number, number]> = [[0, 3], ...Array.from({ length: T - 3 }, (_, i) => [3 + i, 1] as [number, number])];
+      for (const [t0, n] of steps) {
+        const chunk = new Int32Array(B * n);
+        for (let b = 0; b < B; b++) chunk.set(tokens.subarray(b * T + t0, b * T + t0 + n), b * n);
+        const logits = model.forward(chunk, B, n, { cache }).logits!;
+        for (let b = 0; b < B; b++) {
+          for (let i = 0; i < n; i++) {
+            const got = logits.subarray((b * n + i) * V, (b * n + i + 1) * V);
+            const want = full.subarray((b * T + t0 + i) * V, (b * T + t0 + i + 1) * V);
+            let worst = 0;
+            for (let j = 0; j < V; j++) worst = Math.max(worst, Math.abs(got[j]! - want[j]!));
+            expect(worst).toBeLessThan(1e-5);
+          }
+        }
+      }
+      expect(cache.length).toBe(T);
+      expect(() => model.forward(tokens.subarray(0, B), B, 1, { cache })).toThrow(/cache holds 2 sequences of 10 positions/);
+    });
+
     it(`${name}: stopping early after a hook gives the full run's activations there`, () => {
       const B = 2, T = 9;
       const tokens = randomTokens(4, B * T, model.cfg.vocabSize);

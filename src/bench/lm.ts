@@ -1,0 +1,43 @@
+/**
+ * `saekit bench lm`: language-model throughput at a real model's shapes with random
+ * weights (no download): tokens/s of a harvest forward that stops after a layer's
+ * resid_post, and of a full forward including the unembedding and next-token loss.
+ */
+import { runtimeInfo, setThreads } from "../core/kernels.js";
+import { Rng } from "../core/rng.js";
+import { PRESETS } from "../lm/config.js";
+import { randomModel } from "../lm/random.js";
+import { round, timeIt } from "./timing.js";
+
+export interface LmBenchOptions {
+  preset: string;
+  layer: number;
+  ctx: number;
+  batch: number;
+  threads: number;
+  runs?: number;
+}
+
+export function benchLm(o: LmBenchOptions) {
+  const cfg = PRESETS[o.preset];
+  if (!cfg) throw new Error(`unknown preset "${o.preset}" (${Object.keys(PRESETS).join(", ")})`);
+  if (o.layer >= cfg.nLayers) throw new Error(`--layer ${o.layer}: ${o.preset} has ${cfg.nLayers} layers`);
+  setThreads(o.threads);
+  const model = randomModel(cfg, 0);
+  const rng = new Rng(1);
+  const N = o.batch * o.ctx;
+  const tokens = Int32Array.from({ length: N }, () => rng.int(cfg.vocabSize));
+  const hook = `blocks.${o.layer}.hook_resid_post`;
+  const harvest = timeIt(() => model.forward(tokens, o.batch, o.ctx, { stopAt: hook, output: "none", hooks: { [hook]: () => {} } }), { runs: o.runs });
+  const full = timeIt(() => {
+    const r = model.forward(tokens, o.batch, o.ctx, { output: "final" });
+    model.nextTokenLosses(tokens, o.batch, o.ctx, r.final!);
+  }, { warmup: 1, runs: o.runs });
+  const info = runtimeInfo();
+  return {
+    bench: "lm" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa, preset: o.preset,
+    layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads,
+    harvest_tokens_per_s: Math.round(N / (harvest.ms / 1000)), harvest_ms: round(harvest.ms),
+    full_tokens_per_s: Math.round(N / (full.ms / 1000)), full_ms: round(full.ms),
+  };
+}

@@ -1,0 +1,24 @@
+/** Options shared by the commands that run a language model. */
+import type { Command } from "commander";
+import { type LoadedModel, loadModel } from "../lm/load.js";
+import { choice, positiveInt } from "./options.js";
+
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption("--model <path>", "a Hugging Face model folder, a llama2.c .bin file, or hf:ORG/NAME[@revision]")
+    .option("--tokenizer <path>", "tokenizer.json / folder / llama2.c tokenizer .bin (default: the model's own)")
+    .option("--cache-dir <dir>", "where hf: models are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)");
+}
+
+export function addDatasetOptions(cmd: Command, ctxDefault = 128): Command {
+  return cmd
+    .requiredOption("--dataset <path>", "text: .txt (docs split on <|endoftext|> or blank lines), .jsonl, .parquet, a folder of them, or sampled:N[:SEED]")
+    .option("--ctx <n>", "tokens per context", positiveInt, ctxDefault)
+    .option("--no-bos", "do not prepend BOS to contexts")
+    .option("--text-field <name>", "jsonl field / parquet column with the text", "text")
+    .option("--split <how>", ".txt documents", choice(["auto", "eot", "blank", "line"] as const), "auto");
+}
+
+export function openModel(o: { model: string; tokenizer?: string; cacheDir?: string }): Promise<LoadedModel> {
+  return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir });
+}

@@ -1,0 +1,151 @@
+/** `saekit harvest | eval | logits | generate`: commands that run a language model. */
+import { Command } from "commander";
+import { setThreads } from "../core/kernels.js";
+import { writeSafetensors } from "../core/safetensors.js";
+import type { FloatDType } from "../core/dtype.js";
+import { evaluateSplice, type SpliceEvalResult } from "../eval/splice.js";
+import { openContexts } from "../lm/dataset.js";
+import { generate } from "../lm/generate.js";
+import { harvest } from "../lm/harvest.js";
+import type { LoadedModel } from "../lm/load.js";
+import { loadSae } from "../sae/saelens.js";
+import { addDatasetOptions, addModelOptions, openModel } from "./lm-options.js";
+import { choice, defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
+
+export function registerLm(program: Command): void {
+  const harvestCmd = program
+    .command("harvest")
+    .description("run a language model over a text dataset and store one hook's activations as sharded safetensors + manifest.json (resumable)")
+    .requiredOption("--hook <name>", "hook point, e.g. blocks.0.hook_resid_post")
+    .requiredOption("--tokens <n>", "activation rows (tokens) to store", positiveInt)
+    .requiredOption("--out <dir>", "store folder (rerunning resumes after the last complete shard)")
+    .option("--batch <n>", "contexts per forward pass", positiveInt, 32)
+    .option("--dtype <dtype>", "storage dtype", choice(["f32", "f16", "bf16"] as const), "f32")
+    .option("--exclude-bos", "leave BOS positions out of the stored activations")
+    .option("--shard-tokens <n>", "rows per shard", positiveInt, 65536)
+    .option("--threads <n>", "threads", positiveInt, defaultThreads());
+  addModelOptions(harvestCmd);
+  addDatasetOptions(harvestCmd);
+  harvestCmd.action(async (o) => {
+    setThreads(o.threads);
+    const loaded = await openModel(o);
+    const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split });
+    const m = await harvest(loaded.model, src.contexts, {
+      outDir: o.out, hook: o.hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch,
+      dtype: o.dtype.toUpperCase() as FloatDType, prependBos: o.bos !== false, excludeBos: o.excludeBos === true,
+      shardTokens: o.shardTokens, modelName: o.model, dataset: { spec: o.dataset, fingerprint: src.fingerprint },
+    });
+    printJson({ out: o.out, model: m.model, hook: m.hook, d: m.d, ctx: m.ctx, dtype: m.dtype, tokens: m.tokens, shards: m.shards.length });
+  });
+
+  const evalCmd = program
+    .command("eval")
+    .description("splice an SAE into the model: CE loss (clean / SAE / zero-ablated), CE loss recovered, KL score, FVU, cosine, L0, alive fraction, density histogram")
+    .requiredOption("--sae <dir>", "SAE folder in SAELens format (cfg.json + sae_weights.safetensors)")
+    .option("--hook <name>", "hook point (default: the SAE's cfg.json metadata.hook_name)")
+    .option("--tokens <n>", "positions to evaluate", positiveInt, 16384)
+    .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
+    .option("--keep-bos", "also splice and measure BOS positions")
+    .option("--out <file>", "also write the JSON result here")
+    .option("--threads <n>", "threads", positiveInt, defaultThreads());
+  addModelOptions(evalCmd);
+  addDatasetOptions(evalCmd);
+  evalCmd.action(async (o) => {
+    setThreads(o.threads);
+    const loaded = await openModel(o);
+    const { sae, metadata } = loadSae(o.sae);
+    const hook = o.hook ?? metadata.hook_name;
+    if (!hook) throw new Error(`${o.sae}: cfg.json names no hook; pass --hook`);
+    const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split });
+    const r = await evaluateSplice(loaded.model, sae, src.contexts, {
+      hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true,
+    });
+    const result = { model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r };
+    if (o.out) {
+      const { writeJsonAtomic } = await import("../core/atomic.js");
+      writeJsonAtomic(o.out, result);
+    }
+    if (process.stdout.isTTY) process.stdout.write(formatEval(r) + "\n");
+    else printJson(result);
+  });
+
+  const logitsCmd = program
+    .command("logits")
+    .description("write the full-vocabulary fp32 logits [T, vocab] of one token sequence to a safetensors file (tensor \"logits\")")
+    .option("--tokens <ids>", "comma-separated token ids", intList)
+    .option("--prompt <text>", "text to tokenize instead of --tokens (no BOS added)")
+    .requiredOption("--out <file>", "output .safetensors");
+  addModelOptions(logitsCmd);
+  logitsCmd.action(async (o) => {
+    const loaded = await openModel(o);
+    const tokens = promptTokens(loaded, o.tokens, o.prompt, false);
+    const logits = loaded.model.forward(Int32Array.from(tokens), 1, tokens.length).logits!;
+    writeSafetensors(o.out, { logits: { shape: [tokens.length, loaded.model.cfg.vocabSize], data: logits } });
+    printJson({ out: o.out, tokens: tokens.length, vocab: loaded.model.cfg.vocabSize });
+  });
+
+  const generateCmd = program
+    .command("generate")
+    .description("print a continuation of a prompt (greedy by default; token ids when the model has no tokenizer)")
+    .option("--prompt <text>", "prompt text", "")
+    .option("--tokens <ids>", "prompt as comma-separated token ids instead of text", intList)
+    .option("--max-new <n>", "tokens to generate", positiveInt, 100)
+    .option("--temperature <x>", "0: greedy", finiteNumber, 0)
+    .option("--seed <n>", "sampling seed", nonNegativeInt, 0)
+    .option("--bos", "prepend BOS (default for Llama-family models)")
+    .option("--no-bos", "do not prepend BOS");
+  addModelOptions(generateCmd);
+  generateCmd.action(async (o) => {
+    const loaded = await openModel(o);
+    const withBos = o.bos ?? loaded.model.cfg.architecture === "llama";
+    const prompt = promptTokens(loaded, o.tokens, o.prompt, withBos);
+    // llama2.c models delimit stories with BOS; Hugging Face models end with EOS.
+    const stop = [loaded.model.cfg.eosTokenId, loaded.source.endsWith(".bin") ? loaded.bosId : null].filter((t): t is number => t !== null);
+    const out = generate(loaded.model, prompt, { maxNew: o.maxNew, temperature: o.temperature, seed: o.seed, stopTokens: stop });
+    const all = [...prompt, ...out];
+    process.stdout.write(loaded.tokenizer ? `${loaded.tokenizer.decode(all)}\n` : `${all.join(" ")}\n`);
+  });
+}
+
+function promptTokens(loaded: LoadedModel, ids: number[] | undefined, text: string | undefined, withBos: boolean): number[] {
+  let tokens: number[];
+  if (ids) {
+    tokens = ids;
+  } else {
+    if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer; pass --tokens or --tokenizer`);
+    tokens = loaded.tokenizer.encode(text ?? "");
+  }
+  if (withBos) {
+    if (loaded.bosId === null) throw new Error("this model has no BOS token id");
+    tokens = [loaded.bosId, ...tokens];
+  }
+  if (tokens.length === 0) throw new Error("the prompt is empty; pass --prompt, --tokens or --bos");
+  return tokens;
+}
+
+/** The eval result as a table for a terminal. */
+export function formatEval(r: SpliceEvalResult): string {
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : String(v));
+  const rows: Array<[string, string]> = [
+    ["hook", r.hook],
+    ["contexts / positions", `${r.contexts} / ${r.positions}`],
+    ["CE loss clean", f(r.ce_loss_clean)],
+    ["CE loss with SAE", f(r.ce_loss_with_sae)],
+    ["CE loss zero-ablated", f(r.ce_loss_zero_ablated)],
+    ["CE loss recovered", f(r.ce_loss_recovered)],
+    ["KL with SAE", f(r.kl_div_with_sae)],
+    ["KL zero-ablated", f(r.kl_div_zero_ablated)],
+    ["KL score", f(r.kl_div_score)],
+    ["FVU", f(r.reconstruction.fvu)],
+    ["explained variance", f(r.reconstruction.explained_variance)],
+    ["cosine similarity", f(r.reconstruction.cossim)],
+    ["L0 (f != 0)", r.sparsity.l0.toFixed(2)],
+    ["frac alive", f(r.sparsity.frac_alive)],
+    ["latents > 1% / > 10% dense", `${f(r.sparsity.freq_over_1_percent)} / ${f(r.sparsity.freq_over_10_percent)}`],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  const hist = r.sparsity.density_histogram;
+  const peak = Math.max(1, ...hist.counts);
+  const bars = hist.counts.map((c, i) => (c ? `  ${hist.edges[i]!.toFixed(1).padStart(5)} ${"#".repeat(Math.ceil((c / peak) * 40))} ${c}` : null)).filter(Boolean);
+  return [...rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`), "log10 feature density:", ...bars].join("\n");
+}

@@ -1,0 +1,40 @@
+/**
+ * Token contexts for a language model, packed as SAELens does: documents are tokenized and
+ * concatenated into one stream with a separator token between them (BOS, or none), and
+ * each context is BOS followed by the next ctx - 1 stream tokens (or ctx stream tokens
+ * when BOS is not prepended). The sequence of contexts is a pure function of the dataset
+ * and these settings, so a harvest can resume by skipping contexts it already stored.
+ */
+import type { TextTokenizer } from "../lm/tokenizer.js";
+
+export interface PackOptions {
+  ctx: number;
+  /** Token to put first in every context (null: none). */
+  bos: number | null;
+  /** Token placed between documents in the stream (null: none). Default: bos. */
+  separator?: number | null;
+}
+
+export async function* packContexts(documents: AsyncIterable<string>, tokenizer: TextTokenizer,
+  o: PackOptions): AsyncGenerator<Int32Array> {
+  const body = o.bos === null ? o.ctx : o.ctx - 1;
+  if (body < 1) throw new RangeError(`context size ${o.ctx} leaves no room for text`);
+  const separator = o.separator === undefined ? o.bos : o.separator;
+  let stream: number[] = [];
+  let first = true;
+  for await (const doc of documents) {
+    if (!first && separator !== null) stream.push(separator);
+    first = false;
+    const ids = tokenizer.encode(doc);
+    for (const id of ids) stream.push(id);
+    let at = 0;
+    while (stream.length - at >= body) {
+      const c = new Int32Array(o.ctx);
+      if (o.bos !== null) c[0] = o.bos;
+      c.set(stream.slice(at, at + body), o.bos === null ? 0 : 1);
+      at += body;
+      yield c;
+    }
+    if (at > 0) stream = stream.slice(at);
+  }
+}

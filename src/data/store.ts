@@ -1,0 +1,119 @@
+/**
+ * An activation store on disk: what `saekit harvest` writes and `saekit train --data DIR`
+ * reads. A folder of shards `shard-00000.safetensors`, each holding
+ *   activations  [rows, d]   F32, F16 or BF16
+ *   tokens       [contexts, ctx] I32, the token contexts the rows came from
+ * and `manifest.json` describing the store. Shards are written atomically and the manifest
+ * is rewritten (atomically) after each, so a store is always a consistent prefix of the
+ * full harvest; a rerun resumes after the last complete shard.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
+import { writeJsonAtomic } from "../core/atomic.js";
+import type { FloatDType } from "../core/dtype.js";
+import { SafetensorsFile, writeSafetensors } from "../core/safetensors.js";
+import { datasetFiles } from "./text.js";
+
+export const MANIFEST_FILE = "manifest.json";
+export const STORE_FORMAT = "saekit-activations-1";
+
+export interface StoreManifest {
+  format: typeof STORE_FORMAT;
+  model: string;
+  hook: string;
+  d: number;
+  ctx: number;
+  dtype: FloatDType;
+  prepend_bos: boolean;
+  /** Position 0 (BOS) left out of the stored rows. */
+  exclude_bos: boolean;
+  rows_per_context: number;
+  contexts_per_shard: number;
+  target_contexts: number;
+  dataset: { spec: string; fingerprint: string };
+  shards: Array<{ file: string; rows: number; contexts: number }>;
+  /** Rows stored (= tokens of activations). */
+  tokens: number;
+  complete: boolean;
+}
+
+export function shardFileName(i: number): string {
+  return `shard-${String(i).padStart(5, "0")}.safetensors`;
+}
+
+export function isStore(dir: string): boolean {
+  return existsSync(join(dir, MANIFEST_FILE)) && statSync(dir).isDirectory();
+}
+
+export function readManifest(dir: string): StoreManifest {
+  const path = join(dir, MANIFEST_FILE);
+  let m: StoreManifest;
+  try {
+    m = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new Error(`${path}: cannot read the store manifest (${(err as Error).message})`);
+  }
+  if (m?.format !== STORE_FORMAT) throw new Error(`${path}: not a saekit activation store (format ${JSON.stringify(m?.format)})`);
+  if (!Number.isSafeInteger(m.d) || m.d < 1 || !Array.isArray(m.shards)) throw new Error(`${path}: malformed manifest`);
+  for (const s of m.shards) {
+    if (!/^shard-\d{5}\.safetensors$/.test(s.file)) throw new Error(`${path}: bad shard name ${JSON.stringify(s.file)}`);
+  }
+  return m;
+}
+
+export function writeManifest(dir: string, m: StoreManifest): void {
+  writeJsonAtomic(join(dir, MANIFEST_FILE), m);
+}
+
+export function writeShard(dir: string, index: number, activations: Float32Array, d: number, dtype: FloatDType,
+  tokens: Int32Array, ctx: number): string {
+  const file = shardFileName(index);
+  writeSafetensors(join(dir, file), {
+    activations: { dtype, shape: [activations.length / d, d], data: activations },
+    tokens: { dtype: "I32", shape: [tokens.length / ctx, ctx], data: tokens },
+  }, { format: "pt" });
+  return file;
+}
+
+/** One shard's activations [rows, d] as float32 (checked against the manifest). */
+export function readShardActivations(dir: string, m: StoreManifest, index: number): Float32Array {
+  const shard = m.shards[index]!;
+  const t = SafetensorsFile.open(join(dir, shard.file)).read("activations");
+  if (t.shape[0] !== shard.rows || t.shape[1] !== m.d) {
+    throw new Error(`${join(dir, shard.file)}: activations are [${t.shape.join(", ")}], the manifest says [${shard.rows}, ${m.d}]`);
+  }
+  return t.data;
+}
+
+/** One shard's token contexts [contexts, ctx]. */
+export function readShardTokens(dir: string, m: StoreManifest, index: number): Int32Array {
+  const shard = m.shards[index]!;
+  return Int32Array.from(SafetensorsFile.open(join(dir, shard.file)).readInts("tokens").data);
+}
+
+/**
+ * A dataset's identity for resume checks: its size and the SHA-256 of its first and last
+ * MiB (cheap for huge files, and any edit near either end or to the length shows).
+ */
+export function datasetFingerprint(path: string): string {
+  if (!existsSync(path)) return `spec:${path}`;
+  if (statSync(path).isDirectory()) {
+    const hash = createHash("sha256");
+    for (const f of datasetFiles(path)) hash.update(`${basename(f)}:${datasetFingerprint(f)};`);
+    return hash.digest("hex");
+  }
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const hash = createHash("sha256").update(String(size));
+    const chunk = Buffer.alloc(Math.min(size, 1 << 20));
+    for (const at of [0, Math.max(0, size - chunk.length)]) {
+      const n = readSync(fd, chunk, 0, chunk.length, at);
+      hash.update(chunk.subarray(0, n));
+    }
+    return hash.digest("hex");
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Text datasets, streamed one document at a time:
+ *   .txt      documents separated by "<|endoftext|>" (TinyStories' own format) when the file
+ *             contains it, else by blank lines; or one per line (split: "line")
+ *   .jsonl    one JSON object per line, the document in a text field ("text" by default)
+ *   .parquet  Hugging Face dataset files: a string column ("text" by default)
+ * A folder means every such file in it, in name order.
+ */
+import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export interface TextDatasetOptions {
+  /** Field (jsonl) or column (parquet) holding the text. */
+  textField?: string;
+  /** .txt documents: "auto" (eot if present, else blank lines), "eot", "blank" or "line". */
+  split?: "auto" | "eot" | "blank" | "line";
+}
+
+const EOT = "<|endoftext|>";
+const CHUNK = 1 << 20;
+
+/** The files a dataset path names. */
+export function datasetFiles(path: string): string[] {
+  if (!existsSync(path)) throw new Error(`${path}: no such dataset file or folder`);
+  if (!statSync(path).isDirectory()) return [path];
+  const files = readdirSync(path).filter((f) => /\.(txt|jsonl|parquet)$/.test(f)).sort().map((f) => join(path, f));
+  if (files.length === 0) throw new Error(`${path}: no .txt, .jsonl or .parquet files in this folder`);
+  return files;
+}
+
+export async function* readDocuments(path: string, opts: TextDatasetOptions = {}): AsyncGenerator<string> {
+  for (const file of datasetFiles(path)) {
+    if (file.endsWith(".parquet")) yield* parquetDocuments(file, opts.textField ?? "text");
+    else if (file.endsWith(".jsonl")) yield* jsonlDocuments(file, opts.textField ?? "text");
+    else if (file.endsWith(".txt")) yield* textDocuments(file, opts.split ?? "auto");
+    else throw new Error(`${file}: unknown dataset file type (.txt, .jsonl, .parquet)`);
+  }
+}
+
+/** Streams a file as UTF-8 text in pieces, never splitting a multi-byte character. */
+function* textPieces(path: string): Generator<string> {
+  const fd = openSync(path, "r");
+  const decoder = new TextDecoder("utf-8");
+  const buf = Buffer.alloc(CHUNK);
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, CHUNK, null);
+      if (n === 0) break;
+      yield decoder.decode(buf.subarray(0, n), { stream: true });
+    }
+    const rest = decoder.decode();
+    if (rest) yield rest;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Splits a stream of text pieces on a separator (regex), yielding the pieces between. */
+function* splitStream(pieces: Iterable<string>, separator: RegExp): Generator<string> {
+  let carry = "";
+  for (const piece of pieces) {
+    carry += piece;
+    const parts = carry.split(separator);
+    carry = parts.pop()!;
+    yield* parts;
+  }
+  yield carry;
+}
+
+function* textDocuments(path: string, split: NonNullable<TextDatasetOptions["split"]>): Generator<string> {
+  let mode = split;
+  if (mode === "auto") {
+    const first = textPieces(path).next();
+    mode = !first.done && first.value.includes(EOT) ? "eot" : "blank";
+  }
+  const separator = mode === "eot" ? /<\|endoftext\|>/ : mode === "line" ? /\r?\n/ : /\r?\n[ \t]*\r?\n/;
+  for (const doc of splitStream(textPieces(path), separator)) {
+    const text = doc.trim();
+    if (text) yield text;
+  }
+}
+
+function* jsonlDocuments(path: string, field: string): Generator<string> {
+  let line = 0;
+  for (const raw of splitStream(textPieces(path), /\r?\n/)) {
+    line++;
+    if (!raw.trim()) continue;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(raw);
+    } catch (err) {
+      throw new Error(`${path}:${line}: not valid JSON (${(err as Error).message})`);
+    }
+    const text = (obj as Record<string, unknown> | null)?.[field];
+    if (typeof text !== "string") throw new Error(`${path}:${line}: no string field "${field}" (set --text-field)`);
+    if (text.trim()) yield text;
+  }
+}
+
+async function* parquetDocuments(path: string, column: string): AsyncGenerator<string> {
+  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } = await import("hyparquet");
+  const { compressors } = await import("hyparquet-compressors");
+  let file;
+  let meta;
+  try {
+    file = await asyncBufferFromFile(path);
+    meta = await parquetMetadataAsync(file);
+  } catch (err) {
+    throw new Error(`${path}: not a readable parquet file (${(err as Error).message})`);
+  }
+  const names = meta.schema.map((s) => s.name);
+  if (!names.includes(column)) throw new Error(`${path}: no column "${column}" (has ${names.slice(1).join(", ")}); set --text-field`);
+  // Row groups one at a time, so memory stays bounded by a row group.
+  let rowStart = 0;
+  for (const group of meta.row_groups) {
+    const rowEnd = rowStart + Number(group.num_rows);
+    const rows = await parquetReadObjects({ file, metadata: meta, columns: [column], rowStart, rowEnd, compressors });
+    for (const row of rows) {
+      const text = (row as Record<string, unknown>)[column];
+      if (typeof text === "string" && text.trim()) yield text;
+    }
+    rowStart = rowEnd;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Splice evaluation (SAEBench's core eval, SAELens' get_recons_loss): run the language
+ * model three times on the same contexts — clean, with the hook's activation replaced by
+ * the SAE's reconstruction, and with it zero-ablated — and compare:
+ *
+ *   CE loss recovered = (CE_zero - CE_sae) / (CE_zero - CE_clean)
+ *   KL score          = (KL_zero - KL_sae) / KL_zero,  KL_x = mean KL(p_clean || p_x)
+ *
+ * CE and KL are averaged over every position that has a next token (0 .. ctx-2). With
+ * excludeBos (default), BOS positions keep their clean activation in both interventions and
+ * are left out of the reconstruction metrics, as SAEBench does for special tokens; the SAE's
+ * own FVU, cosine, L0, density ... are measured on the same activations (metrics.ts).
+ */
+import { kernels } from "../core/kernels.js";
+import type { LanguageModel } from "../lm/model.js";
+import type { Sae } from "../sae/sae.js";
+import { ProgressBar } from "../util/progress.js";
+import { ReconstructionMetrics, SparsityMetrics } from "./metrics.js";
+
+export interface SpliceEvalOptions {
+  hook: string;
+  /** Tokens (positions) to evaluate, rounded up to whole contexts. */
+  tokens: number;
+  ctx: number;
+  /** Contexts per forward pass. */
+  batch?: number;
+  excludeBos?: boolean;
+  progress?: boolean;
+}
+
+export interface SpliceEvalResult {
+  hook: string;
+  contexts: number;
+  /** Positions averaged over for CE and KL. */
+  positions: number;
+  ce_loss_clean: number;
+  ce_loss_with_sae: number;
+  ce_loss_zero_ablated: number;
+  ce_loss_recovered: number;
+  kl_div_with_sae: number;
+  kl_div_zero_ablated: number;
+  kl_div_score: number;
+  reconstruction: ReturnType<ReconstructionMetrics["result"]>;
+  sparsity: ReturnType<SparsityMetrics["result"]>;
+}
+
+/** The two CE/KL scores from their parts (exported for the formula tests). */
+export function spliceScores(ce: { clean: number; sae: number; zero: number }, kl: { sae: number; zero: number }) {
+  return {
+    ce_loss_recovered: (ce.zero - ce.sae) / (ce.zero - ce.clean),
+    kl_div_score: (kl.zero - kl.sae) / kl.zero,
+  };
+}
+
+export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: AsyncIterable<Int32Array>,
+  o: SpliceEvalOptions): Promise<SpliceEvalResult> {
+  model.checkHook(o.hook);
+  const d = model.cfg.dModel;
+  if (sae.cfg.d_in !== d) throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${d}-dim`);
+  const k = kernels();
+  const T = o.ctx;
+  const excludeBos = o.excludeBos ?? true;
+  const first = excludeBos ? 1 : 0;
+  const B = o.batch ?? 16;
+  const target = Math.ceil(o.tokens / (T - 1));
+  const rec = new ReconstructionMetrics(d);
+  const sparsity = new SparsityMetrics(sae.cfg.d_sae);
+  const sums = { clean: 0, sae: 0, zero: 0, klSae: 0, klZero: 0 };
+  let positions = 0;
+  let seen = 0;
+  const bar = new ProgressBar(target, "eval", o.progress !== false && process.stderr.isTTY === true);
+
+  const runBatch = (batch: Int32Array[]) => {
+    const n = batch.length;
+    const tokens = new Int32Array(n * T);
+    batch.forEach((c, b) => tokens.set(c, b * T));
+    let act: Float32Array | null = null;
+    const clean = model.forward(tokens, n, T, { output: "final", hooks: { [o.hook]: (a) => { act = a.slice(); } } }).final!;
+    // The SAE on every non-BOS position (rows gathered contiguously).
+    const rows = n * (T - first);
+    const x = new Float32Array(rows * d);
+    for (let b = 0; b < n; b++) x.set(act!.subarray((b * T + first) * d, (b + 1) * T * d), b * (T - first) * d);
+    const code = sae.encode(x, rows);
+    sparsity.add(code);
+    const xHat = sae.decode(code);
+    rec.add(x, xHat, rows);
+    const spliced = act!.slice();
+    for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);
+    const withSae = model.forward(tokens, n, T, { output: "final", hooks: { [o.hook]: () => spliced } }).final!;
+    const zero = model.forward(tokens, n, T, {
+      output: "final",
+      hooks: { [o.hook]: (a) => { for (let b = 0; b < n; b++) a.fill(0, (b * T + first) * d, (b + 1) * T * d); } },
+    }).final!;
+    // CE and KL at positions 0..T-2, a chunk of rows at a time.
+    const V = model.cfg.vocabSize;
+    // Two logit buffers of ~512 rows: the clean one stays while the SAE's and then the
+    // ablated one are compared with it.
+    const chunk = Math.max(1, Math.min(n * T, 512));
+    const targets = new Int32Array(n * T);
+    for (let r = 0; r < n * T; r++) targets[r] = r % T === T - 1 ? -1 : tokens[r + 1]!;
+    const lc = new Float32Array(chunk * V), lx = new Float32Array(chunk * V);
+    const ce = new Float32Array(chunk), kl = new Float32Array(chunk);
+    for (let r0 = 0; r0 < n * T; r0 += chunk) {
+      const m = Math.min(chunk, n * T - r0);
+      const tg = targets.subarray(r0, r0 + m);
+      const add = (key: "clean" | "sae" | "zero" | "klSae" | "klZero") => {
+        for (let i = 0; i < m; i++) if (tg[i]! >= 0) sums[key] += key.startsWith("kl") ? kl[i]! : ce[i]!;
+      };
+      model.logits(clean.subarray(r0 * d, (r0 + m) * d), m, lc);
+      k.crossEntropyRows(lc, m, V, tg, ce);
+      add("clean");
+      model.logits(withSae.subarray(r0 * d, (r0 + m) * d), m, lx);
+      k.crossEntropyRows(lx, m, V, tg, ce);
+      add("sae");
+      k.klRows(lc, lx, m, V, kl);
+      add("klSae");
+      model.logits(zero.subarray(r0 * d, (r0 + m) * d), m, lx);
+      k.crossEntropyRows(lx, m, V, tg, ce);
+      add("zero");
+      k.klRows(lc, lx, m, V, kl);
+      add("klZero");
+      for (let i = 0; i < m; i++) if (tg[i]! >= 0) positions++;
+    }
+    seen += n;
+    bar.update(seen);
+  };
+
+  let pending: Int32Array[] = [];
+  for await (const c of contexts) {
+    if (c.length !== T) throw new Error(`eval: a context of ${c.length} tokens, expected ${T}`);
+    if (seen + pending.length >= target) break;
+    pending.push(c);
+    if (pending.length === B) {
+      runBatch(pending);
+      pending = [];
+    }
+  }
+  if (pending.length) runBatch(pending);
+  bar.finish();
+  if (positions === 0) throw new Error("eval: the dataset gave no contexts");
+  const ce = { clean: sums.clean / positions, sae: sums.sae / positions, zero: sums.zero / positions };
+  const kl = { sae: sums.klSae / positions, zero: sums.klZero / positions };
+  return {
+    hook: o.hook, contexts: seen, positions,
+    ce_loss_clean: ce.clean, ce_loss_with_sae: ce.sae, ce_loss_zero_ablated: ce.zero,
+    kl_div_with_sae: kl.sae, kl_div_zero_ablated: kl.zero,
+    ...spliceScores(ce, kl),
+    reconstruction: rec.result(),
+    sparsity: sparsity.result(),
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Token contexts for a model from a `--dataset` argument: a text dataset (file or folder,
+ * data/text.ts) tokenized and packed (data/contexts.ts), or `sampled:N[:SEED]`, N contexts
+ * sampled from the model itself at temperature 1, for models without a tokenizer.
+ */
+import { packContexts } from "../data/contexts.js";
+import { datasetFingerprint } from "../data/store.js";
+import { type TextDatasetOptions, readDocuments } from "../data/text.js";
+import { sampleContexts } from "./generate.js";
+import type { LoadedModel } from "./load.js";
+
+export interface ContextSourceOptions extends TextDatasetOptions {
+  ctx: number;
+  /** Put BOS first in every context (SAELens' prepend_bos). */
+  prependBos: boolean;
+}
+
+export interface ContextSource {
+  contexts: AsyncIterable<Int32Array>;
+  /** Identity of the data, for activation-store resume checks. */
+  fingerprint: string;
+}
+
+export function openContexts(loaded: LoadedModel, spec: string, o: ContextSourceOptions): ContextSource {
+  const bos = o.prependBos ? loaded.bosId : null;
+  if (o.prependBos && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
+  const sampled = /^sampled:(\d+)(?::(\d+))?$/.exec(spec);
+  if (sampled) {
+    const count = Number(sampled[1]);
+    const seed = Number(sampled[2] ?? 0);
+    if (bos === null) throw new Error("sampled contexts start from BOS; this model has none");
+    return { contexts: sampleContexts(loaded.model, count, o.ctx, bos, { seed }), fingerprint: `sampled:${count}:${seed}:${loaded.source}` };
+  }
+  if (spec.startsWith("sampled:")) throw new Error(`"${spec}" should be sampled:N or sampled:N:SEED`);
+  if (!loaded.tokenizer) {
+    throw new Error(`${loaded.source} has no tokenizer; pass --tokenizer, or use --dataset sampled:N to sample text from the model`);
+  }
+  return {
+    contexts: packContexts(readDocuments(spec, o), loaded.tokenizer, { ctx: o.ctx, bos }),
+    fingerprint: datasetFingerprint(spec),
+  };
+}

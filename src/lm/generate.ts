@@ -1,0 +1,85 @@
+/**
+ * Text generation with a key/value cache: greedy (temperature 0, ties to the lowest id,
+ * as llama2.c's argmax) or sampled at a temperature from a seeded stream. sampleContexts
+ * builds a token dataset from the model itself ("sampled:N"), for models without a tokenizer.
+ */
+import { Rng } from "../core/rng.js";
+import type { LanguageModel } from "./model.js";
+
+export interface GenerateOptions {
+  maxNew: number;
+  /** 0: greedy. */
+  temperature?: number;
+  seed?: number;
+  /** Generation stops after emitting one of these. */
+  stopTokens?: number[];
+}
+
+/** Picks the next token from a logits row. */
+export function pickToken(logits: Float32Array, temperature: number, rng: Rng): number {
+  let best = 0;
+  for (let j = 1; j < logits.length; j++) if (logits[j]! > logits[best]!) best = j;
+  if (temperature <= 0) return best;
+  // Sample from softmax(logits / T): exp relative to the max keeps it finite.
+  const mx = logits[best]!;
+  let sum = 0;
+  const p = new Float64Array(logits.length);
+  for (let j = 0; j < logits.length; j++) sum += p[j] = Math.exp((logits[j]! - mx) / temperature);
+  let u = rng.uniform() * sum;
+  for (let j = 0; j < p.length; j++) {
+    u -= p[j]!;
+    if (u <= 0) return j;
+  }
+  return p.length - 1;
+}
+
+/** Continues `prompt` (token ids, BOS included if wanted) and returns the new tokens. */
+export function generate(model: LanguageModel, prompt: number[], o: GenerateOptions): number[] {
+  if (prompt.length === 0) throw new Error("generate: the prompt needs at least one token (e.g. BOS)");
+  const room = model.cfg.maxPositions - prompt.length;
+  const maxNew = Math.max(0, Math.min(o.maxNew, room));
+  const cache = model.newCache(1, prompt.length + maxNew);
+  const rng = new Rng(o.seed ?? 0);
+  const stop = new Set(o.stopTokens ?? []);
+  const V = model.cfg.vocabSize;
+  let logits = model.forward(Int32Array.from(prompt), 1, prompt.length, { cache }).logits!;
+  let last = logits.subarray((prompt.length - 1) * V);
+  const out: number[] = [];
+  for (let i = 0; i < maxNew; i++) {
+    const next = pickToken(last, o.temperature ?? 0, rng);
+    out.push(next);
+    if (stop.has(next) || i === maxNew - 1) break;
+    logits = model.forward(Int32Array.of(next), 1, 1, { cache }).logits!;
+    last = logits;
+  }
+  return out;
+}
+
+/**
+ * `count` contexts of `ctx` tokens sampled from the model (BOS, then ctx - 1 tokens at the
+ * temperature), `batch` sequences at a time; a pure function of the seed.
+ */
+export async function* sampleContexts(model: LanguageModel, count: number, ctx: number, bos: number,
+  o: { seed?: number; temperature?: number; batch?: number } = {}): AsyncGenerator<Int32Array> {
+  const V = model.cfg.vocabSize;
+  const batchSize = o.batch ?? 64;
+  for (let start = 0; start < count; start += batchSize) {
+    const B = Math.min(batchSize, count - start);
+    // One stream per sequence, so a context does not depend on the batch it ran in.
+    const rngs = Array.from({ length: B }, (_, b) => new Rng((o.seed ?? 0) * 1_000_003 + start + b));
+    const seqs = Array.from({ length: B }, () => new Int32Array(ctx));
+    for (const s of seqs) s[0] = bos;
+    const cache = model.newCache(B, ctx);
+    let step = Int32Array.from({ length: B }, () => bos);
+    for (let t = 1; t < ctx; t++) {
+      const logits = model.forward(step, B, 1, { cache }).logits!;
+      step = new Int32Array(B);
+      for (let b = 0; b < B; b++) {
+        const tok = pickToken(logits.subarray(b * V, (b + 1) * V), o.temperature ?? 1, rngs[b]!);
+        seqs[b]![t] = tok;
+        step[b] = tok;
+      }
+    }
+    for (const s of seqs) yield s;
+  }
+}

@@ -1,0 +1,97 @@
+/** Text datasets and context packing. */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parquetWriteBuffer } from "hyparquet-writer";
+import { describe, expect, it } from "vitest";
+import { packContexts } from "../../src/data/contexts.js";
+import { readDocuments } from "../../src/data/text.js";
+import type { TextTokenizer } from "../../src/lm/tokenizer.js";
+import { sharedData, tempDir } from "../helpers.js";
+
+const dir = tempDir();
+
+async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+/** One token per character: code point = id. */
+const charTokenizer: TextTokenizer = {
+  vocabSize: 0x10000,
+  encode: (t) => [...t].map((c) => c.codePointAt(0)!),
+  decode: (ids) => String.fromCodePoint(...Array.from(ids)),
+  tokenId: () => undefined,
+};
+
+describe("text datasets", () => {
+  it("splits .txt on <|endoftext|>, on blank lines, or by line", async () => {
+    const eot = join(dir, "eot.txt");
+    writeFileSync(eot, "One story.\nStill one.<|endoftext|>\nTwo.\n<|endoftext|>\n\n<|endoftext|>Three");
+    expect(await all(readDocuments(eot))).toEqual(["One story.\nStill one.", "Two.", "Three"]);
+    const blank = join(dir, "blank.txt");
+    writeFileSync(blank, "a b\nc\n\n\nd\n \ne");
+    expect(await all(readDocuments(blank))).toEqual(["a b\nc", "d", "e"]);
+    expect(await all(readDocuments(blank, { split: "line" }))).toEqual(["a b", "c", "d", "e"]);
+  });
+
+  it("streams files bigger than its read chunk without splitting characters", async () => {
+    const big = join(dir, "big.txt");
+    const story = "Ünïcödé stories — 🦙 ".repeat(5000);
+    writeFileSync(big, Array.from({ length: 30 }, () => story).join("<|endoftext|>"));
+    const docs = await all(readDocuments(big));
+    expect(docs).toHaveLength(30);
+    expect(docs.every((d) => d === story.trim())).toBe(true);
+  });
+
+  it("reads .jsonl text fields and names the bad line", async () => {
+    const jsonl = join(dir, "d.jsonl");
+    writeFileSync(jsonl, '{"text": "first"}\n\n{"text": "second", "id": 2}\n');
+    expect(await all(readDocuments(jsonl))).toEqual(["first", "second"]);
+    const other = join(dir, "o.jsonl");
+    writeFileSync(other, '{"story": "x"}\n');
+    expect(await all(readDocuments(other, { textField: "story" }))).toEqual(["x"]);
+    await expect(all(readDocuments(other))).rejects.toThrow(/o.jsonl:1: no string field "text"/);
+    const broken = join(dir, "b.jsonl");
+    writeFileSync(broken, '{"text": "ok"}\n{oops\n');
+    await expect(all(readDocuments(broken))).rejects.toThrow(/b.jsonl:2: not valid JSON/);
+  });
+
+  it("reads a parquet text column across row groups", async () => {
+    const texts = Array.from({ length: 2500 }, (_, i) => `story number ${i}`);
+    const buf = parquetWriteBuffer({ columnData: [{ name: "text", data: texts }, { name: "n", data: texts.map((_, i) => i) }], rowGroupSize: 1000 });
+    const path = join(dir, "train.parquet");
+    writeFileSync(path, new Uint8Array(buf));
+    expect(await all(readDocuments(path))).toEqual(texts);
+    await expect(all(readDocuments(path, { textField: "story" }))).rejects.toThrow(/no column "story" \(has text, n\)/);
+    const junk = join(dir, "junk.parquet");
+    writeFileSync(junk, "not parquet at all");
+    await expect(all(readDocuments(junk))).rejects.toThrow(/junk.parquet: not a readable parquet file/);
+  });
+
+  const tiny = sharedData("tinystories/tinystories_train_first2MiB.txt");
+  it.skipIf(!tiny)("reads the real TinyStories sample as 2,316 stories and the truncated 2,317th", async () => {
+    const docs = await all(readDocuments(tiny!));
+    expect(docs.length).toBe(2317);
+    expect(docs[0]).toMatch(/^One day, a little girl named Lily/);
+  });
+});
+
+describe("context packing", () => {
+  async function* docs(...d: string[]) { yield* d; }
+
+  it("prepends BOS to every context and separates documents with it, as SAELens does", async () => {
+    const ctxs = await all(packContexts(docs("abcde", "fg", "hijklm"), charTokenizer, { ctx: 4, bos: 1 }));
+    const c = (s: string) => [...s].map((ch) => (ch === "|" ? 1 : ch.codePointAt(0)!));
+    // stream: a b c d e | f g | h i j k l m  -> contexts of BOS + 3 stream tokens.
+    expect(ctxs.map((x) => [...x])).toEqual([
+      [1, ...c("abc")], [1, ...c("de|")], [1, ...c("fg|")], [1, ...c("hij")], [1, ...c("klm")],
+    ]);
+  });
+
+  it("without BOS, contexts are plain windows of the stream", async () => {
+    const ctxs = await all(packContexts(docs("abcd", "efgh"), charTokenizer, { ctx: 3, bos: null }));
+    // No separator either; the incomplete tail "gh" is not a context.
+    expect(ctxs.map((x) => String.fromCodePoint(...x))).toEqual(["abc", "def"]);
+  });
+});

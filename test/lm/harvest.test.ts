@@ -1,0 +1,172 @@
+/**
+ * Harvesting activations to a store, streaming them back shuffled, and splice evaluation,
+ * on a tiny random GPT-NeoX checkpoint and generated text.
+ */
+import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { SafetensorsFile } from "../../src/core/safetensors.js";
+import { StoreSource } from "../../src/data/store-source.js";
+import { readManifest, readShardActivations, readShardTokens } from "../../src/data/store.js";
+import { evaluateSplice, spliceScores } from "../../src/eval/splice.js";
+import { openContexts } from "../../src/lm/dataset.js";
+import { harvest, type HarvestOptions } from "../../src/lm/harvest.js";
+import { loadModel } from "../../src/lm/load.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { createSae } from "../../src/sae/registry.js";
+import { maxAbsDiff, tempDir } from "../helpers.js";
+import { writeTinyNeox } from "./fixtures.js";
+
+const dir = tempDir();
+const textPath = join(dir, "stories.txt");
+writeFileSync(textPath, Array.from({ length: 60 }, (_, i) =>
+  `Once upon a time there was a cat number ${i}. The cat sat on the mat and ate ${i % 7} fish. They were happy.`).join("<|endoftext|>"));
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+describe("harvest and the activation store", async () => {
+  const loaded = await loadModel(writeTinyNeox(join(dir, "model")));
+  const ctx = 16;
+  const contexts = () => openContexts(loaded, textPath, { ctx, prependBos: true });
+  const base = (out: string, extra: Partial<HarvestOptions> = {}): HarvestOptions => ({
+    outDir: out, hook: "blocks.1.hook_resid_post", tokens: 40 * ctx, ctx, batch: 3, prependBos: true,
+    shardTokens: 7 * ctx, modelName: "tiny-neox", dataset: { spec: textPath, fingerprint: contexts().fingerprint }, progress: false, ...extra,
+  });
+
+  it("stores exactly the hook's activations of each context, with the contexts", async () => {
+    const out = join(dir, "store");
+    const m = await harvest(loaded.model, contexts().contexts, base(out));
+    expect(m.complete).toBe(true);
+    expect(m.tokens).toBe(40 * ctx);
+    expect(m.shards.map((s) => s.contexts)).toEqual([7, 7, 7, 7, 7, 5]);
+    expect(readManifest(out)).toEqual(m);
+    const want = (await collect(contexts().contexts)).slice(0, 40);
+    expect(want[0]![0]).toBe(0); // BOS of GPT-NeoX
+    const d = loaded.model.cfg.dModel;
+    for (const s of [0, 5]) {
+      const tokens = readShardTokens(out, m, s);
+      const acts = readShardActivations(out, m, s);
+      const first = s * 7;
+      for (let c = 0; c < m.shards[s]!.contexts; c++) {
+        expect([...tokens.subarray(c * ctx, (c + 1) * ctx)]).toEqual([...want[first + c]!]);
+        let direct: Float32Array | null = null;
+        loaded.model.forward(want[first + c]!, 1, ctx, { hooks: { "blocks.1.hook_resid_post": (a) => { direct = a.slice(); } } });
+        expect(maxAbsDiff(acts.subarray(c * ctx * d, (c + 1) * ctx * d), direct!)).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it("a harvest stopped after any shard and rerun ends with the same store as one clean run", async () => {
+    const clean = join(dir, "clean");
+    await harvest(loaded.model, contexts().contexts, base(clean));
+    const resumed = join(dir, "resumed");
+    await harvest(loaded.model, contexts().contexts, base(resumed, { stopAfterShards: 2 }));
+    expect(readManifest(resumed).complete).toBe(false);
+    expect(readManifest(resumed).shards).toHaveLength(2);
+    await harvest(loaded.model, contexts().contexts, base(resumed, { stopAfterShards: 1 }));
+    await harvest(loaded.model, contexts().contexts, base(resumed));
+    const files = readdirSync(clean).sort();
+    expect(readdirSync(resumed).sort()).toEqual(files);
+    for (const f of files) expect(readFileSync(join(resumed, f)).equals(readFileSync(join(clean, f))), f).toBe(true);
+  });
+
+  it("refuses to extend a store made with other settings", async () => {
+    const out = join(dir, "other");
+    await harvest(loaded.model, contexts().contexts, base(out, { tokens: 8 * ctx }));
+    await expect(harvest(loaded.model, contexts().contexts, base(out, { hook: "blocks.0.hook_resid_post" })))
+      .rejects.toThrow(/already holds a different activation store/);
+  });
+
+  it("halves the disk with f16 and can leave BOS positions out", async () => {
+    const f32 = join(dir, "store"), f16 = join(dir, "f16");
+    const m = await harvest(loaded.model, contexts().contexts, base(f16, { dtype: "F16" }));
+    const size = (p: string) => statSync(join(p, "shard-00000.safetensors")).size;
+    expect(size(f16)).toBeLessThan(0.6 * size(f32));
+    expect(maxAbsDiff(readShardActivations(f16, m, 0), readShardActivations(f32, readManifest(f32), 0))).toBeLessThan(0.02);
+    const noBos = join(dir, "nobos");
+    const mb = await harvest(loaded.model, contexts().contexts, base(noBos, { excludeBos: true, tokens: 10 * (ctx - 1) }));
+    expect(mb.rows_per_context).toBe(ctx - 1);
+    const d = loaded.model.cfg.dModel;
+    const full = readShardActivations(f32, readManifest(f32), 0);
+    const rows = readShardActivations(noBos, mb, 0);
+    expect(maxAbsDiff(rows.subarray(0, (ctx - 1) * d), full.subarray(d, ctx * d))).toBe(0);
+    expect(SafetensorsFile.open(join(noBos, "shard-00000.safetensors")).info("activations").shape).toEqual([mb.shards[0]!.rows, d]);
+  });
+
+  it("streams the store back shuffled: every row once per epoch, resumable exactly", () => {
+    const out = join(dir, "store");
+    const m = readManifest(out);
+    const src = new StoreSource(out, 3, 2 * 7 * ctx);
+    const d = src.d;
+    const all = new Float32Array(m.tokens * d);
+    src.next(all, m.tokens);
+    // The epoch is a permutation of the stored rows.
+    const stored = m.shards.flatMap((_, i) => {
+      const a = readShardActivations(out, m, i);
+      return Array.from({ length: a.length / d }, (_, r) => a.subarray(r * d, (r + 1) * d).join(","));
+    }).sort();
+    const served = Array.from({ length: m.tokens }, (_, r) => all.subarray(r * d, (r + 1) * d).join(",")).sort();
+    expect(served).toEqual(stored);
+    expect(all.subarray(0, d).join(",")).not.toBe(readShardActivations(out, m, 0).subarray(0, d).join(","));
+    // Resume mid-epoch-2 from a saved state.
+    src.next(new Float32Array(100 * d), 100);
+    const state = src.state();
+    const a = new Float32Array(300 * d);
+    src.next(a, 300);
+    const again = new StoreSource(out, 3, 2 * 7 * ctx);
+    again.restore(JSON.parse(JSON.stringify(state)));
+    const b = new Float32Array(300 * d);
+    again.next(b, 300);
+    expect(b).toEqual(a);
+  });
+});
+
+describe("splice evaluation", async () => {
+  const loaded = await loadModel(writeTinyNeox(join(dir, "eval-model"), { seed: 4 }));
+  const d = loaded.model.cfg.dModel;
+  const ctx = 12;
+  const contexts = () => openContexts(loaded, textPath, { ctx, prependBos: true }).contexts;
+
+  it("scores follow their definitions", () => {
+    const s = spliceScores({ clean: 2, sae: 2.5, zero: 6 }, { sae: 0.1, zero: 0.8 });
+    expect(s.ce_loss_recovered).toBeCloseTo((6 - 2.5) / (6 - 2), 12);
+    expect(s.kl_div_score).toBeCloseTo((0.8 - 0.1) / 0.8, 12);
+  });
+
+  it("an SAE that reconstructs exactly recovers all the CE loss and has zero KL", async () => {
+    // AbsTopK with k = d_sae = d_in and identity weights: f = x and x_hat = x, exactly.
+    const sae = createSae(defaultConfig({ architecture: "abstopk", d_in: d, d_sae: d, k: d }));
+    for (const name of ["W_enc", "W_dec"]) {
+      const W = sae.params.get(name)!.data;
+      for (let i = 0; i < d; i++) W[i * d + i] = 1;
+    }
+    const r = await evaluateSplice(loaded.model, sae, contexts(), { hook: "blocks.0.hook_resid_post", tokens: 6 * (ctx - 1), ctx, batch: 4, progress: false });
+    expect(r.contexts).toBe(6);
+    expect(r.positions).toBe(6 * (ctx - 1));
+    expect(r.ce_loss_with_sae).toBe(r.ce_loss_clean);
+    expect(r.kl_div_with_sae).toBe(0);
+    expect(r.ce_loss_zero_ablated).not.toBe(r.ce_loss_clean); // a random model: either direction
+    expect(r.kl_div_zero_ablated).toBeGreaterThan(0);
+    expect(r.ce_loss_recovered).toBe(1);
+    expect(r.kl_div_score).toBe(1);
+    expect(r.reconstruction.fvu).toBe(0);
+    expect(r.reconstruction.cossim).toBeCloseTo(1, 6);
+    expect(r.sparsity.frac_alive).toBe(1);
+    expect(r.reconstruction.tokens).toBe(6 * (ctx - 1)); // BOS positions left out
+  });
+
+  it("a poor SAE recovers less, and its metrics are measured on the same activations", async () => {
+    const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 64, k: 2 }));
+    const { Rng } = await import("../../src/core/rng.js");
+    const rng = new Rng(3);
+    for (const t of sae.params.values()) rng.fillNormal(t.data, 0.1);
+    const r = await evaluateSplice(loaded.model, sae, contexts(), { hook: "blocks.0.hook_resid_post", tokens: 40, ctx, batch: 4, progress: false });
+    expect(r.ce_loss_recovered).toBeLessThan(1);
+    expect(r.sparsity.l0).toBeLessThanOrEqual(2);
+    expect(r.reconstruction.fvu).toBeGreaterThan(0.1);
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * The language-model commands as a user runs them: harvest (and a SIGKILLed harvest
+ * rerun), train on the store, splice-evaluate, logits, generate; and hf: model specs
+ * downloaded through a local stand-in for the hub.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+import { packageRoot } from "../../src/core/native.js";
+import { SafetensorsFile } from "../../src/core/safetensors.js";
+import { readManifest } from "../../src/data/store.js";
+import { resolveHubModel } from "../../src/lm/hub.js";
+import { loadModel } from "../../src/lm/load.js";
+import { tempDir } from "../helpers.js";
+import { writeTinyNeox } from "./fixtures.js";
+
+const dir = tempDir();
+const bin = join(packageRoot(), "bin", "saekit.js");
+const model = writeTinyNeox(join(dir, "model"));
+const text = join(dir, "stories.txt");
+writeFileSync(text, Array.from({ length: 80 }, (_, i) => `Once upon a time a dog called Rex ${i} ran to the park.`).join("<|endoftext|>"));
+
+function saekit(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, SAEKIT_THREADS: "1" } });
+  if (r.status !== 0) throw new Error(`saekit ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe("saekit harvest / train / eval / logits / generate", () => {
+  const store = join(dir, "store");
+  const harvestArgs = (out: string) => ["harvest", "--model", model, "--dataset", text, "--hook", "blocks.0.hook_resid_post",
+    "--tokens", "1600", "--ctx", "16", "--shard-tokens", "160", "--batch", "4", "--out", out];
+
+  it("harvests, trains an SAE on the store and splice-evaluates it", () => {
+    const h = JSON.parse(saekit(...harvestArgs(store)));
+    expect(h).toMatchObject({ hook: "blocks.0.hook_resid_post", d: 32, ctx: 16, tokens: 1600, shards: 10 });
+    const run = join(dir, "run");
+    const t = JSON.parse(saekit("train", "--data", store, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "30",
+      "--batch", "64", "--log-every", "10", "--out", run));
+    expect(t.steps).toBe(30);
+    const cfg = JSON.parse(readFileSync(join(run, "cfg.json"), "utf8"));
+    expect(cfg.metadata).toMatchObject({ hook_name: "blocks.0.hook_resid_post", context_size: 16, model_name: model });
+    const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16"));
+    expect(e.hook).toBe("blocks.0.hook_resid_post"); // from the SAE's cfg.json
+    for (const key of ["ce_loss_clean", "ce_loss_with_sae", "ce_loss_zero_ablated", "ce_loss_recovered", "kl_div_score"]) {
+      expect(Number.isFinite(e[key]), key).toBe(true);
+    }
+    expect(e.reconstruction.fvu).toBeGreaterThan(0);
+    expect(e.sparsity.l0).toBeLessThanOrEqual(4);
+    expect(e.sparsity.density_histogram.counts).toHaveLength(50);
+  });
+
+  it("a harvest killed with SIGKILL and rerun ends with the same store as one clean run", async () => {
+    const killed = join(dir, "killed");
+    const child = spawn(process.execPath, [bin, ...harvestArgs(killed), "--threads", "1"], { stdio: "ignore" });
+    const exited = new Promise<void>((res) => child.on("exit", () => res()));
+    while (!existsSync(join(killed, "shard-00002.safetensors"))) await new Promise((r) => setTimeout(r, 2));
+    child.kill("SIGKILL");
+    await exited;
+    saekit(...harvestArgs(killed));
+    const files = readdirSync(store).sort();
+    expect(readdirSync(killed).filter((f) => !f.startsWith(".")).sort()).toEqual(files);
+    for (const f of files) {
+      const a = readFileSync(join(store, f));
+      const b = readFileSync(join(killed, f));
+      if (f === "manifest.json") expect(JSON.parse(b.toString())).toEqual(JSON.parse(a.toString()));
+      else expect(b.equals(a), f).toBe(true);
+    }
+    expect(readManifest(killed).complete).toBe(true);
+  });
+
+  it("writes full-vocabulary logits and prints a greedy continuation", async () => {
+    const out = join(dir, "logits.safetensors");
+    saekit("logits", "--model", model, "--tokens", "5,17,200,3", "--out", out);
+    const t = SafetensorsFile.open(out).read("logits");
+    expect(t.shape).toEqual([4, 300]);
+    const { model: m } = await loadModel(model);
+    expect(t.data).toEqual(m.forward(Int32Array.from([5, 17, 200, 3]), 1, 4).logits);
+    const g1 = saekit("generate", "--model", model, "--prompt", "Once upon", "--max-new", "6");
+    const g2 = saekit("generate", "--model", model, "--prompt", "Once upon", "--max-new", "6");
+    expect(g1).toBe(g2);
+    expect(g1.startsWith("Once upon")).toBe(true);
+  });
+});
+
+describe("hf: model specs", () => {
+  /** A stand-in for huggingface.co serving a folder with HTTP range requests. */
+  function fakeHub(root: string, repo: string): typeof fetch {
+    return (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = new URL(String(input instanceof Request ? input.url : input));
+      const m = new RegExp(`^/${repo}/resolve/main/(.+)$`).exec(url.pathname);
+      const path = m ? join(root, decodeURIComponent(m[1]!)) : null;
+      if (!path || !existsSync(path)) return new Response("not found", { status: 404, headers: { "X-Error-Code": "EntryNotFound" } });
+      const body = readFileSync(path);
+      const range = new Headers(init?.headers).get("Range");
+      const [from, to] = range ? range.replace("bytes=", "").split("-").map(Number) as [number, number] : [0, body.length - 1];
+      const end = Math.min(to ?? body.length - 1, body.length - 1);
+      return new Response(body.subarray(from, end + 1), {
+        status: range ? 206 : 200,
+        headers: { "Content-Range": `bytes ${from}-${end}/${body.length}`, ETag: `"${relative(root, path)}"`, "Content-Length": String(end - from + 1) },
+      });
+    }) as typeof fetch;
+  }
+
+  it("downloads a model once into the cache and loads it from there", async () => {
+    const cache = join(dir, "cache");
+    const fetch = fakeHub(model, "tiny-org/tiny-neox");
+    const local = await resolveHubModel("hf:tiny-org/tiny-neox", { cacheDir: cache, fetch, progress: false });
+    expect(readFileSync(join(local, "model.safetensors")).equals(readFileSync(join(model, "model.safetensors")))).toBe(true);
+    const failing = (() => { throw new TypeError("fetch failed"); }) as unknown as typeof fetch;
+    expect(await resolveHubModel("hf:tiny-org/tiny-neox", { cacheDir: cache, fetch: failing })).toBe(local); // cached
+    const loaded = await loadModel("hf:tiny-org/tiny-neox", { cacheDir: cache, fetch: failing });
+    expect(loaded.model.cfg.nLayers).toBe(2);
+    expect(loaded.tokenizer).not.toBeNull();
+  });
+
+  it("says where to put the files when the hub cannot be reached", async () => {
+    const failing = (async () => { throw new TypeError("fetch failed"); }) as unknown as typeof fetch;
+    await expect(resolveHubModel("hf:EleutherAI/pythia-70m@v0", { cacheDir: join(dir, "c2"), fetch: failing }))
+      .rejects.toThrow(/cannot reach the Hugging Face hub.*put the model's config.json.*c2\/EleutherAI--pythia-70m\/v0/);
+    await expect(resolveHubModel("hf:not a repo", {})).rejects.toThrow(/not a hub model spec/);
+  });
+});
