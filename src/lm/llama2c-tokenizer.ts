@@ -16,6 +16,8 @@ export class Llama2cTokenizer implements TextTokenizer {
   readonly pieces: Buffer[];
   readonly scores: Float32Array;
   private readonly lookup = new Map<string, number>();
+  /** (left id * vocab + right id) -> the id of their concatenation, when it is a token. */
+  private readonly pairs = new Map<number, number>();
 
   constructor(pieces: Buffer[], scores: Float32Array) {
     this.pieces = pieces;
@@ -25,6 +27,14 @@ export class Llama2cTokenizer implements TextTokenizer {
       const key = p.toString("latin1");
       if (!this.lookup.has(key)) this.lookup.set(key, i);
     });
+    // Every way to split a token into two tokens is a merge that produces it.
+    for (const [key, merged] of this.lookup) {
+      for (let cut = 1; cut < key.length; cut++) {
+        const a = this.lookup.get(key.slice(0, cut));
+        const b = this.lookup.get(key.slice(cut));
+        if (a !== undefined && b !== undefined) this.pairs.set(a * pieces.length + b, merged);
+      }
+    }
   }
 
   get vocabSize(): number {
@@ -51,24 +61,41 @@ export class Llama2cTokenizer implements TextTokenizer {
       else for (const b of cp) ids.push(b + 3);
       i = j;
     }
-    // Greedy merges: the best-scoring pair anywhere, leftmost on ties, until none applies.
-    for (;;) {
-      let best = -1e10; // run.c's starting score: pairs scoring below it never merge
-      let bestId = -1;
-      let bestAt = -1;
-      for (let i = 0; i + 1 < ids.length; i++) {
-        const key = this.pieces[ids[i]!]!.toString("latin1") + this.pieces[ids[i + 1]!]!.toString("latin1");
-        const id = this.lookup.get(key);
-        if (id !== undefined && this.scores[id]! > best) {
-          best = this.scores[id]!;
-          bestId = id;
-          bestAt = i;
-        }
-      }
-      if (bestAt < 0) break;
-      ids.splice(bestAt, 2, bestId);
+    return this.merge(ids);
+  }
+
+  /**
+   * run.c's merge loop — repeatedly merge the adjacent pair whose concatenation is the
+   * highest-scoring vocabulary entry, the leftmost on ties — in O(n log n): symbols form a
+   * linked list, candidate merges sit in a heap ordered by (score desc, position asc), and
+   * a popped candidate is used only if both its symbols are still as they were pushed.
+   */
+  private merge(input: number[]): number[] {
+    const n = input.length;
+    const id = Int32Array.from(input);
+    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const heap = new MergeHeap();
+    const consider = (left: number) => {
+      const right = left < 0 ? -1 : next[left]!;
+      if (right < 0) return;
+      const merged = this.pairs.get(id[left]! * this.pieces.length + id[right]!);
+      if (merged !== undefined && this.scores[merged]! > -1e10) heap.push(this.scores[merged]!, left, right, id[left]!, id[right]!, merged);
+    };
+    for (let i = 0; i + 1 < n; i++) consider(i);
+    for (let c = heap.pop(); c; c = heap.pop()) {
+      if (id[c.left] !== c.leftId || next[c.left] !== c.right || id[c.right] !== c.rightId) continue; // stale
+      id[c.left] = c.merged;
+      id[c.right] = -1;
+      const after = next[c.right]!;
+      next[c.left] = after;
+      if (after >= 0) prev[after] = c.left;
+      consider(prev[c.left]!);
+      consider(c.left);
     }
-    return ids;
+    const out: number[] = [];
+    for (let i = n > 0 ? 0 : -1; i >= 0; i = next[i]!) out.push(id[i]!);
+    return out;
   }
 
   /** The bytes one token stands for after `prev` (run.c's decode). */
@@ -122,4 +149,56 @@ export function loadLlama2cTokenizer(path: string, vocabSize?: number): Llama2cT
   }
   if (pieces.length === 0) fail("no tokens");
   return new Llama2cTokenizer(pieces, Float32Array.from(scores));
+}
+
+interface MergeCandidate {
+  score: number;
+  left: number;
+  right: number;
+  leftId: number;
+  rightId: number;
+  merged: number;
+}
+
+/** A binary max-heap of merge candidates: higher score first, then lower position. */
+class MergeHeap {
+  private readonly items: MergeCandidate[] = [];
+
+  private static before(a: MergeCandidate, b: MergeCandidate): boolean {
+    return a.score > b.score || (a.score === b.score && a.left < b.left);
+  }
+
+  push(score: number, left: number, right: number, leftId: number, rightId: number, merged: number): void {
+    const items = this.items;
+    items.push({ score, left, right, leftId, rightId, merged });
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!MergeHeap.before(items[i]!, items[parent]!)) break;
+      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): MergeCandidate | undefined {
+    const items = this.items;
+    if (items.length === 0) return undefined;
+    const top = items[0]!;
+    const last = items.pop()!;
+    if (items.length) {
+      items[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let best = i;
+        if (l < items.length && MergeHeap.before(items[l]!, items[best]!)) best = l;
+        if (r < items.length && MergeHeap.before(items[r]!, items[best]!)) best = r;
+        if (best === i) break;
+        [items[i], items[best]] = [items[best]!, items[i]!];
+        i = best;
+      }
+    }
+    return top;
+  }
 }
