@@ -46,6 +46,7 @@ export function registerLm(program: Command): void {
     .option("--tokens <n>", "positions to evaluate", positiveInt, 16384)
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
     .option("--keep-bos", "also splice and measure BOS positions")
+    .option("--skip-contexts <n>", "skip this many contexts first (e.g. those harvested for training)", nonNegativeInt, 0)
     .option("--out <file>", "also write the JSON result here")
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
   addModelOptions(evalCmd);
@@ -56,7 +57,7 @@ export function registerLm(program: Command): void {
     const { sae, metadata } = loadSae(o.sae);
     const hook = o.hook ?? metadata.hook_name;
     if (!hook) throw new Error(`${o.sae}: cfg.json names no hook; pass --hook`);
-    const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split });
+    const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const r = await evaluateSplice(loaded.model, sae, src.contexts, {
       hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true,
     });

@@ -10,6 +10,7 @@ import { packageRoot } from "../core/native.js";
 import { registerBench } from "./bench.js";
 import { printJson } from "./options.js";
 import { registerDemo } from "./demo.js";
+import { registerExample } from "./example.js";
 import { registerLm } from "./lm.js";
 import { registerTrain } from "./train.js";
 
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerDemo(program);
   registerLm(program);
+  registerExample(program);
   registerBench(program);
   return program;
 }

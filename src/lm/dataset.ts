@@ -13,6 +13,8 @@ export interface ContextSourceOptions extends TextDatasetOptions {
   ctx: number;
   /** Put BOS first in every context (SAELens' prepend_bos). */
   prependBos: boolean;
+  /** Skip this many contexts first (e.g. those a harvest used, to evaluate on held-out text). */
+  skip?: number;
 }
 
 export interface ContextSource {
@@ -22,6 +24,16 @@ export interface ContextSource {
 }
 
 export function openContexts(loaded: LoadedModel, spec: string, o: ContextSourceOptions): ContextSource {
+  const src = openAll(loaded, spec, o);
+  return o.skip ? { ...src, contexts: skipFirst(src.contexts, o.skip) } : src;
+}
+
+async function* skipFirst<T>(items: AsyncIterable<T>, n: number): AsyncGenerator<T> {
+  let i = 0;
+  for await (const item of items) if (i++ >= n) yield item;
+}
+
+function openAll(loaded: LoadedModel, spec: string, o: ContextSourceOptions): ContextSource {
   const bos = o.prependBos ? loaded.bosId : null;
   if (o.prependBos && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
   const sampled = /^sampled:(\d+)(?::(\d+))?$/.exec(spec);

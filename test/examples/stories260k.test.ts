@@ -1,0 +1,42 @@
+/**
+ * The stories260K worked example at a small scale (a few thousand tokens): harvest from a
+ * real pretrained model, train every architecture on the store, splice-evaluate on held-out
+ * text, write results. The full-size run is `saekit example stories260k`.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readManifest } from "../../src/data/store.js";
+import { runStories260kExample } from "../../src/examples/stories260k.js";
+import { sharedData, tempDir } from "../helpers.js";
+
+const dataDir = sharedData("stories260K") ? join(sharedData("stories260K")!, "..") : null;
+
+describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
+  const out = tempDir();
+  it("runs harvest -> train (topk, vsae all/active, abstopk, vaease) -> eval end to end", async () => {
+    const rows = await runStories260kExample({
+      dataDir: dataDir!, outDir: out, harvestTokens: 4000, ctx: 64, ks: [8], steps: 40, batch: 256,
+      vaeaseSteps: 20, evalTokens: 630, progress: false,
+    });
+    expect(rows.map((r) => r.run)).toEqual(["topk-k8", "vsae-all-k8", "vsae-active-k8", "abstopk-k8", "vsae-all-k8-beta0.01", "vsae-active-k8-beta0.01", "vaease"]);
+    const m = readManifest(join(out, "store"));
+    expect(m.hook).toBe("blocks.2.hook_resid_post");
+    expect(m.tokens).toBeGreaterThanOrEqual(4000);
+    for (const r of rows) {
+      for (const key of ["fvu", "l0", "frac_alive", "ce_loss_recovered", "kl_div_score", "ce_clean"] as const) {
+        expect(Number.isFinite(r[key]), `${r.run} ${key}`).toBe(true);
+      }
+      expect(existsSync(join(out, "runs", r.run, "sae_weights.safetensors"))).toBe(true);
+      expect(existsSync(join(out, "runs", r.run, "eval.json"))).toBe(true);
+    }
+    // TopK-family codes keep at most k latents; VAEase reports active dimensions instead.
+    for (const r of rows.slice(0, 6)) expect(r.l0).toBeLessThanOrEqual(8);
+    expect(rows[6]!.l0).toBeGreaterThan(0);
+    expect(rows[6]!.l0).toBeLessThanOrEqual(512);
+    // The clean loss is the model's: the same for every run (same held-out contexts).
+    expect(new Set(rows.map((r) => r.ce_clean.toFixed(6))).size).toBe(1);
+    expect(rows[0]!.ce_clean).toBeLessThan(3); // a trained model on its own data
+    expect(readFileSync(join(out, "results.md"), "utf8")).toMatch(/^\| run \| k \| FVU/);
+  });
+});
