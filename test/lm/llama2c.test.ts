@@ -6,7 +6,9 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { LanguageModel } from "../../src/lm/model.js";
+import type { TextTokenizer } from "../../src/lm/tokenizer.js";
 import { generate } from "../../src/lm/generate.js";
 import { type Llama2cTokenizer, loadLlama2cTokenizer } from "../../src/lm/llama2c-tokenizer.js";
 import { readDocuments } from "../../src/data/text.js";
@@ -15,9 +17,16 @@ import { sharedData, tempDir } from "../helpers.js";
 
 const root = sharedData("stories260K");
 
-describe.skipIf(!root)("stories260K (llama2.c)", async () => {
-  const ref = JSON.parse(readFileSync(join(root!, "stories260K_reference.json"), "utf8"));
-  const { model, tokenizer } = await loadModel(join(root!, "stories260K.bin"), { tokenizer: join(root!, "tok512.bin") });
+describe.skipIf(!root)("stories260K (llama2.c)", () => {
+  // Loaded before the tests (not while collecting them), so a checkout without
+  // ../shared/data skips this suite instead of failing to collect it.
+  let ref: any;
+  let model: LanguageModel;
+  let tokenizer: TextTokenizer | null;
+  beforeAll(async () => {
+    ref = JSON.parse(readFileSync(join(root!, "stories260K_reference.json"), "utf8"));
+    ({ model, tokenizer } = await loadModel(join(root!, "stories260K.bin"), { tokenizer: join(root!, "tok512.bin") }));
+  });
 
   it("reads the legacy header: dim 64, 5 layers, 8 heads sharing 4 kv heads, 512 tokens, shared classifier", () => {
     expect(model.cfg).toMatchObject({ dModel: 64, dMlp: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, maxPositions: 512, tiedEmbeddings: true });
