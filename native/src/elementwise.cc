@@ -31,20 +31,7 @@ SAEKIT_MULTIVERSION(void, adam,
                      float b2, float eps, float bias1, float bias2, float wd),
                     (p, g, m, v, n, lr, b1, b2, eps, bias1, bias2, wd))
 
-// Sums of 16-wide float lanes are folded into double every block, bounding float error.
-SAEKIT_BODY double sum_squares_chunk_body(const float* x, long n) {
-  double total = 0;
-  for (long b = 0; b < n; b += 1024) {
-    long e = b + 1024 < n ? b + 1024 : n;
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (long i = b; i < e; i++) s += x[i] * x[i];
-    total += s;
-  }
-  return total;
-}
-SAEKIT_MULTIVERSION(double, sum_squares_chunk, (const float* x, long n), (x, n))
-
+// Sums of float lanes are folded into double every 1024 elements, bounding float error.
 SAEKIT_BODY double dot_chunk_body(const float* a, const float* b, long n) {
   double total = 0;
   for (long s0 = 0; s0 < n; s0 += 1024) {
@@ -57,6 +44,8 @@ SAEKIT_BODY double dot_chunk_body(const float* a, const float* b, long n) {
   return total;
 }
 SAEKIT_MULTIVERSION(double, dot_chunk, (const float* a, const float* b, long n), (a, b, n))
+
+double sum_squares_chunk(const float* x, long n) { return dot_chunk(x, x, n); }
 
 SAEKIT_BODY double diff_scaled_chunk_body(const float* a, const float* b, float* out, long n, float s) {
   double total = 0;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu.h"
+#include "fastmath.h"
 #include "threadpool.h"
 
 namespace saekit {
@@ -29,42 +30,6 @@ Keys counter_keys(uint32_t seed, uint32_t stream) {
 }
 
 inline uint32_t word(Keys k, uint32_t i) { return hash32(hash32(i + k.k1) ^ k.k2); }
-
-inline float bits_to_float(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline uint32_t float_to_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-// Natural log for x > 0 (finite, normal): Cephes' logf polynomial on the mantissa folded
-// into [sqrt(1/2), sqrt(2)). Branch-free so loops over it vectorize; ~1 ulp.
-inline float fast_log(float x) {
-  uint32_t u = float_to_bits(x);
-  float e = static_cast<float>(static_cast<int>((u >> 23) & 0xff) - 127);
-  float m = bits_to_float((u & 0x7fffffu) | 0x3f800000u);  // [1, 2)
-  bool big = m > 1.41421356f;
-  m = big ? m * 0.5f : m;
-  e = big ? e + 1.0f : e;
-  float f = m - 1.0f, z = f * f;
-  float y = 7.0376836292e-2f;
-  y = y * f - 1.1514610310e-1f;
-  y = y * f + 1.1676998740e-1f;
-  y = y * f - 1.2420140846e-1f;
-  y = y * f + 1.4249322787e-1f;
-  y = y * f - 1.6668057665e-1f;
-  y = y * f + 2.0000714765e-1f;
-  y = y * f - 2.4999993993e-1f;
-  y = y * f + 3.3333331174e-1f;
-  y = y * f * z;
-  y += -2.12194440e-4f * e;
-  y += -0.5f * z;
-  return f + y + 0.693359375f * e;
-}
 
 // sin and cos of 2*pi*t for t in [0, 1): reduce to a quarter-turn index q and a remainder
 // |phi| <= pi/4, evaluate Cephes' minimax polynomials there, rotate by q.

@@ -17,22 +17,27 @@ inline void prefetch_row(const float* row, long d) {
   for (long c = 0; c < d; c += 16) __builtin_prefetch(row + c, 0, 3);
 }
 
+// o = bias + sum over the row's entries of val[e] * W[idx[e]], prefetching W rows ahead
+// (up to entry `limit`, the end of the caller's range).
+SAEKIT_BODY void decode_row(int32_t e0, int32_t e1, int32_t limit, const int32_t* idx, const float* val,
+                            const float* W, long d, const float* bias, float* o) {
+  if (bias)
+    for (long c = 0; c < d; c++) o[c] = bias[c];
+  else
+    for (long c = 0; c < d; c++) o[c] = 0.0f;
+  for (int32_t e = e0; e < e1; e++) {
+    if (e + kPrefetch < limit) prefetch_row(W + static_cast<long>(idx[e + kPrefetch]) * d, d);
+    const float* w = W + static_cast<long>(idx[e]) * d;
+    const float v = val[e];
+#pragma omp simd
+    for (long c = 0; c < d; c++) o[c] += v * w[c];
+  }
+}
+
 SAEKIT_BODY void decode_rows_body(long b0, long b1, const int32_t* row_ptr, const int32_t* idx,
                                   const float* val, const float* W, long d, const float* bias,
                                   float* out) {
-  for (long b = b0; b < b1; b++) {
-    float* o = out + b * d;
-    if (bias)
-      for (long c = 0; c < d; c++) o[c] = bias[c];
-    else
-      for (long c = 0; c < d; c++) o[c] = 0.0f;
-    for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
-      if (e + kPrefetch < row_ptr[b1]) prefetch_row(W + static_cast<long>(idx[e + kPrefetch]) * d, d);
-      const float* w = W + static_cast<long>(idx[e]) * d;
-      const float v = val[e];
-      for (long c = 0; c < d; c++) o[c] += v * w[c];
-    }
-  }
+  for (long b = b0; b < b1; b++) decode_row(row_ptr[b], row_ptr[b + 1], row_ptr[b1], idx, val, W, d, bias, out + b * d);
 }
 SAEKIT_MULTIVERSION(void, decode_rows,
                     (long b0, long b1, const int32_t* row_ptr, const int32_t* idx,
@@ -65,17 +70,7 @@ SAEKIT_BODY double reconstruct_rows_body(long b0, long b1, const int32_t* row_pt
   double total = 0;
   for (long b = b0; b < b1; b++) {
     float* o = x_hat + b * d;
-    if (bias)
-      for (long c = 0; c < d; c++) o[c] = bias[c];
-    else
-      for (long c = 0; c < d; c++) o[c] = 0.0f;
-    for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
-      if (e + kPrefetch < row_ptr[b1]) prefetch_row(W + static_cast<long>(idx[e + kPrefetch]) * d, d);
-      const float* w = W + static_cast<long>(idx[e]) * d;
-      const float v = val[e];
-#pragma omp simd
-      for (long c = 0; c < d; c++) o[c] += v * w[c];
-    }
+    decode_row(row_ptr[b], row_ptr[b + 1], row_ptr[b1], idx, val, W, d, bias, o);
     const float* xb = x + b * d;
     float* gb = g + b * d;
     float sq = 0.0f;

@@ -41,12 +41,7 @@ export class BatchTopKSae extends TopKFamilySae {
     const cap = Math.min(this.cfg.k * s.batch, s.batch * m);
     const code = this.codeBuffers("code", s.batch, cap);
     this.k.batchTopk(pre, s.batch, m, this.cfg.k * s.batch, SelectMode.Relu, this.b_enc, code.rowPtr, code.idx, code.val);
-    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, s.x, s.batch);
-    this.backwardCode(code, gXhat, xc, SelectMode.Relu, grads, false, "code", gVal);
-    const aux = this.auxK(this.cfg, s.x, xHat, pre, xc, s.batch, s.dead, SelectMode.Relu, grads);
-    this.bDecGrad(gXhat, s.batch, grads);
-    const mse = sumSq / s.batch;
-    return { loss: mse + aux, terms: { mse, aux }, sumSquaredError: sumSq, xHat, code };
+    return this.finishStep(code, pre, xc, s, grads, SelectMode.Relu, this.cfg);
   }
 
   /** theta <- (1 - momentum) theta + momentum * (smallest selected activation). */

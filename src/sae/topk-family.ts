@@ -4,7 +4,7 @@
  */
 import { SelectMode } from "../core/kernels.js";
 import type { AuxKOptions } from "./config.js";
-import { LinearSae, type ParamSet } from "./sae.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
 import { fixedKRowPtr, nnz, type SparseCode } from "./sparse-code.js";
 
 export abstract class TopKFamilySae extends LinearSae {
@@ -48,6 +48,21 @@ export abstract class TopKFamilySae extends LinearSae {
     }
     this.scatterGrads(code, this.transpose(code, name), gXhat, gPre, xc, grads, accumulate);
     return gPre;
+  }
+
+  /**
+   * The rest of a TopK-family step once the code is selected: reconstruction loss, the
+   * code's backward, AuxK on dead latents (selected by `auxMode` from the noise-free
+   * pre-activations) and b_dec's gradient.
+   */
+  protected finishStep(code: SparseCode, pre: Float32Array, xc: Float32Array, s: TrainStep, grads: ParamSet,
+    mode: SelectMode, opts: AuxKOptions): StepStats {
+    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, s.x, s.batch);
+    this.backwardCode(code, gXhat, xc, mode, grads, false, "code", gVal);
+    const aux = this.auxK(opts, s.x, xHat, pre, xc, s.batch, s.dead, mode, grads);
+    this.bDecGrad(gXhat, s.batch, grads);
+    const mse = sumSq / s.batch;
+    return { loss: mse + aux, terms: { mse, aux }, sumSquaredError: sumSq, xHat, code };
   }
 
   /**

@@ -27,11 +27,6 @@ export class TopKSae extends TopKFamilySae {
     const xc = this.centered(s.x, s.batch);
     const pre = this.preActivations(xc, s.batch);
     const code = this.selectTopK(pre, s.batch, this.cfg.k, this.mode, this.b_enc);
-    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, s.x, s.batch);
-    this.backwardCode(code, gXhat, xc, this.mode, grads, false, "code", gVal);
-    const aux = this.auxK(this.cfg, s.x, xHat, pre, xc, s.batch, s.dead, this.mode, grads);
-    this.bDecGrad(gXhat, s.batch, grads);
-    const mse = sumSq / s.batch;
-    return { loss: mse + aux, terms: { mse, aux }, sumSquaredError: sumSq, xHat, code };
+    return this.finishStep(code, pre, xc, s, grads, this.mode, this.cfg);
   }
 }

@@ -6,8 +6,8 @@
  * A a fixed d x d Gaussian matrix. A model that adapts its sparsity to the input should use
  * subspaceDim active dimensions for every sample (4 by default).
  */
-import { Rng, type RngState } from "../core/rng.js";
-import type { ActivationSource } from "../data/source.js";
+import { Rng } from "../core/rng.js";
+import { GeneratedSource } from "./generated-source.js";
 import { withDefaults } from "../util/defaults.js";
 
 export interface SubspacesOptions {
@@ -19,17 +19,17 @@ export interface SubspacesOptions {
 
 export const SUBSPACES_DEFAULTS: SubspacesOptions = { d: 40, nSubspaces: 3, subspaceDim: 4, seed: 0 };
 
-export class SubspacesSource implements ActivationSource {
+export class SubspacesSource extends GeneratedSource {
   readonly d: number;
   readonly opts: SubspacesOptions;
   /** The mixing matrix A [d, d]. */
   readonly A: Float32Array;
   /** Latent coordinates of each subspace. */
   readonly coords: number[][];
-  private rng: Rng;
 
   constructor(options: Partial<SubspacesOptions> = {}) {
     const o = withDefaults(SUBSPACES_DEFAULTS, options);
+    super(o.seed + 1); // the sample stream; the fixed structure below uses seed itself
     if (!(o.subspaceDim >= 1 && o.subspaceDim <= o.d && o.nSubspaces >= 1)) {
       throw new RangeError("subspaces: need 1 <= subspaceDim <= d and nSubspaces >= 1");
     }
@@ -41,7 +41,6 @@ export class SubspacesSource implements ActivationSource {
       const all = Array.from({ length: o.d }, (_, i) => i);
       return setup.shuffle(all).slice(0, o.subspaceDim).sort((a, b) => a - b);
     });
-    this.rng = new Rng(o.seed + 1);
   }
 
   /** Fills out with samples; labels (if given) receives each sample's subspace. */
@@ -57,18 +56,6 @@ export class SubspacesSource implements ActivationSource {
         for (let r = 0; r < d; r++) row[r]! += this.A[r * d + c]! * z;
       }
     }
-  }
-
-  next(out: Float32Array, batch: number): void {
-    this.sample(out, batch);
-  }
-
-  state(): RngState {
-    return this.rng.state();
-  }
-
-  restore(state: unknown): void {
-    this.rng = Rng.fromState(state as RngState);
   }
 
   describe(): Record<string, unknown> {

@@ -5,8 +5,8 @@
  * the true directions; scoreFeatureRecovery measures how well.
  */
 import { kernels } from "../core/kernels.js";
-import { Rng, type RngState } from "../core/rng.js";
-import type { ActivationSource } from "../data/source.js";
+import { Rng } from "../core/rng.js";
+import { GeneratedSource } from "./generated-source.js";
 import { withDefaults } from "../util/defaults.js";
 
 export interface SuperpositionOptions {
@@ -34,16 +34,16 @@ export const SUPERPOSITION_DEFAULTS: SuperpositionOptions = {
   correlation: 0, groupSize: 4, noise: 0, seed: 0,
 };
 
-export class SuperpositionSource implements ActivationSource {
+export class SuperpositionSource extends GeneratedSource {
   readonly d: number;
   readonly opts: SuperpositionOptions;
   /** True feature directions [nFeatures, d], unit rows. */
   readonly features: Float32Array;
   readonly probabilities: Float64Array;
-  private rng: Rng;
 
   constructor(options: Partial<SuperpositionOptions> = {}) {
     const o = withDefaults(SUPERPOSITION_DEFAULTS, options);
+    super(o.seed + 1); // the sample stream; the fixed structure below uses seed itself
     if (!(o.d >= 1 && o.nFeatures >= 1)) throw new RangeError("superposition: d and nFeatures must be >= 1");
     if (!(o.meanActive > 0 && o.meanActive <= o.nFeatures)) throw new RangeError("superposition: meanActive must be in (0, nFeatures]");
     if (!(o.correlation >= 0 && o.correlation <= 1)) throw new RangeError("superposition: correlation must be in [0, 1]");
@@ -60,7 +60,6 @@ export class SuperpositionSource implements ActivationSource {
     const weights = Array.from({ length: o.nFeatures }, (_, i) => (o.firing === "zipf" ? 1 / Math.sqrt(i + 1) : 1));
     const total = weights.reduce((a, b) => a + b, 0);
     this.probabilities = Float64Array.from(weights, (w) => Math.min(1, (o.meanActive * w) / total));
-    this.rng = new Rng(o.seed + 1);
   }
 
   private magnitude(): number {
@@ -97,18 +96,6 @@ export class SuperpositionSource implements ActivationSource {
       if (noise > 0) for (let c = 0; c < d; c++) row[c]! += noise * this.rng.normal();
       if (codes) for (let i = 0; i < n; i++) codes[b * n + i] = coef[i]!;
     }
-  }
-
-  next(out: Float32Array, batch: number): void {
-    this.sample(out, batch);
-  }
-
-  state(): RngState {
-    return this.rng.state();
-  }
-
-  restore(state: unknown): void {
-    this.rng = Rng.fromState(state as RngState);
   }
 
   describe(): Record<string, unknown> {
