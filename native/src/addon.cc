@@ -86,6 +86,13 @@ void check_csr(const Napi::Env& env, const View<int32_t>& row_ptr, const View<in
                                            " is outside [0, " + std::to_string(m) + ")");
 }
 
+// A code that selects rows of W [m, d]: d > 0 and every latent index below W's row count.
+void check_code_rows(const Napi::Env& env, const View<int32_t>& row_ptr, const View<int32_t>& idx,
+                     long batch, const View<float>& W, long d) {
+  if (d == 0) throw Napi::RangeError::New(env, "d must be > 0");
+  check_csr(env, row_ptr, idx, batch, static_cast<long>(W.length / d));
+}
+
 SelectMode select_mode(const Napi::CallbackInfo& info, size_t i) {
   long mode = count(info, i, "mode");
   if (mode > 2) throw Napi::RangeError::New(info.Env(), "mode must be 0 (relu), 1 (abs) or 2 (value)");
@@ -237,9 +244,7 @@ void SparseDecode(const Napi::CallbackInfo& info) {
   long d = count(info, 5, "d");
   auto bias = f32_or_null(info, 6, "bias");
   auto out = f32(info, 7, "out");
-  if (d == 0) throw Napi::RangeError::New(env, "d must be > 0");
-  long m = static_cast<long>(W.length / d);
-  check_csr(env, row_ptr, idx, batch, m);
+  check_code_rows(env, row_ptr, idx, batch, W, d);
   need(env, val, row_ptr.data[batch], "val");
   if (bias.data) need(env, bias, d, "bias");
   need(env, out, double(batch) * d, "out");
@@ -255,8 +260,7 @@ void SparseRowDots(const Napi::CallbackInfo& info) {
   auto W = f32(info, 4, "W");
   long d = count(info, 5, "d");
   auto out = f32(info, 6, "out");
-  if (d == 0) throw Napi::RangeError::New(env, "d must be > 0");
-  check_csr(env, row_ptr, idx, batch, static_cast<long>(W.length / d));
+  check_code_rows(env, row_ptr, idx, batch, W, d);
   need(env, G, double(batch) * d, "G");
   need(env, out, row_ptr.data[batch], "out");
   sparse_row_dots(batch, row_ptr.data, idx.data, G.data, W.data, d, out.data);
@@ -276,8 +280,7 @@ Napi::Value SparseReconstruct(const Napi::CallbackInfo& info) {
   auto x_hat = f32(info, 9, "xHat");
   auto g = f32(info, 10, "g");
   auto dval = f32(info, 11, "dval");
-  if (d == 0) throw Napi::RangeError::New(env, "d must be > 0");
-  check_csr(env, row_ptr, idx, batch, static_cast<long>(W.length / d));
+  check_code_rows(env, row_ptr, idx, batch, W, d);
   need(env, val, row_ptr.data[batch], "val");
   if (bias.data) need(env, bias, d, "bias");
   need(env, x, double(batch) * d, "x");

@@ -29,7 +29,10 @@ class Pool {
     stop_workers();
     n_threads_ = n;
     stopping_ = false;
-    for (int i = 1; i < n; i++) workers_.emplace_back([this] { worker_loop(); });
+    // New workers start at the current generation: jobs that ran before they existed are
+    // not theirs to take part in (or to count themselves out of).
+    const long start = generation_;
+    for (int i = 1; i < n; i++) workers_.emplace_back([this, start] { worker_loop(start); });
   }
 
   void run(int n_tasks, const std::function<void(int)>& fn) {
@@ -64,8 +67,7 @@ class Pool {
     for (int t = next_task_.fetch_add(1); t < n_tasks_; t = next_task_.fetch_add(1)) fn(t);
   }
 
-  void worker_loop() {
-    long seen = 0;
+  void worker_loop(long seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);

@@ -3,6 +3,7 @@
  * CPU has (AVX-512, AVX2, portable), on odd shapes that straddle the vector width and the
  * GEMM tile and cache-block sizes, with ties, k = 1 and k = m.
  */
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { Activation, RotaryStyle, SelectMode } from "../../src/core/kernel-api.js";
 import { referenceKernels as ref } from "../../src/core/reference.js";
@@ -74,6 +75,28 @@ describe("sgemm", () => {
     const D = new Float32Array(6).fill(2);
     native.sgemm(false, false, 2, 3, 0, 1, new Float32Array(0), 0, new Float32Array(0), 3, 3, D, 3);
     expect([...D]).toEqual([6, 6, 6, 6, 6, 6]);
+  });
+
+  it("gives the same result after the thread pool is resized, again and again", () => {
+    // Workers created by a resize must not mistake an earlier job for theirs.
+    const rng = new Rng(17);
+    const M = 128, N = 256, K = 128; // above the size where GEMM goes parallel
+    const A = randn(rng, M * K), B = randn(rng, K * N);
+    native.setThreads(1);
+    const want = new Float32Array(M * N);
+    native.sgemm(false, false, M, N, K, 1, A, K, B, N, 0, want, N);
+    try {
+      for (let i = 0; i < 60; i++) {
+        native.setThreads(1 + (i % 3));
+        for (let rep = 0; rep < 3; rep++) {
+          const got = new Float32Array(M * N);
+          native.sgemm(false, false, M, N, K, 1, A, K, B, N, 0, got, N);
+          expect(maxAbsDiff(got, want)).toBe(0);
+        }
+      }
+    } finally {
+      native.setThreads(availableParallelism());
+    }
   });
 
   it("refuses buffers too small for the shapes instead of reading past them", () => {
