@@ -1,4 +1,13 @@
-/** saekit's library entry point: everything the CLI does is callable from here. */
+/**
+ * saekit's library entry point: everything the CLI does is a call from here.
+ *
+ *   kernels()            native (or reference) numeric kernels
+ *   newSae / createSae   SAEs of every architecture; loadSae / saveSae (SAELens format)
+ *   trainSae             the trainer (checkpoints, resume, metrics.jsonl)
+ *   loadModel            GPT-NeoX / GPT-2 / Llama / llama2.c models with hooks
+ *   harvest, StoreSource activation stores
+ *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
+ */
 export * from "./core/kernels.js";
 export { Rng, counterNormal } from "./core/rng.js";
 export { Tensor, numel } from "./core/tensor.js";
@@ -8,4 +17,48 @@ export {
 } from "./core/safetensors.js";
 export type { TensorToWrite, TensorInfo } from "./core/safetensors.js";
 export { writeFileAtomic, writeJsonAtomic } from "./core/atomic.js";
+
+export * from "./sae/config.js";
+export type { Sae, ParamSet, TrainStep, StepStats } from "./sae/sae.js";
+export type { SparseCode } from "./sae/sparse-code.js";
+export { createSae, newSae } from "./sae/registry.js";
+export { loadSae, saveSae, foldInputScale } from "./sae/saelens.js";
+export type { SaeMetadata, LoadedSae } from "./sae/saelens.js";
+export { activeDims } from "./sae/vaease.js";
+
+export { trainSae } from "./train/trainer.js";
+export type { TrainOptions, TrainResult, MetricsRecord } from "./train/trainer.js";
+
+export type { ActivationSource } from "./data/source.js";
+export { ArraySource } from "./data/array-source.js";
+export { loadActivations } from "./data/activation-files.js";
+export { openActivationSource } from "./data/open.js";
+export { readDocuments } from "./data/text.js";
+export { packContexts } from "./data/contexts.js";
+export { StoreSource } from "./data/store-source.js";
+export { readManifest } from "./data/store.js";
+export type { StoreManifest } from "./data/store.js";
+
+export { SuperpositionSource, scoreFeatureRecovery } from "./synthetic/superposition.js";
+export { SubspacesSource } from "./synthetic/subspaces.js";
+export { scoreSynthetic, subspaceActiveDims } from "./synthetic/score.js";
+
+export { loadModel, openTokenizer } from "./lm/load.js";
+export type { LoadedModel } from "./lm/load.js";
+export { LanguageModel } from "./lm/model.js";
+export type { HookFn, ForwardOptions, KvCache } from "./lm/model.js";
+export { configFromHf, PRESETS } from "./lm/config.js";
+export type { LmConfig } from "./lm/config.js";
+export { randomModel } from "./lm/random.js";
+export { generate, sampleContexts } from "./lm/generate.js";
+export { harvest } from "./lm/harvest.js";
+export { openContexts } from "./lm/dataset.js";
+
+export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
+export { evaluateSplice } from "./eval/splice.js";
+
 export { benchGemm, benchTopk } from "./bench/kernels.js";
+export { benchTrain } from "./bench/train.js";
+export { benchLm } from "./bench/lm.js";
+export { runSuperpositionDemo } from "./demo/superposition-demo.js";
+export { runStories260kExample } from "./examples/stories260k.js";

@@ -1,5 +1,6 @@
 /** `saekit harvest | eval | logits | generate`: commands that run a language model. */
 import { Command } from "commander";
+import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { writeSafetensors } from "../core/safetensors.js";
 import type { FloatDType } from "../core/dtype.js";
@@ -62,10 +63,7 @@ export function registerLm(program: Command): void {
       hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true,
     });
     const result = { model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r };
-    if (o.out) {
-      const { writeJsonAtomic } = await import("../core/atomic.js");
-      writeJsonAtomic(o.out, result);
-    }
+    if (o.out) writeJsonAtomic(o.out, result);
     if (process.stdout.isTTY) process.stdout.write(formatEval(r) + "\n");
     else printJson(result);
   });

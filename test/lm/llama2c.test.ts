@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { LanguageModel } from "../../src/lm/model.js";
 import type { TextTokenizer } from "../../src/lm/tokenizer.js";
+import { openContexts } from "../../src/lm/dataset.js";
 import { generate } from "../../src/lm/generate.js";
 import { type Llama2cTokenizer, loadLlama2cTokenizer } from "../../src/lm/llama2c-tokenizer.js";
 import { readDocuments } from "../../src/data/text.js";
@@ -18,6 +19,7 @@ import { sharedData, tempDir } from "../helpers.js";
 const root = sharedData("stories260K");
 
 describe.skipIf(!root)("stories260K (llama2.c)", () => {
+  const dir = tempDir();
   // Loaded before the tests (not while collecting them), so a checkout without
   // ../shared/data skips this suite instead of failing to collect it.
   let ref: any;
@@ -104,7 +106,50 @@ describe.skipIf(!root)("stories260K (llama2.c)", () => {
     expect(tokenizer!.decode([1, ...out])).toBe(ref.greedy.text);
   });
 
-  const dir = tempDir();
+  it("reads the versioned (v1, magic ak42) export the same as the legacy one", async () => {
+    // Re-lay stories260K's weights out as llama2.c's version1_export writes them.
+    const w = model.weights;
+    const L = 5, dim = 64, kv = 32;
+    const floats: Float32Array[] = [];
+    for (const b of w.blocks) floats.push(b.ln1.w);
+    for (const b of w.blocks) floats.push(b.ln2.w);
+    floats.push(w.lnFinal.w, w.embed);
+    for (const [from, to] of [[0, dim * dim], [dim * dim, (dim + kv) * dim], [(dim + kv) * dim, (dim + 2 * kv) * dim]]) {
+      for (const b of w.blocks) floats.push(b.wqkv.subarray(from!, to!));
+    }
+    for (const key of ["wo", "wgate", "wdown", "wup"] as const) for (const b of w.blocks) floats.push(b[key]!);
+    const header = Buffer.alloc(256);
+    header.writeUInt32LE(0x616b3432, 0);
+    header.writeInt32LE(1, 4);
+    [dim, 172, L, 8, 4, 512, 512].forEach((v, i) => header.writeInt32LE(v, 8 + 4 * i));
+    header.writeUInt8(1, 36); // shared classifier
+    const body = Buffer.concat(floats.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+    const path = join(dir, "stories260K-v1.bin");
+    writeFileSync(path, Buffer.concat([header, body]));
+    const v1 = (await loadModel(path)).model;
+    const tokens = Int32Array.from(ref.teacher_forced.input_tokens as number[]);
+    expect(v1.forward(tokens, 1, tokens.length).logits).toEqual(model.forward(tokens, 1, tokens.length).logits);
+  });
+
+  it("samples contexts from the model itself (sampled:N): from BOS, seeded, independent of batching", async () => {
+    const loaded = await loadModel(join(root!, "stories260K.bin"));
+    const take = async (spec: string) => {
+      const out: number[][] = [];
+      for await (const c of openContexts(loaded, spec, { ctx: 24, prependBos: true }).contexts) out.push([...c]);
+      return out;
+    };
+    const a = await take("sampled:3:7");
+    expect(a).toHaveLength(3);
+    for (const c of a) {
+      expect(c).toHaveLength(24);
+      expect(c[0]).toBe(1);
+    }
+    expect(await take("sampled:3:7")).toEqual(a);
+    expect(await take("sampled:3:8")).not.toEqual(a);
+    // Sequence b's tokens come from its own stream, so a longer run starts the same way.
+    expect((await take("sampled:5:7")).slice(0, 3)).toEqual(a);
+  });
+
   it("names the problem in a truncated checkpoint or tokenizer", async () => {
     const bin = readFileSync(join(root!, "stories260K.bin"));
     writeFileSync(join(dir, "cut.bin"), bin.subarray(0, 50_000));
