@@ -19,7 +19,7 @@
  * modify it in place or return a same-sized replacement; later computation sees the result.
  */
 import { Activation, kernels } from "../core/kernels.js";
-import { Workspace } from "../sae/workspace.js";
+import { Workspace } from "../core/workspace.js";
 import type { LmConfig } from "./config.js";
 
 export interface Norm {

@@ -12,7 +12,7 @@ import { kernels, type Kernels } from "../core/kernels.js";
 import { Tensor } from "../core/tensor.js";
 import type { SaeConfig } from "./config.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
-import { Workspace } from "./workspace.js";
+import { Workspace } from "../core/workspace.js";
 
 /** Named tensors: parameters, their gradients, optimizer moments, buffers. */
 export type ParamSet = Map<string, Tensor>;

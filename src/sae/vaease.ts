@@ -21,7 +21,7 @@ import { kernels } from "../core/kernels.js";
 import type { VaeaseConfig } from "./config.js";
 import type { ParamSet, Sae, StepStats, TrainStep } from "./sae.js";
 import { fixedKRowPtr, type SparseCode } from "./sparse-code.js";
-import { Workspace } from "./workspace.js";
+import { Workspace } from "../core/workspace.js";
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
