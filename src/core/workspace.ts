@@ -29,6 +29,11 @@ export class Workspace {
     return buf.subarray(0, n);
   }
 
+  /** How many floats the buffer `name` can hold without growing (0 if none yet). */
+  capacity(name: string): number {
+    return this.f32.get(name)?.length ?? 0;
+  }
+
   clear(): void {
     this.f32.clear();
     this.i32.clear();

@@ -24,14 +24,12 @@ export class ReluSae extends LinearSae {
     const xc = this.centered(s.x, B);
     const pre = this.preActivations(xc, B);
     const code = this.selectAbove(pre, B, this.b_enc, null, "code");
-    const xHat = this.decode(code);
-    const { sumSq, gXhat } = this.reconstruction(s.x, xHat, B);
+    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, s.x, B);
 
     const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
     const norms = this.ws.float("dec_norms", m);
     this.k.rowNorms(this.W_dec, m, d, norms);
     // Per entry: dL/df = g . W_dec_j + (l1 / B) ||W_dec_j||; the ReLU passes it (f > 0).
-    const gPre = this.codeGrad(code, gXhat);
     const fSum = this.ws.float("f_sum", m, true);
     let penalty = 0;
     for (let e = 0; e < nnz(code); e++) {

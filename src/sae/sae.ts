@@ -122,29 +122,46 @@ export abstract class LinearSae implements Sae {
   }
 
   /** pre (without b_enc, which selection kernels fold in) = xc W_enc^T, [batch, d_sae]. */
-  protected preActivations(xc: Float32Array, batch: number, name = "pre"): Float32Array {
+  protected preActivations(xc: Float32Array, batch: number): Float32Array {
     const { d_in: d, d_sae: m } = this.cfg;
-    const pre = this.ws.float(name, batch * m);
+    const pre = this.ws.float("pre", batch * m);
     this.k.sgemm(false, true, batch, m, d, 1, xc, d, this.W_enc, d, 0, pre, m);
     return pre;
   }
 
   /** x_hat = W_dec^T f + b_dec. */
-  decode(code: SparseCode, name = "x_hat"): Float32Array {
+  decode(code: SparseCode): Float32Array {
     const d = this.cfg.d_in;
-    const out = this.ws.float(name, code.batch * d);
+    const out = this.ws.float("x_hat", code.batch * d);
     this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec, out);
     return out;
   }
 
   /** sum ||x - x_hat||^2, and dL/dx_hat = (2/B)(x_hat - x) into the workspace buffer "g_xhat". */
-  protected reconstruction(x: Float32Array, xHat: Float32Array, batch: number, weight = 1): {
+  protected reconstruction(x: Float32Array, xHat: Float32Array, batch: number): {
     sumSq: number; gXhat: Float32Array;
   } {
     const n = batch * this.cfg.d_in;
     const gXhat = this.ws.float("g_xhat", n);
-    const sumSq = this.k.diffScaled(xHat, x.subarray(0, n), gXhat, (2 * weight) / batch);
+    const sumSq = this.k.diffScaled(xHat, x.subarray(0, n), gXhat, 2 / batch);
     return { sumSq, gXhat };
+  }
+
+  /**
+   * Decode and the reconstruction loss in one fused pass: x_hat, dL/dx_hat = (2/B)(x_hat - x)
+   * and dL/dval = dL/dx_hat . W_dec rows per entry (each token's decoder rows are read
+   * from memory once). Returns sum ||x - x_hat||^2.
+   */
+  protected reconstructFused(code: SparseCode, x: Float32Array, batch: number): {
+    sumSq: number; xHat: Float32Array; gXhat: Float32Array; gVal: Float32Array;
+  } {
+    const d = this.cfg.d_in;
+    const xHat = this.ws.float("x_hat", batch * d);
+    const gXhat = this.ws.float("g_xhat", batch * d);
+    const gVal = this.ws.float("code_g_val", nnz(code));
+    const sumSq = this.k.sparseReconstruct(batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec,
+      x, 2 / batch, xHat, gXhat, gVal);
+    return { sumSq, xHat, gXhat, gVal };
   }
 
   /** dL/dval[e] = g[b(e)] . W_dec[idx[e]]: the gradient reaching each code entry. */
@@ -170,13 +187,11 @@ export abstract class LinearSae implements Sae {
    * the encoder W_enc rows (+)= sum gPre * xc, b_enc (+)= sum gPre. Only selected rows are
    * touched by the sums (others get zero unless accumulating).
    */
-  protected scatterGrads(code: SparseCode, t: Transposed, gOut: Float32Array | null, gPre: Float32Array,
+  protected scatterGrads(code: SparseCode, t: Transposed, gOut: Float32Array, gPre: Float32Array,
     xc: Float32Array, grads: ParamSet, accumulate: boolean): void {
     const { d_in: d, d_sae: m } = this.cfg;
-    if (gOut) {
-      this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, code.val, gOut, d, accumulate,
-        grads.get("W_dec")!.data, null);
-    }
+    this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, code.val, gOut, d, accumulate,
+      grads.get("W_dec")!.data, null);
     this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, gPre, xc, d, accumulate,
       grads.get("W_enc")!.data, grads.get("b_enc")!.data);
   }
@@ -201,7 +216,8 @@ export abstract class LinearSae implements Sae {
    */
   protected selectAbove(pre: Float32Array, batch: number, bias: Float32Array | null,
     threshold: Float32Array | null, name: string): SparseCode {
-    let capacity = Math.max(batch * 8, 64);
+    // Start from what the last call needed, so a steady density costs one pass, not two.
+    let capacity = Math.max(batch * 8, 64, this.ws.capacity(`${name}_val`));
     for (;;) {
       const code = this.codeBuffers(name, batch, capacity);
       const count = this.k.thresholdSelect(pre, batch, this.cfg.d_sae, bias, threshold, code.rowPtr, code.idx, code.val);
@@ -221,9 +237,4 @@ export abstract class LinearSae implements Sae {
       val: this.ws.float(`${name}_val`, capacity),
     };
   }
-}
-
-/** Marks gradient tensors that a step did not reach as zero (keeps Adam's input defined). */
-export function zeroGrads(grads: ParamSet, names: string[]): void {
-  for (const n of names) grads.get(n)?.data.fill(0);
 }

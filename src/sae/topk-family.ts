@@ -5,7 +5,7 @@
 import { SelectMode } from "../core/kernels.js";
 import type { AuxKOptions } from "./config.js";
 import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
-import { fixedKRowPtr, nnz, type SparseCode } from "./sparse-code.js";
+import { fixedKRowPtr, type SparseCode } from "./sparse-code.js";
 
 export abstract class TopKFamilySae extends LinearSae {
   /** Per-row top-k of v = pre + bias into a fixed-k code in the workspace. */
@@ -15,23 +15,6 @@ export abstract class TopKFamilySae extends LinearSae {
     fixedKRowPtr(batch, k, code.rowPtr);
     this.k.topkRows(pre, batch, this.cfg.d_sae, k, mode, bias, code.val, code.idx);
     return code;
-  }
-
-  /**
-   * Decode and the reconstruction loss in one fused pass: x_hat, dL/dx_hat = (2/B)(x_hat - x)
-   * and dL/dval = dL/dx_hat . W_dec rows per entry (each token's decoder rows are read
-   * from memory once). Returns sum ||x - x_hat||^2.
-   */
-  protected reconstructFused(code: SparseCode, x: Float32Array, batch: number): {
-    sumSq: number; xHat: Float32Array; gXhat: Float32Array; gVal: Float32Array;
-  } {
-    const d = this.cfg.d_in;
-    const xHat = this.ws.float("x_hat", batch * d);
-    const gXhat = this.ws.float("g_xhat", batch * d);
-    const gVal = this.ws.float("code_g_val", nnz(code));
-    const sumSq = this.k.sparseReconstruct(batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec,
-      x, 2 / batch, xHat, gXhat, gVal);
-    return { sumSq, xHat, gXhat, gVal };
   }
 
   /**
