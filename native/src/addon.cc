@@ -509,15 +509,15 @@ void Rotary(const Napi::CallbackInfo& info) {
   long rows = count(info, 1, "rows"), seq = count(info, 2, "seq"), pos0 = count(info, 3, "pos0");
   long stride = count(info, 4, "rowStride");
   long offset = count(info, 5, "offset"), heads = count(info, 6, "heads"), head_dim = count(info, 7, "headDim");
-  long rot = count(info, 8, "rotaryDims");
-  float base = real(info, 9, "base");
-  long style = count(info, 10, "style");
+  auto inv_freq = f32(info, 8, "invFreq");
+  long half = static_cast<long>(inv_freq.length);
+  long style = count(info, 9, "style");
   if (seq == 0 || rows % seq) throw Napi::RangeError::New(env, "rotary: rows must be a multiple of seq");
-  if (rot % 2 || rot > head_dim) throw Napi::RangeError::New(env, "rotary: rotaryDims must be even and <= headDim");
+  if (2 * half > head_dim) throw Napi::RangeError::New(env, "rotary: 2 * invFreq.length must be <= headDim");
   if (offset + heads * head_dim > stride) throw Napi::RangeError::New(env, "rotary: heads run past the row");
   if (style > 1) throw Napi::RangeError::New(env, "rotary: style must be 0 (rotate half) or 1 (interleaved)");
   need(env, x, span(rows, stride, stride), "x");
-  rotary(x.data, rows, seq, pos0, stride, offset, heads, head_dim, rot, base, static_cast<int>(style));
+  rotary(x.data, rows, seq, pos0, stride, offset, heads, head_dim, inv_freq.data, half, static_cast<int>(style));
 }
 
 void CachedAttention(const Napi::CallbackInfo& info) {

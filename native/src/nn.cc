@@ -165,15 +165,13 @@ void silu_mul(float* gate, const float* up, long n) {
 }
 
 void rotary(float* x, long rows, long seq, long pos0, long row_stride, long offset, long heads,
-            long head_dim, long rot_dims, float base, int style) {
-  const long half = rot_dims / 2;
-  // cos/sin table [seq, half]. As in PyTorch's float32 rotary code, the frequency and the
-  // angle position * frequency are float32 values; cos and sin of that angle are exact.
+            long head_dim, const float* inv_freq, long half, int style) {
+  // cos/sin table [seq, half]. As in PyTorch's float32 rotary code, the angle
+  // position * frequency is a float32 value; cos and sin of that angle are exact.
   std::vector<float> cos_t(seq * half), sin_t(seq * half);
   for (long p = 0; p < seq; p++)
     for (long i = 0; i < half; i++) {
-      float inv_freq = static_cast<float>(std::pow(static_cast<double>(base), -2.0 * i / static_cast<double>(rot_dims)));
-      float angle = static_cast<float>(pos0 + p) * inv_freq;
+      float angle = static_cast<float>(pos0 + p) * inv_freq[i];
       cos_t[p * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
       sin_t[p * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
     }

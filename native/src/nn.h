@@ -23,12 +23,13 @@ void activation(float* x, long n, Activation act);
 void silu_mul(float* gate, const float* up, long n);
 
 // Rotary position embedding in place on `heads` heads of width head_dim in each row of x
-// (row r is position pos0 + r % seq), rotating the first rot_dims dims of every head.
-// Style 0 (GPT-NeoX / Hugging Face Llama): pairs (i, i + rot_dims/2), "rotate half".
+// (row r is position pos0 + r % seq), rotating the first 2 * half dims of every head.
+// Style 0 (GPT-NeoX / Hugging Face Llama): pairs (i, i + half), "rotate half".
 // Style 1 (llama2.c / Meta): adjacent pairs (2i, 2i + 1).
-// The angle of pair i at position p is p * base^(-2i / rot_dims).
+// The angle of pair i at position p is p * inv_freq[i] (the model's frequencies, scaled
+// or not, computed by the caller).
 void rotary(float* x, long rows, long seq, long pos0, long row_stride, long offset, long heads,
-            long head_dim, long rot_dims, float base, int style);
+            long head_dim, const float* inv_freq, long half, int style);
 
 // Causal multi-head attention over qkv rows (row = b * seq + t, row_stride floats), with
 // q heads at q_off, k heads at k_off, v heads at v_off (head_dim floats each); q head h

@@ -149,10 +149,11 @@ export interface Kernels {
   siluMul(gate: Float32Array, up: Float32Array): void;
   /**
    * Rotary embedding in place on `heads` heads (headDim wide, starting at `offset`) of each
-   * row of x (row r is position pos0 + r % seq), rotating the first rotaryDims dims of each head.
+   * row of x (row r is position pos0 + r % seq), rotating the first 2 * invFreq.length dims
+   * of each head; pair i turns by the float32 angle position * invFreq[i].
    */
   rotary(x: Float32Array, rows: number, seq: number, pos0: number, rowStride: number, offset: number,
-    heads: number, headDim: number, rotaryDims: number, base: number, style: RotaryStyle): void;
+    heads: number, headDim: number, invFreq: Float32Array, style: RotaryStyle): void;
   /**
    * Causal attention over qkv rows (row = b*seq + t) holding q heads at qOffset, k heads at
    * kOffset and v heads at vOffset; q head h reads kv head h / (heads / kvHeads).

@@ -382,14 +382,14 @@ export const referenceKernels: Kernels = Object.freeze({
   },
 
   rotary(x: Float32Array, rows: number, seq: number, pos0: number, rowStride: number, offset: number,
-    heads: number, headDim: number, rotaryDims: number, base: number, style: RotaryStyle): void {
-    const half = rotaryDims / 2;
+    heads: number, headDim: number, invFreq: Float32Array, style: RotaryStyle): void {
+    const half = invFreq.length;
     for (let r = 0; r < rows; r++) {
       const pos = pos0 + (r % seq);
       for (let h = 0; h < heads; h++) {
         const at = r * rowStride + offset + h * headDim;
         for (let i = 0; i < half; i++) {
-          const angle = Math.fround(pos * Math.fround(base ** ((-2 * i) / rotaryDims)));
+          const angle = Math.fround(pos * invFreq[i]!);
           const c = Math.cos(angle);
           const s = Math.sin(angle);
           const a = at + (style === RotaryStyle.RotateHalf ? i : 2 * i);

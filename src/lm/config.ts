@@ -5,6 +5,7 @@
  * the weight layout conversion in gpt-neox.ts, gpt2.ts and llama.ts.
  */
 import { RotaryStyle } from "../core/kernels.js";
+import { type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
 
 export type LmArchitecture = "gpt_neox" | "gpt2" | "llama";
 
@@ -27,9 +28,17 @@ export interface LmConfig {
   /** Activation of a standard MLP: exact GELU ("gelu"), tanh GELU ("gelu_new") or ReLU. */
   activation: "gelu" | "gelu_new" | "relu" | "silu";
   positional: "learned" | "rotary";
+  /** Rotary frequencies (null for learned positions). */
+  rope: RopeSpec | null;
   rotaryDims: number;
-  rotaryBase: number;
   rotaryStyle: RotaryStyle;
+  /**
+   * Attention logits are q.k / sqrt(dHead), further divided by (layer + 1) when
+   * scaleAttnByLayer (GPT-2's scale_attn_by_inverse_layer_idx); GPT-2's
+   * scale_attn_weights = false drops the 1 / sqrt(dHead).
+   */
+  scaleAttnByHeadDim: boolean;
+  scaleAttnByLayer: boolean;
   /** x + attn(ln1(x)) + mlp(ln2(x)) (GPT-NeoX) instead of two sequential residual steps. */
   parallelResidual: boolean;
   /** The unembedding is the token embedding (GPT-2, small Llamas). */
@@ -74,34 +83,32 @@ export function configFromHf(json: Json, path: string): LmConfig {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = d / heads;
-    const pct = num(json, path, ["rotary_pct", "partial_rotary_factor"], 1);
-    const act = String(field(json, path, ["hidden_act"], "gelu"));
+    // GPTNeoXConfig's defaults: a quarter of each head rotates, base 10000.
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 0.25, thetaKeys: ["rotary_emb_base"], partialKeys: ["rotary_pct"] });
     cfg = {
       architecture: "gpt_neox", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads, nKvHeads: heads, dHead,
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: int(json, path, ["max_position_embeddings"], 2048),
       norm: "layernorm", normEps: num(json, path, ["layer_norm_eps"], 1e-5), mlp: "standard",
-      activation: neoxActivation(act, path), positional: "rotary", rotaryDims: Math.floor(dHead * pct),
-      rotaryBase: num(json, path, ["rotary_emb_base", "rope_theta"], 10000), rotaryStyle: RotaryStyle.RotateHalf,
-      parallelResidual: json.use_parallel_residual !== false, tiedEmbeddings: json.tie_word_embeddings === true,
+      activation: hfActivation(json, path, "hidden_act", "gelu"), positional: "rotary", rope,
+      rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: json.use_parallel_residual !== false, tiedEmbeddings: json.tie_word_embeddings === true,
       attentionBias: json.attention_bias !== false, mlpBias: true,
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
     };
   } else if (type === "gpt2") {
     const d = int(json, path, ["n_embd", "hidden_size"]);
     const heads = int(json, path, ["n_head", "num_attention_heads"]);
-    const act = String(field(json, path, ["activation_function"], "gelu_new"));
-    if (act !== "gelu_new" && act !== "gelu" && act !== "relu") throw new Error(`${path}: activation_function "${act}" is not supported`);
-    if (json.scale_attn_by_inverse_layer_idx === true || json.scale_attn_weights === false) {
-      throw new Error(`${path}: scale_attn_by_inverse_layer_idx / scale_attn_weights=false are not supported`);
-    }
     cfg = {
       architecture: "gpt2", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["n_layer", "num_hidden_layers"]), nHeads: heads, nKvHeads: heads, dHead: d / heads,
       dMlp: int(json, path, ["n_inner"], 4 * d), maxPositions: int(json, path, ["n_positions", "n_ctx"]),
       norm: "layernorm", normEps: num(json, path, ["layer_norm_epsilon"], 1e-5), mlp: "standard",
-      activation: act as LmConfig["activation"], positional: "learned", rotaryDims: 0, rotaryBase: 0,
-      rotaryStyle: RotaryStyle.RotateHalf, parallelResidual: false, tiedEmbeddings: true,
+      activation: hfActivation(json, path, "activation_function", "gelu_new"), positional: "learned", rope: null,
+      rotaryDims: 0, rotaryStyle: RotaryStyle.RotateHalf,
+      // reorder_and_upcast_attn only changes the precision of half-precision runs; saekit computes in fp32.
+      scaleAttnByHeadDim: json.scale_attn_weights !== false, scaleAttnByLayer: json.scale_attn_by_inverse_layer_idx === true,
+      parallelResidual: false, tiedEmbeddings: true,
       attentionBias: true, mlpBias: true,
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
     };
@@ -109,34 +116,53 @@ export function configFromHf(json: Json, path: string): LmConfig {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
-    const act = String(field(json, path, ["hidden_act"], "silu"));
-    if (act !== "silu") throw new Error(`${path}: hidden_act "${act}" is not supported for llama (silu)`);
-    if (json.rope_scaling) throw new Error(`${path}: rope_scaling is not supported`);
+    if (hfActivation(json, path, "hidden_act", "silu") !== "silu") throw new Error(`${path}: hidden_act must be silu for ${String(type)}`);
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
       nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
-      dMlp: int(json, path, ["intermediate_size"]), maxPositions: int(json, path, ["max_position_embeddings"], 2048),
+      dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
       norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], 1e-6), mlp: "swiglu", activation: "silu",
-      positional: "rotary", rotaryDims: dHead, rotaryBase: num(json, path, ["rope_theta"], 10000),
-      rotaryStyle: RotaryStyle.RotateHalf, parallelResidual: false, tiedEmbeddings: json.tie_word_embeddings === true,
+      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: json.tie_word_embeddings === true,
       // Llama-family checkpoints differ in which projections carry biases (Qwen2 has q/k/v
       // biases only); the loader takes whichever bias tensors the checkpoint has.
       attentionBias: false, mlpBias: false,
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, llama)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, llama, mistral, qwen2)`);
   }
   validateLmConfig(cfg, path);
   return cfg;
 }
 
-function neoxActivation(act: string, path: string): LmConfig["activation"] {
+/** The MLP activation named by a transformers ACT2FN key. */
+function hfActivation(json: Json, path: string, key: string, fallback: string): LmConfig["activation"] {
+  const act = String(field(json, path, [key], fallback));
   if (act === "gelu") return "gelu";
+  // Three names for the same tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
   if (act === "gelu_new" || act === "gelu_fast" || act === "gelu_pytorch_tanh") return "gelu_new";
   if (act === "relu") return "relu";
-  throw new Error(`${path}: hidden_act "${act}" is not supported`);
+  if (act === "silu" || act === "swish") return "silu";
+  throw new Error(`${path}: ${key} "${act}" is not supported (gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, relu, silu)`);
+}
+
+/**
+ * Mistral (and Qwen2 with use_sliding_window) attend only to the last `sliding_window`
+ * positions. Within that many positions the window hides nothing, so saekit runs such
+ * models on contexts up to the window and refuses longer ones.
+ */
+function slidingWindowLimit(json: Json, path: string, maxPositions: number): number {
+  if (json.model_type === "qwen2" && json.use_sliding_window !== true) return maxPositions;
+  if (json.sliding_window === undefined || json.sliding_window === null) return maxPositions;
+  return Math.min(maxPositions, int(json, path, ["sliding_window"]));
+}
+
+/** The factor multiplying q.k in layer `layer`'s attention logits. */
+export function attentionScale(c: LmConfig, layer: number): number {
+  return (c.scaleAttnByHeadDim ? 1 / Math.sqrt(c.dHead) : 1) / (c.scaleAttnByLayer ? layer + 1 : 1);
 }
 
 export function validateLmConfig(c: LmConfig, where: string): void {
@@ -145,6 +171,7 @@ export function validateLmConfig(c: LmConfig, where: string): void {
     if (!Number.isSafeInteger(c[k]) || c[k] < 1) fail(`${k} must be a positive integer, got ${c[k]}`);
   }
   if (c.nHeads % c.nKvHeads !== 0) fail(`num_attention_heads (${c.nHeads}) must be a multiple of num_key_value_heads (${c.nKvHeads})`);
+  if (c.positional === "rotary" && !c.rope) fail("rotary positions need rotary settings");
   if (c.positional === "rotary" && (c.rotaryDims % 2 !== 0 || c.rotaryDims > c.dHead || c.rotaryDims < 0)) {
     fail(`rotary dims ${c.rotaryDims} must be even and at most the head size ${c.dHead}`);
   }
@@ -155,13 +182,14 @@ export const PRESETS: Record<string, LmConfig> = {
   "pythia-70m": {
     architecture: "gpt_neox", vocabSize: 50304, dModel: 512, nLayers: 6, nHeads: 8, nKvHeads: 8, dHead: 64,
     dMlp: 2048, maxPositions: 2048, norm: "layernorm", normEps: 1e-5, mlp: "standard", activation: "gelu",
-    positional: "rotary", rotaryDims: 16, rotaryBase: 10000, rotaryStyle: RotaryStyle.RotateHalf,
-    parallelResidual: true, tiedEmbeddings: false, attentionBias: true, mlpBias: true, bosTokenId: 0, eosTokenId: 0,
+    positional: "rotary", rope: { theta: 10000, partialFactor: 0.25, scaling: { type: "default" } }, rotaryDims: 16,
+    rotaryStyle: RotaryStyle.RotateHalf, scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: true, tiedEmbeddings: false, attentionBias: true, mlpBias: true, bosTokenId: 0, eosTokenId: 0,
   },
   "gpt2": {
     architecture: "gpt2", vocabSize: 50257, dModel: 768, nLayers: 12, nHeads: 12, nKvHeads: 12, dHead: 64,
     dMlp: 3072, maxPositions: 1024, norm: "layernorm", normEps: 1e-5, mlp: "standard", activation: "gelu_new",
-    positional: "learned", rotaryDims: 0, rotaryBase: 0, rotaryStyle: RotaryStyle.RotateHalf,
+    positional: "learned", rope: null, rotaryDims: 0, rotaryStyle: RotaryStyle.RotateHalf,
+    scaleAttnByHeadDim: true, scaleAttnByLayer: false,
     parallelResidual: false, tiedEmbeddings: true, attentionBias: true, mlpBias: true, bosTokenId: 50256, eosTokenId: 50256,
   },
 };

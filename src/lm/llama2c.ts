@@ -89,7 +89,9 @@ export function loadLlama2c(path: string): LanguageModel {
   const cfg: LmConfig = {
     architecture: "llama", vocabSize: vocab, dModel: dim, nLayers, nHeads, nKvHeads, dHead: hs, dMlp: hidden,
     maxPositions: seqLen, norm: "rmsnorm", normEps: 1e-5, mlp: "swiglu", activation: "silu", positional: "rotary",
-    rotaryDims: hs, rotaryBase: 10000, rotaryStyle: RotaryStyle.Interleaved, parallelResidual: false,
+    // run.c: freq = 1 / powf(10000, i / head_size) for even i, turning adjacent pairs.
+    rope: { theta: 10000, partialFactor: 1, scaling: { type: "default" } }, rotaryDims: hs,
+    rotaryStyle: RotaryStyle.Interleaved, scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false,
     tiedEmbeddings: shared, attentionBias: false, mlpBias: false, bosTokenId: 1, eosTokenId: 2,
   };
   validateLmConfig(cfg, path);

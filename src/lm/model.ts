@@ -20,7 +20,8 @@
  */
 import { Activation, kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
-import type { LmConfig } from "./config.js";
+import { attentionScale, type LmConfig } from "./config.js";
+import { rotaryInverseFrequencies } from "./rope.js";
 
 export interface Norm {
   w: Float32Array;
@@ -103,9 +104,12 @@ export interface ForwardResult {
 export class LanguageModel {
   private readonly ws = new Workspace();
   private readonly k = kernels();
+  /** Rotary frequency of each rotated pair (empty without rotary positions). */
+  private readonly invFreq: Float32Array;
 
   constructor(readonly cfg: LmConfig, readonly weights: LmWeights, readonly name: string = cfg.architecture) {
     checkWeights(cfg, weights);
+    this.invFreq = cfg.rope ? rotaryInverseFrequencies(cfg.rope, cfg.rotaryDims) : new Float32Array(0);
   }
 
   /** Every hook point this model has, in execution order. */
@@ -194,10 +198,11 @@ export class LanguageModel {
       const qkv = this.ws.float("qkv", N * qkvWidth);
       k.sgemm(false, true, N, qkvWidth, d, 1, h, d, w.wqkv, d, 0, qkv, qkvWidth);
       if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
-      if (c.positional === "rotary" && c.rotaryDims > 0) {
-        k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, c.rotaryDims, c.rotaryBase, c.rotaryStyle);
-        k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, c.rotaryDims, c.rotaryBase, c.rotaryStyle);
+      if (this.invFreq.length > 0) {
+        k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, this.invFreq, c.rotaryStyle);
+        k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, this.invFreq, c.rotaryStyle);
       }
+      const scale = attentionScale(c, layer);
       const heads = this.ws.float("heads", N * H * dh);
       if (cache) {
         // Append this step's keys and values, then attend over everything cached.
@@ -208,9 +213,9 @@ export class LanguageModel {
           cache.values[layer]!.set(qkv.subarray(r * qkvWidth + (H + Hkv) * dh, (r + 1) * qkvWidth), slot);
         }
         k.cachedAttention(qkv, qkvWidth, 0, batch, seq, pos0, cache.keys[layer]!, cache.values[layer]!, cache.capacity,
-          H, Hkv, dh, 1 / Math.sqrt(dh), heads);
+          H, Hkv, dh, scale, heads);
       } else {
-        k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, 1 / Math.sqrt(dh), heads);
+        k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, heads);
       }
       const attnOut = this.ws.float("attn_out", N * d);
       k.sgemm(false, true, N, d, H * dh, 1, heads, H * dh, w.wo, H * dh, 0, attnOut, d);

@@ -480,12 +480,13 @@ describe("transformer blocks", () => {
   it("rotary embeddings match the reference in both conventions and preserve norms", () => {
     const rng = new Rng(13);
     const seq = 37, batch = 2, heads = 3, dh = 16, stride = 70, offset = 5;
+    const freqs = (rot: number) => Float32Array.from({ length: rot / 2 }, (_, i) => 10000 ** ((-2 * i) / rot));
     for (const style of [RotaryStyle.RotateHalf, RotaryStyle.Interleaved]) {
       for (const rot of [dh, 8]) {
         const x = randn(rng, batch * seq * stride);
         const a = x.slice(), b = x.slice();
-        native.rotary(a, batch * seq, seq, 0, stride, offset, heads, dh, rot, 10000, style);
-        ref.rotary(b, batch * seq, seq, 0, stride, offset, heads, dh, rot, 10000, style);
+        native.rotary(a, batch * seq, seq, 0, stride, offset, heads, dh, freqs(rot), style);
+        ref.rotary(b, batch * seq, seq, 0, stride, offset, heads, dh, freqs(rot), style);
         expect(maxAbsDiff(a, b), `style ${style} rot ${rot}`).toBeLessThan(1e-5);
         // Position 0 is unrotated; columns outside the heads are untouched; norms preserved.
         expect(a.subarray(0, stride)).toEqual(x.subarray(0, stride));
@@ -499,13 +500,20 @@ describe("transformer blocks", () => {
     // Rotating rows one position at a time with pos0 = the position equals a whole pass.
     const x = randn(rng, seq * stride);
     const whole = x.slice();
-    native.rotary(whole, seq, seq, 0, stride, offset, heads, dh, dh, 10000, RotaryStyle.RotateHalf);
+    native.rotary(whole, seq, seq, 0, stride, offset, heads, dh, freqs(dh), RotaryStyle.RotateHalf);
     for (let p = 0; p < seq; p++) {
       const row = x.subarray(p * stride, (p + 1) * stride);
-      native.rotary(row, 1, 1, p, stride, offset, heads, dh, dh, 10000, RotaryStyle.RotateHalf);
+      native.rotary(row, 1, 1, p, stride, offset, heads, dh, freqs(dh), RotaryStyle.RotateHalf);
     }
     expect(maxAbsDiff(x, whole)).toBeLessThan(1e-6);
-    expect(() => native.rotary(new Float32Array(10), 2, 3, 0, 5, 0, 1, 4, 4, 1e4, 0)).toThrow(/multiple of seq/);
+    // By hand: pair (0, 2) of a 4-wide head at position 3 turns by 3 * 0.5 rad, pair (1, 3) by 3 * 0.25.
+    for (const kern of [native, ref]) {
+      const v = Float32Array.from([1, 2, 0, 0]);
+      kern.rotary(v, 1, 1, 3, 4, 0, 1, 4, Float32Array.from([0.5, 0.25]), RotaryStyle.RotateHalf);
+      expect([...v].map((t) => +t.toFixed(6))).toEqual([Math.cos(1.5), 2 * Math.cos(0.75), Math.sin(1.5), 2 * Math.sin(0.75)].map((t) => +t.toFixed(6)));
+    }
+    expect(() => native.rotary(new Float32Array(10), 2, 3, 0, 5, 0, 1, 4, freqs(4), 0)).toThrow(/multiple of seq/);
+    expect(() => native.rotary(new Float32Array(8), 1, 1, 0, 8, 0, 1, 4, freqs(6), 0)).toThrow(/headDim/);
   });
 
   it("causal attention (multi-head and grouped-query) matches the reference", () => {

@@ -22,6 +22,12 @@ export interface TinyOptions {
   /** Extra tensors HF checkpoints carry that loaders must ignore. */
   extras?: boolean;
   tied?: boolean;
+  /** Llama: a head width other than d / heads (config head_dim). */
+  headDim?: number;
+  /** Llama: q/k/v projection biases, as Qwen2 has. */
+  qkvBias?: boolean;
+  /** Keys merged over the written config.json (undefined removes a key). */
+  config?: Record<string, unknown>;
 }
 
 type Tensors = Record<string, TensorToWrite>;
@@ -88,7 +94,7 @@ export function writeTinyNeox(dir: string, o: TinyOptions = {}): string {
     num_attention_heads: H, num_hidden_layers: L, intermediate_size: m, rotary_pct: o.rotaryPct ?? 0.5,
     rotary_emb_base: 10000, max_position_embeddings: ctx, layer_norm_eps: 1e-5,
     use_parallel_residual: o.parallelResidual ?? true, hidden_act: "gelu", bos_token_id: 0, eos_token_id: 0,
-    tie_word_embeddings: false, torch_dtype: "float32",
+    tie_word_embeddings: false, torch_dtype: "float32", ...o.config,
   }));
   const spec: Record<string, number[]> = { "gpt_neox.embed_in.weight": [V, d], "embed_out.weight": [V, d] };
   for (let i = 0; i < L; i++) {
@@ -116,13 +122,13 @@ export function writeTinyNeox(dir: string, o: TinyOptions = {}): string {
 }
 
 export function writeTinyGpt2(dir: string, o: TinyOptions = {}): string {
-  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, L = o.layers ?? 2, ctx = o.ctx ?? 64;
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, L = o.layers ?? 2, ctx = o.ctx ?? 64, m = o.mlp ?? 4 * d;
   const rng = new Rng(o.seed ?? 2);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "config.json"), JSON.stringify({
     architectures: ["GPT2LMHeadModel"], model_type: "gpt2", vocab_size: V, n_embd: d, n_head: H, n_layer: L,
-    n_positions: ctx, n_ctx: ctx, layer_norm_epsilon: 1e-5, activation_function: "gelu_new", n_inner: null,
-    bos_token_id: 0, eos_token_id: 0,
+    n_positions: ctx, n_ctx: ctx, layer_norm_epsilon: 1e-5, activation_function: "gelu_new", n_inner: o.mlp ?? null,
+    bos_token_id: 0, eos_token_id: 0, ...o.config,
   }));
   const spec: Record<string, number[]> = { "wte.weight": [V, d], "wpe.weight": [ctx, d], "ln_f.weight": [d], "ln_f.bias": [d] };
   for (let i = 0; i < L; i++) {
@@ -131,8 +137,8 @@ export function writeTinyGpt2(dir: string, o: TinyOptions = {}): string {
       [`${p}ln_1.weight`]: [d], [`${p}ln_1.bias`]: [d], [`${p}ln_2.weight`]: [d], [`${p}ln_2.bias`]: [d],
       [`${p}attn.c_attn.weight`]: [d, 3 * d], [`${p}attn.c_attn.bias`]: [3 * d],
       [`${p}attn.c_proj.weight`]: [d, d], [`${p}attn.c_proj.bias`]: [d],
-      [`${p}mlp.c_fc.weight`]: [d, 4 * d], [`${p}mlp.c_fc.bias`]: [4 * d],
-      [`${p}mlp.c_proj.weight`]: [4 * d, d], [`${p}mlp.c_proj.bias`]: [d],
+      [`${p}mlp.c_fc.weight`]: [d, m], [`${p}mlp.c_fc.bias`]: [m],
+      [`${p}mlp.c_proj.weight`]: [m, d], [`${p}mlp.c_proj.bias`]: [d],
     });
   }
   const tensors = randomTensors(rng, spec);
@@ -147,14 +153,14 @@ export function writeTinyGpt2(dir: string, o: TinyOptions = {}): string {
 
 export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
   const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? 2, m = o.mlp ?? 48, ctx = o.ctx ?? 64;
-  const dh = d / H;
+  const dh = o.headDim ?? d / H;
   const rng = new Rng(o.seed ?? 3);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "config.json"), JSON.stringify({
     architectures: ["LlamaForCausalLM"], model_type: "llama", vocab_size: V, hidden_size: d, intermediate_size: m,
     num_attention_heads: H, num_key_value_heads: Hkv, num_hidden_layers: L, max_position_embeddings: ctx,
     rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: "silu", tie_word_embeddings: o.tied ?? false,
-    bos_token_id: 1, eos_token_id: 2,
+    bos_token_id: 1, eos_token_id: 2, ...(o.headDim ? { head_dim: o.headDim } : {}), ...o.config,
   }));
   const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
   if (!o.tied) spec["lm_head.weight"] = [V, d];
@@ -166,6 +172,11 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.o_proj.weight`]: [d, H * dh],
       [`${p}mlp.gate_proj.weight`]: [m, d], [`${p}mlp.up_proj.weight`]: [m, d], [`${p}mlp.down_proj.weight`]: [d, m],
     });
+    if (o.qkvBias) {
+      Object.assign(spec, {
+        [`${p}self_attn.q_proj.bias`]: [H * dh], [`${p}self_attn.k_proj.bias`]: [Hkv * dh], [`${p}self_attn.v_proj.bias`]: [Hkv * dh],
+      });
+    }
   }
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));

@@ -57,13 +57,37 @@ function rmsNorm(x: Vec, w: Vec, eps: number): Vec {
 
 const add = (a: Vec, b: Vec) => a.map((v, i) => v + b[i]!);
 
-/** HF's rotate-half rotary on the first `rot` dims of a head at position pos (float32 angles). */
-function rotateHalf(v: Vec, pos: number, rot: number, base: number): Vec {
+/**
+ * inv_freq as modeling_rope_utils computes it for the config's rope type (default, linear,
+ * dynamic within the trained length, llama3), in float32 like PyTorch.
+ */
+function inverseFrequencies(cfg: any, rot: number, base: number): number[] {
+  const f = Math.fround;
+  let inv = Array.from({ length: rot / 2 }, (_, i) => f(1 / f(base ** f((2 * i) / rot))));
+  const sc = cfg.rope_scaling ?? cfg.rope_parameters ?? {};
+  const type = sc.rope_type ?? sc.type ?? "default";
+  if (type === "linear") inv = inv.map((v) => f(v / sc.factor));
+  if (type === "llama3") {
+    const old = sc.original_max_position_embeddings;
+    const lowWave = old / sc.low_freq_factor;
+    const highWave = old / sc.high_freq_factor;
+    inv = inv.map((v) => {
+      const wave = (2 * Math.PI) / v;
+      if (wave < highWave) return v;
+      if (wave > lowWave) return f(v / sc.factor);
+      const smooth = (old / wave - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
+      return f((1 - smooth) * (v / sc.factor) + smooth * v);
+    });
+  }
+  return inv;
+}
+
+/** HF's rotate-half rotary on the first 2 * inv.length dims of a head at position pos (float32 angles). */
+function rotateHalf(v: Vec, pos: number, invFreq: number[]): Vec {
   const out = Float64Array.from(v);
-  const half = rot / 2;
+  const half = invFreq.length;
   for (let i = 0; i < half; i++) {
-    const inv = Math.fround(1 / Math.fround(base ** ((2 * i) / rot)));
-    const angle = Math.fround(pos * inv);
+    const angle = Math.fround(pos * invFreq[i]!);
     const c = Math.cos(angle);
     const s = Math.sin(angle);
     out[i] = v[i]! * c - v[i + half]! * s;
@@ -86,13 +110,21 @@ function attend(q: Vec, keys: Vec[], values: Vec[], scale: number): Vec {
 const geluErf = (x: number) => 0.5 * x * erfc(-x / Math.SQRT2);
 const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 const silu = (x: number) => x / (1 + Math.exp(-x));
+/** transformers' ACT2FN by name. */
+const ACT: Record<string, (x: number) => number> = {
+  gelu: geluErf, gelu_new: geluTanh, gelu_fast: geluTanh, gelu_pytorch_tanh: geluTanh, relu: (x) => Math.max(0, x), silu,
+};
 
 /** Logits [T][vocab] of one token sequence, computed as Hugging Face's modeling code does. */
 export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
   const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
   const w = new Raw(dir);
   if (cfg.model_type === "gpt_neox") {
-    const d = cfg.hidden_size, H = cfg.num_attention_heads, dh = d / H, rot = Math.floor(dh * cfg.rotary_pct);
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, dh = d / H;
+    const rp = cfg.rope_parameters ?? {};
+    const rot = Math.floor(dh * (cfg.rotary_pct ?? rp.partial_rotary_factor ?? 0.25));
+    const inv = inverseFrequencies(cfg, rot, cfg.rotary_emb_base ?? rp.rope_theta ?? 10000);
+    const act = ACT[cfg.hidden_act ?? "gelu"]!;
     const eps = cfg.layer_norm_eps;
     const E = w.get("gpt_neox.embed_in.weight");
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
@@ -106,8 +138,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         q.push([]); k.push([]); v.push([]);
         for (let h = 0; h < H; h++) {
           const base = h * 3 * dh;
-          q[t]!.push(rotateHalf(qkv.slice(base, base + dh), t, rot, cfg.rotary_emb_base));
-          k[t]!.push(rotateHalf(qkv.slice(base + dh, base + 2 * dh), t, rot, cfg.rotary_emb_base));
+          q[t]!.push(rotateHalf(qkv.slice(base, base + dh), t, inv));
+          k[t]!.push(rotateHalf(qkv.slice(base + dh, base + 2 * dh), t, inv));
           v[t]!.push(qkv.slice(base + 2 * dh, base + 3 * dh));
         }
       });
@@ -118,7 +150,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         }
         const attn = linear(g("attention.dense.weight"), g("attention.dense.bias"), heads, d);
         const mlp = (inp: Vec) => linear(g("mlp.dense_4h_to_h.weight"), g("mlp.dense_4h_to_h.bias"),
-          linear(g("mlp.dense_h_to_4h.weight"), g("mlp.dense_h_to_4h.bias"), inp, cfg.intermediate_size).map(geluErf), d);
+          linear(g("mlp.dense_h_to_4h.weight"), g("mlp.dense_h_to_4h.bias"), inp, cfg.intermediate_size).map(act), d);
         const ln2 = (inp: Vec) => layerNorm(inp, g("post_attention_layernorm.weight"), g("post_attention_layernorm.bias"), eps);
         if (cfg.use_parallel_residual) return add(add(x, attn), mlp(ln2(x)));
         const mid = add(x, attn);
@@ -129,7 +161,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     return xs.map((x) => linear(U, null, layerNorm(x, w.get("gpt_neox.final_layer_norm.weight"), w.get("gpt_neox.final_layer_norm.bias"), eps), cfg.vocab_size));
   }
   if (cfg.model_type === "gpt2") {
-    const d = cfg.n_embd, H = cfg.n_head, dh = d / H, eps = cfg.layer_norm_epsilon;
+    const d = cfg.n_embd, H = cfg.n_head, dh = d / H, eps = cfg.layer_norm_epsilon, inner = cfg.n_inner ?? 4 * d;
+    const act = ACT[cfg.activation_function ?? "gelu_new"]!;
     const E = w.get("wte.weight");
     const P = w.get("wpe.weight");
     let xs = tokens.map((t, pos) => add(E.slice(t * d, (t + 1) * d), P.slice(pos * d, (pos + 1) * d)));
@@ -142,29 +175,35 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         for (let h = 0; h < H; h++) {
           const keys = Array.from({ length: t + 1 }, (_, j) => head(j, 1, h));
           const vals = Array.from({ length: t + 1 }, (_, j) => head(j, 2, h));
-          heads.set(attend(head(t, 0, h), keys, vals, 1 / Math.sqrt(dh)), h * dh);
+          // GPT2Attention: divide by sqrt(head dim) unless scale_attn_weights is false, then
+          // by layer_idx + 1 with scale_attn_by_inverse_layer_idx.
+          const scale = (cfg.scale_attn_weights === false ? 1 : 1 / Math.sqrt(dh)) / (cfg.scale_attn_by_inverse_layer_idx ? l + 1 : 1);
+          heads.set(attend(head(t, 0, h), keys, vals, scale), h * dh);
         }
         const mid = add(x, conv1d(g("attn.c_proj.weight"), g("attn.c_proj.bias"), heads, d));
-        const hidden = conv1d(g("mlp.c_fc.weight"), g("mlp.c_fc.bias"), layerNorm(mid, g("ln_2.weight"), g("ln_2.bias"), eps), 4 * d).map(geluTanh);
+        const hidden = conv1d(g("mlp.c_fc.weight"), g("mlp.c_fc.bias"), layerNorm(mid, g("ln_2.weight"), g("ln_2.bias"), eps), inner).map(act);
         return add(mid, conv1d(g("mlp.c_proj.weight"), g("mlp.c_proj.bias"), hidden, d));
       });
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("ln_f.weight"), w.get("ln_f.bias"), eps), cfg.vocab_size));
   }
-  if (cfg.model_type === "llama") {
-    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, dh = d / H, eps = cfg.rms_norm_eps;
+  if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "mistral") {
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
+    const dh = cfg.head_dim ?? d / H;
+    const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
+    const bias = (l: number, n: string) => (w.has(`model.layers.${l}.${n}`) ? w.get(`model.layers.${l}.${n}`) : null);
     const E = w.get("model.embed_tokens.weight");
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
       const proj = xs.map((x, t) => {
         const a = rmsNorm(x, g("input_layernorm.weight"), eps);
-        const q = linear(g("self_attn.q_proj.weight"), null, a, H * dh);
-        const k = linear(g("self_attn.k_proj.weight"), null, a, Hkv * dh);
-        const v = linear(g("self_attn.v_proj.weight"), null, a, Hkv * dh);
+        const q = linear(g("self_attn.q_proj.weight"), bias(l, "self_attn.q_proj.bias"), a, H * dh);
+        const k = linear(g("self_attn.k_proj.weight"), bias(l, "self_attn.k_proj.bias"), a, Hkv * dh);
+        const v = linear(g("self_attn.v_proj.weight"), bias(l, "self_attn.v_proj.bias"), a, Hkv * dh);
         return {
-          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, dh, cfg.rope_theta)),
-          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, dh, cfg.rope_theta)),
+          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
+          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
           v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
         };
       });
@@ -174,7 +213,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
           const kv = Math.floor(h / (H / Hkv)); // repeat_kv
           heads.set(attend(proj[t]!.q[h]!, proj.slice(0, t + 1).map((p) => p.k[kv]!), proj.slice(0, t + 1).map((p) => p.v[kv]!), 1 / Math.sqrt(dh)), h * dh);
         }
-        const mid = add(x, linear(g("self_attn.o_proj.weight"), null, heads, d));
+        const mid = add(x, linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d));
         const a = rmsNorm(mid, g("post_attention_layernorm.weight"), eps);
         const gate = linear(g("mlp.gate_proj.weight"), null, a, cfg.intermediate_size).map(silu);
         const up = linear(g("mlp.up_proj.weight"), null, a, cfg.intermediate_size);

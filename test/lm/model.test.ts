@@ -8,8 +8,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
+import { configFromHf } from "../../src/lm/config.js";
 import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
+import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { tempDir } from "../helpers.js";
 import { writeTinyGpt2, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
@@ -38,6 +40,19 @@ const families: Array<[string, (d: string) => string]> = [
   ["gpt2", (d) => writeTinyGpt2(d)],
   ["llama (grouped-query attention)", (d) => writeTinyLlama(d)],
   ["llama (tied embeddings)", (d) => writeTinyLlama(d, { tied: true, kvHeads: 4, seed: 9 })],
+  // Config variants: transformers 5 writes rope settings as one rope_parameters object.
+  ["gpt_neox (transformers 5 rope_parameters, gelu_new)", (d) => writeTinyNeox(d, {
+    seed: 11, config: { rotary_pct: undefined, rotary_emb_base: undefined, hidden_act: "gelu_new",
+      rope_parameters: { rope_type: "default", rope_theta: 500, partial_rotary_factor: 0.5 } } })],
+  ["gpt_neox (linear rope scaling)", (d) => writeTinyNeox(d, { seed: 12, config: { rope_scaling: { type: "linear", factor: 4 } } })],
+  ["gpt2 (scale_attn_by_inverse_layer_idx, relu, n_inner)", (d) => writeTinyGpt2(d, {
+    seed: 13, layers: 3, mlp: 40, config: { scale_attn_by_inverse_layer_idx: true, activation_function: "relu" } })],
+  ["gpt2 (scale_attn_weights false)", (d) => writeTinyGpt2(d, { seed: 14, config: { scale_attn_weights: false } })],
+  // Wavelengths 6.3, 20, 63, 199 against bands at 8 and 64: kept, blended, blended, slowed.
+  ["llama (llama3 rope scaling)", (d) => writeTinyLlama(d, { seed: 15, heads: 4, d: 32, config: { rope_theta: 100,
+    rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 8, original_max_position_embeddings: 64 } } })],
+  ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
+    config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false, sliding_window: 4 } })],
 ];
 
 describe("forward pass against Hugging Face's modeling code", () => {
@@ -218,5 +233,43 @@ describe("loading checkpoints", () => {
     writeFileSync(join(bad, "config.json"), "{");
     await expect(loadModel(bad)).rejects.toThrow(/config.json: not valid JSON/);
     await expect(loadModel(join(dir, "nothing-here"))).rejects.toThrow(/no such model folder/);
+  });
+});
+
+describe("config.json variants", () => {
+  const llama = { model_type: "llama", vocab_size: 10, hidden_size: 8, intermediate_size: 16, num_attention_heads: 2, num_hidden_layers: 1, max_position_embeddings: 4096 };
+
+  it("reads rope settings from transformers 4 and 5 layouts, with each class's defaults", () => {
+    const neox = { model_type: "gpt_neox", vocab_size: 10, hidden_size: 64, intermediate_size: 16, num_attention_heads: 2, num_hidden_layers: 1 };
+    // GPTNeoXConfig rotates a quarter of each head by default; Llama all of it.
+    expect(configFromHf(neox, "c").rotaryDims).toBe(8);
+    expect(configFromHf({ ...neox, rotary_pct: 0.5, rotary_emb_base: 500 }, "c").rope).toEqual({ theta: 500, partialFactor: 0.5, scaling: { type: "default" } });
+    expect(configFromHf({ ...neox, rope_parameters: { rope_type: "default", rope_theta: 7, partial_rotary_factor: 1 } }, "c").rotaryDims).toBe(32);
+    expect(configFromHf(llama, "c").rope).toEqual({ theta: 10000, partialFactor: 1, scaling: { type: "default" } });
+    expect(configFromHf({ ...llama, rope_parameters: { rope_type: "linear", factor: 2, rope_theta: 1e6 } }, "c").rope)
+      .toEqual({ theta: 1e6, partialFactor: 1, scaling: { type: "linear", factor: 2 } });
+    // Dynamic NTK only differs past max_position_embeddings, which the forward refuses.
+    expect(configFromHf({ ...llama, rope_scaling: { type: "dynamic", factor: 2 } }, "c").rope!.scaling).toEqual({ type: "default" });
+  });
+
+  it("llama3 frequencies: short wavelengths kept, long ones slowed by the factor, the band between blended", () => {
+    const spec = { theta: 100, partialFactor: 1, scaling: { type: "llama3" as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 8, originalMaxPositions: 64 } };
+    const inv = rotaryInverseFrequencies(spec, 8);
+    const base = [1, 100 ** -0.25, 100 ** -0.5, 100 ** -0.75];
+    expect(inv[0]).toBeCloseTo(1, 7); // wavelength 2 pi < 64 / 8
+    expect(inv[3]).toBeCloseTo(base[3]! / 8, 7); // wavelength 199 > 64
+    // wavelength 19.9: smooth = (64 / 19.87 - 1) / 7
+    const smooth = (64 / ((2 * Math.PI) / base[1]!) - 1) / 7;
+    expect(inv[1]).toBeCloseTo((1 - smooth) * (base[1]! / 8) + smooth * base[1]!, 6);
+  });
+
+  it("caps contexts at a sliding window and refuses what it cannot run, naming it", () => {
+    expect(configFromHf({ ...llama, model_type: "mistral", sliding_window: 1024 }, "c").maxPositions).toBe(1024);
+    expect(configFromHf({ ...llama, model_type: "mistral", sliding_window: null }, "c").maxPositions).toBe(4096);
+    expect(configFromHf({ ...llama, model_type: "qwen2", sliding_window: 1024, use_sliding_window: false }, "c").maxPositions).toBe(4096);
+    expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "yarn", factor: 4 } }, "m/config.json")).toThrow(/m\/config.json: rope type "yarn" is not supported/);
+    expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "llama3", factor: 8 } }, "c")).toThrow(/rope_scaling.low_freq_factor must be a positive number/);
+    expect(() => configFromHf({ ...llama, hidden_act: "gelu" }, "c")).toThrow(/hidden_act must be silu/);
+    expect(() => configFromHf({ ...llama, hidden_act: "quick_gelu" }, "c")).toThrow(/hidden_act "quick_gelu" is not supported/);
   });
 });

@@ -1,0 +1,110 @@
+/**
+ * Rotary position embeddings: which frequencies each pair of dimensions turns at, read from
+ * a Hugging Face config the way its modeling code reads it. Configs written by transformers
+ * 4.x carry `rope_theta` (GPT-NeoX: `rotary_emb_base`, `rotary_pct`) and an optional
+ * `rope_scaling`; transformers 5 folds them all into one `rope_parameters` object.
+ *
+ * Frequencies are computed in float32, step by step as PyTorch does
+ * (inv_freq = 1 / base ** (arange(0, dim, 2).float() / dim)), so that the angles, and
+ * therefore the logits, agree with Hugging Face's to float rounding.
+ */
+
+/** How the base frequencies are rescaled for longer contexts (HF `rope_type`). */
+export type RopeScaling =
+  | { type: "default" }
+  | { type: "linear"; factor: number }
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
+export interface RopeSpec {
+  theta: number;
+  /** Share of each head's dimensions that rotate (GPT-NeoX's rotary_pct). */
+  partialFactor: number;
+  scaling: RopeScaling;
+}
+
+type Json = Record<string, unknown>;
+
+function positiveNumber(v: unknown, what: string, path: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new Error(`${path}: ${what} must be a positive number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * The rotary settings of a config.json. `defaults` are the model class's own defaults
+ * (they differ: GPT-NeoX rotates a quarter of each head, Llama all of it).
+ */
+export function ropeFromHf(json: Json, path: string, defaults: { theta: number; partialFactor: number; thetaKeys: string[]; partialKeys: string[] }): RopeSpec {
+  const params = (json.rope_parameters ?? null) as Json | null;
+  const scaling = (json.rope_scaling ?? params ?? null) as Json | null;
+  if (params !== null && typeof params !== "object") throw new Error(`${path}: "rope_parameters" must be an object`);
+  if (scaling !== null && typeof scaling !== "object") throw new Error(`${path}: "rope_scaling" must be an object`);
+  const pick = (keys: string[], fallback: number, what: string): number => {
+    for (const src of [params, json]) {
+      for (const k of keys) if (src && src[k] !== undefined && src[k] !== null) return positiveNumber(src[k], `"${what}"`, path);
+    }
+    return fallback;
+  };
+  const theta = pick(["rope_theta", ...defaults.thetaKeys], defaults.theta, "rope_theta");
+  const partialFactor = pick(["partial_rotary_factor", ...defaults.partialKeys], defaults.partialFactor, "partial_rotary_factor");
+  if (partialFactor > 1) throw new Error(`${path}: partial_rotary_factor must be at most 1, got ${partialFactor}`);
+  return { theta, partialFactor, scaling: scalingFromHf(scaling, path) };
+}
+
+function scalingFromHf(s: Json | null, path: string): RopeScaling {
+  const type = s ? String(s.rope_type ?? s.type ?? "default") : "default";
+  const num = (key: string) => positiveNumber(s![key], `rope_scaling.${key}`, path);
+  switch (type) {
+    case "default":
+      return { type: "default" };
+    // Dynamic NTK scaling only changes the frequencies for positions past
+    // max_position_embeddings, which saekit never runs (the forward refuses them).
+    case "dynamic":
+      num("factor");
+      return { type: "default" };
+    case "linear":
+      return { type: "linear", factor: num("factor") };
+    case "llama3": {
+      const r: RopeScaling = {
+        type: "llama3", factor: num("factor"), lowFreqFactor: num("low_freq_factor"),
+        highFreqFactor: num("high_freq_factor"), originalMaxPositions: num("original_max_position_embeddings"),
+      };
+      if (r.highFreqFactor <= r.lowFreqFactor) throw new Error(`${path}: rope_scaling.high_freq_factor must exceed low_freq_factor`);
+      return r;
+    }
+    default:
+      throw new Error(`${path}: rope type "${type}" is not supported (default, linear, dynamic, llama3)`);
+  }
+}
+
+/** Rotated dimensions of a head of `headDim` (int(head_dim * partial_rotary_factor), as HF). */
+export function rotaryDimsOf(spec: RopeSpec, headDim: number): number {
+  return Math.floor(headDim * spec.partialFactor);
+}
+
+/** The inverse frequency of each rotated pair, [rotaryDims / 2], in float32. */
+export function rotaryInverseFrequencies(spec: RopeSpec, rotaryDims: number): Float32Array {
+  const f = Math.fround;
+  const half = rotaryDims / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) inv[i] = f(1 / f(spec.theta ** f((2 * i) / rotaryDims)));
+  const s = spec.scaling;
+  if (s.type === "linear") {
+    for (let i = 0; i < half; i++) inv[i] = f(inv[i]! / s.factor);
+  } else if (s.type === "llama3") {
+    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, and the band in
+    // between blends the two.
+    const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;
+    const highWavelen = s.originalMaxPositions / s.highFreqFactor;
+    for (let i = 0; i < half; i++) {
+      const freq = inv[i]!;
+      const wavelen = f((2 * Math.PI) / freq);
+      if (wavelen > lowWavelen) {
+        inv[i] = f(freq / s.factor);
+      } else if (wavelen >= highWavelen) {
+        const smooth = f((s.originalMaxPositions / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor));
+        inv[i] = f(f((1 - smooth) * f(freq / s.factor)) + f(smooth * freq));
+      }
+    }
+  }
+  return inv;
+}
