@@ -11,8 +11,9 @@
  * problem is an error naming the file and what is wrong. Tensors are read on demand
  * through a file descriptor, so opening a large checkpoint costs only its header.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync } from "node:fs";
 import { writeFileAtomic } from "./atomic.js";
+import { openForReading, readRange } from "./file-range.js";
 import { DTYPE_SIZE, type DType, type FloatDType, decodeFloats, encodeFloats, isDType } from "./dtype.js";
 import { numel, type Shape, Tensor } from "./tensor.js";
 
@@ -140,23 +141,11 @@ export class SafetensorsFile {
 }
 
 function openOrThrow(path: string): number {
-  try {
-    return openSync(path, "r");
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new SafetensorsError(path, e.code === "ENOENT" ? "no such file" : `cannot open (${e.message})`);
-  }
+  return openForReading(path, (problem) => { throw new SafetensorsError(path, problem); });
 }
 
 function readExactly(fd: number, position: number, length: number, path: string): Uint8Array {
-  const out = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const got = readSync(fd, out, done, length - done, position + done);
-    if (got === 0) throw new SafetensorsError(path, `file ended while reading bytes ${position}..${position + length}`);
-    done += got;
-  }
-  return out;
+  return readRange(fd, position, length, (problem) => { throw new SafetensorsError(path, problem); });
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -3,7 +3,7 @@
  * downloaded once into a local cache with @huggingface/hub and read from there afterwards.
  * Without a network the error says exactly which folder to fill by hand.
  */
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -11,6 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { downloadFile } from "@huggingface/hub";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { ProgressBar } from "../util/progress.js";
+import { indexShardNames } from "./weights.js";
 
 export interface HubSpec {
   repo: string;
@@ -35,7 +36,7 @@ export function hubModelDir(spec: HubSpec, cacheDir = defaultCacheDir()): string
 const COMPLETE = ".saekit-complete.json";
 
 /**
- * The local folder holding a hub model, downloading config.json, the safetensors weights
+ * The local folder holding a hub model, downloading config.json, the weights
  * (single file or index + shards) and the tokenizer files on first use.
  */
 export async function resolveHubModel(specText: string, opts: { cacheDir?: string; progress?: boolean; fetch?: typeof fetch } = {}): Promise<string> {
@@ -46,12 +47,8 @@ export async function resolveHubModel(specText: string, opts: { cacheDir?: strin
   const get = (path: string, required: boolean) => fetchToFile(spec, path, join(dir, path), required, opts);
   try {
     await get("config.json", true);
-    if (!(await get("model.safetensors", false))) {
-      if (!(await get("model.safetensors.index.json", false))) {
-        throw new Error(`${spec.repo} has neither model.safetensors nor model.safetensors.index.json`);
-      }
-      const index = JSON.parse(readFileSync(join(dir, "model.safetensors.index.json"), "utf8"));
-      for (const shard of new Set(Object.values(index.weight_map ?? {}) as string[])) await get(shard, true);
+    if (!(await fetchWeights(dir, get))) {
+      throw new Error(`${spec.repo} has no model.safetensors, pytorch_model.bin or their .index.json`);
     }
     for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) await get(f, false);
   } catch (err) {
@@ -59,12 +56,24 @@ export async function resolveHubModel(specText: string, opts: { cacheDir?: strin
     const offline = /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(`${e.message} ${String((e as { cause?: unknown }).cause ?? "")}`);
     throw new Error(offline
       ? `cannot reach the Hugging Face hub to download ${spec.repo}@${spec.revision} (${e.message}). ` +
-        `Without a network, put the model's config.json, model.safetensors (or the index and shards) and tokenizer.json in ${dir} ` +
+        `Without a network, put the model's config.json, model.safetensors (or the index and shards; or pytorch_model.bin) and tokenizer.json in ${dir} ` +
         `(then create ${join(dir, COMPLETE)} containing {}), or pass the folder itself as the model.`
       : `downloading ${spec.repo}@${spec.revision}: ${e.message}`, { cause: err });
   }
   writeJsonAtomic(join(dir, COMPLETE), { repo: spec.repo, revision: spec.revision, downloaded: new Date().toISOString() });
   return dir;
+}
+
+/** The weights, safetensors first: a single file, or an index and every shard it names. */
+async function fetchWeights(dir: string, get: (path: string, required: boolean) => Promise<boolean>): Promise<boolean> {
+  for (const base of ["model.safetensors", "pytorch_model.bin"]) {
+    if (await get(base, false)) return true;
+    if (await get(`${base}.index.json`, false)) {
+      for (const shard of indexShardNames(join(dir, `${base}.index.json`))) await get(shard, true);
+      return true;
+    }
+  }
+  return false;
 }
 
 /** Downloads one file (atomically: temp then rename); false if the repo has no such file. */

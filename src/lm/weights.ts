@@ -1,13 +1,15 @@
 /**
- * Reads the tensors of a Hugging Face model folder: `model.safetensors`, or the shards
- * listed by `model.safetensors.index.json`. Tensors are read on demand (only the header
- * of each shard is parsed up front), converted to float32, and every missing or
- * mis-shaped tensor is named in the error together with the file.
+ * Reads the tensors of a Hugging Face model folder: `model.safetensors` or the shards listed
+ * by `model.safetensors.index.json`, else the PyTorch checkpoints of older repositories
+ * (`pytorch_model.bin` or `pytorch_model.bin.index.json`). Tensors are read on demand (only
+ * the directory of each shard is parsed up front), converted to float32, and every missing
+ * or mis-shaped tensor is named in the error together with the file.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SafetensorsFile } from "../core/safetensors.js";
 import type { Tensor } from "../core/tensor.js";
+import { TorchCheckpoint } from "../core/torch-checkpoint.js";
 
 export interface WeightReader {
   /** Where the weights come from, for error messages. */
@@ -18,13 +20,23 @@ export interface WeightReader {
   names(): string[];
 }
 
-export class SafetensorsWeights implements WeightReader {
-  private readonly files = new Map<string, SafetensorsFile>();
+/** One checkpoint file: safetensors or torch.save. */
+interface TensorFile {
+  names(): string[];
+  read(name: string): Tensor;
+}
+
+function openTensorFile(path: string): TensorFile {
+  return path.endsWith(".safetensors") ? SafetensorsFile.open(path) : TorchCheckpoint.open(path);
+}
+
+export class CheckpointWeights implements WeightReader {
+  private readonly files = new Map<string, TensorFile>();
   private readonly where = new Map<string, string>();
 
   constructor(readonly source: string, shardPaths: string[]) {
     for (const path of shardPaths) {
-      const file = SafetensorsFile.open(path);
+      const file = openTensorFile(path);
       this.files.set(path, file);
       for (const name of file.names()) this.where.set(name, path);
     }
@@ -49,27 +61,38 @@ export class SafetensorsWeights implements WeightReader {
   }
 }
 
-/** Opens the weights of a Hugging Face model folder. */
-export function openHfWeights(dir: string): SafetensorsWeights {
-  const single = join(dir, "model.safetensors");
-  const index = join(dir, "model.safetensors.index.json");
-  if (existsSync(single)) return new SafetensorsWeights(single, [single]);
-  if (existsSync(index)) {
-    let map: Record<string, string>;
-    try {
-      map = JSON.parse(readFileSync(index, "utf8")).weight_map;
-    } catch (err) {
-      throw new Error(`${index}: not valid JSON (${(err as Error).message})`);
-    }
-    if (!map || typeof map !== "object") throw new Error(`${index}: no "weight_map"`);
-    const shards = [...new Set(Object.values(map))].map((f) => {
-      if (typeof f !== "string" || f.includes("/") || f.includes("\\")) throw new Error(`${index}: bad shard name ${JSON.stringify(f)}`);
-      const p = join(dir, f);
-      if (!existsSync(p)) throw new Error(`${index}: shard ${f} is missing from ${dir}`);
-      return p;
-    });
-    return new SafetensorsWeights(index, shards);
+/** Opens the weights of a Hugging Face model folder, preferring safetensors. */
+export function openHfWeights(dir: string): CheckpointWeights {
+  for (const base of ["model.safetensors", "pytorch_model.bin"]) {
+    const single = join(dir, base);
+    if (existsSync(single)) return new CheckpointWeights(single, [single]);
+    const index = join(dir, `${base}.index.json`);
+    if (existsSync(index)) return new CheckpointWeights(index, shardsOf(index, dir));
   }
-  const hasBin = existsSync(join(dir, "pytorch_model.bin"));
-  throw new Error(`${dir}: no model.safetensors or model.safetensors.index.json${hasBin ? " (pytorch_model.bin is not supported: convert it to safetensors)" : ""}`);
+  throw new Error(`${dir}: no model.safetensors, pytorch_model.bin or their .index.json`);
+}
+
+/** The shard files a `*.index.json` weight map names, all of which must exist. */
+function shardsOf(index: string, dir: string): string[] {
+  return indexShardNames(index).map((f) => {
+    const p = join(dir, f);
+    if (!existsSync(p)) throw new Error(`${index}: shard ${f} is missing from ${dir}`);
+    return p;
+  });
+}
+
+/** The distinct shard file names of a `*.index.json`; each must be a plain file name. */
+export function indexShardNames(index: string): string[] {
+  let map: Record<string, string>;
+  try {
+    map = JSON.parse(readFileSync(index, "utf8")).weight_map;
+  } catch (err) {
+    throw new Error(`${index}: not valid JSON (${(err as Error).message})`);
+  }
+  if (!map || typeof map !== "object") throw new Error(`${index}: no "weight_map"`);
+  const names = [...new Set(Object.values(map))];
+  for (const f of names) {
+    if (typeof f !== "string" || !/^[\w.-]+$/.test(f) || f.startsWith(".")) throw new Error(`${index}: bad shard name ${JSON.stringify(f)}`);
+  }
+  return names;
 }

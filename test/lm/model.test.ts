@@ -3,16 +3,17 @@
  * logits against an independent float64 re-implementation of Hugging Face's modeling code,
  * and the structural properties every hook-based analysis relies on.
  */
-import { writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
+import { TorchCheckpoint } from "../../src/core/torch-checkpoint.js";
 import { configFromHf } from "../../src/lm/config.js";
 import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
-import { tempDir } from "../helpers.js";
+import { maxAbsDiff, tempDir } from "../helpers.js";
 import { writeTinyGpt2, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
@@ -191,6 +192,26 @@ describe("loading checkpoints", () => {
   it("ignores the extra tensors HF checkpoints carry (rotary inv_freq, masked_bias, attn.bias)", async () => {
     await expect(loadModel(writeTinyNeox(join(dir, "neox-extras"), { extras: true }))).resolves.toBeDefined();
     await expect(loadModel(writeTinyGpt2(join(dir, "gpt2-extras"), { extras: true }))).resolves.toBeDefined();
+  });
+
+  it("reads a PyTorch pytorch_model.bin (written by torch.save) like the same weights in safetensors", async () => {
+    // test/fixtures/torch/gpt2: a tiny GPT2LMHeadModel state dict, with "transformer."
+    // names, the bool attn.bias buffers and lm_head tied to wte (make_fixtures.py).
+    const binDir = join(dir, "gpt2-bin");
+    mkdirSync(binDir);
+    for (const f of ["config.json", "pytorch_model.bin"]) copyFileSync(join(import.meta.dirname, "..", "fixtures", "torch", "gpt2", f), join(binDir, f));
+    const ck = TorchCheckpoint.open(join(binDir, "pytorch_model.bin"));
+    // Closed form of the script: tensor k holds sin(0.37 i + k) * 0.3 (wte is k = 0).
+    const wte = ck.read("transformer.wte.weight").data;
+    expect(maxAbsDiff(wte, Float32Array.from(wte, (_, i) => Math.sin(0.37 * i) * 0.3))).toBeLessThan(1e-7);
+    const stDir = join(dir, "gpt2-st");
+    mkdirSync(stDir);
+    copyFileSync(join(binDir, "config.json"), join(stDir, "config.json"));
+    const names = ck.names().filter((n) => !/\.attn\.bias$/.test(n) && n !== "lm_head.weight");
+    writeSafetensors(join(stDir, "model.safetensors"), Object.fromEntries(names.map((n) => [n.replace(/^transformer\./, ""), ck.read(n)])));
+    const { model } = await loadModel(binDir);
+    const tokens = randomTokens(4, 11, model.cfg.vocabSize);
+    expect(relativeError(model.forward(tokens, 1, 11).logits!, hfReferenceLogits(stDir, [...tokens]))).toBeLessThan(1e-5);
   });
 
   it("reads a sharded model.safetensors.index.json", async () => {

@@ -115,6 +115,13 @@ describe("hf: model specs", () => {
     expect(loaded.tokenizer).not.toBeNull();
   });
 
+  it("falls back to pytorch_model.bin for repositories without safetensors", async () => {
+    const root = join(import.meta.dirname, "..", "fixtures", "torch", "gpt2");
+    const local = await resolveHubModel("hf:old-org/tiny-gpt2", { cacheDir: join(dir, "cache-bin"), fetch: fakeHub(root, "old-org/tiny-gpt2"), progress: false });
+    expect(readFileSync(join(local, "pytorch_model.bin")).equals(readFileSync(join(root, "pytorch_model.bin")))).toBe(true);
+    expect((await loadModel(local)).model.cfg.architecture).toBe("gpt2");
+  });
+
   it("says where to put the files when the hub cannot be reached", async () => {
     const failing = (async () => { throw new TypeError("fetch failed"); }) as unknown as typeof fetch;
     await expect(resolveHubModel("hf:EleutherAI/pythia-70m@v0", { cacheDir: join(dir, "c2"), fetch: failing }))
