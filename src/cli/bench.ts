@@ -1,9 +1,9 @@
 /** `saekit bench ...`: benchmarks that print one JSON line per measurement. */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { benchGemm, benchTopk } from "../bench/kernels.js";
 import { benchLm } from "../bench/lm.js";
 import { benchTrain } from "../bench/train.js";
-import { choice, defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerBench(program: Command): void {
   const bench = program
@@ -27,7 +27,7 @@ export function registerBench(program: Command): void {
     .option("--batch <n>", "rows", positiveInt, 4096)
     .option("--m <n>", "columns (latents)", positiveInt, 16384)
     .option("--k <n>", "entries kept per row", positiveInt, 64)
-    .option("--mode <mode>", "relu (TopK) or abs (AbsTopK)", choice(["relu", "abs"] as const), "relu")
+    .addOption(new Option("--mode <mode>", "relu (TopK) or abs (AbsTopK)").choices(["relu", "abs"]).default("relu"))
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .option("--runs <n>", "timed runs (at least 5)", positiveInt, 7)
     .action((o) => {
@@ -38,7 +38,7 @@ export function registerBench(program: Command): void {
   bench
     .command("train")
     .description("tokens/s of a full SAE training step (forward, backward, Adam), configured like ../shared/bench/peer_topk_sae.py")
-    .option("--arch <name>", "architecture", choice(["topk", "vsae", "abstopk", "batchtopk"] as const), "topk")
+    .addOption(new Option("--arch <name>", "architecture").choices(["topk", "vsae", "abstopk", "batchtopk"]).default("topk"))
     .option("--d <n>", "input width", positiveInt, 512)
     .option("--m <n>", "latents", positiveInt, 16384)
     .option("--k <n>", "active latents per token", positiveInt, 64)

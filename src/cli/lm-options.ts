@@ -1,7 +1,7 @@
 /** Options shared by the commands that run a language model. */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { type LoadedModel, loadModel } from "../lm/load.js";
-import { choice, positiveInt } from "./options.js";
+import { positiveInt } from "./options.js";
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
@@ -16,7 +16,7 @@ export function addDatasetOptions(cmd: Command, ctxDefault = 128): Command {
     .option("--ctx <n>", "tokens per context", positiveInt, ctxDefault)
     .option("--no-bos", "do not prepend BOS to contexts")
     .option("--text-field <name>", "jsonl field / parquet column with the text", "text")
-    .option("--split <how>", ".txt documents", choice(["auto", "eot", "blank", "line"] as const), "auto");
+    .addOption(new Option("--split <how>", ".txt documents").choices(["auto", "eot", "blank", "line"]).default("auto"));
 }
 
 export function openModel(o: { model: string; tokenizer?: string; cacheDir?: string }): Promise<LoadedModel> {

@@ -1,5 +1,5 @@
 /** `saekit harvest | eval | logits | generate`: commands that run a language model. */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { writeSafetensors } from "../core/safetensors.js";
@@ -11,7 +11,7 @@ import { harvest } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
 import { loadSae } from "../sae/saelens.js";
 import { addDatasetOptions, addModelOptions, openModel } from "./lm-options.js";
-import { choice, defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerLm(program: Command): void {
   const harvestCmd = program
@@ -21,7 +21,7 @@ export function registerLm(program: Command): void {
     .requiredOption("--tokens <n>", "activation rows (tokens) to store", positiveInt)
     .requiredOption("--out <dir>", "store folder (rerunning resumes after the last complete shard)")
     .option("--batch <n>", "contexts per forward pass", positiveInt, 32)
-    .option("--dtype <dtype>", "storage dtype", choice(["f32", "f16", "bf16"] as const), "f32")
+    .addOption(new Option("--dtype <dtype>", "storage dtype").choices(["f32", "f16", "bf16"]).default("f32"))
     .option("--exclude-bos", "leave BOS positions out of the stored activations")
     .option("--shard-tokens <n>", "rows per shard", positiveInt, 65536)
     .option("--threads <n>", "threads", positiveInt, defaultThreads());

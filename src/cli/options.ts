@@ -29,15 +29,6 @@ export function intList(value: string): number[] {
   return value.split(",").map((part) => nonNegativeInt(part));
 }
 
-export function choice<T extends string>(choices: readonly T[]): (value: string) => T {
-  return (value: string) => {
-    if (!(choices as readonly string[]).includes(value)) {
-      throw new InvalidArgumentError(`expected one of ${choices.join(", ")}, got "${value}"`);
-    }
-    return value as T;
-  };
-}
-
 /** The default thread count: SAEKIT_THREADS or every core. */
 export function defaultThreads(): number {
   const env = Number(process.env.SAEKIT_THREADS);

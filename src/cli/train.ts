@@ -8,7 +8,7 @@ import type { SaeMetadata } from "../sae/saelens.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
 import { type TrainOptions, trainSae } from "../train/trainer.js";
-import { choice, defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 /** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
 export function addSaeOptions(cmd: Command): Command {
@@ -18,7 +18,7 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, vsae)", positiveInt)
     .option("--aux-k <n>", "AuxK latents (0 disables; default d_in/2)", nonNegativeInt)
     .option("--aux-alpha <x>", "AuxK loss weight (default 1/32)", finiteNumber)
-    .option("--decoder-norm <mode>", "unit: decoder rows kept at norm 1; none: free", choice(["unit", "none"] as const))
+    .addOption(new Option("--decoder-norm <mode>", "unit: decoder rows kept at norm 1; none: free").choices(["unit", "none"]))
     .option("--no-b-dec-on-input", "do not subtract b_dec from the input before encoding")
     .option("--l1 <x>", "relu: L1 coefficient", finiteNumber)
     .option("--l1-warmup <n>", "relu: steps over which L1 ramps up", nonNegativeInt)
@@ -28,9 +28,9 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--init-threshold <x>", "jumprelu: initial threshold", finiteNumber)
     .option("--beta <x>", "vsae: KL weight", finiteNumber)
     .option("--kl-warmup <n>", "vsae: KL annealing steps (default 10% of --steps)", nonNegativeInt)
-    .option("--kl-scope <scope>", "vsae: KL over all latents or only the selected ones", choice(["all", "active"] as const))
-    .option("--variance <kind>", "vsae: fixed sigma = 1 or a learned log-variance head", choice(["fixed", "learned"] as const))
-    .option("--topk-mode <mode>", "vsae: TopK after ReLU or by |z| keeping sign", choice(["relu", "abs"] as const))
+    .addOption(new Option("--kl-scope <scope>", "vsae: KL over all latents or only the selected ones").choices(["all", "active"]))
+    .addOption(new Option("--variance <kind>", "vsae: fixed sigma = 1 or a learned log-variance head").choices(["fixed", "learned"]))
+    .addOption(new Option("--topk-mode <mode>", "vsae: TopK after ReLU or by |z| keeping sign").choices(["relu", "abs"]))
     .option("--relu-mu", "vsae: mu = ReLU(pre), as the published code")
     .option("--hidden <widths>", "vaease: encoder Swish hidden layer widths, e.g. 128,128", intList)
     .option("--init-log-gamma <x>", "vaease: initial log decoder variance", finiteNumber);
@@ -88,8 +88,8 @@ export function registerTrain(program: Command): void {
     .option("--decay-start <n>", "step where linear LR decay to 0 begins (default 80% of steps)", nonNegativeInt)
     .option("--clip <x>", "clip the global gradient norm (0: off)", finiteNumber, 1)
     .option("--seed <n>", "random seed", nonNegativeInt, 0)
-    .option("--b-dec-init <how>", "decoder bias init", choice(["mean", "geometric_median", "zeros"] as const), "mean")
-    .option("--normalize <how>", "expected_norm: scale inputs so E||x||^2 = d_in (folded at save)", choice(["none", "expected_norm"] as const), "none")
+    .addOption(new Option("--b-dec-init <how>", "decoder bias init").choices(["mean", "geometric_median", "zeros"]).default("mean"))
+    .addOption(new Option("--normalize <how>", "expected_norm: scale inputs so E||x||^2 = d_in (folded at save)").choices(["none", "expected_norm"]).default("none"))
     .option("--dead-after-tokens <n>", "a latent is dead after this many tokens without firing", positiveInt, 10_000_000)
     .option("--log-every <n>", "steps per metrics record", positiveInt, 100)
     .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
@@ -98,8 +98,8 @@ export function registerTrain(program: Command): void {
     .option("--synth-d <n>", "synthetic: ambient dimension (default 64; subspaces 40)", positiveInt)
     .option("--synth-features <n>", "superposition: true features", positiveInt)
     .option("--synth-active <x>", "superposition: mean active features per sample", finiteNumber)
-    .option("--synth-firing <kind>", "superposition: firing probabilities", choice(["uniform", "zipf"] as const))
-    .option("--synth-magnitude <kind>", "superposition: magnitudes", choice(["uniform", "exponential", "halfnormal"] as const))
+    .addOption(new Option("--synth-firing <kind>", "superposition: firing probabilities").choices(["uniform", "zipf"]))
+    .addOption(new Option("--synth-magnitude <kind>", "superposition: magnitudes").choices(["uniform", "exponential", "halfnormal"]))
     .option("--synth-correlation <x>", "superposition: co-firing probability within groups", finiteNumber)
     .option("--synth-noise <x>", "superposition: Gaussian noise std", finiteNumber)
     .option("--synth-subspaces <n>", "subspaces: number of subspaces", positiveInt)
