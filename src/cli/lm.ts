@@ -112,8 +112,9 @@ function promptTokens(loaded: LoadedModel, ids: number[] | undefined, text: stri
   if (ids) {
     tokens = ids;
   } else {
-    if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer; pass --tokens or --tokenizer`);
-    tokens = loaded.tokenizer.encode(text ?? "");
+    // Without a tokenizer an empty prompt still works: generation starts from BOS alone.
+    if (!loaded.tokenizer && text) throw new Error(`${loaded.source} has no tokenizer to encode --prompt; pass --tokens or --tokenizer`);
+    tokens = loaded.tokenizer ? loaded.tokenizer.encode(text ?? "") : [];
   }
   if (withBos) {
     if (loaded.bosId === null) throw new Error("this model has no BOS token id");

@@ -4,6 +4,7 @@
  * independent re-implementation of llama2.c's run.c: teacher-forced logits, the residual
  * stream after every layer, the tokenizer's encodings and 200 tokens of greedy generation.
  */
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +18,7 @@ import { loadModel } from "../../src/lm/load.js";
 import { sharedData, tempDir } from "../helpers.js";
 
 const root = sharedData("stories260K");
+const bin = join(import.meta.dirname, "..", "..", "bin", "saekit.js");
 
 describe.skipIf(!root)("stories260K (llama2.c)", () => {
   const dir = tempDir();
@@ -104,6 +106,16 @@ describe.skipIf(!root)("stories260K (llama2.c)", () => {
     const out = generate(model, [1], { maxNew: 200 });
     expect([1, ...out]).toEqual(ref.greedy.tokens);
     expect(tokenizer!.decode([1, ...out])).toBe(ref.greedy.text);
+  });
+
+  it("saekit generate: the reference's text with the tokenizer, its ids from BOS without one", () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [bin, "generate", "--model", join(root!, "stories260K.bin"), ...args], { encoding: "utf8" });
+    const text = run("--tokenizer", join(root!, "tok512.bin"), "--max-new", "200");
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toBe(`${ref.greedy.text}\n`);
+    const ids = run("--max-new", "40");
+    expect(ids.stdout.trim().split(" ").map(Number)).toEqual(ref.greedy.tokens.slice(0, 41));
+    expect(run("--prompt", "Once").stderr).toMatch(/has no tokenizer to encode --prompt; pass --tokens or --tokenizer/);
   });
 
   it("reads the versioned (v1, magic ak42) export the same as the legacy one", async () => {
