@@ -90,6 +90,10 @@ export class SafetensorsFile {
     return this.tensors.has(name);
   }
 
+  shape(name: string): readonly number[] {
+    return this.info(name).shape;
+  }
+
   info(name: string): TensorInfo {
     const t = this.tensors.get(name);
     if (!t) throw new SafetensorsError(this.path, `no tensor named "${name}" (has: ${this.names().slice(0, 20).join(", ")}${this.tensors.size > 20 ? ", ..." : ""})`);

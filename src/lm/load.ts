@@ -74,9 +74,8 @@ export function openTokenizer(path: string): TextTokenizer {
 
 export function loadHfWeights(cfg: LmConfig, dir: string): LmWeights {
   const reader = openHfWeights(dir);
-  switch (cfg.architecture) {
-    case "gpt_neox": return loadNeoxWeights(cfg, reader);
-    case "gpt2": return loadGpt2Weights(cfg, reader);
-    case "llama": return loadLlamaWeights(cfg, reader);
-  }
+  const load = { gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, llama: loadLlamaWeights }[cfg.architecture];
+  const weights = load(cfg, reader);
+  reader.finish();
+  return weights;
 }

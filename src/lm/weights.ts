@@ -8,21 +8,27 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SafetensorsFile } from "../core/safetensors.js";
-import type { Tensor } from "../core/tensor.js";
+import { Tensor } from "../core/tensor.js";
 import { TorchCheckpoint } from "../core/torch-checkpoint.js";
 
 export interface WeightReader {
   /** Where the weights come from, for error messages. */
   readonly source: string;
   has(name: string): boolean;
-  /** The tensor, checked against `shape`. */
+  /**
+   * The tensor, checked against `shape`. A missing or mis-shaped tensor is recorded (and
+   * zeros of `shape` returned) so that one error can name every problem: see `finish`.
+   */
   get(name: string, shape: number[]): Tensor;
   names(): string[];
+  /** Throws an error listing every missing or mis-shaped tensor `get` met, if any. */
+  finish(): void;
 }
 
 /** One checkpoint file: safetensors or torch.save. */
 interface TensorFile {
   names(): string[];
+  shape(name: string): readonly number[];
   read(name: string): Tensor;
 }
 
@@ -33,6 +39,7 @@ function openTensorFile(path: string): TensorFile {
 export class CheckpointWeights implements WeightReader {
   private readonly files = new Map<string, TensorFile>();
   private readonly where = new Map<string, string>();
+  private readonly problems: string[] = [];
 
   constructor(readonly source: string, shardPaths: string[]) {
     for (const path of shardPaths) {
@@ -52,12 +59,23 @@ export class CheckpointWeights implements WeightReader {
 
   get(name: string, shape: number[]): Tensor {
     const path = this.where.get(name);
-    if (!path) throw new Error(`${this.source}: missing tensor "${name}" (expected shape [${shape.join(", ")}])`);
-    const t = this.files.get(path)!.read(name);
-    if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
-      throw new Error(`${path}: tensor "${name}" has shape [${t.shape.join(", ")}], expected [${shape.join(", ")}]`);
+    if (!path) {
+      this.problems.push(`missing tensor "${name}" (expected shape [${shape.join(", ")}])`);
+      return new Tensor(shape);
     }
-    return t;
+    const file = this.files.get(path)!;
+    const has = file.shape(name);
+    if (has.length !== shape.length || has.some((s, i) => s !== shape[i])) {
+      this.problems.push(`tensor "${name}" has shape [${has.join(", ")}], expected [${shape.join(", ")}]${path === this.source ? "" : ` (in ${path})`}`);
+      return new Tensor(shape);
+    }
+    return file.read(name);
+  }
+
+  finish(): void {
+    if (this.problems.length === 0) return;
+    const n = this.problems.length;
+    throw new Error(`${this.source}: ${n} tensor${n > 1 ? "s" : ""} missing or mis-shaped for this config.json:\n  ${this.problems.join("\n  ")}`);
   }
 }
 
