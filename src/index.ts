@@ -2,7 +2,8 @@
  * saekit's library entry point: everything the CLI does is a call from here.
  *
  *   kernels()            native (or reference) numeric kernels
- *   newSae / createSae   SAEs of every architecture; loadSae / saveSae (SAELens format)
+ *   newSae / createSae   SAEs of every architecture; loadSae / saveSae (SAELens format),
+ *                        openSae (also sparsify folders and dictionary_learning ae.pt)
  *   trainSae             the trainer (checkpoints, resume, metrics.jsonl)
  *   loadModel            GPT-NeoX / GPT-2 / Llama / llama2.c models with hooks
  *   harvest, StoreSource activation stores
@@ -24,6 +25,10 @@ export type { SparseCode } from "./sae/sparse-code.js";
 export { createSae, newSae } from "./sae/registry.js";
 export { loadSae, saveSae, foldInputScale } from "./sae/saelens.js";
 export type { SaeMetadata, LoadedSae } from "./sae/saelens.js";
+export { openSae, type SaeFormat } from "./sae/open.js";
+export { loadSparsifySae } from "./sae/sparsify.js";
+export { loadDictionaryLearningSae } from "./sae/dictionary-learning.js";
+export { TorchCheckpoint, TorchCheckpointError } from "./core/torch-checkpoint.js";
 export { activeDims } from "./sae/vaease.js";
 
 export { trainSae } from "./train/trainer.js";

@@ -9,7 +9,7 @@ import { openContexts } from "../lm/dataset.js";
 import { generate } from "../lm/generate.js";
 import { harvest } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
-import { loadSae } from "../sae/saelens.js";
+import { openSae } from "../sae/open.js";
 import { addDatasetOptions, addModelOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
@@ -42,8 +42,8 @@ export function registerLm(program: Command): void {
   const evalCmd = program
     .command("eval")
     .description("splice an SAE into the model: CE loss (clean / SAE / zero-ablated), CE loss recovered, KL score, FVU, cosine, L0, alive fraction, density histogram")
-    .requiredOption("--sae <dir>", "SAE folder in SAELens format (cfg.json + sae_weights.safetensors)")
-    .option("--hook <name>", "hook point (default: the SAE's cfg.json metadata.hook_name)")
+    .requiredOption("--sae <path>", "SAE: a SAELens or saekit folder, a sparsify folder, or a dictionary_learning ae.pt")
+    .option("--hook <name>", "hook point (default: the one the SAE's config names)")
     .option("--tokens <n>", "positions to evaluate", positiveInt, 16384)
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
     .option("--keep-bos", "also splice and measure BOS positions")
@@ -55,9 +55,9 @@ export function registerLm(program: Command): void {
   evalCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const { sae, metadata } = loadSae(o.sae);
+    const { sae, metadata } = openSae(o.sae);
     const hook = o.hook ?? metadata.hook_name;
-    if (!hook) throw new Error(`${o.sae}: cfg.json names no hook; pass --hook`);
+    if (!hook) throw new Error(`${o.sae}: its config names no hook point saekit knows; pass --hook`);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const r = await evaluateSplice(loaded.model, sae, src.contexts, {
       hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true,

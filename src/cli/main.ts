@@ -8,6 +8,7 @@ import { Command } from "commander";
 import { runtimeInfo } from "../core/kernels.js";
 import { packageRoot } from "../core/native.js";
 import { registerBench } from "./bench.js";
+import { registerConvert } from "./convert.js";
 import { printJson } from "./options.js";
 import { registerDemo } from "./demo.js";
 import { registerExample } from "./example.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerDemo(program);
   registerLm(program);
+  registerConvert(program);
   registerExample(program);
   registerBench(program);
   return program;

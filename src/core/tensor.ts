@@ -76,6 +76,15 @@ export class Tensor {
     return new Tensor(this.shape, this.data.slice());
   }
 
+  /** The transpose of a matrix [r, c] -> [c, r] (a copy). */
+  transpose(): Tensor {
+    if (this.rank !== 2) throw new RangeError(`transpose needs a matrix, got shape ${shapeString(this.shape)}`);
+    const [r, c] = this.shape as [number, number];
+    const out = new Float32Array(r * c);
+    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = this.data[i * c + j]!;
+    return new Tensor([c, r], out);
+  }
+
   /** Throws naming `what` unless this tensor has exactly the expected shape. */
   expectShape(expected: Shape, what: string): this {
     if (expected.length !== this.shape.length || expected.some((s, i) => s !== this.shape[i])) {

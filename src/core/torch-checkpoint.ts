@@ -134,6 +134,33 @@ export class TorchCheckpoint {
     return new Tensor(ref.shape, out);
   }
 
+  /** An integer tensor (I64, I32, U8 or BOOL) as numbers, e.g. a stored hyperparameter. */
+  readInts(name: string): number[] {
+    const fail: Fail = (problem) => { throw new TorchCheckpointError(this.path, problem); };
+    const ref = this.ref(name);
+    const { dtype } = ref.storage;
+    if (dtype !== "I64" && dtype !== "I32" && dtype !== "U8" && dtype !== "BOOL") return fail(`tensor "${name}" has dtype ${dtype}, expected an integer dtype`);
+    if (!isContiguous(ref.shape, ref.stride)) fail(`tensor "${name}": strided integer tensors are not supported`);
+    const count = numel(ref.shape);
+    const es = DTYPE_SIZE[dtype];
+    const entry = this.storages.get(ref.storage.key)!;
+    const fd = openForReading(this.path, fail);
+    let bytes: Uint8Array;
+    try {
+      bytes = readRange(fd, entry.start + ref.offset * es, count * es, fail);
+    } finally {
+      closeSync(fd);
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return Array.from({ length: count }, (_, i) => {
+      if (dtype === "I32") return view.getInt32(4 * i, true);
+      if (dtype !== "I64") return bytes[i]!;
+      const v = view.getBigInt64(8 * i, true);
+      if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) fail(`tensor "${name}" holds ${v}, beyond a safe integer`);
+      return Number(v);
+    });
+  }
+
   private ref(name: string): TensorRef {
     const ref = this.tensors.get(name);
     if (!ref) throw new TorchCheckpointError(this.path, `no tensor named "${name}"`);

@@ -8,18 +8,11 @@ import type { LmConfig } from "./config.js";
 import type { BlockWeights, LmWeights } from "./model.js";
 import type { WeightReader } from "./weights.js";
 
-/** [rows, cols] -> [cols, rows]. */
-export function transposeMatrix(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = src[i * cols + j]!;
-  return out;
-}
-
 export function loadGpt2Weights(c: LmConfig, r: WeightReader): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V } = c;
   const prefix = r.has("transformer.wte.weight") ? "transformer." : "";
   const g = (name: string, shape: number[]) => r.get(prefix + name, shape).data;
-  const conv = (name: string, inp: number, out: number) => transposeMatrix(g(name, [inp, out]), inp, out);
+  const conv = (name: string, inp: number, out: number) => r.get(prefix + name, [inp, out]).transpose().data;
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `h.${i}.`;

@@ -37,13 +37,6 @@ export interface SaeMetadata {
   [key: string]: unknown;
 }
 
-function transpose(t: Tensor): Tensor {
-  const [r, c] = t.shape as [number, number];
-  const out = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j]!;
-  return new Tensor([c, r], out);
-}
-
 /** SAELens' architecture name for an SAE's inference behaviour. */
 function saeLensArchitecture(cfg: SaeConfig): string {
   switch (cfg.architecture) {
@@ -102,7 +95,7 @@ export function saveSae(dir: string, sae: Sae, opts: SaveOptions = {}): void {
   if (cfg.architecture === "vaease") {
     for (const [n, t] of params) weights[n] = t;
   } else {
-    weights.W_enc = transpose(params.get("W_enc")!);
+    weights.W_enc = params.get("W_enc")!.transpose();
     weights.W_dec = params.get("W_dec")!;
     weights.b_enc = params.get("b_enc")!;
     weights.b_dec = params.get("b_dec")!;
@@ -172,7 +165,7 @@ export function loadSae(dir: string): LoadedSae {
     const template = createSae(cfg);
     for (const [n, t] of template.params) params.set(n, read(n, [...t.shape]));
   } else {
-    params.set("W_enc", transpose(read("W_enc", [d, m])));
+    params.set("W_enc", read("W_enc", [d, m]).transpose());
     params.set("b_enc", read("b_enc", [m]));
     params.set("W_dec", read("W_dec", [m, d]));
     params.set("b_dec", read("b_dec", [d]));

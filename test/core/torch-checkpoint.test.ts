@@ -35,6 +35,8 @@ describe("torch.save checkpoints", () => {
     expect(scalar.shape).toEqual([]);
     expect([...scalar.data]).toEqual([3]);
     expect(() => ck.read("int64")).toThrow(/state.bin: tensor "int64" has dtype I64, expected a float dtype/);
+    expect(ck.readInts("int64")).toEqual([1, 2]);
+    expect(() => ck.readInts("f32")).toThrow(/tensor "f32" has dtype F32, expected an integer dtype/);
     expect(() => ck.read("nope")).toThrow(/no tensor named "nope"/);
   });
 
@@ -73,7 +75,7 @@ describe("torch.save checkpoints", () => {
       writeFileSync(path, mutated.subarray(0, cut));
       try {
         const ck = TorchCheckpoint.open(path);
-        for (const name of ck.names()) if (name !== "int64") ck.read(name);
+        for (const name of ck.names()) if (name === "int64") ck.readInts(name); else ck.read(name);
       } catch (err) {
         expect(err).toBeInstanceOf(TorchCheckpointError);
         refused++;

@@ -1,0 +1,120 @@
+/**
+ * SAEs written by the other Python tools: dictionary_learning ae.pt files made by real
+ * torch.save, with the codes and reconstructions their own formulas give
+ * (test/fixtures/torch/make_fixtures.py), and sparsify folders; both converted to SAELens
+ * format by `saekit convert`.
+ */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/core/rng.js";
+import { writeSafetensors } from "../../src/core/safetensors.js";
+import { Tensor } from "../../src/core/tensor.js";
+import { openSae } from "../../src/sae/open.js";
+import { loadSae } from "../../src/sae/saelens.js";
+import { hookOfModulePath } from "../../src/sae/sparsify.js";
+import { toDense } from "../../src/sae/sparse-code.js";
+import { maxAbsDiff, randn, tempDir } from "../helpers.js";
+
+const fixtures = join(import.meta.dirname, "..", "fixtures", "torch", "dictionary_learning");
+const bin = join(import.meta.dirname, "..", "..", "bin", "saekit.js");
+const dir = tempDir();
+
+describe("dictionary_learning ae.pt", () => {
+  const expected = JSON.parse(readFileSync(join(fixtures, "expected.json"), "utf8"));
+  const x = Float32Array.from(expected.x.flat());
+  const rows = expected.x.length;
+  const cases: Array<[string, string]> = [
+    ["standard", "relu"], ["topk", "topk"], ["batchtopk", "batchtopk"], ["jumprelu", "jumprelu"],
+  ];
+  for (const [name, architecture] of cases) {
+    it(`${name}: the codes and reconstructions dictionary_learning computes`, () => {
+      const { sae, metadata, format } = openSae(join(fixtures, name));
+      expect(format).toBe("dictionary_learning");
+      expect(sae.cfg).toMatchObject({ architecture, d_in: 6, d_sae: 10 });
+      if ("k" in sae.cfg) expect(sae.cfg.k).toBe(3);
+      expect(metadata).toMatchObject({ model_name: "EleutherAI/pythia-70m-deduped", hook_name: "blocks.3.hook_resid_post", context_size: 128 });
+      const code = sae.encode(x, rows);
+      expect(maxAbsDiff(toDense(code), Float32Array.from(expected[name].f.flat()))).toBeLessThan(1e-5);
+      expect(maxAbsDiff(sae.decode(code), Float32Array.from(expected[name].x_hat.flat()))).toBeLessThan(1e-5);
+    });
+  }
+
+  it("reads the ae.pt file itself, and infers the class from the keys without config.json", () => {
+    const lone = join(dir, "lone");
+    mkdirSync(lone);
+    copyFileSync(join(fixtures, "topk", "ae.pt"), join(lone, "weights.pt"));
+    const { sae, metadata } = openSae(join(lone, "weights.pt"));
+    expect(sae.cfg).toMatchObject({ architecture: "topk", k: 3 });
+    expect(metadata.hook_name).toBeNull();
+  });
+
+  it("saekit convert writes a SAELens folder that computes the same", () => {
+    const out = join(dir, "converted-jumprelu");
+    const r = spawnSync(process.execPath, [bin, "convert", "--sae", join(fixtures, "jumprelu"), "--out", out], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ from: "dictionary_learning", architecture: "jumprelu", hook_name: "blocks.3.hook_resid_post" });
+    const { sae, raw } = loadSae(out);
+    expect(raw).toMatchObject({ architecture: "jumprelu", apply_b_dec_to_input: false });
+    const code = sae.encode(x, rows);
+    expect(maxAbsDiff(sae.decode(code), Float32Array.from(expected.jumprelu.x_hat.flat()))).toBeLessThan(1e-5);
+  });
+});
+
+describe("sparsify folders", () => {
+  const d = 5, m = 9, k = 2;
+  const rng = new Rng(4);
+  const enc = new Tensor([m, d], randn(rng, m * d));
+  const encBias = new Tensor([m], randn(rng, m, 0.2));
+  const W_dec = new Tensor([m, d], randn(rng, m * d));
+  const b_dec = new Tensor([d], randn(rng, d, 0.2));
+
+  function writeFolder(name: string, cfg: Record<string, unknown>): string {
+    const out = join(dir, name);
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, "cfg.json"), JSON.stringify({ activation: "topk", expansion_factor: 32, normalize_decoder: true, num_latents: m, k, multi_topk: false, skip_connection: false, transcode: false, d_in: d, ...cfg }));
+    writeSafetensors(join(out, "sae.safetensors"), { "encoder.weight": enc, "encoder.bias": encBias, W_dec, b_dec });
+    return out;
+  }
+
+  it("encodes TopK(ReLU(encoder(x - b_dec))) and decodes f W_dec + b_dec, as sparsify does", () => {
+    const { sae, metadata, format } = openSae(writeFolder("layers.3", {}));
+    expect(format).toBe("sparsify");
+    expect(metadata.hook_name).toBe("blocks.3.hook_resid_post");
+    const x = randn(new Rng(5), 4 * d);
+    const code = sae.encode(x, 4);
+    const f = toDense(code);
+    const xHat = sae.decode(code);
+    for (let b = 0; b < 4; b++) {
+      const pre = Array.from({ length: m }, (_, j) => {
+        let s = encBias.data[j]!;
+        for (let c = 0; c < d; c++) s += enc.data[j * d + c]! * (x[b * d + c]! - b_dec.data[c]!);
+        return Math.max(0, s);
+      });
+      const kept = pre.map((v, j) => [v, j] as const).sort((u, v) => v[0] - u[0]).slice(0, k);
+      const want = new Float64Array(m);
+      for (const [v, j] of kept) want[j] = v;
+      expect(maxAbsDiff(f.subarray(b * m, (b + 1) * m), want)).toBeLessThan(1e-5);
+      for (let c = 0; c < d; c++) {
+        let s = b_dec.data[c]!;
+        for (let j = 0; j < m; j++) s += want[j]! * W_dec.data[j * d + c]!;
+        expect(xHat[b * d + c]).toBeCloseTo(s, 4);
+      }
+    }
+  });
+
+  it("names hook points after the module path, and refuses what it cannot splice", () => {
+    expect(hookOfModulePath("layers.0")).toBe("blocks.0.hook_resid_post");
+    expect(hookOfModulePath("gpt_neox.layers.5")).toBe("blocks.5.hook_resid_post");
+    expect(hookOfModulePath("layers.2.mlp")).toBe("blocks.2.hook_mlp_out");
+    expect(hookOfModulePath("layers.2.self_attn")).toBe("blocks.2.hook_attn_out");
+    expect(hookOfModulePath("embed_tokens")).toBe("hook_embed");
+    expect(hookOfModulePath("lm_head")).toBeNull();
+    expect(() => openSae(writeFolder("transcoder", { transcode: true }))).toThrow(/transcoder.*cfg.json: a transcoder \(transcode: true\)/);
+    expect(() => openSae(writeFolder("groupmax", { activation: "groupmax" }))).toThrow(/activation "groupmax" is not supported/);
+    expect(() => openSae(join(dir, "nothing"))).toThrow(/no such SAE file or folder/);
+    mkdirSync(join(dir, "empty"));
+    expect(() => openSae(join(dir, "empty"))).toThrow(/not an SAE saekit can read/);
+  });
+});
