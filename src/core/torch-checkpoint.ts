@@ -110,15 +110,7 @@ export class TorchCheckpoint {
     if (count === 0) return new Tensor(ref.shape);
     // Read the span of the storage the view touches, decode it, then gather by stride.
     const last = ref.offset + ref.shape.reduce((a, s, i) => a + (s - 1) * ref.stride[i]!, 0);
-    const es = DTYPE_SIZE[dtype];
-    const entry = this.storages.get(ref.storage.key)!;
-    const fd = openForReading(this.path, fail);
-    let span: Float32Array;
-    try {
-      span = decodeFloats(readRange(fd, entry.start + ref.offset * es, (last - ref.offset + 1) * es, fail), dtype as FloatDType | "F64", last - ref.offset + 1);
-    } finally {
-      closeSync(fd);
-    }
+    const span = decodeFloats(this.storageBytes(ref, last - ref.offset + 1, fail), dtype as FloatDType | "F64", last - ref.offset + 1);
     if (isContiguous(ref.shape, ref.stride)) return new Tensor(ref.shape, span.length === count ? span : span.slice(0, count));
     const out = new Float32Array(count);
     const index = new Array<number>(ref.shape.length).fill(0);
@@ -142,15 +134,7 @@ export class TorchCheckpoint {
     if (dtype !== "I64" && dtype !== "I32" && dtype !== "U8" && dtype !== "BOOL") return fail(`tensor "${name}" has dtype ${dtype}, expected an integer dtype`);
     if (!isContiguous(ref.shape, ref.stride)) fail(`tensor "${name}": strided integer tensors are not supported`);
     const count = numel(ref.shape);
-    const es = DTYPE_SIZE[dtype];
-    const entry = this.storages.get(ref.storage.key)!;
-    const fd = openForReading(this.path, fail);
-    let bytes: Uint8Array;
-    try {
-      bytes = readRange(fd, entry.start + ref.offset * es, count * es, fail);
-    } finally {
-      closeSync(fd);
-    }
+    const bytes = this.storageBytes(ref, count, fail);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     return Array.from({ length: count }, (_, i) => {
       if (dtype === "I32") return view.getInt32(4 * i, true);
@@ -159,6 +143,18 @@ export class TorchCheckpoint {
       if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) fail(`tensor "${name}" holds ${v}, beyond a safe integer`);
       return Number(v);
     });
+  }
+
+  /** `count` elements of a view's storage from its offset on, as raw bytes. */
+  private storageBytes(ref: TensorRef, count: number, fail: Fail): Uint8Array {
+    const es = DTYPE_SIZE[ref.storage.dtype];
+    const entry = this.storages.get(ref.storage.key)!;
+    const fd = openForReading(this.path, fail);
+    try {
+      return readRange(fd, entry.start + ref.offset * es, count * es, fail);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private ref(name: string): TensorRef {
