@@ -61,6 +61,7 @@ export { openContexts } from "./lm/dataset.js";
 
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice } from "./eval/splice.js";
+export { saeBenchCoreOutput, encoderStatistics, type SaeBenchRunInfo } from "./eval/saebench.js";
 
 export { benchGemm, benchTopk } from "./bench/kernels.js";
 export { benchTrain } from "./bench/train.js";

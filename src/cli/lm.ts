@@ -4,6 +4,7 @@ import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { writeSafetensors } from "../core/safetensors.js";
 import type { FloatDType } from "../core/dtype.js";
+import { saeBenchCoreOutput } from "../eval/saebench.js";
 import { evaluateSplice, type SpliceEvalResult } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
 import { generate } from "../lm/generate.js";
@@ -49,21 +50,29 @@ export function registerLm(program: Command): void {
     .option("--keep-bos", "also splice and measure BOS positions")
     .option("--skip-contexts <n>", "skip this many contexts first (e.g. those harvested for training)", nonNegativeInt, 0)
     .option("--out <file>", "also write the JSON result here")
+    .option("--saebench <file>", "also write the result as SAEBench's core eval output (with per-latent details)")
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
   addModelOptions(evalCmd);
   addDatasetOptions(evalCmd);
   evalCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const { sae, metadata } = openSae(o.sae);
+    const { sae, metadata, raw } = openSae(o.sae);
     const hook = o.hook ?? metadata.hook_name;
     if (!hook) throw new Error(`${o.sae}: its config names no hook point saekit knows; pass --hook`);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const r = await evaluateSplice(loaded.model, sae, src.contexts, {
-      hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true,
+      hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: o.saebench !== undefined,
     });
-    const result = { model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r };
+    // The per-latent arrays go to the SAEBench file only; the summary stays small.
+    const result = { model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r, features: undefined };
     if (o.out) writeJsonAtomic(o.out, result);
+    if (o.saebench) {
+      writeJsonAtomic(o.saebench, saeBenchCoreOutput(r, sae, {
+        modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, contextSize: o.ctx, batchSizePrompts: o.batch,
+        excludeSpecialTokens: o.keepBos !== true, saeCfg: raw, saeId: o.sae,
+      }));
+    }
     if (process.stdout.isTTY) process.stdout.write(formatEval(r) + "\n");
     else printJson(result);
   });

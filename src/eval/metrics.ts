@@ -8,8 +8,11 @@
  *   cossim = mean_t cos(x_t, x_hat_t);   l2_ratio = mean_t ||x_hat_t|| / ||x_t||
  *   relative reconstruction bias = sum_t ||x_hat_t||^2 / sum_t <x_t, x_hat_t>
  *   mse = mean over tokens and dimensions of (x - x_hat)^2
- *   L0 = mean_t #{j : f_tj != 0}  (f != 0, not f > 0: signed latents count)
+ *   l2_norm_in / l2_norm_out = mean_t ||x_t|| / mean_t ||x_hat_t||
+ *   L0 = mean_t #{j : f_tj != 0}  (f != 0, not f > 0: signed latents count);  L1 = mean_t sum_j |f_tj|
  *   density_j = fraction of tokens where f_j != 0;  frac_alive = #{j : density_j > 0} / d_sae
+ *   consistent activation heuristic_j = (tokens where f_j != 0) / (prompts where it fires
+ *     at least once): how many times per prompt a latent fires, once it fires at all
  *
  * All sums are float64.
  */
@@ -24,6 +27,8 @@ export class ReconstructionMetrics {
   private ratioSum = 0;
   private hatSq = 0;
   private cross = 0;
+  private normIn = 0;
+  private normOut = 0;
 
   constructor(readonly d: number) {
     this.sum = new Float64Array(d);
@@ -49,6 +54,8 @@ export class ReconstructionMetrics {
       this.sumSq += xx;
       this.hatSq += hh;
       this.cross += xh;
+      this.normIn += Math.sqrt(xx);
+      this.normOut += Math.sqrt(hh);
       this.cosSum += xx > 0 && hh > 0 ? xh / Math.sqrt(xx * hh) : 0;
       this.ratioSum += xx > 0 ? Math.sqrt(hh / xx) : 0;
     }
@@ -69,6 +76,8 @@ export class ReconstructionMetrics {
       sse_per_token: this.sse / n,
       cossim: this.cosSum / n,
       l2_ratio: this.ratioSum / n,
+      l2_norm_in: this.normIn / n,
+      l2_norm_out: this.normOut / n,
       relative_reconstruction_bias: this.cross !== 0 ? this.hatSq / this.cross : NaN,
     };
   }
@@ -77,20 +86,44 @@ export class ReconstructionMetrics {
 export class SparsityMetrics {
   private tokens = 0;
   private active = 0;
+  private l1 = 0;
+  private prompts = 0;
   readonly fires: Float64Array;
+  /** Per latent: prompts in which it fired at least once. */
+  readonly promptsFired: Float64Array;
+  /** Per latent: the last prompt it fired in (to count each prompt once). */
+  private readonly lastPrompt: Float64Array;
 
   constructor(readonly m: number) {
     this.fires = new Float64Array(m);
+    this.promptsFired = new Float64Array(m);
+    this.lastPrompt = new Float64Array(m).fill(-1);
   }
 
-  add(code: SparseCode): void {
-    for (let e = 0; e < code.rowPtr[code.batch]!; e++) {
-      if (code.val[e] !== 0) {
-        this.fires[code.idx[e]!]!++;
+  /** Adds a batch of codes; each run of `rowsPerPrompt` consecutive rows is one prompt. */
+  add(code: SparseCode, rowsPerPrompt = 1): void {
+    for (let b = 0; b < code.batch; b++) {
+      const prompt = this.prompts + Math.floor(b / rowsPerPrompt);
+      for (let e = code.rowPtr[b]!; e < code.rowPtr[b + 1]!; e++) {
+        const v = code.val[e]!;
+        if (v === 0) continue;
+        const j = code.idx[e]!;
+        this.fires[j]!++;
         this.active++;
+        this.l1 += Math.abs(v);
+        if (this.lastPrompt[j] !== prompt) {
+          this.lastPrompt[j] = prompt;
+          this.promptsFired[j]!++;
+        }
       }
     }
     this.tokens += code.batch;
+    this.prompts += Math.ceil(code.batch / rowsPerPrompt);
+  }
+
+  /** Per latent: firings per prompt among the prompts where it fires (null if it never does). */
+  consistentActivation(): Array<number | null> {
+    return Array.from(this.fires, (f, j) => (this.promptsFired[j]! > 0 ? f / this.promptsFired[j]! : null));
   }
 
   /** Per latent: fraction of tokens where it is non-zero. */
@@ -110,6 +143,7 @@ export class SparsityMetrics {
     }
     return {
       l0: this.active / Math.max(1, this.tokens),
+      l1: this.l1 / Math.max(1, this.tokens),
       frac_alive: alive / this.m,
       frac_dead: 1 - alive / this.m,
       freq_over_1_percent: over1 / this.m,

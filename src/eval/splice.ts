@@ -26,6 +26,8 @@ export interface SpliceEvalOptions {
   batch?: number;
   excludeBos?: boolean;
   progress?: boolean;
+  /** Also return per-latent statistics (density, firings per prompt), e.g. for SAEBench output. */
+  featurewise?: boolean;
 }
 
 export interface SpliceEvalResult {
@@ -42,6 +44,8 @@ export interface SpliceEvalResult {
   kl_div_score: number;
   reconstruction: ReturnType<ReconstructionMetrics["result"]>;
   sparsity: ReturnType<SparsityMetrics["result"]>;
+  /** Per latent, when asked for: density and firings per prompt where it fires (null: never). */
+  features?: { density: number[]; consistent_activation: Array<number | null> };
 }
 
 /** The two CE/KL scores from their parts (exported for the formula tests). */
@@ -81,7 +85,7 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
     const x = new Float32Array(rows * d);
     for (let b = 0; b < n; b++) x.set(act!.subarray((b * T + first) * d, (b + 1) * T * d), b * (T - first) * d);
     const code = sae.encode(x, rows);
-    sparsity.add(code);
+    sparsity.add(code, T - first);
     const xHat = sae.decode(code);
     rec.add(x, xHat, rows);
     const spliced = act!.slice();
@@ -147,5 +151,6 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
     ...spliceScores(ce, kl),
     reconstruction: rec.result(),
     sparsity: sparsity.result(),
+    ...(o.featurewise ? { features: { density: [...sparsity.density()], consistent_activation: sparsity.consistentActivation() } } : {}),
   };
 }

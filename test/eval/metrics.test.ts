@@ -22,6 +22,8 @@ describe("reconstruction metrics", () => {
     expect(r.l2_ratio).toBeCloseTo((Math.sqrt(2 / 5) + Math.sqrt(20 / 25)) / 2, 12);
     // sum ||x_hat||^2 = 2 + 20 = 22; sum <x, x_hat> = 3 + 22 = 25.
     expect(r.relative_reconstruction_bias).toBeCloseTo(22 / 25, 12);
+    expect(r.l2_norm_in).toBeCloseTo((Math.sqrt(5) + 5) / 2, 12);
+    expect(r.l2_norm_out).toBeCloseTo((Math.sqrt(2) + Math.sqrt(20)) / 2, 12);
   });
 
   it("does not depend on how tokens are batched (sums, not means of batch ratios)", () => {
@@ -53,10 +55,22 @@ describe("sparsity metrics", () => {
     s.add(fromDense(dense, 3, 4));
     const r = s.result();
     expect(r.l0).toBeCloseTo(5 / 3, 12);
+    expect(r.l1).toBeCloseTo((3 + 3 + 1.5) / 3, 12);
     expect(r.frac_alive).toBe(0.75);
     expect(r.frac_dead).toBe(0.25);
     expect([...s.density()]).toEqual([2 / 3, 1 / 3, 2 / 3, 0]);
     expect(r.freq_over_10_percent).toBe(0.75);
+  });
+
+  it("counts firings per prompt among the prompts where a latent fires", () => {
+    // Two prompts of 2 tokens in one batch, then a third prompt of 2 tokens in another.
+    // Latent 0 fires at tokens 0, 1 (prompt 0) and 4 (prompt 2): 3 firings / 2 prompts.
+    // Latent 1 fires once (prompt 1). Latent 2 never fires.
+    const s = new SparsityMetrics(3);
+    s.add(fromDense(Float32Array.from([1, 0, 0, 2, 0, 0, 0, 0, 0, 0, -1, 0]), 4, 3), 2);
+    s.add(fromDense(Float32Array.from([4, 0, 0, 0, 0, 0]), 2, 3), 2);
+    expect(s.consistentActivation()).toEqual([1.5, 1, null]);
+    expect([...s.promptsFired]).toEqual([2, 1, 0]);
   });
 
   it("bins log10 densities over [-10, 0], dead latents in the first bin", () => {

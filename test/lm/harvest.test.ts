@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { SafetensorsFile } from "../../src/core/safetensors.js";
 import { StoreSource } from "../../src/data/store-source.js";
 import { readManifest, readShardActivations, readShardTokens } from "../../src/data/store.js";
+import { saeBenchCoreOutput } from "../../src/eval/saebench.js";
 import { evaluateSplice, spliceScores } from "../../src/eval/splice.js";
 import { openContexts } from "../../src/lm/dataset.js";
 import { harvest, type HarvestOptions } from "../../src/lm/harvest.js";
@@ -168,5 +169,46 @@ describe("splice evaluation", async () => {
     expect(r.ce_loss_recovered).toBeLessThan(1);
     expect(r.sparsity.l0).toBeLessThanOrEqual(2);
     expect(r.reconstruction.fvu).toBeGreaterThan(0.1);
+  });
+
+  it("writes SAEBench's core eval output: the same numbers under its names, one detail per latent", async () => {
+    const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 16, k: 3 }));
+    const { Rng } = await import("../../src/core/rng.js");
+    const rng = new Rng(8);
+    for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
+    const r = await evaluateSplice(loaded.model, sae, contexts(), { hook: "blocks.1.hook_resid_post", tokens: 44, ctx, batch: 2, progress: false, featurewise: true });
+    const out = saeBenchCoreOutput(r, sae, {
+      modelName: "tiny-neox", dataset: "text.txt", contextSize: ctx, batchSizePrompts: 2, excludeSpecialTokens: true, saeCfg: { d_in: d }, saeId: "runs/x",
+    }) as any;
+    expect(out.eval_type_id).toBe("core");
+    expect(out.eval_config).toMatchObject({ model_name: "tiny-neox", context_size: ctx, batch_size_prompts: 2, n_eval_reconstruction_batches: 2 });
+    const m = out.eval_result_metrics;
+    expect(m.model_performance_preservation).toEqual({
+      ce_loss_score: r.ce_loss_recovered, ce_loss_with_ablation: r.ce_loss_zero_ablated, ce_loss_with_sae: r.ce_loss_with_sae, ce_loss_without_sae: r.ce_loss_clean,
+    });
+    expect(m.model_behavior_preservation.kl_div_score).toBe(r.kl_div_score);
+    expect(m.reconstruction_quality.explained_variance).toBe(r.reconstruction.explained_variance);
+    expect(m.shrinkage.l2_ratio).toBe(r.reconstruction.l2_ratio);
+    expect(m.sparsity).toEqual({ l0: r.sparsity.l0, l1: r.sparsity.l1 });
+    expect(m.token_stats.total_tokens_eval_reconstruction).toBe(4 * (ctx - 1));
+    expect(out.eval_result_details).toHaveLength(16);
+    // Latent 5 by hand: bias, encoder norm and encoder/decoder cosine from the weights.
+    const W_enc = sae.params.get("W_enc")!.data, W_dec = sae.params.get("W_dec")!.data;
+    const row = (W: Float32Array) => Array.from(W.subarray(5 * d, 6 * d));
+    const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i]!, 0);
+    const e = row(W_enc), w = row(W_dec);
+    expect(out.eval_result_details[5]).toMatchObject({ index: 5, feature_density: r.features!.density[5], encoder_bias: sae.params.get("b_enc")!.data[5] });
+    expect(out.eval_result_details[5].encoder_norm).toBeCloseTo(Math.sqrt(dot(e, e)), 5);
+    expect(out.eval_result_details[5].encoder_decoder_cosine_sim).toBeCloseTo(dot(e, w) / Math.sqrt(dot(e, e) * dot(w, w)), 5);
+    // Each latent fires at most ctx - 1 times in a prompt where it fires at all.
+    for (const dtl of out.eval_result_details) {
+      if (dtl.feature_density === 0) {
+        expect(dtl.consistent_activation_heuristic).toBeNull();
+      } else {
+        expect(dtl.consistent_activation_heuristic).toBeGreaterThanOrEqual(1);
+        expect(dtl.consistent_activation_heuristic).toBeLessThanOrEqual(ctx - 1);
+      }
+    }
+    expect(JSON.parse(JSON.stringify(out)).eval_result_unstructured.saekit.features).toBeUndefined();
   });
 });

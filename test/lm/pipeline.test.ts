@@ -41,7 +41,12 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(t.steps).toBe(30);
     const cfg = JSON.parse(readFileSync(join(run, "cfg.json"), "utf8"));
     expect(cfg.metadata).toMatchObject({ hook_name: "blocks.0.hook_resid_post", context_size: 16, model_name: model });
-    const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16"));
+    const bench = join(dir, "core_eval.json");
+    const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16", "--saebench", bench));
+    const sb = JSON.parse(readFileSync(bench, "utf8"));
+    expect(sb.eval_result_metrics.model_performance_preservation.ce_loss_score).toBe(e.ce_loss_recovered);
+    expect(sb.eval_result_details).toHaveLength(64);
+    expect(e.features).toBeUndefined(); // per-latent arrays only in the SAEBench file
     expect(e.hook).toBe("blocks.0.hook_resid_post"); // from the SAE's cfg.json
     for (const key of ["ce_loss_clean", "ce_loss_with_sae", "ce_loss_zero_ablated", "ce_loss_recovered", "kl_div_score"]) {
       expect(Number.isFinite(e[key]), key).toBe(true);
