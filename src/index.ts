@@ -8,6 +8,7 @@
  *   loadModel            GPT-NeoX / GPT-2 / Llama / llama2.c models with hooks
  *   harvest, StoreSource activation stores
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
+ *   analyzeLatents       max activations, living features, t-SNE + k-means (the vSAE paper)
  */
 export * from "./core/kernels.js";
 export { Rng, counterNormal } from "./core/rng.js";
@@ -62,6 +63,11 @@ export { openContexts } from "./lm/dataset.js";
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice } from "./eval/splice.js";
 export { saeBenchCoreOutput, encoderStatistics, type SaeBenchRunInfo } from "./eval/saebench.js";
+
+export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from "./analysis/latents.js";
+export { writeAnalysisReport, analysisFigures, type NamedAnalysis } from "./analysis/report.js";
+export { tsne, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
+export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
 
 export { benchGemm, benchTopk } from "./bench/kernels.js";
 export { benchTrain } from "./bench/train.js";

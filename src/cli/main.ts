@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { runtimeInfo } from "../core/kernels.js";
 import { packageRoot } from "../core/native.js";
+import { registerAnalyze } from "./analyze.js";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
 import { printJson } from "./options.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerLm(program);
   registerConvert(program);
+  registerAnalyze(program);
   registerExample(program);
   registerBench(program);
   return program;

@@ -89,6 +89,9 @@ export class SparsityMetrics {
   private l1 = 0;
   private prompts = 0;
   readonly fires: Float64Array;
+  /** Per latent: the largest |f| seen, and the sum of |f| over the tokens where it fires. */
+  readonly maxAbs: Float64Array;
+  readonly sumAbs: Float64Array;
   /** Per latent: prompts in which it fired at least once. */
   readonly promptsFired: Float64Array;
   /** Per latent: the last prompt it fired in (to count each prompt once). */
@@ -96,6 +99,8 @@ export class SparsityMetrics {
 
   constructor(readonly m: number) {
     this.fires = new Float64Array(m);
+    this.maxAbs = new Float64Array(m);
+    this.sumAbs = new Float64Array(m);
     this.promptsFired = new Float64Array(m);
     this.lastPrompt = new Float64Array(m).fill(-1);
   }
@@ -108,9 +113,12 @@ export class SparsityMetrics {
         const v = code.val[e]!;
         if (v === 0) continue;
         const j = code.idx[e]!;
+        const a = Math.abs(v);
         this.fires[j]!++;
         this.active++;
-        this.l1 += Math.abs(v);
+        this.l1 += a;
+        this.sumAbs[j]! += a;
+        if (a > this.maxAbs[j]!) this.maxAbs[j] = a;
         if (this.lastPrompt[j] !== prompt) {
           this.lastPrompt[j] = prompt;
           this.promptsFired[j]!++;
@@ -119,6 +127,11 @@ export class SparsityMetrics {
     }
     this.tokens += code.batch;
     this.prompts += Math.ceil(code.batch / rowsPerPrompt);
+  }
+
+  /** Per latent: mean |f| over the tokens where it fires (0 if it never does). */
+  meanActive(): Float64Array {
+    return this.sumAbs.map((s, j) => (this.fires[j]! > 0 ? s / this.fires[j]! : 0));
   }
 
   /** Per latent: firings per prompt among the prompts where it fires (null if it never does). */

@@ -4,11 +4,14 @@
  * on TinyStories, llama2.c format) reads the first 2 MiB of TinyStories; saekit harvests
  * blocks.2.hook_resid_post over ~500k tokens (256-token contexts), trains TopK, vSAE (KL on
  * all latents and on the selected ones), AbsTopK at k = 8 / 16 / 32 and VAEase with 512
- * latents, and splice-evaluates each on held-out contexts that follow the harvested ones.
+ * latents, splice-evaluates each on held-out contexts that follow the harvested ones, and
+ * runs the vSAE paper's latent analyses on each (max activations, living features, t-SNE).
  * Every step is the library call a CLI command makes; the same commands reproduce it.
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { analyzeLatents } from "../analysis/latents.js";
+import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { StoreSource } from "../data/store-source.js";
 import { readManifest, readShardActivations } from "../data/store.js";
@@ -115,6 +118,8 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
   runs.push({ name: "vaease", sae: { architecture: "vaease", d_in: d, d_sae: o.dSae }, steps: o.vaeaseSteps, batch: Math.min(1024, o.batch), clip: 0 });
 
   const rows: ExampleRow[] = [];
+  const analyses: NamedAnalysis[] = [];
+  const analysisRows = analysisSample(store);
   for (const run of runs) {
     const out = join(o.outDir, "runs", run.name);
     const t0 = performance.now();
@@ -139,24 +144,32 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
       train_seconds: trainSeconds,
     };
     // VAEase's code is dense; its sparsity is which dims its variance leaves open.
-    const activeDimsMean = sae instanceof VaeaseSae ? meanActiveDims(sae, store) : null;
+    const activeDimsMean = sae instanceof VaeaseSae ? meanActiveDims(sae, analysisRows) : null;
     if (activeDimsMean !== null) row.l0 = activeDimsMean;
     writeJsonAtomic(join(out, "eval.json"), { ...e, active_dims: activeDimsMean });
     rows.push(row);
     log(JSON.stringify(row));
+    // 4. The vSAE paper's latent analyses (saekit analyze) on stored activations.
+    analyses.push({ name: run.name, source: out, analysis: analyzeLatents(sae, analysisRows.x, analysisRows.rows, { seed: o.seed }) });
   }
+  writeAnalysisReport(join(o.outDir, "analysis"), analyses);
   const info = { model: modelPath, hook: o.hook, ctx: o.ctx, harvested_tokens: readManifest(store).tokens, eval_tokens: o.evalTokens, options: o };
   writeJsonAtomic(join(o.outDir, "results.json"), { ...info, rows });
   writeFileAtomic(join(o.outDir, "results.md"), formatExampleTable(rows) + "\n");
   return rows;
 }
 
-/** VAEase's mean active dimensions (two-cluster rule) over up to 4096 stored activations. */
-function meanActiveDims(sae: VaeaseSae, store: string): number {
+/** Up to 20,000 stored activations (the first shard's), for the latent analyses. */
+function analysisSample(store: string, limit = 20_000): { x: Float32Array; rows: number } {
   const m = readManifest(store);
   const x = readShardActivations(store, m, 0);
-  const rows = Math.min(4096, x.length / m.d);
-  const logvar = sae.logVariances(x.subarray(0, rows * m.d), rows);
+  return { x, rows: Math.min(limit, x.length / m.d) };
+}
+
+/** VAEase's mean active dimensions (two-cluster rule) over up to 4096 of the sampled activations. */
+function meanActiveDims(sae: VaeaseSae, sample: { x: Float32Array; rows: number }): number {
+  const rows = Math.min(4096, sample.rows);
+  const logvar = sae.logVariances(sample.x.subarray(0, rows * sae.cfg.d_in), rows);
   const kappa = sae.cfg.d_sae;
   let total = 0;
   for (let r = 0; r < rows; r++) total += activeDims(logvar.subarray(r * kappa, (r + 1) * kappa));

@@ -60,6 +60,8 @@ describe("sparsity metrics", () => {
     expect(r.frac_dead).toBe(0.25);
     expect([...s.density()]).toEqual([2 / 3, 1 / 3, 2 / 3, 0]);
     expect(r.freq_over_10_percent).toBe(0.75);
+    expect([...s.maxAbs]).toEqual([1, 1, 3, 0]);
+    expect([...s.meanActive()]).toEqual([0.75, 1, 2.5, 0]);
   });
 
   it("counts firings per prompt among the prompts where a latent fires", () => {

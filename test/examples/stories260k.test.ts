@@ -38,5 +38,10 @@ describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
     expect(new Set(rows.map((r) => r.ce_clean.toFixed(6))).size).toBe(1);
     expect(rows[0]!.ce_clean).toBeLessThan(3); // a trained model on its own data
     expect(readFileSync(join(out, "results.md"), "utf8")).toMatch(/^\| run \| k \| FVU/);
+    // The vSAE paper's latent analyses of every run.
+    const analysis = JSON.parse(readFileSync(join(out, "analysis", "analysis.json"), "utf8"));
+    expect(analysis.map((a: { name: string }) => a.name)).toEqual(rows.map((r) => r.run));
+    for (const a of analysis) expect(a.living).toBe(a.max_activation.filter((v: number) => v > 0).length);
+    expect(existsSync(join(out, "analysis", "report.html"))).toBe(true);
   });
 });

@@ -47,6 +47,11 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(sb.eval_result_metrics.model_performance_preservation.ce_loss_score).toBe(e.ce_loss_recovered);
     expect(sb.eval_result_details).toHaveLength(64);
     expect(e.features).toBeUndefined(); // per-latent arrays only in the SAEBench file
+    const report = join(dir, "analysis");
+    const a = JSON.parse(saekit("analyze", "--sae", run, "--data", store, "--tokens", "400", "--iterations", "100", "--out", report));
+    expect(a.saes[0]).toMatchObject({ name: "run", d_sae: 64 });
+    expect(a.saes[0].living).toBeGreaterThan(0);
+    expect(a.files).toContain("report.html");
     expect(e.hook).toBe("blocks.0.hook_resid_post"); // from the SAE's cfg.json
     for (const key of ["ce_loss_clean", "ce_loss_with_sae", "ce_loss_zero_ablated", "ce_loss_recovered", "kl_div_score"]) {
       expect(Number.isFinite(e[key]), key).toBe(true);

@@ -1,0 +1,116 @@
+/**
+ * The vSAE paper's analyses of an SAE's latents (Baker & Li, sections 4.2-4.3) on a set of
+ * activations:
+ *
+ *   - the maximum activation each latent reaches, its histogram over living latents, and
+ *     the living-feature fraction (a latent lives if it fires, f != 0, on any token);
+ *   - per latent, utilization (fraction of tokens where it fires) and mean |f| when active;
+ *   - the global view: t-SNE of the living latents' decoder directions (unit W_dec rows),
+ *     k-means clusters on the 2-D embedding, and each cluster's size and mean utilization.
+ *
+ * Magnitudes are |f|, so signed latents (AbsTopK, vSAE with |z| selection) count the same way.
+ */
+import { Rng } from "../core/rng.js";
+import { SparsityMetrics } from "../eval/metrics.js";
+import type { Sae } from "../sae/sae.js";
+import { kMeans } from "./kmeans.js";
+import { effectivePerplexity, tsne } from "./tsne.js";
+
+export interface LatentAnalysisOptions {
+  /** Latents placed by t-SNE at most (living ones, a seeded sample beyond this). */
+  maxPoints?: number;
+  clusters?: number;
+  perplexity?: number;
+  iterations?: number;
+  seed?: number;
+  /** Rows encoded at a time. */
+  batch?: number;
+  onProgress?: (what: string) => void;
+}
+
+export interface LatentAnalysis {
+  d_sae: number;
+  tokens: number;
+  living: number;
+  living_fraction: number;
+  /** Per latent. */
+  max_activation: number[];
+  utilization: number[];
+  mean_activation: number[];
+  /** Histogram of max_activation over living latents (50 equal bins from 0). */
+  max_activation_histogram: { edges: number[]; counts: number[] };
+  /** null when fewer than 2 latents live or the SAE has no per-latent decoder rows. */
+  tsne: null | {
+    perplexity: number;
+    kl: number;
+    latent: number[];
+    x: number[];
+    y: number[];
+    cluster: number[];
+  };
+  clusters: Array<{ cluster: number; size: number; mean_utilization: number; mean_activation: number }>;
+}
+
+export function analyzeLatents(sae: Sae, x: Float32Array, rows: number, o: LatentAnalysisOptions = {}): LatentAnalysis {
+  const { d_in: d, d_sae: m } = sae.cfg;
+  if (x.length < rows * d) throw new RangeError(`analyzeLatents: ${x.length} values for ${rows} rows of ${d}`);
+  const stats = new SparsityMetrics(m);
+  const batch = o.batch ?? 4096;
+  for (let r0 = 0; r0 < rows; r0 += batch) {
+    const n = Math.min(batch, rows - r0);
+    stats.add(sae.encode(x.subarray(r0 * d, (r0 + n) * d), n));
+  }
+  const maxAct = [...stats.maxAbs];
+  const utilization = [...stats.density()];
+  const meanAct = [...stats.meanActive()];
+  const living = [...Array(m).keys()].filter((j) => stats.fires[j]! > 0);
+  const top = Math.max(0, ...living.map((j) => maxAct[j]!));
+  const bins = 50;
+  const edges = Array.from({ length: bins + 1 }, (_, i) => (top * i) / bins);
+  const counts = new Array<number>(bins).fill(0);
+  for (const j of living) counts[Math.min(bins - 1, top > 0 ? Math.floor((maxAct[j]! / top) * bins) : 0)]!++;
+
+  const analysis: LatentAnalysis = {
+    d_sae: m, tokens: rows, living: living.length, living_fraction: living.length / m,
+    max_activation: maxAct, utilization, mean_activation: meanAct,
+    max_activation_histogram: { edges, counts }, tsne: null, clusters: [],
+  };
+  const W_dec = sae.params.get("W_dec");
+  if (living.length < 2 || !W_dec || W_dec.shape[0] !== m) return analysis;
+
+  // A seeded sample of the living latents, their decoder rows scaled to unit norm (t-SNE
+  // then sees cosine geometry: ||u - v||^2 = 2 - 2 cos).
+  const rng = new Rng(o.seed ?? 0);
+  const chosen = [...living];
+  for (let i = chosen.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [chosen[i], chosen[j]] = [chosen[j]!, chosen[i]!];
+  }
+  chosen.length = Math.min(chosen.length, o.maxPoints ?? 2000);
+  chosen.sort((a, b) => a - b);
+  const n = chosen.length;
+  const dirs = new Float64Array(n * d);
+  chosen.forEach((j, p) => {
+    let norm = 0;
+    for (let c = 0; c < d; c++) norm += W_dec.data[j * d + c]! ** 2;
+    norm = Math.sqrt(norm) || 1;
+    for (let c = 0; c < d; c++) dirs[p * d + c] = W_dec.data[j * d + c]! / norm;
+  });
+  o.onProgress?.(`t-SNE of ${n} living latents`);
+  const perplexity = effectivePerplexity(o.perplexity ?? 30, n);
+  const t = tsne(dirs, n, d, { perplexity, iterations: o.iterations ?? 1000, seed: o.seed ?? 0 });
+  const k = Math.min(o.clusters ?? 10, n);
+  const km = kMeans(t.embedding, n, 2, k, o.seed ?? 0);
+  analysis.tsne = {
+    perplexity, kl: t.kl, latent: chosen,
+    x: Array.from({ length: n }, (_, p) => t.embedding[2 * p]!),
+    y: Array.from({ length: n }, (_, p) => t.embedding[2 * p + 1]!),
+    cluster: [...km.labels],
+  };
+  analysis.clusters = Array.from({ length: k }, (_, c) => {
+    const members = chosen.filter((_, p) => km.labels[p] === c);
+    const mean = (v: number[]) => (members.length ? members.reduce((s, j) => s + v[j]!, 0) / members.length : 0);
+    return { cluster: c, size: members.length, mean_utilization: mean(utilization), mean_activation: mean(meanAct) };
+  });
+  return analysis;
+}

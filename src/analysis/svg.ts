@@ -1,0 +1,109 @@
+/**
+ * Small, dependency-free SVG charts for analysis reports: a histogram, a scatter plot and a
+ * bar chart, each a standalone <svg> string that browsers, image viewers and HTML reports
+ * show as is.
+ */
+
+const W = 520;
+const H = 360;
+const M = { left: 62, right: 20, top: 36, bottom: 48 };
+
+/** Matplotlib's tab10, for categories (clusters). */
+export const CATEGORY_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+/** A viridis-like colour for t in [0, 1] (purple -> green -> yellow), for continuous values. */
+export function viridis(t: number): string {
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const c = stops[i]!.map((v, k) => Math.round(v + f * (stops[i + 1]![k]! - v)));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!);
+}
+
+/** Short tick labels: 3 significant digits, no trailing zeros. */
+function fmt(v: number): string {
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  return a >= 1e4 || a < 1e-3 ? v.toExponential(1) : String(Number(v.toPrecision(3)));
+}
+
+interface Frame {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  x: [number, number];
+  y: [number, number];
+  /** Numeric ticks on the x axis (off for categories). */
+  xTicks?: boolean;
+}
+
+/** The chart frame (title, axes, ticks) and the data-to-pixel maps. */
+function frame(f: Frame): { open: string; close: string; px: (v: number) => number; py: (v: number) => number } {
+  const [x0, x1] = f.x[0] === f.x[1] ? [f.x[0] - 1, f.x[1] + 1] : f.x;
+  const [y0, y1] = f.y[0] === f.y[1] ? [f.y[0] - 1, f.y[1] + 1] : f.y;
+  const px = (v: number) => M.left + ((v - x0) / (x1 - x0)) * (W - M.left - M.right);
+  const py = (v: number) => H - M.bottom - ((v - y0) / (y1 - y0)) * (H - M.top - M.bottom);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="13">${escapeXml(f.title)}</text>`,
+    `<line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${H - M.bottom}" stroke="black"/>`,
+    `<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${H - M.bottom}" stroke="black"/>`,
+  ];
+  for (let t = 0; t <= 4; t++) {
+    const xv = x0 + ((x1 - x0) * t) / 4;
+    const yv = y0 + ((y1 - y0) * t) / 4;
+    if (f.xTicks !== false) parts.push(`<text x="${px(xv).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle">${fmt(xv)}</text>`);
+    parts.push(`<text x="${M.left - 6}" y="${(py(yv) + 4).toFixed(1)}" text-anchor="end">${fmt(yv)}</text>`);
+  }
+  parts.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - 10}" text-anchor="middle">${escapeXml(f.xLabel)}</text>`);
+  parts.push(`<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(f.yLabel)}</text>`);
+  return { open: parts.join("\n"), close: "</svg>\n", px, py };
+}
+
+export function histogramSvg(o: { title: string; xLabel: string; yLabel?: string; edges: number[]; counts: number[] }): string {
+  const max = Math.max(1, ...o.counts);
+  const f = frame({ title: o.title, xLabel: o.xLabel, yLabel: o.yLabel ?? "count", x: [o.edges[0]!, o.edges[o.edges.length - 1]!], y: [0, max] });
+  const bars = o.counts.map((c, i) => {
+    const x = f.px(o.edges[i]!);
+    const w = Math.max(0.5, f.px(o.edges[i + 1]!) - x - 0.5);
+    return `<rect x="${x.toFixed(1)}" y="${f.py(c).toFixed(1)}" width="${w.toFixed(1)}" height="${(f.py(0) - f.py(c)).toFixed(1)}" fill="#1f77b4"><title>${fmt(o.edges[i]!)}..${fmt(o.edges[i + 1]!)}: ${c}</title></rect>`;
+  });
+  return `${f.open}\n${bars.join("\n")}\n${f.close}`;
+}
+
+export function scatterSvg(o: {
+  title: string; xLabel?: string; yLabel?: string; x: number[]; y: number[]; colors: string[];
+  /** Point radii (default 2.5). */
+  radii?: number[];
+  /** Hover text per point. */
+  labels?: string[];
+  /** A line of text under the title, e.g. what the colours mean. */
+  caption?: string;
+}): string {
+  const span = (v: number[]): [number, number] => (v.length ? [Math.min(...v), Math.max(...v)] : [0, 1]);
+  const f = frame({ title: o.title, xLabel: o.xLabel ?? "", yLabel: o.yLabel ?? "", x: span(o.x), y: span(o.y) });
+  const dots = o.x.map((x, i) => {
+    const tip = o.labels ? `<title>${escapeXml(o.labels[i]!)}</title>` : "";
+    return `<circle cx="${f.px(x).toFixed(1)}" cy="${f.py(o.y[i]!).toFixed(1)}" r="${(o.radii?.[i] ?? 2.5).toFixed(2)}" fill="${o.colors[i]}" fill-opacity="0.8">${tip}</circle>`;
+  });
+  const caption = o.caption ? `<text x="${W / 2}" y="32" text-anchor="middle" fill="#555">${escapeXml(o.caption)}</text>\n` : "";
+  return `${f.open}\n${caption}${dots.join("\n")}\n${f.close}`;
+}
+
+export function barSvg(o: { title: string; xLabel: string; yLabel: string; labels: string[]; values: number[]; colors?: string[] }): string {
+  const n = o.values.length;
+  const f = frame({ title: o.title, xLabel: o.xLabel, yLabel: o.yLabel, x: [0, Math.max(1, n)], y: [0, Math.max(1e-12, ...o.values)], xTicks: false });
+  const bars = o.values.map((v, i) => {
+    const x = f.px(i + 0.1);
+    const w = f.px(i + 0.9) - x;
+    return `<rect x="${x.toFixed(1)}" y="${f.py(v).toFixed(1)}" width="${w.toFixed(1)}" height="${(f.py(0) - f.py(v)).toFixed(1)}" fill="${o.colors?.[i] ?? "#1f77b4"}"><title>${escapeXml(o.labels[i]!)}: ${fmt(v)}</title></rect>` +
+      `<text x="${(x + w / 2).toFixed(1)}" y="${(f.py(0) - 4).toFixed(1)}" text-anchor="middle" fill="white" font-size="9">${escapeXml(o.labels[i]!)}</text>`;
+  });
+  return `${f.open}\n${bars.join("\n")}\n${f.close}`;
+}

@@ -1,0 +1,51 @@
+/** `saekit analyze`: the vSAE paper's latent analyses of one or more SAEs, as JSON, SVG and HTML. */
+import { basename } from "node:path";
+import type { Command } from "commander";
+import { analyzeLatents, type LatentAnalysis } from "../analysis/latents.js";
+import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
+import { setThreads } from "../core/kernels.js";
+import { openActivationSource } from "../data/open.js";
+import { checkFinite, peekRows } from "../data/source.js";
+import { openSae } from "../sae/open.js";
+import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
+
+export function registerAnalyze(program: Command): void {
+  program
+    .command("analyze")
+    .description("max-activation histograms, living-feature fraction and a t-SNE + k-means map of the latents (the vSAE paper's analyses), written as analysis.json, SVG figures and report.html")
+    .requiredOption("--sae <path>", "an SAE (any format saekit reads); repeat to compare several", (v: string, prev: string[] = []) => [...prev, v])
+    .requiredOption("--data <source>", "activations: a store folder, an activation file or synthetic:...")
+    .requiredOption("--out <dir>", "report folder")
+    .option("--tokens <n>", "activation rows to encode", positiveInt, 20000)
+    .option("--max-points <n>", "living latents placed by t-SNE at most (a seeded sample beyond)", positiveInt, 2000)
+    .option("--clusters <n>", "k-means clusters on the t-SNE map", positiveInt, 10)
+    .option("--perplexity <n>", "t-SNE perplexity", positiveInt, 30)
+    .option("--iterations <n>", "t-SNE iterations", positiveInt, 1000)
+    .option("--seed <n>", "seed for sampling and t-SNE", nonNegativeInt, 0)
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .action((o) => {
+      setThreads(o.threads);
+      const source = openActivationSource(o.data, { seed: o.seed });
+      const x = peekRows(source, o.tokens);
+      checkFinite(x, o.data);
+      const names = new Set<string>();
+      const results: NamedAnalysis[] = (o.sae as string[]).map((path) => {
+        const { sae } = openSae(path);
+        if (sae.cfg.d_in !== source.d) throw new Error(`${path}: the SAE reads ${sae.cfg.d_in}-dim activations, ${o.data} has ${source.d}`);
+        let name = basename(path.replace(/[\\/]+$/, "")).replace(/[^\w.-]+/g, "_") || "sae";
+        for (let i = 2; names.has(name); i++) name = `${name}-${i}`;
+        names.add(name);
+        process.stderr.write(`analyze ${name}: ${sae.cfg.architecture}, ${sae.cfg.d_sae} latents, ${o.tokens} tokens\n`);
+        const analysis: LatentAnalysis = analyzeLatents(sae, x, o.tokens, {
+          maxPoints: o.maxPoints, clusters: o.clusters, perplexity: o.perplexity, iterations: o.iterations, seed: o.seed,
+          onProgress: (what) => process.stderr.write(`  ${what}\n`),
+        });
+        return { name, source: path, analysis };
+      });
+      const files = writeAnalysisReport(o.out, results);
+      printJson({
+        out: o.out, files,
+        saes: results.map((r) => ({ name: r.name, d_sae: r.analysis.d_sae, living: r.analysis.living, living_fraction: r.analysis.living_fraction })),
+      });
+    });
+}
