@@ -9,6 +9,7 @@
  *   harvest, StoreSource activation stores
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
  *   analyzeLatents       max activations, living features, t-SNE + k-means (the vSAE paper)
+ *   buildDashboards      sae_vis-style feature dashboards
  */
 export * from "./core/kernels.js";
 export { Rng, counterNormal } from "./core/rng.js";
@@ -68,6 +69,8 @@ export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from 
 export { writeAnalysisReport, analysisFigures, type NamedAnalysis } from "./analysis/report.js";
 export { tsne, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
 export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
+export { buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions } from "./analysis/dashboard.js";
+export { dashboardHtml } from "./analysis/dashboard-html.js";
 
 export { benchGemm, benchTopk } from "./bench/kernels.js";
 export { benchTrain } from "./bench/train.js";

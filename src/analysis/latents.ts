@@ -64,7 +64,7 @@ export function analyzeLatents(sae: Sae, x: Float32Array, rows: number, o: Laten
   const utilization = [...stats.density()];
   const meanAct = [...stats.meanActive()];
   const living = [...Array(m).keys()].filter((j) => stats.fires[j]! > 0);
-  const top = Math.max(0, ...living.map((j) => maxAct[j]!));
+  const top = living.reduce((a, j) => Math.max(a, maxAct[j]!), 0);
   const bins = 50;
   const edges = Array.from({ length: bins + 1 }, (_, i) => (top * i) / bins);
   const counts = new Array<number>(bins).fill(0);

@@ -10,6 +10,7 @@ import { packageRoot } from "../core/native.js";
 import { registerAnalyze } from "./analyze.js";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
+import { registerDashboard } from "./dashboard.js";
 import { printJson } from "./options.js";
 import { registerDemo } from "./demo.js";
 import { registerExample } from "./example.js";
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerLm(program);
   registerConvert(program);
   registerAnalyze(program);
+  registerDashboard(program);
   registerExample(program);
   registerBench(program);
   return program;

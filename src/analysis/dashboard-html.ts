@@ -1,0 +1,68 @@
+/**
+ * A self-contained HTML page of feature dashboards (sae_vis's feature-centric view): per
+ * latent its density, activation histogram, logit effects and example contexts with every
+ * token shaded by the latent's activation (hover for the value). No scripts, no network.
+ */
+import type { DashboardExample, Dashboards, LatentDashboard, LogitEffect } from "./dashboard.js";
+import { escapeXml, histogramSvg } from "./svg.js";
+
+/** Token text with whitespace made visible: newlines as ↵, tabs as →. */
+function tokenText(s: string): string {
+  return escapeXml(s.replace(/\n/g, "↵").replace(/\t/g, "→"));
+}
+
+function exampleHtml(ex: DashboardExample, scale: number): string {
+  const spans = ex.tokens.map((_, w) => {
+    const a = ex.acts[w]!;
+    const alpha = scale > 0 ? Math.min(1, Math.abs(a) / scale) : 0;
+    // Positive activations orange, negative (signed latents) blue.
+    const colour = a >= 0 ? `rgba(255,140,0,${alpha.toFixed(3)})` : `rgba(30,120,255,${alpha.toFixed(3)})`;
+    const focus = w === ex.focus ? ' class="focus"' : "";
+    return `<span${focus} style="background:${colour}" title="${a.toPrecision(4)}">${tokenText(ex.text[w]!)}</span>`;
+  });
+  return `<div class="ex"><span class="act">${ex.activation.toPrecision(4)}</span>${spans.join("")}</div>`;
+}
+
+function logitTable(title: string, rows: LogitEffect[]): string {
+  const body = rows.map((r) => `<tr><td class="tok">${tokenText(r.text)}</td><td>${r.value.toFixed(3)}</td></tr>`).join("");
+  return `<table class="logits"><tr><th colspan="2">${title}</th></tr>${body}</table>`;
+}
+
+function latentHtml(l: LatentDashboard): string {
+  const scale = l.max_activation;
+  const quantiles = l.quantile_examples.map((q) =>
+    `<h4>|f| in ${q.range[0].toPrecision(3)} .. ${q.range[1].toPrecision(3)}</h4>${q.examples.map((e) => exampleHtml(e, scale)).join("")}`).join("");
+  return `<section id="latent-${l.latent}">
+<h2>Latent ${l.latent}</h2>
+<p>density ${(100 * l.density).toPrecision(3)}% of tokens &middot; max |f| ${l.max_activation.toPrecision(4)}</p>
+<div class="row">${histogramSvg({ title: `activations of latent ${l.latent} (non-zero)`, xLabel: "f", yLabel: "tokens", ...l.histogram })}
+${logitTable("positive logits", l.logits.top)}${logitTable("negative logits", l.logits.bottom)}</div>
+<h3>Top activations</h3>
+${l.top_examples.map((e) => exampleHtml(e, scale)).join("\n") || "<p>never fires on these tokens</p>"}
+<h3>Quantiles</h3>
+${quantiles}
+</section>`;
+}
+
+export function dashboardHtml(d: Dashboards, info: { model: string; sae: string; dataset: string }): string {
+  const index = d.latents.map((l) => `<a href="#latent-${l.latent}">${l.latent}</a> <small>(${(100 * l.density).toPrecision(2)}%)</small>`).join(" &middot; ");
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>saekit feature dashboards</title>
+<style>
+body{font-family:sans-serif;margin:2em;max-width:1200px}
+.row{display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap}
+.ex{font-family:monospace;white-space:pre;margin:2px 0;overflow-x:auto}
+.ex span{border-radius:2px}.ex .focus{outline:1px solid #333}
+.act{display:inline-block;width:6em;color:#666}
+table.logits{border-collapse:collapse;font-size:12px}table.logits td,table.logits th{border:1px solid #ddd;padding:2px 6px}
+.tok{font-family:monospace;white-space:pre}
+section{border-top:1px solid #ccc;margin-top:1.5em}
+</style></head><body>
+<h1>Feature dashboards</h1>
+<p>SAE ${escapeXml(info.sae)} at <code>${escapeXml(d.hook)}</code> of ${escapeXml(info.model)}, over ${d.tokens} tokens
+(${d.contexts} contexts) of ${escapeXml(info.dataset)}. Tokens are shaded by the latent's activation; hover for values.</p>
+<p>${index}</p>
+${d.latents.map(latentHtml).join("\n")}
+</body></html>
+`;
+}

@@ -1,0 +1,222 @@
+/**
+ * Feature dashboards in the manner of sae_vis: for each chosen latent of an SAE spliced at a
+ * hook of a language model, over a text dataset,
+ *
+ *   - density (fraction of tokens where it fires, f != 0) and its largest activation;
+ *   - a histogram of its non-zero activations;
+ *   - the contexts where it fires hardest (one example per context, its strongest position),
+ *     and examples drawn from equal-count quantiles of its activations, each a window of
+ *     tokens around the position with the latent's activation on every token;
+ *   - its logit effects: the decoder direction read by the unembedding, W_U W_dec[j]
+ *     (sae_vis's to_resid_dir is the identity for resid/attn_out/mlp_out hooks), top and
+ *     bottom tokens.
+ *
+ * BOS positions are left out by default: their activations are outliers of the model, not of
+ * the latent (as in `saekit eval`).
+ */
+import { Rng } from "../core/rng.js";
+import type { LanguageModel } from "../lm/model.js";
+import type { TextTokenizer } from "../lm/tokenizer.js";
+import type { Sae } from "../sae/sae.js";
+
+export interface DashboardOptions {
+  hook: string;
+  latents: number[];
+  /** Token positions to read (whole contexts). */
+  tokens: number;
+  ctx: number;
+  batch?: number;
+  /** Top-activating examples per latent. */
+  topExamples?: number;
+  /** Activation quantile groups, and examples drawn from each. */
+  quantiles?: number;
+  perQuantile?: number;
+  /** Tokens shown before and after the example's position. */
+  window?: [number, number];
+  /** Tokens listed for the largest and smallest logit effects. */
+  logitTokens?: number;
+  excludeBos?: boolean;
+  seed?: number;
+  onProgress?: (contexts: number) => void;
+}
+
+export interface DashboardExample {
+  activation: number;
+  context: number;
+  position: number;
+  /** Token ids of the window, their text, and the latent's activation on each. */
+  tokens: number[];
+  text: string[];
+  acts: number[];
+  /** Index of the example's position within the window. */
+  focus: number;
+}
+
+export interface LatentDashboard {
+  latent: number;
+  density: number;
+  max_activation: number;
+  histogram: { edges: number[]; counts: number[] };
+  top_examples: DashboardExample[];
+  quantile_examples: Array<{ range: [number, number]; examples: DashboardExample[] }>;
+  logits: { top: LogitEffect[]; bottom: LogitEffect[] };
+}
+
+export interface LogitEffect {
+  token: number;
+  text: string;
+  value: number;
+}
+
+export interface Dashboards {
+  hook: string;
+  tokens: number;
+  contexts: number;
+  latents: LatentDashboard[];
+}
+
+export async function buildDashboards(model: LanguageModel, tokenizer: TextTokenizer | null, sae: Sae,
+  contexts: AsyncIterable<Int32Array>, o: DashboardOptions): Promise<Dashboards> {
+  model.checkHook(o.hook);
+  const d = model.cfg.dModel;
+  const m = sae.cfg.d_sae;
+  if (sae.cfg.d_in !== d) throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${d}-dim`);
+  for (const j of o.latents) if (!Number.isInteger(j) || j < 0 || j >= m) throw new RangeError(`latent ${j} is outside 0..${m - 1}`);
+  const T = o.ctx;
+  const first = o.excludeBos === false ? 0 : 1;
+  const B = o.batch ?? 16;
+  const target = Math.ceil(o.tokens / (T - first));
+  const slot = new Map(o.latents.map((j, s) => [j, s]));
+  // Per chosen latent, every non-zero activation: its flat position (context * T + t) and value.
+  const rows = o.latents.map(() => [] as number[]);
+  const values = o.latents.map(() => [] as number[]);
+  const allTokens: Int32Array[] = [];
+  let scored = 0;
+
+  const runBatch = (batch: Int32Array[]) => {
+    const n = batch.length;
+    const tokens = new Int32Array(n * T);
+    batch.forEach((c, b) => tokens.set(c, b * T));
+    let act: Float32Array | null = null;
+    model.forward(tokens, n, T, { output: "none", stopAt: o.hook, hooks: { [o.hook]: (a) => { act = a; } } });
+    const per = T - first;
+    const x = new Float32Array(n * per * d);
+    for (let b = 0; b < n; b++) x.set(act!.subarray((b * T + first) * d, (b + 1) * T * d), b * per * d);
+    const code = sae.encode(x, n * per);
+    const base = allTokens.length * T;
+    for (let r = 0; r < n * per; r++) {
+      for (let e = code.rowPtr[r]!; e < code.rowPtr[r + 1]!; e++) {
+        const s = slot.get(code.idx[e]!);
+        if (s === undefined || code.val[e] === 0) continue;
+        rows[s]!.push(base + Math.floor(r / per) * T + first + (r % per));
+        values[s]!.push(code.val[e]!);
+      }
+    }
+    allTokens.push(...batch.map((c) => c.slice()));
+    scored += n * per;
+    o.onProgress?.(allTokens.length);
+  };
+  let pending: Int32Array[] = [];
+  for await (const c of contexts) {
+    if (c.length !== T) throw new Error(`dashboard: a context of ${c.length} tokens, expected ${T}`);
+    if (allTokens.length + pending.length >= target) break;
+    pending.push(c);
+    if (pending.length === B) { runBatch(pending); pending = []; }
+  }
+  if (pending.length) runBatch(pending);
+  if (scored === 0) throw new Error("dashboard: the dataset gave no contexts");
+
+  const decode = (id: number) => (tokenizer ? tokenizer.decode([id]) : String(id));
+  const [before, after] = o.window ?? [8, 4];
+  const rng = new Rng(o.seed ?? 0);
+  const logits = logitEffects(model, sae, o.latents, o.logitTokens ?? 10, decode);
+
+  const latents = o.latents.map((j, s): LatentDashboard => {
+    const pos = rows[s]!;
+    const val = values[s]!;
+    const actAt = new Map(pos.map((p, i) => [p, val[i]!]));
+    const example = (i: number): DashboardExample => {
+      const p = pos[i]!;
+      const context = Math.floor(p / T);
+      const t = p % T;
+      const lo = Math.max(0, t - before);
+      const hi = Math.min(T, t + after + 1);
+      const ids = [...allTokens[context]!.subarray(lo, hi)];
+      return {
+        activation: val[i]!, context, position: t, tokens: ids, text: ids.map(decode),
+        acts: ids.map((_, w) => actAt.get(context * T + lo + w) ?? 0), focus: t - lo,
+      };
+    };
+    // Strongest first (by |f|: signed latents too); one example per context.
+    const order = [...val.keys()].sort((a, b) => Math.abs(val[b]!) - Math.abs(val[a]!) || pos[a]! - pos[b]!);
+    const seen = new Set<number>();
+    const top: DashboardExample[] = [];
+    for (const i of order) {
+      if (top.length >= (o.topExamples ?? 20)) break;
+      const context = Math.floor(pos[i]! / T);
+      if (seen.has(context)) continue;
+      seen.add(context);
+      top.push(example(i));
+    }
+    // Equal-count quantile groups of the activations, weakest first, a few random picks each.
+    const Q = Math.min(o.quantiles ?? 5, order.length);
+    const ascending = [...order].reverse();
+    const quantileExamples = Array.from({ length: Q }, (_, q) => {
+      const group = ascending.slice(Math.floor((q * ascending.length) / Q), Math.floor(((q + 1) * ascending.length) / Q));
+      const picks: number[] = [];
+      const pool = [...group];
+      for (let c = 0; c < Math.min(o.perQuantile ?? 3, pool.length); c++) picks.push(pool.splice(rng.int(pool.length), 1)[0]!);
+      const mag = (i: number) => Math.abs(val[i]!);
+      return { range: [mag(group[0]!), mag(group[group.length - 1]!)] as [number, number], examples: picks.sort((a, b) => mag(b) - mag(a)).map(example) };
+    });
+    const maxAbs = val.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    return {
+      latent: j, density: val.length / scored, max_activation: maxAbs,
+      histogram: histogram(val, 50), top_examples: top, quantile_examples: quantileExamples, logits: logits[s]!,
+    };
+  });
+  return { hook: o.hook, tokens: scored, contexts: allTokens.length, latents };
+}
+
+/** Equal-width histogram of the values over [min(0, lo), hi]. */
+function histogram(values: number[], bins: number): { edges: number[]; counts: number[] } {
+  const lo = values.reduce((a, v) => Math.min(a, v), 0);
+  const hi = values.reduce((a, v) => Math.max(a, v), lo + 1e-12);
+  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of values) counts[Math.min(bins - 1, Math.floor(((v - lo) / (hi - lo)) * bins))]!++;
+  return { edges, counts };
+}
+
+/** Per latent: the `n` largest and smallest entries of W_U W_dec[j] over the vocabulary. */
+export function logitEffects(model: LanguageModel, sae: Sae, latents: number[], n: number,
+  decode: (id: number) => string): Array<{ top: LogitEffect[]; bottom: LogitEffect[] }> {
+  const W_dec = sae.params.get("W_dec");
+  const d = model.cfg.dModel;
+  const V = model.cfg.vocabSize;
+  if (!W_dec || W_dec.shape[0] !== sae.cfg.d_sae) return latents.map(() => ({ top: [], bottom: [] }));
+  const dirs = new Float32Array(latents.length * d);
+  latents.forEach((j, s) => dirs.set(W_dec.data.subarray(j * d, (j + 1) * d), s * d));
+  const out = model.logits(dirs, latents.length);
+  return latents.map((_, s) => {
+    const row = out.subarray(s * V, (s + 1) * V);
+    const order = [...row.keys()].sort((a, b) => row[b]! - row[a]! || a - b);
+    const effect = (t: number): LogitEffect => ({ token: t, text: decode(t), value: row[t]! });
+    return { top: order.slice(0, n).map(effect), bottom: order.slice(-n).reverse().map(effect) };
+  });
+}
+
+/** "0-31", "3,7,42" or "0-3,9" -> latent indices. */
+export function parseLatentList(spec: string, m: number): number[] {
+  const out: number[] = [];
+  for (const part of spec.split(",")) {
+    const r = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!r) throw new Error(`"${spec}" is not a latent list (e.g. 0-31 or 3,7,42)`);
+    const a = Number(r[1]);
+    const b = r[2] === undefined ? a : Number(r[2]);
+    if (b < a) throw new Error(`latent range ${part.trim()} runs backwards`);
+    if (b >= m) throw new Error(`latent ${b} is outside 0..${m - 1}`);
+    for (let j = a; j <= b; j++) out.push(j);
+  }
+  return [...new Set(out)];
+}
