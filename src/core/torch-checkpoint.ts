@@ -109,7 +109,7 @@ export class TorchCheckpoint {
     const count = numel(ref.shape);
     if (count === 0) return new Tensor(ref.shape);
     // Read the span of the storage the view touches, decode it, then gather by stride.
-    const last = ref.offset + ref.shape.reduce((a, s, i) => a + (s - 1) * ref.stride[i]!, 0);
+    const last = lastElement(ref);
     const span = decodeFloats(this.storageBytes(ref, last - ref.offset + 1, fail), dtype as FloatDType | "F64", last - ref.offset + 1);
     if (isContiguous(ref.shape, ref.stride)) return new Tensor(ref.shape, span.length === count ? span : span.slice(0, count));
     const out = new Float32Array(count);
@@ -173,10 +173,15 @@ function isContiguous(shape: number[], stride: number[]): boolean {
   return true;
 }
 
+/** The storage element of a (non-empty) view's last entry. */
+function lastElement(ref: TensorRef): number {
+  return ref.offset + ref.shape.reduce((a, s, i) => a + (s - 1) * ref.stride[i]!, 0);
+}
+
 /** The view must stay inside its storage. */
 function checkView(name: string, ref: TensorRef, fail: Fail): void {
   if (numel(ref.shape) === 0) return;
-  const last = ref.offset + ref.shape.reduce((a, s, i) => a + (s - 1) * ref.stride[i]!, 0);
+  const last = lastElement(ref);
   if (last >= ref.storage.numel) fail(`tensor "${name}": its view reaches element ${last} of a ${ref.storage.numel}-element storage`);
 }
 
