@@ -6,18 +6,15 @@ import { buildDashboards, parseLatentList } from "../analysis/dashboard.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { openContexts } from "../lm/dataset.js";
-import { openSae } from "../sae/open.js";
-import { addDatasetOptions, addModelOptions, openModel } from "./lm-options.js";
-import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { addDatasetOptions, addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { ProgressBar } from "../util/progress.js";
+import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerDashboard(program: Command): void {
   const cmd = program
     .command("dashboard")
     .description("feature dashboards (as sae_vis): per latent its density, activation histogram, logit effects and the contexts it fires on, written as dashboards.json and dashboard.html")
-    .requiredOption("--sae <path>", "SAE: a SAELens or saekit folder, a sparsify folder, or a dictionary_learning ae.pt")
     .requiredOption("--out <dir>", "folder for dashboards.json and dashboard.html")
-    .option("--hook <name>", "hook point (default: the one the SAE's config names)")
     .option("--latents <list>", "latents to show, e.g. 0-31 or 3,7,42", "0-31")
     .option("--tokens <n>", "token positions to read", positiveInt, 32768)
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
@@ -26,14 +23,13 @@ export function registerDashboard(program: Command): void {
     .option("--skip-contexts <n>", "skip this many contexts first", nonNegativeInt, 0)
     .option("--seed <n>", "seed for the quantile examples", nonNegativeInt, 0)
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
+  addSaeOptions(cmd);
   addModelOptions(cmd);
   addDatasetOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const { sae, metadata } = openSae(o.sae);
-    const hook = o.hook ?? metadata.hook_name;
-    if (!hook) throw new Error(`${o.sae}: its config names no hook point saekit knows; pass --hook`);
+    const { sae, hook } = openSaeAtHook(o);
     const latents = parseLatentList(o.latents, sae.cfg.d_sae);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const bar = new ProgressBar(Math.ceil(o.tokens / (o.ctx - 1)), "dashboard", process.stderr.isTTY === true);

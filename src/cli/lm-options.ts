@@ -1,6 +1,7 @@
 /** Options shared by the commands that run a language model. */
 import { type Command, Option } from "commander";
 import { type LoadedModel, loadModel } from "../lm/load.js";
+import { openSae } from "../sae/open.js";
 import { positiveInt } from "./options.js";
 
 export function addModelOptions(cmd: Command): Command {
@@ -21,4 +22,19 @@ export function addDatasetOptions(cmd: Command, ctxDefault = 128): Command {
 
 export function openModel(o: { model: string; tokenizer?: string; cacheDir?: string }): Promise<LoadedModel> {
   return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir });
+}
+
+/** --sae and --hook, for commands that splice an SAE into a model. */
+export function addSaeOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption("--sae <path>", "SAE: a SAELens or saekit folder, a sparsify folder, or a dictionary_learning ae.pt")
+    .option("--hook <name>", "hook point (default: the one the SAE's config names)");
+}
+
+/** The SAE and the hook it reads: --hook, else the one its config names. */
+export function openSaeAtHook(o: { sae: string; hook?: string }) {
+  const loaded = openSae(o.sae);
+  const hook = o.hook ?? loaded.metadata.hook_name;
+  if (!hook) throw new Error(`${o.sae}: its config names no hook point saekit knows; pass --hook`);
+  return { ...loaded, hook };
 }

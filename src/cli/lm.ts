@@ -10,8 +10,7 @@ import { openContexts } from "../lm/dataset.js";
 import { generate } from "../lm/generate.js";
 import { harvest } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
-import { openSae } from "../sae/open.js";
-import { addDatasetOptions, addModelOptions, openModel } from "./lm-options.js";
+import { addDatasetOptions, addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerLm(program: Command): void {
@@ -43,8 +42,6 @@ export function registerLm(program: Command): void {
   const evalCmd = program
     .command("eval")
     .description("splice an SAE into the model: CE loss (clean / SAE / zero-ablated), CE loss recovered, KL score, FVU, cosine, L0, alive fraction, density histogram")
-    .requiredOption("--sae <path>", "SAE: a SAELens or saekit folder, a sparsify folder, or a dictionary_learning ae.pt")
-    .option("--hook <name>", "hook point (default: the one the SAE's config names)")
     .option("--tokens <n>", "positions to evaluate", positiveInt, 16384)
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
     .option("--keep-bos", "also splice and measure BOS positions")
@@ -52,14 +49,13 @@ export function registerLm(program: Command): void {
     .option("--out <file>", "also write the JSON result here")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output (with per-latent details)")
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
+  addSaeOptions(evalCmd);
   addModelOptions(evalCmd);
   addDatasetOptions(evalCmd);
   evalCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const { sae, metadata, raw } = openSae(o.sae);
-    const hook = o.hook ?? metadata.hook_name;
-    if (!hook) throw new Error(`${o.sae}: its config names no hook point saekit knows; pass --hook`);
+    const { sae, metadata, raw, hook } = openSaeAtHook(o);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const r = await evaluateSplice(loaded.model, sae, src.contexts, {
       hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: o.saebench !== undefined,
