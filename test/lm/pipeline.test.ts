@@ -52,6 +52,11 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(a.saes[0]).toMatchObject({ name: "run", d_sae: 64 });
     expect(a.saes[0].living).toBeGreaterThan(0);
     expect(a.files).toContain("report.html");
+    const dash = join(dir, "dashboards");
+    const b = JSON.parse(saekit("dashboard", "--model", model, "--dataset", text, "--sae", run, "--latents", "0-7", "--tokens", "150", "--ctx", "16", "--out", dash));
+    expect(b).toMatchObject({ hook: "blocks.0.hook_resid_post", latents: 8 });
+    expect(JSON.parse(readFileSync(join(dash, "dashboards.json"), "utf8")).latents).toHaveLength(8);
+    expect(readFileSync(join(dash, "dashboard.html"), "utf8")).toContain('<section id="latent-7">');
     expect(e.hook).toBe("blocks.0.hook_resid_post"); // from the SAE's cfg.json
     for (const key of ["ce_loss_clean", "ce_loss_with_sae", "ce_loss_zero_ablated", "ce_loss_recovered", "kl_div_score"]) {
       expect(Number.isFinite(e[key]), key).toBe(true);
