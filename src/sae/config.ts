@@ -12,7 +12,7 @@
 
 import { withDefaults } from "../util/defaults.js";
 
-export const ARCHITECTURES = ["relu", "topk", "batchtopk", "jumprelu", "abstopk", "vsae", "vaease"] as const;
+export const ARCHITECTURES = ["relu", "topk", "batchtopk", "jumprelu", "gated", "abstopk", "vsae", "vaease"] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface BaseSaeConfig {
@@ -31,6 +31,17 @@ export interface ReluConfig extends BaseSaeConfig {
   architecture: "relu";
   l1_coefficient: number;
   /** L1 coefficient ramps linearly from 0 over this many steps. */
+  l1_warmup_steps: number;
+}
+
+/**
+ * Gated SAE (SAELens "gated"): a Heaviside gate on pre + b_gate picks the latents, a
+ * rescaled magnitude path ReLU(exp(r_mag) pre + b_mag) sets their values; loss += l1 on the
+ * gate's ReLU (times decoder norms) + an auxiliary reconstruction through the gate.
+ */
+export interface GatedConfig extends BaseSaeConfig {
+  architecture: "gated";
+  l1_coefficient: number;
   l1_warmup_steps: number;
 }
 
@@ -94,7 +105,7 @@ export interface VaeaseConfig extends BaseSaeConfig {
   init_log_gamma: number;
 }
 
-export type SaeConfig = ReluConfig | TopKConfig | BatchTopKConfig | JumpReluConfig | VsaeConfig | VaeaseConfig;
+export type SaeConfig = ReluConfig | GatedConfig | TopKConfig | BatchTopKConfig | JumpReluConfig | VsaeConfig | VaeaseConfig;
 
 /** Options a user may set when creating an SAE; the rest come from defaults. */
 export type SaeConfigInput = { architecture: Architecture; d_in: number; d_sae: number } & Record<string, unknown>;
@@ -108,6 +119,9 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
   switch (architecture) {
     case "relu":
       cfg = { ...base, architecture, decoder_norm: "none", l1_coefficient: 5, l1_warmup_steps: 0 };
+      break;
+    case "gated":
+      cfg = { ...base, architecture, decoder_norm: "none", l1_coefficient: 1, l1_warmup_steps: 0 };
       break;
     case "topk":
     case "abstopk":
@@ -159,6 +173,7 @@ export function validateConfig(cfg: SaeConfig): void {
   }
   switch (cfg.architecture) {
     case "relu":
+    case "gated":
       nonNeg("l1_coefficient", cfg.l1_coefficient);
       nonNeg("l1_warmup_steps", cfg.l1_warmup_steps);
       break;

@@ -11,10 +11,12 @@
  *                        (its inference default)                                -> batchtopk
  *   JumpReluAutoEncoder  f = relu(pre * (pre > threshold)) * |W_dec_j|, pre = x W_enc + b_enc;
  *                        decode (f / |W_dec_j|) W_dec + b_dec                   -> jumprelu
+ *   GatedAutoEncoder     e = encoder(x - decoder_bias); f = (e + gate_bias > 0) *
+ *                        relu(exp(r_mag) e + mag_bias) * |W_dec_j|; decode as JumpReLU -> gated
  *
- * For JumpReLU the decoder norms are folded into the weights (W_enc, b_enc and the
- * threshold scaled by |W_dec_j|, W_dec rows by 1 / |W_dec_j|), so saekit's codes equal the
- * ones dictionary_learning reports.
+ * For JumpReLU and gated the decoder norms are folded into the weights (encoder rows and
+ * biases, and the threshold, scaled by |W_dec_j|; W_dec rows by 1 / |W_dec_j|), so
+ * saekit's codes equal the ones dictionary_learning reports.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -45,7 +47,7 @@ export function loadDictionaryLearningSae(path: string): LoadedSae {
   const dictClass = String(trainer.dict_class ?? (ck.has("W_enc") ? "JumpReluAutoEncoder" : ck.has("k") ? "AutoEncoderTopK" : ck.has("bias") ? "AutoEncoder" : "unknown"));
   const params: ParamSet = new Map();
   const buffers: ParamSet = new Map();
-  let architecture: "relu" | "topk" | "batchtopk" | "jumprelu";
+  let architecture: "relu" | "topk" | "batchtopk" | "jumprelu" | "gated";
   let extra: Record<string, unknown> = {};
   switch (dictClass) {
     case "AutoEncoder":
@@ -73,35 +75,52 @@ export function loadDictionaryLearningSae(path: string): LoadedSae {
     case "JumpReluAutoEncoder": {
       architecture = "jumprelu";
       extra = { apply_b_dec_to_input: false };
-      const W_enc = read("W_enc").transpose();
-      const W_dec = read("W_dec");
-      const b_enc = read("b_enc");
-      const threshold = read("threshold");
-      const [m, d] = W_dec.shape as [number, number];
-      const logThreshold = new Float32Array(m);
-      for (let j = 0; j < m; j++) {
-        let norm = 0;
-        for (let i = 0; i < d; i++) norm += W_dec.data[j * d + i]! ** 2;
-        norm = Math.sqrt(norm) || 1;
-        for (let i = 0; i < d; i++) {
-          W_enc.data[j * d + i]! *= norm;
-          W_dec.data[j * d + i]! /= norm;
-        }
-        b_enc.data[j]! *= norm;
-        // relu(pre * (pre > theta)) keeps only pre > max(theta, 0); saekit's threshold is exp(log).
-        logThreshold[j] = Math.log(Math.max(threshold.data[j]!, 1e-30) * norm);
-      }
-      params.set("W_enc", W_enc).set("b_enc", b_enc).set("W_dec", W_dec).set("b_dec", read("b_dec"));
-      params.set("log_threshold", new Tensor([m], logThreshold));
+      params.set("W_enc", read("W_enc").transpose()).set("b_enc", read("b_enc")).set("W_dec", read("W_dec")).set("b_dec", read("b_dec"));
+      const threshold = read("threshold").data;
+      const norms = foldDecoderNorms(params, ["b_enc"]);
+      // relu(pre * (pre > theta)) keeps only pre > max(theta, 0); saekit's threshold is exp(log).
+      params.set("log_threshold", new Tensor([norms.length], Float32Array.from(norms, (n, j) => Math.log(Math.max(threshold[j]!, 1e-30) * n))));
+      break;
+    }
+    case "GatedAutoEncoder": {
+      architecture = "gated";
+      params.set("W_enc", read("encoder.weight")).set("b_enc", read("gate_bias")).set("W_dec", read("decoder.weight").transpose());
+      params.set("b_dec", read("decoder_bias")).set("r_mag", read("r_mag")).set("b_mag", read("mag_bias"));
+      foldDecoderNorms(params, ["b_enc", "b_mag"]);
       break;
     }
     default:
-      return fail(`dictionary class "${dictClass}" is not supported (AutoEncoder, AutoEncoderTopK, BatchTopKSAE, JumpReluAutoEncoder)`);
+      return fail(`dictionary class "${dictClass}" is not supported (AutoEncoder, AutoEncoderTopK, BatchTopKSAE, JumpReluAutoEncoder, GatedAutoEncoder)`);
   }
   const [m, d] = params.get("W_enc")!.shape as [number, number];
   const cfg = defaultConfig({ architecture, d_in: d, d_sae: m, decoder_norm: "none", ...extra });
   const sae = createSae(cfg, params, buffers);
   return { sae, metadata: dictionaryLearningMetadata(raw), raw };
+}
+
+/**
+ * dictionary_learning reports codes multiplied by the decoder norms n_j and divides them out
+ * again to decode. Scaling W_enc row j and the listed per-latent biases by n_j, and W_dec
+ * row j by 1 / n_j, gives the same codes and reconstructions in saekit's plain form.
+ * Returns the norms (1 for an all-zero row).
+ */
+function foldDecoderNorms(params: ParamSet, biases: string[]): Float32Array {
+  const W_enc = params.get("W_enc")!;
+  const W_dec = params.get("W_dec")!;
+  const [m, d] = W_dec.shape as [number, number];
+  const norms = new Float32Array(m);
+  for (let j = 0; j < m; j++) {
+    let sq = 0;
+    for (let i = 0; i < d; i++) sq += W_dec.data[j * d + i]! ** 2;
+    const n = Math.sqrt(sq) || 1;
+    norms[j] = n;
+    for (let i = 0; i < d; i++) {
+      W_enc.data[j * d + i]! *= n;
+      W_dec.data[j * d + i]! /= n;
+    }
+    for (const b of biases) params.get(b)!.data[j]! *= n;
+  }
+  return norms;
 }
 
 function dictionaryLearningMetadata(raw: Record<string, unknown>): SaeMetadata {

@@ -2,6 +2,7 @@
 import { AbsTopKSae } from "./abstopk.js";
 import { BatchTopKSae } from "./batchtopk.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig, validateConfig } from "./config.js";
+import { GatedSae } from "./gated.js";
 import { JumpReluSae } from "./jumprelu.js";
 import { ReluSae } from "./relu.js";
 import type { ParamSet, Sae } from "./sae.js";
@@ -17,6 +18,7 @@ export function createSae(cfg: SaeConfig, params?: ParamSet, buffers?: ParamSet)
     case "abstopk": return new AbsTopKSae(cfg, params);
     case "batchtopk": return new BatchTopKSae(cfg, params, buffers);
     case "jumprelu": return new JumpReluSae(cfg, params);
+    case "gated": return new GatedSae(cfg, params);
     case "vsae": return new VariationalSae(cfg, params);
     case "vaease": return new VaeaseSae(cfg, params);
   }

@@ -7,6 +7,7 @@
  *
  * Architecture mapping on save (inference behaviour is what SAELens would compute):
  *   relu -> "standard"; topk -> "topk"; batchtopk and jumprelu -> "jumprelu" (threshold);
+ *   gated -> "gated" (b_enc saved as SAELens' b_gate, with r_mag and b_mag);
  *   vsae -> "topk" when it selects after a ReLU (mu = TopK(ReLU(pre)) at inference);
  *   abstopk, vsae with |z| selection, vaease -> their own names, which SAELens does not
  *   know (loading them there fails loudly rather than computing the wrong thing).
@@ -44,6 +45,7 @@ function saeLensArchitecture(cfg: SaeConfig): string {
     case "topk": return "topk";
     case "batchtopk":
     case "jumprelu": return "jumprelu";
+    case "gated": return "gated";
     case "vsae": return cfg.topk_mode === "relu" || cfg.relu_mu ? "topk" : "abstopk";
     default: return cfg.architecture;
   }
@@ -97,8 +99,9 @@ export function saveSae(dir: string, sae: Sae, opts: SaveOptions = {}): void {
   } else {
     weights.W_enc = params.get("W_enc")!.transpose();
     weights.W_dec = params.get("W_dec")!;
-    weights.b_enc = params.get("b_enc")!;
+    weights[cfg.architecture === "gated" ? "b_gate" : "b_enc"] = params.get("b_enc")!;
     weights.b_dec = params.get("b_dec")!;
+    if (cfg.architecture === "gated") for (const n of ["r_mag", "b_mag"]) weights[n] = params.get(n)!;
     if (cfg.architecture === "jumprelu") {
       const lt = params.get("log_threshold")!.data;
       weights.threshold = new Tensor([cfg.d_sae], Float32Array.from(lt, Math.exp));
@@ -138,7 +141,7 @@ export interface LoadedSae {
 }
 
 /**
- * Loads an SAE folder written by saekit or by SAELens (standard, topk, jumprelu; v6 and
+ * Loads an SAE folder written by saekit or by SAELens (standard, topk, jumprelu, gated; v6 and
  * pre-6.0 configs; F32/F16/BF16 weights). Every missing or mis-shaped tensor is named.
  */
 export function loadSae(dir: string): LoadedSae {
@@ -166,7 +169,8 @@ export function loadSae(dir: string): LoadedSae {
     for (const [n, t] of template.params) params.set(n, read(n, [...t.shape]));
   } else {
     params.set("W_enc", read("W_enc", [d, m]).transpose());
-    params.set("b_enc", read("b_enc", [m]));
+    params.set("b_enc", read(cfg.architecture === "gated" ? "b_gate" : "b_enc", [m]));
+    if (cfg.architecture === "gated") for (const n of ["r_mag", "b_mag"]) params.set(n, read(n, [m]));
     params.set("W_dec", read("W_dec", [m, d]));
     params.set("b_dec", read("b_dec", [d]));
     if (cfg.architecture === "jumprelu") {
@@ -221,9 +225,10 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
       return defaultConfig({ architecture: "topk", ...common, k: k as number });
     }
     case "jumprelu":
-      return defaultConfig({ architecture: "jumprelu", ...common });
+    case "gated":
+      return defaultConfig({ architecture: arch, ...common });
     default:
-      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk and jumprelu)`);
+      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, jumprelu and gated)`);
   }
 }
 

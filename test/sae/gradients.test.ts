@@ -46,6 +46,8 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["batchtopk + AuxK", { architecture: "batchtopk", k: 3, aux_k: 2, aux_alpha: 0.5 }, true],
   ["relu (L1 mid warm-up)", { architecture: "relu", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],
   ["jumprelu", { architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5 }, false],
+  ["gated (L1 mid warm-up)", { architecture: "gated", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],
+  ["gated without b_dec on input", { architecture: "gated", l1_coefficient: 0.4, apply_b_dec_to_input: false }, false],
   ["vsae all/fixed/relu", { architecture: "vsae", k: 3, beta: 0.8, kl_warmup_steps: 10 }, false],
   ["vsae all/fixed/relu, ReLU on mu", { architecture: "vsae", k: 3, beta: 0.8, relu_mu: true }, false],
   ["vsae active/fixed/abs", { architecture: "vsae", k: 3, beta: 0.8, kl_scope: "active", topk_mode: "abs" }, false],
@@ -64,6 +66,8 @@ describe("gradient check (float64 finite differences)", () => {
       expectGradientsMatch(r, label);
       // The check must exercise something: the reconstruction gradients are not zero.
       expect(r.errors.W_dec!.fdNorm).toBeGreaterThan(1e-3);
+      // The gated SAE's magnitude path and gate must both be exercised.
+      for (const name of ["r_mag", "b_mag", "b_enc"]) if (r.errors[name] && input.architecture === "gated") expect(r.errors[name]!.fdNorm, name).toBeGreaterThan(1e-3);
     });
   }
 

@@ -26,7 +26,7 @@ describe("dictionary_learning ae.pt", () => {
   const x = Float32Array.from(expected.x.flat());
   const rows = expected.x.length;
   const cases: Array<[string, string]> = [
-    ["standard", "relu"], ["topk", "topk"], ["batchtopk", "batchtopk"], ["jumprelu", "jumprelu"],
+    ["standard", "relu"], ["topk", "topk"], ["batchtopk", "batchtopk"], ["jumprelu", "jumprelu"], ["gated", "gated"],
   ];
   for (const [name, architecture] of cases) {
     it(`${name}: the codes and reconstructions dictionary_learning computes`, () => {

@@ -21,6 +21,11 @@ export interface RefStep {
    * this [batch * d_in] residual; when not, it computes e and stores it here.
    */
   auxResidual?: Float64Array;
+  /**
+   * The gated SAE's auxiliary reconstruction uses the decoder as a constant (stop-gradient);
+   * the check freezes W_dec and b_dec for it at the unperturbed parameters, likewise.
+   */
+  frozenDecoder?: { W: Float64Array; b: Float64Array };
 }
 
 /** y = W v + b for W [rows, cols] (row-major). */
@@ -135,6 +140,24 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const f = preActs(p, cfg, s.x, b).pre.map((v) => Math.max(0, v));
         total += sq(xRow(b), decode(W, f, d, p.get("b_dec")!));
         for (let j = 0; j < m; j++) total += l1 * f[j]! * norms[j]!;
+      }
+      return total / B;
+    }
+    case "gated": {
+      const l1 = cfg.l1_coefficient * warmup(s.step, cfg.l1_warmup_steps);
+      const W = p.get("W_dec")!;
+      const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
+      s.frozenDecoder ??= { W: Float64Array.from(W), b: Float64Array.from(p.get("b_dec")!) };
+      const rMag = p.get("r_mag")!, bMag = p.get("b_mag")!, bGate = p.get("b_enc")!;
+      let total = 0;
+      for (let b = 0; b < B; b++) {
+        // preActs adds b_enc (the gate bias); the magnitude path wants the bare W_enc (x - b_dec).
+        const piGate = preActs(p, cfg, s.x, b).pre;
+        const gate = piGate.map((v) => Math.max(0, v));
+        const f = piGate.map((v, j) => (v > 0 ? Math.max(0, Math.exp(rMag[j]!) * (v - bGate[j]!) + bMag[j]!) : 0));
+        total += sq(xRow(b), decode(W, f, d, p.get("b_dec")!));
+        for (let j = 0; j < m; j++) total += l1 * gate[j]! * norms[j]!;
+        total += sq(xRow(b), decode(s.frozenDecoder.W, gate, d, s.frozenDecoder.b));
       }
       return total / B;
     }

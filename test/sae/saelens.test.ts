@@ -31,6 +31,7 @@ describe("saekit SAEs round-trip through SAELens format", () => {
     { architecture: "topk", d_in: 6, d_sae: 10, k: 3 },
     { architecture: "batchtopk", d_in: 6, d_sae: 10, k: 3 },
     { architecture: "jumprelu", d_in: 6, d_sae: 10 },
+    { architecture: "gated", d_in: 6, d_sae: 10 },
     { architecture: "abstopk", d_in: 6, d_sae: 10, k: 3 },
     { architecture: "vsae", d_in: 6, d_sae: 10, k: 3, variance: "learned", topk_mode: "abs" },
     { architecture: "vaease", d_in: 6, d_sae: 5, hidden: [7] },
@@ -142,11 +143,35 @@ describe("folders written by SAELens", () => {
     }
   });
 
+  it("a gated SAE fires where pre + b_gate > 0, with magnitude ReLU(exp(r_mag) pre + b_mag)", () => {
+    const rng2 = new Rng(11);
+    const b_gate = new Tensor([m], randn(rng2, m, 0.5));
+    const r_mag = new Tensor([m], randn(rng2, m, 0.3));
+    const b_mag = new Tensor([m], randn(rng2, m, 0.5));
+    const out = write("lens-gated", { architecture: "gated", d_in: d, d_sae: m, apply_b_dec_to_input: true, metadata: {} },
+      { W_enc, W_dec, b_gate, r_mag, b_mag, b_dec });
+    const { sae } = loadSae(out);
+    expect(sae.cfg.architecture).toBe("gated");
+    const x = randn(new Rng(4), 5 * d);
+    const f = toDense(sae.encode(x, 5));
+    let fired = 0;
+    for (let b = 0; b < 5; b++) {
+      for (let j = 0; j < m; j++) {
+        const bare = pre(x, b, j) - b_enc.data[j]!; // W_enc (x - b_dec), without SAELens' b_enc
+        const want = bare + b_gate.data[j]! > 0 ? Math.max(0, Math.exp(r_mag.data[j]!) * bare + b_mag.data[j]!) : 0;
+        if (want > 0) fired++;
+        expect(f[b * m + j]).toBeCloseTo(want, 5);
+      }
+    }
+    expect(fired).toBeGreaterThan(0);
+  });
+
   it("names the problem: missing tensor, wrong shape, unknown architecture, bad cfg", () => {
     const base = { architecture: "standard", d_in: d, d_sae: m, metadata: {} };
     expect(() => loadSae(write("missing", base, { W_enc, W_dec, b_enc }))).toThrow(/missing tensor "b_dec"/);
     expect(() => loadSae(write("shape", base, { W_enc: W_dec, W_dec, b_enc, b_dec }))).toThrow(/"W_enc": expected shape \[4, 6\], got \[6, 4\]/);
-    expect(() => loadSae(write("gated", { ...base, architecture: "gated" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"gated" is not supported/);
+    expect(() => loadSae(write("gated-no-gate", { ...base, architecture: "gated" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/missing tensor "b_gate" for a gated SAE/);
+    expect(() => loadSae(write("matryoshka", { ...base, architecture: "matryoshka_batchtopk" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"matryoshka_batchtopk" is not supported/);
     expect(() => loadSae(write("noint", { ...base, d_sae: "six" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"d_sae" must be a positive integer/);
     const broken = join(dir, "broken");
     mkdirSync(broken, { recursive: true });

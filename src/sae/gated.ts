@@ -1,0 +1,140 @@
+/**
+ * Gated SAE (Rajamanoharan et al. 2024, "Improving Dictionary Learning with Gated Sparse
+ * Autoencoders"; SAELens "gated", dictionary_learning GatedAutoEncoder). One encoder matrix
+ * feeds two paths: a gate deciding which latents fire and a magnitude path deciding how much.
+ *
+ *   pre      = W_enc (x - b_dec)                      (b_enc is the gate bias, SAELens' b_gate)
+ *   pi_gate  = pre + b_gate,   pi_mag = exp(r_mag) * pre + b_mag
+ *   f        = 1[pi_gate > 0] * ReLU(pi_mag),   x_hat = W_dec^T f + b_dec
+ *   loss     = ||x - x_hat||^2
+ *            + l1(t) * sum_j ReLU(pi_gate_j) ||W_dec_j||                       (sparsity, on the gate)
+ *            + ||x - (sg(W_dec)^T ReLU(pi_gate) + sg(b_dec))||^2              (auxiliary reconstruction)
+ *
+ * The Heaviside gate has no gradient, so the gate path learns from the two auxiliary terms;
+ * sg() stops gradients into the decoder from the auxiliary reconstruction, as the paper and
+ * SAELens do. Everything runs on the gate's support {pi_gate > 0}: the code of ReLU(pi_gate)
+ * carries the gate gradients, its subset with pi_mag > 0 is f.
+ */
+import { Tensor } from "../core/tensor.js";
+import type { GatedConfig } from "./config.js";
+import { warmup } from "./config.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
+import { nnz, type SparseCode } from "./sparse-code.js";
+
+export class GatedSae extends LinearSae {
+  declare readonly cfg: GatedConfig;
+
+  constructor(cfg: GatedConfig, params?: ParamSet) {
+    super(cfg, params);
+    for (const name of ["r_mag", "b_mag"]) {
+      if (!this.params.has(name)) this.params.set(name, Tensor.zeros([cfg.d_sae]));
+      this.param(name).expectShape([cfg.d_sae], name);
+    }
+  }
+
+  /** The gate's code, ReLU(pi_gate) on {pi_gate > 0}, and f on its subset with pi_mag > 0. */
+  private gateAndCode(pre: Float32Array, batch: number): { gate: SparseCode; code: SparseCode; mag: Float32Array } {
+    const gate = this.selectAbove(pre, batch, this.b_enc, null, "gate");
+    const rMag = this.param("r_mag").data;
+    const bMag = this.param("b_mag").data;
+    const n = nnz(gate);
+    const code = this.codeBuffers("code", batch, n);
+    // exp(r_mag) * pre for each gate entry (pre = pi_gate - b_gate), kept for the backward.
+    const mag = this.ws.float("mag_scaled_pre", n);
+    let a = 0;
+    for (let b = 0; b < batch; b++) {
+      code.rowPtr[b] = a;
+      for (let e = gate.rowPtr[b]!; e < gate.rowPtr[b + 1]!; e++) {
+        const j = gate.idx[e]!;
+        mag[e] = Math.exp(rMag[j]!) * (gate.val[e]! - this.b_enc[j]!);
+        const piMag = mag[e]! + bMag[j]!;
+        if (piMag > 0) {
+          code.idx[a] = j;
+          code.val[a++] = piMag;
+        }
+      }
+    }
+    code.rowPtr[batch] = a;
+    return { gate, code, mag };
+  }
+
+  encode(x: Float32Array, batch: number): SparseCode {
+    const xc = this.centered(x, batch);
+    return this.gateAndCode(this.preActivations(xc, batch), batch).code;
+  }
+
+  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+    const { d_in: d, d_sae: m } = this.cfg;
+    const B = s.batch;
+    const xc = this.centered(s.x, B);
+    const pre = this.preActivations(xc, B);
+    const { gate, code, mag } = this.gateAndCode(pre, B);
+    const nGate = nnz(gate);
+
+    // Main reconstruction: x_hat, dL/dx_hat and dL/df per entry of f.
+    const { sumSq, xHat, gXhat, gVal: gF } = this.reconstructFused(code, s.x, B);
+    // Auxiliary reconstruction through the gate with the decoder held constant: its
+    // dL/dx_aux and dL/dReLU(pi_gate) per gate entry (W_dec and b_dec get nothing from it).
+    const auxHat = this.ws.float("aux_hat", B * d);
+    const gAux = this.ws.float("aux_g", B * d);
+    const gGate = this.ws.float("gate_g", nGate);
+    const auxSq = this.k.sparseReconstruct(B, gate.rowPtr, gate.idx, gate.val, this.W_dec, d, this.b_dec, s.x, 2 / B, auxHat, gAux, gGate);
+
+    // The sparsity penalty on ReLU(pi_gate), weighted by decoder norms.
+    const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
+    const norms = this.ws.float("dec_norms", m);
+    this.k.rowNorms(this.W_dec, m, d, norms);
+    const gateSum = this.ws.float("gate_sum", m, true);
+    let penalty = 0;
+    for (let e = 0; e < nGate; e++) {
+      const j = gate.idx[e]!;
+      penalty += gate.val[e]! * norms[j]!;
+      gateSum[j]! += gate.val[e]!;
+      gGate[e]! += (l1 / B) * norms[j]!;
+    }
+
+    // dL/dpre per gate entry: the gate path (dReLU(pi_gate) = 1 on the support) plus, where
+    // f fires, the magnitude path exp(r_mag) * dL/df. r_mag and b_mag learn from the latter.
+    const gRMag = grads.get("r_mag")!.data;
+    const gBMag = grads.get("b_mag")!.data;
+    const gBGate = grads.get("b_enc")!.data;
+    gRMag.fill(0);
+    gBMag.fill(0);
+    gBGate.fill(0);
+    const gPre = this.ws.float("g_pre", nGate);
+    const rMag = this.param("r_mag").data;
+    const bMag = this.param("b_mag").data;
+    let a = 0;
+    for (let e = 0; e < nGate; e++) {
+      const j = gate.idx[e]!;
+      gPre[e] = gGate[e]!;
+      gBGate[j]! += gGate[e]!;
+      if (mag[e]! + bMag[j]! > 0) {
+        const g = gF[a++]!;
+        gPre[e]! += g * Math.exp(rMag[j]!);
+        gRMag[j]! += g * mag[e]!;
+        gBMag[j]! += g;
+      }
+    }
+
+    // W_dec from the main reconstruction, plus the penalty's d/dW_dec_j of ||W_dec_j||.
+    const tCode = this.transpose(code, "code");
+    this.k.sparseScatterRows(m, tCode.colPtr, tCode.entries, tCode.entryRow, code.val, gXhat, d, false, grads.get("W_dec")!.data, null);
+    const rowScale = this.ws.float("l1_row_scale", m);
+    for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? ((l1 / B) * gateSum[j]!) / norms[j]! : 0;
+    this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
+    // W_enc through pre on the gate's support; the per-latent sums of dL/dpre feed b_dec.
+    const tGate = this.transpose(gate, "gate");
+    const gPreSum = this.ws.float("g_pre_sum", m);
+    this.k.sparseScatterRows(m, tGate.colPtr, tGate.entries, tGate.entryRow, gPre, xc, d, false, grads.get("W_enc")!.data, gPreSum);
+    // b_dec: the main decoder bias, and minus W_enc^T sum(dL/dpre) through x - b_dec.
+    const gb = grads.get("b_dec")!.data;
+    this.k.colSums(gXhat, B, d, gb, false);
+    if (this.cfg.apply_b_dec_to_input) this.k.sgemm(false, false, 1, d, m, -1, gPreSum, m, this.W_enc, d, 1, gb, d);
+
+    const mse = sumSq / B;
+    const l1Term = (l1 * penalty) / B;
+    const aux = auxSq / B;
+    return { loss: mse + l1Term + aux, terms: { mse, l1: l1Term, aux }, sumSquaredError: sumSq, xHat, code };
+  }
+}
