@@ -71,6 +71,7 @@ export { tsne, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
 export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
 export { buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions } from "./analysis/dashboard.js";
 export { dashboardHtml } from "./analysis/dashboard-html.js";
+export { readRunMetrics, writeTrainingReport, trainingFigures, type RunMetrics } from "./analysis/training-report.js";
 
 export { benchGemm, benchTopk } from "./bench/kernels.js";
 export { benchTrain } from "./bench/train.js";

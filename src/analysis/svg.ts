@@ -40,6 +40,8 @@ interface Frame {
   y: [number, number];
   /** Numeric ticks on the x axis (off for categories). */
   xTicks?: boolean;
+  /** The y values are log10 of the data: label ticks with 10^y. */
+  logY?: boolean;
 }
 
 /** The chart frame (title, axes, ticks) and the data-to-pixel maps. */
@@ -59,7 +61,7 @@ function frame(f: Frame): { open: string; close: string; px: (v: number) => numb
     const xv = x0 + ((x1 - x0) * t) / 4;
     const yv = y0 + ((y1 - y0) * t) / 4;
     if (f.xTicks !== false) parts.push(`<text x="${px(xv).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle">${fmt(xv)}</text>`);
-    parts.push(`<text x="${M.left - 6}" y="${(py(yv) + 4).toFixed(1)}" text-anchor="end">${fmt(yv)}</text>`);
+    parts.push(`<text x="${M.left - 6}" y="${(py(yv) + 4).toFixed(1)}" text-anchor="end">${fmt(f.logY ? 10 ** yv : yv)}</text>`);
   }
   parts.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - 10}" text-anchor="middle">${escapeXml(f.xLabel)}</text>`);
   parts.push(`<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(f.yLabel)}</text>`);
@@ -106,4 +108,26 @@ export function barSvg(o: { title: string; xLabel: string; yLabel: string; label
       `<text x="${(x + w / 2).toFixed(1)}" y="${(f.py(0) - 4).toFixed(1)}" text-anchor="middle" fill="white" font-size="9">${escapeXml(o.labels[i]!)}</text>`;
   });
   return `${f.open}\n${bars.join("\n")}\n${f.close}`;
+}
+
+/** Lines of (x, y) points, one per series, with a legend; a log y axis when asked (positive values only). */
+export function lineSvg(o: {
+  title: string; xLabel: string; yLabel: string; logY?: boolean;
+  series: Array<{ label: string; x: number[]; y: number[] }>;
+}): string {
+  const tf = (v: number) => (o.logY ? Math.log10(v) : v);
+  const ok = (v: number) => Number.isFinite(v) && (!o.logY || v > 0);
+  const xs = o.series.flatMap((s) => s.x.filter(Number.isFinite));
+  const ys = o.series.flatMap((s) => s.y.filter(ok).map(tf));
+  const span = (v: number[]): [number, number] => (v.length ? [v.reduce((a, b) => Math.min(a, b)), v.reduce((a, b) => Math.max(a, b))] : [0, 1]);
+  const f = frame({ title: o.title, xLabel: o.xLabel, yLabel: o.logY ? `${o.yLabel} (log scale)` : o.yLabel, x: span(xs), y: span(ys), logY: o.logY });
+  const lines = o.series.map((s, i) => {
+    const colour = CATEGORY_COLORS[i % CATEGORY_COLORS.length]!;
+    const pts = s.x.map((x, k) => [x, s.y[k]!] as const).filter(([x, y]) => Number.isFinite(x) && ok(y))
+      .map(([x, y]) => `${f.px(x).toFixed(1)},${f.py(tf(y)).toFixed(1)}`);
+    const legend = `<rect x="${W - M.right - 150}" y="${M.top + 4 + 14 * i}" width="10" height="10" fill="${colour}"/>` +
+      `<text x="${W - M.right - 136}" y="${M.top + 13 + 14 * i}">${escapeXml(s.label)}</text>`;
+    return `<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${pts.join(" ")}"/>\n${legend}`;
+  });
+  return `${f.open}\n${lines.join("\n")}\n${f.close}`;
 }

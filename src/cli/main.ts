@@ -15,6 +15,7 @@ import { printJson } from "./options.js";
 import { registerDemo } from "./demo.js";
 import { registerExample } from "./example.js";
 import { registerLm } from "./lm.js";
+import { registerPlot } from "./plot.js";
 import { registerTrain } from "./train.js";
 
 function version(): string {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerAnalyze(program);
   registerDashboard(program);
+  registerPlot(program);
   registerExample(program);
   registerBench(program);
   return program;

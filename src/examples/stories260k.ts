@@ -12,6 +12,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { analyzeLatents } from "../analysis/latents.js";
 import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
+import { readRunMetrics, writeTrainingReport } from "../analysis/training-report.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { StoreSource } from "../data/store-source.js";
 import { readManifest, readShardActivations } from "../data/store.js";
@@ -153,6 +154,7 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
     analyses.push({ name: run.name, source: out, analysis: analyzeLatents(sae, analysisRows.x, analysisRows.rows, { seed: o.seed }) });
   }
   writeAnalysisReport(join(o.outDir, "analysis"), analyses);
+  writeTrainingReport(join(o.outDir, "training"), runs.map((run) => readRunMetrics(join(o.outDir, "runs", run.name))));
   const info = { model: modelPath, hook: o.hook, ctx: o.ctx, harvested_tokens: readManifest(store).tokens, eval_tokens: o.evalTokens, options: o };
   writeJsonAtomic(join(o.outDir, "results.json"), { ...info, rows });
   writeFileAtomic(join(o.outDir, "results.md"), formatExampleTable(rows) + "\n");

@@ -43,5 +43,6 @@ describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
     expect(analysis.map((a: { name: string }) => a.name)).toEqual(rows.map((r) => r.run));
     for (const a of analysis) expect(a.living).toBe(a.max_activation.filter((v: number) => v > 0).length);
     expect(existsSync(join(out, "analysis", "report.html"))).toBe(true);
+    expect(existsSync(join(out, "training", "training.html"))).toBe(true);
   });
 });

@@ -1,0 +1,39 @@
+/** Training curves from a real run's metrics.jsonl. */
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readRunMetrics, writeTrainingReport } from "../../src/analysis/training-report.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { SuperpositionSource } from "../../src/synthetic/superposition.js";
+import { trainSae } from "../../src/train/trainer.js";
+import { tempDir } from "../helpers.js";
+
+const dir = tempDir();
+
+describe("training curves", () => {
+  it("plot every metric of every run against tokens, and list the last record of each", () => {
+    const runs = ["a", "b"].map((name, i) => {
+      const out = join(dir, name);
+      trainSae(defaultConfig({ architecture: i === 0 ? "topk" : "vsae", d_in: 16, d_sae: 32, k: 2, beta: 0.1 }),
+        new SuperpositionSource({ d: 16, nFeatures: 24, seed: i }), { steps: 30, batchSize: 64, lr: 1e-3, logEvery: 5, outDir: out, progress: false });
+      return readRunMetrics(out);
+    });
+    expect(runs[0]!.records).toHaveLength(6);
+    const files = writeTrainingReport(join(dir, "plots"), runs);
+    expect(files).toEqual(expect.arrayContaining(["loss.svg", "mse.svg", "fvu.svg", "l0.svg", "dead_frac.svg", "lr.svg", "kl.svg", "training.html"]));
+    // Both runs have an FVU curve of 6 points; only the vSAE has a KL curve.
+    const fvu = readFileSync(join(dir, "plots", "fvu.svg"), "utf8");
+    const lines = [...fvu.matchAll(/<polyline [^>]*points="([^"]*)"/g)].map((m) => m[1]!.split(" ").length);
+    expect(lines).toEqual([6, 6]);
+    expect(readFileSync(join(dir, "plots", "kl.svg"), "utf8").match(/<polyline /g)).toHaveLength(1);
+    const html = readFileSync(join(dir, "plots", "training.html"), "utf8");
+    expect(html).toContain("<td>a</td><td>30</td><td>1920</td>");
+  });
+
+  it("names the folder that has no metrics", () => {
+    expect(() => readRunMetrics(join(dir, "nothing"))).toThrow(/nothing: no metrics.jsonl/);
+    mkdirSync(join(dir, "empty"));
+    writeFileSync(join(dir, "empty", "metrics.jsonl"), "not json\n");
+    expect(() => readRunMetrics(join(dir, "empty"))).toThrow(/no metrics records yet/);
+  });
+});
