@@ -66,12 +66,14 @@ export { evaluateSplice } from "./eval/splice.js";
 export { saeBenchCoreOutput, encoderStatistics, type SaeBenchRunInfo } from "./eval/saebench.js";
 
 export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from "./analysis/latents.js";
-export { writeAnalysisReport, analysisFigures, type NamedAnalysis } from "./analysis/report.js";
+export { writeAnalysisReport } from "./analysis/report.js";
+export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
 export { tsne, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
 export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
 export { buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions } from "./analysis/dashboard.js";
 export { dashboardHtml } from "./analysis/dashboard-html.js";
-export { readRunMetrics, writeTrainingReport, trainingFigures, type RunMetrics } from "./analysis/training-report.js";
+export { readRunMetrics, writeTrainingReport } from "./analysis/training-report.js";
+export { trainingFigures, parseMetricsJsonl, type RunMetrics } from "./analysis/training-figures.js";
 
 export { benchGemm, benchTopk } from "./bench/kernels.js";
 export { benchTrain } from "./bench/train.js";

@@ -6,47 +6,10 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
-import type { LatentAnalysis } from "./latents.js";
-import { barSvg, CATEGORY_COLORS, escapeXml, histogramSvg, scatterSvg, viridis } from "./svg.js";
+import { analysisFigures, type NamedAnalysis } from "./figures.js";
+import { escapeXml } from "./svg.js";
 
-export interface NamedAnalysis {
-  /** A short name for the SAE (used in file names). */
-  name: string;
-  /** Where it came from, for the report. */
-  source: string;
-  analysis: LatentAnalysis;
-}
-
-/** The figures of one analysis, by file name suffix. */
-export function analysisFigures(a: NamedAnalysis): Record<string, string> {
-  const r = a.analysis;
-  const figures: Record<string, string> = {
-    "max-activations": histogramSvg({
-      title: `${a.name}: max activation per latent (${r.living} of ${r.d_sae} living)`,
-      xLabel: "max |f| over the tokens", yLabel: "latents", ...r.max_activation_histogram,
-    }),
-  };
-  const t = r.tsne;
-  if (!t) return figures;
-  const util = t.latent.map((j) => r.utilization[j]!);
-  const act = t.latent.map((j) => r.mean_activation[j]!);
-  const scaled = (v: number[]) => { const hi = Math.max(...v); return v.map((u) => (hi > 0 ? u / hi : 0)); };
-  const tips = t.latent.map((j, p) => `latent ${j}: cluster ${t.cluster[p]}, utilization ${r.utilization[j]!.toPrecision(3)}, mean |f| ${r.mean_activation[j]!.toPrecision(3)}`);
-  const common = { x: t.x, y: t.y, labels: tips, xLabel: "t-SNE 1", yLabel: "t-SNE 2" };
-  figures["tsne-clusters"] = scatterSvg({ ...common, title: `${a.name}: t-SNE of decoder directions, ${r.clusters.length} k-means clusters`,
-    colors: t.cluster.map((c) => CATEGORY_COLORS[c % CATEGORY_COLORS.length]!) });
-  figures["tsne-utilization"] = scatterSvg({ ...common, title: `${a.name}: utilization`,
-    caption: `colour: fraction of tokens where the latent fires (purple 0 .. yellow ${Math.max(...util).toPrecision(2)})`, colors: scaled(util).map(viridis) });
-  figures["tsne-activation"] = scatterSvg({ ...common, title: `${a.name}: mean activation, size = utilization`,
-    caption: `colour: mean |f| when active (purple 0 .. yellow ${Math.max(...act).toPrecision(3)})`, colors: scaled(act).map(viridis),
-    radii: scaled(util).map((u) => 1.5 + 5 * Math.sqrt(u)) });
-  figures["cluster-utilization"] = barSvg({
-    title: `${a.name}: mean utilization per cluster`, xLabel: "cluster (size)", yLabel: "mean utilization",
-    labels: r.clusters.map((c) => `${c.cluster} (${c.size})`), values: r.clusters.map((c) => c.mean_utilization),
-    colors: r.clusters.map((c) => CATEGORY_COLORS[c.cluster % CATEGORY_COLORS.length]!),
-  });
-  return figures;
-}
+export type { NamedAnalysis } from "./figures.js";
 
 export function writeAnalysisReport(dir: string, analyses: NamedAnalysis[]): string[] {
   const written: string[] = [];

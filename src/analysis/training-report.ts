@@ -1,58 +1,24 @@
 /**
- * Training curves of one or more runs from their metrics.jsonl: one SVG per metric (every
- * run overlaid, against tokens seen) and `training.html` with all of them, so a run can be
- * looked at without a plotting stack.
+ * Training curves of run folders: reads each metrics.jsonl and writes one SVG per metric
+ * (training-figures.ts) and `training.html` with all of them, so a run can be looked at
+ * without a plotting stack.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { METRICS_FILE } from "../train/trainer.js";
-import { escapeXml, lineSvg } from "./svg.js";
+import { escapeXml } from "./svg.js";
+import { parseMetricsJsonl, type RunMetrics, trainingFigures } from "./training-figures.js";
 
-export interface RunMetrics {
-  name: string;
-  records: Array<Record<string, number>>;
-}
+export type { RunMetrics } from "./training-figures.js";
 
 /** The records of `dir/metrics.jsonl` (lines that are not JSON objects are skipped). */
 export function readRunMetrics(dir: string, name = basename(dir)): RunMetrics {
   const path = join(dir, METRICS_FILE);
   if (!existsSync(path)) throw new Error(`${dir}: no ${METRICS_FILE}; expected a run folder written by saekit train`);
-  const records = readFileSync(path, "utf8").split("\n").flatMap((line) => {
-    try {
-      const r = JSON.parse(line);
-      return r && typeof r === "object" && typeof r.step === "number" ? [r as Record<string, number>] : [];
-    } catch {
-      return [];
-    }
-  });
+  const records = parseMetricsJsonl(readFileSync(path, "utf8"));
   if (records.length === 0) throw new Error(`${path}: no metrics records yet`);
   return { name, records };
-}
-
-/** Metrics shown, in order, and whether their scale calls for a log axis. */
-const CURVES: Array<{ key: string; label: string; logY: boolean }> = [
-  { key: "loss", label: "total loss", logY: true },
-  { key: "mse", label: "MSE (||x - x_hat||^2 per token)", logY: true },
-  { key: "fvu", label: "fraction of variance unexplained", logY: false },
-  { key: "l0", label: "L0 (active latents per token)", logY: false },
-  { key: "dead_frac", label: "dead fraction", logY: false },
-  { key: "lr", label: "learning rate", logY: false },
-];
-
-/** Loss terms beyond the standard ones (kl, aux, l1, l0 penalties, ...) are plotted too. */
-const SKIP = new Set(["step", "tokens", "tokens_per_s", ...CURVES.map((c) => c.key)]);
-
-export function trainingFigures(runs: RunMetrics[]): Record<string, string> {
-  const extra = [...new Set(runs.flatMap((r) => r.records.flatMap((rec) => Object.keys(rec))))].filter((k) => !SKIP.has(k));
-  const curves = [...CURVES, ...extra.map((key) => ({ key, label: key, logY: false }))];
-  const figures: Record<string, string> = {};
-  for (const c of curves) {
-    const series = runs.filter((r) => r.records.some((rec) => Number.isFinite(rec[c.key])))
-      .map((r) => ({ label: r.name, x: r.records.map((rec) => rec.tokens ?? rec.step!), y: r.records.map((rec) => rec[c.key] ?? NaN) }));
-    if (series.length) figures[c.key] = lineSvg({ title: c.label, xLabel: "tokens", yLabel: c.key, logY: c.logY, series });
-  }
-  return figures;
 }
 
 /** Writes `<metric>.svg` for every metric and `training.html`; returns the file names. */

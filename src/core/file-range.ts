@@ -3,9 +3,10 @@
  * descriptor. The caller's `fail` turns each problem into its own error type, naming the
  * file.
  */
-import { openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import type { ByteSource, Fail } from "./byte-source.js";
 
-export type Fail = (problem: string) => never;
+export type { Fail } from "./byte-source.js";
 
 export function openForReading(path: string, fail: Fail): number {
   try {
@@ -26,4 +27,26 @@ export function readRange(fd: number, position: number, length: number, fail: Fa
     done += got;
   }
   return out;
+}
+
+/** A file as a ByteSource (its size read now; each read opens the file, so none stays open). */
+export function fileSource(path: string, fail: Fail): ByteSource {
+  const fd = openForReading(path, fail);
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+  return {
+    size,
+    read(position, length, failRead) {
+      const f = openForReading(path, failRead);
+      try {
+        return readRange(f, position, length, failRead);
+      } finally {
+        closeSync(f);
+      }
+    },
+  };
 }

@@ -21,22 +21,26 @@ export interface RuntimeInfo {
 let active: Kernels | null = null;
 let warned = false;
 
+/** Environment variables where there are any (Node), none in a browser. */
+const env: Record<string, string | undefined> = typeof process !== "undefined" ? process.env : {};
+
 /**
  * The kernels saekit uses: native when the addon is built (unless SAEKIT_NO_NATIVE=1),
  * otherwise the TypeScript reference, with a one-time warning on stderr.
  */
 export function kernels(): Kernels {
   if (active) return active;
-  const native = process.env.SAEKIT_NO_NATIVE === "1"
+  const native = env.SAEKIT_NO_NATIVE === "1"
     ? { addon: null, error: "SAEKIT_NO_NATIVE=1" }
     : loadNativeAddon();
   if (native.addon) {
     active = native.addon;
-    const threads = Number(process.env.SAEKIT_THREADS);
+    const threads = Number(env.SAEKIT_THREADS);
     if (Number.isInteger(threads) && threads > 0) native.addon.setThreads(threads);
   } else {
     active = referenceKernels;
-    if (!warned && process.env.SAEKIT_QUIET !== "1") {
+    // In a browser the reference kernels are the only ones; there is nothing to warn about.
+    if (!warned && env.SAEKIT_QUIET !== "1" && typeof process !== "undefined") {
       warned = true;
       process.stderr.write(
         `saekit: native kernels unavailable (${native.error}); running on the TypeScript ` +

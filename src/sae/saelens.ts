@@ -1,152 +1,27 @@
 /**
- * SAEs on disk in SAELens' format, so Python tools read what saekit trains and saekit
- * reads what SAELens trains: a folder with `cfg.json` and `sae_weights.safetensors`
- * (W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc [d_sae], b_dec [d_in], threshold [d_sae]
- * for JumpReLU). saekit keeps W_enc as [d_sae, d_in] in memory and transposes at the
- * boundary.
- *
- * Architecture mapping on save (inference behaviour is what SAELens would compute):
- *   relu -> "standard"; topk -> "topk"; batchtopk and jumprelu -> "jumprelu" (threshold);
- *   gated -> "gated" (b_enc saved as SAELens' b_gate, with r_mag and b_mag);
- *   vsae -> "topk" when it selects after a ReLU (mu = TopK(ReLU(pre)) at inference);
- *   abstopk, vsae with |z| selection, vaease -> their own names, which SAELens does not
- *   know (loading them there fails loudly rather than computing the wrong thing).
- * saekit's full config sits under "saekit" in cfg.json, and tensors SAELens would refuse
- * as unexpected keys (vSAE's log-variance head) go to `saekit_extras.safetensors`.
+ * SAE folders on disk in SAELens' format: `cfg.json` + `sae_weights.safetensors` (+ saekit's
+ * extras), written atomically and read back; the format itself is saelens-format.ts.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { SafetensorsFile, writeSafetensors } from "../core/safetensors.js";
-import { Tensor } from "../core/tensor.js";
-import { type SaeConfig, defaultConfig, validateConfig } from "./config.js";
-import { createSae } from "./registry.js";
-import type { ParamSet, Sae } from "./sae.js";
+import type { Sae } from "./sae.js";
+import { CFG_FILE, EXTRAS_FILE, type LoadedSae, type SaveOptions, WEIGHTS_FILE, saeFromSaeLens, saeLensForm } from "./saelens-format.js";
 
-export const CFG_FILE = "cfg.json";
-export const WEIGHTS_FILE = "sae_weights.safetensors";
-export const EXTRAS_FILE = "saekit_extras.safetensors";
-
-/** What SAELens' metadata block records about where the activations came from. */
-export interface SaeMetadata {
-  model_name?: string | null;
-  hook_name?: string | null;
-  hook_head_index?: number | null;
-  context_size?: number | null;
-  prepend_bos?: boolean;
-  dataset_path?: string | null;
-  [key: string]: unknown;
-}
-
-/** SAELens' architecture name for an SAE's inference behaviour. */
-function saeLensArchitecture(cfg: SaeConfig): string {
-  switch (cfg.architecture) {
-    case "relu": return "standard";
-    case "topk": return "topk";
-    case "batchtopk":
-    case "jumprelu": return "jumprelu";
-    case "gated": return "gated";
-    case "vsae": return cfg.topk_mode === "relu" || cfg.relu_mu ? "topk" : "abstopk";
-    default: return cfg.architecture;
-  }
-}
-
-/**
- * Returns a copy of the parameters with an input scale s folded in: an SAE trained on
- * s * x becomes one that takes x and returns x_hat in x's units (SAELens does the same
- * for its expected_average_only_in normalisation).
- */
-export function foldInputScale(sae: Sae, s: number): ParamSet {
-  const out: ParamSet = new Map([...sae.params].map(([n, t]) => [n, t.clone()]));
-  if (s === 1) return out;
-  const mul = (name: string, f: number) => {
-    const t = out.get(name);
-    if (t) for (let i = 0; i < t.data.length; i++) t.data[i]! *= f;
-  };
-  if (sae.cfg.architecture === "vaease") {
-    // The encoder reads x directly: scale its first layer; gamma is a variance in x^2 units.
-    mul(sae.cfg.hidden.length > 0 ? "W_h0" : "W_mu", s);
-    if (sae.cfg.hidden.length === 0) mul("W_s", s);
-    mul("W_dec", 1 / s);
-    mul("b_dec", 1 / s);
-    out.get("log_gamma")!.data[0]! -= 2 * Math.log(s);
-    return out;
-  }
-  // pre = W_enc (s x - b_dec) + b_enc = (s W_enc)(x - b_dec / s) + b_enc.
-  mul("W_enc", s);
-  mul("W_logvar", s);
-  mul("W_dec", 1 / s);
-  mul("b_dec", 1 / s);
-  return out;
-}
-
-export interface SaveOptions {
-  /** Input scale the SAE was trained with (folded into the saved weights). */
-  inputScale?: number;
-  metadata?: SaeMetadata;
-  /** Extra saekit information recorded in cfg.json (training summary and similar). */
-  info?: Record<string, unknown>;
-}
+export * from "./saelens-format.js";
 
 /** Writes `dir/cfg.json` and `dir/sae_weights.safetensors` (+ extras), each atomically. */
 export function saveSae(dir: string, sae: Sae, opts: SaveOptions = {}): void {
-  const cfg = sae.cfg;
-  const params = foldInputScale(sae, opts.inputScale ?? 1);
-  const weights: Record<string, Tensor> = {};
-  const extras: Record<string, Tensor> = {};
-  if (cfg.architecture === "vaease") {
-    for (const [n, t] of params) weights[n] = t;
-  } else {
-    weights.W_enc = params.get("W_enc")!.transpose();
-    weights.W_dec = params.get("W_dec")!;
-    weights[cfg.architecture === "gated" ? "b_gate" : "b_enc"] = params.get("b_enc")!;
-    weights.b_dec = params.get("b_dec")!;
-    if (cfg.architecture === "gated") for (const n of ["r_mag", "b_mag"]) weights[n] = params.get(n)!;
-    if (cfg.architecture === "jumprelu") {
-      const lt = params.get("log_threshold")!.data;
-      weights.threshold = new Tensor([cfg.d_sae], Float32Array.from(lt, Math.exp));
-    }
-    if (cfg.architecture === "batchtopk") weights.threshold = sae.buffers.get("threshold")!.clone();
-    for (const n of ["W_logvar", "b_logvar"]) if (params.has(n)) extras[n] = params.get(n)!;
-  }
-  const lensCfg: Record<string, unknown> = {
-    architecture: saeLensArchitecture(cfg),
-    d_in: cfg.d_in,
-    d_sae: cfg.d_sae,
-    dtype: "float32",
-    device: "cpu",
-    apply_b_dec_to_input: cfg.apply_b_dec_to_input,
-    normalize_activations: "none",
-    reshape_activations: "none",
-    metadata: {
-      model_name: null, hook_name: null, hook_head_index: null, context_size: null,
-      prepend_bos: true, dataset_path: null, ...(opts.metadata ?? {}),
-    },
-    saekit: { config: cfg, input_scale_folded: opts.inputScale ?? 1, ...(opts.info ?? {}) },
-  };
-  if ("k" in cfg) {
-    lensCfg.k = cfg.k;
-    lensCfg.rescale_acts_by_decoder_norm = false;
-  }
+  const { cfg, weights, extras } = saeLensForm(sae, opts);
   writeSafetensors(join(dir, WEIGHTS_FILE), weights, { format: "pt" });
   if (Object.keys(extras).length) writeSafetensors(join(dir, EXTRAS_FILE), extras, { format: "pt" });
-  writeJsonAtomic(join(dir, CFG_FILE), lensCfg);
+  writeJsonAtomic(join(dir, CFG_FILE), cfg);
 }
 
-export interface LoadedSae {
-  sae: Sae;
-  metadata: SaeMetadata;
-  /** The raw cfg.json. */
-  raw: Record<string, unknown>;
-}
-
-/**
- * Loads an SAE folder written by saekit or by SAELens (standard, topk, jumprelu, gated; v6 and
- * pre-6.0 configs; F32/F16/BF16 weights). Every missing or mis-shaped tensor is named.
- */
+/** Loads an SAE folder written by saekit or by SAELens (see saeFromSaeLens). */
 export function loadSae(dir: string): LoadedSae {
   const cfgPath = join(dir, CFG_FILE);
-  const weightsPath = join(dir, WEIGHTS_FILE);
   if (!existsSync(cfgPath)) throw new Error(`${dir}: no ${CFG_FILE}; expected an SAE folder in SAELens format (cfg.json + sae_weights.safetensors)`);
   let raw: Record<string, unknown>;
   try {
@@ -154,91 +29,5 @@ export function loadSae(dir: string): LoadedSae {
   } catch (err) {
     throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new Error(`${cfgPath}: not a JSON object`);
-  const cfg = saekitConfigOf(raw, cfgPath);
-  const file = SafetensorsFile.open(weightsPath);
-  const read = (name: string, shape: number[], from: SafetensorsFile = file): Tensor => {
-    if (!from.has(name)) throw new Error(`${from.path}: missing tensor "${name}" for a ${cfg.architecture} SAE`);
-    return from.read(name).expectShape(shape, `${from.path}: tensor "${name}"`);
-  };
-  const { d_in: d, d_sae: m } = cfg;
-  const params: ParamSet = new Map();
-  const buffers: ParamSet = new Map();
-  if (cfg.architecture === "vaease") {
-    const template = createSae(cfg);
-    for (const [n, t] of template.params) params.set(n, read(n, [...t.shape]));
-  } else {
-    params.set("W_enc", read("W_enc", [d, m]).transpose());
-    params.set("b_enc", read(cfg.architecture === "gated" ? "b_gate" : "b_enc", [m]));
-    if (cfg.architecture === "gated") for (const n of ["r_mag", "b_mag"]) params.set(n, read(n, [m]));
-    params.set("W_dec", read("W_dec", [m, d]));
-    params.set("b_dec", read("b_dec", [d]));
-    if (cfg.architecture === "jumprelu") {
-      params.set("log_threshold", new Tensor([m], Float32Array.from(read("threshold", [m]).data, Math.log)));
-    }
-    if (cfg.architecture === "batchtopk") buffers.set("threshold", read("threshold", [m]));
-    if (cfg.architecture === "vsae" && cfg.variance === "learned") {
-      const extras = SafetensorsFile.open(join(dir, EXTRAS_FILE));
-      params.set("W_logvar", read("W_logvar", [m, d], extras));
-      params.set("b_logvar", read("b_logvar", [m], extras));
-    }
-  }
-  const metadata = (typeof raw.metadata === "object" && raw.metadata !== null ? raw.metadata : legacyMetadata(raw)) as SaeMetadata;
-  return { sae: createSae(cfg, params, buffers), metadata, raw };
-}
-
-/** The saekit config of a cfg.json: saekit's own block, or one derived from SAELens fields. */
-function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
-  const own = (raw.saekit as { config?: SaeConfig } | undefined)?.config;
-  if (own) {
-    try {
-      validateConfig(own);
-    } catch (err) {
-      throw new Error(`${path}: ${(err as Error).message}`);
-    }
-    return own;
-  }
-  const int = (key: string): number => {
-    const v = raw[key];
-    if (!Number.isSafeInteger(v) || (v as number) < 1) throw new Error(`${path}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
-    return v as number;
-  };
-  const d_in = int("d_in");
-  const d_sae = int("d_sae");
-  // Pre-6.0 SAELens configs carry the activation in activation_fn_str / activation_fn_kwargs.
-  const fnKwargs = (raw.activation_fn_kwargs ?? {}) as Record<string, unknown>;
-  let arch = String(raw.architecture ?? "standard");
-  if (arch === "standard" && raw.activation_fn_str === "topk") arch = "topk";
-  const common = { d_in, d_sae, apply_b_dec_to_input: raw.apply_b_dec_to_input !== false, decoder_norm: "none" };
-  if (raw.normalize_activations && raw.normalize_activations !== "none") {
-    throw new Error(`${path}: normalize_activations "${raw.normalize_activations}" is not supported; fold the normalisation into the weights first`);
-  }
-  switch (arch) {
-    case "standard":
-      return defaultConfig({ architecture: "relu", ...common });
-    case "topk": {
-      const k = raw.k ?? fnKwargs.k;
-      if (!Number.isSafeInteger(k)) throw new Error(`${path}: a topk SAE needs an integer "k"`);
-      if (raw.rescale_acts_by_decoder_norm === true) {
-        throw new Error(`${path}: rescale_acts_by_decoder_norm is set; SAELens folds it at save time, so load the folded (inference) weights`);
-      }
-      return defaultConfig({ architecture: "topk", ...common, k: k as number });
-    }
-    case "jumprelu":
-    case "gated":
-      return defaultConfig({ architecture: arch, ...common });
-    default:
-      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, jumprelu and gated)`);
-  }
-}
-
-function legacyMetadata(raw: Record<string, unknown>): SaeMetadata {
-  return {
-    model_name: (raw.model_name as string) ?? null,
-    hook_name: (raw.hook_name as string) ?? null,
-    hook_head_index: (raw.hook_head_index as number) ?? null,
-    context_size: (raw.context_size as number) ?? null,
-    prepend_bos: raw.prepend_bos !== false,
-    dataset_path: (raw.dataset_path as string) ?? null,
-  };
+  return saeFromSaeLens(raw, cfgPath, SafetensorsFile.open(join(dir, WEIGHTS_FILE)), () => SafetensorsFile.open(join(dir, EXTRAS_FILE)));
 }

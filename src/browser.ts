@@ -1,0 +1,46 @@
+/**
+ * saekit in the browser: everything that needs no file system or native addon. SAEs of
+ * every architecture (forward, hand-written backward, Adam, initialisation) on the
+ * TypeScript reference kernels; SAELens-format SAEs and safetensors read from bytes (a
+ * fetch() response, a dropped File); metrics; the latent analyses, t-SNE, k-means and every
+ * SVG figure and dashboard page the CLI writes.
+ *
+ *   const weights = SafetensorsReader.fromBytes(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+ *   const { sae } = saeFromSaeLens(cfgJson, "cfg.json", weights, () => { throw new Error("no extras"); });
+ *   const code = sae.encode(activations, rows);
+ *
+ * Bundlers pick this entry through the package's "browser" export condition, and swap
+ * core/native.js for core/native-browser.js through the "browser" field.
+ */
+export * from "./core/kernels.js";
+export { Rng, counterNormal } from "./core/rng.js";
+export { Tensor, numel } from "./core/tensor.js";
+export type { Shape } from "./core/tensor.js";
+export { SafetensorsReader, SafetensorsError, encodeSafetensors } from "./core/safetensors-format.js";
+export type { TensorToWrite, TensorInfo } from "./core/safetensors-format.js";
+export { bytesSource, type ByteSource } from "./core/byte-source.js";
+
+export * from "./sae/config.js";
+export type { Sae, ParamSet, TrainStep, StepStats } from "./sae/sae.js";
+export { zerosLike } from "./sae/sae.js";
+export type { SparseCode } from "./sae/sparse-code.js";
+export { toDense, fromDense, nnz } from "./sae/sparse-code.js";
+export { createSae, newSae } from "./sae/registry.js";
+export { saeFromSaeLens, saeLensForm, foldInputScale } from "./sae/saelens-format.js";
+export type { SaeMetadata, LoadedSae, SaveOptions } from "./sae/saelens-format.js";
+export { activeDims } from "./sae/vaease.js";
+
+export { Adam } from "./train/adam.js";
+export { initializeSae, geometricMedian } from "./train/init.js";
+export { SuperpositionSource } from "./synthetic/superposition.js";
+export { SubspacesSource } from "./synthetic/subspaces.js";
+
+export { ReconstructionMetrics, SparsityMetrics, densityHistogram } from "./eval/metrics.js";
+export { analyzeLatents, type LatentAnalysis } from "./analysis/latents.js";
+export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
+export { tsne } from "./analysis/tsne.js";
+export { kMeans } from "./analysis/kmeans.js";
+export { histogramSvg, scatterSvg, barSvg, lineSvg, viridis } from "./analysis/svg.js";
+export { dashboardHtml } from "./analysis/dashboard-html.js";
+export type { Dashboards, LatentDashboard } from "./analysis/dashboard.js";
+export { trainingFigures, parseMetricsJsonl } from "./analysis/training-figures.js";

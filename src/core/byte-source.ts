@@ -1,0 +1,22 @@
+/**
+ * Random access to bytes wherever they are (a file on disk, a buffer in memory), so format
+ * readers (safetensors) work the same in Node and in the browser.
+ */
+
+export type Fail = (problem: string) => never;
+
+export interface ByteSource {
+  readonly size: number;
+  /** Exactly `length` bytes from `position`, or a failure saying where the data ended. */
+  read(position: number, length: number, fail: Fail): Uint8Array;
+}
+
+export function bytesSource(bytes: Uint8Array): ByteSource {
+  return {
+    size: bytes.byteLength,
+    read(position, length, fail) {
+      if (position + length > bytes.byteLength) fail(`file ended while reading bytes ${position}..${position + length}`);
+      return bytes.subarray(position, position + length);
+    },
+  };
+}
