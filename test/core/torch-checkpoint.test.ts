@@ -40,6 +40,16 @@ describe("torch.save checkpoints", () => {
     expect(() => ck.read("nope")).toThrow(/no tensor named "nope"/);
   });
 
+  it("reads zip64 archives (sizes and offsets in zip64 records) the same", () => {
+    const classic = TorchCheckpoint.open(statePath);
+    const zip64 = TorchCheckpoint.open(join(fixtures, "state-zip64.bin"));
+    expect(zip64.names()).toEqual(classic.names());
+    for (const name of classic.names()) {
+      if (name === "int64") expect(zip64.readInts(name)).toEqual(classic.readInts(name));
+      else expect(zip64.read(name)).toEqual(classic.read(name));
+    }
+  });
+
   it("refuses a pickle that calls anything but the state-dict rebuilders", () => {
     // Same length as "collections\nOrderedDict", so the archive stays well-formed.
     const bytes = readFileSync(statePath);
