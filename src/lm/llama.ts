@@ -2,7 +2,7 @@
  * Llama-family checkpoints in Hugging Face layout (LlamaForCausalLM and compatible:
  * Mistral, Qwen2, SmolLM, TinyLlama) -> LmWeights. q_proj, k_proj and v_proj stack into
  * the canonical [Q heads | K heads | V heads] projection; whichever bias tensors the
- * checkpoint has are used (Qwen2 has q/k/v biases). Hugging Face stores q and k rows
+ * checkpoint has are used (Qwen2 has q/k/v biases; attention_bias and mlp_bias add the rest). Hugging Face stores q and k rows
  * permuted for its rotate-half rotary convention, which the config's rotaryStyle matches.
  */
 import type { LmConfig } from "./config.js";
@@ -43,6 +43,9 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
       wgate: g(`${p}mlp.gate_proj.weight`, [m, d]),
       wup: g(`${p}mlp.up_proj.weight`, [m, d]),
       wdown: g(`${p}mlp.down_proj.weight`, [d, m]),
+      bgate: optional(`${p}mlp.gate_proj.bias`, [m]),
+      bup: optional(`${p}mlp.up_proj.bias`, [m]),
+      bdown: optional(`${p}mlp.down_proj.bias`, [d]),
     });
   }
   const embed = g("model.embed_tokens.weight", [V, d]);

@@ -45,6 +45,10 @@ export interface BlockWeights {
   wgate?: Float32Array;
   wup?: Float32Array;
   wdown?: Float32Array;
+  /** SwiGLU biases (Llama's mlp_bias). */
+  bgate?: Float32Array | null;
+  bup?: Float32Array | null;
+  bdown?: Float32Array | null;
 }
 
 export interface LmWeights {
@@ -289,9 +293,12 @@ export class LanguageModel {
     if (this.cfg.mlp === "swiglu") {
       const up = this.ws.float("mlp_up", N * m);
       k.sgemm(false, true, N, m, d, 1, h, d, w.wgate!, d, 0, hidden, m);
+      if (w.bgate) k.addRowVector(hidden, N, m, w.bgate);
       k.sgemm(false, true, N, m, d, 1, h, d, w.wup!, d, 0, up, m);
+      if (w.bup) k.addRowVector(up, N, m, w.bup);
       k.siluMul(hidden, up);
       k.sgemm(false, true, N, d, m, 1, hidden, m, w.wdown!, m, 0, out, d);
+      if (w.bdown) k.addRowVector(out, N, d, w.bdown);
       return;
     }
     k.sgemm(false, true, N, m, d, 1, h, d, w.win!, d, 0, hidden, m);

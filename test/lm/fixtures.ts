@@ -26,6 +26,8 @@ export interface TinyOptions {
   headDim?: number;
   /** Llama: q/k/v projection biases, as Qwen2 has. */
   qkvBias?: boolean;
+  /** Llama: attention_bias and mlp_bias, biases on every projection. */
+  allBiases?: boolean;
   /** Keys merged over the written config.json (undefined removes a key). */
   config?: Record<string, unknown>;
 }
@@ -172,9 +174,14 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.o_proj.weight`]: [d, H * dh],
       [`${p}mlp.gate_proj.weight`]: [m, d], [`${p}mlp.up_proj.weight`]: [m, d], [`${p}mlp.down_proj.weight`]: [d, m],
     });
-    if (o.qkvBias) {
+    if (o.qkvBias || o.allBiases) {
       Object.assign(spec, {
         [`${p}self_attn.q_proj.bias`]: [H * dh], [`${p}self_attn.k_proj.bias`]: [Hkv * dh], [`${p}self_attn.v_proj.bias`]: [Hkv * dh],
+      });
+    }
+    if (o.allBiases) {
+      Object.assign(spec, {
+        [`${p}self_attn.o_proj.bias`]: [d], [`${p}mlp.gate_proj.bias`]: [m], [`${p}mlp.up_proj.bias`]: [m], [`${p}mlp.down_proj.bias`]: [d],
       });
     }
   }

@@ -215,9 +215,9 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         }
         const mid = add(x, linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d));
         const a = rmsNorm(mid, g("post_attention_layernorm.weight"), eps);
-        const gate = linear(g("mlp.gate_proj.weight"), null, a, cfg.intermediate_size).map(silu);
-        const up = linear(g("mlp.up_proj.weight"), null, a, cfg.intermediate_size);
-        return add(mid, linear(g("mlp.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d));
+        const gate = linear(g("mlp.gate_proj.weight"), bias(l, "mlp.gate_proj.bias"), a, cfg.intermediate_size).map(silu);
+        const up = linear(g("mlp.up_proj.weight"), bias(l, "mlp.up_proj.bias"), a, cfg.intermediate_size);
+        return add(mid, linear(g("mlp.down_proj.weight"), bias(l, "mlp.down_proj.bias"), gate.map((v, i) => v * up[i]!), d));
       });
     }
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;

@@ -52,6 +52,7 @@ const families: Array<[string, (d: string) => string]> = [
   // Wavelengths 6.3, 20, 63, 199 against bands at 8 and 64: kept, blended, blended, slowed.
   ["llama (llama3 rope scaling)", (d) => writeTinyLlama(d, { seed: 15, heads: 4, d: 32, config: { rope_theta: 100,
     rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 8, original_max_position_embeddings: 64 } } })],
+  ["llama (attention_bias and mlp_bias)", (d) => writeTinyLlama(d, { seed: 17, allBiases: true, config: { attention_bias: true, mlp_bias: true } })],
   ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
     config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false, sliding_window: 4 } })],
 ];
