@@ -76,6 +76,13 @@ export function loadHfWeights(cfg: LmConfig, dir: string): LmWeights {
   const reader = openHfWeights(dir);
   const load = { gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, llama: loadLlamaWeights }[cfg.architecture];
   const weights = load(cfg, reader);
-  reader.finish();
+  reader.finish(BUFFERS);
   return weights;
 }
+
+/**
+ * Tensors HF checkpoints carry that are not weights: rotary inv_freq caches, causal-mask
+ * buffers (GPT-2's attn.bias / attn.masked_bias, GPT-NeoX's attention.bias /
+ * attention.masked_bias) and GPT-2's lm_head, which HF ties to wte on load.
+ */
+const BUFFERS = /(^|\.)(rotary_emb\.inv_freq|attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias)$|^lm_head\.weight$/;

@@ -21,8 +21,12 @@ export interface WeightReader {
    */
   get(name: string, shape: number[]): Tensor;
   names(): string[];
-  /** Throws an error listing every missing or mis-shaped tensor `get` met, if any. */
-  finish(): void;
+  /**
+   * Throws an error listing every missing or mis-shaped tensor `get` met, and every tensor
+   * of the checkpoint nothing read (a weight this forward pass would silently leave out),
+   * except those `ignorable` matches.
+   */
+  finish(ignorable?: RegExp): void;
 }
 
 /** One checkpoint file: safetensors or torch.save. */
@@ -40,6 +44,7 @@ export class CheckpointWeights implements WeightReader {
   private readonly files = new Map<string, TensorFile>();
   private readonly where = new Map<string, string>();
   private readonly problems: string[] = [];
+  private readonly used = new Set<string>();
 
   constructor(readonly source: string, shardPaths: string[]) {
     for (const path of shardPaths) {
@@ -63,6 +68,7 @@ export class CheckpointWeights implements WeightReader {
       this.problems.push(`missing tensor "${name}" (expected shape [${shape.join(", ")}])`);
       return new Tensor(shape);
     }
+    this.used.add(name);
     const file = this.files.get(path)!;
     const has = file.shape(name);
     if (has.length !== shape.length || has.some((s, i) => s !== shape[i])) {
@@ -72,7 +78,12 @@ export class CheckpointWeights implements WeightReader {
     return file.read(name);
   }
 
-  finish(): void {
+  finish(ignorable?: RegExp): void {
+    const unused = this.names().filter((n) => !this.used.has(n) && !ignorable?.test(n));
+    if (unused.length) {
+      const shown = unused.slice(0, 10).map((n) => `"${n}"`).join(", ");
+      this.problems.push(`unexpected tensor${unused.length > 1 ? "s" : ""} ${shown}${unused.length > 10 ? ` and ${unused.length - 10} more` : ""}: weights this architecture does not use (a different model type?)`);
+    }
     if (this.problems.length === 0) return;
     const n = this.problems.length;
     throw new Error(`${this.source}: ${n} tensor${n > 1 ? "s" : ""} missing or mis-shaped for this config.json:\n  ${this.problems.join("\n  ")}`);

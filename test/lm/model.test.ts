@@ -253,6 +253,15 @@ describe("loading checkpoints", () => {
     expect(err.message).toMatch(/tensor "wte.weight" has shape \[300, 32\], expected \[300, 40\]/);
     expect(err.message).toMatch(/tensor "h.1.mlp.c_proj.bias" has shape \[32\], expected \[40\]/);
 
+    // A weight the forward pass would silently leave out (Qwen3-style q_norm) is refused.
+    const extra = writeTinyLlama(join(dir, "extra-weight"));
+    const lf = SafetensorsFile.open(join(extra, "model.safetensors"));
+    writeSafetensors(join(extra, "model.safetensors"), {
+      ...Object.fromEntries(lf.names().map((n) => [n, lf.read(n)])),
+      "model.layers.0.self_attn.q_norm.weight": { shape: [8], data: new Float32Array(8).fill(1) },
+    });
+    await expect(loadModel(extra)).rejects.toThrow(/unexpected tensor "model.layers.0.self_attn.q_norm.weight": weights this architecture does not use/);
+
     const bad = writeTinyGpt2(join(dir, "bad"));
     writeFileSync(join(bad, "config.json"), JSON.stringify({ model_type: "t5" }));
     await expect(loadModel(bad)).rejects.toThrow(/model_type "t5" is not supported/);
