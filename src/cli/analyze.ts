@@ -6,14 +6,15 @@ import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
 import { setThreads } from "../core/kernels.js";
 import { openActivationSource } from "../data/open.js";
 import { checkFinite, peekRows } from "../data/source.js";
-import { openSae } from "../sae/open.js";
+import { fetchSae } from "../sae/open.js";
+import { SAE_HELP } from "./lm-options.js";
 import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerAnalyze(program: Command): void {
   program
     .command("analyze")
     .description("max-activation histograms, living-feature fraction and a t-SNE + k-means map of the latents (the vSAE paper's analyses), written as analysis.json, SVG figures and report.html")
-    .requiredOption("--sae <path>", "an SAE (any format saekit reads); repeat to compare several", (v: string, prev: string[] = []) => [...prev, v])
+    .requiredOption("--sae <path>", `${SAE_HELP}; repeat to compare several`, (v: string, prev: string[] = []) => [...prev, v])
     .requiredOption("--data <source>", "activations: a store folder, an activation file or synthetic:...")
     .requiredOption("--out <dir>", "report folder")
     .option("--tokens <n>", "activation rows to encode", positiveInt, 20000)
@@ -23,25 +24,28 @@ export function registerAnalyze(program: Command): void {
     .option("--iterations <n>", "t-SNE iterations", positiveInt, 1000)
     .option("--seed <n>", "seed for sampling and t-SNE", nonNegativeInt, 0)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
-    .action((o) => {
+    .option("--cache-dir <dir>", "where hf: SAEs are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
+    .action(async (o) => {
       setThreads(o.threads);
       const source = openActivationSource(o.data, { seed: o.seed });
       const x = peekRows(source, o.tokens);
       checkFinite(x, o.data);
       const names = new Set<string>();
-      const results: NamedAnalysis[] = (o.sae as string[]).map((path) => {
-        const { sae } = openSae(path);
+      const results: NamedAnalysis[] = [];
+      for (const path of o.sae as string[]) {
+        const { sae } = await fetchSae(path, { cacheDir: o.cacheDir });
         if (sae.cfg.d_in !== source.d) throw new Error(`${path}: the SAE reads ${sae.cfg.d_in}-dim activations, ${o.data} has ${source.d}`);
-        let name = basename(path.replace(/[\\/]+$/, "")).replace(/[^\w.-]+/g, "_") || "sae";
-        for (let i = 2; names.has(name); i++) name = `${name}-${i}`;
+        const base = basename(path.replace(/[\\/]+$/, "")).replace(/[^\w.-]+/g, "_") || "sae";
+        let name = base;
+        for (let i = 2; names.has(name); i++) name = `${base}-${i}`;
         names.add(name);
         process.stderr.write(`analyze ${name}: ${sae.cfg.architecture}, ${sae.cfg.d_sae} latents, ${o.tokens} tokens\n`);
         const analysis: LatentAnalysis = analyzeLatents(sae, x, o.tokens, {
           maxPoints: o.maxPoints, clusters: o.clusters, perplexity: o.perplexity, iterations: o.iterations, seed: o.seed,
           onProgress: (what) => process.stderr.write(`  ${what}\n`),
         });
-        return { name, source: path, analysis };
-      });
+        results.push({ name, source: path, analysis });
+      }
       const files = writeAnalysisReport(o.out, results);
       printJson({
         out: o.out, files,

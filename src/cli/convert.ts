@@ -1,17 +1,19 @@
 /** `saekit convert`: rewrite an SAE from sparsify or dictionary_learning in SAELens format. */
 import type { Command } from "commander";
-import { openSae } from "../sae/open.js";
+import { fetchSae } from "../sae/open.js";
 import { saveSae } from "../sae/saelens.js";
+import { SAE_HELP } from "./lm-options.js";
 import { printJson } from "./options.js";
 
 export function registerConvert(program: Command): void {
   program
     .command("convert")
     .description("write an SAE from any format saekit reads (SAELens, sparsify, dictionary_learning ae.pt) as a SAELens folder: cfg.json + sae_weights.safetensors")
-    .requiredOption("--sae <path>", "the SAE to convert")
+    .requiredOption("--sae <path>", SAE_HELP)
+    .option("--cache-dir <dir>", "where hf: SAEs are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
     .requiredOption("--out <dir>", "SAELens folder to write")
-    .action((o) => {
-      const { sae, metadata, format } = openSae(o.sae);
+    .action(async (o) => {
+      const { sae, metadata, format } = await fetchSae(o.sae, { cacheDir: o.cacheDir });
       saveSae(o.out, sae, { metadata, info: { converted_from: { format, path: o.sae } } });
       printJson({ out: o.out, from: format, architecture: sae.cfg.architecture, d_in: sae.cfg.d_in, d_sae: sae.cfg.d_sae, hook_name: metadata.hook_name ?? null });
     });

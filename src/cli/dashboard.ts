@@ -29,7 +29,7 @@ export function registerDashboard(program: Command): void {
   cmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const { sae, hook } = openSaeAtHook(o);
+    const { sae, hook } = await openSaeAtHook(o);
     const latents = parseLatentList(o.latents, sae.cfg.d_sae);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const bar = new ProgressBar(Math.ceil(o.tokens / (o.ctx - 1)), "dashboard", process.stderr.isTTY === true);

@@ -1,7 +1,7 @@
 /** Options shared by the commands that run a language model. */
 import { type Command, Option } from "commander";
 import { type LoadedModel, loadModel } from "../lm/load.js";
-import { openSae } from "../sae/open.js";
+import { fetchSae } from "../sae/open.js";
 import { positiveInt } from "./options.js";
 
 export function addModelOptions(cmd: Command): Command {
@@ -24,16 +24,18 @@ export function openModel(o: { model: string; tokenizer?: string; cacheDir?: str
   return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir });
 }
 
+export const SAE_HELP = "SAE: a SAELens or saekit folder, a sparsify folder, a dictionary_learning ae.pt, or hf:ORG/NAME/FOLDER[@revision]";
+
 /** --sae and --hook, for commands that splice an SAE into a model. */
 export function addSaeOptions(cmd: Command): Command {
   return cmd
-    .requiredOption("--sae <path>", "SAE: a SAELens or saekit folder, a sparsify folder, or a dictionary_learning ae.pt")
+    .requiredOption("--sae <path>", SAE_HELP)
     .option("--hook <name>", "hook point (default: the one the SAE's config names)");
 }
 
 /** The SAE and the hook it reads: --hook, else the one its config names. */
-export function openSaeAtHook(o: { sae: string; hook?: string }) {
-  const loaded = openSae(o.sae);
+export async function openSaeAtHook(o: { sae: string; hook?: string; cacheDir?: string }) {
+  const loaded = await fetchSae(o.sae, { cacheDir: o.cacheDir });
   const hook = o.hook ?? loaded.metadata.hook_name;
   if (!hook) throw new Error(`${o.sae}: its config names no hook point saekit knows; pass --hook`);
   return { ...loaded, hook };

@@ -55,7 +55,7 @@ export function registerLm(program: Command): void {
   evalCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const { sae, metadata, raw, hook } = openSaeAtHook(o);
+    const { sae, metadata, raw, hook } = await openSaeAtHook(o);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const r = await evaluateSplice(loaded.model, sae, src.contexts, {
       hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: o.saebench !== undefined,

@@ -1,7 +1,8 @@
 /**
- * `hf:ORG/NAME[@revision]` model specs: the files of a Hugging Face model repository,
- * downloaded once into a local cache with @huggingface/hub and read from there afterwards.
- * Without a network the error says exactly which folder to fill by hand.
+ * `hf:ORG/NAME[/FOLDER][@revision]` specs: the files of a Hugging Face repository (or a
+ * folder of it, such as one SAE of a release), downloaded once into a local cache with
+ * @huggingface/hub and read from there afterwards. Without a network the error says exactly
+ * which folder to fill by hand.
  */
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
@@ -16,56 +17,80 @@ import { indexShardNames } from "./weights.js";
 export interface HubSpec {
   repo: string;
   revision: string;
+  /** A folder inside the repository ("" for its root), e.g. one SAE of a release. */
+  path: string;
 }
 
+/** hf:ORG/NAME[/FOLDER...][@revision] */
 export function parseHubSpec(spec: string): HubSpec {
-  const m = /^hf:([\w.-]+\/[\w.-]+)(?:@([\w./-]+))?$/.exec(spec);
-  if (!m) throw new Error(`"${spec}" is not a hub model spec; use hf:ORG/NAME or hf:ORG/NAME@revision`);
-  return { repo: m[1]!, revision: m[2] ?? "main" };
+  const m = /^hf:([\w.-]+\/[\w.-]+)((?:\/[\w.-]+)*)(?:@([\w./-]+))?$/.exec(spec);
+  if (!m || /(^|\/)\.\.?(\/|$)/.test(m[2]!)) throw new Error(`"${spec}" is not a hub spec; use hf:ORG/NAME, hf:ORG/NAME/FOLDER or either with @revision`);
+  return { repo: m[1]!, path: m[2]!.slice(1), revision: m[3] ?? "main" };
 }
 
 export function defaultCacheDir(): string {
   return process.env.SAEKIT_CACHE ?? join(homedir(), ".cache", "saekit", "hub");
 }
 
-/** The local folder a hub model is cached in. */
+/** The local folder a hub folder is cached in. */
 export function hubModelDir(spec: HubSpec, cacheDir = defaultCacheDir()): string {
-  return join(cacheDir, spec.repo.replace("/", "--"), spec.revision.replace(/\//g, "--"));
+  return join(cacheDir, spec.repo.replace("/", "--"), spec.revision.replace(/\//g, "--"), ...(spec.path ? spec.path.split("/") : []));
 }
 
 const COMPLETE = ".saekit-complete.json";
+
+export interface HubOptions {
+  cacheDir?: string;
+  progress?: boolean;
+  fetch?: typeof fetch;
+}
+
+/** Downloads one file of the folder into it; false when the repository has no such file. */
+export type HubGet = (file: string, required: boolean) => Promise<boolean>;
+
+/**
+ * The local copy of a folder of a hub repository, made on first use by `fetchFiles`
+ * (which downloads what it needs through `get`) and marked complete once it has all of it.
+ * Without a network the error says which folder to fill by hand with `expected`.
+ */
+export async function resolveHubFolder(specText: string, expected: string, opts: HubOptions,
+  fetchFiles: (get: HubGet, dir: string) => Promise<void>): Promise<string> {
+  const spec = parseHubSpec(specText);
+  const dir = hubModelDir(spec, opts.cacheDir);
+  if (existsSync(join(dir, COMPLETE))) return dir;
+  mkdirSync(dir, { recursive: true });
+  const get: HubGet = (file, required) => fetchToFile(spec, spec.path ? `${spec.path}/${file}` : file, join(dir, file), required, opts);
+  const where = `${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
+  try {
+    await fetchFiles(get, dir);
+  } catch (err) {
+    const e = err as Error;
+    const offline = /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(`${e.message} ${String((e as { cause?: unknown }).cause ?? "")}`);
+    throw new Error(offline
+      ? `cannot reach the Hugging Face hub to download ${where} (${e.message}). ` +
+        `Without a network, put ${expected} in ${dir} (then create ${join(dir, COMPLETE)} containing {}), or pass the folder itself.`
+      : `downloading ${where}: ${e.message}`, { cause: err });
+  }
+  writeJsonAtomic(join(dir, COMPLETE), { repo: spec.repo, path: spec.path, revision: spec.revision, downloaded: new Date().toISOString() });
+  return dir;
+}
 
 /**
  * The local folder holding a hub model, downloading config.json, the weights
  * (single file or index + shards) and the tokenizer files on first use.
  */
-export async function resolveHubModel(specText: string, opts: { cacheDir?: string; progress?: boolean; fetch?: typeof fetch } = {}): Promise<string> {
-  const spec = parseHubSpec(specText);
-  const dir = hubModelDir(spec, opts.cacheDir);
-  if (existsSync(join(dir, COMPLETE))) return dir;
-  mkdirSync(dir, { recursive: true });
-  const get = (path: string, required: boolean) => fetchToFile(spec, path, join(dir, path), required, opts);
-  try {
-    await get("config.json", true);
-    if (!(await fetchWeights(dir, get))) {
-      throw new Error(`${spec.repo} has no model.safetensors, pytorch_model.bin or their .index.json`);
-    }
-    for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) await get(f, false);
-  } catch (err) {
-    const e = err as Error;
-    const offline = /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(`${e.message} ${String((e as { cause?: unknown }).cause ?? "")}`);
-    throw new Error(offline
-      ? `cannot reach the Hugging Face hub to download ${spec.repo}@${spec.revision} (${e.message}). ` +
-        `Without a network, put the model's config.json, model.safetensors (or the index and shards; or pytorch_model.bin) and tokenizer.json in ${dir} ` +
-        `(then create ${join(dir, COMPLETE)} containing {}), or pass the folder itself as the model.`
-      : `downloading ${spec.repo}@${spec.revision}: ${e.message}`, { cause: err });
-  }
-  writeJsonAtomic(join(dir, COMPLETE), { repo: spec.repo, revision: spec.revision, downloaded: new Date().toISOString() });
-  return dir;
+export function resolveHubModel(specText: string, opts: HubOptions = {}): Promise<string> {
+  return resolveHubFolder(specText,
+    "the model's config.json, model.safetensors (or the index and shards; or pytorch_model.bin) and tokenizer.json", opts,
+    async (get, dir) => {
+      await get("config.json", true);
+      if (!(await fetchWeights(dir, get))) throw new Error("no model.safetensors, pytorch_model.bin or their .index.json");
+      for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) await get(f, false);
+    });
 }
 
 /** The weights, safetensors first: a single file, or an index and every shard it names. */
-async function fetchWeights(dir: string, get: (path: string, required: boolean) => Promise<boolean>): Promise<boolean> {
+async function fetchWeights(dir: string, get: HubGet): Promise<boolean> {
   for (const base of ["model.safetensors", "pytorch_model.bin"]) {
     if (await get(base, false)) return true;
     if (await get(`${base}.index.json`, false)) {
@@ -77,8 +102,7 @@ async function fetchWeights(dir: string, get: (path: string, required: boolean) 
 }
 
 /** Downloads one file (atomically: temp then rename); false if the repo has no such file. */
-async function fetchToFile(spec: HubSpec, path: string, dest: string, required: boolean,
-  opts: { progress?: boolean; fetch?: typeof fetch }): Promise<boolean> {
+async function fetchToFile(spec: HubSpec, path: string, dest: string, required: boolean, opts: HubOptions): Promise<boolean> {
   if (existsSync(dest)) return true;
   const blob = await downloadFile({ repo: spec.repo, path, revision: spec.revision, fetch: opts.fetch, xet: false });
   if (!blob) {

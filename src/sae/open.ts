@@ -1,11 +1,14 @@
 /**
  * Opens an SAE whichever Python tool wrote it: a SAELens folder (cfg.json +
  * sae_weights.safetensors, also what saekit writes), a sparsify folder (cfg.json +
- * sae.safetensors) or a dictionary_learning ae.pt (the file, or its trainer folder).
+ * sae.safetensors) or a dictionary_learning ae.pt (the file, or its trainer folder); local,
+ * or `hf:ORG/NAME/FOLDER[@revision]` downloaded from the hub (fetchSae).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { HubOptions } from "../lm/hub.js";
 import { dictionaryLearningFile, loadDictionaryLearningSae } from "./dictionary-learning.js";
+import { resolveHubSae } from "./hub.js";
 import { type LoadedSae, loadSae, WEIGHTS_FILE } from "./saelens.js";
 import { isSparsifyFolder, loadSparsifySae } from "./sparsify.js";
 
@@ -17,4 +20,9 @@ export function openSae(path: string): LoadedSae & { format: SaeFormat } {
   if (isSparsifyFolder(path)) return { ...loadSparsifySae(path), format: "sparsify" };
   if (dictionaryLearningFile(path)) return { ...loadDictionaryLearningSae(path), format: "dictionary_learning" };
   throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors) or a dictionary_learning ae.pt`);
+}
+
+/** openSae for a local path or an `hf:` spec (downloaded into the cache first). */
+export async function fetchSae(spec: string, opts: HubOptions = {}): Promise<ReturnType<typeof openSae>> {
+  return openSae(spec.startsWith("hf:") ? await resolveHubSae(spec, opts) : spec);
 }

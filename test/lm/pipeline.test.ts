@@ -4,7 +4,7 @@
  * downloaded through a local stand-in for the hub.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/core/native.js";
@@ -12,6 +12,10 @@ import { SafetensorsFile } from "../../src/core/safetensors.js";
 import { readManifest } from "../../src/data/store.js";
 import { resolveHubModel } from "../../src/lm/hub.js";
 import { loadModel } from "../../src/lm/load.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { fetchSae } from "../../src/sae/open.js";
+import { createSae } from "../../src/sae/registry.js";
+import { saveSae } from "../../src/sae/saelens.js";
 import { tempDir } from "../helpers.js";
 import { writeTinyNeox } from "./fixtures.js";
 
@@ -137,10 +141,28 @@ describe("hf: model specs", () => {
     expect((await loadModel(local)).model.cfg.architecture).toBe("gpt2");
   });
 
+  it("downloads an SAE from a folder of a hub repository, in any format saekit reads", async () => {
+    // A release repository: a SAELens SAE in blocks.0/ and a dictionary_learning one in dl/topk/.
+    const release = join(dir, "release");
+    const sae = createSae(defaultConfig({ architecture: "topk", d_in: 8, d_sae: 16, k: 2 }));
+    saveSae(join(release, "blocks.0"), sae, { metadata: { hook_name: "blocks.0.hook_resid_post" } });
+    mkdirSync(join(release, "dl", "topk"), { recursive: true });
+    const dl = join(import.meta.dirname, "..", "fixtures", "torch", "dictionary_learning", "topk");
+    for (const f of ["ae.pt", "config.json"]) copyFileSync(join(dl, f), join(release, "dl", "topk", f));
+    const opts = { cacheDir: join(dir, "cache-sae"), fetch: fakeHub(release, "org/saes"), progress: false };
+    const lens = await fetchSae("hf:org/saes/blocks.0", opts);
+    expect(lens.format).toBe("saelens");
+    expect(lens.metadata.hook_name).toBe("blocks.0.hook_resid_post");
+    const dict = await fetchSae("hf:org/saes/dl/topk", opts);
+    expect(dict).toMatchObject({ format: "dictionary_learning", sae: { cfg: { architecture: "topk", k: 3 } } });
+    await expect(fetchSae("hf:org/saes/nothing", opts)).rejects.toThrow(/downloading org\/saes\/nothing@main: no SAE here/);
+    await expect(fetchSae("hf:org/saes/../x", opts)).rejects.toThrow(/not a hub spec/);
+  });
+
   it("says where to put the files when the hub cannot be reached", async () => {
     const failing = (async () => { throw new TypeError("fetch failed"); }) as unknown as typeof fetch;
     await expect(resolveHubModel("hf:EleutherAI/pythia-70m@v0", { cacheDir: join(dir, "c2"), fetch: failing }))
       .rejects.toThrow(/cannot reach the Hugging Face hub.*put the model's config.json.*c2\/EleutherAI--pythia-70m\/v0/);
-    await expect(resolveHubModel("hf:not a repo", {})).rejects.toThrow(/not a hub model spec/);
+    await expect(resolveHubModel("hf:not a repo", {})).rejects.toThrow(/not a hub spec/);
   });
 });

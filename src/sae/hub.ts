@@ -1,0 +1,27 @@
+/**
+ * SAEs on the Hugging Face hub, `hf:ORG/NAME/FOLDER[@revision]`: one SAE of a release is a
+ * folder of its repository, in any format openSae reads (SAELens: cfg.json +
+ * sae_weights.safetensors; sparsify: cfg.json + sae.safetensors; dictionary_learning:
+ * ae.pt + config.json). It is downloaded once into the cache and read from there.
+ */
+import { type HubOptions, resolveHubFolder } from "../lm/hub.js";
+
+export function resolveHubSae(specText: string, opts: HubOptions = {}): Promise<string> {
+  return resolveHubFolder(specText,
+    "the SAE's files (cfg.json and sae_weights.safetensors, or cfg.json and sae.safetensors, or ae.pt and config.json)", opts,
+    async (get) => {
+      if (await get("cfg.json", false)) {
+        if (await get("sae_weights.safetensors", false)) {
+          await get("sparsity.safetensors", false);
+          return;
+        }
+        if (await get("sae.safetensors", false)) return;
+        throw new Error("cfg.json but neither sae_weights.safetensors (SAELens) nor sae.safetensors (sparsify)");
+      }
+      if (await get("ae.pt", false)) {
+        await get("config.json", false);
+        return;
+      }
+      throw new Error("no SAE here: no cfg.json (SAELens, sparsify) or ae.pt (dictionary_learning)");
+    });
+}
