@@ -7,7 +7,7 @@
 import { RotaryStyle } from "../core/kernels.js";
 import { type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
 
-export type LmArchitecture = "gpt_neox" | "gpt2" | "llama";
+export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "llama";
 
 export interface LmConfig {
   architecture: LmArchitecture;
@@ -112,6 +112,21 @@ export function configFromHf(json: Json, path: string): LmConfig {
       attentionBias: true, mlpBias: true,
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
     };
+  } else if (type === "gpt_neo") {
+    // GPT-Neo (EleutherAI; the TinyStories models): GPT-2's block with separate q/k/v
+    // projections and no 1/sqrt(d_head) on the attention logits.
+    const d = int(json, path, ["hidden_size"]);
+    const heads = int(json, path, ["num_heads"]);
+    cfg = {
+      architecture: "gpt_neo", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
+      nLayers: int(json, path, ["num_layers"]), nHeads: heads, nKvHeads: heads, dHead: d / heads,
+      dMlp: int(json, path, ["intermediate_size"], 4 * d), maxPositions: gptNeoLocalLimit(json, path, int(json, path, ["max_position_embeddings"])),
+      norm: "layernorm", normEps: num(json, path, ["layer_norm_epsilon"], 1e-5), mlp: "standard",
+      activation: hfActivation(json, path, "activation_function", "gelu_new"), positional: "learned", rope: null,
+      rotaryDims: 0, rotaryStyle: RotaryStyle.RotateHalf, scaleAttnByHeadDim: false, scaleAttnByLayer: false,
+      parallelResidual: false, tiedEmbeddings: json.tie_word_embeddings !== false, attentionBias: false, mlpBias: true,
+      bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
+    };
   } else if (type === "llama" || type === "mistral" || type === "qwen2") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
@@ -132,7 +147,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, llama, mistral, qwen2)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2)`);
   }
   validateLmConfig(cfg, path);
   return cfg;
@@ -158,6 +173,22 @@ function slidingWindowLimit(json: Json, path: string, maxPositions: number): num
   if (json.model_type === "qwen2" && json.use_sliding_window !== true) return maxPositions;
   if (json.sliding_window === undefined || json.sliding_window === null) return maxPositions;
   return Math.min(maxPositions, int(json, path, ["sliding_window"]));
+}
+
+/**
+ * GPT-Neo's "local" layers attend to the last `window_size` positions only; as with sliding
+ * windows, contexts up to the window see no difference, so saekit runs those.
+ */
+function gptNeoLocalLimit(json: Json, path: string, maxPositions: number): number {
+  const types = json.attention_types;
+  if (!Array.isArray(types)) throw new Error(`${path}: "attention_types" must be a list like [[["global", "local"], 4]]`);
+  const kinds = new Set<unknown>();
+  for (const entry of types) {
+    if (!Array.isArray(entry) || !Array.isArray(entry[0])) throw new Error(`${path}: bad "attention_types" entry ${JSON.stringify(entry)}`);
+    for (const k of entry[0]) kinds.add(k);
+  }
+  for (const k of kinds) if (k !== "global" && k !== "local") throw new Error(`${path}: attention type ${JSON.stringify(k)} is not supported (global, local)`);
+  return kinds.has("local") ? Math.min(maxPositions, int(json, path, ["window_size"])) : maxPositions;
 }
 
 /** The factor multiplying q.k in layer `layer`'s attention logits. */

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type LmConfig, configFromHf } from "./config.js";
 import { loadGpt2Weights } from "./gpt2.js";
+import { loadGptNeoWeights } from "./gpt-neo.js";
 import { loadNeoxWeights } from "./gpt-neox.js";
 import { resolveHubModel } from "./hub.js";
 import { loadLlamaWeights } from "./llama.js";
@@ -74,7 +75,7 @@ export function openTokenizer(path: string): TextTokenizer {
 
 export function loadHfWeights(cfg: LmConfig, dir: string): LmWeights {
   const reader = openHfWeights(dir);
-  const load = { gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, llama: loadLlamaWeights }[cfg.architecture];
+  const load = { gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights }[cfg.architecture];
   const weights = load(cfg, reader);
   reader.finish(BUFFERS);
   return weights;

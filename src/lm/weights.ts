@@ -15,6 +15,8 @@ export interface WeightReader {
   /** Where the weights come from, for error messages. */
   readonly source: string;
   has(name: string): boolean;
+  /** The stored shape of a tensor (null when absent), e.g. to size a table before get. */
+  shapeOf(name: string): readonly number[] | null;
   /**
    * The tensor, checked against `shape`. A missing or mis-shaped tensor is recorded (and
    * zeros of `shape` returned) so that one error can name every problem: see `finish`.
@@ -60,6 +62,11 @@ export class CheckpointWeights implements WeightReader {
 
   names(): string[] {
     return [...this.where.keys()];
+  }
+
+  shapeOf(name: string): readonly number[] | null {
+    const path = this.where.get(name);
+    return path ? this.files.get(path)!.shape(name) : null;
   }
 
   get(name: string, shape: number[]): Tensor {

@@ -153,6 +153,37 @@ export function writeTinyGpt2(dir: string, o: TinyOptions = {}): string {
   return dir;
 }
 
+export function writeTinyGptNeo(dir: string, o: TinyOptions & { window?: number } = {}): string {
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, L = o.layers ?? 2, ctx = o.ctx ?? 64, m = o.mlp ?? 4 * d;
+  const rng = new Rng(o.seed ?? 4);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["GPTNeoForCausalLM"], model_type: "gpt_neo", vocab_size: V, hidden_size: d, num_heads: H, num_layers: L,
+    max_position_embeddings: ctx, attention_types: [[["global", "local"], L / 2]], window_size: o.window ?? 256,
+    intermediate_size: o.mlp ?? null, activation_function: "gelu_new", layer_norm_epsilon: 1e-5, bos_token_id: 0, eos_token_id: 0,
+    ...o.config,
+  }));
+  const spec: Record<string, number[]> = {
+    "transformer.wte.weight": [V, d], "transformer.wpe.weight": [ctx, d], "transformer.ln_f.weight": [d], "transformer.ln_f.bias": [d],
+  };
+  for (let i = 0; i < L; i++) {
+    const p = `transformer.h.${i}.`;
+    Object.assign(spec, {
+      [`${p}ln_1.weight`]: [d], [`${p}ln_1.bias`]: [d], [`${p}ln_2.weight`]: [d], [`${p}ln_2.bias`]: [d],
+      [`${p}attn.attention.q_proj.weight`]: [d, d], [`${p}attn.attention.k_proj.weight`]: [d, d],
+      [`${p}attn.attention.v_proj.weight`]: [d, d], [`${p}attn.attention.out_proj.weight`]: [d, d], [`${p}attn.attention.out_proj.bias`]: [d],
+      [`${p}mlp.c_fc.weight`]: [m, d], [`${p}mlp.c_fc.bias`]: [m], [`${p}mlp.c_proj.weight`]: [d, m], [`${p}mlp.c_proj.bias`]: [d],
+    });
+  }
+  const tensors = randomTensors(rng, spec);
+  // The causal (and local) mask buffers transformers saves with GPT-Neo, and the tied lm_head.
+  tensors["transformer.h.0.attn.attention.bias"] = { shape: [1, 1, ctx, ctx], data: new Float32Array(ctx * ctx).fill(1) };
+  tensors["lm_head.weight"] = tensors["transformer.wte.weight"]!;
+  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}
+
 export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
   const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? 2, m = o.mlp ?? 48, ctx = o.ctx ?? 64;
   const dh = o.headDim ?? d / H;

@@ -1,6 +1,6 @@
 /**
  * An independent float64 re-implementation of Hugging Face's modeling code (GPTNeoXForCausalLM,
- * GPT2LMHeadModel, LlamaForCausalLM), reading a checkpoint's raw tensors in their own layout,
+ * GPT2LMHeadModel, GPTNeoForCausalLM, LlamaForCausalLM), reading a checkpoint's raw tensors in their own layout,
  * one position at a time. It shares nothing with src/lm except the safetensors reader, so
  * saekit's canonical-layout conversion, batching and kernels are all under test against it.
  */
@@ -186,6 +186,34 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       });
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("ln_f.weight"), w.get("ln_f.bias"), eps), cfg.vocab_size));
+  }
+  if (cfg.model_type === "gpt_neo") {
+    // GPTNeoForCausalLM: nn.Linear q/k/v (no bias) and out_proj, attention logits NOT divided
+    // by sqrt(head_dim), local layers see the last window_size positions.
+    const d = cfg.hidden_size, H = cfg.num_heads, dh = d / H, eps = cfg.layer_norm_epsilon, inner = cfg.intermediate_size ?? 4 * d;
+    const act = ACT[cfg.activation_function ?? "gelu_new"]!;
+    const layers: string[] = cfg.attention_types.flatMap(([kinds, n]: [string[], number]) => Array.from({ length: n }, () => kinds).flat());
+    const E = w.get("transformer.wte.weight");
+    const P = w.get("transformer.wpe.weight");
+    let xs = tokens.map((t, pos) => add(E.slice(t * d, (t + 1) * d), P.slice(pos * d, (pos + 1) * d)));
+    for (let l = 0; l < cfg.num_layers; l++) {
+      const g = (n: string) => w.get(`transformer.h.${l}.${n}`);
+      const normed = xs.map((x) => layerNorm(x, g("ln_1.weight"), g("ln_1.bias"), eps));
+      const proj = (name: string) => normed.map((x) => linear(g(`attn.attention.${name}_proj.weight`), null, x, d));
+      const q = proj("q"), k = proj("k"), v = proj("v");
+      xs = xs.map((x, t) => {
+        const heads = new Float64Array(d);
+        const first = layers[l] === "local" ? Math.max(0, t - cfg.window_size + 1) : 0;
+        for (let h = 0; h < H; h++) {
+          const sl = (vec: Vec) => vec.slice(h * dh, (h + 1) * dh);
+          heads.set(attend(sl(q[t]!), k.slice(first, t + 1).map(sl), v.slice(first, t + 1).map(sl), 1), h * dh);
+        }
+        const mid = add(x, linear(g("attn.attention.out_proj.weight"), g("attn.attention.out_proj.bias"), heads, d));
+        const hidden = linear(g("mlp.c_fc.weight"), g("mlp.c_fc.bias"), layerNorm(mid, g("ln_2.weight"), g("ln_2.bias"), eps), inner).map(act);
+        return add(mid, linear(g("mlp.c_proj.weight"), g("mlp.c_proj.bias"), hidden, d));
+      });
+    }
+    return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
   if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "mistral") {
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;

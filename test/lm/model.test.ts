@@ -14,7 +14,7 @@ import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
-import { writeTinyGpt2, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
+import { writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
 const dir = tempDir();
@@ -39,6 +39,7 @@ const families: Array<[string, (d: string) => string]> = [
   ["gpt_neox (parallel residual)", (d) => writeTinyNeox(d, { parallelResidual: true })],
   ["gpt_neox (sequential residual)", (d) => writeTinyNeox(d, { parallelResidual: false, seed: 5, rotaryPct: 1 })],
   ["gpt2", (d) => writeTinyGpt2(d)],
+  ["gpt_neo (global and local layers, unscaled attention)", (d) => writeTinyGptNeo(d)],
   ["llama (grouped-query attention)", (d) => writeTinyLlama(d)],
   ["llama (tied embeddings)", (d) => writeTinyLlama(d, { tied: true, kvHeads: 4, seed: 9 })],
   // Config variants: transformers 5 writes rope settings as one rope_parameters object.
@@ -299,6 +300,10 @@ describe("config.json variants", () => {
   });
 
   it("caps contexts at a sliding window and refuses what it cannot run, naming it", () => {
+    const neo = { model_type: "gpt_neo", vocab_size: 10, hidden_size: 8, num_heads: 2, num_layers: 2, max_position_embeddings: 2048, window_size: 256 };
+    expect(configFromHf({ ...neo, attention_types: [[["global", "local"], 1]] }, "c").maxPositions).toBe(256);
+    expect(configFromHf({ ...neo, attention_types: [[["global"], 2]] }, "c").maxPositions).toBe(2048);
+    expect(() => configFromHf({ ...neo, attention_types: [[["sparse"], 2]] }, "c")).toThrow(/attention type "sparse" is not supported/);
     expect(configFromHf({ ...llama, model_type: "mistral", sliding_window: 1024 }, "c").maxPositions).toBe(1024);
     expect(configFromHf({ ...llama, model_type: "mistral", sliding_window: null }, "c").maxPositions).toBe(4096);
     expect(configFromHf({ ...llama, model_type: "qwen2", sliding_window: 1024, use_sliding_window: false }, "c").maxPositions).toBe(4096);
