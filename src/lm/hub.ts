@@ -33,7 +33,7 @@ export function defaultCacheDir(): string {
 }
 
 /** The local folder a hub folder is cached in. */
-export function hubModelDir(spec: HubSpec, cacheDir = defaultCacheDir()): string {
+export function hubFolderDir(spec: HubSpec, cacheDir = defaultCacheDir()): string {
   return join(cacheDir, spec.repo.replace("/", "--"), spec.revision.replace(/\//g, "--"), ...(spec.path ? spec.path.split("/") : []));
 }
 
@@ -56,7 +56,7 @@ export type HubGet = (file: string, required: boolean) => Promise<boolean>;
 export async function resolveHubFolder(specText: string, expected: string, opts: HubOptions,
   fetchFiles: (get: HubGet, dir: string) => Promise<void>): Promise<string> {
   const spec = parseHubSpec(specText);
-  const dir = hubModelDir(spec, opts.cacheDir);
+  const dir = hubFolderDir(spec, opts.cacheDir);
   if (existsSync(join(dir, COMPLETE))) return dir;
   mkdirSync(dir, { recursive: true });
   const get: HubGet = (file, required) => fetchToFile(spec, spec.path ? `${spec.path}/${file}` : file, join(dir, file), required, opts);
