@@ -93,6 +93,22 @@ void check_code_rows(const Napi::Env& env, const View<int32_t>& row_ptr, const V
   check_csr(env, row_ptr, idx, batch, static_cast<long>(W.length / d));
 }
 
+// The arguments the code kernels begin with, (batch, rowPtr, idx, <per-entry or per-row
+// array>, W, d), read and checked once: a valid CSR code selecting rows of W [m, d].
+struct CodeArgs {
+  long batch;
+  View<int32_t> row_ptr, idx;
+  View<float> arr, W;
+  long d;
+  long entries() const { return row_ptr.data[batch]; }
+};
+CodeArgs code_args(const Napi::CallbackInfo& info, const char* arr_name) {
+  CodeArgs a{count(info, 0, "batch"), i32(info, 1, "rowPtr"), i32(info, 2, "idx"), f32(info, 3, arr_name),
+             f32(info, 4, "W"), count(info, 5, "d")};
+  check_code_rows(info.Env(), a.row_ptr, a.idx, a.batch, a.W, a.d);
+  return a;
+}
+
 SelectMode select_mode(const Napi::CallbackInfo& info, size_t i) {
   long mode = count(info, i, "mode");
   if (mode > 2) throw Napi::RangeError::New(info.Env(), "mode must be 0 (relu), 1 (abs) or 2 (value)");
@@ -236,59 +252,41 @@ Napi::Value SampleLatents(const Napi::CallbackInfo& info) {
 // ------------------------------------------------------------------ sparse codes
 void SparseDecode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  long batch = count(info, 0, "batch");
-  auto row_ptr = i32(info, 1, "rowPtr");
-  auto idx = i32(info, 2, "idx");
-  auto val = f32(info, 3, "val");
-  auto W = f32(info, 4, "W");
-  long d = count(info, 5, "d");
+  auto c = code_args(info, "val");
   auto bias = f32_or_null(info, 6, "bias");
   auto out = f32(info, 7, "out");
-  check_code_rows(env, row_ptr, idx, batch, W, d);
-  need(env, val, row_ptr.data[batch], "val");
-  if (bias.data) need(env, bias, d, "bias");
-  need(env, out, double(batch) * d, "out");
-  sparse_decode(batch, row_ptr.data, idx.data, val.data, W.data, d, bias.data, out.data);
+  need(env, c.arr, c.entries(), "val");
+  if (bias.data) need(env, bias, c.d, "bias");
+  need(env, out, double(c.batch) * c.d, "out");
+  sparse_decode(c.batch, c.row_ptr.data, c.idx.data, c.arr.data, c.W.data, c.d, bias.data, out.data);
 }
 
 void SparseRowDots(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  long batch = count(info, 0, "batch");
-  auto row_ptr = i32(info, 1, "rowPtr");
-  auto idx = i32(info, 2, "idx");
-  auto G = f32(info, 3, "G");
-  auto W = f32(info, 4, "W");
-  long d = count(info, 5, "d");
+  auto c = code_args(info, "G");
   auto out = f32(info, 6, "out");
-  check_code_rows(env, row_ptr, idx, batch, W, d);
-  need(env, G, double(batch) * d, "G");
-  need(env, out, row_ptr.data[batch], "out");
-  sparse_row_dots(batch, row_ptr.data, idx.data, G.data, W.data, d, out.data);
+  need(env, c.arr, double(c.batch) * c.d, "G");
+  need(env, out, c.entries(), "out");
+  sparse_row_dots(c.batch, c.row_ptr.data, c.idx.data, c.arr.data, c.W.data, c.d, out.data);
 }
 
 Napi::Value SparseReconstruct(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  long batch = count(info, 0, "batch");
-  auto row_ptr = i32(info, 1, "rowPtr");
-  auto idx = i32(info, 2, "idx");
-  auto val = f32(info, 3, "val");
-  auto W = f32(info, 4, "W");
-  long d = count(info, 5, "d");
+  auto c = code_args(info, "val");
   auto bias = f32_or_null(info, 6, "bias");
   auto x = f32(info, 7, "x");
   float scale = real(info, 8, "scale");
   auto x_hat = f32(info, 9, "xHat");
   auto g = f32(info, 10, "g");
   auto dval = f32(info, 11, "dval");
-  check_code_rows(env, row_ptr, idx, batch, W, d);
-  need(env, val, row_ptr.data[batch], "val");
-  if (bias.data) need(env, bias, d, "bias");
-  need(env, x, double(batch) * d, "x");
-  need(env, x_hat, double(batch) * d, "xHat");
-  need(env, g, double(batch) * d, "g");
-  need(env, dval, row_ptr.data[batch], "dval");
-  return Napi::Number::New(env, sparse_reconstruct(batch, row_ptr.data, idx.data, val.data, W.data, d, bias.data,
-                                                   x.data, scale, x_hat.data, g.data, dval.data));
+  need(env, c.arr, c.entries(), "val");
+  if (bias.data) need(env, bias, c.d, "bias");
+  need(env, x, double(c.batch) * c.d, "x");
+  need(env, x_hat, double(c.batch) * c.d, "xHat");
+  need(env, g, double(c.batch) * c.d, "g");
+  need(env, dval, c.entries(), "dval");
+  return Napi::Number::New(env, sparse_reconstruct(c.batch, c.row_ptr.data, c.idx.data, c.arr.data, c.W.data, c.d,
+                                                   bias.data, x.data, scale, x_hat.data, g.data, dval.data));
 }
 
 void SparseTranspose(const Napi::CallbackInfo& info) {
