@@ -15,6 +15,7 @@
  * the latent (as in `saekit eval`).
  */
 import { Rng } from "../core/rng.js";
+import { linearHistogram } from "../eval/metrics.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import type { Sae } from "../sae/sae.js";
@@ -172,20 +173,10 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
     const maxAbs = val.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
     return {
       latent: j, density: val.length / scored, max_activation: maxAbs,
-      histogram: histogram(val, 50), top_examples: top, quantile_examples: quantileExamples, logits: logits[s]!,
+      histogram: linearHistogram(val, 50), top_examples: top, quantile_examples: quantileExamples, logits: logits[s]!,
     };
   });
   return { hook: o.hook, tokens: scored, contexts: allTokens.length, latents };
-}
-
-/** Equal-width histogram of the values over [min(0, lo), hi]. */
-function histogram(values: number[], bins: number): { edges: number[]; counts: number[] } {
-  const lo = values.reduce((a, v) => Math.min(a, v), 0);
-  const hi = values.reduce((a, v) => Math.max(a, v), lo + 1e-12);
-  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
-  const counts = new Array<number>(bins).fill(0);
-  for (const v of values) counts[Math.min(bins - 1, Math.floor(((v - lo) / (hi - lo)) * bins))]!++;
-  return { edges, counts };
 }
 
 /** Per latent: the `n` largest and smallest entries of W_U W_dec[j] over the vocabulary. */

@@ -11,7 +11,7 @@
  * Magnitudes are |f|, so signed latents (AbsTopK, vSAE with |z| selection) count the same way.
  */
 import { Rng } from "../core/rng.js";
-import { SparsityMetrics } from "../eval/metrics.js";
+import { linearHistogram, SparsityMetrics } from "../eval/metrics.js";
 import type { Sae } from "../sae/sae.js";
 import { kMeans } from "./kmeans.js";
 import { effectivePerplexity, tsne } from "./tsne.js";
@@ -64,28 +64,18 @@ export function analyzeLatents(sae: Sae, x: Float32Array, rows: number, o: Laten
   const utilization = [...stats.density()];
   const meanAct = [...stats.meanActive()];
   const living = [...Array(m).keys()].filter((j) => stats.fires[j]! > 0);
-  const top = living.reduce((a, j) => Math.max(a, maxAct[j]!), 0);
-  const bins = 50;
-  const edges = Array.from({ length: bins + 1 }, (_, i) => (top * i) / bins);
-  const counts = new Array<number>(bins).fill(0);
-  for (const j of living) counts[Math.min(bins - 1, top > 0 ? Math.floor((maxAct[j]! / top) * bins) : 0)]!++;
 
   const analysis: LatentAnalysis = {
     d_sae: m, tokens: rows, living: living.length, living_fraction: living.length / m,
     max_activation: maxAct, utilization, mean_activation: meanAct,
-    max_activation_histogram: { edges, counts }, tsne: null, clusters: [],
+    max_activation_histogram: linearHistogram(living.map((j) => maxAct[j]!), 50), tsne: null, clusters: [],
   };
   const W_dec = sae.params.get("W_dec");
   if (living.length < 2 || !W_dec || W_dec.shape[0] !== m) return analysis;
 
   // A seeded sample of the living latents, their decoder rows scaled to unit norm (t-SNE
   // then sees cosine geometry: ||u - v||^2 = 2 - 2 cos).
-  const rng = new Rng(o.seed ?? 0);
-  const chosen = [...living];
-  for (let i = chosen.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [chosen[i], chosen[j]] = [chosen[j]!, chosen[i]!];
-  }
+  const chosen = new Rng(o.seed ?? 0).shuffle([...living]);
   chosen.length = Math.min(chosen.length, o.maxPoints ?? 2000);
   chosen.sort((a, b) => a - b);
   const n = chosen.length;

@@ -32,6 +32,11 @@ function fmt(v: number): string {
   return a >= 1e4 || a < 1e-3 ? v.toExponential(1) : String(Number(v.toPrecision(3)));
 }
 
+/** [min, max] of the values ([0, 1] when there are none). */
+function extent(v: number[]): [number, number] {
+  return v.length ? [v.reduce((a, b) => Math.min(a, b)), v.reduce((a, b) => Math.max(a, b))] : [0, 1];
+}
+
 interface Frame {
   title: string;
   xLabel: string;
@@ -88,8 +93,7 @@ export function scatterSvg(o: {
   /** A line of text under the title, e.g. what the colours mean. */
   caption?: string;
 }): string {
-  const span = (v: number[]): [number, number] => (v.length ? [Math.min(...v), Math.max(...v)] : [0, 1]);
-  const f = frame({ title: o.title, xLabel: o.xLabel ?? "", yLabel: o.yLabel ?? "", x: span(o.x), y: span(o.y) });
+  const f = frame({ title: o.title, xLabel: o.xLabel ?? "", yLabel: o.yLabel ?? "", x: extent(o.x), y: extent(o.y) });
   const dots = o.x.map((x, i) => {
     const tip = o.labels ? `<title>${escapeXml(o.labels[i]!)}</title>` : "";
     return `<circle cx="${f.px(x).toFixed(1)}" cy="${f.py(o.y[i]!).toFixed(1)}" r="${(o.radii?.[i] ?? 2.5).toFixed(2)}" fill="${o.colors[i]}" fill-opacity="0.8">${tip}</circle>`;
@@ -119,8 +123,7 @@ export function lineSvg(o: {
   const ok = (v: number) => Number.isFinite(v) && (!o.logY || v > 0);
   const xs = o.series.flatMap((s) => s.x.filter(Number.isFinite));
   const ys = o.series.flatMap((s) => s.y.filter(ok).map(tf));
-  const span = (v: number[]): [number, number] => (v.length ? [v.reduce((a, b) => Math.min(a, b)), v.reduce((a, b) => Math.max(a, b))] : [0, 1]);
-  const f = frame({ title: o.title, xLabel: o.xLabel, yLabel: o.logY ? `${o.yLabel} (log scale)` : o.yLabel, x: span(xs), y: span(ys), logY: o.logY });
+  const f = frame({ title: o.title, xLabel: o.xLabel, yLabel: o.logY ? `${o.yLabel} (log scale)` : o.yLabel, x: extent(xs), y: extent(ys), logY: o.logY });
   const lines = o.series.map((s, i) => {
     const colour = CATEGORY_COLORS[i % CATEGORY_COLORS.length]!;
     const pts = s.x.map((x, k) => [x, s.y[k]!] as const).filter(([x, y]) => Number.isFinite(x) && ok(y))

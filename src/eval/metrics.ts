@@ -182,3 +182,13 @@ export function densityHistogram(density: ArrayLike<number>, bins = 50): { edges
   const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
   return { edges, counts };
 }
+
+/** Equal-width histogram of values over [min(0, smallest), largest] (activations, maxima). */
+export function linearHistogram(values: number[], bins: number): { edges: number[]; counts: number[] } {
+  const lo = values.reduce((a, v) => Math.min(a, v), 0);
+  const hi = values.reduce((a, v) => Math.max(a, v), lo + 1e-12);
+  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of values) counts[Math.min(bins - 1, Math.floor(((v - lo) / (hi - lo)) * bins))]!++;
+  return { edges, counts };
+}

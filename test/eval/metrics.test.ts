@@ -1,6 +1,6 @@
 /** Every metric formula against values computed by hand. */
 import { describe, expect, it } from "vitest";
-import { ReconstructionMetrics, SparsityMetrics, densityHistogram } from "../../src/eval/metrics.js";
+import { ReconstructionMetrics, SparsityMetrics, densityHistogram, linearHistogram } from "../../src/eval/metrics.js";
 import { fromDense } from "../../src/sae/sparse-code.js";
 
 describe("reconstruction metrics", () => {
@@ -73,6 +73,13 @@ describe("sparsity metrics", () => {
     s.add(fromDense(Float32Array.from([4, 0, 0, 0, 0, 0]), 2, 3), 2);
     expect(s.consistentActivation()).toEqual([1.5, 1, null]);
     expect([...s.promptsFired]).toEqual([2, 1, 0]);
+  });
+
+  it("bins values in equal widths from min(0, smallest) to the largest, the largest in the last bin", () => {
+    const h = linearHistogram([-1, 0.5, 1, 3], 4);
+    expect(h.edges).toEqual([-1, 0, 1, 2, 3]);
+    expect(h.counts).toEqual([1, 1, 1, 1]);
+    expect(linearHistogram([2, 4], 2)).toEqual({ edges: [0, 2, 4], counts: [0, 2] });
   });
 
   it("bins log10 densities over [-10, 0], dead latents in the first bin", () => {
