@@ -16,8 +16,9 @@
  * the pickle, not the weights.
  */
 import { closeSync, fstatSync } from "node:fs";
+import type { ByteSource } from "./byte-source.js";
 import { type DType, DTYPE_SIZE, decodeFloats, type FloatDType } from "./dtype.js";
-import { type Fail, openForReading, readRange } from "./file-range.js";
+import { type Fail, fileSource, openForReading, readRange } from "./file-range.js";
 import { numel, Tensor } from "./tensor.js";
 
 export class TorchCheckpointError extends Error {
@@ -54,7 +55,7 @@ const STORAGE_DTYPES: Record<string, DType> = {
 
 export class TorchCheckpoint {
   private constructor(readonly path: string, private readonly tensors: Map<string, TensorRef>,
-    private readonly storages: Map<string, ZipEntry>) {}
+    private readonly storages: Map<string, ZipEntry>, private readonly source: ByteSource) {}
 
   /** Reads the zip directory and the state dict's pickle of `path`. */
   static open(path: string): TorchCheckpoint {
@@ -82,7 +83,7 @@ export class TorchCheckpoint {
         checkView(name, ref, fail);
         storages.set(ref.storage.key, entry);
       }
-      return new TorchCheckpoint(path, state, storages);
+      return new TorchCheckpoint(path, state, storages, fileSource(path, fail));
     } finally {
       closeSync(fd);
     }
@@ -149,12 +150,7 @@ export class TorchCheckpoint {
   private storageBytes(ref: TensorRef, count: number, fail: Fail): Uint8Array {
     const es = DTYPE_SIZE[ref.storage.dtype];
     const entry = this.storages.get(ref.storage.key)!;
-    const fd = openForReading(this.path, fail);
-    try {
-      return readRange(fd, entry.start + ref.offset * es, count * es, fail);
-    } finally {
-      closeSync(fd);
-    }
+    return this.source.read(entry.start + ref.offset * es, count * es, fail);
   }
 
   private ref(name: string): TensorRef {
