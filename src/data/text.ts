@@ -81,6 +81,15 @@ function* textDocuments(path: string, split: NonNullable<TextDatasetOptions["spl
 }
 
 function* jsonlDocuments(path: string, field: string): Generator<string> {
+  for (const { where, record } of jsonlRecords(path)) {
+    const text = record[field];
+    if (typeof text !== "string") throw new Error(`${where}: no string field "${field}" (set --text-field)`);
+    if (text.trim()) yield text;
+  }
+}
+
+/** Each object of a .jsonl file, with "file:line" for error messages. */
+export function* jsonlRecords(path: string): Generator<{ where: string; record: Record<string, unknown> }> {
   let line = 0;
   for (const raw of splitStream(textPieces(path), /\r?\n/)) {
     line++;
@@ -91,13 +100,20 @@ function* jsonlDocuments(path: string, field: string): Generator<string> {
     } catch (err) {
       throw new Error(`${path}:${line}: not valid JSON (${(err as Error).message})`);
     }
-    const text = (obj as Record<string, unknown> | null)?.[field];
-    if (typeof text !== "string") throw new Error(`${path}:${line}: no string field "${field}" (set --text-field)`);
-    if (text.trim()) yield text;
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) throw new Error(`${path}:${line}: not a JSON object`);
+    yield { where: `${path}:${line}`, record: obj as Record<string, unknown> };
   }
 }
 
 async function* parquetDocuments(path: string, column: string): AsyncGenerator<string> {
+  for await (const row of parquetRows(path, [column], "--text-field")) {
+    const text = row[column];
+    if (typeof text === "string" && text.trim()) yield text;
+  }
+}
+
+/** The rows of a parquet file, reading only `columns` (each must exist; `option` names the flag that sets them). */
+export async function* parquetRows(path: string, columns: string[], option: string): AsyncGenerator<Record<string, unknown>> {
   const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } = await import("hyparquet");
   const { compressors } = await import("hyparquet-compressors");
   let file;
@@ -109,16 +125,15 @@ async function* parquetDocuments(path: string, column: string): AsyncGenerator<s
     throw new Error(`${path}: not a readable parquet file (${(err as Error).message})`);
   }
   const names = meta.schema.map((s) => s.name);
-  if (!names.includes(column)) throw new Error(`${path}: no column "${column}" (has ${names.slice(1).join(", ")}); set --text-field`);
+  for (const column of columns) {
+    if (!names.includes(column)) throw new Error(`${path}: no column "${column}" (has ${names.slice(1).join(", ")}); set ${option}`);
+  }
   // Row groups one at a time, so memory stays bounded by a row group.
   let rowStart = 0;
   for (const group of meta.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);
-    const rows = await parquetReadObjects({ file, metadata: meta, columns: [column], rowStart, rowEnd, compressors });
-    for (const row of rows) {
-      const text = (row as Record<string, unknown>)[column];
-      if (typeof text === "string" && text.trim()) yield text;
-    }
+    const rows = await parquetReadObjects({ file, metadata: meta, columns, rowStart, rowEnd, compressors });
+    for (const row of rows) yield row as Record<string, unknown>;
     rowStart = rowEnd;
   }
 }

@@ -1,0 +1,117 @@
+/**
+ * Labelled text datasets for probing: .jsonl or .parquet files (such as Hugging Face's
+ * LabHC/bias_in_bios or fancyzhx/ag_news) with a text field and a class field, split into
+ * per-class train and test sets the way SAEBench's sparse probing samples them: a fixed
+ * number of texts per class, drawn with a seed, from the dataset's own test split when it
+ * has one, else held out of the training file.
+ */
+import { Rng } from "../core/rng.js";
+import { datasetFiles, jsonlRecords, parquetRows } from "./text.js";
+
+export interface LabeledText {
+  text: string;
+  /** The class, as a string (numeric labels such as ag_news' 0..3 become "0".."3"). */
+  label: string;
+}
+
+export interface LabeledFields {
+  textField?: string;
+  labelField?: string;
+}
+
+/** Every non-empty text of a .jsonl / .parquet file (or folder of them) with its class. */
+export async function readLabeledTexts(path: string, o: LabeledFields = {}): Promise<LabeledText[]> {
+  const textField = o.textField ?? "text";
+  const labelField = o.labelField ?? "label";
+  const out: LabeledText[] = [];
+  const take = (where: string, record: Record<string, unknown>) => {
+    const text = record[textField];
+    const label = record[labelField];
+    if (typeof text !== "string") throw new Error(`${where}: no string field "${textField}" (set --text-field)`);
+    if (typeof label !== "string" && typeof label !== "number" && typeof label !== "boolean" && typeof label !== "bigint") {
+      throw new Error(`${where}: no string, number or boolean field "${labelField}" (set --label-field)`);
+    }
+    if (text.trim()) out.push({ text, label: String(label) });
+  };
+  for (const file of datasetFiles(path)) {
+    if (file.endsWith(".jsonl")) {
+      for (const { where, record } of jsonlRecords(file)) take(where, record);
+    } else if (file.endsWith(".parquet")) {
+      let row = 0;
+      for await (const record of parquetRows(file, [textField, labelField], "--text-field / --label-field")) take(`${file}: row ${row++}`, record);
+    } else {
+      throw new Error(`${file}: a labelled dataset must be .jsonl or .parquet (text and label fields)`);
+    }
+  }
+  return out;
+}
+
+export interface ClassSplitOptions {
+  trainPerClass: number;
+  testPerClass: number;
+  seed: number;
+  /** Keep only these classes (each must be present); default: every class. */
+  classes?: string[];
+  /** The dataset's own test split; without it the test texts are held out of `train`. */
+  test?: LabeledText[];
+}
+
+export interface ClassSplit {
+  /** Class -> texts, classes in a fixed (sorted) order. */
+  train: Map<string, string[]>;
+  test: Map<string, string[]>;
+  /** Classes left out for having too few texts (fewer than 2 to train on or none to test). */
+  dropped: string[];
+}
+
+function byClass(items: LabeledText[]): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const { text, label } of items) {
+    const g = groups.get(label);
+    if (g) g.push(text);
+    else groups.set(label, [text]);
+  }
+  return groups;
+}
+
+/**
+ * Draws up to trainPerClass / testPerClass texts of each class. Held-out splits of a class
+ * too small for both keep the train:test proportion.
+ */
+export function splitByClass(train: LabeledText[], o: ClassSplitOptions): ClassSplit {
+  const rng = new Rng(o.seed);
+  const trainGroups = byClass(train);
+  const testGroups = o.test ? byClass(o.test) : null;
+  let classes = [...trainGroups.keys()].sort();
+  if (o.classes) {
+    const missing = o.classes.filter((c) => !trainGroups.has(c));
+    if (missing.length) throw new Error(`no texts of class ${missing.map((c) => JSON.stringify(c)).join(", ")} (the dataset has ${classes.join(", ")})`);
+    classes = [...o.classes];
+  }
+  const out: ClassSplit = { train: new Map(), test: new Map(), dropped: [] };
+  for (const c of classes) {
+    const pool = rng.shuffle([...trainGroups.get(c)!]);
+    let trainTexts: string[];
+    let testTexts: string[];
+    if (testGroups) {
+      trainTexts = pool.slice(0, o.trainPerClass);
+      testTexts = rng.shuffle([...(testGroups.get(c) ?? [])]).slice(0, o.testPerClass);
+    } else {
+      const want = o.trainPerClass + o.testPerClass;
+      const nTest = pool.length >= want ? o.testPerClass : Math.round((pool.length * o.testPerClass) / want);
+      testTexts = pool.slice(0, nTest);
+      trainTexts = pool.slice(nTest, nTest + o.trainPerClass);
+    }
+    if (trainTexts.length < 2 || testTexts.length < 1) {
+      out.dropped.push(c);
+      continue;
+    }
+    out.train.set(c, trainTexts);
+    out.test.set(c, testTexts);
+  }
+  if (out.train.size < 2) {
+    throw new Error(`probing needs at least 2 classes with texts to train and test on; usable: ${[...out.train.keys()].join(", ") || "none"}` +
+      (out.dropped.length ? ` (too few texts: ${out.dropped.join(", ")})` : ""));
+  }
+  return out;
+}
