@@ -8,6 +8,7 @@
  *   loadModel            GPT-NeoX / GPT-2 / Llama / llama2.c models with hooks
  *   harvest, StoreSource activation stores
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
+ *   runSparseProbing     SAEBench's k-sparse probing on a labelled text dataset
  *   analyzeLatents       max activations, living features, t-SNE + k-means (the vSAE paper)
  *   buildDashboards      sae_vis-style feature dashboards
  */
@@ -64,7 +65,14 @@ export { openContexts } from "./lm/dataset.js";
 
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice } from "./eval/splice.js";
-export { saeBenchCoreOutput, encoderStatistics, type SaeBenchRunInfo } from "./eval/saebench.js";
+export {
+  saeBenchCoreOutput, saeBenchSparseProbingOutput, encoderStatistics, type SaeBenchRunInfo, type SaeBenchProbingInfo,
+} from "./eval/saebench.js";
+export { fitLogisticRegression, predictLogistic, probeAccuracy, type LogisticModel } from "./eval/logistic-regression.js";
+export { sparseProbing, oneVsRest, topKMeanDiff, type ClassRows, type ProbingResult } from "./eval/sparse-probing.js";
+export { runSparseProbing, type SparseProbingRunOptions, type SparseProbingRunResult } from "./eval/sparse-probing-run.js";
+export { meanPooledActivations, probeTokens } from "./eval/pooled-activations.js";
+export { readLabeledTexts, splitByClass, type LabeledText, type ClassSplit } from "./data/labeled.js";
 
 export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from "./analysis/latents.js";
 export { writeAnalysisReport } from "./analysis/report.js";

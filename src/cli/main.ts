@@ -16,6 +16,7 @@ import { registerDemo } from "./demo.js";
 import { registerExample } from "./example.js";
 import { registerLm } from "./lm.js";
 import { registerPlot } from "./plot.js";
+import { registerProbe } from "./probe.js";
 import { registerTrain } from "./train.js";
 
 function version(): string {
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerDemo(program);
   registerLm(program);
+  registerProbe(program);
   registerConvert(program);
   registerAnalyze(program);
   registerDashboard(program);

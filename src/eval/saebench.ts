@@ -13,9 +13,16 @@
  * and eval_result_details holds one entry per latent (density, consistent activation
  * heuristic, encoder bias and norm, encoder/decoder cosine). saekit's own result, with
  * the quantities SAEBench has no field for, goes in eval_result_unstructured.
+ *
+ * A sparse probing run is written as SAEBench's sparse_probing eval (evals/sparse_probing/
+ * eval_output.py): llm_test_accuracy, llm_top_{k}_test_accuracy, sae_test_accuracy,
+ * sae_top_{k}_test_accuracy, one detail entry per dataset, per-class accuracies in
+ * eval_result_unstructured under "{dataset}_results".
  */
 import { randomUUID } from "node:crypto";
 import type { Sae } from "../sae/sae.js";
+import type { ProbingResult } from "./sparse-probing.js";
+import type { SparseProbingRunResult } from "./sparse-probing-run.js";
 import type { SpliceEvalResult } from "./splice.js";
 
 export interface SaeBenchRunInfo {
@@ -114,5 +121,69 @@ export function saeBenchCoreOutput(r: SpliceEvalResult, sae: Sae, run: SaeBenchR
     sae_lens_version: null,
     sae_cfg_dict: run.saeCfg,
     eval_result_unstructured: { saekit: rest },
+  };
+}
+
+export interface SaeBenchProbingInfo {
+  modelName: string;
+  /** How the dataset was named (SAEBench's dataset_names entry). */
+  dataset: string;
+  trainPerClass: number;
+  testPerClass: number;
+  contextSize: number;
+  seed: number;
+  saeCfg: Record<string, unknown>;
+  saeId: string;
+}
+
+/** llm_* or sae_* accuracies of one probing result, as SAEBench names them. */
+function probingMetrics(prefix: "llm" | "sae", r: ProbingResult): Record<string, number | null> {
+  const out: Record<string, number | null> = { [`${prefix}_test_accuracy`]: r.test_accuracy ?? null };
+  for (const [k, acc] of Object.entries(r.top_k_test_accuracy)) out[`${prefix}_top_${k}_test_accuracy`] = acc;
+  return out;
+}
+
+/** The same, per class ({metric: {class: accuracy}}), for eval_result_unstructured. */
+function perClassMetrics(prefix: "llm" | "sae", r: ProbingResult): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  if (r.test_accuracy !== undefined) out[`${prefix}_test_accuracy`] = Object.fromEntries(r.classes.map((c) => [c.class, c.test_accuracy!]));
+  for (const k of Object.keys(r.top_k_test_accuracy)) {
+    out[`${prefix}_top_${k}_test_accuracy`] = Object.fromEntries(r.classes.map((c) => [c.class, c.top_k_test_accuracy[k]!]));
+  }
+  return out;
+}
+
+/** One SAE's part of a sparse probing run (index `sae` of run.saes) as SAEBench's output. */
+export function saeBenchSparseProbingOutput(run: SparseProbingRunResult, sae: number, info: SaeBenchProbingInfo): Record<string, unknown> {
+  const llm = probingMetrics("llm", run.model);
+  const saeMetrics = probingMetrics("sae", run.saes[sae]!);
+  const kValues = Object.keys(run.model.top_k_test_accuracy).map(Number);
+  return {
+    eval_type_id: "sparse_probing",
+    eval_config: {
+      random_seed: info.seed,
+      dataset_names: [info.dataset],
+      probe_train_set_size: info.trainPerClass * run.classes.length,
+      probe_test_set_size: info.testPerClass * run.classes.length,
+      context_length: info.contextSize,
+      sae_batch_size: null,
+      llm_batch_size: null,
+      llm_dtype: "float32",
+      model_name: info.modelName,
+      k_values: kValues,
+      lower_vram_usage: false,
+    },
+    eval_id: randomUUID(),
+    datetime_epoch_millis: Date.now(),
+    eval_result_metrics: { llm, sae: saeMetrics },
+    eval_result_details: [{ dataset_name: info.dataset, ...llm, ...saeMetrics }],
+    eval_result_unstructured: {
+      [`${info.dataset}_results`]: { ...perClassMetrics("sae", run.saes[sae]!), ...perClassMetrics("llm", run.model) },
+    },
+    sae_bench_commit_hash: null,
+    sae_lens_id: info.saeId,
+    sae_lens_release_id: null,
+    sae_lens_version: null,
+    sae_cfg_dict: info.saeCfg,
   };
 }
