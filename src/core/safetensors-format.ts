@@ -202,14 +202,22 @@ export type TensorToWrite =
   | { dtype?: FloatDType; shape: Shape; data: Float32Array }
   | { dtype: "I64" | "I32"; shape: Shape; data: ArrayLike<number> };
 
-/** Encodes tensors (in the given order) and metadata as safetensors bytes. */
+/**
+ * Encodes tensors and metadata as safetensors bytes. The data section holds the tensors by
+ * element size, widest first (in the given order within a size), as the reference writer
+ * orders them: every tensor then starts aligned to its element size, which readers that
+ * view the bytes in place (this one included) require.
+ */
 export function encodeSafetensors(tensors: Record<string, TensorToWrite | Tensor>,
   metadata?: Record<string, string>): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
   const blobs: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) {
+  const size = (t: TensorToWrite | Tensor) => DTYPE_SIZE[(t instanceof Tensor ? undefined : t.dtype) ?? "F32"];
+  const ordered = Object.entries(tensors).map((e, i) => ({ e, i }))
+    .sort((a, b) => size(b.e[1]) - size(a.e[1]) || a.i - b.i).map(({ e }) => e);
+  for (const [name, t] of ordered) {
     const entry: TensorToWrite = t instanceof Tensor ? { shape: t.shape, data: t.data } : t;
     const dtype = entry.dtype ?? "F32";
     const count = numel(entry.shape);

@@ -52,6 +52,29 @@ describe("safetensors", () => {
     expect([...readSafetensors(path).tensors.keys()].sort()).toEqual(["b", "empty", "h", "w"]); // float tensors only
   });
 
+  it("keeps every tensor aligned to its element size, whatever order they are given in", () => {
+    const path = join(dir, "aligned.safetensors");
+    // In this order, packed end to end, "ids" would start at byte 4 and "h" at byte 1.
+    writeSafetensors(path, {
+      one: Tensor.from([1], [0.5]),
+      ids: { dtype: "I64", shape: [2], data: [3, -4] },
+      byte: { dtype: "F16", shape: [3], data: Float32Array.of(1, 2, 3) },
+      h: { dtype: "F16", shape: [1], data: Float32Array.of(-1) },
+      two: Tensor.from([3], [1, 2, 3]),
+    });
+    const f = SafetensorsFile.open(path);
+    expect(f.readInts("ids").data).toEqual([3, -4]);
+    expect([...f.read("byte").data]).toEqual([1, 2, 3]);
+    expect([...f.read("h").data]).toEqual([-1]);
+    expect([...f.read("two").data]).toEqual([1, 2, 3]);
+    expect([...f.read("one").data]).toEqual([0.5]);
+    const header = JSON.parse(readFileSync(path).subarray(8, 8 + Number(readFileSync(path).readBigUInt64LE(0))).toString());
+    const size: Record<string, number> = { I64: 8, F32: 4, F16: 2 };
+    for (const [name, entry] of Object.entries(header) as Array<[string, { dtype: string; data_offsets: number[] }]>) {
+      expect(entry.data_offsets[0]! % size[entry.dtype]!, name).toBe(0);
+    }
+  });
+
   it("reads a file laid out exactly like the reference writer's", () => {
     // {"a": F32 [2] at 0..8, "b": F16 [1] at 8..10} written by hand.
     const data = new Uint8Array(10);
