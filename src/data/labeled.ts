@@ -75,8 +75,8 @@ function byClass(items: LabeledText[]): Map<string, string[]> {
 }
 
 /**
- * Draws up to trainPerClass / testPerClass texts of each class. Held-out splits of a class
- * too small for both keep the train:test proportion.
+ * Draws up to trainPerClass / testPerClass texts of each class. A held-out split of a class
+ * too small for both gives the test set at most half of it and trains on the rest.
  */
 export function splitByClass(train: LabeledText[], o: ClassSplitOptions): ClassSplit {
   const rng = new Rng(o.seed);
@@ -97,8 +97,8 @@ export function splitByClass(train: LabeledText[], o: ClassSplitOptions): ClassS
       trainTexts = pool.slice(0, o.trainPerClass);
       testTexts = rng.shuffle([...(testGroups.get(c) ?? [])]).slice(0, o.testPerClass);
     } else {
-      const want = o.trainPerClass + o.testPerClass;
-      const nTest = pool.length >= want ? o.testPerClass : Math.round((pool.length * o.testPerClass) / want);
+      // A class too small for both sizes gives at most half its texts to the test set.
+      const nTest = pool.length >= o.trainPerClass + o.testPerClass ? o.testPerClass : Math.min(o.testPerClass, Math.floor(pool.length / 2));
       testTexts = pool.slice(0, nTest);
       trainTexts = pool.slice(nTest, nTest + o.trainPerClass);
     }

@@ -5,7 +5,9 @@
  * blocks.2.hook_resid_post over ~500k tokens (256-token contexts), trains TopK, vSAE (KL on
  * all latents and on the selected ones), AbsTopK at k = 8 / 16 / 32 and VAEase with 512
  * latents, splice-evaluates each on held-out contexts that follow the harvested ones, and
- * runs the vSAE paper's latent analyses on each (max activations, living features, t-SNE).
+ * runs the vSAE paper's latent analyses on each (max activations, living features, t-SNE),
+ * and k-sparse probes every SAE (SAEBench's sparse probing) on a labelled task cut from the
+ * same text: where each story is set (park, garden, forest, beach or school).
  * Every step is the library call a CLI command makes; the same commands reproduce it.
  */
 import { existsSync, mkdirSync } from "node:fs";
@@ -15,7 +17,10 @@ import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
 import { readRunMetrics, writeTrainingReport } from "../analysis/training-report.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { StoreSource } from "../data/store-source.js";
+import { type LabeledText, splitByClass } from "../data/labeled.js";
 import { readManifest, readShardActivations } from "../data/store.js";
+import { readDocuments } from "../data/text.js";
+import { runSparseProbing } from "../eval/sparse-probing-run.js";
 import { evaluateSplice } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
 import { harvest } from "../lm/harvest.js";
@@ -60,6 +65,19 @@ export interface ExampleRow {
   train_seconds: number;
 }
 
+/** k-sparse probing accuracies of one SAE (or, as run "model", of the model's own channels). */
+export interface ProbeRow {
+  run: string;
+  /** k -> mean test accuracy over the setting classes. */
+  top_k: Record<string, number>;
+  /** The probe on every latent (channel). */
+  all: number;
+}
+
+/** The probing task: stories that name exactly one of these settings, labelled by it. */
+export const STORY_SETTINGS = ["park", "garden", "forest", "beach", "school"];
+export const PROBE_DEFAULTS = { trainPerClass: 250, testPerClass: 60, kValues: [1, 2, 5] };
+
 interface Run {
   name: string;
   sae: SaeConfigInput;
@@ -73,7 +91,13 @@ export const STORIES260K_DEFAULTS = {
   steps: 2000, batch: 2048, lr: 1e-3, vaeaseSteps: 1000, evalTokens: 32_768, seed: 0,
 };
 
-export async function runStories260kExample(opts: Stories260kOptions): Promise<ExampleRow[]> {
+export interface ExampleResult {
+  rows: ExampleRow[];
+  /** The model's channels first, then each run. */
+  probing: ProbeRow[];
+}
+
+export async function runStories260kExample(opts: Stories260kOptions): Promise<ExampleResult> {
   const o = { ...STORIES260K_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as Required<Stories260kOptions>;
   const log = o.log ?? (() => {});
   const modelPath = join(o.dataDir, "stories260K", "stories260K.bin");
@@ -153,12 +177,40 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
     // 4. The vSAE paper's latent analyses (saekit analyze) on stored activations.
     analyses.push({ name: run.name, source: out, analysis: analyzeLatents(sae, analysisRows.x, analysisRows.rows, { seed: o.seed }) });
   }
+  // 5. k-sparse probing (saekit probe) of every SAE on where the story is set; the model
+  // runs once for all of them.
+  const probing = join(o.outDir, "settings.jsonl");
+  const labeled = await storySettings(text);
+  writeFileAtomic(probing, labeled.map((t) => JSON.stringify(t)).join("\n") + "\n");
+  const split = splitByClass(labeled, { ...PROBE_DEFAULTS, seed: 42 });
+  const cfg = loaded.model.cfg;
+  const probed = runSparseProbing(loaded.model, loaded.tokenizer!, runs.map((run) => loadSae(join(o.outDir, "runs", run.name)).sae), split, {
+    hook: o.hook, ctx: o.ctx, bos: cfg.bosTokenId, special: [cfg.bosTokenId, cfg.eosTokenId].filter((t): t is number => t !== null),
+    kValues: PROBE_DEFAULTS.kValues, full: true, seed: 42, progress: o.progress,
+  });
+  const probeRows: ProbeRow[] = [probed.model, ...probed.saes].map((p, i) => ({
+    run: i === 0 ? "model" : runs[i - 1]!.name, top_k: p.top_k_test_accuracy, all: p.test_accuracy!,
+  }));
+  log(JSON.stringify({ probing: probeRows }));
+
   writeAnalysisReport(join(o.outDir, "analysis"), analyses);
   writeTrainingReport(join(o.outDir, "training"), runs.map((run) => readRunMetrics(join(o.outDir, "runs", run.name))));
   const info = { model: modelPath, hook: o.hook, ctx: o.ctx, harvested_tokens: readManifest(store).tokens, eval_tokens: o.evalTokens, options: o };
-  writeJsonAtomic(join(o.outDir, "results.json"), { ...info, rows });
-  writeFileAtomic(join(o.outDir, "results.md"), formatExampleTable(rows) + "\n");
-  return rows;
+  const probeInfo = { dataset: probing, classes: probed.classes, train_texts: probed.train_texts, test_texts: probed.test_texts };
+  writeJsonAtomic(join(o.outDir, "results.json"), { ...info, rows, probing: { ...probeInfo, rows: probeRows } });
+  writeFileAtomic(join(o.outDir, "results.md"), `${formatExampleTable(rows)}\n\n${formatProbeTable(probeRows)}\n`);
+  return { rows, probing: probeRows };
+}
+
+/** Stories of a TinyStories text file that name exactly one setting, labelled with it. */
+export async function storySettings(text: string): Promise<LabeledText[]> {
+  const patterns = STORY_SETTINGS.map((s) => [s, new RegExp(`\\b${s}\\b`)] as const);
+  const out: LabeledText[] = [];
+  for await (const story of readDocuments(text)) {
+    const named = patterns.filter(([, re]) => re.test(story));
+    if (named.length === 1) out.push({ text: story, label: named[0]![0] });
+  }
+  return out;
 }
 
 /** Up to 20,000 stored activations (the first shard's), for the latent analyses. */
@@ -183,5 +235,14 @@ export function formatExampleTable(rows: ExampleRow[]): string {
   const head = "| run | k | FVU | L0 | alive | CE recovered | KL score | CE with SAE |";
   const sep = "|---|---|---|---|---|---|---|---|";
   const lines = rows.map((r) => `| ${r.run} | ${r.k ?? "-"} | ${r.fvu.toFixed(3)} | ${r.l0.toFixed(1)} | ${r.frac_alive.toFixed(3)} | ${r.ce_loss_recovered.toFixed(3)} | ${r.kl_div_score.toFixed(3)} | ${r.ce_with_sae.toFixed(3)} |`);
+  return [head, sep, ...lines].join("\n");
+}
+
+/** The probing accuracies as a Markdown table. */
+export function formatProbeTable(rows: ProbeRow[]): string {
+  const ks = Object.keys(rows[0]?.top_k ?? {});
+  const head = `| probe on | ${ks.map((k) => `top ${k}`).join(" | ")} | all |`;
+  const sep = `|---|${ks.map(() => "---|").join("")}---|`;
+  const lines = rows.map((r) => `| ${r.run} | ${ks.map((k) => r.top_k[k]!.toFixed(3)).join(" | ")} | ${r.all.toFixed(3)} |`);
   return [head, sep, ...lines].join("\n");
 }

@@ -15,7 +15,7 @@ const dataDir = sharedData("stories260K") ? join(sharedData("stories260K")!, "..
 describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
   const out = tempDir();
   it("runs harvest -> train (topk, vsae all/active, abstopk, vaease) -> eval end to end", async () => {
-    const rows = await runStories260kExample({
+    const { rows, probing } = await runStories260kExample({
       dataDir: dataDir!, outDir: out, harvestTokens: 4000, ctx: 64, ks: [8], steps: 40, batch: 256,
       vaeaseSteps: 20, evalTokens: 630, progress: false,
     });
@@ -37,7 +37,19 @@ describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
     // The clean loss is the model's: the same for every run (same held-out contexts).
     expect(new Set(rows.map((r) => r.ce_clean.toFixed(6))).size).toBe(1);
     expect(rows[0]!.ce_clean).toBeLessThan(3); // a trained model on its own data
-    expect(readFileSync(join(out, "results.md"), "utf8")).toMatch(/^\| run \| k \| FVU/);
+    expect(readFileSync(join(out, "results.md"), "utf8")).toMatch(/^\| run \| k \| FVU[^]*\| probe on \| top 1 \| top 2 \| top 5 \| all \|/);
+    // k-sparse probing of the model's channels and every run on the story-setting task.
+    expect(probing.map((p) => p.run)).toEqual(["model", ...rows.map((r) => r.run)]);
+    for (const p of probing) {
+      for (const acc of [...Object.values(p.top_k), p.all]) {
+        expect(acc).toBeGreaterThanOrEqual(0);
+        expect(acc).toBeLessThanOrEqual(1);
+      }
+    }
+    // The model's own activations tell the settings apart well above chance (0.5).
+    expect(probing[0]!.all).toBeGreaterThan(0.6);
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    expect(results.probing.classes).toEqual(["beach", "forest", "garden", "park", "school"]);
     // The vSAE paper's latent analyses of every run.
     const analysis = JSON.parse(readFileSync(join(out, "analysis", "analysis.json"), "utf8"));
     expect(analysis.map((a: { name: string }) => a.name)).toEqual(rows.map((r) => r.run));
