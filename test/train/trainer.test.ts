@@ -11,7 +11,7 @@ import { availableParallelism } from "node:os";
 import { setThreads } from "../../src/core/kernels.js";
 import { packageRoot } from "../../src/core/native.js";
 import { ArraySource } from "../../src/data/array-source.js";
-import { defaultConfig } from "../../src/sae/config.js";
+import { ARCHITECTURES, defaultConfig } from "../../src/sae/config.js";
 import { loadSae } from "../../src/sae/saelens.js";
 import { VaeaseSae } from "../../src/sae/vaease.js";
 import { subspaceActiveDims } from "../../src/synthetic/score.js";
@@ -52,7 +52,15 @@ describe("runs are reproducible and resumable", () => {
     defaultConfig({ architecture: "vsae", d_in: 32, d_sae: 128, k: 4, beta: 0.01, kl_warmup_steps: 10 }),
     defaultConfig({ architecture: "batchtopk", d_in: 32, d_sae: 128, k: 4 }),
     defaultConfig({ architecture: "gated", d_in: 32, d_sae: 128, l1_coefficient: 0.5 }),
+    defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 0.5 }),
+    defaultConfig({ architecture: "jumprelu", d_in: 32, d_sae: 128 }),
+    defaultConfig({ architecture: "abstopk", d_in: 32, d_sae: 128, k: 4 }),
+    // Its scalar gamma leaves an odd number of float32 values before the int64 counters.
+    defaultConfig({ architecture: "vaease", d_in: 32, d_sae: 128 }),
   ];
+  it("covers every architecture", () => {
+    expect(cfgs.map((c) => c.architecture).sort()).toEqual([...ARCHITECTURES].sort());
+  });
   for (const cfg of cfgs) {
     it(`${cfg.architecture}: a run stopped mid-way and resumed ends bit-identical, metrics included`, () => {
       const whole = join(dir, `whole-${cfg.architecture}`);
