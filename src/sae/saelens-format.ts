@@ -23,6 +23,13 @@ import type { ParamSet, Sae } from "./sae.js";
 export const CFG_FILE = "cfg.json";
 export const WEIGHTS_FILE = "sae_weights.safetensors";
 export const EXTRAS_FILE = "saekit_extras.safetensors";
+/** SAELens' optional per-latent log10 firing frequency from training: tensor "sparsity" [d_sae]. */
+export const SPARSITY_FILE = "sparsity.safetensors";
+
+/** log10(firing frequency + 1e-10), as SAELens records feature sparsity. */
+export function logFeatureSparsity(fires: ArrayLike<number>, tokens: number): Float32Array {
+  return Float32Array.from(fires, (f) => Math.log10((tokens > 0 ? f / tokens : 0) + 1e-10));
+}
 
 /** What SAELens' metadata block records about where the activations came from. */
 export interface SaeMetadata {
@@ -83,6 +90,8 @@ export interface SaveOptions {
   metadata?: SaeMetadata;
   /** Extra saekit information recorded in cfg.json (training summary and similar). */
   info?: Record<string, unknown>;
+  /** Per-latent log10 firing frequency (logFeatureSparsity), saved as SAELens' sparsity.safetensors. */
+  logFeatureSparsity?: Float32Array;
 }
 
 /**
@@ -136,6 +145,8 @@ export interface LoadedSae {
   metadata: SaeMetadata;
   /** The raw cfg.json. */
   raw: Record<string, unknown>;
+  /** SAELens' sparsity.safetensors when the folder has one: log10 firing frequency per latent. */
+  logFeatureSparsity?: Float32Array;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Training checkpoints: one safetensors file holding everything a run needs to continue
- * exactly where it stopped — parameters, buffers, Adam moments, dead-latent counters (I64)
- * — and, in its metadata, the step, the data position, the trainer options and the
+ * exactly where it stopped — parameters, buffers, Adam moments, dead-latent counters and
+ * the feature-sparsity window's firing counts (I64) — and, in its metadata, the step, the data position, the trainer options and the
  * metrics window. Written atomically (temp, fsync, rename), so a run killed at any moment
  * leaves either the previous checkpoint or the new one.
  */
@@ -28,6 +28,8 @@ export interface CheckpointMeta {
   inputScale: number;
   /** Partial sums of the metrics window in progress. */
   window: Record<string, number>;
+  /** Tokens the feature-sparsity window in progress has counted (absent in older checkpoints). */
+  sparsityTokens?: number;
 }
 
 export interface Checkpoint {
@@ -37,6 +39,8 @@ export interface Checkpoint {
   adamM: ParamSet;
   adamV: ParamSet;
   tokensSinceFired: Float64Array;
+  /** Per latent, tokens it fired on in the feature-sparsity window in progress. */
+  fireCounts: Float64Array;
 }
 
 export function checkpointPath(dir: string): string {
@@ -49,6 +53,7 @@ export function saveCheckpoint(dir: string, c: Checkpoint): void {
     for (const [name, t] of set) tensors[`${prefix}.${name}`] = t;
   }
   tensors.tokens_since_fired = { dtype: "I64", shape: [c.tokensSinceFired.length], data: c.tokensSinceFired };
+  tensors.fire_counts = { dtype: "I64", shape: [c.fireCounts.length], data: c.fireCounts };
   writeSafetensors(checkpointPath(dir), tensors, { saekit: JSON.stringify(c.meta) });
 }
 
@@ -72,8 +77,20 @@ export function loadCheckpoint(dir: string): Checkpoint {
     const set = dot > 0 ? sets[name.slice(0, dot)] : undefined;
     if (set) set.set(name.slice(dot + 1), file.read(name));
   }
-  if (!file.has("tokens_since_fired")) throw new Error(`${path}: missing tensor "tokens_since_fired"`);
-  const counters = Float64Array.from(file.readInts("tokens_since_fired").data);
-  if (counters.length !== meta.config.d_sae) throw new Error(`${path}: tokens_since_fired has ${counters.length} entries, d_sae is ${meta.config.d_sae}`);
-  return { meta, params: sets.param!, buffers: sets.buffer!, adamM: sets.adam_m!, adamV: sets.adam_v!, tokensSinceFired: counters };
+  const counters = (name: string, required: boolean): Float64Array => {
+    if (!file.has(name)) {
+      if (required) throw new Error(`${path}: missing tensor "${name}"`);
+      return new Float64Array(meta.config.d_sae);
+    }
+    const values = Float64Array.from(file.readInts(name).data);
+    if (values.length !== meta.config.d_sae) throw new Error(`${path}: ${name} has ${values.length} entries, d_sae is ${meta.config.d_sae}`);
+    return values;
+  };
+  // Checkpoints from before the sparsity window start it afresh.
+  const fireCounts = counters("fire_counts", false);
+  if (!file.has("fire_counts")) meta.sparsityTokens = 0;
+  return {
+    meta, params: sets.param!, buffers: sets.buffer!, adamM: sets.adam_m!, adamV: sets.adam_v!,
+    tokensSinceFired: counters("tokens_since_fired", true), fireCounts,
+  };
 }

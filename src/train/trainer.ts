@@ -5,7 +5,8 @@
  * keeps decoder rows at unit norm (removing the gradient's parallel part before the step,
  * renormalising after), clips the global gradient norm, and applies Adam with a linear
  * warm-up / linear decay schedule. It tracks, per latent, the tokens since the latent last
- * fired (f != 0), which drives AuxK and the dead fraction.
+ * fired (f != 0), which drives AuxK and the dead fraction, and how often it fires over the
+ * last featureSamplingWindow steps, saved as SAELens' sparsity.safetensors.
  *
  * Runs are deterministic given the seed: every random choice comes from seeded streams
  * and every native reduction has a fixed order, independent of the thread count. A
@@ -22,7 +23,8 @@ import type { SaeConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
 import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
-import { markFired, meanL0 } from "../sae/sparse-code.js";
+import { logFeatureSparsity } from "../sae/saelens-format.js";
+import { type SparseCode, markFired, meanL0, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
@@ -53,6 +55,11 @@ export interface TrainOptions {
   normalizeActivations?: "none" | "expected_norm";
   /** A latent is dead once it has not fired for this many tokens. */
   deadAfterTokens?: number;
+  /**
+   * Steps over which each latent's firing frequency is counted for sparsity.safetensors
+   * (SAELens' feature_sampling_window, 2000): the final window, or the whole run if shorter.
+   */
+  featureSamplingWindow?: number;
   logEvery?: number;
   /** Steps between checkpoints (0: only at the end). */
   checkpointEvery?: number;
@@ -90,6 +97,8 @@ export interface TrainResult {
   inputScale: number;
   last: MetricsRecord | null;
   tokensSinceFired: Float64Array;
+  /** log10 of each latent's firing frequency over the final sampling window (+ 1e-10). */
+  logFeatureSparsity: Float32Array;
 }
 
 /** Options resolved to concrete values (saved in checkpoints). */
@@ -115,6 +124,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     decoderInitNorm: o.decoderInitNorm ?? (cfg.decoder_norm === "unit" ? 1 : 0.1),
     normalizeActivations: o.normalizeActivations ?? "none",
     deadAfterTokens: o.deadAfterTokens ?? 10_000_000,
+    featureSamplingWindow: o.featureSamplingWindow ?? 2000,
     logEvery: o.logEvery ?? 100,
     checkpointEvery: o.checkpointEvery ?? 1000,
     outDir: o.outDir,
@@ -125,6 +135,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   posInt("steps", r.steps);
   posInt("batchSize", r.batchSize);
   posInt("logEvery", r.logEvery);
+  posInt("featureSamplingWindow", r.featureSamplingWindow);
   if (!(r.lr > 0 && Number.isFinite(r.lr))) throw new RangeError(`training option lr must be > 0, got ${r.lr}`);
   if (!(r.clipGradNorm >= 0)) throw new RangeError("clipGradNorm must be >= 0");
   return r;
@@ -153,9 +164,9 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     if (c.architecture !== cfg.architecture || c.d_in !== cfg.d_in || c.d_sae !== cfg.d_sae) {
       throw new Error(`${outDir}: the checkpoint is a ${c.architecture} SAE ${c.d_in}x${c.d_sae}, not the requested ${cfg.architecture} ${cfg.d_in}x${cfg.d_sae}; use another --out or drop --resume`);
     }
-    // The run continues with the settings it started with.
+    // The run continues with the settings it started with (options added since take their defaults).
     cfg = c;
-    o = { ...(resumed.meta.options as Resolved), outDir };
+    o = { ...resolve(c, options), ...(resumed.meta.options as Resolved), outDir };
   }
   const sched: LrSchedule = { lr: o.lr, steps: o.steps, warmupSteps: o.lrWarmupSteps, decayStart: o.lrDecayStart };
 
@@ -165,6 +176,8 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
   let tokens = 0;
   let inputScale = 1;
   let tokensSinceFired: Float64Array;
+  let fireCounts: Float64Array;
+  let sparsityTokens = 0;
   const window = new MetricsWindow();
   if (resumed) {
     sae = createSae(cfg, resumed.params, resumed.buffers);
@@ -173,6 +186,8 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     tokens = resumed.meta.tokens;
     inputScale = resumed.meta.inputScale;
     tokensSinceFired = resumed.tokensSinceFired;
+    fireCounts = resumed.fireCounts;
+    sparsityTokens = resumed.meta.sparsityTokens ?? 0;
     window.sums = { ...resumed.meta.window };
     source.restore(resumed.meta.sourceState);
   } else {
@@ -184,6 +199,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     initializeSae(sae, new Rng(o.seed), sample, { decoderInitNorm: o.decoderInitNorm, bDecInit: o.bDecInit });
     adam = new Adam(sae.params, adamOptions(o));
     tokensSinceFired = new Float64Array(cfg.d_sae);
+    fireCounts = new Float64Array(cfg.d_sae);
   }
   if (outDir) {
     mkdirSync(outDir, { recursive: true });
@@ -225,6 +241,13 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     fired.fill(0);
     markFired(stats.code, fired);
     for (let j = 0; j < cfg.d_sae; j++) tokensSinceFired[j] = fired[j] ? 0 : tokensSinceFired[j]! + B;
+    // Windows end at the last step, so the saved sparsity always covers a whole window.
+    if ((o.steps - step) % o.featureSamplingWindow === 0) {
+      fireCounts.fill(0);
+      sparsityTokens = 0;
+    }
+    countFirings(stats.code, fireCounts);
+    sparsityTokens += B;
     tokens += B;
     windowTokens += B;
     accumulate(window, stats, x, batchMean, B, cfg.d_in, dead);
@@ -243,22 +266,30 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
       saveCheckpoint(outDir, {
         meta: {
           format: "saekit-checkpoint-1", step: done, tokens, config: cfg, options: { ...o, outDir: undefined },
-          sourceState: source.state(), inputScale, window: { ...window.sums },
+          sourceState: source.state(), inputScale, window: { ...window.sums }, sparsityTokens,
         },
-        params: sae.params, buffers: sae.buffers, adamM: adam.m, adamV: adam.v, tokensSinceFired,
+        params: sae.params, buffers: sae.buffers, adamM: adam.m, adamV: adam.v, tokensSinceFired, fireCounts,
       });
     }
     bar.update(done, last ? `loss ${last.loss.toPrecision(4)} L0 ${last.l0.toFixed(1)}` : "");
   }
   bar.finish(last ? `loss ${last.loss.toPrecision(4)}` : "");
+  const sparsity = logFeatureSparsity(fireCounts, sparsityTokens);
   if (outDir && step === o.steps) {
     saveSae(outDir, sae, {
       inputScale,
+      logFeatureSparsity: sparsity,
       metadata: options.metadata,
       info: { training: { steps: o.steps, tokens, batch_size: B, lr: o.lr, seed: o.seed, data: source.describe() } },
     });
   }
-  return { sae, steps: step, tokens, inputScale, last, tokensSinceFired };
+  return { sae, steps: step, tokens, inputScale, last, tokensSinceFired, logFeatureSparsity: sparsity };
+}
+
+/** Adds one to each latent's count for every token it fires on (f != 0) in a code. */
+function countFirings(code: SparseCode, counts: Float64Array): void {
+  const n = nnz(code);
+  for (let e = 0; e < n; e++) if (code.val[e] !== 0) counts[code.idx[e]!]! += 1;
 }
 
 function adamOptions(o: Resolved) {

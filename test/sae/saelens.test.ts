@@ -96,8 +96,16 @@ describe("folders written by SAELens", () => {
       apply_b_dec_to_input: true, normalize_activations: "none", reshape_activations: "none",
       metadata: { model_name: "pythia-70m", hook_name: "blocks.0.hook_resid_post", context_size: 128 },
     }, { W_enc, W_dec, b_enc, b_dec });
-    const { sae, metadata } = loadSae(out);
+    const { sae, metadata, logFeatureSparsity } = loadSae(out);
     expect(metadata.model_name).toBe("pythia-70m");
+    expect(logFeatureSparsity).toBeUndefined();
+    // SAELens' sparsity.safetensors: log10 feature density, one value per latent.
+    writeSafetensors(join(out, "sparsity.safetensors"), { sparsity: Tensor.from([m], [-1, -2.5, -10, -0.3, -4, -6]) });
+    expect([...loadSae(out).logFeatureSparsity!]).toEqual([...Float32Array.of(-1, -2.5, -10, -0.3, -4, -6)]);
+    writeSafetensors(join(out, "sparsity.safetensors"), { sparsity: Tensor.from([2], [-1, -2]) });
+    expect(() => loadSae(out)).toThrow(/sparsity.safetensors: tensor "sparsity": expected shape \[6\], got \[2\]/);
+    writeSafetensors(join(out, "sparsity.safetensors"), { other: Tensor.from([m], [0, 0, 0, 0, 0, 0]) });
+    expect(() => loadSae(out)).toThrow(/sparsity.safetensors: missing tensor "sparsity"/);
     const x = randn(new Rng(1), 3 * d);
     const f = toDense(sae.encode(x, 3));
     for (let b = 0; b < 3; b++) {

@@ -12,13 +12,14 @@ import { setThreads } from "../../src/core/kernels.js";
 import { packageRoot } from "../../src/core/native.js";
 import { ArraySource } from "../../src/data/array-source.js";
 import { ARCHITECTURES, defaultConfig } from "../../src/sae/config.js";
-import { loadSae } from "../../src/sae/saelens.js";
+import { SPARSITY_FILE, loadSae } from "../../src/sae/saelens.js";
+import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "../../src/core/safetensors.js";
 import { VaeaseSae } from "../../src/sae/vaease.js";
 import { subspaceActiveDims } from "../../src/synthetic/score.js";
 import { SubspacesSource } from "../../src/synthetic/subspaces.js";
 import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
 import { checkpointPath } from "../../src/train/checkpoint.js";
-import { METRICS_FILE, trainSae } from "../../src/train/trainer.js";
+import { METRICS_FILE, type MetricsRecord, trainSae } from "../../src/train/trainer.js";
 import { tempDir } from "../helpers.js";
 
 const dir = tempDir();
@@ -72,6 +73,7 @@ describe("runs are reproducible and resumable", () => {
       trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...opts, outDir: split, resume: true });
       expect(readFileSync(join(split, "sae_weights.safetensors")).equals(readFileSync(join(whole, "sae_weights.safetensors")))).toBe(true);
       expect(readFileSync(checkpointPath(split)).equals(readFileSync(checkpointPath(whole)))).toBe(true);
+      expect(readFileSync(join(split, SPARSITY_FILE)).equals(readFileSync(join(whole, SPARSITY_FILE)))).toBe(true);
       const strip = (p: string) => readFileSync(join(p, METRICS_FILE), "utf8").trim().split("\n")
         .map((l) => { const { tokens_per_s: _t, ...rest } = JSON.parse(l); return rest; });
       expect(strip(split)).toEqual(strip(whole));
@@ -108,6 +110,56 @@ describe("runs are reproducible and resumable", () => {
     const two = run(2);
     setThreads(availableParallelism());
     expect(Buffer.from(one.buffer).equals(Buffer.from(two.buffer))).toBe(true);
+  });
+});
+
+describe("feature sparsity (SAELens' sparsity.safetensors)", () => {
+  const cfg = defaultConfig({ architecture: "topk", d_in: 16, d_sae: 64, k: 3 });
+  const source = () => new SuperpositionSource({ d: 16, nFeatures: 40, seed: 6 });
+  const densities = (s: Float32Array) => [...s].map((v) => 10 ** v - 1e-10);
+
+  it("is each latent's firing frequency over the final window: the densities sum to that window's mean L0", () => {
+    const out = join(dir, "sparsity");
+    const logs: MetricsRecord[] = [];
+    // 30 steps in windows of 10 (the last one is steps 20-29); one metrics record per window.
+    const r = trainSae(cfg, source(), {
+      steps: 30, batchSize: 64, lr: 1e-2, logEvery: 10, featureSamplingWindow: 10, outDir: out, progress: false, onLog: (m) => logs.push(m),
+    });
+    const { logFeatureSparsity } = loadSae(out);
+    expect([...logFeatureSparsity!]).toEqual([...r.logFeatureSparsity]);
+    const density = densities(logFeatureSparsity!);
+    expect(density.reduce((a, b) => a + b, 0)).toBeCloseTo(logs[2]!.l0, 4);
+    for (let j = 0; j < 64; j++) {
+      expect(density[j]!).toBeGreaterThanOrEqual(-1e-12);
+      expect(density[j]!).toBeLessThanOrEqual(1);
+      // Fired in the last batch: counted; silent for the whole window: log10(1e-10).
+      if (r.tokensSinceFired[j] === 0) expect(density[j]!).toBeGreaterThan(0);
+      if (r.tokensSinceFired[j]! >= 10 * 64) expect(logFeatureSparsity![j]).toBeCloseTo(-10, 6);
+    }
+    // A run shorter than the window counts all of it.
+    const whole: MetricsRecord[] = [];
+    const short = trainSae(cfg, source(), { steps: 30, batchSize: 64, lr: 1e-2, logEvery: 30, progress: false, onLog: (m) => whole.push(m) });
+    expect(densities(short.logFeatureSparsity).reduce((a, b) => a + b, 0)).toBeCloseTo(whole[0]!.l0, 4);
+  });
+
+  it("a checkpoint from before the sparsity window resumes, counting from the resume", () => {
+    const out = join(dir, "old-checkpoint");
+    const opts = { steps: 20, batchSize: 64, lr: 1e-2, checkpointEvery: 10, outDir: out, progress: false };
+    trainSae(cfg, source(), { ...opts, stopAfter: 12 });
+    // Rewrite the checkpoint as saekit wrote it before: no fire_counts, no sparsityTokens.
+    const file = SafetensorsFile.open(checkpointPath(out));
+    const meta = JSON.parse(file.metadata.saekit!);
+    delete meta.sparsityTokens;
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const name of file.names()) {
+      if (name === "fire_counts") continue;
+      tensors[name] = name === "tokens_since_fired" ? { dtype: "I64", shape: [64], data: file.readInts(name).data } : file.read(name);
+    }
+    writeSafetensors(checkpointPath(out), tensors, { saekit: JSON.stringify(meta) });
+    const r = trainSae(cfg, source(), { ...opts, resume: true });
+    expect(r.steps).toBe(20);
+    const density = densities(loadSae(out).logFeatureSparsity!);
+    expect(density.reduce((a, b) => a + b, 0)).toBeCloseTo(3, 1); // steps 10-19 of a k = 3 TopK
   });
 });
 
