@@ -9,6 +9,7 @@
  *   harvest, StoreSource activation stores
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
  *   runSparseProbing     SAEBench's k-sparse probing on a labelled text dataset
+ *   runAbsorption        SAEBench's feature absorption on the first-letter task
  *   analyzeLatents       max activations, living features, t-SNE + k-means (the vSAE paper)
  *   buildDashboards      sae_vis-style feature dashboards
  */
@@ -66,12 +67,22 @@ export { openContexts } from "./lm/dataset.js";
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice } from "./eval/splice.js";
 export {
-  saeBenchCoreOutput, saeBenchSparseProbingOutput, encoderStatistics, type SaeBenchRunInfo, type SaeBenchProbingInfo,
+  saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchAbsorptionOutput, encoderStatistics,
+  type SaeBenchRunInfo, type SaeBenchProbingInfo, type SaeBenchAbsorptionInfo,
 } from "./eval/saebench.js";
-export { fitLogisticRegression, predictLogistic, probeAccuracy, type LogisticModel } from "./eval/logistic-regression.js";
+export {
+  fitLogisticRegression, predictLogistic, probeAccuracy, balancedSampleWeights, type LogisticModel,
+} from "./eval/logistic-regression.js";
 export { sparseProbing, oneVsRest, topKMeanDiff, type ClassRows, type ProbingResult } from "./eval/sparse-probing.js";
 export { runSparseProbing, type SparseProbingRunOptions, type SparseProbingRunResult } from "./eval/sparse-probing-run.js";
-export { meanPooledActivations, probeTokens } from "./eval/pooled-activations.js";
+export { meanPooledActivations, probeTokens, forEachPaddedBatch } from "./eval/pooled-activations.js";
+export { fitL1LogisticCsr, type L1LogisticModel } from "./eval/l1-logistic.js";
+export {
+  measureAbsorption, wordAbsorption, trainLetterProbes, encodeAll, f1Score, ABSORPTION_DEFAULTS,
+  type AbsorptionOptions, type AbsorptionResult, type LetterAbsorption, type LabelledActivations,
+} from "./eval/absorption.js";
+export { runAbsorption, type AbsorptionRunOptions, type AbsorptionRunResult } from "./eval/absorption-run.js";
+export { alphaTokens, spellingPrompts, wordActivations, LETTERS, FIRST_LETTER_TEMPLATE, type SpellingWord } from "./eval/first-letter.js";
 export { readLabeledTexts, splitByClass, type LabeledText, type ClassSplit } from "./data/labeled.js";
 
 export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from "./analysis/latents.js";

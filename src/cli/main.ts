@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { runtimeInfo } from "../core/kernels.js";
 import { packageRoot } from "../core/native.js";
+import { registerAbsorption } from "./absorption.js";
 import { registerAnalyze } from "./analyze.js";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerLm(program);
   registerProbe(program);
+  registerAbsorption(program);
   registerConvert(program);
   registerAnalyze(program);
   registerDashboard(program);

@@ -2,8 +2,9 @@
  * Binary L2-regularised logistic regression, the probe SAEBench trains with scikit-learn's
  * LogisticRegression(penalty="l2", C=1, lbfgs). The same minimiser as scikit-learn's:
  *
- *   J(w, b) = (1/n) sum_i log(1 + exp(-s_i (x_i . w + b)))  +  ||w||^2 / (2 C n),   s_i = +-1
+ *   J(w, b) = (1/n) sum_i c_i log(1 + exp(-s_i (x_i . w + b)))  +  ||w||^2 / (2 C n),   s_i = +-1
  *
+ * with sample weights c_i (1, or scikit-learn's class_weight="balanced": n / (2 n_class)),
  * (scikit-learn scales C * sum(loss) + ||w||^2 / 2 by 1/(C n); the argmin is the same and
  * the gradient stays O(1), which keeps the stopping tolerance meaningful). The intercept is
  * not penalised. Solved by L-BFGS (10 correction pairs, backtracking Armijo line search),
@@ -20,6 +21,8 @@ export interface LogisticRegressionOptions {
   /** Stop when max |dJ/dparam| falls to this. */
   tol?: number;
   maxIter?: number;
+  /** Per-row weights c_i (default 1); balancedSampleWeights(y) gives class_weight="balanced". */
+  sampleWeight?: ArrayLike<number>;
 }
 
 export interface LogisticModel {
@@ -32,12 +35,21 @@ export interface LogisticModel {
   converged: boolean;
 }
 
+/** scikit-learn's class_weight="balanced": each row weighs n / (2 * rows of its class). */
+export function balancedSampleWeights(y: Uint8Array, n = y.length): Float64Array {
+  let pos = 0;
+  for (let i = 0; i < n; i++) pos += y[i] ? 1 : 0;
+  const wPos = pos > 0 ? n / (2 * pos) : 0;
+  const wNeg = n - pos > 0 ? n / (2 * (n - pos)) : 0;
+  return Float64Array.from({ length: n }, (_, i) => (y[i] ? wPos : wNeg));
+}
+
 /** log(1 + exp(z)) without overflow. */
-function softplus(z: number): number {
+export function softplus(z: number): number {
   return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
 }
 
-function sigmoid(z: number): number {
+export function sigmoid(z: number): number {
   return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
 }
 
@@ -52,6 +64,8 @@ export function fitLogisticRegression(X: Float32Array, n: number, p: number, y: 
   const C = o.C ?? 1;
   const tol = o.tol ?? 1e-4;
   const maxIter = o.maxIter ?? 1000;
+  const weight = o.sampleWeight;
+  if (weight && weight.length < n) throw new RangeError(`${weight.length} sample weights for ${n} rows`);
   const k = kernels();
   const lambda = 1 / (C * n);
   const dim = p + 1; // weights, then the intercept
@@ -70,9 +84,10 @@ export function fitLogisticRegression(X: Float32Array, n: number, p: number, y: 
     for (let i = 0; i < n; i++) {
       const s = y[i] ? 1 : -1;
       const margin = s * (z[i]! + b);
-      loss += softplus(-margin);
+      const c = weight ? weight[i]! : 1;
+      loss += c * softplus(-margin);
       // d/dz log(1 + exp(-s z)) = -s sigmoid(-s z)
-      const r = (-s * sigmoid(-margin)) / n;
+      const r = (-c * s * sigmoid(-margin)) / n;
       r32[i] = r;
       gb += r;
     }

@@ -46,6 +46,27 @@ export interface PooledActivations {
   positions: number;
 }
 
+/**
+ * Runs the model over token sequences of any lengths, `batch` at a time (longest first, so
+ * each batch pads little; padded at the end with token 0, which causal attention keeps
+ * from changing earlier positions), stopping at `hook`. `visit` gets the hook's activation
+ * [members * T, d] with row b * T + t for position t of sequence members[b].
+ */
+export function forEachPaddedBatch(model: LanguageModel, sequences: Int32Array[], hook: string, batch: number,
+  visit: (act: Float32Array, members: number[], T: number) => void, progress?: ProgressBar): void {
+  const n = sequences.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => sequences[b]!.length - sequences[a]!.length || a - b);
+  for (let start = 0; start < n; start += batch) {
+    const members = order.slice(start, start + batch);
+    const T = Math.max(1, ...members.map((i) => sequences[i]!.length));
+    const tokens = new Int32Array(members.length * T);
+    members.forEach((i, b) => tokens.set(sequences[i]!, b * T));
+    model.forward(tokens, members.length, T, { stopAt: hook, output: "none", hooks: { [hook]: (act) => { visit(act, members, T); } } });
+    progress?.update(Math.min(n, start + batch));
+  }
+  progress?.finish();
+}
+
 export function meanPooledActivations(model: LanguageModel, texts: Int32Array[], saes: Sae[], o: PoolOptions): PooledActivations {
   model.checkHook(o.hook);
   const d = model.cfg.dModel;
@@ -54,58 +75,45 @@ export function meanPooledActivations(model: LanguageModel, texts: Int32Array[],
   }
   const n = texts.length;
   const special = new Set(o.special);
+  texts.forEach((ids, i) => {
+    if (!ids.some((id) => !special.has(id))) throw new Error(`text ${i} has no tokens besides special ones (BOS/EOS) to average over`);
+  });
   const pooled: PooledActivations = {
     model: new Float32Array(n * d),
     saes: saes.map((sae) => new Float32Array(n * sae.cfg.d_sae)),
     positions: 0,
   };
-  // Longest first, so each batch pads little.
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => texts[b]!.length - texts[a]!.length || a - b);
-  const B = o.batch ?? 32;
   const bar = new ProgressBar(n, `pool ${o.hook}`, o.progress !== false && process.stderr.isTTY === true);
-  for (let start = 0; start < n; start += B) {
-    const members = order.slice(start, start + B);
-    const T = Math.max(1, ...members.map((i) => texts[i]!.length));
-    const tokens = new Int32Array(members.length * T); // padding: token 0
-    members.forEach((i, b) => tokens.set(texts[i]!, b * T));
+  forEachPaddedBatch(model, texts, o.hook, o.batch ?? 32, (act, members, T) => {
     // The kept positions of the batch, gathered contiguously, and which text each is.
-    const keep: number[] = [];
+    const rows: number[] = [];
     const owner: number[] = [];
-    members.forEach((i, b) => {
-      texts[i]!.forEach((id, t) => {
-        if (!special.has(id)) {
-          keep.push(b * T + t);
-          owner.push(i);
-        }
-      });
-      if (!texts[i]!.some((id) => !special.has(id))) throw new Error(`text ${i} has no tokens besides special ones (BOS/EOS) to average over`);
-    });
-    const rows = new Float32Array(keep.length * d);
-    model.forward(tokens, members.length, T, {
-      stopAt: o.hook,
-      output: "none",
-      hooks: { [o.hook]: (act) => { keep.forEach((r, e) => rows.set(act.subarray(r * d, (r + 1) * d), e * d)); } },
-    });
+    members.forEach((i, b) => texts[i]!.forEach((id, t) => {
+      if (!special.has(id)) {
+        rows.push(b * T + t);
+        owner.push(i);
+      }
+    }));
+    const x = new Float32Array(rows.length * d);
+    rows.forEach((r, e) => x.set(act.subarray(r * d, (r + 1) * d), e * d));
     const count = new Map<number, number>();
     for (const i of owner) count.set(i, (count.get(i) ?? 0) + 1);
-    for (let e = 0; e < keep.length; e++) {
+    for (let e = 0; e < rows.length; e++) {
       const i = owner[e]!;
       const inv = 1 / count.get(i)!;
-      for (let c = 0; c < d; c++) pooled.model[i * d + c]! += rows[e * d + c]! * inv;
+      for (let c = 0; c < d; c++) pooled.model[i * d + c]! += x[e * d + c]! * inv;
     }
     saes.forEach((sae, s) => {
       const m = sae.cfg.d_sae;
       const out = pooled.saes[s]!;
-      const code = sae.encode(rows, keep.length);
-      for (let e = 0; e < keep.length; e++) {
+      const code = sae.encode(x, rows.length);
+      for (let e = 0; e < rows.length; e++) {
         const i = owner[e]!;
         const inv = 1 / count.get(i)!;
         for (let q = code.rowPtr[e]!; q < code.rowPtr[e + 1]!; q++) out[i * m + code.idx[q]!]! += code.val[q]! * inv;
       }
     });
-    pooled.positions += keep.length;
-    bar.update(Math.min(n, start + B));
-  }
-  bar.finish();
+    pooled.positions += rows.length;
+  }, bar);
   return pooled;
 }

@@ -18,9 +18,13 @@
  * eval_output.py): llm_test_accuracy, llm_top_{k}_test_accuracy, sae_test_accuracy,
  * sae_top_{k}_test_accuracy, one detail entry per dataset, per-class accuracies in
  * eval_result_unstructured under "{dataset}_results".
+ *
+ * An absorption run is written as SAEBench's absorption_first_letter eval (evals/absorption/
+ * eval_output.py): the six mean / std-dev scores, one detail entry per letter.
  */
 import { randomUUID } from "node:crypto";
 import type { Sae } from "../sae/sae.js";
+import type { AbsorptionRunResult } from "./absorption-run.js";
 import type { ProbingResult } from "./sparse-probing.js";
 import type { SparseProbingRunResult } from "./sparse-probing-run.js";
 import type { SpliceEvalResult } from "./splice.js";
@@ -180,6 +184,70 @@ export function saeBenchSparseProbingOutput(run: SparseProbingRunResult, sae: nu
     eval_result_unstructured: {
       [`${info.dataset}_results`]: { ...perClassMetrics("sae", run.saes[sae]!), ...perClassMetrics("llm", run.model) },
     },
+    sae_bench_commit_hash: null,
+    sae_lens_id: info.saeId,
+    sae_lens_release_id: null,
+    sae_lens_version: null,
+    sae_cfg_dict: info.saeCfg,
+  };
+}
+
+export interface SaeBenchAbsorptionInfo {
+  modelName: string;
+  seed: number;
+  maxK: number;
+  f1JumpThreshold: number;
+  template: string;
+  batch: number;
+  l1: number;
+  minProbeF1: number;
+  minLetters: number;
+  saeCfg: Record<string, unknown>;
+  saeId: string;
+}
+
+/** An absorption run as SAEBench's absorption_first_letter output. */
+export function saeBenchAbsorptionOutput(r: AbsorptionRunResult, info: SaeBenchAbsorptionInfo): Record<string, unknown> {
+  const { letters, ...summary } = r;
+  return {
+    eval_type_id: "absorption_first_letter",
+    eval_config: {
+      model_name: info.modelName,
+      random_seed: info.seed,
+      f1_jump_threshold: info.f1JumpThreshold,
+      max_k_value: info.maxK,
+      prompt_template: info.template,
+      // saekit finds the word's token itself rather than at a fixed offset from the end.
+      prompt_token_pos: null,
+      llm_batch_size: info.batch,
+      llm_dtype: "float32",
+      k_sparse_probe_l1_decay: info.l1,
+      k_sparse_probe_batch_size: null,
+      k_sparse_probe_num_epochs: null,
+      min_GT_probe_f1: info.minProbeF1,
+      min_feats_for_eval: info.minLetters,
+    },
+    eval_id: randomUUID(),
+    datetime_epoch_millis: Date.now(),
+    eval_result_metrics: {
+      mean: {
+        mean_absorption_fraction_score: r.mean_absorption_fraction_score,
+        mean_full_absorption_score: r.mean_full_absorption_score,
+        mean_num_split_features: r.mean_num_split_features,
+        std_dev_absorption_fraction_score: r.std_dev_absorption_fraction_score,
+        std_dev_full_absorption_score: r.std_dev_full_absorption_score,
+        std_dev_num_split_features: r.std_dev_num_split_features,
+      },
+    },
+    eval_result_details: (r.mean_absorption_fraction_score === null ? [] : letters.filter((l) => l.included)).map((l) => ({
+      first_letter: l.letter,
+      mean_absorption_fraction: l.mean_absorption_fraction,
+      full_absorption_rate: l.full_absorption_rate,
+      num_full_absorption: l.num_full_absorption,
+      num_probe_true_positives: l.num_probe_true_positives,
+      num_split_features: l.main_latents.length,
+    })),
+    eval_result_unstructured: { saekit: { ...summary, letters: letters.map(({ words: _w, ...l }) => l) } },
     sae_bench_commit_hash: null,
     sae_lens_id: info.saeId,
     sae_lens_release_id: null,

@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
-import { fitLogisticRegression, predictLogistic, probeAccuracy } from "../../src/eval/logistic-regression.js";
+import { balancedSampleWeights, fitLogisticRegression, predictLogistic, probeAccuracy } from "../../src/eval/logistic-regression.js";
 
 /** Newton's method on (1/n) sum log(1 + exp(-s z)) + ||w||^2 / (2 C n), all in float64. */
-function newtonReference(X: Float32Array, n: number, p: number, y: Uint8Array, C: number): { w: number[]; b: number } {
+function newtonReference(X: Float32Array, n: number, p: number, y: Uint8Array, C: number, c?: ArrayLike<number>): { w: number[]; b: number } {
   const dim = p + 1;
   const theta = new Float64Array(dim);
   const lambda = 1 / (C * n);
@@ -18,8 +18,8 @@ function newtonReference(X: Float32Array, n: number, p: number, y: Uint8Array, C
       const row = [...X.subarray(i * p, (i + 1) * p), 1];
       const z = row.reduce((s, v, j) => s + v * theta[j]!, 0);
       const prob = 1 / (1 + Math.exp(-z));
-      const r = (prob - y[i]!) / n;
-      const h = (prob * (1 - prob)) / n;
+      const r = ((c ? c[i]! : 1) * (prob - y[i]!)) / n;
+      const h = ((c ? c[i]! : 1) * prob * (1 - prob)) / n;
       for (let a = 0; a < dim; a++) {
         g[a]! += r * row[a]!;
         for (let c = 0; c < dim; c++) H[a]![c]! += h * row[a]! * row[c]!;
@@ -78,6 +78,21 @@ describe("logistic regression probe", () => {
       for (let j = 0; j < p; j++) expect(Math.abs(fit.w[j]! - ref.w[j]!) / scale).toBeLessThan(1e-4);
       expect(Math.abs(fit.b - ref.b) / scale).toBeLessThan(1e-4);
     }
+  });
+
+  it("weighs rows: class_weight balanced as scikit-learn defines it", () => {
+    const { X, y } = noisyProblem(4, 200, 3);
+    for (let i = 0; i < 200; i++) if (i % 3) y[i] = 0; // imbalanced
+    const c = balancedSampleWeights(y);
+    const pos = y.reduce((a, v) => a + v, 0);
+    expect(c[y.indexOf(1)]).toBeCloseTo(200 / (2 * pos), 12);
+    expect(c[y.indexOf(0)]).toBeCloseTo(200 / (2 * (200 - pos)), 12);
+    const fit = fitLogisticRegression(X, 200, 3, y, { sampleWeight: c, tol: 1e-5 });
+    const ref = newtonReference(X, 200, 3, y, 1, c);
+    for (let j = 0; j < 3; j++) expect(fit.w[j]).toBeCloseTo(ref.w[j]!, 3);
+    expect(fit.b).toBeCloseTo(ref.b, 3);
+    // Unweighted, the intercept leans to the majority class.
+    expect(fitLogisticRegression(X, 200, 3, y).b).toBeLessThan(fit.b);
   });
 
   it("finds the closed-form stationary point of a symmetric one-dimensional problem", () => {
