@@ -31,7 +31,7 @@ import type { Sae } from "../sae/sae.js";
 import type { SparseCode } from "../sae/sparse-code.js";
 import { fitL1LogisticCsr } from "./l1-logistic.js";
 import { LETTERS } from "./first-letter.js";
-import { balancedSampleWeights, fitLogisticRegression } from "./logistic-regression.js";
+import { balancedSampleWeights, fitLogisticRegression, predictLogistic } from "./logistic-regression.js";
 
 export interface AbsorptionOptions {
   maxK?: number;
@@ -164,15 +164,6 @@ export function trainLetterProbes(train: LabelledActivations, d: number, weightD
   });
 }
 
-/** Probe score x . w + b of every row. */
-function scores(x: Float32Array, n: number, d: number, probe: LetterProbe): Float64Array {
-  return Float64Array.from({ length: n }, (_, i) => {
-    let z = probe.b;
-    for (let c = 0; c < d; c++) z += x[i * d + c]! * probe.w[c]!;
-    return z;
-  });
-}
-
 /** Absorption fraction and full absorption of one word (step 3 above). */
 export function wordAbsorption(probeProjection: number, code: { idx: ArrayLike<number>; val: ArrayLike<number> },
   latentProjection: Float64Array, cosine: Float64Array, main: number[], o: Required<AbsorptionOptions>): Omit<WordAbsorption, "row"> {
@@ -234,8 +225,8 @@ export function measureAbsorption(sae: Sae, train: LabelledActivations, test: La
     if (nPos === 0 || nPos === train.n || !isL.includes(true)) continue;
     // 1. The ground-truth probe on the test words.
     const probe = probes[L]!;
-    const probeScores = scores(test.x, test.n, d, probe);
-    const probeF1 = f1Score(Array.from(probeScores, (s) => s > 0), isL);
+    const probeSays = Array.from(predictLogistic(probe, test.x, test.n, d), (v) => v === 1);
+    const probeF1 = f1Score(probeSays, isL);
     // 2. Rank latents by an L1 probe; grow k while the k-sparse probe's F1 jumps.
     const ranking = fitL1LogisticCsr(trainCode, yTrain, { l1: o.l1, posWeight: (train.n - nPos) / nPos });
     const ranked = Array.from({ length: m }, (_, j) => j).sort((a, b) => ranking.w[b]! - ranking.w[a]! || a - b).slice(0, o.maxK);
@@ -246,13 +237,8 @@ export function measureAbsorption(sae: Sae, train: LabelledActivations, test: La
     for (let k = 1; k <= ranked.length; k++) {
       const latents = ranked.slice(0, k);
       const fit = fitLogisticRegression(gatherLatents(trainCode, latents), train.n, k, yTrain, { sampleWeight: balancedSampleWeights(yTrain) });
-      const xTest = gatherLatents(testCode, latents);
-      const pred = Array.from({ length: test.n }, (_, i) => {
-        let z = fit.b;
-        for (let c = 0; c < k; c++) z += xTest[i * k + c]! * fit.w[c]!;
-        return z > 0;
-      });
-      const f1 = f1Score(pred, isL);
+      const pred = predictLogistic(fit, gatherLatents(testCode, latents), test.n, k);
+      const f1 = f1Score(Array.from(pred, (v) => v === 1), isL);
       kF1.push(f1);
       if (growing && f1 > best + o.f1JumpThreshold) {
         best = f1;
@@ -279,7 +265,7 @@ export function measureAbsorption(sae: Sae, train: LabelledActivations, test: La
     }
     const words: WordAbsorption[] = [];
     for (let i = 0; i < test.n; i++) {
-      if (!isL[i] || !(probeScores[i]! > 0)) continue;
+      if (!isL[i] || !probeSays[i]) continue;
       let probeProjection = 0;
       for (let c = 0; c < d; c++) probeProjection += test.x[i * d + c]! * probe.w[c]!;
       const lo = testCode.rowPtr[i]!, hi = testCode.rowPtr[i + 1]!;

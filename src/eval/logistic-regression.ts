@@ -180,7 +180,7 @@ export function fitLogisticRegression(X: Float32Array, n: number, p: number, y: 
 }
 
 /** The probe's class (1 when x . w + b > 0) for each row of X [n, p]. */
-export function predictLogistic(model: LogisticModel, X: Float32Array, n: number, p: number): Uint8Array {
+export function predictLogistic(model: Pick<LogisticModel, "w" | "b">, X: Float32Array, n: number, p: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     let z = model.b;
@@ -191,7 +191,7 @@ export function predictLogistic(model: LogisticModel, X: Float32Array, n: number
 }
 
 /** Fraction of rows the probe classifies correctly. */
-export function probeAccuracy(model: LogisticModel, X: Float32Array, n: number, p: number, y: Uint8Array): number {
+export function probeAccuracy(model: Pick<LogisticModel, "w" | "b">, X: Float32Array, n: number, p: number, y: Uint8Array): number {
   const pred = predictLogistic(model, X, n, p);
   let right = 0;
   for (let i = 0; i < n; i++) if (pred[i] === y[i]) right++;
