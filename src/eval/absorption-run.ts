@@ -34,11 +34,16 @@ export interface AbsorptionRunResult extends AbsorptionResult {
   skipped_words: number;
 }
 
-export function runAbsorption(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae, o: AbsorptionRunOptions): AbsorptionRunResult {
-  if (sae.cfg.d_in !== model.cfg.dModel) throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${model.cfg.dModel}-dim`);
+export function runAbsorption(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae,
+  o: AbsorptionRunOptions): AbsorptionRunResult {
+  if (sae.cfg.d_in !== model.cfg.dModel) {
+    throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${model.cfg.dModel}-dim`);
+  }
   const rng = new Rng(o.seed ?? 42);
   const vocab = alphaTokens(tokenizer);
-  if (vocab.length < 20) throw new Error(`the tokenizer has only ${vocab.length} alphabetic tokens: too few for the first-letter task`);
+  if (vocab.length < 20) {
+    throw new Error(`the tokenizer has only ${vocab.length} alphabetic tokens: too few for the first-letter task`);
+  }
   const shuffled = rng.shuffle([...vocab]);
   const nTest = Math.max(1, Math.round(shuffled.length * (o.testFraction ?? 0.2)));
   const splits = [shuffled.slice(nTest), shuffled.slice(0, nTest)];

@@ -159,14 +159,16 @@ export function trainLetterProbes(train: LabelledActivations, d: number, weightD
     const y = Uint8Array.from(train.letters.subarray(0, train.n), (l) => (l === L ? 1 : 0));
     if (!y.includes(1)) return { w: new Float64Array(d), b: -1 };
     // mean loss + (wd / 2) ||w||^2 is the C = 1 / (n wd) objective.
-    const fit = fitLogisticRegression(train.x, train.n, d, y, { C: 1 / (train.n * weightDecay), sampleWeight: balancedSampleWeights(y) });
+    const C = 1 / (train.n * weightDecay);
+    const fit = fitLogisticRegression(train.x, train.n, d, y, { C, sampleWeight: balancedSampleWeights(y) });
     return { w: fit.w, b: fit.b };
   });
 }
 
 /** Absorption fraction and full absorption of one word (step 3 above). */
 export function wordAbsorption(probeProjection: number, code: { idx: ArrayLike<number>; val: ArrayLike<number> },
-  latentProjection: Float64Array, cosine: Float64Array, main: number[], o: Required<AbsorptionOptions>): Omit<WordAbsorption, "row"> {
+  latentProjection: Float64Array, cosine: Float64Array, main: number[],
+  o: Required<AbsorptionOptions>): Omit<WordAbsorption, "row"> {
   const isMain = new Set(main);
   const proj = new Map<number, number>();
   for (let e = 0; e < code.idx.length; e++) proj.set(code.idx[e]!, code.val[e]! * latentProjection[code.idx[e]!]!);
@@ -181,7 +183,8 @@ export function wordAbsorption(probeProjection: number, code: { idx: ArrayLike<n
     .map(([, p]) => p).sort((a, b) => b - a).slice(0, o.maxAbsorbers);
   const absorberTotal = absorbers.reduce((a, b) => a + b, 0);
   let fraction: number;
-  if (!(probeProjection > 0) || mainProjection >= probeProjection || absorberTotal / probeProjection < o.projectionProportionThreshold) {
+  const tooLittle = absorberTotal / probeProjection < o.projectionProportionThreshold;
+  if (!(probeProjection > 0) || mainProjection >= probeProjection || tooLittle) {
     fraction = 0;
   } else if (mainProjection <= 0) {
     fraction = 1;
@@ -196,7 +199,10 @@ export function wordAbsorption(probeProjection: number, code: { idx: ArrayLike<n
   if (topProjection < 0) [top, topProjection] = [-1, 0];
   const full = main.every((j) => act(j) < 1e-8) && top >= 0 && cosine[top]! >= o.fullAbsorptionCosThreshold &&
     probeProjection > 0 && topProjection / probeProjection >= o.projectionProportionThreshold;
-  return { probe_projection: probeProjection, main_projection: mainProjection, absorption_fraction: fraction, is_full_absorption: full, top_latent: top, top_projection: topProjection };
+  return {
+    probe_projection: probeProjection, main_projection: mainProjection, absorption_fraction: fraction,
+    is_full_absorption: full, top_latent: top, top_projection: topProjection,
+  };
 }
 
 function meanStd(values: number[]): [number | null, number | null] {
@@ -236,7 +242,9 @@ export function measureAbsorption(sae: Sae, train: LabelledActivations, test: La
     let growing = true;
     for (let k = 1; k <= ranked.length; k++) {
       const latents = ranked.slice(0, k);
-      const fit = fitLogisticRegression(gatherLatents(trainCode, latents), train.n, k, yTrain, { sampleWeight: balancedSampleWeights(yTrain) });
+      const fit = fitLogisticRegression(gatherLatents(trainCode, latents), train.n, k, yTrain, {
+        sampleWeight: balancedSampleWeights(yTrain),
+      });
       const pred = predictLogistic(fit, gatherLatents(testCode, latents), test.n, k);
       const f1 = f1Score(Array.from(pred, (v) => v === 1), isL);
       kF1.push(f1);

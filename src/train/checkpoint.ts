@@ -1,8 +1,8 @@
 /**
  * Training checkpoints: one safetensors file holding everything a run needs to continue
  * exactly where it stopped — parameters, buffers, Adam moments, dead-latent counters and
- * the feature-sparsity window's firing counts (I64) — and, in its metadata, the step, the data position, the trainer options and the
- * metrics window. Written atomically (temp, fsync, rename), so a run killed at any moment
+ * the feature-sparsity window's firing counts (I64) — and, in its metadata, the step, the
+ * data position, the trainer options and the metrics window. Written atomically (temp, fsync, rename), so a run killed at any moment
  * leaves either the previous checkpoint or the new one.
  */
 import { existsSync } from "node:fs";
