@@ -528,7 +528,8 @@ void CachedAttention(const Napi::CallbackInfo& info) {
   long cache_len = count(info, 8, "cacheLen"), heads = count(info, 9, "heads"), kv_heads = count(info, 10, "kvHeads");
   long head_dim = count(info, 11, "headDim");
   float scale = real(info, 12, "scale");
-  auto out = f32(info, 13, "out");
+  float softcap = real(info, 13, "softcap");
+  auto out = f32(info, 14, "out");
   if (kv_heads == 0 || heads % kv_heads) throw Napi::RangeError::New(env, "attention: heads must be a multiple of kvHeads");
   if (pos0 + n > cache_len) throw Napi::RangeError::New(env, "attention: positions run past the cache");
   if (q_off + heads * head_dim > q_stride) throw Napi::RangeError::New(env, "attention: q heads run past the row");
@@ -536,7 +537,8 @@ void CachedAttention(const Napi::CallbackInfo& info) {
   need(env, kc, double(batch) * cache_len * kv_heads * head_dim, "kCache");
   need(env, vc, double(batch) * cache_len * kv_heads * head_dim, "vCache");
   need(env, out, double(batch) * n * heads * head_dim, "out");
-  cached_attention(q.data, q_stride, q_off, batch, n, pos0, kc.data, vc.data, cache_len, heads, kv_heads, head_dim, scale, out.data);
+  cached_attention(q.data, q_stride, q_off, batch, n, pos0, kc.data, vc.data, cache_len, heads, kv_heads, head_dim, scale,
+                   softcap, out.data);
 }
 
 void CausalAttention(const Napi::CallbackInfo& info) {
@@ -546,13 +548,14 @@ void CausalAttention(const Napi::CallbackInfo& info) {
   long q_off = count(info, 4, "qOffset"), k_off = count(info, 5, "kOffset"), v_off = count(info, 6, "vOffset");
   long heads = count(info, 7, "heads"), kv_heads = count(info, 8, "kvHeads"), head_dim = count(info, 9, "headDim");
   float scale = real(info, 10, "scale");
-  auto out = f32(info, 11, "out");
+  float softcap = real(info, 11, "softcap");
+  auto out = f32(info, 12, "out");
   if (kv_heads == 0 || heads % kv_heads) throw Napi::RangeError::New(env, "attention: heads must be a multiple of kvHeads");
   if (q_off + heads * head_dim > stride || k_off + kv_heads * head_dim > stride || v_off + kv_heads * head_dim > stride)
     throw Napi::RangeError::New(env, "attention: q/k/v heads run past the row");
   need(env, qkv, span(batch * seq, stride, stride), "qkv");
   need(env, out, double(batch) * seq * heads * head_dim, "out");
-  causal_attention(qkv.data, batch, seq, stride, q_off, k_off, v_off, heads, kv_heads, head_dim, scale, out.data);
+  causal_attention(qkv.data, batch, seq, stride, q_off, k_off, v_off, heads, kv_heads, head_dim, scale, softcap, out.data);
 }
 
 void CrossEntropyRows(const Napi::CallbackInfo& info) {

@@ -79,11 +79,12 @@ SAEKIT_MULTIVERSION(void, silu_mul_range, (float* gate, const float* up, long n)
 
 // One query head of one sequence: queries i = 0..n-1 (rows q + i * q_stride) at positions
 // pos0 + i attend to keys/values j = 0..pos0 + i (rows k + j * kv_stride, v + j * kv_stride).
-// Output row i goes to out + i * out_stride. scores holds pos0 + n floats.
+// Output row i goes to out + i * out_stride. scores holds pos0 + n floats. softcap > 0
+// caps the logits at +-softcap as softcap * tanh(s / softcap) (Gemma 2); 0 leaves them.
 SAEKIT_BODY void attention_head_body(const float* q0, long q_stride, long n, long pos0,
                                      const float* k0, const float* v0, long kv_stride,
-                                     long head_dim, float scale, float* out0, long out_stride,
-                                     float* scores) {
+                                     long head_dim, float scale, float softcap, float* out0,
+                                     long out_stride, float* scores) {
   for (long i = 0; i < n; i++) {
     const float* q = q0 + i * q_stride;
     const long last = pos0 + i;
@@ -94,6 +95,7 @@ SAEKIT_BODY void attention_head_body(const float* q0, long q_stride, long n, lon
 #pragma omp simd reduction(+ : s)
       for (long c = 0; c < head_dim; c++) s += q[c] * kj[c];
       s *= scale;
+      if (softcap > 0.0f) s = softcap * std::tanh(s / softcap);
       scores[j] = s;
       mx = s > mx ? s : mx;
     }
@@ -117,10 +119,10 @@ SAEKIT_BODY void attention_head_body(const float* q0, long q_stride, long n, lon
 }
 SAEKIT_MULTIVERSION(void, attention_head,
                     (const float* q0, long q_stride, long n, long pos0, const float* k0,
-                     const float* v0, long kv_stride, long head_dim, float scale, float* out0,
-                     long out_stride, float* scores),
-                    (q0, q_stride, n, pos0, k0, v0, kv_stride, head_dim, scale, out0, out_stride,
-                     scores))
+                     const float* v0, long kv_stride, long head_dim, float scale, float softcap,
+                     float* out0, long out_stride, float* scores),
+                    (q0, q_stride, n, pos0, k0, v0, kv_stride, head_dim, scale, softcap, out0,
+                     out_stride, scores))
 
 // logsumexp of one row, and optionally the row's exp(x - lse) summed against another row.
 SAEKIT_BODY float logsumexp_body(const float* x, long V) {
@@ -195,7 +197,7 @@ void rotary(float* x, long rows, long seq, long pos0, long row_stride, long offs
 
 void causal_attention(const float* qkv, long batch, long seq, long row_stride, long q_off,
                       long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
-                      float scale, float* out) {
+                      float scale, float softcap, float* out) {
   const long group = n_heads / n_kv_heads;
   const long out_stride = n_heads * head_dim;
   parallel_for(static_cast<int>(batch * n_heads), [&](int task) {
@@ -204,14 +206,14 @@ void causal_attention(const float* qkv, long batch, long seq, long row_stride, l
     long b = task / n_heads, h = task % n_heads, g = h / group;
     const float* base = qkv + b * seq * row_stride;
     attention_head(base + q_off + h * head_dim, row_stride, seq, 0, base + k_off + g * head_dim,
-                   base + v_off + g * head_dim, row_stride, head_dim, scale,
+                   base + v_off + g * head_dim, row_stride, head_dim, scale, softcap,
                    out + b * seq * out_stride + h * head_dim, out_stride, scores.data());
   });
 }
 
 void cached_attention(const float* q, long q_stride, long q_off, long batch, long n, long pos0,
                       const float* k_cache, const float* v_cache, long cache_len, long n_heads,
-                      long n_kv_heads, long head_dim, float scale, float* out) {
+                      long n_kv_heads, long head_dim, float scale, float softcap, float* out) {
   const long group = n_heads / n_kv_heads;
   const long out_stride = n_heads * head_dim;
   const long kv_stride = n_kv_heads * head_dim;
@@ -221,8 +223,8 @@ void cached_attention(const float* q, long q_stride, long q_off, long batch, lon
     long b = task / n_heads, h = task % n_heads, g = h / group;
     const long cache = b * cache_len * kv_stride + g * head_dim;
     attention_head(q + b * n * q_stride + q_off + h * head_dim, q_stride, n, pos0, k_cache + cache,
-                   v_cache + cache, kv_stride, head_dim, scale, out + b * n * out_stride + h * head_dim,
-                   out_stride, scores.data());
+                   v_cache + cache, kv_stride, head_dim, scale, softcap,
+                   out + b * n * out_stride + h * head_dim, out_stride, scores.data());
   });
 }
 

@@ -33,10 +33,11 @@ void rotary(float* x, long rows, long seq, long pos0, long row_stride, long offs
 
 // Causal multi-head attention over qkv rows (row = b * seq + t, row_stride floats), with
 // q heads at q_off, k heads at k_off, v heads at v_off (head_dim floats each); q head h
-// reads kv head h / (n_heads / n_kv_heads). out [rows, n_heads * head_dim].
+// reads kv head h / (n_heads / n_kv_heads). Logits are scale * q.k, capped at +-softcap as
+// softcap * tanh(s / softcap) when softcap > 0. out [rows, n_heads * head_dim].
 void causal_attention(const float* qkv, long batch, long seq, long row_stride, long q_off,
                       long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
-                      float scale, float* out);
+                      float scale, float softcap, float* out);
 
 // Attention of n new query positions per sequence against a key/value cache: query row
 // (b * n + i) (q_stride floats, heads at q_off) sits at position pos0 + i and attends to
@@ -44,7 +45,7 @@ void causal_attention(const float* qkv, long batch, long seq, long row_stride, l
 // head_dim]. out [batch * n, n_heads * head_dim]. Incremental decoding uses it.
 void cached_attention(const float* q, long q_stride, long q_off, long batch, long n, long pos0,
                       const float* k_cache, const float* v_cache, long cache_len, long n_heads,
-                      long n_kv_heads, long head_dim, float scale, float* out);
+                      long n_kv_heads, long head_dim, float scale, float softcap, float* out);
 
 // Per row of logits [rows, V]: loss[r] = logsumexp(logits[r]) - logits[r, target[r]]
 // (targets < 0 give 0). Returns nothing; writes loss.

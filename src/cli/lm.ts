@@ -96,13 +96,13 @@ export function registerLm(program: Command): void {
     .option("--max-new <n>", "tokens to generate", positiveInt, 100)
     .option("--temperature <x>", "0: greedy", finiteNumber, 0)
     .option("--seed <n>", "sampling seed", nonNegativeInt, 0)
-    .option("--bos", "prepend BOS (default for text prompts to Llama-family models)")
+    .option("--bos", "prepend BOS (default for text prompts to Llama- and Gemma-family models)")
     .option("--no-bos", "do not prepend BOS");
   addModelOptions(generateCmd);
   generateCmd.action(async (o) => {
     const loaded = await openModel(o);
     // Text prompts get BOS as the model family expects it; raw --tokens are taken as given.
-    const withBos = o.bos ?? (!o.tokens && loaded.model.cfg.architecture === "llama");
+    const withBos = o.bos ?? (!o.tokens && ["llama", "gemma"].includes(loaded.model.cfg.architecture));
     const prompt = promptTokens(loaded, o.tokens, o.prompt, withBos);
     // llama2.c models delimit stories with BOS; Hugging Face models end with EOS.
     const stop = [loaded.model.cfg.eosTokenId, loaded.source.endsWith(".bin") ? loaded.bosId : null].filter((t): t is number => t !== null);

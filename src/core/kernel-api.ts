@@ -156,20 +156,22 @@ export interface Kernels {
     heads: number, headDim: number, invFreq: Float32Array, style: RotaryStyle): void;
   /**
    * Causal attention over qkv rows (row = b*seq + t) holding q heads at qOffset, k heads at
-   * kOffset and v heads at vOffset; q head h reads kv head h / (heads / kvHeads).
-   * out [batch*seq, heads*headDim].
+   * kOffset and v heads at vOffset; q head h reads kv head h / (heads / kvHeads). The
+   * logits are scale * q.k, capped at +-softcap as softcap * tanh(s / softcap) when
+   * softcap > 0 (Gemma 2; 0: no cap). out [batch*seq, heads*headDim].
    */
   causalAttention(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
     kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
-    out: Float32Array): void;
+    softcap: number, out: Float32Array): void;
   /**
    * Attention of n new queries per sequence against a key/value cache [batch, cacheLen,
    * kvHeads*headDim]: query row b*n + i (qStride floats, heads at qOffset) is position
-   * pos0 + i and attends to cached positions 0..pos0 + i. out [batch*n, heads*headDim].
+   * pos0 + i and attends to cached positions 0..pos0 + i; logits as causalAttention's.
+   * out [batch*n, heads*headDim].
    */
   cachedAttention(q: Float32Array, qStride: number, qOffset: number, batch: number, n: number, pos0: number,
     kCache: Float32Array, vCache: Float32Array, cacheLen: number, heads: number, kvHeads: number,
-    headDim: number, scale: number, out: Float32Array): void;
+    headDim: number, scale: number, softcap: number, out: Float32Array): void;
   /** loss[r] = logsumexp(logits[r]) - logits[r, targets[r]] (0 where targets[r] < 0). */
   crossEntropyRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, loss: Float32Array): void;
   /** kl[r] = KL(softmax(p[r]) || softmax(q[r])). */

@@ -405,7 +405,7 @@ export const referenceKernels: Kernels = Object.freeze({
 
   causalAttention(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
     kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
-    out: Float32Array): void {
+    softcap: number, out: Float32Array): void {
     const group = heads / kvHeads;
     const scores = new Float64Array(seq);
     for (let b = 0; b < batch; b++) {
@@ -418,7 +418,7 @@ export const referenceKernels: Kernels = Object.freeze({
             const k = (b * seq + j) * rowStride + kOffset + g * headDim;
             let s = 0;
             for (let c = 0; c < headDim; c++) s += qkv[q + c]! * qkv[k + c]!;
-            scores[j] = s * scale;
+            scores[j] = capLogit(s * scale, softcap);
             mx = Math.max(mx, scores[j]!);
           }
           let sum = 0;
@@ -436,7 +436,7 @@ export const referenceKernels: Kernels = Object.freeze({
 
   cachedAttention(q: Float32Array, qStride: number, qOffset: number, batch: number, n: number, pos0: number,
     kCache: Float32Array, vCache: Float32Array, cacheLen: number, heads: number, kvHeads: number,
-    headDim: number, scale: number, out: Float32Array): void {
+    headDim: number, scale: number, softcap: number, out: Float32Array): void {
     const group = heads / kvHeads;
     const kvStride = kvHeads * headDim;
     for (let b = 0; b < batch; b++) {
@@ -449,7 +449,7 @@ export const referenceKernels: Kernels = Object.freeze({
           for (let j = 0; j <= last; j++) {
             let s = 0;
             for (let c = 0; c < headDim; c++) s += q[qa + c]! * kCache[(b * cacheLen + j) * kvStride + g * headDim + c]!;
-            scores[j] = s * scale;
+            scores[j] = capLogit(s * scale, softcap);
           }
           const mx = Math.max(...scores);
           let sum = 0;
@@ -485,3 +485,8 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 });
+
+/** Gemma 2's logit soft cap: softcap * tanh(s / softcap), or s when softcap is 0. */
+export function capLogit(s: number, softcap: number): number {
+  return softcap > 0 ? softcap * Math.tanh(s / softcap) : s;
+}

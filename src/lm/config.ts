@@ -7,7 +7,7 @@
 import { RotaryStyle } from "../core/kernels.js";
 import { type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
 
-export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "llama";
+export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "llama" | "gemma";
 
 export interface LmConfig {
   architecture: LmArchitecture;
@@ -23,9 +23,12 @@ export interface LmConfig {
   maxPositions: number;
   norm: "layernorm" | "rmsnorm";
   normEps: number;
-  /** MLP: act(x W_in + b) W_out (standard) or (silu(x W_gate) * x W_up) W_down (swiglu). */
+  /**
+   * MLP: act(x W_in + b) W_out (standard) or (act(x W_gate) * x W_up) W_down (swiglu, the
+   * gated MLP: SiLU for Llama, tanh GELU for Gemma's GeGLU).
+   */
   mlp: "standard" | "swiglu";
-  /** Activation of a standard MLP: exact GELU ("gelu"), tanh GELU ("gelu_new") or ReLU. */
+  /** The MLP's activation: exact GELU ("gelu"), tanh GELU ("gelu_new"), ReLU or SiLU. */
   activation: "gelu" | "gelu_new" | "relu" | "silu";
   positional: "learned" | "rotary";
   /** Rotary frequencies (null for learned positions). */
@@ -47,6 +50,15 @@ export interface LmConfig {
   mlpBias: boolean;
   bosTokenId: number | null;
   eosTokenId: number | null;
+  /** Gemma: token embeddings are multiplied by this (sqrt(dModel), rounded to float32). */
+  embedScale?: number;
+  /** Gemma 2: attention and final logits capped at +-cap as cap * tanh(x / cap) (0: none). */
+  attnSoftcap?: number;
+  finalSoftcap?: number;
+  /** Gemma 2: attention and MLP outputs pass through their own RMSNorm before the residual add. */
+  postNorms?: boolean;
+  /** Gemma 2: attention logits are scaled by queryPreAttnScalar^-1/2 instead of dHead^-1/2. */
+  queryPreAttnScalar?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -146,8 +158,39 @@ export function configFromHf(json: Json, path: string): LmConfig {
       attentionBias: false, mlpBias: false,
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
     };
+  } else if (type === "gemma" || type === "gemma2") {
+    // Gemma: Llama's block with GeGLU, (1 + w) RMSNorm weights (folded in at load), embeddings
+    // scaled by sqrt(d) and a tied unembedding; Gemma 2 adds norms after attention and MLP,
+    // soft-capped logits and alternating local (sliding-window) and global layers.
+    const d = int(json, path, ["hidden_size"]);
+    const heads = int(json, path, ["num_attention_heads"]);
+    const dHead = int(json, path, ["head_dim"], d / heads);
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
+    const gemma2 = type === "gemma2";
+    cfg = {
+      architecture: "gemma", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
+      nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
+      nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
+      dMlp: int(json, path, ["intermediate_size"]),
+      maxPositions: gemma2 ? slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 8192))
+        : int(json, path, ["max_position_embeddings"], 8192),
+      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], 1e-6), mlp: "swiglu",
+      // transformers runs Gemma's MLP with the tanh GELU whatever the older hidden_act says.
+      activation: hfActivation(json, path, "hidden_activation", "gelu_pytorch_tanh"),
+      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: json.tie_word_embeddings !== false,
+      attentionBias: json.attention_bias === true, mlpBias: false,
+      bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
+      embedScale: Math.fround(Math.sqrt(d)),
+      ...(gemma2 ? {
+        postNorms: true,
+        attnSoftcap: num(json, path, ["attn_logit_softcapping"], 0),
+        finalSoftcap: num(json, path, ["final_logit_softcapping"], 0),
+        queryPreAttnScalar: num(json, path, ["query_pre_attn_scalar"], dHead),
+      } : {}),
+    };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, gemma, gemma2)`);
   }
   validateLmConfig(cfg, path);
   return cfg;
@@ -165,8 +208,8 @@ function hfActivation(json: Json, path: string, key: string, fallback: string): 
 }
 
 /**
- * Mistral (and Qwen2 with use_sliding_window) attend only to the last `sliding_window`
- * positions. Within that many positions the window hides nothing, so saekit runs such
+ * Mistral, Gemma 2's local layers (and Qwen2 with use_sliding_window) attend only to the
+ * last `sliding_window` positions. Within that many positions the window hides nothing, so saekit runs such
  * models on contexts up to the window and refuses longer ones.
  */
 function slidingWindowLimit(json: Json, path: string, maxPositions: number): number {
@@ -193,6 +236,7 @@ function gptNeoLocalLimit(json: Json, path: string, maxPositions: number): numbe
 
 /** The factor multiplying q.k in layer `layer`'s attention logits. */
 export function attentionScale(c: LmConfig, layer: number): number {
+  if (c.queryPreAttnScalar !== undefined) return 1 / Math.sqrt(c.queryPreAttnScalar);
   return (c.scaleAttnByHeadDim ? 1 / Math.sqrt(c.dHead) : 1) / (c.scaleAttnByLayer ? layer + 1 : 1);
 }
 

@@ -2,8 +2,14 @@
  * Llama-family checkpoints in Hugging Face layout (LlamaForCausalLM and compatible:
  * Mistral, Qwen2, SmolLM, TinyLlama) -> LmWeights. q_proj, k_proj and v_proj stack into
  * the canonical [Q heads | K heads | V heads] projection; whichever bias tensors the
- * checkpoint has are used (Qwen2 has q/k/v biases; attention_bias and mlp_bias add the rest). Hugging Face stores q and k rows
+ * checkpoint has are used (Qwen2 has q/k/v biases; attention_bias and mlp_bias add the
+ * rest). Hugging Face stores q and k rows
  * permuted for its rotate-half rotary convention, which the config's rotaryStyle matches.
+ *
+ * Gemma and Gemma 2 checkpoints share the layout. Their RMSNorms multiply by (1 + w), so
+ * 1 is added to every norm weight here; Gemma 2's four norms per block map as
+ * input_layernorm -> ln1, post_attention_layernorm -> ln1Post (on the attention output),
+ * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post.
  */
 import type { LmConfig } from "./config.js";
 import type { BlockWeights, LmWeights } from "./model.js";
@@ -13,6 +19,11 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;
   const g = (name: string, shape: number[]) => r.get(name, shape).data;
   const optional = (name: string, shape: number[]) => (r.has(name) ? g(name, shape) : null);
+  const gemma = c.architecture === "gemma";
+  const norm = (name: string) => {
+    const w = g(name, [d]);
+    return { w: gemma ? w.map((v) => v + 1) : w, b: null };
+  };
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `model.layers.${i}.`;
@@ -33,9 +44,14 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
       if (bk) bqkv.set(bk, H * dh);
       if (bv) bqkv.set(bv, (H + Hkv) * dh);
     }
+    const norms = c.postNorms
+      ? {
+        ln1: norm(`${p}input_layernorm.weight`), ln1Post: norm(`${p}post_attention_layernorm.weight`),
+        ln2: norm(`${p}pre_feedforward_layernorm.weight`), ln2Post: norm(`${p}post_feedforward_layernorm.weight`),
+      }
+      : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
     blocks.push({
-      ln1: { w: g(`${p}input_layernorm.weight`, [d]), b: null },
-      ln2: { w: g(`${p}post_attention_layernorm.weight`, [d]), b: null },
+      ...norms,
       wqkv,
       bqkv,
       wo: g(`${p}self_attn.o_proj.weight`, [d, H * dh]),
@@ -53,7 +69,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
     embed,
     posEmbed: null,
     blocks,
-    lnFinal: { w: g("model.norm.weight", [d]), b: null },
+    lnFinal: norm("model.norm.weight"),
     unembed: r.has("lm_head.weight") ? g("lm_head.weight", [V, d]) : embed,
   };
 }

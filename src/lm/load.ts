@@ -75,7 +75,9 @@ export function openTokenizer(path: string): TextTokenizer {
 
 export function loadHfWeights(cfg: LmConfig, dir: string): LmWeights {
   const reader = openHfWeights(dir);
-  const load = { gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights }[cfg.architecture];
+  const load = {
+    gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights, gemma: loadLlamaWeights,
+  }[cfg.architecture];
   const weights = load(cfg, reader);
   reader.finish(BUFFERS);
   return weights;

@@ -31,6 +31,9 @@ export interface Norm {
 export interface BlockWeights {
   ln1: Norm;
   ln2: Norm;
+  /** Gemma 2's norms on the attention and MLP outputs (config postNorms). */
+  ln1Post?: Norm;
+  ln2Post?: Norm;
   /** [(nHeads + 2 nKvHeads) * dHead, dModel]: all query heads, then key heads, then value heads. */
   wqkv: Float32Array;
   bqkv: Float32Array | null;
@@ -176,6 +179,7 @@ export class LanguageModel {
       if (!(t >= 0 && t < c.vocabSize)) throw new RangeError(`token id ${t} at position ${r} is outside the vocabulary (size ${c.vocabSize})`);
       resid.set(this.weights.embed.subarray(t * d, (t + 1) * d), r * d);
     }
+    if (c.embedScale !== undefined) k.scale(resid.subarray(0, N * d), c.embedScale);
     if (run("hook_embed", resid, d)) return stopped;
     if (this.weights.posEmbed) {
       const pos = this.ws.float("pos", N * d);
@@ -207,6 +211,7 @@ export class LanguageModel {
         k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, this.invFreq, c.rotaryStyle);
       }
       const scale = attentionScale(c, layer);
+      const softcap = c.attnSoftcap ?? 0;
       const heads = this.ws.float("heads", N * H * dh);
       if (cache) {
         // Append this step's keys and values, then attend over everything cached.
@@ -217,13 +222,14 @@ export class LanguageModel {
           cache.values[layer]!.set(qkv.subarray(r * qkvWidth + (H + Hkv) * dh, (r + 1) * qkvWidth), slot);
         }
         k.cachedAttention(qkv, qkvWidth, 0, batch, seq, pos0, cache.keys[layer]!, cache.values[layer]!, cache.capacity,
-          H, Hkv, dh, scale, heads);
+          H, Hkv, dh, scale, softcap, heads);
       } else {
-        k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, heads);
+        k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, heads);
       }
       const attnOut = this.ws.float("attn_out", N * d);
       k.sgemm(false, true, N, d, H * dh, 1, heads, H * dh, w.wo, H * dh, 0, attnOut, d);
       if (w.bo) k.addRowVector(attnOut, N, d, w.bo);
+      if (w.ln1Post) this.normInPlace(attnOut, N, w.ln1Post);
       if (run(`${p}hook_attn_out`, attnOut, d)) return stopped;
 
       // MLP, reading the block input (parallel residual) or the post-attention stream.
@@ -231,6 +237,7 @@ export class LanguageModel {
       this.norm(resid, N, w.ln2, h);
       const mlpOut = this.ws.float("mlp_out", N * d);
       this.mlp(w, h, N, mlpOut);
+      if (w.ln2Post) this.normInPlace(mlpOut, N, w.ln2Post);
       if (run(`${p}hook_mlp_out`, mlpOut, d)) return stopped;
       if (c.parallelResidual) addInPlace(resid, attnOut);
       addInPlace(resid, mlpOut);
@@ -253,6 +260,8 @@ export class LanguageModel {
     const { dModel: d, vocabSize: V } = this.cfg;
     const logits = out ?? new Float32Array(rows * V);
     this.k.sgemm(false, true, rows, V, d, 1, final, d, this.weights.unembed, d, 0, logits, V);
+    const cap = this.cfg.finalSoftcap ?? 0;
+    if (cap > 0) for (let i = 0; i < rows * V; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
     return logits;
   }
 
@@ -286,6 +295,13 @@ export class LanguageModel {
     else this.k.layerNorm(x, rows, d, n.w, n.b, eps, out);
   }
 
+  /** x = norm(x), through a scratch buffer. */
+  private normInPlace(x: Float32Array, rows: number, n: Norm): void {
+    const tmp = this.ws.float("post_norm", rows * this.cfg.dModel);
+    this.norm(x, rows, n, tmp);
+    x.set(tmp);
+  }
+
   private mlp(w: BlockWeights, h: Float32Array, N: number, out: Float32Array): void {
     const { dModel: d, dMlp: m } = this.cfg;
     const k = this.k;
@@ -296,7 +312,12 @@ export class LanguageModel {
       if (w.bgate) k.addRowVector(hidden, N, m, w.bgate);
       k.sgemm(false, true, N, m, d, 1, h, d, w.wup!, d, 0, up, m);
       if (w.bup) k.addRowVector(up, N, m, w.bup);
-      k.siluMul(hidden, up);
+      if (this.cfg.activation === "silu") {
+        k.siluMul(hidden, up);
+      } else {
+        k.activate(hidden, ACTIVATIONS[this.cfg.activation]);
+        for (let i = 0; i < N * m; i++) hidden[i]! *= up[i]!;
+      }
       k.sgemm(false, true, N, d, m, 1, hidden, m, w.wdown!, m, 0, out, d);
       if (w.bdown) k.addRowVector(out, N, d, w.bdown);
       return;

@@ -523,9 +523,21 @@ describe("transformer blocks", () => {
         const width = (heads + 2 * kv) * dh + 3; // padded rows
         const qkv = randn(rng, batch * seq * width);
         const o1 = new Float32Array(batch * seq * heads * dh), o2 = o1.slice();
-        native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), o1);
-        ref.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), o2);
-        expect(maxAbsDiff(o1, o2), `${isa} ${batch}x${seq} h${heads}/${kv}`).toBeLessThan(1e-5);
+        for (const softcap of [0, 1.5]) {
+          native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), softcap, o1);
+          ref.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), softcap, o2);
+          expect(maxAbsDiff(o1, o2), `${isa} ${batch}x${seq} h${heads}/${kv} cap ${softcap}`).toBeLessThan(1e-5);
+        }
+        // A cap far above every logit changes nothing; a tiny one flattens attention to
+        // the mean of the values seen so far.
+        native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), 0, o2);
+        native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), 1e6, o1);
+        expect(maxAbsDiff(o1, o2), isa).toBeLessThan(1e-5);
+        native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), 1e-6, o1);
+        const t = seq - 1, v0 = (heads + kv) * dh; // last position of sequence 0, head 0 (kv head 0)
+        let mean = 0;
+        for (let j = 0; j <= t; j++) mean += qkv[j * width + v0]! / (t + 1);
+        expect(o1[t * heads * dh]).toBeCloseTo(mean, 4);
       }
     });
   });
@@ -537,7 +549,8 @@ describe("transformer blocks", () => {
       const width = (heads + 2 * kv) * dh;
       const qkv = randn(rng, batch * seq * width);
       const full = new Float32Array(batch * seq * heads * dh);
-      native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.3, full);
+      const softcap = 0.7;
+      native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.3, softcap, full);
       // The same keys and values laid out as a cache; queries for the last 4 positions.
       const kc = new Float32Array(batch * cacheLen * kv * dh), vc = kc.slice();
       for (let b = 0; b < batch; b++) {
@@ -551,8 +564,8 @@ describe("transformer blocks", () => {
       const q = new Float32Array(batch * n * width);
       for (let b = 0; b < batch; b++) q.set(qkv.subarray((b * seq + pos0) * width, (b * seq + seq) * width), b * n * width);
       const o1 = new Float32Array(batch * n * heads * dh), o2 = o1.slice();
-      native.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, o1);
-      ref.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, o2);
+      native.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, softcap, o1);
+      ref.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, softcap, o2);
       expect(maxAbsDiff(o1, o2), isa).toBeLessThan(1e-5);
       for (let b = 0; b < batch; b++) {
         const want = full.subarray((b * seq + pos0) * heads * dh, (b * seq + seq) * heads * dh);

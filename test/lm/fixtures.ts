@@ -220,3 +220,40 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
   return dir;
 }
+
+/**
+ * A Gemma (or, with gemma2, Gemma 2) checkpoint: Llama's layout with a tied unembedding,
+ * Gemma 2's two extra norms per block, and small soft caps so that they bite.
+ */
+export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean } = {}): string {
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? 2, m = o.mlp ?? 48, ctx = o.ctx ?? 64;
+  const dh = o.headDim ?? 8;
+  const rng = new Rng(o.seed ?? 5);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: [o.gemma2 ? "Gemma2ForCausalLM" : "GemmaForCausalLM"], model_type: o.gemma2 ? "gemma2" : "gemma",
+    vocab_size: V, hidden_size: d, intermediate_size: m, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: dh,
+    num_hidden_layers: L, max_position_embeddings: ctx, rms_norm_eps: 1e-6, rope_theta: 10000,
+    hidden_act: "gelu_pytorch_tanh", hidden_activation: "gelu_pytorch_tanh", tie_word_embeddings: true,
+    attention_bias: false, bos_token_id: 2, eos_token_id: 1, pad_token_id: 0,
+    ...(o.gemma2 ? {
+      query_pre_attn_scalar: 12, attn_logit_softcapping: 2.0, final_logit_softcapping: 3.0, sliding_window: 32,
+      cache_implementation: "hybrid",
+    } : {}),
+    ...o.config,
+  }));
+  const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
+  for (let i = 0; i < L; i++) {
+    const p = `model.layers.${i}.`;
+    Object.assign(spec, {
+      [`${p}input_layernorm.weight`]: [d], [`${p}post_attention_layernorm.weight`]: [d],
+      [`${p}self_attn.q_proj.weight`]: [H * dh, d], [`${p}self_attn.k_proj.weight`]: [Hkv * dh, d],
+      [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.o_proj.weight`]: [d, H * dh],
+      [`${p}mlp.gate_proj.weight`]: [m, d], [`${p}mlp.up_proj.weight`]: [m, d], [`${p}mlp.down_proj.weight`]: [d, m],
+    });
+    if (o.gemma2) Object.assign(spec, { [`${p}pre_feedforward_layernorm.weight`]: [d], [`${p}post_feedforward_layernorm.weight`]: [d] });
+  }
+  writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}

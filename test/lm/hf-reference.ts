@@ -1,6 +1,7 @@
 /**
  * An independent float64 re-implementation of Hugging Face's modeling code (GPTNeoXForCausalLM,
- * GPT2LMHeadModel, GPTNeoForCausalLM, LlamaForCausalLM), reading a checkpoint's raw tensors in their own layout,
+ * GPT2LMHeadModel, GPTNeoForCausalLM, LlamaForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
+ * reading a checkpoint's raw tensors in their own layout,
  * one position at a time. It shares nothing with src/lm except the safetensors reader, so
  * saekit's canonical-layout conversion, batching and kernels are all under test against it.
  */
@@ -97,8 +98,11 @@ function rotateHalf(v: Vec, pos: number, invFreq: number[]): Vec {
 }
 
 /** Causal softmax attention of one query against keys/values 0..t. */
-function attend(q: Vec, keys: Vec[], values: Vec[], scale: number): Vec {
-  const scores = keys.map((k) => k.reduce((a, v, i) => a + v * q[i]!, 0) * scale);
+function attend(q: Vec, keys: Vec[], values: Vec[], scale: number, softcap = 0): Vec {
+  const scores = keys.map((k) => {
+    const s = k.reduce((a, v, i) => a + v * q[i]!, 0) * scale;
+    return softcap > 0 ? softcap * Math.tanh(s / softcap) : s;
+  });
   const mx = Math.max(...scores);
   const e = scores.map((s) => Math.exp(s - mx));
   const z = e.reduce((a, b) => a + b, 0);
@@ -250,6 +254,55 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
     return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size));
+  }
+  if (cfg.model_type === "gemma" || cfg.model_type === "gemma2") {
+    // modeling_gemma(2).py: RMSNorm scales by (1 + w); embeddings times sqrt(d) (a float32
+    // constant); GeGLU MLP; Gemma 2 adds post-attention / post-MLP norms, a query scale of
+    // query_pre_attn_scalar^-1/2 and tanh soft caps on attention and final logits.
+    const gemma2 = cfg.model_type === "gemma2";
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
+    const dh = cfg.head_dim;
+    const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000);
+    const norm = (x: Vec, wt: Vec) => rmsNorm(x, wt.map((v) => 1 + v), eps);
+    const act = ACT[cfg.hidden_activation ?? "gelu_pytorch_tanh"]!;
+    const scale = gemma2 ? cfg.query_pre_attn_scalar ** -0.5 : 1 / Math.sqrt(dh);
+    const attnCap = gemma2 ? cfg.attn_logit_softcapping ?? 0 : 0;
+    const E = w.get("model.embed_tokens.weight");
+    const normalizer = Math.fround(Math.sqrt(d));
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d).map((v) => v * normalizer));
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+      const proj = xs.map((x, t) => {
+        const a = norm(x, g("input_layernorm.weight"));
+        const q = linear(g("self_attn.q_proj.weight"), null, a, H * dh);
+        const k = linear(g("self_attn.k_proj.weight"), null, a, Hkv * dh);
+        const v = linear(g("self_attn.v_proj.weight"), null, a, Hkv * dh);
+        return {
+          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
+          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
+          v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
+        };
+      });
+      xs = xs.map((x, t) => {
+        const heads = new Float64Array(H * dh);
+        for (let h = 0; h < H; h++) {
+          const kv = Math.floor(h / (H / Hkv));
+          heads.set(attend(proj[t]!.q[h]!, proj.slice(0, t + 1).map((p) => p.k[kv]!), proj.slice(0, t + 1).map((p) => p.v[kv]!), scale, attnCap), h * dh);
+        }
+        let attn = linear(g("self_attn.o_proj.weight"), null, heads, d);
+        if (gemma2) attn = norm(attn, g("post_attention_layernorm.weight"));
+        const mid = add(x, attn);
+        const a = norm(mid, g(gemma2 ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"));
+        const gate = linear(g("mlp.gate_proj.weight"), null, a, cfg.intermediate_size).map(act);
+        const up = linear(g("mlp.up_proj.weight"), null, a, cfg.intermediate_size);
+        let mlp = linear(g("mlp.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d);
+        if (gemma2) mlp = norm(mlp, g("post_feedforward_layernorm.weight"));
+        return add(mid, mlp);
+      });
+    }
+    const cap = gemma2 ? cfg.final_logit_softcapping ?? 0 : 0;
+    return xs.map((x) => linear(E, null, norm(x, w.get("model.norm.weight")), cfg.vocab_size)
+      .map((v) => (cap > 0 ? cap * Math.tanh(v / cap) : v)));
   }
   throw new Error(`reference: unsupported model_type ${cfg.model_type}`);
 }

@@ -14,7 +14,7 @@ import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
-import { writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
+import { writeTinyGemma, writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
 const dir = tempDir();
@@ -56,6 +56,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["llama (attention_bias and mlp_bias)", (d) => writeTinyLlama(d, { seed: 17, allBiases: true, config: { attention_bias: true, mlp_bias: true } })],
   ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
     config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false, sliding_window: 4 } })],
+  ["gemma (GeGLU, (1 + w) norms, scaled embeddings, head_dim != d / heads)", (d) => writeTinyGemma(d, { headDim: 12 })],
+  ["gemma2 (post norms, soft caps, query_pre_attn_scalar)", (d) => writeTinyGemma(d, { gemma2: true, seed: 6 })],
 ];
 
 describe("forward pass against Hugging Face's modeling code", () => {
@@ -73,7 +75,15 @@ describe("forward pass against Hugging Face's modeling code", () => {
 describe("structural properties", async () => {
   const neox = (await loadModel(writeTinyNeox(join(dir, "neox")))).model;
   const gpt2 = (await loadModel(writeTinyGpt2(join(dir, "gpt2")))).model;
-  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2]];
+  const gemma2 = (await loadModel(writeTinyGemma(join(dir, "gemma2"), { gemma2: true }))).model;
+  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2], ["gemma2", gemma2]];
+
+  it("gemma2: final logits are soft-capped to (-3, 3) and the cap is reached", () => {
+    const logits = gemma2.forward(randomTokens(4, 12, gemma2.cfg.vocabSize), 1, 12).logits!;
+    const peak = Math.max(...logits.map(Math.abs));
+    expect(peak).toBeLessThan(3);
+    expect(peak).toBeGreaterThan(2.5);
+  });
 
   for (const [name, model] of models) {
     it(`${name}: later tokens never change earlier outputs (causality)`, () => {
