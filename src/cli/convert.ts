@@ -8,7 +8,7 @@ import { printJson } from "./options.js";
 export function registerConvert(program: Command): void {
   program
     .command("convert")
-    .description("write an SAE from any format saekit reads (SAELens, sparsify, dictionary_learning ae.pt) as a SAELens folder: cfg.json + sae_weights.safetensors")
+    .description("write an SAE from any format saekit reads (SAELens, sparsify, dictionary_learning ae.pt, GemmaScope params.npz) as a SAELens folder: cfg.json + sae_weights.safetensors")
     .requiredOption("--sae <path>", SAE_HELP)
     .option("--cache-dir <dir>", "where hf: SAEs are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
     .requiredOption("--out <dir>", "SAELens folder to write")

@@ -24,7 +24,7 @@ export function openModel(o: { model: string; tokenizer?: string; cacheDir?: str
   return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir });
 }
 
-export const SAE_HELP = "SAE: a SAELens or saekit folder, a sparsify folder, a dictionary_learning ae.pt, or hf:ORG/NAME/FOLDER[@revision]";
+export const SAE_HELP = "SAE: a SAELens or saekit folder, a sparsify folder, a dictionary_learning ae.pt, a GemmaScope params.npz (or its folder), or hf:ORG/NAME/FOLDER[@revision]";
 
 /** --sae and --hook, for commands that splice an SAE into a model. */
 export function addSaeOptions(cmd: Command): Command {

@@ -5,6 +5,7 @@
  * and non-finite values are refused before they can poison a training run.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { parseNpy } from "../core/npy.js";
 import { decodeFloats } from "../core/dtype.js";
 import { SafetensorsFile } from "../core/safetensors.js";
 import { checkFinite } from "./source.js";
@@ -70,29 +71,12 @@ function readAll(path: string): Buffer {
   }
 }
 
-/** The NumPy format: magic, version, header length, a Python dict literal, the data. */
+/** A 2-D float array in NumPy's format (core/npy.ts). */
 function loadNpy(path: string): ActivationMatrix {
   const buf = readAll(path);
-  const fail = (why: string): never => { throw new Error(`${path}: not a usable .npy file: ${why}`); };
-  if (buf.length < 10 || buf.readUInt8(0) !== 0x93 || buf.toString("latin1", 1, 6) !== "NUMPY") fail("missing the \\x93NUMPY magic");
-  const major = buf.readUInt8(6);
-  const headerLen = major === 1 ? buf.readUInt16LE(8) : major <= 3 ? buf.readUInt32LE(8) : fail(`unsupported version ${major}`);
-  const start = major === 1 ? 10 : 12;
-  if (start + headerLen > buf.length) fail("header runs past the end of the file");
-  const header = buf.toString(major === 3 ? "utf8" : "latin1", start, start + headerLen);
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1] ?? fail("no descr in header");
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1] ?? fail("no fortran_order in header");
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1] ?? fail("no shape in header");
-  const shape = shapeText.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
-  if (shape.length !== 2 || shape.some((s) => !Number.isSafeInteger(s) || s < 0)) fail(`shape (${shapeText}) is not [rows, d]`);
-  if (fortran === "True") fail("Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
-  const dtypes: Record<string, ["F32" | "F16" | "F64", number]> = { "<f4": ["F32", 4], "<f2": ["F16", 2], "<f8": ["F64", 8], "|f4": ["F32", 4] };
-  const dt = dtypes[descr] ?? fail(`dtype ${descr} is not little-endian float16/32/64`);
-  const [rows, d] = shape as [number, number];
-  const bytes = rows * d * dt[1];
-  const dataStart = start + headerLen;
-  if (buf.length - dataStart !== bytes) fail(`holds ${buf.length - dataStart} data bytes, shape (${rows}, ${d}) of ${descr} needs ${bytes}`);
-  return { data: decodeFloats(new Uint8Array(buf.buffer, buf.byteOffset + dataStart, bytes), dt[0], rows * d), rows, d };
+  const { shape, data } = parseNpy(new Uint8Array(buf.buffer, buf.byteOffset, buf.length), path);
+  if (shape.length !== 2) throw new Error(`${path}: not a usable .npy file: shape (${shape.join(", ")}) is not [rows, d]`);
+  return { data, rows: shape[0]!, d: shape[1]! };
 }
 
 function loadRaw(path: string, [rows, d]: [number, number]): ActivationMatrix {

@@ -104,7 +104,12 @@ async function fetchWeights(dir: string, get: HubGet): Promise<boolean> {
 /** Downloads one file (atomically: temp then rename); false if the repo has no such file. */
 async function fetchToFile(spec: HubSpec, path: string, dest: string, required: boolean, opts: HubOptions): Promise<boolean> {
   if (existsSync(dest)) return true;
-  const blob = await downloadFile({ repo: spec.repo, path, revision: spec.revision, fetch: opts.fetch, xet: false });
+  // Gated repositories (Gemma, Llama) need the user's token, as huggingface_hub reads it.
+  const token = process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN;
+  const blob = await downloadFile({
+    repo: spec.repo, path, revision: spec.revision, fetch: opts.fetch, xet: false,
+    ...(token ? { accessToken: token as `hf_${string}` } : {}),
+  });
   if (!blob) {
     if (required) throw new Error(`${spec.repo} has no file ${path}`);
     return false;

@@ -1,25 +1,28 @@
 /**
  * Opens an SAE whichever Python tool wrote it: a SAELens folder (cfg.json +
  * sae_weights.safetensors, also what saekit writes), a sparsify folder (cfg.json +
- * sae.safetensors) or a dictionary_learning ae.pt (the file, or its trainer folder); local,
- * or `hf:ORG/NAME/FOLDER[@revision]` downloaded from the hub (fetchSae).
+ * sae.safetensors), a dictionary_learning ae.pt (the file, or its trainer folder) or a
+ * GemmaScope params.npz (the file, or its folder); local, or `hf:ORG/NAME/FOLDER[@revision]`
+ * downloaded from the hub (fetchSae).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { HubOptions } from "../lm/hub.js";
 import { dictionaryLearningFile, loadDictionaryLearningSae } from "./dictionary-learning.js";
+import { gemmaScopeFile, loadGemmaScopeSae } from "./gemma-scope.js";
 import { resolveHubSae } from "./hub.js";
 import { type LoadedSae, loadSae, WEIGHTS_FILE } from "./saelens.js";
 import { isSparsifyFolder, loadSparsifySae } from "./sparsify.js";
 
-export type SaeFormat = "saelens" | "sparsify" | "dictionary_learning";
+export type SaeFormat = "saelens" | "sparsify" | "dictionary_learning" | "gemma_scope";
 
 export function openSae(path: string): LoadedSae & { format: SaeFormat } {
   if (!existsSync(path)) throw new Error(`${path}: no such SAE file or folder`);
   if (existsSync(join(path, WEIGHTS_FILE))) return { ...loadSae(path), format: "saelens" };
   if (isSparsifyFolder(path)) return { ...loadSparsifySae(path), format: "sparsify" };
   if (dictionaryLearningFile(path)) return { ...loadDictionaryLearningSae(path), format: "dictionary_learning" };
-  throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors) or a dictionary_learning ae.pt`);
+  if (gemmaScopeFile(path)) return { ...loadGemmaScopeSae(path), format: "gemma_scope" };
+  throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors), a dictionary_learning ae.pt or a GemmaScope params.npz`);
 }
 
 /** openSae for a local path or an `hf:` spec (downloaded into the cache first). */

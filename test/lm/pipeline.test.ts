@@ -105,9 +105,13 @@ describe("saekit harvest / train / eval / logits / generate", () => {
 
 describe("hf: model specs", () => {
   /** A stand-in for huggingface.co serving a folder with HTTP range requests. */
-  function fakeHub(root: string, repo: string): typeof fetch {
+  function fakeHub(root: string, repo: string, token?: string): typeof fetch {
     return (async (input: string | URL | Request, init?: RequestInit) => {
       const url = new URL(String(input instanceof Request ? input.url : input));
+      // A gated repository answers only requests that carry the user's token.
+      if (token && new Headers(init?.headers).get("Authorization") !== `Bearer ${token}`) {
+        return new Response("gated", { status: 401, headers: { "X-Error-Message": "Access to this model is restricted" } });
+      }
       const m = new RegExp(`^/${repo}/resolve/main/(.+)$`).exec(url.pathname);
       const path = m ? join(root, decodeURIComponent(m[1]!)) : null;
       if (!path || !existsSync(path)) return new Response("not found", { status: 404, headers: { "X-Error-Code": "EntryNotFound" } });
@@ -157,6 +161,25 @@ describe("hf: model specs", () => {
     expect(dict).toMatchObject({ format: "dictionary_learning", sae: { cfg: { architecture: "topk", k: 3 } } });
     await expect(fetchSae("hf:org/saes/nothing", opts)).rejects.toThrow(/downloading org\/saes\/nothing@main: no SAE here/);
     await expect(fetchSae("hf:org/saes/../x", opts)).rejects.toThrow(/not a hub spec/);
+  });
+
+  it("downloads a GemmaScope SAE (params.npz) and a gated repository with HF_TOKEN", async () => {
+    const release = join(import.meta.dirname, "..", "fixtures", "gemma-scope", "gemma-scope-2b-pt-res");
+    const spec = "hf:google/gemma-scope-2b-pt-res/layer_3/width_16k/average_l0_5";
+    const fetchGated = fakeHub(release, "google/gemma-scope-2b-pt-res", "hf_test");
+    const saved = process.env.HF_TOKEN;
+    try {
+      delete process.env.HF_TOKEN;
+      await expect(fetchSae(spec, { cacheDir: join(dir, "cache-gs-denied"), fetch: fetchGated, progress: false })).rejects.toThrow(/downloading/);
+      process.env.HF_TOKEN = "hf_test";
+      const gs = await fetchSae(spec, { cacheDir: join(dir, "cache-gs"), fetch: fetchGated, progress: false });
+      expect(gs.format).toBe("gemma_scope");
+      expect(gs.metadata).toMatchObject({ model_name: "gemma-2-2b", hook_name: "blocks.3.hook_resid_post" });
+      expect(gs.sae.cfg).toMatchObject({ architecture: "jumprelu", d_in: 6, d_sae: 10 });
+    } finally {
+      if (saved === undefined) delete process.env.HF_TOKEN;
+      else process.env.HF_TOKEN = saved;
+    }
   });
 
   it("says where to put the files when the hub cannot be reached", async () => {

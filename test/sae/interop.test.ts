@@ -1,8 +1,9 @@
 /**
  * SAEs written by the other Python tools: dictionary_learning ae.pt files made by real
  * torch.save, with the codes and reconstructions their own formulas give
- * (test/fixtures/torch/make_fixtures.py), and sparsify folders; both converted to SAELens
- * format by `saekit convert`.
+ * (test/fixtures/torch/make_fixtures.py), sparsify folders, and GemmaScope params.npz
+ * files written by NumPy (test/fixtures/gemma-scope/make_fixtures.py); all converted to
+ * SAELens format by `saekit convert`.
  */
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { toDense } from "../../src/sae/sparse-code.js";
 import { maxAbsDiff, randn, tempDir } from "../helpers.js";
 
 const fixtures = join(import.meta.dirname, "..", "fixtures", "torch", "dictionary_learning");
+const gemmaScope = join(import.meta.dirname, "..", "fixtures", "gemma-scope");
 const bin = join(import.meta.dirname, "..", "..", "bin", "saekit.js");
 const dir = tempDir();
 
@@ -116,5 +118,53 @@ describe("sparsify folders", () => {
     expect(() => openSae(join(dir, "nothing"))).toThrow(/no such SAE file or folder/);
     mkdirSync(join(dir, "empty"));
     expect(() => openSae(join(dir, "empty"))).toThrow(/not an SAE saekit can read/);
+  });
+});
+
+describe("GemmaScope params.npz", () => {
+  const expected = JSON.parse(readFileSync(join(gemmaScope, "expected.json"), "utf8"));
+  const x = Float32Array.from(expected.x);
+  const rows = x.length / expected.d;
+  const releases: Array<[string, string, Record<string, unknown>]> = [
+    ["np.savez (stored)", "gemma-scope-2b-pt-res/layer_3/width_16k/average_l0_5",
+      { model_name: "gemma-2-2b", hook_name: "blocks.3.hook_resid_post" }],
+    ["np.savez_compressed (deflated)", "gemma-scope-9b-it-mlp/layer_7/width_16k/canonical",
+      { model_name: "gemma-2-9b-it", hook_name: "blocks.7.hook_mlp_out" }],
+  ];
+  for (const [label, folder, metadata] of releases) {
+    it(`${label}: GemmaScope's JumpReLU codes and reconstructions, hook from the release path`, () => {
+      for (const path of [join(gemmaScope, folder), join(gemmaScope, folder, "params.npz")]) {
+        const loaded = openSae(path);
+        expect(loaded.format).toBe("gemma_scope");
+        expect(loaded.sae.cfg).toMatchObject({ architecture: "jumprelu", d_in: 6, d_sae: 10, apply_b_dec_to_input: false });
+        expect(loaded.metadata).toMatchObject(metadata);
+        const code = loaded.sae.encode(x, rows);
+        expect(maxAbsDiff(toDense(code), Float32Array.from(expected.codes))).toBeLessThan(1e-5);
+        expect(maxAbsDiff(loaded.sae.decode(code), Float32Array.from(expected.x_hat))).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  it("converts to a SAELens folder that encodes the same", () => {
+    const out = join(dir, "gemma-scope-converted");
+    const r = spawnSync(process.execPath, [bin, "convert", "--sae", join(gemmaScope, releases[0]![1]), "--out", out], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const { sae, metadata } = loadSae(out);
+    expect(metadata.hook_name).toBe("blocks.3.hook_resid_post");
+    expect(maxAbsDiff(toDense(sae.encode(x, rows)), Float32Array.from(expected.codes))).toBeLessThan(1e-5);
+  });
+
+  it("names the problem in a broken archive", () => {
+    const bad = join(dir, "gemma-scope-bad");
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(join(bad, "params.npz"), "not a zip");
+    expect(() => openSae(bad)).toThrow(/params.npz: no zip end-of-directory record/);
+    // A real archive with one array missing.
+    const src = readFileSync(join(gemmaScope, releases[0]![1], "params.npz"));
+    const cut = Buffer.from(src);
+    // Rename the entry (its local header, then its directory record).
+    for (let at = cut.indexOf("threshold.npy"); at >= 0; at = cut.indexOf("threshold.npy", at + 1)) cut.write("threshXld", at);
+    writeFileSync(join(bad, "params.npz"), cut);
+    expect(() => openSae(bad)).toThrow(/missing array "threshold" for a GemmaScope SAE/);
   });
 });
