@@ -212,8 +212,15 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
   let arch = String(raw.architecture ?? "standard");
   if (arch === "standard" && raw.activation_fn_str === "topk") arch = "topk";
   const common = { d_in, d_sae, apply_b_dec_to_input: raw.apply_b_dec_to_input !== false, decoder_norm: "none" };
-  if (raw.normalize_activations && raw.normalize_activations !== "none") {
-    throw new Error(`${path}: normalize_activations "${raw.normalize_activations}" is not supported; fold the normalisation into the weights first`);
+  // SAELens folds the training-time scale ("expected_average_only_in") into the weights it
+  // saves and runs such SAEs without normalisation; only the per-token rescalings act at
+  // inference, and saekit's encode/decode have no place for them.
+  const norm = raw.normalize_activations;
+  if (norm === "constant_norm_rescale" || norm === "layer_norm") {
+    throw new Error(`${path}: normalize_activations "${norm}" (a per-token rescaling around the SAE) is not supported`);
+  }
+  if (norm !== undefined && norm !== null && norm !== "none" && norm !== "expected_average_only_in") {
+    throw new Error(`${path}: unknown normalize_activations ${JSON.stringify(norm)}`);
   }
   switch (arch) {
     case "standard":

@@ -181,6 +181,15 @@ describe("folders written by SAELens", () => {
     expect(() => loadSae(write("gated-no-gate", { ...base, architecture: "gated" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/missing tensor "b_gate" for a gated SAE/);
     expect(() => loadSae(write("matryoshka", { ...base, architecture: "matryoshka_batchtopk" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"matryoshka_batchtopk" is not supported/);
     expect(() => loadSae(write("noint", { ...base, d_sae: "six" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"d_sae" must be a positive integer/);
+    // Per-token rescalings around the SAE are refused; the folded training scale is not one.
+    expect(() => loadSae(write("cnr", { ...base, normalize_activations: "constant_norm_rescale" }, { W_enc, W_dec, b_enc, b_dec })))
+      .toThrow(/"constant_norm_rescale" \(a per-token rescaling around the SAE\) is not supported/);
+    expect(() => loadSae(write("odd-norm", { ...base, normalize_activations: "sometimes" }, { W_enc, W_dec, b_enc, b_dec })))
+      .toThrow(/unknown normalize_activations "sometimes"/);
+    const folded = loadSae(write("folded-scale", { ...base, normalize_activations: "expected_average_only_in" }, { W_enc, W_dec, b_enc, b_dec }));
+    const plain = loadSae(write("plain", base, { W_enc, W_dec, b_enc, b_dec }));
+    const xs = randn(new Rng(8), 2 * d);
+    expect(maxAbsDiff(toDense(folded.sae.encode(xs, 2)), toDense(plain.sae.encode(xs, 2)))).toBe(0);
     const broken = join(dir, "broken");
     mkdirSync(broken, { recursive: true });
     writeFileSync(join(broken, "cfg.json"), "{not json");
