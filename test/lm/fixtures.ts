@@ -184,6 +184,16 @@ export function writeTinyGptNeo(dir: string, o: TinyOptions & { window?: number 
   return dir;
 }
 
+/** One Llama-layout block's tensors (norms, q/k/v/o projections, gated MLP) and their shapes. */
+function llamaLayerSpec(p: string, d: number, H: number, Hkv: number, dh: number, m: number): Record<string, number[]> {
+  return {
+    [`${p}input_layernorm.weight`]: [d], [`${p}post_attention_layernorm.weight`]: [d],
+    [`${p}self_attn.q_proj.weight`]: [H * dh, d], [`${p}self_attn.k_proj.weight`]: [Hkv * dh, d],
+    [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.o_proj.weight`]: [d, H * dh],
+    [`${p}mlp.gate_proj.weight`]: [m, d], [`${p}mlp.up_proj.weight`]: [m, d], [`${p}mlp.down_proj.weight`]: [d, m],
+  };
+}
+
 export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
   const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? 2, m = o.mlp ?? 48, ctx = o.ctx ?? 64;
   const dh = o.headDim ?? d / H;
@@ -199,12 +209,7 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
   if (!o.tied) spec["lm_head.weight"] = [V, d];
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
-    Object.assign(spec, {
-      [`${p}input_layernorm.weight`]: [d], [`${p}post_attention_layernorm.weight`]: [d],
-      [`${p}self_attn.q_proj.weight`]: [H * dh, d], [`${p}self_attn.k_proj.weight`]: [Hkv * dh, d],
-      [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.o_proj.weight`]: [d, H * dh],
-      [`${p}mlp.gate_proj.weight`]: [m, d], [`${p}mlp.up_proj.weight`]: [m, d], [`${p}mlp.down_proj.weight`]: [d, m],
-    });
+    Object.assign(spec, llamaLayerSpec(p, d, H, Hkv, dh, m));
     if (o.qkvBias || o.allBiases) {
       Object.assign(spec, {
         [`${p}self_attn.q_proj.bias`]: [H * dh], [`${p}self_attn.k_proj.bias`]: [Hkv * dh], [`${p}self_attn.v_proj.bias`]: [Hkv * dh],
@@ -245,12 +250,7 @@ export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean 
   const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
-    Object.assign(spec, {
-      [`${p}input_layernorm.weight`]: [d], [`${p}post_attention_layernorm.weight`]: [d],
-      [`${p}self_attn.q_proj.weight`]: [H * dh, d], [`${p}self_attn.k_proj.weight`]: [Hkv * dh, d],
-      [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.o_proj.weight`]: [d, H * dh],
-      [`${p}mlp.gate_proj.weight`]: [m, d], [`${p}mlp.up_proj.weight`]: [m, d], [`${p}mlp.down_proj.weight`]: [d, m],
-    });
+    Object.assign(spec, llamaLayerSpec(p, d, H, Hkv, dh, m));
     if (o.gemma2) Object.assign(spec, { [`${p}pre_feedforward_layernorm.weight`]: [d], [`${p}post_feedforward_layernorm.weight`]: [d] });
   }
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });

@@ -119,6 +119,35 @@ const ACT: Record<string, (x: number) => number> = {
   gelu: geluErf, gelu_new: geluTanh, gelu_fast: geluTanh, gelu_pytorch_tanh: geluTanh, relu: (x) => Math.max(0, x), silu,
 };
 
+interface Heads {
+  q: Vec[];
+  k: Vec[];
+  v: Vec[];
+}
+
+/** Llama-layout q/k/v projections of one normed position, rotary applied to q and k (rotate-half). */
+function llamaHeads(g: (n: string) => Vec, bias: (n: string) => Vec | null, a: Vec, t: number, H: number, Hkv: number,
+  dh: number, inv: number[]): Heads {
+  const q = linear(g("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias"), a, H * dh);
+  const k = linear(g("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias"), a, Hkv * dh);
+  const v = linear(g("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias"), a, Hkv * dh);
+  return {
+    q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
+    k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
+    v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
+  };
+}
+
+/** Position t's attention output over positions 0..t, query head h reading kv head h / (H / Hkv) (repeat_kv). */
+function groupedAttention(proj: Heads[], t: number, H: number, Hkv: number, dh: number, scale: number, softcap = 0): Vec {
+  const heads = new Float64Array(H * dh);
+  for (let h = 0; h < H; h++) {
+    const kv = Math.floor(h / (H / Hkv));
+    heads.set(attend(proj[t]!.q[h]!, proj.slice(0, t + 1).map((p) => p.k[kv]!), proj.slice(0, t + 1).map((p) => p.v[kv]!), scale, softcap), h * dh);
+  }
+  return heads;
+}
+
 /** Logits [T][vocab] of one token sequence, computed as Hugging Face's modeling code does. */
 export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
   const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
@@ -228,23 +257,9 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
-      const proj = xs.map((x, t) => {
-        const a = rmsNorm(x, g("input_layernorm.weight"), eps);
-        const q = linear(g("self_attn.q_proj.weight"), bias(l, "self_attn.q_proj.bias"), a, H * dh);
-        const k = linear(g("self_attn.k_proj.weight"), bias(l, "self_attn.k_proj.bias"), a, Hkv * dh);
-        const v = linear(g("self_attn.v_proj.weight"), bias(l, "self_attn.v_proj.bias"), a, Hkv * dh);
-        return {
-          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
-          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
-          v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
-        };
-      });
+      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, inv));
       xs = xs.map((x, t) => {
-        const heads = new Float64Array(H * dh);
-        for (let h = 0; h < H; h++) {
-          const kv = Math.floor(h / (H / Hkv)); // repeat_kv
-          heads.set(attend(proj[t]!.q[h]!, proj.slice(0, t + 1).map((p) => p.k[kv]!), proj.slice(0, t + 1).map((p) => p.v[kv]!), 1 / Math.sqrt(dh)), h * dh);
-        }
+        const heads = groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh));
         const mid = add(x, linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d));
         const a = rmsNorm(mid, g("post_attention_layernorm.weight"), eps);
         const gate = linear(g("mlp.gate_proj.weight"), bias(l, "mlp.gate_proj.bias"), a, cfg.intermediate_size).map(silu);
@@ -272,23 +287,9 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d).map((v) => v * normalizer));
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
-      const proj = xs.map((x, t) => {
-        const a = norm(x, g("input_layernorm.weight"));
-        const q = linear(g("self_attn.q_proj.weight"), null, a, H * dh);
-        const k = linear(g("self_attn.k_proj.weight"), null, a, Hkv * dh);
-        const v = linear(g("self_attn.v_proj.weight"), null, a, Hkv * dh);
-        return {
-          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
-          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
-          v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
-        };
-      });
+      const proj = xs.map((x, t) => llamaHeads(g, () => null, norm(x, g("input_layernorm.weight")), t, H, Hkv, dh, inv));
       xs = xs.map((x, t) => {
-        const heads = new Float64Array(H * dh);
-        for (let h = 0; h < H; h++) {
-          const kv = Math.floor(h / (H / Hkv));
-          heads.set(attend(proj[t]!.q[h]!, proj.slice(0, t + 1).map((p) => p.k[kv]!), proj.slice(0, t + 1).map((p) => p.v[kv]!), scale, attnCap), h * dh);
-        }
+        const heads = groupedAttention(proj, t, H, Hkv, dh, scale, attnCap);
         let attn = linear(g("self_attn.o_proj.weight"), null, heads, d);
         if (gemma2) attn = norm(attn, g("post_attention_layernorm.weight"));
         const mid = add(x, attn);
