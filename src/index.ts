@@ -3,9 +3,9 @@
  *
  *   kernels()            native (or reference) numeric kernels
  *   newSae / createSae   SAEs of every architecture; loadSae / saveSae (SAELens format),
- *                        openSae (also sparsify folders and dictionary_learning ae.pt)
+ *                        openSae (also sparsify folders, dictionary_learning ae.pt, GemmaScope params.npz)
  *   trainSae             the trainer (checkpoints, resume, metrics.jsonl)
- *   loadModel            GPT-NeoX / GPT-2 / Llama / llama2.c models with hooks
+ *   loadModel            GPT-NeoX / GPT-2 / GPT-Neo / Llama / Gemma / llama2.c models with hooks
  *   harvest, StoreSource activation stores
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
  *   runSparseProbing     SAEBench's k-sparse probing on a labelled text dataset
