@@ -267,4 +267,13 @@ export const PRESETS: Record<string, LmConfig> = {
     scaleAttnByHeadDim: true, scaleAttnByLayer: false,
     parallelResidual: false, tiedEmbeddings: true, attentionBias: true, mlpBias: true, bosTokenId: 50256, eosTokenId: 50256,
   },
+  // GemmaScope's model: 2.6B parameters, ~10.5 GB in float32.
+  "gemma-2-2b": {
+    architecture: "gemma", vocabSize: 256000, dModel: 2304, nLayers: 26, nHeads: 8, nKvHeads: 4, dHead: 256,
+    dMlp: 9216, maxPositions: 4096, norm: "rmsnorm", normEps: 1e-6, mlp: "swiglu", activation: "gelu_new",
+    positional: "rotary", rope: { theta: 10000, partialFactor: 1, scaling: { type: "default" } }, rotaryDims: 256,
+    rotaryStyle: RotaryStyle.RotateHalf, scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false,
+    tiedEmbeddings: true, attentionBias: false, mlpBias: false, bosTokenId: 2, eosTokenId: 1,
+    embedScale: Math.fround(Math.sqrt(2304)), postNorms: true, attnSoftcap: 50, finalSoftcap: 30, queryPreAttnScalar: 256,
+  },
 };

@@ -23,6 +23,7 @@ export function randomModel(cfg: LmConfig, seed = 0, scale = 0.02): LanguageMode
     const b: BlockWeights = {
       ln1: { w: ones(d), b: layerNorm ? normal(d, 0.01) : null },
       ln2: { w: ones(d), b: layerNorm ? normal(d, 0.01) : null },
+      ...(cfg.postNorms ? { ln1Post: { w: ones(d), b: null }, ln2Post: { w: ones(d), b: null } } : {}),
       wqkv: normal((H + 2 * Hkv) * dh * d),
       bqkv: bias((H + 2 * Hkv) * dh, cfg.attentionBias),
       wo: normal(d * H * dh),

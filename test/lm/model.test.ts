@@ -9,9 +9,10 @@ import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { TorchCheckpoint } from "../../src/core/torch-checkpoint.js";
-import { configFromHf } from "../../src/lm/config.js";
+import { PRESETS, configFromHf, validateLmConfig } from "../../src/lm/config.js";
 import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
+import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
 import { writeTinyGemma, writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
@@ -321,5 +322,23 @@ describe("config.json variants", () => {
     expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "llama3", factor: 8 } }, "c")).toThrow(/rope_scaling.low_freq_factor must be a positive number/);
     expect(() => configFromHf({ ...llama, hidden_act: "gelu" }, "c")).toThrow(/hidden_act must be silu/);
     expect(() => configFromHf({ ...llama, hidden_act: "quick_gelu" }, "c")).toThrow(/hidden_act "quick_gelu" is not supported/);
+  });
+});
+
+describe("benchmark presets", () => {
+  it("are valid configurations whose random models run (at a reduced width)", () => {
+    for (const [name, cfg] of Object.entries(PRESETS)) {
+      validateLmConfig(cfg, name);
+      // Same architecture and options, small enough for a test.
+      const small = {
+        ...cfg, vocabSize: 300, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: cfg.nKvHeads === cfg.nHeads ? 4 : 2, dHead: 8, dMlp: 48,
+        rotaryDims: cfg.rotaryDims ? Math.min(cfg.rotaryDims, 8) : 0, ...(cfg.embedScale ? { embedScale: Math.sqrt(32) } : {}),
+      };
+      const model = randomModel(small, 1, 0.5);
+      const logits = model.forward(randomTokens(2, 2 * 9, 300), 2, 9).logits!;
+      expect(logits.every(Number.isFinite), name).toBe(true);
+      if (cfg.finalSoftcap) expect(Math.max(...logits.map(Math.abs)), name).toBeLessThan(cfg.finalSoftcap);
+    }
+    expect(Object.keys(PRESETS)).toContain("gemma-2-2b");
   });
 });
