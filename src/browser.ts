@@ -40,6 +40,7 @@ export { ReconstructionMetrics, SparsityMetrics, densityHistogram } from "./eval
 export { fitLogisticRegression, predictLogistic, probeAccuracy, balancedSampleWeights } from "./eval/logistic-regression.js";
 export { sparseProbing, oneVsRest, topKMeanDiff, type ClassRows, type ProbingResult } from "./eval/sparse-probing.js";
 export { fitL1LogisticCsr } from "./eval/l1-logistic.js";
+export { targetedProbePerturbation, ablateLatents } from "./eval/tpp.js";
 export { measureAbsorption, wordAbsorption, type AbsorptionResult, type LabelledActivations } from "./eval/absorption.js";
 export { analyzeLatents, type LatentAnalysis } from "./analysis/latents.js";
 export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";

@@ -9,6 +9,7 @@
  *   harvest, StoreSource activation stores
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
  *   runSparseProbing     SAEBench's k-sparse probing on a labelled text dataset
+ *   runTpp               SAEBench's targeted probe perturbation on a labelled text dataset
  *   runAbsorption        SAEBench's feature absorption on the first-letter task
  *   analyzeLatents       max activations, living features, t-SNE + k-means (the vSAE paper)
  *   buildDashboards      sae_vis-style feature dashboards
@@ -67,14 +68,20 @@ export { openContexts } from "./lm/dataset.js";
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice } from "./eval/splice.js";
 export {
-  saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchAbsorptionOutput, encoderStatistics,
+  saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchTppOutput, saeBenchAbsorptionOutput, encoderStatistics,
   type SaeBenchRunInfo, type SaeBenchProbingInfo, type SaeBenchAbsorptionInfo,
 } from "./eval/saebench.js";
 export {
   fitLogisticRegression, predictLogistic, probeAccuracy, balancedSampleWeights, type LogisticModel,
 } from "./eval/logistic-regression.js";
-export { sparseProbing, oneVsRest, topKMeanDiff, type ClassRows, type ProbingResult } from "./eval/sparse-probing.js";
-export { runSparseProbing, type SparseProbingRunOptions, type SparseProbingRunResult } from "./eval/sparse-probing-run.js";
+export {
+  sparseProbing, oneVsRest, oneVsRestRows, gatherSplitRows, topKMeanDiff, type ClassRows, type ProbingResult,
+} from "./eval/sparse-probing.js";
+export {
+  runSparseProbing, poolClassTexts, type SparseProbingRunOptions, type SparseProbingRunResult, type PoolTextOptions,
+} from "./eval/sparse-probing-run.js";
+export { targetedProbePerturbation, ablateLatents, topLatentsByEffect, type TppOptions, type TppResult } from "./eval/tpp.js";
+export { runTpp, type TppRunResult } from "./eval/tpp-run.js";
 export { meanPooledActivations, probeTokens, forEachPaddedBatch } from "./eval/pooled-activations.js";
 export { fitL1LogisticCsr, type L1LogisticModel } from "./eval/l1-logistic.js";
 export {

@@ -18,6 +18,7 @@ import { registerExample } from "./example.js";
 import { registerLm } from "./lm.js";
 import { registerPlot } from "./plot.js";
 import { registerProbe } from "./probe.js";
+import { registerTpp } from "./tpp.js";
 import { registerTrain } from "./train.js";
 
 function version(): string {
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerLm(program);
   registerProbe(program);
+  registerTpp(program);
   registerAbsorption(program);
   registerConvert(program);
   registerAnalyze(program);

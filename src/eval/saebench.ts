@@ -20,7 +20,9 @@
  * eval_result_unstructured under "{dataset}_results".
  *
  * An absorption run is written as SAEBench's absorption_first_letter eval (evals/absorption/
- * eval_output.py): the six mean / std-dev scores, one detail entry per letter.
+ * eval_output.py): the six mean / std-dev scores, one detail entry per letter. A TPP run is
+ * written as SAEBench's tpp eval (evals/scr_and_tpp/eval_output.py):
+ * tpp_threshold_{N}_total_metric / _intended_diff_only / _unintended_diff_only.
  */
 import { randomUUID } from "node:crypto";
 import type { Sae } from "../sae/sae.js";
@@ -28,6 +30,7 @@ import type { AbsorptionRunResult } from "./absorption-run.js";
 import type { ProbingResult } from "./sparse-probing.js";
 import type { SparseProbingRunResult } from "./sparse-probing-run.js";
 import type { SpliceEvalResult } from "./splice.js";
+import type { TppRunResult } from "./tpp-run.js";
 
 export interface SaeBenchRunInfo {
   modelName: string;
@@ -157,6 +160,53 @@ function perClassMetrics(prefix: "llm" | "sae", r: ProbingResult): Record<string
   return out;
 }
 
+/** The SAEBench eval_config fields every labelled-text eval shares. */
+function labeledEvalConfig(info: SaeBenchProbingInfo, classes: number) {
+  return {
+    random_seed: info.seed,
+    dataset_names: [info.dataset],
+    context_length: info.contextSize,
+    sae_batch_size: null,
+    llm_batch_size: null,
+    llm_dtype: "float32",
+    model_name: info.modelName,
+    lower_vram_usage: false,
+    probe_train_set_size: info.trainPerClass * classes,
+    probe_test_set_size: info.testPerClass * classes,
+  };
+}
+
+/** A TPP run as SAEBench's tpp output. */
+export function saeBenchTppOutput(r: TppRunResult, info: SaeBenchProbingInfo): Record<string, unknown> {
+  const metrics = (part: Pick<TppRunResult, "total_metric" | "intended_diff_only" | "unintended_diff_only">) => {
+    const out: Record<string, number> = {};
+    for (const n of Object.keys(part.total_metric)) {
+      out[`tpp_threshold_${n}_total_metric`] = part.total_metric[n]!;
+      out[`tpp_threshold_${n}_intended_diff_only`] = part.intended_diff_only[n]!;
+      out[`tpp_threshold_${n}_unintended_diff_only`] = part.unintended_diff_only[n]!;
+    }
+    return out;
+  };
+  const { probe_train_set_size, probe_test_set_size, ...shared } = labeledEvalConfig(info, r.classes.length);
+  return {
+    eval_type_id: "tpp",
+    eval_config: {
+      ...shared, perform_scr: false, train_set_size: probe_train_set_size, test_set_size: probe_test_set_size,
+      n_values: Object.keys(r.total_metric).map(Number),
+    },
+    eval_id: randomUUID(),
+    datetime_epoch_millis: Date.now(),
+    eval_result_metrics: { tpp_metrics: metrics(r) },
+    eval_result_details: [{ dataset_name: `${info.dataset}_tpp_results`, ...metrics(r) }],
+    eval_result_unstructured: { [info.dataset]: Object.fromEntries(r.classes.map((c) => [c.class, metrics(c)])) },
+    sae_bench_commit_hash: null,
+    sae_lens_id: info.saeId,
+    sae_lens_release_id: null,
+    sae_lens_version: null,
+    sae_cfg_dict: info.saeCfg,
+  };
+}
+
 /** One SAE's part of a sparse probing run (index `sae` of run.saes) as SAEBench's output. */
 export function saeBenchSparseProbingOutput(run: SparseProbingRunResult, sae: number, info: SaeBenchProbingInfo): Record<string, unknown> {
   const llm = probingMetrics("llm", run.model);
@@ -164,19 +214,7 @@ export function saeBenchSparseProbingOutput(run: SparseProbingRunResult, sae: nu
   const kValues = Object.keys(run.model.top_k_test_accuracy).map(Number);
   return {
     eval_type_id: "sparse_probing",
-    eval_config: {
-      random_seed: info.seed,
-      dataset_names: [info.dataset],
-      probe_train_set_size: info.trainPerClass * run.classes.length,
-      probe_test_set_size: info.testPerClass * run.classes.length,
-      context_length: info.contextSize,
-      sae_batch_size: null,
-      llm_batch_size: null,
-      llm_dtype: "float32",
-      model_name: info.modelName,
-      k_values: kValues,
-      lower_vram_usage: false,
-    },
+    eval_config: { ...labeledEvalConfig(info, run.classes.length), k_values: kValues },
     eval_id: randomUUID(),
     datetime_epoch_millis: Date.now(),
     eval_result_metrics: { llm, sae: saeMetrics },

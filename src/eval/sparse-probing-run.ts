@@ -11,19 +11,12 @@ import type { Sae } from "../sae/sae.js";
 import { meanPooledActivations, probeTokens } from "./pooled-activations.js";
 import { type ClassRows, type ProbingResult, sparseProbing } from "./sparse-probing.js";
 
-export interface SparseProbingRunOptions {
-  hook: string;
-  ctx: number;
-  bos: number | null;
-  /** Token ids left out of the pooled means (BOS, EOS, padding). */
-  special: number[];
+export interface SparseProbingRunOptions extends PoolTextOptions {
   kValues: number[];
   /** Full-width probes on the model's activations and on every latent (slower for wide SAEs). */
   full?: boolean;
   C?: number;
   seed?: number;
-  batch?: number;
-  progress?: boolean;
 }
 
 export interface SparseProbingRunResult {
@@ -40,9 +33,19 @@ export interface SparseProbingRunResult {
   saes: ProbingResult[];
 }
 
+export interface PoolTextOptions {
+  hook: string;
+  ctx: number;
+  bos: number | null;
+  /** Token ids left out of the pooled means (BOS, EOS, padding). */
+  special: number[];
+  batch?: number;
+  progress?: boolean;
+}
+
 /** Pools the texts of every class, in class order, and cuts the rows back into classes. */
-function pooledByClass(model: LanguageModel, tokenizer: TextTokenizer, saes: Sae[], texts: Map<string, string[]>,
-  o: SparseProbingRunOptions): { model: ClassRows; saes: ClassRows[]; count: number; positions: number } {
+export function poolClassTexts(model: LanguageModel, tokenizer: TextTokenizer, saes: Sae[], texts: Map<string, string[]>,
+  o: PoolTextOptions): { model: ClassRows; saes: ClassRows[]; count: number; positions: number } {
   const all = [...texts.values()].flat();
   const tokens = probeTokens(tokenizer, all, { ctx: o.ctx, bos: o.bos });
   const pooled = meanPooledActivations(model, tokens, saes, { hook: o.hook, special: o.special, batch: o.batch, progress: o.progress });
@@ -65,8 +68,8 @@ function pooledByClass(model: LanguageModel, tokenizer: TextTokenizer, saes: Sae
 
 export function runSparseProbing(model: LanguageModel, tokenizer: TextTokenizer, saes: Sae[], split: ClassSplit,
   o: SparseProbingRunOptions): SparseProbingRunResult {
-  const train = pooledByClass(model, tokenizer, saes, split.train, o);
-  const test = pooledByClass(model, tokenizer, saes, split.test, o);
+  const train = poolClassTexts(model, tokenizer, saes, split.train, o);
+  const test = poolClassTexts(model, tokenizer, saes, split.test, o);
   const probing = { kValues: o.kValues, full: o.full, C: o.C, seed: o.seed };
   return {
     hook: o.hook,

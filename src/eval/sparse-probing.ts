@@ -36,51 +36,49 @@ export interface ProbeData {
   n: number;
 }
 
-/** Rows i of a [*, width] matrix. */
-function gatherRows(data: Float32Array, width: number, rows: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  for (let r = 0; r < rows.length; r++) out.set(data.subarray(rows[r]! * width, (rows[r]! + 1) * width), r * width);
-  return out;
-}
-
 /** First `count` of a random permutation of 0 .. n-1. */
 function sample(rng: Rng, n: number, count: number): number[] {
   return rng.shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, count);
 }
 
-/** Balanced one-vs-rest data for class `positive`, shuffled. */
-export function oneVsRest(split: ClassRows, positive: string, rng: Rng): ProbeData {
-  const { width } = split;
-  const pos = split.classes.get(positive);
-  if (!pos) throw new Error(`no rows of class ${positive}`);
-  const nPos = pos.length / width;
+/** A row of a split: its class and its index among that class's rows. */
+export interface RowRef {
+  cls: string;
+  index: number;
+}
+
+/**
+ * Which rows make up class `positive`'s balanced one-vs-rest data, shuffled, and their
+ * labels; the same choice can then be gathered from any vectors aligned with the split
+ * (the model's activations and each SAE's codes).
+ */
+export function oneVsRestRows(split: ClassRows, positive: string, rng: Rng): { rows: RowRef[]; y: Uint8Array } {
+  const count = (c: string) => split.classes.get(c)!.length / split.width;
+  if (!split.classes.has(positive)) throw new Error(`no rows of class ${positive}`);
+  const nPos = count(positive);
   const others = [...split.classes.keys()].filter((c) => c !== positive);
   if (others.length === 0) throw new Error("one-vs-rest needs at least two classes");
   const perClass = Math.ceil(nPos / others.length);
-  const negatives: Float32Array[] = [];
-  for (const c of others) {
-    const rows = split.classes.get(c)!;
-    negatives.push(gatherRows(rows, width, sample(rng, rows.length / width, perClass)));
-  }
-  const negAll = concatRows(negatives);
-  const nNeg = Math.min(nPos, negAll.length / width);
-  const neg = gatherRows(negAll, width, sample(rng, negAll.length / width, nNeg));
-  const n = nPos + nNeg;
-  const order = sample(rng, n, n);
-  const both = concatRows([pos, neg]);
-  const y = new Uint8Array(n);
-  order.forEach((src, i) => { y[i] = src < nPos ? 1 : 0; });
-  return { x: gatherRows(both, width, order), y, n };
+  const drawn: RowRef[] = [];
+  for (const c of others) for (const index of sample(rng, count(c), perClass)) drawn.push({ cls: c, index });
+  const negatives = sample(rng, drawn.length, Math.min(nPos, drawn.length)).map((i) => drawn[i]!);
+  const all: RowRef[] = [...Array.from({ length: nPos }, (_, index) => ({ cls: positive, index })), ...negatives];
+  const order = sample(rng, all.length, all.length);
+  return { rows: order.map((i) => all[i]!), y: Uint8Array.from(order, (i) => (i < nPos ? 1 : 0)) };
 }
 
-function concatRows(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
+/** The vectors of `rows` from a split, as one [rows, width] matrix. */
+export function gatherSplitRows(split: ClassRows, rows: RowRef[]): Float32Array {
+  const { width } = split;
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((r, i) => out.set(split.classes.get(r.cls)!.subarray(r.index * width, (r.index + 1) * width), i * width));
   return out;
+}
+
+/** Balanced one-vs-rest data for class `positive`, shuffled. */
+export function oneVsRest(split: ClassRows, positive: string, rng: Rng): ProbeData {
+  const { rows, y } = oneVsRestRows(split, positive, rng);
+  return { x: gatherSplitRows(split, rows), y, n: rows.length };
 }
 
 /**

@@ -1,0 +1,82 @@
+/** Options and setup shared by the commands that evaluate an SAE on labelled texts (probe, tpp). */
+import type { Command } from "commander";
+import { setThreads } from "../core/kernels.js";
+import { type ClassSplit, readLabeledTexts, splitByClass } from "../data/labeled.js";
+import type { PoolTextOptions } from "../eval/sparse-probing-run.js";
+import type { LoadedModel } from "../lm/load.js";
+import type { TextTokenizer } from "../lm/tokenizer.js";
+import { addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt } from "./options.js";
+
+export function addLabeledTaskOptions(cmd: Command, saebenchEval: string): Command {
+  cmd
+    .requiredOption("--dataset <path>", "labelled texts: .jsonl or .parquet (or a folder of them) with a text and a label field")
+    .option("--test-dataset <path>", "the dataset's own test split (default: hold test texts out of --dataset)")
+    .option("--text-field <name>", "field / column with the text", "text")
+    .option("--label-field <name>", "field / column with the class", "label")
+    .option("--classes <list>", "comma-separated classes to use (default: all)")
+    .option("--train-per-class <n>", "training texts per class", positiveInt, 2000)
+    .option("--test-per-class <n>", "test texts per class", positiveInt, 500)
+    .option("--ctx <n>", "tokens per text (longer texts are cut)", positiveInt, 128)
+    .option("--no-bos", "do not prepend BOS to each text")
+    .option("--C <x>", "inverse L2 regularisation of the logistic probes", finiteNumber, 1)
+    .option("--seed <n>", "sampling seed", nonNegativeInt, 42)
+    .option("--batch <n>", "texts per forward pass", positiveInt, 32)
+    .option("--out <file>", "also write the JSON result here")
+    .option("--saebench <file>", `also write the result as SAEBench's ${saebenchEval} eval output`)
+    .option("--threads <n>", "threads", positiveInt, defaultThreads());
+  addSaeOptions(cmd);
+  return addModelOptions(cmd);
+}
+
+export interface LabeledTask {
+  loaded: LoadedModel & { tokenizer: TextTokenizer };
+  sae: Awaited<ReturnType<typeof openSaeAtHook>>;
+  split: ClassSplit;
+  pool: PoolTextOptions;
+}
+
+/** The parsed options addLabeledTaskOptions declares. */
+export interface LabeledTaskFlags {
+  model: string;
+  tokenizer?: string;
+  cacheDir?: string;
+  sae: string;
+  hook?: string;
+  dataset: string;
+  testDataset?: string;
+  textField: string;
+  labelField: string;
+  classes?: string;
+  trainPerClass: number;
+  testPerClass: number;
+  ctx: number;
+  bos: boolean;
+  C: number;
+  seed: number;
+  batch: number;
+  threads: number;
+}
+
+/** The model, the SAE, the class split and the pooling settings the options describe. */
+export async function openLabeledTask(o: LabeledTaskFlags): Promise<LabeledTask> {
+  setThreads(o.threads);
+  if (!(o.C > 0)) throw new Error(`--C must be positive, got ${o.C}`);
+  const loaded = await openModel(o);
+  if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to read the texts; pass --tokenizer`);
+  const sae = await openSaeAtHook(o);
+  const fields = { textField: o.textField, labelField: o.labelField };
+  const split = splitByClass(await readLabeledTexts(o.dataset, fields), {
+    trainPerClass: o.trainPerClass, testPerClass: o.testPerClass, seed: o.seed,
+    classes: o.classes ? String(o.classes).split(",") : undefined,
+    test: o.testDataset ? await readLabeledTexts(o.testDataset, fields) : undefined,
+  });
+  const bos = o.bos !== false ? loaded.bosId : null;
+  if (o.bos !== false && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
+  const cfg = loaded.model.cfg;
+  const special = [cfg.bosTokenId, cfg.eosTokenId].filter((t): t is number => t !== null);
+  return {
+    loaded: loaded as LabeledTask["loaded"], sae, split,
+    pool: { hook: sae.hook, ctx: o.ctx, bos, special, batch: o.batch },
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * The TPP eval end to end: pool the model's activations and the SAE's codes over a class
+ * split's train and test texts (as sparse probing does), then targetedProbePerturbation.
+ */
+import type { ClassSplit } from "../data/labeled.js";
+import type { LanguageModel } from "../lm/model.js";
+import type { TextTokenizer } from "../lm/tokenizer.js";
+import type { Sae } from "../sae/sae.js";
+import { type PoolTextOptions, poolClassTexts } from "./sparse-probing-run.js";
+import { type TppOptions, type TppResult, targetedProbePerturbation } from "./tpp.js";
+
+export interface TppRunResult extends TppResult {
+  hook: string;
+  dropped_classes: string[];
+  train_texts: number;
+  test_texts: number;
+}
+
+export function runTpp(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae, split: ClassSplit,
+  o: PoolTextOptions & TppOptions): TppRunResult {
+  const W_dec = sae.params.get("W_dec");
+  if (!W_dec) throw new Error(`TPP ablates latents through the decoder; a ${sae.cfg.architecture} SAE has no linear W_dec`);
+  const train = poolClassTexts(model, tokenizer, [sae], split.train, o);
+  const test = poolClassTexts(model, tokenizer, [sae], split.test, o);
+  const r = targetedProbePerturbation({ model: train.model, sae: train.saes[0]! }, { model: test.model, sae: test.saes[0]! }, W_dec.data, o);
+  return { hook: o.hook, dropped_classes: split.dropped, train_texts: train.count, test_texts: test.count, ...r };
+}
