@@ -9,7 +9,7 @@
  *   harvest, StoreSource activation stores
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
  *   runSparseProbing     SAEBench's k-sparse probing on a labelled text dataset
- *   runTpp               SAEBench's targeted probe perturbation on a labelled text dataset
+ *   runTpp, runScr       SAEBench's targeted probe perturbation and spurious correlation removal
  *   runAbsorption        SAEBench's feature absorption on the first-letter task
  *   analyzeLatents       max activations, living features, t-SNE + k-means (the vSAE paper)
  *   buildDashboards      sae_vis-style feature dashboards
@@ -68,7 +68,7 @@ export { openContexts } from "./lm/dataset.js";
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice } from "./eval/splice.js";
 export {
-  saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchTppOutput, saeBenchAbsorptionOutput, encoderStatistics,
+  saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchTppOutput, saeBenchScrOutput, saeBenchAbsorptionOutput, encoderStatistics,
   type SaeBenchRunInfo, type SaeBenchProbingInfo, type SaeBenchAbsorptionInfo,
 } from "./eval/saebench.js";
 export {
@@ -82,6 +82,8 @@ export {
 } from "./eval/sparse-probing-run.js";
 export { targetedProbePerturbation, ablateLatents, topLatentsByEffect, type TppOptions, type TppResult } from "./eval/tpp.js";
 export { runTpp, type TppRunResult } from "./eval/tpp-run.js";
+export { spuriousCorrelationRemoval, scrQuadrants, quadrantTexts, type ScrPair, type ScrResult } from "./eval/scr.js";
+export { runScr, type ScrRunOptions, type ScrRunResult } from "./eval/scr-run.js";
 export { meanPooledActivations, probeTokens, forEachPaddedBatch } from "./eval/pooled-activations.js";
 export { fitL1LogisticCsr, type L1LogisticModel } from "./eval/l1-logistic.js";
 export {

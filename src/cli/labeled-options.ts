@@ -8,15 +8,23 @@ import type { TextTokenizer } from "../lm/tokenizer.js";
 import { addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt } from "./options.js";
 
-export function addLabeledTaskOptions(cmd: Command, saebenchEval: string): Command {
+/**
+ * Dataset, pooling, probe and output options. `perClass` adds the per-class sampling of
+ * probe and tpp (--classes, --train-per-class, --test-per-class); scr samples quadrants.
+ */
+export function addLabeledTaskOptions(cmd: Command, saebenchEval: string, perClass = true): Command {
   cmd
     .requiredOption("--dataset <path>", "labelled texts: .jsonl or .parquet (or a folder of them) with a text and a label field")
     .option("--test-dataset <path>", "the dataset's own test split (default: hold test texts out of --dataset)")
     .option("--text-field <name>", "field / column with the text", "text")
-    .option("--label-field <name>", "field / column with the class", "label")
-    .option("--classes <list>", "comma-separated classes to use (default: all)")
-    .option("--train-per-class <n>", "training texts per class", positiveInt, 2000)
-    .option("--test-per-class <n>", "test texts per class", positiveInt, 500)
+    .option("--label-field <name>", "field / column with the class", "label");
+  if (perClass) {
+    cmd
+      .option("--classes <list>", "comma-separated classes to use (default: all)")
+      .option("--train-per-class <n>", "training texts per class", positiveInt, 2000)
+      .option("--test-per-class <n>", "test texts per class", positiveInt, 500);
+  }
+  cmd
     .option("--ctx <n>", "tokens per text (longer texts are cut)", positiveInt, 128)
     .option("--no-bos", "do not prepend BOS to each text")
     .option("--C <x>", "inverse L2 regularisation of the logistic probes", finiteNumber, 1)
@@ -58,25 +66,28 @@ export interface LabeledTaskFlags {
   threads: number;
 }
 
-/** The model, the SAE, the class split and the pooling settings the options describe. */
-export async function openLabeledTask(o: LabeledTaskFlags): Promise<LabeledTask> {
+/** The model (with a tokenizer), the SAE and the pooling settings the options describe. */
+export async function openModelAndSae(o: Omit<LabeledTaskFlags, "trainPerClass" | "testPerClass">): Promise<Omit<LabeledTask, "split">> {
   setThreads(o.threads);
   if (!(o.C > 0)) throw new Error(`--C must be positive, got ${o.C}`);
   const loaded = await openModel(o);
   if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to read the texts; pass --tokenizer`);
   const sae = await openSaeAtHook(o);
+  const bos = o.bos !== false ? loaded.bosId : null;
+  if (o.bos !== false && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
+  const cfg = loaded.model.cfg;
+  const special = [cfg.bosTokenId, cfg.eosTokenId].filter((t): t is number => t !== null);
+  return { loaded: loaded as LabeledTask["loaded"], sae, pool: { hook: sae.hook, ctx: o.ctx, bos, special, batch: o.batch } };
+}
+
+/** The model, the SAE, the class split and the pooling settings the options describe. */
+export async function openLabeledTask(o: LabeledTaskFlags): Promise<LabeledTask> {
+  const opened = await openModelAndSae(o);
   const fields = { textField: o.textField, labelField: o.labelField };
   const split = splitByClass(await readLabeledTexts(o.dataset, fields), {
     trainPerClass: o.trainPerClass, testPerClass: o.testPerClass, seed: o.seed,
     classes: o.classes ? String(o.classes).split(",") : undefined,
     test: o.testDataset ? await readLabeledTexts(o.testDataset, fields) : undefined,
   });
-  const bos = o.bos !== false ? loaded.bosId : null;
-  if (o.bos !== false && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
-  const cfg = loaded.model.cfg;
-  const special = [cfg.bosTokenId, cfg.eosTokenId].filter((t): t is number => t !== null);
-  return {
-    loaded: loaded as LabeledTask["loaded"], sae, split,
-    pool: { hook: sae.hook, ctx: o.ctx, bos, special, batch: o.batch },
-  };
+  return { ...opened, split };
 }

@@ -18,6 +18,7 @@ import { registerExample } from "./example.js";
 import { registerLm } from "./lm.js";
 import { registerPlot } from "./plot.js";
 import { registerProbe } from "./probe.js";
+import { registerScr } from "./scr.js";
 import { registerTpp } from "./tpp.js";
 import { registerTrain } from "./train.js";
 
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerLm(program);
   registerProbe(program);
   registerTpp(program);
+  registerScr(program);
   registerAbsorption(program);
   registerConvert(program);
   registerAnalyze(program);

@@ -12,11 +12,15 @@ export interface LabeledText {
   text: string;
   /** The class, as a string (numeric labels such as ag_news' 0..3 become "0".."3"). */
   label: string;
+  /** A second attribute (e.g. bias_in_bios' gender, for SCR), when one is asked for. */
+  attribute?: string;
 }
 
 export interface LabeledFields {
   textField?: string;
   labelField?: string;
+  /** Also read this field into `attribute`. */
+  attributeField?: string;
 }
 
 /** Every non-empty text of a .jsonl / .parquet file (or folder of them) with its class. */
@@ -24,21 +28,28 @@ export async function readLabeledTexts(path: string, o: LabeledFields = {}): Pro
   const textField = o.textField ?? "text";
   const labelField = o.labelField ?? "label";
   const out: LabeledText[] = [];
+  const attributeField = o.attributeField;
+  const value = (where: string, record: Record<string, unknown>, field: string, option: string): string => {
+    const v = record[field];
+    if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean" && typeof v !== "bigint") {
+      throw new Error(`${where}: no string, number or boolean field "${field}" (set ${option})`);
+    }
+    return String(v);
+  };
   const take = (where: string, record: Record<string, unknown>) => {
     const text = record[textField];
-    const label = record[labelField];
     if (typeof text !== "string") throw new Error(`${where}: no string field "${textField}" (set --text-field)`);
-    if (typeof label !== "string" && typeof label !== "number" && typeof label !== "boolean" && typeof label !== "bigint") {
-      throw new Error(`${where}: no string, number or boolean field "${labelField}" (set --label-field)`);
-    }
-    if (text.trim()) out.push({ text, label: String(label) });
+    const label = value(where, record, labelField, "--label-field");
+    const attribute = attributeField === undefined ? undefined : value(where, record, attributeField, "--attribute-field");
+    if (text.trim()) out.push(attribute === undefined ? { text, label } : { text, label, attribute });
   };
   for (const file of datasetFiles(path)) {
     if (file.endsWith(".jsonl")) {
       for (const { where, record } of jsonlRecords(file)) take(where, record);
     } else if (file.endsWith(".parquet")) {
       let row = 0;
-      for await (const record of parquetRows(file, [textField, labelField], "--text-field / --label-field")) take(`${file}: row ${row++}`, record);
+      const columns = [textField, labelField, ...(attributeField ? [attributeField] : [])];
+      for await (const record of parquetRows(file, columns, "--text-field / --label-field")) take(`${file}: row ${row++}`, record);
     } else {
       throw new Error(`${file}: a labelled dataset must be .jsonl or .parquet (text and label fields)`);
     }

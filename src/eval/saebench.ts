@@ -22,7 +22,8 @@
  * An absorption run is written as SAEBench's absorption_first_letter eval (evals/absorption/
  * eval_output.py): the six mean / std-dev scores, one detail entry per letter. A TPP run is
  * written as SAEBench's tpp eval (evals/scr_and_tpp/eval_output.py):
- * tpp_threshold_{N}_total_metric / _intended_diff_only / _unintended_diff_only.
+ * tpp_threshold_{N}_total_metric / _intended_diff_only / _unintended_diff_only; an SCR run as
+ * its scr eval: scr_dir1_threshold_{N}, scr_dir2_threshold_{N}, scr_metric_threshold_{N}.
  */
 import { randomUUID } from "node:crypto";
 import type { Sae } from "../sae/sae.js";
@@ -30,6 +31,7 @@ import type { AbsorptionRunResult } from "./absorption-run.js";
 import type { ProbingResult } from "./sparse-probing.js";
 import type { SparseProbingRunResult } from "./sparse-probing-run.js";
 import type { SpliceEvalResult } from "./splice.js";
+import type { ScrRunResult } from "./scr-run.js";
 import type { TppRunResult } from "./tpp-run.js";
 
 export interface SaeBenchRunInfo {
@@ -199,6 +201,37 @@ export function saeBenchTppOutput(r: TppRunResult, info: SaeBenchProbingInfo): R
     eval_result_metrics: { tpp_metrics: metrics(r) },
     eval_result_details: [{ dataset_name: `${info.dataset}_tpp_results`, ...metrics(r) }],
     eval_result_unstructured: { [info.dataset]: Object.fromEntries(r.classes.map((c) => [c.class, metrics(c)])) },
+    sae_bench_commit_hash: null,
+    sae_lens_id: info.saeId,
+    sae_lens_release_id: null,
+    sae_lens_version: null,
+    sae_cfg_dict: info.saeCfg,
+  };
+}
+
+/** An SCR run as SAEBench's scr output (trainPerClass / testPerClass: texts per probe task). */
+export function saeBenchScrOutput(r: ScrRunResult, info: SaeBenchProbingInfo): Record<string, unknown> {
+  const metrics = (part: Pick<ScrRunResult, "scr_dir1" | "scr_dir2" | "scr_metric">) => {
+    const out: Record<string, number | null> = {};
+    for (const n of Object.keys(part.scr_dir1)) {
+      out[`scr_dir1_threshold_${n}`] = part.scr_dir1[n] ?? null;
+      out[`scr_metric_threshold_${n}`] = part.scr_metric[n] ?? null;
+      out[`scr_dir2_threshold_${n}`] = part.scr_dir2[n] ?? null;
+    }
+    return out;
+  };
+  const { probe_train_set_size, probe_test_set_size, ...shared } = labeledEvalConfig(info, 1);
+  return {
+    eval_type_id: "scr",
+    eval_config: {
+      ...shared, perform_scr: true, train_set_size: probe_train_set_size, test_set_size: probe_test_set_size,
+      n_values: Object.keys(r.scr_dir1).map(Number),
+      column1_vals_lookup: { [info.dataset]: r.pairs.map((p) => p.target) },
+    },
+    eval_id: randomUUID(),
+    datetime_epoch_millis: Date.now(),
+    eval_result_metrics: { scr_metrics: metrics(r) },
+    eval_result_details: r.pairs.map((p) => ({ dataset_name: `${info.dataset}_scr_${p.target[0]}_${p.target[1]}_results`, ...metrics(p) })),
     sae_bench_commit_hash: null,
     sae_lens_id: info.saeId,
     sae_lens_release_id: null,

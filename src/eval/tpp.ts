@@ -119,9 +119,12 @@ export function targetedProbePerturbation(train: PooledSplit, test: PooledSplit,
   return { classes: results, total_metric: mean("total_metric"), intended_diff_only: mean("intended_diff_only"), unintended_diff_only: mean("unintended_diff_only") };
 }
 
-/** effect_j = max(0, mean code over positives - over negatives) * (w . W_dec_j). */
-function latentEffects(sae: ClassRows, rows: RowRef[], y: Uint8Array, probe: LogisticModel, W_dec: Float32Array,
-  d: number): Float64Array {
+/**
+ * effect_j = (mean code over positives - over negatives) * (w . W_dec_j): TPP keeps only
+ * latents more active on the class (difference clamped at 0); SCR ranks by |effect|.
+ */
+export function latentEffects(sae: ClassRows, rows: RowRef[], y: Uint8Array, probe: Pick<LogisticModel, "w">, W_dec: Float32Array,
+  d: number, mode: "tpp" | "scr" = "tpp"): Float64Array {
   const m = sae.width;
   const pos = new Float64Array(m);
   const neg = new Float64Array(m);
@@ -134,10 +137,11 @@ function latentEffects(sae: ClassRows, rows: RowRef[], y: Uint8Array, probe: Log
   });
   const nNeg = rows.length - nPos;
   return Float64Array.from({ length: m }, (_, j) => {
-    const diff = Math.max(0, pos[j]! / Math.max(1, nPos) - neg[j]! / Math.max(1, nNeg));
+    const raw = pos[j]! / Math.max(1, nPos) - neg[j]! / Math.max(1, nNeg);
+    const diff = mode === "tpp" ? Math.max(0, raw) : raw;
     if (diff === 0) return 0;
     let dot = 0;
     for (let c = 0; c < d; c++) dot += probe.w[c]! * W_dec[j * d + c]!;
-    return diff * dot;
+    return mode === "tpp" ? diff * dot : Math.abs(diff * dot);
   });
 }
