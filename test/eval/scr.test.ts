@@ -12,11 +12,8 @@ import { Rng } from "../../src/core/rng.js";
 import type { LabeledText } from "../../src/data/labeled.js";
 import { quadrantTexts, scrQuadrants, spuriousCorrelationRemoval } from "../../src/eval/scr.js";
 import type { ClassRows } from "../../src/eval/sparse-probing.js";
-import { defaultConfig } from "../../src/sae/config.js";
-import { createSae } from "../../src/sae/registry.js";
-import { saveSae } from "../../src/sae/saelens.js";
 import { tempDir } from "../helpers.js";
-import { writeTinyNeox } from "../lm/fixtures.js";
+import { writeTinyModelAndSae } from "./tiny-task.js";
 
 const dir = tempDir();
 const pair = { target: ["professor", "nurse"] as [string, string], attribute: ["male", "female"] as [string, string] };
@@ -93,12 +90,8 @@ describe("SCR on pooled vectors", () => {
 
 describe("saekit scr", () => {
   it("runs on a dataset with a class and an attribute field and writes SAEBench's scr output", () => {
-    const modelDir = writeTinyNeox(join(dir, "model"), { vocab: 300, d: 32, layers: 1 });
-    const saeDir = join(dir, "sae");
-    const sae = createSae(defaultConfig({ architecture: "relu", d_in: 32, d_sae: 48 }));
+    const { modelDir, saeDir } = writeTinyModelAndSae(dir);
     const rng = new Rng(7);
-    for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
-    saveSae(saeDir, sae, { metadata: { hook_name: "blocks.0.hook_resid_post", model_name: "tiny" } });
     const words = { professor: ["lecture", "exam"], nurse: ["ward", "care"], male: ["he", "his"], female: ["she", "her"] };
     const lines: string[] = [];
     for (let i = 0; i < 60; i++) {

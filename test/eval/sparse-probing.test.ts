@@ -14,22 +14,12 @@ import { readLabeledTexts, splitByClass, type LabeledText } from "../../src/data
 import { meanPooledActivations, probeTokens } from "../../src/eval/pooled-activations.js";
 import { type ClassRows, oneVsRest, sparseProbing, topKMeanDiff } from "../../src/eval/sparse-probing.js";
 import { loadModel } from "../../src/lm/load.js";
-import { defaultConfig } from "../../src/sae/config.js";
-import { createSae } from "../../src/sae/registry.js";
-import { saveSae } from "../../src/sae/saelens.js";
 import { toDense } from "../../src/sae/sparse-code.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
 import { writeTinyNeox } from "../lm/fixtures.js";
+import { randomSae, writeTinyModelAndSae } from "./tiny-task.js";
 
 const dir = tempDir();
-
-/** An SAE with random weights. */
-function randomSae(architecture: "topk" | "relu", d_in: number, d_sae: number, seed: number) {
-  const sae = createSae(defaultConfig({ architecture, d_in, d_sae, k: 4 }));
-  const rng = new Rng(seed);
-  for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
-  return sae;
-}
 
 /** Classes "a", "b", "c" in `width` dims: noise, plus +2 on dim 3*c for class c. */
 function syntheticRows(seed: number, perClass: number, width: number): ClassRows {
@@ -184,10 +174,7 @@ describe("labelled datasets", () => {
 
 describe("saekit probe", () => {
   it("probes an SAE on a labelled dataset and writes SAEBench's sparse_probing output", () => {
-    const modelDir = writeTinyNeox(join(dir, "probe-model"), { vocab: 300, d: 32, layers: 1 });
-    const saeDir = join(dir, "sae");
-    const sae = randomSae("relu", 32, 48, 7);
-    saveSae(saeDir, sae, { metadata: { hook_name: "blocks.0.hook_resid_post", model_name: "tiny" } });
+    const { modelDir, saeDir } = writeTinyModelAndSae(join(dir, "probe-task"));
     // Three topics with their own words: an easy task for a probe on the model's activations.
     const words: Record<string, string[]> = { sport: ["ball", "goal", "run"], food: ["cake", "soup", "rice"], sea: ["fish", "wave", "boat"] };
     const rng = new Rng(3);

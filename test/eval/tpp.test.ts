@@ -10,11 +10,8 @@ import { packageRoot } from "../../src/core/native.js";
 import { Rng } from "../../src/core/rng.js";
 import type { ClassRows } from "../../src/eval/sparse-probing.js";
 import { ablateLatents, targetedProbePerturbation, topLatentsByEffect } from "../../src/eval/tpp.js";
-import { defaultConfig } from "../../src/sae/config.js";
-import { createSae } from "../../src/sae/registry.js";
-import { saveSae } from "../../src/sae/saelens.js";
 import { tempDir } from "../helpers.js";
-import { writeTinyNeox } from "../lm/fixtures.js";
+import { writeTinyModelAndSae } from "./tiny-task.js";
 
 const dir = tempDir();
 
@@ -87,12 +84,8 @@ describe("TPP on pooled vectors", () => {
 
 describe("saekit tpp", () => {
   it("runs on a labelled dataset and writes SAEBench's tpp output", () => {
-    const modelDir = writeTinyNeox(join(dir, "model"), { vocab: 300, d: 32, layers: 1 });
-    const saeDir = join(dir, "sae");
-    const sae = createSae(defaultConfig({ architecture: "relu", d_in: 32, d_sae: 48 }));
+    const { modelDir, saeDir } = writeTinyModelAndSae(dir);
     const rng = new Rng(7);
-    for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
-    saveSae(saeDir, sae, { metadata: { hook_name: "blocks.0.hook_resid_post", model_name: "tiny" } });
     const words: Record<string, string[]> = { sport: ["ball", "goal", "run"], food: ["cake", "soup", "rice"], sea: ["fish", "wave", "boat"] };
     const lines: string[] = [];
     for (let i = 0; i < 100; i++) {
