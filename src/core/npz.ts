@@ -47,7 +47,8 @@ export class NpzFile {
     let bytes = raw;
     if (e.method === 8) {
       try {
-        bytes = inflateRawSync(raw);
+        // Never inflate past the size the archive declares (a corrupt or hostile entry).
+        bytes = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.uncompressedSize) });
       } catch (err) {
         fail(`array "${name}": its deflated data is corrupt (${(err as Error).message})`);
       }

@@ -166,5 +166,11 @@ describe("GemmaScope params.npz", () => {
     for (let at = cut.indexOf("threshold.npy"); at >= 0; at = cut.indexOf("threshold.npy", at + 1)) cut.write("threshXld", at);
     writeFileSync(join(bad, "params.npz"), cut);
     expect(() => openSae(bad)).toThrow(/missing array "threshold" for a GemmaScope SAE/);
+    // A deflated entry that inflates past its declared size is refused, not inflated.
+    const deflated = Buffer.from(readFileSync(join(gemmaScope, releases[1]![1], "params.npz")));
+    const dirEntry = deflated.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); // first central-directory record (W_enc.npy)
+    deflated.writeUInt32LE(16, dirEntry + 24); // claims 16 uncompressed bytes
+    writeFileSync(join(bad, "params.npz"), deflated);
+    expect(() => openSae(bad)).toThrow(/array "W_enc": its deflated data is corrupt/);
   });
 });
