@@ -2,8 +2,8 @@
  * saekit in the browser: everything that needs no file system or native addon. SAEs of
  * every architecture (forward, hand-written backward, Adam, initialisation) on the
  * TypeScript reference kernels; SAELens-format SAEs and safetensors read from bytes (a
- * fetch() response, a dropped File); metrics, sparse probing and absorption on activations
- * already in hand; the latent analyses, t-SNE, k-means and every
+ * fetch() response, a dropped File); metrics, sparse probing, TPP, SCR and absorption on
+ * activations already in hand; the latent analyses, t-SNE, k-means and every
  * SVG figure and dashboard page the CLI writes.
  *
  *   const weights = SafetensorsReader.fromBytes(new Uint8Array(await (await fetch(url)).arrayBuffer()));
@@ -41,6 +41,7 @@ export { fitLogisticRegression, predictLogistic, probeAccuracy, balancedSampleWe
 export { sparseProbing, oneVsRest, topKMeanDiff, type ClassRows, type ProbingResult } from "./eval/sparse-probing.js";
 export { fitL1LogisticCsr } from "./eval/l1-logistic.js";
 export { targetedProbePerturbation, ablateLatents } from "./eval/tpp.js";
+export { spuriousCorrelationRemoval } from "./eval/scr.js";
 export { measureAbsorption, wordAbsorption, type AbsorptionResult, type LabelledActivations } from "./eval/absorption.js";
 export { analyzeLatents, type LatentAnalysis } from "./analysis/latents.js";
 export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
