@@ -5,12 +5,14 @@
  */
 import { closeSync, fstatSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
-import { type Fail, openForReading, readRange } from "./file-range.js";
+import type { ByteSource } from "./byte-source.js";
+import { type Fail, fileSource, openForReading } from "./file-range.js";
 import { type NpyArray, parseNpy } from "./npy.js";
 import { readZipDirectory, type ZipEntry } from "./zip.js";
 
 export class NpzFile {
-  private constructor(readonly path: string, private readonly entries: Map<string, ZipEntry>) {}
+  private constructor(readonly path: string, private readonly entries: Map<string, ZipEntry>,
+    private readonly source: ByteSource) {}
 
   static open(path: string): NpzFile {
     const fail: Fail = (problem) => { throw new Error(`${path}: ${problem}`); };
@@ -20,7 +22,7 @@ export class NpzFile {
       const arrays = new Map<string, ZipEntry>();
       for (const [name, e] of entries) if (name.endsWith(".npy")) arrays.set(name.slice(0, -4), e);
       if (arrays.size === 0) fail("not a NumPy .npz archive (no .npy entries)");
-      return new NpzFile(path, arrays);
+      return new NpzFile(path, arrays, fileSource(path, fail));
     } finally {
       closeSync(fd);
     }
@@ -37,13 +39,7 @@ export class NpzFile {
   read(name: string): NpyArray {
     const fail: Fail = (problem) => { throw new Error(`${this.path}: ${problem}`); };
     const e = this.entries.get(name) ?? fail(`no array "${name}" (has ${this.names().join(", ")})`);
-    const fd = openForReading(this.path, fail);
-    let raw: Uint8Array;
-    try {
-      raw = readRange(fd, e.start, e.size, fail);
-    } finally {
-      closeSync(fd);
-    }
+    const raw = this.source.read(e.start, e.size, fail);
     let bytes = raw;
     if (e.method === 8) {
       try {
