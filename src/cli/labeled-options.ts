@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { setThreads } from "../core/kernels.js";
 import { type ClassSplit, readLabeledTexts, splitByClass } from "../data/labeled.js";
+import { specialTokens } from "../eval/pooled-activations.js";
 import type { PoolTextOptions } from "../eval/sparse-probing-run.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
@@ -75,8 +76,7 @@ export async function openModelAndSae(o: Omit<LabeledTaskFlags, "trainPerClass" 
   const sae = await openSaeAtHook(o);
   const bos = o.bos !== false ? loaded.bosId : null;
   if (o.bos !== false && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
-  const cfg = loaded.model.cfg;
-  const special = [cfg.bosTokenId, cfg.eosTokenId].filter((t): t is number => t !== null);
+  const special = specialTokens(loaded.model.cfg);
   return { loaded: loaded as LabeledTask["loaded"], sae, pool: { hook: sae.hook, ctx: o.ctx, bos, special, batch: o.batch } };
 }
 

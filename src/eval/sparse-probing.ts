@@ -36,6 +36,11 @@ export interface ProbeData {
   n: number;
 }
 
+/** Class number `ci`'s random stream: a class's data does not depend on which others are probed. */
+export function classRng(seed: number, ci: number): Rng {
+  return new Rng(seed * 1000003 + ci);
+}
+
 /** First `count` of a random permutation of 0 .. n-1. */
 function sample(rng: Rng, n: number, count: number): number[] {
   return rng.shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, count);
@@ -149,8 +154,7 @@ export function sparseProbing(train: ClassRows, test: ClassRows, o: SparseProbin
   const missing = classes.filter((c) => !test.classes.has(c));
   if (missing.length) throw new Error(`no test rows for class ${missing.join(", ")}`);
   const results: ClassProbeResult[] = classes.map((c, ci) => {
-    // One stream per class, so a class's data does not depend on which others are probed.
-    const rng = new Rng((o.seed ?? 42) * 1000003 + ci);
+    const rng = classRng(o.seed ?? 42, ci);
     const tr = oneVsRest(train, c, rng);
     const te = oneVsRest(test, c, rng);
     const r: ClassProbeResult = { class: c, train_rows: tr.n, test_rows: te.n, top_k_test_accuracy: {}, top_k_dims: {} };

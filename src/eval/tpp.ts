@@ -22,9 +22,8 @@
  * evaluation; and only the texts' real tokens are ablated (SAEBench's pooled sum also
  * picks up the ablated latents' codes at masked positions).
  */
-import { Rng } from "../core/rng.js";
 import { fitLogisticRegression, probeAccuracy, type LogisticModel } from "./logistic-regression.js";
-import { type ClassRows, gatherSplitRows, oneVsRestRows, type RowRef } from "./sparse-probing.js";
+import { type ClassRows, classRng, gatherSplitRows, oneVsRestRows, type RowRef } from "./sparse-probing.js";
 
 /** Pooled model activations and SAE codes of one split, row-aligned. */
 export interface PooledSplit {
@@ -87,7 +86,7 @@ export function targetedProbePerturbation(train: PooledSplit, test: PooledSplit,
   if (classes.length < 2) throw new Error("TPP needs at least two classes");
   // Per class: its probe, its test draw, and its latents' effects on the probe.
   const perClass = classes.map((cls, ci) => {
-    const rng = new Rng((o.seed ?? 42) * 1000003 + ci);
+    const rng = classRng(o.seed ?? 42, ci);
     const tr = oneVsRestRows(train.model, cls, rng);
     const te = oneVsRestRows(test.model, cls, rng);
     const xTrain = gatherSplitRows(train.model, tr.rows);

@@ -20,6 +20,7 @@ import { StoreSource } from "../data/store-source.js";
 import { type LabeledText, splitByClass } from "../data/labeled.js";
 import { readManifest, readShardActivations } from "../data/store.js";
 import { readDocuments } from "../data/text.js";
+import { specialTokens } from "../eval/pooled-activations.js";
 import { runSparseProbing } from "../eval/sparse-probing-run.js";
 import { evaluateSplice } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
@@ -185,7 +186,7 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
   const split = splitByClass(labeled, { ...PROBE_DEFAULTS, seed: 42 });
   const cfg = loaded.model.cfg;
   const probed = runSparseProbing(loaded.model, loaded.tokenizer!, runs.map((run) => loadSae(join(o.outDir, "runs", run.name)).sae), split, {
-    hook: o.hook, ctx: o.ctx, bos: cfg.bosTokenId, special: [cfg.bosTokenId, cfg.eosTokenId].filter((t): t is number => t !== null),
+    hook: o.hook, ctx: o.ctx, bos: cfg.bosTokenId, special: specialTokens(cfg),
     kValues: PROBE_DEFAULTS.kValues, full: true, seed: 42, progress: o.progress,
   });
   const probeRows: ProbeRow[] = [probed.model, ...probed.saes].map((p, i) => ({
