@@ -27,7 +27,7 @@
  * SAEBench computes proj_j as f_j cos(W_dec_j, p) after folding decoder norms into the
  * code; f_j (W_dec_j . p) is the same quantity for any decoder norm.
  */
-import type { Sae } from "../sae/sae.js";
+import { decoderMatrix, type Sae } from "../sae/sae.js";
 import type { SparseCode } from "../sae/sparse-code.js";
 import { fitL1LogisticCsr } from "./l1-logistic.js";
 import { LETTERS } from "./first-letter.js";
@@ -217,8 +217,7 @@ function meanStd(values: number[]): [number | null, number | null] {
 export function measureAbsorption(sae: Sae, train: LabelledActivations, test: LabelledActivations,
   options: AbsorptionOptions = {}): AbsorptionResult {
   const o = { ...ABSORPTION_DEFAULTS, ...options };
-  const W_dec = sae.params.get("W_dec");
-  if (!W_dec) throw new Error(`absorption needs an SAE with a linear decoder (W_dec); ${sae.cfg.architecture} has none`);
+  const W_dec = decoderMatrix(sae, "absorption");
   const { d_in: d, d_sae: m } = sae.cfg;
   const probes = trainLetterProbes(train, d, o.probeWeightDecay);
   const trainCode = encodeAll(sae, train.x, train.n);
@@ -264,7 +263,7 @@ export function measureAbsorption(sae: Sae, train: LabelledActivations, test: La
     for (let j = 0; j < m; j++) {
       let dot = 0, dd = 0;
       for (let c = 0; c < d; c++) {
-        const v = W_dec.data[j * d + c]!;
+        const v = W_dec[j * d + c]!;
         dot += v * probe.w[c]!;
         dd += v * v;
       }

@@ -8,7 +8,7 @@ import { Rng } from "../core/rng.js";
 import type { LabeledText } from "../data/labeled.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
-import type { Sae } from "../sae/sae.js";
+import { decoderMatrix, type Sae } from "../sae/sae.js";
 import { type ScrOptions, type ScrPair, type ScrResult, quadrantTexts, scrQuadrants, spuriousCorrelationRemoval } from "./scr.js";
 import { type PoolTextOptions, poolClassTexts } from "./sparse-probing-run.js";
 
@@ -30,8 +30,7 @@ export interface ScrRunResult {
 
 export function runScr(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae, items: LabeledText[],
   testItems: LabeledText[] | null, pairs: ScrPair[], o: ScrRunOptions): ScrRunResult {
-  const W_dec = sae.params.get("W_dec");
-  if (!W_dec) throw new Error(`SCR ablates latents through the decoder; a ${sae.cfg.architecture} SAE has no linear W_dec`);
+  const W_dec = decoderMatrix(sae, "SCR");
   const seed = o.seed ?? 42;
   let train = items;
   let test = testItems;
@@ -48,7 +47,7 @@ export function runScr(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae,
     };
     const trainPooled = pool(quadrantTexts(scrQuadrants(train, pair, seed), o.trainPerQuadrant, pair));
     const testPooled = pool(quadrantTexts(scrQuadrants(test!, pair, seed + 1), o.testPerQuadrant, pair));
-    return { ...pair, ...spuriousCorrelationRemoval(trainPooled, testPooled, o.trainPerQuadrant, o.testPerQuadrant, W_dec.data, o) };
+    return { ...pair, ...spuriousCorrelationRemoval(trainPooled, testPooled, o.trainPerQuadrant, o.testPerQuadrant, W_dec, o) };
   });
   const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : null);
   const byN = (key: "scr_dir1" | "scr_dir2" | "scr_metric") => Object.fromEntries(o.nValues.map((n) => [String(n),

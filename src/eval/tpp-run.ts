@@ -5,7 +5,7 @@
 import type { ClassSplit } from "../data/labeled.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
-import type { Sae } from "../sae/sae.js";
+import { decoderMatrix, type Sae } from "../sae/sae.js";
 import { type PoolTextOptions, poolClassTexts } from "./sparse-probing-run.js";
 import { type TppOptions, type TppResult, targetedProbePerturbation } from "./tpp.js";
 
@@ -18,10 +18,9 @@ export interface TppRunResult extends TppResult {
 
 export function runTpp(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae, split: ClassSplit,
   o: PoolTextOptions & TppOptions): TppRunResult {
-  const W_dec = sae.params.get("W_dec");
-  if (!W_dec) throw new Error(`TPP ablates latents through the decoder; a ${sae.cfg.architecture} SAE has no linear W_dec`);
+  const W_dec = decoderMatrix(sae, "TPP");
   const train = poolClassTexts(model, tokenizer, [sae], split.train, o);
   const test = poolClassTexts(model, tokenizer, [sae], split.test, o);
-  const r = targetedProbePerturbation({ model: train.model, sae: train.saes[0]! }, { model: test.model, sae: test.saes[0]! }, W_dec.data, o);
+  const r = targetedProbePerturbation({ model: train.model, sae: train.saes[0]! }, { model: test.model, sae: test.saes[0]! }, W_dec, o);
   return { hook: o.hook, dropped_classes: split.dropped, train_texts: train.count, test_texts: test.count, ...r };
 }

@@ -63,6 +63,16 @@ export interface Sae {
   afterStep?(stats: StepStats): void;
 }
 
+/**
+ * W_dec [d_sae, d_in], for evals that read latents' directions or ablate them through the
+ * decoder; `purpose` names the eval in the error for SAEs without a linear decoder.
+ */
+export function decoderMatrix(sae: Sae, purpose: string): Float32Array {
+  const W_dec = sae.params.get("W_dec");
+  if (!W_dec) throw new Error(`${purpose} needs an SAE with a linear decoder (W_dec); a ${sae.cfg.architecture} SAE has none`);
+  return W_dec.data;
+}
+
 /** The transposed (per-latent) view of a code that the scatter kernels need. */
 interface Transposed {
   colPtr: Int32Array;
