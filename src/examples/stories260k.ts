@@ -27,6 +27,7 @@ import { openContexts } from "../lm/dataset.js";
 import { harvest } from "../lm/harvest.js";
 import { loadModel } from "../lm/load.js";
 import { type SaeConfigInput, defaultConfig } from "../sae/config.js";
+import type { Sae } from "../sae/sae.js";
 import { loadSae } from "../sae/saelens.js";
 import { VaeaseSae, activeDims } from "../sae/vaease.js";
 import { trainSae } from "../train/trainer.js";
@@ -145,6 +146,7 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
 
   const rows: ExampleRow[] = [];
   const analyses: NamedAnalysis[] = [];
+  const saved: Sae[] = [];
   const analysisRows = analysisSample(store);
   for (const run of runs) {
     const out = join(o.outDir, "runs", run.name);
@@ -160,6 +162,7 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
     // memory works on normalised inputs; the saved one has the scale folded in, so
     // evaluate what was saved, as a user would.
     const { sae } = loadSae(out);
+    saved.push(sae);
     const held = openContexts(loaded, text, { ...ctxOpts, skip: usedContexts });
     const e = await evaluateSplice(loaded.model, sae, held.contexts, { hook: o.hook, tokens: o.evalTokens, ctx: o.ctx, batch: 16, progress: o.progress });
     const row: ExampleRow = {
@@ -185,7 +188,7 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
   writeFileAtomic(probing, labeled.map((t) => JSON.stringify(t)).join("\n") + "\n");
   const split = splitByClass(labeled, { ...PROBE_DEFAULTS, seed: 42 });
   const cfg = loaded.model.cfg;
-  const probed = runSparseProbing(loaded.model, loaded.tokenizer!, runs.map((run) => loadSae(join(o.outDir, "runs", run.name)).sae), split, {
+  const probed = runSparseProbing(loaded.model, loaded.tokenizer!, saved, split, {
     hook: o.hook, ctx: o.ctx, bos: cfg.bosTokenId, special: specialTokens(cfg),
     kValues: PROBE_DEFAULTS.kValues, full: true, seed: 42, progress: o.progress,
   });
