@@ -1,13 +1,15 @@
 /** Options and setup shared by the commands that evaluate an SAE on labelled texts (probe, tpp). */
 import type { Command } from "commander";
+import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { type ClassSplit, readLabeledTexts, splitByClass } from "../data/labeled.js";
 import { specialTokens } from "../eval/pooled-activations.js";
+import type { SaeBenchProbingInfo } from "../eval/saebench.js";
 import type { PoolTextOptions } from "../eval/sparse-probing-run.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import { addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
-import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt } from "./options.js";
+import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 /**
  * Dataset, pooling, probe and output options. `perClass` adds the per-class sampling of
@@ -90,4 +92,32 @@ export async function openLabeledTask(o: LabeledTaskFlags): Promise<LabeledTask>
     test: o.testDataset ? await readLabeledTexts(o.testDataset, fields) : undefined,
   });
   return { ...opened, split };
+}
+
+export interface LabeledEvalReport {
+  /** The run's own fields, after the model / SAE / dataset they came from. */
+  fields: object;
+  /** The table a terminal gets instead of the JSON line. */
+  table: string;
+  /** SAEBench's output, built only when --saebench asks for it. */
+  saebench: (info: SaeBenchProbingInfo) => Record<string, unknown>;
+  /** Texts per probe task for SAEBench's train / test set sizes (default: per class). */
+  perTask?: { train: number; test: number };
+}
+
+/** Writes --out and --saebench, and prints the table on a terminal or the JSON line otherwise. */
+export function reportLabeledEval(o: LabeledTaskFlags & { out?: string; saebench?: string }, sae: LabeledTask["sae"],
+  report: LabeledEvalReport): void {
+  const { architecture, d_sae } = sae.sae.cfg;
+  const result = { model: o.model, sae: o.sae, architecture, d_sae, dataset: o.dataset, ...report.fields };
+  if (o.out) writeJsonAtomic(o.out, result);
+  if (o.saebench) {
+    writeJsonAtomic(o.saebench, report.saebench({
+      modelName: String(sae.metadata.model_name ?? o.model), dataset: o.dataset,
+      trainPerClass: report.perTask?.train ?? o.trainPerClass, testPerClass: report.perTask?.test ?? o.testPerClass,
+      contextSize: o.ctx, seed: o.seed, saeCfg: sae.raw, saeId: o.sae,
+    }));
+  }
+  if (process.stdout.isTTY) process.stdout.write(report.table + "\n");
+  else printJson(result);
 }

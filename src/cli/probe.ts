@@ -1,11 +1,10 @@
 /** `saekit probe`: SAEBench's k-sparse probing of an SAE's latents against the model's own activations. */
 import type { Command } from "commander";
-import { writeJsonAtomic } from "../core/atomic.js";
 import { saeBenchSparseProbingOutput } from "../eval/saebench.js";
 import type { ProbingResult } from "../eval/sparse-probing.js";
 import { runSparseProbing, type SparseProbingRunResult } from "../eval/sparse-probing-run.js";
-import { addLabeledTaskOptions, openLabeledTask } from "./labeled-options.js";
-import { intList, printJson } from "./options.js";
+import { addLabeledTaskOptions, openLabeledTask, reportLabeledEval } from "./labeled-options.js";
+import { intList } from "./options.js";
 
 export function registerProbe(program: Command): void {
   const cmd = program
@@ -22,24 +21,16 @@ balanced negatives; accuracies are means over classes. Example, on ag_news:
   cmd.action(async (o) => {
     const kValues = intList(o.k);
     if (kValues.some((k) => k < 1)) throw new Error("--k: probe sizes must be at least 1");
-    const { loaded, sae: { sae, metadata, raw }, split, pool } = await openLabeledTask(o);
-    const r = runSparseProbing(loaded.model, loaded.tokenizer, [sae], split, {
+    const { loaded, sae, split, pool } = await openLabeledTask(o);
+    const r = runSparseProbing(loaded.model, loaded.tokenizer, [sae.sae], split, {
       ...pool, kValues, full: o.full !== false, C: o.C, seed: o.seed,
     });
     const { model: modelProbes, saes: saeProbes, ...run } = r;
-    const result = {
-      model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...run,
-      model_probes: modelProbes, sae_probes: saeProbes[0],
-    };
-    if (o.out) writeJsonAtomic(o.out, result);
-    if (o.saebench) {
-      writeJsonAtomic(o.saebench, saeBenchSparseProbingOutput(r, 0, {
-        modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, trainPerClass: o.trainPerClass,
-        testPerClass: o.testPerClass, contextSize: o.ctx, seed: o.seed, saeCfg: raw, saeId: o.sae,
-      }));
-    }
-    if (process.stdout.isTTY) process.stdout.write(formatProbing(r) + "\n");
-    else printJson(result);
+    reportLabeledEval(o, sae, {
+      fields: { ...run, model_probes: modelProbes, sae_probes: saeProbes[0] },
+      table: formatProbing(r),
+      saebench: (info) => saeBenchSparseProbingOutput(r, 0, info),
+    });
   });
 }
 

@@ -1,12 +1,11 @@
 /** `saekit scr`: SAEBench's spurious correlation removal — can ablating an SAE's latents debias a probe? */
 import type { Command } from "commander";
-import { writeJsonAtomic } from "../core/atomic.js";
 import { readLabeledTexts } from "../data/labeled.js";
 import { saeBenchScrOutput } from "../eval/saebench.js";
 import type { ScrPair } from "../eval/scr.js";
 import { runScr, type ScrRunResult } from "../eval/scr-run.js";
-import { addLabeledTaskOptions, openModelAndSae } from "./labeled-options.js";
-import { intList, positiveInt, printJson } from "./options.js";
+import { addLabeledTaskOptions, openModelAndSae, reportLabeledEval } from "./labeled-options.js";
+import { intList, positiveInt } from "./options.js";
 
 /** "a:b" -> ["a", "b"]. */
 function twoValues(text: string, option: string): [string, string] {
@@ -36,23 +35,18 @@ SCR = (accuracy after - before) / (accuracy of an unbiased probe - before).`);
     if (nValues.some((n) => n < 1)) throw new Error("--n: numbers of latents must be at least 1");
     const attribute = twoValues(o.attribute, "--attribute");
     const pairs: ScrPair[] = String(o.pairs).split(",").map((p) => ({ target: twoValues(p, "--pairs"), attribute }));
-    const { loaded, sae: { sae, metadata, raw }, pool } = await openModelAndSae(o);
+    const { loaded, sae, pool } = await openModelAndSae(o);
     const fields = { textField: o.textField, labelField: o.labelField, attributeField: o.attributeField };
     const items = await readLabeledTexts(o.dataset, fields);
     const testItems = o.testDataset ? await readLabeledTexts(o.testDataset, fields) : null;
-    const r = runScr(loaded.model, loaded.tokenizer, sae, items, testItems, pairs, {
+    const r = runScr(loaded.model, loaded.tokenizer, sae.sae, items, testItems, pairs, {
       ...pool, nValues, C: o.C, seed: o.seed, trainPerQuadrant: o.trainPerQuadrant, testPerQuadrant: o.testPerQuadrant,
     });
-    const result = { model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r };
-    if (o.out) writeJsonAtomic(o.out, result);
-    if (o.saebench) {
-      writeJsonAtomic(o.saebench, saeBenchScrOutput(r, {
-        modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, trainPerClass: 4 * o.trainPerQuadrant,
-        testPerClass: 4 * o.testPerQuadrant, contextSize: o.ctx, seed: o.seed, saeCfg: raw, saeId: o.sae,
-      }));
-    }
-    if (process.stdout.isTTY) process.stdout.write(formatScr(r) + "\n");
-    else printJson(result);
+    // A probe task holds all four quadrants.
+    reportLabeledEval(o, sae, {
+      fields: r, table: formatScr(r), saebench: (info) => saeBenchScrOutput(r, info),
+      perTask: { train: 4 * o.trainPerQuadrant, test: 4 * o.testPerQuadrant },
+    });
   });
 }
 

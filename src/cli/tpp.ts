@@ -1,10 +1,9 @@
 /** `saekit tpp`: SAEBench's targeted probe perturbation — do an SAE's latents separate the classes of a dataset? */
 import type { Command } from "commander";
-import { writeJsonAtomic } from "../core/atomic.js";
 import { saeBenchTppOutput } from "../eval/saebench.js";
 import { runTpp, type TppRunResult } from "../eval/tpp-run.js";
-import { addLabeledTaskOptions, openLabeledTask } from "./labeled-options.js";
-import { intList, printJson } from "./options.js";
+import { addLabeledTaskOptions, openLabeledTask, reportLabeledEval } from "./labeled-options.js";
+import { intList } from "./options.js";
 
 export function registerTpp(program: Command): void {
   const cmd = program
@@ -20,18 +19,9 @@ other probes), averaged over classes: high when latents are specific to their cl
   cmd.action(async (o) => {
     const nValues = intList(o.n);
     if (nValues.some((n) => n < 1)) throw new Error("--n: numbers of latents must be at least 1");
-    const { loaded, sae: { sae, metadata, raw }, split, pool } = await openLabeledTask(o);
-    const r = runTpp(loaded.model, loaded.tokenizer, sae, split, { ...pool, nValues, C: o.C, seed: o.seed });
-    const result = { model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r };
-    if (o.out) writeJsonAtomic(o.out, result);
-    if (o.saebench) {
-      writeJsonAtomic(o.saebench, saeBenchTppOutput(r, {
-        modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, trainPerClass: o.trainPerClass,
-        testPerClass: o.testPerClass, contextSize: o.ctx, seed: o.seed, saeCfg: raw, saeId: o.sae,
-      }));
-    }
-    if (process.stdout.isTTY) process.stdout.write(formatTpp(r) + "\n");
-    else printJson(result);
+    const { loaded, sae, split, pool } = await openLabeledTask(o);
+    const r = runTpp(loaded.model, loaded.tokenizer, sae.sae, split, { ...pool, nValues, C: o.C, seed: o.seed });
+    reportLabeledEval(o, sae, { fields: r, table: formatTpp(r), saebench: (info) => saeBenchTppOutput(r, info) });
   });
 }
 
