@@ -1,6 +1,7 @@
 #include "topk.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -337,9 +338,103 @@ void topk_rows(const float* x, long batch, long m, long k, SelectMode mode, cons
   });
 }
 
+namespace {
+
+// Batch-wide selection by a sampled threshold, the batch analogue of topk_row_sampled: a
+// threshold t estimated from a few whole rows so that ~1.3 k_total keys exceed it, one
+// vectorized pass collecting every key > t with its flat index, and an exact ranking of
+// those only. Every key > t outranks every key <= t (float order and the radix order agree
+// wherever floats compare unequal, and NaN ranks last), so when at least k_total keys
+// pass, the selection among them is exact. Returns -1 when the caller must use the
+// histogram path: too few or too many keys passed, or the selection is too dense to pay.
+long batch_topk_sampled(const float* x, long batch, long m, long k_total, SelectMode mode,
+                        const float* bias, int32_t* row_ptr, int32_t* idx, float* vals) {
+  const long total = batch * m;
+  if (k_total <= 0 || total < (1L << 16) || k_total * 8 > total) return -1;
+  // Sample whole rows spread over the batch: every column is seen, and rows stream.
+  const long sample_rows = std::min(batch, std::max(4L, (1L << 16) / m + 1));
+  std::vector<float> sample;
+  sample.reserve(sample_rows * m);
+  for (long s = 0; s < sample_rows; s++) {
+    const float* row = x + (s * batch / sample_rows) * m;
+    for (long j = 0; j < m; j++) sample.push_back(key_of(row[j] + (bias ? bias[j] : 0.0f), mode));
+  }
+  const long n_sample = static_cast<long>(sample.size());
+  const int threads = pool_threads();
+  const long rows_per = (batch + threads - 1) / threads;
+  const long cap_per_thread = (4 * k_total) / threads + 4096;
+  struct Found {
+    float key;
+    long flat;
+  };
+  std::vector<std::vector<Found>> found(threads);
+  double expected = static_cast<double>(k_total) / static_cast<double>(total) * n_sample;
+  for (double slack = 1.3; slack < 5; slack *= 2) {
+    const long r = static_cast<long>(expected * slack) + 16;
+    if (r >= n_sample) return -1;
+    std::nth_element(sample.begin(), sample.begin() + (r - 1), sample.end(), std::greater<float>());
+    const float t = sample[r - 1];
+    std::atomic<bool> overflow{false};
+    parallel_for(threads, [&](int th) {
+      std::vector<Found>& f = found[th];
+      f.clear();
+      Candidates row_cands;
+      row_cands.reserve(m);  // a whole row fits: collect never reports overflow
+      const long r0 = std::min(batch, th * rows_per), r1 = std::min(batch, r0 + rows_per);
+      for (long b = r0; b < r1 && !overflow.load(std::memory_order_relaxed); b++) {
+        const long n = collect(x + b * m, bias, m, mode, t, row_cands);
+        if (n > m || static_cast<long>(f.size()) + n > cap_per_thread) {
+          overflow.store(true, std::memory_order_relaxed);  // every thread stops early
+          break;
+        }
+        for (long i = 0; i < n; i++) f.push_back({row_cands.key[i], b * m + row_cands.idx[i]});
+      }
+    });
+    if (overflow) return -1;
+    long count = 0;
+    for (auto& f : found) count += static_cast<long>(f.size());
+    if (count < k_total) continue;  // the sample overestimated t: loosen it
+
+    // Rank the candidates exactly: (radix code desc, flat index asc).
+    std::vector<std::pair<uint32_t, long>> ranked;
+    ranked.reserve(count);
+    for (auto& f : found)
+      for (const Found& c : f) ranked.push_back({radix_code(c.key, SelectMode::Value), c.flat});
+    auto order = [](const std::pair<uint32_t, long>& a, const std::pair<uint32_t, long>& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+    std::nth_element(ranked.begin(), ranked.begin() + (k_total - 1), ranked.end(), order);
+    const std::pair<uint32_t, long> cut = ranked[k_total - 1];
+
+    // Emit per row, in column order (each thread's candidates are in row-major order),
+    // the candidates at or above the cut whose output value is non-zero.
+    std::fill(row_ptr, row_ptr + batch + 1, 0);
+    long e = 0;
+    for (auto& f : found)
+      for (const Found& c : f) {
+        const std::pair<uint32_t, long> rank{radix_code(c.key, SelectMode::Value), c.flat};
+        if (order(cut, rank)) continue;  // below the cut
+        const long b = c.flat / m, j = c.flat % m;
+        const float out = out_value(x[c.flat] + (bias ? bias[j] : 0.0f), mode);
+        if (out == 0.0f) continue;
+        idx[e] = static_cast<int32_t>(j);
+        vals[e++] = out;
+        row_ptr[b + 1]++;
+      }
+    for (long b = 0; b < batch; b++) row_ptr[b + 1] += row_ptr[b];
+    return e;
+  }
+  return -1;
+}
+
+}  // namespace
+
 long batch_topk(const float* x, long batch, long m, long k_total, SelectMode mode,
                 const float* bias, int32_t* row_ptr, int32_t* idx, float* vals) {
   k_total = std::max(0L, std::min(k_total, batch * m));
+  const long fast = batch_topk_sampled(x, batch, m, k_total, mode, bias, row_ptr, idx, vals);
+  if (fast >= 0) return fast;
+  // The histogram path: exact for any input, three full passes.
   auto value = [&](long b, long j) { return x[b * m + j] + (bias ? bias[j] : 0.0f); };
   // Threads own contiguous row ranges in every pass below.
   const int threads = pool_threads();

@@ -206,6 +206,43 @@ describe("topk", () => {
     }
   });
 
+  it("batch top-k at training sizes (sampled threshold and its fallbacks) equals the reference exactly", () => {
+    const rng = new Rng(15);
+    const check = (x: Float32Array, batch: number, m: number, kTotal: number, mode: SelectMode, bias: Float32Array | null, label: string) => {
+      const cap = Math.min(kTotal, batch * m);
+      const out = [0, 1].map(() => ({ rowPtr: new Int32Array(batch + 1), idx: new Int32Array(cap), vals: new Float32Array(cap) }));
+      const n1 = native.batchTopk(x, batch, m, kTotal, mode, bias, out[0]!.rowPtr, out[0]!.idx, out[0]!.vals);
+      const n2 = ref.batchTopk(x, batch, m, kTotal, mode, bias, out[1]!.rowPtr, out[1]!.idx, out[1]!.vals);
+      expect(n1, label).toBe(n2);
+      expect(Buffer.from(out[0]!.rowPtr.buffer).equals(Buffer.from(out[1]!.rowPtr.buffer)), label).toBe(true);
+      expect(Buffer.from(out[0]!.idx.buffer).equals(Buffer.from(out[1]!.idx.buffer)), label).toBe(true);
+      expect(Buffer.from(out[0]!.vals.buffer).equals(Buffer.from(out[1]!.vals.buffer)), label).toBe(true);
+    };
+    for (const [batch, m] of [[64, 2048], [37, 4099]] as const) {
+      for (const kTotal of [1, batch, batch * 16, Math.floor((batch * m) / 9)]) {
+        for (const mode of modes) {
+          const x = randn(rng, batch * m);
+          check(x, batch, m, kTotal, mode, rng.uniform() < 0.5 ? randn(rng, m) : null, `batch=${batch} m=${m} K=${kTotal} mode=${mode}`);
+          // Heavy ties at the cut, NaNs, and a dense latent every token selects.
+          const tied = Float32Array.from(x, (v, i) => (i % 101 === 0 ? NaN : Math.round(v * 2)));
+          const dense = new Float32Array(m);
+          dense[m >> 1] = 100;
+          check(tied, batch, m, kTotal, mode, dense, `tied batch=${batch} m=${m} K=${kTotal} mode=${mode}`);
+        }
+      }
+    }
+    // Rows unlike the ones the kernel samples (9 of these 16: rows s * 16 / 9) put its
+    // threshold estimate far off both ways, so it must loosen it or give up for the
+    // histogram path (too many candidates), and still be exact.
+    const batch = 16, m = 8192;
+    const sampled = new Set(Array.from({ length: 9 }, (_, s) => Math.floor((s * batch) / 9)));
+    for (const factor of [8, 0.125]) {
+      const x = randn(rng, batch * m);
+      for (let b = 0; b < batch; b++) if (!sampled.has(b)) for (let j = 0; j < m; j++) x[b * m + j]! *= factor;
+      for (const mode of modes) check(x, batch, m, batch * 16, mode, null, `skewed x${factor} mode=${mode}`);
+    }
+  });
+
   it("threshold select equals the reference and reports the count when out of room", () => {
     const rng = new Rng(6);
     const batch = 13, m = 57;
