@@ -14,7 +14,7 @@ import { initializeSae } from "../train/init.js";
 import { round, timeIt } from "./timing.js";
 
 export interface TrainBenchOptions {
-  arch: "topk" | "vsae" | "abstopk" | "batchtopk";
+  arch: "topk" | "vsae" | "abstopk" | "batchtopk" | "matryoshka";
   d: number;
   m: number;
   k: number;

@@ -149,6 +149,10 @@ export function formatEval(r: SpliceEvalResult): string {
     ["frac alive", f(r.sparsity.frac_alive)],
     ["latents > 1% / > 10% dense", `${f(r.sparsity.freq_over_1_percent)} / ${f(r.sparsity.freq_over_10_percent)}`],
   ];
+  for (const level of r.levels ?? []) {
+    rows.push([`level ${level.width}: CE recovered / FVU / L0`,
+      `${f(level.ce_loss_recovered)} / ${f(level.reconstruction.fvu)} / ${level.l0.toFixed(2)}`]);
+  }
   const w = Math.max(...rows.map(([k]) => k.length));
   const hist = r.sparsity.density_histogram;
   const peak = Math.max(1, ...hist.counts);

@@ -29,6 +29,11 @@ export function intList(value: string): number[] {
   return value.split(",").map((part) => nonNegativeInt(part));
 }
 
+/** "0.5,1,2" -> [0.5, 1, 2]. */
+export function numberList(value: string): number[] {
+  return value.split(",").map((part) => finiteNumber(part));
+}
+
 /** The default thread count: SAEKIT_THREADS or every core. */
 export function defaultThreads(): number {
   const env = Number(process.env.SAEKIT_THREADS);

@@ -8,18 +8,20 @@ import type { SaeMetadata } from "../sae/saelens.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
 import { type TrainOptions, trainSae } from "../train/trainer.js";
-import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, finiteNumber, intList, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
 
 /** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
 export function addSaeOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option("--arch <name>", "architecture").choices([...ARCHITECTURES]).default("topk"))
     .option("--d-sae <n>", "number of latents (default: 8 x d_in)", positiveInt)
-    .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, vsae)", positiveInt)
+    .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, matryoshka, vsae)", positiveInt)
     .option("--aux-k <n>", "AuxK latents (0 disables; default d_in/2)", nonNegativeInt)
     .option("--aux-alpha <x>", "AuxK loss weight (default 1/32)", finiteNumber)
     .addOption(new Option("--decoder-norm <mode>", "unit: decoder rows kept at norm 1; none: free").choices(["unit", "none"]))
     .option("--no-b-dec-on-input", "do not subtract b_dec from the input before encoding")
+    .option("--matryoshka-widths <list>", "matryoshka: nested dictionary sizes, e.g. 256,1024,4096 (d_sae is appended if missing; default d_sae/16, /8, /4, /2, d_sae)", intList)
+    .option("--level-weights <list>", "matryoshka: weight of each level's reconstruction loss (default 1 each)", numberList)
     .option("--l1 <x>", "relu, gated: L1 coefficient", finiteNumber)
     .option("--l1-warmup <n>", "relu, gated: steps over which L1 ramps up", nonNegativeInt)
     .option("--l0 <x>", "jumprelu: L0 coefficient", finiteNumber)
@@ -45,6 +47,8 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     k: o.k,
     aux_k: o.auxK,
     aux_alpha: o.auxAlpha,
+    matryoshka_widths: o.matryoshkaWidths,
+    level_weights: o.levelWeights,
     decoder_norm: o.decoderNorm,
     apply_b_dec_to_input: o.bDecOnInput === false ? false : undefined,
     l1_coefficient: o.l1,

@@ -10,10 +10,13 @@
  * excludeBos (default), BOS positions keep their clean activation in both interventions and
  * are left out of the reconstruction metrics, as SAEBench does for special tokens; the SAE's
  * own FVU, cosine, L0, density ... are measured on the same activations (metrics.ts).
+ * A Matryoshka SAE is also spliced at each inner level (its first `width` latents alone).
  */
 import { kernels } from "../core/kernels.js";
 import type { LanguageModel } from "../lm/model.js";
+import { prefixCode } from "../sae/matryoshka.js";
 import type { Sae } from "../sae/sae.js";
+import { meanL0 } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ReconstructionMetrics, SparsityMetrics } from "./metrics.js";
 
@@ -44,6 +47,19 @@ export interface SpliceEvalResult {
   kl_div_score: number;
   reconstruction: ReturnType<ReconstructionMetrics["result"]>;
   sparsity: ReturnType<SparsityMetrics["result"]>;
+  /**
+   * A Matryoshka SAE's inner levels, each spliced on its own: the code restricted to the
+   * first `width` latents (the full dictionary is the result above).
+   */
+  levels?: Array<{
+    width: number;
+    l0: number;
+    ce_loss_with_sae: number;
+    ce_loss_recovered: number;
+    kl_div_with_sae: number;
+    kl_div_score: number;
+    reconstruction: ReturnType<ReconstructionMetrics["result"]>;
+  }>;
   /** Per latent, when asked for: density and firings per prompt where it fires (null: never). */
   features?: { density: number[]; consistent_activation: Array<number | null> };
 }
@@ -67,9 +83,12 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
   const first = excludeBos ? 1 : 0;
   const B = o.batch ?? 16;
   const target = Math.ceil(o.tokens / (T - 1));
-  const rec = new ReconstructionMetrics(d);
+  // One spliced run per reconstruction: the SAE's, then (Matryoshka) each inner level's.
+  const widths = sae.cfg.architecture === "matryoshka" ? sae.cfg.matryoshka_widths.slice(0, -1) : [];
+  const recs = [sae.cfg.d_sae, ...widths].map(() => new ReconstructionMetrics(d));
+  const levelActive = widths.map(() => 0);
   const sparsity = new SparsityMetrics(sae.cfg.d_sae);
-  const sums = { clean: 0, sae: 0, zero: 0, klSae: 0, klZero: 0 };
+  const sums = { clean: 0, zero: 0, klZero: 0, sae: recs.map(() => 0), klSae: recs.map(() => 0) };
   let positions = 0;
   let seen = 0;
   const bar = new ProgressBar(target, "eval", o.progress !== false && process.stderr.isTTY === true);
@@ -86,19 +105,23 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
     for (let b = 0; b < n; b++) x.set(act!.subarray((b * T + first) * d, (b + 1) * T * d), b * (T - first) * d);
     const code = sae.encode(x, rows);
     sparsity.add(code, T - first);
-    const xHat = sae.decode(code);
-    rec.add(x, xHat, rows);
-    const spliced = act!.slice();
-    for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);
-    const withSae = model.forward(tokens, n, T, { output: "final", hooks: { [o.hook]: () => spliced } }).final!;
+    const codes = [code, ...widths.map((w) => prefixCode(code, w))];
+    widths.forEach((_, i) => (levelActive[i]! += meanL0(codes[i + 1]!) * rows));
+    const withSae = codes.map((c, v) => {
+      const xHat = sae.decode(c);
+      recs[v]!.add(x, xHat, rows);
+      const spliced = act!.slice();
+      for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);
+      return model.forward(tokens, n, T, { output: "final", hooks: { [o.hook]: () => spliced } }).final!;
+    });
     const zero = model.forward(tokens, n, T, {
       output: "final",
       hooks: { [o.hook]: (a) => { for (let b = 0; b < n; b++) a.fill(0, (b * T + first) * d, (b + 1) * T * d); } },
     }).final!;
     // CE and KL at positions 0..T-2, a chunk of rows at a time.
     const V = model.cfg.vocabSize;
-    // Two logit buffers of ~512 rows: the clean one stays while the SAE's and then the
-    // ablated one are compared with it.
+    // Two logit buffers of ~512 rows: the clean one stays while each spliced one and then
+    // the ablated one are compared with it.
     const chunk = Math.max(1, Math.min(n * T, 512));
     const targets = new Int32Array(n * T);
     for (let r = 0; r < n * T; r++) targets[r] = r % T === T - 1 ? -1 : tokens[r + 1]!;
@@ -107,22 +130,26 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
     for (let r0 = 0; r0 < n * T; r0 += chunk) {
       const m = Math.min(chunk, n * T - r0);
       const tg = targets.subarray(r0, r0 + m);
-      const add = (key: "clean" | "sae" | "zero" | "klSae" | "klZero") => {
-        for (let i = 0; i < m; i++) if (tg[i]! >= 0) sums[key] += key.startsWith("kl") ? kl[i]! : ce[i]!;
+      // sum + the values at positions with a next token, added one by one.
+      const plus = (sum: number, values: Float32Array) => {
+        for (let i = 0; i < m; i++) if (tg[i]! >= 0) sum += values[i]!;
+        return sum;
       };
       model.logits(clean.subarray(r0 * d, (r0 + m) * d), m, lc);
       k.crossEntropyRows(lc, m, V, tg, ce);
-      add("clean");
-      model.logits(withSae.subarray(r0 * d, (r0 + m) * d), m, lx);
-      k.crossEntropyRows(lx, m, V, tg, ce);
-      add("sae");
-      k.klRows(lc, lx, m, V, kl);
-      add("klSae");
+      sums.clean = plus(sums.clean, ce);
+      withSae.forEach((final, v) => {
+        model.logits(final.subarray(r0 * d, (r0 + m) * d), m, lx);
+        k.crossEntropyRows(lx, m, V, tg, ce);
+        sums.sae[v] = plus(sums.sae[v]!, ce);
+        k.klRows(lc, lx, m, V, kl);
+        sums.klSae[v] = plus(sums.klSae[v]!, kl);
+      });
       model.logits(zero.subarray(r0 * d, (r0 + m) * d), m, lx);
       k.crossEntropyRows(lx, m, V, tg, ce);
-      add("zero");
+      sums.zero = plus(sums.zero, ce);
       k.klRows(lc, lx, m, V, kl);
-      add("klZero");
+      sums.klZero = plus(sums.klZero, kl);
       for (let i = 0; i < m; i++) if (tg[i]! >= 0) positions++;
     }
     seen += n;
@@ -142,15 +169,24 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
   if (pending.length) runBatch(pending);
   bar.finish();
   if (positions === 0) throw new Error("eval: the dataset gave no contexts");
-  const ce = { clean: sums.clean / positions, sae: sums.sae / positions, zero: sums.zero / positions };
-  const kl = { sae: sums.klSae / positions, zero: sums.klZero / positions };
+  const clean = sums.clean / positions;
+  const zero = { ce: sums.zero / positions, kl: sums.klZero / positions };
+  // The scores of the v-th spliced reconstruction.
+  const spliceOf = (v: number) => {
+    const ce = { clean, sae: sums.sae[v]! / positions, zero: zero.ce };
+    const kl = { sae: sums.klSae[v]! / positions, zero: zero.kl };
+    return { ce_loss_with_sae: ce.sae, kl_div_with_sae: kl.sae, ...spliceScores(ce, kl), reconstruction: recs[v]!.result() };
+  };
+  const tokensSeen = recs[0]!.result().tokens;
+  const { ce_loss_with_sae, kl_div_with_sae, ce_loss_recovered, kl_div_score, reconstruction } = spliceOf(0);
   return {
     hook: o.hook, contexts: seen, positions,
-    ce_loss_clean: ce.clean, ce_loss_with_sae: ce.sae, ce_loss_zero_ablated: ce.zero,
-    kl_div_with_sae: kl.sae, kl_div_zero_ablated: kl.zero,
-    ...spliceScores(ce, kl),
-    reconstruction: rec.result(),
+    ce_loss_clean: clean, ce_loss_with_sae, ce_loss_zero_ablated: zero.ce,
+    kl_div_with_sae, kl_div_zero_ablated: zero.kl,
+    ce_loss_recovered, kl_div_score,
+    reconstruction,
     sparsity: sparsity.result(),
+    ...(widths.length ? { levels: widths.map((width, i) => ({ width, l0: levelActive[i]! / tokensSeen, ...spliceOf(i + 1) })) } : {}),
     ...(o.featurewise ? { features: { density: [...sparsity.density()], consistent_activation: sparsity.consistentActivation() } } : {}),
   };
 }

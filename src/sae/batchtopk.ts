@@ -8,15 +8,15 @@
  */
 import { SelectMode } from "../core/kernels.js";
 import { Tensor } from "../core/tensor.js";
-import type { BatchTopKConfig } from "./config.js";
+import type { BatchTopKConfig, MatryoshkaConfig } from "./config.js";
 import type { ParamSet, StepStats, TrainStep } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 import { TopKFamilySae } from "./topk-family.js";
 
 export class BatchTopKSae extends TopKFamilySae {
-  declare readonly cfg: BatchTopKConfig;
+  declare readonly cfg: BatchTopKConfig | MatryoshkaConfig;
 
-  constructor(cfg: BatchTopKConfig, params?: ParamSet, buffers?: ParamSet) {
+  constructor(cfg: BatchTopKConfig | MatryoshkaConfig, params?: ParamSet, buffers?: ParamSet) {
     super(cfg, params);
     const threshold = buffers?.get("threshold") ?? Tensor.zeros([cfg.d_sae]);
     this.buffers.set("threshold", threshold.expectShape([cfg.d_sae], "threshold"));
@@ -35,13 +35,18 @@ export class BatchTopKSae extends TopKFamilySae {
   }
 
   lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
-    const m = this.cfg.d_sae;
     const xc = this.centered(s.x, s.batch);
     const pre = this.preActivations(xc, s.batch);
-    const cap = Math.min(this.cfg.k * s.batch, s.batch * m);
-    const code = this.codeBuffers("code", s.batch, cap);
-    this.k.batchTopk(pre, s.batch, m, this.cfg.k * s.batch, SelectMode.Relu, this.b_enc, code.rowPtr, code.idx, code.val);
+    const code = this.selectBatchTopK(pre, s.batch);
     return this.finishStep(code, pre, xc, s, grads, SelectMode.Relu, this.cfg);
+  }
+
+  /** The training code: the top k * batch entries of ReLU(pre + b_enc) over the whole batch. */
+  protected selectBatchTopK(pre: Float32Array, batch: number): SparseCode {
+    const m = this.cfg.d_sae;
+    const code = this.codeBuffers("code", batch, Math.min(this.cfg.k * batch, batch * m));
+    this.k.batchTopk(pre, batch, m, this.cfg.k * batch, SelectMode.Relu, this.b_enc, code.rowPtr, code.idx, code.val);
+    return code;
   }
 
   /** theta <- (1 - momentum) theta + momentum * (smallest selected activation). */

@@ -12,7 +12,7 @@
 
 import { withDefaults } from "../util/defaults.js";
 
-export const ARCHITECTURES = ["relu", "topk", "batchtopk", "jumprelu", "gated", "abstopk", "vsae", "vaease"] as const;
+export const ARCHITECTURES = ["relu", "topk", "batchtopk", "matryoshka", "jumprelu", "gated", "abstopk", "vsae", "vaease"] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface BaseSaeConfig {
@@ -67,6 +67,21 @@ export interface BatchTopKConfig extends BaseSaeConfig, AuxKOptions {
   threshold_momentum: number;
 }
 
+/**
+ * Matryoshka BatchTopK (Bussmann et al. 2025, "Learning Multi-Level Features with Matryoshka
+ * SAEs"; SAELens "matryoshka_batchtopk", dictionary_learning MatryoshkaBatchTopKSAE): a
+ * BatchTopK SAE whose first matryoshka_widths[i] latents must also reconstruct on their own.
+ */
+export interface MatryoshkaConfig extends BaseSaeConfig, AuxKOptions {
+  architecture: "matryoshka";
+  k: number;
+  threshold_momentum: number;
+  /** Nested dictionary sizes, strictly increasing, the last = d_sae (SAELens' matryoshka_widths). */
+  matryoshka_widths: number[];
+  /** Weight of each level's reconstruction loss, one per width (default 1 each: the paper's sum). */
+  level_weights: number[];
+}
+
 /** f = pre * H(pre - theta), theta = exp(log_threshold); loss += l0 * sum_j H(pre_j - theta_j). */
 export interface JumpReluConfig extends BaseSaeConfig {
   architecture: "jumprelu";
@@ -105,7 +120,8 @@ export interface VaeaseConfig extends BaseSaeConfig {
   init_log_gamma: number;
 }
 
-export type SaeConfig = ReluConfig | GatedConfig | TopKConfig | BatchTopKConfig | JumpReluConfig | VsaeConfig | VaeaseConfig;
+export type SaeConfig = ReluConfig | GatedConfig | TopKConfig | BatchTopKConfig | MatryoshkaConfig | JumpReluConfig
+  | VsaeConfig | VaeaseConfig;
 
 /** Options a user may set when creating an SAE; the rest come from defaults. */
 export type SaeConfigInput = { architecture: Architecture; d_in: number; d_sae: number } & Record<string, unknown>;
@@ -130,6 +146,12 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
     case "batchtopk":
       cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32, threshold_momentum: 0.01 };
       break;
+    case "matryoshka":
+      cfg = {
+        ...base, ...aux, architecture, decoder_norm: "unit", k: 32, threshold_momentum: 0.01,
+        matryoshka_widths: [], level_weights: [],
+      };
+      break;
     case "jumprelu":
       cfg = { ...base, architecture, decoder_norm: "none", l0_coefficient: 1, bandwidth: 0.05, init_threshold: 0.01, l0_warmup_steps: 0 };
       break;
@@ -146,6 +168,7 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
       throw new Error(`unknown architecture "${architecture as string}" (known: ${ARCHITECTURES.join(", ")})`);
   }
   const merged = withDefaults(cfg, input);
+  if (merged.architecture === "matryoshka") completeMatryoshkaLevels(merged);
   validateConfig(merged);
   return merged;
 }
@@ -180,6 +203,21 @@ export function validateConfig(cfg: SaeConfig): void {
     case "batchtopk":
       if (!(cfg.threshold_momentum > 0 && cfg.threshold_momentum <= 1)) fail("threshold_momentum must be in (0, 1]");
       break;
+    case "matryoshka": {
+      if (!(cfg.threshold_momentum > 0 && cfg.threshold_momentum <= 1)) fail("threshold_momentum must be in (0, 1]");
+      const widths = cfg.matryoshka_widths;
+      if (!Array.isArray(widths) || widths.length === 0) fail("matryoshka_widths must be a non-empty array");
+      widths.forEach((w, i) => posInt(`matryoshka_widths[${i}]`, w));
+      for (let i = 1; i < widths.length; i++) {
+        if (widths[i]! <= widths[i - 1]!) fail(`matryoshka_widths must be strictly increasing, got ${JSON.stringify(widths)}`);
+      }
+      if (widths.at(-1) !== cfg.d_sae) fail(`the last matryoshka width must be d_sae (${cfg.d_sae}), got ${JSON.stringify(widths)}`);
+      if (!Array.isArray(cfg.level_weights) || cfg.level_weights.length !== widths.length) {
+        fail(`level_weights needs one weight per matryoshka width (${widths.length}), got ${JSON.stringify(cfg.level_weights)}`);
+      }
+      cfg.level_weights.forEach((w, i) => nonNeg(`level_weights[${i}]`, w));
+      break;
+    }
     case "jumprelu":
       nonNeg("l0_coefficient", cfg.l0_coefficient);
       if (!(cfg.bandwidth > 0)) fail("bandwidth must be > 0");
@@ -199,6 +237,21 @@ export function validateConfig(cfg: SaeConfig): void {
       if (!Number.isFinite(cfg.init_log_gamma)) fail("init_log_gamma must be a number");
       break;
   }
+}
+
+/**
+ * Fills in a Matryoshka config's levels: without widths, five nested dictionaries of
+ * d_sae / 16, / 8, / 4, / 2 and d_sae (those narrower than k dropped); widths that stop
+ * short of d_sae get d_sae appended, as SAELens does; without weights, 1 per level.
+ */
+function completeMatryoshkaLevels(cfg: MatryoshkaConfig): void {
+  if (cfg.matryoshka_widths.length === 0) {
+    const widths = [16, 8, 4, 2].map((f) => Math.floor(cfg.d_sae / f)).filter((w) => w >= Math.max(1, cfg.k));
+    cfg.matryoshka_widths = [...new Set([...widths, cfg.d_sae])];
+  } else if (cfg.matryoshka_widths.at(-1)! < cfg.d_sae) {
+    cfg.matryoshka_widths = [...cfg.matryoshka_widths, cfg.d_sae];
+  }
+  if (cfg.level_weights.length === 0) cfg.level_weights = cfg.matryoshka_widths.map(() => 1);
 }
 
 /** Linear warm-up factor min(1, step / steps) (1 when steps is 0). */

@@ -9,6 +9,7 @@
  *   AutoEncoderTopK      TopK(relu(encoder(x - b_dec))); decoder(f) + b_dec      -> topk
  *   BatchTopKSAE         f = post * (post > threshold), post = relu(encoder(x - b_dec))
  *                        (its inference default)                                -> batchtopk
+ *   MatryoshkaBatchTopKSAE the same with W_enc [d, F], W_dec [F, d] and group_sizes  -> matryoshka
  *   JumpReluAutoEncoder  f = relu(pre * (pre > threshold)) * |W_dec_j|, pre = x W_enc + b_enc;
  *                        decode (f / |W_dec_j|) W_dec + b_dec                   -> jumprelu
  *   GatedAutoEncoder     e = encoder(x - decoder_bias); f = (e + gate_bias > 0) *
@@ -44,10 +45,10 @@ export function loadDictionaryLearningSae(path: string): LoadedSae {
   const fail = (msg: string): never => { throw new Error(`${file}: ${msg}`); };
   const read = (name: string) => (ck.has(name) ? ck.read(name) : fail(`no tensor "${name}" for a ${dictClass} SAE`));
   // Without config.json the class shows in the state dict's keys.
-  const dictClass = String(trainer.dict_class ?? (ck.has("W_enc") ? "JumpReluAutoEncoder" : ck.has("k") ? "AutoEncoderTopK" : ck.has("bias") ? "AutoEncoder" : "unknown"));
+  const dictClass = String(trainer.dict_class ?? (ck.has("group_sizes") ? "MatryoshkaBatchTopKSAE" : ck.has("W_enc") ? "JumpReluAutoEncoder" : ck.has("k") ? "AutoEncoderTopK" : ck.has("bias") ? "AutoEncoder" : "unknown"));
   const params: ParamSet = new Map();
   const buffers: ParamSet = new Map();
-  let architecture: "relu" | "topk" | "batchtopk" | "jumprelu" | "gated";
+  let architecture: "relu" | "topk" | "batchtopk" | "matryoshka" | "jumprelu" | "gated";
   let extra: Record<string, unknown> = {};
   switch (dictClass) {
     case "AutoEncoder":
@@ -65,11 +66,17 @@ export function loadDictionaryLearningSae(path: string): LoadedSae {
       params.set("W_dec", read("decoder.weight").transpose());
       params.set("b_dec", read("b_dec"));
       extra = { k: ck.has("k") ? ck.readInts("k")[0] : trainer.k };
-      if (architecture === "batchtopk") {
-        // A threshold below 0 (never trained) lets every ReLU-positive latent through.
-        const theta = Math.max(0, read("threshold").data[0]!);
-        buffers.set("threshold", new Tensor([params.get("W_enc")!.shape[0]!], new Float32Array(params.get("W_enc")!.shape[0]!).fill(theta)));
-      }
+      if (architecture === "batchtopk") buffers.set("threshold", batchThreshold(read("threshold"), params));
+      break;
+    }
+    case "MatryoshkaBatchTopKSAE": {
+      architecture = "matryoshka";
+      params.set("W_enc", read("W_enc").transpose()).set("b_enc", read("b_enc")).set("W_dec", read("W_dec")).set("b_dec", read("b_dec"));
+      buffers.set("threshold", batchThreshold(read("threshold"), params));
+      if (!ck.has("group_sizes")) fail(`no tensor "group_sizes" for a ${dictClass} SAE`);
+      let width = 0;
+      const widths = Array.from(ck.readInts("group_sizes"), (size) => (width += Number(size)));
+      extra = { k: ck.has("k") ? ck.readInts("k")[0] : trainer.k, matryoshka_widths: widths };
       break;
     }
     case "JumpReluAutoEncoder": {
@@ -90,12 +97,21 @@ export function loadDictionaryLearningSae(path: string): LoadedSae {
       break;
     }
     default:
-      return fail(`dictionary class "${dictClass}" is not supported (AutoEncoder, AutoEncoderTopK, BatchTopKSAE, JumpReluAutoEncoder, GatedAutoEncoder)`);
+      return fail(`dictionary class "${dictClass}" is not supported (AutoEncoder, AutoEncoderTopK, BatchTopKSAE, MatryoshkaBatchTopKSAE, JumpReluAutoEncoder, GatedAutoEncoder)`);
   }
   const [m, d] = params.get("W_enc")!.shape as [number, number];
   const cfg = defaultConfig({ architecture, d_in: d, d_sae: m, decoder_norm: "none", ...extra });
   const sae = createSae(cfg, params, buffers);
   return { sae, metadata: dictionaryLearningMetadata(raw), raw };
+}
+
+/**
+ * BatchTopK's scalar inference threshold as saekit's per-latent buffer. A threshold below
+ * 0 (never trained) lets every ReLU-positive latent through.
+ */
+function batchThreshold(threshold: Tensor, params: ParamSet): Tensor {
+  const m = params.get("W_enc")!.shape[0]!;
+  return new Tensor([m], new Float32Array(m).fill(Math.max(0, threshold.data[0]!)));
 }
 
 /**

@@ -4,6 +4,7 @@ import { BatchTopKSae } from "./batchtopk.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig, validateConfig } from "./config.js";
 import { GatedSae } from "./gated.js";
 import { JumpReluSae } from "./jumprelu.js";
+import { MatryoshkaSae } from "./matryoshka.js";
 import { ReluSae } from "./relu.js";
 import type { ParamSet, Sae } from "./sae.js";
 import { TopKSae } from "./topk.js";
@@ -17,6 +18,7 @@ export function createSae(cfg: SaeConfig, params?: ParamSet, buffers?: ParamSet)
     case "topk": return new TopKSae(cfg, params);
     case "abstopk": return new AbsTopKSae(cfg, params);
     case "batchtopk": return new BatchTopKSae(cfg, params, buffers);
+    case "matryoshka": return new MatryoshkaSae(cfg, params, buffers);
     case "jumprelu": return new JumpReluSae(cfg, params);
     case "gated": return new GatedSae(cfg, params);
     case "vsae": return new VariationalSae(cfg, params);

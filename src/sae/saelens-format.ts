@@ -6,7 +6,7 @@
  * boundary.
  *
  * Architecture mapping on save (inference behaviour is what SAELens would compute):
- *   relu -> "standard"; topk -> "topk"; batchtopk and jumprelu -> "jumprelu" (threshold);
+ *   relu -> "standard"; topk -> "topk"; batchtopk, matryoshka and jumprelu -> "jumprelu" (threshold);
  *   gated -> "gated" (b_enc saved as SAELens' b_gate, with r_mag and b_mag);
  *   vsae -> "topk" when it selects after a ReLU (mu = TopK(ReLU(pre)) at inference);
  *   abstopk, vsae with |z| selection, vaease -> their own names, which SAELens does not
@@ -48,6 +48,7 @@ function saeLensArchitecture(cfg: SaeConfig): string {
     case "relu": return "standard";
     case "topk": return "topk";
     case "batchtopk":
+    case "matryoshka":
     case "jumprelu": return "jumprelu";
     case "gated": return "gated";
     case "vsae": return cfg.topk_mode === "relu" || cfg.relu_mu ? "topk" : "abstopk";
@@ -115,7 +116,7 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
       const lt = params.get("log_threshold")!.data;
       weights.threshold = new Tensor([cfg.d_sae], Float32Array.from(lt, Math.exp));
     }
-    if (cfg.architecture === "batchtopk") weights.threshold = sae.buffers.get("threshold")!.clone();
+    if (cfg.architecture === "batchtopk" || cfg.architecture === "matryoshka") weights.threshold = sae.buffers.get("threshold")!.clone();
     for (const n of ["W_logvar", "b_logvar"]) if (params.has(n)) extras[n] = params.get(n)!;
   }
   const lensCfg: Record<string, unknown> = {
@@ -178,7 +179,7 @@ export function saeFromSaeLens(raw: Record<string, unknown>, cfgPath: string, fi
     if (cfg.architecture === "jumprelu") {
       params.set("log_threshold", new Tensor([m], Float32Array.from(read("threshold", [m]).data, Math.log)));
     }
-    if (cfg.architecture === "batchtopk") buffers.set("threshold", read("threshold", [m]));
+    if (cfg.architecture === "batchtopk" || cfg.architecture === "matryoshka") buffers.set("threshold", read("threshold", [m]));
     if (cfg.architecture === "vsae" && cfg.variance === "learned") {
       const extra = extras();
       params.set("W_logvar", read("W_logvar", [m, d], extra));

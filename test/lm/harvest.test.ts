@@ -171,6 +171,33 @@ describe("splice evaluation", async () => {
     expect(r.reconstruction.fvu).toBeGreaterThan(0.1);
   });
 
+  it("splices each inner Matryoshka level: the same as the SAE with the later latents' decoder rows zeroed", async () => {
+    const { Rng } = await import("../../src/core/rng.js");
+    const widths = [4, 12, 32];
+    const sae = createSae(defaultConfig({ architecture: "matryoshka", d_in: d, d_sae: 32, k: 4, matryoshka_widths: widths }));
+    const rng = new Rng(5);
+    for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
+    sae.buffers.get("threshold")!.data.fill(0.05);
+    const opts = { hook: "blocks.0.hook_resid_post", tokens: 44, ctx, batch: 4, progress: false };
+    const r = await evaluateSplice(loaded.model, sae, contexts(), opts);
+    expect(r.levels!.map((l) => l.width)).toEqual([4, 12]);
+    for (const [i, width] of [4, 12].entries()) {
+      const cut = createSae(sae.cfg, new Map([...sae.params].map(([n, t]) => [n, t.clone()])), sae.buffers);
+      cut.params.get("W_dec")!.data.fill(0, width * d);
+      const want = await evaluateSplice(loaded.model, cut, contexts(), opts);
+      const level = r.levels![i]!;
+      expect(level.ce_loss_with_sae).toBe(want.ce_loss_with_sae);
+      expect(level.ce_loss_recovered).toBe(want.ce_loss_recovered);
+      expect(level.kl_div_score).toBe(want.kl_div_score);
+      expect(level.reconstruction.fvu).toBe(want.reconstruction.fvu);
+      expect(level.l0).toBeLessThanOrEqual(r.sparsity.l0);
+    }
+    // A wider level keeps more of the code.
+    expect(r.levels![0]!.l0).toBeLessThan(r.levels![1]!.l0);
+    // A plain SAE has no levels.
+    expect((await evaluateSplice(loaded.model, createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 8, k: 2 })), contexts(), opts)).levels).toBeUndefined();
+  });
+
   it("writes SAEBench's core eval output: the same numbers under its names, one detail per latent", async () => {
     const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 16, k: 3 }));
     const { Rng } = await import("../../src/core/rng.js");

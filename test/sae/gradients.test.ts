@@ -44,6 +44,8 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["topk without b_dec on input", { architecture: "topk", k: 3, apply_b_dec_to_input: false }, false],
   ["abstopk + AuxK", { architecture: "abstopk", k: 3, aux_k: 2, aux_alpha: 0.5 }, true],
   ["batchtopk + AuxK", { architecture: "batchtopk", k: 3, aux_k: 2, aux_alpha: 0.5 }, true],
+  ["matryoshka + AuxK", { architecture: "matryoshka", k: 2, matryoshka_widths: [3, 7, 12], level_weights: [0.5, 1, 2], aux_k: 2, aux_alpha: 0.5 }, true],
+  ["matryoshka, default levels", { architecture: "matryoshka", k: 2 }, false],
   ["relu (L1 mid warm-up)", { architecture: "relu", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],
   ["jumprelu", { architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5 }, false],
   ["gated (L1 mid warm-up)", { architecture: "gated", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],

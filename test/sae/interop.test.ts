@@ -28,7 +28,8 @@ describe("dictionary_learning ae.pt", () => {
   const x = Float32Array.from(expected.x.flat());
   const rows = expected.x.length;
   const cases: Array<[string, string]> = [
-    ["standard", "relu"], ["topk", "topk"], ["batchtopk", "batchtopk"], ["jumprelu", "jumprelu"], ["gated", "gated"],
+    ["standard", "relu"], ["topk", "topk"], ["batchtopk", "batchtopk"], ["matryoshka", "matryoshka"],
+    ["jumprelu", "jumprelu"], ["gated", "gated"],
   ];
   for (const [name, architecture] of cases) {
     it(`${name}: the codes and reconstructions dictionary_learning computes`, () => {
@@ -42,6 +43,12 @@ describe("dictionary_learning ae.pt", () => {
       expect(maxAbsDiff(sae.decode(code), Float32Array.from(expected[name].x_hat.flat()))).toBeLessThan(1e-5);
     });
   }
+
+  it("matryoshka: the nested widths come from group_sizes", () => {
+    const { sae } = openSae(join(fixtures, "matryoshka"));
+    expect(sae.cfg).toMatchObject({ matryoshka_widths: [2, 5, 10], level_weights: [1, 1, 1] });
+    expect(sae.buffers.get("threshold")!.data[0]).toBeCloseTo(0.6, 6);
+  });
 
   it("reads the ae.pt file itself, and infers the class from the keys without config.json", () => {
     const lone = join(dir, "lone");

@@ -131,6 +131,24 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       }
       return mse / B + auxLoss(cfg, p, s, pres, xHats, false);
     }
+    case "matryoshka": {
+      // One BatchTopK selection; level i reconstructs from the latents below widths[i].
+      const pres = Array.from({ length: B }, (_, b) => preActs(p, cfg, s.x, b).pre);
+      const chosen = new Set(topIndices(pres.flatMap((row) => Array.from(row)), cfg.k * B));
+      let loss = 0;
+      const xHats: Float64Array[] = [];
+      for (let b = 0; b < B; b++) {
+        const f = new Float64Array(m);
+        for (let j = 0; j < m; j++) if (chosen.has(b * m + j)) f[j] = Math.max(0, pres[b]![j]!);
+        cfg.matryoshka_widths.forEach((width, i) => {
+          const prefix = f.map((v, j) => (j < width ? v : 0));
+          const xHat = decode(p.get("W_dec")!, prefix, d, p.get("b_dec")!);
+          loss += cfg.level_weights[i]! * sq(xRow(b), xHat);
+          if (width === m) xHats.push(xHat);
+        });
+      }
+      return loss / B + auxLoss(cfg, p, s, pres, xHats, false);
+    }
     case "relu": {
       const l1 = cfg.l1_coefficient * warmup(s.step, cfg.l1_warmup_steps);
       const W = p.get("W_dec")!;

@@ -30,6 +30,7 @@ describe("saekit SAEs round-trip through SAELens format", () => {
     { architecture: "relu", d_in: 6, d_sae: 10 },
     { architecture: "topk", d_in: 6, d_sae: 10, k: 3 },
     { architecture: "batchtopk", d_in: 6, d_sae: 10, k: 3 },
+    { architecture: "matryoshka", d_in: 6, d_sae: 10, k: 3, matryoshka_widths: [4, 10] },
     { architecture: "jumprelu", d_in: 6, d_sae: 10 },
     { architecture: "gated", d_in: 6, d_sae: 10 },
     { architecture: "abstopk", d_in: 6, d_sae: 10, k: 3 },
@@ -39,7 +40,7 @@ describe("saekit SAEs round-trip through SAELens format", () => {
   for (const input of inputs) {
     it(`${input.architecture}: same codes and reconstructions after save and load`, () => {
       const sae = randomize(createSae(defaultConfig(input)), 1);
-      if (input.architecture === "batchtopk") sae.buffers.get("threshold")!.data.fill(0.2);
+      if (sae.buffers.has("threshold")) sae.buffers.get("threshold")!.data.fill(0.2);
       const out = join(dir, `rt-${input.architecture}`);
       saveSae(out, sae, { metadata: { model_name: "tiny", hook_name: "blocks.0.hook_resid_post" } });
       const loaded = loadSae(out);

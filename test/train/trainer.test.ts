@@ -52,6 +52,7 @@ describe("runs are reproducible and resumable", () => {
     defaultConfig({ architecture: "topk", d_in: 32, d_sae: 128, k: 4, aux_k: 16 }),
     defaultConfig({ architecture: "vsae", d_in: 32, d_sae: 128, k: 4, beta: 0.01, kl_warmup_steps: 10 }),
     defaultConfig({ architecture: "batchtopk", d_in: 32, d_sae: 128, k: 4 }),
+    defaultConfig({ architecture: "matryoshka", d_in: 32, d_sae: 128, k: 4, aux_k: 16 }),
     defaultConfig({ architecture: "gated", d_in: 32, d_sae: 128, l1_coefficient: 0.5 }),
     defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 0.5 }),
     defaultConfig({ architecture: "jumprelu", d_in: 32, d_sae: 128 }),
