@@ -3,8 +3,9 @@
  * offline, on the papers' own dataset. Karpathy's stories260K (a Llama-2-style model trained
  * on TinyStories, llama2.c format) reads the first 2 MiB of TinyStories; saekit harvests
  * blocks.2.hook_resid_post over ~500k tokens (256-token contexts), trains TopK, vSAE (KL on
- * all latents and on the selected ones), AbsTopK at k = 8 / 16 / 32 and VAEase with 512
- * latents, splice-evaluates each on held-out contexts that follow the harvested ones, and
+ * all latents and on the selected ones), AbsTopK at k = 8 / 16 / 32, BatchTopK and
+ * Matryoshka at k = 16 and VAEase with 512 latents, splice-evaluates each on held-out
+ * contexts that follow the harvested ones (Matryoshka at every nested level too), and
  * runs the vSAE paper's latent analyses on each (max activations, living features, t-SNE),
  * and k-sparse probes every SAE (SAEBench's sparse probing) on a labelled task cut from the
  * same text: where each story is set (park, garden, forest, beach or school).
@@ -93,8 +94,19 @@ export const STORIES260K_DEFAULTS = {
   steps: 2000, batch: 2048, lr: 1e-3, vaeaseSteps: 1000, evalTokens: 32_768, seed: 0,
 };
 
+/** A Matryoshka run's inner level, spliced on its own (its first `width` latents). */
+export interface LevelRow {
+  run: string;
+  width: number;
+  fvu: number;
+  l0: number;
+  ce_loss_recovered: number;
+  kl_div_score: number;
+}
+
 export interface ExampleResult {
   rows: ExampleRow[];
+  levels: LevelRow[];
   /** The model's channels first, then each run. */
   probing: ProbeRow[];
 }
@@ -140,11 +152,19 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
       vsae(k, "active", 1),
       { name: `abstopk-k${k}`, sae: { architecture: "abstopk", ...base }, steps: o.steps, batch: o.batch },
     );
-    if (k === o.ks[Math.floor(o.ks.length / 2)]) runs.push(vsae(k, "all", 0.01), vsae(k, "active", 0.01));
+    if (k === o.ks[Math.floor(o.ks.length / 2)]) {
+      runs.push(
+        vsae(k, "all", 0.01), vsae(k, "active", 0.01),
+        // BatchTopK, and Matryoshka on top of it with its default nested levels.
+        { name: `batchtopk-k${k}`, sae: { architecture: "batchtopk", ...base }, steps: o.steps, batch: o.batch },
+        { name: `matryoshka-k${k}`, sae: { architecture: "matryoshka", ...base }, steps: o.steps, batch: o.batch },
+      );
+    }
   }
   runs.push({ name: "vaease", sae: { architecture: "vaease", d_in: d, d_sae: o.dSae }, steps: o.vaeaseSteps, batch: Math.min(1024, o.batch), clip: 0 });
 
   const rows: ExampleRow[] = [];
+  const levels: LevelRow[] = [];
   const analyses: NamedAnalysis[] = [];
   const saved: Sae[] = [];
   const analysisRows = analysisSample(store);
@@ -178,6 +198,12 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
     writeJsonAtomic(join(out, "eval.json"), { ...e, active_dims: activeDimsMean });
     rows.push(row);
     log(JSON.stringify(row));
+    for (const level of e.levels ?? []) {
+      levels.push({
+        run: run.name, width: level.width, fvu: level.reconstruction.fvu, l0: level.l0,
+        ce_loss_recovered: level.ce_loss_recovered, kl_div_score: level.kl_div_score,
+      });
+    }
     // 4. The vSAE paper's latent analyses (saekit analyze) on stored activations.
     analyses.push({ name: run.name, source: out, analysis: analyzeLatents(sae, analysisRows.x, analysisRows.rows, { seed: o.seed }) });
   }
@@ -201,9 +227,10 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
   writeTrainingReport(join(o.outDir, "training"), runs.map((run) => readRunMetrics(join(o.outDir, "runs", run.name))));
   const info = { model: modelPath, hook: o.hook, ctx: o.ctx, harvested_tokens: readManifest(store).tokens, eval_tokens: o.evalTokens, options: o };
   const probeInfo = { dataset: probing, classes: probed.classes, train_texts: probed.train_texts, test_texts: probed.test_texts };
-  writeJsonAtomic(join(o.outDir, "results.json"), { ...info, rows, probing: { ...probeInfo, rows: probeRows } });
-  writeFileAtomic(join(o.outDir, "results.md"), `${formatExampleTable(rows)}\n\n${formatProbeTable(probeRows)}\n`);
-  return { rows, probing: probeRows };
+  writeJsonAtomic(join(o.outDir, "results.json"), { ...info, rows, levels, probing: { ...probeInfo, rows: probeRows } });
+  const tables = [formatExampleTable(rows), ...(levels.length ? [formatLevelTable(levels)] : []), formatProbeTable(probeRows)];
+  writeFileAtomic(join(o.outDir, "results.md"), tables.join("\n\n") + "\n");
+  return { rows, levels, probing: probeRows };
 }
 
 /** Stories of a TinyStories text file that name exactly one setting, labelled with it. */
@@ -239,6 +266,14 @@ export function formatExampleTable(rows: ExampleRow[]): string {
   const head = "| run | k | FVU | L0 | alive | CE recovered | KL score | CE with SAE |";
   const sep = "|---|---|---|---|---|---|---|---|";
   const lines = rows.map((r) => `| ${r.run} | ${r.k ?? "-"} | ${r.fvu.toFixed(3)} | ${r.l0.toFixed(1)} | ${r.frac_alive.toFixed(3)} | ${r.ce_loss_recovered.toFixed(3)} | ${r.kl_div_score.toFixed(3)} | ${r.ce_with_sae.toFixed(3)} |`);
+  return [head, sep, ...lines].join("\n");
+}
+
+/** The Matryoshka levels as a Markdown table. */
+export function formatLevelTable(rows: LevelRow[]): string {
+  const head = "| run | level width | FVU | L0 | CE recovered | KL score |";
+  const sep = "|---|---|---|---|---|---|";
+  const lines = rows.map((r) => `| ${r.run} | ${r.width} | ${r.fvu.toFixed(3)} | ${r.l0.toFixed(1)} | ${r.ce_loss_recovered.toFixed(3)} | ${r.kl_div_score.toFixed(3)} |`);
   return [head, sep, ...lines].join("\n");
 }
 

@@ -14,12 +14,15 @@ const dataDir = sharedData("stories260K") ? join(sharedData("stories260K")!, "..
 
 describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
   const out = tempDir();
-  it("runs harvest -> train (topk, vsae all/active, abstopk, vaease) -> eval end to end", async () => {
-    const { rows, probing } = await runStories260kExample({
+  it("runs harvest -> train (topk, vsae all/active, abstopk, batchtopk, matryoshka, vaease) -> eval end to end", async () => {
+    const { rows, levels, probing } = await runStories260kExample({
       dataDir: dataDir!, outDir: out, harvestTokens: 4000, ctx: 64, ks: [8], steps: 40, batch: 256,
       vaeaseSteps: 20, evalTokens: 630, progress: false,
     });
-    expect(rows.map((r) => r.run)).toEqual(["topk-k8", "vsae-all-k8", "vsae-active-k8", "abstopk-k8", "vsae-all-k8-beta0.01", "vsae-active-k8-beta0.01", "vaease"]);
+    expect(rows.map((r) => r.run)).toEqual([
+      "topk-k8", "vsae-all-k8", "vsae-active-k8", "abstopk-k8", "vsae-all-k8-beta0.01", "vsae-active-k8-beta0.01",
+      "batchtopk-k8", "matryoshka-k8", "vaease",
+    ]);
     const m = readManifest(join(out, "store"));
     expect(m.hook).toBe("blocks.2.hook_resid_post");
     expect(m.tokens).toBeGreaterThanOrEqual(4000);
@@ -30,14 +33,19 @@ describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
       expect(existsSync(join(out, "runs", r.run, "sae_weights.safetensors"))).toBe(true);
       expect(existsSync(join(out, "runs", r.run, "eval.json"))).toBe(true);
     }
-    // TopK-family codes keep at most k latents; VAEase reports active dimensions instead.
+    // TopK codes keep at most k latents (BatchTopK only on average in training; at
+    // inference it thresholds); VAEase reports active dimensions instead.
     for (const r of rows.slice(0, 6)) expect(r.l0).toBeLessThanOrEqual(8);
-    expect(rows[6]!.l0).toBeGreaterThan(0);
-    expect(rows[6]!.l0).toBeLessThanOrEqual(512);
+    const vaease = rows.at(-1)!;
+    expect(vaease.l0).toBeGreaterThan(0);
+    expect(vaease.l0).toBeLessThanOrEqual(512);
+    // Matryoshka's nested levels (d_sae / 16 ... d_sae / 2), each spliced on its own.
+    expect(levels.map((l) => [l.run, l.width])).toEqual([32, 64, 128, 256].map((w) => ["matryoshka-k8", w]));
+    for (let i = 1; i < levels.length; i++) expect(levels[i]!.l0).toBeGreaterThanOrEqual(levels[i - 1]!.l0);
     // The clean loss is the model's: the same for every run (same held-out contexts).
     expect(new Set(rows.map((r) => r.ce_clean.toFixed(6))).size).toBe(1);
     expect(rows[0]!.ce_clean).toBeLessThan(3); // a trained model on its own data
-    expect(readFileSync(join(out, "results.md"), "utf8")).toMatch(/^\| run \| k \| FVU[^]*\| probe on \| top 1 \| top 2 \| top 5 \| all \|/);
+    expect(readFileSync(join(out, "results.md"), "utf8")).toMatch(/^\| run \| k \| FVU[^]*\| run \| level width \|[^]*\| probe on \| top 1 \| top 2 \| top 5 \| all \|/);
     // k-sparse probing of the model's channels and every run on the story-setting task.
     expect(probing.map((p) => p.run)).toEqual(["model", ...rows.map((r) => r.run)]);
     for (const p of probing) {
