@@ -30,6 +30,7 @@ export { createSae, newSae } from "./sae/registry.js";
 export { saeFromSaeLens, saeLensForm, foldInputScale } from "./sae/saelens-format.js";
 export type { SaeMetadata, LoadedSae, SaveOptions } from "./sae/saelens-format.js";
 export { activeDims } from "./sae/vaease.js";
+export { prefixCode } from "./sae/matryoshka.js";
 
 export { Adam } from "./train/adam.js";
 export { initializeSae, geometricMedian } from "./train/init.js";
@@ -49,5 +50,6 @@ export { tsne } from "./analysis/tsne.js";
 export { kMeans } from "./analysis/kmeans.js";
 export { histogramSvg, scatterSvg, barSvg, lineSvg, viridis } from "./analysis/svg.js";
 export { dashboardHtml } from "./analysis/dashboard-html.js";
+export { FeatureCorrelations, type FeatureTables } from "./analysis/feature-tables.js";
 export type { Dashboards, LatentDashboard } from "./analysis/dashboard.js";
 export { trainingFigures, parseMetricsJsonl } from "./analysis/training-figures.js";

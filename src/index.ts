@@ -36,6 +36,7 @@ export { loadSparsifySae } from "./sae/sparsify.js";
 export { loadDictionaryLearningSae } from "./sae/dictionary-learning.js";
 export { TorchCheckpoint, TorchCheckpointError } from "./core/torch-checkpoint.js";
 export { activeDims } from "./sae/vaease.js";
+export { prefixCode } from "./sae/matryoshka.js";
 
 export { trainSae } from "./train/trainer.js";
 export type { TrainOptions, TrainResult, MetricsRecord } from "./train/trainer.js";
@@ -101,6 +102,7 @@ export { tsne, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
 export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
 export { buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions } from "./analysis/dashboard.js";
 export { dashboardHtml } from "./analysis/dashboard-html.js";
+export { FeatureCorrelations, type FeatureTables } from "./analysis/feature-tables.js";
 export { readRunMetrics, writeTrainingReport } from "./analysis/training-report.js";
 export { trainingFigures, parseMetricsJsonl, type RunMetrics } from "./analysis/training-figures.js";
 

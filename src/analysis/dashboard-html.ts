@@ -1,9 +1,10 @@
 /**
  * A self-contained HTML page of feature dashboards (sae_vis's feature-centric view): per
- * latent its density, activation histogram, logit effects and example contexts with every
+ * latent its density, activation histogram, logit effects, feature tables and example contexts with every
  * token shaded by the latent's activation (hover for the value). No scripts, no network.
  */
 import type { DashboardExample, Dashboards, LatentDashboard, LogitEffect } from "./dashboard.js";
+import type { FeatureTables } from "./feature-tables.js";
 import { escapeXml, histogramSvg } from "./svg.js";
 
 /** Token text with whitespace made visible: newlines as ↵, tabs as →. */
@@ -28,6 +29,20 @@ function logitTable(title: string, rows: LogitEffect[]): string {
   return `<table class="logits"><tr><th colspan="2">${title}</th></tr>${body}</table>`;
 }
 
+/** sae_vis's three feature tables side by side. */
+function featureTables(t: FeatureTables): string {
+  const num = (v: number | null, digits = 3) => (v === null ? "-" : v.toFixed(digits));
+  const table = (title: string, head: string[], rows: string[][]) =>
+    `<table class="logits"><tr><th colspan="${head.length}">${title}</th></tr><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>` +
+    rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("") + "</table>";
+  return table("neuron alignment", ["neuron", "value", "% of L1"],
+    t.neuron_alignment.map((r) => [String(r.index), num(r.value), (100 * r.l1_share).toFixed(1)])) +
+    table("correlated neurons", ["neuron", "pearson", "cosine"],
+      t.correlated_neurons.map((r) => [String(r.index), num(r.pearson), num(r.cosine)])) +
+    table("correlated features", ["latent", "pearson", "cosine"],
+      t.correlated_features.map((r) => [`<a href="#latent-${r.index}">${r.index}</a>`, num(r.pearson), num(r.cosine)]));
+}
+
 function latentHtml(l: LatentDashboard): string {
   const scale = l.max_activation;
   const quantiles = l.quantile_examples.map((q) =>
@@ -37,6 +52,7 @@ function latentHtml(l: LatentDashboard): string {
 <p>density ${(100 * l.density).toPrecision(3)}% of tokens &middot; max |f| ${l.max_activation.toPrecision(4)}</p>
 <div class="row">${histogramSvg({ title: `activations of latent ${l.latent} (non-zero)`, xLabel: "f", yLabel: "tokens", ...l.histogram })}
 ${logitTable("positive logits", l.logits.top)}${logitTable("negative logits", l.logits.bottom)}</div>
+<div class="row">${featureTables(l.tables)}</div>
 <h3>Top activations</h3>
 ${l.top_examples.map((e) => exampleHtml(e, scale)).join("\n") || "<p>never fires on these tokens</p>"}
 <h3>Quantiles</h3>

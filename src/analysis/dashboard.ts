@@ -9,7 +9,9 @@
  *     tokens around the position with the latent's activation on every token;
  *   - its logit effects: the decoder direction read by the unembedding, W_U W_dec[j]
  *     (sae_vis's to_resid_dir is the identity for resid/attn_out/mlp_out hooks), top and
- *     bottom tokens.
+ *     bottom tokens;
+ *   - the feature tables (feature-tables.ts): neuron alignment, correlated neurons and
+ *     correlated features.
  *
  * BOS positions are left out by default: their activations are outliers of the model, not of
  * the latent (as in `saekit eval`).
@@ -19,6 +21,7 @@ import { linearHistogram } from "../eval/metrics.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import type { Sae } from "../sae/sae.js";
+import { FeatureCorrelations, type FeatureTables } from "./feature-tables.js";
 
 export interface DashboardOptions {
   hook: string;
@@ -61,6 +64,7 @@ export interface LatentDashboard {
   top_examples: DashboardExample[];
   quantile_examples: Array<{ range: [number, number]; examples: DashboardExample[] }>;
   logits: { top: LogitEffect[]; bottom: LogitEffect[] };
+  tables: FeatureTables;
 }
 
 export interface LogitEffect {
@@ -92,6 +96,7 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
   const rows = o.latents.map(() => [] as number[]);
   const values = o.latents.map(() => [] as number[]);
   const allTokens: Int32Array[] = [];
+  const correlations = new FeatureCorrelations(o.latents, d, m);
   let scored = 0;
 
   const runBatch = (batch: Int32Array[]) => {
@@ -104,6 +109,7 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
     const x = new Float32Array(n * per * d);
     for (let b = 0; b < n; b++) x.set(act!.subarray((b * T + first) * d, (b + 1) * T * d), b * per * d);
     const code = sae.encode(x, n * per);
+    correlations.add(x, code, n * per);
     const base = allTokens.length * T;
     for (let r = 0; r < n * per; r++) {
       for (let e = code.rowPtr[r]!; e < code.rowPtr[r + 1]!; e++) {
@@ -131,6 +137,8 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
   const [before, after] = o.window ?? [8, 4];
   const rng = new Rng(o.seed ?? 0);
   const logits = logitEffects(model, sae, o.latents, o.logitTokens ?? 10, decode);
+  const W_dec = sae.params.get("W_dec");
+  const decoder = W_dec && W_dec.shape[0] === m ? W_dec.data : null;
 
   const latents = o.latents.map((j, s): LatentDashboard => {
     const pos = rows[s]!;
@@ -174,6 +182,7 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
     return {
       latent: j, density: val.length / scored, max_activation: maxAbs,
       histogram: linearHistogram(val, 50), top_examples: top, quantile_examples: quantileExamples, logits: logits[s]!,
+      tables: correlations.tables(s, decoder),
     };
   });
   return { hook: o.hook, tokens: scored, contexts: allTokens.length, latents };

@@ -45,11 +45,24 @@ describe("feature dashboards", async () => {
     const all = (await collect(contexts())).slice(0, 10);
     expect(dash.contexts).toBe(10);
     expect(dash.tokens).toBe(150);
+    const acts: Float32Array[] = [];
     const dense: number[][] = all.map((c) => {
       let act: Float32Array | null = null;
       model.forward(c, 1, ctx, { output: "none", hooks: { [hook]: (a) => { act = a.slice(); } } });
+      acts.push(act!.subarray(d));
       return [...toDense(sae.encode(act!.subarray(d), ctx - 1))];
     });
+    // Every non-BOS position: its activation and its dense code, for the feature tables.
+    const xs = acts.flatMap((a) => Array.from({ length: ctx - 1 }, (_, t) => Array.from(a.subarray(t * d, (t + 1) * d))));
+    const fs = dense.flatMap((row) => Array.from({ length: ctx - 1 }, (_, t) => row.slice(t * 24, (t + 1) * 24)));
+    const pearson = (a: number[], b: number[]) => {
+      const ma = a.reduce((x, y) => x + y, 0) / a.length, mb = b.reduce((x, y) => x + y, 0) / b.length;
+      let ab = 0, aa = 0, bb = 0;
+      a.forEach((v, i) => { ab += (v - ma) * (b[i]! - mb); aa += (v - ma) ** 2; bb += (b[i]! - mb) ** 2; });
+      return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : NaN;
+    };
+    const top3 = (scores: number[], skip: number) =>
+      [...scores.keys()].filter((i) => i !== skip && Number.isFinite(scores[i]!)).sort((a, b) => scores[b]! - scores[a]! || a - b).slice(0, 3);
     const valueAt = (c: number, t: number, j: number) => (t === 0 ? 0 : dense[c]![(t - 1) * 24 + j]!);
     for (const [s, j] of latents.entries()) {
       const l = dash.latents[s]!;
@@ -84,9 +97,31 @@ describe("feature dashboards", async () => {
       expect(l.logits.top.map((t) => t.token)).toEqual(order.slice(0, 10));
       expect(l.logits.bottom.map((t) => t.token)).toEqual(order.slice(-10).reverse());
       expect(l.logits.top[0]!.value).toBeCloseTo(effect[order[0]!]!, 4);
+      // Feature tables: decoder alignment, and Pearson correlations over the same positions.
+      const row = Array.from(W_dec.subarray(j * d, (j + 1) * d));
+      const l1 = row.reduce((a, v) => a + Math.abs(v), 0);
+      const norm = Math.hypot(...row);
+      expect(l.tables.neuron_alignment.map((r) => r.index)).toEqual(top3(row.map(Math.abs), -1));
+      for (const r of l.tables.neuron_alignment) expect(r.l1_share).toBeCloseTo(Math.abs(row[r.index]!) / l1, 6);
+      const fj = fs.map((f) => f[j]!);
+      const neuronCorr = Array.from({ length: d }, (_, i) => pearson(fj, xs.map((x) => x[i]!)));
+      expect(l.tables.correlated_neurons.map((r) => r.index)).toEqual(top3(neuronCorr, -1));
+      for (const r of l.tables.correlated_neurons) {
+        expect(r.pearson).toBeCloseTo(neuronCorr[r.index]!, 6);
+        expect(r.cosine!).toBeCloseTo(row[r.index]! / norm, 6);
+      }
+      const featureCorr = Array.from({ length: 24 }, (_, k) => pearson(fj, fs.map((f) => f[k]!)));
+      expect(l.tables.correlated_features.map((r) => r.index)).toEqual(top3(featureCorr, j));
+      if (fired.length > 0) expect(l.tables.correlated_features).toHaveLength(3);
+      for (const r of l.tables.correlated_features) {
+        expect(r.pearson).toBeCloseTo(featureCorr[r.index]!, 6);
+        const other = Array.from(W_dec.subarray(r.index * d, (r.index + 1) * d));
+        expect(r.cosine!).toBeCloseTo(row.reduce((a, v, i) => a + v * other[i]!, 0) / (norm * Math.hypot(...other)), 6);
+      }
     }
     const html = dashboardHtml(dash, { model: "tiny", sae: "random", dataset: "stories.txt" });
     expect(html.match(/<section id="latent-/g)).toHaveLength(4);
+    expect(html.match(/correlated features/g)).toHaveLength(4);
     expect(html).toContain('href="#latent-23"');
   });
 
