@@ -28,6 +28,9 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--l0-warmup <n>", "jumprelu: steps over which L0 ramps up", nonNegativeInt)
     .option("--bandwidth <x>", "jumprelu: straight-through kernel width", finiteNumber)
     .option("--init-threshold <x>", "jumprelu: initial threshold", finiteNumber)
+    .addOption(new Option("--sparsity-loss <mode>", "jumprelu: step (L0 count, GDM) or tanh (tanh(c f ||W_dec_j||), Anthropic)").choices(["step", "tanh"]))
+    .option("--tanh-scale <c>", "jumprelu: c of the tanh sparsity loss (default 4)", finiteNumber)
+    .option("--pre-act-loss <a>", "jumprelu: weight of the pre-activation loss on dead latents (0: off; SAELens suggests 3e-6)", finiteNumber)
     .option("--beta <x>", "vsae: KL weight", finiteNumber)
     .option("--kl-warmup <n>", "vsae: KL annealing steps (default 10% of --steps)", nonNegativeInt)
     .addOption(new Option("--kl-scope <scope>", "vsae: KL over all latents or only the selected ones").choices(["all", "active"]))
@@ -57,6 +60,9 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     l0_warmup_steps: o.l0Warmup,
     bandwidth: o.bandwidth,
     init_threshold: o.initThreshold,
+    sparsity_loss_mode: o.sparsityLoss,
+    tanh_scale: o.tanhScale,
+    pre_act_loss_coefficient: o.preActLoss,
     beta: o.beta,
     kl_warmup_steps: (o.klWarmup as number | undefined) ?? (o.arch === "vsae" ? Math.floor(0.1 * steps) : undefined),
     kl_scope: o.klScope,

@@ -82,10 +82,20 @@ export interface MatryoshkaConfig extends BaseSaeConfig, AuxKOptions {
   level_weights: number[];
 }
 
-/** f = pre * H(pre - theta), theta = exp(log_threshold); loss += l0 * sum_j H(pre_j - theta_j). */
+/**
+ * f = pre * H(pre - theta), theta = exp(log_threshold); loss += l0 * sparsity, where the
+ * sparsity is sum_j H(pre_j - theta_j) ("step", GDM's L0) or sum_j tanh(tanh_scale f_j
+ * ||W_dec_j||) ("tanh", Anthropic's); optionally Anthropic's pre-activation loss on dead latents.
+ */
 export interface JumpReluConfig extends BaseSaeConfig {
   architecture: "jumprelu";
   l0_coefficient: number;
+  /** SAELens' jumprelu_sparsity_loss_mode. */
+  sparsity_loss_mode: "step" | "tanh";
+  /** SAELens' jumprelu_tanh_scale (tanh mode). */
+  tanh_scale: number;
+  /** Weight of sum_j relu(theta_j - pre_j) ||W_dec_j|| over dead latents (0: off; SAELens suggests 3e-6). */
+  pre_act_loss_coefficient: number;
   /** Width of the rectangle kernel of the straight-through estimator. */
   bandwidth: number;
   init_threshold: number;
@@ -153,7 +163,10 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
       };
       break;
     case "jumprelu":
-      cfg = { ...base, architecture, decoder_norm: "none", l0_coefficient: 1, bandwidth: 0.05, init_threshold: 0.01, l0_warmup_steps: 0 };
+      cfg = {
+        ...base, architecture, decoder_norm: "none", l0_coefficient: 1, bandwidth: 0.05, init_threshold: 0.01, l0_warmup_steps: 0,
+        sparsity_loss_mode: "step", tanh_scale: 4, pre_act_loss_coefficient: 0,
+      };
       break;
     case "vsae":
       cfg = {
@@ -223,6 +236,9 @@ export function validateConfig(cfg: SaeConfig): void {
       if (!(cfg.bandwidth > 0)) fail("bandwidth must be > 0");
       if (!(cfg.init_threshold > 0)) fail("init_threshold must be > 0");
       nonNeg("l0_warmup_steps", cfg.l0_warmup_steps);
+      if (cfg.sparsity_loss_mode !== "step" && cfg.sparsity_loss_mode !== "tanh") fail(`sparsity_loss_mode must be "step" or "tanh"`);
+      if (!(cfg.tanh_scale > 0)) fail("tanh_scale must be > 0");
+      nonNeg("pre_act_loss_coefficient", cfg.pre_act_loss_coefficient);
       break;
     case "vsae":
       nonNeg("beta", cfg.beta);

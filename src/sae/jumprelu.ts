@@ -1,12 +1,20 @@
 /**
- * JumpReLU SAE (Rajamanoharan et al. 2024; SAELens "jumprelu", GDM's "step" L0):
+ * JumpReLU SAE (Rajamanoharan et al. 2024; SAELens "jumprelu"):
  *   f = z * H(z - theta),  z = pre,  theta = exp(log_threshold),
- *   loss = ||x - x_hat||^2 + l0(t) * sum_j H(z_j - theta_j).
+ *   loss = ||x - x_hat||^2 + l0(t) * S + pre_act,
+ * with the sparsity S either GDM's L0, sum_j H(z_j - theta_j) ("step"), or Anthropic's
+ * smooth count sum_j tanh(c f_j ||W_dec_j||) ("tanh", c = tanh_scale), and, when its
+ * coefficient is set, Anthropic's pre-activation loss on the latents the trainer counts
+ * dead (as SAELens applies it): pre_act = a * sum_{j dead} relu(theta_j - z_j) ||W_dec_j||,
+ * which pushes a dead latent's pre-activations up toward its threshold. All terms are per
+ * token, averaged over the batch.
+ *
  * H has no useful derivative, so theta learns through the straight-through estimator
  * with a rectangle kernel K(u) = 1[|u| < 1/2] of bandwidth eps:
  *   d f / d theta = -(theta / eps) K((z - theta) / eps),   d H / d theta = -(1 / eps) K(...),
  * and d f / d z = H(z - theta). Only entries within eps/2 of their threshold feed theta, so
- * the step selects entries with z > theta - eps/2 and works on that sparse set.
+ * the step selects entries with z > theta - eps/2 and works on that sparse set (the
+ * pre-activation loss alone reads the dead latents' columns densely).
  */
 import { Tensor } from "../core/tensor.js";
 import type { JumpReluConfig } from "./config.js";
@@ -71,6 +79,25 @@ export class JumpReluSae extends LinearSae {
     // dL/df for every candidate (active or within the band below theta).
     const gF = this.codeGrad(cand, gXhat, "cand_g");
     const l0 = this.cfg.l0_coefficient * warmup(s.step, this.cfg.l0_warmup_steps);
+    const tanhMode = this.cfg.sparsity_loss_mode === "tanh";
+    const c = this.cfg.tanh_scale;
+    const norms = this.decoderNorms();
+    // tanh mode: d/df of (l0 / B) tanh(c f n_j) reaches every candidate (at f = 0 too, where
+    // the straight-through estimator passes it on to theta), and d/dn_j collects c f sech^2.
+    const gNorm = this.ws.float("g_dec_norm", m).fill(0);
+    let sparsity = n;
+    if (tanhMode) {
+      sparsity = 0;
+      for (let e = 0; e < nCand; e++) {
+        const j = cand.idx[e]!;
+        const f = cand.val[e]! > theta[j]! ? cand.val[e]! : 0;
+        const t = Math.tanh(c * f * norms[j]!);
+        const sech2 = 1 - t * t;
+        sparsity += t;
+        gF[e]! += (l0 / B) * c * norms[j]! * sech2;
+        gNorm[j]! += (l0 / B) * c * f * sech2;
+      }
+    }
     const gLogTheta = grads.get("log_threshold")!.data;
     gLogTheta.fill(0);
     const gPre = this.ws.float("g_pre", n);
@@ -81,15 +108,86 @@ export class JumpReluSae extends LinearSae {
       const t = theta[j]!;
       if (z > t) gPre[a++] = gF[e]!; // d f / d z = 1 on the active set
       if (Math.abs(z - t) < eps / 2) {
-        // Straight-through: d/d log theta = theta * d/d theta.
-        gLogTheta[j]! += t * (gF[e]! * (-t / eps) + (l0 / B) * (-1 / eps));
+        // Straight-through: d/d log theta = theta * d/d theta; the step count's own term in step mode.
+        gLogTheta[j]! += t * (gF[e]! * (-t / eps) + (tanhMode ? 0 : (l0 / B) * (-1 / eps)));
       }
     }
     this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
+    const preAct = this.preActLoss(pre, xc, theta, norms, s.dead, B, grads, gNorm);
+    this.addNormGrad(gNorm, norms, grads);
     this.bDecGrad(gXhat, B, grads);
 
     const mse = sumSq / B;
-    const l0Term = (l0 * n) / B;
-    return { loss: mse + l0Term, terms: { mse, l0: l0Term }, sumSquaredError: sumSq, xHat, code };
+    const l0Term = (l0 * sparsity) / B;
+    return {
+      loss: mse + l0Term + preAct, terms: { mse, l0: l0Term, ...(this.cfg.pre_act_loss_coefficient > 0 ? { pre_act: preAct } : {}) },
+      sumSquaredError: sumSq, xHat, code,
+    };
+  }
+
+  /** ||W_dec_j|| per latent. */
+  private decoderNorms(): Float32Array {
+    const norms = this.ws.float("dec_norms", this.cfg.d_sae);
+    this.k.rowNorms(this.W_dec, this.cfg.d_sae, this.cfg.d_in, norms);
+    return norms;
+  }
+
+  /** W_dec_j gets g_j * W_dec_j / ||W_dec_j|| from terms that read the decoder norms. */
+  private addNormGrad(gNorm: Float32Array, norms: Float32Array, grads: ParamSet): void {
+    const scales = this.ws.float("dec_norm_scales", gNorm.length);
+    let any = false;
+    for (let j = 0; j < gNorm.length; j++) {
+      scales[j] = norms[j]! > 0 ? gNorm[j]! / norms[j]! : 0;
+      any ||= scales[j] !== 0;
+    }
+    if (any) this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, this.cfg.d_sae, this.cfg.d_in, scales);
+  }
+
+  /**
+   * Anthropic's pre-activation loss over the dead latents, a/B sum_b sum_{j dead}
+   * relu(theta_j - z_bj) n_j: gradients -a n_j / B into z (so W_enc, b_enc) and
+   * +a n_j theta_j / B into log theta wherever z < theta, and its norm part into gNorm.
+   * Returns the loss (0 when off or nothing is dead).
+   */
+  private preActLoss(pre: Float32Array, xc: Float32Array, theta: Float32Array, norms: Float32Array,
+    dead: Uint8Array | null, B: number, grads: ParamSet, gNorm: Float32Array): number {
+    const coef = this.cfg.pre_act_loss_coefficient;
+    if (!(coef > 0) || !dead) return 0;
+    const { d_in: d, d_sae: m } = this.cfg;
+    const deadIdx: number[] = [];
+    for (let j = 0; j < m; j++) if (dead[j]) deadIdx.push(j);
+    if (deadIdx.length === 0) return 0;
+    const D = deadIdx.length;
+    // G [D, B]: dL/dz for each dead latent and token.
+    const G = this.ws.float("preact_g", D * B);
+    const gLogTheta = grads.get("log_threshold")!.data;
+    const gb = grads.get("b_enc")!.data;
+    let loss = 0;
+    deadIdx.forEach((j, r) => {
+      const t = theta[j]!;
+      let below = 0;
+      let gap = 0;
+      for (let b = 0; b < B; b++) {
+        const z = pre[b * m + j]! + this.b_enc[j]!;
+        const inside = z < t;
+        G[r * B + b] = inside ? (-coef * norms[j]!) / B : 0;
+        if (inside) {
+          below++;
+          gap += t - z;
+        }
+      }
+      loss += (coef * norms[j]! * gap) / B;
+      gNorm[j]! += (coef * gap) / B;
+      gLogTheta[j]! += (coef * norms[j]! * t * below) / B;
+      gb[j]! += (-coef * norms[j]! * below) / B;
+    });
+    // W_enc rows of dead latents += G xc.
+    const gW = this.ws.float("preact_g_w", D * d);
+    this.k.sgemm(false, false, D, d, B, 1, G, B, xc, d, 0, gW, d);
+    const gWenc = grads.get("W_enc")!.data;
+    deadIdx.forEach((j, r) => {
+      for (let i = 0; i < d; i++) gWenc[j * d + i]! += gW[r * d + i]!;
+    });
+    return loss;
   }
 }

@@ -16,7 +16,7 @@
  */
 import type { SafetensorsReader } from "../core/safetensors-format.js";
 import { Tensor } from "../core/tensor.js";
-import { type SaeConfig, defaultConfig, validateConfig } from "./config.js";
+import { type SaeConfig, type SaeConfigInput, defaultConfig } from "./config.js";
 import { createSae } from "./registry.js";
 import type { ParamSet, Sae } from "./sae.js";
 
@@ -195,11 +195,11 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
   const own = (raw.saekit as { config?: SaeConfig } | undefined)?.config;
   if (own) {
     try {
-      validateConfig(own);
+      // Settings added since the file was written take their defaults.
+      return defaultConfig(own as unknown as SaeConfigInput);
     } catch (err) {
       throw new Error(`${path}: ${(err as Error).message}`);
     }
-    return own;
   }
   const int = (key: string): number => {
     const v = raw[key];

@@ -19,7 +19,7 @@ import { writeFileAtomic } from "../core/atomic.js";
 import { kernels } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
 import { checkFinite, peekRows, type ActivationSource } from "../data/source.js";
-import type { SaeConfig } from "../sae/config.js";
+import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
 import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
@@ -165,7 +165,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
       throw new Error(`${outDir}: the checkpoint is a ${c.architecture} SAE ${c.d_in}x${c.d_sae}, not the requested ${cfg.architecture} ${cfg.d_in}x${cfg.d_sae}; use another --out or drop --resume`);
     }
     // The run continues with the settings it started with (options added since take their defaults).
-    cfg = c;
+    cfg = defaultConfig(c as unknown as SaeConfigInput);
     o = { ...resolve(c, options), ...(resumed.meta.options as Resolved), outDir };
   }
   const sched: LrSchedule = { lr: o.lr, steps: o.steps, warmupSteps: o.lrWarmupSteps, decayStart: o.lrDecayStart };

@@ -48,6 +48,7 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["matryoshka, default levels", { architecture: "matryoshka", k: 2 }, false],
   ["relu (L1 mid warm-up)", { architecture: "relu", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],
   ["jumprelu", { architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5 }, false],
+  ["jumprelu tanh + pre-activation loss", { architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5, sparsity_loss_mode: "tanh", tanh_scale: 2, pre_act_loss_coefficient: 0.4 }, true],
   ["gated (L1 mid warm-up)", { architecture: "gated", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],
   ["gated without b_dec on input", { architecture: "gated", l1_coefficient: 0.4, apply_b_dec_to_input: false }, false],
   ["vsae all/fixed/relu", { architecture: "vsae", k: 3, beta: 0.8, kl_warmup_steps: 10 }, false],
@@ -73,14 +74,19 @@ describe("gradient check (float64 finite differences)", () => {
     });
   }
 
-  it("jumprelu's threshold pseudo-gradient equals the straight-through formula", () => {
-    const sae = randomSae({ architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5 }) as JumpReluSae;
-    const x = batch();
-    const grads = zerosLike(sae.params);
-    sae.lossAndGrad({ x, batch: BATCH, step: 5, seed: 3, dead: null }, grads);
-    const want = jumpReluThresholdGrad(sae.cfg, toParams64(sae.params), { x: Float64Array.from(x), batch: BATCH, step: 5, seed: 3, dead: null });
-    const got = grads.get("log_threshold")!.data;
-    expect(want.some((v) => v !== 0)).toBe(true); // some entries sit in the band
-    for (let j = 0; j < M; j++) expect(Math.abs(got[j]! - want[j]!)).toBeLessThan(1e-5 * (1 + Math.abs(want[j]!)));
-  });
+  for (const [label, extra, dead] of [
+    ["step", {}, null],
+    ["tanh + pre-activation loss", { sparsity_loss_mode: "tanh", tanh_scale: 2, pre_act_loss_coefficient: 0.4 }, someDead()],
+  ] as const) {
+    it(`jumprelu's threshold pseudo-gradient equals the straight-through formula (${label})`, () => {
+      const sae = randomSae({ architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5, ...extra }) as JumpReluSae;
+      const x = batch();
+      const grads = zerosLike(sae.params);
+      sae.lossAndGrad({ x, batch: BATCH, step: 5, seed: 3, dead }, grads);
+      const want = jumpReluThresholdGrad(sae.cfg, toParams64(sae.params), { x: Float64Array.from(x), batch: BATCH, step: 5, seed: 3, dead });
+      const got = grads.get("log_threshold")!.data;
+      expect(want.some((v) => v !== 0)).toBe(true); // some entries sit in the band
+      for (let j = 0; j < M; j++) expect(Math.abs(got[j]! - want[j]!)).toBeLessThan(1e-5 * (1 + Math.abs(want[j]!)));
+    });
+  }
 });

@@ -182,12 +182,18 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
     case "jumprelu": {
       const l0 = cfg.l0_coefficient * warmup(s.step, cfg.l0_warmup_steps);
       const theta = Array.from(p.get("log_threshold")!, Math.exp);
+      const W = p.get("W_dec")!;
+      const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
       let total = 0;
       for (let b = 0; b < B; b++) {
         const pre = preActs(p, cfg, s.x, b).pre;
         const f = pre.map((v, j) => (v > theta[j]! ? v : 0));
-        total += sq(xRow(b), decode(p.get("W_dec")!, f, d, p.get("b_dec")!));
-        for (let j = 0; j < m; j++) if (pre[j]! > theta[j]!) total += l0;
+        total += sq(xRow(b), decode(W, f, d, p.get("b_dec")!));
+        for (let j = 0; j < m; j++) {
+          if (cfg.sparsity_loss_mode === "tanh") total += l0 * Math.tanh(cfg.tanh_scale * f[j]! * norms[j]!);
+          else if (pre[j]! > theta[j]!) total += l0;
+          if (s.dead?.[j]) total += cfg.pre_act_loss_coefficient * Math.max(0, theta[j]! - pre[j]!) * norms[j]!;
+        }
       }
       return total / B;
     }
@@ -258,16 +264,23 @@ export function jumpReluThresholdGrad(cfg: SaeConfig & { architecture: "jumprelu
   const eps = cfg.bandwidth;
   const l0 = cfg.l0_coefficient * warmup(s.step, cfg.l0_warmup_steps);
   const theta = Array.from(p.get("log_threshold")!, Math.exp);
+  const W = p.get("W_dec")!;
+  const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
+  const tanhMode = cfg.sparsity_loss_mode === "tanh";
   const g = new Float64Array(m);
   for (let b = 0; b < B; b++) {
     const pre = preActs(p, cfg, s.x, b).pre;
     const f = pre.map((v, j) => (v > theta[j]! ? v : 0));
-    const xHat = decode(p.get("W_dec")!, f, d, p.get("b_dec")!);
+    const xHat = decode(W, f, d, p.get("b_dec")!);
     for (let j = 0; j < m; j++) {
+      // The pre-activation loss is smooth in theta: its plain derivative (times theta).
+      if (s.dead?.[j] && pre[j]! < theta[j]!) g[j]! += (cfg.pre_act_loss_coefficient * norms[j]! * theta[j]!) / B;
       if (Math.abs(pre[j]! - theta[j]!) >= eps / 2) continue;
+      // dL/df: reconstruction, plus the tanh count's derivative (at f, even f = 0).
       let gf = 0;
-      for (let c = 0; c < d; c++) gf += (2 / B) * (xHat[c]! - s.x[b * d + c]!) * p.get("W_dec")![j * d + c]!;
-      g[j]! += theta[j]! * (gf * (-theta[j]! / eps) + (l0 / B) * (-1 / eps));
+      for (let c = 0; c < d; c++) gf += (2 / B) * (xHat[c]! - s.x[b * d + c]!) * W[j * d + c]!;
+      if (tanhMode) gf += (l0 / B) * cfg.tanh_scale * norms[j]! * (1 - Math.tanh(cfg.tanh_scale * f[j]! * norms[j]!) ** 2);
+      g[j]! += theta[j]! * (gf * (-theta[j]! / eps) + (tanhMode ? 0 : (l0 / B) * (-1 / eps)));
     }
   }
   return g;

@@ -1,0 +1,71 @@
+/**
+ * What the JumpReLU training options do, beyond their gradients (gradients.test.ts): the
+ * pre-activation loss brings latents the trainer counts dead back to life, and the tanh
+ * sparsity loss prices a firing latent by its size.
+ */
+import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/core/rng.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { JumpReluSae } from "../../src/sae/jumprelu.js";
+import { createSae } from "../../src/sae/registry.js";
+import { zerosLike } from "../../src/sae/sae.js";
+import { markFired } from "../../src/sae/sparse-code.js";
+import { SuperpositionSource } from "../../src/synthetic/superposition.js";
+import { Adam } from "../../src/train/adam.js";
+
+const D = 16;
+const M = 32;
+const DEAD = 8;
+
+/** Trains with latents 0..DEAD-1 started far below their thresholds; returns how many fire after. */
+function revived(preAct: number): number {
+  const sae = createSae(defaultConfig({ architecture: "jumprelu", d_in: D, d_sae: M, l0_coefficient: 0.01, pre_act_loss_coefficient: preAct })) as JumpReluSae;
+  const rng = new Rng(4);
+  const W_dec = sae.params.get("W_dec")!.data;
+  rng.fillNormal(W_dec, 0.25);
+  const W_enc = sae.params.get("W_enc")!.data;
+  W_enc.set(W_dec);
+  sae.params.get("b_enc")!.data.fill(-5, 0, DEAD);
+  const dead = Uint8Array.from({ length: M }, (_, j) => (j < DEAD ? 1 : 0));
+  const source = new SuperpositionSource({ d: D, nFeatures: 48, seed: 2 });
+  const adam = new Adam(sae.params);
+  const grads = zerosLike(sae.params);
+  const x = new Float32Array(256 * D);
+  for (let step = 0; step < 300; step++) {
+    source.next(x, 256);
+    sae.lossAndGrad({ x, batch: 256, step, seed: 0, dead }, grads);
+    adam.step(sae.params, grads, 1e-2, step);
+  }
+  source.next(x, 256);
+  const fired = markFired(sae.encode(x, 256), new Uint8Array(M));
+  return fired.subarray(0, DEAD).reduce((a, v) => a + v, 0);
+}
+
+describe("jumprelu training options", () => {
+  it("the pre-activation loss revives dead latents; without it they stay dead", () => {
+    expect(revived(0)).toBe(0);
+    expect(revived(0.05)).toBeGreaterThanOrEqual(DEAD / 2);
+  });
+
+  it("the tanh sparsity loss charges tanh(c f ||W_dec_j||) per firing latent, the step loss 1", () => {
+    const base = { architecture: "jumprelu" as const, d_in: D, d_sae: M, l0_coefficient: 0.5, init_threshold: 0.05 };
+    const step = createSae(defaultConfig(base));
+    const tanh = createSae(defaultConfig({ ...base, sparsity_loss_mode: "tanh", tanh_scale: 3 }), step.params);
+    new Rng(9).fillNormal(step.params.get("W_enc")!.data, 0.5);
+    new Rng(10).fillNormal(step.params.get("W_dec")!.data, 0.5);
+    const x = new Rng(11).fillNormal(new Float32Array(8 * D));
+    const s = { x, batch: 8, step: 0, seed: 0, dead: null };
+    const a = step.lossAndGrad(s, zerosLike(step.params));
+    const b = tanh.lossAndGrad(s, zerosLike(tanh.params));
+    const code = step.encode(x, 8);
+    const W = step.params.get("W_dec")!.data;
+    let want = 0;
+    for (let e = 0; e < code.rowPtr[8]!; e++) {
+      const j = code.idx[e]!;
+      want += Math.tanh(3 * code.val[e]! * Math.hypot(...W.subarray(j * D, (j + 1) * D)));
+    }
+    expect(a.terms.l0).toBeCloseTo((0.5 * code.rowPtr[8]!) / 8, 6);
+    expect(b.terms.l0).toBeCloseTo((0.5 * want) / 8, 5);
+    expect(b.terms.mse).toBe(a.terms.mse);
+  });
+});
