@@ -101,6 +101,7 @@ export function registerTrain(program: Command): void {
     .addOption(new Option("--b-dec-init <how>", "decoder bias init").choices(["mean", "geometric_median", "zeros"]).default("mean"))
     .addOption(new Option("--normalize <how>", "expected_norm: scale inputs so E||x||^2 = d_in (folded at save)").choices(["none", "expected_norm"]).default("none"))
     .option("--dead-after-tokens <n>", "a latent is dead after this many tokens without firing", positiveInt, 10_000_000)
+    .option("--resample-every <steps>", "resample latents silent for the last half of every this many steps (Anthropic, dictionary_learning; 0: never)", nonNegativeInt, 0)
     .option("--feature-sampling-window <n>", "steps over which sparsity.safetensors counts each latent's firing frequency (the final ones)", positiveInt, 2000)
     .option("--log-every <n>", "steps per metrics record", positiveInt, 100)
     .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
@@ -133,7 +134,7 @@ export function registerTrain(program: Command): void {
     const options: TrainOptions = {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
       clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
-      deadAfterTokens: o.deadAfterTokens, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
+      deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
       outDir: o.out, resume: o.resume === true, metadata: storeMetadata(source, o.data),
     };
     const result = trainSae(cfg, source, options);

@@ -6,7 +6,8 @@
  * renormalising after), clips the global gradient norm, and applies Adam with a linear
  * warm-up / linear decay schedule. It tracks, per latent, the tokens since the latent last
  * fired (f != 0), which drives AuxK and the dead fraction, and how often it fires over the
- * last featureSamplingWindow steps, saved as SAELens' sparsity.safetensors.
+ * last featureSamplingWindow steps, saved as SAELens' sparsity.safetensors; optionally it
+ * resamples dead latents every resampleEvery steps (resample.ts).
  *
  * Runs are deterministic given the seed: every random choice comes from seeded streams
  * and every native reduction has a fixed order, independent of the thread count. A
@@ -29,6 +30,7 @@ import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { type BDecInit, initializeSae } from "./init.js";
+import { resampleDeadLatents } from "./resample.js";
 import { type LrSchedule, defaultSchedule, lrAt } from "./schedule.js";
 
 export const METRICS_FILE = "metrics.jsonl";
@@ -55,6 +57,11 @@ export interface TrainOptions {
   normalizeActivations?: "none" | "expected_norm";
   /** A latent is dead once it has not fired for this many tokens. */
   deadAfterTokens?: number;
+  /**
+   * Every this many steps, resample the latents that have not fired in the last half of
+   * them (resample.ts; Anthropic, dictionary_learning). 0: never.
+   */
+  resampleEvery?: number;
   /**
    * Steps over which each latent's firing frequency is counted for sparsity.safetensors
    * (SAELens' feature_sampling_window, 2000): the final window, or the whole run if shorter.
@@ -124,6 +131,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     decoderInitNorm: o.decoderInitNorm ?? (cfg.decoder_norm === "unit" ? 1 : 0.1),
     normalizeActivations: o.normalizeActivations ?? "none",
     deadAfterTokens: o.deadAfterTokens ?? 10_000_000,
+    resampleEvery: o.resampleEvery ?? 0,
     featureSamplingWindow: o.featureSamplingWindow ?? 2000,
     logEvery: o.logEvery ?? 100,
     checkpointEvery: o.checkpointEvery ?? 1000,
@@ -138,6 +146,8 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   posInt("featureSamplingWindow", r.featureSamplingWindow);
   if (!(r.lr > 0 && Number.isFinite(r.lr))) throw new RangeError(`training option lr must be > 0, got ${r.lr}`);
   if (!(r.clipGradNorm >= 0)) throw new RangeError("clipGradNorm must be >= 0");
+  if (!Number.isSafeInteger(r.resampleEvery) || r.resampleEvery < 0) throw new RangeError(`training option resampleEvery must be a non-negative integer, got ${r.resampleEvery}`);
+  if (r.resampleEvery > 0 && cfg.architecture === "vaease") throw new RangeError("resampling needs a linear encoder; a vaease SAE has none");
   return r;
 }
 
@@ -212,6 +222,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
   const batchMean = new Float32Array(cfg.d_in);
   const dead = new Uint8Array(cfg.d_sae);
   const fired = new Uint8Array(cfg.d_sae);
+  const stale = new Uint8Array(cfg.d_sae);
   const unitDecoder = cfg.decoder_norm === "unit" && sae.params.has("W_dec");
   const bar = new ProgressBar(o.steps, `train ${cfg.architecture}`, options.progress !== false && process.stderr.isTTY === true);
   let last: MetricsRecord | null = null;
@@ -251,6 +262,17 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     tokens += B;
     windowTokens += B;
     accumulate(window, stats, x, batchMean, B, cfg.d_in, dead);
+    if (o.resampleEvery > 0) {
+      let count = 0;
+      if ((step + 1) % o.resampleEvery === 0) {
+        // Dead here: silent for the last half of the resampling period.
+        for (let j = 0; j < cfg.d_sae; j++) stale[j] = tokensSinceFired[j]! >= (o.resampleEvery / 2) * B ? 1 : 0;
+        const resampled = resampleDeadLatents(sae, adam, x, B, stale, o.seed, step);
+        for (const j of resampled) tokensSinceFired[j] = 0;
+        count = resampled.length;
+      }
+      window.add("resampled", count);
+    }
 
     if ((step + 1) % o.logEvery === 0 || step + 1 === o.steps) {
       const now = performance.now();
@@ -340,7 +362,8 @@ function accumulate(w: MetricsWindow, stats: StepStats, x: Float32Array, mean: F
 function record(w: MetricsWindow, step: number, tokens: number, lr: number, tokensPerS: number): MetricsRecord {
   const n = w.sums.steps ?? 1;
   const avg: Record<string, number> = {};
-  for (const [key, v] of Object.entries(w.sums)) if (key !== "steps") avg[key] = v / n;
+  // Counts of events (latents resampled) are totals over the window, the rest means.
+  for (const [key, v] of Object.entries(w.sums)) if (key !== "steps") avg[key] = key === "resampled" ? v : v / n;
   return {
     step, tokens, lr, tokens_per_s: Math.round(tokensPerS),
     loss: avg.loss ?? NaN, mse: avg.mse ?? NaN, fvu: avg.fvu ?? NaN, l0: avg.l0 ?? NaN, dead_frac: avg.dead_frac ?? NaN,

@@ -11,7 +11,7 @@ import { availableParallelism } from "node:os";
 import { setThreads } from "../../src/core/kernels.js";
 import { packageRoot } from "../../src/core/native.js";
 import { ArraySource } from "../../src/data/array-source.js";
-import { ARCHITECTURES, defaultConfig } from "../../src/sae/config.js";
+import { ARCHITECTURES, type SaeConfig, defaultConfig } from "../../src/sae/config.js";
 import { SPARSITY_FILE, loadSae } from "../../src/sae/saelens.js";
 import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "../../src/core/safetensors.js";
 import { VaeaseSae } from "../../src/sae/vaease.js";
@@ -19,7 +19,7 @@ import { subspaceActiveDims } from "../../src/synthetic/score.js";
 import { SubspacesSource } from "../../src/synthetic/subspaces.js";
 import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
 import { checkpointPath } from "../../src/train/checkpoint.js";
-import { METRICS_FILE, type MetricsRecord, trainSae } from "../../src/train/trainer.js";
+import { METRICS_FILE, type MetricsRecord, type TrainOptions, trainSae } from "../../src/train/trainer.js";
 import { tempDir } from "../helpers.js";
 
 const dir = tempDir();
@@ -63,15 +63,21 @@ describe("runs are reproducible and resumable", () => {
   it("covers every architecture", () => {
     expect(cfgs.map((c) => c.architecture).sort()).toEqual([...ARCHITECTURES].sort());
   });
-  for (const cfg of cfgs) {
-    it(`${cfg.architecture}: a run stopped mid-way and resumed ends bit-identical, metrics included`, () => {
-      const whole = join(dir, `whole-${cfg.architecture}`);
-      const split = join(dir, `split-${cfg.architecture}`);
-      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...opts, outDir: whole });
+  // Every architecture, and dead-latent resampling (every 10 steps: before the crash and after the resume).
+  const cases: Array<[string, SaeConfig, Partial<TrainOptions>]> = [
+    ...cfgs.map((cfg): [string, SaeConfig, Partial<TrainOptions>] => [cfg.architecture, cfg, {}]),
+    ["relu with resampling", defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 4 }), { resampleEvery: 10 }],
+  ];
+  for (const [name, cfg, extra] of cases) {
+    it(`${name}: a run stopped mid-way and resumed ends bit-identical, metrics included`, () => {
+      const whole = join(dir, `whole-${name.replace(/ /g, "-")}`);
+      const split = join(dir, `split-${name.replace(/ /g, "-")}`);
+      const run = { ...opts, ...extra };
+      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...run, outDir: whole });
       // "Crash" after 47 steps: the last checkpoint is at 40, so 7 steps are redone.
-      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...opts, outDir: split, stopAfter: 47 });
+      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...run, outDir: split, stopAfter: 47 });
       expect(existsSync(join(split, "sae_weights.safetensors"))).toBe(false);
-      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...opts, outDir: split, resume: true });
+      trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }), { ...run, outDir: split, resume: true });
       expect(readFileSync(join(split, "sae_weights.safetensors")).equals(readFileSync(join(whole, "sae_weights.safetensors")))).toBe(true);
       expect(readFileSync(checkpointPath(split)).equals(readFileSync(checkpointPath(whole)))).toBe(true);
       expect(readFileSync(join(split, SPARSITY_FILE)).equals(readFileSync(join(whole, SPARSITY_FILE)))).toBe(true);
