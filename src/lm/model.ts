@@ -11,10 +11,16 @@
  *   hook_embed                 token embeddings
  *   hook_pos_embed             learned position embeddings (GPT-2)
  *   blocks.{i}.hook_resid_pre  residual stream entering block i
+ *   blocks.{i}.ln1.hook_normalized  the attention's input: the first norm's output
  *   blocks.{i}.hook_attn_out   attention output (after the output projection)
+ *   blocks.{i}.ln2.hook_normalized  the MLP's input: the second norm's output (the
+ *                              input side of an MLP transcoder, with hook_mlp_out its output)
  *   blocks.{i}.hook_mlp_out    MLP output
  *   blocks.{i}.hook_resid_post residual stream leaving block i
- *   ln_final.hook_normalized   final norm output (with its weight and bias)
+ *   ln_final.hook_normalized   final norm output
+ * Norm outputs here carry the norm's weight (and bias), as the next layer reads them;
+ * TransformerLens with fold_ln (its default) folds the weight into that layer instead, so
+ * its hook_normalized values of RMS-normed models differ from these by the weight.
  * A hook receives the activation (valid only during the call: copy it to keep it) and may
  * modify it in place or return a same-sized replacement; later computation sees the result.
  */
@@ -124,7 +130,9 @@ export class LanguageModel {
     const names = ["hook_embed"];
     if (this.cfg.positional === "learned") names.push("hook_pos_embed");
     for (let i = 0; i < this.cfg.nLayers; i++) {
-      for (const h of ["hook_resid_pre", "hook_attn_out", "hook_mlp_out", "hook_resid_post"]) names.push(`blocks.${i}.${h}`);
+      for (const h of ["hook_resid_pre", "ln1.hook_normalized", "hook_attn_out", "ln2.hook_normalized", "hook_mlp_out", "hook_resid_post"]) {
+        names.push(`blocks.${i}.${h}`);
+      }
     }
     names.push("ln_final.hook_normalized");
     return names;
@@ -140,7 +148,7 @@ export class LanguageModel {
   /** Throws, listing what exists, unless `name` is a hook point of this model. */
   checkHook(name: string): void {
     if (!this.hookNames().includes(name)) {
-      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,mlp_out,resid_post} and ln_final.hook_normalized`);
+      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized and ln_final.hook_normalized`);
     }
   }
 
@@ -203,6 +211,7 @@ export class LanguageModel {
       // Attention.
       const h = this.ws.float("normed", N * d);
       this.norm(resid, N, w.ln1, h);
+      if (run(`${p}ln1.hook_normalized`, h, d)) return stopped;
       const qkv = this.ws.float("qkv", N * qkvWidth);
       k.sgemm(false, true, N, qkvWidth, d, 1, h, d, w.wqkv, d, 0, qkv, qkvWidth);
       if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
@@ -235,6 +244,7 @@ export class LanguageModel {
       // MLP, reading the block input (parallel residual) or the post-attention stream.
       if (!c.parallelResidual) addInPlace(resid, attnOut);
       this.norm(resid, N, w.ln2, h);
+      if (run(`${p}ln2.hook_normalized`, h, d)) return stopped;
       const mlpOut = this.ws.float("mlp_out", N * d);
       this.mlp(w, h, N, mlpOut);
       if (w.ln2Post) this.normInPlace(mlpOut, N, w.ln2Post);

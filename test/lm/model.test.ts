@@ -192,7 +192,37 @@ describe("structural properties", async () => {
     expect(pm).not.toEqual(sm); // the MLP reads x (parallel) or x + attn (sequential)
   });
 
+  it("ln1/ln2.hook_normalized are the norms of the attention's and the MLP's inputs, and feed them", async () => {
+    for (const parallelResidual of [true, false]) {
+      const m = (await loadModel(writeTinyNeox(join(dir, `norm-${parallelResidual}`), { parallelResidual, seed: 9 }))).model;
+      const d = m.cfg.dModel, T = 6;
+      const tokens = randomTokens(10, T, m.cfg.vocabSize);
+      const got: Record<string, Float32Array> = {};
+      const read = (name: string) => (a: Float32Array) => { got[name] = a.slice(); };
+      const names = ["blocks.0.hook_resid_pre", "blocks.0.ln1.hook_normalized", "blocks.0.hook_attn_out", "blocks.0.ln2.hook_normalized", "blocks.0.hook_mlp_out"];
+      m.forward(tokens, 1, T, { output: "none", hooks: Object.fromEntries(names.map((n) => [n, read(n)])) });
+      // LayerNorm by hand, eps 1e-5 as the fixture's config.
+      const layerNorm = (x: Float32Array, w: Float32Array, b: Float32Array | null) => Float32Array.from(x, (_, i) => {
+        const r = Math.floor(i / d), row = x.subarray(r * d, (r + 1) * d);
+        const mean = row.reduce((a, v) => a + v, 0) / d;
+        const vr = row.reduce((a, v) => a + (v - mean) ** 2, 0) / d;
+        return ((x[i]! - mean) / Math.sqrt(vr + 1e-5)) * w[i % d]! + (b ? b[i % d]! : 0);
+      });
+      const blk = m.weights.blocks[0]!;
+      const resid = got["blocks.0.hook_resid_pre"]!;
+      const mlpIn = parallelResidual ? resid : Float32Array.from(resid, (v, i) => v + got["blocks.0.hook_attn_out"]![i]!);
+      const close = (a: Float32Array, b: Float32Array) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-4);
+      expect(close(got["blocks.0.ln1.hook_normalized"]!, layerNorm(resid, blk.ln1.w, blk.ln1.b))).toBe(true);
+      expect(close(got["blocks.0.ln2.hook_normalized"]!, layerNorm(mlpIn, blk.ln2.w, blk.ln2.b))).toBe(true);
+      // Replacing the MLP's input changes the MLP's output.
+      let changed: Float32Array | null = null;
+      m.forward(tokens, 1, T, { output: "none", hooks: { "blocks.0.ln2.hook_normalized": (a) => { a.fill(0.5); }, "blocks.0.hook_mlp_out": (a) => { changed = a.slice(); } } });
+      expect(close(changed!, got["blocks.0.hook_mlp_out"]!)).toBe(false);
+    }
+  });
+
   it("hook points are named as TransformerLens names them, and unknown names are refused", () => {
+    expect(neox.hookNames()).toContain("blocks.0.ln2.hook_normalized");
     expect(neox.hookNames()).toContain("blocks.1.hook_resid_post");
     expect(gpt2.hookNames()).toContain("hook_pos_embed");
     expect(neox.hookNames().at(-1)).toBe("ln_final.hook_normalized");
