@@ -18,7 +18,7 @@
 import { Tensor } from "../core/tensor.js";
 import type { GatedConfig } from "./config.js";
 import { warmup } from "./config.js";
-import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 
 export class GatedSae extends LinearSae {
@@ -72,13 +72,13 @@ export class GatedSae extends LinearSae {
     const nGate = nnz(gate);
 
     // Main reconstruction: x_hat, dL/dx_hat and dL/df per entry of f.
-    const { sumSq, xHat, gXhat, gVal: gF } = this.reconstructFused(code, s.x, B);
+    const { sumSq, xHat, gXhat, gVal: gF } = this.reconstructFused(code, targetOf(s), B);
     // Auxiliary reconstruction through the gate with the decoder held constant: its
     // dL/dx_aux and dL/dReLU(pi_gate) per gate entry (W_dec and b_dec get nothing from it).
     const auxHat = this.ws.float("aux_hat", B * d);
     const gAux = this.ws.float("aux_g", B * d);
     const gGate = this.ws.float("gate_g", nGate);
-    const auxSq = this.k.sparseReconstruct(B, gate.rowPtr, gate.idx, gate.val, this.W_dec, d, this.b_dec, s.x, 2 / B, auxHat, gAux, gGate);
+    const auxSq = this.k.sparseReconstruct(B, gate.rowPtr, gate.idx, gate.val, this.W_dec, d, this.b_dec, targetOf(s), 2 / B, auxHat, gAux, gGate);
 
     // The sparsity penalty on ReLU(pi_gate), weighted by decoder norms.
     const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);

@@ -19,7 +19,7 @@
 import { Tensor } from "../core/tensor.js";
 import type { JumpReluConfig } from "./config.js";
 import { warmup } from "./config.js";
-import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 
 export class JumpReluSae extends LinearSae {
@@ -75,7 +75,7 @@ export class JumpReluSae extends LinearSae {
     code.rowPtr[B] = n;
 
     const xHat = this.decode(code);
-    const { sumSq, gXhat } = this.reconstruction(s.x, xHat, B);
+    const { sumSq, gXhat } = this.reconstruction(targetOf(s), xHat, B);
     // dL/df for every candidate (active or within the band below theta).
     const gF = this.codeGrad(cand, gXhat, "cand_g");
     const l0 = this.cfg.l0_coefficient * warmup(s.step, this.cfg.l0_warmup_steps);

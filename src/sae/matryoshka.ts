@@ -20,7 +20,7 @@
 import { SelectMode } from "../core/kernels.js";
 import { BatchTopKSae } from "./batchtopk.js";
 import type { MatryoshkaConfig } from "./config.js";
-import type { ParamSet, StepStats, TrainStep } from "./sae.js";
+import { type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import type { SparseCode } from "./sparse-code.js";
 
 export class MatryoshkaSae extends BatchTopKSae {
@@ -30,7 +30,7 @@ export class MatryoshkaSae extends BatchTopKSae {
     const { d_in: d, matryoshka_widths: widths, level_weights: weights } = this.cfg;
     const B = s.batch;
     const n = B * d;
-    const x = s.x.subarray(0, n);
+    const y = targetOf(s).subarray(0, n);
     const xc = this.centered(s.x, B);
     const pre = this.preActivations(xc, B);
     const code = this.selectBatchTopK(pre, B);
@@ -48,7 +48,7 @@ export class MatryoshkaSae extends BatchTopKSae {
     let loss = 0;
     for (let g = widths.length - 1; g >= 0; g--) {
       // levelHat = x_hat_g here; its gradient joins the suffix sum S_g.
-      const sumSq = this.k.diffScaled(levelHat, x, levelGrad, (2 * weights[g]!) / B);
+      const sumSq = this.k.diffScaled(levelHat, y, levelGrad, (2 * weights[g]!) / B);
       if (g === widths.length - 1) {
         suffix.set(levelGrad);
         fullSumSq = sumSq;
@@ -65,7 +65,7 @@ export class MatryoshkaSae extends BatchTopKSae {
         this.k.diffScaled(levelHat, part, levelHat, 1); // x_hat_{g-1} = x_hat_g - group g's part
       }
     }
-    const aux = this.auxK(this.cfg, s.x, xHat, pre, xc, B, s.dead, SelectMode.Relu, grads);
+    const aux = this.auxK(this.cfg, y, xHat, pre, xc, B, s.dead, SelectMode.Relu, grads);
     terms.aux = aux;
     this.bDecGrad(suffix, B, grads); // S_0: every level's dL/dx_hat summed
     return { loss: loss + aux, terms, sumSquaredError: fullSumSq, xHat, code };

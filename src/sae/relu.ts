@@ -7,7 +7,7 @@
  */
 import type { ReluConfig } from "./config.js";
 import { warmup } from "./config.js";
-import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 
 export class ReluSae extends LinearSae {
@@ -24,7 +24,7 @@ export class ReluSae extends LinearSae {
     const xc = this.centered(s.x, B);
     const pre = this.preActivations(xc, B);
     const code = this.selectAbove(pre, B, this.b_enc, null, "code");
-    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, s.x, B);
+    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, targetOf(s), B);
 
     const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
     const norms = this.ws.float("dec_norms", m);

@@ -32,6 +32,16 @@ export interface TrainStep {
   seed: number;
   /** Latents counted dead by the trainer (AuxK trains them), or null. */
   dead: Uint8Array | null;
+  /**
+   * What to reconstruct [batch, d_in], when it is not x itself: a transcoder's target,
+   * the activation at its output hook (an MLP's output for an MLP's input).
+   */
+  target?: Float32Array;
+}
+
+/** The reconstruction target of a step: its target, or x for a plain SAE. */
+export function targetOf(s: TrainStep): Float32Array {
+  return s.target ?? s.x;
 }
 
 /** What a step computed (losses are per token: summed over d_in, averaged over the batch). */

@@ -4,7 +4,7 @@
  */
 import { SelectMode } from "../core/kernels.js";
 import type { AuxKOptions } from "./config.js";
-import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import { fixedKRowPtr, type SparseCode } from "./sparse-code.js";
 
 export abstract class TopKFamilySae extends LinearSae {
@@ -40,9 +40,9 @@ export abstract class TopKFamilySae extends LinearSae {
    */
   protected finishStep(code: SparseCode, pre: Float32Array, xc: Float32Array, s: TrainStep, grads: ParamSet,
     mode: SelectMode, opts: AuxKOptions): StepStats {
-    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, s.x, s.batch);
+    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, targetOf(s), s.batch);
     this.backwardCode(code, gXhat, xc, mode, grads, false, "code", gVal);
-    const aux = this.auxK(opts, s.x, xHat, pre, xc, s.batch, s.dead, mode, grads);
+    const aux = this.auxK(opts, targetOf(s), xHat, pre, xc, s.batch, s.dead, mode, grads);
     this.bDecGrad(gXhat, s.batch, grads);
     const mse = sumSq / s.batch;
     return { loss: mse + aux, terms: { mse, aux }, sumSquaredError: sumSq, xHat, code };
@@ -50,12 +50,12 @@ export abstract class TopKFamilySae extends LinearSae {
 
   /**
    * AuxK (OpenAI's sparse_autoencoder, dictionary_learning): the top aux_k dead latents
-   * reconstruct the detached residual e = x - x_hat; the loss is
+   * reconstruct the detached residual e = target - x_hat; the loss is
    *   aux_alpha * mean_b ||e - e_hat||^2 / mean_b ||e - mean(e)||^2
    * (normalised by the residual's variance). Gradients accumulate into `grads`.
    * Returns the weighted loss (0 when nothing is dead or AuxK is off).
    */
-  protected auxK(opts: AuxKOptions, x: Float32Array, xHat: Float32Array, pre: Float32Array,
+  protected auxK(opts: AuxKOptions, target: Float32Array, xHat: Float32Array, pre: Float32Array,
     xc: Float32Array, batch: number, dead: Uint8Array | null, mode: SelectMode, grads: ParamSet): number {
     if (!dead || opts.aux_k === 0 || opts.aux_alpha === 0) return 0;
     const { d_in: d, d_sae: m } = this.cfg;
@@ -71,7 +71,7 @@ export abstract class TopKFamilySae extends LinearSae {
 
     const n = batch * d;
     const e = this.ws.float("aux_residual", n);
-    this.k.diffScaled(x.subarray(0, n), xHat, e, 1);
+    this.k.diffScaled(target.subarray(0, n), xHat, e, 1);
     const eHat = this.ws.float("aux_e_hat", n);
     this.k.sparseDecode(batch, code.rowPtr, code.idx, code.val, this.W_dec, d, null, eHat);
     const mean = this.ws.float("aux_mean", d);

@@ -19,7 +19,7 @@
 import { Tensor } from "../core/tensor.js";
 import { kernels } from "../core/kernels.js";
 import type { VaeaseConfig } from "./config.js";
-import type { ParamSet, Sae, StepStats, TrainStep } from "./sae.js";
+import { type ParamSet, type Sae, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import { fixedKRowPtr, type SparseCode } from "./sparse-code.js";
 import { Workspace } from "../core/workspace.js";
 
@@ -158,7 +158,7 @@ export class VaeaseSae implements Sae {
     const logGamma = this.p("log_gamma")[0]!;
     const gamma = Math.exp(logGamma);
     const gXhat = this.ws.float("g_xhat", B * d);
-    const sumSq = this.k.diffScaled(xHat, s.x.subarray(0, B * d), gXhat, 2 / (B * gamma));
+    const sumSq = this.k.diffScaled(xHat, targetOf(s).subarray(0, B * d), gXhat, 2 / (B * gamma));
 
     // Decoder and gamma.
     this.k.sgemm(true, false, kappa, d, B, 1, e, kappa, gXhat, d, 0, grads.get("W_dec")!.data, d);

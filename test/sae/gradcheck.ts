@@ -26,7 +26,10 @@ export function gradCheck(sae: Sae, step: TrainStep, opts: { h?: number; skip?: 
   for (const g of grads.values()) g.data.fill(NaN);
   const stats = sae.lossAndGrad(step, grads);
   const p64 = toParams64(sae.params);
-  const ref: RefStep = { x: Float64Array.from(step.x), batch: step.batch, step: step.step, seed: step.seed, dead: step.dead };
+  const ref: RefStep = {
+    x: Float64Array.from(step.x), batch: step.batch, step: step.step, seed: step.seed, dead: step.dead,
+    ...(step.target ? { target: Float64Array.from(step.target) } : {}),
+  };
   // The first evaluation, at the unperturbed parameters, also freezes AuxK's residual.
   const loss64 = referenceLoss(sae.cfg, p64, ref);
   const errors: GradCheckResult["errors"] = {};

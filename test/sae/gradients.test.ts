@@ -55,17 +55,20 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["vsae all/fixed/relu, ReLU on mu", { architecture: "vsae", k: 3, beta: 0.8, relu_mu: true }, false],
   ["vsae active/fixed/abs", { architecture: "vsae", k: 3, beta: 0.8, kl_scope: "active", topk_mode: "abs" }, false],
   ["vsae all/learned/abs", { architecture: "vsae", k: 3, beta: 0.8, variance: "learned", topk_mode: "abs" }, false],
+  ["vsae learned without b_dec on input", { architecture: "vsae", k: 3, beta: 0.8, variance: "learned", apply_b_dec_to_input: false }, false],
   ["vsae active/learned/relu + AuxK", { architecture: "vsae", k: 3, beta: 0.8, variance: "learned", kl_scope: "active", relu_mu: true, aux_k: 2, aux_alpha: 0.5 }, true],
   ["vaease linear", { architecture: "vaease" }, false],
   ["vaease MLP encoder", { architecture: "vaease", hidden: [7, 6] }, false],
 ];
 
 describe("gradient check (float64 finite differences)", () => {
-  for (const [label, input, withDead] of cases) {
-    it(label, () => {
-      const sae = randomSae(input);
+  // Every case as an SAE (reconstructing x) and as a transcoder (predicting another target).
+  for (const [label, input, withDead] of cases) for (const transcoder of [false, true]) {
+    it(`${label}${transcoder ? ", as a transcoder" : ""}`, () => {
+      const sae = randomSae(transcoder ? { apply_b_dec_to_input: false, ...input } : input);
       const skip = sae instanceof JumpReluSae ? ["log_threshold"] : [];
-      const r = gradCheck(sae, { x: batch(), batch: BATCH, step: 5, seed: 3, dead: withDead ? someDead() : null }, { skip });
+      const target = transcoder ? batch(13) : undefined;
+      const r = gradCheck(sae, { x: batch(), batch: BATCH, step: 5, seed: 3, dead: withDead ? someDead() : null, target }, { skip });
       expectGradientsMatch(r, label);
       // The check must exercise something: the reconstruction gradients are not zero.
       expect(r.errors.W_dec!.fdNorm).toBeGreaterThan(1e-3);

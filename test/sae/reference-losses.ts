@@ -15,6 +15,8 @@ export interface RefStep {
   step: number;
   seed: number;
   dead: Uint8Array | null;
+  /** What to reconstruct, when not x (a transcoder's output activations). */
+  target?: Float64Array;
   /**
    * AuxK reconstructs the residual e = x - x_hat as a constant (the implementations
    * detach it), so the check freezes e at the unperturbed parameters: when set, AuxK uses
@@ -77,7 +79,7 @@ function auxLoss(cfg: SaeConfig & { aux_k: number; aux_alpha: number }, p: Param
   const kAux = Math.min(cfg.aux_k, nDead);
   if (!s.auxResidual) {
     s.auxResidual = new Float64Array(s.batch * d);
-    for (let b = 0; b < s.batch; b++) for (let c = 0; c < d; c++) s.auxResidual[b * d + c] = s.x[b * d + c]! - xHats[b]![c]!;
+    for (let b = 0; b < s.batch; b++) for (let c = 0; c < d; c++) s.auxResidual[b * d + c] = (s.target ?? s.x)[b * d + c]! - xHats[b]![c]!;
   }
   const frozen = s.auxResidual;
   const e = Array.from({ length: s.batch }, (_, b) => Array.from(frozen.subarray(b * d, (b + 1) * d)));
@@ -98,6 +100,8 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
   const { d_in: d, d_sae: m } = cfg;
   const B = s.batch;
   const xRow = (b: number) => s.x.subarray(b * d, (b + 1) * d);
+  // The reconstruction target: x for an SAE, the output activations for a transcoder.
+  const yRow = (b: number) => (s.target ?? s.x).subarray(b * d, (b + 1) * d);
   switch (cfg.architecture) {
     case "topk":
     case "abstopk": {
@@ -110,7 +114,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const f = new Float64Array(m);
         for (const j of topIndices(Array.from(pre, (v) => (abs ? Math.abs(v) : v)), cfg.k)) f[j] = abs ? pre[j]! : Math.max(0, pre[j]!);
         const xHat = decode(p.get("W_dec")!, f, d, p.get("b_dec")!);
-        mse += sq(xRow(b), xHat);
+        mse += sq(yRow(b), xHat);
         pres.push(pre);
         xHats.push(xHat);
       }
@@ -126,7 +130,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const f = new Float64Array(m);
         for (let j = 0; j < m; j++) if (chosen.has(b * m + j)) f[j] = Math.max(0, pres[b]![j]!);
         const xHat = decode(p.get("W_dec")!, f, d, p.get("b_dec")!);
-        mse += sq(xRow(b), xHat);
+        mse += sq(yRow(b), xHat);
         xHats.push(xHat);
       }
       return mse / B + auxLoss(cfg, p, s, pres, xHats, false);
@@ -143,7 +147,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         cfg.matryoshka_widths.forEach((width, i) => {
           const prefix = f.map((v, j) => (j < width ? v : 0));
           const xHat = decode(p.get("W_dec")!, prefix, d, p.get("b_dec")!);
-          loss += cfg.level_weights[i]! * sq(xRow(b), xHat);
+          loss += cfg.level_weights[i]! * sq(yRow(b), xHat);
           if (width === m) xHats.push(xHat);
         });
       }
@@ -156,7 +160,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       let total = 0;
       for (let b = 0; b < B; b++) {
         const f = preActs(p, cfg, s.x, b).pre.map((v) => Math.max(0, v));
-        total += sq(xRow(b), decode(W, f, d, p.get("b_dec")!));
+        total += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
         for (let j = 0; j < m; j++) total += l1 * f[j]! * norms[j]!;
       }
       return total / B;
@@ -173,9 +177,9 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const piGate = preActs(p, cfg, s.x, b).pre;
         const gate = piGate.map((v) => Math.max(0, v));
         const f = piGate.map((v, j) => (v > 0 ? Math.max(0, Math.exp(rMag[j]!) * (v - bGate[j]!) + bMag[j]!) : 0));
-        total += sq(xRow(b), decode(W, f, d, p.get("b_dec")!));
+        total += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
         for (let j = 0; j < m; j++) total += l1 * gate[j]! * norms[j]!;
-        total += sq(xRow(b), decode(s.frozenDecoder.W, gate, d, s.frozenDecoder.b));
+        total += sq(yRow(b), decode(s.frozenDecoder.W, gate, d, s.frozenDecoder.b));
       }
       return total / B;
     }
@@ -188,7 +192,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       for (let b = 0; b < B; b++) {
         const pre = preActs(p, cfg, s.x, b).pre;
         const f = pre.map((v, j) => (v > theta[j]! ? v : 0));
-        total += sq(xRow(b), decode(W, f, d, p.get("b_dec")!));
+        total += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
         for (let j = 0; j < m; j++) {
           if (cfg.sparsity_loss_mode === "tanh") total += l0 * Math.tanh(cfg.tanh_scale * f[j]! * norms[j]!);
           else if (pre[j]! > theta[j]!) total += l0;
@@ -215,7 +219,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const f = new Float64Array(m);
         for (const j of sel) f[j] = abs ? z[j]! : Math.max(0, z[j]!);
         const xHat = decode(p.get("W_dec")!, f, d, p.get("b_dec")!);
-        mse += sq(xRow(b), xHat);
+        mse += sq(yRow(b), xHat);
         const scope = cfg.kl_scope === "all" ? Array.from({ length: m }, (_, j) => j) : sel;
         for (const j of scope) kl += 0.5 * (mu[j]! ** 2 + Math.exp(logvar[j]!) - 1 - logvar[j]!);
         pres.push(pre);
@@ -245,7 +249,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
           e[j] = (1 - sigma) * z;
           total += Math.exp(logvar) + mu[j]! ** 2 - logvar - 1;
         }
-        total += sq(xRow(b), decode(p.get("W_dec")!, e, d, p.get("b_dec")!)) / Math.exp(gammaLog) + d * gammaLog;
+        total += sq(yRow(b), decode(p.get("W_dec")!, e, d, p.get("b_dec")!)) / Math.exp(gammaLog) + d * gammaLog;
       }
       return total / B;
     }
@@ -278,7 +282,7 @@ export function jumpReluThresholdGrad(cfg: SaeConfig & { architecture: "jumprelu
       if (Math.abs(pre[j]! - theta[j]!) >= eps / 2) continue;
       // dL/df: reconstruction, plus the tanh count's derivative (at f, even f = 0).
       let gf = 0;
-      for (let c = 0; c < d; c++) gf += (2 / B) * (xHat[c]! - s.x[b * d + c]!) * W[j * d + c]!;
+      for (let c = 0; c < d; c++) gf += (2 / B) * (xHat[c]! - (s.target ?? s.x)[b * d + c]!) * W[j * d + c]!;
       if (tanhMode) gf += (l0 / B) * cfg.tanh_scale * norms[j]! * (1 - Math.tanh(cfg.tanh_scale * f[j]! * norms[j]!) ** 2);
       g[j]! += theta[j]! * (gf * (-theta[j]! / eps) + (tanhMode ? 0 : (l0 / B) * (-1 / eps)));
     }
