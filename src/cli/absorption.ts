@@ -6,7 +6,7 @@ import { ABSORPTION_DEFAULTS } from "../eval/absorption.js";
 import { type AbsorptionRunResult, runAbsorption } from "../eval/absorption-run.js";
 import { FIRST_LETTER_TEMPLATE } from "../eval/first-letter.js";
 import { saeBenchAbsorptionOutput } from "../eval/saebench.js";
-import { addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import { addModelOptions, addSaeOptions, openModel, openSaeAtHook, refuseTranscoder } from "./lm-options.js";
 import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerAbsorption(program: Command): void {
@@ -37,7 +37,9 @@ whose probe F1 falls below --min-probe-f1 are left out of the scores, and with f
     setThreads(o.threads);
     const loaded = await openModel(o);
     if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to spell with; pass --tokenizer`);
-    const { sae, metadata, raw, hook } = await openSaeAtHook(o);
+    const opened = await openSaeAtHook(o);
+    refuseTranscoder(opened, "absorption");
+    const { sae, metadata, raw, hook } = opened;
     const bos = o.bos !== false ? loaded.bosId : null;
     if (o.bos !== false && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
     const r = runAbsorption(loaded.model, loaded.tokenizer, sae, {

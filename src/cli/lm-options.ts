@@ -34,9 +34,21 @@ export function addSaeOptions(cmd: Command): Command {
 }
 
 /** The SAE and the hook it reads: --hook, else the one its config names. */
-export async function openSaeAtHook(o: { sae: string; hook?: string; cacheDir?: string }) {
+export async function openSaeAtHook(o: { sae: string; hook?: string; hookOut?: string; cacheDir?: string }) {
   const loaded = await fetchSae(o.sae, { cacheDir: o.cacheDir });
   const hook = o.hook ?? loaded.metadata.hook_name;
   if (!hook) throw new Error(`${o.sae}: its config names no hook point saekit knows; pass --hook`);
-  return { ...loaded, hook };
+  // A transcoder's output hook (undefined for an SAE).
+  const hookOut = o.hookOut ?? loaded.metadata.hook_name_out ?? undefined;
+  return { ...loaded, hook, hookOut };
+}
+
+/**
+ * For evals that compare an SAE's decoder directions with activations at its own hook
+ * (TPP, SCR, absorption): a transcoder's decoder writes to another hook, so they refuse it.
+ */
+export function refuseTranscoder(opened: { hookOut?: string }, command: string): void {
+  if (opened.hookOut) {
+    throw new Error(`${command} compares decoder directions with activations at the SAE's input hook; this transcoder writes to ${opened.hookOut} instead`);
+  }
 }

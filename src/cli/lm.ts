@@ -16,8 +16,9 @@ import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, pri
 export function registerLm(program: Command): void {
   const harvestCmd = program
     .command("harvest")
-    .description("run a language model over a text dataset and store one hook's activations as sharded safetensors + manifest.json (resumable)")
+    .description("run a language model over a text dataset and store one hook's activations as sharded safetensors + manifest.json (resumable); with --target-hook, a transcoder's input and output pairs")
     .requiredOption("--hook <name>", "hook point, e.g. blocks.0.hook_resid_post")
+    .option("--target-hook <name>", "also store this later hook's activations as targets, e.g. blocks.0.hook_mlp_out for --hook blocks.0.ln2.hook_normalized (trains a transcoder)")
     .requiredOption("--tokens <n>", "activation rows (tokens) to store", positiveInt)
     .requiredOption("--out <dir>", "store folder (rerunning resumes after the last complete shard)")
     .option("--batch <n>", "contexts per forward pass", positiveInt, 32)
@@ -32,11 +33,14 @@ export function registerLm(program: Command): void {
     const loaded = await openModel(o);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split });
     const m = await harvest(loaded.model, src.contexts, {
-      outDir: o.out, hook: o.hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch,
+      outDir: o.out, hook: o.hook, targetHook: o.targetHook, tokens: o.tokens, ctx: o.ctx, batch: o.batch,
       dtype: o.dtype.toUpperCase() as FloatDType, prependBos: o.bos !== false, excludeBos: o.excludeBos === true,
       shardTokens: o.shardTokens, modelName: o.model, dataset: { spec: o.dataset, fingerprint: src.fingerprint },
     });
-    printJson({ out: o.out, model: m.model, hook: m.hook, d: m.d, ctx: m.ctx, dtype: m.dtype, tokens: m.tokens, shards: m.shards.length });
+    printJson({
+      out: o.out, model: m.model, hook: m.hook, ...(m.target_hook ? { target_hook: m.target_hook } : {}),
+      d: m.d, ctx: m.ctx, dtype: m.dtype, tokens: m.tokens, shards: m.shards.length,
+    });
   });
 
   const evalCmd = program
@@ -49,16 +53,16 @@ export function registerLm(program: Command): void {
     .option("--out <file>", "also write the JSON result here")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output (with per-latent details)")
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
-  addSaeOptions(evalCmd);
+  addSaeOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
   addModelOptions(evalCmd);
   addDatasetOptions(evalCmd);
   evalCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const { sae, metadata, raw, hook } = await openSaeAtHook(o);
+    const { sae, metadata, raw, hook, hookOut } = await openSaeAtHook(o);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const r = await evaluateSplice(loaded.model, sae, src.contexts, {
-      hook, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: o.saebench !== undefined,
+      hook, hookOut, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: o.saebench !== undefined,
     });
     // The per-latent arrays go to the SAEBench file only; the summary stays small.
     const result = { model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r, features: undefined };
@@ -133,7 +137,7 @@ function promptTokens(loaded: LoadedModel, ids: number[] | undefined, text: stri
 export function formatEval(r: SpliceEvalResult): string {
   const f = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : String(v));
   const rows: Array<[string, string]> = [
-    ["hook", r.hook],
+    ["hook", r.hook_out ? `${r.hook} -> ${r.hook_out} (transcoder)` : r.hook],
     ["contexts / positions", `${r.contexts} / ${r.positions}`],
     ["CE loss clean", f(r.ce_loss_clean)],
     ["CE loss with SAE", f(r.ce_loss_with_sae)],

@@ -5,6 +5,7 @@ import { saeBenchScrOutput } from "../eval/saebench.js";
 import type { ScrPair } from "../eval/scr.js";
 import { runScr, type ScrRunResult } from "../eval/scr-run.js";
 import { addLabeledTaskOptions, openModelAndSae, reportLabeledEval } from "./labeled-options.js";
+import { refuseTranscoder } from "./lm-options.js";
 import { intList, positiveInt } from "./options.js";
 
 /** "a:b" -> ["a", "b"]. */
@@ -36,6 +37,7 @@ SCR = (accuracy after - before) / (accuracy of an unbiased probe - before).`);
     const attribute = twoValues(o.attribute, "--attribute");
     const pairs: ScrPair[] = String(o.pairs).split(",").map((p) => ({ target: twoValues(p, "--pairs"), attribute }));
     const { loaded, sae, pool } = await openModelAndSae(o);
+    refuseTranscoder(sae, "scr");
     const fields = { textField: o.textField, labelField: o.labelField, attributeField: o.attributeField };
     const items = await readLabeledTexts(o.dataset, fields);
     const testItems = o.testDataset ? await readLabeledTexts(o.testDataset, fields) : null;

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { saeBenchTppOutput } from "../eval/saebench.js";
 import { runTpp, type TppRunResult } from "../eval/tpp-run.js";
 import { addLabeledTaskOptions, openLabeledTask, reportLabeledEval } from "./labeled-options.js";
+import { refuseTranscoder } from "./lm-options.js";
 import { intList } from "./options.js";
 
 export function registerTpp(program: Command): void {
@@ -20,6 +21,7 @@ other probes), averaged over classes: high when latents are specific to their cl
     const nValues = intList(o.n);
     if (nValues.some((n) => n < 1)) throw new Error("--n: numbers of latents must be at least 1");
     const { loaded, sae, split, pool } = await openLabeledTask(o);
+    refuseTranscoder(sae, "tpp");
     const r = runTpp(loaded.model, loaded.tokenizer, sae.sae, split, { ...pool, nValues, C: o.C, seed: o.seed });
     reportLabeledEval(o, sae, { fields: r, table: formatTpp(r), saebench: (info) => saeBenchTppOutput(r, info) });
   });

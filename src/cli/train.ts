@@ -79,13 +79,16 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
 function storeMetadata(source: ActivationSource, data: string): SaeMetadata {
   if (!(source instanceof StoreSource)) return { dataset_path: data };
   const m = source.manifest;
-  return { model_name: m.model, hook_name: m.hook, context_size: m.ctx, prepend_bos: m.prepend_bos, dataset_path: m.dataset.spec };
+  return {
+    model_name: m.model, hook_name: m.hook, ...(m.target_hook ? { hook_name_out: m.target_hook } : {}),
+    context_size: m.ctx, prepend_bos: m.prepend_bos, dataset_path: m.dataset.spec,
+  };
 }
 
 export function registerTrain(program: Command): void {
   const cmd = program
     .command("train")
-    .description("train an SAE; writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
+    .description("train an SAE (or, on a store harvested with --target-hook, a transcoder); writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
     .requiredOption("--data <source>", "activations: .safetensors, .npy, raw f32 (with --shape), an activation store folder, or synthetic:superposition / synthetic:subspaces")
     .option("--tensor <name>", "tensor to read from a .safetensors file")
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
@@ -130,7 +133,9 @@ export function registerTrain(program: Command): void {
       },
       subspaces: { d: o.synthD, nSubspaces: o.synthSubspaces, subspaceDim: o.synthSubspaceDim },
     });
-    const cfg = saeConfigFromOptions(o, source.d, o.steps);
+    // A store of (input, target) pairs trains a transcoder, whose input is not in its output
+    // space: b_dec is then an output bias only.
+    const cfg = saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, source.d, o.steps);
     const options: TrainOptions = {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
       clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,

@@ -6,7 +6,12 @@
 export interface ActivationSource {
   /** Width of each activation row. */
   readonly d: number;
-  /** Fills out[0 .. batch*d) with the next `batch` rows. */
+  /**
+   * Width of the target that follows each row, for sources that pair an input with what a
+   * transcoder should predict from it (a store harvested with a target hook); absent otherwise.
+   */
+  readonly dTarget?: number;
+  /** Fills out[0 .. batch * rowWidth) with the next `batch` rows ([input | target] when paired). */
   next(out: Float32Array, batch: number): void;
   /** A JSON-serialisable position in the stream. */
   state(): unknown;
@@ -16,16 +21,44 @@ export interface ActivationSource {
   describe(): Record<string, unknown>;
 }
 
-/** Reads `count` rows from a source without moving it (restores its position afterwards). */
-export function peekRows(source: ActivationSource, count: number, batch = 4096): Float32Array {
+/** Floats per row that next() writes: the input, and the target when the source pairs them. */
+export function rowWidth(source: ActivationSource): number {
+  return source.d + (source.dTarget ?? 0);
+}
+
+/** Splits paired rows [batch, d + dTarget] into inputs x [batch, d] and targets [batch, dTarget]. */
+export function splitPairs(rows: Float32Array, batch: number, d: number, dTarget: number,
+  x: Float32Array, target: Float32Array): void {
+  const w = d + dTarget;
+  for (let r = 0; r < batch; r++) {
+    x.set(rows.subarray(r * w, r * w + d), r * d);
+    target.set(rows.subarray(r * w + d, (r + 1) * w), r * dTarget);
+  }
+}
+
+/**
+ * Reads `count` rows from a source without moving it (restores its position afterwards):
+ * the inputs [count, d], and the targets [count, dTarget] of a paired source.
+ */
+export function peekBatch(source: ActivationSource, count: number, batch = 4096): { x: Float32Array; target: Float32Array | null } {
   const saved = source.state();
-  const out = new Float32Array(count * source.d);
+  const w = rowWidth(source);
+  const rows = new Float32Array(count * w);
   for (let done = 0; done < count; done += batch) {
     const n = Math.min(batch, count - done);
-    source.next(out.subarray(done * source.d, (done + n) * source.d), n);
+    source.next(rows.subarray(done * w, (done + n) * w), n);
   }
   source.restore(saved);
-  return out;
+  if (!source.dTarget) return { x: rows, target: null };
+  const x = new Float32Array(count * source.d);
+  const target = new Float32Array(count * source.dTarget);
+  splitPairs(rows, count, source.d, source.dTarget, x, target);
+  return { x, target };
+}
+
+/** The inputs of the next `count` rows, without moving the source. */
+export function peekRows(source: ActivationSource, count: number, batch = 4096): Float32Array {
+  return peekBatch(source, count, batch).x;
 }
 
 /** Throws naming the source if a batch holds NaN or infinite values. */

@@ -4,11 +4,11 @@
  * visits the shards in a seeded random order, in groups of shards whose rows fill the
  * buffer, and serves each group's rows in a seeded random permutation. A position is then
  * (epoch, group, row), which a checkpoint saves and a restore re-creates by reloading one
- * group.
+ * group. A store harvested with a target hook serves each row with its target, [x | y].
  */
 import { Rng } from "../core/rng.js";
 import type { ActivationSource } from "./source.js";
-import { type StoreManifest, readManifest, readShardActivations } from "./store.js";
+import { type StoreManifest, readManifest, readShardActivations, readShardTargets } from "./store.js";
 
 interface StoreSourceState {
   epoch: number;
@@ -18,6 +18,9 @@ interface StoreSourceState {
 
 export class StoreSource implements ActivationSource {
   readonly d: number;
+  readonly dTarget?: number;
+  /** Floats per served row: the input, then its target in a paired store. */
+  private readonly width: number;
   readonly manifest: StoreManifest;
   private readonly shardsPerGroup: number;
   private epoch = 0;
@@ -32,6 +35,8 @@ export class StoreSource implements ActivationSource {
     this.manifest = readManifest(dir);
     if (this.manifest.shards.length === 0) throw new Error(`${dir}: the activation store has no shards yet`);
     this.d = this.manifest.d;
+    if (this.manifest.target_hook) this.dTarget = this.manifest.d;
+    this.width = this.d + (this.dTarget ?? 0);
     const shardRows = Math.max(1, this.manifest.shards[0]!.rows);
     this.shardsPerGroup = Math.max(1, Math.min(this.manifest.shards.length, Math.round(bufferRows / shardRows)));
     this.startEpoch(0);
@@ -51,22 +56,28 @@ export class StoreSource implements ActivationSource {
     this.group = group;
     this.row = 0;
     const shards = this.order.slice(group * this.shardsPerGroup, (group + 1) * this.shardsPerGroup);
-    const parts = shards.map((s) => readShardActivations(this.dir, this.manifest, s));
-    const total = parts.reduce((a, p) => a + p.length, 0);
-    this.rows = new Float32Array(total);
+    const d = this.d;
+    const n = shards.reduce((a, s) => a + this.manifest.shards[s]!.rows, 0);
+    this.rows = new Float32Array(n * this.width);
     let at = 0;
-    for (const p of parts) {
-      this.rows.set(p, at);
-      at += p.length;
+    for (const s of shards) {
+      const acts = readShardActivations(this.dir, this.manifest, s);
+      const targets = this.dTarget ? readShardTargets(this.dir, this.manifest, s) : null;
+      const rows = acts.length / d;
+      if (!targets) this.rows.set(acts, at * d);
+      else for (let r = 0; r < rows; r++) {
+        this.rows.set(acts.subarray(r * d, (r + 1) * d), (at + r) * this.width);
+        this.rows.set(targets.subarray(r * d, (r + 1) * d), (at + r) * this.width + d);
+      }
+      at += rows;
     }
-    const n = total / this.d;
     this.perm = new Uint32Array(n);
     for (let i = 0; i < n; i++) this.perm[i] = i;
     new Rng(this.seed * 104729 + this.epoch * 65537 + group).shuffle(this.perm);
   }
 
   next(out: Float32Array, batch: number): void {
-    const d = this.d;
+    const d = this.width;
     for (let r = 0; r < batch; r++) {
       while (this.row >= this.perm.length) {
         if (this.group + 1 < this.groups) this.loadGroup(this.group + 1);
@@ -96,6 +107,9 @@ export class StoreSource implements ActivationSource {
 
   describe(): Record<string, unknown> {
     const m = this.manifest;
-    return { kind: "store", path: this.dir, model: m.model, hook: m.hook, ctx: m.ctx, tokens: m.tokens, dataset: m.dataset.spec };
+    return {
+      kind: "store", path: this.dir, model: m.model, hook: m.hook, ...(m.target_hook ? { target_hook: m.target_hook } : {}),
+      ctx: m.ctx, tokens: m.tokens, dataset: m.dataset.spec,
+    };
   }
 }

@@ -2,6 +2,7 @@
  * An activation store on disk: what `saekit harvest` writes and `saekit train --data DIR`
  * reads. A folder of shards `shard-00000.safetensors`, each holding
  *   activations  [rows, d]   F32, F16 or BF16
+ *   targets      [rows, d]   the same positions at a second hook (transcoder stores only)
  *   tokens       [contexts, ctx] I32, the token contexts the rows came from
  * and `manifest.json` describing the store. Shards are written atomically and the manifest
  * is rewritten (atomically) after each, so a store is always a consistent prefix of the
@@ -22,6 +23,8 @@ export interface StoreManifest {
   format: typeof STORE_FORMAT;
   model: string;
   hook: string;
+  /** The hook whose activations are stored as `targets` (a transcoder's output), if any. */
+  target_hook?: string;
   d: number;
   ctx: number;
   dtype: FloatDType;
@@ -67,10 +70,12 @@ export function writeManifest(dir: string, m: StoreManifest): void {
 }
 
 export function writeShard(dir: string, index: number, activations: Float32Array, d: number, dtype: FloatDType,
-  tokens: Int32Array, ctx: number): string {
+  tokens: Int32Array, ctx: number, targets?: Float32Array): string {
   const file = shardFileName(index);
+  const rows = activations.length / d;
   writeSafetensors(join(dir, file), {
-    activations: { dtype, shape: [activations.length / d, d], data: activations },
+    activations: { dtype, shape: [rows, d], data: activations },
+    ...(targets ? { targets: { dtype, shape: [rows, d], data: targets } } : {}),
     tokens: { dtype: "I32", shape: [tokens.length / ctx, ctx], data: tokens },
   }, { format: "pt" });
   return file;
@@ -78,10 +83,23 @@ export function writeShard(dir: string, index: number, activations: Float32Array
 
 /** One shard's activations [rows, d] as float32 (checked against the manifest). */
 export function readShardActivations(dir: string, m: StoreManifest, index: number): Float32Array {
+  return readShardRows(dir, m, index, "activations");
+}
+
+/** One shard's targets [rows, d] (a store harvested with a target hook). */
+export function readShardTargets(dir: string, m: StoreManifest, index: number): Float32Array {
+  if (!m.target_hook) throw new Error(`${dir}: the store has no targets (harvested without a target hook)`);
+  return readShardRows(dir, m, index, "targets");
+}
+
+function readShardRows(dir: string, m: StoreManifest, index: number, name: "activations" | "targets"): Float32Array {
   const shard = m.shards[index]!;
-  const t = SafetensorsFile.open(join(dir, shard.file)).read("activations");
+  const path = join(dir, shard.file);
+  const file = SafetensorsFile.open(path);
+  if (!file.has(name)) throw new Error(`${path}: no tensor "${name}"`);
+  const t = file.read(name);
   if (t.shape[0] !== shard.rows || t.shape[1] !== m.d) {
-    throw new Error(`${join(dir, shard.file)}: activations are [${t.shape.join(", ")}], the manifest says [${shard.rows}, ${m.d}]`);
+    throw new Error(`${path}: ${name} are [${t.shape.join(", ")}], the manifest says [${shard.rows}, ${m.d}]`);
   }
   return t.data;
 }

@@ -11,6 +11,8 @@
  * are left out of the reconstruction metrics, as SAEBench does for special tokens; the SAE's
  * own FVU, cosine, L0, density ... are measured on the same activations (metrics.ts).
  * A Matryoshka SAE is also spliced at each inner level (its first `width` latents alone).
+ * A transcoder reads one hook and is spliced in at a later one (hookOut), whose clean
+ * activation its reconstruction metrics compare against.
  */
 import { kernels } from "../core/kernels.js";
 import type { LanguageModel } from "../lm/model.js";
@@ -22,6 +24,12 @@ import { ReconstructionMetrics, SparsityMetrics } from "./metrics.js";
 
 export interface SpliceEvalOptions {
   hook: string;
+  /**
+   * For a transcoder: the later hook whose activation it predicts from `hook`'s. The
+   * splice then replaces this hook's activation, zero-ablation zeroes it, and the
+   * reconstruction metrics compare the prediction with it.
+   */
+  hookOut?: string;
   /** Tokens (positions) to evaluate, rounded up to whole contexts. */
   tokens: number;
   ctx: number;
@@ -35,6 +43,7 @@ export interface SpliceEvalOptions {
 
 export interface SpliceEvalResult {
   hook: string;
+  hook_out?: string;
   contexts: number;
   /** Positions averaged over for CE and KL. */
   positions: number;
@@ -75,6 +84,12 @@ export function spliceScores(ce: { clean: number; sae: number; zero: number }, k
 export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: AsyncIterable<Int32Array>,
   o: SpliceEvalOptions): Promise<SpliceEvalResult> {
   model.checkHook(o.hook);
+  const hookOut = o.hookOut ?? o.hook;
+  if (hookOut !== o.hook) {
+    model.checkHook(hookOut);
+    const names = model.hookNames();
+    if (names.indexOf(hookOut) < names.indexOf(o.hook)) throw new Error(`a transcoder's output hook ${hookOut} must not come before its input hook ${o.hook}`);
+  }
   const d = model.cfg.dModel;
   if (sae.cfg.d_in !== d) throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${d}-dim`);
   const k = kernels();
@@ -97,26 +112,37 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
     const n = batch.length;
     const tokens = new Int32Array(n * T);
     batch.forEach((c, b) => tokens.set(c, b * T));
+    // The input hook's activation, and the output hook's (the same for an SAE).
     let act: Float32Array | null = null;
-    const clean = model.forward(tokens, n, T, { output: "final", hooks: { [o.hook]: (a) => { act = a.slice(); } } }).final!;
-    // The SAE on every non-BOS position (rows gathered contiguously).
+    let out: Float32Array | null = null;
+    const clean = model.forward(tokens, n, T, {
+      output: "final",
+      hooks: { [o.hook]: (a) => { act = a.slice(); }, ...(hookOut !== o.hook ? { [hookOut]: (a: Float32Array) => { out = a.slice(); } } : {}) },
+    }).final!;
+    out ??= act;
+    // The SAE on every non-BOS position (rows gathered contiguously); y is what it should give.
     const rows = n * (T - first);
-    const x = new Float32Array(rows * d);
-    for (let b = 0; b < n; b++) x.set(act!.subarray((b * T + first) * d, (b + 1) * T * d), b * (T - first) * d);
+    const gather = (from: Float32Array) => {
+      const g = new Float32Array(rows * d);
+      for (let b = 0; b < n; b++) g.set(from.subarray((b * T + first) * d, (b + 1) * T * d), b * (T - first) * d);
+      return g;
+    };
+    const x = gather(act!);
+    const y = hookOut === o.hook ? x : gather(out!);
     const code = sae.encode(x, rows);
     sparsity.add(code, T - first);
     const codes = [code, ...widths.map((w) => prefixCode(code, w))];
     widths.forEach((_, i) => (levelActive[i]! += meanL0(codes[i + 1]!) * rows));
     const withSae = codes.map((c, v) => {
       const xHat = sae.decode(c);
-      recs[v]!.add(x, xHat, rows);
-      const spliced = act!.slice();
+      recs[v]!.add(y, xHat, rows);
+      const spliced = out!.slice();
       for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);
-      return model.forward(tokens, n, T, { output: "final", hooks: { [o.hook]: () => spliced } }).final!;
+      return model.forward(tokens, n, T, { output: "final", hooks: { [hookOut]: () => spliced } }).final!;
     });
     const zero = model.forward(tokens, n, T, {
       output: "final",
-      hooks: { [o.hook]: (a) => { for (let b = 0; b < n; b++) a.fill(0, (b * T + first) * d, (b + 1) * T * d); } },
+      hooks: { [hookOut]: (a) => { for (let b = 0; b < n; b++) a.fill(0, (b * T + first) * d, (b + 1) * T * d); } },
     }).final!;
     // CE and KL at positions 0..T-2, a chunk of rows at a time.
     const V = model.cfg.vocabSize;
@@ -180,7 +206,7 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
   const tokensSeen = recs[0]!.result().tokens;
   const { ce_loss_with_sae, kl_div_with_sae, ce_loss_recovered, kl_div_score, reconstruction } = spliceOf(0);
   return {
-    hook: o.hook, contexts: seen, positions,
+    hook: o.hook, ...(hookOut !== o.hook ? { hook_out: hookOut } : {}), contexts: seen, positions,
     ce_loss_clean: clean, ce_loss_with_sae, ce_loss_zero_ablated: zero.ce,
     kl_div_with_sae, kl_div_zero_ablated: zero.kl,
     ce_loss_recovered, kl_div_score,

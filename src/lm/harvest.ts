@@ -1,7 +1,9 @@
 /**
  * `saekit harvest`: run a language model over token contexts and store the activations at
- * one hook point (data/store.ts). The forward pass stops right after the hook, so an early
- * layer costs a fraction of the model. Deterministic: contexts come in a fixed order, shard
+ * one hook point (data/store.ts), and optionally at a second, later hook as the targets a
+ * transcoder learns to predict (e.g. blocks.3.ln2.hook_normalized -> blocks.3.hook_mlp_out).
+ * The forward pass stops right after the last hook, so an early layer costs a fraction of
+ * the model. Deterministic: contexts come in a fixed order, shard
  * boundaries fall on whole contexts, and a rerun skips the contexts already stored, so a
  * harvest killed at any point and rerun ends with the same store as one clean run.
  */
@@ -14,6 +16,8 @@ import type { LanguageModel } from "./model.js";
 export interface HarvestOptions {
   outDir: string;
   hook: string;
+  /** A later hook stored alongside as `targets` (a transcoder's output side). */
+  targetHook?: string;
   /** Activation rows (tokens) to store; rounded up to whole contexts. */
   tokens: number;
   ctx: number;
@@ -35,6 +39,14 @@ export interface HarvestOptions {
 
 export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int32Array>, o: HarvestOptions): Promise<StoreManifest> {
   model.checkHook(o.hook);
+  const names = model.hookNames();
+  if (o.targetHook !== undefined) {
+    model.checkHook(o.targetHook);
+    if (names.indexOf(o.targetHook) <= names.indexOf(o.hook)) {
+      throw new Error(`the target hook ${o.targetHook} must come after ${o.hook} in the forward pass`);
+    }
+  }
+  const lastHook = o.targetHook ?? o.hook;
   const d = model.cfg.dModel;
   const excludeBos = o.excludeBos ?? false;
   const rowsPerContext = excludeBos ? o.ctx - 1 : o.ctx;
@@ -42,7 +54,8 @@ export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int3
   const contextsPerShard = Math.max(1, Math.round((o.shardTokens ?? 65536) / rowsPerContext));
   const target = Math.ceil(o.tokens / rowsPerContext);
   const fresh: StoreManifest = {
-    format: STORE_FORMAT, model: o.modelName, hook: o.hook, d, ctx: o.ctx, dtype: o.dtype ?? "F32",
+    format: STORE_FORMAT, model: o.modelName, hook: o.hook, ...(o.targetHook ? { target_hook: o.targetHook } : {}),
+    d, ctx: o.ctx, dtype: o.dtype ?? "F32",
     prepend_bos: o.prependBos, exclude_bos: excludeBos, rows_per_context: rowsPerContext,
     contexts_per_shard: contextsPerShard, target_contexts: target, dataset: o.dataset, shards: [], tokens: 0, complete: false,
   };
@@ -50,7 +63,7 @@ export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int3
   let m = fresh;
   if (isStore(o.outDir)) {
     m = readManifest(o.outDir);
-    const same = (["model", "hook", "d", "ctx", "dtype", "prepend_bos", "exclude_bos", "contexts_per_shard"] as const)
+    const same = (["model", "hook", "target_hook", "d", "ctx", "dtype", "prepend_bos", "exclude_bos", "contexts_per_shard"] as const)
       .every((k) => m[k] === fresh[k]) && m.dataset.fingerprint === fresh.dataset.fingerprint;
     if (!same) {
       throw new Error(`${o.outDir} already holds a different activation store (${m.model} ${m.hook} ctx ${m.ctx} ${m.dtype} on ${m.dataset.spec}); use another --out`);
@@ -59,11 +72,13 @@ export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int3
     m.complete = false;
   }
   let done = m.shards.reduce((a, s) => a + s.contexts, 0);
-  const bar = new ProgressBar(target * rowsPerContext, `harvest ${o.hook}`, o.progress !== false && process.stderr.isTTY === true);
+  const bar = new ProgressBar(target * rowsPerContext, `harvest ${o.targetHook ? `${o.hook} -> ${o.targetHook}` : o.hook}`,
+    o.progress !== false && process.stderr.isTTY === true);
   const t0 = performance.now();
   let harvested = 0;
   const batch = o.batch ?? 32;
   const shardActs = new Float32Array(contextsPerShard * rowsPerContext * d);
+  const shardTargets = o.targetHook ? new Float32Array(contextsPerShard * rowsPerContext * d) : null;
   const shardTokens = new Int32Array(contextsPerShard * o.ctx);
   let inShard = 0;
   let pending: Int32Array[] = [];
@@ -75,17 +90,17 @@ export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int3
     const B = pending.length;
     const tokens = new Int32Array(B * o.ctx);
     pending.forEach((c, b) => tokens.set(c, b * o.ctx));
+    // Copies each context's stored positions of a hook's activation into a shard buffer.
+    const keep = (into: Float32Array) => (act: Float32Array) => {
+      for (let b = 0; b < B; b++) {
+        const from = (b * o.ctx + (excludeBos ? 1 : 0)) * d;
+        into.set(act.subarray(from, from + rowsPerContext * d), (inShard + b) * rowsPerContext * d);
+      }
+    };
     model.forward(tokens, B, o.ctx, {
-      stopAt: o.hook,
+      stopAt: lastHook,
       output: "none",
-      hooks: {
-        [o.hook]: (act) => {
-          for (let b = 0; b < B; b++) {
-            const from = (b * o.ctx + (excludeBos ? 1 : 0)) * d;
-            shardActs.set(act.subarray(from, from + rowsPerContext * d), (inShard + b) * rowsPerContext * d);
-          }
-        },
-      },
+      hooks: { [o.hook]: keep(shardActs), ...(shardTargets ? { [o.targetHook!]: keep(shardTargets) } : {}) },
     });
     pending.forEach((c, b) => shardTokens.set(c, (inShard + b) * o.ctx));
     inShard += B;
@@ -94,7 +109,8 @@ export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int3
   };
   const flushShard = () => {
     const rows = inShard * rowsPerContext;
-    const file = writeShard(o.outDir, m.shards.length, shardActs.subarray(0, rows * d), d, m.dtype, shardTokens.subarray(0, inShard * o.ctx), o.ctx);
+    const file = writeShard(o.outDir, m.shards.length, shardActs.subarray(0, rows * d), d, m.dtype,
+      shardTokens.subarray(0, inShard * o.ctx), o.ctx, shardTargets?.subarray(0, rows * d));
     m.shards.push({ file, rows, contexts: inShard });
     m.tokens += rows;
     done += inShard;

@@ -11,6 +11,9 @@
  *   vsae -> "topk" when it selects after a ReLU (mu = TopK(ReLU(pre)) at inference);
  *   abstopk, vsae with |z| selection, vaease -> their own names, which SAELens does not
  *   know (loading them there fails loudly rather than computing the wrong thing).
+ * A transcoder (metadata.hook_name_out set) gets SAELens' transcoder fields (d_out,
+ * hook_name_out, hook_layer_out), and "standard"/"jumprelu" become "transcoder" /
+ * "jumprelu_transcoder".
  * saekit's full config sits under "saekit" in cfg.json, and tensors SAELens would refuse
  * as unexpected keys (vSAE's log-variance head) go to `saekit_extras.safetensors`.
  */
@@ -39,6 +42,8 @@ export interface SaeMetadata {
   context_size?: number | null;
   prepend_bos?: boolean;
   dataset_path?: string | null;
+  /** A transcoder's output hook: it reads hook_name and predicts this one (SAELens' hook_name_out). */
+  hook_name_out?: string | null;
   [key: string]: unknown;
 }
 
@@ -138,6 +143,14 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
     lensCfg.k = cfg.k;
     lensCfg.rescale_acts_by_decoder_norm = false;
   }
+  const hookOut = opts.metadata?.hook_name_out;
+  if (hookOut) {
+    // SAELens' transcoder fields; its ReLU and JumpReLU transcoders have names of their own.
+    if (lensCfg.architecture === "standard") lensCfg.architecture = "transcoder";
+    if (lensCfg.architecture === "jumprelu") lensCfg.architecture = "jumprelu_transcoder";
+    const layer = /^blocks\.(\d+)\./.exec(hookOut);
+    Object.assign(lensCfg, { d_out: cfg.d_in, hook_name_out: hookOut, hook_layer_out: layer ? Number(layer[1]) : 0, hook_head_index_out: null });
+  }
   return { cfg: lensCfg, weights, extras };
 }
 
@@ -186,7 +199,8 @@ export function saeFromSaeLens(raw: Record<string, unknown>, cfgPath: string, fi
       params.set("b_logvar", read("b_logvar", [m], extra));
     }
   }
-  const metadata = (typeof raw.metadata === "object" && raw.metadata !== null ? raw.metadata : legacyMetadata(raw)) as SaeMetadata;
+  const metadata = { ...(typeof raw.metadata === "object" && raw.metadata !== null ? raw.metadata : legacyMetadata(raw)) } as SaeMetadata;
+  if (typeof raw.hook_name_out === "string" && raw.hook_name_out) metadata.hook_name_out ??= raw.hook_name_out;
   return { sae: createSae(cfg, params, buffers), metadata, raw };
 }
 
@@ -212,7 +226,15 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
   const fnKwargs = (raw.activation_fn_kwargs ?? {}) as Record<string, unknown>;
   let arch = String(raw.architecture ?? "standard");
   if (arch === "standard" && raw.activation_fn_str === "topk") arch = "topk";
-  const common = { d_in, d_sae, apply_b_dec_to_input: raw.apply_b_dec_to_input !== false, decoder_norm: "none" };
+  // SAELens transcoders: the same encoders, reading one hook and writing another.
+  const transcoder = arch === "transcoder" || arch === "jumprelu_transcoder";
+  if (transcoder) {
+    if (raw.d_out !== undefined && raw.d_out !== d_in) {
+      throw new Error(`${path}: a transcoder from ${d_in} to ${JSON.stringify(raw.d_out)} dimensions; saekit's transcoders map a width to itself`);
+    }
+    arch = arch === "transcoder" ? "standard" : "jumprelu";
+  }
+  const common = { d_in, d_sae, apply_b_dec_to_input: !transcoder && raw.apply_b_dec_to_input !== false, decoder_norm: "none" };
   // SAELens folds the training-time scale ("expected_average_only_in") into the weights it
   // saves and runs such SAEs without normalisation; only the per-token rescalings act at
   // inference, and saekit's encode/decode have no place for them.
@@ -238,7 +260,7 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
     case "gated":
       return defaultConfig({ architecture: arch, ...common });
     default:
-      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, jumprelu and gated)`);
+      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, jumprelu, gated, transcoder and jumprelu_transcoder)`);
   }
 }
 

@@ -7,7 +7,9 @@
  *
  *   W_dec_j = u * (mean decoder row norm of the live latents)
  *   W_enc_j = u * 0.2 * (mean encoder row norm of the live latents)
- *   b_enc_j = 0, and the Adam moments of every per-latent parameter row j are zeroed.
+ *   b_enc_j = 0, and the Adam moments of every per-latent parameter row j are zeroed
+ *
+ * (for a transcoder the decoder takes the direction of the row's target instead).
  *
  * The draw uses a generator seeded by (seed, step), so a resumed run resamples exactly as
  * an uninterrupted one.
@@ -17,9 +19,13 @@ import { Rng } from "../core/rng.js";
 import type { ParamSet, Sae } from "../sae/sae.js";
 import type { Adam } from "./adam.js";
 
-/** Resamples the dead latents from batch x [batch, d_in]; returns the latents resampled. */
+/**
+ * Resamples the dead latents from batch x [batch, d_in] (and, for a transcoder, its targets:
+ * errors and decoder directions then live in the target space, encoder directions stay in
+ * x's); returns the latents resampled.
+ */
 export function resampleDeadLatents(sae: Sae, adam: Adam, x: Float32Array, batch: number, dead: Uint8Array,
-  seed: number, step: number): number[] {
+  seed: number, step: number, target: Float32Array = x): number[] {
   const { d_in: d, d_sae: m } = sae.cfg;
   const W_enc = sae.params.get("W_enc");
   const W_dec = sae.params.get("W_dec");
@@ -37,7 +43,7 @@ export function resampleDeadLatents(sae: Sae, adam: Adam, x: Float32Array, batch
   let total = 0;
   for (let b = 0; b < batch; b++) {
     let e = 0;
-    for (let c = 0; c < d; c++) e += (x[b * d + c]! - xHat[b * d + c]!) ** 2;
+    for (let c = 0; c < d; c++) e += (target[b * d + c]! - xHat[b * d + c]!) ** 2;
     weights[b] = e;
     total += e;
   }
@@ -66,11 +72,16 @@ export function resampleDeadLatents(sae: Sae, adam: Adam, x: Float32Array, batch
     total -= weights[b]!;
     weights[b] = 0;
     const j = deadIdx[i]!;
-    const row = x.subarray(b * d, (b + 1) * d);
-    const norm = Math.sqrt(row.reduce((a, v) => a + v * v, 0)) || 1;
+    const unit = (v: Float32Array) => {
+      const row = v.subarray(b * d, (b + 1) * d);
+      const norm = Math.sqrt(row.reduce((a, u) => a + u * u, 0)) || 1;
+      return Float32Array.from(row, (u) => u / norm);
+    };
+    const out = unit(target);
+    const inp = target === x ? out : unit(x);
     for (let c = 0; c < d; c++) {
-      W_dec.data[j * d + c] = (row[c]! / norm) * decAlive;
-      W_enc.data[j * d + c] = (row[c]! / norm) * 0.2 * encAlive;
+      W_dec.data[j * d + c] = out[c]! * decAlive;
+      W_enc.data[j * d + c] = inp[c]! * 0.2 * encAlive;
     }
     b_enc.data[j] = 0;
     resetMomentRows(adam.m, j, m);

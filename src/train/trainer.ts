@@ -7,7 +7,9 @@
  * warm-up / linear decay schedule. It tracks, per latent, the tokens since the latent last
  * fired (f != 0), which drives AuxK and the dead fraction, and how often it fires over the
  * last featureSamplingWindow steps, saved as SAELens' sparsity.safetensors; optionally it
- * resamples dead latents every resampleEvery steps (resample.ts).
+ * resamples dead latents every resampleEvery steps (resample.ts). A source that pairs each
+ * row with a target (ActivationSource.dTarget) trains a transcoder: the SAE reconstructs
+ * the target from the row, and the metrics (FVU) are measured against the targets.
  *
  * Runs are deterministic given the seed: every random choice comes from seeded streams
  * and every native reduction has a fixed order, independent of the thread count. A
@@ -19,7 +21,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { kernels } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
-import { checkFinite, peekRows, type ActivationSource } from "../data/source.js";
+import { type ActivationSource, checkFinite, peekBatch, rowWidth, splitPairs } from "../data/source.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
@@ -164,6 +166,14 @@ class MetricsWindow {
 
 export function trainSae(cfg: SaeConfig, source: ActivationSource, options: TrainOptions): TrainResult {
   if (source.d !== cfg.d_in) throw new RangeError(`the data has width ${source.d}, the SAE expects d_in = ${cfg.d_in}`);
+  // A paired source makes this a transcoder: it predicts each row's target from the row.
+  const paired = source.dTarget !== undefined;
+  if (paired && source.dTarget !== cfg.d_in) {
+    throw new RangeError(`the targets have width ${source.dTarget}; saekit's transcoders predict targets as wide as their input (${cfg.d_in})`);
+  }
+  if (paired && cfg.apply_b_dec_to_input) {
+    throw new RangeError("a transcoder's input is not in its output space: set apply_b_dec_to_input to false (--no-b-dec-on-input)");
+  }
   const k = kernels();
   const outDir = options.outDir;
   let o = resolve(cfg, options);
@@ -202,11 +212,14 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     source.restore(resumed.meta.sourceState);
   } else {
     sae = createSae(cfg);
-    const sample = peekRows(source, Math.min(32768, Math.max(o.batchSize, 4096)));
-    checkFinite(sample, "training data");
-    if (o.normalizeActivations === "expected_norm") inputScale = expectedNormScale(sample, cfg.d_in);
-    if (inputScale !== 1) k.scale(sample, inputScale);
-    initializeSae(sae, new Rng(o.seed), sample, { decoderInitNorm: o.decoderInitNorm, bDecInit: o.bDecInit });
+    const sample = peekBatch(source, Math.min(32768, Math.max(o.batchSize, 4096)));
+    checkFinite(sample.x, "training data");
+    if (sample.target) checkFinite(sample.target, "training targets");
+    if (o.normalizeActivations === "expected_norm") inputScale = expectedNormScale(sample.x, cfg.d_in);
+    // b_dec starts at the data's centre in output space: the targets' for a transcoder.
+    const outputs = sample.target ?? sample.x;
+    if (inputScale !== 1) k.scale(outputs, inputScale);
+    initializeSae(sae, new Rng(o.seed), outputs, { decoderInitNorm: o.decoderInitNorm, bDecInit: o.bDecInit });
     adam = new Adam(sae.params, adamOptions(o));
     tokensSinceFired = new Float64Array(cfg.d_sae);
     fireCounts = new Float64Array(cfg.d_sae);
@@ -219,6 +232,9 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
   const grads: ParamSet = zerosLike(sae.params);
   const B = o.batchSize;
   const x = new Float32Array(B * cfg.d_in);
+  // Paired rows [x | target] are read whole, then split.
+  const rows = paired ? new Float32Array(B * rowWidth(source)) : x;
+  const target = paired ? new Float32Array(B * cfg.d_in) : undefined;
   const batchMean = new Float32Array(cfg.d_in);
   const dead = new Uint8Array(cfg.d_sae);
   const fired = new Uint8Array(cfg.d_sae);
@@ -232,12 +248,16 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
 
   let step = startStep;
   for (; step < stopAt; step++) {
-    source.next(x, B);
-    checkFinite(x, `training batch at step ${step}`);
-    if (inputScale !== 1) k.scale(x, inputScale);
+    source.next(rows, B);
+    checkFinite(rows, `training batch at step ${step}`);
+    if (target) splitPairs(rows, B, cfg.d_in, cfg.d_in, x, target);
+    if (inputScale !== 1) {
+      k.scale(x, inputScale);
+      if (target) k.scale(target, inputScale);
+    }
     for (let j = 0; j < cfg.d_sae; j++) dead[j] = tokensSinceFired[j]! >= o.deadAfterTokens ? 1 : 0;
 
-    const stats = sae.lossAndGrad({ x, batch: B, step, seed: o.seed, dead }, grads);
+    const stats = sae.lossAndGrad({ x, batch: B, step, seed: o.seed, dead, target }, grads);
     if (!Number.isFinite(stats.loss)) {
       throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate (--lr) or enable input normalisation. The last checkpoint is intact.`);
     }
@@ -261,13 +281,13 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     sparsityTokens += B;
     tokens += B;
     windowTokens += B;
-    accumulate(window, stats, x, batchMean, B, cfg.d_in, dead);
+    accumulate(window, stats, target ?? x, batchMean, B, cfg.d_in, dead);
     if (o.resampleEvery > 0) {
       let count = 0;
       if ((step + 1) % o.resampleEvery === 0) {
         // Dead here: silent for the last half of the resampling period.
         for (let j = 0; j < cfg.d_sae; j++) stale[j] = tokensSinceFired[j]! >= (o.resampleEvery / 2) * B ? 1 : 0;
-        const resampled = resampleDeadLatents(sae, adam, x, B, stale, o.seed, step);
+        const resampled = resampleDeadLatents(sae, adam, x, B, stale, o.seed, step, target);
         for (const j of resampled) tokensSinceFired[j] = 0;
         count = resampled.length;
       }

@@ -70,6 +70,25 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(e.sparsity.density_histogram.counts).toHaveLength(50);
   });
 
+  it("harvests input/target pairs, trains a transcoder on them and evaluates it at the output hook", () => {
+    const pairs = join(dir, "pairs");
+    const h = JSON.parse(saekit("harvest", "--model", model, "--dataset", text, "--hook", "blocks.1.ln2.hook_normalized",
+      "--target-hook", "blocks.1.hook_mlp_out", "--tokens", "480", "--ctx", "16", "--out", pairs));
+    expect(h).toMatchObject({ hook: "blocks.1.ln2.hook_normalized", target_hook: "blocks.1.hook_mlp_out", tokens: 480 });
+    const run = join(dir, "transcoder");
+    saekit("train", "--data", pairs, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "20", "--batch", "64", "--out", run);
+    const cfg = JSON.parse(readFileSync(join(run, "cfg.json"), "utf8"));
+    expect(cfg).toMatchObject({ apply_b_dec_to_input: false, hook_name_out: "blocks.1.hook_mlp_out", d_out: 32 });
+    expect(cfg.metadata).toMatchObject({ hook_name: "blocks.1.ln2.hook_normalized", hook_name_out: "blocks.1.hook_mlp_out" });
+    const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16"));
+    expect(e).toMatchObject({ hook: "blocks.1.ln2.hook_normalized", hook_out: "blocks.1.hook_mlp_out" });
+    expect(Number.isFinite(e.ce_loss_recovered)).toBe(true);
+    // Evals that compare decoder directions with the input hook's activations refuse it.
+    const r = spawnSync(process.execPath, [bin, "absorption", "--model", model, "--sae", run], { encoding: "utf8" });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/this transcoder writes to blocks.1.hook_mlp_out/);
+  });
+
   it("a harvest killed with SIGKILL and rerun ends with the same store as one clean run", async () => {
     const killed = join(dir, "killed");
     const child = spawn(process.execPath, [bin, ...harvestArgs(killed), "--threads", "1"], { stdio: "ignore" });
