@@ -24,6 +24,7 @@ import { dirname, join } from "node:path";
 import { Tensor } from "../core/tensor.js";
 import { TorchCheckpoint } from "../core/torch-checkpoint.js";
 import { defaultConfig } from "./config.js";
+import { foldDecoderNorms } from "./decoder-norms.js";
 import { createSae } from "./registry.js";
 import type { ParamSet } from "./sae.js";
 import type { LoadedSae, SaeMetadata } from "./saelens.js";
@@ -112,31 +113,6 @@ export function loadDictionaryLearningSae(path: string): LoadedSae {
 function batchThreshold(threshold: Tensor, params: ParamSet): Tensor {
   const m = params.get("W_enc")!.shape[0]!;
   return new Tensor([m], new Float32Array(m).fill(Math.max(0, threshold.data[0]!)));
-}
-
-/**
- * dictionary_learning reports codes multiplied by the decoder norms n_j and divides them out
- * again to decode. Scaling W_enc row j and the listed per-latent biases by n_j, and W_dec
- * row j by 1 / n_j, gives the same codes and reconstructions in saekit's plain form.
- * Returns the norms (1 for an all-zero row).
- */
-function foldDecoderNorms(params: ParamSet, biases: string[]): Float32Array {
-  const W_enc = params.get("W_enc")!;
-  const W_dec = params.get("W_dec")!;
-  const [m, d] = W_dec.shape as [number, number];
-  const norms = new Float32Array(m);
-  for (let j = 0; j < m; j++) {
-    let sq = 0;
-    for (let i = 0; i < d; i++) sq += W_dec.data[j * d + i]! ** 2;
-    const n = Math.sqrt(sq) || 1;
-    norms[j] = n;
-    for (let i = 0; i < d; i++) {
-      W_enc.data[j * d + i]! *= n;
-      W_dec.data[j * d + i]! /= n;
-    }
-    for (const b of biases) params.get(b)!.data[j]! *= n;
-  }
-  return norms;
 }
 
 function dictionaryLearningMetadata(raw: Record<string, unknown>): SaeMetadata {

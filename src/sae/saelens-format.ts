@@ -20,6 +20,7 @@
 import type { SafetensorsReader } from "../core/safetensors-format.js";
 import { Tensor } from "../core/tensor.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "./config.js";
+import { foldDecoderNorms } from "./decoder-norms.js";
 import { createSae } from "./registry.js";
 import type { ParamSet, Sae } from "./sae.js";
 
@@ -193,6 +194,9 @@ export function saeFromSaeLens(raw: Record<string, unknown>, cfgPath: string, fi
       params.set("log_threshold", new Tensor([m], Float32Array.from(read("threshold", [m]).data, Math.log)));
     }
     if (cfg.architecture === "batchtopk" || cfg.architecture === "matryoshka") buffers.set("threshold", read("threshold", [m]));
+    // SAELens TopK SAEs saved mid-training scale pre-activations by the decoder norms (and
+    // divide them out to decode); folding the norms gives the same codes and reconstructions.
+    if (raw.rescale_acts_by_decoder_norm === true && !raw.saekit && cfg.architecture === "topk") foldDecoderNorms(params, ["b_enc"]);
     if (cfg.architecture === "vsae" && cfg.variance === "learned") {
       const extra = extras();
       params.set("W_logvar", read("W_logvar", [m, d], extra));
@@ -251,9 +255,6 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
     case "topk": {
       const k = raw.k ?? fnKwargs.k;
       if (!Number.isSafeInteger(k)) throw new Error(`${path}: a topk SAE needs an integer "k"`);
-      if (raw.rescale_acts_by_decoder_norm === true) {
-        throw new Error(`${path}: rescale_acts_by_decoder_norm is set; SAELens folds it at save time, so load the folded (inference) weights`);
-      }
       return defaultConfig({ architecture: "topk", ...common, k: k as number });
     }
     case "jumprelu":

@@ -119,6 +119,30 @@ describe("folders written by SAELens", () => {
     }
   });
 
+  it("a topk SAE with rescale_acts_by_decoder_norm computes SAELens' codes and reconstructions", () => {
+    // SAELens: f = TopK(ReLU(pre * n_j)), x_hat = sum_j (f_j / n_j) W_dec_j + b_dec, n_j = ||W_dec_j||.
+    const out = write("lens-topk-rescaled", {
+      architecture: "topk", d_in: d, d_sae: m, k: 2, apply_b_dec_to_input: true, rescale_acts_by_decoder_norm: true, metadata: {},
+    }, { W_enc, W_dec, b_enc, b_dec });
+    const { sae } = loadSae(out);
+    const n = Array.from({ length: m }, (_, j) => Math.hypot(...W_dec.data.subarray(j * d, (j + 1) * d)));
+    const x = randn(new Rng(5), 3 * d);
+    const code = sae.encode(x, 3);
+    const f = toDense(code);
+    const xHat = sae.decode(code);
+    for (let b = 0; b < 3; b++) {
+      const scaled = Array.from({ length: m }, (_, j) => pre(x, b, j) * n[j]!);
+      const top = scaled.map((v, j) => [v, j] as const).sort((u, v) => v[0] - u[0]).slice(0, 2);
+      const want = new Array<number>(m).fill(0);
+      for (const [v, j] of top) want[j] = Math.max(0, v);
+      for (let j = 0; j < m; j++) expect(f[b * m + j]).toBeCloseTo(want[j]!, 4);
+      for (let c = 0; c < d; c++) {
+        const recon = b_dec.data[c]! + want.reduce((a, v, j) => a + (v / n[j]!) * W_dec.data[j * d + c]!, 0);
+        expect(xHat[b * d + c]).toBeCloseTo(recon, 4);
+      }
+    }
+  });
+
   it("a pre-6.0 standard SAE (flat config, activation_fn_str) in F16 encodes as ReLU(pre)", () => {
     const out = write("lens-standard-f16", {
       d_in: d, d_sae: m, activation_fn_str: "relu", apply_b_dec_to_input: true, hook_name: "blocks.3.hook_resid_post",
