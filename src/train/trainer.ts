@@ -25,15 +25,16 @@ import { type ActivationSource, checkFinite, peekBatch, rowWidth, splitPairs } f
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
-import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
+import type { Sae, StepStats } from "../sae/sae.js";
 import { logFeatureSparsity } from "../sae/saelens-format.js";
-import { type SparseCode, markFired, meanL0, nnz } from "../sae/sparse-code.js";
+import { type SparseCode, meanL0, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { type BDecInit, initializeSae } from "./init.js";
 import { resampleDeadLatents } from "./resample.js";
-import { type LrSchedule, defaultSchedule, lrAt } from "./schedule.js";
+import { TrainingCore } from "./core.js";
+import { type LrSchedule, defaultSchedule } from "./schedule.js";
 
 export const METRICS_FILE = "metrics.jsonl";
 
@@ -229,17 +230,14 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     trimMetrics(outDir, startStep, !resumed);
   }
 
-  const grads: ParamSet = zerosLike(sae.params);
+  const core = new TrainingCore(sae, adam, { schedule: sched, clipGradNorm: o.clipGradNorm, deadAfterTokens: o.deadAfterTokens, seed: o.seed }, tokensSinceFired);
   const B = o.batchSize;
   const x = new Float32Array(B * cfg.d_in);
   // Paired rows [x | target] are read whole, then split.
   const rows = paired ? new Float32Array(B * rowWidth(source)) : x;
   const target = paired ? new Float32Array(B * cfg.d_in) : undefined;
   const batchMean = new Float32Array(cfg.d_in);
-  const dead = new Uint8Array(cfg.d_sae);
-  const fired = new Uint8Array(cfg.d_sae);
   const stale = new Uint8Array(cfg.d_sae);
-  const unitDecoder = cfg.decoder_norm === "unit" && sae.params.has("W_dec");
   const bar = new ProgressBar(o.steps, `train ${cfg.architecture}`, options.progress !== false && process.stderr.isTTY === true);
   let last: MetricsRecord | null = null;
   let windowStart = performance.now();
@@ -255,23 +253,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
       k.scale(x, inputScale);
       if (target) k.scale(target, inputScale);
     }
-    for (let j = 0; j < cfg.d_sae; j++) dead[j] = tokensSinceFired[j]! >= o.deadAfterTokens ? 1 : 0;
-
-    const stats = sae.lossAndGrad({ x, batch: B, step, seed: o.seed, dead, target }, grads);
-    if (!Number.isFinite(stats.loss)) {
-      throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate (--lr) or enable input normalisation. The last checkpoint is intact.`);
-    }
-    const W_dec = sae.params.get("W_dec")?.data;
-    if (unitDecoder && W_dec) k.removeParallelComponent(W_dec, grads.get("W_dec")!.data, cfg.d_sae, cfg.d_in);
-    if (o.clipGradNorm > 0) clipGlobalNorm(grads, o.clipGradNorm);
-    const lr = lrAt(sched, step);
-    adam.step(sae.params, grads, lr, step);
-    if (unitDecoder && W_dec) normalizeRows(W_dec, cfg.d_sae, cfg.d_in);
-    sae.afterStep?.(stats);
-
-    fired.fill(0);
-    markFired(stats.code, fired);
-    for (let j = 0; j < cfg.d_sae; j++) tokensSinceFired[j] = fired[j] ? 0 : tokensSinceFired[j]! + B;
+    const { stats, lr } = core.step(x, B, step, target);
     // Windows end at the last step, so the saved sparsity always covers a whole window.
     if ((o.steps - step) % o.featureSamplingWindow === 0) {
       fireCounts.fill(0);
@@ -281,7 +263,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     sparsityTokens += B;
     tokens += B;
     windowTokens += B;
-    accumulate(window, stats, target ?? x, batchMean, B, cfg.d_in, dead);
+    accumulate(window, stats, target ?? x, batchMean, B, cfg.d_in, core.dead);
     if (o.resampleEvery > 0) {
       let count = 0;
       if ((step + 1) % o.resampleEvery === 0) {
@@ -343,22 +325,6 @@ function expectedNormScale(sample: Float32Array, d: number): number {
   const rows = sample.length / d;
   const meanSq = kernels().sumSquares(sample) / rows;
   return meanSq > 0 ? Math.sqrt(d / meanSq) : 1;
-}
-
-function clipGlobalNorm(grads: ParamSet, maxNorm: number): void {
-  const k = kernels();
-  let sq = 0;
-  for (const g of grads.values()) sq += k.sumSquares(g.data);
-  const norm = Math.sqrt(sq);
-  if (norm > maxNorm) for (const g of grads.values()) k.scale(g.data, maxNorm / norm);
-}
-
-function normalizeRows(W: Float32Array, rows: number, cols: number): void {
-  const k = kernels();
-  const norms = new Float32Array(rows);
-  k.rowNorms(W, rows, cols, norms);
-  for (let r = 0; r < rows; r++) norms[r] = norms[r]! > 0 ? 1 / norms[r]! : 1;
-  k.scaleRows(W, rows, cols, norms);
 }
 
 /** Adds one step's statistics to the metrics window. */

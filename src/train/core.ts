@@ -1,0 +1,85 @@
+/**
+ * One optimization step of any SAE, with no I/O: what the trainer (trainer.ts) runs for
+ * every batch, and what a browser page runs on activations in memory.
+ *
+ *   1. latents silent for deadAfterTokens tokens are marked dead (AuxK and the
+ *      pre-activation loss train them);
+ *   2. the SAE's forward and hand-written backward;
+ *   3. for unit-norm decoders, the gradient's component along each decoder row is removed;
+ *   4. the global gradient norm is clipped; Adam steps at the scheduled learning rate;
+ *   5. unit-norm decoder rows are renormalised, and the SAE's own after-step hook runs
+ *      (threshold EMAs);
+ *   6. each latent's count of tokens since it last fired (f != 0) is updated.
+ */
+import { kernels } from "../core/kernels.js";
+import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
+import { markFired } from "../sae/sparse-code.js";
+import type { Adam } from "./adam.js";
+import { type LrSchedule, lrAt } from "./schedule.js";
+
+export interface CoreOptions {
+  schedule: LrSchedule;
+  /** Clip the global gradient norm to this (0: no clipping). */
+  clipGradNorm: number;
+  /** A latent is dead once it has not fired for this many tokens. */
+  deadAfterTokens: number;
+  /** Seed of the variational SAEs' noise streams. */
+  seed: number;
+}
+
+export class TrainingCore {
+  readonly grads: ParamSet;
+  /** Latents counted dead at the start of the last step. */
+  readonly dead: Uint8Array;
+  private readonly fired: Uint8Array;
+
+  constructor(readonly sae: Sae, readonly adam: Adam, readonly o: CoreOptions,
+    /** Per latent, tokens since it last fired (checkpoints save it). */
+    readonly tokensSinceFired: Float64Array = new Float64Array(sae.cfg.d_sae)) {
+    this.grads = zerosLike(sae.params);
+    this.dead = new Uint8Array(sae.cfg.d_sae);
+    this.fired = new Uint8Array(sae.cfg.d_sae);
+  }
+
+  /** One step on x [batch, d_in] (and a transcoder's targets) at 0-based step `step`. */
+  step(x: Float32Array, batch: number, step: number, target?: Float32Array): { stats: StepStats; lr: number } {
+    const { sae, grads, dead, tokensSinceFired } = this;
+    const { d_in: d, d_sae: m } = sae.cfg;
+    const k = kernels();
+    for (let j = 0; j < m; j++) dead[j] = tokensSinceFired[j]! >= this.o.deadAfterTokens ? 1 : 0;
+
+    const stats = sae.lossAndGrad({ x, batch, step, seed: this.o.seed, dead, target }, grads);
+    if (!Number.isFinite(stats.loss)) {
+      throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate (--lr) or enable input normalisation. The last checkpoint is intact.`);
+    }
+    const W_dec = sae.params.get("W_dec")?.data;
+    const unitDecoder = sae.cfg.decoder_norm === "unit" && W_dec !== undefined;
+    if (unitDecoder) k.removeParallelComponent(W_dec, grads.get("W_dec")!.data, m, d);
+    if (this.o.clipGradNorm > 0) clipGlobalNorm(grads, this.o.clipGradNorm);
+    const lr = lrAt(this.o.schedule, step);
+    this.adam.step(sae.params, grads, lr, step);
+    if (unitDecoder) normalizeRows(W_dec, m, d);
+    sae.afterStep?.(stats);
+
+    this.fired.fill(0);
+    markFired(stats.code, this.fired);
+    for (let j = 0; j < m; j++) tokensSinceFired[j] = this.fired[j] ? 0 : tokensSinceFired[j]! + batch;
+    return { stats, lr };
+  }
+}
+
+function clipGlobalNorm(grads: ParamSet, maxNorm: number): void {
+  const k = kernels();
+  let sq = 0;
+  for (const g of grads.values()) sq += k.sumSquares(g.data);
+  const norm = Math.sqrt(sq);
+  if (norm > maxNorm) for (const g of grads.values()) k.scale(g.data, maxNorm / norm);
+}
+
+function normalizeRows(W: Float32Array, rows: number, cols: number): void {
+  const k = kernels();
+  const norms = new Float32Array(rows);
+  k.rowNorms(W, rows, cols, norms);
+  for (let r = 0; r < rows; r++) norms[r] = norms[r]! > 0 ? 1 / norms[r]! : 1;
+  k.scaleRows(W, rows, cols, norms);
+}
