@@ -155,6 +155,50 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
   return { cfg: lensCfg, weights, extras };
 }
 
+/**
+ * Every file of an SAE folder in SAELens' format: cfg.json's object and, by file name, the
+ * tensors of sae_weights.safetensors (+ saekit_extras.safetensors, + sparsity.safetensors
+ * when given the training's feature sparsity). saveSae writes them to disk; a web page
+ * encodes them for download.
+ */
+export function saeLensFolder(sae: Sae, opts: SaveOptions = {}): { cfg: Record<string, unknown>; tensorFiles: Record<string, Record<string, Tensor>> } {
+  const { cfg, weights, extras } = saeLensForm(sae, opts);
+  const tensorFiles: Record<string, Record<string, Tensor>> = { [WEIGHTS_FILE]: weights };
+  if (Object.keys(extras).length) tensorFiles[EXTRAS_FILE] = extras;
+  if (opts.logFeatureSparsity) {
+    const sparsity = opts.logFeatureSparsity;
+    if (sparsity.length !== sae.cfg.d_sae) throw new RangeError(`feature sparsity has ${sparsity.length} entries, d_sae is ${sae.cfg.d_sae}`);
+    tensorFiles[SPARSITY_FILE] = { sparsity: new Tensor([sparsity.length], sparsity) };
+  }
+  return { cfg, tensorFiles };
+}
+
+/**
+ * An SAE folder read through two accessors (null: no such file): `text` for cfg.json and
+ * `tensors` for the safetensors files, from disk (loadSae) or from a web page's Files.
+ * `where` names the folder in errors.
+ */
+export function saeFromFolder(where: string, text: (name: string) => string | null,
+  tensors: (name: string) => SafetensorsReader | null): LoadedSae {
+  const cfgText = text(CFG_FILE);
+  if (cfgText === null) throw new Error(`${where}: no ${CFG_FILE}; expected an SAE folder in SAELens format (cfg.json + sae_weights.safetensors)`);
+  const cfgPath = `${where}/${CFG_FILE}`;
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(cfgText);
+  } catch (err) {
+    throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
+  }
+  const open = (name: string) => tensors(name) ?? (() => { throw new Error(`${where}: no ${name}`); })();
+  const loaded = saeFromSaeLens(raw, cfgPath, open(WEIGHTS_FILE), () => open(EXTRAS_FILE));
+  const sparsity = tensors(SPARSITY_FILE);
+  if (sparsity) {
+    if (!sparsity.has("sparsity")) throw new Error(`${sparsity.path}: missing tensor "sparsity"`);
+    loaded.logFeatureSparsity = sparsity.read("sparsity").expectShape([loaded.sae.cfg.d_sae], `${sparsity.path}: tensor "sparsity"`).data;
+  }
+  return loaded;
+}
+
 export interface LoadedSae {
   sae: Sae;
   metadata: SaeMetadata;
