@@ -13,7 +13,7 @@
  */
 import { kernels } from "../core/kernels.js";
 import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
-import { markFired } from "../sae/sparse-code.js";
+import { markFired, meanL0 } from "../sae/sparse-code.js";
 import type { Adam } from "./adam.js";
 import { type LrSchedule, lrAt } from "./schedule.js";
 
@@ -66,6 +66,26 @@ export class TrainingCore {
     for (let j = 0; j < m; j++) tokensSinceFired[j] = this.fired[j] ? 0 : tokensSinceFired[j]! + batch;
     return { stats, lr };
   }
+}
+
+/**
+ * What a step measured, for metrics: the loss and its terms, FVU against the step's
+ * reconstruction target y [batch, d] (sum ||y - y_hat||^2 / sum ||y - mean_batch(y)||^2),
+ * L0 (f != 0) and the dead fraction.
+ */
+export function stepMetrics(stats: StepStats, y: Float32Array, batch: number, d: number, dead: Uint8Array): Record<string, number> {
+  const k = kernels();
+  // sum ||y - mean||^2 = sum y^2 - B ||mean||^2.
+  const mean = new Float32Array(d);
+  k.colSums(y, batch, d, mean, false);
+  k.scale(mean, 1 / batch);
+  const total = k.sumSquares(y.subarray(0, batch * d)) - batch * k.sumSquares(mean);
+  let nDead = 0;
+  for (let j = 0; j < dead.length; j++) nDead += dead[j]!;
+  return {
+    loss: stats.loss, fvu: total > 0 ? stats.sumSquaredError / total : 0, l0: meanL0(stats.code),
+    dead_frac: nDead / dead.length, ...stats.terms,
+  };
 }
 
 function clipGlobalNorm(grads: ParamSet, maxNorm: number): void {

@@ -4,6 +4,7 @@
  * for unit-norm decoders), b_enc = 0, and b_dec from the data: the mean (sparsify), the
  * geometric median (OpenAI, dictionary_learning) or zeros (SAELens v6).
  */
+import { kernels } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
 import type { ParamSet, Sae } from "../sae/sae.js";
 
@@ -51,6 +52,13 @@ function initVaease(p: ParamSet, rng: Rng): void {
       rng.fillNormal(t.data, scale);
     }
   }
+}
+
+/** s with E||s x||^2 = d over the sample (SAELens' expected_average_only_in normalisation). */
+export function expectedNormScale(sample: Float32Array, d: number): number {
+  const rows = sample.length / d;
+  const meanSq = kernels().sumSquares(sample) / rows;
+  return meanSq > 0 ? Math.sqrt(d / meanSq) : 1;
 }
 
 export function mean(x: Float32Array, rows: number, d: number): Float64Array {

@@ -27,13 +27,13 @@ import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
 import type { Sae, StepStats } from "../sae/sae.js";
 import { logFeatureSparsity } from "../sae/saelens-format.js";
-import { type SparseCode, meanL0, nnz } from "../sae/sparse-code.js";
+import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
-import { type BDecInit, initializeSae } from "./init.js";
+import { type BDecInit, expectedNormScale, initializeSae } from "./init.js";
 import { resampleDeadLatents } from "./resample.js";
-import { TrainingCore } from "./core.js";
+import { TrainingCore, stepMetrics } from "./core.js";
 import { type LrSchedule, defaultSchedule } from "./schedule.js";
 
 export const METRICS_FILE = "metrics.jsonl";
@@ -236,7 +236,6 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
   // Paired rows [x | target] are read whole, then split.
   const rows = paired ? new Float32Array(B * rowWidth(source)) : x;
   const target = paired ? new Float32Array(B * cfg.d_in) : undefined;
-  const batchMean = new Float32Array(cfg.d_in);
   const stale = new Uint8Array(cfg.d_sae);
   const bar = new ProgressBar(o.steps, `train ${cfg.architecture}`, options.progress !== false && process.stderr.isTTY === true);
   let last: MetricsRecord | null = null;
@@ -263,7 +262,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     sparsityTokens += B;
     tokens += B;
     windowTokens += B;
-    accumulate(window, stats, target ?? x, batchMean, B, cfg.d_in, core.dead);
+    accumulate(window, stats, target ?? x, B, cfg.d_in, core.dead);
     if (o.resampleEvery > 0) {
       let count = 0;
       if ((step + 1) % o.resampleEvery === 0) {
@@ -320,29 +319,11 @@ function adamOptions(o: Resolved) {
   return { beta1: o.beta1, beta2: o.beta2, eps: o.adamEps, weightDecay: o.weightDecay };
 }
 
-/** s with E||s x||^2 = d over the sample. */
-function expectedNormScale(sample: Float32Array, d: number): number {
-  const rows = sample.length / d;
-  const meanSq = kernels().sumSquares(sample) / rows;
-  return meanSq > 0 ? Math.sqrt(d / meanSq) : 1;
-}
 
 /** Adds one step's statistics to the metrics window. */
-function accumulate(w: MetricsWindow, stats: StepStats, x: Float32Array, mean: Float32Array, B: number, d: number,
-  dead: Uint8Array): void {
-  const k = kernels();
-  // FVU = sum ||x - x_hat||^2 / sum ||x - mean_batch(x)||^2, with sum||x - mean||^2 = sum x^2 - B ||mean||^2.
-  k.colSums(x, B, d, mean, false);
-  k.scale(mean, 1 / B);
-  const total = k.sumSquares(x) - B * k.sumSquares(mean);
+function accumulate(w: MetricsWindow, stats: StepStats, y: Float32Array, B: number, d: number, dead: Uint8Array): void {
   w.add("steps", 1);
-  w.add("loss", stats.loss);
-  w.add("fvu", total > 0 ? stats.sumSquaredError / total : 0);
-  w.add("l0", meanL0(stats.code));
-  let nDead = 0;
-  for (let j = 0; j < dead.length; j++) nDead += dead[j]!;
-  w.add("dead_frac", nDead / dead.length);
-  for (const [term, v] of Object.entries(stats.terms)) w.add(term, v);
+  for (const [key, v] of Object.entries(stepMetrics(stats, y, B, d, dead))) w.add(key, v);
 }
 
 function record(w: MetricsWindow, step: number, tokens: number, lr: number, tokensPerS: number): MetricsRecord {

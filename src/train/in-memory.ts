@@ -1,0 +1,96 @@
+/**
+ * Training on activations already in memory, a few steps at a time, with no file system:
+ * what a web page runs between frames (the CLI's trainSae adds the files: metrics.jsonl,
+ * checkpoints, the saved folder). The same initialisation, schedule and optimization step
+ * (TrainingCore) as trainSae, with its defaults; batches come from a seeded shuffle of the
+ * rows, epoch after epoch.
+ */
+import { kernels } from "../core/kernels.js";
+import { Rng } from "../core/rng.js";
+import type { ActivationMatrix } from "../data/activation-matrix.js";
+import { ArraySource } from "../data/array-source.js";
+import { checkFinite, peekRows } from "../data/source.js";
+import type { SaeConfig } from "../sae/config.js";
+import { createSae } from "../sae/registry.js";
+import type { Sae } from "../sae/sae.js";
+import { foldInputScale } from "../sae/saelens-format.js";
+import { Adam } from "./adam.js";
+import { TrainingCore, stepMetrics } from "./core.js";
+import { type BDecInit, expectedNormScale, initializeSae } from "./init.js";
+import { defaultSchedule } from "./schedule.js";
+
+export interface InMemoryOptions {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  seed?: number;
+  /** Default 1 (0: no clipping). */
+  clipGradNorm?: number;
+  /** Default 10M tokens. */
+  deadAfterTokens?: number;
+  /** "expected_norm": scale inputs so E||x||^2 = d_in (folded into result()'s weights). */
+  normalizeActivations?: "none" | "expected_norm";
+  bDecInit?: BDecInit;
+}
+
+/** One step's metrics (stepMetrics) with its index and learning rate. */
+export type StepRecord = Record<string, number> & { step: number; lr: number };
+
+export class InMemoryTraining {
+  readonly sae: Sae;
+  readonly inputScale: number;
+  private readonly core: TrainingCore;
+  private readonly source: ArraySource;
+  private readonly x: Float32Array;
+  private next = 0;
+
+  constructor(cfg: SaeConfig, private readonly acts: ActivationMatrix, private readonly o: InMemoryOptions) {
+    if (acts.d !== cfg.d_in) throw new RangeError(`the activations have width ${acts.d}, the SAE expects d_in = ${cfg.d_in}`);
+    const seed = o.seed ?? 0;
+    this.sae = createSae(cfg);
+    this.source = new ArraySource(acts.data, acts.d, seed);
+    // The rows trainSae initialises from: the first of the stream, without consuming them.
+    const sample = peekRows(this.source, Math.min(32768, Math.max(o.batchSize, 4096)));
+    checkFinite(sample, "training data");
+    this.inputScale = o.normalizeActivations === "expected_norm" ? expectedNormScale(sample, acts.d) : 1;
+    if (this.inputScale !== 1) kernels().scale(sample, this.inputScale);
+    initializeSae(this.sae, new Rng(seed), sample, {
+      decoderInitNorm: cfg.decoder_norm === "unit" ? 1 : 0.1, bDecInit: o.bDecInit ?? "mean",
+    });
+    this.core = new TrainingCore(this.sae, new Adam(this.sae.params), {
+      schedule: defaultSchedule(o.lr, o.steps), clipGradNorm: o.clipGradNorm ?? 1,
+      deadAfterTokens: o.deadAfterTokens ?? 10_000_000, seed,
+    });
+    this.x = new Float32Array(o.batchSize * acts.d);
+  }
+
+  /** Steps taken so far. */
+  get step(): number {
+    return this.next;
+  }
+
+  get done(): boolean {
+    return this.next >= this.o.steps;
+  }
+
+  /** Takes up to `n` more steps (never past `steps`) and returns their metrics. */
+  run(n: number): StepRecord[] {
+    const out: StepRecord[] = [];
+    const { batchSize: B } = this.o;
+    const d = this.acts.d;
+    for (let i = 0; i < n && !this.done; i++) {
+      this.source.next(this.x, B);
+      if (this.inputScale !== 1) kernels().scale(this.x, this.inputScale);
+      const { stats, lr } = this.core.step(this.x, B, this.next);
+      out.push({ ...stepMetrics(stats, this.x, B, d, this.core.dead), step: this.next + 1, lr });
+      this.next++;
+    }
+    return out;
+  }
+
+  /** The SAE as trained, taking unscaled inputs (the input scale folded into its weights). */
+  result(): Sae {
+    if (this.inputScale === 1) return this.sae;
+    return createSae(this.sae.cfg, foldInputScale(this.sae, this.inputScale), this.sae.buffers);
+  }
+}
