@@ -1,7 +1,7 @@
 /**
  * saekit in the browser: everything that needs no file system or native addon. SAEs of
- * every architecture (forward, hand-written backward, Adam, initialisation) on the
- * TypeScript reference kernels; SAELens-format SAEs and safetensors read from bytes (a
+ * every architecture (forward, hand-written backward, Adam, initialisation, in-memory
+ * training) on the TypeScript reference kernels; activations and SAE folders from bytes; SAELens-format SAEs and safetensors read from bytes (a
  * fetch() response, a dropped File); metrics, sparse probing, TPP, SCR and absorption on
  * activations already in hand; the latent analyses, t-SNE, k-means and every
  * SVG figure and dashboard page the CLI writes.
@@ -27,12 +27,15 @@ export { zerosLike } from "./sae/sae.js";
 export type { SparseCode } from "./sae/sparse-code.js";
 export { toDense, fromDense, nnz } from "./sae/sparse-code.js";
 export { createSae, newSae } from "./sae/registry.js";
-export { saeFromSaeLens, saeLensForm, foldInputScale } from "./sae/saelens-format.js";
+export { saeFromSaeLens, saeLensForm, foldInputScale, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens-format.js";
 export type { SaeMetadata, LoadedSae, SaveOptions } from "./sae/saelens-format.js";
 export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
 
 export { Adam } from "./train/adam.js";
+export { TrainingCore, stepMetrics } from "./train/core.js";
+export { InMemoryTraining, type InMemoryOptions, type StepRecord } from "./train/in-memory.js";
+export { activationsFromBytes, type ActivationMatrix } from "./data/activation-matrix.js";
 export { initializeSae, geometricMedian } from "./train/init.js";
 export { SuperpositionSource } from "./synthetic/superposition.js";
 export { SubspacesSource } from "./synthetic/subspaces.js";
@@ -45,6 +48,7 @@ export { targetedProbePerturbation, ablateLatents } from "./eval/tpp.js";
 export { spuriousCorrelationRemoval } from "./eval/scr.js";
 export { measureAbsorption, wordAbsorption, type AbsorptionResult, type LabelledActivations } from "./eval/absorption.js";
 export { analyzeLatents, type LatentAnalysis } from "./analysis/latents.js";
+export { exploreActivations, latentDetail, type Exploration, type LatentDetail } from "./analysis/explore.js";
 export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
 export { tsne } from "./analysis/tsne.js";
 export { kMeans } from "./analysis/kmeans.js";

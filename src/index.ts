@@ -28,7 +28,7 @@ export * from "./sae/config.js";
 export type { Sae, ParamSet, TrainStep, StepStats } from "./sae/sae.js";
 export type { SparseCode } from "./sae/sparse-code.js";
 export { createSae, newSae } from "./sae/registry.js";
-export { loadSae, saveSae, foldInputScale } from "./sae/saelens.js";
+export { loadSae, saveSae, foldInputScale, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens.js";
 export type { SaeMetadata, LoadedSae } from "./sae/saelens.js";
 export { openSae, fetchSae, type SaeFormat } from "./sae/open.js";
 export { resolveHubSae } from "./sae/hub.js";
@@ -39,11 +39,14 @@ export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
 
 export { trainSae } from "./train/trainer.js";
+export { TrainingCore } from "./train/core.js";
+export { InMemoryTraining, type InMemoryOptions, type StepRecord } from "./train/in-memory.js";
 export type { TrainOptions, TrainResult, MetricsRecord } from "./train/trainer.js";
 
 export type { ActivationSource } from "./data/source.js";
 export { ArraySource } from "./data/array-source.js";
 export { loadActivations } from "./data/activation-files.js";
+export { activationsFromBytes, type ActivationMatrix } from "./data/activation-matrix.js";
 export { openActivationSource } from "./data/open.js";
 export { readDocuments } from "./data/text.js";
 export { packContexts } from "./data/contexts.js";
@@ -96,6 +99,7 @@ export { alphaTokens, spellingPrompts, wordActivations, LETTERS, FIRST_LETTER_TE
 export { readLabeledTexts, splitByClass, type LabeledText, type ClassSplit } from "./data/labeled.js";
 
 export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from "./analysis/latents.js";
+export { exploreActivations, latentDetail, type Exploration, type LatentDetail } from "./analysis/explore.js";
 export { writeAnalysisReport } from "./analysis/report.js";
 export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
 export { tsne, type TsneOptions, type TsneResult } from "./analysis/tsne.js";

@@ -17,7 +17,7 @@ import { kMeans } from "./kmeans.js";
 import { effectivePerplexity, tsne } from "./tsne.js";
 
 export interface LatentAnalysisOptions {
-  /** Latents placed by t-SNE at most (living ones, a seeded sample beyond this). */
+  /** Latents placed by t-SNE at most (living ones, a seeded sample beyond this; 0: no t-SNE). */
   maxPoints?: number;
   clusters?: number;
   perplexity?: number;
@@ -71,7 +71,7 @@ export function analyzeLatents(sae: Sae, x: Float32Array, rows: number, o: Laten
     max_activation_histogram: linearHistogram(living.map((j) => maxAct[j]!), 50), tsne: null, clusters: [],
   };
   const W_dec = sae.params.get("W_dec");
-  if (living.length < 2 || !W_dec || W_dec.shape[0] !== m) return analysis;
+  if (Math.min(living.length, o.maxPoints ?? 2000) < 2 || !W_dec || W_dec.shape[0] !== m) return analysis;
 
   // A seeded sample of the living latents, their decoder rows scaled to unit norm (t-SNE
   // then sees cosine geometry: ||u - v||^2 = 2 - 2 cos).

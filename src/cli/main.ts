@@ -21,6 +21,7 @@ import { registerProbe } from "./probe.js";
 import { registerScr } from "./scr.js";
 import { registerTpp } from "./tpp.js";
 import { registerTrain } from "./train.js";
+import { registerWeb } from "./web.js";
 
 function version(): string {
   try {
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerDashboard(program);
   registerPlot(program);
   registerExample(program);
+  registerWeb(program);
   registerBench(program);
   return program;
 }

@@ -17,7 +17,7 @@
  * saekit's full config sits under "saekit" in cfg.json, and tensors SAELens would refuse
  * as unexpected keys (vSAE's log-variance head) go to `saekit_extras.safetensors`.
  */
-import type { SafetensorsReader } from "../core/safetensors-format.js";
+import { SafetensorsReader, encodeSafetensors } from "../core/safetensors-format.js";
 import { Tensor } from "../core/tensor.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "./config.js";
 import { foldDecoderNorms } from "./decoder-norms.js";
@@ -197,6 +197,32 @@ export function saeFromFolder(where: string, text: (name: string) => string | nu
     loaded.logFeatureSparsity = sparsity.read("sparsity").expectShape([loaded.sae.cfg.d_sae], `${sparsity.path}: tensor "sparsity"`).data;
   }
   return loaded;
+}
+
+/** An SAE folder from its files' bytes by name (a web page's Files): saeFromFolder over a map. */
+export function saeFromFileMap(files: ReadonlyMap<string, Uint8Array>, where = "<files>"): LoadedSae {
+  const bytes = (name: string) => files.get(name) ?? null;
+  return saeFromFolder(where, (name) => { const b = bytes(name); return b && new TextDecoder().decode(b); },
+    (name) => { const b = bytes(name); return b && SafetensorsReader.fromBytes(b, `${where}/${name}`); });
+}
+
+/** saeLensFolder's files as bytes by name, ready to download. */
+export function saeLensFolderBytes(sae: Sae, opts: SaveOptions = {}): Map<string, Uint8Array> {
+  const { cfg, tensorFiles } = saeLensFolder(sae, opts);
+  const out = new Map<string, Uint8Array>();
+  for (const [name, tensors] of Object.entries(tensorFiles)) out.set(name, concatBytes(encodeSafetensors(tensors, { format: "pt" })));
+  out.set(CFG_FILE, new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
+  return out;
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 export interface LoadedSae {

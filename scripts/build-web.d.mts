@@ -1,0 +1,2 @@
+/** The explorer page (web/) as one self-contained HTML string. */
+export function buildExplorer(): Promise<string>;

@@ -1,0 +1,123 @@
+/**
+ * The explorer page (web/), as built by scripts/build-web.mjs, run in a bare JavaScript
+ * realm against a minimal stand-in for the DOM: a user generating data, training an SAE in
+ * the page, measuring it, opening a latent, downloading it, and loading files, checked
+ * against what the page must show.
+ */
+import vm from "node:vm";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildExplorer } from "../scripts/build-web.mjs";
+import { Rng } from "../src/core/rng.js";
+import { encodeSafetensors, SafetensorsReader } from "../src/core/safetensors-format.js";
+import { defaultConfig } from "../src/sae/config.js";
+import { createSae } from "../src/sae/registry.js";
+import { saveSae } from "../src/sae/saelens.js";
+import { tempDir } from "./helpers.js";
+
+/** Just enough of an element: the properties and events the page uses. */
+class FakeElement {
+  textContent = "";
+  innerHTML = "";
+  className = "";
+  disabled = false;
+  value = "";
+  checked = false;
+  files: Array<{ name: string; arrayBuffer(): Promise<ArrayBuffer> }> = [];
+  private listeners: Record<string, Array<(ev: unknown) => unknown>> = {};
+  constructor(readonly id: string, private readonly attrs: Record<string, string> = {}) {}
+  addEventListener(type: string, fn: (ev: unknown) => unknown): void {
+    (this.listeners[type] ??= []).push(fn);
+  }
+  getAttribute(name: string): string | null {
+    return this.attrs[name] ?? null;
+  }
+  closest(): FakeElement | null {
+    return "data-latent" in this.attrs ? this : null;
+  }
+  /** Dispatches an event and waits for what the handlers started. */
+  async fire(type: string, target: FakeElement = this): Promise<void> {
+    for (const fn of this.listeners[type] ?? []) await fn({ target, preventDefault() {} });
+  }
+}
+
+// A copy: a Node Buffer may be a view into a larger shared pool.
+const fileOf = (name: string, bytes: Uint8Array) => ({ name, arrayBuffer: async () => new Uint8Array(bytes).buffer });
+const concat = (parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+
+describe("the explorer page", async () => {
+  const html = await buildExplorer();
+  const script = /<script>\n([^]*)<\/script>/.exec(html)![1]!;
+  const elements = new Map<string, FakeElement>();
+  const el = (id: string) => elements.get(id) ?? elements.set(id, new FakeElement(id)).get(id)!;
+  const blobs: Array<{ parts: Uint8Array[] }> = [];
+  const realm = vm.createContext({
+    TextEncoder, TextDecoder, console, setTimeout, performance,
+    document: { getElementById: el },
+    Blob: class { constructor(readonly parts: Uint8Array[]) { blobs.push(this); } },
+    URL: { createObjectURL: () => `blob:${blobs.length - 1}` },
+  });
+  vm.runInContext(script, realm);
+  const inputs: Record<string, string> = {
+    "synth-d": "16", "synth-features": "48", "synth-rows": "3000", arch: "topk", "d-sae": "64", k: "4", steps: "60", batch: "128", lr: "0.003",
+  };
+  for (const [id, v] of Object.entries(inputs)) el(id).value = v;
+
+  it("is one page: the HTML with the bundle inlined, no Node module, no native addon", () => {
+    expect(html).toContain("<h1>saekit explorer</h1>");
+    expect(script).not.toMatch(/require\(|node:fs|createRequire/);
+    expect(el("train").disabled).toBe(true); // nothing to train on yet
+  });
+
+  it("generates data, trains an SAE on it, measures it and opens a latent", async () => {
+    await el("synth").fire("click");
+    expect(el("acts-status").textContent).toMatch(/3000 rows of width 16/);
+    expect(el("train").disabled).toBe(false);
+    await el("train").fire("click");
+    expect(el("train-status").textContent).toMatch(/^step 60 \/ 60: loss [\d.]+, FVU [\d.]+/);
+    expect(el("train-curve").innerHTML).toContain("<svg");
+    expect(el("sae-status").textContent).toBe("topk trained here (60 steps): topk, d_in = 16, d_sae = 64, k = 4");
+    expect(el("explore").disabled).toBe(false);
+    await el("explore").fire("click");
+    expect(el("explore-status").className).toBe("status");
+    expect(el("metrics").innerHTML).toMatch(/<th>FVU<\/th><td>0\.\d{4}<\/td>/);
+    expect(el("metrics").innerHTML).toMatch(/<th>L0 \(f != 0\)<\/th><td>4\.00<\/td>/);
+    expect((el("figures").innerHTML.match(/<svg/g) ?? []).length).toBe(2); // density and max activations; no t-SNE asked
+    const first = /data-latent="(\d+)"/.exec(el("latents").innerHTML)![1]!;
+    await el("latents").fire("click", new FakeElement("cell", { "data-latent": first }));
+    expect(el("latent-detail").innerHTML).toContain(`<h3>Latent ${first}</h3>`);
+    expect(el("latent-detail").innerHTML).toMatch(/<tr><td>\d+<\/td><td>[\d.e-]+<\/td><\/tr>/);
+  });
+
+  it("downloads the SAE in SAELens format", async () => {
+    await el("download").fire("click");
+    const links = el("download-links").innerHTML;
+    expect(links).toContain('download="cfg.json"');
+    expect(links).toContain('download="sae_weights.safetensors"');
+    const file = (name: string) => concat(blobs[Number(new RegExp(`download="${name}" href="blob:(\\d+)"`).exec(links)![1])]!.parts);
+    expect(JSON.parse(new TextDecoder().decode(file("cfg.json")))).toMatchObject({ architecture: "topk", d_in: 16, d_sae: 64, k: 4 });
+    expect(SafetensorsReader.fromBytes(file("sae_weights.safetensors")).shape("W_enc")).toEqual([16, 64]);
+  });
+
+  it("loads an SAE folder and activations from files, and says what is wrong with bad ones", async () => {
+    const dir = tempDir();
+    const sae = createSae(defaultConfig({ architecture: "jumprelu", d_in: 16, d_sae: 24 }));
+    new Rng(1).fillNormal(sae.params.get("W_enc")!.data, 0.2);
+    saveSae(dir, sae, { metadata: { hook_name: "blocks.2.hook_resid_post" } });
+    el("sae-files").files = ["cfg.json", "sae_weights.safetensors"].map((f) => fileOf(f, readFileSync(join(dir, f))));
+    await el("sae-files").fire("change");
+    expect(el("sae-status").textContent).toBe("loaded SAE: jumprelu, d_in = 16, d_sae = 24, trained on blocks.2.hook_resid_post");
+    const acts = Float32Array.from({ length: 50 * 16 }, (_, i) => Math.sin(i));
+    el("acts-file").files = [fileOf("acts.safetensors", concat(encodeSafetensors({ activations: { shape: [50, 16], data: acts } })))];
+    await el("acts-file").fire("change");
+    expect(el("acts-status").textContent).toBe("acts.safetensors: 50 rows of width 16");
+    el("sae-files").files = [fileOf("cfg.json", new TextEncoder().encode("{broken"))];
+    await el("sae-files").fire("change");
+    expect(el("sae-status").className).toBe("status error");
+    expect(el("sae-status").textContent).toMatch(/cfg.json: not valid JSON/);
+    el("acts-file").files = [fileOf("acts.npy", new Uint8Array([1, 2, 3]))];
+    await el("acts-file").fire("change");
+    expect(el("acts-status").textContent).toMatch(/acts.npy: not a usable .npy file/);
+  });
+});

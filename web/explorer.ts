@@ -1,0 +1,194 @@
+/**
+ * saekit explorer: a self-contained web page (no server, no network) to load an SAE and
+ * activations from local files, train an SAE on them in the page, measure it, look at its
+ * latents, and download it in SAELens format. Everything runs on saekit's browser build;
+ * this file is only the page: it reads inputs, calls the library, and draws the results.
+ *
+ * Built by scripts/build-web.mjs into dist/web/explorer.html (`saekit web` writes a copy).
+ */
+import {
+  type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, type Sae, type SaeMetadata,
+  SuperpositionSource, activationsFromBytes, defaultConfig, exploreActivations, histogramSvg, latentDetail, lineSvg,
+  saeFromFileMap, saeLensFolderBytes,
+} from "../src/browser.js";
+
+/** What the page holds: the SAE being explored and the activations it is explored on. */
+const state: { sae: Sae | null; saeName: string; metadata: SaeMetadata; inputScale: number; acts: ActivationMatrix | null; actsName: string } = {
+  sae: null, saeName: "", metadata: {}, inputScale: 1, acts: null, actsName: "",
+};
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+/** Lets the browser paint before (and between) long computations. */
+const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+function status(id: string, text: string, error = false): void {
+  const el = $(id);
+  el.textContent = text;
+  el.className = error ? "status error" : "status";
+}
+
+/** Runs an action, reporting its error in the section's status line rather than losing it. */
+async function guarded(statusId: string, action: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (err) {
+    status(statusId, (err as Error).message, true);
+  }
+}
+
+async function readFiles(input: HTMLInputElement): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  for (const f of Array.from(input.files ?? [])) files.set(f.name, new Uint8Array(await f.arrayBuffer()));
+  return files;
+}
+
+function describeSae(): void {
+  const sae = state.sae;
+  if (!sae) return;
+  const c = sae.cfg;
+  const k = "k" in c ? `, k = ${c.k}` : "";
+  const hook = state.metadata.hook_name ? `, trained on ${state.metadata.hook_name}` : "";
+  status("sae-status", `${state.saeName}: ${c.architecture}, d_in = ${c.d_in}, d_sae = ${c.d_sae}${k}${hook}`);
+  ($("download") as HTMLButtonElement).disabled = false;
+  refreshRunButton();
+}
+
+function describeActs(): void {
+  const a = state.acts;
+  if (a) status("acts-status", `${state.actsName}: ${a.rows} rows of width ${a.d}`);
+  refreshRunButton();
+}
+
+function refreshRunButton(): void {
+  const ready = state.sae !== null && state.acts !== null && state.sae.cfg.d_in === state.acts.d;
+  ($("explore") as HTMLButtonElement).disabled = !ready;
+  ($("train") as HTMLButtonElement).disabled = state.acts === null;
+  if (state.sae && state.acts && state.sae.cfg.d_in !== state.acts.d) {
+    status("explore-status", `the SAE reads width ${state.sae.cfg.d_in}, the activations have width ${state.acts.d}`, true);
+  }
+}
+
+async function loadSaeFiles(): Promise<void> {
+  const files = await readFiles($("sae-files"));
+  const loaded = saeFromFileMap(files, "the chosen files");
+  Object.assign(state, { sae: loaded.sae, saeName: "loaded SAE", metadata: loaded.metadata, inputScale: 1 });
+  describeSae();
+}
+
+async function loadActs(): Promise<void> {
+  const [name, bytes] = [...(await readFiles($("acts-file"))).entries()][0] ?? [];
+  if (!name || !bytes) return;
+  Object.assign(state, { acts: activationsFromBytes(name, bytes), actsName: name });
+  describeActs();
+}
+
+function syntheticActs(): void {
+  const d = Number(($("synth-d") as HTMLInputElement).value);
+  const rows = Number(($("synth-rows") as HTMLInputElement).value);
+  const features = Number(($("synth-features") as HTMLInputElement).value);
+  const source = new SuperpositionSource({ d, nFeatures: features, seed: 0 });
+  const data = new Float32Array(rows * d);
+  source.next(data, rows);
+  Object.assign(state, { acts: { data, rows, d }, actsName: `superposition of ${features} features in R^${d}` });
+  describeActs();
+}
+
+/** Trains in the page, a few steps per frame, drawing the loss and FVU as it goes. */
+async function train(): Promise<void> {
+  const acts = state.acts!;
+  const num = (id: string) => Number(($(id) as HTMLInputElement).value);
+  const arch = ($("arch") as HTMLSelectElement).value as Architecture;
+  const steps = num("steps");
+  const base = { architecture: arch, d_in: acts.d, d_sae: num("d-sae") };
+  // k only for the architectures that select k latents.
+  const cfg = defaultConfig("k" in defaultConfig(base) ? { ...base, k: num("k") } : base);
+  const normalize = ($("normalize") as HTMLInputElement).checked ? "expected_norm" as const : "none" as const;
+  const run = new InMemoryTraining(cfg, acts, { steps, batchSize: num("batch"), lr: num("lr"), seed: 0, normalizeActivations: normalize });
+  const curve: { step: number[]; loss: number[]; fvu: number[] } = { step: [], loss: [], fvu: [] };
+  const t0 = performance.now();
+  while (!run.done) {
+    for (const r of run.run(Math.max(1, Math.floor(steps / 100)))) {
+      curve.step.push(r.step);
+      curve.loss.push(r.loss);
+      curve.fvu.push(r.fvu!);
+    }
+    const last = curve.step.length - 1;
+    status("train-status", `step ${run.step} / ${steps}: loss ${curve.loss[last]!.toPrecision(4)}, FVU ${curve.fvu[last]!.toFixed(3)} ` +
+      `(${Math.round((run.step * num("batch")) / ((performance.now() - t0) / 1000))} tokens/s)`);
+    $("train-curve").innerHTML = lineSvg({
+      title: `${arch}: training`, xLabel: "step", yLabel: "value", logY: true,
+      series: [{ label: "loss", x: curve.step, y: curve.loss }, { label: "FVU", x: curve.step, y: curve.fvu }],
+    });
+    await tick();
+  }
+  Object.assign(state, { sae: run.result(), saeName: `${arch} trained here (${steps} steps)`, metadata: {}, inputScale: 1 });
+  describeSae();
+}
+
+function metricsTable(e: Exploration): string {
+  const r = e.reconstruction;
+  const s = e.sparsity;
+  const rows: Array<[string, string]> = [
+    ["rows", String(e.rows)], ["FVU", r.fvu.toFixed(4)], ["explained variance", r.explained_variance.toFixed(4)],
+    ["cosine similarity", r.cossim.toFixed(4)], ["L0 (f != 0)", s.l0.toFixed(2)], ["frac alive", s.frac_alive.toFixed(3)],
+    ["latents > 1% / > 10% dense", `${s.freq_over_1_percent.toFixed(3)} / ${s.freq_over_10_percent.toFixed(3)}`],
+    ["living latents", `${e.analysis.living} of ${e.analysis.d_sae}`],
+  ];
+  return `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</table>`;
+}
+
+/** The most used latents, each row a link to its detail. */
+function latentTable(e: Exploration, limit = 100): string {
+  const a = e.analysis;
+  const order = [...a.utilization.keys()].sort((i, j) => a.utilization[j]! - a.utilization[i]! || i - j).slice(0, limit);
+  const body = order.map((j) => `<tr data-latent="${j}"><td><a href="#" data-latent="${j}">${j}</a></td>` +
+    `<td>${(100 * a.utilization[j]!).toPrecision(3)}%</td><td>${a.max_activation[j]!.toPrecision(4)}</td><td>${a.mean_activation[j]!.toPrecision(4)}</td></tr>`).join("");
+  return `<table class="latents"><tr><th>latent</th><th>fires on</th><th>max |f|</th><th>mean |f| when on</th></tr>${body}</table>`;
+}
+
+async function explore(): Promise<void> {
+  status("explore-status", "measuring...");
+  await tick();
+  const tsne = ($("tsne") as HTMLInputElement).checked ? 1000 : 0;
+  const e = exploreActivations(state.sae!, state.acts!, { tsnePoints: tsne });
+  $("metrics").innerHTML = metricsTable(e);
+  $("figures").innerHTML = Object.values(e.figures).join("\n");
+  $("latents").innerHTML = latentTable(e);
+  status("explore-status", `measured on ${e.rows} rows`);
+}
+
+function showLatent(latent: number): void {
+  const d = latentDetail(state.sae!, state.acts!, latent, { top: 20 });
+  const top = d.top.map((t) => `<tr><td>${t.row}</td><td>${t.value.toPrecision(4)}</td></tr>`).join("");
+  $("latent-detail").innerHTML = `<h3>Latent ${latent}</h3>` +
+    histogramSvg({ title: `latent ${latent}: non-zero activations`, xLabel: "f", yLabel: "rows", ...d.histogram }) +
+    `<table><tr><th>row</th><th>f</th></tr>${top}</table>`;
+}
+
+function download(): void {
+  const files = saeLensFolderBytes(state.sae!, { metadata: state.metadata, inputScale: state.inputScale });
+  const links = [...files].map(([name, bytes]) => {
+    const url = URL.createObjectURL(new Blob([bytes as BlobPart]));
+    return `<a download="${esc(name)}" href="${url}">${esc(name)}</a>`;
+  });
+  $("download-links").innerHTML = `SAELens format: ${links.join(" &middot; ")}`;
+}
+
+function wire(): void {
+  $("sae-files").addEventListener("change", () => guarded("sae-status", loadSaeFiles));
+  $("acts-file").addEventListener("change", () => guarded("acts-status", loadActs));
+  $("synth").addEventListener("click", () => guarded("acts-status", async () => syntheticActs()));
+  $("train").addEventListener("click", () => guarded("train-status", train));
+  $("explore").addEventListener("click", () => guarded("explore-status", explore));
+  $("download").addEventListener("click", () => guarded("sae-status", async () => download()));
+  $("latents").addEventListener("click", (ev) => {
+    const target = (ev.target as HTMLElement).closest("[data-latent]");
+    if (!target) return;
+    ev.preventDefault();
+    void guarded("explore-status", async () => showLatent(Number(target.getAttribute("data-latent"))));
+  });
+  refreshRunButton();
+}
+
+wire();
