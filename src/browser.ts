@@ -47,6 +47,9 @@ export { fitL1LogisticCsr } from "./eval/l1-logistic.js";
 export { targetedProbePerturbation, ablateLatents } from "./eval/tpp.js";
 export { spuriousCorrelationRemoval } from "./eval/scr.js";
 export { measureAbsorption, wordAbsorption, type AbsorptionResult, type LabelledActivations } from "./eval/absorption.js";
+export {
+  AUTOINTERP_DEFAULTS, gatherExamples, interpretLatents, openAiChat, type AutoInterpConfig, type ChatFn, type LatentExamples,
+} from "./eval/autointerp.js";
 export { analyzeLatents, type LatentAnalysis } from "./analysis/latents.js";
 export { exploreActivations, latentDetail, type Exploration, type LatentDetail } from "./analysis/explore.js";
 export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";

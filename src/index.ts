@@ -11,6 +11,7 @@
  *   runSparseProbing     SAEBench's k-sparse probing on a labelled text dataset
  *   runTpp, runScr       SAEBench's targeted probe perturbation and spurious correlation removal
  *   runAbsorption        SAEBench's feature absorption on the first-letter task
+ *   runAutoInterp        SAEBench's autointerp, with any OpenAI-compatible LLM as the judge
  *   analyzeLatents       max activations, living features, t-SNE + k-means (the vSAE paper)
  *   buildDashboards      sae_vis-style feature dashboards
  */
@@ -98,6 +99,10 @@ export { runAbsorption, type AbsorptionRunOptions, type AbsorptionRunResult } fr
 export { alphaTokens, spellingPrompts, wordActivations, LETTERS, FIRST_LETTER_TEMPLATE, type SpellingWord } from "./eval/first-letter.js";
 export { readLabeledTexts, splitByClass, type LabeledText, type ClassSplit } from "./data/labeled.js";
 
+export {
+  AUTOINTERP_DEFAULTS, gatherExamples, interpretLatents, openAiChat, type AutoInterpConfig, type ChatFn, type LatentExamples,
+} from "./eval/autointerp.js";
+export { runAutoInterp, collectExamples, type AutoInterpRunResult } from "./eval/autointerp-run.js";
 export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from "./analysis/latents.js";
 export { exploreActivations, latentDetail, type Exploration, type LatentDetail } from "./analysis/explore.js";
 export { writeAnalysisReport } from "./analysis/report.js";

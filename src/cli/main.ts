@@ -8,6 +8,7 @@ import { Command } from "commander";
 import { runtimeInfo } from "../core/kernels.js";
 import { packageRoot } from "../core/native.js";
 import { registerAbsorption } from "./absorption.js";
+import { registerAutoInterp } from "./autointerp.js";
 import { registerAnalyze } from "./analyze.js";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerTpp(program);
   registerScr(program);
   registerAbsorption(program);
+  registerAutoInterp(program);
   registerConvert(program);
   registerAnalyze(program);
   registerDashboard(program);

@@ -23,11 +23,15 @@
  * eval_output.py): the six mean / std-dev scores, one detail entry per letter. A TPP run is
  * written as SAEBench's tpp eval (evals/scr_and_tpp/eval_output.py):
  * tpp_threshold_{N}_total_metric / _intended_diff_only / _unintended_diff_only; an SCR run as
- * its scr eval: scr_dir1_threshold_{N}, scr_dir2_threshold_{N}, scr_metric_threshold_{N}.
+ * its scr eval: scr_dir1_threshold_{N}, scr_dir2_threshold_{N}, scr_metric_threshold_{N}. An
+ * autointerp run is written as its autointerp eval: autointerp_score and _std_dev, and per
+ * latent the explanation, predictions, correct sequences, score and logs.
  */
 import { randomUUID } from "node:crypto";
 import type { Sae } from "../sae/sae.js";
 import type { AbsorptionRunResult } from "./absorption-run.js";
+import type { AutoInterpConfig } from "./autointerp.js";
+import type { AutoInterpRunResult } from "./autointerp-run.js";
 import type { ProbingResult } from "./sparse-probing.js";
 import type { SparseProbingRunResult } from "./sparse-probing-run.js";
 import type { SpliceEvalResult } from "./splice.js";
@@ -319,6 +323,64 @@ export function saeBenchAbsorptionOutput(r: AbsorptionRunResult, info: SaeBenchA
       num_split_features: l.main_latents.length,
     })),
     eval_result_unstructured: { saekit: { ...summary, letters: letters.map(({ words: _w, ...l }) => l) } },
+    sae_bench_commit_hash: null,
+    sae_lens_id: info.saeId,
+    sae_lens_release_id: null,
+    sae_lens_version: null,
+    sae_cfg_dict: info.saeCfg,
+  };
+}
+
+export interface SaeBenchAutoInterpInfo {
+  modelName: string;
+  dataset: string;
+  contextSize: number;
+  batch: number;
+  totalTokens: number;
+  /** The latents the user named, or null when they were sampled. */
+  overrideLatents: number[] | null;
+  llmModel: string;
+  saeCfg: Record<string, unknown>;
+  saeId: string;
+}
+
+/** An autointerp run as SAEBench's autointerp output (evals/autointerp/eval_output.py). */
+export function saeBenchAutoInterpOutput(r: AutoInterpRunResult, cfg: AutoInterpConfig, info: SaeBenchAutoInterpInfo): Record<string, unknown> {
+  return {
+    eval_type_id: "autointerp",
+    eval_config: {
+      model_name: info.modelName,
+      n_latents: info.overrideLatents ? null : cfg.nLatents,
+      override_latents: info.overrideLatents,
+      dead_latent_threshold: cfg.deadLatentThreshold,
+      random_seed: cfg.seed,
+      dataset_name: info.dataset,
+      llm_context_size: info.contextSize,
+      llm_batch_size: info.batch,
+      llm_dtype: "float32",
+      buffer: cfg.buffer,
+      no_overlap: cfg.noOverlap,
+      act_threshold_frac: cfg.actThresholdFrac,
+      total_tokens: info.totalTokens,
+      scoring: cfg.scoring,
+      max_tokens_in_explanation: cfg.maxTokensInExplanation,
+      use_demos_in_explanation: cfg.useDemosInExplanation,
+      n_top_ex_for_generation: cfg.nTopExForGeneration,
+      n_iw_sampled_ex_for_generation: cfg.nIwSampledExForGeneration,
+      n_top_ex_for_scoring: cfg.nTopExForScoring,
+      n_random_ex_for_scoring: cfg.nRandomExForScoring,
+      n_iw_sampled_ex_for_scoring: cfg.nIwSampledExForScoring,
+      // Not in SAEBench's config: the judge it hard-codes (gpt-4o-mini) is an option here.
+      saekit_llm_model: info.llmModel,
+    },
+    eval_id: randomUUID(),
+    datetime_epoch_millis: Date.now(),
+    eval_result_metrics: { autointerp: { autointerp_score: r.autointerp_score, autointerp_std_dev: r.autointerp_std_dev } },
+    eval_result_details: [],
+    eval_result_unstructured: Object.fromEntries(r.latents.map((l) => [l.latent, {
+      latent: l.latent, explanation: l.explanation, predictions: l.predictions ?? null, "correct seqs": l.correct ?? null,
+      score: l.score ?? null, logs: l.logs,
+    }])),
     sae_bench_commit_hash: null,
     sae_lens_id: info.saeId,
     sae_lens_release_id: null,

@@ -89,6 +89,44 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(r.stderr).toMatch(/this transcoder writes to blocks.1.hook_mlp_out/);
   });
 
+  it("autointerp asks an OpenAI-compatible server to explain and score latents", async () => {
+    const { createServer } = await import("node:http");
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        const { messages } = JSON.parse(body);
+        seen.push(`${req.url} ${req.headers.authorization}`);
+        const reply = messages[1].content.startsWith("The activating") ? "This neuron activates on parks." : "2";
+        res.setHeader("Content-Type", "application/json");
+        res.end(JSON.stringify({ choices: [{ message: { role: "assistant", content: reply } }] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const run = join(dir, "autointerp-sae");
+    const sae = createSae(defaultConfig({ architecture: "topk", d_in: 32, d_sae: 16, k: 3 }));
+    for (const t of sae.params.values()) t.data.forEach((_, i) => (t.data[i] = Math.sin(i * 1.7 + t.numel)));
+    saveSae(run, sae, { metadata: { hook_name: "blocks.0.hook_resid_post" } });
+    const out = join(dir, "autointerp.json");
+    const child = spawn(process.execPath, [bin, "autointerp", "--model", model, "--dataset", text, "--sae", run, "--tokens", "1600",
+      "--ctx", "32", "--latents", "0-3", "--llm-url", `http://127.0.0.1:${port}/v1`, "--llm-model", "local", "--api-key-env", "SAEKIT_TEST_KEY",
+      "--saebench", out], { env: { ...process.env, SAEKIT_THREADS: "1", SAEKIT_TEST_KEY: "secret" } });
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    const code = await new Promise<number | null>((r) => child.on("close", r));
+    server.close();
+    expect(code, stderr).toBe(0);
+    const r = JSON.parse(stdout);
+    expect(r.chosen).toEqual([0, 1, 2, 3]);
+    for (const l of r.latents) expect(l).toMatchObject({ explanation: "parks", predictions: [2] });
+    expect(seen.every((s) => s === "/v1/chat/completions Bearer secret")).toBe(true);
+    expect(seen.length).toBe(2 * r.latents.length);
+    expect(JSON.parse(readFileSync(out, "utf8")).eval_result_metrics.autointerp.autointerp_score).toBe(r.autointerp_score);
+  });
+
   it("a harvest killed with SIGKILL and rerun ends with the same store as one clean run", async () => {
     const killed = join(dir, "killed");
     const child = spawn(process.execPath, [bin, ...harvestArgs(killed), "--threads", "1"], { stdio: "ignore" });
