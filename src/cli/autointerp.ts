@@ -8,7 +8,7 @@ import { specialTokens } from "../eval/pooled-activations.js";
 import { saeBenchAutoInterpOutput } from "../eval/saebench.js";
 import { openContexts } from "../lm/dataset.js";
 import { parseLatentList } from "../analysis/dashboard.js";
-import { addDatasetOptions, addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import { addSaeModelDatasetOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerAutoInterp(program: Command): void {
@@ -29,9 +29,7 @@ export function registerAutoInterp(program: Command): void {
     .option("--logs <file>", "write every prompt and reply here")
     .option("--saebench <file>", "also write the result as SAEBench's autointerp output")
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
-  addSaeOptions(cmd);
-  addModelOptions(cmd);
-  addDatasetOptions(cmd);
+  addSaeModelDatasetOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);

@@ -6,7 +6,7 @@ import { buildDashboards, parseLatentList } from "../analysis/dashboard.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { openContexts } from "../lm/dataset.js";
-import { addDatasetOptions, addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import { addSaeModelDatasetOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { ProgressBar } from "../util/progress.js";
 import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
@@ -23,9 +23,7 @@ export function registerDashboard(program: Command): void {
     .option("--skip-contexts <n>", "skip this many contexts first", nonNegativeInt, 0)
     .option("--seed <n>", "seed for the quantile examples", nonNegativeInt, 0)
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
-  addSaeOptions(cmd);
-  addModelOptions(cmd);
-  addDatasetOptions(cmd);
+  addSaeModelDatasetOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);

@@ -26,6 +26,11 @@ export function openModel(o: { model: string; tokenizer?: string; cacheDir?: str
 
 export const SAE_HELP = "SAE: a SAELens or saekit folder, a sparsify folder, a dictionary_learning ae.pt, a GemmaScope params.npz (or its folder), or hf:ORG/NAME/FOLDER[@revision]";
 
+/** The SAE, the model and the text dataset: what commands that run an SAE over text take. */
+export function addSaeModelDatasetOptions(cmd: Command): Command {
+  return addDatasetOptions(addModelOptions(addSaeOptions(cmd)));
+}
+
 /** --sae and --hook, for commands that splice an SAE into a model. */
 export function addSaeOptions(cmd: Command): Command {
   return cmd

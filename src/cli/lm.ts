@@ -10,7 +10,7 @@ import { openContexts } from "../lm/dataset.js";
 import { generate } from "../lm/generate.js";
 import { harvest } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
-import { addDatasetOptions, addModelOptions, addSaeOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerLm(program: Command): void {
@@ -53,9 +53,7 @@ export function registerLm(program: Command): void {
     .option("--out <file>", "also write the JSON result here")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output (with per-latent details)")
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
-  addSaeOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
-  addModelOptions(evalCmd);
-  addDatasetOptions(evalCmd);
+  addSaeModelDatasetOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
   evalCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
