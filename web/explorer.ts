@@ -13,8 +13,8 @@ import {
 } from "../src/browser.js";
 
 /** What the page holds: the SAE being explored and the activations it is explored on. */
-const state: { sae: Sae | null; saeName: string; metadata: SaeMetadata; inputScale: number; acts: ActivationMatrix | null; actsName: string } = {
-  sae: null, saeName: "", metadata: {}, inputScale: 1, acts: null, actsName: "",
+const state: { sae: Sae | null; saeName: string; metadata: SaeMetadata; acts: ActivationMatrix | null; actsName: string } = {
+  sae: null, saeName: "", metadata: {}, acts: null, actsName: "",
 };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -72,7 +72,7 @@ function refreshRunButton(): void {
 async function loadSaeFiles(): Promise<void> {
   const files = await readFiles($("sae-files"));
   const loaded = saeFromFileMap(files, "the chosen files");
-  Object.assign(state, { sae: loaded.sae, saeName: "loaded SAE", metadata: loaded.metadata, inputScale: 1 });
+  Object.assign(state, { sae: loaded.sae, saeName: "loaded SAE", metadata: loaded.metadata });
   describeSae();
 }
 
@@ -122,7 +122,8 @@ async function train(): Promise<void> {
     });
     await tick();
   }
-  Object.assign(state, { sae: run.result(), saeName: `${arch} trained here (${steps} steps)`, metadata: {}, inputScale: 1 });
+  // result() takes raw inputs: a normalising run's scale is already folded into its weights.
+  Object.assign(state, { sae: run.result(), saeName: `${arch} trained here (${steps} steps)`, metadata: {} });
   describeSae();
 }
 
@@ -167,7 +168,7 @@ function showLatent(latent: number): void {
 }
 
 function download(): void {
-  const files = saeLensFolderBytes(state.sae!, { metadata: state.metadata, inputScale: state.inputScale });
+  const files = saeLensFolderBytes(state.sae!, { metadata: state.metadata });
   const links = [...files].map(([name, bytes]) => {
     const url = URL.createObjectURL(new Blob([bytes as BlobPart]));
     return `<a download="${esc(name)}" href="${url}">${esc(name)}</a>`;
