@@ -31,10 +31,12 @@ export function gemmaScopeFile(path: string): string | null {
 export function gemmaScopeMetadata(path: string): SaeMetadata {
   const p = resolve(path).replace(/\\/g, "/");
   const layer = /\/layer_(\d+)\//.exec(p)?.[1];
-  const release = /gemma-scope-(\d+b)-(pt|it)-(res|mlp|att)(?:-canonical)?/.exec(p);
+  const release = /gemma-scope-(\d+b)-(pt|it)-(res|mlp|att|transcoders)(?:-canonical)?/.exec(p);
+  // Attention SAEs read hook_z, which saekit does not expose; for transcoders the user names
+  // the input and output hooks (--hook, --hook-out).
   const hook = layer === undefined || !release ? null
     : release[3] === "res" ? `blocks.${layer}.hook_resid_post`
-      : release[3] === "mlp" ? `blocks.${layer}.hook_mlp_out` : null; // attention SAEs read hook_z
+      : release[3] === "mlp" ? `blocks.${layer}.hook_mlp_out` : null;
   return {
     model_name: release ? `gemma-2-${release[1]}${release[2] === "it" ? "-it" : ""}` : null,
     hook_name: hook, hook_head_index: null, context_size: 1024, prepend_bos: true, dataset_path: null,

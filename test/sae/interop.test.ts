@@ -14,6 +14,7 @@ import { writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { openSae } from "../../src/sae/open.js";
 import { loadSae } from "../../src/sae/saelens.js";
+import { gemmaScopeMetadata } from "../../src/sae/gemma-scope.js";
 import { hookOfModulePath } from "../../src/sae/sparsify.js";
 import { toDense } from "../../src/sae/sparse-code.js";
 import { maxAbsDiff, randn, tempDir } from "../helpers.js";
@@ -151,6 +152,12 @@ describe("GemmaScope params.npz", () => {
       }
     });
   }
+
+  it("knows the model of a transcoder release, and leaves its hooks to the user", () => {
+    expect(gemmaScopeMetadata("/cache/gemma-scope-2b-pt-transcoders/layer_12/width_16k/average_l0_76/params.npz"))
+      .toMatchObject({ model_name: "gemma-2-2b", hook_name: null });
+    expect(gemmaScopeMetadata("/cache/gemma-scope-2b-pt-att/layer_12/width_16k/average_l0_76/params.npz").hook_name).toBeNull();
+  });
 
   it("converts to a SAELens folder that encodes the same", () => {
     const out = join(dir, "gemma-scope-converted");
