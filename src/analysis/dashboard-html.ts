@@ -5,6 +5,7 @@
  */
 import type { DashboardExample, Dashboards, LatentDashboard, LogitEffect } from "./dashboard.js";
 import type { FeatureTables } from "./feature-tables.js";
+import type { PromptToken } from "./prompt-view.js";
 import { escapeXml, histogramSvg } from "./svg.js";
 
 /** Token text with whitespace made visible: newlines as ↵, tabs as →. */
@@ -60,7 +61,23 @@ ${quantiles}
 </section>`;
 }
 
-export function dashboardHtml(d: Dashboards, info: { model: string; sae: string; dataset: string }): string {
+/** The prompt-centric view: each token with its strongest latents, activation and loss effect. */
+function promptHtml(view: PromptToken[], shown: Set<number>): string {
+  const rows = view.map((t) => {
+    const latents = t.top.map((l) => {
+      const name = shown.has(l.latent) ? `<a href="#latent-${l.latent}">${l.latent}</a>` : String(l.latent);
+      const effect = l.loss_effect === null ? "" : ` <small>(${l.loss_effect >= 0 ? "+" : ""}${l.loss_effect.toFixed(3)})</small>`;
+      return `${name}: ${l.activation.toPrecision(3)}${effect}`;
+    }).join(", ");
+    return `<tr><td>${t.position}</td><td class="tok">${tokenText(t.text)}</td><td>${t.loss === null ? "" : t.loss.toFixed(3)}</td><td>${latents}</td></tr>`;
+  }).join("");
+  return `<section id="prompt"><h2>Prompt</h2>
+<p>Each token's strongest latents with their activation and, in brackets, their loss effect: the change in the loss of the
+next token when the latent's contribution is taken out of the activation there (positive: the latent helped).</p>
+<table class="logits"><tr><th>position</th><th>token</th><th>next-token loss</th><th>latents</th></tr>${rows}</table></section>`;
+}
+
+export function dashboardHtml(d: Dashboards & { prompt?: PromptToken[] }, info: { model: string; sae: string; dataset: string }): string {
   const index = d.latents.map((l) => `<a href="#latent-${l.latent}">${l.latent}</a> <small>(${(100 * l.density).toPrecision(2)}%)</small>`).join(" &middot; ");
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>saekit feature dashboards</title>
@@ -78,6 +95,7 @@ section{border-top:1px solid #ccc;margin-top:1.5em}
 <p>SAE ${escapeXml(info.sae)} at <code>${escapeXml(d.hook)}</code> of ${escapeXml(info.model)}, over ${d.tokens} tokens
 (${d.contexts} contexts) of ${escapeXml(info.dataset)}. Tokens are shaded by the latent's activation; hover for values.</p>
 <p>${index}</p>
+${d.prompt ? promptHtml(d.prompt, new Set(d.latents.map((l) => l.latent))) : ""}
 ${d.latents.map(latentHtml).join("\n")}
 </body></html>
 `;

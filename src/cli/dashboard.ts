@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { dashboardHtml } from "../analysis/dashboard-html.js";
 import { buildDashboards, parseLatentList } from "../analysis/dashboard.js";
+import { promptLatents, promptView } from "../analysis/prompt-view.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { openContexts } from "../lm/dataset.js";
@@ -13,9 +14,11 @@ import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./option
 export function registerDashboard(program: Command): void {
   const cmd = program
     .command("dashboard")
-    .description("feature dashboards (as sae_vis): per latent its density, activation histogram, logit effects and the contexts it fires on, written as dashboards.json and dashboard.html")
+    .description("feature dashboards (as sae_vis): per latent its density, activation histogram, logit effects, feature tables and the contexts it fires on, and with --prompt the prompt-centric view; written as dashboards.json and dashboard.html")
     .requiredOption("--out <dir>", "folder for dashboards.json and dashboard.html")
-    .option("--latents <list>", "latents to show, e.g. 0-31 or 3,7,42", "0-31")
+    .option("--latents <list>", "latents to show, e.g. 0-31 or 3,7,42 (default 0-31, or with --prompt the latents that fire most on it)")
+    .option("--prompt <text>", "also the prompt-centric view: each token's strongest latents and their loss effects")
+    .option("--prompt-top <n>", "latents listed per prompt token", positiveInt, 10)
     .option("--tokens <n>", "token positions to read", positiveInt, 32768)
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
     .option("--top <n>", "top-activating examples per latent", positiveInt, 20)
@@ -28,7 +31,16 @@ export function registerDashboard(program: Command): void {
     setThreads(o.threads);
     const loaded = await openModel(o);
     const { sae, hook } = await openSaeAtHook(o);
-    const latents = parseLatentList(o.latents, sae.cfg.d_sae);
+    const tokenizer = loaded.tokenizer;
+    const prompt = o.prompt === undefined ? undefined : (() => {
+      if (!tokenizer) throw new Error(`${loaded.source} has no tokenizer for --prompt; pass --tokenizer`);
+      const ids = [...(o.bos !== false && loaded.bosId !== null ? [loaded.bosId] : []), ...tokenizer.encode(o.prompt)];
+      return promptView(loaded.model, sae, Int32Array.from(ids), (id) => tokenizer.decode([id]),
+        { hook, top: o.promptTop, skipFirst: o.bos !== false });
+    })();
+    // Without --latents: those the prompt fires most, else the first 32.
+    const latents = o.latents ? parseLatentList(o.latents, sae.cfg.d_sae)
+      : prompt ? promptLatents(prompt, 32) : parseLatentList("0-31", sae.cfg.d_sae);
     const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
     const bar = new ProgressBar(Math.ceil(o.tokens / (o.ctx - 1)), "dashboard", process.stderr.isTTY === true);
     const d = await buildDashboards(loaded.model, loaded.tokenizer, sae, src.contexts, {
@@ -36,8 +48,9 @@ export function registerDashboard(program: Command): void {
       seed: o.seed, onProgress: (n) => bar.update(n),
     });
     bar.finish();
-    writeJsonAtomic(join(o.out, "dashboards.json"), { model: o.model, sae: o.sae, dataset: o.dataset, ...d });
-    writeFileAtomic(join(o.out, "dashboard.html"), dashboardHtml(d, { model: o.model, sae: o.sae, dataset: o.dataset }));
+    const page = { ...d, ...(prompt ? { prompt } : {}) };
+    writeJsonAtomic(join(o.out, "dashboards.json"), { model: o.model, sae: o.sae, dataset: o.dataset, ...page });
+    writeFileAtomic(join(o.out, "dashboard.html"), dashboardHtml(page, { model: o.model, sae: o.sae, dataset: o.dataset }));
     printJson({
       out: o.out, hook, tokens: d.tokens, latents: d.latents.length,
       firing: d.latents.filter((l) => l.density > 0).length, files: ["dashboards.json", "dashboard.html"],

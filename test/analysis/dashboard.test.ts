@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { dashboardHtml } from "../../src/analysis/dashboard-html.js";
 import { buildDashboards, parseLatentList } from "../../src/analysis/dashboard.js";
+import { promptLatents, promptView } from "../../src/analysis/prompt-view.js";
 import { Rng } from "../../src/core/rng.js";
 import { openContexts } from "../../src/lm/dataset.js";
 import { loadModel } from "../../src/lm/load.js";
@@ -123,6 +124,37 @@ describe("feature dashboards", async () => {
     expect(html.match(/<section id="latent-/g)).toHaveLength(4);
     expect(html.match(/correlated features/g)).toHaveLength(4);
     expect(html).toContain('href="#latent-23"');
+  });
+
+  it("the prompt view: each token's strongest latents, and loss effects equal to ablating one by hand", () => {
+    const tokens = Int32Array.from([0, ...tokenizer!.encode(" The cat sat on the mat")]);
+    const T = tokens.length;
+    const view = promptView(model, sae, tokens, (id) => tokenizer!.decode([id]), { hook, top: 3 });
+    expect(view.map((t) => t.token)).toEqual([...tokens]);
+    expect(view[0]!.top).toEqual([]); // BOS left out
+    let act: Float32Array | null = null;
+    const clean = model.forward(tokens, 1, T, { output: "final", hooks: { [hook]: (a) => { act = a.slice(); } } }).final!;
+    const cleanLoss = model.nextTokenLosses(tokens, 1, T, clean);
+    const dense = toDense(sae.encode(act!, T));
+    const W_dec = sae.params.get("W_dec")!.data;
+    for (const t of view.slice(1)) {
+      // The strongest non-zero latents of the token, by |f|.
+      const want = [...Array(24).keys()].filter((j) => dense[t.position * 24 + j] !== 0)
+        .sort((a, b) => Math.abs(dense[t.position * 24 + b]!) - Math.abs(dense[t.position * 24 + a]!)).slice(0, 3);
+      expect(t.top.map((l) => l.latent)).toEqual(want);
+      expect(t.loss).toBe(t.position < T - 1 ? cleanLoss[t.position] : null);
+    }
+    const at = view.find((t) => t.position < T - 1 && t.top.length > 0)!;
+    const l = at.top[0]!;
+    const edited = model.forward(tokens, 1, T, {
+      output: "final",
+      hooks: { [hook]: (a) => { for (let c = 0; c < d; c++) a[at.position * d + c]! -= l.activation * W_dec[l.latent * d + c]!; } },
+    }).final!;
+    expect(l.loss_effect!).toBeCloseTo(model.nextTokenLosses(tokens, 1, T, edited)[at.position]! - cleanLoss[at.position]!, 4);
+    expect(view.at(-1)!.top.every((x) => x.loss_effect === null)).toBe(true);
+    expect(promptLatents(view, 2)).toHaveLength(2);
+    const html = dashboardHtml({ hook, tokens: 0, contexts: 0, latents: [], prompt: view }, { model: "tiny", sae: "random", dataset: "-" });
+    expect(html).toContain('<section id="prompt">');
   });
 
   it("reads latent lists and refuses bad ones", () => {

@@ -57,9 +57,13 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(a.saes[0].living).toBeGreaterThan(0);
     expect(a.files).toContain("report.html");
     const dash = join(dir, "dashboards");
-    const b = JSON.parse(saekit("dashboard", "--model", model, "--dataset", text, "--sae", run, "--latents", "0-7", "--tokens", "150", "--ctx", "16", "--out", dash));
+    const b = JSON.parse(saekit("dashboard", "--model", model, "--dataset", text, "--sae", run, "--latents", "0-7", "--tokens", "150", "--ctx", "16",
+      "--prompt", "Once upon a time a dog", "--out", dash));
     expect(b).toMatchObject({ hook: "blocks.0.hook_resid_post", latents: 8 });
-    expect(JSON.parse(readFileSync(join(dash, "dashboards.json"), "utf8")).latents).toHaveLength(8);
+    const written = JSON.parse(readFileSync(join(dash, "dashboards.json"), "utf8"));
+    expect(written.latents).toHaveLength(8);
+    expect(written.prompt[0].token).toBe(0); // BOS first, then the prompt's tokens, each with its latents
+    expect(written.prompt.slice(1).every((t: { top: unknown[] }) => t.top.length === 4)).toBe(true);
     expect(readFileSync(join(dash, "dashboard.html"), "utf8")).toContain('<section id="latent-7">');
     expect(e.hook).toBe("blocks.0.hook_resid_post"); // from the SAE's cfg.json
     for (const key of ["ce_loss_clean", "ce_loss_with_sae", "ce_loss_zero_ablated", "ce_loss_recovered", "kl_div_score"]) {
