@@ -1,5 +1,5 @@
 /** `saekit harvest | eval | logits | generate`: commands that run a language model. */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { writeSafetensors } from "../core/safetensors.js";
@@ -7,10 +7,12 @@ import type { FloatDType } from "../core/dtype.js";
 import { saeBenchCoreOutput } from "../eval/saebench.js";
 import { evaluateSplice, type SpliceEvalResult } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
-import { generate } from "../lm/generate.js";
+import { generate, steeringHook } from "../lm/generate.js";
 import { harvest } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
-import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import type { HookFn } from "../lm/model.js";
+import { decoderMatrix } from "../sae/sae.js";
+import { SAE_HELP, addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerLm(program: Command): void {
@@ -99,18 +101,37 @@ export function registerLm(program: Command): void {
     .option("--temperature <x>", "0: greedy", finiteNumber, 0)
     .option("--seed <n>", "sampling seed", nonNegativeInt, 0)
     .option("--bos", "prepend BOS (default for text prompts to Llama- and Gemma-family models)")
-    .option("--no-bos", "do not prepend BOS");
+    .option("--no-bos", "do not prepend BOS")
+    .option("--sae <path>", `steer with this SAE's latents (with --steer); ${SAE_HELP}`)
+    .option("--hook <name>", "where to steer (default: the hook the SAE's config names)")
+    .option("--steer <list>", "latent:scale pairs, e.g. 123:8,456:-4: add scale x the latent's decoder direction at every position", steerList);
   addModelOptions(generateCmd);
   generateCmd.action(async (o) => {
     const loaded = await openModel(o);
+    if ((o.steer === undefined) !== (o.sae === undefined)) throw new Error("--steer and --sae go together");
+    const hooks: Record<string, HookFn> = {};
+    if (o.sae) {
+      const { sae, hook } = await openSaeAtHook(o);
+      loaded.model.checkHook(hook);
+      hooks[hook] = steeringHook(decoderMatrix(sae, "steering"), sae.cfg.d_in, o.steer);
+    }
     // Text prompts get BOS as the model family expects it; raw --tokens are taken as given.
     const withBos = o.bos ?? (!o.tokens && ["llama", "gemma"].includes(loaded.model.cfg.architecture));
     const prompt = promptTokens(loaded, o.tokens, o.prompt, withBos);
     // llama2.c models delimit stories with BOS; Hugging Face models end with EOS.
     const stop = [loaded.model.cfg.eosTokenId, loaded.source.endsWith(".bin") ? loaded.bosId : null].filter((t): t is number => t !== null);
-    const out = generate(loaded.model, prompt, { maxNew: o.maxNew, temperature: o.temperature, seed: o.seed, stopTokens: stop });
+    const out = generate(loaded.model, prompt, { maxNew: o.maxNew, temperature: o.temperature, seed: o.seed, stopTokens: stop, hooks });
     const all = [...prompt, ...out];
     process.stdout.write(loaded.tokenizer ? `${loaded.tokenizer.decode(all)}\n` : `${all.join(" ")}\n`);
+  });
+}
+
+/** "123:8,456:-4" -> [{ latent: 123, scale: 8 }, { latent: 456, scale: -4 }]. */
+function steerList(value: string): Array<{ latent: number; scale: number }> {
+  return value.split(",").map((part) => {
+    const [latent, scale] = part.split(":");
+    if (scale === undefined) throw new InvalidArgumentError(`expected latent:scale pairs, got "${part}"`);
+    return { latent: nonNegativeInt(latent!), scale: finiteNumber(scale) };
   });
 }
 

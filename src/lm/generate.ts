@@ -4,7 +4,7 @@
  * builds a token dataset from the model itself ("sampled:N"), for models without a tokenizer.
  */
 import { Rng } from "../core/rng.js";
-import type { LanguageModel } from "./model.js";
+import type { HookFn, LanguageModel } from "./model.js";
 
 export interface GenerateOptions {
   maxNew: number;
@@ -13,6 +13,8 @@ export interface GenerateOptions {
   seed?: number;
   /** Generation stops after emitting one of these. */
   stopTokens?: number[];
+  /** Hooks run on every forward pass (the prompt's and each new token's): steering, ablations. */
+  hooks?: Record<string, HookFn>;
 }
 
 /** Picks the next token from a logits row. */
@@ -42,14 +44,15 @@ export function generate(model: LanguageModel, prompt: number[], o: GenerateOpti
   const rng = new Rng(o.seed ?? 0);
   const stop = new Set(o.stopTokens ?? []);
   const V = model.cfg.vocabSize;
-  let logits = model.forward(Int32Array.from(prompt), 1, prompt.length, { cache }).logits!;
+  const hooks = o.hooks ?? {};
+  let logits = model.forward(Int32Array.from(prompt), 1, prompt.length, { cache, hooks }).logits!;
   let last = logits.subarray((prompt.length - 1) * V);
   const out: number[] = [];
   for (let i = 0; i < maxNew; i++) {
     const next = pickToken(last, o.temperature ?? 0, rng);
     out.push(next);
     if (stop.has(next) || i === maxNew - 1) break;
-    logits = model.forward(Int32Array.of(next), 1, 1, { cache }).logits!;
+    logits = model.forward(Int32Array.of(next), 1, 1, { cache, hooks }).logits!;
     last = logits;
   }
   return out;
@@ -82,4 +85,20 @@ export async function* sampleContexts(model: LanguageModel, count: number, ctx: 
     }
     for (const s of seqs) yield s;
   }
+}
+
+/**
+ * A hook that steers the model with SAE latents: it adds scale x W_dec[latent] (the
+ * latent's decoder direction) to the activation at every position, for each (latent,
+ * scale) given, as Neuronpedia's steering does.
+ */
+export function steeringHook(W_dec: Float32Array, d: number, steers: Array<{ latent: number; scale: number }>): HookFn {
+  const add = new Float32Array(d);
+  for (const { latent, scale } of steers) {
+    if (!Number.isInteger(latent) || latent < 0 || (latent + 1) * d > W_dec.length) throw new RangeError(`latent ${latent} is outside the SAE's ${W_dec.length / d} latents`);
+    for (let c = 0; c < d; c++) add[c]! += scale * W_dec[latent * d + c]!;
+  }
+  return (act) => {
+    for (let i = 0; i < act.length; i++) act[i]! += add[i % d]!;
+  };
 }

@@ -1,0 +1,68 @@
+/**
+ * Steering with SAE latents: the hook adds scale x the latent's decoder direction at every
+ * position, generation applies it to the prompt and to every new token, and the CLI wires
+ * an SAE's latents to it.
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/core/rng.js";
+import { packageRoot } from "../../src/core/native.js";
+import { generate, steeringHook } from "../../src/lm/generate.js";
+import { loadModel } from "../../src/lm/load.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { createSae } from "../../src/sae/registry.js";
+import { saveSae } from "../../src/sae/saelens.js";
+import { tempDir } from "../helpers.js";
+import { writeTinyNeox } from "./fixtures.js";
+
+describe("steering", async () => {
+  const dir = tempDir();
+  const modelDir = writeTinyNeox(join(dir, "model"), { seed: 5 });
+  const { model } = await loadModel(modelDir);
+  const d = model.cfg.dModel;
+  const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 16, k: 2 }));
+  new Rng(3).fillNormal(sae.params.get("W_dec")!.data, 1);
+  const W_dec = sae.params.get("W_dec")!.data;
+  const hook = "blocks.0.hook_resid_post";
+
+  it("adds scale x W_dec[latent] (summed over latents) to every position", () => {
+    const act = new Float32Array(3 * d).fill(1);
+    steeringHook(W_dec, d, [{ latent: 2, scale: 4 }, { latent: 5, scale: -1 }])(act, { name: hook, batch: 1, seq: 3, width: d });
+    for (let r = 0; r < 3; r++) for (let c = 0; c < d; c++) expect(act[r * d + c]).toBeCloseTo(1 + 4 * W_dec[2 * d + c]! - W_dec[5 * d + c]!, 5);
+    expect(() => steeringHook(W_dec, d, [{ latent: 16, scale: 1 }])).toThrow(/latent 16 is outside the SAE's 16 latents/);
+  });
+
+  it("steers every forward pass of a generation: the same tokens as steering by hand, not those of no steering", () => {
+    const prompt = [0, 5, 9];
+    const steer = steeringHook(W_dec, d, [{ latent: 1, scale: 30 }]);
+    const steered = generate(model, prompt, { maxNew: 8, hooks: { [hook]: steer } });
+    const plain = generate(model, prompt, { maxNew: 8 });
+    expect(steered).not.toEqual(plain);
+    // By hand, without the cache: rerun the whole sequence with the hook for every new token.
+    const seq = [...prompt];
+    const V = model.cfg.vocabSize;
+    for (let i = 0; i < 8; i++) {
+      const logits = model.forward(Int32Array.from(seq), 1, seq.length, { hooks: { [hook]: steeringHook(W_dec, d, [{ latent: 1, scale: 30 }]) } }).logits!;
+      const last = logits.subarray((seq.length - 1) * V);
+      seq.push(last.indexOf(Math.max(...last)));
+    }
+    expect(steered).toEqual(seq.slice(prompt.length));
+    expect(generate(model, prompt, { maxNew: 8, hooks: { [hook]: steeringHook(W_dec, d, [{ latent: 1, scale: 0 }]) } })).toEqual(plain);
+  });
+
+  it("saekit generate --sae --steer", () => {
+    const saeDir = join(dir, "sae");
+    saveSae(saeDir, sae, { metadata: { hook_name: hook } });
+    const bin = join(packageRoot(), "bin", "saekit.js");
+    const run = (...extra: string[]) => spawnSync(process.execPath, [bin, "generate", "--model", modelDir, "--prompt", "Once upon", "--max-new", "8", ...extra], { encoding: "utf8" });
+    const plain = run();
+    const steered = run("--sae", saeDir, "--steer", "1:30");
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(steered.status, steered.stderr).toBe(0);
+    expect(steered.stdout).not.toBe(plain.stdout);
+    expect(run("--sae", saeDir, "--steer", "1:30").stdout).toBe(steered.stdout);
+    expect(run("--steer", "1:30").stderr).toMatch(/--steer and --sae go together/);
+    expect(run("--sae", saeDir, "--steer", "1=30").stderr).toMatch(/expected latent:scale pairs/);
+  });
+});
