@@ -4,7 +4,9 @@
  * `sae.safetensors` with encoder.weight [F, d_in], encoder.bias [F], W_dec [F, d_in] and
  * b_dec [d_in]. sparsify encodes TopK(ReLU(encoder(x - b_dec))) and decodes
  * f W_dec + b_dec, which is saekit's topk SAE with the same tensors (saekit's W_enc is
- * [d_sae, d_in] like encoder.weight).
+ * [d_sae, d_in] like encoder.weight). A transcoder (transcode: true) reads the module's
+ * input without subtracting b_dec and predicts its output: for `layers.6.mlp`, from
+ * blocks.6.ln2.hook_normalized to blocks.6.hook_mlp_out.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -29,15 +31,17 @@ export function loadSparsifySae(dir: string): LoadedSae {
     throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
   }
   const fail = (msg: string): never => { throw new Error(`${cfgPath}: ${msg}`); };
-  if (raw.transcode === true) fail("a transcoder (transcode: true) predicts another hook's output; saekit splices SAEs that reconstruct their own input");
   if (raw.skip_connection === true) fail("skip connections (W_skip) are not supported");
+  const transcode = raw.transcode === true;
+  const hooks = transcode ? transcoderHooksOfModulePath(basename(dir)) : null;
+  if (transcode && !hooks) fail(`a transcoder of module "${basename(dir)}", whose input and output hooks saekit does not know`);
   if ((raw.activation ?? "topk") !== "topk") fail(`activation "${String(raw.activation)}" is not supported (topk)`);
   const file = SafetensorsFile.open(join(dir, SPARSIFY_WEIGHTS));
   const shape = (name: string) => (file.has(name) ? file.shape(name) : fail(`${SPARSIFY_WEIGHTS} has no tensor "${name}"`));
   const [m, d] = shape("encoder.weight") as [number, number];
   if (Number.isSafeInteger(raw.d_in) && raw.d_in !== d) fail(`d_in ${String(raw.d_in)} does not match encoder.weight [${m}, ${d}]`);
   if (!Number.isSafeInteger(raw.k)) fail(`"k" must be an integer, got ${JSON.stringify(raw.k)}`);
-  const cfg = defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k: raw.k as number, decoder_norm: "none" });
+  const cfg = defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k: raw.k as number, decoder_norm: "none", apply_b_dec_to_input: !transcode });
   const read = (name: string, dims: number[]) => file.read(name).expectShape(dims, `${file.path}: tensor "${name}"`);
   const params: ParamSet = new Map([
     ["W_enc", read("encoder.weight", [m, d])],
@@ -45,7 +49,22 @@ export function loadSparsifySae(dir: string): LoadedSae {
     ["W_dec", read("W_dec", [m, d])],
     ["b_dec", read("b_dec", [d])],
   ]);
-  return { sae: createSae(cfg, params), metadata: { hook_name: hookOfModulePath(basename(dir)) }, raw };
+  const metadata = hooks ? { hook_name: hooks.in, hook_name_out: hooks.out } : { hook_name: hookOfModulePath(basename(dir)) };
+  return { sae: createSae(cfg, params), metadata, raw };
+}
+
+/**
+ * The hooks a transcoder of a module reads and writes: a block (`layers.6`) from its input
+ * to its output residual stream, an MLP or attention module from its normalized input to
+ * its output. (Gemma 2's modules output before their post-norms, which saekit's hook_mlp_out
+ * and hook_attn_out include.)
+ */
+export function transcoderHooksOfModulePath(path: string): { in: string; out: string } | null {
+  const m = /^(?:[\w]+\.)?layers\.(\d+)(?:\.(mlp|attention|self_attn))?$/.exec(path);
+  if (!m) return null;
+  const b = `blocks.${m[1]}`;
+  if (m[2] === undefined) return { in: `${b}.hook_resid_pre`, out: `${b}.hook_resid_post` };
+  return m[2] === "mlp" ? { in: `${b}.ln2.hook_normalized`, out: `${b}.hook_mlp_out` } : { in: `${b}.ln1.hook_normalized`, out: `${b}.hook_attn_out` };
 }
 
 /**

@@ -15,7 +15,7 @@ import { Tensor } from "../../src/core/tensor.js";
 import { openSae } from "../../src/sae/open.js";
 import { loadSae } from "../../src/sae/saelens.js";
 import { gemmaScopeMetadata } from "../../src/sae/gemma-scope.js";
-import { hookOfModulePath } from "../../src/sae/sparsify.js";
+import { hookOfModulePath, transcoderHooksOfModulePath } from "../../src/sae/sparsify.js";
 import { toDense } from "../../src/sae/sparse-code.js";
 import { maxAbsDiff, randn, tempDir } from "../helpers.js";
 
@@ -114,6 +114,19 @@ describe("sparsify folders", () => {
     }
   });
 
+  it("reads transcoders: the module's input, not centred by b_dec, to its output", () => {
+    const { sae, metadata } = openSae(writeFolder("layers.4.mlp", { transcode: true }));
+    expect(metadata).toMatchObject({ hook_name: "blocks.4.ln2.hook_normalized", hook_name_out: "blocks.4.hook_mlp_out" });
+    expect(sae.cfg.apply_b_dec_to_input).toBe(false);
+    const x = randn(new Rng(6), d);
+    const pre = Array.from({ length: m }, (_, j) => Math.max(0, encBias.data[j]! + enc.data.subarray(j * d, (j + 1) * d).reduce((a, w, c) => a + w * x[c]!, 0)));
+    const top = pre.map((v, j) => [v, j] as const).sort((u, v) => v[0] - u[0]).slice(0, k);
+    const f = toDense(sae.encode(x, 1));
+    for (const [v, j] of top) expect(f[j]).toBeCloseTo(v, 5);
+    expect(transcoderHooksOfModulePath("model.layers.7")).toEqual({ in: "blocks.7.hook_resid_pre", out: "blocks.7.hook_resid_post" });
+    expect(transcoderHooksOfModulePath("layers.2.self_attn")).toEqual({ in: "blocks.2.ln1.hook_normalized", out: "blocks.2.hook_attn_out" });
+  });
+
   it("names hook points after the module path, and refuses what it cannot splice", () => {
     expect(hookOfModulePath("layers.0")).toBe("blocks.0.hook_resid_post");
     expect(hookOfModulePath("gpt_neox.layers.5")).toBe("blocks.5.hook_resid_post");
@@ -121,7 +134,8 @@ describe("sparsify folders", () => {
     expect(hookOfModulePath("layers.2.self_attn")).toBe("blocks.2.hook_attn_out");
     expect(hookOfModulePath("embed_tokens")).toBe("hook_embed");
     expect(hookOfModulePath("lm_head")).toBeNull();
-    expect(() => openSae(writeFolder("transcoder", { transcode: true }))).toThrow(/transcoder.*cfg.json: a transcoder \(transcode: true\)/);
+    expect(() => openSae(writeFolder("transcoder", { transcode: true }))).toThrow(/transcoder.*cfg.json: a transcoder of module "transcoder", whose input and output hooks saekit does not know/);
+    expect(() => openSae(writeFolder("layers.4.mlp", { transcode: true, skip_connection: true }))).toThrow(/skip connections \(W_skip\) are not supported/);
     expect(() => openSae(writeFolder("groupmax", { activation: "groupmax" }))).toThrow(/activation "groupmax" is not supported/);
     expect(() => openSae(join(dir, "nothing"))).toThrow(/no such SAE file or folder/);
     mkdirSync(join(dir, "empty"));
