@@ -50,7 +50,7 @@ export class TrainingCore {
 
     const stats = sae.lossAndGrad({ x, batch, step, seed: this.o.seed, dead, target }, grads);
     if (!Number.isFinite(stats.loss)) {
-      throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate (--lr) or enable input normalisation. The last checkpoint is intact.`);
+      throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate or normalise the inputs`);
     }
     const W_dec = sae.params.get("W_dec")?.data;
     const unitDecoder = sae.cfg.decoder_norm === "unit" && W_dec !== undefined;

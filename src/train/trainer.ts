@@ -252,7 +252,13 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
       k.scale(x, inputScale);
       if (target) k.scale(target, inputScale);
     }
-    const { stats, lr } = core.step(x, B, step, target);
+    let stepped: ReturnType<TrainingCore["step"]>;
+    try {
+      stepped = core.step(x, B, step, target);
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (--lr, --normalize expected_norm). ${outDir ? "The last checkpoint is intact." : ""}`.trim());
+    }
+    const { stats, lr } = stepped;
     // Windows end at the last step, so the saved sparsity always covers a whole window.
     if ((o.steps - step) % o.featureSamplingWindow === 0) {
       fireCounts.fill(0);

@@ -46,6 +46,17 @@ describe("training on synthetic ground truth", () => {
   });
 });
 
+describe("a diverging run", () => {
+  it("stops with the step and what to change, writing no SAE", () => {
+    const out = join(dir, "diverged");
+    const cfg = defaultConfig({ architecture: "relu", d_in: 16, d_sae: 64, l1_coefficient: 1 });
+    expect(() => trainSae(cfg, new SuperpositionSource({ d: 16, nFeatures: 32, seed: 1 }), {
+      steps: 20, batchSize: 64, lr: 1e30, seed: 1, outDir: out, progress: false,
+    })).toThrow(/^the loss became (NaN|Infinity) at step \d+; lower the learning rate or normalise the inputs \(--lr, --normalize expected_norm\)\. The last checkpoint is intact\.$/);
+    expect(existsSync(join(out, "sae_weights.safetensors"))).toBe(false);
+  });
+});
+
 describe("runs are reproducible and resumable", () => {
   const opts = { steps: 60, batchSize: 256, lr: 2e-3, seed: 5, logEvery: 7, checkpointEvery: 20, deadAfterTokens: 2000, progress: false };
   const cfgs = [
