@@ -256,7 +256,8 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     try {
       stepped = core.step(x, B, step, target);
     } catch (err) {
-      throw new Error(`${(err as Error).message} (--lr, --normalize expected_norm). ${outDir ? "The last checkpoint is intact." : ""}`.trim());
+      const kept = outDir && hasCheckpoint(outDir) ? "; the last checkpoint is intact" : "";
+      throw new Error(`${(err as Error).message} (--lr, --normalize expected_norm)${kept}`);
     }
     const { stats, lr } = stepped;
     // Windows end at the last step, so the saved sparsity always covers a whole window.
