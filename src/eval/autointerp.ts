@@ -189,6 +189,9 @@ export function exampleText(ex: Example, decode: (id: number) => string, mark: b
     .replace(/\uFFFD/g, "").replace(/\n/g, "↵");
 }
 
+// The two prompts are SAEBench's word for word: they are part of the benchmark's protocol,
+// and scores only compare across tools when the judge is asked the same question.
+
 export function generationMessages(examples: Example[], decode: (id: number) => string, cfg: AutoInterpConfig): ChatMessage[] {
   const listed = examples.map((ex, i) => `${i + 1}. ${exampleText(ex, decode, true)}`).join("\n");
   let system = "We're studying neurons in a neural network. Each neuron activates on some particular word/words/substring/concept in a short document. The activating words in each document are indicated with << ... >>. We will give you a list of documents on which the neuron activates, in order from most strongly activating to least strongly activating. Look at the parts of the document the neuron activates for and summarize in a single sentence what the neuron is activating on. Try not to be overly specific in your explanation. Note that some neurons will activate only on specific words or substrings, but others will activate on most/all words in a sentence provided that sentence contains some particular concept. Your explanation should cover most or all activating words (for example, don't give an explanation which is specific to a single word if all words in a sentence cause the neuron to activate). Pay attention to things like the capitalization and punctuation of the activating words or concepts, if that seems relevant. Keep the explanation as short and simple as possible, limited to 20 words or less. Omit punctuation and formatting. You should avoid giving long lists of words.";
