@@ -31,6 +31,7 @@ export function addSaeOptions(cmd: Command): Command {
     .addOption(new Option("--sparsity-loss <mode>", "jumprelu: step (L0 count, GDM) or tanh (tanh(c f ||W_dec_j||), Anthropic)").choices(["step", "tanh"]))
     .option("--tanh-scale <c>", "jumprelu: c of the tanh sparsity loss (default 4)", finiteNumber)
     .option("--pre-act-loss <a>", "jumprelu: weight of the pre-activation loss on dead latents (0: off; SAELens suggests 3e-6)", finiteNumber)
+    .option("--target-l0 <n>", "jumprelu (step): penalise (L0 / n - 1)^2 instead of L0, as dictionary_learning does", finiteNumber)
     .option("--beta <x>", "vsae: KL weight", finiteNumber)
     .option("--kl-warmup <n>", "vsae: KL annealing steps (default 10% of --steps)", nonNegativeInt)
     .addOption(new Option("--kl-scope <scope>", "vsae: KL over all latents or only the selected ones").choices(["all", "active"]))
@@ -63,6 +64,7 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     sparsity_loss_mode: o.sparsityLoss,
     tanh_scale: o.tanhScale,
     pre_act_loss_coefficient: o.preActLoss,
+    target_l0: o.targetL0,
     beta: o.beta,
     kl_warmup_steps: (o.klWarmup as number | undefined) ?? (o.arch === "vsae" ? Math.floor(0.1 * steps) : undefined),
     kl_scope: o.klScope,

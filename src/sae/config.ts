@@ -96,6 +96,11 @@ export interface JumpReluConfig extends BaseSaeConfig {
   tanh_scale: number;
   /** Weight of sum_j relu(theta_j - pre_j) ||W_dec_j|| over dead latents (0: off; SAELens suggests 3e-6). */
   pre_act_loss_coefficient: number;
+  /**
+   * Step mode only: aim at this mean L0 with dictionary_learning's penalty
+   * l0_coefficient * (L0 / target_l0 - 1)^2 instead of l0_coefficient * L0 (0: off).
+   */
+  target_l0: number;
   /** Width of the rectangle kernel of the straight-through estimator. */
   bandwidth: number;
   init_threshold: number;
@@ -165,7 +170,7 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
     case "jumprelu":
       cfg = {
         ...base, architecture, decoder_norm: "none", l0_coefficient: 1, bandwidth: 0.05, init_threshold: 0.01, l0_warmup_steps: 0,
-        sparsity_loss_mode: "step", tanh_scale: 4, pre_act_loss_coefficient: 0,
+        sparsity_loss_mode: "step", tanh_scale: 4, pre_act_loss_coefficient: 0, target_l0: 0,
       };
       break;
     case "vsae":
@@ -239,6 +244,8 @@ export function validateConfig(cfg: SaeConfig): void {
       if (cfg.sparsity_loss_mode !== "step" && cfg.sparsity_loss_mode !== "tanh") fail(`sparsity_loss_mode must be "step" or "tanh"`);
       if (!(cfg.tanh_scale > 0)) fail("tanh_scale must be > 0");
       nonNeg("pre_act_loss_coefficient", cfg.pre_act_loss_coefficient);
+      nonNeg("target_l0", cfg.target_l0);
+      if (cfg.target_l0 > 0 && cfg.sparsity_loss_mode !== "step") fail("target_l0 goes with sparsity_loss_mode \"step\"");
       break;
     case "vsae":
       nonNeg("beta", cfg.beta);

@@ -3,7 +3,9 @@
  *   f = z * H(z - theta),  z = pre,  theta = exp(log_threshold),
  *   loss = ||x - x_hat||^2 + l0(t) * S + pre_act,
  * with the sparsity S either GDM's L0, sum_j H(z_j - theta_j) ("step"), or Anthropic's
- * smooth count sum_j tanh(c f_j ||W_dec_j||) ("tanh", c = tanh_scale), and, when its
+ * smooth count sum_j tanh(c f_j ||W_dec_j||) ("tanh", c = tanh_scale) — or, with a
+ * target_l0, dictionary_learning's l0(t) * (L0 / target_l0 - 1)^2 on the batch's mean L0
+ * in place of l0(t) * S — and, when its
  * coefficient is set, Anthropic's pre-activation loss on the latents the trainer counts
  * dead (as SAELens applies it): pre_act = a * sum_{j dead} relu(theta_j - z_j) ||W_dec_j||,
  * which pushes a dead latent's pre-activations up toward its threshold. All terms are per
@@ -86,6 +88,12 @@ export class JumpReluSae extends LinearSae {
     // the straight-through estimator passes it on to theta), and d/dn_j collects c f sech^2.
     const gNorm = this.ws.float("g_dec_norm", m).fill(0);
     let sparsity = n;
+    // What one more firing entry adds to the loss, for the straight-through threshold
+    // gradient: l0 / B for the count; for the target penalty l0 (L0/t - 1)^2, L0 = n / B,
+    // its derivative 2 l0 (L0/t - 1) / (t B).
+    const target = this.cfg.target_l0;
+    let perEntry = l0 / B;
+    if (target > 0) perEntry = (2 * l0 * (n / B / target - 1)) / (target * B);
     if (tanhMode) {
       sparsity = 0;
       for (let e = 0; e < nCand; e++) {
@@ -109,7 +117,7 @@ export class JumpReluSae extends LinearSae {
       if (z > t) gPre[a++] = gF[e]!; // d f / d z = 1 on the active set
       if (Math.abs(z - t) < eps / 2) {
         // Straight-through: d/d log theta = theta * d/d theta; the step count's own term in step mode.
-        gLogTheta[j]! += t * (gF[e]! * (-t / eps) + (tanhMode ? 0 : (l0 / B) * (-1 / eps)));
+        gLogTheta[j]! += t * (gF[e]! * (-t / eps) + (tanhMode ? 0 : perEntry * (-1 / eps)));
       }
     }
     this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
@@ -118,9 +126,10 @@ export class JumpReluSae extends LinearSae {
     this.bDecGrad(gXhat, B, grads);
 
     const mse = sumSq / B;
-    const l0Term = (l0 * sparsity) / B;
+    const l0Term = target > 0 ? l0 * (n / B / target - 1) ** 2 : (l0 * sparsity) / B;
     return {
-      loss: mse + l0Term + preAct, terms: { mse, l0: l0Term, ...(this.cfg.pre_act_loss_coefficient > 0 ? { pre_act: preAct } : {}) },
+      // "l0_loss", as SAELens names it: "l0" in the metrics is the L0 itself.
+      loss: mse + l0Term + preAct, terms: { mse, l0_loss: l0Term, ...(this.cfg.pre_act_loss_coefficient > 0 ? { pre_act: preAct } : {}) },
       sumSquaredError: sumSq, xHat, code,
     };
   }

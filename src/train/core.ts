@@ -82,9 +82,10 @@ export function stepMetrics(stats: StepStats, y: Float32Array, batch: number, d:
   const total = k.sumSquares(y.subarray(0, batch * d)) - batch * k.sumSquares(mean);
   let nDead = 0;
   for (let j = 0; j < dead.length; j++) nDead += dead[j]!;
+  // Loss terms come first so that no term can shadow a metric of the same name.
   return {
-    loss: stats.loss, fvu: total > 0 ? stats.sumSquaredError / total : 0, l0: meanL0(stats.code),
-    dead_frac: nDead / dead.length, ...stats.terms,
+    ...stats.terms, loss: stats.loss, fvu: total > 0 ? stats.sumSquaredError / total : 0, l0: meanL0(stats.code),
+    dead_frac: nDead / dead.length,
   };
 }
 

@@ -48,6 +48,7 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["matryoshka, default levels", { architecture: "matryoshka", k: 2 }, false],
   ["relu (L1 mid warm-up)", { architecture: "relu", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],
   ["jumprelu", { architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5 }, false],
+  ["jumprelu with a target L0", { architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5, target_l0: 2 }, false],
   ["jumprelu tanh + pre-activation loss", { architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5, sparsity_loss_mode: "tanh", tanh_scale: 2, pre_act_loss_coefficient: 0.4 }, true],
   ["gated (L1 mid warm-up)", { architecture: "gated", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],
   ["gated without b_dec on input", { architecture: "gated", l1_coefficient: 0.4, apply_b_dec_to_input: false }, false],
@@ -80,6 +81,7 @@ describe("gradient check (float64 finite differences)", () => {
   for (const [label, extra, dead] of [
     ["step", {}, null],
     ["tanh + pre-activation loss", { sparsity_loss_mode: "tanh", tanh_scale: 2, pre_act_loss_coefficient: 0.4 }, someDead()],
+    ["target L0", { target_l0: 2 }, null],
   ] as const) {
     it(`jumprelu's threshold pseudo-gradient equals the straight-through formula (${label})`, () => {
       const sae = randomSae({ architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5, ...extra }) as JumpReluSae;

@@ -12,6 +12,7 @@ import { zerosLike } from "../../src/sae/sae.js";
 import { markFired } from "../../src/sae/sparse-code.js";
 import { SuperpositionSource } from "../../src/synthetic/superposition.js";
 import { Adam } from "../../src/train/adam.js";
+import { type MetricsRecord, trainSae } from "../../src/train/trainer.js";
 
 const D = 16;
 const M = 32;
@@ -42,6 +43,16 @@ function revived(preAct: number): number {
 }
 
 describe("jumprelu training options", () => {
+  it("its L0 penalty is the metrics' l0_loss, and l0 stays the L0 itself", () => {
+    const cfg = defaultConfig({ architecture: "jumprelu", d_in: D, d_sae: M, l0_coefficient: 3 });
+    const logs: MetricsRecord[] = [];
+    trainSae(cfg, new SuperpositionSource({ d: D, nFeatures: 48, seed: 2 }), { steps: 20, batchSize: 64, lr: 1e-3, logEvery: 5, progress: false, onLog: (m) => logs.push(m) });
+    for (const m of logs) {
+      expect(m.l0).toBeLessThanOrEqual(M);
+      expect(m.l0_loss).toBeCloseTo(3 * m.l0, 6); // the step penalty: l0_coefficient x L0
+    }
+  });
+
   it("the pre-activation loss revives dead latents; without it they stay dead", () => {
     expect(revived(0)).toBe(0);
     expect(revived(0.05)).toBeGreaterThanOrEqual(DEAD / 2);
@@ -64,8 +75,8 @@ describe("jumprelu training options", () => {
       const j = code.idx[e]!;
       want += Math.tanh(3 * code.val[e]! * Math.hypot(...W.subarray(j * D, (j + 1) * D)));
     }
-    expect(a.terms.l0).toBeCloseTo((0.5 * code.rowPtr[8]!) / 8, 6);
-    expect(b.terms.l0).toBeCloseTo((0.5 * want) / 8, 5);
+    expect(a.terms.l0_loss).toBeCloseTo((0.5 * code.rowPtr[8]!) / 8, 6);
+    expect(b.terms.l0_loss).toBeCloseTo((0.5 * want) / 8, 5);
     expect(b.terms.mse).toBe(a.terms.mse);
   });
 });

@@ -189,17 +189,19 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       const W = p.get("W_dec")!;
       const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
       let total = 0;
+      let count = 0;
       for (let b = 0; b < B; b++) {
         const pre = preActs(p, cfg, s.x, b).pre;
         const f = pre.map((v, j) => (v > theta[j]! ? v : 0));
         total += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
         for (let j = 0; j < m; j++) {
           if (cfg.sparsity_loss_mode === "tanh") total += l0 * Math.tanh(cfg.tanh_scale * f[j]! * norms[j]!);
-          else if (pre[j]! > theta[j]!) total += l0;
+          else if (pre[j]! > theta[j]!) count++;
           if (s.dead?.[j]) total += cfg.pre_act_loss_coefficient * Math.max(0, theta[j]! - pre[j]!) * norms[j]!;
         }
       }
-      return total / B;
+      const sparsity = cfg.target_l0 > 0 ? l0 * (count / B / cfg.target_l0 - 1) ** 2 : (l0 * count) / B;
+      return total / B + sparsity;
     }
     case "vsae": {
       const a = cfg.beta * warmup(s.step, cfg.kl_warmup_steps);
@@ -271,6 +273,10 @@ export function jumpReluThresholdGrad(cfg: SaeConfig & { architecture: "jumprelu
   const W = p.get("W_dec")!;
   const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
   const tanhMode = cfg.sparsity_loss_mode === "tanh";
+  // The count's derivative per entry: l0 / B, or for the target penalty 2 l0 (L0/t - 1) / (t B).
+  let count = 0;
+  for (let b = 0; b < B; b++) preActs(p, cfg, s.x, b).pre.forEach((v, j) => { if (v > theta[j]!) count++; });
+  const perEntry = cfg.target_l0 > 0 ? (2 * l0 * (count / B / cfg.target_l0 - 1)) / (cfg.target_l0 * B) : l0 / B;
   const g = new Float64Array(m);
   for (let b = 0; b < B; b++) {
     const pre = preActs(p, cfg, s.x, b).pre;
@@ -284,7 +290,7 @@ export function jumpReluThresholdGrad(cfg: SaeConfig & { architecture: "jumprelu
       let gf = 0;
       for (let c = 0; c < d; c++) gf += (2 / B) * (xHat[c]! - (s.target ?? s.x)[b * d + c]!) * W[j * d + c]!;
       if (tanhMode) gf += (l0 / B) * cfg.tanh_scale * norms[j]! * (1 - Math.tanh(cfg.tanh_scale * f[j]! * norms[j]!) ** 2);
-      g[j]! += theta[j]! * (gf * (-theta[j]! / eps) + (tanhMode ? 0 : (l0 / B) * (-1 / eps)));
+      g[j]! += theta[j]! * (gf * (-theta[j]! / eps) + (tanhMode ? 0 : perEntry * (-1 / eps)));
     }
   }
   return g;
