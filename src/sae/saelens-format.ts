@@ -29,6 +29,8 @@ export const WEIGHTS_FILE = "sae_weights.safetensors";
 export const EXTRAS_FILE = "saekit_extras.safetensors";
 /** SAELens' optional per-latent log10 firing frequency from training: tensor "sparsity" [d_sae]. */
 export const SPARSITY_FILE = "sparsity.safetensors";
+/** SAELens training checkpoints' activation normalisation: {"scaling_factor": s}. */
+export const SCALER_FILE = "activation_scaler.json";
 
 /** log10(firing frequency + 1e-10), as SAELens records feature sparsity. */
 export function logFeatureSparsity(fires: ArrayLike<number>, tokens: number): Float32Array {
@@ -191,6 +193,23 @@ export function saeFromFolder(where: string, text: (name: string) => string | nu
   }
   const open = (name: string) => tensors(name) ?? (() => { throw new Error(`${where}: no ${name}`); })();
   const loaded = saeFromSaeLens(raw, cfgPath, open(WEIGHTS_FILE), () => open(EXTRAS_FILE));
+  // A SAELens training checkpoint's weights take inputs scaled by its activation scaler;
+  // folding the scale in makes an SAE of the raw activations (saekit folds it at save).
+  const scaler = raw.saekit ? null : text(SCALER_FILE);
+  if (scaler !== null) {
+    let factor: unknown;
+    try {
+      factor = (JSON.parse(scaler) as { scaling_factor?: unknown }).scaling_factor;
+    } catch (err) {
+      throw new Error(`${where}/${SCALER_FILE}: not valid JSON (${(err as Error).message})`);
+    }
+    if (factor !== null && factor !== undefined) {
+      if (typeof factor !== "number" || !(factor > 0) || !Number.isFinite(factor)) {
+        throw new Error(`${where}/${SCALER_FILE}: scaling_factor must be a positive number, got ${JSON.stringify(factor)}`);
+      }
+      loaded.sae = createSae(loaded.sae.cfg, foldInputScale(loaded.sae, factor), loaded.sae.buffers);
+    }
+  }
   const sparsity = tensors(SPARSITY_FILE);
   if (sparsity) {
     if (!sparsity.has("sparsity")) throw new Error(`${sparsity.path}: missing tensor "sparsity"`);
@@ -261,12 +280,20 @@ export function saeFromSaeLens(raw: Record<string, unknown>, cfgPath: string, fi
     params.set("W_dec", read("W_dec", [m, d]));
     params.set("b_dec", read("b_dec", [d]));
     if (cfg.architecture === "jumprelu") {
-      params.set("log_threshold", new Tensor([m], Float32Array.from(read("threshold", [m]).data, Math.log)));
+      // Inference files hold the threshold; SAELens training checkpoints its log.
+      params.set("log_threshold", file.has("threshold") || !file.has("log_threshold")
+        ? new Tensor([m], Float32Array.from(read("threshold", [m]).data, Math.log)) : read("log_threshold", [m]));
     }
-    if (cfg.architecture === "batchtopk" || cfg.architecture === "matryoshka") buffers.set("threshold", read("threshold", [m]));
-    // SAELens TopK SAEs saved mid-training scale pre-activations by the decoder norms (and
-    // divide them out to decode); folding the norms gives the same codes and reconstructions.
-    if (raw.rescale_acts_by_decoder_norm === true && !raw.saekit && cfg.architecture === "topk") foldDecoderNorms(params, ["b_enc"]);
+    if (cfg.architecture === "batchtopk" || cfg.architecture === "matryoshka") {
+      // Inference files hold it per latent (as a JumpReLU); training checkpoints one scalar.
+      buffers.set("threshold", file.has("threshold") || !file.has("topk_threshold") ? read("threshold", [m])
+        : new Tensor([m], new Float32Array(m).fill(file.read("topk_threshold").data[0]!)));
+    }
+    // SAELens TopK-family SAEs saved mid-training scale pre-activations by the decoder norms
+    // (and divide them out to decode); folding the norms gives the same codes and reconstructions.
+    if (raw.rescale_acts_by_decoder_norm === true && !raw.saekit && ["topk", "batchtopk", "matryoshka"].includes(cfg.architecture)) {
+      foldDecoderNorms(params, ["b_enc"]);
+    }
     if (cfg.architecture === "vsae" && cfg.variance === "learned") {
       const extra = extras();
       params.set("W_logvar", read("W_logvar", [m, d], extra));
@@ -330,8 +357,17 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
     case "jumprelu":
     case "gated":
       return defaultConfig({ architecture: arch, ...common });
+    // Training checkpoints: SAELens saves these as "jumprelu" for inference.
+    case "batchtopk":
+    case "matryoshka_batchtopk": {
+      if (!Number.isSafeInteger(raw.k)) throw new Error(`${path}: a ${arch} SAE needs an integer "k" (saekit selects k x batch), got ${JSON.stringify(raw.k)}`);
+      const batch = { ...common, k: raw.k as number, threshold_momentum: (raw.topk_threshold_lr as number | undefined) ?? 0.01 };
+      if (arch === "batchtopk") return defaultConfig({ architecture: "batchtopk", ...batch });
+      if (!Array.isArray(raw.matryoshka_widths)) throw new Error(`${path}: a matryoshka_batchtopk SAE needs "matryoshka_widths"`);
+      return defaultConfig({ architecture: "matryoshka", ...batch, matryoshka_widths: raw.matryoshka_widths });
+    }
     default:
-      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, jumprelu, gated, transcoder and jumprelu_transcoder)`);
+      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, batchtopk, matryoshka_batchtopk, jumprelu, gated, transcoder and jumprelu_transcoder)`);
   }
 }
 

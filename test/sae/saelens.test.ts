@@ -143,6 +143,54 @@ describe("folders written by SAELens", () => {
     }
   });
 
+  it("training checkpoints: BatchTopK / Matryoshka with a scalar topk_threshold and rescaled activations, JumpReLU's log_threshold", () => {
+    const n = Array.from({ length: m }, (_, j) => Math.hypot(...W_dec.data.subarray(j * d, (j + 1) * d)));
+    const theta = 0.3;
+    const topk_threshold = Tensor.from([], [theta]);
+    const x = randn(new Rng(6), 3 * d);
+    for (const [arch, extra] of [["batchtopk", {}], ["matryoshka_batchtopk", { matryoshka_widths: [2, 6] }]] as const) {
+      const { sae } = loadSae(write(`ckpt-${arch}`, {
+        architecture: arch, d_in: d, d_sae: m, k: 2, apply_b_dec_to_input: true, rescale_acts_by_decoder_norm: true, metadata: {}, ...extra,
+      }, { W_enc, W_dec, b_enc, b_dec, topk_threshold }));
+      expect(sae.cfg.architecture).toBe(arch === "batchtopk" ? "batchtopk" : "matryoshka");
+      if (sae.cfg.architecture === "matryoshka") expect(sae.cfg.matryoshka_widths).toEqual([2, 6]);
+      // SAELens: f = (pre * n_j) where that exceeds the threshold; x_hat = sum_j (f_j / n_j) W_dec_j + b_dec.
+      const code = sae.encode(x, 3);
+      const f = toDense(code);
+      const xHat = sae.decode(code);
+      for (let b = 0; b < 3; b++) {
+        const want = Array.from({ length: m }, (_, j) => { const v = pre(x, b, j) * n[j]!; return v > theta ? v : 0; });
+        for (let j = 0; j < m; j++) expect(f[b * m + j]).toBeCloseTo(want[j]!, 4);
+        for (let c = 0; c < d; c++) {
+          expect(xHat[b * d + c]).toBeCloseTo(b_dec.data[c]! + want.reduce((a, v, j) => a + (v / n[j]!) * W_dec.data[j * d + c]!, 0), 4);
+        }
+      }
+    }
+    const thresholds = Float32Array.from({ length: m }, (_, j) => 0.1 * (j + 1));
+    const log_threshold = new Tensor([m], Float32Array.from(thresholds, Math.log));
+    const { sae } = loadSae(write("ckpt-jumprelu", { architecture: "jumprelu", d_in: d, d_sae: m, apply_b_dec_to_input: true, metadata: {} },
+      { W_enc, W_dec, b_enc, b_dec, log_threshold }));
+    const f = toDense(sae.encode(x, 3));
+    for (let b = 0; b < 3; b++) for (let j = 0; j < m; j++) expect(f[b * m + j]).toBeCloseTo(pre(x, b, j) > thresholds[j]! ? pre(x, b, j) : 0, 4);
+  });
+
+  it("a training checkpoint's activation scaler is folded in: the SAE then takes raw activations", () => {
+    const cfg = { architecture: "standard", d_in: d, d_sae: m, apply_b_dec_to_input: true, metadata: {} };
+    const plain = loadSae(write("unscaled", cfg, { W_enc, W_dec, b_enc, b_dec })).sae;
+    const out = write("scaled", cfg, { W_enc, W_dec, b_enc, b_dec });
+    writeFileSync(join(out, "activation_scaler.json"), JSON.stringify({ scaling_factor: 2.5 }));
+    const scaled = loadSae(out).sae;
+    const x = randn(new Rng(7), 2 * d);
+    // The checkpoint was trained on 2.5 x: its codes of x are the plain weights' codes of 2.5 x,
+    // and its reconstructions come back in x's units.
+    const codeOfScaled = plain.encode(Float32Array.from(x, (v) => 2.5 * v), 2);
+    expect(maxAbsDiff(toDense(scaled.encode(x, 2)), toDense(codeOfScaled))).toBeLessThan(1e-4);
+    const back = plain.decode(codeOfScaled).map((v) => v / 2.5);
+    expect(maxAbsDiff(scaled.decode(scaled.encode(x, 2)), back)).toBeLessThan(1e-4);
+    writeFileSync(join(out, "activation_scaler.json"), JSON.stringify({ scaling_factor: -1 }));
+    expect(() => loadSae(out)).toThrow(/activation_scaler.json: scaling_factor must be a positive number, got -1/);
+  });
+
   it("a pre-6.0 standard SAE (flat config, activation_fn_str) in F16 encodes as ReLU(pre)", () => {
     const out = write("lens-standard-f16", {
       d_in: d, d_sae: m, activation_fn_str: "relu", apply_b_dec_to_input: true, hook_name: "blocks.3.hook_resid_post",
@@ -204,7 +252,8 @@ describe("folders written by SAELens", () => {
     expect(() => loadSae(write("missing", base, { W_enc, W_dec, b_enc }))).toThrow(/missing tensor "b_dec"/);
     expect(() => loadSae(write("shape", base, { W_enc: W_dec, W_dec, b_enc, b_dec }))).toThrow(/"W_enc": expected shape \[4, 6\], got \[6, 4\]/);
     expect(() => loadSae(write("gated-no-gate", { ...base, architecture: "gated" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/missing tensor "b_gate" for a gated SAE/);
-    expect(() => loadSae(write("matryoshka", { ...base, architecture: "matryoshka_batchtopk" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"matryoshka_batchtopk" is not supported/);
+    expect(() => loadSae(write("matryoshka", { ...base, architecture: "matryoshka_batchtopk" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/a matryoshka_batchtopk SAE needs an integer "k"/);
+    expect(() => loadSae(write("clt", { ...base, architecture: "clt" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"clt" is not supported/);
     expect(() => loadSae(write("noint", { ...base, d_sae: "six" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"d_sae" must be a positive integer/);
     // Per-token rescalings around the SAE are refused; the folded training scale is not one.
     expect(() => loadSae(write("cnr", { ...base, normalize_activations: "constant_norm_rescale" }, { W_enc, W_dec, b_enc, b_dec })))
