@@ -124,6 +124,16 @@ describe("autointerp prompts and replies", () => {
     expect(r.autointerp_std_dev).toBeCloseTo(Math.SQRT1_2 / 2, 12);
   });
 
+  it("explains without scoring when asked: one call per latent, no scores", async () => {
+    const examples = new Map([[4, { generation: [ex], scoring: [ex, quiet] }]]);
+    const asked: string[] = [];
+    const r = await interpretLatents(examples, decode, async (m) => { asked.push(m[1]!.content); return "This neuron activates on w2."; }, { ...cfg, scoring: false });
+    expect(asked).toHaveLength(1);
+    expect(r.latents).toEqual([expect.objectContaining({ latent: 4, explanation: "w2" })]);
+    expect(r.latents[0]!.score).toBeUndefined();
+    expect([r.autointerp_score, r.autointerp_std_dev]).toEqual([null, null]);
+  });
+
   it("speaks to an OpenAI-compatible endpoint and says which one failed", async () => {
     const calls: Array<{ url: string; init: RequestInit }> = [];
     const fake = (async (url: string, init: RequestInit) => {
