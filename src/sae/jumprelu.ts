@@ -83,10 +83,11 @@ export class JumpReluSae extends LinearSae {
     const l0 = this.cfg.l0_coefficient * warmup(s.step, this.cfg.l0_warmup_steps);
     const tanhMode = this.cfg.sparsity_loss_mode === "tanh";
     const c = this.cfg.tanh_scale;
-    const norms = this.decoderNorms();
-    // tanh mode: d/df of (l0 / B) tanh(c f n_j) reaches every candidate (at f = 0 too, where
-    // the straight-through estimator passes it on to theta), and d/dn_j collects c f sech^2.
-    const gNorm = this.ws.float("g_dec_norm", m).fill(0);
+    // Only the tanh count and the pre-activation loss read the decoder norms; the plain step
+    // count does not pay for them.
+    const readsNorms = tanhMode || this.cfg.pre_act_loss_coefficient > 0;
+    const norms = readsNorms ? this.decoderNorms() : null;
+    const gNorm = readsNorms ? this.ws.float("g_dec_norm", m).fill(0) : null;
     let sparsity = n;
     // What one more firing entry adds to the loss, for the straight-through threshold
     // gradient: l0 / B for the count; for the target penalty l0 (L0/t - 1)^2, L0 = n / B,
@@ -95,15 +96,17 @@ export class JumpReluSae extends LinearSae {
     let perEntry = l0 / B;
     if (target > 0) perEntry = (2 * l0 * (n / B / target - 1)) / (target * B);
     if (tanhMode) {
+      // d/df of (l0 / B) tanh(c f n_j) reaches every candidate (at f = 0 too, where the
+      // straight-through estimator passes it on to theta), and d/dn_j collects c f sech^2.
       sparsity = 0;
       for (let e = 0; e < nCand; e++) {
         const j = cand.idx[e]!;
         const f = cand.val[e]! > theta[j]! ? cand.val[e]! : 0;
-        const t = Math.tanh(c * f * norms[j]!);
+        const t = Math.tanh(c * f * norms![j]!);
         const sech2 = 1 - t * t;
         sparsity += t;
-        gF[e]! += (l0 / B) * c * norms[j]! * sech2;
-        gNorm[j]! += (l0 / B) * c * f * sech2;
+        gF[e]! += (l0 / B) * c * norms![j]! * sech2;
+        gNorm![j]! += (l0 / B) * c * f * sech2;
       }
     }
     const gLogTheta = grads.get("log_threshold")!.data;
@@ -121,8 +124,8 @@ export class JumpReluSae extends LinearSae {
       }
     }
     this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
-    const preAct = this.preActLoss(pre, xc, theta, norms, s.dead, B, grads, gNorm);
-    this.addNormGrad(gNorm, norms, grads);
+    const preAct = norms ? this.preActLoss(pre, xc, theta, norms, s.dead, B, grads, gNorm!) : 0;
+    if (norms) this.addNormGrad(gNorm!, norms, grads);
     this.bDecGrad(gXhat, B, grads);
 
     const mse = sumSq / B;
