@@ -12,7 +12,7 @@ import type { ActivationMatrix } from "../data/activation-matrix.js";
 import { ReconstructionMetrics, SparsityMetrics, linearHistogram } from "../eval/metrics.js";
 import type { Sae } from "../sae/sae.js";
 import { analysisFigures } from "./figures.js";
-import { type LatentAnalysis, analyzeLatents } from "./latents.js";
+import { type LatentAnalysis, analyzeLatentStats } from "./latents.js";
 import { histogramSvg } from "./svg.js";
 
 export interface Exploration {
@@ -37,12 +37,13 @@ export function exploreActivations(sae: Sae, acts: ActivationMatrix, o: ExploreO
   if (acts.d !== d) throw new RangeError(`the activations have width ${acts.d}, the SAE reads ${d}`);
   const rec = new ReconstructionMetrics(d);
   const sparsity = new SparsityMetrics(m);
+  // One pass of the SAE feeds the metrics and the latent analysis.
   forEachBatch(acts, o.batch ?? 4096, (x, n) => {
     const code = sae.encode(x, n);
     sparsity.add(code);
     rec.add(x, sae.decode(code), n);
   });
-  const analysis = analyzeLatents(sae, acts.data, acts.rows, { maxPoints: o.tsnePoints ?? 0, seed: o.seed ?? 0, batch: o.batch });
+  const analysis = analyzeLatentStats(sae, sparsity, acts.rows, { maxPoints: o.tsnePoints ?? 0, seed: o.seed ?? 0 });
   const s = sparsity.result();
   const figures = {
     density: histogramSvg({

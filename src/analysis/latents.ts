@@ -60,6 +60,12 @@ export function analyzeLatents(sae: Sae, x: Float32Array, rows: number, o: Laten
     const n = Math.min(batch, rows - r0);
     stats.add(sae.encode(x.subarray(r0 * d, (r0 + n) * d), n));
   }
+  return analyzeLatentStats(sae, stats, rows, o);
+}
+
+/** The analysis from the codes' statistics already gathered over `rows` tokens. */
+export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: number, o: LatentAnalysisOptions = {}): LatentAnalysis {
+  const { d_in: d, d_sae: m } = sae.cfg;
   const maxAct = [...stats.maxAbs];
   const utilization = [...stats.density()];
   const meanAct = [...stats.meanActive()];
