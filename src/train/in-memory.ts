@@ -6,17 +6,15 @@
  * rows, epoch after epoch.
  */
 import { kernels } from "../core/kernels.js";
-import { Rng } from "../core/rng.js";
 import type { ActivationMatrix } from "../data/activation-matrix.js";
 import { ArraySource } from "../data/array-source.js";
-import { checkFinite, peekRows } from "../data/source.js";
 import type { SaeConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import type { Sae } from "../sae/sae.js";
 import { foldInputScale } from "../sae/saelens-format.js";
 import { Adam } from "./adam.js";
 import { TrainingCore, stepMetrics } from "./core.js";
-import { type BDecInit, expectedNormScale, initializeSae } from "./init.js";
+import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
 import { defaultSchedule } from "./schedule.js";
 
 export interface InMemoryOptions {
@@ -49,13 +47,9 @@ export class InMemoryTraining {
     const seed = o.seed ?? 0;
     this.sae = createSae(cfg);
     this.source = new ArraySource(acts.data, acts.d, seed);
-    // The rows trainSae initialises from: the first of the stream, without consuming them.
-    const sample = peekRows(this.source, Math.min(32768, Math.max(o.batchSize, 4096)));
-    checkFinite(sample, "training data");
-    this.inputScale = o.normalizeActivations === "expected_norm" ? expectedNormScale(sample, acts.d) : 1;
-    if (this.inputScale !== 1) kernels().scale(sample, this.inputScale);
-    initializeSae(this.sae, new Rng(seed), sample, {
-      decoderInitNorm: cfg.decoder_norm === "unit" ? 1 : 0.1, bDecInit: o.bDecInit ?? "mean",
+    this.inputScale = initializeFromSource(this.sae, this.source, {
+      batchSize: o.batchSize, seed, normalizeActivations: o.normalizeActivations ?? "none",
+      decoderInitNorm: defaultDecoderInitNorm(cfg), bDecInit: o.bDecInit ?? "mean",
     });
     this.core = new TrainingCore(this.sae, new Adam(this.sae.params), {
       schedule: defaultSchedule(o.lr, o.steps), clipGradNorm: o.clipGradNorm ?? 1,

@@ -6,6 +6,8 @@
  */
 import { kernels } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
+import { type ActivationSource, checkFinite, peekBatch } from "../data/source.js";
+import type { SaeConfig } from "../sae/config.js";
 import type { ParamSet, Sae } from "../sae/sae.js";
 
 export type BDecInit = "mean" | "geometric_median" | "zeros";
@@ -52,6 +54,30 @@ function initVaease(p: ParamSet, rng: Rng): void {
       rng.fillNormal(t.data, scale);
     }
   }
+}
+
+/** Norm of decoder rows at init: 1 for unit-norm decoders, else SAELens' 0.1. */
+export function defaultDecoderInitNorm(cfg: SaeConfig): number {
+  return cfg.decoder_norm === "unit" ? 1 : 0.1;
+}
+
+/**
+ * Initialises an SAE for training on a stream, as every trainer does: from the stream's
+ * first min(32768, max(batchSize, 4096)) rows (peeked, not consumed), refused if not
+ * finite; the expected-norm input scale when asked; b_dec at the centre of the outputs
+ * (a transcoder's targets). Returns the input scale.
+ */
+export function initializeFromSource(sae: Sae, source: ActivationSource, o: InitOptions & {
+  batchSize: number; seed: number; normalizeActivations: "none" | "expected_norm";
+}): number {
+  const sample = peekBatch(source, Math.min(32768, Math.max(o.batchSize, 4096)));
+  checkFinite(sample.x, "training data");
+  if (sample.target) checkFinite(sample.target, "training targets");
+  const inputScale = o.normalizeActivations === "expected_norm" ? expectedNormScale(sample.x, sae.cfg.d_in) : 1;
+  const outputs = sample.target ?? sample.x;
+  if (inputScale !== 1) kernels().scale(outputs, inputScale);
+  initializeSae(sae, new Rng(o.seed), outputs, { decoderInitNorm: o.decoderInitNorm, bDecInit: o.bDecInit });
+  return inputScale;
 }
 
 /** s with E||s x||^2 = d over the sample (SAELens' expected_average_only_in normalisation). */

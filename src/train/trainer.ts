@@ -20,8 +20,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { kernels } from "../core/kernels.js";
-import { Rng } from "../core/rng.js";
-import { type ActivationSource, checkFinite, peekBatch, rowWidth, splitPairs } from "../data/source.js";
+import { type ActivationSource, checkFinite, rowWidth, splitPairs } from "../data/source.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
@@ -31,7 +30,7 @@ import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
-import { type BDecInit, expectedNormScale, initializeSae } from "./init.js";
+import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
 import { resampleDeadLatents } from "./resample.js";
 import { TrainingCore, stepMetrics } from "./core.js";
 import { type LrSchedule, defaultSchedule } from "./schedule.js";
@@ -131,7 +130,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     clipGradNorm: o.clipGradNorm ?? 1,
     seed: o.seed ?? 0,
     bDecInit: o.bDecInit ?? "mean",
-    decoderInitNorm: o.decoderInitNorm ?? (cfg.decoder_norm === "unit" ? 1 : 0.1),
+    decoderInitNorm: o.decoderInitNorm ?? defaultDecoderInitNorm(cfg),
     normalizeActivations: o.normalizeActivations ?? "none",
     deadAfterTokens: o.deadAfterTokens ?? 10_000_000,
     resampleEvery: o.resampleEvery ?? 0,
@@ -213,14 +212,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     source.restore(resumed.meta.sourceState);
   } else {
     sae = createSae(cfg);
-    const sample = peekBatch(source, Math.min(32768, Math.max(o.batchSize, 4096)));
-    checkFinite(sample.x, "training data");
-    if (sample.target) checkFinite(sample.target, "training targets");
-    if (o.normalizeActivations === "expected_norm") inputScale = expectedNormScale(sample.x, cfg.d_in);
-    // b_dec starts at the data's centre in output space: the targets' for a transcoder.
-    const outputs = sample.target ?? sample.x;
-    if (inputScale !== 1) k.scale(outputs, inputScale);
-    initializeSae(sae, new Rng(o.seed), outputs, { decoderInitNorm: o.decoderInitNorm, bDecInit: o.bDecInit });
+    inputScale = initializeFromSource(sae, source, o);
     adam = new Adam(sae.params, adamOptions(o));
     tokensSinceFired = new Float64Array(cfg.d_sae);
     fireCounts = new Float64Array(cfg.d_sae);
