@@ -103,11 +103,10 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
     const n = batch.length;
     const tokens = new Int32Array(n * T);
     batch.forEach((c, b) => tokens.set(c, b * T));
-    let act: Float32Array | null = null;
-    model.forward(tokens, n, T, { output: "none", stopAt: o.hook, hooks: { [o.hook]: (a) => { act = a; } } });
+    const act = model.activationAt(tokens, n, T, o.hook);
     const per = T - first;
     const x = new Float32Array(n * per * d);
-    for (let b = 0; b < n; b++) x.set(act!.subarray((b * T + first) * d, (b + 1) * T * d), b * per * d);
+    for (let b = 0; b < n; b++) x.set(act.subarray((b * T + first) * d, (b + 1) * T * d), b * per * d);
     const code = sae.encode(x, n * per);
     correlations.add(x, code, n * per);
     const base = allTokens.length * T;

@@ -119,9 +119,8 @@ function forEachCode(model: LanguageModel, sae: Sae, tokens: Int32Array, N: numb
   const bar = new ProgressBar(N, label, o.progress !== false && process.stderr.isTTY === true);
   for (let c0 = 0; c0 < N; c0 += B) {
     const n = Math.min(B, N - c0);
-    let act: Float32Array | null = null;
-    model.forward(tokens.subarray(c0 * T, (c0 + n) * T), n, T, { output: "none", stopAt: o.hook, hooks: { [o.hook]: (a) => { act = a; } } });
-    const code = sae.encode(act!.subarray(0, n * T * d), n * T);
+    const act = model.activationAt(tokens.subarray(c0 * T, (c0 + n) * T), n, T, o.hook);
+    const code = sae.encode(act.subarray(0, n * T * d), n * T);
     for (let r = 0; r < n * T; r++) {
       for (let e = code.rowPtr[r]!; e < code.rowPtr[r + 1]!; e++) fn(c0 * T + r, code.idx[e]!, code.val[e]!);
     }

@@ -265,6 +265,16 @@ export class LanguageModel {
     return result;
   }
 
+  /**
+   * The activation at `hook` [batch * seq, width], running the model only as far as that
+   * hook; a view valid until the next forward pass (copy it to keep it).
+   */
+  activationAt(tokens: Int32Array, batch: number, seq: number, hook: string): Float32Array {
+    let act: Float32Array | null = null;
+    this.forward(tokens, batch, seq, { output: "none", stopAt: hook, hooks: { [hook]: (a) => { act = a; } } });
+    return act!;
+  }
+
   /** Logits [rows, vocab] = final W_U^T. */
   logits(final: Float32Array, rows: number, out?: Float32Array): Float32Array {
     const { dModel: d, vocabSize: V } = this.cfg;

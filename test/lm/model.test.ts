@@ -147,6 +147,7 @@ describe("structural properties", async () => {
         expect(r.stopped).toBe(true);
         expect(r.logits).toBeUndefined();
         expect(early).toEqual(full);
+        expect(model.activationAt(tokens, B, T, hook).slice()).toEqual(full);
       }
     });
 
