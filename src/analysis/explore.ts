@@ -41,7 +41,7 @@ export function exploreActivations(sae: Sae, acts: ActivationMatrix, o: ExploreO
   forEachBatch(acts, o.batch ?? 4096, (x, n) => {
     const code = sae.encode(x, n);
     sparsity.add(code);
-    rec.add(x, sae.decode(code), n);
+    rec.add(x, sae.decode(code, x), n);
   });
   const analysis = analyzeLatentStats(sae, sparsity, acts.rows, { maxPoints: o.tsnePoints ?? 0, seed: o.seed ?? 0 });
   const s = sparsity.result();

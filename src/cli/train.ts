@@ -20,6 +20,7 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--aux-alpha <x>", "AuxK loss weight (default 1/32)", finiteNumber)
     .addOption(new Option("--decoder-norm <mode>", "unit: decoder rows kept at norm 1; none: free").choices(["unit", "none"]))
     .option("--no-b-dec-on-input", "do not subtract b_dec from the input before encoding")
+    .option("--skip-connection", "transcoders: add a linear skip W_skip x to the output (skip transcoders, as sparsify and SAELens train them)")
     .option("--matryoshka-widths <list>", "matryoshka: nested dictionary sizes, e.g. 256,1024,4096 (d_sae is appended if missing; default d_sae/16, /8, /4, /2, d_sae)", intList)
     .option("--level-weights <list>", "matryoshka: weight of each level's reconstruction loss (default 1 each)", numberList)
     .option("--l1 <x>", "relu, gated: L1 coefficient", finiteNumber)
@@ -55,6 +56,7 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     level_weights: o.levelWeights,
     decoder_norm: o.decoderNorm,
     apply_b_dec_to_input: o.bDecOnInput === false ? false : undefined,
+    skip_connection: o.skipConnection === true ? true : undefined,
     l1_coefficient: o.l1,
     l1_warmup_steps: o.l1Warmup,
     l0_coefficient: o.l0,

@@ -74,7 +74,7 @@ export function runSuperpositionDemo(o: DemoOptions): DemoRow[] {
     const sparsity = new SparsityMetrics(r.sae.cfg.d_sae);
     const rows8k = x.length / 64;
     const code = r.sae.encode(x, rows8k);
-    rec.add(x, r.sae.decode(code), rows8k);
+    rec.add(x, r.sae.decode(code, x), rows8k);
     let l0: number;
     let deadPct: number;
     if (r.sae instanceof VaeaseSae) {

@@ -134,7 +134,7 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
     const codes = [code, ...widths.map((w) => prefixCode(code, w))];
     widths.forEach((_, i) => (levelActive[i]! += meanL0(codes[i + 1]!) * rows));
     const withSae = codes.map((c, v) => {
-      const xHat = sae.decode(c);
+      const xHat = sae.decode(c, x);
       recs[v]!.add(y, xHat, rows);
       const spliced = out!.slice();
       for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);

@@ -34,7 +34,7 @@ export class BatchTopKSae extends TopKFamilySae {
     return this.selectAbove(pre, batch, this.b_enc, this.buffers.get("threshold")!.data, "code");
   }
 
-  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const xc = this.centered(s.x, s.batch);
     const pre = this.preActivations(xc, s.batch);
     const code = this.selectBatchTopK(pre, s.batch);

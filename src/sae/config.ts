@@ -24,6 +24,12 @@ export interface BaseSaeConfig {
   decoder_norm: "unit" | "none";
   /** Subtract b_dec from the input before encoding (SAELens' apply_b_dec_to_input). */
   apply_b_dec_to_input: boolean;
+  /**
+   * A skip connection (skip transcoders: sparsify's skip_connection, SAELens'
+   * skip_transcoder): x_hat = W_dec^T f + b_dec + W_skip x, W_skip [d_in, d_in] (output by
+   * input) initialised to zero, so the sparse code only explains what a linear map cannot.
+   */
+  skip_connection: boolean;
 }
 
 /** SAELens "standard": f = ReLU(pre); loss += l1 * sum_j f_j ||W_dec_j|| (L1 warm-up). */
@@ -144,7 +150,7 @@ export type SaeConfigInput = { architecture: Architecture; d_in: number; d_sae: 
 /** The peers' defaults, per architecture (see ../shared/reference/sae-ecosystem.md). */
 export function defaultConfig(input: SaeConfigInput): SaeConfig {
   const { architecture, d_in, d_sae } = input;
-  const base = { d_in, d_sae, apply_b_dec_to_input: true };
+  const base = { d_in, d_sae, apply_b_dec_to_input: true, skip_connection: false };
   const aux = { aux_k: Math.max(1, Math.floor(d_in / 2)), aux_alpha: 1 / 32 };
   let cfg: SaeConfig;
   switch (architecture) {
@@ -204,6 +210,8 @@ export function validateConfig(cfg: SaeConfig): void {
   posInt("d_in", cfg.d_in);
   posInt("d_sae", cfg.d_sae);
   if (cfg.decoder_norm !== "unit" && cfg.decoder_norm !== "none") fail(`decoder_norm must be "unit" or "none"`);
+  if (typeof cfg.skip_connection !== "boolean") fail(`skip_connection must be true or false, got ${JSON.stringify(cfg.skip_connection)}`);
+  if (cfg.skip_connection && cfg.architecture === "vaease") fail("skip connections are for the linear-encoder architectures; vaease has none");
   if ("k" in cfg) {
     posInt("k", cfg.k);
     if (cfg.k > cfg.d_sae) fail(`k (${cfg.k}) must not exceed d_sae (${cfg.d_sae})`);

@@ -63,7 +63,7 @@ export class GatedSae extends LinearSae {
     return this.gateAndCode(this.preActivations(xc, batch), batch).code;
   }
 
-  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const { d_in: d, d_sae: m } = this.cfg;
     const B = s.batch;
     const xc = this.centered(s.x, B);
@@ -127,10 +127,8 @@ export class GatedSae extends LinearSae {
     const tGate = this.transpose(gate, "gate");
     const gPreSum = this.ws.float("g_pre_sum", m);
     this.k.sparseScatterRows(m, tGate.colPtr, tGate.entries, tGate.entryRow, gPre, xc, d, false, grads.get("W_enc")!.data, gPreSum);
-    // b_dec: the main decoder bias, and minus W_enc^T sum(dL/dpre) through x - b_dec.
-    const gb = grads.get("b_dec")!.data;
-    this.k.colSums(gXhat, B, d, gb, false);
-    if (this.cfg.apply_b_dec_to_input) this.k.sgemm(false, false, 1, d, m, -1, gPreSum, m, this.W_enc, d, 1, gb, d);
+    // b_dec (the main decoder bias, and through x - b_dec) and W_skip.
+    this.outputGrads(gXhat, s, grads, gPreSum);
 
     const mse = sumSq / B;
     const l1Term = (l1 * penalty) / B;

@@ -48,7 +48,7 @@ export class JumpReluSae extends LinearSae {
     return this.selectAbove(this.preActivations(xc, batch), batch, this.b_enc, this.thresholds(), "code");
   }
 
-  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const m = this.cfg.d_sae;
     const B = s.batch;
     const eps = this.cfg.bandwidth;
@@ -76,7 +76,7 @@ export class JumpReluSae extends LinearSae {
     }
     code.rowPtr[B] = n;
 
-    const xHat = this.decode(code);
+    const xHat = this.decodeCode(code);
     const { sumSq, gXhat } = this.reconstruction(targetOf(s), xHat, B);
     // dL/df for every candidate (active or within the band below theta).
     const gF = this.codeGrad(cand, gXhat, "cand_g");
@@ -126,7 +126,7 @@ export class JumpReluSae extends LinearSae {
     this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
     const preAct = norms ? this.preActLoss(pre, xc, theta, norms, s.dead, B, grads, gNorm!) : 0;
     if (norms) this.addNormGrad(gNorm!, norms, grads);
-    this.bDecGrad(gXhat, B, grads);
+    this.outputGrads(gXhat, s, grads);
 
     const mse = sumSq / B;
     const l0Term = target > 0 ? l0 * (n / B / target - 1) ** 2 : (l0 * sparsity) / B;

@@ -26,7 +26,7 @@ import type { SparseCode } from "./sparse-code.js";
 export class MatryoshkaSae extends BatchTopKSae {
   declare readonly cfg: MatryoshkaConfig;
 
-  override lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+  protected override sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const { d_in: d, matryoshka_widths: widths, level_weights: weights } = this.cfg;
     const B = s.batch;
     const n = B * d;
@@ -36,7 +36,7 @@ export class MatryoshkaSae extends BatchTopKSae {
     const code = this.selectBatchTopK(pre, B);
     const groups = this.splitByGroup(code);
 
-    const xHat = this.decode(code);
+    const xHat = this.decodeCode(code);
     const levelHat = this.ws.float("level_x_hat", n);
     levelHat.set(xHat);
     const suffix = this.ws.float("level_suffix_grad", n);
@@ -67,7 +67,7 @@ export class MatryoshkaSae extends BatchTopKSae {
     }
     const aux = this.auxK(this.cfg, y, xHat, pre, xc, B, s.dead, SelectMode.Relu, grads);
     terms.aux = aux;
-    this.bDecGrad(suffix, B, grads); // S_0: every level's dL/dx_hat summed
+    this.outputGrads(suffix, s, grads); // S_0: every level's dL/dx_hat summed
     return { loss: loss + aux, terms, sumSquaredError: fullSumSq, xHat, code };
   }
 

@@ -18,7 +18,7 @@ export class ReluSae extends LinearSae {
     return this.selectAbove(this.preActivations(xc, batch), batch, this.b_enc, null, "code");
   }
 
-  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const { d_in: d, d_sae: m } = this.cfg;
     const B = s.batch;
     const xc = this.centered(s.x, B);
@@ -44,7 +44,7 @@ export class ReluSae extends LinearSae {
     const rowScale = this.ws.float("l1_row_scale", m);
     for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? ((l1 / B) * fSum[j]!) / norms[j]! : 0;
     this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
-    this.bDecGrad(gXhat, B, grads);
+    this.outputGrads(gXhat, s, grads);
 
     const mse = sumSq / B;
     const l1Term = (l1 * penalty) / B;

@@ -67,8 +67,11 @@ export interface Sae {
   lossAndGrad(step: TrainStep, grads: ParamSet): StepStats;
   /** The inference code of x [batch, d_in] (no noise). */
   encode(x: Float32Array, batch: number): SparseCode;
-  /** x_hat [batch, d_in] from a code. */
-  decode(code: SparseCode): Float32Array;
+  /**
+   * x_hat [batch, d_in] from a code. `x`, the input the code came from, is required by
+   * SAEs with a skip connection (cfg.skip_connection), whose output adds W_skip x.
+   */
+  decode(code: SparseCode, x?: Float32Array): Float32Array;
   /** Trainer hook after each optimizer step (threshold EMAs and similar). */
   afterStep?(stats: StepStats): void;
 }
@@ -91,8 +94,9 @@ interface Transposed {
 }
 
 /**
- * Parameters W_enc [d_sae, d_in], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in] and
- * the operations every linear-encoder SAE shares.
+ * Parameters W_enc [d_sae, d_in], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in] (and
+ * W_skip [d_in, d_in] with a skip connection) and the operations every linear-encoder SAE
+ * shares.
  */
 export abstract class LinearSae implements Sae {
   readonly params: ParamSet;
@@ -112,10 +116,37 @@ export abstract class LinearSae implements Sae {
     this.param("b_enc").expectShape([m], "b_enc");
     this.param("W_dec").expectShape([m, d], "W_dec");
     this.param("b_dec").expectShape([d], "b_dec");
+    if (cfg.skip_connection) {
+      // Zero at the start, as sparsify and SAELens initialise it: the code begins alone.
+      if (!this.params.has("W_skip")) this.params.set("W_skip", Tensor.zeros([d, d]));
+      this.param("W_skip").expectShape([d, d], "W_skip");
+    } else if (this.params.has("W_skip")) {
+      throw new Error(`${cfg.architecture} SAE: a W_skip tensor was given but the config has no skip connection (skip_connection: false)`);
+    }
   }
 
-  abstract lossAndGrad(step: TrainStep, grads: ParamSet): StepStats;
+  /**
+   * One step of the architecture: the code reconstructs targetOf(s). With a skip connection
+   * lossAndGrad has already taken the skip's output out of that target, so the loss (and
+   * AuxK's residual) sees only what the code must still explain.
+   */
+  protected abstract sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats;
   abstract encode(x: Float32Array, batch: number): SparseCode;
+
+  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+    const W_skip = this.W_skip;
+    if (!W_skip) return this.sparseLossAndGrad(s, grads);
+    const d = this.cfg.d_in;
+    const n = s.batch * d;
+    // rest = target - x W_skip^T: what the code reconstructs. W_skip's gradient is added by
+    // outputGrads, from the same dL/dx_hat that b_dec gets.
+    const rest = this.ws.float("skip_rest", n);
+    rest.set(targetOf(s).subarray(0, n));
+    this.k.sgemm(false, true, s.batch, d, d, -1, s.x, d, W_skip, d, 1, rest, d);
+    const stats = this.sparseLossAndGrad({ ...s, target: rest }, grads);
+    this.addSkip(s.x, s.batch, stats.xHat);
+    return stats;
+  }
 
   param(name: string): Tensor {
     const t = this.params.get(name) ?? this.buffers.get(name);
@@ -127,6 +158,8 @@ export abstract class LinearSae implements Sae {
   protected get b_enc(): Float32Array { return this.param("b_enc").data; }
   protected get W_dec(): Float32Array { return this.param("W_dec").data; }
   protected get b_dec(): Float32Array { return this.param("b_dec").data; }
+  /** W_skip [d_in (out), d_in (in)], or null without a skip connection. */
+  protected get W_skip(): Float32Array | null { return this.params.get("W_skip")?.data ?? null; }
 
   /** xc = x - b_dec (or x itself when apply_b_dec_to_input is off). */
   protected centered(x: Float32Array, batch: number): Float32Array {
@@ -149,12 +182,29 @@ export abstract class LinearSae implements Sae {
     return pre;
   }
 
-  /** x_hat = W_dec^T f + b_dec. */
-  decode(code: SparseCode): Float32Array {
+  /** x_hat = W_dec^T f + b_dec (+ W_skip x with a skip connection). */
+  decode(code: SparseCode, x?: Float32Array): Float32Array {
+    const out = this.decodeCode(code);
+    if (this.W_skip) {
+      if (!x) throw new Error(`this ${this.cfg.architecture} SAE has a skip connection: decode needs the input x beside the code`);
+      this.addSkip(x, code.batch, out);
+    }
+    return out;
+  }
+
+  /** W_dec^T f + b_dec: the code's part of x_hat (all of it without a skip connection). */
+  protected decodeCode(code: SparseCode): Float32Array {
     const d = this.cfg.d_in;
     const out = this.ws.float("x_hat", code.batch * d);
     this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec, out);
     return out;
+  }
+
+  /** out += x W_skip^T, the skip connection's term. */
+  private addSkip(x: Float32Array, batch: number, out: Float32Array): void {
+    const d = this.cfg.d_in;
+    if (x.length < batch * d) throw new RangeError(`input holds ${x.length} values, a batch of ${batch} x ${d} needs ${batch * d}`);
+    this.k.sgemm(false, true, batch, d, d, 1, x, d, this.W_skip!, d, 1, out, d);
   }
 
   /** sum ||x - x_hat||^2, and dL/dx_hat = (2/B)(x_hat - x) into the workspace buffer "g_xhat". */
@@ -217,17 +267,20 @@ export abstract class LinearSae implements Sae {
   }
 
   /**
-   * b_dec's gradient: it is the decoder bias (sum of dL/dx_hat over the batch) and, when
-   * subtracted from the input, reaches every pre-activation through W_enc: minus
-   * W_enc^T (sum of dL/dpre) = -W_enc^T grad(b_enc).
+   * Gradients of the output side from dL/dx_hat (every reconstruction term's, summed).
+   * b_dec is the decoder bias (sum of dL/dx_hat over the batch) and, when subtracted from
+   * the input, reaches every pre-activation through W_enc: minus W_enc^T gPreSum, the
+   * per-latent sums of dL/dpre (grad(b_enc), unless given). A skip connection's W_skip gets
+   * dL/dx_hat^T x.
    */
-  protected bDecGrad(gXhat: Float32Array, batch: number, grads: ParamSet): void {
+  protected outputGrads(gXhat: Float32Array, s: TrainStep, grads: ParamSet,
+    gPreSum: Float32Array = grads.get("b_enc")!.data): void {
     const { d_in: d, d_sae: m } = this.cfg;
     const gb = grads.get("b_dec")!.data;
-    this.k.colSums(gXhat, batch, d, gb, false);
-    if (this.cfg.apply_b_dec_to_input) {
-      this.k.sgemm(false, false, 1, d, m, -1, grads.get("b_enc")!.data, m, this.W_enc, d, 1, gb, d);
-    }
+    this.k.colSums(gXhat, s.batch, d, gb, false);
+    if (this.cfg.apply_b_dec_to_input) this.k.sgemm(false, false, 1, d, m, -1, gPreSum, m, this.W_enc, d, 1, gb, d);
+    const gSkip = grads.get("W_skip");
+    if (gSkip) this.k.sgemm(true, false, d, d, s.batch, 1, gXhat, d, s.x, d, 0, gSkip.data, d);
   }
 
   /**

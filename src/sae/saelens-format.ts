@@ -13,7 +13,8 @@
  *   know (loading them there fails loudly rather than computing the wrong thing).
  * A transcoder (metadata.hook_name_out set) gets SAELens' transcoder fields (d_out,
  * hook_name_out, hook_layer_out), and "standard"/"jumprelu" become "transcoder" /
- * "jumprelu_transcoder".
+ * "jumprelu_transcoder"; with a skip connection, "skip_transcoder" /
+ * "jumprelu_skip_transcoder" and the tensor W_skip [d_out, d_in].
  * saekit's full config sits under "saekit" in cfg.json, and tensors SAELens would refuse
  * as unexpected keys (vSAE's log-variance head) go to `saekit_extras.safetensors`.
  */
@@ -146,12 +147,21 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
     lensCfg.k = cfg.k;
     lensCfg.rescale_acts_by_decoder_norm = false;
   }
-  const hookOut = opts.metadata?.hook_name_out;
-  if (hookOut) {
-    // SAELens' transcoder fields; its ReLU and JumpReLU transcoders have names of their own.
-    if (lensCfg.architecture === "standard") lensCfg.architecture = "transcoder";
-    if (lensCfg.architecture === "jumprelu") lensCfg.architecture = "jumprelu_transcoder";
-    const layer = /^blocks\.(\d+)\./.exec(hookOut);
+  const hookOut = opts.metadata?.hook_name_out ?? null;
+  if (hookOut || cfg.skip_connection) {
+    // SAELens' transcoder fields; its ReLU and JumpReLU transcoders have names of their own,
+    // with and without a skip connection (W_skip [d_out, d_in], as saekit holds it). Other
+    // skip transcoders get names SAELens does not know, so it refuses them rather than
+    // dropping W_skip.
+    const arch = lensCfg.architecture as string;
+    const known = arch === "standard" ? "transcoder" : arch === "jumprelu" ? "jumprelu_transcoder" : null;
+    if (cfg.skip_connection) {
+      weights.W_skip = params.get("W_skip")!;
+      lensCfg.architecture = known ? known.replace("transcoder", "skip_transcoder") : `${arch}_skip_transcoder`;
+    } else if (known) {
+      lensCfg.architecture = known;
+    }
+    const layer = hookOut ? /^blocks\.(\d+)\./.exec(hookOut) : null;
     Object.assign(lensCfg, { d_out: cfg.d_in, hook_name_out: hookOut, hook_layer_out: layer ? Number(layer[1]) : 0, hook_head_index_out: null });
   }
   return { cfg: lensCfg, weights, extras };
@@ -279,6 +289,7 @@ export function saeFromSaeLens(raw: Record<string, unknown>, cfgPath: string, fi
     if (cfg.architecture === "gated") for (const n of ["r_mag", "b_mag"]) params.set(n, read(n, [m]));
     params.set("W_dec", read("W_dec", [m, d]));
     params.set("b_dec", read("b_dec", [d]));
+    if (cfg.skip_connection) params.set("W_skip", read("W_skip", [d, d]));
     if (cfg.architecture === "jumprelu") {
       // Inference files hold the threshold; SAELens training checkpoints its log.
       params.set("log_threshold", file.has("threshold") || !file.has("log_threshold")
@@ -327,15 +338,19 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
   const fnKwargs = (raw.activation_fn_kwargs ?? {}) as Record<string, unknown>;
   let arch = String(raw.architecture ?? "standard");
   if (arch === "standard" && raw.activation_fn_str === "topk") arch = "topk";
-  // SAELens transcoders: the same encoders, reading one hook and writing another.
-  const transcoder = arch === "transcoder" || arch === "jumprelu_transcoder";
+  // SAELens transcoders: the same encoders, reading one hook and writing another (the skip
+  // transcoders adding W_skip x).
+  const transcoder = /^(jumprelu_)?(skip_)?transcoder$/.exec(arch);
   if (transcoder) {
     if (raw.d_out !== undefined && raw.d_out !== d_in) {
       throw new Error(`${path}: a transcoder from ${d_in} to ${JSON.stringify(raw.d_out)} dimensions; saekit's transcoders map a width to itself`);
     }
-    arch = arch === "transcoder" ? "standard" : "jumprelu";
+    arch = transcoder[1] ? "jumprelu" : "standard";
   }
-  const common = { d_in, d_sae, apply_b_dec_to_input: !transcoder && raw.apply_b_dec_to_input !== false, decoder_norm: "none" };
+  const common = {
+    d_in, d_sae, apply_b_dec_to_input: !transcoder && raw.apply_b_dec_to_input !== false, decoder_norm: "none",
+    skip_connection: transcoder?.[2] !== undefined,
+  };
   // SAELens folds the training-time scale ("expected_average_only_in") into the weights it
   // saves and runs such SAEs without normalisation; only the per-token rescalings act at
   // inference, and saekit's encode/decode have no place for them.
@@ -367,7 +382,7 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
       return defaultConfig({ architecture: "matryoshka", ...batch, matryoshka_widths: raw.matryoshka_widths });
     }
     default:
-      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, batchtopk, matryoshka_batchtopk, jumprelu, gated, transcoder and jumprelu_transcoder)`);
+      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, batchtopk, matryoshka_batchtopk, jumprelu, gated, transcoder, skip_transcoder, jumprelu_transcoder and jumprelu_skip_transcoder)`);
   }
 }
 

@@ -6,7 +6,9 @@
  * f W_dec + b_dec, which is saekit's topk SAE with the same tensors (saekit's W_enc is
  * [d_sae, d_in] like encoder.weight). A transcoder (transcode: true) reads the module's
  * input without subtracting b_dec and predicts its output: for `layers.6.mlp`, from
- * blocks.6.ln2.hook_normalized to blocks.6.hook_mlp_out.
+ * blocks.6.ln2.hook_normalized to blocks.6.hook_mlp_out. A skip transcoder
+ * (skip_connection: true) adds x W_skip^T, W_skip [d_in, d_in] (output by input), as saekit
+ * holds it.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -31,7 +33,6 @@ export function loadSparsifySae(dir: string): LoadedSae {
     throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
   }
   const fail = (msg: string): never => { throw new Error(`${cfgPath}: ${msg}`); };
-  if (raw.skip_connection === true) fail("skip connections (W_skip) are not supported");
   const transcode = raw.transcode === true;
   const hooks = transcode ? transcoderHooksOfModulePath(basename(dir)) : null;
   if (transcode && !hooks) fail(`a transcoder of module "${basename(dir)}", whose input and output hooks saekit does not know`);
@@ -41,7 +42,11 @@ export function loadSparsifySae(dir: string): LoadedSae {
   const [m, d] = shape("encoder.weight") as [number, number];
   if (Number.isSafeInteger(raw.d_in) && raw.d_in !== d) fail(`d_in ${String(raw.d_in)} does not match encoder.weight [${m}, ${d}]`);
   if (!Number.isSafeInteger(raw.k)) fail(`"k" must be an integer, got ${JSON.stringify(raw.k)}`);
-  const cfg = defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k: raw.k as number, decoder_norm: "none", apply_b_dec_to_input: !transcode });
+  const skip = raw.skip_connection === true;
+  const cfg = defaultConfig({
+    architecture: "topk", d_in: d, d_sae: m, k: raw.k as number, decoder_norm: "none", apply_b_dec_to_input: !transcode,
+    skip_connection: skip,
+  });
   const read = (name: string, dims: number[]) => file.read(name).expectShape(dims, `${file.path}: tensor "${name}"`);
   const params: ParamSet = new Map([
     ["W_enc", read("encoder.weight", [m, d])],
@@ -49,6 +54,7 @@ export function loadSparsifySae(dir: string): LoadedSae {
     ["W_dec", read("W_dec", [m, d])],
     ["b_dec", read("b_dec", [d])],
   ]);
+  if (skip) params.set("W_skip", read("W_skip", [d, d]));
   const metadata = hooks ? { hook_name: hooks.in, hook_name_out: hooks.out } : { hook_name: hookOfModulePath(basename(dir)) };
   return { sae: createSae(cfg, params), metadata, raw };
 }

@@ -43,7 +43,7 @@ export abstract class TopKFamilySae extends LinearSae {
     const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, targetOf(s), s.batch);
     this.backwardCode(code, gXhat, xc, mode, grads, false, "code", gVal);
     const aux = this.auxK(opts, targetOf(s), xHat, pre, xc, s.batch, s.dead, mode, grads);
-    this.bDecGrad(gXhat, s.batch, grads);
+    this.outputGrads(gXhat, s, grads);
     const mse = sumSq / s.batch;
     return { loss: mse + aux, terms: { mse, aux }, sumSquaredError: sumSq, xHat, code };
   }

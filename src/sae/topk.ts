@@ -23,7 +23,7 @@ export class TopKSae extends TopKFamilySae {
     return this.selectTopK(this.preActivations(xc, batch), batch, this.cfg.k, this.mode, this.b_enc);
   }
 
-  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const xc = this.centered(s.x, s.batch);
     const pre = this.preActivations(xc, s.batch);
     const code = this.selectTopK(pre, s.batch, this.cfg.k, this.mode, this.b_enc);

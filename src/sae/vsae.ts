@@ -58,7 +58,7 @@ export class VariationalSae extends TopKFamilySae {
     return this.selectTopK(this.preActivations(xc, batch), batch, this.cfg.k, this.inferMode, this.b_enc);
   }
 
-  lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const { d_in: d, d_sae: m, relu_mu: reluMu } = this.cfg;
     const B = s.batch;
     const scope = this.cfg.kl_scope;
@@ -118,7 +118,7 @@ export class VariationalSae extends TopKFamilySae {
     if (gLv && logvar) this.logVarianceGrads(code, t, gLv, logvar, xc, B, scope === "all" ? a / B : 0, grads);
 
     const aux = this.auxK(this.cfg, targetOf(s), xHat, pre, xc, B, s.dead, this.inferMode, grads);
-    this.bDecGrad(gXhat, B, grads);
+    this.outputGrads(gXhat, s, grads);
     if (learned && this.cfg.apply_b_dec_to_input) {
       // b_dec also reaches logvar through W_logvar (when subtracted from the input): -W_logvar^T grad(b_logvar).
       this.k.sgemm(false, false, 1, d, m, -1, grads.get("b_logvar")!.data, m, this.param("W_logvar").data, d, 1,

@@ -12,6 +12,7 @@
  *   6. each latent's count of tokens since it last fired (f != 0) is updated.
  */
 import { kernels } from "../core/kernels.js";
+import type { SaeConfig } from "../sae/config.js";
 import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
 import { markFired, meanL0 } from "../sae/sparse-code.js";
 import type { Adam } from "./adam.js";
@@ -25,6 +26,16 @@ export interface CoreOptions {
   deadAfterTokens: number;
   /** Seed of the variational SAEs' noise streams. */
   seed: number;
+}
+
+/**
+ * Refuses a skip connection without targets: on a plain SAE, W_skip = I reconstructs
+ * everything and leaves the code nothing to learn. Skip connections are for transcoders.
+ */
+export function checkSkipConnection(cfg: SaeConfig, hasTargets: boolean): void {
+  if (cfg.skip_connection && !hasTargets) {
+    throw new RangeError("a skip connection is for transcoders (an SAE's W_skip would learn the identity): train it on a store harvested with --target-hook");
+  }
 }
 
 export class TrainingCore {

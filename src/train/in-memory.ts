@@ -13,7 +13,7 @@ import { createSae } from "../sae/registry.js";
 import type { Sae } from "../sae/sae.js";
 import { foldInputScale } from "../sae/saelens-format.js";
 import { Adam } from "./adam.js";
-import { TrainingCore, stepMetrics } from "./core.js";
+import { TrainingCore, checkSkipConnection, stepMetrics } from "./core.js";
 import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
 import { defaultSchedule } from "./schedule.js";
 
@@ -44,6 +44,7 @@ export class InMemoryTraining {
 
   constructor(cfg: SaeConfig, private readonly acts: ActivationMatrix, private readonly o: InMemoryOptions) {
     if (acts.d !== cfg.d_in) throw new RangeError(`the activations have width ${acts.d}, the SAE expects d_in = ${cfg.d_in}`);
+    checkSkipConnection(cfg, false);
     const seed = o.seed ?? 0;
     this.sae = createSae(cfg);
     this.source = new ArraySource(acts.data, acts.d, seed);

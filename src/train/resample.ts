@@ -38,7 +38,7 @@ export function resampleDeadLatents(sae: Sae, adam: Adam, x: Float32Array, batch
   if (deadIdx.length === 0 || deadIdx.length === m) return [];
 
   // Squared reconstruction error per row.
-  const xHat = sae.decode(sae.encode(x, batch));
+  const xHat = sae.decode(sae.encode(x, batch), x);
   const weights = new Float64Array(batch);
   let total = 0;
   for (let b = 0; b < batch; b++) {

@@ -32,7 +32,7 @@ import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
 import { resampleDeadLatents } from "./resample.js";
-import { TrainingCore, stepMetrics } from "./core.js";
+import { TrainingCore, checkSkipConnection, stepMetrics } from "./core.js";
 import { type LrSchedule, defaultSchedule } from "./schedule.js";
 
 export const METRICS_FILE = "metrics.jsonl";
@@ -174,6 +174,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
   if (paired && cfg.apply_b_dec_to_input) {
     throw new RangeError("a transcoder's input is not in its output space: set apply_b_dec_to_input to false (--no-b-dec-on-input)");
   }
+  checkSkipConnection(cfg, paired);
   const k = kernels();
   const outDir = options.outDir;
   let o = resolve(cfg, options);

@@ -19,6 +19,10 @@ import { trainSae } from "../../src/train/trainer.js";
 import { Rng } from "../../src/core/rng.js";
 import { writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
+import { SafetensorsFile } from "../../src/core/safetensors.js";
+import { ArraySource } from "../../src/data/array-source.js";
+import type { Sae } from "../../src/sae/sae.js";
+import { type SparseCode, toDense } from "../../src/sae/sparse-code.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
 import { writeTinyNeox } from "./fixtures.js";
 
@@ -94,9 +98,16 @@ describe("transcoders", async () => {
     expect(raw).toMatchObject({ architecture: "transcoder", d_out: d, hook_name_out: OUT, hook_layer_out: 0, apply_b_dec_to_input: false });
     const { sae, metadata } = loadSae(out);
     expect(metadata).toMatchObject({ hook_name: IN, hook_name_out: OUT });
+    await expectSpliceByHand(sae, (x, code) => sae.decode(code, x));
+  });
+
+  /**
+   * evaluateSplice at the output hook against a recount by hand over the same 4 contexts:
+   * the MLP's output replaced by `predict` (the prediction from its input, non-BOS rows).
+   */
+  async function expectSpliceByHand(sae: Sae, predict: (x: Float32Array, code: SparseCode) => Float32Array): Promise<void> {
     const r = await evaluateSplice(model, sae, contexts().contexts, { hook: IN, hookOut: OUT, tokens: 4 * (ctx - 1), ctx, batch: 2, progress: false });
     expect(r.hook_out).toBe(OUT);
-    // By hand: the same contexts, the MLP's output replaced by the prediction from its input.
     const cs: Int32Array[] = [];
     for await (const c of contexts().contexts) if (cs.push(c) === 4) break;
     let sse = 0, withSae = 0, zero = 0;
@@ -104,7 +115,8 @@ describe("transcoders", async () => {
     for (const c of cs) {
       const got: Record<string, Float32Array> = {};
       model.forward(c, 1, ctx, { output: "none", hooks: { [IN]: (a) => { got.in = a.slice(); }, [OUT]: (a) => { got.out = a.slice(); } } });
-      const yHat = sae.decode(sae.encode(got.in!.subarray(d), ctx - 1)).slice();
+      const x = got.in!.slice(d);
+      const yHat = predict(x, sae.encode(x, ctx - 1)).slice();
       for (let i = 0; i < yHat.length; i++) sse += (yHat[i]! - got.out![d + i]!) ** 2;
       for (let t = 1; t < ctx; t++) ys.push(Array.from(got.out!.subarray(t * d, (t + 1) * d)));
       const spliced = model.forward(c, 1, ctx, { output: "final", hooks: { [OUT]: (a) => { a.set(yHat, d); } } }).final!;
@@ -117,6 +129,50 @@ describe("transcoders", async () => {
     expect(r.reconstruction.fvu).toBeCloseTo(sse / sst, 4);
     expect(r.ce_loss_with_sae).toBeCloseTo(withSae / r.positions, 4);
     expect(r.ce_loss_zero_ablated).toBeCloseTo(zero / r.positions, 4);
+  }
+
+  it("trains a skip transcoder: saved as SAELens' skip_transcoder with W_skip, spliced as W_dec^T f + b_dec + W_skip x", async () => {
+    const out = join(dir, "skip-tc");
+    const cfg = defaultConfig({ architecture: "relu", d_in: d, d_sae: 4 * d, l1_coefficient: 0.01, apply_b_dec_to_input: false, skip_connection: true });
+    const logs: number[] = [];
+    trainSae(cfg, new StoreSource(store, 0, 4096), {
+      steps: 150, batchSize: 64, lr: 3e-3, seed: 1, progress: false, logEvery: 25, outDir: out, onLog: (m) => logs.push(m.fvu),
+      metadata: { model_name: "tiny-neox", hook_name: IN, hook_name_out: OUT, context_size: ctx },
+    });
+    expect(logs.at(-1)!).toBeLessThan(0.5 * logs[0]!);
+    const raw = JSON.parse(readFileSync(join(out, "cfg.json"), "utf8"));
+    expect(raw).toMatchObject({ architecture: "skip_transcoder", d_out: d, hook_name_out: OUT, apply_b_dec_to_input: false });
+    const { sae } = loadSae(out);
+    expect(sae.cfg.skip_connection).toBe(true);
+    const file = SafetensorsFile.open(join(out, "sae_weights.safetensors"));
+    expect(file.shape("W_skip")).toEqual([d, d]);
+    const W_skip = file.read("W_skip").data;
+    // Trained away from its zero start.
+    expect(Math.max(...Array.from(W_skip, Math.abs))).toBeGreaterThan(1e-2);
+    expect(() => sae.decode(sae.encode(new Float32Array(d), 1))).toThrow(/skip connection: decode needs the input x/);
+    const W_dec = sae.params.get("W_dec")!.data, b_dec = sae.params.get("b_dec")!.data;
+    // The prediction by hand from the saved tensors.
+    await expectSpliceByHand(sae, (x, code) => {
+      const f = toDense(code);
+      const rows = x.length / d;
+      const y = new Float32Array(rows * d);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < d; c++) {
+          let v = b_dec[c]!;
+          for (let j = 0; j < 4 * d; j++) v += f[r * 4 * d + j]! * W_dec[j * d + c]!;
+          for (let i = 0; i < d; i++) v += W_skip[c * d + i]! * x[r * d + i]!;
+          y[r * d + c] = v;
+        }
+      }
+      return y;
+    });
+  });
+
+  it("refuses a skip connection without targets, where W_skip would learn the identity", () => {
+    const cfg = defaultConfig({ architecture: "topk", d_in: d, d_sae: 4 * d, k: 4, skip_connection: true });
+    const x = new Rng(1).fillNormal(new Float32Array(256 * d));
+    expect(() => trainSae(cfg, new ArraySource(x, d, 0), { steps: 2, batchSize: 64, lr: 1e-3, progress: false }))
+      .toThrow(/a skip connection is for transcoders/);
   });
 
   it("loads SAELens transcoder folders, and refuses ones that change width", () => {
@@ -133,8 +189,30 @@ describe("transcoders", async () => {
       return p;
     };
     const jump = loadSae(folder("jt", { ...base, architecture: "jumprelu_transcoder", d_out: d }));
-    expect(jump.sae.cfg).toMatchObject({ architecture: "jumprelu", apply_b_dec_to_input: false });
+    expect(jump.sae.cfg).toMatchObject({ architecture: "jumprelu", apply_b_dec_to_input: false, skip_connection: false });
     expect(jump.metadata.hook_name_out).toBe(OUT);
+    expect(() => loadSae(folder("jst-no-skip", { ...base, architecture: "jumprelu_skip_transcoder", d_out: d }))).toThrow(/missing tensor "W_skip"/);
+
+    // With a skip connection: the same code, and W_skip x added to the prediction.
+    const W_skip = new Tensor([d, d], new Rng(5).fillNormal(new Float32Array(d * d), 0.3));
+    const skipPath = join(dir, "jst");
+    saveRaw(skipPath, { ...base, architecture: "jumprelu_skip_transcoder", d_out: d }, { ...weights, W_skip });
+    const skip = loadSae(skipPath).sae;
+    expect(skip.cfg).toMatchObject({ architecture: "jumprelu", apply_b_dec_to_input: false, skip_connection: true });
+    const x = new Rng(6).fillNormal(new Float32Array(3 * d));
+    const code = skip.encode(x, 3);
+    expect(maxAbsDiff(toDense(code), toDense(jump.sae.encode(x, 3)))).toBe(0);
+    const plain = jump.sae.decode(code).slice();
+    const withSkip = skip.decode(code, x);
+    for (let r = 0; r < 3; r++) {
+      for (let c = 0; c < d; c++) {
+        let v = plain[r * d + c]!;
+        for (let i = 0; i < d; i++) v += W_skip.data[c * d + i]! * x[r * d + i]!;
+        expect(withSkip[r * d + c]).toBeCloseTo(v, 5);
+      }
+    }
+    saveRaw(join(dir, "st"), { ...base, architecture: "skip_transcoder", d_out: d }, { ...weights, W_skip });
+    expect(loadSae(join(dir, "st")).sae.cfg).toMatchObject({ architecture: "relu", skip_connection: true });
     expect(() => loadSae(folder("wide", { ...base, architecture: "transcoder", d_out: 2 * d }))).toThrow(/map a width to itself/);
   });
 });

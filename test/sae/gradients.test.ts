@@ -63,16 +63,21 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
 ];
 
 describe("gradient check (float64 finite differences)", () => {
-  // Every case as an SAE (reconstructing x) and as a transcoder (predicting another target).
-  for (const [label, input, withDead] of cases) for (const transcoder of [false, true]) {
-    it(`${label}${transcoder ? ", as a transcoder" : ""}`, () => {
-      const sae = randomSae(transcoder ? { apply_b_dec_to_input: false, ...input } : input);
+  // Every case as an SAE (reconstructing x), as a transcoder (predicting another target)
+  // and, for the linear-encoder architectures, as a skip transcoder (+ W_skip x).
+  const variants = [["", {}], [", as a transcoder", { apply_b_dec_to_input: false }],
+    [", as a skip transcoder", { apply_b_dec_to_input: false, skip_connection: true }]] as const;
+  for (const [label, input, withDead] of cases) for (const [suffix, extra] of variants) {
+    if ("skip_connection" in extra && input.architecture === "vaease") continue;
+    it(`${label}${suffix}`, () => {
+      const sae = randomSae({ ...extra, ...input });
       const skip = sae instanceof JumpReluSae ? ["log_threshold"] : [];
-      const target = transcoder ? batch(13) : undefined;
+      const target = suffix ? batch(13) : undefined;
       const r = gradCheck(sae, { x: batch(), batch: BATCH, step: 5, seed: 3, dead: withDead ? someDead() : null, target }, { skip });
       expectGradientsMatch(r, label);
       // The check must exercise something: the reconstruction gradients are not zero.
       expect(r.errors.W_dec!.fdNorm).toBeGreaterThan(1e-3);
+      if ("skip_connection" in extra) expect(r.errors.W_skip!.fdNorm).toBeGreaterThan(1e-3);
       // The gated SAE's magnitude path and gate must both be exercised.
       for (const name of ["r_mag", "b_mag", "b_enc"]) if (r.errors[name] && input.architecture === "gated") expect(r.errors[name]!.fdNorm, name).toBeGreaterThan(1e-3);
     });

@@ -80,11 +80,11 @@ describe("sparsify folders", () => {
   const W_dec = new Tensor([m, d], randn(rng, m * d));
   const b_dec = new Tensor([d], randn(rng, d, 0.2));
 
-  function writeFolder(name: string, cfg: Record<string, unknown>): string {
+  function writeFolder(name: string, cfg: Record<string, unknown>, extra: Record<string, Tensor> = {}): string {
     const out = join(dir, name);
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, "cfg.json"), JSON.stringify({ activation: "topk", expansion_factor: 32, normalize_decoder: true, num_latents: m, k, multi_topk: false, skip_connection: false, transcode: false, d_in: d, ...cfg }));
-    writeSafetensors(join(out, "sae.safetensors"), { "encoder.weight": enc, "encoder.bias": encBias, W_dec, b_dec });
+    writeSafetensors(join(out, "sae.safetensors"), { "encoder.weight": enc, "encoder.bias": encBias, W_dec, b_dec, ...extra });
     return out;
   }
 
@@ -127,6 +127,24 @@ describe("sparsify folders", () => {
     expect(transcoderHooksOfModulePath("layers.2.self_attn")).toEqual({ in: "blocks.2.ln1.hook_normalized", out: "blocks.2.hook_attn_out" });
   });
 
+  it("reads skip transcoders: sae_out += x @ W_skip.mT, as sparsify computes it", () => {
+    const W_skip = new Tensor([d, d], randn(new Rng(8), d * d, 0.3));
+    const { sae } = openSae(writeFolder("layers.4.mlp", { transcode: true, skip_connection: true }, { W_skip }));
+    expect(sae.cfg.skip_connection).toBe(true);
+    const x = randn(new Rng(9), 2 * d);
+    const code = sae.encode(x, 2);
+    const f = toDense(code);
+    const y = sae.decode(code, x);
+    for (let b = 0; b < 2; b++) {
+      for (let c = 0; c < d; c++) {
+        let s = b_dec.data[c]!;
+        for (let j = 0; j < m; j++) s += f[b * m + j]! * W_dec.data[j * d + c]!;
+        for (let i = 0; i < d; i++) s += x[b * d + i]! * W_skip.data[c * d + i]!;
+        expect(y[b * d + c]).toBeCloseTo(s, 4);
+      }
+    }
+  });
+
   it("names hook points after the module path, and refuses what it cannot splice", () => {
     expect(hookOfModulePath("layers.0")).toBe("blocks.0.hook_resid_post");
     expect(hookOfModulePath("gpt_neox.layers.5")).toBe("blocks.5.hook_resid_post");
@@ -135,7 +153,7 @@ describe("sparsify folders", () => {
     expect(hookOfModulePath("embed_tokens")).toBe("hook_embed");
     expect(hookOfModulePath("lm_head")).toBeNull();
     expect(() => openSae(writeFolder("transcoder", { transcode: true }))).toThrow(/transcoder.*cfg.json: a transcoder of module "transcoder", whose input and output hooks saekit does not know/);
-    expect(() => openSae(writeFolder("layers.4.mlp", { transcode: true, skip_connection: true }))).toThrow(/skip connections \(W_skip\) are not supported/);
+    expect(() => openSae(writeFolder("layers.5.mlp", { transcode: true, skip_connection: true }))).toThrow(/sae.safetensors: no tensor named "W_skip"/);
     expect(() => openSae(writeFolder("groupmax", { activation: "groupmax" }))).toThrow(/activation "groupmax" is not supported/);
     expect(() => openSae(join(dir, "nothing"))).toThrow(/no such SAE file or folder/);
     mkdirSync(join(dir, "empty"));

@@ -25,9 +25,9 @@ export interface RefStep {
   auxResidual?: Float64Array;
   /**
    * The gated SAE's auxiliary reconstruction uses the decoder as a constant (stop-gradient);
-   * the check freezes W_dec and b_dec for it at the unperturbed parameters, likewise.
+   * the check freezes W_dec, b_dec (and W_skip) for it at the unperturbed parameters, likewise.
    */
-  frozenDecoder?: { W: Float64Array; b: Float64Array };
+  frozenDecoder?: { W: Float64Array; b: Float64Array; skip: Float64Array | undefined };
 }
 
 /** y = W v + b for W [rows, cols] (row-major). */
@@ -47,6 +47,11 @@ function decode(W: Float64Array, f: Float64Array, d: number, bias: Float64Array 
   for (let c = 0; c < d; c++) out[c] = bias ? bias[c]! : 0;
   for (let j = 0; j < f.length; j++) if (f[j] !== 0) for (let c = 0; c < d; c++) out[c]! += f[j]! * W[j * d + c]!;
   return out;
+}
+
+/** The decoder's bias for row b: b_dec, plus W_skip x_b with a skip connection. */
+function outputBias(bDec: Float64Array, W_skip: Float64Array | undefined, x: Float64Array, b: number, d: number): Float64Array {
+  return W_skip ? affine(W_skip, bDec, x.subarray(b * d, (b + 1) * d), d, d) : bDec;
 }
 
 const sq = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -102,6 +107,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
   const xRow = (b: number) => s.x.subarray(b * d, (b + 1) * d);
   // The reconstruction target: x for an SAE, the output activations for a transcoder.
   const yRow = (b: number) => (s.target ?? s.x).subarray(b * d, (b + 1) * d);
+  const bias = (b: number) => outputBias(p.get("b_dec")!, p.get("W_skip"), s.x, b, d);
   switch (cfg.architecture) {
     case "topk":
     case "abstopk": {
@@ -113,7 +119,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const { pre } = preActs(p, cfg, s.x, b);
         const f = new Float64Array(m);
         for (const j of topIndices(Array.from(pre, (v) => (abs ? Math.abs(v) : v)), cfg.k)) f[j] = abs ? pre[j]! : Math.max(0, pre[j]!);
-        const xHat = decode(p.get("W_dec")!, f, d, p.get("b_dec")!);
+        const xHat = decode(p.get("W_dec")!, f, d, bias(b));
         mse += sq(yRow(b), xHat);
         pres.push(pre);
         xHats.push(xHat);
@@ -129,7 +135,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       for (let b = 0; b < B; b++) {
         const f = new Float64Array(m);
         for (let j = 0; j < m; j++) if (chosen.has(b * m + j)) f[j] = Math.max(0, pres[b]![j]!);
-        const xHat = decode(p.get("W_dec")!, f, d, p.get("b_dec")!);
+        const xHat = decode(p.get("W_dec")!, f, d, bias(b));
         mse += sq(yRow(b), xHat);
         xHats.push(xHat);
       }
@@ -146,7 +152,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         for (let j = 0; j < m; j++) if (chosen.has(b * m + j)) f[j] = Math.max(0, pres[b]![j]!);
         cfg.matryoshka_widths.forEach((width, i) => {
           const prefix = f.map((v, j) => (j < width ? v : 0));
-          const xHat = decode(p.get("W_dec")!, prefix, d, p.get("b_dec")!);
+          const xHat = decode(p.get("W_dec")!, prefix, d, bias(b));
           loss += cfg.level_weights[i]! * sq(yRow(b), xHat);
           if (width === m) xHats.push(xHat);
         });
@@ -160,7 +166,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       let total = 0;
       for (let b = 0; b < B; b++) {
         const f = preActs(p, cfg, s.x, b).pre.map((v) => Math.max(0, v));
-        total += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
+        total += sq(yRow(b), decode(W, f, d, bias(b)));
         for (let j = 0; j < m; j++) total += l1 * f[j]! * norms[j]!;
       }
       return total / B;
@@ -169,7 +175,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       const l1 = cfg.l1_coefficient * warmup(s.step, cfg.l1_warmup_steps);
       const W = p.get("W_dec")!;
       const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
-      s.frozenDecoder ??= { W: Float64Array.from(W), b: Float64Array.from(p.get("b_dec")!) };
+      s.frozenDecoder ??= { W: Float64Array.from(W), b: Float64Array.from(p.get("b_dec")!), skip: p.has("W_skip") ? Float64Array.from(p.get("W_skip")!) : undefined };
       const rMag = p.get("r_mag")!, bMag = p.get("b_mag")!, bGate = p.get("b_enc")!;
       let total = 0;
       for (let b = 0; b < B; b++) {
@@ -177,9 +183,9 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const piGate = preActs(p, cfg, s.x, b).pre;
         const gate = piGate.map((v) => Math.max(0, v));
         const f = piGate.map((v, j) => (v > 0 ? Math.max(0, Math.exp(rMag[j]!) * (v - bGate[j]!) + bMag[j]!) : 0));
-        total += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
+        total += sq(yRow(b), decode(W, f, d, bias(b)));
         for (let j = 0; j < m; j++) total += l1 * gate[j]! * norms[j]!;
-        total += sq(yRow(b), decode(s.frozenDecoder.W, gate, d, s.frozenDecoder.b));
+        total += sq(yRow(b), decode(s.frozenDecoder.W, gate, d, outputBias(s.frozenDecoder.b, s.frozenDecoder.skip, s.x, b, d)));
       }
       return total / B;
     }
@@ -193,7 +199,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       for (let b = 0; b < B; b++) {
         const pre = preActs(p, cfg, s.x, b).pre;
         const f = pre.map((v, j) => (v > theta[j]! ? v : 0));
-        total += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
+        total += sq(yRow(b), decode(W, f, d, bias(b)));
         for (let j = 0; j < m; j++) {
           if (cfg.sparsity_loss_mode === "tanh") total += l0 * Math.tanh(cfg.tanh_scale * f[j]! * norms[j]!);
           else if (pre[j]! > theta[j]!) count++;
@@ -220,7 +226,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const sel = topIndices(Array.from(z, (v) => (abs ? Math.abs(v) : v)), cfg.k);
         const f = new Float64Array(m);
         for (const j of sel) f[j] = abs ? z[j]! : Math.max(0, z[j]!);
-        const xHat = decode(p.get("W_dec")!, f, d, p.get("b_dec")!);
+        const xHat = decode(p.get("W_dec")!, f, d, bias(b));
         mse += sq(yRow(b), xHat);
         const scope = cfg.kl_scope === "all" ? Array.from({ length: m }, (_, j) => j) : sel;
         for (const j of scope) kl += 0.5 * (mu[j]! ** 2 + Math.exp(logvar[j]!) - 1 - logvar[j]!);
@@ -281,7 +287,7 @@ export function jumpReluThresholdGrad(cfg: SaeConfig & { architecture: "jumprelu
   for (let b = 0; b < B; b++) {
     const pre = preActs(p, cfg, s.x, b).pre;
     const f = pre.map((v, j) => (v > theta[j]! ? v : 0));
-    const xHat = decode(W, f, d, p.get("b_dec")!);
+    const xHat = decode(W, f, d, outputBias(p.get("b_dec")!, p.get("W_skip"), s.x, b, d));
     for (let j = 0; j < m; j++) {
       // The pre-activation loss is smooth in theta: its plain derivative (times theta).
       if (s.dead?.[j] && pre[j]! < theta[j]!) g[j]! += (cfg.pre_act_loss_coefficient * norms[j]! * theta[j]!) / B;

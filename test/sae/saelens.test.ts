@@ -56,6 +56,24 @@ describe("saekit SAEs round-trip through SAELens format", () => {
     });
   }
 
+  for (const [arch, lensName] of [["relu", "skip_transcoder"], ["jumprelu", "jumprelu_skip_transcoder"], ["topk", "topk_skip_transcoder"]] as const) {
+    it(`a ${arch} skip transcoder is saved as "${lensName}" with W_skip and computes the same after loading`, () => {
+      const sae = randomize(createSae(defaultConfig({ architecture: arch, d_in: 6, d_sae: 10, k: 3, apply_b_dec_to_input: false, skip_connection: true })), 4);
+      const out = join(dir, `rt-skip-${arch}`);
+      saveSae(out, sae, { metadata: { hook_name: "blocks.0.ln2.hook_normalized", hook_name_out: "blocks.0.hook_mlp_out" } });
+      const loaded = loadSae(out);
+      expect(loaded.raw).toMatchObject({ architecture: lensName, d_out: 6, hook_name_out: "blocks.0.hook_mlp_out" });
+      expect(loaded.sae.cfg).toEqual(sae.cfg);
+      const x = randn(new Rng(2), 5 * 6);
+      const want = sae.decode(sae.encode(x, 5), x).slice();
+      expect(maxAbsDiff(loaded.sae.decode(loaded.sae.encode(x, 5), x), want)).toBeLessThan(1e-5);
+      // W_skip x is part of it: the same SAE without it reconstructs otherwise.
+      const params = new Map([...sae.params].filter(([n]) => n !== "W_skip"));
+      const noSkip = createSae({ ...sae.cfg, skip_connection: false }, params, sae.buffers);
+      expect(maxAbsDiff(want, noSkip.decode(noSkip.encode(x, 5)))).toBeGreaterThan(1e-2);
+    });
+  }
+
   it("writes W_enc as [d_in, d_sae] and the architecture SAELens knows", () => {
     const sae = randomize(createSae(defaultConfig({ architecture: "topk", d_in: 3, d_sae: 4, k: 2 })), 3);
     const out = join(dir, "layout");
