@@ -7,6 +7,7 @@ import { StoreSource } from "../data/store-source.js";
 import type { SaeMetadata } from "../sae/saelens.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
+import { LR_SCHEDULES } from "../train/schedule.js";
 import { type TrainOptions, trainSae } from "../train/trainer.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
 
@@ -102,7 +103,10 @@ export function registerTrain(program: Command): void {
     .option("--batch <n>", "tokens per step", positiveInt, 4096)
     .option("--lr <x>", "peak learning rate", finiteNumber, 4e-4)
     .option("--warmup-steps <n>", "linear LR warm-up (default min(1000, 5% of steps))", nonNegativeInt)
-    .option("--decay-start <n>", "step where linear LR decay to 0 begins (default 80% of steps)", nonNegativeInt)
+    .option("--decay-start <n>", "step where linear LR decay to 0 begins (default 80% of steps for constant, none after a cosine)", nonNegativeInt)
+    .addOption(new Option("--lr-schedule <kind>", "LR between warm-up and decay: constant, cosine (annealing to --lr-end) or cosine_restarts (SAELens' cosineannealingwarmrestarts)").choices([...LR_SCHEDULES]).default("constant"))
+    .option("--lr-end <x>", "cosine schedules: final learning rate (default lr / 10)", finiteNumber)
+    .option("--lr-cycles <n>", "cosine_restarts: number of cosine cycles", positiveInt, 1)
     .option("--clip <x>", "clip the global gradient norm (0: off)", finiteNumber, 1)
     .option("--seed <n>", "random seed", nonNegativeInt, 0)
     .addOption(new Option("--b-dec-init <how>", "decoder bias init").choices(["mean", "geometric_median", "zeros"]).default("mean"))
@@ -142,6 +146,7 @@ export function registerTrain(program: Command): void {
     const cfg = saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, source.d, o.steps);
     const options: TrainOptions = {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
+      lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
       clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
       deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
       outDir: o.out, resume: o.resume === true, metadata: storeMetadata(source, o.data),

@@ -15,7 +15,7 @@ import { foldInputScale } from "../sae/saelens-format.js";
 import { Adam } from "./adam.js";
 import { TrainingCore, checkSkipConnection, stepMetrics } from "./core.js";
 import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
-import { defaultSchedule } from "./schedule.js";
+import { type LrScheduleKind, defaultSchedule } from "./schedule.js";
 
 export interface InMemoryOptions {
   steps: number;
@@ -29,6 +29,8 @@ export interface InMemoryOptions {
   /** "expected_norm": scale inputs so E||x||^2 = d_in (folded into result()'s weights). */
   normalizeActivations?: "none" | "expected_norm";
   bDecInit?: BDecInit;
+  /** The main learning-rate schedule (default constant, with trainSae's warm-up and decay). */
+  lrSchedule?: LrScheduleKind;
 }
 
 /** One step's metrics (stepMetrics) with its index and learning rate. */
@@ -53,7 +55,7 @@ export class InMemoryTraining {
       decoderInitNorm: defaultDecoderInitNorm(cfg), bDecInit: o.bDecInit ?? "mean",
     });
     this.core = new TrainingCore(this.sae, new Adam(this.sae.params), {
-      schedule: defaultSchedule(o.lr, o.steps), clipGradNorm: o.clipGradNorm ?? 1,
+      schedule: defaultSchedule(o.lr, o.steps, o.lrSchedule), clipGradNorm: o.clipGradNorm ?? 1,
       deadAfterTokens: o.deadAfterTokens ?? 10_000_000, seed,
     });
     this.x = new Float32Array(o.batchSize * acts.d);

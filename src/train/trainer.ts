@@ -33,7 +33,7 @@ import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "
 import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
 import { resampleDeadLatents } from "./resample.js";
 import { TrainingCore, checkSkipConnection, stepMetrics } from "./core.js";
-import { type LrSchedule, defaultSchedule } from "./schedule.js";
+import { type LrSchedule, type LrScheduleKind, defaultSchedule, validateSchedule } from "./schedule.js";
 
 export const METRICS_FILE = "metrics.jsonl";
 
@@ -43,8 +43,14 @@ export interface TrainOptions {
   lr: number;
   /** Default: min(1000, 5% of steps). */
   lrWarmupSteps?: number;
-  /** Step where linear decay to 0 begins. Default: 80% of steps. */
+  /** Step where linear decay to 0 begins. Default: 80% of steps (constant), none after a cosine. */
   lrDecayStart?: number;
+  /** The main learning-rate schedule (schedule.ts). Default: constant. */
+  lrSchedule?: LrScheduleKind;
+  /** The cosines' final learning rate. Default: lr / 10 (SAELens). */
+  lrEnd?: number;
+  /** cosine_restarts: number of cycles. Default: 1. */
+  lrCycles?: number;
   beta1?: number;
   beta2?: number;
   adamEps?: number;
@@ -116,13 +122,16 @@ type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "s
 };
 
 function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
-  const sched = defaultSchedule(o.lr, o.steps);
+  const sched = defaultSchedule(o.lr, o.steps, o.lrSchedule);
   const r: Resolved = {
     steps: o.steps,
     batchSize: o.batchSize,
     lr: o.lr,
     lrWarmupSteps: o.lrWarmupSteps ?? sched.warmupSteps,
     lrDecayStart: o.lrDecayStart ?? sched.decayStart,
+    lrSchedule: sched.kind!,
+    lrEnd: o.lrEnd ?? o.lr / 10,
+    lrCycles: o.lrCycles ?? 1,
     beta1: o.beta1 ?? ADAM_DEFAULTS.beta1,
     beta2: o.beta2 ?? ADAM_DEFAULTS.beta2,
     adamEps: o.adamEps ?? ADAM_DEFAULTS.eps,
@@ -147,10 +156,19 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   posInt("logEvery", r.logEvery);
   posInt("featureSamplingWindow", r.featureSamplingWindow);
   if (!(r.lr > 0 && Number.isFinite(r.lr))) throw new RangeError(`training option lr must be > 0, got ${r.lr}`);
+  validateSchedule(scheduleOf(r));
   if (!(r.clipGradNorm >= 0)) throw new RangeError("clipGradNorm must be >= 0");
   if (!Number.isSafeInteger(r.resampleEvery) || r.resampleEvery < 0) throw new RangeError(`training option resampleEvery must be a non-negative integer, got ${r.resampleEvery}`);
   if (r.resampleEvery > 0 && cfg.architecture === "vaease") throw new RangeError("resampling needs a linear encoder; a vaease SAE has none");
   return r;
+}
+
+/** The learning-rate schedule of resolved options. */
+function scheduleOf(o: Resolved): LrSchedule {
+  return {
+    lr: o.lr, steps: o.steps, warmupSteps: o.lrWarmupSteps, decayStart: o.lrDecayStart,
+    kind: o.lrSchedule, lrEnd: o.lrEnd, cycles: o.lrCycles,
+  };
 }
 
 /** Window sums for one metrics record. */
@@ -189,7 +207,7 @@ export function trainSae(cfg: SaeConfig, source: ActivationSource, options: Trai
     cfg = defaultConfig(c as unknown as SaeConfigInput);
     o = { ...resolve(c, options), ...(resumed.meta.options as Resolved), outDir };
   }
-  const sched: LrSchedule = { lr: o.lr, steps: o.steps, warmupSteps: o.lrWarmupSteps, decayStart: o.lrDecayStart };
+  const sched = scheduleOf(o);
 
   let sae: Sae;
   let adam: Adam;

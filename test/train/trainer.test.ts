@@ -19,6 +19,7 @@ import { subspaceActiveDims } from "../../src/synthetic/score.js";
 import { SubspacesSource } from "../../src/synthetic/subspaces.js";
 import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
 import { checkpointPath } from "../../src/train/checkpoint.js";
+import { lrAt } from "../../src/train/schedule.js";
 import { METRICS_FILE, type MetricsRecord, type TrainOptions, trainSae } from "../../src/train/trainer.js";
 import { tempDir } from "../helpers.js";
 
@@ -187,6 +188,18 @@ describe("training constraints and bad input", () => {
     const r = trainSae(cfg, new SuperpositionSource({ d: 16, nFeatures: 40, seed: 4 }), { steps: 30, batchSize: 128, lr: 1e-2, progress: false });
     const W = r.sae.params.get("W_dec")!.data;
     for (let j = 0; j < 64; j++) expect(Math.abs(Math.hypot(...W.subarray(j * 16, (j + 1) * 16)) - 1)).toBeLessThan(1e-5);
+  });
+
+  it("steps at the scheduled learning rate: the cosine schedule's value is what each step logs", () => {
+    const cfg = defaultConfig({ architecture: "topk", d_in: 16, d_sae: 64, k: 3 });
+    const logged: MetricsRecord[] = [];
+    const o = { steps: 40, batchSize: 64, lr: 1e-2, lrWarmupSteps: 4, lrDecayStart: 36, lrSchedule: "cosine", lrEnd: 1e-3, logEvery: 1 } as const;
+    trainSae(cfg, new SuperpositionSource({ d: 16, nFeatures: 40, seed: 4 }), { ...o, progress: false, onLog: (m) => logged.push(m) });
+    const schedule = { lr: o.lr, steps: o.steps, warmupSteps: 4, decayStart: 36, kind: "cosine", lrEnd: 1e-3 } as const;
+    expect(logged.map((m) => m.lr)).toEqual(Array.from({ length: 40 }, (_, t) => lrAt(schedule, t)));
+    expect(logged[20]!.lr).toBeCloseTo(1e-3 + (1e-2 - 1e-3) * (1 + Math.cos((16 * Math.PI) / 32)) / 2, 12);
+    expect(() => trainSae(cfg, new SuperpositionSource({ d: 16, nFeatures: 40, seed: 4 }), { ...o, lrEnd: 0, progress: false }))
+      .toThrow(/starts from lr_end, which is 0/);
   });
 
   it("input normalisation is folded into the saved weights", () => {
