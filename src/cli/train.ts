@@ -18,6 +18,7 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--d-sae <n>", "number of latents (default: 8 x d_in)", positiveInt)
     .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, matryoshka, vsae)", positiveInt)
     .option("--aux-k <n>", "AuxK latents (0 disables; default d_in/2)", nonNegativeInt)
+    .option("--multi-topk", "topk, abstopk: the top 4k latents also reconstruct (loss += ||x - x_hat_4k||^2 / 8), so the SAE works at larger k (Gao et al. 2024, sparsify)")
     .option("--aux-alpha <x>", "AuxK loss weight (default 1/32)", finiteNumber)
     .addOption(new Option("--decoder-norm <mode>", "unit: decoder rows kept at norm 1; none: free").choices(["unit", "none"]))
     .option("--no-b-dec-on-input", "do not subtract b_dec from the input before encoding")
@@ -52,6 +53,7 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     d_sae: (o.dSae as number | undefined) ?? 8 * dIn,
     k: o.k,
     aux_k: o.auxK,
+    multi_topk: o.multiTopk === true ? true : undefined,
     aux_alpha: o.auxAlpha,
     matryoshka_widths: o.matryoshkaWidths,
     level_weights: o.levelWeights,

@@ -63,6 +63,12 @@ export interface AuxKOptions {
 export interface TopKConfig extends BaseSaeConfig, AuxKOptions {
   architecture: "topk" | "abstopk";
   k: number;
+  /**
+   * Multi-TopK (Gao et al. 2024, sparsify's multi_topk): the top 4k latents must also
+   * reconstruct, loss += ||x - x_hat_4k||^2 / 8, so the SAE still works when run with a
+   * larger k than it was trained at.
+   */
+  multi_topk: boolean;
 }
 
 /** Top k*batch over the whole batch; inference uses a learned threshold (a JumpReLU). */
@@ -162,7 +168,7 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
       break;
     case "topk":
     case "abstopk":
-      cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32 };
+      cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32, multi_topk: false };
       break;
     case "batchtopk":
       cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32, threshold_momentum: 0.01 };
@@ -221,6 +227,10 @@ export function validateConfig(cfg: SaeConfig): void {
     nonNeg("aux_alpha", cfg.aux_alpha);
   }
   switch (cfg.architecture) {
+    case "topk":
+    case "abstopk":
+      if (typeof cfg.multi_topk !== "boolean") fail(`multi_topk must be true or false, got ${JSON.stringify(cfg.multi_topk)}`);
+      break;
     case "relu":
     case "gated":
       nonNeg("l1_coefficient", cfg.l1_coefficient);

@@ -218,19 +218,20 @@ export abstract class LinearSae implements Sae {
   }
 
   /**
-   * Decode and the reconstruction loss in one fused pass: x_hat, dL/dx_hat = (2/B)(x_hat - x)
-   * and dL/dval = dL/dx_hat . W_dec rows per entry (each token's decoder rows are read
-   * from memory once). Returns sum ||x - x_hat||^2.
+   * Decode and the reconstruction loss in one fused pass: x_hat, dL/dx_hat = weight (2/B)
+   * (x_hat - x) and dL/dval = dL/dx_hat . W_dec rows per entry (each token's decoder rows
+   * are read from memory once), into workspace buffers under `name`. Returns
+   * sum ||x - x_hat||^2 (unweighted).
    */
-  protected reconstructFused(code: SparseCode, x: Float32Array, batch: number): {
+  protected reconstructFused(code: SparseCode, x: Float32Array, batch: number, name = "", weight = 1): {
     sumSq: number; xHat: Float32Array; gXhat: Float32Array; gVal: Float32Array;
   } {
     const d = this.cfg.d_in;
-    const xHat = this.ws.float("x_hat", batch * d);
-    const gXhat = this.ws.float("g_xhat", batch * d);
-    const gVal = this.ws.float("code_g_val", nnz(code));
+    const xHat = this.ws.float(`${name}x_hat`, batch * d);
+    const gXhat = this.ws.float(`${name}g_xhat`, batch * d);
+    const gVal = this.ws.float(`${name}code_g_val`, nnz(code));
     const sumSq = this.k.sparseReconstruct(batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec,
-      x, 2 / batch, xHat, gXhat, gVal);
+      x, (2 * weight) / batch, xHat, gXhat, gVal);
     return { sumSq, xHat, gXhat, gVal };
   }
 

@@ -45,7 +45,7 @@ export function loadSparsifySae(dir: string): LoadedSae {
   const skip = raw.skip_connection === true;
   const cfg = defaultConfig({
     architecture: "topk", d_in: d, d_sae: m, k: raw.k as number, decoder_norm: "none", apply_b_dec_to_input: !transcode,
-    skip_connection: skip,
+    skip_connection: skip, multi_topk: raw.multi_topk === true,
   });
   const read = (name: string, dims: number[]) => file.read(name).expectShape(dims, `${file.path}: tensor "${name}"`);
   const params: ParamSet = new Map([

@@ -36,16 +36,33 @@ export abstract class TopKFamilySae extends LinearSae {
   /**
    * The rest of a TopK-family step once the code is selected: reconstruction loss, the
    * code's backward, AuxK on dead latents (selected by `auxMode` from the noise-free
-   * pre-activations) and b_dec's gradient.
+   * pre-activations), Multi-TopK's wider reconstruction when `multiK` > 0, and the output
+   * side's gradients.
    */
   protected finishStep(code: SparseCode, pre: Float32Array, xc: Float32Array, s: TrainStep, grads: ParamSet,
-    mode: SelectMode, opts: AuxKOptions): StepStats {
+    mode: SelectMode, opts: AuxKOptions, multiK = 0): StepStats {
     const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, targetOf(s), s.batch);
     this.backwardCode(code, gXhat, xc, mode, grads, false, "code", gVal);
     const aux = this.auxK(opts, targetOf(s), xHat, pre, xc, s.batch, s.dead, mode, grads);
+    const multi = multiK > 0 ? this.multiTopK(multiK, pre, xc, s, gXhat, mode, grads) : 0;
     this.outputGrads(gXhat, s, grads);
     const mse = sumSq / s.batch;
-    return { loss: mse + aux, terms: { mse, aux }, sumSquaredError: sumSq, xHat, code };
+    return { loss: mse + aux + multi, terms: multiK > 0 ? { mse, aux, multi_topk: multi } : { mse, aux }, sumSquaredError: sumSq, xHat, code };
+  }
+
+  /**
+   * Multi-TopK's term (Gao et al. 2024; sparsify): the top multiK latents reconstruct the
+   * target too, weighted 1/8. Its gradients accumulate into `grads`, and its dL/dx_hat
+   * into `gXhat` for the output side. Returns the weighted loss.
+   */
+  private multiTopK(multiK: number, pre: Float32Array, xc: Float32Array, s: TrainStep, gXhat: Float32Array,
+    mode: SelectMode, grads: ParamSet): number {
+    const B = s.batch;
+    const wide = this.selectTopK(pre, B, multiK, mode, this.b_enc, "multi");
+    const r = this.reconstructFused(wide, targetOf(s), B, "multi_", 1 / 8);
+    this.backwardCode(wide, r.gXhat, xc, mode, grads, true, "multi", r.gVal);
+    this.k.addScaledRows(gXhat, r.gXhat, B, this.cfg.d_in, this.ws.float("multi_ones", B).fill(1));
+    return r.sumSq / 8 / B;
   }
 
   /**

@@ -129,8 +129,8 @@ describe("sparsify folders", () => {
 
   it("reads skip transcoders: sae_out += x @ W_skip.mT, as sparsify computes it", () => {
     const W_skip = new Tensor([d, d], randn(new Rng(8), d * d, 0.3));
-    const { sae } = openSae(writeFolder("layers.4.mlp", { transcode: true, skip_connection: true }, { W_skip }));
-    expect(sae.cfg.skip_connection).toBe(true);
+    const { sae } = openSae(writeFolder("layers.4.mlp", { transcode: true, skip_connection: true, multi_topk: true }, { W_skip }));
+    expect(sae.cfg).toMatchObject({ skip_connection: true, multi_topk: true });
     const x = randn(new Rng(9), 2 * d);
     const code = sae.encode(x, 2);
     const f = toDense(code);

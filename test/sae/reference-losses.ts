@@ -117,10 +117,15 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       const xHats: Float64Array[] = [];
       for (let b = 0; b < B; b++) {
         const { pre } = preActs(p, cfg, s.x, b);
-        const f = new Float64Array(m);
-        for (const j of topIndices(Array.from(pre, (v) => (abs ? Math.abs(v) : v)), cfg.k)) f[j] = abs ? pre[j]! : Math.max(0, pre[j]!);
-        const xHat = decode(p.get("W_dec")!, f, d, bias(b));
+        const code = (k: number) => {
+          const f = new Float64Array(m);
+          for (const j of topIndices(Array.from(pre, (v) => (abs ? Math.abs(v) : v)), k)) f[j] = abs ? pre[j]! : Math.max(0, pre[j]!);
+          return f;
+        };
+        const xHat = decode(p.get("W_dec")!, code(cfg.k), d, bias(b));
         mse += sq(yRow(b), xHat);
+        // Multi-TopK: the top 4k reconstruct too, weighted 1/8.
+        if (cfg.multi_topk) mse += sq(yRow(b), decode(p.get("W_dec")!, code(Math.min(4 * cfg.k, m)), d, bias(b))) / 8;
         pres.push(pre);
         xHats.push(xHat);
       }

@@ -18,6 +18,8 @@ import { VaeaseSae } from "../../src/sae/vaease.js";
 import { subspaceActiveDims } from "../../src/synthetic/score.js";
 import { SubspacesSource } from "../../src/synthetic/subspaces.js";
 import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
+import { ReconstructionMetrics } from "../../src/eval/metrics.js";
+import { createSae } from "../../src/sae/registry.js";
 import { checkpointPath } from "../../src/train/checkpoint.js";
 import { lrAt } from "../../src/train/schedule.js";
 import { METRICS_FILE, type MetricsRecord, type TrainOptions, trainSae } from "../../src/train/trainer.js";
@@ -35,6 +37,28 @@ describe("training on synthetic ground truth", () => {
     expect(score.recovered).toBeGreaterThanOrEqual(0.9);
     expect(score.mmcs).toBeGreaterThan(0.95);
     expect(r.last!.l0).toBeLessThanOrEqual(8);
+  });
+
+  it("Multi-TopK keeps a k = 4 SAE working at k = 16, where plain TopK falls apart, at the same k = 4 FVU", () => {
+    const fvuAt = (multi: boolean) => {
+      const cfg = defaultConfig({ architecture: "topk", d_in: 32, d_sae: 256, k: 4, multi_topk: multi });
+      const source = new SuperpositionSource({ d: 32, nFeatures: 200, meanActive: 8, seed: 1 });
+      const r = trainSae(cfg, source, { steps: 600, batchSize: 256, lr: 3e-3, seed: 1, progress: false });
+      const rows = 4096;
+      const x = new Float32Array(rows * 32);
+      source.next(x, rows);
+      // The trained weights run with another k, as a user running the SAE wider would.
+      return (k: number) => {
+        const sae = createSae({ ...r.sae.cfg, k }, r.sae.params);
+        const rec = new ReconstructionMetrics(32);
+        rec.add(x, sae.decode(sae.encode(x, rows)), rows);
+        return rec.result().fvu;
+      };
+    };
+    const plain = fvuAt(false), multi = fvuAt(true);
+    expect(multi(16)).toBeLessThan(0.5 * plain(16));
+    expect(plain(16)).toBeGreaterThan(plain(4));
+    expect(multi(4)).toBeLessThan(1.15 * plain(4));
   });
 
   it("vaease finds 4 +- 1 active dimensions on each of 3 four-dimensional subspaces", () => {
