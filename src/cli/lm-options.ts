@@ -2,6 +2,7 @@
 import { type Command, Option } from "commander";
 import { type LoadedModel, loadModel } from "../lm/load.js";
 import { fetchSae } from "../sae/open.js";
+import { withInferenceK } from "../sae/registry.js";
 import { positiveInt } from "./options.js";
 
 export function addModelOptions(cmd: Command): Command {
@@ -39,8 +40,9 @@ export function addSaeOptions(cmd: Command): Command {
 }
 
 /** The SAE and the hook it reads: --hook, else the one its config names. */
-export async function openSaeAtHook(o: { sae: string; hook?: string; hookOut?: string; cacheDir?: string }) {
+export async function openSaeAtHook(o: { sae: string; hook?: string; hookOut?: string; cacheDir?: string; saeK?: number }) {
   const loaded = await fetchSae(o.sae, { cacheDir: o.cacheDir });
+  if (o.saeK !== undefined) loaded.sae = withInferenceK(loaded.sae, o.saeK);
   const hook = o.hook ?? loaded.metadata.hook_name;
   if (!hook) throw new Error(`${o.sae}: its config names no hook point saekit knows; pass --hook`);
   // A transcoder's output hook (undefined for an SAE).

@@ -54,6 +54,7 @@ export function registerLm(program: Command): void {
     .option("--skip-contexts <n>", "skip this many contexts first (e.g. those harvested for training)", nonNegativeInt, 0)
     .option("--out <file>", "also write the JSON result here")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output (with per-latent details)")
+    .option("--sae-k <n>", "run a TopK SAE (topk, abstopk, vsae) with this many latents per token instead of its trained k (e.g. one trained with --multi-topk)", positiveInt)
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
   addSaeModelDatasetOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
   evalCmd.action(async (o) => {

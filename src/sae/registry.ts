@@ -30,3 +30,16 @@ export function createSae(cfg: SaeConfig, params?: ParamSet, buffers?: ParamSet)
 export function newSae(input: SaeConfigInput): Sae {
   return createSae(defaultConfig(input));
 }
+
+/**
+ * The same SAE selecting `k` latents per token instead of its trained k: what running a
+ * TopK SAE (topk, abstopk, vsae) wider or narrower means, e.g. one trained with Multi-TopK.
+ * Shares the parameters. BatchTopK and Matryoshka SAEs run on a threshold, not a k.
+ */
+export function withInferenceK(sae: Sae, k: number): Sae {
+  const cfg = sae.cfg;
+  if (cfg.architecture !== "topk" && cfg.architecture !== "abstopk" && cfg.architecture !== "vsae") {
+    throw new Error(`a ${cfg.architecture} SAE does not select a fixed k per token at inference (topk, abstopk and vsae do)`);
+  }
+  return createSae({ ...cfg, k }, sae.params, sae.buffers);
+}

@@ -19,7 +19,7 @@ import { subspaceActiveDims } from "../../src/synthetic/score.js";
 import { SubspacesSource } from "../../src/synthetic/subspaces.js";
 import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
 import { ReconstructionMetrics } from "../../src/eval/metrics.js";
-import { createSae } from "../../src/sae/registry.js";
+import { createSae, withInferenceK } from "../../src/sae/registry.js";
 import { checkpointPath } from "../../src/train/checkpoint.js";
 import { lrAt } from "../../src/train/schedule.js";
 import { METRICS_FILE, type MetricsRecord, type TrainOptions, trainSae } from "../../src/train/trainer.js";
@@ -49,7 +49,7 @@ describe("training on synthetic ground truth", () => {
       source.next(x, rows);
       // The trained weights run with another k, as a user running the SAE wider would.
       return (k: number) => {
-        const sae = createSae({ ...r.sae.cfg, k }, r.sae.params);
+        const sae = withInferenceK(r.sae, k);
         const rec = new ReconstructionMetrics(32);
         rec.add(x, sae.decode(sae.encode(x, rows)), rows);
         return rec.result().fvu;
@@ -59,6 +59,7 @@ describe("training on synthetic ground truth", () => {
     expect(multi(16)).toBeLessThan(0.5 * plain(16));
     expect(plain(16)).toBeGreaterThan(plain(4));
     expect(multi(4)).toBeLessThan(1.15 * plain(4));
+    expect(() => withInferenceK(createSae(defaultConfig({ architecture: "batchtopk", d_in: 8, d_sae: 16, k: 2 })), 8)).toThrow(/a batchtopk SAE does not select a fixed k per token at inference/);
   });
 
   it("vaease finds 4 +- 1 active dimensions on each of 3 four-dimensional subspaces", () => {
