@@ -1,20 +1,21 @@
 /**
  * Writes latent analyses of one or more SAEs to a folder: `analysis.json` (everything, for
- * plotting elsewhere), one SVG per figure of the vSAE paper's sections 4.2-4.3, and
+ * plotting elsewhere), one SVG and one PNG per figure of the vSAE paper's sections 4.2-4.3, and
  * `report.html`, a page with a summary table and every figure inline. Each file is written
  * atomically.
  */
 import { join } from "node:path";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { analysisFigures, type NamedAnalysis } from "./figures.js";
+import { svgToPng } from "./png.js";
 import { escapeXml } from "./svg.js";
 
 export type { NamedAnalysis } from "./figures.js";
 
 export function writeAnalysisReport(dir: string, analyses: NamedAnalysis[]): string[] {
   const written: string[] = [];
-  const write = (file: string, text: string) => {
-    writeFileAtomic(join(dir, file), text);
+  const write = (file: string, content: string | Uint8Array) => {
+    writeFileAtomic(join(dir, file), content);
     written.push(file);
   };
   writeJsonAtomic(join(dir, "analysis.json"), analyses.map(({ name, source, analysis }) => ({ name, source, ...analysis })));
@@ -22,7 +23,10 @@ export function writeAnalysisReport(dir: string, analyses: NamedAnalysis[]): str
   const sections: string[] = [];
   for (const a of analyses) {
     const figures = analysisFigures(a);
-    for (const [suffix, svg] of Object.entries(figures)) write(`${a.name}-${suffix}.svg`, svg);
+    for (const [suffix, svg] of Object.entries(figures)) {
+      write(`${a.name}-${suffix}.svg`, svg);
+      write(`${a.name}-${suffix}.png`, svgToPng(svg));
+    }
     sections.push(`<h2>${escapeXml(a.name)}</h2>\n<p>${escapeXml(a.source)}</p>\n<div class="figs">${Object.values(figures).join("\n")}</div>`);
   }
   const rows = analyses.map(({ name, analysis: r }) =>

@@ -25,7 +25,7 @@ export function parseMetricsJsonl(text: string): Array<Record<string, number>> {
 const CURVES: Array<{ key: string; label: string; logY: boolean }> = [
   { key: "loss", label: "total loss", logY: true },
   { key: "mse", label: "MSE (||x - x_hat||^2 per token)", logY: true },
-  { key: "fvu", label: "fraction of variance unexplained", logY: false },
+  { key: "fvu", label: "fraction of variance unexplained", logY: true },
   { key: "l0", label: "L0 (active latents per token)", logY: false },
   { key: "dead_frac", label: "dead fraction", logY: false },
   { key: "lr", label: "learning rate", logY: false },

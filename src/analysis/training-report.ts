@@ -1,5 +1,5 @@
 /**
- * Training curves of run folders: reads each metrics.jsonl and writes one SVG per metric
+ * Training curves of run folders: reads each metrics.jsonl and writes one SVG and PNG per metric
  * (training-figures.ts) and `training.html` with all of them, so a run can be looked at
  * without a plotting stack.
  */
@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { METRICS_FILE } from "../train/trainer.js";
+import { svgToPng } from "./png.js";
 import { escapeXml } from "./svg.js";
 import { parseMetricsJsonl, type RunMetrics, trainingFigures } from "./training-figures.js";
 
@@ -21,13 +22,14 @@ export function readRunMetrics(dir: string, name = basename(dir)): RunMetrics {
   return { name, records };
 }
 
-/** Writes `<metric>.svg` for every metric and `training.html`; returns the file names. */
+/** Writes `<metric>.svg` and `<metric>.png` for every metric and `training.html`; returns the file names. */
 export function writeTrainingReport(dir: string, runs: RunMetrics[]): string[] {
   const figures = trainingFigures(runs);
   const files: string[] = [];
   for (const [key, svg] of Object.entries(figures)) {
     writeFileAtomic(join(dir, `${key}.svg`), svg);
-    files.push(`${key}.svg`);
+    writeFileAtomic(join(dir, `${key}.png`), svgToPng(svg));
+    files.push(`${key}.svg`, `${key}.png`);
   }
   const last = runs.map((r) => {
     const rec = r.records[r.records.length - 1]!;

@@ -13,7 +13,7 @@ import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./option
 export function registerAnalyze(program: Command): void {
   program
     .command("analyze")
-    .description("max-activation histograms, living-feature fraction and a t-SNE + k-means map of the latents (the vSAE paper's analyses), written as analysis.json, SVG figures and report.html")
+    .description("max-activation histograms, living-feature fraction and a t-SNE + k-means map of the latents (the vSAE paper's analyses), written as analysis.json, SVG and PNG figures and report.html")
     .requiredOption("--sae <path>", `${SAE_HELP}; repeat to compare several`, (v: string, prev: string[] = []) => [...prev, v])
     .requiredOption("--data <source>", "activations: a store folder, an activation file or synthetic:...")
     .requiredOption("--out <dir>", "report folder")

@@ -1,4 +1,4 @@
-/** `saekit plot`: training curves of runs from their metrics.jsonl, as SVG and HTML. */
+/** `saekit plot`: training curves of runs from their metrics.jsonl, as SVG, PNG and HTML. */
 import type { Command } from "commander";
 import { readRunMetrics, writeTrainingReport } from "../analysis/training-report.js";
 import { printJson } from "./options.js";
@@ -6,7 +6,7 @@ import { printJson } from "./options.js";
 export function registerPlot(program: Command): void {
   program
     .command("plot")
-    .description("plot training curves (loss terms, MSE, FVU, L0, dead fraction, lr against tokens) of one or more runs: one SVG per metric and training.html")
+    .description("plot training curves (loss terms, MSE, FVU, L0, dead fraction, lr against tokens) of one or more runs: one SVG and PNG per metric and training.html")
     .requiredOption("--run <dir>", "a run folder written by saekit train; repeat to overlay several", (v: string, prev: string[] = []) => [...prev, v])
     .requiredOption("--out <dir>", "folder for the figures")
     .action((o) => {

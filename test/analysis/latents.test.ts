@@ -62,6 +62,8 @@ describe("latent analysis", () => {
     expect(scatter.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"")).toBe(true);
     expect(scatter.trimEnd().endsWith("</svg>")).toBe(true);
     expect(scatter.match(/<circle /g)).toHaveLength(3);
+    expect(files).toContain("hand-tsne-clusters.png");
+    expect(readFileSync(join(out, "hand-tsne-clusters.png")).subarray(1, 4).toString("latin1")).toBe("PNG");
     const hist = readFileSync(join(out, "hand-max-activations.svg"), "utf8");
     expect(hist.match(/<rect [^>]*fill="#1f77b4"/g)).toHaveLength(50);
     const html = readFileSync(join(out, "report.html"), "utf8");

@@ -2,6 +2,7 @@
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { svgToPng } from "../../src/analysis/png.js";
 import { readRunMetrics, writeTrainingReport } from "../../src/analysis/training-report.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { SuperpositionSource } from "../../src/synthetic/superposition.js";
@@ -26,6 +27,11 @@ describe("training curves", () => {
     const lines = [...fvu.matchAll(/<polyline [^>]*points="([^"]*)"/g)].map((m) => m[1]!.split(" ").length);
     expect(lines).toEqual([6, 6]);
     expect(readFileSync(join(dir, "plots", "kl.svg"), "utf8").match(/<polyline /g)).toHaveLength(1);
+    // Each figure also as a PNG, rendered from the same SVG.
+    const png = readFileSync(join(dir, "plots", "fvu.png"));
+    expect(files).toContain("fvu.png");
+    expect(png.subarray(1, 4).toString("latin1")).toBe("PNG");
+    expect(png.equals(Buffer.from(svgToPng(fvu)))).toBe(true);
     const html = readFileSync(join(dir, "plots", "training.html"), "utf8");
     expect(html).toContain("<td>a</td><td>30</td><td>1920</td>");
   });
