@@ -3,6 +3,7 @@
  * filter (chart backgrounds and fills are flat, which it turns into runs of zeros).
  */
 import { deflateSync } from "node:zlib";
+import { concatBytes } from "../core/bytes.js";
 import type { Raster } from "./raster.js";
 import { svgToRaster } from "./svg-raster.js";
 
@@ -49,14 +50,7 @@ export function encodePng(image: Raster): Uint8Array {
     filtered[at] = 1; // Sub: each byte minus the same channel of the pixel to its left
     for (let i = 0; i < stride; i++) filtered[at + 1 + i] = (row[i]! - (i >= 3 ? row[i - 3]! : 0)) & 0xff;
   }
-  const parts = [SIGNATURE, chunk("IHDR", header), chunk("IDAT", deflateSync(filtered, { level: 9 })), chunk("IEND", new Uint8Array(0))];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([SIGNATURE, chunk("IHDR", header), chunk("IDAT", deflateSync(filtered, { level: 9 })), chunk("IEND", new Uint8Array(0))]);
 }
 
 /** A PNG file of one of saekit's SVG charts (svg-raster.ts). */

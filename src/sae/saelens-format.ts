@@ -18,6 +18,7 @@
  * saekit's full config sits under "saekit" in cfg.json, and tensors SAELens would refuse
  * as unexpected keys (vSAE's log-variance head) go to `saekit_extras.safetensors`.
  */
+import { concatBytes } from "../core/bytes.js";
 import { SafetensorsReader, encodeSafetensors } from "../core/safetensors-format.js";
 import { Tensor } from "../core/tensor.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "./config.js";
@@ -241,16 +242,6 @@ export function saeLensFolderBytes(sae: Sae, opts: SaveOptions = {}): Map<string
   const out = new Map<string, Uint8Array>();
   for (const [name, tensors] of Object.entries(tensorFiles)) out.set(name, concatBytes(encodeSafetensors(tensors, { format: "pt" })));
   out.set(CFG_FILE, new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
-  return out;
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 

@@ -84,9 +84,10 @@ describe("transcoders", async () => {
     expect(served).toEqual(stored);
   });
 
-  it("trains on the pairs, saves SAELens' transcoder fields, and splices in at the output hook", async () => {
-    const out = join(dir, "tc");
-    const cfg = defaultConfig({ architecture: "relu", d_in: d, d_sae: 4 * d, l1_coefficient: 0.01, apply_b_dec_to_input: false });
+  /** A ReLU transcoder trained on the stored pairs into dir/name; returns its folder and cfg.json. */
+  function trainReluTranscoder(name: string, skip: boolean): { out: string; raw: Record<string, unknown> } {
+    const out = join(dir, name);
+    const cfg = defaultConfig({ architecture: "relu", d_in: d, d_sae: 4 * d, l1_coefficient: 0.01, apply_b_dec_to_input: false, skip_connection: skip });
     const logs: number[] = [];
     trainSae(cfg, new StoreSource(store, 0, 4096), {
       steps: 150, batchSize: 64, lr: 3e-3, seed: 1, progress: false, logEvery: 25, outDir: out, onLog: (m) => logs.push(m.fvu),
@@ -94,7 +95,11 @@ describe("transcoders", async () => {
     });
     // FVU is measured against the targets, and falls as it learns to predict them.
     expect(logs.at(-1)!).toBeLessThan(0.5 * logs[0]!);
-    const raw = JSON.parse(readFileSync(join(out, "cfg.json"), "utf8"));
+    return { out, raw: JSON.parse(readFileSync(join(out, "cfg.json"), "utf8")) };
+  }
+
+  it("trains on the pairs, saves SAELens' transcoder fields, and splices in at the output hook", async () => {
+    const { out, raw } = trainReluTranscoder("tc", false);
     expect(raw).toMatchObject({ architecture: "transcoder", d_out: d, hook_name_out: OUT, hook_layer_out: 0, apply_b_dec_to_input: false });
     const { sae, metadata } = loadSae(out);
     expect(metadata).toMatchObject({ hook_name: IN, hook_name_out: OUT });
@@ -132,15 +137,7 @@ describe("transcoders", async () => {
   }
 
   it("trains a skip transcoder: saved as SAELens' skip_transcoder with W_skip, spliced as W_dec^T f + b_dec + W_skip x", async () => {
-    const out = join(dir, "skip-tc");
-    const cfg = defaultConfig({ architecture: "relu", d_in: d, d_sae: 4 * d, l1_coefficient: 0.01, apply_b_dec_to_input: false, skip_connection: true });
-    const logs: number[] = [];
-    trainSae(cfg, new StoreSource(store, 0, 4096), {
-      steps: 150, batchSize: 64, lr: 3e-3, seed: 1, progress: false, logEvery: 25, outDir: out, onLog: (m) => logs.push(m.fvu),
-      metadata: { model_name: "tiny-neox", hook_name: IN, hook_name_out: OUT, context_size: ctx },
-    });
-    expect(logs.at(-1)!).toBeLessThan(0.5 * logs[0]!);
-    const raw = JSON.parse(readFileSync(join(out, "cfg.json"), "utf8"));
+    const { out, raw } = trainReluTranscoder("skip-tc", true);
     expect(raw).toMatchObject({ architecture: "skip_transcoder", d_out: d, hook_name_out: OUT, apply_b_dec_to_input: false });
     const { sae } = loadSae(out);
     expect(sae.cfg.skip_connection).toBe(true);
