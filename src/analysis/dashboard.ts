@@ -82,8 +82,7 @@ export interface Dashboards {
 
 export async function buildDashboards(model: LanguageModel, tokenizer: TextTokenizer | null, sae: Sae,
   contexts: AsyncIterable<Int32Array>, o: DashboardOptions): Promise<Dashboards> {
-  model.checkHook(o.hook);
-  const d = model.cfg.dModel;
+  const d = model.hookWidth(o.hook);
   const m = sae.cfg.d_sae;
   if (sae.cfg.d_in !== d) throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${d}-dim`);
   for (const j of o.latents) if (!Number.isInteger(j) || j < 0 || j >= m) throw new RangeError(`latent ${j} is outside 0..${m - 1}`);
@@ -135,7 +134,7 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
   const decode = (id: number) => (tokenizer ? tokenizer.decode([id]) : String(id));
   const [before, after] = o.window ?? [8, 4];
   const rng = new Rng(o.seed ?? 0);
-  const logits = logitEffects(model, sae, o.latents, o.logitTokens ?? 10, decode);
+  const logits = logitEffects(model, sae, o.latents, o.logitTokens ?? 10, decode, o.hook);
   const W_dec = sae.params.get("W_dec");
   const decoder = W_dec && W_dec.shape[0] === m ? W_dec.data : null;
 
@@ -187,15 +186,22 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
   return { hook: o.hook, tokens: scored, contexts: allTokens.length, latents };
 }
 
-/** Per latent: the `n` largest and smallest entries of W_U W_dec[j] over the vocabulary. */
+/**
+ * Per latent: the `n` largest and smallest entries of W_U W_dec[j] over the vocabulary
+ * (W_U W_O W_dec[j] for an SAE on `hook` blocks.{i}.attn.hook_z).
+ */
 export function logitEffects(model: LanguageModel, sae: Sae, latents: number[], n: number,
-  decode: (id: number) => string): Array<{ top: LogitEffect[]; bottom: LogitEffect[] }> {
+  decode: (id: number) => string, hook?: string): Array<{ top: LogitEffect[]; bottom: LogitEffect[] }> {
   const W_dec = sae.params.get("W_dec");
-  const d = model.cfg.dModel;
+  const d = sae.cfg.d_in;
   const V = model.cfg.vocabSize;
-  if (!W_dec || W_dec.shape[0] !== sae.cfg.d_sae) return latents.map(() => ({ top: [], bottom: [] }));
-  const dirs = new Float32Array(latents.length * d);
+  // An attention SAE's directions live in hook_z: its output projection takes them to the
+  // residual stream (as sae_vis does for attention SAEs).
+  const zLayer = hook ? /^blocks\.(\d+)\.attn\.hook_z$/.exec(hook)?.[1] : undefined;
+  if (!W_dec || W_dec.shape[0] !== sae.cfg.d_sae || (zLayer === undefined && d !== model.cfg.dModel)) return latents.map(() => ({ top: [], bottom: [] }));
+  let dirs: Float32Array = new Float32Array(latents.length * d);
   latents.forEach((j, s) => dirs.set(W_dec.data.subarray(j * d, (j + 1) * d), s * d));
+  if (zLayer !== undefined) dirs = model.projectHookZ(Number(zLayer), dirs, latents.length);
   const out = model.logits(dirs, latents.length);
   return latents.map((_, s) => {
     const row = out.subarray(s * V, (s + 1) * V);

@@ -29,8 +29,7 @@ export interface PromptToken {
 
 export function promptView(model: LanguageModel, sae: Sae, tokens: Int32Array, decode: (id: number) => string,
   o: { hook: string; top?: number; skipFirst?: boolean }): PromptToken[] {
-  model.checkHook(o.hook);
-  const d = model.cfg.dModel;
+  const d = model.hookWidth(o.hook);
   const T = tokens.length;
   if (T < 1) throw new Error("the prompt has no tokens");
   const W_dec = decoderMatrix(sae, "the prompt view's loss effects");

@@ -114,7 +114,7 @@ export function chooseLatents(counts: ArrayLike<number>, cfg: AutoInterpConfig):
 /** Runs the model to the hook over all contexts and calls fn(flat position, latent, value) for every code entry. */
 function forEachCode(model: LanguageModel, sae: Sae, tokens: Int32Array, N: number, T: number, o: AutoInterpRunOptions,
   label: string, fn: (pos: number, latent: number, value: number) => void): void {
-  const d = model.cfg.dModel;
+  const d = model.hookWidth(o.hook);
   const B = o.batch ?? 16;
   const bar = new ProgressBar(N, label, o.progress !== false && process.stderr.isTTY === true);
   for (let c0 = 0; c0 < N; c0 += B) {

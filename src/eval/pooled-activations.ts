@@ -75,7 +75,7 @@ export function forEachPaddedBatch(model: LanguageModel, sequences: Int32Array[]
 
 export function meanPooledActivations(model: LanguageModel, texts: Int32Array[], saes: Sae[], o: PoolOptions): PooledActivations {
   model.checkHook(o.hook);
-  const d = model.cfg.dModel;
+  const d = model.hookWidth(o.hook);
   for (const sae of saes) {
     if (sae.cfg.d_in !== d) throw new Error(`an SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${d}-dim`);
   }

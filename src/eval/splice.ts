@@ -90,7 +90,8 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
     const names = model.hookNames();
     if (names.indexOf(hookOut) < names.indexOf(o.hook)) throw new Error(`a transcoder's output hook ${hookOut} must not come before its input hook ${o.hook}`);
   }
-  const d = model.cfg.dModel;
+  const d = model.hookWidth(o.hook);
+  if (hookOut !== o.hook && model.hookWidth(hookOut) !== d) throw new Error(`${o.hook} is ${d}-dim but ${hookOut} is ${model.hookWidth(hookOut)}-dim; saekit's transcoders map a width to itself`);
   if (sae.cfg.d_in !== d) throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${d}-dim`);
   const k = kernels();
   const T = o.ctx;

@@ -47,7 +47,10 @@ export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int3
     }
   }
   const lastHook = o.targetHook ?? o.hook;
-  const d = model.cfg.dModel;
+  const d = model.hookWidth(o.hook);
+  if (o.targetHook !== undefined && model.hookWidth(o.targetHook) !== d) {
+    throw new Error(`${o.hook} is ${d}-dim but ${o.targetHook} is ${model.hookWidth(o.targetHook)}-dim; a transcoder's input and target must be as wide`);
+  }
   const excludeBos = o.excludeBos ?? false;
   const rowsPerContext = excludeBos ? o.ctx - 1 : o.ctx;
   if (rowsPerContext < 1) throw new Error(`context size ${o.ctx} leaves no positions to store`);

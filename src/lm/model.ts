@@ -12,6 +12,9 @@
  *   hook_pos_embed             learned position embeddings (GPT-2)
  *   blocks.{i}.hook_resid_pre  residual stream entering block i
  *   blocks.{i}.ln1.hook_normalized  the attention's input: the first norm's output
+ *   blocks.{i}.attn.hook_z     each head's attention-weighted values, before the output
+ *                              projection: [B*T, nHeads * dHead], head after head (what
+ *                              attention-output SAEs read, TransformerLens' hook_z flattened)
  *   blocks.{i}.hook_attn_out   attention output (after the output projection)
  *   blocks.{i}.ln2.hook_normalized  the MLP's input: the second norm's output (the
  *                              input side of an MLP transcoder, with hook_mlp_out its output)
@@ -130,12 +133,31 @@ export class LanguageModel {
     const names = ["hook_embed"];
     if (this.cfg.positional === "learned") names.push("hook_pos_embed");
     for (let i = 0; i < this.cfg.nLayers; i++) {
-      for (const h of ["hook_resid_pre", "ln1.hook_normalized", "hook_attn_out", "ln2.hook_normalized", "hook_mlp_out", "hook_resid_post"]) {
+      for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", "ln2.hook_normalized", "hook_mlp_out", "hook_resid_post"]) {
         names.push(`blocks.${i}.${h}`);
       }
     }
     names.push("ln_final.hook_normalized");
     return names;
+  }
+
+  /** The width of a hook's activation rows: nHeads * dHead for attn.hook_z, else dModel. */
+  hookWidth(name: string): number {
+    this.checkHook(name);
+    return name.endsWith(".attn.hook_z") ? this.cfg.nHeads * this.cfg.dHead : this.cfg.dModel;
+  }
+
+  /**
+   * Rows of layer `layer`'s hook_z [rows, nHeads * dHead] through its output projection
+   * (no bias): where a direction there lands in the residual stream.
+   */
+  projectHookZ(layer: number, z: Float32Array, rows: number): Float32Array {
+    const { dModel: d, nHeads: H, dHead: dh } = this.cfg;
+    const w = this.weights.blocks[layer];
+    if (!w) throw new RangeError(`layer ${layer} is outside 0..${this.cfg.nLayers - 1}`);
+    const out = new Float32Array(rows * d);
+    this.k.sgemm(false, true, rows, d, H * dh, 1, z, H * dh, w.wo, H * dh, 0, out, d);
+    return out;
   }
 
   /** An empty key/value cache for `batch` sequences of up to `capacity` positions. */
@@ -148,7 +170,7 @@ export class LanguageModel {
   /** Throws, listing what exists, unless `name` is a hook point of this model. */
   checkHook(name: string): void {
     if (!this.hookNames().includes(name)) {
-      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized and ln_final.hook_normalized`);
+      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized, blocks.{i}.attn.hook_z and ln_final.hook_normalized`);
     }
   }
 
@@ -235,6 +257,7 @@ export class LanguageModel {
       } else {
         k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, heads);
       }
+      if (run(`${p}attn.hook_z`, heads, H * dh)) return stopped;
       const attnOut = this.ws.float("attn_out", N * d);
       k.sgemm(false, true, N, d, H * dh, 1, heads, H * dh, w.wo, H * dh, 0, attnOut, d);
       if (w.bo) k.addRowVector(attnOut, N, d, w.bo);

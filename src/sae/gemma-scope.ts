@@ -7,7 +7,8 @@
  * and the encoder f = JumpReLU_threshold(x W_enc + b_enc): the input is not centred by
  * b_dec (SAELens loads them with apply_b_dec_to_input = false). The hook point and model
  * follow from the release's path: layer_L of a -res release reads blocks.L.hook_resid_post,
- * of an -mlp release blocks.L.hook_mlp_out, of gemma-scope-2b-* the model gemma-2-2b.
+ * of an -mlp release blocks.L.hook_mlp_out, of an -att release blocks.L.attn.hook_z, of
+ * gemma-scope-2b-* the model gemma-2-2b.
  */
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -32,11 +33,10 @@ export function gemmaScopeMetadata(path: string): SaeMetadata {
   const p = resolve(path).replace(/\\/g, "/");
   const layer = /\/layer_(\d+)\//.exec(p)?.[1];
   const release = /gemma-scope-(\d+b)-(pt|it)-(res|mlp|att|transcoders)(?:-canonical)?/.exec(p);
-  // Attention SAEs read hook_z, which saekit does not expose; for transcoders the user names
-  // the input and output hooks (--hook, --hook-out).
-  const hook = layer === undefined || !release ? null
-    : release[3] === "res" ? `blocks.${layer}.hook_resid_post`
-      : release[3] === "mlp" ? `blocks.${layer}.hook_mlp_out` : null;
+  // Attention SAEs read the heads' concatenated outputs before the projection (hook_z); for
+  // transcoders the user names the input and output hooks (--hook, --hook-out).
+  const site = release ? ({ res: "hook_resid_post", mlp: "hook_mlp_out", att: "attn.hook_z" } as Record<string, string>)[release[3]!] : undefined;
+  const hook = layer === undefined || !site ? null : `blocks.${layer}.${site}`;
   return {
     model_name: release ? `gemma-2-${release[1]}${release[2] === "it" ? "-it" : ""}` : null,
     hook_name: hook, hook_head_index: null, context_size: 1024, prepend_bos: true, dataset_path: null,

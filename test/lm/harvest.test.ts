@@ -138,6 +138,23 @@ describe("splice evaluation", async () => {
     expect(s.kl_div_score).toBeCloseTo((0.8 - 0.1) / 0.8, 12);
   });
 
+  it("splices an attention SAE at attn.hook_z, as wide as the heads together", async () => {
+    const model = loaded.model;
+    const hook = "blocks.0.attn.hook_z";
+    const w = model.hookWidth(hook);
+    const sae = createSae(defaultConfig({ architecture: "abstopk", d_in: w, d_sae: w, k: w }));
+    for (const name of ["W_enc", "W_dec"]) {
+      const W = sae.params.get(name)!.data;
+      for (let i = 0; i < w; i++) W[i * w + i] = 1;
+    }
+    const r = await evaluateSplice(model, sae, contexts(), { hook, tokens: 3 * (ctx - 1), ctx, batch: 3, progress: false });
+    expect(r.ce_loss_with_sae).toBe(r.ce_loss_clean);
+    expect(r.reconstruction.fvu).toBe(0);
+    const narrow = createSae(defaultConfig({ architecture: "topk", d_in: w + 1, d_sae: 8, k: 2 }));
+    await expect(evaluateSplice(model, narrow, contexts(), { hook, tokens: ctx, ctx, batch: 1, progress: false }))
+      .rejects.toThrow(new RegExp(`reads ${w + 1}-dim activations, ${hook.replace(/\./g, "\\.")} of this model is ${w}-dim`));
+  });
+
   it("an SAE that reconstructs exactly recovers all the CE loss and has zero KL", async () => {
     // AbsTopK with k = d_sae = d_in and identity weights: f = x and x_hat = x, exactly.
     const sae = createSae(defaultConfig({ architecture: "abstopk", d_in: d, d_sae: d, k: d }));

@@ -222,6 +222,32 @@ describe("structural properties", async () => {
     }
   });
 
+  it("attn.hook_z holds each head's output before the projection: hook_attn_out = z W_O^T + b_O", () => {
+    for (const [name, model] of models) {
+      const { nHeads: H, dHead: dh } = model.cfg;
+      const T = 7;
+      const tokens = randomTokens(12, T, model.cfg.vocabSize);
+      const got: Record<string, Float32Array> = {};
+      model.forward(tokens, 1, T, { output: "none", hooks: {
+        "blocks.0.attn.hook_z": (a) => { got.z = a.slice(); }, "blocks.0.hook_attn_out": (a) => { got.out = a.slice(); },
+      } });
+      expect(model.hookWidth("blocks.0.attn.hook_z"), name).toBe(H * dh);
+      expect(got.z!.length, name).toBe(T * H * dh);
+      const names = model.hookNames();
+      expect(names.indexOf("blocks.0.attn.hook_z")).toBe(names.indexOf("blocks.0.hook_attn_out") - 1);
+      // Gemma 2 normalises the projection's output; the others use it as is.
+      if (model.weights.blocks[0]!.ln1Post) continue;
+      const bo = model.weights.blocks[0]!.bo;
+      const d = model.cfg.dModel;
+      const projected = model.projectHookZ(0, got.z!, T);
+      for (let i = 0; i < T * d; i++) expect(got.out![i]!, name).toBeCloseTo(projected[i]! + (bo ? bo[i % d]! : 0), 4);
+      // Zeroing z leaves only the output bias.
+      let zeroed: Float32Array | null = null;
+      model.forward(tokens, 1, T, { output: "none", hooks: { "blocks.0.attn.hook_z": (a) => { a.fill(0); }, "blocks.0.hook_attn_out": (a) => { zeroed = a.slice(); } } });
+      for (let i = 0; i < T * d; i++) expect(zeroed![i]).toBe(bo ? bo[i % d]! : 0);
+    }
+  });
+
   it("hook points are named as TransformerLens names them, and unknown names are refused", () => {
     expect(neox.hookNames()).toContain("blocks.0.ln2.hook_normalized");
     expect(neox.hookNames()).toContain("blocks.1.hook_resid_post");

@@ -185,10 +185,12 @@ describe("GemmaScope params.npz", () => {
     });
   }
 
-  it("knows the model of a transcoder release, and leaves its hooks to the user", () => {
+  it("knows the model of a transcoder release, and leaves its hooks to the user; attention SAEs read hook_z", () => {
     expect(gemmaScopeMetadata("/cache/gemma-scope-2b-pt-transcoders/layer_12/width_16k/average_l0_76/params.npz"))
       .toMatchObject({ model_name: "gemma-2-2b", hook_name: null });
-    expect(gemmaScopeMetadata("/cache/gemma-scope-2b-pt-att/layer_12/width_16k/average_l0_76/params.npz").hook_name).toBeNull();
+    expect(gemmaScopeMetadata("/cache/gemma-scope-2b-pt-att/layer_12/width_16k/average_l0_76/params.npz").hook_name).toBe("blocks.12.attn.hook_z");
+    expect(gemmaScopeMetadata("/cache/gemma-scope-9b-it-res/layer_9/width_16k/average_l0_88/params.npz"))
+      .toMatchObject({ model_name: "gemma-2-9b-it", hook_name: "blocks.9.hook_resid_post" });
   });
 
   it("converts to a SAELens folder that encodes the same", () => {
