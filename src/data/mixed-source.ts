@@ -1,0 +1,94 @@
+/**
+ * A shuffled, exactly resumable stream of rows made from units (a store's shards, a
+ * model's contexts). Like SAELens' mixing buffer it mixes rows from many units: every
+ * epoch visits the units in a seeded random order, in groups whose rows fill the buffer,
+ * and serves each group's rows in a seeded random permutation. A position is then
+ * (epoch, group, row), which a checkpoint saves and a restore re-creates by loading one
+ * group again. Subclasses say what a group's rows are.
+ */
+import { Rng } from "../core/rng.js";
+import type { ActivationSource } from "./source.js";
+
+interface MixedSourceState {
+  epoch: number;
+  group: number;
+  row: number;
+}
+
+export abstract class MixedSource implements ActivationSource {
+  abstract readonly d: number;
+  abstract readonly dTarget?: number;
+  private epoch = 0;
+  private group = 0;
+  private row = 0;
+  private order: number[] = [];
+  private rows: Float32Array = new Float32Array(0);
+  private perm: Uint32Array = new Uint32Array(0);
+
+  /** `units` in all, `unitsPerGroup` of them mixed at a time. */
+  protected constructor(protected readonly seed: number, private readonly units: number, private readonly unitsPerGroup: number) {}
+
+  /** The rows of these units, [n, d (+ dTarget)] ([input | target] when paired). */
+  protected abstract loadRows(units: number[]): Float32Array;
+  /** The stream's name in errors. */
+  protected abstract where(): string;
+  abstract describe(): Record<string, unknown>;
+
+  /** Loads the first group; subclasses call it once their fields are set. */
+  protected begin(): void {
+    this.startEpoch(0);
+    this.loadGroup(0);
+  }
+
+  private get width(): number {
+    return this.d + (this.dTarget ?? 0);
+  }
+
+  private get groups(): number {
+    return Math.ceil(this.units / this.unitsPerGroup);
+  }
+
+  private startEpoch(epoch: number): void {
+    this.epoch = epoch;
+    this.order = new Rng(this.seed * 7919 + epoch).shuffle(Array.from({ length: this.units }, (_, i) => i));
+  }
+
+  private loadGroup(group: number): void {
+    this.group = group;
+    this.row = 0;
+    this.rows = this.loadRows(this.order.slice(group * this.unitsPerGroup, (group + 1) * this.unitsPerGroup));
+    const n = this.rows.length / this.width;
+    this.perm = new Uint32Array(n);
+    for (let i = 0; i < n; i++) this.perm[i] = i;
+    new Rng(this.seed * 104729 + this.epoch * 65537 + group).shuffle(this.perm);
+  }
+
+  next(out: Float32Array, batch: number): void {
+    const w = this.width;
+    for (let r = 0; r < batch; r++) {
+      while (this.row >= this.perm.length) {
+        if (this.group + 1 < this.groups) this.loadGroup(this.group + 1);
+        else {
+          this.startEpoch(this.epoch + 1);
+          this.loadGroup(0);
+        }
+      }
+      const src = this.perm[this.row++]! * w;
+      out.set(this.rows.subarray(src, src + w), r * w);
+    }
+  }
+
+  state(): MixedSourceState {
+    return { epoch: this.epoch, group: this.group, row: this.row };
+  }
+
+  restore(state: unknown): void {
+    const s = state as MixedSourceState;
+    if (!s || !Number.isSafeInteger(s.epoch) || !Number.isSafeInteger(s.group) || !Number.isSafeInteger(s.row) || s.group >= this.groups) {
+      throw new Error(`cannot restore the activation stream of ${this.where()} from ${JSON.stringify(state)}`);
+    }
+    this.startEpoch(s.epoch);
+    this.loadGroup(s.group);
+    this.row = s.row;
+  }
+}
