@@ -5,16 +5,18 @@ import { fetchSae } from "../sae/open.js";
 import { withInferenceK } from "../sae/registry.js";
 import { positiveInt } from "./options.js";
 
-export function addModelOptions(cmd: Command): Command {
-  return cmd
-    .requiredOption("--model <path>", "a Hugging Face model folder, a llama2.c .bin file, or hf:ORG/NAME[@revision]")
+/** --model (required unless `required` is false), --tokenizer and --cache-dir. */
+export function addModelOptions(cmd: Command, required = true): Command {
+  const model = "a Hugging Face model folder, a llama2.c .bin file, or hf:ORG/NAME[@revision]";
+  return (required ? cmd.requiredOption("--model <path>", model) : cmd.option("--model <path>", model))
     .option("--tokenizer <path>", "tokenizer.json / folder / llama2.c tokenizer .bin (default: the model's own)")
     .option("--cache-dir <dir>", "where hf: models are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)");
 }
 
-export function addDatasetOptions(cmd: Command, ctxDefault = 128): Command {
-  return cmd
-    .requiredOption("--dataset <path>", "text: .txt (docs split on <|endoftext|> or blank lines), .jsonl, .parquet, a folder of them, or sampled:N[:SEED]")
+/** --dataset (required unless `required` is false), --ctx, --no-bos, --text-field and --split. */
+export function addDatasetOptions(cmd: Command, ctxDefault = 128, required = true): Command {
+  const dataset = "text: .txt (docs split on <|endoftext|> or blank lines), .jsonl, .parquet, a folder of them, or sampled:N[:SEED]";
+  return (required ? cmd.requiredOption("--dataset <path>", dataset) : cmd.option("--dataset <path>", dataset))
     .option("--ctx <n>", "tokens per context", positiveInt, ctxDefault)
     .option("--no-bos", "do not prepend BOS to contexts")
     .option("--text-field <name>", "jsonl field / parquet column with the text", "text")

@@ -1,14 +1,20 @@
-/** `saekit train`: train an SAE of any architecture on activations or synthetic data. */
+/**
+ * `saekit train`: train an SAE of any architecture on stored activations, synthetic data,
+ * or a language model's activations computed as training reads them.
+ */
 import { Command, Option } from "commander";
 import { setThreads } from "../core/kernels.js";
+import { LmSource } from "../data/lm-source.js";
 import { openActivationSource } from "../data/open.js";
 import type { ActivationSource } from "../data/source.js";
 import { StoreSource } from "../data/store-source.js";
+import { openContexts, takeContexts } from "../lm/dataset.js";
 import type { SaeMetadata } from "../sae/saelens.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
 import { type TrainOptions, trainSae } from "../train/trainer.js";
+import { addDatasetOptions, addModelOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
 
 /** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
@@ -92,11 +98,37 @@ function storeMetadata(source: ActivationSource, data: string): SaeMetadata {
   };
 }
 
+/**
+ * The activations of `--hook` computed from `--model` over `--dataset` as training reads
+ * them: the first --tokens positions' contexts held in memory, mixed as a store would be.
+ */
+async function openModelSource(o: Record<string, any>): Promise<LmSource> {
+  if (!o.dataset || !o.hook) throw new Error("training on --model needs --dataset and --hook");
+  const loaded = await openModel(o as { model: string });
+  const perContext = o.ctx - (o.excludeBos ? 1 : 0);
+  const tokens: number = o.tokens ?? o.steps * o.batch;
+  const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split });
+  const contexts = await takeContexts(src.contexts, Math.ceil(tokens / Math.max(1, perContext)));
+  if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
+  return new LmSource(loaded.model, contexts, {
+    hook: o.hook, targetHook: o.targetHook, excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
+    batch: o.lmBatch, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
+  });
+}
+
+/** SAELens metadata for a run on a model's activations. */
+function modelMetadata(o: Record<string, any>): SaeMetadata {
+  return {
+    model_name: o.model, hook_name: o.hook, ...(o.targetHook ? { hook_name_out: o.targetHook } : {}),
+    context_size: o.ctx, prepend_bos: o.bos !== false, dataset_path: o.dataset,
+  };
+}
+
 export function registerTrain(program: Command): void {
   const cmd = program
     .command("train")
-    .description("train an SAE (or, on a store harvested with --target-hook, a transcoder); writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
-    .requiredOption("--data <source>", "activations: .safetensors, .npy, raw f32 (with --shape), an activation store folder, or synthetic:superposition / synthetic:subspaces")
+    .description("train an SAE (or, on a store harvested with --target-hook, a transcoder) on stored activations, synthetic data, or a model's activations computed as it trains (--model); writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
+    .option("--data <source>", "activations: .safetensors, .npy, raw f32 (with --shape), an activation store folder, or synthetic:superposition / synthetic:subspaces")
     .option("--tensor <name>", "tensor to read from a .safetensors file")
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--out <dir>", "run folder", "runs/sae")
@@ -128,11 +160,19 @@ export function registerTrain(program: Command): void {
     .option("--synth-correlation <x>", "superposition: co-firing probability within groups", finiteNumber)
     .option("--synth-noise <x>", "superposition: Gaussian noise std", finiteNumber)
     .option("--synth-subspaces <n>", "subspaces: number of subspaces", positiveInt)
-    .option("--synth-subspace-dim <n>", "subspaces: dimension of each", positiveInt);
+    .option("--synth-subspace-dim <n>", "subspaces: dimension of each", positiveInt)
+    .option("--hook <name>", "with --model: the hook to train on, its activations computed on the fly (no store)")
+    .option("--target-hook <name>", "with --model: a later hook the SAE predicts instead (a transcoder)")
+    .option("--tokens <n>", "with --model: positions of text held in memory and cycled over (default: steps x batch, one pass)", positiveInt)
+    .option("--exclude-bos", "with --model: leave BOS positions out")
+    .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16);
+  addModelOptions(cmd, false);
+  addDatasetOptions(cmd, 128, false);
   addSaeOptions(cmd);
-  cmd.action((o) => {
+  cmd.action(async (o) => {
     setThreads(o.threads);
-    const source = openActivationSource(o.data, {
+    if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
+    const source = o.model !== undefined ? await openModelSource(o) : openActivationSource(o.data, {
       seed: o.seed,
       bufferRows: o.bufferRows,
       tensor: o.tensor,
@@ -151,7 +191,7 @@ export function registerTrain(program: Command): void {
       lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
       clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
       deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
-      outDir: o.out, resume: o.resume === true, metadata: storeMetadata(source, o.data),
+      outDir: o.out, resume: o.resume === true, metadata: o.model !== undefined ? modelMetadata(o) : storeMetadata(source, o.data),
     };
     const result = trainSae(cfg, source, options);
     const score = scoreSynthetic(result.sae, source, result.inputScale);

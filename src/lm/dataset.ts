@@ -52,3 +52,11 @@ function openAll(loaded: LoadedModel, spec: string, o: ContextSourceOptions): Co
     fingerprint: datasetFingerprint(spec),
   };
 }
+
+/** The first `count` contexts (fewer if the data runs out), held in memory. */
+export async function takeContexts(contexts: AsyncIterable<Int32Array>, count: number): Promise<Int32Array[]> {
+  const out: Int32Array[] = [];
+  if (count <= 0) return out;
+  for await (const c of contexts) if (out.push(c.slice()) >= count) break;
+  return out;
+}

@@ -1,0 +1,89 @@
+/**
+ * Training activations computed on the fly from a language model, as SAELens trains by
+ * default: no store on disk. The tokenized contexts are held in memory; each group of
+ * them (about bufferRows rows) runs through the model up to the hook, and its rows are
+ * served mixed, exactly as a store's shards would be (mixed-source.ts). A resumed run
+ * recomputes its group, so it reads the rows an uninterrupted run would have. With a
+ * target hook it serves a transcoder's [input | target] pairs from the same pass.
+ */
+import type { LanguageModel } from "../lm/model.js";
+import { MixedSource } from "./mixed-source.js";
+
+export interface LmSourceOptions {
+  hook: string;
+  /** A transcoder's output hook, later in the forward pass. */
+  targetHook?: string;
+  /** Leave out each context's first position (the BOS token), as harvest --exclude-bos does. */
+  excludeBos?: boolean;
+  seed?: number;
+  /** About how many rows are mixed at a time (whole contexts). Default 65536. */
+  bufferRows?: number;
+  /** Contexts per forward pass. Default 16. */
+  batch?: number;
+  /** What describe() reports beside the hooks: model, dataset, ... */
+  info?: Record<string, unknown>;
+}
+
+export class LmSource extends MixedSource {
+  readonly d: number;
+  readonly dTarget?: number;
+  private readonly ctx: number;
+  private readonly first: number;
+
+  constructor(private readonly model: LanguageModel, private readonly contexts: Int32Array[], private readonly o: LmSourceOptions) {
+    if (contexts.length === 0) throw new Error("no contexts to compute activations from");
+    const ctx = contexts[0]!.length;
+    const first = o.excludeBos ? 1 : 0;
+    if (ctx - first < 1) throw new Error(`contexts of ${ctx} tokens leave no positions to train on`);
+    super(o.seed ?? 0, contexts.length, Math.max(1, Math.min(contexts.length, Math.round((o.bufferRows ?? 65536) / (ctx - first)))));
+    for (const c of contexts) if (c.length !== ctx) throw new Error(`contexts must all have ${ctx} tokens; one has ${c.length}`);
+    const names = model.hookNames();
+    model.checkHook(o.hook);
+    this.d = model.hookWidth(o.hook);
+    if (o.targetHook !== undefined) {
+      if (names.indexOf(o.targetHook) <= names.indexOf(o.hook)) throw new Error(`the target hook ${o.targetHook} must come after ${o.hook} in the forward pass`);
+      if (model.hookWidth(o.targetHook) !== this.d) throw new Error(`${o.hook} is ${this.d}-dim but ${o.targetHook} is ${model.hookWidth(o.targetHook)}-dim; a transcoder's input and target must be as wide`);
+      this.dTarget = this.d;
+    }
+    this.ctx = ctx;
+    this.first = first;
+    this.begin();
+  }
+
+  protected loadRows(units: number[]): Float32Array {
+    const { ctx: T, first, d } = this;
+    const per = T - first;
+    const width = d + (this.dTarget ?? 0);
+    const out = new Float32Array(units.length * per * width);
+    const B = this.o.batch ?? 16;
+    const target = this.o.targetHook;
+    for (let u0 = 0; u0 < units.length; u0 += B) {
+      const n = Math.min(B, units.length - u0);
+      const tokens = new Int32Array(n * T);
+      for (let b = 0; b < n; b++) tokens.set(this.contexts[units[u0 + b]!]!, b * T);
+      // Each kept position's row: the input, then (paired) the target beside it.
+      const store = (offset: number) => (a: Float32Array) => {
+        for (let b = 0; b < n; b++) {
+          for (let t = first; t < T; t++) {
+            const row = (u0 + b) * per + t - first;
+            out.set(a.subarray((b * T + t) * d, (b * T + t + 1) * d), row * width + offset);
+          }
+        }
+      };
+      const hooks = { [this.o.hook]: store(0), ...(target ? { [target]: store(d) } : {}) };
+      this.model.forward(tokens, n, T, { output: "none", stopAt: target ?? this.o.hook, hooks });
+    }
+    return out;
+  }
+
+  protected where(): string {
+    return `${this.model.name} at ${this.o.hook}`;
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      kind: "model", ...(this.o.info ?? {}), hook: this.o.hook, ...(this.o.targetHook ? { target_hook: this.o.targetHook } : {}),
+      ctx: this.ctx, contexts: this.contexts.length, tokens: this.contexts.length * (this.ctx - this.first),
+    };
+  }
+}
