@@ -153,30 +153,42 @@ function promptTokens(loaded: LoadedModel, ids: number[] | undefined, text: stri
   return tokens;
 }
 
+const f4 = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : String(v));
+
 /** The eval result as a table for a terminal. */
 export function formatEval(r: SpliceEvalResult): string {
-  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : String(v));
   const rows: Array<[string, string]> = [
     ["hook", r.hook_out ? `${r.hook} -> ${r.hook_out} (transcoder)` : r.hook],
     ["contexts / positions", `${r.contexts} / ${r.positions}`],
-    ["CE loss clean", f(r.ce_loss_clean)],
-    ["CE loss with SAE", f(r.ce_loss_with_sae)],
-    ["CE loss zero-ablated", f(r.ce_loss_zero_ablated)],
-    ["CE loss recovered", f(r.ce_loss_recovered)],
-    ["KL with SAE", f(r.kl_div_with_sae)],
-    ["KL zero-ablated", f(r.kl_div_zero_ablated)],
-    ["KL score", f(r.kl_div_score)],
-    ["FVU", f(r.reconstruction.fvu)],
-    ["explained variance", f(r.reconstruction.explained_variance)],
-    ["cosine similarity", f(r.reconstruction.cossim)],
-    ["L0 (f != 0)", r.sparsity.l0.toFixed(2)],
-    ["frac alive", f(r.sparsity.frac_alive)],
-    ["latents > 1% / > 10% dense", `${f(r.sparsity.freq_over_1_percent)} / ${f(r.sparsity.freq_over_10_percent)}`],
+    ["CE loss clean", f4(r.ce_loss_clean)],
+    ["CE loss with SAE", f4(r.ce_loss_with_sae)],
+    ["CE loss zero-ablated", f4(r.ce_loss_zero_ablated)],
+    ["CE loss recovered", f4(r.ce_loss_recovered)],
+    ["KL with SAE", f4(r.kl_div_with_sae)],
+    ["KL zero-ablated", f4(r.kl_div_zero_ablated)],
+    ["KL score", f4(r.kl_div_score)],
   ];
-  for (const level of r.levels ?? []) {
-    rows.push([`level ${level.width}: CE recovered / FVU / L0`,
-      `${f(level.ce_loss_recovered)} / ${f(level.reconstruction.fvu)} / ${level.l0.toFixed(2)}`]);
-  }
+  const levels: Array<[string, string]> = (r.levels ?? []).map((level) => [`level ${level.width}: CE recovered / FVU / L0`,
+    `${f4(level.ce_loss_recovered)} / ${f4(level.reconstruction.fvu)} / ${level.l0.toFixed(2)}`]);
+  return formatMetrics(rows, r, levels);
+}
+
+/**
+ * A metrics table for a terminal: `head`, the reconstruction and sparsity rows, `tail`, and
+ * the log10 feature-density histogram as bars.
+ */
+export function formatMetrics(head: Array<[string, string]>, r: Pick<SpliceEvalResult, "reconstruction" | "sparsity">,
+  tail: Array<[string, string]> = []): string {
+  const rows: Array<[string, string]> = [
+    ...head,
+    ["FVU", f4(r.reconstruction.fvu)],
+    ["explained variance", f4(r.reconstruction.explained_variance)],
+    ["cosine similarity", f4(r.reconstruction.cossim)],
+    ["L0 (f != 0)", r.sparsity.l0.toFixed(2)],
+    ["frac alive", f4(r.sparsity.frac_alive)],
+    ["latents > 1% / > 10% dense", `${f4(r.sparsity.freq_over_1_percent)} / ${f4(r.sparsity.freq_over_10_percent)}`],
+    ...tail,
+  ];
   const w = Math.max(...rows.map(([k]) => k.length));
   const hist = r.sparsity.density_histogram;
   const peak = Math.max(1, ...hist.counts);

@@ -17,6 +17,7 @@ import { printJson } from "./options.js";
 import { registerDemo } from "./demo.js";
 import { registerExample } from "./example.js";
 import { registerLm } from "./lm.js";
+import { registerMeasure } from "./measure.js";
 import { registerPlot } from "./plot.js";
 import { registerProbe } from "./probe.js";
 import { registerScr } from "./scr.js";
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerDemo(program);
   registerLm(program);
+  registerMeasure(program);
   registerProbe(program);
   registerTpp(program);
   registerScr(program);

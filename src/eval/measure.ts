@@ -1,0 +1,40 @@
+/**
+ * An SAE's reconstruction and sparsity on stored activations, without a model: SAEBench's
+ * core metrics short of the CE loss and KL (which need the model, eval/splice.ts). On a
+ * source that pairs inputs with targets (a transcoder's store) the reconstruction is
+ * measured against the targets.
+ */
+import { type ActivationSource, checkFinite, rowWidth, splitPairs } from "../data/source.js";
+import type { Sae } from "../sae/sae.js";
+import { ReconstructionMetrics, SparsityMetrics } from "./metrics.js";
+
+export interface MeasureResult {
+  rows: number;
+  reconstruction: ReturnType<ReconstructionMetrics["result"]>;
+  sparsity: ReturnType<SparsityMetrics["result"]>;
+}
+
+/** Reads `rows` rows from `source` (moving it), `batch` at a time, and measures the SAE on them. */
+export function measureSae(sae: Sae, source: ActivationSource, rows: number, batch = 4096): MeasureResult {
+  const d = sae.cfg.d_in;
+  if (source.d !== d) throw new RangeError(`the SAE reads ${d}-dim activations, the data has ${source.d}`);
+  if (source.dTarget !== undefined && source.dTarget !== d) throw new RangeError(`the targets are ${source.dTarget}-dim, the SAE predicts ${d}`);
+  if (!Number.isSafeInteger(rows) || rows < 1) throw new RangeError(`rows must be a positive integer, got ${rows}`);
+  const rec = new ReconstructionMetrics(d);
+  const sparsity = new SparsityMetrics(sae.cfg.d_sae);
+  const B = Math.min(batch, rows);
+  const buf = new Float32Array(B * rowWidth(source));
+  const x = source.dTarget ? new Float32Array(B * d) : buf;
+  const y = source.dTarget ? new Float32Array(B * d) : buf;
+  for (let done = 0; done < rows; done += B) {
+    const n = Math.min(B, rows - done);
+    source.next(buf, n);
+    if (source.dTarget) splitPairs(buf, n, d, d, x, y);
+    checkFinite(x.subarray(0, n * d), "the activations");
+    if (source.dTarget) checkFinite(y.subarray(0, n * d), "the targets");
+    const code = sae.encode(x, n);
+    sparsity.add(code);
+    rec.add(y, sae.decode(code, x), n);
+  }
+  return { rows, reconstruction: rec.result(), sparsity: sparsity.result() };
+}

@@ -1,0 +1,80 @@
+/** measureSae and `saekit measure`: the core metrics on stored activations, recounted by hand. */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/core/rng.js";
+import { packageRoot } from "../../src/core/native.js";
+import { writeSafetensors } from "../../src/core/safetensors.js";
+import { Tensor } from "../../src/core/tensor.js";
+import { ArraySource } from "../../src/data/array-source.js";
+import type { ActivationSource } from "../../src/data/source.js";
+import { measureSae } from "../../src/eval/measure.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { createSae } from "../../src/sae/registry.js";
+import { saveSae } from "../../src/sae/saelens.js";
+import { toDense } from "../../src/sae/sparse-code.js";
+import { tempDir } from "../helpers.js";
+
+const dir = tempDir();
+const d = 6, m = 12, rows = 300;
+const data = new Rng(1).fillNormal(new Float32Array(rows * d));
+const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k: 2 }));
+for (const t of sae.params.values()) new Rng(2).fillNormal(t.data, 0.5);
+
+/** FVU of `target` from the SAE's reconstruction of `inputs`, and L0, by hand over all rows. */
+function byHand(inputs: Float32Array, target: Float32Array) {
+  const f = toDense(sae.encode(inputs, rows));
+  const xHat = sae.decode(sae.encode(inputs, rows), inputs);
+  let sse = 0, sst = 0, active = 0;
+  for (let c = 0; c < d; c++) {
+    let mean = 0;
+    for (let r = 0; r < rows; r++) mean += target[r * d + c]! / rows;
+    for (let r = 0; r < rows; r++) {
+      sse += (target[r * d + c]! - xHat[r * d + c]!) ** 2;
+      sst += (target[r * d + c]! - mean) ** 2;
+    }
+  }
+  for (const v of f) if (v !== 0) active++;
+  return { fvu: sse / sst, l0: active / rows };
+}
+
+describe("measuring an SAE on stored activations", () => {
+  it("over one epoch of a source, equals the FVU and L0 counted by hand", () => {
+    const r = measureSae(sae, new ArraySource(data, d, 5), rows, 64);
+    const want = byHand(data, data);
+    expect(r.rows).toBe(rows);
+    expect(r.reconstruction.fvu).toBeCloseTo(want.fvu, 6);
+    expect(r.sparsity.l0).toBeCloseTo(want.l0, 10);
+  });
+
+  it("measures a transcoder against the targets its source pairs with the inputs", () => {
+    const targets = new Rng(3).fillNormal(new Float32Array(rows * d));
+    let at = 0;
+    const paired: ActivationSource = {
+      d, dTarget: d, state: () => at, restore: () => {}, describe: () => ({}),
+      next(out, batch) {
+        for (let b = 0; b < batch; b++, at = (at + 1) % rows) {
+          out.set(data.subarray(at * d, (at + 1) * d), b * 2 * d);
+          out.set(targets.subarray(at * d, (at + 1) * d), b * 2 * d + d);
+        }
+      },
+    };
+    const r = measureSae(sae, paired, rows, 100);
+    expect(r.reconstruction.fvu).toBeCloseTo(byHand(data, targets).fvu, 6);
+    expect(() => measureSae(createSae(defaultConfig({ architecture: "topk", d_in: d + 1, d_sae: m, k: 2 })), paired, 10))
+      .toThrow(/reads 7-dim activations, the data has 6/);
+  });
+
+  it("saekit measure prints the result as JSON for a saved SAE and an activation file", () => {
+    const saeDir = join(dir, "sae");
+    saveSae(saeDir, sae);
+    const file = join(dir, "acts.safetensors");
+    writeSafetensors(file, { activations: new Tensor([rows, d], data) });
+    const bin = join(packageRoot(), "bin", "saekit.js");
+    const r = spawnSync(process.execPath, [bin, "measure", "--sae", saeDir, "--data", file, "--tokens", String(rows), "--threads", "1"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ architecture: "topk", d_sae: m, transcoder: false, rows });
+    expect(out.reconstruction.fvu).toBeCloseTo(byHand(data, data).fvu, 5);
+  });
+});
