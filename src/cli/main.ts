@@ -11,6 +11,7 @@ import { registerAbsorption } from "./absorption.js";
 import { registerAutoInterp } from "./autointerp.js";
 import { registerAnalyze } from "./analyze.js";
 import { registerBench } from "./bench.js";
+import { registerCompare } from "./compare.js";
 import { registerConvert } from "./convert.js";
 import { registerDashboard } from "./dashboard.js";
 import { printJson } from "./options.js";
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerAbsorption(program);
   registerAutoInterp(program);
   registerConvert(program);
+  registerCompare(program);
   registerAnalyze(program);
   registerDashboard(program);
   registerPlot(program);

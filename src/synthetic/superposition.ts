@@ -4,7 +4,7 @@
  * sparse non-negative combination of them. A good SAE's decoder rows should line up with
  * the true directions; scoreFeatureRecovery measures how well.
  */
-import { kernels } from "../core/kernels.js";
+import { maxCosines, matchSummary } from "../analysis/compare.js";
 import { Rng } from "../core/rng.js";
 import { GeneratedSource } from "./generated-source.js";
 import { withDefaults } from "../util/defaults.js";
@@ -119,24 +119,8 @@ export interface FeatureRecovery {
  */
 export function scoreFeatureRecovery(features: Float32Array, W_dec: Float32Array, d: number,
   threshold = 0.9): FeatureRecovery {
-  const k = kernels();
-  const n = features.length / d;
-  const m = W_dec.length / d;
-  const unit = W_dec.slice();
-  const norms = new Float32Array(m);
-  k.rowNorms(unit, m, d, norms);
-  k.scaleRows(unit, m, d, norms.map((v) => (v > 0 ? 1 / v : 0)));
-  const cos = new Float32Array(n * m);
-  k.sgemm(false, true, n, m, d, 1, features, d, unit, d, 0, cos, m);
-  const best = new Float32Array(n);
-  let sum = 0;
-  let hits = 0;
-  for (let i = 0; i < n; i++) {
-    let b = 0;
-    for (let j = 0; j < m; j++) b = Math.max(b, Math.abs(cos[i * m + j]!));
-    best[i] = b;
-    sum += b;
-    if (b > threshold) hits++;
-  }
-  return { mmcs: sum / n, recovered: hits / n, threshold, best };
+  // |cos|: a signed latent (AbsTopK) that learned -f has learned f.
+  const best = maxCosines(features, W_dec, d, { abs: true }).aToB;
+  const { mmcs, matched } = matchSummary(best, threshold);
+  return { mmcs, recovered: matched, threshold, best };
 }
