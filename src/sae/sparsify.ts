@@ -12,10 +12,13 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { SafetensorsFile } from "../core/safetensors.js";
+import { writeJsonAtomic } from "../core/atomic.js";
+import { kernels } from "../core/kernels.js";
+import { SafetensorsFile, writeSafetensors } from "../core/safetensors.js";
+import { Tensor } from "../core/tensor.js";
 import { defaultConfig } from "./config.js";
 import { createSae } from "./registry.js";
-import type { ParamSet } from "./sae.js";
+import type { ParamSet, Sae } from "./sae.js";
 import type { LoadedSae } from "./saelens.js";
 
 export const SPARSIFY_WEIGHTS = "sae.safetensors";
@@ -57,6 +60,36 @@ export function loadSparsifySae(dir: string): LoadedSae {
   if (skip) params.set("W_skip", read("W_skip", [d, d]));
   const metadata = hooks ? { hook_name: hooks.in, hook_name_out: hooks.out } : { hook_name: hookOfModulePath(basename(dir)) };
   return { sae: createSae(cfg, params), metadata, raw };
+}
+
+/**
+ * Writes a TopK SAE as sparsify saves one: `dir/cfg.json` and `dir/sae.safetensors`
+ * (sparsify and the tools built on it, such as delphi, find the hook from the folder's
+ * name: call it after the module, `layers.6` or `layers.6.mlp`). A transcoder (`transcoder`
+ * true) is saved with transcode: true; an SAE that does not subtract b_dec from its input
+ * has b_enc + W_enc b_dec folded into the bias, since sparsify always subtracts it.
+ */
+export function saveSparsifySae(dir: string, sae: Sae, o: { transcoder?: boolean } = {}): void {
+  const cfg = sae.cfg;
+  if (cfg.architecture !== "topk") throw new Error(`sparsify reads TopK SAEs (activation "topk") only; this is a ${cfg.architecture} SAE`);
+  const { d_in: d, d_sae: m } = cfg;
+  const transcode = o.transcoder === true;
+  if (transcode && cfg.apply_b_dec_to_input) throw new Error("a transcoder's input is not centred by b_dec; this SAE subtracts it");
+  const get = (name: string) => sae.params.get(name)!;
+  const bias = get("b_enc").data.slice();
+  if (!transcode && !cfg.apply_b_dec_to_input) {
+    // W (x - b_dec) + (b_enc + W b_dec) = W x + b_enc.
+    kernels().sgemm(false, true, 1, m, d, 1, get("b_dec").data, d, get("W_enc").data, d, 1, bias, m);
+  }
+  const tensors: Record<string, Tensor> = {
+    "encoder.weight": get("W_enc"), "encoder.bias": new Tensor([m], bias), W_dec: get("W_dec"), b_dec: get("b_dec"),
+    ...(cfg.skip_connection ? { W_skip: get("W_skip") } : {}),
+  };
+  writeSafetensors(join(dir, SPARSIFY_WEIGHTS), tensors, { format: "pt" });
+  writeJsonAtomic(join(dir, "cfg.json"), {
+    activation: "topk", expansion_factor: m / d, normalize_decoder: cfg.decoder_norm === "unit", num_latents: m, k: cfg.k,
+    multi_topk: cfg.multi_topk, skip_connection: cfg.skip_connection, transcode, d_in: d,
+  });
 }
 
 /**

@@ -15,7 +15,9 @@ import { Tensor } from "../../src/core/tensor.js";
 import { openSae } from "../../src/sae/open.js";
 import { loadSae } from "../../src/sae/saelens.js";
 import { gemmaScopeMetadata } from "../../src/sae/gemma-scope.js";
-import { hookOfModulePath, transcoderHooksOfModulePath } from "../../src/sae/sparsify.js";
+import { hookOfModulePath, saveSparsifySae, transcoderHooksOfModulePath } from "../../src/sae/sparsify.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { createSae } from "../../src/sae/registry.js";
 import { toDense } from "../../src/sae/sparse-code.js";
 import { maxAbsDiff, randn, tempDir } from "../helpers.js";
 
@@ -143,6 +145,31 @@ describe("sparsify folders", () => {
         expect(y[b * d + c]).toBeCloseTo(s, 4);
       }
     }
+  });
+
+  it("writes TopK SAEs as sparsify does, which read back to the same codes and reconstructions", () => {
+    const cases = [
+      { folder: "layers.2", cfg: { apply_b_dec_to_input: true }, transcoder: false },
+      // sparsify always centres an SAE's input: this one's bias takes W_enc b_dec instead.
+      { folder: "layers.3", cfg: { apply_b_dec_to_input: false }, transcoder: false },
+      { folder: "layers.4.mlp", cfg: { apply_b_dec_to_input: false, skip_connection: true, multi_topk: true }, transcoder: true },
+    ];
+    for (const c of cases) {
+      const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k, ...c.cfg }));
+      for (const t of sae.params.values()) new Rng(7).fillNormal(t.data, 0.4);
+      const out = join(dir, "written", c.folder);
+      saveSparsifySae(out, sae, { transcoder: c.transcoder });
+      const back = openSae(out);
+      expect(back.format).toBe("sparsify");
+      expect(JSON.parse(readFileSync(join(out, "cfg.json"), "utf8"))).toMatchObject({ activation: "topk", num_latents: m, k, transcode: c.transcoder, d_in: d });
+      const x = randn(new Rng(8), 3 * d);
+      const want = sae.encode(x, 3);
+      expect(maxAbsDiff(toDense(back.sae.encode(x, 3)), toDense(want))).toBeLessThan(1e-5);
+      expect(maxAbsDiff(back.sae.decode(back.sae.encode(x, 3), x), sae.decode(want, x).slice())).toBeLessThan(1e-5);
+      if (c.transcoder) expect(back.metadata).toMatchObject({ hook_name: "blocks.4.ln2.hook_normalized", hook_name_out: "blocks.4.hook_mlp_out" });
+    }
+    expect(() => saveSparsifySae(join(dir, "written", "jr"), createSae(defaultConfig({ architecture: "jumprelu", d_in: d, d_sae: m }))))
+      .toThrow(/sparsify reads TopK SAEs .* only; this is a jumprelu SAE/);
   });
 
   it("names hook points after the module path, and refuses what it cannot splice", () => {
