@@ -2,6 +2,7 @@
  * `saekit train`: train an SAE of any architecture on stored activations, synthetic data,
  * or a language model's activations computed as training reads them.
  */
+import { join } from "node:path";
 import { Command, Option } from "commander";
 import { setThreads } from "../core/kernels.js";
 import { LmSource } from "../data/lm-source.js";
@@ -13,7 +14,7 @@ import type { SaeMetadata } from "../sae/saelens.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
-import { type TrainOptions, trainSae } from "../train/trainer.js";
+import { type TrainOptions, trainSae, trainSaes } from "../train/trainer.js";
 import { addDatasetOptions, addModelOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
 
@@ -111,15 +112,15 @@ async function openModelSource(o: Record<string, any>): Promise<LmSource> {
   const contexts = await takeContexts(src.contexts, Math.ceil(tokens / Math.max(1, perContext)));
   if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
   return new LmSource(loaded.model, contexts, {
-    hook: o.hook, targetHook: o.targetHook, excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
+    hook: String(o.hook).split(","), targetHook: o.targetHook, excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
     batch: o.lmBatch, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
   });
 }
 
-/** SAELens metadata for a run on a model's activations. */
-function modelMetadata(o: Record<string, any>): SaeMetadata {
+/** SAELens metadata for a run on a model's activations at `hook`. */
+function modelMetadata(o: Record<string, any>, hook: string): SaeMetadata {
   return {
-    model_name: o.model, hook_name: o.hook, ...(o.targetHook ? { hook_name_out: o.targetHook } : {}),
+    model_name: o.model, hook_name: hook, ...(o.targetHook ? { hook_name_out: o.targetHook } : {}),
     context_size: o.ctx, prepend_bos: o.bos !== false, dataset_path: o.dataset,
   };
 }
@@ -161,7 +162,7 @@ export function registerTrain(program: Command): void {
     .option("--synth-noise <x>", "superposition: Gaussian noise std", finiteNumber)
     .option("--synth-subspaces <n>", "subspaces: number of subspaces", positiveInt)
     .option("--synth-subspace-dim <n>", "subspaces: dimension of each", positiveInt)
-    .option("--hook <name>", "with --model: the hook to train on, its activations computed on the fly (no store)")
+    .option("--hook <names>", "with --model: the hook to train on, its activations computed on the fly (no store); several, comma-separated, train one SAE per hook from the same forward passes, each in --out/<hook>")
     .option("--target-hook <name>", "with --model: a later hook the SAE predicts instead (a transcoder)")
     .option("--tokens <n>", "with --model: positions of text held in memory and cycled over (default: steps x batch, one pass)", positiveInt)
     .option("--exclude-bos", "with --model: leave BOS positions out")
@@ -172,7 +173,30 @@ export function registerTrain(program: Command): void {
   cmd.action(async (o) => {
     setThreads(o.threads);
     if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
-    const source = o.model !== undefined ? await openModelSource(o) : openActivationSource(o.data, {
+    const options: TrainOptions = {
+      steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
+      lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
+      clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
+      deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
+      outDir: o.out, resume: o.resume === true,
+    };
+    if (o.model !== undefined) {
+      const source = await openModelSource(o);
+      // One SAE per hook, all from the same forward passes; with several, each in its own folder.
+      const several = source.parts.length > 1;
+      const specs = source.parts.map((p) => ({
+        // A transcoder's input is not in its output space: b_dec is then an output bias only.
+        cfg: saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, p.d, o.steps),
+        options: { ...options, outDir: several ? join(o.out, p.hook) : o.out, metadata: modelMetadata(o, p.hook) },
+        part: { offset: p.offset, ...(source.dTarget !== undefined ? { targetOffset: source.d } : {}) },
+      }));
+      trainSaes(specs, source).forEach((result, i) => printJson({
+        out: specs[i]!.options.outDir, hook: source.parts[i]!.hook, architecture: result.sae.cfg.architecture,
+        steps: result.steps, tokens: result.tokens, ...(result.last ?? {}),
+      }));
+      return;
+    }
+    const source = openActivationSource(o.data, {
       seed: o.seed,
       bufferRows: o.bufferRows,
       tensor: o.tensor,
@@ -186,14 +210,7 @@ export function registerTrain(program: Command): void {
     // A store of (input, target) pairs trains a transcoder, whose input is not in its output
     // space: b_dec is then an output bias only.
     const cfg = saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, source.d, o.steps);
-    const options: TrainOptions = {
-      steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
-      lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
-      clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
-      deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
-      outDir: o.out, resume: o.resume === true, metadata: o.model !== undefined ? modelMetadata(o) : storeMetadata(source, o.data),
-    };
-    const result = trainSae(cfg, source, options);
+    const result = trainSae(cfg, source, { ...options, metadata: storeMetadata(source, o.data) });
     const score = scoreSynthetic(result.sae, source, result.inputScale);
     printJson({
       out: o.out, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens,

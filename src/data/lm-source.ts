@@ -4,14 +4,19 @@
  * them (about bufferRows rows) runs through the model up to the hook, and its rows are
  * served mixed, exactly as a store's shards would be (mixed-source.ts). A resumed run
  * recomputes its group, so it reads the rows an uninterrupted run would have. With a
- * target hook it serves a transcoder's [input | target] pairs from the same pass.
+ * target hook it serves a transcoder's [input | target] pairs from the same pass; with
+ * several hooks, their activations side by side, for one SAE per hook (trainSaes).
  */
 import type { LanguageModel } from "../lm/model.js";
 import { MixedSource } from "./mixed-source.js";
 
 export interface LmSourceOptions {
-  hook: string;
-  /** A transcoder's output hook, later in the forward pass. */
+  /**
+   * The hook, or several: then each row holds every hook's activation side by side, in the
+   * order given (`parts`), from one forward pass, for training one SAE per hook at once.
+   */
+  hook: string | string[];
+  /** A transcoder's output hook, later in the forward pass (with a single hook). */
   targetHook?: string;
   /** Leave out each context's first position (the BOS token), as harvest --exclude-bos does. */
   excludeBos?: boolean;
@@ -27,6 +32,9 @@ export interface LmSourceOptions {
 export class LmSource extends MixedSource {
   readonly d: number;
   readonly dTarget?: number;
+  /** Where each hook's activation sits in a row. */
+  readonly parts: ReadonlyArray<{ hook: string; offset: number; d: number }>;
+  private readonly hooks: string[];
   private readonly ctx: number;
   private readonly first: number;
 
@@ -38,11 +46,21 @@ export class LmSource extends MixedSource {
     super(o.seed ?? 0, contexts.length, Math.max(1, Math.min(contexts.length, Math.round((o.bufferRows ?? 65536) / (ctx - first)))));
     for (const c of contexts) if (c.length !== ctx) throw new Error(`contexts must all have ${ctx} tokens; one has ${c.length}`);
     const names = model.hookNames();
-    model.checkHook(o.hook);
-    this.d = model.hookWidth(o.hook);
+    this.hooks = typeof o.hook === "string" ? [o.hook] : [...o.hook];
+    if (this.hooks.length === 0) throw new Error("no hook to compute activations at");
+    if (new Set(this.hooks).size !== this.hooks.length) throw new Error(`a hook is named twice: ${this.hooks.join(", ")}`);
+    let offset = 0;
+    this.parts = this.hooks.map((hook) => {
+      const part = { hook, offset, d: model.hookWidth(hook) };
+      offset += part.d;
+      return part;
+    });
+    this.d = offset;
     if (o.targetHook !== undefined) {
-      if (names.indexOf(o.targetHook) <= names.indexOf(o.hook)) throw new Error(`the target hook ${o.targetHook} must come after ${o.hook} in the forward pass`);
-      if (model.hookWidth(o.targetHook) !== this.d) throw new Error(`${o.hook} is ${this.d}-dim but ${o.targetHook} is ${model.hookWidth(o.targetHook)}-dim; a transcoder's input and target must be as wide`);
+      const hook = this.hooks[0]!;
+      if (this.hooks.length > 1) throw new Error("a target hook goes with a single input hook (one transcoder)");
+      if (names.indexOf(o.targetHook) <= names.indexOf(hook)) throw new Error(`the target hook ${o.targetHook} must come after ${hook} in the forward pass`);
+      if (model.hookWidth(o.targetHook) !== this.d) throw new Error(`${hook} is ${this.d}-dim but ${o.targetHook} is ${model.hookWidth(o.targetHook)}-dim; a transcoder's input and target must be as wide`);
       this.dTarget = this.d;
     }
     this.ctx = ctx;
@@ -57,32 +75,36 @@ export class LmSource extends MixedSource {
     const out = new Float32Array(units.length * per * width);
     const B = this.o.batch ?? 16;
     const target = this.o.targetHook;
+    const names = this.model.hookNames();
+    // Every hook's activation lands in its columns: the inputs side by side, then the target.
+    const placed = [...this.parts, ...(target ? [{ hook: target, offset: d, d }] : [])];
+    const last = placed.reduce((a, p) => (names.indexOf(p.hook) > names.indexOf(a) ? p.hook : a), placed[0]!.hook);
     for (let u0 = 0; u0 < units.length; u0 += B) {
       const n = Math.min(B, units.length - u0);
       const tokens = new Int32Array(n * T);
       for (let b = 0; b < n; b++) tokens.set(this.contexts[units[u0 + b]!]!, b * T);
-      // Each kept position's row: the input, then (paired) the target beside it.
-      const store = (offset: number) => (a: Float32Array) => {
+      const store = (offset: number, w: number) => (a: Float32Array) => {
         for (let b = 0; b < n; b++) {
           for (let t = first; t < T; t++) {
             const row = (u0 + b) * per + t - first;
-            out.set(a.subarray((b * T + t) * d, (b * T + t + 1) * d), row * width + offset);
+            out.set(a.subarray((b * T + t) * w, (b * T + t + 1) * w), row * width + offset);
           }
         }
       };
-      const hooks = { [this.o.hook]: store(0), ...(target ? { [target]: store(d) } : {}) };
-      this.model.forward(tokens, n, T, { output: "none", stopAt: target ?? this.o.hook, hooks });
+      const hooks = Object.fromEntries(placed.map((p) => [p.hook, store(p.offset, p.d)]));
+      this.model.forward(tokens, n, T, { output: "none", stopAt: last, hooks });
     }
     return out;
   }
 
   protected where(): string {
-    return `${this.model.name} at ${this.o.hook}`;
+    return `${this.model.name} at ${this.hooks.join(", ")}`;
   }
 
   describe(): Record<string, unknown> {
     return {
-      kind: "model", ...(this.o.info ?? {}), hook: this.o.hook, ...(this.o.targetHook ? { target_hook: this.o.targetHook } : {}),
+      kind: "model", ...(this.o.info ?? {}), hook: this.hooks.length === 1 ? this.hooks[0] : this.hooks,
+      ...(this.o.targetHook ? { target_hook: this.o.targetHook } : {}),
       ctx: this.ctx, contexts: this.contexts.length, tokens: this.contexts.length * (this.ctx - this.first),
     };
   }

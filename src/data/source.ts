@@ -41,6 +41,16 @@ export function splitPairs(rows: Float32Array, batch: number, d: number, dTarget
  * the inputs [count, d], and the targets [count, dTarget] of a paired source.
  */
 export function peekBatch(source: ActivationSource, count: number, batch = 4096): { x: Float32Array; target: Float32Array | null } {
+  const rows = peekWholeRows(source, count, batch);
+  if (!source.dTarget) return { x: rows, target: null };
+  const x = new Float32Array(count * source.d);
+  const target = new Float32Array(count * source.dTarget);
+  splitPairs(rows, count, source.d, source.dTarget, x, target);
+  return { x, target };
+}
+
+/** The next `count` rows as next() writes them ([count, rowWidth]), without moving the source. */
+export function peekWholeRows(source: ActivationSource, count: number, batch = 4096): Float32Array {
   const saved = source.state();
   const w = rowWidth(source);
   const rows = new Float32Array(count * w);
@@ -49,11 +59,14 @@ export function peekBatch(source: ActivationSource, count: number, batch = 4096)
     source.next(rows.subarray(done * w, (done + n) * w), n);
   }
   source.restore(saved);
-  if (!source.dTarget) return { x: rows, target: null };
-  const x = new Float32Array(count * source.d);
-  const target = new Float32Array(count * source.dTarget);
-  splitPairs(rows, count, source.d, source.dTarget, x, target);
-  return { x, target };
+  return rows;
+}
+
+/** Columns [offset, offset + width) of rows [count, stride], as a [count, width] matrix. */
+export function columns(rows: Float32Array, count: number, stride: number, offset: number, width: number,
+  out: Float32Array = new Float32Array(count * width)): Float32Array {
+  for (let r = 0; r < count; r++) out.set(rows.subarray(r * stride + offset, r * stride + offset + width), r * width);
+  return out;
 }
 
 /** The inputs of the next `count` rows, without moving the source. */

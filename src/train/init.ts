@@ -61,16 +61,29 @@ export function defaultDecoderInitNorm(cfg: SaeConfig): number {
   return cfg.decoder_norm === "unit" ? 1 : 0.1;
 }
 
+/** Rows every trainer initialises from: min(32768, max(batchSize, 4096)). */
+export function initSampleRows(batchSize: number): number {
+  return Math.min(32768, Math.max(batchSize, 4096));
+}
+
 /**
  * Initialises an SAE for training on a stream, as every trainer does: from the stream's
- * first min(32768, max(batchSize, 4096)) rows (peeked, not consumed), refused if not
- * finite; the expected-norm input scale when asked; b_dec at the centre of the outputs
- * (a transcoder's targets). Returns the input scale.
+ * first initSampleRows(batchSize) rows (peeked, not consumed). Returns the input scale.
  */
 export function initializeFromSource(sae: Sae, source: ActivationSource, o: InitOptions & {
   batchSize: number; seed: number; normalizeActivations: "none" | "expected_norm";
 }): number {
-  const sample = peekBatch(source, Math.min(32768, Math.max(o.batchSize, 4096)));
+  return initializeFromSample(sae, peekBatch(source, initSampleRows(o.batchSize)), o);
+}
+
+/**
+ * Initialises an SAE from a sample of its training rows (and a transcoder's targets),
+ * refused if not finite: the expected-norm input scale when asked, then b_dec at the
+ * centre of the outputs (the targets of a transcoder). Returns the input scale.
+ */
+export function initializeFromSample(sae: Sae, sample: { x: Float32Array; target: Float32Array | null }, o: InitOptions & {
+  seed: number; normalizeActivations: "none" | "expected_norm";
+}): number {
   checkFinite(sample.x, "training data");
   if (sample.target) checkFinite(sample.target, "training targets");
   const inputScale = o.normalizeActivations === "expected_norm" ? expectedNormScale(sample.x, sae.cfg.d_in) : 1;

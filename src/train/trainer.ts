@@ -20,7 +20,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { kernels } from "../core/kernels.js";
-import { type ActivationSource, checkFinite, rowWidth, splitPairs } from "../data/source.js";
+import { type ActivationSource, checkFinite, columns, peekWholeRows, rowWidth } from "../data/source.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
@@ -30,7 +30,7 @@ import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
-import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
+import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSample } from "./init.js";
 import { resampleDeadLatents } from "./resample.js";
 import { TrainingCore, checkSkipConnection, stepMetrics } from "./core.js";
 import { type LrSchedule, type LrScheduleKind, defaultSchedule, validateSchedule } from "./schedule.js";
@@ -184,147 +184,254 @@ class MetricsWindow {
 
 export function trainSae(cfg: SaeConfig, source: ActivationSource, options: TrainOptions): TrainResult {
   if (source.d !== cfg.d_in) throw new RangeError(`the data has width ${source.d}, the SAE expects d_in = ${cfg.d_in}`);
-  // A paired source makes this a transcoder: it predicts each row's target from the row.
-  const paired = source.dTarget !== undefined;
-  if (paired && source.dTarget !== cfg.d_in) {
-    throw new RangeError(`the targets have width ${source.dTarget}; saekit's transcoders predict targets as wide as their input (${cfg.d_in})`);
+  return trainSaes([{ cfg, options }], source)[0]!;
+}
+
+/** Where a run's inputs (and a transcoder's targets) sit in the rows a source serves. */
+export interface RowPart {
+  offset: number;
+  /** A transcoder's targets, as wide as the inputs. */
+  targetOffset?: number;
+}
+
+export interface RunSpec {
+  cfg: SaeConfig;
+  /** Every run of one call reads the same batches: steps and batchSize must agree. */
+  options: TrainOptions;
+  /** Default: the source's own input (and target) columns. */
+  part?: RowPart;
+}
+
+/**
+ * Trains several SAEs on one stream, each step's batch read once: SAEs of several hooks
+ * whose activations a source serves side by side (a model's forward pass computes them all
+ * at once, as sparsify trains every layer), or a sweep of settings over the same data. Each
+ * run keeps its own folder, metrics and checkpoints; they are written together, so
+ * resuming needs all of them at the same step.
+ */
+export function trainSaes(specs: RunSpec[], source: ActivationSource): TrainResult[] {
+  if (specs.length === 0) throw new RangeError("no SAEs to train");
+  const stride = rowWidth(source);
+  const runs = specs.map((spec) => new TrainingRun(spec.cfg, spec.options, spec.part ?? {
+    offset: 0, ...(source.dTarget !== undefined ? { targetOffset: source.d } : {}),
+  }, source, stride));
+  const { steps, batchSize: B } = runs[0]!.o;
+  for (const run of runs) {
+    if (run.o.steps !== steps || run.o.batchSize !== B) throw new RangeError("SAEs trained on one stream take the same steps and batch size");
   }
-  if (paired && cfg.apply_b_dec_to_input) {
-    throw new RangeError("a transcoder's input is not in its output space: set apply_b_dec_to_input to false (--no-b-dec-on-input)");
-  }
-  checkSkipConnection(cfg, paired);
-  const k = kernels();
-  const outDir = options.outDir;
-  let o = resolve(cfg, options);
-  let resumed: Checkpoint | null = null;
-  if (options.resume && outDir && hasCheckpoint(outDir)) {
-    resumed = loadCheckpoint(outDir);
-    const c = resumed.meta.config;
-    if (c.architecture !== cfg.architecture || c.d_in !== cfg.d_in || c.d_sae !== cfg.d_sae) {
-      throw new Error(`${outDir}: the checkpoint is a ${c.architecture} SAE ${c.d_in}x${c.d_sae}, not the requested ${cfg.architecture} ${cfg.d_in}x${cfg.d_sae}; use another --out or drop --resume`);
+  const outDirs = runs.map((r) => r.o.outDir).filter((d): d is string => d !== undefined);
+  if (new Set(outDirs).size !== outDirs.length) throw new RangeError("each SAE needs its own run folder");
+  // All runs resume together from one data position, or all start fresh.
+  const resumed = runs.filter((r) => r.resumed);
+  if (resumed.length > 0) {
+    const at = resumed.map((r) => `${r.o.outDir} at step ${r.startStep}`);
+    if (resumed.length !== runs.length || new Set(resumed.map((r) => r.startStep)).size > 1) {
+      throw new Error(`runs trained together resume together: ${at.join(", ")}${resumed.length !== runs.length ? ", the others without a checkpoint" : ""}`);
     }
-    // The run continues with the settings it started with (options added since take their defaults).
-    cfg = defaultConfig(c as unknown as SaeConfigInput);
-    o = { ...resolve(c, options), ...(resumed.meta.options as Resolved), outDir };
-  }
-  const sched = scheduleOf(o);
-
-  let sae: Sae;
-  let adam: Adam;
-  let startStep = 0;
-  let tokens = 0;
-  let inputScale = 1;
-  let tokensSinceFired: Float64Array;
-  let fireCounts: Float64Array;
-  let sparsityTokens = 0;
-  const window = new MetricsWindow();
-  if (resumed) {
-    sae = createSae(cfg, resumed.params, resumed.buffers);
-    adam = new Adam(sae.params, adamOptions(o), { m: resumed.adamM, v: resumed.adamV });
-    startStep = resumed.meta.step;
-    tokens = resumed.meta.tokens;
-    inputScale = resumed.meta.inputScale;
-    tokensSinceFired = resumed.tokensSinceFired;
-    fireCounts = resumed.fireCounts;
-    sparsityTokens = resumed.meta.sparsityTokens ?? 0;
-    window.sums = { ...resumed.meta.window };
-    source.restore(resumed.meta.sourceState);
+    source.restore(resumed[0]!.sourceState);
   } else {
-    sae = createSae(cfg);
-    inputScale = initializeFromSource(sae, source, o);
-    adam = new Adam(sae.params, adamOptions(o));
-    tokensSinceFired = new Float64Array(cfg.d_sae);
-    fireCounts = new Float64Array(cfg.d_sae);
+    const sample = peekWholeRows(source, initSampleRows(B));
+    for (const run of runs) run.initialize(sample);
   }
-  if (outDir) {
-    mkdirSync(outDir, { recursive: true });
-    trimMetrics(outDir, startStep, !resumed);
-  }
+  for (const run of runs) run.open();
 
-  const core = new TrainingCore(sae, adam, { schedule: sched, clipGradNorm: o.clipGradNorm, deadAfterTokens: o.deadAfterTokens, seed: o.seed }, tokensSinceFired);
-  const B = o.batchSize;
-  const x = new Float32Array(B * cfg.d_in);
-  // Paired rows [x | target] are read whole, then split.
-  const rows = paired ? new Float32Array(B * rowWidth(source)) : x;
-  const target = paired ? new Float32Array(B * cfg.d_in) : undefined;
-  const stale = new Uint8Array(cfg.d_sae);
-  const bar = new ProgressBar(o.steps, `train ${cfg.architecture}`, options.progress !== false && process.stderr.isTTY === true);
-  let last: MetricsRecord | null = null;
-  let windowStart = performance.now();
-  let windowTokens = 0;
-  const stopAt = options.stopAfter !== undefined ? Math.min(o.steps, startStep + options.stopAfter) : o.steps;
-
+  const rows = new Float32Array(B * stride);
+  const label = runs.length === 1 ? `train ${runs[0]!.cfg.architecture}` : `train ${runs.length} SAEs`;
+  const bar = new ProgressBar(steps, label, specs[0]!.options.progress !== false && process.stderr.isTTY === true);
+  const startStep = runs[0]!.startStep;
+  const stopAfter = specs[0]!.options.stopAfter;
+  const stopAt = stopAfter !== undefined ? Math.min(steps, startStep + stopAfter) : steps;
   let step = startStep;
   for (; step < stopAt; step++) {
     source.next(rows, B);
     checkFinite(rows, `training batch at step ${step}`);
-    if (target) splitPairs(rows, B, cfg.d_in, cfg.d_in, x, target);
-    if (inputScale !== 1) {
-      k.scale(x, inputScale);
-      if (target) k.scale(target, inputScale);
+    for (const run of runs) run.step(rows, step, source);
+    const last = runs[0]!.last;
+    bar.update(step + 1, last && runs.length === 1 ? `loss ${last.loss.toPrecision(4)} L0 ${last.l0.toFixed(1)}` : "");
+  }
+  const last = runs[0]!.last;
+  bar.finish(last && runs.length === 1 ? `loss ${last.loss.toPrecision(4)}` : "");
+  return runs.map((run) => run.finish(step, source));
+}
+
+/** One SAE being trained on a stream: its state, what a step does to it, and its files. */
+class TrainingRun {
+  o: Resolved;
+  sae!: Sae;
+  private adam!: Adam;
+  private core!: TrainingCore;
+  resumed: Checkpoint | null = null;
+  startStep = 0;
+  private tokens = 0;
+  private inputScale = 1;
+  private tokensSinceFired!: Float64Array;
+  private fireCounts!: Float64Array;
+  private sparsityTokens = 0;
+  private readonly window = new MetricsWindow();
+  last: MetricsRecord | null = null;
+  private windowStart = 0;
+  private windowTokens = 0;
+  private readonly x: Float32Array;
+  private readonly target: Float32Array | undefined;
+  private readonly stale: Uint8Array;
+
+  constructor(public cfg: SaeConfig, private readonly options: TrainOptions, private readonly part: RowPart,
+    source: ActivationSource, private readonly stride: number) {
+    // A part with a target makes this a transcoder: it predicts each row's target from the row.
+    const paired = part.targetOffset !== undefined;
+    const fits = (offset: number) => offset >= 0 && offset + cfg.d_in <= stride;
+    if (!fits(part.offset) || (paired && !fits(part.targetOffset!))) {
+      throw new RangeError(`the data has rows of width ${stride}; the SAE's d_in = ${cfg.d_in} does not fit there`);
+    }
+    if (paired && source.dTarget !== undefined && source.dTarget !== cfg.d_in) {
+      throw new RangeError(`the targets have width ${source.dTarget}; saekit's transcoders predict targets as wide as their input (${cfg.d_in})`);
+    }
+    if (paired && cfg.apply_b_dec_to_input) {
+      throw new RangeError("a transcoder's input is not in its output space: set apply_b_dec_to_input to false (--no-b-dec-on-input)");
+    }
+    checkSkipConnection(cfg, paired);
+    this.o = resolve(cfg, options);
+    const outDir = options.outDir;
+    if (options.resume && outDir && hasCheckpoint(outDir)) {
+      const resumed = loadCheckpoint(outDir);
+      const c = resumed.meta.config;
+      if (c.architecture !== cfg.architecture || c.d_in !== cfg.d_in || c.d_sae !== cfg.d_sae) {
+        throw new Error(`${outDir}: the checkpoint is a ${c.architecture} SAE ${c.d_in}x${c.d_sae}, not the requested ${cfg.architecture} ${cfg.d_in}x${cfg.d_sae}; use another --out or drop --resume`);
+      }
+      // The run continues with the settings it started with (options added since take their defaults).
+      this.cfg = defaultConfig(c as unknown as SaeConfigInput);
+      this.o = { ...resolve(c, options), ...(resumed.meta.options as Resolved), outDir };
+      this.resumed = resumed;
+      this.startStep = resumed.meta.step;
+    }
+    const B = this.o.batchSize;
+    this.x = new Float32Array(B * cfg.d_in);
+    this.target = paired ? new Float32Array(B * cfg.d_in) : undefined;
+    this.stale = new Uint8Array(cfg.d_sae);
+  }
+
+  /** The data position its checkpoint was taken at. */
+  get sourceState(): unknown {
+    return this.resumed!.meta.sourceState;
+  }
+
+  /** A fresh SAE initialised from a sample of the stream's rows. */
+  initialize(sample: Float32Array): void {
+    const n = sample.length / this.stride;
+    const d = this.cfg.d_in;
+    this.sae = createSae(this.cfg);
+    const target = this.part.targetOffset !== undefined ? columns(sample, n, this.stride, this.part.targetOffset, d) : null;
+    this.inputScale = initializeFromSample(this.sae, { x: columns(sample, n, this.stride, this.part.offset, d), target }, this.o);
+    this.adam = new Adam(this.sae.params, adamOptions(this.o));
+    this.tokensSinceFired = new Float64Array(this.cfg.d_sae);
+    this.fireCounts = new Float64Array(this.cfg.d_sae);
+  }
+
+  /** Restores a resumed run's state, prepares its folder and the optimization step. */
+  open(): void {
+    const r = this.resumed;
+    if (r) {
+      this.sae = createSae(this.cfg, r.params, r.buffers);
+      this.adam = new Adam(this.sae.params, adamOptions(this.o), { m: r.adamM, v: r.adamV });
+      this.tokens = r.meta.tokens;
+      this.inputScale = r.meta.inputScale;
+      this.tokensSinceFired = r.tokensSinceFired;
+      this.fireCounts = r.fireCounts;
+      this.sparsityTokens = r.meta.sparsityTokens ?? 0;
+      this.window.sums = { ...r.meta.window };
+    }
+    const outDir = this.o.outDir;
+    if (outDir) {
+      mkdirSync(outDir, { recursive: true });
+      trimMetrics(outDir, this.startStep, !r);
+    }
+    const o = this.o;
+    this.core = new TrainingCore(this.sae, this.adam, {
+      schedule: scheduleOf(o), clipGradNorm: o.clipGradNorm, deadAfterTokens: o.deadAfterTokens, seed: o.seed,
+    }, this.tokensSinceFired);
+    this.windowStart = performance.now();
+  }
+
+  /** One optimization step on this run's columns of the batch. */
+  step(rows: Float32Array, step: number, source: ActivationSource): void {
+    const { o, cfg, x, target } = this;
+    const B = o.batchSize;
+    const d = cfg.d_in;
+    columns(rows, B, this.stride, this.part.offset, d, x);
+    if (target) columns(rows, B, this.stride, this.part.targetOffset!, d, target);
+    if (this.inputScale !== 1) {
+      kernels().scale(x, this.inputScale);
+      if (target) kernels().scale(target, this.inputScale);
     }
     let stepped: ReturnType<TrainingCore["step"]>;
     try {
-      stepped = core.step(x, B, step, target);
+      stepped = this.core.step(x, B, step, target);
     } catch (err) {
-      const kept = outDir && hasCheckpoint(outDir) ? "; the last checkpoint is intact" : "";
+      const kept = o.outDir && hasCheckpoint(o.outDir) ? "; the last checkpoint is intact" : "";
       throw new Error(`${(err as Error).message} (--lr, --normalize expected_norm)${kept}`);
     }
     const { stats, lr } = stepped;
     // Windows end at the last step, so the saved sparsity always covers a whole window.
     if ((o.steps - step) % o.featureSamplingWindow === 0) {
-      fireCounts.fill(0);
-      sparsityTokens = 0;
+      this.fireCounts.fill(0);
+      this.sparsityTokens = 0;
     }
-    countFirings(stats.code, fireCounts);
-    sparsityTokens += B;
-    tokens += B;
-    windowTokens += B;
-    accumulate(window, stats, target ?? x, B, cfg.d_in, core.dead);
+    countFirings(stats.code, this.fireCounts);
+    this.sparsityTokens += B;
+    this.tokens += B;
+    this.windowTokens += B;
+    accumulate(this.window, stats, target ?? x, B, d, this.core.dead);
     if (o.resampleEvery > 0) {
       let count = 0;
       if ((step + 1) % o.resampleEvery === 0) {
         // Dead here: silent for the last half of the resampling period.
-        for (let j = 0; j < cfg.d_sae; j++) stale[j] = tokensSinceFired[j]! >= (o.resampleEvery / 2) * B ? 1 : 0;
-        const resampled = resampleDeadLatents(sae, adam, x, B, stale, o.seed, step, target);
-        for (const j of resampled) tokensSinceFired[j] = 0;
+        for (let j = 0; j < cfg.d_sae; j++) this.stale[j] = this.tokensSinceFired[j]! >= (o.resampleEvery / 2) * B ? 1 : 0;
+        const resampled = resampleDeadLatents(this.sae, this.adam, x, B, this.stale, o.seed, step, target);
+        for (const j of resampled) this.tokensSinceFired[j] = 0;
         count = resampled.length;
       }
-      window.add("resampled", count);
+      this.window.add("resampled", count);
     }
 
     if ((step + 1) % o.logEvery === 0 || step + 1 === o.steps) {
       const now = performance.now();
-      last = record(window, step + 1, tokens, lr, (windowTokens / (now - windowStart)) * 1000);
-      window.reset();
-      windowStart = now;
-      windowTokens = 0;
-      if (outDir) appendFileSync(join(outDir, METRICS_FILE), JSON.stringify(last) + "\n");
-      options.onLog?.(last);
+      this.last = record(this.window, step + 1, this.tokens, lr, (this.windowTokens / (now - this.windowStart)) * 1000);
+      this.window.reset();
+      this.windowStart = now;
+      this.windowTokens = 0;
+      if (o.outDir) appendFileSync(join(o.outDir, METRICS_FILE), JSON.stringify(this.last) + "\n");
+      this.options.onLog?.(this.last);
     }
     const done = step + 1;
-    if (outDir && (done === o.steps || (o.checkpointEvery > 0 && done % o.checkpointEvery === 0))) {
-      saveCheckpoint(outDir, {
+    if (o.outDir && (done === o.steps || (o.checkpointEvery > 0 && done % o.checkpointEvery === 0))) {
+      saveCheckpoint(o.outDir, {
         meta: {
-          format: "saekit-checkpoint-1", step: done, tokens, config: cfg, options: { ...o, outDir: undefined },
-          sourceState: source.state(), inputScale, window: { ...window.sums }, sparsityTokens,
+          format: "saekit-checkpoint-1", step: done, tokens: this.tokens, config: cfg, options: { ...o, outDir: undefined },
+          sourceState: source.state(), inputScale: this.inputScale, window: { ...this.window.sums }, sparsityTokens: this.sparsityTokens,
         },
-        params: sae.params, buffers: sae.buffers, adamM: adam.m, adamV: adam.v, tokensSinceFired, fireCounts,
+        params: this.sae.params, buffers: this.sae.buffers, adamM: this.adam.m, adamV: this.adam.v,
+        tokensSinceFired: this.tokensSinceFired, fireCounts: this.fireCounts,
       });
     }
-    bar.update(done, last ? `loss ${last.loss.toPrecision(4)} L0 ${last.l0.toFixed(1)}` : "");
   }
-  bar.finish(last ? `loss ${last.loss.toPrecision(4)}` : "");
-  const sparsity = logFeatureSparsity(fireCounts, sparsityTokens);
-  if (outDir && step === o.steps) {
-    saveSae(outDir, sae, {
-      inputScale,
-      logFeatureSparsity: sparsity,
-      metadata: options.metadata,
-      info: { training: { steps: o.steps, tokens, batch_size: B, lr: o.lr, seed: o.seed, data: source.describe() } },
-    });
+
+  /** Saves the SAE when the run is complete; the result either way. */
+  finish(step: number, source: ActivationSource): TrainResult {
+    const { o } = this;
+    const sparsity = logFeatureSparsity(this.fireCounts, this.sparsityTokens);
+    if (o.outDir && step === o.steps) {
+      saveSae(o.outDir, this.sae, {
+        inputScale: this.inputScale,
+        logFeatureSparsity: sparsity,
+        metadata: this.options.metadata,
+        info: { training: { steps: o.steps, tokens: this.tokens, batch_size: o.batchSize, lr: o.lr, seed: o.seed, data: source.describe() } },
+      });
+    }
+    return {
+      sae: this.sae, steps: step, tokens: this.tokens, inputScale: this.inputScale, last: this.last,
+      tokensSinceFired: this.tokensSinceFired, logFeatureSparsity: sparsity,
+    };
   }
-  return { sae, steps: step, tokens, inputScale, last, tokensSinceFired, logFeatureSparsity: sparsity };
 }
 
 /** Adds one to each latent's count for every token it fires on (f != 0) in a code. */

@@ -12,7 +12,7 @@ import { LmSource } from "../../src/data/lm-source.js";
 import { openContexts, takeContexts } from "../../src/lm/dataset.js";
 import { loadModel } from "../../src/lm/load.js";
 import { defaultConfig } from "../../src/sae/config.js";
-import { trainSae } from "../../src/train/trainer.js";
+import { trainSae, trainSaes } from "../../src/train/trainer.js";
 import { tempDir } from "../helpers.js";
 import { writeTinyNeox } from "../lm/fixtures.js";
 
@@ -82,6 +82,40 @@ describe("activations computed as training reads them", async () => {
     for (const [name, t] of whole.sae.params) expect(resumed.sae.params.get(name)!.data, name).toEqual(t.data);
   });
 
+  it("serves several hooks side by side from one pass, and trains one SAE per hook exactly as alone", () => {
+    const hooks = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_z"];
+    const both = new LmSource(model, contexts, { hook: hooks, seed: 4, bufferRows: 40 });
+    const w = model.hookWidth(hooks[1]!);
+    expect(both.parts).toEqual([{ hook: hooks[0], offset: 0, d }, { hook: hooks[1], offset: d, d: w }]);
+    const rows = new Float32Array(20 * (d + w));
+    both.next(rows, 20);
+    const alone = hooks.map((hook) => new LmSource(model, contexts, { hook, seed: 4, bufferRows: 40 }));
+    const first = new Float32Array(20 * d), second = new Float32Array(20 * w);
+    alone[0]!.next(first, 20);
+    alone[1]!.next(second, 20);
+    for (let r = 0; r < 20; r++) {
+      expect(rows.subarray(r * (d + w), r * (d + w) + d)).toEqual(first.subarray(r * d, (r + 1) * d));
+      expect(rows.subarray(r * (d + w) + d, (r + 1) * (d + w))).toEqual(second.subarray(r * w, (r + 1) * w));
+    }
+    // Trained together (one forward pass per buffer), each SAE ends as it would alone.
+    const opts = (out: string) => ({ steps: 8, batchSize: 16, lr: 1e-3, seed: 4, progress: false, checkpointEvery: 3, outDir: join(dir, out) });
+    const cfgs = [defaultConfig({ architecture: "topk", d_in: d, d_sae: 2 * d, k: 3 }), defaultConfig({ architecture: "relu", d_in: w, d_sae: 2 * w })];
+    const together = trainSaes(cfgs.map((cfg, i) => ({ cfg, options: opts(`together-${i}`), part: { offset: both.parts[i]!.offset } })),
+      new LmSource(model, contexts, { hook: hooks, seed: 4, bufferRows: 40 }));
+    cfgs.forEach((cfg, i) => {
+      const single = trainSae(cfg, new LmSource(model, contexts, { hook: hooks[i]!, seed: 4, bufferRows: 40 }), opts(`alone-${i}`));
+      for (const [name, t] of single.sae.params) expect(together[i]!.sae.params.get(name)!.data, name).toEqual(t.data);
+    });
+    // Stopped and resumed together, they end the same; resuming only some of them is refused.
+    const split = (stopAfter?: number) => trainSaes(cfgs.map((cfg, i) => ({ cfg, options: { ...opts(`split-${i}`), stopAfter, resume: stopAfter === undefined }, part: { offset: both.parts[i]!.offset } })),
+      new LmSource(model, contexts, { hook: hooks, seed: 4, bufferRows: 40 }));
+    split(5);
+    const resumed = split();
+    resumed.forEach((r, i) => expect(r.sae.params.get("W_dec")!.data).toEqual(together[i]!.sae.params.get("W_dec")!.data));
+    const mixed = cfgs.map((cfg, i) => ({ cfg, options: { ...opts(i === 0 ? "split-0" : "fresh-1"), resume: true }, part: { offset: both.parts[i]!.offset } }));
+    expect(() => trainSaes(mixed, new LmSource(model, contexts, { hook: hooks, seed: 4, bufferRows: 40 }))).toThrow(/runs trained together resume together/);
+  });
+
   it("saekit train --model trains on the hook's activations and records where they came from", () => {
     const out = join(dir, "cli-run");
     const bin = join(packageRoot(), "bin", "saekit.js");
@@ -93,6 +127,12 @@ describe("activations computed as training reads them", async () => {
     expect(cfg).toMatchObject({ architecture: "transcoder", hook_name_out: OUT, metadata: { model_name: modelDir, hook_name: IN, context_size: ctx, dataset_path: textPath } });
     // steps x batch = 96 positions by default: 11 contexts of 9 non-BOS positions hold them.
     expect(cfg.saekit.training.data).toMatchObject({ kind: "model", hook: IN, target_hook: OUT, ctx, contexts: 11, tokens: 99 });
+    // Two hooks: one SAE each, in folders named after them.
+    const many = spawnSync(process.execPath, [bin, "train", "--model", modelDir, "--dataset", textPath, "--hook", `${IN},blocks.1.hook_resid_post`,
+      "--ctx", String(ctx), "--steps", "4", "--batch", "16", "--d-sae", String(2 * d), "--k", "4", "--out", join(dir, "cli-many"), "--threads", "1"], { encoding: "utf8" });
+    expect(many.status, many.stderr).toBe(0);
+    expect(many.stdout.trim().split("\n").map((l) => JSON.parse(l).hook)).toEqual([IN, "blocks.1.hook_resid_post"]);
+    expect(JSON.parse(readFileSync(join(dir, "cli-many", "blocks.1.hook_resid_post", "cfg.json"), "utf8")).metadata.hook_name).toBe("blocks.1.hook_resid_post");
     const both = spawnSync(process.execPath, [bin, "train", "--model", modelDir, "--data", "synthetic:superposition"], { encoding: "utf8" });
     expect(both.status).not.toBe(0);
     expect(both.stderr).toMatch(/give either --data .* or --model/);
