@@ -183,7 +183,6 @@ class MetricsWindow {
 }
 
 export function trainSae(cfg: SaeConfig, source: ActivationSource, options: TrainOptions): TrainResult {
-  if (source.d !== cfg.d_in) throw new RangeError(`the data has width ${source.d}, the SAE expects d_in = ${cfg.d_in}`);
   return trainSaes([{ cfg, options }], source)[0]!;
 }
 
@@ -212,9 +211,11 @@ export interface RunSpec {
 export function trainSaes(specs: RunSpec[], source: ActivationSource): TrainResult[] {
   if (specs.length === 0) throw new RangeError("no SAEs to train");
   const stride = rowWidth(source);
-  const runs = specs.map((spec) => new TrainingRun(spec.cfg, spec.options, spec.part ?? {
-    offset: 0, ...(source.dTarget !== undefined ? { targetOffset: source.d } : {}),
-  }, source, stride));
+  const runs = specs.map((spec) => {
+    if (!spec.part && source.d !== spec.cfg.d_in) throw new RangeError(`the data has width ${source.d}, the SAE expects d_in = ${spec.cfg.d_in}`);
+    const part = spec.part ?? { offset: 0, ...(source.dTarget !== undefined ? { targetOffset: source.d } : {}) };
+    return new TrainingRun(spec.cfg, spec.options, part, source, stride);
+  });
   const { steps, batchSize: B } = runs[0]!.o;
   for (const run of runs) {
     if (run.o.steps !== steps || run.o.batchSize !== B) throw new RangeError("SAEs trained on one stream take the same steps and batch size");
