@@ -10,6 +10,7 @@
  * resamples dead latents every resampleEvery steps (resample.ts). A source that pairs each
  * row with a target (ActivationSource.dTarget) trains a transcoder: the SAE reconstructs
  * the target from the row, and the metrics (FVU) are measured against the targets.
+ * trainSaes trains several SAEs on one stream, each on its own columns of every batch.
  *
  * Runs are deterministic given the seed: every random choice comes from seeded streams
  * and every native reduction has a fixed order, independent of the thread count. A
