@@ -162,7 +162,7 @@ export function registerTrain(program: Command): void {
     .option("--synth-noise <x>", "superposition: Gaussian noise std", finiteNumber)
     .option("--synth-subspaces <n>", "subspaces: number of subspaces", positiveInt)
     .option("--synth-subspace-dim <n>", "subspaces: dimension of each", positiveInt)
-    .option("--hook <names>", "with --model: the hook to train on, its activations computed on the fly (no store); several, comma-separated, train one SAE per hook from the same forward passes, each in --out/<hook>")
+    .option("--hook <names>", "with --model: the hook to train on, its activations computed on the fly (no store); several, comma-separated or with * for one name part (blocks.*.hook_resid_post), train one SAE per hook from the same forward passes, each in --out/<hook>")
     .option("--target-hook <name>", "with --model: a later hook the SAE predicts instead (a transcoder)")
     .option("--tokens <n>", "with --model: positions of text held in memory and cycled over (default: steps x batch, one pass)", positiveInt)
     .option("--exclude-bos", "with --model: leave BOS positions out")

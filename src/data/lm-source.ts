@@ -14,6 +14,7 @@ export interface LmSourceOptions {
   /**
    * The hook, or several: then each row holds every hook's activation side by side, in the
    * order given (`parts`), from one forward pass, for training one SAE per hook at once.
+   * `*` stands for one part of a name: `blocks.*.hook_resid_post` is every block's output.
    */
   hook: string | string[];
   /** A transcoder's output hook, later in the forward pass (with a single hook). */
@@ -46,7 +47,7 @@ export class LmSource extends MixedSource {
     super(o.seed ?? 0, contexts.length, Math.max(1, Math.min(contexts.length, Math.round((o.bufferRows ?? 65536) / (ctx - first)))));
     for (const c of contexts) if (c.length !== ctx) throw new Error(`contexts must all have ${ctx} tokens; one has ${c.length}`);
     const names = model.hookNames();
-    this.hooks = typeof o.hook === "string" ? [o.hook] : [...o.hook];
+    this.hooks = (typeof o.hook === "string" ? [o.hook] : o.hook).flatMap((h) => expandHookPattern(h, names));
     if (this.hooks.length === 0) throw new Error("no hook to compute activations at");
     if (new Set(this.hooks).size !== this.hooks.length) throw new Error(`a hook is named twice: ${this.hooks.join(", ")}`);
     let offset = 0;
@@ -108,4 +109,16 @@ export class LmSource extends MixedSource {
       ctx: this.ctx, contexts: this.contexts.length, tokens: this.contexts.length * (this.ctx - this.first),
     };
   }
+}
+
+/**
+ * The hook names a pattern stands for, in the forward pass's order: `*` matches one name
+ * part (`blocks.*.hook_resid_post`: every block's output); a name without `*` is itself.
+ */
+export function expandHookPattern(pattern: string, names: readonly string[]): string[] {
+  if (!pattern.includes("*")) return [pattern];
+  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^.]+")}$`);
+  const hits = names.filter((n) => re.test(n));
+  if (hits.length === 0) throw new Error(`no hook point matches "${pattern}"`);
+  return hits;
 }

@@ -69,6 +69,11 @@ describe("activations computed as training reads them", async () => {
     expect(() => new LmSource(model, contexts, { hook: OUT, targetHook: IN })).toThrow(/must come after/);
     expect(() => new LmSource(model, contexts, { hook: "blocks.7.hook_resid_post" })).toThrow(/no hook point "blocks.7.hook_resid_post"/);
     expect(() => new LmSource(model, [], { hook: IN })).toThrow(/no contexts/);
+    expect(() => new LmSource(model, contexts, { hook: "blocks.*.hook_nothing" })).toThrow(/no hook point matches "blocks.\*.hook_nothing"/);
+    expect(() => new LmSource(model, contexts, { hook: [IN, IN] })).toThrow(/named twice/);
+    // `*` is one part of a name: every block's output, in the forward pass's order.
+    expect(new LmSource(model, contexts, { hook: "blocks.*.hook_resid_post" }).parts.map((p) => p.hook))
+      .toEqual(Array.from({ length: model.cfg.nLayers }, (_, i) => `blocks.${i}.hook_resid_post`));
   });
 
   it("a run stopped and resumed on it ends bit-identical to one uninterrupted run", () => {
