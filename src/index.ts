@@ -4,10 +4,10 @@
  *   kernels()            native (or reference) numeric kernels
  *   newSae / createSae   SAEs of every architecture; loadSae / saveSae (SAELens format),
  *                        openSae (also sparsify folders, dictionary_learning ae.pt, GemmaScope params.npz)
- *   trainSae             the trainer (checkpoints, resume, metrics.jsonl)
+ *   trainSae, trainSaes  the trainer (checkpoints, resume, metrics.jsonl); several SAEs on one stream
  *   loadModel            GPT-NeoX / GPT-2 / GPT-Neo / Llama / Gemma / llama2.c models with hooks
- *   harvest, StoreSource activation stores
- *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...
+ *   harvest, StoreSource activation stores; LmSource: a model's activations computed as training reads them
+ *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...; measureSae the same short of CE/KL, no model
  *   runSparseProbing     SAEBench's k-sparse probing on a labelled text dataset
  *   runTpp, runScr       SAEBench's targeted probe perturbation and spurious correlation removal
  *   runAbsorption        SAEBench's feature absorption on the first-letter task
@@ -28,20 +28,21 @@ export { writeFileAtomic, writeJsonAtomic } from "./core/atomic.js";
 export * from "./sae/config.js";
 export type { Sae, ParamSet, TrainStep, StepStats } from "./sae/sae.js";
 export type { SparseCode } from "./sae/sparse-code.js";
-export { createSae, newSae } from "./sae/registry.js";
+export { createSae, newSae, withInferenceK } from "./sae/registry.js";
 export { loadSae, saveSae, foldInputScale, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens.js";
 export type { SaeMetadata, LoadedSae } from "./sae/saelens.js";
 export { openSae, fetchSae, type SaeFormat } from "./sae/open.js";
 export { resolveHubSae } from "./sae/hub.js";
-export { loadSparsifySae } from "./sae/sparsify.js";
+export { loadSparsifySae, saveSparsifySae } from "./sae/sparsify.js";
 export { loadDictionaryLearningSae } from "./sae/dictionary-learning.js";
 export { TorchCheckpoint, TorchCheckpointError } from "./core/torch-checkpoint.js";
 export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
 
-export { trainSae } from "./train/trainer.js";
+export { trainSae, trainSaes, type RunSpec, type RowPart } from "./train/trainer.js";
 export { TrainingCore } from "./train/core.js";
 export { InMemoryTraining, type InMemoryOptions, type StepRecord } from "./train/in-memory.js";
+export { lrAt, defaultSchedule, LR_SCHEDULES, type LrSchedule, type LrScheduleKind } from "./train/schedule.js";
 export type { TrainOptions, TrainResult, MetricsRecord } from "./train/trainer.js";
 
 export type { ActivationSource } from "./data/source.js";
@@ -52,6 +53,8 @@ export { openActivationSource } from "./data/open.js";
 export { readDocuments } from "./data/text.js";
 export { packContexts } from "./data/contexts.js";
 export { StoreSource } from "./data/store-source.js";
+export { LmSource, expandHookPattern, type LmSourceOptions } from "./data/lm-source.js";
+export { MixedSource } from "./data/mixed-source.js";
 export { readManifest } from "./data/store.js";
 export type { StoreManifest } from "./data/store.js";
 
@@ -68,10 +71,11 @@ export type { LmConfig } from "./lm/config.js";
 export { randomModel } from "./lm/random.js";
 export { generate, sampleContexts } from "./lm/generate.js";
 export { harvest } from "./lm/harvest.js";
-export { openContexts } from "./lm/dataset.js";
+export { openContexts, takeContexts } from "./lm/dataset.js";
 
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice } from "./eval/splice.js";
+export { measureSae, type MeasureResult } from "./eval/measure.js";
 export {
   saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchTppOutput, saeBenchScrOutput, saeBenchAbsorptionOutput, encoderStatistics,
   type SaeBenchRunInfo, type SaeBenchProbingInfo, type SaeBenchAbsorptionInfo,
@@ -113,6 +117,10 @@ export { buildDashboards, logitEffects, parseLatentList, type Dashboards, type L
 export { dashboardHtml } from "./analysis/dashboard-html.js";
 export { FeatureCorrelations, type FeatureTables } from "./analysis/feature-tables.js";
 export { readRunMetrics, writeTrainingReport } from "./analysis/training-report.js";
+export { maxCosines, matchSummary, type MaxCosines } from "./analysis/compare.js";
+export { svgToPng, encodePng } from "./analysis/png.js";
+export { svgToRaster } from "./analysis/svg-raster.js";
+export { Raster } from "./analysis/raster.js";
 export { trainingFigures, parseMetricsJsonl, type RunMetrics } from "./analysis/training-figures.js";
 
 export { benchGemm, benchTopk } from "./bench/kernels.js";
