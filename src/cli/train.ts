@@ -152,7 +152,7 @@ export function registerTrain(program: Command): void {
     .option("--log-every <n>", "steps per metrics record", positiveInt, 100)
     .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
-    .option("--buffer-rows <n>", "activation store: rows mixed at a time", positiveInt, 262144)
+    .option("--buffer-rows <n>", "activation store or --model: rows mixed at a time", positiveInt, 262144)
     .option("--synth-d <n>", "synthetic: ambient dimension (default 64; subspaces 40)", positiveInt)
     .option("--synth-features <n>", "superposition: true features", positiveInt)
     .option("--synth-active <x>", "superposition: mean active features per sample", finiteNumber)
