@@ -8,7 +8,7 @@ import { specialTokens } from "../eval/pooled-activations.js";
 import { saeBenchAutoInterpOutput } from "../eval/saebench.js";
 import { openContexts } from "../lm/dataset.js";
 import { parseLatentList } from "../analysis/dashboard.js";
-import { addSaeModelDatasetOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import { addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerAutoInterp(program: Command): void {
@@ -42,7 +42,7 @@ export function registerAutoInterp(program: Command): void {
     if (!apiKey && o.llmUrl.startsWith("https://api.openai.com")) throw new Error(`set ${o.apiKeyEnv} to an OpenAI API key (or point --llm-url at a local server)`);
     const contexts: Int32Array[] = [];
     const target = Math.ceil(o.tokens / o.ctx);
-    for await (const c of openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split }).contexts) {
+    for await (const c of openContexts(loaded, o.dataset, contextOptions(o)).contexts) {
       if (contexts.push(c) >= target) break;
     }
     const r = await runAutoInterp(loaded.model, sae, contexts, (id) => tokenizer.decode([id]),

@@ -7,7 +7,7 @@ import { promptLatents, promptView } from "../analysis/prompt-view.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { openContexts } from "../lm/dataset.js";
-import { addSaeModelDatasetOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import { addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { ProgressBar } from "../util/progress.js";
 import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
@@ -41,7 +41,7 @@ export function registerDashboard(program: Command): void {
     // Without --latents: those the prompt fires most, else the first 32.
     const latents = o.latents ? parseLatentList(o.latents, sae.cfg.d_sae)
       : prompt ? promptLatents(prompt, 32) : parseLatentList("0-31", sae.cfg.d_sae);
-    const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
+    const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
     const bar = new ProgressBar(Math.ceil(o.tokens / (o.ctx - 1)), "dashboard", process.stderr.isTTY === true);
     const d = await buildDashboards(loaded.model, loaded.tokenizer, sae, src.contexts, {
       hook, latents, tokens: o.tokens, ctx: o.ctx, batch: o.batch, topExamples: o.top, excludeBos: o.keepBos !== true,

@@ -1,5 +1,6 @@
 /** Options shared by the commands that run a language model. */
 import { type Command, Option } from "commander";
+import type { ContextSourceOptions } from "../lm/dataset.js";
 import { type LoadedModel, loadModel } from "../lm/load.js";
 import { fetchSae } from "../sae/open.js";
 import { withInferenceK } from "../sae/registry.js";
@@ -15,12 +16,17 @@ export function addModelOptions(cmd: Command, required = true): Command {
 
 /** --dataset (required unless `required` is false), --ctx, --no-bos, --text-field and --split. */
 export function addDatasetOptions(cmd: Command, ctxDefault = 128, required = true): Command {
-  const dataset = "text: .txt (docs split on <|endoftext|> or blank lines), .jsonl, .parquet, a folder of them, or sampled:N[:SEED]";
+  const dataset = "text: .txt (docs split on <|endoftext|> or blank lines), .jsonl, .parquet, a folder of them, hf:ORG/NAME[/FOLDER][@rev] (a hub dataset, fetched file by file), or sampled:N[:SEED]";
   return (required ? cmd.requiredOption("--dataset <path>", dataset) : cmd.option("--dataset <path>", dataset))
     .option("--ctx <n>", "tokens per context", positiveInt, ctxDefault)
     .option("--no-bos", "do not prepend BOS to contexts")
     .option("--text-field <name>", "jsonl field / parquet column with the text", "text")
     .addOption(new Option("--split <how>", ".txt documents").choices(["auto", "eot", "blank", "line"]).default("auto"));
+}
+
+/** The text-dataset settings of --ctx, --no-bos, --text-field, --split (and --cache-dir for hf: datasets). */
+export function contextOptions(o: Record<string, any>): ContextSourceOptions {
+  return { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, hub: { cacheDir: o.cacheDir } };
 }
 
 export function openModel(o: { model: string; tokenizer?: string; cacheDir?: string }): Promise<LoadedModel> {

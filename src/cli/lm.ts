@@ -12,7 +12,7 @@ import { harvest } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { HookFn } from "../lm/model.js";
 import { decoderMatrix } from "../sae/sae.js";
-import { SAE_HELP, addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, openModel, openSaeAtHook } from "./lm-options.js";
+import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook, SAE_HELP } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerLm(program: Command): void {
@@ -33,7 +33,7 @@ export function registerLm(program: Command): void {
   harvestCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split });
+    const src = openContexts(loaded, o.dataset, contextOptions(o));
     const m = await harvest(loaded.model, src.contexts, {
       outDir: o.out, hook: o.hook, targetHook: o.targetHook, tokens: o.tokens, ctx: o.ctx, batch: o.batch,
       dtype: o.dtype.toUpperCase() as FloatDType, prependBos: o.bos !== false, excludeBos: o.excludeBos === true,
@@ -61,7 +61,7 @@ export function registerLm(program: Command): void {
     setThreads(o.threads);
     const loaded = await openModel(o);
     const { sae, metadata, raw, hook, hookOut } = await openSaeAtHook(o);
-    const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, skip: o.skipContexts });
+    const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
     const r = await evaluateSplice(loaded.model, sae, src.contexts, {
       hook, hookOut, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: o.saebench !== undefined,
     });

@@ -15,7 +15,7 @@ import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } fro
 import { scoreSynthetic } from "../synthetic/score.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
 import { type TrainOptions, trainSae, trainSaes } from "../train/trainer.js";
-import { addDatasetOptions, addModelOptions, openModel } from "./lm-options.js";
+import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
 
 /** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
@@ -108,7 +108,7 @@ async function openModelSource(o: Record<string, any>): Promise<LmSource> {
   const loaded = await openModel(o as { model: string });
   const perContext = o.ctx - (o.excludeBos ? 1 : 0);
   const tokens: number = o.tokens ?? o.steps * o.batch;
-  const src = openContexts(loaded, o.dataset, { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split });
+  const src = openContexts(loaded, o.dataset, contextOptions(o));
   const contexts = await takeContexts(src.contexts, Math.ceil(tokens / Math.max(1, perContext)));
   if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
   return new LmSource(loaded.model, contexts, {

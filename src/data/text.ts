@@ -4,12 +4,17 @@
  *             contains it, else by blank lines; or one per line (split: "line")
  *   .jsonl    one JSON object per line, the document in a text field ("text" by default)
  *   .parquet  Hugging Face dataset files: a string column ("text" by default)
- * A folder means every such file in it, in name order.
+ * A folder means every such file in it, in name order; hf:ORG/NAME a dataset repository on
+ * the Hugging Face hub, downloaded file by file as reading reaches it (hub-dataset.ts).
  */
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { HubOptions } from "../lm/hub.js";
+import { isHubDataset, readHubDocuments } from "./hub-dataset.js";
 
 export interface TextDatasetOptions {
+  /** For hf: datasets: the cache folder and fetch function (hub-dataset.ts). */
+  hub?: HubOptions;
   /** Field (jsonl) or column (parquet) holding the text. */
   textField?: string;
   /** .txt documents: "auto" (eot if present, else blank lines), "eot", "blank" or "line". */
@@ -29,6 +34,10 @@ export function datasetFiles(path: string): string[] {
 }
 
 export async function* readDocuments(path: string, opts: TextDatasetOptions = {}): AsyncGenerator<string> {
+  if (isHubDataset(path)) {
+    yield* readHubDocuments(path, opts);
+    return;
+  }
   for (const file of datasetFiles(path)) {
     if (file.endsWith(".parquet")) yield* parquetDocuments(file, opts.textField ?? "text");
     else if (file.endsWith(".jsonl")) yield* jsonlDocuments(file, opts.textField ?? "text");

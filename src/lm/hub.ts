@@ -6,7 +6,7 @@
  */
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { downloadFile } from "@huggingface/hub";
@@ -15,26 +15,29 @@ import { ProgressBar } from "../util/progress.js";
 import { indexShardNames } from "./weights.js";
 
 export interface HubSpec {
+  /** A model repository (models, SAE releases) or a dataset repository. */
+  type: "model" | "dataset";
   repo: string;
   revision: string;
   /** A folder inside the repository ("" for its root), e.g. one SAE of a release. */
   path: string;
 }
 
-/** hf:ORG/NAME[/FOLDER...][@revision] */
-export function parseHubSpec(spec: string): HubSpec {
+/** hf:ORG/NAME[/FOLDER...][@revision], naming a repository of the given type. */
+export function parseHubSpec(spec: string, type: HubSpec["type"] = "model"): HubSpec {
   const m = /^hf:([\w.-]+\/[\w.-]+)((?:\/[\w.-]+)*)(?:@([\w./-]+))?$/.exec(spec);
   if (!m || /(^|\/)\.\.?(\/|$)/.test(m[2]!)) throw new Error(`"${spec}" is not a hub spec; use hf:ORG/NAME, hf:ORG/NAME/FOLDER or either with @revision`);
-  return { repo: m[1]!, path: m[2]!.slice(1), revision: m[3] ?? "main" };
+  return { type, repo: m[1]!, path: m[2]!.slice(1), revision: m[3] ?? "main" };
 }
 
 export function defaultCacheDir(): string {
   return process.env.SAEKIT_CACHE ?? join(homedir(), ".cache", "saekit", "hub");
 }
 
-/** The local folder a hub folder is cached in. */
+/** The local folder a hub folder is cached in (datasets under datasets/, as the hub names them). */
 export function hubFolderDir(spec: HubSpec, cacheDir = defaultCacheDir()): string {
-  return join(cacheDir, spec.repo.replace("/", "--"), spec.revision.replace(/\//g, "--"), ...(spec.path ? spec.path.split("/") : []));
+  return join(cacheDir, ...(spec.type === "dataset" ? ["datasets"] : []), spec.repo.replace("/", "--"),
+    spec.revision.replace(/\//g, "--"), ...(spec.path ? spec.path.split("/") : []));
 }
 
 const COMPLETE = ".saekit-complete.json";
@@ -64,15 +67,22 @@ export async function resolveHubFolder(specText: string, expected: string, opts:
   try {
     await fetchFiles(get, dir);
   } catch (err) {
-    const e = err as Error;
-    const offline = /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(`${e.message} ${String((e as { cause?: unknown }).cause ?? "")}`);
-    throw new Error(offline
-      ? `cannot reach the Hugging Face hub to download ${where} (${e.message}). ` +
-        `Without a network, put ${expected} in ${dir} (then create ${join(dir, COMPLETE)} containing {}), or pass the folder itself.`
-      : `downloading ${where}: ${e.message}`, { cause: err });
+    throw hubFailure(err, where, `put ${expected} in ${dir} (then create ${join(dir, COMPLETE)} containing {}), or pass the folder itself`);
   }
   writeJsonAtomic(join(dir, COMPLETE), { repo: spec.repo, path: spec.path, revision: spec.revision, downloaded: new Date().toISOString() });
   return dir;
+}
+
+/**
+ * The error for a failed download of `where`: without a network, it says what to do
+ * instead (`offline`); otherwise it passes the hub's own message on.
+ */
+export function hubFailure(err: unknown, where: string, offline: string): Error {
+  const e = err as Error;
+  const isOffline = /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(`${e.message} ${String((e as { cause?: unknown }).cause ?? "")}`);
+  return new Error(isOffline
+    ? `cannot reach the Hugging Face hub to download ${where} (${e.message}). Without a network, ${offline}.`
+    : `downloading ${where}: ${e.message}`, { cause: err });
 }
 
 /**
@@ -101,14 +111,18 @@ async function fetchWeights(dir: string, get: HubGet): Promise<boolean> {
   return false;
 }
 
-/** Downloads one file (atomically: temp then rename); false if the repo has no such file. */
-async function fetchToFile(spec: HubSpec, path: string, dest: string, required: boolean, opts: HubOptions): Promise<boolean> {
-  if (existsSync(dest)) return true;
-  // Gated repositories (Gemma, Llama) need the user's token, as huggingface_hub reads it.
+/** The user's access token, as huggingface_hub reads it: gated repositories (Gemma, Llama) need it. */
+export function hubToken(): { accessToken: `hf_${string}` } | Record<string, never> {
   const token = process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN;
+  return token ? { accessToken: token as `hf_${string}` } : {};
+}
+
+/** Downloads one file of the repository (atomically: temp then rename); false if it has no such file. */
+export async function fetchToFile(spec: HubSpec, path: string, dest: string, required: boolean, opts: HubOptions): Promise<boolean> {
+  if (existsSync(dest)) return true;
+  mkdirSync(dirname(dest), { recursive: true });
   const blob = await downloadFile({
-    repo: spec.repo, path, revision: spec.revision, fetch: opts.fetch, xet: false,
-    ...(token ? { accessToken: token as `hf_${string}` } : {}),
+    repo: { type: spec.type, name: spec.repo }, path, revision: spec.revision, fetch: opts.fetch, xet: false, ...hubToken(),
   });
   if (!blob) {
     if (required) throw new Error(`${spec.repo} has no file ${path}`);
