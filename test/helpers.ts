@@ -1,7 +1,7 @@
 /** Shared helpers for the test suites. */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll } from "vitest";
 import { loadNativeAddon, type NativeAddon, packageRoot } from "../src/core/native.js";
 import { Rng } from "../src/core/rng.js";
@@ -61,4 +61,20 @@ export function sharedData(relative: string): string | null {
   if (existsSync(path)) return path;
   console.warn(`[saekit tests] ${path} is absent: tests that need ../shared/data/${relative} are skipped`);
   return null;
+}
+
+/**
+ * A file under `root` as huggingface.co serves it to @huggingface/hub (HTTP range requests,
+ * an ETag), or 404 EntryNotFound when there is no such file: the core of the tests' stand-in hubs.
+ */
+export function serveHubFile(root: string, path: string | null, init?: RequestInit): Response {
+  if (!path || !existsSync(path)) return new Response("not found", { status: 404, headers: { "X-Error-Code": "EntryNotFound" } });
+  const body = readFileSync(path);
+  const range = new Headers(init?.headers).get("Range");
+  const [from, to] = range ? range.replace("bytes=", "").split("-").map(Number) as [number, number] : [0, body.length - 1];
+  const end = Math.min(to ?? body.length - 1, body.length - 1);
+  return new Response(body.subarray(from, end + 1), {
+    status: range ? 206 : 200,
+    headers: { "Content-Range": `bytes ${from}-${end}/${body.length}`, ETag: `"${relative(root, path)}"`, "Content-Length": String(end - from + 1) },
+  });
 }

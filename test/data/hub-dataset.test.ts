@@ -8,7 +8,7 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { hubFolderDir, parseHubSpec } from "../../src/lm/hub.js";
 import { readDocuments } from "../../src/data/text.js";
-import { tempDir } from "../helpers.js";
+import { serveHubFile, tempDir } from "../helpers.js";
 
 const dir = tempDir();
 const root = join(dir, "repo");
@@ -28,16 +28,8 @@ function fakeHub(repo: string, downloads: string[]): typeof fetch {
     }
     const m = new RegExp(`^/datasets/${repo}/resolve/main/(.+)$`).exec(url.pathname);
     const path = m ? join(root, decodeURIComponent(m[1]!)) : null;
-    if (!path || !existsSync(path)) return new Response("not found", { status: 404, headers: { "X-Error-Code": "EntryNotFound" } });
-    const body = readFileSync(path);
-    const range = new Headers(init?.headers).get("Range");
-    if (!range) downloads.push(relative(root, path));
-    const [from, to] = range ? range.replace("bytes=", "").split("-").map(Number) as [number, number] : [0, body.length - 1];
-    const end = Math.min(to ?? body.length - 1, body.length - 1);
-    return new Response(body.subarray(from, end + 1), {
-      status: range ? 206 : 200,
-      headers: { "Content-Range": `bytes ${from}-${end}/${body.length}`, ETag: `"${relative(root, path)}"`, "Content-Length": String(end - from + 1) },
-    });
+    if (path && existsSync(path) && !new Headers(init?.headers).get("Range")) downloads.push(relative(root, path));
+    return serveHubFile(root, path, init);
   }) as typeof fetch;
 }
 

@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/core/native.js";
 import { SafetensorsFile } from "../../src/core/safetensors.js";
@@ -16,7 +16,7 @@ import { defaultConfig } from "../../src/sae/config.js";
 import { fetchSae } from "../../src/sae/open.js";
 import { createSae } from "../../src/sae/registry.js";
 import { saveSae } from "../../src/sae/saelens.js";
-import { tempDir } from "../helpers.js";
+import { serveHubFile, tempDir } from "../helpers.js";
 import { writeTinyNeox } from "./fixtures.js";
 
 const dir = tempDir();
@@ -174,16 +174,7 @@ describe("hf: model specs", () => {
         return new Response("gated", { status: 401, headers: { "X-Error-Message": "Access to this model is restricted" } });
       }
       const m = new RegExp(`^/${repo}/resolve/main/(.+)$`).exec(url.pathname);
-      const path = m ? join(root, decodeURIComponent(m[1]!)) : null;
-      if (!path || !existsSync(path)) return new Response("not found", { status: 404, headers: { "X-Error-Code": "EntryNotFound" } });
-      const body = readFileSync(path);
-      const range = new Headers(init?.headers).get("Range");
-      const [from, to] = range ? range.replace("bytes=", "").split("-").map(Number) as [number, number] : [0, body.length - 1];
-      const end = Math.min(to ?? body.length - 1, body.length - 1);
-      return new Response(body.subarray(from, end + 1), {
-        status: range ? 206 : 200,
-        headers: { "Content-Range": `bytes ${from}-${end}/${body.length}`, ETag: `"${relative(root, path)}"`, "Content-Length": String(end - from + 1) },
-      });
+      return serveHubFile(root, m ? join(root, decodeURIComponent(m[1]!)) : null, init);
     }) as typeof fetch;
   }
 
