@@ -59,6 +59,8 @@ export interface LmConfig {
   postNorms?: boolean;
   /** Gemma 2: attention logits are scaled by queryPreAttnScalar^-1/2 instead of dHead^-1/2. */
   queryPreAttnScalar?: number;
+  /** Qwen3: each query and key head is RMS-normed (its own weights [dHead]) before the rotary. */
+  qkNorm?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -139,7 +141,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       parallelResidual: false, tiedEmbeddings: json.tie_word_embeddings !== false, attentionBias: false, mlpBias: true,
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
     };
-  } else if (type === "llama" || type === "mistral" || type === "qwen2") {
+  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
@@ -157,6 +159,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       // biases only); the loader takes whichever bias tensors the checkpoint has.
       attentionBias: false, mlpBias: false,
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
+      ...(type === "qwen3" ? { qkNorm: true } : {}),
     };
   } else if (type === "gemma" || type === "gemma2") {
     // Gemma: Llama's block with GeGLU, (1 + w) RMSNorm weights (folded in at load), embeddings
@@ -190,7 +193,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, gemma, gemma2)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, gemma, gemma2)`);
   }
   validateLmConfig(cfg, path);
   return cfg;
@@ -208,12 +211,12 @@ function hfActivation(json: Json, path: string, key: string, fallback: string): 
 }
 
 /**
- * Mistral, Gemma 2's local layers (and Qwen2 with use_sliding_window) attend only to the
+ * Mistral, Gemma 2's local layers (and Qwen2/3 with use_sliding_window) attend only to the
  * last `sliding_window` positions. Within that many positions the window hides nothing, so saekit runs such
  * models on contexts up to the window and refuses longer ones.
  */
 function slidingWindowLimit(json: Json, path: string, maxPositions: number): number {
-  if (json.model_type === "qwen2" && json.use_sliding_window !== true) return maxPositions;
+  if ((json.model_type === "qwen2" || json.model_type === "qwen3") && json.use_sliding_window !== true) return maxPositions;
   if (json.sliding_window === undefined || json.sliding_window === null) return maxPositions;
   return Math.min(maxPositions, int(json, path, ["sliding_window"]));
 }

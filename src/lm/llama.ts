@@ -1,6 +1,6 @@
 /**
  * Llama-family checkpoints in Hugging Face layout (LlamaForCausalLM and compatible:
- * Mistral, Qwen2, SmolLM, TinyLlama) -> LmWeights. q_proj, k_proj and v_proj stack into
+ * Mistral, Qwen2, Qwen3 with its per-head q/k norms, SmolLM, TinyLlama) -> LmWeights. q_proj, k_proj and v_proj stack into
  * the canonical [Q heads | K heads | V heads] projection; whichever bias tensors the
  * checkpoint has are used (Qwen2 has q/k/v biases; attention_bias and mlp_bias add the
  * rest). Hugging Face stores q and k rows
@@ -54,6 +54,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
       ...norms,
       wqkv,
       bqkv,
+      ...(c.qkNorm ? { qNorm: g(`${p}self_attn.q_norm.weight`, [dh]), kNorm: g(`${p}self_attn.k_norm.weight`, [dh]) } : {}),
       wo: g(`${p}self_attn.o_proj.weight`, [d, H * dh]),
       bo: optional(`${p}self_attn.o_proj.bias`, [d]),
       wgate: g(`${p}mlp.gate_proj.weight`, [m, d]),

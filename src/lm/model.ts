@@ -46,6 +46,9 @@ export interface BlockWeights {
   /** [(nHeads + 2 nKvHeads) * dHead, dModel]: all query heads, then key heads, then value heads. */
   wqkv: Float32Array;
   bqkv: Float32Array | null;
+  /** Qwen3's per-head query and key RMSNorm weights [dHead] (config qkNorm). */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
   /** [dModel, nHeads * dHead] */
   wo: Float32Array;
   bo: Float32Array | null;
@@ -237,6 +240,10 @@ export class LanguageModel {
       const qkv = this.ws.float("qkv", N * qkvWidth);
       k.sgemm(false, true, N, qkvWidth, d, 1, h, d, w.wqkv, d, 0, qkv, qkvWidth);
       if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
+      if (c.qkNorm) {
+        this.headNorm(qkv, N, qkvWidth, 0, H, w.qNorm!);
+        this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
+      }
       if (this.invFreq.length > 0) {
         k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, this.invFreq, c.rotaryStyle);
         k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, this.invFreq, c.rotaryStyle);
@@ -338,6 +345,18 @@ export class LanguageModel {
     else this.k.layerNorm(x, rows, d, n.w, n.b, eps, out);
   }
 
+  /**
+   * RMS-norms each of the `heads` heads at `offset` in every row of qkv [rows, stride] with
+   * weights w [dHead]: gathered into one contiguous block, normed in one call, put back.
+   */
+  private headNorm(qkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
+    const width = heads * this.cfg.dHead;
+    const block = this.ws.float("head_norm", rows * width);
+    for (let r = 0; r < rows; r++) block.set(qkv.subarray(r * stride + offset, r * stride + offset + width), r * width);
+    this.k.rmsNorm(block, rows * heads, this.cfg.dHead, w, this.cfg.normEps, block);
+    for (let r = 0; r < rows; r++) qkv.set(block.subarray(r * width, (r + 1) * width), r * stride + offset);
+  }
+
   /** x = norm(x), through a scratch buffer. */
   private normInPlace(x: Float32Array, rows: number, n: Norm): void {
     const tmp = this.ws.float("post_norm", rows * this.cfg.dModel);
@@ -400,6 +419,10 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
     need(`${p}ln2.w`, b.ln2.w, d);
     need(`${p}wqkv`, b.wqkv, (H + 2 * Hkv) * dh * d);
     need(`${p}wo`, b.wo, d * H * dh);
+    if (c.qkNorm) {
+      need(`${p}qNorm`, b.qNorm, dh);
+      need(`${p}kNorm`, b.kNorm, dh);
+    }
     if (c.mlp === "swiglu") {
       need(`${p}wgate`, b.wgate, m * d);
       need(`${p}wup`, b.wup, m * d);

@@ -28,6 +28,8 @@ export interface TinyOptions {
   qkvBias?: boolean;
   /** Llama: attention_bias and mlp_bias, biases on every projection. */
   allBiases?: boolean;
+  /** Llama: Qwen3's per-head q/k RMSNorms (model_type qwen3). */
+  qkNorm?: boolean;
   /** Keys merged over the written config.json (undefined removes a key). */
   config?: Record<string, unknown>;
 }
@@ -203,7 +205,8 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     architectures: ["LlamaForCausalLM"], model_type: "llama", vocab_size: V, hidden_size: d, intermediate_size: m,
     num_attention_heads: H, num_key_value_heads: Hkv, num_hidden_layers: L, max_position_embeddings: ctx,
     rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: "silu", tie_word_embeddings: o.tied ?? false,
-    bos_token_id: 1, eos_token_id: 2, ...(o.headDim ? { head_dim: o.headDim } : {}), ...o.config,
+    bos_token_id: 1, eos_token_id: 2, ...(o.headDim ? { head_dim: o.headDim } : {}),
+    ...(o.qkNorm ? { model_type: "qwen3", architectures: ["Qwen3ForCausalLM"], attention_bias: false, use_sliding_window: false } : {}), ...o.config,
   }));
   const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
   if (!o.tied) spec["lm_head.weight"] = [V, d];
@@ -220,6 +223,7 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
         [`${p}self_attn.o_proj.bias`]: [d], [`${p}mlp.gate_proj.bias`]: [m], [`${p}mlp.up_proj.bias`]: [m], [`${p}mlp.down_proj.bias`]: [d],
       });
     }
+    if (o.qkNorm) Object.assign(spec, { [`${p}self_attn.q_norm.weight`]: [dh], [`${p}self_attn.k_norm.weight`]: [dh] });
   }
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));

@@ -127,13 +127,15 @@ interface Heads {
 
 /** Llama-layout q/k/v projections of one normed position, rotary applied to q and k (rotate-half). */
 function llamaHeads(g: (n: string) => Vec, bias: (n: string) => Vec | null, a: Vec, t: number, H: number, Hkv: number,
-  dh: number, inv: number[]): Heads {
+  dh: number, inv: number[], qkNorm: { eps: number } | null = null): Heads {
   const q = linear(g("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias"), a, H * dh);
   const k = linear(g("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias"), a, Hkv * dh);
   const v = linear(g("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias"), a, Hkv * dh);
+  // modeling_qwen3.py: q_norm / k_norm, an RMSNorm over each head, before the rotary.
+  const headNorm = (x: Vec, name: string) => (qkNorm ? rmsNorm(x, g(name), qkNorm.eps) : x);
   return {
-    q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
-    k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
+    q: Array.from({ length: H }, (_, h) => rotateHalf(headNorm(q.slice(h * dh, (h + 1) * dh), "self_attn.q_norm.weight"), t, inv)),
+    k: Array.from({ length: Hkv }, (_, h) => rotateHalf(headNorm(k.slice(h * dh, (h + 1) * dh), "self_attn.k_norm.weight"), t, inv)),
     v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
   };
 }
@@ -248,7 +250,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
-  if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "mistral") {
+  if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral") {
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
     const dh = cfg.head_dim ?? d / H;
     const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
@@ -257,7 +259,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
-      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, inv));
+      const qkNorm = cfg.model_type === "qwen3" ? { eps } : null;
+      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, inv, qkNorm));
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh));
         const mid = add(x, linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d));
