@@ -59,8 +59,14 @@ export interface LmConfig {
   postNorms?: boolean;
   /** Gemma 2: attention logits are scaled by queryPreAttnScalar^-1/2 instead of dHead^-1/2. */
   queryPreAttnScalar?: number;
-  /** Qwen3: each query and key head is RMS-normed (its own weights [dHead]) before the rotary. */
+  /** Qwen3, Gemma 3: each query and key head is RMS-normed (its own weights [dHead]) before the rotary. */
   qkNorm?: boolean;
+  /**
+   * Gemma 3: the rotary of the sliding-window ("local") layers, whose base differs from the
+   * global layers' `rope`; localLayers[i] says which layers those are.
+   */
+  localRope?: RopeSpec;
+  localLayers?: boolean[];
 }
 
 type Json = Record<string, unknown>;
@@ -161,15 +167,18 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
       ...(type === "qwen3" ? { qkNorm: true } : {}),
     };
-  } else if (type === "gemma" || type === "gemma2") {
+  } else if (type === "gemma" || type === "gemma2" || type === "gemma3_text") {
     // Gemma: Llama's block with GeGLU, (1 + w) RMSNorm weights (folded in at load), embeddings
     // scaled by sqrt(d) and a tied unembedding; Gemma 2 adds norms after attention and MLP,
-    // soft-capped logits and alternating local (sliding-window) and global layers.
+    // soft-capped logits and alternating local (sliding-window) and global layers. Gemma 3
+    // (text: Gemma3ForCausalLM) drops the soft caps for q/k head norms and gives its local
+    // layers a rotary base of their own.
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
-    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
-    const gemma2 = type === "gemma2";
+    const gemma3 = type === "gemma3_text";
+    const rope = ropeFromHf(json, path, { theta: gemma3 ? 1_000_000 : 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
+    const gemma2 = type === "gemma2" || gemma3;
     cfg = {
       architecture: "gemma", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
@@ -191,12 +200,34 @@ export function configFromHf(json: Json, path: string): LmConfig {
         finalSoftcap: num(json, path, ["final_logit_softcapping"], 0),
         queryPreAttnScalar: num(json, path, ["query_pre_attn_scalar"], dHead),
       } : {}),
+      ...(gemma3 ? {
+        qkNorm: true,
+        localRope: { theta: num(json, path, ["rope_local_base_freq"], 10000), partialFactor: 1, scaling: { type: "default" } },
+        localLayers: gemma3LocalLayers(json, path, int(json, path, ["num_hidden_layers"])),
+      } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, gemma, gemma2)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text)`);
   }
   validateLmConfig(cfg, path);
   return cfg;
+}
+
+/**
+ * Which Gemma 3 layers use sliding-window attention: `layer_types` ("sliding_attention" /
+ * "full_attention"), or in older configs every layer but each `sliding_window_pattern`-th.
+ */
+function gemma3LocalLayers(json: Json, path: string, layers: number): boolean[] {
+  const types = json.layer_types;
+  if (Array.isArray(types)) {
+    if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
+    return types.map((t) => {
+      if (t !== "sliding_attention" && t !== "full_attention") throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (sliding_attention, full_attention)`);
+      return t === "sliding_attention";
+    });
+  }
+  const pattern = int(json, path, ["sliding_window_pattern"], 6);
+  return Array.from({ length: layers }, (_, i) => (i + 1) % pattern !== 0);
 }
 
 /** The MLP activation named by a transformers ACT2FN key. */

@@ -6,7 +6,7 @@
  * rest). Hugging Face stores q and k rows
  * permuted for its rotate-half rotary convention, which the config's rotaryStyle matches.
  *
- * Gemma and Gemma 2 checkpoints share the layout. Their RMSNorms multiply by (1 + w), so
+ * Gemma, Gemma 2 and Gemma 3 (text) checkpoints share the layout. Their RMSNorms multiply by (1 + w), so
  * 1 is added to every norm weight here; Gemma 2's four norms per block map as
  * input_layernorm -> ln1, post_attention_layernorm -> ln1Post (on the attention output),
  * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post.
@@ -23,6 +23,11 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
   const norm = (name: string) => {
     const w = g(name, [d]);
     return { w: gemma ? w.map((v) => v + 1) : w, b: null };
+  };
+  // Qwen3's and Gemma 3's per-head q/k norms (Gemma's also scale by 1 + w).
+  const headNorm = (name: string) => {
+    const w = g(name, [dh]);
+    return gemma ? w.map((v) => v + 1) : w;
   };
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
@@ -54,7 +59,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
       ...norms,
       wqkv,
       bqkv,
-      ...(c.qkNorm ? { qNorm: g(`${p}self_attn.q_norm.weight`, [dh]), kNorm: g(`${p}self_attn.k_norm.weight`, [dh]) } : {}),
+      ...(c.qkNorm ? { qNorm: headNorm(`${p}self_attn.q_norm.weight`), kNorm: headNorm(`${p}self_attn.k_norm.weight`) } : {}),
       wo: g(`${p}self_attn.o_proj.weight`, [d, H * dh]),
       bo: optional(`${p}self_attn.o_proj.bias`, [d]),
       wgate: g(`${p}mlp.gate_proj.weight`, [m, d]),

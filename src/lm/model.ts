@@ -125,10 +125,13 @@ export class LanguageModel {
   private readonly k = kernels();
   /** Rotary frequency of each rotated pair (empty without rotary positions). */
   private readonly invFreq: Float32Array;
+  /** The local (sliding-window) layers' frequencies, where they differ (Gemma 3). */
+  private readonly invFreqLocal: Float32Array;
 
   constructor(readonly cfg: LmConfig, readonly weights: LmWeights, readonly name: string = cfg.architecture) {
     checkWeights(cfg, weights);
     this.invFreq = cfg.rope ? rotaryInverseFrequencies(cfg.rope, cfg.rotaryDims) : new Float32Array(0);
+    this.invFreqLocal = cfg.localRope ? rotaryInverseFrequencies(cfg.localRope, cfg.rotaryDims) : this.invFreq;
   }
 
   /** Every hook point this model has, in execution order. */
@@ -245,8 +248,9 @@ export class LanguageModel {
         this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
       }
       if (this.invFreq.length > 0) {
-        k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, this.invFreq, c.rotaryStyle);
-        k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, this.invFreq, c.rotaryStyle);
+        const inv = c.localLayers?.[layer] ? this.invFreqLocal : this.invFreq;
+        k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, inv, c.rotaryStyle);
+        k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, inv, c.rotaryStyle);
       }
       const scale = attentionScale(c, layer);
       const softcap = c.attnSoftcap ?? 0;

@@ -234,13 +234,15 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
  * A Gemma (or, with gemma2, Gemma 2) checkpoint: Llama's layout with a tied unembedding,
  * Gemma 2's two extra norms per block, and small soft caps so that they bite.
  */
-export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean } = {}): string {
-  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? 2, m = o.mlp ?? 48, ctx = o.ctx ?? 64;
+export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean; gemma3?: boolean } = {}): string {
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? (o.gemma3 ? 3 : 2), m = o.mlp ?? 48, ctx = o.ctx ?? 64;
   const dh = o.headDim ?? 8;
   const rng = new Rng(o.seed ?? 5);
+  const post = o.gemma2 || o.gemma3;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "config.json"), JSON.stringify({
-    architectures: [o.gemma2 ? "Gemma2ForCausalLM" : "GemmaForCausalLM"], model_type: o.gemma2 ? "gemma2" : "gemma",
+    architectures: [o.gemma3 ? "Gemma3ForCausalLM" : o.gemma2 ? "Gemma2ForCausalLM" : "GemmaForCausalLM"],
+    model_type: o.gemma3 ? "gemma3_text" : o.gemma2 ? "gemma2" : "gemma",
     vocab_size: V, hidden_size: d, intermediate_size: m, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: dh,
     num_hidden_layers: L, max_position_embeddings: ctx, rms_norm_eps: 1e-6, rope_theta: 10000,
     hidden_act: "gelu_pytorch_tanh", hidden_activation: "gelu_pytorch_tanh", tie_word_embeddings: true,
@@ -249,13 +251,21 @@ export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean 
       query_pre_attn_scalar: 12, attn_logit_softcapping: 2.0, final_logit_softcapping: 3.0, sliding_window: 32,
       cache_implementation: "hybrid",
     } : {}),
+    // Gemma 3: no soft caps; local layers turn at their own rotary base (a small global one
+    // here, so that the two differ visibly within 64 positions).
+    ...(o.gemma3 ? {
+      query_pre_attn_scalar: 12, attn_logit_softcapping: null, final_logit_softcapping: null, sliding_window: 32,
+      rope_theta: 50, rope_local_base_freq: 10000, rope_scaling: null,
+      layer_types: Array.from({ length: L }, (_, i) => ((i + 1) % 3 === 0 ? "full_attention" : "sliding_attention")),
+    } : {}),
     ...o.config,
   }));
   const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
     Object.assign(spec, llamaLayerSpec(p, d, H, Hkv, dh, m));
-    if (o.gemma2) Object.assign(spec, { [`${p}pre_feedforward_layernorm.weight`]: [d], [`${p}post_feedforward_layernorm.weight`]: [d] });
+    if (post) Object.assign(spec, { [`${p}pre_feedforward_layernorm.weight`]: [d], [`${p}post_feedforward_layernorm.weight`]: [d] });
+    if (o.gemma3) Object.assign(spec, { [`${p}self_attn.q_norm.weight`]: [dh], [`${p}self_attn.k_norm.weight`]: [dh] });
   }
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));

@@ -127,12 +127,12 @@ interface Heads {
 
 /** Llama-layout q/k/v projections of one normed position, rotary applied to q and k (rotate-half). */
 function llamaHeads(g: (n: string) => Vec, bias: (n: string) => Vec | null, a: Vec, t: number, H: number, Hkv: number,
-  dh: number, inv: number[], qkNorm: { eps: number } | null = null): Heads {
+  dh: number, inv: number[], qkNorm: { norm: (x: Vec, w: Vec) => Vec } | null = null): Heads {
   const q = linear(g("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias"), a, H * dh);
   const k = linear(g("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias"), a, Hkv * dh);
   const v = linear(g("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias"), a, Hkv * dh);
-  // modeling_qwen3.py: q_norm / k_norm, an RMSNorm over each head, before the rotary.
-  const headNorm = (x: Vec, name: string) => (qkNorm ? rmsNorm(x, g(name), qkNorm.eps) : x);
+  // modeling_qwen3.py (and gemma3): q_norm / k_norm, an RMSNorm over each head, before the rotary.
+  const headNorm = (x: Vec, name: string) => (qkNorm ? qkNorm.norm(x, g(name)) : x);
   return {
     q: Array.from({ length: H }, (_, h) => rotateHalf(headNorm(q.slice(h * dh, (h + 1) * dh), "self_attn.q_norm.weight"), t, inv)),
     k: Array.from({ length: Hkv }, (_, h) => rotateHalf(headNorm(k.slice(h * dh, (h + 1) * dh), "self_attn.k_norm.weight"), t, inv)),
@@ -259,7 +259,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
-      const qkNorm = cfg.model_type === "qwen3" ? { eps } : null;
+      const qkNorm = cfg.model_type === "qwen3" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps) } : null;
       const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, inv, qkNorm));
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh));
@@ -273,14 +273,18 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
     return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size));
   }
-  if (cfg.model_type === "gemma" || cfg.model_type === "gemma2") {
+  if (cfg.model_type === "gemma" || cfg.model_type === "gemma2" || cfg.model_type === "gemma3_text") {
     // modeling_gemma(2).py: RMSNorm scales by (1 + w); embeddings times sqrt(d) (a float32
     // constant); GeGLU MLP; Gemma 2 adds post-attention / post-MLP norms, a query scale of
     // query_pre_attn_scalar^-1/2 and tanh soft caps on attention and final logits.
-    const gemma2 = cfg.model_type === "gemma2";
+    // modeling_gemma3.py: Gemma 2's block with q/k norms ((1 + w) too), no soft caps, and
+    // sliding-window layers rotating at rope_local_base_freq.
+    const gemma3 = cfg.model_type === "gemma3_text";
+    const gemma2 = cfg.model_type === "gemma2" || gemma3;
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
     const dh = cfg.head_dim;
     const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000);
+    const invLocal = gemma3 ? inverseFrequencies({ ...cfg, rope_scaling: null }, dh, cfg.rope_local_base_freq) : inv;
     const norm = (x: Vec, wt: Vec) => rmsNorm(x, wt.map((v) => 1 + v), eps);
     const act = ACT[cfg.hidden_activation ?? "gelu_pytorch_tanh"]!;
     const scale = gemma2 ? cfg.query_pre_attn_scalar ** -0.5 : 1 / Math.sqrt(dh);
@@ -290,7 +294,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d).map((v) => v * normalizer));
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
-      const proj = xs.map((x, t) => llamaHeads(g, () => null, norm(x, g("input_layernorm.weight")), t, H, Hkv, dh, inv));
+      const layerInv = gemma3 && cfg.layer_types[l] === "sliding_attention" ? invLocal : inv;
+      const proj = xs.map((x, t) => llamaHeads(g, () => null, norm(x, g("input_layernorm.weight")), t, H, Hkv, dh, layerInv, gemma3 ? { norm } : null));
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, scale, attnCap);
         let attn = linear(g("self_attn.o_proj.weight"), null, heads, d);

@@ -60,6 +60,7 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen3 (per-head q/k RMSNorms, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 18, headDim: 12, qkNorm: true, tied: true })],
   ["gemma (GeGLU, (1 + w) norms, scaled embeddings, head_dim != d / heads)", (d) => writeTinyGemma(d, { headDim: 12 })],
   ["gemma2 (post norms, soft caps, query_pre_attn_scalar)", (d) => writeTinyGemma(d, { gemma2: true, seed: 6 })],
+  ["gemma3_text (q/k norms, local and global rotary bases, no soft caps)", (d) => writeTinyGemma(d, { gemma3: true, seed: 7 })],
 ];
 
 describe("forward pass against Hugging Face's modeling code", () => {
@@ -366,6 +367,19 @@ describe("config.json variants", () => {
     // wavelength 19.9: smooth = (64 / 19.87 - 1) / 7
     const smooth = (64 / ((2 * Math.PI) / base[1]!) - 1) / 7;
     expect(inv[1]).toBeCloseTo((1 - smooth) * (base[1]! / 8) + smooth * base[1]!, 6);
+  });
+
+  it("gemma3_text: local layers from layer_types or, in older configs, sliding_window_pattern", () => {
+    const base = {
+      model_type: "gemma3_text", vocab_size: 10, hidden_size: 8, intermediate_size: 16, num_attention_heads: 2, num_key_value_heads: 1,
+      head_dim: 4, num_hidden_layers: 12, max_position_embeddings: 32768, sliding_window: 512, rope_theta: 1000000, rope_local_base_freq: 10000,
+    };
+    const old = configFromHf({ ...base, sliding_window_pattern: 6 }, "c");
+    expect(old.localLayers!.flatMap((local, i) => (local ? [] : [i]))).toEqual([5, 11]);
+    expect(old).toMatchObject({ maxPositions: 512, qkNorm: true, attnSoftcap: 0, finalSoftcap: 0, rope: { theta: 1000000 }, localRope: { theta: 10000 } });
+    const types = Array.from({ length: 12 }, (_, i) => (i === 0 ? "full_attention" : "sliding_attention"));
+    expect(configFromHf({ ...base, layer_types: types }, "c").localLayers).toEqual(types.map((t) => t === "sliding_attention"));
+    expect(() => configFromHf({ ...base, layer_types: ["chunked_attention"] }, "c")).toThrow(/"layer_types" has 1 entries for 12 layers/);
   });
 
   it("caps contexts at a sliding window and refuses what it cannot run, naming it", () => {
