@@ -2,14 +2,14 @@
  * SAEs on the Hugging Face hub, `hf:ORG/NAME/FOLDER[@revision]`: one SAE of a release is a
  * folder of its repository, in any format openSae reads (SAELens: cfg.json +
  * sae_weights.safetensors; sparsify: cfg.json + sae.safetensors; dictionary_learning:
- * ae.pt + config.json; GemmaScope: params.npz). It is downloaded once into the cache and
+ * ae.pt + config.json; GemmaScope: params.npz, Gemma Scope 2: params.safetensors). It is downloaded once into the cache and
  * read from there.
  */
 import { type HubOptions, resolveHubFolder } from "../lm/hub.js";
 
 export function resolveHubSae(specText: string, opts: HubOptions = {}): Promise<string> {
   return resolveHubFolder(specText,
-    "the SAE's files (cfg.json and sae_weights.safetensors, or cfg.json and sae.safetensors, or ae.pt and config.json, or params.npz)", opts,
+    "the SAE's files (cfg.json and sae_weights.safetensors, or cfg.json and sae.safetensors, or ae.pt and config.json, or params.npz, or params.safetensors)", opts,
     async (get) => {
       if (await get("cfg.json", false)) {
         if (await get("sae_weights.safetensors", false)) {
@@ -24,6 +24,10 @@ export function resolveHubSae(specText: string, opts: HubOptions = {}): Promise<
         return;
       }
       if (await get("params.npz", false)) return;
-      throw new Error("no SAE here: no cfg.json (SAELens, sparsify), ae.pt (dictionary_learning) or params.npz (GemmaScope)");
+      if (await get("params.safetensors", false)) {
+        await get("config.json", false);
+        return;
+      }
+      throw new Error("no SAE here: no cfg.json (SAELens, sparsify), ae.pt (dictionary_learning), params.npz or params.safetensors (GemmaScope 1, 2)");
     });
 }

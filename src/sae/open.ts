@@ -22,7 +22,7 @@ export function openSae(path: string): LoadedSae & { format: SaeFormat } {
   if (isSparsifyFolder(path)) return { ...loadSparsifySae(path), format: "sparsify" };
   if (dictionaryLearningFile(path)) return { ...loadDictionaryLearningSae(path), format: "dictionary_learning" };
   if (gemmaScopeFile(path)) return { ...loadGemmaScopeSae(path), format: "gemma_scope" };
-  throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors), a dictionary_learning ae.pt or a GemmaScope params.npz`);
+  throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors), a dictionary_learning ae.pt or a GemmaScope params.npz / params.safetensors`);
 }
 
 /** openSae for a local path or an `hf:` spec (downloaded into the cache first). */

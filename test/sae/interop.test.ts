@@ -188,6 +188,55 @@ describe("sparsify folders", () => {
   });
 });
 
+describe("Gemma Scope 2 params.safetensors", () => {
+  const d = 6, m = 10;
+  const rng = new Rng(12);
+  const w_enc = new Tensor([d, m], randn(rng, d * m, 0.5)), w_dec = new Tensor([m, d], randn(rng, m * d, 0.5));
+  const b_enc = new Tensor([m], randn(rng, m, 0.2)), b_dec = new Tensor([d], randn(rng, d, 0.2));
+  const threshold = new Tensor([m], Float32Array.from({ length: m }, (_, j) => 0.05 * j));
+  const affine = new Tensor([d, d], randn(rng, d * d, 0.3));
+  const write = (folder: string, skip: boolean) => {
+    const out = join(dir, folder);
+    mkdirSync(out, { recursive: true });
+    writeSafetensors(join(out, "params.safetensors"), { w_enc, w_dec, b_enc, b_dec, threshold, ...(skip ? { affine_skip_connection: affine } : {}) });
+    return out;
+  };
+
+  it("JumpReLU on x W_enc + b_enc, the hook and Gemma 3 model from the release path", () => {
+    const { sae, metadata, format } = openSae(write("gemma-scope-2-1b-pt/resid_post/layer_7_width_16k_l0_small", false));
+    expect(format).toBe("gemma_scope");
+    expect(metadata).toMatchObject({ model_name: "gemma-3-1b-pt", hook_name: "blocks.7.hook_resid_post" });
+    expect(sae.cfg).toMatchObject({ architecture: "jumprelu", apply_b_dec_to_input: false, skip_connection: false });
+    const x = randn(new Rng(13), 2 * d);
+    const f = toDense(sae.encode(x, 2));
+    for (let b = 0; b < 2; b++) {
+      for (let j = 0; j < m; j++) {
+        let pre = b_enc.data[j]!;
+        for (let c = 0; c < d; c++) pre += x[b * d + c]! * w_enc.data[c * m + j]!;
+        expect(f[b * m + j]).toBeCloseTo(pre > threshold.data[j]! ? pre : 0, 5);
+      }
+    }
+  });
+
+  it("an affine transcoder adds x @ affine_skip_connection, from the MLP's input to its output", () => {
+    const { sae, metadata } = openSae(write("gemma-scope-2-270m-it/transcoder_all/layer_3_width_16k_l0_big_affine", true));
+    expect(metadata).toMatchObject({ model_name: "gemma-3-270m-it", hook_name: "blocks.3.ln2.hook_normalized", hook_name_out: "blocks.3.hook_mlp_out" });
+    expect(sae.cfg.skip_connection).toBe(true);
+    const x = randn(new Rng(14), 3 * d);
+    const code = sae.encode(x, 3);
+    const f = toDense(code);
+    const y = sae.decode(code, x);
+    for (let b = 0; b < 3; b++) {
+      for (let c = 0; c < d; c++) {
+        let v = b_dec.data[c]!;
+        for (let j = 0; j < m; j++) v += f[b * m + j]! * w_dec.data[j * d + c]!;
+        for (let i = 0; i < d; i++) v += x[b * d + i]! * affine.data[i * d + c]!;
+        expect(y[b * d + c]).toBeCloseTo(v, 4);
+      }
+    }
+  });
+});
+
 describe("GemmaScope params.npz", () => {
   const expected = JSON.parse(readFileSync(join(gemmaScope, "expected.json"), "utf8"));
   const x = Float32Array.from(expected.x);
