@@ -18,6 +18,7 @@ import { gemmaScopeMetadata } from "../../src/sae/gemma-scope.js";
 import { hookOfModulePath, saveSparsifySae, transcoderHooksOfModulePath } from "../../src/sae/sparsify.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
+import type { Sae } from "../../src/sae/sae.js";
 import { toDense } from "../../src/sae/sparse-code.js";
 import { maxAbsDiff, randn, tempDir } from "../helpers.js";
 
@@ -25,6 +26,26 @@ const fixtures = join(import.meta.dirname, "..", "fixtures", "torch", "dictionar
 const gemmaScope = join(import.meta.dirname, "..", "fixtures", "gemma-scope");
 const bin = join(import.meta.dirname, "..", "..", "bin", "saekit.js");
 const dir = tempDir();
+
+/**
+ * A skip transcoder's decode against a recount: b_dec + f W_dec + sum_i x_i skip(i, c) for
+ * every output c of the `rows` rows of x.
+ */
+function expectSkipDecode(sae: Sae, x: Float32Array, rows: number, W_dec: Float32Array, b_dec: Float32Array,
+  skip: (i: number, c: number) => number): void {
+  const { d_in: d, d_sae: m } = sae.cfg;
+  const code = sae.encode(x, rows);
+  const f = toDense(code);
+  const y = sae.decode(code, x);
+  for (let b = 0; b < rows; b++) {
+    for (let c = 0; c < d; c++) {
+      let v = b_dec[c]!;
+      for (let j = 0; j < m; j++) v += f[b * m + j]! * W_dec[j * d + c]!;
+      for (let i = 0; i < d; i++) v += x[b * d + i]! * skip(i, c);
+      expect(y[b * d + c]).toBeCloseTo(v, 4);
+    }
+  }
+}
 
 describe("dictionary_learning ae.pt", () => {
   const expected = JSON.parse(readFileSync(join(fixtures, "expected.json"), "utf8"));
@@ -134,17 +155,8 @@ describe("sparsify folders", () => {
     const { sae } = openSae(writeFolder("layers.4.mlp", { transcode: true, skip_connection: true, multi_topk: true }, { W_skip }));
     expect(sae.cfg).toMatchObject({ skip_connection: true, multi_topk: true });
     const x = randn(new Rng(9), 2 * d);
-    const code = sae.encode(x, 2);
-    const f = toDense(code);
-    const y = sae.decode(code, x);
-    for (let b = 0; b < 2; b++) {
-      for (let c = 0; c < d; c++) {
-        let s = b_dec.data[c]!;
-        for (let j = 0; j < m; j++) s += f[b * m + j]! * W_dec.data[j * d + c]!;
-        for (let i = 0; i < d; i++) s += x[b * d + i]! * W_skip.data[c * d + i]!;
-        expect(y[b * d + c]).toBeCloseTo(s, 4);
-      }
-    }
+    // W_skip [out, in]: skip term sum_i x_i W_skip[c, i].
+    expectSkipDecode(sae, x, 2, W_dec.data, b_dec.data, (i, c) => W_skip.data[c * d + i]!);
   });
 
   it("writes TopK SAEs as sparsify does, which read back to the same codes and reconstructions", () => {
@@ -222,18 +234,8 @@ describe("Gemma Scope 2 params.safetensors", () => {
     const { sae, metadata } = openSae(write("gemma-scope-2-270m-it/transcoder_all/layer_3_width_16k_l0_big_affine", true));
     expect(metadata).toMatchObject({ model_name: "gemma-3-270m-it", hook_name: "blocks.3.ln2.hook_normalized", hook_name_out: "blocks.3.hook_mlp_out" });
     expect(sae.cfg.skip_connection).toBe(true);
-    const x = randn(new Rng(14), 3 * d);
-    const code = sae.encode(x, 3);
-    const f = toDense(code);
-    const y = sae.decode(code, x);
-    for (let b = 0; b < 3; b++) {
-      for (let c = 0; c < d; c++) {
-        let v = b_dec.data[c]!;
-        for (let j = 0; j < m; j++) v += f[b * m + j]! * w_dec.data[j * d + c]!;
-        for (let i = 0; i < d; i++) v += x[b * d + i]! * affine.data[i * d + c]!;
-        expect(y[b * d + c]).toBeCloseTo(v, 4);
-      }
-    }
+    // x @ affine: skip term sum_i x_i A[i, c].
+    expectSkipDecode(sae, randn(new Rng(14), 3 * d), 3, w_dec.data, b_dec.data, (i, c) => affine.data[i * d + c]!);
   });
 });
 
