@@ -95,8 +95,28 @@ function tokenId(json: Json, key: string): number | null {
   return Number.isSafeInteger(v) ? (v as number) : null;
 }
 
+/**
+ * Gemma3TextConfig's defaults: the multimodal Gemma 3 checkpoints (gemma-3-4b and up,
+ * Gemma3ForConditionalGeneration) write only the text tower's settings that differ.
+ */
+const GEMMA3_TEXT_DEFAULTS: Json = {
+  vocab_size: 262208, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8,
+  num_key_value_heads: 4, head_dim: 256, hidden_activation: "gelu_pytorch_tanh", max_position_embeddings: 131072,
+  rms_norm_eps: 1e-6, rope_theta: 1_000_000, rope_local_base_freq: 10000, query_pre_attn_scalar: 256,
+  sliding_window: 4096, sliding_window_pattern: 6, attention_bias: false, tie_word_embeddings: true,
+};
+
 /** An LmConfig from a Hugging Face config.json object (`path` names it in errors). */
 export function configFromHf(json: Json, path: string): LmConfig {
+  if (json.model_type === "gemma3") {
+    // Multimodal Gemma 3: saekit runs its language model (text_config); the vision tower is left out.
+    const text = json.text_config;
+    if (typeof text !== "object" || text === null) throw new Error(`${path}: a gemma3 config needs a "text_config" object`);
+    return configFromHf({
+      ...GEMMA3_TEXT_DEFAULTS, bos_token_id: json.bos_token_id ?? 2, eos_token_id: json.eos_token_id ?? 1, ...(text as Json),
+      model_type: "gemma3_text",
+    }, path);
+  }
   const type = json.model_type;
   let cfg: LmConfig;
   if (type === "gpt_neox") {
@@ -207,7 +227,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, gemma3)`);
   }
   validateLmConfig(cfg, path);
   return cfg;

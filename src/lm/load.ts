@@ -15,7 +15,7 @@ import { loadLlama2c } from "./llama2c.js";
 import { loadLlama2cTokenizer } from "./llama2c-tokenizer.js";
 import { LanguageModel, type LmWeights } from "./model.js";
 import { type TextTokenizer, loadTokenizer } from "./tokenizer.js";
-import { openHfWeights } from "./weights.js";
+import { type WeightReader, openHfWeights } from "./weights.js";
 
 export interface LoadedModel {
   model: LanguageModel;
@@ -74,13 +74,36 @@ export function openTokenizer(path: string): TextTokenizer {
 }
 
 export function loadHfWeights(cfg: LmConfig, dir: string): LmWeights {
-  const reader = openHfWeights(dir);
+  const reader = languageModelWeights(openHfWeights(dir));
   const load = {
     gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights, gemma: loadLlamaWeights,
   }[cfg.architecture];
   const weights = load(cfg, reader);
-  reader.finish(BUFFERS);
+  reader.finish(new RegExp(`${BUFFERS.source}|${VISION.source}`));
   return weights;
+}
+
+/** The vision side of multimodal checkpoints (Gemma 3 4b and up), which saekit does not run. */
+const VISION = /^(model\.)?(vision_tower|multi_modal_projector)\./;
+
+/**
+ * The language model of a multimodal checkpoint, under the names a text-only one uses:
+ * Gemma 3's language_model.model.* (as Google published it) or model.language_model.*
+ * (as transformers 4.52+ saves it) read as model.*, and its lm_head likewise.
+ */
+function languageModelWeights(r: WeightReader): WeightReader {
+  const prefix = ["language_model.model.", "model.language_model."].find((p) => r.has(`${p}embed_tokens.weight`));
+  if (!prefix || r.has("model.embed_tokens.weight")) return r;
+  const head = r.has("language_model.lm_head.weight") ? "language_model.lm_head.weight" : "lm_head.weight";
+  const rename = (name: string) => (name.startsWith("model.") ? prefix + name.slice("model.".length) : name === "lm_head.weight" ? head : name);
+  return {
+    source: r.source,
+    has: (name) => r.has(rename(name)),
+    shapeOf: (name) => r.shapeOf(rename(name)),
+    get: (name, shape) => r.get(rename(name), shape),
+    names: () => r.names(),
+    finish: (ignorable) => r.finish(ignorable),
+  };
 }
 
 /**
@@ -88,4 +111,4 @@ export function loadHfWeights(cfg: LmConfig, dir: string): LmWeights {
  * buffers (GPT-2's attn.bias / attn.masked_bias, GPT-NeoX's attention.bias /
  * attention.masked_bias) and GPT-2's lm_head, which HF ties to wte on load.
  */
-const BUFFERS = /(^|\.)(rotary_emb\.inv_freq|attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias)$|^lm_head\.weight$/;
+const BUFFERS = /(^|\.)(rotary_emb\.inv_freq|attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias)$|^(language_model\.)?lm_head\.weight$/;

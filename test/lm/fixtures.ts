@@ -3,10 +3,10 @@
  * saves them (config.json, model.safetensors in the model's own layout, a byte-level BPE
  * tokenizer.json), so the loaders and the forward pass are tested without a network.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../../src/core/rng.js";
-import { type TensorToWrite, writeSafetensors } from "../../src/core/safetensors.js";
+import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "../../src/core/safetensors.js";
 
 export interface TinyOptions {
   seed?: number;
@@ -269,5 +269,29 @@ export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean;
   }
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}
+
+/**
+ * The same tiny Gemma 3 as writeTinyGemma({ gemma3: true }) laid out as a multimodal
+ * checkpoint (Gemma3ForConditionalGeneration, as gemma-3-4b and up are published): a
+ * text_config that leaves defaults out, weights under `prefix`, and a vision tower beside.
+ */
+export function writeTinyGemma3Multimodal(dir: string, textOnly: string, prefix: string): string {
+  mkdirSync(dir, { recursive: true });
+  const text = JSON.parse(readFileSync(join(textOnly, "config.json"), "utf8")) as Record<string, unknown>;
+  // What a published config leaves to Gemma3TextConfig's defaults.
+  for (const key of ["rms_norm_eps", "rope_local_base_freq", "hidden_activation", "hidden_act", "attention_bias", "tie_word_embeddings", "max_position_embeddings"]) delete text[key];
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", bos_token_id: 2, eos_token_id: 1,
+    text_config: { ...text, architectures: undefined }, vision_config: { model_type: "siglip_vision_model", hidden_size: 4 },
+  }));
+  const weights = SafetensorsFile.open(join(textOnly, "model.safetensors"));
+  const tensors: Tensors = {};
+  for (const name of weights.names()) tensors[name.replace(/^model\./, prefix)] = { shape: [...weights.shape(name)], data: weights.read(name).data };
+  tensors["vision_tower.vision_model.embeddings.patch_embedding.weight"] = { shape: [4, 3], data: new Float32Array(12) };
+  tensors["multi_modal_projector.mm_input_projection_weight"] = { shape: [4, 8], data: new Float32Array(32) };
+  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), readFileSync(join(textOnly, "tokenizer.json")));
   return dir;
 }

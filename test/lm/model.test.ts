@@ -15,7 +15,7 @@ import type { LanguageModel } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
-import { writeTinyGemma, writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
+import { writeTinyGemma, writeTinyGemma3Multimodal, writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
 const dir = tempDir();
@@ -367,6 +367,22 @@ describe("config.json variants", () => {
     // wavelength 19.9: smooth = (64 / 19.87 - 1) / 7
     const smooth = (64 / ((2 * Math.PI) / base[1]!) - 1) / 7;
     expect(inv[1]).toBeCloseTo((1 - smooth) * (base[1]! / 8) + smooth * base[1]!, 6);
+  });
+
+  it("multimodal Gemma 3 checkpoints: the language model under either prefix, the vision tower left out", async () => {
+    const textOnly = writeTinyGemma(join(dir, "g3-text"), { gemma3: true, seed: 8 });
+    const want = (await loadModel(textOnly)).model;
+    const tokens = randomTokens(3, 9, want.cfg.vocabSize);
+    const logits = want.forward(tokens, 1, 9).logits!;
+    for (const prefix of ["language_model.model.", "model.language_model."]) {
+      const { model } = await loadModel(writeTinyGemma3Multimodal(join(dir, `g3-mm-${prefix.replace(/\W/g, "")}`), textOnly, prefix));
+      expect(model.cfg).toEqual(want.cfg);
+      expect(model.forward(tokens, 1, 9).logits).toEqual(logits);
+    }
+    expect(() => configFromHf({ model_type: "gemma3" }, "c")).toThrow(/needs a "text_config" object/);
+    // Unset text settings take Gemma3TextConfig's defaults.
+    expect(configFromHf({ model_type: "gemma3", text_config: { hidden_size: 2560, num_hidden_layers: 34, intermediate_size: 10240 } }, "c"))
+      .toMatchObject({ vocabSize: 262208, nHeads: 8, nKvHeads: 4, dHead: 256, queryPreAttnScalar: 256, maxPositions: 4096, bosTokenId: 2 });
   });
 
   it("gemma3_text: local layers from layer_types or, in older configs, sliding_window_pattern", () => {
