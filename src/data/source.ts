@@ -29,11 +29,8 @@ export function rowWidth(source: ActivationSource): number {
 /** Splits paired rows [batch, d + dTarget] into inputs x [batch, d] and targets [batch, dTarget]. */
 export function splitPairs(rows: Float32Array, batch: number, d: number, dTarget: number,
   x: Float32Array, target: Float32Array): void {
-  const w = d + dTarget;
-  for (let r = 0; r < batch; r++) {
-    x.set(rows.subarray(r * w, r * w + d), r * d);
-    target.set(rows.subarray(r * w + d, (r + 1) * w), r * dTarget);
-  }
+  columns(rows, batch, d + dTarget, 0, d, x);
+  columns(rows, batch, d + dTarget, d, dTarget, target);
 }
 
 /**
