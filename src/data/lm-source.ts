@@ -36,6 +36,9 @@ export class LmSource extends MixedSource {
   /** Where each hook's activation sits in a row. */
   readonly parts: ReadonlyArray<{ hook: string; offset: number; d: number }>;
   private readonly hooks: string[];
+  /** The inputs' parts and the target's: where each hook's activation goes in a row. */
+  private readonly placed: ReadonlyArray<{ hook: string; offset: number; d: number }>;
+  private readonly lastHook: string;
   private readonly ctx: number;
   private readonly first: number;
 
@@ -58,12 +61,13 @@ export class LmSource extends MixedSource {
     });
     this.d = offset;
     if (o.targetHook !== undefined) {
-      const hook = this.hooks[0]!;
       if (this.hooks.length > 1) throw new Error("a target hook goes with a single input hook (one transcoder)");
-      if (names.indexOf(o.targetHook) <= names.indexOf(hook)) throw new Error(`the target hook ${o.targetHook} must come after ${hook} in the forward pass`);
-      if (model.hookWidth(o.targetHook) !== this.d) throw new Error(`${hook} is ${this.d}-dim but ${o.targetHook} is ${model.hookWidth(o.targetHook)}-dim; a transcoder's input and target must be as wide`);
-      this.dTarget = this.d;
+      this.dTarget = model.transcoderWidth(this.hooks[0]!, o.targetHook);
     }
+    // Every hook's activation lands in its columns of a row: the inputs side by side, then
+    // the target; the forward pass stops after the last of them.
+    this.placed = [...this.parts, ...(o.targetHook ? [{ hook: o.targetHook, offset: this.d, d: this.d }] : [])];
+    this.lastHook = this.placed.reduce((a, p) => (names.indexOf(p.hook) > names.indexOf(a) ? p.hook : a), this.placed[0]!.hook);
     this.ctx = ctx;
     this.first = first;
     this.begin();
@@ -75,11 +79,6 @@ export class LmSource extends MixedSource {
     const width = d + (this.dTarget ?? 0);
     const out = new Float32Array(units.length * per * width);
     const B = this.o.batch ?? 16;
-    const target = this.o.targetHook;
-    const names = this.model.hookNames();
-    // Every hook's activation lands in its columns: the inputs side by side, then the target.
-    const placed = [...this.parts, ...(target ? [{ hook: target, offset: d, d }] : [])];
-    const last = placed.reduce((a, p) => (names.indexOf(p.hook) > names.indexOf(a) ? p.hook : a), placed[0]!.hook);
     for (let u0 = 0; u0 < units.length; u0 += B) {
       const n = Math.min(B, units.length - u0);
       const tokens = new Int32Array(n * T);
@@ -92,8 +91,8 @@ export class LmSource extends MixedSource {
           }
         }
       };
-      const hooks = Object.fromEntries(placed.map((p) => [p.hook, store(p.offset, p.d)]));
-      this.model.forward(tokens, n, T, { output: "none", stopAt: last, hooks });
+      const hooks = Object.fromEntries(this.placed.map((p) => [p.hook, store(p.offset, p.d)]));
+      this.model.forward(tokens, n, T, { output: "none", stopAt: this.lastHook, hooks });
     }
     return out;
   }

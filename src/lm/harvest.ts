@@ -38,19 +38,8 @@ export interface HarvestOptions {
 }
 
 export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int32Array>, o: HarvestOptions): Promise<StoreManifest> {
-  model.checkHook(o.hook);
-  const names = model.hookNames();
-  if (o.targetHook !== undefined) {
-    model.checkHook(o.targetHook);
-    if (names.indexOf(o.targetHook) <= names.indexOf(o.hook)) {
-      throw new Error(`the target hook ${o.targetHook} must come after ${o.hook} in the forward pass`);
-    }
-  }
   const lastHook = o.targetHook ?? o.hook;
-  const d = model.hookWidth(o.hook);
-  if (o.targetHook !== undefined && model.hookWidth(o.targetHook) !== d) {
-    throw new Error(`${o.hook} is ${d}-dim but ${o.targetHook} is ${model.hookWidth(o.targetHook)}-dim; a transcoder's input and target must be as wide`);
-  }
+  const d = o.targetHook !== undefined ? model.transcoderWidth(o.hook, o.targetHook) : model.hookWidth(o.hook);
   const excludeBos = o.excludeBos ?? false;
   const rowsPerContext = excludeBos ? o.ctx - 1 : o.ctx;
   if (rowsPerContext < 1) throw new Error(`context size ${o.ctx} leaves no positions to store`);

@@ -154,6 +154,19 @@ export class LanguageModel {
   }
 
   /**
+   * The width shared by a transcoder's input hook and its target hook; throws unless both
+   * exist, the target runs after the input, and they are as wide.
+   */
+  transcoderWidth(hook: string, target: string): number {
+    const d = this.hookWidth(hook);
+    const dTarget = this.hookWidth(target);
+    const names = this.hookNames();
+    if (names.indexOf(target) <= names.indexOf(hook)) throw new Error(`the target hook ${target} must come after ${hook} in the forward pass`);
+    if (dTarget !== d) throw new Error(`${hook} is ${d}-dim but ${target} is ${dTarget}-dim; a transcoder's input and target must be as wide`);
+    return d;
+  }
+
+  /**
    * Rows of layer `layer`'s hook_z [rows, nHeads * dHead] through its output projection
    * (no bias): where a direction there lands in the residual stream.
    */
