@@ -180,13 +180,16 @@ export function registerTrain(program: Command): void {
       deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
       outDir: o.out, resume: o.resume === true,
     };
+    // A source of (input, target) pairs trains a transcoder, whose input is not in its output
+    // space: b_dec is then an output bias only.
+    const configFor = (source: ActivationSource, dIn: number) =>
+      saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, dIn, o.steps);
     if (o.model !== undefined) {
       const source = await openModelSource(o);
       // One SAE per hook, all from the same forward passes; with several, each in its own folder.
       const several = source.parts.length > 1;
       const specs = source.parts.map((p) => ({
-        // A transcoder's input is not in its output space: b_dec is then an output bias only.
-        cfg: saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, p.d, o.steps),
+        cfg: configFor(source, p.d),
         options: { ...options, outDir: several ? join(o.out, p.hook) : o.out, metadata: modelMetadata(o, p.hook) },
         part: { offset: p.offset, ...(source.dTarget !== undefined ? { targetOffset: source.d } : {}) },
       }));
@@ -207,10 +210,7 @@ export function registerTrain(program: Command): void {
       },
       subspaces: { d: o.synthD, nSubspaces: o.synthSubspaces, subspaceDim: o.synthSubspaceDim },
     });
-    // A store of (input, target) pairs trains a transcoder, whose input is not in its output
-    // space: b_dec is then an output bias only.
-    const cfg = saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, source.d, o.steps);
-    const result = trainSae(cfg, source, { ...options, metadata: storeMetadata(source, o.data) });
+    const result = trainSae(configFor(source, source.d), source, { ...options, metadata: storeMetadata(source, o.data) });
     const score = scoreSynthetic(result.sae, source, result.inputScale);
     printJson({
       out: o.out, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens,
