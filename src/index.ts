@@ -53,7 +53,7 @@ export { openActivationSource } from "./data/open.js";
 export { readDocuments } from "./data/text.js";
 export { packContexts } from "./data/contexts.js";
 export { StoreSource } from "./data/store-source.js";
-export { LmSource, expandHookPattern, type LmSourceOptions } from "./data/lm-source.js";
+export { LmSource, type LmSourceOptions } from "./data/lm-source.js";
 export { MixedSource } from "./data/mixed-source.js";
 export { readManifest } from "./data/store.js";
 export type { StoreManifest } from "./data/store.js";
@@ -64,13 +64,13 @@ export { scoreSynthetic, subspaceActiveDims } from "./synthetic/score.js";
 
 export { loadModel, openTokenizer } from "./lm/load.js";
 export type { LoadedModel } from "./lm/load.js";
-export { LanguageModel } from "./lm/model.js";
+export { LanguageModel, expandHookPattern } from "./lm/model.js";
 export type { HookFn, ForwardOptions, KvCache } from "./lm/model.js";
 export { configFromHf, PRESETS } from "./lm/config.js";
 export type { LmConfig } from "./lm/config.js";
 export { randomModel } from "./lm/random.js";
 export { generate, sampleContexts } from "./lm/generate.js";
-export { harvest } from "./lm/harvest.js";
+export { harvest, harvestSites, harvestStores, type HarvestOptions, type HarvestSettings, type HarvestSite } from "./lm/harvest.js";
 export { openContexts, takeContexts } from "./lm/dataset.js";
 
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";

@@ -8,7 +8,7 @@ import { saeBenchCoreOutput } from "../eval/saebench.js";
 import { evaluateSplice, type SpliceEvalResult } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
 import { generate, steeringHook } from "../lm/generate.js";
-import { harvest } from "../lm/harvest.js";
+import { harvestSites, harvestStores } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { HookFn } from "../lm/model.js";
 import { decoderMatrix } from "../sae/sae.js";
@@ -18,31 +18,32 @@ import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, pri
 export function registerLm(program: Command): void {
   const harvestCmd = program
     .command("harvest")
-    .description("run a language model over a text dataset and store one hook's activations as sharded safetensors + manifest.json (resumable); with --target-hook, a transcoder's input and output pairs")
-    .requiredOption("--hook <name>", "hook point, e.g. blocks.0.hook_resid_post")
-    .option("--target-hook <name>", "also store this later hook's activations as targets, e.g. blocks.0.hook_mlp_out for --hook blocks.0.ln2.hook_normalized (trains a transcoder)")
+    .description("run a language model over a text dataset and store a hook's activations as sharded safetensors + manifest.json (resumable); several hooks fill one store each from the same forward passes; with --target-hook, a transcoder's input and output pairs")
+    .requiredOption("--hook <names>", "hook point, e.g. blocks.0.hook_resid_post, or several: a comma-separated list or a pattern (blocks.*.hook_resid_post), one store each in --out/<hook>")
+    .option("--target-hook <names>", "also store this later hook's activations as targets, e.g. blocks.0.hook_mlp_out for --hook blocks.0.ln2.hook_normalized (trains a transcoder); with several hooks, as many targets, paired in order")
     .requiredOption("--tokens <n>", "activation rows (tokens) to store", positiveInt)
     .requiredOption("--out <dir>", "store folder (rerunning resumes after the last complete shard)")
     .option("--batch <n>", "contexts per forward pass", positiveInt, 32)
     .addOption(new Option("--dtype <dtype>", "storage dtype").choices(["f32", "f16", "bf16"]).default("f32"))
     .option("--exclude-bos", "leave BOS positions out of the stored activations")
-    .option("--shard-tokens <n>", "rows per shard", positiveInt, 65536)
+    .option("--shard-tokens <n>", "rows per shard (each store holds one shard in memory while it fills)", positiveInt, 65536)
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
   addModelOptions(harvestCmd);
   addDatasetOptions(harvestCmd);
   harvestCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
+    const sites = harvestSites(loaded.model, o.out, String(o.hook).split(","), o.targetHook?.split(","));
     const src = openContexts(loaded, o.dataset, contextOptions(o));
-    const m = await harvest(loaded.model, src.contexts, {
-      outDir: o.out, hook: o.hook, targetHook: o.targetHook, tokens: o.tokens, ctx: o.ctx, batch: o.batch,
+    const stores = await harvestStores(loaded.model, src.contexts, sites, {
+      tokens: o.tokens, ctx: o.ctx, batch: o.batch,
       dtype: o.dtype.toUpperCase() as FloatDType, prependBos: o.bos !== false, excludeBos: o.excludeBos === true,
       shardTokens: o.shardTokens, modelName: o.model, dataset: { spec: o.dataset, fingerprint: src.fingerprint },
     });
-    printJson({
-      out: o.out, model: m.model, hook: m.hook, ...(m.target_hook ? { target_hook: m.target_hook } : {}),
+    stores.forEach((m, i) => printJson({
+      out: sites[i]!.outDir, model: m.model, hook: m.hook, ...(m.target_hook ? { target_hook: m.target_hook } : {}),
       d: m.d, ctx: m.ctx, dtype: m.dtype, tokens: m.tokens, shards: m.shards.length,
-    });
+    }));
   });
 
   const evalCmd = program

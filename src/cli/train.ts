@@ -9,6 +9,7 @@ import { LmSource } from "../data/lm-source.js";
 import { openActivationSource } from "../data/open.js";
 import type { ActivationSource } from "../data/source.js";
 import { StoreSource } from "../data/store-source.js";
+import { storesIn } from "../data/store.js";
 import { openContexts, takeContexts } from "../lm/dataset.js";
 import type { SaeMetadata } from "../sae/saelens.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
@@ -112,15 +113,15 @@ async function openModelSource(o: Record<string, any>): Promise<LmSource> {
   const contexts = await takeContexts(src.contexts, Math.ceil(tokens / Math.max(1, perContext)));
   if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
   return new LmSource(loaded.model, contexts, {
-    hook: String(o.hook).split(","), targetHook: o.targetHook, excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
+    hook: String(o.hook).split(","), targetHook: o.targetHook?.split(","), excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
     batch: o.lmBatch, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
   });
 }
 
-/** SAELens metadata for a run on a model's activations at `hook`. */
-function modelMetadata(o: Record<string, any>, hook: string): SaeMetadata {
+/** SAELens metadata for a run on a model's activations at `hook` (predicting `targetHook`'s). */
+function modelMetadata(o: Record<string, any>, hook: string, targetHook?: string): SaeMetadata {
   return {
-    model_name: o.model, hook_name: hook, ...(o.targetHook ? { hook_name_out: o.targetHook } : {}),
+    model_name: o.model, hook_name: hook, ...(targetHook ? { hook_name_out: targetHook } : {}),
     context_size: o.ctx, prepend_bos: o.bos !== false, dataset_path: o.dataset,
   };
 }
@@ -129,7 +130,7 @@ export function registerTrain(program: Command): void {
   const cmd = program
     .command("train")
     .description("train an SAE (or, on a store harvested with --target-hook, a transcoder) on stored activations, synthetic data, or a model's activations computed as it trains (--model); writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
-    .option("--data <source>", "activations: .safetensors, .npy, raw f32 (with --shape), an activation store folder, or synthetic:superposition / synthetic:subspaces")
+    .option("--data <source>", "activations: .safetensors, .npy, raw f32 (with --shape), an activation store folder (or a folder of stores, from harvesting several hooks: one SAE each, in --out/<store>), or synthetic:superposition / synthetic:subspaces")
     .option("--tensor <name>", "tensor to read from a .safetensors file")
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--out <dir>", "run folder", "runs/sae")
@@ -163,7 +164,7 @@ export function registerTrain(program: Command): void {
     .option("--synth-subspaces <n>", "subspaces: number of subspaces", positiveInt)
     .option("--synth-subspace-dim <n>", "subspaces: dimension of each", positiveInt)
     .option("--hook <names>", "with --model: the hook to train on, its activations computed on the fly (no store); several, comma-separated or with * for one name part (blocks.*.hook_resid_post), train one SAE per hook from the same forward passes, each in --out/<hook>")
-    .option("--target-hook <name>", "with --model: a later hook the SAE predicts instead (a transcoder)")
+    .option("--target-hook <names>", "with --model: a later hook the SAE predicts instead (a transcoder); with several hooks, one each, paired in order (blocks.*.hook_mlp_out)")
     .option("--tokens <n>", "with --model: positions of text held in memory and cycled over (default: steps x batch, one pass)", positiveInt)
     .option("--exclude-bos", "with --model: leave BOS positions out")
     .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16);
@@ -190,13 +191,25 @@ export function registerTrain(program: Command): void {
       const several = source.parts.length > 1;
       const specs = source.parts.map((p) => ({
         cfg: configFor(source, p.d),
-        options: { ...options, outDir: several ? join(o.out, p.hook) : o.out, metadata: modelMetadata(o, p.hook) },
-        part: { offset: p.offset, ...(source.dTarget !== undefined ? { targetOffset: source.d } : {}) },
+        options: { ...options, outDir: several ? join(o.out, p.hook) : o.out, metadata: modelMetadata(o, p.hook, p.targetHook) },
+        part: { offset: p.offset, targetOffset: p.targetOffset },
       }));
       trainSaes(specs, source).forEach((result, i) => printJson({
         out: specs[i]!.options.outDir, hook: source.parts[i]!.hook, architecture: result.sae.cfg.architecture,
         steps: result.steps, tokens: result.tokens, ...(result.last ?? {}),
       }));
+      return;
+    }
+    // A folder of stores (a harvest of several hooks): one SAE per store, each in --out/<name>.
+    const stores = storesIn(o.data);
+    if (stores.length > 0) {
+      for (const name of stores) {
+        const data = join(o.data, name);
+        const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows });
+        const outDir = join(o.out, name);
+        const result = trainSae(configFor(source, source.d), source, { ...options, outDir, metadata: storeMetadata(source, data) });
+        printJson({ out: outDir, data, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens, ...(result.last ?? {}) });
+      }
       return;
     }
     const source = openActivationSource(o.data, {

@@ -5,7 +5,8 @@
  * served mixed, exactly as a store's shards would be (mixed-source.ts). A resumed run
  * recomputes its group, so it reads the rows an uninterrupted run would have. With a
  * target hook it serves a transcoder's [input | target] pairs from the same pass; with
- * several hooks, their activations side by side, for one SAE per hook (trainSaes).
+ * several hooks, their activations side by side (then their targets), for one SAE or
+ * transcoder per hook (trainSaes).
  */
 import type { LanguageModel } from "../lm/model.js";
 import { MixedSource } from "./mixed-source.js";
@@ -17,8 +18,11 @@ export interface LmSourceOptions {
    * `*` stands for one part of a name: `blocks.*.hook_resid_post` is every block's output.
    */
   hook: string | string[];
-  /** A transcoder's output hook, later in the forward pass (with a single hook). */
-  targetHook?: string;
+  /**
+   * Transcoders' output hooks, each later in the forward pass than its input: one per hook,
+   * paired in order (`blocks.*.hook_mlp_out` beside `blocks.*.ln2.hook_normalized`).
+   */
+  targetHook?: string | string[];
   /** Leave out each context's first position (the BOS token), as harvest --exclude-bos does. */
   excludeBos?: boolean;
   seed?: number;
@@ -30,14 +34,22 @@ export interface LmSourceOptions {
   info?: Record<string, unknown>;
 }
 
+/** Where one hook's activation (and its target's, for a transcoder) sits in a row. */
+export interface LmSourcePart {
+  hook: string;
+  offset: number;
+  d: number;
+  targetHook?: string;
+  targetOffset?: number;
+}
+
 export class LmSource extends MixedSource {
   readonly d: number;
   readonly dTarget?: number;
-  /** Where each hook's activation sits in a row. */
-  readonly parts: ReadonlyArray<{ hook: string; offset: number; d: number }>;
+  /** Where each hook's activation sits in a row: the inputs side by side, then the targets. */
+  readonly parts: readonly LmSourcePart[];
   private readonly hooks: string[];
-  /** The inputs' parts and the target's: where each hook's activation goes in a row. */
-  private readonly placed: ReadonlyArray<{ hook: string; offset: number; d: number }>;
+  private readonly targets: string[] | undefined;
   private readonly lastHook: string;
   private readonly ctx: number;
   private readonly first: number;
@@ -49,25 +61,23 @@ export class LmSource extends MixedSource {
     if (ctx - first < 1) throw new Error(`contexts of ${ctx} tokens leave no positions to train on`);
     super(o.seed ?? 0, contexts.length, Math.max(1, Math.min(contexts.length, Math.round((o.bufferRows ?? 65536) / (ctx - first)))));
     for (const c of contexts) if (c.length !== ctx) throw new Error(`contexts must all have ${ctx} tokens; one has ${c.length}`);
-    const names = model.hookNames();
-    this.hooks = (typeof o.hook === "string" ? [o.hook] : o.hook).flatMap((h) => expandHookPattern(h, names));
-    if (this.hooks.length === 0) throw new Error("no hook to compute activations at");
-    if (new Set(this.hooks).size !== this.hooks.length) throw new Error(`a hook is named twice: ${this.hooks.join(", ")}`);
+    const list = (h: string | string[]) => (typeof h === "string" ? [h] : h);
+    this.hooks = model.expandHooks(list(o.hook));
+    this.targets = o.targetHook !== undefined ? model.expandHooks(list(o.targetHook)) : undefined;
+    if (this.targets && this.targets.length !== this.hooks.length) {
+      throw new Error(`${this.hooks.length} hook(s) but ${this.targets.length} target hook(s); each transcoder reads one hook and predicts one`);
+    }
+    const widths = this.hooks.map((h, i) => (this.targets ? model.transcoderWidth(h, this.targets[i]!) : model.hookWidth(h)));
+    this.d = widths.reduce((a, w) => a + w, 0);
+    if (this.targets) this.dTarget = this.d;
     let offset = 0;
-    this.parts = this.hooks.map((hook) => {
-      const part = { hook, offset, d: model.hookWidth(hook) };
-      offset += part.d;
+    this.parts = this.hooks.map((hook, i) => {
+      const part: LmSourcePart = { hook, offset, d: widths[i]!, ...(this.targets ? { targetHook: this.targets[i]!, targetOffset: this.d + offset } : {}) };
+      offset += widths[i]!;
       return part;
     });
-    this.d = offset;
-    if (o.targetHook !== undefined) {
-      if (this.hooks.length > 1) throw new Error("a target hook goes with a single input hook (one transcoder)");
-      this.dTarget = model.transcoderWidth(this.hooks[0]!, o.targetHook);
-    }
-    // Every hook's activation lands in its columns of a row: the inputs side by side, then
-    // the target; the forward pass stops after the last of them.
-    this.placed = [...this.parts, ...(o.targetHook ? [{ hook: o.targetHook, offset: this.d, d: this.d }] : [])];
-    this.lastHook = this.placed.reduce((a, p) => (names.indexOf(p.hook) > names.indexOf(a) ? p.hook : a), this.placed[0]!.hook);
+    // The forward pass stops after the last hook any part reads.
+    this.lastHook = model.lastHook([...this.hooks, ...(this.targets ?? [])]);
     this.ctx = ctx;
     this.first = first;
     this.begin();
@@ -91,7 +101,13 @@ export class LmSource extends MixedSource {
           }
         }
       };
-      const hooks = Object.fromEntries(this.placed.map((p) => [p.hook, store(p.offset, p.d)]));
+      // A hook may be one part's input and another's target: it then lands in both places.
+      const copies: Record<string, Array<(a: Float32Array) => void>> = {};
+      for (const p of this.parts) {
+        (copies[p.hook] ??= []).push(store(p.offset, p.d));
+        if (p.targetHook) (copies[p.targetHook] ??= []).push(store(p.targetOffset!, p.d));
+      }
+      const hooks = Object.fromEntries(Object.entries(copies).map(([h, fns]) => [h, (a: Float32Array) => fns.forEach((f) => f(a))]));
       this.model.forward(tokens, n, T, { output: "none", stopAt: this.lastHook, hooks });
     }
     return out;
@@ -104,20 +120,8 @@ export class LmSource extends MixedSource {
   describe(): Record<string, unknown> {
     return {
       kind: "model", ...(this.o.info ?? {}), hook: this.hooks.length === 1 ? this.hooks[0] : this.hooks,
-      ...(this.o.targetHook ? { target_hook: this.o.targetHook } : {}),
+      ...(this.targets ? { target_hook: this.targets.length === 1 ? this.targets[0] : this.targets } : {}),
       ctx: this.ctx, contexts: this.contexts.length, tokens: this.contexts.length * (this.ctx - this.first),
     };
   }
-}
-
-/**
- * The hook names a pattern stands for, in the forward pass's order: `*` matches one name
- * part (`blocks.*.hook_resid_post`: every block's output); a name without `*` is itself.
- */
-export function expandHookPattern(pattern: string, names: readonly string[]): string[] {
-  if (!pattern.includes("*")) return [pattern];
-  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^.]+")}$`);
-  const hits = names.filter((n) => re.test(n));
-  if (hits.length === 0) throw new Error(`no hook point matches "${pattern}"`);
-  return hits;
 }

@@ -10,7 +10,7 @@ import { loadActivations } from "./activation-files.js";
 import { ArraySource } from "./array-source.js";
 import type { ActivationSource } from "./source.js";
 import { StoreSource } from "./store-source.js";
-import { isStore } from "./store.js";
+import { isStore, storesIn } from "./store.js";
 
 export interface OpenDataOptions {
   seed?: number;
@@ -28,7 +28,12 @@ export function openActivationSource(spec: string, o: OpenDataOptions = {}): Act
   if (spec === "synthetic:subspaces") return new SubspacesSource({ seed, ...o.subspaces });
   if (spec.startsWith("synthetic:")) throw new Error(`unknown synthetic data "${spec}" (synthetic:superposition, synthetic:subspaces)`);
   if (existsSync(spec) && statSync(spec).isDirectory()) {
-    if (!isStore(spec)) throw new Error(`${spec}: a folder of activations needs a manifest.json (made by saekit harvest)`);
+    if (!isStore(spec)) {
+      const inside = storesIn(spec);
+      throw new Error(inside.length
+        ? `${spec} holds ${inside.length} activation stores (${inside.join(", ")}), not one: name one of them`
+        : `${spec}: a folder of activations needs a manifest.json (made by saekit harvest)`);
+    }
     return new StoreSource(spec, seed, o.bufferRows);
   }
   const m = loadActivations(spec, { tensor: o.tensor, shape: o.shape });

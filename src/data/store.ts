@@ -9,7 +9,7 @@
  * full harvest; a rerun resumes after the last complete shard.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { writeJsonAtomic } from "../core/atomic.js";
 import type { FloatDType } from "../core/dtype.js";
@@ -47,6 +47,16 @@ export function shardFileName(i: number): string {
 
 export function isStore(dir: string): boolean {
   return existsSync(join(dir, MANIFEST_FILE)) && statSync(dir).isDirectory();
+}
+
+/**
+ * The activation stores directly inside a folder that is not one itself — what a harvest of
+ * several hooks writes, one per hook — in natural order (blocks.2 before blocks.10).
+ */
+export function storesIn(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory() || isStore(dir)) return [];
+  return readdirSync(dir).filter((name) => isStore(join(dir, name)))
+    .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
 }
 
 export function readManifest(dir: string): StoreManifest {

@@ -2,22 +2,30 @@
  * `saekit harvest`: run a language model over token contexts and store the activations at
  * one hook point (data/store.ts), and optionally at a second, later hook as the targets a
  * transcoder learns to predict (e.g. blocks.3.ln2.hook_normalized -> blocks.3.hook_mlp_out).
- * The forward pass stops right after the last hook, so an early layer costs a fraction of
- * the model. Deterministic: contexts come in a fixed order, shard
- * boundaries fall on whole contexts, and a rerun skips the contexts already stored, so a
- * harvest killed at any point and rerun ends with the same store as one clean run.
+ * Several hooks fill several stores from the same forward passes, as sparsify reads every
+ * layer at once. The forward pass stops right after the last hook, so an early layer costs
+ * a fraction of the model. Deterministic: contexts come in a fixed order, shard boundaries
+ * fall on whole contexts, and a rerun skips the contexts already stored, so a harvest
+ * killed at any point and rerun ends with the same stores as one clean run — each the
+ * store that harvesting its hook alone would have written.
  */
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { FloatDType } from "../core/dtype.js";
 import { type StoreManifest, STORE_FORMAT, isStore, readManifest, writeManifest, writeShard } from "../data/store.js";
 import { ProgressBar } from "../util/progress.js";
 import type { LanguageModel } from "./model.js";
 
-export interface HarvestOptions {
+/** One store a harvest fills: a hook's activations, and a later hook's as its targets. */
+export interface HarvestSite {
   outDir: string;
   hook: string;
   /** A later hook stored alongside as `targets` (a transcoder's output side). */
   targetHook?: string;
+}
+
+/** What every store of one harvest shares. */
+export interface HarvestSettings {
   /** Activation rows (tokens) to store; rounded up to whole contexts. */
   tokens: number;
   ctx: number;
@@ -37,103 +45,212 @@ export interface HarvestOptions {
   stopAfterShards?: number;
 }
 
+export type HarvestOptions = HarvestSite & HarvestSettings;
+
+/** Harvests one store. */
 export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int32Array>, o: HarvestOptions): Promise<StoreManifest> {
-  const lastHook = o.targetHook ?? o.hook;
-  const d = o.targetHook !== undefined ? model.transcoderWidth(o.hook, o.targetHook) : model.hookWidth(o.hook);
+  const [m] = await harvestStores(model, contexts, [{ outDir: o.outDir, hook: o.hook, targetHook: o.targetHook }], o);
+  return m!;
+}
+
+/**
+ * The stores for hooks named by `hooks` (names or patterns, `blocks.*.hook_resid_post`),
+ * paired in order with `targetHooks` when given (transcoders: as many targets as hooks).
+ * One store lands in `outDir` itself; several, each in `outDir/<hook>`.
+ */
+export function harvestSites(model: LanguageModel, outDir: string, hooks: readonly string[], targetHooks?: readonly string[]): HarvestSite[] {
+  const inputs = model.expandHooks(hooks);
+  const targets = targetHooks ? model.expandHooks(targetHooks) : undefined;
+  if (targets && targets.length !== inputs.length) {
+    throw new Error(`${inputs.length} hook(s) (${inputs.join(", ")}) but ${targets.length} target hook(s) (${targets.join(", ")}); each hook needs one target`);
+  }
+  return inputs.map((hook, i) => ({
+    outDir: inputs.length === 1 ? outDir : join(outDir, hook), hook, ...(targets ? { targetHook: targets[i]! } : {}),
+  }));
+}
+
+/**
+ * Fills every site's store from one stream of contexts and one forward pass per batch.
+ * A rerun starts at the store that lags most; stores further along skip what they hold.
+ */
+export async function harvestStores(model: LanguageModel, contexts: AsyncIterable<Int32Array>, sites: readonly HarvestSite[],
+  o: HarvestSettings): Promise<StoreManifest[]> {
+  if (sites.length === 0) throw new Error("harvest: no hook to store");
+  const dirs = sites.map((s) => s.outDir);
+  if (new Set(dirs).size !== dirs.length) throw new Error(`harvest: two stores would share a folder (${dirs.join(", ")})`);
   const excludeBos = o.excludeBos ?? false;
   const rowsPerContext = excludeBos ? o.ctx - 1 : o.ctx;
   if (rowsPerContext < 1) throw new Error(`context size ${o.ctx} leaves no positions to store`);
   const contextsPerShard = Math.max(1, Math.round((o.shardTokens ?? 65536) / rowsPerContext));
   const target = Math.ceil(o.tokens / rowsPerContext);
-  const fresh: StoreManifest = {
-    format: STORE_FORMAT, model: o.modelName, hook: o.hook, ...(o.targetHook ? { target_hook: o.targetHook } : {}),
-    d, ctx: o.ctx, dtype: o.dtype ?? "F32",
-    prepend_bos: o.prependBos, exclude_bos: excludeBos, rows_per_context: rowsPerContext,
-    contexts_per_shard: contextsPerShard, target_contexts: target, dataset: o.dataset, shards: [], tokens: 0, complete: false,
-  };
-  mkdirSync(o.outDir, { recursive: true });
-  let m = fresh;
-  if (isStore(o.outDir)) {
-    m = readManifest(o.outDir);
-    const same = (["model", "hook", "target_hook", "d", "ctx", "dtype", "prepend_bos", "exclude_bos", "contexts_per_shard"] as const)
-      .every((k) => m[k] === fresh[k]) && m.dataset.fingerprint === fresh.dataset.fingerprint;
-    if (!same) {
-      throw new Error(`${o.outDir} already holds a different activation store (${m.model} ${m.hook} ctx ${m.ctx} ${m.dtype} on ${m.dataset.spec}); use another --out`);
-    }
-    m.target_contexts = target;
-    m.complete = false;
-  }
-  let done = m.shards.reduce((a, s) => a + s.contexts, 0);
-  const bar = new ProgressBar(target * rowsPerContext, `harvest ${o.targetHook ? `${o.hook} -> ${o.targetHook}` : o.hook}`,
-    o.progress !== false && process.stderr.isTTY === true);
+  const stores = sites.map((site) => new StoreWriter(model, site, o, rowsPerContext, contextsPerShard, target));
+  const lastHook = model.lastHook(sites.flatMap((s) => (s.targetHook ? [s.hook, s.targetHook] : [s.hook])));
+  const start = Math.min(...stores.map((s) => s.next));
+
+  const label = sites.length === 1 ? siteLabel(sites[0]!) : `${sites.length} hooks`;
+  const bar = new ProgressBar(target * rowsPerContext, `harvest ${label}`, o.progress !== false && process.stderr.isTTY === true);
   const t0 = performance.now();
   let harvested = 0;
   const batch = o.batch ?? 32;
-  const shardActs = new Float32Array(contextsPerShard * rowsPerContext * d);
-  const shardTargets = o.targetHook ? new Float32Array(contextsPerShard * rowsPerContext * d) : null;
-  const shardTokens = new Int32Array(contextsPerShard * o.ctx);
-  let inShard = 0;
   let pending: Int32Array[] = [];
-  const stored = done; // contexts an earlier run already stored, skipped below
-  let skipped = 0;
+  let index = 0; // the stream position of the next context read
   let shardsWritten = 0;
 
-  const flushBatch = () => {
+  const runBatch = () => {
     const B = pending.length;
     const tokens = new Int32Array(B * o.ctx);
     pending.forEach((c, b) => tokens.set(c, b * o.ctx));
-    // Copies each context's stored positions of a hook's activation into a shard buffer.
-    const keep = (into: Float32Array) => (act: Float32Array) => {
-      for (let b = 0; b < B; b++) {
-        const from = (b * o.ctx + (excludeBos ? 1 : 0)) * d;
-        into.set(act.subarray(from, from + rowsPerContext * d), (inShard + b) * rowsPerContext * d);
-      }
-    };
+    const first = index - B;
+    const hooks: Record<string, Array<(act: Float32Array) => void>> = {};
+    for (const s of stores) {
+      const taken = s.take(first, pending);
+      if (!taken) continue;
+      (hooks[s.site.hook] ??= []).push(taken.activations);
+      if (s.site.targetHook) (hooks[s.site.targetHook] ??= []).push(taken.targets!);
+    }
     model.forward(tokens, B, o.ctx, {
       stopAt: lastHook,
       output: "none",
-      hooks: { [o.hook]: keep(shardActs), ...(shardTargets ? { [o.targetHook!]: keep(shardTargets) } : {}) },
+      hooks: Object.fromEntries(Object.entries(hooks).map(([h, fns]) => [h, (a: Float32Array) => fns.forEach((f) => f(a))])),
     });
-    pending.forEach((c, b) => shardTokens.set(c, (inShard + b) * o.ctx));
-    inShard += B;
     harvested += B;
     pending = [];
-  };
-  const flushShard = () => {
-    const rows = inShard * rowsPerContext;
-    const file = writeShard(o.outDir, m.shards.length, shardActs.subarray(0, rows * d), d, m.dtype,
-      shardTokens.subarray(0, inShard * o.ctx), o.ctx, shardTargets?.subarray(0, rows * d));
-    m.shards.push({ file, rows, contexts: inShard });
-    m.tokens += rows;
-    done += inShard;
-    inShard = 0;
-    shardsWritten++;
-    writeManifest(o.outDir, m);
-    const rate = (harvested * rowsPerContext) / ((performance.now() - t0) / 1000);
-    bar.update(done * rowsPerContext, `${Math.round(rate)} tokens/s`);
   };
 
   for await (const c of contexts) {
     if (c.length !== o.ctx) throw new Error(`harvest: a context of ${c.length} tokens, expected ${o.ctx}`);
-    if (skipped < stored) {
-      skipped++;
+    if (index < start) {
+      index++;
       continue;
     }
-    if (done + inShard + pending.length >= target) break;
+    if (index >= target) break;
     pending.push(c);
-    if (pending.length === batch || inShard + pending.length === contextsPerShard) flushBatch();
-    if (inShard === contextsPerShard) {
-      flushShard();
-      if (o.stopAfterShards !== undefined && shardsWritten >= o.stopAfterShards) return m;
+    index++;
+    // A batch ends where any store's shard does, or where a store further along starts
+    // taking contexts again, so a rerun's batches are those of a clean run.
+    if (pending.length === batch || stores.some((s) => s.endsBatch(index))) runBatch();
+    for (const s of stores) {
+      if (!s.shardFull()) continue;
+      s.writeShard();
+      shardsWritten++;
+      const rate = (harvested * rowsPerContext) / ((performance.now() - t0) / 1000);
+      bar.update(Math.min(...stores.map((w) => w.next)) * rowsPerContext, `${Math.round(rate)} tokens/s`);
+      if (o.stopAfterShards !== undefined && shardsWritten >= o.stopAfterShards) return stores.map((w) => w.m);
     }
   }
-  if (pending.length) flushBatch();
-  if (inShard) flushShard();
+  if (pending.length) runBatch();
+  for (const s of stores) s.finish();
+  const done = Math.min(...stores.map((s) => s.next));
   if (done < target) {
     process.stderr.write(`saekit: the dataset ran out after ${done} contexts (${done * rowsPerContext} tokens); the store holds what there was\n`);
   }
-  m.complete = true;
-  writeManifest(o.outDir, m);
-  bar.finish(`${m.tokens} tokens`);
-  return m;
+  bar.finish(`${done * rowsPerContext} tokens`);
+  return stores.map((s) => s.m);
+}
+
+function siteLabel(s: HarvestSite): string {
+  return s.targetHook ? `${s.hook} -> ${s.targetHook}` : s.hook;
+}
+
+/**
+ * One store being filled: its manifest (opened from an earlier run or fresh), the shard
+ * it is assembling, and which stream positions are its to take.
+ */
+class StoreWriter {
+  readonly m: StoreManifest;
+  readonly d: number;
+  /** Contexts in written shards: the store takes stream position `next` onward. */
+  private written: number;
+  private inShard = 0;
+  private acts: Float32Array | null = null;
+  private targets: Float32Array | null = null;
+  private tokens: Int32Array | null = null;
+
+  constructor(model: LanguageModel, readonly site: HarvestSite, private readonly o: HarvestSettings,
+    private readonly rowsPerContext: number, private readonly contextsPerShard: number, target: number) {
+    this.d = site.targetHook !== undefined ? model.transcoderWidth(site.hook, site.targetHook) : model.hookWidth(site.hook);
+    const fresh: StoreManifest = {
+      format: STORE_FORMAT, model: o.modelName, hook: site.hook, ...(site.targetHook ? { target_hook: site.targetHook } : {}),
+      d: this.d, ctx: o.ctx, dtype: o.dtype ?? "F32",
+      prepend_bos: o.prependBos, exclude_bos: o.excludeBos ?? false, rows_per_context: rowsPerContext,
+      contexts_per_shard: contextsPerShard, target_contexts: target, dataset: o.dataset, shards: [], tokens: 0, complete: false,
+    };
+    mkdirSync(site.outDir, { recursive: true });
+    let m = fresh;
+    if (isStore(site.outDir)) {
+      m = readManifest(site.outDir);
+      const same = (["model", "hook", "target_hook", "d", "ctx", "dtype", "prepend_bos", "exclude_bos", "contexts_per_shard"] as const)
+        .every((k) => m[k] === fresh[k]) && m.dataset.fingerprint === fresh.dataset.fingerprint;
+      if (!same) {
+        throw new Error(`${site.outDir} already holds a different activation store (${m.model} ${m.hook} ctx ${m.ctx} ${m.dtype} on ${m.dataset.spec}); use another --out`);
+      }
+      m.target_contexts = target;
+      m.complete = false;
+    }
+    this.m = m;
+    this.written = m.shards.reduce((a, s) => a + s.contexts, 0);
+  }
+
+  /** The stream position of the next context this store takes. */
+  get next(): number {
+    return this.written + this.inShard;
+  }
+
+  /** Whether a batch must end before stream position `index`. */
+  endsBatch(index: number): boolean {
+    return index === this.written || index === this.written + this.contextsPerShard;
+  }
+
+  shardFull(): boolean {
+    return this.inShard === this.contextsPerShard;
+  }
+
+  /**
+   * Takes this store's share of a batch (stream positions first.., the contexts given),
+   * returning the hooks' copy functions, or null when none of the batch is its.
+   */
+  take(first: number, contexts: Int32Array[]): { activations: (a: Float32Array) => void; targets?: (a: Float32Array) => void } | null {
+    if (this.next < first) throw new Error(`harvest: ${this.site.outDir} skipped contexts ${this.next}..${first - 1}`);
+    const from = this.next - first;
+    const n = Math.min(contexts.length - from, this.contextsPerShard - this.inShard);
+    if (n <= 0) return null;
+    const { ctx } = this.o;
+    const { d, rowsPerContext: rows } = this;
+    const shardRows = this.contextsPerShard * rows;
+    this.acts ??= new Float32Array(shardRows * d);
+    this.tokens ??= new Int32Array(this.contextsPerShard * ctx);
+    if (this.site.targetHook) this.targets ??= new Float32Array(shardRows * d);
+    const at = this.inShard;
+    for (let c = 0; c < n; c++) this.tokens.set(contexts[from + c]!, (at + c) * ctx);
+    this.inShard += n;
+    // Copies each taken context's stored positions of a hook's activation into the shard.
+    const keep = (into: Float32Array) => (act: Float32Array) => {
+      for (let c = 0; c < n; c++) {
+        const src = ((from + c) * ctx + ctx - rows) * d;
+        into.set(act.subarray(src, src + rows * d), (at + c) * rows * d);
+      }
+    };
+    return { activations: keep(this.acts), ...(this.targets ? { targets: keep(this.targets) } : {}) };
+  }
+
+  /** Writes the shard assembled so far (atomically), then the manifest that lists it. */
+  writeShard(): void {
+    if (this.inShard === 0) return;
+    const { d, m } = this;
+    const rows = this.inShard * this.rowsPerContext;
+    const file = writeShard(this.site.outDir, m.shards.length, this.acts!.subarray(0, rows * d), d, m.dtype,
+      this.tokens!.subarray(0, this.inShard * this.o.ctx), this.o.ctx, this.targets?.subarray(0, rows * d));
+    m.shards.push({ file, rows, contexts: this.inShard });
+    m.tokens += rows;
+    this.written += this.inShard;
+    this.inShard = 0;
+    writeManifest(this.site.outDir, m);
+  }
+
+  /** Writes what is left and marks the store complete. */
+  finish(): void {
+    this.writeShard();
+    this.m.complete = true;
+    writeManifest(this.site.outDir, this.m);
+  }
 }

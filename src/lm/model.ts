@@ -147,6 +147,25 @@ export class LanguageModel {
     return names;
   }
 
+  /**
+   * Hook names for a list of names and patterns (`blocks.*.hook_resid_post`, see
+   * expandHookPattern), in the order given; throws on a name this model lacks or one named twice.
+   */
+  expandHooks(specs: readonly string[]): string[] {
+    const names = this.hookNames();
+    const hooks = specs.flatMap((h) => expandHookPattern(h, names));
+    if (hooks.length === 0) throw new Error("no hook point named");
+    for (const h of hooks) this.checkHook(h);
+    if (new Set(hooks).size !== hooks.length) throw new Error(`a hook is named twice: ${hooks.join(", ")}`);
+    return hooks;
+  }
+
+  /** Of several hooks, the one the forward pass reaches last (where it may stop). */
+  lastHook(hooks: readonly string[]): string {
+    const names = this.hookNames();
+    return hooks.reduce((a, h) => (names.indexOf(h) > names.indexOf(a) ? h : a));
+  }
+
   /** The width of a hook's activation rows: nHeads * dHead for attn.hook_z, else dModel. */
   hookWidth(name: string): number {
     this.checkHook(name);
@@ -450,4 +469,16 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
     }
   });
   need("lnFinal.w", w.lnFinal.w, d);
+}
+
+/**
+ * The hook names a pattern stands for, in the forward pass's order: `*` matches one name
+ * part (`blocks.*.hook_resid_post`: every block's output); a name without `*` is itself.
+ */
+export function expandHookPattern(pattern: string, names: readonly string[]): string[] {
+  if (!pattern.includes("*")) return [pattern];
+  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^.]+")}$`);
+  const hits = names.filter((n) => re.test(n));
+  if (hits.length === 0) throw new Error(`no hook point matches "${pattern}"`);
+  return hits;
 }

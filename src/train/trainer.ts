@@ -214,8 +214,11 @@ export function trainSaes(specs: RunSpec[], source: ActivationSource): TrainResu
   const stride = rowWidth(source);
   const runs = specs.map((spec) => {
     if (!spec.part && source.d !== spec.cfg.d_in) throw new RangeError(`the data has width ${source.d}, the SAE expects d_in = ${spec.cfg.d_in}`);
+    if (!spec.part && source.dTarget !== undefined && source.dTarget !== spec.cfg.d_in) {
+      throw new RangeError(`the targets have width ${source.dTarget}; saekit's transcoders predict targets as wide as their input (${spec.cfg.d_in})`);
+    }
     const part = spec.part ?? { offset: 0, ...(source.dTarget !== undefined ? { targetOffset: source.d } : {}) };
-    return new TrainingRun(spec.cfg, spec.options, part, source, stride);
+    return new TrainingRun(spec.cfg, spec.options, part, stride);
   });
   const { steps, batchSize: B } = runs[0]!.o;
   for (const run of runs) {
@@ -278,15 +281,12 @@ class TrainingRun {
   private readonly stale: Uint8Array;
 
   constructor(public cfg: SaeConfig, private readonly options: TrainOptions, private readonly part: RowPart,
-    source: ActivationSource, private readonly stride: number) {
+    private readonly stride: number) {
     // A part with a target makes this a transcoder: it predicts each row's target from the row.
     const paired = part.targetOffset !== undefined;
     const fits = (offset: number) => offset >= 0 && offset + cfg.d_in <= stride;
     if (!fits(part.offset) || (paired && !fits(part.targetOffset!))) {
       throw new RangeError(`the data has rows of width ${stride}; the SAE's d_in = ${cfg.d_in} does not fit there`);
-    }
-    if (paired && source.dTarget !== undefined && source.dTarget !== cfg.d_in) {
-      throw new RangeError(`the targets have width ${source.dTarget}; saekit's transcoders predict targets as wide as their input (${cfg.d_in})`);
     }
     if (paired && cfg.apply_b_dec_to_input) {
       throw new RangeError("a transcoder's input is not in its output space: set apply_b_dec_to_input to false (--no-b-dec-on-input)");

@@ -121,6 +121,37 @@ describe("activations computed as training reads them", async () => {
     expect(() => trainSaes(mixed, new LmSource(model, contexts, { hook: hooks, seed: 4, bufferRows: 40 }))).toThrow(/runs trained together resume together/);
   });
 
+  it("pairs several hooks with their targets, and trains each transcoder as it would alone", () => {
+    const ins = ["blocks.0.ln2.hook_normalized", "blocks.1.ln2.hook_normalized"];
+    const outs = ["blocks.0.hook_mlp_out", "blocks.1.hook_mlp_out"];
+    const src = () => new LmSource(model, contexts, { hook: "blocks.*.ln2.hook_normalized", targetHook: "blocks.*.hook_mlp_out", seed: 6, bufferRows: 40 });
+    const pairs = src();
+    expect([pairs.d, pairs.dTarget]).toEqual([2 * d, 2 * d]);
+    expect(pairs.parts).toEqual([
+      { hook: ins[0], offset: 0, d, targetHook: outs[0], targetOffset: 2 * d },
+      { hook: ins[1], offset: d, d, targetHook: outs[1], targetOffset: 3 * d },
+    ]);
+    // Row = [in0 | in1 | out0 | out1]; each pair matches the source of that pair alone.
+    const rows = new Float32Array(15 * 4 * d);
+    pairs.next(rows, 15);
+    ins.forEach((hook, i) => {
+      const alone = new Float32Array(15 * 2 * d);
+      new LmSource(model, contexts, { hook, targetHook: outs[i], seed: 6, bufferRows: 40 }).next(alone, 15);
+      for (let r = 0; r < 15; r++) {
+        expect(rows.subarray(r * 4 * d + i * d, r * 4 * d + (i + 1) * d)).toEqual(alone.subarray(r * 2 * d, r * 2 * d + d));
+        expect(rows.subarray(r * 4 * d + (2 + i) * d, r * 4 * d + (3 + i) * d)).toEqual(alone.subarray(r * 2 * d + d, (r + 1) * 2 * d));
+      }
+    });
+    const cfg = defaultConfig({ architecture: "topk", d_in: d, d_sae: 2 * d, k: 3, apply_b_dec_to_input: false });
+    const opts = (out: string) => ({ steps: 6, batchSize: 16, lr: 1e-3, seed: 6, progress: false, outDir: join(dir, out) });
+    const together = trainSaes(pairs.parts.map((p, i) => ({ cfg, options: opts(`tc-together-${i}`), part: { offset: p.offset, targetOffset: p.targetOffset } })), src());
+    ins.forEach((hook, i) => {
+      const single = trainSae(cfg, new LmSource(model, contexts, { hook, targetHook: outs[i], seed: 6, bufferRows: 40 }), opts(`tc-alone-${i}`));
+      for (const [name, t] of single.sae.params) expect(together[i]!.sae.params.get(name)!.data, name).toEqual(t.data);
+    });
+    expect(() => new LmSource(model, contexts, { hook: ins, targetHook: outs[0] })).toThrow(/2 hook\(s\) but 1 target hook/);
+  });
+
   it("saekit train --model trains on the hook's activations and records where they came from", () => {
     const out = join(dir, "cli-run");
     const bin = join(packageRoot(), "bin", "saekit.js");
@@ -138,6 +169,13 @@ describe("activations computed as training reads them", async () => {
     expect(many.status, many.stderr).toBe(0);
     expect(many.stdout.trim().split("\n").map((l) => JSON.parse(l).hook)).toEqual([IN, "blocks.1.hook_resid_post"]);
     expect(JSON.parse(readFileSync(join(dir, "cli-many", "blocks.1.hook_resid_post", "cfg.json"), "utf8")).metadata.hook_name).toBe("blocks.1.hook_resid_post");
+    // Every layer's MLP: one transcoder each, its output hook recorded.
+    const tcs = spawnSync(process.execPath, [bin, "train", "--model", modelDir, "--dataset", textPath, "--hook", "blocks.*.ln2.hook_normalized",
+      "--target-hook", "blocks.*.hook_mlp_out", "--ctx", String(ctx), "--steps", "4", "--batch", "16", "--d-sae", String(2 * d), "--k", "4",
+      "--out", join(dir, "cli-tc"), "--threads", "1"], { encoding: "utf8" });
+    expect(tcs.status, tcs.stderr).toBe(0);
+    const tc1 = JSON.parse(readFileSync(join(dir, "cli-tc", "blocks.1.ln2.hook_normalized", "cfg.json"), "utf8"));
+    expect(tc1).toMatchObject({ hook_name_out: "blocks.1.hook_mlp_out", apply_b_dec_to_input: false, metadata: { hook_name: "blocks.1.ln2.hook_normalized" } });
     const both = spawnSync(process.execPath, [bin, "train", "--model", modelDir, "--data", "synthetic:superposition"], { encoding: "utf8" });
     expect(both.status).not.toBe(0);
     expect(both.stderr).toMatch(/give either --data .* or --model/);

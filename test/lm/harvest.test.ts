@@ -11,7 +11,7 @@ import { readManifest, readShardActivations, readShardTokens } from "../../src/d
 import { saeBenchCoreOutput } from "../../src/eval/saebench.js";
 import { evaluateSplice, spliceScores } from "../../src/eval/splice.js";
 import { openContexts } from "../../src/lm/dataset.js";
-import { harvest, type HarvestOptions } from "../../src/lm/harvest.js";
+import { harvest, harvestSites, harvestStores, type HarvestOptions } from "../../src/lm/harvest.js";
 import { loadModel } from "../../src/lm/load.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
@@ -37,6 +37,13 @@ describe("harvest and the activation store", async () => {
     outDir: out, hook: "blocks.1.hook_resid_post", tokens: 40 * ctx, ctx, batch: 3, prependBos: true,
     shardTokens: 7 * ctx, modelName: "tiny-neox", dataset: { spec: textPath, fingerprint: contexts().fingerprint }, progress: false, ...extra,
   });
+
+  /** Whether two folders hold the same files, byte for byte. */
+  const sameFolders = (a: string, b: string) => {
+    const files = readdirSync(a).sort();
+    expect(readdirSync(b).sort()).toEqual(files);
+    for (const f of files) expect(readFileSync(join(b, f)).equals(readFileSync(join(a, f))), `${b}/${f}`).toBe(true);
+  };
 
   it("stores exactly the hook's activations of each context, with the contexts", async () => {
     const out = join(dir, "store");
@@ -70,9 +77,44 @@ describe("harvest and the activation store", async () => {
     expect(readManifest(resumed).shards).toHaveLength(2);
     await harvest(loaded.model, contexts().contexts, base(resumed, { stopAfterShards: 1 }));
     await harvest(loaded.model, contexts().contexts, base(resumed));
-    const files = readdirSync(clean).sort();
-    expect(readdirSync(resumed).sort()).toEqual(files);
-    for (const f of files) expect(readFileSync(join(resumed, f)).equals(readFileSync(join(clean, f))), f).toBe(true);
+    sameFolders(clean, resumed);
+  });
+
+  it("several hooks fill one store each from the same forward passes, each the store of that hook alone", async () => {
+    const hooks = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_z", "blocks.1.hook_resid_post"];
+    const sites = harvestSites(loaded.model, join(dir, "multi"), hooks);
+    expect(sites.map((s) => s.outDir)).toEqual(hooks.map((h) => join(dir, "multi", h)));
+    const ms = await harvestStores(loaded.model, contexts().contexts, sites, base(""));
+    expect(ms.map((m) => m.d)).toEqual([loaded.model.cfg.dModel, loaded.model.hookWidth(hooks[1]!), loaded.model.cfg.dModel]);
+    for (const [i, hook] of hooks.entries()) {
+      const alone = join(dir, `alone-${i}`);
+      await harvest(loaded.model, contexts().contexts, base(alone, { hook }));
+      sameFolders(alone, sites[i]!.outDir);
+    }
+    // A pattern names every block's output; one hook keeps --out itself.
+    expect(harvestSites(loaded.model, "o", ["blocks.*.hook_resid_post"]).map((s) => s.hook))
+      .toEqual(["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]);
+    expect(harvestSites(loaded.model, "o", ["blocks.1.hook_resid_post"])).toEqual([{ outDir: "o", hook: "blocks.1.hook_resid_post" }]);
+    expect(() => harvestSites(loaded.model, "o", ["blocks.*.hook_resid_post", "blocks.1.hook_resid_post"])).toThrow(/named twice/);
+    expect(() => harvestSites(loaded.model, "o", ["blocks.*.ln2.hook_normalized"], ["blocks.0.hook_mlp_out"])).toThrow(/each hook needs one target/);
+    const pairs = harvestSites(loaded.model, "o", ["blocks.*.ln2.hook_normalized"], ["blocks.*.hook_mlp_out"]);
+    expect(pairs.map((s) => [s.hook, s.targetHook])).toEqual([0, 1].map((i) => [`blocks.${i}.ln2.hook_normalized`, `blocks.${i}.hook_mlp_out`]));
+  });
+
+  it("stores stopped at different shards resume together to the stores of one clean run", async () => {
+    const hooks = ["blocks.0.hook_resid_post", "blocks.1.hook_resid_post"];
+    const clean = harvestSites(loaded.model, join(dir, "multi-clean"), hooks);
+    await harvestStores(loaded.model, contexts().contexts, clean, base(""));
+    const resumed = harvestSites(loaded.model, join(dir, "multi-resumed"), hooks);
+    // Shards are written store by store: three writes leave the first store a shard ahead.
+    await harvestStores(loaded.model, contexts().contexts, resumed, base("", { stopAfterShards: 3 }));
+    expect(resumed.map((s) => readManifest(s.outDir).shards.length)).toEqual([2, 1]);
+    // The second store alone catches up past the first, which then resumes behind it.
+    await harvest(loaded.model, contexts().contexts, base(resumed[1]!.outDir, { hook: hooks[1]!, stopAfterShards: 3 }));
+    expect(resumed.map((s) => readManifest(s.outDir).shards.length)).toEqual([2, 4]);
+    await harvestStores(loaded.model, contexts().contexts, resumed, base(""));
+    for (const [i, s] of resumed.entries()) sameFolders(clean[i]!.outDir, s.outDir);
+    await expect(harvestStores(loaded.model, contexts().contexts, [resumed[0]!, resumed[0]!], base(""))).rejects.toThrow(/share a folder/);
   });
 
   it("refuses to extend a store made with other settings", async () => {

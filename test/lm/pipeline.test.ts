@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/core/native.js";
 import { SafetensorsFile } from "../../src/core/safetensors.js";
+import { openActivationSource } from "../../src/data/open.js";
 import { readManifest } from "../../src/data/store.js";
 import { resolveHubModel } from "../../src/lm/hub.js";
 import { loadModel } from "../../src/lm/load.js";
@@ -74,13 +75,22 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(e.sparsity.density_histogram.counts).toHaveLength(50);
   });
 
-  it("harvests input/target pairs, trains a transcoder on them and evaluates it at the output hook", () => {
-    const pairs = join(dir, "pairs");
-    const h = JSON.parse(saekit("harvest", "--model", model, "--dataset", text, "--hook", "blocks.1.ln2.hook_normalized",
-      "--target-hook", "blocks.1.hook_mlp_out", "--tokens", "480", "--ctx", "16", "--out", pairs));
-    expect(h).toMatchObject({ hook: "blocks.1.ln2.hook_normalized", target_hook: "blocks.1.hook_mlp_out", tokens: 480 });
-    const run = join(dir, "transcoder");
-    saekit("train", "--data", pairs, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "20", "--batch", "64", "--out", run);
+  it("harvests input/target pairs for every layer, trains a transcoder on one and evaluates it at the output hook", () => {
+    const out = join(dir, "pairs");
+    const lines = saekit("harvest", "--model", model, "--dataset", text, "--hook", "blocks.*.ln2.hook_normalized",
+      "--target-hook", "blocks.*.hook_mlp_out", "--tokens", "480", "--ctx", "16", "--out", out).trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    const pairs = join(out, "blocks.1.ln2.hook_normalized");
+    expect(lines[1]).toEqual({ out: pairs, model, hook: "blocks.1.ln2.hook_normalized", target_hook: "blocks.1.hook_mlp_out",
+      d: 32, ctx: 16, dtype: "F32", tokens: 480, shards: 1 });
+    expect(readManifest(join(out, "blocks.0.ln2.hook_normalized")).target_hook).toBe("blocks.0.hook_mlp_out");
+    // The folder of stores trains one transcoder per store, each in a folder of the same name.
+    const runs = join(dir, "transcoders");
+    const trained = saekit("train", "--data", out, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "20", "--batch", "64", "--out", runs)
+      .trim().split("\n").map((l) => JSON.parse(l));
+    expect(trained.map((t) => t.out)).toEqual([0, 1].map((i) => join(runs, `blocks.${i}.ln2.hook_normalized`)));
+    const run = trained[1].out;
+    expect(() => openActivationSource(out)).toThrow(/holds 2 activation stores \(blocks.0.ln2.hook_normalized, blocks.1.ln2.hook_normalized\), not one/);
     const cfg = JSON.parse(readFileSync(join(run, "cfg.json"), "utf8"));
     expect(cfg).toMatchObject({ apply_b_dec_to_input: false, hook_name_out: "blocks.1.hook_mlp_out", d_out: 32 });
     expect(cfg.metadata).toMatchObject({ hook_name: "blocks.1.ln2.hook_normalized", hook_name_out: "blocks.1.hook_mlp_out" });
