@@ -4,7 +4,10 @@
  * training) on the TypeScript reference kernels; activations and SAE folders from bytes; SAELens-format SAEs and safetensors read from bytes (a
  * fetch() response, a dropped File); metrics, sparse probing, TPP, SCR and absorption on
  * activations already in hand; the latent analyses, t-SNE, k-means and every
- * SVG figure and dashboard page the CLI writes.
+ * SVG figure and dashboard page the CLI writes; and the language models (GPT-NeoX, GPT-2,
+ * GPT-Neo, Llama, Gemma, llama2.c) from their files' bytes, with tokenizers, hooks,
+ * generation, activations computed as training reads them, splice evaluation, the prompt
+ * view and latent dashboards.
  *
  *   const weights = SafetensorsReader.fromBytes(new Uint8Array(await (await fetch(url)).arrayBuffer()));
  *   const { sae } = saeFromSaeLens(cfgJson, "cfg.json", weights, () => { throw new Error("no extras"); });
@@ -60,3 +63,16 @@ export { dashboardHtml } from "./analysis/dashboard-html.js";
 export { FeatureCorrelations, type FeatureTables } from "./analysis/feature-tables.js";
 export type { Dashboards, LatentDashboard } from "./analysis/dashboard.js";
 export { trainingFigures, parseMetricsJsonl } from "./analysis/training-figures.js";
+
+export { modelFromFiles, type LoadedModel, type ModelFilesOptions } from "./lm/model-files.js";
+export { LanguageModel, expandHookPattern } from "./lm/model.js";
+export type { HookFn, ForwardOptions, KvCache } from "./lm/model.js";
+export type { LmConfig } from "./lm/config.js";
+export { HfTokenizer, type TextTokenizer } from "./lm/tokenizer.js";
+export { Llama2cTokenizer } from "./lm/llama2c-tokenizer.js";
+export { generate, steeringHook } from "./lm/generate.js";
+export { packContexts } from "./data/contexts.js";
+export { LmSource, type LmSourceOptions, type LmSourcePart } from "./data/lm-source.js";
+export { evaluateSplice, spliceScores, type SpliceEvalResult } from "./eval/splice.js";
+export { promptView, type PromptToken } from "./analysis/prompt-view.js";
+export { buildDashboards } from "./analysis/dashboard.js";

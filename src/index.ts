@@ -63,7 +63,7 @@ export { SubspacesSource } from "./synthetic/subspaces.js";
 export { scoreSynthetic, subspaceActiveDims } from "./synthetic/score.js";
 
 export { loadModel, openTokenizer } from "./lm/load.js";
-export type { LoadedModel } from "./lm/load.js";
+export { modelFromFiles, type LoadedModel, type ModelFilesOptions } from "./lm/model-files.js";
 export { LanguageModel, expandHookPattern } from "./lm/model.js";
 export type { HookFn, ForwardOptions, KvCache } from "./lm/model.js";
 export { configFromHf, PRESETS } from "./lm/config.js";

@@ -4,17 +4,20 @@
  * run in a bare JavaScript realm with only the web globals it needs: read an SAE written in
  * SAELens format from bytes, encode as the Node build does, train, and draw its figures.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import vm from "node:vm";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
+import { generate } from "../src/lm/generate.js";
+import { loadModel } from "../src/lm/load.js";
 import { defaultConfig } from "../src/sae/config.js";
 import { createSae } from "../src/sae/registry.js";
 import { saveSae } from "../src/sae/saelens.js";
 import { toDense } from "../src/sae/sparse-code.js";
 import { maxAbsDiff, tempDir } from "./helpers.js";
+import { writeTinyNeox } from "./lm/fixtures.js";
 
 const root = join(import.meta.dirname, "..");
 const dir = tempDir();
@@ -80,5 +83,30 @@ describe("saekit in the browser", async () => {
     expect(out.living).toBeGreaterThan(0);
     expect(out.svgs.length).toBe(5);
     for (const svg of out.svgs) expect(svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"")).toBe(true);
+  });
+
+  it("runs a language model from its files' bytes: tokenizer, generation and activations as in Node", async () => {
+    const folder = writeTinyNeox(join(dir, "neox"));
+    const files = Object.fromEntries(readdirSync(folder).map((f) => [f, [...readFileSync(join(folder, f))]]));
+    const got = run<{ ids: number[]; out: number[]; rows: number; d: number; first: number[]; top: number }>(`
+      const files = new Map(Object.entries(args.files).map(([k, v]) => [k, Uint8Array.from(v)]));
+      const { model, tokenizer, bosId } = s.modelFromFiles(files);
+      const ids = tokenizer.encode("Once upon a time");
+      const out = s.generate(model, [bosId, ...ids], { maxNew: 8, temperature: 0, seed: 0 });
+      const contexts = [Int32Array.from([bosId, ...ids, ...ids].slice(0, 6)), Int32Array.from([bosId, ...out.slice(0, 5)])];
+      const src = new s.LmSource(model, contexts, { hook: "blocks.1.hook_resid_post", excludeBos: true });
+      const rows = new Float32Array(10 * src.d);
+      src.next(rows, 10);
+      const sae = s.newSae({ architecture: "topk", d_in: src.d, d_sae: 16, k: 2 });
+      s.initializeSae(sae, new s.Rng(0), rows, { decoderInitNorm: 1, bDecInit: "mean" });
+      const view = s.promptView(model, sae, contexts[0], (t) => tokenizer.decode([t]), { hook: "blocks.1.hook_resid_post", top: 2 });
+      return { ids, out, rows: 10, d: src.d, first: Array.from(rows.subarray(0, 4)), top: view[1].top.length };
+    `, { files });
+    const node = await loadModel(folder);
+    expect(got.ids).toEqual(node.tokenizer!.encode("Once upon a time"));
+    expect(got.out).toEqual(generate(node.model, [node.bosId!, ...got.ids], { maxNew: 8, temperature: 0, seed: 0 }));
+    expect(got.d).toBe(node.model.cfg.dModel);
+    expect(got.top).toBe(2);
+    expect(got.first.every(Number.isFinite)).toBe(true);
   });
 });

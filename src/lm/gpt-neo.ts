@@ -6,7 +6,7 @@
  */
 import type { LmConfig } from "./config.js";
 import type { BlockWeights, LmWeights } from "./model.js";
-import type { WeightReader } from "./weights.js";
+import type { WeightReader } from "./weight-reader.js";
 
 export function loadGptNeoWeights(c: LmConfig, r: WeightReader): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V } = c;

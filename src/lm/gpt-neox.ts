@@ -6,7 +6,7 @@
  */
 import type { LmConfig } from "./config.js";
 import type { BlockWeights, LmWeights } from "./model.js";
-import type { WeightReader } from "./weights.js";
+import type { WeightReader } from "./weight-reader.js";
 
 /** Per-head [q, k, v] blocks of rows (each `width` values) -> [Q heads | K heads | V heads]. */
 export function regroupQkv(src: Float32Array, heads: number, dHead: number, width: number): Float32Array {

@@ -13,7 +13,7 @@
  */
 import type { LmConfig } from "./config.js";
 import type { BlockWeights, LmWeights } from "./model.js";
-import type { WeightReader } from "./weights.js";
+import type { WeightReader } from "./weight-reader.js";
 
 export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;

@@ -6,25 +6,28 @@
  * the adjacent pair whose concatenation is the highest-scoring vocabulary entry. Decoding
  * follows run.c's decode(): <0xXX> pieces become raw bytes, and the space after BOS drops.
  */
-import { readFileSync } from "node:fs";
+import { concatBytes, latin1 } from "../core/bytes.js";
 import type { TextTokenizer } from "./tokenizer.js";
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
 
 export const LLAMA2C_BOS = 1;
 export const LLAMA2C_EOS = 2;
 
 export class Llama2cTokenizer implements TextTokenizer {
-  readonly pieces: Buffer[];
+  readonly pieces: Uint8Array[];
   readonly scores: Float32Array;
   private readonly lookup = new Map<string, number>();
   /** (left id * vocab + right id) -> the id of their concatenation, when it is a token. */
   private readonly pairs = new Map<number, number>();
 
-  constructor(pieces: Buffer[], scores: Float32Array) {
+  constructor(pieces: Uint8Array[], scores: Float32Array) {
     this.pieces = pieces;
     this.scores = scores;
     // Keys are the pieces' bytes as latin1 strings (one char per byte); the first id wins.
     pieces.forEach((p, i) => {
-      const key = p.toString("latin1");
+      const key = latin1(p);
       if (!this.lookup.has(key)) this.lookup.set(key, i);
     });
     // Every way to split a token into two tokens is a merge that produces it.
@@ -42,7 +45,7 @@ export class Llama2cTokenizer implements TextTokenizer {
   }
 
   tokenId(token: string): number | undefined {
-    return this.lookup.get(Buffer.from(token, "utf8").toString("latin1"));
+    return this.lookup.get(latin1(utf8.encode(token)));
   }
 
   encode(text: string): number[] {
@@ -50,13 +53,13 @@ export class Llama2cTokenizer implements TextTokenizer {
     const ids: number[] = [];
     const space = this.lookup.get(" ");
     if (space !== undefined) ids.push(space);
-    const bytes = Buffer.from(text, "utf8");
+    const bytes = utf8.encode(text);
     for (let i = 0; i < bytes.length;) {
       // One UTF-8 code point: a lead byte and its continuation bytes (10xxxxxx).
       let j = i + 1;
       while (j < bytes.length && (bytes[j]! & 0xc0) === 0x80 && j - i < 4) j++;
       const cp = bytes.subarray(i, j);
-      const id = this.lookup.get(cp.toString("latin1"));
+      const id = this.lookup.get(latin1(cp));
       if (id !== undefined) ids.push(id);
       else for (const b of cp) ids.push(b + 3);
       i = j;
@@ -99,16 +102,16 @@ export class Llama2cTokenizer implements TextTokenizer {
   }
 
   /** The bytes one token stands for after `prev` (run.c's decode). */
-  pieceBytes(prev: number, token: number): Buffer {
+  pieceBytes(prev: number, token: number): Uint8Array {
     let piece = this.pieces[token];
     if (!piece) throw new RangeError(`token id ${token} is outside the vocabulary (size ${this.pieces.length})`);
     if (prev === LLAMA2C_BOS && piece[0] === 0x20) piece = piece.subarray(1);
-    const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece.toString("latin1"));
-    return m ? Buffer.from([parseInt(m[1]!, 16)]) : piece;
+    const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(latin1(piece));
+    return m ? Uint8Array.of(parseInt(m[1]!, 16)) : piece;
   }
 
   decode(ids: ArrayLike<number>): string {
-    const parts: Buffer[] = [];
+    const parts: Uint8Array[] = [];
     let prev = -1;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
@@ -119,28 +122,24 @@ export class Llama2cTokenizer implements TextTokenizer {
       parts.push(this.pieceBytes(prev, id));
       prev = id;
     }
-    return Buffer.concat(parts).toString("utf8");
+    return fromUtf8.decode(concatBytes(parts));
   }
 }
 
-export function loadLlama2cTokenizer(path: string, vocabSize?: number): Llama2cTokenizer {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (err) {
-    throw new Error(`${path}: cannot read the tokenizer (${(err as Error).message})`);
-  }
+/** A llama2.c tokenizer file's bytes (`path` names it in errors); `vocabSize` stops early. */
+export function llama2cTokenizerFromBytes(buf: Uint8Array, path: string, vocabSize?: number): Llama2cTokenizer {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const fail = (why: string): never => { throw new Error(`${path}: not a llama2.c tokenizer: ${why}`); };
   if (buf.length < 4) fail("too short");
-  const maxLen = buf.readInt32LE(0);
+  const maxLen = view.getInt32(0, true);
   if (!(maxLen > 0 && maxLen < 1 << 16)) fail(`max token length ${maxLen} is implausible`);
-  const pieces: Buffer[] = [];
+  const pieces: Uint8Array[] = [];
   const scores: number[] = [];
   let at = 4;
   while (at < buf.length && (vocabSize === undefined || pieces.length < vocabSize)) {
     if (at + 8 > buf.length) fail(`entry ${pieces.length} is cut off`);
-    const score = buf.readFloatLE(at);
-    const len = buf.readInt32LE(at + 4);
+    const score = view.getFloat32(at, true);
+    const len = view.getInt32(at + 4, true);
     at += 8;
     if (!(len >= 0 && len <= maxLen && at + len <= buf.length)) fail(`entry ${pieces.length} has length ${len}`);
     pieces.push(buf.subarray(at, at + len));

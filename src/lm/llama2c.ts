@@ -12,35 +12,23 @@
  * pairs within each head (theta 10000), grouped-query attention, SwiGLU FFN
  * w2(silu(w1 x) * w3 x), BOS = 1.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { RotaryStyle } from "../core/kernels.js";
 import { type LmConfig, validateLmConfig } from "./config.js";
 import { type BlockWeights, LanguageModel } from "./model.js";
 
 const MAGIC = 0x616b3432;
 
-export function loadLlama2c(path: string): LanguageModel {
-  const fd = openSync(path, "r");
-  let bytes: Buffer;
-  try {
-    const size = fstatSync(fd).size;
-    bytes = Buffer.alloc(size);
-    let done = 0;
-    while (done < size) {
-      const n = readSync(fd, bytes, done, size - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
+/** A llama2.c checkpoint's bytes (`path` names it in errors) as a model. */
+export function llama2cFromBytes(bytes: Uint8Array, path: string): LanguageModel {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const int32 = (at: number) => view.getInt32(at, true);
   const fail = (why: string): never => { throw new Error(`${path}: not a usable llama2.c checkpoint: ${why}`); };
   if (bytes.length < 28) fail(`file is ${bytes.length} bytes, too short for a header`);
-  const version1 = bytes.readUInt32LE(0) === MAGIC;
-  if (version1 && bytes.readInt32LE(4) !== 1) fail(`unsupported version ${bytes.readInt32LE(4)} (only 0 and 1 are float32 formats)`);
+  const version1 = view.getUint32(0, true) === MAGIC;
+  if (version1 && int32(4) !== 1) fail(`unsupported version ${int32(4)} (only 0 and 1 are float32 formats)`);
   const h = version1 ? 8 : 0;
-  const [dim, hidden, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = Array.from({ length: 7 }, (_, i) => bytes.readInt32LE(h + 4 * i)) as [number, number, number, number, number, number, number];
-  const shared = version1 ? bytes.readUInt8(36) === 1 : vocabRaw > 0;
+  const [dim, hidden, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = Array.from({ length: 7 }, (_, i) => int32(h + 4 * i)) as [number, number, number, number, number, number, number];
+  const shared = version1 ? bytes[36] === 1 : vocabRaw > 0;
   const vocab = Math.abs(vocabRaw);
   for (const [name, v] of [["dim", dim], ["hidden_dim", hidden], ["n_layers", nLayers], ["n_heads", nHeads], ["n_kv_heads", nKvHeads], ["vocab_size", vocab], ["seq_len", seqLen]] as const) {
     if (!(v > 0 && v < 1 << 20)) fail(`header field ${name} = ${v} is not a plausible size`);
@@ -52,7 +40,7 @@ export function loadLlama2c(path: string): LanguageModel {
   const start = version1 ? 256 : 28;
   const floats = Math.floor((bytes.length - start) / 4);
   const data = new Float32Array(floats);
-  for (let i = 0; i < floats; i++) data[i] = bytes.readFloatLE(start + 4 * i);
+  for (let i = 0; i < floats; i++) data[i] = view.getFloat32(start + 4 * i, true);
   let at = 0;
   const take = (n: number, what: string): Float32Array => {
     if (at + n > floats) fail(`file ends inside ${what} (needs ${(start + 4 * (at + n))} bytes, has ${bytes.length})`);

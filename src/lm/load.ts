@@ -1,31 +1,20 @@
 /**
  * Loading a language model: a Hugging Face model folder (config.json, model.safetensors
  * or a sharded index, tokenizer.json), a llama2.c checkpoint (.bin), or `hf:ORG/NAME[@rev]`
- * fetched into a local cache (hub.ts).
+ * fetched into a local cache (hub.ts). The same files already in memory: model-files.ts.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type LmConfig, configFromHf } from "./config.js";
-import { loadGpt2Weights } from "./gpt2.js";
-import { loadGptNeoWeights } from "./gpt-neo.js";
-import { loadNeoxWeights } from "./gpt-neox.js";
+import { checkTokenizerFits, hfLanguageModel, parseConfigJson } from "./hf-model.js";
 import { resolveHubModel } from "./hub.js";
-import { loadLlamaWeights } from "./llama.js";
-import { loadLlama2c } from "./llama2c.js";
-import { loadLlama2cTokenizer } from "./llama2c-tokenizer.js";
-import { LanguageModel, type LmWeights } from "./model.js";
-import { type TextTokenizer, loadTokenizer } from "./tokenizer.js";
-import { type WeightReader, openHfWeights } from "./weights.js";
+import { llama2cFromBytes } from "./llama2c.js";
+import { type Llama2cTokenizer, llama2cTokenizerFromBytes } from "./llama2c-tokenizer.js";
+import type { LanguageModel } from "./model.js";
+import type { LoadedModel } from "./model-files.js";
+import { HfTokenizer, type TextTokenizer, gpt2TokenizerJson } from "./tokenizer.js";
+import { openHfWeights } from "./weights.js";
 
-export interface LoadedModel {
-  model: LanguageModel;
-  /** null when the model has no tokenizer (pass one with `tokenizer`). */
-  tokenizer: TextTokenizer | null;
-  /** BOS token id to prepend to contexts (null: none). */
-  bosId: number | null;
-  /** Where it came from: a folder or file path. */
-  source: string;
-}
+export type { LoadedModel } from "./model-files.js";
 
 export interface LoadModelOptions {
   /** A tokenizer file or folder overriding the model's own (required for llama2.c .bin files). */
@@ -48,20 +37,11 @@ export async function loadModel(spec: string, opts: LoadModelOptions = {}): Prom
   }
   const cfgPath = join(path, "config.json");
   if (!existsSync(cfgPath)) throw new Error(`${path}: no config.json; expected a Hugging Face model folder`);
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(readFileSync(cfgPath, "utf8"));
-  } catch (err) {
-    throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
-  }
-  const cfg = configFromHf(json, cfgPath);
-  const model = new LanguageModel(cfg, loadHfWeights(cfg, path), String(json._name_or_path ?? path));
+  const model = hfLanguageModel(parseConfigJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path);
   const tokPath = opts.tokenizer ?? path;
   const tokenizer = opts.tokenizer || hasTokenizerFiles(path) ? openTokenizer(tokPath) : null;
-  if (tokenizer && tokenizer.vocabSize > cfg.vocabSize) {
-    throw new Error(`${tokPath}: the tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${cfg.vocabSize}`);
-  }
-  return { model, tokenizer, bosId: cfg.bosTokenId, source: path };
+  if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, tokPath);
+  return { model, tokenizer, bosId: model.cfg.bosTokenId, source: path };
 }
 
 function hasTokenizerFiles(dir: string): boolean {
@@ -73,42 +53,47 @@ export function openTokenizer(path: string): TextTokenizer {
   return path.endsWith(".bin") ? loadLlama2cTokenizer(path) : loadTokenizer(path);
 }
 
-export function loadHfWeights(cfg: LmConfig, dir: string): LmWeights {
-  const reader = languageModelWeights(openHfWeights(dir));
-  const load = {
-    gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights, gemma: loadLlamaWeights,
-  }[cfg.architecture];
-  const weights = load(cfg, reader);
-  reader.finish(new RegExp(`${BUFFERS.source}|${VISION.source}`));
-  return weights;
+/** A llama2.c checkpoint file. */
+export function loadLlama2c(path: string): LanguageModel {
+  return llama2cFromBytes(readBytes(path, "the checkpoint"), path);
 }
 
-/** The vision side of multimodal checkpoints (Gemma 3 4b and up), which saekit does not run. */
-const VISION = /^(model\.)?(vision_tower|multi_modal_projector)\./;
+/** A llama2.c tokenizer file (tok512.bin, tokenizer.bin). */
+export function loadLlama2cTokenizer(path: string, vocabSize?: number): Llama2cTokenizer {
+  return llama2cTokenizerFromBytes(readBytes(path, "the tokenizer"), path, vocabSize);
+}
 
-/**
- * The language model of a multimodal checkpoint, under the names a text-only one uses:
- * Gemma 3's language_model.model.* (as Google published it) or model.language_model.*
- * (as transformers 4.52+ saves it) read as model.*, and its lm_head likewise.
- */
-function languageModelWeights(r: WeightReader): WeightReader {
-  const prefix = ["language_model.model.", "model.language_model."].find((p) => r.has(`${p}embed_tokens.weight`));
-  if (!prefix || r.has("model.embed_tokens.weight")) return r;
-  const head = r.has("language_model.lm_head.weight") ? "language_model.lm_head.weight" : "lm_head.weight";
-  const rename = (name: string) => (name.startsWith("model.") ? prefix + name.slice("model.".length) : name === "lm_head.weight" ? head : name);
-  return {
-    source: r.source,
-    has: (name) => r.has(rename(name)),
-    shapeOf: (name) => r.shapeOf(rename(name)),
-    get: (name, shape) => r.get(rename(name), shape),
-    names: () => r.names(),
-    finish: (ignorable) => r.finish(ignorable),
-  };
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${path}: cannot read ${what} (${(err as Error).message})`);
+  }
+}
+
+function readJson(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new Error(`${path}: cannot read JSON (${(err as Error).message})`);
+  }
 }
 
 /**
- * Tensors HF checkpoints carry that are not weights: rotary inv_freq caches, causal-mask
- * buffers (GPT-2's attn.bias / attn.masked_bias, GPT-NeoX's attention.bias /
- * attention.masked_bias) and GPT-2's lm_head, which HF ties to wte on load.
+ * Loads a tokenizer from a tokenizer.json file, or a folder holding tokenizer.json or
+ * vocab.json + merges.txt.
  */
-const BUFFERS = /(^|\.)(rotary_emb\.inv_freq|attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias)$|^(language_model\.)?lm_head\.weight$/;
+export function loadTokenizer(path: string): HfTokenizer {
+  if (!existsSync(path)) throw new Error(`${path}: no such tokenizer file or folder`);
+  if (statSync(path).isDirectory()) {
+    const json = join(path, "tokenizer.json");
+    if (existsSync(json)) return new HfTokenizer(readJson(json), json);
+    const vocab = join(path, "vocab.json");
+    const merges = join(path, "merges.txt");
+    if (existsSync(vocab) && existsSync(merges)) {
+      return new HfTokenizer(gpt2TokenizerJson(readJson(vocab) as Record<string, number>, readFileSync(merges, "utf8")), vocab);
+    }
+    throw new Error(`${path}: no tokenizer.json (or vocab.json + merges.txt)`);
+  }
+  return new HfTokenizer(readJson(path), path);
+}

@@ -3,10 +3,8 @@
  * GPT-2, and whatever else Tokenizers.js implements) go through @huggingface/tokenizers,
  * a maintained pure-JS port of the Rust library; GPT-2's original vocab.json + merges.txt
  * pair is turned into the equivalent tokenizer.json. llama2.c's tok512.bin format has its
- * own implementation (llama2c-tokenizer.ts).
+ * own implementation (llama2c-tokenizer.ts). Reading them from disk is load.ts's.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 
 export interface TextTokenizer {
@@ -73,31 +71,4 @@ export function gpt2TokenizerJson(vocab: Record<string, number>, mergesText: str
       fuse_unk: false, byte_fallback: false, vocab, merges,
     },
   };
-}
-
-function readJson(path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new Error(`${path}: cannot read JSON (${(err as Error).message})`);
-  }
-}
-
-/**
- * Loads a tokenizer from a tokenizer.json file, or a folder holding tokenizer.json or
- * vocab.json + merges.txt.
- */
-export function loadTokenizer(path: string): HfTokenizer {
-  if (!existsSync(path)) throw new Error(`${path}: no such tokenizer file or folder`);
-  if (statSync(path).isDirectory()) {
-    const json = join(path, "tokenizer.json");
-    if (existsSync(json)) return new HfTokenizer(readJson(json), json);
-    const vocab = join(path, "vocab.json");
-    const merges = join(path, "merges.txt");
-    if (existsSync(vocab) && existsSync(merges)) {
-      return new HfTokenizer(gpt2TokenizerJson(readJson(vocab) as Record<string, number>, readFileSync(merges, "utf8")), vocab);
-    }
-    throw new Error(`${path}: no tokenizer.json (or vocab.json + merges.txt)`);
-  }
-  return new HfTokenizer(readJson(path), path);
 }

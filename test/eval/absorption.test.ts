@@ -14,7 +14,7 @@ import { LETTERS, alphaTokens, spellingPrompts, wordActivations } from "../../sr
 import { fitL1LogisticCsr } from "../../src/eval/l1-logistic.js";
 import { sigmoid } from "../../src/eval/logistic-regression.js";
 import { loadModel } from "../../src/lm/load.js";
-import { loadTokenizer } from "../../src/lm/tokenizer.js";
+import { loadTokenizer } from "../../src/lm/load.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
 import { saveSae } from "../../src/sae/saelens.js";

@@ -12,9 +12,10 @@ import type { LanguageModel } from "../../src/lm/model.js";
 import type { TextTokenizer } from "../../src/lm/tokenizer.js";
 import { openContexts } from "../../src/lm/dataset.js";
 import { generate } from "../../src/lm/generate.js";
-import { type Llama2cTokenizer, loadLlama2cTokenizer } from "../../src/lm/llama2c-tokenizer.js";
+import type { Llama2cTokenizer } from "../../src/lm/llama2c-tokenizer.js";
+import { latin1 } from "../../src/core/bytes.js";
 import { readDocuments } from "../../src/data/text.js";
-import { loadModel } from "../../src/lm/load.js";
+import { loadLlama2cTokenizer, loadModel } from "../../src/lm/load.js";
 import { sharedData, tempDir } from "../helpers.js";
 
 const root = sharedData("stories260K");
@@ -71,9 +72,9 @@ describe.skipIf(!root)("stories260K (llama2.c)", () => {
     /** run.c's encode, literally: rescan every adjacent pair after every merge. */
     const naive = (text: string): number[] => {
       const ids: number[] = [];
-      const key = (i: number) => tok.pieces[i]!.toString("latin1");
+      const key = (i: number) => latin1(tok.pieces[i]!);
       const lookup = new Map<string, number>();
-      tok.pieces.forEach((p, i) => { if (!lookup.has(p.toString("latin1"))) lookup.set(p.toString("latin1"), i); });
+      tok.pieces.forEach((p, i) => { if (!lookup.has(latin1(p))) lookup.set(latin1(p), i); });
       if (text) ids.push(lookup.get(" ")!);
       for (const ch of text) {
         const bytes = Buffer.from(ch, "utf8");

@@ -6,7 +6,7 @@
 import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer } from "../../src/lm/tokenizer.js";
+import { loadTokenizer } from "../../src/lm/load.js";
 import { sharedData, tempDir } from "../helpers.js";
 
 /** Test strings separated by "\n__ggml_vocab_test__\n"; one line of expected ids each. */

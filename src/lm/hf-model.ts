@@ -1,0 +1,76 @@
+/**
+ * A Hugging Face causal LM from its parsed config.json and a reader of its tensors —
+ * GPT-NeoX, GPT-2, GPT-Neo, the Llama family and Gemma — wherever the files come from
+ * (a folder on disk: load.ts; bytes in the browser: model-files.ts).
+ */
+import { type LmConfig, configFromHf } from "./config.js";
+import { loadGpt2Weights } from "./gpt2.js";
+import { loadGptNeoWeights } from "./gpt-neo.js";
+import { loadNeoxWeights } from "./gpt-neox.js";
+import { loadLlamaWeights } from "./llama.js";
+import { LanguageModel, type LmWeights } from "./model.js";
+import type { TextTokenizer } from "./tokenizer.js";
+import type { WeightReader } from "./weight-reader.js";
+
+/** config.json's text (`source` names it in errors) as an object. */
+export function parseConfigJson(text: string, source: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${source}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/** The model a config.json (read from `cfgSource`) describes, with its weights from `reader`. */
+export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string, reader: WeightReader, fallbackName: string): LanguageModel {
+  const cfg = configFromHf(json, cfgSource);
+  return new LanguageModel(cfg, hfWeights(cfg, reader), String(json._name_or_path ?? fallbackName));
+}
+
+/** Throws unless the tokenizer's ids all fit the model's vocabulary. */
+export function checkTokenizerFits(tokenizer: TextTokenizer, cfg: LmConfig, source: string): void {
+  if (tokenizer.vocabSize > cfg.vocabSize) {
+    throw new Error(`${source}: the tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocab_size ${cfg.vocabSize}`);
+  }
+}
+
+/** The architecture's weights from a checkpoint; every missing, mis-shaped or unused tensor named at once. */
+export function hfWeights(cfg: LmConfig, checkpoint: WeightReader): LmWeights {
+  const reader = languageModelWeights(checkpoint);
+  const load = {
+    gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights, gemma: loadLlamaWeights,
+  }[cfg.architecture];
+  const weights = load(cfg, reader);
+  reader.finish(new RegExp(`${BUFFERS.source}|${VISION.source}`));
+  return weights;
+}
+
+/** The vision side of multimodal checkpoints (Gemma 3 4b and up), which saekit does not run. */
+const VISION = /^(model\.)?(vision_tower|multi_modal_projector)\./;
+
+/**
+ * The language model of a multimodal checkpoint, under the names a text-only one uses:
+ * Gemma 3's language_model.model.* (as Google published it) or model.language_model.*
+ * (as transformers 4.52+ saves it) read as model.*, and its lm_head likewise.
+ */
+function languageModelWeights(r: WeightReader): WeightReader {
+  const prefix = ["language_model.model.", "model.language_model."].find((p) => r.has(`${p}embed_tokens.weight`));
+  if (!prefix || r.has("model.embed_tokens.weight")) return r;
+  const head = r.has("language_model.lm_head.weight") ? "language_model.lm_head.weight" : "lm_head.weight";
+  const rename = (name: string) => (name.startsWith("model.") ? prefix + name.slice("model.".length) : name === "lm_head.weight" ? head : name);
+  return {
+    source: r.source,
+    has: (name) => r.has(rename(name)),
+    shapeOf: (name) => r.shapeOf(rename(name)),
+    get: (name, shape) => r.get(rename(name), shape),
+    names: () => r.names(),
+    finish: (ignorable) => r.finish(ignorable),
+  };
+}
+
+/**
+ * Tensors HF checkpoints carry that are not weights: rotary inv_freq caches, causal-mask
+ * buffers (GPT-2's attn.bias / attn.masked_bias, GPT-NeoX's attention.bias /
+ * attention.masked_bias) and GPT-2's lm_head, which HF ties to wte on load.
+ */
+const BUFFERS = /(^|\.)(rotary_emb\.inv_freq|attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias)$|^(language_model\.)?lm_head\.weight$/;
