@@ -71,7 +71,7 @@ export type { LmConfig } from "./lm/config.js";
 export { HfTokenizer, type TextTokenizer } from "./lm/tokenizer.js";
 export { Llama2cTokenizer } from "./lm/llama2c-tokenizer.js";
 export { generate, steeringHook } from "./lm/generate.js";
-export { packContexts } from "./data/contexts.js";
+export { packContexts, splitDocuments, type DocumentSplit } from "./data/contexts.js";
 export { LmSource, type LmSourceOptions, type LmSourcePart } from "./data/lm-source.js";
 export { evaluateSplice, spliceScores, type SpliceEvalResult } from "./eval/splice.js";
 export { promptView, type PromptToken } from "./analysis/prompt-view.js";

@@ -51,7 +51,7 @@ export { loadActivations } from "./data/activation-files.js";
 export { activationsFromBytes, type ActivationMatrix } from "./data/activation-matrix.js";
 export { openActivationSource } from "./data/open.js";
 export { readDocuments } from "./data/text.js";
-export { packContexts } from "./data/contexts.js";
+export { packContexts, splitDocuments, type DocumentSplit } from "./data/contexts.js";
 export { StoreSource } from "./data/store-source.js";
 export { LmSource, type LmSourceOptions } from "./data/lm-source.js";
 export { MixedSource } from "./data/mixed-source.js";

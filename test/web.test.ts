@@ -5,7 +5,7 @@
  * against what the page must show.
  */
 import vm from "node:vm";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildExplorer } from "../scripts/build-web.mjs";
@@ -15,6 +15,7 @@ import { defaultConfig } from "../src/sae/config.js";
 import { createSae } from "../src/sae/registry.js";
 import { saveSae } from "../src/sae/saelens.js";
 import { tempDir } from "./helpers.js";
+import { writeTinyNeox } from "./lm/fixtures.js";
 
 /** Just enough of an element: the properties and events the page uses. */
 class FakeElement {
@@ -119,5 +120,42 @@ describe("the explorer page", async () => {
     el("acts-file").files = [fileOf("acts.npy", new Uint8Array([1, 2, 3]))];
     await el("acts-file").fire("change");
     expect(el("acts-status").textContent).toMatch(/acts.npy: not a usable .npy file/);
+  });
+
+  it("runs a language model in the page: activations for training, and a prompt read token by token", async () => {
+    const model = writeTinyNeox(join(tempDir(), "model"));
+    expect(el("model-acts").disabled).toBe(true);
+    el("model-files").files = readdirSync(model).map((f) => fileOf(f, readFileSync(join(model, f))));
+    await el("model-files").fire("change");
+    expect(el("model-status").textContent).toBe("model loaded: gpt_neox, 2 layers, d_model = 32, vocabulary 300");
+    expect(el("hook").innerHTML).toContain("<option>blocks.1.attn.hook_z</option>");
+    expect(el("hook").value).toBe("blocks.0.hook_resid_post"); // the loaded SAE's hook is not in this model
+    Object.assign(el("ctx"), { value: "16" });
+    Object.assign(el("lm-tokens"), { value: "300" });
+    el("exclude-bos").checked = true;
+    el("lm-text").value = Array.from({ length: 30 }, (_, i) => `Once upon a time a fox named ${i} ran home.`).join("\n\n");
+    await el("model-acts").fire("click");
+    // 300 positions at 15 per context (BOS left out): 20 contexts.
+    expect(el("acts-status").textContent).toBe("blocks.0.hook_resid_post over 20 contexts: 300 rows of width 32");
+    await el("train").fire("click");
+    expect(el("sae-status").textContent).toMatch(/^topk trained here \(60 steps\): topk, d_in = 32/);
+    expect(el("show-prompt").disabled).toBe(false);
+    el("prompt").value = "Once upon a time";
+    await el("show-prompt").fire("click");
+    expect(el("prompt-status").className).toBe("status");
+    const table = el("prompt-view").innerHTML;
+    // BOS, then one row per token of the prompt, each with its strongest latents.
+    const rows = table.match(/<tr><td class="tok">/g) ?? [];
+    expect(rows.length).toBeGreaterThan(1);
+    expect(table).toMatch(/<td>\d+ \(-?[\d.e+-]+, [+-][\d.e+-]+\)/);
+    // An SAE of another width is refused, naming both.
+    el("hook").value = "blocks.1.attn.hook_z";
+    const wide = createSae(defaultConfig({ architecture: "topk", d_in: 40, d_sae: 8, k: 2 }));
+    const dir = tempDir();
+    saveSae(dir, wide, { metadata: {} });
+    el("sae-files").files = ["cfg.json", "sae_weights.safetensors"].map((f) => fileOf(f, readFileSync(join(dir, f))));
+    await el("sae-files").fire("change");
+    await el("show-prompt").fire("click");
+    expect(el("prompt-status").textContent).toBe("the SAE reads width 40; blocks.1.attn.hook_z of this model has width 32");
   });
 });

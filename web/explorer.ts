@@ -1,23 +1,28 @@
 /**
  * saekit explorer: a self-contained web page (no server, no network) to load an SAE and
- * activations from local files, train an SAE on them in the page, measure it, look at its
- * latents, and download it in SAELens format. Everything runs on saekit's browser build;
+ * activations from local files (or compute activations with a language model run in the
+ * page), train an SAE on them in the page, measure it, look at its latents, read a prompt
+ * through it token by token, and download it in SAELens format. Everything runs on saekit's browser build;
  * this file is only the page: it reads inputs, calls the library, and draws the results.
  *
  * Built by scripts/build-web.mjs into dist/web/explorer.html (`saekit web` writes a copy).
  */
 import {
-  type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, type Sae, type SaeMetadata,
-  SuperpositionSource, activationsFromBytes, defaultConfig, exploreActivations, histogramSvg, latentDetail, lineSvg,
-  saeFromFileMap, saeLensFolderBytes,
+  type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, LmSource, type LoadedModel, type PromptToken,
+  type Sae, type SaeMetadata, SuperpositionSource, activationsFromBytes, defaultConfig, exploreActivations, histogramSvg,
+  latentDetail, lineSvg, modelFromFiles, packContexts, promptView, saeFromFileMap, saeLensFolderBytes, splitDocuments,
 } from "../src/browser.js";
 
-/** What the page holds: the SAE being explored and the activations it is explored on. */
-const state: { sae: Sae | null; saeName: string; metadata: SaeMetadata; acts: ActivationMatrix | null; actsName: string } = {
-  sae: null, saeName: "", metadata: {}, acts: null, actsName: "",
-};
+/**
+ * What the page holds: the SAE being explored, the activations it is explored on, and the
+ * language model that can compute activations and read prompts.
+ */
+const state: {
+  sae: Sae | null; saeName: string; metadata: SaeMetadata; acts: ActivationMatrix | null; actsName: string; lm: LoadedModel | null;
+} = { sae: null, saeName: "", metadata: {}, acts: null, actsName: "", lm: null };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const num = (id: string) => Number(($(id) as HTMLInputElement).value);
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 /** Lets the browser paint before (and between) long computations. */
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -64,6 +69,8 @@ function refreshRunButton(): void {
   const ready = state.sae !== null && state.acts !== null && state.sae.cfg.d_in === state.acts.d;
   ($("explore") as HTMLButtonElement).disabled = !ready;
   ($("train") as HTMLButtonElement).disabled = state.acts === null;
+  ($("model-acts") as HTMLButtonElement).disabled = state.lm === null;
+  ($("show-prompt") as HTMLButtonElement).disabled = state.lm === null || state.sae === null;
   if (state.sae && state.acts && state.sae.cfg.d_in !== state.acts.d) {
     status("explore-status", `the SAE reads width ${state.sae.cfg.d_in}, the activations have width ${state.acts.d}`, true);
   }
@@ -94,10 +101,95 @@ function syntheticActs(): void {
   describeActs();
 }
 
+async function loadModelFiles(): Promise<void> {
+  const files = await readFiles($("model-files"));
+  if (files.size === 0) return;
+  const lm = modelFromFiles(files, { source: "the chosen files" });
+  state.lm = lm;
+  // Offer every hook point; start at the loaded SAE's own hook, else the first block's output.
+  const hooks = lm.model.hookNames();
+  const saeHook = state.metadata.hook_name;
+  const wanted = saeHook && hooks.includes(saeHook) ? saeHook : "blocks.0.hook_resid_post";
+  $("hook").innerHTML = hooks.map((h) => `<option${h === wanted ? " selected" : ""}>${esc(h)}</option>`).join("");
+  ($("hook") as HTMLSelectElement).value = wanted;
+  const c = lm.model.cfg;
+  status("model-status", `model loaded: ${c.architecture}, ${c.nLayers} layers, d_model = ${c.dModel}, vocabulary ${c.vocabSize}` +
+    (lm.tokenizer ? "" : "; no tokenizer: add its file (tokenizer.json, or the llama2.c tokenizer .bin)"));
+  refreshRunButton();
+}
+
+function tokenizerOf(lm: LoadedModel) {
+  if (!lm.tokenizer) throw new Error("the model has no tokenizer: choose its file with the model's (tokenizer.json, or the llama2.c tokenizer .bin)");
+  return lm.tokenizer;
+}
+
+/**
+ * The activations at the chosen hook over the text's first positions, packed into contexts
+ * as `saekit harvest` packs them, computed a few contexts at a time so the page can paint.
+ */
+async function modelActivations(): Promise<void> {
+  const lm = state.lm!;
+  const tokenizer = tokenizerOf(lm);
+  const file = [...(await readFiles($("text-file"))).values()][0];
+  const text = file ? new TextDecoder().decode(file) : ($("lm-text") as HTMLTextAreaElement).value;
+  const hook = ($("hook") as HTMLSelectElement).value;
+  const ctx = num("ctx");
+  const excludeBos = ($("exclude-bos") as HTMLInputElement).checked && lm.bosId !== null;
+  const perContext = ctx - (excludeBos ? 1 : 0);
+  const wanted = Math.ceil(num("lm-tokens") / perContext);
+  const contexts: Int32Array[] = [];
+  async function* documents() { yield* splitDocuments(text); }
+  for await (const c of packContexts(documents(), tokenizer, { ctx, bos: lm.bosId })) {
+    contexts.push(c);
+    if (contexts.length === wanted) break;
+  }
+  if (contexts.length === 0) throw new Error(`the text is shorter than one context of ${ctx} tokens`);
+  const group = 8;
+  const source = new LmSource(lm.model, contexts, { hook, excludeBos, bufferRows: group * perContext, batch: group });
+  const rows = contexts.length * perContext;
+  const data = new Float32Array(rows * source.d);
+  const t0 = performance.now();
+  for (let done = 0; done < rows;) {
+    const n = Math.min(group * perContext, rows - done);
+    source.next(data.subarray(done * source.d, (done + n) * source.d), n);
+    done += n;
+    status("acts-status", `${hook}: ${done} of ${rows} positions (${Math.round(done / ((performance.now() - t0) / 1000))} tokens/s)`);
+    await tick();
+  }
+  Object.assign(state, { acts: { data, rows, d: source.d }, actsName: `${hook} over ${contexts.length} contexts` });
+  describeActs();
+}
+
+/** The prompt's tokens, each with its strongest latents and their effect on the next token's loss. */
+async function showPrompt(): Promise<void> {
+  const lm = state.lm!;
+  const sae = state.sae!;
+  const tokenizer = tokenizerOf(lm);
+  const saeHook = state.metadata.hook_name;
+  const hook = saeHook && lm.model.hookNames().includes(saeHook) ? saeHook : ($("hook") as HTMLSelectElement).value;
+  const width = lm.model.hookWidth(hook);
+  if (width !== sae.cfg.d_in) throw new Error(`the SAE reads width ${sae.cfg.d_in}; ${hook} of this model has width ${width}`);
+  const text = ($("prompt") as HTMLTextAreaElement).value;
+  const tokens = Int32Array.from([...(lm.bosId !== null ? [lm.bosId] : []), ...tokenizer.encode(text)]);
+  status("prompt-status", `reading ${tokens.length} tokens at ${hook}...`);
+  await tick();
+  const decode = (t: number) => (t === lm.bosId ? "<bos>" : tokenizer.decode([t]));
+  const view = promptView(lm.model, sae, tokens, decode, { hook, top: 5, skipFirst: lm.bosId !== null });
+  $("prompt-view").innerHTML = promptTable(view);
+  status("prompt-status", `${tokens.length} tokens at ${hook}`);
+}
+
+function promptTable(view: PromptToken[]): string {
+  const cell = (t: PromptToken) => t.top.map((l) => `${l.latent} (${l.activation.toPrecision(3)}` +
+    `${l.loss_effect === null ? "" : `, ${l.loss_effect >= 0 ? "+" : ""}${l.loss_effect.toPrecision(2)}`})`).join(", ");
+  const rows = view.map((t) => `<tr><td class="tok">${esc(JSON.stringify(t.text))}</td>` +
+    `<td>${t.loss === null ? "" : t.loss.toFixed(3)}</td><td>${cell(t)}</td></tr>`).join("");
+  return `<table class="prompt"><tr><th>token</th><th>next-token loss</th><th>latents (activation, loss effect)</th></tr>${rows}</table>`;
+}
+
 /** Trains in the page, a few steps per frame, drawing the loss and FVU as it goes. */
 async function train(): Promise<void> {
   const acts = state.acts!;
-  const num = (id: string) => Number(($(id) as HTMLInputElement).value);
   const arch = ($("arch") as HTMLSelectElement).value as Architecture;
   const steps = num("steps");
   const base = { architecture: arch, d_in: acts.d, d_sae: num("d-sae") };
@@ -183,6 +275,9 @@ function wire(): void {
   $("train").addEventListener("click", () => guarded("train-status", train));
   $("explore").addEventListener("click", () => guarded("explore-status", explore));
   $("download").addEventListener("click", () => guarded("sae-status", async () => download()));
+  $("model-files").addEventListener("change", () => guarded("model-status", loadModelFiles));
+  $("model-acts").addEventListener("click", () => guarded("acts-status", modelActivations));
+  $("show-prompt").addEventListener("click", () => guarded("prompt-status", showPrompt));
   $("latents").addEventListener("click", (ev) => {
     const target = (ev.target as HTMLElement).closest("[data-latent]");
     if (!target) return;

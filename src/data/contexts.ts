@@ -7,6 +7,23 @@
  */
 import type { TextTokenizer } from "../lm/tokenizer.js";
 
+/** How a .txt dataset splits into documents: on "<|endoftext|>", blank lines or each line. */
+export type DocumentSplit = "auto" | "eot" | "blank" | "line";
+
+/**
+ * The separator for a split mode; "auto" is "<|endoftext|>" (TinyStories' own format) when
+ * `sample`, the text's start, contains it, else blank lines.
+ */
+export function documentSeparator(mode: DocumentSplit, sample: string): RegExp {
+  const m = mode === "auto" ? (sample.includes("<|endoftext|>") ? "eot" : "blank") : mode;
+  return m === "eot" ? /<\|endoftext\|>/ : m === "line" ? /\r?\n/ : /\r?\n[ \t]*\r?\n/;
+}
+
+/** The non-empty documents of a text held in memory, trimmed, split as a .txt dataset is. */
+export function splitDocuments(text: string, mode: DocumentSplit = "auto"): string[] {
+  return text.split(documentSeparator(mode, text.slice(0, 1 << 20))).map((d) => d.trim()).filter(Boolean);
+}
+
 export interface PackOptions {
   ctx: number;
   /** Token to put first in every context (null: none). */

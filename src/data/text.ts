@@ -10,6 +10,7 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { HubOptions } from "../lm/hub.js";
+import { type DocumentSplit, documentSeparator } from "./contexts.js";
 import { isHubDataset, readHubDocuments } from "./hub-dataset.js";
 
 export interface TextDatasetOptions {
@@ -18,10 +19,9 @@ export interface TextDatasetOptions {
   /** Field (jsonl) or column (parquet) holding the text. */
   textField?: string;
   /** .txt documents: "auto" (eot if present, else blank lines), "eot", "blank" or "line". */
-  split?: "auto" | "eot" | "blank" | "line";
+  split?: DocumentSplit;
 }
 
-const EOT = "<|endoftext|>";
 const CHUNK = 1 << 20;
 
 /** The files a dataset path names. */
@@ -76,13 +76,9 @@ function* splitStream(pieces: Iterable<string>, separator: RegExp): Generator<st
   yield carry;
 }
 
-function* textDocuments(path: string, split: NonNullable<TextDatasetOptions["split"]>): Generator<string> {
-  let mode = split;
-  if (mode === "auto") {
-    const first = textPieces(path).next();
-    mode = !first.done && first.value.includes(EOT) ? "eot" : "blank";
-  }
-  const separator = mode === "eot" ? /<\|endoftext\|>/ : mode === "line" ? /\r?\n/ : /\r?\n[ \t]*\r?\n/;
+function* textDocuments(path: string, split: DocumentSplit): Generator<string> {
+  const first = split === "auto" ? textPieces(path).next() : null;
+  const separator = documentSeparator(split, first && !first.done ? first.value : "");
   for (const doc of splitStream(textPieces(path), separator)) {
     const text = doc.trim();
     if (text) yield text;
