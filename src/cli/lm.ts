@@ -1,4 +1,6 @@
 /** `saekit harvest | eval | logits | generate`: commands that run a language model. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
@@ -11,6 +13,7 @@ import { generate, steeringHook } from "../lm/generate.js";
 import { harvestSites, harvestStores } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { HookFn } from "../lm/model.js";
+import { saesIn } from "../sae/open.js";
 import { decoderMatrix } from "../sae/sae.js";
 import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook, SAE_HELP } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
@@ -48,35 +51,38 @@ export function registerLm(program: Command): void {
 
   const evalCmd = program
     .command("eval")
-    .description("splice an SAE into the model: CE loss (clean / SAE / zero-ablated), CE loss recovered, KL score, FVU, cosine, L0, alive fraction, density histogram")
+    .description("splice an SAE into the model: CE loss (clean / SAE / zero-ablated), CE loss recovered, KL score, FVU, cosine, L0, alive fraction, density histogram; --sae a folder of SAE folders (one per hook, a sparsify checkpoint) evaluates each")
     .option("--tokens <n>", "positions to evaluate", positiveInt, 16384)
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
     .option("--keep-bos", "also splice and measure BOS positions")
     .option("--skip-contexts <n>", "skip this many contexts first (e.g. those harvested for training)", nonNegativeInt, 0)
-    .option("--out <file>", "also write the JSON result here")
-    .option("--saebench <file>", "also write the result as SAEBench's core eval output (with per-latent details)")
+    .option("--out <file>", "also write the JSON result here (with a folder of SAEs: a folder, <SAE>.json each)")
+    .option("--saebench <file>", "also write the result as SAEBench's core eval output, with per-latent details (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--sae-k <n>", "run a TopK SAE (topk, abstopk, vsae) with this many latents per token instead of its trained k (e.g. one trained with --multi-topk)", positiveInt)
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
   addSaeModelDatasetOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
   evalCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    const { sae, metadata, raw, hook, hookOut } = await openSaeAtHook(o);
-    const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
-    const r = await evaluateSplice(loaded.model, sae, src.contexts, {
-      hook, hookOut, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: o.saebench !== undefined,
-    });
-    // The per-latent arrays go to the SAEBench file only; the summary stays small.
-    const result = { model: o.model, sae: o.sae, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r, features: undefined };
-    if (o.out) writeJsonAtomic(o.out, result);
-    if (o.saebench) {
-      writeJsonAtomic(o.saebench, saeBenchCoreOutput(r, sae, {
-        modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, contextSize: o.ctx, batchSizePrompts: o.batch,
-        excludeSpecialTokens: o.keepBos !== true, saeCfg: raw, saeId: o.sae,
-      }));
+    // A folder of SAE folders (one per hook, a sparsify checkpoint's layers.N): each in turn,
+    // --out and --saebench then folders holding one file per SAE.
+    const several = o.sae.startsWith("hf:") ? [] : saesIn(o.sae);
+    if (several.length === 0) {
+      const r = await evalOne(loaded, o, o.sae, o.out, o.saebench);
+      if (process.stdout.isTTY) process.stdout.write(formatEval(r) + "\n");
+      else printJson(r);
+      return;
     }
-    if (process.stdout.isTTY) process.stdout.write(formatEval(r) + "\n");
-    else printJson(result);
+    if (o.hook || o.hookOut) throw new Error(`${o.sae} holds ${several.length} SAEs, each read at the hook its config names; --hook and --hook-out name one SAE's`);
+    for (const dir of [o.out, o.saebench]) if (dir) mkdirSync(dir, { recursive: true });
+    const results = [];
+    for (const name of several) {
+      const file = (dir: string | undefined) => (dir === undefined ? undefined : join(dir, `${name}.json`));
+      const r = await evalOne(loaded, o, join(o.sae, name), file(o.out), file(o.saebench));
+      results.push(r);
+      if (!process.stdout.isTTY) printJson(r);
+    }
+    if (process.stdout.isTTY) process.stdout.write(formatEvalSummary(results) + "\n");
   });
 
   const logitsCmd = program
@@ -128,6 +134,28 @@ export function registerLm(program: Command): void {
   });
 }
 
+/**
+ * `saekit eval` of one SAE: the splice evaluation on fresh contexts, written to `out` and
+ * (SAEBench's core output) `saebench` when given; the per-latent arrays go to the
+ * SAEBench file only, so the summary returned stays small.
+ */
+async function evalOne(loaded: LoadedModel, o: Record<string, any>, saePath: string, out?: string, saebench?: string) {
+  const { sae, metadata, raw, hook, hookOut } = await openSaeAtHook({ ...o, sae: saePath });
+  const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
+  const r = await evaluateSplice(loaded.model, sae, src.contexts, {
+    hook, hookOut, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: saebench !== undefined,
+  });
+  const result = { model: o.model, sae: saePath, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r, features: undefined };
+  if (out) writeJsonAtomic(out, result);
+  if (saebench) {
+    writeJsonAtomic(saebench, saeBenchCoreOutput(r, sae, {
+      modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, contextSize: o.ctx, batchSizePrompts: o.batch,
+      excludeSpecialTokens: o.keepBos !== true, saeCfg: raw, saeId: saePath,
+    }));
+  }
+  return result;
+}
+
 /** "123:8,456:-4" -> [{ latent: 123, scale: 8 }, { latent: 456, scale: -4 }]. */
 function steerList(value: string): Array<{ latent: number; scale: number }> {
   return value.split(",").map((part) => {
@@ -172,6 +200,16 @@ export function formatEval(r: SpliceEvalResult): string {
   const levels: Array<[string, string]> = (r.levels ?? []).map((level) => [`level ${level.width}: CE recovered / FVU / L0`,
     `${f4(level.ce_loss_recovered)} / ${f4(level.reconstruction.fvu)} / ${level.l0.toFixed(2)}`]);
   return formatMetrics(rows, r, levels);
+}
+
+/** Several SAEs' eval results as one table, a row each. */
+export function formatEvalSummary(results: Array<SpliceEvalResult & { sae: string }>): string {
+  const head = ["SAE", "hook", "FVU", "L0", "alive", "CE recovered", "KL score", "CE with SAE"];
+  const rows = results.map((r) => [r.sae, r.hook_out ? `${r.hook} -> ${r.hook_out}` : r.hook, f4(r.reconstruction.fvu), r.sparsity.l0.toFixed(2),
+    f4(r.sparsity.frac_alive), f4(r.ce_loss_recovered), f4(r.kl_div_score), f4(r.ce_loss_with_sae)]);
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]) => cells.map((v, c) => v.padEnd(widths[c]!)).join("  ").trimEnd();
+  return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
 /**

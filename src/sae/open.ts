@@ -5,7 +5,7 @@
  * GemmaScope params.npz (the file, or its folder); local, or `hf:ORG/NAME/FOLDER[@revision]`
  * downloaded from the hub (fetchSae).
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { HubOptions } from "../lm/hub.js";
 import { dictionaryLearningFile, loadDictionaryLearningSae } from "./dictionary-learning.js";
@@ -15,6 +15,23 @@ import { type LoadedSae, loadSae, WEIGHTS_FILE } from "./saelens.js";
 import { isSparsifyFolder, loadSparsifySae } from "./sparsify.js";
 
 export type SaeFormat = "saelens" | "sparsify" | "dictionary_learning" | "gemma_scope";
+
+/** Whether a path holds an SAE openSae reads (which format is openSae's to say). */
+export function isSaePath(path: string): boolean {
+  return existsSync(path) && (existsSync(join(path, WEIGHTS_FILE)) || isSparsifyFolder(path) ||
+    dictionaryLearningFile(path) !== null || gemmaScopeFile(path) !== null);
+}
+
+/**
+ * The SAE folders directly inside a folder that is not an SAE itself — one run per hook
+ * (`saekit train --hook 'blocks.*...'`), a sparsify checkpoint's `layers.N` — in natural
+ * order (layers.2 before layers.10).
+ */
+export function saesIn(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory() || isSaePath(dir)) return [];
+  return readdirSync(dir).filter((name) => statSync(join(dir, name)).isDirectory() && isSaePath(join(dir, name)))
+    .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+}
 
 export function openSae(path: string): LoadedSae & { format: SaeFormat } {
   if (!existsSync(path)) throw new Error(`${path}: no such SAE file or folder`);

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
-import { packContexts } from "../../src/data/contexts.js";
+import { packContexts, splitDocuments } from "../../src/data/contexts.js";
 import { readDocuments } from "../../src/data/text.js";
 import type { TextTokenizer } from "../../src/lm/tokenizer.js";
 import { sharedData, tempDir } from "../helpers.js";
@@ -33,6 +33,11 @@ describe("text datasets", () => {
     writeFileSync(blank, "a b\nc\n\n\nd\n \ne");
     expect(await all(readDocuments(blank))).toEqual(["a b\nc", "d", "e"]);
     expect(await all(readDocuments(blank, { split: "line" }))).toEqual(["a b", "c", "d", "e"]);
+    // Text already in memory (the browser) splits exactly as the file does.
+    const { readFileSync } = await import("node:fs");
+    for (const [file, split] of [[eot, "auto"], [blank, "auto"], [blank, "line"]] as const) {
+      expect(splitDocuments(readFileSync(file, "utf8"), split)).toEqual(await all(readDocuments(file, { split })));
+    }
   });
 
   it("streams files bigger than its read chunk without splitting characters", async () => {

@@ -90,6 +90,14 @@ describe("saekit harvest / train / eval / logits / generate", () => {
       .trim().split("\n").map((l) => JSON.parse(l));
     expect(trained.map((t) => t.out)).toEqual([0, 1].map((i) => join(runs, `blocks.${i}.ln2.hook_normalized`)));
     const run = trained[1].out;
+    // The folder of transcoders evaluates each at its own hooks, one JSON line and file apiece.
+    const evals = join(dir, "evals");
+    const each = saekit("eval", "--model", model, "--dataset", text, "--sae", runs, "--tokens", "60", "--ctx", "16", "--out", evals)
+      .trim().split("\n").map((l) => JSON.parse(l));
+    expect(each.map((e) => [e.hook, e.hook_out])).toEqual([0, 1].map((i) => [`blocks.${i}.ln2.hook_normalized`, `blocks.${i}.hook_mlp_out`]));
+    expect(JSON.parse(readFileSync(join(evals, "blocks.1.ln2.hook_normalized.json"), "utf8")).ce_loss_recovered).toBe(each[1].ce_loss_recovered);
+    const refused = spawnSync(process.execPath, [bin, "eval", "--model", model, "--dataset", text, "--sae", runs, "--hook", "blocks.0.hook_resid_post"], { encoding: "utf8" });
+    expect(refused.stderr).toMatch(/holds 2 SAEs, each read at the hook its config names/);
     expect(() => openActivationSource(out)).toThrow(/holds 2 activation stores \(blocks.0.ln2.hook_normalized, blocks.1.ln2.hook_normalized\), not one/);
     const cfg = JSON.parse(readFileSync(join(run, "cfg.json"), "utf8"));
     expect(cfg).toMatchObject({ apply_b_dec_to_input: false, hook_name_out: "blocks.1.hook_mlp_out", d_out: 32 });
