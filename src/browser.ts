@@ -59,7 +59,7 @@ export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
 export { tsne } from "./analysis/tsne.js";
 export { kMeans } from "./analysis/kmeans.js";
 export { histogramSvg, scatterSvg, barSvg, lineSvg, viridis } from "./analysis/svg.js";
-export { dashboardHtml } from "./analysis/dashboard-html.js";
+export { dashboardHtml, latentDashboardHtml, DASHBOARD_STYLE } from "./analysis/dashboard-html.js";
 export { FeatureCorrelations, type FeatureTables } from "./analysis/feature-tables.js";
 export type { Dashboards, LatentDashboard } from "./analysis/dashboard.js";
 export { trainingFigures, parseMetricsJsonl } from "./analysis/training-figures.js";

@@ -114,7 +114,7 @@ export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
 export { tsne, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
 export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
 export { buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions } from "./analysis/dashboard.js";
-export { dashboardHtml } from "./analysis/dashboard-html.js";
+export { dashboardHtml, latentDashboardHtml, DASHBOARD_STYLE } from "./analysis/dashboard-html.js";
 export { FeatureCorrelations, type FeatureTables } from "./analysis/feature-tables.js";
 export { readRunMetrics, writeTrainingReport } from "./analysis/training-report.js";
 export { maxCosines, matchSummary, type MaxCosines } from "./analysis/compare.js";

@@ -139,6 +139,13 @@ describe("the explorer page", async () => {
     expect(el("acts-status").textContent).toBe("blocks.0.hook_resid_post over 20 contexts: 300 rows of width 32");
     await el("train").fire("click");
     expect(el("sae-status").textContent).toMatch(/^topk trained here \(60 steps\): topk, d_in = 32/);
+    // On the model's activations a latent opens as a dashboard over the contexts read.
+    await el("explore").fire("click");
+    const latent = /data-latent="(\d+)"/.exec(el("latents").innerHTML)![1]!;
+    await el("latents").fire("click", new FakeElement("cell", { "data-latent": latent }));
+    expect(el("explore-status").textContent).toBe(`latent ${latent} over 300 tokens of blocks.0.hook_resid_post`);
+    expect(el("latent-detail").innerHTML).toContain(`<section id="latent-${latent}">`);
+    expect(el("latent-detail").innerHTML).toMatch(/<h3>Top activations<\/h3>\n<div class="ex">/);
     expect(el("show-prompt").disabled).toBe(false);
     el("prompt").value = "Once upon a time";
     await el("show-prompt").fire("click");

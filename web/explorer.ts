@@ -9,8 +9,9 @@
  */
 import {
   type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, LmSource, type LoadedModel, type PromptToken,
-  type Sae, type SaeMetadata, SuperpositionSource, activationsFromBytes, defaultConfig, exploreActivations, histogramSvg,
-  latentDetail, lineSvg, modelFromFiles, packContexts, promptView, saeFromFileMap, saeLensFolderBytes, splitDocuments,
+  type Sae, type SaeMetadata, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes, buildDashboards, defaultConfig,
+  exploreActivations, histogramSvg, latentDashboardHtml, latentDetail, lineSvg, modelFromFiles, packContexts, promptView,
+  saeFromFileMap, saeLensFolderBytes, splitDocuments,
 } from "../src/browser.js";
 
 /**
@@ -19,7 +20,9 @@ import {
  */
 const state: {
   sae: Sae | null; saeName: string; metadata: SaeMetadata; acts: ActivationMatrix | null; actsName: string; lm: LoadedModel | null;
-} = { sae: null, saeName: "", metadata: {}, acts: null, actsName: "", lm: null };
+  /** Where the activations came from when the model computed them: latents then get dashboards. */
+  fromModel: { hook: string; contexts: Int32Array[]; ctx: number; excludeBos: boolean } | null;
+} = { sae: null, saeName: "", metadata: {}, acts: null, actsName: "", lm: null, fromModel: null };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const num = (id: string) => Number(($(id) as HTMLInputElement).value);
@@ -86,7 +89,7 @@ async function loadSaeFiles(): Promise<void> {
 async function loadActs(): Promise<void> {
   const [name, bytes] = [...(await readFiles($("acts-file"))).entries()][0] ?? [];
   if (!name || !bytes) return;
-  Object.assign(state, { acts: activationsFromBytes(name, bytes), actsName: name });
+  Object.assign(state, { acts: activationsFromBytes(name, bytes), actsName: name, fromModel: null });
   describeActs();
 }
 
@@ -97,7 +100,7 @@ function syntheticActs(): void {
   const source = new SuperpositionSource({ d, nFeatures: features, seed: 0 });
   const data = new Float32Array(rows * d);
   source.next(data, rows);
-  Object.assign(state, { acts: { data, rows, d }, actsName: `superposition of ${features} features in R^${d}` });
+  Object.assign(state, { acts: { data, rows, d }, actsName: `superposition of ${features} features in R^${d}`, fromModel: null });
   describeActs();
 }
 
@@ -156,7 +159,9 @@ async function modelActivations(): Promise<void> {
     status("acts-status", `${hook}: ${done} of ${rows} positions (${Math.round(done / ((performance.now() - t0) / 1000))} tokens/s)`);
     await tick();
   }
-  Object.assign(state, { acts: { data, rows, d: source.d }, actsName: `${hook} over ${contexts.length} contexts` });
+  Object.assign(state, {
+    acts: { data, rows, d: source.d }, actsName: `${hook} over ${contexts.length} contexts`, fromModel: { hook, contexts, ctx, excludeBos },
+  });
   describeActs();
 }
 
@@ -251,7 +256,26 @@ async function explore(): Promise<void> {
   status("explore-status", `measured on ${e.rows} rows`);
 }
 
-function showLatent(latent: number): void {
+/**
+ * A latent's detail: on activations the model computed here, its sae_vis-style dashboard
+ * (the contexts where it fires hardest, quantile examples, logit effects, feature tables);
+ * on other activations, its histogram and strongest rows.
+ */
+async function showLatent(latent: number): Promise<void> {
+  const m = state.fromModel;
+  const lm = state.lm;
+  if (m && lm) {
+    status("explore-status", `latent ${latent}: reading ${m.contexts.length} contexts...`);
+    await tick();
+    async function* contexts() { yield* m!.contexts; }
+    const perContext = m.ctx - (m.excludeBos ? 1 : 0);
+    const dash = await buildDashboards(lm.model, lm.tokenizer, state.sae!, contexts(), {
+      hook: m.hook, latents: [latent], tokens: m.contexts.length * perContext, ctx: m.ctx, excludeBos: m.excludeBos, topExamples: 10,
+    });
+    $("latent-detail").innerHTML = `<style>${DASHBOARD_STYLE}</style>${latentDashboardHtml(dash.latents[0]!)}`;
+    status("explore-status", `latent ${latent} over ${dash.tokens} tokens of ${m.hook}`);
+    return;
+  }
   const d = latentDetail(state.sae!, state.acts!, latent, { top: 20 });
   const top = d.top.map((t) => `<tr><td>${t.row}</td><td>${t.value.toPrecision(4)}</td></tr>`).join("");
   $("latent-detail").innerHTML = `<h3>Latent ${latent}</h3>` +
@@ -280,9 +304,9 @@ function wire(): void {
   $("show-prompt").addEventListener("click", () => guarded("prompt-status", showPrompt));
   $("latents").addEventListener("click", (ev) => {
     const target = (ev.target as HTMLElement).closest("[data-latent]");
-    if (!target) return;
+    if (!target) return undefined;
     ev.preventDefault();
-    void guarded("explore-status", async () => showLatent(Number(target.getAttribute("data-latent"))));
+    return guarded("explore-status", () => showLatent(Number(target.getAttribute("data-latent"))));
   });
   refreshRunButton();
 }

@@ -44,7 +44,8 @@ function featureTables(t: FeatureTables): string {
       t.correlated_features.map((r) => [`<a href="#latent-${r.index}">${r.index}</a>`, num(r.pearson), num(r.cosine)]));
 }
 
-function latentHtml(l: LatentDashboard): string {
+/** One latent's dashboard as a <section> (styled by DASHBOARD_STYLE), for any page. */
+export function latentDashboardHtml(l: LatentDashboard): string {
   const scale = l.max_activation;
   const quantiles = l.quantile_examples.map((q) =>
     `<h4>|f| in ${q.range[0].toPrecision(3)} .. ${q.range[1].toPrecision(3)}</h4>${q.examples.map((e) => exampleHtml(e, scale)).join("")}`).join("");
@@ -60,6 +61,16 @@ ${l.top_examples.map((e) => exampleHtml(e, scale)).join("\n") || "<p>never fires
 ${quantiles}
 </section>`;
 }
+
+/** The dashboards' CSS: what a page showing latentDashboardHtml sections needs. */
+export const DASHBOARD_STYLE = `.row{display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap}
+.ex{font-family:monospace;white-space:pre;margin:2px 0;overflow-x:auto}
+.ex span{border-radius:2px}.ex .focus{outline:1px solid #333}
+.act{display:inline-block;width:6em;color:#666}
+table.logits{border-collapse:collapse;font-size:12px}table.logits td,table.logits th{border:1px solid #ddd;padding:2px 6px}
+.tok{font-family:monospace;white-space:pre}
+section{border-top:1px solid #ccc;margin-top:1.5em}
+`;
 
 /** The prompt-centric view: each token with its strongest latents, activation and loss effect. */
 function promptHtml(view: PromptToken[], shown: Set<number>): string {
@@ -83,20 +94,13 @@ export function dashboardHtml(d: Dashboards & { prompt?: PromptToken[] }, info: 
 <html><head><meta charset="utf-8"><title>saekit feature dashboards</title>
 <style>
 body{font-family:sans-serif;margin:2em;max-width:1200px}
-.row{display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap}
-.ex{font-family:monospace;white-space:pre;margin:2px 0;overflow-x:auto}
-.ex span{border-radius:2px}.ex .focus{outline:1px solid #333}
-.act{display:inline-block;width:6em;color:#666}
-table.logits{border-collapse:collapse;font-size:12px}table.logits td,table.logits th{border:1px solid #ddd;padding:2px 6px}
-.tok{font-family:monospace;white-space:pre}
-section{border-top:1px solid #ccc;margin-top:1.5em}
-</style></head><body>
+${DASHBOARD_STYLE}</style></head><body>
 <h1>Feature dashboards</h1>
 <p>SAE ${escapeXml(info.sae)} at <code>${escapeXml(d.hook)}</code> of ${escapeXml(info.model)}, over ${d.tokens} tokens
 (${d.contexts} contexts) of ${escapeXml(info.dataset)}. Tokens are shaded by the latent's activation; hover for values.</p>
 <p>${index}</p>
 ${d.prompt ? promptHtml(d.prompt, new Set(d.latents.map((l) => l.latent))) : ""}
-${d.latents.map(latentHtml).join("\n")}
+${d.latents.map(latentDashboardHtml).join("\n")}
 </body></html>
 `;
 }
