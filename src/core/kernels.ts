@@ -1,7 +1,10 @@
 /**
  * Picks the kernels saekit runs on: the native addon when it is built, else the TypeScript
- * reference twins (see kernel-api.ts for the interface and its conventions).
+ * kernels: the reference twins with a faster GEMM and TopK (see kernel-api.ts for the
+ * interface and its conventions).
  */
+import { sgemmBlocked } from "./js-gemm.js";
+import { topkRowsHeap } from "./js-topk.js";
 import type { Kernels } from "./kernel-api.js";
 import { loadNativeAddon } from "./native.js";
 import { referenceKernels } from "./reference.js";
@@ -17,6 +20,13 @@ export interface RuntimeInfo {
   threads: number;
   loadError?: string;
 }
+
+/**
+ * What runs where the addon is not (a browser, a machine without a compiler): the reference
+ * twins, except the GEMM and the per-row TopK, which give the reference's results (to the
+ * bit) several times faster.
+ */
+export const typescriptKernels: Kernels = Object.freeze({ ...referenceKernels, sgemm: sgemmBlocked, topkRows: topkRowsHeap });
 
 let active: Kernels | null = null;
 let warned = false;
@@ -38,7 +48,7 @@ export function kernels(): Kernels {
     const threads = Number(env.SAEKIT_THREADS);
     if (Number.isInteger(threads) && threads > 0) native.addon.setThreads(threads);
   } else {
-    active = referenceKernels;
+    active = typescriptKernels;
     // In a browser the reference kernels are the only ones; there is nothing to warn about.
     if (!warned && env.SAEKIT_QUIET !== "1" && typeof process !== "undefined") {
       warned = true;

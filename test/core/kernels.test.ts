@@ -6,6 +6,7 @@
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { Activation, RotaryStyle, SelectMode } from "../../src/core/kernel-api.js";
+import { typescriptKernels } from "../../src/core/kernels.js";
 import { referenceKernels as ref } from "../../src/core/reference.js";
 import { Rng, counterNormal } from "../../src/core/rng.js";
 import { forEachIsa, maxAbs, maxAbsDiff, nativeAddon, randn } from "../helpers.js";
@@ -51,6 +52,26 @@ describe("sgemm", () => {
         }
       }
     });
+  });
+
+  it("the TypeScript kernels' blocked GEMM gives the reference's result to the bit, strides and tails included", () => {
+    const rng = new Rng(11);
+    // Tails in M and N, a token at a time (M < 8), B panels shorter than N, K = 0.
+    const cases: Array<[number, number, number]> = [[1, 1, 1], [3, 5, 7], [1, 33, 64], [7, 9, 200], [8, 8, 8], [13, 300, 700], [37, 6, 3], [5, 4, 0]];
+    for (const [M, N, K] of cases) {
+      for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+        // Leading dimensions wider than the matrices, and C wider than N, whose extra columns stay as they were.
+        const lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+        const A = randn(rng, (ta ? K : M) * lda);
+        const B = randn(rng, (tb ? N : K) * ldb);
+        const got = randn(rng, M * ldc);
+        const want = got.slice();
+        typescriptKernels.sgemm(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, got, ldc);
+        ref.sgemm(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, want, ldc);
+        expect(got, `${M}x${N}x${K} ta=${ta} tb=${tb}`).toEqual(want);
+      }
+    }
+    expect(typescriptKernels.sparseDecode).toBe(ref.sparseDecode); // the rest are the reference twins themselves
   });
 
   it("honours leading dimensions larger than the rows and writes nothing outside C", () => {
@@ -111,14 +132,17 @@ describe("sgemm", () => {
 describe("topk", () => {
   const modes = [SelectMode.Relu, SelectMode.Abs, SelectMode.Value];
 
+  /** The native kernel and the TypeScript kernels' heap selection, each against the reference's full sort. */
   function compareTopk(x: Float32Array, batch: number, m: number, k: number, mode: SelectMode,
     bias: Float32Array | null, label: string) {
-    const v1 = new Float32Array(batch * k), i1 = new Int32Array(batch * k);
     const v2 = new Float32Array(batch * k), i2 = new Int32Array(batch * k);
-    native.topkRows(x, batch, m, k, mode, bias, v1, i1);
     ref.topkRows(x, batch, m, k, mode, bias, v2, i2);
-    expect([...i1], label).toEqual([...i2]);
-    expect([...v1], label).toEqual([...v2]);
+    for (const [name, kernel] of [["native", native], ["typescript", typescriptKernels]] as const) {
+      const v1 = new Float32Array(batch * k), i1 = new Int32Array(batch * k);
+      kernel.topkRows(x, batch, m, k, mode, bias, v1, i1);
+      expect([...i1], `${name} ${label}`).toEqual([...i2]);
+      expect([...v1], `${name} ${label}`).toEqual([...v2]);
+    }
   }
 
   it("per-row top-k equals the reference exactly: odd sizes, k = 1, k = m, ties, biases", () => {
@@ -174,6 +198,8 @@ describe("topk", () => {
     native.topkRows(x, 1, 6, 2, SelectMode.Relu, mask, vals, idx);
     expect([...idx.subarray(0, 2)]).toEqual([3, 0]);
     expect([...vals.subarray(0, 2)]).toEqual([1, 0.5]);
+    // AuxK masks live latents with a NaN bias: they rank below every dead one.
+    compareTopk(x, 1, 6, 4, SelectMode.Relu, Float32Array.from([NaN, 0, NaN, 0, 0, NaN]), "NaN mask");
   });
 
   it("ranks NaN last, like the reference", () => {
