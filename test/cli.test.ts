@@ -45,6 +45,11 @@ describe("saekit CLI", () => {
     const t = saekit("bench", "topk", "--batch", "8", "--m", "100", "--k", "5", "--threads", "1");
     expect(t.status, t.stderr).toBe(0);
     expect(JSON.parse(t.stdout)).toMatchObject({ bench: "topk", batch: 8, m: 100, k: 5 });
+    // The browser's kernels and the reference twins, timed on request.
+    for (const set of ["typescript", "reference"]) {
+      const r = saekit("bench", "gemm", "--m", "16", "--k", "8", "--n", "12", "--runs", "5", "--kernels", set);
+      expect(JSON.parse(r.stdout)).toMatchObject({ bench: "gemm", kernels: set, isa: "typescript" });
+    }
   });
 
   it("rejects bad option values with a clear message", () => {

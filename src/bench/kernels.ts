@@ -1,7 +1,21 @@
 /** `saekit bench gemm` and `saekit bench topk`: the two kernels SAE training lives on. */
-import { kernels, runtimeInfo, setThreads, SelectMode } from "../core/kernels.js";
+import { type Kernels, kernels, runtimeInfo, setThreads, SelectMode, typescriptKernels } from "../core/kernels.js";
+import { referenceKernels } from "../core/reference.js";
 import { Rng } from "../core/rng.js";
 import { round, timeIt } from "./timing.js";
+
+/**
+ * Which kernels a bench times: the ones saekit runs on (native where built), the TypeScript
+ * kernels a browser runs, or the reference twins they are checked against.
+ */
+export type KernelSet = "default" | "typescript" | "reference";
+
+function kernelSet(set: KernelSet = "default"): { K: Kernels; kernels: string; isa: string } {
+  if (set === "typescript") return { K: typescriptKernels, kernels: "typescript", isa: "typescript" };
+  if (set === "reference") return { K: referenceKernels, kernels: "reference", isa: "typescript" };
+  const info = runtimeInfo();
+  return { K: kernels(), kernels: info.kernels, isa: info.isa };
+}
 
 export interface GemmBenchOptions {
   m: number;
@@ -11,6 +25,7 @@ export interface GemmBenchOptions {
   /** B given as [n, k] (the layout of an nn.Linear weight), as the SAE encoder uses it. */
   transB?: boolean;
   runs?: number;
+  kernels?: KernelSet;
 }
 
 export interface GemmBenchResult {
@@ -34,13 +49,12 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchResult {
   const A = rng.fillNormal(new Float32Array(o.m * o.k));
   const B = rng.fillNormal(new Float32Array(o.k * o.n));
   const C = new Float32Array(o.m * o.n);
-  const K = kernels();
+  const { K, ...set } = kernelSet(o.kernels);
   const transB = o.transB ?? false;
   const t = timeIt(() => K.sgemm(false, transB, o.m, o.n, o.k, 1, A, o.k, B, transB ? o.k : o.n, 0, C, o.n),
     { runs: o.runs });
-  const info = runtimeInfo();
   return {
-    bench: "gemm", impl: "saekit", kernels: info.kernels, isa: info.isa,
+    bench: "gemm", impl: "saekit", ...set,
     m: o.m, k: o.k, n: o.n, threads: o.threads, transB,
     ms: round(t.ms), gflops: round((2 * o.m * o.k * o.n) / (t.ms * 1e6), 1),
   };
@@ -53,6 +67,7 @@ export interface TopkBenchOptions {
   threads: number;
   mode?: "relu" | "abs";
   runs?: number;
+  kernels?: KernelSet;
 }
 
 /** Per-row top-k of a [batch, m] matrix of Gaussian pre-activations. */
@@ -63,11 +78,10 @@ export function benchTopk(o: TopkBenchOptions) {
   const vals = new Float32Array(o.batch * o.k);
   const idx = new Int32Array(o.batch * o.k);
   const mode = o.mode === "abs" ? SelectMode.Abs : SelectMode.Relu;
-  const K = kernels();
+  const { K, ...set } = kernelSet(o.kernels);
   const t = timeIt(() => K.topkRows(x, o.batch, o.m, o.k, mode, null, vals, idx), { runs: o.runs });
-  const info = runtimeInfo();
   return {
-    bench: "topk" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa,
+    bench: "topk" as const, impl: "saekit" as const, ...set,
     batch: o.batch, m: o.m, k: o.k, mode: o.mode ?? "relu", threads: o.threads, ms: round(t.ms),
   };
 }

@@ -12,14 +12,15 @@ export function registerBench(program: Command): void {
 
   bench
     .command("gemm")
-    .description("fp32 matrix product C[m,n] = A[m,k] B[k,n] on the native GEMM; reports GFLOP/s")
+    .description("fp32 matrix product C[m,n] = A[m,k] B[k,n] on the native GEMM (or --kernels typescript / reference); reports GFLOP/s")
     .option("--m <n>", "rows of A and C", positiveInt, 4096)
     .option("--k <n>", "inner dimension", positiveInt, 512)
     .option("--n <n>", "columns of B and C", positiveInt, 16384)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .option("--trans-b", "B stored as [n, k] (nn.Linear layout)", false)
     .option("--runs <n>", "timed runs (at least 5)", positiveInt, 7)
-    .action((o) => printJson(benchGemm({ m: o.m, k: o.k, n: o.n, threads: o.threads, transB: o.transB, runs: o.runs })));
+    .addOption(kernelsOption())
+    .action((o) => printJson(benchGemm({ m: o.m, k: o.k, n: o.n, threads: o.threads, transB: o.transB, runs: o.runs, kernels: o.kernels })));
 
   bench
     .command("topk")
@@ -30,9 +31,10 @@ export function registerBench(program: Command): void {
     .addOption(new Option("--mode <mode>", "relu (TopK) or abs (AbsTopK)").choices(["relu", "abs"]).default("relu"))
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .option("--runs <n>", "timed runs (at least 5)", positiveInt, 7)
+    .addOption(kernelsOption())
     .action((o) => {
       if (o.k > o.m) throw new Error(`--k (${o.k}) must not exceed --m (${o.m})`);
-      printJson(benchTopk({ batch: o.batch, m: o.m, k: o.k, mode: o.mode, threads: o.threads, runs: o.runs }));
+      printJson(benchTopk({ batch: o.batch, m: o.m, k: o.k, mode: o.mode, threads: o.threads, runs: o.runs, kernels: o.kernels }));
     });
 
   bench
@@ -57,4 +59,10 @@ export function registerBench(program: Command): void {
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .option("--runs <n>", "timed runs (at least 5)", positiveInt, 5)
     .action((o) => printJson(benchLm({ preset: o.preset, layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, runs: o.runs })));
+}
+
+/** --kernels: time the TypeScript kernels a browser runs, or the reference twins, instead. */
+function kernelsOption(): Option {
+  return new Option("--kernels <set>", "default: native where built; typescript: the browser's kernels; reference: the TypeScript twins the tests check against")
+    .choices(["default", "typescript", "reference"]).default("default");
 }
