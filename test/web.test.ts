@@ -139,8 +139,12 @@ describe("the explorer page", async () => {
     expect(el("acts-status").textContent).toBe("blocks.0.hook_resid_post over 20 contexts: 300 rows of width 32");
     await el("train").fire("click");
     expect(el("sae-status").textContent).toMatch(/^topk trained here \(60 steps\): topk, d_in = 32/);
-    // On the model's activations a latent opens as a dashboard over the contexts read.
+    // On the model's activations the SAE is also spliced into the model, and a latent opens
+    // as a dashboard over the contexts read.
     await el("explore").fire("click");
+    expect(el("explore-status").textContent).toBe("measured on 300 rows; spliced into the model on 20 of its contexts");
+    expect(el("metrics").innerHTML).toMatch(/<th>CE loss recovered<\/th><td>-?\d+\.\d{4}<\/td>/);
+    expect(el("metrics").innerHTML).toMatch(/<th>CE loss clean \/ with SAE \/ zero-ablated<\/th><td>[\d.]+ \/ [\d.]+ \/ [\d.]+<\/td>/);
     const latent = /data-latent="(\d+)"/.exec(el("latents").innerHTML)![1]!;
     await el("latents").fire("click", new FakeElement("cell", { "data-latent": latent }));
     expect(el("explore-status").textContent).toBe(`latent ${latent} over 300 tokens of blocks.0.hook_resid_post`);

@@ -9,8 +9,8 @@
  */
 import {
   type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, LmSource, type LoadedModel, type PromptToken,
-  type Sae, type SaeMetadata, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes, buildDashboards, defaultConfig,
-  exploreActivations, histogramSvg, latentDashboardHtml, latentDetail, lineSvg, modelFromFiles, packContexts, promptView,
+  type Sae, type SaeMetadata, type SpliceEvalResult, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes,
+  buildDashboards, defaultConfig, evaluateSplice, exploreActivations, histogramSvg, latentDashboardHtml, latentDetail, lineSvg, modelFromFiles, packContexts, promptView,
   saeFromFileMap, saeLensFolderBytes, splitDocuments,
 } from "../src/browser.js";
 
@@ -224,7 +224,8 @@ async function train(): Promise<void> {
   describeSae();
 }
 
-function metricsTable(e: Exploration): string {
+/** The measurements on the activations, then (when the model computed them) the splice scores. */
+function metricsTable(e: Exploration, splice?: SpliceEvalResult): string {
   const r = e.reconstruction;
   const s = e.sparsity;
   const rows: Array<[string, string]> = [
@@ -233,6 +234,11 @@ function metricsTable(e: Exploration): string {
     ["latents > 1% / > 10% dense", `${s.freq_over_1_percent.toFixed(3)} / ${s.freq_over_10_percent.toFixed(3)}`],
     ["living latents", `${e.analysis.living} of ${e.analysis.d_sae}`],
   ];
+  if (splice) {
+    const ce = [splice.ce_loss_clean, splice.ce_loss_with_sae, splice.ce_loss_zero_ablated].map((v) => v.toFixed(4)).join(" / ");
+    rows.push(["CE loss clean / with SAE / zero-ablated", ce], ["CE loss recovered", splice.ce_loss_recovered.toFixed(4)],
+      ["KL score", splice.kl_div_score.toFixed(4)]);
+  }
   return `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</table>`;
 }
 
@@ -254,6 +260,26 @@ async function explore(): Promise<void> {
   $("figures").innerHTML = Object.values(e.figures).join("\n");
   $("latents").innerHTML = latentTable(e);
   status("explore-status", `measured on ${e.rows} rows`);
+  const m = state.fromModel;
+  if (m && state.lm && !state.metadata.hook_name_out) {
+    status("explore-status", `measured on ${e.rows} rows; splicing the SAE into the model...`);
+    await tick();
+    const splice = await spliceScoresHere(state.lm, state.sae!, m);
+    $("metrics").innerHTML = metricsTable(e, splice);
+    status("explore-status", `measured on ${e.rows} rows; spliced into the model on ${splice.contexts} of its contexts`);
+  }
+}
+
+/**
+ * The SAE spliced into the model at the hook the activations came from, on (up to 32 of)
+ * the same contexts: CE loss clean, with the SAE and zero-ablated, and the two scores.
+ */
+async function spliceScoresHere(lm: LoadedModel, sae: Sae, m: NonNullable<typeof state.fromModel>): Promise<SpliceEvalResult> {
+  const contexts = m.contexts.slice(0, 32);
+  async function* stream() { yield* contexts; }
+  return evaluateSplice(lm.model, sae, stream(), {
+    hook: m.hook, tokens: contexts.length * (m.ctx - 1), ctx: m.ctx, batch: 8, excludeBos: m.excludeBos, progress: false,
+  });
 }
 
 /**
