@@ -55,3 +55,47 @@ export async function* packContexts(documents: AsyncIterable<string>, tokenizer:
     if (at > 0) stream = stream.slice(at);
   }
 }
+
+/** What contextsFromItems needs beyond the packing: the vocabulary and the data's name, for its checks. */
+export interface ItemContextOptions extends PackOptions {
+  /** Token ids must be below this (the model's vocabulary). */
+  vocabSize: number;
+  /** Names the dataset in errors. */
+  source: string;
+}
+
+/**
+ * Contexts from a dataset's items: text documents packed as above (with the tokenizer), or
+ * the rows of a pretokenized dataset taken as SAELens takes them: each row one context, cut
+ * to ctx tokens, with whatever BOS its pretokenization gave it (none is added). A dataset
+ * is one or the other; a row shorter than ctx is refused.
+ */
+export async function* contextsFromItems(items: AsyncIterable<string | Int32Array>, tokenizer: TextTokenizer | null,
+  o: ItemContextOptions): AsyncGenerator<Int32Array> {
+  const it = items[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return;
+  const mixed = () => new Error(`${o.source}: mixes text and token rows; a dataset is one or the other`);
+  if (typeof first.value === "string") {
+    if (!tokenizer) throw new Error(`${o.source} is text and the model has no tokenizer; pass --tokenizer, use a pretokenized dataset, or --dataset sampled:N`);
+    async function* texts(): AsyncGenerator<string> {
+      yield first.value as string;
+      for (let n = await it.next(); !n.done; n = await it.next()) {
+        if (typeof n.value !== "string") throw mixed();
+        yield n.value;
+      }
+    }
+    yield* packContexts(texts(), tokenizer, o);
+    return;
+  }
+  let index = 0;
+  for (let n: IteratorResult<string | Int32Array> = first; !n.done; n = await it.next(), index++) {
+    const row = n.value;
+    if (typeof row === "string") throw mixed();
+    if (row.length < o.ctx) throw new Error(`${o.source}: pretokenized row ${index} has ${row.length} tokens, fewer than the context size ${o.ctx}`);
+    for (let t = 0; t < o.ctx; t++) {
+      if (row[t]! >= o.vocabSize) throw new Error(`${o.source}: pretokenized row ${index} has token id ${row[t]} at position ${t}, outside the model's vocabulary of ${o.vocabSize}`);
+    }
+    yield row.slice(0, o.ctx);
+  }
+}

@@ -1,5 +1,6 @@
 /**
- * Text datasets on the Hugging Face hub, as SAELens names them (`roneneldan/TinyStories`):
+ * Datasets on the Hugging Face hub, as SAELens names them (`roneneldan/TinyStories`, or a
+ * pretokenized one such as `apollo-research/roneneldan-TinyStories-tokenizer-gpt2`):
  * `--dataset hf:ORG/NAME[/FOLDER][@revision]` reads the dataset repository's .parquet,
  * .jsonl and .txt files (under FOLDER), in name order. The file list is asked of the hub
  * once and kept in the cache; each file is downloaded when reading reaches it, so a harvest
@@ -12,7 +13,7 @@ import { join } from "node:path";
 import { listFiles } from "@huggingface/hub";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { type HubOptions, type HubSpec, fetchToFile, hubFailure, hubFolderDir, hubToken, parseHubSpec } from "../lm/hub.js";
-import { type TextDatasetOptions, readDocuments } from "./text.js";
+import { type DatasetItem, type TextDatasetOptions, readItems } from "./text.js";
 
 const LISTING = ".saekit-files.json";
 const TEXT_FILE = /\.(parquet|jsonl|txt)$/;
@@ -21,8 +22,8 @@ export function isHubDataset(spec: string): boolean {
   return spec.startsWith("hf:");
 }
 
-/** The documents of a hub dataset, downloading each file as reading reaches it. */
-export async function* readHubDocuments(specText: string, opts: TextDatasetOptions = {}): AsyncGenerator<string> {
+/** The items (documents, or token rows) of a hub dataset, downloading each file as reading reaches it. */
+export async function* readHubItems(specText: string, opts: TextDatasetOptions = {}): AsyncGenerator<DatasetItem> {
   const spec = parseHubSpec(specText, "dataset");
   const hub = opts.hub ?? {};
   const dir = hubFolderDir(spec, hub.cacheDir);
@@ -34,7 +35,7 @@ export async function* readHubDocuments(specText: string, opts: TextDatasetOptio
     } catch (err) {
       throw hubFailure(err, `${where}: ${file}`, `put ${file} at ${local}, or pass a local copy of the dataset`);
     }
-    yield* readDocuments(local, opts);
+    yield* readItems(local, opts);
   }
 }
 

@@ -11,7 +11,7 @@ import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from
 import { join } from "node:path";
 import type { HubOptions } from "../lm/hub.js";
 import { type DocumentSplit, documentSeparator } from "./contexts.js";
-import { isHubDataset, readHubDocuments } from "./hub-dataset.js";
+import { isHubDataset, readHubItems } from "./hub-dataset.js";
 
 export interface TextDatasetOptions {
   /** For hf: datasets: the cache folder and fetch function (hub-dataset.ts). */
@@ -33,17 +33,51 @@ export function datasetFiles(path: string): string[] {
   return files;
 }
 
-export async function* readDocuments(path: string, opts: TextDatasetOptions = {}): AsyncGenerator<string> {
+/**
+ * One item of a dataset: a document's text, or — a pretokenized dataset, as SAELens reads
+ * them — one row of token ids, a context already built (data/contexts.ts cuts it to size).
+ */
+export type DatasetItem = string | Int32Array;
+
+/**
+ * The fields (jsonl) or columns (parquet) SAELens takes as already tokenized, in its order
+ * of preference, ahead of the text field.
+ */
+export const TOKEN_FIELDS = ["tokens", "input_ids"] as const;
+
+/** The dataset's items, file by file: text documents, or token rows where a file has a token field. */
+export async function* readItems(path: string, opts: TextDatasetOptions = {}): AsyncGenerator<DatasetItem> {
   if (isHubDataset(path)) {
-    yield* readHubDocuments(path, opts);
+    yield* readHubItems(path, opts);
     return;
   }
   for (const file of datasetFiles(path)) {
-    if (file.endsWith(".parquet")) yield* parquetDocuments(file, opts.textField ?? "text");
-    else if (file.endsWith(".jsonl")) yield* jsonlDocuments(file, opts.textField ?? "text");
+    if (file.endsWith(".parquet")) yield* parquetItems(file, opts.textField ?? "text");
+    else if (file.endsWith(".jsonl")) yield* jsonlItems(file, opts.textField ?? "text");
     else if (file.endsWith(".txt")) yield* textDocuments(file, opts.split ?? "auto");
     else throw new Error(`${file}: unknown dataset file type (.txt, .jsonl, .parquet)`);
   }
+}
+
+/** The dataset's documents; a pretokenized dataset has none to give. */
+export async function* readDocuments(path: string, opts: TextDatasetOptions = {}): AsyncGenerator<string> {
+  for await (const item of readItems(path, opts)) {
+    if (typeof item !== "string") throw new Error(`${path}: a pretokenized dataset (a ${TOKEN_FIELDS.join(" / ")} field) has token ids, not the text this needs`);
+    yield item;
+  }
+}
+
+/** A token row as int32 ids, whatever the file stored (numbers, int64 as bigint); `where` names it in errors. */
+export function tokenRow(value: unknown, where: string): Int32Array {
+  if (!Array.isArray(value) && !ArrayBuffer.isView(value)) throw new Error(`${where}: the token field is not a list of token ids`);
+  const ids = value as ArrayLike<number | bigint>;
+  const row = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = Number(ids[i]);
+    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new Error(`${where}: token ${i} is ${String(ids[i])}, not a token id`);
+    row[i] = id;
+  }
+  return row;
 }
 
 /** Streams a file as UTF-8 text in pieces, never splitting a multi-byte character. */
@@ -85,10 +119,16 @@ function* textDocuments(path: string, split: DocumentSplit): Generator<string> {
   }
 }
 
-function* jsonlDocuments(path: string, field: string): Generator<string> {
+/** A .jsonl file's items: each record's token field when it has one, else its text field. */
+function* jsonlItems(path: string, field: string): Generator<DatasetItem> {
   for (const { where, record } of jsonlRecords(path)) {
+    const tokens = TOKEN_FIELDS.find((f) => f in record);
+    if (tokens) {
+      yield tokenRow(record[tokens], where);
+      continue;
+    }
     const text = record[field];
-    if (typeof text !== "string") throw new Error(`${where}: no string field "${field}" (set --text-field)`);
+    if (typeof text !== "string") throw new Error(`${where}: no string field "${field}" (set --text-field), and no ${TOKEN_FIELDS.join(" / ")} field`);
     if (text.trim()) yield text;
   }
 }
@@ -110,15 +150,31 @@ export function* jsonlRecords(path: string): Generator<{ where: string; record: 
   }
 }
 
-async function* parquetDocuments(path: string, column: string): AsyncGenerator<string> {
-  for await (const row of parquetRows(path, [column], "--text-field")) {
-    const text = row[column];
-    if (typeof text === "string" && text.trim()) yield text;
+/** A .parquet file's items: its token column's rows when it has one, else its text column's. */
+async function* parquetItems(path: string, column: string): AsyncGenerator<DatasetItem> {
+  let tokens: string | undefined;
+  const pick = (available: string[]) => {
+    tokens = TOKEN_FIELDS.find((f) => available.includes(f));
+    return [tokens ?? column];
+  };
+  let index = 0;
+  for await (const row of parquetRows(path, pick, "--text-field")) {
+    if (tokens) {
+      yield tokenRow(row[tokens], `${path}: row ${index}`);
+    } else {
+      const text = row[column];
+      if (typeof text === "string" && text.trim()) yield text;
+    }
+    index++;
   }
 }
 
-/** The rows of a parquet file, reading only `columns` (each must exist; `option` names the flag that sets them). */
-export async function* parquetRows(path: string, columns: string[], option: string): AsyncGenerator<Record<string, unknown>> {
+/**
+ * The rows of a parquet file, reading only `columns` — or the columns a function picks from
+ * the file's top-level ones — each of which must exist (`option` names the flag that sets them).
+ */
+export async function* parquetRows(path: string, columns: string[] | ((available: string[]) => string[]),
+  option: string): AsyncGenerator<Record<string, unknown>> {
   const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } = await import("hyparquet");
   const { compressors } = await import("hyparquet-compressors");
   let file;
@@ -129,16 +185,34 @@ export async function* parquetRows(path: string, columns: string[], option: stri
   } catch (err) {
     throw new Error(`${path}: not a readable parquet file (${(err as Error).message})`);
   }
-  const names = meta.schema.map((s) => s.name);
-  for (const column of columns) {
-    if (!names.includes(column)) throw new Error(`${path}: no column "${column}" (has ${names.slice(1).join(", ")}); set ${option}`);
+  const names = topLevelColumns(meta.schema);
+  const wanted = typeof columns === "function" ? columns(names) : columns;
+  for (const column of wanted) {
+    if (!names.includes(column)) throw new Error(`${path}: no column "${column}" (has ${names.join(", ")}); set ${option}`);
   }
   // Row groups one at a time, so memory stays bounded by a row group.
   let rowStart = 0;
   for (const group of meta.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);
-    const rows = await parquetReadObjects({ file, metadata: meta, columns, rowStart, rowEnd, compressors });
+    const rows = await parquetReadObjects({ file, metadata: meta, columns: wanted, rowStart, rowEnd, compressors });
     for (const row of rows) yield row as Record<string, unknown>;
     rowStart = rowEnd;
   }
+}
+
+/** The names of a parquet schema's top-level columns (not the parts of nested ones, such as a list's "element"). */
+function topLevelColumns(schema: ReadonlyArray<{ name: string; num_children?: number }>): string[] {
+  const names: string[] = [];
+  let at = 1;
+  // Skips an element and everything nested under it, returning where the next sibling starts.
+  const skip = (i: number): number => {
+    let next = i + 1;
+    for (let c = 0; c < (schema[i]!.num_children ?? 0); c++) next = skip(next);
+    return next;
+  };
+  for (let c = 0; c < (schema[0]?.num_children ?? 0) && at < schema.length; c++) {
+    names.push(schema[at]!.name);
+    at = skip(at);
+  }
+  return names;
 }

@@ -1,11 +1,12 @@
 /**
  * Token contexts for a model from a `--dataset` argument: a text dataset (file or folder,
- * data/text.ts) tokenized and packed (data/contexts.ts), or `sampled:N[:SEED]`, N contexts
- * sampled from the model itself at temperature 1, for models without a tokenizer.
+ * data/text.ts) tokenized and packed, or a pretokenized one's rows (data/contexts.ts), or
+ * `sampled:N[:SEED]`, N contexts sampled from the model itself at temperature 1, for models
+ * without a tokenizer.
  */
-import { packContexts } from "../data/contexts.js";
+import { contextsFromItems } from "../data/contexts.js";
 import { datasetFingerprint } from "../data/store.js";
-import { type TextDatasetOptions, readDocuments } from "../data/text.js";
+import { type TextDatasetOptions, readItems } from "../data/text.js";
 import { sampleContexts } from "./generate.js";
 import type { LoadedModel } from "./load.js";
 
@@ -44,11 +45,8 @@ function openAll(loaded: LoadedModel, spec: string, o: ContextSourceOptions): Co
     return { contexts: sampleContexts(loaded.model, count, o.ctx, bos, { seed }), fingerprint: `sampled:${count}:${seed}:${loaded.source}` };
   }
   if (spec.startsWith("sampled:")) throw new Error(`"${spec}" should be sampled:N or sampled:N:SEED`);
-  if (!loaded.tokenizer) {
-    throw new Error(`${loaded.source} has no tokenizer; pass --tokenizer, or use --dataset sampled:N to sample text from the model`);
-  }
   return {
-    contexts: packContexts(readDocuments(spec, o), loaded.tokenizer, { ctx: o.ctx, bos }),
+    contexts: contextsFromItems(readItems(spec, o), loaded.tokenizer, { ctx: o.ctx, bos, vocabSize: loaded.model.cfg.vocabSize, source: spec }),
     fingerprint: datasetFingerprint(spec),
   };
 }

@@ -3,8 +3,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
-import { packContexts, splitDocuments } from "../../src/data/contexts.js";
-import { readDocuments } from "../../src/data/text.js";
+import { contextsFromItems, packContexts, splitDocuments } from "../../src/data/contexts.js";
+import { readDocuments, readItems } from "../../src/data/text.js";
 import type { TextTokenizer } from "../../src/lm/tokenizer.js";
 import { sharedData, tempDir } from "../helpers.js";
 
@@ -74,6 +74,30 @@ describe("text datasets", () => {
     await expect(all(readDocuments(junk))).rejects.toThrow(/junk.parquet: not a readable parquet file/);
   });
 
+  it("reads pretokenized datasets as SAELens does: a tokens / input_ids field ahead of the text", async () => {
+    const jsonl = join(dir, "tok.jsonl");
+    writeFileSync(jsonl, '{"tokens": [5, 6, 7], "text": "ignored"}\n{"tokens": [8, 9, 10]}\n');
+    expect((await all(readItems(jsonl))).map((r) => [...(r as Int32Array)])).toEqual([[5, 6, 7], [8, 9, 10]]);
+    await expect(all(readDocuments(jsonl))).rejects.toThrow(/tok.jsonl: a pretokenized dataset \(a tokens \/ input_ids field\)/);
+    const bad = join(dir, "bad-tok.jsonl");
+    writeFileSync(bad, '{"input_ids": [1, -2]}\n');
+    await expect(all(readItems(bad))).rejects.toThrow(/bad-tok.jsonl:1: token 1 is -2, not a token id/);
+    // A parquet list<int64> column (as datasets' map(tokenize) writes input_ids), int64 read as bigint.
+    const buf = parquetWriteBuffer({
+      columnData: [{ name: "input_ids", data: [[1n, 2n, 3n, 4n], [5n, 6n, 7n, 8n]] }, { name: "text", data: ["a", "b"] }],
+      schema: [
+        { name: "root", num_children: 2 },
+        { name: "input_ids", repetition_type: "OPTIONAL", converted_type: "LIST", num_children: 1 },
+        { name: "list", repetition_type: "REPEATED", num_children: 1 },
+        { name: "element", type: "INT64", repetition_type: "REQUIRED" },
+        { name: "text", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
+      ],
+    });
+    const pq = join(dir, "tok.parquet");
+    writeFileSync(pq, new Uint8Array(buf));
+    expect((await all(readItems(pq))).map((r) => [...(r as Int32Array)])).toEqual([[1, 2, 3, 4], [5, 6, 7, 8]]);
+  });
+
   const tiny = sharedData("tinystories/tinystories_train_first2MiB.txt");
   it.skipIf(!tiny)("reads the real TinyStories sample as 2,316 stories and the truncated 2,317th", async () => {
     const docs = await all(readDocuments(tiny!));
@@ -98,5 +122,24 @@ describe("context packing", () => {
     const ctxs = await all(packContexts(docs("abcd", "efgh"), charTokenizer, { ctx: 3, bos: null }));
     // No separator either; the incomplete tail "gh" is not a context.
     expect(ctxs.map((x) => String.fromCodePoint(...x))).toEqual(["abc", "def"]);
+  });
+});
+
+describe("contexts from pretokenized rows", () => {
+  async function* items(...rows: Array<number[] | string>) { for (const r of rows) yield typeof r === "string" ? r : Int32Array.from(r); }
+  const o = { ctx: 3, bos: 1, vocabSize: 100, source: "rows" };
+
+  it("takes each row as one context cut to ctx, adding no BOS", async () => {
+    const got = await all(contextsFromItems(items([9, 8, 7, 6], [5, 4, 3]), null, o));
+    expect(got.map((c) => [...c])).toEqual([[9, 8, 7], [5, 4, 3]]);
+  });
+
+  it("refuses short rows, ids outside the vocabulary, a mix with text, and text without a tokenizer", async () => {
+    await expect(all(contextsFromItems(items([9, 8, 7], [1, 2]), null, o))).rejects.toThrow("rows: pretokenized row 1 has 2 tokens, fewer than the context size 3");
+    await expect(all(contextsFromItems(items([9, 100, 7]), null, o))).rejects.toThrow(/row 0 has token id 100 at position 1, outside the model's vocabulary of 100/);
+    await expect(all(contextsFromItems(items([9, 8, 7], "text"), null, o))).rejects.toThrow(/mixes text and token rows/);
+    await expect(all(contextsFromItems(items("text"), null, o))).rejects.toThrow(/rows is text and the model has no tokenizer/);
+    const packed = await all(contextsFromItems(items("abcde"), charTokenizer, o));
+    expect(packed.map((c) => [...c])).toEqual([[1, 97, 98], [1, 99, 100]]);
   });
 });

@@ -117,6 +117,21 @@ describe("harvest and the activation store", async () => {
     await expect(harvestStores(loaded.model, contexts().contexts, [resumed[0]!, resumed[0]!], base(""))).rejects.toThrow(/share a folder/);
   });
 
+  it("harvests a pretokenized dataset: each row one context, cut to ctx, as SAELens reads them", async () => {
+    const rows = Array.from({ length: 9 }, (_, r) => Array.from({ length: ctx + 4 }, (_, t) => (r * 31 + t * 7) % 300));
+    const path = join(dir, "pretokenized.jsonl");
+    writeFileSync(path, rows.map((tokens) => JSON.stringify({ tokens })).join("\n"));
+    const src = openContexts(loaded, path, { ctx, prependBos: true });
+    const out = join(dir, "pretokenized-store");
+    const m = await harvest(loaded.model, src.contexts, base(out, { tokens: 9 * ctx, dataset: { spec: path, fingerprint: src.fingerprint } }));
+    expect(m.tokens).toBe(9 * ctx);
+    const stored = m.shards.flatMap((_, i) => {
+      const t = readShardTokens(out, m, i);
+      return Array.from({ length: t.length / ctx }, (_, c) => [...t.subarray(c * ctx, (c + 1) * ctx)]);
+    });
+    expect(stored).toEqual(rows.map((r) => r.slice(0, ctx)));
+  });
+
   it("refuses to extend a store made with other settings", async () => {
     const out = join(dir, "other");
     await harvest(loaded.model, contexts().contexts, base(out, { tokens: 8 * ctx }));
