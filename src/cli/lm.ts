@@ -9,7 +9,7 @@ import type { FloatDType } from "../core/dtype.js";
 import { saeBenchCoreOutput } from "../eval/saebench.js";
 import { evaluateSplice, type SpliceEvalResult } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
-import { generate, steeringHook } from "../lm/generate.js";
+import { clampingHook, generate, steeringHook } from "../lm/generate.js";
 import { harvestSites, harvestStores } from "../lm/harvest.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { HookFn } from "../lm/model.js";
@@ -110,18 +110,26 @@ export function registerLm(program: Command): void {
     .option("--seed <n>", "sampling seed", nonNegativeInt, 0)
     .option("--bos", "prepend BOS (default for text prompts to Llama- and Gemma-family models)")
     .option("--no-bos", "do not prepend BOS")
-    .option("--sae <path>", `steer with this SAE's latents (with --steer); ${SAE_HELP}`)
+    .option("--sae <path>", `steer or clamp with this SAE's latents (with --steer / --clamp); ${SAE_HELP}`)
     .option("--hook <name>", "where to steer (default: the hook the SAE's config names)")
-    .option("--steer <list>", "latent:scale pairs, e.g. 123:8,456:-4: add scale x the latent's decoder direction at every position", steerList);
+    .option("--steer <list>", "latent:scale pairs, e.g. 123:8,456:-4: add scale x the latent's decoder direction at every position", pairList("scale"))
+    .option("--clamp <list>", "latent:value pairs, e.g. 123:10,456:0: set the latent to value at every position (0 ablates it), keeping the rest of the activation", pairList("value"));
   addModelOptions(generateCmd);
   generateCmd.action(async (o) => {
     const loaded = await openModel(o);
-    if ((o.steer === undefined) !== (o.sae === undefined)) throw new Error("--steer and --sae go together");
+    const intervenes = o.steer !== undefined || o.clamp !== undefined;
+    if (intervenes !== (o.sae !== undefined)) throw new Error("--sae goes with --steer or --clamp, and they with it");
     const hooks: Record<string, HookFn> = {};
     if (o.sae) {
-      const { sae, hook } = await openSaeAtHook(o);
+      const { sae, hook, hookOut } = await openSaeAtHook(o);
       loaded.model.checkHook(hook);
-      hooks[hook] = steeringHook(decoderMatrix(sae, "steering"), sae.cfg.d_in, o.steer);
+      if (hookOut) throw new Error(`${o.sae} is a transcoder (${hook} -> ${hookOut}); steering and clamping edit an SAE's own hook`);
+      // Clamp first (on the activation as the model made it), then add the steering directions.
+      const edits = [
+        ...(o.clamp ? [clampingHook(sae, o.clamp)] : []),
+        ...(o.steer ? [steeringHook(decoderMatrix(sae, "steering"), sae.cfg.d_in, o.steer.map((p: { latent: number; value: number }) => ({ latent: p.latent, scale: p.value })))] : []),
+      ];
+      hooks[hook] = (act, ctx) => { for (const edit of edits) edit(act, ctx); };
     }
     // Text prompts get BOS as the model family expects it; raw --tokens are taken as given.
     const withBos = o.bos ?? (!o.tokens && ["llama", "gemma"].includes(loaded.model.cfg.architecture));
@@ -156,12 +164,12 @@ async function evalOne(loaded: LoadedModel, o: Record<string, any>, saePath: str
   return result;
 }
 
-/** "123:8,456:-4" -> [{ latent: 123, scale: 8 }, { latent: 456, scale: -4 }]. */
-function steerList(value: string): Array<{ latent: number; scale: number }> {
-  return value.split(",").map((part) => {
-    const [latent, scale] = part.split(":");
-    if (scale === undefined) throw new InvalidArgumentError(`expected latent:scale pairs, got "${part}"`);
-    return { latent: nonNegativeInt(latent!), scale: finiteNumber(scale) };
+/** A parser of "123:8,456:-4" -> [{ latent: 123, value: 8 }, { latent: 456, value: -4 }]; `what` names the number. */
+function pairList(what: string): (value: string) => Array<{ latent: number; value: number }> {
+  return (value) => value.split(",").map((part) => {
+    const [latent, v] = part.split(":");
+    if (v === undefined) throw new InvalidArgumentError(`expected latent:${what} pairs, got "${part}"`);
+    return { latent: nonNegativeInt(latent!), value: finiteNumber(v) };
   });
 }
 

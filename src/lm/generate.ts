@@ -4,6 +4,7 @@
  * builds a token dataset from the model itself ("sampled:N"), for models without a tokenizer.
  */
 import { Rng } from "../core/rng.js";
+import { decoderMatrix, type Sae } from "../sae/sae.js";
 import type { HookFn, LanguageModel } from "./model.js";
 
 export interface GenerateOptions {
@@ -100,5 +101,33 @@ export function steeringHook(W_dec: Float32Array, d: number, steers: Array<{ lat
   }
   return (act) => {
     for (let i = 0; i < act.length; i++) act[i]! += add[i % d]!;
+  };
+}
+
+/**
+ * A hook that clamps SAE latents: at every position it encodes the activation, and for each
+ * (latent, value) given moves the activation by (value - f) x W_dec[latent], where f is what
+ * the latent was — so the SAE would now read `value` there (0 ablates the latent), and the
+ * rest of the activation, the SAE's error included, is kept. Anthropic's clamping ("Scaling
+ * Monosemanticity"), SAELens' interventions on hook_sae_acts_post.
+ */
+export function clampingHook(sae: Sae, clamps: Array<{ latent: number; value: number }>): HookFn {
+  const d = sae.cfg.d_in;
+  const W_dec = decoderMatrix(sae, "clamping");
+  for (const { latent } of clamps) {
+    if (!Number.isInteger(latent) || latent < 0 || latent >= sae.cfg.d_sae) throw new RangeError(`latent ${latent} is outside the SAE's ${sae.cfg.d_sae} latents`);
+  }
+  return (act) => {
+    const rows = act.length / d;
+    const code = sae.encode(act, rows);
+    for (let r = 0; r < rows; r++) {
+      for (const { latent, value } of clamps) {
+        let f = 0;
+        for (let e = code.rowPtr[r]!; e < code.rowPtr[r + 1]!; e++) if (code.idx[e] === latent) f = code.val[e]!;
+        const by = value - f;
+        if (by === 0) continue;
+        for (let c = 0; c < d; c++) act[r * d + c]! += by * W_dec[latent * d + c]!;
+      }
+    }
   };
 }

@@ -1,14 +1,14 @@
 /**
  * Steering with SAE latents: the hook adds scale x the latent's decoder direction at every
  * position, generation applies it to the prompt and to every new token, and the CLI wires
- * an SAE's latents to it.
+ * an SAE's latents to it; clamping sets a latent to a value in the activation.
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
 import { packageRoot } from "../../src/core/native.js";
-import { generate, steeringHook } from "../../src/lm/generate.js";
+import { clampingHook, generate, steeringHook } from "../../src/lm/generate.js";
 import { loadModel } from "../../src/lm/load.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
@@ -62,7 +62,41 @@ describe("steering", async () => {
     expect(steered.status, steered.stderr).toBe(0);
     expect(steered.stdout).not.toBe(plain.stdout);
     expect(run("--sae", saeDir, "--steer", "1:30").stdout).toBe(steered.stdout);
-    expect(run("--steer", "1:30").stderr).toMatch(/--steer and --sae go together/);
+    expect(run("--steer", "1:30").stderr).toMatch(/--sae goes with --steer or --clamp/);
+    expect(run("--sae", saeDir).stderr).toMatch(/--sae goes with --steer or --clamp/);
     expect(run("--sae", saeDir, "--steer", "1=30").stderr).toMatch(/expected latent:scale pairs/);
+    // Clamping a latent high changes the continuation; clamping and steering together run.
+    const clamped = run("--sae", saeDir, "--clamp", "3:40");
+    expect(clamped.status, clamped.stderr).toBe(0);
+    expect(clamped.stdout).not.toBe(plain.stdout);
+    expect(run("--sae", saeDir, "--clamp", "3:40", "--steer", "1:30").status).toBe(0);
+    expect(run("--sae", saeDir, "--clamp", "3").stderr).toMatch(/expected latent:value pairs/);
+  });
+
+  it("clamping moves each activation by (value - f) x W_dec[latent]: exact on an identity SAE, by the formula on any", () => {
+    // AbsTopK with k = d and identity weights: f = x, so clamping latent j sets coordinate j.
+    const id = createSae(defaultConfig({ architecture: "abstopk", d_in: d, d_sae: d, k: d }));
+    for (const name of ["W_enc", "W_dec"]) for (let i = 0; i < d; i++) id.params.get(name)!.data[i * d + i] = 1;
+    const rng = new Rng(9);
+    const x = rng.fillNormal(new Float32Array(3 * d));
+    const act = x.slice();
+    clampingHook(id, [{ latent: 4, value: 7 }, { latent: 0, value: 0 }])(act, { name: hook, batch: 1, seq: 3, width: d });
+    for (let r = 0; r < 3; r++) {
+      for (let c = 0; c < d; c++) expect(act[r * d + c]).toBe(c === 4 ? 7 : c === 0 ? 0 : x[r * d + c]);
+    }
+    // A TopK SAE: the formula with f from its own code (0 where the latent is not selected).
+    const topk = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 16, k: 2 }));
+    for (const t of topk.params.values()) new Rng(4).fillNormal(t.data, 0.5);
+    const dec = topk.params.get("W_dec")!.data;
+    const y = rng.fillNormal(new Float32Array(2 * d));
+    const edited = y.slice();
+    clampingHook(topk, [{ latent: 6, value: 2.5 }])(edited, { name: hook, batch: 1, seq: 2, width: d });
+    const code = topk.encode(y, 2);
+    for (let r = 0; r < 2; r++) {
+      let f = 0;
+      for (let e = code.rowPtr[r]!; e < code.rowPtr[r + 1]!; e++) if (code.idx[e] === 6) f = code.val[e]!;
+      for (let c = 0; c < d; c++) expect(edited[r * d + c]).toBeCloseTo(y[r * d + c]! + (2.5 - f) * dec[6 * d + c]!, 5);
+    }
+    expect(() => clampingHook(topk, [{ latent: 16, value: 1 }])).toThrow(/latent 16 is outside the SAE's 16 latents/);
   });
 });
