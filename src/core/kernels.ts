@@ -3,6 +3,7 @@
  * kernels: the reference twins with a faster GEMM and TopK (see kernel-api.ts for the
  * interface and its conventions).
  */
+import { cachedAttentionRows, causalAttentionRows } from "./js-attention.js";
 import { sgemmBlocked } from "./js-gemm.js";
 import { topkRowsHeap } from "./js-topk.js";
 import type { Kernels } from "./kernel-api.js";
@@ -23,10 +24,12 @@ export interface RuntimeInfo {
 
 /**
  * What runs where the addon is not (a browser, a machine without a compiler): the reference
- * twins, except the GEMM and the per-row TopK, which give the reference's results (to the
- * bit) several times faster.
+ * twins, except the GEMM, the per-row TopK and attention, which give the reference's
+ * results (to the bit) several times faster.
  */
-export const typescriptKernels: Kernels = Object.freeze({ ...referenceKernels, sgemm: sgemmBlocked, topkRows: topkRowsHeap });
+export const typescriptKernels: Kernels = Object.freeze({
+  ...referenceKernels, sgemm: sgemmBlocked, topkRows: topkRowsHeap, causalAttention: causalAttentionRows, cachedAttention: cachedAttentionRows,
+});
 
 let active: Kernels | null = null;
 let warned = false;

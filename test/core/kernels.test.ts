@@ -590,6 +590,10 @@ describe("transformer blocks", () => {
           native.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), softcap, o1);
           ref.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), softcap, o2);
           expect(maxAbsDiff(o1, o2), `${isa} ${batch}x${seq} h${heads}/${kv} cap ${softcap}`).toBeLessThan(1e-5);
+          // The TypeScript kernels' reordered loops: the reference's bits.
+          const o3 = o1.slice();
+          typescriptKernels.causalAttention(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 1 / Math.sqrt(dh), softcap, o3);
+          expect(o3).toEqual(o2);
         }
         // A cap far above every logit changes nothing; a tiny one flattens attention to
         // the mean of the values seen so far.
@@ -630,6 +634,9 @@ describe("transformer blocks", () => {
       native.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, softcap, o1);
       ref.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, softcap, o2);
       expect(maxAbsDiff(o1, o2), isa).toBeLessThan(1e-5);
+      const o3 = o1.slice();
+      typescriptKernels.cachedAttention(q, width, 0, batch, n, pos0, kc, vc, cacheLen, heads, kv, dh, 0.3, softcap, o3);
+      expect(o3).toEqual(o2);
       for (let b = 0; b < batch; b++) {
         const want = full.subarray((b * seq + pos0) * heads * dh, (b * seq + seq) * heads * dh);
         expect(maxAbsDiff(o1.subarray(b * n * heads * dh, (b + 1) * n * heads * dh), want), isa).toBeLessThan(1e-6);
