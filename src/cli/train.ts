@@ -6,12 +6,15 @@ import { join } from "node:path";
 import { Command, Option } from "commander";
 import { setThreads } from "../core/kernels.js";
 import { LmSource } from "../data/lm-source.js";
+import { evaluateSpliceOn } from "../eval/splice.js";
+import type { LanguageModel } from "../lm/model.js";
 import { openActivationSource } from "../data/open.js";
 import type { ActivationSource } from "../data/source.js";
 import { StoreSource } from "../data/store-source.js";
 import { storesIn } from "../data/store.js";
 import { openContexts, takeContexts } from "../lm/dataset.js";
 import type { SaeMetadata } from "../sae/saelens.js";
+import type { Sae } from "../sae/sae.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
@@ -102,20 +105,38 @@ function storeMetadata(source: ActivationSource, data: string): SaeMetadata {
 
 /**
  * The activations of `--hook` computed from `--model` over `--dataset` as training reads
- * them: the first --tokens positions' contexts held in memory, mixed as a store would be.
+ * them: the first --tokens positions' contexts held in memory, mixed as a store would be;
+ * with --eval-every, the next --eval-tokens positions' contexts held out for evaluation.
  */
-async function openModelSource(o: Record<string, any>): Promise<LmSource> {
+async function openModelSource(o: Record<string, any>): Promise<{ source: LmSource; model: LanguageModel; heldOut: Int32Array[] }> {
   if (!o.dataset || !o.hook) throw new Error("training on --model needs --dataset and --hook");
   const loaded = await openModel(o as { model: string });
   const perContext = o.ctx - (o.excludeBos ? 1 : 0);
   const tokens: number = o.tokens ?? o.steps * o.batch;
   const src = openContexts(loaded, o.dataset, contextOptions(o));
-  const contexts = await takeContexts(src.contexts, Math.ceil(tokens / Math.max(1, perContext)));
+  const trainCount = Math.ceil(tokens / Math.max(1, perContext));
+  const evalCount = o.evalEvery > 0 ? Math.ceil(o.evalTokens / Math.max(1, o.ctx - 1)) : 0;
+  const all = await takeContexts(src.contexts, trainCount + evalCount);
+  const contexts = all.slice(0, trainCount);
   if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
-  return new LmSource(loaded.model, contexts, {
+  const heldOut = all.slice(trainCount);
+  if (evalCount > 0 && heldOut.length === 0) throw new Error(`${o.dataset}: no text left after the training contexts to evaluate on; lower --tokens or drop --eval-every`);
+  const source = new LmSource(loaded.model, contexts, {
     hook: String(o.hook).split(","), targetHook: o.targetHook?.split(","), excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
     batch: o.lmBatch, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
   });
+  return { source, model: loaded.model, heldOut };
+}
+
+/**
+ * What training on a model logs every --eval-every steps: the SAE spliced in at its hook on
+ * the held-out contexts (CE loss with it, CE loss recovered, KL score), as SAELens logs.
+ */
+function spliceEvaluation(model: LanguageModel, heldOut: Int32Array[], ctx: number, hook: string, hookOut?: string) {
+  return (sae: Sae) => {
+    const r = evaluateSpliceOn(model, sae, heldOut, { hook, hookOut, tokens: heldOut.length * (ctx - 1), ctx, progress: false });
+    return { ce_loss_with_sae: r.ce_loss_with_sae, ce_loss_recovered: r.ce_loss_recovered, kl_div_score: r.kl_div_score };
+  };
 }
 
 /** SAELens metadata for a run on a model's activations at `hook` (predicting `targetHook`'s). */
@@ -167,13 +188,16 @@ export function registerTrain(program: Command): void {
     .option("--target-hook <names>", "with --model: a later hook the SAE predicts instead (a transcoder); with several hooks, one each, paired in order (blocks.*.hook_mlp_out)")
     .option("--tokens <n>", "with --model: positions of text held in memory and cycled over (default: steps x batch, one pass)", positiveInt)
     .option("--exclude-bos", "with --model: leave BOS positions out")
-    .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16);
+    .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16)
+    .option("--eval-every <steps>", "with --model: every this many steps, splice the SAE into the model on held-out text and log CE loss recovered and the KL score in metrics.jsonl (0: never)", nonNegativeInt, 0)
+    .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts)", positiveInt, 4096);
   addModelOptions(cmd, false);
   addDatasetOptions(cmd, 128, false);
   addSaeOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
     if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
+    if (o.evalEvery > 0 && o.model === undefined) throw new Error("--eval-every splices the SAE into the model it trains on: it needs --model");
     const options: TrainOptions = {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
       lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
@@ -186,12 +210,15 @@ export function registerTrain(program: Command): void {
     const configFor = (source: ActivationSource, dIn: number) =>
       saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, dIn, o.steps);
     if (o.model !== undefined) {
-      const source = await openModelSource(o);
+      const { source, model, heldOut } = await openModelSource(o);
       // One SAE per hook, all from the same forward passes; with several, each in its own folder.
       const several = source.parts.length > 1;
       const specs = source.parts.map((p) => ({
         cfg: configFor(source, p.d),
-        options: { ...options, outDir: several ? join(o.out, p.hook) : o.out, metadata: modelMetadata(o, p.hook, p.targetHook) },
+        options: {
+          ...options, outDir: several ? join(o.out, p.hook) : o.out, metadata: modelMetadata(o, p.hook, p.targetHook),
+          ...(heldOut.length ? { evalEvery: o.evalEvery, evaluate: spliceEvaluation(model, heldOut, o.ctx, p.hook, p.targetHook) } : {}),
+        },
         part: { offset: p.offset, targetOffset: p.targetOffset },
       }));
       trainSaes(specs, source).forEach((result, i) => printJson({

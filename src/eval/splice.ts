@@ -83,6 +83,17 @@ export function spliceScores(ce: { clean: number; sae: number; zero: number }, k
 
 export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: AsyncIterable<Int32Array>,
   o: SpliceEvalOptions): Promise<SpliceEvalResult> {
+  const wanted = Math.ceil(o.tokens / (o.ctx - 1));
+  const held: Int32Array[] = [];
+  for await (const c of contexts) {
+    if (held.length >= wanted) break;
+    held.push(c);
+  }
+  return evaluateSpliceOn(model, sae, held, o);
+}
+
+/** evaluateSplice on contexts already in hand (as training runs it between steps). */
+export function evaluateSpliceOn(model: LanguageModel, sae: Sae, contexts: Iterable<Int32Array>, o: SpliceEvalOptions): SpliceEvalResult {
   model.checkHook(o.hook);
   const hookOut = o.hookOut ?? o.hook;
   if (hookOut !== o.hook) {
@@ -184,7 +195,7 @@ export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: A
   };
 
   let pending: Int32Array[] = [];
-  for await (const c of contexts) {
+  for (const c of contexts) {
     if (c.length !== T) throw new Error(`eval: a context of ${c.length} tokens, expected ${T}`);
     if (seen + pending.length >= target) break;
     pending.push(c);

@@ -26,7 +26,7 @@ import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/confi
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
 import type { Sae, StepStats } from "../sae/sae.js";
-import { logFeatureSparsity } from "../sae/saelens-format.js";
+import { foldInputScale, logFeatureSparsity } from "../sae/saelens-format.js";
 import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
@@ -77,6 +77,14 @@ export interface TrainOptions {
    */
   featureSamplingWindow?: number;
   logEvery?: number;
+  /**
+   * Every this many steps (and at the last), `evaluate` is called with the SAE as it would
+   * be saved and what it returns joins that step's metrics record — SAELens' periodic CE
+   * loss score, say (0: never). Training itself is untouched: a resumed run still ends
+   * bit-identical.
+   */
+  evalEvery?: number;
+  evaluate?: (sae: Sae) => Record<string, number>;
   /** Steps between checkpoints (0: only at the end). */
   checkpointEvery?: number;
   /** Run folder: metrics.jsonl, checkpoint.safetensors, and the SAELens-format SAE. */
@@ -118,7 +126,7 @@ export interface TrainResult {
 }
 
 /** Options resolved to concrete values (saved in checkpoints). */
-type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "stopAfter" | "progress" | "resume">> & {
+type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "stopAfter" | "progress" | "resume" | "evaluate">> & {
   outDir?: string;
 };
 
@@ -146,6 +154,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     resampleEvery: o.resampleEvery ?? 0,
     featureSamplingWindow: o.featureSamplingWindow ?? 2000,
     logEvery: o.logEvery ?? 100,
+    evalEvery: o.evalEvery ?? 0,
     checkpointEvery: o.checkpointEvery ?? 1000,
     outDir: o.outDir,
   };
@@ -159,7 +168,9 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   if (!(r.lr > 0 && Number.isFinite(r.lr))) throw new RangeError(`training option lr must be > 0, got ${r.lr}`);
   validateSchedule(scheduleOf(r));
   if (!(r.clipGradNorm >= 0)) throw new RangeError("clipGradNorm must be >= 0");
-  if (!Number.isSafeInteger(r.resampleEvery) || r.resampleEvery < 0) throw new RangeError(`training option resampleEvery must be a non-negative integer, got ${r.resampleEvery}`);
+  for (const name of ["resampleEvery", "evalEvery"] as const) {
+    if (!Number.isSafeInteger(r[name]) || r[name] < 0) throw new RangeError(`training option ${name} must be a non-negative integer, got ${r[name]}`);
+  }
   if (r.resampleEvery > 0 && cfg.architecture === "vaease") throw new RangeError("resampling needs a linear encoder; a vaease SAE has none");
   return r;
 }
@@ -395,16 +406,19 @@ class TrainingRun {
       this.window.add("resampled", count);
     }
 
-    if ((step + 1) % o.logEvery === 0 || step + 1 === o.steps) {
+    const done = step + 1;
+    const evaluate = this.options.evaluate;
+    const evalNow = o.evalEvery > 0 && evaluate !== undefined && (done % o.evalEvery === 0 || done === o.steps);
+    if (done % o.logEvery === 0 || done === o.steps || evalNow) {
       const now = performance.now();
-      this.last = record(this.window, step + 1, this.tokens, lr, (this.windowTokens / (now - this.windowStart)) * 1000);
+      this.last = record(this.window, done, this.tokens, lr, (this.windowTokens / (now - this.windowStart)) * 1000);
+      if (evalNow) Object.assign(this.last, evaluate(this.asSaved()));
       this.window.reset();
-      this.windowStart = now;
+      this.windowStart = performance.now(); // the next window's tokens/s leaves the evaluation out
       this.windowTokens = 0;
       if (o.outDir) appendFileSync(join(o.outDir, METRICS_FILE), JSON.stringify(this.last) + "\n");
       this.options.onLog?.(this.last);
     }
-    const done = step + 1;
     if (o.outDir && (done === o.steps || (o.checkpointEvery > 0 && done % o.checkpointEvery === 0))) {
       saveCheckpoint(o.outDir, {
         meta: {
@@ -415,6 +429,11 @@ class TrainingRun {
         tokensSinceFired: this.tokensSinceFired, fireCounts: this.fireCounts,
       });
     }
+  }
+
+  /** The SAE as saving would write it: the input scale folded into its weights. */
+  private asSaved(): Sae {
+    return this.inputScale === 1 ? this.sae : createSae(this.cfg, foldInputScale(this.sae, this.inputScale), this.sae.buffers);
   }
 
   /** Saves the SAE when the run is complete; the result either way. */

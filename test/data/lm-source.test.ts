@@ -163,6 +163,18 @@ describe("activations computed as training reads them", async () => {
     expect(cfg).toMatchObject({ architecture: "transcoder", hook_name_out: OUT, metadata: { model_name: modelDir, hook_name: IN, context_size: ctx, dataset_path: textPath } });
     // steps x batch = 96 positions by default: 11 contexts of 9 non-BOS positions hold them.
     expect(cfg.saekit.training.data).toMatchObject({ kind: "model", hook: IN, target_hook: OUT, ctx, contexts: 11, tokens: 99 });
+    // --eval-every splices the transcoder in on held-out contexts and logs the scores.
+    const evaluated = join(dir, "cli-evaluated");
+    const e = spawnSync(process.execPath, [bin, "train", "--model", modelDir, "--dataset", textPath, "--hook", IN, "--target-hook", OUT,
+      "--ctx", String(ctx), "--steps", "6", "--batch", "16", "--log-every", "2", "--eval-every", "3", "--eval-tokens", "27", "--arch", "topk",
+      "--k", "4", "--d-sae", String(2 * d), "--out", evaluated, "--threads", "1"], { encoding: "utf8" });
+    expect(e.status, e.stderr).toBe(0);
+    const lines = readFileSync(join(evaluated, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.step)).toEqual([2, 3, 4, 6]);
+    expect(lines.map((l) => Number.isFinite(l.ce_loss_recovered))).toEqual([false, true, false, true]);
+    expect(lines[3].kl_div_score).toBeLessThanOrEqual(1);
+    const bad = spawnSync(process.execPath, [bin, "train", "--data", "synthetic:superposition", "--eval-every", "3"], { encoding: "utf8" });
+    expect(bad.stderr).toMatch(/--eval-every splices the SAE into the model it trains on: it needs --model/);
     // Two hooks: one SAE each, in folders named after them.
     const many = spawnSync(process.execPath, [bin, "train", "--model", modelDir, "--dataset", textPath, "--hook", `${IN},blocks.1.hook_resid_post`,
       "--ctx", String(ctx), "--steps", "4", "--batch", "16", "--d-sae", String(2 * d), "--k", "4", "--out", join(dir, "cli-many"), "--threads", "1"], { encoding: "utf8" });

@@ -241,6 +241,32 @@ describe("training constraints and bad input", () => {
     for (let i = 0; i < inMemory.length; i++) expect(fromDisk[i]!).toBeCloseTo(inMemory[i]! / r.inputScale, 3);
   });
 
+  it("evaluates every evalEvery steps and at the last, on the SAE as saved, without changing the training", () => {
+    const data = new Float32Array(512 * 8).map((_, i) => Math.sin(i * 0.37) * 30);
+    const cfg = defaultConfig({ architecture: "topk", d_in: 8, d_sae: 32, k: 3 });
+    const x = data.subarray(0, 8 * 16);
+    const seen: Array<{ step: number; xHat: Float32Array }> = [];
+    const records: MetricsRecord[] = [];
+    const base = { steps: 10, batchSize: 64, lr: 1e-3, logEvery: 5, normalizeActivations: "expected_norm" as const, progress: false };
+    const out = join(dir, "evaluated");
+    const r = trainSae(cfg, new ArraySource(data, 8), {
+      ...base, outDir: out, evalEvery: 4, onLog: (m) => records.push({ ...m }),
+      evaluate: (sae) => {
+        seen.push({ step: records.length, xHat: sae.decode(sae.encode(x, 16)).slice() });
+        return { probe: seen.length };
+      },
+    });
+    // Steps 4 and 8 (evaluations), 5 and 10 (logs; 10 is also the last, evaluated).
+    expect(records.map((m) => [m.step, m.probe])).toEqual([[4, 1], [5, undefined], [8, 2], [10, 3]]);
+    // At the last step it saw the SAE as saved: raw inputs, the input scale folded in.
+    const { sae } = loadSae(out);
+    const saved = sae.decode(sae.encode(x, 16));
+    for (let i = 0; i < saved.length; i++) expect(seen[2]!.xHat[i]!).toBeCloseTo(saved[i]!, 4);
+    const plain = trainSae(cfg, new ArraySource(data, 8), base);
+    for (const [name, t] of plain.sae.params) expect(r.sae.params.get(name)!.data, name).toEqual(t.data);
+    expect(() => trainSae(cfg, new ArraySource(data, 8), { ...base, evalEvery: -1 })).toThrow(/evalEvery must be a non-negative integer/);
+  });
+
   it("NaN activations stop the run with a message naming the problem", () => {
     const data = new Float32Array(100 * 4).fill(1);
     data[203] = NaN;
