@@ -19,6 +19,7 @@ import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } fro
 import { scoreSynthetic } from "../synthetic/score.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
 import { type TrainOptions, trainSae, trainSaes } from "../train/trainer.js";
+import type { LoadedModel } from "../lm/load.js";
 import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
 
@@ -139,6 +140,27 @@ function spliceEvaluation(model: LanguageModel, heldOut: Int32Array[], ctx: numb
   };
 }
 
+/**
+ * --eval-every for stored activations: each store's SAE is spliced into the model its
+ * manifest names (--tokenizer for a llama2.c one), on the text after the contexts the
+ * store holds, packed as the harvest packed them. Models are loaded once.
+ */
+function storeEvaluation(o: Record<string, any>): (source: ActivationSource) => Promise<Pick<TrainOptions, "evalEvery" | "evaluate">> {
+  const models = new Map<string, Promise<LoadedModel>>();
+  return async (source) => {
+    if (!(source instanceof StoreSource)) throw new Error("--eval-every splices the SAE into a model: train on --model, or on an activation store whose manifest names one");
+    const m = source.manifest;
+    if (!models.has(m.model)) models.set(m.model, openModel({ ...o, model: m.model }));
+    const loaded = await models.get(m.model)!;
+    const stored = m.shards.reduce((a, s) => a + s.contexts, 0);
+    const src = openContexts(loaded, m.dataset.spec, { ...contextOptions(o), ctx: m.ctx, prependBos: m.prepend_bos, skip: stored });
+    if (src.fingerprint !== m.dataset.fingerprint) throw new Error(`${m.dataset.spec} has changed since the store was harvested from it; its held-out text is not what the store left out`);
+    const heldOut = await takeContexts(src.contexts, Math.ceil(o.evalTokens / (m.ctx - 1)));
+    if (heldOut.length === 0) throw new Error(`${m.dataset.spec}: no text left after the ${stored} contexts the store holds, to evaluate on`);
+    return { evalEvery: o.evalEvery, evaluate: spliceEvaluation(loaded.model, heldOut, m.ctx, m.hook, m.target_hook) };
+  };
+}
+
 /** SAELens metadata for a run on a model's activations at `hook` (predicting `targetHook`'s). */
 function modelMetadata(o: Record<string, any>, hook: string, targetHook?: string): SaeMetadata {
   return {
@@ -189,15 +211,15 @@ export function registerTrain(program: Command): void {
     .option("--tokens <n>", "with --model: positions of text held in memory and cycled over (default: steps x batch, one pass)", positiveInt)
     .option("--exclude-bos", "with --model: leave BOS positions out")
     .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16)
-    .option("--eval-every <steps>", "with --model: every this many steps, splice the SAE into the model on held-out text and log CE loss recovered and the KL score in metrics.jsonl (0: never)", nonNegativeInt, 0)
-    .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts)", positiveInt, 4096);
+    .option("--eval-every <steps>", "with --model or an activation store: every this many steps, splice the SAE into the model (a store's manifest names it) on held-out text and log CE loss recovered and the KL score in metrics.jsonl (0: never)", nonNegativeInt, 0)
+    .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts, or after the store's)", positiveInt, 4096);
   addModelOptions(cmd, false);
   addDatasetOptions(cmd, 128, false);
   addSaeOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
     if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
-    if (o.evalEvery > 0 && o.model === undefined) throw new Error("--eval-every splices the SAE into the model it trains on: it needs --model");
+
     const options: TrainOptions = {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
       lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
@@ -227,6 +249,8 @@ export function registerTrain(program: Command): void {
       }));
       return;
     }
+    // With --eval-every, a store's SAE is spliced into the model its manifest names.
+    const evaluation = o.evalEvery > 0 ? storeEvaluation(o) : async () => ({});
     // A folder of stores (a harvest of several hooks): one SAE per store, each in --out/<name>.
     const stores = storesIn(o.data);
     if (stores.length > 0) {
@@ -234,7 +258,9 @@ export function registerTrain(program: Command): void {
         const data = join(o.data, name);
         const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows });
         const outDir = join(o.out, name);
-        const result = trainSae(configFor(source, source.d), source, { ...options, outDir, metadata: storeMetadata(source, data) });
+        const result = trainSae(configFor(source, source.d), source, {
+          ...options, outDir, metadata: storeMetadata(source, data), ...(await evaluation(source)),
+        });
         printJson({ out: outDir, data, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens, ...(result.last ?? {}) });
       }
       return;
@@ -250,7 +276,7 @@ export function registerTrain(program: Command): void {
       },
       subspaces: { d: o.synthD, nSubspaces: o.synthSubspaces, subspaceDim: o.synthSubspaceDim },
     });
-    const result = trainSae(configFor(source, source.d), source, { ...options, metadata: storeMetadata(source, o.data) });
+    const result = trainSae(configFor(source, source.d), source, { ...options, metadata: storeMetadata(source, o.data), ...(await evaluation(source)) });
     const score = scoreSynthetic(result.sae, source, result.inputScale);
     printJson({
       out: o.out, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens,

@@ -174,7 +174,7 @@ describe("activations computed as training reads them", async () => {
     expect(lines.map((l) => Number.isFinite(l.ce_loss_recovered))).toEqual([false, true, false, true]);
     expect(lines[3].kl_div_score).toBeLessThanOrEqual(1);
     const bad = spawnSync(process.execPath, [bin, "train", "--data", "synthetic:superposition", "--eval-every", "3"], { encoding: "utf8" });
-    expect(bad.stderr).toMatch(/--eval-every splices the SAE into the model it trains on: it needs --model/);
+    expect(bad.stderr).toMatch(/--eval-every splices the SAE into a model: train on --model, or on an activation store whose manifest names one/);
     // Two hooks: one SAE each, in folders named after them.
     const many = spawnSync(process.execPath, [bin, "train", "--model", modelDir, "--dataset", textPath, "--hook", `${IN},blocks.1.hook_resid_post`,
       "--ctx", String(ctx), "--steps", "4", "--batch", "16", "--d-sae", String(2 * d), "--k", "4", "--out", join(dir, "cli-many"), "--threads", "1"], { encoding: "utf8" });

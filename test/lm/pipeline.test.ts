@@ -86,8 +86,10 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(readManifest(join(out, "blocks.0.ln2.hook_normalized")).target_hook).toBe("blocks.0.hook_mlp_out");
     // The folder of stores trains one transcoder per store, each in a folder of the same name.
     const runs = join(dir, "transcoders");
-    const trained = saekit("train", "--data", out, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "20", "--batch", "64", "--out", runs)
-      .trim().split("\n").map((l) => JSON.parse(l));
+    const trained = saekit("train", "--data", out, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "20", "--batch", "64", "--out", runs,
+      "--eval-every", "10", "--eval-tokens", "45").trim().split("\n").map((l) => JSON.parse(l));
+    // --eval-every on stores: each transcoder spliced into the manifest's model on the text after the store's.
+    for (const t of trained) expect(Number.isFinite(t.ce_loss_recovered), JSON.stringify(t)).toBe(true);
     expect(trained.map((t) => t.out)).toEqual([0, 1].map((i) => join(runs, `blocks.${i}.ln2.hook_normalized`)));
     const run = trained[1].out;
     // The folder of transcoders evaluates each at its own hooks, one JSON line and file apiece.
