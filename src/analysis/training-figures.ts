@@ -29,6 +29,9 @@ const CURVES: Array<{ key: string; label: string; logY: boolean }> = [
   { key: "l0", label: "L0 (active latents per token)", logY: false },
   { key: "dead_frac", label: "dead fraction", logY: false },
   { key: "lr", label: "learning rate", logY: false },
+  // Logged every --eval-every steps: the SAE spliced into its model on held-out text.
+  { key: "ce_loss_recovered", label: "CE loss recovered (spliced into the model)", logY: false },
+  { key: "kl_div_score", label: "KL score (spliced into the model)", logY: false },
 ];
 
 /** Loss terms beyond the standard ones (kl, aux, l1, l0 penalties, ...) are plotted too. */

@@ -36,6 +36,20 @@ describe("training curves", () => {
     expect(html).toContain("<td>a</td><td>30</td><td>1920</td>");
   });
 
+  it("plots the evaluations logged every few steps through the records between them", () => {
+    const out = join(dir, "evaluated");
+    trainSae(defaultConfig({ architecture: "topk", d_in: 16, d_sae: 32, k: 2 }), new SuperpositionSource({ d: 16, nFeatures: 24, seed: 3 }), {
+      steps: 30, batchSize: 64, lr: 1e-3, logEvery: 5, evalEvery: 10, outDir: out, progress: false,
+      evaluate: () => ({ ce_loss_recovered: 0.9, kl_div_score: 0.8 }),
+    });
+    const files = writeTrainingReport(join(dir, "eval-plots"), [readRunMetrics(out)]);
+    expect(files).toEqual(expect.arrayContaining(["ce_loss_recovered.svg", "kl_div_score.svg"]));
+    const svg = readFileSync(join(dir, "eval-plots", "ce_loss_recovered.svg"), "utf8");
+    expect(svg).toContain("CE loss recovered (spliced into the model)");
+    // Steps 10, 20 and 30 only: the records without an evaluation are left out, not drawn as gaps.
+    expect([...svg.matchAll(/<polyline [^>]*points="([^"]*)"/g)].map((m) => m[1]!.split(" ").length)).toEqual([3]);
+  });
+
   it("names the folder that has no metrics", () => {
     expect(() => readRunMetrics(join(dir, "nothing"))).toThrow(/nothing: no metrics.jsonl/);
     mkdirSync(join(dir, "empty"));
