@@ -219,7 +219,6 @@ export function registerTrain(program: Command): void {
   cmd.action(async (o) => {
     setThreads(o.threads);
     if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
-
     const options: TrainOptions = {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
       lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,

@@ -62,18 +62,15 @@ export class LmSource extends MixedSource {
     super(o.seed ?? 0, contexts.length, Math.max(1, Math.min(contexts.length, Math.round((o.bufferRows ?? 65536) / (ctx - first)))));
     for (const c of contexts) if (c.length !== ctx) throw new Error(`contexts must all have ${ctx} tokens; one has ${c.length}`);
     const list = (h: string | string[]) => (typeof h === "string" ? [h] : h);
-    this.hooks = model.expandHooks(list(o.hook));
-    this.targets = o.targetHook !== undefined ? model.expandHooks(list(o.targetHook)) : undefined;
-    if (this.targets && this.targets.length !== this.hooks.length) {
-      throw new Error(`${this.hooks.length} hook(s) but ${this.targets.length} target hook(s); each transcoder reads one hook and predicts one`);
-    }
-    const widths = this.hooks.map((h, i) => (this.targets ? model.transcoderWidth(h, this.targets[i]!) : model.hookWidth(h)));
-    this.d = widths.reduce((a, w) => a + w, 0);
+    const pairs = model.hookPairs(list(o.hook), o.targetHook !== undefined ? list(o.targetHook) : undefined);
+    this.hooks = pairs.map((p) => p.hook);
+    this.targets = o.targetHook !== undefined ? pairs.map((p) => p.target!) : undefined;
+    this.d = pairs.reduce((a, p) => a + p.d, 0);
     if (this.targets) this.dTarget = this.d;
     let offset = 0;
-    this.parts = this.hooks.map((hook, i) => {
-      const part: LmSourcePart = { hook, offset, d: widths[i]!, ...(this.targets ? { targetHook: this.targets[i]!, targetOffset: this.d + offset } : {}) };
-      offset += widths[i]!;
+    this.parts = pairs.map(({ hook, target, d }) => {
+      const part: LmSourcePart = { hook, offset, d, ...(target ? { targetHook: target, targetOffset: this.d + offset } : {}) };
+      offset += d;
       return part;
     });
     // The forward pass stops after the last hook any part reads.

@@ -59,13 +59,9 @@ export async function harvest(model: LanguageModel, contexts: AsyncIterable<Int3
  * One store lands in `outDir` itself; several, each in `outDir/<hook>`.
  */
 export function harvestSites(model: LanguageModel, outDir: string, hooks: readonly string[], targetHooks?: readonly string[]): HarvestSite[] {
-  const inputs = model.expandHooks(hooks);
-  const targets = targetHooks ? model.expandHooks(targetHooks) : undefined;
-  if (targets && targets.length !== inputs.length) {
-    throw new Error(`${inputs.length} hook(s) (${inputs.join(", ")}) but ${targets.length} target hook(s) (${targets.join(", ")}); each hook needs one target`);
-  }
-  return inputs.map((hook, i) => ({
-    outDir: inputs.length === 1 ? outDir : join(outDir, hook), hook, ...(targets ? { targetHook: targets[i]! } : {}),
+  const pairs = model.hookPairs(hooks, targetHooks);
+  return pairs.map(({ hook, target }) => ({
+    outDir: pairs.length === 1 ? outDir : join(outDir, hook), hook, ...(target ? { targetHook: target } : {}),
   }));
 }
 

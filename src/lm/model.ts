@@ -160,6 +160,21 @@ export class LanguageModel {
     return hooks;
   }
 
+  /**
+   * Hooks (names or patterns) with their width, each paired in order with a target hook when
+   * targets are given (transcoders: one each, later in the forward pass and as wide).
+   */
+  hookPairs(hooks: readonly string[], targets?: readonly string[]): Array<{ hook: string; target?: string; d: number }> {
+    const inputs = this.expandHooks(hooks);
+    const outputs = targets ? this.expandHooks(targets) : undefined;
+    if (outputs && outputs.length !== inputs.length) {
+      throw new Error(`${inputs.length} hook(s) (${inputs.join(", ")}) but ${outputs.length} target hook(s) (${outputs.join(", ")}); each hook needs one target`);
+    }
+    return inputs.map((hook, i) => (outputs
+      ? { hook, target: outputs[i]!, d: this.transcoderWidth(hook, outputs[i]!) }
+      : { hook, d: this.hookWidth(hook) }));
+  }
+
   /** Of several hooks, the one the forward pass reaches last (where it may stop). */
   lastHook(hooks: readonly string[]): string {
     const names = this.hookNames();

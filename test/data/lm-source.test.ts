@@ -149,7 +149,7 @@ describe("activations computed as training reads them", async () => {
       const single = trainSae(cfg, new LmSource(model, contexts, { hook, targetHook: outs[i], seed: 6, bufferRows: 40 }), opts(`tc-alone-${i}`));
       for (const [name, t] of single.sae.params) expect(together[i]!.sae.params.get(name)!.data, name).toEqual(t.data);
     });
-    expect(() => new LmSource(model, contexts, { hook: ins, targetHook: outs[0] })).toThrow(/2 hook\(s\) but 1 target hook/);
+    expect(() => new LmSource(model, contexts, { hook: ins, targetHook: outs[0] })).toThrow(/2 hook\(s\) \(.*\) but 1 target hook\(s\) \(.*\); each hook needs one target/);
   });
 
   it("saekit train --model trains on the hook's activations and records where they came from", () => {
