@@ -7,7 +7,7 @@ import { setThreads } from "../core/kernels.js";
 import { writeSafetensors } from "../core/safetensors.js";
 import type { FloatDType } from "../core/dtype.js";
 import { saeBenchCoreOutput } from "../eval/saebench.js";
-import { evaluateSplice, type SpliceEvalResult } from "../eval/splice.js";
+import { evaluateSplices, type SpliceEvalResult } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
 import { clampingHook, generate, steeringHook } from "../lm/generate.js";
 import { harvestSites, harvestStores } from "../lm/harvest.js";
@@ -64,25 +64,21 @@ export function registerLm(program: Command): void {
   evalCmd.action(async (o) => {
     setThreads(o.threads);
     const loaded = await openModel(o);
-    // A folder of SAE folders (one per hook, a sparsify checkpoint's layers.N): each in turn,
-    // --out and --saebench then folders holding one file per SAE.
+    // A folder of SAE folders (one per hook, a sparsify checkpoint's layers.N): all in one
+    // pass, --out and --saebench then folders holding one file per SAE.
     const several = o.sae.startsWith("hf:") ? [] : saesIn(o.sae);
     if (several.length === 0) {
-      const r = await evalOne(loaded, o, o.sae, o.out, o.saebench);
-      if (process.stdout.isTTY) process.stdout.write(formatEval(r) + "\n");
+      const [r] = await evalSaes(loaded, o, [{ sae: o.sae, out: o.out, saebench: o.saebench }]);
+      if (process.stdout.isTTY) process.stdout.write(formatEval(r!) + "\n");
       else printJson(r);
       return;
     }
     if (o.hook || o.hookOut) throw new Error(`${o.sae} holds ${several.length} SAEs, each read at the hook its config names; --hook and --hook-out name one SAE's`);
     for (const dir of [o.out, o.saebench]) if (dir) mkdirSync(dir, { recursive: true });
-    const results = [];
-    for (const name of several) {
-      const file = (dir: string | undefined) => (dir === undefined ? undefined : join(dir, `${name}.json`));
-      const r = await evalOne(loaded, o, join(o.sae, name), file(o.out), file(o.saebench));
-      results.push(r);
-      if (!process.stdout.isTTY) printJson(r);
-    }
+    const file = (dir: string | undefined, name: string) => (dir === undefined ? undefined : join(dir, `${name}.json`));
+    const results = await evalSaes(loaded, o, several.map((name) => ({ sae: join(o.sae, name), out: file(o.out, name), saebench: file(o.saebench, name) })));
     if (process.stdout.isTTY) process.stdout.write(formatEvalSummary(results) + "\n");
+    else for (const r of results) printJson(r);
   });
 
   const logitsCmd = program
@@ -143,25 +139,30 @@ export function registerLm(program: Command): void {
 }
 
 /**
- * `saekit eval` of one SAE: the splice evaluation on fresh contexts, written to `out` and
- * (SAEBench's core output) `saebench` when given; the per-latent arrays go to the
- * SAEBench file only, so the summary returned stays small.
+ * `saekit eval` of SAEs, all in one pass over fresh contexts (the clean run shared, the
+ * zero-ablated one per output hook): each result written to its `out` file and (SAEBench's
+ * core output) `saebench` file when given; the per-latent arrays go to the SAEBench file
+ * only, so the summaries returned stay small.
  */
-async function evalOne(loaded: LoadedModel, o: Record<string, any>, saePath: string, out?: string, saebench?: string) {
-  const { sae, metadata, raw, hook, hookOut } = await openSaeAtHook({ ...o, sae: saePath });
+async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array<{ sae: string; out?: string; saebench?: string }>) {
+  const opened = await Promise.all(runs.map((run) => openSaeAtHook({ ...o, sae: run.sae })));
   const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
-  const r = await evaluateSplice(loaded.model, sae, src.contexts, {
-    hook, hookOut, tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: saebench !== undefined,
+  const results = await evaluateSplices(loaded.model, opened, src.contexts, {
+    tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: runs.some((r) => r.saebench !== undefined),
   });
-  const result = { model: o.model, sae: saePath, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r, features: undefined };
-  if (out) writeJsonAtomic(out, result);
-  if (saebench) {
-    writeJsonAtomic(saebench, saeBenchCoreOutput(r, sae, {
-      modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, contextSize: o.ctx, batchSizePrompts: o.batch,
-      excludeSpecialTokens: o.keepBos !== true, saeCfg: raw, saeId: saePath,
-    }));
-  }
-  return result;
+  return results.map((r, i) => {
+    const { sae, metadata, raw } = opened[i]!;
+    const { sae: saePath, out, saebench } = runs[i]!;
+    const result = { model: o.model, sae: saePath, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r, features: undefined };
+    if (out) writeJsonAtomic(out, result);
+    if (saebench) {
+      writeJsonAtomic(saebench, saeBenchCoreOutput(r, sae, {
+        modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, contextSize: o.ctx, batchSizePrompts: o.batch,
+        excludeSpecialTokens: o.keepBos !== true, saeCfg: raw, saeId: saePath,
+      }));
+    }
+    return result;
+  });
 }
 
 /** A parser of "123:8,456:-4" -> [{ latent: 123, value: 8 }, { latent: 456, value: -4 }]; `what` names the number. */

@@ -83,111 +83,108 @@ export function spliceScores(ce: { clean: number; sae: number; zero: number }, k
 
 export async function evaluateSplice(model: LanguageModel, sae: Sae, contexts: AsyncIterable<Int32Array>,
   o: SpliceEvalOptions): Promise<SpliceEvalResult> {
+  return evaluateSpliceOn(model, sae, await firstContexts(contexts, o), o);
+}
+
+/** evaluateSplicesOn (several SAEs at once) on the first contexts of a stream. */
+export async function evaluateSplices(model: LanguageModel, targets: readonly SpliceTarget[], contexts: AsyncIterable<Int32Array>,
+  o: Omit<SpliceEvalOptions, "hook" | "hookOut">): Promise<SpliceEvalResult[]> {
+  return evaluateSplicesOn(model, targets, await firstContexts(contexts, o), o);
+}
+
+/** The contexts an evaluation of `o.tokens` positions reads, held in memory (token ids only). */
+async function firstContexts(contexts: AsyncIterable<Int32Array>, o: { tokens: number; ctx: number }): Promise<Int32Array[]> {
   const wanted = Math.ceil(o.tokens / (o.ctx - 1));
   const held: Int32Array[] = [];
   for await (const c of contexts) {
     if (held.length >= wanted) break;
     held.push(c);
   }
-  return evaluateSpliceOn(model, sae, held, o);
+  return held;
 }
 
 /** evaluateSplice on contexts already in hand (as training runs it between steps). */
 export function evaluateSpliceOn(model: LanguageModel, sae: Sae, contexts: Iterable<Int32Array>, o: SpliceEvalOptions): SpliceEvalResult {
-  model.checkHook(o.hook);
-  const hookOut = o.hookOut ?? o.hook;
-  if (hookOut !== o.hook) {
-    model.checkHook(hookOut);
-    const names = model.hookNames();
-    if (names.indexOf(hookOut) < names.indexOf(o.hook)) throw new Error(`a transcoder's output hook ${hookOut} must not come before its input hook ${o.hook}`);
-  }
-  const d = model.hookWidth(o.hook);
-  if (hookOut !== o.hook && model.hookWidth(hookOut) !== d) throw new Error(`${o.hook} is ${d}-dim but ${hookOut} is ${model.hookWidth(hookOut)}-dim; saekit's transcoders map a width to itself`);
-  if (sae.cfg.d_in !== d) throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${d}-dim`);
-  const k = kernels();
+  return evaluateSplicesOn(model, [{ sae, hook: o.hook, hookOut: o.hookOut }], contexts, o)[0]!;
+}
+
+/** One SAE of a joint evaluation: where it reads and (a transcoder) where it writes. */
+export interface SpliceTarget {
+  sae: Sae;
+  hook: string;
+  hookOut?: string;
+}
+
+/**
+ * Several SAEs evaluated on the same contexts at once (a sweep, or one SAE per layer): the
+ * clean run is shared by all, the zero-ablated run by those splicing at the same hook, so
+ * N SAEs at one hook cost N + 2 forward passes per batch instead of 3N. Each result is
+ * what evaluating that SAE alone gives, to the bit.
+ */
+export function evaluateSplicesOn(model: LanguageModel, targets: readonly SpliceTarget[], contexts: Iterable<Int32Array>,
+  o: Omit<SpliceEvalOptions, "hook" | "hookOut">): SpliceEvalResult[] {
   const T = o.ctx;
-  const excludeBos = o.excludeBos ?? true;
-  const first = excludeBos ? 1 : 0;
+  const first = (o.excludeBos ?? true) ? 1 : 0;
   const B = o.batch ?? 16;
-  const target = Math.ceil(o.tokens / (T - 1));
-  // One spliced run per reconstruction: the SAE's, then (Matryoshka) each inner level's.
-  const widths = sae.cfg.architecture === "matryoshka" ? sae.cfg.matryoshka_widths.slice(0, -1) : [];
-  const recs = [sae.cfg.d_sae, ...widths].map(() => new ReconstructionMetrics(d));
-  const levelActive = widths.map(() => 0);
-  const sparsity = new SparsityMetrics(sae.cfg.d_sae);
-  const sums = { clean: 0, zero: 0, klZero: 0, sae: recs.map(() => 0), klSae: recs.map(() => 0) };
+  const wanted = Math.ceil(o.tokens / (T - 1));
+  const runs = targets.map((t) => new SpliceRun(model, t, first, o.featurewise === true));
+  // One zero-ablation per output hook, shared by the SAEs that splice there.
+  const outHooks = [...new Set(runs.map((r) => r.hookOut))];
+  const zeroSums = new Map(outHooks.map((h) => [h, { ce: 0, kl: 0 }]));
+  let cleanSum = 0;
   let positions = 0;
   let seen = 0;
-  const bar = new ProgressBar(target, "eval", o.progress !== false && process.stderr.isTTY === true);
+  const bar = new ProgressBar(wanted, "eval", o.progress !== false && process.stderr.isTTY === true);
+  const k = kernels();
 
   const runBatch = (batch: Int32Array[]) => {
     const n = batch.length;
     const tokens = new Int32Array(n * T);
     batch.forEach((c, b) => tokens.set(c, b * T));
-    // The input hook's activation, and the output hook's (the same for an SAE).
-    let act: Float32Array | null = null;
-    let out: Float32Array | null = null;
-    const clean = model.forward(tokens, n, T, {
-      output: "final",
-      hooks: { [o.hook]: (a) => { act = a.slice(); }, ...(hookOut !== o.hook ? { [hookOut]: (a: Float32Array) => { out = a.slice(); } } : {}) },
-    }).final!;
-    out ??= act;
-    // The SAE on every non-BOS position (rows gathered contiguously); y is what it should give.
-    const rows = n * (T - first);
-    const gather = (from: Float32Array) => {
-      const g = new Float32Array(rows * d);
-      for (let b = 0; b < n; b++) g.set(from.subarray((b * T + first) * d, (b + 1) * T * d), b * (T - first) * d);
-      return g;
-    };
-    const x = gather(act!);
-    const y = hookOut === o.hook ? x : gather(out!);
-    const code = sae.encode(x, rows);
-    sparsity.add(code, T - first);
-    const codes = [code, ...widths.map((w) => prefixCode(code, w))];
-    widths.forEach((_, i) => (levelActive[i]! += meanL0(codes[i + 1]!) * rows));
-    const withSae = codes.map((c, v) => {
-      const xHat = sae.decode(c, x);
-      recs[v]!.add(y, xHat, rows);
-      const spliced = out!.slice();
-      for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);
-      return model.forward(tokens, n, T, { output: "final", hooks: { [hookOut]: () => spliced } }).final!;
-    });
-    const zero = model.forward(tokens, n, T, {
-      output: "final",
-      hooks: { [hookOut]: (a) => { for (let b = 0; b < n; b++) a.fill(0, (b * T + first) * d, (b + 1) * T * d); } },
-    }).final!;
-    // CE and KL at positions 0..T-2, a chunk of rows at a time.
+    // The clean run, keeping every hook an SAE reads or writes.
+    const acts = new Map<string, Float32Array>();
+    const keep = Object.fromEntries([...new Set(runs.flatMap((r) => [r.hook, r.hookOut]))].map((h) => [h, (a: Float32Array) => { acts.set(h, a.slice()); }]));
+    const clean = model.forward(tokens, n, T, { output: "final", hooks: keep }).final!;
+    // Every intervention's final hidden states, with the sums its CE and KL go to.
+    const interventions: Array<{ final: Float32Array; sums: { ce: number; kl: number } }> = [];
+    for (const run of runs) {
+      for (const [final, sums] of run.splice(tokens, n, T, acts)) interventions.push({ final, sums });
+    }
+    for (const h of outHooks) {
+      const d = model.hookWidth(h);
+      const zero = model.forward(tokens, n, T, {
+        output: "final",
+        hooks: { [h]: (a) => { for (let b = 0; b < n; b++) a.fill(0, (b * T + first) * d, (b + 1) * T * d); } },
+      }).final!;
+      interventions.push({ final: zero, sums: zeroSums.get(h)! });
+    }
+    // CE and KL at positions 0..T-2, a chunk of rows at a time: the clean logits of a chunk
+    // stay while each intervention's are compared with them.
     const V = model.cfg.vocabSize;
-    // Two logit buffers of ~512 rows: the clean one stays while each spliced one and then
-    // the ablated one are compared with it.
+    const dm = model.cfg.dModel;
     const chunk = Math.max(1, Math.min(n * T, 512));
-    const targets = new Int32Array(n * T);
-    for (let r = 0; r < n * T; r++) targets[r] = r % T === T - 1 ? -1 : tokens[r + 1]!;
+    const next = new Int32Array(n * T);
+    for (let r = 0; r < n * T; r++) next[r] = r % T === T - 1 ? -1 : tokens[r + 1]!;
     const lc = new Float32Array(chunk * V), lx = new Float32Array(chunk * V);
     const ce = new Float32Array(chunk), kl = new Float32Array(chunk);
     for (let r0 = 0; r0 < n * T; r0 += chunk) {
       const m = Math.min(chunk, n * T - r0);
-      const tg = targets.subarray(r0, r0 + m);
+      const tg = next.subarray(r0, r0 + m);
       // sum + the values at positions with a next token, added one by one.
       const plus = (sum: number, values: Float32Array) => {
         for (let i = 0; i < m; i++) if (tg[i]! >= 0) sum += values[i]!;
         return sum;
       };
-      model.logits(clean.subarray(r0 * d, (r0 + m) * d), m, lc);
+      model.logits(clean.subarray(r0 * dm, (r0 + m) * dm), m, lc);
       k.crossEntropyRows(lc, m, V, tg, ce);
-      sums.clean = plus(sums.clean, ce);
-      withSae.forEach((final, v) => {
-        model.logits(final.subarray(r0 * d, (r0 + m) * d), m, lx);
+      cleanSum = plus(cleanSum, ce);
+      for (const { final, sums } of interventions) {
+        model.logits(final.subarray(r0 * dm, (r0 + m) * dm), m, lx);
         k.crossEntropyRows(lx, m, V, tg, ce);
-        sums.sae[v] = plus(sums.sae[v]!, ce);
+        sums.ce = plus(sums.ce, ce);
         k.klRows(lc, lx, m, V, kl);
-        sums.klSae[v] = plus(sums.klSae[v]!, kl);
-      });
-      model.logits(zero.subarray(r0 * d, (r0 + m) * d), m, lx);
-      k.crossEntropyRows(lx, m, V, tg, ce);
-      sums.zero = plus(sums.zero, ce);
-      k.klRows(lc, lx, m, V, kl);
-      sums.klZero = plus(sums.klZero, kl);
+        sums.kl = plus(sums.kl, kl);
+      }
       for (let i = 0; i < m; i++) if (tg[i]! >= 0) positions++;
     }
     seen += n;
@@ -197,7 +194,7 @@ export function evaluateSpliceOn(model: LanguageModel, sae: Sae, contexts: Itera
   let pending: Int32Array[] = [];
   for (const c of contexts) {
     if (c.length !== T) throw new Error(`eval: a context of ${c.length} tokens, expected ${T}`);
-    if (seen + pending.length >= target) break;
+    if (seen + pending.length >= wanted) break;
     pending.push(c);
     if (pending.length === B) {
       runBatch(pending);
@@ -207,24 +204,101 @@ export function evaluateSpliceOn(model: LanguageModel, sae: Sae, contexts: Itera
   if (pending.length) runBatch(pending);
   bar.finish();
   if (positions === 0) throw new Error("eval: the dataset gave no contexts");
-  const clean = sums.clean / positions;
-  const zero = { ce: sums.zero / positions, kl: sums.klZero / positions };
-  // The scores of the v-th spliced reconstruction.
-  const spliceOf = (v: number) => {
-    const ce = { clean, sae: sums.sae[v]! / positions, zero: zero.ce };
-    const kl = { sae: sums.klSae[v]! / positions, zero: zero.kl };
-    return { ce_loss_with_sae: ce.sae, kl_div_with_sae: kl.sae, ...spliceScores(ce, kl), reconstruction: recs[v]!.result() };
-  };
-  const tokensSeen = recs[0]!.result().tokens;
-  const { ce_loss_with_sae, kl_div_with_sae, ce_loss_recovered, kl_div_score, reconstruction } = spliceOf(0);
-  return {
-    hook: o.hook, ...(hookOut !== o.hook ? { hook_out: hookOut } : {}), contexts: seen, positions,
-    ce_loss_clean: clean, ce_loss_with_sae, ce_loss_zero_ablated: zero.ce,
-    kl_div_with_sae, kl_div_zero_ablated: zero.kl,
-    ce_loss_recovered, kl_div_score,
-    reconstruction,
-    sparsity: sparsity.result(),
-    ...(widths.length ? { levels: widths.map((width, i) => ({ width, l0: levelActive[i]! / tokensSeen, ...spliceOf(i + 1) })) } : {}),
-    ...(o.featurewise ? { features: { density: [...sparsity.density()], consistent_activation: sparsity.consistentActivation() } } : {}),
-  };
+  return runs.map((run) => {
+    const z = zeroSums.get(run.hookOut)!;
+    return run.result(seen, positions, cleanSum / positions, { ce: z.ce / positions, kl: z.kl / positions });
+  });
+}
+
+/**
+ * One SAE's part of a splice evaluation: its reconstructions spliced in (the full code,
+ * then a Matryoshka SAE's inner levels), and the metrics of its code on the activations.
+ */
+class SpliceRun {
+  readonly hook: string;
+  readonly hookOut: string;
+  private readonly d: number;
+  /** Reconstructions spliced in: the SAE's, then (Matryoshka) each inner level's. */
+  private readonly widths: number[];
+  private readonly recs: ReconstructionMetrics[];
+  private readonly levelActive: number[];
+  private readonly sparsity: SparsityMetrics;
+  private readonly sums: Array<{ ce: number; kl: number }>;
+  private readonly sae: Sae;
+
+  constructor(private readonly model: LanguageModel, t: SpliceTarget, private readonly first: number, private readonly featurewise: boolean) {
+    const { sae } = t;
+    model.checkHook(t.hook);
+    this.hook = t.hook;
+    this.hookOut = t.hookOut ?? t.hook;
+    if (this.hookOut !== t.hook) {
+      model.checkHook(this.hookOut);
+      const names = model.hookNames();
+      if (names.indexOf(this.hookOut) < names.indexOf(t.hook)) throw new Error(`a transcoder's output hook ${this.hookOut} must not come before its input hook ${t.hook}`);
+    }
+    const d = model.hookWidth(t.hook);
+    if (this.hookOut !== t.hook && model.hookWidth(this.hookOut) !== d) throw new Error(`${t.hook} is ${d}-dim but ${this.hookOut} is ${model.hookWidth(this.hookOut)}-dim; saekit's transcoders map a width to itself`);
+    if (sae.cfg.d_in !== d) throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${t.hook} of this model is ${d}-dim`);
+    this.d = d;
+    this.widths = sae.cfg.architecture === "matryoshka" ? sae.cfg.matryoshka_widths.slice(0, -1) : [];
+    this.recs = [sae.cfg.d_sae, ...this.widths].map(() => new ReconstructionMetrics(d));
+    this.levelActive = this.widths.map(() => 0);
+    this.sparsity = new SparsityMetrics(sae.cfg.d_sae);
+    this.sums = this.recs.map(() => ({ ce: 0, kl: 0 }));
+    this.sae = sae;
+  }
+
+  /**
+   * Encodes this batch's activations at the input hook (every non-BOS position), measures
+   * the code, and runs the model with each reconstruction spliced in at the output hook:
+   * [final hidden states, the sums their CE and KL go to] per reconstruction.
+   */
+  splice(tokens: Int32Array, n: number, T: number, acts: Map<string, Float32Array>): Array<[Float32Array, { ce: number; kl: number }]> {
+    const { d, first, sae } = this;
+    const act = acts.get(this.hook)!;
+    const out = acts.get(this.hookOut)!;
+    // Rows gathered contiguously; y is what the SAE should give (the input itself for an SAE).
+    const rows = n * (T - first);
+    const gather = (from: Float32Array) => {
+      const g = new Float32Array(rows * d);
+      for (let b = 0; b < n; b++) g.set(from.subarray((b * T + first) * d, (b + 1) * T * d), b * (T - first) * d);
+      return g;
+    };
+    const x = gather(act);
+    const y = this.hookOut === this.hook ? x : gather(out);
+    const code = sae.encode(x, rows);
+    this.sparsity.add(code, T - first);
+    const codes = [code, ...this.widths.map((w) => prefixCode(code, w))];
+    this.widths.forEach((_, i) => (this.levelActive[i]! += meanL0(codes[i + 1]!) * rows));
+    return codes.map((c, v) => {
+      const xHat = sae.decode(c, x);
+      this.recs[v]!.add(y, xHat, rows);
+      const spliced = out.slice();
+      for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);
+      const final = this.model.forward(tokens, n, T, { output: "final", hooks: { [this.hookOut]: () => spliced } }).final!;
+      return [final, this.sums[v]!] as [Float32Array, { ce: number; kl: number }];
+    });
+  }
+
+  result(contexts: number, positions: number, clean: number, zero: { ce: number; kl: number }): SpliceEvalResult {
+    // The scores of the v-th spliced reconstruction.
+    const spliceOf = (v: number) => {
+      const ce = { clean, sae: this.sums[v]!.ce / positions, zero: zero.ce };
+      const kl = { sae: this.sums[v]!.kl / positions, zero: zero.kl };
+      return { ce_loss_with_sae: ce.sae, kl_div_with_sae: kl.sae, ...spliceScores(ce, kl), reconstruction: this.recs[v]!.result() };
+    };
+    const tokensSeen = this.recs[0]!.result().tokens;
+    const { ce_loss_with_sae, kl_div_with_sae, ce_loss_recovered, kl_div_score, reconstruction } = spliceOf(0);
+    const sparsity = this.sparsity;
+    return {
+      hook: this.hook, ...(this.hookOut !== this.hook ? { hook_out: this.hookOut } : {}), contexts, positions,
+      ce_loss_clean: clean, ce_loss_with_sae, ce_loss_zero_ablated: zero.ce,
+      kl_div_with_sae, kl_div_zero_ablated: zero.kl,
+      ce_loss_recovered, kl_div_score,
+      reconstruction,
+      sparsity: sparsity.result(),
+      ...(this.widths.length ? { levels: this.widths.map((width, i) => ({ width, l0: this.levelActive[i]! / tokensSeen, ...spliceOf(i + 1) })) } : {}),
+      ...(this.featurewise ? { features: { density: [...sparsity.density()], consistent_activation: sparsity.consistentActivation() } } : {}),
+    };
+  }
 }

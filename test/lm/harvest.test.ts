@@ -9,14 +9,14 @@ import { SafetensorsFile } from "../../src/core/safetensors.js";
 import { StoreSource } from "../../src/data/store-source.js";
 import { readManifest, readShardActivations, readShardTokens } from "../../src/data/store.js";
 import { saeBenchCoreOutput } from "../../src/eval/saebench.js";
-import { evaluateSplice, spliceScores } from "../../src/eval/splice.js";
+import { evaluateSplice, evaluateSpliceOn, evaluateSplicesOn, spliceScores } from "../../src/eval/splice.js";
 import { openContexts } from "../../src/lm/dataset.js";
 import { harvest, harvestSites, harvestStores, type HarvestOptions } from "../../src/lm/harvest.js";
 import { loadModel } from "../../src/lm/load.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
-import { writeTinyNeox } from "./fixtures.js";
+import { writeTinyGemma, writeTinyNeox } from "./fixtures.js";
 
 const dir = tempDir();
 const textPath = join(dir, "stories.txt");
@@ -210,6 +210,48 @@ describe("splice evaluation", async () => {
     const narrow = createSae(defaultConfig({ architecture: "topk", d_in: w + 1, d_sae: 8, k: 2 }));
     await expect(evaluateSplice(model, narrow, contexts(), { hook, tokens: ctx, ctx, batch: 1, progress: false }))
       .rejects.toThrow(new RegExp(`reads ${w + 1}-dim activations, ${hook.replace(/\./g, "\\.")} of this model is ${w}-dim`));
+  });
+
+  it("splices at attn.hook_z where the heads together are wider than the model (Gemma's head_dim)", async () => {
+    const gemma = await loadModel(writeTinyGemma(join(dir, "gemma-wide-heads"), { headDim: 12 }));
+    const hook = "blocks.1.attn.hook_z";
+    const w = gemma.model.hookWidth(hook);
+    expect(w).toBe(48); // 4 heads x 12, beside d_model 32
+    const id = createSae(defaultConfig({ architecture: "abstopk", d_in: w, d_sae: w, k: w }));
+    for (const name of ["W_enc", "W_dec"]) for (let i = 0; i < w; i++) id.params.get(name)!.data[i * w + i] = 1;
+    // 9 contexts of 64 in one batch: 576 rows, more than one 512-row chunk of logits.
+    const T = 64;
+    const tokens = Array.from({ length: 9 }, (_, c) => Int32Array.from({ length: T }, (_, t) => (c * 37 + t * 11) % 300));
+    const r = evaluateSpliceOn(gemma.model, id, tokens, { hook, tokens: 9 * (T - 1), ctx: T, batch: 9, progress: false });
+    expect(r.ce_loss_with_sae).toBe(r.ce_loss_clean);
+    expect(r.kl_div_with_sae).toBe(0);
+    expect(r.reconstruction.fvu).toBe(0);
+    // The clean loss is the model's own next-token loss (logits read from d_model-wide rows).
+    const flat = new Int32Array(9 * T);
+    tokens.forEach((c, b) => flat.set(c, b * T));
+    const losses = gemma.model.nextTokenLosses(flat, 9, T, gemma.model.forward(flat, 9, T, { output: "final" }).final!);
+    expect(r.ce_loss_clean).toBeCloseTo(losses.reduce((a, v) => a + v, 0) / losses.length, 5);
+  });
+
+  it("evaluates several SAEs at once, each exactly as alone, sharing the clean and ablated runs", async () => {
+    const { Rng } = await import("../../src/core/rng.js");
+    const rng = new Rng(21);
+    const make = (cfg: Parameters<typeof defaultConfig>[0]) => {
+      const sae = createSae(defaultConfig(cfg));
+      for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
+      sae.buffers.get("threshold")?.data.fill(0.05);
+      return sae;
+    };
+    const targets = [
+      { sae: make({ architecture: "topk", d_in: d, d_sae: 24, k: 3 }), hook: "blocks.0.hook_resid_post" },
+      { sae: make({ architecture: "matryoshka", d_in: d, d_sae: 32, k: 4, matryoshka_widths: [8, 32] }), hook: "blocks.0.hook_resid_post" },
+      { sae: make({ architecture: "relu", d_in: d, d_sae: 16 }), hook: "blocks.0.ln2.hook_normalized", hookOut: "blocks.0.hook_mlp_out" },
+    ];
+    const held = await collect(contexts());
+    const opts = { tokens: 44, ctx, batch: 3, progress: false, featurewise: true };
+    const joint = evaluateSplicesOn(loaded.model, targets, held, opts);
+    targets.forEach((t, i) => expect(joint[i]).toEqual(evaluateSpliceOn(loaded.model, t.sae, held, { ...opts, hook: t.hook, hookOut: t.hookOut })));
+    expect(joint[2]!.hook_out).toBe("blocks.0.hook_mlp_out");
   });
 
   it("an SAE that reconstructs exactly recovers all the CE loss and has zero KL", async () => {
