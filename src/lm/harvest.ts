@@ -10,6 +10,7 @@
  * store that harvesting its hook alone would have written.
  */
 import { mkdirSync } from "node:fs";
+import { totalmem } from "node:os";
 import { join } from "node:path";
 import type { FloatDType } from "../core/dtype.js";
 import { type StoreManifest, STORE_FORMAT, isStore, readManifest, writeManifest, writeShard } from "../data/store.js";
@@ -79,6 +80,12 @@ export async function harvestStores(model: LanguageModel, contexts: AsyncIterabl
   if (rowsPerContext < 1) throw new Error(`context size ${o.ctx} leaves no positions to store`);
   const contextsPerShard = Math.max(1, Math.round((o.shardTokens ?? 65536) / rowsPerContext));
   const target = Math.ceil(o.tokens / rowsPerContext);
+  // Each store fills one shard in memory: refuse a set that could not fit, before any work.
+  const shardBytes = sites.reduce((a, s) => a + contextsPerShard * rowsPerContext * model.hookWidth(s.hook) * 4 * (s.targetHook ? 2 : 1), 0);
+  if (shardBytes > 0.6 * totalmem()) {
+    throw new Error(`harvest: ${sites.length} store(s) filling shards of ${contextsPerShard * rowsPerContext} rows need ${(shardBytes / 2 ** 30).toFixed(1)} GiB of memory, ` +
+      `more than this machine can spare (${(totalmem() / 2 ** 30).toFixed(1)} GiB); lower --shard-tokens or harvest fewer hooks at once`);
+  }
   const stores = sites.map((site) => new StoreWriter(model, site, o, rowsPerContext, contextsPerShard, target));
   const lastHook = model.lastHook(sites.flatMap((s) => (s.targetHook ? [s.hook, s.targetHook] : [s.hook])));
   const start = Math.min(...stores.map((s) => s.next));

@@ -2,7 +2,7 @@
  * Harvesting activations to a store, streaming them back shuffled, and splice evaluation,
  * on a tiny random GPT-NeoX checkpoint and generated text.
  */
-import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SafetensorsFile } from "../../src/core/safetensors.js";
@@ -115,6 +115,11 @@ describe("harvest and the activation store", async () => {
     await harvestStores(loaded.model, contexts().contexts, resumed, base(""));
     for (const [i, s] of resumed.entries()) sameFolders(clean[i]!.outDir, s.outDir);
     await expect(harvestStores(loaded.model, contexts().contexts, [resumed[0]!, resumed[0]!], base(""))).rejects.toThrow(/share a folder/);
+    // Shards too large for the machine's memory are refused before anything is written.
+    const huge = harvestSites(loaded.model, join(dir, "huge"), hooks);
+    await expect(harvestStores(loaded.model, contexts().contexts, huge, base("", { shardTokens: 2 ** 33 })))
+      .rejects.toThrow(/need [\d.]+ GiB of memory, more than this machine can spare .*; lower --shard-tokens/);
+    expect(existsSync(join(dir, "huge"))).toBe(false);
   });
 
   it("harvests a pretokenized dataset: each row one context, cut to ctx, as SAELens reads them", async () => {
