@@ -56,7 +56,14 @@ export abstract class MixedSource implements ActivationSource {
   private loadGroup(group: number): void {
     this.group = group;
     this.row = 0;
-    this.rows = this.loadRows(this.order.slice(group * this.unitsPerGroup, (group + 1) * this.unitsPerGroup));
+    const units = this.order.slice(group * this.unitsPerGroup, (group + 1) * this.unitsPerGroup);
+    try {
+      this.rows = this.loadRows(units);
+    } catch (err) {
+      // A typed array too large to allocate: say which setting makes the buffer smaller.
+      if (!(err instanceof RangeError) || !/allocat|Invalid typed array length|Array buffer/i.test(err.message)) throw err;
+      throw new RangeError(`${this.where()}: a mixing buffer of ${units.length} units of rows ${this.width} floats wide does not fit in memory (${err.message}); lower --buffer-rows`);
+    }
     const n = this.rows.length / this.width;
     this.perm = new Uint32Array(n);
     for (let i = 0; i < n; i++) this.perm[i] = i;
