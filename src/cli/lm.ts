@@ -1,6 +1,6 @@
 /** `saekit harvest | eval | logits | generate`: commands that run a language model. */
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
@@ -58,7 +58,7 @@ export function registerLm(program: Command): void {
     .option("--skip-contexts <n>", "skip this many contexts first (e.g. those harvested for training)", nonNegativeInt, 0)
     .option("--out <file>", "also write the JSON result here (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output, with per-latent details (with a folder of SAEs: a folder, <SAE>.json each)")
-    .option("--sae-k <n>", "run a TopK SAE (topk, abstopk, vsae) with this many latents per token instead of its trained k (e.g. one trained with --multi-topk)", positiveInt)
+    .option("--sae-k <list>", "run a TopK SAE (topk, abstopk, vsae) with this many latents per token instead of its trained k (e.g. one trained with --multi-topk); several, e.g. 8,16,32, evaluate each in the same pass", (v: string) => v.split(",").map(positiveInt))
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
   addSaeModelDatasetOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
   evalCmd.action(async (o) => {
@@ -66,17 +66,24 @@ export function registerLm(program: Command): void {
     const loaded = await openModel(o);
     // A folder of SAE folders (one per hook, a sparsify checkpoint's layers.N): all in one
     // pass, --out and --saebench then folders holding one file per SAE.
-    const several = o.sae.startsWith("hf:") ? [] : saesIn(o.sae);
-    if (several.length === 0) {
-      const [r] = await evalSaes(loaded, o, [{ sae: o.sae, out: o.out, saebench: o.saebench }]);
+    const folder = o.sae.startsWith("hf:") ? [] : saesIn(o.sae);
+    const ks: Array<number | undefined> = o.saeK ?? [undefined];
+    if (folder.length === 0 && ks.length === 1) {
+      const [r] = await evalSaes(loaded, o, [{ sae: o.sae, saeK: ks[0], out: o.out, saebench: o.saebench }]);
       if (process.stdout.isTTY) process.stdout.write(formatEval(r!) + "\n");
       else printJson(r);
       return;
     }
-    if (o.hook || o.hookOut) throw new Error(`${o.sae} holds ${several.length} SAEs, each read at the hook its config names; --hook and --hook-out name one SAE's`);
+    if (folder.length > 0 && (o.hook || o.hookOut)) throw new Error(`${o.sae} holds ${folder.length} SAEs, each read at the hook its config names; --hook and --hook-out name one SAE's`);
+    // Every SAE (of the folder) at every k: --out and --saebench are folders, a file per run.
     for (const dir of [o.out, o.saebench]) if (dir) mkdirSync(dir, { recursive: true });
     const file = (dir: string | undefined, name: string) => (dir === undefined ? undefined : join(dir, `${name}.json`));
-    const results = await evalSaes(loaded, o, several.map((name) => ({ sae: join(o.sae, name), out: file(o.out, name), saebench: file(o.saebench, name) })));
+    const names = folder.length > 0 ? folder : [null];
+    const runs = names.flatMap((name) => ks.map((k) => {
+      const label = [name ?? basename(o.sae), ...(k !== undefined && ks.length > 1 ? [`k${k}`] : [])].join("-");
+      return { sae: name === null ? o.sae : join(o.sae, name), saeK: k, out: file(o.out, label), saebench: file(o.saebench, label) };
+    }));
+    const results = await evalSaes(loaded, o, runs);
     if (process.stdout.isTTY) process.stdout.write(formatEvalSummary(results) + "\n");
     else for (const r of results) printJson(r);
   });
@@ -144,8 +151,8 @@ export function registerLm(program: Command): void {
  * core output) `saebench` file when given; the per-latent arrays go to the SAEBench file
  * only, so the summaries returned stay small.
  */
-async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array<{ sae: string; out?: string; saebench?: string }>) {
-  const opened = await Promise.all(runs.map((run) => openSaeAtHook({ ...o, sae: run.sae })));
+async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array<{ sae: string; saeK?: number; out?: string; saebench?: string }>) {
+  const opened = await Promise.all(runs.map((run) => openSaeAtHook({ ...o, sae: run.sae, saeK: run.saeK })));
   const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
   const results = await evaluateSplices(loaded.model, opened, src.contexts, {
     tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: runs.some((r) => r.saebench !== undefined),
@@ -153,7 +160,11 @@ async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array
   return results.map((r, i) => {
     const { sae, metadata, raw } = opened[i]!;
     const { sae: saePath, out, saebench } = runs[i]!;
-    const result = { model: o.model, sae: saePath, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, dataset: o.dataset, ...r, features: undefined };
+    const k = runs[i]!.saeK;
+    const result = {
+      model: o.model, sae: saePath, ...(k !== undefined ? { sae_k: k } : {}), architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae,
+      dataset: o.dataset, ...r, features: undefined,
+    };
     if (out) writeJsonAtomic(out, result);
     if (saebench) {
       writeJsonAtomic(saebench, saeBenchCoreOutput(r, sae, {
@@ -212,9 +223,9 @@ export function formatEval(r: SpliceEvalResult): string {
 }
 
 /** Several SAEs' eval results as one table, a row each. */
-export function formatEvalSummary(results: Array<SpliceEvalResult & { sae: string }>): string {
+export function formatEvalSummary(results: Array<SpliceEvalResult & { sae: string; sae_k?: number }>): string {
   const head = ["SAE", "hook", "FVU", "L0", "alive", "CE recovered", "KL score", "CE with SAE"];
-  const rows = results.map((r) => [r.sae, r.hook_out ? `${r.hook} -> ${r.hook_out}` : r.hook, f4(r.reconstruction.fvu), r.sparsity.l0.toFixed(2),
+  const rows = results.map((r) => [r.sae_k !== undefined ? `${r.sae} (k = ${r.sae_k})` : r.sae, r.hook_out ? `${r.hook} -> ${r.hook_out}` : r.hook, f4(r.reconstruction.fvu), r.sparsity.l0.toFixed(2),
     f4(r.sparsity.frac_alive), f4(r.ce_loss_recovered), f4(r.kl_div_score), f4(r.ce_loss_with_sae)]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((v, c) => v.padEnd(widths[c]!)).join("  ").trimEnd();

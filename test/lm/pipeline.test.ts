@@ -73,6 +73,12 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(e.reconstruction.fvu).toBeGreaterThan(0);
     expect(e.sparsity.l0).toBeLessThanOrEqual(4);
     expect(e.sparsity.density_histogram.counts).toHaveLength(50);
+    // Several inference k in one pass: a line each, L0 at most that k.
+    const atK = saekit("eval", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16", "--sae-k", "1,2,8")
+      .trim().split("\n").map((l) => JSON.parse(l));
+    expect(atK.map((r) => r.sae_k)).toEqual([1, 2, 8]);
+    atK.forEach((r) => expect(r.sparsity.l0).toBeLessThanOrEqual(r.sae_k));
+    expect(atK[0].sparsity.l0).toBeLessThan(atK[2].sparsity.l0);
   });
 
   it("harvests input/target pairs for every layer, trains a transcoder on one and evaluates it at the output hook", () => {
