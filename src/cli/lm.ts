@@ -154,7 +154,8 @@ export function registerLm(program: Command): void {
 async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array<{ sae: string; saeK?: number; out?: string; saebench?: string }>) {
   const opened = await Promise.all(runs.map((run) => openSaeAtHook({ ...o, sae: run.sae, saeK: run.saeK })));
   const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
-  const results = await evaluateSplices(loaded.model, opened, src.contexts, {
+  const targets = opened.map((t, i) => ({ ...t, name: runs[i]!.sae }));
+  const results = await evaluateSplices(loaded.model, targets, src.contexts, {
     tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: runs.some((r) => r.saebench !== undefined),
   });
   return results.map((r, i) => {

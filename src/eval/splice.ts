@@ -113,6 +113,8 @@ export interface SpliceTarget {
   sae: Sae;
   hook: string;
   hookOut?: string;
+  /** Names the SAE in errors (its path, say). */
+  name?: string;
 }
 
 /**
@@ -127,7 +129,14 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
   const first = (o.excludeBos ?? true) ? 1 : 0;
   const B = o.batch ?? 16;
   const wanted = Math.ceil(o.tokens / (T - 1));
-  const runs = targets.map((t) => new SpliceRun(model, t, first, o.featurewise === true));
+  const runs = targets.map((t) => {
+    try {
+      return new SpliceRun(model, t, first, o.featurewise === true);
+    } catch (err) {
+      if (t.name === undefined) throw err;
+      throw new Error(`${t.name}: ${(err as Error).message}`);
+    }
+  });
   // One zero-ablation per output hook, shared by the SAEs that splice there.
   const outHooks = [...new Set(runs.map((r) => r.hookOut))];
   const zeroSums = new Map(outHooks.map((h) => [h, { ce: 0, kl: 0 }]));

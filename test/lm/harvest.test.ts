@@ -257,6 +257,9 @@ describe("splice evaluation", async () => {
     const joint = evaluateSplicesOn(loaded.model, targets, held, opts);
     targets.forEach((t, i) => expect(joint[i]).toEqual(evaluateSpliceOn(loaded.model, t.sae, held, { ...opts, hook: t.hook, hookOut: t.hookOut })));
     expect(joint[2]!.hook_out).toBe("blocks.0.hook_mlp_out");
+    // A named SAE that does not fit its hook is named in the error.
+    const wide = { sae: make({ architecture: "topk", d_in: d + 1, d_sae: 8, k: 2 }), hook: "blocks.1.hook_resid_post", name: "runs/wide" };
+    expect(() => evaluateSplicesOn(loaded.model, [targets[0]!, wide], held, opts)).toThrow(/^runs\/wide: the SAE reads 33-dim activations/);
   });
 
   it("an SAE that reconstructs exactly recovers all the CE loss and has zero KL", async () => {
