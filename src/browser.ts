@@ -73,6 +73,6 @@ export { Llama2cTokenizer } from "./lm/llama2c-tokenizer.js";
 export { generate, steeringHook } from "./lm/generate.js";
 export { packContexts, splitDocuments, type DocumentSplit } from "./data/contexts.js";
 export { LmSource, type LmSourceOptions, type LmSourcePart } from "./data/lm-source.js";
-export { evaluateSplice, evaluateSpliceOn, spliceScores, type SpliceEvalResult } from "./eval/splice.js";
+export { evaluateSplice, evaluateSpliceOn, evaluateSplices, evaluateSplicesOn, spliceScores, type SpliceEvalResult, type SpliceTarget } from "./eval/splice.js";
 export { promptView, type PromptToken } from "./analysis/prompt-view.js";
 export { buildDashboards } from "./analysis/dashboard.js";

@@ -74,7 +74,7 @@ export { harvest, harvestSites, harvestStores, type HarvestOptions, type Harvest
 export { openContexts, takeContexts } from "./lm/dataset.js";
 
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
-export { evaluateSplice, evaluateSpliceOn } from "./eval/splice.js";
+export { evaluateSplice, evaluateSpliceOn, evaluateSplices, evaluateSplicesOn, type SpliceTarget } from "./eval/splice.js";
 export { measureSae, type MeasureResult } from "./eval/measure.js";
 export {
   saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchTppOutput, saeBenchScrOutput, saeBenchAbsorptionOutput, encoderStatistics,
