@@ -164,6 +164,14 @@ inline uint32_t radix_code(float v, SelectMode mode) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+// The key a Value-mode radix code stands for (its inverse; NaN never reaches it).
+inline float key_of_code(uint32_t code) {
+  const uint32_t u = (code & 0x80000000u) ? (code & 0x7fffffffu) : ~code;
+  float v;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+
 // A candidate's rank packed in one integer, larger = better: the key's order-preserving
 // code above the inverted column, so ties in key go to the lower column. Integer
 // comparisons make selection and sorting of candidates branch-light.
@@ -292,15 +300,35 @@ long collect(const float* x, const float* bias, long m, SelectMode mode, float t
   return collect_generic(x, bias, 0, m, mode, t, c, 0);
 }
 
-// The top k of one row by the sampled threshold; false if the caller must fall back.
+// The top k of one row by a threshold: first `hint` (the one that worked for the previous
+// row, as rows of one batch are alike; NaN for none), else the row's own sampled estimates.
+// On success `hint` becomes the threshold that worked; false if the caller must fall back.
 bool topk_row_sampled(const float* x, const float* bias, long m, long k, SelectMode mode,
-                      std::vector<float>& sample, Candidates& c, float* vals, int32_t* idx) {
-  float tight, loose;
-  sampled_thresholds(x, bias, m, k, mode, sample, &tight, &loose);
-  long n = collect(x, bias, m, mode, tight, c);
-  if (n < k) n = collect(x, bias, m, mode, loose, c);
-  if (n < k || n > c.cap) return false;
+                      std::vector<float>& sample, Candidates& c, float* vals, int32_t* idx, float& hint) {
+  long n = -1;
+  if (hint == hint) {
+    n = collect(x, bias, m, mode, hint, c);
+    if (n < k || n > c.cap) n = -1;
+  }
+  if (n < 0) {
+    float tight, loose;
+    sampled_thresholds(x, bias, m, k, mode, sample, &tight, &loose);
+    hint = tight;
+    n = collect(x, bias, m, mode, tight, c);
+    if (n < k) n = collect(x, bias, m, mode, hint = loose, c);
+    if (n < k || n > c.cap) {
+      hint = std::numeric_limits<float>::quiet_NaN();
+      return false;
+    }
+  }
   for (long i = 0; i < n; i++) c.ranks[i] = packed_rank(c.key[i], c.idx[i]);
+  if (n > 4 * k && 2 * k < n) {
+    // Far more candidates than needed: keep the best 2k (the top k lie among them) and make
+    // the 2k-th key the next row's threshold, so the hint follows the rows as they drift.
+    std::nth_element(c.ranks.begin(), c.ranks.begin() + (2 * k - 1), c.ranks.begin() + n, std::greater<uint64_t>());
+    hint = key_of_code(static_cast<uint32_t>(c.ranks[2 * k - 1] >> 32));
+    n = 2 * k;
+  }
   std::nth_element(c.ranks.begin(), c.ranks.begin() + (k - 1), c.ranks.begin() + n, std::greater<uint64_t>());
   std::sort(c.ranks.begin(), c.ranks.begin() + k, std::greater<uint64_t>());
   for (long i = 0; i < k; i++) {
@@ -326,9 +354,10 @@ void topk_rows(const float* x, long batch, long m, long k, SelectMode mode, cons
     std::vector<float> sample;
     Candidates cands;
     if (sampled) cands.reserve(std::min(m, 32 * k + 1024));
+    float hint = std::numeric_limits<float>::quiet_NaN();
     for (long b = b0; b < b1; b++) {
       const float* row = x + b * m;
-      if (sampled && topk_row_sampled(row, bias, m, k, mode, sample, cands, vals + b * k, idx + b * k))
+      if (sampled && topk_row_sampled(row, bias, m, k, mode, sample, cands, vals + b * k, idx + b * k, hint))
         continue;
       sel.reset();
       sel.seed(row, bias, k, mode);

@@ -186,6 +186,24 @@ describe("topk", () => {
     });
   });
 
+  it("rows that drift from one to the next (each row's threshold is tried on the next) stay exact", () => {
+    const rng = new Rng(12);
+    forEachIsa((isa) => {
+      for (const [m, k] of [[4096, 64], [5000, 100], [2048, 16]] as const) {
+        // One chunk of rows in order: shifted far down (the previous threshold admits too
+        // few), far up (too many to hold), a little up (many more than needed, within
+        // bounds), scaled, and tied.
+        const shifts = [0, -10, 10, 1.5, 0, -0.3, 0, 0];
+        const scales = [1, 1, 1, 1, 3, 0.2, 1, 1];
+        const batch = shifts.length;
+        const x = randn(rng, batch * m);
+        for (let b = 0; b < batch; b++) for (let j = 0; j < m; j++) x[b * m + j] = x[b * m + j]! * scales[b]! + shifts[b]!;
+        for (let j = 0; j < m; j++) x[7 * m + j] = Math.round(x[7 * m + j]! * 2);
+        for (const mode of modes) compareTopk(x, batch, m, k, mode, null, `${isa} drift m=${m} k=${k} mode=${mode}`);
+      }
+    });
+  });
+
   it("returns rows sorted best-first and a -inf bias masks columns out", () => {
     const x = Float32Array.from([0.5, -3, 2, 1, -1, 4]);
     const vals = new Float32Array(3), idx = new Int32Array(3);
