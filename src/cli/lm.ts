@@ -11,6 +11,7 @@ import { evaluateSplices, type SpliceEvalResult } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
 import { clampingHook, generate, steeringHook } from "../lm/generate.js";
 import { harvestSites, harvestStores } from "../lm/harvest.js";
+import { pretokenize } from "../data/pretokenize.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { HookFn } from "../lm/model.js";
 import { saesIn } from "../sae/open.js";
@@ -47,6 +48,21 @@ export function registerLm(program: Command): void {
       out: sites[i]!.outDir, model: m.model, hook: m.hook, ...(m.target_hook ? { target_hook: m.target_hook } : {}),
       d: m.d, ctx: m.ctx, dtype: m.dtype, tokens: m.tokens, shards: m.shards.length,
     }));
+  });
+
+  const pretokenizeCmd = program
+    .command("pretokenize")
+    .description("tokenize a text dataset into contexts once and write them as a pretokenized dataset (an input_ids column, one context per row, as SAELens' pretokenize runner writes): .parquet or .jsonl, read back by every --dataset option and by SAELens")
+    .requiredOption("--tokens <n>", "tokens to write (whole contexts)", positiveInt)
+    .requiredOption("--out <file>", "output .parquet or .jsonl");
+  addModelOptions(pretokenizeCmd);
+  addDatasetOptions(pretokenizeCmd);
+  pretokenizeCmd.action(async (o) => {
+    const loaded = await openModel(o);
+    const src = openContexts(loaded, o.dataset, contextOptions(o));
+    const info = { model: o.model, tokenizer: o.tokenizer ?? o.model, dataset: o.dataset, context_size: o.ctx, prepend_bos: o.bos !== false, bos_token_id: loaded.bosId };
+    const { rows } = await pretokenize(src.contexts, o.out, { ctx: o.ctx, tokens: o.tokens, info });
+    printJson({ out: o.out, rows, ctx: o.ctx, tokens: rows * o.ctx });
   });
 
   const evalCmd = program

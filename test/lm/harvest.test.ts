@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SafetensorsFile } from "../../src/core/safetensors.js";
 import { StoreSource } from "../../src/data/store-source.js";
+import { pretokenize } from "../../src/data/pretokenize.js";
 import { readManifest, readShardActivations, readShardTokens } from "../../src/data/store.js";
 import { saeBenchCoreOutput } from "../../src/eval/saebench.js";
 import { evaluateSplice, evaluateSpliceOn, evaluateSplicesOn, spliceScores } from "../../src/eval/splice.js";
@@ -135,6 +136,20 @@ describe("harvest and the activation store", async () => {
       return Array.from({ length: t.length / ctx }, (_, c) => [...t.subarray(c * ctx, (c + 1) * ctx)]);
     });
     expect(stored).toEqual(rows.map((r) => r.slice(0, ctx)));
+  });
+
+  it("pretokenize writes the contexts harvest reads from the text: the same store from either (parquet and jsonl)", async () => {
+    const fromText = join(dir, "from-text");
+    await harvest(loaded.model, contexts().contexts, base(fromText, { tokens: 12 * ctx }));
+    for (const ext of ["parquet", "jsonl"]) {
+      const file = join(dir, `pretokenized.${ext}`);
+      expect(await pretokenize(contexts().contexts, file, { ctx, tokens: 12 * ctx, info: { dataset: textPath } })).toEqual({ rows: 12 });
+      const src = openContexts(loaded, file, { ctx, prependBos: true });
+      const out = join(dir, `from-${ext}`);
+      await harvest(loaded.model, src.contexts, base(out, { tokens: 12 * ctx, dataset: { spec: textPath, fingerprint: contexts().fingerprint } }));
+      sameFolders(fromText, out);
+    }
+    await expect(pretokenize(contexts().contexts, join(dir, "x.csv"), { ctx, tokens: ctx })).rejects.toThrow(/written as .parquet or .jsonl/);
   });
 
   it("refuses to extend a store made with other settings", async () => {

@@ -157,6 +157,17 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(JSON.parse(readFileSync(out, "utf8")).eval_result_metrics.autointerp.autointerp_score).toBe(r.autointerp_score);
   });
 
+  it("pretokenize writes a dataset of contexts that reads back as one context per row", async () => {
+    const file = join(dir, "tokens.parquet");
+    const r = JSON.parse(saekit("pretokenize", "--model", model, "--dataset", text, "--ctx", "16", "--tokens", "100", "--out", file));
+    expect(r).toEqual({ out: file, rows: 7, ctx: 16, tokens: 112 });
+    const { readItems } = await import("../../src/data/text.js");
+    const rows: Int32Array[] = [];
+    for await (const item of readItems(file)) rows.push(item as Int32Array);
+    expect(rows.map((row) => row.length)).toEqual(Array(7).fill(16));
+    expect(rows.every((row) => row[0] === 0)).toBe(true); // GPT-NeoX's BOS first, as harvest packs them
+  });
+
   it("a harvest killed with SIGKILL and rerun ends with the same store as one clean run", async () => {
     const killed = join(dir, "killed");
     const child = spawn(process.execPath, [bin, ...harvestArgs(killed), "--threads", "1"], { stdio: "ignore" });
