@@ -52,7 +52,7 @@ export function registerLm(program: Command): void {
 
   const pretokenizeCmd = program
     .command("pretokenize")
-    .description("tokenize a text dataset into contexts once and write them as a pretokenized dataset (an input_ids column, one context per row, as SAELens' pretokenize runner writes): .parquet or .jsonl, read back by every --dataset option and by SAELens")
+    .description("tokenize a text dataset into contexts once and write them as a pretokenized dataset (an input_ids column, one context per row, the layout of SAELens' pretokenize runner): .parquet or .jsonl, which every --dataset option reads back")
     .requiredOption("--tokens <n>", "tokens to write (whole contexts)", positiveInt)
     .requiredOption("--out <file>", "output .parquet or .jsonl");
   addModelOptions(pretokenizeCmd);
