@@ -200,6 +200,9 @@ describe("topk", () => {
         for (let b = 0; b < batch; b++) for (let j = 0; j < m; j++) x[b * m + j] = x[b * m + j]! * scales[b]! + shifts[b]!;
         for (let j = 0; j < m; j++) x[7 * m + j] = Math.round(x[7 * m + j]! * 2);
         for (const mode of modes) compareTopk(x, batch, m, k, mode, null, `${isa} drift m=${m} k=${k} mode=${mode}`);
+        // AuxK's mask: a NaN bias on 90% of the columns (the live latents), the dead ones left.
+        const mask = Float32Array.from({ length: m }, (_, j) => (j % 10 === 3 ? 0.1 : NaN));
+        for (const mode of modes) compareTopk(x, batch, m, k, mode, mask, `${isa} masked m=${m} k=${k} mode=${mode}`);
       }
     });
   });
