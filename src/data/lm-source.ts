@@ -8,7 +8,7 @@
  * several hooks, their activations side by side (then their targets), for one SAE or
  * transcoder per hook (trainSaes).
  */
-import type { LanguageModel } from "../lm/model.js";
+import { type LanguageModel, fanOutHooks } from "../lm/model.js";
 import { MixedSource } from "./mixed-source.js";
 
 export interface LmSourceOptions {
@@ -99,12 +99,10 @@ export class LmSource extends MixedSource {
         }
       };
       // A hook may be one part's input and another's target: it then lands in both places.
-      const copies: Record<string, Array<(a: Float32Array) => void>> = {};
-      for (const p of this.parts) {
-        (copies[p.hook] ??= []).push(store(p.offset, p.d));
-        if (p.targetHook) (copies[p.targetHook] ??= []).push(store(p.targetOffset!, p.d));
-      }
-      const hooks = Object.fromEntries(Object.entries(copies).map(([h, fns]) => [h, (a: Float32Array) => fns.forEach((f) => f(a))]));
+      const hooks = fanOutHooks(this.parts.flatMap((p) => [
+        [p.hook, store(p.offset, p.d)] as const,
+        ...(p.targetHook ? [[p.targetHook, store(p.targetOffset!, p.d)] as const] : []),
+      ]));
       this.model.forward(tokens, n, T, { output: "none", stopAt: this.lastHook, hooks });
     }
     return out;

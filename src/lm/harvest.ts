@@ -15,7 +15,7 @@ import { join } from "node:path";
 import type { FloatDType } from "../core/dtype.js";
 import { type StoreManifest, STORE_FORMAT, isStore, readManifest, writeManifest, writeShard } from "../data/store.js";
 import { ProgressBar } from "../util/progress.js";
-import type { LanguageModel } from "./model.js";
+import { type LanguageModel, fanOutHooks } from "./model.js";
 
 /** One store a harvest fills: a hook's activations, and a later hook's as its targets. */
 export interface HarvestSite {
@@ -104,18 +104,14 @@ export async function harvestStores(model: LanguageModel, contexts: AsyncIterabl
     const tokens = new Int32Array(B * o.ctx);
     pending.forEach((c, b) => tokens.set(c, b * o.ctx));
     const first = index - B;
-    const hooks: Record<string, Array<(act: Float32Array) => void>> = {};
+    const copies: Array<[string, (act: Float32Array) => void]> = [];
     for (const s of stores) {
       const taken = s.take(first, pending);
       if (!taken) continue;
-      (hooks[s.site.hook] ??= []).push(taken.activations);
-      if (s.site.targetHook) (hooks[s.site.targetHook] ??= []).push(taken.targets!);
+      copies.push([s.site.hook, taken.activations]);
+      if (s.site.targetHook) copies.push([s.site.targetHook, taken.targets!]);
     }
-    model.forward(tokens, B, o.ctx, {
-      stopAt: lastHook,
-      output: "none",
-      hooks: Object.fromEntries(Object.entries(hooks).map(([h, fns]) => [h, (a: Float32Array) => fns.forEach((f) => f(a))])),
-    });
+    model.forward(tokens, B, o.ctx, { stopAt: lastHook, output: "none", hooks: fanOutHooks(copies) });
     harvested += B;
     pending = [];
   };

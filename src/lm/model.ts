@@ -497,3 +497,17 @@ export function expandHookPattern(pattern: string, names: readonly string[]): st
   if (hits.length === 0) throw new Error(`no hook point matches "${pattern}"`);
   return hits;
 }
+
+/**
+ * Hooks from (hook, callback) pairs where a hook may appear more than once — one part's
+ * input and another's target, say: each hook's callbacks all see its activation, in order.
+ */
+export function fanOutHooks(entries: ReadonlyArray<readonly [string, (act: Float32Array) => void]>): Record<string, HookFn> {
+  const byHook = new Map<string, Array<(act: Float32Array) => void>>();
+  for (const [hook, fn] of entries) {
+    const fns = byHook.get(hook);
+    if (fns) fns.push(fn);
+    else byHook.set(hook, [fn]);
+  }
+  return Object.fromEntries([...byHook].map(([hook, fns]) => [hook, (act: Float32Array) => { for (const f of fns) f(act); }]));
+}
