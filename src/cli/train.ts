@@ -11,7 +11,7 @@ import type { LanguageModel } from "../lm/model.js";
 import { openActivationSource } from "../data/open.js";
 import type { ActivationSource } from "../data/source.js";
 import { StoreSource } from "../data/store-source.js";
-import { storesIn } from "../data/store.js";
+import { storedContexts, storesIn } from "../data/store.js";
 import { openContexts, takeContexts } from "../lm/dataset.js";
 import type { SaeMetadata } from "../sae/saelens.js";
 import type { Sae } from "../sae/sae.js";
@@ -152,7 +152,7 @@ function storeEvaluation(o: Record<string, any>): (source: ActivationSource) => 
     const m = source.manifest;
     if (!models.has(m.model)) models.set(m.model, openModel({ ...o, model: m.model }));
     const loaded = await models.get(m.model)!;
-    const stored = m.shards.reduce((a, s) => a + s.contexts, 0);
+    const stored = storedContexts(m);
     const src = openContexts(loaded, m.dataset.spec, { ...contextOptions(o), ctx: m.ctx, prependBos: m.prepend_bos, skip: stored });
     if (src.fingerprint !== m.dataset.fingerprint) throw new Error(`${m.dataset.spec} has changed since the store was harvested from it; its held-out text is not what the store left out`);
     const heldOut = await takeContexts(src.contexts, Math.ceil(o.evalTokens / (m.ctx - 1)));

@@ -9,11 +9,12 @@
  * full harvest; a rerun resumes after the last complete shard.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { writeJsonAtomic } from "../core/atomic.js";
 import type { FloatDType } from "../core/dtype.js";
 import { SafetensorsFile, writeSafetensors } from "../core/safetensors.js";
+import { subfolders } from "../util/folders.js";
 import { datasetFiles } from "./text.js";
 
 export const MANIFEST_FILE = "manifest.json";
@@ -54,9 +55,12 @@ export function isStore(dir: string): boolean {
  * several hooks writes, one per hook — in natural order (blocks.2 before blocks.10).
  */
 export function storesIn(dir: string): string[] {
-  if (!existsSync(dir) || !statSync(dir).isDirectory() || isStore(dir)) return [];
-  return readdirSync(dir).filter((name) => isStore(join(dir, name)))
-    .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  return isStore(dir) ? [] : subfolders(dir, isStore);
+}
+
+/** Contexts the store's written shards hold: where a rerun, or held-out text, starts. */
+export function storedContexts(m: StoreManifest): number {
+  return m.shards.reduce((a, s) => a + s.contexts, 0);
 }
 
 export function readManifest(dir: string): StoreManifest {

@@ -19,7 +19,7 @@ import { readRunMetrics, writeTrainingReport } from "../analysis/training-report
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { StoreSource } from "../data/store-source.js";
 import { type LabeledText, splitByClass } from "../data/labeled.js";
-import { readManifest, readShardActivations } from "../data/store.js";
+import { readManifest, readShardActivations, storedContexts } from "../data/store.js";
 import { readDocuments } from "../data/text.js";
 import { specialTokens } from "../eval/pooled-activations.js";
 import { runSparseProbing } from "../eval/sparse-probing-run.js";
@@ -133,7 +133,7 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
     outDir: store, hook: o.hook, tokens: o.harvestTokens, ctx: o.ctx, batch: 32, prependBos: true, excludeBos: true,
     shardTokens: 65_536, modelName: modelPath, dataset: { spec: text, fingerprint: src.fingerprint }, progress: o.progress,
   });
-  const usedContexts = manifest.shards.reduce((a, s) => a + s.contexts, 0);
+  const usedContexts = storedContexts(manifest);
 
   // 2. Train every configuration on the store.
   const runs: Run[] = [];

@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import type { FloatDType } from "../core/dtype.js";
-import { type StoreManifest, STORE_FORMAT, isStore, readManifest, writeManifest, writeShard } from "../data/store.js";
+import { type StoreManifest, STORE_FORMAT, isStore, readManifest, storedContexts, writeManifest, writeShard } from "../data/store.js";
 import { ProgressBar } from "../util/progress.js";
 import { type LanguageModel, fanOutHooks } from "./model.js";
 
@@ -187,7 +187,7 @@ class StoreWriter {
       m.complete = false;
     }
     this.m = m;
-    this.written = m.shards.reduce((a, s) => a + s.contexts, 0);
+    this.written = storedContexts(m);
   }
 
   /** The stream position of the next context this store takes. */

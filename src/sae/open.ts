@@ -5,9 +5,10 @@
  * GemmaScope params.npz (the file, or its folder); local, or `hf:ORG/NAME/FOLDER[@revision]`
  * downloaded from the hub (fetchSae).
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { HubOptions } from "../lm/hub.js";
+import { subfolders } from "../util/folders.js";
 import { dictionaryLearningFile, loadDictionaryLearningSae } from "./dictionary-learning.js";
 import { gemmaScopeFile, loadGemmaScopeSae } from "./gemma-scope.js";
 import { resolveHubSae } from "./hub.js";
@@ -28,9 +29,7 @@ export function isSaePath(path: string): boolean {
  * order (layers.2 before layers.10).
  */
 export function saesIn(dir: string): string[] {
-  if (!existsSync(dir) || !statSync(dir).isDirectory() || isSaePath(dir)) return [];
-  return readdirSync(dir).filter((name) => statSync(join(dir, name)).isDirectory() && isSaePath(join(dir, name)))
-    .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  return isSaePath(dir) ? [] : subfolders(dir, isSaePath);
 }
 
 export function openSae(path: string): LoadedSae & { format: SaeFormat } {
