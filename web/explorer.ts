@@ -10,7 +10,7 @@
 import {
   type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, LmSource, type LoadedModel, type PromptToken,
   type Sae, type SaeMetadata, type SpliceEvalResult, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes,
-  buildDashboards, defaultConfig, evaluateSplice, exploreActivations, histogramSvg, latentDashboardHtml, latentDetail, lineSvg, modelFromFiles, packContexts, promptView,
+  buildDashboards, defaultConfig, evaluateSpliceOn, exploreActivations, histogramSvg, latentDashboardHtml, latentDetail, lineSvg, modelFromFiles, packContexts, promptView,
   saeFromFileMap, saeLensFolderBytes, splitDocuments,
 } from "../src/browser.js";
 
@@ -264,7 +264,7 @@ async function explore(): Promise<void> {
   if (m && state.lm && !state.metadata.hook_name_out) {
     status("explore-status", `measured on ${e.rows} rows; splicing the SAE into the model...`);
     await tick();
-    const splice = await spliceScoresHere(state.lm, state.sae!, m);
+    const splice = spliceScoresHere(state.lm, state.sae!, m);
     $("metrics").innerHTML = metricsTable(e, splice);
     status("explore-status", `measured on ${e.rows} rows; spliced into the model on ${splice.contexts} of its contexts`);
   }
@@ -274,10 +274,9 @@ async function explore(): Promise<void> {
  * The SAE spliced into the model at the hook the activations came from, on (up to 32 of)
  * the same contexts: CE loss clean, with the SAE and zero-ablated, and the two scores.
  */
-async function spliceScoresHere(lm: LoadedModel, sae: Sae, m: NonNullable<typeof state.fromModel>): Promise<SpliceEvalResult> {
+function spliceScoresHere(lm: LoadedModel, sae: Sae, m: NonNullable<typeof state.fromModel>): SpliceEvalResult {
   const contexts = m.contexts.slice(0, 32);
-  async function* stream() { yield* contexts; }
-  return evaluateSplice(lm.model, sae, stream(), {
+  return evaluateSpliceOn(lm.model, sae, contexts, {
     hook: m.hook, tokens: contexts.length * (m.ctx - 1), ctx: m.ctx, batch: 8, excludeBos: m.excludeBos, progress: false,
   });
 }

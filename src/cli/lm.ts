@@ -176,8 +176,7 @@ async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array
   });
   return results.map((r, i) => {
     const { sae, metadata, raw } = opened[i]!;
-    const { sae: saePath, out, saebench } = runs[i]!;
-    const k = runs[i]!.saeK;
+    const { sae: saePath, saeK: k, out, saebench } = runs[i]!;
     const result = {
       model: o.model, sae: saePath, ...(k !== undefined ? { sae_k: k } : {}), architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae,
       dataset: o.dataset, ...r, features: undefined,

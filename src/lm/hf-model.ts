@@ -12,8 +12,8 @@ import { LanguageModel, type LmWeights } from "./model.js";
 import type { TextTokenizer } from "./tokenizer.js";
 import type { WeightReader } from "./weight-reader.js";
 
-/** config.json's text (`source` names it in errors) as an object. */
-export function parseConfigJson(text: string, source: string): Record<string, unknown> {
+/** A JSON file's text (config.json, tokenizer.json, ...; `source` names it in errors) as an object. */
+export function parseJson(text: string, source: string): Record<string, unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { checkTokenizerFits, hfLanguageModel, parseConfigJson } from "./hf-model.js";
+import { checkTokenizerFits, hfLanguageModel, parseJson } from "./hf-model.js";
 import { resolveHubModel } from "./hub.js";
 import { llama2cFromBytes } from "./llama2c.js";
 import { type Llama2cTokenizer, llama2cTokenizerFromBytes } from "./llama2c-tokenizer.js";
@@ -37,7 +37,7 @@ export async function loadModel(spec: string, opts: LoadModelOptions = {}): Prom
   }
   const cfgPath = join(path, "config.json");
   if (!existsSync(cfgPath)) throw new Error(`${path}: no config.json; expected a Hugging Face model folder`);
-  const model = hfLanguageModel(parseConfigJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path);
+  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path);
   const tokPath = opts.tokenizer ?? path;
   const tokenizer = opts.tokenizer || hasTokenizerFiles(path) ? openTokenizer(tokPath) : null;
   if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, tokPath);

@@ -6,7 +6,7 @@
  * Needs no file system, so it runs in the browser; load.ts reads the same from disk.
  */
 import { SafetensorsReader } from "../core/safetensors-format.js";
-import { checkTokenizerFits, hfLanguageModel, parseConfigJson } from "./hf-model.js";
+import { checkTokenizerFits, hfLanguageModel, parseJson } from "./hf-model.js";
 import { llama2cFromBytes } from "./llama2c.js";
 import { llama2cTokenizerFromBytes } from "./llama2c-tokenizer.js";
 import type { LanguageModel } from "./model.js";
@@ -41,7 +41,7 @@ export function modelFromFiles(files: ReadonlyMap<string, Uint8Array>, o: ModelF
   const config = byName.get("config.json");
   if (!config) return llama2cFromFiles(byName, source, o);
 
-  const json = parseConfigJson(text.decode(config), at("config.json"));
+  const json = parseJson(text.decode(config), at("config.json"));
   const model = hfLanguageModel(json, at("config.json"), hfCheckpoint(byName, at), source);
   const tokenizer = hfTokenizer(byName, at);
   if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, source);
@@ -66,7 +66,7 @@ function hfCheckpoint(files: Map<string, Uint8Array>, at: (name: string) => stri
 }
 
 function hfTokenizer(files: Map<string, Uint8Array>, at: (name: string) => string): HfTokenizer | null {
-  const json = (name: string) => parseConfigJson(text.decode(files.get(name)!), at(name));
+  const json = (name: string) => parseJson(text.decode(files.get(name)!), at(name));
   if (files.has("tokenizer.json")) return new HfTokenizer(json("tokenizer.json"), at("tokenizer.json"));
   if (files.has("vocab.json") && files.has("merges.txt")) {
     return new HfTokenizer(gpt2TokenizerJson(json("vocab.json") as Record<string, number>, text.decode(files.get("merges.txt")!)), at("vocab.json"));
