@@ -315,14 +315,17 @@ bool topk_row_sampled(const float* x, const float* bias, long m, long k, SelectM
     sampled_thresholds(x, bias, m, k, mode, sample, &tight, &loose);
     hint = tight;
     n = collect(x, bias, m, mode, tight, c);
-    if (n < k) n = collect(x, bias, m, mode, hint = loose, c);
+    if (n < k) {
+      hint = loose;
+      n = collect(x, bias, m, mode, loose, c);
+    }
     if (n < k || n > c.cap) {
       hint = std::numeric_limits<float>::quiet_NaN();
       return false;
     }
   }
   for (long i = 0; i < n; i++) c.ranks[i] = packed_rank(c.key[i], c.idx[i]);
-  if (n > 4 * k && 2 * k < n) {
+  if (n > 4 * k) {
     // Far more candidates than needed: keep the best 2k (the top k lie among them) and make
     // the 2k-th key the next row's threshold, so the hint follows the rows as they drift.
     std::nth_element(c.ranks.begin(), c.ranks.begin() + (2 * k - 1), c.ranks.begin() + n, std::greater<uint64_t>());

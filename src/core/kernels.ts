@@ -1,7 +1,7 @@
 /**
  * Picks the kernels saekit runs on: the native addon when it is built, else the TypeScript
- * kernels: the reference twins with a faster GEMM and TopK (see kernel-api.ts for the
- * interface and its conventions).
+ * kernels: the reference twins with a faster GEMM, TopK and attention (see kernel-api.ts
+ * for the interface and its conventions).
  */
 import { cachedAttentionRows, causalAttentionRows } from "./js-attention.js";
 import { sgemmBlocked } from "./js-gemm.js";
@@ -52,7 +52,7 @@ export function kernels(): Kernels {
     if (Number.isInteger(threads) && threads > 0) native.addon.setThreads(threads);
   } else {
     active = typescriptKernels;
-    // In a browser the reference kernels are the only ones; there is nothing to warn about.
+    // In a browser the TypeScript kernels are the only ones; there is nothing to warn about.
     if (!warned && env.SAEKIT_QUIET !== "1" && typeof process !== "undefined") {
       warned = true;
       process.stderr.write(
