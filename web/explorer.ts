@@ -11,7 +11,7 @@ import {
   type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, LmSource, type LoadedModel, type PromptToken,
   type Sae, type SaeMetadata, type SpliceEvalResult, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes,
   buildDashboards, defaultConfig, evaluateSpliceOn, exploreActivations, histogramSvg, latentDashboardHtml, latentDetail, lineSvg, modelFromFiles, packContexts, promptView,
-  saeFromFileMap, saeLensFolderBytes, splitDocuments,
+  runtimeInfo, saeFromFileMap, saeLensFolderBytes, splitDocuments,
 } from "../src/browser.js";
 
 /**
@@ -60,12 +60,20 @@ function describeSae(): void {
   status("sae-status", `${state.saeName}: ${c.architecture}, d_in = ${c.d_in}, d_sae = ${c.d_sae}${k}${hook}`);
   ($("download") as HTMLButtonElement).disabled = false;
   refreshRunButton();
+  const { isa } = runtimeInfo();
+  $("runtime").textContent = isa === "wasm-simd128"
+    ? "Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript."
+    : "Runs on one core in plain TypeScript (this browser has no WebAssembly SIMD): matrix products are about six times slower.";
 }
 
 function describeActs(): void {
   const a = state.acts;
   if (a) status("acts-status", `${state.actsName}: ${a.rows} rows of width ${a.d}`);
   refreshRunButton();
+  const { isa } = runtimeInfo();
+  $("runtime").textContent = isa === "wasm-simd128"
+    ? "Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript."
+    : "Runs on one core in plain TypeScript (this browser has no WebAssembly SIMD): matrix products are about six times slower.";
 }
 
 function refreshRunButton(): void {
@@ -119,6 +127,10 @@ async function loadModelFiles(): Promise<void> {
   status("model-status", `model loaded: ${c.architecture}, ${c.nLayers} layers, d_model = ${c.dModel}, vocabulary ${c.vocabSize}` +
     (lm.tokenizer ? "" : "; no tokenizer: add its file (tokenizer.json, or the llama2.c tokenizer .bin)"));
   refreshRunButton();
+  const { isa } = runtimeInfo();
+  $("runtime").textContent = isa === "wasm-simd128"
+    ? "Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript."
+    : "Runs on one core in plain TypeScript (this browser has no WebAssembly SIMD): matrix products are about six times slower.";
 }
 
 function tokenizerOf(lm: LoadedModel) {
@@ -334,6 +346,10 @@ function wire(): void {
     return guarded("explore-status", () => showLatent(Number(target.getAttribute("data-latent"))));
   });
   refreshRunButton();
+  const { isa } = runtimeInfo();
+  $("runtime").textContent = isa === "wasm-simd128"
+    ? "Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript."
+    : "Runs on one core in plain TypeScript (this browser has no WebAssembly SIMD): matrix products are about six times slower.";
 }
 
 wire();

@@ -1,16 +1,22 @@
 /** `saekit bench gemm` and `saekit bench topk`: the two kernels SAE training lives on. */
-import { type Kernels, kernels, runtimeInfo, setThreads, SelectMode, typescriptKernels } from "../core/kernels.js";
+import { type Kernels, kernels, runtimeInfo, setThreads, SelectMode, typescriptKernels, wasmKernels } from "../core/kernels.js";
 import { referenceKernels } from "../core/reference.js";
+import { wasmSimdAvailable } from "../core/wasm-gemm.js";
 import { Rng } from "../core/rng.js";
 import { round, timeIt } from "./timing.js";
 
 /**
- * Which kernels a bench times: the ones saekit runs on (native where built), the TypeScript
- * kernels a browser runs, or the reference twins they are checked against.
+ * Which kernels a bench times: the ones saekit runs on (native where built), the
+ * WebAssembly + TypeScript kernels a browser runs, the TypeScript ones alone, or the
+ * reference twins they are checked against.
  */
-export type KernelSet = "default" | "typescript" | "reference";
+export type KernelSet = "default" | "wasm" | "typescript" | "reference";
 
 function kernelSet(set: KernelSet = "default"): { K: Kernels; kernels: string; isa: string } {
+  if (set === "wasm") {
+    if (!wasmSimdAvailable()) throw new Error("--kernels wasm: this JavaScript engine has no WebAssembly SIMD");
+    return { K: wasmKernels, kernels: "wasm", isa: "wasm-simd128" };
+  }
   if (set === "typescript") return { K: typescriptKernels, kernels: "typescript", isa: "typescript" };
   if (set === "reference") return { K: referenceKernels, kernels: "reference", isa: "typescript" };
   const info = runtimeInfo();

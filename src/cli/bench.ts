@@ -12,7 +12,7 @@ export function registerBench(program: Command): void {
 
   bench
     .command("gemm")
-    .description("fp32 matrix product C[m,n] = A[m,k] B[k,n] on the native GEMM (or --kernels typescript / reference); reports GFLOP/s")
+    .description("fp32 matrix product C[m,n] = A[m,k] B[k,n] on the native GEMM (or --kernels wasm / typescript / reference); reports GFLOP/s")
     .option("--m <n>", "rows of A and C", positiveInt, 4096)
     .option("--k <n>", "inner dimension", positiveInt, 512)
     .option("--n <n>", "columns of B and C", positiveInt, 16384)
@@ -61,8 +61,9 @@ export function registerBench(program: Command): void {
     .action((o) => printJson(benchLm({ preset: o.preset, layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, runs: o.runs })));
 }
 
-/** --kernels: time the TypeScript kernels a browser runs, or the reference twins, instead. */
+/** --kernels: time the kernels a browser runs, or the reference twins, instead. */
 function kernelsOption(): Option {
-  return new Option("--kernels <set>", "default: native where built; typescript: the browser's kernels; reference: the TypeScript twins the tests check against")
-    .choices(["default", "typescript", "reference"]).default("default");
+  return new Option("--kernels <set>", "default: native where built; wasm: the browser's kernels (GEMM on WebAssembly SIMD); " +
+    "typescript: the plain TypeScript ones (no WebAssembly SIMD); reference: the TypeScript twins the tests check against")
+    .choices(["default", "wasm", "typescript", "reference"]).default("default");
 }
