@@ -6,6 +6,7 @@
  */
 import { cachedAttentionRows, causalAttentionRows } from "./js-attention.js";
 import { sgemmBlocked } from "./js-gemm.js";
+import { sparseDecodeRows, sparseRowDotsBlocked, sparseScatterRowsBlocked } from "./js-sparse.js";
 import { topkRowsHeap } from "./js-topk.js";
 import type { Kernels } from "./kernel-api.js";
 import { loadNativeAddon } from "./native.js";
@@ -26,11 +27,12 @@ export interface RuntimeInfo {
 
 /**
  * What runs where neither the addon nor WebAssembly SIMD is: the reference twins, except
- * the GEMM, the per-row TopK and attention, which give the reference's results (to the
- * bit) several times faster.
+ * the GEMM, the per-row TopK, the sparse decode and its backward products, and attention,
+ * which give the reference's results (to the bit) faster.
  */
 export const typescriptKernels: Kernels = Object.freeze({
   ...referenceKernels, sgemm: sgemmBlocked, topkRows: topkRowsHeap, causalAttention: causalAttentionRows, cachedAttention: cachedAttentionRows,
+  sparseDecode: sparseDecodeRows, sparseRowDots: sparseRowDotsBlocked, sparseScatterRows: sparseScatterRowsBlocked,
 });
 
 /**

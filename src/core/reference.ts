@@ -6,7 +6,7 @@
 import { Activation, type Kernels, RotaryStyle, SelectMode } from "./kernel-api.js";
 import { counterNormal } from "./rng.js";
 
-function need(arr: { length: number }, n: number, name: string): void {
+export function need(arr: { length: number }, n: number, name: string): void {
   if (arr.length < n) throw new RangeError(`${name}: needs ${n} elements, has ${arr.length}`);
 }
 
@@ -43,7 +43,7 @@ function logSumExp(x: Float32Array, offset: number, n: number): number {
   return mx + Math.log(s);
 }
 
-function checkCsr(rowPtr: Int32Array, idx: Int32Array, batch: number, m: number): void {
+export function checkCsr(rowPtr: Int32Array, idx: Int32Array, batch: number, m: number): void {
   need(rowPtr, batch + 1, "rowPtr");
   if (rowPtr[0] !== 0) throw new RangeError("rowPtr[0] must be 0");
   for (let b = 0; b < batch; b++) {

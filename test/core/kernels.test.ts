@@ -71,7 +71,7 @@ describe("sgemm", () => {
         expect(got, `${M}x${N}x${K} ta=${ta} tb=${tb}`).toEqual(want);
       }
     }
-    expect(typescriptKernels.sparseDecode).toBe(ref.sparseDecode); // the rest are the reference twins themselves
+    expect(typescriptKernels.adamUpdate).toBe(ref.adamUpdate); // the rest are the reference twins themselves
   });
 
   it("honours leading dimensions larger than the rows and writes nothing outside C", () => {
@@ -362,6 +362,34 @@ describe("sparse codes", () => {
         }
       }
     });
+  });
+
+  it("the TypeScript kernels' decode, row dots, reconstruction and scatter give the reference's results to the bit", () => {
+    const rng = new Rng(17);
+    // Rows of 0 to 10 latents: the four-at-a-time passes and their tails.
+    for (const [batch, m, d, perRow] of [[1, 1, 1, 1], [12, 40, 7, 10], [40, 300, 33, 10], [9, 20, 64, 20]] as const) {
+      const { rowPtr, idx, val } = randomCsr(rng, batch, m, perRow);
+      const nnz = idx.length;
+      const W = randn(rng, m * d), bias = randn(rng, d), X = randn(rng, batch * d);
+      const label = `batch=${batch} m=${m} d=${d}`;
+      const run = (K: typeof ref) => {
+        const decoded = new Float32Array(batch * d), noBias = new Float32Array(batch * d), dots = new Float32Array(nnz);
+        K.sparseDecode(batch, rowPtr, idx, val, W, d, bias, decoded);
+        K.sparseDecode(batch, rowPtr, idx, val, W, d, null, noBias);
+        K.sparseRowDots(batch, rowPtr, idx, X, W, d, dots);
+        const xHat = new Float32Array(batch * d), g = new Float32Array(batch * d), dval = new Float32Array(nnz);
+        const sumSq = K.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, xHat, g, dval);
+        const colPtr = new Int32Array(m + 1), entries = new Int32Array(nnz), entryRow = new Int32Array(nnz);
+        K.sparseTranspose(batch, rowPtr, idx, m, colPtr, entries, entryRow);
+        const scattered = randn(new Rng(3), m * d), sums = randn(new Rng(4), m), added = scattered.slice(), addedSums = sums.slice();
+        K.sparseScatterRows(m, colPtr, entries, entryRow, val, X, d, false, scattered, sums);
+        K.sparseScatterRows(m, colPtr, entries, entryRow, val, X, d, true, added, addedSums);
+        return { decoded, noBias, dots, xHat, g, dval, sumSq, scattered, sums, added, addedSums };
+      };
+      expect(run(typescriptKernels), label).toEqual(run(ref));
+    }
+    expect(typescriptKernels.sparseDecode).not.toBe(ref.sparseDecode);
+    expect(typescriptKernels.sparseTranspose).toBe(ref.sparseTranspose); // the rest are the reference twins themselves
   });
 
   it("decode is an embedding bag: W rows weighted by values plus the bias", () => {
