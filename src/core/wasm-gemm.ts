@@ -25,8 +25,11 @@ const UNROLL = 4;
 const KC = 256;
 const MC = 128;
 const NC = 1024;
-/** Floats of packed A the module holds at once; taller products run in slices of rows. */
-const A_FLOATS = 1 << 22;
+/**
+ * Floats of packed A, and of C's block, the module holds at once (16 MiB each); taller
+ * products run in slices of rows.
+ */
+const SLICE_FLOATS = 1 << 22;
 /** Below this many rows, columns or k, packing costs more than it saves. */
 const SMALL = 16;
 
@@ -107,6 +110,10 @@ class GemmModule {
     this.macro = instance.exports.macro as GemmModule["macro"];
   }
 
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
   /** The module's memory as floats, grown to hold at least n. */
   floats(n: number): Float32Array {
     const pages = Math.ceil((n * F32) / PAGE) - this.memory.buffer.byteLength / PAGE;
@@ -120,8 +127,8 @@ class GemmModule {
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number): void {
     const kPad = roundUp(K, UNROLL);
-    const sliceRows = Math.max(MR, Math.floor(A_FLOATS / kPad / MR) * MR);
     const ncMax = Math.min(NC, roundUp(N, NR));
+    const sliceRows = Math.max(MR, Math.floor(SLICE_FLOATS / Math.max(kPad, ncMax) / MR) * MR);
     for (let m0 = 0; m0 < M; m0 += sliceRows) {
       const rows = Math.min(sliceRows, M - m0);
       const mPad = roundUp(rows, MR);
@@ -216,6 +223,11 @@ function loadGemmModule(): GemmModule | null {
 /** Whether this JavaScript engine runs WebAssembly with 128-bit SIMD. */
 export function wasmSimdAvailable(): boolean {
   return loadGemmModule() !== null;
+}
+
+/** Bytes of memory the WebAssembly GEMM holds (it grows to its largest product's slice, ~33 MiB at most). */
+export function wasmGemmMemoryBytes(): number {
+  return loadGemmModule()?.memoryBytes ?? 0;
 }
 
 export function sgemmWasm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { kernels, typescriptKernels, wasmKernels } from "../../src/core/kernels.js";
 import { referenceKernels as ref } from "../../src/core/reference.js";
 import { Rng } from "../../src/core/rng.js";
-import { sgemmWasm, wasmSimdAvailable } from "../../src/core/wasm-gemm.js";
+import { sgemmWasm, wasmGemmMemoryBytes, wasmSimdAvailable } from "../../src/core/wasm-gemm.js";
 import { Code, I32, signedLeb, unsignedLeb, wasmModule, webAssembly } from "../../src/core/wasm-module.js";
 import { maxAbsDiff, randn } from "../helpers.js";
 
@@ -85,14 +85,17 @@ describe("sgemm on WebAssembly SIMD", () => {
 
   it("runs products taller than its memory holds in slices of rows, and leaves no padding behind for the next call", () => {
     const rng = new Rng(6);
-    // 520 rows of K = 8200 is more packed A than one slice (2^22 floats): two slices.
-    for (const [M, N, K] of [[520, 24, 8200], [18, 20, 30], [300, 17, 257]] as Array<[number, number, number]>) {
+    // 520 rows of K = 8200 is more packed A than one slice (2^22 floats), 9000 rows of 1024
+    // columns more of C: two and three slices.
+    for (const [M, N, K] of [[520, 24, 8200], [18, 20, 30], [9000, 1024, 16], [300, 17, 257]] as Array<[number, number, number]>) {
       const A = randn(rng, M * K), B = randn(rng, N * K);
       const got = new Float32Array(M * N), want = new Float32Array(M * N);
       sgemmWasm(false, true, M, N, K, 1, A, K, B, K, 0, got, N);
       ref.sgemm(false, true, M, N, K, 1, A, K, B, K, 0, want, N);
       expect(maxAbsDiff(got, want), `${M}x${N}x${K}`).toBeLessThan(4e-5 * Math.sqrt(K));
     }
+    // Packed A and C's block are bounded (16 MiB each), B's block is 1 MiB.
+    expect(wasmGemmMemoryBytes()).toBeLessThanOrEqual(34 * 2 ** 20);
   });
 
   it("propagates NaN and infinity from the operands, and overwrites a NaN C when beta = 0", () => {
