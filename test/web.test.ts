@@ -69,6 +69,18 @@ describe("the explorer page", async () => {
     expect(html).toContain("<h1>saekit explorer</h1>");
     expect(script).not.toMatch(/require\(|node:fs|createRequire/);
     expect(el("train").disabled).toBe(true); // nothing to train on yet
+    expect(el("runtime").textContent).toBe("Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript.");
+  });
+
+  it("says when the browser has no WebAssembly SIMD", () => {
+    // A realm whose WebAssembly is hidden, as in an engine without it.
+    const bare = vm.createContext({
+      TextEncoder, TextDecoder, console, setTimeout, performance, WebAssembly: undefined,
+      document: { getElementById: (id: string) => (id === "runtime" ? runtime : new FakeElement(id)) },
+    });
+    const runtime = new FakeElement("runtime");
+    vm.runInContext(script, bare);
+    expect(runtime.textContent).toMatch(/^Runs on one core in plain TypeScript \(this browser has no WebAssembly SIMD\)/);
   });
 
   it("generates data, trains an SAE on it, measures it and opens a latent", async () => {

@@ -60,20 +60,12 @@ function describeSae(): void {
   status("sae-status", `${state.saeName}: ${c.architecture}, d_in = ${c.d_in}, d_sae = ${c.d_sae}${k}${hook}`);
   ($("download") as HTMLButtonElement).disabled = false;
   refreshRunButton();
-  const { isa } = runtimeInfo();
-  $("runtime").textContent = isa === "wasm-simd128"
-    ? "Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript."
-    : "Runs on one core in plain TypeScript (this browser has no WebAssembly SIMD): matrix products are about six times slower.";
 }
 
 function describeActs(): void {
   const a = state.acts;
   if (a) status("acts-status", `${state.actsName}: ${a.rows} rows of width ${a.d}`);
   refreshRunButton();
-  const { isa } = runtimeInfo();
-  $("runtime").textContent = isa === "wasm-simd128"
-    ? "Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript."
-    : "Runs on one core in plain TypeScript (this browser has no WebAssembly SIMD): matrix products are about six times slower.";
 }
 
 function refreshRunButton(): void {
@@ -127,10 +119,6 @@ async function loadModelFiles(): Promise<void> {
   status("model-status", `model loaded: ${c.architecture}, ${c.nLayers} layers, d_model = ${c.dModel}, vocabulary ${c.vocabSize}` +
     (lm.tokenizer ? "" : "; no tokenizer: add its file (tokenizer.json, or the llama2.c tokenizer .bin)"));
   refreshRunButton();
-  const { isa } = runtimeInfo();
-  $("runtime").textContent = isa === "wasm-simd128"
-    ? "Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript."
-    : "Runs on one core in plain TypeScript (this browser has no WebAssembly SIMD): matrix products are about six times slower.";
 }
 
 function tokenizerOf(lm: LoadedModel) {
@@ -346,8 +334,7 @@ function wire(): void {
     return guarded("explore-status", () => showLatent(Number(target.getAttribute("data-latent"))));
   });
   refreshRunButton();
-  const { isa } = runtimeInfo();
-  $("runtime").textContent = isa === "wasm-simd128"
+  $("runtime").textContent = runtimeInfo().isa === "wasm-simd128"
     ? "Runs on one core: matrix products on WebAssembly SIMD, the rest in TypeScript."
     : "Runs on one core in plain TypeScript (this browser has no WebAssembly SIMD): matrix products are about six times slower.";
 }

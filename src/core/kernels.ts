@@ -64,7 +64,7 @@ export function kernels(): Kernels {
     if (Number.isInteger(threads) && threads > 0) native.addon.setThreads(threads);
   } else {
     active = wasmSimdAvailable() ? wasmKernels : typescriptKernels;
-    // In a browser the TypeScript kernels are the only ones; there is nothing to warn about.
+    // In a browser there is no addon to miss; there is nothing to warn about.
     if (!warned && env.SAEKIT_QUIET !== "1" && typeof process !== "undefined") {
       warned = true;
       process.stderr.write(
