@@ -198,8 +198,9 @@ async function train(): Promise<void> {
   const arch = ($("arch") as HTMLSelectElement).value as Architecture;
   const steps = num("steps");
   const base = { architecture: arch, d_in: acts.d, d_sae: num("d-sae") };
-  // k only for the architectures that select k latents.
-  const cfg = defaultConfig("k" in defaultConfig(base) ? { ...base, k: num("k") } : base);
+  // k only for the architectures that select k latents; a matching pursuit takes at most k steps.
+  const cfg = defaultConfig(arch === "mp" ? { ...base, max_iterations: num("k") }
+    : "k" in defaultConfig(base) ? { ...base, k: num("k") } : base);
   const normalize = ($("normalize") as HTMLInputElement).checked ? "expected_norm" as const : "none" as const;
   const run = new InMemoryTraining(cfg, acts, { steps, batchSize: num("batch"), lr: num("lr"), seed: 0, normalizeActivations: normalize });
   const curve: { step: number[]; loss: number[]; fvu: number[] } = { step: [], loss: [], fvu: [] };

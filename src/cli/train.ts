@@ -53,6 +53,8 @@ export function addSaeOptions(cmd: Command): Command {
     .addOption(new Option("--variance <kind>", "vsae: fixed sigma = 1 or a learned log-variance head").choices(["fixed", "learned"]))
     .addOption(new Option("--topk-mode <mode>", "vsae: TopK after ReLU or by |z| keeping sign").choices(["relu", "abs"]))
     .option("--relu-mu", "vsae: mu = ReLU(pre), as the published code")
+    .option("--residual-threshold <x>", "mp: a token's pursuit stops once its residual norm is below this (default 0.01, SAELens')", finiteNumber)
+    .option("--max-iterations <n>", "mp: at most this many pursuit steps per token (default d_in, SAELens')", positiveInt)
     .option("--hidden <widths>", "vaease: encoder Swish hidden layer widths, e.g. 128,128", intList)
     .option("--init-log-gamma <x>", "vaease: initial log decoder variance", finiteNumber);
 }
@@ -66,6 +68,8 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     k: o.k,
     aux_k: o.auxK,
     multi_topk: o.multiTopk === true ? true : undefined,
+    residual_threshold: o.residualThreshold,
+    max_iterations: o.maxIterations,
     aux_alpha: o.auxAlpha,
     matryoshka_widths: o.matryoshkaWidths,
     level_weights: o.levelWeights,

@@ -12,7 +12,7 @@
 
 import { withDefaults } from "../util/defaults.js";
 
-export const ARCHITECTURES = ["relu", "topk", "batchtopk", "matryoshka", "jumprelu", "gated", "abstopk", "vsae", "vaease"] as const;
+export const ARCHITECTURES = ["relu", "topk", "batchtopk", "matryoshka", "jumprelu", "gated", "abstopk", "vsae", "vaease", "mp"] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface BaseSaeConfig {
@@ -147,8 +147,22 @@ export interface VaeaseConfig extends BaseSaeConfig {
   init_log_gamma: number;
 }
 
+/**
+ * Matching pursuit SAE (Costa et al. 2025; SAELens "matching_pursuit"): no encoder; each
+ * token's code is found greedily against the decoder's rows (matching-pursuit.ts). Its
+ * pursuit stops when the support stops growing, the residual is small, or after
+ * max_iterations steps, so L0 varies per token.
+ */
+export interface MatchingPursuitConfig extends BaseSaeConfig {
+  architecture: "mp";
+  /** A token's pursuit stops once ||residual|| falls below this (SAELens' residual_threshold). */
+  residual_threshold: number;
+  /** At most this many pursuit steps per token (SAELens' max_iterations; default d_in). */
+  max_iterations: number;
+}
+
 export type SaeConfig = ReluConfig | GatedConfig | TopKConfig | BatchTopKConfig | MatryoshkaConfig | JumpReluConfig
-  | VsaeConfig | VaeaseConfig;
+  | VsaeConfig | VaeaseConfig | MatchingPursuitConfig;
 
 /** Options a user may set when creating an SAE; the rest come from defaults. */
 export type SaeConfigInput = { architecture: Architecture; d_in: number; d_sae: number } & Record<string, unknown>;
@@ -194,6 +208,11 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
     case "vaease":
       cfg = { ...base, architecture, decoder_norm: "none", hidden: [], init_log_gamma: 0 };
       break;
+    case "mp":
+      // Unit-norm atoms: each pursuit step then removes the residual's whole component along
+      // the chosen row, as matching pursuit assumes (SAELens leaves the norms free).
+      cfg = { ...base, architecture, decoder_norm: "unit", residual_threshold: 1e-2, max_iterations: d_in };
+      break;
     default:
       throw new Error(`unknown architecture "${architecture as string}" (known: ${ARCHITECTURES.join(", ")})`);
   }
@@ -217,7 +236,9 @@ export function validateConfig(cfg: SaeConfig): void {
   posInt("d_sae", cfg.d_sae);
   if (cfg.decoder_norm !== "unit" && cfg.decoder_norm !== "none") fail(`decoder_norm must be "unit" or "none"`);
   if (typeof cfg.skip_connection !== "boolean") fail(`skip_connection must be true or false, got ${JSON.stringify(cfg.skip_connection)}`);
-  if (cfg.skip_connection && cfg.architecture === "vaease") fail("skip connections are for the linear-encoder architectures; vaease has none");
+  if (cfg.skip_connection && (cfg.architecture === "vaease" || cfg.architecture === "mp")) {
+    fail(`skip connections are for the linear-encoder architectures; ${cfg.architecture} has none`);
+  }
   if ("k" in cfg) {
     posInt("k", cfg.k);
     if (cfg.k > cfg.d_sae) fail(`k (${cfg.k}) must not exceed d_sae (${cfg.d_sae})`);
@@ -271,6 +292,10 @@ export function validateConfig(cfg: SaeConfig): void {
       if (cfg.kl_scope !== "all" && cfg.kl_scope !== "active") fail(`kl_scope must be "all" or "active"`);
       if (cfg.variance !== "fixed" && cfg.variance !== "learned") fail(`variance must be "fixed" or "learned"`);
       if (cfg.topk_mode !== "relu" && cfg.topk_mode !== "abs") fail(`topk_mode must be "relu" or "abs"`);
+      break;
+    case "mp":
+      nonNeg("residual_threshold", cfg.residual_threshold);
+      posInt("max_iterations", cfg.max_iterations);
       break;
     case "vaease":
       if (!Array.isArray(cfg.hidden)) fail("hidden must be an array of layer widths");

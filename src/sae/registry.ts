@@ -4,6 +4,7 @@ import { BatchTopKSae } from "./batchtopk.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig, validateConfig } from "./config.js";
 import { GatedSae } from "./gated.js";
 import { JumpReluSae } from "./jumprelu.js";
+import { MatchingPursuitSae } from "./matching-pursuit.js";
 import { MatryoshkaSae } from "./matryoshka.js";
 import { ReluSae } from "./relu.js";
 import type { ParamSet, Sae } from "./sae.js";
@@ -23,6 +24,7 @@ export function createSae(cfg: SaeConfig, params?: ParamSet, buffers?: ParamSet)
     case "gated": return new GatedSae(cfg, params);
     case "vsae": return new VariationalSae(cfg, params);
     case "vaease": return new VaeaseSae(cfg, params);
+    case "mp": return new MatchingPursuitSae(cfg, params);
   }
 }
 

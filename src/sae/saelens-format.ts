@@ -61,6 +61,7 @@ function saeLensArchitecture(cfg: SaeConfig): string {
     case "matryoshka":
     case "jumprelu": return "jumprelu";
     case "gated": return "gated";
+    case "mp": return "matching_pursuit";
     case "vsae": return cfg.topk_mode === "relu" || cfg.relu_mu ? "topk" : "abstopk";
     default: return cfg.architecture;
   }
@@ -87,12 +88,28 @@ export function foldInputScale(sae: Sae, s: number): ParamSet {
     out.get("log_gamma")!.data[0]! -= 2 * Math.log(s);
     return out;
   }
+  if (sae.cfg.architecture === "mp") {
+    // A pursuit of s x - b_dec makes the same choices as one of x - b_dec / s with s times
+    // the amounts, so the codes carry the scale and only b_dec changes.
+    mul("b_dec", 1 / s);
+    return out;
+  }
   // pre = W_enc (s x - b_dec) + b_enc = (s W_enc)(x - b_dec / s) + b_enc.
   mul("W_enc", s);
   mul("W_logvar", s);
   mul("W_dec", 1 / s);
   mul("b_dec", 1 / s);
   return out;
+}
+
+/**
+ * The SAE that takes x, for one trained on s * x: foldInputScale's parameters, and the
+ * config with what is in input units rescaled (a matching pursuit's residual threshold).
+ */
+export function withInputScaleFolded(sae: Sae, s: number): Sae {
+  if (s === 1) return sae;
+  const cfg = sae.cfg.architecture === "mp" ? { ...sae.cfg, residual_threshold: sae.cfg.residual_threshold / s } : sae.cfg;
+  return createSae(cfg, foldInputScale(sae, s), sae.buffers);
 }
 
 export interface SaveOptions {
@@ -110,12 +127,16 @@ export interface SaveOptions {
  * saekit extras (empty when there are none).
  */
 export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<string, unknown>; weights: Record<string, Tensor>; extras: Record<string, Tensor> } {
-  const cfg = sae.cfg;
-  const params = foldInputScale(sae, opts.inputScale ?? 1);
+  const { cfg, params } = withInputScaleFolded(sae, opts.inputScale ?? 1);
   const weights: Record<string, Tensor> = {};
   const extras: Record<string, Tensor> = {};
   if (cfg.architecture === "vaease") {
     for (const [n, t] of params) weights[n] = t;
+  } else if (cfg.architecture === "mp") {
+    // SAELens' matching pursuit SAE has no W_enc but keeps an (unused) b_enc.
+    weights.W_dec = params.get("W_dec")!;
+    weights.b_enc = Tensor.zeros([cfg.d_sae]);
+    weights.b_dec = params.get("b_dec")!;
   } else {
     weights.W_enc = params.get("W_enc")!.transpose();
     weights.W_dec = params.get("W_dec")!;
@@ -147,6 +168,10 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
   if ("k" in cfg) {
     lensCfg.k = cfg.k;
     lensCfg.rescale_acts_by_decoder_norm = false;
+  }
+  if (cfg.architecture === "mp") {
+    lensCfg.residual_threshold = cfg.residual_threshold;
+    lensCfg.max_iterations = cfg.max_iterations;
   }
   const hookOut = opts.metadata?.hook_name_out ?? null;
   if (hookOut || cfg.skip_connection) {
@@ -218,7 +243,7 @@ export function saeFromFolder(where: string, text: (name: string) => string | nu
       if (typeof factor !== "number" || !(factor > 0) || !Number.isFinite(factor)) {
         throw new Error(`${where}/${SCALER_FILE}: scaling_factor must be a positive number, got ${JSON.stringify(factor)}`);
       }
-      loaded.sae = createSae(loaded.sae.cfg, foldInputScale(loaded.sae, factor), loaded.sae.buffers);
+      loaded.sae = withInputScaleFolded(loaded.sae, factor);
     }
   }
   const sparsity = tensors(SPARSITY_FILE);
@@ -274,6 +299,9 @@ export function saeFromSaeLens(raw: Record<string, unknown>, cfgPath: string, fi
   if (cfg.architecture === "vaease") {
     const template = createSae(cfg);
     for (const [n, t] of template.params) params.set(n, read(n, [...t.shape]));
+  } else if (cfg.architecture === "mp") {
+    params.set("W_dec", read("W_dec", [m, d]));
+    params.set("b_dec", read("b_dec", [d]));
   } else {
     params.set("W_enc", read("W_enc", [d, m]).transpose());
     params.set("b_enc", read(cfg.architecture === "gated" ? "b_gate" : "b_enc", [m]));
@@ -372,8 +400,13 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
       if (!Array.isArray(raw.matryoshka_widths)) throw new Error(`${path}: a matryoshka_batchtopk SAE needs "matryoshka_widths"`);
       return defaultConfig({ architecture: "matryoshka", ...batch, matryoshka_widths: raw.matryoshka_widths });
     }
+    case "matching_pursuit": {
+      const threshold = raw.residual_threshold ?? 1e-2;
+      if (typeof threshold !== "number" || !(threshold >= 0)) throw new Error(`${path}: "residual_threshold" must be a non-negative number, got ${JSON.stringify(threshold)}`);
+      return defaultConfig({ architecture: "mp", ...common, residual_threshold: threshold, max_iterations: raw.max_iterations ?? d_in });
+    }
     default:
-      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, batchtopk, matryoshka_batchtopk, jumprelu, gated, transcoder, skip_transcoder, jumprelu_transcoder and jumprelu_skip_transcoder)`);
+      throw new Error(`${path}: SAELens architecture "${arch}" is not supported (saekit reads standard, topk, batchtopk, matryoshka_batchtopk, jumprelu, gated, matching_pursuit, transcoder, skip_transcoder, jumprelu_transcoder and jumprelu_skip_transcoder)`);
   }
 }
 

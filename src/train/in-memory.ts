@@ -11,7 +11,7 @@ import { ArraySource } from "../data/array-source.js";
 import type { SaeConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import type { Sae } from "../sae/sae.js";
-import { foldInputScale } from "../sae/saelens-format.js";
+import { withInputScaleFolded } from "../sae/saelens-format.js";
 import { Adam } from "./adam.js";
 import { TrainingCore, checkSkipConnection, stepMetrics } from "./core.js";
 import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
@@ -87,7 +87,6 @@ export class InMemoryTraining {
 
   /** The SAE as trained, taking unscaled inputs (the input scale folded into its weights). */
   result(): Sae {
-    if (this.inputScale === 1) return this.sae;
-    return createSae(this.sae.cfg, foldInputScale(this.sae, this.inputScale), this.sae.buffers);
+    return withInputScaleFolded(this.sae, this.inputScale);
   }
 }

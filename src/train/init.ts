@@ -32,8 +32,9 @@ export function initializeSae(sae: Sae, rng: Rng, sample: Float32Array, opts: In
       const norm = Math.hypot(...row);
       for (let c = 0; c < d; c++) row[c] = (row[c]! / norm) * opts.decoderInitNorm;
     }
-    p.get("W_enc")!.data.set(W_dec);
-    p.get("b_enc")!.data.fill(0);
+    // Tied: the encoder starts as the decoder's transpose (a matching pursuit SAE has none).
+    p.get("W_enc")?.data.set(W_dec);
+    p.get("b_enc")?.data.fill(0);
   }
   const rows = sample.length / d;
   const b_dec = p.get("b_dec")!.data;

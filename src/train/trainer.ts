@@ -26,7 +26,7 @@ import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/confi
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
 import type { Sae, StepStats } from "../sae/sae.js";
-import { foldInputScale, logFeatureSparsity } from "../sae/saelens-format.js";
+import { logFeatureSparsity, withInputScaleFolded } from "../sae/saelens-format.js";
 import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
@@ -171,7 +171,9 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   for (const name of ["resampleEvery", "evalEvery"] as const) {
     if (!Number.isSafeInteger(r[name]) || r[name] < 0) throw new RangeError(`training option ${name} must be a non-negative integer, got ${r[name]}`);
   }
-  if (r.resampleEvery > 0 && cfg.architecture === "vaease") throw new RangeError("resampling needs a linear encoder; a vaease SAE has none");
+  if (r.resampleEvery > 0 && (cfg.architecture === "vaease" || cfg.architecture === "mp")) {
+    throw new RangeError(`resampling needs a linear encoder; a ${cfg.architecture} SAE has none`);
+  }
   return r;
 }
 
@@ -433,7 +435,7 @@ class TrainingRun {
 
   /** The SAE as saving would write it: the input scale folded into its weights. */
   private asSaved(): Sae {
-    return this.inputScale === 1 ? this.sae : createSae(this.cfg, foldInputScale(this.sae, this.inputScale), this.sae.buffers);
+    return withInputScaleFolded(this.sae, this.inputScale);
   }
 
   /** Saves the SAE when the run is complete; the result either way. */

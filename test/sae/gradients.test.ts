@@ -62,6 +62,9 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["vsae active/learned/relu + AuxK", { architecture: "vsae", k: 3, beta: 0.8, variance: "learned", kl_scope: "active", relu_mu: true, aux_k: 2, aux_alpha: 0.5 }, true],
   ["vaease linear", { architecture: "vaease" }, false],
   ["vaease MLP encoder", { architecture: "vaease", hidden: [7, 6] }, false],
+  ["mp", { architecture: "mp" }, false],
+  ["mp, at most 2 steps, without b_dec on input", { architecture: "mp", max_iterations: 2, apply_b_dec_to_input: false }, false],
+  ["mp stopped by the residual threshold", { architecture: "mp", residual_threshold: 2.5 }, false],
 ];
 
 describe("gradient check (float64 finite differences)", () => {
@@ -70,7 +73,7 @@ describe("gradient check (float64 finite differences)", () => {
   const variants = [["", {}], [", as a transcoder", { apply_b_dec_to_input: false }],
     [", as a skip transcoder", { apply_b_dec_to_input: false, skip_connection: true }]] as const;
   for (const [label, input, withDead] of cases) for (const [suffix, extra] of variants) {
-    if ("skip_connection" in extra && input.architecture === "vaease") continue;
+    if ("skip_connection" in extra && (input.architecture === "vaease" || input.architecture === "mp")) continue;
     it(`${label}${suffix}`, () => {
       const sae = randomSae({ ...extra, ...input });
       const skip = sae instanceof JumpReluSae ? ["log_threshold"] : [];

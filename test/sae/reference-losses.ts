@@ -266,6 +266,28 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       }
       return total / B;
     }
+    case "mp": {
+      // The pursuit as SAELens writes it, in float64: pick the row most correlated with the
+      // residual, add ReLU of that correlation, subtract; stop when the support stops
+      // growing, the residual is small, or after max_iterations steps.
+      const W = p.get("W_dec")!;
+      let mse = 0;
+      for (let b = 0; b < B; b++) {
+        const r = Float64Array.from(xRow(b), (v, c) => (cfg.apply_b_dec_to_input ? v - p.get("b_dec")![c]! : v));
+        const f = new Float64Array(m);
+        for (let t = 0; t < cfg.max_iterations; t++) {
+          const corr = Array.from({ length: m }, (_, j) => { let s2 = 0; for (let c = 0; c < d; c++) s2 += r[c]! * W[j * d + c]!; return s2; });
+          const j = topIndices(corr, 1)[0]!;
+          const a = Math.max(0, corr[j]!);
+          const grew = a > 0 && f[j] === 0;
+          f[j]! += a;
+          for (let c = 0; c < d; c++) r[c]! -= a * W[j * d + c]!;
+          if (!grew || Math.hypot(...r) < cfg.residual_threshold) break;
+        }
+        mse += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
+      }
+      return mse / B;
+    }
   }
 }
 

@@ -36,6 +36,7 @@ describe("saekit SAEs round-trip through SAELens format", () => {
     { architecture: "abstopk", d_in: 6, d_sae: 10, k: 3 },
     { architecture: "vsae", d_in: 6, d_sae: 10, k: 3, variance: "learned", topk_mode: "abs" },
     { architecture: "vaease", d_in: 6, d_sae: 5, hidden: [7] },
+    { architecture: "mp", d_in: 6, d_sae: 10, max_iterations: 4 },
   ];
   for (const input of inputs) {
     it(`${input.architecture}: same codes and reconstructions after save and load`, () => {

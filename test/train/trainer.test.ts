@@ -96,6 +96,7 @@ describe("runs are reproducible and resumable", () => {
     defaultConfig({ architecture: "abstopk", d_in: 32, d_sae: 128, k: 4 }),
     // Its scalar gamma leaves an odd number of float32 values before the int64 counters.
     defaultConfig({ architecture: "vaease", d_in: 32, d_sae: 128 }),
+    defaultConfig({ architecture: "mp", d_in: 32, d_sae: 128, max_iterations: 6 }),
   ];
   it("covers every architecture", () => {
     expect(cfgs.map((c) => c.architecture).sort()).toEqual([...ARCHITECTURES].sort());
