@@ -30,7 +30,7 @@ export { zerosLike } from "./sae/sae.js";
 export type { SparseCode } from "./sae/sparse-code.js";
 export { toDense, fromDense, nnz } from "./sae/sparse-code.js";
 export { createSae, newSae } from "./sae/registry.js";
-export { saeFromSaeLens, saeLensForm, foldInputScale, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens-format.js";
+export { saeFromSaeLens, saeLensForm, foldInputScale, withInputScaleFolded, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens-format.js";
 export type { SaeMetadata, LoadedSae, SaveOptions } from "./sae/saelens-format.js";
 export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";

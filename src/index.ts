@@ -29,7 +29,7 @@ export * from "./sae/config.js";
 export type { Sae, ParamSet, TrainStep, StepStats } from "./sae/sae.js";
 export type { SparseCode } from "./sae/sparse-code.js";
 export { createSae, newSae, withInferenceK } from "./sae/registry.js";
-export { loadSae, saveSae, foldInputScale, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens.js";
+export { loadSae, saveSae, foldInputScale, withInputScaleFolded, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens.js";
 export type { SaeMetadata, LoadedSae } from "./sae/saelens.js";
 export { openSae, fetchSae, type SaeFormat } from "./sae/open.js";
 export { resolveHubSae } from "./sae/hub.js";

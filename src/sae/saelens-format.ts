@@ -70,7 +70,8 @@ function saeLensArchitecture(cfg: SaeConfig): string {
 /**
  * Returns a copy of the parameters with an input scale s folded in: an SAE trained on
  * s * x becomes one that takes x and returns x_hat in x's units (SAELens does the same
- * for its expected_average_only_in normalisation).
+ * for its expected_average_only_in normalisation). A matching pursuit's config changes
+ * too: withInputScaleFolded gives the whole SAE.
  */
 export function foldInputScale(sae: Sae, s: number): ParamSet {
   const out: ParamSet = new Map([...sae.params].map(([n, t]) => [n, t.clone()]));
