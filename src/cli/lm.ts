@@ -74,7 +74,7 @@ export function registerLm(program: Command): void {
     .option("--skip-contexts <n>", "skip this many contexts first (e.g. those harvested for training)", nonNegativeInt, 0)
     .option("--out <file>", "also write the JSON result here (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output, with per-latent details (with a folder of SAEs: a folder, <SAE>.json each)")
-    .option("--sae-k <list>", "run a TopK SAE (topk, abstopk, vsae) with this many latents per token instead of its trained k (e.g. one trained with --multi-topk); several, e.g. 8,16,32, evaluate each in the same pass", (v: string) => v.split(",").map(positiveInt))
+    .option("--sae-k <list>", "run a TopK SAE (topk, abstopk, vsae) with this many latents per token instead of its trained k (e.g. one trained with --multi-topk), a matching pursuit SAE (mp) with at most this many steps; several, e.g. 8,16,32, evaluate each in the same pass", (v: string) => v.split(",").map(positiveInt))
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
   addSaeModelDatasetOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
   evalCmd.action(async (o) => {

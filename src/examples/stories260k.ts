@@ -158,6 +158,8 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
         // BatchTopK, and Matryoshka on top of it with its default nested levels.
         { name: `batchtopk-k${k}`, sae: { architecture: "batchtopk", ...base }, steps: o.steps, batch: o.batch },
         { name: `matryoshka-k${k}`, sae: { architecture: "matryoshka", ...base }, steps: o.steps, batch: o.batch },
+        // Matching pursuit with at most k steps per token.
+        { name: `mp-k${k}`, sae: { architecture: "mp", d_in: d, d_sae: o.dSae, max_iterations: k }, steps: o.steps, batch: o.batch },
       );
     }
   }
@@ -186,7 +188,8 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
     const held = openContexts(loaded, text, { ...ctxOpts, skip: usedContexts });
     const e = await evaluateSplice(loaded.model, sae, held.contexts, { hook: o.hook, tokens: o.evalTokens, ctx: o.ctx, batch: 16, progress: o.progress });
     const row: ExampleRow = {
-      run: run.name, architecture: r.sae.cfg.architecture, k: "k" in r.sae.cfg ? r.sae.cfg.k : null,
+      run: run.name, architecture: r.sae.cfg.architecture,
+      k: "k" in r.sae.cfg ? r.sae.cfg.k : r.sae.cfg.architecture === "mp" ? r.sae.cfg.max_iterations : null,
       fvu: e.reconstruction.fvu, l0: e.sparsity.l0, frac_alive: e.sparsity.frac_alive,
       ce_loss_recovered: e.ce_loss_recovered, kl_div_score: e.kl_div_score,
       ce_clean: e.ce_loss_clean, ce_with_sae: e.ce_loss_with_sae, ce_zero_ablated: e.ce_loss_zero_ablated,

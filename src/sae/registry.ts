@@ -35,13 +35,15 @@ export function newSae(input: SaeConfigInput): Sae {
 
 /**
  * The same SAE selecting `k` latents per token instead of its trained k: what running a
- * TopK SAE (topk, abstopk, vsae) wider or narrower means, e.g. one trained with Multi-TopK.
- * Shares the parameters. BatchTopK and Matryoshka SAEs run on a threshold, not a k.
+ * TopK SAE (topk, abstopk, vsae) wider or narrower means, e.g. one trained with Multi-TopK;
+ * for a matching pursuit SAE, at most k pursuit steps. Shares the parameters. BatchTopK
+ * and Matryoshka SAEs run on a threshold, not a k.
  */
 export function withInferenceK(sae: Sae, k: number): Sae {
   const cfg = sae.cfg;
+  if (cfg.architecture === "mp") return createSae({ ...cfg, max_iterations: k }, sae.params, sae.buffers);
   if (cfg.architecture !== "topk" && cfg.architecture !== "abstopk" && cfg.architecture !== "vsae") {
-    throw new Error(`a ${cfg.architecture} SAE does not select a fixed k per token at inference (topk, abstopk and vsae do)`);
+    throw new Error(`a ${cfg.architecture} SAE does not select a fixed k per token at inference (topk, abstopk and vsae do; mp takes at most k pursuit steps)`);
   }
   return createSae({ ...cfg, k }, sae.params, sae.buffers);
 }

@@ -14,14 +14,14 @@ const dataDir = sharedData("stories260K") ? join(sharedData("stories260K")!, "..
 
 describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
   const out = tempDir();
-  it("runs harvest -> train (topk, vsae all/active, abstopk, batchtopk, matryoshka, vaease) -> eval end to end", async () => {
+  it("runs harvest -> train (topk, vsae all/active, abstopk, batchtopk, matryoshka, mp, vaease) -> eval end to end", async () => {
     const { rows, levels, probing } = await runStories260kExample({
       dataDir: dataDir!, outDir: out, harvestTokens: 4000, ctx: 64, ks: [8], steps: 40, batch: 256,
       vaeaseSteps: 20, evalTokens: 630, progress: false,
     });
     expect(rows.map((r) => r.run)).toEqual([
       "topk-k8", "vsae-all-k8", "vsae-active-k8", "abstopk-k8", "vsae-all-k8-beta0.01", "vsae-active-k8-beta0.01",
-      "batchtopk-k8", "matryoshka-k8", "vaease",
+      "batchtopk-k8", "matryoshka-k8", "mp-k8", "vaease",
     ]);
     const m = readManifest(join(out, "store"));
     expect(m.hook).toBe("blocks.2.hook_resid_post");
@@ -36,6 +36,8 @@ describe.skipIf(!dataDir)("saekit example stories260k (small)", () => {
     // TopK codes keep at most k latents (BatchTopK only on average in training; at
     // inference it thresholds); VAEase reports active dimensions instead.
     for (const r of rows.slice(0, 6)) expect(r.l0).toBeLessThanOrEqual(8);
+    expect(rows.find((r) => r.run === "mp-k8")).toMatchObject({ architecture: "mp", k: 8 });
+    expect(rows.find((r) => r.run === "mp-k8")!.l0).toBeLessThanOrEqual(8); // at most k pursuit steps
     const vaease = rows.at(-1)!;
     expect(vaease.l0).toBeGreaterThan(0);
     expect(vaease.l0).toBeLessThanOrEqual(512);

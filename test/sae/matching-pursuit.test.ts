@@ -11,7 +11,7 @@ import { Rng } from "../../src/core/rng.js";
 import { readSafetensors, writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { defaultConfig } from "../../src/sae/config.js";
-import { createSae } from "../../src/sae/registry.js";
+import { createSae, withInferenceK } from "../../src/sae/registry.js";
 import { loadSae, saveSae } from "../../src/sae/saelens.js";
 import type { Sae } from "../../src/sae/sae.js";
 import { type SparseCode, toDense } from "../../src/sae/sparse-code.js";
@@ -73,6 +73,8 @@ describe("matching pursuit SAE", () => {
     expect(entries(free, 0)[0]![1]).toBeCloseTo(2 + Math.sqrt(3) / 4, 6);
     expect(entries(free, 0)[1]![1]).toBeCloseTo(Math.sqrt(3) / 2, 6);
     expect(entries(mpSae(W, [0, 0], { max_iterations: 1 }).encode(x, 1), 0)).toEqual([[0, 2]]);
+    // eval --sae-k runs a matching pursuit with at most k steps.
+    expect(entries(withInferenceK(mpSae(W, [0, 0], { max_iterations: 5 }), 1).encode(x, 1), 0)).toEqual([[0, 2]]);
     // After step 1 the residual (0, 1) has norm 1: a threshold above that stops there.
     expect(entries(mpSae(W, [0, 0], { residual_threshold: 1.01 }).encode(x, 1), 0)).toEqual([[0, 2]]);
   });
