@@ -10,7 +10,7 @@ describe("demo", () => {
   it("trains every architecture, scores it against the truth and writes SAELens folders", () => {
     const out = tempDir();
     const rows = runSuperpositionDemo({ outDir: out, stepScale: 0.05, progress: false });
-    expect(rows.map((r) => r.name)).toEqual(["topk", "abstopk", "vsae-kl-all", "vsae-kl-active", "vaease"]);
+    expect(rows.map((r) => r.name)).toEqual(["topk", "abstopk", "vsae-kl-all", "vsae-kl-active", "vaease", "mp"]);
     for (const r of rows) {
       expect(r.fvu).toBeGreaterThan(0);
       expect(r.fvu).toBeLessThan(1.5);
@@ -21,9 +21,10 @@ describe("demo", () => {
     }
     // TopK-family codes have exactly k = 8 non-zero latents (or fewer after the ReLU).
     for (const r of rows.slice(0, 4)) expect(r.l0).toBeLessThanOrEqual(8);
-    expect(JSON.parse(readFileSync(join(out, "demo.json"), "utf8")).rows).toHaveLength(5);
+    expect(rows[5]!.l0).toBeLessThanOrEqual(8); // at most 8 pursuit steps
+    expect(JSON.parse(readFileSync(join(out, "demo.json"), "utf8")).rows).toHaveLength(6);
     const table = formatDemoTable(rows);
-    expect(table.split("\n")).toHaveLength(7);
+    expect(table.split("\n")).toHaveLength(8);
     expect(table).toMatch(/^run\s+FVU\s+L0\s+dead %\s+MMCS\s+recovered %\s+time/);
   });
 });

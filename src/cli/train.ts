@@ -28,7 +28,7 @@ export function addSaeOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option("--arch <name>", "architecture").choices([...ARCHITECTURES]).default("topk"))
     .option("--d-sae <n>", "number of latents (default: 8 x d_in)", positiveInt)
-    .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, matryoshka, vsae)", positiveInt)
+    .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, matryoshka, vsae); mp: at most k pursuit steps", positiveInt)
     .option("--aux-k <n>", "AuxK latents (0 disables; default d_in/2)", nonNegativeInt)
     .option("--multi-topk", "topk, abstopk: the top 4k latents also reconstruct (loss += ||x - x_hat_4k||^2 / 8), so the SAE works at larger k (Gao et al. 2024, sparsify)")
     .option("--aux-alpha <x>", "AuxK loss weight (default 1/32)", finiteNumber)
@@ -65,11 +65,12 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     architecture: o.arch as SaeConfigInput["architecture"],
     d_in: dIn,
     d_sae: (o.dSae as number | undefined) ?? 8 * dIn,
-    k: o.k,
+    // A matching pursuit's budget is its number of steps: --k means at most k of them.
+    k: o.arch === "mp" ? undefined : o.k,
     aux_k: o.auxK,
     multi_topk: o.multiTopk === true ? true : undefined,
     residual_threshold: o.residualThreshold,
-    max_iterations: o.maxIterations,
+    max_iterations: o.maxIterations ?? (o.arch === "mp" ? o.k : undefined),
     aux_alpha: o.auxAlpha,
     matryoshka_widths: o.matryoshkaWidths,
     level_weights: o.levelWeights,

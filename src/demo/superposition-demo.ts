@@ -51,6 +51,8 @@ const RUNS: DemoRun[] = [
   { name: "vsae-kl-all", sae: { architecture: "vsae", d_in: 64, d_sae: 1024, k: 8, beta: 0.01, kl_warmup_steps: 150 }, steps: 1500, lr: 1e-3 },
   { name: "vsae-kl-active", sae: { architecture: "vsae", d_in: 64, d_sae: 1024, k: 8, beta: 0.01, kl_warmup_steps: 150, kl_scope: "active" }, steps: 1500, lr: 1e-3 },
   { name: "vaease", sae: { architecture: "vaease", d_in: 64, d_sae: 512 }, steps: 600, lr: 1e-3, clip: 0 },
+  // Matching pursuit with at most k = 8 steps per token: the same L0 budget as the TopK runs.
+  { name: "mp", sae: { architecture: "mp", d_in: 64, d_sae: 1024, max_iterations: 8 }, steps: 1500, lr: 1e-3 },
 ];
 
 export function runSuperpositionDemo(o: DemoOptions): DemoRow[] {

@@ -209,6 +209,9 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
       cfg = { ...base, architecture, decoder_norm: "none", hidden: [], init_log_gamma: 0 };
       break;
     case "mp":
+      if (input.k !== undefined) {
+        throw new RangeError("mp SAE config: a matching pursuit has no k; bound its latents per token with max_iterations");
+      }
       // Unit-norm atoms: each pursuit step then removes the residual's whole component along
       // the chosen row, as matching pursuit assumes (SAELens leaves the norms free).
       cfg = { ...base, architecture, decoder_norm: "unit", residual_threshold: 1e-2, max_iterations: d_in };

@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { saeConfigFromOptions } from "../../src/cli/train.js";
 import { Rng } from "../../src/core/rng.js";
 import { readSafetensors, writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
@@ -73,7 +74,11 @@ describe("matching pursuit SAE", () => {
     expect(entries(free, 0)[0]![1]).toBeCloseTo(2 + Math.sqrt(3) / 4, 6);
     expect(entries(free, 0)[1]![1]).toBeCloseTo(Math.sqrt(3) / 2, 6);
     expect(entries(mpSae(W, [0, 0], { max_iterations: 1 }).encode(x, 1), 0)).toEqual([[0, 2]]);
-    // eval --sae-k runs a matching pursuit with at most k steps.
+    // train --k and eval --sae-k mean at most k steps; a library config with a k is refused.
+    const fromCli = saeConfigFromOptions({ arch: "mp", k: 4 }, 8, 100);
+    expect(fromCli).toMatchObject({ architecture: "mp", max_iterations: 4 });
+    expect("k" in fromCli).toBe(false);
+    expect(() => defaultConfig({ architecture: "mp", d_in: 4, d_sae: 8, k: 2 })).toThrow(/a matching pursuit has no k/);
     expect(entries(withInferenceK(mpSae(W, [0, 0], { max_iterations: 5 }), 1).encode(x, 1), 0)).toEqual([[0, 2]]);
     // After step 1 the residual (0, 1) has norm 1: a threshold above that stops there.
     expect(entries(mpSae(W, [0, 0], { residual_threshold: 1.01 }).encode(x, 1), 0)).toEqual([[0, 2]]);
