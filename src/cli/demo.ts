@@ -7,7 +7,7 @@ import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt } from "./opt
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .description("train topk, abstopk, vsae (KL on all / selected latents), vaease and mp (matching pursuit) on toy superposition data (512 true features in R^64) and compare them against the ground truth; ~2.5 minutes, no download")
+    .description("train topk, abstopk, vsae (KL on all / selected latents), vaease and mp (matching pursuit) on toy superposition data (512 true features in R^64) and compare them against the ground truth; ~2 minutes, no download")
     .option("--out <dir>", "folder for the runs (SAELens format) and demo.json", "runs/demo")
     .option("--seed <n>", "seed for the data and the runs", nonNegativeInt, 0)
     .option("--step-scale <x>", "multiply every run's steps (e.g. 0.2 for a quick look)", finiteNumber, 1)
