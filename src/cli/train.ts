@@ -9,6 +9,7 @@ import { LmSource } from "../data/lm-source.js";
 import { evaluateSpliceOn } from "../eval/splice.js";
 import type { LanguageModel } from "../lm/model.js";
 import { openActivationSource } from "../data/open.js";
+import { fetchSae } from "../sae/open.js";
 import type { ActivationSource } from "../data/source.js";
 import { StoreSource } from "../data/store-source.js";
 import { storedContexts, storesIn } from "../data/store.js";
@@ -61,10 +62,33 @@ export function addSaeOptions(cmd: Command): Command {
 
 /** The SaeConfig the SAE options describe. */
 export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, steps: number): SaeConfig {
-  const input: SaeConfigInput = {
+  const input = saeConfigInput(o, dIn);
+  return defaultConfig({
+    ...input,
+    d_sae: input.d_sae ?? 8 * dIn,
+    kl_warmup_steps: input.kl_warmup_steps ?? (o.arch === "vsae" ? Math.floor(0.1 * steps) : undefined),
+  });
+}
+
+/**
+ * The config of a fine-tuning run (--from): the starting SAE's, with what the SAE options
+ * given on the command line change (--k, --aux-k, --l1, ...); --arch and --d-sae must agree.
+ */
+export function fineTuneConfig(start: SaeConfig, given: Record<string, unknown>, dIn: number): SaeConfig {
+  const from = `--from is a ${start.architecture} SAE of ${start.d_in} x ${start.d_sae}`;
+  if (given.arch !== undefined && given.arch !== start.architecture) throw new Error(`${from}; --arch ${String(given.arch)} cannot change that`);
+  if (given.dSae !== undefined && given.dSae !== start.d_sae) throw new Error(`${from}; --d-sae ${String(given.dSae)} cannot change that`);
+  if (dIn !== start.d_in) throw new Error(`${from}: it reads activations of width ${start.d_in}, the data has width ${dIn}`);
+  const changes = Object.entries(saeConfigInput({ ...given, arch: start.architecture }, dIn)).filter(([, v]) => v !== undefined);
+  return defaultConfig({ ...start, ...Object.fromEntries(changes) } as SaeConfigInput);
+}
+
+/** The SAE options as config fields; undefined where an option was not given. */
+function saeConfigInput(o: Record<string, unknown>, dIn: number): SaeConfigInput {
+  return {
     architecture: o.arch as SaeConfigInput["architecture"],
     d_in: dIn,
-    d_sae: (o.dSae as number | undefined) ?? 8 * dIn,
+    d_sae: o.dSae as number,
     // A matching pursuit's budget is its number of steps: --k means at most k of them.
     k: o.arch === "mp" ? undefined : o.k,
     aux_k: o.auxK,
@@ -88,7 +112,7 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     pre_act_loss_coefficient: o.preActLoss,
     target_l0: o.targetL0,
     beta: o.beta,
-    kl_warmup_steps: (o.klWarmup as number | undefined) ?? (o.arch === "vsae" ? Math.floor(0.1 * steps) : undefined),
+    kl_warmup_steps: o.klWarmup,
     kl_scope: o.klScope,
     variance: o.variance,
     topk_mode: o.topkMode,
@@ -96,7 +120,6 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     hidden: o.hidden,
     init_log_gamma: o.initLogGamma,
   };
-  return defaultConfig(input);
 }
 
 /** SAELens metadata for a run: the model, hook and context of a harvested store. */
@@ -183,6 +206,7 @@ export function registerTrain(program: Command): void {
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--out <dir>", "run folder", "runs/sae")
     .option("--resume", "continue from the checkpoint in --out if there is one")
+    .option("--from <sae>", "fine-tune: start from this SAE (any format saekit reads, or hf:ORG/NAME[/path]) instead of a fresh one; its config, changed by the SAE options given here (--k, --l1, ...); a fresh optimizer")
     .option("--steps <n>", "optimizer steps", positiveInt, 2000)
     .option("--batch <n>", "tokens per step", positiveInt, 4096)
     .option("--lr <x>", "peak learning rate", finiteNumber, 4e-4)
@@ -231,12 +255,19 @@ export function registerTrain(program: Command): void {
       deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
       outDir: o.out, resume: o.resume === true,
     };
+    // Fine-tuning: the SAE to start from, and the SAE options given on the command line.
+    const start = o.from !== undefined ? (await fetchSae(o.from)) : null;
+    const given = Object.fromEntries(Object.entries(o).filter(([key]) => cmd.getOptionValueSource(key) === "cli"));
+    if (start) options.initialSae = start.sae;
     // A source of (input, target) pairs trains a transcoder, whose input is not in its output
     // space: b_dec is then an output bias only.
-    const configFor = (source: ActivationSource, dIn: number) =>
-      saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, dIn, o.steps);
+    const configFor = (source: ActivationSource, dIn: number) => start ? fineTuneConfig(start.sae.cfg, given, dIn)
+      : saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, dIn, o.steps);
+    /** --from starts one SAE: a run of several (hooks, stores) refuses it. */
+    const one = (what: string) => { if (start) throw new Error(`--from fine-tunes one SAE; ${what} trains several: give one`); };
     if (o.model !== undefined) {
       const { source, model, heldOut } = await openModelSource(o);
+      if (source.parts.length > 1) one("--hook with several hooks");
       // One SAE per hook, all from the same forward passes; with several, each in its own folder.
       const several = source.parts.length > 1;
       const specs = source.parts.map((p) => ({
@@ -258,6 +289,7 @@ export function registerTrain(program: Command): void {
     // A folder of stores (a harvest of several hooks): one SAE per store, each in --out/<name>.
     const stores = storesIn(o.data);
     if (stores.length > 0) {
+      one("a folder of stores");
       for (const name of stores) {
         const data = join(o.data, name);
         const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows });
