@@ -2,7 +2,8 @@
  * `saekit bench train`: tokens per second of one full training step (forward, backward,
  * Adam) at the shapes of ../shared/bench/peer_topk_sae.py, configured as that peer is (no
  * AuxK, no gradient clipping, free decoder norms; vsae with unit variance and KL over all
- * latents) so the two measure the same work.
+ * latents) so the two measure the same work. `mp` (no peer here) runs at most k pursuit
+ * steps per token; on random data every token takes all k.
  */
 import { runtimeInfo, setThreads } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
@@ -14,7 +15,7 @@ import { initializeSae } from "../train/init.js";
 import { round, timeIt } from "./timing.js";
 
 export interface TrainBenchOptions {
-  arch: "topk" | "vsae" | "abstopk" | "batchtopk" | "matryoshka";
+  arch: "topk" | "vsae" | "abstopk" | "batchtopk" | "matryoshka" | "mp";
   d: number;
   m: number;
   k: number;
@@ -26,7 +27,9 @@ export interface TrainBenchOptions {
 export function benchTrain(o: TrainBenchOptions) {
   setThreads(o.threads);
   const extra = o.arch === "vsae" ? { beta: 1, kl_scope: "all", variance: "fixed", topk_mode: "relu", relu_mu: false } : {};
-  const cfg = defaultConfig({ architecture: o.arch, d_in: o.d, d_sae: o.m, k: o.k, aux_k: 0, decoder_norm: "none", ...extra });
+  const cfg = defaultConfig(o.arch === "mp"
+    ? { architecture: "mp", d_in: o.d, d_sae: o.m, max_iterations: o.k, residual_threshold: 0 }
+    : { architecture: o.arch, d_in: o.d, d_sae: o.m, k: o.k, aux_k: 0, decoder_norm: "none", ...extra });
   const sae = createSae(cfg);
   const rng = new Rng(0);
   const x = rng.fillNormal(new Float32Array(o.batch * o.d));

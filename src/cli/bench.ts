@@ -40,7 +40,7 @@ export function registerBench(program: Command): void {
   bench
     .command("train")
     .description("tokens/s of a full SAE training step (forward, backward, Adam), configured like ../shared/bench/peer_topk_sae.py")
-    .addOption(new Option("--arch <name>", "architecture").choices(["topk", "vsae", "abstopk", "batchtopk", "matryoshka"]).default("topk"))
+    .addOption(new Option("--arch <name>", "architecture (mp: at most --k pursuit steps per token)").choices(["topk", "vsae", "abstopk", "batchtopk", "matryoshka", "mp"]).default("topk"))
     .option("--d <n>", "input width", positiveInt, 512)
     .option("--m <n>", "latents", positiveInt, 16384)
     .option("--k <n>", "active latents per token", positiveInt, 64)
