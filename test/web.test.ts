@@ -103,6 +103,18 @@ describe("the explorer page", async () => {
     expect(el("latent-detail").innerHTML).toMatch(/<tr><td>\d+<\/td><td>[\d.e-]+<\/td><\/tr>/);
   });
 
+  it("fine-tunes the SAE it holds: same architecture and size, trained on from its weights", async () => {
+    el("fine-tune").checked = true;
+    el("steps").value = "20";
+    el("arch").value = "relu"; // ignored: fine-tuning keeps the SAE's own architecture
+    await el("train").fire("click");
+    expect(el("train-status").textContent).toMatch(/^step 20 \/ 20: loss [\d.]+, FVU [\d.]+/);
+    expect(el("sae-status").textContent).toBe("topk trained here (60 steps), fine-tuned here (20 steps): topk, d_in = 16, d_sae = 64, k = 4");
+    Object.assign(el("fine-tune"), { checked: false });
+    el("steps").value = "60";
+    el("arch").value = "topk";
+  });
+
   it("downloads the SAE in SAELens format", async () => {
     await el("download").fire("click");
     const links = el("download-links").innerHTML;

@@ -195,14 +195,19 @@ function promptTable(view: PromptToken[]): string {
 /** Trains in the page, a few steps per frame, drawing the loss and FVU as it goes. */
 async function train(): Promise<void> {
   const acts = state.acts!;
-  const arch = ($("arch") as HTMLSelectElement).value as Architecture;
+  // Fine-tuning starts from the SAE in hand, with its architecture and size.
+  const start = ($("fine-tune") as HTMLInputElement).checked ? state.sae : null;
+  if (($("fine-tune") as HTMLInputElement).checked && !start) throw new Error("no SAE to fine-tune: load one in section 1, or train one first");
+  const arch = start ? start.cfg.architecture : ($("arch") as HTMLSelectElement).value as Architecture;
   const steps = num("steps");
-  const base = { architecture: arch, d_in: acts.d, d_sae: num("d-sae") };
+  const base = start ? { ...start.cfg } : { architecture: arch, d_in: acts.d, d_sae: num("d-sae") };
   // k only for the architectures that select k latents; a matching pursuit takes at most k steps.
   const cfg = defaultConfig(arch === "mp" ? { ...base, max_iterations: num("k") }
     : "k" in defaultConfig(base) ? { ...base, k: num("k") } : base);
   const normalize = ($("normalize") as HTMLInputElement).checked ? "expected_norm" as const : "none" as const;
-  const run = new InMemoryTraining(cfg, acts, { steps, batchSize: num("batch"), lr: num("lr"), seed: 0, normalizeActivations: normalize });
+  const run = new InMemoryTraining(cfg, acts, {
+    steps, batchSize: num("batch"), lr: num("lr"), seed: 0, normalizeActivations: normalize, ...(start ? { initialSae: start } : {}),
+  });
   const curve: { step: number[]; loss: number[]; fvu: number[] } = { step: [], loss: [], fvu: [] };
   const t0 = performance.now();
   while (!run.done) {
@@ -221,7 +226,8 @@ async function train(): Promise<void> {
     await tick();
   }
   // result() takes raw inputs: a normalising run's scale is already folded into its weights.
-  Object.assign(state, { sae: run.result(), saeName: `${arch} trained here (${steps} steps)`, metadata: {} });
+  const saeName = start ? `${state.saeName}, fine-tuned here (${steps} steps)` : `${arch} trained here (${steps} steps)`;
+  Object.assign(state, { sae: run.result(), saeName, metadata: start ? state.metadata : {} });
   describeSae();
 }
 

@@ -8,13 +8,14 @@
 import { kernels } from "../core/kernels.js";
 import type { ActivationMatrix } from "../data/activation-matrix.js";
 import { ArraySource } from "../data/array-source.js";
+import { peekBatch } from "../data/source.js";
 import type { SaeConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import type { Sae } from "../sae/sae.js";
 import { withInputScaleFolded } from "../sae/saelens-format.js";
 import { Adam } from "./adam.js";
 import { TrainingCore, checkSkipConnection, stepMetrics } from "./core.js";
-import { type BDecInit, defaultDecoderInitNorm, initializeFromSource } from "./init.js";
+import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSource, startFromSae } from "./init.js";
 import { type LrScheduleKind, defaultSchedule } from "./schedule.js";
 
 export interface InMemoryOptions {
@@ -31,6 +32,8 @@ export interface InMemoryOptions {
   bDecInit?: BDecInit;
   /** The main learning-rate schedule (default constant, with trainSae's warm-up and decay). */
   lrSchedule?: LrScheduleKind;
+  /** Fine-tune this SAE (taking raw activations, as trainSae's initialSae) instead of a fresh one. */
+  initialSae?: Sae;
 }
 
 /** One step's metrics (stepMetrics) with its index and learning rate. */
@@ -48,12 +51,17 @@ export class InMemoryTraining {
     if (acts.d !== cfg.d_in) throw new RangeError(`the activations have width ${acts.d}, the SAE expects d_in = ${cfg.d_in}`);
     checkSkipConnection(cfg, false);
     const seed = o.seed ?? 0;
-    this.sae = createSae(cfg);
     this.source = new ArraySource(acts.data, acts.d, seed);
-    this.inputScale = initializeFromSource(this.sae, this.source, {
-      batchSize: o.batchSize, seed, normalizeActivations: o.normalizeActivations ?? "none",
-      decoderInitNorm: defaultDecoderInitNorm(cfg), bDecInit: o.bDecInit ?? "mean",
-    });
+    const normalizeActivations = o.normalizeActivations ?? "none";
+    if (o.initialSae) {
+      ({ sae: this.sae, inputScale: this.inputScale } = startFromSae(o.initialSae, cfg,
+        peekBatch(this.source, initSampleRows(o.batchSize)).x, normalizeActivations));
+    } else {
+      this.sae = createSae(cfg);
+      this.inputScale = initializeFromSource(this.sae, this.source, {
+        batchSize: o.batchSize, seed, normalizeActivations, decoderInitNorm: defaultDecoderInitNorm(cfg), bDecInit: o.bDecInit ?? "mean",
+      });
+    }
     this.core = new TrainingCore(this.sae, new Adam(this.sae.params), {
       schedule: defaultSchedule(o.lr, o.steps, o.lrSchedule), clipGradNorm: o.clipGradNorm ?? 1,
       deadAfterTokens: o.deadAfterTokens ?? 10_000_000, seed,

@@ -2,13 +2,17 @@
  * Initialisation as the peers do it: tied weights (W_enc = W_dec^T, SAELens and
  * dictionary_learning), decoder rows of a set norm (SAELens' decoder_init_norm 0.1, or 1
  * for unit-norm decoders), b_enc = 0, and b_dec from the data: the mean (sparsify), the
- * geometric median (OpenAI, dictionary_learning) or zeros (SAELens v6).
+ * geometric median (OpenAI, dictionary_learning) or zeros (SAELens v6). Or, to fine-tune,
+ * a trained SAE as the start.
  */
 import { kernels } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
 import { type ActivationSource, checkFinite, peekBatch } from "../data/source.js";
 import type { SaeConfig } from "../sae/config.js";
+import { foldDecoderNorms } from "../sae/decoder-norms.js";
+import { createSae } from "../sae/registry.js";
 import type { ParamSet, Sae } from "../sae/sae.js";
+import { withInputScaleFolded } from "../sae/saelens-format.js";
 
 export type BDecInit = "mean" | "geometric_median" | "zeros";
 
@@ -55,6 +59,33 @@ function initVaease(p: ParamSet, rng: Rng): void {
       rng.fillNormal(t.data, scale);
     }
   }
+}
+
+/**
+ * Fine-tuning's start (SAELens' from_pretrained_path): a copy of `start`, which takes raw
+ * activations as a saved SAE does, under `cfg` (the same architecture and size, settings
+ * possibly changed), ready to train on s x with s the input scale a fresh run would use on
+ * the sample x. `start` is left as it was.
+ */
+export function startFromSae(start: Sae, cfg: SaeConfig, x: Float32Array,
+  normalizeActivations: "none" | "expected_norm"): { sae: Sae; inputScale: number } {
+  if (start.cfg.architecture !== cfg.architecture || start.cfg.d_in !== cfg.d_in || start.cfg.d_sae !== cfg.d_sae) {
+    throw new Error(`the SAE to fine-tune is a ${start.cfg.architecture} SAE ${start.cfg.d_in}x${start.cfg.d_sae}; this run trains a ${cfg.architecture} SAE ${cfg.d_in}x${cfg.d_sae}`);
+  }
+  checkFinite(x, "training data");
+  const inputScale = normalizeActivations === "expected_norm" ? expectedNormScale(x, cfg.d_in) : 1;
+  // It takes x and will be fed s x: fold 1/s in.
+  const scaled = withInputScaleFolded(createSae(cfg, start.params, start.buffers), 1 / inputScale);
+  const copy = (set: ParamSet): ParamSet => new Map([...set].map(([name, t]) => [name, t.clone()]));
+  const sae = createSae(scaled.cfg, copy(scaled.params), copy(scaled.buffers));
+  // The scale leaves a unit-norm decoder's rows at norm s, which the constraint would snap
+  // back to 1, changing what the SAE computes. For the TopK family, whose codes scale with
+  // their pre-activations, moving the norms into the encoder (and BatchTopK's threshold)
+  // keeps the codes and reconstructions exactly.
+  if (cfg.decoder_norm === "unit" && ["topk", "abstopk", "batchtopk", "matryoshka"].includes(cfg.architecture)) {
+    foldDecoderNorms(new Map([...sae.params, ...sae.buffers]), ["b_enc", ...(sae.buffers.has("threshold") ? ["threshold"] : [])]);
+  }
+  return { sae, inputScale };
 }
 
 /** Norm of decoder rows at init: 1 for unit-norm decoders, else SAELens' 0.1. */

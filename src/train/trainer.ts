@@ -23,16 +23,15 @@ import { writeFileAtomic } from "../core/atomic.js";
 import { kernels } from "../core/kernels.js";
 import { type ActivationSource, checkFinite, columns, peekWholeRows, rowWidth } from "../data/source.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
-import { foldDecoderNorms } from "../sae/decoder-norms.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
-import type { ParamSet, Sae, StepStats } from "../sae/sae.js";
+import type { Sae, StepStats } from "../sae/sae.js";
 import { logFeatureSparsity, withInputScaleFolded } from "../sae/saelens-format.js";
 import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
-import { type BDecInit, defaultDecoderInitNorm, expectedNormScale, initSampleRows, initializeFromSample } from "./init.js";
+import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSample, startFromSae } from "./init.js";
 import { resampleDeadLatents } from "./resample.js";
 import { TrainingCore, checkSkipConnection, stepMetrics } from "./core.js";
 import { type LrSchedule, type LrScheduleKind, defaultSchedule, validateSchedule } from "./schedule.js";
@@ -346,7 +345,8 @@ class TrainingRun {
     const x = columns(sample, n, this.stride, this.part.offset, d);
     const start = this.options.initialSae;
     if (start) {
-      this.startFrom(start, x);
+      ({ sae: this.sae, inputScale: this.inputScale } = startFromSae(start, this.cfg, x, this.o.normalizeActivations));
+      this.cfg = this.sae.cfg;
     } else {
       this.sae = createSae(this.cfg);
       const target = this.part.targetOffset !== undefined ? columns(sample, n, this.stride, this.part.targetOffset, d) : null;
@@ -355,30 +355,6 @@ class TrainingRun {
     this.adam = new Adam(this.sae.params, adamOptions(this.o));
     this.tokensSinceFired = new Float64Array(this.cfg.d_sae);
     this.fireCounts = new Float64Array(this.cfg.d_sae);
-  }
-
-  /**
-   * Fine-tuning: a copy of `start` under this run's config. It takes raw activations and the
-   * run feeds s x, so the scale s is folded out of it (folding 1/s in).
-   */
-  private startFrom(start: Sae, x: Float32Array): void {
-    const c = this.cfg;
-    if (start.cfg.architecture !== c.architecture || start.cfg.d_in !== c.d_in || start.cfg.d_sae !== c.d_sae) {
-      throw new Error(`the SAE to fine-tune is a ${start.cfg.architecture} SAE ${start.cfg.d_in}x${start.cfg.d_sae}; this run trains a ${c.architecture} SAE ${c.d_in}x${c.d_sae}`);
-    }
-    checkFinite(x, "training data");
-    this.inputScale = this.o.normalizeActivations === "expected_norm" ? expectedNormScale(x, c.d_in) : 1;
-    const scaled = withInputScaleFolded(createSae(c, start.params, start.buffers), 1 / this.inputScale);
-    const copy = (set: ParamSet): ParamSet => new Map([...set].map(([name, t]) => [name, t.clone()]));
-    this.cfg = scaled.cfg;
-    this.sae = createSae(scaled.cfg, copy(scaled.params), copy(scaled.buffers));
-    // The scale leaves a unit-norm decoder's rows at norm s, which the constraint would snap
-    // back to 1, changing what the SAE computes. For the TopK family, whose codes scale with
-    // their pre-activations, moving the norms into the encoder (and BatchTopK's threshold)
-    // keeps the codes and reconstructions exactly.
-    if (c.decoder_norm === "unit" && ["topk", "abstopk", "batchtopk", "matryoshka"].includes(c.architecture)) {
-      foldDecoderNorms(new Map([...this.sae.params, ...this.sae.buffers]), ["b_enc", ...(this.sae.buffers.has("threshold") ? ["threshold"] : [])]);
-    }
   }
 
   /** Restores a resumed run's state, prepares its folder and the optimization step. */

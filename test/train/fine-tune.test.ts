@@ -1,8 +1,8 @@
 /**
- * Fine-tuning (train --from, TrainOptions.initialSae): the run starts from the given SAE's
- * weights, with the input scale of the new run folded out of them and back in at save, and
- * leaves the given SAE as it was; the CLI's config is the starting SAE's, changed only by
- * the options given.
+ * Fine-tuning (train --from; the initialSae of trainSae and InMemoryTraining): the run
+ * starts from the given SAE's weights, with the input scale of the new run folded out of
+ * them and back in at save, and leaves the given SAE as it was; the CLI's config is the
+ * starting SAE's, changed only by the options given.
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { defaultConfig } from "../../src/sae/config.js";
 import type { Sae } from "../../src/sae/sae.js";
 import { withInputScaleFolded } from "../../src/sae/saelens-format.js";
 import { SuperpositionSource } from "../../src/synthetic/superposition.js";
+import { InMemoryTraining } from "../../src/train/in-memory.js";
 import { type MetricsRecord, trainSae } from "../../src/train/trainer.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
 
@@ -47,6 +48,18 @@ describe("fine-tuning", () => {
       for (const [name, t] of trained.params) expect(t.data, name).toEqual(before.get(name));
     });
   }
+
+  it("in memory (what a web page runs): the same start", () => {
+    const rows = 2048;
+    const x = new Float32Array(rows * 32);
+    data().next(x, rows);
+    const want = trained.decode(trained.encode(x, rows)).slice();
+    const run = new InMemoryTraining(cfg, { data: x, rows, d: 32 }, { steps: 2, batchSize: 256, lr: 1e-12, normalizeActivations: "expected_norm", initialSae: trained });
+    expect(run.inputScale).not.toBe(1);
+    run.run(2);
+    const back = run.result();
+    expect(maxAbsDiff(back.decode(back.encode(x, rows)), want)).toBeLessThan(1e-4);
+  });
 
   it("begins where the SAE it starts from left off, not where a fresh one does", () => {
     const firstLoss = (initialSae?: Sae) => {
