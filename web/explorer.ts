@@ -55,7 +55,7 @@ function describeSae(): void {
   const sae = state.sae;
   if (!sae) return;
   const c = sae.cfg;
-  const k = "k" in c ? `, k = ${c.k}` : "";
+  const k = "k" in c ? `, k = ${c.k}` : c.architecture === "mp" ? `, at most ${c.max_iterations} pursuit steps` : "";
   const hook = state.metadata.hook_name ? `, trained on ${state.metadata.hook_name}` : "";
   status("sae-status", `${state.saeName}: ${c.architecture}, d_in = ${c.d_in}, d_sae = ${c.d_sae}${k}${hook}`);
   ($("download") as HTMLButtonElement).disabled = false;
