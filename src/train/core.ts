@@ -29,12 +29,17 @@ export interface CoreOptions {
 }
 
 /**
- * Refuses a skip connection without targets: on a plain SAE, W_skip = I reconstructs
- * everything and leaves the code nothing to learn. Skip connections are for transcoders.
+ * Refuses what cannot work with or without targets (a transcoder's, or none): a skip
+ * connection without them (on a plain SAE, W_skip = I reconstructs everything and leaves
+ * the code nothing to learn), and a matching pursuit with them (it subtracts its decoder
+ * rows from the input, so they must live in the input's space, not the target's).
  */
-export function checkSkipConnection(cfg: SaeConfig, hasTargets: boolean): void {
+export function checkTranscoderSettings(cfg: SaeConfig, hasTargets: boolean): void {
   if (cfg.skip_connection && !hasTargets) {
     throw new RangeError("a skip connection is for transcoders (an SAE's W_skip would learn the identity): train it on a store harvested with --target-hook");
+  }
+  if (cfg.architecture === "mp" && hasTargets) {
+    throw new RangeError("a matching pursuit cannot be a transcoder: it subtracts its decoder rows (output space) from its input; train it on a store without --target-hook");
   }
 }
 

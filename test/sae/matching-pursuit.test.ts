@@ -17,6 +17,8 @@ import { loadSae, saveSae } from "../../src/sae/saelens.js";
 import type { Sae } from "../../src/sae/sae.js";
 import { type SparseCode, toDense } from "../../src/sae/sparse-code.js";
 import { InMemoryTraining } from "../../src/train/in-memory.js";
+import { trainSaes } from "../../src/train/trainer.js";
+import { ArraySource } from "../../src/data/array-source.js";
 import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
 import { maxAbsDiff, randn, tempDir } from "../helpers.js";
 
@@ -153,6 +155,14 @@ describe("matching pursuit SAE", () => {
     const want = Float32Array.from(sae.decode(sae.encode(scaled, 30)), (v) => v / s);
     const loaded = loadSae(out).sae;
     expect(maxAbsDiff(loaded.decode(loaded.encode(raw, 30)), want)).toBeLessThan(1e-5);
+  });
+
+  it("refuses to be trained as a transcoder: its pursuit subtracts output-space rows from the input", () => {
+    const cfg = defaultConfig({ architecture: "mp", d_in: 4, d_sae: 8, apply_b_dec_to_input: false });
+    // Rows of [input | target], as a store harvested with --target-hook gives them.
+    const pairs = new ArraySource(randn(new Rng(1), 64 * 8), 8);
+    expect(() => trainSaes([{ cfg, options: { steps: 1, batchSize: 16, lr: 1e-3, progress: false }, part: { offset: 0, targetOffset: 4 } }], pairs))
+      .toThrow(/a matching pursuit cannot be a transcoder/);
   });
 
   it("trains on superposed features: unit-norm atoms that match the true ones, few latents per token", () => {
