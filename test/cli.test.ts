@@ -36,6 +36,12 @@ describe("saekit CLI", () => {
     }
   });
 
+  it("info says what saekit runs on, including the WebAssembly fallback", () => {
+    const r = saekit("info");
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ kernels: "native", wasmSimd: true });
+  });
+
   it("bench gemm and bench topk print one JSON line each", () => {
     const g = saekit("bench", "gemm", "--m", "64", "--k", "32", "--n", "48", "--threads", "1", "--runs", "5");
     expect(g.status, g.stderr).toBe(0);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { runtimeInfo } from "../core/kernels.js";
 import { packageRoot } from "../core/native.js";
+import { wasmSimdAvailable } from "../core/wasm-gemm.js";
 import { registerAbsorption } from "./absorption.js";
 import { registerAutoInterp } from "./autointerp.js";
 import { registerAnalyze } from "./analyze.js";
@@ -43,8 +44,8 @@ export function buildProgram(): Command {
 
   program
     .command("info")
-    .description("print the runtime saekit runs on (native or reference kernels, instruction set, threads) as JSON")
-    .action(() => printJson({ saekit: version(), node: process.version, ...runtimeInfo() }));
+    .description("print the runtime saekit runs on (native or reference kernels, instruction set, threads, and whether the WebAssembly SIMD fallback is there) as JSON")
+    .action(() => printJson({ saekit: version(), node: process.version, ...runtimeInfo(), wasmSimd: wasmSimdAvailable() }));
 
   registerTrain(program);
   registerDemo(program);
