@@ -7,7 +7,9 @@
  *                            f_j += a,  r -= a W_dec_j
  *   until the support stops growing (a is 0 or j was already chosen: that step's a still
  *   counts), ||r|| < residual_threshold, or max_iterations steps;
- *   x_hat = W_dec^T f + b_dec.
+ *   x_hat = W_dec^T f + b_dec,
+ * where, as in SAELens' tied decoder, b_dec is subtracted and added back only when
+ * apply_b_dec_to_input is set (otherwise it is unused).
  *
  * Each pursuit step picks its latent by one [active tokens, d_sae] product on the GEMM, so
  * a step costs what a TopK SAE's whole encoder does; tokens leave the product as they
@@ -66,7 +68,8 @@ export class MatchingPursuitSae implements Sae {
   decode(code: SparseCode): Float32Array {
     const d = this.cfg.d_in;
     const out = this.ws.float("x_hat", code.batch * d);
-    this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec, out);
+    const bias = this.cfg.apply_b_dec_to_input ? this.b_dec : null;
+    this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.W_dec, d, bias, out);
     return out;
   }
 
@@ -173,7 +176,7 @@ export class MatchingPursuitSae implements Sae {
    *   abar = g . W_j - rho . W_j           (x_hat gains a W_j; the next residual loses it)
    *   dW_j += a g - a rho + abar r_t       (where a = ReLU(r_t . W_j) > 0)
    *   rho  += abar W_j                     (the residual before the step)
-   * and b_dec gets sum g, minus the rho that reaches the start when it was subtracted there.
+   * and b_dec (when it is used) gets sum g, minus the rho that reaches the start.
    */
   private backward(p: Pursuit, gXhat: Float32Array, batch: number, grads: ParamSet): void {
     const { d_in: d, max_iterations: T } = this.cfg;
@@ -181,7 +184,9 @@ export class MatchingPursuitSae implements Sae {
     const gW = grads.get("W_dec")!.data;
     const gb = grads.get("b_dec")!.data;
     gW.fill(0);
-    this.k.colSums(gXhat, batch, d, gb, false);
+    const useBias = this.cfg.apply_b_dec_to_input;
+    if (useBias) this.k.colSums(gXhat, batch, d, gb, false);
+    else gb.fill(0);
     const history = this.ws.float("history", T * d);
     const rho = new Float64Array(d);
     for (let b = 0; b < batch; b++) {
@@ -204,7 +209,7 @@ export class MatchingPursuitSae implements Sae {
           rho[c]! += abar * W[w + c]!;
         }
       }
-      if (this.cfg.apply_b_dec_to_input) for (let c = 0; c < d; c++) gb[c]! -= rho[c]!;
+      if (useBias) for (let c = 0; c < d; c++) gb[c]! -= rho[c]!;
     }
   }
 }

@@ -134,9 +134,8 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
   if (cfg.architecture === "vaease") {
     for (const [n, t] of params) weights[n] = t;
   } else if (cfg.architecture === "mp") {
-    // SAELens' matching pursuit SAE has no W_enc but keeps an (unused) b_enc.
+    // Exactly SAELens' matching pursuit state dict (its loader is strict): no encoder at all.
     weights.W_dec = params.get("W_dec")!;
-    weights.b_enc = Tensor.zeros([cfg.d_sae]);
     weights.b_dec = params.get("b_dec")!;
   } else {
     weights.W_enc = params.get("W_enc")!.transpose();

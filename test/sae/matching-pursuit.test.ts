@@ -62,6 +62,11 @@ describe("matching pursuit SAE", () => {
     expect(entries(code, 0)).toEqual([[0, 3], [2, 2]]);
     expect(entries(code, 1)).toEqual([]); // nothing positive to take
     expect([...sae.decode(code)]).toEqual([3.5, 0, 2, 0, 0.5, 0, 0, 0]);
+    // As SAELens' tied decoder: without b_dec on the input, b_dec is not added back either.
+    const raw = mpSae(I, [0.5, 0, 0, 0], { apply_b_dec_to_input: false });
+    const rawCode = raw.encode(x, 2);
+    expect(entries(rawCode, 0)).toEqual([[0, 3.5], [2, 2]]);
+    expect([...raw.decode(rawCode)]).toEqual([3.5, 0, 2, 0, 0, 0, 0, 0]);
   });
 
   it("stops when a latent is chosen again (its amount still counts), at the residual threshold, and at max_iterations", () => {
@@ -116,7 +121,7 @@ describe("matching pursuit SAE", () => {
     }
   });
 
-  it("is written as SAELens' matching_pursuit (W_dec, b_dec, a zero b_enc, no W_enc) and read back from SAELens' own cfg.json", () => {
+  it("is written as SAELens' matching_pursuit (W_dec and b_dec, its whole state dict) and read back from SAELens' own cfg.json", () => {
     const sae = createSae(defaultConfig({ architecture: "mp", d_in: 4, d_sae: 6, max_iterations: 3 }));
     new Rng(5).fillNormal(sae.params.get("W_dec")!.data, 0.5);
     const out = join(dir, "mp");
@@ -124,8 +129,7 @@ describe("matching pursuit SAE", () => {
     const { raw } = loadSae(out);
     expect(raw).toMatchObject({ architecture: "matching_pursuit", d_in: 4, d_sae: 6, residual_threshold: 0.005, max_iterations: 3 });
     const weights = readSafetensors(join(out, "sae_weights.safetensors")).tensors;
-    expect([...weights.keys()].sort()).toEqual(["W_dec", "b_dec", "b_enc"]);
-    expect([...weights.get("b_enc")!.data]).toEqual([0, 0, 0, 0, 0, 0]);
+    expect([...weights.keys()].sort()).toEqual(["W_dec", "b_dec"]);
 
     // The same tensors under a cfg.json as SAELens writes it (max_iterations None).
     const lens = join(dir, "mp-lens");

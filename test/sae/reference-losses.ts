@@ -284,7 +284,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
           for (let c = 0; c < d; c++) r[c]! -= a * W[j * d + c]!;
           if (!grew || Math.hypot(...r) < cfg.residual_threshold) break;
         }
-        mse += sq(yRow(b), decode(W, f, d, p.get("b_dec")!));
+        mse += sq(yRow(b), decode(W, f, d, cfg.apply_b_dec_to_input ? p.get("b_dec")! : null));
       }
       return mse / B;
     }
