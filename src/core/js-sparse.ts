@@ -15,7 +15,8 @@ export function sparseDecodeRows(batch: number, rowPtr: Int32Array, idx: Int32Ar
   need(out, batch * d, "out");
   const acc = new Float64Array(d);
   for (let b = 0; b < batch; b++) {
-    for (let c = 0; c < d; c++) acc[c] = bias ? bias[c]! : 0;
+    if (bias) acc.set(bias.subarray(0, d));
+    else acc.fill(0);
     const end = rowPtr[b + 1]!;
     let e = rowPtr[b]!;
     for (; e + 4 <= end; e += 4) {
