@@ -137,6 +137,103 @@ void scan_avx2(const float* x, const float* bias, long start, long m, SelectMode
 }
 #endif
 
+// k = 1, the choice of each matching pursuit step: where the best key of x[0, m) first
+// occurs. The vector versions find the maximum in one pass (a NaN lane leaves it as it
+// was, since NaN ranks last) and its first lane in a second; a row whose best key is -inf
+// (all -inf or NaN, which tie) goes to the scalar scan, where the lower index wins a tie.
+long argmax_generic(const float* x, const float* bias, long m, SelectMode mode) {
+  float best = key_of(x[0] + (bias ? bias[0] : 0.0f), mode);
+  long at = 0;
+  for (long j = 1; j < m; j++) {
+    const float key = key_of(x[j] + (bias ? bias[j] : 0.0f), mode);
+    if (key > best) {
+      best = key;
+      at = j;
+    }
+  }
+  return at;
+}
+
+// The first j >= start whose key equals best (found by the caller's vector pass).
+long first_key_at(const float* x, const float* bias, long start, long m, SelectMode mode, float best) {
+  for (long j = start; j < m; j++)
+    if (key_of(x[j] + (bias ? bias[j] : 0.0f), mode) == best) return j;
+  return -1;
+}
+
+#if SAEKIT_X86
+// Sixteen (eight) keys from column j: x + bias, its magnitude in Abs mode.
+SAEKIT_TARGET_AVX512
+inline __m512 keys16(const float* x, const float* bias, long j, bool use_abs) {
+  __m512 v = _mm512_loadu_ps(x + j);
+  if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + j));
+  return use_abs ? _mm512_and_ps(v, _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff))) : v;
+}
+
+SAEKIT_TARGET_AVX2
+inline __m256 keys8(const float* x, const float* bias, long j, bool use_abs) {
+  __m256 v = _mm256_loadu_ps(x + j);
+  if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+  return use_abs ? _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))) : v;
+}
+
+SAEKIT_TARGET_AVX512
+long argmax_avx512(const float* x, const float* bias, long m, SelectMode mode) {
+  const bool use_abs = mode == SelectMode::Abs;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  __m512 acc = _mm512_set1_ps(neg_inf);
+  long j = 0;
+  for (; j + 16 <= m; j += 16) {
+    const __m512 v = keys16(x, bias, j, use_abs);
+    acc = _mm512_mask_mov_ps(acc, _mm512_cmp_ps_mask(v, acc, _CMP_GT_OQ), v);  // a NaN key keeps acc
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, acc);
+  float best = neg_inf;
+  for (float v : lanes) best = std::max(best, v);
+  for (long t = j; t < m; t++) best = std::max(best, key_of(x[t] + (bias ? bias[t] : 0.0f), mode));
+  if (!(best > neg_inf)) return argmax_generic(x, bias, m, mode);
+  const __m512 target = _mm512_set1_ps(best);
+  for (j = 0; j + 16 <= m; j += 16) {
+    const __mmask16 eq = _mm512_cmp_ps_mask(keys16(x, bias, j, use_abs), target, _CMP_EQ_OQ);
+    if (eq) return j + __builtin_ctz(eq);
+  }
+  return first_key_at(x, bias, j, m, mode, best);
+}
+
+SAEKIT_TARGET_AVX2
+long argmax_avx2(const float* x, const float* bias, long m, SelectMode mode) {
+  const bool use_abs = mode == SelectMode::Abs;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  __m256 acc = _mm256_set1_ps(neg_inf);
+  long j = 0;
+  for (; j + 8 <= m; j += 8) acc = _mm256_max_ps(keys8(x, bias, j, use_abs), acc);  // a NaN key keeps acc
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  float best = neg_inf;
+  for (float v : lanes) best = std::max(best, v);
+  for (long t = j; t < m; t++) best = std::max(best, key_of(x[t] + (bias ? bias[t] : 0.0f), mode));
+  if (!(best > neg_inf)) return argmax_generic(x, bias, m, mode);
+  const __m256 target = _mm256_set1_ps(best);
+  for (j = 0; j + 8 <= m; j += 8) {
+    const unsigned eq = _mm256_movemask_ps(_mm256_cmp_ps(keys8(x, bias, j, use_abs), target, _CMP_EQ_OQ));
+    if (eq) return j + __builtin_ctz(eq);
+  }
+  return first_key_at(x, bias, j, m, mode, best);
+}
+#endif
+
+long argmax(const float* x, const float* bias, long m, SelectMode mode) {
+#if SAEKIT_X86
+  switch (active_isa()) {
+    case Isa::Avx512: return argmax_avx512(x, bias, m, mode);
+    case Isa::Avx2: return argmax_avx2(x, bias, m, mode);
+    default: break;
+  }
+#endif
+  return argmax_generic(x, bias, m, mode);
+}
+
 void scan(const float* x, const float* bias, long start, long m, SelectMode mode, RowSelector& sel) {
 #if SAEKIT_X86
   switch (active_isa()) {
@@ -348,6 +445,17 @@ void topk_rows(const float* x, long batch, long m, long k, SelectMode mode, cons
                float* vals, int32_t* idx) {
   if (k <= 0 || batch <= 0) return;
   k = std::min(k, m);
+  if (k == 1) {
+    parallel_range(batch, 16, [&](long b0, long b1) {
+      for (long b = b0; b < b1; b++) {
+        const float* row = x + b * m;
+        const long at = argmax(row, bias, m, mode);
+        idx[b] = static_cast<int32_t>(at);
+        vals[b] = out_value(row[at] + (bias ? bias[at] : 0.0f), mode);
+      }
+    });
+    return;
+  }
   // A buffer of 2k (at least k + 64) amortises each O(k) compaction over k admissions.
   long cap = std::max(2 * k, k + 64);
   // The sampled path pays off when rows are long relative to k.

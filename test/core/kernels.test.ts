@@ -145,6 +145,31 @@ describe("topk", () => {
     }
   }
 
+  it("top-1 (a matching pursuit's choice) equals the reference on the rows a vector argmax gets wrong", () => {
+    const rng = new Rng(21);
+    forEachIsa((isa) => {
+      for (const m of [5, 16, 37, 100]) {
+        const rows: number[][] = [];
+        const base = () => Array.from(randn(rng, m));
+        let r = base(); r[m - 1] = 9; rows.push(r); // the maximum in the scalar tail
+        r = base(); r[3] = 9; r[m - 2] = 9; rows.push(r); // tied maxima in different vectors
+        r = base(); r[1] = 9; r[2] = 9; rows.push(r); // tied maxima in one vector
+        r = base(); r[0] = Number.NaN; r[m - 1] = Number.NaN; rows.push(r); // NaN ranks last
+        rows.push(new Array(m).fill(Number.NaN)); // all NaN: index 0
+        r = new Array(m).fill(Number.NEGATIVE_INFINITY); r[0] = Number.NaN; r[m - 1] = Number.NaN; rows.push(r); // -inf ties NaN
+        r = base().map((v) => -Math.abs(v) - 1); rows.push(r); // every key negative
+        r = base(); r[2] = -9; rows.push(r); // Abs mode's best is negative
+        const x = Float32Array.from(rows.flat());
+        for (const mode of modes) {
+          compareTopk(x, rows.length, m, 1, mode, null, `${isa} top-1 m=${m} mode=${mode}`);
+          const bias = randn(rng, m);
+          bias[m >> 1] = Number.NaN; // a masked column
+          compareTopk(x, rows.length, m, 1, mode, bias, `${isa} top-1 biased m=${m} mode=${mode}`);
+        }
+      }
+    });
+  });
+
   it("per-row top-k equals the reference exactly: odd sizes, k = 1, k = m, ties, biases", () => {
     const rng = new Rng(4);
     forEachIsa((isa) => {
