@@ -3,8 +3,8 @@
 // and prints every measurement plus the ratios saekit / peer as JSON lines.
 //
 //   node bench/compare.mjs kernels [--threads 2]   # sgemm and topk vs PyTorch/OpenBLAS
-//   node bench/compare.mjs train   [--threads 2]   # TopK/vSAE/BatchTopK/Matryoshka training step vs
-//                                                  # peer_topk_sae.py and peer_batchtopk.py
+//   node bench/compare.mjs train   [--threads 2]   # TopK/vSAE/BatchTopK/Matryoshka/MP training step vs
+//                                                  # peer_topk_sae.py, peer_batchtopk.py, peer_mp.py
 //
 // The peers need Debian's PyTorch: apt-get install -y python3-torch libopenblas0-pthread.
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment so OpenBLAS
@@ -48,15 +48,18 @@ if (suite === "kernels") {
   out({ compare: "topk", threads, ms: ours.ms, speedup_vs_torch: +(peer.ms / ours.ms).toFixed(2) });
 } else if (suite === "train") {
   // The issue's bar: topk m=16384 >= 4x peer sparse; topk m=2048 >= 2.5x; vsae >= 3x peer vsae.
-  // BatchTopK and Matryoshka against dictionary_learning's way (bench/peer_batchtopk.py).
+  // BatchTopK and Matryoshka against dictionary_learning's way (bench/peer_batchtopk.py);
+  // matching pursuit (16 steps) against SAELens' loop (bench/peer_mp.py).
   const topkPeer = "../shared/bench/peer_topk_sae.py", batchPeer = "bench/peer_batchtopk.py";
   const cases = [
     ["topk", 16384, topkPeer, "sparse"], ["topk", 2048, topkPeer, "sparse"], ["vsae", 16384, topkPeer, "vsae"],
     ["batchtopk", 16384, batchPeer, "batchtopk"], ["matryoshka", 16384, batchPeer, "matryoshka"],
+    ["mp", 16384, "bench/peer_mp.py", "mp", 16],
   ];
-  for (const [arch, m, peerScript, peerImpl] of cases) {
-    const ours = saekit("bench", "train", "--arch", arch, "--m", `${m}`, "--threads", `${threads}`)[0];
-    const peer = run(python, [peerScript, "--m", `${m}`, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
+  for (const [arch, m, peerScript, peerImpl, k] of cases) {
+    const kArgs = k ? ["--k", `${k}`] : [];
+    const ours = saekit("bench", "train", "--arch", arch, "--m", `${m}`, ...kArgs, "--threads", `${threads}`)[0];
+    const peer = run(python, [peerScript, "--m", `${m}`, ...kArgs, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
     out(ours);
     out(peer);
     out({ compare: "train", arch, m, threads, peer_impl: peerImpl, speedup: +(ours.tokens_per_s / peer.tokens_per_s).toFixed(2) });
