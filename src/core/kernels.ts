@@ -1,8 +1,8 @@
 /**
  * Picks the kernels saekit runs on: the native addon when it is built, else the TypeScript
- * kernels: the reference twins with a faster GEMM, TopK and attention, the GEMM on
- * WebAssembly SIMD where the engine has it (see kernel-api.ts for the interface and its
- * conventions).
+ * kernels: the reference twins with a faster GEMM, TopK, sparse decode and attention, the
+ * GEMM on WebAssembly SIMD where the engine has it (see kernel-api.ts for the interface and
+ * its conventions).
  */
 import { cachedAttentionRows, causalAttentionRows } from "./js-attention.js";
 import { sgemmBlocked } from "./js-gemm.js";
