@@ -21,7 +21,7 @@ import { kernels, type Kernels, SelectMode } from "../core/kernels.js";
 import { Tensor } from "../core/tensor.js";
 import { Workspace } from "../core/workspace.js";
 import type { MatchingPursuitConfig } from "./config.js";
-import { type ParamSet, type Sae, type StepStats, type TrainStep, targetOf } from "./sae.js";
+import { type ParamSet, type Sae, type StepStats, type TrainStep, centeredInput, targetOf } from "./sae.js";
 import type { SparseCode } from "./sparse-code.js";
 
 /** One batch's pursuits: each token's choices in order, and the code they add up to. */
@@ -88,15 +88,8 @@ export class MatchingPursuitSae implements Sae {
   /** Every token's pursuit, all tokens stepping together until the last one stops. */
   private pursue(x: Float32Array, batch: number): Pursuit {
     const { d_in: d, d_sae: m, max_iterations: T, residual_threshold: threshold } = this.cfg;
-    if (x.length < batch * d) throw new RangeError(`input holds ${x.length} values, a batch of ${batch} x ${d} needs ${batch * d}`);
     const W = this.W_dec;
-    const start = this.ws.float("start", batch * d);
-    start.set(x.subarray(0, batch * d));
-    if (this.cfg.apply_b_dec_to_input) {
-      const neg = this.ws.float("neg_b_dec", d);
-      for (let c = 0; c < d; c++) neg[c] = -this.b_dec[c]!;
-      this.k.addRowVector(start, batch, d, neg);
-    }
+    const start = centeredInput(this.k, this.ws, x, batch, this.b_dec, this.cfg.apply_b_dec_to_input);
     const residual = this.ws.float("residual", batch * d);
     residual.set(start);
     const steps = this.ws.int("steps", batch).fill(0);

@@ -21,6 +21,28 @@ export function zerosLike(params: ParamSet): ParamSet {
   return new Map([...params].map(([name, t]) => [name, Tensor.zeros(t.shape)]));
 }
 
+/** A copy of every tensor, under the same names. */
+export function cloneParams(params: ParamSet): ParamSet {
+  return new Map([...params].map(([name, t]) => [name, t.clone()]));
+}
+
+/**
+ * The input an SAE encodes: x - b_dec in the workspace buffer "xc", or x itself (a view of
+ * its first batch rows) when b_dec is not subtracted (apply_b_dec_to_input off).
+ */
+export function centeredInput(k: Kernels, ws: Workspace, x: Float32Array, batch: number, b_dec: Float32Array,
+  subtract: boolean): Float32Array {
+  const d = b_dec.length;
+  if (x.length < batch * d) throw new RangeError(`input holds ${x.length} values, a batch of ${batch} x ${d} needs ${batch * d}`);
+  if (!subtract) return x.subarray(0, batch * d);
+  const xc = ws.float("xc", batch * d);
+  xc.set(x.subarray(0, batch * d));
+  const neg = ws.float("neg_b_dec", d);
+  for (let c = 0; c < d; c++) neg[c] = -b_dec[c]!;
+  k.addRowVector(xc, batch, d, neg);
+  return xc;
+}
+
 /** One training step's inputs. */
 export interface TrainStep {
   /** Activations [batch, d_in]. */
@@ -163,15 +185,7 @@ export abstract class LinearSae implements Sae {
 
   /** xc = x - b_dec (or x itself when apply_b_dec_to_input is off). */
   protected centered(x: Float32Array, batch: number): Float32Array {
-    const d = this.cfg.d_in;
-    if (x.length < batch * d) throw new RangeError(`input holds ${x.length} values, a batch of ${batch} x ${d} needs ${batch * d}`);
-    if (!this.cfg.apply_b_dec_to_input) return x.subarray(0, batch * d);
-    const xc = this.ws.float("xc", batch * d);
-    xc.set(x.subarray(0, batch * d));
-    const neg = this.ws.float("neg_b_dec", d);
-    for (let c = 0; c < d; c++) neg[c] = -this.b_dec[c]!;
-    this.k.addRowVector(xc, batch, d, neg);
-    return xc;
+    return centeredInput(this.k, this.ws, x, batch, this.b_dec, this.cfg.apply_b_dec_to_input);
   }
 
   /** pre (without b_enc, which selection kernels fold in) = xc W_enc^T, [batch, d_sae]. */

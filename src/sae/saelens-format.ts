@@ -24,7 +24,7 @@ import { Tensor } from "../core/tensor.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "./config.js";
 import { foldDecoderNorms } from "./decoder-norms.js";
 import { createSae } from "./registry.js";
-import type { ParamSet, Sae } from "./sae.js";
+import { type ParamSet, type Sae, cloneParams } from "./sae.js";
 
 export const CFG_FILE = "cfg.json";
 export const WEIGHTS_FILE = "sae_weights.safetensors";
@@ -74,7 +74,7 @@ function saeLensArchitecture(cfg: SaeConfig): string {
  * too: withInputScaleFolded gives the whole SAE.
  */
 export function foldInputScale(sae: Sae, s: number): ParamSet {
-  const out: ParamSet = new Map([...sae.params].map(([n, t]) => [n, t.clone()]));
+  const out = cloneParams(sae.params);
   if (s === 1) return out;
   const mul = (name: string, f: number) => {
     const t = out.get(name);

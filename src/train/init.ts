@@ -11,7 +11,7 @@ import { type ActivationSource, checkFinite, peekBatch } from "../data/source.js
 import type { SaeConfig } from "../sae/config.js";
 import { foldDecoderNorms } from "../sae/decoder-norms.js";
 import { createSae } from "../sae/registry.js";
-import type { ParamSet, Sae } from "../sae/sae.js";
+import { type ParamSet, type Sae, cloneParams } from "../sae/sae.js";
 import { withInputScaleFolded } from "../sae/saelens-format.js";
 
 export type BDecInit = "mean" | "geometric_median" | "zeros";
@@ -72,12 +72,9 @@ export function startFromSae(start: Sae, cfg: SaeConfig, x: Float32Array,
   if (start.cfg.architecture !== cfg.architecture || start.cfg.d_in !== cfg.d_in || start.cfg.d_sae !== cfg.d_sae) {
     throw new Error(`the SAE to fine-tune is a ${start.cfg.architecture} SAE ${start.cfg.d_in}x${start.cfg.d_sae}; this run trains a ${cfg.architecture} SAE ${cfg.d_in}x${cfg.d_sae}`);
   }
-  checkFinite(x, "training data");
-  const inputScale = normalizeActivations === "expected_norm" ? expectedNormScale(x, cfg.d_in) : 1;
-  // It takes x and will be fed s x: fold 1/s in.
-  const scaled = withInputScaleFolded(createSae(cfg, start.params, start.buffers), 1 / inputScale);
-  const copy = (set: ParamSet): ParamSet => new Map([...set].map(([name, t]) => [name, t.clone()]));
-  const sae = createSae(scaled.cfg, copy(scaled.params), copy(scaled.buffers));
+  const inputScale = inputScaleOf(x, cfg.d_in, normalizeActivations);
+  // It takes x and will be fed s x: fold 1/s into a copy.
+  const sae = withInputScaleFolded(createSae(cfg, cloneParams(start.params), cloneParams(start.buffers)), 1 / inputScale);
   // The scale leaves a unit-norm decoder's rows at norm s, which the constraint would snap
   // back to 1, changing what the SAE computes. For the TopK family, whose codes scale with
   // their pre-activations, moving the norms into the encoder (and BatchTopK's threshold)
@@ -116,13 +113,18 @@ export function initializeFromSource(sae: Sae, source: ActivationSource, o: Init
 export function initializeFromSample(sae: Sae, sample: { x: Float32Array; target: Float32Array | null }, o: InitOptions & {
   seed: number; normalizeActivations: "none" | "expected_norm";
 }): number {
-  checkFinite(sample.x, "training data");
+  const inputScale = inputScaleOf(sample.x, sae.cfg.d_in, o.normalizeActivations);
   if (sample.target) checkFinite(sample.target, "training targets");
-  const inputScale = o.normalizeActivations === "expected_norm" ? expectedNormScale(sample.x, sae.cfg.d_in) : 1;
   const outputs = sample.target ?? sample.x;
   if (inputScale !== 1) kernels().scale(outputs, inputScale);
   initializeSae(sae, new Rng(o.seed), outputs, { decoderInitNorm: o.decoderInitNorm, bDecInit: o.bDecInit });
   return inputScale;
+}
+
+/** A run's input scale from a sample of its rows, refused if not finite: expectedNormScale or 1. */
+function inputScaleOf(x: Float32Array, d: number, normalizeActivations: "none" | "expected_norm"): number {
+  checkFinite(x, "training data");
+  return normalizeActivations === "expected_norm" ? expectedNormScale(x, d) : 1;
 }
 
 /** s with E||s x||^2 = d over the sample (SAELens' expected_average_only_in normalisation). */
