@@ -6,7 +6,7 @@
  * has one, else held out of the training file.
  */
 import { Rng } from "../core/rng.js";
-import { datasetFiles, jsonlRecords, parquetRows } from "./text.js";
+import { datasetFiles, documentText, jsonlRecords, parquetRows } from "./text.js";
 
 export interface LabeledText {
   text: string;
@@ -37,11 +37,11 @@ export async function readLabeledTexts(path: string, o: LabeledFields = {}): Pro
     return String(v);
   };
   const take = (where: string, record: Record<string, unknown>) => {
-    const text = record[textField];
-    if (typeof text !== "string") throw new Error(`${where}: no string field "${textField}" (set --text-field)`);
+    const text = documentText(record, textField, where);
+    if (text === null) return;
     const label = value(where, record, labelField, "--label-field");
     const attribute = attributeField === undefined ? undefined : value(where, record, attributeField, "--attribute-field");
-    if (text.trim()) out.push(attribute === undefined ? { text, label } : { text, label, attribute });
+    out.push(attribute === undefined ? { text, label } : { text, label, attribute });
   };
   for (const file of datasetFiles(path)) {
     if (file.endsWith(".jsonl")) {

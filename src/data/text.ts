@@ -67,6 +67,18 @@ export async function* readDocuments(path: string, opts: TextDatasetOptions = {}
   }
 }
 
+/**
+ * A record's text, or null where it has none to give: an empty or whitespace-only text, or a
+ * null (a missing value, as Hugging Face datasets store them) is skipped, as SAELens skips
+ * empty documents; a field that is not text at all is an error naming `where` and the option.
+ */
+export function documentText(record: Record<string, unknown>, field: string, where: string, option = "--text-field"): string | null {
+  const text = record[field];
+  if (text === null) return null;
+  if (typeof text !== "string") throw new Error(`${where}: no string field "${field}" (set ${option})`);
+  return text.trim() ? text : null;
+}
+
 /** A token row as int32 ids, whatever the file stored (numbers, int64 as bigint); `where` names it in errors. */
 export function tokenRow(value: unknown, where: string): Int32Array {
   if (!Array.isArray(value) && !ArrayBuffer.isView(value)) throw new Error(`${where}: the token field is not a list of token ids`);
@@ -127,9 +139,9 @@ function* jsonlItems(path: string, field: string): Generator<DatasetItem> {
       yield tokenRow(record[tokens], where);
       continue;
     }
-    const text = record[field];
-    if (typeof text !== "string") throw new Error(`${where}: no string field "${field}" (set --text-field), and no ${TOKEN_FIELDS.join(" / ")} field`);
-    if (text.trim()) yield text;
+    if (!(field in record)) throw new Error(`${where}: no field "${field}" (set --text-field), and no ${TOKEN_FIELDS.join(" / ")} field`);
+    const text = documentText(record, field, where);
+    if (text !== null) yield text;
   }
 }
 
@@ -162,8 +174,8 @@ async function* parquetItems(path: string, column: string): AsyncGenerator<Datas
     if (tokens) {
       yield tokenRow(row[tokens], `${path}: row ${index}`);
     } else {
-      const text = row[column];
-      if (typeof text === "string" && text.trim()) yield text;
+      const text = documentText(row, column, `${path}: row ${index}`);
+      if (text !== null) yield text;
     }
     index++;
   }

@@ -1,9 +1,11 @@
 /** Text datasets and context packing. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import { contextsFromItems, packContexts, splitDocuments } from "../../src/data/contexts.js";
+import { readLabeledTexts } from "../../src/data/labeled.js";
 import { readDocuments, readItems } from "../../src/data/text.js";
 import type { TextTokenizer } from "../../src/lm/tokenizer.js";
 import { sharedData, tempDir } from "../helpers.js";
@@ -56,7 +58,13 @@ describe("text datasets", () => {
     const other = join(dir, "o.jsonl");
     writeFileSync(other, '{"story": "x"}\n');
     expect(await all(readDocuments(other, { textField: "story" }))).toEqual(["x"]);
-    await expect(all(readDocuments(other))).rejects.toThrow(/o.jsonl:1: no string field "text"/);
+    await expect(all(readDocuments(other))).rejects.toThrow(/o.jsonl:1: no field "text" \(set --text-field\), and no tokens \/ input_ids field/);
+    // A null text is a missing value, skipped like an empty one; a number is not text.
+    const nulls = join(dir, "n.jsonl");
+    writeFileSync(nulls, '{"text": "a"}\n{"text": null}\n{"text": "  "}\n{"text": "b"}\n{"text": 5}\n');
+    const seen: string[] = [];
+    await expect((async () => { for await (const d of readDocuments(nulls)) seen.push(d); })()).rejects.toThrow(/n.jsonl:5: no string field "text"/);
+    expect(seen).toEqual(["a", "b"]);
     const broken = join(dir, "b.jsonl");
     writeFileSync(broken, '{"text": "ok"}\n{oops\n');
     await expect(all(readDocuments(broken))).rejects.toThrow(/b.jsonl:2: not valid JSON/);
@@ -96,6 +104,21 @@ describe("text datasets", () => {
     const pq = join(dir, "tok.parquet");
     writeFileSync(pq, new Uint8Array(buf));
     expect((await all(readItems(pq))).map((r) => [...(r as Int32Array)])).toEqual([[1, 2, 3, 4], [5, 6, 7, 8]]);
+  });
+
+  // Files DuckDB wrote (test/fixtures/parquet/make_fixtures.mjs): zstd, gzip and V2 pages with
+  // delta-encoded int64 lists, several row groups, a dictionary-encoded label and null texts.
+  const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/parquet/${name}`, import.meta.url));
+  it("reads parquet files another writer made: text with nulls across row groups, int64 token lists", async () => {
+    const story = (i: number) => `Once upon a time there was a cat number ${i}. It liked fish.`;
+    const rows = Array.from({ length: 3000 }, (_, i) => i).filter((i) => i % 1000 !== 500);
+    expect(await all(readDocuments(fixture("text-zstd.parquet")))).toEqual(rows.map(story));
+    const labels = ["world", "sports", "business", "tech"];
+    expect(await readLabeledTexts(fixture("text-zstd.parquet"))).toEqual(rows.map((i) => ({ text: story(i), label: labels[i % 4] })));
+    const expected = Array.from({ length: 200 }, (_, r) => Array.from({ length: 64 }, (_, j) => (7 * j + r) % 500));
+    for (const name of ["ids-int64-gzip.parquet", "ids-int64-v2-zstd.parquet"]) {
+      expect((await all(readItems(fixture(name)))).map((row) => [...(row as Int32Array)])).toEqual(expected);
+    }
   });
 
   const tiny = sharedData("tinystories/tinystories_train_first2MiB.txt");
