@@ -179,7 +179,8 @@ export function densityHistogram(density: ArrayLike<number>, bins = 50): { edges
     const i = Math.min(bins - 1, Math.max(0, Math.floor(((v - lo) / (hi - lo)) * bins)));
     counts[i]!++;
   }
-  const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
+  // Each edge is one rounding of an exact quotient, so -3.6 prints as -3.6, not -3.5999999999999996.
+  const edges = Array.from({ length: bins + 1 }, (_, i) => (lo * (bins - i) + hi * i) / bins);
   return { edges, counts };
 }
 

@@ -91,5 +91,7 @@ describe("sparsity metrics", () => {
     expect(h.counts[8]).toBe(1); // 0.01 -> -2
     expect(h.counts[5]).toBe(1); // 1e-5 -> -5
     expect(h.counts.reduce((a, b) => a + b, 0)).toBe(4);
+    // The default 50 bins' edges are the round numbers they stand for, in the JSON too.
+    expect(JSON.stringify(densityHistogram([]).edges)).toBe(JSON.stringify(Array.from({ length: 51 }, (_, i) => +(-10 + i / 5).toFixed(1))));
   });
 });
