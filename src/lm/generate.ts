@@ -4,6 +4,7 @@
  * builds a token dataset from the model itself ("sampled:N"), for models without a tokenizer.
  */
 import { Rng } from "../core/rng.js";
+import { rowStats } from "../sae/input-norm.js";
 import { decoderMatrix, type Sae } from "../sae/sae.js";
 import type { HookFn, LanguageModel } from "./model.js";
 
@@ -108,7 +109,8 @@ export function steeringHook(W_dec: Float32Array, d: number, steers: Array<{ lat
  * A hook that clamps SAE latents: at every position it encodes the activation, and for each
  * (latent, value) given moves the activation by (value - f) x W_dec[latent], where f is what
  * the latent was — so the SAE would now read `value` there (0 ablates the latent), and the
- * rest of the activation, the SAE's error included, is kept. Anthropic's clamping ("Scaling
+ * rest of the activation, the SAE's error included, is kept (times the token's scale for an
+ * SAE that normalises its input, which decodes at that scale). Anthropic's clamping ("Scaling
  * Monosemanticity"), SAELens' interventions on hook_sae_acts_post.
  */
 export function clampingHook(sae: Sae, clamps: Array<{ latent: number; value: number }>): HookFn {
@@ -117,14 +119,17 @@ export function clampingHook(sae: Sae, clamps: Array<{ latent: number; value: nu
   for (const { latent } of clamps) {
     if (!Number.isInteger(latent) || latent < 0 || latent >= sae.cfg.d_sae) throw new RangeError(`latent ${latent} is outside the SAE's ${sae.cfg.d_sae} latents`);
   }
+  const mode = sae.cfg.input_normalization;
   return (act) => {
     const rows = act.length / d;
     const code = sae.encode(act, rows);
+    // An SAE that normalises each token decodes at the token's own scale.
+    const scale = mode === "none" ? null : rowStats(mode, act, rows, d).scale;
     for (let r = 0; r < rows; r++) {
       for (const { latent, value } of clamps) {
         let f = 0;
         for (let e = code.rowPtr[r]!; e < code.rowPtr[r + 1]!; e++) if (code.idx[e] === latent) f = code.val[e]!;
-        const by = value - f;
+        const by = (value - f) * (scale ? scale[r]! : 1);
         if (by === 0) continue;
         for (let c = 0; c < d; c++) act[r * d + c]! += by * W_dec[latent * d + c]!;
       }

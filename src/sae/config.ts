@@ -11,6 +11,7 @@
  */
 
 import { withDefaults } from "../util/defaults.js";
+import { INPUT_NORMALIZATIONS, type InputNormalization } from "./input-norm.js";
 
 export const ARCHITECTURES = ["relu", "topk", "batchtopk", "matryoshka", "jumprelu", "gated", "abstopk", "vsae", "vaease", "mp"] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
@@ -30,6 +31,13 @@ export interface BaseSaeConfig {
    * input) initialised to zero, so the sparse code only explains what a linear map cannot.
    */
   skip_connection: boolean;
+  /**
+   * A per-token normalisation around the SAE (input-norm.ts), as SAELens' normalize_activations
+   * "constant_norm_rescale" and "layer_norm": the SAE encodes each token rescaled (or
+   * layer-normed) and decode maps its output back. Read from SAEs other tools trained, for
+   * inference; saekit does not train with it ("none").
+   */
+  input_normalization: InputNormalization;
 }
 
 /** SAELens "standard": f = ReLU(pre); loss += l1 * sum_j f_j ||W_dec_j|| (L1 warm-up). */
@@ -170,7 +178,7 @@ export type SaeConfigInput = { architecture: Architecture; d_in: number; d_sae: 
 /** The peers' defaults, per architecture (see ../shared/reference/sae-ecosystem.md). */
 export function defaultConfig(input: SaeConfigInput): SaeConfig {
   const { architecture, d_in, d_sae } = input;
-  const base = { d_in, d_sae, apply_b_dec_to_input: true, skip_connection: false };
+  const base = { d_in, d_sae, apply_b_dec_to_input: true, skip_connection: false, input_normalization: "none" as InputNormalization };
   const aux = { aux_k: Math.max(1, Math.floor(d_in / 2)), aux_alpha: 1 / 32 };
   let cfg: SaeConfig;
   switch (architecture) {
@@ -241,6 +249,13 @@ export function validateConfig(cfg: SaeConfig): void {
   if (typeof cfg.skip_connection !== "boolean") fail(`skip_connection must be true or false, got ${JSON.stringify(cfg.skip_connection)}`);
   if (cfg.skip_connection && (cfg.architecture === "vaease" || cfg.architecture === "mp")) {
     fail(`skip connections are for the linear-encoder architectures; ${cfg.architecture} has none`);
+  }
+  if (!(INPUT_NORMALIZATIONS as readonly string[]).includes(cfg.input_normalization)) {
+    fail(`input_normalization must be one of ${INPUT_NORMALIZATIONS.join(", ")}, got ${JSON.stringify(cfg.input_normalization)}`);
+  }
+  if (cfg.input_normalization !== "none") {
+    if (cfg.architecture === "vaease" || cfg.architecture === "mp") fail(`input_normalization is for the linear-encoder architectures, not ${cfg.architecture}`);
+    if (cfg.skip_connection) fail("input_normalization and a skip connection together are not supported");
   }
   if ("k" in cfg) {
     posInt("k", cfg.k);

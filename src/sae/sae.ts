@@ -11,6 +11,7 @@
 import { kernels, type Kernels } from "../core/kernels.js";
 import { Tensor } from "../core/tensor.js";
 import type { SaeConfig } from "./config.js";
+import { denormalizeRows, normalizeRows, rowStats } from "./input-norm.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 import { Workspace } from "../core/workspace.js";
 
@@ -183,8 +184,19 @@ export abstract class LinearSae implements Sae {
   /** W_skip [d_in (out), d_in (in)], or null without a skip connection. */
   protected get W_skip(): Float32Array | null { return this.params.get("W_skip")?.data ?? null; }
 
-  /** xc = x - b_dec (or x itself when apply_b_dec_to_input is off). */
+  /**
+   * xc = x - b_dec (or x itself when apply_b_dec_to_input is off), after the per-token
+   * input normalisation when the SAE has one.
+   */
   protected centered(x: Float32Array, batch: number): Float32Array {
+    const mode = this.cfg.input_normalization;
+    if (mode !== "none") {
+      const d = this.cfg.d_in;
+      if (x.length < batch * d) throw new RangeError(`input holds ${x.length} values, a batch of ${batch} x ${d} needs ${batch * d}`);
+      const normalized = this.ws.float("x_normalized", batch * d);
+      normalizeRows(mode, x, batch, d, rowStats(mode, x, batch, d), normalized);
+      x = normalized;
+    }
     return centeredInput(this.k, this.ws, x, batch, this.b_dec, this.cfg.apply_b_dec_to_input);
   }
 
@@ -196,12 +208,22 @@ export abstract class LinearSae implements Sae {
     return pre;
   }
 
-  /** x_hat = W_dec^T f + b_dec (+ W_skip x with a skip connection). */
+  /**
+   * x_hat = W_dec^T f + b_dec (+ W_skip x with a skip connection), mapped back to each
+   * token's scale when the SAE normalises its input.
+   */
   decode(code: SparseCode, x?: Float32Array): Float32Array {
+    const mode = this.cfg.input_normalization;
+    if (!x && (this.W_skip || mode !== "none")) {
+      const why = this.W_skip ? "has a skip connection" : `normalises each token (${mode})`;
+      throw new Error(`this ${this.cfg.architecture} SAE ${why}: decode needs the input x beside the code`);
+    }
     const out = this.decodeCode(code);
-    if (this.W_skip) {
-      if (!x) throw new Error(`this ${this.cfg.architecture} SAE has a skip connection: decode needs the input x beside the code`);
-      this.addSkip(x, code.batch, out);
+    if (this.W_skip) this.addSkip(x!, code.batch, out);
+    if (mode !== "none") {
+      const d = this.cfg.d_in;
+      if (x!.length < code.batch * d) throw new RangeError(`input holds ${x!.length} values, a batch of ${code.batch} x ${d} needs ${code.batch * d}`);
+      denormalizeRows(out, code.batch, d, rowStats(mode, x!, code.batch, d));
     }
     return out;
   }

@@ -157,7 +157,7 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
     dtype: "float32",
     device: "cpu",
     apply_b_dec_to_input: cfg.apply_b_dec_to_input,
-    normalize_activations: "none",
+    normalize_activations: cfg.input_normalization,
     reshape_activations: "none",
     metadata: {
       model_name: null, hook_name: null, hook_head_index: null, context_size: null,
@@ -335,17 +335,23 @@ export function saeFromSaeLens(raw: Record<string, unknown>, cfgPath: string, fi
   return { sae: createSae(cfg, params, buffers), metadata, raw };
 }
 
-/** The saekit config of a cfg.json: saekit's own block, or one derived from SAELens fields. */
+/**
+ * The saekit config of a cfg.json: saekit's own block, or one derived from SAELens fields;
+ * every error names the file.
+ */
 function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
-  const own = (raw.saekit as { config?: SaeConfig } | undefined)?.config;
-  if (own) {
-    try {
-      // Settings added since the file was written take their defaults.
-      return defaultConfig(own as unknown as SaeConfigInput);
-    } catch (err) {
-      throw new Error(`${path}: ${(err as Error).message}`);
-    }
+  try {
+    return configOfCfgJson(raw, path);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw message.startsWith(path) ? err : new Error(`${path}: ${message}`, { cause: err });
   }
+}
+
+function configOfCfgJson(raw: Record<string, unknown>, path: string): SaeConfig {
+  const own = (raw.saekit as { config?: SaeConfig } | undefined)?.config;
+  // Settings added since the file was written take their defaults.
+  if (own) return defaultConfig(own as unknown as SaeConfigInput);
   const int = (key: string): number => {
     const v = raw[key];
     if (!Number.isSafeInteger(v) || (v as number) < 1) throw new Error(`${path}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
@@ -366,20 +372,19 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
     }
     arch = transcoder[1] ? "jumprelu" : "standard";
   }
+  // SAELens folds the training-time scale ("expected_average_only_in") into the weights it
+  // saves and runs such SAEs without normalisation; only the per-token rescalings act at
+  // inference, around the SAE (input-norm.ts).
+  const norm = raw.normalize_activations;
+  if (norm !== undefined && norm !== null && norm !== "none" && norm !== "expected_average_only_in"
+    && norm !== "constant_norm_rescale" && norm !== "layer_norm") {
+    throw new Error(`${path}: unknown normalize_activations ${JSON.stringify(norm)}`);
+  }
   const common = {
     d_in, d_sae, apply_b_dec_to_input: !transcoder && raw.apply_b_dec_to_input !== false, decoder_norm: "none",
     skip_connection: transcoder?.[2] !== undefined,
+    input_normalization: norm === "constant_norm_rescale" || norm === "layer_norm" ? norm : "none",
   };
-  // SAELens folds the training-time scale ("expected_average_only_in") into the weights it
-  // saves and runs such SAEs without normalisation; only the per-token rescalings act at
-  // inference, and saekit's encode/decode have no place for them.
-  const norm = raw.normalize_activations;
-  if (norm === "constant_norm_rescale" || norm === "layer_norm") {
-    throw new Error(`${path}: normalize_activations "${norm}" (a per-token rescaling around the SAE) is not supported`);
-  }
-  if (norm !== undefined && norm !== null && norm !== "none" && norm !== "expected_average_only_in") {
-    throw new Error(`${path}: unknown normalize_activations ${JSON.stringify(norm)}`);
-  }
   switch (arch) {
     case "standard":
       return defaultConfig({ architecture: "relu", ...common });

@@ -29,12 +29,17 @@ export interface CoreOptions {
 }
 
 /**
- * Refuses what cannot work with or without targets (a transcoder's, or none): a skip
- * connection without them (on a plain SAE, W_skip = I reconstructs everything and leaves
- * the code nothing to learn), and a matching pursuit with them (it subtracts its decoder
- * rows from the input, so they must live in the input's space, not the target's).
+ * Refuses what saekit does not train: a per-token input normalisation (read from other
+ * tools' SAEs for inference only), and what cannot work with or without targets (a
+ * transcoder's, or none): a skip connection without them (on a plain SAE, W_skip = I
+ * reconstructs everything and leaves the code nothing to learn), and a matching pursuit
+ * with them (it subtracts its decoder rows from the input, so they must live in the
+ * input's space, not the target's).
  */
-export function checkTranscoderSettings(cfg: SaeConfig, hasTargets: boolean): void {
+export function checkTrainingSettings(cfg: SaeConfig, hasTargets: boolean): void {
+  if (cfg.input_normalization !== "none") {
+    throw new RangeError(`saekit does not train SAEs with a per-token input normalisation (${cfg.input_normalization}); it reads them for inference`);
+  }
   if (cfg.skip_connection && !hasTargets) {
     throw new RangeError("a skip connection is for transcoders (an SAE's W_skip would learn the identity): train it on a store harvested with --target-hook");
   }

@@ -14,7 +14,7 @@ import { createSae } from "../sae/registry.js";
 import type { Sae } from "../sae/sae.js";
 import { withInputScaleFolded } from "../sae/saelens-format.js";
 import { Adam } from "./adam.js";
-import { TrainingCore, checkTranscoderSettings, stepMetrics } from "./core.js";
+import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSource, startFromSae } from "./init.js";
 import { type LrScheduleKind, defaultSchedule } from "./schedule.js";
 
@@ -49,7 +49,7 @@ export class InMemoryTraining {
 
   constructor(cfg: SaeConfig, private readonly acts: ActivationMatrix, private readonly o: InMemoryOptions) {
     if (acts.d !== cfg.d_in) throw new RangeError(`the activations have width ${acts.d}, the SAE expects d_in = ${cfg.d_in}`);
-    checkTranscoderSettings(cfg, false);
+    checkTrainingSettings(cfg, false);
     const seed = o.seed ?? 0;
     this.source = new ArraySource(acts.data, acts.d, seed);
     const normalizeActivations = o.normalizeActivations ?? "none";

@@ -33,7 +33,7 @@ import { ADAM_DEFAULTS, Adam } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSample, startFromSae } from "./init.js";
 import { resampleDeadLatents } from "./resample.js";
-import { TrainingCore, checkTranscoderSettings, stepMetrics } from "./core.js";
+import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type LrSchedule, type LrScheduleKind, defaultSchedule, validateSchedule } from "./schedule.js";
 
 export const METRICS_FILE = "metrics.jsonl";
@@ -312,7 +312,7 @@ class TrainingRun {
     if (paired && cfg.apply_b_dec_to_input) {
       throw new RangeError("a transcoder's input is not in its output space: set apply_b_dec_to_input to false (--no-b-dec-on-input)");
     }
-    checkTranscoderSettings(cfg, paired);
+    checkTrainingSettings(cfg, paired);
     this.o = resolve(cfg, options);
     const outDir = options.outDir;
     if (options.resume && outDir && hasCheckpoint(outDir)) {

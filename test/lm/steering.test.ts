@@ -98,5 +98,18 @@ describe("steering", async () => {
       for (let c = 0; c < d; c++) expect(edited[r * d + c]).toBeCloseTo(y[r * d + c]! + (2.5 - f) * dec[6 * d + c]!, 5);
     }
     expect(() => clampingHook(topk, [{ latent: 16, value: 1 }])).toThrow(/latent 16 is outside the SAE's 16 latents/);
+    // An SAE that layer-norms each token decodes at the token's scale: the move is std times as large.
+    const ln = createSae({ ...topk.cfg, input_normalization: "layer_norm" }, topk.params);
+    const normed = y.slice();
+    clampingHook(ln, [{ latent: 6, value: 2.5 }])(normed, { name: hook, batch: 1, seq: 2, width: d });
+    const lnCode = ln.encode(y, 2);
+    for (let r = 0; r < 2; r++) {
+      const row = Array.from(y.subarray(r * d, (r + 1) * d));
+      const mean = row.reduce((a, v) => a + v, 0) / d;
+      const std = Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / (d - 1));
+      let f = 0;
+      for (let e = lnCode.rowPtr[r]!; e < lnCode.rowPtr[r + 1]!; e++) if (lnCode.idx[e] === 6) f = lnCode.val[e]!;
+      for (let c = 0; c < d; c++) expect(normed[r * d + c]).toBeCloseTo(y[r * d + c]! + (2.5 - f) * std * dec[6 * d + c]!, 5);
+    }
   });
 });

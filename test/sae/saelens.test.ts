@@ -2,7 +2,7 @@
  * SAELens format: saekit's own round trip for every architecture, and folders laid out
  * exactly as SAELens writes them (v6 and pre-6.0 configs, half-precision weights).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
@@ -162,6 +162,49 @@ describe("folders written by SAELens", () => {
     }
   });
 
+  it("normalize_activations constant_norm_rescale and layer_norm: each token normalised on the way in, its scale restored on the way out", () => {
+    for (const mode of ["constant_norm_rescale", "layer_norm"] as const) {
+      const out = write(`lens-${mode}`, {
+        architecture: "standard", d_in: d, d_sae: m, apply_b_dec_to_input: true, normalize_activations: mode, metadata: {},
+      }, { W_enc, W_dec, b_enc, b_dec });
+      const { sae } = loadSae(out);
+      expect(sae.cfg.input_normalization).toBe(mode);
+      const x = randn(new Rng(11), 3 * d, 3);
+      for (let c = 0; c < d; c++) x[2 * d + c]! += 5; // an offset the layer norm takes out and puts back
+      const code = sae.encode(x, 3);
+      const f = toDense(code);
+      const xHat = sae.decode(code, x).slice();
+      for (let b = 0; b < 3; b++) {
+        // SAELens' run_time_activation_norm_fn_in / _out, written out in float64.
+        const row = Array.from(x.subarray(b * d, (b + 1) * d));
+        const mean = row.reduce((a, v) => a + v, 0) / d;
+        const std = Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / (d - 1)); // torch's x.std: Bessel's correction
+        const norm = Math.hypot(...row);
+        const xn = mode === "layer_norm" ? row.map((v) => (v - mean) / (std + 1e-5)) : row.map((v) => (v * Math.sqrt(d)) / norm);
+        const [scale, shift] = mode === "layer_norm" ? [std, mean] : [norm / Math.sqrt(d), 0];
+        const want = Array.from({ length: m }, (_, j) => {
+          let s = b_enc.data[j]!;
+          for (let c = 0; c < d; c++) s += (xn[c]! - b_dec.data[c]!) * W_enc.data[c * m + j]!;
+          return Math.max(0, s);
+        });
+        for (let j = 0; j < m; j++) expect(f[b * m + j]).toBeCloseTo(want[j]!, 4);
+        for (let c = 0; c < d; c++) {
+          const y = b_dec.data[c]! + want.reduce((a, v, j) => a + v * W_dec.data[j * d + c]!, 0);
+          expect(xHat[b * d + c]).toBeCloseTo(y * scale + shift, 4);
+        }
+      }
+      expect(() => sae.decode(code)).toThrow(/normalises each token \((constant_norm_rescale|layer_norm)\): decode needs the input x/);
+      // Saved again by saekit, cfg.json keeps the normalisation for SAELens.
+      const again = join(dir, `resaved-${mode}`);
+      saveSae(again, sae);
+      expect(JSON.parse(readFileSync(join(again, "cfg.json"), "utf8")).normalize_activations).toBe(mode);
+      const reloaded = loadSae(again).sae;
+      expect(maxAbsDiff(reloaded.decode(reloaded.encode(x, 3), x), xHat)).toBeLessThan(1e-6);
+    }
+    expect(() => loadSae(write("mp-ln", { architecture: "matching_pursuit", d_in: d, d_sae: m, normalize_activations: "layer_norm", metadata: {} }, { W_dec, b_dec })))
+      .toThrow(/mp-ln\/cfg.json: mp SAE config: input_normalization is for the linear-encoder architectures, not mp/);
+  });
+
   it("training checkpoints: BatchTopK / Matryoshka with a scalar topk_threshold and rescaled activations, JumpReLU's log_threshold", () => {
     const n = Array.from({ length: m }, (_, j) => Math.hypot(...W_dec.data.subarray(j * d, (j + 1) * d)));
     const theta = 0.3;
@@ -274,9 +317,7 @@ describe("folders written by SAELens", () => {
     expect(() => loadSae(write("matryoshka", { ...base, architecture: "matryoshka_batchtopk" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/a matryoshka_batchtopk SAE needs an integer "k"/);
     expect(() => loadSae(write("clt", { ...base, architecture: "clt" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"clt" is not supported/);
     expect(() => loadSae(write("noint", { ...base, d_sae: "six" }, { W_enc, W_dec, b_enc, b_dec }))).toThrow(/"d_sae" must be a positive integer/);
-    // Per-token rescalings around the SAE are refused; the folded training scale is not one.
-    expect(() => loadSae(write("cnr", { ...base, normalize_activations: "constant_norm_rescale" }, { W_enc, W_dec, b_enc, b_dec })))
-      .toThrow(/"constant_norm_rescale" \(a per-token rescaling around the SAE\) is not supported/);
+    // The folded training scale is no normalisation at inference.
     expect(() => loadSae(write("odd-norm", { ...base, normalize_activations: "sometimes" }, { W_enc, W_dec, b_enc, b_dec })))
       .toThrow(/unknown normalize_activations "sometimes"/);
     const folded = loadSae(write("folded-scale", { ...base, normalize_activations: "expected_average_only_in" }, { W_enc, W_dec, b_enc, b_dec }));

@@ -71,10 +71,14 @@ describe("fine-tuning", () => {
     expect(continued).toBeLessThan(0.5 * fresh);
   });
 
-  it("refuses an SAE of another architecture or size", () => {
+  it("refuses an SAE of another architecture or size, and one that normalises each token", () => {
     const other = defaultConfig({ architecture: "topk", d_in: 32, d_sae: 64, k: 4 });
     expect(() => trainSae(other, data(), { steps: 1, batchSize: 64, lr: 1e-3, progress: false, initialSae: trained }))
       .toThrow(/the SAE to fine-tune is a topk SAE 32x128; this run trains a topk SAE 32x64/);
+    // An SAE read from another tool with a per-token normalisation is for inference only.
+    const layerNormed = defaultConfig({ architecture: "topk", d_in: 32, d_sae: 128, k: 4, input_normalization: "layer_norm" });
+    expect(() => trainSae(layerNormed, data(), { steps: 3, batchSize: 64, lr: 1e-3, progress: false }))
+      .toThrow(/saekit does not train SAEs with a per-token input normalisation \(layer_norm\)/);
   });
 
   it("saekit train --from: fine-tunes a saved SAE at another k, and says what cannot change", () => {
