@@ -3,7 +3,7 @@
  *
  *   kernels()            native (or reference) numeric kernels
  *   newSae / createSae   SAEs of every architecture; loadSae / saveSae (SAELens format),
- *                        openSae (also sparsify folders, dictionary_learning ae.pt, GemmaScope params.npz)
+ *                        openSae (also sparsify folders, dictionary_learning ae.pt, OpenAI .pt, GemmaScope params.npz)
  *   trainSae, trainSaes  the trainer (checkpoints, resume, metrics.jsonl); several SAEs on one stream
  *   loadModel            GPT-NeoX / GPT-2 / GPT-Neo / Llama / Gemma / llama2.c models with hooks
  *   harvest, StoreSource activation stores; LmSource: a model's activations computed as training reads them
@@ -35,6 +35,8 @@ export { openSae, fetchSae, type SaeFormat } from "./sae/open.js";
 export { resolveHubSae } from "./sae/hub.js";
 export { loadSparsifySae, saveSparsifySae } from "./sae/sparsify.js";
 export { loadDictionaryLearningSae } from "./sae/dictionary-learning.js";
+export { loadOpenAiSae } from "./sae/openai.js";
+export { INPUT_NORMALIZATIONS, type InputNormalization } from "./sae/input-norm.js";
 export { TorchCheckpoint, TorchCheckpointError } from "./core/torch-checkpoint.js";
 export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";

@@ -11,6 +11,9 @@
  * numel). Pickle is a small stack-machine program; this reader runs only the opcodes a state
  * dict uses and resolves only the few globals it names (OrderedDict, the tensor rebuilders,
  * storage classes). Anything else is refused, so a hostile file can make it call nothing.
+ * Beside its tensors a state dict may hold plain values (OpenAI's SAEs keep the activation's
+ * name and its k there): strings, numbers, booleans, None and dicts or lists of them, which
+ * `value` returns as JSON-like data.
  * Every range is checked against the file, and every problem is an error naming the file.
  * Tensors are read on demand through a file descriptor: opening costs the directory and
  * the pickle, not the weights.
@@ -48,9 +51,13 @@ const STORAGE_DTYPES: Record<string, DType> = {
   LongStorage: "I64", IntStorage: "I32", ByteStorage: "U8", BoolStorage: "BOOL",
 };
 
+/** A non-tensor entry of a state dict, as JSON-like data (dicts become plain objects). */
+export type PlainValue = string | number | boolean | null | PlainValue[] | { [key: string]: PlainValue };
+
 export class TorchCheckpoint {
   private constructor(readonly path: string, private readonly tensors: Map<string, TensorRef>,
-    private readonly storages: Map<string, ZipEntry>, private readonly source: ByteSource) {}
+    private readonly values: Map<string, PlainValue>, private readonly storages: Map<string, ZipEntry>,
+    private readonly source: ByteSource) {}
 
   /** Reads the zip directory and the state dict's pickle of `path`. */
   static open(path: string): TorchCheckpoint {
@@ -72,7 +79,7 @@ export class TorchCheckpoint {
       const pklName = [...entries.keys()].find((n) => /^[^/]+\/data\.pkl$/.test(n)) ?? fail("no <archive>/data.pkl entry: not a torch.save checkpoint");
       const prefix = pklName.slice(0, -"data.pkl".length);
       const pkl = entries.get(pklName)!;
-      const state = unpickleStateDict(readRange(fd, pkl.start, pkl.size, fail), fail);
+      const { tensors: state, values } = unpickleStateDict(readRange(fd, pkl.start, pkl.size, fail), fail);
       const storages = new Map<string, ZipEntry>();
       for (const [name, ref] of state) {
         const entry = entries.get(`${prefix}data/${ref.storage.key}`) ?? fail(`tensor "${name}": storage ${ref.storage.key} is missing from the archive`);
@@ -81,18 +88,29 @@ export class TorchCheckpoint {
         checkView(name, ref, fail);
         storages.set(ref.storage.key, entry);
       }
-      return new TorchCheckpoint(path, state, storages, fileSource(path, fail));
+      return new TorchCheckpoint(path, state, values, storages, fileSource(path, fail));
     } finally {
       closeSync(fd);
     }
   }
 
+  /** The tensors' names, in the dict's order. */
   names(): string[] {
     return [...this.tensors.keys()];
   }
 
   has(name: string): boolean {
     return this.tensors.has(name);
+  }
+
+  /** The names of the plain (non-tensor) entries, in the dict's order. */
+  valueNames(): string[] {
+    return [...this.values.keys()];
+  }
+
+  /** A plain entry's value, or undefined when there is none of that name. */
+  value(name: string): PlainValue | undefined {
+    return this.values.get(name);
   }
 
   shape(name: string): number[] {
@@ -192,8 +210,8 @@ class Global {
 const MARK = Symbol("mark");
 type Value = unknown;
 
-/** Runs the pickle program and returns name -> tensor view, in the dict's order. */
-function unpickleStateDict(bytes: Uint8Array, fail: Fail): Map<string, TensorRef> {
+/** Runs the pickle program and returns name -> tensor view and name -> plain value, in the dict's order. */
+function unpickleStateDict(bytes: Uint8Array, fail: Fail): { tensors: Map<string, TensorRef>; values: Map<string, PlainValue> } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: Value[] = [];
   const memo = new Map<number, Value>();
@@ -230,13 +248,14 @@ function unpickleStateDict(bytes: Uint8Array, fail: Fail): Map<string, TensorRef
       case 0x2e: { // STOP
         const result = pop();
         if (!(result instanceof Map)) fail("data.pkl does not hold a dict of tensors (a state dict)");
-        const out = new Map<string, TensorRef>();
+        const tensors = new Map<string, TensorRef>();
+        const values = new Map<string, PlainValue>();
         for (const [k, v] of result as Map<Value, Value>) {
           if (typeof k !== "string") fail("data.pkl: a state dict key is not a string");
-          if (!isTensorRef(v)) fail(`data.pkl: "${k as string}" is not a tensor`);
-          out.set(k as string, v as TensorRef);
+          if (isTensorRef(v)) tensors.set(k as string, v);
+          else values.set(k as string, plainValue(v, k as string, fail));
         }
-        return out;
+        return { tensors, values };
       }
       case 0x28: stack.push(MARK); break; // MARK
       case 0x29: stack.push([]); break; // EMPTY_TUPLE
@@ -298,6 +317,23 @@ function unpickleStateDict(bytes: Uint8Array, fail: Fail): Map<string, TensorRef
 
 function isTensorRef(v: Value): v is TensorRef {
   return typeof v === "object" && v !== null && "storage" in v && "stride" in v;
+}
+
+/** A non-tensor entry as JSON-like data; anything else (a tensor inside, bytes, a global) is refused. */
+function plainValue(v: Value, name: string, fail: Fail, depth = 0): PlainValue {
+  if (depth > 32) fail(`data.pkl: "${name}" nests too deep`);
+  if (v === null || typeof v === "string" || typeof v === "boolean") return v;
+  if (typeof v === "number") return v;
+  if (Array.isArray(v)) return v.map((item) => plainValue(item, name, fail, depth + 1));
+  if (v instanceof Map) {
+    const out: { [key: string]: PlainValue } = {};
+    for (const [k, item] of v) {
+      if (typeof k !== "string" && typeof k !== "number") fail(`data.pkl: "${name}" has a dict key that is not a string or number`);
+      out[String(k)] = plainValue(item, name, fail, depth + 1);
+    }
+    return out;
+  }
+  return fail(`data.pkl: "${name}" is neither a tensor nor a plain value (string, number, list or dict)`);
 }
 
 /** ("storage", torch.FloatStorage, key, location, numel) -> the storage it names. */

@@ -139,7 +139,9 @@ export class LanguageModel {
     const names = ["hook_embed"];
     if (this.cfg.positional === "learned") names.push("hook_pos_embed");
     for (let i = 0; i < this.cfg.nLayers; i++) {
-      for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", "ln2.hook_normalized", "hook_mlp_out", "hook_resid_post"]) {
+      // hook_resid_mid (resid_pre + attn_out) exists where the MLP reads it: not with a parallel residual.
+      const mid = this.cfg.parallelResidual ? [] : ["hook_resid_mid"];
+      for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", ...mid, "ln2.hook_normalized", "hook_mlp_out", "hook_resid_post"]) {
         names.push(`blocks.${i}.${h}`);
       }
     }
@@ -223,7 +225,7 @@ export class LanguageModel {
   /** Throws, listing what exists, unless `name` is a hook point of this model. */
   checkHook(name: string): void {
     if (!this.hookNames().includes(name)) {
-      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized, blocks.{i}.attn.hook_z and ln_final.hook_normalized`);
+      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,${this.cfg.parallelResidual ? "" : "resid_mid,"}mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized, blocks.{i}.attn.hook_z and ln_final.hook_normalized`);
     }
   }
 
@@ -323,7 +325,10 @@ export class LanguageModel {
       if (run(`${p}hook_attn_out`, attnOut, d)) return stopped;
 
       // MLP, reading the block input (parallel residual) or the post-attention stream.
-      if (!c.parallelResidual) addInPlace(resid, attnOut);
+      if (!c.parallelResidual) {
+        addInPlace(resid, attnOut);
+        if (run(`${p}hook_resid_mid`, resid, d)) return stopped;
+      }
       this.norm(resid, N, w.ln2, h);
       if (run(`${p}ln2.hook_normalized`, h, d)) return stopped;
       const mlpOut = this.ws.float("mlp_out", N * d);

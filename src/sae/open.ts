@@ -1,21 +1,24 @@
 /**
  * Opens an SAE whichever Python tool wrote it: a SAELens folder (cfg.json +
  * sae_weights.safetensors, also what saekit writes), a sparsify folder (cfg.json +
- * sae.safetensors), a dictionary_learning ae.pt (the file, or its trainer folder) or a
+ * sae.safetensors), a dictionary_learning ae.pt (the file, or its trainer folder), an OpenAI
+ * sparse_autoencoder .pt (told from a dictionary_learning one by its tensors) or a
  * GemmaScope params.npz (the file, or its folder); local, or `hf:ORG/NAME/FOLDER[@revision]`
  * downloaded from the hub (fetchSae).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { HubOptions } from "../lm/hub.js";
+import { TorchCheckpoint } from "../core/torch-checkpoint.js";
 import { subfolders } from "../util/folders.js";
 import { dictionaryLearningFile, loadDictionaryLearningSae } from "./dictionary-learning.js";
 import { gemmaScopeFile, loadGemmaScopeSae } from "./gemma-scope.js";
 import { resolveHubSae } from "./hub.js";
+import { isOpenAiStateDict, loadOpenAiSae } from "./openai.js";
 import { type LoadedSae, loadSae, WEIGHTS_FILE } from "./saelens.js";
 import { isSparsifyFolder, loadSparsifySae } from "./sparsify.js";
 
-export type SaeFormat = "saelens" | "sparsify" | "dictionary_learning" | "gemma_scope";
+export type SaeFormat = "saelens" | "sparsify" | "dictionary_learning" | "openai" | "gemma_scope";
 
 /** Whether a path holds an SAE openSae reads (which format is openSae's to say). */
 export function isSaePath(path: string): boolean {
@@ -36,9 +39,14 @@ export function openSae(path: string): LoadedSae & { format: SaeFormat } {
   if (!existsSync(path)) throw new Error(`${path}: no such SAE file or folder`);
   if (existsSync(join(path, WEIGHTS_FILE))) return { ...loadSae(path), format: "saelens" };
   if (isSparsifyFolder(path)) return { ...loadSparsifySae(path), format: "sparsify" };
-  if (dictionaryLearningFile(path)) return { ...loadDictionaryLearningSae(path), format: "dictionary_learning" };
+  const pt = dictionaryLearningFile(path);
+  if (pt) {
+    const ck = TorchCheckpoint.open(pt);
+    if (isOpenAiStateDict(ck)) return { ...loadOpenAiSae(pt, ck), format: "openai" };
+    return { ...loadDictionaryLearningSae(path), format: "dictionary_learning" };
+  }
   if (gemmaScopeFile(path)) return { ...loadGemmaScopeSae(path), format: "gemma_scope" };
-  throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors), a dictionary_learning ae.pt or a GemmaScope params.npz / params.safetensors`);
+  throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors), a dictionary_learning ae.pt, an OpenAI sparse_autoencoder .pt or a GemmaScope params.npz / params.safetensors`);
 }
 
 /** openSae for a local path or an `hf:` spec (downloaded into the cache first). */

@@ -40,6 +40,19 @@ describe("torch.save checkpoints", () => {
     expect(() => ck.read("nope")).toThrow(/no tensor named "nope"/);
   });
 
+  it("keeps a state dict's plain entries (strings, numbers, nested dicts) beside its tensors", () => {
+    // OpenAI's Autoencoder.state_dict(): the activation's name and settings among the tensors.
+    const ck = TorchCheckpoint.open(join(fixtures, "openai", "topk.pt"));
+    expect(ck.names()).toEqual(["pre_bias", "latent_bias", "stats_last_nonzero", "latents_activation_frequency",
+      "latents_mean_square", "encoder.weight", "decoder.weight"]);
+    expect(ck.valueNames()).toEqual(["activation.k", "activation.postact_fn", "activation", "activation_state_dict"]);
+    expect(ck.value("activation")).toBe("TopK");
+    expect(ck.value("activation.k")).toBe(3);
+    expect(ck.value("activation_state_dict")).toEqual({ k: 3, postact_fn: "ReLU" });
+    expect(ck.value("nothing")).toBeUndefined();
+    expect(() => ck.read("activation")).toThrow(/no tensor named "activation"/);
+  });
+
   it("reads zip64 archives (sizes and offsets in zip64 records) the same", () => {
     const classic = TorchCheckpoint.open(statePath);
     const zip64 = TorchCheckpoint.open(join(fixtures, "state-zip64.bin"));

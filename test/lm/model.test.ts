@@ -255,6 +255,17 @@ describe("structural properties", async () => {
     expect(neox.hookNames()).toContain("blocks.1.hook_resid_post");
     expect(gpt2.hookNames()).toContain("hook_pos_embed");
     expect(neox.hookNames().at(-1)).toBe("ln_final.hook_normalized");
+    // hook_resid_mid = resid_pre + attn_out, where the MLP reads it (not with a parallel residual).
+    expect(neox.cfg.parallelResidual).toBe(true);
+    expect(neox.hookNames()).not.toContain("blocks.0.hook_resid_mid");
+    const got: Record<string, Float32Array> = {};
+    const keep = (name: string) => (a: Float32Array) => { got[name] = a.slice(); };
+    const tokens = randomTokens(6, 5, gpt2.cfg.vocabSize);
+    const clean = gpt2.forward(tokens, 1, 5, { hooks: { "blocks.1.hook_resid_pre": keep("pre"), "blocks.1.hook_attn_out": keep("attn"), "blocks.1.hook_resid_mid": keep("mid") } }).logits!;
+    for (let i = 0; i < got.mid!.length; i++) expect(got.mid![i]).toBeCloseTo(got.pre![i]! + got.attn![i]!, 5);
+    // Replacing it is what the rest of the layer reads.
+    const ablated = gpt2.forward(tokens, 1, 5, { hooks: { "blocks.1.hook_resid_mid": (a) => { a.fill(0); } } }).logits!;
+    expect(ablated).not.toEqual(clean);
     expect(() => neox.forward(new Int32Array(4), 1, 4, { hooks: { "blocks.9.hook_resid_post": () => {} } })).toThrow(/no hook point "blocks.9.hook_resid_post"/);
     expect(() => neox.forward(Int32Array.from([1, 2, 99999]), 1, 3)).toThrow(/outside the vocabulary/);
   });

@@ -13,6 +13,7 @@ import { Rng } from "../../src/core/rng.js";
 import { writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { openSae } from "../../src/sae/open.js";
+import { loadOpenAiSae } from "../../src/sae/openai.js";
 import { loadSae } from "../../src/sae/saelens.js";
 import { gemmaScopeMetadata } from "../../src/sae/gemma-scope.js";
 import { hookOfModulePath, saveSparsifySae, transcoderHooksOfModulePath } from "../../src/sae/sparsify.js";
@@ -92,6 +93,41 @@ describe("dictionary_learning ae.pt", () => {
     expect(raw).toMatchObject({ architecture: "jumprelu", apply_b_dec_to_input: false });
     const code = sae.encode(x, rows);
     expect(maxAbsDiff(sae.decode(code), Float32Array.from(expected.jumprelu.x_hat.flat()))).toBeLessThan(1e-5);
+  });
+});
+
+describe("OpenAI sparse_autoencoder .pt", () => {
+  const openai = join(import.meta.dirname, "..", "fixtures", "torch", "openai");
+  const expected = JSON.parse(readFileSync(join(openai, "expected.json"), "utf8"));
+  const x = Float32Array.from(expected.x.flat());
+  const rows = expected.x.length;
+
+  for (const [name, architecture, norm] of [["topk", "topk", "layer_norm"], ["relu", "relu", "none"]] as const) {
+    it(`${name}: the codes and reconstructions its Autoencoder computes${norm === "none" ? "" : " (inputs layer-normed, scale restored)"}`, () => {
+      const { sae, format, raw } = openSae(join(openai, `${name}.pt`));
+      expect(format).toBe("openai");
+      expect(sae.cfg).toMatchObject({ architecture, d_in: 6, d_sae: 10, input_normalization: norm });
+      if (name === "topk") expect(raw).toEqual({ activation: "TopK", activation_state_dict: { k: 3, postact_fn: "ReLU" } });
+      const code = sae.encode(x, rows);
+      expect(maxAbsDiff(toDense(code), Float32Array.from(expected[name].f.flat()))).toBeLessThan(1e-5);
+      expect(maxAbsDiff(sae.decode(code, x), Float32Array.from(expected[name].x_hat.flat()))).toBeLessThan(1e-5);
+    });
+  }
+
+  it("takes the hook from OpenAI's path layout, and converts to a SAELens folder that SAELens would run the same", () => {
+    const layout = join(dir, "gpt2-small", "resid_post_mlp_v5_32k", "autoencoders");
+    mkdirSync(layout, { recursive: true });
+    copyFileSync(join(openai, "topk.pt"), join(layout, "6.pt"));
+    expect(openSae(join(layout, "6.pt")).metadata).toMatchObject({ model_name: "gpt2", hook_name: "blocks.6.hook_resid_post" });
+    expect(openSae(join(openai, "topk.pt")).metadata.hook_name).toBeNull();
+    expect(() => loadOpenAiSae(join(fixtures, "topk", "ae.pt"))).toThrow(/ae.pt: not an OpenAI sparse_autoencoder state dict/);
+    const out = join(dir, "converted-openai");
+    const r = spawnSync(process.execPath, [bin, "convert", "--sae", join(layout, "6.pt"), "--out", out], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ from: "openai", architecture: "topk", hook_name: "blocks.6.hook_resid_post" });
+    const { sae, raw } = loadSae(out);
+    expect(raw).toMatchObject({ architecture: "topk", k: 3, normalize_activations: "layer_norm" });
+    expect(maxAbsDiff(sae.decode(sae.encode(x, rows), x), Float32Array.from(expected.topk.x_hat.flat()))).toBeLessThan(1e-5);
   });
 });
 
