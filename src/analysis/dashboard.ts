@@ -188,20 +188,21 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
 
 /**
  * Per latent: the `n` largest and smallest entries of W_U W_dec[j] over the vocabulary
- * (W_U W_O W_dec[j] for an SAE on `hook` blocks.{i}.attn.hook_z).
+ * (W_U W_O W_dec[j] for an SAE on `hook` blocks.{i}.attn.hook_z, W_U W_out W_dec[j] on
+ * blocks.{i}.mlp.hook_post).
  */
 export function logitEffects(model: LanguageModel, sae: Sae, latents: number[], n: number,
   decode: (id: number) => string, hook?: string): Array<{ top: LogitEffect[]; bottom: LogitEffect[] }> {
   const W_dec = sae.params.get("W_dec");
   const d = sae.cfg.d_in;
   const V = model.cfg.vocabSize;
-  // An attention SAE's directions live in hook_z: its output projection takes them to the
-  // residual stream (as sae_vis does for attention SAEs).
-  const zLayer = hook ? /^blocks\.(\d+)\.attn\.hook_z$/.exec(hook)?.[1] : undefined;
-  if (!W_dec || W_dec.shape[0] !== sae.cfg.d_sae || (zLayer === undefined && d !== model.cfg.dModel)) return latents.map(() => ({ top: [], bottom: [] }));
+  // An attention or MLP-neuron SAE's directions live in hook_z or mlp.hook_post: the output
+  // projection takes them to the residual stream (as sae_vis does for attention SAEs).
+  const projected = hook !== undefined && /^blocks\.\d+\.(attn\.hook_z|mlp\.hook_post)$/.test(hook);
+  if (!W_dec || W_dec.shape[0] !== sae.cfg.d_sae || (!projected && d !== model.cfg.dModel)) return latents.map(() => ({ top: [], bottom: [] }));
   let dirs: Float32Array = new Float32Array(latents.length * d);
   latents.forEach((j, s) => dirs.set(W_dec.data.subarray(j * d, (j + 1) * d), s * d));
-  if (zLayer !== undefined) dirs = model.projectHookZ(Number(zLayer), dirs, latents.length);
+  if (projected) dirs = model.projectToResidual(hook!, dirs, latents.length);
   const out = model.logits(dirs, latents.length);
   return latents.map((_, s) => {
     const row = out.subarray(s * V, (s + 1) * V);

@@ -36,8 +36,8 @@ export interface AbsorptionRunResult extends AbsorptionResult {
 
 export function runAbsorption(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae,
   o: AbsorptionRunOptions): AbsorptionRunResult {
-  if (sae.cfg.d_in !== model.cfg.dModel) {
-    throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${model.cfg.dModel}-dim`);
+  if (sae.cfg.d_in !== model.hookWidth(o.hook)) {
+    throw new Error(`the SAE reads ${sae.cfg.d_in}-dim activations, ${o.hook} of this model is ${model.hookWidth(o.hook)}-dim`);
   }
   const rng = new Rng(o.seed ?? 42);
   const vocab = alphaTokens(tokenizer);

@@ -89,11 +89,11 @@ export function spellingPrompts(tokenizer: TextTokenizer, words: SpellingWord[],
   return { prompts, skipped };
 }
 
-/** The hook's activation at each prompt's word token, [prompts, d_model]. */
+/** The hook's activation at each prompt's word token, [prompts, hook width]. */
 export function wordActivations(model: LanguageModel, prompts: SpellingPrompt[], hook: string,
   o: { batch?: number; progress?: boolean } = {}): Float32Array {
   model.checkHook(hook);
-  const d = model.cfg.dModel;
+  const d = model.hookWidth(hook);
   const out = new Float32Array(prompts.length * d);
   const bar = new ProgressBar(prompts.length, `spelling ${hook}`, o.progress !== false && process.stderr.isTTY === true);
   forEachPaddedBatch(model, prompts.map((p) => p.tokens), hook, o.batch ?? 32, (act, members, T) => {

@@ -59,7 +59,7 @@ export function poolClassTexts(model: LanguageModel, tokenizer: TextTokenizer, s
     return { width, classes };
   };
   return {
-    model: cut(pooled.model, model.cfg.dModel),
+    model: cut(pooled.model, model.hookWidth(o.hook)),
     saes: pooled.saes.map((data, s) => cut(data, saes[s]!.cfg.d_sae)),
     count: all.length,
     positions: pooled.positions,

@@ -141,7 +141,8 @@ export class LanguageModel {
     for (let i = 0; i < this.cfg.nLayers; i++) {
       // hook_resid_mid (resid_pre + attn_out) exists where the MLP reads it: not with a parallel residual.
       const mid = this.cfg.parallelResidual ? [] : ["hook_resid_mid"];
-      for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", ...mid, "ln2.hook_normalized", "hook_mlp_out", "hook_resid_post"]) {
+      for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", ...mid, "ln2.hook_normalized",
+        "mlp.hook_post", "hook_mlp_out", "hook_resid_post"]) {
         names.push(`blocks.${i}.${h}`);
       }
     }
@@ -183,10 +184,11 @@ export class LanguageModel {
     return hooks.reduce((a, h) => (names.indexOf(h) > names.indexOf(a) ? h : a));
   }
 
-  /** The width of a hook's activation rows: nHeads * dHead for attn.hook_z, else dModel. */
+  /** The width of a hook's activation rows: nHeads * dHead for attn.hook_z, dMlp for mlp.hook_post, else dModel. */
   hookWidth(name: string): number {
     this.checkHook(name);
-    return name.endsWith(".attn.hook_z") ? this.cfg.nHeads * this.cfg.dHead : this.cfg.dModel;
+    if (name.endsWith(".attn.hook_z")) return this.cfg.nHeads * this.cfg.dHead;
+    return name.endsWith(".mlp.hook_post") ? this.cfg.dMlp : this.cfg.dModel;
   }
 
   /**
@@ -207,11 +209,38 @@ export class LanguageModel {
    * (no bias): where a direction there lands in the residual stream.
    */
   projectHookZ(layer: number, z: Float32Array, rows: number): Float32Array {
-    const { dModel: d, nHeads: H, dHead: dh } = this.cfg;
+    const { nHeads: H, dHead: dh } = this.cfg;
+    return this.project(this.block(layer).wo, H * dh, z, rows);
+  }
+
+  /**
+   * Directions [rows, width] at a hook, in the residual stream: through the attention
+   * output projection for attn.hook_z, the MLP's output projection for mlp.hook_post (no
+   * biases), unchanged where the hook is the residual stream's width already.
+   */
+  projectToResidual(hook: string, v: Float32Array, rows: number): Float32Array {
+    const site = /^blocks\.(\d+)\.(attn\.hook_z|mlp\.hook_post)$/.exec(hook);
+    if (!site) {
+      if (this.hookWidth(hook) !== this.cfg.dModel) throw new Error(`${hook}: no projection to the residual stream`);
+      return v;
+    }
+    const layer = Number(site[1]);
+    if (site[2] === "attn.hook_z") return this.projectHookZ(layer, v, rows);
+    const w = this.block(layer);
+    return this.project(w.wout ?? w.wdown!, this.cfg.dMlp, v, rows);
+  }
+
+  private block(layer: number): BlockWeights {
     const w = this.weights.blocks[layer];
     if (!w) throw new RangeError(`layer ${layer} is outside 0..${this.cfg.nLayers - 1}`);
+    return w;
+  }
+
+  /** v [rows, width] W^T for W [dModel, width]. */
+  private project(W: Float32Array, width: number, v: Float32Array, rows: number): Float32Array {
+    const d = this.cfg.dModel;
     const out = new Float32Array(rows * d);
-    this.k.sgemm(false, true, rows, d, H * dh, 1, z, H * dh, w.wo, H * dh, 0, out, d);
+    this.k.sgemm(false, true, rows, d, width, 1, v, width, W, width, 0, out, d);
     return out;
   }
 
@@ -225,7 +254,7 @@ export class LanguageModel {
   /** Throws, listing what exists, unless `name` is a hook point of this model. */
   checkHook(name: string): void {
     if (!this.hookNames().includes(name)) {
-      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,${this.cfg.parallelResidual ? "" : "resid_mid,"}mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized, blocks.{i}.attn.hook_z and ln_final.hook_normalized`);
+      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,${this.cfg.parallelResidual ? "" : "resid_mid,"}mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized, blocks.{i}.attn.hook_z, blocks.{i}.mlp.hook_post and ln_final.hook_normalized`);
     }
   }
 
@@ -332,7 +361,7 @@ export class LanguageModel {
       this.norm(resid, N, w.ln2, h);
       if (run(`${p}ln2.hook_normalized`, h, d)) return stopped;
       const mlpOut = this.ws.float("mlp_out", N * d);
-      this.mlp(w, h, N, mlpOut);
+      if (this.mlp(w, h, N, mlpOut, (hidden) => run(`${p}mlp.hook_post`, hidden, c.dMlp))) return stopped;
       if (w.ln2Post) this.normInPlace(mlpOut, N, w.ln2Post);
       if (run(`${p}hook_mlp_out`, mlpOut, d)) return stopped;
       if (c.parallelResidual) addInPlace(resid, attnOut);
@@ -420,7 +449,11 @@ export class LanguageModel {
     x.set(tmp);
   }
 
-  private mlp(w: BlockWeights, h: Float32Array, N: number, out: Float32Array): void {
+  /**
+   * The MLP of h into `out`; `hookPost` sees (and may replace) the hidden activations after
+   * the nonlinearity (mlp.hook_post), and returning true stops the forward there.
+   */
+  private mlp(w: BlockWeights, h: Float32Array, N: number, out: Float32Array, hookPost: (hidden: Float32Array) => boolean): boolean {
     const { dModel: d, dMlp: m } = this.cfg;
     const k = this.k;
     const hidden = this.ws.float("mlp_hidden", N * m);
@@ -436,15 +469,18 @@ export class LanguageModel {
         k.activate(hidden, ACTIVATIONS[this.cfg.activation]);
         for (let i = 0; i < N * m; i++) hidden[i]! *= up[i]!;
       }
+      if (hookPost(hidden)) return true;
       k.sgemm(false, true, N, d, m, 1, hidden, m, w.wdown!, m, 0, out, d);
       if (w.bdown) k.addRowVector(out, N, d, w.bdown);
-      return;
+      return false;
     }
     k.sgemm(false, true, N, m, d, 1, h, d, w.win!, d, 0, hidden, m);
     if (w.bin) k.addRowVector(hidden, N, m, w.bin);
     k.activate(hidden, ACTIVATIONS[this.cfg.activation]);
+    if (hookPost(hidden)) return true;
     k.sgemm(false, true, N, d, m, 1, hidden, m, w.wout!, m, 0, out, d);
     if (w.bout) k.addRowVector(out, N, d, w.bout);
+    return false;
   }
 }
 

@@ -250,6 +250,29 @@ describe("structural properties", async () => {
     }
   });
 
+  it("mlp.hook_post holds the MLP's hidden activations: hook_mlp_out = post W_out^T + b_out; the forward can stop there", () => {
+    for (const [name, model] of models) {
+      const T = 6;
+      const tokens = randomTokens(13, T, model.cfg.vocabSize);
+      const hook = "blocks.0.mlp.hook_post";
+      const got: Record<string, Float32Array> = {};
+      model.forward(tokens, 1, T, { output: "none", hooks: { [hook]: (a) => { got.post = a.slice(); }, "blocks.0.hook_mlp_out": (a) => { got.out = a.slice(); } } });
+      expect(model.hookWidth(hook), name).toBe(model.cfg.dMlp);
+      expect(got.post!.length, name).toBe(T * model.cfg.dMlp);
+      let early: Float32Array | null = null;
+      expect(model.forward(tokens, 1, T, { stopAt: hook, hooks: { [hook]: (a) => { early = a.slice(); } } }).stopped).toBe(true);
+      expect(early, name).toEqual(got.post);
+      const w = model.weights.blocks[0]!;
+      if (w.ln2Post) continue; // Gemma 2 normalises the MLP's output
+      const bias = w.bout ?? w.bdown;
+      const d = model.cfg.dModel;
+      const projected = model.projectToResidual(hook, got.post!, T);
+      for (let i = 0; i < T * d; i++) expect(got.out![i]!, name).toBeCloseTo(projected[i]! + (bias ? bias[i % d]! : 0), 4);
+    }
+    const resid = new Float32Array(neox.cfg.dModel);
+    expect(neox.projectToResidual("blocks.0.hook_resid_post", resid, 1)).toBe(resid);
+  });
+
   it("hook points are named as TransformerLens names them, and unknown names are refused", () => {
     expect(neox.hookNames()).toContain("blocks.0.ln2.hook_normalized");
     expect(neox.hookNames()).toContain("blocks.1.hook_resid_post");
