@@ -77,52 +77,118 @@ SAEKIT_BODY void silu_mul_range_body(float* gate, const float* up, long n) {
 }
 SAEKIT_MULTIVERSION(void, silu_mul_range, (float* gate, const float* up, long n), (gate, up, n))
 
-// One query head of one sequence: queries i = 0..n-1 (rows q + i * q_stride) at positions
-// pos0 + i attend to keys/values j = 0..pos0 + i (rows k + j * kv_stride, v + j * kv_stride).
-// Output row i goes to out + i * out_stride. scores holds pos0 + n floats. softcap > 0
-// caps the logits at +-softcap as softcap * tanh(s / softcap) (Gemma 2); 0 leaves them.
+// One query head of one sequence, in tiles of kQ queries: queries i = 0..n-1 (rows
+// q + i * q_stride) at positions pos0 + i attend to keys/values j = 0..pos0 + i (rows
+// k + j * kv_stride, v + j * kv_stride). Output row i goes to out + i * out_stride.
+// softcap > 0 caps the logits at +-softcap as softcap * tanh(s / softcap) (Gemma 2); 0
+// leaves them.
+//
+// The two products are small GEMMs with register tiles the compiler keeps in vector
+// registers: scores [kQ, kJ] = Q K^T from K packed transposed (each key a column, so a
+// tile row is kJ consecutive floats), and out [kQ, kC] = P V. Each (query, key) score and
+// each output sums in the same order whichever tile holds the query, so a query's result
+// does not depend on how the queries were split (cached attention equals full attention).
+constexpr long kQ = 4;   // queries per tile
+constexpr long kJ = 32;  // keys per score tile
+constexpr long kC = 32;  // output channels per P V tile
+
+long round_up(long v, long m) { return (v + m - 1) / m * m; }
+
+// Floats of scratch attention_head needs for `total` keys of head_dim.
+long attention_scratch(long total, long head_dim) {
+  const long L = round_up(total, kJ);
+  return head_dim * L + kQ * L + kQ * head_dim;
+}
+
 SAEKIT_BODY void attention_head_body(const float* q0, long q_stride, long n, long pos0,
                                      const float* k0, const float* v0, long kv_stride,
                                      long head_dim, float scale, float softcap, float* out0,
-                                     long out_stride, float* scores) {
-  for (long i = 0; i < n; i++) {
-    const float* q = q0 + i * q_stride;
-    const long last = pos0 + i;
-    float mx = -3.0e38f;
-    for (long j = 0; j <= last; j++) {
-      const float* kj = k0 + j * kv_stride;
-      float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-      for (long c = 0; c < head_dim; c++) s += q[c] * kj[c];
-      s *= scale;
-      if (softcap > 0.0f) s = softcap * std::tanh(s / softcap);
-      scores[j] = s;
-      mx = s > mx ? s : mx;
-    }
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (long j = 0; j <= last; j++) {
-      float e = fast_exp(scores[j] - mx);
-      scores[j] = e;
-      sum += e;
-    }
-    const float inv = 1.0f / sum;
-    float* o = out0 + i * out_stride;
-    for (long c = 0; c < head_dim; c++) o[c] = 0.0f;
-    for (long j = 0; j <= last; j++) {
-      const float* vj = v0 + j * kv_stride;
-      const float p = scores[j] * inv;
+                                     long out_stride, float* scratch) {
+  const long total = pos0 + n;
+  const long L = round_up(total, kJ);
+  float* kt = scratch;                 // [head_dim, L]: K transposed, zero past `total`
+  float* p = kt + head_dim * L;        // [kQ, L]: scores, then unnormalised probabilities
+  float* q = p + kQ * L;               // [kQ, head_dim]: the tile's queries (zero rows past n)
+  for (long c = 0; c < head_dim; c++) {
+    for (long j = 0; j < total; j++) kt[c * L + j] = k0[j * kv_stride + c];
+    for (long j = total; j < L; j++) kt[c * L + j] = 0.0f;
+  }
+  for (long i0 = 0; i0 < n; i0 += kQ) {
+    const long nq = std::min(kQ, n - i0);
+    for (long r = 0; r < kQ; r++)
+      for (long c = 0; c < head_dim; c++) q[r * head_dim + c] = r < nq ? q0[(i0 + r) * q_stride + c] : 0.0f;
+    const long keys = pos0 + i0 + nq;  // keys the tile's last query sees
+    // Scores, kJ keys at a time.
+    for (long j0 = 0; j0 < keys; j0 += kJ) {
+      float acc[kQ][kJ] = {};
+      for (long c = 0; c < head_dim; c++) {
+        const float* krow = kt + c * L + j0;
+        for (long r = 0; r < kQ; r++) {
+          const float qv = q[r * head_dim + c];
 #pragma omp simd
-      for (long c = 0; c < head_dim; c++) o[c] += p * vj[c];
+          for (long t = 0; t < kJ; t++) acc[r][t] += qv * krow[t];
+        }
+      }
+      for (long r = 0; r < kQ; r++)
+        for (long t = 0; t < kJ; t++) p[r * L + j0 + t] = acc[r][t];
+    }
+    // Softmax per query over its own keys; the rest of the row becomes 0.
+    float inv[kQ];
+    for (long r = 0; r < kQ; r++) {
+      float* row = p + r * L;
+      const long last = r < nq ? pos0 + i0 + r : -1;
+      float mx = -3.0e38f;
+      for (long j = 0; j <= last; j++) {
+        float s = row[j] * scale;
+        if (softcap > 0.0f) s = softcap * std::tanh(s / softcap);
+        row[j] = s;
+        mx = s > mx ? s : mx;
+      }
+      float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+      for (long j = 0; j <= last; j++) {
+        float e = fast_exp(row[j] - mx);
+        row[j] = e;
+        sum += e;
+      }
+      for (long j = last + 1; j < keys; j++) row[j] = 0.0f;
+      inv[r] = r < nq ? 1.0f / sum : 0.0f;
+    }
+    // out = P V, kC channels at a time (a narrower tail where head_dim is not a multiple).
+    for (long c0 = 0; c0 < head_dim; c0 += kC) {
+      const long cw = std::min(kC, head_dim - c0);
+      float acc[kQ][kC] = {};
+      if (cw == kC) {
+        for (long j = 0; j < keys; j++) {
+          const float* vrow = v0 + j * kv_stride + c0;
+          for (long r = 0; r < kQ; r++) {
+            const float pv = p[r * L + j];
+#pragma omp simd
+            for (long t = 0; t < kC; t++) acc[r][t] += pv * vrow[t];
+          }
+        }
+      } else {
+        for (long j = 0; j < keys; j++) {
+          const float* vrow = v0 + j * kv_stride + c0;
+          for (long r = 0; r < kQ; r++) {
+            const float pv = p[r * L + j];
+            for (long t = 0; t < cw; t++) acc[r][t] += pv * vrow[t];
+          }
+        }
+      }
+      for (long r = 0; r < nq; r++) {
+        float* o = out0 + (i0 + r) * out_stride + c0;
+        for (long t = 0; t < cw; t++) o[t] = acc[r][t] * inv[r];
+      }
     }
   }
 }
 SAEKIT_MULTIVERSION(void, attention_head,
                     (const float* q0, long q_stride, long n, long pos0, const float* k0,
                      const float* v0, long kv_stride, long head_dim, float scale, float softcap,
-                     float* out0, long out_stride, float* scores),
+                     float* out0, long out_stride, float* scratch),
                     (q0, q_stride, n, pos0, k0, v0, kv_stride, head_dim, scale, softcap, out0,
-                     out_stride, scores))
+                     out_stride, scratch))
 
 // logsumexp of one row, and optionally the row's exp(x - lse) summed against another row.
 SAEKIT_BODY float logsumexp_body(const float* x, long V) {
@@ -201,13 +267,13 @@ void causal_attention(const float* qkv, long batch, long seq, long row_stride, l
   const long group = n_heads / n_kv_heads;
   const long out_stride = n_heads * head_dim;
   parallel_for(static_cast<int>(batch * n_heads), [&](int task) {
-    thread_local std::vector<float> scores;
-    scores.resize(seq);
+    thread_local std::vector<float> scratch;
+    scratch.resize(attention_scratch(seq, head_dim));
     long b = task / n_heads, h = task % n_heads, g = h / group;
     const float* base = qkv + b * seq * row_stride;
     attention_head(base + q_off + h * head_dim, row_stride, seq, 0, base + k_off + g * head_dim,
                    base + v_off + g * head_dim, row_stride, head_dim, scale, softcap,
-                   out + b * seq * out_stride + h * head_dim, out_stride, scores.data());
+                   out + b * seq * out_stride + h * head_dim, out_stride, scratch.data());
   });
 }
 
@@ -218,13 +284,13 @@ void cached_attention(const float* q, long q_stride, long q_off, long batch, lon
   const long out_stride = n_heads * head_dim;
   const long kv_stride = n_kv_heads * head_dim;
   parallel_for(static_cast<int>(batch * n_heads), [&](int task) {
-    thread_local std::vector<float> scores;
-    scores.resize(pos0 + n);
+    thread_local std::vector<float> scratch;
+    scratch.resize(attention_scratch(pos0 + n, head_dim));
     long b = task / n_heads, h = task % n_heads, g = h / group;
     const long cache = b * cache_len * kv_stride + g * head_dim;
     attention_head(q + b * n * q_stride + q_off + h * head_dim, q_stride, n, pos0, k_cache + cache,
                    v_cache + cache, kv_stride, head_dim, scale, softcap,
-                   out + b * n * out_stride + h * head_dim, out_stride, scores.data());
+                   out + b * n * out_stride + h * head_dim, out_stride, scratch.data());
   });
 }
 

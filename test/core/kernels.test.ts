@@ -656,7 +656,7 @@ describe("transformer blocks", () => {
   it("causal attention (multi-head and grouped-query) matches the reference", () => {
     const rng = new Rng(14);
     forEachIsa((isa) => {
-      for (const [batch, seq, heads, kv, dh] of [[1, 1, 1, 1, 4], [2, 17, 4, 4, 8], [3, 33, 8, 2, 16], [1, 70, 6, 3, 64]] as const) {
+      for (const [batch, seq, heads, kv, dh] of [[1, 1, 1, 1, 4], [2, 17, 4, 4, 8], [3, 33, 8, 2, 16], [1, 70, 6, 3, 64], [2, 9, 2, 1, 80]] as const) {
         const width = (heads + 2 * kv) * dh + 3; // padded rows
         const qkv = randn(rng, batch * seq * width);
         const o1 = new Float32Array(batch * seq * heads * dh), o2 = o1.slice();
