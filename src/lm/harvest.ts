@@ -222,14 +222,33 @@ class StoreWriter {
     const at = this.inShard;
     for (let c = 0; c < n; c++) this.tokens.set(contexts[from + c]!, (at + c) * ctx);
     this.inShard += n;
-    // Copies each taken context's stored positions of a hook's activation into the shard.
-    const keep = (into: Float32Array) => (act: Float32Array) => {
+    // Copies each taken context's stored positions of a hook's activation into the shard,
+    // refusing values the store could not hold before any of them reach a file.
+    const keep = (into: Float32Array, hook: string) => (act: Float32Array) => {
       for (let c = 0; c < n; c++) {
         const src = ((from + c) * ctx + ctx - rows) * d;
+        this.checkStorable(act.subarray(src, src + rows * d), hook, first + from + c);
         into.set(act.subarray(src, src + rows * d), (at + c) * rows * d);
       }
     };
-    return { activations: keep(this.acts), ...(this.targets ? { targets: keep(this.targets) } : {}) };
+    return { activations: keep(this.acts, this.site.hook), ...(this.targets ? { targets: keep(this.targets, this.site.targetHook!) } : {}) };
+  }
+
+  /**
+   * Throws, naming the hook, the context and the position, at a NaN or infinite activation
+   * (a broken model or config), or one beyond float16's range in an F16 store, where it
+   * would become infinite.
+   */
+  private checkStorable(values: Float32Array, hook: string, context: number): void {
+    const limit = this.m.dtype === "F16" ? 65504 : Infinity;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (Math.abs(v) <= limit) continue;
+      const position = this.o.ctx - this.rowsPerContext + Math.floor(i / this.d);
+      const where = `${hook}: context ${context}, position ${position}, dimension ${i % this.d}`;
+      if (Number.isFinite(v)) throw new Error(`${where}: activation ${v} is beyond float16's range (65504); harvest with --dtype bf16 or f32`);
+      throw new Error(`${where}: the model produced ${v}; check its weights and config (nothing of this shard was written)`);
+    }
   }
 
   /** Writes the shard assembled so far (atomically), then the manifest that lists it. */

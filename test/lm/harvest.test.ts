@@ -14,6 +14,7 @@ import { evaluateSplice, evaluateSpliceOn, evaluateSplicesOn, spliceScores } fro
 import { openContexts } from "../../src/lm/dataset.js";
 import { harvest, harvestSites, harvestStores, type HarvestOptions } from "../../src/lm/harvest.js";
 import { loadModel } from "../../src/lm/load.js";
+import type { HookContext, LanguageModel } from "../../src/lm/model.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
 import { maxAbsDiff, tempDir } from "../helpers.js";
@@ -150,6 +151,35 @@ describe("harvest and the activation store", async () => {
       sameFolders(fromText, out);
     }
     await expect(pretokenize(contexts().contexts, join(dir, "x.csv"), { ctx, tokens: ctx })).rejects.toThrow(/written as .parquet or .jsonl/);
+  });
+
+  it("refuses a non-finite activation, or one float16 cannot hold, before it reaches a shard; a rerun loses nothing", async () => {
+    const d = loaded.model.cfg.dModel;
+    // The model, except that its 4th forward pass (after the first shard is written) puts
+    // `bad` at dimension 5 of position 2 of the batch's first context.
+    const poisoned = (bad: number): LanguageModel => {
+      const model = Object.create(loaded.model) as LanguageModel;
+      let calls = 0;
+      model.forward = (tokens, batch, seq, opts = {}) => {
+        const hit = ++calls === 4;
+        const hooks = Object.fromEntries(Object.entries(opts.hooks ?? {}).map(([name, fn]) => [name, (a: Float32Array, info: HookContext) => {
+          if (hit) a[2 * d + 5] = bad;
+          return fn(a, info);
+        }]));
+        return loaded.model.forward(tokens, batch, seq, { ...opts, hooks });
+      };
+      return model;
+    };
+    const out = join(dir, "poisoned");
+    await expect(harvest(poisoned(Number.NaN), contexts().contexts, base(out)))
+      .rejects.toThrow(/blocks.1.hook_resid_post: context 7, position 2, dimension 5: the model produced NaN; check its weights and config/);
+    expect(readManifest(out).shards).toHaveLength(1);
+    await harvest(loaded.model, contexts().contexts, base(out));
+    sameFolders(join(dir, "clean"), out);
+    const f16 = join(dir, "overflow");
+    await expect(harvest(poisoned(1e5), contexts().contexts, base(f16, { dtype: "F16" })))
+      .rejects.toThrow(/activation 100000 is beyond float16's range \(65504\); harvest with --dtype bf16 or f32/);
+    expect((await harvest(poisoned(1e5), contexts().contexts, base(join(dir, "overflow-bf16"), { dtype: "BF16" }))).complete).toBe(true);
   });
 
   it("refuses to extend a store made with other settings", async () => {
