@@ -108,6 +108,15 @@ export function evaluateSpliceOn(model: LanguageModel, sae: Sae, contexts: Itera
   return evaluateSplicesOn(model, [{ sae, hook: o.hook, hookOut: o.hookOut }], contexts, o)[0]!;
 }
 
+/**
+ * The clean pass's residual stream entering the block of `hook`, for a pass that changes
+ * `hook` to resume from (the same result, to the bit, without recomputing the blocks before).
+ */
+function resumeAt(model: LanguageModel, hook: string, clean: Map<string, Float32Array>): { resume?: { layer: number; resid: Float32Array } } {
+  const point = model.resumePoint(hook);
+  return point ? { resume: { layer: point.layer, resid: clean.get(point.residHook)! } } : {};
+}
+
 /** One SAE of a joint evaluation: where it reads and (a transcoder) where it writes. */
 export interface SpliceTarget {
   sae: Sae;
@@ -150,9 +159,11 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
     const n = batch.length;
     const tokens = new Int32Array(n * T);
     batch.forEach((c, b) => tokens.set(c, b * T));
-    // The clean run, keeping every hook an SAE reads or writes.
+    // The clean run, keeping every hook an SAE reads or writes, and the residual stream
+    // entering each output hook's block, where the passes that change it resume.
     const acts = new Map<string, Float32Array>();
-    const keep = Object.fromEntries([...new Set(runs.flatMap((r) => [r.hook, r.hookOut]))].map((h) => [h, (a: Float32Array) => { acts.set(h, a.slice()); }]));
+    const kept = [...runs.flatMap((r) => [r.hook, r.hookOut]), ...outHooks.flatMap((h) => model.resumePoint(h)?.residHook ?? [])];
+    const keep = Object.fromEntries([...new Set(kept)].map((h) => [h, (a: Float32Array) => { acts.set(h, a.slice()); }]));
     const clean = model.forward(tokens, n, T, { output: "final", hooks: keep }).final!;
     // Every intervention's final hidden states, with the sums its CE and KL go to.
     const interventions: Array<{ final: Float32Array; sums: { ce: number; kl: number } }> = [];
@@ -162,7 +173,7 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
     for (const h of outHooks) {
       const d = model.hookWidth(h);
       const zero = model.forward(tokens, n, T, {
-        output: "final",
+        output: "final", ...resumeAt(model, h, acts),
         hooks: { [h]: (a) => { for (let b = 0; b < n; b++) a.fill(0, (b * T + first) * d, (b + 1) * T * d); } },
       }).final!;
       interventions.push({ final: zero, sums: zeroSums.get(h)! });
@@ -284,7 +295,7 @@ class SpliceRun {
       this.recs[v]!.add(y, xHat, rows);
       const spliced = out.slice();
       for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);
-      const final = this.model.forward(tokens, n, T, { output: "final", hooks: { [this.hookOut]: () => spliced } }).final!;
+      const final = this.model.forward(tokens, n, T, { output: "final", ...resumeAt(this.model, this.hookOut, acts), hooks: { [this.hookOut]: () => spliced } }).final!;
       return [final, this.sums[v]!] as [Float32Array, { ce: number; kl: number }];
     });
   }

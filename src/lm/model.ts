@@ -109,6 +109,13 @@ export interface ForwardOptions {
   output?: "final" | "logits" | "none";
   /** Continue sequences held in this cache (from newCache) instead of starting at 0. */
   cache?: KvCache;
+  /**
+   * Start at block `layer` with this residual stream [B*T, dModel] entering it (as
+   * blocks.{layer}.hook_resid_pre saw it; layer = nLayers: the stream after the last
+   * block): the rest of a pass whose first part is already known, to the bit. Hooks
+   * before that point do not run.
+   */
+  resume?: { layer: number; resid: Float32Array };
 }
 
 export interface ForwardResult {
@@ -251,6 +258,19 @@ export class LanguageModel {
     return { batch, capacity, length: 0, keys: layers(), values: layers() };
   }
 
+  /**
+   * Where a pass that changes `hook` can resume from a clean one (forward's resume): the
+   * block the hook belongs to, and the hook whose activation is the stream entering it
+   * (its hook_resid_pre; for ln_final, the last block's hook_resid_post). Null for the
+   * embedding hooks, which only a full pass reaches.
+   */
+  resumePoint(hook: string): { layer: number; residHook: string } | null {
+    this.checkHook(hook);
+    if (hook === "ln_final.hook_normalized") return { layer: this.cfg.nLayers, residHook: `blocks.${this.cfg.nLayers - 1}.hook_resid_post` };
+    const block = /^blocks\.(\d+)\./.exec(hook);
+    return block ? { layer: Number(block[1]), residHook: `blocks.${block[1]}.hook_resid_pre` } : null;
+  }
+
   /** Throws, listing what exists, unless `name` is a hook point of this model. */
   checkHook(name: string): void {
     if (!this.hookNames().includes(name)) {
@@ -286,30 +306,21 @@ export class LanguageModel {
     };
     const stopped = { stopped: true };
 
-    // Embeddings.
+    const resume = opts.resume;
+    if (resume) {
+      if (cache) throw new Error("forward: resume does not go with a cache");
+      if (!Number.isInteger(resume.layer) || resume.layer < 0 || resume.layer > c.nLayers) throw new RangeError(`forward: cannot resume at layer ${resume.layer} of ${c.nLayers}`);
+      if (resume.resid.length < N * d) throw new RangeError(`forward: the residual stream to resume from holds ${resume.resid.length} values, [${batch}, ${seq}] x ${d} needs ${N * d}`);
+    }
     const resid = this.ws.float("resid", N * d);
-    for (let r = 0; r < N; r++) {
-      const t = tokens[r]!;
-      if (!(t >= 0 && t < c.vocabSize)) throw new RangeError(`token id ${t} at position ${r} is outside the vocabulary (size ${c.vocabSize})`);
-      resid.set(this.weights.embed.subarray(t * d, (t + 1) * d), r * d);
-    }
-    if (c.embedScale !== undefined) k.scale(resid.subarray(0, N * d), c.embedScale);
-    if (run("hook_embed", resid, d)) return stopped;
-    if (this.weights.posEmbed) {
-      const pos = this.ws.float("pos", N * d);
-      for (let r = 0; r < N; r++) {
-        const p = pos0 + (r % seq);
-        pos.set(this.weights.posEmbed.subarray(p * d, (p + 1) * d), r * d);
-      }
-      if (run("hook_pos_embed", pos, d)) return stopped;
-      for (let i = 0; i < N * d; i++) resid[i]! += pos[i]!;
-    }
+    if (resume) resid.set(resume.resid.subarray(0, N * d));
+    else if (this.embed(tokens, N, pos0, seq, resid, run)) return stopped;
 
     const H = c.nHeads;
     const Hkv = c.nKvHeads;
     const dh = c.dHead;
     const qkvWidth = (H + 2 * Hkv) * dh;
-    for (let layer = 0; layer < c.nLayers; layer++) {
+    for (let layer = resume?.layer ?? 0; layer < c.nLayers; layer++) {
       const w = this.weights.blocks[layer]!;
       const p = `blocks.${layer}.`;
       if (run(`${p}hook_resid_pre`, resid, d)) return stopped;
@@ -447,6 +458,32 @@ export class LanguageModel {
     const tmp = this.ws.float("post_norm", rows * this.cfg.dModel);
     this.norm(x, rows, n, tmp);
     x.set(tmp);
+  }
+
+  /**
+   * The token (and learned position) embeddings of the batch into `resid`, running their
+   * hooks; true when stopAt ended the pass there.
+   */
+  private embed(tokens: Int32Array, N: number, pos0: number, seq: number, resid: Float32Array,
+    run: (name: string, act: Float32Array, width: number) => boolean): boolean {
+    const c = this.cfg, d = c.dModel;
+    for (let r = 0; r < N; r++) {
+      const t = tokens[r]!;
+      if (!(t >= 0 && t < c.vocabSize)) throw new RangeError(`token id ${t} at position ${r} is outside the vocabulary (size ${c.vocabSize})`);
+      resid.set(this.weights.embed.subarray(t * d, (t + 1) * d), r * d);
+    }
+    if (c.embedScale !== undefined) this.k.scale(resid.subarray(0, N * d), c.embedScale);
+    if (run("hook_embed", resid, d)) return true;
+    if (this.weights.posEmbed) {
+      const pos = this.ws.float("pos", N * d);
+      for (let r = 0; r < N; r++) {
+        const p = pos0 + (r % seq);
+        pos.set(this.weights.posEmbed.subarray(p * d, (p + 1) * d), r * d);
+      }
+      if (run("hook_pos_embed", pos, d)) return true;
+      for (let i = 0; i < N * d; i++) resid[i]! += pos[i]!;
+    }
+    return false;
   }
 
   /**

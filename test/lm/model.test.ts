@@ -273,6 +273,26 @@ describe("structural properties", async () => {
     expect(neox.projectToResidual("blocks.0.hook_resid_post", resid, 1)).toBe(resid);
   });
 
+  it("resumes a pass at a block from the stream entering it, to the bit, hooks there included", () => {
+    for (const [name, model] of models) {
+      const L = model.cfg.nLayers, T = 5;
+      const tokens = randomTokens(21, 2 * T, model.cfg.vocabSize);
+      const streams: Record<string, Float32Array> = {};
+      const keep = (h: string) => (a: Float32Array) => { streams[h] = a.slice(); };
+      const full = model.forward(tokens, 2, T, { output: "final", hooks: { "blocks.1.hook_resid_pre": keep("pre1"), [`blocks.${L - 1}.hook_resid_post`]: keep("last") } }).final!;
+      expect(model.forward(tokens, 2, T, { output: "final", resume: { layer: 1, resid: streams.pre1! } }).final, name).toEqual(full);
+      expect(model.forward(tokens, 2, T, { output: "final", resume: { layer: L, resid: streams.last! } }).final, name).toEqual(full);
+      // A hook in the resumed block runs as in a full pass.
+      const zeroed = (a: Float32Array) => { a.fill(0); };
+      const changed = model.forward(tokens, 2, T, { output: "final", hooks: { "blocks.1.hook_mlp_out": zeroed } }).final!;
+      expect(model.forward(tokens, 2, T, { output: "final", resume: { layer: 1, resid: streams.pre1! }, hooks: { "blocks.1.hook_mlp_out": zeroed } }).final, name).toEqual(changed);
+      expect(model.resumePoint("blocks.1.attn.hook_z")).toEqual({ layer: 1, residHook: "blocks.1.hook_resid_pre" });
+      expect(model.resumePoint("ln_final.hook_normalized")).toEqual({ layer: L, residHook: `blocks.${L - 1}.hook_resid_post` });
+      expect(model.resumePoint("hook_embed")).toBeNull();
+    }
+    expect(() => neox.forward(new Int32Array(4), 1, 4, { resume: { layer: 9, resid: new Float32Array(4 * neox.cfg.dModel) } })).toThrow(/cannot resume at layer 9/);
+  });
+
   it("hook points are named as TransformerLens names them, and unknown names are refused", () => {
     expect(neox.hookNames()).toContain("blocks.0.ln2.hook_normalized");
     expect(neox.hookNames()).toContain("blocks.1.hook_resid_post");
