@@ -9,6 +9,7 @@
  * latent), each with its own activation edited.
  */
 import type { LanguageModel } from "../lm/model.js";
+import { rowStats } from "../sae/input-norm.js";
 import { decoderMatrix, type Sae } from "../sae/sae.js";
 
 export interface PromptLatent {
@@ -34,7 +35,13 @@ export function promptView(model: LanguageModel, sae: Sae, tokens: Int32Array, d
   if (T < 1) throw new Error("the prompt has no tokens");
   const W_dec = decoderMatrix(sae, "the prompt view's loss effects");
   let act: Float32Array | null = null;
-  const clean = model.forward(tokens, 1, T, { output: "final", hooks: { [o.hook]: (a) => { act = a.slice(); } } }).final!;
+  // The edited passes resume from the clean one at the hook's block.
+  const point = model.resumePoint(o.hook);
+  let entering: Float32Array | null = null;
+  const clean = model.forward(tokens, 1, T, {
+    output: "final",
+    hooks: { ...(point ? { [point.residHook]: (a: Float32Array) => { entering = a.slice(); } } : {}), [o.hook]: (a) => { act = a.slice(); } },
+  }).final!;
   const cleanLoss = model.nextTokenLosses(tokens, 1, T, clean);
   const code = sae.encode(act!, T);
 
@@ -52,19 +59,25 @@ export function promptView(model: LanguageModel, sae: Sae, tokens: Int32Array, d
     return top;
   });
 
-  // One batch row per (position, latent) with a next token: the activation minus f_j W_dec_j there.
+  // One batch row per (position, latent) with a next token: the activation minus the
+  // latent's part of the reconstruction there, f_j W_dec_j (times the token's scale for an
+  // SAE that normalises its input).
   const scored = picks.filter((p) => p.position < T - 1);
   if (scored.length) {
     const n = scored.length;
     const batchTokens = new Int32Array(n * T);
     for (let b = 0; b < n; b++) batchTokens.set(tokens, b * T);
+    const mode = sae.cfg.input_normalization;
+    const scale = mode === "none" ? null : rowStats(mode, act!, T, d).scale;
+    const resume = point && entering ? { resume: { layer: point.layer, resid: repeatRows(entering, n) } } : {};
     const edited = model.forward(batchTokens, n, T, {
-      output: "final",
+      output: "final", ...resume,
       hooks: {
         [o.hook]: (a) => {
           scored.forEach((p, b) => {
             const row = (b * T + p.position) * d;
-            for (let c = 0; c < d; c++) a[row + c] = act![p.position * d + c]! - p.activation * W_dec[p.latent * d + c]!;
+            const f = p.activation * (scale ? scale[p.position]! : 1);
+            for (let c = 0; c < d; c++) a[row + c] = act![p.position * d + c]! - f * W_dec[p.latent * d + c]!;
             // The rest of each copy keeps the clean activation.
           });
         },
@@ -86,4 +99,11 @@ export function promptLatents(view: PromptToken[], limit: number): number[] {
   const best = new Map<number, number>();
   for (const t of view) for (const l of t.top) best.set(l.latent, Math.max(best.get(l.latent) ?? 0, Math.abs(l.activation)));
   return [...best].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, limit).map(([j]) => j);
+}
+
+/** `n` copies of x one after another. */
+function repeatRows(x: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n * x.length);
+  for (let b = 0; b < n; b++) out.set(x, b * x.length);
+  return out;
 }

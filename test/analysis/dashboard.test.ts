@@ -152,6 +152,18 @@ describe("feature dashboards", async () => {
     }).final!;
     expect(l.loss_effect!).toBeCloseTo(model.nextTokenLosses(tokens, 1, T, edited)[at.position]! - cleanLoss[at.position]!, 4);
     expect(view.at(-1)!.top.every((x) => x.loss_effect === null)).toBe(true);
+    // An SAE that layer-norms its input decodes a latent at the token's scale: that much is removed.
+    const ln = createSae({ ...sae.cfg, input_normalization: "layer_norm" }, sae.params);
+    const lnAt = promptView(model, ln, tokens, (id) => tokenizer!.decode([id]), { hook, top: 1 }).find((t) => t.position < T - 1 && t.top.length > 0)!;
+    const row = Array.from(act!.subarray(lnAt.position * d, (lnAt.position + 1) * d));
+    const mean = row.reduce((a, v) => a + v, 0) / d;
+    const std = Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / (d - 1));
+    const lnTop = lnAt.top[0]!;
+    const lnEdited = model.forward(tokens, 1, T, {
+      output: "final",
+      hooks: { [hook]: (a) => { for (let c = 0; c < d; c++) a[lnAt.position * d + c]! -= lnTop.activation * std * W_dec[lnTop.latent * d + c]!; } },
+    }).final!;
+    expect(lnTop.loss_effect!).toBeCloseTo(model.nextTokenLosses(tokens, 1, T, lnEdited)[lnAt.position]! - cleanLoss[lnAt.position]!, 4);
     expect(promptLatents(view, 2)).toHaveLength(2);
     const html = dashboardHtml({ hook, tokens: 0, contexts: 0, latents: [], prompt: view }, { model: "tiny", sae: "random", dataset: "-" });
     expect(html).toContain('<section id="prompt">');
