@@ -8,7 +8,7 @@ import { Rng } from "../core/rng.js";
 import type { LabeledText } from "../data/labeled.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
-import { decoderMatrix, type Sae } from "../sae/sae.js";
+import { pooledDecoderMatrix, type Sae } from "../sae/sae.js";
 import { type ScrOptions, type ScrPair, type ScrResult, quadrantTexts, scrQuadrants, spuriousCorrelationRemoval } from "./scr.js";
 import { type PoolTextOptions, poolClassTexts } from "./sparse-probing-run.js";
 
@@ -30,7 +30,7 @@ export interface ScrRunResult {
 
 export function runScr(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae, items: LabeledText[],
   testItems: LabeledText[] | null, pairs: ScrPair[], o: ScrRunOptions): ScrRunResult {
-  const W_dec = decoderMatrix(sae, "SCR");
+  const W_dec = pooledDecoderMatrix(sae, "SCR");
   const seed = o.seed ?? 42;
   let train = items;
   let test = testItems;

@@ -5,7 +5,7 @@
 import type { ClassSplit } from "../data/labeled.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
-import { decoderMatrix, type Sae } from "../sae/sae.js";
+import { pooledDecoderMatrix, type Sae } from "../sae/sae.js";
 import { type PoolTextOptions, poolClassTexts } from "./sparse-probing-run.js";
 import { type TppOptions, type TppResult, targetedProbePerturbation } from "./tpp.js";
 
@@ -18,7 +18,7 @@ export interface TppRunResult extends TppResult {
 
 export function runTpp(model: LanguageModel, tokenizer: TextTokenizer, sae: Sae, split: ClassSplit,
   o: PoolTextOptions & TppOptions): TppRunResult {
-  const W_dec = decoderMatrix(sae, "TPP");
+  const W_dec = pooledDecoderMatrix(sae, "TPP");
   const train = poolClassTexts(model, tokenizer, [sae], split.train, o);
   const test = poolClassTexts(model, tokenizer, [sae], split.test, o);
   const r = targetedProbePerturbation({ model: train.model, sae: train.saes[0]! }, { model: test.model, sae: test.saes[0]! }, W_dec, o);

@@ -109,6 +109,18 @@ export function decoderMatrix(sae: Sae, purpose: string): Float32Array {
   return W_dec.data;
 }
 
+/**
+ * W_dec for evals that remove f_j W_dec_j from activations pooled over tokens (TPP, SCR):
+ * refused for an SAE that normalises each token, whose latents decode at each token's own
+ * scale, which pooling loses.
+ */
+export function pooledDecoderMatrix(sae: Sae, purpose: string): Float32Array {
+  if (sae.cfg.input_normalization !== "none") {
+    throw new Error(`${purpose} removes latents from activations pooled over tokens; this SAE normalises each token (${sae.cfg.input_normalization}), so its latents' parts depend on each token's scale`);
+  }
+  return decoderMatrix(sae, purpose);
+}
+
 /** The transposed (per-latent) view of a code that the scatter kernels need. */
 interface Transposed {
   colPtr: Int32Array;

@@ -10,6 +10,9 @@ import { packageRoot } from "../../src/core/native.js";
 import { Rng } from "../../src/core/rng.js";
 import type { ClassRows } from "../../src/eval/sparse-probing.js";
 import { ablateLatents, targetedProbePerturbation, topLatentsByEffect } from "../../src/eval/tpp.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { createSae } from "../../src/sae/registry.js";
+import { pooledDecoderMatrix } from "../../src/sae/sae.js";
 import { tempDir } from "../helpers.js";
 import { writeTinyModelAndSae } from "./tiny-task.js";
 
@@ -24,6 +27,12 @@ describe("TPP on pooled vectors", () => {
     expect([...ablateLatents(x, codes, 2, 2, 3, W_dec, [])]).toEqual([...x]);
     expect(topLatentsByEffect(Float64Array.of(0.5, 0, 2, -1, 0.5), 3)).toEqual([2, 0, 4]);
     expect(topLatentsByEffect(Float64Array.of(0, 0.1, 0), 5)).toEqual([1]); // only non-zero effects
+  });
+
+  it("refuses an SAE that normalises each token: its latents' parts do not survive pooling", () => {
+    const normalised = createSae(defaultConfig({ architecture: "topk", d_in: 4, d_sae: 8, k: 2, input_normalization: "layer_norm" }));
+    expect(() => pooledDecoderMatrix(normalised, "TPP")).toThrow(/TPP removes latents from activations pooled over tokens; this SAE normalises each token \(layer_norm\)/);
+    expect(pooledDecoderMatrix(createSae(defaultConfig({ architecture: "topk", d_in: 4, d_sae: 8, k: 2 })), "TPP")).toHaveLength(32);
   });
 
   it("scores an SAE whose latents are the classes above one whose latents are shared", () => {
