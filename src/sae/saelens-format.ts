@@ -158,7 +158,8 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
     device: "cpu",
     apply_b_dec_to_input: cfg.apply_b_dec_to_input,
     normalize_activations: cfg.input_normalization,
-    reshape_activations: "none",
+    // SAELens flattens hook_z's [n_heads, d_head] itself when told; saekit's hook_z is flat already.
+    reshape_activations: /hook_z$/.test(opts.metadata?.hook_name ?? "") ? "hook_z" : "none",
     metadata: {
       model_name: null, hook_name: null, hook_head_index: null, context_size: null,
       prepend_bos: true, dataset_path: null, ...(opts.metadata ?? {}),

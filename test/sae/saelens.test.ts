@@ -83,6 +83,10 @@ describe("saekit SAEs round-trip through SAELens format", () => {
     expect(raw.architecture).toBe("topk");
     expect(raw.k).toBe(2);
     expect(raw.d_in).toBe(3);
+    expect(raw.reshape_activations).toBe("none");
+    // At attn.hook_z SAELens must flatten the heads itself before encoding.
+    saveSae(join(dir, "layout-z"), sae, { metadata: { hook_name: "blocks.0.attn.hook_z" } });
+    expect(loadSae(join(dir, "layout-z")).raw.reshape_activations).toBe("hook_z");
   });
 });
 
