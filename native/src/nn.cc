@@ -84,19 +84,27 @@ SAEKIT_MULTIVERSION(void, silu_mul_range, (float* gate, const float* up, long n)
 // leaves them.
 //
 // The two products are small GEMMs with register tiles the compiler keeps in vector
-// registers: scores [kQ, kJ] = Q K^T from K packed transposed (each key a column, so a
-// tile row is kJ consecutive floats), and out [kQ, kC] = P V. Each (query, key) score and
+// registers: scores [kQ, kT] = Q K^T from K packed transposed (each key a column, so a
+// tile row is kT consecutive floats), and out [kQ, kT] = P V. Each (query, key) score and
 // each output sums in the same order whichever tile holds the query, so a query's result
 // does not depend on how the queries were split (cached attention equals full attention).
 constexpr long kQ = 4;   // queries per tile
-constexpr long kJ = 32;  // keys per score tile
-constexpr long kC = 32;  // output channels per P V tile
+constexpr long kT = 32;  // keys per score tile, output channels per P V tile
 
 long round_up(long v, long m) { return (v + m - 1) / m * m; }
 
+// acc[r][t] += a[r * a_stride] * b[t]: one rank-1 update of a kQ x kT register tile.
+SAEKIT_BODY void tile_update(float (&acc)[kQ][kT], const float* a, long a_stride, const float* b) {
+  for (long r = 0; r < kQ; r++) {
+    const float av = a[r * a_stride];
+#pragma omp simd
+    for (long t = 0; t < kT; t++) acc[r][t] += av * b[t];
+  }
+}
+
 // Floats of scratch attention_head needs for `total` keys of head_dim.
 long attention_scratch(long total, long head_dim) {
-  const long L = round_up(total, kJ);
+  const long L = round_up(total, kT);
   return head_dim * L + kQ * L + kQ * head_dim;
 }
 
@@ -105,7 +113,7 @@ SAEKIT_BODY void attention_head_body(const float* q0, long q_stride, long n, lon
                                      long head_dim, float scale, float softcap, float* out0,
                                      long out_stride, float* scratch) {
   const long total = pos0 + n;
-  const long L = round_up(total, kJ);
+  const long L = round_up(total, kT);
   float* kt = scratch;                 // [head_dim, L]: K transposed, zero past `total`
   float* p = kt + head_dim * L;        // [kQ, L]: scores, then unnormalised probabilities
   float* q = p + kQ * L;               // [kQ, head_dim]: the tile's queries (zero rows past n)
@@ -118,19 +126,12 @@ SAEKIT_BODY void attention_head_body(const float* q0, long q_stride, long n, lon
     for (long r = 0; r < kQ; r++)
       for (long c = 0; c < head_dim; c++) q[r * head_dim + c] = r < nq ? q0[(i0 + r) * q_stride + c] : 0.0f;
     const long keys = pos0 + i0 + nq;  // keys the tile's last query sees
-    // Scores, kJ keys at a time.
-    for (long j0 = 0; j0 < keys; j0 += kJ) {
-      float acc[kQ][kJ] = {};
-      for (long c = 0; c < head_dim; c++) {
-        const float* krow = kt + c * L + j0;
-        for (long r = 0; r < kQ; r++) {
-          const float qv = q[r * head_dim + c];
-#pragma omp simd
-          for (long t = 0; t < kJ; t++) acc[r][t] += qv * krow[t];
-        }
-      }
+    // Scores, kT keys at a time.
+    for (long j0 = 0; j0 < keys; j0 += kT) {
+      float acc[kQ][kT] = {};
+      for (long c = 0; c < head_dim; c++) tile_update(acc, q + c, head_dim, kt + c * L + j0);
       for (long r = 0; r < kQ; r++)
-        for (long t = 0; t < kJ; t++) p[r * L + j0 + t] = acc[r][t];
+        for (long t = 0; t < kT; t++) p[r * L + j0 + t] = acc[r][t];
     }
     // Softmax per query over its own keys; the rest of the row becomes 0.
     float inv[kQ];
@@ -154,19 +155,12 @@ SAEKIT_BODY void attention_head_body(const float* q0, long q_stride, long n, lon
       for (long j = last + 1; j < keys; j++) row[j] = 0.0f;
       inv[r] = r < nq ? 1.0f / sum : 0.0f;
     }
-    // out = P V, kC channels at a time (a narrower tail where head_dim is not a multiple).
-    for (long c0 = 0; c0 < head_dim; c0 += kC) {
-      const long cw = std::min(kC, head_dim - c0);
-      float acc[kQ][kC] = {};
-      if (cw == kC) {
-        for (long j = 0; j < keys; j++) {
-          const float* vrow = v0 + j * kv_stride + c0;
-          for (long r = 0; r < kQ; r++) {
-            const float pv = p[r * L + j];
-#pragma omp simd
-            for (long t = 0; t < kC; t++) acc[r][t] += pv * vrow[t];
-          }
-        }
+    // out = P V, kT channels at a time (a narrower tail where head_dim is not a multiple).
+    for (long c0 = 0; c0 < head_dim; c0 += kT) {
+      const long cw = std::min(kT, head_dim - c0);
+      float acc[kQ][kT] = {};
+      if (cw == kT) {
+        for (long j = 0; j < keys; j++) tile_update(acc, p + j, L, v0 + j * kv_stride + c0);
       } else {
         for (long j = 0; j < keys; j++) {
           const float* vrow = v0 + j * kv_stride + c0;
