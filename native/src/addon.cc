@@ -42,6 +42,9 @@ View<float> f32(const Napi::CallbackInfo& info, size_t i, const char* name) {
 View<int32_t> i32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return typed<int32_t, napi_int32_array>(info, i, name, "Int32Array");
 }
+View<uint16_t> u16(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return typed<uint16_t, napi_uint16_array>(info, i, name, "Uint16Array");
+}
 // A Float32Array or null/undefined (optional bias and similar).
 View<float> f32_or_null(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (info[i].IsNull() || info[i].IsUndefined()) return {nullptr, 0};
@@ -144,14 +147,16 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
 }
 
 // ------------------------------------------------------------------ GEMM
-void Sgemm(const Napi::CallbackInfo& info) {
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), B a Float32Array, or
+// with bf16B a Uint16Array of bfloat16 bits.
+template <bool bf16B>
+void Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool ta = flag(info, 0), tb = flag(info, 1);
   long M = count(info, 2, "M"), N = count(info, 3, "N"), K = count(info, 4, "K");
   float alpha = real(info, 5, "alpha");
   auto A = f32(info, 6, "A");
   long lda = count(info, 7, "lda");
-  auto B = f32(info, 8, "B");
   long ldb = count(info, 9, "ldb");
   float beta = real(info, 10, "beta");
   auto C = f32(info, 11, "C");
@@ -159,9 +164,16 @@ void Sgemm(const Napi::CallbackInfo& info) {
   long a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
   if (lda < a_cols || ldb < b_cols || ldc < N) throw Napi::RangeError::New(env, "sgemm: leading dimension smaller than the row length");
   need(env, A, span(a_rows, a_cols, lda), "A");
-  need(env, B, span(b_rows, b_cols, ldb), "B");
   need(env, C, span(M, N, ldc), "C");
-  sgemm(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
+  if constexpr (bf16B) {
+    auto B = u16(info, 8, "B");
+    need(env, B, span(b_rows, b_cols, ldb), "B");
+    sgemm_bf16b(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
+  } else {
+    auto B = f32(info, 8, "B");
+    need(env, B, span(b_rows, b_cols, ldb), "B");
+    sgemm(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
+  }
 }
 
 // ------------------------------------------------------------------ TopK
@@ -597,7 +609,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
-  exports.Set("sgemm", Napi::Function::New(env, Sgemm));
+  exports.Set("sgemm", Napi::Function::New(env, Gemm<false>));
+  exports.Set("sgemmBf16B", Napi::Function::New(env, Gemm<true>));
   exports.Set("topkRows", Napi::Function::New(env, TopkRows));
   exports.Set("batchTopk", Napi::Function::New(env, BatchTopk));
   exports.Set("thresholdSelect", Napi::Function::New(env, ThresholdSelect));

@@ -23,9 +23,17 @@ struct Problem {
   float beta;
   float* C;
   long ldc;
-  float a(long i, long k) const { return ta ? A[k * lda + i] : A[i * lda + k]; }
-  float b(long k, long j) const { return tb ? B[j * ldb + k] : B[k * ldb + j]; }
+  // B as bfloat16 bits instead (B is then null): widened to float32 as it is packed.
+  const uint16_t* Bh = nullptr;
 };
+
+// bfloat16 is the top half of a float32: widening is exact.
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
 
 const MicroKernel& active_kernel() {
   static const MicroKernel generic = micro_kernel_generic();
@@ -90,16 +98,24 @@ void pack_b(const Problem& p, long k0, long kc, long j0, long nc, int NR, float*
     if (p.tb) {
       // op(B)[k,j] = B[j*ldb+k]: walk each source row (contiguous in k), scatter by NR.
       for (long c = 0; c < cols; c++) {
-        const float* src = p.B + (j0 + jp + c) * p.ldb + k0;
-        for (long k = 0; k < kc; k++) panel[k * NR + c] = src[k];
+        const long at = (j0 + jp + c) * p.ldb + k0;
+        if (p.Bh) {
+          for (long k = 0; k < kc; k++) panel[k * NR + c] = bf16_to_f32(p.Bh[at + k]);
+        } else {
+          for (long k = 0; k < kc; k++) panel[k * NR + c] = p.B[at + k];
+        }
       }
       for (long c = cols; c < NR; c++)
         for (long k = 0; k < kc; k++) panel[k * NR + c] = 0.0f;
     } else {
       for (long k = 0; k < kc; k++) {
-        const float* src = p.B + (k0 + k) * p.ldb + j0 + jp;
+        const long at = (k0 + k) * p.ldb + j0 + jp;
         float* out = panel + k * NR;
-        std::memcpy(out, src, cols * sizeof(float));
+        if (p.Bh) {
+          for (long c = 0; c < cols; c++) out[c] = bf16_to_f32(p.Bh[at + c]);
+        } else {
+          std::memcpy(out, p.B + at, cols * sizeof(float));
+        }
         for (long c = cols; c < NR; c++) out[c] = 0.0f;
       }
     }
@@ -180,7 +196,13 @@ long split_point(long n, long align, int part, int parts) {
 // each output is accumulated over k in order, so the result is thread-count independent.
 SAEKIT_BODY void gemv_cols_body(const Problem& p, long j0, long j1, float* acc) {
   for (long j = j0; j < j1; j++) acc[j - j0] = 0.0f;
-  if (p.tb) {
+  if (p.Bh) {
+    // bfloat16 B: the same sums, each element widened where it is read.
+    for (long k = 0; k < p.K; k++) {
+      const float a = p.A[p.ta ? k * p.lda : k];
+      for (long j = j0; j < j1; j++) acc[j - j0] += a * bf16_to_f32(p.Bh[p.tb ? j * p.ldb + k : k * p.ldb + j]);
+    }
+  } else if (p.tb) {
     for (long j = j0; j < j1; j++) {
       const float* brow = p.B + j * p.ldb;
       float s = 0.0f;
@@ -210,22 +232,16 @@ void gemv(const Problem& p) {
   });
 }
 
-}  // namespace
-
-void gemm_tile_shape(int* mr, int* nr) {
-  *mr = active_kernel().mr;
-  *nr = active_kernel().nr;
-}
-
-void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
-           long lda, const float* B, long ldb, float beta, float* C, long ldc) {
+// The GEMM of a problem: the trivial cases, a vector times a matrix, or the blocked product
+// with C split into one rectangle per thread.
+void run(const Problem& p) {
+  const long M = p.M, N = p.N, K = p.K;
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) {
+  if (K <= 0 || p.alpha == 0.0f) {
     for (long i = 0; i < M; i++)
-      for (long j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+      for (long j = 0; j < N; j++) p.C[i * p.ldc + j] = p.beta == 0.0f ? 0.0f : p.beta * p.C[i * p.ldc + j];
     return;
   }
-  Problem p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
   if (M == 1) return gemv(p);
   const MicroKernel& uk = active_kernel();
   // Below ~4 MFLOP a thread wake-up costs more than it saves.
@@ -239,6 +255,25 @@ void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, cons
     long n0 = split_point(N, uk.nr, bj, tn), n1 = split_point(N, uk.nr, bj + 1, tn);
     if (m0 < m1 && n0 < n1) gemm_block(p, uk, m0, m1, n0, n1);
   });
+}
+
+}  // namespace
+
+void gemm_tile_shape(int* mr, int* nr) {
+  *mr = active_kernel().mr;
+  *nr = active_kernel().nr;
+}
+
+void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
+           long lda, const float* B, long ldb, float beta, float* C, long ldc) {
+  run(Problem{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
+}
+
+void sgemm_bf16b(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
+                 long lda, const uint16_t* B, long ldb, float beta, float* C, long ldc) {
+  Problem p{trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, ldb, beta, C, ldc};
+  p.Bh = B;
+  run(p);
 }
 
 }  // namespace saekit

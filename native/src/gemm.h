@@ -4,6 +4,8 @@
 // MR x NR tile of C from them. Threads split C into a grid chosen to minimise re-packing.
 #pragma once
 
+#include <cstdint>
+
 namespace saekit {
 
 // C[M,N] = alpha * op(A) * op(B) + beta * C.  op(A) is [M,K]: A is [M,K] (lda >= K) or, when
@@ -11,6 +13,12 @@ namespace saekit {
 // (ldb >= K). beta == 0 overwrites C without reading it (NaN in C does not propagate).
 void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
            long lda, const float* B, long ldb, float beta, float* C, long ldc);
+
+// The same with B stored as bfloat16 (the top 16 bits of each float32), as language-model
+// weights can be kept at half the memory: each element is widened exactly as B is packed,
+// so the result equals sgemm on the widened matrix, to the bit.
+void sgemm_bf16b(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
+                 long lda, const uint16_t* B, long ldb, float beta, float* C, long ldc);
 
 // The micro-kernel geometry in use (for tests that want edge cases around MR and NR).
 void gemm_tile_shape(int* mr, int* nr);

@@ -42,6 +42,16 @@ export interface Kernels {
     C: Float32Array, ldc: number,
   ): void;
 
+  /**
+   * sgemm with B held as bfloat16 bits (bf16.ts), as language-model weights can be kept at
+   * half the memory: the result is sgemm's on B widened to float32, to the bit.
+   */
+  sgemmBf16B(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Uint16Array, ldb: number, beta: number,
+    C: Float32Array, ldc: number,
+  ): void;
+
   // The selection kernels rank v = x[b, j] + bias[j] when a column bias is given: the SAE
   // encoder bias folds into selection instead of costing a pass over [batch, m], and a
   // NaN bias masks a column out in every mode, since NaN ranks last (AuxK picks among

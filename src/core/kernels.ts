@@ -5,6 +5,7 @@
  * its conventions).
  */
 import { cachedAttentionRows, causalAttentionRows } from "./js-attention.js";
+import { sgemmBf16BVia } from "./bf16.js";
 import { sgemmBlocked } from "./js-gemm.js";
 import { sparseDecodeRows, sparseRowDotsBlocked, sparseScatterRowsBlocked } from "./js-sparse.js";
 import { topkRowsHeap } from "./js-topk.js";
@@ -31,7 +32,7 @@ export interface RuntimeInfo {
  * which give the reference's results (to the bit) faster.
  */
 export const typescriptKernels: Kernels = Object.freeze({
-  ...referenceKernels, sgemm: sgemmBlocked, topkRows: topkRowsHeap, causalAttention: causalAttentionRows, cachedAttention: cachedAttentionRows,
+  ...referenceKernels, sgemm: sgemmBlocked, sgemmBf16B: sgemmBf16BVia(sgemmBlocked), topkRows: topkRowsHeap, causalAttention: causalAttentionRows, cachedAttention: cachedAttentionRows,
   sparseDecode: sparseDecodeRows, sparseRowDots: sparseRowDotsBlocked, sparseScatterRows: sparseScatterRowsBlocked,
 });
 
@@ -40,7 +41,7 @@ export const typescriptKernels: Kernels = Object.freeze({
  * six times the TypeScript GEMM's speed, summing in float32 as the native GEMM does rather
  * than matching the reference to the bit. What runs in a browser or without the addon.
  */
-export const wasmKernels: Kernels = Object.freeze({ ...typescriptKernels, sgemm: sgemmWasm });
+export const wasmKernels: Kernels = Object.freeze({ ...typescriptKernels, sgemm: sgemmWasm, sgemmBf16B: sgemmBf16BVia(sgemmWasm) });
 
 let active: Kernels | null = null;
 let warned = false;

@@ -6,7 +6,8 @@
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { Activation, RotaryStyle, SelectMode } from "../../src/core/kernel-api.js";
-import { typescriptKernels } from "../../src/core/kernels.js";
+import { bf16ToFloat32, float32ToBf16 } from "../../src/core/bf16.js";
+import { typescriptKernels, wasmKernels } from "../../src/core/kernels.js";
 import { referenceKernels as ref } from "../../src/core/reference.js";
 import { Rng, counterNormal } from "../../src/core/rng.js";
 import { forEachIsa, maxAbs, maxAbsDiff, nativeAddon, randn } from "../helpers.js";
@@ -126,6 +127,43 @@ describe("sgemm", () => {
       .toThrow(/A: needs 16 elements/);
     expect(() => native.sgemm(false, false, 2, 2, 2, 1, new Float32Array(4), 1, new Float32Array(4), 2, 0, new Float32Array(4), 2))
       .toThrow(/leading dimension/);
+  });
+
+  it("with B as bfloat16: to the bit the product on B widened to float32, in every kernel set", () => {
+    const rng = new Rng(12);
+    forEachIsa((isa) => {
+      for (const [M, N, K] of [[1, 100, 513], [1, 7, 3], [15, 33, 17], [113, 65, 9], [300, 40, 600]] as const) {
+        for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+          const A = randn(rng, M * K);
+          const B = float32ToBf16(randn(rng, K * N));
+          const wide = bf16ToFloat32(B);
+          const C0 = randn(rng, M * N);
+          const lda = ta ? M : K, ldb = tb ? K : N;
+          for (const k of [native, ref, typescriptKernels, wasmKernels]) {
+            const got = C0.slice(), want = C0.slice();
+            k.sgemmBf16B(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, got, N);
+            k.sgemm(ta, tb, M, N, K, 0.75, A, lda, wide, ldb, 0.5, want, N);
+            expect(got, `${isa} ${k === native ? "native" : k.kind} ${M}x${N}x${K} ta=${ta} tb=${tb}`).toEqual(want);
+          }
+        }
+      }
+    });
+    expect(() => native.sgemmBf16B(false, false, 2, 2, 2, 1, new Float32Array(4), 2, new Float32Array(4) as unknown as Uint16Array, 2, 0, new Float32Array(4), 2))
+      .toThrow(/B: expected a Uint16Array/);
+    expect(() => native.sgemmBf16B(false, false, 4, 4, 4, 1, new Float32Array(16), 4, new Uint16Array(10), 4, 0, new Float32Array(16), 4))
+      .toThrow(/B: needs 16 elements/);
+  });
+
+  it("rounds float32 to bfloat16 to nearest, ties to even, and widens back exactly", () => {
+    const x = Float32Array.of(1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, 3.4028234663852886e38, Infinity, -0, NaN, 1e-40);
+    // ..., the largest float32 and infinity to infinity, -0 kept, and a subnormal to its top bits.
+    const bits = [...float32ToBf16(x)].map((h) => h.toString(16));
+    expect([...bits.slice(0, 7), bits[8]]).toEqual(["3f80", "3f80", "3f82", "c020", "7f80", "7f80", "8000", "1"]);
+    const back = bf16ToFloat32(float32ToBf16(x));
+    expect([...back.slice(0, 4)]).toEqual([1, 1, 1 + 2 ** -6, -2.5]);
+    expect(Number.isNaN(back[7]!)).toBe(true);
+    const r = randn(new Rng(3), 1000);
+    expect(maxAbsDiff(bf16ToFloat32(float32ToBf16(r)), r)).toBeLessThanOrEqual(2 ** -8 * maxAbs(r));
   });
 });
 
