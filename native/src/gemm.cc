@@ -196,11 +196,21 @@ long split_point(long n, long align, int part, int parts) {
 // each output is accumulated over k in order, so the result is thread-count independent.
 SAEKIT_BODY void gemv_cols_body(const Problem& p, long j0, long j1, float* acc) {
   for (long j = j0; j < j1; j++) acc[j - j0] = 0.0f;
-  if (p.Bh) {
-    // bfloat16 B: the same sums, each element widened where it is read.
+  if (p.Bh && p.tb) {
+    // bfloat16 B: the same sums as below, each element widened where it is read.
+    for (long j = j0; j < j1; j++) {
+      const uint16_t* brow = p.Bh + j * p.ldb;
+      float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+      for (long k = 0; k < p.K; k++) s += p.A[p.ta ? k * p.lda : k] * bf16_to_f32(brow[k]);
+      acc[j - j0] = s;
+    }
+  } else if (p.Bh) {
     for (long k = 0; k < p.K; k++) {
       const float a = p.A[p.ta ? k * p.lda : k];
-      for (long j = j0; j < j1; j++) acc[j - j0] += a * bf16_to_f32(p.Bh[p.tb ? j * p.ldb + k : k * p.ldb + j]);
+      const uint16_t* brow = p.Bh + k * p.ldb;
+#pragma omp simd
+      for (long j = j0; j < j1; j++) acc[j - j0] += a * bf16_to_f32(brow[j]);
     }
   } else if (p.tb) {
     for (long j = j0; j < j1; j++) {

@@ -16,6 +16,8 @@ export interface LmBenchOptions {
   batch: number;
   threads: number;
   runs?: number;
+  /** Weight matrices as float32 (default) or bfloat16. */
+  weights?: "f32" | "bf16";
 }
 
 export function benchLm(o: LmBenchOptions) {
@@ -24,6 +26,7 @@ export function benchLm(o: LmBenchOptions) {
   if (o.layer >= cfg.nLayers) throw new Error(`--layer ${o.layer}: ${o.preset} has ${cfg.nLayers} layers`);
   setThreads(o.threads);
   const model = randomModel(cfg, 0);
+  model.storeWeightsAs(o.weights ?? "f32");
   const rng = new Rng(1);
   const N = o.batch * o.ctx;
   const tokens = Int32Array.from({ length: N }, () => rng.int(cfg.vocabSize));
@@ -36,7 +39,7 @@ export function benchLm(o: LmBenchOptions) {
   const info = runtimeInfo();
   return {
     bench: "lm" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa, preset: o.preset,
-    layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads,
+    layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, weights: o.weights ?? "f32", weight_mb: Math.round(model.weightBytes() / 2 ** 20),
     harvest_tokens_per_s: Math.round(N / (harvest.ms / 1000)), harvest_ms: round(harvest.ms),
     full_tokens_per_s: Math.round(N / (full.ms / 1000)), full_ms: round(full.ms),
   };

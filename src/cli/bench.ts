@@ -58,7 +58,8 @@ export function registerBench(program: Command): void {
     .option("--batch <n>", "contexts per forward", positiveInt, 32)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .option("--runs <n>", "timed runs (at least 5)", positiveInt, 5)
-    .action((o) => printJson(benchLm({ preset: o.preset, layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, runs: o.runs })));
+    .addOption(new Option("--model-dtype <dtype>", "weight matrices as float32 or bfloat16").choices(["f32", "bf16"]).default("f32"))
+    .action((o) => printJson(benchLm({ preset: o.preset, layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, runs: o.runs, weights: o.modelDtype })));
 }
 
 /** --kernels: time the kernels a browser runs, or the reference twins, instead. */

@@ -11,7 +11,9 @@ export function addModelOptions(cmd: Command, required = true): Command {
   const model = "a Hugging Face model folder, a llama2.c .bin file, or hf:ORG/NAME[@revision]";
   return (required ? cmd.requiredOption("--model <path>", model) : cmd.option("--model <path>", model))
     .option("--tokenizer <path>", "tokenizer.json / folder / llama2.c tokenizer .bin (default: the model's own)")
-    .option("--cache-dir <dir>", "where hf: models are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)");
+    .option("--cache-dir <dir>", "where hf: models are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
+    .addOption(new Option("--model-dtype <dtype>", "keep the model's weight matrices as float32 or bfloat16 (half the memory once loaded; exact for bf16 checkpoints)")
+      .choices(["f32", "bf16"]).default("f32"));
 }
 
 /** --dataset (required unless `required` is false), --ctx, --no-bos, --text-field and --split. */
@@ -29,8 +31,8 @@ export function contextOptions(o: Record<string, any>): ContextSourceOptions {
   return { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, hub: { cacheDir: o.cacheDir } };
 }
 
-export function openModel(o: { model: string; tokenizer?: string; cacheDir?: string }): Promise<LoadedModel> {
-  return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir });
+export function openModel(o: { model: string; tokenizer?: string; cacheDir?: string; modelDtype?: "f32" | "bf16" }): Promise<LoadedModel> {
+  return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir, weights: o.modelDtype ?? "f32" });
 }
 
 export const SAE_HELP = "SAE: a SAELens or saekit folder, a sparsify folder, a dictionary_learning ae.pt, an OpenAI sparse_autoencoder .pt, a GemmaScope params.npz (or its folder), or hf:ORG/NAME/FOLDER[@revision]";

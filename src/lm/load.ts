@@ -24,6 +24,11 @@ export interface LoadModelOptions {
   /** Report download progress. */
   progress?: boolean;
   fetch?: typeof fetch;
+  /**
+   * Keep the weight matrices as float32 (default) or bfloat16, at half the memory once
+   * loaded (the model is read as float32 first): LanguageModel.storeWeightsAs.
+   */
+  weights?: "f32" | "bf16";
 }
 
 export async function loadModel(spec: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
@@ -32,12 +37,14 @@ export async function loadModel(spec: string, opts: LoadModelOptions = {}): Prom
   if (statSync(path).isFile()) {
     if (!path.endsWith(".bin")) throw new Error(`${path}: a model is a Hugging Face folder or a llama2.c .bin file`);
     const model = loadLlama2c(path);
+    if (opts.weights) model.storeWeightsAs(opts.weights);
     const tokenizer = opts.tokenizer ? openTokenizer(opts.tokenizer) : null;
     return { model, tokenizer, bosId: model.cfg.bosTokenId, source: path };
   }
   const cfgPath = join(path, "config.json");
   if (!existsSync(cfgPath)) throw new Error(`${path}: no config.json; expected a Hugging Face model folder`);
   const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path);
+  if (opts.weights) model.storeWeightsAs(opts.weights);
   const tokPath = opts.tokenizer ?? path;
   const tokenizer = opts.tokenizer || hasTokenizerFiles(path) ? openTokenizer(tokPath) : null;
   if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, tokPath);

@@ -27,6 +27,7 @@
  * A hook receives the activation (valid only during the call: copy it to keep it) and may
  * modify it in place or return a same-sized replacement; later computation sees the result.
  */
+import { bf16ToFloat32, float32ToBf16 } from "../core/bf16.js";
 import { Activation, kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
 import { attentionScale, type LmConfig } from "./config.js";
@@ -37,6 +38,12 @@ export interface Norm {
   b: Float32Array | null;
 }
 
+/**
+ * A weight matrix: float32, or bfloat16 bits (half the memory; storeWeightsAs), which the
+ * GEMM widens as it reads them.
+ */
+export type WeightMatrix = Float32Array | Uint16Array;
+
 export interface BlockWeights {
   ln1: Norm;
   ln2: Norm;
@@ -44,22 +51,22 @@ export interface BlockWeights {
   ln1Post?: Norm;
   ln2Post?: Norm;
   /** [(nHeads + 2 nKvHeads) * dHead, dModel]: all query heads, then key heads, then value heads. */
-  wqkv: Float32Array;
+  wqkv: WeightMatrix;
   bqkv: Float32Array | null;
   /** Qwen3's per-head query and key RMSNorm weights [dHead] (config qkNorm). */
   qNorm?: Float32Array;
   kNorm?: Float32Array;
   /** [dModel, nHeads * dHead] */
-  wo: Float32Array;
+  wo: WeightMatrix;
   bo: Float32Array | null;
   /** standard MLP: win [dMlp, dModel], wout [dModel, dMlp]; swiglu: wgate, wup [dMlp, dModel], wdown [dModel, dMlp]. */
-  win?: Float32Array;
+  win?: WeightMatrix;
   bin?: Float32Array | null;
-  wout?: Float32Array;
+  wout?: WeightMatrix;
   bout?: Float32Array | null;
-  wgate?: Float32Array;
-  wup?: Float32Array;
-  wdown?: Float32Array;
+  wgate?: WeightMatrix;
+  wup?: WeightMatrix;
+  wdown?: WeightMatrix;
   /** SwiGLU biases (Llama's mlp_bias). */
   bgate?: Float32Array | null;
   bup?: Float32Array | null;
@@ -68,13 +75,13 @@ export interface BlockWeights {
 
 export interface LmWeights {
   /** [vocab, dModel] */
-  embed: Float32Array;
+  embed: WeightMatrix;
   /** [maxPositions, dModel] for learned positions. */
   posEmbed: Float32Array | null;
   blocks: BlockWeights[];
   lnFinal: Norm;
   /** [vocab, dModel]; the same array as embed when tied. */
-  unembed: Float32Array;
+  unembed: WeightMatrix;
 }
 
 export interface HookContext {
@@ -244,11 +251,66 @@ export class LanguageModel {
   }
 
   /** v [rows, width] W^T for W [dModel, width]. */
-  private project(W: Float32Array, width: number, v: Float32Array, rows: number): Float32Array {
-    const d = this.cfg.dModel;
-    const out = new Float32Array(rows * d);
-    this.k.sgemm(false, true, rows, d, width, 1, v, width, W, width, 0, out, d);
+  private project(W: WeightMatrix, width: number, v: Float32Array, rows: number): Float32Array {
+    const out = new Float32Array(rows * this.cfg.dModel);
+    this.matmul(v, rows, W, this.cfg.dModel, width, out);
     return out;
+  }
+
+  /** out [rows, n] = x [rows, k] W^T, for a weight W [n, k] (nn.Linear's layout) in either dtype. */
+  private matmul(x: Float32Array, rows: number, W: WeightMatrix, n: number, k: number, out: Float32Array): void {
+    if (W instanceof Uint16Array) this.k.sgemmBf16B(false, true, rows, n, k, 1, x, k, W, k, 0, out, n);
+    else this.k.sgemm(false, true, rows, n, k, 1, x, k, W, k, 0, out, n);
+  }
+
+  /**
+   * Keeps the weight matrices (embeddings, attention and MLP projections, unembedding) in
+   * `dtype`: "bf16" halves their memory, rounding each weight to bfloat16 (exact for
+   * checkpoints stored in bf16, as most Llama-family ones are); the forward then computes
+   * what float32 weights of those rounded values give, to the bit. Norms and biases stay
+   * float32. Going back to "f32" widens without recovering what rounding dropped.
+   */
+  storeWeightsAs(dtype: "f32" | "bf16"): void {
+    const converted = new Map<WeightMatrix, WeightMatrix>();
+    const as = (W: WeightMatrix): WeightMatrix => {
+      if (dtype === "bf16" ? W instanceof Uint16Array : W instanceof Float32Array) return W;
+      let out = converted.get(W); // a tied unembedding is converted once, and stays shared
+      if (!out) {
+        out = W instanceof Float32Array ? float32ToBf16(W) : bf16ToFloat32(W);
+        converted.set(W, out);
+      }
+      return out;
+    };
+    const w = this.weights;
+    w.embed = as(w.embed);
+    w.unembed = as(w.unembed);
+    for (const b of w.blocks) {
+      b.wqkv = as(b.wqkv);
+      b.wo = as(b.wo);
+      for (const name of ["win", "wout", "wgate", "wup", "wdown"] as const) {
+        const W = b[name];
+        if (W) b[name] = as(W);
+      }
+    }
+  }
+
+  /** Bytes the weights take in memory (each array once, a tied unembedding once). */
+  weightBytes(): number {
+    const seen = new Set<ArrayBufferView>();
+    const add = (a: ArrayBufferView | null | undefined) => { if (a) seen.add(a); };
+    const w = this.weights;
+    add(w.embed); add(w.unembed); add(w.posEmbed);
+    add(w.lnFinal.w); add(w.lnFinal.b);
+    // Each block's matrices and vectors, and those of its norms ({w, b}).
+    for (const b of w.blocks) {
+      for (const v of Object.values(b)) {
+        if (ArrayBuffer.isView(v)) add(v);
+        else if (v && typeof v === "object") for (const x of Object.values(v)) if (ArrayBuffer.isView(x)) add(x as ArrayBufferView);
+      }
+    }
+    let bytes = 0;
+    for (const a of seen) bytes += a.byteLength;
+    return bytes;
   }
 
   /** An empty key/value cache for `batch` sequences of up to `capacity` positions. */
@@ -330,7 +392,7 @@ export class LanguageModel {
       this.norm(resid, N, w.ln1, h);
       if (run(`${p}ln1.hook_normalized`, h, d)) return stopped;
       const qkv = this.ws.float("qkv", N * qkvWidth);
-      k.sgemm(false, true, N, qkvWidth, d, 1, h, d, w.wqkv, d, 0, qkv, qkvWidth);
+      this.matmul(h, N, w.wqkv, qkvWidth, d, qkv);
       if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
       if (c.qkNorm) {
         this.headNorm(qkv, N, qkvWidth, 0, H, w.qNorm!);
@@ -359,7 +421,7 @@ export class LanguageModel {
       }
       if (run(`${p}attn.hook_z`, heads, H * dh)) return stopped;
       const attnOut = this.ws.float("attn_out", N * d);
-      k.sgemm(false, true, N, d, H * dh, 1, heads, H * dh, w.wo, H * dh, 0, attnOut, d);
+      this.matmul(heads, N, w.wo, d, H * dh, attnOut);
       if (w.bo) k.addRowVector(attnOut, N, d, w.bo);
       if (w.ln1Post) this.normInPlace(attnOut, N, w.ln1Post);
       if (run(`${p}hook_attn_out`, attnOut, d)) return stopped;
@@ -405,7 +467,7 @@ export class LanguageModel {
   logits(final: Float32Array, rows: number, out?: Float32Array): Float32Array {
     const { dModel: d, vocabSize: V } = this.cfg;
     const logits = out ?? new Float32Array(rows * V);
-    this.k.sgemm(false, true, rows, V, d, 1, final, d, this.weights.unembed, d, 0, logits, V);
+    this.matmul(final, rows, this.weights.unembed, V, d, logits);
     const cap = this.cfg.finalSoftcap ?? 0;
     if (cap > 0) for (let i = 0; i < rows * V; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
     return logits;
@@ -467,10 +529,12 @@ export class LanguageModel {
   private embed(tokens: Int32Array, N: number, pos0: number, seq: number, resid: Float32Array,
     run: (name: string, act: Float32Array, width: number) => boolean): boolean {
     const c = this.cfg, d = c.dModel;
+    const E = this.weights.embed;
     for (let r = 0; r < N; r++) {
       const t = tokens[r]!;
       if (!(t >= 0 && t < c.vocabSize)) throw new RangeError(`token id ${t} at position ${r} is outside the vocabulary (size ${c.vocabSize})`);
-      resid.set(this.weights.embed.subarray(t * d, (t + 1) * d), r * d);
+      if (E instanceof Uint16Array) bf16ToFloat32(E.subarray(t * d, (t + 1) * d), resid.subarray(r * d, (r + 1) * d));
+      else resid.set(E.subarray(t * d, (t + 1) * d), r * d);
     }
     if (c.embedScale !== undefined) this.k.scale(resid.subarray(0, N * d), c.embedScale);
     if (run("hook_embed", resid, d)) return true;
@@ -496,9 +560,9 @@ export class LanguageModel {
     const hidden = this.ws.float("mlp_hidden", N * m);
     if (this.cfg.mlp === "swiglu") {
       const up = this.ws.float("mlp_up", N * m);
-      k.sgemm(false, true, N, m, d, 1, h, d, w.wgate!, d, 0, hidden, m);
+      this.matmul(h, N, w.wgate!, m, d, hidden);
       if (w.bgate) k.addRowVector(hidden, N, m, w.bgate);
-      k.sgemm(false, true, N, m, d, 1, h, d, w.wup!, d, 0, up, m);
+      this.matmul(h, N, w.wup!, m, d, up);
       if (w.bup) k.addRowVector(up, N, m, w.bup);
       if (this.cfg.activation === "silu") {
         k.siluMul(hidden, up);
@@ -507,15 +571,15 @@ export class LanguageModel {
         for (let i = 0; i < N * m; i++) hidden[i]! *= up[i]!;
       }
       if (hookPost(hidden)) return true;
-      k.sgemm(false, true, N, d, m, 1, hidden, m, w.wdown!, m, 0, out, d);
+      this.matmul(hidden, N, w.wdown!, d, m, out);
       if (w.bdown) k.addRowVector(out, N, d, w.bdown);
       return false;
     }
-    k.sgemm(false, true, N, m, d, 1, h, d, w.win!, d, 0, hidden, m);
+    this.matmul(h, N, w.win!, m, d, hidden);
     if (w.bin) k.addRowVector(hidden, N, m, w.bin);
     k.activate(hidden, ACTIVATIONS[this.cfg.activation]);
     if (hookPost(hidden)) return true;
-    k.sgemm(false, true, N, d, m, 1, hidden, m, w.wout!, m, 0, out, d);
+    this.matmul(hidden, N, w.wout!, d, m, out);
     if (w.bout) k.addRowVector(out, N, d, w.bout);
     return false;
   }
@@ -534,7 +598,7 @@ function addInPlace(a: Float32Array, b: Float32Array): void {
 
 /** Checks every weight array has the size the config implies. */
 function checkWeights(c: LmConfig, w: LmWeights): void {
-  const need = (name: string, arr: Float32Array | null | undefined, n: number) => {
+  const need = (name: string, arr: WeightMatrix | null | undefined, n: number) => {
     if (!arr || arr.length !== n) throw new Error(`model weights: ${name} has ${arr?.length ?? "no"} values, expected ${n}`);
   };
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;

@@ -126,11 +126,12 @@ describe.skipIf(!root)("stories260K (llama2.c)", () => {
     const floats: Float32Array[] = [];
     for (const b of w.blocks) floats.push(b.ln1.w);
     for (const b of w.blocks) floats.push(b.ln2.w);
-    floats.push(w.lnFinal.w, w.embed);
+    // The model keeps float32 weights unless told otherwise (storeWeightsAs).
+    floats.push(w.lnFinal.w, w.embed as Float32Array);
     for (const [from, to] of [[0, dim * dim], [dim * dim, (dim + kv) * dim], [(dim + kv) * dim, (dim + 2 * kv) * dim]]) {
-      for (const b of w.blocks) floats.push(b.wqkv.subarray(from!, to!));
+      for (const b of w.blocks) floats.push((b.wqkv as Float32Array).subarray(from!, to!));
     }
-    for (const key of ["wo", "wgate", "wdown", "wup"] as const) for (const b of w.blocks) floats.push(b[key]!);
+    for (const key of ["wo", "wgate", "wdown", "wup"] as const) for (const b of w.blocks) floats.push(b[key] as Float32Array);
     const header = Buffer.alloc(256);
     header.writeUInt32LE(0x616b3432, 0);
     header.writeInt32LE(1, 4);

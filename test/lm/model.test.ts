@@ -293,6 +293,28 @@ describe("structural properties", async () => {
     expect(() => neox.forward(new Int32Array(4), 1, 4, { resume: { layer: 9, resid: new Float32Array(4 * neox.cfg.dModel) } })).toThrow(/cannot resume at layer 9/);
   });
 
+  it("keeps its weight matrices as bfloat16 at about half the memory, computing what the rounded float32 weights do", async () => {
+    for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox]] as const) {
+      const folder = join(dir, `bf16-${name}`);
+      write(folder);
+      const full = (await loadModel(folder)).model;
+      const half = (await loadModel(folder, { weights: "bf16" })).model;
+      const rounded = (await loadModel(folder)).model;
+      rounded.storeWeightsAs("bf16");
+      rounded.storeWeightsAs("f32"); // float32 again, holding the rounded values
+      expect(half.weights.blocks[0]!.wqkv).toBeInstanceOf(Uint16Array);
+      expect(rounded.weights.blocks[0]!.wqkv).toBeInstanceOf(Float32Array);
+      expect(half.weightBytes()).toBeLessThan(0.56 * full.weightBytes());
+      const T = 6;
+      const tokens = randomTokens(31, 2 * T, full.cfg.vocabSize);
+      const logits = half.forward(tokens, 2, T).logits!;
+      expect(logits, name).toEqual(rounded.forward(tokens, 2, T).logits);
+      expect(maxAbsDiff(logits, full.forward(tokens, 2, T).logits!), name).toBeLessThan(0.05);
+      // A token at a time (the vector-matrix path) agrees too.
+      expect(half.forward(tokens, 1, 1).logits, name).toEqual(rounded.forward(tokens, 1, 1).logits);
+    }
+  });
+
   it("hook points are named as TransformerLens names them, and unknown names are refused", () => {
     expect(neox.hookNames()).toContain("blocks.0.ln2.hook_normalized");
     expect(neox.hookNames()).toContain("blocks.1.hook_resid_post");

@@ -194,6 +194,11 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(t.shape).toEqual([4, 300]);
     const { model: m } = await loadModel(model);
     expect(t.data).toEqual(m.forward(Int32Array.from([5, 17, 200, 3]), 1, 4).logits);
+    // --model-dtype bf16 runs on bfloat16 weights: the library's model loaded that way.
+    const half = join(dir, "logits-bf16.safetensors");
+    saekit("logits", "--model", model, "--model-dtype", "bf16", "--tokens", "5,17,200,3", "--out", half);
+    const { model: mb } = await loadModel(model, { weights: "bf16" });
+    expect(SafetensorsFile.open(half).read("logits").data).toEqual(mb.forward(Int32Array.from([5, 17, 200, 3]), 1, 4).logits);
     const g1 = saekit("generate", "--model", model, "--prompt", "Once upon", "--max-new", "6");
     const g2 = saekit("generate", "--model", model, "--prompt", "Once upon", "--max-new", "6");
     expect(g1).toBe(g2);
