@@ -5,10 +5,10 @@
  * [Q | K | V] projection, out_proj has a bias, and the unembedding is the token embedding.
  */
 import type { LmConfig } from "./config.js";
-import type { BlockWeights, LmWeights } from "./model.js";
+import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
-export function loadGptNeoWeights(c: LmConfig, r: WeightReader): LmWeights {
+export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V } = c;
   const prefix = r.has("transformer.wte.weight") ? "transformer." : "";
   const g = (name: string, shape: number[]) => r.get(prefix + name, shape).data;
@@ -17,7 +17,7 @@ export function loadGptNeoWeights(c: LmConfig, r: WeightReader): LmWeights {
     const p = `h.${i}.`;
     const wqkv = new Float32Array(3 * d * d);
     ["q", "k", "v"].forEach((x, part) => wqkv.set(g(`${p}attn.attention.${x}_proj.weight`, [d, d]), part * d * d));
-    blocks.push({
+    blocks.push(blockWeightsAs({
       ln1: { w: g(`${p}ln_1.weight`, [d]), b: g(`${p}ln_1.bias`, [d]) },
       ln2: { w: g(`${p}ln_2.weight`, [d]), b: g(`${p}ln_2.bias`, [d]) },
       wqkv,
@@ -28,7 +28,7 @@ export function loadGptNeoWeights(c: LmConfig, r: WeightReader): LmWeights {
       bin: g(`${p}mlp.c_fc.bias`, [m]),
       wout: g(`${p}mlp.c_proj.weight`, [d, m]),
       bout: g(`${p}mlp.c_proj.bias`, [d]),
-    });
+    }, dtype));
   }
   const embed = g("wte.weight", [V, d]);
   // The position table has max_position_embeddings rows; with local attention saekit runs

@@ -5,7 +5,7 @@
  * heads, so the rows are regrouped at load.
  */
 import type { LmConfig } from "./config.js";
-import type { BlockWeights, LmWeights } from "./model.js";
+import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 /** Per-head [q, k, v] blocks of rows (each `width` values) -> [Q heads | K heads | V heads]. */
@@ -23,14 +23,14 @@ export function regroupQkv(src: Float32Array, heads: number, dHead: number, widt
   return out;
 }
 
-export function loadNeoxWeights(c: LmConfig, r: WeightReader): LmWeights {
+export function loadNeoxWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, dHead: dh } = c;
   const g = (name: string, shape: number[]) => r.get(name, shape).data;
   const bias = (name: string, shape: number[]) => (c.attentionBias ? g(name, shape) : null);
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `gpt_neox.layers.${i}.`;
-    blocks.push({
+    blocks.push(blockWeightsAs({
       ln1: { w: g(`${p}input_layernorm.weight`, [d]), b: g(`${p}input_layernorm.bias`, [d]) },
       ln2: { w: g(`${p}post_attention_layernorm.weight`, [d]), b: g(`${p}post_attention_layernorm.bias`, [d]) },
       wqkv: regroupQkv(g(`${p}attention.query_key_value.weight`, [3 * d, d]), H, dh, d),
@@ -41,7 +41,7 @@ export function loadNeoxWeights(c: LmConfig, r: WeightReader): LmWeights {
       bin: g(`${p}mlp.dense_h_to_4h.bias`, [m]),
       wout: g(`${p}mlp.dense_4h_to_h.weight`, [d, m]),
       bout: g(`${p}mlp.dense_4h_to_h.bias`, [d]),
-    });
+    }, dtype));
   }
   const embed = g("gpt_neox.embed_in.weight", [V, d]);
   return {

@@ -5,10 +5,10 @@
  * the token embedding. Names may carry a "transformer." prefix or not.
  */
 import type { LmConfig } from "./config.js";
-import type { BlockWeights, LmWeights } from "./model.js";
+import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
-export function loadGpt2Weights(c: LmConfig, r: WeightReader): LmWeights {
+export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V } = c;
   const prefix = r.has("transformer.wte.weight") ? "transformer." : "";
   const g = (name: string, shape: number[]) => r.get(prefix + name, shape).data;
@@ -16,7 +16,7 @@ export function loadGpt2Weights(c: LmConfig, r: WeightReader): LmWeights {
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `h.${i}.`;
-    blocks.push({
+    blocks.push(blockWeightsAs({
       ln1: { w: g(`${p}ln_1.weight`, [d]), b: g(`${p}ln_1.bias`, [d]) },
       ln2: { w: g(`${p}ln_2.weight`, [d]), b: g(`${p}ln_2.bias`, [d]) },
       wqkv: conv(`${p}attn.c_attn.weight`, d, 3 * d),
@@ -27,7 +27,7 @@ export function loadGpt2Weights(c: LmConfig, r: WeightReader): LmWeights {
       bin: g(`${p}mlp.c_fc.bias`, [m]),
       wout: conv(`${p}mlp.c_proj.weight`, m, d),
       bout: g(`${p}mlp.c_proj.bias`, [d]),
-    });
+    }, dtype));
   }
   const embed = g("wte.weight", [V, d]);
   return {

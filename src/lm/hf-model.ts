@@ -8,7 +8,7 @@ import { loadGpt2Weights } from "./gpt2.js";
 import { loadGptNeoWeights } from "./gpt-neo.js";
 import { loadNeoxWeights } from "./gpt-neox.js";
 import { loadLlamaWeights } from "./llama.js";
-import { LanguageModel, type LmWeights } from "./model.js";
+import { LanguageModel, type LmWeights, type WeightDtype } from "./model.js";
 import type { TextTokenizer } from "./tokenizer.js";
 import type { WeightReader } from "./weight-reader.js";
 
@@ -22,9 +22,12 @@ export function parseJson(text: string, source: string): Record<string, unknown>
 }
 
 /** The model a config.json (read from `cfgSource`) describes, with its weights from `reader`. */
-export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string, reader: WeightReader, fallbackName: string): LanguageModel {
+export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string, reader: WeightReader, fallbackName: string,
+  dtype: WeightDtype = "f32"): LanguageModel {
   const cfg = configFromHf(json, cfgSource);
-  return new LanguageModel(cfg, hfWeights(cfg, reader), String(json._name_or_path ?? fallbackName));
+  const model = new LanguageModel(cfg, hfWeights(cfg, reader, dtype), String(json._name_or_path ?? fallbackName));
+  model.storeWeightsAs(dtype); // the embeddings (the blocks are already)
+  return model;
 }
 
 /** Throws unless the tokenizer's ids all fit the model's vocabulary. */
@@ -35,12 +38,12 @@ export function checkTokenizerFits(tokenizer: TextTokenizer, cfg: LmConfig, sour
 }
 
 /** The architecture's weights from a checkpoint; every missing, mis-shaped or unused tensor named at once. */
-export function hfWeights(cfg: LmConfig, checkpoint: WeightReader): LmWeights {
+export function hfWeights(cfg: LmConfig, checkpoint: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const reader = languageModelWeights(checkpoint);
   const load = {
     gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights, gemma: loadLlamaWeights,
   }[cfg.architecture];
-  const weights = load(cfg, reader);
+  const weights = load(cfg, reader, dtype);
   reader.finish(new RegExp(`${BUFFERS.source}|${VISION.source}`));
   return weights;
 }

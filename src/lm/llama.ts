@@ -12,10 +12,10 @@
  * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post.
  */
 import type { LmConfig } from "./config.js";
-import type { BlockWeights, LmWeights } from "./model.js";
+import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
-export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
+export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;
   const g = (name: string, shape: number[]) => r.get(name, shape).data;
   const optional = (name: string, shape: number[]) => (r.has(name) ? g(name, shape) : null);
@@ -55,7 +55,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
         ln2: norm(`${p}pre_feedforward_layernorm.weight`), ln2Post: norm(`${p}post_feedforward_layernorm.weight`),
       }
       : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
-    blocks.push({
+    blocks.push(blockWeightsAs({
       ...norms,
       wqkv,
       bqkv,
@@ -68,7 +68,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader): LmWeights {
       bgate: optional(`${p}mlp.gate_proj.bias`, [m]),
       bup: optional(`${p}mlp.up_proj.bias`, [m]),
       bdown: optional(`${p}mlp.down_proj.bias`, [d]),
-    });
+    }, dtype));
   }
   const embed = g("model.embed_tokens.weight", [V, d]);
   return {

@@ -25,8 +25,9 @@ export interface LoadModelOptions {
   progress?: boolean;
   fetch?: typeof fetch;
   /**
-   * Keep the weight matrices as float32 (default) or bfloat16, at half the memory once
-   * loaded (the model is read as float32 first): LanguageModel.storeWeightsAs.
+   * Keep the weight matrices as float32 (default) or bfloat16, at half the memory
+   * (LanguageModel.storeWeightsAs): a Hugging Face checkpoint's blocks are rounded as each
+   * is read; a llama2.c file, small by nature, once it is loaded.
    */
   weights?: "f32" | "bf16";
 }
@@ -43,8 +44,7 @@ export async function loadModel(spec: string, opts: LoadModelOptions = {}): Prom
   }
   const cfgPath = join(path, "config.json");
   if (!existsSync(cfgPath)) throw new Error(`${path}: no config.json; expected a Hugging Face model folder`);
-  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path);
-  if (opts.weights) model.storeWeightsAs(opts.weights);
+  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path, opts.weights);
   const tokPath = opts.tokenizer ?? path;
   const tokenizer = opts.tokenizer || hasTokenizerFiles(path) ? openTokenizer(tokPath) : null;
   if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, tokPath);

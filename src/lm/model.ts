@@ -44,6 +44,29 @@ export interface Norm {
  */
 export type WeightMatrix = Float32Array | Uint16Array;
 
+/** How weight matrices are held: float32, or bfloat16 bits. */
+export type WeightDtype = "f32" | "bf16";
+
+/** A weight matrix in `dtype`: itself when it is already, else rounded (bf16) or widened (f32). */
+export function matrixAs(W: WeightMatrix, dtype: WeightDtype): WeightMatrix {
+  if (dtype === "bf16") return W instanceof Uint16Array ? W : float32ToBf16(W);
+  return W instanceof Float32Array ? W : bf16ToFloat32(W);
+}
+
+/**
+ * A block's weight matrices in `dtype`, in place (norms and biases stay float32); loaders
+ * call it as each block is read, so a bf16 model never holds all its float32 matrices at once.
+ */
+export function blockWeightsAs(b: BlockWeights, dtype: WeightDtype): BlockWeights {
+  b.wqkv = matrixAs(b.wqkv, dtype);
+  b.wo = matrixAs(b.wo, dtype);
+  for (const name of ["win", "wout", "wgate", "wup", "wdown"] as const) {
+    const W = b[name];
+    if (W) b[name] = matrixAs(W, dtype);
+  }
+  return b;
+}
+
 export interface BlockWeights {
   ln1: Norm;
   ln2: Norm;
@@ -270,28 +293,12 @@ export class LanguageModel {
    * what float32 weights of those rounded values give, to the bit. Norms and biases stay
    * float32. Going back to "f32" widens without recovering what rounding dropped.
    */
-  storeWeightsAs(dtype: "f32" | "bf16"): void {
-    const converted = new Map<WeightMatrix, WeightMatrix>();
-    const as = (W: WeightMatrix): WeightMatrix => {
-      if (dtype === "bf16" ? W instanceof Uint16Array : W instanceof Float32Array) return W;
-      let out = converted.get(W); // a tied unembedding is converted once, and stays shared
-      if (!out) {
-        out = W instanceof Float32Array ? float32ToBf16(W) : bf16ToFloat32(W);
-        converted.set(W, out);
-      }
-      return out;
-    };
+  storeWeightsAs(dtype: WeightDtype): void {
     const w = this.weights;
-    w.embed = as(w.embed);
-    w.unembed = as(w.unembed);
-    for (const b of w.blocks) {
-      b.wqkv = as(b.wqkv);
-      b.wo = as(b.wo);
-      for (const name of ["win", "wout", "wgate", "wup", "wdown"] as const) {
-        const W = b[name];
-        if (W) b[name] = as(W);
-      }
-    }
+    const tied = w.unembed === w.embed;
+    w.embed = matrixAs(w.embed, dtype);
+    w.unembed = tied ? w.embed : matrixAs(w.unembed, dtype); // a tied unembedding stays shared
+    for (const b of w.blocks) blockWeightsAs(b, dtype);
   }
 
   /** Bytes the weights take in memory (each array once, a tied unembedding once). */
