@@ -13,6 +13,7 @@
  * files; this module runs in the browser too.)
  */
 import { type ByteSource, bytesSource, type Fail } from "./byte-source.js";
+import { float32ToBf16 } from "./bf16.js";
 import { DTYPE_SIZE, type DType, type FloatDType, decodeFloats, encodeFloats, isDType } from "./dtype.js";
 import { numel, type Shape, Tensor } from "./tensor.js";
 
@@ -84,6 +85,21 @@ export class SafetensorsReader {
       throw new SafetensorsError(this.path, `tensor "${name}" has dtype ${t.dtype}, expected a float dtype`);
     }
     return new Tensor(t.shape, decodeFloats(this.readBytes(name), t.dtype, numel(t.shape)));
+  }
+
+  /**
+   * A float tensor as bfloat16 bits (bf16.ts): a BF16 tensor's own bits, others rounded to
+   * nearest, without a float32 copy of the whole tensor in between.
+   */
+  readBf16(name: string): Uint16Array {
+    const t = this.info(name);
+    if (t.dtype === "BF16") {
+      const bytes = this.readBytes(name);
+      const out = new Uint16Array(numel(t.shape));
+      new Uint8Array(out.buffer).set(bytes.subarray(0, out.length * 2)); // little-endian, as the file
+      return out;
+    }
+    return float32ToBf16(this.read(name).data);
   }
 
   /** An integer tensor (I64 or I32) as numbers (I64 values must be safe integers). */

@@ -9,14 +9,14 @@ import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } f
 import type { WeightReader } from "./weight-reader.js";
 
 /** Per-head [q, k, v] blocks of rows (each `width` values) -> [Q heads | K heads | V heads]. */
-export function regroupQkv(src: Float32Array, heads: number, dHead: number, width: number): Float32Array {
-  const out = new Float32Array(src.length);
+export function regroupQkv<T extends Float32Array | Uint16Array>(src: T, heads: number, dHead: number, width: number): T {
+  const out = (src instanceof Uint16Array ? new Uint16Array(src.length) : new Float32Array(src.length)) as T;
   for (let h = 0; h < heads; h++) {
     for (let part = 0; part < 3; part++) {
       for (let r = 0; r < dHead; r++) {
         const from = ((h * 3 + part) * dHead + r) * width;
         const to = ((part * heads + h) * dHead + r) * width;
-        out.set(src.subarray(from, from + width), to);
+        (out as Float32Array).set((src as Float32Array).subarray(from, from + width), to);
       }
     }
   }
@@ -26,6 +26,8 @@ export function regroupQkv(src: Float32Array, heads: number, dHead: number, widt
 export function loadNeoxWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, dHead: dh } = c;
   const g = (name: string, shape: number[]) => r.get(name, shape).data;
+  // Weight matrices go straight to their dtype (a bf16 checkpoint's are read as they are).
+  const gm = (name: string, shape: number[]) => r.getMatrix(name, shape, dtype);
   const bias = (name: string, shape: number[]) => (c.attentionBias ? g(name, shape) : null);
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
@@ -33,22 +35,22 @@ export function loadNeoxWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype
     blocks.push(blockWeightsAs({
       ln1: { w: g(`${p}input_layernorm.weight`, [d]), b: g(`${p}input_layernorm.bias`, [d]) },
       ln2: { w: g(`${p}post_attention_layernorm.weight`, [d]), b: g(`${p}post_attention_layernorm.bias`, [d]) },
-      wqkv: regroupQkv(g(`${p}attention.query_key_value.weight`, [3 * d, d]), H, dh, d),
+      wqkv: regroupQkv(gm(`${p}attention.query_key_value.weight`, [3 * d, d]), H, dh, d),
       bqkv: c.attentionBias ? regroupQkv(g(`${p}attention.query_key_value.bias`, [3 * d]), H, dh, 1) : null,
-      wo: g(`${p}attention.dense.weight`, [d, d]),
+      wo: gm(`${p}attention.dense.weight`, [d, d]),
       bo: bias(`${p}attention.dense.bias`, [d]),
-      win: g(`${p}mlp.dense_h_to_4h.weight`, [m, d]),
+      win: gm(`${p}mlp.dense_h_to_4h.weight`, [m, d]),
       bin: g(`${p}mlp.dense_h_to_4h.bias`, [m]),
-      wout: g(`${p}mlp.dense_4h_to_h.weight`, [d, m]),
+      wout: gm(`${p}mlp.dense_4h_to_h.weight`, [d, m]),
       bout: g(`${p}mlp.dense_4h_to_h.bias`, [d]),
     }, dtype));
   }
-  const embed = g("gpt_neox.embed_in.weight", [V, d]);
+  const embed = gm("gpt_neox.embed_in.weight", [V, d]);
   return {
     embed,
     posEmbed: null,
     blocks,
     lnFinal: { w: g("gpt_neox.final_layer_norm.weight", [d]), b: g("gpt_neox.final_layer_norm.bias", [d]) },
-    unembed: c.tiedEmbeddings && !r.has("embed_out.weight") ? embed : g("embed_out.weight", [V, d]),
+    unembed: c.tiedEmbeddings && !r.has("embed_out.weight") ? embed : gm("embed_out.weight", [V, d]),
   };
 }

@@ -66,6 +66,7 @@ function languageModelWeights(r: WeightReader): WeightReader {
     has: (name) => r.has(rename(name)),
     shapeOf: (name) => r.shapeOf(rename(name)),
     get: (name, shape) => r.get(rename(name), shape),
+    getMatrix: (name, shape, dtype) => r.getMatrix(rename(name), shape, dtype),
     names: () => r.names(),
     finish: (ignorable) => r.finish(ignorable),
   };

@@ -12,12 +12,14 @@
  * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } from "./model.js";
+import { type BlockWeights, blockWeightsAs, concatMatrices, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;
   const g = (name: string, shape: number[]) => r.get(name, shape).data;
+  // Weight matrices go straight to their dtype (a bf16 checkpoint's are read as they are).
+  const gm = (name: string, shape: number[]) => r.getMatrix(name, shape, dtype);
   const optional = (name: string, shape: number[]) => (r.has(name) ? g(name, shape) : null);
   const gemma = c.architecture === "gemma";
   const norm = (name: string) => {
@@ -32,13 +34,9 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `model.layers.${i}.`;
-    const q = g(`${p}self_attn.q_proj.weight`, [H * dh, d]);
-    const k = g(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]);
-    const v = g(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]);
-    const wqkv = new Float32Array(q.length + k.length + v.length);
-    wqkv.set(q);
-    wqkv.set(k, q.length);
-    wqkv.set(v, q.length + k.length);
+    const wqkv = concatMatrices([
+      gm(`${p}self_attn.q_proj.weight`, [H * dh, d]), gm(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]), gm(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]),
+    ]);
     const bq = optional(`${p}self_attn.q_proj.bias`, [H * dh]);
     const bk = optional(`${p}self_attn.k_proj.bias`, [Hkv * dh]);
     const bv = optional(`${p}self_attn.v_proj.bias`, [Hkv * dh]);
@@ -60,22 +58,22 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       wqkv,
       bqkv,
       ...(c.qkNorm ? { qNorm: headNorm(`${p}self_attn.q_norm.weight`), kNorm: headNorm(`${p}self_attn.k_norm.weight`) } : {}),
-      wo: g(`${p}self_attn.o_proj.weight`, [d, H * dh]),
+      wo: gm(`${p}self_attn.o_proj.weight`, [d, H * dh]),
       bo: optional(`${p}self_attn.o_proj.bias`, [d]),
-      wgate: g(`${p}mlp.gate_proj.weight`, [m, d]),
-      wup: g(`${p}mlp.up_proj.weight`, [m, d]),
-      wdown: g(`${p}mlp.down_proj.weight`, [d, m]),
+      wgate: gm(`${p}mlp.gate_proj.weight`, [m, d]),
+      wup: gm(`${p}mlp.up_proj.weight`, [m, d]),
+      wdown: gm(`${p}mlp.down_proj.weight`, [d, m]),
       bgate: optional(`${p}mlp.gate_proj.bias`, [m]),
       bup: optional(`${p}mlp.up_proj.bias`, [m]),
       bdown: optional(`${p}mlp.down_proj.bias`, [d]),
     }, dtype));
   }
-  const embed = g("model.embed_tokens.weight", [V, d]);
+  const embed = gm("model.embed_tokens.weight", [V, d]);
   return {
     embed,
     posEmbed: null,
     blocks,
     lnFinal: norm("model.norm.weight"),
-    unembed: r.has("lm_head.weight") ? g("lm_head.weight", [V, d]) : embed,
+    unembed: r.has("lm_head.weight") ? gm("lm_head.weight", [V, d]) : embed,
   };
 }

@@ -26,8 +26,8 @@ export interface LoadModelOptions {
   fetch?: typeof fetch;
   /**
    * Keep the weight matrices as float32 (default) or bfloat16, at half the memory
-   * (LanguageModel.storeWeightsAs): a Hugging Face checkpoint's blocks are rounded as each
-   * is read; a llama2.c file, small by nature, once it is loaded.
+   * (LanguageModel.storeWeightsAs): a Hugging Face checkpoint's matrices are read into
+   * bfloat16 as they are loaded; a llama2.c file, small by nature, is rounded once loaded.
    */
   weights?: "f32" | "bf16";
 }

@@ -53,6 +53,19 @@ export function matrixAs(W: WeightMatrix, dtype: WeightDtype): WeightMatrix {
   return W instanceof Float32Array ? W : bf16ToFloat32(W);
 }
 
+/** The matrices one after another, in their (shared) dtype: a fused projection from its parts. */
+export function concatMatrices(parts: WeightMatrix[]): WeightMatrix {
+  const length = parts.reduce((a, p) => a + p.length, 0);
+  const out = parts[0] instanceof Uint16Array ? new Uint16Array(length) : new Float32Array(length);
+  let at = 0;
+  for (const p of parts) {
+    if (p.constructor !== out.constructor) throw new TypeError("concatMatrices: parts of different dtypes");
+    (out as Float32Array).set(p as Float32Array, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /**
  * A block's weight matrices in `dtype`, in place (norms and biases stay float32); loaders
  * call it as each block is read, so a bf16 model never holds all its float32 matrices at once.

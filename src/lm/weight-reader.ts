@@ -3,7 +3,9 @@
  * missing or mis-shaped tensor is recorded and named in one error together with its file.
  * Where the files come from (a folder on disk, bytes in the browser) is the caller's.
  */
-import { Tensor } from "../core/tensor.js";
+import { float32ToBf16 } from "../core/bf16.js";
+import { numel, Tensor } from "../core/tensor.js";
+import type { WeightDtype, WeightMatrix } from "./model.js";
 
 export interface WeightReader {
   /** Where the weights come from, for error messages. */
@@ -16,6 +18,11 @@ export interface WeightReader {
    * zeros of `shape` returned) so that one error can name every problem: see `finish`.
    */
   get(name: string, shape: number[]): Tensor;
+  /**
+   * A weight matrix, as get checks it, held in `dtype`: float32, or bfloat16 read without
+   * a float32 copy where the file allows (a BF16 safetensors tensor is its own bits).
+   */
+  getMatrix(name: string, shape: number[], dtype: WeightDtype): WeightMatrix;
   names(): string[];
   /**
    * Throws an error listing every missing or mis-shaped tensor `get` met, and every tensor
@@ -30,6 +37,8 @@ export interface TensorFile {
   names(): string[];
   shape(name: string): readonly number[];
   read(name: string): Tensor;
+  /** The tensor as bfloat16 bits, where the format can give them without a float32 copy. */
+  readBf16?(name: string): Uint16Array;
 }
 
 export class CheckpointWeights implements WeightReader {
@@ -60,19 +69,32 @@ export class CheckpointWeights implements WeightReader {
   }
 
   get(name: string, shape: number[]): Tensor {
+    const file = this.checked(name, shape);
+    return file ? file.read(name) : new Tensor(shape);
+  }
+
+  getMatrix(name: string, shape: number[], dtype: WeightDtype): WeightMatrix {
+    if (dtype === "f32") return this.get(name, shape).data;
+    const file = this.checked(name, shape);
+    if (!file) return new Uint16Array(numel(shape));
+    return file.readBf16 ? file.readBf16(name) : float32ToBf16(file.read(name).data);
+  }
+
+  /** The file holding `name` when it is there with `shape`; else the problem is recorded and null returned. */
+  private checked(name: string, shape: number[]): TensorFile | null {
     const path = this.where.get(name);
     if (!path) {
       this.problems.push(`missing tensor "${name}" (expected shape [${shape.join(", ")}])`);
-      return new Tensor(shape);
+      return null;
     }
     this.used.add(name);
     const file = this.files.get(path)!;
     const has = file.shape(name);
     if (has.length !== shape.length || has.some((s, i) => s !== shape[i])) {
       this.problems.push(`tensor "${name}" has shape [${has.join(", ")}], expected [${shape.join(", ")}]${path === this.source ? "" : ` (in ${path})`}`);
-      return new Tensor(shape);
+      return null;
     }
-    return file.read(name);
+    return file;
   }
 
   finish(ignorable?: RegExp): void {

@@ -7,6 +7,7 @@ import { Rng } from "../../src/core/rng.js";
 import {
   SafetensorsError, SafetensorsFile, encodeSafetensors, readSafetensors, writeSafetensors,
 } from "../../src/core/safetensors.js";
+import { float32ToBf16 } from "../../src/core/bf16.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { randn, tempDir } from "../helpers.js";
 
@@ -46,6 +47,10 @@ describe("safetensors", () => {
     expect(f.readInts("ids").data).toEqual([0, -1, 2 ** 40, 7]);
     expect(f.readInts("small").data).toEqual([5, -6]);
     expect(f.read("empty").shape).toEqual([0, 4]);
+    // As bfloat16 bits: a BF16 tensor's own, the others rounded, as float32ToBf16 rounds them.
+    expect(f.readBf16("b")).toEqual(float32ToBf16(f.read("b").data));
+    expect(f.readBf16("w")).toEqual(float32ToBf16(w.data));
+    expect(f.readBf16("h")).toEqual(float32ToBf16(f.read("h").data));
     // The data section starts 8-byte aligned, as the reference writer pads it.
     const bytes = readFileSync(path);
     expect((8 + Number(bytes.readBigUInt64LE(0))) % 8).toBe(0);

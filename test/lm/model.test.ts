@@ -14,7 +14,7 @@ import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
-import { maxAbsDiff, tempDir } from "../helpers.js";
+import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
 import { writeTinyGemma, writeTinyGemma3Multimodal, writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
@@ -294,7 +294,8 @@ describe("structural properties", async () => {
   });
 
   it("keeps its weight matrices as bfloat16 at about half the memory, computing what the rounded float32 weights do", async () => {
-    for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox]] as const) {
+    // GPT-2 rounds each block after reading it, GPT-NeoX and Llama read their matrices as bf16.
+    for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox], ["llama", writeTinyLlama]] as const) {
       const folder = join(dir, `bf16-${name}`);
       write(folder);
       const full = (await loadModel(folder)).model;
@@ -309,7 +310,8 @@ describe("structural properties", async () => {
       const tokens = randomTokens(31, 2 * T, full.cfg.vocabSize);
       const logits = half.forward(tokens, 2, T).logits!;
       expect(logits, name).toEqual(rounded.forward(tokens, 2, T).logits);
-      expect(maxAbsDiff(logits, full.forward(tokens, 2, T).logits!), name).toBeLessThan(0.05);
+      const exact = full.forward(tokens, 2, T).logits!;
+      expect(maxAbsDiff(logits, exact), name).toBeLessThan(0.03 * maxAbs(exact)); // bf16's rounding, a few parts in a thousand per weight
       // A token at a time (the vector-matrix path) agrees too.
       expect(half.forward(tokens, 1, 1).logits, name).toEqual(rounded.forward(tokens, 1, 1).logits);
     }
