@@ -5,32 +5,33 @@
  * [Q | K | V] projection, out_proj has a bias, and the unembedding is the token embedding.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } from "./model.js";
+import { type BlockWeights, blockWeightsAs, concatMatrices, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V } = c;
   const prefix = r.has("transformer.wte.weight") ? "transformer." : "";
   const g = (name: string, shape: number[]) => r.get(prefix + name, shape).data;
+  // Weight matrices go straight to their dtype.
+  const gm = (name: string, shape: number[]) => r.getMatrix(prefix + name, shape, dtype);
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `h.${i}.`;
-    const wqkv = new Float32Array(3 * d * d);
-    ["q", "k", "v"].forEach((x, part) => wqkv.set(g(`${p}attn.attention.${x}_proj.weight`, [d, d]), part * d * d));
+    const wqkv = concatMatrices(["q", "k", "v"].map((x) => gm(`${p}attn.attention.${x}_proj.weight`, [d, d])));
     blocks.push(blockWeightsAs({
       ln1: { w: g(`${p}ln_1.weight`, [d]), b: g(`${p}ln_1.bias`, [d]) },
       ln2: { w: g(`${p}ln_2.weight`, [d]), b: g(`${p}ln_2.bias`, [d]) },
       wqkv,
       bqkv: null,
-      wo: g(`${p}attn.attention.out_proj.weight`, [d, d]),
+      wo: gm(`${p}attn.attention.out_proj.weight`, [d, d]),
       bo: g(`${p}attn.attention.out_proj.bias`, [d]),
-      win: g(`${p}mlp.c_fc.weight`, [m, d]),
+      win: gm(`${p}mlp.c_fc.weight`, [m, d]),
       bin: g(`${p}mlp.c_fc.bias`, [m]),
-      wout: g(`${p}mlp.c_proj.weight`, [d, m]),
+      wout: gm(`${p}mlp.c_proj.weight`, [d, m]),
       bout: g(`${p}mlp.c_proj.bias`, [d]),
     }, dtype));
   }
-  const embed = g("wte.weight", [V, d]);
+  const embed = gm("wte.weight", [V, d]);
   // The position table has max_position_embeddings rows; with local attention saekit runs
   // only the first window_size of them (config.ts), so it keeps those.
   const rows = Math.max(c.maxPositions, r.shapeOf(`${prefix}wpe.weight`)?.[0] ?? 0);
@@ -39,6 +40,6 @@ export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDty
     posEmbed: g("wpe.weight", [rows, d]).subarray(0, c.maxPositions * d),
     blocks,
     lnFinal: { w: g("ln_f.weight", [d]), b: g("ln_f.bias", [d]) },
-    unembed: c.tiedEmbeddings ? embed : r.get("lm_head.weight", [V, d]).data,
+    unembed: c.tiedEmbeddings ? embed : r.getMatrix("lm_head.weight", [V, d], dtype),
   };
 }

@@ -5,14 +5,15 @@
  * the token embedding. Names may carry a "transformer." prefix or not.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } from "./model.js";
+import { type BlockWeights, blockWeightsAs, type LmWeights, transposeMatrix, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V } = c;
   const prefix = r.has("transformer.wte.weight") ? "transformer." : "";
   const g = (name: string, shape: number[]) => r.get(prefix + name, shape).data;
-  const conv = (name: string, inp: number, out: number) => r.get(prefix + name, [inp, out]).transpose().data;
+  // Weight matrices go straight to their dtype; Conv1D's [in, out] is transposed in it.
+  const conv = (name: string, inp: number, out: number) => transposeMatrix(r.getMatrix(prefix + name, [inp, out], dtype), inp, out);
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `h.${i}.`;
@@ -29,7 +30,7 @@ export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype
       bout: g(`${p}mlp.c_proj.bias`, [d]),
     }, dtype));
   }
-  const embed = g("wte.weight", [V, d]);
+  const embed = r.getMatrix(`${prefix}wte.weight`, [V, d], dtype);
   return {
     embed,
     posEmbed: g("wpe.weight", [c.maxPositions, d]),

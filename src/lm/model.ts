@@ -66,6 +66,14 @@ export function concatMatrices(parts: WeightMatrix[]): WeightMatrix {
   return out;
 }
 
+/** A [rows, cols] matrix transposed to [cols, rows], in its dtype (GPT-2's Conv1D weights). */
+export function transposeMatrix(src: WeightMatrix, rows: number, cols: number): WeightMatrix {
+  const out = src instanceof Uint16Array ? new Uint16Array(src.length) : new Float32Array(src.length);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c]!;
+  return out;
+}
+
 /**
  * A block's weight matrices in `dtype`, in place (norms and biases stay float32); loaders
  * call it as each block is read, so a bf16 model never holds all its float32 matrices at once.

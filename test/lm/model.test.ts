@@ -294,8 +294,8 @@ describe("structural properties", async () => {
   });
 
   it("keeps its weight matrices as bfloat16 at about half the memory, computing what the rounded float32 weights do", async () => {
-    // GPT-2 rounds each block after reading it, GPT-NeoX and Llama read their matrices as bf16.
-    for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox], ["llama", writeTinyLlama]] as const) {
+    // Every loader reads its matrices as bf16 (and transposes, regroups or stacks them so).
+    for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox], ["llama", writeTinyLlama], ["gpt-neo", writeTinyGptNeo]] as const) {
       const folder = join(dir, `bf16-${name}`);
       write(folder);
       const full = (await loadModel(folder)).model;
