@@ -88,8 +88,8 @@ export class SafetensorsReader {
   }
 
   /**
-   * A float tensor as bfloat16 bits (bf16.ts): a BF16 tensor's own bits, others rounded to
-   * nearest, without a float32 copy of the whole tensor in between.
+   * A float tensor as bfloat16 bits (bf16.ts): a BF16 tensor's own bits, with no float32
+   * copy in between; others read as float32 and rounded to nearest.
    */
   readBf16(name: string): Uint16Array {
     const t = this.info(name);
