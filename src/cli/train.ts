@@ -178,8 +178,11 @@ function storeEvaluation(o: Record<string, any>): (source: ActivationSource) => 
   return async (source) => {
     if (!(source instanceof StoreSource)) throw new Error("--eval-every splices the SAE into a model: train on --model, or on an activation store whose manifest names one");
     const m = source.manifest;
-    if (!models.has(m.model)) models.set(m.model, openModel({ ...o, model: m.model }));
-    const loaded = await models.get(m.model)!;
+    // The model as the store was harvested from it, bf16 weights included.
+    const weights = m.model_weights ?? "f32";
+    const key = `${m.model} ${weights}`;
+    if (!models.has(key)) models.set(key, openModel({ ...o, model: m.model, modelDtype: weights }));
+    const loaded = await models.get(key)!;
     const stored = storedContexts(m);
     const src = openContexts(loaded, m.dataset.spec, { ...contextOptions(o), ctx: m.ctx, prependBos: m.prepend_bos, skip: stored });
     if (src.fingerprint !== m.dataset.fingerprint) throw new Error(`${m.dataset.spec} has changed since the store was harvested from it; its held-out text is not what the store left out`);

@@ -36,6 +36,8 @@ export interface StoreManifest {
   contexts_per_shard: number;
   target_contexts: number;
   dataset: { spec: string; fingerprint: string };
+  /** "bf16" when the model ran on bfloat16 weights (--model-dtype bf16); absent: float32. */
+  model_weights?: "bf16";
   shards: Array<{ file: string; rows: number; contexts: number }>;
   /** Rows stored (= tokens of activations). */
   tokens: number;

@@ -172,16 +172,19 @@ class StoreWriter {
       format: STORE_FORMAT, model: o.modelName, hook: site.hook, ...(site.targetHook ? { target_hook: site.targetHook } : {}),
       d: this.d, ctx: o.ctx, dtype: o.dtype ?? "F32",
       prepend_bos: o.prependBos, exclude_bos: o.excludeBos ?? false, rows_per_context: rowsPerContext,
-      contexts_per_shard: contextsPerShard, target_contexts: target, dataset: o.dataset, shards: [], tokens: 0, complete: false,
+      contexts_per_shard: contextsPerShard, target_contexts: target, dataset: o.dataset,
+      ...(model.weightDtype === "bf16" ? { model_weights: "bf16" as const } : {}), shards: [], tokens: 0, complete: false,
     };
     mkdirSync(site.outDir, { recursive: true });
     let m = fresh;
     if (isStore(site.outDir)) {
       m = readManifest(site.outDir);
-      const same = (["model", "hook", "target_hook", "d", "ctx", "dtype", "prepend_bos", "exclude_bos", "contexts_per_shard"] as const)
+      const same = (["model", "hook", "target_hook", "d", "ctx", "dtype", "prepend_bos", "exclude_bos", "contexts_per_shard", "model_weights"] as const)
         .every((k) => m[k] === fresh[k]) && m.dataset.fingerprint === fresh.dataset.fingerprint;
       if (!same) {
-        throw new Error(`${site.outDir} already holds a different activation store (${m.model} ${m.hook} ctx ${m.ctx} ${m.dtype} on ${m.dataset.spec}); use another --out`);
+        const weights = (x: StoreManifest) => (x.model_weights === "bf16" ? " (bf16 weights)" : "");
+        throw new Error(`${site.outDir} already holds a different activation store (${m.model}${weights(m)} ${m.hook} ctx ${m.ctx} ${m.dtype} on ${m.dataset.spec}); ` +
+          `this harvest is ${fresh.model}${weights(fresh)} ${fresh.hook} ctx ${fresh.ctx} ${fresh.dtype}; use another --out`);
       }
       m.target_contexts = target;
       m.complete = false;

@@ -322,6 +322,11 @@ export class LanguageModel {
     for (const b of w.blocks) blockWeightsAs(b, dtype);
   }
 
+  /** How the weight matrices are held (storeWeightsAs). */
+  get weightDtype(): WeightDtype {
+    return this.weights.embed instanceof Uint16Array ? "bf16" : "f32";
+  }
+
   /** Bytes the weights take in memory (each array once, a tied unembedding once). */
   weightBytes(): number {
     const seen = new Set<ArrayBufferView>();

@@ -187,6 +187,13 @@ describe("harvest and the activation store", async () => {
     await harvest(loaded.model, contexts().contexts, base(out, { tokens: 8 * ctx }));
     await expect(harvest(loaded.model, contexts().contexts, base(out, { hook: "blocks.0.hook_resid_post" })))
       .rejects.toThrow(/already holds a different activation store/);
+    // Nor from the same model on bfloat16 weights, whose activations differ in rounding.
+    const half = (await loadModel(join(dir, "model"), { weights: "bf16" })).model;
+    await expect(harvest(half, contexts().contexts, base(out)))
+      .rejects.toThrow(/already holds a different activation store \(tiny-neox blocks.1.hook_resid_post .*this harvest is tiny-neox \(bf16 weights\)/);
+    const bf16Store = join(dir, "other-bf16");
+    expect((await harvest(half, contexts().contexts, base(bf16Store, { tokens: 8 * ctx }))).model_weights).toBe("bf16");
+    expect(readManifest(out).model_weights).toBeUndefined();
   });
 
   it("halves the disk with f16 and can leave BOS positions out", async () => {
