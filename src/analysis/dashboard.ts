@@ -18,7 +18,7 @@
  */
 import { Rng } from "../core/rng.js";
 import { linearHistogram } from "../eval/metrics.js";
-import type { LanguageModel } from "../lm/model.js";
+import { type LanguageModel, PROJECTED_HOOK } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import type { Sae } from "../sae/sae.js";
 import { FeatureCorrelations, type FeatureTables } from "./feature-tables.js";
@@ -198,7 +198,7 @@ export function logitEffects(model: LanguageModel, sae: Sae, latents: number[], 
   const V = model.cfg.vocabSize;
   // An attention or MLP-neuron SAE's directions live in hook_z or mlp.hook_post: the output
   // projection takes them to the residual stream (as sae_vis does for attention SAEs).
-  const projected = hook !== undefined && /^blocks\.\d+\.(attn\.hook_z|mlp\.hook_post)$/.test(hook);
+  const projected = hook !== undefined && PROJECTED_HOOK.test(hook);
   if (!W_dec || W_dec.shape[0] !== sae.cfg.d_sae || (!projected && d !== model.cfg.dModel)) return latents.map(() => ({ top: [], bottom: [] }));
   let dirs: Float32Array = new Float32Array(latents.length * d);
   latents.forEach((j, s) => dirs.set(W_dec.data.subarray(j * d, (j + 1) * d), s * d));

@@ -5,7 +5,7 @@
  * [Q | K | V] projection, out_proj has a bias, and the unembedding is the token embedding.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, blockWeightsAs, concatMatrices, type LmWeights, type WeightDtype } from "./model.js";
+import { type BlockWeights, concatMatrices, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
@@ -18,7 +18,7 @@ export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDty
   for (let i = 0; i < c.nLayers; i++) {
     const p = `h.${i}.`;
     const wqkv = concatMatrices(["q", "k", "v"].map((x) => gm(`${p}attn.attention.${x}_proj.weight`, [d, d])));
-    blocks.push(blockWeightsAs({
+    blocks.push({
       ln1: { w: g(`${p}ln_1.weight`, [d]), b: g(`${p}ln_1.bias`, [d]) },
       ln2: { w: g(`${p}ln_2.weight`, [d]), b: g(`${p}ln_2.bias`, [d]) },
       wqkv,
@@ -29,7 +29,7 @@ export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDty
       bin: g(`${p}mlp.c_fc.bias`, [m]),
       wout: gm(`${p}mlp.c_proj.weight`, [d, m]),
       bout: g(`${p}mlp.c_proj.bias`, [d]),
-    }, dtype));
+    });
   }
   const embed = gm("wte.weight", [V, d]);
   // The position table has max_position_embeddings rows; with local attention saekit runs

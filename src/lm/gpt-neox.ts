@@ -5,7 +5,7 @@
  * heads, so the rows are regrouped at load.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, blockWeightsAs, type LmWeights, type WeightDtype } from "./model.js";
+import { type BlockWeights, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 /** Per-head [q, k, v] blocks of rows (each `width` values) -> [Q heads | K heads | V heads]. */
@@ -32,7 +32,7 @@ export function loadNeoxWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `gpt_neox.layers.${i}.`;
-    blocks.push(blockWeightsAs({
+    blocks.push({
       ln1: { w: g(`${p}input_layernorm.weight`, [d]), b: g(`${p}input_layernorm.bias`, [d]) },
       ln2: { w: g(`${p}post_attention_layernorm.weight`, [d]), b: g(`${p}post_attention_layernorm.bias`, [d]) },
       wqkv: regroupQkv(gm(`${p}attention.query_key_value.weight`, [3 * d, d]), H, dh, d),
@@ -43,7 +43,7 @@ export function loadNeoxWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype
       bin: g(`${p}mlp.dense_h_to_4h.bias`, [m]),
       wout: gm(`${p}mlp.dense_4h_to_h.weight`, [d, m]),
       bout: g(`${p}mlp.dense_4h_to_h.bias`, [d]),
-    }, dtype));
+    });
   }
   const embed = gm("gpt_neox.embed_in.weight", [V, d]);
   return {

@@ -5,7 +5,7 @@
  * the token embedding. Names may carry a "transformer." prefix or not.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, blockWeightsAs, type LmWeights, transposeMatrix, type WeightDtype } from "./model.js";
+import { type BlockWeights, type LmWeights, transposeMatrix, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
@@ -17,7 +17,7 @@ export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const p = `h.${i}.`;
-    blocks.push(blockWeightsAs({
+    blocks.push({
       ln1: { w: g(`${p}ln_1.weight`, [d]), b: g(`${p}ln_1.bias`, [d]) },
       ln2: { w: g(`${p}ln_2.weight`, [d]), b: g(`${p}ln_2.bias`, [d]) },
       wqkv: conv(`${p}attn.c_attn.weight`, d, 3 * d),
@@ -28,7 +28,7 @@ export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype
       bin: g(`${p}mlp.c_fc.bias`, [m]),
       wout: conv(`${p}mlp.c_proj.weight`, m, d),
       bout: g(`${p}mlp.c_proj.bias`, [d]),
-    }, dtype));
+    });
   }
   const embed = r.getMatrix(`${prefix}wte.weight`, [V, d], dtype);
   return {

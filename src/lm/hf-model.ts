@@ -25,9 +25,8 @@ export function parseJson(text: string, source: string): Record<string, unknown>
 export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string, reader: WeightReader, fallbackName: string,
   dtype: WeightDtype = "f32"): LanguageModel {
   const cfg = configFromHf(json, cfgSource);
-  const model = new LanguageModel(cfg, hfWeights(cfg, reader, dtype), String(json._name_or_path ?? fallbackName));
-  model.storeWeightsAs(dtype); // the embeddings (the blocks are already)
-  return model;
+  // The loaders read every weight matrix straight into `dtype`.
+  return new LanguageModel(cfg, hfWeights(cfg, reader, dtype), String(json._name_or_path ?? fallbackName));
 }
 
 /** Throws unless the tokenizer's ids all fit the model's vocabulary. */

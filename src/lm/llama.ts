@@ -12,7 +12,7 @@
  * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, blockWeightsAs, concatMatrices, type LmWeights, type WeightDtype } from "./model.js";
+import { type BlockWeights, concatMatrices, type LmWeights, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
@@ -53,7 +53,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
         ln2: norm(`${p}pre_feedforward_layernorm.weight`), ln2Post: norm(`${p}post_feedforward_layernorm.weight`),
       }
       : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
-    blocks.push(blockWeightsAs({
+    blocks.push({
       ...norms,
       wqkv,
       bqkv,
@@ -66,7 +66,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       bgate: optional(`${p}mlp.gate_proj.bias`, [m]),
       bup: optional(`${p}mlp.up_proj.bias`, [m]),
       bdown: optional(`${p}mlp.down_proj.bias`, [d]),
-    }, dtype));
+    });
   }
   const embed = gm("model.embed_tokens.weight", [V, d]);
   return {

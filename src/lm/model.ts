@@ -44,6 +44,9 @@ export interface Norm {
  */
 export type WeightMatrix = Float32Array | Uint16Array;
 
+/** Hooks whose rows are not the residual stream but project to it: attn.hook_z, mlp.hook_post. */
+export const PROJECTED_HOOK = /^blocks\.(\d+)\.(attn\.hook_z|mlp\.hook_post)$/;
+
 /** How weight matrices are held: float32, or bfloat16 bits. */
 export type WeightDtype = "f32" | "bf16";
 
@@ -74,10 +77,7 @@ export function transposeMatrix(src: WeightMatrix, rows: number, cols: number): 
   return out;
 }
 
-/**
- * A block's weight matrices in `dtype`, in place (norms and biases stay float32); loaders
- * call it as each block is read, so a bf16 model never holds all its float32 matrices at once.
- */
+/** A block's weight matrices in `dtype`, in place (norms and biases stay float32). */
 export function blockWeightsAs(b: BlockWeights, dtype: WeightDtype): BlockWeights {
   b.wqkv = matrixAs(b.wqkv, dtype);
   b.wo = matrixAs(b.wo, dtype);
@@ -277,7 +277,7 @@ export class LanguageModel {
    * biases), unchanged where the hook is the residual stream's width already.
    */
   projectToResidual(hook: string, v: Float32Array, rows: number): Float32Array {
-    const site = /^blocks\.(\d+)\.(attn\.hook_z|mlp\.hook_post)$/.exec(hook);
+    const site = PROJECTED_HOOK.exec(hook);
     if (!site) {
       if (this.hookWidth(hook) !== this.cfg.dModel) throw new Error(`${hook}: no projection to the residual stream`);
       return v;
