@@ -5,7 +5,8 @@
  *   - the maximum activation each latent reaches, its histogram over living latents, and
  *     the living-feature fraction (a latent lives if it fires, f != 0, on any token);
  *   - per latent, utilization (fraction of tokens where it fires) and mean |f| when active;
- *   - the global view: t-SNE of the living latents' decoder directions (unit W_dec rows),
+ *   - the global view: t-SNE of the living latents' decoder directions (unit W_dec rows;
+ *     Barnes-Hut, so all of them, as the paper plots them, up to DEFAULT_TSNE_POINTS),
  *     k-means clusters on the 2-D embedding, and each cluster's size and mean utilization.
  *
  * Magnitudes are |f|, so signed latents (AbsTopK, vSAE with |z| selection) count the same way.
@@ -14,11 +15,18 @@ import { Rng } from "../core/rng.js";
 import { linearHistogram, SparsityMetrics } from "../eval/metrics.js";
 import type { Sae } from "../sae/sae.js";
 import { kMeans } from "./kmeans.js";
-import { effectivePerplexity, tsne } from "./tsne.js";
+import { effectivePerplexity, tsne, type TsneMethod } from "./tsne.js";
+
+/** Living latents the t-SNE map places at most by default: all of them in most SAEs. */
+export const DEFAULT_TSNE_POINTS = 20000;
 
 export interface LatentAnalysisOptions {
   /** Latents placed by t-SNE at most (living ones, a seeded sample beyond this; 0: no t-SNE). */
   maxPoints?: number;
+  /** t-SNE: "barnes_hut" (default; O(n log n)) or "exact" (O(n^2), a few thousand latents at most). */
+  method?: TsneMethod;
+  /** Barnes-Hut t-SNE's angle (0.5). */
+  angle?: number;
   clusters?: number;
   perplexity?: number;
   iterations?: number;
@@ -77,12 +85,12 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
     max_activation_histogram: linearHistogram(living.map((j) => maxAct[j]!), 50), tsne: null, clusters: [],
   };
   const W_dec = sae.params.get("W_dec");
-  if (Math.min(living.length, o.maxPoints ?? 2000) < 2 || !W_dec || W_dec.shape[0] !== m) return analysis;
+  if (Math.min(living.length, o.maxPoints ?? DEFAULT_TSNE_POINTS) < 2 || !W_dec || W_dec.shape[0] !== m) return analysis;
 
   // A seeded sample of the living latents, their decoder rows scaled to unit norm (t-SNE
   // then sees cosine geometry: ||u - v||^2 = 2 - 2 cos).
   const chosen = new Rng(o.seed ?? 0).shuffle([...living]);
-  chosen.length = Math.min(chosen.length, o.maxPoints ?? 2000);
+  chosen.length = Math.min(chosen.length, o.maxPoints ?? DEFAULT_TSNE_POINTS);
   chosen.sort((a, b) => a - b);
   const n = chosen.length;
   const dirs = new Float64Array(n * d);
@@ -94,7 +102,7 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
   });
   o.onProgress?.(`t-SNE of ${n} living latents`);
   const perplexity = effectivePerplexity(o.perplexity ?? 30, n);
-  const t = tsne(dirs, n, d, { perplexity, iterations: o.iterations ?? 1000, seed: o.seed ?? 0 });
+  const t = tsne(dirs, n, d, { perplexity, iterations: o.iterations ?? 1000, seed: o.seed ?? 0, method: o.method, angle: o.angle });
   const k = Math.min(o.clusters ?? 10, n);
   const km = kMeans(t.embedding, n, 2, k, o.seed ?? 0);
   analysis.tsne = {

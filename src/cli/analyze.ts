@@ -1,14 +1,15 @@
 /** `saekit analyze`: the vSAE paper's latent analyses of one or more SAEs, as JSON, SVG and HTML. */
 import { basename } from "node:path";
-import type { Command } from "commander";
-import { analyzeLatents, type LatentAnalysis } from "../analysis/latents.js";
+import { type Command, Option } from "commander";
+import { analyzeLatents, DEFAULT_TSNE_POINTS, type LatentAnalysis } from "../analysis/latents.js";
+import { checkAngle } from "../analysis/quadtree.js";
 import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
 import { setThreads } from "../core/kernels.js";
 import { openActivationSource } from "../data/open.js";
 import { checkFinite, peekRows } from "../data/source.js";
 import { fetchSae } from "../sae/open.js";
 import { SAE_HELP } from "./lm-options.js";
-import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerAnalyze(program: Command): void {
   program
@@ -18,7 +19,10 @@ export function registerAnalyze(program: Command): void {
     .requiredOption("--data <source>", "activations: a store folder, an activation file or synthetic:...")
     .requiredOption("--out <dir>", "report folder")
     .option("--tokens <n>", "activation rows to encode", positiveInt, 20000)
-    .option("--max-points <n>", "living latents placed by t-SNE at most (a seeded sample beyond)", positiveInt, 2000)
+    .option("--max-points <n>", "living latents placed by t-SNE at most (a seeded sample beyond)", positiveInt, DEFAULT_TSNE_POINTS)
+    .addOption(new Option("--tsne-method <method>", "t-SNE: barnes_hut (O(n log n): P over each latent's 3 x perplexity nearest, repulsion from a quadtree) or exact (O(n^2))")
+      .choices(["barnes_hut", "exact"]).default("barnes_hut"))
+    .option("--angle <x>", "Barnes-Hut t-SNE: a cell stands in for its latents when its side < angle x its distance (0: exact sums; at most 0.7)", finiteNumber, 0.5)
     .option("--clusters <n>", "k-means clusters on the t-SNE map", positiveInt, 10)
     .option("--perplexity <n>", "t-SNE perplexity", positiveInt, 30)
     .option("--iterations <n>", "t-SNE iterations", positiveInt, 1000)
@@ -27,6 +31,7 @@ export function registerAnalyze(program: Command): void {
     .option("--cache-dir <dir>", "where hf: SAEs are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
     .action(async (o) => {
       setThreads(o.threads);
+      checkAngle(o.angle);
       const source = openActivationSource(o.data, { seed: o.seed });
       const x = peekRows(source, o.tokens);
       checkFinite(x, o.data);
@@ -41,7 +46,7 @@ export function registerAnalyze(program: Command): void {
         names.add(name);
         process.stderr.write(`analyze ${name}: ${sae.cfg.architecture}, ${sae.cfg.d_sae} latents, ${o.tokens} tokens\n`);
         const analysis: LatentAnalysis = analyzeLatents(sae, x, o.tokens, {
-          maxPoints: o.maxPoints, clusters: o.clusters, perplexity: o.perplexity, iterations: o.iterations, seed: o.seed,
+          maxPoints: o.maxPoints, method: o.tsneMethod, angle: o.angle, clusters: o.clusters, perplexity: o.perplexity, iterations: o.iterations, seed: o.seed,
           onProgress: (what) => process.stderr.write(`  ${what}\n`),
         });
         results.push({ name, source: path, analysis });

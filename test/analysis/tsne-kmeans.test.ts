@@ -1,7 +1,10 @@
 /** k-means and t-SNE on data whose structure is known: well-separated Gaussian blobs. */
 import { describe, expect, it } from "vitest";
 import { kMeans } from "../../src/analysis/kmeans.js";
-import { conditionalAffinities, tsne, tsneAffinities } from "../../src/analysis/tsne.js";
+import { nearestNeighbors } from "../../src/analysis/neighbors.js";
+import {
+  barnesHutGradient, conditionalAffinities, exactGradient, neighborCount, sparseTsneAffinities, tsne, tsneAffinities,
+} from "../../src/analysis/tsne.js";
 import { Rng } from "../../src/core/rng.js";
 
 /** `perBlob` points around each of `blobs` random centres in R^dim (spread 0.1, centres ~N(0, 25)). */
@@ -84,25 +87,91 @@ describe("t-SNE", () => {
     expect(total).toBeCloseTo(1, 6);
   });
 
-  it("keeps neighbourhoods: every point's nearest neighbour in 2-D is from its own blob", () => {
-    const { points, truth } = blobs(3, 30, 10, 3);
-    const r = tsne(points, 90, 10, { perplexity: 10, iterations: 500, seed: 1 });
-    const Y = r.embedding;
-    const dist = (i: number, j: number) => Math.hypot(Y[2 * i]! - Y[2 * j]!, Y[2 * i + 1]! - Y[2 * j + 1]!);
-    let within = 0, across = 0, nWithin = 0, nAcross = 0;
-    for (let i = 0; i < 90; i++) {
-      let best = -1;
-      for (let j = 0; j < 90; j++) {
-        if (j === i) continue;
-        if (best < 0 || dist(i, j) < dist(i, best)) best = j;
-        if (truth[i] === truth[j]) { within += dist(i, j); nWithin++; } else { across += dist(i, j); nAcross++; }
-      }
-      expect(truth[best]).toBe(truth[i]);
+  it("Barnes-Hut affinities: with every other point a neighbour they are the dense ones; with fewer, symmetric over neighbour pairs", () => {
+    const { points } = blobs(2, 15, 4, 2);
+    const dense = tsneAffinities(points, 30, 4, 9.5);
+    expect(neighborCount(9.5, 30)).toBe(29);
+    const all = sparseTsneAffinities(points, 30, 4, 9.5);
+    for (let i = 0; i < 30; i++) {
+      expect([...all.col.subarray(all.rowPtr[i]!, all.rowPtr[i + 1]!)]).toEqual([...Array(30).keys()].filter((j) => j !== i));
+      // (The dense P floors at 1e-12 what underflows to 0 across the blobs.)
+      for (let e = all.rowPtr[i]!; e < all.rowPtr[i + 1]!; e++) expect(Math.max(all.val[e]!, 1e-12)).toBeCloseTo(dense[i * 30 + all.col[e]!]!, 14);
     }
-    expect(within / nWithin).toBeLessThan(0.5 * (across / nAcross));
-    // The optimisation lowers KL(P || Q) well below that of the initial random layout.
-    const start = tsne(points, 90, 10, { perplexity: 10, iterations: 1, seed: 1 });
-    expect(r.kl).toBeLessThan(0.5 * start.kl);
-    expect(tsne(points, 90, 10, { perplexity: 10, iterations: 500, seed: 1 }).embedding).toEqual(Y);
+
+    const { points: many } = blobs(4, 50, 6, 5);
+    const n = 200, k = neighborCount(5, n);
+    expect(k).toBe(16);
+    const P = sparseTsneAffinities(many, n, 6, 5);
+    const nb = nearestNeighbors(many, n, 6, k);
+    const isNeighbor = (i: number, j: number) => nb.index.subarray(i * k, (i + 1) * k).includes(j);
+    const entries = new Map<string, number>();
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      for (let e = P.rowPtr[i]!; e < P.rowPtr[i + 1]!; e++) {
+        const j = P.col[e]!;
+        expect(isNeighbor(i, j) || isNeighbor(j, i)).toBe(true);
+        if (e > P.rowPtr[i]!) expect(j).toBeGreaterThan(P.col[e - 1]!);
+        entries.set(`${i},${j}`, P.val[e]!);
+        total += P.val[e]!;
+      }
+      // Every neighbour is there, with at least its own conditional share.
+      for (let q = 0; q < k; q++) expect(entries.has(`${i},${nb.index[i * k + q]!}`)).toBe(true);
+    }
+    for (const [key, v] of entries) expect(entries.get(key.split(",").reverse().join(","))).toBe(v);
+    expect(total).toBeCloseTo(1, 12);
+  });
+
+  it("the Barnes-Hut gradient at angle 0 is the exact gradient; at 0.5 it is close", () => {
+    const { points } = blobs(3, 20, 5, 4);
+    const n = 60;
+    const dense = tsneAffinities(points, n, 5, 19.5);
+    const sparse = sparseTsneAffinities(points, n, 5, 19.5);
+    expect(sparse.col.length).toBe(n * (n - 1));
+    const rng = new Rng(9);
+    const Y = Float64Array.from({ length: 2 * n }, () => 3 * rng.normal());
+    const exact = new Float64Array(2 * n), bh0 = new Float64Array(2 * n), bh5 = new Float64Array(2 * n);
+    exactGradient(dense, Y, n, 12, exact);
+    barnesHutGradient(sparse, Y, n, 12, 0, bh0);
+    barnesHutGradient(sparse, Y, n, 12, 0.5, bh5);
+    const norm = Math.hypot(...exact);
+    expect(Math.hypot(...exact.map((g, c) => g - bh0[c]!)) / norm).toBeLessThan(1e-9);
+    const err5 = Math.hypot(...exact.map((g, c) => g - bh5[c]!)) / norm;
+    expect(err5).toBeGreaterThan(1e-9);
+    expect(err5).toBeLessThan(0.02);
+  });
+
+  for (const method of ["exact", "barnes_hut"] as const) {
+    it(`${method}: keeps neighbourhoods: every point's nearest neighbour in 2-D is from its own blob`, () => {
+      const { points, truth } = blobs(3, 30, 10, 3);
+      const r = tsne(points, 90, 10, { perplexity: 10, iterations: 500, seed: 1, method });
+      const Y = r.embedding;
+      const dist = (i: number, j: number) => Math.hypot(Y[2 * i]! - Y[2 * j]!, Y[2 * i + 1]! - Y[2 * j + 1]!);
+      let within = 0, across = 0, nWithin = 0, nAcross = 0;
+      for (let i = 0; i < 90; i++) {
+        let best = -1;
+        for (let j = 0; j < 90; j++) {
+          if (j === i) continue;
+          if (best < 0 || dist(i, j) < dist(i, best)) best = j;
+          if (truth[i] === truth[j]) { within += dist(i, j); nWithin++; } else { across += dist(i, j); nAcross++; }
+        }
+        expect(truth[best]).toBe(truth[i]);
+      }
+      expect(within / nWithin).toBeLessThan(0.5 * (across / nAcross));
+      // The optimisation lowers KL(P || Q) well below that of the initial random layout.
+      const start = tsne(points, 90, 10, { perplexity: 10, iterations: 1, seed: 1, method });
+      expect(r.kl).toBeLessThan(0.5 * start.kl);
+      expect(tsne(points, 90, 10, { perplexity: 10, iterations: 500, seed: 1, method }).embedding).toEqual(Y);
+    });
+  }
+
+  it("Barnes-Hut (the default) separates 20 blobs of 100 points in R^32", () => {
+    const { points, truth } = blobs(20, 100, 32, 6);
+    const n = 2000;
+    const r = tsne(points, n, 32, { iterations: 400, seed: 2 });
+    // Each point's 10 nearest in 2-D are almost all from its own blob.
+    const nb = nearestNeighbors(r.embedding, n, 2, 10);
+    let same = 0;
+    for (let e = 0; e < n * 10; e++) if (truth[nb.index[e]!] === truth[Math.floor(e / 10)]) same++;
+    expect(same / (n * 10)).toBeGreaterThan(0.99);
   });
 });
