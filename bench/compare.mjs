@@ -5,8 +5,10 @@
 //   node bench/compare.mjs kernels [--threads 2]   # sgemm and topk vs PyTorch/OpenBLAS
 //   node bench/compare.mjs train   [--threads 2]   # TopK/vSAE/BatchTopK/Matryoshka/MP training step vs
 //                                                  # peer_topk_sae.py, peer_batchtopk.py, peer_mp.py
+//   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
 //
-// The peers need Debian's PyTorch: apt-get install -y python3-torch libopenblas0-pthread.
+// The peers need Debian's PyTorch: apt-get install -y python3-torch libopenblas0-pthread
+// (and for tsne, scikit-learn: apt-get install -y python3-sklearn).
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment so OpenBLAS
 // picks its AVX-512 kernel.
 import { spawnSync } from "node:child_process";
@@ -64,7 +66,16 @@ if (suite === "kernels") {
     out(peer);
     out({ compare: "train", arch, m, threads, peer_impl: peerImpl, speedup: +(ours.tokens_per_s / peer.tokens_per_s).toFixed(2) });
   }
+} else if (suite === "tsne") {
+  // The same recipe of clustered unit vectors in R^512 (bench/peer_tsne.py), 1000 iterations.
+  for (const n of [2000, 10000]) {
+    const ours = saekit("bench", "tsne", "--n", `${n}`, "--threads", `${threads}`)[0];
+    const peer = run(python, ["bench/peer_tsne.py", "--n", `${n}`, "--threads", `${threads}`])[0];
+    out(ours);
+    out(peer);
+    out({ compare: "tsne", n, threads, speedup_vs_sklearn: +(peer.s / ours.s).toFixed(2), kl: ours.kl, kl_sklearn: peer.kl });
+  }
 } else {
-  console.error(`unknown suite "${suite}" (kernels, train)`);
+  console.error(`unknown suite "${suite}" (kernels, train, tsne)`);
   process.exit(2);
 }

@@ -12,7 +12,8 @@
         "src/sparse.cc",
         "src/elementwise.cc",
         "src/random.cc",
-        "src/nn.cc"
+        "src/nn.cc",
+        "src/tsne.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

@@ -114,7 +114,8 @@ export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from 
 export { exploreActivations, latentDetail, type Exploration, type LatentDetail } from "./analysis/explore.js";
 export { writeAnalysisReport } from "./analysis/report.js";
 export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
-export { tsne, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
+export { tsne, type TsneMethod, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
+export { nearestNeighbors, type Neighbors } from "./analysis/neighbors.js";
 export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
 export { buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions } from "./analysis/dashboard.js";
 export { dashboardHtml, latentDashboardHtml, DASHBOARD_STYLE } from "./analysis/dashboard-html.js";
@@ -129,5 +130,6 @@ export { trainingFigures, parseMetricsJsonl, type RunMetrics } from "./analysis/
 export { benchGemm, benchTopk } from "./bench/kernels.js";
 export { benchTrain } from "./bench/train.js";
 export { benchLm } from "./bench/lm.js";
+export { benchTsne } from "./bench/tsne.js";
 export { runSuperpositionDemo } from "./demo/superposition-demo.js";
 export { runStories260kExample } from "./examples/stories260k.js";

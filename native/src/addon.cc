@@ -16,6 +16,7 @@
 #include "sparse.h"
 #include "threadpool.h"
 #include "topk.h"
+#include "tsne.h"
 
 namespace {
 
@@ -38,6 +39,9 @@ View<T> typed(const Napi::CallbackInfo& info, size_t i, const char* name, const 
 
 View<float> f32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return typed<float, napi_float32_array>(info, i, name, "Float32Array");
+}
+View<double> f64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return typed<double, napi_float64_array>(info, i, name, "Float64Array");
 }
 View<int32_t> i32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return typed<int32_t, napi_int32_array>(info, i, name, "Int32Array");
@@ -394,6 +398,29 @@ Napi::Value DiffScaled(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, diff_scaled(a.data, b.data, out.data, n, real(info, 3, "s")));
 }
 
+Napi::Value TsneGradient(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto Y = f64(info, 0, "Y");
+  long n = count(info, 1, "n");
+  auto row_ptr = i32(info, 2, "rowPtr");
+  auto col = i32(info, 3, "col");
+  auto val = f64(info, 4, "val");
+  if (!info[5].IsNumber() || !info[6].IsNumber()) throw Napi::TypeError::New(env, "exaggeration, angle: expected numbers");
+  double exaggeration = info[5].As<Napi::Number>().DoubleValue();
+  double angle = info[6].As<Napi::Number>().DoubleValue();
+  auto grad = f64(info, 7, "grad");
+  need(env, Y, 2.0 * n, "Y");
+  need(env, grad, 2.0 * n, "grad");
+  check_csr(env, row_ptr, col, n, n);
+  need(env, val, row_ptr.data[n], "val");
+  if (!(angle >= 0 && angle <= kMaxTsneAngle))
+    throw Napi::RangeError::New(env, "Barnes-Hut angle " + Napi::Number::New(env, angle).ToString().Utf8Value() +
+                                         " must be in [0, 0.7]");
+  for (long c = 0; c < 2 * n; c++)
+    if (!std::isfinite(Y.data[c])) throw Napi::RangeError::New(env, "QuadTree: a coordinate is not finite");
+  return Napi::Number::New(env, tsne_gradient(Y.data, n, row_ptr.data, col.data, val.data, exaggeration, angle, grad.data));
+}
+
 void RowNorms(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto X = f32(info, 0, "X");
@@ -628,6 +655,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scale", Napi::Function::New(env, Scale));
   exports.Set("diffScaled", Napi::Function::New(env, DiffScaled));
   exports.Set("rowNorms", Napi::Function::New(env, RowNorms));
+  exports.Set("tsneGradient", Napi::Function::New(env, TsneGradient));
   exports.Set("scaleRows", Napi::Function::New(env, ScaleRows));
   exports.Set("addScaledRows", Napi::Function::New(env, AddScaledRows));
   exports.Set("removeParallelComponent", Napi::Function::New(env, RemoveParallelComponent));

@@ -11,7 +11,7 @@
  * - "exact": dense P and forces, O(n^2) per iteration (a few thousand points at most).
  * - "barnes_hut" (van der Maaten 2014; sklearn's default): p_j|i over each point's
  *   3 x perplexity nearest neighbours only (the rest are ~0 anyway), so the attractive sum
- *   is sparse, and the repulsive sums come from a quadtree (quadtree.ts) in O(n log n): tens
+ *   is sparse, and the repulsive sums come from a quadtree (core/quadtree.ts, native in the addon) in O(n log n): tens
  *   of thousands of latents in seconds.
  *
  * Optimised as in the reference implementation: early exaggeration of P (x12 for the first
@@ -20,7 +20,8 @@
  */
 import { Rng } from "../core/rng.js";
 import { nearestNeighbors } from "./neighbors.js";
-import { checkAngle, QuadTree } from "./quadtree.js";
+import { kernels } from "../core/kernels.js";
+import { checkAngle } from "../core/quadtree.js";
 
 export type TsneMethod = "exact" | "barnes_hut";
 
@@ -189,25 +190,10 @@ export function exactGradient(P: Float64Array, Y: Float64Array, n: number, exagg
   }
 }
 
-/** The Barnes-Hut gradient of KL(exaggeration x P || Q) at Y [n, 2], P sparse, into grad. */
+/** The Barnes-Hut gradient of KL(exaggeration x P || Q) at Y [n, 2], P sparse, into grad (a native kernel). */
 export function barnesHutGradient(P: SparseAffinities, Y: Float64Array, n: number, exaggeration: number, angle: number,
   grad: Float64Array): void {
-  const tree = new QuadTree(Y, n);
-  const repulsion = new Float64Array(2 * n);
-  let Z = 0;
-  for (let i = 0; i < n; i++) Z += tree.repulsion(i, angle, repulsion);
-  for (let i = 0; i < n; i++) {
-    let ax = 0, ay = 0;
-    for (let e = P.rowPtr[i]!; e < P.rowPtr[i + 1]!; e++) {
-      const j = P.col[e]!;
-      const dx = Y[2 * i]! - Y[2 * j]!, dy = Y[2 * i + 1]! - Y[2 * j + 1]!;
-      const pw = P.val[e]! / (1 + dx * dx + dy * dy);
-      ax += pw * dx;
-      ay += pw * dy;
-    }
-    grad[2 * i] = 4 * (exaggeration * ax - repulsion[2 * i]! / Z);
-    grad[2 * i + 1] = 4 * (exaggeration * ay - repulsion[2 * i + 1]! / Z);
-  }
+  kernels().tsneGradient(Y, n, P.rowPtr, P.col, P.val, exaggeration, angle, grad);
 }
 
 /** The perplexity t-SNE uses for n points: the requested one, kept below (n - 1) / 3 neighbours (and above 1). */

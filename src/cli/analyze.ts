@@ -2,7 +2,7 @@
 import { basename } from "node:path";
 import { type Command, Option } from "commander";
 import { analyzeLatents, DEFAULT_TSNE_POINTS, type LatentAnalysis } from "../analysis/latents.js";
-import { checkAngle } from "../analysis/quadtree.js";
+import { checkAngle } from "../core/quadtree.js";
 import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
 import { setThreads } from "../core/kernels.js";
 import { openActivationSource } from "../data/open.js";

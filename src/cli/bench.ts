@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { benchGemm, benchTopk } from "../bench/kernels.js";
 import { benchLm } from "../bench/lm.js";
 import { benchTrain } from "../bench/train.js";
+import { benchTsne } from "../bench/tsne.js";
 import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerBench(program: Command): void {
@@ -48,6 +49,17 @@ export function registerBench(program: Command): void {
     .option("--steps <n>", "timed steps (at least 5; 2 more warm up)", positiveInt, 5)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .action((o) => printJson(benchTrain({ arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads })));
+
+  bench
+    .command("tsne")
+    .description("seconds for the t-SNE map `saekit analyze` draws, on n clustered unit vectors in R^d (decoder directions)")
+    .option("--n <n>", "points (living latents)", positiveInt, 10000)
+    .option("--d <n>", "their width (d_in)", positiveInt, 512)
+    .option("--iterations <n>", "t-SNE iterations", positiveInt, 1000)
+    .addOption(new Option("--method <method>", "barnes_hut or exact").choices(["barnes_hut", "exact"]).default("barnes_hut"))
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .option("--runs <n>", "timed runs (at least 5; 1 more warms up)", positiveInt, 5)
+    .action((o) => printJson(benchTsne({ n: o.n, d: o.d, iterations: o.iterations, method: o.method, threads: o.threads, runs: o.runs })));
 
   bench
     .command("lm")

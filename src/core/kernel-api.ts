@@ -136,6 +136,15 @@ export interface Kernels {
   /** out = s * (a - b); returns sum (a - b)^2. */
   diffScaled(a: Float32Array, b: Float32Array, out: Float32Array, s: number): number;
   rowNorms(X: Float32Array, rows: number, cols: number, out: Float32Array): void;
+  /**
+   * Barnes-Hut t-SNE's gradient of KL(exaggeration P || Q) at Y [n, 2] into grad [n, 2]:
+   * grad_i = 4 (exaggeration sum_j p_ij w_ij (y_i - y_j) - sum_{j != i} w_ij^2 (y_i - y_j) / Z),
+   * w_ij = 1 / (1 + |y_i - y_j|^2), Z = sum_{i != j} w_ij, P as CSR (rowPtr, col, val), the
+   * repulsive sums from a quadtree (quadtree.ts) where a cell stands in for its points when
+   * its side < angle x its distance (0 <= angle <= 0.7). Returns Z.
+   */
+  tsneGradient(Y: Float64Array, n: number, rowPtr: Int32Array, col: Int32Array, val: Float64Array,
+    exaggeration: number, angle: number, grad: Float64Array): number;
   scaleRows(X: Float32Array, rows: number, cols: number, scales: Float32Array): void;
   /** G[r] += s[r] * W[r]. */
   addScaledRows(G: Float32Array, W: Float32Array, rows: number, cols: number, scales: Float32Array): void;

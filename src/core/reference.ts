@@ -5,6 +5,7 @@
  */
 import { sgemmBf16BVia } from "./bf16.js";
 import { Activation, type Kernels, RotaryStyle, SelectMode } from "./kernel-api.js";
+import { QuadTree } from "./quadtree.js";
 import { counterNormal } from "./rng.js";
 
 export function need(arr: { length: number }, n: number, name: string): void {
@@ -307,6 +308,29 @@ export const referenceKernels: Kernels = Object.freeze({
       out[i] = s * diff;
     }
     return total;
+  },
+
+  tsneGradient(Y: Float64Array, n: number, rowPtr: Int32Array, col: Int32Array, val: Float64Array,
+    exaggeration: number, angle: number, grad: Float64Array): number {
+    const tree = new QuadTree(Y, n);
+    const force = new Float64Array(2 * n);
+    const z = new Float64Array(n);
+    for (let i = 0; i < n; i++) z[i] = tree.repulsion(i, angle, force);
+    let Z = 0;
+    for (let i = 0; i < n; i++) Z += z[i]!;
+    for (let i = 0; i < n; i++) {
+      let ax = 0, ay = 0;
+      for (let e = rowPtr[i]!; e < rowPtr[i + 1]!; e++) {
+        const j = col[e]!;
+        const dx = Y[2 * i]! - Y[2 * j]!, dy = Y[2 * i + 1]! - Y[2 * j + 1]!;
+        const pw = val[e]! / (1 + dx * dx + dy * dy);
+        ax += pw * dx;
+        ay += pw * dy;
+      }
+      grad[2 * i] = 4 * (exaggeration * ax - force[2 * i]! / Z);
+      grad[2 * i + 1] = 4 * (exaggeration * ay - force[2 * i + 1]! / Z);
+    }
+    return Z;
   },
 
   rowNorms(X: Float32Array, rows: number, cols: number, out: Float32Array): void {

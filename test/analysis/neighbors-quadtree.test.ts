@@ -1,7 +1,7 @@
 /** The two pieces of Barnes-Hut t-SNE against brute force: exact nearest neighbours and the quadtree's repulsion. */
 import { describe, expect, it } from "vitest";
 import { nearestNeighbors } from "../../src/analysis/neighbors.js";
-import { MAX_ANGLE, QuadTree } from "../../src/analysis/quadtree.js";
+import { MAX_ANGLE, QuadTree } from "../../src/core/quadtree.js";
 import { Rng } from "../../src/core/rng.js";
 
 function randomPoints(n: number, dim: number, seed: number): Float64Array {

@@ -781,3 +781,43 @@ describe("transformer blocks", () => {
     expect(() => native.crossEntropyRows(flat, 1, 4, Int32Array.from([4]), loss)).toThrow(/outside the vocabulary/);
   });
 });
+
+describe("t-SNE gradient", () => {
+  it("Barnes-Hut's gradient is the reference's to the bit (same tree, order and arithmetic), on any thread count", () => {
+    const rng = new Rng(16);
+    const threads = native.info().threads;
+    try {
+      for (const n of [0, 1, 2, 7, 300, 2500]) {
+        // Clustered points, some of them coinciding (they share a leaf at the tree's depth limit).
+        const Y = Float64Array.from({ length: 2 * n }, (_, c) => 8 * ((c >> 1) % 3) + rng.normal());
+        if (n > 10) { Y.copyWithin(2, 8, 10); Y.copyWithin(4, 8, 10); }
+        const P = randomCsr(rng, n, Math.max(n, 1), 9);
+        const val = Float64Array.from(P.val, Math.abs);
+        for (const angle of [0, 0.5, 0.7]) {
+          const want = new Float64Array(2 * n);
+          const Z = ref.tsneGradient(Y, n, P.rowPtr, P.idx, val, 12, angle, want);
+          for (const t of [1, 2, 3]) {
+            native.setThreads(t);
+            const got = new Float64Array(2 * n);
+            expect(native.tsneGradient(Y, n, P.rowPtr, P.idx, val, 12, angle, got)).toBe(Z);
+            expect(got, `n=${n} angle=${angle} threads=${t}`).toEqual(want);
+          }
+        }
+      }
+    } finally {
+      native.setThreads(threads);
+    }
+  });
+
+  it("refuses an angle where a point's own cell could stand in for it, coordinates that are not finite and bad sparse rows", () => {
+    const Y = Float64Array.from([0, 0, 1, 1, 2, 0]);
+    const rowPtr = Int32Array.from([0, 1, 2, 2]), col = Int32Array.from([1, 0]), val = Float64Array.from([0.5, 0.5]);
+    const grad = new Float64Array(6);
+    for (const k of [native, ref]) {
+      expect(() => k.tsneGradient(Y, 3, rowPtr, col, val, 1, 0.8, grad)).toThrow(/angle 0.8 must be in \[0, 0.7\]/);
+      expect(() => k.tsneGradient(Float64Array.from([0, 0, NaN, 1, 2, 0]), 3, rowPtr, col, val, 1, 0.5, grad)).toThrow(/not finite/);
+    }
+    expect(() => native.tsneGradient(Y, 3, rowPtr, Int32Array.from([1, 3]), val, 1, 0.5, grad)).toThrow(/outside \[0, 3\)/);
+    expect(() => native.tsneGradient(Y, 4, rowPtr, col, val, 1, 0.5, grad)).toThrow(/needs 8 elements/);
+  });
+});

@@ -57,6 +57,11 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(a.saes[0]).toMatchObject({ name: "run", d_sae: 64 });
     expect(a.saes[0].living).toBeGreaterThan(0);
     expect(a.files).toContain("report.html");
+    // Barnes-Hut t-SNE places every living latent; the angle is refused before any work where it could be wrong.
+    expect(JSON.parse(readFileSync(join(report, "analysis.json"), "utf8"))[0].tsne.latent).toHaveLength(a.saes[0].living);
+    expect(() => saekit("analyze", "--sae", run, "--data", store, "--angle", "0.9", "--out", join(dir, "no-report")))
+      .toThrow(/Barnes-Hut angle 0.9 must be in \[0, 0.7\]/);
+    expect(existsSync(join(dir, "no-report"))).toBe(false);
     const dash = join(dir, "dashboards");
     const b = JSON.parse(saekit("dashboard", "--model", model, "--dataset", text, "--sae", run, "--latents", "0-7", "--tokens", "150", "--ctx", "16",
       "--prompt", "Once upon a time a dog", "--out", dash));
