@@ -12,6 +12,8 @@
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment so OpenBLAS
 // picks its AVX-512 kernel.
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -67,13 +69,18 @@ if (suite === "kernels") {
     out({ compare: "train", arch, m, threads, peer_impl: peerImpl, speedup: +(ours.tokens_per_s / peer.tokens_per_s).toFixed(2) });
   }
 } else if (suite === "tsne") {
-  // The same recipe of clustered unit vectors in R^512 (bench/peer_tsne.py), 1000 iterations.
+  // The very points saekit's bench draws (clustered unit vectors in R^512), handed to the
+  // peer as raw float32, so that the two final KL divergences compare; 1000 iterations.
+  const { clusteredDirections } = await import("../dist/bench/tsne.js");
+  const dir = mkdtempSync(join(tmpdir(), "saekit-tsne-"));
   for (const n of [2000, 10000]) {
+    const points = join(dir, `points-${n}.f32`);
+    writeFileSync(points, Float32Array.from(clusteredDirections(n, 512, 50, 0)));
     const ours = saekit("bench", "tsne", "--n", `${n}`, "--threads", `${threads}`)[0];
-    const peer = run(python, ["bench/peer_tsne.py", "--n", `${n}`, "--threads", `${threads}`])[0];
+    const peer = run(python, ["bench/peer_tsne.py", "--n", `${n}`, "--points", points, "--threads", `${threads}`])[0];
     out(ours);
     out(peer);
-    out({ compare: "tsne", n, threads, speedup_vs_sklearn: +(peer.s / ours.s).toFixed(2), kl: ours.kl, kl_sklearn: peer.kl });
+    out({ compare: "tsne", n, threads, speedup_vs_sklearn: +(peer.s / ours.s).toFixed(2), kl: ours.kl, kl_peer: peer.kl });
   }
 } else {
   console.error(`unknown suite "${suite}" (kernels, train, tsne)`);

@@ -27,6 +27,8 @@ export interface LatentAnalysisOptions {
   method?: TsneMethod;
   /** Barnes-Hut t-SNE's angle (0.5). */
   angle?: number;
+  /** t-SNE's starting layout: "pca" (default) or "random". */
+  init?: "pca" | "random";
   clusters?: number;
   perplexity?: number;
   iterations?: number;
@@ -34,6 +36,8 @@ export interface LatentAnalysisOptions {
   /** Rows encoded at a time. */
   batch?: number;
   onProgress?: (what: string) => void;
+  /** Called every 50 t-SNE iterations with the iteration number and the total. */
+  onTsneIteration?: (iteration: number, iterations: number) => void;
 }
 
 export interface LatentAnalysis {
@@ -102,7 +106,11 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
   });
   o.onProgress?.(`t-SNE of ${n} living latents`);
   const perplexity = effectivePerplexity(o.perplexity ?? 30, n);
-  const t = tsne(dirs, n, d, { perplexity, iterations: o.iterations ?? 1000, seed: o.seed ?? 0, method: o.method, angle: o.angle });
+  const iterations = o.iterations ?? 1000;
+  const t = tsne(dirs, n, d, {
+    perplexity, iterations, seed: o.seed ?? 0, method: o.method, angle: o.angle, init: o.init,
+    onProgress: o.onTsneIteration && ((it) => o.onTsneIteration!(it, iterations)),
+  });
   const k = Math.min(o.clusters ?? 10, n);
   const km = kMeans(t.embedding, n, 2, k, o.seed ?? 0);
   analysis.tsne = {

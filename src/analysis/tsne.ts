@@ -14,9 +14,12 @@
  *   is sparse, and the repulsive sums come from a quadtree (core/quadtree.ts, native in the addon) in O(n log n): tens
  *   of thousands of latents in seconds.
  *
- * Optimised as in the reference implementation: early exaggeration of P (x12 for the first
- * 250 iterations), momentum 0.5 then 0.8, per-coordinate adaptive gains, and sklearn's
- * "auto" learning rate max(n / exaggeration / 4, 50). Deterministic given the seed.
+ * Optimised as sklearn does: early exaggeration of P (x12 for the first 250 iterations),
+ * momentum 0.5 then 0.8, per-coordinate adaptive gains, the "auto" learning rate
+ * max(n / exaggeration / 4, 50), and a phase that ends early once its gradient vanishes
+ * (which is how unstructured points, which the exaggerated attraction draws to a point,
+ * get out of it). sklearn also stops after 300 iterations without a lower KL; that needs the
+ * KL as it goes, and is left out. Deterministic given the seed.
  */
 import { Rng } from "../core/rng.js";
 import { nearestNeighbors } from "./neighbors.js";
@@ -33,6 +36,11 @@ export interface TsneOptions {
   method?: TsneMethod;
   /** Barnes-Hut: how far a cell must be to stand in for its points (sklearn's angle, 0.5; 0: exact sums). */
   angle?: number;
+  /**
+   * Starting layout: "pca" (default, as sklearn's since 1.2): the points' first two principal
+   * components, scaled to a standard deviation of 1e-4 along the first; "random": N(0, 1e-4^2).
+   */
+  init?: "pca" | "random";
   /** Called every 50 iterations with the iteration number. */
   onProgress?: (iteration: number) => void;
 }
@@ -53,6 +61,10 @@ export interface SparseAffinities {
 
 const EXAGGERATION = 12;
 const EXAGGERATION_ITERS = 250;
+// sklearn's min_gain, min_grad_norm and the interval at which it checks the gradient norm.
+const MIN_GAIN = 0.01;
+const MIN_GRAD_NORM = 1e-7;
+const CHECK_EVERY = 50;
 
 /**
  * One conditional distribution: p[t] ∝ exp(-beta dist[t]) over the given squared distances
@@ -196,6 +208,72 @@ export function barnesHutGradient(P: SparseAffinities, Y: Float64Array, n: numbe
   kernels().tsneGradient(Y, n, P.rowPtr, P.col, P.val, exaggeration, angle, grad);
 }
 
+/**
+ * The points [n, dim] projected on their first two principal components, scaled so that the
+ * first coordinate's standard deviation is 1e-4 (sklearn's "pca" init). The components are
+ * the covariance's top eigenvectors by subspace iteration, each signed so that its largest
+ * entry is positive (the layout does not depend on the run). All zeros when the points do
+ * not vary.
+ */
+export function pcaLayout(points: ArrayLike<number>, n: number, dim: number): Float64Array {
+  const mean = new Float64Array(dim);
+  for (let i = 0; i < n; i++) for (let c = 0; c < dim; c++) mean[c]! += points[i * dim + c]!;
+  for (let c = 0; c < dim; c++) mean[c]! /= n;
+  const X = Float32Array.from({ length: n * dim }, (_, e) => points[e]! - mean[e % dim]!);
+  const C32 = new Float32Array(dim * dim);
+  kernels().sgemm(true, false, dim, dim, n, 1, X, dim, X, dim, 0, C32, dim);
+  const C = Float64Array.from(C32);
+  // Subspace iteration on [v0, v1]: multiply by C, then Gram-Schmidt, until the pair settles.
+  const start = new Rng(0);
+  const V = Float64Array.from({ length: 2 * dim }, () => start.normal());
+  const W = new Float64Array(2 * dim);
+  for (let it = 0; it < 100; it++) {
+    for (let r = 0; r < 2; r++) {
+      for (let a = 0; a < dim; a++) {
+        let s = 0;
+        for (let b = 0; b < dim; b++) s += C[a * dim + b]! * V[r * dim + b]!;
+        W[r * dim + a] = s;
+      }
+    }
+    let change = 0;
+    for (let r = 0; r < 2; r++) {
+      for (let q = 0; q < r; q++) {
+        let proj = 0;
+        for (let a = 0; a < dim; a++) proj += W[r * dim + a]! * W[q * dim + a]!;
+        for (let a = 0; a < dim; a++) W[r * dim + a]! -= proj * W[q * dim + a]!;
+      }
+      let norm = 0;
+      for (let a = 0; a < dim; a++) norm += W[r * dim + a]! ** 2;
+      norm = Math.sqrt(norm);
+      for (let a = 0; a < dim; a++) {
+        W[r * dim + a] = norm > 0 ? W[r * dim + a]! / norm : 0;
+        change = Math.max(change, Math.abs(Math.abs(W[r * dim + a]!) - Math.abs(V[r * dim + a]!)));
+      }
+    }
+    V.set(W);
+    if (change < 1e-7) break;
+  }
+  for (let r = 0; r < 2; r++) {
+    let big = 0;
+    for (let a = 0; a < dim; a++) if (Math.abs(V[r * dim + a]!) > Math.abs(big)) big = V[r * dim + a]!;
+    if (big < 0) for (let a = 0; a < dim; a++) V[r * dim + a] = -V[r * dim + a]!;
+  }
+  const Y = new Float64Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < 2; r++) {
+      let s = 0;
+      for (let a = 0; a < dim; a++) s += X[i * dim + a]! * V[r * dim + a]!;
+      Y[2 * i + r] = s;
+    }
+  }
+  let m0 = 0, s0 = 0;
+  for (let i = 0; i < n; i++) m0 += Y[2 * i]! / n;
+  for (let i = 0; i < n; i++) s0 += (Y[2 * i]! - m0) ** 2 / n;
+  const scale = s0 > 0 ? 1e-4 / Math.sqrt(s0) : 0;
+  for (let e = 0; e < 2 * n; e++) Y[e]! *= scale;
+  return Y;
+}
+
 /** The perplexity t-SNE uses for n points: the requested one, kept below (n - 1) / 3 neighbours (and above 1). */
 export function effectivePerplexity(requested: number, n: number): number {
   return Math.max(1.01, Math.min(requested, (n - 1) / 3));
@@ -206,35 +284,55 @@ export function tsne(points: ArrayLike<number>, n: number, dim: number, o: TsneO
   const method = o.method ?? "barnes_hut";
   const angle = o.angle ?? 0.5;
   checkAngle(angle);
+  const init = o.init ?? "pca";
+  if (method !== "exact" && method !== "barnes_hut") throw new RangeError(`t-SNE method ${JSON.stringify(method)}: use "exact" or "barnes_hut"`);
+  if (init !== "pca" && init !== "random") throw new RangeError(`t-SNE init ${JSON.stringify(init)}: use "pca" or "random"`);
   const iterations = o.iterations ?? 1000;
   const perplexity = effectivePerplexity(o.perplexity ?? 30, n);
   const dense = method === "exact" ? tsneAffinities(points, n, dim, perplexity) : null;
   const sparse = method === "barnes_hut" ? sparseTsneAffinities(points, n, dim, perplexity) : null;
-  if (!dense && !sparse) throw new RangeError(`t-SNE method ${JSON.stringify(method)}: use "exact" or "barnes_hut"`);
-  const rng = new Rng(o.seed ?? 0);
-  const Y = new Float64Array(2 * n);
-  for (let i = 0; i < 2 * n; i++) Y[i] = 1e-4 * rng.normal();
+  const Y = init === "pca" ? pcaLayout(points, n, dim) : new Float64Array(2 * n);
+  if (init === "random" || Y.every((v) => v === 0)) {
+    const rng = new Rng(o.seed ?? 0);
+    for (let i = 0; i < 2 * n; i++) Y[i] = 1e-4 * rng.normal();
+  }
   const update = new Float64Array(2 * n);
-  const gains = new Float64Array(2 * n).fill(1);
+  const gains = new Float64Array(2 * n);
   const grad = new Float64Array(2 * n);
   const lr = Math.max(n / EXAGGERATION / 4, 50);
 
-  for (let it = 0; it < iterations; it++) {
-    const exaggeration = it < EXAGGERATION_ITERS ? EXAGGERATION : 1;
-    const momentum = it < EXAGGERATION_ITERS ? 0.5 : 0.8;
-    if (dense) exactGradient(dense, Y, n, exaggeration, grad);
-    else barnesHutGradient(sparse!, Y, n, exaggeration, angle, grad);
-    for (let c = 0; c < 2 * n; c++) {
-      // Grow the step where the gradient keeps its direction, shrink it where it flips.
-      gains[c] = Math.sign(grad[c]!) !== Math.sign(update[c]!) ? gains[c]! + 0.2 : Math.max(gains[c]! * 0.8, 0.01);
-      update[c] = momentum * update[c]! - lr * gains[c]! * grad[c]!;
-      Y[c]! += update[c]!;
+  /**
+   * Gradient descent over iterations [from, to) as sklearn's _gradient_descent runs each
+   * phase: fresh momentum and gains; every CHECK_EVERY iterations, the phase ends early
+   * once the (gain-scaled) gradient norm is down to MIN_GRAD_NORM. Returns the last iteration run.
+   */
+  const phase = (from: number, to: number, exaggeration: number, momentum: number): number => {
+    update.fill(0);
+    gains.fill(1);
+    let it = from;
+    for (; it < to; it++) {
+      if (dense) exactGradient(dense, Y, n, exaggeration, grad);
+      else barnesHutGradient(sparse!, Y, n, exaggeration, angle, grad);
+      let norm2 = 0;
+      for (let c = 0; c < 2 * n; c++) {
+        // Grow the step where the gradient turns against the last step, shrink it elsewhere.
+        gains[c] = update[c]! * grad[c]! < 0 ? gains[c]! + 0.2 : Math.max(gains[c]! * 0.8, MIN_GAIN);
+        const g = gains[c]! * grad[c]!;
+        norm2 += g * g;
+        update[c] = momentum * update[c]! - lr * g;
+        Y[c]! += update[c]!;
+      }
+      let mx = 0, my = 0;
+      for (let i = 0; i < n; i++) { mx += Y[2 * i]!; my += Y[2 * i + 1]!; }
+      for (let i = 0; i < n; i++) { Y[2 * i]! -= mx / n; Y[2 * i + 1]! -= my / n; }
+      if (o.onProgress && it % CHECK_EVERY === 0) o.onProgress(it);
+      if ((it + 1) % CHECK_EVERY === 0 && Math.sqrt(norm2) <= MIN_GRAD_NORM) break;
     }
-    let mx = 0, my = 0;
-    for (let i = 0; i < n; i++) { mx += Y[2 * i]!; my += Y[2 * i + 1]!; }
-    for (let i = 0; i < n; i++) { Y[2 * i]! -= mx / n; Y[2 * i + 1]! -= my / n; }
-    if (o.onProgress && it % 50 === 0) o.onProgress(it);
-  }
+    return Math.min(it, to - 1);
+  };
+  // Early exaggeration, then the rest (from wherever the first phase stopped).
+  const last = phase(0, Math.min(EXAGGERATION_ITERS, iterations), EXAGGERATION, 0.5);
+  if (last + 1 < iterations) phase(last + 1, iterations, 1, 0.8);
   return { embedding: Y, kl: dense ? tsneKl(dense, Y, n) : sparseTsneKl(sparse!, Y, n) };
 }
 

@@ -46,7 +46,7 @@ export function benchTsne(o: TsneBenchOptions) {
     { warmup: 1, runs: o.runs ?? 5 });
   const info = runtimeInfo();
   return {
-    bench: "tsne" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa, method: o.method,
+    bench: "tsne" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa, method: o.method, init: "pca",
     n: o.n, d: o.d, iterations: o.iterations, threads: o.threads, s: round(t.ms / 1000), kl: round(kl, 4),
   };
 }

@@ -2,12 +2,13 @@
 import { basename } from "node:path";
 import { type Command, Option } from "commander";
 import { analyzeLatents, DEFAULT_TSNE_POINTS, type LatentAnalysis } from "../analysis/latents.js";
-import { checkAngle } from "../core/quadtree.js";
 import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
 import { setThreads } from "../core/kernels.js";
+import { checkAngle } from "../core/quadtree.js";
 import { openActivationSource } from "../data/open.js";
 import { checkFinite, peekRows } from "../data/source.js";
 import { fetchSae } from "../sae/open.js";
+import { ProgressBar } from "../util/progress.js";
 import { SAE_HELP } from "./lm-options.js";
 import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
@@ -22,6 +23,8 @@ export function registerAnalyze(program: Command): void {
     .option("--max-points <n>", "living latents placed by t-SNE at most (a seeded sample beyond)", positiveInt, DEFAULT_TSNE_POINTS)
     .addOption(new Option("--tsne-method <method>", "t-SNE: barnes_hut (O(n log n): P over each latent's 3 x perplexity nearest, repulsion from a quadtree) or exact (O(n^2))")
       .choices(["barnes_hut", "exact"]).default("barnes_hut"))
+    .addOption(new Option("--tsne-init <how>", "t-SNE's starting layout: the first two principal components (sklearn's default) or random")
+      .choices(["pca", "random"]).default("pca"))
     .option("--angle <x>", "Barnes-Hut t-SNE: a cell stands in for its latents when its side < angle x its distance (0: exact sums; at most 0.7)", finiteNumber, 0.5)
     .option("--clusters <n>", "k-means clusters on the t-SNE map", positiveInt, 10)
     .option("--perplexity <n>", "t-SNE perplexity", positiveInt, 30)
@@ -45,10 +48,13 @@ export function registerAnalyze(program: Command): void {
         for (let i = 2; names.has(name); i++) name = `${base}-${i}`;
         names.add(name);
         process.stderr.write(`analyze ${name}: ${sae.cfg.architecture}, ${sae.cfg.d_sae} latents, ${o.tokens} tokens\n`);
+        const bar = new ProgressBar(o.iterations, "  t-SNE");
         const analysis: LatentAnalysis = analyzeLatents(sae, x, o.tokens, {
-          maxPoints: o.maxPoints, method: o.tsneMethod, angle: o.angle, clusters: o.clusters, perplexity: o.perplexity, iterations: o.iterations, seed: o.seed,
+          maxPoints: o.maxPoints, method: o.tsneMethod, angle: o.angle, init: o.tsneInit, clusters: o.clusters, perplexity: o.perplexity, iterations: o.iterations, seed: o.seed,
           onProgress: (what) => process.stderr.write(`  ${what}\n`),
+          onTsneIteration: (it) => bar.update(it),
         });
+        if (analysis.tsne) bar.finish();
         results.push({ name, source: path, analysis });
       }
       const files = writeAnalysisReport(o.out, results);
