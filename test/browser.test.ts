@@ -81,7 +81,7 @@ describe("saekit in the browser", async () => {
     `);
     expect(out.last).toBeLessThan(0.5 * out.first);
     expect(out.living).toBeGreaterThan(0);
-    expect(out.svgs.length).toBe(5);
+    expect(out.svgs.length).toBe(6); // max activations, decoder similarity, three t-SNE maps, cluster utilization
     for (const svg of out.svgs) expect(svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"")).toBe(true);
   });
 

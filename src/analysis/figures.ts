@@ -1,7 +1,8 @@
 /**
  * The figures of a latent analysis (latents.ts) as standalone SVG strings, one per figure of
- * the vSAE paper's sections 4.2-4.3: max-activation histogram, t-SNE maps coloured by
- * cluster, utilization and mean activation, and mean utilization per cluster.
+ * the vSAE paper's sections 4.2-4.3: max-activation histogram, each latent's largest decoder
+ * cosine with another, t-SNE maps coloured by cluster, utilization and mean activation, and
+ * mean utilization per cluster.
  */
 import type { LatentAnalysis } from "./latents.js";
 import { barSvg, CATEGORY_COLORS, histogramSvg, scatterSvg, viridis } from "./svg.js";
@@ -23,6 +24,13 @@ export function analysisFigures(a: NamedAnalysis): Record<string, string> {
       xLabel: "max |f| over the tokens", yLabel: "latents", ...r.max_activation_histogram,
     }),
   };
+  const sim = r.decoder_similarity;
+  if (sim) {
+    figures["decoder-similarity"] = histogramSvg({
+      title: `${a.name}: nearest other latent, by decoder direction (mean cos ${sim.mean_max_cosine.toFixed(3)})`,
+      xLabel: "largest cosine with another latent's decoder direction", yLabel: "latents", ...sim.histogram,
+    });
+  }
   const t = r.tsne;
   if (!t) return figures;
   const util = t.latent.map((j) => r.utilization[j]!);

@@ -5,6 +5,9 @@
  *   - the maximum activation each latent reaches, its histogram over living latents, and
  *     the living-feature fraction (a latent lives if it fires, f != 0, on any token);
  *   - per latent, utilization (fraction of tokens where it fires) and mean |f| when active;
+ *   - how far apart the living latents' decoder directions are: each one's largest cosine
+ *     with another's (the paper's hypothesis is that the vSAE's noise pushes features apart,
+ *     which would lower these);
  *   - the global view: t-SNE of the living latents' decoder directions (unit W_dec rows;
  *     Barnes-Hut, so all of them, as the paper plots them, up to DEFAULT_TSNE_POINTS),
  *     k-means clusters on the 2-D embedding, and each cluster's size and mean utilization.
@@ -15,6 +18,7 @@ import { Rng } from "../core/rng.js";
 import { linearHistogram, SparsityMetrics } from "../eval/metrics.js";
 import type { Sae } from "../sae/sae.js";
 import { kMeans } from "./kmeans.js";
+import { nearestNeighbors } from "./neighbors.js";
 import { effectivePerplexity, tsne, type TsneMethod } from "./tsne.js";
 
 /** Living latents the t-SNE map places at most by default: all of them in most SAEs. */
@@ -61,6 +65,17 @@ export interface LatentAnalysis {
     cluster: number[];
   };
   clusters: Array<{ cluster: number; size: number; mean_utilization: number; mean_activation: number }>;
+  /**
+   * For the latents the map places (tsne.latent): the largest cosine between each one's
+   * decoder direction and another's, which latent that is, their mean, and a histogram
+   * (50 bins over [0, 1], or [-1, 1] if any is negative). null as tsne is.
+   */
+  decoder_similarity: null | {
+    max_cosine: number[];
+    nearest: number[];
+    mean_max_cosine: number;
+    histogram: { edges: number[]; counts: number[] };
+  };
 }
 
 export function analyzeLatents(sae: Sae, x: Float32Array, rows: number, o: LatentAnalysisOptions = {}): LatentAnalysis {
@@ -87,6 +102,7 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
     d_sae: m, tokens: rows, living: living.length, living_fraction: living.length / m,
     max_activation: maxAct, utilization, mean_activation: meanAct,
     max_activation_histogram: linearHistogram(living.map((j) => maxAct[j]!), 50), tsne: null, clusters: [],
+    decoder_similarity: null,
   };
   const W_dec = sae.params.get("W_dec");
   if (Math.min(living.length, o.maxPoints ?? DEFAULT_TSNE_POINTS) < 2 || !W_dec || W_dec.shape[0] !== m) return analysis;
@@ -104,6 +120,7 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
     norm = Math.sqrt(norm) || 1;
     for (let c = 0; c < d; c++) dirs[p * d + c] = W_dec.data[j * d + c]! / norm;
   });
+  analysis.decoder_similarity = decoderSimilarity(dirs, n, d, chosen);
   o.onProgress?.(`t-SNE of ${n} living latents`);
   const perplexity = effectivePerplexity(o.perplexity ?? 30, n);
   const iterations = o.iterations ?? 1000;
@@ -125,4 +142,25 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
     return { cluster: c, size: members.length, mean_utilization: mean(utilization), mean_activation: mean(meanAct) };
   });
   return analysis;
+}
+
+/** Each direction's largest cosine with another (dirs [n, d], unit-norm or zero rows), via its nearest neighbour. */
+function decoderSimilarity(dirs: Float64Array, n: number, d: number, latent: number[]): LatentAnalysis["decoder_similarity"] {
+  const nb = nearestNeighbors(dirs, n, d, 1);
+  const maxCosine = Array.from({ length: n }, (_, p) => {
+    const q = nb.index[p]!;
+    let dot = 0;
+    for (let c = 0; c < d; c++) dot += dirs[p * d + c]! * dirs[q * d + c]!;
+    return dot;
+  });
+  const lo = maxCosine.some((v) => v < 0) ? -1 : 0;
+  const bins = 50;
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of maxCosine) counts[Math.max(0, Math.min(bins - 1, Math.floor(((v - lo) / (1 - lo)) * bins)))]!++;
+  return {
+    max_cosine: maxCosine,
+    nearest: Array.from(nb.index, (q) => latent[q]!),
+    mean_max_cosine: maxCosine.reduce((a, b) => a + b, 0) / n,
+    histogram: { edges: Array.from({ length: bins + 1 }, (_, i) => (lo * (bins - i) + i) / bins), counts },
+  };
 }

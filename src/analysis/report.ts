@@ -31,15 +31,18 @@ export function writeAnalysisReport(dir: string, analyses: NamedAnalysis[]): str
   }
   const rows = analyses.map(({ name, analysis: r }) =>
     `<tr><td>${escapeXml(name)}</td><td>${r.d_sae}</td><td>${r.living}</td><td>${(100 * r.living_fraction).toFixed(1)}%</td>` +
-    `<td>${r.tokens}</td><td>${r.tsne ? r.tsne.kl.toFixed(3) : "-"}</td></tr>`);
+    `<td>${r.tokens}</td><td>${r.decoder_similarity ? r.decoder_similarity.mean_max_cosine.toFixed(3) : "-"}</td>` +
+    `<td>${r.tsne ? r.tsne.kl.toFixed(3) : "-"}</td></tr>`);
   write("report.html", `<!doctype html>
 <html><head><meta charset="utf-8"><title>saekit latent analysis</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
 td:first-child{text-align:left}.figs svg{margin:6px;border:1px solid #eee}</style></head><body>
 <h1>Latent analysis</h1>
 <p>As in the vSAE paper (sections 4.2-4.3): the largest activation of every latent over the tokens, the living-feature
-fraction (latents that fire at least once), and a t-SNE map of the living latents' decoder directions with k-means clusters.</p>
-<table><tr><th>SAE</th><th>latents</th><th>living</th><th>living fraction</th><th>tokens</th><th>t-SNE KL</th></tr>
+fraction (latents that fire at least once), how close each living latent's decoder direction comes to another's (the largest
+cosine; the vSAE's noise was meant to push features apart), and a t-SNE map of the living latents' decoder directions with
+k-means clusters.</p>
+<table><tr><th>SAE</th><th>latents</th><th>living</th><th>living fraction</th><th>tokens</th><th>mean max decoder cos</th><th>t-SNE KL</th></tr>
 ${rows.join("\n")}
 </table>
 ${sections.join("\n")}

@@ -42,6 +42,26 @@ describe("latent analysis", () => {
     expect(r.clusters.map((c) => c.size).sort()).toEqual([1, 1, 1]);
     const clusterOf0 = r.tsne!.cluster[0]!;
     expect(r.clusters[clusterOf0]).toMatchObject({ size: 1, mean_utilization: 0.5, mean_activation: 2 });
+    // Decoder directions e0, e1, -e0: each one's closest other is at cosine 0 (e1 for the
+    // two opposite ones; for e1, e0 and -e0 tie and the lower latent wins).
+    expect(r.decoder_similarity).toMatchObject({ max_cosine: [0, 0, 0], nearest: [1, 0, 1], mean_max_cosine: 0 });
+    expect(r.decoder_similarity!.histogram.edges[0]).toBe(0);
+    expect(r.decoder_similarity!.histogram.counts[0]).toBe(3);
+  });
+
+  it("decoder similarity: a latent that duplicates another's direction (scaled) is at cosine 1, a tilted one at its cosine", () => {
+    const sae = handSae();
+    // Latent 2 now decodes to 3 e0 (latent 0's direction), latent 1 to e0 + e1 (45 degrees from both).
+    sae.params.get("W_dec")!.data.set([1, 0, 1, 1, 3, 0, 0, 1]);
+    const r = analyzeLatents(sae, x, 4);
+    const s = r.decoder_similarity!;
+    expect(s.nearest).toEqual([2, 0, 0]);
+    expect(s.max_cosine[0]).toBeCloseTo(1, 12);
+    expect(s.max_cosine[1]).toBeCloseTo(Math.SQRT1_2, 12);
+    expect(s.max_cosine[2]).toBeCloseTo(1, 12);
+    expect(s.mean_max_cosine).toBeCloseTo((2 + Math.SQRT1_2) / 3, 12);
+    expect(s.histogram.counts[49]).toBe(2);
+    expect(s.histogram.counts[35]).toBe(1);
   });
 
   it("samples at most maxPoints living latents for t-SNE, reproducibly", () => {
@@ -67,7 +87,8 @@ describe("latent analysis", () => {
     const hist = readFileSync(join(out, "hand-max-activations.svg"), "utf8");
     expect(hist.match(/<rect [^>]*fill="#1f77b4"/g)).toHaveLength(50);
     const html = readFileSync(join(out, "report.html"), "utf8");
-    expect(html.match(/<svg /g)).toHaveLength(5);
-    expect(html).toContain("<td>hand</td><td>4</td><td>3</td><td>75.0%</td>");
+    expect(html.match(/<svg /g)).toHaveLength(6);
+    expect(html).toContain("<td>hand</td><td>4</td><td>3</td><td>75.0%</td><td>4</td><td>0.000</td>");
+    expect(readFileSync(join(out, "hand-decoder-similarity.svg"), "utf8")).toContain("mean cos 0.000");
   });
 });
