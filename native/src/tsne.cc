@@ -1,7 +1,8 @@
-// Barnes-Hut t-SNE's gradient: a quadtree for the repulsion, sparse P for the attraction. It mirrors src/core/quadtree.ts step for step
-// (the same counting-sort build, depth-first node numbering, stack order and expressions),
-// which makes the TypeScript class an exact oracle; only the per-point traversals run in
-// parallel, each writing its own outputs.
+// Barnes-Hut t-SNE's gradient: a quadtree for the repulsion, sparse P for the attraction.
+// The tree mirrors src/core/quadtree.ts step for step (the same counting-sort build,
+// depth-first node numbering, stack order and expressions), and the gradient the reference
+// kernel's, which makes them exact oracles; only the per-point work runs in parallel, each
+// point writing its own outputs, and Z is summed in index order.
 #include "tsne.h"
 
 #include <algorithm>

@@ -3,7 +3,9 @@
  * Barnes-Hut t-SNE needs them: the n x n distances come from GEMMs, a block of rows at a
  * time (||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b), so 20,000 decoder directions of width
  * 512 take about a second, and the top-k selection kernel picks each row's nearest. The
- * distances returned are recomputed in float64 from the points, and sorted by them.
+ * distances returned are recomputed in float64 from the points, and sorted by them. (The
+ * candidates are ranked in float32, so two points whose distances differ by less than its
+ * rounding can trade places at the k-th.)
  */
 import { kernels, SelectMode } from "../core/kernels.js";
 
