@@ -151,7 +151,17 @@ describe("the explorer page", async () => {
     expect(el("model-acts").disabled).toBe(true);
     el("model-files").files = readdirSync(model).map((f) => fileOf(f, readFileSync(join(model, f))));
     await el("model-files").fire("change");
-    expect(el("model-status").textContent).toBe("model loaded: gpt_neox, 2 layers, d_model = 32, vocabulary 300");
+    const loaded = /^model loaded: gpt_neox, 2 layers, d_model = 32, vocabulary 300, weights float32 \(([\d.]+) MiB\)$/
+      .exec(el("model-status").textContent);
+    expect(loaded).not.toBeNull();
+    // Loaded again with its weights kept as bfloat16.
+    el("model-bf16").checked = true;
+    await el("model-files").fire("change");
+    const half = /weights bfloat16 \(([\d.]+) MiB\)$/.exec(el("model-status").textContent);
+    // Half the matrices' bytes; norms and biases stay float32 (a larger share in so small a model).
+    const ratio = Number(half![1]) / Number(loaded![1]);
+    expect(ratio).toBeGreaterThan(0.49);
+    expect(ratio).toBeLessThan(0.55);
     expect(el("hook").innerHTML).toContain("<option>blocks.1.attn.hook_z</option>");
     expect(el("hook").value).toBe("blocks.0.hook_resid_post"); // the loaded SAE's hook is not in this model
     Object.assign(el("ctx"), { value: "16" });

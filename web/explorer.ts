@@ -107,7 +107,8 @@ function syntheticActs(): void {
 async function loadModelFiles(): Promise<void> {
   const files = await readFiles($("model-files"));
   if (files.size === 0) return;
-  const lm = modelFromFiles(files, { source: "the chosen files" });
+  const weights = ($("model-bf16") as HTMLInputElement).checked ? "bf16" : "f32";
+  const lm = modelFromFiles(files, { source: "the chosen files", weights });
   state.lm = lm;
   // Offer every hook point; start at the loaded SAE's own hook, else the first block's output.
   const hooks = lm.model.hookNames();
@@ -116,7 +117,8 @@ async function loadModelFiles(): Promise<void> {
   $("hook").innerHTML = hooks.map((h) => `<option${h === wanted ? " selected" : ""}>${esc(h)}</option>`).join("");
   ($("hook") as HTMLSelectElement).value = wanted;
   const c = lm.model.cfg;
-  status("model-status", `model loaded: ${c.architecture}, ${c.nLayers} layers, d_model = ${c.dModel}, vocabulary ${c.vocabSize}` +
+  status("model-status", `model loaded: ${c.architecture}, ${c.nLayers} layers, d_model = ${c.dModel}, vocabulary ${c.vocabSize}, ` +
+    `weights ${lm.model.weightDtype === "bf16" ? "bfloat16" : "float32"} (${(lm.model.weightBytes() / 2 ** 20).toPrecision(3)} MiB)` +
     (lm.tokenizer ? "" : "; no tokenizer: add its file (tokenizer.json, or the llama2.c tokenizer .bin)"));
   refreshRunButton();
 }

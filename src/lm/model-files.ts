@@ -29,6 +29,12 @@ export interface ModelFilesOptions {
   /** llama2.c: which .bin is the checkpoint and which the tokenizer (default: the larger is the checkpoint). */
   checkpoint?: string;
   tokenizer?: string;
+  /**
+   * Keep the weight matrices as float32 (default) or bfloat16, at half the memory, as
+   * loadModel's `weights`: a Hugging Face checkpoint's matrices are read straight into it, a
+   * llama2.c one is rounded once loaded.
+   */
+  weights?: "f32" | "bf16";
 }
 
 const text = new TextDecoder();
@@ -42,7 +48,7 @@ export function modelFromFiles(files: ReadonlyMap<string, Uint8Array>, o: ModelF
   if (!config) return llama2cFromFiles(byName, source, o);
 
   const json = parseJson(text.decode(config), at("config.json"));
-  const model = hfLanguageModel(json, at("config.json"), hfCheckpoint(byName, at), source);
+  const model = hfLanguageModel(json, at("config.json"), hfCheckpoint(byName, at), source, o.weights);
   const tokenizer = hfTokenizer(byName, at);
   if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, source);
   return { model, tokenizer, bosId: model.cfg.bosTokenId, source };
@@ -82,6 +88,7 @@ function llama2cFromFiles(files: Map<string, Uint8Array>, source: string, o: Mod
     throw new Error(`${source}: neither a Hugging Face model (config.json) nor a llama2.c checkpoint (.bin) among ${[...files.keys()].join(", ") || "no files"}`);
   }
   const model = llama2cFromBytes(files.get(checkpoint)!, checkpoint);
+  if (o.weights) model.storeWeightsAs(o.weights);
   const tokName = o.tokenizer ?? bins.find((n) => n !== checkpoint);
   const tokenizer = tokName && files.has(tokName) ? llama2cTokenizerFromBytes(files.get(tokName)!, tokName, model.cfg.vocabSize) : null;
   return { model, tokenizer, bosId: model.cfg.bosTokenId, source: checkpoint };

@@ -33,6 +33,18 @@ describe("models from files in memory", () => {
     });
   }
 
+  it("keeps the weights as bfloat16 when asked, as loadModel does from disk", async () => {
+    for (const write of [writeTinyNeox, writeTinyLlama]) {
+      const folder = write(join(dir, `bf16-${write.name}`));
+      const disk = await loadModel(folder, { weights: "bf16" });
+      const mem = modelFromFiles(folderFiles(folder), { weights: "bf16" });
+      expect(mem.model.weightDtype).toBe("bf16");
+      expect(mem.model.weightBytes()).toBe(disk.model.weightBytes());
+      expect(mem.model.forward(tokens, 1, tokens.length).logits).toEqual(disk.model.forward(tokens, 1, tokens.length).logits);
+      expect(mem.model.weightBytes()).toBeLessThan(modelFromFiles(folderFiles(folder)).model.weightBytes());
+    }
+  });
+
   it("reads a sharded checkpoint from its index and names a shard that was not given", () => {
     const folder = writeTinyNeox(join(dir, "to-shard"));
     const file = SafetensorsFile.open(join(folder, "model.safetensors"));
