@@ -16,29 +16,38 @@ namespace {
 
 constexpr int kMaxDepth = 48;
 
+// One cell, all it needs on one or two cache lines (the traversal reads little else).
+struct Node {
+  double com_x, com_y;
+  double side2;  // side * side, as the opening test compares it
+  int32_t count;
+  int32_t first_child, child_count;  // children: nodes first_child .. first_child + child_count - 1
+  int32_t lo;                         // a leaf's points: order[lo .. lo + count)
+};
+
 struct QuadTree {
   const double* Y;
-  std::vector<double> com_x, com_y, side;
-  std::vector<int32_t> count, first_child, child_count, lo;
+  std::vector<Node> nodes;
   std::vector<int32_t> order, scratch;
-  int32_t nodes = 0;
+  std::vector<double> leaf_xy;  // Y in tree order, so a leaf's points sit together
+  int32_t n_nodes = 0;
 
   QuadTree(const double* y, long n) : Y(y), order(n), scratch(n) {
     for (long i = 0; i < n; i++) order[i] = static_cast<int32_t>(i);
-    reserve(2 * n + 16);
+    nodes.resize(2 * n + 16);
     double min_x = Y[0], max_x = Y[0], min_y = Y[1], max_y = Y[1];
     for (long i = 0; i < n; i++) {
       min_x = std::min(min_x, Y[2 * i]); max_x = std::max(max_x, Y[2 * i]);
       min_y = std::min(min_y, Y[2 * i + 1]); max_y = std::max(max_y, Y[2 * i + 1]);
     }
     const double s = std::max(std::max(max_x - min_x, max_y - min_y), 1e-12) * (1 + 1e-9);
-    nodes = 1;
+    n_nodes = 1;
     build(0, 0, static_cast<int32_t>(n), (min_x + max_x) / 2, (min_y + max_y) / 2, s, 0);
-  }
-
-  void reserve(size_t capacity) {
-    for (auto* v : {&com_x, &com_y, &side}) v->resize(capacity);
-    for (auto* v : {&count, &first_child, &child_count, &lo}) v->resize(capacity);
+    leaf_xy.resize(2 * n);
+    for (long p = 0; p < n; p++) {
+      leaf_xy[2 * p] = Y[2 * order[p]];
+      leaf_xy[2 * p + 1] = Y[2 * order[p] + 1];
+    }
   }
 
   int quadrant(int32_t i, double cx, double cy) const {
@@ -49,12 +58,16 @@ struct QuadTree {
     double sx = 0, sy = 0;
     for (int32_t p = begin; p < end; p++) { sx += Y[2 * order[p]]; sy += Y[2 * order[p] + 1]; }
     const int32_t n = end - begin;
-    com_x[id] = sx / n;
-    com_y[id] = sy / n;
-    side[id] = s;
-    count[id] = n;
-    lo[id] = begin;
-    child_count[id] = 0;
+    {
+      Node& node = nodes[id];
+      node.com_x = sx / n;
+      node.com_y = sy / n;
+      node.side2 = s * s;
+      node.count = n;
+      node.lo = begin;
+      node.first_child = 0;
+      node.child_count = 0;
+    }
     if (n == 1 || depth >= kMaxDepth) return;
 
     int32_t starts[5] = {0, 0, 0, 0, 0};
@@ -66,11 +79,11 @@ struct QuadTree {
 
     int children[4], n_children = 0;
     for (int q = 0; q < 4; q++) if (starts[q + 1] > starts[q]) children[n_children++] = q;
-    if (static_cast<size_t>(nodes + n_children) > com_x.size()) reserve(com_x.size() * 2);
-    const int32_t first = nodes;
-    nodes += n_children;
-    first_child[id] = first;
-    child_count[id] = n_children;
+    if (static_cast<size_t>(n_nodes + n_children) > nodes.size()) nodes.resize(nodes.size() * 2);
+    const int32_t first = n_nodes;
+    n_nodes += n_children;
+    nodes[id].first_child = first;
+    nodes[id].child_count = n_children;
     const double half = s / 2;
     for (int c = 0; c < n_children; c++) {
       const int q = children[c];
@@ -87,13 +100,11 @@ struct QuadTree {
     int top = 0;
     stack[top++] = 0;
     while (top > 0) {
-      const int32_t node = stack[--top];
-      const int32_t children = child_count[node];
-      if (children == 0) {
-        for (int32_t p = lo[node]; p < lo[node] + count[node]; p++) {
-          const int32_t j = order[p];
-          if (j == i) continue;
-          const double dx = xi - Y[2 * j], dy = yi - Y[2 * j + 1];
+      const Node& node = nodes[stack[--top]];
+      if (node.child_count == 0) {
+        for (int32_t p = node.lo; p < node.lo + node.count; p++) {
+          if (order[p] == i) continue;
+          const double dx = xi - leaf_xy[2 * p], dy = yi - leaf_xy[2 * p + 1];
           const double w = 1 / (1 + dx * dx + dy * dy);
           z += w;
           fx += w * w * dx;
@@ -101,19 +112,17 @@ struct QuadTree {
         }
         continue;
       }
-      const double dx = xi - com_x[node], dy = yi - com_y[node];
+      const double dx = xi - node.com_x, dy = yi - node.com_y;
       const double d2 = dx * dx + dy * dy;
-      const double s = side[node];
-      if (s * s < angle2 * d2) {
-        const double c = count[node];
+      if (node.side2 < angle2 * d2) {
+        const double c = node.count;
         const double w = 1 / (1 + d2);
         z += c * w;
         fx += c * w * w * dx;
         fy += c * w * w * dy;
         continue;
       }
-      const int32_t first = first_child[node];
-      for (int32_t c = 0; c < children; c++) stack[top++] = first + c;
+      for (int32_t c = 0; c < node.child_count; c++) stack[top++] = node.first_child + c;
     }
     force[2 * i] = fx;
     force[2 * i + 1] = fy;
