@@ -63,10 +63,11 @@ long count(const Napi::CallbackInfo& info, size_t i, const char* name) {
     throw Napi::RangeError::New(info.Env(), std::string(name) + ": expected a non-negative integer");
   return static_cast<long>(d);
 }
-float real(const Napi::CallbackInfo& info, size_t i, const char* name) {
+double number(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + ": expected a number");
-  return static_cast<float>(info[i].As<Napi::Number>().DoubleValue());
+  return info[i].As<Napi::Number>().DoubleValue();
 }
+float real(const Napi::CallbackInfo& info, size_t i, const char* name) { return static_cast<float>(number(info, i, name)); }
 bool flag(const Napi::CallbackInfo& info, size_t i) { return info[i].ToBoolean().Value(); }
 
 template <typename T>
@@ -405,9 +406,8 @@ Napi::Value TsneGradient(const Napi::CallbackInfo& info) {
   auto row_ptr = i32(info, 2, "rowPtr");
   auto col = i32(info, 3, "col");
   auto val = f64(info, 4, "val");
-  if (!info[5].IsNumber() || !info[6].IsNumber()) throw Napi::TypeError::New(env, "exaggeration, angle: expected numbers");
-  double exaggeration = info[5].As<Napi::Number>().DoubleValue();
-  double angle = info[6].As<Napi::Number>().DoubleValue();
+  double exaggeration = number(info, 5, "exaggeration");
+  double angle = number(info, 6, "angle");
   auto grad = f64(info, 7, "grad");
   need(env, Y, 2.0 * n, "Y");
   need(env, grad, 2.0 * n, "grad");

@@ -18,8 +18,8 @@ import { Rng } from "../core/rng.js";
 import { linearHistogram, SparsityMetrics } from "../eval/metrics.js";
 import type { Sae } from "../sae/sae.js";
 import { kMeans } from "./kmeans.js";
-import { nearestNeighbors } from "./neighbors.js";
-import { effectivePerplexity, tsne, type TsneMethod } from "./tsne.js";
+import { nearestNeighbors, type Neighbors } from "./neighbors.js";
+import { effectivePerplexity, neighborCount, tsne, type TsneMethod } from "./tsne.js";
 
 /** Living latents the t-SNE map places at most by default: all of them in most SAEs. */
 export const DEFAULT_TSNE_POINTS = 20000;
@@ -120,12 +120,15 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
     norm = Math.sqrt(norm) || 1;
     for (let c = 0; c < d; c++) dirs[p * d + c] = W_dec.data[j * d + c]! / norm;
   });
-  analysis.decoder_similarity = decoderSimilarity(dirs, n, d, chosen);
-  o.onProgress?.(`t-SNE of ${n} living latents`);
+  // One nearest-neighbour search serves both the decoder similarity (the nearest) and
+  // Barnes-Hut t-SNE's affinities (the 3 x perplexity nearest).
   const perplexity = effectivePerplexity(o.perplexity ?? 30, n);
+  const neighbors = nearestNeighbors(dirs, n, d, neighborCount(perplexity, n));
+  analysis.decoder_similarity = decoderSimilarity(dirs, d, chosen, neighbors);
+  o.onProgress?.(`t-SNE of ${n} living latents`);
   const iterations = o.iterations ?? 1000;
   const t = tsne(dirs, n, d, {
-    perplexity, iterations, seed: o.seed ?? 0, method: o.method, angle: o.angle, init: o.init,
+    perplexity, iterations, seed: o.seed ?? 0, method: o.method, angle: o.angle, init: o.init, neighbors,
     onProgress: o.onTsneIteration && ((it) => o.onTsneIteration!(it, iterations)),
   });
   const k = Math.min(o.clusters ?? 10, n);
@@ -144,11 +147,11 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
   return analysis;
 }
 
-/** Each direction's largest cosine with another (dirs [n, d], unit-norm or zero rows), via its nearest neighbour. */
-function decoderSimilarity(dirs: Float64Array, n: number, d: number, latent: number[]): LatentAnalysis["decoder_similarity"] {
-  const nb = nearestNeighbors(dirs, n, d, 1);
-  const maxCosine = Array.from({ length: n }, (_, p) => {
-    const q = nb.index[p]!;
+/** Each direction's largest cosine with another (dirs [n, d], unit-norm or zero rows): with its nearest neighbour. */
+function decoderSimilarity(dirs: Float64Array, d: number, latent: number[], nb: Neighbors): LatentAnalysis["decoder_similarity"] {
+  const n = latent.length;
+  const nearest = Array.from({ length: n }, (_, p) => nb.index[p * nb.k]!);
+  const maxCosine = nearest.map((q, p) => {
     let dot = 0;
     for (let c = 0; c < d; c++) dot += dirs[p * d + c]! * dirs[q * d + c]!;
     return dot;
@@ -159,7 +162,7 @@ function decoderSimilarity(dirs: Float64Array, n: number, d: number, latent: num
   for (const v of maxCosine) counts[Math.max(0, Math.min(bins - 1, Math.floor(((v - lo) / (1 - lo)) * bins)))]!++;
   return {
     max_cosine: maxCosine,
-    nearest: Array.from(nb.index, (q) => latent[q]!),
+    nearest: nearest.map((q) => latent[q]!),
     mean_max_cosine: maxCosine.reduce((a, b) => a + b, 0) / n,
     histogram: { edges: Array.from({ length: bins + 1 }, (_, i) => (lo * (bins - i) + i) / bins), counts },
   };

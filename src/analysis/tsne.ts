@@ -22,7 +22,7 @@
  * KL as it goes, and is left out. Deterministic given the seed.
  */
 import { Rng } from "../core/rng.js";
-import { nearestNeighbors } from "./neighbors.js";
+import { nearestNeighbors, type Neighbors } from "./neighbors.js";
 import { kernels } from "../core/kernels.js";
 import { checkAngle } from "../core/quadtree.js";
 
@@ -36,6 +36,8 @@ export interface TsneOptions {
   method?: TsneMethod;
   /** Barnes-Hut: how far a cell must be to stand in for its points (sklearn's angle, 0.5; 0: exact sums). */
   angle?: number;
+  /** Barnes-Hut: the points' neighborCount(perplexity, n) nearest neighbours, if already found. */
+  neighbors?: Neighbors;
   /**
    * Starting layout: "pca" (default, as sklearn's since 1.2): the points' first two principal
    * components, scaled to a standard deviation of 1e-4 along the first; "random": N(0, 1e-4^2).
@@ -144,10 +146,15 @@ export function neighborCount(perplexity: number, n: number): number {
 /**
  * P = (p_j|i + p_i|j) / 2n as Barnes-Hut t-SNE has it: each p_.|i spread over the point's
  * neighborCount nearest neighbours only (zero elsewhere), then symmetrised; columns ascending.
+ * `neighbors`: those neighbours, when the caller has found them already.
  */
-export function sparseTsneAffinities(points: ArrayLike<number>, n: number, dim: number, perplexity: number): SparseAffinities {
+export function sparseTsneAffinities(points: ArrayLike<number>, n: number, dim: number, perplexity: number,
+  neighbors?: Neighbors): SparseAffinities {
   const k = neighborCount(perplexity, n);
-  const { index, dist2 } = nearestNeighbors(points, n, dim, k);
+  if (neighbors && (neighbors.k !== k || neighbors.index.length !== n * k)) {
+    throw new RangeError(`t-SNE at perplexity ${perplexity} needs each of the ${n} points' ${k} nearest neighbours, given ${neighbors.k}`);
+  }
+  const { index, dist2 } = neighbors ?? nearestNeighbors(points, n, dim, k);
   const cond = new Float64Array(n * k);
   const target = Math.log(perplexity);
   for (let i = 0; i < n; i++) perplexityRow(dist2.subarray(i * k, (i + 1) * k), k, target, cond.subarray(i * k, (i + 1) * k));
@@ -181,13 +188,7 @@ export function sparseTsneAffinities(points: ArrayLike<number>, n: number, dim: 
 
 /** The exact gradient of KL(exaggeration x P || Q) at Y [n, 2], P dense, into grad. */
 export function exactGradient(P: Float64Array, Y: Float64Array, n: number, exaggeration: number, grad: Float64Array): void {
-  let Z = 0;
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const dx = Y[2 * i]! - Y[2 * j]!, dy = Y[2 * i + 1]! - Y[2 * j + 1]!;
-      Z += 2 / (1 + dx * dx + dy * dy);
-    }
-  }
+  const Z = normalizer(Y, n);
   grad.fill(0);
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
@@ -290,7 +291,7 @@ export function tsne(points: ArrayLike<number>, n: number, dim: number, o: TsneO
   const iterations = o.iterations ?? 1000;
   const perplexity = effectivePerplexity(o.perplexity ?? 30, n);
   const dense = method === "exact" ? tsneAffinities(points, n, dim, perplexity) : null;
-  const sparse = method === "barnes_hut" ? sparseTsneAffinities(points, n, dim, perplexity) : null;
+  const sparse = method === "barnes_hut" ? sparseTsneAffinities(points, n, dim, perplexity, o.neighbors) : null;
   const Y = init === "pca" ? pcaLayout(points, n, dim) : new Float64Array(2 * n);
   if (init === "random" || Y.every((v) => v === 0)) {
     const rng = new Rng(o.seed ?? 0);

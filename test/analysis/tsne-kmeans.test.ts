@@ -119,6 +119,10 @@ describe("t-SNE", () => {
     }
     for (const [key, v] of entries) expect(entries.get(key.split(",").reverse().join(","))).toBe(v);
     expect(total).toBeCloseTo(1, 12);
+    // Neighbours found already serve as they are; too few of them are refused.
+    expect(sparseTsneAffinities(many, n, 6, 5, nb)).toEqual(P);
+    expect(() => sparseTsneAffinities(many, n, 6, 5, nearestNeighbors(many, n, 6, 10)))
+      .toThrow("t-SNE at perplexity 5 needs each of the 200 points' 16 nearest neighbours, given 10");
   });
 
   it("the Barnes-Hut gradient at angle 0 is the exact gradient; at 0.5 it is close", () => {
