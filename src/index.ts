@@ -13,7 +13,7 @@
  *   runAbsorption        SAEBench's feature absorption on the first-letter task
  *   runAutoInterp        SAEBench's autointerp, with any OpenAI-compatible LLM as the judge
  *   analyzeLatents       max activations, living features, t-SNE + k-means (the vSAE paper)
- *   buildDashboards      sae_vis-style feature dashboards
+ *   buildDashboards      sae_vis-style feature dashboards; exportNeuronpedia writes them as Neuronpedia's batch files
  */
 export * from "./core/kernels.js";
 export { Rng, counterNormal } from "./core/rng.js";
@@ -117,7 +117,14 @@ export { analysisFigures, type NamedAnalysis } from "./analysis/figures.js";
 export { tsne, type TsneMethod, type TsneOptions, type TsneResult } from "./analysis/tsne.js";
 export { nearestNeighbors, type Neighbors } from "./analysis/neighbors.js";
 export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
-export { buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions } from "./analysis/dashboard.js";
+export {
+  buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions, type LogitEffects,
+} from "./analysis/dashboard.js";
+export {
+  neuronpediaBatch, neuronpediaFeature, latentBatches, hookLayer, decoderHeadShares,
+  type NeuronpediaBatch, type NeuronpediaFeature, type NeuronpediaSource,
+} from "./analysis/neuronpedia.js";
+export { exportNeuronpedia, type NeuronpediaExportOptions } from "./analysis/neuronpedia-export.js";
 export { dashboardHtml, latentDashboardHtml, DASHBOARD_STYLE } from "./analysis/dashboard-html.js";
 export { FeatureCorrelations, type FeatureTables } from "./analysis/feature-tables.js";
 export { readRunMetrics, writeTrainingReport } from "./analysis/training-report.js";

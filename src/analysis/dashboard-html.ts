@@ -48,11 +48,12 @@ function featureTables(t: FeatureTables): string {
 export function latentDashboardHtml(l: LatentDashboard): string {
   const scale = l.max_activation;
   const quantiles = l.quantile_examples.map((q) =>
-    `<h4>|f| in ${q.range[0].toPrecision(3)} .. ${q.range[1].toPrecision(3)}</h4>${q.examples.map((e) => exampleHtml(e, scale)).join("")}`).join("");
+    `<h4>|f| in ${q.range[0].toPrecision(3)} .. ${q.range[1].toPrecision(3)} (${q.count} tokens)</h4>${q.examples.map((e) => exampleHtml(e, scale)).join("")}`).join("");
   return `<section id="latent-${l.latent}">
 <h2>Latent ${l.latent}</h2>
 <p>density ${(100 * l.density).toPrecision(3)}% of tokens &middot; max |f| ${l.max_activation.toPrecision(4)}</p>
 <div class="row">${histogramSvg({ title: `activations of latent ${l.latent} (non-zero)`, xLabel: "f", yLabel: "tokens", ...l.histogram })}
+${l.logits.histogram.counts.length ? histogramSvg({ title: `logit effects of latent ${l.latent} (vocabulary)`, xLabel: "W_U W_dec[j]", yLabel: "tokens", ...l.logits.histogram }) : ""}
 ${logitTable("positive logits", l.logits.top)}${logitTable("negative logits", l.logits.bottom)}</div>
 <div class="row">${featureTables(l.tables)}</div>
 <h3>Top activations</h3>

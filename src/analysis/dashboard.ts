@@ -9,7 +9,7 @@
  *     tokens around the position with the latent's activation on every token;
  *   - its logit effects: the decoder direction read by the unembedding, W_U W_dec[j]
  *     (sae_vis's to_resid_dir is the identity for resid/attn_out/mlp_out hooks), top and
- *     bottom tokens;
+ *     bottom tokens, and their histogram over the whole vocabulary;
  *   - the feature tables (feature-tables.ts): neuron alignment, correlated neurons and
  *     correlated features.
  *
@@ -34,6 +34,7 @@ export interface DashboardOptions {
   topExamples?: number;
   /** Activation quantile groups, and examples drawn from each. */
   quantiles?: number;
+  /** Examples drawn from each quantile group (sae_vis's quantile_group_size, 5). */
   perQuantile?: number;
   /** Tokens shown before and after the example's position. */
   window?: [number, number];
@@ -62,8 +63,9 @@ export interface LatentDashboard {
   max_activation: number;
   histogram: { edges: number[]; counts: number[] };
   top_examples: DashboardExample[];
-  quantile_examples: Array<{ range: [number, number]; examples: DashboardExample[] }>;
-  logits: { top: LogitEffect[]; bottom: LogitEffect[] };
+  /** Equal-count groups of the non-zero activations, weakest first: |f| range, how many fall in it, a few examples. */
+  quantile_examples: Array<{ range: [number, number]; count: number; examples: DashboardExample[] }>;
+  logits: LogitEffects;
   tables: FeatureTables;
 }
 
@@ -72,6 +74,16 @@ export interface LogitEffect {
   text: string;
   value: number;
 }
+
+export interface LogitEffects {
+  top: LogitEffect[];
+  bottom: LogitEffect[];
+  /** W_U W_dec[j] over the whole vocabulary, in LOGIT_HISTOGRAM_BINS bins (sae_vis's 40); empty without an unembedding to read by. */
+  histogram: { edges: number[]; counts: number[] };
+}
+
+/** sae_vis's LogitsHistogramConfig default. */
+export const LOGIT_HISTOGRAM_BINS = 40;
 
 export interface Dashboards {
   hook: string;
@@ -172,9 +184,12 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
       const group = ascending.slice(Math.floor((q * ascending.length) / Q), Math.floor(((q + 1) * ascending.length) / Q));
       const picks: number[] = [];
       const pool = [...group];
-      for (let c = 0; c < Math.min(o.perQuantile ?? 3, pool.length); c++) picks.push(pool.splice(rng.int(pool.length), 1)[0]!);
+      for (let c = 0; c < Math.min(o.perQuantile ?? 5, pool.length); c++) picks.push(pool.splice(rng.int(pool.length), 1)[0]!);
       const mag = (i: number) => Math.abs(val[i]!);
-      return { range: [mag(group[0]!), mag(group[group.length - 1]!)] as [number, number], examples: picks.sort((a, b) => mag(b) - mag(a)).map(example) };
+      return {
+        range: [mag(group[0]!), mag(group[group.length - 1]!)] as [number, number], count: group.length,
+        examples: picks.sort((a, b) => mag(b) - mag(a)).map(example),
+      };
     });
     const maxAbs = val.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
     return {
@@ -192,14 +207,14 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
  * blocks.{i}.mlp.hook_post).
  */
 export function logitEffects(model: LanguageModel, sae: Sae, latents: number[], n: number,
-  decode: (id: number) => string, hook?: string): Array<{ top: LogitEffect[]; bottom: LogitEffect[] }> {
+  decode: (id: number) => string, hook?: string): LogitEffects[] {
   const W_dec = sae.params.get("W_dec");
   const d = sae.cfg.d_in;
   const V = model.cfg.vocabSize;
   // An attention or MLP-neuron SAE's directions live in hook_z or mlp.hook_post: the output
   // projection takes them to the residual stream (as sae_vis does for attention SAEs).
   const projected = hook !== undefined && PROJECTED_HOOK.test(hook);
-  if (!W_dec || W_dec.shape[0] !== sae.cfg.d_sae || (!projected && d !== model.cfg.dModel)) return latents.map(() => ({ top: [], bottom: [] }));
+  if (!W_dec || W_dec.shape[0] !== sae.cfg.d_sae || (!projected && d !== model.cfg.dModel)) return latents.map(() => ({ top: [], bottom: [], histogram: { edges: [], counts: [] } }));
   let dirs: Float32Array = new Float32Array(latents.length * d);
   latents.forEach((j, s) => dirs.set(W_dec.data.subarray(j * d, (j + 1) * d), s * d));
   if (projected) dirs = model.projectToResidual(hook!, dirs, latents.length);
@@ -208,7 +223,10 @@ export function logitEffects(model: LanguageModel, sae: Sae, latents: number[], 
     const row = out.subarray(s * V, (s + 1) * V);
     const order = [...row.keys()].sort((a, b) => row[b]! - row[a]! || a - b);
     const effect = (t: number): LogitEffect => ({ token: t, text: decode(t), value: row[t]! });
-    return { top: order.slice(0, n).map(effect), bottom: order.slice(-n).reverse().map(effect) };
+    return {
+      top: order.slice(0, n).map(effect), bottom: order.slice(-n).reverse().map(effect),
+      histogram: linearHistogram(Array.from(row), LOGIT_HISTOGRAM_BINS),
+    };
   });
 }
 

@@ -1,8 +1,13 @@
-/** `saekit dashboard`: sae_vis-style feature dashboards of chosen latents, as JSON and HTML. */
-import { join } from "node:path";
+/**
+ * `saekit dashboard`: sae_vis-style feature dashboards of chosen latents, as JSON and HTML, or
+ * (--format neuronpedia) every latent's as the batch files Neuronpedia imports.
+ */
+import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { dashboardHtml } from "../analysis/dashboard-html.js";
 import { buildDashboards, parseLatentList } from "../analysis/dashboard.js";
+import { exportNeuronpedia } from "../analysis/neuronpedia-export.js";
+import { hookLayer, latentBatches } from "../analysis/neuronpedia.js";
 import { promptLatents, promptView } from "../analysis/prompt-view.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
@@ -15,13 +20,20 @@ export function registerDashboard(program: Command): void {
   const cmd = program
     .command("dashboard")
     .description("feature dashboards (as sae_vis): per latent its density, activation histogram, logit effects, feature tables and the contexts it fires on, and with --prompt the prompt-centric view; written as dashboards.json and dashboard.html")
-    .requiredOption("--out <dir>", "folder for dashboards.json and dashboard.html")
-    .option("--latents <list>", "latents to show, e.g. 0-31 or 3,7,42 (default 0-31, or with --prompt the latents that fire most on it)")
+    .requiredOption("--out <dir>", "folder for dashboards.json and dashboard.html (or the Neuronpedia batch files)")
+    .option("--format <f>", "html: dashboards.json + dashboard.html; neuronpedia: batch-{n}.json files as SAEDashboard's Neuronpedia runner writes them (a rerun resumes)", "html")
+    .option("--latents <list>", "latents to show, e.g. 0-31 or 3,7,42 (default 0-31, or with --prompt the latents that fire most on it; every latent for --format neuronpedia)")
     .option("--prompt <text>", "also the prompt-centric view: each token's strongest latents and their loss effects")
     .option("--prompt-top <n>", "latents listed per prompt token", positiveInt, 10)
     .option("--tokens <n>", "token positions to read", positiveInt, 32768)
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
     .option("--top <n>", "top-activating examples per latent", positiveInt, 20)
+    .option("--quantiles <n>", "equal-count groups of each latent's activations to draw examples from", positiveInt, 5)
+    .option("--per-quantile <n>", "examples drawn from each group", positiveInt, 5)
+    .option("--features-per-batch <n>", "--format neuronpedia: latents per batch file", positiveInt, 128)
+    .option("--np-model-id <id>", "--format neuronpedia: the model's id on Neuronpedia (default: the last part of the SAE config's model_name, else of --model)")
+    .option("--np-set-name <name>", "--format neuronpedia: the SAE set's name (default: the SAE's folder name)")
+    .option("--np-sae-id-suffix <s>", "--format neuronpedia: suffix of the SAE's id after its set (an L0, a step...)")
     .option("--keep-bos", "also look at BOS positions")
     .option("--skip-contexts <n>", "skip this many contexts first", nonNegativeInt, 0)
     .option("--seed <n>", "seed for the quantile examples", nonNegativeInt, 0)
@@ -29,9 +41,33 @@ export function registerDashboard(program: Command): void {
   addSaeModelDatasetOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
+    if (o.format !== "html" && o.format !== "neuronpedia") throw new Error(`--format must be html or neuronpedia, got "${o.format}"`);
+    if (o.format === "neuronpedia" && o.prompt !== undefined) throw new Error("--prompt makes the HTML page's prompt view; Neuronpedia files have none");
     const loaded = await openModel(o);
-    const { sae, hook } = await openSaeAtHook(o);
+    const { sae, hook, metadata } = await openSaeAtHook(o);
     const tokenizer = loaded.tokenizer;
+    if (o.format === "neuronpedia") {
+      const layer = hookLayer(hook);
+      if (layer === null) throw new Error(`Neuronpedia files name a layer, and ${hook} is outside the blocks`);
+      const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
+      const latents = parseLatentList(o.latents ?? `0-${sae.cfg.d_sae - 1}`, sae.cfg.d_sae);
+      const name = (path: string) => basename(path.replace(/^hf:/, "").replace(/@[^/]*$/, "").replace(/\/+$/, "")).replace(/\.(bin|safetensors|pt)$/, "");
+      const bar = new ProgressBar(latentBatches(latents, o.featuresPerBatch).length, "neuronpedia batches", process.stderr.isTTY === true);
+      const result = await exportNeuronpedia(loaded.model, tokenizer, sae, src.contexts, {
+        out: o.out, hook, latents, tokens: o.tokens, ctx: o.ctx, batch: o.batch, topExamples: o.top,
+        quantiles: o.quantiles, perQuantile: o.perQuantile, excludeBos: o.keepBos !== true, seed: o.seed,
+        featuresPerBatch: o.featuresPerBatch,
+        source: {
+          modelId: o.npModelId ?? name(metadata.model_name ?? o.model), layer,
+          saeSet: o.npSetName ?? name(o.sae), saeIdSuffix: o.npSaeIdSuffix ?? null, dataset: o.dataset, ctx: o.ctx,
+        },
+        settings: { model: o.model, sae: o.sae, skip_contexts: o.skipContexts },
+        onBatch: (done) => bar.update(done),
+      });
+      bar.finish();
+      printJson({ ...result, hook, latents: latents.length });
+      return;
+    }
     const prompt = o.prompt === undefined ? undefined : (() => {
       if (!tokenizer) throw new Error(`${loaded.source} has no tokenizer for --prompt; pass --tokenizer`);
       const ids = [...(o.bos !== false && loaded.bosId !== null ? [loaded.bosId] : []), ...tokenizer.encode(o.prompt)];
@@ -44,7 +80,8 @@ export function registerDashboard(program: Command): void {
     const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
     const bar = new ProgressBar(Math.ceil(o.tokens / (o.ctx - 1)), "dashboard", process.stderr.isTTY === true);
     const d = await buildDashboards(loaded.model, loaded.tokenizer, sae, src.contexts, {
-      hook, latents, tokens: o.tokens, ctx: o.ctx, batch: o.batch, topExamples: o.top, excludeBos: o.keepBos !== true,
+      hook, latents, tokens: o.tokens, ctx: o.ctx, batch: o.batch, topExamples: o.top, quantiles: o.quantiles,
+      perQuantile: o.perQuantile, excludeBos: o.keepBos !== true,
       seed: o.seed, onProgress: (n) => bar.update(n),
     });
     bar.finish();

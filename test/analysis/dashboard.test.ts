@@ -86,6 +86,8 @@ describe("feature dashboards", async () => {
       // Quantile groups partition the activations, weakest group first.
       const groups = l.quantile_examples;
       for (let q = 1; q < groups.length; q++) expect(groups[q]!.range[0]).toBeGreaterThanOrEqual(groups[q - 1]!.range[1]);
+      expect(groups.reduce((a, g) => a + g.count, 0)).toBe(fired.length);
+      for (const g of groups) expect(g.count).toBeGreaterThanOrEqual(Math.floor(fired.length / groups.length));
       // Logit effects: W_U W_dec[j], the largest and smallest over the vocabulary.
       const V = model.cfg.vocabSize;
       const W_dec = sae.params.get("W_dec")!.data;
@@ -98,6 +100,11 @@ describe("feature dashboards", async () => {
       expect(l.logits.top.map((t) => t.token)).toEqual(order.slice(0, 10));
       expect(l.logits.bottom.map((t) => t.token)).toEqual(order.slice(-10).reverse());
       expect(l.logits.top[0]!.value).toBeCloseTo(effect[order[0]!]!, 4);
+      // Their histogram: every token of the vocabulary once, 40 bins from the smallest effect (or 0) up.
+      expect(l.logits.histogram.counts).toHaveLength(40);
+      expect(l.logits.histogram.counts.reduce((a, b) => a + b, 0)).toBe(V);
+      expect(l.logits.histogram.edges[0]).toBeCloseTo(Math.min(0, effect[order[V - 1]!]!), 4);
+      expect(l.logits.histogram.edges[40]).toBeCloseTo(Math.max(0, effect[order[0]!]!), 4);
       // Feature tables: decoder alignment, and Pearson correlations over the same positions.
       const row = Array.from(W_dec.subarray(j * d, (j + 1) * d));
       const l1 = row.reduce((a, v) => a + Math.abs(v), 0);

@@ -71,6 +71,16 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(written.prompt[0].token).toBe(0); // BOS first, then the prompt's tokens, each with its latents
     expect(written.prompt.slice(1).every((t: { top: unknown[] }) => t.top.length === 4)).toBe(true);
     expect(readFileSync(join(dash, "dashboard.html"), "utf8")).toContain('<section id="latent-7">');
+    // Every latent's dashboard as Neuronpedia batch files, named after the model and SAE folders.
+    const np = join(dir, "neuronpedia");
+    const npArgs = ["dashboard", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16",
+      "--format", "neuronpedia", "--features-per-batch", "32", "--out", np];
+    expect(JSON.parse(saekit(...npArgs))).toEqual({ out: np, batches: 2, written: 2, skipped: 0, hook: "blocks.0.hook_resid_post", latents: 64 });
+    const batch1 = JSON.parse(readFileSync(join(np, "batch-1.json"), "utf8"));
+    expect(batch1).toMatchObject({ model_id: "model", layer: 0, sae_set: "run", sae_id_suffix: null });
+    expect(batch1.features.map((f: { feature_index: number }) => f.feature_index)).toEqual(Array.from({ length: 32 }, (_, i) => 32 + i));
+    expect(JSON.parse(saekit(...npArgs))).toMatchObject({ written: 0, skipped: 2 });
+    expect(() => saekit(...npArgs, "--prompt", "Once")).toThrow(/Neuronpedia files have none/);
     expect(e.hook).toBe("blocks.0.hook_resid_post"); // from the SAE's cfg.json
     for (const key of ["ce_loss_clean", "ce_loss_with_sae", "ce_loss_zero_ablated", "ce_loss_recovered", "kl_div_score"]) {
       expect(Number.isFinite(e[key]), key).toBe(true);

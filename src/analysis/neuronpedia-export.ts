@@ -1,0 +1,94 @@
+/**
+ * Writes an SAE's feature dashboards as Neuronpedia batch files (neuronpedia.ts), the way
+ * SAEDashboard's NeuronpediaRunner does: the latents split into batches of about
+ * `featuresPerBatch`, each batch's dashboards built over the same contexts and written as
+ * `batch-{n}.json` (atomically), with every example a whole context, as Neuronpedia shows
+ * them. A rerun skips the batch files already there, so a killed export resumes;
+ * `run_settings.json` records what the folder holds, and a rerun asking for something else
+ * is refused rather than mixing two exports in one folder.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
+import type { LanguageModel } from "../lm/model.js";
+import type { TextTokenizer } from "../lm/tokenizer.js";
+import type { Sae } from "../sae/sae.js";
+import { buildDashboards, type DashboardOptions } from "./dashboard.js";
+import { decoderHeadShares, latentBatches, neuronpediaBatch, type NeuronpediaSource } from "./neuronpedia.js";
+
+export const RUN_SETTINGS_FILE = "run_settings.json";
+
+export interface NeuronpediaExportOptions extends Omit<DashboardOptions, "window" | "onProgress"> {
+  /** Folder for the batch files. */
+  out: string;
+  source: NeuronpediaSource;
+  /** Latents per batch file (SAEDashboard's n_features_at_a_time, 128). */
+  featuresPerBatch?: number;
+  /** Anything else that decides the contents (model, SAE, dataset paths), kept in run_settings.json. */
+  settings?: Record<string, unknown>;
+  /** After each batch: how many of the batches are done. */
+  onBatch?: (done: number, total: number) => void;
+}
+
+export interface NeuronpediaExportResult {
+  out: string;
+  batches: number;
+  /** Batch files written by this run, and found already written by an earlier one. */
+  written: number;
+  skipped: number;
+}
+
+export async function exportNeuronpedia(model: LanguageModel, tokenizer: TextTokenizer | null, sae: Sae,
+  contexts: AsyncIterable<Int32Array>, o: NeuronpediaExportOptions): Promise<NeuronpediaExportResult> {
+  const batches = latentBatches(o.latents, o.featuresPerBatch ?? 128);
+  const settings = {
+    ...o.settings, model_id: o.source.modelId, layer: o.source.layer, sae_set: o.source.saeSet,
+    sae_id_suffix: o.source.saeIdSuffix ?? null, dataset: o.source.dataset, hook: o.hook, n_tokens_in_prompt: o.ctx,
+    tokens: o.tokens, exclude_bos: o.excludeBos !== false, top_examples: o.topExamples ?? null, quantiles: o.quantiles ?? null,
+    per_quantile: o.perQuantile ?? null, logit_tokens: o.logitTokens ?? null, seed: o.seed ?? 0,
+    features_per_batch: o.featuresPerBatch ?? 128, latents: o.latents,
+  };
+  const settingsPath = join(o.out, RUN_SETTINGS_FILE);
+  if (existsSync(settingsPath)) {
+    let before: unknown;
+    try { before = JSON.parse(readFileSync(settingsPath, "utf8")); } catch (e) {
+      throw new Error(`${settingsPath} is not valid JSON (${(e as Error).message}); remove it or write to another folder`);
+    }
+    if (JSON.stringify(before) !== JSON.stringify(settings)) {
+      const differs = Object.keys(settings).filter((k) =>
+        JSON.stringify((before as Record<string, unknown>)?.[k]) !== JSON.stringify((settings as Record<string, unknown>)[k]));
+      throw new Error(`${o.out} holds a Neuronpedia export made with other settings (${differs.join(", ")}); ` +
+        "rerun with the same ones to resume it, or write to another folder");
+    }
+  } else {
+    writeJsonAtomic(settingsPath, settings);
+  }
+  const file = (n: number) => join(o.out, `batch-${n}.json`);
+  const todo = batches.map((_, n) => n).filter((n) => !existsSync(file(n)));
+  const result = { out: o.out, batches: batches.length, written: 0, skipped: batches.length - todo.length };
+  o.onBatch?.(result.skipped, batches.length);
+  if (todo.length === 0) return result;
+
+  // The contexts are read once and shown to every batch.
+  const first = o.excludeBos === false ? 0 : 1;
+  const wanted = Math.ceil(o.tokens / (o.ctx - first));
+  const kept: Int32Array[] = [];
+  for await (const c of contexts) {
+    if (kept.length >= wanted) break;
+    kept.push(c);
+  }
+  async function* replay(): AsyncIterable<Int32Array> { yield* kept; }
+
+  const W_dec = sae.params.get("W_dec");
+  const d = sae.cfg.d_in;
+  const headShares = /\.attn\.hook_z$/.test(o.hook) && W_dec && W_dec.shape[0] === sae.cfg.d_sae
+    ? (j: number) => decoderHeadShares(W_dec.data.subarray(j * d, (j + 1) * d), model.cfg.nHeads)
+    : undefined;
+  for (const n of todo) {
+    const dash = await buildDashboards(model, tokenizer, sae, replay(), { ...o, latents: batches[n]!, window: [o.ctx, o.ctx] });
+    writeFileAtomic(file(n), JSON.stringify(neuronpediaBatch(dash, o.source, headShares)));
+    result.written++;
+    o.onBatch?.(result.skipped + result.written, batches.length);
+  }
+  return result;
+}
