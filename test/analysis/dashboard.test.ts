@@ -2,25 +2,16 @@
  * Feature dashboards against a brute-force recount: the same contexts run through the model
  * by hand, every position encoded densely, and each dashboard field recomputed from that.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { dashboardHtml } from "../../src/analysis/dashboard-html.js";
 import { buildDashboards, parseLatentList } from "../../src/analysis/dashboard.js";
 import { promptLatents, promptView } from "../../src/analysis/prompt-view.js";
-import { Rng } from "../../src/core/rng.js";
-import { openContexts } from "../../src/lm/dataset.js";
-import { loadModel } from "../../src/lm/load.js";
-import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
 import { toDense } from "../../src/sae/sparse-code.js";
 import { tempDir } from "../helpers.js";
-import { writeTinyNeox } from "../lm/fixtures.js";
+import { dashboardFixture } from "./dashboard-fixture.js";
 
 const dir = tempDir();
-const textPath = join(dir, "stories.txt");
-writeFileSync(textPath, Array.from({ length: 40 }, (_, i) =>
-  `Once upon a time there was a cat number ${i}. The cat sat on the mat and ate ${i % 7} fish.`).join("<|endoftext|>"));
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -29,16 +20,9 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 }
 
 describe("feature dashboards", async () => {
-  const loaded = await loadModel(writeTinyNeox(join(dir, "model"), { seed: 6 }));
-  const { model, tokenizer } = loaded;
+  const { model, tokenizer, sae, ctx, hook, contexts } = await dashboardFixture(dir);
   const d = model.cfg.dModel;
-  const ctx = 16;
-  const hook = "blocks.0.hook_resid_post";
-  const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 24, k: 4 }));
-  const rng = new Rng(2);
-  for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
   const latents = [0, 5, 11, 23];
-  const contexts = () => openContexts(loaded, textPath, { ctx, prependBos: true }).contexts;
 
   it("every field agrees with a brute-force recount over the same positions", async () => {
     const dash = await buildDashboards(model, tokenizer, sae, contexts(), { hook, latents, tokens: 150, ctx, batch: 3, topExamples: 5, window: [3, 2] });

@@ -4,19 +4,17 @@
  * dashboard it comes from, batches split as numpy's array_split splits them, and an export
  * that resumes after a kill and refuses to mix two exports in one folder.
  */
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildDashboards } from "../../src/analysis/dashboard.js";
 import { exportNeuronpedia } from "../../src/analysis/neuronpedia-export.js";
 import { decoderHeadShares, hookLayer, latentBatches, neuronpediaBatch } from "../../src/analysis/neuronpedia.js";
 import { Rng } from "../../src/core/rng.js";
-import { openContexts } from "../../src/lm/dataset.js";
-import { loadModel } from "../../src/lm/load.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
 import { tempDir } from "../helpers.js";
-import { writeTinyNeox } from "../lm/fixtures.js";
+import { dashboardFixture } from "./dashboard-fixture.js";
 
 const BATCH_KEYS = ["features", "layer", "model_id", "sae_id_suffix", "sae_set"];
 const FEATURE_KEYS = [
@@ -29,20 +27,9 @@ const FEATURE_KEYS = [
 const ACTIVATION_KEYS = ["bin_contains", "bin_max", "bin_min", "qualifying_token_index", "tokens", "values"];
 
 const dir = tempDir();
-const textPath = join(dir, "stories.txt");
-writeFileSync(textPath, Array.from({ length: 40 }, (_, i) =>
-  `Once upon a time there was a cat number ${i}. The cat sat on the mat and ate ${i % 7} fish.`).join("<|endoftext|>"));
 
 describe("Neuronpedia batch files", async () => {
-  const loaded = await loadModel(writeTinyNeox(join(dir, "model"), { seed: 6 }));
-  const { model, tokenizer } = loaded;
-  const d = model.cfg.dModel;
-  const ctx = 16;
-  const hook = "blocks.0.hook_resid_post";
-  const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 24, k: 4 }));
-  const rng = new Rng(2);
-  for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
-  const contexts = () => openContexts(loaded, textPath, { ctx, prependBos: true }).contexts;
+  const { model, tokenizer, sae, ctx, hook, contexts } = await dashboardFixture(dir);
   const source = { modelId: "tiny-neox", layer: 0, saeSet: "res-test", dataset: "stories.txt", ctx };
 
   it("hold every field SAEDashboard writes, each from the dashboard it comes from", async () => {
