@@ -42,6 +42,12 @@ export interface DashboardOptions {
   logitTokens?: number;
   excludeBos?: boolean;
   seed?: number;
+  /**
+   * The hook's activations of each forward batch, kept for the next call: empty on the first
+   * call, which fills it; later calls over the same contexts in the same batches read it
+   * instead of running the model (one entry per batch of `batch` contexts, [n * T', d]).
+   */
+  activationCache?: Float32Array[];
   onProgress?: (contexts: number) => void;
 }
 
@@ -110,14 +116,23 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
   const correlations = new FeatureCorrelations(o.latents, d, m);
   let scored = 0;
 
+  let forwardBatch = 0;
   const runBatch = (batch: Int32Array[]) => {
     const n = batch.length;
-    const tokens = new Int32Array(n * T);
-    batch.forEach((c, b) => tokens.set(c, b * T));
-    const act = model.activationAt(tokens, n, T, o.hook);
     const per = T - first;
-    const x = new Float32Array(n * per * d);
-    for (let b = 0; b < n; b++) x.set(act.subarray((b * T + first) * d, (b + 1) * T * d), b * per * d);
+    const hookRows = () => {
+      const tokens = new Int32Array(n * T);
+      batch.forEach((c, b) => tokens.set(c, b * T));
+      const act = model.activationAt(tokens, n, T, o.hook);
+      const rows = new Float32Array(n * per * d);
+      for (let b = 0; b < n; b++) rows.set(act.subarray((b * T + first) * d, (b + 1) * T * d), b * per * d);
+      return rows;
+    };
+    const cache = o.activationCache;
+    const x = cache?.[forwardBatch] ?? hookRows();
+    if (x.length !== n * per * d) throw new Error("dashboard: the activation cache holds other contexts or batches than these");
+    if (cache) cache[forwardBatch] = x;
+    forwardBatch++;
     const code = sae.encode(x, n * per);
     correlations.add(x, code, n * per);
     const base = allTokens.length * T;

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { dashboardHtml } from "../analysis/dashboard-html.js";
 import { buildDashboards, parseLatentList } from "../analysis/dashboard.js";
 import { exportNeuronpedia } from "../analysis/neuronpedia-export.js";
-import { hookLayer, latentBatches } from "../analysis/neuronpedia.js";
+import { hookLayer } from "../analysis/neuronpedia.js";
 import { promptLatents, promptView } from "../analysis/prompt-view.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
@@ -52,7 +52,7 @@ export function registerDashboard(program: Command): void {
       const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
       const latents = parseLatentList(o.latents ?? `0-${sae.cfg.d_sae - 1}`, sae.cfg.d_sae);
       const name = (path: string) => basename(path.replace(/^hf:/, "").replace(/@[^/]*$/, "").replace(/\/+$/, "")).replace(/\.(bin|safetensors|pt)$/, "");
-      const bar = new ProgressBar(latentBatches(latents, o.featuresPerBatch).length, "neuronpedia batches", process.stderr.isTTY === true);
+      let bar = null as ProgressBar | null;
       const result = await exportNeuronpedia(loaded.model, tokenizer, sae, src.contexts, {
         out: o.out, hook, latents, tokens: o.tokens, ctx: o.ctx, batch: o.batch, topExamples: o.top,
         quantiles: o.quantiles, perQuantile: o.perQuantile, excludeBos: o.keepBos !== true, seed: o.seed,
@@ -62,9 +62,9 @@ export function registerDashboard(program: Command): void {
           saeSet: o.npSetName ?? name(o.sae), saeIdSuffix: o.npSaeIdSuffix ?? null, dataset: o.dataset, ctx: o.ctx,
         },
         settings: { model: o.model, sae: o.sae, skip_contexts: o.skipContexts },
-        onBatch: (done) => bar.update(done),
+        onProgress: (done, total) => (bar ??= new ProgressBar(total, "neuronpedia", process.stderr.isTTY === true)).update(done),
       });
-      bar.finish();
+      bar?.finish();
       printJson({ ...result, hook, latents: latents.length });
       return;
     }

@@ -2,7 +2,7 @@
  * Feature dashboards against a brute-force recount: the same contexts run through the model
  * by hand, every position encoded densely, and each dashboard field recomputed from that.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { dashboardHtml } from "../../src/analysis/dashboard-html.js";
 import { buildDashboards, parseLatentList } from "../../src/analysis/dashboard.js";
 import { promptLatents, promptView } from "../../src/analysis/prompt-view.js";
@@ -111,6 +111,16 @@ describe("feature dashboards", async () => {
         expect(r.cosine!).toBeCloseTo(row.reduce((a, v, i) => a + v * other[i]!, 0) / (norm * Math.hypot(...other)), 6);
       }
     }
+    // With an activation cache: filled by one call, read by the next (no model run), the same dashboards.
+    const cache: Float32Array[] = [];
+    const opts = { hook, latents, tokens: 150, ctx, batch: 3, topExamples: 5, window: [3, 2] as [number, number], activationCache: cache };
+    expect(await buildDashboards(model, tokenizer, sae, contexts(), opts)).toEqual(dash);
+    expect(cache.map((x) => x.length / d)).toEqual([45, 45, 45, 15]);
+    const forward = vi.spyOn(model, "activationAt");
+    expect(await buildDashboards(model, tokenizer, sae, contexts(), opts)).toEqual(dash);
+    expect(forward).not.toHaveBeenCalled();
+    forward.mockRestore();
+    await expect(buildDashboards(model, tokenizer, sae, contexts(), { ...opts, batch: 4 })).rejects.toThrow(/activation cache holds other contexts/);
     const html = dashboardHtml(dash, { model: "tiny", sae: "random", dataset: "stories.txt" });
     expect(html.match(/<section id="latent-/g)).toHaveLength(4);
     expect(html.match(/correlated features/g)).toHaveLength(4);

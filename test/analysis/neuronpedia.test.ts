@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { buildDashboards } from "../../src/analysis/dashboard.js";
 import { exportNeuronpedia } from "../../src/analysis/neuronpedia-export.js";
 import { decoderHeadShares, hookLayer, latentBatches, neuronpediaBatch } from "../../src/analysis/neuronpedia.js";
@@ -110,8 +110,13 @@ describe("Neuronpedia batch files", async () => {
   it("an export writes a batch file per group, resumes after a kill, and refuses other settings in its folder", async () => {
     const out = join(dir, "np");
     const latents = Array.from({ length: 24 }, (_, j) => j);
-    const options = { out, hook, latents, tokens: 150, ctx, featuresPerBatch: 10, source, settings: { sae: "random" } };
+    const options = { out, hook, latents, tokens: 150, ctx, batch: 3, featuresPerBatch: 10, source, settings: { sae: "random" } };
+    // The model runs once, over 4 forward batches of 3, 3, 3 and 1 contexts; the later
+    // dashboard batches read its activations from the cache.
+    const forward = vi.spyOn(model, "activationAt");
     const first = await exportNeuronpedia(model, tokenizer, sae, contexts(), options);
+    expect(forward).toHaveBeenCalledTimes(4);
+    forward.mockRestore();
     expect(first).toEqual({ out, batches: 3, written: 3, skipped: 0 });
     expect(readdirSync(out).sort()).toEqual(["batch-0.json", "batch-1.json", "batch-2.json", "run_settings.json"]);
     const files = [0, 1, 2].map((n) => readFileSync(join(out, `batch-${n}.json`), "utf8"));
@@ -125,6 +130,13 @@ describe("Neuronpedia batch files", async () => {
     const again = await exportNeuronpedia(model, tokenizer, sae, contexts(), options);
     expect(again).toEqual({ out, batches: 3, written: 1, skipped: 2 });
     expect(readFileSync(join(out, "batch-2.json"), "utf8")).toBe(files[2]);
+    // Without room for the cache, the model runs again for each batch, to the same files.
+    const uncached = join(dir, "np-uncached");
+    const rerun = vi.spyOn(model, "activationAt");
+    await exportNeuronpedia(model, tokenizer, sae, contexts(), { ...options, out: uncached, cacheBytes: 0 });
+    expect(rerun).toHaveBeenCalledTimes(12);
+    rerun.mockRestore();
+    expect([0, 1, 2].map((n) => readFileSync(join(uncached, `batch-${n}.json`), "utf8"))).toEqual(files);
     await expect(exportNeuronpedia(model, tokenizer, sae, contexts(), { ...options, tokens: 300 }))
       .rejects.toThrow(/other settings \(tokens\)/);
     expect(readFileSync(join(out, "batch-2.json"), "utf8")).toBe(files[2]);
