@@ -15,7 +15,7 @@ import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt, printJson } 
 export function registerAnalyze(program: Command): void {
   program
     .command("analyze")
-    .description("max-activation histograms, living-feature fraction and a t-SNE + k-means map of the latents (the vSAE paper's analyses), written as analysis.json, SVG and PNG figures and report.html")
+    .description("max-activation histograms, living-feature fraction, decoder similarity (each latent's nearest other direction) and a t-SNE + k-means map of the latents (the vSAE paper's analyses), written as analysis.json, SVG and PNG figures and report.html")
     .requiredOption("--sae <path>", `${SAE_HELP}; repeat to compare several`, (v: string, prev: string[] = []) => [...prev, v])
     .requiredOption("--data <source>", "activations: a store folder, an activation file or synthetic:...")
     .requiredOption("--out <dir>", "report folder")

@@ -19,7 +19,7 @@ import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./option
 export function registerDashboard(program: Command): void {
   const cmd = program
     .command("dashboard")
-    .description("feature dashboards (as sae_vis): per latent its density, activation histogram, logit effects, feature tables and the contexts it fires on, and with --prompt the prompt-centric view; written as dashboards.json and dashboard.html")
+    .description("feature dashboards (as sae_vis): per latent its density, activation histogram, logit effects, feature tables and the contexts it fires on, and with --prompt the prompt-centric view; written as dashboards.json and dashboard.html, or (--format neuronpedia) as the batch files Neuronpedia imports")
     .requiredOption("--out <dir>", "folder for dashboards.json and dashboard.html (or the Neuronpedia batch files)")
     .option("--format <f>", "html: dashboards.json + dashboard.html; neuronpedia: batch-{n}.json files as SAEDashboard's Neuronpedia runner writes them (a rerun resumes)", "html")
     .option("--latents <list>", "latents to show, e.g. 0-31 or 3,7,42 (default 0-31, or with --prompt the latents that fire most on it; every latent for --format neuronpedia)")
