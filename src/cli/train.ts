@@ -57,7 +57,8 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--residual-threshold <x>", "mp: a token's pursuit stops once its residual norm is below this (default 0.01, SAELens')", finiteNumber)
     .option("--max-iterations <n>", "mp: at most this many pursuit steps per token (default d_in, SAELens')", positiveInt)
     .option("--hidden <widths>", "vaease: encoder Swish hidden layer widths, e.g. 128,128", intList)
-    .option("--init-log-gamma <x>", "vaease: initial log decoder variance", finiteNumber);
+    .option("--init-log-gamma <x>", "vaease: initial log decoder variance", finiteNumber)
+    .option("--no-gate", "vaease: the decoder sees z, not (1 - sigma) z: a plain VAE, the VAEase paper's baseline");
 }
 
 /** The SaeConfig the SAE options describe. */
@@ -119,6 +120,7 @@ function saeConfigInput(o: Record<string, unknown>, dIn: number): SaeConfigInput
     relu_mu: o.reluMu === true ? true : undefined,
     hidden: o.hidden,
     init_log_gamma: o.initLogGamma,
+    gate: o.gate === false ? false : undefined,
   };
 }
 

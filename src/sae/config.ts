@@ -153,6 +153,11 @@ export interface VaeaseConfig extends BaseSaeConfig {
   hidden: number[];
   /** Initial log of the shared decoder variance gamma. */
   init_log_gamma: number;
+  /**
+   * true: the decoder sees (1 - sigma) * z (VAEase); false: z itself, a plain VAE (the
+   * paper's VAE baseline, whose active dimensions are the same for every input).
+   */
+  gate: boolean;
 }
 
 /**
@@ -214,7 +219,7 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
       };
       break;
     case "vaease":
-      cfg = { ...base, architecture, decoder_norm: "none", hidden: [], init_log_gamma: 0 };
+      cfg = { ...base, architecture, decoder_norm: "none", hidden: [], init_log_gamma: 0, gate: true };
       break;
     case "mp":
       if (input.k !== undefined) {
@@ -319,6 +324,7 @@ export function validateConfig(cfg: SaeConfig): void {
       if (!Array.isArray(cfg.hidden)) fail("hidden must be an array of layer widths");
       cfg.hidden.forEach((h, i) => posInt(`hidden[${i}]`, h));
       if (!Number.isFinite(cfg.init_log_gamma)) fail("init_log_gamma must be a number");
+      if (typeof cfg.gate !== "boolean") fail("gate must be true (VAEase) or false (a plain VAE)");
       break;
   }
 }

@@ -12,6 +12,9 @@
  * per token (= 2 * (-ELBO) up to the constant d log 2 pi), with gamma = exp(log_gamma) a
  * learned scalar decoder variance. Inference uses e = (1 - sigma) * mu.
  *
+ * With gate = false the decoder sees z itself (e = z, inference mu): the plain VAE the paper
+ * compares against, which can only switch a dimension off for every input at once.
+ *
  * Active dimensions of a token are the low-variance group of a two-cluster split of its
  * log-variances (activeDims), as the authors count them. The latent count is small
  * (kappa, the paper's 20-512), so everything here is dense.
@@ -108,12 +111,12 @@ export class VaeaseSae implements Sae {
     return this.encoder(x, batch).logvar.slice();
   }
 
-  /** Inference code e = (1 - sigma) * mu, every latent present. */
+  /** Inference code e = (1 - sigma) * mu (mu without the gate), every latent present. */
   encode(x: Float32Array, batch: number): SparseCode {
     const kappa = this.cfg.d_sae;
     const f = this.encoder(x, batch);
     const code = this.denseCode(batch);
-    for (let t = 0; t < batch * kappa; t++) code.val[t] = (1 - f.sigma[t]!) * f.mu[t]!;
+    for (let t = 0; t < batch * kappa; t++) code.val[t] = this.cfg.gate ? (1 - f.sigma[t]!) * f.mu[t]! : f.mu[t]!;
     return code;
   }
 
@@ -148,10 +151,11 @@ export class VaeaseSae implements Sae {
     const z = this.ws.float("z", n);
     const code = this.denseCode(B);
     const e = code.val;
+    const gated = this.cfg.gate;
     let klSum = 0;
     for (let t = 0; t < n; t++) {
       z[t] = f.mu[t]! + sigma[t]! * eps[t]!;
-      e[t] = (1 - sigma[t]!) * z[t]!;
+      e[t] = gated ? (1 - sigma[t]!) * z[t]! : z[t]!;
       klSum += sigma[t]! ** 2 + f.mu[t]! ** 2 - f.logvar[t]! - 1;
     }
     const xHat = this.decode(code);
@@ -165,15 +169,16 @@ export class VaeaseSae implements Sae {
     this.k.colSums(gXhat, B, d, grads.get("b_dec")!.data, false);
     grads.get("log_gamma")!.data[0] = -sumSq / (B * gamma) + d;
 
-    // Through e = (1 - sigma) z, z = mu + sigma eps, sigma = exp(logvar / 2), logvar = -softplus(s).
+    // Through e = (1 - sigma) z (or e = z), z = mu + sigma eps, sigma = exp(logvar / 2),
+    // logvar = -softplus(s).
     const gE = this.ws.float("g_e", n);
     this.k.sgemm(false, true, B, kappa, d, 1, gXhat, d, this.p("W_dec"), d, 0, gE, kappa);
     const gMu = this.ws.float("g_mu", n);
     const gS = this.ws.float("g_s", n);
     for (let t = 0; t < n; t++) {
       const sg = sigma[t]!;
-      gMu[t] = gE[t]! * (1 - sg) + (2 / B) * f.mu[t]!;
-      const gSigma = gE[t]! * (-z[t]! + (1 - sg) * eps[t]!);
+      gMu[t] = gE[t]! * (gated ? 1 - sg : 1) + (2 / B) * f.mu[t]!;
+      const gSigma = gated ? gE[t]! * (-z[t]! + (1 - sg) * eps[t]!) : gE[t]! * eps[t]!;
       const gLogvar = gSigma * 0.5 * sg + (1 / B) * (sg * sg - 1);
       gS[t] = gLogvar * -f.gate[t]!; // d logvar / d s = -sigmoid(s)
     }

@@ -62,6 +62,7 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["vsae active/learned/relu + AuxK", { architecture: "vsae", k: 3, beta: 0.8, variance: "learned", kl_scope: "active", relu_mu: true, aux_k: 2, aux_alpha: 0.5 }, true],
   ["vaease linear", { architecture: "vaease" }, false],
   ["vaease MLP encoder", { architecture: "vaease", hidden: [7, 6] }, false],
+  ["plain VAE (vaease without the gate), MLP encoder", { architecture: "vaease", hidden: [7], gate: false }, false],
   ["mp", { architecture: "mp" }, false],
   ["mp, at most 2 steps, without b_dec on input", { architecture: "mp", max_iterations: 2, apply_b_dec_to_input: false }, false],
   ["mp stopped by the residual threshold", { architecture: "mp", residual_threshold: 2.5 }, false],

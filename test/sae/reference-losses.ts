@@ -259,7 +259,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
           const logvar = -Math.log1p(Math.exp(sPre[j]!));
           const sigma = Math.exp(0.5 * logvar);
           const z = mu[j]! + sigma * counterNormal(s.seed, s.step, b * m + j);
-          e[j] = (1 - sigma) * z;
+          e[j] = cfg.gate ? (1 - sigma) * z : z;
           total += Math.exp(logvar) + mu[j]! ** 2 - logvar - 1;
         }
         total += sq(yRow(b), decode(p.get("W_dec")!, e, d, p.get("b_dec")!)) / Math.exp(gammaLog) + d * gammaLog;

@@ -36,13 +36,14 @@ describe("saekit SAEs round-trip through SAELens format", () => {
     { architecture: "abstopk", d_in: 6, d_sae: 10, k: 3 },
     { architecture: "vsae", d_in: 6, d_sae: 10, k: 3, variance: "learned", topk_mode: "abs" },
     { architecture: "vaease", d_in: 6, d_sae: 5, hidden: [7] },
+    { architecture: "vaease", d_in: 6, d_sae: 5, hidden: [7], gate: false },
     { architecture: "mp", d_in: 6, d_sae: 10, max_iterations: 4 },
   ];
   for (const input of inputs) {
-    it(`${input.architecture}: same codes and reconstructions after save and load`, () => {
+    it(`${input.architecture}${"gate" in input ? " without the gate" : ""}: same codes and reconstructions after save and load`, () => {
       const sae = randomize(createSae(defaultConfig(input)), 1);
       if (sae.buffers.has("threshold")) sae.buffers.get("threshold")!.data.fill(0.2);
-      const out = join(dir, `rt-${input.architecture}`);
+      const out = join(dir, `rt-${input.architecture}${"gate" in input ? "-vae" : ""}`);
       saveSae(out, sae, { metadata: { model_name: "tiny", hook_name: "blocks.0.hook_resid_post" } });
       const loaded = loadSae(out);
       expect(loaded.sae.cfg).toEqual(sae.cfg);

@@ -70,6 +70,16 @@ describe("training on synthetic ground truth", () => {
     for (const ad of dims.perSubspace) expect(Math.abs(ad - 4)).toBeLessThanOrEqual(1);
     expect(r.last!.fvu).toBeLessThan(0.2);
   });
+
+  it("a plain VAE (no gate) keeps one set of dimensions for every input: the 12 of the three subspaces together", () => {
+    const source = new SubspacesSource({ seed: 0 });
+    const cfg = defaultConfig({ architecture: "vaease", d_in: 40, d_sae: 20, hidden: [64, 64], gate: false });
+    const r = trainSae(cfg, source, { steps: 800, batchSize: 512, lr: 5e-3, clipGradNorm: 0, seed: 0, progress: false });
+    const dims = subspaceActiveDims(r.sae as VaeaseSae, source, 2000);
+    for (const ad of dims.perSubspace) expect(ad).toBeCloseTo(12, 0);
+    expect(dims.std).toBeLessThan(0.5); // the same count for every input
+    expect(r.last!.fvu).toBeLessThan(0.2);
+  });
 });
 
 describe("a diverging run", () => {
