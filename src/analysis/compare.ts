@@ -12,6 +12,8 @@ export interface MaxCosines {
   aToB: Float32Array;
   /** Per row of b: its largest cosine with a row of a. */
   bToA: Float32Array;
+  /** With countAbove: per row of a, how many rows of b it has a cosine above that with. */
+  countsAToB?: Int32Array;
 }
 
 /** Unit-norm copies of the rows (zero rows stay zero). */
@@ -31,7 +33,8 @@ function unitRows(x: Float32Array, d: number): Float32Array {
  * n x m similarities are computed `block` rows of a at a time, so two 65k-latent
  * dictionaries need no 16 GiB matrix.
  */
-export function maxCosines(a: Float32Array, b: Float32Array, d: number, o: { abs?: boolean; block?: number } = {}): MaxCosines {
+export function maxCosines(a: Float32Array, b: Float32Array, d: number,
+  o: { abs?: boolean; block?: number; countAbove?: number } = {}): MaxCosines {
   if (a.length % d !== 0 || b.length % d !== 0) throw new RangeError(`the rows are not ${d} wide`);
   const k = kernels();
   const n = a.length / d;
@@ -40,6 +43,8 @@ export function maxCosines(a: Float32Array, b: Float32Array, d: number, o: { abs
   const ub = unitRows(b, d);
   const aToB = new Float32Array(n).fill(-Infinity);
   const bToA = new Float32Array(m).fill(-Infinity);
+  const above = o.countAbove;
+  const countsAToB = above === undefined ? undefined : new Int32Array(n);
   const block = Math.max(1, Math.min(n, o.block ?? Math.max(1, Math.floor((1 << 24) / Math.max(1, m)))));
   const cos = new Float32Array(block * m);
   for (let r0 = 0; r0 < n; r0 += block) {
@@ -47,15 +52,18 @@ export function maxCosines(a: Float32Array, b: Float32Array, d: number, o: { abs
     k.sgemm(false, true, rows, m, d, 1, ua.subarray(r0 * d, (r0 + rows) * d), d, ub, d, 0, cos, m);
     for (let i = 0; i < rows; i++) {
       let best = -Infinity;
+      let count = 0;
       for (let j = 0; j < m; j++) {
         const c = o.abs ? Math.abs(cos[i * m + j]!) : cos[i * m + j]!;
         if (c > best) best = c;
         if (c > bToA[j]!) bToA[j] = c;
+        if (above !== undefined && c > above) count++;
       }
       aToB[r0 + i] = best;
+      if (countsAToB) countsAToB[r0 + i] = count;
     }
   }
-  return { aToB, bToA };
+  return { aToB, bToA, ...(countsAToB ? { countsAToB } : {}) };
 }
 
 /** The mean of the best cosines and the fraction above `threshold`. */

@@ -238,6 +238,7 @@ export function registerTrain(program: Command): void {
     .addOption(new Option("--synth-magnitude <kind>", "superposition: magnitudes").choices(["uniform", "exponential", "halfnormal"]))
     .option("--synth-correlation <x>", "superposition: co-firing probability within groups", finiteNumber)
     .option("--synth-noise <x>", "superposition: Gaussian noise std", finiteNumber)
+    .option("--synth-negative <p>", "superposition: probability that an active feature's coefficient is negative (0.5: every feature fires both ways)", finiteNumber)
     .option("--synth-subspaces <n>", "subspaces: number of subspaces", positiveInt)
     .option("--synth-subspace-dim <n>", "subspaces: dimension of each", positiveInt)
     .option("--hook <names>", "with --model: the hook to train on, its activations computed on the fly (no store); several, comma-separated or with * for one name part (blocks.*.hook_resid_post), train one SAE per hook from the same forward passes, each in --out/<hook>")
@@ -313,7 +314,7 @@ export function registerTrain(program: Command): void {
       shape: o.shape,
       superposition: {
         d: o.synthD, nFeatures: o.synthFeatures, meanActive: o.synthActive, firing: o.synthFiring,
-        magnitude: o.synthMagnitude, correlation: o.synthCorrelation, noise: o.synthNoise,
+        magnitude: o.synthMagnitude, correlation: o.synthCorrelation, noise: o.synthNoise, negative: o.synthNegative,
       },
       subspaces: { d: o.synthD, nSubspaces: o.synthSubspaces, subspaceDim: o.synthSubspaceDim },
     });
@@ -322,7 +323,7 @@ export function registerTrain(program: Command): void {
     printJson({
       out: o.out, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens,
       ...(result.last ?? {}),
-      ...(score.recovery ? { mmcs: score.recovery.mmcs, recovered: score.recovery.recovered } : {}),
+      ...(score.recovery ? { mmcs: score.recovery.mmcs, recovered: score.recovery.recovered, latents_per_feature: score.recovery.latents_per_feature } : {}),
       ...(score.subspaces ? { active_dims: score.subspaces.mean, active_dims_per_subspace: score.subspaces.perSubspace } : {}),
     });
   });

@@ -1,8 +1,10 @@
 /**
  * Toy superposition data with known ground truth (Elhage et al. 2022's toy models; the
  * standard SAE sanity check): n unit feature directions in R^d with n > d, each sample a
- * sparse non-negative combination of them. A good SAE's decoder rows should line up with
- * the true directions; scoreFeatureRecovery measures how well.
+ * sparse non-negative combination of them (or, with `negative` > 0, a signed one: each
+ * feature an axis that fires both ways, as the AbsTopK paper's bidirectional concepts). A
+ * good SAE's decoder rows should line up with the true directions; scoreFeatureRecovery
+ * measures how well, and how many latents each true feature takes.
  */
 import { maxCosines, matchSummary } from "../analysis/compare.js";
 import { Rng } from "../core/rng.js";
@@ -26,12 +28,14 @@ export interface SuperpositionOptions {
   groupSize: number;
   /** Standard deviation of isotropic Gaussian noise added to every sample. */
   noise: number;
+  /** Probability that an active feature's coefficient is negative (0: non-negative data; 0.5: every feature fires both ways alike). */
+  negative: number;
   seed: number;
 }
 
 export const SUPERPOSITION_DEFAULTS: SuperpositionOptions = {
   d: 64, nFeatures: 512, meanActive: 4, firing: "uniform", magnitude: "uniform",
-  correlation: 0, groupSize: 4, noise: 0, seed: 0,
+  correlation: 0, groupSize: 4, noise: 0, negative: 0, seed: 0,
 };
 
 export class SuperpositionSource extends GeneratedSource {
@@ -47,6 +51,7 @@ export class SuperpositionSource extends GeneratedSource {
     if (!(o.d >= 1 && o.nFeatures >= 1)) throw new RangeError("superposition: d and nFeatures must be >= 1");
     if (!(o.meanActive > 0 && o.meanActive <= o.nFeatures)) throw new RangeError("superposition: meanActive must be in (0, nFeatures]");
     if (!(o.correlation >= 0 && o.correlation <= 1)) throw new RangeError("superposition: correlation must be in [0, 1]");
+    if (!(o.negative >= 0 && o.negative <= 1)) throw new RangeError("superposition: negative must be in [0, 1]");
     this.opts = o;
     this.d = o.d;
     const setup = new Rng(o.seed);
@@ -62,12 +67,16 @@ export class SuperpositionSource extends GeneratedSource {
     this.probabilities = Float64Array.from(weights, (w) => Math.min(1, (o.meanActive * w) / total));
   }
 
+  /** An active feature's coefficient: its magnitude, negated with probability `negative`. */
   private magnitude(): number {
+    let a: number;
     switch (this.opts.magnitude) {
-      case "exponential": return -Math.log(1 - this.rng.uniform());
-      case "halfnormal": return Math.abs(this.rng.normal());
-      default: return 0.5 + this.rng.uniform();
+      case "exponential": a = -Math.log(1 - this.rng.uniform()); break;
+      case "halfnormal": a = Math.abs(this.rng.normal()); break;
+      default: a = 0.5 + this.rng.uniform();
     }
+    // No draw for non-negative data, so its stream is what it always was.
+    return this.opts.negative > 0 && this.rng.uniform() < this.opts.negative ? -a : a;
   }
 
   /** Fills out with `batch` samples; codes (if given) receives the true coefficients [batch, n]. */
@@ -109,18 +118,27 @@ export interface FeatureRecovery {
   /** Fraction of true features with a decoder row at |cosine| > threshold. */
   recovered: number;
   threshold: number;
+  /**
+   * Mean over the recovered features of how many decoder rows sit at |cosine| > threshold:
+   * 1 when each takes one latent; 2 when a non-negative SAE spends one latent on each sign
+   * of a feature that fires both ways (f and -f), the split the AbsTopK paper describes.
+   */
+  latents_per_feature: number;
   /** Per true feature, the best |cosine|. */
   best: Float32Array;
 }
 
 /**
  * How well decoder rows W_dec [m, d] recover true features [n, d]: per true feature the
- * largest |cos| with any decoder row (sign-agnostic, since a signed SAE may learn -f).
+ * largest |cos| with any decoder row (sign-agnostic, since a signed SAE may learn -f), and
+ * how many rows are that close.
  */
 export function scoreFeatureRecovery(features: Float32Array, W_dec: Float32Array, d: number,
   threshold = 0.9): FeatureRecovery {
   // |cos|: a signed latent (AbsTopK) that learned -f has learned f.
-  const best = maxCosines(features, W_dec, d, { abs: true }).aToB;
+  const { aToB: best, countsAToB } = maxCosines(features, W_dec, d, { abs: true, countAbove: threshold });
   const { mmcs, matched } = matchSummary(best, threshold);
-  return { mmcs, recovered: matched, threshold, best };
+  let latents = 0, features_ = 0;
+  for (const c of countsAToB!) if (c > 0) { latents += c; features_++; }
+  return { mmcs, recovered: matched, threshold, latents_per_feature: features_ > 0 ? latents / features_ : 0, best };
 }

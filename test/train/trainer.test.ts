@@ -71,6 +71,36 @@ describe("training on synthetic ground truth", () => {
     expect(r.last!.fvu).toBeLessThan(0.2);
   });
 
+  it("on features that fire both ways, TopK spends a +f and a -f latent on many, AbsTopK one on each, and reconstructs better", () => {
+    // The AbsTopK paper's point: a non-negative code splits a bidirectional axis in two.
+    const d = 32;
+    const run = (architecture: "topk" | "abstopk") => {
+      const source = new SuperpositionSource({ d, nFeatures: 128, meanActive: 3, negative: 0.5, seed: 1 });
+      const r = trainSae(defaultConfig({ architecture, d_in: d, d_sae: 256, k: 4 }), source,
+        { steps: 800, batchSize: 512, lr: 2e-3, seed: 0, progress: false });
+      const W_dec = r.sae.params.get("W_dec")!.data;
+      return { r, W_dec, score: scoreFeatureRecovery(source.features, W_dec, d), features: source.features };
+    };
+    const topk = run("topk"), abs = run("abstopk");
+    expect(topk.score.latents_per_feature).toBeGreaterThan(1.3);
+    expect(abs.score.latents_per_feature).toBeLessThan(1.1);
+    expect(abs.score.recovered).toBeGreaterThan(topk.score.recovered);
+    expect(abs.r.last!.fvu).toBeLessThan(topk.r.last!.fvu - 0.03);
+    // TopK's two latents of a feature point opposite ways.
+    let pairs = 0;
+    for (let i = 0; i < 128; i++) {
+      const signs: number[] = [];
+      for (let j = 0; j < 256; j++) {
+        let dot = 0, norm = 0;
+        for (let c = 0; c < d; c++) { dot += topk.features[i * d + c]! * topk.W_dec[j * d + c]!; norm += topk.W_dec[j * d + c]! ** 2; }
+        const cos = dot / Math.sqrt(norm);
+        if (Math.abs(cos) > 0.9) signs.push(Math.sign(cos));
+      }
+      if (signs.length === 2) { pairs++; expect(signs[0]).toBe(-signs[1]!); }
+    }
+    expect(pairs).toBeGreaterThan(20);
+  });
+
   it("a plain VAE (no gate) keeps one set of dimensions for every input: the 12 of the three subspaces together", () => {
     const source = new SubspacesSource({ seed: 0 });
     const cfg = defaultConfig({ architecture: "vaease", d_in: 40, d_sae: 20, hidden: [64, 64], gate: false });
