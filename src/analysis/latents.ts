@@ -18,7 +18,7 @@ import { Rng } from "../core/rng.js";
 import { linearHistogram, SparsityMetrics } from "../eval/metrics.js";
 import type { Sae } from "../sae/sae.js";
 import { kMeans } from "./kmeans.js";
-import { nearestNeighbors, type Neighbors } from "./neighbors.js";
+import { mostOpposite, nearestNeighbors, type Neighbors } from "./neighbors.js";
 import { effectivePerplexity, neighborCount, tsne, type TsneMethod } from "./tsne.js";
 
 /** Living latents the t-SNE map places at most by default: all of them in most SAEs. */
@@ -68,13 +68,20 @@ export interface LatentAnalysis {
   /**
    * For the latents the map places (tsne.latent): the largest cosine between each one's
    * decoder direction and another's, which latent that is, their mean, and a histogram
-   * (50 bins over [0, 1], or [-1, 1] if any is negative). null as tsne is.
+   * (50 bins over [0, 1], or [-1, 1] if any is negative); and the smallest cosine (the most
+   * opposite direction), which latent, their mean, and the share of latents with an
+   * antipode (cos < -0.9: the +f / -f pairs a non-negative SAE makes of an axis that fires
+   * both ways, the AbsTopK paper's concern). null as tsne is.
    */
   decoder_similarity: null | {
     max_cosine: number[];
     nearest: number[];
     mean_max_cosine: number;
     histogram: { edges: number[]; counts: number[] };
+    min_cosine: number[];
+    opposite: number[];
+    mean_min_cosine: number;
+    antipodal_fraction: number;
   };
 }
 
@@ -147,7 +154,7 @@ export function analyzeLatentStats(sae: Sae, stats: SparsityMetrics, rows: numbe
   return analysis;
 }
 
-/** Each direction's largest cosine with another (dirs [n, d], unit-norm or zero rows): with its nearest neighbour. */
+/** Each direction's largest cosine with another (dirs [n, d], unit-norm or zero rows), from its nearest neighbour, and its smallest. */
 function decoderSimilarity(dirs: Float64Array, d: number, latent: number[], nb: Neighbors): LatentAnalysis["decoder_similarity"] {
   const n = latent.length;
   const nearest = Array.from({ length: n }, (_, p) => nb.index[p * nb.k]!);
@@ -160,10 +167,19 @@ function decoderSimilarity(dirs: Float64Array, d: number, latent: number[], nb: 
   const bins = 50;
   const counts = new Array<number>(bins).fill(0);
   for (const v of maxCosine) counts[Math.max(0, Math.min(bins - 1, Math.floor(((v - lo) / (1 - lo)) * bins)))]!++;
+  const opposite = mostOpposite(dirs, n, d);
+  const minCosine = Array.from(opposite.dot);
   return {
     max_cosine: maxCosine,
     nearest: nearest.map((q) => latent[q]!),
     mean_max_cosine: maxCosine.reduce((a, b) => a + b, 0) / n,
     histogram: { edges: Array.from({ length: bins + 1 }, (_, i) => (lo * (bins - i) + i) / bins), counts },
+    min_cosine: minCosine,
+    opposite: Array.from(opposite.index, (q) => latent[q]!),
+    mean_min_cosine: minCosine.reduce((a, b) => a + b, 0) / n,
+    antipodal_fraction: minCosine.filter((v) => v < ANTIPODAL_COSINE).length / n,
   };
 }
+
+/** Below this cosine two decoder directions count as one axis's two ends. */
+export const ANTIPODAL_COSINE = -0.9;

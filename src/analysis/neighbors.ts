@@ -70,3 +70,42 @@ export function nearestNeighbors(points: ArrayLike<number>, n: number, dim: numb
   }
   return { k, index, dist2 };
 }
+
+export interface Opposites {
+  /** Per row, the other row with the smallest dot product, and that dot product (float64). */
+  index: Int32Array;
+  dot: Float64Array;
+}
+
+/**
+ * Each row's most opposite other row: the smallest dot product (for unit rows, the most
+ * negative cosine), by the same blocked GEMM and top-1 selection on the negated products.
+ * A row is never its own opposite (its dot with itself is the largest, or all tie at 0).
+ */
+export function mostOpposite(points: ArrayLike<number>, n: number, dim: number, o: { block?: number } = {}): Opposites {
+  if (n < 2) throw new RangeError(`mostOpposite: needs at least 2 rows, got ${n}`);
+  if (points.length < n * dim) throw new RangeError(`mostOpposite: ${points.length} values for ${n} rows of ${dim}`);
+  const kern = kernels();
+  const x = Float32Array.from({ length: n * dim }, (_, i) => points[i]!);
+  const block = Math.max(1, Math.min(n, o.block ?? Math.max(1, Math.floor((1 << 24) / n))));
+  const sims = new Float32Array(block * n);
+  // Two candidates: the row itself can be one only when its products tie (a zero row).
+  const vals = new Float32Array(block * 2);
+  const cand = new Int32Array(block * 2);
+  const index = new Int32Array(n);
+  const dot = new Float64Array(n);
+  for (let r0 = 0; r0 < n; r0 += block) {
+    const rows = Math.min(block, n - r0);
+    kern.sgemm(false, true, rows, n, dim, -1, x.subarray(r0 * dim, (r0 + rows) * dim), dim, x, dim, 0, sims, n);
+    kern.topkRows(sims.subarray(0, rows * n), rows, n, 2, SelectMode.Value, null, vals.subarray(0, rows * 2), cand.subarray(0, rows * 2));
+    for (let r = 0; r < rows; r++) {
+      const i = r0 + r;
+      const j = cand[r * 2]! !== i ? cand[r * 2]! : cand[r * 2 + 1]!;
+      let s = 0;
+      for (let c = 0; c < dim; c++) s += Number(points[i * dim + c]) * Number(points[j * dim + c]);
+      index[i] = j;
+      dot[i] = s;
+    }
+  }
+  return { index, dot };
+}

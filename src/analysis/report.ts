@@ -32,6 +32,7 @@ export function writeAnalysisReport(dir: string, analyses: NamedAnalysis[]): str
   const rows = analyses.map(({ name, analysis: r }) =>
     `<tr><td>${escapeXml(name)}</td><td>${r.d_sae}</td><td>${r.living}</td><td>${(100 * r.living_fraction).toFixed(1)}%</td>` +
     `<td>${r.tokens}</td><td>${r.decoder_similarity ? r.decoder_similarity.mean_max_cosine.toFixed(3) : "-"}</td>` +
+    `<td>${r.decoder_similarity ? `${(100 * r.decoder_similarity.antipodal_fraction).toFixed(1)}%` : "-"}</td>` +
     `<td>${r.tsne ? r.tsne.kl.toFixed(3) : "-"}</td></tr>`);
   write("report.html", `<!doctype html>
 <html><head><meta charset="utf-8"><title>saekit latent analysis</title>
@@ -40,9 +41,10 @@ td:first-child{text-align:left}.figs svg{margin:6px;border:1px solid #eee}</styl
 <h1>Latent analysis</h1>
 <p>As in the vSAE paper (sections 4.2-4.3): the largest activation of every latent over the tokens, the living-feature
 fraction (latents that fire at least once), how close each living latent's decoder direction comes to another's (the largest
-cosine; the vSAE's noise was meant to push features apart), and a t-SNE map of the living latents' decoder directions with
+cosine; the vSAE's noise was meant to push features apart) and how many have an antipode (a latent pointing the
+opposite way, cos &lt; -0.9: how a non-negative SAE covers an axis that fires both ways), and a t-SNE map of the living latents' decoder directions with
 k-means clusters.</p>
-<table><tr><th>SAE</th><th>latents</th><th>living</th><th>living fraction</th><th>tokens</th><th>mean max decoder cos</th><th>t-SNE KL</th></tr>
+<table><tr><th>SAE</th><th>latents</th><th>living</th><th>living fraction</th><th>tokens</th><th>mean max decoder cos</th><th>with an antipode</th><th>t-SNE KL</th></tr>
 ${rows.join("\n")}
 </table>
 ${sections.join("\n")}

@@ -47,6 +47,9 @@ describe("latent analysis", () => {
     expect(r.decoder_similarity).toMatchObject({ max_cosine: [0, 0, 0], nearest: [1, 0, 1], mean_max_cosine: 0 });
     expect(r.decoder_similarity!.histogram.edges[0]).toBe(0);
     expect(r.decoder_similarity!.histogram.counts[0]).toBe(3);
+    // e0 and -e0 are each other's antipode; e1's most opposite is at cosine 0 (a tie, the lower latent).
+    expect(r.decoder_similarity).toMatchObject({ min_cosine: [-1, 0, -1], opposite: [2, 0, 0], antipodal_fraction: 2 / 3 });
+    expect(r.decoder_similarity!.mean_min_cosine).toBeCloseTo(-2 / 3, 12);
   });
 
   it("decoder similarity: a latent that duplicates another's direction (scaled) is at cosine 1, a tilted one at its cosine", () => {
@@ -62,6 +65,10 @@ describe("latent analysis", () => {
     expect(s.mean_max_cosine).toBeCloseTo((2 + Math.SQRT1_2) / 3, 12);
     expect(s.histogram.counts[49]).toBe(2);
     expect(s.histogram.counts[35]).toBe(1);
+    // Nothing points away from anything: the most opposite pairs are at 45 degrees.
+    expect(s.opposite).toEqual([1, 0, 1]);
+    s.min_cosine.forEach((v) => expect(v).toBeCloseTo(Math.SQRT1_2, 12));
+    expect(s.antipodal_fraction).toBe(0);
   });
 
   it("samples at most maxPoints living latents for t-SNE, reproducibly", () => {

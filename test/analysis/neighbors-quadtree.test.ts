@@ -1,6 +1,6 @@
 /** The two pieces of Barnes-Hut t-SNE against brute force: exact nearest neighbours and the quadtree's repulsion. */
 import { describe, expect, it } from "vitest";
-import { nearestNeighbors } from "../../src/analysis/neighbors.js";
+import { mostOpposite, nearestNeighbors } from "../../src/analysis/neighbors.js";
 import { MAX_ANGLE, QuadTree } from "../../src/core/quadtree.js";
 import { Rng } from "../../src/core/rng.js";
 
@@ -29,6 +29,24 @@ describe("nearest neighbours", () => {
     // Row 7's two duplicates come first, at distance 0.
     expect([...nb.index.subarray(7 * k, 7 * k + 2)]).toEqual([5, 100]);
     expect(nb.dist2[7 * k]).toBe(0);
+  });
+
+  it("the most opposite row is the smallest dot product by brute force, never the row itself, a zero row included", () => {
+    const n = 157, dim = 11;
+    const points = randomPoints(n, dim, 4);
+    points.fill(0, 0, dim); // row 0 is zero: every dot product 0, the lowest other index wins
+    const op = mostOpposite(points, n, dim, { block: 13 });
+    for (let i = 0; i < n; i++) {
+      const dots = Array.from({ length: n }, (_, j) => {
+        let s = 0;
+        for (let c = 0; c < dim; c++) s += points[i * dim + c]! * points[j * dim + c]!;
+        return { j, s };
+      }).filter((e) => e.j !== i).sort((a, b) => a.s - b.s || a.j - b.j);
+      expect(op.index[i]).toBe(dots[0]!.j);
+      expect(op.dot[i]).toBeCloseTo(dots[0]!.s, 10);
+    }
+    expect(op.index[0]).toBe(1);
+    expect(() => mostOpposite(points, 1, dim)).toThrow(/at least 2 rows/);
   });
 
   it("k = n - 1 lists every other point; k out of range is refused", () => {
