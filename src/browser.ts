@@ -7,7 +7,7 @@
  * SVG figure and dashboard page the CLI writes; and the language models (GPT-NeoX, GPT-2,
  * GPT-Neo, Llama, Gemma, llama2.c) from their files' bytes, with tokenizers, hooks,
  * generation, activations computed as training reads them, splice evaluation, the prompt
- * view and latent dashboards.
+ * view and latent dashboards (also as Neuronpedia's batch JSON).
  *
  *   const weights = SafetensorsReader.fromBytes(new Uint8Array(await (await fetch(url)).arrayBuffer()));
  *   const { sae } = saeFromSaeLens(cfgJson, "cfg.json", weights, () => { throw new Error("no extras"); });
@@ -76,3 +76,7 @@ export { LmSource, type LmSourceOptions, type LmSourcePart } from "./data/lm-sou
 export { evaluateSplice, evaluateSpliceOn, evaluateSplices, evaluateSplicesOn, spliceScores, type SpliceEvalResult, type SpliceTarget } from "./eval/splice.js";
 export { promptView, type PromptToken } from "./analysis/prompt-view.js";
 export { buildDashboards } from "./analysis/dashboard.js";
+export {
+  neuronpediaBatch, neuronpediaFeature, latentBatches, hookLayer, decoderHeadShares,
+  type NeuronpediaBatch, type NeuronpediaFeature, type NeuronpediaSource,
+} from "./analysis/neuronpedia.js";
