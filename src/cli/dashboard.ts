@@ -34,6 +34,7 @@ export function registerDashboard(program: Command): void {
     .option("--np-model-id <id>", "--format neuronpedia: the model's id on Neuronpedia (default: the last part of the SAE config's model_name, else of --model)")
     .option("--np-set-name <name>", "--format neuronpedia: the SAE set's name (default: the SAE's folder name)")
     .option("--np-sae-id-suffix <s>", "--format neuronpedia: suffix of the SAE's id after its set (an L0, a step...)")
+    .option("--np-dataset <name>", "--format neuronpedia: the dataset's name in the files, e.g. roneneldan/TinyStories (default: --dataset)")
     .option("--keep-bos", "also look at BOS positions")
     .option("--skip-contexts <n>", "skip this many contexts first", nonNegativeInt, 0)
     .option("--seed <n>", "seed for the quantile examples", nonNegativeInt, 0)
@@ -59,9 +60,9 @@ export function registerDashboard(program: Command): void {
         featuresPerBatch: o.featuresPerBatch,
         source: {
           modelId: o.npModelId ?? name(metadata.model_name ?? o.model), layer,
-          saeSet: o.npSetName ?? name(o.sae), saeIdSuffix: o.npSaeIdSuffix ?? null, dataset: o.dataset, ctx: o.ctx,
+          saeSet: o.npSetName ?? name(o.sae), saeIdSuffix: o.npSaeIdSuffix ?? null, dataset: o.npDataset ?? o.dataset, ctx: o.ctx,
         },
-        settings: { model: o.model, sae: o.sae, skip_contexts: o.skipContexts },
+        settings: { model: o.model, sae: o.sae, data: o.dataset, skip_contexts: o.skipContexts },
         onProgress: (done, total) => (bar ??= new ProgressBar(total, "neuronpedia", process.stderr.isTTY === true)).update(done),
       });
       bar?.finish();

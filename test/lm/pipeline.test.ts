@@ -74,11 +74,12 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     // Every latent's dashboard as Neuronpedia batch files, named after the model and SAE folders.
     const np = join(dir, "neuronpedia");
     const npArgs = ["dashboard", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16",
-      "--format", "neuronpedia", "--features-per-batch", "32", "--out", np];
+      "--format", "neuronpedia", "--features-per-batch", "32", "--np-dataset", "stories/rex", "--out", np];
     expect(JSON.parse(saekit(...npArgs))).toEqual({ out: np, batches: 2, written: 2, skipped: 0, hook: "blocks.0.hook_resid_post", latents: 64 });
     const batch1 = JSON.parse(readFileSync(join(np, "batch-1.json"), "utf8"));
     expect(batch1).toMatchObject({ model_id: "model", layer: 0, sae_set: "run", sae_id_suffix: null });
     expect(batch1.features.map((f: { feature_index: number }) => f.feature_index)).toEqual(Array.from({ length: 32 }, (_, i) => 32 + i));
+    expect(batch1.features[0]).toMatchObject({ dataset: "stories/rex", n_tokens_in_prompt: 16, n_prompts_total: 10 });
     expect(JSON.parse(saekit(...npArgs))).toMatchObject({ written: 0, skipped: 2 });
     expect(() => saekit(...npArgs, "--prompt", "Once")).toThrow(/Neuronpedia files have none/);
     expect(e.hook).toBe("blocks.0.hook_resid_post"); // from the SAE's cfg.json
