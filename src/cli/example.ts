@@ -10,7 +10,7 @@ export function registerExample(program: Command): void {
   const example = program.command("example").description("worked examples, end to end");
   example
     .command("stories260k")
-    .description("harvest stories260K's blocks.2.hook_resid_post on TinyStories, train topk / vsae (KL all, KL active) / abstopk at k = 8, 16, 32, batchtopk and matryoshka at k = 16 and vaease, splice-evaluate each on held-out text, k-sparse probe each on where the story is set (minutes on 2 cores)")
+    .description("harvest stories260K's blocks.2.hook_resid_post on TinyStories, train topk / vsae (KL all, KL active) / abstopk at k = 8, 16, 32, batchtopk, matryoshka and matching pursuit at k = 16, vaease and a plain VAE, splice-evaluate each on held-out text, k-sparse probe each on where the story is set (minutes on 2 cores)")
     .option("--data-dir <dir>", "folder with stories260K/ and tinystories/", join(packageRoot(), "..", "shared", "data"))
     .option("--out <dir>", "output folder (store, runs, results.json, results.md)", "runs/stories260k")
     .option("--tokens <n>", "tokens to harvest", positiveInt, 500_000)

@@ -3,8 +3,9 @@
  * offline, on the papers' own dataset. Karpathy's stories260K (a Llama-2-style model trained
  * on TinyStories, llama2.c format) reads the first 2 MiB of TinyStories; saekit harvests
  * blocks.2.hook_resid_post over ~500k tokens (256-token contexts), trains TopK, vSAE (KL on
- * all latents and on the selected ones), AbsTopK at k = 8 / 16 / 32, BatchTopK and
- * Matryoshka at k = 16 and VAEase with 512 latents, splice-evaluates each on held-out
+ * all latents and on the selected ones), AbsTopK at k = 8 / 16 / 32, BatchTopK,
+ * Matryoshka and matching pursuit at k = 16, and VAEase and a plain VAE, with 512 latents,
+ * splice-evaluates each on held-out
  * contexts that follow the harvested ones (Matryoshka at every nested level too), and
  * runs the vSAE paper's latent analyses on each (max activations, living features, t-SNE),
  * and k-sparse probes every SAE (SAEBench's sparse probing) on a labelled task cut from the
@@ -163,7 +164,10 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
       );
     }
   }
-  runs.push({ name: "vaease", sae: { architecture: "vaease", d_in: d, d_sae: o.dSae }, steps: o.vaeaseSteps, batch: Math.min(1024, o.batch), clip: 0 });
+  // VAEase, and the plain VAE it is compared against (the decoder sees z, no gate).
+  for (const [name, gate] of [["vaease", true], ["vae", false]] as const) {
+    runs.push({ name, sae: { architecture: "vaease", d_in: d, d_sae: o.dSae, gate }, steps: o.vaeaseSteps, batch: Math.min(1024, o.batch), clip: 0 });
+  }
 
   const rows: ExampleRow[] = [];
   const levels: LevelRow[] = [];
