@@ -75,7 +75,7 @@ export { packContexts, splitDocuments, type DocumentSplit } from "./data/context
 export { LmSource, type LmSourceOptions, type LmSourcePart } from "./data/lm-source.js";
 export { evaluateSplice, evaluateSpliceOn, evaluateSplices, evaluateSplicesOn, spliceScores, type SpliceEvalResult, type SpliceTarget } from "./eval/splice.js";
 export { promptView, type PromptToken } from "./analysis/prompt-view.js";
-export { buildDashboards } from "./analysis/dashboard.js";
+export { buildDashboards, DashboardCache } from "./analysis/dashboard.js";
 export {
   neuronpediaBatch, neuronpediaFeature, latentBatches, hookLayer, decoderHeadShares,
   type NeuronpediaBatch, type NeuronpediaFeature, type NeuronpediaSource,

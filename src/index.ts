@@ -118,7 +118,7 @@ export { tsne, type TsneMethod, type TsneOptions, type TsneResult } from "./anal
 export { nearestNeighbors, type Neighbors } from "./analysis/neighbors.js";
 export { kMeans, type KMeansResult } from "./analysis/kmeans.js";
 export {
-  buildDashboards, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions, type LogitEffects,
+  buildDashboards, DashboardCache, logitEffects, parseLatentList, type Dashboards, type LatentDashboard, type DashboardOptions, type LogitEffects,
 } from "./analysis/dashboard.js";
 export {
   neuronpediaBatch, neuronpediaFeature, latentBatches, hookLayer, decoderHeadShares,

@@ -21,6 +21,7 @@ import { linearHistogram } from "../eval/metrics.js";
 import { type LanguageModel, PROJECTED_HOOK } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import type { Sae } from "../sae/sae.js";
+import { nnz, type SparseCode } from "../sae/sparse-code.js";
 import { FeatureCorrelations, type FeatureTables } from "./feature-tables.js";
 
 export interface DashboardOptions {
@@ -43,12 +44,43 @@ export interface DashboardOptions {
   excludeBos?: boolean;
   seed?: number;
   /**
-   * The hook's activations of each forward batch, kept for the next call: empty on the first
-   * call, which fills it; later calls over the same contexts in the same batches read it
-   * instead of running the model (one entry per batch of `batch` contexts, [n * T', d]).
+   * Kept for later calls over the same contexts in the same batches (dashboards of other
+   * latents): each forward batch's hook activations and their code, so that those calls
+   * neither run the model nor encode again.
    */
-  activationCache?: Float32Array[];
+  cache?: DashboardCache;
   onProgress?: (contexts: number) => void;
+}
+
+/**
+ * Per forward batch of a dashboard run, the hook's activations [n * T', d] and the SAE's
+ * code of them, up to a byte budget: batches past it are not kept, and later runs compute
+ * those again.
+ */
+export class DashboardCache {
+  private readonly entries: Array<{ x: Float32Array; code: SparseCode } | undefined> = [];
+  private used = 0;
+
+  constructor(readonly budgetBytes = 2 ** 31) {}
+
+  get bytes(): number {
+    return this.used;
+  }
+
+  get(batch: number): { x: Float32Array; code: SparseCode } | undefined {
+    return this.entries[batch];
+  }
+
+  /** Keeps x (as is) and a copy of the code, if they fit. */
+  put(batch: number, x: Float32Array, code: SparseCode): void {
+    const nz = nnz(code);
+    const size = x.byteLength + 4 * (code.batch + 1) + 8 * nz;
+    if (this.entries[batch] || this.used + size > this.budgetBytes) return;
+    this.entries[batch] = {
+      x, code: { batch: code.batch, m: code.m, rowPtr: code.rowPtr.slice(0, code.batch + 1), idx: code.idx.slice(0, nz), val: code.val.slice(0, nz) },
+    };
+    this.used += size;
+  }
 }
 
 export interface DashboardExample {
@@ -128,12 +160,12 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
       for (let b = 0; b < n; b++) rows.set(act.subarray((b * T + first) * d, (b + 1) * T * d), b * per * d);
       return rows;
     };
-    const cache = o.activationCache;
-    const x = cache?.[forwardBatch] ?? hookRows();
-    if (x.length !== n * per * d) throw new Error("dashboard: the activation cache holds other contexts or batches than these");
-    if (cache) cache[forwardBatch] = x;
+    const kept = o.cache?.get(forwardBatch);
+    const x = kept?.x ?? hookRows();
+    if (x.length !== n * per * d) throw new Error("dashboard: the cache holds other contexts or batches than these");
+    const code = kept?.code ?? sae.encode(x, n * per);
+    if (!kept) o.cache?.put(forwardBatch, x, code);
     forwardBatch++;
-    const code = sae.encode(x, n * per);
     correlations.add(x, code, n * per);
     const base = allTokens.length * T;
     for (let r = 0; r < n * per; r++) {
@@ -158,7 +190,13 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
   if (pending.length) runBatch(pending);
   if (scored === 0) throw new Error("dashboard: the dataset gave no contexts");
 
-  const decode = (id: number) => (tokenizer ? tokenizer.decode([id]) : String(id));
+  // Each token's text once: a dashboard shows the same tokens many times over.
+  const texts = new Map<number, string>();
+  const decode = (id: number) => {
+    let t = texts.get(id);
+    if (t === undefined) texts.set(id, t = tokenizer ? tokenizer.decode([id]) : String(id));
+    return t;
+  };
   const [before, after] = o.window ?? [8, 4];
   const rng = new Rng(o.seed ?? 0);
   const logits = logitEffects(model, sae, o.latents, o.logitTokens ?? 10, decode, o.hook);

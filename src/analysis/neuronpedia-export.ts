@@ -3,9 +3,10 @@
  * SAEDashboard's NeuronpediaRunner does: the latents split into batches of about
  * `featuresPerBatch`, each batch's dashboards built over the same contexts and written as
  * `batch-{n}.json` (atomically), with every example a whole context, as Neuronpedia shows
- * them. The hook's activations are computed once and kept in memory for the later batches
- * when they fit in `cacheBytes` (2 GiB: 32,768 tokens of a 2,304-wide model take 302 MB),
- * else the model runs again for each batch. A rerun skips the batch files already there, so a killed export resumes;
+ * them. The hook's activations and their codes are computed once and kept in memory for
+ * the later batches, as far as they fit in `cacheBytes` (2 GiB; 32,768 tokens of a
+ * 2,304-wide model take 302 MB); what does not fit is computed again for each batch. A
+ * rerun skips the batch files already there, so a killed export resumes;
  * `run_settings.json` records what the folder holds, and a rerun asking for something else
  * is refused rather than mixing two exports in one folder.
  */
@@ -15,7 +16,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import type { Sae } from "../sae/sae.js";
-import { buildDashboards, type DashboardOptions } from "./dashboard.js";
+import { buildDashboards, DashboardCache, type DashboardOptions } from "./dashboard.js";
 import { decoderHeadShares, latentBatches, neuronpediaBatch, type NeuronpediaSource } from "./neuronpedia.js";
 
 export const RUN_SETTINGS_FILE = "run_settings.json";
@@ -28,7 +29,7 @@ export interface NeuronpediaExportOptions extends Omit<DashboardOptions, "window
   featuresPerBatch?: number;
   /** Anything else that decides the contents (model, SAE, dataset paths), kept in run_settings.json. */
   settings?: Record<string, unknown>;
-  /** Largest hook-activation cache kept across batches, in bytes (default 2 GiB). */
+  /** Most memory the activations and codes kept across batches may take, in bytes (default 2 GiB). */
   cacheBytes?: number;
   /** Progress in contexts read, summed over the batches this call builds. */
   onProgress?: (done: number, total: number) => void;
@@ -87,12 +88,11 @@ export async function exportNeuronpedia(model: LanguageModel, tokenizer: TextTok
   const headShares = /\.attn\.hook_z$/.test(o.hook) && W_dec && W_dec.shape[0] === sae.cfg.d_sae
     ? (j: number) => decoderHeadShares(W_dec.data.subarray(j * d, (j + 1) * d), model.cfg.nHeads)
     : undefined;
-  const cacheBytes = kept.length * (o.ctx - first) * d * 4;
-  const activationCache = cacheBytes <= (o.cacheBytes ?? 2 ** 31) ? [] : undefined;
+  const cache = new DashboardCache(o.cacheBytes ?? 2 ** 31);
   const total = todo.length * kept.length;
   for (const [i, n] of todo.entries()) {
     const dash = await buildDashboards(model, tokenizer, sae, replay(), {
-      ...o, latents: batches[n]!, window: [o.ctx, o.ctx], activationCache,
+      ...o, latents: batches[n]!, window: [o.ctx, o.ctx], cache,
       onProgress: (c) => o.onProgress?.(i * kept.length + c, total),
     });
     writeFileAtomic(file(n), JSON.stringify(neuronpediaBatch(dash, o.source, headShares)));

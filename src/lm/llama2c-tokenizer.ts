@@ -21,10 +21,20 @@ export class Llama2cTokenizer implements TextTokenizer {
   private readonly lookup = new Map<string, number>();
   /** (left id * vocab + right id) -> the id of their concatenation, when it is a token. */
   private readonly pairs = new Map<number, number>();
+  /** What each token decodes to: after any token, and right after BOS (leading space dropped). */
+  private readonly decoded: Uint8Array[];
+  private readonly decodedAfterBos: Uint8Array[];
 
   constructor(pieces: Uint8Array[], scores: Float32Array) {
     this.pieces = pieces;
     this.scores = scores;
+    // <0xXX> pieces stand for the raw byte XX.
+    const resolve = (piece: Uint8Array) => {
+      const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(latin1(piece));
+      return m ? Uint8Array.of(parseInt(m[1]!, 16)) : piece;
+    };
+    this.decoded = pieces.map(resolve);
+    this.decodedAfterBos = pieces.map((p) => resolve(p[0] === 0x20 ? p.subarray(1) : p));
     // Keys are the pieces' bytes as latin1 strings (one char per byte); the first id wins.
     pieces.forEach((p, i) => {
       const key = latin1(p);
@@ -103,11 +113,9 @@ export class Llama2cTokenizer implements TextTokenizer {
 
   /** The bytes one token stands for after `prev` (run.c's decode). */
   pieceBytes(prev: number, token: number): Uint8Array {
-    let piece = this.pieces[token];
-    if (!piece) throw new RangeError(`token id ${token} is outside the vocabulary (size ${this.pieces.length})`);
-    if (prev === LLAMA2C_BOS && piece[0] === 0x20) piece = piece.subarray(1);
-    const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(latin1(piece));
-    return m ? Uint8Array.of(parseInt(m[1]!, 16)) : piece;
+    const bytes = (prev === LLAMA2C_BOS ? this.decodedAfterBos : this.decoded)[token];
+    if (!bytes) throw new RangeError(`token id ${token} is outside the vocabulary (size ${this.pieces.length})`);
+    return bytes;
   }
 
   decode(ids: ArrayLike<number>): string {

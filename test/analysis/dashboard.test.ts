@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, vi } from "vitest";
 import { dashboardHtml } from "../../src/analysis/dashboard-html.js";
-import { buildDashboards, parseLatentList } from "../../src/analysis/dashboard.js";
+import { buildDashboards, DashboardCache, parseLatentList } from "../../src/analysis/dashboard.js";
 import { promptLatents, promptView } from "../../src/analysis/prompt-view.js";
 import { createSae } from "../../src/sae/registry.js";
 import { toDense } from "../../src/sae/sparse-code.js";
@@ -111,16 +111,28 @@ describe("feature dashboards", async () => {
         expect(r.cosine!).toBeCloseTo(row.reduce((a, v, i) => a + v * other[i]!, 0) / (norm * Math.hypot(...other)), 6);
       }
     }
-    // With an activation cache: filled by one call, read by the next (no model run), the same dashboards.
-    const cache: Float32Array[] = [];
-    const opts = { hook, latents, tokens: 150, ctx, batch: 3, topExamples: 5, window: [3, 2] as [number, number], activationCache: cache };
+    // With a cache: filled by one call, read by the next (no model run, no encoding), the same dashboards.
+    const cache = new DashboardCache();
+    const opts = { hook, latents, tokens: 150, ctx, batch: 3, topExamples: 5, window: [3, 2] as [number, number], cache };
     expect(await buildDashboards(model, tokenizer, sae, contexts(), opts)).toEqual(dash);
-    expect(cache.map((x) => x.length / d)).toEqual([45, 45, 45, 15]);
+    expect([0, 1, 2, 3, 4].map((b) => cache.get(b)?.x.length)).toEqual([45 * d, 45 * d, 45 * d, 15 * d, undefined]);
+    expect(cache.get(3)!.code.batch).toBe(15);
     const forward = vi.spyOn(model, "activationAt");
+    const encode = vi.spyOn(sae, "encode");
     expect(await buildDashboards(model, tokenizer, sae, contexts(), opts)).toEqual(dash);
     expect(forward).not.toHaveBeenCalled();
+    expect(encode).not.toHaveBeenCalled();
+    // A budget one byte short of everything: the last batch is not kept, and is computed again.
+    const partial = new DashboardCache(cache.bytes - 1);
+    await buildDashboards(model, tokenizer, sae, contexts(), { ...opts, cache: partial });
+    expect(partial.get(3)).toBeUndefined();
+    forward.mockClear();
+    encode.mockClear();
+    expect(await buildDashboards(model, tokenizer, sae, contexts(), { ...opts, cache: partial })).toEqual(dash);
+    expect([forward.mock.calls.length, encode.mock.calls.length]).toEqual([1, 1]);
     forward.mockRestore();
-    await expect(buildDashboards(model, tokenizer, sae, contexts(), { ...opts, batch: 4 })).rejects.toThrow(/activation cache holds other contexts/);
+    encode.mockRestore();
+    await expect(buildDashboards(model, tokenizer, sae, contexts(), { ...opts, batch: 4 })).rejects.toThrow(/cache holds other contexts/);
     const html = dashboardHtml(dash, { model: "tiny", sae: "random", dataset: "stories.txt" });
     expect(html.match(/<section id="latent-/g)).toHaveLength(4);
     expect(html.match(/correlated features/g)).toHaveLength(4);

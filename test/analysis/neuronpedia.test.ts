@@ -111,12 +111,15 @@ describe("Neuronpedia batch files", async () => {
     const out = join(dir, "np");
     const latents = Array.from({ length: 24 }, (_, j) => j);
     const options = { out, hook, latents, tokens: 150, ctx, batch: 3, featuresPerBatch: 10, source, settings: { sae: "random" } };
-    // The model runs once, over 4 forward batches of 3, 3, 3 and 1 contexts; the later
-    // dashboard batches read its activations from the cache.
+    // The model runs once, over 4 forward batches of 3, 3, 3 and 1 contexts, and the SAE
+    // encodes them once; the later dashboard batches read both from the cache.
     const forward = vi.spyOn(model, "activationAt");
+    const encode = vi.spyOn(sae, "encode");
     const first = await exportNeuronpedia(model, tokenizer, sae, contexts(), options);
     expect(forward).toHaveBeenCalledTimes(4);
+    expect(encode).toHaveBeenCalledTimes(4);
     forward.mockRestore();
+    encode.mockRestore();
     expect(first).toEqual({ out, batches: 3, written: 3, skipped: 0 });
     expect(readdirSync(out).sort()).toEqual(["batch-0.json", "batch-1.json", "batch-2.json", "run_settings.json"]);
     const files = [0, 1, 2].map((n) => readFileSync(join(out, `batch-${n}.json`), "utf8"));
