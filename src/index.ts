@@ -110,6 +110,7 @@ export {
   AUTOINTERP_DEFAULTS, gatherExamples, interpretLatents, openAiChat, type AutoInterpConfig, type ChatFn, type LatentExamples,
 } from "./eval/autointerp.js";
 export { runAutoInterp, collectExamples, type AutoInterpRunResult } from "./eval/autointerp-run.js";
+export { openAutoInterpJournal, type AutoInterpJournal } from "./eval/autointerp-journal.js";
 export { analyzeLatents, type LatentAnalysis, type LatentAnalysisOptions } from "./analysis/latents.js";
 export { exploreActivations, latentDetail, type Exploration, type LatentDetail } from "./analysis/explore.js";
 export { writeAnalysisReport } from "./analysis/report.js";

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { AUTOINTERP_DEFAULTS, type AutoInterpConfig, openAiChat } from "../eval/autointerp.js";
+import { openAutoInterpJournal } from "../eval/autointerp-journal.js";
 import { type AutoInterpRunResult, runAutoInterp } from "../eval/autointerp-run.js";
 import { specialTokens } from "../eval/pooled-activations.js";
 import { saeBenchAutoInterpOutput } from "../eval/saebench.js";
@@ -27,6 +28,7 @@ export function registerAutoInterp(program: Command): void {
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
     .option("--out <file>", "also write the JSON result (explanation and score per latent) here")
     .option("--logs <file>", "write every prompt and reply here")
+    .option("--journal <file>", "append each latent's result here as it arrives; rerun with the same journal to skip the latents already in it (a killed or failed run loses no LLM call)")
     .option("--saebench <file>", "also write the result as SAEBench's autointerp output")
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
   addSaeModelDatasetOptions(cmd);
@@ -45,9 +47,21 @@ export function registerAutoInterp(program: Command): void {
     for await (const c of openContexts(loaded, o.dataset, contextOptions(o)).contexts) {
       if (contexts.push(c) >= target) break;
     }
-    const r = await runAutoInterp(loaded.model, sae, contexts, (id) => tokenizer.decode([id]),
-      openAiChat({ baseUrl: o.llmUrl, model: o.llmModel, apiKey }), cfg,
-      { hook, ctx: o.ctx, batch: o.batch, special: specialTokens(loaded.model.cfg), latents, concurrency: o.concurrency });
+    // What decides the answers; a journal of a run with other settings is refused.
+    const journal = o.journal ? openAutoInterpJournal(o.journal, {
+      model: o.model, sae: o.sae, hook, dataset: o.dataset, tokens: o.tokens, ctx: o.ctx, llm_url: o.llmUrl, llm: o.llmModel,
+      n_latents: o.nLatents, latents: latents ?? null, seed: o.seed, scoring: cfg.scoring,
+    }) : null;
+    let r: AutoInterpRunResult;
+    try {
+      r = await runAutoInterp(loaded.model, sae, contexts, (id) => tokenizer.decode([id]),
+        openAiChat({ baseUrl: o.llmUrl, model: o.llmModel, apiKey }), cfg, {
+          hook, ctx: o.ctx, batch: o.batch, special: specialTokens(loaded.model.cfg), latents, concurrency: o.concurrency,
+          done: journal?.done, onResult: journal?.append,
+        });
+    } finally {
+      journal?.close();
+    }
     const head = { model: o.model, sae: o.sae, hook, llm: o.llmModel };
     const summary = { ...head, ...r, latents: r.latents.map(({ logs: _l, ...l }) => l) };
     if (o.out) writeJsonAtomic(o.out, summary);

@@ -14,7 +14,8 @@ import type { LanguageModel } from "../lm/model.js";
 import type { Sae } from "../sae/sae.js";
 import { ProgressBar } from "../util/progress.js";
 import {
-  type AutoInterpConfig, type AutoInterpResult, type ChatFn, type LatentExamples, gatherExamples, interpretLatents,
+  type AutoInterpConfig, type AutoInterpResult, type ChatFn, type InterpretOptions, type LatentExamples, gatherExamples,
+  interpretLatents,
 } from "./autointerp.js";
 
 export interface AutoInterpRunOptions {
@@ -28,6 +29,9 @@ export interface AutoInterpRunOptions {
   latents?: number[];
   concurrency?: number;
   progress?: boolean;
+  /** Latents an earlier run finished, and a hook for each one this run finishes (interpretLatents' done / onResult: a journal). */
+  done?: InterpretOptions["done"];
+  onResult?: InterpretOptions["onResult"];
 }
 
 export interface AutoInterpRunResult extends AutoInterpResult {
@@ -41,7 +45,9 @@ export async function runAutoInterp(model: LanguageModel, sae: Sae, contexts: In
   chat: ChatFn, cfg: AutoInterpConfig, o: AutoInterpRunOptions): Promise<AutoInterpRunResult> {
   const { examples, chosen, skipped, tokens } = collectExamples(model, sae, contexts, cfg, o);
   const bar = new ProgressBar(examples.size, "autointerp: LLM", o.progress !== false && process.stderr.isTTY === true);
-  const result = await interpretLatents(examples, decode, chat, cfg, { concurrency: o.concurrency, onLatent: (n) => bar.update(n) });
+  const result = await interpretLatents(examples, decode, chat, cfg, {
+    concurrency: o.concurrency, onLatent: (n) => bar.update(n), done: o.done, onResult: o.onResult,
+  });
   bar.finish();
   return { ...result, tokens, chosen, skipped };
 }

@@ -254,12 +254,31 @@ export interface AutoInterpResult {
  * Explains (and scores) each latent through `chat`, `concurrency` latents at a time. A
  * scoring reply that is not a list of numbers drops the latent, as SAEBench does.
  */
+export interface InterpretOptions {
+  concurrency?: number;
+  /** After each latent: how many are done (those from `done` included). */
+  onLatent?: (done: number) => void;
+  /**
+   * Latents finished by an earlier run, not asked again: each one's interpretation, or null
+   * where its scoring reply could not be parsed (the latent is dropped, as SAEBench does).
+   */
+  done?: ReadonlyMap<number, LatentInterpretation | null>;
+  /** Each latent as it finishes (null: dropped), for a journal a rerun can resume from. */
+  onResult?: (latent: number, result: LatentInterpretation | null) => void;
+}
+
 export async function interpretLatents(examples: Map<number, LatentExamples>, decode: (id: number) => string,
-  chat: ChatFn, cfg: AutoInterpConfig, o: { concurrency?: number; onLatent?: (done: number) => void } = {}): Promise<AutoInterpResult> {
-  const latents = [...examples.keys()].sort((a, b) => a - b);
+  chat: ChatFn, cfg: AutoInterpConfig, o: InterpretOptions = {}): Promise<AutoInterpResult> {
+  const all = [...examples.keys()].sort((a, b) => a - b);
   const results = new Map<number, LatentInterpretation>();
+  for (const l of all) {
+    const before = o.done?.get(l);
+    if (before) results.set(l, before);
+  }
+  const latents = all.filter((l) => !o.done?.has(l));
   let next = 0;
-  let done = 0;
+  let done = all.length - latents.length;
+  if (done > 0) o.onLatent?.(done);
   const show = (messages: ChatMessage[], reply: string) =>
     [...messages, { role: "assistant", content: reply }].map((m) => `[${m.role}]\n${m.content}`).join("\n\n");
   const one = async (latent: number) => {
@@ -274,22 +293,35 @@ export async function interpretLatents(examples: Map<number, LatentExamples>, de
       const scoreMessages = scoringMessages(explanation, ex.scoring, decode, cfg, rng);
       const reply = (await chat(scoreMessages, maxTokensInPrediction(cfg))).trim();
       const predictions = parsePredictions(reply);
-      if (predictions === null) return;
+      if (predictions === null) {
+        o.onResult?.(latent, null);
+        return;
+      }
       Object.assign(result, {
         predictions, correct: ex.scoring.flatMap((e, i) => (e.isActive ? [i + 1] : [])),
         score: scorePredictions(predictions, ex.scoring), logs: `${result.logs}\n\nScoring phase\n${show(scoreMessages, reply)}`,
       });
     }
     results.set(latent, result);
+    o.onResult?.(latent, result);
   };
+  // On a failure no new latent starts, the ones asked already finish (and reach onResult,
+  // so a journal keeps them), and then the first error is thrown.
+  let failure: { error: unknown } | null = null;
   const worker = async () => {
-    while (next < latents.length) {
-      await one(latents[next++]!);
+    while (next < latents.length && failure === null) {
+      try {
+        await one(latents[next++]!);
+      } catch (error) {
+        failure ??= { error };
+        return;
+      }
       o.onLatent?.(++done);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 8) }, worker));
-  const kept = latents.filter((l) => results.has(l)).map((l) => results.get(l)!);
+  if (failure !== null) throw (failure as { error: unknown }).error;
+  const kept = all.filter((l) => results.has(l)).map((l) => results.get(l)!);
   const scores = kept.flatMap((r) => (r.score === undefined ? [] : [r.score]));
   const mean = scores.length ? scores.reduce((a, b) => a + b, 0) / scores.length : null;
   const std = scores.length > 1 && mean !== null
@@ -297,20 +329,47 @@ export async function interpretLatents(examples: Map<number, LatentExamples>, de
   return { autointerp_score: mean, autointerp_std_dev: std, latents: kept };
 }
 
+/** HTTP statuses worth asking again: rate limits and the server's passing troubles. */
+const TRANSIENT_STATUS = new Set([408, 409, 429, 500, 502, 503, 504]);
+
 /**
  * An OpenAI-compatible chat client (OpenAI, or a local llama.cpp / vLLM / Ollama server):
  * POST {baseUrl}/chat/completions with the model, messages and max_tokens; the reply is
- * the first choice's content. Errors name the endpoint and the status.
+ * the first choice's content. A rate limit, a server error or a dropped connection is
+ * retried `retries` times (5) after retryDelayMs (1 s) doubling each time, or after the
+ * server's Retry-After when it gives one (at most a minute); other failures are not. Errors
+ * name the endpoint and the status.
  */
-export function openAiChat(o: { baseUrl: string; model: string; apiKey?: string; fetch?: typeof fetch }): ChatFn {
+export function openAiChat(o: {
+  baseUrl: string; model: string; apiKey?: string; fetch?: typeof fetch; retries?: number; retryDelayMs?: number;
+}): ChatFn {
   const doFetch = o.fetch ?? fetch;
   const url = `${o.baseUrl.replace(/\/+$/, "")}/chat/completions`;
+  const retries = o.retries ?? 5;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const post = async (messages: ChatMessage[], maxTokens: number): Promise<Response> => {
+    for (let attempt = 0; ; attempt++) {
+      const wait = (o.retryDelayMs ?? 1000) * 2 ** attempt;
+      let res: Response;
+      try {
+        res = await doFetch(url, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", ...(o.apiKey ? { Authorization: `Bearer ${o.apiKey}` } : {}) },
+          body: JSON.stringify({ model: o.model, messages, max_tokens: maxTokens, n: 1, stream: false }),
+        });
+      } catch (e) {
+        if (attempt >= retries) throw new Error(`${url}: ${(e as Error).message} (after ${attempt + 1} tries)`, { cause: e });
+        await sleep(wait);
+        continue;
+      }
+      if (res.ok || !TRANSIENT_STATUS.has(res.status) || attempt >= retries) return res;
+      const after = Number(res.headers.get("retry-after"));
+      await res.text(); // let the connection go
+      await sleep(Number.isFinite(after) && after > 0 ? Math.min(after * 1000, 60_000) : wait);
+    }
+  };
   return async (messages, maxTokens) => {
-    const res = await doFetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...(o.apiKey ? { Authorization: `Bearer ${o.apiKey}` } : {}) },
-      body: JSON.stringify({ model: o.model, messages, max_tokens: maxTokens, n: 1, stream: false }),
-    });
+    const res = await post(messages, maxTokens);
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
     const body = await res.json() as { choices?: Array<{ message?: { content?: string } }> };
     const content = body.choices?.[0]?.message?.content;

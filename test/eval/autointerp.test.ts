@@ -7,6 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { LatentInterpretation } from "../../src/eval/autointerp.js";
 import { Rng } from "../../src/core/rng.js";
 import {
   AUTOINTERP_DEFAULTS, type ChatMessage, type LatentActivations, gatherExamples, generationMessages, importanceSampledPositions,
@@ -146,7 +147,64 @@ describe("autointerp prompts and replies", () => {
     expect(new Headers(calls[0]!.init.headers).get("Authorization")).toBe("Bearer k");
     expect(JSON.parse(String(calls[0]!.init.body))).toMatchObject({ model: "judge", max_tokens: 33, messages: [{ role: "user", content: "hi" }] });
     const failing = (async () => new Response("rate limited", { status: 429 })) as unknown as typeof fetch;
-    await expect(openAiChat({ baseUrl: "http://x/v1", model: "m", fetch: failing })([], 5)).rejects.toThrow("http://x/v1/chat/completions: HTTP 429 rate limited");
+    await expect(openAiChat({ baseUrl: "http://x/v1", model: "m", fetch: failing, retries: 0 })([], 5)).rejects.toThrow("http://x/v1/chat/completions: HTTP 429 rate limited");
+  });
+
+  it("retries rate limits, server errors and dropped connections, but not a bad request", async () => {
+    const ok = () => new Response(JSON.stringify({ choices: [{ message: { content: "fine" } }] }), { status: 200 });
+    const scripted = (steps: Array<() => Response>) => {
+      let calls = 0;
+      const f = (async () => steps[Math.min(calls++, steps.length - 1)]!()) as unknown as typeof fetch;
+      return { f, calls: () => calls };
+    };
+    const chat = (f: typeof fetch, retries = 3) => openAiChat({ baseUrl: "http://x/v1", model: "m", fetch: f, retries, retryDelayMs: 1 });
+    const limited = scripted([() => new Response("slow down", { status: 429, headers: { "Retry-After": "0.001" } }),
+      () => new Response("busy", { status: 503 }), ok]);
+    expect(await chat(limited.f)([], 5)).toBe("fine");
+    expect(limited.calls()).toBe(3);
+    const dropped = scripted([() => { throw new TypeError("fetch failed"); }, ok]);
+    expect(await chat(dropped.f)([], 5)).toBe("fine");
+    expect(dropped.calls()).toBe(2);
+    const bad = scripted([() => new Response("no such model", { status: 400 }), ok]);
+    await expect(chat(bad.f)([], 5)).rejects.toThrow("HTTP 400 no such model");
+    expect(bad.calls()).toBe(1);
+    const down = scripted([() => new Response("down", { status: 502 })]);
+    await expect(chat(down.f, 2)([], 5)).rejects.toThrow("HTTP 502 down");
+    expect(down.calls()).toBe(3);
+    const gone = scripted([() => { throw new TypeError("fetch failed"); }]);
+    await expect(chat(gone.f, 1)([], 5)).rejects.toThrow("http://x/v1/chat/completions: fetch failed (after 2 tries)");
+  });
+
+  it("a failure lets the latents in flight finish, then throws; a rerun given them asks only for the rest", async () => {
+    const examples = new Map([1, 2, 3, 4, 5, 6].map((l) => [l, { generation: [ex], scoring: [ex, quiet] }]));
+    let calls = 0;
+    const reply = async (m: ChatMessage[], _maxTokens?: number) => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 2));
+      return m[1]!.content.startsWith("The activating") ? "This neuron activates on w2." : "1";
+    };
+    // Two latents run at a time, and the fourth generation request fails: latent 4's, asked
+    // while latent 3 is in flight.
+    let generations = 0;
+    const flaky = async (m: ChatMessage[], n: number) => {
+      if (m[1]!.content.startsWith("The activating") && ++generations === 4) throw new Error("quota spent");
+      return reply(m, n);
+    };
+    const journal = new Map<number, LatentInterpretation | null>();
+    await expect(interpretLatents(examples, decode, flaky, cfg, { concurrency: 2, onResult: (l, r) => journal.set(l, r) }))
+      .rejects.toThrow("quota spent");
+    // Latents 1 and 2 finished; 3, in flight when 4 failed, finished too; 5 and 6 never started.
+    expect([...journal.keys()].sort()).toEqual([1, 2, 3]);
+    calls = 0;
+    const asked: number[] = [];
+    const resumed = await interpretLatents(examples, decode, async (m, n) => {
+      if (m[1]!.content.startsWith("The activating")) asked.push(asked.length);
+      return reply(m, n);
+    }, cfg, { concurrency: 2, done: journal });
+    expect(asked).toHaveLength(3); // 4, 5 and 6
+    expect(calls).toBe(6);
+    const whole = await interpretLatents(examples, decode, reply, cfg, { concurrency: 2 });
+    expect(resumed).toEqual(whole);
   });
 });
 

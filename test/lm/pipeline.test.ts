@@ -135,15 +135,23 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(r.stderr).toMatch(/this transcoder writes to blocks.1.hook_mlp_out/);
   });
 
-  it("autointerp asks an OpenAI-compatible server to explain and score latents", async () => {
+  it("autointerp asks an OpenAI-compatible server to explain and score latents, retrying what is passing and resuming from its journal", async () => {
     const { createServer } = await import("node:http");
-    const seen: string[] = [];
+    let seen: string[] = [];
+    // Which request (1-based, counted per run) gets which error status.
+    let failures = new Map<number, number>();
     const server = createServer((req, res) => {
       let body = "";
       req.on("data", (c) => (body += c));
       req.on("end", () => {
         const { messages } = JSON.parse(body);
         seen.push(`${req.url} ${req.headers.authorization}`);
+        const status = failures.get(seen.length);
+        if (status) {
+          res.statusCode = status;
+          res.end("not now");
+          return;
+        }
         const reply = messages[1].content.startsWith("The activating") ? "This neuron activates on parks." : "2";
         res.setHeader("Content-Type", "application/json");
         res.end(JSON.stringify({ choices: [{ message: { role: "assistant", content: reply } }] }));
@@ -156,21 +164,43 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     for (const t of sae.params.values()) t.data.forEach((_, i) => (t.data[i] = Math.sin(i * 1.7 + t.numel)));
     saveSae(run, sae, { metadata: { hook_name: "blocks.0.hook_resid_post" } });
     const out = join(dir, "autointerp.json");
-    const child = spawn(process.execPath, [bin, "autointerp", "--model", model, "--dataset", text, "--sae", run, "--tokens", "1600",
-      "--ctx", "32", "--latents", "0-3", "--llm-url", `http://127.0.0.1:${port}/v1`, "--llm-model", "local", "--api-key-env", "SAEKIT_TEST_KEY",
-      "--saebench", out], { env: { ...process.env, SAEKIT_THREADS: "1", SAEKIT_TEST_KEY: "secret" } });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
-    const code = await new Promise<number | null>((r) => child.on("close", r));
+    const journal = join(dir, "autointerp.journal.jsonl");
+    const autointerp = async (...extra: string[]) => {
+      const child = spawn(process.execPath, [bin, "autointerp", "--model", model, "--dataset", text, "--sae", run, "--tokens", "1600",
+        "--ctx", "32", "--latents", "0-3", "--llm-url", `http://127.0.0.1:${port}/v1`, "--llm-model", "local", "--api-key-env", "SAEKIT_TEST_KEY",
+        "--journal", journal, ...extra], { env: { ...process.env, SAEKIT_THREADS: "1", SAEKIT_TEST_KEY: "secret" } });
+      let stdout = "", stderr = "";
+      child.stdout.on("data", (c) => (stdout += c));
+      child.stderr.on("data", (c) => (stderr += c));
+      const code = await new Promise<number | null>((r) => child.on("close", r));
+      return { code, stdout, stderr };
+    };
+    // Latents 0, 1 and 3 fire often enough to interpret (2 does not). The endpoint refuses
+    // the fifth request outright (a 400 is not retried): the run fails after two latents,
+    // which its journal keeps.
+    failures = new Map([[5, 400]]);
+    const failed = await autointerp("--concurrency", "1");
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/chat\/completions: HTTP 400 not now/);
+    expect(readFileSync(journal, "utf8").trim().split("\n")).toHaveLength(3); // settings + 2 latents
+    // The rerun asks only for the last one, and waits out a 503 instead of failing.
+    seen = [];
+    failures = new Map([[2, 503]]);
+    const ok = await autointerp("--saebench", out);
     server.close();
-    expect(code, stderr).toBe(0);
-    const r = JSON.parse(stdout);
+    expect(ok.code, ok.stderr).toBe(0);
+    const r = JSON.parse(ok.stdout);
     expect(r.chosen).toEqual([0, 1, 2, 3]);
+    expect(r.skipped).toEqual([2]);
+    expect(r.latents.map((l: { latent: number }) => l.latent)).toEqual([0, 1, 3]);
     for (const l of r.latents) expect(l).toMatchObject({ explanation: "parks", predictions: [2] });
     expect(seen.every((s) => s === "/v1/chat/completions Bearer secret")).toBe(true);
-    expect(seen.length).toBe(2 * r.latents.length);
+    expect(seen.length).toBe(2 + 1); // one latent, two calls, one of them twice
     expect(JSON.parse(readFileSync(out, "utf8")).eval_result_metrics.autointerp.autointerp_score).toBe(r.autointerp_score);
+    // Other settings are refused rather than mixed into the journal.
+    const other = await autointerp("--seed", "7");
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/journals a run with other settings \(seed\)/);
   });
 
   it("pretokenize writes a dataset of contexts that reads back as one context per row", async () => {
