@@ -4,12 +4,12 @@
  * @huggingface/hub and read from there afterwards. Without a network the error says exactly
  * which folder to fill by hand.
  */
-import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { downloadFile } from "@huggingface/hub";
+import { downloadFile, fileDownloadInfo } from "@huggingface/hub";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { ProgressBar } from "../util/progress.js";
 import { indexShardNames } from "./weights.js";
@@ -117,20 +117,33 @@ export function hubToken(): { accessToken: `hf_${string}` } | Record<string, nev
   return token ? { accessToken: token as `hf_${string}` } : {};
 }
 
-/** Downloads one file of the repository (atomically: temp then rename); false if it has no such file. */
+/**
+ * Downloads one file of the repository; false if it has no such file. The bytes go to
+ * `dest.part`, renamed to `dest` once complete. A download cut off (a dropped connection, a
+ * kill) leaves its `.part` with `.part.json` naming the file's ETag and size, and the next
+ * call asks only for the rest (an HTTP range request), unless the file has changed since.
+ */
 export async function fetchToFile(spec: HubSpec, path: string, dest: string, required: boolean, opts: HubOptions): Promise<boolean> {
   if (existsSync(dest)) return true;
   mkdirSync(dirname(dest), { recursive: true });
-  const blob = await downloadFile({
-    repo: { type: spec.type, name: spec.repo }, path, revision: spec.revision, fetch: opts.fetch, xet: false, ...hubToken(),
-  });
-  if (!blob) {
+  const repo = { type: spec.type, name: spec.repo };
+  const info = await fileDownloadInfo({ repo, path, revision: spec.revision, fetch: opts.fetch, ...hubToken() });
+  if (!info) {
     if (required) throw new Error(`${spec.repo} has no file ${path}`);
     return false;
   }
+  const blob = (await downloadFile({ repo, path, revision: spec.revision, fetch: opts.fetch, xet: false, downloadInfo: info, ...hubToken() }))!;
   const tmp = `${dest}.part`;
-  const bar = new ProgressBar(blob.size, `download ${path}`, opts.progress !== false && process.stderr.isTTY === true);
-  let done = 0;
+  const meta = `${tmp}.json`;
+  const same = readJsonOr(meta) as { etag?: string; size?: number } | null;
+  let start = existsSync(tmp) && same?.etag === info.etag && same.size === info.size ? statSync(tmp).size : 0;
+  if (start > info.size) start = 0;
+  if (start === 0) {
+    rmSync(tmp, { force: true });
+    writeJsonAtomic(meta, { etag: info.etag, size: info.size });
+  }
+  const bar = new ProgressBar(info.size, `download ${path}`, opts.progress !== false && process.stderr.isTTY === true);
+  let done = start;
   const counter = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, ctl) {
       done += chunk.byteLength;
@@ -138,13 +151,19 @@ export async function fetchToFile(spec: HubSpec, path: string, dest: string, req
       ctl.enqueue(chunk);
     },
   });
-  try {
-    await pipeline(Readable.fromWeb(blob.stream().pipeThrough(counter) as import("node:stream/web").ReadableStream), createWriteStream(tmp));
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
+  if (start < info.size) {
+    const rest = start > 0 ? blob.slice(start, info.size) : blob;
+    await pipeline(Readable.fromWeb(rest.stream().pipeThrough(counter) as import("node:stream/web").ReadableStream),
+      createWriteStream(tmp, { flags: start > 0 ? "a" : "w" }));
   }
+  const got = statSync(tmp).size;
+  if (got !== info.size) throw new Error(`${spec.repo}/${path}: got ${got} of ${info.size} bytes; run again to fetch the rest`);
   bar.finish();
   renameSync(tmp, dest);
+  rmSync(meta, { force: true });
   return true;
+}
+
+function readJsonOr(path: string): unknown {
+  try { return JSON.parse(readFileSync(path, "utf8")); } catch { return null; }
 }

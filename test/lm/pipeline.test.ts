@@ -278,6 +278,52 @@ describe("hf: model specs", () => {
     expect(loaded.tokenizer).not.toBeNull();
   });
 
+  it("a download cut off mid-file resumes where it stopped, unless the file changed meanwhile", async () => {
+    const cache = join(dir, "cache-resume");
+    const weights = readFileSync(join(model, "model.safetensors"));
+    const half = Math.floor(weights.length / 2);
+    const ranges: string[] = [];
+    const hub = fakeHub(model, "tiny-org/tiny-neox");
+    const watching = (cut: boolean) => (async (input: string | URL | Request, init?: RequestInit) => {
+      const res = await hub(input, init);
+      if (!String(input).endsWith("/model.safetensors")) return res;
+      const range = new Headers(init?.headers).get("Range") ?? "all";
+      ranges.push(range);
+      if (!cut || range === "bytes=0-0") return res;
+      // The connection drops after half of the file, which arrives 4 KiB at a time.
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          await new Promise((r) => setTimeout(r, 1));
+          if (at >= half) return c.error(new TypeError("terminated"));
+          c.enqueue(bytes.slice(at, Math.min(half, at + 4096)));
+          at += 4096;
+        },
+      });
+      return new Response(body, { status: res.status, headers: res.headers });
+    }) as typeof fetch;
+    await expect(resolveHubModel("hf:tiny-org/tiny-neox", { cacheDir: cache, fetch: watching(true), progress: false })).rejects.toThrow(/terminated/);
+    const folder = join(cache, "tiny-org--tiny-neox", "main");
+    const kept = readFileSync(join(folder, "model.safetensors.part")).length; // what reached the disk
+    expect(kept).toBeGreaterThan(half / 2);
+    expect(kept).toBeLessThanOrEqual(half);
+    ranges.length = 0;
+    const local = await resolveHubModel("hf:tiny-org/tiny-neox", { cacheDir: cache, fetch: watching(false), progress: false });
+    expect(ranges.at(-1)).toBe(`bytes=${kept}-${weights.length - 1}`); // only the rest
+    expect(readFileSync(join(local, "model.safetensors")).equals(weights)).toBe(true);
+    expect(existsSync(join(folder, "model.safetensors.part.json"))).toBe(false);
+    // A .part of another version of the file (its ETag differs) is not continued.
+    const again = join(dir, "cache-resume-2");
+    await expect(resolveHubModel("hf:tiny-org/tiny-neox", { cacheDir: again, fetch: watching(true), progress: false })).rejects.toThrow(/terminated/);
+    const meta = join(again, "tiny-org--tiny-neox", "main", "model.safetensors.part.json");
+    writeFileSync(meta, JSON.stringify({ ...JSON.parse(readFileSync(meta, "utf8")), etag: "\"an-older-version\"" }));
+    ranges.length = 0;
+    const fresh = await resolveHubModel("hf:tiny-org/tiny-neox", { cacheDir: again, fetch: watching(false), progress: false });
+    expect(ranges.at(-1)).toBe("all"); // from the start
+    expect(readFileSync(join(fresh, "model.safetensors")).equals(weights)).toBe(true);
+  });
+
   it("falls back to pytorch_model.bin for repositories without safetensors", async () => {
     const root = join(import.meta.dirname, "..", "fixtures", "torch", "gpt2");
     const local = await resolveHubModel("hf:old-org/tiny-gpt2", { cacheDir: join(dir, "cache-bin"), fetch: fakeHub(root, "old-org/tiny-gpt2"), progress: false });
