@@ -4,7 +4,7 @@
  * @huggingface/hub and read from there afterwards. Without a network the error says exactly
  * which folder to fill by hand.
  */
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
@@ -151,7 +151,9 @@ export async function fetchToFile(spec: HubSpec, path: string, dest: string, req
       ctl.enqueue(chunk);
     },
   });
-  if (start < info.size) {
+  if (info.size === 0) {
+    writeFileSync(tmp, new Uint8Array(0));
+  } else if (start < info.size) {
     const rest = start > 0 ? blob.slice(start, info.size) : blob;
     await pipeline(Readable.fromWeb(rest.stream().pipeThrough(counter) as import("node:stream/web").ReadableStream),
       createWriteStream(tmp, { flags: start > 0 ? "a" : "w" }));

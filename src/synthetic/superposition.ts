@@ -138,7 +138,7 @@ export function scoreFeatureRecovery(features: Float32Array, W_dec: Float32Array
   // |cos|: a signed latent (AbsTopK) that learned -f has learned f.
   const { aToB: best, countsAToB } = maxCosines(features, W_dec, d, { abs: true, countAbove: threshold });
   const { mmcs, matched } = matchSummary(best, threshold);
-  let latents = 0, features_ = 0;
-  for (const c of countsAToB!) if (c > 0) { latents += c; features_++; }
-  return { mmcs, recovered: matched, threshold, latents_per_feature: features_ > 0 ? latents / features_ : 0, best };
+  let latents = 0, found = 0;
+  for (const c of countsAToB!) if (c > 0) { latents += c; found++; }
+  return { mmcs, recovered: matched, threshold, latents_per_feature: found > 0 ? latents / found : 0, best };
 }
