@@ -130,16 +130,18 @@ export function neuronpediaFeature(l: LatentDashboard, run: { contexts: number; 
   headShares: number[] = []): NeuronpediaFeature {
   const t = l.tables;
   const fired = l.quantile_examples.reduce((a, q) => a + q.count, 0);
+  // A cosine is null where a decoder row has zero norm; the format's float lists take 0.
+  const cosines = (rows: Array<{ cosine: number | null }>) => rounded(rows.map((r) => r.cosine ?? 0));
   return {
     feature_index: l.latent,
     neuron_alignment_indices: t.neuron_alignment.map((r) => r.index),
     neuron_alignment_values: rounded(t.neuron_alignment.map((r) => r.value)),
     neuron_alignment_l1: rounded(t.neuron_alignment.map((r) => r.l1_share)),
     correlated_neurons_indices: t.correlated_neurons.map((r) => r.index),
-    correlated_neurons_l1: rounded(t.correlated_neurons.map((r) => r.cosine ?? 0)),
+    correlated_neurons_l1: cosines(t.correlated_neurons),
     correlated_neurons_pearson: rounded(t.correlated_neurons.map((r) => r.pearson)),
     correlated_features_indices: t.correlated_features.map((r) => r.index),
-    correlated_features_l1: rounded(t.correlated_features.map((r) => r.cosine ?? 0)),
+    correlated_features_l1: cosines(t.correlated_features),
     correlated_features_pearson: rounded(t.correlated_features.map((r) => r.pearson)),
     neg_str: l.logits.bottom.map((e) => e.text),
     neg_values: rounded(l.logits.bottom.map((e) => e.value)),
