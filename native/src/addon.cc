@@ -182,20 +182,36 @@ void Gemm(const Napi::CallbackInfo& info) {
 }
 
 // ------------------------------------------------------------------ TopK
-void TopkRows(const Napi::CallbackInfo& info) {
+// The arguments of a per-row selection (topkRows, groupMaxRows): x [batch, m], `per` entries
+// kept per row into vals and idx [batch, per], checked against their lengths.
+struct RowSelection {
+  View<float> x, bias, vals;
+  View<int32_t> idx;
+  long batch, m, per;
+  SelectMode mode;
+};
+
+RowSelection row_selection(const Napi::CallbackInfo& info, const char* per_name) {
   Napi::Env env = info.Env();
-  auto x = f32(info, 0, "x");
-  long batch = count(info, 1, "batch"), m = count(info, 2, "m"), k = count(info, 3, "k");
-  SelectMode mode = select_mode(info, 4);
-  auto bias = f32_or_null(info, 5, "bias");
-  auto vals = f32(info, 6, "vals");
-  auto idx = i32(info, 7, "idx");
-  if (k > m) throw Napi::RangeError::New(env, "topk: k must be <= m");
-  need(env, x, double(batch) * m, "x");
-  if (bias.data) need(env, bias, m, "bias");
-  need(env, vals, double(batch) * k, "vals");
-  need(env, idx, double(batch) * k, "idx");
-  topk_rows(x.data, batch, m, k, mode, bias.data, vals.data, idx.data);
+  RowSelection a{f32(info, 0, "x"), f32_or_null(info, 5, "bias"), f32(info, 6, "vals"), i32(info, 7, "idx"),
+                 count(info, 1, "batch"), count(info, 2, "m"), count(info, 3, per_name), select_mode(info, 4)};
+  need(env, a.x, double(a.batch) * a.m, "x");
+  if (a.bias.data) need(env, a.bias, a.m, "bias");
+  need(env, a.vals, double(a.batch) * a.per, "vals");
+  need(env, a.idx, double(a.batch) * a.per, "idx");
+  return a;
+}
+
+void TopkRows(const Napi::CallbackInfo& info) {
+  RowSelection a = row_selection(info, "k");
+  if (a.per > a.m) throw Napi::RangeError::New(info.Env(), "topk: k must be <= m");
+  topk_rows(a.x.data, a.batch, a.m, a.per, a.mode, a.bias.data, a.vals.data, a.idx.data);
+}
+
+void GroupMaxRows(const Napi::CallbackInfo& info) {
+  RowSelection a = row_selection(info, "groups");
+  if (a.per < 1 || a.m % a.per != 0) throw Napi::RangeError::New(info.Env(), "groupmax: m must split into groups of equal size");
+  group_max_rows(a.x.data, a.batch, a.m, a.per, a.mode, a.bias.data, a.vals.data, a.idx.data);
 }
 
 Napi::Value BatchTopk(const Napi::CallbackInfo& info) {
@@ -639,6 +655,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemm", Napi::Function::New(env, Gemm<false>));
   exports.Set("sgemmBf16B", Napi::Function::New(env, Gemm<true>));
   exports.Set("topkRows", Napi::Function::New(env, TopkRows));
+  exports.Set("groupMaxRows", Napi::Function::New(env, GroupMaxRows));
   exports.Set("batchTopk", Napi::Function::New(env, BatchTopk));
   exports.Set("thresholdSelect", Napi::Function::New(env, ThresholdSelect));
   exports.Set("fillNormal", Napi::Function::New(env, FillNormal));

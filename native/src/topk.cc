@@ -703,4 +703,21 @@ long threshold_select(const float* x, long batch, long m, const float* bias,
   return total;
 }
 
+void group_max_rows(const float* x, long batch, long m, long groups, SelectMode mode, const float* bias,
+                    float* vals, int32_t* idx) {
+  if (batch <= 0 || groups <= 0) return;
+  const long size = m / groups;
+  parallel_range(batch, 16, [&](long b0, long b1) {
+    for (long b = b0; b < b1; b++) {
+      const float* row = x + b * m;
+      for (long g = 0; g < groups; g++) {
+        const long start = g * size;
+        const long at = start + argmax(row + start, bias ? bias + start : nullptr, size, mode);
+        idx[b * groups + g] = static_cast<int32_t>(at);
+        vals[b * groups + g] = out_value(row[at] + (bias ? bias[at] : 0.0f), mode);
+      }
+    }
+  });
+}
+
 }  // namespace saekit

@@ -21,6 +21,12 @@ enum class SelectMode { Relu = 0, Abs = 1, Value = 2 };
 void topk_rows(const float* x, long batch, long m, long k, SelectMode mode, const float* bias,
                float* vals, int32_t* idx);
 
+// GroupMax (sparsify's "groupmax" activation): the m columns split into `groups` runs of
+// m / groups (m divisible by groups); per row, each run's best entry, in run order, into
+// vals[batch, groups] and idx[batch, groups]. Ranking and output values as topk_rows.
+void group_max_rows(const float* x, long batch, long m, long groups, SelectMode mode, const float* bias,
+                    float* vals, int32_t* idx);
+
 // Batch-wide (BatchTopK): the top k_total entries of the whole matrix, flattened row-major,
 // ties by flat index. Entries whose output value is 0 are dropped (they change nothing).
 // Writes CSR: row_ptr[batch + 1], then idx/vals in row order, columns ascending; returns nnz

@@ -32,6 +32,7 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, matryoshka, vsae); mp: at most k pursuit steps", positiveInt)
     .option("--aux-k <n>", "AuxK latents (0 disables; default d_in/2)", nonNegativeInt)
     .option("--multi-topk", "topk, abstopk: the top 4k latents also reconstruct (loss += ||x - x_hat_4k||^2 / 8), so the SAE works at larger k (Gao et al. 2024, sparsify)")
+    .addOption(new Option("--activation <a>", "topk: the k largest, or sparsify's groupmax: the largest of each of k runs of d_sae / k latents").choices(["topk", "groupmax"]))
     .option("--aux-alpha <x>", "AuxK loss weight (default 1/32)", finiteNumber)
     .addOption(new Option("--decoder-norm <mode>", "unit: decoder rows kept at norm 1; none: free").choices(["unit", "none"]))
     .option("--no-b-dec-on-input", "do not subtract b_dec from the input before encoding")
@@ -86,6 +87,7 @@ export function fineTuneConfig(start: SaeConfig, given: Record<string, unknown>,
 
 /** The SAE options as config fields; undefined where an option was not given. */
 function saeConfigInput(o: Record<string, unknown>, dIn: number): SaeConfigInput {
+  if (o.activation !== undefined && o.arch !== "topk") throw new Error(`--activation chooses how a topk SAE selects its latents; this is --arch ${String(o.arch)}`);
   return {
     architecture: o.arch as SaeConfigInput["architecture"],
     d_in: dIn,
@@ -94,6 +96,7 @@ function saeConfigInput(o: Record<string, unknown>, dIn: number): SaeConfigInput
     k: o.arch === "mp" ? undefined : o.k,
     aux_k: o.auxK,
     multi_topk: o.multiTopk === true ? true : undefined,
+    activation: o.activation,
     residual_threshold: o.residualThreshold,
     max_iterations: o.maxIterations ?? (o.arch === "mp" ? o.k : undefined),
     aux_alpha: o.auxAlpha,

@@ -66,6 +66,14 @@ export interface Kernels {
     bias: Float32Array | null, vals: Float32Array, idx: Int32Array): void;
 
   /**
+   * GroupMax (sparsify's "groupmax"): the m columns split into `groups` equal runs (m must
+   * be divisible by groups); per row, each run's best entry (ranked as topkRows ranks, ties
+   * by lower index) in run order into vals/idx [batch, groups], values as topkRows outputs.
+   */
+  groupMaxRows(x: Float32Array, batch: number, m: number, groups: number, mode: SelectMode,
+    bias: Float32Array | null, vals: Float32Array, idx: Int32Array): void;
+
+  /**
    * BatchTopK: the top kTotal entries of the whole x[batch, m] (ties by flat index), as CSR
    * with columns ascending; entries whose output value is 0 are dropped. Returns nnz.
    */

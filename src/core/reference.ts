@@ -120,6 +120,30 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
+  groupMaxRows(x: Float32Array, batch: number, m: number, groups: number, mode: SelectMode,
+    bias: Float32Array | null, vals: Float32Array, idx: Int32Array): void {
+    if (!(groups >= 1 && m % groups === 0)) throw new RangeError("groupmax: m must split into groups of equal size");
+    need(x, batch * m, "x");
+    const size = m / groups;
+    // x + bias rounded to float32, as the native kernel adds them.
+    const value = (b: number, j: number) => Math.fround(x[b * m + j]! + (bias ? bias[j]! : 0));
+    for (let b = 0; b < batch; b++) {
+      for (let g = 0; g < groups; g++) {
+        let at = g * size;
+        let best = selectKey(value(b, at), mode);
+        for (let j = at + 1; j < (g + 1) * size; j++) {
+          const key = selectKey(value(b, j), mode);
+          if (key > best) {
+            best = key;
+            at = j;
+          }
+        }
+        idx[b * groups + g] = at;
+        vals[b * groups + g] = selectOutput(value(b, at), mode);
+      }
+    }
+  },
+
   batchTopk(x: Float32Array, batch: number, m: number, kTotal: number, mode: SelectMode,
     bias: Float32Array | null, rowPtr: Int32Array, idx: Int32Array, vals: Float32Array): number {
     const total = batch * m;

@@ -77,6 +77,12 @@ export interface TopKConfig extends BaseSaeConfig, AuxKOptions {
    * larger k than it was trained at.
    */
   multi_topk: boolean;
+  /**
+   * "topk", or (topk only) sparsify's "groupmax": the d_sae latents in k runs of d_sae / k,
+   * each token keeping the largest (ReLU'd) of every run, so every run takes part in every
+   * token; d_sae must be divisible by k.
+   */
+  activation: "topk" | "groupmax";
 }
 
 /** Top k*batch over the whole batch; inference uses a learned threshold (a JumpReLU). */
@@ -195,7 +201,7 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
       break;
     case "topk":
     case "abstopk":
-      cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32, multi_topk: false };
+      cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32, multi_topk: false, activation: "topk" };
       break;
     case "batchtopk":
       cfg = { ...base, ...aux, architecture, decoder_norm: "unit", k: 32, threshold_momentum: 0.01 };
@@ -274,6 +280,11 @@ export function validateConfig(cfg: SaeConfig): void {
     case "topk":
     case "abstopk":
       if (typeof cfg.multi_topk !== "boolean") fail(`multi_topk must be true or false, got ${JSON.stringify(cfg.multi_topk)}`);
+      if (cfg.activation !== "topk" && cfg.activation !== "groupmax") fail(`activation must be "topk" or "groupmax", got ${JSON.stringify(cfg.activation)}`);
+      if (cfg.activation === "groupmax") {
+        if (cfg.architecture !== "topk") fail("groupmax is an activation of topk SAEs (ReLU'd runs), not of abstopk");
+        if (cfg.d_sae % cfg.k !== 0) fail(`groupmax splits d_sae = ${cfg.d_sae} into k = ${cfg.k} equal runs; choose a k that divides it`);
+      }
       break;
     case "relu":
     case "gated":

@@ -45,5 +45,8 @@ export function withInferenceK(sae: Sae, k: number): Sae {
   if (cfg.architecture !== "topk" && cfg.architecture !== "abstopk" && cfg.architecture !== "vsae") {
     throw new Error(`a ${cfg.architecture} SAE does not select a fixed k per token at inference (topk, abstopk and vsae do; mp takes at most k pursuit steps)`);
   }
+  if (cfg.architecture === "topk" && cfg.activation === "groupmax") {
+    throw new Error(`a groupmax SAE's k is its number of latent runs (d_sae / k latents each); running it at another k would regroup its latents`);
+  }
   return createSae({ ...cfg, k }, sae.params, sae.buffers);
 }

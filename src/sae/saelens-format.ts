@@ -56,7 +56,7 @@ export interface SaeMetadata {
 function saeLensArchitecture(cfg: SaeConfig): string {
   switch (cfg.architecture) {
     case "relu": return "standard";
-    case "topk": return "topk";
+    case "topk": return cfg.activation === "groupmax" ? "groupmax" : "topk";
     case "batchtopk":
     case "matryoshka":
     case "jumprelu": return "jumprelu";

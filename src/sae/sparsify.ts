@@ -16,7 +16,7 @@ import { writeJsonAtomic } from "../core/atomic.js";
 import { kernels } from "../core/kernels.js";
 import { SafetensorsFile, writeSafetensors } from "../core/safetensors.js";
 import { Tensor } from "../core/tensor.js";
-import { defaultConfig } from "./config.js";
+import { defaultConfig, type SaeConfig } from "./config.js";
 import { createSae } from "./registry.js";
 import type { ParamSet, Sae } from "./sae.js";
 import type { LoadedSae } from "./saelens.js";
@@ -39,17 +39,23 @@ export function loadSparsifySae(dir: string): LoadedSae {
   const transcode = raw.transcode === true;
   const hooks = transcode ? transcoderHooksOfModulePath(basename(dir)) : null;
   if (transcode && !hooks) fail(`a transcoder of module "${basename(dir)}", whose input and output hooks saekit does not know`);
-  if ((raw.activation ?? "topk") !== "topk") fail(`activation "${String(raw.activation)}" is not supported (topk)`);
+  const activation = raw.activation ?? "topk";
+  if (activation !== "topk" && activation !== "groupmax") fail(`activation "${String(raw.activation)}" is not supported (topk, groupmax)`);
   const file = SafetensorsFile.open(join(dir, SPARSIFY_WEIGHTS));
   const shape = (name: string) => (file.has(name) ? file.shape(name) : fail(`${SPARSIFY_WEIGHTS} has no tensor "${name}"`));
   const [m, d] = shape("encoder.weight") as [number, number];
   if (Number.isSafeInteger(raw.d_in) && raw.d_in !== d) fail(`d_in ${String(raw.d_in)} does not match encoder.weight [${m}, ${d}]`);
   if (!Number.isSafeInteger(raw.k)) fail(`"k" must be an integer, got ${JSON.stringify(raw.k)}`);
   const skip = raw.skip_connection === true;
-  const cfg = defaultConfig({
-    architecture: "topk", d_in: d, d_sae: m, k: raw.k as number, decoder_norm: "none", apply_b_dec_to_input: !transcode,
-    skip_connection: skip, multi_topk: raw.multi_topk === true,
-  });
+  let cfg: SaeConfig;
+  try {
+    cfg = defaultConfig({
+      architecture: "topk", d_in: d, d_sae: m, k: raw.k as number, decoder_norm: "none", apply_b_dec_to_input: !transcode,
+      skip_connection: skip, multi_topk: raw.multi_topk === true, activation,
+    });
+  } catch (err) {
+    return fail((err as Error).message);
+  }
   const read = (name: string, dims: number[]) => file.read(name).expectShape(dims, `${file.path}: tensor "${name}"`);
   const params: ParamSet = new Map([
     ["W_enc", read("encoder.weight", [m, d])],
@@ -71,7 +77,7 @@ export function loadSparsifySae(dir: string): LoadedSae {
  */
 export function saveSparsifySae(dir: string, sae: Sae, o: { transcoder?: boolean } = {}): void {
   const cfg = sae.cfg;
-  if (cfg.architecture !== "topk") throw new Error(`sparsify reads TopK SAEs (activation "topk") only; this is a ${cfg.architecture} SAE`);
+  if (cfg.architecture !== "topk") throw new Error(`sparsify reads TopK SAEs (activation "topk" or "groupmax") only; this is a ${cfg.architecture} SAE`);
   const { d_in: d, d_sae: m } = cfg;
   const transcode = o.transcoder === true;
   if (transcode && cfg.apply_b_dec_to_input) throw new Error("a transcoder's input is not centred by b_dec; this SAE subtracts it");
@@ -87,7 +93,7 @@ export function saveSparsifySae(dir: string, sae: Sae, o: { transcoder?: boolean
   };
   writeSafetensors(join(dir, SPARSIFY_WEIGHTS), tensors, { format: "pt" });
   writeJsonAtomic(join(dir, "cfg.json"), {
-    activation: "topk", expansion_factor: m / d, normalize_decoder: cfg.decoder_norm === "unit", num_latents: m, k: cfg.k,
+    activation: cfg.activation, expansion_factor: m / d, normalize_decoder: cfg.decoder_norm === "unit", num_latents: m, k: cfg.k,
     multi_topk: cfg.multi_topk, skip_connection: cfg.skip_connection, transcode, d_in: d,
   });
 }

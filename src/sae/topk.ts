@@ -4,11 +4,13 @@
  *   (+ ||x - x_hat_4k||^2 / 8 with Multi-TopK).
  * The k largest pre-activations per token are kept (then clamped at 0), everything else is
  * zero; the step costs one dense GEMM for pre and O(batch * k * d_in) sparse work.
+ * With activation "groupmax" (sparsify's), the k kept are the largest of each of k runs of
+ * d_sae / k latents instead; the rest of the step is the same.
  */
 import { SelectMode } from "../core/kernels.js";
 import type { TopKConfig } from "./config.js";
 import type { ParamSet, StepStats, TrainStep } from "./sae.js";
-import type { SparseCode } from "./sparse-code.js";
+import { fixedKRowPtr, type SparseCode } from "./sparse-code.js";
 import { TopKFamilySae } from "./topk-family.js";
 
 export class TopKSae extends TopKFamilySae {
@@ -21,13 +23,23 @@ export class TopKSae extends TopKFamilySae {
 
   encode(x: Float32Array, batch: number): SparseCode {
     const xc = this.centered(x, batch);
-    return this.selectTopK(this.preActivations(xc, batch), batch, this.cfg.k, this.mode, this.b_enc);
+    return this.select(this.preActivations(xc, batch), batch);
+  }
+
+  /** The k latents each token keeps: its top k, or with groupmax the best of each run. */
+  private select(pre: Float32Array, batch: number): SparseCode {
+    const k = this.cfg.k;
+    if (this.cfg.activation !== "groupmax") return this.selectTopK(pre, batch, k, this.mode, this.b_enc);
+    const code = this.codeBuffers("code", batch, batch * k);
+    fixedKRowPtr(batch, k, code.rowPtr);
+    this.k.groupMaxRows(pre, batch, this.cfg.d_sae, k, this.mode, this.b_enc, code.val, code.idx);
+    return code;
   }
 
   protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const xc = this.centered(s.x, s.batch);
     const pre = this.preActivations(xc, s.batch);
-    const code = this.selectTopK(pre, s.batch, this.cfg.k, this.mode, this.b_enc);
+    const code = this.select(pre, s.batch);
     const multiK = this.cfg.multi_topk ? Math.min(4 * this.cfg.k, this.cfg.d_sae) : 0;
     return this.finishStep(code, pre, xc, s, grads, this.mode, this.cfg, multiK);
   }

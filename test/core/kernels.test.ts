@@ -208,6 +208,43 @@ describe("topk", () => {
     });
   });
 
+  it("group max (sparsify's groupmax) equals the reference exactly: each run's best, ties and NaN as top-1", () => {
+    const rng = new Rng(31);
+    forEachIsa((isa) => {
+      for (const [m, groups] of [[12, 3], [12, 12], [37, 1], [96, 4], [2048, 64], [100, 5]] as const) {
+        const batch = 7;
+        const x = randn(rng, batch * m);
+        const tied = Float32Array.from(x, (v) => Math.round(v * 2));
+        tied[3] = Number.NaN;
+        for (const mode of modes) {
+          for (const [label, data, bias] of [["plain", x, null], ["ties", tied, null], ["bias", x, randn(rng, m)]] as const) {
+            const v2 = new Float32Array(batch * groups), i2 = new Int32Array(batch * groups);
+            ref.groupMaxRows(data, batch, m, groups, mode, bias, v2, i2);
+            const v1 = new Float32Array(batch * groups), i1 = new Int32Array(batch * groups);
+            native.groupMaxRows(data, batch, m, groups, mode, bias, v1, i1);
+            const what = `${isa} ${label} m=${m} groups=${groups} mode=${mode}`;
+            expect([...i1], what).toEqual([...i2]);
+            expect([...v1], what).toEqual([...v2]);
+            // Each run's entry is its own top-1.
+            const size = m / groups;
+            for (let b = 0; b < batch; b++) {
+              for (let g = 0; g < groups; g++) {
+                const v = new Float32Array(1), at = new Int32Array(1);
+                ref.topkRows(data.subarray(b * m + g * size, b * m + (g + 1) * size), 1, size, 1, mode,
+                  bias ? bias.subarray(g * size, (g + 1) * size) : null, v, at);
+                expect(i2[b * groups + g], what).toBe(g * size + at[0]!);
+              }
+            }
+          }
+        }
+      }
+    });
+    expect(() => native.groupMaxRows(new Float32Array(10), 1, 10, 3, SelectMode.Relu, null, new Float32Array(3), new Int32Array(3)))
+      .toThrow(/groupmax: m must split into groups of equal size/);
+    expect(() => ref.groupMaxRows(new Float32Array(10), 1, 10, 3, SelectMode.Relu, null, new Float32Array(3), new Int32Array(3)))
+      .toThrow(/groupmax: m must split into groups of equal size/);
+  });
+
   it("per-row top-k equals the reference exactly: odd sizes, k = 1, k = m, ties, biases", () => {
     const rng = new Rng(4);
     forEachIsa((isa) => {

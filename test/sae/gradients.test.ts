@@ -43,6 +43,7 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["topk + AuxK", { architecture: "topk", k: 3, aux_k: 2, aux_alpha: 0.5 }, true],
   ["topk without b_dec on input", { architecture: "topk", k: 3, apply_b_dec_to_input: false }, false],
   ["topk + Multi-TopK + AuxK", { architecture: "topk", k: 2, multi_topk: true, aux_k: 2, aux_alpha: 0.5 }, true],
+  ["topk groupmax (sparsify) + AuxK", { architecture: "topk", k: 3, activation: "groupmax", aux_k: 2, aux_alpha: 0.5 }, true],
   ["abstopk + AuxK", { architecture: "abstopk", k: 3, aux_k: 2, aux_alpha: 0.5 }, true],
   ["abstopk + Multi-TopK", { architecture: "abstopk", k: 2, multi_topk: true }, false],
   ["batchtopk + AuxK", { architecture: "batchtopk", k: 3, aux_k: 2, aux_alpha: 0.5 }, true],

@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
-import { writeSafetensors } from "../../src/core/safetensors.js";
+import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { openSae } from "../../src/sae/open.js";
 import { loadOpenAiSae } from "../../src/sae/openai.js";
@@ -18,7 +18,7 @@ import { loadSae } from "../../src/sae/saelens.js";
 import { gemmaScopeMetadata } from "../../src/sae/gemma-scope.js";
 import { hookOfModulePath, saveSparsifySae, transcoderHooksOfModulePath } from "../../src/sae/sparsify.js";
 import { defaultConfig } from "../../src/sae/config.js";
-import { createSae } from "../../src/sae/registry.js";
+import { createSae, withInferenceK } from "../../src/sae/registry.js";
 import type { Sae } from "../../src/sae/sae.js";
 import { toDense } from "../../src/sae/sparse-code.js";
 import { maxAbsDiff, randn, tempDir } from "../helpers.js";
@@ -173,6 +173,41 @@ describe("sparsify folders", () => {
     }
   });
 
+  it("reads groupmax SAEs: the largest ReLU'd pre-activation of each run of d_sae / k latents, as sparsify's fused encoder", () => {
+    const dSae = 8, groups = 2; // two runs of four
+    const e = new Tensor([dSae, d], randn(new Rng(14), dSae * d));
+    const out = join(dir, "layers.5");
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, "cfg.json"), JSON.stringify({ activation: "groupmax", num_latents: dSae, k: groups, d_in: d }));
+    writeSafetensors(join(out, "sae.safetensors"), {
+      "encoder.weight": e, "encoder.bias": new Tensor([dSae], randn(new Rng(15), dSae, 0.2)), W_dec: new Tensor([dSae, d], randn(new Rng(16), dSae * d)), b_dec,
+    });
+    const { sae } = openSae(out);
+    expect(sae.cfg).toMatchObject({ architecture: "topk", k: groups, activation: "groupmax" });
+    const x = randn(new Rng(17), 6 * d);
+    const f = toDense(sae.encode(x, 6));
+    const bias = SafetensorsFile.open(join(out, "sae.safetensors")).read("encoder.bias").data;
+    for (let b = 0; b < 6; b++) {
+      const pre = Array.from({ length: dSae }, (_, j) => {
+        let s2 = bias[j]!;
+        for (let c = 0; c < d; c++) s2 += e.data[j * d + c]! * (x[b * d + c]! - b_dec.data[c]!);
+        return Math.max(0, s2);
+      });
+      for (let g = 0; g < groups; g++) {
+        const run = pre.slice(g * 4, g * 4 + 4);
+        const best = run.indexOf(Math.max(...run));
+        for (let j = 0; j < 4; j++) expect(f[b * dSae + g * 4 + j], `row ${b} run ${g}`).toBeCloseTo(j === best ? run[j]! : 0, 5);
+      }
+    }
+    // Written back as sparsify writes it; another k would regroup the latents, so it is refused.
+    saveSparsifySae(join(dir, "written-gm", "layers.5"), sae);
+    expect(JSON.parse(readFileSync(join(dir, "written-gm", "layers.5", "cfg.json"), "utf8"))).toMatchObject({ activation: "groupmax", k: groups });
+    expect(toDense(openSae(join(dir, "written-gm", "layers.5")).sae.encode(x, 6))).toEqual(f);
+    expect(() => withInferenceK(sae, 4)).toThrow(/groupmax SAE's k is its number of latent runs/);
+    expect(() => defaultConfig({ architecture: "topk", d_in: d, d_sae: 9, k: 2, activation: "groupmax" })).toThrow(/splits d_sae = 9 into k = 2 equal runs/);
+    expect(() => openSae(writeFolder("layers.6", { activation: "softmax" }))).toThrow(/activation "softmax" is not supported \(topk, groupmax\)/);
+  });
+
   it("reads transcoders: the module's input, not centred by b_dec, to its output", () => {
     const { sae, metadata } = openSae(writeFolder("layers.4.mlp", { transcode: true }));
     expect(metadata).toMatchObject({ hook_name: "blocks.4.ln2.hook_normalized", hook_name_out: "blocks.4.hook_mlp_out" });
@@ -229,7 +264,7 @@ describe("sparsify folders", () => {
     expect(hookOfModulePath("lm_head")).toBeNull();
     expect(() => openSae(writeFolder("transcoder", { transcode: true }))).toThrow(/transcoder.*cfg.json: a transcoder of module "transcoder", whose input and output hooks saekit does not know/);
     expect(() => openSae(writeFolder("layers.5.mlp", { transcode: true, skip_connection: true }))).toThrow(/sae.safetensors: no tensor named "W_skip"/);
-    expect(() => openSae(writeFolder("groupmax", { activation: "groupmax" }))).toThrow(/activation "groupmax" is not supported/);
+    expect(() => openSae(writeFolder("groupmax", { activation: "groupmax" }))).toThrow(/groupmax.*cfg.json: .*groupmax splits d_sae = 9 into k = 2 equal runs/);
     expect(() => openSae(join(dir, "nothing"))).toThrow(/no such SAE file or folder/);
     mkdirSync(join(dir, "empty"));
     expect(() => openSae(join(dir, "empty"))).toThrow(/not an SAE saekit can read/);

@@ -122,7 +122,17 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
           for (const j of topIndices(Array.from(pre, (v) => (abs ? Math.abs(v) : v)), k)) f[j] = abs ? pre[j]! : Math.max(0, pre[j]!);
           return f;
         };
-        const xHat = decode(p.get("W_dec")!, code(cfg.k), d, bias(b));
+        // groupmax: the largest of each of k runs of m / k latents, after ReLU.
+        const groupMax = () => {
+          const f = new Float64Array(m);
+          const size = m / cfg.k;
+          for (let g = 0; g < cfg.k; g++) {
+            const j = g * size + topIndices(Array.from(pre.subarray(g * size, (g + 1) * size)), 1)[0]!;
+            f[j] = Math.max(0, pre[j]!);
+          }
+          return f;
+        };
+        const xHat = decode(p.get("W_dec")!, cfg.activation === "groupmax" ? groupMax() : code(cfg.k), d, bias(b));
         mse += sq(yRow(b), xHat);
         // Multi-TopK: the top 4k reconstruct too, weighted 1/8.
         if (cfg.multi_topk) mse += sq(yRow(b), decode(p.get("W_dec")!, code(Math.min(4 * cfg.k, m)), d, bias(b))) / 8;
