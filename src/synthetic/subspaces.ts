@@ -6,8 +6,7 @@
  * A a fixed d x d Gaussian matrix. A model that adapts its sparsity to the input should use
  * subspaceDim active dimensions for every sample (4 by default).
  */
-import { Rng } from "../core/rng.js";
-import { GeneratedSource } from "./generated-source.js";
+import { GeneratedSource, structureRng } from "./generated-source.js";
 import { withDefaults } from "../util/defaults.js";
 
 export interface SubspacesOptions {
@@ -29,13 +28,13 @@ export class SubspacesSource extends GeneratedSource {
 
   constructor(options: Partial<SubspacesOptions> = {}) {
     const o = withDefaults(SUBSPACES_DEFAULTS, options);
-    super(o.seed + 1); // the sample stream; the fixed structure below uses seed itself
+    super(o.seed + 1); // the sample stream; the fixed structure below has a stream of its own
     if (!(o.subspaceDim >= 1 && o.subspaceDim <= o.d && o.nSubspaces >= 1)) {
       throw new RangeError("subspaces: need 1 <= subspaceDim <= d and nSubspaces >= 1");
     }
     this.opts = o;
     this.d = o.d;
-    const setup = new Rng(o.seed);
+    const setup = structureRng(o.seed);
     this.A = setup.fillNormal(new Float32Array(o.d * o.d));
     this.coords = Array.from({ length: o.nSubspaces }, () => {
       const all = Array.from({ length: o.d }, (_, i) => i);

@@ -7,8 +7,7 @@
  * measures how well, and how many latents each true feature takes.
  */
 import { maxCosines, matchSummary } from "../analysis/compare.js";
-import { Rng } from "../core/rng.js";
-import { GeneratedSource } from "./generated-source.js";
+import { GeneratedSource, structureRng } from "./generated-source.js";
 import { withDefaults } from "../util/defaults.js";
 
 export interface SuperpositionOptions {
@@ -47,14 +46,14 @@ export class SuperpositionSource extends GeneratedSource {
 
   constructor(options: Partial<SuperpositionOptions> = {}) {
     const o = withDefaults(SUPERPOSITION_DEFAULTS, options);
-    super(o.seed + 1); // the sample stream; the fixed structure below uses seed itself
+    super(o.seed + 1); // the sample stream; the fixed structure below has a stream of its own
     if (!(o.d >= 1 && o.nFeatures >= 1)) throw new RangeError("superposition: d and nFeatures must be >= 1");
     if (!(o.meanActive > 0 && o.meanActive <= o.nFeatures)) throw new RangeError("superposition: meanActive must be in (0, nFeatures]");
     if (!(o.correlation >= 0 && o.correlation <= 1)) throw new RangeError("superposition: correlation must be in [0, 1]");
     if (!(o.negative >= 0 && o.negative <= 1)) throw new RangeError("superposition: negative must be in [0, 1]");
     this.opts = o;
     this.d = o.d;
-    const setup = new Rng(o.seed);
+    const setup = structureRng(o.seed);
     this.features = new Float32Array(o.nFeatures * o.d);
     for (let i = 0; i < o.nFeatures; i++) {
       const row = this.features.subarray(i * o.d, (i + 1) * o.d);

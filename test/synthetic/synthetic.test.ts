@@ -6,6 +6,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
+import { defaultConfig } from "../../src/sae/config.js";
+import { createSae } from "../../src/sae/registry.js";
+import { initializeSae } from "../../src/train/init.js";
 import { SubspacesSource } from "../../src/synthetic/subspaces.js";
 import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
 
@@ -56,6 +59,19 @@ describe("superposition data", () => {
     const zipf = new SuperpositionSource({ firing: "zipf", nFeatures: 100 });
     for (let i = 1; i < 100; i++) expect(zipf.probabilities[i]!).toBeLessThanOrEqual(zipf.probabilities[i - 1]!);
     expect(zipf.probabilities[0]! / zipf.probabilities[99]!).toBeCloseTo(10, 6); // 1/sqrt(i+1)
+  });
+});
+
+describe("the ground truth and an SAE's start", () => {
+  it("are independent even when the SAE is seeded like the data: its initial decoder has found nothing", () => {
+    for (const seed of [0, 1, 7]) {
+      const src = new SuperpositionSource({ seed });
+      const sae = createSae(defaultConfig({ architecture: "topk", d_in: 64, d_sae: 1024, k: 8 }));
+      initializeSae(sae, new Rng(seed), samples(src, 256).x, { decoderInitNorm: 1, bDecInit: "mean" });
+      const start = scoreFeatureRecovery(src.features, sae.params.get("W_dec")!.data, 64);
+      expect(start.recovered, `seed ${seed}`).toBe(0);
+      expect(start.mmcs, `seed ${seed}`).toBeLessThan(0.7);
+    }
   });
 });
 
