@@ -21,7 +21,6 @@ export function nearestNeighbors(points: ArrayLike<number>, n: number, dim: numb
   o: { block?: number } = {}): Neighbors {
   if (!Number.isInteger(k) || k < 1 || k > n - 1) throw new RangeError(`nearestNeighbors: k = ${k} needs 1 <= k <= n - 1 = ${n - 1}`);
   if (points.length < n * dim) throw new RangeError(`nearestNeighbors: ${points.length} values for ${n} rows of ${dim}`);
-  const kern = kernels();
   const x = Float32Array.from({ length: n * dim }, (_, i) => points[i]!);
   // Ranking v_ij = 2 a_i.b_j - ||b_j||^2 = ||a_i||^2 - ||a_i - b_j||^2 from the largest
   // picks the nearest; the row's own ||a_i||^2 does not change its order.
@@ -31,44 +30,54 @@ export function nearestNeighbors(points: ArrayLike<number>, n: number, dim: numb
     for (let c = 0; c < dim; c++) s += x[j * dim + c]! ** 2;
     negNorm[j] = -s;
   }
-  // k + 1 candidates: the row itself is among them unless more than k others tie with it at
-  // distance 0, and then dropping the last one is as right.
-  const take = k + 1;
-  const block = Math.max(1, Math.min(n, o.block ?? Math.max(1, Math.floor((1 << 24) / n))));
-  const sims = new Float32Array(block * n);
-  const vals = new Float32Array(block * take);
-  const cand = new Int32Array(block * take);
   const index = new Int32Array(n * k);
   const dist2 = new Float64Array(n * k);
   const order = Array.from({ length: k }, (_, q) => q);
   const rowIdx = new Int32Array(k);
   const rowDist = new Float64Array(k);
+  // k + 1 candidates: the row itself is among them unless more than k others tie with it at
+  // distance 0, and then dropping the last one is as right.
+  rankPairs(x, n, dim, 2, negNorm, k + 1, o.block, (i, cand) => {
+    let q = 0;
+    for (let t = 0; t < cand.length && q < k; t++) {
+      const j = cand[t]!;
+      if (j === i) continue;
+      let s = 0;
+      for (let c = 0; c < dim; c++) s += (Number(points[i * dim + c]) - Number(points[j * dim + c])) ** 2;
+      rowIdx[q] = j;
+      rowDist[q] = s;
+      q++;
+    }
+    order.sort((a, b) => rowDist[a]! - rowDist[b]! || rowIdx[a]! - rowIdx[b]!);
+    for (let q2 = 0; q2 < k; q2++) {
+      index[i * k + q2] = rowIdx[order[q2]!]!;
+      dist2[i * k + q2] = rowDist[order[q2]!]!;
+    }
+    for (let q2 = 0; q2 < k; q2++) order[q2] = q2;
+  });
+  return { k, index, dist2 };
+}
+
+/**
+ * For each row i of x [n, dim], the `take` columns j that rank highest by
+ * alpha x_i.x_j + bias[j] (topkRows' order: best first, ties by lower index), handed to
+ * `visit(i, candidates)`: the n x n products come from GEMMs a block of rows at a time and
+ * are never held whole.
+ */
+function rankPairs(x: Float32Array, n: number, dim: number, alpha: number, bias: Float32Array | null, take: number,
+  blockRows: number | undefined, visit: (i: number, candidates: Int32Array) => void): void {
+  const kern = kernels();
+  const block = Math.max(1, Math.min(n, blockRows ?? Math.max(1, Math.floor((1 << 24) / n))));
+  const sims = new Float32Array(block * n);
+  const vals = new Float32Array(block * take);
+  const cand = new Int32Array(block * take);
   for (let r0 = 0; r0 < n; r0 += block) {
     const rows = Math.min(block, n - r0);
-    kern.sgemm(false, true, rows, n, dim, 2, x.subarray(r0 * dim, (r0 + rows) * dim), dim, x, dim, 0, sims, n);
-    kern.topkRows(sims.subarray(0, rows * n), rows, n, take, SelectMode.Value, negNorm,
+    kern.sgemm(false, true, rows, n, dim, alpha, x.subarray(r0 * dim, (r0 + rows) * dim), dim, x, dim, 0, sims, n);
+    kern.topkRows(sims.subarray(0, rows * n), rows, n, take, SelectMode.Value, bias,
       vals.subarray(0, rows * take), cand.subarray(0, rows * take));
-    for (let r = 0; r < rows; r++) {
-      const i = r0 + r;
-      let q = 0;
-      for (let t = 0; t < take && q < k; t++) {
-        const j = cand[r * take + t]!;
-        if (j === i) continue;
-        let s = 0;
-        for (let c = 0; c < dim; c++) s += (Number(points[i * dim + c]) - Number(points[j * dim + c])) ** 2;
-        rowIdx[q] = j;
-        rowDist[q] = s;
-        q++;
-      }
-      order.sort((a, b) => rowDist[a]! - rowDist[b]! || rowIdx[a]! - rowIdx[b]!);
-      for (let q2 = 0; q2 < k; q2++) {
-        index[i * k + q2] = rowIdx[order[q2]!]!;
-        dist2[i * k + q2] = rowDist[order[q2]!]!;
-      }
-      for (let q2 = 0; q2 < k; q2++) order[q2] = q2;
-    }
+    for (let r = 0; r < rows; r++) visit(r0 + r, cand.subarray(r * take, (r + 1) * take));
   }
-  return { k, index, dist2 };
 }
 
 export interface Opposites {
@@ -85,27 +94,16 @@ export interface Opposites {
 export function mostOpposite(points: ArrayLike<number>, n: number, dim: number, o: { block?: number } = {}): Opposites {
   if (n < 2) throw new RangeError(`mostOpposite: needs at least 2 rows, got ${n}`);
   if (points.length < n * dim) throw new RangeError(`mostOpposite: ${points.length} values for ${n} rows of ${dim}`);
-  const kern = kernels();
   const x = Float32Array.from({ length: n * dim }, (_, i) => points[i]!);
-  const block = Math.max(1, Math.min(n, o.block ?? Math.max(1, Math.floor((1 << 24) / n))));
-  const sims = new Float32Array(block * n);
-  // Two candidates: the row itself can be one only when its products tie (a zero row).
-  const vals = new Float32Array(block * 2);
-  const cand = new Int32Array(block * 2);
   const index = new Int32Array(n);
   const dot = new Float64Array(n);
-  for (let r0 = 0; r0 < n; r0 += block) {
-    const rows = Math.min(block, n - r0);
-    kern.sgemm(false, true, rows, n, dim, -1, x.subarray(r0 * dim, (r0 + rows) * dim), dim, x, dim, 0, sims, n);
-    kern.topkRows(sims.subarray(0, rows * n), rows, n, 2, SelectMode.Value, null, vals.subarray(0, rows * 2), cand.subarray(0, rows * 2));
-    for (let r = 0; r < rows; r++) {
-      const i = r0 + r;
-      const j = cand[r * 2]! !== i ? cand[r * 2]! : cand[r * 2 + 1]!;
-      let s = 0;
-      for (let c = 0; c < dim; c++) s += Number(points[i * dim + c]) * Number(points[j * dim + c]);
-      index[i] = j;
-      dot[i] = s;
-    }
-  }
+  // Two candidates: the row itself can be one only when its products tie (a zero row).
+  rankPairs(x, n, dim, -1, null, 2, o.block, (i, cand) => {
+    const j = cand[0]! !== i ? cand[0]! : cand[1]!;
+    let s = 0;
+    for (let c = 0; c < dim; c++) s += Number(points[i * dim + c]) * Number(points[j * dim + c]);
+    index[i] = j;
+    dot[i] = s;
+  });
   return { index, dot };
 }

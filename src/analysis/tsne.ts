@@ -337,11 +337,16 @@ export function tsne(points: ArrayLike<number>, n: number, dim: number, o: TsneO
   return { embedding: Y, kl: dense ? tsneKl(dense, Y, n) : sparseTsneKl(sparse!, Y, n) };
 }
 
-/** Z = sum_{i != j} (1 + ||y_i - y_j||^2)^-1, exactly. */
+/** w_ij = (1 + ||y_i - y_j||^2)^-1, the Student-t kernel between two points of Y [n, 2]. */
+function kernelWeight(Y: Float64Array, i: number, j: number): number {
+  return 1 / (1 + (Y[2 * i]! - Y[2 * j]!) ** 2 + (Y[2 * i + 1]! - Y[2 * j + 1]!) ** 2);
+}
+
+/** Z = sum_{i != j} w_ij, exactly. */
 function normalizer(Y: Float64Array, n: number): number {
   let Z = 0;
   for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) Z += 2 / (1 + (Y[2 * i]! - Y[2 * j]!) ** 2 + (Y[2 * i + 1]! - Y[2 * j + 1]!) ** 2);
+    for (let j = i + 1; j < n; j++) Z += 2 * kernelWeight(Y, i, j);
   }
   return Z;
 }
@@ -353,7 +358,7 @@ export function tsneKl(P: Float64Array, Y: Float64Array, n: number): number {
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       if (i === j) continue;
-      const q = Math.max(1 / (1 + (Y[2 * i]! - Y[2 * j]!) ** 2 + (Y[2 * i + 1]! - Y[2 * j + 1]!) ** 2) / Z, 1e-12);
+      const q = Math.max(kernelWeight(Y, i, j) / Z, 1e-12);
       const p = P[i * n + j]!;
       kl += p * Math.log(p / q);
     }
@@ -369,7 +374,7 @@ export function sparseTsneKl(P: SparseAffinities, Y: Float64Array, n: number): n
     for (let e = P.rowPtr[i]!; e < P.rowPtr[i + 1]!; e++) {
       const j = P.col[e]!, p = P.val[e]!;
       if (p <= 0) continue;
-      const q = Math.max(1 / (1 + (Y[2 * i]! - Y[2 * j]!) ** 2 + (Y[2 * i + 1]! - Y[2 * j + 1]!) ** 2) / Z, 1e-12);
+      const q = Math.max(kernelWeight(Y, i, j) / Z, 1e-12);
       kl += p * Math.log(p / q);
     }
   }
