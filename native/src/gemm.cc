@@ -65,7 +65,8 @@ struct Scratch {
 
 // Packs rows [i0, i0+mc) x depth [k0, k0+kc) of alpha*op(A) into MR-row micro-panels:
 // panel p holds, for each k, the MR values op(A)[i0+p*MR+r, k0+k]; rows past M are zero.
-void pack_a(const Problem& p, long i0, long mc, long k0, long kc, int MR, float* dst) {
+void pack_a(const Problem& p, const MicroKernel& uk, long i0, long mc, long k0, long kc, float* dst) {
+  const int MR = uk.mr;
   for (long ip = 0; ip < mc; ip += MR) {
     long rows = std::min<long>(MR, mc - ip);
     float* panel = dst + ip * kc;
@@ -79,31 +80,32 @@ void pack_a(const Problem& p, long i0, long mc, long k0, long kc, int MR, float*
         for (; r < MR; r++) out[r] = 0.0f;
       }
     } else {
-      for (long r = 0; r < rows; r++) {
-        const float* src = p.A + (i0 + ip + r) * p.lda + k0;
-        for (long k = 0; k < kc; k++) panel[k * MR + r] = p.alpha * src[k];
-      }
-      for (long r = rows; r < MR; r++)
-        for (long k = 0; k < kc; k++) panel[k * MR + r] = 0.0f;
+      // op(A)[i,k] = A[i*lda+k]: each row is contiguous in k, the panel wants it across.
+      uk.pack_transposed(p.A + (i0 + ip) * p.lda + k0, p.lda, rows, MR, kc, p.alpha, panel, MR);
     }
   }
 }
 
 // Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR-column micro-panels:
 // panel q holds, for each k, the NR values op(B)[k0+k, j0+q*NR+c]; columns past N are zero.
-void pack_b(const Problem& p, long k0, long kc, long j0, long nc, int NR, float* dst) {
+void pack_b(const Problem& p, const MicroKernel& uk, long k0, long kc, long j0, long nc, float* dst) {
+  const int NR = uk.nr;
   for (long jp = 0; jp < nc; jp += NR) {
     long cols = std::min<long>(NR, nc - jp);
     float* panel = dst + jp * kc;
-    if (p.tb) {
-      // op(B)[k,j] = B[j*ldb+k]: walk each source row (contiguous in k), scatter by NR.
+    if (p.tb && !p.Bh) {
+      // op(B)[k,j] = B[j*ldb+k]: source rows are contiguous in k; transpose 16 columns at a
+      // time (NR is a multiple of 16 for every kernel).
+      for (int c0 = 0; c0 < NR; c0 += 16) {
+        const int have = static_cast<int>(std::max<long>(0, std::min<long>(16, cols - c0)));
+        uk.pack_transposed(p.B + (j0 + jp + c0) * p.ldb + k0, p.ldb, have, 16, kc, 1.0f,
+                           panel + c0, NR);
+      }
+    } else if (p.tb) {
+      // bfloat16 B as [n, k]: walk each source row, widening, and scatter by NR.
       for (long c = 0; c < cols; c++) {
         const long at = (j0 + jp + c) * p.ldb + k0;
-        if (p.Bh) {
-          for (long k = 0; k < kc; k++) panel[k * NR + c] = bf16_to_f32(p.Bh[at + k]);
-        } else {
-          for (long k = 0; k < kc; k++) panel[k * NR + c] = p.B[at + k];
-        }
+        for (long k = 0; k < kc; k++) panel[k * NR + c] = bf16_to_f32(p.Bh[at + k]);
       }
       for (long c = cols; c < NR; c++)
         for (long k = 0; k < kc; k++) panel[k * NR + c] = 0.0f;
@@ -136,10 +138,10 @@ void gemm_block(const Problem& p, const MicroKernel& uk, long m0, long m1, long 
     for (long pc = 0; pc < p.K; pc += KC) {
       long kc = std::min(KC, p.K - pc);
       float beta = pc == 0 ? p.beta : 1.0f;
-      pack_b(p, pc, kc, jc, nc, NR, packed_b);
+      pack_b(p, uk, pc, kc, jc, nc, packed_b);
       for (long ic = m0; ic < m1; ic += MC) {
         long mc = std::min(MC, m1 - ic);
-        pack_a(p, ic, mc, pc, kc, MR, packed_a);
+        pack_a(p, uk, ic, mc, pc, kc, packed_a);
         for (long jr = 0; jr < nc; jr += NR) {
           long cols = std::min<long>(NR, nc - jr);
           const float* bp = packed_b + jr * kc;

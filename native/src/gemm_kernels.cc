@@ -13,6 +13,20 @@ namespace {
 // 4 x 16 with plain arrays: the compiler keeps acc in vector registers where it can.
 constexpr int kGenericMR = 4, kGenericNR = 16;
 
+// One k at a time, all rows: the writes are contiguous and the rows' reads are `rows`
+// sequential streams (row by row instead would write with a stride of `stride` floats).
+void pack_transposed_generic(const float* src, long ld, int rows, int lanes, long kc, float alpha,
+                             float* dst, long stride) {
+  const float* row[16];
+  for (int r = 0; r < rows; r++) row[r] = src + r * ld;
+  for (long k = 0; k < kc; k++) {
+    float* out = dst + k * stride;
+    int r = 0;
+    for (; r < rows; r++) out[r] = alpha * row[r][k];
+    for (; r < lanes; r++) out[r] = 0.0f;
+  }
+}
+
 void kernel_generic(long kc, const float* Ap, const float* Bp, float* C, long ldc, float beta) {
   float acc[kGenericMR][kGenericNR] = {};
   for (long k = 0; k < kc; k++) {
@@ -104,21 +118,70 @@ void kernel_avx512(long kc, const float* Ap, const float* Bp, float* C, long ldc
     _mm512_storeu_ps(crow + 16, c1[r]);
   }
 }
+
+// 16 k at a time: load 16 consecutive k of each row (rows past `rows` are zero), transpose
+// the 16 x 16 block in registers (unpack pairs of floats, then pairs of pairs, then 128-bit
+// lanes twice), and store each k's `lanes` values with one masked store. The k that remain
+// go through the generic loop; both compute alpha * x, so the results are identical.
+SAEKIT_TARGET_AVX512
+void pack_transposed_avx512(const float* src, long ld, int rows, int lanes, long kc, float alpha,
+                            float* dst, long stride) {
+  const __m512 va = _mm512_set1_ps(alpha);
+  const __mmask16 store = static_cast<__mmask16>((1u << lanes) - 1);
+  long k = 0;
+  for (; k + 16 <= kc; k += 16) {
+    __m512 r[16], t[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+      r[i] = i < rows ? _mm512_mul_ps(va, _mm512_loadu_ps(src + i * ld + k)) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) {
+      const __m512d t0 = _mm512_castps_pd(t[i]), t1 = _mm512_castps_pd(t[i + 1]);
+      const __m512d t2 = _mm512_castps_pd(t[i + 2]), t3 = _mm512_castps_pd(t[i + 3]);
+      r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+      r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+      r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+      r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+      t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+      t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+      t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+      t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+      r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+      r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) _mm512_mask_storeu_ps(dst + (k + j) * stride, store, r[j]);
+  }
+  if (k < kc) pack_transposed_generic(src + k, ld, rows, lanes, kc - k, alpha, dst + k * stride, stride);
+}
 #endif
 
 }  // namespace
 
 MicroKernel micro_kernel_generic() {
-  return {kGenericMR, kGenericNR, 256, 128, 4096, kernel_generic};
+  return {kGenericMR, kGenericNR, 256, 128, 4096, kernel_generic, pack_transposed_generic};
 }
 
 #if SAEKIT_X86
-MicroKernel micro_kernel_avx2() { return {kAvx2MR, kAvx2NR, 256, 144, 4096, kernel_avx2}; }
+MicroKernel micro_kernel_avx2() {
+  return {kAvx2MR, kAvx2NR, 256, 144, 4096, kernel_avx2, pack_transposed_generic};
+}
 MicroKernel micro_kernel_avx512() {
   // KC = 512 keeps a 14 x 512 A micro-panel (28 KiB) in L1; MC = 112 (8 micro-panels) keeps
   // the packed A block in L2; NC = 4096 columns of packed B (8 MiB) sit in L3. Tuned on a
   // Zen 4 core, where this reaches OpenBLAS's speed (bench/peer_gemm.py).
-  return {kAvx512MR, kAvx512NR, 512, 112, 4096, kernel_avx512};
+  return {kAvx512MR, kAvx512NR, 512, 112, 4096, kernel_avx512, pack_transposed_avx512};
 }
 #else
 MicroKernel micro_kernel_avx2() { return micro_kernel_generic(); }

@@ -9,10 +9,18 @@ namespace saekit {
 using MicroKernelFn = void (*)(long kc, const float* Ap, const float* Bp, float* C, long ldc,
                                float beta);
 
+// Transposing pack: dst[k*stride + r] = alpha * src[r*ld + k] for r < rows, and 0 for
+// rows <= r < lanes (lanes <= 16), over k in [0, kc). This is how a row-major A (or a B
+// stored as [n, k]) becomes micro-panels; done element by element it costs a tenth of a
+// GEMM whose N is only a few hundred, so each ISA brings its own.
+using PackTransposedFn = void (*)(const float* src, long ld, int rows, int lanes, long kc,
+                                  float alpha, float* dst, long stride);
+
 struct MicroKernel {
   int mr, nr;          // register tile
   long kc, mc, nc;     // cache blocking: KC (depth), MC (rows of A per L2 block), NC (cols of B)
   MicroKernelFn fn;
+  PackTransposedFn pack_transposed;
 };
 
 MicroKernel micro_kernel_generic();
