@@ -39,7 +39,10 @@ describe("saekit CLI", () => {
   it("info says what saekit runs on, including the WebAssembly fallback", () => {
     const r = saekit("info");
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ kernels: "native", wasmSimd: true });
+    const info = JSON.parse(r.stdout);
+    expect(info).toMatchObject({ kernels: "native", wasmSimd: true, arch: process.arch });
+    // The AVX-512 kernel's tile here, AVX2's or the portable one's elsewhere.
+    expect(info.gemmTile).toBe({ avx512: "14x32", avx2: "6x16", generic: process.arch === "arm64" ? "8x12" : "6x8" }[info.isa as string]);
   });
 
   it("bench gemm and bench topk print one JSON line each", () => {

@@ -94,11 +94,12 @@ void pack_b(const Problem& p, const MicroKernel& uk, long k0, long kc, long j0, 
     long cols = std::min<long>(NR, nc - jp);
     float* panel = dst + jp * kc;
     if (p.tb && !p.Bh) {
-      // op(B)[k,j] = B[j*ldb+k]: source rows are contiguous in k; transpose 16 columns at a
-      // time (NR is a multiple of 16 for every kernel).
+      // op(B)[k,j] = B[j*ldb+k]: source rows are contiguous in k; transpose up to 16
+      // columns at a time.
       for (int c0 = 0; c0 < NR; c0 += 16) {
-        const int have = static_cast<int>(std::max<long>(0, std::min<long>(16, cols - c0)));
-        uk.pack_transposed(p.B + (j0 + jp + c0) * p.ldb + k0, p.ldb, have, 16, kc, 1.0f,
+        const int lanes = std::min(16, NR - c0);
+        const int have = static_cast<int>(std::max<long>(0, std::min<long>(lanes, cols - c0)));
+        uk.pack_transposed(p.B + (j0 + jp + c0) * p.ldb + k0, p.ldb, have, lanes, kc, 1.0f,
                            panel + c0, NR);
       }
     } else if (p.tb) {

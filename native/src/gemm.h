@@ -1,7 +1,7 @@
 // Single-precision GEMM for row-major matrices, in the GotoBLAS/BLIS design: op(B) is
 // packed into KC x NC panels and op(A) into MC x KC blocks laid out as MR x NR micro-panels,
-// and a register-blocked micro-kernel (AVX-512, AVX2+FMA, or portable) computes each
-// MR x NR tile of C from them. Threads split C into a grid chosen to minimise re-packing.
+// and a register-blocked micro-kernel (AVX-512, AVX2+FMA, NEON on arm64, or portable)
+// computes each MR x NR tile of C from them. Threads split C into a grid chosen to minimise re-packing.
 #pragma once
 
 #include <cstdint>

@@ -44,8 +44,8 @@ export function buildProgram(): Command {
 
   program
     .command("info")
-    .description("print the runtime saekit runs on (native or reference kernels, instruction set, threads, and whether the WebAssembly SIMD fallback is there) as JSON")
-    .action(() => printJson({ saekit: version(), node: process.version, ...runtimeInfo(), wasmSimd: wasmSimdAvailable() }));
+    .description("print the runtime saekit runs on (native or reference kernels, CPU architecture, instruction set, GEMM register tile, threads, and whether the WebAssembly SIMD fallback is there) as JSON")
+    .action(() => printJson({ saekit: version(), node: process.version, arch: process.arch, ...runtimeInfo(), wasmSimd: wasmSimdAvailable() }));
 
   registerTrain(program);
   registerDemo(program);

@@ -23,6 +23,8 @@ export interface RuntimeInfo {
   isa: string;
   bestIsa: string;
   threads: number;
+  /** The native GEMM's register tile, rows x columns of C per micro-kernel call ("14x32"). */
+  gemmTile?: string;
   loadError?: string;
 }
 
@@ -90,7 +92,7 @@ export function runtimeInfo(): RuntimeInfo {
   const native = loadNativeAddon();
   if (k.kind === "native" && native.addon) {
     const info = native.addon.info();
-    return { kernels: "native", isa: info.isa, bestIsa: info.bestIsa, threads: info.threads };
+    return { kernels: "native", isa: info.isa, bestIsa: info.bestIsa, threads: info.threads, gemmTile: `${info.gemmMR}x${info.gemmNR}` };
   }
   const isa = k === wasmKernels ? "wasm-simd128" : "typescript";
   return { kernels: "reference", isa, bestIsa: isa, threads: 1, loadError: native.error };
