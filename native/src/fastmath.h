@@ -24,7 +24,12 @@ inline uint32_t float_as_bits(float f) {
 // e^x; 0 below -87.3, saturates at e^88 above 88.
 inline float fast_exp(float x) {
   x = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
-  float n = std::nearbyint(x * 1.44269504088896341f);
+  // Round x / ln 2 to the nearest integer (ties to even, as nearbyint): adding 1.5 * 2^23
+  // leaves no fraction bits, so the sum is rounded there. Plain arithmetic, unlike
+  // nearbyint, which x86-64's baseline (SSE2) has no instruction for, and so would keep
+  // the portable build's loops from vectorizing. |x| <= 88, far inside the trick's range.
+  const float kRound = 12582912.0f;
+  float n = (x * 1.44269504088896341f + kRound) - kRound;
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float rr = r * r;
   float p = 1.9875691500e-4f;
