@@ -1,5 +1,7 @@
 #include "gemm_kernels.h"
 
+#include <algorithm>
+
 #include "cpu.h"
 
 #if SAEKIT_X86
@@ -150,6 +152,43 @@ void kernel_avx2(long kc, const float* Ap, const float* Bp, float* C, long ldc, 
   }
 }
 
+// 8 k at a time, in groups of 8 rows: load 8 consecutive k of each row (rows past `rows`
+// are zero), transpose the 8 x 8 block in registers (unpack pairs, shuffle pairs of pairs,
+// swap 128-bit halves), and store each k's lanes of the group with one masked store.
+SAEKIT_TARGET_AVX2
+void pack_transposed_avx2(const float* src, long ld, int rows, int lanes, long kc, float alpha,
+                          float* dst, long stride) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  const __m256i lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  long k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    for (int g = 0; g < lanes; g += 8) {
+      const int group_lanes = std::min(8, lanes - g), group_rows = std::max(0, std::min(8, rows - g));
+      const __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32(group_lanes), lane_index);
+      __m256 r[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; i++)
+        r[i] = i < group_rows ? _mm256_mul_ps(va, _mm256_loadu_ps(src + (g + i) * ld + k)) : _mm256_setzero_ps();
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+      const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+      const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+      const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+      const __m256 out[8] = {
+          _mm256_permute2f128_ps(s0, s4, 0x20), _mm256_permute2f128_ps(s1, s5, 0x20),
+          _mm256_permute2f128_ps(s2, s6, 0x20), _mm256_permute2f128_ps(s3, s7, 0x20),
+          _mm256_permute2f128_ps(s0, s4, 0x31), _mm256_permute2f128_ps(s1, s5, 0x31),
+          _mm256_permute2f128_ps(s2, s6, 0x31), _mm256_permute2f128_ps(s3, s7, 0x31)};
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++) _mm256_maskstore_ps(dst + (k + j) * stride + g, store, out[j]);
+    }
+  }
+  if (k < kc) pack_transposed_generic(src + k, ld, rows, lanes, kc - k, alpha, dst + k * stride, stride);
+}
+
 // ---------------------------------------------------------------- AVX-512: MR x 32
 // MR rows x 2 zmm: with MR = 14, 28 accumulators + 2 for B + 1 broadcast = 31 of 32 zmm
 // registers; each k step loads 2 vectors of B and MR scalars of A for 2*MR FMAs.
@@ -255,7 +294,7 @@ MicroKernel micro_kernel_generic() {
 
 #if SAEKIT_X86
 MicroKernel micro_kernel_avx2() {
-  return {kAvx2MR, kAvx2NR, 256, 144, 4096, kernel_avx2, pack_transposed_generic};
+  return {kAvx2MR, kAvx2NR, 256, 144, 4096, kernel_avx2, pack_transposed_avx2};
 }
 MicroKernel micro_kernel_avx512() {
   // KC = 512 keeps a 14 x 512 A micro-panel (28 KiB) in L1; MC = 112 (8 micro-panels) keeps
