@@ -6,6 +6,7 @@
 //   node bench/compare.mjs train   [--threads 2]   # TopK/vSAE/BatchTopK/Matryoshka/MP training step vs
 //                                                  # peer_topk_sae.py, peer_batchtopk.py, peer_mp.py
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
+//   node bench/compare.mjs lm      [--threads 2]   # Pythia-70M forward (harvest, full) vs peer_lm.py
 //
 // The peers need Debian's PyTorch: apt-get install -y python3-torch libopenblas0-pthread
 // (and for tsne, scikit-learn: apt-get install -y python3-sklearn).
@@ -82,7 +83,20 @@ if (suite === "kernels") {
     out(peer);
     out({ compare: "tsne", n, threads, speedup_vs_sklearn: +(peer.s / ours.s).toFixed(2), kl: ours.kl, kl_peer: peer.kl });
   }
+} else if (suite === "lm") {
+  // Random weights at Pythia-70M's shapes, 32 contexts of 128 tokens: the harvest forward
+  // (embedding + block 0, for blocks.0.hook_resid_post) and the full forward with its loss,
+  // against the same GPT-NeoX forward in PyTorch as Hugging Face computes it (eager).
+  const ours = saekit("bench", "lm", "--preset", "pythia-70m", "--threads", `${threads}`)[0];
+  const peer = run(python, ["bench/peer_lm.py", "--threads", `${threads}`])[0];
+  out(ours);
+  out(peer);
+  out({
+    compare: "lm", preset: "pythia-70m", threads,
+    harvest_speedup: +(ours.harvest_tokens_per_s / peer.harvest_tokens_per_s).toFixed(2),
+    full_speedup: +(ours.full_tokens_per_s / peer.full_tokens_per_s).toFixed(2),
+  });
 } else {
-  console.error(`unknown suite "${suite}" (kernels, train, tsne)`);
+  console.error(`unknown suite "${suite}" (kernels, train, tsne, lm)`);
   process.exit(2);
 }
