@@ -99,8 +99,9 @@ void pack_b(const Problem& p, const MicroKernel& uk, long k0, long kc, long j0, 
       for (int c0 = 0; c0 < NR; c0 += 16) {
         const int lanes = std::min(16, NR - c0);
         const int have = static_cast<int>(std::max<long>(0, std::min<long>(lanes, cols - c0)));
-        uk.pack_transposed(p.B + (j0 + jp + c0) * p.ldb + k0, p.ldb, have, lanes, kc, 1.0f,
-                           panel + c0, NR);
+        // With no columns left (have == 0) only zeros are written and nothing is read.
+        const float* src = have > 0 ? p.B + (j0 + jp + c0) * p.ldb + k0 : p.B;
+        uk.pack_transposed(src, p.ldb, have, lanes, kc, 1.0f, panel + c0, NR);
       }
     } else if (p.tb) {
       // bfloat16 B as [n, k]: walk each source row, widening, and scatter by NR.
