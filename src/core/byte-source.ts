@@ -9,6 +9,12 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes from `position`, or a failure saying where the data ended. */
   read(position: number, length: number, fail: Fail): Uint8Array;
+  /**
+   * The same bytes (target.byteLength of them) written into `target`: a large tensor read
+   * straight into its own array, with no buffer in between (whose fresh pages would cost as
+   * much as the read again).
+   */
+  readInto?(position: number, target: Uint8Array, fail: Fail): void;
 }
 
 export function bytesSource(bytes: Uint8Array): ByteSource {

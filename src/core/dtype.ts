@@ -86,8 +86,10 @@ export function decodeFloats(bytes: Uint8Array, dtype: FloatDType | "F64", count
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case "F32":
-      if (bytes.byteOffset % 4 === 0) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, count));
-      else for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
+      // Little-endian bytes into a little-endian Float32Array (every platform Node and the
+      // browsers run on): a copy of the bytes, wherever they start. (Element by element
+      // through the DataView, a misaligned 280 MB checkpoint took over a second to load.)
+      new Uint8Array(out.buffer).set(bytes.subarray(0, 4 * count));
       break;
     case "F64":
       for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
@@ -105,10 +107,15 @@ export function decodeFloats(bytes: Uint8Array, dtype: FloatDType | "F64", count
   return out;
 }
 
-/** Encodes float32 values as little-endian bytes of the given float dtype. */
-export function encodeFloats(values: Float32Array, dtype: FloatDType): Uint8Array {
+/**
+ * Encodes float32 values as little-endian bytes of the given float dtype. For F32 with
+ * copy = false the result is a view of the values' own memory (no copy): for a caller that
+ * writes the bytes out before the values change.
+ */
+export function encodeFloats(values: Float32Array, dtype: FloatDType, copy = true): Uint8Array {
   if (dtype === "F32") {
-    return new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
+    const view = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    return copy ? view.slice() : view;
   }
   const out = new Uint8Array(values.length * 2);
   const view = new DataView(out.buffer);

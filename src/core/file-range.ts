@@ -20,13 +20,19 @@ export function openForReading(path: string, fail: Fail): number {
 /** Exactly `length` bytes from `position`, or a failure saying where the file ended. */
 export function readRange(fd: number, position: number, length: number, fail: Fail): Uint8Array {
   const out = new Uint8Array(length);
+  readRangeInto(fd, position, out, fail);
+  return out;
+}
+
+/** Fills `target` with the bytes from `position` on, or fails saying where the file ended. */
+export function readRangeInto(fd: number, position: number, target: Uint8Array, fail: Fail): void {
+  const length = target.byteLength;
   let done = 0;
   while (done < length) {
-    const got = readSync(fd, out, done, length - done, position + done);
+    const got = readSync(fd, target, done, length - done, position + done);
     if (got === 0) fail(`file ended while reading bytes ${position}..${position + length}`);
     done += got;
   }
-  return out;
 }
 
 /** A file as a ByteSource (its size read now; each read opens the file, so none stays open). */
@@ -38,15 +44,21 @@ export function fileSource(path: string, fail: Fail): ByteSource {
   } finally {
     closeSync(fd);
   }
+  const readInto = (position: number, target: Uint8Array, failRead: Fail): void => {
+    const f = openForReading(path, failRead);
+    try {
+      readRangeInto(f, position, target, failRead);
+    } finally {
+      closeSync(f);
+    }
+  };
   return {
     size,
     read(position, length, failRead) {
-      const f = openForReading(path, failRead);
-      try {
-        return readRange(f, position, length, failRead);
-      } finally {
-        closeSync(f);
-      }
+      const target = new Uint8Array(length);
+      readInto(position, target, failRead);
+      return target;
     },
+    readInto,
   };
 }

@@ -84,7 +84,14 @@ export class SafetensorsReader {
     if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16" && t.dtype !== "F64") {
       throw new SafetensorsError(this.path, `tensor "${name}" has dtype ${t.dtype}, expected a float dtype`);
     }
-    return new Tensor(t.shape, decodeFloats(this.readBytes(name), t.dtype, numel(t.shape)));
+    const count = numel(t.shape);
+    if (t.dtype === "F32" && this.source.readInto) {
+      // Little-endian float32 in the file, as in memory: read it straight into the array.
+      const data = new Float32Array(count);
+      this.source.readInto(this.dataStart + t.begin, new Uint8Array(data.buffer), failFor(this.path));
+      return new Tensor(t.shape, data);
+    }
+    return new Tensor(t.shape, decodeFloats(this.readBytes(name), t.dtype, count));
   }
 
   /**
@@ -222,10 +229,11 @@ export type TensorToWrite =
  * Encodes tensors and metadata as safetensors bytes. The data section holds the tensors by
  * element size, widest first (in the given order within a size), as the reference writer
  * orders them: every tensor then starts aligned to its element size, which readers that
- * view the bytes in place (this one included) require.
+ * view the bytes in place (this one included) require. The float32 tensors' bytes are
+ * copies unless options.copy is false, when they are views of the tensors' own memory.
  */
 export function encodeSafetensors(tensors: Record<string, TensorToWrite | Tensor>,
-  metadata?: Record<string, string>): Uint8Array[] {
+  metadata?: Record<string, string>, options: { copy?: boolean } = {}): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
   const blobs: Uint8Array[] = [];
@@ -251,7 +259,7 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite | Tensor
         else view.setInt32(4 * i, v, true);
       }
     } else {
-      bytes = encodeFloats(entry.data as Float32Array, dtype);
+      bytes = encodeFloats(entry.data as Float32Array, dtype, options.copy ?? true);
     }
     header[name] = { dtype, shape: [...entry.shape], data_offsets: [offset, offset + bytes.byteLength] };
     blobs.push(bytes);

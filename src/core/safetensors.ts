@@ -20,7 +20,9 @@ export class SafetensorsFile extends SafetensorsReader {
 /** Writes a safetensors file atomically (temp file, fsync, rename). */
 export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite | Tensor>,
   metadata?: Record<string, string>): void {
-  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+  // Written out before this returns, so float32 tensors go to disk from their own memory
+  // (a 128 MB activation shard need not be copied first).
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata, { copy: false }));
 }
 
 /** Reads every float tensor of a file into memory. */

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeFileAtomic } from "../../src/core/atomic.js";
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../src/core/dtype.js";
+import { decodeFloats, encodeFloats, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../src/core/dtype.js";
 import { Rng } from "../../src/core/rng.js";
 import {
   SafetensorsError, SafetensorsFile, encodeSafetensors, readSafetensors, writeSafetensors,
@@ -198,5 +198,33 @@ describe("dtype conversions", () => {
     expect(f32ToBf16Bits(1 + 2 ** -8)).toBe(0x3f80); // tie -> even
     expect(f32ToBf16Bits(1 + 3 * 2 ** -8)).toBe(0x3f82);
     expect(f32ToBf16Bits(-Infinity)).toBe(0xff80);
+  });
+
+  it("float32 bytes decode wherever they start, and encode as a copy unless asked for a view", () => {
+    const values = Float32Array.from([1.5, -0, NaN, Infinity, 3e-45, -123456.789]);
+    const bytes = encodeFloats(values, "F32");
+    expect(bytes.buffer).not.toBe(values.buffer);
+    // The same bytes at every misalignment, as a file's data section or an .npy body can be.
+    for (let shift = 0; shift < 4; shift++) {
+      const padded = new Uint8Array(bytes.length + shift + 3);
+      padded.set(bytes, shift);
+      const got = decodeFloats(padded.subarray(shift), "F32", values.length);
+      expect(new Uint8Array(got.buffer)).toEqual(bytes); // to the bit, NaN and -0 included
+    }
+    const view = encodeFloats(values, "F32", false);
+    values[0] = 7;
+    expect(new Float32Array(view.buffer, view.byteOffset, 1)[0]).toBe(7);
+    expect(new Float32Array(bytes.buffer, bytes.byteOffset, 1)[0]).toBe(1.5);
+  });
+
+  it("a float32 tensor read from a file equals what was written, bit for bit", () => {
+    const data = Float32Array.from([NaN, -0, 1e-40, 65504, -2.5, 1 / 3, 7, 8, 9]);
+    const path = join(dir, "f32-bits.safetensors");
+    writeSafetensors(path, { t: { shape: [3, 3], data } });
+    data[0] = 1; // written before writeSafetensors returned: the file keeps NaN
+    const got = SafetensorsFile.open(path).read("t");
+    expect(got.shape).toEqual([3, 3]);
+    expect(Number.isNaN(got.data[0])).toBe(true);
+    expect(new Uint8Array(got.data.buffer, 4)).toEqual(new Uint8Array(Float32Array.from([-0, 1e-40, 65504, -2.5, 1 / 3, 7, 8, 9]).buffer));
   });
 });
