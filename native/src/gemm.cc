@@ -27,14 +27,6 @@ struct Problem {
   const uint16_t* Bh = nullptr;
 };
 
-// bfloat16 is the top half of a float32: widening is exact.
-inline float bf16_to_f32(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 const MicroKernel& active_kernel() {
   static const MicroKernel generic = micro_kernel_generic();
   static const MicroKernel avx2 = micro_kernel_avx2();
@@ -93,24 +85,17 @@ void pack_b(const Problem& p, const MicroKernel& uk, long k0, long kc, long j0, 
   for (long jp = 0; jp < nc; jp += NR) {
     long cols = std::min<long>(NR, nc - jp);
     float* panel = dst + jp * kc;
-    if (p.tb && !p.Bh) {
+    if (p.tb) {
       // op(B)[k,j] = B[j*ldb+k]: source rows are contiguous in k; transpose up to 16
-      // columns at a time.
+      // columns at a time (bfloat16 widened as it is read).
       for (int c0 = 0; c0 < NR; c0 += 16) {
         const int lanes = std::min(16, NR - c0);
         const int have = static_cast<int>(std::max<long>(0, std::min<long>(lanes, cols - c0)));
         // With no columns left (have == 0) only zeros are written and nothing is read.
-        const float* src = have > 0 ? p.B + (j0 + jp + c0) * p.ldb + k0 : p.B;
-        uk.pack_transposed(src, p.ldb, have, lanes, kc, 1.0f, panel + c0, NR);
+        const long at = have > 0 ? (j0 + jp + c0) * p.ldb + k0 : 0;
+        if (p.Bh) uk.pack_transposed_bf16(p.Bh + at, p.ldb, have, lanes, kc, 1.0f, panel + c0, NR);
+        else uk.pack_transposed(p.B + at, p.ldb, have, lanes, kc, 1.0f, panel + c0, NR);
       }
-    } else if (p.tb) {
-      // bfloat16 B as [n, k]: walk each source row, widening, and scatter by NR.
-      for (long c = 0; c < cols; c++) {
-        const long at = (j0 + jp + c) * p.ldb + k0;
-        for (long k = 0; k < kc; k++) panel[k * NR + c] = bf16_to_f32(p.Bh[at + k]);
-      }
-      for (long c = cols; c < NR; c++)
-        for (long k = 0; k < kc; k++) panel[k * NR + c] = 0.0f;
     } else {
       for (long k = 0; k < kc; k++) {
         const long at = (k0 + k) * p.ldb + j0 + jp;

@@ -17,14 +17,19 @@ namespace {
 // ---------------------------------------------------------------- portable (any CPU)
 // One k at a time, all rows: the writes are contiguous and the rows' reads are `rows`
 // sequential streams (row by row instead would write with a stride of `stride` floats).
-void pack_transposed_generic(const float* src, long ld, int rows, int lanes, long kc, float alpha,
+// A source element as float32: itself, or bfloat16 bits widened.
+inline float as_float(float x) { return x; }
+inline float as_float(uint16_t h) { return bf16_to_f32(h); }
+
+template <typename T>
+void pack_transposed_generic(const T* src, long ld, int rows, int lanes, long kc, float alpha,
                              float* dst, long stride) {
-  const float* row[16];
+  const T* row[16];
   for (int r = 0; r < rows; r++) row[r] = src + r * ld;
   for (long k = 0; k < kc; k++) {
     float* out = dst + k * stride;
     int r = 0;
-    for (; r < rows; r++) out[r] = alpha * row[r][k];
+    for (; r < rows; r++) out[r] = alpha * as_float(row[r][k]);
     for (; r < lanes; r++) out[r] = 0.0f;
   }
 }
@@ -152,12 +157,19 @@ void kernel_avx2(long kc, const float* Ap, const float* Bp, float* C, long ldc, 
   }
 }
 
+// 8 consecutive source elements as float32 (bfloat16 widened by a 16-bit shift).
+SAEKIT_TARGET_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+SAEKIT_TARGET_AVX2 inline __m256 load8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
 // 8 k at a time, in groups of 8 rows: load 8 consecutive k of each row (rows past `rows`
 // are zero), transpose the 8 x 8 block in registers (unpack pairs, shuffle pairs of pairs,
 // swap 128-bit halves), and store each k's lanes of the group with one masked store.
-SAEKIT_TARGET_AVX2
-void pack_transposed_avx2(const float* src, long ld, int rows, int lanes, long kc, float alpha,
-                          float* dst, long stride) {
+template <typename T>
+SAEKIT_TARGET_AVX2 void pack_transposed_avx2(const T* src, long ld, int rows, int lanes, long kc,
+                                             float alpha, float* dst, long stride) {
   const __m256 va = _mm256_set1_ps(alpha);
   const __m256i lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   long k = 0;
@@ -168,7 +180,7 @@ void pack_transposed_avx2(const float* src, long ld, int rows, int lanes, long k
       __m256 r[8];
 #pragma GCC unroll 8
       for (int i = 0; i < 8; i++)
-        r[i] = i < group_rows ? _mm256_mul_ps(va, _mm256_loadu_ps(src + (g + i) * ld + k)) : _mm256_setzero_ps();
+        r[i] = i < group_rows ? _mm256_mul_ps(va, load8(src + (g + i) * ld + k)) : _mm256_setzero_ps();
       const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
       const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
       const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
@@ -228,6 +240,13 @@ void kernel_avx512(long kc, const float* Ap, const float* Bp, float* C, long ldc
   }
 }
 
+// 16 consecutive source elements as float32 (bfloat16 widened by a 16-bit shift).
+SAEKIT_TARGET_AVX512 inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+SAEKIT_TARGET_AVX512 inline __m512 load16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 // 16 k at a time: load 16 consecutive k of each row (rows past `rows` are zero), transpose
 // the 16 x 16 block in registers (unpack pairs of floats, then pairs of pairs, then 128-bit
 // lanes twice), and store each k's `lanes` values with one masked store. The k that remain
@@ -238,9 +257,9 @@ void kernel_avx512(long kc, const float* Ap, const float* Bp, float* C, long ldc
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-SAEKIT_TARGET_AVX512
-void pack_transposed_avx512(const float* src, long ld, int rows, int lanes, long kc, float alpha,
-                            float* dst, long stride) {
+template <typename T>
+SAEKIT_TARGET_AVX512 void pack_transposed_avx512(const T* src, long ld, int rows, int lanes, long kc,
+                                                 float alpha, float* dst, long stride) {
   const __m512 va = _mm512_set1_ps(alpha);
   const __mmask16 store = static_cast<__mmask16>((1u << lanes) - 1);
   long k = 0;
@@ -248,7 +267,7 @@ void pack_transposed_avx512(const float* src, long ld, int rows, int lanes, long
     __m512 r[16], t[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
-      r[i] = i < rows ? _mm512_mul_ps(va, _mm512_loadu_ps(src + i * ld + k)) : _mm512_setzero_ps();
+      r[i] = i < rows ? _mm512_mul_ps(va, load16(src + i * ld + k)) : _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int i = 0; i < 16; i += 2) {
       t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
@@ -289,18 +308,20 @@ void pack_transposed_avx512(const float* src, long ld, int rows, int lanes, long
 
 MicroKernel micro_kernel_generic() {
   return {kGenericMR, kGenericNR, kGenericKC, kGenericMC, kGenericNC, kernel_generic,
-          pack_transposed_generic};
+          pack_transposed_generic<float>, pack_transposed_generic<uint16_t>};
 }
 
 #if SAEKIT_X86
 MicroKernel micro_kernel_avx2() {
-  return {kAvx2MR, kAvx2NR, 256, 144, 4096, kernel_avx2, pack_transposed_avx2};
+  return {kAvx2MR, kAvx2NR, 256, 144, 4096, kernel_avx2, pack_transposed_avx2<float>,
+          pack_transposed_avx2<uint16_t>};
 }
 MicroKernel micro_kernel_avx512() {
   // KC = 512 keeps a 14 x 512 A micro-panel (28 KiB) in L1; MC = 112 (8 micro-panels) keeps
   // the packed A block in L2; NC = 4096 columns of packed B (8 MiB) sit in L3. Tuned on a
   // Zen 4 core, where this reaches OpenBLAS's speed (bench/peer_gemm.py).
-  return {kAvx512MR, kAvx512NR, 512, 112, 4096, kernel_avx512, pack_transposed_avx512};
+  return {kAvx512MR, kAvx512NR, 512, 112, 4096, kernel_avx512, pack_transposed_avx512<float>,
+          pack_transposed_avx512<uint16_t>};
 }
 #else
 MicroKernel micro_kernel_avx2() { return micro_kernel_generic(); }

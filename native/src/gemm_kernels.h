@@ -4,7 +4,18 @@
 // 0 overwrite, 1 accumulate, otherwise C = beta*C + AB.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
+
 namespace saekit {
+
+// bfloat16 is the top half of a float32: widening is exact.
+inline float bf16_to_f32(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
 
 using MicroKernelFn = void (*)(long kc, const float* Ap, const float* Bp, float* C, long ldc,
                                float beta);
@@ -15,12 +26,16 @@ using MicroKernelFn = void (*)(long kc, const float* Ap, const float* Bp, float*
 // GEMM whose N is only a few hundred, so each ISA brings its own.
 using PackTransposedFn = void (*)(const float* src, long ld, int rows, int lanes, long kc,
                                   float alpha, float* dst, long stride);
+// The same from bfloat16 bits (weights kept at half the memory), widened exactly.
+using PackTransposedBf16Fn = void (*)(const uint16_t* src, long ld, int rows, int lanes, long kc,
+                                      float alpha, float* dst, long stride);
 
 struct MicroKernel {
   int mr, nr;          // register tile
   long kc, mc, nc;     // cache blocking: KC (depth), MC (rows of A per L2 block), NC (cols of B)
   MicroKernelFn fn;
   PackTransposedFn pack_transposed;
+  PackTransposedBf16Fn pack_transposed_bf16;
 };
 
 MicroKernel micro_kernel_generic();
