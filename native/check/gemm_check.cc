@@ -3,7 +3,9 @@
 // need the addon loaded in Node, cannot run. scripts/check-gemm-cross.sh builds and runs it;
 // on this machine's own CPU the suites in test/core/kernels.test.ts check the same and more.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -13,7 +15,9 @@
 
 namespace {
 
-// Max |got - want| / sqrt(K) over C, and whether C's padding (columns past N) is untouched.
+// Whether C is within float32 rounding of a float64 product (|error| <= 4e-5 sqrt(K + 1)),
+// leaves its padding (columns past N) untouched, and, with B as bfloat16, equals the product
+// on B widened to the bit.
 bool check(std::mt19937& rng, bool ta, bool tb, long M, long N, long K, float alpha, float beta) {
   std::normal_distribution<float> normal;
   const long lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
@@ -37,6 +41,20 @@ bool check(std::mt19937& rng, bool ta, bool tb, long M, long N, long K, float al
       worst = std::fmax(worst, std::fabs(C[i * ldc + j] - want));
     }
   }
+  // B as bfloat16: the same product, to the bit, as on B rounded to bfloat16 and widened.
+  std::vector<uint16_t> Bh(B.size());
+  std::vector<float> wide(B.size()), Cw = C0, Ch = C0;
+  for (size_t i = 0; i < B.size(); i++) {
+    uint32_t bits;
+    std::memcpy(&bits, &B[i], 4);
+    Bh[i] = static_cast<uint16_t>(bits >> 16);
+    bits = static_cast<uint32_t>(Bh[i]) << 16;
+    std::memcpy(&wide[i], &bits, 4);
+  }
+  saekit::sgemm(ta, tb, M, N, K, alpha, A.data(), lda, wide.data(), ldb, beta, Cw.data(), ldc);
+  saekit::sgemm_bf16b(ta, tb, M, N, K, alpha, A.data(), lda, Bh.data(), ldb, beta, Ch.data(), ldc);
+  if (std::memcmp(Cw.data(), Ch.data(), Cw.size() * sizeof(float)) != 0)
+    return std::printf("FAIL %ldx%ldx%ld ta=%d tb=%d: bfloat16 B differs from B widened\n", M, N, K, ta, tb), false;
   const double tol = 1e-5 * std::sqrt(double(K) + 1) * 4;
   if (!(worst < tol)) {
     std::printf("FAIL %ldx%ldx%ld ta=%d tb=%d alpha=%g beta=%g: max error %g > %g\n", M, N, K, ta, tb,
@@ -66,6 +84,7 @@ int main() {
         failures += !check(rng, t & 1, t & 2, s[0], s[1], s[2], beta == 1.0f ? 1.0f : 0.75f, beta);
         runs++;
       }
-  std::printf("%d of %d products match the float64 reference\n", runs - failures, runs);
+  std::printf("%d of %d products match the float64 reference (and, B as bfloat16, the widened B's)\n",
+              runs - failures, runs);
   return failures == 0 ? 0 : 1;
 }

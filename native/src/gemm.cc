@@ -183,16 +183,23 @@ long split_point(long n, long align, int part, int parts) {
 // M == 1 (a vector times a matrix, e.g. W^T g for a bias gradient): packing B would copy
 // the whole matrix for one use, so stream it instead. Columns are split across threads;
 // each output is accumulated over k in order, so the result is thread-count independent.
-SAEKIT_BODY void gemv_cols_body(const Problem& p, long j0, long j1, float* acc) {
+// A bfloat16 B stored as [n, k] is widened a row at a time into `row` (K floats) and summed
+// by the very loop a float32 B goes through: the vectorised reduction's order then matches,
+// and so does the result, to the bit.
+SAEKIT_BODY float dot_row(const Problem& p, const float* brow) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (long k = 0; k < p.K; k++) s += p.A[p.ta ? k * p.lda : k] * brow[k];
+  return s;
+}
+
+SAEKIT_BODY void gemv_cols_body(const Problem& p, long j0, long j1, float* acc, float* row) {
   for (long j = j0; j < j1; j++) acc[j - j0] = 0.0f;
   if (p.Bh && p.tb) {
-    // bfloat16 B: the same sums as below, each element widened where it is read.
     for (long j = j0; j < j1; j++) {
       const uint16_t* brow = p.Bh + j * p.ldb;
-      float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-      for (long k = 0; k < p.K; k++) s += p.A[p.ta ? k * p.lda : k] * bf16_to_f32(brow[k]);
-      acc[j - j0] = s;
+      for (long k = 0; k < p.K; k++) row[k] = bf16_to_f32(brow[k]);
+      acc[j - j0] = dot_row(p, row);
     }
   } else if (p.Bh) {
     for (long k = 0; k < p.K; k++) {
@@ -202,13 +209,7 @@ SAEKIT_BODY void gemv_cols_body(const Problem& p, long j0, long j1, float* acc) 
       for (long j = j0; j < j1; j++) acc[j - j0] += a * bf16_to_f32(brow[j]);
     }
   } else if (p.tb) {
-    for (long j = j0; j < j1; j++) {
-      const float* brow = p.B + j * p.ldb;
-      float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-      for (long k = 0; k < p.K; k++) s += p.A[p.ta ? k * p.lda : k] * brow[k];
-      acc[j - j0] = s;
-    }
+    for (long j = j0; j < j1; j++) acc[j - j0] = dot_row(p, p.B + j * p.ldb);
   } else {
     for (long k = 0; k < p.K; k++) {
       const float a = p.A[p.ta ? k * p.lda : k];
@@ -222,12 +223,13 @@ SAEKIT_BODY void gemv_cols_body(const Problem& p, long j0, long j1, float* acc) 
     p.C[j] = p.beta == 0.0f ? v : v + p.beta * p.C[j];
   }
 }
-SAEKIT_MULTIVERSION(void, gemv_cols, (const Problem& p, long j0, long j1, float* acc), (p, j0, j1, acc))
+SAEKIT_MULTIVERSION(void, gemv_cols, (const Problem& p, long j0, long j1, float* acc, float* row),
+                    (p, j0, j1, acc, row))
 
 void gemv(const Problem& p) {
   parallel_chunks(p.N, 1024, [&](long j0, long j1) {
-    thread_local Scratch acc;
-    gemv_cols(p, j0, j1, acc.get(1024));
+    thread_local Scratch acc, row;
+    gemv_cols(p, j0, j1, acc.get(1024), p.Bh && p.tb ? row.get(p.K) : nullptr);
   });
 }
 

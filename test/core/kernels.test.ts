@@ -134,11 +134,13 @@ describe("sgemm", () => {
     forEachIsa((isa) => {
       for (const [M, N, K] of [[1, 100, 513], [1, 7, 3], [15, 33, 17], [113, 65, 9], [300, 40, 600]] as const) {
         for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
-          const A = randn(rng, M * K);
-          const B = float32ToBf16(randn(rng, K * N));
+          // Leading dimensions past the matrices' widths, so rows start at every alignment
+          // (a vector times a bfloat16 matrix once summed in another order when they did not).
+          const lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2;
+          const A = randn(rng, (ta ? K : M) * lda);
+          const B = float32ToBf16(randn(rng, (tb ? N : K) * ldb));
           const wide = bf16ToFloat32(B);
           const C0 = randn(rng, M * N);
-          const lda = ta ? M : K, ldb = tb ? K : N;
           for (const k of [native, ref, typescriptKernels, wasmKernels]) {
             const got = C0.slice(), want = C0.slice();
             k.sgemmBf16B(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, got, N);
