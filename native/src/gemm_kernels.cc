@@ -15,12 +15,12 @@ namespace saekit {
 namespace {
 
 // ---------------------------------------------------------------- portable (any CPU)
-// One k at a time, all rows: the writes are contiguous and the rows' reads are `rows`
-// sequential streams (row by row instead would write with a stride of `stride` floats).
 // A source element as float32: itself, or bfloat16 bits widened.
 inline float as_float(float x) { return x; }
 inline float as_float(uint16_t h) { return bf16_to_f32(h); }
 
+// One k at a time, all rows: the writes are contiguous and the rows' reads are `rows`
+// sequential streams (row by row instead would write with a stride of `stride` floats).
 template <typename T>
 void pack_transposed_generic(const T* src, long ld, int rows, int lanes, long kc, float alpha,
                              float* dst, long stride) {
