@@ -81,17 +81,27 @@ export class SafetensorsReader {
   /** A float tensor (F32, F16, BF16 or F64) converted to float32. */
   read(name: string): Tensor {
     const t = this.info(name);
+    return new Tensor(t.shape, this.readInto(name, new Float32Array(numel(t.shape))));
+  }
+
+  /**
+   * A float tensor converted to float32 into `into` (exactly as many elements), e.g. a slice
+   * of a larger buffer; returns `into`. Little-endian float32 in a file goes there straight,
+   * with no buffer in between.
+   */
+  readInto(name: string, into: Float32Array): Float32Array {
+    const t = this.info(name);
     if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16" && t.dtype !== "F64") {
       throw new SafetensorsError(this.path, `tensor "${name}" has dtype ${t.dtype}, expected a float dtype`);
     }
     const count = numel(t.shape);
+    if (into.length !== count) throw new RangeError(`${this.path}: tensor "${name}" has ${count} values, the destination ${into.length}`);
     if (t.dtype === "F32" && this.source.readInto) {
-      // Little-endian float32 in the file, as in memory: read it straight into the array.
-      const data = new Float32Array(count);
-      this.source.readInto(this.dataStart + t.begin, new Uint8Array(data.buffer), failFor(this.path));
-      return new Tensor(t.shape, data);
+      this.source.readInto(this.dataStart + t.begin, new Uint8Array(into.buffer, into.byteOffset, 4 * count), failFor(this.path));
+    } else {
+      into.set(decodeFloats(this.readBytes(name), t.dtype, count));
     }
-    return new Tensor(t.shape, decodeFloats(this.readBytes(name), t.dtype, count));
+    return into;
   }
 
   /**

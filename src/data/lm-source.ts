@@ -80,11 +80,12 @@ export class LmSource extends MixedSource {
     this.begin();
   }
 
-  protected loadRows(units: number[]): Float32Array {
+  protected loadRows(units: number[], reuse: Float32Array): Float32Array {
     const { ctx: T, first, d } = this;
     const per = T - first;
     const width = d + (this.dTarget ?? 0);
-    const out = new Float32Array(units.length * per * width);
+    const n = units.length * per * width;
+    const out = reuse.length === n ? reuse : new Float32Array(n);
     const B = this.o.batch ?? 16;
     for (let u0 = 0; u0 < units.length; u0 += B) {
       const n = Math.min(B, units.length - u0);

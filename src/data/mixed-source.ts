@@ -28,8 +28,13 @@ export abstract class MixedSource implements ActivationSource {
   /** `units` in all, `unitsPerGroup` of them mixed at a time. */
   protected constructor(protected readonly seed: number, private readonly units: number, private readonly unitsPerGroup: number) {}
 
-  /** The rows of these units, [n, d (+ dTarget)] ([input | target] when paired). */
-  protected abstract loadRows(units: number[]): Float32Array;
+  /**
+   * The rows of these units, [n, d (+ dTarget)] ([input | target] when paired). `reuse` is
+   * the previous group's buffer, no longer needed: a subclass fills it instead of allocating
+   * when the new group has the same size (a fresh buffer of hundreds of MB costs its page
+   * faults again, which on some machines take longer than reading the rows).
+   */
+  protected abstract loadRows(units: number[], reuse: Float32Array): Float32Array;
   /** The stream's name in errors. */
   protected abstract where(): string;
   abstract describe(): Record<string, unknown>;
@@ -58,7 +63,9 @@ export abstract class MixedSource implements ActivationSource {
     this.row = 0;
     const units = this.order.slice(group * this.unitsPerGroup, (group + 1) * this.unitsPerGroup);
     try {
-      this.rows = this.loadRows(units);
+      const previous = this.rows;
+      this.rows = new Float32Array(0); // a load that fails leaves no half-overwritten group
+      this.rows = this.loadRows(units, previous);
     } catch (err) {
       // A typed array too large to allocate: say which setting makes the buffer smaller.
       if (!(err instanceof RangeError) || !/allocat|Invalid typed array length|Array buffer/i.test(err.message)) throw err;

@@ -23,18 +23,23 @@ export class StoreSource extends MixedSource {
     this.begin();
   }
 
-  protected loadRows(shards: number[]): Float32Array {
+  protected loadRows(shards: number[], reuse: Float32Array): Float32Array {
     const d = this.d;
     const width = d + (this.dTarget ?? 0);
     const n = shards.reduce((a, s) => a + this.manifest.shards[s]!.rows, 0);
-    const out = new Float32Array(n * width);
+    const out = reuse.length === n * width ? reuse : new Float32Array(n * width);
     let at = 0;
     for (const s of shards) {
+      const rows = this.manifest.shards[s]!.rows;
+      if (!this.dTarget) {
+        // Straight from the file into the buffer.
+        readShardActivations(this.dir, this.manifest, s, out.subarray(at * d, (at + rows) * d));
+        at += rows;
+        continue;
+      }
       const acts = readShardActivations(this.dir, this.manifest, s);
-      const targets = this.dTarget ? readShardTargets(this.dir, this.manifest, s) : null;
-      const rows = acts.length / d;
-      if (!targets) out.set(acts, at * d);
-      else for (let r = 0; r < rows; r++) {
+      const targets = readShardTargets(this.dir, this.manifest, s);
+      for (let r = 0; r < rows; r++) {
         out.set(acts.subarray(r * d, (r + 1) * d), (at + r) * width);
         out.set(targets.subarray(r * d, (r + 1) * d), (at + r) * width + d);
       }

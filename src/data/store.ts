@@ -97,9 +97,12 @@ export function writeShard(dir: string, index: number, activations: Float32Array
   return file;
 }
 
-/** One shard's activations [rows, d] as float32 (checked against the manifest). */
-export function readShardActivations(dir: string, m: StoreManifest, index: number): Float32Array {
-  return readShardRows(dir, m, index, "activations");
+/**
+ * One shard's activations [rows, d] as float32 (checked against the manifest), read into
+ * `into` (rows x d floats, e.g. part of a mixing buffer) when given.
+ */
+export function readShardActivations(dir: string, m: StoreManifest, index: number, into?: Float32Array): Float32Array {
+  return readShardRows(dir, m, index, "activations", into);
 }
 
 /** One shard's targets [rows, d] (a store harvested with a target hook). */
@@ -108,16 +111,16 @@ export function readShardTargets(dir: string, m: StoreManifest, index: number): 
   return readShardRows(dir, m, index, "targets");
 }
 
-function readShardRows(dir: string, m: StoreManifest, index: number, name: "activations" | "targets"): Float32Array {
+function readShardRows(dir: string, m: StoreManifest, index: number, name: "activations" | "targets", into?: Float32Array): Float32Array {
   const shard = m.shards[index]!;
   const path = join(dir, shard.file);
   const file = SafetensorsFile.open(path);
   if (!file.has(name)) throw new Error(`${path}: no tensor "${name}"`);
-  const t = file.read(name);
-  if (t.shape[0] !== shard.rows || t.shape[1] !== m.d) {
-    throw new Error(`${path}: ${name} are [${t.shape.join(", ")}], the manifest says [${shard.rows}, ${m.d}]`);
+  const shape = file.shape(name);
+  if (shape.length !== 2 || shape[0] !== shard.rows || shape[1] !== m.d) {
+    throw new Error(`${path}: ${name} are [${shape.join(", ")}], the manifest says [${shard.rows}, ${m.d}]`);
   }
-  return t.data;
+  return file.readInto(name, into ?? new Float32Array(shard.rows * m.d));
 }
 
 /** One shard's token contexts [contexts, ctx]. */

@@ -226,5 +226,11 @@ describe("dtype conversions", () => {
     expect(got.shape).toEqual([3, 3]);
     expect(Number.isNaN(got.data[0])).toBe(true);
     expect(new Uint8Array(got.data.buffer, 4)).toEqual(new Uint8Array(Float32Array.from([-0, 1e-40, 65504, -2.5, 1 / 3, 7, 8, 9]).buffer));
+    // Into a slice of a larger buffer, touching nothing around it; a wrong size is refused.
+    const big = new Float32Array(13).fill(5);
+    SafetensorsFile.open(path).readInto("t", big.subarray(2, 11));
+    expect([...big.subarray(0, 2), ...big.subarray(11)]).toEqual([5, 5, 5, 5]);
+    expect(new Uint8Array(big.buffer, 12, 32)).toEqual(new Uint8Array(got.data.buffer, 4));
+    expect(() => SafetensorsFile.open(path).readInto("t", new Float32Array(8))).toThrow(/has 9 values, the destination 8/);
   });
 });
