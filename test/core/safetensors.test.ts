@@ -211,6 +211,7 @@ describe("dtype conversions", () => {
       const got = decodeFloats(padded.subarray(shift), "F32", values.length);
       expect(new Uint8Array(got.buffer)).toEqual(bytes); // to the bit, NaN and -0 included
     }
+    expect(() => decodeFloats(bytes.subarray(1), "F32", values.length)).toThrow(/6 F32 values need 24 bytes, got 23/);
     const view = encodeFloats(values, "F32", false);
     values[0] = 7;
     expect(new Float32Array(view.buffer, view.byteOffset, 1)[0]).toBe(7);
