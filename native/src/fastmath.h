@@ -21,15 +21,19 @@ inline uint32_t float_as_bits(float f) {
   return u;
 }
 
+// x rounded to the nearest integer, ties to even, for |x| < 2^22: the value nearbyint gives
+// (up to the sign of a zero). Adding 1.5 * 2^23 leaves no fraction bits, so the sum is
+// rounded there. Plain arithmetic, unlike nearbyint, which x86-64's baseline (SSE2) has no
+// instruction for, and so would keep the portable build's loops from vectorizing.
+inline float round_nearest(float x) {
+  const float kRound = 12582912.0f;
+  return (x + kRound) - kRound;
+}
+
 // e^x; 0 below -87.3, saturates at e^88 above 88.
 inline float fast_exp(float x) {
   x = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
-  // Round x / ln 2 to the nearest integer (ties to even, as nearbyint): adding 1.5 * 2^23
-  // leaves no fraction bits, so the sum is rounded there. Plain arithmetic, unlike
-  // nearbyint, which x86-64's baseline (SSE2) has no instruction for, and so would keep
-  // the portable build's loops from vectorizing. |x| <= 88, far inside the trick's range.
-  const float kRound = 12582912.0f;
-  float n = (x * 1.44269504088896341f + kRound) - kRound;
+  float n = round_nearest(x * 1.44269504088896341f);
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float rr = r * r;
   float p = 1.9875691500e-4f;

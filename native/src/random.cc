@@ -34,7 +34,7 @@ inline uint32_t word(Keys k, uint32_t i) { return hash32(hash32(i + k.k1) ^ k.k2
 // sin and cos of 2*pi*t for t in [0, 1): reduce to a quarter-turn index q and a remainder
 // |phi| <= pi/4, evaluate Cephes' minimax polynomials there, rotate by q.
 inline void sincos_turns(float t, float* s_out, float* c_out) {
-  float q = std::nearbyint(t * 4.0f);              // 0..4
+  float q = round_nearest(t * 4.0f);               // 0..4
   float phi = (t - q * 0.25f) * 6.28318530717958647692f;
   float p2 = phi * phi;
   float s = phi + phi * p2 * (-1.6666654611e-1f + p2 * (8.3321608736e-3f + p2 * -1.9515295891e-4f));
