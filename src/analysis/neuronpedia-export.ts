@@ -16,6 +16,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import type { Sae } from "../sae/sae.js";
+import { changedSettings } from "../util/settings.js";
 import { buildDashboards, DashboardCache, type DashboardOptions } from "./dashboard.js";
 import { decoderHeadShares, latentBatches, neuronpediaBatch, type NeuronpediaSource } from "./neuronpedia.js";
 
@@ -60,9 +61,7 @@ export async function exportNeuronpedia(model: LanguageModel, tokenizer: TextTok
       throw new Error(`${settingsPath} is not valid JSON (${(e as Error).message}); remove it or write to another folder`);
     }
     if (JSON.stringify(before) !== JSON.stringify(settings)) {
-      const differs = Object.keys(settings).filter((k) =>
-        JSON.stringify((before as Record<string, unknown>)?.[k]) !== JSON.stringify((settings as Record<string, unknown>)[k]));
-      throw new Error(`${o.out} holds a Neuronpedia export made with other settings (${differs.join(", ")}); ` +
+      throw new Error(`${o.out} holds a Neuronpedia export made with other settings (${changedSettings(before, settings).join(", ")}); ` +
         "rerun with the same ones to resume it, or write to another folder");
     }
   } else {

@@ -8,6 +8,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { changedSettings } from "../util/settings.js";
 import type { LatentInterpretation } from "./autointerp.js";
 
 export interface AutoInterpJournal {
@@ -35,9 +36,7 @@ export function openAutoInterpJournal(path: string, settings: Record<string, unk
     const head = complete.length > 0 ? parse(complete[0]!, 0) : null;
     if (!head || head.journal !== KIND) throw new Error(`${path} is not an autointerp journal`);
     if (JSON.stringify(head.settings) !== JSON.stringify(settings)) {
-      const before = head.settings as Record<string, unknown>;
-      const differs = Object.keys(settings).filter((k) => JSON.stringify(before?.[k]) !== JSON.stringify(settings[k]));
-      throw new Error(`${path} journals a run with other settings (${differs.join(", ")}); use another journal or the same settings`);
+      throw new Error(`${path} journals a run with other settings (${changedSettings(head.settings, settings).join(", ")}); use another journal or the same settings`);
     }
     complete.slice(1).forEach((line, i) => {
       const entry = parse(line, i + 1) as { latent: number; result: LatentInterpretation | null };
