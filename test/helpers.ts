@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { afterAll } from "vitest";
+import { afterAll, expect, onTestFinished } from "vitest";
 import { loadNativeAddon, type NativeAddon, packageRoot } from "../src/core/native.js";
 import { Rng } from "../src/core/rng.js";
 
@@ -30,10 +30,16 @@ export function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-/** A temporary folder removed after the suite. */
+/**
+ * A temporary folder, removed after the test that made it or, made outside any test, after
+ * the suite. (An afterAll hook registered while a test runs is never called: folders made
+ * inside tests once stayed behind in /tmp after every run.)
+ */
 export function tempDir(prefix = "saekit-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  if (expect.getState().currentTestName !== undefined) onTestFinished(remove);
+  else afterAll(remove);
   return dir;
 }
 
