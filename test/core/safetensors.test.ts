@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeFileAtomic } from "../../src/core/atomic.js";
@@ -178,6 +179,20 @@ describe("safetensors", () => {
     expect(() => writeFileAtomic(path, failing())).toThrow(/keep.safetensors: the disk is full \(any previous version of the file is intact\)/);
     expect(readFileSync(path).equals(before)).toBe(true);
     expect(readdirSync(sub)).toEqual(["keep.safetensors"]);
+  });
+
+  it("a write removes the temporaries of that file left by killed writers, not a live writer's", () => {
+    const sub = join(dir, "orphans");
+    mkdirSync(sub, { recursive: true });
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!; // exited and reaped: no such process now
+    const orphan = `.shard-00003.safetensors.tmp-${dead}-1700000000000-0`;
+    const live = `.shard-00003.safetensors.tmp-${process.ppid}-1700000000000-0`; // our parent runs
+    const otherFile = `.manifest.json.tmp-${dead}-1700000000000-1`;
+    for (const f of [orphan, live, otherFile]) writeFileSync(join(sub, f), "partial");
+    writeFileAtomic(join(sub, "shard-00003.safetensors"), "complete");
+    expect(readdirSync(sub).sort()).toEqual([live, otherFile, "shard-00003.safetensors"].sort());
+    writeFileAtomic(join(sub, "manifest.json"), "{}");
+    expect(readdirSync(sub).sort()).toEqual([live, "manifest.json", "shard-00003.safetensors"].sort());
   });
 });
 

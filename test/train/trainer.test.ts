@@ -4,7 +4,7 @@
  * and bad data.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { availableParallelism } from "node:os";
@@ -187,6 +187,8 @@ describe("runs are reproducible and resumable", () => {
     const resumed = spawnSync(process.execPath, [...args(killed), "--resume"], { encoding: "utf8" });
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(readFileSync(join(killed, "sae_weights.safetensors")).equals(readFileSync(join(clean, "sae_weights.safetensors")))).toBe(true);
+    // The same files, and no temporary the kill may have left half-written.
+    expect(readdirSync(killed).sort()).toEqual(readdirSync(clean).sort());
   });
 
   it("the thread count does not change the result", () => {
