@@ -65,8 +65,8 @@ export type { Dashboards, LatentDashboard } from "./analysis/dashboard.js";
 export { trainingFigures, parseMetricsJsonl } from "./analysis/training-figures.js";
 
 export { modelFromFiles, type LoadedModel, type ModelFilesOptions } from "./lm/model-files.js";
-export { LanguageModel, expandHookPattern } from "./lm/model.js";
-export type { HookFn, ForwardOptions, KvCache } from "./lm/model.js";
+export { LanguageModel, expandHookPattern, partsForHooks } from "./lm/model.js";
+export type { HookFn, ForwardOptions, KvCache, ModelParts } from "./lm/model.js";
 export type { LmConfig } from "./lm/config.js";
 export { HfTokenizer, type TextTokenizer } from "./lm/tokenizer.js";
 export { Llama2cTokenizer } from "./lm/llama2c-tokenizer.js";

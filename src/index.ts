@@ -67,8 +67,8 @@ export { scoreSynthetic, subspaceActiveDims } from "./synthetic/score.js";
 
 export { loadModel, openTokenizer } from "./lm/load.js";
 export { modelFromFiles, type LoadedModel, type ModelFilesOptions } from "./lm/model-files.js";
-export { LanguageModel, expandHookPattern } from "./lm/model.js";
-export type { HookFn, ForwardOptions, KvCache } from "./lm/model.js";
+export { LanguageModel, expandHookPattern, partsForHooks } from "./lm/model.js";
+export type { HookFn, ForwardOptions, KvCache, ModelParts } from "./lm/model.js";
 export { configFromHf, PRESETS } from "./lm/config.js";
 export type { LmConfig } from "./lm/config.js";
 export { randomModel } from "./lm/random.js";

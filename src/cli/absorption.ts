@@ -35,10 +35,11 @@ whose probe F1 falls below --min-probe-f1 are left out of the scores, and with f
   addModelOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
-    const loaded = await openModel(o);
-    if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to spell with; pass --tokenizer`);
     const opened = await openSaeAtHook(o);
     refuseTranscoder(opened, "absorption");
+    // The probes read the SAE's hook and nothing after it: the model only that far.
+    const loaded = await openModel(o, [opened.hook]);
+    if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to spell with; pass --tokenizer`);
     const { sae, metadata, raw, hook } = opened;
     const bos = o.bos !== false ? loaded.bosId : null;
     if (o.bos !== false && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");

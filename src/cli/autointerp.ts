@@ -34,10 +34,11 @@ export function registerAutoInterp(program: Command): void {
   addSaeModelDatasetOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
-    const loaded = await openModel(o);
+    const { sae, metadata, raw, hook } = await openSaeAtHook(o);
+    // The latents' activations are all it runs the model for: only as far as the SAE's hook.
+    const loaded = await openModel(o, [hook]);
     if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to show the LLM text; pass --tokenizer`);
     const tokenizer = loaded.tokenizer;
-    const { sae, metadata, raw, hook } = await openSaeAtHook(o);
     const cfg: AutoInterpConfig = { ...AUTOINTERP_DEFAULTS, nLatents: o.nLatents, seed: o.seed, scoring: o.scoring !== false };
     const latents = o.latents ? parseLatentList(o.latents, sae.cfg.d_sae) : undefined;
     const apiKey = process.env[o.apiKeyEnv];

@@ -73,9 +73,10 @@ export interface LabeledTaskFlags {
 export async function openModelAndSae(o: Omit<LabeledTaskFlags, "trainPerClass" | "testPerClass">): Promise<Omit<LabeledTask, "split">> {
   setThreads(o.threads);
   if (!(o.C > 0)) throw new Error(`--C must be positive, got ${o.C}`);
-  const loaded = await openModel(o);
-  if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to read the texts; pass --tokenizer`);
   const sae = await openSaeAtHook(o);
+  // The probes read the SAE's hook and nothing after it: the model only that far.
+  const loaded = await openModel(o, [sae.hook]);
+  if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to read the texts; pass --tokenizer`);
   const bos = o.bos !== false ? loaded.bosId : null;
   if (o.bos !== false && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
   const special = specialTokens(loaded.model.cfg);

@@ -1,6 +1,6 @@
 /** Options shared by the commands that run a language model. */
 import { type Command, Option } from "commander";
-import type { ContextSourceOptions } from "../lm/dataset.js";
+import { type ContextSourceOptions, samplesFromModel } from "../lm/dataset.js";
 import { type LoadedModel, loadModel } from "../lm/load.js";
 import { fetchSae } from "../sae/open.js";
 import { withInferenceK } from "../sae/registry.js";
@@ -31,8 +31,15 @@ export function contextOptions(o: Record<string, any>): ContextSourceOptions {
   return { ctx: o.ctx, prependBos: o.bos !== false, textField: o.textField, split: o.split, hub: { cacheDir: o.cacheDir } };
 }
 
-export function openModel(o: { model: string; tokenizer?: string; cacheDir?: string; modelDtype?: "f32" | "bf16" }): Promise<LoadedModel> {
-  return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir, weights: o.modelDtype ?? "f32" });
+/**
+ * The --model. With `hooks`, only what running to them needs is read (LoadModelOptions.hooks):
+ * for commands that read activations and nothing after them, unless --dataset is sampled
+ * from the model's own logits.
+ */
+export function openModel(o: { model: string; tokenizer?: string; cacheDir?: string; modelDtype?: "f32" | "bf16"; dataset?: string },
+  hooks?: readonly string[]): Promise<LoadedModel> {
+  const partial = hooks && !(o.dataset && samplesFromModel(o.dataset));
+  return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir, weights: o.modelDtype ?? "f32", ...(partial ? { hooks } : {}) });
 }
 
 export const SAE_HELP = "SAE: a SAELens or saekit folder, a sparsify folder, a dictionary_learning ae.pt, an OpenAI sparse_autoencoder .pt, a GemmaScope params.npz (or its folder), or hf:ORG/NAME/FOLDER[@revision]";

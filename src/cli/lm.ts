@@ -36,8 +36,11 @@ export function registerLm(program: Command): void {
   addDatasetOptions(harvestCmd);
   harvestCmd.action(async (o) => {
     setThreads(o.threads);
-    const loaded = await openModel(o);
-    const sites = harvestSites(loaded.model, o.out, String(o.hook).split(","), o.targetHook?.split(","));
+    const hooks = String(o.hook).split(",");
+    const targets: string[] | undefined = o.targetHook?.split(",");
+    // The model only as far as the last hook: an early layer of a big model loads in a fraction of the time.
+    const loaded = await openModel(o, [...hooks, ...(targets ?? [])]);
+    const sites = harvestSites(loaded.model, o.out, hooks, targets);
     const src = openContexts(loaded, o.dataset, contextOptions(o));
     const stores = await harvestStores(loaded.model, src.contexts, sites, {
       tokens: o.tokens, ctx: o.ctx, batch: o.batch,

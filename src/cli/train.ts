@@ -144,7 +144,10 @@ function storeMetadata(source: ActivationSource, data: string): SaeMetadata {
  */
 async function openModelSource(o: Record<string, any>): Promise<{ source: LmSource; model: LanguageModel; heldOut: Int32Array[] }> {
   if (!o.dataset || !o.hook) throw new Error("training on --model needs --dataset and --hook");
-  const loaded = await openModel(o as { model: string });
+  const hooks = String(o.hook).split(",");
+  const targets: string[] | undefined = o.targetHook?.split(",");
+  // Splicing the SAE in (--eval-every) runs the whole model; training alone, as far as the hooks.
+  const loaded = await openModel(o as { model: string }, o.evalEvery > 0 ? undefined : [...hooks, ...(targets ?? [])]);
   const perContext = o.ctx - (o.excludeBos ? 1 : 0);
   const tokens: number = o.tokens ?? o.steps * o.batch;
   const src = openContexts(loaded, o.dataset, contextOptions(o));
@@ -156,7 +159,7 @@ async function openModelSource(o: Record<string, any>): Promise<{ source: LmSour
   const heldOut = all.slice(trainCount);
   if (evalCount > 0 && heldOut.length === 0) throw new Error(`${o.dataset}: no text left after the training contexts to evaluate on; lower --tokens or drop --eval-every`);
   const source = new LmSource(loaded.model, contexts, {
-    hook: String(o.hook).split(","), targetHook: o.targetHook?.split(","), excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
+    hook: hooks, targetHook: targets, excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
     batch: o.lmBatch, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
   });
   return { source, model: loaded.model, heldOut };

@@ -24,6 +24,11 @@ export interface ContextSource {
   fingerprint: string;
 }
 
+/** Whether contexts from `spec` come from the model's own logits (sampled:N), so that it must be loaded whole. */
+export function samplesFromModel(spec: string): boolean {
+  return spec.startsWith("sampled:");
+}
+
 export function openContexts(loaded: LoadedModel, spec: string, o: ContextSourceOptions): ContextSource {
   const src = openAll(loaded, spec, o);
   return o.skip ? { ...src, contexts: skipFirst(src.contexts, o.skip) } : src;

@@ -5,17 +5,17 @@
  * [Q | K | V] projection, out_proj has a bias, and the unembedding is the token embedding.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, concatMatrices, type LmWeights, type WeightDtype } from "./model.js";
+import { allParts, type BlockWeights, concatMatrices, type LmWeights, type ModelParts, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
-export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
+export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(c)): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V } = c;
   const prefix = r.has("transformer.wte.weight") ? "transformer." : "";
   const g = (name: string, shape: number[]) => r.get(prefix + name, shape).data;
   // Weight matrices go straight to their dtype.
   const gm = (name: string, shape: number[]) => r.getMatrix(prefix + name, shape, dtype);
   const blocks: BlockWeights[] = [];
-  for (let i = 0; i < c.nLayers; i++) {
+  for (let i = 0; i < parts.blocks; i++) {
     const p = `h.${i}.`;
     const wqkv = concatMatrices(["q", "k", "v"].map((x) => gm(`${p}attn.attention.${x}_proj.weight`, [d, d])));
     blocks.push({
@@ -39,7 +39,7 @@ export function loadGptNeoWeights(c: LmConfig, r: WeightReader, dtype: WeightDty
     embed,
     posEmbed: g("wpe.weight", [rows, d]).subarray(0, c.maxPositions * d),
     blocks,
-    lnFinal: { w: g("ln_f.weight", [d]), b: g("ln_f.bias", [d]) },
-    unembed: c.tiedEmbeddings ? embed : r.getMatrix("lm_head.weight", [V, d], dtype),
+    lnFinal: parts.finalNorm ? { w: g("ln_f.weight", [d]), b: g("ln_f.bias", [d]) } : null,
+    unembed: parts.unembed ? (c.tiedEmbeddings ? embed : r.getMatrix("lm_head.weight", [V, d], dtype)) : null,
   };
 }

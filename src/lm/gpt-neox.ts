@@ -5,7 +5,7 @@
  * heads, so the rows are regrouped at load.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, type LmWeights, type WeightDtype } from "./model.js";
+import { allParts, type BlockWeights, type LmWeights, type ModelParts, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 /** Per-head [q, k, v] blocks of rows (each `width` values) -> [Q heads | K heads | V heads]. */
@@ -23,14 +23,14 @@ export function regroupQkv<T extends Float32Array | Uint16Array>(src: T, heads: 
   return out;
 }
 
-export function loadNeoxWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
+export function loadNeoxWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(c)): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, dHead: dh } = c;
   const g = (name: string, shape: number[]) => r.get(name, shape).data;
   // Weight matrices go straight to their dtype (a bf16 checkpoint's are read as they are).
   const gm = (name: string, shape: number[]) => r.getMatrix(name, shape, dtype);
   const bias = (name: string, shape: number[]) => (c.attentionBias ? g(name, shape) : null);
   const blocks: BlockWeights[] = [];
-  for (let i = 0; i < c.nLayers; i++) {
+  for (let i = 0; i < parts.blocks; i++) {
     const p = `gpt_neox.layers.${i}.`;
     blocks.push({
       ln1: { w: g(`${p}input_layernorm.weight`, [d]), b: g(`${p}input_layernorm.bias`, [d]) },
@@ -50,7 +50,7 @@ export function loadNeoxWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype
     embed,
     posEmbed: null,
     blocks,
-    lnFinal: { w: g("gpt_neox.final_layer_norm.weight", [d]), b: g("gpt_neox.final_layer_norm.bias", [d]) },
-    unembed: c.tiedEmbeddings && !r.has("embed_out.weight") ? embed : gm("embed_out.weight", [V, d]),
+    lnFinal: parts.finalNorm ? { w: g("gpt_neox.final_layer_norm.weight", [d]), b: g("gpt_neox.final_layer_norm.bias", [d]) } : null,
+    unembed: parts.unembed ? (c.tiedEmbeddings && !r.has("embed_out.weight") ? embed : gm("embed_out.weight", [V, d])) : null,
   };
 }

@@ -5,17 +5,17 @@
  * the token embedding. Names may carry a "transformer." prefix or not.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, type LmWeights, transposeMatrix, type WeightDtype } from "./model.js";
+import { allParts, type BlockWeights, type LmWeights, type ModelParts, transposeMatrix, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
-export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
+export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(c)): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V } = c;
   const prefix = r.has("transformer.wte.weight") ? "transformer." : "";
   const g = (name: string, shape: number[]) => r.get(prefix + name, shape).data;
   // Weight matrices go straight to their dtype; Conv1D's [in, out] is transposed in it.
   const conv = (name: string, inp: number, out: number) => transposeMatrix(r.getMatrix(prefix + name, [inp, out], dtype), inp, out);
   const blocks: BlockWeights[] = [];
-  for (let i = 0; i < c.nLayers; i++) {
+  for (let i = 0; i < parts.blocks; i++) {
     const p = `h.${i}.`;
     blocks.push({
       ln1: { w: g(`${p}ln_1.weight`, [d]), b: g(`${p}ln_1.bias`, [d]) },
@@ -35,7 +35,7 @@ export function loadGpt2Weights(c: LmConfig, r: WeightReader, dtype: WeightDtype
     embed,
     posEmbed: g("wpe.weight", [c.maxPositions, d]),
     blocks,
-    lnFinal: { w: g("ln_f.weight", [d]), b: g("ln_f.bias", [d]) },
-    unembed: embed,
+    lnFinal: parts.finalNorm ? { w: g("ln_f.weight", [d]), b: g("ln_f.bias", [d]) } : null,
+    unembed: parts.unembed ? embed : null,
   };
 }

@@ -8,7 +8,7 @@ import { loadGpt2Weights } from "./gpt2.js";
 import { loadGptNeoWeights } from "./gpt-neo.js";
 import { loadNeoxWeights } from "./gpt-neox.js";
 import { loadLlamaWeights } from "./llama.js";
-import { LanguageModel, type LmWeights, type WeightDtype } from "./model.js";
+import { allParts, LanguageModel, type LmWeights, type ModelParts, partsForHooks, type WeightDtype } from "./model.js";
 import type { TextTokenizer } from "./tokenizer.js";
 import type { WeightReader } from "./weight-reader.js";
 
@@ -21,12 +21,16 @@ export function parseJson(text: string, source: string): Record<string, unknown>
   }
 }
 
-/** The model a config.json (read from `cfgSource`) describes, with its weights from `reader`. */
+/**
+ * The model a config.json (read from `cfgSource`) describes, with its weights from `reader`:
+ * all of them, or with `hooks` only what running to those hooks needs (partsForHooks).
+ */
 export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string, reader: WeightReader, fallbackName: string,
-  dtype: WeightDtype = "f32"): LanguageModel {
+  dtype: WeightDtype = "f32", hooks?: readonly string[]): LanguageModel {
   const cfg = configFromHf(json, cfgSource);
+  const parts = hooks ? partsForHooks(cfg, hooks) : allParts(cfg);
   // The loaders read every weight matrix straight into `dtype`.
-  return new LanguageModel(cfg, hfWeights(cfg, reader, dtype), String(json._name_or_path ?? fallbackName));
+  return new LanguageModel(cfg, hfWeights(cfg, reader, dtype, parts), String(json._name_or_path ?? fallbackName));
 }
 
 /** Throws unless the tokenizer's ids all fit the model's vocabulary. */
@@ -36,14 +40,19 @@ export function checkTokenizerFits(tokenizer: TextTokenizer, cfg: LmConfig, sour
   }
 }
 
-/** The architecture's weights from a checkpoint; every missing, mis-shaped or unused tensor named at once. */
-export function hfWeights(cfg: LmConfig, checkpoint: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
+/**
+ * The architecture's weights (the `parts` asked for) from a checkpoint; every missing,
+ * mis-shaped or (loading every part) unused tensor named at once.
+ */
+export function hfWeights(cfg: LmConfig, checkpoint: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(cfg)): LmWeights {
   const reader = languageModelWeights(checkpoint);
   const load = {
     gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights, gemma: loadLlamaWeights,
   }[cfg.architecture];
-  const weights = load(cfg, reader, dtype);
-  reader.finish(new RegExp(`${BUFFERS.source}|${VISION.source}`));
+  const weights = load(cfg, reader, dtype, parts);
+  // Part of a model leaves the rest of the checkpoint unread by design.
+  const whole = parts.blocks === cfg.nLayers && parts.finalNorm && parts.unembed;
+  reader.finish(whole ? new RegExp(`${BUFFERS.source}|${VISION.source}`) : /(?:)/);
   return weights;
 }
 

@@ -12,10 +12,10 @@
  * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post.
  */
 import type { LmConfig } from "./config.js";
-import { type BlockWeights, concatMatrices, type LmWeights, type WeightDtype } from "./model.js";
+import { allParts, type BlockWeights, concatMatrices, type LmWeights, type ModelParts, type WeightDtype } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
-export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32"): LmWeights {
+export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(c)): LmWeights {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;
   const g = (name: string, shape: number[]) => r.get(name, shape).data;
   // Weight matrices go straight to their dtype (a bf16 checkpoint's are read as they are).
@@ -32,7 +32,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     return gemma ? w.map((v) => v + 1) : w;
   };
   const blocks: BlockWeights[] = [];
-  for (let i = 0; i < c.nLayers; i++) {
+  for (let i = 0; i < parts.blocks; i++) {
     const p = `model.layers.${i}.`;
     const wqkv = concatMatrices([
       gm(`${p}self_attn.q_proj.weight`, [H * dh, d]), gm(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]), gm(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]),
@@ -73,7 +73,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     embed,
     posEmbed: null,
     blocks,
-    lnFinal: norm("model.norm.weight"),
-    unembed: r.has("lm_head.weight") ? gm("lm_head.weight", [V, d]) : embed,
+    lnFinal: parts.finalNorm ? norm("model.norm.weight") : null,
+    unembed: parts.unembed ? (r.has("lm_head.weight") ? gm("lm_head.weight", [V, d]) : embed) : null,
   };
 }

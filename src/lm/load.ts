@@ -30,6 +30,13 @@ export interface LoadModelOptions {
    * bfloat16 as they are loaded; a llama2.c file, small by nature, is rounded once loaded.
    */
   weights?: "f32" | "bf16";
+  /**
+   * Load only what running to these hooks needs (names or patterns, as a harvest takes
+   * them): the blocks up to the last one's, no unembedding. An early layer of a big model
+   * then loads in a fraction of the time and memory; the model refuses passes beyond and
+   * logits. A llama2.c file, small by nature, is read whole.
+   */
+  hooks?: readonly string[];
 }
 
 export async function loadModel(spec: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
@@ -44,7 +51,7 @@ export async function loadModel(spec: string, opts: LoadModelOptions = {}): Prom
   }
   const cfgPath = join(path, "config.json");
   if (!existsSync(cfgPath)) throw new Error(`${path}: no config.json; expected a Hugging Face model folder`);
-  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path, opts.weights);
+  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path, opts.weights, opts.hooks);
   const tokPath = opts.tokenizer ?? path;
   const tokenizer = opts.tokenizer || hasTokenizerFiles(path) ? openTokenizer(tokPath) : null;
   if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, tokPath);

@@ -122,10 +122,64 @@ export interface LmWeights {
   embed: WeightMatrix;
   /** [maxPositions, dModel] for learned positions. */
   posEmbed: Float32Array | null;
+  /** The first blocks.length blocks: all of them, or those a hooks-only load needs (ModelParts). */
   blocks: BlockWeights[];
-  lnFinal: Norm;
-  /** [vocab, dModel]; the same array as embed when tied. */
-  unembed: WeightMatrix;
+  /** Null when a hooks-only load left it out. */
+  lnFinal: Norm | null;
+  /** [vocab, dModel]; the same array as embed when tied; null when a hooks-only load left it out. */
+  unembed: WeightMatrix | null;
+}
+
+/**
+ * What of a model's weights to load: its first `blocks` blocks, the final norm and the
+ * unembedding. A harvest of an early layer needs a fraction of a big model: Gemma 2 2B's
+ * blocks.5.hook_resid_post needs 6 of its 26 blocks and no unembedding.
+ */
+export interface ModelParts {
+  blocks: number;
+  finalNorm: boolean;
+  unembed: boolean;
+}
+
+/** Every part: a model that computes logits. */
+export function allParts(cfg: LmConfig): ModelParts {
+  return { blocks: cfg.nLayers, finalNorm: true, unembed: true };
+}
+
+/**
+ * The parts a model needs to run as far as the last of `hooks` (names or patterns, as
+ * expandHooks takes them): the blocks up to that hook's, the final norm for
+ * ln_final.hook_normalized, never the unembedding. A name the config has no hook for asks
+ * for every part (the model then names the problem when it checks the hook).
+ */
+export function partsForHooks(cfg: LmConfig, hooks: readonly string[]): ModelParts {
+  const names = hookNamesOf(cfg);
+  let blocks = 0;
+  for (const spec of hooks) {
+    for (const hook of spec.includes("*") ? expandHookPattern(spec, names) : [spec]) {
+      if (!names.includes(hook)) return allParts(cfg);
+      const block = /^blocks\.(\d+)\./.exec(hook);
+      if (block) blocks = Math.max(blocks, Number(block[1]) + 1);
+      else if (hook === "ln_final.hook_normalized") return { blocks: cfg.nLayers, finalNorm: true, unembed: false };
+    }
+  }
+  return { blocks, finalNorm: false, unembed: false };
+}
+
+/** Every hook point a model of this config has, in execution order. */
+export function hookNamesOf(cfg: LmConfig): string[] {
+  const names = ["hook_embed"];
+  if (cfg.positional === "learned") names.push("hook_pos_embed");
+  for (let i = 0; i < cfg.nLayers; i++) {
+    // hook_resid_mid (resid_pre + attn_out) exists where the MLP reads it: not with a parallel residual.
+    const mid = cfg.parallelResidual ? [] : ["hook_resid_mid"];
+    for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", ...mid, "ln2.hook_normalized",
+      "mlp.hook_post", "hook_mlp_out", "hook_resid_post"]) {
+      names.push(`blocks.${i}.${h}`);
+    }
+  }
+  names.push("ln_final.hook_normalized");
+  return names;
 }
 
 export interface HookContext {
@@ -194,18 +248,7 @@ export class LanguageModel {
 
   /** Every hook point this model has, in execution order. */
   hookNames(): string[] {
-    const names = ["hook_embed"];
-    if (this.cfg.positional === "learned") names.push("hook_pos_embed");
-    for (let i = 0; i < this.cfg.nLayers; i++) {
-      // hook_resid_mid (resid_pre + attn_out) exists where the MLP reads it: not with a parallel residual.
-      const mid = this.cfg.parallelResidual ? [] : ["hook_resid_mid"];
-      for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", ...mid, "ln2.hook_normalized",
-        "mlp.hook_post", "hook_mlp_out", "hook_resid_post"]) {
-        names.push(`blocks.${i}.${h}`);
-      }
-    }
-    names.push("ln_final.hook_normalized");
-    return names;
+    return hookNamesOf(this.cfg);
   }
 
   /**
@@ -290,8 +333,33 @@ export class LanguageModel {
 
   private block(layer: number): BlockWeights {
     const w = this.weights.blocks[layer];
-    if (!w) throw new RangeError(`layer ${layer} is outside 0..${this.cfg.nLayers - 1}`);
-    return w;
+    if (w) return w;
+    if (Number.isInteger(layer) && layer >= 0 && layer < this.cfg.nLayers) throw new Error(this.partsMissing(`block ${layer}`));
+    throw new RangeError(`layer ${layer} is outside 0..${this.cfg.nLayers - 1}`);
+  }
+
+  /** What of the weights this model holds: all of them, or what a hooks-only load read. */
+  get parts(): ModelParts {
+    const w = this.weights;
+    return { blocks: w.blocks.length, finalNorm: w.lnFinal !== null, unembed: w.unembed !== null };
+  }
+
+  /**
+   * Throws unless this model holds the parts a pass needs: as far as `stopAt`, or through
+   * every block and the final norm (and the unembedding, for logits) without one.
+   */
+  private checkParts(stopAt: string | undefined, output: ForwardOptions["output"]): void {
+    const need = stopAt ? partsForHooks(this.cfg, [stopAt]) : { ...allParts(this.cfg), unembed: output === "logits" };
+    const has = this.parts;
+    if (need.blocks > has.blocks) throw new Error(this.partsMissing(`block ${has.blocks}`));
+    if (need.finalNorm && !has.finalNorm) throw new Error(this.partsMissing("the final norm"));
+    if (need.unembed && !has.unembed) throw new Error(this.partsMissing("the unembedding (logits)"));
+  }
+
+  private partsMissing(what: string): string {
+    const { blocks } = this.parts;
+    const held = blocks === this.cfg.nLayers ? "every block" : `blocks 0..${blocks - 1} of ${this.cfg.nLayers}`;
+    return `${this.name} was loaded for hooks only (${held}, no unembedding): ${what} was not read; load the model without the hooks option to run it further`;
   }
 
   /** v [rows, width] W^T for W [dModel, width]. */
@@ -318,7 +386,8 @@ export class LanguageModel {
     const w = this.weights;
     const tied = w.unembed === w.embed;
     w.embed = matrixAs(w.embed, dtype);
-    w.unembed = tied ? w.embed : matrixAs(w.unembed, dtype); // a tied unembedding stays shared
+    // A tied unembedding stays shared.
+    w.unembed = tied ? w.embed : w.unembed && matrixAs(w.unembed, dtype);
     for (const b of w.blocks) blockWeightsAs(b, dtype);
   }
 
@@ -333,7 +402,7 @@ export class LanguageModel {
     const add = (a: ArrayBufferView | null | undefined) => { if (a) seen.add(a); };
     const w = this.weights;
     add(w.embed); add(w.unembed); add(w.posEmbed);
-    add(w.lnFinal.w); add(w.lnFinal.b);
+    add(w.lnFinal?.w); add(w.lnFinal?.b);
     // Each block's matrices and vectors, and those of its norms ({w, b}).
     for (const b of w.blocks) {
       for (const v of Object.values(b)) {
@@ -386,6 +455,7 @@ export class LanguageModel {
     }
     for (const name of Object.keys(opts.hooks ?? {})) this.checkHook(name);
     if (opts.stopAt) this.checkHook(opts.stopAt);
+    this.checkParts(opts.stopAt, opts.output ?? "logits");
     const d = c.dModel;
     const hooks = opts.hooks ?? {};
     const run = (name: string, act: Float32Array, width: number): boolean => {
@@ -477,7 +547,7 @@ export class LanguageModel {
 
     if (cache) cache.length += seq;
     const final = this.ws.float("final", N * d);
-    this.norm(resid, N, this.weights.lnFinal, final);
+    this.norm(resid, N, this.weights.lnFinal!, final);
     if (run("ln_final.hook_normalized", final, d)) return stopped;
     const output = opts.output ?? "logits";
     if (output === "none") return { stopped: false };
@@ -499,8 +569,10 @@ export class LanguageModel {
   /** Logits [rows, vocab] = final W_U^T. */
   logits(final: Float32Array, rows: number, out?: Float32Array): Float32Array {
     const { dModel: d, vocabSize: V } = this.cfg;
+    const unembed = this.weights.unembed;
+    if (!unembed) throw new Error(this.partsMissing("the unembedding (logits)"));
     const logits = out ?? new Float32Array(rows * V);
-    this.matmul(final, rows, this.weights.unembed, V, d, logits);
+    this.matmul(final, rows, unembed, V, d, logits);
     const cap = this.cfg.finalSoftcap ?? 0;
     if (cap > 0) for (let i = 0; i < rows * V; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
     return logits;
@@ -636,9 +708,14 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
   };
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;
   need("embed", w.embed, V * d);
-  need("unembed", w.unembed, V * d);
+  if (w.unembed) need("unembed", w.unembed, V * d);
   if (c.positional === "learned") need("posEmbed", w.posEmbed, c.maxPositions * d);
-  if (w.blocks.length !== c.nLayers) throw new Error(`model weights: ${w.blocks.length} blocks, expected ${c.nLayers}`);
+  // A hooks-only load (ModelParts) holds the first blocks; the final norm needs them all,
+  // the unembedding the final norm.
+  const complete = w.blocks.length === c.nLayers;
+  if (w.blocks.length > c.nLayers || (!complete && w.lnFinal) || (w.unembed && !w.lnFinal)) {
+    throw new Error(`model weights: ${w.blocks.length} blocks${w.lnFinal ? ", the final norm" : ""}${w.unembed ? ", the unembedding" : ""}; expected ${c.nLayers} blocks, then the final norm, then the unembedding`);
+  }
   w.blocks.forEach((b, i) => {
     const p = `blocks.${i}.`;
     need(`${p}ln1.w`, b.ln1.w, d);
@@ -658,7 +735,7 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}wout`, b.wout, d * m);
     }
   });
-  need("lnFinal.w", w.lnFinal.w, d);
+  if (w.lnFinal) need("lnFinal.w", w.lnFinal.w, d);
 }
 
 /**

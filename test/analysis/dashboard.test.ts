@@ -77,7 +77,7 @@ describe("feature dashboards", async () => {
       const W_dec = sae.params.get("W_dec")!.data;
       const effect = Array.from({ length: V }, (_, v) => {
         let s2 = 0;
-        for (let c = 0; c < d; c++) s2 += model.weights.unembed[v * d + c]! * W_dec[j * d + c]!;
+        for (let c = 0; c < d; c++) s2 += model.weights.unembed![v * d + c]! * W_dec[j * d + c]!;
         return s2;
       });
       const order = [...effect.keys()].sort((a, b) => effect[b]! - effect[a]!);

@@ -127,7 +127,7 @@ describe.skipIf(!root)("stories260K (llama2.c)", () => {
     for (const b of w.blocks) floats.push(b.ln1.w);
     for (const b of w.blocks) floats.push(b.ln2.w);
     // The model keeps float32 weights unless told otherwise (storeWeightsAs).
-    floats.push(w.lnFinal.w, w.embed as Float32Array);
+    floats.push(w.lnFinal!.w, w.embed as Float32Array);
     for (const [from, to] of [[0, dim * dim], [dim * dim, (dim + kv) * dim], [(dim + kv) * dim, (dim + 2 * kv) * dim]]) {
       for (const b of w.blocks) floats.push((b.wqkv as Float32Array).subarray(from!, to!));
     }

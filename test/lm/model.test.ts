@@ -11,7 +11,7 @@ import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js
 import { TorchCheckpoint } from "../../src/core/torch-checkpoint.js";
 import { PRESETS, configFromHf, validateLmConfig } from "../../src/lm/config.js";
 import { loadModel } from "../../src/lm/load.js";
-import type { LanguageModel } from "../../src/lm/model.js";
+import { type LanguageModel, partsForHooks } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
@@ -417,6 +417,62 @@ describe("loading checkpoints", () => {
     writeFileSync(join(bad, "config.json"), "{");
     await expect(loadModel(bad)).rejects.toThrow(/config.json: not valid JSON/);
     await expect(loadModel(join(dir, "nothing-here"))).rejects.toThrow(/no such model folder/);
+  });
+});
+
+describe("loading only what running to some hooks needs", () => {
+  const partial: Array<[string, (d: string) => string]> = [
+    ["gpt_neox", (d) => writeTinyNeox(d)], ["gpt2", (d) => writeTinyGpt2(d, { layers: 3 })], ["gpt_neo", (d) => writeTinyGptNeo(d)],
+    ["llama", (d) => writeTinyLlama(d)], ["gemma2", (d) => writeTinyGemma(d, { gemma2: true })],
+  ];
+  for (const [label, write] of partial) {
+    it(`${label}: the first blocks give the whole model's activations to the bit, and passes beyond them are refused`, async () => {
+      const path = write(join(dir, `parts-${label}`));
+      const whole = (await loadModel(path)).model;
+      const L = whole.cfg.nLayers;
+      const early = (await loadModel(path, { hooks: ["blocks.0.hook_mlp_out", "blocks.0.hook_resid_post"] })).model;
+      expect(early.parts).toEqual({ blocks: 1, finalNorm: false, unembed: false });
+      expect(early.weightBytes()).toBeLessThan(whole.weightBytes() * 0.75);
+      const tokens = randomTokens(21, 2 * 9, whole.cfg.vocabSize);
+      for (const hook of ["hook_embed", "blocks.0.attn.hook_z", "blocks.0.hook_resid_post"]) {
+        expect(early.activationAt(tokens, 2, 9, hook).slice()).toEqual(whole.activationAt(tokens, 2, 9, hook).slice());
+      }
+      const refused = new RegExp(`loaded for hooks only \\(blocks 0\\.\\.0 of ${L}, no unembedding\\): block 1 was not read`);
+      expect(() => early.activationAt(tokens, 2, 9, "blocks.1.hook_resid_pre")).toThrow(refused);
+      expect(() => early.forward(tokens, 2, 9)).toThrow(refused);
+      expect(() => early.projectToResidual("blocks.1.attn.hook_z", new Float32Array(early.hookWidth("blocks.0.attn.hook_z")), 1)).toThrow(refused);
+
+      // ln_final.hook_normalized needs every block and the final norm, still no unembedding.
+      const last = (await loadModel(path, { hooks: ["blocks.*.hook_resid_post", "ln_final.hook_normalized"] })).model;
+      expect(last.parts).toEqual({ blocks: L, finalNorm: true, unembed: false });
+      expect(last.forward(tokens, 2, 9, { output: "final" }).final).toEqual(whole.forward(tokens, 2, 9, { output: "final" }).final);
+      expect(() => last.forward(tokens, 2, 9)).toThrow(/every block, no unembedding\): the unembedding \(logits\) was not read/);
+      expect(() => last.logits(new Float32Array(last.cfg.dModel), 1)).toThrow(/the unembedding \(logits\) was not read/);
+    });
+  }
+
+  it("reads nothing of the blocks after the hooks: a problem there does not stop the load, one before it does", async () => {
+    const path = writeTinyNeox(join(dir, "parts-missing"));
+    const file = SafetensorsFile.open(join(path, "model.safetensors"));
+    const tensors = new Map(file.names().map((n) => [n, file.read(n)]));
+    const drop = (name: string) => {
+      tensors.delete(name);
+      writeSafetensors(join(path, "model.safetensors"), Object.fromEntries(tensors));
+    };
+    drop("gpt_neox.layers.1.mlp.dense_4h_to_h.bias");
+    await expect(loadModel(path, { hooks: ["blocks.0.hook_resid_post"] })).resolves.toBeDefined();
+    await expect(loadModel(path)).rejects.toThrow(/missing tensor "gpt_neox.layers.1.mlp.dense_4h_to_h.bias"/);
+    drop("gpt_neox.layers.0.mlp.dense_4h_to_h.bias");
+    await expect(loadModel(path, { hooks: ["blocks.0.hook_resid_post"] })).rejects.toThrow(/missing tensor "gpt_neox.layers.0.mlp.dense_4h_to_h.bias"/);
+  });
+
+  it("partsForHooks: the block of the last hook, patterns expanded, an unknown name asks for everything", () => {
+    const cfg = PRESETS["pythia-70m"]!; // 6 blocks
+    expect(partsForHooks(cfg, ["hook_embed"])).toEqual({ blocks: 0, finalNorm: false, unembed: false });
+    expect(partsForHooks(cfg, ["blocks.3.ln2.hook_normalized", "blocks.1.hook_attn_out"])).toEqual({ blocks: 4, finalNorm: false, unembed: false });
+    expect(partsForHooks(cfg, ["blocks.*.hook_mlp_out"])).toEqual({ blocks: 6, finalNorm: false, unembed: false });
+    expect(partsForHooks(cfg, ["ln_final.hook_normalized"])).toEqual({ blocks: 6, finalNorm: true, unembed: false });
+    expect(partsForHooks(cfg, ["blocks.0.hook_resid_post", "blocks.9.hook_resid_post"])).toEqual({ blocks: 6, finalNorm: true, unembed: true });
   });
 });
 

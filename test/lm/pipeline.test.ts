@@ -214,6 +214,13 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(rows.every((row) => row[0] === 0)).toBe(true); // GPT-NeoX's BOS first, as harvest packs them
   });
 
+  it("a harvest of text sampled from the model loads it whole (sampling runs to its logits)", () => {
+    // A harvest otherwise reads only the blocks up to its hook: here that would leave sampling without logits.
+    const h = JSON.parse(saekit("harvest", "--model", model, "--dataset", "sampled:3:1", "--hook", "blocks.0.hook_resid_post",
+      "--tokens", "48", "--ctx", "16", "--out", join(dir, "sampled-store")));
+    expect(h).toMatchObject({ tokens: 48, shards: 1 });
+  });
+
   it("a harvest killed with SIGKILL and rerun ends with the same store as one clean run", async () => {
     const killed = join(dir, "killed");
     const child = spawn(process.execPath, [bin, ...harvestArgs(killed), "--threads", "1"], { stdio: "ignore" });
