@@ -22,6 +22,7 @@ export class HfTokenizer implements TextTokenizer {
 
   constructor(json: Record<string, unknown>, readonly source: string) {
     try {
+      checkTokenizerJson(json);
       this.tok = new Tokenizer(json, {});
     } catch (err) {
       throw new Error(`${source}: not a usable tokenizer.json (${(err as Error).message})`);
@@ -44,6 +45,76 @@ export class HfTokenizer implements TextTokenizer {
 
   tokenId(token: string): number | undefined {
     return this.tok.token_to_id(token);
+  }
+}
+
+const MODEL_TYPES = ["BPE", "WordPiece", "WordLevel", "Unigram"];
+
+/**
+ * Throws, naming the problem, at a tokenizer.json that Tokenizers.js would take and then
+ * encode wrongly: an unknown model type (it falls back to guessing one), a vocabulary that
+ * is not a map of tokens to distinct ids (text then encodes to nothing, or to ids no model
+ * has), a BPE merge of tokens the vocabulary lacks (Hugging Face's loader refuses those too:
+ * both halves and their merge must be tokens), an added token without an id.
+ */
+function checkTokenizerJson(json: Record<string, unknown>): void {
+  const model = json?.model as Record<string, unknown> | undefined;
+  if (!model || typeof model !== "object") throw new Error('no "model" object');
+  const type = model.type;
+  if (type !== undefined && !MODEL_TYPES.includes(type as string)) {
+    throw new Error(`model.type ${JSON.stringify(type)} is not one of ${MODEL_TYPES.join(", ")}`);
+  }
+  const vocab = model.vocab;
+  if (type === "Unigram" || Array.isArray(vocab)) {
+    if (!Array.isArray(vocab) || vocab.length === 0) throw new Error("a Unigram model.vocab must be a non-empty list of [token, score]");
+    vocab.forEach((entry, i) => {
+      if (!Array.isArray(entry) || typeof entry[0] !== "string" || typeof entry[1] !== "number") {
+        throw new Error(`model.vocab entry ${i} is ${JSON.stringify(entry)}, not [token, score]`);
+      }
+    });
+  } else {
+    if (!vocab || typeof vocab !== "object" || Object.keys(vocab).length === 0) throw new Error("model.vocab must be a non-empty map of tokens to ids");
+    const map = vocab as Record<string, unknown>;
+    const tokens = Object.keys(map);
+    // Which ids are taken: a bitmap where ids are dense, as they are; a set for any beyond.
+    const taken = new Uint8Array(2 * tokens.length);
+    const takenBeyond = new Set<number>();
+    for (const token of tokens) {
+      const id = map[token] as number;
+      if (!Number.isSafeInteger(id) || id < 0) throw new Error(`model.vocab gives ${JSON.stringify(token)} the id ${JSON.stringify(id)}, not a non-negative integer`);
+      const twice = id < taken.length ? taken[id]++ > 0 : takenBeyond.size === takenBeyond.add(id).size;
+      if (twice) throw new Error(`model.vocab gives ${JSON.stringify(token)} the id ${id}, which another token has`);
+    }
+    if (type === "BPE") checkMerges(model, new Set(tokens));
+  }
+  const added = json.added_tokens ?? [];
+  if (!Array.isArray(added)) throw new Error("added_tokens must be a list");
+  for (const t of added) {
+    if (typeof t?.content !== "string" || !Number.isSafeInteger(t?.id) || t.id < 0) {
+      throw new Error(`added token ${JSON.stringify(t)} needs a string "content" and a non-negative integer "id"`);
+    }
+  }
+}
+
+/** Every merge ("a b" or [a, b]) joins two tokens of the vocabulary into a third. */
+function checkMerges(model: Record<string, unknown>, vocab: ReadonlySet<string>): void {
+  const merges = model.merges;
+  if (!Array.isArray(merges)) throw new Error("a BPE model needs a list of merges");
+  const prefix = typeof model.continuing_subword_prefix === "string" ? model.continuing_subword_prefix : "";
+  for (let i = 0; i < merges.length; i++) {
+    const merge: unknown = merges[i];
+    let a: unknown, b: unknown;
+    if (typeof merge === "string") {
+      const space = merge.indexOf(" ");
+      if (space >= 0) [a, b] = [merge.slice(0, space), merge.slice(space + 1)];
+    } else if (Array.isArray(merge) && merge.length === 2) {
+      [a, b] = merge;
+    }
+    if (typeof a !== "string" || typeof b !== "string") throw new Error(`merge ${i} is ${JSON.stringify(merge)}, not two tokens`);
+    const joined = a + (prefix && b.startsWith(prefix) ? b.slice(prefix.length) : b);
+    for (const token of [a, b, joined]) {
+      if (!vocab.has(token)) throw new Error(`merge ${i} (${JSON.stringify(merge)}) needs the token ${JSON.stringify(token)}, which the vocabulary lacks`);
+    }
   }
 }
 

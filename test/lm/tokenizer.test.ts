@@ -1,13 +1,14 @@
 /**
  * Tokenizers against Hugging Face's expected ids on real vocabularies: GPT-NeoX-20B (the
  * Pythia tokenizer) and GPT-2, 46 strings each (llama.cpp's tokenizer test vectors, in
- * ../shared/data/tokenizers).
+ * ../shared/data/tokenizers); and tokenizer.json files that must be refused.
  */
-import { copyFileSync, readFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../src/lm/load.js";
 import { sharedData, tempDir } from "../helpers.js";
+import { tinyTokenizerJson } from "./fixtures.js";
 
 /** Test strings separated by "\n__ggml_vocab_test__\n"; one line of expected ids each. */
 function vectors(inp: string, out: string): Array<[string, number[]]> {
@@ -50,5 +51,48 @@ describe.skipIf(!gpt2)("GPT-2 tokenizer from vocab.json + merges.txt", () => {
       expect(tok.decode(ids)).toBe(text);
     }
     expect(tok.tokenId("<|endoftext|>")).toBe(50256);
+  });
+});
+
+describe("malformed tokenizer.json", () => {
+  // Each would load in Tokenizers.js and then tokenize wrongly or not at all.
+  const cases: Array<[string, (j: any) => void, RegExp]> = [
+    ["no model", (j) => { delete j.model; }, /no "model" object/],
+    ["an unknown model type", (j) => { j.model.type = "Foo"; }, /model.type "Foo" is not one of BPE, WordPiece, WordLevel, Unigram/],
+    ["a vocabulary that is not a map", (j) => { j.model.vocab = 5; }, /model.vocab must be a non-empty map of tokens to ids/],
+    ["an id that is not a non-negative integer", (j) => { j.model.vocab.e = "x"; }, /model.vocab gives "e" the id "x", not a non-negative integer/],
+    ["two tokens with one id", (j) => { j.model.vocab.e = j.model.vocab.h; }, /model.vocab gives "\w" the id \d+, which another token has/],
+    ["no merges", (j) => { delete j.model.merges; }, /a BPE model needs a list of merges/],
+    ["a merge that is not two tokens", (j) => { j.model.merges.push("ab"); }, /merge 8 is "ab", not two tokens/],
+    ["a merge of a token the vocabulary lacks", (j) => { j.model.merges.unshift(["q", "zz"]); }, /merge 0 \(\["q","zz"\]\) needs the token "zz", which the vocabulary lacks/],
+    ["a merge whose result the vocabulary lacks", (j) => { j.model.merges.unshift("q u"); }, /merge 0 \("q u"\) needs the token "qu"/],
+    ["an added token without an id", (j) => { j.added_tokens = [{ content: "<x>" }]; }, /added token \{"content":"<x>"\} needs a string "content" and a non-negative integer "id"/],
+  ];
+  const dir = tempDir();
+  for (const [what, spoil, message] of cases) {
+    it(`refuses ${what}, naming the file`, () => {
+      const json = tinyTokenizerJson(300);
+      spoil(json);
+      const path = join(dir, "tokenizer.json");
+      writeFileSync(path, JSON.stringify(json));
+      expect(() => loadTokenizer(path)).toThrow(new RegExp(`tokenizer.json: not a usable tokenizer.json \\(${message.source}`));
+    });
+  }
+
+  it("takes both merge layouts, and a continuing-subword prefix on a merge's second token", () => {
+    const json = tinyTokenizerJson(300);
+    const model = json.model as { vocab: Record<string, number>; merges: string[] };
+    const strings = join(dir, "strings.json");
+    const pairs = join(dir, "pairs.json");
+    writeFileSync(strings, JSON.stringify(json));
+    writeFileSync(pairs, JSON.stringify({ ...json, model: { ...model, merges: model.merges.map((m) => m.split(" ")) } }));
+    const text = " the sun is on the inn";
+    expect(loadTokenizer(pairs).encode(text)).toEqual(loadTokenizer(strings).encode(text));
+    expect(loadTokenizer(strings).encode(text).length).toBeLessThan(text.length); // the merges apply
+    // With a prefix, "q ##x" makes "qx" (the prefix dropped), as Hugging Face's BPE builds it.
+    const prefixed = join(dir, "prefixed.json");
+    writeFileSync(prefixed, JSON.stringify({ ...json, model: { ...model, continuing_subword_prefix: "##",
+      vocab: { ...model.vocab, "##x": 400, qx: 401 }, merges: [...model.merges, "q ##x"] } }));
+    expect(() => loadTokenizer(prefixed)).not.toThrow();
   });
 });
