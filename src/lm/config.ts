@@ -89,10 +89,21 @@ function num(json: Json, path: string, keys: string[], fallback?: number): numbe
   return v;
 }
 
-function tokenId(json: Json, key: string): number | null {
+/** A true/false setting: `fallback` when absent, an error for anything but a boolean. */
+function flag(json: Json, path: string, key: string, fallback: boolean): boolean {
   const v = json[key];
-  if (Array.isArray(v)) return Number.isSafeInteger(v[0]) ? (v[0] as number) : null;
-  return Number.isSafeInteger(v) ? (v as number) : null;
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== "boolean") throw new Error(`${path}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A special token's id (the first, where a list names several): null when absent, an error when not an id. */
+function tokenId(json: Json, path: string, key: string): number | null {
+  const v = json[key];
+  const id = Array.isArray(v) ? v[0] : v;
+  if (id === undefined || id === null) return null;
+  if (!Number.isSafeInteger(id) || (id as number) < 0) throw new Error(`${path}: "${key}" must be a token id (or a list of them), got ${JSON.stringify(v)}`);
+  return id as number;
 }
 
 /**
@@ -132,9 +143,9 @@ export function configFromHf(json: Json, path: string): LmConfig {
       norm: "layernorm", normEps: num(json, path, ["layer_norm_eps"], 1e-5), mlp: "standard",
       activation: hfActivation(json, path, "hidden_act", "gelu"), positional: "rotary", rope,
       rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
-      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: json.use_parallel_residual !== false, tiedEmbeddings: json.tie_word_embeddings === true,
-      attentionBias: json.attention_bias !== false, mlpBias: true,
-      bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: flag(json, path, "use_parallel_residual", true), tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
+      attentionBias: flag(json, path, "attention_bias", true), mlpBias: true,
+      bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
     };
   } else if (type === "gpt2") {
     const d = int(json, path, ["n_embd", "hidden_size"]);
@@ -147,10 +158,10 @@ export function configFromHf(json: Json, path: string): LmConfig {
       activation: hfActivation(json, path, "activation_function", "gelu_new"), positional: "learned", rope: null,
       rotaryDims: 0, rotaryStyle: RotaryStyle.RotateHalf,
       // reorder_and_upcast_attn only changes the precision of half-precision runs; saekit computes in fp32.
-      scaleAttnByHeadDim: json.scale_attn_weights !== false, scaleAttnByLayer: json.scale_attn_by_inverse_layer_idx === true,
+      scaleAttnByHeadDim: flag(json, path, "scale_attn_weights", true), scaleAttnByLayer: flag(json, path, "scale_attn_by_inverse_layer_idx", false),
       parallelResidual: false, tiedEmbeddings: true,
       attentionBias: true, mlpBias: true,
-      bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
+      bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
     };
   } else if (type === "gpt_neo") {
     // GPT-Neo (EleutherAI; the TinyStories models): GPT-2's block with separate q/k/v
@@ -164,8 +175,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
       norm: "layernorm", normEps: num(json, path, ["layer_norm_epsilon"], 1e-5), mlp: "standard",
       activation: hfActivation(json, path, "activation_function", "gelu_new"), positional: "learned", rope: null,
       rotaryDims: 0, rotaryStyle: RotaryStyle.RotateHalf, scaleAttnByHeadDim: false, scaleAttnByLayer: false,
-      parallelResidual: false, tiedEmbeddings: json.tie_word_embeddings !== false, attentionBias: false, mlpBias: true,
-      bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
+      parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", true), attentionBias: false, mlpBias: true,
+      bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
     };
   } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3") {
     const d = int(json, path, ["hidden_size"]);
@@ -180,11 +191,11 @@ export function configFromHf(json: Json, path: string): LmConfig {
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
       norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], 1e-6), mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
-      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: json.tie_word_embeddings === true,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
       // Llama-family checkpoints differ in which projections carry biases (Qwen2 has q/k/v
       // biases only); the loader takes whichever bias tensors the checkpoint has.
       attentionBias: false, mlpBias: false,
-      bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
+      bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(type === "qwen3" ? { qkNorm: true } : {}),
     };
   } else if (type === "gemma" || type === "gemma2" || type === "gemma3_text") {
@@ -210,9 +221,9 @@ export function configFromHf(json: Json, path: string): LmConfig {
       // transformers runs Gemma's MLP with the tanh GELU whatever the older hidden_act says.
       activation: hfActivation(json, path, "hidden_activation", "gelu_pytorch_tanh"),
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
-      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: json.tie_word_embeddings !== false,
-      attentionBias: json.attention_bias === true, mlpBias: false,
-      bosTokenId: tokenId(json, "bos_token_id"), eosTokenId: tokenId(json, "eos_token_id"),
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", true),
+      attentionBias: flag(json, path, "attention_bias", false), mlpBias: false,
+      bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       embedScale: Math.fround(Math.sqrt(d)),
       ...(gemma2 ? {
         postNorms: true,
@@ -267,7 +278,7 @@ function hfActivation(json: Json, path: string, key: string, fallback: string): 
  * models on contexts up to the window and refuses longer ones.
  */
 function slidingWindowLimit(json: Json, path: string, maxPositions: number): number {
-  if ((json.model_type === "qwen2" || json.model_type === "qwen3") && json.use_sliding_window !== true) return maxPositions;
+  if ((json.model_type === "qwen2" || json.model_type === "qwen3") && !flag(json, path, "use_sliding_window", false)) return maxPositions;
   if (json.sliding_window === undefined || json.sliding_window === null) return maxPositions;
   return Math.min(maxPositions, int(json, path, ["sliding_window"]));
 }
@@ -294,11 +305,26 @@ export function attentionScale(c: LmConfig, layer: number): number {
   return (c.scaleAttnByHeadDim ? 1 / Math.sqrt(c.dHead) : 1) / (c.scaleAttnByLayer ? layer + 1 : 1);
 }
 
+/**
+ * Generous bounds on a config's sizes, far beyond today's largest models (126 layers, a
+ * 256k vocabulary, a million positions): a value past one is a typo or a hostile file, and
+ * taking it would mean loops and allocations that hang or exhaust memory before any
+ * tensor could say the checkpoint disagrees.
+ */
+const SIZE_LIMITS = {
+  vocabSize: 1 << 24, dModel: 1 << 17, nLayers: 1 << 12, nHeads: 1 << 12, nKvHeads: 1 << 12, dHead: 1 << 14, dMlp: 1 << 20, maxPositions: 1 << 24,
+} as const;
+
 export function validateLmConfig(c: LmConfig, where: string): void {
   const fail = (m: string): never => { throw new Error(`${where}: ${m}`); };
   for (const k of ["vocabSize", "dModel", "nLayers", "nHeads", "nKvHeads", "dHead", "dMlp", "maxPositions"] as const) {
     if (!Number.isSafeInteger(c[k]) || c[k] < 1) fail(`${k} must be a positive integer, got ${c[k]}`);
+    if (c[k] > SIZE_LIMITS[k]) fail(`${k} ${c[k]} is beyond any model saekit can run (at most ${SIZE_LIMITS[k]}); a mistake in the config?`);
   }
+  for (const [name, id] of [["bos_token_id", c.bosTokenId], ["eos_token_id", c.eosTokenId]] as const) {
+    if (id !== null && id >= c.vocabSize) fail(`${name} ${id} is outside the vocabulary (${c.vocabSize} tokens)`);
+  }
+  if (!(c.normEps >= 0)) fail(`the norm epsilon must be a non-negative number, got ${c.normEps}`);
   if (c.nHeads % c.nKvHeads !== 0) fail(`num_attention_heads (${c.nHeads}) must be a multiple of num_key_value_heads (${c.nKvHeads})`);
   if (c.positional === "rotary" && !c.rope) fail("rotary positions need rotary settings");
   if (c.positional === "rotary" && (c.rotaryDims % 2 !== 0 || c.rotaryDims > c.dHead || c.rotaryDims < 0)) {

@@ -41,17 +41,35 @@ export interface TensorFile {
   readBf16?(name: string): Uint16Array;
 }
 
+/**
+ * Problems listed before loading stops: a config that disagrees with its checkpoint
+ * throughout (a wrong layer count, say) is plain from these.
+ */
+const MAX_PROBLEMS = 100;
+/**
+ * The zeros standing in for missing or mis-shaped tensors (so that loading goes on and one
+ * error lists every problem) stop at this many times the checkpoint's own values: a config
+ * claiming thousands of layers, or a huge vocabulary, is refused before it exhausts memory.
+ */
+const MAX_STAND_IN_RATIO = 4;
+
 export class CheckpointWeights implements WeightReader {
   private readonly files = new Map<string, TensorFile>();
   private readonly where = new Map<string, string>();
   private readonly problems: string[] = [];
   private readonly used = new Set<string>();
+  /** Values the checkpoint holds, and values of zeros standing in for missing or mis-shaped tensors. */
+  private stored = 0;
+  private standIns = 0;
 
   /** `source` names the checkpoint in errors; each file comes with the path it is named by. */
   constructor(readonly source: string, shards: ReadonlyArray<{ path: string; file: TensorFile }>) {
     for (const { path, file } of shards) {
       this.files.set(path, file);
-      for (const name of file.names()) this.where.set(name, path);
+      for (const name of file.names()) {
+        this.where.set(name, path);
+        this.stored += numel(file.shape(name));
+      }
     }
   }
 
@@ -80,21 +98,33 @@ export class CheckpointWeights implements WeightReader {
     return file.readBf16 ? file.readBf16(name) : float32ToBf16(file.read(name).data);
   }
 
-  /** The file holding `name` when it is there with `shape`; else the problem is recorded and null returned. */
+  /**
+   * The file holding `name` when it is there with `shape`; else the problem is recorded and
+   * null returned (the caller goes on with zeros of `shape`, so that one error can list every
+   * problem) — unless the problems are many, or the zeros would be many times what the
+   * checkpoint holds: then the error comes at once.
+   */
   private checked(name: string, shape: number[]): TensorFile | null {
     const path = this.where.get(name);
-    if (!path) {
-      this.problems.push(`missing tensor "${name}" (expected shape [${shape.join(", ")}])`);
-      return null;
+    const file = path === undefined ? null : this.files.get(path)!;
+    const has = file?.shape(name);
+    if (file && has!.length === shape.length && has!.every((s, i) => s === shape[i])) {
+      this.used.add(name);
+      return file;
     }
-    this.used.add(name);
-    const file = this.files.get(path)!;
-    const has = file.shape(name);
-    if (has.length !== shape.length || has.some((s, i) => s !== shape[i])) {
-      this.problems.push(`tensor "${name}" has shape [${has.join(", ")}], expected [${shape.join(", ")}]${path === this.source ? "" : ` (in ${path})`}`);
-      return null;
-    }
-    return file;
+    if (file) this.used.add(name);
+    this.problems.push(file
+      ? `tensor "${name}" has shape [${has!.join(", ")}], expected [${shape.join(", ")}]${path === this.source ? "" : ` (in ${path})`}`
+      : `missing tensor "${name}" (expected shape [${shape.join(", ")}])`);
+    if (this.problems.length >= MAX_PROBLEMS) this.fail(` (stopped after ${MAX_PROBLEMS}: does config.json belong to this checkpoint?)`);
+    this.standIns += numel(shape);
+    if (this.standIns > MAX_STAND_IN_RATIO * this.stored) this.fail(" (stopped: config.json asks for far more weights than the checkpoint holds)");
+    return null;
+  }
+
+  private fail(why = ""): never {
+    const n = this.problems.length;
+    throw new Error(`${this.source}: ${n} tensor${n > 1 ? "s" : ""} missing or mis-shaped for this config.json${why}:\n  ${this.problems.join("\n  ")}`);
   }
 
   finish(ignorable?: RegExp): void {
@@ -103,9 +133,7 @@ export class CheckpointWeights implements WeightReader {
       const shown = unused.slice(0, 10).map((n) => `"${n}"`).join(", ");
       this.problems.push(`unexpected tensor${unused.length > 1 ? "s" : ""} ${shown}${unused.length > 10 ? ` and ${unused.length - 10} more` : ""}: weights this architecture does not use (a different model type?)`);
     }
-    if (this.problems.length === 0) return;
-    const n = this.problems.length;
-    throw new Error(`${this.source}: ${n} tensor${n > 1 ? "s" : ""} missing or mis-shaped for this config.json:\n  ${this.problems.join("\n  ")}`);
+    if (this.problems.length > 0) this.fail();
   }
 }
 

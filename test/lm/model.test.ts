@@ -3,7 +3,7 @@
  * logits against an independent float64 re-implementation of Hugging Face's modeling code,
  * and the structural properties every hook-based analysis relies on.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
@@ -394,7 +394,6 @@ describe("loading checkpoints", () => {
 
     const wrong = writeTinyGpt2(join(dir, "wrong"));
     const cfgPath = join(wrong, "config.json");
-    const { readFileSync } = await import("node:fs");
     writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, "utf8")), n_embd: 40 }));
     // Every problem is listed at once, not just the first.
     const err: Error = await loadModel(wrong).then(() => new Error("loaded"), (e: Error) => e);
@@ -410,6 +409,23 @@ describe("loading checkpoints", () => {
       "model.layers.0.self_attn.q_norm.weight": { shape: [8], data: new Float32Array(8).fill(1) },
     });
     await expect(loadModel(extra)).rejects.toThrow(/unexpected tensor "model.layers.0.self_attn.q_norm.weight": weights this architecture does not use/);
+
+    // A config that disagrees with its checkpoint everywhere stops early, allocating nothing absurd.
+    const neoxCfg = JSON.parse(readFileSync(join(missing, "config.json"), "utf8"));
+    const withConfig = async (change: Record<string, unknown>) => {
+      const path = writeTinyNeox(join(dir, "config-variant"));
+      writeFileSync(join(path, "config.json"), JSON.stringify({ ...neoxCfg, ...change }));
+      return loadModel(path).then(() => "loaded", (e: Error) => e.message);
+    };
+    expect(await withConfig({ num_hidden_layers: 1e12 })).toMatch(/config.json: nLayers 1000000000000 is beyond any model saekit can run \(at most 4096\)/);
+    expect(await withConfig({ num_hidden_layers: 4000 })).toMatch(/100 tensors missing or mis-shaped for this config.json \(stopped after 100: does config.json belong to this checkpoint\?\):\n  missing tensor "gpt_neox.layers.2.input_layernorm.weight"/);
+    expect(await withConfig({ num_hidden_layers: 4000, intermediate_size: 1e5 })).toMatch(/config.json \(stopped: config.json asks for far more weights than the checkpoint holds\):\n  tensor "gpt_neox.layers.0.mlp.dense_h_to_4h.weight" has shape \[64, 32\], expected \[100000, 32\]$/);
+    expect(await withConfig({ vocab_size: 1e7 })).toMatch(/1 tensor missing or mis-shaped for this config.json \(stopped: config.json asks for far more weights than the checkpoint holds\):\n  tensor "gpt_neox.embed_in.weight" has shape \[300, 32\], expected \[10000000, 32\]$/);
+    expect(await withConfig({ use_parallel_residual: "yes" })).toMatch(/config.json: "use_parallel_residual" must be true or false, got "yes"/);
+    expect(await withConfig({ layer_norm_eps: -1 })).toMatch(/config.json: the norm epsilon must be a non-negative number, got -1/);
+    expect(await withConfig({ bos_token_id: "0" })).toMatch(/config.json: "bos_token_id" must be a token id \(or a list of them\), got "0"/);
+    expect(await withConfig({ eos_token_id: [300, 1] })).toMatch(/config.json: eos_token_id 300 is outside the vocabulary \(300 tokens\)/);
+    expect(await withConfig({ eos_token_id: [2, 1] })).toBe("loaded"); // a list, as Llama 3 writes: the first is the one
 
     const bad = writeTinyGpt2(join(dir, "bad"));
     writeFileSync(join(bad, "config.json"), JSON.stringify({ model_type: "t5" }));
