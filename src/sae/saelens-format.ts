@@ -350,9 +350,20 @@ function saekitConfigOf(raw: Record<string, unknown>, path: string): SaeConfig {
 }
 
 function configOfCfgJson(raw: Record<string, unknown>, path: string): SaeConfig {
-  const own = (raw.saekit as { config?: SaeConfig } | undefined)?.config;
-  // Settings added since the file was written take their defaults.
-  if (own) return defaultConfig(own as unknown as SaeConfigInput);
+  const own = (raw.saekit as { config?: Record<string, unknown> } | undefined)?.config;
+  if (own) {
+    // The SAELens fields saekit wrote beside its own block must still agree with it: a k or a
+    // width edited in one place (as SAELens users change k for inference) is not silently
+    // overruled by the other.
+    for (const key of ["d_in", "d_sae", "k", "apply_b_dec_to_input"] as const) {
+      if (raw[key] !== undefined && own[key] !== undefined && raw[key] !== own[key]) {
+        throw new Error(`${path}: "${key}" is ${JSON.stringify(raw[key])} but the "saekit" block says ${JSON.stringify(own[key])}; ` +
+          `change both (or delete the "saekit" block to read the file as SAELens writes it)`);
+      }
+    }
+    // Settings added since the file was written take their defaults.
+    return defaultConfig(own as unknown as SaeConfigInput);
+  }
   const int = (key: string): number => {
     const v = raw[key];
     if (!Number.isSafeInteger(v) || (v as number) < 1) throw new Error(`${path}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
@@ -381,8 +392,10 @@ function configOfCfgJson(raw: Record<string, unknown>, path: string): SaeConfig 
     && norm !== "constant_norm_rescale" && norm !== "layer_norm") {
     throw new Error(`${path}: unknown normalize_activations ${JSON.stringify(norm)}`);
   }
+  const applyBDec = raw.apply_b_dec_to_input ?? true;
+  if (typeof applyBDec !== "boolean") throw new Error(`${path}: "apply_b_dec_to_input" must be true or false, got ${JSON.stringify(applyBDec)}`);
   const common = {
-    d_in, d_sae, apply_b_dec_to_input: !transcoder && raw.apply_b_dec_to_input !== false, decoder_norm: "none",
+    d_in, d_sae, apply_b_dec_to_input: !transcoder && applyBDec, decoder_norm: "none",
     skip_connection: transcoder?.[2] !== undefined,
     input_normalization: norm === "constant_norm_rescale" || norm === "layer_norm" ? norm : "none",
   };

@@ -329,6 +329,17 @@ describe("folders written by SAELens", () => {
     const plain = loadSae(write("plain", base, { W_enc, W_dec, b_enc, b_dec }));
     const xs = randn(new Rng(8), 2 * d);
     expect(maxAbsDiff(toDense(folded.sae.encode(xs, 2)), toDense(plain.sae.encode(xs, 2)))).toBe(0);
+    expect(() => loadSae(write("bdec-flag", { ...base, apply_b_dec_to_input: "no" }, { W_enc, W_dec, b_enc, b_dec })))
+      .toThrow(/cfg.json: "apply_b_dec_to_input" must be true or false, got "no"/);
+    // A saekit file's SAELens fields edited on their own (k, as SAELens users set it for
+    // inference) are not silently overruled by the "saekit" block.
+    const own = join(dir, "edited-k");
+    saveSae(own, createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k: 2 })));
+    const cfg = JSON.parse(readFileSync(join(own, "cfg.json"), "utf8"));
+    writeFileSync(join(own, "cfg.json"), JSON.stringify({ ...cfg, k: 3 }));
+    expect(() => loadSae(own)).toThrow(/cfg.json: "k" is 3 but the "saekit" block says 2; change both/);
+    writeFileSync(join(own, "cfg.json"), JSON.stringify({ ...cfg, k: 3, saekit: { ...cfg.saekit, config: { ...cfg.saekit.config, k: 3 } } }));
+    expect((loadSae(own).sae.cfg as { k: number }).k).toBe(3);
     const broken = join(dir, "broken");
     mkdirSync(broken, { recursive: true });
     writeFileSync(join(broken, "cfg.json"), "{not json");
