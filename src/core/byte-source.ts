@@ -1,7 +1,8 @@
 /**
  * Random access to bytes wherever they are (a file on disk, a buffer in memory), so format
- * readers (safetensors) work the same in Node and in the browser.
+ * readers (safetensors, .npy) work the same in Node and in the browser.
  */
+import { decodeFloats } from "./dtype.js";
 
 export type Fail = (problem: string) => never;
 
@@ -25,4 +26,24 @@ export function bytesSource(bytes: Uint8Array): ByteSource {
       return bytes.subarray(position, position + length);
     },
   };
+}
+
+/** Values per read of readFloatsInto: one byte view spans at most 4 GiB, and arrays get bigger. */
+const FLOATS_PER_READ = 1 << 26;
+
+/**
+ * `into.length` little-endian values of `dtype` from `position` of `source`, as float32,
+ * into `into`: float32 straight into its memory where the source can, the others through a
+ * chunk-sized buffer. Arrays of more than 4 GiB are read a chunk at a time.
+ */
+export function readFloatsInto(source: ByteSource, position: number, dtype: "F32" | "F16" | "BF16" | "F64", into: Float32Array, fail: Fail,
+  perRead = FLOATS_PER_READ): Float32Array {
+  const size = dtype === "F64" ? 8 : dtype === "F32" ? 4 : 2;
+  for (let at = 0; at < into.length; at += perRead) {
+    const n = Math.min(perRead, into.length - at);
+    const from = position + at * size;
+    if (dtype === "F32" && source.readInto) source.readInto(from, new Uint8Array(into.buffer, into.byteOffset + 4 * at, 4 * n), fail);
+    else into.set(decodeFloats(source.read(from, n * size, fail), dtype, n), at);
+  }
+  return into;
 }

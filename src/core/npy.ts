@@ -11,16 +11,42 @@ export interface NpyArray {
   data: Float32Array;
 }
 
-export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
+/** What an .npy header says: the array's shape and dtype, and where its data starts. */
+export interface NpyHeader {
+  shape: number[];
+  dtype: "F32" | "F16" | "F64";
+  /** Bytes per value. */
+  size: number;
+  /** Values in the array. */
+  count: number;
+  /** Byte offset of the data. */
+  dataStart: number;
+}
+
+/**
+ * Where the data of an .npy file starts, from its first 12 bytes (fewer: their count, for
+ * parseNpyHeader to refuse): the header's length follows the version.
+ */
+export function npyDataStart(first: Uint8Array): number {
+  if (first.length < 12) return first.length;
+  const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
+  return first[6] === 1 ? 10 + view.getUint16(8, true) : 12 + view.getUint32(8, true);
+}
+
+/**
+ * The header at the start of `head` (the file's first bytes, at least up to its data), with
+ * `fileSize` the whole file's size, which must be exactly the header and the array's data.
+ */
+export function parseNpyHeader(head: Uint8Array, fileSize: number, where: string): NpyHeader {
   const fail = (why: string): never => { throw new Error(`${where}: not a usable .npy file: ${why}`); };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const latin1 = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
-  if (bytes.length < 10 || bytes[0] !== 0x93 || latin1(1, 6) !== "NUMPY") fail("missing the \\x93NUMPY magic");
-  const major = bytes[6]!;
-  const headerLen = major === 1 ? view.getUint16(8, true) : major <= 3 ? view.getUint32(8, true) : fail(`unsupported version ${major}`);
+  const latin1 = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
+  if (head.length < 12 || head[0] !== 0x93 || latin1(1, 6) !== "NUMPY") fail("missing the \\x93NUMPY magic");
+  const major = head[6]!;
+  if (major < 1 || major > 3) fail(`unsupported version ${major}`);
   const start = major === 1 ? 10 : 12;
-  if (start + headerLen > bytes.length) fail("header runs past the end of the file");
-  const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(bytes.subarray(start, start + headerLen));
+  const dataStart = npyDataStart(head);
+  if (dataStart > Math.min(head.length, fileSize)) fail("header runs past the end of the file");
+  const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(head.subarray(start, dataStart));
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1] ?? fail("no descr in header");
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1] ?? fail("no fortran_order in header");
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1] ?? fail("no shape in header");
@@ -28,10 +54,14 @@ export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
   if (shape.some((s) => !Number.isSafeInteger(s) || s < 0)) fail(`bad shape (${shapeText})`);
   if (fortran === "True") fail("Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
   const dtypes: Record<string, ["F32" | "F16" | "F64", number]> = { "<f4": ["F32", 4], "<f2": ["F16", 2], "<f8": ["F64", 8], "|f4": ["F32", 4] };
-  const dt = dtypes[descr] ?? fail(`dtype ${descr} is not little-endian float16/32/64`);
+  const [dtype, size] = dtypes[descr] ?? fail(`dtype ${descr} is not little-endian float16/32/64`);
   const count = shape.reduce((a, b) => a * b, 1);
-  const need = count * dt[1];
-  const dataStart = start + headerLen;
-  if (bytes.length - dataStart !== need) fail(`holds ${bytes.length - dataStart} data bytes, shape (${shape.join(", ")}) of ${descr} needs ${need}`);
-  return { shape, data: decodeFloats(bytes.subarray(dataStart), dt[0], count) };
+  if (fileSize - dataStart !== count * size) fail(`holds ${fileSize - dataStart} data bytes, shape (${shape.join(", ")}) of ${descr} needs ${count * size}`);
+  return { shape, dtype, size, count, dataStart };
+}
+
+/** A whole .npy file's bytes as float32. */
+export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
+  const h = parseNpyHeader(bytes, bytes.length, where);
+  return { shape: h.shape, data: decodeFloats(bytes.subarray(h.dataStart), h.dtype, h.count) };
 }

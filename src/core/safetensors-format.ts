@@ -12,9 +12,9 @@
  * ByteSource, so opening a large checkpoint costs only its header. (safetensors.ts opens
  * files; this module runs in the browser too.)
  */
-import { type ByteSource, bytesSource, type Fail } from "./byte-source.js";
+import { type ByteSource, bytesSource, type Fail, readFloatsInto } from "./byte-source.js";
 import { float32ToBf16 } from "./bf16.js";
-import { DTYPE_SIZE, type DType, type FloatDType, decodeFloats, encodeFloats, isDType } from "./dtype.js";
+import { DTYPE_SIZE, type DType, type FloatDType, encodeFloats, isDType } from "./dtype.js";
 import { numel, type Shape, Tensor } from "./tensor.js";
 
 /** The reference implementation caps the header at 100 MB. */
@@ -96,12 +96,7 @@ export class SafetensorsReader {
     }
     const count = numel(t.shape);
     if (into.length !== count) throw new RangeError(`${this.path}: tensor "${name}" has ${count} values, the destination ${into.length}`);
-    if (t.dtype === "F32" && this.source.readInto) {
-      this.source.readInto(this.dataStart + t.begin, new Uint8Array(into.buffer, into.byteOffset, 4 * count), failFor(this.path));
-    } else {
-      into.set(decodeFloats(this.readBytes(name), t.dtype, count));
-    }
-    return into;
+    return readFloatsInto(this.source, this.dataStart + t.begin, t.dtype, into, failFor(this.path));
   }
 
   /**

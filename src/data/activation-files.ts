@@ -5,10 +5,11 @@
  * malformed or mismatched file is refused with an error naming the file and the problem,
  * and non-finite values are refused before they can poison a training run.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { decodeFloats } from "../core/dtype.js";
+import { type ByteSource, readFloatsInto } from "../core/byte-source.js";
+import { fileSource } from "../core/file-range.js";
+import { npyDataStart, parseNpyHeader } from "../core/npy.js";
 import { SafetensorsFile } from "../core/safetensors.js";
-import { type ActivationMatrix, matrixOfNpy, matrixOfSafetensors } from "./activation-matrix.js";
+import { type ActivationMatrix, matrixOfSafetensors } from "./activation-matrix.js";
 import { checkFinite } from "./source.js";
 
 export type { ActivationMatrix } from "./activation-matrix.js";
@@ -30,37 +31,38 @@ export function loadActivations(path: string, opts: LoadActivationOptions = {}):
   return m;
 }
 
-function readAll(path: string): Buffer {
-  let fd: number;
+/**
+ * `count` values of `dtype` at `position` of the file, as float32. Read through a file
+ * descriptor into the result, never whole into one buffer first: Node refuses buffers over
+ * 4 GiB, and activation matrices get bigger than that.
+ */
+function readFloats(source: ByteSource, position: number, dtype: "F32" | "F16" | "F64", count: number, path: string): Float32Array {
+  const fail = (why: string): never => { throw new Error(`${path}: ${why}`); };
+  let out: Float32Array;
   try {
-    fd = openSync(path, "r");
+    out = new Float32Array(count);
   } catch (err) {
-    throw new Error(`${path}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+    return fail(`${count} values do not fit in memory as one float32 array (${(err as Error).message})`);
   }
-  try {
-    const size = fstatSync(fd).size;
-    const buf = Buffer.alloc(size);
-    let done = 0;
-    while (done < size) {
-      const n = readSync(fd, buf, done, size - done, done);
-      if (n === 0) throw new Error(`${path}: file ended early`);
-      done += n;
-    }
-    return buf;
-  } finally {
-    closeSync(fd);
-  }
+  return readFloatsInto(source, position, dtype, out, fail);
+}
+
+function openFile(path: string): ByteSource {
+  return fileSource(path, (why) => { throw new Error(`${path}: ${why}`); });
 }
 
 function loadNpy(path: string): ActivationMatrix {
-  const buf = readAll(path);
-  return matrixOfNpy(new Uint8Array(buf.buffer, buf.byteOffset, buf.length), path);
+  const source = openFile(path);
+  const fail = (why: string): never => { throw new Error(`${path}: not a usable .npy file: ${why}`); };
+  // The header (a few hundred bytes in practice), whose length the first 12 bytes give.
+  const dataStart = npyDataStart(source.read(0, Math.min(source.size, 12), fail));
+  const h = parseNpyHeader(source.read(0, Math.min(source.size, dataStart, 1 << 24), fail), source.size, path);
+  if (h.shape.length !== 2) fail(`shape (${h.shape.join(", ")}) is not [rows, d]`);
+  return { data: readFloats(source, h.dataStart, h.dtype, h.count, path), rows: h.shape[0]!, d: h.shape[1]! };
 }
 
 function loadRaw(path: string, [rows, d]: [number, number]): ActivationMatrix {
-  const buf = readAll(path);
-  if (buf.length !== rows * d * 4) {
-    throw new Error(`${path}: ${buf.length} bytes, but --shape ${rows},${d} of float32 needs ${rows * d * 4}`);
-  }
-  return { data: decodeFloats(new Uint8Array(buf.buffer, buf.byteOffset, buf.length), "F32", rows * d), rows, d };
+  const source = openFile(path);
+  if (source.size !== rows * d * 4) throw new Error(`${path}: ${source.size} bytes, but --shape ${rows},${d} of float32 needs ${rows * d * 4}`);
+  return { data: readFloats(source, 0, "F32", rows * d, path), rows, d };
 }

@@ -9,6 +9,7 @@ import {
   SafetensorsError, SafetensorsFile, encodeSafetensors, readSafetensors, writeSafetensors,
 } from "../../src/core/safetensors.js";
 import { float32ToBf16 } from "../../src/core/bf16.js";
+import { bytesSource, readFloatsInto } from "../../src/core/byte-source.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { randn, tempDir } from "../helpers.js";
 
@@ -248,5 +249,28 @@ describe("dtype conversions", () => {
     expect([...big.subarray(0, 2), ...big.subarray(11)]).toEqual([5, 5, 5, 5]);
     expect(new Uint8Array(big.buffer, 12, 32)).toEqual(new Uint8Array(got.data.buffer, 4));
     expect(() => SafetensorsFile.open(path).readInto("t", new Float32Array(8))).toThrow(/has 9 values, the destination 8/);
+  });
+});
+
+describe("readFloatsInto", () => {
+  it("reads in chunks, at any offset, straight into float32 or through a decode, to the bits of one whole read", () => {
+    const values = randn(new Rng(5), 100);
+    const bytes = new Uint8Array(3 + 8 * 100); // values start at an odd offset
+    for (const dtype of ["F32", "F16", "BF16", "F64"] as const) {
+      const encoded = dtype === "F64" ? new Uint8Array(Float64Array.from(values).buffer) : encodeFloats(values, dtype);
+      bytes.set(encoded, 3);
+      const whole = decodeFloats(encoded, dtype, 100);
+      const memory = bytesSource(bytes);
+      // A source that can fill a target (files can), or only hand out bytes (memory).
+      const direct = { ...memory, readInto: (at: number, target: Uint8Array) => target.set(bytes.subarray(at, at + target.length)) };
+      for (const source of [memory, direct]) {
+        for (const perRead of [7, 100, 1 << 26]) {
+          const got = readFloatsInto(source, 3, dtype, new Float32Array(100), (why) => { throw new Error(why); }, perRead);
+          expect(got, `${dtype} ${perRead}`).toEqual(whole);
+        }
+      }
+    }
+    expect(() => readFloatsInto(bytesSource(bytes), 3, "F64", new Float32Array(101), (why) => { throw new Error(why); }, 7))
+      .toThrow(/file ended while reading bytes 787..811/);
   });
 });

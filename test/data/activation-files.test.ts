@@ -1,10 +1,11 @@
 /** Activation files: .safetensors, .npy and raw float32, and what is wrong with bad ones. */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { loadActivations } from "../../src/data/activation-files.js";
+import { activationsFromBytes } from "../../src/data/activation-matrix.js";
 import { ArraySource } from "../../src/data/array-source.js";
 import { tempDir } from "../helpers.js";
 
@@ -46,7 +47,27 @@ describe("activation files", () => {
     expect(loadActivations(raw, { shape: [6, 2] })).toMatchObject({ rows: 6, d: 2 });
   });
 
+  it("reads f2 and f8 .npy files from disk to the values their bytes decode to", () => {
+    const rows = 300, d = 100;
+    const halves = new Uint16Array(rows * d).map((_, i) => (i * 7919) % 0x7c00); // finite f16 bit patterns
+    const f2 = npy(join(dir, "big-f2.npy"), "<f2", [rows, d], new Uint8Array(halves.buffer));
+    const fromFile = loadActivations(f2);
+    expect(fromFile).toMatchObject({ rows, d });
+    expect(fromFile.data).toEqual(activationsFromBytes("big-f2.npy", readFileSync(f2)).data);
+    const doubles = Float64Array.from({ length: rows * d }, (_, i) => Math.sin(i));
+    const f8 = loadActivations(npy(join(dir, "big-f8.npy"), "<f8", [rows, d], new Uint8Array(doubles.buffer)));
+    expect(f8.data).toEqual(Float32Array.from(doubles));
+  });
+
   it("names the file and the problem for bad input", () => {
+    // A version 2 header claiming 4 GiB: refused without reading (or allocating) that much.
+    const claim = Buffer.alloc(64);
+    claim.writeUInt8(0x93, 0);
+    claim.write("NUMPY", 1, "latin1");
+    claim.writeUInt8(2, 6);
+    claim.writeUInt32LE(0xfffffff0, 8);
+    writeFileSync(join(dir, "claim.npy"), claim);
+    expect(() => loadActivations(join(dir, "claim.npy"))).toThrow(/claim.npy: not a usable .npy file: header runs past the end of the file/);
     const two = join(dir, "two.safetensors");
     writeSafetensors(two, { a: new Tensor([2, 2], new Float32Array(4)), b: new Tensor([2, 2], new Float32Array(4)) });
     expect(() => loadActivations(two)).toThrow(/two.safetensors: expected exactly one 2-D float tensor, found 2 \(a, b\)/);
