@@ -13,7 +13,7 @@
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment so OpenBLAS
 // picks its AVX-512 kernel.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -83,6 +83,7 @@ if (suite === "kernels") {
     out(peer);
     out({ compare: "tsne", n, threads, speedup_vs_sklearn: +(peer.s / ours.s).toFixed(2), kl: ours.kl, kl_peer: peer.kl });
   }
+  rmSync(dir, { recursive: true, force: true });
 } else if (suite === "lm") {
   // Random weights at Pythia-70M's shapes, 32 contexts of 128 tokens: the harvest forward
   // (embedding + block 0, for blocks.0.hook_resid_post) and the full forward with its loss,

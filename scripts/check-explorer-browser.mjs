@@ -9,7 +9,7 @@
 //   apt-get install -y chromium && npm i --no-save playwright-core
 //   node scripts/check-explorer-browser.mjs [--screenshots DIR]
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,7 +32,8 @@ if (!existsSync(chromiumPath)) {
   process.exit(2);
 }
 
-const page_ = join(mkdtempSync(join(tmpdir(), "saekit-explorer-")), "explorer.html");
+const pageDir = mkdtempSync(join(tmpdir(), "saekit-explorer-"));
+const page_ = join(pageDir, "explorer.html");
 execFileSync(process.execPath, [join(root, "bin", "saekit.js"), "web", "--out", page_]);
 
 const failures = [];
@@ -98,6 +99,7 @@ try {
   check(errors.length === 0, `no errors in the page${errors.length ? ": " + errors.join("; ") : ""}`);
 } finally {
   await browser.close();
+  rmSync(pageDir, { recursive: true, force: true });
 }
 if (failures.length) {
   console.error(`${failures.length} check(s) failed`);
