@@ -21,16 +21,44 @@ export function parseJson(text: string, source: string): Record<string, unknown>
   }
 }
 
-/**
- * The model a config.json (read from `cfgSource`) describes, with its weights from `reader`:
- * all of them, or with `hooks` only what running to those hooks needs (partsForHooks).
- */
+export interface HfModelOptions {
+  /** How the weight matrices are held (LanguageModel.storeWeightsAs); they are read straight into it. */
+  dtype?: WeightDtype;
+  /** Only what running to these hooks needs (partsForHooks); default: the whole model. */
+  hooks?: readonly string[];
+  /** Told the weight values read so far and the values to read in all, after each tensor. */
+  progress?: (done: number, total: number) => void;
+}
+
+/** The model a config.json (read from `cfgSource`) describes, with its weights from `reader`. */
 export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string, reader: WeightReader, fallbackName: string,
-  dtype: WeightDtype = "f32", hooks?: readonly string[]): LanguageModel {
+  o: HfModelOptions = {}): LanguageModel {
   const cfg = configFromHf(json, cfgSource);
-  const parts = hooks ? partsForHooks(cfg, hooks) : allParts(cfg);
-  // The loaders read every weight matrix straight into `dtype`.
-  return new LanguageModel(cfg, hfWeights(cfg, reader, dtype, parts), String(json._name_or_path ?? fallbackName));
+  const parts = o.hooks ? partsForHooks(cfg, o.hooks) : allParts(cfg);
+  const weights = hfWeights(cfg, o.progress ? reportingReads(reader, parts, o.progress) : reader, o.dtype, parts);
+  return new LanguageModel(cfg, weights, String(json._name_or_path ?? fallbackName));
+}
+
+/**
+ * `reader`, telling `progress` after each tensor it reads how many values it has read of
+ * those `parts` needs: every tensor but the buffers, those of later blocks (named
+ * *.layers.N.* or h.N.* in every architecture here) and, left out, the final norm and the
+ * unembedding.
+ */
+function reportingReads(reader: WeightReader, parts: ModelParts, progress: (done: number, total: number) => void): WeightReader {
+  const later = (name: string) => Number(/(?:^|\.)(?:layers|h)\.(\d+)\./.exec(name)?.[1] ?? -1) >= parts.blocks;
+  const finalNorm = (name: string) => /(^|\.)(final_layer_norm|ln_f|norm)\.(weight|bias)$/.test(name);
+  const unembedding = (name: string) => /(^|\.)(lm_head|embed_out)\.weight$/.test(name);
+  const size = (name: string) => (reader.shapeOf(name) ?? []).reduce((a, b) => a * b, 1);
+  const read = (name: string) => !later(name) && !VISION.test(name) && !BUFFERS.test(name)
+    && (parts.finalNorm || !finalNorm(name)) && (parts.unembed || !unembedding(name));
+  const total = reader.names().filter(read).reduce((a, n) => a + size(n), 0);
+  let done = 0;
+  return throughReader(reader, undefined, (shape, value) => {
+    done += shape.reduce((a, b) => a * b, 1);
+    progress(Math.min(done, total), total);
+    return value;
+  });
 }
 
 /** Throws unless the tokenizer's ids all fit the model's vocabulary. */
@@ -68,13 +96,18 @@ function languageModelWeights(r: WeightReader): WeightReader {
   const prefix = ["language_model.model.", "model.language_model."].find((p) => r.has(`${p}embed_tokens.weight`));
   if (!prefix || r.has("model.embed_tokens.weight")) return r;
   const head = r.has("language_model.lm_head.weight") ? "language_model.lm_head.weight" : "lm_head.weight";
-  const rename = (name: string) => (name.startsWith("model.") ? prefix + name.slice("model.".length) : name === "lm_head.weight" ? head : name);
+  return throughReader(r, (name) => (name.startsWith("model.") ? prefix + name.slice("model.".length) : name === "lm_head.weight" ? head : name));
+}
+
+/** A reader passing every call to `r`: tensor names through `rename`, what it reads through `read`. */
+function throughReader(r: WeightReader, rename: (name: string) => string = (n) => n,
+  read: <T>(shape: number[], value: T) => T = (_, v) => v): WeightReader {
   return {
     source: r.source,
     has: (name) => r.has(rename(name)),
     shapeOf: (name) => r.shapeOf(rename(name)),
-    get: (name, shape) => r.get(rename(name), shape),
-    getMatrix: (name, shape, dtype) => r.getMatrix(rename(name), shape, dtype),
+    get: (name, shape) => read(shape, r.get(rename(name), shape)),
+    getMatrix: (name, shape, dtype) => read(shape, r.getMatrix(rename(name), shape, dtype)),
     names: () => r.names(),
     finish: (ignorable) => r.finish(ignorable),
   };

@@ -13,6 +13,7 @@ import type { LanguageModel } from "./model.js";
 import type { LoadedModel } from "./model-files.js";
 import { HfTokenizer, type TextTokenizer, gpt2TokenizerJson } from "./tokenizer.js";
 import { openHfWeights } from "./weights.js";
+import { ProgressBar } from "../util/progress.js";
 
 export type { LoadedModel } from "./model-files.js";
 
@@ -21,7 +22,7 @@ export interface LoadModelOptions {
   tokenizer?: string;
   /** Where hf: models are cached (default ~/.cache/saekit/hub or $SAEKIT_CACHE). */
   cacheDir?: string;
-  /** Report download progress. */
+  /** Draw progress bars on a terminal: downloads, and reading a big checkpoint's weights (default true). */
   progress?: boolean;
   fetch?: typeof fetch;
   /**
@@ -51,11 +52,30 @@ export async function loadModel(spec: string, opts: LoadModelOptions = {}): Prom
   }
   const cfgPath = join(path, "config.json");
   if (!existsSync(cfgPath)) throw new Error(`${path}: no config.json; expected a Hugging Face model folder`);
-  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path, opts.weights, opts.hooks);
+  const bar = weightsBar(path, opts.progress);
+  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path,
+    { dtype: opts.weights, hooks: opts.hooks, progress: bar.update });
+  bar.finish();
   const tokPath = opts.tokenizer ?? path;
   const tokenizer = opts.tokenizer || hasTokenizerFiles(path) ? openTokenizer(tokPath) : null;
   if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, tokPath);
   return { model, tokenizer, bosId: model.cfg.bosTokenId, source: path };
+}
+
+/**
+ * A progress bar (on a terminal) for reading a checkpoint's weights, drawn once there are
+ * at least 256M values to read (1 GiB of float32: seconds of loading), in millions of values.
+ */
+function weightsBar(path: string, enabled = true): { update: (done: number, total: number) => void; finish: () => void } {
+  let bar: ProgressBar | null = null;
+  return {
+    update: (done, total) => {
+      if (!enabled || total < 2 ** 28) return;
+      bar ??= new ProgressBar(Math.round(total / 1e6), `load ${path} (M values)`);
+      bar.update(Math.round(done / 1e6));
+    },
+    finish: () => bar?.finish(),
+  };
 }
 
 function hasTokenizerFiles(dir: string): boolean {

@@ -48,7 +48,7 @@ export function modelFromFiles(files: ReadonlyMap<string, Uint8Array>, o: ModelF
   if (!config) return llama2cFromFiles(byName, source, o);
 
   const json = parseJson(text.decode(config), at("config.json"));
-  const model = hfLanguageModel(json, at("config.json"), hfCheckpoint(byName, at), source, o.weights);
+  const model = hfLanguageModel(json, at("config.json"), hfCheckpoint(byName, at), source, { dtype: o.weights });
   const tokenizer = hfTokenizer(byName, at);
   if (tokenizer) checkTokenizerFits(tokenizer, model.cfg, source);
   return { model, tokenizer, bosId: model.cfg.bosTokenId, source };

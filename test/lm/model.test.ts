@@ -10,7 +10,9 @@ import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { TorchCheckpoint } from "../../src/core/torch-checkpoint.js";
 import { PRESETS, configFromHf, validateLmConfig } from "../../src/lm/config.js";
+import { hfLanguageModel } from "../../src/lm/hf-model.js";
 import { loadModel } from "../../src/lm/load.js";
+import { openHfWeights } from "../../src/lm/weights.js";
 import { type LanguageModel, partsForHooks } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
@@ -480,6 +482,23 @@ describe("loading only what running to some hooks needs", () => {
     await expect(loadModel(path)).rejects.toThrow(/missing tensor "gpt_neox.layers.1.mlp.dense_4h_to_h.bias"/);
     drop("gpt_neox.layers.0.mlp.dense_4h_to_h.bias");
     await expect(loadModel(path, { hooks: ["blocks.0.hook_resid_post"] })).rejects.toThrow(/missing tensor "gpt_neox.layers.0.mlp.dense_4h_to_h.bias"/);
+  });
+
+  it("reports reading progress up to exactly the values it reads, loading whole or in part", async () => {
+    for (const [path, hooks] of [[writeTinyNeox(join(dir, "progress-neox")), ["blocks.0.hook_resid_post"]],
+      [writeTinyLlama(join(dir, "progress-llama"), { tied: true }), ["blocks.1.hook_mlp_out"]],
+      [writeTinyGpt2(join(dir, "progress-gpt2"), { layers: 3 }), ["ln_final.hook_normalized"]]] as const) {
+      for (const only of [undefined, hooks]) {
+        const seen: Array<[number, number]> = [];
+        const json = JSON.parse(readFileSync(join(path, "config.json"), "utf8"));
+        const model = hfLanguageModel(json, path, openHfWeights(path), path, { hooks: only, progress: (done, total) => seen.push([done, total]) });
+        const total = seen[0]![1];
+        expect(seen.every(([done, t], i) => t === total && (i === 0 || done > seen[i - 1]![0])), path).toBe(true);
+        expect(seen.at(-1)![0], path).toBe(total);
+        // What was read: the weights the model holds (a tied unembedding once), norms and biases included.
+        expect(total * 4, `${path} ${only}`).toBe(model.weightBytes());
+      }
+    }
   });
 
   it("partsForHooks: the block of the last hook, patterns expanded, an unknown name asks for everything", () => {
