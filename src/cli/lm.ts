@@ -61,7 +61,8 @@ export function registerLm(program: Command): void {
   addModelOptions(pretokenizeCmd);
   addDatasetOptions(pretokenizeCmd);
   pretokenizeCmd.action(async (o) => {
-    const loaded = await openModel(o);
+    // Tokens need the tokenizer and the vocabulary size, not the blocks (sampled: text still loads it whole).
+    const loaded = await openModel(o, ["hook_embed"]);
     const src = openContexts(loaded, o.dataset, contextOptions(o));
     const info = { model: o.model, tokenizer: o.tokenizer ?? o.model, dataset: o.dataset, context_size: o.ctx, prepend_bos: o.bos !== false, bos_token_id: loaded.bosId };
     const { rows } = await pretokenize(src.contexts, o.out, { ctx: o.ctx, tokens: o.tokens, info });
