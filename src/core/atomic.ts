@@ -74,7 +74,8 @@ function removeOrphanedTemporaries(dir: string, name: string): void {
   }
 }
 
-function processRuns(pid: number): boolean {
+/** Whether a process with this pid runs now (as this user or another). */
+export function processRuns(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

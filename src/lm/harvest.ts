@@ -14,6 +14,7 @@ import { totalmem } from "node:os";
 import { join } from "node:path";
 import type { FloatDType } from "../core/dtype.js";
 import { type StoreManifest, STORE_FORMAT, isStore, readManifest, storedContexts, writeManifest, writeShard } from "../data/store.js";
+import { claimFolders } from "../util/folder-lock.js";
 import { ProgressBar } from "../util/progress.js";
 import { type LanguageModel, fanOutHooks } from "./model.js";
 
@@ -86,6 +87,24 @@ export async function harvestStores(model: LanguageModel, contexts: AsyncIterabl
     throw new Error(`harvest: ${sites.length} store(s) filling shards of ${contextsPerShard * rowsPerContext} rows need ${(shardBytes / 2 ** 30).toFixed(1)} GiB of memory, ` +
       `more than this machine can spare (${(totalmem() / 2 ** 30).toFixed(1)} GiB); lower --shard-tokens or harvest fewer hooks at once`);
   }
+  // One process writes a store at a time: a second harvest there would interleave shards.
+  const release = claimFolders(dirs, "harvesting");
+  try {
+    return await fillStores(model, contexts, sites, o, { rowsPerContext, contextsPerShard, target });
+  } finally {
+    release();
+  }
+}
+
+/** The stores' contexts in shards: positions stored per context, contexts per shard, contexts in all. */
+interface ShardLayout {
+  rowsPerContext: number;
+  contextsPerShard: number;
+  target: number;
+}
+
+async function fillStores(model: LanguageModel, contexts: AsyncIterable<Int32Array>, sites: readonly HarvestSite[], o: HarvestSettings,
+  { rowsPerContext, contextsPerShard, target }: ShardLayout): Promise<StoreManifest[]> {
   const stores = sites.map((site) => new StoreWriter(model, site, o, rowsPerContext, contextsPerShard, target));
   const lastHook = model.lastHook(sites.flatMap((s) => (s.targetHook ? [s.hook, s.targetHook] : [s.hook])));
   const start = Math.min(...stores.map((s) => s.next));

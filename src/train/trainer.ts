@@ -35,6 +35,7 @@ import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSa
 import { resampleDeadLatents } from "./resample.js";
 import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type LrSchedule, type LrScheduleKind, defaultSchedule, validateSchedule } from "./schedule.js";
+import { claimFolders } from "../util/folder-lock.js";
 
 export const METRICS_FILE = "metrics.jsonl";
 
@@ -232,6 +233,18 @@ export interface RunSpec {
  */
 export function trainSaes(specs: RunSpec[], source: ActivationSource): TrainResult[] {
   if (specs.length === 0) throw new RangeError("no SAEs to train");
+  const outDirs = specs.map((s) => s.options.outDir).filter((d): d is string => d !== undefined);
+  if (new Set(outDirs).size !== outDirs.length) throw new RangeError("each SAE needs its own run folder");
+  // One process writes a run folder at a time: a second run there would interleave checkpoints.
+  const release = claimFolders(outDirs, "training");
+  try {
+    return trainRuns(specs, source);
+  } finally {
+    release();
+  }
+}
+
+function trainRuns(specs: RunSpec[], source: ActivationSource): TrainResult[] {
   const stride = rowWidth(source);
   const runs = specs.map((spec) => {
     if (!spec.part && source.d !== spec.cfg.d_in) throw new RangeError(`the data has width ${source.d}, the SAE expects d_in = ${spec.cfg.d_in}`);
@@ -245,8 +258,6 @@ export function trainSaes(specs: RunSpec[], source: ActivationSource): TrainResu
   for (const run of runs) {
     if (run.o.steps !== steps || run.o.batchSize !== B) throw new RangeError("SAEs trained on one stream take the same steps and batch size");
   }
-  const outDirs = runs.map((r) => r.o.outDir).filter((d): d is string => d !== undefined);
-  if (new Set(outDirs).size !== outDirs.length) throw new RangeError("each SAE needs its own run folder");
   // All runs resume together from one data position, or all start fresh.
   const resumed = runs.filter((r) => r.resumed);
   if (resumed.length > 0) {
