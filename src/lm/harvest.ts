@@ -133,6 +133,9 @@ async function fillStores(model: LanguageModel, contexts: AsyncIterable<Int32Arr
     model.forward(tokens, B, o.ctx, { stopAt: lastHook, output: "none", hooks: fanOutHooks(copies) });
     harvested += B;
     pending = [];
+    // After every batch, not every shard: a big model takes minutes over one shard.
+    const rate = (harvested * rowsPerContext) / ((performance.now() - t0) / 1000);
+    bar.update(Math.min(...stores.map((w) => w.next)) * rowsPerContext, `${Math.round(rate)} tokens/s`);
   };
 
   for await (const c of contexts) {
@@ -151,8 +154,6 @@ async function fillStores(model: LanguageModel, contexts: AsyncIterable<Int32Arr
       if (!s.shardFull()) continue;
       s.writeShard();
       shardsWritten++;
-      const rate = (harvested * rowsPerContext) / ((performance.now() - t0) / 1000);
-      bar.update(Math.min(...stores.map((w) => w.next)) * rowsPerContext, `${Math.round(rate)} tokens/s`);
       if (o.stopAfterShards !== undefined && shardsWritten >= o.stopAfterShards) return stores.map((w) => w.m);
     }
   }
