@@ -4,7 +4,8 @@
  *   kernels()            native (or reference) numeric kernels
  *   newSae / createSae   SAEs of every architecture; loadSae / saveSae (SAELens format),
  *                        openSae (also sparsify folders, dictionary_learning ae.pt, OpenAI .pt, GemmaScope params.npz)
- *   trainSae, trainSaes  the trainer (checkpoints, resume, metrics.jsonl); several SAEs on one stream
+ *   trainSae, trainSaes  the trainer (checkpoints, resume, metrics.jsonl); several SAEs on one stream;
+ *   trainSaesUntil       the same, stoppable (an AbortSignal) with a checkpoint of the steps done
  *   loadModel            GPT-NeoX / GPT-2 / GPT-Neo / Llama / Gemma / llama2.c models with hooks
  *   harvest, StoreSource activation stores; LmSource: a model's activations computed as training reads them
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...; measureSae the same short of CE/KL, no model
@@ -41,7 +42,7 @@ export { TorchCheckpoint, TorchCheckpointError } from "./core/torch-checkpoint.j
 export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
 
-export { trainSae, trainSaes, type RunSpec, type RowPart } from "./train/trainer.js";
+export { trainSae, trainSaes, trainSaesUntil, TrainingInterrupted, type RunSpec, type RowPart } from "./train/trainer.js";
 export { TrainingCore } from "./train/core.js";
 export { InMemoryTraining, type InMemoryOptions, type StepRecord } from "./train/in-memory.js";
 export { lrAt, defaultSchedule, LR_SCHEDULES, type LrSchedule, type LrScheduleKind } from "./train/schedule.js";

@@ -19,7 +19,7 @@ import type { Sae } from "../sae/sae.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
-import { type TrainOptions, trainSae, trainSaes } from "../train/trainer.js";
+import { type RunSpec, type TrainOptions, type TrainResult, TrainingInterrupted, trainSaesUntil } from "../train/trainer.js";
 import type { LoadedModel } from "../lm/load.js";
 import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
@@ -135,6 +135,34 @@ function storeMetadata(source: ActivationSource, data: string): SaeMetadata {
     model_name: m.model, hook_name: m.hook, ...(m.target_hook ? { hook_name_out: m.target_hook } : {}),
     context_size: m.ctx, prepend_bos: m.prepend_bos, dataset_path: m.dataset.spec,
   };
+}
+
+/**
+ * trainSaes, stopping cleanly on Ctrl-C: the runs checkpoint the steps done and the command
+ * says how to go on (exit status 130); null then. A second Ctrl-C quits at once.
+ */
+async function trainStoppably(specs: RunSpec[], source: ActivationSource): Promise<TrainResult[] | null> {
+  const stop = new AbortController();
+  const quit = () => process.exit(130);
+  const interrupted = () => {
+    process.stderr.write("\nsaekit: stopping after this step (Ctrl-C again to quit at once)\n");
+    stop.abort();
+    process.once("SIGINT", quit);
+  };
+  process.once("SIGINT", interrupted);
+  try {
+    return await trainSaesUntil(specs, source, stop.signal);
+  } catch (err) {
+    if (!(err instanceof TrainingInterrupted)) throw err;
+    const dirs = specs.flatMap((s) => s.options.outDir ?? []);
+    const where = dirs.length ? `; checkpointed in ${dirs.join(", ")}: rerun with --resume to continue` : " (no --out: nothing kept)";
+    process.stderr.write(`saekit: ${err.message}${where}\n`);
+    process.exitCode = 130;
+    return null;
+  } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGINT", quit);
+  }
 }
 
 /**
@@ -290,7 +318,7 @@ export function registerTrain(program: Command): void {
         },
         part: { offset: p.offset, targetOffset: p.targetOffset },
       }));
-      trainSaes(specs, source).forEach((result, i) => printJson({
+      (await trainStoppably(specs, source))?.forEach((result, i) => printJson({
         out: specs[i]!.options.outDir, hook: source.parts[i]!.hook, architecture: result.sae.cfg.architecture,
         steps: result.steps, tokens: result.tokens, ...(result.last ?? {}),
       }));
@@ -306,9 +334,10 @@ export function registerTrain(program: Command): void {
         const data = join(o.data, name);
         const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows });
         const outDir = join(o.out, name);
-        const result = trainSae(configFor(source, source.d), source, {
+        const [result] = await trainStoppably([{ cfg: configFor(source, source.d), options: {
           ...options, outDir, metadata: storeMetadata(source, data), ...(await evaluation(source)),
-        });
+        } }], source) ?? [];
+        if (!result) return;
         printJson({ out: outDir, data, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens, ...(result.last ?? {}) });
       }
       return;
@@ -324,7 +353,10 @@ export function registerTrain(program: Command): void {
       },
       subspaces: { d: o.synthD, nSubspaces: o.synthSubspaces, subspaceDim: o.synthSubspaceDim },
     });
-    const result = trainSae(configFor(source, source.d), source, { ...options, metadata: storeMetadata(source, o.data), ...(await evaluation(source)) });
+    const [result] = await trainStoppably([{
+      cfg: configFor(source, source.d), options: { ...options, metadata: storeMetadata(source, o.data), ...(await evaluation(source)) },
+    }], source) ?? [];
+    if (!result) return;
     const score = scoreSynthetic(result.sae, source, result.inputScale);
     printJson({
       out: o.out, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens,

@@ -232,19 +232,53 @@ export interface RunSpec {
  * resuming needs all of them at the same step.
  */
 export function trainSaes(specs: RunSpec[], source: ActivationSource): TrainResult[] {
+  const steps = trainingSteps(specs, source, () => false);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** What trainSaesUntil throws when stopped: the runs have checkpointed `step` in their folders. */
+export class TrainingInterrupted extends Error {
+  constructor(readonly step: number, readonly steps: number) {
+    super(`training stopped at step ${step} of ${steps}`);
+  }
+}
+
+/**
+ * trainSaes, turning the event loop over every ~100 ms so that `signal` can stop it (the
+ * CLI aborts it on Ctrl-C): each run then checkpoints the steps done, in its folder, and
+ * TrainingInterrupted is thrown; resuming continues bit-identically.
+ */
+export async function trainSaesUntil(specs: RunSpec[], source: ActivationSource, signal: AbortSignal): Promise<TrainResult[]> {
+  const steps = trainingSteps(specs, source, () => signal.aborted);
+  let turned = performance.now();
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    if (performance.now() - turned > 100) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      turned = performance.now();
+    }
+  }
+}
+
+/** The training, one step per `next()`; `stop` is asked after each. */
+function* trainingSteps(specs: RunSpec[], source: ActivationSource, stop: () => boolean): Generator<void, TrainResult[]> {
   if (specs.length === 0) throw new RangeError("no SAEs to train");
   const outDirs = specs.map((s) => s.options.outDir).filter((d): d is string => d !== undefined);
   if (new Set(outDirs).size !== outDirs.length) throw new RangeError("each SAE needs its own run folder");
   // One process writes a run folder at a time: a second run there would interleave checkpoints.
   const release = claimFolders(outDirs, "training");
   try {
-    return trainRuns(specs, source);
+    return yield* runSteps(specs, source, stop);
   } finally {
     release();
   }
 }
 
-function trainRuns(specs: RunSpec[], source: ActivationSource): TrainResult[] {
+function* runSteps(specs: RunSpec[], source: ActivationSource, stop: () => boolean): Generator<void, TrainResult[]> {
   const stride = rowWidth(source);
   const runs = specs.map((spec) => {
     if (!spec.part && source.d !== spec.cfg.d_in) throw new RangeError(`the data has width ${source.d}, the SAE expects d_in = ${spec.cfg.d_in}`);
@@ -285,6 +319,12 @@ function trainRuns(specs: RunSpec[], source: ActivationSource): TrainResult[] {
     for (const run of runs) run.step(rows, step, source);
     const last = runs[0]!.last;
     bar.update(step + 1, last && runs.length === 1 ? `loss ${last.loss.toPrecision(4)} L0 ${last.l0.toFixed(1)}` : "");
+    yield;
+    if (stop() && step + 1 < steps) {
+      for (const run of runs) run.checkpoint(step + 1, source);
+      bar.finish(`stopped at step ${step + 1}`);
+      throw new TrainingInterrupted(step + 1, steps);
+    }
   }
   const last = runs[0]!.last;
   bar.finish(last && runs.length === 1 ? `loss ${last.loss.toPrecision(4)}` : "");
@@ -447,16 +487,24 @@ class TrainingRun {
       if (o.outDir) appendFileSync(join(o.outDir, METRICS_FILE), JSON.stringify(this.last) + "\n");
       this.options.onLog?.(this.last);
     }
-    if (o.outDir && (done === o.steps || (o.checkpointEvery > 0 && done % o.checkpointEvery === 0))) {
-      saveCheckpoint(o.outDir, {
-        meta: {
-          format: "saekit-checkpoint-1", step: done, tokens: this.tokens, config: cfg, options: { ...o, outDir: undefined },
-          sourceState: source.state(), inputScale: this.inputScale, window: { ...this.window.sums }, sparsityTokens: this.sparsityTokens,
-        },
-        params: this.sae.params, buffers: this.sae.buffers, adamM: this.adam.m, adamV: this.adam.v,
-        tokensSinceFired: this.tokensSinceFired, fireCounts: this.fireCounts,
-      });
-    }
+    if (done === o.steps || (o.checkpointEvery > 0 && done % o.checkpointEvery === 0)) this.checkpoint(done, source);
+  }
+
+  /**
+   * Writes the checkpoint of `done` steps (when the run has a folder): everything a resumed
+   * run needs to go on as if it never stopped, the metrics window half-filled included.
+   */
+  checkpoint(done: number, source: ActivationSource): void {
+    const { o, cfg } = this;
+    if (!o.outDir) return;
+    saveCheckpoint(o.outDir, {
+      meta: {
+        format: "saekit-checkpoint-1", step: done, tokens: this.tokens, config: cfg, options: { ...o, outDir: undefined },
+        sourceState: source.state(), inputScale: this.inputScale, window: { ...this.window.sums }, sparsityTokens: this.sparsityTokens,
+      },
+      params: this.sae.params, buffers: this.sae.buffers, adamM: this.adam.m, adamV: this.adam.v,
+      tokensSinceFired: this.tokensSinceFired, fireCounts: this.fireCounts,
+    });
   }
 
   /** The SAE as saving would write it: the input scale folded into its weights. */

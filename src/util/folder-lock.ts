@@ -6,7 +6,7 @@
  * taken over.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { processRuns } from "../core/atomic.js";
 
 export const LOCK_FILE = ".saekit-lock";
@@ -34,7 +34,7 @@ export function claimFolders(dirs: readonly string[], what: string): () => void 
   try {
     for (const dir of dirs) {
       mkdirSync(dir, { recursive: true });
-      held.push(claim(join(dir, LOCK_FILE), dir, what));
+      held.push(claim(join(resolve(dir), LOCK_FILE), dir, what));
     }
   } catch (err) {
     release();
@@ -45,6 +45,7 @@ export function claimFolders(dirs: readonly string[], what: string): () => void 
 
 function claim(path: string, dir: string, what: string): string {
   if (mine.has(path)) throw new Error(`${dir} is being written already, by this process; ${what} there twice at once would interleave the two`);
+  // Twice at most: a stale claim is removed before the second try.
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(path, "wx", 0o644);
@@ -53,18 +54,19 @@ function claim(path: string, dir: string, what: string): string {
       mine.add(path);
       return path;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw err;
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     let pid = NaN;
     try {
       pid = Number(readFileSync(path, "utf8").trim());
     } catch {
-      // Released meanwhile: claim it on the next attempt.
+      // Released meanwhile: claim it on the next try.
     }
     // Our own pid here is an earlier run's, reused (common in containers): that run is gone.
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processRuns(pid)) {
-      throw new Error(`${dir} is being written by process ${pid}; wait for it to finish (or stop it) before ${what} there again ` +
-        `(if no such process is writing, delete ${path})`);
+    const live = Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && processRuns(pid);
+    if (live || attempt > 0) {
+      throw new Error(`${dir} is being written by process ${Number.isSafeInteger(pid) ? pid : "(unknown)"}; wait for it to finish (or stop it) ` +
+        `before ${what} there again (if no such process is writing, delete ${path})`);
     }
     try { unlinkSync(path); } catch { /* released meanwhile */ }
   }

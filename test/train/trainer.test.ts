@@ -191,6 +191,34 @@ describe("runs are reproducible and resumable", () => {
     expect(readdirSync(killed).sort()).toEqual(readdirSync(clean).sort());
   });
 
+  it("a CLI run stopped with Ctrl-C checkpoints the steps done, says how to go on, and resumes bit-identically", async () => {
+    const args = (out: string) => [bin, "train", "--data", "synthetic:superposition", "--synth-d", "32", "--synth-features", "96",
+      "--arch", "topk", "--d-sae", "256", "--k", "6", "--steps", "1000", "--batch", "512", "--checkpoint-every", "0",
+      "--log-every", "25", "--threads", "1", "--out", out];
+    const clean = join(dir, "int-clean");
+    const stopped = join(dir, "int-stopped");
+    expect(spawnSync(process.execPath, args(clean), { encoding: "utf8" }).status).toBe(0);
+    const child = spawn(process.execPath, args(stopped), { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b) => (stderr += b));
+    const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+    // Interrupt once it has started; it checkpoints nowhere else before the end (--checkpoint-every 0).
+    while (!existsSync(join(stopped, "metrics.jsonl"))) await new Promise((r) => setTimeout(r, 5));
+    child.kill("SIGINT");
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/training stopped at step \d+ of 1000; checkpointed in .*int-stopped: rerun with --resume to continue/);
+    expect(existsSync(checkpointPath(stopped))).toBe(true);
+    expect(existsSync(join(stopped, "sae_weights.safetensors"))).toBe(false);
+    const resumed = spawnSync(process.execPath, [...args(stopped), "--resume"], { encoding: "utf8" });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(readFileSync(join(stopped, "sae_weights.safetensors")).equals(readFileSync(join(clean, "sae_weights.safetensors")))).toBe(true);
+    expect(readdirSync(stopped).sort()).toEqual(readdirSync(clean).sort());
+    // The metrics too: the half-filled window at the stop went into the checkpoint.
+    const metrics = (run: string) => readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n")
+      .map((l) => { const { tokens_per_s: _t, ...rest } = JSON.parse(l); return rest; });
+    expect(metrics(stopped)).toEqual(metrics(clean));
+  });
+
   it("the thread count does not change the result", () => {
     const cfg = defaultConfig({ architecture: "topk", d_in: 48, d_sae: 300, k: 5 });
     const run = (threads: number) => {
