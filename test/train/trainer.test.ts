@@ -170,49 +170,47 @@ describe("runs are reproducible and resumable", () => {
     });
   }
 
+  /** A small CLI training run into `out`, and what resuming it must give: the clean run's folder, to the byte. */
+  const cliTrain = (out: string, steps: number, checkpointEvery: number) => [bin, "train", "--data", "synthetic:superposition",
+    "--synth-d", "32", "--synth-features", "96", "--arch", "topk", "--d-sae", "256", "--k", "6", "--steps", `${steps}`, "--batch", "512",
+    "--checkpoint-every", `${checkpointEvery}`, "--log-every", "25", "--threads", "1", "--out", out];
+  const expectResumedAsClean = (args: string[], run: string, clean: string) => {
+    expect(existsSync(join(run, "sae_weights.safetensors"))).toBe(false);
+    const resumed = spawnSync(process.execPath, [...args, "--resume"], { encoding: "utf8" });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(readFileSync(join(run, "sae_weights.safetensors")).equals(readFileSync(join(clean, "sae_weights.safetensors")))).toBe(true);
+    // The same files, and no temporary a kill may have left half-written.
+    expect(readdirSync(run).sort()).toEqual(readdirSync(clean).sort());
+  };
+
   it("a CLI run killed with SIGKILL and resumed with --resume ends bit-identical", async () => {
-    const args = (out: string) => [bin, "train", "--data", "synthetic:superposition", "--synth-d", "32", "--synth-features", "96",
-      "--arch", "topk", "--d-sae", "256", "--k", "6", "--steps", "300", "--batch", "512", "--checkpoint-every", "25",
-      "--log-every", "25", "--threads", "1", "--out", out];
     const clean = join(dir, "cli-clean");
     const killed = join(dir, "cli-killed");
-    expect(spawnSync(process.execPath, args(clean), { encoding: "utf8" }).status).toBe(0);
-    const child = spawn(process.execPath, args(killed), { stdio: "ignore" });
+    expect(spawnSync(process.execPath, cliTrain(clean, 300, 25), { encoding: "utf8" }).status).toBe(0);
+    const child = spawn(process.execPath, cliTrain(killed, 300, 25), { stdio: "ignore" });
     const exited = new Promise<void>((res) => child.on("exit", () => res()));
     // Kill as soon as the first checkpoint lands, mid-run.
     while (!existsSync(checkpointPath(killed))) await new Promise((r) => setTimeout(r, 5));
     child.kill("SIGKILL");
     await exited;
-    expect(existsSync(join(killed, "sae_weights.safetensors"))).toBe(false);
-    const resumed = spawnSync(process.execPath, [...args(killed), "--resume"], { encoding: "utf8" });
-    expect(resumed.status, resumed.stderr).toBe(0);
-    expect(readFileSync(join(killed, "sae_weights.safetensors")).equals(readFileSync(join(clean, "sae_weights.safetensors")))).toBe(true);
-    // The same files, and no temporary the kill may have left half-written.
-    expect(readdirSync(killed).sort()).toEqual(readdirSync(clean).sort());
+    expectResumedAsClean(cliTrain(killed, 300, 25), killed, clean);
   });
 
   it("a CLI run stopped with Ctrl-C checkpoints the steps done, says how to go on, and resumes bit-identically", async () => {
-    const args = (out: string) => [bin, "train", "--data", "synthetic:superposition", "--synth-d", "32", "--synth-features", "96",
-      "--arch", "topk", "--d-sae", "256", "--k", "6", "--steps", "1000", "--batch", "512", "--checkpoint-every", "0",
-      "--log-every", "25", "--threads", "1", "--out", out];
+    // --checkpoint-every 0: no checkpoint before the end but the one Ctrl-C makes.
     const clean = join(dir, "int-clean");
     const stopped = join(dir, "int-stopped");
-    expect(spawnSync(process.execPath, args(clean), { encoding: "utf8" }).status).toBe(0);
-    const child = spawn(process.execPath, args(stopped), { stdio: ["ignore", "ignore", "pipe"] });
+    expect(spawnSync(process.execPath, cliTrain(clean, 1000, 0), { encoding: "utf8" }).status).toBe(0);
+    const child = spawn(process.execPath, cliTrain(stopped, 1000, 0), { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (b) => (stderr += b));
     const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
-    // Interrupt once it has started; it checkpoints nowhere else before the end (--checkpoint-every 0).
     while (!existsSync(join(stopped, "metrics.jsonl"))) await new Promise((r) => setTimeout(r, 5));
     child.kill("SIGINT");
     expect(await exited).toBe(130);
     expect(stderr).toMatch(/training stopped at step \d+ of 1000; checkpointed in .*int-stopped: rerun with --resume to continue/);
     expect(existsSync(checkpointPath(stopped))).toBe(true);
-    expect(existsSync(join(stopped, "sae_weights.safetensors"))).toBe(false);
-    const resumed = spawnSync(process.execPath, [...args(stopped), "--resume"], { encoding: "utf8" });
-    expect(resumed.status, resumed.stderr).toBe(0);
-    expect(readFileSync(join(stopped, "sae_weights.safetensors")).equals(readFileSync(join(clean, "sae_weights.safetensors")))).toBe(true);
-    expect(readdirSync(stopped).sort()).toEqual(readdirSync(clean).sort());
+    expectResumedAsClean(cliTrain(stopped, 1000, 0), stopped, clean);
     // The metrics too: the half-filled window at the stop went into the checkpoint.
     const metrics = (run: string) => readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n")
       .map((l) => { const { tokens_per_s: _t, ...rest } = JSON.parse(l); return rest; });
