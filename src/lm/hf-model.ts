@@ -40,19 +40,26 @@ export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string
 }
 
 /**
- * `reader`, telling `progress` after each tensor it reads how many values it has read of
- * those `parts` needs: every tensor but the buffers, those of later blocks (named
- * *.layers.N.* or h.N.* in every architecture here) and, left out, the final norm and the
- * unembedding.
+ * Which checkpoint tensors (by name) loading `parts` reads: every one but the buffers, the
+ * vision tower's, those of later blocks (named *.layers.N.* or h.N.* in every architecture
+ * here) and, left out, the final norm's and the unembedding. What a partial download
+ * fetches (hub.ts) and a progress bar counts.
  */
-function reportingReads(reader: WeightReader, parts: ModelParts, progress: (done: number, total: number) => void): WeightReader {
+export function readsTensor(parts: ModelParts): (name: string) => boolean {
   const later = (name: string) => Number(/(?:^|\.)(?:layers|h)\.(\d+)\./.exec(name)?.[1] ?? -1) >= parts.blocks;
   const finalNorm = (name: string) => /(^|\.)(final_layer_norm|ln_f|norm)\.(weight|bias)$/.test(name);
   const unembedding = (name: string) => /(^|\.)(lm_head|embed_out)\.weight$/.test(name);
-  const size = (name: string) => (reader.shapeOf(name) ?? []).reduce((a, b) => a * b, 1);
-  const read = (name: string) => !later(name) && !VISION.test(name) && !BUFFERS.test(name)
+  return (name) => !later(name) && !VISION.test(name) && !BUFFERS.test(name)
     && (parts.finalNorm || !finalNorm(name)) && (parts.unembed || !unembedding(name));
-  const total = reader.names().filter(read).reduce((a, n) => a + size(n), 0);
+}
+
+/**
+ * `reader`, telling `progress` after each tensor it reads how many values it has read of
+ * those `parts` needs (readsTensor).
+ */
+function reportingReads(reader: WeightReader, parts: ModelParts, progress: (done: number, total: number) => void): WeightReader {
+  const size = (name: string) => (reader.shapeOf(name) ?? []).reduce((a, b) => a * b, 1);
+  const total = reader.names().filter(readsTensor(parts)).reduce((a, n) => a + size(n), 0);
   let done = 0;
   return throughReader(reader, undefined, (shape, value) => {
     done += shape.reduce((a, b) => a * b, 1);

@@ -12,6 +12,9 @@ import { pipeline } from "node:stream/promises";
 import { downloadFile, fileDownloadInfo } from "@huggingface/hub";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { ProgressBar } from "../util/progress.js";
+import { configFromHf } from "./config.js";
+import { parseJson, readsTensor } from "./hf-model.js";
+import { partsForHooks } from "./model.js";
 import { indexShardNames } from "./weights.js";
 
 export interface HubSpec {
@@ -57,18 +60,21 @@ export type HubGet = (file: string, required: boolean) => Promise<boolean>;
  * Without a network the error says which folder to fill by hand with `expected`.
  */
 export async function resolveHubFolder(specText: string, expected: string, opts: HubOptions,
-  fetchFiles: (get: HubGet, dir: string) => Promise<void>): Promise<string> {
+  fetchFiles: (get: HubGet, dir: string) => Promise<void | "partial">): Promise<string> {
   const spec = parseHubSpec(specText);
   const dir = hubFolderDir(spec, opts.cacheDir);
   if (existsSync(join(dir, COMPLETE))) return dir;
   mkdirSync(dir, { recursive: true });
   const get: HubGet = (file, required) => fetchToFile(spec, spec.path ? `${spec.path}/${file}` : file, join(dir, file), required, opts);
   const where = `${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
+  let fetched: void | "partial";
   try {
-    await fetchFiles(get, dir);
+    fetched = await fetchFiles(get, dir);
   } catch (err) {
     throw hubFailure(err, where, `put ${expected} in ${dir} (then create ${join(dir, COMPLETE)} containing {}), or pass the folder itself`);
   }
+  // Part of the files (fetchFiles knows what its caller needs): the next call fetches the rest.
+  if (fetched === "partial") return dir;
   writeJsonAtomic(join(dir, COMPLETE), { repo: spec.repo, path: spec.path, revision: spec.revision, downloaded: new Date().toISOString() });
   return dir;
 }
@@ -87,25 +93,43 @@ export function hubFailure(err: unknown, where: string, offline: string): Error 
 
 /**
  * The local folder holding a hub model, downloading config.json, the weights
- * (single file or index + shards) and the tokenizer files on first use.
+ * (single file or index + shards) and the tokenizer files on first use. With `hooks`, a
+ * sharded checkpoint's shards that hold nothing running to those hooks reads are left for
+ * later (the first blocks of an 8B model are a fifth of its download).
  */
-export function resolveHubModel(specText: string, opts: HubOptions = {}): Promise<string> {
+export function resolveHubModel(specText: string, opts: HubOptions & { hooks?: readonly string[] } = {}): Promise<string> {
   return resolveHubFolder(specText,
     "the model's config.json, model.safetensors (or the index and shards; or pytorch_model.bin) and tokenizer.json", opts,
     async (get, dir) => {
       await get("config.json", true);
-      if (!(await fetchWeights(dir, get))) throw new Error("no model.safetensors, pytorch_model.bin or their .index.json");
+      const needed = opts.hooks ? shardFilter(dir, opts.hooks) : () => true;
+      const weights = await fetchWeights(dir, get, needed);
+      if (!weights) throw new Error("no model.safetensors, pytorch_model.bin or their .index.json");
       for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) await get(f, false);
+      return weights === "partial" ? "partial" : undefined;
     });
 }
 
-/** The weights, safetensors first: a single file, or an index and every shard it names. */
-async function fetchWeights(dir: string, get: HubGet): Promise<boolean> {
+/** Whether a tensor is one loading the model for `hooks` reads, from the downloaded config.json. */
+function shardFilter(dir: string, hooks: readonly string[]): (tensor: string) => boolean {
+  const cfgPath = join(dir, "config.json");
+  return readsTensor(partsForHooks(configFromHf(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath), hooks));
+}
+
+/**
+ * The weights, safetensors first: a single file, or an index and the shards it names that
+ * hold a `needed` tensor ("partial" when it leaves some out); false when there are none.
+ */
+async function fetchWeights(dir: string, get: HubGet, needed: (tensor: string) => boolean): Promise<boolean | "partial"> {
   for (const base of ["model.safetensors", "pytorch_model.bin"]) {
     if (await get(base, false)) return true;
+    const index = join(dir, `${base}.index.json`);
     if (await get(`${base}.index.json`, false)) {
-      for (const shard of indexShardNames(join(dir, `${base}.index.json`))) await get(shard, true);
-      return true;
+      const all = indexShardNames(index);
+      const map = (JSON.parse(readFileSync(index, "utf8")) as { weight_map: Record<string, string> }).weight_map;
+      const wanted = new Set(Object.entries(map).filter(([tensor]) => needed(tensor)).map(([, shard]) => shard));
+      for (const shard of all) if (wanted.has(shard)) await get(shard, true);
+      return wanted.size < all.length ? "partial" : true;
     }
   }
   return false;

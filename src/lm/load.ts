@@ -53,7 +53,8 @@ export async function loadModel(spec: string, opts: LoadModelOptions = {}): Prom
   const cfgPath = join(path, "config.json");
   if (!existsSync(cfgPath)) throw new Error(`${path}: no config.json; expected a Hugging Face model folder`);
   const bar = weightsBar(path, opts.progress);
-  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path), path,
+  // For hooks, the shards holding none of what they need may be absent (a partial download).
+  const model = hfLanguageModel(parseJson(readFileSync(cfgPath, "utf8"), cfgPath), cfgPath, openHfWeights(path, opts.hooks !== undefined), path,
     { dtype: opts.weights, hooks: opts.hooks, progress: bar.update });
   bar.finish();
   const tokPath = opts.tokenizer ?? path;

@@ -17,23 +17,31 @@ function openTensorFile(path: string): TensorFile {
   return path.endsWith(".safetensors") ? SafetensorsFile.open(path) : TorchCheckpoint.open(path);
 }
 
-/** Opens the weights of a Hugging Face model folder, preferring safetensors. */
-export function openHfWeights(dir: string): CheckpointWeights {
+/**
+ * Opens the weights of a Hugging Face model folder, preferring safetensors. With
+ * `missingShardsOk`, shards absent from the folder are left out instead of refused (a model
+ * loaded for hooks, whose download skipped the shards it does not read).
+ */
+export function openHfWeights(dir: string, missingShardsOk = false): CheckpointWeights {
   for (const base of ["model.safetensors", "pytorch_model.bin"]) {
     const single = join(dir, base);
     if (existsSync(single)) return new CheckpointWeights(single, [{ path: single, file: openTensorFile(single) }]);
     const index = join(dir, `${base}.index.json`);
-    if (existsSync(index)) return new CheckpointWeights(index, shardsOf(index, dir).map((path) => ({ path, file: openTensorFile(path) })));
+    if (existsSync(index)) {
+      const shards = shardsOf(index, dir, missingShardsOk);
+      return new CheckpointWeights(index, shards.map((path) => ({ path, file: openTensorFile(path) })));
+    }
   }
   throw new Error(`${dir}: no model.safetensors, pytorch_model.bin or their .index.json`);
 }
 
-/** The shard files a `*.index.json` weight map names, all of which must exist. */
-function shardsOf(index: string, dir: string): string[] {
-  return indexShardNames(index).map((f) => {
+/** The shard files a `*.index.json` weight map names, all of which must exist unless `missingOk`. */
+function shardsOf(index: string, dir: string, missingOk: boolean): string[] {
+  return indexShardNames(index).flatMap((f) => {
     const p = join(dir, f);
-    if (!existsSync(p)) throw new Error(`${index}: shard ${f} is missing from ${dir}`);
-    return p;
+    if (existsSync(p)) return [p];
+    if (missingOk) return [];
+    throw new Error(`${index}: shard ${f} is missing from ${dir}`);
   });
 }
 

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFi
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/core/native.js";
-import { SafetensorsFile } from "../../src/core/safetensors.js";
+import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { openActivationSource } from "../../src/data/open.js";
 import { readManifest } from "../../src/data/store.js";
 import { resolveHubModel } from "../../src/lm/hub.js";
@@ -329,6 +329,41 @@ describe("hf: model specs", () => {
     const fresh = await resolveHubModel("hf:tiny-org/tiny-neox", { cacheDir: again, fetch: watching(false), progress: false });
     expect(ranges.at(-1)).toBe("all"); // from the start
     expect(readFileSync(join(fresh, "model.safetensors")).equals(weights)).toBe(true);
+  });
+
+  it("loading for early hooks downloads only the shards they read; a whole load later fetches the rest", async () => {
+    // A sharded checkpoint: the embedding and block 0 in one shard, block 1, the final norm and embed_out in another.
+    const sharded = join(dir, "sharded-repo");
+    mkdirSync(sharded, { recursive: true });
+    for (const f of ["config.json", "tokenizer.json"]) copyFileSync(join(model, f), join(sharded, f));
+    const file = SafetensorsFile.open(join(model, "model.safetensors"));
+    const first = (n: string) => n === "gpt_neox.embed_in.weight" || n.startsWith("gpt_neox.layers.0.");
+    const map: Record<string, string> = {};
+    for (const [shard, names] of [["model-00001-of-00002.safetensors", file.names().filter(first)], ["model-00002-of-00002.safetensors", file.names().filter((n) => !first(n))]] as const) {
+      writeSafetensors(join(sharded, shard), Object.fromEntries(names.map((n) => [n, file.read(n)])));
+      for (const n of names) map[n] = shard;
+    }
+    writeFileSync(join(sharded, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: map }));
+    const requested: string[] = [];
+    const hub = fakeHub(sharded, "org/sharded");
+    const counting = (async (input: string | URL | Request, init?: RequestInit) => {
+      requested.push(String(input instanceof Request ? input.url : input).split("/").pop()!);
+      return hub(input, init);
+    }) as typeof fetch;
+    const opts = { cacheDir: join(dir, "cache-sharded"), fetch: counting, progress: false };
+    const early = await loadModel("hf:org/sharded", { ...opts, hooks: ["blocks.0.hook_resid_post"] });
+    expect(requested).toContain("model-00001-of-00002.safetensors");
+    expect(requested).not.toContain("model-00002-of-00002.safetensors");
+    const { model: local } = await loadModel(model);
+    const tokens = Int32Array.from([5, 17, 200, 3, 9, 11]);
+    expect(early.model.activationAt(tokens, 1, 6, "blocks.0.hook_resid_post")).toEqual(local.activationAt(tokens, 1, 6, "blocks.0.hook_resid_post"));
+    const whole = await loadModel("hf:org/sharded", opts);
+    expect(requested).toContain("model-00002-of-00002.safetensors");
+    expect(whole.model.forward(tokens, 1, 6).logits).toEqual(local.forward(tokens, 1, 6).logits);
+    // Complete now: no more requests.
+    requested.length = 0;
+    await loadModel("hf:org/sharded", opts);
+    expect(requested).toEqual([]);
   });
 
   it("falls back to pytorch_model.bin for repositories without safetensors", async () => {
