@@ -95,7 +95,7 @@ export function hubFailure(err: unknown, where: string, offline: string): Error 
  * The local folder holding a hub model, downloading config.json, the weights
  * (single file or index + shards) and the tokenizer files on first use. With `hooks`, a
  * sharded checkpoint's shards that hold nothing running to those hooks reads are left for
- * later (the first blocks of an 8B model are a fifth of its download).
+ * later (an early layer of an 8B model needs one of its four).
  */
 export function resolveHubModel(specText: string, opts: HubOptions & { hooks?: readonly string[] } = {}): Promise<string> {
   return resolveHubFolder(specText,

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { ProgressBar } from "../util/progress.js";
 import { checkTokenizerFits, hfLanguageModel, parseJson } from "./hf-model.js";
 import { resolveHubModel } from "./hub.js";
 import { llama2cFromBytes } from "./llama2c.js";
@@ -13,7 +14,6 @@ import type { LanguageModel } from "./model.js";
 import type { LoadedModel } from "./model-files.js";
 import { HfTokenizer, type TextTokenizer, gpt2TokenizerJson } from "./tokenizer.js";
 import { openHfWeights } from "./weights.js";
-import { ProgressBar } from "../util/progress.js";
 
 export type { LoadedModel } from "./model-files.js";
 
