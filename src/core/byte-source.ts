@@ -2,7 +2,7 @@
  * Random access to bytes wherever they are (a file on disk, a buffer in memory), so format
  * readers (safetensors, .npy) work the same in Node and in the browser.
  */
-import { decodeFloats } from "./dtype.js";
+import { DTYPE_SIZE, decodeFloats } from "./dtype.js";
 
 export type Fail = (problem: string) => never;
 
@@ -38,7 +38,7 @@ const FLOATS_PER_READ = 1 << 26;
  */
 export function readFloatsInto(source: ByteSource, position: number, dtype: "F32" | "F16" | "BF16" | "F64", into: Float32Array, fail: Fail,
   perRead = FLOATS_PER_READ): Float32Array {
-  const size = dtype === "F64" ? 8 : dtype === "F32" ? 4 : 2;
+  const size = DTYPE_SIZE[dtype];
   for (let at = 0; at < into.length; at += perRead) {
     const n = Math.min(perRead, into.length - at);
     const from = position + at * size;

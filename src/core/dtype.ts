@@ -82,7 +82,7 @@ function buildHalfTable(): Float32Array {
 
 /** Decodes little-endian F32/F16/BF16/F64 bytes into a new Float32Array. */
 export function decodeFloats(bytes: Uint8Array, dtype: FloatDType | "F64", count: number): Float32Array {
-  const need = count * (dtype === "F64" ? 8 : dtype === "F32" ? 4 : 2);
+  const need = count * DTYPE_SIZE[dtype];
   if (bytes.byteLength < need) throw new RangeError(`${count} ${dtype} values need ${need} bytes, got ${bytes.byteLength}`);
   const out = new Float32Array(count);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

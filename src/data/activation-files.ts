@@ -9,7 +9,7 @@ import { type ByteSource, readFloatsInto } from "../core/byte-source.js";
 import { fileSource } from "../core/file-range.js";
 import { npyDataStart, parseNpyHeader } from "../core/npy.js";
 import { SafetensorsFile } from "../core/safetensors.js";
-import { type ActivationMatrix, matrixOfSafetensors } from "./activation-matrix.js";
+import { type ActivationMatrix, matrixOfSafetensors, npyMatrixShape } from "./activation-matrix.js";
 import { checkFinite } from "./source.js";
 
 export type { ActivationMatrix } from "./activation-matrix.js";
@@ -57,8 +57,8 @@ function loadNpy(path: string): ActivationMatrix {
   // The header (a few hundred bytes in practice), whose length the first 12 bytes give.
   const dataStart = npyDataStart(source.read(0, Math.min(source.size, 12), fail));
   const h = parseNpyHeader(source.read(0, Math.min(source.size, dataStart, 1 << 24), fail), source.size, path);
-  if (h.shape.length !== 2) fail(`shape (${h.shape.join(", ")}) is not [rows, d]`);
-  return { data: readFloats(source, h.dataStart, h.dtype, h.count, path), rows: h.shape[0]!, d: h.shape[1]! };
+  const { rows, d } = npyMatrixShape(h.shape, path);
+  return { data: readFloats(source, h.dataStart, h.dtype, h.count, path), rows, d };
 }
 
 function loadRaw(path: string, [rows, d]: [number, number]): ActivationMatrix {

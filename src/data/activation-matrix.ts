@@ -46,6 +46,11 @@ export function matrixOfSafetensors(file: SafetensorsReader, name?: string): Act
 /** A 2-D float array in NumPy's format (core/npy.ts). */
 export function matrixOfNpy(bytes: Uint8Array, where: string): ActivationMatrix {
   const { shape, data } = parseNpy(bytes, where);
+  return { data, ...npyMatrixShape(shape, where) };
+}
+
+/** An .npy array's shape as [rows, d]; an error naming `where` for any other rank. */
+export function npyMatrixShape(shape: readonly number[], where: string): { rows: number; d: number } {
   if (shape.length !== 2) throw new Error(`${where}: not a usable .npy file: shape (${shape.join(", ")}) is not [rows, d]`);
-  return { data, rows: shape[0]!, d: shape[1]! };
+  return { rows: shape[0]!, d: shape[1]! };
 }

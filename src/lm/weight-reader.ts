@@ -98,24 +98,26 @@ export class CheckpointWeights implements WeightReader {
     return file.readBf16 ? file.readBf16(name) : float32ToBf16(file.read(name).data);
   }
 
-  /**
-   * The file holding `name` when it is there with `shape`; else the problem is recorded and
-   * null returned (the caller goes on with zeros of `shape`, so that one error can list every
-   * problem) — unless the problems are many, or the zeros would be many times what the
-   * checkpoint holds: then the error comes at once.
-   */
+  /** The file holding `name` when it is there with `shape`; else the problem is recorded (problem). */
   private checked(name: string, shape: number[]): TensorFile | null {
     const path = this.where.get(name);
-    const file = path === undefined ? null : this.files.get(path)!;
-    const has = file?.shape(name);
-    if (file && has!.length === shape.length && has!.every((s, i) => s === shape[i])) {
-      this.used.add(name);
-      return file;
+    if (!path) return this.problem(`missing tensor "${name}" (expected shape [${shape.join(", ")}])`, shape);
+    this.used.add(name);
+    const file = this.files.get(path)!;
+    const has = file.shape(name);
+    if (has.length !== shape.length || has.some((s, i) => s !== shape[i])) {
+      return this.problem(`tensor "${name}" has shape [${has.join(", ")}], expected [${shape.join(", ")}]${path === this.source ? "" : ` (in ${path})`}`, shape);
     }
-    if (file) this.used.add(name);
-    this.problems.push(file
-      ? `tensor "${name}" has shape [${has!.join(", ")}], expected [${shape.join(", ")}]${path === this.source ? "" : ` (in ${path})`}`
-      : `missing tensor "${name}" (expected shape [${shape.join(", ")}])`);
+    return file;
+  }
+
+  /**
+   * Records a problem and returns null: the caller goes on with zeros of `shape`, so that one
+   * error can list every problem — unless the problems are many, or the zeros would be many
+   * times what the checkpoint holds: then the error comes at once.
+   */
+  private problem(message: string, shape: number[]): null {
+    this.problems.push(message);
     if (this.problems.length >= MAX_PROBLEMS) this.fail(` (stopped after ${MAX_PROBLEMS}: does config.json belong to this checkpoint?)`);
     this.standIns += numel(shape);
     if (this.standIns > MAX_STAND_IN_RATIO * this.stored) this.fail(" (stopped: config.json asks for far more weights than the checkpoint holds)");
