@@ -134,6 +134,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   gemm_tile_shape(&mr, &nr);
   o.Set("gemmMR", mr);
   o.Set("gemmNR", nr);
+  o.Set("bf16Dot", gemm_bf16_dot_native());
   return o;
 }
 
@@ -152,9 +153,11 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
 }
 
 // ------------------------------------------------------------------ GEMM
-// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), B a Float32Array, or
-// with bf16B a Uint16Array of bfloat16 bits.
-template <bool bf16B>
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), B a Float32Array
+// (Float32, or BfloatPrecision: inputs rounded to bfloat16), or a Uint16Array of bfloat16 bits.
+enum class GemmKind { Float32, BfloatB, BfloatPrecision };
+
+template <GemmKind kind>
 void Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool ta = flag(info, 0), tb = flag(info, 1);
@@ -170,14 +173,18 @@ void Gemm(const Napi::CallbackInfo& info) {
   if (lda < a_cols || ldb < b_cols || ldc < N) throw Napi::RangeError::New(env, "sgemm: leading dimension smaller than the row length");
   need(env, A, span(a_rows, a_cols, lda), "A");
   need(env, C, span(M, N, ldc), "C");
-  if constexpr (bf16B) {
+  if constexpr (kind == GemmKind::BfloatB) {
     auto B = u16(info, 8, "B");
     need(env, B, span(b_rows, b_cols, ldb), "B");
     sgemm_bf16b(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
   } else {
     auto B = f32(info, 8, "B");
     need(env, B, span(b_rows, b_cols, ldb), "B");
-    sgemm(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
+    if constexpr (kind == GemmKind::BfloatPrecision) {
+      sgemm_bf16(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
+    } else {
+      sgemm(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
+    }
   }
 }
 
@@ -652,8 +659,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
-  exports.Set("sgemm", Napi::Function::New(env, Gemm<false>));
-  exports.Set("sgemmBf16B", Napi::Function::New(env, Gemm<true>));
+  exports.Set("sgemm", Napi::Function::New(env, Gemm<GemmKind::Float32>));
+  exports.Set("sgemmBf16B", Napi::Function::New(env, Gemm<GemmKind::BfloatB>));
+  exports.Set("sgemmBf16", Napi::Function::New(env, Gemm<GemmKind::BfloatPrecision>));
   exports.Set("topkRows", Napi::Function::New(env, TopkRows));
   exports.Set("groupMaxRows", Napi::Function::New(env, GroupMaxRows));
   exports.Set("batchTopk", Napi::Function::New(env, BatchTopk));

@@ -44,6 +44,15 @@ bool set_isa(Isa isa) {
   return true;
 }
 
+bool has_bf16_dot() {
+#if SAEKIT_X86
+  static const bool has = (__builtin_cpu_init(), best_isa() == Isa::Avx512 && __builtin_cpu_supports("avx512bf16"));
+  return has;
+#else
+  return false;
+#endif
+}
+
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Avx512: return "avx512";

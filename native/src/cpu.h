@@ -12,6 +12,8 @@ Isa best_isa();          // what this CPU supports
 Isa active_isa();        // what kernels use now
 bool set_isa(Isa isa);   // false (and no change) if the CPU lacks it
 const char* isa_name(Isa isa);
+// Whether the CPU has the AVX-512 BF16 dot-product instructions (vdpbf16ps).
+bool has_bf16_dot();
 
 }  // namespace saekit
 
@@ -21,6 +23,8 @@ const char* isa_name(Isa isa);
 #define SAEKIT_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define SAEKIT_TARGET_AVX512 \
   __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,f16c")))
+#define SAEKIT_TARGET_AVX512_BF16 \
+  __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,avx2,fma,f16c")))
 #else
 #define SAEKIT_X86 0
 #endif

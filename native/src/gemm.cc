@@ -25,6 +25,9 @@ struct Problem {
   long ldc;
   // B as bfloat16 bits instead (B is then null): widened to float32 as it is packed.
   const uint16_t* Bh = nullptr;
+  // bfloat16 precision: op(A) and op(B) rounded to bfloat16 (bf16_round_bits), products
+  // summed in float32; on the dot-product instructions where the CPU has them.
+  bool bf16 = false;
 };
 
 const MicroKernel& active_kernel() {
@@ -39,26 +42,44 @@ const MicroKernel& active_kernel() {
 }
 
 // 64-byte aligned scratch that grows on demand, one per thread and purpose.
-struct Scratch {
-  float* data = nullptr;
+template <typename T>
+struct ScratchOf {
+  T* data = nullptr;
   size_t size = 0;
-  ~Scratch() { std::free(data); }
-  float* get(size_t n) {
+  ~ScratchOf() { std::free(data); }
+  T* get(size_t n) {
     if (n > size) {
       std::free(data);
-      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-      data = static_cast<float*>(std::aligned_alloc(64, bytes));
+      size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+      data = static_cast<T*>(std::aligned_alloc(64, bytes));
       if (!data) throw std::bad_alloc();
       size = n;
     }
     return data;
   }
 };
+using Scratch = ScratchOf<float>;
+
+// x[i] = bf16(x[i]) * scale: what the bfloat16-precision product reads, on CPUs without the
+// dot-product instructions (the float32 kernel then multiplies values that are bfloat16).
+SAEKIT_BODY void round_to_bf16_body(float* x, long n, float scale) {
+  for (long i = 0; i < n; i++) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    u = bf16_round_bits(u);
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    x[i] = scale * v;
+  }
+}
+SAEKIT_MULTIVERSION(void, round_to_bf16, (float* x, long n, float scale), (x, n, scale))
 
 // Packs rows [i0, i0+mc) x depth [k0, k0+kc) of alpha*op(A) into MR-row micro-panels:
 // panel p holds, for each k, the MR values op(A)[i0+p*MR+r, k0+k]; rows past M are zero.
+// With bfloat16 precision the values are rounded and then multiplied by alpha.
 void pack_a(const Problem& p, const MicroKernel& uk, long i0, long mc, long k0, long kc, float* dst) {
   const int MR = uk.mr;
+  const float alpha = p.bf16 ? 1.0f : p.alpha;
   for (long ip = 0; ip < mc; ip += MR) {
     long rows = std::min<long>(MR, mc - ip);
     float* panel = dst + ip * kc;
@@ -68,14 +89,15 @@ void pack_a(const Problem& p, const MicroKernel& uk, long i0, long mc, long k0, 
         const float* src = p.A + (k0 + k) * p.lda + i0 + ip;
         float* out = panel + k * MR;
         long r = 0;
-        for (; r < rows; r++) out[r] = p.alpha * src[r];
+        for (; r < rows; r++) out[r] = alpha * src[r];
         for (; r < MR; r++) out[r] = 0.0f;
       }
     } else {
       // op(A)[i,k] = A[i*lda+k]: each row is contiguous in k, the panel wants it across.
-      uk.pack_transposed(p.A + (i0 + ip) * p.lda + k0, p.lda, rows, MR, kc, p.alpha, panel, MR);
+      uk.pack_transposed(p.A + (i0 + ip) * p.lda + k0, p.lda, rows, MR, kc, alpha, panel, MR);
     }
   }
+  if (p.bf16) round_to_bf16(dst, ((mc + MR - 1) / MR) * MR * kc, p.alpha);
 }
 
 // Packs depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR-column micro-panels:
@@ -109,6 +131,17 @@ void pack_b(const Problem& p, const MicroKernel& uk, long k0, long kc, long j0, 
       }
     }
   }
+  if (p.bf16) round_to_bf16(dst, ((nc + NR - 1) / NR) * NR * kc, 1.0f);
+}
+
+// Edge tile: the kernel computed the full tile aside; write back only what exists.
+void write_edge_tile(const float* tile, int NR, float* c, long ldc, long rows, long cols, float beta) {
+  for (long r = 0; r < rows; r++)
+    for (long col = 0; col < cols; col++) {
+      float* out = c + r * ldc + col;
+      float v = tile[r * NR + col];
+      *out = beta == 0.0f ? v : (beta == 1.0f ? *out + v : beta * *out + v);
+    }
 }
 
 // The five BLIS loops over one rectangle of C: rows [m0, m1), columns [n0, n1).
@@ -139,14 +172,85 @@ void gemm_block(const Problem& p, const MicroKernel& uk, long m0, long m1, long 
             if (rows == MR && cols == NR) {
               uk.fn(kc, ap, bp, c, p.ldc, beta);
             } else {
-              // Edge tile: compute the full tile aside, write back only what exists.
               uk.fn(kc, ap, bp, tile, NR, 0.0f);
-              for (long r = 0; r < rows; r++)
-                for (long col = 0; col < cols; col++) {
-                  float* out = c + r * p.ldc + col;
-                  float v = tile[r * NR + col];
-                  *out = beta == 0.0f ? v : (beta == 1.0f ? *out + v : beta * *out + v);
-                }
+              write_edge_tile(tile, NR, c, p.ldc, rows, cols, beta);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- bfloat16 dot products
+// The same loops for the BF16 dot-product kernel, whose panels hold pairs of k per word.
+
+// Rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) as MR-row micro-panels of pairs.
+void pack_a_pairs(const Problem& p, const DotKernel& dk, long i0, long mc, long k0, long kc, uint32_t* dst) {
+  const int MR = dk.mr;
+  const long pairs = (kc + 1) / 2;
+  for (long ip = 0; ip < mc; ip += MR) {
+    const int rows = static_cast<int>(std::min<long>(MR, mc - ip));
+    uint32_t* panel = dst + ip * pairs;
+    if (!p.ta) {
+      dk.pack_pairs_transposed(p.A + (i0 + ip) * p.lda + k0, p.lda, rows, MR, kc, panel, MR);
+      continue;
+    }
+    // op(A)[i,k] = A[k*lda+i]: the pair's two k are rows of A.
+    dk.pack_pairs(p.A + k0 * p.lda + i0 + ip, p.lda, rows, MR, kc, panel, MR);
+  }
+}
+
+// Depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) as NR-column micro-panels of pairs.
+void pack_b_pairs(const Problem& p, const DotKernel& dk, long k0, long kc, long j0, long nc, uint32_t* dst) {
+  const int NR = dk.nr;
+  const long pairs = (kc + 1) / 2;
+  for (long jp = 0; jp < nc; jp += NR) {
+    const long cols = std::min<long>(NR, nc - jp);
+    uint32_t* panel = dst + jp * pairs;
+    if (p.tb) {
+      for (int c0 = 0; c0 < NR; c0 += 16) {
+        const int have = static_cast<int>(std::max<long>(0, std::min<long>(16, cols - c0)));
+        const long at = have > 0 ? (j0 + jp + c0) * p.ldb + k0 : 0;
+        dk.pack_pairs_transposed(p.B + at, p.ldb, have, 16, kc, panel + c0, NR);
+      }
+      continue;
+    }
+    dk.pack_pairs(p.B + k0 * p.ldb + j0 + jp, p.ldb, cols, NR, kc, panel, NR);
+  }
+}
+
+// gemm_block's loops with the dot-product kernel (alpha applied by the kernel).
+void gemm_block_dot(const Problem& p, const DotKernel& dk, long m0, long m1, long n0, long n1) {
+  thread_local ScratchOf<uint32_t> a_scratch, b_scratch;
+  thread_local Scratch tile_scratch;
+  const int MR = dk.mr, NR = dk.nr;
+  const long KC = dk.kc, MC = dk.mc, NC = dk.nc;
+  uint32_t* packed_b = b_scratch.get((KC / 2) * (((std::min(NC, n1 - n0) + NR - 1) / NR) * NR));
+  uint32_t* packed_a = a_scratch.get((KC / 2) * (((std::min(MC, m1 - m0) + MR - 1) / MR) * MR));
+  float* tile = tile_scratch.get(MR * NR);
+
+  for (long jc = n0; jc < n1; jc += NC) {
+    long nc = std::min(NC, n1 - jc);
+    for (long pc = 0; pc < p.K; pc += KC) {
+      long kc = std::min(KC, p.K - pc), pairs = (kc + 1) / 2;
+      float beta = pc == 0 ? p.beta : 1.0f;
+      pack_b_pairs(p, dk, pc, kc, jc, nc, packed_b);
+      for (long ic = m0; ic < m1; ic += MC) {
+        long mc = std::min(MC, m1 - ic);
+        pack_a_pairs(p, dk, ic, mc, pc, kc, packed_a);
+        for (long jr = 0; jr < nc; jr += NR) {
+          long cols = std::min<long>(NR, nc - jr);
+          const uint32_t* bp = packed_b + jr * pairs;
+          for (long ir = 0; ir < mc; ir += MR) {
+            long rows = std::min<long>(MR, mc - ir);
+            const uint32_t* ap = packed_a + ir * pairs;
+            float* c = p.C + (ic + ir) * p.ldc + jc + jr;
+            if (rows == MR && cols == NR) {
+              dk.fn(pairs, ap, bp, c, p.ldc, p.alpha, beta);
+            } else {
+              dk.fn(pairs, ap, bp, tile, NR, p.alpha, 0.0f);
+              write_edge_tile(tile, NR, c, p.ldc, rows, cols, beta);
             }
           }
         }
@@ -160,7 +264,7 @@ long ceil_div(long a, long b) { return (a + b - 1) / b; }
 // Picks a tm x tn grid of C rectangles, one per thread, that minimises total packing work:
 // every rectangle packs its own rows of A once per NC-wide column block and its columns of B
 // once, so splitting N re-packs A and splitting M re-packs B.
-void choose_grid(const Problem& p, const MicroKernel& uk, int threads, int* tm, int* tn) {
+void choose_grid(const Problem& p, const Blocking& uk, int threads, int* tm, int* tn) {
   double best = -1;
   for (int a = 1; a <= threads; a++) {
     if (threads % a) continue;
@@ -243,18 +347,25 @@ void run(const Problem& p) {
       for (long j = 0; j < N; j++) p.C[i * p.ldc + j] = p.beta == 0.0f ? 0.0f : p.beta * p.C[i * p.ldc + j];
     return;
   }
-  if (M == 1) return gemv(p);
+  // A vector times a matrix streams B unpacked; with bfloat16 precision it is packed (and
+  // rounded) like any other product instead, at some cost.
+  if (M == 1 && !p.bf16) return gemv(p);
+  DotKernel dk;
+  const bool dot = p.bf16 && !p.Bh && dot_kernel_bf16(&dk);
   const MicroKernel& uk = active_kernel();
+  const Blocking& blocking = dot ? static_cast<const Blocking&>(dk) : uk;
   // Below ~4 MFLOP a thread wake-up costs more than it saves.
   double flops = 2.0 * M * N * K;
   int threads = flops < 4e6 ? 1 : pool_threads();
   int tm = 1, tn = 1;
-  choose_grid(p, uk, threads, &tm, &tn);
+  choose_grid(p, blocking, threads, &tm, &tn);
   parallel_for(tm * tn, [&](int t) {
     int bi = t / tn, bj = t % tn;
-    long m0 = split_point(M, uk.mr, bi, tm), m1 = split_point(M, uk.mr, bi + 1, tm);
-    long n0 = split_point(N, uk.nr, bj, tn), n1 = split_point(N, uk.nr, bj + 1, tn);
-    if (m0 < m1 && n0 < n1) gemm_block(p, uk, m0, m1, n0, n1);
+    long m0 = split_point(M, blocking.mr, bi, tm), m1 = split_point(M, blocking.mr, bi + 1, tm);
+    long n0 = split_point(N, blocking.nr, bj, tn), n1 = split_point(N, blocking.nr, bj + 1, tn);
+    if (m0 >= m1 || n0 >= n1) return;
+    if (dot) gemm_block_dot(p, dk, m0, m1, n0, n1);
+    else gemm_block(p, uk, m0, m1, n0, n1);
   });
 }
 
@@ -268,6 +379,18 @@ void gemm_tile_shape(int* mr, int* nr) {
 void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
            long lda, const float* B, long ldb, float beta, float* C, long ldc) {
   run(Problem{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
+}
+
+void sgemm_bf16(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
+                long lda, const float* B, long ldb, float beta, float* C, long ldc) {
+  Problem p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  p.bf16 = true;
+  run(p);
+}
+
+bool gemm_bf16_dot_native() {
+  DotKernel dk;
+  return dot_kernel_bf16(&dk);
 }
 
 void sgemm_bf16b(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,

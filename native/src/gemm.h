@@ -20,6 +20,16 @@ void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, cons
 void sgemm_bf16b(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
                  long lda, const uint16_t* B, long ldb, float beta, float* C, long ldc);
 
+// bfloat16 precision (PyTorch's "medium" float32 matmul precision): C = alpha * bf16(op(A)) *
+// bf16(op(B)) + beta * C, each input rounded to bfloat16 (to nearest even, denormals to zero;
+// bf16_round_bits in gemm_kernels.h), each product exact in float32, the sums in float32.
+// On CPUs with AVX-512 BF16 it runs on the dot-product instructions at about twice sgemm's
+// speed; elsewhere the float32 kernel multiplies the rounded values (same precision, no gain).
+void sgemm_bf16(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
+                long lda, const float* B, long ldb, float beta, float* C, long ldc);
+// Whether sgemm_bf16 runs on the dot-product instructions now.
+bool gemm_bf16_dot_native();
+
 // The micro-kernel geometry in use (for tests that want edge cases around MR and NR).
 void gemm_tile_shape(int* mr, int* nr);
 

@@ -52,6 +52,19 @@ export interface Kernels {
     C: Float32Array, ldc: number,
   ): void;
 
+  /**
+   * sgemm at bfloat16 precision (PyTorch's "medium" float32 matmul precision): op(A) and
+   * op(B) rounded to bfloat16 (bf16.ts roundToBf16), each product exact in float32, the
+   * sums in float32. On CPUs with AVX-512 BF16 the native one runs on the dot-product
+   * instructions at about twice sgemm's speed; elsewhere it computes the same, no faster.
+   * kernels() routes sgemm here under setMatmulPrecision("medium").
+   */
+  sgemmBf16(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number,
+    C: Float32Array, ldc: number,
+  ): void;
+
   // The selection kernels rank v = x[b, j] + bias[j] when a column bias is given: the SAE
   // encoder bias folds into selection instead of costing a pass over [batch, m], and a
   // NaN bias masks a column out in every mode, since NaN ranks last (AuxK picks among

@@ -9,7 +9,7 @@ import type { Kernels } from "./kernel-api.js";
 
 /** What the addon exports beyond the Kernels interface. */
 export interface NativeAddon extends Kernels {
-  info(): { isa: string; bestIsa: string; threads: number; gemmMR: number; gemmNR: number };
+  info(): { isa: string; bestIsa: string; threads: number; gemmMR: number; gemmNR: number; bf16Dot: boolean };
   setThreads(n: number): void;
   /** Forces an instruction set at or below what the CPU has; false if the CPU lacks it. */
   setIsa(isa: "avx512" | "avx2" | "generic"): boolean;

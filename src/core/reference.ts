@@ -3,7 +3,7 @@
  * same thing, accumulating in float64. The tests hold the native kernels to these, and
  * saekit runs on them when the addon is not built. Keep them obviously correct, not fast.
  */
-import { sgemmBf16BVia } from "./bf16.js";
+import { sgemmBf16BVia, sgemmBf16Via } from "./bf16.js";
 import { Activation, type Kernels, RotaryStyle, SelectMode } from "./kernel-api.js";
 import { QuadTree } from "./quadtree.js";
 import { counterNormal } from "./rng.js";
@@ -97,6 +97,12 @@ export const referenceKernels: Kernels = Object.freeze({
     A: Float32Array, lda: number, B: Uint16Array, ldb: number, beta: number,
     C: Float32Array, ldc: number): void {
     sgemmBf16BVia(referenceKernels.sgemm)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  },
+
+  sgemmBf16(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number,
+    C: Float32Array, ldc: number): void {
+    sgemmBf16Via(referenceKernels.sgemm)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   },
 
   topkRows(x: Float32Array, batch: number, m: number, k: number, mode: SelectMode,

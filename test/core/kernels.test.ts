@@ -6,8 +6,8 @@
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { Activation, RotaryStyle, SelectMode } from "../../src/core/kernel-api.js";
-import { bf16ToFloat32, float32ToBf16 } from "../../src/core/bf16.js";
-import { typescriptKernels, wasmKernels } from "../../src/core/kernels.js";
+import { bf16ToFloat32, float32ToBf16, roundToBf16 } from "../../src/core/bf16.js";
+import { kernels, matmulPrecision, runtimeInfo, setMatmulPrecision, typescriptKernels, wasmKernels, withMatmulPrecision } from "../../src/core/kernels.js";
 import { referenceKernels as ref } from "../../src/core/reference.js";
 import { Rng, counterNormal } from "../../src/core/rng.js";
 import { forEachIsa, maxAbs, maxAbsDiff, nativeAddon, randn } from "../helpers.js";
@@ -166,6 +166,95 @@ describe("sgemm", () => {
     expect(Number.isNaN(back[7]!)).toBe(true);
     const r = randn(new Rng(3), 1000);
     expect(maxAbsDiff(bf16ToFloat32(float32ToBf16(r)), r)).toBeLessThanOrEqual(2 ** -8 * maxAbs(r));
+  });
+});
+
+describe("sgemm at bfloat16 precision", () => {
+  const bitsOf = (x: Float32Array) => [...new Uint32Array(x.buffer, x.byteOffset, x.length)].map((u) => u.toString(16));
+
+  it("rounds each input as the AVX-512 BF16 conversions do: nearest, ties to even, denormals to zero, NaN quiet", () => {
+    // The values the C++ check in the commit that added this met on a Zen 4 core's vcvtne2ps2bf16.
+    const x = new Float32Array(new Uint32Array([
+      0x00000001, 0x80400000, 0x007fffff, 0x00800000, 0x7f800001, 0xffc00001, 0x3f808000, 0x3f818000, 0x7f7fffff, 0x3f80ffff,
+    ]).buffer);
+    expect(bitsOf(roundToBf16(x))).toEqual([
+      "0", "80000000", "0", "800000", "7fc00000", "ffc00000", "3f800000", "3f820000", "7f800000", "3f810000",
+    ]);
+  });
+
+  it("is the product of the rounded inputs summed in float32, on every kernel set, the dot-product instructions included", () => {
+    const rng = new Rng(13);
+    const shapes: Array<[number, number, number]> = [
+      [1, 1, 1], [1, 100, 513], [3, 5, 7], [15, 33, 17], [29, 47, 130], [113, 65, 9], [300, 40, 1100], [20, 4200, 33],
+    ];
+    forEachIsa((isa) => {
+      for (const [M, N, K] of shapes) {
+        for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+          // Strided operands and a C wider than N, whose extra columns stay as they were.
+          const lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
+          const A = randn(rng, (ta ? K : M) * lda), B = randn(rng, (tb ? N : K) * ldb);
+          const C0 = randn(rng, M * ldc);
+          const want = C0.slice();
+          ref.sgemmBf16(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, want, ldc);
+          const tol = 4e-5 * Math.sqrt(K);
+          for (const [name, k] of [["native", native], ["typescript", typescriptKernels], ["wasm", wasmKernels]] as const) {
+            if (name !== "native" && isa !== "avx512") continue; // they do not depend on the ISA
+            const got = C0.slice();
+            k.sgemmBf16(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, got, ldc);
+            const label = `${name} ${isa} ${M}x${N}x${K} ta=${ta} tb=${tb}`;
+            expect(maxAbsDiff(got, want), label).toBeLessThan(tol);
+            for (let i = 0; i < M; i++) for (let j = N; j < ldc; j++) expect(got[i * ldc + j], label).toBe(C0[i * ldc + j]);
+          }
+        }
+      }
+    });
+  });
+
+  it("differs from the float32 product by bfloat16's rounding, not float32's", () => {
+    const rng = new Rng(14);
+    const M = 64, N = 48, K = 256;
+    const A = randn(rng, M * K), B = randn(rng, N * K);
+    const full = new Float32Array(M * N), half = new Float32Array(M * N);
+    native.sgemm(false, true, M, N, K, 1, A, K, B, K, 0, full, N);
+    native.sgemmBf16(false, true, M, N, K, 1, A, K, B, K, 0, half, N);
+    // Each product is off by ~2^-8 relative; over K of them the error grows like sqrt(K).
+    const err = maxAbsDiff(full, half);
+    expect(err).toBeGreaterThan(100 * 4e-5 * Math.sqrt(K));
+    expect(err).toBeLessThan(2 ** -7 * Math.sqrt(K) * 4);
+  });
+
+  it("kernels().sgemm follows the matmul precision, which withMatmulPrecision sets for a while", () => {
+    const rng = new Rng(15);
+    const M = 33, N = 70, K = 90;
+    const A = randn(rng, M * K), B = randn(rng, K * N);
+    const product = (f: typeof native.sgemm) => {
+      const C = new Float32Array(M * N);
+      f(false, false, M, N, K, 1, A, K, B, N, 0, C, N);
+      return C;
+    };
+    expect(matmulPrecision()).toBe("highest");
+    expect(runtimeInfo().bf16Matmul).toBe(native.info().bf16Dot ? "dot-product instructions" : "emulated");
+    try {
+      setMatmulPrecision("medium");
+      expect(runtimeInfo().matmulPrecision).toBe("medium");
+      expect(product(kernels().sgemm)).toEqual(product(native.sgemmBf16));
+      const inside = withMatmulPrecision("highest", () => product(kernels().sgemm));
+      expect(inside).toEqual(product(native.sgemm));
+      expect(matmulPrecision()).toBe("medium");
+      expect(() => withMatmulPrecision("highest", () => { throw new Error("boom"); })).toThrow("boom");
+      expect(matmulPrecision()).toBe("medium");
+      expect(() => setMatmulPrecision("low" as "medium")).toThrow(/must be one of highest, medium/);
+    } finally {
+      setMatmulPrecision("highest");
+    }
+    expect(product(kernels().sgemm)).toEqual(product(native.sgemm));
+  });
+
+  it("refuses buffers too small for the shapes", () => {
+    expect(() => native.sgemmBf16(false, false, 4, 4, 4, 1, new Float32Array(10), 4, new Float32Array(16), 4, 0, new Float32Array(16), 4))
+      .toThrow(/A: needs 16 elements/);
+    expect(() => ref.sgemmBf16(false, false, 4, 4, 4, 1, new Float32Array(16), 4, new Float32Array(10), 4, 0, new Float32Array(16), 4))
+      .toThrow(/B: needs 16 elements/);
   });
 });
 
