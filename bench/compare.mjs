@@ -2,7 +2,8 @@
 // Runs saekit's benchmarks and the Python peers side by side, in one run on one machine,
 // and prints every measurement plus the ratios saekit / peer as JSON lines.
 //
-//   node bench/compare.mjs kernels [--threads 2]   # sgemm and topk vs PyTorch/OpenBLAS
+//   node bench/compare.mjs kernels [--threads 2]   # sgemm (float32, and at bfloat16 precision) and
+//                                                  # topk vs PyTorch (OpenBLAS; oneDNN for bf16)
 //   node bench/compare.mjs train   [--threads 2]   # TopK/vSAE/BatchTopK/Matryoshka/MP training step vs
 //                                                  # peer_topk_sae.py, peer_batchtopk.py, peer_mp.py
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
@@ -45,6 +46,15 @@ if (suite === "kernels") {
     out(ours);
     out(peer);
     out({ compare: "gemm", m, k, n, threads, ratio_vs_openblas: +(ours.gflops / peer.gflops).toFixed(3) });
+    // At bfloat16 precision: against PyTorch's bf16 torch.mm, and against our own float32.
+    const half = saekit("bench", "gemm", "--m", `${m}`, "--k", `${k}`, "--n", `${n}`, "--threads", `${threads}`, "--matmul-precision", "medium")[0];
+    const peerHalf = run(python, ["bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`, "--dtype", "bfloat16"])[0];
+    out(half);
+    out(peerHalf);
+    out({
+      compare: "gemm-bf16", m, k, n, threads, ratio_vs_torch_bf16: +(half.gflops / peerHalf.gflops).toFixed(3),
+      ratio_vs_float32: +(half.gflops / ours.gflops).toFixed(3),
+    });
   }
   const ours = saekit("bench", "topk", "--batch", "4096", "--m", "16384", "--k", "64", "--threads", `${threads}`)[0];
   const peer = run(python, ["bench/peer_kernels.py", "--shapes", "", "--topk", "4096x16384x64", "--threads", `${threads}`])[0];
@@ -68,6 +78,15 @@ if (suite === "kernels") {
     out(ours);
     out(peer);
     out({ compare: "train", arch, m, threads, peer_impl: peerImpl, speedup: +(ours.tokens_per_s / peer.tokens_per_s).toFixed(2) });
+    if (arch === "topk" && m === 16384) {
+      // At bfloat16 matmul precision, against our float32 step and the peer's (which is float32).
+      const half = saekit("bench", "train", "--arch", arch, "--m", `${m}`, "--threads", `${threads}`, "--matmul-precision", "medium")[0];
+      out(half);
+      out({
+        compare: "train-bf16", arch, m, threads, speedup_vs_float32: +(half.tokens_per_s / ours.tokens_per_s).toFixed(2),
+        speedup_vs_peer_float32: +(half.tokens_per_s / peer.tokens_per_s).toFixed(2),
+      });
+    }
   }
 } else if (suite === "tsne") {
   // The very points saekit's bench draws (clustered unit vectors in R^512), handed to the
@@ -96,6 +115,13 @@ if (suite === "kernels") {
     compare: "lm", preset: "pythia-70m", threads,
     harvest_speedup: +(ours.harvest_tokens_per_s / peer.harvest_tokens_per_s).toFixed(2),
     full_speedup: +(ours.full_tokens_per_s / peer.full_tokens_per_s).toFixed(2),
+  });
+  const half = saekit("bench", "lm", "--preset", "pythia-70m", "--threads", `${threads}`, "--matmul-precision", "medium")[0];
+  out(half);
+  out({
+    compare: "lm-bf16", preset: "pythia-70m", threads,
+    harvest_speedup_vs_float32: +(half.harvest_tokens_per_s / ours.harvest_tokens_per_s).toFixed(2),
+    full_speedup_vs_float32: +(half.full_tokens_per_s / ours.full_tokens_per_s).toFixed(2),
   });
 } else {
   console.error(`unknown suite "${suite}" (kernels, train, tsne, lm)`);

@@ -3,13 +3,16 @@
 OpenBLAS on Debian; topk is ATen's).
 
 Prints one JSON line per measurement in the schema of the saekit benches:
-{"bench":"gemm","impl":"torch","m":..,"k":..,"n":..,"threads":..,"ms":..,"gflops":..}
+{"bench":"gemm","impl":"torch","m":..,"k":..,"n":..,"threads":..,"dtype":..,"ms":..,"gflops":..}
 {"bench":"topk","impl":"torch","batch":..,"m":..,"k":..,"threads":..,"ms":..}
 Run with Debian's /usr/bin/python3 (python3-torch) and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
 unset so OpenBLAS picks its AVX-512 kernel.
 
+--dtype bfloat16 times torch.mm on bfloat16 tensors instead (oneDNN's bf16 GEMM, float32
+accumulation, bf16 output): the peer of `saekit bench gemm --matmul-precision medium`.
+
 usage: peer_kernels.py [--shapes 4096x512x16384,4096x2048x512] [--topk 4096x16384x64]
-                       [--threads 1,2] [--runs 7]
+                       [--threads 1,2] [--runs 7] [--dtype float32|bfloat16]
 """
 import argparse
 import ctypes
@@ -28,12 +31,12 @@ def set_blas_threads(threads):
         ctypes.CDLL(lib).openblas_set_num_threads(threads)
 
 
-def bench(m, k, n, threads, runs):
+def bench(m, k, n, threads, runs, dtype="float32"):
     set_blas_threads(threads)
     torch.manual_seed(0)
-    a = torch.randn(m, k)
-    b = torch.randn(k, n)
-    c = torch.empty(m, n)
+    a = torch.randn(m, k).to(getattr(torch, dtype))
+    b = torch.randn(k, n).to(getattr(torch, dtype))
+    c = torch.empty(m, n, dtype=getattr(torch, dtype))
     for _ in range(2):
         torch.mm(a, b, out=c)
     times = []
@@ -43,7 +46,7 @@ def bench(m, k, n, threads, runs):
         times.append(time.perf_counter() - t0)
     times.sort()
     med = times[len(times) // 2]
-    return {"bench": "gemm", "impl": "torch", "m": m, "k": k, "n": n, "threads": threads,
+    return {"bench": "gemm", "impl": "torch", "m": m, "k": k, "n": n, "threads": threads, "dtype": dtype,
             "ms": round(med * 1e3, 3), "gflops": round(2.0 * m * k * n / med / 1e9, 1)}
 
 
@@ -69,11 +72,12 @@ def main():
     p.add_argument("--topk", default="4096x16384x64")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     a = p.parse_args()
     for shape in filter(None, a.shapes.split(",")):
         m, k, n = (int(v) for v in shape.split("x"))
         for t in a.threads.split(","):
-            print(json.dumps(bench(m, k, n, int(t), a.runs)), flush=True)
+            print(json.dumps(bench(m, k, n, int(t), a.runs, a.dtype)), flush=True)
     for shape in filter(None, a.topk.split(",")):
         batch, m, k = (int(v) for v in shape.split("x"))
         for t in a.threads.split(","):

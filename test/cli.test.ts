@@ -1,5 +1,6 @@
 /** The CLI as a user runs it: every command answers --help, benches print JSON lines. */
 import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../src/cli/main.js";
@@ -8,7 +9,11 @@ import { packageRoot } from "../src/core/native.js";
 const bin = join(packageRoot(), "bin", "saekit.js");
 
 function saekit(...args: string[]) {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, SAEKIT_QUIET: "1" } });
+  return saekitWith({}, ...args);
+}
+
+function saekitWith(env: Record<string, string>, ...args: string[]) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, SAEKIT_QUIET: "1", ...env } });
 }
 
 /** Every command path in the program, e.g. ["bench", "gemm"]. */
@@ -43,6 +48,16 @@ describe("saekit CLI", () => {
     expect(info).toMatchObject({ kernels: "native", wasmSimd: true, arch: process.arch });
     // The AVX-512 kernel's tile here, AVX2's or the portable one's elsewhere.
     expect(info.gemmTile).toBe({ avx512: "14x32", avx2: "6x16", generic: process.arch === "arm64" ? "8x12" : "6x8" }[info.isa as string]);
+    // bfloat16 products on vdpbf16ps exactly where the kernel lists the AVX-512 BF16 flag.
+    expect(info.matmulPrecision).toBe("highest");
+    if (existsSync("/proc/cpuinfo") && info.isa === "avx512") {
+      const bf16 = /\bavx512_bf16\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
+      expect(info.bf16Matmul).toBe(bf16 ? "dot-product instructions" : "emulated");
+    }
+    expect(JSON.parse(saekitWith({ SAEKIT_MATMUL_PRECISION: "medium" }, "info").stdout).matmulPrecision).toBe("medium");
+    const bad = saekitWith({ SAEKIT_MATMUL_PRECISION: "half" }, "info");
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/SAEKIT_MATMUL_PRECISION must be one of highest, medium, got "half"/);
   });
 
   it("bench gemm and bench topk print one JSON line each", () => {
@@ -54,6 +69,8 @@ describe("saekit CLI", () => {
     const t = saekit("bench", "topk", "--batch", "8", "--m", "100", "--k", "5", "--threads", "1");
     expect(t.status, t.stderr).toBe(0);
     expect(JSON.parse(t.stdout)).toMatchObject({ bench: "topk", batch: 8, m: 100, k: 5 });
+    const half = saekit("bench", "gemm", "--m", "64", "--k", "32", "--n", "48", "--threads", "1", "--runs", "5", "--matmul-precision", "medium");
+    expect(JSON.parse(half.stdout)).toMatchObject({ bench: "gemm", precision: "medium" });
     // The browser's kernels and the reference twins, timed on request.
     for (const set of ["typescript", "reference"]) {
       const r = saekit("bench", "gemm", "--m", "16", "--k", "8", "--n", "12", "--runs", "5", "--kernels", set);

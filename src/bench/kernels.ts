@@ -1,5 +1,5 @@
 /** `saekit bench gemm` and `saekit bench topk`: the two kernels SAE training lives on. */
-import { type Kernels, kernels, runtimeInfo, setThreads, SelectMode, typescriptKernels, wasmKernels } from "../core/kernels.js";
+import { type Kernels, type MatmulPrecision, kernels, runtimeInfo, setThreads, SelectMode, typescriptKernels, wasmKernels } from "../core/kernels.js";
 import { referenceKernels } from "../core/reference.js";
 import { wasmSimdAvailable } from "../core/wasm-gemm.js";
 import { Rng } from "../core/rng.js";
@@ -32,6 +32,8 @@ export interface GemmBenchOptions {
   transB?: boolean;
   runs?: number;
   kernels?: KernelSet;
+  /** "medium": the product of the inputs rounded to bfloat16 (sgemmBf16). Default "highest". */
+  precision?: MatmulPrecision;
 }
 
 export interface GemmBenchResult {
@@ -44,11 +46,12 @@ export interface GemmBenchResult {
   n: number;
   threads: number;
   transB: boolean;
+  precision: MatmulPrecision;
   ms: number;
   gflops: number;
 }
 
-/** C[m, n] = A[m, k] * B[k, n] (or B^T), fp32; reports the median time and GFLOP/s. */
+/** C[m, n] = A[m, k] * B[k, n] (or B^T), fp32 or bf16 inputs; reports the median time and GFLOP/s. */
 export function benchGemm(o: GemmBenchOptions): GemmBenchResult {
   setThreads(o.threads);
   const rng = new Rng(0);
@@ -57,11 +60,13 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchResult {
   const C = new Float32Array(o.m * o.n);
   const { K, ...set } = kernelSet(o.kernels);
   const transB = o.transB ?? false;
-  const t = timeIt(() => K.sgemm(false, transB, o.m, o.n, o.k, 1, A, o.k, B, transB ? o.k : o.n, 0, C, o.n),
+  const precision = o.precision ?? "highest";
+  const product = precision === "medium" ? K.sgemmBf16 : K.sgemm;
+  const t = timeIt(() => product(false, transB, o.m, o.n, o.k, 1, A, o.k, B, transB ? o.k : o.n, 0, C, o.n),
     { runs: o.runs });
   return {
     bench: "gemm", impl: "saekit", ...set,
-    m: o.m, k: o.k, n: o.n, threads: o.threads, transB,
+    m: o.m, k: o.k, n: o.n, threads: o.threads, transB, precision,
     ms: round(t.ms), gflops: round((2 * o.m * o.k * o.n) / (t.ms * 1e6), 1),
   };
 }

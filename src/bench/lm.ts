@@ -3,7 +3,7 @@
  * weights (no download): tokens/s of a harvest forward that stops after a layer's
  * resid_post, and of a full forward including the unembedding and next-token loss.
  */
-import { runtimeInfo, setThreads } from "../core/kernels.js";
+import { type MatmulPrecision, runtimeInfo, setThreads, withMatmulPrecision } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
 import { PRESETS } from "../lm/config.js";
 import { randomModel } from "../lm/random.js";
@@ -18,6 +18,8 @@ export interface LmBenchOptions {
   runs?: number;
   /** Weight matrices as float32 (default) or bfloat16. */
   weights?: "f32" | "bf16";
+  /** The matrix products' precision (kernels.ts). Default "highest". */
+  matmulPrecision?: MatmulPrecision;
 }
 
 export function benchLm(o: LmBenchOptions) {
@@ -31,15 +33,18 @@ export function benchLm(o: LmBenchOptions) {
   const N = o.batch * o.ctx;
   const tokens = Int32Array.from({ length: N }, () => rng.int(cfg.vocabSize));
   const hook = `blocks.${o.layer}.hook_resid_post`;
-  const harvest = timeIt(() => model.forward(tokens, o.batch, o.ctx, { stopAt: hook, output: "none", hooks: { [hook]: () => {} } }), { runs: o.runs });
-  const full = timeIt(() => {
-    const r = model.forward(tokens, o.batch, o.ctx, { output: "final" });
-    model.nextTokenLosses(tokens, o.batch, o.ctx, r.final!);
-  }, { warmup: 1, runs: o.runs });
+  const precision = o.matmulPrecision ?? "highest";
+  const [harvest, full] = withMatmulPrecision(precision, () => [
+    timeIt(() => model.forward(tokens, o.batch, o.ctx, { stopAt: hook, output: "none", hooks: { [hook]: () => {} } }), { runs: o.runs }),
+    timeIt(() => {
+      const r = model.forward(tokens, o.batch, o.ctx, { output: "final" });
+      model.nextTokenLosses(tokens, o.batch, o.ctx, r.final!);
+    }, { warmup: 1, runs: o.runs }),
+  ]);
   const info = runtimeInfo();
   return {
     bench: "lm" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa, preset: o.preset,
-    layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, weights: o.weights ?? "f32", weight_mb: Math.round(model.weightBytes() / 2 ** 20),
+    layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, weights: o.weights ?? "f32", matmul_precision: precision, weight_mb: Math.round(model.weightBytes() / 2 ** 20),
     harvest_tokens_per_s: Math.round(N / (harvest.ms / 1000)), harvest_ms: round(harvest.ms),
     full_tokens_per_s: Math.round(N / (full.ms / 1000)), full_ms: round(full.ms),
   };

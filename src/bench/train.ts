@@ -5,7 +5,7 @@
  * latents) so the two measure the same work. `mp` (no peer here) runs at most k pursuit
  * steps per token; on random data every token takes all k.
  */
-import { runtimeInfo, setThreads } from "../core/kernels.js";
+import { type MatmulPrecision, runtimeInfo, setThreads, withMatmulPrecision } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
 import { defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
@@ -22,6 +22,8 @@ export interface TrainBenchOptions {
   batch: number;
   steps: number;
   threads: number;
+  /** The matrix products' precision (kernels.ts). Default "highest". */
+  matmulPrecision?: MatmulPrecision;
 }
 
 export function benchTrain(o: TrainBenchOptions) {
@@ -37,15 +39,16 @@ export function benchTrain(o: TrainBenchOptions) {
   const grads = zerosLike(sae.params);
   const adam = new Adam(sae.params);
   let step = 0;
-  const t = timeIt(() => {
+  const precision = o.matmulPrecision ?? "highest";
+  const t = withMatmulPrecision(precision, () => timeIt(() => {
     sae.lossAndGrad({ x, batch: o.batch, step, seed: 0, dead: null }, grads);
     adam.step(sae.params, grads, 1e-4, step);
     step++;
-  }, { warmup: 2, runs: o.steps });
+  }, { warmup: 2, runs: o.steps }));
   const info = runtimeInfo();
   return {
     bench: "train" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa, arch: o.arch,
-    threads: o.threads, d: o.d, m: o.m, k: o.k, batch: o.batch,
+    threads: o.threads, d: o.d, m: o.m, k: o.k, batch: o.batch, matmul_precision: precision,
     tokens_per_s: Math.round((o.batch / t.ms) * 1000), ms_per_step: round(t.ms, 2),
   };
 }

@@ -4,7 +4,7 @@ import { benchGemm, benchTopk } from "../bench/kernels.js";
 import { benchLm } from "../bench/lm.js";
 import { benchTrain } from "../bench/train.js";
 import { benchTsne } from "../bench/tsne.js";
-import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerBench(program: Command): void {
   const bench = program
@@ -13,7 +13,7 @@ export function registerBench(program: Command): void {
 
   bench
     .command("gemm")
-    .description("fp32 matrix product C[m,n] = A[m,k] B[k,n] on the native GEMM (or --kernels wasm / typescript / reference); reports GFLOP/s")
+    .description("fp32 matrix product C[m,n] = A[m,k] B[k,n] (--matmul-precision medium: on inputs rounded to bfloat16) on the native GEMM (or --kernels wasm / typescript / reference); reports GFLOP/s")
     .option("--m <n>", "rows of A and C", positiveInt, 4096)
     .option("--k <n>", "inner dimension", positiveInt, 512)
     .option("--n <n>", "columns of B and C", positiveInt, 16384)
@@ -21,7 +21,10 @@ export function registerBench(program: Command): void {
     .option("--trans-b", "B stored as [n, k] (nn.Linear layout)", false)
     .option("--runs <n>", "timed runs (at least 5)", positiveInt, 7)
     .addOption(kernelsOption())
-    .action((o) => printJson(benchGemm({ m: o.m, k: o.k, n: o.n, threads: o.threads, transB: o.transB, runs: o.runs, kernels: o.kernels })));
+    .addOption(matmulPrecisionOption())
+    .action((o) => printJson(benchGemm({
+      m: o.m, k: o.k, n: o.n, threads: o.threads, transB: o.transB, runs: o.runs, kernels: o.kernels, precision: o.matmulPrecision,
+    })));
 
   bench
     .command("topk")
@@ -48,7 +51,10 @@ export function registerBench(program: Command): void {
     .option("--batch <n>", "tokens per step", positiveInt, 4096)
     .option("--steps <n>", "timed steps (at least 5; 2 more warm up)", positiveInt, 5)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
-    .action((o) => printJson(benchTrain({ arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads })));
+    .addOption(matmulPrecisionOption())
+    .action((o) => printJson(benchTrain({
+      arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads, matmulPrecision: o.matmulPrecision,
+    })));
 
   bench
     .command("tsne")
@@ -71,7 +77,11 @@ export function registerBench(program: Command): void {
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .option("--runs <n>", "timed runs (at least 5)", positiveInt, 5)
     .addOption(new Option("--model-dtype <dtype>", "weight matrices as float32 or bfloat16").choices(["f32", "bf16"]).default("f32"))
-    .action((o) => printJson(benchLm({ preset: o.preset, layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, runs: o.runs, weights: o.modelDtype })));
+    .addOption(matmulPrecisionOption())
+    .action((o) => printJson(benchLm({
+      preset: o.preset, layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, runs: o.runs, weights: o.modelDtype,
+      matmulPrecision: o.matmulPrecision,
+    })));
 }
 
 /** --kernels: time the kernels a browser runs, or the reference twins, instead. */

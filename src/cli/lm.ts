@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
-import { setThreads } from "../core/kernels.js";
+import { setMatmulPrecision, setThreads } from "../core/kernels.js";
 import { writeSafetensors } from "../core/safetensors.js";
 import type { FloatDType } from "../core/dtype.js";
 import { saeBenchCoreOutput } from "../eval/saebench.js";
@@ -17,7 +17,7 @@ import type { HookFn } from "../lm/model.js";
 import { saesIn } from "../sae/open.js";
 import { decoderMatrix } from "../sae/sae.js";
 import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook, SAE_HELP } from "./lm-options.js";
-import { defaultThreads, finiteNumber, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson } from "./options.js";
 
 export function registerLm(program: Command): void {
   const harvestCmd = program
@@ -31,11 +31,13 @@ export function registerLm(program: Command): void {
     .addOption(new Option("--dtype <dtype>", "storage dtype").choices(["f32", "f16", "bf16"]).default("f32"))
     .option("--exclude-bos", "leave BOS positions out of the stored activations")
     .option("--shard-tokens <n>", "rows per shard (each store holds one shard in memory while it fills)", positiveInt, 65536)
-    .option("--threads <n>", "threads", positiveInt, defaultThreads());
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .addOption(matmulPrecisionOption());
   addModelOptions(harvestCmd);
   addDatasetOptions(harvestCmd);
   harvestCmd.action(async (o) => {
     setThreads(o.threads);
+    setMatmulPrecision(o.matmulPrecision);
     const hooks = String(o.hook).split(",");
     const targets: string[] | undefined = o.targetHook?.split(",");
     // The model only as far as the last hook: an early layer of a big model loads in a fraction of the time.
@@ -79,10 +81,12 @@ export function registerLm(program: Command): void {
     .option("--out <file>", "also write the JSON result here (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output, with per-latent details (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--sae-k <list>", "run a TopK SAE (topk, abstopk, vsae) with this many latents per token instead of its trained k (e.g. one trained with --multi-topk), a matching pursuit SAE (mp) with at most this many steps; several, e.g. 8,16,32, evaluate each in the same pass", (v: string) => v.split(",").map(positiveInt))
-    .option("--threads <n>", "threads", positiveInt, defaultThreads());
+    .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .addOption(matmulPrecisionOption());
   addSaeModelDatasetOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
   evalCmd.action(async (o) => {
     setThreads(o.threads);
+    setMatmulPrecision(o.matmulPrecision);
     const loaded = await openModel(o);
     // A folder of SAE folders (one per hook, a sparsify checkpoint's layers.N): all in one
     // pass, --out and --saebench then folders holding one file per SAE.

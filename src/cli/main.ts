@@ -44,7 +44,7 @@ export function buildProgram(): Command {
 
   program
     .command("info")
-    .description("print the runtime saekit runs on (native or reference kernels, CPU architecture, instruction set, GEMM register tile, threads, and whether the WebAssembly SIMD fallback is there) as JSON")
+    .description("print the runtime saekit runs on (native or reference kernels, CPU architecture, instruction set, GEMM register tile, threads, matmul precision and how bfloat16 products run, and whether the WebAssembly SIMD fallback is there) as JSON")
     .action(() => printJson({ saekit: version(), node: process.version, arch: process.arch, ...runtimeInfo(), wasmSimd: wasmSimdAvailable() }));
 
   registerTrain(program);

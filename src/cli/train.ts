@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { setThreads } from "../core/kernels.js";
+import { setMatmulPrecision, setThreads } from "../core/kernels.js";
 import { LmSource } from "../data/lm-source.js";
 import { evaluateSpliceOn } from "../eval/splice.js";
 import type { LanguageModel } from "../lm/model.js";
@@ -22,7 +22,7 @@ import { LR_SCHEDULES } from "../train/schedule.js";
 import { type RunSpec, type TrainOptions, type TrainResult, TrainingInterrupted, trainSaesUntil } from "../train/trainer.js";
 import type { LoadedModel } from "../lm/load.js";
 import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
-import { defaultThreads, finiteNumber, intList, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
+import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
 
 /** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
 export function addSaeOptions(cmd: Command): Command {
@@ -264,6 +264,7 @@ export function registerTrain(program: Command): void {
     .option("--log-every <n>", "steps per metrics record", positiveInt, 100)
     .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .addOption(matmulPrecisionOption())
     .option("--buffer-rows <n>", "activation store or --model: rows mixed at a time", positiveInt, 262144)
     .option("--synth-d <n>", "synthetic: ambient dimension (default 64; subspaces 40)", positiveInt)
     .option("--synth-features <n>", "superposition: true features", positiveInt)
@@ -287,11 +288,12 @@ export function registerTrain(program: Command): void {
   addSaeOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
+    setMatmulPrecision(o.matmulPrecision);
     if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
     const options: TrainOptions = {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
       lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
-      clipGradNorm: o.clip, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
+      clipGradNorm: o.clip, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
       deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
       outDir: o.out, resume: o.resume === true,
     };

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { availableParallelism } from "node:os";
-import { setThreads } from "../../src/core/kernels.js";
+import { matmulPrecision, setThreads } from "../../src/core/kernels.js";
 import { packageRoot } from "../../src/core/native.js";
 import { ArraySource } from "../../src/data/array-source.js";
 import { ARCHITECTURES, type SaeConfig, defaultConfig } from "../../src/sae/config.js";
@@ -39,6 +39,16 @@ describe("training on synthetic ground truth", () => {
     expect(score.recovered).toBeGreaterThanOrEqual(0.9);
     expect(score.mmcs).toBeGreaterThan(0.95);
     expect(r.last!.l0).toBeLessThanOrEqual(8);
+  });
+
+  it("at matmul precision medium (bfloat16 products) topk recovers the features as well, and the precision in effect is left as it was", () => {
+    const source = new SuperpositionSource({ d: 64, nFeatures: 512, meanActive: 4, seed: 1 });
+    const cfg = defaultConfig({ architecture: "topk", d_in: 64, d_sae: 1024, k: 8 });
+    const r = trainSae(cfg, source, { steps: 1000, batchSize: 1024, lr: 3e-3, seed: 1, progress: false, matmulPrecision: "medium" });
+    const score = scoreFeatureRecovery(source.features, r.sae.params.get("W_dec")!.data, 64);
+    expect(score.recovered).toBeGreaterThanOrEqual(0.9);
+    expect(score.mmcs).toBeGreaterThan(0.95);
+    expect(matmulPrecision()).toBe("highest");
   });
 
   it("Multi-TopK keeps a k = 4 SAE working at k = 16, where plain TopK falls apart, at the same k = 4 FVU", () => {
@@ -170,6 +180,22 @@ describe("runs are reproducible and resumable", () => {
     });
   }
 
+  it("a run at matmul precision medium records it, resumes at it whatever precision is in effect, and differs from a float32 run", () => {
+    const cfg = defaultConfig({ architecture: "topk", d_in: 32, d_sae: 128, k: 4, aux_k: 16 });
+    const source = () => new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 });
+    const whole = join(dir, "medium-whole"), split = join(dir, "medium-split"), highest = join(dir, "medium-vs-highest");
+    trainSae(cfg, source(), { ...opts, outDir: whole, matmulPrecision: "medium" });
+    trainSae(cfg, source(), { ...opts, outDir: split, matmulPrecision: "medium", stopAfter: 47 });
+    trainSae(cfg, source(), { ...opts, outDir: split, resume: true }); // the options in effect say highest
+    trainSae(cfg, source(), { ...opts, outDir: highest });
+    const weights = (p: string) => readFileSync(join(p, "sae_weights.safetensors"));
+    expect(weights(split).equals(weights(whole))).toBe(true);
+    expect(weights(highest).equals(weights(whole))).toBe(false);
+    const training = (p: string) => JSON.parse(readFileSync(join(p, "cfg.json"), "utf8")).saekit.training.matmul_precision;
+    expect([training(whole), training(split), training(highest)]).toEqual(["medium", "medium", "highest"]);
+    expect(() => trainSae(cfg, source(), { ...opts, matmulPrecision: "low" as "medium" })).toThrow(/matmulPrecision must be one of highest, medium/);
+  });
+
   /** A small CLI training run into `out`, and what resuming it must give: the clean run's folder, to the byte. */
   const cliTrain = (out: string, steps: number, checkpointEvery: number) => [bin, "train", "--data", "synthetic:superposition",
     "--synth-d", "32", "--synth-features", "96", "--arch", "topk", "--d-sae", "256", "--k", "6", "--steps", `${steps}`, "--batch", "512",
@@ -217,17 +243,19 @@ describe("runs are reproducible and resumable", () => {
     expect(metrics(stopped)).toEqual(metrics(clean));
   });
 
-  it("the thread count does not change the result", () => {
+  it("the thread count does not change the result, at either matmul precision", () => {
     const cfg = defaultConfig({ architecture: "topk", d_in: 48, d_sae: 300, k: 5 });
-    const run = (threads: number) => {
+    const run = (threads: number, precision: "highest" | "medium") => {
       setThreads(threads);
-      const r = trainSae(cfg, new SuperpositionSource({ d: 48, nFeatures: 100, seed: 3 }), { steps: 15, batchSize: 300, lr: 1e-3, progress: false });
-      return r.sae.params.get("W_enc")!.data.slice();
+      const r = trainSae(cfg, new SuperpositionSource({ d: 48, nFeatures: 100, seed: 3 }), { steps: 15, batchSize: 300, lr: 1e-3, progress: false, matmulPrecision: precision });
+      return Buffer.from(r.sae.params.get("W_enc")!.data.slice().buffer);
     };
-    const one = run(1);
-    const two = run(2);
-    setThreads(availableParallelism());
-    expect(Buffer.from(one.buffer).equals(Buffer.from(two.buffer))).toBe(true);
+    for (const precision of ["highest", "medium"] as const) {
+      const one = run(1, precision);
+      const two = run(2, precision);
+      setThreads(availableParallelism());
+      expect(one.equals(two), precision).toBe(true);
+    }
   });
 });
 
