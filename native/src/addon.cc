@@ -176,7 +176,9 @@ void Gemm(const Napi::CallbackInfo& info) {
   if constexpr (kind == GemmKind::BfloatB) {
     auto B = u16(info, 8, "B");
     need(env, B, span(b_rows, b_cols, ldb), "B");
-    sgemm_bf16b(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
+    // An optional 14th argument: at bfloat16 precision (A rounded to bfloat16 too).
+    const bool bf16_precision = info.Length() > 13 && flag(info, 13);
+    sgemm_bf16b(ta, tb, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc, bf16_precision);
   } else {
     auto B = f32(info, 8, "B");
     need(env, B, span(b_rows, b_cols, ldb), "B");

@@ -212,11 +212,14 @@ void pack_b_pairs(const Problem& p, const DotKernel& dk, long k0, long kc, long 
       for (int c0 = 0; c0 < NR; c0 += 16) {
         const int have = static_cast<int>(std::max<long>(0, std::min<long>(16, cols - c0)));
         const long at = have > 0 ? (j0 + jp + c0) * p.ldb + k0 : 0;
-        dk.pack_pairs_transposed(p.B + at, p.ldb, have, 16, kc, panel + c0, NR);
+        if (p.Bh) dk.pack_pairs_transposed_bf16(p.Bh + at, p.ldb, have, 16, kc, panel + c0, NR);
+        else dk.pack_pairs_transposed(p.B + at, p.ldb, have, 16, kc, panel + c0, NR);
       }
       continue;
     }
-    dk.pack_pairs(p.B + k0 * p.ldb + j0 + jp, p.ldb, cols, NR, kc, panel, NR);
+    const long at = k0 * p.ldb + j0 + jp;
+    if (p.Bh) dk.pack_pairs_bf16(p.Bh + at, p.ldb, cols, NR, kc, panel, NR);
+    else dk.pack_pairs(p.B + at, p.ldb, cols, NR, kc, panel, NR);
   }
 }
 
@@ -351,7 +354,7 @@ void run(const Problem& p) {
   // rounded) like any other product instead, at some cost.
   if (M == 1 && !p.bf16) return gemv(p);
   DotKernel dk;
-  const bool dot = p.bf16 && !p.Bh && dot_kernel_bf16(&dk);
+  const bool dot = p.bf16 && dot_kernel_bf16(&dk);
   const MicroKernel& uk = active_kernel();
   const Blocking& blocking = dot ? static_cast<const Blocking&>(dk) : uk;
   // Below ~4 MFLOP a thread wake-up costs more than it saves.
@@ -394,9 +397,10 @@ bool gemm_bf16_dot_native() {
 }
 
 void sgemm_bf16b(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
-                 long lda, const uint16_t* B, long ldb, float beta, float* C, long ldc) {
+                 long lda, const uint16_t* B, long ldb, float beta, float* C, long ldc, bool bf16_precision) {
   Problem p{trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, ldb, beta, C, ldc};
   p.Bh = B;
+  p.bf16 = bf16_precision;
   run(p);
 }
 

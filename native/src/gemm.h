@@ -16,9 +16,12 @@ void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, cons
 
 // The same with B stored as bfloat16 (the top 16 bits of each float32), as language-model
 // weights can be kept at half the memory: each element is widened exactly as B is packed,
-// so the result equals sgemm on the widened matrix, to the bit.
+// so the result equals sgemm on the widened matrix, to the bit. With bf16_precision, it is
+// sgemm_bf16's product instead (A rounded too), on the dot-product instructions where the
+// CPU has them.
 void sgemm_bf16b(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
-                 long lda, const uint16_t* B, long ldb, float beta, float* C, long ldc);
+                 long lda, const uint16_t* B, long ldb, float beta, float* C, long ldc,
+                 bool bf16_precision = false);
 
 // bfloat16 precision (PyTorch's "medium" float32 matmul precision): C = alpha * bf16(op(A)) *
 // bf16(op(B)) + beta * C, each input rounded to bfloat16 (to nearest even, denormals to zero;

@@ -348,32 +348,39 @@ void kernel_avx512_bf16(long pairs, const uint32_t* Ap, const uint32_t* Bp, floa
   }
 }
 
-void pack_pairs_transposed_generic(const float* src, long ld, int rows, int lanes, long kc, uint32_t* dst,
-                                   long stride) {
+// Sources of pairs: float32 rounded to bfloat16, or bfloat16 bits (weights kept at half the
+// memory) taken as they are.
+template <typename T>
+void pack_pairs_transposed_generic(const T* src, long ld, int rows, int lanes, long kc, uint32_t* dst, long stride) {
   for (long k = 0; k < kc; k += 2) {
     uint32_t* out = dst + (k / 2) * stride;
     int r = 0;
-    for (; r < rows; r++) out[r] = bf16_pair(src[r * ld + k], k + 1 < kc ? src[r * ld + k + 1] : 0.0f);
+    for (; r < rows; r++) out[r] = bf16_pair(src[r * ld + k], k + 1 < kc ? src[r * ld + k + 1] : T(0));
     for (; r < lanes; r++) out[r] = 0;
   }
 }
 
-// 32 k at a time: convert each row's 32 consecutive k to 16 words of pairs (vcvtne2ps2bf16
-// rounds as bf16_round_bits does), transpose the 16 x 16 block of words, and store each
-// pair's `lanes` words with one masked store; the k that remain go through the generic loop.
-SAEKIT_TARGET_AVX512_BF16
-void pack_pairs_transposed_avx512_bf16(const float* src, long ld, int rows, int lanes, long kc, uint32_t* dst,
-                                       long stride) {
+// 16 words of pairs from a row's 32 consecutive values: vcvtne2ps2bf16 rounds as
+// bf16_round_bits does; bfloat16 values already sit in pairs, first in the low half.
+SAEKIT_TARGET_AVX512_BF16 inline __m512 pairs16(const float* row) {
+  return (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row));
+}
+SAEKIT_TARGET_AVX512_BF16 inline __m512 pairs16(const uint16_t* row) {
+  return _mm512_castsi512_ps(_mm512_loadu_si512(row));
+}
+
+// 32 k at a time: each row's 32 consecutive k as 16 words of pairs, the 16 x 16 block of
+// words transposed, each pair's `lanes` words stored with one masked store; the k that
+// remain go through the generic loop.
+template <typename T>
+SAEKIT_TARGET_AVX512_BF16 void pack_pairs_transposed_avx512_bf16(const T* src, long ld, int rows, int lanes, long kc,
+                                                                 uint32_t* dst, long stride) {
   const __mmask16 store = static_cast<__mmask16>((1u << lanes) - 1);
   long k = 0;
   for (; k + 32 <= kc; k += 32) {
     __m512 r[16];
 #pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) {
-      const float* row = src + i * ld + k;
-      r[i] = i < rows ? (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row))
-                      : _mm512_setzero_ps();
-    }
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? pairs16(src + i * ld + k) : _mm512_setzero_ps();
     transpose16x16(r);
 #pragma GCC unroll 16
     for (int j = 0; j < 16; j++)
@@ -382,32 +389,41 @@ void pack_pairs_transposed_avx512_bf16(const float* src, long ld, int rows, int 
   if (k < kc) pack_pairs_transposed_generic(src + k, ld, rows, lanes, kc - k, dst + (k / 2) * stride, stride);
 }
 
-void pack_pairs_generic(const float* src, long ld, long cols, long lanes, long kc, uint32_t* dst, long stride) {
+template <typename T>
+void pack_pairs_generic(const T* src, long ld, long cols, long lanes, long kc, uint32_t* dst, long stride) {
   for (long k = 0; k < kc; k += 2) {
-    const float* first = src + k * ld;
-    const float* second = k + 1 < kc ? first + ld : nullptr;
+    const T* first = src + k * ld;
+    const T* second = k + 1 < kc ? first + ld : nullptr;
     uint32_t* out = dst + (k / 2) * stride;
     long c = 0;
-    for (; c < cols; c++) out[c] = bf16_pair(first[c], second ? second[c] : 0.0f);
+    for (; c < cols; c++) out[c] = bf16_pair(first[c], second ? second[c] : T(0));
     for (; c < lanes; c++) out[c] = 0;
   }
 }
 
-// 16 columns at a time: both rows' values converted in one vcvtne2ps2bf16, then interleaved
-// into pairs by one 16-bit permute.
-SAEKIT_TARGET_AVX512_BF16
-void pack_pairs_avx512_bf16(const float* src, long ld, long cols, long lanes, long kc, uint32_t* dst, long stride) {
+// 16 values of each of two rows as 32 bfloat16, the first row's in the low half.
+SAEKIT_TARGET_AVX512_BF16 inline __m512i halves16(const float* first, const float* second) {
+  return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(second), _mm512_loadu_ps(first));
+}
+SAEKIT_TARGET_AVX512_BF16 inline __m512i halves16(const uint16_t* first, const uint16_t* second) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(first))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(second)), 1);
+}
+
+// 16 columns at a time: both rows' values as bfloat16 halves, interleaved into pairs by one
+// 16-bit permute.
+template <typename T>
+SAEKIT_TARGET_AVX512_BF16 void pack_pairs_avx512_bf16(const T* src, long ld, long cols, long lanes, long kc,
+                                                      uint32_t* dst, long stride) {
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                               23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   long k = 0;
   for (; k + 2 <= kc; k += 2) {
-    const float* first = src + k * ld;
+    const T* first = src + k * ld;
     uint32_t* out = dst + (k / 2) * stride;
     long c = 0;
-    for (; c + 16 <= cols; c += 16) {
-      const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(first + ld + c), _mm512_loadu_ps(first + c));
-      _mm512_storeu_si512(out + c, _mm512_permutexvar_epi16(interleave, both));
-    }
+    for (; c + 16 <= cols; c += 16)
+      _mm512_storeu_si512(out + c, _mm512_permutexvar_epi16(interleave, halves16(first + c, first + ld + c)));
     for (; c < cols; c++) out[c] = bf16_pair(first[c], first[ld + c]);
     for (; c < lanes; c++) out[c] = 0;
   }
@@ -441,8 +457,9 @@ bool dot_kernel_bf16(DotKernel* out) {
   if (!has_bf16_dot() || active_isa() != Isa::Avx512) return false;
   // The float32 kernel's blocking with twice the depth: a pair of k takes one word, as one k
   // does there, so the panels fill the same caches.
-  *out = {{kBf16MR, kBf16NR, 1024, 112, 4096}, kernel_avx512_bf16, pack_pairs_transposed_avx512_bf16,
-          pack_pairs_avx512_bf16};
+  *out = {{kBf16MR, kBf16NR, 1024, 112, 4096}, kernel_avx512_bf16,
+          pack_pairs_transposed_avx512_bf16<float>, pack_pairs_avx512_bf16<float>,
+          pack_pairs_transposed_avx512_bf16<uint16_t>, pack_pairs_avx512_bf16<uint16_t>};
   return true;
 }
 #else

@@ -35,6 +35,10 @@ inline uint32_t bf16_pair(float first, float second) {
   std::memcpy(&b, &second, sizeof b);
   return (bf16_round_bits(a) >> 16) | bf16_round_bits(b);
 }
+// The same of two bfloat16 values (a matrix stored as bfloat16 bits): nothing to round.
+inline uint32_t bf16_pair(uint16_t first, uint16_t second) {
+  return static_cast<uint32_t>(first) | (static_cast<uint32_t>(second) << 16);
+}
 
 using MicroKernelFn = void (*)(long kc, const float* Ap, const float* Bp, float* C, long ldc,
                                float beta);
@@ -79,12 +83,19 @@ using PackPairsFn = void (*)(const float* src, long ld, int rows, int lanes, lon
 // dst[p*stride + c] = bf16_pair(src[2p*ld + c], src[(2p+1)*ld + c]) for c < cols (a missing
 // last row is 0), and 0 for cols <= c < lanes, over the ceil(kc / 2) pairs of rows.
 using PackPairsAcrossFn = void (*)(const float* src, long ld, long cols, long lanes, long kc, uint32_t* dst,
-                              long stride);
+                                   long stride);
+// The two from bfloat16 bits (a B stored as bfloat16), taken as they are.
+using PackPairsBf16Fn = void (*)(const uint16_t* src, long ld, int rows, int lanes, long kc, uint32_t* dst,
+                                 long stride);
+using PackPairsAcrossBf16Fn = void (*)(const uint16_t* src, long ld, long cols, long lanes, long kc, uint32_t* dst,
+                                       long stride);
 
 struct DotKernel : Blocking {  // kc counts k, two per packed word
   DotKernelFn fn;
   PackPairsFn pack_pairs_transposed;  // from rows contiguous in k
-  PackPairsAcrossFn pack_pairs;            // from rows that each hold one k
+  PackPairsAcrossFn pack_pairs;       // from rows that each hold one k
+  PackPairsBf16Fn pack_pairs_transposed_bf16;
+  PackPairsAcrossBf16Fn pack_pairs_bf16;
 };
 
 // Whether this CPU runs the dot-product kernel (and the active ISA is AVX-512); if so, it.

@@ -68,11 +68,11 @@ export function sgemmBf16Via(sgemm: Kernels["sgemm"]): Kernels["sgemmBf16"] {
 /**
  * sgemmBf16B for kernel sets without a native one: B widened to float32 (the part the
  * product reads) and handed to their sgemm, which then computes exactly what it would on
- * the widened matrix.
+ * the widened matrix (or, at bfloat16 precision, to their sgemmBf16).
  */
-export function sgemmBf16BVia(sgemm: Kernels["sgemm"]): Kernels["sgemmBf16B"] {
-  return (transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) => {
+export function sgemmBf16BVia(sgemm: Kernels["sgemm"], sgemmBf16: Kernels["sgemmBf16"] = sgemmBf16Via(sgemm)): Kernels["sgemmBf16B"] {
+  return (transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bf16Precision = false) => {
     const span = readSpan("B", B, transB ? N : K, transB ? K : N, ldb);
-    sgemm(transA, transB, M, N, K, alpha, A, lda, bf16ToFloat32(B.subarray(0, span)), ldb, beta, C, ldc);
+    (bf16Precision ? sgemmBf16 : sgemm)(transA, transB, M, N, K, alpha, A, lda, bf16ToFloat32(B.subarray(0, span)), ldb, beta, C, ldc);
   };
 }

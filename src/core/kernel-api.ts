@@ -44,12 +44,14 @@ export interface Kernels {
 
   /**
    * sgemm with B held as bfloat16 bits (bf16.ts), as language-model weights can be kept at
-   * half the memory: the result is sgemm's on B widened to float32, to the bit.
+   * half the memory: the result is sgemm's on B widened to float32, to the bit; with
+   * bf16Precision, sgemmBf16's on it (A rounded to bfloat16 too). kernels() passes
+   * bf16Precision under setMatmulPrecision("medium").
    */
   sgemmBf16B(
     transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, lda: number, B: Uint16Array, ldb: number, beta: number,
-    C: Float32Array, ldc: number,
+    C: Float32Array, ldc: number, bf16Precision?: boolean,
   ): void;
 
   /**

@@ -90,12 +90,14 @@ export function withMatmulPrecision<T>(p: MatmulPrecision, fn: () => T): T {
   }
 }
 
-/** `base` with its sgemm following the matmul precision, checked on each call. */
+/** `base` with its sgemm and sgemmBf16B following the matmul precision, checked on each call. */
 function followingPrecision(base: Kernels): Kernels {
   return Object.freeze({
     ...base,
     sgemm: (...args: Parameters<Kernels["sgemm"]>) => (precision === "medium" ? base.sgemmBf16 : base.sgemm)(...args),
-  });
+    sgemmBf16B: (transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bf16Precision) =>
+      base.sgemmBf16B(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bf16Precision ?? precision === "medium"),
+  } satisfies Kernels);
 }
 
 let active: Kernels | null = null;

@@ -95,8 +95,8 @@ export const referenceKernels: Kernels = Object.freeze({
 
   sgemmBf16B(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, lda: number, B: Uint16Array, ldb: number, beta: number,
-    C: Float32Array, ldc: number): void {
-    sgemmBf16BVia(referenceKernels.sgemm)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    C: Float32Array, ldc: number, bf16Precision = false): void {
+    sgemmBf16BVia(referenceKernels.sgemm)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bf16Precision);
   },
 
   sgemmBf16(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,

@@ -141,11 +141,18 @@ describe("sgemm", () => {
           const B = float32ToBf16(randn(rng, (tb ? N : K) * ldb));
           const wide = bf16ToFloat32(B);
           const C0 = randn(rng, M * N);
+          const atBf16 = C0.slice();
+          ref.sgemmBf16(ta, tb, M, N, K, 0.75, A, lda, wide, ldb, 0.5, atBf16, N);
           for (const k of [native, ref, typescriptKernels, wasmKernels]) {
+            const label = `${isa} ${k === native ? "native" : k.kind} ${M}x${N}x${K} ta=${ta} tb=${tb}`;
             const got = C0.slice(), want = C0.slice();
             k.sgemmBf16B(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, got, N);
             k.sgemm(ta, tb, M, N, K, 0.75, A, lda, wide, ldb, 0.5, want, N);
-            expect(got, `${isa} ${k === native ? "native" : k.kind} ${M}x${N}x${K} ta=${ta} tb=${tb}`).toEqual(want);
+            expect(got, label).toEqual(want);
+            // At bfloat16 precision (A rounded too): the reference's product on the rounded inputs.
+            const half = C0.slice();
+            k.sgemmBf16B(ta, tb, M, N, K, 0.75, A, lda, B, ldb, 0.5, half, N, true);
+            expect(maxAbsDiff(half, atBf16), label).toBeLessThan(4e-5 * Math.sqrt(K));
           }
         }
       }
@@ -240,6 +247,12 @@ describe("sgemm at bfloat16 precision", () => {
       expect(product(kernels().sgemm)).toEqual(product(native.sgemmBf16));
       const inside = withMatmulPrecision("highest", () => product(kernels().sgemm));
       expect(inside).toEqual(product(native.sgemm));
+      // Weights kept as bfloat16 follow it too.
+      const Bh = float32ToBf16(B);
+      const weights = (f: (...a: Parameters<typeof native.sgemm>) => void) => product((ta, tb, m, n, k, al, a, lda, _b, ldb, be, c, ldc) => f(ta, tb, m, n, k, al, a, lda, bf16ToFloat32(Bh), ldb, be, c, ldc));
+      const viaKernels = new Float32Array(M * N);
+      kernels().sgemmBf16B(false, false, M, N, K, 1, A, K, Bh, N, 0, viaKernels, N);
+      expect(viaKernels).toEqual(weights(native.sgemmBf16));
       expect(matmulPrecision()).toBe("medium");
       expect(() => withMatmulPrecision("highest", () => { throw new Error("boom"); })).toThrow("boom");
       expect(matmulPrecision()).toBe("medium");
