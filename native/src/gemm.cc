@@ -144,44 +144,6 @@ void write_edge_tile(const float* tile, int NR, float* c, long ldc, long rows, l
     }
 }
 
-// The five BLIS loops over one rectangle of C: rows [m0, m1), columns [n0, n1).
-void gemm_block(const Problem& p, const MicroKernel& uk, long m0, long m1, long n0, long n1) {
-  thread_local Scratch a_scratch, b_scratch, tile_scratch;
-  const int MR = uk.mr, NR = uk.nr;
-  const long KC = uk.kc, MC = uk.mc, NC = uk.nc;
-  float* packed_b = b_scratch.get(KC * (((std::min(NC, n1 - n0) + NR - 1) / NR) * NR));
-  float* packed_a = a_scratch.get(KC * (((std::min(MC, m1 - m0) + MR - 1) / MR) * MR));
-  float* tile = tile_scratch.get(MR * NR);
-
-  for (long jc = n0; jc < n1; jc += NC) {
-    long nc = std::min(NC, n1 - jc);
-    for (long pc = 0; pc < p.K; pc += KC) {
-      long kc = std::min(KC, p.K - pc);
-      float beta = pc == 0 ? p.beta : 1.0f;
-      pack_b(p, uk, pc, kc, jc, nc, packed_b);
-      for (long ic = m0; ic < m1; ic += MC) {
-        long mc = std::min(MC, m1 - ic);
-        pack_a(p, uk, ic, mc, pc, kc, packed_a);
-        for (long jr = 0; jr < nc; jr += NR) {
-          long cols = std::min<long>(NR, nc - jr);
-          const float* bp = packed_b + jr * kc;
-          for (long ir = 0; ir < mc; ir += MR) {
-            long rows = std::min<long>(MR, mc - ir);
-            const float* ap = packed_a + ir * kc;
-            float* c = p.C + (ic + ir) * p.ldc + jc + jr;
-            if (rows == MR && cols == NR) {
-              uk.fn(kc, ap, bp, c, p.ldc, beta);
-            } else {
-              uk.fn(kc, ap, bp, tile, NR, 0.0f);
-              write_edge_tile(tile, NR, c, p.ldc, rows, cols, beta);
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
 // ---------------------------------------------------------------- bfloat16 dot products
 // The same loops for the BF16 dot-product kernel, whose panels hold pairs of k per word.
 
@@ -223,36 +185,74 @@ void pack_b_pairs(const Problem& p, const DotKernel& dk, long k0, long kc, long 
   }
 }
 
-// gemm_block's loops with the dot-product kernel (alpha applied by the kernel).
-void gemm_block_dot(const Problem& p, const DotKernel& dk, long m0, long m1, long n0, long n1) {
-  thread_local ScratchOf<uint32_t> a_scratch, b_scratch;
+// How one product packs and multiplies its operands: float32 values for the float32
+// micro-kernels, or pairs of bfloat16 for the dot-product one (which applies alpha itself).
+struct FloatPanels {
+  using Word = float;
+  const MicroKernel& uk;
+  const Blocking& blocking() const { return uk; }
+  long depth(long kc) const { return kc; }  // words per packed row or column
+  void pack_a(const Problem& p, long i0, long mc, long k0, long kc, float* dst) const {
+    saekit::pack_a(p, uk, i0, mc, k0, kc, dst);
+  }
+  void pack_b(const Problem& p, long k0, long kc, long j0, long nc, float* dst) const {
+    saekit::pack_b(p, uk, k0, kc, j0, nc, dst);
+  }
+  void multiply(const Problem&, long depth, const float* ap, const float* bp, float* c, long ldc, float beta) const {
+    uk.fn(depth, ap, bp, c, ldc, beta);
+  }
+};
+
+struct PairPanels {
+  using Word = uint32_t;
+  const DotKernel& dk;
+  const Blocking& blocking() const { return dk; }
+  long depth(long kc) const { return (kc + 1) / 2; }
+  void pack_a(const Problem& p, long i0, long mc, long k0, long kc, uint32_t* dst) const {
+    pack_a_pairs(p, dk, i0, mc, k0, kc, dst);
+  }
+  void pack_b(const Problem& p, long k0, long kc, long j0, long nc, uint32_t* dst) const {
+    pack_b_pairs(p, dk, k0, kc, j0, nc, dst);
+  }
+  void multiply(const Problem& p, long depth, const uint32_t* ap, const uint32_t* bp, float* c, long ldc,
+                float beta) const {
+    dk.fn(depth, ap, bp, c, ldc, p.alpha, beta);
+  }
+};
+
+// The five BLIS loops over one rectangle of C: rows [m0, m1), columns [n0, n1).
+template <typename Panels>
+void gemm_block(const Problem& p, const Panels& panels, long m0, long m1, long n0, long n1) {
+  using Word = typename Panels::Word;
+  thread_local ScratchOf<Word> a_scratch, b_scratch;
   thread_local Scratch tile_scratch;
-  const int MR = dk.mr, NR = dk.nr;
-  const long KC = dk.kc, MC = dk.mc, NC = dk.nc;
-  uint32_t* packed_b = b_scratch.get((KC / 2) * (((std::min(NC, n1 - n0) + NR - 1) / NR) * NR));
-  uint32_t* packed_a = a_scratch.get((KC / 2) * (((std::min(MC, m1 - m0) + MR - 1) / MR) * MR));
+  const Blocking& bl = panels.blocking();
+  const int MR = bl.mr, NR = bl.nr;
+  const long KC = bl.kc, MC = bl.mc, NC = bl.nc;
+  Word* packed_b = b_scratch.get(panels.depth(KC) * (((std::min(NC, n1 - n0) + NR - 1) / NR) * NR));
+  Word* packed_a = a_scratch.get(panels.depth(KC) * (((std::min(MC, m1 - m0) + MR - 1) / MR) * MR));
   float* tile = tile_scratch.get(MR * NR);
 
   for (long jc = n0; jc < n1; jc += NC) {
     long nc = std::min(NC, n1 - jc);
     for (long pc = 0; pc < p.K; pc += KC) {
-      long kc = std::min(KC, p.K - pc), pairs = (kc + 1) / 2;
+      long kc = std::min(KC, p.K - pc), depth = panels.depth(kc);
       float beta = pc == 0 ? p.beta : 1.0f;
-      pack_b_pairs(p, dk, pc, kc, jc, nc, packed_b);
+      panels.pack_b(p, pc, kc, jc, nc, packed_b);
       for (long ic = m0; ic < m1; ic += MC) {
         long mc = std::min(MC, m1 - ic);
-        pack_a_pairs(p, dk, ic, mc, pc, kc, packed_a);
+        panels.pack_a(p, ic, mc, pc, kc, packed_a);
         for (long jr = 0; jr < nc; jr += NR) {
           long cols = std::min<long>(NR, nc - jr);
-          const uint32_t* bp = packed_b + jr * pairs;
+          const Word* bp = packed_b + jr * depth;
           for (long ir = 0; ir < mc; ir += MR) {
             long rows = std::min<long>(MR, mc - ir);
-            const uint32_t* ap = packed_a + ir * pairs;
+            const Word* ap = packed_a + ir * depth;
             float* c = p.C + (ic + ir) * p.ldc + jc + jr;
             if (rows == MR && cols == NR) {
-              dk.fn(pairs, ap, bp, c, p.ldc, p.alpha, beta);
+              panels.multiply(p, depth, ap, bp, c, p.ldc, beta);
             } else {
-              dk.fn(pairs, ap, bp, tile, NR, p.alpha, 0.0f);
+              panels.multiply(p, depth, ap, bp, tile, NR, 0.0f);
               write_edge_tile(tile, NR, c, p.ldc, rows, cols, beta);
             }
           }
@@ -367,8 +367,8 @@ void run(const Problem& p) {
     long m0 = split_point(M, blocking.mr, bi, tm), m1 = split_point(M, blocking.mr, bi + 1, tm);
     long n0 = split_point(N, blocking.nr, bj, tn), n1 = split_point(N, blocking.nr, bj + 1, tn);
     if (m0 >= m1 || n0 >= n1) return;
-    if (dot) gemm_block_dot(p, dk, m0, m1, n0, n1);
-    else gemm_block(p, uk, m0, m1, n0, n1);
+    if (dot) gemm_block(p, PairPanels{dk}, m0, m1, n0, n1);
+    else gemm_block(p, FloatPanels{uk}, m0, m1, n0, n1);
   });
 }
 
