@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "cpu.h"
 #include "gemm_kernels.h"
@@ -63,14 +64,7 @@ using Scratch = ScratchOf<float>;
 // x[i] = bf16(x[i]) * scale: what the bfloat16-precision product reads, on CPUs without the
 // dot-product instructions (the float32 kernel then multiplies values that are bfloat16).
 SAEKIT_BODY void round_to_bf16_body(float* x, long n, float scale) {
-  for (long i = 0; i < n; i++) {
-    uint32_t u;
-    std::memcpy(&u, x + i, sizeof u);
-    u = bf16_round_bits(u);
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    x[i] = scale * v;
-  }
+  for (long i = 0; i < n; i++) x[i] = scale * bf16_round(x[i]);
 }
 SAEKIT_MULTIVERSION(void, round_to_bf16, (float* x, long n, float scale), (x, n, scale))
 
@@ -287,56 +281,86 @@ long split_point(long n, long align, int part, int parts) {
   return std::min(n, (units * part / parts) * align);
 }
 
-// M == 1 (a vector times a matrix, e.g. W^T g for a bias gradient): packing B would copy
-// the whole matrix for one use, so stream it instead. Columns are split across threads;
-// each output is accumulated over k in order, so the result is thread-count independent.
-// A bfloat16 B stored as [n, k] is widened a row at a time into `row` (K floats) and summed
-// by the very loop a float32 B goes through: the vectorised reduction's order then matches,
-// and so does the result, to the bit.
-SAEKIT_BODY float dot_row(const Problem& p, const float* brow) {
+// M == 1 (a vector times a matrix, e.g. W^T g for a bias gradient, or a token's step of
+// generation): packing B would copy the whole matrix for one use, so stream it instead.
+// Columns are split across threads; each output is accumulated over k in order, so the
+// result is thread-count independent. The vector `a` is contiguous (a transposed A's column
+// is gathered first, and rounded at bfloat16 precision): read with a stride, the dot
+// products did not vectorise and ran at a third of the memory's speed. A B stored as
+// [n, k] that must be widened from bfloat16 or rounded to it is converted a row at a time
+// into `row` (K floats) and summed by the very loop a float32 B goes through: the
+// vectorised reduction's order then matches, and so does the result, to the bit.
+SAEKIT_BODY float dot_row(const float* a, const float* brow, long K) {
   float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-  for (long k = 0; k < p.K; k++) s += p.A[p.ta ? k * p.lda : k] * brow[k];
+  for (long k = 0; k < K; k++) s += a[k] * brow[k];
   return s;
 }
 
-SAEKIT_BODY void gemv_cols_body(const Problem& p, long j0, long j1, float* acc, float* row) {
-  for (long j = j0; j < j1; j++) acc[j - j0] = 0.0f;
-  if (p.Bh && p.tb) {
+// B's element as the product reads it: widened from bfloat16 and/or rounded to it.
+template <bool round, typename T>
+SAEKIT_BODY float b_value(T x) {
+  float v;
+  if constexpr (std::is_same_v<T, uint16_t>) v = bf16_to_f32(x);
+  else v = x;
+  return round ? bf16_round(v) : v;
+}
+
+template <bool round, typename T>
+SAEKIT_BODY void gemv_cols_from(const Problem& p, const T* B, const float* a, long j0, long j1, float* acc, float* row) {
+  const long K = p.K;
+  constexpr bool convert = round || std::is_same_v<T, uint16_t>;
+  if (p.tb) {
     for (long j = j0; j < j1; j++) {
-      const uint16_t* brow = p.Bh + j * p.ldb;
-      for (long k = 0; k < p.K; k++) row[k] = bf16_to_f32(brow[k]);
-      acc[j - j0] = dot_row(p, row);
+      const T* brow = B + j * p.ldb;
+      if constexpr (convert) {
+        for (long k = 0; k < K; k++) row[k] = b_value<round>(brow[k]);
+        acc[j - j0] = dot_row(a, row, K);
+      } else {
+        acc[j - j0] = dot_row(a, brow, K);
+      }
     }
-  } else if (p.Bh) {
-    for (long k = 0; k < p.K; k++) {
-      const float a = p.A[p.ta ? k * p.lda : k];
-      const uint16_t* brow = p.Bh + k * p.ldb;
+    return;
+  }
+  for (long j = j0; j < j1; j++) acc[j - j0] = 0.0f;
+  for (long k = 0; k < K; k++) {
+    const T* brow = B + k * p.ldb;
 #pragma omp simd
-      for (long j = j0; j < j1; j++) acc[j - j0] += a * bf16_to_f32(brow[j]);
-    }
-  } else if (p.tb) {
-    for (long j = j0; j < j1; j++) acc[j - j0] = dot_row(p, p.B + j * p.ldb);
+    for (long j = j0; j < j1; j++) acc[j - j0] += a[k] * b_value<round>(brow[j]);
+  }
+}
+
+SAEKIT_BODY void gemv_cols_body(const Problem& p, const float* a, long j0, long j1, float* acc, float* row) {
+  if (p.Bh) {
+    if (p.bf16) gemv_cols_from<true>(p, p.Bh, a, j0, j1, acc, row);
+    else gemv_cols_from<false>(p, p.Bh, a, j0, j1, acc, row);
   } else {
-    for (long k = 0; k < p.K; k++) {
-      const float a = p.A[p.ta ? k * p.lda : k];
-      const float* brow = p.B + k * p.ldb;
-#pragma omp simd
-      for (long j = j0; j < j1; j++) acc[j - j0] += a * brow[j];
-    }
+    if (p.bf16) gemv_cols_from<true>(p, p.B, a, j0, j1, acc, row);
+    else gemv_cols_from<false>(p, p.B, a, j0, j1, acc, row);
   }
   for (long j = j0; j < j1; j++) {
     float v = p.alpha * acc[j - j0];
     p.C[j] = p.beta == 0.0f ? v : v + p.beta * p.C[j];
   }
 }
-SAEKIT_MULTIVERSION(void, gemv_cols, (const Problem& p, long j0, long j1, float* acc, float* row),
-                    (p, j0, j1, acc, row))
+SAEKIT_MULTIVERSION(void, gemv_cols, (const Problem& p, const float* a, long j0, long j1, float* acc, float* row),
+                    (p, a, j0, j1, acc, row))
 
 void gemv(const Problem& p) {
+  Scratch gathered;
+  const float* a = p.A;
+  if (p.ta || p.bf16) {
+    float* vector = gathered.get(p.K);
+    for (long k = 0; k < p.K; k++) {
+      const float x = p.A[p.ta ? k * p.lda : k];
+      vector[k] = p.bf16 ? bf16_round(x) : x;
+    }
+    a = vector;
+  }
+  const bool row_needed = p.tb && (p.Bh || p.bf16);
   parallel_chunks(p.N, 1024, [&](long j0, long j1) {
     thread_local Scratch acc, row;
-    gemv_cols(p, j0, j1, acc.get(1024), p.Bh && p.tb ? row.get(p.K) : nullptr);
+    gemv_cols(p, a, j0, j1, acc.get(1024), row_needed ? row.get(p.K) : nullptr);
   });
 }
 
@@ -350,9 +374,7 @@ void run(const Problem& p) {
       for (long j = 0; j < N; j++) p.C[i * p.ldc + j] = p.beta == 0.0f ? 0.0f : p.beta * p.C[i * p.ldc + j];
     return;
   }
-  // A vector times a matrix streams B unpacked; with bfloat16 precision it is packed (and
-  // rounded) like any other product instead, at some cost.
-  if (M == 1 && !p.bf16) return gemv(p);
+  if (M == 1) return gemv(p);
   DotKernel dk;
   const bool dot = p.bf16 && dot_kernel_bf16(&dk);
   const MicroKernel& uk = active_kernel();

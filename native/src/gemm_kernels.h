@@ -27,6 +27,14 @@ inline uint32_t bf16_round_bits(uint32_t u) {
   return denormal ? u & 0x80000000u : nan ? (u | 0x00400000u) & 0xffff0000u : rounded;
 }
 
+inline float bf16_round(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  u = bf16_round_bits(u);
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
 // Two consecutive k of one row or column as the BF16 dot-product instructions read them:
 // the first in the low half of a 32-bit word, the second in the high half.
 inline uint32_t bf16_pair(float first, float second) {
