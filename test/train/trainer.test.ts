@@ -196,6 +196,17 @@ describe("runs are reproducible and resumable", () => {
     expect(() => trainSae(cfg, source(), { ...opts, matmulPrecision: "low" as "medium" })).toThrow(/matmulPrecision must be one of highest, medium/);
   });
 
+  it("every architecture trains at matmul precision medium to float32's FVU", () => {
+    // The products' inputs lose 16 mantissa bits; what the SAE learns must not depend on them.
+    for (const cfg of cfgs) {
+      const fvu = (matmulPrecision: "highest" | "medium") => trainSae(cfg, new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 }),
+        { steps: 200, batchSize: 256, lr: 2e-3, seed: 5, progress: false, matmulPrecision }).last!.fvu;
+      const highest = fvu("highest"), medium = fvu("medium");
+      expect(medium, cfg.architecture).not.toBe(highest);
+      expect(Math.abs(medium - highest), cfg.architecture).toBeLessThan(0.01 * Math.max(highest, 0.1));
+    }
+  });
+
   /** A small CLI training run into `out`, and what resuming it must give: the clean run's folder, to the byte. */
   const cliTrain = (out: string, steps: number, checkpointEvery: number) => [bin, "train", "--data", "synthetic:superposition",
     "--synth-d", "32", "--synth-features", "96", "--arch", "topk", "--d-sae", "256", "--k", "6", "--steps", `${steps}`, "--batch", "512",
