@@ -45,7 +45,7 @@ bool set_isa(Isa isa) {
 }
 
 bool has_bf16_dot() {
-#if SAEKIT_X86
+#if SAEKIT_BF16_DOT
   static const bool has = (__builtin_cpu_init(), best_isa() == Isa::Avx512 && __builtin_cpu_supports("avx512bf16"));
   return has;
 #else

@@ -29,6 +29,16 @@ bool has_bf16_dot();
 #define SAEKIT_X86 0
 #endif
 
+// Whether the compiler knows the AVX-512 BF16 instructions (GCC 10 and Clang 11 on): without
+// them the bfloat16-precision GEMM is emulated (see gemm.h). -DSAEKIT_BF16_DOT=0 builds so.
+#ifndef SAEKIT_BF16_DOT
+#if SAEKIT_X86 && ((defined(__clang__) && __clang_major__ >= 11) || (!defined(__clang__) && __GNUC__ >= 10))
+#define SAEKIT_BF16_DOT 1
+#else
+#define SAEKIT_BF16_DOT 0
+#endif
+#endif
+
 // SAEKIT_MULTIVERSION(ret, name, (params), (args)) defines ret name(params) that runs the
 // body `name##_body`, a static always-inline function written once with plain loops,
 // compiled three times (AVX-512, AVX2, portable) and picked by active_isa() per call.

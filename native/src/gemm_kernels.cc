@@ -307,6 +307,7 @@ SAEKIT_TARGET_AVX512 void pack_transposed_avx512(const T* src, long ld, int rows
   if (k < kc) pack_transposed_generic(src + k, ld, rows, lanes, kc - k, alpha, dst + k * stride, stride);
 }
 
+#if SAEKIT_BF16_DOT
 // ---------------------------------------------------------------- AVX-512 BF16: 14 x 32
 // The float32 kernel's tile and registers, with each vdpbf16ps doing two k of 16 columns:
 // 32 multiply-adds where an FMA does 16, at the same rate on Zen 4.
@@ -429,6 +430,7 @@ SAEKIT_TARGET_AVX512_BF16 void pack_pairs_avx512_bf16(const T* src, long ld, lon
   }
   if (k < kc) pack_pairs_generic(src + k * ld, ld, cols, lanes, kc - k, dst + (k / 2) * stride, stride);
 }
+#endif  // SAEKIT_BF16_DOT
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -453,6 +455,7 @@ MicroKernel micro_kernel_avx512() {
   return {{kAvx512MR, kAvx512NR, 512, 112, 4096}, kernel_avx512, pack_transposed_avx512<float>,
           pack_transposed_avx512<uint16_t>};
 }
+#if SAEKIT_BF16_DOT
 bool dot_kernel_bf16(DotKernel* out) {
   if (!has_bf16_dot() || active_isa() != Isa::Avx512) return false;
   // The float32 kernel's blocking with twice the depth: a pair of k takes one word, as one k
@@ -462,6 +465,9 @@ bool dot_kernel_bf16(DotKernel* out) {
           pack_pairs_transposed_avx512_bf16<uint16_t>, pack_pairs_avx512_bf16<uint16_t>};
   return true;
 }
+#else
+bool dot_kernel_bf16(DotKernel*) { return false; }
+#endif
 #else
 MicroKernel micro_kernel_avx2() { return micro_kernel_generic(); }
 MicroKernel micro_kernel_avx512() { return micro_kernel_generic(); }
