@@ -38,6 +38,8 @@ export interface StoreManifest {
   dataset: { spec: string; fingerprint: string };
   /** "bf16" when the model ran on bfloat16 weights (--model-dtype bf16); absent: float32. */
   model_weights?: "bf16";
+  /** "medium" when its matrix products ran on bfloat16-rounded inputs (--matmul-precision); absent: float32. */
+  matmul_precision?: "medium";
   shards: Array<{ file: string; rows: number; contexts: number }>;
   /** Rows stored (= tokens of activations). */
   tokens: number;

@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import type { FloatDType } from "../core/dtype.js";
-import { kernels } from "../core/kernels.js";
+import { type MatmulPrecision, kernels, matmulPrecision, withMatmulPrecision } from "../core/kernels.js";
 import { type StoreManifest, STORE_FORMAT, isStore, readManifest, storedContexts, writeManifest, writeShard } from "../data/store.js";
 import { claimFolders } from "../util/folder-lock.js";
 import { ProgressBar } from "../util/progress.js";
@@ -46,6 +46,11 @@ export interface HarvestSettings {
   progress?: boolean;
   /** Stop after writing this many shards in this call (tests simulate a crash with it). */
   stopAfterShards?: number;
+  /**
+   * What the forward passes' matrix products compute in (kernels.ts), recorded in the
+   * manifest. Default: the precision in effect when the harvest starts.
+   */
+  matmulPrecision?: MatmulPrecision;
 }
 
 export type HarvestOptions = HarvestSite & HarvestSettings;
@@ -91,7 +96,8 @@ export async function harvestStores(model: LanguageModel, contexts: AsyncIterabl
   // One process writes a store at a time: a second harvest there would interleave shards.
   const release = claimFolders(dirs, "harvesting");
   try {
-    return await fillStores(model, contexts, sites, o, { rowsPerContext, contextsPerShard, target });
+    return await fillStores(model, contexts, sites, { ...o, matmulPrecision: o.matmulPrecision ?? matmulPrecision() },
+      { rowsPerContext, contextsPerShard, target });
   } finally {
     release();
   }
@@ -131,7 +137,7 @@ async function fillStores(model: LanguageModel, contexts: AsyncIterable<Int32Arr
       copies.push([s.site.hook, taken.activations]);
       if (s.site.targetHook) copies.push([s.site.targetHook, taken.targets!]);
     }
-    model.forward(tokens, B, o.ctx, { stopAt: lastHook, output: "none", hooks: fanOutHooks(copies) });
+    withMatmulPrecision(o.matmulPrecision!, () => model.forward(tokens, B, o.ctx, { stopAt: lastHook, output: "none", hooks: fanOutHooks(copies) }));
     harvested += B;
     pending = [];
     // After every batch, not every shard: a big model takes minutes over one shard.
@@ -194,16 +200,19 @@ class StoreWriter {
       d: this.d, ctx: o.ctx, dtype: o.dtype ?? "F32",
       prepend_bos: o.prependBos, exclude_bos: o.excludeBos ?? false, rows_per_context: rowsPerContext,
       contexts_per_shard: contextsPerShard, target_contexts: target, dataset: o.dataset,
-      ...(model.weightDtype === "bf16" ? { model_weights: "bf16" as const } : {}), shards: [], tokens: 0, complete: false,
+      ...(model.weightDtype === "bf16" ? { model_weights: "bf16" as const } : {}),
+      ...(o.matmulPrecision === "medium" ? { matmul_precision: "medium" as const } : {}), shards: [], tokens: 0, complete: false,
     };
     mkdirSync(site.outDir, { recursive: true });
     let m = fresh;
     if (isStore(site.outDir)) {
       m = readManifest(site.outDir);
-      const same = (["model", "hook", "target_hook", "d", "ctx", "dtype", "prepend_bos", "exclude_bos", "contexts_per_shard", "model_weights"] as const)
+      const same = (["model", "hook", "target_hook", "d", "ctx", "dtype", "prepend_bos", "exclude_bos", "contexts_per_shard", "model_weights", "matmul_precision"] as const)
         .every((k) => m[k] === fresh[k]) && m.dataset.fingerprint === fresh.dataset.fingerprint;
       if (!same) {
-        const weights = (x: StoreManifest) => (x.model_weights === "bf16" ? " (bf16 weights)" : "");
+        // Activations of bf16 weights or bf16 products differ in rounding: a store holds one kind.
+        const weights = (x: StoreManifest) => (x.model_weights === "bf16" ? " (bf16 weights)" : "") +
+          (x.matmul_precision === "medium" ? " (matmul precision medium)" : "");
         throw new Error(`${site.outDir} already holds a different activation store (${m.model}${weights(m)} ${m.hook} ctx ${m.ctx} ${m.dtype} on ${m.dataset.spec}); ` +
           `this harvest is ${fresh.model}${weights(fresh)} ${fresh.hook} ctx ${fresh.ctx} ${fresh.dtype}; use another --out`);
       }

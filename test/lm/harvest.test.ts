@@ -17,7 +17,7 @@ import { loadModel } from "../../src/lm/load.js";
 import type { HookContext, LanguageModel } from "../../src/lm/model.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
-import { maxAbsDiff, tempDir } from "../helpers.js";
+import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
 import { writeTinyGemma, writeTinyNeox } from "./fixtures.js";
 
 const dir = tempDir();
@@ -194,6 +194,18 @@ describe("harvest and the activation store", async () => {
     const bf16Store = join(dir, "other-bf16");
     expect((await harvest(half, contexts().contexts, base(bf16Store, { tokens: 8 * ctx }))).model_weights).toBe("bf16");
     expect(readManifest(out).model_weights).toBeUndefined();
+    // Nor at another matmul precision.
+    await expect(harvest(loaded.model, contexts().contexts, base(out, { matmulPrecision: "medium" })))
+      .rejects.toThrow(/this harvest is tiny-neox \(matmul precision medium\) blocks.1.hook_resid_post/);
+    const mediumStore = join(dir, "other-medium");
+    const medium = await harvest(loaded.model, contexts().contexts, base(mediumStore, { tokens: 8 * ctx, matmulPrecision: "medium" }));
+    expect(medium.matmul_precision).toBe("medium");
+    expect(readManifest(out).matmul_precision).toBeUndefined();
+    // Its rows are the model's at that precision: near the float32 ones, not the same.
+    const rows = (p: string) => readShardActivations(p, readManifest(p), 0).subarray(0, 8 * ctx * loaded.model.cfg.dModel);
+    const diff = maxAbsDiff(rows(mediumStore), rows(out));
+    expect(diff).toBeGreaterThan(0);
+    expect(diff).toBeLessThan(0.05 * maxAbs(rows(out)));
   });
 
   it("halves the disk with f16 and can leave BOS positions out", async () => {
