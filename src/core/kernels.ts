@@ -79,7 +79,10 @@ export function setMatmulPrecision(p: MatmulPrecision): void {
   precision = p;
 }
 
-/** Runs fn at matmul precision p, then restores the one before. */
+/**
+ * Runs fn at matmul precision p, then restores the one before. For synchronous work: the
+ * continuation of a promise fn returns runs at whatever precision is in effect by then.
+ */
 export function withMatmulPrecision<T>(p: MatmulPrecision, fn: () => T): T {
   const before = matmulPrecision();
   setMatmulPrecision(p);
