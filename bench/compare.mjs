@@ -6,6 +6,7 @@
 //                                                  # topk vs PyTorch (OpenBLAS; oneDNN for bf16)
 //   node bench/compare.mjs train   [--threads 2]   # TopK/vSAE/BatchTopK/Matryoshka/MP training step vs
 //                                                  # peer_topk_sae.py, peer_batchtopk.py, peer_mp.py
+//                                                  # (TopK at bf16 precision: peer_topk_sae_autocast.py)
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
 //   node bench/compare.mjs lm      [--threads 2]   # Pythia-70M forward (harvest, full) vs peer_lm.py
 //
@@ -79,12 +80,15 @@ if (suite === "kernels") {
     out(peer);
     out({ compare: "train", arch, m, threads, peer_impl: peerImpl, speedup: +(ours.tokens_per_s / peer.tokens_per_s).toFixed(2) });
     if (arch === "topk" && m === 16384) {
-      // At bfloat16 matmul precision, against our float32 step and the peer's (which is float32).
+      // At bfloat16 matmul precision, against our float32 step and the peer's encoder under
+      // PyTorch's bf16 autocast (bench/peer_topk_sae_autocast.py).
       const half = saekit("bench", "train", "--arch", arch, "--m", `${m}`, "--threads", `${threads}`, "--matmul-precision", "medium")[0];
+      const peerHalf = run(python, ["bench/peer_topk_sae_autocast.py", "--m", `${m}`, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
       out(half);
+      out(peerHalf);
       out({
         compare: "train-bf16", arch, m, threads, speedup_vs_float32: +(half.tokens_per_s / ours.tokens_per_s).toFixed(2),
-        speedup_vs_peer_float32: +(half.tokens_per_s / peer.tokens_per_s).toFixed(2),
+        speedup_vs_peer_autocast: +(half.tokens_per_s / peerHalf.tokens_per_s).toFixed(2),
       });
     }
   }
