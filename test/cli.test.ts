@@ -69,8 +69,15 @@ describe("saekit CLI", () => {
     const t = saekit("bench", "topk", "--batch", "8", "--m", "100", "--k", "5", "--threads", "1");
     expect(t.status, t.stderr).toBe(0);
     expect(JSON.parse(t.stdout)).toMatchObject({ bench: "topk", batch: 8, m: 100, k: 5 });
-    const half = saekit("bench", "gemm", "--m", "64", "--k", "32", "--n", "48", "--threads", "1", "--runs", "5", "--matmul-precision", "medium");
+    const half = saekitWith({ SAEKIT_QUIET: "" }, "bench", "gemm", "--m", "64", "--k", "32", "--n", "48", "--threads", "1", "--runs", "5", "--matmul-precision", "medium");
     expect(JSON.parse(half.stdout)).toMatchObject({ bench: "gemm", precision: "medium" });
+    // Where the products cannot run on the BF16 dot-product instructions (forced here by
+    // SAEKIT_ISA), the user hears that medium precision brings no speed-up.
+    const emulatedNote = /--matmul-precision medium: no AVX-512 BF16 dot-product instructions in use here/;
+    const avx2 = saekitWith({ SAEKIT_QUIET: "", SAEKIT_ISA: "avx2" }, "bench", "gemm", "--m", "64", "--k", "32", "--n", "48", "--threads", "1", "--runs", "5", "--matmul-precision", "medium");
+    expect(avx2.status, avx2.stderr).toBe(0);
+    expect(avx2.stderr).toMatch(emulatedNote);
+    expect(half.stderr).toMatch(JSON.parse(saekit("info").stdout).bf16Matmul === "emulated" ? emulatedNote : /^$/);
     // The browser's kernels and the reference twins, timed on request.
     for (const set of ["typescript", "reference"]) {
       const r = saekit("bench", "gemm", "--m", "16", "--k", "8", "--n", "12", "--runs", "5", "--kernels", set);

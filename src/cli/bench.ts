@@ -4,7 +4,7 @@ import { benchGemm, benchTopk } from "../bench/kernels.js";
 import { benchLm } from "../bench/lm.js";
 import { benchTrain } from "../bench/train.js";
 import { benchTsne } from "../bench/tsne.js";
-import { defaultThreads, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, useMatmulPrecision } from "./options.js";
 
 export function registerBench(program: Command): void {
   const bench = program
@@ -23,7 +23,7 @@ export function registerBench(program: Command): void {
     .addOption(kernelsOption())
     .addOption(matmulPrecisionOption())
     .action((o) => printJson(benchGemm({
-      m: o.m, k: o.k, n: o.n, threads: o.threads, transB: o.transB, runs: o.runs, kernels: o.kernels, precision: o.matmulPrecision,
+      m: o.m, k: o.k, n: o.n, threads: o.threads, transB: o.transB, runs: o.runs, kernels: o.kernels, precision: useMatmulPrecision(o.matmulPrecision),
     })));
 
   bench
@@ -53,7 +53,7 @@ export function registerBench(program: Command): void {
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .addOption(matmulPrecisionOption())
     .action((o) => printJson(benchTrain({
-      arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads, matmulPrecision: o.matmulPrecision,
+      arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads, matmulPrecision: useMatmulPrecision(o.matmulPrecision),
     })));
 
   bench
@@ -80,7 +80,7 @@ export function registerBench(program: Command): void {
     .addOption(matmulPrecisionOption())
     .action((o) => printJson(benchLm({
       preset: o.preset, layer: o.layer, ctx: o.ctx, batch: o.batch, threads: o.threads, runs: o.runs, weights: o.modelDtype,
-      matmulPrecision: o.matmulPrecision,
+      matmulPrecision: useMatmulPrecision(o.matmulPrecision),
     })));
 }
 

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
-import { setMatmulPrecision, setThreads } from "../core/kernels.js";
+import { setThreads } from "../core/kernels.js";
 import { writeSafetensors } from "../core/safetensors.js";
 import type { FloatDType } from "../core/dtype.js";
 import { saeBenchCoreOutput } from "../eval/saebench.js";
@@ -17,7 +17,7 @@ import type { HookFn } from "../lm/model.js";
 import { saesIn } from "../sae/open.js";
 import { decoderMatrix } from "../sae/sae.js";
 import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook, SAE_HELP } from "./lm-options.js";
-import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, useMatmulPrecision } from "./options.js";
 
 export function registerLm(program: Command): void {
   const harvestCmd = program
@@ -37,7 +37,7 @@ export function registerLm(program: Command): void {
   addDatasetOptions(harvestCmd);
   harvestCmd.action(async (o) => {
     setThreads(o.threads);
-    setMatmulPrecision(o.matmulPrecision);
+    useMatmulPrecision(o.matmulPrecision);
     const hooks = String(o.hook).split(",");
     const targets: string[] | undefined = o.targetHook?.split(",");
     // The model only as far as the last hook: an early layer of a big model loads in a fraction of the time.
@@ -86,7 +86,7 @@ export function registerLm(program: Command): void {
   addSaeModelDatasetOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
   evalCmd.action(async (o) => {
     setThreads(o.threads);
-    setMatmulPrecision(o.matmulPrecision);
+    useMatmulPrecision(o.matmulPrecision);
     const loaded = await openModel(o);
     // A folder of SAE folders (one per hook, a sparsify checkpoint's layers.N): all in one
     // pass, --out and --saebench then folders holding one file per SAE.

@@ -1,7 +1,7 @@
 /** Option parsers shared by the CLI commands: strict, with messages that name the option. */
 import { availableParallelism } from "node:os";
 import { InvalidArgumentError, Option } from "commander";
-import { MATMUL_PRECISIONS } from "../core/kernels.js";
+import { MATMUL_PRECISIONS, type MatmulPrecision, runtimeInfo, setMatmulPrecision } from "../core/kernels.js";
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -49,6 +49,20 @@ export function defaultThreads(): number {
 export function matmulPrecisionOption(): Option {
   return new Option("--matmul-precision <p>", "matrix products in float32 (highest) or on bfloat16-rounded inputs (medium: PyTorch's bf16 autocast; ~2x the GEMM speed on CPUs with AVX-512 BF16)")
     .choices([...MATMUL_PRECISIONS]).default(process.env.SAEKIT_MATMUL_PRECISION || "highest");
+}
+
+/**
+ * Sets the command's matmul precision and returns it. At "medium" without the AVX-512 BF16
+ * dot-product instructions (the CPU, the compiler or SAEKIT_ISA), says once on stderr that
+ * the products get bfloat16's precision but not its speed-up.
+ */
+export function useMatmulPrecision(p: MatmulPrecision): MatmulPrecision {
+  setMatmulPrecision(p);
+  if (p === "medium" && runtimeInfo().bf16Matmul === "emulated" && process.env.SAEKIT_QUIET !== "1") {
+    process.stderr.write("saekit: --matmul-precision medium: no AVX-512 BF16 dot-product instructions in use here, " +
+      "so the products are computed at bfloat16 precision at float32's speed\n");
+  }
+  return p;
 }
 
 /** Prints one JSON object as a line on stdout (the format benches and evals emit). */

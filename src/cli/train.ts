@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { setMatmulPrecision, setThreads } from "../core/kernels.js";
+import { setThreads } from "../core/kernels.js";
 import { LmSource } from "../data/lm-source.js";
 import { evaluateSpliceOn } from "../eval/splice.js";
 import type { LanguageModel } from "../lm/model.js";
@@ -22,7 +22,7 @@ import { LR_SCHEDULES } from "../train/schedule.js";
 import { type RunSpec, type TrainOptions, type TrainResult, TrainingInterrupted, trainSaesUntil } from "../train/trainer.js";
 import type { LoadedModel } from "../lm/load.js";
 import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
-import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson } from "./options.js";
+import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson, useMatmulPrecision } from "./options.js";
 
 /** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
 export function addSaeOptions(cmd: Command): Command {
@@ -288,7 +288,7 @@ export function registerTrain(program: Command): void {
   addSaeOptions(cmd);
   cmd.action(async (o) => {
     setThreads(o.threads);
-    setMatmulPrecision(o.matmulPrecision);
+    useMatmulPrecision(o.matmulPrecision);
     if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
     const options: TrainOptions = {
       steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
