@@ -121,6 +121,28 @@ describe("sgemm", () => {
     }
   });
 
+  it("thin products (a few rows times a wide matrix, streamed) give the same bits on any thread count", () => {
+    const rng = new Rng(18);
+    for (const [M, N, K] of [[1, 5000, 300], [2, 5000, 300], [3, 2100, 70]] as const) {
+      for (const [ta, tb] of [[false, false], [false, true], [true, false]] as const) {
+        const A = randn(rng, M * K), B = randn(rng, K * N);
+        for (const f of [native.sgemm, native.sgemmBf16]) {
+          const at = (threads: number) => {
+            native.setThreads(threads);
+            const C = new Float32Array(M * N);
+            f(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0, C, N);
+            return C;
+          };
+          try {
+            expect(at(2), `${M}x${N}x${K} ta=${ta} tb=${tb}`).toEqual(at(1));
+          } finally {
+            native.setThreads(availableParallelism());
+          }
+        }
+      }
+    }
+  });
+
   it("refuses buffers too small for the shapes instead of reading past them", () => {
     const A = new Float32Array(10);
     expect(() => native.sgemm(false, false, 4, 4, 4, 1, A, 4, new Float32Array(16), 4, 0, new Float32Array(16), 4))
