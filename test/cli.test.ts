@@ -85,6 +85,14 @@ describe("saekit CLI", () => {
     }
   });
 
+  it("bench lm prints harvest, full-forward and generation speeds at a preset's shapes", () => {
+    const r = saekit("bench", "lm", "--batch", "1", "--ctx", "16", "--runs", "5", "--threads", "1", "--matmul-precision", "medium");
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ bench: "lm", preset: "pythia-70m", ctx: 16, batch: 1, matmul_precision: "medium", weight_mb: 269 });
+    for (const key of ["harvest_tokens_per_s", "full_tokens_per_s", "generate_tokens_per_s"]) expect(j[key], key).toBeGreaterThan(0);
+  });
+
   it("rejects bad option values with a clear message", () => {
     const r = saekit("bench", "topk", "--k", "zero");
     expect(r.status).not.toBe(0);
