@@ -85,6 +85,16 @@ describe("saekit CLI", () => {
     }
   });
 
+  it("bench train prints a training step's tokens/s for every architecture it offers", () => {
+    for (const arch of ["topk", "vsae", "abstopk", "batchtopk", "matryoshka", "mp"]) {
+      const r = saekit("bench", "train", "--arch", arch, "--d", "64", "--m", "512", "--k", "8", "--batch", "256", "--steps", "5", "--threads", "1", "--matmul-precision", "medium");
+      expect(r.status, `${arch}: ${r.stderr}`).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j).toMatchObject({ bench: "train", arch, d: 64, m: 512, k: 8, batch: 256, matmul_precision: "medium" });
+      expect(j.tokens_per_s).toBeGreaterThan(0);
+    }
+  });
+
   it("bench lm prints harvest, full-forward and generation speeds at a preset's shapes", () => {
     const r = saekit("bench", "lm", "--batch", "1", "--ctx", "16", "--runs", "5", "--threads", "1", "--matmul-precision", "medium");
     expect(r.status, r.stderr).toBe(0);
