@@ -6,17 +6,11 @@ decoder, the parameters, their gradients and Adam stay float32, as in saekit's m
 precision, whose only dense products in a TopK step are the encoder's. (Autocast over the
 whole step fails: embedding_bag refuses bf16 weights per sample with a float32 table.)
 
-Prints one JSON line per configuration, the schema of peer_topk_sae.py plus "autocast".
-Run with Debian's /usr/bin/python3 (python3-torch).
-
-usage: peer_topk_sae_autocast.py [--d 512] [--m 16384] [--k 64] [--batch 4096] [--steps 5]
-                                 [--threads 2] [--impl sparse]
+The shared peer runs it: its bench() builds the model below and its output gains
+"autocast". Options and output as peer_topk_sae.py's; run with Debian's /usr/bin/python3.
 """
-import argparse
 import importlib.util
-import json
 import os
-import time
 
 import torch
 import torch.nn.functional as F
@@ -48,43 +42,16 @@ class AutocastEncoderSAE(peer.TopKSAE):
         return x_hat + self.b_dec
 
 
-def bench(impl, threads, d, m, k, batch, steps):
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    sae = AutocastEncoderSAE(d, m, k, sparse_decoder=(impl != "dense"), variational=(impl == "vsae"))
-    opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
-    x = torch.randn(batch, d)
-    times = []
-    for i in range(steps + 2):
-        t0 = time.perf_counter()
-        loss = (sae(x) - x).pow(2).sum(-1).mean()
-        if sae.variational:
-            loss = loss + sae.beta * sae.kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
-    times.sort()
-    med = times[len(times) // 2]
-    return {"impl": impl, "autocast": "bfloat16", "threads": threads, "d": d, "m": m, "k": k, "batch": batch,
-            "tokens_per_s": round(batch / med), "ms_per_step": round(med * 1e3, 2)}
+float32_bench = peer.bench
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--d", type=int, default=512)
-    p.add_argument("--m", type=int, default=16384)
-    p.add_argument("--k", type=int, default=64)
-    p.add_argument("--batch", type=int, default=4096)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--threads", default="2")
-    p.add_argument("--impl", default="sparse")
-    a = p.parse_args()
-    for impl in a.impl.split(","):
-        for t in a.threads.split(","):
-            print(json.dumps(bench(impl, int(t), a.d, a.m, a.k, a.batch, a.steps)), flush=True)
+def autocast_bench(*args):
+    return {**float32_bench(*args), "autocast": "bfloat16"}
 
+
+# peer.bench() builds its model, and peer.main() calls bench, by these module-level names.
+peer.TopKSAE = AutocastEncoderSAE
+peer.bench = autocast_bench
 
 if __name__ == "__main__":
-    main()
+    peer.main()
