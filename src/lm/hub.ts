@@ -15,7 +15,7 @@ import { ProgressBar } from "../util/progress.js";
 import { configFromHf } from "./config.js";
 import { parseJson, readsTensor } from "./hf-model.js";
 import { partsForHooks } from "./model.js";
-import { indexShardNames } from "./weights.js";
+import { indexWeightMap } from "./weights.js";
 
 export interface HubSpec {
   /** A model repository (models, SAE releases) or a dataset repository. */
@@ -125,11 +125,11 @@ async function fetchWeights(dir: string, get: HubGet, needed: (tensor: string) =
     if (await get(base, false)) return true;
     const index = join(dir, `${base}.index.json`);
     if (await get(`${base}.index.json`, false)) {
-      const all = indexShardNames(index);
-      const map = (JSON.parse(readFileSync(index, "utf8")) as { weight_map: Record<string, string> }).weight_map;
+      const map = indexWeightMap(index);
+      const all = new Set(Object.values(map));
       const wanted = new Set(Object.entries(map).filter(([tensor]) => needed(tensor)).map(([, shard]) => shard));
       for (const shard of all) if (wanted.has(shard)) await get(shard, true);
-      return wanted.size < all.length ? "partial" : true;
+      return wanted.size < all.size ? "partial" : true;
     }
   }
   return false;

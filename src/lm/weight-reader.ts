@@ -139,8 +139,8 @@ export class CheckpointWeights implements WeightReader {
   }
 }
 
-/** The distinct shard file names a `*.index.json`'s weight_map names; each must be a plain file name. */
-export function shardNamesOf(indexJson: string, source: string): string[] {
+/** A `*.index.json`'s weight_map, tensor name -> shard file; each shard must be a plain file name. */
+export function weightMapOf(indexJson: string, source: string): Record<string, string> {
   let map: Record<string, string>;
   try {
     map = JSON.parse(indexJson).weight_map;
@@ -148,9 +148,13 @@ export function shardNamesOf(indexJson: string, source: string): string[] {
     throw new Error(`${source}: not valid JSON (${(err as Error).message})`);
   }
   if (!map || typeof map !== "object") throw new Error(`${source}: no "weight_map"`);
-  const names = [...new Set(Object.values(map))];
-  for (const f of names) {
+  for (const f of new Set(Object.values(map))) {
     if (typeof f !== "string" || !/^[\w.-]+$/.test(f) || f.startsWith(".")) throw new Error(`${source}: bad shard name ${JSON.stringify(f)}`);
   }
-  return names;
+  return map;
+}
+
+/** The distinct shard file names a `*.index.json`'s weight_map names (weightMapOf). */
+export function shardNamesOf(indexJson: string, source: string): string[] {
+  return [...new Set(Object.values(weightMapOf(indexJson, source)))];
 }

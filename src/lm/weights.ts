@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SafetensorsFile } from "../core/safetensors.js";
 import { TorchCheckpoint } from "../core/torch-checkpoint.js";
-import { CheckpointWeights, type TensorFile, shardNamesOf } from "./weight-reader.js";
+import { CheckpointWeights, type TensorFile, weightMapOf } from "./weight-reader.js";
 
 export type { WeightReader } from "./weight-reader.js";
 
@@ -47,11 +47,16 @@ function shardsOf(index: string, dir: string, missingOk: boolean): string[] {
 
 /** The distinct shard file names of a `*.index.json` file. */
 export function indexShardNames(index: string): string[] {
+  return [...new Set(Object.values(indexWeightMap(index)))];
+}
+
+/** A `*.index.json` file's weight_map, tensor name -> shard file (weightMapOf). */
+export function indexWeightMap(index: string): Record<string, string> {
   let text: string;
   try {
     text = readFileSync(index, "utf8");
   } catch (err) {
     throw new Error(`${index}: cannot read the index (${(err as Error).message})`);
   }
-  return shardNamesOf(text, index);
+  return weightMapOf(text, index);
 }
