@@ -211,12 +211,12 @@ class StoreWriter {
         .every((k) => m[k] === fresh[k]) && m.dataset.fingerprint === fresh.dataset.fingerprint;
       if (!same) {
         // Activations of bf16 weights or bf16 products differ in rounding: a store holds one kind.
-        const weights = (x: StoreManifest) => {
+        const ranWith = (x: StoreManifest) => {
           const how = [...(x.model_weights === "bf16" ? ["bf16 weights"] : []), ...(x.matmul_precision === "medium" ? ["matmul precision medium"] : [])];
           return how.length > 0 ? ` (${how.join(", ")})` : "";
         };
-        throw new Error(`${site.outDir} already holds a different activation store (${m.model}${weights(m)} ${m.hook} ctx ${m.ctx} ${m.dtype} on ${m.dataset.spec}); ` +
-          `this harvest is ${fresh.model}${weights(fresh)} ${fresh.hook} ctx ${fresh.ctx} ${fresh.dtype}; use another --out`);
+        throw new Error(`${site.outDir} already holds a different activation store (${m.model}${ranWith(m)} ${m.hook} ctx ${m.ctx} ${m.dtype} on ${m.dataset.spec}); ` +
+          `this harvest is ${fresh.model}${ranWith(fresh)} ${fresh.hook} ctx ${fresh.ctx} ${fresh.dtype}; use another --out`);
       }
       m.target_contexts = target;
       m.complete = false;
