@@ -126,13 +126,20 @@ void kernel_generic(long kc, const float* Ap, const float* Bp, float* C, long ld
 #if SAEKIT_X86
 // ---------------------------------------------------------------- AVX2 + FMA: 6 x 16
 // 12 ymm accumulators + 2 for B + 1 broadcast of A = 15 of 16 registers.
+// The tile of C is prefetched as the kernel starts, so that its misses (C is usually far
+// bigger than the caches) are served while the k loop runs instead of stalling the stores
+// at the end: on a Zen 3 core, 4096 x 512 x 16384 went from 75 to 84 GFLOP/s (OpenBLAS 91).
 constexpr int kAvx2MR = 6, kAvx2NR = 16;
 
 SAEKIT_TARGET_AVX2
 void kernel_avx2(long kc, const float* Ap, const float* Bp, float* C, long ldc, float beta) {
   __m256 c0[kAvx2MR], c1[kAvx2MR];
 #pragma GCC unroll 8
-  for (int r = 0; r < kAvx2MR; r++) c0[r] = c1[r] = _mm256_setzero_ps();
+  for (int r = 0; r < kAvx2MR; r++) {
+    c0[r] = c1[r] = _mm256_setzero_ps();
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 15), _MM_HINT_T0);
+  }
   for (long k = 0; k < kc; k++) {
     __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
 #pragma GCC unroll 8
