@@ -38,6 +38,13 @@ function run(cmd, argv) {
 
 const saekit = (...a) => run(process.execPath, [join(root, "bin", "saekit.js"), ...a]);
 const out = (o) => console.log(JSON.stringify(o));
+// PyTorch's bfloat16 products are only fast with the AVX-512 BF16 instructions; elsewhere
+// they run a scalar emulation (~5 GFLOP/s on a Zen 3 core, 30x below float32) and a single
+// autocast training step takes minutes, so those peers run only where saekit has the
+// instructions too.
+const bf16Native = saekit("info")[0].bf16Matmul === "dot-product instructions";
+const bf16PeerSkipped = (what) =>
+  out({ skipped: what, reason: "no AVX-512 BF16 instructions here: PyTorch's bfloat16 path is an emulation, not a peer" });
 
 if (suite === "kernels") {
   const shapes = [[4096, 512, 16384], [4096, 2048, 512]];
@@ -49,8 +56,13 @@ if (suite === "kernels") {
     out({ compare: "gemm", m, k, n, threads, ratio_vs_openblas: +(ours.gflops / peer.gflops).toFixed(3) });
     // At bfloat16 precision: against PyTorch's bf16 torch.mm, and against our own float32.
     const half = saekit("bench", "gemm", "--m", `${m}`, "--k", `${k}`, "--n", `${n}`, "--threads", `${threads}`, "--matmul-precision", "medium")[0];
-    const peerHalf = run(python, ["bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`, "--dtype", "bfloat16"])[0];
     out(half);
+    if (!bf16Native) {
+      bf16PeerSkipped("gemm-bf16 peer");
+      out({ compare: "gemm-bf16", m, k, n, threads, ratio_vs_float32: +(half.gflops / ours.gflops).toFixed(3) });
+      continue;
+    }
+    const peerHalf = run(python, ["bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`, "--dtype", "bfloat16"])[0];
     out(peerHalf);
     out({
       compare: "gemm-bf16", m, k, n, threads, ratio_vs_torch_bf16: +(half.gflops / peerHalf.gflops).toFixed(3),
@@ -83,8 +95,13 @@ if (suite === "kernels") {
       // At bfloat16 matmul precision, against our float32 step and the peer's encoder under
       // PyTorch's bf16 autocast (bench/peer_topk_sae_autocast.py).
       const half = saekit("bench", "train", "--arch", arch, "--m", `${m}`, "--threads", `${threads}`, "--matmul-precision", "medium")[0];
-      const peerHalf = run(python, ["bench/peer_topk_sae_autocast.py", "--m", `${m}`, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
       out(half);
+      if (!bf16Native) {
+        bf16PeerSkipped("train-bf16 peer (bench/peer_topk_sae_autocast.py)");
+        out({ compare: "train-bf16", arch, m, threads, speedup_vs_float32: +(half.tokens_per_s / ours.tokens_per_s).toFixed(2) });
+        continue;
+      }
+      const peerHalf = run(python, ["bench/peer_topk_sae_autocast.py", "--m", `${m}`, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
       out(peerHalf);
       out({
         compare: "train-bf16", arch, m, threads, speedup_vs_float32: +(half.tokens_per_s / ours.tokens_per_s).toFixed(2),
