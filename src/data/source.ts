@@ -3,6 +3,8 @@
  * rows and can save and restore its position, so a resumed run reads exactly the batches
  * an uninterrupted one would have.
  */
+import { kernels } from "../core/kernels.js";
+
 export interface ActivationSource {
   /** Width of each activation row. */
   readonly d: number;
@@ -73,6 +75,10 @@ export function peekRows(source: ActivationSource, count: number, batch = 4096):
 
 /** Throws naming the source if a batch holds NaN or infinite values. */
 export function checkFinite(values: Float32Array, what: string): void {
+  // A finite sum of squares (one threaded native pass) clears the batch at once; the element
+  // scan runs only to find the culprit, or to clear values so large that their squares
+  // overflowed. (The scan alone took ~15 ms of every 4096 x 512 training batch.)
+  if (Number.isFinite(kernels().sumSquares(values))) return;
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i]!)) {
       throw new Error(`${what}: non-finite activation ${values[i]} at flat index ${i}; clean the data or check the model that produced it`);

@@ -7,6 +7,7 @@ import { Tensor } from "../../src/core/tensor.js";
 import { loadActivations } from "../../src/data/activation-files.js";
 import { activationsFromBytes } from "../../src/data/activation-matrix.js";
 import { ArraySource } from "../../src/data/array-source.js";
+import { checkFinite } from "../../src/data/source.js";
 import { tempDir } from "../helpers.js";
 
 const dir = tempDir();
@@ -86,6 +87,19 @@ describe("activation files", () => {
     const nan = join(dir, "nan.safetensors");
     writeSafetensors(nan, { a: new Tensor([1, 2], Float32Array.from([1, Infinity])) });
     expect(() => loadActivations(nan)).toThrow(/nan.safetensors: non-finite activation Infinity at flat index 1/);
+  });
+
+  it("checkFinite passes finite batches (squares that overflow included) and names the first NaN or infinity", () => {
+    const batch = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i));
+    expect(() => checkFinite(batch, "batch")).not.toThrow();
+    // Finite, but their squares overflow a float32 sum: the element scan clears them.
+    const huge = Float32Array.from({ length: 3000 }, (_, i) => (i % 2 ? 3e38 : -3e38));
+    expect(() => checkFinite(huge, "huge")).not.toThrow();
+    for (const [bad, at] of [[NaN, 4321], [-Infinity, 0], [Infinity, 4999]] as const) {
+      const x = batch.slice();
+      x[at] = bad;
+      expect(() => checkFinite(x, "batch 7")).toThrow(`batch 7: non-finite activation ${bad} at flat index ${at};`);
+    }
   });
 
   it("ArraySource serves every row once per epoch, reshuffled per epoch, and resumes", () => {
