@@ -10,6 +10,7 @@
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
 //   node bench/compare.mjs lm      [--threads 2]   # Pythia-70M forward (harvest, full) vs peer_lm.py
 //
+// --rounds N (default 1) measures each side N times, alternating, and takes medians.
 // The peers need Debian's PyTorch: apt-get install -y python3-torch libopenblas0-pthread
 // (and for tsne, scikit-learn: apt-get install -y python3-sklearn).
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment so OpenBLAS
@@ -25,6 +26,9 @@ const args = process.argv.slice(2);
 const suite = args[0] ?? "kernels";
 const threadsAt = args.indexOf("--threads");
 const threads = threadsAt >= 0 ? Number(args[threadsAt + 1]) : 2;
+const roundsAt = args.indexOf("--rounds");
+const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 1;
+if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rounds must be a positive integer, got ${args[roundsAt + 1]}`);
 const python = "/usr/bin/python3";
 const env = { ...process.env };
 delete env.OPENBLAS_CORETYPE;
@@ -36,44 +40,60 @@ function run(cmd, argv) {
   return r.stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line));
 }
 
-const saekit = (...a) => run(process.execPath, [join(root, "bin", "saekit.js"), ...a]);
+const saekit = (...a) => run(process.execPath, [join(root, "bin", "saekit.js"), ...a])[0];
 const out = (o) => console.log(JSON.stringify(o));
+
+// Each measurement function runs once per round, in turn, and every record is printed; the
+// ratios use each one's median over the rounds. On a shared machine whose speed drifts (a VM
+// whose two vCPUs sometimes land on one physical core runs a 2-thread GEMM anywhere from 1.1x
+// to 2x its 1-thread speed), alternating spreads the drift over saekit and its peer alike.
+function alternating(...measure) {
+  const records = measure.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    measure.forEach((f, i) => {
+      const record = f();
+      out(record);
+      records[i].push(record);
+    });
+  }
+  return records;
+}
+const median = (records, key) => {
+  const values = records.map((r) => r[key]).sort((a, b) => a - b);
+  return values[(values.length - 1) >> 1];
+};
+const ratio = (a, b, digits = 2) => +(a / b).toFixed(digits);
 // PyTorch's bfloat16 products are only fast with the AVX-512 BF16 instructions; elsewhere
 // they run a scalar emulation (~5 GFLOP/s on a Zen 3 core, 30x below float32) and a single
 // autocast training step takes minutes, so those peers run only where saekit has the
 // instructions too.
-const bf16Native = saekit("info")[0].bf16Matmul === "dot-product instructions";
+const bf16Native = saekit("info").bf16Matmul === "dot-product instructions";
 const bf16PeerSkipped = (what) =>
   out({ skipped: what, reason: "no AVX-512 BF16 instructions here: PyTorch's bfloat16 path is an emulation, not a peer" });
 
 if (suite === "kernels") {
   const shapes = [[4096, 512, 16384], [4096, 2048, 512]];
   for (const [m, k, n] of shapes) {
-    const ours = saekit("bench", "gemm", "--m", `${m}`, "--k", `${k}`, "--n", `${n}`, "--threads", `${threads}`)[0];
-    const peer = run(python, ["bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`])[0];
-    out(ours);
-    out(peer);
-    out({ compare: "gemm", m, k, n, threads, ratio_vs_openblas: +(ours.gflops / peer.gflops).toFixed(3) });
-    // At bfloat16 precision: against PyTorch's bf16 torch.mm, and against our own float32.
-    const half = saekit("bench", "gemm", "--m", `${m}`, "--k", `${k}`, "--n", `${n}`, "--threads", `${threads}`, "--matmul-precision", "medium")[0];
-    out(half);
-    if (!bf16Native) {
-      bf16PeerSkipped("gemm-bf16 peer");
-      out({ compare: "gemm-bf16", m, k, n, threads, ratio_vs_float32: +(half.gflops / ours.gflops).toFixed(3) });
-      continue;
-    }
-    const peerHalf = run(python, ["bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`, "--dtype", "bfloat16"])[0];
-    out(peerHalf);
+    const gemm = (...extra) => () => saekit("bench", "gemm", "--m", `${m}`, "--k", `${k}`, "--n", `${n}`, "--threads", `${threads}`, ...extra);
+    const peerGemm = (...extra) => () => run(python, ["bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`, ...extra])[0];
+    // float32 against OpenBLAS; at bfloat16 precision against our own float32 and, where the
+    // CPU has the instructions, PyTorch's bf16 torch.mm.
+    const [ours, peer, half, peerHalf] = alternating(gemm(), peerGemm(), gemm("--matmul-precision", "medium"),
+      ...(bf16Native ? [peerGemm("--dtype", "bfloat16")] : []));
+    const gflops = median(ours, "gflops"), halfGflops = median(half, "gflops");
+    out({ compare: "gemm", m, k, n, threads, rounds, ratio_vs_openblas: ratio(gflops, median(peer, "gflops"), 3) });
+    if (!peerHalf) bf16PeerSkipped("gemm-bf16 peer");
     out({
-      compare: "gemm-bf16", m, k, n, threads, ratio_vs_torch_bf16: +(half.gflops / peerHalf.gflops).toFixed(3),
-      ratio_vs_float32: +(half.gflops / ours.gflops).toFixed(3),
+      compare: "gemm-bf16", m, k, n, threads, rounds,
+      ...(peerHalf ? { ratio_vs_torch_bf16: ratio(halfGflops, median(peerHalf, "gflops"), 3) } : {}),
+      ratio_vs_float32: ratio(halfGflops, gflops, 3),
     });
   }
-  const ours = saekit("bench", "topk", "--batch", "4096", "--m", "16384", "--k", "64", "--threads", `${threads}`)[0];
-  const peer = run(python, ["bench/peer_kernels.py", "--shapes", "", "--topk", "4096x16384x64", "--threads", `${threads}`])[0];
-  out(ours);
-  out(peer);
-  out({ compare: "topk", threads, ms: ours.ms, speedup_vs_torch: +(peer.ms / ours.ms).toFixed(2) });
+  const [ours, peer] = alternating(
+    () => saekit("bench", "topk", "--batch", "4096", "--m", "16384", "--k", "64", "--threads", `${threads}`),
+    () => run(python, ["bench/peer_kernels.py", "--shapes", "", "--topk", "4096x16384x64", "--threads", `${threads}`])[0]);
+  const ms = median(ours, "ms");
+  out({ compare: "topk", threads, rounds, ms, speedup_vs_torch: ratio(median(peer, "ms"), ms) });
 } else if (suite === "train") {
   // The issue's bar: topk m=16384 >= 4x peer sparse; topk m=2048 >= 2.5x; vsae >= 3x peer vsae.
   // BatchTopK and Matryoshka against dictionary_learning's way (bench/peer_batchtopk.py);
@@ -86,28 +106,24 @@ if (suite === "kernels") {
   ];
   for (const [arch, m, peerScript, peerImpl, k] of cases) {
     const kArgs = k ? ["--k", `${k}`] : [];
-    const ours = saekit("bench", "train", "--arch", arch, "--m", `${m}`, ...kArgs, "--threads", `${threads}`)[0];
-    const peer = run(python, [peerScript, "--m", `${m}`, ...kArgs, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
-    out(ours);
-    out(peer);
-    out({ compare: "train", arch, m, threads, peer_impl: peerImpl, speedup: +(ours.tokens_per_s / peer.tokens_per_s).toFixed(2) });
-    if (arch === "topk" && m === 16384) {
-      // At bfloat16 matmul precision, against our float32 step and the peer's encoder under
-      // PyTorch's bf16 autocast (bench/peer_topk_sae_autocast.py).
-      const half = saekit("bench", "train", "--arch", arch, "--m", `${m}`, "--threads", `${threads}`, "--matmul-precision", "medium")[0];
-      out(half);
-      if (!bf16Native) {
-        bf16PeerSkipped("train-bf16 peer (bench/peer_topk_sae_autocast.py)");
-        out({ compare: "train-bf16", arch, m, threads, speedup_vs_float32: +(half.tokens_per_s / ours.tokens_per_s).toFixed(2) });
-        continue;
-      }
-      const peerHalf = run(python, ["bench/peer_topk_sae_autocast.py", "--m", `${m}`, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
-      out(peerHalf);
-      out({
-        compare: "train-bf16", arch, m, threads, speedup_vs_float32: +(half.tokens_per_s / ours.tokens_per_s).toFixed(2),
-        speedup_vs_peer_autocast: +(half.tokens_per_s / peerHalf.tokens_per_s).toFixed(2),
-      });
-    }
+    const step = (...extra) => () => saekit("bench", "train", "--arch", arch, "--m", `${m}`, ...kArgs, "--threads", `${threads}`, ...extra);
+    const peerStep = (script) => () => run(python, [script, "--m", `${m}`, ...kArgs, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
+    // The TopK step also at bfloat16 matmul precision, against our float32 step and, where
+    // the CPU has the instructions, the peer's encoder under PyTorch's bf16 autocast
+    // (bench/peer_topk_sae_autocast.py).
+    const withHalf = arch === "topk" && m === 16384;
+    const [ours, peer, half, peerHalf] = alternating(step(), peerStep(peerScript),
+      ...(withHalf ? [step("--matmul-precision", "medium")] : []),
+      ...(withHalf && bf16Native ? [peerStep("bench/peer_topk_sae_autocast.py")] : []));
+    const tokens = median(ours, "tokens_per_s");
+    out({ compare: "train", arch, m, threads, rounds, peer_impl: peerImpl, speedup: ratio(tokens, median(peer, "tokens_per_s")) });
+    if (!withHalf) continue;
+    const halfTokens = median(half, "tokens_per_s");
+    if (!peerHalf) bf16PeerSkipped("train-bf16 peer (bench/peer_topk_sae_autocast.py)");
+    out({
+      compare: "train-bf16", arch, m, threads, rounds, speedup_vs_float32: ratio(halfTokens, tokens),
+      ...(peerHalf ? { speedup_vs_peer_autocast: ratio(halfTokens, median(peerHalf, "tokens_per_s")) } : {}),
+    });
   }
 } else if (suite === "tsne") {
   // The very points saekit's bench draws (clustered unit vectors in R^512), handed to the
@@ -117,32 +133,31 @@ if (suite === "kernels") {
   for (const n of [2000, 10000]) {
     const points = join(dir, `points-${n}.f32`);
     writeFileSync(points, Float32Array.from(clusteredDirections(n, 512, 50, 0)));
-    const ours = saekit("bench", "tsne", "--n", `${n}`, "--threads", `${threads}`)[0];
-    const peer = run(python, ["bench/peer_tsne.py", "--n", `${n}`, "--points", points, "--threads", `${threads}`])[0];
-    out(ours);
-    out(peer);
-    out({ compare: "tsne", n, threads, speedup_vs_sklearn: +(peer.s / ours.s).toFixed(2), kl: ours.kl, kl_peer: peer.kl });
+    const [ours, peer] = alternating(() => saekit("bench", "tsne", "--n", `${n}`, "--threads", `${threads}`),
+      () => run(python, ["bench/peer_tsne.py", "--n", `${n}`, "--points", points, "--threads", `${threads}`])[0]);
+    out({
+      compare: "tsne", n, threads, rounds, speedup_vs_sklearn: ratio(median(peer, "s"), median(ours, "s")),
+      kl: median(ours, "kl"), kl_peer: median(peer, "kl"),
+    });
   }
   rmSync(dir, { recursive: true, force: true });
 } else if (suite === "lm") {
   // Random weights at Pythia-70M's shapes, 32 contexts of 128 tokens: the harvest forward
   // (embedding + block 0, for blocks.0.hook_resid_post) and the full forward with its loss,
   // against the same GPT-NeoX forward in PyTorch as Hugging Face computes it (eager).
-  const ours = saekit("bench", "lm", "--preset", "pythia-70m", "--threads", `${threads}`)[0];
-  const peer = run(python, ["bench/peer_lm.py", "--threads", `${threads}`])[0];
-  out(ours);
-  out(peer);
+  const lm = (...extra) => () => saekit("bench", "lm", "--preset", "pythia-70m", "--threads", `${threads}`, ...extra);
+  const [ours, peer, half] = alternating(lm(), () => run(python, ["bench/peer_lm.py", "--threads", `${threads}`])[0],
+    lm("--matmul-precision", "medium"));
+  const harvest = median(ours, "harvest_tokens_per_s"), full = median(ours, "full_tokens_per_s");
   out({
-    compare: "lm", preset: "pythia-70m", threads,
-    harvest_speedup: +(ours.harvest_tokens_per_s / peer.harvest_tokens_per_s).toFixed(2),
-    full_speedup: +(ours.full_tokens_per_s / peer.full_tokens_per_s).toFixed(2),
+    compare: "lm", preset: "pythia-70m", threads, rounds,
+    harvest_speedup: ratio(harvest, median(peer, "harvest_tokens_per_s")),
+    full_speedup: ratio(full, median(peer, "full_tokens_per_s")),
   });
-  const half = saekit("bench", "lm", "--preset", "pythia-70m", "--threads", `${threads}`, "--matmul-precision", "medium")[0];
-  out(half);
   out({
-    compare: "lm-bf16", preset: "pythia-70m", threads,
-    harvest_speedup_vs_float32: +(half.harvest_tokens_per_s / ours.harvest_tokens_per_s).toFixed(2),
-    full_speedup_vs_float32: +(half.full_tokens_per_s / ours.full_tokens_per_s).toFixed(2),
+    compare: "lm-bf16", preset: "pythia-70m", threads, rounds,
+    harvest_speedup_vs_float32: ratio(median(half, "harvest_tokens_per_s"), harvest),
+    full_speedup_vs_float32: ratio(median(half, "full_tokens_per_s"), full),
   });
 } else {
   console.error(`unknown suite "${suite}" (kernels, train, tsne, lm)`);
