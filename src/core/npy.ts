@@ -47,9 +47,11 @@ export function parseNpyHeader(head: Uint8Array, fileSize: number, where: string
   const dataStart = npyDataStart(head);
   if (dataStart > Math.min(head.length, fileSize)) fail("header runs past the end of the file");
   const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(head.subarray(start, dataStart));
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1] ?? fail("no descr in header");
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1] ?? fail("no fortran_order in header");
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1] ?? fail("no shape in header");
+  // numpy writes the dict with single quotes; other writers use double ones, which the
+  // Python literal allows as well.
+  const descr = /(['"])descr\1\s*:\s*(['"])(.*?)\2/.exec(header)?.[3] ?? fail("no descr in header");
+  const fortran = /(['"])fortran_order\1\s*:\s*(True|False)/.exec(header)?.[2] ?? fail("no fortran_order in header");
+  const shapeText = /(['"])shape\1\s*:\s*\(([^)]*)\)/.exec(header)?.[2] ?? fail("no shape in header");
   const shape = shapeText.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
   if (shape.some((s) => !Number.isSafeInteger(s) || s < 0)) fail(`bad shape (${shapeText})`);
   if (fortran === "True") fail("Fortran-ordered arrays are not supported; save with np.ascontiguousarray");

@@ -13,8 +13,9 @@ import { tempDir } from "../helpers.js";
 const dir = tempDir();
 
 /** A .npy file as numpy.save writes it (version 1.0, header padded to 64 bytes). */
-function npy(path: string, descr: string, shape: number[], data: Uint8Array, fortran = false): string {
-  let header = `{'descr': '${descr}', 'fortran_order': ${fortran ? "True" : "False"}, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+function npy(path: string, descr: string, shape: number[], data: Uint8Array, fortran = false, quote = "'"): string {
+  const q = (s: string) => `${quote}${s}${quote}`;
+  let header = `{${q("descr")}: ${q(descr)}, ${q("fortran_order")}: ${fortran ? "True" : "False"}, ${q("shape")}: (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
   const total = 10 + header.length + 1;
   header += " ".repeat((64 - (total % 64)) % 64) + "\n";
   const head = Buffer.alloc(10);
@@ -38,6 +39,10 @@ describe("activation files", () => {
 
     const f4 = npy(join(dir, "a.npy"), "<f4", [4, 3], new Uint8Array(values.buffer.slice(0)));
     expect([...loadActivations(f4).data]).toEqual([...values]);
+    // The header as a writer other than numpy may quote it: the same Python literal.
+    const doubleQuoted = npy(join(dir, "dq.npy"), "<f4", [4, 3], new Uint8Array(values.buffer.slice(0)), false, '"');
+    expect(readFileSync(doubleQuoted, "latin1")).toContain(`{"descr": "<f4"`);
+    expect([...loadActivations(doubleQuoted).data]).toEqual([...values]);
     const f8 = npy(join(dir, "b.npy"), "<f8", [3, 4], new Uint8Array(Float64Array.from(values).buffer));
     const m = loadActivations(f8);
     expect([m.rows, m.d]).toEqual([3, 4]);
