@@ -77,7 +77,7 @@ export function peekRows(source: ActivationSource, count: number, batch = 4096):
 export function checkFinite(values: Float32Array, what: string): void {
   // A finite sum of squares (one threaded native pass) clears the batch at once; the element
   // scan runs only to find the culprit, or to clear values so large that their squares
-  // overflowed. (The scan alone took ~15 ms of every 4096 x 512 training batch.)
+  // overflowed. (On a 4096 x 512 training batch: ~0.4 ms against the scan's ~3.)
   if (Number.isFinite(kernels().sumSquares(values))) return;
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i]!)) {
