@@ -41,6 +41,7 @@ function run(cmd, argv) {
 }
 
 const saekit = (...a) => run(process.execPath, [join(root, "bin", "saekit.js"), ...a])[0];
+const runPeer = (...a) => run(python, a)[0];
 const out = (o) => console.log(JSON.stringify(o));
 
 // Each measurement function runs once per round, in turn, and every record is printed; the
@@ -75,7 +76,7 @@ if (suite === "kernels") {
   const shapes = [[4096, 512, 16384], [4096, 2048, 512]];
   for (const [m, k, n] of shapes) {
     const gemm = (...extra) => () => saekit("bench", "gemm", "--m", `${m}`, "--k", `${k}`, "--n", `${n}`, "--threads", `${threads}`, ...extra);
-    const peerGemm = (...extra) => () => run(python, ["bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`, ...extra])[0];
+    const peerGemm = (...extra) => () => runPeer("bench/peer_kernels.py", "--shapes", `${m}x${k}x${n}`, "--topk", "", "--threads", `${threads}`, ...extra);
     // float32 against OpenBLAS; at bfloat16 precision against our own float32 and, where the
     // CPU has the instructions, PyTorch's bf16 torch.mm.
     const [ours, peer, half, peerHalf] = alternating(gemm(), peerGemm(), gemm("--matmul-precision", "medium"),
@@ -91,7 +92,7 @@ if (suite === "kernels") {
   }
   const [ours, peer] = alternating(
     () => saekit("bench", "topk", "--batch", "4096", "--m", "16384", "--k", "64", "--threads", `${threads}`),
-    () => run(python, ["bench/peer_kernels.py", "--shapes", "", "--topk", "4096x16384x64", "--threads", `${threads}`])[0]);
+    () => runPeer("bench/peer_kernels.py", "--shapes", "", "--topk", "4096x16384x64", "--threads", `${threads}`));
   const ms = median(ours, "ms");
   out({ compare: "topk", threads, rounds, ms, speedup_vs_torch: ratio(median(peer, "ms"), ms) });
 } else if (suite === "train") {
@@ -107,7 +108,7 @@ if (suite === "kernels") {
   for (const [arch, m, peerScript, peerImpl, k] of cases) {
     const kArgs = k ? ["--k", `${k}`] : [];
     const step = (...extra) => () => saekit("bench", "train", "--arch", arch, "--m", `${m}`, ...kArgs, "--threads", `${threads}`, ...extra);
-    const peerStep = (script) => () => run(python, [script, "--m", `${m}`, ...kArgs, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5"])[0];
+    const peerStep = (script) => () => runPeer(script, "--m", `${m}`, ...kArgs, "--threads", `${threads}`, "--impl", peerImpl, "--steps", "5");
     // The TopK step also at bfloat16 matmul precision, against our float32 step and, where
     // the CPU has the instructions, the peer's encoder under PyTorch's bf16 autocast
     // (bench/peer_topk_sae_autocast.py).
@@ -134,7 +135,7 @@ if (suite === "kernels") {
     const points = join(dir, `points-${n}.f32`);
     writeFileSync(points, Float32Array.from(clusteredDirections(n, 512, 50, 0)));
     const [ours, peer] = alternating(() => saekit("bench", "tsne", "--n", `${n}`, "--threads", `${threads}`),
-      () => run(python, ["bench/peer_tsne.py", "--n", `${n}`, "--points", points, "--threads", `${threads}`])[0]);
+      () => runPeer("bench/peer_tsne.py", "--n", `${n}`, "--points", points, "--threads", `${threads}`));
     out({
       compare: "tsne", n, threads, rounds, speedup_vs_sklearn: ratio(median(peer, "s"), median(ours, "s")),
       kl: median(ours, "kl"), kl_peer: median(peer, "kl"),
@@ -146,7 +147,7 @@ if (suite === "kernels") {
   // (embedding + block 0, for blocks.0.hook_resid_post) and the full forward with its loss,
   // against the same GPT-NeoX forward in PyTorch as Hugging Face computes it (eager).
   const lm = (...extra) => () => saekit("bench", "lm", "--preset", "pythia-70m", "--threads", `${threads}`, ...extra);
-  const [ours, peer, half] = alternating(lm(), () => run(python, ["bench/peer_lm.py", "--threads", `${threads}`])[0],
+  const [ours, peer, half] = alternating(lm(), () => runPeer("bench/peer_lm.py", "--threads", `${threads}`),
     lm("--matmul-precision", "medium"));
   const harvest = median(ours, "harvest_tokens_per_s"), full = median(ours, "full_tokens_per_s");
   out({
