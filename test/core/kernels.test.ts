@@ -618,6 +618,37 @@ describe("sparse codes", () => {
     expect(typescriptKernels.sparseTranspose).toBe(ref.sparseTranspose); // the rest are the reference twins themselves
   });
 
+  it("scatter gives the same bits on any thread count, and reads only the rows the entries name", () => {
+    // Threads take latent ranges as they come free: which thread sums a latent must not
+    // change the sum. X carries rows beyond the last entry's, filled with NaN, which must
+    // never reach the output.
+    const rng = new Rng(19);
+    for (const [batch, m, d, perRow] of [[700, 900, 100, 30], [50, 7, 33, 7]] as const) {
+      const { rowPtr, idx, val } = randomCsr(rng, batch, m, perRow);
+      const nnz = idx.length;
+      const X = new Float32Array((batch + 3) * d).fill(NaN);
+      X.set(randn(rng, batch * d));
+      const colPtr = new Int32Array(m + 1), entries = new Int32Array(nnz), entryRow = new Int32Array(nnz);
+      native.sparseTranspose(batch, rowPtr, idx, m, colPtr, entries, entryRow);
+      const at = (threads: number) => {
+        native.setThreads(threads);
+        const out = new Float32Array(m * d), sums = new Float32Array(m);
+        native.sparseScatterRows(m, colPtr, entries, entryRow, val, X, d, false, out, sums);
+        return { out, sums };
+      };
+      try {
+        const one = at(1);
+        expect(one.out.every(Number.isFinite)).toBe(true);
+        const want = new Float32Array(m * d);
+        ref.sparseScatterRows(m, colPtr, entries, entryRow, val, X, d, false, want, null);
+        expect(maxAbsDiff(one.out, want)).toBeLessThan(1e-4);
+        for (const threads of [2, 3]) expect(at(threads), `batch=${batch} m=${m} threads=${threads}`).toEqual(one);
+      } finally {
+        native.setThreads(availableParallelism());
+      }
+    }
+  });
+
   it("decode is an embedding bag: W rows weighted by values plus the bias", () => {
     const W = Float32Array.from([1, 0, 0, 1, 2, 2]); // 3 latents, d = 2
     const out = new Float32Array(4);
