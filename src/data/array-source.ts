@@ -13,6 +13,9 @@ interface ArraySourceState {
 
 export class ArraySource implements ActivationSource {
   readonly rows: number;
+  get totalRows(): number {
+    return this.rows;
+  }
   private epoch = 0;
   private position = 0;
   private order: Uint32Array;

@@ -46,6 +46,8 @@ export interface LmSourcePart {
 export class LmSource extends MixedSource {
   readonly d: number;
   readonly dTarget?: number;
+  /** Positions in the contexts held (each context's, less BOS when it is excluded). */
+  readonly totalRows: number;
   /** Where each hook's activation sits in a row: the inputs side by side, then the targets. */
   readonly parts: readonly LmSourcePart[];
   private readonly hooks: string[];
@@ -61,6 +63,7 @@ export class LmSource extends MixedSource {
     if (ctx - first < 1) throw new Error(`contexts of ${ctx} tokens leave no positions to train on`);
     super(o.seed ?? 0, contexts.length, Math.max(1, Math.min(contexts.length, Math.round((o.bufferRows ?? 65536) / (ctx - first)))));
     for (const c of contexts) if (c.length !== ctx) throw new Error(`contexts must all have ${ctx} tokens; one has ${c.length}`);
+    this.totalRows = contexts.length * (ctx - first);
     const list = (h: string | string[]) => (typeof h === "string" ? [h] : h);
     const pairs = model.hookPairs(list(o.hook), o.targetHook !== undefined ? list(o.targetHook) : undefined);
     this.hooks = pairs.map((p) => p.hook);

@@ -13,6 +13,11 @@ export interface ActivationSource {
    * transcoder should predict from it (a store harvested with a target hook); absent otherwise.
    */
   readonly dTarget?: number;
+  /**
+   * Rows in one pass over the data, for sources that hold a fixed set of rows and start over
+   * (reshuffled) once they are served; absent for endless ones (synthetic generators).
+   */
+  readonly totalRows?: number;
   /** Fills out[0 .. batch * rowWidth) with the next `batch` rows ([input | target] when paired). */
   next(out: Float32Array, batch: number): void;
   /** A JSON-serialisable position in the stream. */
@@ -21,6 +26,16 @@ export interface ActivationSource {
   restore(state: unknown): void;
   /** What the data is, for run metadata (paths, generator settings). */
   describe(): Record<string, unknown>;
+}
+
+/**
+ * How many passes over a fixed set of rows a run of `tokens` rows makes, when it makes more
+ * than one (null otherwise): worth saying, since an SAE that sees its data several times
+ * can fit that data rather than the model's activations.
+ */
+export function passesOver(source: ActivationSource, tokens: number): number | null {
+  const rows = source.totalRows;
+  return rows !== undefined && rows > 0 && tokens > rows ? tokens / rows : null;
 }
 
 /** Floats per row that next() writes: the input, and the target when the source pairs them. */

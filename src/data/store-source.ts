@@ -10,6 +10,7 @@ export class StoreSource extends MixedSource {
   readonly d: number;
   readonly dTarget?: number;
   readonly manifest: StoreManifest;
+  readonly totalRows: number;
 
   /** bufferRows: about how many rows are mixed at a time (whole shards). */
   constructor(readonly dir: string, seed = 0, bufferRows = 1 << 18) {
@@ -18,6 +19,7 @@ export class StoreSource extends MixedSource {
     const shardRows = Math.max(1, manifest.shards[0]!.rows);
     super(seed, manifest.shards.length, Math.max(1, Math.min(manifest.shards.length, Math.round(bufferRows / shardRows))));
     this.manifest = manifest;
+    this.totalRows = manifest.shards.reduce((a, s) => a + s.rows, 0);
     this.d = manifest.d;
     if (manifest.target_hook) this.dTarget = manifest.d;
     this.begin();

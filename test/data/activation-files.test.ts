@@ -7,7 +7,8 @@ import { Tensor } from "../../src/core/tensor.js";
 import { loadActivations } from "../../src/data/activation-files.js";
 import { activationsFromBytes } from "../../src/data/activation-matrix.js";
 import { ArraySource } from "../../src/data/array-source.js";
-import { checkFinite } from "../../src/data/source.js";
+import { checkFinite, passesOver } from "../../src/data/source.js";
+import { SuperpositionSource } from "../../src/synthetic/superposition.js";
 import { tempDir } from "../helpers.js";
 
 const dir = tempDir();
@@ -121,5 +122,13 @@ describe("activation files", () => {
     src.next(b, 15);
     expect([...b]).toEqual([...a]);
     expect([...a.subarray(0, 10)]).not.toEqual([...seen]); // a new permutation
+  });
+
+  it("counts the passes a run makes over a fixed set of rows, and none over endless data", () => {
+    const src = new ArraySource(new Float32Array(40), 4); // 10 rows
+    expect(src.totalRows).toBe(10);
+    expect(passesOver(src, 25)).toBe(2.5);
+    expect(passesOver(src, 10)).toBeNull(); // one pass: nothing to say
+    expect(passesOver(new SuperpositionSource({ d: 8, nFeatures: 16 }), 1e9)).toBeNull();
   });
 });

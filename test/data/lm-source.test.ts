@@ -36,6 +36,7 @@ describe("activations computed as training reads them", async () => {
     const src = new LmSource(model, contexts, { hook: IN, targetHook: OUT, excludeBos: true, seed: 3, bufferRows: 40, batch: 5 });
     expect([src.d, src.dTarget]).toEqual([d, d]);
     const rows = contexts.length * (ctx - 1);
+    expect(src.totalRows).toBe(rows);
     const served = new Float32Array(rows * 2 * d);
     src.next(served, rows);
     const want: string[] = [];

@@ -26,11 +26,12 @@ const model = writeTinyNeox(join(dir, "model"));
 const text = join(dir, "stories.txt");
 writeFileSync(text, Array.from({ length: 80 }, (_, i) => `Once upon a time a dog called Rex ${i} ran to the park.`).join("<|endoftext|>"));
 
-function saekit(...args: string[]) {
+function run(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, SAEKIT_THREADS: "1" } });
   if (r.status !== 0) throw new Error(`saekit ${args.join(" ")} failed: ${r.stderr}`);
-  return r.stdout;
+  return r;
 }
+const saekit = (...args: string[]) => run(...args).stdout;
 
 describe("saekit harvest / train / eval / logits / generate", () => {
   const store = join(dir, "store");
@@ -40,30 +41,33 @@ describe("saekit harvest / train / eval / logits / generate", () => {
   it("harvests, trains an SAE on the store and splice-evaluates it", () => {
     const h = JSON.parse(saekit(...harvestArgs(store)));
     expect(h).toMatchObject({ hook: "blocks.0.hook_resid_post", d: 32, ctx: 16, tokens: 1600, shards: 10 });
-    const run = join(dir, "run");
-    const t = JSON.parse(saekit("train", "--data", store, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "30",
-      "--batch", "64", "--log-every", "10", "--out", run));
+    const runDir = join(dir, "run");
+    const trained = run("train", "--data", store, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "30",
+      "--batch", "64", "--log-every", "10", "--out", runDir);
+    const t = JSON.parse(trained.stdout);
     expect(t.steps).toBe(30);
-    const cfg = JSON.parse(readFileSync(join(run, "cfg.json"), "utf8"));
+    // 30 x 64 rows from a store of 1,600: the run says it goes over the data more than once.
+    expect(trained.stderr).toContain("30 steps x 64 rows = 1,920 rows from 1,600: 1.2 passes over the data");
+    const cfg = JSON.parse(readFileSync(join(runDir, "cfg.json"), "utf8"));
     expect(cfg.metadata).toMatchObject({ hook_name: "blocks.0.hook_resid_post", context_size: 16, model_name: model });
     const bench = join(dir, "core_eval.json");
-    const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16", "--saebench", bench));
+    const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", runDir, "--tokens", "150", "--ctx", "16", "--saebench", bench));
     const sb = JSON.parse(readFileSync(bench, "utf8"));
     expect(sb.eval_result_metrics.model_performance_preservation.ce_loss_score).toBe(e.ce_loss_recovered);
     expect(sb.eval_result_details).toHaveLength(64);
     expect(e.features).toBeUndefined(); // per-latent arrays only in the SAEBench file
     const report = join(dir, "analysis");
-    const a = JSON.parse(saekit("analyze", "--sae", run, "--data", store, "--tokens", "400", "--iterations", "100", "--out", report));
+    const a = JSON.parse(saekit("analyze", "--sae", runDir, "--data", store, "--tokens", "400", "--iterations", "100", "--out", report));
     expect(a.saes[0]).toMatchObject({ name: "run", d_sae: 64 });
     expect(a.saes[0].living).toBeGreaterThan(0);
     expect(a.files).toContain("report.html");
     // Barnes-Hut t-SNE places every living latent; the angle is refused before any work where it could be wrong.
     expect(JSON.parse(readFileSync(join(report, "analysis.json"), "utf8"))[0].tsne.latent).toHaveLength(a.saes[0].living);
-    expect(() => saekit("analyze", "--sae", run, "--data", store, "--angle", "0.9", "--out", join(dir, "no-report")))
+    expect(() => saekit("analyze", "--sae", runDir, "--data", store, "--angle", "0.9", "--out", join(dir, "no-report")))
       .toThrow(/Barnes-Hut angle 0.9 must be in \[0, 0.7\]/);
     expect(existsSync(join(dir, "no-report"))).toBe(false);
     const dash = join(dir, "dashboards");
-    const b = JSON.parse(saekit("dashboard", "--model", model, "--dataset", text, "--sae", run, "--latents", "0-7", "--tokens", "150", "--ctx", "16",
+    const b = JSON.parse(saekit("dashboard", "--model", model, "--dataset", text, "--sae", runDir, "--latents", "0-7", "--tokens", "150", "--ctx", "16",
       "--prompt", "Once upon a time a dog", "--out", dash));
     expect(b).toMatchObject({ hook: "blocks.0.hook_resid_post", latents: 8 });
     const written = JSON.parse(readFileSync(join(dash, "dashboards.json"), "utf8"));
@@ -73,7 +77,7 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(readFileSync(join(dash, "dashboard.html"), "utf8")).toContain('<section id="latent-7">');
     // Every latent's dashboard as Neuronpedia batch files, named after the model and SAE folders.
     const np = join(dir, "neuronpedia");
-    const npArgs = ["dashboard", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16",
+    const npArgs = ["dashboard", "--model", model, "--dataset", text, "--sae", runDir, "--tokens", "150", "--ctx", "16",
       "--format", "neuronpedia", "--features-per-batch", "32", "--np-dataset", "stories/rex", "--out", np];
     expect(JSON.parse(saekit(...npArgs))).toEqual({ out: np, batches: 2, written: 2, skipped: 0, hook: "blocks.0.hook_resid_post", latents: 64 });
     const batch1 = JSON.parse(readFileSync(join(np, "batch-1.json"), "utf8"));
@@ -90,7 +94,7 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(e.sparsity.l0).toBeLessThanOrEqual(4);
     expect(e.sparsity.density_histogram.counts).toHaveLength(50);
     // Several inference k in one pass: a line each, L0 at most that k.
-    const atK = saekit("eval", "--model", model, "--dataset", text, "--sae", run, "--tokens", "150", "--ctx", "16", "--sae-k", "1,2,8")
+    const atK = saekit("eval", "--model", model, "--dataset", text, "--sae", runDir, "--tokens", "150", "--ctx", "16", "--sae-k", "1,2,8")
       .trim().split("\n").map((l) => JSON.parse(l));
     expect(atK.map((r) => r.sae_k)).toEqual([1, 2, 8]);
     atK.forEach((r) => expect(r.sparsity.l0).toBeLessThanOrEqual(r.sae_k));
