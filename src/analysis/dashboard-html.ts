@@ -54,7 +54,7 @@ export function latentDashboardHtml(l: LatentDashboard): string {
 <p>density ${(100 * l.density).toPrecision(3)}% of tokens &middot; max |f| ${l.max_activation.toPrecision(4)}</p>
 <div class="row">${histogramSvg({ title: `activations of latent ${l.latent} (non-zero)`, xLabel: "f", yLabel: "tokens", ...l.histogram })}
 ${l.logits.histogram.counts.length ? histogramSvg({ title: `logit effects of latent ${l.latent} (vocabulary)`, xLabel: "W_U W_dec[j]", yLabel: "tokens", ...l.logits.histogram }) : ""}
-${logitTable("positive logits", l.logits.top)}${logitTable("negative logits", l.logits.bottom)}</div>
+<div class="row">${logitTable("positive logits", l.logits.top)}${logitTable("negative logits", l.logits.bottom)}</div></div>
 <div class="row">${featureTables(l.tables)}</div>
 <h3>Top activations</h3>
 ${l.top_examples.map((e) => exampleHtml(e, scale)).join("\n") || "<p>never fires on these tokens</p>"}
@@ -64,7 +64,7 @@ ${quantiles}
 }
 
 /** The dashboards' CSS: what a page showing latentDashboardHtml sections needs. */
-export const DASHBOARD_STYLE = `.row{display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap}
+export const DASHBOARD_STYLE = `.row{display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap;margin-bottom:0.8em}
 .ex{font-family:monospace;white-space:pre;margin:2px 0;overflow-x:auto}
 .ex span{border-radius:2px}.ex .focus{outline:1px solid #333}
 .act{display:inline-block;width:6em;color:#666}
