@@ -45,7 +45,10 @@ export function niceTicks(lo: number, hi: number, target = 5): number[] {
   const step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * magnitude;
   const ticks: number[] = [];
   // toPrecision(12) drops the float residue of i * step (0.30000000000000004).
-  for (let i = Math.ceil(lo / step - 1e-9); i * step <= hi + step * 1e-9; i++) ticks.push(Number((i * step).toPrecision(12)));
+  // (At most 2 target + 1: a range of a few ulps must not spin on rounding.)
+  for (let i = Math.ceil(lo / step - 1e-9); i * step <= hi + step * 1e-9 && ticks.length <= 2 * target; i++) {
+    ticks.push(Number((i * step).toPrecision(12)));
+  }
   return ticks;
 }
 
