@@ -89,7 +89,7 @@ try {
     await page.click("#train");
     await waitFor("#train-status", /200 \/ 200/);
     await page.click("#show-prompt");
-    await waitFor("#prompt-status", /tokens at/);
+    await waitFor("#prompt-status", /^\d+ tokens at/); // not "reading N tokens at ...", set before the table
     const rows = await page.$$eval("#prompt-view tr", (r) => r.length);
     check(rows > 10, `prompt view: ${await text("#prompt-status")}, ${rows} table rows`);
     if (shots) await page.screenshot({ path: join(shots, "explorer-lm.png"), fullPage: true });
