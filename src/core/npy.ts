@@ -1,8 +1,9 @@
 /**
  * NumPy's .npy format: the magic "\x93NUMPY", a version, a header length, a Python dict
  * literal ({'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)}) padded with spaces,
- * then the array's bytes. Float arrays (f2, f4, f8, little-endian, C order) of any rank
- * decode to float32; every problem is an error naming `where`.
+ * then the array's bytes. Float arrays (f2, f4, f8, little-endian) of any rank decode to
+ * float32 in C order, Fortran-ordered ones (what np.save writes for a transposed array)
+ * reordered; every problem is an error naming `where`.
  */
 import { decodeFloats } from "./dtype.js";
 
@@ -21,6 +22,8 @@ export interface NpyHeader {
   count: number;
   /** Byte offset of the data. */
   dataStart: number;
+  /** The data is in Fortran (column-major) order: fortranToC puts it in C order. */
+  fortranOrder: boolean;
 }
 
 /**
@@ -54,16 +57,53 @@ export function parseNpyHeader(head: Uint8Array, fileSize: number, where: string
   const shapeText = /(['"])shape\1\s*:\s*\(([^)]*)\)/.exec(header)?.[2] ?? fail("no shape in header");
   const shape = shapeText.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
   if (shape.some((s) => !Number.isSafeInteger(s) || s < 0)) fail(`bad shape (${shapeText})`);
-  if (fortran === "True") fail("Fortran-ordered arrays are not supported; save with np.ascontiguousarray");
   const dtypes: Record<string, ["F32" | "F16" | "F64", number]> = { "<f4": ["F32", 4], "<f2": ["F16", 2], "<f8": ["F64", 8], "|f4": ["F32", 4] };
   const [dtype, size] = dtypes[descr] ?? fail(`dtype ${descr} is not little-endian float16/32/64`);
   const count = shape.reduce((a, b) => a * b, 1);
   if (fileSize - dataStart !== count * size) fail(`holds ${fileSize - dataStart} data bytes, shape (${shape.join(", ")}) of ${descr} needs ${count * size}`);
-  return { shape, dtype, size, count, dataStart };
+  return { shape, dtype, size, count, dataStart, fortranOrder: fortran === "True" };
+}
+
+/**
+ * Fortran-ordered data of `shape` (the first index fastest) in C order (the last fastest),
+ * into a new array. A Fortran array of shape (a, b) is a C array of shape (b, a), so for a
+ * matrix this is a transpose, done in tiles that stay in cache.
+ */
+export function fortranToC(data: Float32Array, shape: readonly number[]): Float32Array {
+  if (shape.length < 2) return data;
+  const out = new Float32Array(data.length);
+  if (shape.length === 2) {
+    const [rows, cols] = shape as [number, number];
+    const T = 64;
+    for (let i0 = 0; i0 < rows; i0 += T) {
+      for (let j0 = 0; j0 < cols; j0 += T) {
+        const i1 = Math.min(rows, i0 + T), j1 = Math.min(cols, j0 + T);
+        for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[i * cols + j] = data[j * rows + i]!;
+      }
+    }
+    return out;
+  }
+  // Any rank: walk the C-order index (last axis fastest) and find each element's Fortran
+  // offset, where axis a steps by the product of the axes before it.
+  const strides = shape.map((_, a) => shape.slice(0, a).reduce((p, n) => p * n, 1));
+  const index = shape.map(() => 0);
+  let from = 0;
+  for (let to = 0; to < out.length; to++) {
+    out[to] = data[from]!;
+    for (let a = shape.length - 1; a >= 0; a--) {
+      index[a]!++;
+      from += strides[a]!;
+      if (index[a]! < shape[a]!) break;
+      from -= index[a]! * strides[a]!;
+      index[a] = 0;
+    }
+  }
+  return out;
 }
 
 /** A whole .npy file's bytes as float32. */
 export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
   const h = parseNpyHeader(bytes, bytes.length, where);
-  return { shape: h.shape, data: decodeFloats(bytes.subarray(h.dataStart), h.dtype, h.count) };
+  const data = decodeFloats(bytes.subarray(h.dataStart), h.dtype, h.count);
+  return { shape: h.shape, data: h.fortranOrder ? fortranToC(data, h.shape) : data };
 }

@@ -1,13 +1,13 @@
 /**
  * Activation matrices [N, d] from files: .safetensors (a float tensor), NumPy .npy
- * (little-endian f4/f2/f8, C order) or raw little-endian float32 with a given shape (the
+ * (little-endian f4/f2/f8, C or Fortran order) or raw little-endian float32 with a given shape (the
  * first two read as activation-matrix.ts reads them from bytes). Every
  * malformed or mismatched file is refused with an error naming the file and the problem,
  * and non-finite values are refused before they can poison a training run.
  */
 import { type ByteSource, readFloatsInto } from "../core/byte-source.js";
 import { fileSource } from "../core/file-range.js";
-import { npyDataStart, parseNpyHeader } from "../core/npy.js";
+import { fortranToC, npyDataStart, parseNpyHeader } from "../core/npy.js";
 import { SafetensorsFile } from "../core/safetensors.js";
 import { type ActivationMatrix, matrixOfSafetensors, npyMatrixShape } from "./activation-matrix.js";
 import { checkFinite } from "./source.js";
@@ -58,7 +58,10 @@ function loadNpy(path: string): ActivationMatrix {
   const dataStart = npyDataStart(source.read(0, Math.min(source.size, 12), fail));
   const h = parseNpyHeader(source.read(0, Math.min(source.size, dataStart, 1 << 24), fail), source.size, path);
   const { rows, d } = npyMatrixShape(h.shape, path);
-  return { data: readFloats(source, h.dataStart, h.dtype, h.count, path), rows, d };
+  const data = readFloats(source, h.dataStart, h.dtype, h.count, path);
+  // A Fortran-ordered matrix is read whole, then transposed into a second array: twice its
+  // size in memory while that runs.
+  return { data: h.fortranOrder ? fortranToC(data, h.shape) : data, rows, d };
 }
 
 function loadRaw(path: string, [rows, d]: [number, number]): ActivationMatrix {

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeSafetensors } from "../../src/core/safetensors.js";
+import { fortranToC } from "../../src/core/npy.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { loadActivations } from "../../src/data/activation-files.js";
 import { activationsFromBytes } from "../../src/data/activation-matrix.js";
@@ -81,7 +82,6 @@ describe("activation files", () => {
     expect(loadActivations(two, { tensor: "b" }).rows).toBe(2);
     expect(() => loadActivations(npy(join(dir, "c.npy"), ">f4", [1, 1], new Uint8Array(4)))).toThrow(/dtype >f4 is not little-endian/);
     expect(() => loadActivations(npy(join(dir, "d.npy"), "<f4", [4, 3], new Uint8Array(8)))).toThrow(/needs 48/);
-    expect(() => loadActivations(npy(join(dir, "e.npy"), "<f4", [2, 2], new Uint8Array(16), true))).toThrow(/Fortran-ordered/);
     expect(() => loadActivations(npy(join(dir, "f.npy"), "<f4", [12], new Uint8Array(48)))).toThrow(/is not \[rows, d\]/);
     const junk = join(dir, "junk.npy");
     writeFileSync(junk, "hello");
@@ -105,6 +105,27 @@ describe("activation files", () => {
       const x = batch.slice();
       x[at] = bad;
       expect(() => checkFinite(x, "batch 7")).toThrow(`batch 7: non-finite activation ${bad} at flat index ${at};`);
+    }
+  });
+
+  it("reads Fortran-ordered .npy files (np.save of a transposed array) in C order", () => {
+    // [[1, 2, 3], [4, 5, 6]] column by column, as numpy writes it with fortran_order True.
+    const f = npy(join(dir, "fortran.npy"), "<f4", [2, 3], new Uint8Array(Float32Array.from([1, 4, 2, 5, 3, 6]).buffer), true);
+    expect(loadActivations(f)).toMatchObject({ rows: 2, d: 3, data: Float32Array.from([1, 2, 3, 4, 5, 6]) });
+    // Larger than one 64 x 64 tile, and any rank: element (i, j, k) of shape (a, b, c) sits at
+    // i + a j + a b k in Fortran order; each element's value is its C-order position.
+    for (const shape of [[70, 130], [3, 4, 5], [2, 1, 3, 2]]) {
+      const count = shape.reduce((p, n) => p * n, 1);
+      const fortran = new Float32Array(count);
+      for (let c = 0; c < count; c++) {
+        // The index of C-order position c, then its Fortran offset.
+        let rest = c, offset = 0;
+        const index = shape.map(() => 0);
+        for (let a = shape.length - 1; a >= 0; a--) { index[a] = rest % shape[a]!; rest = Math.floor(rest / shape[a]!); }
+        index.forEach((i, a) => { offset += i * shape.slice(0, a).reduce((p, n) => p * n, 1); });
+        fortran[offset] = c;
+      }
+      expect(fortranToC(fortran, shape), shape.join("x")).toEqual(Float32Array.from({ length: count }, (_, c) => c));
     }
   });
 
