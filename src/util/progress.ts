@@ -4,6 +4,8 @@
  */
 export class ProgressBar {
   private last = 0;
+  /** Characters the last redraw wrote. */
+  private drawn = 0;
   private readonly start = Date.now();
   private readonly enabled: boolean;
 
@@ -25,7 +27,10 @@ export class ProgressBar {
     const bar = "#".repeat(filled) + "-".repeat(width - filled);
     const line = `${this.label} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${this.total} ${formatSeconds(elapsed)}<${formatSeconds(eta)} ${status}`;
     const cols = process.stderr.columns ?? 120;
-    process.stderr.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length))}`);
+    const shown = line.slice(0, cols - 1);
+    // Blank what a longer previous line left beyond this one's end.
+    process.stderr.write(`\r${shown.padEnd(this.drawn)}`);
+    this.drawn = shown.length;
   }
 
   finish(status = ""): void {
