@@ -10,7 +10,7 @@ import { evaluateSpliceOn } from "../eval/splice.js";
 import type { LanguageModel } from "../lm/model.js";
 import { openActivationSource } from "../data/open.js";
 import { fetchSae } from "../sae/open.js";
-import { type ActivationSource, passesOver } from "../data/source.js";
+import type { ActivationSource } from "../data/source.js";
 import { StoreSource } from "../data/store-source.js";
 import { storedContexts, storesIn } from "../data/store.js";
 import { openContexts, takeContexts } from "../lm/dataset.js";
@@ -150,12 +150,6 @@ async function trainStoppably(specs: RunSpec[], source: ActivationSource): Promi
     process.once("SIGINT", quit);
   };
   process.once("SIGINT", interrupted);
-  const { steps, batchSize } = specs[0]!.options;
-  const passes = passesOver(source, steps * batchSize);
-  if (passes !== null) {
-    process.stderr.write(`saekit: ${steps} steps x ${batchSize} rows = ${(steps * batchSize).toLocaleString("en-US")} rows from ` +
-      `${source.totalRows!.toLocaleString("en-US")}: ${passes.toFixed(1)} passes over the data (each reshuffled)\n`);
-  }
   try {
     return await trainSaesUntil(specs, source, stop.signal);
   } catch (err) {
@@ -302,6 +296,7 @@ export function registerTrain(program: Command): void {
       clipGradNorm: o.clip, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
       deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
       outDir: o.out, resume: o.resume === true,
+      onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
     };
     // Fine-tuning: the SAE to start from, and the SAE options given on the command line.
     const start = o.from !== undefined ? (await fetchSae(o.from)) : null;

@@ -21,7 +21,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { MATMUL_PRECISIONS, type MatmulPrecision, kernels, matmulPrecision, withMatmulPrecision } from "../core/kernels.js";
-import { type ActivationSource, checkFinite, columns, peekWholeRows, rowWidth } from "../data/source.js";
+import { type ActivationSource, checkFinite, columns, passesOver, peekWholeRows, rowWidth } from "../data/source.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
@@ -106,6 +106,11 @@ export interface TrainOptions {
   progress?: boolean;
   /** Called with every metrics record. */
   onLog?: (m: MetricsRecord) => void;
+  /**
+   * Called with what a user should know before the run starts: with `resume`, the settings
+   * given that differ from the run's own, which it keeps (the CLI prints it to stderr).
+   */
+  onNotice?: (message: string) => void;
   /** Stop after this many steps of this invocation (for tests that simulate a crash). */
   stopAfter?: number;
   /**
@@ -143,7 +148,7 @@ export interface TrainResult {
 }
 
 /** Options resolved to concrete values (saved in checkpoints). */
-type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "stopAfter" | "progress" | "resume" | "evaluate" | "initialSae">> & {
+type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "onNotice" | "stopAfter" | "progress" | "resume" | "evaluate" | "initialSae">> & {
   outDir?: string;
 };
 
@@ -196,6 +201,19 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     throw new RangeError(`resampling needs a linear encoder; a ${cfg.architecture} SAE has none`);
   }
   return r;
+}
+
+/**
+ * "key given (the run's: kept)" for each setting of `given` that `kept` holds differently
+ * (where the run is: its folder, not a setting, is left out).
+ */
+function settingsChanged<T extends object>(given: T, kept: T): string[] {
+  const show = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+  return Object.entries(given).flatMap(([key, value]) => {
+    const theirs = (kept as Record<string, unknown>)[key];
+    if (key === "outDir" || key === "metadata" || JSON.stringify(value) === JSON.stringify(theirs)) return [];
+    return [`${key} ${show(value)} (the run's: ${show(theirs)})`];
+  });
 }
 
 /** The learning-rate schedule of resolved options. */
@@ -304,6 +322,12 @@ function* runSteps(specs: RunSpec[], source: ActivationSource, stop: () => boole
   for (const run of runs) {
     if (run.o.steps !== steps || run.o.batchSize !== B) throw new RangeError("SAEs trained on one stream take the same steps and batch size");
   }
+  const passes = passesOver(source, steps * B);
+  if (passes !== null) {
+    const n = (v: number) => v.toLocaleString("en-US");
+    specs[0]!.options.onNotice?.(`${steps} steps x ${B} rows = ${n(steps * B)} rows from ${n(source.totalRows!)}: ` +
+      `${passes.toFixed(1)} passes over the data (each reshuffled)`);
+  }
   // All runs resume together from one data position, or all start fresh.
   const resumed = runs.filter((r) => r.resumed);
   if (resumed.length > 0) {
@@ -384,9 +408,16 @@ class TrainingRun {
       if (c.architecture !== cfg.architecture || c.d_in !== cfg.d_in || c.d_sae !== cfg.d_sae) {
         throw new Error(`${outDir}: the checkpoint is a ${c.architecture} SAE ${c.d_in}x${c.d_sae}, not the requested ${cfg.architecture} ${cfg.d_in}x${cfg.d_sae}; use another --out or drop --resume`);
       }
-      // The run continues with the settings it started with (options added since take their defaults).
+      // The run continues with the settings it started with (options added since take their
+      // defaults); what was asked for differently is said, not silently dropped.
+      const given = this.o;
       this.cfg = defaultConfig(c as unknown as SaeConfigInput);
       this.o = { ...resolve(c, options), ...(resumed.meta.options as Resolved), outDir };
+      const ignored = [...settingsChanged(cfg, this.cfg), ...settingsChanged(given, this.o)];
+      if (ignored.length > 0) {
+        options.onNotice?.(`${outDir}: resuming continues the run with the settings it started with; these of the ` +
+          `ones given now (or defaulted) differ and do not apply: ${ignored.join(", ")}. Train into another folder to change them`);
+      }
       this.resumed = resumed;
       this.startStep = resumed.meta.step;
     }

@@ -395,4 +395,27 @@ describe("training constraints and bad input", () => {
     expect(() => trainSae(defaultConfig({ architecture: "relu", d_in: 16, d_sae: 32 }), source(), { steps: 4, batchSize: 32, lr: 1e-3, outDir: out, resume: true, progress: false }))
       .toThrow(/checkpoint is a topk SAE 16x32, not the requested relu/);
   });
+
+  it("says which settings a resumed run keeps instead of the ones given, and how often it goes over fixed data", () => {
+    const out = join(dir, "resume-notice");
+    const data = new Float32Array(100 * 16);
+    new SuperpositionSource({ d: 16, nFeatures: 20 }).sample(data, 100);
+    const base = { batchSize: 32, lr: 1e-3, outDir: out, progress: false, checkpointEvery: 2 };
+    const notices: string[] = [];
+    const onNotice = (m: string) => notices.push(m);
+    const cfg = (k: number) => defaultConfig({ architecture: "topk", d_in: 16, d_sae: 32, k });
+    trainSae(cfg(2), new ArraySource(data, 16), { ...base, steps: 4, onNotice });
+    // 4 x 32 rows from 100: 1.28 passes.
+    expect(notices).toEqual(["4 steps x 32 rows = 128 rows from 100: 1.3 passes over the data (each reshuffled)"]);
+    notices.length = 0;
+    const again = trainSae(cfg(4), new ArraySource(data, 16), { ...base, steps: 6, lr: 2e-3, resume: true, onNotice });
+    expect(again.steps).toBe(4); // the run's own length
+    expect(again.sae.cfg).toMatchObject({ k: 2 });
+    expect(notices).toHaveLength(2);
+    expect(notices[0]).toContain("resuming continues the run with the settings it started with");
+    expect(notices[0]).toMatch(/k 4 \(the run's: 2\).*steps 6 \(the run's: 4\).*lr 0\.002 \(the run's: 0\.001\)/);
+    notices.length = 0;
+    trainSae(cfg(2), new ArraySource(data, 16), { ...base, steps: 4, resume: true, onNotice });
+    expect(notices.filter((m) => m.includes("resuming"))).toEqual([]); // the same settings: nothing to say
+  });
 });
