@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Checks `saekit logits` against PyTorch re-implementations of Hugging Face's modeling code.
+
+For GPT-NeoX (parallel and sequential residual, partial rotary), GPT-2, Llama (rotate-half
+rotary, grouped-query attention, tied and untied classifier) and Gemma 2 (soft-capped
+attention and logits, norms after attention and MLP, (1 + w) RMSNorm) it writes a small checkpoint
+with random weights as `save_pretrained` lays it out (config.json + model.safetensors), runs
+`saekit logits` on a token sequence, and compares with the forward written here in float64
+after modeling_gpt_neox.py, modeling_gpt2.py, modeling_llama.py and modeling_gemma2.py (eager
+attention). The
+issues ask for 1e-4 relative agreement; the largest difference over the logits, relative to
+their largest magnitude, is printed per model and the script fails above that.
+
+Needs Debian's PyTorch (apt-get install -y python3-torch) and a built checkout (npm ci);
+it is not part of `npm test`, which must not need Python.
+
+  python3 scripts/check-logits-torch.py
+"""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOLERANCE = 1e-4
+
+
+def write_safetensors(path, tensors):
+    """safetensors by hand (an 8-byte header length, the JSON header, the raw bytes)."""
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        data = t.detach().to(torch.float32).contiguous().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def read_logits(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    meta = json.loads(raw[8:8 + n])["logits"]
+    start, end = meta["data_offsets"]
+    values = torch.frombuffer(bytearray(raw[8 + n + start:8 + n + end]), dtype=torch.float32)
+    return values.reshape(meta["shape"]).double()
+
+
+def saekit_logits(folder, tokens):
+    out = os.path.join(folder, "logits.safetensors")
+    subprocess.run(["node", os.path.join(ROOT, "bin", "saekit.js"),
+                    "logits", "--model", folder, "--tokens", ",".join(map(str, tokens)), "--out", out],
+                   check=True, capture_output=True, text=True)
+    return read_logits(out)
+
+
+def randn(gen, *shape, scale=0.2):
+    return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
+
+
+def layer_norm(x, w, b, eps):
+    return F.layer_norm(x, (x.shape[-1],), w, b, eps)
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rope(x, base):
+    """Hugging Face's rotary embedding over all of x's last dimension: [heads, T, dim]."""
+    dim, T = x.shape[-1], x.shape[-2]
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+    freqs = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return x * emb.cos() + rotate_half(x) * emb.sin()
+
+
+def causal_attention(q, k, v):
+    """[heads, T, dh] each: softmax(q k^T / sqrt(dh), causal) v, heads merged to [T, heads * dh]."""
+    T, dh = q.shape[-2], q.shape[-1]
+    scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
+    scores = scores.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
+    out = torch.softmax(scores, dim=-1) @ v
+    return out.transpose(0, 1).reshape(T, -1)
+
+
+# ---------------------------------------------------------------- GPT-NeoX (Pythia)
+def neox(gen, parallel):
+    V, D, H, L, Dff, eps, base, pct = 97, 64, 4, 2, 96, 1e-5, 10000, 0.25  # rotary on 4 of 16
+    dh = D // H
+    rot = int(dh * pct)
+    W = {"gpt_neox.embed_in.weight": randn(gen, V, D, scale=1.0)}
+    for i in range(L):
+        p = f"gpt_neox.layers.{i}."
+        for ln in ("input_layernorm", "post_attention_layernorm"):
+            W[p + ln + ".weight"] = 1 + randn(gen, D, scale=0.1)
+            W[p + ln + ".bias"] = randn(gen, D, scale=0.1)
+        W[p + "attention.query_key_value.weight"] = randn(gen, 3 * D, D)
+        W[p + "attention.query_key_value.bias"] = randn(gen, 3 * D, scale=0.1)
+        W[p + "attention.dense.weight"] = randn(gen, D, D)
+        W[p + "attention.dense.bias"] = randn(gen, D, scale=0.1)
+        W[p + "mlp.dense_h_to_4h.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.dense_h_to_4h.bias"] = randn(gen, Dff, scale=0.1)
+        W[p + "mlp.dense_4h_to_h.weight"] = randn(gen, D, Dff)
+        W[p + "mlp.dense_4h_to_h.bias"] = randn(gen, D, scale=0.1)
+    W["gpt_neox.final_layer_norm.weight"] = 1 + randn(gen, D, scale=0.1)
+    W["gpt_neox.final_layer_norm.bias"] = randn(gen, D, scale=0.1)
+    W["embed_out.weight"] = randn(gen, V, D)
+    config = {
+        "model_type": "gpt_neox", "architectures": ["GPTNeoXForCausalLM"], "vocab_size": V, "hidden_size": D,
+        "num_attention_heads": H, "num_hidden_layers": L, "intermediate_size": Dff, "hidden_act": "gelu",
+        "rotary_pct": pct, "rotary_emb_base": base, "max_position_embeddings": 64, "layer_norm_eps": eps,
+        "use_parallel_residual": parallel, "tie_word_embeddings": False, "attention_bias": True,
+    }
+
+    def forward(tokens):
+        x = W["gpt_neox.embed_in.weight"][tokens]
+        for i in range(L):
+            p = f"gpt_neox.layers.{i}."
+
+            def attention(h):
+                qkv = F.linear(h, W[p + "attention.query_key_value.weight"], W[p + "attention.query_key_value.bias"])
+                qkv = qkv.view(len(tokens), H, 3 * dh).transpose(0, 1)  # per head: [q | k | v]
+                q, k, v = qkv[..., :dh], qkv[..., dh:2 * dh], qkv[..., 2 * dh:]
+                q = torch.cat((rope(q[..., :rot], base), q[..., rot:]), dim=-1)
+                k = torch.cat((rope(k[..., :rot], base), k[..., rot:]), dim=-1)
+                return F.linear(causal_attention(q, k, v), W[p + "attention.dense.weight"], W[p + "attention.dense.bias"])
+
+            def mlp(h):
+                up = F.gelu(F.linear(h, W[p + "mlp.dense_h_to_4h.weight"], W[p + "mlp.dense_h_to_4h.bias"]))
+                return F.linear(up, W[p + "mlp.dense_4h_to_h.weight"], W[p + "mlp.dense_4h_to_h.bias"])
+
+            ln1 = lambda h: layer_norm(h, W[p + "input_layernorm.weight"], W[p + "input_layernorm.bias"], eps)  # noqa: E731
+            ln2 = lambda h: layer_norm(h, W[p + "post_attention_layernorm.weight"], W[p + "post_attention_layernorm.bias"], eps)  # noqa: E731
+            if parallel:
+                x = x + attention(ln1(x)) + mlp(ln2(x))
+            else:
+                x = x + attention(ln1(x))
+                x = x + mlp(ln2(x))
+        x = layer_norm(x, W["gpt_neox.final_layer_norm.weight"], W["gpt_neox.final_layer_norm.bias"], eps)
+        return x @ W["embed_out.weight"].T
+
+    return config, W, forward
+
+
+# ---------------------------------------------------------------- GPT-2
+def gpt2(gen):
+    V, D, H, L, eps, P = 101, 40, 5, 2, 1e-5, 32
+    dh = D // H
+    W = {"transformer.wte.weight": randn(gen, V, D, scale=1.0), "transformer.wpe.weight": randn(gen, P, D, scale=0.5)}
+    for i in range(L):
+        p = f"transformer.h.{i}."
+        for ln in ("ln_1", "ln_2"):
+            W[p + ln + ".weight"] = 1 + randn(gen, D, scale=0.1)
+            W[p + ln + ".bias"] = randn(gen, D, scale=0.1)
+        # Conv1D: weight [in, out], y = x W + b.
+        W[p + "attn.c_attn.weight"] = randn(gen, D, 3 * D)
+        W[p + "attn.c_attn.bias"] = randn(gen, 3 * D, scale=0.1)
+        W[p + "attn.c_proj.weight"] = randn(gen, D, D)
+        W[p + "attn.c_proj.bias"] = randn(gen, D, scale=0.1)
+        W[p + "mlp.c_fc.weight"] = randn(gen, D, 4 * D)
+        W[p + "mlp.c_fc.bias"] = randn(gen, 4 * D, scale=0.1)
+        W[p + "mlp.c_proj.weight"] = randn(gen, 4 * D, D)
+        W[p + "mlp.c_proj.bias"] = randn(gen, D, scale=0.1)
+    W["transformer.ln_f.weight"] = 1 + randn(gen, D, scale=0.1)
+    W["transformer.ln_f.bias"] = randn(gen, D, scale=0.1)
+    config = {
+        "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": V, "n_embd": D, "n_head": H,
+        "n_layer": L, "n_positions": P, "n_ctx": P, "layer_norm_epsilon": eps, "activation_function": "gelu_new",
+        "tie_word_embeddings": True,
+    }
+
+    def forward(tokens):
+        T = len(tokens)
+        x = W["transformer.wte.weight"][tokens] + W["transformer.wpe.weight"][:T]
+        for i in range(L):
+            p = f"transformer.h.{i}."
+            h = layer_norm(x, W[p + "ln_1.weight"], W[p + "ln_1.bias"], eps)
+            qkv = h @ W[p + "attn.c_attn.weight"] + W[p + "attn.c_attn.bias"]
+            q, k, v = (t.view(T, H, dh).transpose(0, 1) for t in qkv.split(D, dim=-1))
+            x = x + causal_attention(q, k, v) @ W[p + "attn.c_proj.weight"] + W[p + "attn.c_proj.bias"]
+            h = layer_norm(x, W[p + "ln_2.weight"], W[p + "ln_2.bias"], eps)
+            up = F.gelu(h @ W[p + "mlp.c_fc.weight"] + W[p + "mlp.c_fc.bias"], approximate="tanh")
+            x = x + up @ W[p + "mlp.c_proj.weight"] + W[p + "mlp.c_proj.bias"]
+        x = layer_norm(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
+        return x @ W["transformer.wte.weight"].T
+
+    return config, W, forward
+
+
+# ---------------------------------------------------------------- Llama
+def llama(gen, tied):
+    V, D, H, KV, L, Dff, eps, theta = 89, 64, 4, 2, 2, 112, 1e-6, 500000.0
+    dh = D // H
+    W = {"model.embed_tokens.weight": randn(gen, V, D, scale=1.0)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        W[p + "input_layernorm.weight"] = 1 + randn(gen, D, scale=0.1)
+        W[p + "post_attention_layernorm.weight"] = 1 + randn(gen, D, scale=0.1)
+        W[p + "self_attn.q_proj.weight"] = randn(gen, H * dh, D)
+        W[p + "self_attn.k_proj.weight"] = randn(gen, KV * dh, D)
+        W[p + "self_attn.v_proj.weight"] = randn(gen, KV * dh, D)
+        W[p + "self_attn.o_proj.weight"] = randn(gen, D, H * dh)
+        W[p + "mlp.gate_proj.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.up_proj.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.down_proj.weight"] = randn(gen, D, Dff)
+    W["model.norm.weight"] = 1 + randn(gen, D, scale=0.1)
+    if not tied:
+        W["lm_head.weight"] = randn(gen, V, D)
+    config = {
+        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": V, "hidden_size": D,
+        "intermediate_size": Dff, "num_attention_heads": H, "num_key_value_heads": KV, "num_hidden_layers": L,
+        "rms_norm_eps": eps, "rope_theta": theta, "max_position_embeddings": 64, "hidden_act": "silu",
+        "tie_word_embeddings": tied, "attention_bias": False, "mlp_bias": False,
+    }
+
+    def rms_norm(x, w):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+    def forward(tokens):
+        T = len(tokens)
+        x = W["model.embed_tokens.weight"][tokens]
+        for i in range(L):
+            p = f"model.layers.{i}."
+            h = rms_norm(x, W[p + "input_layernorm.weight"])
+            q = F.linear(h, W[p + "self_attn.q_proj.weight"]).view(T, H, dh).transpose(0, 1)
+            k = F.linear(h, W[p + "self_attn.k_proj.weight"]).view(T, KV, dh).transpose(0, 1)
+            v = F.linear(h, W[p + "self_attn.v_proj.weight"]).view(T, KV, dh).transpose(0, 1)
+            q, k = rope(q, theta), rope(k, theta)
+            k, v = k.repeat_interleave(H // KV, dim=0), v.repeat_interleave(H // KV, dim=0)  # repeat_kv
+            x = x + F.linear(causal_attention(q, k, v), W[p + "self_attn.o_proj.weight"])
+            h = rms_norm(x, W[p + "post_attention_layernorm.weight"])
+            up = F.silu(F.linear(h, W[p + "mlp.gate_proj.weight"])) * F.linear(h, W[p + "mlp.up_proj.weight"])
+            x = x + F.linear(up, W[p + "mlp.down_proj.weight"])
+        x = rms_norm(x, W["model.norm.weight"])
+        return x @ (W["model.embed_tokens.weight"] if tied else W["lm_head.weight"]).T
+
+    return config, W, forward
+
+
+# ---------------------------------------------------------------- Gemma 2
+def gemma2(gen):
+    V, D, H, KV, L, Dff, dh, eps, theta = 83, 48, 4, 2, 2, 96, 16, 1e-6, 10000.0
+    query_scalar, attn_cap, final_cap = 24.0, 2.0, 3.0  # small caps, so tanh bends the values
+    W = {"model.embed_tokens.weight": randn(gen, V, D, scale=1.0)}
+    norms = ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm")
+    for i in range(L):
+        p = f"model.layers.{i}."
+        for n in norms:
+            W[p + n + ".weight"] = randn(gen, D, scale=0.1)  # Gemma scales by (1 + w)
+        W[p + "self_attn.q_proj.weight"] = randn(gen, H * dh, D)
+        W[p + "self_attn.k_proj.weight"] = randn(gen, KV * dh, D)
+        W[p + "self_attn.v_proj.weight"] = randn(gen, KV * dh, D)
+        W[p + "self_attn.o_proj.weight"] = randn(gen, D, H * dh)
+        W[p + "mlp.gate_proj.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.up_proj.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.down_proj.weight"] = randn(gen, D, Dff)
+    W["model.norm.weight"] = randn(gen, D, scale=0.1)
+    config = {
+        "model_type": "gemma2", "architectures": ["Gemma2ForCausalLM"], "vocab_size": V, "hidden_size": D,
+        "intermediate_size": Dff, "num_attention_heads": H, "num_key_value_heads": KV, "head_dim": dh,
+        "num_hidden_layers": L, "rms_norm_eps": eps, "rope_theta": theta, "max_position_embeddings": 64,
+        "sliding_window": 64, "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": query_scalar,
+        "attn_logit_softcapping": attn_cap, "final_logit_softcapping": final_cap, "tie_word_embeddings": True,
+        "attention_bias": False,
+    }
+
+    def rms_norm(x, w):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + w)
+
+    def forward(tokens):
+        T = len(tokens)
+        # The embedding scale is a float32 tensor in modeling_gemma2.
+        x = W["model.embed_tokens.weight"][tokens] * torch.tensor(D ** 0.5, dtype=torch.float32).item()
+        for i in range(L):
+            p = f"model.layers.{i}."
+            h = rms_norm(x, W[p + "input_layernorm.weight"])
+            q = F.linear(h, W[p + "self_attn.q_proj.weight"]).view(T, H, dh).transpose(0, 1)
+            k = F.linear(h, W[p + "self_attn.k_proj.weight"]).view(T, KV, dh).transpose(0, 1)
+            v = F.linear(h, W[p + "self_attn.v_proj.weight"]).view(T, KV, dh).transpose(0, 1)
+            q, k = rope(q, theta), rope(k, theta)
+            k, v = k.repeat_interleave(H // KV, dim=0), v.repeat_interleave(H // KV, dim=0)
+            scores = q @ k.transpose(-1, -2) * query_scalar ** -0.5
+            scores = torch.tanh(scores / attn_cap) * attn_cap
+            scores = scores.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
+            attn = (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(T, -1)
+            x = x + rms_norm(F.linear(attn, W[p + "self_attn.o_proj.weight"]), W[p + "post_attention_layernorm.weight"])
+            h = rms_norm(x, W[p + "pre_feedforward_layernorm.weight"])
+            up = F.gelu(F.linear(h, W[p + "mlp.gate_proj.weight"]), approximate="tanh") * F.linear(h, W[p + "mlp.up_proj.weight"])
+            x = x + rms_norm(F.linear(up, W[p + "mlp.down_proj.weight"]), W[p + "post_feedforward_layernorm.weight"])
+        logits = rms_norm(x, W["model.norm.weight"]) @ W["model.embed_tokens.weight"].T
+        return torch.tanh(logits / final_cap) * final_cap
+
+    return config, W, forward
+
+
+def main():
+    gen = torch.Generator().manual_seed(0)
+    models = {
+        "gpt_neox (parallel residual)": neox(gen, True),
+        "gpt_neox (sequential residual)": neox(gen, False),
+        "gpt2": gpt2(gen),
+        "llama (untied, grouped-query)": llama(gen, False),
+        "llama (tied)": llama(gen, True),
+        "gemma2 (soft caps, post norms, head_dim of its own)": gemma2(gen),
+    }
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, (config, weights, forward)) in enumerate(models.items()):
+            folder = os.path.join(tmp, f"model{i}")
+            os.makedirs(folder)
+            with open(os.path.join(folder, "config.json"), "w") as f:
+                json.dump(config, f)
+            write_safetensors(os.path.join(folder, "model.safetensors"), weights)
+            # The weights saekit reads are the float32 roundings: the reference starts from them.
+            for key in weights:
+                weights[key] = weights[key].float().double()
+            vocab = config["vocab_size"]
+            tokens = [int(t) for t in torch.randint(0, vocab, (24,), generator=gen)]
+            want = forward(torch.tensor(tokens))
+            got = saekit_logits(folder, tokens)
+            rel = ((got - want).abs().max() / want.abs().max()).item()
+            ok = got.shape == want.shape and rel <= TOLERANCE
+            failed |= not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {name}: logits {list(got.shape)}, max |saekit - torch| / max |torch| = {rel:.2e}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
