@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Checks `saekit logits` against PyTorch re-implementations of Hugging Face's modeling code.
 
-For GPT-NeoX (parallel and sequential residual, partial rotary), GPT-2, Llama (rotate-half
-rotary, grouped-query attention, tied and untied classifier) and Gemma 2 (soft-capped
-attention and logits, norms after attention and MLP, (1 + w) RMSNorm) it writes a small checkpoint
-with random weights as `save_pretrained` lays it out (config.json + model.safetensors), runs
-`saekit logits` on a token sequence, and compares with the forward written here in float64
-after modeling_gpt_neox.py, modeling_gpt2.py, modeling_llama.py and modeling_gemma2.py (eager
-attention). The
-issues ask for 1e-4 relative agreement; the largest difference over the logits, relative to
-their largest magnitude, is printed per model and the script fails above that.
+For GPT-NeoX (parallel and sequential residual, partial rotary), GPT-2, GPT-Neo, Llama
+(rotate-half rotary, grouped-query attention, tied and untied classifier) and Gemma 2
+(soft-capped attention and logits, norms after attention and MLP, (1 + w) RMSNorm) it writes
+a small checkpoint with random weights as `save_pretrained` lays it out (config.json +
+model.safetensors), runs `saekit logits` on a token sequence, and compares with the forward
+written here in float64 after modeling_gpt_neox.py, modeling_gpt2.py, modeling_gpt_neo.py,
+modeling_llama.py and modeling_gemma2.py (eager attention). The issues ask for 1e-4 relative
+agreement; the largest difference over the logits, relative to their largest magnitude, is
+printed per model and the script fails above that.
 
 Needs Debian's PyTorch (apt-get install -y python3-torch) and a built checkout (npm ci);
 it is not part of `npm test`, which must not need Python.
@@ -198,6 +198,53 @@ def gpt2(gen):
     return config, W, forward
 
 
+# ---------------------------------------------------------------- GPT-Neo (the TinyStories models)
+def gpt_neo(gen):
+    V, D, H, L, eps, P = 79, 32, 4, 2, 1e-5, 48
+    dh = D // H
+    W = {"transformer.wte.weight": randn(gen, V, D, scale=1.0), "transformer.wpe.weight": randn(gen, P, D, scale=0.5)}
+    for i in range(L):
+        p = f"transformer.h.{i}."
+        for ln in ("ln_1", "ln_2"):
+            W[p + ln + ".weight"] = 1 + randn(gen, D, scale=0.1)
+            W[p + ln + ".bias"] = randn(gen, D, scale=0.1)
+        for proj in ("q_proj", "k_proj", "v_proj"):  # nn.Linear [out, in], no bias
+            W[p + f"attn.attention.{proj}.weight"] = randn(gen, D, D)
+        W[p + "attn.attention.out_proj.weight"] = randn(gen, D, D)
+        W[p + "attn.attention.out_proj.bias"] = randn(gen, D, scale=0.1)
+        W[p + "mlp.c_fc.weight"] = randn(gen, 4 * D, D)
+        W[p + "mlp.c_fc.bias"] = randn(gen, 4 * D, scale=0.1)
+        W[p + "mlp.c_proj.weight"] = randn(gen, D, 4 * D)
+        W[p + "mlp.c_proj.bias"] = randn(gen, D, scale=0.1)
+    W["transformer.ln_f.weight"] = 1 + randn(gen, D, scale=0.1)
+    W["transformer.ln_f.bias"] = randn(gen, D, scale=0.1)
+    config = {
+        "model_type": "gpt_neo", "architectures": ["GPTNeoForCausalLM"], "vocab_size": V, "hidden_size": D,
+        "num_heads": H, "num_layers": L, "max_position_embeddings": P, "window_size": 256,
+        "attention_types": [[["global", "local"], 1]], "activation_function": "gelu_new",
+        "layer_norm_epsilon": eps, "intermediate_size": None, "tie_word_embeddings": True,
+    }
+
+    def forward(tokens):
+        T = len(tokens)
+        x = W["transformer.wte.weight"][tokens] + W["transformer.wpe.weight"][:T]
+        for i in range(L):
+            p = f"transformer.h.{i}."
+            h = layer_norm(x, W[p + "ln_1.weight"], W[p + "ln_1.bias"], eps)
+            q, k, v = (F.linear(h, W[p + f"attn.attention.{n}.weight"]).view(T, H, dh).transpose(0, 1) for n in ("q_proj", "k_proj", "v_proj"))
+            # modeling_gpt_neo does not divide the logits by sqrt(d_head).
+            scores = (q @ k.transpose(-1, -2)).masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
+            attn = (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(T, -1)
+            x = x + F.linear(attn, W[p + "attn.attention.out_proj.weight"], W[p + "attn.attention.out_proj.bias"])
+            h = layer_norm(x, W[p + "ln_2.weight"], W[p + "ln_2.bias"], eps)
+            up = F.gelu(F.linear(h, W[p + "mlp.c_fc.weight"], W[p + "mlp.c_fc.bias"]), approximate="tanh")
+            x = x + F.linear(up, W[p + "mlp.c_proj.weight"], W[p + "mlp.c_proj.bias"])
+        x = layer_norm(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
+        return x @ W["transformer.wte.weight"].T
+
+    return config, W, forward
+
+
 # ---------------------------------------------------------------- Llama
 def llama(gen, tied):
     V, D, H, KV, L, Dff, eps, theta = 89, 64, 4, 2, 2, 112, 1e-6, 500000.0
@@ -310,6 +357,7 @@ def main():
         "gpt_neox (parallel residual)": neox(gen, True),
         "gpt_neox (sequential residual)": neox(gen, False),
         "gpt2": gpt2(gen),
+        "gpt_neo (global and local layers)": gpt_neo(gen),
         "llama (untied, grouped-query)": llama(gen, False),
         "llama (tied)": llama(gen, True),
         "gemma2 (soft caps, post norms, head_dim of its own)": gemma2(gen),
