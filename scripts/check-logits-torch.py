@@ -9,7 +9,9 @@ model.safetensors), runs `saekit logits` on a token sequence, and compares with 
 written here in float64 after modeling_gpt_neox.py, modeling_gpt2.py, modeling_gpt_neo.py,
 modeling_llama.py and modeling_gemma2.py (eager attention). The issues ask for 1e-4 relative
 agreement; the largest difference over the logits, relative to their largest magnitude, is
-printed per model and the script fails above that.
+printed per model, and the same for the residual stream at the hooks SAEs read
+(blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post, through the library's hooks);
+the script fails if either is above that.
 
 Needs Debian's PyTorch (apt-get install -y python3-torch) and a built checkout (npm ci);
 it is not part of `npm test`, which must not need Python.
@@ -61,6 +63,25 @@ def saekit_logits(folder, tokens):
                     "logits", "--model", folder, "--tokens", ",".join(map(str, tokens)), "--out", out],
                    check=True, capture_output=True, text=True)
     return read_logits(out)
+
+
+# The residual stream at every block boundary, through the library's hooks, as JSON.
+HOOKS_JS = """
+const [root, folder, tokensJson] = process.argv.slice(1);
+const { loadModel } = await import(root + "/dist/lm/load.js");
+const { model } = await loadModel(folder);
+const tokens = Int32Array.from(JSON.parse(tokensJson));
+const names = ["blocks.0.hook_resid_pre", ...Array.from({ length: model.cfg.nLayers }, (_, i) => `blocks.${i}.hook_resid_post`)];
+const got = {};
+model.forward(tokens, 1, tokens.length, { output: "none", hooks: Object.fromEntries(names.map((n) => [n, (a) => { got[n] = Array.from(a); }])) });
+console.log(JSON.stringify(got));
+"""
+
+
+def saekit_residuals(folder, tokens):
+    r = subprocess.run(["node", "--input-type=module", "-e", HOOKS_JS, ROOT, folder, json.dumps(tokens)],
+                       check=True, capture_output=True, text=True)
+    return {name: torch.tensor(v, dtype=torch.float64) for name, v in json.loads(r.stdout).items()}
 
 
 def randn(gen, *shape, scale=0.2):
@@ -125,6 +146,7 @@ def neox(gen, parallel):
 
     def forward(tokens):
         x = W["gpt_neox.embed_in.weight"][tokens]
+        stream = [x]
         for i in range(L):
             p = f"gpt_neox.layers.{i}."
 
@@ -147,8 +169,9 @@ def neox(gen, parallel):
             else:
                 x = x + attention(ln1(x))
                 x = x + mlp(ln2(x))
+            stream.append(x)
         x = layer_norm(x, W["gpt_neox.final_layer_norm.weight"], W["gpt_neox.final_layer_norm.bias"], eps)
-        return x @ W["embed_out.weight"].T
+        return x @ W["embed_out.weight"].T, stream
 
     return config, W, forward
 
@@ -183,6 +206,7 @@ def gpt2(gen):
     def forward(tokens):
         T = len(tokens)
         x = W["transformer.wte.weight"][tokens] + W["transformer.wpe.weight"][:T]
+        stream = [x]
         for i in range(L):
             p = f"transformer.h.{i}."
             h = layer_norm(x, W[p + "ln_1.weight"], W[p + "ln_1.bias"], eps)
@@ -192,8 +216,9 @@ def gpt2(gen):
             h = layer_norm(x, W[p + "ln_2.weight"], W[p + "ln_2.bias"], eps)
             up = F.gelu(h @ W[p + "mlp.c_fc.weight"] + W[p + "mlp.c_fc.bias"], approximate="tanh")
             x = x + up @ W[p + "mlp.c_proj.weight"] + W[p + "mlp.c_proj.bias"]
+            stream.append(x)
         x = layer_norm(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
-        return x @ W["transformer.wte.weight"].T
+        return x @ W["transformer.wte.weight"].T, stream
 
     return config, W, forward
 
@@ -228,6 +253,7 @@ def gpt_neo(gen):
     def forward(tokens):
         T = len(tokens)
         x = W["transformer.wte.weight"][tokens] + W["transformer.wpe.weight"][:T]
+        stream = [x]
         for i in range(L):
             p = f"transformer.h.{i}."
             h = layer_norm(x, W[p + "ln_1.weight"], W[p + "ln_1.bias"], eps)
@@ -239,8 +265,9 @@ def gpt_neo(gen):
             h = layer_norm(x, W[p + "ln_2.weight"], W[p + "ln_2.bias"], eps)
             up = F.gelu(F.linear(h, W[p + "mlp.c_fc.weight"], W[p + "mlp.c_fc.bias"]), approximate="tanh")
             x = x + F.linear(up, W[p + "mlp.c_proj.weight"], W[p + "mlp.c_proj.bias"])
+            stream.append(x)
         x = layer_norm(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
-        return x @ W["transformer.wte.weight"].T
+        return x @ W["transformer.wte.weight"].T, stream
 
     return config, W, forward
 
@@ -277,6 +304,7 @@ def llama(gen, tied):
     def forward(tokens):
         T = len(tokens)
         x = W["model.embed_tokens.weight"][tokens]
+        stream = [x]
         for i in range(L):
             p = f"model.layers.{i}."
             h = rms_norm(x, W[p + "input_layernorm.weight"])
@@ -289,8 +317,9 @@ def llama(gen, tied):
             h = rms_norm(x, W[p + "post_attention_layernorm.weight"])
             up = F.silu(F.linear(h, W[p + "mlp.gate_proj.weight"])) * F.linear(h, W[p + "mlp.up_proj.weight"])
             x = x + F.linear(up, W[p + "mlp.down_proj.weight"])
+            stream.append(x)
         x = rms_norm(x, W["model.norm.weight"])
-        return x @ (W["model.embed_tokens.weight"] if tied else W["lm_head.weight"]).T
+        return x @ (W["model.embed_tokens.weight"] if tied else W["lm_head.weight"]).T, stream
 
     return config, W, forward
 
@@ -329,6 +358,7 @@ def gemma2(gen):
         T = len(tokens)
         # The embedding scale is a float32 tensor in modeling_gemma2.
         x = W["model.embed_tokens.weight"][tokens] * torch.tensor(D ** 0.5, dtype=torch.float32).item()
+        stream = [x]
         for i in range(L):
             p = f"model.layers.{i}."
             h = rms_norm(x, W[p + "input_layernorm.weight"])
@@ -345,8 +375,9 @@ def gemma2(gen):
             h = rms_norm(x, W[p + "pre_feedforward_layernorm.weight"])
             up = F.gelu(F.linear(h, W[p + "mlp.gate_proj.weight"]), approximate="tanh") * F.linear(h, W[p + "mlp.up_proj.weight"])
             x = x + rms_norm(F.linear(up, W[p + "mlp.down_proj.weight"]), W[p + "post_feedforward_layernorm.weight"])
+            stream.append(x)
         logits = rms_norm(x, W["model.norm.weight"]) @ W["model.embed_tokens.weight"].T
-        return torch.tanh(logits / final_cap) * final_cap
+        return torch.tanh(logits / final_cap) * final_cap, stream
 
     return config, W, forward
 
@@ -375,12 +406,21 @@ def main():
                 weights[key] = weights[key].float().double()
             vocab = config["vocab_size"]
             tokens = [int(t) for t in torch.randint(0, vocab, (24,), generator=gen)]
-            want = forward(torch.tensor(tokens))
+            want, stream = forward(torch.tensor(tokens))
             got = saekit_logits(folder, tokens)
             rel = ((got - want).abs().max() / want.abs().max()).item()
             ok = got.shape == want.shape and rel <= TOLERANCE
+            # The hooks SAEs read: the residual stream into block 0 and out of every block.
+            hooks = saekit_residuals(folder, tokens)
+            names = ["blocks.0.hook_resid_pre"] + [f"blocks.{b}.hook_resid_post" for b in range(len(stream) - 1)]
+            worst = 0.0
+            for hook, ref in zip(names, stream):
+                act = hooks[hook].view(ref.shape)
+                worst = max(worst, ((act - ref).abs().max() / ref.abs().max()).item())
+            ok = ok and worst <= TOLERANCE
             failed |= not ok
-            print(f"{'ok  ' if ok else 'FAIL'} {name}: logits {list(got.shape)}, max |saekit - torch| / max |torch| = {rel:.2e}")
+            print(f"{'ok  ' if ok else 'FAIL'} {name}: logits {list(got.shape)}, max |saekit - torch| / max |torch| = {rel:.2e}; "
+                  f"residual stream at {len(names)} hooks: {worst:.2e}")
     sys.exit(1 if failed else 0)
 
 
