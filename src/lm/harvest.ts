@@ -115,6 +115,16 @@ async function fillStores(model: LanguageModel, contexts: AsyncIterable<Int32Arr
   const stores = sites.map((site) => new StoreWriter(model, site, o, rowsPerContext, contextsPerShard, target));
   const lastHook = model.lastHook(sites.flatMap((s) => (s.targetHook ? [s.hook, s.targetHook] : [s.hook])));
   const start = Math.min(...stores.map((s) => s.next));
+  if (start >= target) {
+    // Nothing to add: say so instead of reading the dataset up to where the stores end.
+    const where = sites.length === 1 ? sites[0]!.outDir : `the ${sites.length} stores`;
+    process.stderr.write(`saekit: ${where} already ${sites.length === 1 ? "holds" : "hold"} ${start * rowsPerContext} tokens, ` +
+      `at least the ${target * rowsPerContext} asked for; nothing to harvest\n`);
+    // A store a killed run filled but never marked complete is marked so; a complete one is
+    // left as it is (its manifest still names the target it was harvested to).
+    for (const s of stores) if (!readManifest(s.site.outDir).complete) s.finish();
+    return stores.map((s) => readManifest(s.site.outDir));
+  }
 
   const label = sites.length === 1 ? siteLabel(sites[0]!) : `${sites.length} hooks`;
   const bar = new ProgressBar(target * rowsPerContext, `harvest ${label}`, o.progress !== false && process.stderr.isTTY === true);

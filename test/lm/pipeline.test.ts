@@ -41,6 +41,12 @@ describe("saekit harvest / train / eval / logits / generate", () => {
   it("harvests, trains an SAE on the store and splice-evaluates it", () => {
     const h = JSON.parse(saekit(...harvestArgs(store)));
     expect(h).toMatchObject({ hook: "blocks.0.hook_resid_post", d: 32, ctx: 16, tokens: 1600, shards: 10 });
+    // Asked for fewer tokens than it holds, a rerun says so and leaves the store as it was.
+    const before = readFileSync(join(store, "manifest.json"), "utf8");
+    const again = run(...harvestArgs(store).map((a) => (a === "1600" ? "800" : a)));
+    expect(again.stderr).toContain("already holds 1600 tokens, at least the 800 asked for; nothing to harvest");
+    expect(JSON.parse(again.stdout)).toMatchObject({ tokens: 1600, shards: 10 });
+    expect(readFileSync(join(store, "manifest.json"), "utf8")).toBe(before);
     const runDir = join(dir, "run");
     const trained = run("train", "--data", store, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "30",
       "--batch", "64", "--log-every", "10", "--out", runDir);
