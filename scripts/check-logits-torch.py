@@ -88,6 +88,23 @@ def randn(gen, *shape, scale=0.2):
     return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
 
 
+def layer_norm_params(gen, W, name, D):
+    """A LayerNorm's weight (near 1) and bias (near 0) under `name`."""
+    W[name + ".weight"] = 1 + randn(gen, D, scale=0.1)
+    W[name + ".bias"] = randn(gen, D, scale=0.1)
+
+
+def token_and_position_embeddings(gen, V, D, P):
+    """GPT-2's and GPT-Neo's wte and wpe."""
+    return {"transformer.wte.weight": randn(gen, V, D, scale=1.0), "transformer.wpe.weight": randn(gen, P, D, scale=0.5)}
+
+
+def tied_head(W, x, eps):
+    """GPT-2's and GPT-Neo's final LayerNorm and tied unembedding."""
+    x = layer_norm(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
+    return x @ W["transformer.wte.weight"].T
+
+
 def layer_norm(x, w, b, eps):
     return F.layer_norm(x, (x.shape[-1],), w, b, eps)
 
@@ -124,8 +141,7 @@ def neox(gen, parallel):
     for i in range(L):
         p = f"gpt_neox.layers.{i}."
         for ln in ("input_layernorm", "post_attention_layernorm"):
-            W[p + ln + ".weight"] = 1 + randn(gen, D, scale=0.1)
-            W[p + ln + ".bias"] = randn(gen, D, scale=0.1)
+            layer_norm_params(gen, W, p + ln, D)
         W[p + "attention.query_key_value.weight"] = randn(gen, 3 * D, D)
         W[p + "attention.query_key_value.bias"] = randn(gen, 3 * D, scale=0.1)
         W[p + "attention.dense.weight"] = randn(gen, D, D)
@@ -134,8 +150,7 @@ def neox(gen, parallel):
         W[p + "mlp.dense_h_to_4h.bias"] = randn(gen, Dff, scale=0.1)
         W[p + "mlp.dense_4h_to_h.weight"] = randn(gen, D, Dff)
         W[p + "mlp.dense_4h_to_h.bias"] = randn(gen, D, scale=0.1)
-    W["gpt_neox.final_layer_norm.weight"] = 1 + randn(gen, D, scale=0.1)
-    W["gpt_neox.final_layer_norm.bias"] = randn(gen, D, scale=0.1)
+    layer_norm_params(gen, W, "gpt_neox.final_layer_norm", D)
     W["embed_out.weight"] = randn(gen, V, D)
     config = {
         "model_type": "gpt_neox", "architectures": ["GPTNeoXForCausalLM"], "vocab_size": V, "hidden_size": D,
@@ -180,12 +195,11 @@ def neox(gen, parallel):
 def gpt2(gen):
     V, D, H, L, eps, P = 101, 40, 5, 2, 1e-5, 32
     dh = D // H
-    W = {"transformer.wte.weight": randn(gen, V, D, scale=1.0), "transformer.wpe.weight": randn(gen, P, D, scale=0.5)}
+    W = token_and_position_embeddings(gen, V, D, P)
     for i in range(L):
         p = f"transformer.h.{i}."
         for ln in ("ln_1", "ln_2"):
-            W[p + ln + ".weight"] = 1 + randn(gen, D, scale=0.1)
-            W[p + ln + ".bias"] = randn(gen, D, scale=0.1)
+            layer_norm_params(gen, W, p + ln, D)
         # Conv1D: weight [in, out], y = x W + b.
         W[p + "attn.c_attn.weight"] = randn(gen, D, 3 * D)
         W[p + "attn.c_attn.bias"] = randn(gen, 3 * D, scale=0.1)
@@ -195,8 +209,7 @@ def gpt2(gen):
         W[p + "mlp.c_fc.bias"] = randn(gen, 4 * D, scale=0.1)
         W[p + "mlp.c_proj.weight"] = randn(gen, 4 * D, D)
         W[p + "mlp.c_proj.bias"] = randn(gen, D, scale=0.1)
-    W["transformer.ln_f.weight"] = 1 + randn(gen, D, scale=0.1)
-    W["transformer.ln_f.bias"] = randn(gen, D, scale=0.1)
+    layer_norm_params(gen, W, "transformer.ln_f", D)
     config = {
         "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": V, "n_embd": D, "n_head": H,
         "n_layer": L, "n_positions": P, "n_ctx": P, "layer_norm_epsilon": eps, "activation_function": "gelu_new",
@@ -217,8 +230,7 @@ def gpt2(gen):
             up = F.gelu(h @ W[p + "mlp.c_fc.weight"] + W[p + "mlp.c_fc.bias"], approximate="tanh")
             x = x + up @ W[p + "mlp.c_proj.weight"] + W[p + "mlp.c_proj.bias"]
             stream.append(x)
-        x = layer_norm(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
-        return x @ W["transformer.wte.weight"].T, stream
+        return tied_head(W, x, eps), stream
 
     return config, W, forward
 
@@ -227,12 +239,11 @@ def gpt2(gen):
 def gpt_neo(gen):
     V, D, H, L, eps, P = 79, 32, 4, 2, 1e-5, 48
     dh = D // H
-    W = {"transformer.wte.weight": randn(gen, V, D, scale=1.0), "transformer.wpe.weight": randn(gen, P, D, scale=0.5)}
+    W = token_and_position_embeddings(gen, V, D, P)
     for i in range(L):
         p = f"transformer.h.{i}."
         for ln in ("ln_1", "ln_2"):
-            W[p + ln + ".weight"] = 1 + randn(gen, D, scale=0.1)
-            W[p + ln + ".bias"] = randn(gen, D, scale=0.1)
+            layer_norm_params(gen, W, p + ln, D)
         for proj in ("q_proj", "k_proj", "v_proj"):  # nn.Linear [out, in], no bias
             W[p + f"attn.attention.{proj}.weight"] = randn(gen, D, D)
         W[p + "attn.attention.out_proj.weight"] = randn(gen, D, D)
@@ -241,8 +252,7 @@ def gpt_neo(gen):
         W[p + "mlp.c_fc.bias"] = randn(gen, 4 * D, scale=0.1)
         W[p + "mlp.c_proj.weight"] = randn(gen, D, 4 * D)
         W[p + "mlp.c_proj.bias"] = randn(gen, D, scale=0.1)
-    W["transformer.ln_f.weight"] = 1 + randn(gen, D, scale=0.1)
-    W["transformer.ln_f.bias"] = randn(gen, D, scale=0.1)
+    layer_norm_params(gen, W, "transformer.ln_f", D)
     config = {
         "model_type": "gpt_neo", "architectures": ["GPTNeoForCausalLM"], "vocab_size": V, "hidden_size": D,
         "num_heads": H, "num_layers": L, "max_position_embeddings": P, "window_size": 256,
@@ -266,8 +276,7 @@ def gpt_neo(gen):
             up = F.gelu(F.linear(h, W[p + "mlp.c_fc.weight"], W[p + "mlp.c_fc.bias"]), approximate="tanh")
             x = x + F.linear(up, W[p + "mlp.c_proj.weight"], W[p + "mlp.c_proj.bias"])
             stream.append(x)
-        x = layer_norm(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"], eps)
-        return x @ W["transformer.wte.weight"].T, stream
+        return tied_head(W, x, eps), stream
 
     return config, W, forward
 
