@@ -107,8 +107,10 @@ export interface TrainOptions {
   /** Called with every metrics record. */
   onLog?: (m: MetricsRecord) => void;
   /**
-   * Called with what a user should know before the run starts: with `resume`, the settings
-   * given that differ from the run's own, which it keeps (the CLI prints it to stderr).
+   * Called with what a user should know before the run starts (the CLI prints it to
+   * stderr): how many passes over its data a run makes when the data is a fixed set of rows
+   * it will read more than once, and with `resume`, the settings given that differ from the
+   * run's own, which it keeps.
    */
   onNotice?: (message: string) => void;
   /** Stop after this many steps of this invocation (for tests that simulate a crash). */
