@@ -2,7 +2,8 @@
 """Checks `saekit logits` against PyTorch re-implementations of Hugging Face's modeling code.
 
 For GPT-NeoX (parallel and sequential residual, partial rotary), GPT-2, GPT-Neo, Llama
-(rotate-half rotary, grouped-query attention, tied and untied classifier) and Gemma 2
+(rotate-half rotary, grouped-query attention, tied and untied classifier), Qwen2 (Llama's
+block with q/k/v biases) and Gemma 2
 (soft-capped attention and logits, norms after attention and MLP, (1 + w) RMSNorm) it writes
 a small checkpoint with random weights as `save_pretrained` lays it out (config.json +
 model.safetensors), runs `saekit logits` on a token sequence, and compares with the forward
@@ -282,8 +283,10 @@ def gpt_neo(gen):
 
 
 # ---------------------------------------------------------------- Llama
-def llama(gen, tied):
+def llama(gen, tied, model_type="llama"):
+    """Llama, or Qwen2 (model_type "qwen2": the same block with biases on q, k and v)."""
     V, D, H, KV, L, Dff, eps, theta = 89, 64, 4, 2, 2, 112, 1e-6, 500000.0
+    qkv_bias = model_type == "qwen2"
     dh = D // H
     W = {"model.embed_tokens.weight": randn(gen, V, D, scale=1.0)}
     for i in range(L):
@@ -294,6 +297,9 @@ def llama(gen, tied):
         W[p + "self_attn.k_proj.weight"] = randn(gen, KV * dh, D)
         W[p + "self_attn.v_proj.weight"] = randn(gen, KV * dh, D)
         W[p + "self_attn.o_proj.weight"] = randn(gen, D, H * dh)
+        if qkv_bias:
+            for proj, n in (("q_proj", H), ("k_proj", KV), ("v_proj", KV)):
+                W[p + f"self_attn.{proj}.bias"] = randn(gen, n * dh, scale=0.1)
         W[p + "mlp.gate_proj.weight"] = randn(gen, Dff, D)
         W[p + "mlp.up_proj.weight"] = randn(gen, Dff, D)
         W[p + "mlp.down_proj.weight"] = randn(gen, D, Dff)
@@ -301,7 +307,7 @@ def llama(gen, tied):
     if not tied:
         W["lm_head.weight"] = randn(gen, V, D)
     config = {
-        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": V, "hidden_size": D,
+        "model_type": model_type, "vocab_size": V, "hidden_size": D,
         "intermediate_size": Dff, "num_attention_heads": H, "num_key_value_heads": KV, "num_hidden_layers": L,
         "rms_norm_eps": eps, "rope_theta": theta, "max_position_embeddings": 64, "hidden_act": "silu",
         "tie_word_embeddings": tied, "attention_bias": False, "mlp_bias": False,
@@ -317,9 +323,8 @@ def llama(gen, tied):
         for i in range(L):
             p = f"model.layers.{i}."
             h = rms_norm(x, W[p + "input_layernorm.weight"])
-            q = F.linear(h, W[p + "self_attn.q_proj.weight"]).view(T, H, dh).transpose(0, 1)
-            k = F.linear(h, W[p + "self_attn.k_proj.weight"]).view(T, KV, dh).transpose(0, 1)
-            v = F.linear(h, W[p + "self_attn.v_proj.weight"]).view(T, KV, dh).transpose(0, 1)
+            q, k, v = (F.linear(h, W[p + f"self_attn.{proj}.weight"], W.get(p + f"self_attn.{proj}.bias")).view(T, n, dh).transpose(0, 1)
+                       for proj, n in (("q_proj", H), ("k_proj", KV), ("v_proj", KV)))
             q, k = rope(q, theta), rope(k, theta)
             k, v = k.repeat_interleave(H // KV, dim=0), v.repeat_interleave(H // KV, dim=0)  # repeat_kv
             x = x + F.linear(causal_attention(q, k, v), W[p + "self_attn.o_proj.weight"])
@@ -400,6 +405,7 @@ def main():
         "gpt_neo (global and local layers)": gpt_neo(gen),
         "llama (untied, grouped-query)": llama(gen, False),
         "llama (tied)": llama(gen, True),
+        "qwen2 (q/k/v biases)": llama(gen, True, "qwen2"),
         "gemma2 (soft caps, post norms, head_dim of its own)": gemma2(gen),
     }
     failed = False
