@@ -3,12 +3,12 @@
 
 For GPT-NeoX (parallel and sequential residual, partial rotary), GPT-2, GPT-Neo, Llama
 (rotate-half rotary, grouped-query attention, tied and untied classifier), Qwen2 (Llama's
-block with q/k/v biases) and Gemma 2
-(soft-capped attention and logits, norms after attention and MLP, (1 + w) RMSNorm) it writes
+block with q/k/v biases), Gemma 2 (soft-capped attention and logits, norms after attention
+and MLP, (1 + w) RMSNorm) and Gemma 3 (q/k norms, a rotary base per layer kind) it writes
 a small checkpoint with random weights as `save_pretrained` lays it out (config.json +
 model.safetensors), runs `saekit logits` on a token sequence, and compares with the forward
 written here in float64 after modeling_gpt_neox.py, modeling_gpt2.py, modeling_gpt_neo.py,
-modeling_llama.py and modeling_gemma2.py (eager attention). The issues ask for 1e-4 relative
+modeling_llama.py, modeling_gemma2.py and modeling_gemma3.py (eager attention). The issues ask for 1e-4 relative
 agreement; the largest difference over the logits, relative to their largest magnitude, is
 printed per model, and the same for the residual stream at the hooks SAEs read
 (blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post, through the library's hooks);
@@ -338,16 +338,25 @@ def llama(gen, tied, model_type="llama"):
     return config, W, forward
 
 
-# ---------------------------------------------------------------- Gemma 2
-def gemma2(gen):
-    V, D, H, KV, L, Dff, dh, eps, theta = 83, 48, 4, 2, 2, 96, 16, 1e-6, 10000.0
-    query_scalar, attn_cap, final_cap = 24.0, 2.0, 3.0  # small caps, so tanh bends the values
+# ---------------------------------------------------------------- Gemma 2 and 3
+def gemma(gen, version):
+    """Gemma 2 (soft-capped attention and logits), or Gemma 3's text model (q/k RMSNorms per
+    head, no soft caps, a rotary base of their own for the sliding-window layers)."""
+    V, D, H, KV, L, Dff, dh, eps = 83, 48, 4, 2, 2, 96, 16, 1e-6
+    gemma3 = version == 3
+    theta, local_theta = (1_000_000.0, 10000.0) if gemma3 else (10000.0, 10000.0)
+    # Small caps, so tanh bends the values; Gemma 3 has none.
+    query_scalar, attn_cap, final_cap = 24.0, (None if gemma3 else 2.0), (None if gemma3 else 3.0)
+    layer_types = ["sliding_attention", "full_attention"]  # the first layer local, the second global
     W = {"model.embed_tokens.weight": randn(gen, V, D, scale=1.0)}
     norms = ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm")
     for i in range(L):
         p = f"model.layers.{i}."
         for n in norms:
             W[p + n + ".weight"] = randn(gen, D, scale=0.1)  # Gemma scales by (1 + w)
+        if gemma3:
+            W[p + "self_attn.q_norm.weight"] = randn(gen, dh, scale=0.1)
+            W[p + "self_attn.k_norm.weight"] = randn(gen, dh, scale=0.1)
         W[p + "self_attn.q_proj.weight"] = randn(gen, H * dh, D)
         W[p + "self_attn.k_proj.weight"] = randn(gen, KV * dh, D)
         W[p + "self_attn.v_proj.weight"] = randn(gen, KV * dh, D)
@@ -357,20 +366,24 @@ def gemma2(gen):
         W[p + "mlp.down_proj.weight"] = randn(gen, D, Dff)
     W["model.norm.weight"] = randn(gen, D, scale=0.1)
     config = {
-        "model_type": "gemma2", "architectures": ["Gemma2ForCausalLM"], "vocab_size": V, "hidden_size": D,
+        "model_type": "gemma3_text" if gemma3 else "gemma2", "vocab_size": V, "hidden_size": D,
         "intermediate_size": Dff, "num_attention_heads": H, "num_key_value_heads": KV, "head_dim": dh,
         "num_hidden_layers": L, "rms_norm_eps": eps, "rope_theta": theta, "max_position_embeddings": 64,
         "sliding_window": 64, "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": query_scalar,
         "attn_logit_softcapping": attn_cap, "final_logit_softcapping": final_cap, "tie_word_embeddings": True,
         "attention_bias": False,
+        **({"rope_local_base_freq": local_theta, "layer_types": layer_types, "rope_scaling": None} if gemma3 else {}),
     }
 
     def rms_norm(x, w):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + w)
 
+    def capped(v, cap):
+        return v if cap is None else torch.tanh(v / cap) * cap
+
     def forward(tokens):
         T = len(tokens)
-        # The embedding scale is a float32 tensor in modeling_gemma2.
+        # The embedding scale is a float32 tensor in modeling_gemma2 and modeling_gemma3.
         x = W["model.embed_tokens.weight"][tokens] * torch.tensor(D ** 0.5, dtype=torch.float32).item()
         stream = [x]
         for i in range(L):
@@ -379,10 +392,12 @@ def gemma2(gen):
             q = F.linear(h, W[p + "self_attn.q_proj.weight"]).view(T, H, dh).transpose(0, 1)
             k = F.linear(h, W[p + "self_attn.k_proj.weight"]).view(T, KV, dh).transpose(0, 1)
             v = F.linear(h, W[p + "self_attn.v_proj.weight"]).view(T, KV, dh).transpose(0, 1)
-            q, k = rope(q, theta), rope(k, theta)
+            if gemma3:
+                q, k = rms_norm(q, W[p + "self_attn.q_norm.weight"]), rms_norm(k, W[p + "self_attn.k_norm.weight"])
+            base = local_theta if gemma3 and layer_types[i] == "sliding_attention" else theta
+            q, k = rope(q, base), rope(k, base)
             k, v = k.repeat_interleave(H // KV, dim=0), v.repeat_interleave(H // KV, dim=0)
-            scores = q @ k.transpose(-1, -2) * query_scalar ** -0.5
-            scores = torch.tanh(scores / attn_cap) * attn_cap
+            scores = capped(q @ k.transpose(-1, -2) * query_scalar ** -0.5, attn_cap)
             scores = scores.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
             attn = (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(T, -1)
             x = x + rms_norm(F.linear(attn, W[p + "self_attn.o_proj.weight"]), W[p + "post_attention_layernorm.weight"])
@@ -391,7 +406,7 @@ def gemma2(gen):
             x = x + rms_norm(F.linear(up, W[p + "mlp.down_proj.weight"]), W[p + "post_feedforward_layernorm.weight"])
             stream.append(x)
         logits = rms_norm(x, W["model.norm.weight"]) @ W["model.embed_tokens.weight"].T
-        return torch.tanh(logits / final_cap) * final_cap, stream
+        return capped(logits, final_cap), stream
 
     return config, W, forward
 
@@ -406,7 +421,8 @@ def main():
         "llama (untied, grouped-query)": llama(gen, False),
         "llama (tied)": llama(gen, True),
         "qwen2 (q/k/v biases)": llama(gen, True, "qwen2"),
-        "gemma2 (soft caps, post norms, head_dim of its own)": gemma2(gen),
+        "gemma2 (soft caps, post norms, head_dim of its own)": gemma(gen, 2),
+        "gemma3 (q/k norms, local and global rotary bases)": gemma(gen, 3),
     }
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
