@@ -8,11 +8,11 @@ and MLP, (1 + w) RMSNorm) and Gemma 3 (q/k norms, a rotary base per layer kind) 
 a small checkpoint with random weights as `save_pretrained` lays it out (config.json +
 model.safetensors), runs `saekit logits` on a token sequence, and compares with the forward
 written here in float64 after modeling_gpt_neox.py, modeling_gpt2.py, modeling_gpt_neo.py,
-modeling_llama.py, modeling_gemma2.py and modeling_gemma3.py (eager attention). The issues ask for 1e-4 relative
-agreement; the largest difference over the logits, relative to their largest magnitude, is
-printed per model, and the same for the residual stream at the hooks SAEs read
-(blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post, through the library's hooks);
-the script fails if either is above that.
+modeling_llama.py, modeling_gemma2.py and modeling_gemma3.py (eager attention). The issues
+ask for 1e-4 relative agreement; the largest difference over the logits, relative to their
+largest magnitude, is printed per model, and the same for the residual stream at the hooks
+SAEs read (blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post, through the
+library's hooks); the script fails if either is above that.
 
 Needs Debian's PyTorch (apt-get install -y python3-torch) and a built checkout (npm ci);
 it is not part of `npm test`, which must not need Python.
