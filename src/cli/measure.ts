@@ -16,7 +16,7 @@ export function registerMeasure(program: Command): void {
     .requiredOption("--sae <path>", SAE_HELP)
     .requiredOption("--data <source>", "activations: a store folder (best one the SAE was not trained on), an activation file (--tensor, --shape) or synthetic:...")
     .option("--tokens <n>", "activation rows to measure on", positiveInt, 65536)
-    .option("--tensor <name>", "tensor to read from a .safetensors file")
+    .option("--tensor <name>", "tensor to read from a .safetensors or .pt file")
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--seed <n>", "seed of the store's shuffle (which rows are read)", nonNegativeInt, 0)
     .option("--out <file>", "also write the JSON result here")

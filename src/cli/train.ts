@@ -240,8 +240,8 @@ export function registerTrain(program: Command): void {
   const cmd = program
     .command("train")
     .description("train an SAE (or, on a store harvested with --target-hook, a transcoder) on stored activations, synthetic data, or a model's activations computed as it trains (--model); writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
-    .option("--data <source>", "activations: .safetensors, .npy, raw f32 (with --shape), an activation store folder (or a folder of stores, from harvesting several hooks: one SAE each, in --out/<store>), or synthetic:superposition / synthetic:subspaces")
-    .option("--tensor <name>", "tensor to read from a .safetensors file")
+    .option("--data <source>", "activations: .safetensors, .npy, .pt (torch.save of a tensor or a dict of them), raw f32 (with --shape), an activation store folder (or a folder of stores, from harvesting several hooks: one SAE each, in --out/<store>), or synthetic:superposition / synthetic:subspaces")
+    .option("--tensor <name>", "tensor to read from a .safetensors or .pt file")
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--out <dir>", "run folder", "runs/sae")
     .option("--resume", "continue from the checkpoint in --out if there is one")

@@ -13,7 +13,8 @@
  * storage classes). Anything else is refused, so a hostile file can make it call nothing.
  * Beside its tensors a state dict may hold plain values (OpenAI's SAEs keep the activation's
  * name and its k there): strings, numbers, booleans, None and dicts or lists of them, which
- * `value` returns as JSON-like data.
+ * `value` returns as JSON-like data. A file of one bare tensor (`torch.save(acts)`) reads as
+ * a state dict holding it under the name BARE_TENSOR.
  * Every range is checked against the file, and every problem is an error naming the file.
  * Tensors are read on demand through a file descriptor: opening costs the directory and
  * the pickle, not the weights.
@@ -53,6 +54,9 @@ const STORAGE_DTYPES: Record<string, DType> = {
 
 /** A non-tensor entry of a state dict, as JSON-like data (dicts become plain objects). */
 export type PlainValue = string | number | boolean | null | PlainValue[] | { [key: string]: PlainValue };
+
+/** The name a file holding one bare tensor, not a dict, gives it. */
+export const BARE_TENSOR = "tensor";
 
 export class TorchCheckpoint {
   private constructor(readonly path: string, private readonly tensors: Map<string, TensorRef>,
@@ -115,6 +119,11 @@ export class TorchCheckpoint {
 
   shape(name: string): number[] {
     return [...this.ref(name).shape];
+  }
+
+  /** The dtype of a tensor's storage (F32, F16, BF16, F64, I64, ...). */
+  dtype(name: string): DType {
+    return this.ref(name).storage.dtype;
   }
 
   /** A float tensor (F32, F16, BF16 or F64) converted to float32, made contiguous. */
@@ -247,7 +256,8 @@ function unpickleStateDict(bytes: Uint8Array, fail: Fail): { tensors: Map<string
       case 0x95: need(8); p += 8; break; // FRAME
       case 0x2e: { // STOP
         const result = pop();
-        if (!(result instanceof Map)) fail("data.pkl does not hold a dict of tensors (a state dict)");
+        if (isTensorRef(result)) return { tensors: new Map([[BARE_TENSOR, result]]), values: new Map() };
+        if (!(result instanceof Map)) fail("data.pkl holds neither a dict of tensors (a state dict) nor one tensor");
         const tensors = new Map<string, TensorRef>();
         const values = new Map<string, PlainValue>();
         for (const [k, v] of result as Map<Value, Value>) {

@@ -1,7 +1,8 @@
 /**
  * Activation matrices [N, d] from files: .safetensors (a float tensor), NumPy .npy
- * (little-endian f4/f2/f8, C or Fortran order) or raw little-endian float32 with a given shape (the
- * first two read as activation-matrix.ts reads them from bytes). Every
+ * (little-endian f4/f2/f8, C or Fortran order), a PyTorch .pt (torch.save of one tensor or of
+ * a dict of them) or raw little-endian float32 with a given shape (the first two read as
+ * activation-matrix.ts reads them from bytes). Every
  * malformed or mismatched file is refused with an error naming the file and the problem,
  * and non-finite values are refused before they can poison a training run.
  */
@@ -9,7 +10,8 @@ import { type ByteSource, readFloatsInto } from "../core/byte-source.js";
 import { fileSource } from "../core/file-range.js";
 import { fortranToC, npyDataStart, parseNpyHeader } from "../core/npy.js";
 import { SafetensorsFile } from "../core/safetensors.js";
-import { type ActivationMatrix, matrixOfSafetensors, npyMatrixShape } from "./activation-matrix.js";
+import { TorchCheckpoint } from "../core/torch-checkpoint.js";
+import { type ActivationMatrix, chooseMatrix, matrixOfSafetensors, npyMatrixShape } from "./activation-matrix.js";
 import { checkFinite } from "./source.js";
 
 export type { ActivationMatrix } from "./activation-matrix.js";
@@ -25,8 +27,9 @@ export function loadActivations(path: string, opts: LoadActivationOptions = {}):
   let m: ActivationMatrix;
   if (path.endsWith(".safetensors")) m = matrixOfSafetensors(SafetensorsFile.open(path), opts.tensor);
   else if (path.endsWith(".npy")) m = loadNpy(path);
+  else if (path.endsWith(".pt") || path.endsWith(".pth")) m = loadTorch(path, opts.tensor);
   else if (opts.shape) m = loadRaw(path, opts.shape);
-  else throw new Error(`${path}: unknown activation file type; use .safetensors, .npy, or raw float32 with a shape (e.g. --shape 10000,512)`);
+  else throw new Error(`${path}: unknown activation file type; use .safetensors, .npy, .pt, or raw float32 with a shape (e.g. --shape 10000,512)`);
   checkFinite(m.data, path);
   return m;
 }
@@ -62,6 +65,15 @@ function loadNpy(path: string): ActivationMatrix {
   // A Fortran-ordered matrix is read whole, then transposed into a second array: twice its
   // size in memory while that runs.
   return { data: h.fortranOrder ? fortranToC(data, h.shape) : data, rows, d };
+}
+
+/** A torch.save'd tensor [rows, d], or one of a saved dict (chosen as in a safetensors file). */
+function loadTorch(path: string, name?: string): ActivationMatrix {
+  const file = TorchCheckpoint.open(path);
+  if (name !== undefined && !file.has(name)) throw new Error(`${path}: no tensor named "${name}" (has: ${file.names().join(", ")})`);
+  const picked = chooseMatrix(file.names().map((n) => ({ name: n, dtype: file.dtype(n), shape: file.shape(n) })), name, path);
+  const t = file.read(picked);
+  return { data: t.data, rows: t.shape[0]!, d: t.shape[1]! };
 }
 
 function loadRaw(path: string, [rows, d]: [number, number]): ActivationMatrix {

@@ -29,18 +29,28 @@ export function activationsFromBytes(name: string, bytes: Uint8Array, tensor?: s
  * else its only 2-D float tensor.
  */
 export function matrixOfSafetensors(file: SafetensorsReader, name?: string): ActivationMatrix {
-  const floats = [...file.tensors.values()].filter((t) => ["F32", "F16", "BF16", "F64"].includes(t.dtype));
-  let pick = name ? file.info(name) : file.has("activations") ? file.info("activations") : undefined;
+  if (name) file.info(name); // an unknown name: the reader's own error
+  const picked = chooseMatrix([...file.tensors.values()], name, file.path);
+  const t = file.read(picked);
+  return { data: t.data, rows: t.shape[0]!, d: t.shape[1]! };
+}
+
+/**
+ * Which tensor of a file holds the activations: the one named, else "activations" (a saekit
+ * store's shard), else the file's only 2-D float tensor; it must be [rows, d].
+ */
+export function chooseMatrix(tensors: ReadonlyArray<{ name: string; dtype: string; shape: readonly number[] }>, name: string | undefined,
+  where: string): string {
+  let pick = tensors.find((t) => t.name === (name ?? "activations"));
   if (!pick) {
-    const matrices = floats.filter((t) => t.shape.length === 2);
+    const matrices = tensors.filter((t) => ["F32", "F16", "BF16", "F64"].includes(t.dtype) && t.shape.length === 2);
     if (matrices.length !== 1) {
-      throw new Error(`${file.path}: expected exactly one 2-D float tensor, found ${matrices.length} (${matrices.map((t) => t.name).join(", ") || "none"}); choose one with --tensor`);
+      throw new Error(`${where}: expected exactly one 2-D float tensor, found ${matrices.length} (${matrices.map((t) => t.name).join(", ") || "none"}); choose one with --tensor`);
     }
     pick = matrices[0]!;
   }
-  if (pick.shape.length !== 2) throw new Error(`${file.path}: tensor "${pick.name}" has shape [${pick.shape.join(", ")}], expected [rows, d]`);
-  const t = file.read(pick.name);
-  return { data: t.data, rows: t.shape[0]!, d: t.shape[1]! };
+  if (pick.shape.length !== 2) throw new Error(`${where}: tensor "${pick.name}" has shape [${pick.shape.join(", ")}], expected [rows, d]`);
+  return pick.name;
 }
 
 /** A 2-D float array in NumPy's format (core/npy.ts). */

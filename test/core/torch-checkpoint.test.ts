@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
-import { TorchCheckpoint, TorchCheckpointError } from "../../src/core/torch-checkpoint.js";
+import { BARE_TENSOR, TorchCheckpoint, TorchCheckpointError } from "../../src/core/torch-checkpoint.js";
 import { tempDir } from "../helpers.js";
 
 const fixtures = join(import.meta.dirname, "..", "fixtures", "torch");
@@ -51,6 +51,13 @@ describe("torch.save checkpoints", () => {
     expect(ck.value("activation_state_dict")).toEqual({ k: 3, postact_fn: "ReLU" });
     expect(ck.value("nothing")).toBeUndefined();
     expect(() => ck.read("activation")).toThrow(/no tensor named "activation"/);
+  });
+
+  it("reads a file of one bare tensor (torch.save(t)) as a dict holding it under BARE_TENSOR", () => {
+    const ck = TorchCheckpoint.open(join(fixtures, "acts.pt"));
+    expect(ck.names()).toEqual([BARE_TENSOR]);
+    expect([ck.shape(BARE_TENSOR), ck.dtype(BARE_TENSOR)]).toEqual([[6, 5], "F32"]);
+    expect(ck.read(BARE_TENSOR).data[7]).toBe(Math.fround(0.3 * Math.sin(0.37 * 7 + 9)));
   });
 
   it("reads zip64 archives (sizes and offsets in zip64 records) the same", () => {

@@ -10,7 +10,10 @@ import { activationsFromBytes } from "../../src/data/activation-matrix.js";
 import { ArraySource } from "../../src/data/array-source.js";
 import { checkFinite, passesOver } from "../../src/data/source.js";
 import { SuperpositionSource } from "../../src/synthetic/superposition.js";
+import { packageRoot } from "../../src/core/native.js";
 import { tempDir } from "../helpers.js";
+
+const torchFixtures = join(packageRoot(), "test", "fixtures", "torch");
 
 const dir = tempDir();
 
@@ -127,6 +130,23 @@ describe("activation files", () => {
       }
       expect(fortranToC(fortran, shape), shape.join("x")).toEqual(Float32Array.from({ length: count }, (_, c) => c));
     }
+  });
+
+  it("reads PyTorch .pt files torch.save wrote: one bare tensor, or the matrix of a dict", () => {
+    // test/fixtures/torch/make_fixtures.py: acts[r, c] = 0.3 sin(0.37 (5 r + c) + 9), saved as
+    // float32 alone and as float16 under "activations" beside a token tensor and a string.
+    const want = Float32Array.from({ length: 30 }, (_, i) => Math.fround(0.3 * Math.sin(0.37 * i + 9)));
+    const bare = loadActivations(join(torchFixtures, "acts.pt"));
+    expect(bare).toMatchObject({ rows: 6, d: 5 });
+    expect(bare.data).toEqual(want);
+    const dict = loadActivations(join(torchFixtures, "acts-dict.pt"));
+    expect(dict).toMatchObject({ rows: 6, d: 5 });
+    for (let i = 0; i < 30; i++) expect(Math.abs(dict.data[i]! - want[i]!)).toBeLessThanOrEqual(Math.abs(want[i]!) / 1024); // float16
+    expect(() => loadActivations(join(torchFixtures, "acts-dict.pt"), { tensor: "tokens" })).toThrow(/tensor "tokens" has shape \[6\], expected \[rows, d\]/);
+    expect(() => loadActivations(join(torchFixtures, "acts-dict.pt"), { tensor: "nope" })).toThrow(/no tensor named "nope" \(has: activations, tokens\)/);
+    // A state dict of several matrices names none: the error says to choose.
+    expect(() => loadActivations(join(torchFixtures, "dictionary_learning", "topk", "ae.pt")))
+      .toThrow(/expected exactly one 2-D float tensor, found 2 .*choose one with --tensor/);
   });
 
   it("ArraySource serves every row once per epoch, reshuffled per epoch, and resumes", () => {
