@@ -10,7 +10,8 @@
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
 //   node bench/compare.mjs lm      [--threads 2]   # Pythia-70M forward (harvest, full) vs peer_lm.py
 //
-// --rounds N (default 1) measures each side N times, alternating, and takes medians.
+// --rounds N (default 1) measures each side N times, alternating, and takes medians. A table of
+// the medians and ratios (saekit's speed over the peer's) follows on stderr.
 // The peers need Debian's PyTorch: apt-get install -y python3-torch libopenblas0-pthread
 // (and for tsne, scikit-learn: apt-get install -y python3-sklearn).
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the environment so OpenBLAS
@@ -64,6 +65,18 @@ const median = (records, key) => {
   return values[(values.length - 1) >> 1];
 };
 const ratio = (a, b, digits = 2) => +(a / b).toFixed(digits);
+// Each comparison's medians and ratio, for the table printed to stderr at the end (stdout
+// stays JSON lines).
+const summary = [];
+const summarize = (what, ours, peer, r) => summary.push([what, ours, peer, r]);
+function printSummary() {
+  if (summary.length === 0) return;
+  const cells = [["measurement", "saekit", "peer", "ratio"], ...summary.map(([w, a, b, r]) =>
+    [w, Number(a).toLocaleString("en-US", { maximumFractionDigits: 1 }), Number(b).toLocaleString("en-US", { maximumFractionDigits: 1 }), `${r}x`])];
+  const widths = cells[0].map((_, c) => Math.max(...cells.map((row) => row[c].length)));
+  const line = (row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ");
+  process.stderr.write(`\n${cells.map(line).join("\n")}\n(medians of ${rounds} round${rounds > 1 ? "s" : ""}, ${threads} threads)\n`);
+}
 // PyTorch's bfloat16 products are only fast with the AVX-512 BF16 instructions; elsewhere
 // they run a scalar emulation (~5 GFLOP/s on a Zen 3 core, 30x below float32) and a single
 // autocast training step takes minutes, so those peers run only where saekit has the
@@ -83,6 +96,8 @@ if (suite === "kernels") {
       ...(bf16Native ? [peerGemm("--dtype", "bfloat16")] : []));
     const gflops = median(ours, "gflops"), halfGflops = median(half, "gflops");
     out({ compare: "gemm", m, k, n, threads, rounds, ratio_vs_openblas: ratio(gflops, median(peer, "gflops"), 3) });
+    summarize(`sgemm ${m}x${k}x${n}, GFLOP/s (OpenBLAS)`, gflops, median(peer, "gflops"), ratio(gflops, median(peer, "gflops"), 3));
+    if (peerHalf) summarize(`  bf16 ${m}x${k}x${n}, GFLOP/s (torch bf16)`, halfGflops, median(peerHalf, "gflops"), ratio(halfGflops, median(peerHalf, "gflops"), 3));
     if (!peerHalf) bf16PeerSkipped("gemm-bf16 peer");
     out({
       compare: "gemm-bf16", m, k, n, threads, rounds,
@@ -95,6 +110,7 @@ if (suite === "kernels") {
     () => runPeer("bench/peer_kernels.py", "--shapes", "", "--topk", "4096x16384x64", "--threads", `${threads}`));
   const ms = median(ours, "ms");
   out({ compare: "topk", threads, rounds, ms, speedup_vs_torch: ratio(median(peer, "ms"), ms) });
+  summarize("top-64 of 4096x16384, ms (torch.topk)", ms, median(peer, "ms"), ratio(median(peer, "ms"), ms));
 } else if (suite === "train") {
   // The issue's bar: topk m=16384 >= 4x peer sparse; topk m=2048 >= 2.5x; vsae >= 3x peer vsae.
   // BatchTopK and Matryoshka against dictionary_learning's way (bench/peer_batchtopk.py);
@@ -118,9 +134,11 @@ if (suite === "kernels") {
       ...(withHalf && bf16Native ? [peerStep("bench/peer_topk_sae_autocast.py")] : []));
     const tokens = median(ours, "tokens_per_s");
     out({ compare: "train", arch, m, threads, rounds, peer_impl: peerImpl, speedup: ratio(tokens, median(peer, "tokens_per_s")) });
+    summarize(`${arch} step m=${m}, tokens/s (${peerImpl})`, tokens, median(peer, "tokens_per_s"), ratio(tokens, median(peer, "tokens_per_s")));
     if (!withHalf) continue;
     const halfTokens = median(half, "tokens_per_s");
     if (!peerHalf) bf16PeerSkipped("train-bf16 peer (bench/peer_topk_sae_autocast.py)");
+    else summarize(`  bf16 ${arch} step m=${m}, tokens/s (autocast)`, halfTokens, median(peerHalf, "tokens_per_s"), ratio(halfTokens, median(peerHalf, "tokens_per_s")));
     out({
       compare: "train-bf16", arch, m, threads, rounds, speedup_vs_float32: ratio(halfTokens, tokens),
       ...(peerHalf ? { speedup_vs_peer_autocast: ratio(halfTokens, median(peerHalf, "tokens_per_s")) } : {}),
@@ -140,6 +158,7 @@ if (suite === "kernels") {
       compare: "tsne", n, threads, rounds, speedup_vs_sklearn: ratio(median(peer, "s"), median(ours, "s")),
       kl: median(ours, "kl"), kl_peer: median(peer, "kl"),
     });
+    summarize(`t-SNE n=${n}, s (sklearn)`, median(ours, "s"), median(peer, "s"), ratio(median(peer, "s"), median(ours, "s")));
   }
   rmSync(dir, { recursive: true, force: true });
 } else if (suite === "lm") {
@@ -155,6 +174,8 @@ if (suite === "kernels") {
     harvest_speedup: ratio(harvest, median(peer, "harvest_tokens_per_s")),
     full_speedup: ratio(full, median(peer, "full_tokens_per_s")),
   });
+  summarize("Pythia-70M harvest, tokens/s (torch)", harvest, median(peer, "harvest_tokens_per_s"), ratio(harvest, median(peer, "harvest_tokens_per_s")));
+  summarize("Pythia-70M full forward, tokens/s (torch)", full, median(peer, "full_tokens_per_s"), ratio(full, median(peer, "full_tokens_per_s")));
   out({
     compare: "lm-bf16", preset: "pythia-70m", threads, rounds,
     harvest_speedup_vs_float32: ratio(median(half, "harvest_tokens_per_s"), harvest),
@@ -164,3 +185,4 @@ if (suite === "kernels") {
   console.error(`unknown suite "${suite}" (kernels, train, tsne, lm)`);
   process.exit(2);
 }
+printSummary();
