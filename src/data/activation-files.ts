@@ -70,7 +70,6 @@ function loadNpy(path: string): ActivationMatrix {
 /** A torch.save'd tensor [rows, d], or one of a saved dict (chosen as in a safetensors file). */
 function loadTorch(path: string, name?: string): ActivationMatrix {
   const file = TorchCheckpoint.open(path);
-  if (name !== undefined && !file.has(name)) throw new Error(`${path}: no tensor named "${name}" (has: ${file.names().join(", ")})`);
   const picked = chooseMatrix(file.names().map((n) => ({ name: n, dtype: file.dtype(n), shape: file.shape(n) })), name, path);
   const t = file.read(picked);
   return { data: t.data, rows: t.shape[0]!, d: t.shape[1]! };

@@ -29,19 +29,23 @@ export function activationsFromBytes(name: string, bytes: Uint8Array, tensor?: s
  * else its only 2-D float tensor.
  */
 export function matrixOfSafetensors(file: SafetensorsReader, name?: string): ActivationMatrix {
-  if (name) file.info(name); // an unknown name: the reader's own error
   const picked = chooseMatrix([...file.tensors.values()], name, file.path);
   const t = file.read(picked);
   return { data: t.data, rows: t.shape[0]!, d: t.shape[1]! };
 }
 
 /**
- * Which tensor of a file holds the activations: the one named, else "activations" (a saekit
- * store's shard), else the file's only 2-D float tensor; it must be [rows, d].
+ * Which tensor of a file holds the activations: the one named (which must be there), else
+ * "activations" (a saekit store's shard), else the file's only 2-D float tensor; it must be
+ * [rows, d].
  */
 export function chooseMatrix(tensors: ReadonlyArray<{ name: string; dtype: string; shape: readonly number[] }>, name: string | undefined,
   where: string): string {
   let pick = tensors.find((t) => t.name === (name ?? "activations"));
+  if (name !== undefined && !pick) {
+    const names = tensors.map((t) => t.name);
+    throw new Error(`${where}: no tensor named "${name}" (has: ${names.slice(0, 20).join(", ")}${names.length > 20 ? ", ..." : ""})`);
+  }
   if (!pick) {
     const matrices = tensors.filter((t) => ["F32", "F16", "BF16", "F64"].includes(t.dtype) && t.shape.length === 2);
     if (matrices.length !== 1) {

@@ -83,6 +83,7 @@ describe("activation files", () => {
     writeSafetensors(two, { a: new Tensor([2, 2], new Float32Array(4)), b: new Tensor([2, 2], new Float32Array(4)) });
     expect(() => loadActivations(two)).toThrow(/two.safetensors: expected exactly one 2-D float tensor, found 2 \(a, b\)/);
     expect(loadActivations(two, { tensor: "b" }).rows).toBe(2);
+    expect(() => loadActivations(two, { tensor: "c" })).toThrow(/two.safetensors: no tensor named "c" \(has: a, b\)/);
     expect(() => loadActivations(npy(join(dir, "c.npy"), ">f4", [1, 1], new Uint8Array(4)))).toThrow(/dtype >f4 is not little-endian/);
     expect(() => loadActivations(npy(join(dir, "d.npy"), "<f4", [4, 3], new Uint8Array(8)))).toThrow(/needs 48/);
     expect(() => loadActivations(npy(join(dir, "f.npy"), "<f4", [12], new Uint8Array(48)))).toThrow(/is not \[rows, d\]/);
