@@ -122,8 +122,12 @@ async function fillStores(model: LanguageModel, contexts: AsyncIterable<Int32Arr
       `at least the ${target * rowsPerContext} asked for; nothing to harvest\n`);
     // A store a killed run filled but never marked complete is marked so; a complete one is
     // left as it is (its manifest still names the target it was harvested to).
-    for (const s of stores) if (!readManifest(s.site.outDir).complete) s.finish();
-    return stores.map((s) => readManifest(s.site.outDir));
+    return stores.map((s) => {
+      const onDisk = readManifest(s.site.outDir);
+      if (onDisk.complete) return onDisk;
+      s.finish();
+      return s.m;
+    });
   }
 
   const label = sites.length === 1 ? siteLabel(sites[0]!) : `${sites.length} hooks`;
