@@ -94,23 +94,30 @@ if (suite === "kernels") {
     // CPU has the instructions, PyTorch's bf16 torch.mm.
     const [ours, peer, half, peerHalf] = alternating(gemm(), peerGemm(), gemm("--matmul-precision", "medium"),
       ...(bf16Native ? [peerGemm("--dtype", "bfloat16")] : []));
-    const gflops = median(ours, "gflops"), halfGflops = median(half, "gflops");
-    out({ compare: "gemm", m, k, n, threads, rounds, ratio_vs_openblas: ratio(gflops, median(peer, "gflops"), 3) });
-    summarize(`sgemm ${m}x${k}x${n}, GFLOP/s (OpenBLAS)`, gflops, median(peer, "gflops"), ratio(gflops, median(peer, "gflops"), 3));
-    if (peerHalf) summarize(`  bf16 ${m}x${k}x${n}, GFLOP/s (torch bf16)`, halfGflops, median(peerHalf, "gflops"), ratio(halfGflops, median(peerHalf, "gflops"), 3));
-    if (!peerHalf) bf16PeerSkipped("gemm-bf16 peer");
+    const gflops = median(ours, "gflops"), peerGflops = median(peer, "gflops"), halfGflops = median(half, "gflops");
+    const vsOpenblas = ratio(gflops, peerGflops, 3);
+    out({ compare: "gemm", m, k, n, threads, rounds, ratio_vs_openblas: vsOpenblas });
+    summarize(`sgemm ${m}x${k}x${n}, GFLOP/s (OpenBLAS)`, gflops, peerGflops, vsOpenblas);
+    let vsTorchBf16;
+    if (peerHalf) {
+      const peerHalfGflops = median(peerHalf, "gflops");
+      vsTorchBf16 = ratio(halfGflops, peerHalfGflops, 3);
+      summarize(`  bf16 ${m}x${k}x${n}, GFLOP/s (torch bf16)`, halfGflops, peerHalfGflops, vsTorchBf16);
+    } else {
+      bf16PeerSkipped("gemm-bf16 peer");
+    }
     out({
       compare: "gemm-bf16", m, k, n, threads, rounds,
-      ...(peerHalf ? { ratio_vs_torch_bf16: ratio(halfGflops, median(peerHalf, "gflops"), 3) } : {}),
+      ...(peerHalf ? { ratio_vs_torch_bf16: vsTorchBf16 } : {}),
       ratio_vs_float32: ratio(halfGflops, gflops, 3),
     });
   }
   const [ours, peer] = alternating(
     () => saekit("bench", "topk", "--batch", "4096", "--m", "16384", "--k", "64", "--threads", `${threads}`),
     () => runPeer("bench/peer_kernels.py", "--shapes", "", "--topk", "4096x16384x64", "--threads", `${threads}`));
-  const ms = median(ours, "ms");
-  out({ compare: "topk", threads, rounds, ms, speedup_vs_torch: ratio(median(peer, "ms"), ms) });
-  summarize("top-64 of 4096x16384, ms (torch.topk)", ms, median(peer, "ms"), ratio(median(peer, "ms"), ms));
+  const ms = median(ours, "ms"), peerMs = median(peer, "ms"), speedup = ratio(peerMs, ms);
+  out({ compare: "topk", threads, rounds, ms, speedup_vs_torch: speedup });
+  summarize("top-64 of 4096x16384, ms (torch.topk)", ms, peerMs, speedup);
 } else if (suite === "train") {
   // The issue's bar: topk m=16384 >= 4x peer sparse; topk m=2048 >= 2.5x; vsae >= 3x peer vsae.
   // BatchTopK and Matryoshka against dictionary_learning's way (bench/peer_batchtopk.py);
@@ -132,16 +139,22 @@ if (suite === "kernels") {
     const [ours, peer, half, peerHalf] = alternating(step(), peerStep(peerScript),
       ...(withHalf ? [step("--matmul-precision", "medium")] : []),
       ...(withHalf && bf16Native ? [peerStep("bench/peer_topk_sae_autocast.py")] : []));
-    const tokens = median(ours, "tokens_per_s");
-    out({ compare: "train", arch, m, threads, rounds, peer_impl: peerImpl, speedup: ratio(tokens, median(peer, "tokens_per_s")) });
-    summarize(`${arch} step m=${m}, tokens/s (${peerImpl})`, tokens, median(peer, "tokens_per_s"), ratio(tokens, median(peer, "tokens_per_s")));
+    const tokens = median(ours, "tokens_per_s"), peerTokens = median(peer, "tokens_per_s"), speedup = ratio(tokens, peerTokens);
+    out({ compare: "train", arch, m, threads, rounds, peer_impl: peerImpl, speedup });
+    summarize(`${arch} step m=${m}, tokens/s (${peerImpl})`, tokens, peerTokens, speedup);
     if (!withHalf) continue;
     const halfTokens = median(half, "tokens_per_s");
-    if (!peerHalf) bf16PeerSkipped("train-bf16 peer (bench/peer_topk_sae_autocast.py)");
-    else summarize(`  bf16 ${arch} step m=${m}, tokens/s (autocast)`, halfTokens, median(peerHalf, "tokens_per_s"), ratio(halfTokens, median(peerHalf, "tokens_per_s")));
+    let vsAutocast;
+    if (peerHalf) {
+      const peerHalfTokens = median(peerHalf, "tokens_per_s");
+      vsAutocast = ratio(halfTokens, peerHalfTokens);
+      summarize(`  bf16 ${arch} step m=${m}, tokens/s (autocast)`, halfTokens, peerHalfTokens, vsAutocast);
+    } else {
+      bf16PeerSkipped("train-bf16 peer (bench/peer_topk_sae_autocast.py)");
+    }
     out({
       compare: "train-bf16", arch, m, threads, rounds, speedup_vs_float32: ratio(halfTokens, tokens),
-      ...(peerHalf ? { speedup_vs_peer_autocast: ratio(halfTokens, median(peerHalf, "tokens_per_s")) } : {}),
+      ...(peerHalf ? { speedup_vs_peer_autocast: vsAutocast } : {}),
     });
   }
 } else if (suite === "tsne") {
@@ -154,11 +167,9 @@ if (suite === "kernels") {
     writeFileSync(points, Float32Array.from(clusteredDirections(n, 512, 50, 0)));
     const [ours, peer] = alternating(() => saekit("bench", "tsne", "--n", `${n}`, "--threads", `${threads}`),
       () => runPeer("bench/peer_tsne.py", "--n", `${n}`, "--points", points, "--threads", `${threads}`));
-    out({
-      compare: "tsne", n, threads, rounds, speedup_vs_sklearn: ratio(median(peer, "s"), median(ours, "s")),
-      kl: median(ours, "kl"), kl_peer: median(peer, "kl"),
-    });
-    summarize(`t-SNE n=${n}, s (sklearn)`, median(ours, "s"), median(peer, "s"), ratio(median(peer, "s"), median(ours, "s")));
+    const s = median(ours, "s"), peerS = median(peer, "s"), speedup = ratio(peerS, s);
+    out({ compare: "tsne", n, threads, rounds, speedup_vs_sklearn: speedup, kl: median(ours, "kl"), kl_peer: median(peer, "kl") });
+    summarize(`t-SNE n=${n}, s (sklearn)`, s, peerS, speedup);
   }
   rmSync(dir, { recursive: true, force: true });
 } else if (suite === "lm") {
@@ -169,13 +180,11 @@ if (suite === "kernels") {
   const [ours, peer, half] = alternating(lm(), () => runPeer("bench/peer_lm.py", "--threads", `${threads}`),
     lm("--matmul-precision", "medium"));
   const harvest = median(ours, "harvest_tokens_per_s"), full = median(ours, "full_tokens_per_s");
-  out({
-    compare: "lm", preset: "pythia-70m", threads, rounds,
-    harvest_speedup: ratio(harvest, median(peer, "harvest_tokens_per_s")),
-    full_speedup: ratio(full, median(peer, "full_tokens_per_s")),
-  });
-  summarize("Pythia-70M harvest, tokens/s (torch)", harvest, median(peer, "harvest_tokens_per_s"), ratio(harvest, median(peer, "harvest_tokens_per_s")));
-  summarize("Pythia-70M full forward, tokens/s (torch)", full, median(peer, "full_tokens_per_s"), ratio(full, median(peer, "full_tokens_per_s")));
+  const peerHarvest = median(peer, "harvest_tokens_per_s"), peerFull = median(peer, "full_tokens_per_s");
+  const harvestSpeedup = ratio(harvest, peerHarvest), fullSpeedup = ratio(full, peerFull);
+  out({ compare: "lm", preset: "pythia-70m", threads, rounds, harvest_speedup: harvestSpeedup, full_speedup: fullSpeedup });
+  summarize("Pythia-70M harvest, tokens/s (torch)", harvest, peerHarvest, harvestSpeedup);
+  summarize("Pythia-70M full forward, tokens/s (torch)", full, peerFull, fullSpeedup);
   out({
     compare: "lm-bf16", preset: "pythia-70m", threads, rounds,
     harvest_speedup_vs_float32: ratio(median(half, "harvest_tokens_per_s"), harvest),
