@@ -20,7 +20,6 @@ it is not part of `npm test`, which must not need Python.
   python3 scripts/check-logits-torch.py
 """
 import json
-import math
 import os
 import struct
 import subprocess
@@ -124,10 +123,16 @@ def rope(x, base):
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
 
-def causal_attention(q, k, v):
-    """[heads, T, dh] each: softmax(q k^T / sqrt(dh), causal) v, heads merged to [T, heads * dh]."""
+def capped(v, cap):
+    """Gemma 2's soft cap, cap * tanh(v / cap); None: v as it is."""
+    return v if cap is None else torch.tanh(v / cap) * cap
+
+
+def causal_attention(q, k, v, scale=None, softcap=None):
+    """[heads, T, dh] each: softmax(capped(q k^T * scale), causal) v, heads merged to
+    [T, heads * dh]. The scale defaults to 1 / sqrt(dh)."""
     T, dh = q.shape[-2], q.shape[-1]
-    scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
+    scores = capped(q @ k.transpose(-1, -2) * (dh ** -0.5 if scale is None else scale), softcap)
     scores = scores.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
     out = torch.softmax(scores, dim=-1) @ v
     return out.transpose(0, 1).reshape(T, -1)
@@ -270,8 +275,7 @@ def gpt_neo(gen):
             h = layer_norm(x, W[p + "ln_1.weight"], W[p + "ln_1.bias"], eps)
             q, k, v = (F.linear(h, W[p + f"attn.attention.{n}.weight"]).view(T, H, dh).transpose(0, 1) for n in ("q_proj", "k_proj", "v_proj"))
             # modeling_gpt_neo does not divide the logits by sqrt(d_head).
-            scores = (q @ k.transpose(-1, -2)).masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
-            attn = (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(T, -1)
+            attn = causal_attention(q, k, v, scale=1.0)
             x = x + F.linear(attn, W[p + "attn.attention.out_proj.weight"], W[p + "attn.attention.out_proj.bias"])
             h = layer_norm(x, W[p + "ln_2.weight"], W[p + "ln_2.bias"], eps)
             up = F.gelu(F.linear(h, W[p + "mlp.c_fc.weight"], W[p + "mlp.c_fc.bias"]), approximate="tanh")
@@ -378,9 +382,6 @@ def gemma(gen, version):
     def rms_norm(x, w):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + w)
 
-    def capped(v, cap):
-        return v if cap is None else torch.tanh(v / cap) * cap
-
     def forward(tokens):
         T = len(tokens)
         # The embedding scale is a float32 tensor in modeling_gemma2 and modeling_gemma3.
@@ -397,9 +398,7 @@ def gemma(gen, version):
             base = local_theta if gemma3 and layer_types[i] == "sliding_attention" else theta
             q, k = rope(q, base), rope(k, base)
             k, v = k.repeat_interleave(H // KV, dim=0), v.repeat_interleave(H // KV, dim=0)
-            scores = capped(q @ k.transpose(-1, -2) * query_scalar ** -0.5, attn_cap)
-            scores = scores.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
-            attn = (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(T, -1)
+            attn = causal_attention(q, k, v, scale=query_scalar ** -0.5, softcap=attn_cap)
             x = x + rms_norm(F.linear(attn, W[p + "self_attn.o_proj.weight"]), W[p + "post_attention_layernorm.weight"])
             h = rms_norm(x, W[p + "pre_feedforward_layernorm.weight"])
             up = F.gelu(F.linear(h, W[p + "mlp.gate_proj.weight"]), approximate="tanh") * F.linear(h, W[p + "mlp.up_proj.weight"])
