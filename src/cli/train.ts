@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { setThreads } from "../core/kernels.js";
+import { ArrowSource } from "../data/arrow-source.js";
 import { LmSource } from "../data/lm-source.js";
 import { evaluateSpliceOn } from "../eval/splice.js";
 import type { LanguageModel } from "../lm/model.js";
@@ -129,6 +130,7 @@ function saeConfigInput(o: Record<string, unknown>, dIn: number): SaeConfigInput
 
 /** SAELens metadata for a run: the model, hook and context of a harvested store. */
 function storeMetadata(source: ActivationSource, data: string): SaeMetadata {
+  if (source instanceof ArrowSource) return { dataset_path: data, ...source.activations.provenance() };
   if (!(source instanceof StoreSource)) return { dataset_path: data };
   const m = source.manifest;
   return {
@@ -240,8 +242,8 @@ export function registerTrain(program: Command): void {
   const cmd = program
     .command("train")
     .description("train an SAE (or, on a store harvested with --target-hook, a transcoder) on stored activations, synthetic data, or a model's activations computed as it trains (--model); writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
-    .option("--data <source>", "activations: .safetensors, .npy, .pt (torch.save of a tensor or a dict of them), raw f32 (with --shape), an activation store folder (or a folder of stores, from harvesting several hooks: one SAE each, in --out/<store>), or synthetic:superposition / synthetic:subspaces")
-    .option("--tensor <name>", "tensor to read from a .safetensors or .pt file")
+    .option("--data <source>", "activations: .safetensors, .npy, .pt (torch.save of a tensor or a dict of them), raw f32 (with --shape), an activation store folder (or a folder of stores, from harvesting several hooks: one SAE each, in --out/<store>), a SAELens activation cache (CacheActivationsRunner's Hugging Face dataset folder) or .arrow file, or synthetic:superposition / synthetic:subspaces")
+    .option("--tensor <name>", "tensor to read from a .safetensors or .pt file, or column of a SAELens cache / .arrow file (default: the only one of float vectors)")
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--out <dir>", "run folder", "runs/sae")
     .option("--resume", "continue from the checkpoint in --out if there is one")

@@ -1,12 +1,15 @@
 import { existsSync, statSync } from "node:fs";
 /**
  * Turns a `--data` argument into an activation source: an activation store folder
- * (`saekit harvest`), an activation file, or a synthetic generator
- * ("synthetic:superposition", "synthetic:subspaces").
+ * (`saekit harvest`), a SAELens activation cache (a Hugging Face dataset saved to disk) or
+ * an .arrow file, an activation file, or a synthetic generator ("synthetic:superposition",
+ * "synthetic:subspaces").
  */
 import { SubspacesSource, type SubspacesOptions } from "../synthetic/subspaces.js";
 import { SuperpositionSource, type SuperpositionOptions } from "../synthetic/superposition.js";
 import { loadActivations } from "./activation-files.js";
+import { isArrowDataset } from "./arrow-activations.js";
+import { ArrowSource } from "./arrow-source.js";
 import { ArraySource } from "./array-source.js";
 import type { ActivationSource } from "./source.js";
 import { StoreSource } from "./store-source.js";
@@ -14,6 +17,7 @@ import { isStore, storesIn } from "./store.js";
 
 export interface OpenDataOptions {
   seed?: number;
+  /** Which tensor of a file, or column of Arrow data, holds the activations. */
   tensor?: string;
   shape?: [number, number];
   superposition?: Partial<SuperpositionOptions>;
@@ -28,14 +32,16 @@ export function openActivationSource(spec: string, o: OpenDataOptions = {}): Act
   if (spec === "synthetic:subspaces") return new SubspacesSource({ seed, ...o.subspaces });
   if (spec.startsWith("synthetic:")) throw new Error(`unknown synthetic data "${spec}" (synthetic:superposition, synthetic:subspaces)`);
   if (existsSync(spec) && statSync(spec).isDirectory()) {
+    if (!isStore(spec) && isArrowDataset(spec)) return new ArrowSource(spec, seed, o.bufferRows, o.tensor);
     if (!isStore(spec)) {
       const inside = storesIn(spec);
       throw new Error(inside.length
         ? `${spec} holds ${inside.length} activation stores (${inside.join(", ")}), not one: name one of them`
-        : `${spec}: a folder of activations needs a manifest.json (made by saekit harvest)`);
+        : `${spec}: a folder of activations needs a manifest.json (made by saekit harvest) or, for a SAELens activation cache, a state.json`);
     }
     return new StoreSource(spec, seed, o.bufferRows);
   }
+  if (spec.endsWith(".arrow") || spec.endsWith(".feather")) return new ArrowSource(spec, seed, o.bufferRows, o.tensor);
   const m = loadActivations(spec, { tensor: o.tensor, shape: o.shape });
   return new ArraySource(m.data, m.d, seed, { path: spec });
 }
