@@ -396,6 +396,21 @@ void AdamUpdate(const Napi::CallbackInfo& info) {
               real(info, 9, "bias2"), real(info, 10, "weightDecay"));
 }
 
+void ScheduleFreeSignUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = f32(info, 0, "param");
+  auto g = f32(info, 1, "grad");
+  auto z = f32(info, 2, "z");
+  auto x = f32(info, 3, "x");
+  long n = static_cast<long>(p.length);
+  need(env, g, n, "grad");
+  need(env, z, n, "z");
+  need(env, x, n, "x");
+  schedule_free_sign_update(p.data, g.data, z.data, x.data, n, real(info, 4, "lr"),
+                            real(info, 5, "weightDecay"), real(info, 6, "averageWeight"),
+                            real(info, 7, "momentum"));
+}
+
 Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   auto x = f32(info, 0, "x");
   return Napi::Number::New(info.Env(), sum_squares(x.data, static_cast<long>(x.length)));
@@ -677,6 +692,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sparseTranspose", Napi::Function::New(env, SparseTranspose));
   exports.Set("sparseScatterRows", Napi::Function::New(env, SparseScatterRows));
   exports.Set("adamUpdate", Napi::Function::New(env, AdamUpdate));
+  exports.Set("scheduleFreeSignUpdate", Napi::Function::New(env, ScheduleFreeSignUpdate));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
   exports.Set("dot", Napi::Function::New(env, Dot));
   exports.Set("scale", Napi::Function::New(env, Scale));

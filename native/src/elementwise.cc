@@ -31,6 +31,25 @@ SAEKIT_MULTIVERSION(void, adam,
                      float b2, float eps, float bias1, float bias2, float wd),
                     (p, g, m, v, n, lr, b1, b2, eps, bias1, bias2, wd))
 
+SAEKIT_BODY void schedule_free_sign_body(float* p, const float* g, float* z, float* x, long n,
+                                         float lr, float wd, float c, float momentum) {
+  const float lr_wd = lr * wd, towards_z = 1.0f - momentum;
+#pragma omp simd
+  for (long i = 0; i < n; i++) {
+    float gi = g[i];
+    float sign = static_cast<float>(gi > 0.0f) - static_cast<float>(gi < 0.0f);
+    float zi = z[i] - lr_wd * p[i] - lr * sign;
+    float xi = x[i] + c * (zi - x[i]);
+    z[i] = zi;
+    x[i] = xi;
+    p[i] = xi + towards_z * (zi - xi);
+  }
+}
+SAEKIT_MULTIVERSION(void, schedule_free_sign,
+                    (float* p, const float* g, float* z, float* x, long n, float lr, float wd,
+                     float c, float momentum),
+                    (p, g, z, x, n, lr, wd, c, momentum))
+
 // Sums of float lanes are folded into double every 1024 elements, bounding float error.
 SAEKIT_BODY double dot_chunk_body(const float* a, const float* b, long n) {
   double total = 0;
@@ -163,6 +182,13 @@ void adam_update(float* p, const float* g, float* m, float* v, long n, float lr,
                  float b2, float eps, float bias1, float bias2, float weight_decay) {
   parallel_chunks(n, kChunk * 4, [&](long b, long e) {
     adam(p + b, g + b, m + b, v + b, e - b, lr, b1, b2, eps, bias1, bias2, weight_decay);
+  });
+}
+
+void schedule_free_sign_update(float* p, const float* g, float* z, float* x, long n, float lr,
+                               float weight_decay, float c, float momentum) {
+  parallel_chunks(n, kChunk * 4, [&](long b, long e) {
+    schedule_free_sign(p + b, g + b, z + b, x + b, e - b, lr, weight_decay, c, momentum);
   });
 }
 

@@ -12,6 +12,15 @@ namespace saekit {
 void adam_update(float* p, const float* g, float* m, float* v, long n, float lr, float b1,
                  float b2, float eps, float bias1, float bias2, float weight_decay);
 
+// One Schedule-Free SignSGD step (Defazio et al. 2024, "The Road Less Scheduled", as the
+// schedulefree package's wrapper around sparsify's SignSGD), in place on n parameters p,
+// which hold the point y where the gradient g was taken; z is the base iterate, x the average:
+//   z -= lr * weight_decay * y + lr * sign(g)        (sign(0) = 0)
+//   x += c * (z - x)                                  (c: this step's averaging weight)
+//   p  = x + (1 - momentum) * (z - x)                 (the next y)
+void schedule_free_sign_update(float* p, const float* g, float* z, float* x, long n, float lr,
+                               float weight_decay, float c, float momentum);
+
 double sum_squares(const float* x, long n);
 double dot(const float* a, const float* b, long n);
 

@@ -153,6 +153,16 @@ export interface Kernels {
     lr: number, beta1: number, beta2: number, eps: number, bias1: number, bias2: number,
     weightDecay: number): void;
 
+  /**
+   * One Schedule-Free SignSGD step in place (sparsify's "signum" optimizer: the schedulefree
+   * wrapper, momentum 0.95, around SignSGD). param holds y, where grad was taken; z is the
+   * base iterate and x the running average:
+   *   z -= lr * weightDecay * y + lr * sign(grad);  x += averageWeight * (z - x);
+   *   param = x + (1 - momentum) * (z - x).
+   */
+  scheduleFreeSignUpdate(param: Float32Array, grad: Float32Array, z: Float32Array, x: Float32Array,
+    lr: number, weightDecay: number, averageWeight: number, momentum: number): void;
+
   sumSquares(x: Float32Array): number;
   dot(a: Float32Array, b: Float32Array): number;
   scale(x: Float32Array, s: number): void;

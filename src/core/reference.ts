@@ -313,6 +313,19 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
+  scheduleFreeSignUpdate(param: Float32Array, grad: Float32Array, z: Float32Array, x: Float32Array,
+    lr: number, weightDecay: number, averageWeight: number, momentum: number): void {
+    const n = param.length;
+    need(grad, n, "grad");
+    need(z, n, "z");
+    need(x, n, "x");
+    for (let i = 0; i < n; i++) {
+      z[i] = z[i]! - lr * weightDecay * param[i]! - lr * Math.sign(grad[i]!);
+      x[i] = x[i]! + averageWeight * (z[i]! - x[i]!);
+      param[i] = x[i]! + (1 - momentum) * (z[i]! - x[i]!);
+    }
+  },
+
   sumSquares(x: Float32Array): number {
     let s = 0;
     for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;

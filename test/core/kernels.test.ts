@@ -688,6 +688,35 @@ describe("elementwise and reductions", () => {
     });
   });
 
+  it("fused Schedule-Free SignSGD equals the reference formula, sign(0) = 0 included", () => {
+    const rng = new Rng(18);
+    forEachIsa((isa) => {
+      const n = 10_007;
+      const g = randn(rng, n);
+      for (let i = 0; i < n; i += 97) g[i] = 0; // zero gradients leave z where it is
+      const p1 = randn(rng, n), z1 = randn(rng, n), x1 = randn(rng, n);
+      const p2 = p1.slice(), z2 = z1.slice(), x2 = x1.slice();
+      for (const c of [1, 0.5, 1 / 3]) {
+        native.scheduleFreeSignUpdate(p1, g, z1, x1, 1e-2, 0.1, c, 0.95);
+        ref.scheduleFreeSignUpdate(p2, g, z2, x2, 1e-2, 0.1, c, 0.95);
+      }
+      expect(maxAbsDiff(z1, z2), isa).toBeLessThan(1e-6);
+      expect(maxAbsDiff(x1, x2), isa).toBeLessThan(1e-6);
+      expect(maxAbsDiff(p1, p2), isa).toBeLessThan(1e-6);
+    });
+    // By hand: z = 1 - 0.1 * 0.5 * 2 - 0.1 * sign(-3) = 1.0; x = 0 + 0.25 * (1 - 0) = 0.25;
+    // y = 0.25 + 0.05 * (1 - 0.25) = 0.2875.
+    for (const k of [native, ref]) {
+      const p = Float32Array.of(2), z = Float32Array.of(1), x = Float32Array.of(0);
+      k.scheduleFreeSignUpdate(p, Float32Array.of(-3), z, x, 0.1, 0.5, 0.25, 0.95);
+      expect(z[0]).toBeCloseTo(1, 6);
+      expect(x[0]).toBeCloseTo(0.25, 6);
+      expect(p[0]).toBeCloseTo(0.2875, 6);
+    }
+    expect(() => native.scheduleFreeSignUpdate(new Float32Array(4), new Float32Array(3), new Float32Array(4), new Float32Array(4), 1, 0, 1, 0.9))
+      .toThrow(/grad/);
+  });
+
   it("reductions, row operations and column sums match the reference", () => {
     const rng = new Rng(9);
     forEachIsa((isa) => {
