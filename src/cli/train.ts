@@ -19,6 +19,7 @@ import type { SaeMetadata } from "../sae/saelens.js";
 import type { Sae } from "../sae/sae.js";
 import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
+import { OPTIMIZERS } from "../train/optimizer.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
 import { type RunSpec, type TrainOptions, type TrainResult, TrainingInterrupted, trainSaesUntil } from "../train/trainer.js";
 import type { LoadedModel } from "../lm/load.js";
@@ -250,9 +251,10 @@ export function registerTrain(program: Command): void {
     .option("--from <sae>", "fine-tune: start from this SAE (any format saekit reads, or hf:ORG/NAME[/path]) instead of a fresh one; its config, changed by the SAE options given here (--k, --l1, ...); a fresh optimizer")
     .option("--steps <n>", "optimizer steps", positiveInt, 2000)
     .option("--batch <n>", "tokens per step", positiveInt, 4096)
-    .option("--lr <x>", "peak learning rate", finiteNumber, 4e-4)
-    .option("--warmup-steps <n>", "linear LR warm-up (default min(1000, 5% of steps))", nonNegativeInt)
-    .option("--decay-start <n>", "step where linear LR decay to 0 begins (default 80% of steps for constant, none after a cosine)", nonNegativeInt)
+    .addOption(new Option("--optimizer <kind>", "adam (SAELens, dictionary_learning) or signum: sparsify's default, Schedule-Free SignSGD (momentum 0.95), no warm-up or decay by default; the SAE saved is its running average").choices([...OPTIMIZERS]).default("adam"))
+    .option("--lr <x>", "peak learning rate (default 4e-4 for adam; for signum sparsify's 5e-3 / sqrt(d_sae / 2^14))", finiteNumber)
+    .option("--warmup-steps <n>", "linear LR warm-up (default min(1000, 5% of steps); none for signum)", nonNegativeInt)
+    .option("--decay-start <n>", "step where linear LR decay to 0 begins (default 80% of steps for constant, none after a cosine or for signum)", nonNegativeInt)
     .addOption(new Option("--lr-schedule <kind>", "LR between warm-up and decay: constant, cosine (annealing to --lr-end) or cosine_restarts (SAELens' cosineannealingwarmrestarts)").choices([...LR_SCHEDULES]).default("constant"))
     .option("--lr-end <x>", "cosine schedules: final learning rate (default lr / 10)", finiteNumber)
     .option("--lr-cycles <n>", "cosine_restarts: number of cosine cycles", positiveInt, 1)
@@ -293,7 +295,7 @@ export function registerTrain(program: Command): void {
     useMatmulPrecision(o.matmulPrecision);
     if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
     const options: TrainOptions = {
-      steps: o.steps, batchSize: o.batch, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
+      steps: o.steps, batchSize: o.batch, optimizer: o.optimizer, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
       lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
       clipGradNorm: o.clip, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
       deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,

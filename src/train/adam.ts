@@ -4,6 +4,8 @@
  */
 import { kernels } from "../core/kernels.js";
 import { type ParamSet, zerosLike } from "../sae/sae.js";
+import { zeroLatentRows } from "./latent-rows.js";
+import type { Optimizer, OptimizerState } from "./optimizer.js";
 
 export interface AdamOptions {
   beta1: number;
@@ -14,7 +16,8 @@ export interface AdamOptions {
 
 export const ADAM_DEFAULTS: AdamOptions = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
 
-export class Adam {
+export class Adam implements Optimizer {
+  readonly kind = "adam";
   readonly m: ParamSet;
   readonly v: ParamSet;
 
@@ -40,5 +43,19 @@ export class Adam {
       k.adamUpdate(p.data, grads.get(name)!.data, this.m.get(name)!.data, this.v.get(name)!.data,
         lr, beta1, beta2, eps, bias1, bias2, weightDecay);
     }
+  }
+
+  /** A restarted latent's moments start from zero. */
+  restartRows(_params: ParamSet, j: number, m: number): void {
+    zeroLatentRows(this.m, j, m);
+    zeroLatentRows(this.v, j, m);
+  }
+
+  state(): OptimizerState {
+    return { tensors: { adam_m: this.m, adam_v: this.v }, scalars: {} };
+  }
+
+  finalWeights(params: ParamSet): ParamSet {
+    return params;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Training checkpoints: one safetensors file holding everything a run needs to continue
- * exactly where it stopped — parameters, buffers, Adam moments, dead-latent counters and
+ * exactly where it stopped — parameters, buffers, the optimizer's state (Adam's moments
+ * "adam_m.*" / "adam_v.*", Schedule-Free's iterate and average "sf_z.*" / "sf_x.*"), dead-latent counters and
  * the feature-sparsity window's firing counts (I64) — and, in its metadata, the step, the
  * data position, the trainer options and the metrics window. Written atomically (temp, fsync, rename), so a run killed at any moment
  * leaves either the previous checkpoint or the new one.
@@ -11,6 +12,7 @@ import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "../core/s
 import type { Tensor } from "../core/tensor.js";
 import type { SaeConfig } from "../sae/config.js";
 import type { ParamSet } from "../sae/sae.js";
+import type { OptimizerState } from "./optimizer.js";
 
 export const CHECKPOINT_FILE = "checkpoint.safetensors";
 const FORMAT = "saekit-checkpoint-1";
@@ -30,14 +32,16 @@ export interface CheckpointMeta {
   window: Record<string, number>;
   /** Tokens the feature-sparsity window in progress has counted (absent in older checkpoints). */
   sparsityTokens?: number;
+  /** The optimizer's scalar state (Schedule-Free's largest lr and weight sum; absent for Adam). */
+  optimizerScalars?: Record<string, number>;
 }
 
 export interface Checkpoint {
   meta: CheckpointMeta;
   params: ParamSet;
   buffers: ParamSet;
-  adamM: ParamSet;
-  adamV: ParamSet;
+  /** Tensor sets by name prefix; the scalars live in meta.optimizerScalars. */
+  optimizer: OptimizerState;
   tokensSinceFired: Float64Array;
   /** Per latent, tokens it fired on in the feature-sparsity window in progress. */
   fireCounts: Float64Array;
@@ -49,12 +53,12 @@ export function checkpointPath(dir: string): string {
 
 export function saveCheckpoint(dir: string, c: Checkpoint): void {
   const tensors: Record<string, TensorToWrite | Tensor> = {};
-  for (const [prefix, set] of [["param", c.params], ["buffer", c.buffers], ["adam_m", c.adamM], ["adam_v", c.adamV]] as const) {
+  for (const [prefix, set] of [["param", c.params], ["buffer", c.buffers], ...Object.entries(c.optimizer.tensors)] as const) {
     for (const [name, t] of set) tensors[`${prefix}.${name}`] = t;
   }
   tensors.tokens_since_fired = { dtype: "I64", shape: [c.tokensSinceFired.length], data: c.tokensSinceFired };
   tensors.fire_counts = { dtype: "I64", shape: [c.fireCounts.length], data: c.fireCounts };
-  writeSafetensors(checkpointPath(dir), tensors, { saekit: JSON.stringify(c.meta) });
+  writeSafetensors(checkpointPath(dir), tensors, { saekit: JSON.stringify({ ...c.meta, optimizerScalars: c.optimizer.scalars }) });
 }
 
 export function hasCheckpoint(dir: string): boolean {
@@ -71,12 +75,15 @@ export function loadCheckpoint(dir: string): Checkpoint {
     throw new Error(`${path}: not a saekit checkpoint (no valid "saekit" metadata)`);
   }
   if (meta.format !== FORMAT) throw new Error(`${path}: checkpoint format ${JSON.stringify(meta.format)} is not ${FORMAT}`);
-  const sets: Record<string, ParamSet> = { param: new Map(), buffer: new Map(), adam_m: new Map(), adam_v: new Map() };
+  // "prefix.name": the parameters, the buffers, and every other prefix an optimizer's set.
+  const sets: Record<string, ParamSet> = { param: new Map(), buffer: new Map() };
   for (const name of file.names()) {
     const dot = name.indexOf(".");
-    const set = dot > 0 ? sets[name.slice(0, dot)] : undefined;
-    if (set) set.set(name.slice(dot + 1), file.read(name));
+    if (dot <= 0) continue;
+    const prefix = name.slice(0, dot);
+    (sets[prefix] ??= new Map()).set(name.slice(dot + 1), file.read(name));
   }
+  const { param: params, buffer: buffers, ...optimizerTensors } = sets;
   const counters = (name: string, required: boolean): Float64Array => {
     if (!file.has(name)) {
       if (required) throw new Error(`${path}: missing tensor "${name}"`);
@@ -90,7 +97,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
   const fireCounts = counters("fire_counts", false);
   if (!file.has("fire_counts")) meta.sparsityTokens = 0;
   return {
-    meta, params: sets.param!, buffers: sets.buffer!, adamM: sets.adam_m!, adamV: sets.adam_v!,
+    meta, params: params!, buffers: buffers!, optimizer: { tensors: optimizerTensors, scalars: meta.optimizerScalars ?? {} },
     tokensSinceFired: counters("tokens_since_fired", true), fireCounts,
   };
 }

@@ -6,7 +6,8 @@
  *      pre-activation loss train them);
  *   2. the SAE's forward and hand-written backward;
  *   3. for unit-norm decoders, the gradient's component along each decoder row is removed;
- *   4. the global gradient norm is clipped; Adam steps at the scheduled learning rate;
+ *   4. the global gradient norm is clipped; the optimizer (Adam, or Schedule-Free SignSGD)
+ *      steps at the scheduled learning rate;
  *   5. unit-norm decoder rows are renormalised, and the SAE's own after-step hook runs
  *      (threshold EMAs);
  *   6. each latent's count of tokens since it last fired (f != 0) is updated.
@@ -15,7 +16,7 @@ import { kernels } from "../core/kernels.js";
 import type { SaeConfig } from "../sae/config.js";
 import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
 import { markFired, meanL0 } from "../sae/sparse-code.js";
-import type { Adam } from "./adam.js";
+import type { Optimizer } from "./optimizer.js";
 import { type LrSchedule, lrAt } from "./schedule.js";
 
 export interface CoreOptions {
@@ -54,7 +55,7 @@ export class TrainingCore {
   readonly dead: Uint8Array;
   private readonly fired: Uint8Array;
 
-  constructor(readonly sae: Sae, readonly adam: Adam, readonly o: CoreOptions,
+  constructor(readonly sae: Sae, readonly optimizer: Optimizer, readonly o: CoreOptions,
     /** Per latent, tokens since it last fired (checkpoints save it). */
     readonly tokensSinceFired: Float64Array = new Float64Array(sae.cfg.d_sae)) {
     this.grads = zerosLike(sae.params);
@@ -78,7 +79,7 @@ export class TrainingCore {
     if (unitDecoder) k.removeParallelComponent(W_dec, grads.get("W_dec")!.data, m, d);
     if (this.o.clipGradNorm > 0) clipGlobalNorm(grads, this.o.clipGradNorm);
     const lr = lrAt(this.o.schedule, step);
-    this.adam.step(sae.params, grads, lr, step);
+    this.optimizer.step(sae.params, grads, lr, step);
     if (unitDecoder) normalizeRows(W_dec, m, d);
     sae.afterStep?.(stats);
 

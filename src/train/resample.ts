@@ -7,7 +7,8 @@
  *
  *   W_dec_j = u * (mean decoder row norm of the live latents)
  *   W_enc_j = u * 0.2 * (mean encoder row norm of the live latents)
- *   b_enc_j = 0, and the Adam moments of every per-latent parameter row j are zeroed
+ *   b_enc_j = 0, and the optimizer restarts every per-latent parameter row j (Adam's
+ *   moments zeroed; Schedule-Free's iterate and average set to the new row)
  *
  * (for a transcoder the decoder takes the direction of the row's target instead).
  *
@@ -16,15 +17,15 @@
  */
 import { kernels } from "../core/kernels.js";
 import { Rng } from "../core/rng.js";
-import type { ParamSet, Sae } from "../sae/sae.js";
-import type { Adam } from "./adam.js";
+import type { Sae } from "../sae/sae.js";
+import type { Optimizer } from "./optimizer.js";
 
 /**
  * Resamples the dead latents from batch x [batch, d_in] (and, for a transcoder, its targets:
  * errors and decoder directions then live in the target space, encoder directions stay in
  * x's); returns the latents resampled.
  */
-export function resampleDeadLatents(sae: Sae, adam: Adam, x: Float32Array, batch: number, dead: Uint8Array,
+export function resampleDeadLatents(sae: Sae, optimizer: Optimizer, x: Float32Array, batch: number, dead: Uint8Array,
   seed: number, step: number, target: Float32Array = x): number[] {
   const { d_in: d, d_sae: m } = sae.cfg;
   const W_enc = sae.params.get("W_enc");
@@ -84,8 +85,7 @@ export function resampleDeadLatents(sae: Sae, adam: Adam, x: Float32Array, batch
       W_enc.data[j * d + c] = inp[c]! * 0.2 * encAlive;
     }
     b_enc.data[j] = 0;
-    resetMomentRows(adam.m, j, m);
-    resetMomentRows(adam.v, j, m);
+    optimizer.restartRows(sae.params, j, m);
     if (!(total > 0)) return deadIdx.slice(0, i + 1);
   }
   return deadIdx.slice(0, n);
@@ -102,13 +102,4 @@ function drawWeighted(weights: Float64Array, total: number, rng: Rng): number {
     if (r < 0) return i;
   }
   return last;
-}
-
-/** Zeroes row j of every per-latent tensor (first dimension d_sae) in a moment set. */
-function resetMomentRows(moments: ParamSet, j: number, m: number): void {
-  for (const t of moments.values()) {
-    if (t.shape[0] !== m) continue;
-    const width = t.numel / m;
-    t.data.fill(0, j * width, (j + 1) * width);
-  }
 }

@@ -3,8 +3,9 @@
  *
  * Each step reads a batch, runs the SAE's forward and hand-written backward, optionally
  * keeps decoder rows at unit norm (removing the gradient's parallel part before the step,
- * renormalising after), clips the global gradient norm, and applies Adam with a linear
- * warm-up / linear decay schedule. It tracks, per latent, the tokens since the latent last
+ * renormalising after), clips the global gradient norm, and applies the optimizer (Adam
+ * with a linear warm-up / linear decay schedule, or sparsify's Schedule-Free SignSGD at a
+ * constant rate). It tracks, per latent, the tokens since the latent last
  * fired (f != 0), which drives AuxK and the dead fraction, and how often it fires over the
  * last featureSamplingWindow steps, saved as SAELens' sparsity.safetensors; optionally it
  * resamples dead latents every resampleEvery steps (resample.ts). A source that pairs each
@@ -14,7 +15,7 @@
  *
  * Runs are deterministic given the seed: every random choice comes from seeded streams
  * and every native reduction has a fixed order, independent of the thread count. A
- * checkpoint holds all state (weights, Adam moments, counters, data position), so a run
+ * checkpoint holds all state (weights, optimizer state, counters, data position), so a run
  * killed at any point and resumed ends bit-identical to an uninterrupted one.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -25,27 +26,38 @@ import { type ActivationSource, checkFinite, columns, passesOver, peekWholeRows,
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
-import type { Sae, StepStats } from "../sae/sae.js";
+import { type Sae, type StepStats, cloneParams } from "../sae/sae.js";
 import { logFeatureSparsity, withInputScaleFolded } from "../sae/saelens-format.js";
 import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
-import { ADAM_DEFAULTS, Adam } from "./adam.js";
+import { ADAM_DEFAULTS } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSample, startFromSae } from "./init.js";
+import { OPTIMIZERS, type Optimizer, type OptimizerKind, createOptimizer } from "./optimizer.js";
 import { resampleDeadLatents } from "./resample.js";
+import { signumDefaultLr } from "./schedule-free.js";
 import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type LrSchedule, type LrScheduleKind, defaultSchedule, validateSchedule } from "./schedule.js";
 import { claimFolders } from "../util/folder-lock.js";
 
 export const METRICS_FILE = "metrics.jsonl";
 
+/** Adam's default learning rate (signum's depends on d_sae: signumDefaultLr). */
+export const DEFAULT_ADAM_LR = 4e-4;
+
 export interface TrainOptions {
   steps: number;
   batchSize: number;
-  lr: number;
-  /** Default: min(1000, 5% of steps). */
+  /**
+   * "adam" (default; SAELens, dictionary_learning) or "signum": Schedule-Free SignSGD,
+   * sparsify's default (schedule-free.ts), whose run ends with the average of its iterates.
+   */
+  optimizer?: OptimizerKind;
+  /** Peak learning rate. Default: 4e-4 for Adam; for signum sparsify's 5e-3 / sqrt(d_sae / 2^14). */
+  lr?: number;
+  /** Default: min(1000, 5% of steps) for Adam; none for signum. */
   lrWarmupSteps?: number;
-  /** Step where linear decay to 0 begins. Default: 80% of steps (constant), none after a cosine. */
+  /** Step where linear decay to 0 begins. Default: 80% of steps (constant), none after a cosine or for signum. */
   lrDecayStart?: number;
   /** The main learning-rate schedule (schedule.ts). Default: constant. */
   lrSchedule?: LrScheduleKind;
@@ -155,15 +167,21 @@ type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "o
 };
 
 function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
-  const sched = defaultSchedule(o.lr, o.steps, o.lrSchedule);
+  const optimizer = o.optimizer ?? "adam";
+  if (!(OPTIMIZERS as readonly string[]).includes(optimizer)) throw new RangeError(`unknown optimizer ${JSON.stringify(optimizer)} (known: ${OPTIMIZERS.join(", ")})`);
+  const lr = o.lr ?? (optimizer === "signum" ? signumDefaultLr(cfg.d_sae) : DEFAULT_ADAM_LR);
+  const sched = defaultSchedule(lr, o.steps, o.lrSchedule);
+  // Schedule-Free needs no warm-up or decay: its average does what a decay would.
+  const scheduleFree = optimizer === "signum";
   const r: Resolved = {
     steps: o.steps,
     batchSize: o.batchSize,
-    lr: o.lr,
-    lrWarmupSteps: o.lrWarmupSteps ?? sched.warmupSteps,
-    lrDecayStart: o.lrDecayStart ?? sched.decayStart,
+    optimizer,
+    lr,
+    lrWarmupSteps: o.lrWarmupSteps ?? (scheduleFree ? 0 : sched.warmupSteps),
+    lrDecayStart: o.lrDecayStart ?? (scheduleFree ? o.steps : sched.decayStart),
     lrSchedule: sched.kind!,
-    lrEnd: o.lrEnd ?? o.lr / 10,
+    lrEnd: o.lrEnd ?? lr / 10,
     lrCycles: o.lrCycles ?? 1,
     beta1: o.beta1 ?? ADAM_DEFAULTS.beta1,
     beta2: o.beta2 ?? ADAM_DEFAULTS.beta2,
@@ -373,7 +391,7 @@ function* runSteps(specs: RunSpec[], source: ActivationSource, stop: () => boole
 class TrainingRun {
   o: Resolved;
   sae!: Sae;
-  private adam!: Adam;
+  private optimizer!: Optimizer;
   private core!: TrainingCore;
   resumed: Checkpoint | null = null;
   startStep = 0;
@@ -414,7 +432,8 @@ class TrainingRun {
       // defaults); what was asked for differently is said, not silently dropped.
       const given = this.o;
       this.cfg = defaultConfig(c as unknown as SaeConfigInput);
-      this.o = { ...resolve(c, options), ...(resumed.meta.options as Resolved), outDir };
+      // Checkpoints from before the optimizer could be chosen were all Adam's.
+      this.o = { ...resolve(c, options), ...({ optimizer: "adam", ...resumed.meta.options } as Resolved), outDir };
       const ignored = [...settingsChanged(cfg, this.cfg), ...settingsChanged(given, this.o)];
       if (ignored.length > 0) {
         options.onNotice?.(`${outDir}: resuming continues the run with the settings it started with; these of the ` +
@@ -452,7 +471,7 @@ class TrainingRun {
       const target = this.part.targetOffset !== undefined ? columns(sample, n, this.stride, this.part.targetOffset, d) : null;
       this.inputScale = initializeFromSample(this.sae, { x, target }, this.o);
     }
-    this.adam = new Adam(this.sae.params, adamOptions(this.o));
+    this.optimizer = createOptimizer(this.o.optimizer, this.sae.params, optimizerOptions(this.o));
     this.tokensSinceFired = new Float64Array(this.cfg.d_sae);
     this.fireCounts = new Float64Array(this.cfg.d_sae);
   }
@@ -462,7 +481,7 @@ class TrainingRun {
     const r = this.resumed;
     if (r) {
       this.sae = createSae(this.cfg, r.params, r.buffers);
-      this.adam = new Adam(this.sae.params, adamOptions(this.o), { m: r.adamM, v: r.adamV });
+      this.optimizer = createOptimizer(this.o.optimizer, this.sae.params, optimizerOptions(this.o), r.optimizer);
       this.tokens = r.meta.tokens;
       this.inputScale = r.meta.inputScale;
       this.tokensSinceFired = r.tokensSinceFired;
@@ -476,7 +495,7 @@ class TrainingRun {
       trimMetrics(outDir, this.startStep, !r);
     }
     const o = this.o;
-    this.core = new TrainingCore(this.sae, this.adam, {
+    this.core = new TrainingCore(this.sae, this.optimizer, {
       schedule: scheduleOf(o), clipGradNorm: o.clipGradNorm, deadAfterTokens: o.deadAfterTokens, seed: o.seed,
     }, this.tokensSinceFired);
     this.windowStart = performance.now();
@@ -520,7 +539,7 @@ class TrainingRun {
       if ((step + 1) % o.resampleEvery === 0) {
         // Dead here: silent for the last half of the resampling period.
         for (let j = 0; j < cfg.d_sae; j++) this.stale[j] = this.tokensSinceFired[j]! >= (o.resampleEvery / 2) * B ? 1 : 0;
-        const resampled = resampleDeadLatents(this.sae, this.adam, x, B, this.stale, o.seed, step, target);
+        const resampled = resampleDeadLatents(this.sae, this.optimizer, x, B, this.stale, o.seed, step, target);
         for (const j of resampled) this.tokensSinceFired[j] = 0;
         count = resampled.length;
       }
@@ -555,19 +574,28 @@ class TrainingRun {
         format: "saekit-checkpoint-1", step: done, tokens: this.tokens, config: cfg, options: { ...o, outDir: undefined },
         sourceState: source.state(), inputScale: this.inputScale, window: { ...this.window.sums }, sparsityTokens: this.sparsityTokens,
       },
-      params: this.sae.params, buffers: this.sae.buffers, adamM: this.adam.m, adamV: this.adam.v,
+      params: this.sae.params, buffers: this.sae.buffers, optimizer: this.optimizer.state(),
       tokensSinceFired: this.tokensSinceFired, fireCounts: this.fireCounts,
     });
   }
 
-  /** The SAE as saving would write it: the input scale folded into its weights. */
+  /**
+   * The SAE as saving would write it: the optimizer's final weights (Schedule-Free's average,
+   * copied: training goes on from its own point), the input scale folded into them.
+   */
   private asSaved(): Sae {
-    return withInputScaleFolded(this.sae, this.inputScale);
+    const weights = this.optimizer.finalWeights(this.sae.params);
+    const sae = weights === this.sae.params ? this.sae : createSae(this.cfg, cloneParams(weights), this.sae.buffers);
+    return withInputScaleFolded(sae, this.inputScale);
   }
 
   /** Saves the SAE when the run is complete; the result either way. */
   finish(step: number, source: ActivationSource): TrainResult {
     const { o } = this;
+    // The run ends with the optimizer's final weights (a Schedule-Free run's average; the
+    // checkpoint keeps the point it trained at, for a run continued from it).
+    const weights = this.optimizer.finalWeights(this.sae.params);
+    if (weights !== this.sae.params) for (const [name, p] of this.sae.params) p.data.set(weights.get(name)!.data);
     const sparsity = logFeatureSparsity(this.fireCounts, this.sparsityTokens);
     if (o.outDir && step === o.steps) {
       saveSae(o.outDir, this.sae, {
@@ -576,7 +604,7 @@ class TrainingRun {
         metadata: this.options.metadata,
         info: {
           training: {
-            steps: o.steps, tokens: this.tokens, batch_size: o.batchSize, lr: o.lr, seed: o.seed, matmul_precision: o.matmulPrecision,
+            steps: o.steps, tokens: this.tokens, batch_size: o.batchSize, optimizer: o.optimizer, lr: o.lr, seed: o.seed, matmul_precision: o.matmulPrecision,
             data: source.describe(),
           },
         },
@@ -595,7 +623,7 @@ function countFirings(code: SparseCode, counts: Float64Array): void {
   for (let e = 0; e < n; e++) if (code.val[e] !== 0) counts[code.idx[e]!]! += 1;
 }
 
-function adamOptions(o: Resolved) {
+function optimizerOptions(o: Resolved) {
   return { beta1: o.beta1, beta2: o.beta2, eps: o.adamEps, weightDecay: o.weightDecay };
 }
 

@@ -160,6 +160,9 @@ describe("runs are reproducible and resumable", () => {
   const cases: Array<[string, SaeConfig, Partial<TrainOptions>]> = [
     ...cfgs.map((cfg): [string, SaeConfig, Partial<TrainOptions>] => [cfg.architecture, cfg, {}]),
     ["relu with resampling", defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 4 }), { resampleEvery: 10 }],
+    // sparsify's Schedule-Free SignSGD: its iterate, average and weight sum resume too.
+    ["topk with signum", cfgs[0]!, { optimizer: "signum", lr: undefined }],
+    ["relu with signum and resampling", defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 4 }), { optimizer: "signum", lr: 2e-3, resampleEvery: 10 }],
   ];
   for (const [name, cfg, extra] of cases) {
     it(`${name}: a run stopped mid-way and resumed ends bit-identical, metrics included`, () => {

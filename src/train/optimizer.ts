@@ -1,0 +1,53 @@
+/**
+ * The optimizers a run can use, behind the one interface the training step drives: Adam
+ * (adam.ts), as SAELens and dictionary_learning train, and "signum", Schedule-Free SignSGD
+ * (schedule-free.ts), sparsify's default.
+ */
+import type { ParamSet } from "../sae/sae.js";
+import { ADAM_DEFAULTS, Adam, type AdamOptions } from "./adam.js";
+import { ScheduleFreeSignSgd } from "./schedule-free.js";
+
+export const OPTIMIZERS = ["adam", "signum"] as const;
+export type OptimizerKind = (typeof OPTIMIZERS)[number];
+
+/** What a checkpoint keeps of an optimizer: per-parameter tensor sets by name, and scalars. */
+export interface OptimizerState {
+  tensors: Record<string, ParamSet>;
+  scalars: Record<string, number>;
+}
+
+export interface Optimizer {
+  readonly kind: OptimizerKind;
+  /** One update of `params` from `grads` at learning rate `lr`, at 0-based step `step`. */
+  step(params: ParamSet, grads: ParamSet, lr: number, step: number): void;
+  /**
+   * Latent j starts afresh from its parameters' current rows (in every tensor whose first
+   * dimension is d_sae = m): what resampling a dead latent asks of the optimizer.
+   */
+  restartRows(params: ParamSet, j: number, m: number): void;
+  state(): OptimizerState;
+  /**
+   * The weights a run ends with: Adam's are its parameters; Schedule-Free's are the running
+   * average x, its parameters holding the point y where the gradients are taken.
+   */
+  finalWeights(params: ParamSet): ParamSet;
+}
+
+export type OptimizerOptions = AdamOptions;
+
+/** A fresh optimizer for `params`, or one restored from a checkpoint's `state`. */
+export function createOptimizer(kind: OptimizerKind, params: ParamSet, opts: OptimizerOptions = ADAM_DEFAULTS,
+  state?: OptimizerState): Optimizer {
+  switch (kind) {
+    case "adam": {
+      if (!state) return new Adam(params, opts);
+      const [m, v] = [state.tensors.adam_m, state.tensors.adam_v];
+      if (!m || !v) throw new Error("the checkpoint holds no Adam moments (was it trained with another optimizer?)");
+      return new Adam(params, opts, { m, v });
+    }
+    case "signum":
+      return new ScheduleFreeSignSgd(params, opts.weightDecay, state);
+    default:
+      throw new RangeError(`unknown optimizer ${JSON.stringify(kind)} (known: ${OPTIMIZERS.join(", ")})`);
+  }
+}
