@@ -5,7 +5,7 @@ import { setThreads } from "../core/kernels.js";
 import { AUTOINTERP_DEFAULTS, type AutoInterpConfig, openAiChat } from "../eval/autointerp.js";
 import { openAutoInterpJournal } from "../eval/autointerp-journal.js";
 import { type AutoInterpRunResult, runAutoInterp } from "../eval/autointerp-run.js";
-import { specialTokens } from "../eval/pooled-activations.js";
+import { specialTokens } from "../lm/special-tokens.js";
 import { saeBenchAutoInterpOutput } from "../eval/saebench.js";
 import { openContexts } from "../lm/dataset.js";
 import { parseLatentList } from "../analysis/dashboard.js";

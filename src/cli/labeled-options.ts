@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { type ClassSplit, readLabeledTexts, splitByClass } from "../data/labeled.js";
-import { specialTokens } from "../eval/pooled-activations.js";
+import { specialTokens } from "../lm/special-tokens.js";
 import type { SaeBenchProbingInfo } from "../eval/saebench.js";
 import type { PoolTextOptions } from "../eval/sparse-probing-run.js";
 import type { LoadedModel } from "../lm/load.js";

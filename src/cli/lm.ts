@@ -10,6 +10,7 @@ import { saeBenchCoreOutput } from "../eval/saebench.js";
 import { evaluateSplices, type SpliceEvalResult } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";
 import { clampingHook, generate, steeringHook } from "../lm/generate.js";
+import { specialTokens } from "../lm/special-tokens.js";
 import { harvestSites, harvestStores } from "../lm/harvest.js";
 import { pretokenize } from "../data/pretokenize.js";
 import type { LoadedModel } from "../lm/load.js";
@@ -29,7 +30,7 @@ export function registerLm(program: Command): void {
     .requiredOption("--out <dir>", "store folder (rerunning resumes after the last complete shard)")
     .option("--batch <n>", "contexts per forward pass", positiveInt, 32)
     .addOption(new Option("--dtype <dtype>", "storage dtype").choices(["f32", "f16", "bf16"]).default("f32"))
-    .option("--exclude-bos", "leave BOS positions out of the stored activations")
+    .option("--exclude-bos", "leave each context's first position (BOS) out of the stored activations (train --exclude-tokens special leaves out every BOS, EOS and special token, separators between documents included)")
     .option("--shard-tokens <n>", "rows per shard (each store holds one shard in memory while it fills)", positiveInt, 65536)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .addOption(matmulPrecisionOption());
@@ -48,6 +49,7 @@ export function registerLm(program: Command): void {
       tokens: o.tokens, ctx: o.ctx, batch: o.batch,
       dtype: o.dtype.toUpperCase() as FloatDType, prependBos: o.bos !== false, excludeBos: o.excludeBos === true,
       shardTokens: o.shardTokens, modelName: o.model, dataset: { spec: o.dataset, fingerprint: src.fingerprint },
+      specialTokens: specialTokens(loaded.model.cfg, loaded.tokenizer),
     });
     stores.forEach((m, i) => printJson({
       out: sites[i]!.outDir, model: m.model, hook: m.hook, ...(m.target_hook ? { target_hook: m.target_hook } : {}),

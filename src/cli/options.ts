@@ -30,6 +30,11 @@ export function intList(value: string): number[] {
   return value.split(",").map((part) => nonNegativeInt(part));
 }
 
+/** --exclude-tokens: "special" (the model's special tokens), or token ids "0,50256". */
+export function tokenExclusions(value: string): "special" | number[] {
+  return value === "special" ? "special" : intList(value);
+}
+
 /** "0.5,1,2" -> [0.5, 1, 2]. */
 export function numberList(value: string): number[] {
   return value.split(",").map((part) => finiteNumber(part));

@@ -13,7 +13,7 @@ import { openActivationSource } from "../data/open.js";
 import { fetchSae } from "../sae/open.js";
 import type { ActivationSource } from "../data/source.js";
 import { StoreSource } from "../data/store-source.js";
-import { storedContexts, storesIn } from "../data/store.js";
+import { isStore, readManifest, storedContexts, storesIn } from "../data/store.js";
 import { openContexts, takeContexts } from "../lm/dataset.js";
 import type { SaeMetadata } from "../sae/saelens.js";
 import type { Sae } from "../sae/sae.js";
@@ -23,8 +23,9 @@ import { OPTIMIZERS } from "../train/optimizer.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
 import { type RunSpec, type TrainOptions, type TrainResult, TrainingInterrupted, trainSaesUntil } from "../train/trainer.js";
 import type { LoadedModel } from "../lm/load.js";
+import { specialTokens } from "../lm/special-tokens.js";
 import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
-import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson, useMatmulPrecision } from "./options.js";
+import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson, tokenExclusions, useMatmulPrecision } from "./options.js";
 
 /** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
 export function addSaeOptions(cmd: Command): Command {
@@ -189,11 +190,26 @@ async function openModelSource(o: Record<string, any>): Promise<{ source: LmSour
   if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
   const heldOut = all.slice(trainCount);
   if (evalCount > 0 && heldOut.length === 0) throw new Error(`${o.dataset}: no text left after the training contexts to evaluate on; lower --tokens or drop --eval-every`);
+  const excluded = o.excludeTokens === "special" ? specialTokens(loaded.model.cfg, loaded.tokenizer) : o.excludeTokens;
   const source = new LmSource(loaded.model, contexts, {
-    hook: hooks, targetHook: targets, excludeBos: o.excludeBos === true, seed: o.seed, bufferRows: o.bufferRows,
+    hook: hooks, targetHook: targets, excludeBos: o.excludeBos === true, excludeTokens: excluded, seed: o.seed, bufferRows: o.bufferRows,
     batch: o.lmBatch, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
   });
   return { source, model: loaded.model, heldOut };
+}
+
+/**
+ * --exclude-tokens for stored activations: the ids given, or for "special" the special
+ * tokens the store's manifest recorded at harvest.
+ */
+function storeExclusions(given: "special" | number[] | undefined, data: string): number[] | undefined {
+  if (given !== "special") return given;
+  if (!isStore(data)) throw new Error(`--exclude-tokens special needs an activation store (its manifest lists them) or --model; for ${data} give the token ids`);
+  const m = readManifest(data);
+  if (!m.special_tokens) {
+    throw new Error(`${data}: the store's manifest does not list the model's special tokens (it was harvested before saekit recorded them); give their ids, e.g. --exclude-tokens 0 for Pythia's <|endoftext|>`);
+  }
+  return m.special_tokens;
 }
 
 /**
@@ -283,7 +299,8 @@ export function registerTrain(program: Command): void {
     .option("--hook <names>", "with --model: the hook to train on, its activations computed on the fly (no store); several, comma-separated or with * for one name part (blocks.*.hook_resid_post), train one SAE per hook from the same forward passes, each in --out/<hook>")
     .option("--target-hook <names>", "with --model: a later hook the SAE predicts instead (a transcoder); with several hooks, one each, paired in order (blocks.*.hook_mlp_out)")
     .option("--tokens <n>", "with --model: positions of text held in memory and cycled over (default: steps x batch, one pass)", positiveInt)
-    .option("--exclude-bos", "with --model: leave BOS positions out")
+    .option("--exclude-bos", "with --model: leave each context's first position (BOS) out")
+    .option("--exclude-tokens <ids>", "leave out the positions of these tokens, wherever they are (SAELens' exclude_special_tokens, sparsify's exclude_tokens): \"special\" for the model's BOS, EOS and special tokens (as a store's manifest lists them), or ids, e.g. 0,1; with --model or an activation store", tokenExclusions)
     .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16)
     .option("--eval-every <steps>", "with --model or an activation store: every this many steps, splice the SAE into the model (a store's manifest names it) on held-out text and log CE loss recovered and the KL score in metrics.jsonl (0: never)", nonNegativeInt, 0)
     .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts, or after the store's)", positiveInt, 4096);
@@ -339,7 +356,7 @@ export function registerTrain(program: Command): void {
       one("a folder of stores");
       for (const name of stores) {
         const data = join(o.data, name);
-        const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows });
+        const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows, excludeTokens: storeExclusions(o.excludeTokens, data) });
         const outDir = join(o.out, name);
         const [result] = await trainStoppably([{ cfg: configFor(source, source.d), options: {
           ...options, outDir, metadata: storeMetadata(source, data), ...(await evaluation(source)),
@@ -352,6 +369,7 @@ export function registerTrain(program: Command): void {
     const source = openActivationSource(o.data, {
       seed: o.seed,
       bufferRows: o.bufferRows,
+      excludeTokens: storeExclusions(o.excludeTokens, o.data),
       tensor: o.tensor,
       shape: o.shape,
       superposition: {

@@ -10,6 +10,7 @@
  */
 import { type LanguageModel, fanOutHooks } from "../lm/model.js";
 import { MixedSource } from "./mixed-source.js";
+import { checkSomethingKept, countKept, keepRows } from "./token-filter.js";
 
 export interface LmSourceOptions {
   /**
@@ -25,6 +26,8 @@ export interface LmSourceOptions {
   targetHook?: string | string[];
   /** Leave out each context's first position (the BOS token), as harvest --exclude-bos does. */
   excludeBos?: boolean;
+  /** Token ids whose positions are left out wherever they are (token-filter.ts). */
+  excludeTokens?: readonly number[];
   seed?: number;
   /** About how many rows are mixed at a time (whole contexts). Default 65536. */
   bufferRows?: number;
@@ -46,7 +49,7 @@ export interface LmSourcePart {
 export class LmSource extends MixedSource {
   readonly d: number;
   readonly dTarget?: number;
-  /** Positions in the contexts held (each context's, less BOS when it is excluded). */
+  /** Positions in the contexts held (each context's, less BOS and excluded tokens when they are left out). */
   readonly totalRows: number;
   /** Where each hook's activation sits in a row: the inputs side by side, then the targets. */
   readonly parts: readonly LmSourcePart[];
@@ -55,6 +58,7 @@ export class LmSource extends MixedSource {
   private readonly lastHook: string;
   private readonly ctx: number;
   private readonly first: number;
+  private readonly excluded: ReadonlySet<number>;
 
   constructor(private readonly model: LanguageModel, private readonly contexts: Int32Array[], private readonly o: LmSourceOptions) {
     if (contexts.length === 0) throw new Error("no contexts to compute activations from");
@@ -63,7 +67,9 @@ export class LmSource extends MixedSource {
     if (ctx - first < 1) throw new Error(`contexts of ${ctx} tokens leave no positions to train on`);
     super(o.seed ?? 0, contexts.length, Math.max(1, Math.min(contexts.length, Math.round((o.bufferRows ?? 65536) / (ctx - first)))));
     for (const c of contexts) if (c.length !== ctx) throw new Error(`contexts must all have ${ctx} tokens; one has ${c.length}`);
-    this.totalRows = contexts.length * (ctx - first);
+    this.excluded = new Set(o.excludeTokens ?? []);
+    this.totalRows = this.excluded.size === 0 ? contexts.length * (ctx - first)
+      : contexts.reduce((a, c) => a + countKept(c.subarray(first), this.excluded), 0);
     const list = (h: string | string[]) => (typeof h === "string" ? [h] : h);
     const pairs = model.hookPairs(list(o.hook), o.targetHook !== undefined ? list(o.targetHook) : undefined);
     this.hooks = pairs.map((p) => p.hook);
@@ -80,6 +86,7 @@ export class LmSource extends MixedSource {
     this.lastHook = model.lastHook([...this.hooks, ...(this.targets ?? [])]);
     this.ctx = ctx;
     this.first = first;
+    checkSomethingKept(this.totalRows, this.excluded, this.where());
     this.begin();
   }
 
@@ -109,7 +116,10 @@ export class LmSource extends MixedSource {
       ]));
       this.model.forward(tokens, n, T, { output: "none", stopAt: this.lastHook, hooks });
     }
-    return out;
+    if (this.excluded.size === 0) return out;
+    const rowTokens = new Int32Array(units.length * per);
+    units.forEach((u, i) => rowTokens.set(this.contexts[u]!.subarray(first), i * per));
+    return keepRows(out, width, rowTokens, this.excluded);
   }
 
   protected where(): string {
@@ -120,7 +130,8 @@ export class LmSource extends MixedSource {
     return {
       kind: "model", ...(this.o.info ?? {}), hook: this.hooks.length === 1 ? this.hooks[0] : this.hooks,
       ...(this.targets ? { target_hook: this.targets.length === 1 ? this.targets[0] : this.targets } : {}),
-      ctx: this.ctx, contexts: this.contexts.length, tokens: this.contexts.length * (this.ctx - this.first),
+      ctx: this.ctx, contexts: this.contexts.length, tokens: this.totalRows,
+      ...(this.excluded.size > 0 ? { exclude_tokens: [...this.excluded] } : {}),
     };
   }
 }

@@ -24,10 +24,19 @@ export interface OpenDataOptions {
   subspaces?: Partial<SubspacesOptions>;
   /** Rows an activation store mixes at a time. */
   bufferRows?: number;
+  /**
+   * Token ids whose rows are left out (token-filter.ts): a store knows each row's token;
+   * other data does not, and refuses them.
+   */
+  excludeTokens?: readonly number[];
 }
 
 export function openActivationSource(spec: string, o: OpenDataOptions = {}): ActivationSource {
   const seed = o.seed ?? 0;
+  const isStoreFolder = existsSync(spec) && statSync(spec).isDirectory() && isStore(spec);
+  if ((o.excludeTokens?.length ?? 0) > 0 && !isStoreFolder) {
+    throw new Error(`${spec}: leaving tokens out needs to know each row's token, which an activation store (saekit harvest) or a model (--model) does; this data does not`);
+  }
   if (spec === "synthetic:superposition") return new SuperpositionSource({ seed, ...o.superposition });
   if (spec === "synthetic:subspaces") return new SubspacesSource({ seed, ...o.subspaces });
   if (spec.startsWith("synthetic:")) throw new Error(`unknown synthetic data "${spec}" (synthetic:superposition, synthetic:subspaces)`);
@@ -39,7 +48,7 @@ export function openActivationSource(spec: string, o: OpenDataOptions = {}): Act
         ? `${spec} holds ${inside.length} activation stores (${inside.join(", ")}), not one: name one of them`
         : `${spec}: a folder of activations needs a manifest.json (made by saekit harvest) or, for a SAELens activation cache, a state.json`);
     }
-    return new StoreSource(spec, seed, o.bufferRows);
+    return new StoreSource(spec, seed, o.bufferRows, o.excludeTokens);
   }
   if (spec.endsWith(".arrow") || spec.endsWith(".feather")) return new ArrowSource(spec, seed, o.bufferRows, o.tensor);
   const m = loadActivations(spec, { tensor: o.tensor, shape: o.shape });

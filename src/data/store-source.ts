@@ -1,25 +1,34 @@
 /**
  * A shuffled stream of activation rows from a store, for training: its shards mixed in a
  * buffer and exactly resumable (mixed-source.ts). A store harvested with a target hook
- * serves each row with its target, [x | y].
+ * serves each row with its target, [x | y]. Rows of excluded tokens (token-filter.ts) are
+ * left out, found through the token contexts each shard keeps.
  */
 import { MixedSource } from "./mixed-source.js";
-import { type StoreManifest, readManifest, readShardActivations, readShardTargets } from "./store.js";
+import { type StoreManifest, readManifest, readShardActivations, readShardTargets, readShardTokens } from "./store.js";
+import { checkSomethingKept, countKept, keepRows } from "./token-filter.js";
 
 export class StoreSource extends MixedSource {
   readonly d: number;
   readonly dTarget?: number;
   readonly manifest: StoreManifest;
   readonly totalRows: number;
+  private readonly excluded: ReadonlySet<number>;
 
-  /** bufferRows: about how many rows are mixed at a time (whole shards). */
-  constructor(readonly dir: string, seed = 0, bufferRows = 1 << 18) {
+  /**
+   * bufferRows: about how many rows are mixed at a time (whole shards); excludeTokens: token
+   * ids whose rows are left out.
+   */
+  constructor(readonly dir: string, seed = 0, bufferRows = 1 << 18, excludeTokens: readonly number[] = []) {
     const manifest = readManifest(dir);
     if (manifest.shards.length === 0) throw new Error(`${dir}: the activation store has no shards yet`);
     const shardRows = Math.max(1, manifest.shards[0]!.rows);
     super(seed, manifest.shards.length, Math.max(1, Math.min(manifest.shards.length, Math.round(bufferRows / shardRows))));
     this.manifest = manifest;
-    this.totalRows = manifest.shards.reduce((a, s) => a + s.rows, 0);
+    this.excluded = new Set(excludeTokens);
+    this.totalRows = this.excluded.size === 0 ? manifest.shards.reduce((a, s) => a + s.rows, 0)
+      : manifest.shards.reduce((a, _, i) => a + countKept(this.rowTokens(i), this.excluded), 0);
+    checkSomethingKept(this.totalRows, this.excluded, dir);
     this.d = manifest.d;
     if (manifest.target_hook) this.dTarget = manifest.d;
     this.begin();
@@ -47,6 +56,27 @@ export class StoreSource extends MixedSource {
       }
       at += rows;
     }
+    if (this.excluded.size === 0) return out;
+    const tokens = new Int32Array(n);
+    let row = 0;
+    for (const s of shards) {
+      tokens.set(this.rowTokens(s), row);
+      row += this.manifest.shards[s]!.rows;
+    }
+    return keepRows(out, width, tokens, this.excluded);
+  }
+
+  /** The token at each of a shard's rows: its contexts' positions, less those the harvest left out. */
+  private rowTokens(shard: number): Int32Array {
+    const m = this.manifest;
+    const contexts = readShardTokens(this.dir, m, shard);
+    const rows = m.shards[shard]!.rows;
+    const first = m.ctx - m.rows_per_context;
+    if (rows !== m.shards[shard]!.contexts * m.rows_per_context || contexts.length !== m.shards[shard]!.contexts * m.ctx) {
+      throw new Error(`${this.dir}: shard ${shard}'s tokens do not match its ${rows} rows; cannot tell which tokens they are`);
+    }
+    const out = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) out[r] = contexts[Math.floor(r / m.rows_per_context) * m.ctx + first + (r % m.rows_per_context)]!;
     return out;
   }
 
@@ -58,7 +88,7 @@ export class StoreSource extends MixedSource {
     const m = this.manifest;
     return {
       kind: "store", path: this.dir, model: m.model, hook: m.hook, ...(m.target_hook ? { target_hook: m.target_hook } : {}),
-      ctx: m.ctx, tokens: m.tokens, dataset: m.dataset.spec,
+      ctx: m.ctx, tokens: m.tokens, dataset: m.dataset.spec, ...(this.excluded.size > 0 ? { exclude_tokens: [...this.excluded], rows: this.totalRows } : {}),
     };
   }
 }

@@ -36,6 +36,11 @@ export interface StoreManifest {
   contexts_per_shard: number;
   target_contexts: number;
   dataset: { spec: string; fingerprint: string };
+  /**
+   * The model's special tokens (BOS, EOS, the tokenizer's special ones), for training that
+   * leaves them out (`train --exclude-tokens special`); absent in stores from before it was recorded.
+   */
+  special_tokens?: number[];
   /** "bf16" when the model ran on bfloat16 weights (--model-dtype bf16); absent: float32. */
   model_weights?: "bf16";
   /** "medium" when its matrix products ran on bfloat16-rounded inputs (--matmul-precision); absent: float32. */

@@ -8,7 +8,6 @@
  * Texts of unequal length share a forward pass padded at the end; attention is causal,
  * so padding never changes the positions before it.
  */
-import type { LmConfig } from "../lm/config.js";
 import type { LanguageModel } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import type { Sae } from "../sae/sae.js";
@@ -27,11 +26,6 @@ export function probeTokens(tokenizer: TextTokenizer, texts: string[], o: ProbeT
     const all = o.bos === null ? ids : [o.bos, ...ids];
     return Int32Array.from(all.slice(0, o.ctx));
   });
-}
-
-/** The token ids a pooled mean leaves out: the model's BOS and EOS (padding uses token 0 past the text). */
-export function specialTokens(cfg: LmConfig): number[] {
-  return [cfg.bosTokenId, cfg.eosTokenId].filter((t): t is number => t !== null);
 }
 
 export interface PoolOptions {

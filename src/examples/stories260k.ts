@@ -22,7 +22,7 @@ import { StoreSource } from "../data/store-source.js";
 import { type LabeledText, splitByClass } from "../data/labeled.js";
 import { readManifest, readShardActivations, storedContexts } from "../data/store.js";
 import { readDocuments } from "../data/text.js";
-import { specialTokens } from "../eval/pooled-activations.js";
+import { specialTokens } from "../lm/special-tokens.js";
 import { runSparseProbing } from "../eval/sparse-probing-run.js";
 import { evaluateSplice } from "../eval/splice.js";
 import { openContexts } from "../lm/dataset.js";

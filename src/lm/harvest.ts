@@ -37,8 +37,10 @@ export interface HarvestSettings {
   dtype?: FloatDType;
   /** Contexts start with BOS (recorded; the contexts themselves carry it). */
   prependBos: boolean;
-  /** Leave position 0 out of the stored rows (SAELens' exclude_special_tokens for BOS). */
+  /** Leave position 0 (BOS) out of the stored rows; training can leave out the rest (train --exclude-tokens). */
   excludeBos?: boolean;
+  /** The model's special tokens, recorded in the manifest for training that leaves them out. */
+  specialTokens?: number[];
   /** Rows per shard (rounded to whole contexts). */
   shardTokens?: number;
   modelName: string;
@@ -214,6 +216,7 @@ class StoreWriter {
       d: this.d, ctx: o.ctx, dtype: o.dtype ?? "F32",
       prepend_bos: o.prependBos, exclude_bos: o.excludeBos ?? false, rows_per_context: rowsPerContext,
       contexts_per_shard: contextsPerShard, target_contexts: target, dataset: o.dataset,
+      ...(o.specialTokens ? { special_tokens: o.specialTokens } : {}),
       ...(model.weightDtype === "bf16" ? { model_weights: "bf16" as const } : {}),
       ...(o.matmulPrecision === "medium" ? { matmul_precision: "medium" as const } : {}), shards: [], tokens: 0, complete: false,
     };
@@ -234,6 +237,7 @@ class StoreWriter {
       }
       m.target_contexts = target;
       m.complete = false;
+      if (fresh.special_tokens) m.special_tokens ??= fresh.special_tokens;
     }
     this.m = m;
     this.written = storedContexts(m);

@@ -14,11 +14,14 @@ export interface TextTokenizer {
   readonly vocabSize: number;
   /** Id of a token given as text (e.g. "<|endoftext|>"), if the vocabulary has it. */
   tokenId(token: string): number | undefined;
+  /** The tokens the tokenizer itself marks special (tokenizer.json's added tokens with "special": true). */
+  readonly specialIds?: readonly number[];
 }
 
 export class HfTokenizer implements TextTokenizer {
   private readonly tok: Tokenizer;
   readonly vocabSize: number;
+  readonly specialIds: readonly number[];
 
   constructor(json: Record<string, unknown>, readonly source: string) {
     try {
@@ -30,8 +33,10 @@ export class HfTokenizer implements TextTokenizer {
     const model = json.model as { vocab?: Record<string, number> | unknown[] } | undefined;
     const vocab = model?.vocab;
     let size = Array.isArray(vocab) ? vocab.length : Object.keys(vocab ?? {}).length;
-    for (const t of (json.added_tokens as Array<{ id: number }> | undefined) ?? []) size = Math.max(size, t.id + 1);
+    const added = (json.added_tokens as Array<{ id: number; special?: boolean }> | undefined) ?? [];
+    for (const t of added) size = Math.max(size, t.id + 1);
     this.vocabSize = size;
+    this.specialIds = added.filter((t) => t.special === true).map((t) => t.id);
   }
 
   encode(text: string): number[] {

@@ -51,6 +51,23 @@ describe("activations computed as training reads them", async () => {
     expect(seen).not.toEqual(want);
   });
 
+  it("leaves out the positions of excluded tokens, wherever they stand", () => {
+    const special = contexts.flatMap((c) => Array.from(c.subarray(1))).filter((t) => t === 0).length;
+    expect(special).toBeGreaterThan(0); // BOS separates documents inside contexts
+    const src = new LmSource(model, contexts, { hook: IN, excludeBos: true, excludeTokens: [0], seed: 3, bufferRows: 40, batch: 5 });
+    const rows = contexts.length * (ctx - 1) - special;
+    expect(src.totalRows).toBe(rows);
+    const served = new Float32Array(rows * d);
+    src.next(served, rows);
+    const want: string[] = [];
+    for (const c of contexts) {
+      let acts: Float32Array | null = null;
+      model.forward(c, 1, ctx, { output: "none", hooks: { [IN]: (a) => { acts = a.slice(); } } });
+      for (let t = 1; t < ctx; t++) if (c[t] !== 0) want.push(key(acts!.subarray(t * d, (t + 1) * d)));
+    }
+    expect(Array.from({ length: rows }, (_, r) => key(served.subarray(r * d, (r + 1) * d))).sort()).toEqual(want.sort());
+  });
+
   it("resumes where it stopped, in a later group and epoch, recomputing the group", () => {
     const make = () => new LmSource(model, contexts, { hook: IN, seed: 1, bufferRows: 30 });
     const a = make();

@@ -250,6 +250,44 @@ describe("harvest and the activation store", async () => {
     again.next(b, 300);
     expect(b).toEqual(a);
   });
+
+  it("leaves out every row of excluded tokens (BOS at the start and between documents alike), and resumes exactly", () => {
+    const out = join(dir, "store");
+    const m = readManifest(out);
+    const d = loaded.model.cfg.dModel;
+    const kept: string[] = [];
+    let separators = 0;
+    m.shards.forEach((_, i) => {
+      const a = readShardActivations(out, m, i);
+      const t = readShardTokens(out, m, i);
+      for (let r = 0; r < t.length; r++) {
+        if (t[r] === 0 && r % ctx > 0) separators++;
+        if (t[r] !== 0) kept.push(a.subarray(r * d, (r + 1) * d).join(","));
+      }
+    });
+    expect(separators).toBeGreaterThan(0); // BOS separates documents inside contexts too
+    const src = new StoreSource(out, 3, 2 * 7 * ctx, [0]);
+    expect(src.totalRows).toBe(kept.length);
+    expect(src.describe()).toMatchObject({ exclude_tokens: [0], rows: kept.length });
+    const all = new Float32Array(kept.length * d);
+    src.next(all, kept.length);
+    expect(Array.from({ length: kept.length }, (_, r) => all.subarray(r * d, (r + 1) * d).join(",")).sort()).toEqual(kept.sort());
+    const state = src.state();
+    const a = new Float32Array(200 * d);
+    src.next(a, 200);
+    const again = new StoreSource(out, 3, 2 * 7 * ctx, [0]);
+    again.restore(JSON.parse(JSON.stringify(state)));
+    const b = new Float32Array(200 * d);
+    again.next(b, 200);
+    expect(b).toEqual(a);
+    // With BOS left out at harvest, the rows map to positions 1.. of each context.
+    const noBos = new StoreSource(join(dir, "nobos"), 0, 1 << 16, [0]);
+    const mb = readManifest(join(dir, "nobos"));
+    const tokens = mb.shards.flatMap((_, i) => Array.from(readShardTokens(join(dir, "nobos"), mb, i)).filter((_, j) => j % ctx > 0));
+    expect(noBos.totalRows).toBe(tokens.filter((t) => t !== 0).length);
+    const every = new Set(m.shards.flatMap((_, i) => Array.from(readShardTokens(out, m, i))));
+    expect(() => new StoreSource(out, 0, 1 << 16, [...every])).toThrow(/every position holds an excluded token/);
+  });
 });
 
 describe("splice evaluation", async () => {

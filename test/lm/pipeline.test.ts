@@ -38,6 +38,26 @@ describe("saekit harvest / train / eval / logits / generate", () => {
   const harvestArgs = (out: string) => ["harvest", "--model", model, "--dataset", text, "--hook", "blocks.0.hook_resid_post",
     "--tokens", "1600", "--ctx", "16", "--shard-tokens", "160", "--batch", "4", "--out", out];
 
+  it("the store lists the model's special tokens, and train --exclude-tokens special leaves their rows out", () => {
+    const out = join(dir, "store-special");
+    saekit(...harvestArgs(out).map((a) => (a === "1600" ? "320" : a)));
+    const m = readManifest(out);
+    // The tiny GPT-NeoX tokenizer's <|endoftext|>: BOS, EOS and its one special added token.
+    expect(m.special_tokens).toEqual([0]);
+    const runDir = join(dir, "run-special");
+    const r = run("train", "--data", out, "--exclude-tokens", "special", "--arch", "topk", "--k", "2", "--d-sae", "16", "--steps", "3", "--batch", "32", "--out", runDir);
+    expect(JSON.parse(r.stdout).steps).toBe(3);
+    const data = JSON.parse(readFileSync(join(runDir, "cfg.json"), "utf8")).saekit.training.data;
+    expect(data.exclude_tokens).toEqual([0]);
+    expect(data.rows).toBeLessThan(320 - 20); // no BOS row of the 20 contexts, nor separators
+    // A store from before the list was kept needs the ids; data with no tokens cannot be filtered.
+    writeFileSync(join(out, "manifest.json"), JSON.stringify({ ...m, special_tokens: undefined }));
+    expect(() => run("train", "--data", out, "--exclude-tokens", "special", "--steps", "1", "--out", join(dir, "no-run")))
+      .toThrow(/does not list the model's special tokens .* give their ids/);
+    expect(() => run("train", "--data", "synthetic:superposition", "--exclude-tokens", "0", "--steps", "1", "--out", join(dir, "no-run")))
+      .toThrow(/leaving tokens out needs to know each row's token/);
+  });
+
   it("harvests, trains an SAE on the store and splice-evaluates it", () => {
     const h = JSON.parse(saekit(...harvestArgs(store)));
     expect(h).toMatchObject({ hook: "blocks.0.hook_resid_post", d: 32, ctx: 16, tokens: 1600, shards: 10 });

@@ -7,6 +7,7 @@ import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../src/lm/load.js";
+import { specialTokens } from "../../src/lm/special-tokens.js";
 import { sharedData, tempDir } from "../helpers.js";
 import { tinyTokenizerJson } from "./fixtures.js";
 
@@ -35,6 +36,10 @@ describe.skipIf(!neox)("GPT-NeoX-20B tokenizer (Pythia)", () => {
     }
     expect(tok.tokenId("<|endoftext|>")).toBe(0);
     expect(tok.vocabSize).toBe(50277);
+    // Its special added tokens (not the 23 whitespace runs it also adds), with Pythia's BOS = EOS = 0.
+    expect(tok.specialIds).toEqual([0, 1]);
+    expect(specialTokens({ bosTokenId: 0, eosTokenId: 0 }, tok)).toEqual([0, 1]);
+    expect(specialTokens({ bosTokenId: 2, eosTokenId: null })).toEqual([2]);
   });
 });
 
