@@ -18,7 +18,7 @@ import type { HookFn } from "../lm/model.js";
 import { saesIn } from "../sae/open.js";
 import { decoderMatrix } from "../sae/sae.js";
 import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook, SAE_HELP } from "./lm-options.js";
-import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, useMatmulPrecision } from "./options.js";
+import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, tokenExclusions, useMatmulPrecision } from "./options.js";
 
 export function registerLm(program: Command): void {
   const harvestCmd = program
@@ -78,7 +78,8 @@ export function registerLm(program: Command): void {
     .description("splice an SAE into the model: CE loss (clean / SAE / zero-ablated), CE loss recovered, KL score, FVU, cosine, L0, alive fraction, density histogram; --sae a folder of SAE folders (one per hook, a sparsify checkpoint) evaluates each")
     .option("--tokens <n>", "positions to evaluate", positiveInt, 16384)
     .option("--batch <n>", "contexts per forward pass", positiveInt, 16)
-    .option("--keep-bos", "also splice and measure BOS positions")
+    .option("--keep-bos", "also splice and measure each context's first position (BOS)")
+    .option("--exclude-tokens <ids>", "keep the positions of these tokens clean and out of the metrics wherever they stand (SAEBench's exclude_special_tokens_from_reconstruction): \"special\" for the model's BOS, EOS and special tokens, or ids, e.g. 0,1", tokenExclusions)
     .option("--skip-contexts <n>", "skip this many contexts first (e.g. those harvested for training)", nonNegativeInt, 0)
     .option("--out <file>", "also write the JSON result here (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output, with per-latent details (with a folder of SAEs: a folder, <SAE>.json each)")
@@ -183,6 +184,7 @@ async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array
   const targets = opened.map((t, i) => ({ ...t, name: runs[i]!.sae }));
   const results = await evaluateSplices(loaded.model, targets, src.contexts, {
     tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: runs.some((r) => r.saebench !== undefined),
+    excludeTokens: o.excludeTokens === "special" ? specialTokens(loaded.model.cfg, loaded.tokenizer) : o.excludeTokens,
   });
   return results.map((r, i) => {
     const { sae, metadata, raw } = opened[i]!;
@@ -195,7 +197,7 @@ async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array
     if (saebench) {
       writeJsonAtomic(saebench, saeBenchCoreOutput(r, sae, {
         modelName: String(metadata.model_name ?? o.model), dataset: o.dataset, contextSize: o.ctx, batchSizePrompts: o.batch,
-        excludeSpecialTokens: o.keepBos !== true, saeCfg: raw, saeId: saePath,
+        excludeSpecialTokens: o.keepBos !== true || o.excludeTokens !== undefined, saeCfg: raw, saeId: saePath,
       }));
     }
     return result;

@@ -174,7 +174,7 @@ async function trainStoppably(specs: RunSpec[], source: ActivationSource): Promi
  * them: the first --tokens positions' contexts held in memory, mixed as a store would be;
  * with --eval-every, the next --eval-tokens positions' contexts held out for evaluation.
  */
-async function openModelSource(o: Record<string, any>): Promise<{ source: LmSource; model: LanguageModel; heldOut: Int32Array[] }> {
+async function openModelSource(o: Record<string, any>): Promise<{ source: LmSource; model: LanguageModel; heldOut: Int32Array[]; excluded?: number[] }> {
   if (!o.dataset || !o.hook) throw new Error("training on --model needs --dataset and --hook");
   const hooks = String(o.hook).split(",");
   const targets: string[] | undefined = o.targetHook?.split(",");
@@ -195,7 +195,7 @@ async function openModelSource(o: Record<string, any>): Promise<{ source: LmSour
     hook: hooks, targetHook: targets, excludeBos: o.excludeBos === true, excludeTokens: excluded, seed: o.seed, bufferRows: o.bufferRows,
     batch: o.lmBatch, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
   });
-  return { source, model: loaded.model, heldOut };
+  return { source, model: loaded.model, heldOut, excluded };
 }
 
 /**
@@ -216,9 +216,9 @@ function storeExclusions(given: "special" | number[] | undefined, data: string):
  * What training on a model logs every --eval-every steps: the SAE spliced in at its hook on
  * the held-out contexts (CE loss with it, CE loss recovered, KL score), as SAELens logs.
  */
-function spliceEvaluation(model: LanguageModel, heldOut: Int32Array[], ctx: number, hook: string, hookOut?: string) {
+function spliceEvaluation(model: LanguageModel, heldOut: Int32Array[], ctx: number, hook: string, hookOut?: string, excludeTokens?: readonly number[]) {
   return (sae: Sae) => {
-    const r = evaluateSpliceOn(model, sae, heldOut, { hook, hookOut, tokens: heldOut.length * (ctx - 1), ctx, progress: false });
+    const r = evaluateSpliceOn(model, sae, heldOut, { hook, hookOut, tokens: heldOut.length * (ctx - 1), ctx, excludeTokens, progress: false });
     return { ce_loss_with_sae: r.ce_loss_with_sae, ce_loss_recovered: r.ce_loss_recovered, kl_div_score: r.kl_div_score };
   };
 }
@@ -243,7 +243,9 @@ function storeEvaluation(o: Record<string, any>): (source: ActivationSource) => 
     if (src.fingerprint !== m.dataset.fingerprint) throw new Error(`${m.dataset.spec} has changed since the store was harvested from it; its held-out text is not what the store left out`);
     const heldOut = await takeContexts(src.contexts, Math.ceil(o.evalTokens / (m.ctx - 1)));
     if (heldOut.length === 0) throw new Error(`${m.dataset.spec}: no text left after the ${stored} contexts the store holds, to evaluate on`);
-    return { evalEvery: o.evalEvery, evaluate: spliceEvaluation(loaded.model, heldOut, m.ctx, m.hook, m.target_hook) };
+    // Positions training left out stay clean in the evaluation too.
+    const excluded = storeExclusions(o.excludeTokens, source.dir);
+    return { evalEvery: o.evalEvery, evaluate: spliceEvaluation(loaded.model, heldOut, m.ctx, m.hook, m.target_hook, excluded) };
   };
 }
 
@@ -330,7 +332,7 @@ export function registerTrain(program: Command): void {
     /** --from starts one SAE: a run of several (hooks, stores) refuses it. */
     const one = (what: string) => { if (start) throw new Error(`--from fine-tunes one SAE; ${what} trains several: give one`); };
     if (o.model !== undefined) {
-      const { source, model, heldOut } = await openModelSource(o);
+      const { source, model, heldOut, excluded } = await openModelSource(o);
       if (source.parts.length > 1) one("--hook with several hooks");
       // One SAE per hook, all from the same forward passes; with several, each in its own folder.
       const several = source.parts.length > 1;
@@ -338,7 +340,7 @@ export function registerTrain(program: Command): void {
         cfg: configFor(source, p.d),
         options: {
           ...options, outDir: several ? join(o.out, p.hook) : o.out, metadata: modelMetadata(o, p.hook, p.targetHook),
-          ...(heldOut.length ? { evalEvery: o.evalEvery, evaluate: spliceEvaluation(model, heldOut, o.ctx, p.hook, p.targetHook) } : {}),
+          ...(heldOut.length ? { evalEvery: o.evalEvery, evaluate: spliceEvaluation(model, heldOut, o.ctx, p.hook, p.targetHook, excluded) } : {}),
         },
         part: { offset: p.offset, targetOffset: p.targetOffset },
       }));

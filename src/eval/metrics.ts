@@ -105,10 +105,15 @@ export class SparsityMetrics {
     this.lastPrompt = new Float64Array(m).fill(-1);
   }
 
-  /** Adds a batch of codes; each run of `rowsPerPrompt` consecutive rows is one prompt. */
-  add(code: SparseCode, rowsPerPrompt = 1): void {
+  /**
+   * Adds a batch of codes; each run of `rowsPerPrompt` consecutive rows is one prompt, or,
+   * given a row's prompt index within the batch for every row, the prompts are as it says.
+   */
+  add(code: SparseCode, rowsPerPrompt: number | { promptOf: Int32Array; prompts: number } = 1): void {
+    const promptOf = typeof rowsPerPrompt === "number" ? null : rowsPerPrompt.promptOf;
+    const per = typeof rowsPerPrompt === "number" ? rowsPerPrompt : 1;
     for (let b = 0; b < code.batch; b++) {
-      const prompt = this.prompts + Math.floor(b / rowsPerPrompt);
+      const prompt = this.prompts + (promptOf ? promptOf[b]! : Math.floor(b / per));
       for (let e = code.rowPtr[b]!; e < code.rowPtr[b + 1]!; e++) {
         const v = code.val[e]!;
         if (v === 0) continue;
@@ -126,7 +131,7 @@ export class SparsityMetrics {
       }
     }
     this.tokens += code.batch;
-    this.prompts += Math.ceil(code.batch / rowsPerPrompt);
+    this.prompts += typeof rowsPerPrompt === "number" ? Math.ceil(code.batch / per) : rowsPerPrompt.prompts;
   }
 
   /** Per latent: mean |f| over the tokens where it fires (0 if it never does). */

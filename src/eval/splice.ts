@@ -7,9 +7,11 @@
  *   KL score          = (KL_zero - KL_sae) / KL_zero,  KL_x = mean KL(p_clean || p_x)
  *
  * CE and KL are averaged over every position that has a next token (0 .. ctx-2). With
- * excludeBos (default), BOS positions keep their clean activation in both interventions and
- * are left out of the reconstruction metrics, as SAEBench does for special tokens; the SAE's
- * own FVU, cosine, L0, density ... are measured on the same activations (metrics.ts).
+ * excludeBos (default), each context's first position (BOS) keeps its clean activation in
+ * both interventions and is left out of the reconstruction metrics; excludeTokens does the
+ * same wherever those tokens stand (SAEBench's exclude_special_tokens_from_reconstruction:
+ * BOS separating documents, EOS, padding). The SAE's own FVU, cosine, L0, density ... are
+ * measured on the same activations (metrics.ts).
  * A Matryoshka SAE is also spliced at each inner level (its first `width` latents alone).
  * A transcoder reads one hook and is spliced in at a later one (hookOut), whose clean
  * activation its reconstruction metrics compare against.
@@ -35,7 +37,10 @@ export interface SpliceEvalOptions {
   ctx: number;
   /** Contexts per forward pass. */
   batch?: number;
+  /** Leave each context's first position (BOS) clean and out of the metrics. Default true. */
   excludeBos?: boolean;
+  /** Token ids whose positions stay clean and out of the metrics, wherever they stand. */
+  excludeTokens?: readonly number[];
   progress?: boolean;
   /** Also return per-latent statistics (density, firings per prompt), e.g. for SAEBench output. */
   featurewise?: boolean;
@@ -136,11 +141,12 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
   o: Omit<SpliceEvalOptions, "hook" | "hookOut">): SpliceEvalResult[] {
   const T = o.ctx;
   const first = (o.excludeBos ?? true) ? 1 : 0;
+  const excluded = new Set(o.excludeTokens ?? []);
   const B = o.batch ?? 16;
   const wanted = Math.ceil(o.tokens / (T - 1));
   const runs = targets.map((t) => {
     try {
-      return new SpliceRun(model, t, first, o.featurewise === true);
+      return new SpliceRun(model, t, o.featurewise === true);
     } catch (err) {
       if (t.name === undefined) throw err;
       throw new Error(`${t.name}: ${(err as Error).message}`);
@@ -159,6 +165,7 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
     const n = batch.length;
     const tokens = new Int32Array(n * T);
     batch.forEach((c, b) => tokens.set(c, b * T));
+    const at = splicedPositions(tokens, n, T, first, excluded);
     // The clean run, keeping every hook an SAE reads or writes, and the residual stream
     // entering each output hook's block, where the passes that change it resume.
     const acts = new Map<string, Float32Array>();
@@ -168,13 +175,13 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
     // Every intervention's final hidden states, with the sums its CE and KL go to.
     const interventions: Array<{ final: Float32Array; sums: { ce: number; kl: number } }> = [];
     for (const run of runs) {
-      for (const [final, sums] of run.splice(tokens, n, T, acts)) interventions.push({ final, sums });
+      for (const [final, sums] of run.splice(tokens, n, T, acts, at)) interventions.push({ final, sums });
     }
     for (const h of outHooks) {
       const d = model.hookWidth(h);
       const zero = model.forward(tokens, n, T, {
         output: "final", ...resumeAt(model, h, acts),
-        hooks: { [h]: (a) => { for (let b = 0; b < n; b++) a.fill(0, (b * T + first) * d, (b + 1) * T * d); } },
+        hooks: { [h]: (a) => { for (const r of at.rows) a.fill(0, r * d, (r + 1) * d); } },
       }).final!;
       interventions.push({ final: zero, sums: zeroSums.get(h)! });
     }
@@ -231,6 +238,25 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
 }
 
 /**
+ * The positions a batch's reconstructions replace (and zero ablation zeroes): every one
+ * from `first` on whose token is not excluded, as flat indices b * T + t in order, each
+ * with its context's index in the batch.
+ */
+export function splicedPositions(tokens: Int32Array, n: number, T: number, first: number, excluded: ReadonlySet<number>):
+  { rows: Int32Array; promptOf: Int32Array } {
+  const rows: number[] = [];
+  const promptOf: number[] = [];
+  for (let b = 0; b < n; b++) {
+    for (let t = first; t < T; t++) {
+      if (excluded.has(tokens[b * T + t]!)) continue;
+      rows.push(b * T + t);
+      promptOf.push(b);
+    }
+  }
+  return { rows: Int32Array.from(rows), promptOf: Int32Array.from(promptOf) };
+}
+
+/**
  * One SAE's part of a splice evaluation: its reconstructions spliced in (the full code,
  * then a Matryoshka SAE's inner levels), and the metrics of its code on the activations.
  */
@@ -246,7 +272,7 @@ class SpliceRun {
   private readonly sums: Array<{ ce: number; kl: number }>;
   private readonly sae: Sae;
 
-  constructor(private readonly model: LanguageModel, t: SpliceTarget, private readonly first: number, private readonly featurewise: boolean) {
+  constructor(private readonly model: LanguageModel, t: SpliceTarget, private readonly featurewise: boolean) {
     const { sae } = t;
     model.checkHook(t.hook);
     this.hook = t.hook;
@@ -269,32 +295,38 @@ class SpliceRun {
   }
 
   /**
-   * Encodes this batch's activations at the input hook (every non-BOS position), measures
-   * the code, and runs the model with each reconstruction spliced in at the output hook:
-   * [final hidden states, the sums their CE and KL go to] per reconstruction.
+   * Encodes this batch's activations at the input hook at the positions `at` holds,
+   * measures the code, and runs the model with each reconstruction spliced in there at the
+   * output hook: [final hidden states, the sums their CE and KL go to] per reconstruction.
    */
-  splice(tokens: Int32Array, n: number, T: number, acts: Map<string, Float32Array>): Array<[Float32Array, { ce: number; kl: number }]> {
-    const { d, first, sae } = this;
+  splice(tokens: Int32Array, n: number, T: number, acts: Map<string, Float32Array>,
+    at: { rows: Int32Array; promptOf: Int32Array }): Array<[Float32Array, { ce: number; kl: number }]> {
+    const { d, sae } = this;
     const act = acts.get(this.hook)!;
     const out = acts.get(this.hookOut)!;
     // Rows gathered contiguously; y is what the SAE should give (the input itself for an SAE).
-    const rows = n * (T - first);
+    const rows = at.rows.length;
     const gather = (from: Float32Array) => {
       const g = new Float32Array(rows * d);
-      for (let b = 0; b < n; b++) g.set(from.subarray((b * T + first) * d, (b + 1) * T * d), b * (T - first) * d);
+      at.rows.forEach((r, i) => g.set(from.subarray(r * d, (r + 1) * d), i * d));
       return g;
     };
+    if (rows === 0) {
+      // Nothing to reconstruct in this batch: every splice is the clean run.
+      const final = this.model.forward(tokens, n, T, { output: "final", ...resumeAt(this.model, this.hookOut, acts) }).final!;
+      return this.sums.map((sums) => [final, sums] as [Float32Array, { ce: number; kl: number }]);
+    }
     const x = gather(act);
     const y = this.hookOut === this.hook ? x : gather(out);
     const code = sae.encode(x, rows);
-    this.sparsity.add(code, T - first);
+    this.sparsity.add(code, { promptOf: at.promptOf, prompts: n });
     const codes = [code, ...this.widths.map((w) => prefixCode(code, w))];
     this.widths.forEach((_, i) => (this.levelActive[i]! += meanL0(codes[i + 1]!) * rows));
     return codes.map((c, v) => {
       const xHat = sae.decode(c, x);
       this.recs[v]!.add(y, xHat, rows);
       const spliced = out.slice();
-      for (let b = 0; b < n; b++) spliced.set(xHat.subarray(b * (T - first) * d, (b + 1) * (T - first) * d), (b * T + first) * d);
+      at.rows.forEach((r, i) => spliced.set(xHat.subarray(i * d, (i + 1) * d), r * d));
       const final = this.model.forward(tokens, n, T, { output: "final", ...resumeAt(this.model, this.hookOut, acts), hooks: { [this.hookOut]: () => spliced } }).final!;
       return [final, this.sums[v]!] as [Float32Array, { ce: number; kl: number }];
     });

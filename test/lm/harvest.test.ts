@@ -386,6 +386,64 @@ describe("splice evaluation", async () => {
     expect(r.reconstruction.tokens).toBe(6 * (ctx - 1)); // BOS positions left out
   });
 
+  it("excluded tokens keep their clean activation wherever they stand, in the splice and the ablation, and stay out of the metrics", async () => {
+    const hook = "blocks.0.hook_resid_post";
+    const { Rng } = await import("../../src/core/rng.js");
+    const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 24, k: 3 }));
+    const rng = new Rng(8);
+    for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
+    // Three contexts where BOS separates documents, and one where it does not.
+    const all = await collect(contexts());
+    const held = [...all.filter((c) => c.subarray(1).includes(0)).slice(0, 3), all.find((c) => !c.subarray(1).includes(0))!];
+    const flat = new Int32Array(4 * ctx);
+    held.forEach((c, b) => flat.set(c, b * ctx));
+    const separators = Array.from(flat).filter((t, i) => t === 0 && i % ctx > 0).length;
+    expect(separators).toBeGreaterThan(0);
+    // What reaches the hook in each forward pass: clean, spliced, zero-ablated.
+    const seen: Float32Array[] = [];
+    const model = loaded.model;
+    const spy = new Proxy(model, {
+      get(target, prop) {
+        if (prop !== "forward") {
+          const v = Reflect.get(target, prop);
+          return typeof v === "function" ? v.bind(target) : v;
+        }
+        return (tokens: Int32Array, n: number, T: number, opts: Parameters<LanguageModel["forward"]>[3] = {}) => {
+          const hooks = Object.fromEntries(Object.entries(opts.hooks ?? {}).map(([h, fn]) => [h, (a: Float32Array, c: HookContext) => {
+            const r = fn(a, c);
+            if (h === hook) seen.push((r ?? a).slice());
+            return r;
+          }]));
+          return target.forward(tokens, n, T, { ...opts, hooks });
+        };
+      },
+    });
+    const r = evaluateSpliceOn(spy, sae, held, { hook, tokens: 4 * (ctx - 1), ctx, batch: 4, excludeTokens: [0], progress: false });
+    const kept = 4 * (ctx - 1) - separators;
+    expect(r.reconstruction.tokens).toBe(kept);
+    expect(seen).toHaveLength(3);
+    const [clean, spliced, zeroed] = seen as [Float32Array, Float32Array, Float32Array];
+    const rows: number[] = [];
+    for (let p = 0; p < 4 * ctx; p++) if (p % ctx > 0 && flat[p] !== 0) rows.push(p);
+    const x = new Float32Array(rows.length * d);
+    rows.forEach((p, i) => x.set(clean.subarray(p * d, (p + 1) * d), i * d));
+    const xHat = sae.decode(sae.encode(x, rows.length), x);
+    for (let p = 0; p < 4 * ctx; p++) {
+      const row = (a: Float32Array) => Array.from(a.subarray(p * d, (p + 1) * d));
+      const i = rows.indexOf(p);
+      if (i < 0) {
+        expect(row(spliced), `position ${p}`).toEqual(row(clean));
+        expect(row(zeroed), `position ${p}`).toEqual(row(clean));
+      } else {
+        expect(row(spliced)).toEqual(Array.from(xHat.subarray(i * d, (i + 1) * d)));
+        expect(row(zeroed).every((v) => v === 0)).toBe(true);
+      }
+    }
+    // No exclusion: the default (BOS at position 0 only) to the bit.
+    const plain = { hook, tokens: 4 * (ctx - 1), ctx, batch: 4, progress: false };
+    expect(evaluateSpliceOn(model, sae, held, { ...plain, excludeTokens: [] })).toEqual(evaluateSpliceOn(model, sae, held, plain));
+  });
+
   it("a poor SAE recovers less, and its metrics are measured on the same activations", async () => {
     const sae = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: 64, k: 2 }));
     const { Rng } = await import("../../src/core/rng.js");
