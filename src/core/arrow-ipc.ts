@@ -25,6 +25,8 @@ export interface ArrowType {
   name: ArrowTypeName;
   /** FloatingPoint: 16, 32 or 64; Int: its width. */
   bitWidth?: number;
+  /** Int: signed or not. */
+  signed?: boolean;
   /** FixedSizeList: elements per list. */
   listSize?: number;
   /** Union: "sparse" or "dense". */
@@ -196,7 +198,10 @@ function readField(f: FlatTable, fail: Fail, depth: number): ArrowField {
   const name = TYPE_NAMES[tag] ?? fail(`unknown type tag ${tag}`);
   const t = f.table(3);
   const type: ArrowType = { name };
-  if (name === "Int") type.bitWidth = t?.int32(0) ?? 0;
+  if (name === "Int") {
+    type.bitWidth = t?.int32(0) ?? 0;
+    type.signed = t?.bool(1) ?? false;
+  }
   if (name === "FloatingPoint") type.bitWidth = [16, 32, 64][t?.int16(0) ?? -1] ?? fail(`unknown float precision ${t?.int16(0)}`);
   if (name === "FixedSizeList") type.listSize = t?.int32(0) ?? fail("a FixedSizeList without its size");
   if (name === "Union") type.unionMode = t?.int16(0) === 1 ? "dense" : "sparse";

@@ -35,6 +35,11 @@ export function readRangeInto(fd: number, position: number, target: Uint8Array, 
   }
 }
 
+/** fileSource(path) whose every failure is an Error that starts with the path. */
+export function openFileSource(path: string): ByteSource {
+  return fileSource(path, (why) => { throw new Error(`${path}: ${why}`); });
+}
+
 /** A file as a ByteSource (its size read now; each read opens the file, so none stays open). */
 export function fileSource(path: string, fail: Fail): ByteSource {
   const fd = openForReading(path, fail);

@@ -7,7 +7,7 @@
  * and non-finite values are refused before they can poison a training run.
  */
 import { type ByteSource, readFloatsInto } from "../core/byte-source.js";
-import { fileSource } from "../core/file-range.js";
+import { openFileSource } from "../core/file-range.js";
 import { fortranToC, npyDataStart, parseNpyHeader } from "../core/npy.js";
 import { SafetensorsFile } from "../core/safetensors.js";
 import { TorchCheckpoint } from "../core/torch-checkpoint.js";
@@ -50,12 +50,8 @@ function readFloats(source: ByteSource, position: number, dtype: "F32" | "F16" |
   return readFloatsInto(source, position, dtype, out, fail);
 }
 
-function openFile(path: string): ByteSource {
-  return fileSource(path, (why) => { throw new Error(`${path}: ${why}`); });
-}
-
 function loadNpy(path: string): ActivationMatrix {
-  const source = openFile(path);
+  const source = openFileSource(path);
   const fail = (why: string): never => { throw new Error(`${path}: not a usable .npy file: ${why}`); };
   // The header (a few hundred bytes in practice), whose length the first 12 bytes give.
   const dataStart = npyDataStart(source.read(0, Math.min(source.size, 12), fail));
@@ -76,7 +72,7 @@ function loadTorch(path: string, name?: string): ActivationMatrix {
 }
 
 function loadRaw(path: string, [rows, d]: [number, number]): ActivationMatrix {
-  const source = openFile(path);
+  const source = openFileSource(path);
   if (source.size !== rows * d * 4) throw new Error(`${path}: ${source.size} bytes, but --shape ${rows},${d} of float32 needs ${rows * d * 4}`);
   return { data: readFloats(source, 0, "F32", rows * d, path), rows, d };
 }

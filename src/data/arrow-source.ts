@@ -1,10 +1,13 @@
 /**
  * A shuffled, exactly resumable stream of activation rows from Arrow files: a SAELens
  * activation cache (a Hugging Face dataset saved to disk) or one .arrow file, read a chunk
- * of contexts at a time and mixed in a buffer like a store's shards (mixed-source.ts).
+ * of contexts at a time and mixed in a buffer like a store's shards (mixed-source.ts). Rows
+ * of excluded tokens are left out, as SAELens leaves them out of a cache it trains on, by
+ * the cache's token_ids.
  */
 import { type ArrowChunk, ArrowActivations } from "./arrow-activations.js";
 import { MixedSource } from "./mixed-source.js";
+import { checkSomethingKept, countKept, keepRows } from "./token-filter.js";
 
 /** Activation vectors per chunk read from disk (8192 x 512 floats: 16 MiB). */
 const VECTORS_PER_CHUNK = 8192;
@@ -15,9 +18,13 @@ export class ArrowSource extends MixedSource {
   readonly totalRows: number;
   readonly activations: ArrowActivations;
   private readonly chunkList: ArrowChunk[];
+  private readonly excluded: ReadonlySet<number>;
 
-  /** bufferRows: about how many rows are mixed at a time (whole chunks). */
-  constructor(readonly path: string, seed = 0, bufferRows = 1 << 18, column?: string) {
+  /**
+   * bufferRows: about how many rows are mixed at a time (whole chunks); column: which
+   * column holds the activations; excludeTokens: token ids whose rows are left out.
+   */
+  constructor(readonly path: string, seed = 0, bufferRows = 1 << 18, column?: string, excludeTokens: readonly number[] = []) {
     const activations = ArrowActivations.open(path, column);
     const rowsPerChunk = Math.max(1, Math.floor(VECTORS_PER_CHUNK / activations.vectorsPerRow));
     const chunks = activations.chunks(rowsPerChunk);
@@ -27,7 +34,13 @@ export class ArrowSource extends MixedSource {
     this.activations = activations;
     this.chunkList = chunks;
     this.d = activations.d;
-    this.totalRows = activations.vectors;
+    this.excluded = new Set(excludeTokens);
+    if (this.excluded.size > 0 && !activations.hasTokens) {
+      throw new Error(`${path}: leaving tokens out needs each vector's token, and these files have no token_ids column`);
+    }
+    this.totalRows = this.excluded.size === 0 ? activations.vectors
+      : chunks.reduce((a, c) => a + countKept(activations.readTokens(c), this.excluded), 0);
+    checkSomethingKept(this.totalRows, this.excluded, path);
     this.begin();
   }
 
@@ -41,7 +54,15 @@ export class ArrowSource extends MixedSource {
       this.activations.read(chunk, out, at * d);
       at += chunk.rows * vectorsPerRow;
     }
-    return out;
+    if (this.excluded.size === 0) return out;
+    const tokens = new Int32Array(n);
+    let row = 0;
+    for (const u of units) {
+      const t = this.activations.readTokens(this.chunkList[u]!);
+      tokens.set(t, row);
+      row += t.length;
+    }
+    return keepRows(out, d, tokens, this.excluded);
   }
 
   protected where(): string {
@@ -49,6 +70,6 @@ export class ArrowSource extends MixedSource {
   }
 
   describe(): Record<string, unknown> {
-    return this.activations.describe();
+    return { ...this.activations.describe(), ...(this.excluded.size > 0 ? { exclude_tokens: [...this.excluded], rows: this.totalRows } : {}) };
   }
 }

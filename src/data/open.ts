@@ -25,23 +25,24 @@ export interface OpenDataOptions {
   /** Rows an activation store mixes at a time. */
   bufferRows?: number;
   /**
-   * Token ids whose rows are left out (token-filter.ts): a store knows each row's token;
-   * other data does not, and refuses them.
+   * Token ids whose rows are left out (token-filter.ts): a store knows each row's token, and
+   * so does a SAELens cache (its token_ids); other data does not, and refuses them.
    */
   excludeTokens?: readonly number[];
 }
 
 export function openActivationSource(spec: string, o: OpenDataOptions = {}): ActivationSource {
   const seed = o.seed ?? 0;
-  const isStoreFolder = existsSync(spec) && statSync(spec).isDirectory() && isStore(spec);
-  if ((o.excludeTokens?.length ?? 0) > 0 && !isStoreFolder) {
-    throw new Error(`${spec}: leaving tokens out needs to know each row's token, which an activation store (saekit harvest) or a model (--model) does; this data does not`);
+  const isFolder = existsSync(spec) && statSync(spec).isDirectory();
+  const arrow = (isFolder && !isStore(spec) && isArrowDataset(spec)) || spec.endsWith(".arrow") || spec.endsWith(".feather");
+  if ((o.excludeTokens?.length ?? 0) > 0 && !(isFolder && isStore(spec)) && !arrow) {
+    throw new Error(`${spec}: leaving tokens out needs to know each row's token, which an activation store (saekit harvest), a SAELens cache (its token_ids) or a model (--model) does; this data does not`);
   }
+  if (arrow) return new ArrowSource(spec, seed, o.bufferRows, o.tensor, o.excludeTokens);
   if (spec === "synthetic:superposition") return new SuperpositionSource({ seed, ...o.superposition });
   if (spec === "synthetic:subspaces") return new SubspacesSource({ seed, ...o.subspaces });
   if (spec.startsWith("synthetic:")) throw new Error(`unknown synthetic data "${spec}" (synthetic:superposition, synthetic:subspaces)`);
-  if (existsSync(spec) && statSync(spec).isDirectory()) {
-    if (!isStore(spec) && isArrowDataset(spec)) return new ArrowSource(spec, seed, o.bufferRows, o.tensor);
+  if (isFolder) {
     if (!isStore(spec)) {
       const inside = storesIn(spec);
       throw new Error(inside.length
@@ -50,7 +51,6 @@ export function openActivationSource(spec: string, o: OpenDataOptions = {}): Act
     }
     return new StoreSource(spec, seed, o.bufferRows, o.excludeTokens);
   }
-  if (spec.endsWith(".arrow") || spec.endsWith(".feather")) return new ArrowSource(spec, seed, o.bufferRows, o.tensor);
   const m = loadActivations(spec, { tensor: o.tensor, shape: o.shape });
   return new ArraySource(m.data, m.d, seed, { path: spec });
 }

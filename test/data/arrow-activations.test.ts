@@ -101,6 +101,24 @@ describe("Arrow activations", () => {
     expect(resumed).toEqual(after);
   });
 
+  it("leaves out the vectors of excluded tokens by the cache's token_ids, as SAELens does when it trains on a cache", () => {
+    const { dir, values } = cache(9, 4, 3, 2); // token_ids: context c's are 4c .. 4c + 3
+    const excluded = [0, 4, 5, 13, 35];
+    const source = openActivationSource(dir, { seed: 2, bufferRows: 4, excludeTokens: excluded });
+    expect(source.totalRows).toBe(36 - excluded.length);
+    expect(source.describe()).toMatchObject({ exclude_tokens: excluded, rows: 31 });
+    const served = new Float32Array(31 * 3);
+    source.next(served, 31);
+    const rowsOf = (x: Float32Array, keep: (r: number) => boolean = () => true) =>
+      Array.from({ length: x.length / 3 }, (_, r) => r).filter(keep).map((r) => Array.from(x.subarray(3 * r, 3 * r + 3)).join(","));
+    expect(rowsOf(served).sort()).toEqual(rowsOf(values, (r) => !excluded.includes(r)).sort());
+    // Files without token_ids cannot say which token a vector is.
+    const plain = tempDir();
+    writeHfDataset(plain, activationTable({ name: HOOK, values, rows: 9, dims: [4, 3] }), 1);
+    expect(() => openActivationSource(plain, { excludeTokens: [0] })).toThrow(/no token_ids column/);
+    expect(() => openActivationSource(dir, { excludeTokens: Array.from({ length: 36 }, (_, i) => i) })).toThrow(/every position holds an excluded token/);
+  });
+
   it("picks the column named by --tensor, and says which to choose from when it cannot tell", () => {
     const dir = tempDir();
     const a = randn(new Rng(3), 2 * 4);
@@ -135,7 +153,7 @@ describe("Arrow activations", () => {
     expect(() => readAll(a)).toThrow(/ragged\.arrow, column "acts", record batch 0: entry 3 holds 2 values at depth 2, not 3: the column's arrays must all be \[2, 3\]/);
     const full = makeData({ type: inner, length: 4, valueOffsets: Int32Array.of(0, 3, 6, 9, 12), child: makeData({ type: new Float32(), length: 12, data: new Float32Array(12) }) });
     const nullPath = write("nulls.arrow", makeData({ type: outer, length: 2, nullCount: 1, nullBitmap: Uint8Array.of(0b01), valueOffsets: Int32Array.of(0, 2, 4), child: full }));
-    expect(() => readAll(ArrowActivations.open(nullPath))).toThrow(/nulls\.arrow, column "acts", record batch 0: 1 null entries; every activation must be present/);
+    expect(() => readAll(ArrowActivations.open(nullPath))).toThrow(/nulls\.arrow, column "acts", record batch 0: 1 null entries; every value must be present/);
   });
 
   it("refuses a state.json that points outside its folder, and one that lists nothing", () => {
