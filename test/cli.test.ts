@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../src/cli/main.js";
 import { packageRoot } from "../src/core/native.js";
+import { tempDir } from "./helpers.js";
 
 const bin = join(packageRoot(), "bin", "saekit.js");
 
@@ -119,5 +120,34 @@ describe("saekit CLI", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ kernels: "reference", isa: "wasm-simd128" }); // the GEMM on WebAssembly SIMD
     expect(r.stderr.match(/reference kernels/g)?.length).toBe(1);
+  });
+});
+
+describe("saekit train --sweep", () => {
+  it("trains one SAE per combination of settings from the same batches, each as it would be alone", () => {
+    const out = join(tempDir(), "sweep");
+    const common = ["train", "--data", "synthetic:superposition", "--synth-d", "16", "--synth-features", "32", "--d-sae", "32",
+      "--steps", "6", "--batch", "64", "--threads", "1"];
+    const r = saekit(...common, "--sweep", "k=2,4", "--sweep", "lr=1e-3,3e-3", "--out", out);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.sweep)).toEqual(["k=2,lr=1e-3", "k=2,lr=3e-3", "k=4,lr=1e-3", "k=4,lr=3e-3"]);
+    for (const l of lines) {
+      const cfg = JSON.parse(readFileSync(join(l.out, "cfg.json"), "utf8"));
+      expect(cfg.k).toBe(Number(/k=(\d+)/.exec(l.sweep)![1]));
+      expect(cfg.saekit.training.lr).toBe(Number(/lr=(.+)$/.exec(l.sweep)![1]));
+    }
+    const alone = join(tempDir(), "alone");
+    expect(saekit(...common, "--k", "4", "--lr", "3e-3", "--out", alone).status).toBe(0);
+    expect(readFileSync(join(alone, "sae_weights.safetensors")).equals(readFileSync(join(out, "k=4,lr=3e-3", "sae_weights.safetensors")))).toBe(true);
+  });
+
+  it("refuses what it cannot vary, and values the option itself would refuse", () => {
+    const base = ["train", "--data", "synthetic:superposition", "--steps", "2", "--out", join(tempDir(), "x")];
+    expect(saekit(...base, "--sweep", "steps=1,2").stderr).toMatch(/--sweep steps: not a setting a sweep can vary/);
+    expect(saekit(...base, "--sweep", "optimizer=adam,sgd").stderr).toMatch(/--sweep optimizer: "sgd" is not one of adam, signum/);
+    expect(saekit(...base, "--sweep", "k=4,0").stderr).toMatch(/--sweep k=0: /);
+    expect(saekit(...base, "--sweep", "k").stderr).toMatch(/write a setting and its values/);
+    expect(saekit(...base, "--sweep", "k=2", "--sweep", "k=4").stderr).toMatch(/--sweep k is given twice/);
   });
 });

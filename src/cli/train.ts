@@ -305,7 +305,8 @@ export function registerTrain(program: Command): void {
     .option("--exclude-tokens <ids>", "leave out the positions of these tokens, wherever they are (SAELens' exclude_special_tokens, sparsify's exclude_tokens): \"special\" for the model's BOS, EOS and special tokens (as a store's manifest lists them), or ids, e.g. 0,1; with --model or an activation store", tokenExclusions)
     .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16)
     .option("--eval-every <steps>", "with --model or an activation store: every this many steps, splice the SAE into the model (a store's manifest names it) on held-out text and log CE loss recovered and the KL score in metrics.jsonl (0: never)", nonNegativeInt, 0)
-    .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts, or after the store's)", positiveInt, 4096);
+    .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts, or after the store's)", positiveInt, 4096)
+    .option("--sweep <setting=values>", "train one SAE per value (or combination of values, given several times) from the same batches, each in --out/<setting=value,...>, as dictionary_learning trains several on one buffer: an SAE or optimizer setting with comma-separated values, e.g. k=16,32,64 or lr=1e-3,3e-3 (repeatable)", (v: string, prev: string[] = []) => [...prev, v]);
   addModelOptions(cmd, false);
   addDatasetOptions(cmd, 128, false);
   addSaeOptions(cmd);
@@ -313,40 +314,39 @@ export function registerTrain(program: Command): void {
     setThreads(o.threads);
     useMatmulPrecision(o.matmulPrecision);
     if ((o.data === undefined) === (o.model === undefined)) throw new Error("give either --data (stored or synthetic activations) or --model with --dataset and --hook (activations computed as it trains)");
-    const options: TrainOptions = {
-      steps: o.steps, batchSize: o.batch, optimizer: o.optimizer, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
-      lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
-      clipGradNorm: o.clip, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
-      deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
-      outDir: o.out, resume: o.resume === true,
-      onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
-    };
     // Fine-tuning: the SAE to start from, and the SAE options given on the command line.
     const start = o.from !== undefined ? (await fetchSae(o.from)) : null;
     const given = Object.fromEntries(Object.entries(o).filter(([key]) => cmd.getOptionValueSource(key) === "cli"));
-    if (start) options.initialSae = start.sae;
+    const runs = sweepRuns(cmd, o);
     // A source of (input, target) pairs trains a transcoder, whose input is not in its output
     // space: b_dec is then an output bias only.
-    const configFor = (source: ActivationSource, dIn: number) => start ? fineTuneConfig(start.sae.cfg, given, dIn)
-      : saeConfigFromOptions(source.dTarget !== undefined ? { ...o, bDecOnInput: false } : o, dIn, o.steps);
-    /** --from starts one SAE: a run of several (hooks, stores) refuses it. */
-    const one = (what: string) => { if (start) throw new Error(`--from fine-tunes one SAE; ${what} trains several: give one`); };
+    const configFor = (source: ActivationSource, dIn: number, ro: Record<string, any> = o) => start ? fineTuneConfig(start.sae.cfg, given, dIn)
+      : saeConfigFromOptions(source.dTarget !== undefined ? { ...ro, bDecOnInput: false } : ro, dIn, o.steps);
+    /** --from starts one SAE, --sweep one per setting on one stream: a run of several hooks or stores refuses them. */
+    const one = (what: string) => {
+      if (start) throw new Error(`--from fine-tunes one SAE; ${what} trains several: give one`);
+      if (runs.length > 1) throw new Error(`--sweep varies one SAE's settings; ${what} trains several already: sweep one at a time`);
+    };
+    if (start && runs.length > 1) throw new Error("--from fine-tunes one SAE; --sweep trains several: give one");
     if (o.model !== undefined) {
       const { source, model, heldOut, excluded } = await openModelSource(o);
       if (source.parts.length > 1) one("--hook with several hooks");
-      // One SAE per hook, all from the same forward passes; with several, each in its own folder.
+      // One SAE per hook, all from the same forward passes; with several, each in its own
+      // folder. With one hook, one SAE per setting of a sweep.
       const several = source.parts.length > 1;
-      const specs = source.parts.map((p) => ({
-        cfg: configFor(source, p.d),
+      const jobs = several ? source.parts.map((p) => ({ p, r: runs[0]!, outDir: join(o.out, p.hook) }))
+        : runs.map((r) => ({ p: source.parts[0]!, r, outDir: r.label ? join(o.out, r.label) : o.out }));
+      const specs = jobs.map(({ p, r, outDir }) => ({
+        cfg: configFor(source, p.d, r.o),
         options: {
-          ...options, outDir: several ? join(o.out, p.hook) : o.out, metadata: modelMetadata(o, p.hook, p.targetHook),
+          ...trainOptionsOf(r.o), ...(start ? { initialSae: start.sae } : {}), outDir, metadata: modelMetadata(o, p.hook, p.targetHook),
           ...(heldOut.length ? { evalEvery: o.evalEvery, evaluate: spliceEvaluation(model, heldOut, o.ctx, p.hook, p.targetHook, excluded) } : {}),
         },
         part: { offset: p.offset, targetOffset: p.targetOffset },
       }));
       (await trainStoppably(specs, source))?.forEach((result, i) => printJson({
-        out: specs[i]!.options.outDir, hook: source.parts[i]!.hook, architecture: result.sae.cfg.architecture,
-        steps: result.steps, tokens: result.tokens, ...(result.last ?? {}),
+        out: specs[i]!.options.outDir, hook: jobs[i]!.p.hook, ...(jobs[i]!.r.label ? { sweep: jobs[i]!.r.label } : {}),
+        architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens, ...(result.last ?? {}),
       }));
       return;
     }
@@ -361,7 +361,7 @@ export function registerTrain(program: Command): void {
         const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows, excludeTokens: storeExclusions(o.excludeTokens, data) });
         const outDir = join(o.out, name);
         const [result] = await trainStoppably([{ cfg: configFor(source, source.d), options: {
-          ...options, outDir, metadata: storeMetadata(source, data), ...(await evaluation(source)),
+          ...trainOptionsOf(o), outDir, metadata: storeMetadata(source, data), ...(await evaluation(source)),
         } }], source) ?? [];
         if (!result) return;
         printJson({ out: outDir, data, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens, ...(result.last ?? {}) });
@@ -380,16 +380,77 @@ export function registerTrain(program: Command): void {
       },
       subspaces: { d: o.synthD, nSubspaces: o.synthSubspaces, subspaceDim: o.synthSubspaceDim },
     });
-    const [result] = await trainStoppably([{
-      cfg: configFor(source, source.d), options: { ...options, metadata: storeMetadata(source, o.data), ...(await evaluation(source)) },
-    }], source) ?? [];
-    if (!result) return;
-    const score = scoreSynthetic(result.sae, source, result.inputScale);
-    printJson({
-      out: o.out, architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens,
-      ...(result.last ?? {}),
-      ...(score.recovery ? { mmcs: score.recovery.mmcs, recovered: score.recovery.recovered, latents_per_feature: score.recovery.latents_per_feature } : {}),
-      ...(score.subspaces ? { active_dims: score.subspaces.mean, active_dims_per_subspace: score.subspaces.perSubspace } : {}),
+    const metadata = storeMetadata(source, o.data);
+    const evaluated = await evaluation(source);
+    const specs = runs.map((r) => ({
+      cfg: configFor(source, source.d, r.o),
+      options: { ...trainOptionsOf(r.o), ...(start ? { initialSae: start.sae } : {}), outDir: r.label ? join(o.out, r.label) : o.out, metadata, ...evaluated },
+    }));
+    (await trainStoppably(specs, source))?.forEach((result, i) => {
+      const score = scoreSynthetic(result.sae, source, result.inputScale);
+      printJson({
+        out: specs[i]!.options.outDir, ...(runs[i]!.label ? { sweep: runs[i]!.label } : {}),
+        architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens,
+        ...(result.last ?? {}),
+        ...(score.recovery ? { mmcs: score.recovery.mmcs, recovered: score.recovery.recovered, latents_per_feature: score.recovery.latents_per_feature } : {}),
+        ...(score.subspaces ? { active_dims: score.subspaces.mean, active_dims_per_subspace: score.subspaces.perSubspace } : {}),
+      });
     });
   });
+}
+
+/** The trainer options the command's options describe. */
+function trainOptionsOf(o: Record<string, any>): TrainOptions {
+  return {
+    steps: o.steps, batchSize: o.batch, optimizer: o.optimizer, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
+    lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
+    clipGradNorm: o.clip, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
+    deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
+    outDir: o.out, resume: o.resume === true,
+    onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
+  };
+}
+
+/**
+ * The settings a sweep may vary: those of the SAE and of its optimization. What every run
+ * of one stream must share (the data, steps, batch, precision) is not among them.
+ */
+const SWEEPABLE_TRAINING = ["optimizer", "lr", "warmup-steps", "decay-start", "lr-schedule", "lr-end", "lr-cycles", "clip", "seed",
+  "b-dec-init", "normalize", "dead-after-tokens", "resample-every"];
+
+/**
+ * The runs --sweep asks for: every combination of the values given, each the command's
+ * options with those values set, labelled "k=16,lr=0.001" (its folder under --out); one
+ * unlabelled run without --sweep. Each value goes through the option's own parsing and
+ * choices, so a sweep accepts exactly what the option does.
+ */
+export function sweepRuns(cmd: Command, o: Record<string, any>): Array<{ label: string | null; o: Record<string, any> }> {
+  const entries: string[] = o.sweep ?? [];
+  if (entries.length === 0) return [{ label: null, o }];
+  const sweepable = new Set([...SWEEPABLE_TRAINING, ...addSaeOptions(new Command()).options.map((opt) => opt.long!.slice(2))]);
+  let runs: Array<{ parts: string[]; o: Record<string, any> }> = [{ parts: [], o }];
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const m = /^([a-z0-9-]+)=(.+)$/.exec(entry);
+    if (!m) throw new Error(`--sweep ${entry}: write a setting and its values, e.g. k=16,32,64`);
+    const [, name, list] = m as unknown as [string, string, string];
+    const option = cmd.options.find((opt) => opt.long === `--${name}`);
+    if (!option || !sweepable.has(name) || !(option.required || option.optional)) {
+      throw new Error(`--sweep ${name}: not a setting a sweep can vary; it can vary the SAE's (--k, --d-sae, --l1, ...) and its optimization's (${SWEEPABLE_TRAINING.map((n) => `--${n}`).join(", ")})`);
+    }
+    if (seen.has(name)) throw new Error(`--sweep ${name} is given twice`);
+    seen.add(name);
+    const raw = list.split(",");
+    const values = raw.map((v) => {
+      if (option.argChoices && !option.argChoices.includes(v)) throw new Error(`--sweep ${name}: ${JSON.stringify(v)} is not one of ${option.argChoices.join(", ")}`);
+      try {
+        return option.parseArg ? option.parseArg(v, undefined) : v;
+      } catch (err) {
+        throw new Error(`--sweep ${name}=${v}: ${(err as Error).message}`);
+      }
+    });
+    const key = option.attributeName();
+    runs = runs.flatMap((r) => values.map((v, i) => ({ parts: [...r.parts, `${name}=${raw[i]}`], o: { ...r.o, [key]: v } })));
+  }
+  return runs.map((r) => ({ label: r.parts.join(","), o: r.o }));
 }
