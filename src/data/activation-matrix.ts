@@ -1,11 +1,15 @@
 /**
  * Activation matrices [N, d] from bytes already in hand (a file read from disk, a File a
- * user dropped on a web page): a .safetensors float tensor or a NumPy .npy array. Every
- * malformed or mismatched input is refused with an error naming it and the problem, and
- * non-finite values are refused before they can poison a training run.
+ * user dropped on a web page): a .safetensors float tensor, a NumPy .npy array, or an Arrow
+ * file's column of float vectors (one data-*.arrow file of a SAELens activation cache).
+ * Every malformed or mismatched input is refused with an error naming it and the problem,
+ * and non-finite values are refused before they can poison a training run.
  */
+import { ArrowIpcFile } from "../core/arrow-ipc.js";
+import { bytesSource } from "../core/byte-source.js";
 import { parseNpy } from "../core/npy.js";
 import { SafetensorsReader } from "../core/safetensors-format.js";
+import { ArrowArrayColumn, chooseFloatColumn } from "./arrow-column.js";
 import { checkFinite } from "./source.js";
 
 export interface ActivationMatrix {
@@ -19,7 +23,8 @@ export function activationsFromBytes(name: string, bytes: Uint8Array, tensor?: s
   let m: ActivationMatrix;
   if (name.endsWith(".safetensors")) m = matrixOfSafetensors(SafetensorsReader.fromBytes(bytes, name), tensor);
   else if (name.endsWith(".npy")) m = matrixOfNpy(bytes, name);
-  else throw new Error(`${name}: unknown activation file type; use .safetensors or .npy`);
+  else if (name.endsWith(".arrow") || name.endsWith(".feather")) m = matrixOfArrow(bytes, name, tensor);
+  else throw new Error(`${name}: unknown activation file type; use .safetensors, .npy or .arrow`);
   checkFinite(m.data, name);
   return m;
 }
@@ -67,4 +72,19 @@ export function matrixOfNpy(bytes: Uint8Array, where: string): ActivationMatrix 
 export function npyMatrixShape(shape: readonly number[], where: string): { rows: number; d: number } {
   if (shape.length !== 2) throw new Error(`${where}: not a usable .npy file: shape (${shape.join(", ")}) is not [rows, d]`);
   return { rows: shape[0]!, d: shape[1]! };
+}
+
+/** Every vector of an Arrow file's float-vector column (the one named, else the only one), [vectors, d]. */
+export function matrixOfArrow(bytes: Uint8Array, where: string, column?: string): ActivationMatrix {
+  const file = ArrowIpcFile.open(bytesSource(bytes), where);
+  const col = new ArrowArrayColumn(chooseFloatColumn(file.fields, column, where), "float", [file], [where]);
+  const d = col.dims[col.dims.length - 1]!;
+  const data = new Float32Array(file.rows * col.perRow);
+  let at = 0;
+  file.batches.forEach((b, batch) => {
+    if (b.rows === 0) return;
+    col.readFloats({ file: 0, batch, firstRow: 0, rows: b.rows }, data, at);
+    at += b.rows * col.perRow;
+  });
+  return { data, rows: data.length / d, d };
 }

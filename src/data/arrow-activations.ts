@@ -13,7 +13,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ArrowIpcFile } from "../core/arrow-ipc.js";
 import { openFileSource } from "../core/file-range.js";
-import { ArrowArrayColumn, type ArrowChunk, describeType } from "./arrow-column.js";
+import { ArrowArrayColumn, type ArrowChunk, chooseFloatColumn } from "./arrow-column.js";
 
 export type { ArrowChunk } from "./arrow-column.js";
 
@@ -40,10 +40,7 @@ export class ArrowActivations {
 
   private constructor(readonly where: string, readonly paths: string[], private readonly files: ArrowIpcFile[], column?: string) {
     const fields = files[0]!.fields;
-    const candidates = ArrowArrayColumn.candidates(fields, "float");
-    const name = column ?? (candidates.length === 1 ? candidates[0]! : this.fail(candidates.length === 0
-      ? `no column of float vectors (columns: ${fields.map((f) => `${f.name}: ${describeType(f)}`).join(", ")})`
-      : `several columns of float vectors (${candidates.join(", ")}); choose one with --tensor`));
+    const name = chooseFloatColumn(fields, column, where);
     this.acts = new ArrowArrayColumn(name, "float", files, paths);
     this.column = name;
     this.dims = this.acts.dims;

@@ -168,6 +168,20 @@ export class ArrowArrayColumn {
 }
 
 /**
+ * Which column of Arrow data holds the activation vectors: the one named, else the only
+ * column of (nested lists of) float vectors, with an error naming `where` and the columns
+ * otherwise.
+ */
+export function chooseFloatColumn(fields: ArrowField[], column: string | undefined, where: string): string {
+  if (column !== undefined) return column;
+  const candidates = ArrowArrayColumn.candidates(fields, "float");
+  if (candidates.length === 1) return candidates[0]!;
+  throw new Error(`${where}: ${candidates.length === 0
+    ? `no column of float vectors (columns: ${fields.map((f) => `${f.name}: ${describeType(f)}`).join(", ")})`
+    : `several columns of float vectors (${candidates.join(", ")}); choose one with --tensor`}`);
+}
+
+/**
  * How a column of nested lists ending in `kind` values is stored, or null for any other
  * column: one level per list around the values, outermost first (at least one for floats,
  * the vectors; integers may stand alone, one per row).

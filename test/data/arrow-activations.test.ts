@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { f16BitsToF32, f32ToF16Bits } from "../../src/core/dtype.js";
 import { packageRoot } from "../../src/core/native.js";
 import { Rng } from "../../src/core/rng.js";
+import { activationsFromBytes } from "../../src/data/activation-matrix.js";
 import { ArrowActivations } from "../../src/data/arrow-activations.js";
 import { ArrowSource } from "../../src/data/arrow-source.js";
 import { openActivationSource } from "../../src/data/open.js";
@@ -117,6 +118,18 @@ describe("Arrow activations", () => {
     writeHfDataset(plain, activationTable({ name: HOOK, values, rows: 9, dims: [4, 3] }), 1);
     expect(() => openActivationSource(plain, { excludeTokens: [0] })).toThrow(/no token_ids column/);
     expect(() => openActivationSource(dir, { excludeTokens: Array.from({ length: 36 }, (_, i) => i) })).toThrow(/every position holds an excluded token/);
+  });
+
+  it("reads a cache's data file from bytes in hand, as the explorer page takes a dropped file", () => {
+    const values = randn(new Rng(6), 5 * 4 * 3);
+    const table = activationTable({ name: HOOK, values, rows: 5, dims: [4, 3], batchRows: 2, otherColumns: true });
+    for (const format of ["stream", "file"] as const) {
+      const m = activationsFromBytes(`data-00000-of-00001.${format === "file" ? "feather" : "arrow"}`, tableToIPC(table, format));
+      expect({ rows: m.rows, d: m.d }).toEqual({ rows: 20, d: 3 });
+      expect(m.data).toEqual(values);
+    }
+    const bad = tableToIPC(table, "stream").slice(0, 300);
+    expect(() => activationsFromBytes("cut.arrow", bad)).toThrow(/^cut\.arrow: /);
   });
 
   it("picks the column named by --tensor, and says which to choose from when it cannot tell", () => {
