@@ -13,15 +13,17 @@ import type { SaeConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import type { Sae } from "../sae/sae.js";
 import { withInputScaleFolded } from "../sae/saelens-format.js";
-import { Adam } from "./adam.js";
 import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSource, startFromSae } from "./init.js";
-import { type LrScheduleKind, defaultSchedule } from "./schedule.js";
+import { type Optimizer, type OptimizerKind, createOptimizer, defaultScheduleFor, withFinalWeights } from "./optimizer.js";
+import type { LrScheduleKind } from "./schedule.js";
 
 export interface InMemoryOptions {
   steps: number;
   batchSize: number;
   lr: number;
+  /** "adam" (default) or sparsify's "signum" (Schedule-Free SignSGD; result() is its average). */
+  optimizer?: OptimizerKind;
   seed?: number;
   /** Default 1 (0: no clipping). */
   clipGradNorm?: number;
@@ -43,6 +45,7 @@ export class InMemoryTraining {
   readonly sae: Sae;
   readonly inputScale: number;
   private readonly core: TrainingCore;
+  private readonly optimizer: Optimizer;
   private readonly source: ArraySource;
   private readonly x: Float32Array;
   private next = 0;
@@ -62,8 +65,10 @@ export class InMemoryTraining {
         batchSize: o.batchSize, seed, normalizeActivations, decoderInitNorm: defaultDecoderInitNorm(cfg), bDecInit: o.bDecInit ?? "mean",
       });
     }
-    this.core = new TrainingCore(this.sae, new Adam(this.sae.params), {
-      schedule: defaultSchedule(o.lr, o.steps, o.lrSchedule), clipGradNorm: o.clipGradNorm ?? 1,
+    const kind = o.optimizer ?? "adam";
+    this.optimizer = createOptimizer(kind, this.sae.params);
+    this.core = new TrainingCore(this.sae, this.optimizer, {
+      schedule: defaultScheduleFor(kind, o.lr, o.steps, o.lrSchedule), clipGradNorm: o.clipGradNorm ?? 1,
       deadAfterTokens: o.deadAfterTokens ?? 10_000_000, seed,
     });
     this.x = new Float32Array(o.batchSize * acts.d);
@@ -93,8 +98,11 @@ export class InMemoryTraining {
     return out;
   }
 
-  /** The SAE as trained, taking unscaled inputs (the input scale folded into its weights). */
+  /**
+   * The SAE as trained, taking unscaled inputs (the input scale folded into its weights):
+   * with signum, the running average of its iterates (a copy; training can go on).
+   */
   result(): Sae {
-    return withInputScaleFolded(this.sae, this.inputScale);
+    return withInputScaleFolded(withFinalWeights(this.sae, this.optimizer), this.inputScale);
   }
 }

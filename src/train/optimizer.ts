@@ -3,9 +3,11 @@
  * (adam.ts), as SAELens and dictionary_learning train, and "signum", Schedule-Free SignSGD
  * (schedule-free.ts), sparsify's default.
  */
-import type { ParamSet } from "../sae/sae.js";
+import { createSae } from "../sae/registry.js";
+import { type ParamSet, type Sae, cloneParams } from "../sae/sae.js";
 import { ADAM_DEFAULTS, Adam, type AdamOptions } from "./adam.js";
 import { ScheduleFreeSignSgd } from "./schedule-free.js";
+import { type LrSchedule, type LrScheduleKind, defaultSchedule } from "./schedule.js";
 
 export const OPTIMIZERS = ["adam", "signum"] as const;
 export type OptimizerKind = (typeof OPTIMIZERS)[number];
@@ -50,4 +52,23 @@ export function createOptimizer(kind: OptimizerKind, params: ParamSet, opts: Opt
     default:
       throw new RangeError(`unknown optimizer ${JSON.stringify(kind)} (known: ${OPTIMIZERS.join(", ")})`);
   }
+}
+
+/**
+ * The default schedule for an optimizer: schedule.ts's warm-up and decay for Adam; none
+ * for Schedule-Free SignSGD, whose averaging does what a decay would (sparsify runs it at a
+ * constant rate).
+ */
+export function defaultScheduleFor(kind: OptimizerKind, lr: number, steps: number, schedule?: LrScheduleKind): LrSchedule {
+  const s = defaultSchedule(lr, steps, schedule);
+  return kind === "signum" ? { ...s, warmupSteps: 0, decayStart: steps } : s;
+}
+
+/**
+ * The SAE as its training ends: the SAE itself for Adam; for Schedule-Free, a copy holding
+ * the running average (the SAE keeps the point training goes on from).
+ */
+export function withFinalWeights(sae: Sae, optimizer: Optimizer): Sae {
+  const weights = optimizer.finalWeights(sae.params);
+  return weights === sae.params ? sae : createSae(sae.cfg, cloneParams(weights), sae.buffers);
 }

@@ -26,18 +26,18 @@ import { type ActivationSource, checkFinite, columns, passesOver, peekWholeRows,
 import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
-import { type Sae, type StepStats, cloneParams } from "../sae/sae.js";
+import type { Sae, StepStats } from "../sae/sae.js";
 import { logFeatureSparsity, withInputScaleFolded } from "../sae/saelens-format.js";
 import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSample, startFromSae } from "./init.js";
-import { OPTIMIZERS, type Optimizer, type OptimizerKind, createOptimizer } from "./optimizer.js";
+import { OPTIMIZERS, type Optimizer, type OptimizerKind, createOptimizer, defaultScheduleFor, withFinalWeights } from "./optimizer.js";
 import { resampleDeadLatents } from "./resample.js";
 import { signumDefaultLr } from "./schedule-free.js";
 import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
-import { type LrSchedule, type LrScheduleKind, defaultSchedule, validateSchedule } from "./schedule.js";
+import { type LrSchedule, type LrScheduleKind, validateSchedule } from "./schedule.js";
 import { claimFolders } from "../util/folder-lock.js";
 
 export const METRICS_FILE = "metrics.jsonl";
@@ -170,16 +170,14 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   const optimizer = o.optimizer ?? "adam";
   if (!(OPTIMIZERS as readonly string[]).includes(optimizer)) throw new RangeError(`unknown optimizer ${JSON.stringify(optimizer)} (known: ${OPTIMIZERS.join(", ")})`);
   const lr = o.lr ?? (optimizer === "signum" ? signumDefaultLr(cfg.d_sae) : DEFAULT_ADAM_LR);
-  const sched = defaultSchedule(lr, o.steps, o.lrSchedule);
-  // Schedule-Free needs no warm-up or decay: its average does what a decay would.
-  const scheduleFree = optimizer === "signum";
+  const sched = defaultScheduleFor(optimizer, lr, o.steps, o.lrSchedule);
   const r: Resolved = {
     steps: o.steps,
     batchSize: o.batchSize,
     optimizer,
     lr,
-    lrWarmupSteps: o.lrWarmupSteps ?? (scheduleFree ? 0 : sched.warmupSteps),
-    lrDecayStart: o.lrDecayStart ?? (scheduleFree ? o.steps : sched.decayStart),
+    lrWarmupSteps: o.lrWarmupSteps ?? sched.warmupSteps,
+    lrDecayStart: o.lrDecayStart ?? sched.decayStart,
     lrSchedule: sched.kind!,
     lrEnd: o.lrEnd ?? lr / 10,
     lrCycles: o.lrCycles ?? 1,
@@ -584,9 +582,7 @@ class TrainingRun {
    * copied: training goes on from its own point), the input scale folded into them.
    */
   private asSaved(): Sae {
-    const weights = this.optimizer.finalWeights(this.sae.params);
-    const sae = weights === this.sae.params ? this.sae : createSae(this.cfg, cloneParams(weights), this.sae.buffers);
-    return withInputScaleFolded(sae, this.inputScale);
+    return withInputScaleFolded(withFinalWeights(this.sae, this.optimizer), this.inputScale);
   }
 
   /** Saves the SAE when the run is complete; the result either way. */

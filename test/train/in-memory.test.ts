@@ -40,4 +40,18 @@ describe("in-memory training", () => {
       for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i]!, 4);
     });
   }
+
+  it("with signum: the SAE trainSae saves (the running average), while training goes on from its own point", () => {
+    const cfg = defaultConfig({ architecture: "topk", d_in: d, d_sae: 64, k: 4 });
+    const o = { ...opts, optimizer: "signum" as const, lr: 1e-2 };
+    const want = trainSae(cfg, new ArraySource(data, d, opts.seed), { ...o, progress: false });
+    const t = new InMemoryTraining(cfg, acts, o);
+    t.run(13);
+    t.run(100);
+    const result = t.result();
+    for (const [p, tensor] of result.params) {
+      expect(Array.from(tensor.data), p).toEqual(Array.from(want.sae.params.get(p)!.data));
+      expect(Array.from(t.sae.params.get(p)!.data), p).not.toEqual(Array.from(tensor.data));
+    }
+  });
 });
