@@ -302,7 +302,7 @@ export function registerTrain(program: Command): void {
     .option("--target-hook <names>", "with --model: a later hook the SAE predicts instead (a transcoder); with several hooks, one each, paired in order (blocks.*.hook_mlp_out)")
     .option("--tokens <n>", "with --model: positions of text held in memory and cycled over (default: steps x batch, one pass)", positiveInt)
     .option("--exclude-bos", "with --model: leave each context's first position (BOS) out")
-    .option("--exclude-tokens <ids>", "leave out the positions of these tokens, wherever they are (SAELens' exclude_special_tokens, sparsify's exclude_tokens): \"special\" for the model's BOS, EOS and special tokens (as a store's manifest lists them), or ids, e.g. 0,1; with --model or an activation store", tokenExclusions)
+    .option("--exclude-tokens <ids>", "leave out the positions of these tokens, wherever they are (SAELens' exclude_special_tokens, sparsify's exclude_tokens): \"special\" for the model's BOS, EOS and special tokens (as a store's manifest lists them), or ids, e.g. 0,1; with --model, an activation store or a SAELens cache (by its token_ids)", tokenExclusions)
     .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16)
     .option("--eval-every <steps>", "with --model or an activation store: every this many steps, splice the SAE into the model (a store's manifest names it) on held-out text and log CE loss recovered and the KL score in metrics.jsonl (0: never)", nonNegativeInt, 0)
     .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts, or after the store's)", positiveInt, 4096)
