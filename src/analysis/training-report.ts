@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { METRICS_FILE } from "../train/trainer.js";
+import { subfolders } from "../util/folders.js";
 import { svgToPng } from "./png.js";
 import { escapeXml } from "./svg.js";
 import { parseMetricsJsonl, type RunMetrics, trainingFigures } from "./training-figures.js";
@@ -20,6 +21,18 @@ export function readRunMetrics(dir: string, name = basename(dir)): RunMetrics {
   const records = parseMetricsJsonl(readFileSync(path, "utf8"));
   if (records.length === 0) throw new Error(`${path}: no metrics records yet`);
   return { name, records };
+}
+
+/**
+ * The runs of a folder: the run itself when it holds metrics.jsonl, else every run folder
+ * inside it (what a --sweep, or training several hooks at once, writes), each named
+ * `folder/run`.
+ */
+export function readRunsIn(dir: string): RunMetrics[] {
+  if (existsSync(join(dir, METRICS_FILE))) return [readRunMetrics(dir)];
+  const inside = subfolders(dir, (p) => existsSync(join(p, METRICS_FILE)));
+  if (inside.length === 0) return [readRunMetrics(dir)]; // says what is missing
+  return inside.map((name) => readRunMetrics(join(dir, name), `${basename(dir)}/${name}`));
 }
 
 /** Writes `<metric>.svg` and `<metric>.png` for every metric and `training.html`; returns the file names. */

@@ -1,9 +1,9 @@
 /** Training curves from a real run's metrics.jsonl. */
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { svgToPng } from "../../src/analysis/png.js";
-import { readRunMetrics, writeTrainingReport } from "../../src/analysis/training-report.js";
+import { readRunMetrics, readRunsIn, writeTrainingReport } from "../../src/analysis/training-report.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { SuperpositionSource } from "../../src/synthetic/superposition.js";
 import { trainSae } from "../../src/train/trainer.js";
@@ -48,6 +48,16 @@ describe("training curves", () => {
     expect(svg).toContain("CE loss recovered (spliced into the model)");
     // Steps 10, 20 and 30 only: the records without an evaluation are left out, not drawn as gaps.
     expect([...svg.matchAll(/<polyline [^>]*points="([^"]*)"/g)].map((m) => m[1]!.split(" ").length)).toEqual([3]);
+  });
+
+  it("takes a folder of runs (a sweep's) as each run in it, named folder/run", () => {
+    // The first test's runs a and b sit in `dir`, beside folders that are not runs.
+    const runs = readRunsIn(dir);
+    expect(runs.map((r) => r.name)).toEqual(expect.arrayContaining([`${basename(dir)}/a`, `${basename(dir)}/b`]));
+    expect(runs.find((r) => r.name.endsWith("/a"))!.records).toEqual(readRunMetrics(join(dir, "a")).records);
+    expect(readRunsIn(join(dir, "a")).map((r) => r.name)).toEqual(["a"]);
+    mkdirSync(join(dir, "no-runs"));
+    expect(() => readRunsIn(join(dir, "no-runs"))).toThrow(/no-runs: no metrics.jsonl/);
   });
 
   it("names the folder that has no metrics", () => {
