@@ -282,6 +282,7 @@ export function registerTrain(program: Command): void {
     .addOption(new Option("--normalize <how>", "expected_norm: scale inputs so E||x||^2 = d_in (folded at save)").choices(["none", "expected_norm"]).default("none"))
     .option("--dead-after-tokens <n>", "a latent is dead after this many tokens without firing", positiveInt, 10_000_000)
     .option("--resample-every <steps>", "resample latents silent for the last half of every this many steps (Anthropic, dictionary_learning; 0: never)", nonNegativeInt, 0)
+    .option("--k-decay-steps <n>", "topk, abstopk: start at k = min(d_sae, 10 x d_in) and decay linearly to --k over this many steps, as sparsify's k_decay_steps (0: --k throughout)", nonNegativeInt, 0)
     .option("--feature-sampling-window <n>", "steps over which sparsity.safetensors counts each latent's firing frequency (the final ones)", positiveInt, 2000)
     .option("--log-every <n>", "steps per metrics record", positiveInt, 100)
     .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
@@ -405,7 +406,7 @@ function trainOptionsOf(o: Record<string, any>): TrainOptions {
     steps: o.steps, batchSize: o.batch, optimizer: o.optimizer, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
     lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
     clipGradNorm: o.clip, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
-    deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
+    deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, kDecaySteps: o.kDecaySteps, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
     outDir: o.out, resume: o.resume === true,
     onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
   };
@@ -416,7 +417,7 @@ function trainOptionsOf(o: Record<string, any>): TrainOptions {
  * of one stream must share (the data, steps, batch, precision) is not among them.
  */
 const SWEEPABLE_TRAINING = ["optimizer", "lr", "warmup-steps", "decay-start", "lr-schedule", "lr-end", "lr-cycles", "clip", "seed",
-  "b-dec-init", "normalize", "dead-after-tokens", "resample-every"];
+  "b-dec-init", "normalize", "dead-after-tokens", "resample-every", "k-decay-steps"];
 
 /**
  * The runs --sweep asks for: every combination of the values given, each the command's

@@ -60,6 +60,8 @@ export interface TrainStep {
    * the activation at its output hook (an MLP's output for an MLP's input).
    */
   target?: Float32Array;
+  /** TopK and AbsTopK: the k this step selects instead of the config's (sparsify's k decay). */
+  k?: number;
 }
 
 /** The reconstruction target of a step: its target, or x for a plain SAE. */

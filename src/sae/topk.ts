@@ -27,8 +27,7 @@ export class TopKSae extends TopKFamilySae {
   }
 
   /** The k latents each token keeps: its top k, or with groupmax the best of each run. */
-  private select(pre: Float32Array, batch: number): SparseCode {
-    const k = this.cfg.k;
+  private select(pre: Float32Array, batch: number, k = this.cfg.k): SparseCode {
     if (this.cfg.activation !== "groupmax") return this.selectTopK(pre, batch, k, this.mode, this.b_enc);
     const code = this.codeBuffers("code", batch, batch * k);
     fixedKRowPtr(batch, k, code.rowPtr);
@@ -39,8 +38,10 @@ export class TopKSae extends TopKFamilySae {
   protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const xc = this.centered(s.x, s.batch);
     const pre = this.preActivations(xc, s.batch);
-    const code = this.select(pre, s.batch);
-    const multiK = this.cfg.multi_topk ? Math.min(4 * this.cfg.k, this.cfg.d_sae) : 0;
+    const k = s.k ?? this.cfg.k;
+    if (k !== this.cfg.k && this.cfg.activation === "groupmax") throw new RangeError("groupmax keeps one latent per run of d_sae / k: its k cannot change during training");
+    const code = this.select(pre, s.batch, k);
+    const multiK = this.cfg.multi_topk ? Math.min(4 * k, this.cfg.d_sae) : 0;
     return this.finishStep(code, pre, xc, s, grads, this.mode, this.cfg, multiK);
   }
 }

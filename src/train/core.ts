@@ -27,6 +27,18 @@ export interface CoreOptions {
   deadAfterTokens: number;
   /** Seed of the variational SAEs' noise streams. */
   seed: number;
+  /**
+   * TopK and AbsTopK: k starts at `from` and falls linearly to the config's k over `steps`
+   * steps, as sparsify's k_decay_steps (many latents train at first, so fewer die).
+   */
+  kDecay?: { from: number; steps: number };
+}
+
+/** The k a step selects under a k decay from `from` to `to` over `steps` steps (sparsify's get_current_k). */
+export function decayedK(from: number, to: number, steps: number, step: number): number {
+  if (step >= steps) return to;
+  const progress = step / steps;
+  return Math.round(from * (1 - progress) + to * progress);
 }
 
 /**
@@ -63,14 +75,19 @@ export class TrainingCore {
     this.fired = new Uint8Array(sae.cfg.d_sae);
   }
 
-  /** One step on x [batch, d_in] (and a transcoder's targets) at 0-based step `step`. */
-  step(x: Float32Array, batch: number, step: number, target?: Float32Array): { stats: StepStats; lr: number } {
+  /**
+   * One step on x [batch, d_in] (and a transcoder's targets) at 0-based step `step`; `k`
+   * is the k it selected, under a k decay.
+   */
+  step(x: Float32Array, batch: number, step: number, target?: Float32Array): { stats: StepStats; lr: number; k?: number } {
     const { sae, grads, dead, tokensSinceFired } = this;
     const { d_in: d, d_sae: m } = sae.cfg;
     const k = kernels();
     for (let j = 0; j < m; j++) dead[j] = tokensSinceFired[j]! >= this.o.deadAfterTokens ? 1 : 0;
 
-    const stats = sae.lossAndGrad({ x, batch, step, seed: this.o.seed, dead, target }, grads);
+    const decay = this.o.kDecay;
+    const kNow = decay && "k" in sae.cfg ? decayedK(decay.from, sae.cfg.k, decay.steps, step) : undefined;
+    const stats = sae.lossAndGrad({ x, batch, step, seed: this.o.seed, dead, target, ...(kNow !== undefined ? { k: kNow } : {}) }, grads);
     if (!Number.isFinite(stats.loss)) {
       throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate or normalise the inputs`);
     }
@@ -86,7 +103,7 @@ export class TrainingCore {
     this.fired.fill(0);
     markFired(stats.code, this.fired);
     for (let j = 0; j < m; j++) tokensSinceFired[j] = this.fired[j] ? 0 : tokensSinceFired[j]! + batch;
-    return { stats, lr };
+    return { stats, lr, ...(kNow !== undefined ? { k: kNow } : {}) };
   }
 }
 

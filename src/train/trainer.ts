@@ -93,6 +93,11 @@ export interface TrainOptions {
    */
   resampleEvery?: number;
   /**
+   * TopK and AbsTopK: start at k = min(d_sae, 10 d_in) and decay linearly to the config's k
+   * over this many steps, as sparsify's k_decay_steps (0, the default: k throughout).
+   */
+  kDecaySteps?: number;
+  /**
    * Steps over which each latent's firing frequency is counted for sparsity.safetensors
    * (SAELens' feature_sampling_window, 2000): the final window, or the whole run if shorter.
    */
@@ -193,6 +198,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     normalizeActivations: o.normalizeActivations ?? "none",
     deadAfterTokens: o.deadAfterTokens ?? 10_000_000,
     resampleEvery: o.resampleEvery ?? 0,
+    kDecaySteps: o.kDecaySteps ?? 0,
     featureSamplingWindow: o.featureSamplingWindow ?? 2000,
     logEvery: o.logEvery ?? 100,
     evalEvery: o.evalEvery ?? 0,
@@ -212,11 +218,14 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   if (!MATMUL_PRECISIONS.includes(r.matmulPrecision)) {
     throw new RangeError(`training option matmulPrecision must be one of ${MATMUL_PRECISIONS.join(", ")}, got ${JSON.stringify(r.matmulPrecision)}`);
   }
-  for (const name of ["resampleEvery", "evalEvery"] as const) {
+  for (const name of ["resampleEvery", "evalEvery", "kDecaySteps"] as const) {
     if (!Number.isSafeInteger(r[name]) || r[name] < 0) throw new RangeError(`training option ${name} must be a non-negative integer, got ${r[name]}`);
   }
   if (r.resampleEvery > 0 && (cfg.architecture === "vaease" || cfg.architecture === "mp")) {
     throw new RangeError(`resampling needs a linear encoder; a ${cfg.architecture} SAE has none`);
+  }
+  if (r.kDecaySteps > 0 && !((cfg.architecture === "topk" && cfg.activation === "topk") || cfg.architecture === "abstopk")) {
+    throw new RangeError(`a k decay is for TopK and AbsTopK SAEs (sparsify's k_decay_steps), not ${cfg.architecture}${cfg.architecture === "topk" ? " with groupmax" : ""}`);
   }
   return r;
 }
@@ -495,6 +504,7 @@ class TrainingRun {
     const o = this.o;
     this.core = new TrainingCore(this.sae, this.optimizer, {
       schedule: scheduleOf(o), clipGradNorm: o.clipGradNorm, deadAfterTokens: o.deadAfterTokens, seed: o.seed,
+      ...(o.kDecaySteps > 0 ? { kDecay: { from: Math.min(this.cfg.d_sae, Math.round(10 * this.cfg.d_in)), steps: o.kDecaySteps } } : {}),
     }, this.tokensSinceFired);
     this.windowStart = performance.now();
   }
@@ -521,7 +531,7 @@ class TrainingRun {
       const kept = o.outDir && hasCheckpoint(o.outDir) ? "; the last checkpoint is intact" : "";
       throw new Error(`${(err as Error).message} (--lr, --normalize expected_norm)${kept}`);
     }
-    const { stats, lr } = stepped;
+    const { stats, lr, k } = stepped;
     // Windows end at the last step, so the saved sparsity always covers a whole window.
     if ((o.steps - step) % o.featureSamplingWindow === 0) {
       this.fireCounts.fill(0);
@@ -532,6 +542,7 @@ class TrainingRun {
     this.tokens += B;
     this.windowTokens += B;
     accumulate(this.window, stats, target ?? x, B, d, this.core.dead);
+    if (k !== undefined) this.window.add("k", k);
     if (o.resampleEvery > 0) {
       let count = 0;
       if ((step + 1) % o.resampleEvery === 0) {

@@ -21,6 +21,7 @@ import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/s
 import { ReconstructionMetrics } from "../../src/eval/metrics.js";
 import { createSae, withInferenceK } from "../../src/sae/registry.js";
 import { checkpointPath } from "../../src/train/checkpoint.js";
+import { decayedK } from "../../src/train/core.js";
 import { lrAt } from "../../src/train/schedule.js";
 import { METRICS_FILE, type MetricsRecord, type TrainOptions, trainSae } from "../../src/train/trainer.js";
 import { tempDir } from "../helpers.js";
@@ -162,6 +163,8 @@ describe("runs are reproducible and resumable", () => {
     ["relu with resampling", defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 4 }), { resampleEvery: 10 }],
     // sparsify's Schedule-Free SignSGD: its iterate, average and weight sum resume too.
     ["topk with signum", cfgs[0]!, { optimizer: "signum", lr: undefined }],
+    // sparsify's k decay, resumed mid-decay.
+    ["abstopk with k decay", defaultConfig({ architecture: "abstopk", d_in: 32, d_sae: 128, k: 4 }), { kDecaySteps: 50 }],
     ["relu with signum and resampling", defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 4 }), { optimizer: "signum", lr: 2e-3, resampleEvery: 10 }],
   ];
   for (const [name, cfg, extra] of cases) {
@@ -341,6 +344,20 @@ describe("training constraints and bad input", () => {
     expect(logged[20]!.lr).toBeCloseTo(1e-3 + (1e-2 - 1e-3) * (1 + Math.cos((16 * Math.PI) / 32)) / 2, 12);
     expect(() => trainSae(cfg, new SuperpositionSource({ d: 16, nFeatures: 40, seed: 4 }), { ...o, lrEnd: 0, progress: false }))
       .toThrow(/starts from lr_end, which is 0/);
+  });
+
+  it("a k decay (sparsify's) selects k = min(d_sae, 10 d_in) at first and the SAE's k from the end of the decay on", () => {
+    expect([0, 5, 9, 10, 30].map((t) => decayedK(64, 8, 10, t))).toEqual([64, 36, 14, 8, 8]);
+    const cfg = defaultConfig({ architecture: "abstopk", d_in: 4, d_sae: 64, k: 3 });
+    const logged: MetricsRecord[] = [];
+    trainSae(cfg, new SuperpositionSource({ d: 4, nFeatures: 20, seed: 4 }), { steps: 14, batchSize: 32, lr: 1e-3, kDecaySteps: 10, logEvery: 1,
+      progress: false, onLog: (m) => logged.push(m) });
+    // AbsTopK's L0 is exactly its k: 40 (10 d_in) down to 3.
+    const ks = Array.from({ length: 14 }, (_, t) => decayedK(40, 3, 10, t));
+    expect(logged.map((m) => m.k)).toEqual(ks);
+    expect(logged.map((m) => m.l0)).toEqual(ks);
+    expect(() => trainSae(defaultConfig({ architecture: "relu", d_in: 4, d_sae: 8 }), new SuperpositionSource({ d: 4, nFeatures: 20 }), { steps: 2, batchSize: 8, kDecaySteps: 5, progress: false }))
+      .toThrow(/a k decay is for TopK and AbsTopK SAEs .* not relu/);
   });
 
   it("input normalisation is folded into the saved weights", () => {
