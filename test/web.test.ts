@@ -115,6 +115,18 @@ describe("the explorer page", async () => {
     el("arch").value = "topk";
   });
 
+  it("trains with sparsify's optimizer when asked, keeping the running average it ends with", async () => {
+    Object.assign(el("optimizer"), { value: "signum" });
+    el("lr").value = "0.02";
+    await el("train").fire("click");
+    expect(el("train-status").textContent).toMatch(/^step 60 \/ 60: loss [\d.]+, FVU [\d.]+/);
+    expect(el("sae-status").textContent).toBe("topk trained here (60 steps, signum): topk, d_in = 16, d_sae = 64, k = 4");
+    el("optimizer").value = "adam";
+    el("lr").value = "0.003";
+    await el("train").fire("click");
+    expect(el("sae-status").textContent).toBe("topk trained here (60 steps): topk, d_in = 16, d_sae = 64, k = 4");
+  });
+
   it("downloads the SAE in SAELens format", async () => {
     await el("download").fire("click");
     const links = el("download-links").innerHTML;

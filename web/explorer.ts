@@ -207,8 +207,9 @@ async function train(): Promise<void> {
   const cfg = defaultConfig(arch === "mp" ? { ...base, max_iterations: num("k") }
     : "k" in defaultConfig(base) ? { ...base, k: num("k") } : base);
   const normalize = ($("normalize") as HTMLInputElement).checked ? "expected_norm" as const : "none" as const;
+  const optimizer = ($("optimizer") as HTMLSelectElement).value === "signum" ? "signum" as const : "adam" as const;
   const run = new InMemoryTraining(cfg, acts, {
-    steps, batchSize: num("batch"), lr: num("lr"), seed: 0, normalizeActivations: normalize, ...(start ? { initialSae: start } : {}),
+    steps, batchSize: num("batch"), lr: num("lr"), optimizer, seed: 0, normalizeActivations: normalize, ...(start ? { initialSae: start } : {}),
   });
   const curve: { step: number[]; loss: number[]; fvu: number[] } = { step: [], loss: [], fvu: [] };
   const t0 = performance.now();
@@ -228,7 +229,8 @@ async function train(): Promise<void> {
     await tick();
   }
   // result() takes raw inputs: a normalising run's scale is already folded into its weights.
-  const saeName = start ? `${state.saeName}, fine-tuned here (${steps} steps)` : `${arch} trained here (${steps} steps)`;
+  const how = `${steps} steps${optimizer === "signum" ? ", signum" : ""}`;
+  const saeName = start ? `${state.saeName}, fine-tuned here (${how})` : `${arch} trained here (${how})`;
   Object.assign(state, { sae: run.result(), saeName, metadata: start ? state.metadata : {} });
   describeSae();
 }
