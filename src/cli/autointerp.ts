@@ -57,7 +57,7 @@ export function registerAutoInterp(program: Command): void {
     try {
       r = await runAutoInterp(loaded.model, sae, contexts, (id) => tokenizer.decode([id]),
         openAiChat({ baseUrl: o.llmUrl, model: o.llmModel, apiKey }), cfg, {
-          hook, ctx: o.ctx, batch: o.batch, special: specialTokens(loaded.model.cfg), latents, concurrency: o.concurrency,
+          hook, ctx: o.ctx, batch: o.batch, special: specialTokens(loaded.model.cfg, loaded.tokenizer), latents, concurrency: o.concurrency,
           done: journal?.done, onResult: journal?.append,
         });
     } finally {

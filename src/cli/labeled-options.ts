@@ -79,7 +79,7 @@ export async function openModelAndSae(o: Omit<LabeledTaskFlags, "trainPerClass" 
   if (!loaded.tokenizer) throw new Error(`${loaded.source} has no tokenizer to read the texts; pass --tokenizer`);
   const bos = o.bos !== false ? loaded.bosId : null;
   if (o.bos !== false && bos === null) throw new Error("this model has no BOS token id; pass --no-bos");
-  const special = specialTokens(loaded.model.cfg);
+  const special = specialTokens(loaded.model.cfg, loaded.tokenizer);
   return { loaded: loaded as LabeledTask["loaded"], sae, pool: { hook: sae.hook, ctx: o.ctx, bos, special, batch: o.batch } };
 }
 

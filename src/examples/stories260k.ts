@@ -222,7 +222,7 @@ export async function runStories260kExample(opts: Stories260kOptions): Promise<E
   const split = splitByClass(labeled, { ...PROBE_DEFAULTS, seed: 42 });
   const cfg = loaded.model.cfg;
   const probed = runSparseProbing(loaded.model, loaded.tokenizer!, saved, split, {
-    hook: o.hook, ctx: o.ctx, bos: cfg.bosTokenId, special: specialTokens(cfg),
+    hook: o.hook, ctx: o.ctx, bos: cfg.bosTokenId, special: specialTokens(cfg, loaded.tokenizer),
     kValues: PROBE_DEFAULTS.kValues, full: true, seed: 42, progress: o.progress,
   });
   const probeRows: ProbeRow[] = [probed.model, ...probed.saes].map((p, i) => ({
