@@ -7,7 +7,8 @@ import { measureSae } from "../eval/measure.js";
 import { fetchSae } from "../sae/open.js";
 import { formatMetrics } from "./lm.js";
 import { SAE_HELP } from "./lm-options.js";
-import { defaultThreads, intList, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { dataExclusions } from "./exclusions.js";
+import { defaultThreads, intList, nonNegativeInt, positiveInt, printJson, tokenExclusions } from "./options.js";
 
 export function registerMeasure(program: Command): void {
   program
@@ -19,13 +20,14 @@ export function registerMeasure(program: Command): void {
     .option("--tensor <name>", "tensor to read from a .safetensors or .pt file, or column of a SAELens cache / .arrow file")
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--seed <n>", "seed of the store's shuffle (which rows are read)", nonNegativeInt, 0)
+    .option("--exclude-tokens <ids>", "leave out the rows of these tokens, as training with --exclude-tokens did: \"special\" (a store's manifest lists them) or ids, e.g. 0,1; a store or a SAELens cache", tokenExclusions)
     .option("--out <file>", "also write the JSON result here")
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .option("--cache-dir <dir>", "where hf: SAEs are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
     .action(async (o) => {
       setThreads(o.threads);
       const { sae } = await fetchSae(o.sae, { cacheDir: o.cacheDir });
-      const source = openActivationSource(o.data, { seed: o.seed, tensor: o.tensor, shape: o.shape });
+      const source = openActivationSource(o.data, { seed: o.seed, tensor: o.tensor, shape: o.shape, excludeTokens: dataExclusions(o.excludeTokens, o.data) });
       const r = measureSae(sae, source, o.tokens);
       const result = { sae: o.sae, data: o.data, architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae, transcoder: source.dTarget !== undefined, ...r };
       if (o.out) writeJsonAtomic(o.out, result);

@@ -13,7 +13,7 @@ import { openActivationSource } from "../data/open.js";
 import { fetchSae } from "../sae/open.js";
 import type { ActivationSource } from "../data/source.js";
 import { StoreSource } from "../data/store-source.js";
-import { isStore, readManifest, storedContexts, storesIn } from "../data/store.js";
+import { storedContexts, storesIn } from "../data/store.js";
 import { openContexts, takeContexts } from "../lm/dataset.js";
 import type { SaeMetadata } from "../sae/saelens.js";
 import type { Sae } from "../sae/sae.js";
@@ -26,6 +26,7 @@ import type { LoadedModel } from "../lm/load.js";
 import { specialTokens } from "../lm/special-tokens.js";
 import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson, tokenExclusions, useMatmulPrecision } from "./options.js";
+import { dataExclusions } from "./exclusions.js";
 
 /** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
 export function addSaeOptions(cmd: Command): Command {
@@ -199,20 +200,6 @@ async function openModelSource(o: Record<string, any>): Promise<{ source: LmSour
 }
 
 /**
- * --exclude-tokens for stored activations: the ids given, or for "special" the special
- * tokens the store's manifest recorded at harvest.
- */
-function storeExclusions(given: "special" | number[] | undefined, data: string): number[] | undefined {
-  if (given !== "special") return given;
-  if (!isStore(data)) throw new Error(`--exclude-tokens special needs an activation store (its manifest lists them) or --model; for ${data} give the token ids`);
-  const m = readManifest(data);
-  if (!m.special_tokens) {
-    throw new Error(`${data}: the store's manifest does not list the model's special tokens (it was harvested before saekit recorded them); give their ids, e.g. --exclude-tokens 0 for Pythia's <|endoftext|>`);
-  }
-  return m.special_tokens;
-}
-
-/**
  * What training on a model logs every --eval-every steps: the SAE spliced in at its hook on
  * the held-out contexts (CE loss with it, CE loss recovered, KL score), as SAELens logs.
  */
@@ -244,7 +231,7 @@ function storeEvaluation(o: Record<string, any>): (source: ActivationSource) => 
     const heldOut = await takeContexts(src.contexts, Math.ceil(o.evalTokens / (m.ctx - 1)));
     if (heldOut.length === 0) throw new Error(`${m.dataset.spec}: no text left after the ${stored} contexts the store holds, to evaluate on`);
     // Positions training left out stay clean in the evaluation too.
-    const excluded = storeExclusions(o.excludeTokens, source.dir);
+    const excluded = dataExclusions(o.excludeTokens, source.dir);
     return { evalEvery: o.evalEvery, evaluate: spliceEvaluation(loaded.model, heldOut, m.ctx, m.hook, m.target_hook, excluded) };
   };
 }
@@ -359,7 +346,7 @@ export function registerTrain(program: Command): void {
       one("a folder of stores");
       for (const name of stores) {
         const data = join(o.data, name);
-        const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows, excludeTokens: storeExclusions(o.excludeTokens, data) });
+        const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows, excludeTokens: dataExclusions(o.excludeTokens, data) });
         const outDir = join(o.out, name);
         const [result] = await trainStoppably([{ cfg: configFor(source, source.d), options: {
           ...trainOptionsOf(o), outDir, metadata: storeMetadata(source, data), ...(await evaluation(source)),
@@ -372,7 +359,7 @@ export function registerTrain(program: Command): void {
     const source = openActivationSource(o.data, {
       seed: o.seed,
       bufferRows: o.bufferRows,
-      excludeTokens: storeExclusions(o.excludeTokens, o.data),
+      excludeTokens: dataExclusions(o.excludeTokens, o.data),
       tensor: o.tensor,
       shape: o.shape,
       superposition: {

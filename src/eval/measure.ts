@@ -14,12 +14,16 @@ export interface MeasureResult {
   sparsity: ReturnType<SparsityMetrics["result"]>;
 }
 
-/** Reads `rows` rows from `source` (moving it), `batch` at a time, and measures the SAE on them. */
-export function measureSae(sae: Sae, source: ActivationSource, rows: number, batch = 4096): MeasureResult {
+/**
+ * Reads `rows` rows from `source` (moving it), `batch` at a time, and measures the SAE on
+ * them: at most one pass over a source of fixed rows, so none is counted twice.
+ */
+export function measureSae(sae: Sae, source: ActivationSource, asked: number, batch = 4096): MeasureResult {
   const d = sae.cfg.d_in;
   if (source.d !== d) throw new RangeError(`the SAE reads ${d}-dim activations, the data has ${source.d}`);
   if (source.dTarget !== undefined && source.dTarget !== d) throw new RangeError(`the targets are ${source.dTarget}-dim, the SAE predicts ${d}`);
-  if (!Number.isSafeInteger(rows) || rows < 1) throw new RangeError(`rows must be a positive integer, got ${rows}`);
+  if (!Number.isSafeInteger(asked) || asked < 1) throw new RangeError(`rows must be a positive integer, got ${asked}`);
+  const rows = Math.min(asked, source.totalRows ?? asked);
   const rec = new ReconstructionMetrics(d);
   const sparsity = new SparsityMetrics(sae.cfg.d_sae);
   const B = Math.min(batch, rows);

@@ -45,6 +45,10 @@ describe("measuring an SAE on stored activations", () => {
     expect(r.rows).toBe(rows);
     expect(r.reconstruction.fvu).toBeCloseTo(want.fvu, 6);
     expect(r.sparsity.l0).toBeCloseTo(want.l0, 10);
+    // Asked for more rows than the source holds: each is measured once, not twice.
+    const more = measureSae(sae, new ArraySource(data, d, 5), 3 * rows, 64);
+    expect(more.rows).toBe(rows);
+    expect(more.reconstruction.fvu).toBeCloseTo(want.fvu, 6);
   });
 
   it("measures a transcoder against the targets its source pairs with the inputs", () => {

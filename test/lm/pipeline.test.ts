@@ -50,6 +50,9 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     const data = JSON.parse(readFileSync(join(runDir, "cfg.json"), "utf8")).saekit.training.data;
     expect(data.exclude_tokens).toEqual([0]);
     expect(data.rows).toBeLessThan(320 - 20); // no BOS row of the 20 contexts, nor separators
+    // Measured on the same rows: each kept row once, however many are asked for.
+    const measured = JSON.parse(saekit("measure", "--sae", runDir, "--data", out, "--exclude-tokens", "special", "--tokens", "100000"));
+    expect(measured.rows).toBe(data.rows);
     // A store from before the list was kept needs the ids; data with no tokens cannot be filtered.
     writeFileSync(join(out, "manifest.json"), JSON.stringify({ ...m, special_tokens: undefined }));
     expect(() => run("train", "--data", out, "--exclude-tokens", "special", "--steps", "1", "--out", join(dir, "no-run")))
