@@ -17,7 +17,7 @@ import { defaultThreads, finiteNumber, nonNegativeInt, positiveInt, printJson } 
  */
 export function addLabeledTaskOptions(cmd: Command, saebenchEval: string, perClass = true): Command {
   cmd
-    .requiredOption("--dataset <path>", "labelled texts: .jsonl or .parquet (or a folder of them) with a text and a label field")
+    .requiredOption("--dataset <path>", "labelled texts: .jsonl, .parquet or .arrow (or a folder of them, a Hugging Face dataset saved to disk included) with a text and a label field")
     .option("--test-dataset <path>", "the dataset's own test split (default: hold test texts out of --dataset)")
     .option("--text-field <name>", "field / column with the text", "text")
     .option("--label-field <name>", "field / column with the class", "label");

@@ -18,7 +18,7 @@ export function addModelOptions(cmd: Command, required = true): Command {
 
 /** --dataset (required unless `required` is false), --ctx, --no-bos, --text-field and --split. */
 export function addDatasetOptions(cmd: Command, ctxDefault = 128, required = true): Command {
-  const dataset = "text: .txt (docs split on <|endoftext|> or blank lines), .jsonl, .parquet (a tokens / input_ids field makes it pretokenized: one context per row), a folder of them, hf:ORG/NAME[/FOLDER][@rev] (a hub dataset, fetched file by file), or sampled:N[:SEED]";
+  const dataset = "text: .txt (docs split on <|endoftext|> or blank lines), .jsonl, .parquet or .arrow (a tokens / input_ids field makes it pretokenized: one context per row), a folder of them (a Hugging Face dataset saved to disk included), hf:ORG/NAME[/FOLDER][@rev] (a hub dataset, fetched file by file), or sampled:N[:SEED]";
   return (required ? cmd.requiredOption("--dataset <path>", dataset) : cmd.option("--dataset <path>", dataset))
     .option("--ctx <n>", "tokens per context", positiveInt, ctxDefault)
     .option("--no-bos", "do not prepend BOS to contexts")

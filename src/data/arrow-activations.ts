@@ -59,7 +59,7 @@ export class ArrowActivations {
    * Arrow file; `column` picks the column (default: the only one of float vectors).
    */
   static open(path: string, column?: string): ArrowActivations {
-    const paths = statSync(path).isDirectory() ? datasetFiles(path) : [path];
+    const paths = statSync(path).isDirectory() ? savedDatasetFiles(path) : [path];
     const files = paths.map((p) => ArrowIpcFile.open(openFileSource(p), p));
     return new ArrowActivations(path, paths, files, column);
   }
@@ -123,7 +123,7 @@ export class ArrowActivations {
 }
 
 /** The .arrow files of a dataset saved to disk, in the order its state.json lists them. */
-function datasetFiles(dir: string): string[] {
+export function savedDatasetFiles(dir: string): string[] {
   const statePath = join(dir, "state.json");
   if (!existsSync(statePath)) {
     const arrow = readdirSync(dir).filter((f) => f.endsWith(".arrow")).sort();

@@ -211,13 +211,14 @@ export function describeType(f: ArrowField): string {
 }
 
 /** `count` list offsets from entry `first` of an offsets buffer, as numbers. */
-function readOffsets(file: ArrowIpcFile, batch: RecordBatch, buffer: number, first: number, count: number, bytes: 4 | 8): number[] {
+export function readOffsets(file: ArrowIpcFile, batch: RecordBatch, buffer: number, first: number, count: number, bytes: 4 | 8): number[] {
   const raw = file.readBuffer(batch, buffer, first * bytes, count * bytes);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   return Array.from({ length: count }, (_, k) => (bytes === 4 ? view.getInt32(k * bytes, true) : Number(view.getBigInt64(k * bytes, true))));
 }
 
-function readInt(view: DataView, at: number, bits: number, signed: boolean): number {
+/** An integer of `bits` bits at `at` (little-endian), as a number. */
+export function readInt(view: DataView, at: number, bits: number, signed: boolean): number {
   switch (bits) {
     case 8: return signed ? view.getInt8(at) : view.getUint8(at);
     case 16: return signed ? view.getInt16(at, true) : view.getUint16(at, true);

@@ -1,11 +1,15 @@
 /**
- * Labelled text datasets for probing: .jsonl or .parquet files (such as Hugging Face's
- * LabHC/bias_in_bios or fancyzhx/ag_news) with a text field and a class field, split into
+ * Labelled text datasets for probing: .jsonl, .parquet or .arrow files (such as Hugging
+ * Face's LabHC/bias_in_bios or fancyzhx/ag_news, downloaded or saved to disk) with a text
+ * field and a class field, split into
  * per-class train and test sets the way SAEBench's sparse probing samples them: a fixed
  * number of texts per class, drawn with a seed, from the dataset's own test split when it
  * has one, else held out of the training file.
  */
 import { Rng } from "../core/rng.js";
+import { ArrowIpcFile } from "../core/arrow-ipc.js";
+import { openFileSource } from "../core/file-range.js";
+import { arrowRecords } from "./arrow-rows.js";
 import { datasetFiles, documentText, jsonlRecords, parquetRows } from "./text.js";
 
 export interface LabeledText {
@@ -23,7 +27,7 @@ export interface LabeledFields {
   attributeField?: string;
 }
 
-/** Every non-empty text of a .jsonl / .parquet file (or folder of them) with its class. */
+/** Every non-empty text of a .jsonl / .parquet / .arrow file (or folder of them) with its class. */
 export async function readLabeledTexts(path: string, o: LabeledFields = {}): Promise<LabeledText[]> {
   const textField = o.textField ?? "text";
   const labelField = o.labelField ?? "label";
@@ -46,12 +50,14 @@ export async function readLabeledTexts(path: string, o: LabeledFields = {}): Pro
   for (const file of datasetFiles(path)) {
     if (file.endsWith(".jsonl")) {
       for (const { where, record } of jsonlRecords(file)) take(where, record);
-    } else if (file.endsWith(".parquet")) {
+    } else if (file.endsWith(".parquet") || file.endsWith(".arrow")) {
       let row = 0;
       const columns = [textField, labelField, ...(attributeField ? [attributeField] : [])];
-      for await (const record of parquetRows(file, columns, "--text-field / --label-field")) take(`${file}: row ${row++}`, record);
+      const records = file.endsWith(".arrow") ? arrowRecords(ArrowIpcFile.open(openFileSource(file), file), columns, "--text-field / --label-field")
+        : parquetRows(file, columns, "--text-field / --label-field");
+      for await (const record of records) take(`${file}: row ${row++}`, record);
     } else {
-      throw new Error(`${file}: a labelled dataset must be .jsonl or .parquet (text and label fields)`);
+      throw new Error(`${file}: a labelled dataset must be .jsonl, .parquet or .arrow (text and label fields)`);
     }
   }
   return out;

@@ -4,12 +4,18 @@
  *             contains it, else by blank lines; or one per line (split: "line")
  *   .jsonl    one JSON object per line, the document in a text field ("text" by default)
  *   .parquet  Hugging Face dataset files: a string column ("text" by default)
- * A folder means every such file in it, in name order; hf:ORG/NAME a dataset repository on
- * the Hugging Face hub, downloaded file by file as reading reaches it (hub-dataset.ts).
+ *   .arrow    the same in Arrow IPC files, as a dataset saved with `save_to_disk` holds them
+ * A folder means every such file in it, in name order (a dataset saved to disk: the files
+ * its state.json lists); hf:ORG/NAME a dataset repository on the Hugging Face hub,
+ * downloaded file by file as reading reaches it (hub-dataset.ts).
  */
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { ArrowIpcFile } from "../core/arrow-ipc.js";
+import { openFileSource } from "../core/file-range.js";
 import type { HubOptions } from "../lm/hub.js";
+import { isArrowDataset, savedDatasetFiles } from "./arrow-activations.js";
+import { intListRows, isIntListColumn, stringRows } from "./arrow-rows.js";
 import { type DocumentSplit, documentSeparator } from "./contexts.js";
 import { isHubDataset, readHubItems } from "./hub-dataset.js";
 
@@ -28,8 +34,9 @@ const CHUNK = 1 << 20;
 export function datasetFiles(path: string): string[] {
   if (!existsSync(path)) throw new Error(`${path}: no such dataset file or folder`);
   if (!statSync(path).isDirectory()) return [path];
-  const files = readdirSync(path).filter((f) => /\.(txt|jsonl|parquet)$/.test(f)).sort().map((f) => join(path, f));
-  if (files.length === 0) throw new Error(`${path}: no .txt, .jsonl or .parquet files in this folder`);
+  if (isArrowDataset(path)) return savedDatasetFiles(path);
+  const files = readdirSync(path).filter((f) => /\.(txt|jsonl|parquet|arrow)$/.test(f)).sort().map((f) => join(path, f));
+  if (files.length === 0) throw new Error(`${path}: no .txt, .jsonl, .parquet or .arrow files in this folder`);
   return files;
 }
 
@@ -53,9 +60,10 @@ export async function* readItems(path: string, opts: TextDatasetOptions = {}): A
   }
   for (const file of datasetFiles(path)) {
     if (file.endsWith(".parquet")) yield* parquetItems(file, opts.textField ?? "text");
+    else if (file.endsWith(".arrow")) yield* arrowItems(file, opts.textField ?? "text");
     else if (file.endsWith(".jsonl")) yield* jsonlItems(file, opts.textField ?? "text");
     else if (file.endsWith(".txt")) yield* textDocuments(file, opts.split ?? "auto");
-    else throw new Error(`${file}: unknown dataset file type (.txt, .jsonl, .parquet)`);
+    else throw new Error(`${file}: unknown dataset file type (.txt, .jsonl, .parquet, .arrow)`);
   }
 }
 
@@ -179,6 +187,27 @@ async function* parquetItems(path: string, column: string): AsyncGenerator<Datas
     }
     index++;
   }
+}
+
+/**
+ * An Arrow file's items (a dataset saved with save_to_disk): its token column's rows when it
+ * has one, else its text column's, null and empty texts skipped.
+ */
+function* arrowItems(path: string, column: string): Generator<DatasetItem> {
+  const file = ArrowIpcFile.open(openFileSource(path), path);
+  const tokens = TOKEN_FIELDS.find((f) => isIntListColumn(file, f));
+  let index = 0;
+  if (tokens) {
+    for (const row of intListRows(file, tokens)) {
+      if (row === null) throw new Error(`${path}: row ${index} has no ${tokens}`);
+      yield tokenRow(row, `${path}: row ${index++}`);
+    }
+    return;
+  }
+  if (!file.fields.some((f) => f.name === column)) {
+    throw new Error(`${path}: no column "${column}" (has ${file.fields.map((f) => f.name).join(", ")}); set --text-field`);
+  }
+  for (const text of stringRows(file, column)) if (text !== null && text.trim()) yield text;
 }
 
 /**

@@ -1,7 +1,8 @@
 /** Text datasets and context packing. */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Field, FixedSizeList, Int32, Int64, LargeList, List, Table, tableToIPC, Utf8, vectorFromArray } from "apache-arrow";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import { contextsFromItems, packContexts, splitDocuments } from "../../src/data/contexts.js";
@@ -104,6 +105,37 @@ describe("text datasets", () => {
     const pq = join(dir, "tok.parquet");
     writeFileSync(pq, new Uint8Array(buf));
     expect((await all(readItems(pq))).map((r) => [...(r as Int32Array)])).toEqual([[1, 2, 3, 4], [5, 6, 7, 8]]);
+  });
+
+  it("reads datasets saved to disk (Arrow, as datasets' save_to_disk and SAELens' pretokenize runner write them)", async () => {
+    // A text dataset in two files, in the order state.json lists them (not name order), with a null and an empty text.
+    const saved = join(dir, "saved-text");
+    mkdirSync(saved);
+    const texts = [["first story", null, "second story"], ["", "third story"]];
+    texts.forEach((t, i) => writeFileSync(join(saved, `part-${i}.arrow`),
+      tableToIPC(new Table({ text: vectorFromArray(t, new Utf8()), id: vectorFromArray(t.map((_, j) => j), new Int32()) }), "stream")));
+    writeFileSync(join(saved, "state.json"), JSON.stringify({ _data_files: [{ filename: "part-1.arrow" }, { filename: "part-0.arrow" }] }));
+    expect(await all(readDocuments(saved))).toEqual(["third story", "first story", "second story"]);
+    await expect(all(readItems(saved, { textField: "story" }))).rejects.toThrow(/part-1\.arrow: no column "story" \(has text, id\); set --text-field/);
+    // Pretokenized: input_ids as list<int32>, large list<int64> and fixed-size list<int32>, ahead of the text.
+    const rows = [[5, 6, 7, 8], [9, 10, 11, 12], [1, 2, 3, 4]];
+    const ids = {
+      list: vectorFromArray(rows, new List(new Field("item", new Int32(), true))),
+      large: vectorFromArray(rows.map((r) => r.map(BigInt)), new LargeList(new Field("item", new Int64(), true))),
+      fixed: vectorFromArray(rows, new FixedSizeList(4, new Field("item", new Int32(), true))),
+    };
+    for (const [kind, column] of Object.entries(ids)) {
+      const file = join(dir, `ids-${kind}.arrow`);
+      writeFileSync(file, tableToIPC(new Table({ input_ids: column, text: vectorFromArray(["a", "b", "c"], new Utf8()) }), kind === "fixed" ? "file" : "stream"));
+      expect((await all(readItems(file))).map((r) => [...(r as Int32Array)]), kind).toEqual(rows);
+    }
+    // A labelled one (probing): text beside an int64 class label, as a ClassLabel saves it.
+    const labeled = join(dir, "labeled.arrow");
+    writeFileSync(labeled, tableToIPC(new Table({
+      text: vectorFromArray(["a cat", null, "a dog"], new Utf8()), label: vectorFromArray([2n, 0n, 1n], new Int64()),
+    }), "stream"));
+    expect(await readLabeledTexts(labeled)).toEqual([{ text: "a cat", label: "2" }, { text: "a dog", label: "1" }]);
+    await expect(readLabeledTexts(labeled, { labelField: "topic" })).rejects.toThrow(/no column "topic" \(has text, label\); set --text-field \/ --label-field/);
   });
 
   // Files DuckDB wrote (test/fixtures/parquet/make_fixtures.mjs): zstd, gzip and V2 pages with
