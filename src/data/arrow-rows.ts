@@ -60,11 +60,12 @@ export function* intListRows(file: ArrowIpcFile, name: string): Generator<Int32A
     const n = rowsOf(file, batch, start, name);
     if (n === 0) continue;
     const valid = validity(file, batch, start, n);
+    const childNode = batch.nodes[start.node + 1];
+    if (!childNode) throw new Error(`${file.where}: column "${name}" has no values in a record batch`);
+    if (fixed !== null && childNode.length !== n * fixed) throw new Error(`${file.where}: column "${name}" has ${childNode.length} values for ${n} lists of ${fixed}`);
     // A fixed-size list has only a validity buffer; a list has offsets too.
     const offsets = fixed !== null ? Array.from({ length: n + 1 }, (_, r) => r * fixed)
       : readOffsets(file, batch, start.buffer + 1, 0, n + 1, field.type.name === "LargeList" ? 8 : 4);
-    const childNode = batch.nodes[start.node + 1];
-    if (!childNode) throw new Error(`${file.where}: column "${name}" has no values in a record batch`);
     if (childNode.nullCount > 0) throw new Error(`${file.where}: column "${name}" has ${childNode.nullCount} null token ids`);
     const values = start.buffer + (fixed !== null ? 1 : 2) + 1; // past the list's buffers and the values' validity
     const span = checkedSpan(file, offsets, name);

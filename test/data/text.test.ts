@@ -129,6 +129,23 @@ describe("text datasets", () => {
       writeFileSync(file, tableToIPC(new Table({ input_ids: column, text: vectorFromArray(["a", "b", "c"], new Utf8()) }), kind === "fixed" ? "file" : "stream"));
       expect((await all(readItems(file))).map((r) => [...(r as Int32Array)]), kind).toEqual(rows);
     }
+    // Corrupted files are refused with their name, never a crash or a hang.
+    const good = tableToIPC(new Table({ text: vectorFromArray(["one story", null, "another one"], new Utf8()), input_ids: ids.list }), "stream");
+    const bad = join(dir, "bad.arrow");
+    let refused = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const bytes = good.slice();
+      for (let f = 0; f <= trial % 3; f++) bytes[(trial * 7919 + f * 104729) % bytes.length] ^= 1 << ((trial + f) % 8);
+      writeFileSync(bad, bytes);
+      try {
+        await all(readItems(bad));
+      } catch (err) {
+        refused++;
+        expect((err as Error).constructor, (err as Error).stack).toBe(Error);
+        expect((err as Error).message).toContain(bad);
+      }
+    }
+    expect(refused).toBeGreaterThan(10);
     // A labelled one (probing): text beside an int64 class label, as a ClassLabel saves it.
     const labeled = join(dir, "labeled.arrow");
     writeFileSync(labeled, tableToIPC(new Table({
