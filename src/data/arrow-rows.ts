@@ -62,12 +62,16 @@ export function* intListRows(file: ArrowIpcFile, name: string): Generator<Int32A
     const valid = validity(file, batch, start, n);
     const childNode = batch.nodes[start.node + 1];
     if (!childNode) throw new Error(`${file.where}: column "${name}" has no values in a record batch`);
-    if (fixed !== null && childNode.length !== n * fixed) throw new Error(`${file.where}: column "${name}" has ${childNode.length} values for ${n} lists of ${fixed}`);
+    const values = start.buffer + (fixed !== null ? 1 : 2) + 1; // past the list's buffers and the values' validity
+    if (fixed !== null) {
+      // Checked against the values buffer before anything is sized by the row count.
+      if (childNode.length !== n * fixed) throw new Error(`${file.where}: column "${name}" has ${childNode.length} values for ${n} lists of ${fixed}`);
+      file.bufferPosition(batch, values, 0, n * fixed * (bits / 8));
+    }
     // A fixed-size list has only a validity buffer; a list has offsets too.
     const offsets = fixed !== null ? Array.from({ length: n + 1 }, (_, r) => r * fixed)
       : readOffsets(file, batch, start.buffer + 1, 0, n + 1, field.type.name === "LargeList" ? 8 : 4);
     if (childNode.nullCount > 0) throw new Error(`${file.where}: column "${name}" has ${childNode.nullCount} null token ids`);
-    const values = start.buffer + (fixed !== null ? 1 : 2) + 1; // past the list's buffers and the values' validity
     const span = checkedSpan(file, offsets, name);
     if (offsets[0]! + span > childNode.length) throw new Error(`${file.where}: column "${name}" reads values up to ${offsets[0]! + span} of ${childNode.length}`);
     const raw = file.readBuffer(batch, values, offsets[0]! * (bits / 8), span * (bits / 8));
