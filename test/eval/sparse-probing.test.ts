@@ -139,7 +139,7 @@ describe("labelled datasets", () => {
     await expect(readLabeledTexts(pq, { labelField: "cls" })).rejects.toThrow(/no column "cls"/);
     const txt = join(dir, "l.txt");
     writeFileSync(txt, "plain");
-    await expect(readLabeledTexts(txt)).rejects.toThrow(/must be .jsonl or .parquet/);
+    await expect(readLabeledTexts(txt)).rejects.toThrow(/must be .jsonl, .parquet or .arrow/);
   });
 
   it("draws disjoint per-class splits, halving small classes and dropping tiny ones", () => {
