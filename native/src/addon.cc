@@ -381,32 +381,31 @@ void SparseScatterRows(const Napi::CallbackInfo& info) {
 }
 
 // ------------------------------------------------------------------ elementwise
+// An optimizer's four arrays (parameters, gradients, two state arrays), arguments 0-3, each
+// at least as long as the parameters.
+struct OptimizerArrays {
+  View<float> param, grad, a, b;
+  long n;
+};
+OptimizerArrays optimizer_arrays(const Napi::CallbackInfo& info, const char* a_name, const char* b_name) {
+  OptimizerArrays o{f32(info, 0, "param"), f32(info, 1, "grad"), f32(info, 2, a_name), f32(info, 3, b_name), 0};
+  o.n = static_cast<long>(o.param.length);
+  need(info.Env(), o.grad, o.n, "grad");
+  need(info.Env(), o.a, o.n, a_name);
+  need(info.Env(), o.b, o.n, b_name);
+  return o;
+}
+
 void AdamUpdate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto p = f32(info, 0, "param");
-  auto g = f32(info, 1, "grad");
-  auto m = f32(info, 2, "m");
-  auto v = f32(info, 3, "v");
-  long n = static_cast<long>(p.length);
-  need(env, g, n, "grad");
-  need(env, m, n, "m");
-  need(env, v, n, "v");
-  adam_update(p.data, g.data, m.data, v.data, n, real(info, 4, "lr"), real(info, 5, "beta1"),
+  auto o = optimizer_arrays(info, "m", "v");
+  adam_update(o.param.data, o.grad.data, o.a.data, o.b.data, o.n, real(info, 4, "lr"), real(info, 5, "beta1"),
               real(info, 6, "beta2"), real(info, 7, "eps"), real(info, 8, "bias1"),
               real(info, 9, "bias2"), real(info, 10, "weightDecay"));
 }
 
 void ScheduleFreeSignUpdate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto p = f32(info, 0, "param");
-  auto g = f32(info, 1, "grad");
-  auto z = f32(info, 2, "z");
-  auto x = f32(info, 3, "x");
-  long n = static_cast<long>(p.length);
-  need(env, g, n, "grad");
-  need(env, z, n, "z");
-  need(env, x, n, "x");
-  schedule_free_sign_update(p.data, g.data, z.data, x.data, n, real(info, 4, "lr"),
+  auto o = optimizer_arrays(info, "z", "x");
+  schedule_free_sign_update(o.param.data, o.grad.data, o.a.data, o.b.data, o.n, real(info, 4, "lr"),
                             real(info, 5, "weightDecay"), real(info, 6, "averageWeight"),
                             real(info, 7, "momentum"));
 }
