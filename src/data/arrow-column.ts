@@ -5,7 +5,7 @@
  * Sequence of known length — around floats (16/32/64-bit) or integers. Every list must be
  * full (no nulls) and of its dimension's one size, which each read checks.
  */
-import { ArrowIpcFile, type ArrowField, type ColumnStart, type RecordBatch } from "../core/arrow-ipc.js";
+import type { ArrowField, ArrowIpcFile, ColumnStart, RecordBatch } from "../core/arrow-ipc.js";
 import { type Fail, readFloatsInto } from "../core/byte-source.js";
 
 /** How one dimension is stored: a list with offsets, or a fixed-size list. */
