@@ -22,6 +22,7 @@ import { type LanguageModel, PROJECTED_HOOK } from "../lm/model.js";
 import type { TextTokenizer } from "../lm/tokenizer.js";
 import type { Sae } from "../sae/sae.js";
 import { nnz, type SparseCode } from "../sae/sparse-code.js";
+import { keptPositions } from "../data/token-filter.js";
 import { FeatureCorrelations, type FeatureTables } from "./feature-tables.js";
 
 export interface DashboardOptions {
@@ -41,7 +42,10 @@ export interface DashboardOptions {
   window?: [number, number];
   /** Tokens listed for the largest and smallest logit effects. */
   logitTokens?: number;
+  /** Leave each context's first position (BOS) out (default true). */
   excludeBos?: boolean;
+  /** Token ids whose positions are left out wherever they stand (BOS between documents, EOS, ...). */
+  excludeTokens?: readonly number[];
   seed?: number;
   /**
    * Kept for later calls over the same contexts in the same batches (dashboards of other
@@ -138,6 +142,7 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
   for (const j of o.latents) if (!Number.isInteger(j) || j < 0 || j >= m) throw new RangeError(`latent ${j} is outside 0..${m - 1}`);
   const T = o.ctx;
   const first = o.excludeBos === false ? 0 : 1;
+  const excluded = new Set(o.excludeTokens ?? []);
   const B = o.batch ?? 16;
   const target = Math.ceil(o.tokens / (T - first));
   const slot = new Map(o.latents.map((j, s) => [j, s]));
@@ -151,33 +156,42 @@ export async function buildDashboards(model: LanguageModel, tokenizer: TextToken
   let forwardBatch = 0;
   const runBatch = (batch: Int32Array[]) => {
     const n = batch.length;
-    const per = T - first;
+    const tokens = new Int32Array(n * T);
+    batch.forEach((c, b) => tokens.set(c, b * T));
+    // The positions read: each context's from `first` on, less those of excluded tokens.
+    const at = keptPositions(tokens, n, T, first, excluded);
+    const count = at.rows.length;
+    if (count === 0) {
+      // Every position excluded: nothing to read in these contexts.
+      forwardBatch++;
+      allTokens.push(...batch.map((c) => c.slice()));
+      o.onProgress?.(allTokens.length);
+      return;
+    }
     const hookRows = () => {
-      const tokens = new Int32Array(n * T);
-      batch.forEach((c, b) => tokens.set(c, b * T));
       const act = model.activationAt(tokens, n, T, o.hook);
-      const rows = new Float32Array(n * per * d);
-      for (let b = 0; b < n; b++) rows.set(act.subarray((b * T + first) * d, (b + 1) * T * d), b * per * d);
+      const rows = new Float32Array(count * d);
+      at.rows.forEach((p, i) => rows.set(act.subarray(p * d, (p + 1) * d), i * d));
       return rows;
     };
     const kept = o.cache?.get(forwardBatch);
     const x = kept?.x ?? hookRows();
-    if (x.length !== n * per * d) throw new Error("dashboard: the cache holds other contexts or batches than these");
-    const code = kept?.code ?? sae.encode(x, n * per);
+    if (x.length !== count * d) throw new Error("dashboard: the cache holds other contexts or batches than these");
+    const code = kept?.code ?? sae.encode(x, count);
     if (!kept) o.cache?.put(forwardBatch, x, code);
     forwardBatch++;
-    correlations.add(x, code, n * per);
+    correlations.add(x, code, count);
     const base = allTokens.length * T;
-    for (let r = 0; r < n * per; r++) {
+    for (let r = 0; r < count; r++) {
       for (let e = code.rowPtr[r]!; e < code.rowPtr[r + 1]!; e++) {
         const s = slot.get(code.idx[e]!);
         if (s === undefined || code.val[e] === 0) continue;
-        rows[s]!.push(base + Math.floor(r / per) * T + first + (r % per));
+        rows[s]!.push(base + at.rows[r]!);
         values[s]!.push(code.val[e]!);
       }
     }
     allTokens.push(...batch.map((c) => c.slice()));
-    scored += n * per;
+    scored += count;
     o.onProgress?.(allTokens.length);
   };
   let pending: Int32Array[] = [];

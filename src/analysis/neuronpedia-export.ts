@@ -50,7 +50,7 @@ export async function exportNeuronpedia(model: LanguageModel, tokenizer: TextTok
   const settings = {
     ...o.settings, model_id: o.source.modelId, layer: o.source.layer, sae_set: o.source.saeSet,
     sae_id_suffix: o.source.saeIdSuffix ?? null, dataset: o.source.dataset, hook: o.hook, n_tokens_in_prompt: o.ctx,
-    tokens: o.tokens, exclude_bos: o.excludeBos !== false, top_examples: o.topExamples ?? null, quantiles: o.quantiles ?? null,
+    tokens: o.tokens, exclude_bos: o.excludeBos !== false, ...(o.excludeTokens?.length ? { exclude_tokens: [...o.excludeTokens] } : {}), top_examples: o.topExamples ?? null, quantiles: o.quantiles ?? null,
     per_quantile: o.perQuantile ?? null, logit_tokens: o.logitTokens ?? null, seed: o.seed ?? 0,
     features_per_batch: o.featuresPerBatch ?? 128, latents: o.latents,
   };

@@ -12,9 +12,10 @@ import { promptLatents, promptView } from "../analysis/prompt-view.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { openContexts } from "../lm/dataset.js";
+import { specialTokens } from "../lm/special-tokens.js";
 import { addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { ProgressBar } from "../util/progress.js";
-import { defaultThreads, nonNegativeInt, positiveInt, printJson } from "./options.js";
+import { defaultThreads, nonNegativeInt, positiveInt, printJson, tokenExclusions } from "./options.js";
 
 export function registerDashboard(program: Command): void {
   const cmd = program
@@ -35,7 +36,8 @@ export function registerDashboard(program: Command): void {
     .option("--np-set-name <name>", "--format neuronpedia: the SAE set's name (default: the SAE's folder name)")
     .option("--np-sae-id-suffix <s>", "--format neuronpedia: suffix of the SAE's id after its set (an L0, a step...)")
     .option("--np-dataset <name>", "--format neuronpedia: the dataset's name in the files, e.g. roneneldan/TinyStories (default: --dataset)")
-    .option("--keep-bos", "also look at BOS positions")
+    .option("--keep-bos", "also look at each context's first position (BOS)")
+    .option("--exclude-tokens <ids>", "leave out the positions of these tokens wherever they stand: \"special\" for the model's BOS, EOS and special tokens (BOS between documents included), or ids, e.g. 0,1", tokenExclusions)
     .option("--skip-contexts <n>", "skip this many contexts first", nonNegativeInt, 0)
     .option("--seed <n>", "seed for the quantile examples", nonNegativeInt, 0)
     .option("--threads <n>", "threads", positiveInt, defaultThreads());
@@ -47,6 +49,7 @@ export function registerDashboard(program: Command): void {
     const loaded = await openModel(o);
     const { sae, hook, metadata } = await openSaeAtHook(o);
     const tokenizer = loaded.tokenizer;
+    const excludeTokens: number[] | undefined = o.excludeTokens === "special" ? specialTokens(loaded.model.cfg, tokenizer) : o.excludeTokens;
     if (o.format === "neuronpedia") {
       const layer = hookLayer(hook);
       if (layer === null) throw new Error(`Neuronpedia files name a layer, and ${hook} is outside the blocks`);
@@ -56,7 +59,7 @@ export function registerDashboard(program: Command): void {
       let bar = null as ProgressBar | null;
       const result = await exportNeuronpedia(loaded.model, tokenizer, sae, src.contexts, {
         out: o.out, hook, latents, tokens: o.tokens, ctx: o.ctx, batch: o.batch, topExamples: o.top,
-        quantiles: o.quantiles, perQuantile: o.perQuantile, excludeBos: o.keepBos !== true, seed: o.seed,
+        quantiles: o.quantiles, perQuantile: o.perQuantile, excludeBos: o.keepBos !== true, excludeTokens, seed: o.seed,
         featuresPerBatch: o.featuresPerBatch,
         source: {
           modelId: o.npModelId ?? name(metadata.model_name ?? o.model), layer,
@@ -82,7 +85,7 @@ export function registerDashboard(program: Command): void {
     const bar = new ProgressBar(Math.ceil(o.tokens / (o.ctx - 1)), "dashboard", process.stderr.isTTY === true);
     const d = await buildDashboards(loaded.model, loaded.tokenizer, sae, src.contexts, {
       hook, latents, tokens: o.tokens, ctx: o.ctx, batch: o.batch, topExamples: o.top, quantiles: o.quantiles,
-      perQuantile: o.perQuantile, excludeBos: o.keepBos !== true,
+      perQuantile: o.perQuantile, excludeBos: o.keepBos !== true, excludeTokens,
       seed: o.seed, onProgress: (n) => bar.update(n),
     });
     bar.finish();

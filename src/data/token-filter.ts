@@ -28,6 +28,26 @@ export function countKept(tokens: ArrayLike<number>, excluded: ReadonlySet<numbe
   return kept;
 }
 
+/**
+ * The positions of a batch of n contexts of T tokens that are kept: every one from `first`
+ * on (1 leaves each context's BOS out) whose token is not excluded, as flat indices
+ * b * T + t in order, each with its context's index in the batch. What a splice replaces
+ * and a dashboard reads.
+ */
+export function keptPositions(tokens: Int32Array, n: number, T: number, first: number, excluded: ReadonlySet<number>):
+  { rows: Int32Array; promptOf: Int32Array } {
+  const rows: number[] = [];
+  const promptOf: number[] = [];
+  for (let b = 0; b < n; b++) {
+    for (let t = first; t < T; t++) {
+      if (excluded.has(tokens[b * T + t]!)) continue;
+      rows.push(b * T + t);
+      promptOf.push(b);
+    }
+  }
+  return { rows: Int32Array.from(rows), promptOf: Int32Array.from(promptOf) };
+}
+
 /** Refuses an exclusion that leaves nothing to train on, naming the source. */
 export function checkSomethingKept(kept: number, excluded: ReadonlySet<number>, where: string): void {
   if (kept === 0) throw new Error(`${where}: every position holds an excluded token (${[...excluded].join(", ")}); nothing is left to train on`);

@@ -21,6 +21,7 @@ import type { LanguageModel } from "../lm/model.js";
 import { prefixCode } from "../sae/matryoshka.js";
 import type { Sae } from "../sae/sae.js";
 import { meanL0 } from "../sae/sparse-code.js";
+import { keptPositions } from "../data/token-filter.js";
 import { ProgressBar } from "../util/progress.js";
 import { ReconstructionMetrics, SparsityMetrics } from "./metrics.js";
 
@@ -165,7 +166,7 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
     const n = batch.length;
     const tokens = new Int32Array(n * T);
     batch.forEach((c, b) => tokens.set(c, b * T));
-    const at = splicedPositions(tokens, n, T, first, excluded);
+    const at = keptPositions(tokens, n, T, first, excluded);
     // The clean run, keeping every hook an SAE reads or writes, and the residual stream
     // entering each output hook's block, where the passes that change it resume.
     const acts = new Map<string, Float32Array>();
@@ -235,25 +236,6 @@ export function evaluateSplicesOn(model: LanguageModel, targets: readonly Splice
     const z = zeroSums.get(run.hookOut)!;
     return run.result(seen, positions, cleanSum / positions, { ce: z.ce / positions, kl: z.kl / positions });
   });
-}
-
-/**
- * The positions a batch's reconstructions replace (and zero ablation zeroes): every one
- * from `first` on whose token is not excluded, as flat indices b * T + t in order, each
- * with its context's index in the batch.
- */
-export function splicedPositions(tokens: Int32Array, n: number, T: number, first: number, excluded: ReadonlySet<number>):
-  { rows: Int32Array; promptOf: Int32Array } {
-  const rows: number[] = [];
-  const promptOf: number[] = [];
-  for (let b = 0; b < n; b++) {
-    for (let t = first; t < T; t++) {
-      if (excluded.has(tokens[b * T + t]!)) continue;
-      rows.push(b * T + t);
-      promptOf.push(b);
-    }
-  }
-  return { rows: Int32Array.from(rows), promptOf: Int32Array.from(promptOf) };
 }
 
 /**

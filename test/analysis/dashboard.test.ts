@@ -182,6 +182,27 @@ describe("feature dashboards", async () => {
     expect(html).toContain('<section id="prompt">');
   });
 
+  it("leaves the positions of excluded tokens out wherever they stand: never an example, not counted in the densities", async () => {
+    const all = (await collect(contexts())).slice(0, 10);
+    // The commonest token past position 0 of these contexts.
+    const counts = new Map<number, number>();
+    for (const c of all) for (const t of c.subarray(1)) counts.set(t, (counts.get(t) ?? 0) + 1);
+    const [common, n] = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]!;
+    const opts = { hook, latents, tokens: 150, ctx, batch: 3, topExamples: 5, window: [3, 2] as [number, number] };
+    const plain = await buildDashboards(model, tokenizer, sae, contexts(), opts);
+    const dash = await buildDashboards(model, tokenizer, sae, contexts(), { ...opts, excludeTokens: [common] });
+    expect(dash.contexts).toBe(10);
+    expect(dash.tokens).toBe(150 - n);
+    for (const [s, l] of dash.latents.entries()) {
+      const examples = [...l.top_examples, ...l.quantile_examples.flatMap((g) => g.examples)];
+      for (const e of examples) expect(all[e.context]![e.position]).not.toBe(common);
+      // The same firings as without the exclusion, less those at the excluded token, over fewer positions.
+      const firedThere = plain.latents[s]!.histogram.counts.reduce((a, b) => a + b, 0) - l.histogram.counts.reduce((a, b) => a + b, 0);
+      expect(firedThere).toBeGreaterThanOrEqual(0);
+      expect(l.density * (150 - n)).toBeCloseTo(plain.latents[s]!.density * 150 - firedThere, 6);
+    }
+  });
+
   it("reads latent lists and refuses bad ones", () => {
     expect(parseLatentList("0-3,9,2", 16)).toEqual([0, 1, 2, 3, 9]);
     expect(() => parseLatentList("5-2", 16)).toThrow(/runs backwards/);
