@@ -53,6 +53,8 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     // Measured on the same rows: each kept row once, however many are asked for.
     const measured = JSON.parse(saekit("measure", "--sae", runDir, "--data", out, "--exclude-tokens", "special", "--tokens", "100000"));
     expect(measured.rows).toBe(data.rows);
+    const report = JSON.parse(saekit("analyze", "--sae", runDir, "--data", out, "--exclude-tokens", "special", "--tokens", "200", "--iterations", "50", "--out", join(dir, "special-report")));
+    expect(report.saes[0]).toMatchObject({ d_sae: 16 });
     // A store from before the list was kept needs the ids; data with no tokens cannot be filtered.
     writeFileSync(join(out, "manifest.json"), JSON.stringify({ ...m, special_tokens: undefined }));
     expect(() => run("train", "--data", out, "--exclude-tokens", "special", "--steps", "1", "--out", join(dir, "no-run")))
