@@ -53,6 +53,12 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     // Measured on the same rows: each kept row once, however many are asked for.
     const measured = JSON.parse(saekit("measure", "--sae", runDir, "--data", out, "--exclude-tokens", "special", "--tokens", "100000"));
     expect(measured.rows).toBe(data.rows);
+    // A sweep on the store, every run of it then spliced in one eval pass.
+    const sweep = join(dir, "sweep");
+    const swept = saekit("train", "--data", out, "--exclude-tokens", "special", "--sweep", "k=2,4", "--d-sae", "16", "--steps", "3", "--batch", "32", "--out", sweep);
+    expect(swept.trim().split("\n").map((l) => JSON.parse(l).sweep)).toEqual(["k=2", "k=4"]);
+    const evals = saekit("eval", "--model", model, "--dataset", text, "--sae", sweep, "--tokens", "60", "--ctx", "16", "--exclude-tokens", "special");
+    expect(evals.trim().split("\n").map((l) => JSON.parse(l)).map((r) => [r.sae.slice(sweep.length + 1), r.sparsity.l0 <= Number(r.sae.slice(-1))])).toEqual([["k=2", true], ["k=4", true]]);
     const report = JSON.parse(saekit("analyze", "--sae", runDir, "--data", out, "--exclude-tokens", "special", "--tokens", "200", "--iterations", "50", "--out", join(dir, "special-report")));
     expect(report.saes[0]).toMatchObject({ d_sae: 16 });
     // A store from before the list was kept needs the ids; data with no tokens cannot be filtered.
