@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/core/native.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { openActivationSource } from "../../src/data/open.js";
-import { readManifest } from "../../src/data/store.js";
+import { readManifest, readShardTokens } from "../../src/data/store.js";
 import { resolveHubModel } from "../../src/lm/hub.js";
 import { loadModel } from "../../src/lm/load.js";
 import { defaultConfig } from "../../src/sae/config.js";
@@ -49,7 +49,10 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(JSON.parse(r.stdout).steps).toBe(3);
     const data = JSON.parse(readFileSync(join(runDir, "cfg.json"), "utf8")).saekit.training.data;
     expect(data.exclude_tokens).toEqual([0]);
-    expect(data.rows).toBeLessThan(320 - 20); // no BOS row of the 20 contexts, nor separators
+    // Every row but BOS's (first in each of the 20 contexts, and between documents).
+    const tokens = m.shards.flatMap((_, i) => Array.from(readShardTokens(out, m, i)));
+    expect(tokens.filter((t) => t === 0).length).toBeGreaterThan(20);
+    expect(data.rows).toBe(tokens.filter((t) => t !== 0).length);
     // Measured on the same rows: each kept row once, however many are asked for.
     const measured = JSON.parse(saekit("measure", "--sae", runDir, "--data", out, "--exclude-tokens", "special", "--tokens", "100000"));
     expect(measured.rows).toBe(data.rows);
