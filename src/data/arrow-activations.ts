@@ -59,6 +59,7 @@ export class ArrowActivations {
    * Arrow file; `column` picks the column (default: the only one of float vectors).
    */
   static open(path: string, column?: string): ArrowActivations {
+    if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
     const paths = statSync(path).isDirectory() ? savedDatasetFiles(path) : [path];
     const files = paths.map((p) => ArrowIpcFile.open(openFileSource(p), p));
     return new ArrowActivations(path, paths, files, column);

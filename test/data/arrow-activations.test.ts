@@ -177,6 +177,7 @@ describe("Arrow activations", () => {
     expect(() => ArrowActivations.open(dir)).toThrow(/state\.json: no _data_files listed/);
     writeFileSync(join(dir, "state.json"), "{ not json");
     expect(() => ArrowActivations.open(dir)).toThrow(/state\.json: cannot read the dataset state/);
+    expect(() => ArrowActivations.open(join(dir, "missing.arrow"))).toThrow(/missing\.arrow: no such file or folder/);
   });
 
   it("refuses truncated and corrupted files with an error naming the file, never a crash or a hang", () => {
