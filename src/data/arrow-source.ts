@@ -47,7 +47,7 @@ export class ArrowSource extends MixedSource {
   protected loadRows(units: number[], reuse: Float32Array): Float32Array {
     const { d, vectorsPerRow } = this.activations;
     const n = units.reduce((a, u) => a + this.chunkList[u]!.rows * vectorsPerRow, 0);
-    const out = reuse.length === n * d ? reuse : new Float32Array(n * d);
+    const out = MixedSource.rowsBuffer(reuse, n * d);
     let at = 0;
     for (const u of units) {
       const chunk = this.chunkList[u]!;

@@ -95,7 +95,7 @@ export class LmSource extends MixedSource {
     const per = T - first;
     const width = d + (this.dTarget ?? 0);
     const n = units.length * per * width;
-    const out = reuse.length === n ? reuse : new Float32Array(n);
+    const out = MixedSource.rowsBuffer(reuse, n);
     const B = this.o.batch ?? 16;
     for (let u0 = 0; u0 < units.length; u0 += B) {
       const n = Math.min(B, units.length - u0);

@@ -30,11 +30,19 @@ export abstract class MixedSource implements ActivationSource {
 
   /**
    * The rows of these units, [n, d (+ dTarget)] ([input | target] when paired). `reuse` is
-   * the previous group's buffer, no longer needed: a subclass fills it instead of allocating
-   * when the new group has the same size (a fresh buffer of hundreds of MB costs its page
-   * faults again, which on some machines take longer than reading the rows).
+   * the previous group's buffer, no longer needed: a subclass fills it (rowsBuffer) instead
+   * of allocating when the new group fits in it (a fresh buffer of hundreds of MB costs its
+   * page faults again, which on some machines take longer than reading the rows).
    */
   protected abstract loadRows(units: number[], reuse: Float32Array): Float32Array;
+
+  /**
+   * `floats` floats for a group's rows: over the previous group's memory when it holds that
+   * many (a group that left rows out returned a shorter view of it), else fresh.
+   */
+  protected static rowsBuffer(reuse: Float32Array, floats: number): Float32Array {
+    return reuse.byteOffset === 0 && reuse.buffer.byteLength >= 4 * floats ? new Float32Array(reuse.buffer, 0, floats) : new Float32Array(floats);
+  }
   /** The stream's name in errors. */
   protected abstract where(): string;
   abstract describe(): Record<string, unknown>;

@@ -38,7 +38,7 @@ export class StoreSource extends MixedSource {
     const d = this.d;
     const width = d + (this.dTarget ?? 0);
     const n = shards.reduce((a, s) => a + this.manifest.shards[s]!.rows, 0);
-    const out = reuse.length === n * width ? reuse : new Float32Array(n * width);
+    const out = MixedSource.rowsBuffer(reuse, n * width);
     let at = 0;
     for (const s of shards) {
       const rows = this.manifest.shards[s]!.rows;
