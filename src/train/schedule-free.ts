@@ -18,7 +18,7 @@ import { type ParamSet, cloneParams } from "../sae/sae.js";
 import { copyLatentRows } from "./latent-rows.js";
 import type { Optimizer, OptimizerState } from "./optimizer.js";
 
-/** The wrapper's momentum, as sparsify sets it: how far y sits from the average toward z. */
+/** The wrapper's momentum, as sparsify sets it: y sits 1 - momentum of the way from the average x to z. */
 export const SCHEDULE_FREE_MOMENTUM = 0.95;
 
 /** sparsify's default learning rate for signum: 5e-3, scaled by 1 / sqrt(d_sae / 2^14). */
