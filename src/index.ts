@@ -82,6 +82,7 @@ export { randomModel } from "./lm/random.js";
 export { generate, sampleContexts } from "./lm/generate.js";
 export { harvest, harvestSites, harvestStores, type HarvestOptions, type HarvestSettings, type HarvestSite } from "./lm/harvest.js";
 export { openContexts, takeContexts } from "./lm/dataset.js";
+export { specialTokens } from "./lm/special-tokens.js";
 
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice, evaluateSpliceOn, evaluateSplices, evaluateSplicesOn, type SpliceTarget } from "./eval/splice.js";
