@@ -1,6 +1,6 @@
 /**
  * saekit in the browser: everything that needs no file system or native addon. SAEs of
- * every architecture (forward, hand-written backward, Adam, initialisation, in-memory
+ * every architecture (forward, hand-written backward, Adam and Schedule-Free SignSGD, initialisation, in-memory
  * training) on the TypeScript reference kernels; activations and SAE folders from bytes; SAELens-format SAEs and safetensors read from bytes (a
  * fetch() response, a dropped File); metrics, sparse probing, TPP, SCR and absorption on
  * activations already in hand; the latent analyses, t-SNE, k-means and every
@@ -36,6 +36,8 @@ export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
 
 export { Adam } from "./train/adam.js";
+export { createOptimizer, OPTIMIZERS, type Optimizer, type OptimizerKind } from "./train/optimizer.js";
+export { ScheduleFreeSignSgd, signumDefaultLr } from "./train/schedule-free.js";
 export { TrainingCore, stepMetrics } from "./train/core.js";
 export { InMemoryTraining, type InMemoryOptions, type StepRecord } from "./train/in-memory.js";
 export { activationsFromBytes, type ActivationMatrix } from "./data/activation-matrix.js";
