@@ -142,6 +142,18 @@ describe("saekit train --sweep", () => {
     expect(readFileSync(join(alone, "sae_weights.safetensors")).equals(readFileSync(join(out, "k=4,lr=3e-3", "sae_weights.safetensors")))).toBe(true);
   });
 
+  it("sizes the dictionary by --expansion-factor (SAELens', sparsify's), and sweeps it", () => {
+    const out = join(tempDir(), "ef");
+    const r = saekit("train", "--data", "synthetic:superposition", "--synth-d", "16", "--synth-features", "32", "--steps", "2", "--batch", "32",
+      "--threads", "1", "--sweep", "expansion-factor=2,4", "--out", out);
+    expect(r.status, r.stderr).toBe(0);
+    for (const [ef, dSae] of [[2, 32], [4, 64]]) {
+      expect(JSON.parse(readFileSync(join(out, `expansion-factor=${ef}`, "cfg.json"), "utf8")).d_sae).toBe(dSae);
+    }
+    expect(saekit("train", "--data", "synthetic:superposition", "--steps", "1", "--d-sae", "32", "--expansion-factor", "2", "--out", join(out, "x")).stderr)
+      .toMatch(/give --d-sae or --expansion-factor, not both/);
+  });
+
   it("refuses what it cannot vary, and values the option itself would refuse", () => {
     const base = ["train", "--data", "synthetic:superposition", "--steps", "2", "--out", join(tempDir(), "x")];
     expect(saekit(...base, "--sweep", "steps=1,2").stderr).toMatch(/--sweep steps: not a setting a sweep can vary/);

@@ -28,11 +28,12 @@ import { addDatasetOptions, addModelOptions, contextOptions, openModel } from ".
 import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson, tokenExclusions, useMatmulPrecision } from "./options.js";
 import { dataExclusions } from "./exclusions.js";
 
-/** Adds the SAE architecture options shared by `train`, `bench train` and `demo`. */
+/** Adds the SAE architecture options of `train` (those a --sweep can vary). */
 export function addSaeOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option("--arch <name>", "architecture").choices([...ARCHITECTURES]).default("topk"))
     .option("--d-sae <n>", "number of latents (default: 8 x d_in)", positiveInt)
+    .option("--expansion-factor <n>", "number of latents as a multiple of d_in (SAELens', sparsify's expansion_factor), instead of --d-sae", positiveInt)
     .option("--k <n>", "active latents per token (topk, abstopk, batchtopk, matryoshka, vsae); mp: at most k pursuit steps", positiveInt)
     .option("--aux-k <n>", "AuxK latents (0 disables; default d_in/2)", nonNegativeInt)
     .option("--multi-topk", "topk, abstopk: the top 4k latents also reconstruct (loss += ||x - x_hat_4k||^2 / 8), so the SAE works at larger k (Gao et al. 2024, sparsify)")
@@ -84,6 +85,9 @@ export function fineTuneConfig(start: SaeConfig, given: Record<string, unknown>,
   const from = `--from is a ${start.architecture} SAE of ${start.d_in} x ${start.d_sae}`;
   if (given.arch !== undefined && given.arch !== start.architecture) throw new Error(`${from}; --arch ${String(given.arch)} cannot change that`);
   if (given.dSae !== undefined && given.dSae !== start.d_sae) throw new Error(`${from}; --d-sae ${String(given.dSae)} cannot change that`);
+  if (given.expansionFactor !== undefined && (given.expansionFactor as number) * dIn !== start.d_sae) {
+    throw new Error(`${from}; --expansion-factor ${String(given.expansionFactor)} cannot change that`);
+  }
   if (dIn !== start.d_in) throw new Error(`${from}: it reads activations of width ${start.d_in}, the data has width ${dIn}`);
   const changes = Object.entries(saeConfigInput({ ...given, arch: start.architecture }, dIn)).filter(([, v]) => v !== undefined);
   return defaultConfig({ ...start, ...Object.fromEntries(changes) } as SaeConfigInput);
@@ -92,10 +96,11 @@ export function fineTuneConfig(start: SaeConfig, given: Record<string, unknown>,
 /** The SAE options as config fields; undefined where an option was not given. */
 function saeConfigInput(o: Record<string, unknown>, dIn: number): SaeConfigInput {
   if (o.activation !== undefined && o.arch !== "topk") throw new Error(`--activation chooses how a topk SAE selects its latents; this is --arch ${String(o.arch)}`);
+  if (o.dSae !== undefined && o.expansionFactor !== undefined) throw new Error("give --d-sae or --expansion-factor, not both");
   return {
     architecture: o.arch as SaeConfigInput["architecture"],
     d_in: dIn,
-    d_sae: o.dSae as number,
+    d_sae: (o.dSae ?? (o.expansionFactor !== undefined ? (o.expansionFactor as number) * dIn : undefined)) as number,
     // A matching pursuit's budget is its number of steps: --k means at most k of them.
     k: o.arch === "mp" ? undefined : o.k,
     aux_k: o.auxK,

@@ -102,6 +102,8 @@ describe("fine-tuning", () => {
     expect(fineTuneConfig(mp, { k: 3 }, 32)).toEqual({ ...mp, max_iterations: 3 });
     expect(() => fineTuneConfig(cfg, { arch: "relu" }, 32)).toThrow(/--from is a topk SAE of 32 x 128; --arch relu cannot change that/);
     expect(() => fineTuneConfig(cfg, { dSae: 256 }, 32)).toThrow(/--d-sae 256 cannot change that/);
+    expect(() => fineTuneConfig(cfg, { expansionFactor: 8 }, 32)).toThrow(/--expansion-factor 8 cannot change that/);
+    expect(fineTuneConfig(cfg, { expansionFactor: 4 }, 32).d_sae).toBe(128); // 4 x 32: the SAE's own size
     expect(() => fineTuneConfig(cfg, {}, 64)).toThrow(/it reads activations of width 32, the data has width 64/);
   });
 });
