@@ -35,16 +35,15 @@ export class ArrowArrayColumn {
 
   /** The column `name` of every file, which must all hold it as the same type. */
   constructor(readonly name: string, readonly kind: LeafKind, private readonly files: ArrowIpcFile[], private readonly paths: string[]) {
-    const first = files[0]!;
-    const field = first.fields.find((f) => f.name === name) ?? this.fail(`no column "${name}" (columns: ${first.fields.map((f) => f.name).join(", ")})`);
+    const { field } = columnOf(files[0]!, name);
     const shape = arrayLevels(field, kind) ?? this.fail(`column "${name}" is ${describeType(field)}, not (lists of) ${kind === "float" ? "float vectors" : "integers"}`);
     this.levels = shape.levels;
     this.bits = shape.bits;
     this.signed = shape.signed;
     this.starts = files.map((f, i) => {
-      const j = f.fields.findIndex((g) => g.name === name);
-      if (j < 0 || describeType(f.fields[j]!) !== describeType(field)) this.fail(`${paths[i]} does not hold column "${name}" as ${describeType(field)}, as ${paths[0]} does`);
-      return f.columnStarts[j] ?? this.fail(`${paths[i]}: a column before "${name}" has a type whose layout varies by batch (a view type); cannot find the column`);
+      const same = f.fields.find((g) => g.name === name);
+      if (!same || describeType(same) !== describeType(field)) this.fail(`${paths[i]} does not hold column "${name}" as ${describeType(field)}, as ${paths[0]} does`);
+      return columnOf(f, name).start;
     });
     this.dims = this.findDims();
     if (this.dims.some((n) => n < 1)) this.fail(`column "${name}" holds arrays of shape [${this.dims.join(", ")}]`);
@@ -71,16 +70,7 @@ export class ArrowArrayColumn {
   readInts(chunk: ArrowChunk): Int32Array {
     const { file, batch, lo, count, buffer, fail } = this.leafRange(chunk);
     if (this.kind !== "int") fail("holds floats, not integers");
-    const bytes = this.bits / 8;
-    const raw = file.readBuffer(batch, buffer, lo * bytes, count * bytes);
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const out = new Int32Array(count);
-    for (let i = 0; i < count; i++) {
-      const v = readInt(view, i * bytes, this.bits, this.signed);
-      if (v < -(2 ** 31) || v >= 2 ** 31) fail(`value ${v} does not fit a token id`);
-      out[i] = v;
-    }
-    return out;
+    return readInt32s(file, batch, buffer, lo, count, this.bits, this.signed, fail);
   }
 
   /**
@@ -208,6 +198,33 @@ export function describeType(f: ArrowField): string {
   const inner = f.children.map(describeType).join(", ");
   const detail = t.name === "FloatingPoint" || t.name === "Int" ? `${t.bitWidth}` : t.name === "FixedSizeList" ? `${t.listSize}` : "";
   return `${t.name}${detail}${inner ? `<${inner}>` : ""}`;
+}
+
+/** A column's field and where its nodes and buffers start, or an error naming the file and the columns it has. */
+export function columnOf(file: ArrowIpcFile, name: string): { field: ArrowField; start: ColumnStart } {
+  const index = file.fields.findIndex((f) => f.name === name);
+  if (index < 0) throw new Error(`${file.where}: no column "${name}" (columns: ${file.fields.map((f) => f.name).join(", ")})`);
+  const start = file.columnStarts[index];
+  if (!start) throw new Error(`${file.where}: a column before "${name}" has a type whose layout varies by batch (a view type); cannot find the column`);
+  return { field: file.fields[index]!, start };
+}
+
+/**
+ * `count` integers of `bits` bits from element `first` of a batch's values buffer, as int32
+ * (token ids); a value int32 cannot hold fails.
+ */
+export function readInt32s(file: ArrowIpcFile, batch: RecordBatch, buffer: number, first: number, count: number,
+  bits: number, signed: boolean, fail: Fail): Int32Array {
+  const bytes = bits / 8;
+  const raw = file.readBuffer(batch, buffer, first * bytes, count * bytes);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = readInt(view, i * bytes, bits, signed);
+    if (v < -(2 ** 31) || v >= 2 ** 31) fail(`holds ${v}, not a token id`);
+    out[i] = v;
+  }
+  return out;
 }
 
 /** `count` list offsets from entry `first` of an offsets buffer, as numbers. */

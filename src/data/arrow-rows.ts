@@ -5,16 +5,12 @@
  * a Hugging Face dataset saved to disk (`save_to_disk`) holds, read without loading it
  * whole; fixed-shape numeric columns are arrow-column.ts's.
  */
-import type { ArrowField, ArrowIpcFile, ColumnStart, RecordBatch } from "../core/arrow-ipc.js";
-import { describeType, readInt, readOffsets } from "./arrow-column.js";
+import type { ArrowIpcFile, ColumnStart, RecordBatch } from "../core/arrow-ipc.js";
+import { columnOf, describeType, readInt, readInt32s, readOffsets } from "./arrow-column.js";
 
-/** A column's field and where its nodes and buffers start, or an error naming the file and what it has. */
-function columnOf(file: ArrowIpcFile, name: string): { field: ArrowField; start: ColumnStart } {
-  const index = file.fields.findIndex((f) => f.name === name);
-  if (index < 0) throw new Error(`${file.where}: no column "${name}" (columns: ${file.fields.map((f) => f.name).join(", ")})`);
-  const start = file.columnStarts[index];
-  if (!start) throw new Error(`${file.where}: a column before "${name}" has a type whose layout varies by batch (a view type); cannot find the column`);
-  return { field: file.fields[index]!, start };
+/** Refuses a file without column `name`, saying which it has and the option (`set ${option}`) that names another. */
+export function requireColumn(file: ArrowIpcFile, name: string, option: string): void {
+  if (!file.fields.some((f) => f.name === name)) throw new Error(`${file.where}: no column "${name}" (has ${file.fields.map((f) => f.name).join(", ")}); set ${option}`);
 }
 
 /** Whether `name` is a column of strings. */
@@ -74,14 +70,8 @@ export function* intListRows(file: ArrowIpcFile, name: string): Generator<Int32A
     if (childNode.nullCount > 0) throw new Error(`${file.where}: column "${name}" has ${childNode.nullCount} null token ids`);
     const span = checkedSpan(file, offsets, name);
     if (offsets[0]! + span > childNode.length) throw new Error(`${file.where}: column "${name}" reads values up to ${offsets[0]! + span} of ${childNode.length}`);
-    const raw = file.readBuffer(batch, values, offsets[0]! * (bits / 8), span * (bits / 8));
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const ints = new Int32Array(span);
-    for (let i = 0; i < span; i++) {
-      const v = readInt(view, i * (bits / 8), bits, leaf.signed === true);
-      if (v < -(2 ** 31) || v >= 2 ** 31) throw new Error(`${file.where}: column "${name}" holds ${v}, not a token id`);
-      ints[i] = v;
-    }
+    const ints = readInt32s(file, batch, values, offsets[0]!, span, bits, leaf.signed === true,
+      (why) => { throw new Error(`${file.where}: column "${name}" ${why}`); });
     for (let r = 0; r < n; r++) yield valid && !valid(r) ? null : ints.slice(offsets[r]! - offsets[0]!, offsets[r + 1]! - offsets[0]!);
   }
 }
@@ -107,7 +97,7 @@ export function* intRows(file: ArrowIpcFile, name: string): Generator<number | n
  */
 export function* arrowRecords(file: ArrowIpcFile, columns: string[], option: string): Generator<Record<string, unknown>> {
   const readers = columns.map((name) => {
-    if (!file.fields.some((f) => f.name === name)) throw new Error(`${file.where}: no column "${name}" (has ${file.fields.map((f) => f.name).join(", ")}); set ${option}`);
+    requireColumn(file, name, option);
     return isStringColumn(file, name) ? stringRows(file, name) : intRows(file, name);
   });
   for (;;) {

@@ -15,7 +15,7 @@ import { ArrowIpcFile } from "../core/arrow-ipc.js";
 import { openFileSource } from "../core/file-range.js";
 import type { HubOptions } from "../lm/hub.js";
 import { isArrowDataset, savedDatasetFiles } from "./arrow-activations.js";
-import { intListRows, isIntListColumn, stringRows } from "./arrow-rows.js";
+import { intListRows, isIntListColumn, requireColumn, stringRows } from "./arrow-rows.js";
 import { type DocumentSplit, documentSeparator } from "./contexts.js";
 import { isHubDataset, readHubItems } from "./hub-dataset.js";
 
@@ -204,9 +204,7 @@ function* arrowItems(path: string, column: string): Generator<DatasetItem> {
     }
     return;
   }
-  if (!file.fields.some((f) => f.name === column)) {
-    throw new Error(`${path}: no column "${column}" (has ${file.fields.map((f) => f.name).join(", ")}); set --text-field`);
-  }
+  requireColumn(file, column, "--text-field");
   for (const text of stringRows(file, column)) if (text !== null && text.trim()) yield text;
 }
 
