@@ -7,7 +7,6 @@
  */
 import { type ArrowChunk, ArrowActivations } from "./arrow-activations.js";
 import { MixedSource } from "./mixed-source.js";
-import { checkSomethingKept, countKept, keepRows } from "./token-filter.js";
 
 /** Activation vectors per chunk read from disk (8192 x 512 floats: 16 MiB). */
 const VECTORS_PER_CHUNK = 8192;
@@ -18,7 +17,6 @@ export class ArrowSource extends MixedSource {
   readonly totalRows: number;
   readonly activations: ArrowActivations;
   private readonly chunkList: ArrowChunk[];
-  private readonly excluded: ReadonlySet<number>;
 
   /**
    * bufferRows: about how many rows are mixed at a time (whole chunks); column: which
@@ -38,9 +36,7 @@ export class ArrowSource extends MixedSource {
     if (this.excluded.size > 0 && !activations.hasTokens) {
       throw new Error(`${path}: leaving tokens out needs each vector's token, and these files have no token_ids column`);
     }
-    this.totalRows = this.excluded.size === 0 ? activations.vectors
-      : chunks.reduce((a, c) => a + countKept(activations.readTokens(c), this.excluded), 0);
-    checkSomethingKept(this.totalRows, this.excluded, path);
+    this.totalRows = this.rowsKept(activations.vectors);
     this.begin();
   }
 
@@ -54,15 +50,12 @@ export class ArrowSource extends MixedSource {
       this.activations.read(chunk, out, at * d);
       at += chunk.rows * vectorsPerRow;
     }
-    if (this.excluded.size === 0) return out;
-    const tokens = new Int32Array(n);
-    let row = 0;
-    for (const u of units) {
-      const t = this.activations.readTokens(this.chunkList[u]!);
-      tokens.set(t, row);
-      row += t.length;
-    }
-    return keepRows(out, d, tokens, this.excluded);
+    return out;
+  }
+
+  /** The token of each vector a chunk holds, from the cache's token_ids. */
+  protected override unitTokens(chunk: number): Int32Array {
+    return this.activations.readTokens(this.chunkList[chunk]!);
   }
 
   protected where(): string {

@@ -10,7 +10,6 @@
  */
 import { type LanguageModel, fanOutHooks } from "../lm/model.js";
 import { MixedSource } from "./mixed-source.js";
-import { checkSomethingKept, countKept, keepRows } from "./token-filter.js";
 
 export interface LmSourceOptions {
   /**
@@ -58,7 +57,6 @@ export class LmSource extends MixedSource {
   private readonly lastHook: string;
   private readonly ctx: number;
   private readonly first: number;
-  private readonly excluded: ReadonlySet<number>;
 
   constructor(private readonly model: LanguageModel, private readonly contexts: Int32Array[], private readonly o: LmSourceOptions) {
     if (contexts.length === 0) throw new Error("no contexts to compute activations from");
@@ -67,9 +65,6 @@ export class LmSource extends MixedSource {
     if (ctx - first < 1) throw new Error(`contexts of ${ctx} tokens leave no positions to train on`);
     super(o.seed ?? 0, contexts.length, Math.max(1, Math.min(contexts.length, Math.round((o.bufferRows ?? 65536) / (ctx - first)))));
     for (const c of contexts) if (c.length !== ctx) throw new Error(`contexts must all have ${ctx} tokens; one has ${c.length}`);
-    this.excluded = new Set(o.excludeTokens ?? []);
-    this.totalRows = this.excluded.size === 0 ? contexts.length * (ctx - first)
-      : contexts.reduce((a, c) => a + countKept(c.subarray(first), this.excluded), 0);
     const list = (h: string | string[]) => (typeof h === "string" ? [h] : h);
     const pairs = model.hookPairs(list(o.hook), o.targetHook !== undefined ? list(o.targetHook) : undefined);
     this.hooks = pairs.map((p) => p.hook);
@@ -86,7 +81,8 @@ export class LmSource extends MixedSource {
     this.lastHook = model.lastHook([...this.hooks, ...(this.targets ?? [])]);
     this.ctx = ctx;
     this.first = first;
-    checkSomethingKept(this.totalRows, this.excluded, this.where());
+    this.excluded = new Set(o.excludeTokens ?? []);
+    this.totalRows = this.rowsKept(contexts.length * (ctx - first));
     this.begin();
   }
 
@@ -116,10 +112,12 @@ export class LmSource extends MixedSource {
       ]));
       this.model.forward(tokens, n, T, { output: "none", stopAt: this.lastHook, hooks });
     }
-    if (this.excluded.size === 0) return out;
-    const rowTokens = new Int32Array(units.length * per);
-    units.forEach((u, i) => rowTokens.set(this.contexts[u]!.subarray(first), i * per));
-    return keepRows(out, width, rowTokens, this.excluded);
+    return out;
+  }
+
+  /** A context's tokens at the positions it serves. */
+  protected override unitTokens(unit: number): Int32Array {
+    return this.contexts[unit]!.subarray(this.first);
   }
 
   protected where(): string {

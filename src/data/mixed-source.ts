@@ -4,10 +4,12 @@
  * epoch visits the units in a seeded random order, in groups whose rows fill the buffer,
  * and serves each group's rows in a seeded random permutation. A position is then
  * (epoch, group, row), which a checkpoint saves and a restore re-creates by loading one
- * group again. Subclasses say what a group's rows are.
+ * group again. Subclasses say what a group's rows are, and, where they know each row's
+ * token, which rows a group leaves out (token-filter.ts).
  */
 import { Rng } from "../core/rng.js";
 import type { ActivationSource } from "./source.js";
+import { checkSomethingKept, countKept, keepRows } from "./token-filter.js";
 
 interface MixedSourceState {
   epoch: number;
@@ -23,6 +25,8 @@ export abstract class MixedSource implements ActivationSource {
   private row = 0;
   private order: number[] = [];
   private rows: Float32Array = new Float32Array(0);
+  /** Token ids whose rows every group leaves out; set by subclasses that give unitTokens. */
+  protected excluded: ReadonlySet<number> = new Set();
   private perm: Uint32Array = new Uint32Array(0);
 
   /** `units` in all, `unitsPerGroup` of them mixed at a time. */
@@ -43,6 +47,26 @@ export abstract class MixedSource implements ActivationSource {
   protected static rowsBuffer(reuse: Float32Array, floats: number): Float32Array {
     return reuse.byteOffset === 0 && reuse.buffer.byteLength >= 4 * floats ? new Float32Array(reuse.buffer, 0, floats) : new Float32Array(floats);
   }
+  /**
+   * The token at each row of a unit, in the order loadRows gives them: asked for only when
+   * tokens are excluded, by sources that know them.
+   */
+  protected unitTokens(_unit: number): Int32Array {
+    throw new Error(`${this.where()}: which token each row holds is not known here, so none can be left out`);
+  }
+
+  /**
+   * Rows in all the units: `all` when nothing is excluded, else those kept, counted from
+   * every unit's tokens (an exclusion that keeps nothing is refused).
+   */
+  protected rowsKept(all: number): number {
+    if (this.excluded.size === 0) return all;
+    let kept = 0;
+    for (let u = 0; u < this.units; u++) kept += countKept(this.unitTokens(u), this.excluded);
+    checkSomethingKept(kept, this.excluded, this.where());
+    return kept;
+  }
+
   /** The stream's name in errors. */
   protected abstract where(): string;
   abstract describe(): Record<string, unknown>;
@@ -73,7 +97,7 @@ export abstract class MixedSource implements ActivationSource {
     try {
       const previous = this.rows;
       this.rows = new Float32Array(0); // a load that fails leaves no half-overwritten group
-      this.rows = this.loadRows(units, previous);
+      this.rows = this.withoutExcluded(units, this.loadRows(units, previous));
     } catch (err) {
       // A typed array too large to allocate: say which setting makes the buffer smaller.
       if (!(err instanceof RangeError) || !/allocat|Invalid typed array length|Array buffer/i.test(err.message)) throw err;
@@ -83,6 +107,19 @@ export abstract class MixedSource implements ActivationSource {
     this.perm = new Uint32Array(n);
     for (let i = 0; i < n; i++) this.perm[i] = i;
     new Rng(this.seed * 104729 + this.epoch * 65537 + group).shuffle(this.perm);
+  }
+
+  /** A group's rows less those of excluded tokens (moved up in place). */
+  private withoutExcluded(units: number[], rows: Float32Array): Float32Array {
+    if (this.excluded.size === 0) return rows;
+    const tokens = units.map((u) => this.unitTokens(u));
+    const all = new Int32Array(tokens.reduce((a, t) => a + t.length, 0));
+    let at = 0;
+    for (const t of tokens) {
+      all.set(t, at);
+      at += t.length;
+    }
+    return keepRows(rows, this.width, all, this.excluded);
   }
 
   next(out: Float32Array, batch: number): void {

@@ -6,14 +6,12 @@
  */
 import { MixedSource } from "./mixed-source.js";
 import { type StoreManifest, readManifest, readShardActivations, readShardTargets, readShardTokens } from "./store.js";
-import { checkSomethingKept, countKept, keepRows } from "./token-filter.js";
 
 export class StoreSource extends MixedSource {
   readonly d: number;
   readonly dTarget?: number;
   readonly manifest: StoreManifest;
   readonly totalRows: number;
-  private readonly excluded: ReadonlySet<number>;
 
   /**
    * bufferRows: about how many rows are mixed at a time (whole shards); excludeTokens: token
@@ -26,9 +24,7 @@ export class StoreSource extends MixedSource {
     super(seed, manifest.shards.length, Math.max(1, Math.min(manifest.shards.length, Math.round(bufferRows / shardRows))));
     this.manifest = manifest;
     this.excluded = new Set(excludeTokens);
-    this.totalRows = this.excluded.size === 0 ? manifest.shards.reduce((a, s) => a + s.rows, 0)
-      : manifest.shards.reduce((a, _, i) => a + countKept(this.rowTokens(i), this.excluded), 0);
-    checkSomethingKept(this.totalRows, this.excluded, dir);
+    this.totalRows = this.rowsKept(manifest.shards.reduce((a, s) => a + s.rows, 0));
     this.d = manifest.d;
     if (manifest.target_hook) this.dTarget = manifest.d;
     this.begin();
@@ -56,18 +52,11 @@ export class StoreSource extends MixedSource {
       }
       at += rows;
     }
-    if (this.excluded.size === 0) return out;
-    const tokens = new Int32Array(n);
-    let row = 0;
-    for (const s of shards) {
-      tokens.set(this.rowTokens(s), row);
-      row += this.manifest.shards[s]!.rows;
-    }
-    return keepRows(out, width, tokens, this.excluded);
+    return out;
   }
 
   /** The token at each of a shard's rows: its contexts' positions, less those the harvest left out. */
-  private rowTokens(shard: number): Int32Array {
+  protected override unitTokens(shard: number): Int32Array {
     const m = this.manifest;
     const contexts = readShardTokens(this.dir, m, shard);
     const rows = m.shards[shard]!.rows;
