@@ -12,7 +12,7 @@ import { promptLatents, promptView } from "../analysis/prompt-view.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { openContexts } from "../lm/dataset.js";
-import { specialTokens } from "../lm/special-tokens.js";
+import { modelExclusions } from "./exclusions.js";
 import { addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook } from "./lm-options.js";
 import { ProgressBar } from "../util/progress.js";
 import { defaultThreads, nonNegativeInt, positiveInt, printJson, tokenExclusions } from "./options.js";
@@ -49,7 +49,7 @@ export function registerDashboard(program: Command): void {
     const loaded = await openModel(o);
     const { sae, hook, metadata } = await openSaeAtHook(o);
     const tokenizer = loaded.tokenizer;
-    const excludeTokens: number[] | undefined = o.excludeTokens === "special" ? specialTokens(loaded.model.cfg, tokenizer) : o.excludeTokens;
+    const excludeTokens = modelExclusions(o.excludeTokens, loaded);
     if (o.format === "neuronpedia") {
       const layer = hookLayer(hook);
       if (layer === null) throw new Error(`Neuronpedia files name a layer, and ${hook} is outside the blocks`);

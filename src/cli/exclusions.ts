@@ -1,5 +1,12 @@
-/** `--exclude-tokens` for stored activations: which token ids a command leaves out. */
+/** `--exclude-tokens`: which token ids a command leaves out, of a model's or of stored activations. */
 import { isStore, readManifest } from "../data/store.js";
+import type { LoadedModel } from "../lm/load.js";
+import { specialTokens } from "../lm/special-tokens.js";
+
+/** --exclude-tokens where the model is loaded: the ids given, or for "special" the model's special tokens. */
+export function modelExclusions(given: "special" | number[] | undefined, loaded: LoadedModel): number[] | undefined {
+  return given === "special" ? specialTokens(loaded.model.cfg, loaded.tokenizer) : given;
+}
 
 /**
  * --exclude-tokens for stored activations: the ids given, or for "special" the special

@@ -12,6 +12,7 @@ import { openContexts } from "../lm/dataset.js";
 import { clampingHook, generate, steeringHook } from "../lm/generate.js";
 import { specialTokens } from "../lm/special-tokens.js";
 import { harvestSites, harvestStores } from "../lm/harvest.js";
+import { modelExclusions } from "./exclusions.js";
 import { pretokenize } from "../data/pretokenize.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { HookFn } from "../lm/model.js";
@@ -184,7 +185,7 @@ async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array
   const targets = opened.map((t, i) => ({ ...t, name: runs[i]!.sae }));
   const results = await evaluateSplices(loaded.model, targets, src.contexts, {
     tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: runs.some((r) => r.saebench !== undefined),
-    excludeTokens: o.excludeTokens === "special" ? specialTokens(loaded.model.cfg, loaded.tokenizer) : o.excludeTokens,
+    excludeTokens: modelExclusions(o.excludeTokens, loaded),
   });
   return results.map((r, i) => {
     const { sae, metadata, raw } = opened[i]!;

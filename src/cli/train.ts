@@ -23,10 +23,9 @@ import { OPTIMIZERS } from "../train/optimizer.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
 import { type RunSpec, type TrainOptions, type TrainResult, TrainingInterrupted, trainSaesUntil } from "../train/trainer.js";
 import type { LoadedModel } from "../lm/load.js";
-import { specialTokens } from "../lm/special-tokens.js";
 import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson, tokenExclusions, useMatmulPrecision } from "./options.js";
-import { dataExclusions } from "./exclusions.js";
+import { dataExclusions, modelExclusions } from "./exclusions.js";
 
 /** Adds the SAE architecture options of `train` (those a --sweep can vary). */
 export function addSaeOptions(cmd: Command): Command {
@@ -196,7 +195,7 @@ async function openModelSource(o: Record<string, any>): Promise<{ source: LmSour
   if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
   const heldOut = all.slice(trainCount);
   if (evalCount > 0 && heldOut.length === 0) throw new Error(`${o.dataset}: no text left after the training contexts to evaluate on; lower --tokens or drop --eval-every`);
-  const excluded = o.excludeTokens === "special" ? specialTokens(loaded.model.cfg, loaded.tokenizer) : o.excludeTokens;
+  const excluded = modelExclusions(o.excludeTokens, loaded);
   const source = new LmSource(loaded.model, contexts, {
     hook: hooks, targetHook: targets, excludeBos: o.excludeBos === true, excludeTokens: excluded, seed: o.seed, bufferRows: o.bufferRows,
     batch: o.lmBatch, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
