@@ -204,7 +204,9 @@ async function train(): Promise<void> {
   const steps = num("steps");
   const base = start ? { ...start.cfg } : { architecture: arch, d_in: acts.d, d_sae: num("d-sae") };
   // k only for the architectures that select k latents; a matching pursuit takes at most k steps.
+  // p-annealing starts its schedule a quarter of the way in here (as the CLI does for short runs).
   const cfg = defaultConfig(arch === "mp" ? { ...base, max_iterations: num("k") }
+    : arch === "panneal" ? { ...base, anneal_start: Math.min(10000, Math.floor(0.25 * steps)) }
     : "k" in defaultConfig(base) ? { ...base, k: num("k") } : base);
   const normalize = ($("normalize") as HTMLInputElement).checked ? "expected_norm" as const : "none" as const;
   const optimizer = ($("optimizer") as HTMLSelectElement).value === "signum" ? "signum" as const : "adam" as const;

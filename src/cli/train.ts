@@ -43,8 +43,15 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--skip-connection", "transcoders: add a linear skip W_skip x to the output (skip transcoders, as sparsify and SAELens train them)")
     .option("--matryoshka-widths <list>", "matryoshka: nested dictionary sizes, e.g. 256,1024,4096 (d_sae is appended if missing; default d_sae/16, /8, /4, /2, d_sae)", intList)
     .option("--level-weights <list>", "matryoshka: weight of each level's reconstruction loss (default 1 each)", numberList)
-    .option("--l1 <x>", "relu, gated: L1 coefficient", finiteNumber)
-    .option("--l1-warmup <n>", "relu, gated: steps over which L1 ramps up", nonNegativeInt)
+    .option("--l1 <x>", "relu, gated: L1 coefficient; panneal: the penalty's starting coefficient (default 0.1)", finiteNumber)
+    .option("--l1-warmup <n>", "relu, gated, panneal: steps over which the coefficient ramps up", nonNegativeInt)
+    .addOption(new Option("--sparsity-function <f>", "panneal: the penalty per token, sum_j u_j^p (Lp^p, the default) or its 1/p-th power (Lp); u_j = f_j ||W_dec_j||").choices(["Lp^p", "Lp"]))
+    .option("--p-start <x>", "panneal: the exponent p at the start (default 1: the L1 penalty)", finiteNumber)
+    .option("--p-end <x>", "panneal: where p heads (default 0.2)", finiteNumber)
+    .option("--anneal-start <n>", "panneal: the step of the first update of p (default 10000, or a quarter of --steps when less)", nonNegativeInt)
+    .option("--anneal-end <n>", "panneal: the step of the last update (default: the end of the run, so p stops one update short of --p-end)", nonNegativeInt)
+    .option("--p-updates <n>", "panneal: how many times p (and the coefficient, to keep the penalty's size) is updated (default 10)", positiveInt)
+    .option("--p-queue <n>", "panneal: batches over which the penalty at the current and the next p are compared (default 10)", positiveInt)
     .option("--l0 <x>", "jumprelu: L0 coefficient", finiteNumber)
     .option("--l0-warmup <n>", "jumprelu: steps over which L0 ramps up", nonNegativeInt)
     .option("--bandwidth <x>", "jumprelu: straight-through kernel width", finiteNumber)
@@ -73,6 +80,7 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     ...input,
     d_sae: input.d_sae ?? 8 * dIn,
     kl_warmup_steps: input.kl_warmup_steps ?? (o.arch === "vsae" ? Math.floor(0.1 * steps) : undefined),
+    anneal_start: input.anneal_start ?? (o.arch === "panneal" ? Math.min(10000, Math.floor(0.25 * steps)) : undefined),
   });
 }
 
@@ -115,6 +123,13 @@ function saeConfigInput(o: Record<string, unknown>, dIn: number): SaeConfigInput
     skip_connection: o.skipConnection === true ? true : undefined,
     l1_coefficient: o.l1,
     l1_warmup_steps: o.l1Warmup,
+    sparsity_function: o.sparsityFunction,
+    p_start: o.pStart,
+    p_end: o.pEnd,
+    anneal_start: o.annealStart,
+    anneal_end: o.annealEnd,
+    n_sparsity_updates: o.pUpdates,
+    sparsity_queue_length: o.pQueue,
     l0_coefficient: o.l0,
     l0_warmup_steps: o.l0Warmup,
     bandwidth: o.bandwidth,

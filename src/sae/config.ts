@@ -13,7 +13,7 @@
 import { withDefaults } from "../util/defaults.js";
 import { INPUT_NORMALIZATIONS, type InputNormalization } from "./input-norm.js";
 
-export const ARCHITECTURES = ["relu", "topk", "batchtopk", "matryoshka", "jumprelu", "gated", "abstopk", "vsae", "vaease", "mp"] as const;
+export const ARCHITECTURES = ["relu", "panneal", "topk", "batchtopk", "matryoshka", "jumprelu", "gated", "abstopk", "vsae", "vaease", "mp"] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface BaseSaeConfig {
@@ -46,6 +46,35 @@ export interface ReluConfig extends BaseSaeConfig {
   l1_coefficient: number;
   /** L1 coefficient ramps linearly from 0 over this many steps. */
   l1_warmup_steps: number;
+}
+
+/**
+ * p-annealing (Karvonen et al. 2024; dictionary_learning's PAnnealTrainer, one of SAEBench's
+ * Pythia-70M sweeps): a ReLU SAE whose sparsity penalty is sum_j (f_j ||W_dec_j||)^p
+ * ("Lp^p") or its 1/p-th power ("Lp"), with p falling from p_start toward p_end in
+ * n_sparsity_updates steps between anneal_start and anneal_end. At each change of p the
+ * coefficient is rescaled by the ratio of the penalty at the old and the new p over the
+ * last sparsity_queue_length batches, so the penalty's weight carries over (panneal.ts).
+ */
+export interface PAnnealConfig extends BaseSaeConfig {
+  architecture: "panneal";
+  /** The initial coefficient of the penalty (dictionary_learning's initial_sparsity_penalty). */
+  l1_coefficient: number;
+  /** The coefficient ramps linearly from 0 over this many steps (sparsity_warmup_steps). */
+  l1_warmup_steps: number;
+  /** "Lp^p": mean over tokens of sum_j u_j^p; "Lp": of (sum_j u_j^p)^(1/p) (u_j = f_j ||W_dec_j||). */
+  sparsity_function: "Lp^p" | "Lp";
+  p_start: number;
+  /** Where p heads; the last of the linearly spaced values, reached only at anneal_end. */
+  p_end: number;
+  /** The step of the first update (p stays at p_start until the second). */
+  anneal_start: number;
+  /** The step of the last update; 0: the end of the run (never reached, so p_end itself is not used). */
+  anneal_end: number;
+  /** Updates of p (and of the coefficient), spaced evenly from anneal_start to anneal_end. */
+  n_sparsity_updates: number;
+  /** Batches over which the penalties at the current and the next p are compared. */
+  sparsity_queue_length: number;
 }
 
 /**
@@ -180,7 +209,7 @@ export interface MatchingPursuitConfig extends BaseSaeConfig {
   max_iterations: number;
 }
 
-export type SaeConfig = ReluConfig | GatedConfig | TopKConfig | BatchTopKConfig | MatryoshkaConfig | JumpReluConfig
+export type SaeConfig = ReluConfig | PAnnealConfig | GatedConfig | TopKConfig | BatchTopKConfig | MatryoshkaConfig | JumpReluConfig
   | VsaeConfig | VaeaseConfig | MatchingPursuitConfig;
 
 /** Options a user may set when creating an SAE; the rest come from defaults. */
@@ -195,6 +224,14 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
   switch (architecture) {
     case "relu":
       cfg = { ...base, architecture, decoder_norm: "none", l1_coefficient: 5, l1_warmup_steps: 0 };
+      break;
+    case "panneal":
+      // dictionary_learning's unit-norm decoder (ConstrainedAdam) and initial coefficient; the
+      // rest as SAEBench's Pythia-70M p-anneal sweep set them.
+      cfg = {
+        ...base, architecture, decoder_norm: "unit", l1_coefficient: 0.1, l1_warmup_steps: 0, sparsity_function: "Lp^p",
+        p_start: 1, p_end: 0.2, anneal_start: 10000, anneal_end: 0, n_sparsity_updates: 10, sparsity_queue_length: 10,
+      };
       break;
     case "gated":
       cfg = { ...base, architecture, decoder_norm: "none", l1_coefficient: 1, l1_warmup_steps: 0 };
@@ -290,6 +327,20 @@ export function validateConfig(cfg: SaeConfig): void {
     case "gated":
       nonNeg("l1_coefficient", cfg.l1_coefficient);
       nonNeg("l1_warmup_steps", cfg.l1_warmup_steps);
+      break;
+    case "panneal":
+      nonNeg("l1_coefficient", cfg.l1_coefficient);
+      nonNeg("l1_warmup_steps", cfg.l1_warmup_steps);
+      if (cfg.sparsity_function !== "Lp^p" && cfg.sparsity_function !== "Lp") fail(`sparsity_function must be "Lp^p" or "Lp", got ${JSON.stringify(cfg.sparsity_function)}`);
+      // p = 0 would make the penalty a constant count (u^0 = 1) with no gradient.
+      for (const name of ["p_start", "p_end"] as const) {
+        if (!(typeof cfg[name] === "number" && cfg[name] > 0 && Number.isFinite(cfg[name]))) fail(`${name} must be a positive number, got ${JSON.stringify(cfg[name])}`);
+      }
+      nonNeg("anneal_start", cfg.anneal_start);
+      nonNeg("anneal_end", cfg.anneal_end);
+      if (!Number.isSafeInteger(cfg.anneal_start) || !Number.isSafeInteger(cfg.anneal_end)) fail("anneal_start and anneal_end must be whole steps");
+      posInt("n_sparsity_updates", cfg.n_sparsity_updates);
+      posInt("sparsity_queue_length", cfg.sparsity_queue_length);
       break;
     case "batchtopk":
       if (!(cfg.threshold_momentum > 0 && cfg.threshold_momentum <= 1)) fail("threshold_momentum must be in (0, 1]");

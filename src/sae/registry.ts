@@ -6,6 +6,7 @@ import { GatedSae } from "./gated.js";
 import { JumpReluSae } from "./jumprelu.js";
 import { MatchingPursuitSae } from "./matching-pursuit.js";
 import { MatryoshkaSae } from "./matryoshka.js";
+import { PAnnealSae } from "./panneal.js";
 import { ReluSae } from "./relu.js";
 import type { ParamSet, Sae } from "./sae.js";
 import { TopKSae } from "./topk.js";
@@ -16,6 +17,7 @@ export function createSae(cfg: SaeConfig, params?: ParamSet, buffers?: ParamSet)
   validateConfig(cfg);
   switch (cfg.architecture) {
     case "relu": return new ReluSae(cfg, params);
+    case "panneal": return new PAnnealSae(cfg, params, buffers);
     case "topk": return new TopKSae(cfg, params);
     case "abstopk": return new AbsTopKSae(cfg, params);
     case "batchtopk": return new BatchTopKSae(cfg, params, buffers);

@@ -80,6 +80,8 @@ export interface StepStats {
   xHat: Float32Array;
   /** The training code (a workspace view) for L0 and dead-latent tracking. */
   code: SparseCode;
+  /** Settings the SAE's own schedule had in force this step (p-annealing's p), logged beside the metrics. */
+  schedule?: Record<string, number>;
 }
 
 export interface Sae {
@@ -99,6 +101,8 @@ export interface Sae {
   decode(code: SparseCode, x?: Float32Array): Float32Array;
   /** Trainer hook after each optimizer step (threshold EMAs and similar). */
   afterStep?(stats: StepStats): void;
+  /** Trainer hook before a run of `steps` steps (p-annealing fixes its schedule). */
+  startRun?(steps: number): void;
 }
 
 /**

@@ -6,7 +6,7 @@
  * boundary.
  *
  * Architecture mapping on save (inference behaviour is what SAELens would compute):
- *   relu -> "standard"; topk -> "topk"; batchtopk, matryoshka and jumprelu -> "jumprelu" (threshold);
+ *   relu, panneal -> "standard"; topk -> "topk"; batchtopk, matryoshka and jumprelu -> "jumprelu" (threshold);
  *   gated -> "gated" (b_enc saved as SAELens' b_gate, with r_mag and b_mag);
  *   vsae -> "topk" when it selects after a ReLU (mu = TopK(ReLU(pre)) at inference);
  *   abstopk, vsae with |z| selection, vaease -> their own names, which SAELens does not
@@ -55,7 +55,8 @@ export interface SaeMetadata {
 /** SAELens' architecture name for an SAE's inference behaviour. */
 function saeLensArchitecture(cfg: SaeConfig): string {
   switch (cfg.architecture) {
-    case "relu": return "standard";
+    case "relu":
+    case "panneal": return "standard";
     case "topk": return cfg.activation === "groupmax" ? "groupmax" : "topk";
     case "batchtopk":
     case "matryoshka":

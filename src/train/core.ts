@@ -9,7 +9,7 @@
  *   4. the global gradient norm is clipped; the optimizer (Adam, or Schedule-Free SignSGD)
  *      steps at the scheduled learning rate;
  *   5. unit-norm decoder rows are renormalised, and the SAE's own after-step hook runs
- *      (threshold EMAs);
+ *      (threshold EMAs, p-annealing's schedule);
  *   6. each latent's count of tokens since it last fired (f != 0) is updated.
  */
 import { kernels } from "../core/kernels.js";
@@ -73,6 +73,7 @@ export class TrainingCore {
     this.grads = zerosLike(sae.params);
     this.dead = new Uint8Array(sae.cfg.d_sae);
     this.fired = new Uint8Array(sae.cfg.d_sae);
+    sae.startRun?.(o.schedule.steps);
   }
 
   /**
@@ -123,7 +124,7 @@ export function stepMetrics(stats: StepStats, y: Float32Array, batch: number, d:
   for (let j = 0; j < dead.length; j++) nDead += dead[j]!;
   // Loss terms come first so that no term can shadow a metric of the same name.
   return {
-    ...stats.terms, loss: stats.loss, fvu: total > 0 ? stats.sumSquaredError / total : 0, l0: meanL0(stats.code),
+    ...stats.terms, ...stats.schedule, loss: stats.loss, fvu: total > 0 ? stats.sumSquaredError / total : 0, l0: meanL0(stats.code),
     dead_frac: nDead / dead.length,
   };
 }

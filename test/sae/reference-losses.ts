@@ -28,6 +28,8 @@ export interface RefStep {
    * the check freezes W_dec, b_dec (and W_skip) for it at the unperturbed parameters, likewise.
    */
   frozenDecoder?: { W: Float64Array; b: Float64Array; skip: Float64Array | undefined };
+  /** p-annealing's exponent and coefficient in force (default: the config's p_start and l1_coefficient). */
+  annealing?: { p: number; coefficient: number };
 }
 
 /** y = W v + b for W [rows, cols] (row-major). */
@@ -183,6 +185,22 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const f = preActs(p, cfg, s.x, b).pre.map((v) => Math.max(0, v));
         total += sq(yRow(b), decode(W, f, d, bias(b)));
         for (let j = 0; j < m; j++) total += l1 * f[j]! * norms[j]!;
+      }
+      return total / B;
+    }
+    case "panneal": {
+      // The exponent and coefficient in force: the config's starting ones unless the step says.
+      const { p: exponent, coefficient } = s.annealing ?? { p: cfg.p_start, coefficient: cfg.l1_coefficient };
+      const alpha = coefficient * warmup(s.step, cfg.l1_warmup_steps);
+      const W = p.get("W_dec")!;
+      const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
+      let total = 0;
+      for (let b = 0; b < B; b++) {
+        const f = preActs(p, cfg, s.x, b).pre.map((v) => Math.max(0, v));
+        total += sq(yRow(b), decode(W, f, d, bias(b)));
+        let sum = 0;
+        for (let j = 0; j < m; j++) if (f[j]! > 0) sum += (f[j]! * norms[j]!) ** exponent;
+        total += alpha * (cfg.sparsity_function === "Lp^p" ? sum : sum ** (1 / exponent));
       }
       return total / B;
     }

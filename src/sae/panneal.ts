@@ -1,0 +1,206 @@
+/**
+ * p-annealing (Karvonen et al. 2024, "Measuring Progress in Dictionary Learning for Language
+ * Model Interpretability with Board Game Models"; dictionary_learning's PAnnealTrainer):
+ *
+ *   f = ReLU(pre),  loss = ||x - x_hat||^2 + alpha * w(t) * mean_b P_p(u_b),  u_bj = f_bj ||W_dec_j||,
+ *   P_p(u) = sum_j u_j^p  ("Lp^p")   or   (sum_j u_j^p)^(1/p)  ("Lp"),
+ *
+ * w(t) the linear warm-up. At p = 1 this is relu.ts's L1 penalty; as p falls below 1 the
+ * penalty leans toward counting active latents (an L0 penalty) while keeping a gradient.
+ * p steps from p_start toward p_end at n_sparsity_updates steps spaced evenly from
+ * anneal_start to anneal_end. A smaller p changes the penalty's size, so each update first
+ * rescales alpha by mean P_p / mean P_p' over the batches since the last update (p the
+ * value in force, p' the next one, both measured on every batch): the weighted penalty
+ * stays where it was, and only its shape changes.
+ *
+ * The annealing state (alpha, p, the next p, updates done, the batches' penalties) is a
+ * buffer, so checkpoints carry it and a resumed run continues the schedule exactly.
+ * Inference is a plain ReLU SAE (SAELens "standard").
+ */
+import { Tensor } from "../core/tensor.js";
+import type { PAnnealConfig } from "./config.js";
+import { warmup } from "./config.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
+import type { SparseCode } from "./sparse-code.js";
+
+/** Where the schedule updates p, and the p each update sets. */
+export interface AnnealSchedule {
+  updateSteps: number[];
+  pValues: number[];
+}
+
+/**
+ * The updates' steps (floor of an even spacing from anneal_start to anneal_end, as torch's
+ * integer linspace) and p values (p_start to p_end evenly). anneal_end 0 means the run's
+ * last step + 1 (`runSteps`), which is never reached: p_end itself is then never used.
+ */
+export function annealSchedule(cfg: PAnnealConfig, runSteps?: number): AnnealSchedule {
+  const end = cfg.anneal_end > 0 ? cfg.anneal_end : runSteps;
+  if (end === undefined) {
+    throw new RangeError("panneal SAE: with anneal_end 0 (the end of the run) the schedule needs the run's length; train it with a trainer, or set anneal_end");
+  }
+  const start = cfg.anneal_start;
+  const n = cfg.n_sparsity_updates;
+  if (end < start) throw new RangeError(`panneal SAE: annealing would end at step ${end}, before it starts (anneal_start ${start})`);
+  if (n > end - start + 1) {
+    throw new RangeError(`panneal SAE: ${n} updates of p do not fit in steps ${start} to ${end}; use fewer (n_sparsity_updates) or a longer anneal`);
+  }
+  const at = (a: number, b: number, i: number) => (n === 1 ? a : a + (i * (b - a)) / (n - 1));
+  return {
+    updateSteps: Array.from({ length: n }, (_, i) => Math.floor(at(start, end, i))),
+    pValues: Array.from({ length: n }, (_, i) => at(cfg.p_start, cfg.p_end, i)),
+  };
+}
+
+// Layout of the state buffer: scalars, then the queue of [P_p, P_p'] pairs (a ring).
+const ALPHA = 0;
+const P = 1;
+/** The next p, or 0 before the first update (p is always > 0). */
+const NEXT_P = 2;
+const UPDATES = 3;
+const FILLED = 4;
+const WRITE = 5;
+const QUEUE = 6;
+
+export const PANNEAL_STATE = "p_anneal_state";
+
+export class PAnnealSae extends LinearSae {
+  declare readonly cfg: PAnnealConfig;
+  private schedule: AnnealSchedule | null = null;
+  /** The last training step's penalties at p and at the next p, for afterStep. */
+  private pending: { step: number; now: number; next: number } | null = null;
+
+  constructor(cfg: PAnnealConfig, params?: ParamSet, buffers?: ParamSet) {
+    super(cfg, params);
+    const size = QUEUE + 2 * cfg.sparsity_queue_length;
+    let state = buffers?.get(PANNEAL_STATE);
+    if (!state) {
+      state = Tensor.zeros([size]);
+      state.data[ALPHA] = cfg.l1_coefficient;
+      state.data[P] = cfg.p_start;
+    }
+    this.buffers.set(PANNEAL_STATE, state.expectShape([size], PANNEAL_STATE));
+  }
+
+  private get state(): Float32Array {
+    return this.buffers.get(PANNEAL_STATE)!.data;
+  }
+
+  /** The exponent and the coefficient (before warm-up) in force now. */
+  get annealing(): { p: number; coefficient: number; updates: number } {
+    const s = this.state;
+    return { p: s[P]!, coefficient: s[ALPHA]!, updates: s[UPDATES]! };
+  }
+
+  /**
+   * Fixes the schedule for a run of `steps` steps, refusing one under which p would never
+   * move (annealing starting at or after the run's end).
+   */
+  startRun(steps: number): void {
+    const schedule = annealSchedule(this.cfg, steps);
+    if (schedule.updateSteps.length > 1 && schedule.updateSteps[1]! >= steps) {
+      throw new RangeError(`panneal: p would stay at ${this.cfg.p_start} for all ${steps} steps (its first change is at step ${schedule.updateSteps[1]}; ` +
+        `anneal_start ${this.cfg.anneal_start}); set --anneal-start well below --steps`);
+    }
+    this.schedule = schedule;
+  }
+
+  encode(x: Float32Array, batch: number): SparseCode {
+    const xc = this.centered(x, batch);
+    return this.selectAbove(this.preActivations(xc, batch), batch, this.b_enc, null, "code");
+  }
+
+  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+    const { d_in: d, d_sae: m } = this.cfg;
+    const B = s.batch;
+    const xc = this.centered(s.x, B);
+    const code = this.selectAbove(this.preActivations(xc, B), B, this.b_enc, null, "code");
+    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, targetOf(s), B);
+
+    const state = this.state;
+    const p = state[P]!;
+    const nextP = state[NEXT_P]!;
+    const alpha = state[ALPHA]! * warmup(s.step, this.cfg.l1_warmup_steps);
+    const lpp = this.cfg.sparsity_function === "Lp^p";
+    const norms = this.ws.float("dec_norms", m);
+    this.k.rowNorms(this.W_dec, m, d, norms);
+    // dL/d||W_dec_j||, summed over the batch.
+    const gNorm = this.ws.float("g_norm", m, true);
+    let penalty = 0;
+    let penaltyNext = 0;
+    for (let b = 0; b < B; b++) {
+      const from = code.rowPtr[b]!;
+      const to = code.rowPtr[b + 1]!;
+      let sum = 0;
+      let sumNext = 0;
+      for (let e = from; e < to; e++) {
+        const u = code.val[e]! * norms[code.idx[e]!]!;
+        if (u <= 0) continue; // a zero decoder row: no penalty, and u^(p-1) has no value there
+        sum += u ** p;
+        if (nextP > 0) sumNext += u ** nextP;
+      }
+      if (sum === 0) continue;
+      penalty += lpp ? sum : sum ** (1 / p);
+      penaltyNext += lpp ? sumNext : sumNext > 0 ? sumNext ** (1 / nextP) : 0;
+      // dP/du = p u^(p-1) (Lp^p) or (sum u^p)^(1/p - 1) u^(p-1) (Lp), then through u = f n.
+      const outer = (alpha / B) * (lpp ? p : sum ** (1 / p - 1));
+      for (let e = from; e < to; e++) {
+        const j = code.idx[e]!;
+        const u = code.val[e]! * norms[j]!;
+        if (u <= 0) continue;
+        const gU = outer * u ** (p - 1);
+        gPre[e]! += gU * norms[j]!;
+        gNorm[j]! += gU * code.val[e]!;
+      }
+    }
+    this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
+    // d||W_dec_j|| / dW_dec_j = W_dec_j / ||W_dec_j||.
+    const rowScale = this.ws.float("norm_row_scale", m);
+    for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? gNorm[j]! / norms[j]! : 0;
+    this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
+    this.outputGrads(gXhat, s, grads);
+
+    this.pending = { step: s.step, now: penalty / B, next: penaltyNext / B };
+    const mse = sumSq / B;
+    const sparsity = (alpha * penalty) / B;
+    return {
+      loss: mse + sparsity, terms: { mse, sparsity }, sumSquaredError: sumSq, xHat, code,
+      schedule: { p, sparsity_coefficient: state[ALPHA]! },
+    };
+  }
+
+  /** Records the step's penalties and, at an update step, rescales alpha and moves p on. */
+  afterStep(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = null;
+    const state = this.state;
+    const length = this.cfg.sparsity_queue_length;
+    if (state[NEXT_P]! > 0) {
+      const w = state[WRITE]!;
+      state[QUEUE + 2 * w] = pending.now;
+      state[QUEUE + 2 * w + 1] = pending.next;
+      state[WRITE] = (w + 1) % length;
+      state[FILLED] = Math.min(length, state[FILLED]! + 1);
+    }
+    const schedule = this.schedule ?? (this.schedule = annealSchedule(this.cfg));
+    const i = state[UPDATES]!;
+    if (i >= schedule.updateSteps.length || pending.step < schedule.updateSteps[i]!) return;
+    const filled = state[FILLED]!;
+    if (state[NEXT_P]! > 0 && filled > 0) {
+      let now = 0;
+      let next = 0;
+      for (let q = 0; q < filled; q++) {
+        now += state[QUEUE + 2 * q]!;
+        next += state[QUEUE + 2 * q + 1]!;
+      }
+      if (now > 0 && next > 0) state[ALPHA] = state[ALPHA]! * (now / next);
+    }
+    state[P] = schedule.pValues[i]!;
+    state[NEXT_P] = i + 1 < schedule.pValues.length ? schedule.pValues[i + 1]! : this.cfg.p_end;
+    state[UPDATES] = i + 1;
+    // The queue compared the old p with this one; from here it compares this one with the next.
+    state[FILLED] = 0;
+    state[WRITE] = 0;
+  }
+}
