@@ -154,6 +154,19 @@ describe("saekit train --sweep", () => {
       .toMatch(/give --d-sae or --expansion-factor, not both/);
   });
 
+  it("sweeps architectures, each run taking the options that are its own; an option of none of them is refused", () => {
+    const out = join(tempDir(), "archs");
+    const common = ["train", "--data", "synthetic:superposition", "--synth-d", "16", "--synth-features", "32", "--d-sae", "32",
+      "--steps", "2", "--batch", "32", "--threads", "1"];
+    const r = saekit(...common, "--sweep", "arch=topk,relu", "--k", "3", "--l1", "2", "--out", out);
+    expect(r.status, r.stderr).toBe(0);
+    const topk = JSON.parse(readFileSync(join(out, "arch=topk", "cfg.json"), "utf8")).saekit.config;
+    const relu = JSON.parse(readFileSync(join(out, "arch=relu", "cfg.json"), "utf8")).saekit.config;
+    expect([topk.k, topk.l1_coefficient, relu.k, relu.l1_coefficient]).toEqual([3, undefined, undefined, 2]);
+    expect(saekit(...common, "--sweep", "arch=topk,vsae", "--l0", "3", "--out", join(out, "x")).stderr)
+      .toMatch(/--l0: not an option of any architecture swept/);
+  });
+
   it("refuses what it cannot vary, and values the option itself would refuse", () => {
     const base = ["train", "--data", "synthetic:superposition", "--steps", "2", "--out", join(tempDir(), "x")];
     expect(saekit(...base, "--sweep", "steps=1,2").stderr).toMatch(/--sweep steps: not a setting a sweep can vary/);
@@ -161,5 +174,11 @@ describe("saekit train --sweep", () => {
     expect(saekit(...base, "--sweep", "k=4,0").stderr).toMatch(/--sweep k=0: /);
     expect(saekit(...base, "--sweep", "k").stderr).toMatch(/write a setting and its values/);
     expect(saekit(...base, "--sweep", "k=2", "--sweep", "k=4").stderr).toMatch(/--sweep k is given twice/);
+  });
+
+  it("refuses an option of another architecture by its flag, alone or swept, rather than store and ignore it", () => {
+    const base = ["train", "--data", "synthetic:superposition", "--steps", "2", "--out", join(tempDir(), "x")];
+    expect(saekit(...base, "--arch", "topk", "--l0", "3", "--p-end", "0.1").stderr).toMatch(/--p-end, --l0: not options of --arch topk/);
+    expect(saekit(...base, "--arch", "relu", "--sweep", "k=2,4").stderr).toMatch(/--k: not an option of --arch relu/);
   });
 });

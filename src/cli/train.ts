@@ -17,7 +17,7 @@ import { storedContexts, storesIn } from "../data/store.js";
 import { openContexts, takeContexts } from "../lm/dataset.js";
 import type { SaeMetadata } from "../sae/saelens.js";
 import type { Sae } from "../sae/sae.js";
-import { ARCHITECTURES, type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/config.js";
+import { ARCHITECTURES, type Architecture, type SaeConfig, type SaeConfigInput, defaultConfig, settingsOf } from "../sae/config.js";
 import { scoreSynthetic } from "../synthetic/score.js";
 import { OPTIMIZERS } from "../train/optimizer.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
@@ -100,54 +100,81 @@ export function fineTuneConfig(start: SaeConfig, given: Record<string, unknown>,
   return defaultConfig({ ...start, ...Object.fromEntries(changes) } as SaeConfigInput);
 }
 
+/**
+ * Set by sweepRuns on the runs of a sweep over --arch: each run leaves out the options of
+ * the other architectures swept (sweepRuns refuses options of none of them).
+ */
+const OTHER_ARCH_OPTIONS_DROPPED = Symbol("other architectures' options dropped");
+
 /** The SAE options as config fields; undefined where an option was not given. */
-function saeConfigInput(o: Record<string, unknown>, dIn: number): SaeConfigInput {
+function saeConfigInput(o: Record<string | symbol, unknown>, dIn: number): SaeConfigInput {
   if (o.activation !== undefined && o.arch !== "topk") throw new Error(`--activation chooses how a topk SAE selects its latents; this is --arch ${String(o.arch)}`);
   if (o.dSae !== undefined && o.expansionFactor !== undefined) throw new Error("give --d-sae or --expansion-factor, not both");
+  const architecture = o.arch as Architecture;
+  const settings = new Set(settingsOf(architecture));
+  const fields = saeOptionFields(o).filter(([key]) => !o[OTHER_ARCH_OPTIONS_DROPPED] || settings.has(key));
+  // An option of another architecture would be stored and ignored: refuse it by name.
+  const stray = strayOptions(o);
+  if (stray.length && !o[OTHER_ARCH_OPTIONS_DROPPED]) {
+    throw new Error(`${stray.join(", ")}: not ${stray.length === 1 ? "an option" : "options"} of --arch ${architecture} (saekit train --help says which architectures each option is for)`);
+  }
   return {
-    architecture: o.arch as SaeConfigInput["architecture"],
+    architecture,
     d_in: dIn,
     d_sae: (o.dSae ?? (o.expansionFactor !== undefined ? (o.expansionFactor as number) * dIn : undefined)) as number,
-    // A matching pursuit's budget is its number of steps: --k means at most k of them.
-    k: o.arch === "mp" ? undefined : o.k,
-    aux_k: o.auxK,
-    multi_topk: o.multiTopk === true ? true : undefined,
-    activation: o.activation,
-    residual_threshold: o.residualThreshold,
-    max_iterations: o.maxIterations ?? (o.arch === "mp" ? o.k : undefined),
-    aux_alpha: o.auxAlpha,
-    matryoshka_widths: o.matryoshkaWidths,
-    level_weights: o.levelWeights,
-    decoder_norm: o.decoderNorm,
-    apply_b_dec_to_input: o.bDecOnInput === false ? false : undefined,
-    skip_connection: o.skipConnection === true ? true : undefined,
-    l1_coefficient: o.l1,
-    l1_warmup_steps: o.l1Warmup,
-    sparsity_function: o.sparsityFunction,
-    p_start: o.pStart,
-    p_end: o.pEnd,
-    anneal_start: o.annealStart,
-    anneal_end: o.annealEnd,
-    n_sparsity_updates: o.pUpdates,
-    sparsity_queue_length: o.pQueue,
-    l0_coefficient: o.l0,
-    l0_warmup_steps: o.l0Warmup,
-    bandwidth: o.bandwidth,
-    init_threshold: o.initThreshold,
-    sparsity_loss_mode: o.sparsityLoss,
-    tanh_scale: o.tanhScale,
-    pre_act_loss_coefficient: o.preActLoss,
-    target_l0: o.targetL0,
-    beta: o.beta,
-    kl_warmup_steps: o.klWarmup,
-    kl_scope: o.klScope,
-    variance: o.variance,
-    topk_mode: o.topkMode,
-    relu_mu: o.reluMu === true ? true : undefined,
-    hidden: o.hidden,
-    init_log_gamma: o.initLogGamma,
-    gate: o.gate === false ? false : undefined,
+    ...Object.fromEntries(fields.map(([key, , v]) => [key, v])),
   };
+}
+
+/** The options given (flags) that set no setting of --arch's architecture. */
+function strayOptions(o: Record<string, unknown>): string[] {
+  const settings = new Set(settingsOf(o.arch as Architecture));
+  return saeOptionFields(o).filter(([key, , v]) => v !== undefined && !settings.has(key)).map(([, flag]) => flag);
+}
+
+/** [config field, the option that sets it, its value (undefined: not given)] for each SAE option. */
+function saeOptionFields(o: Record<string, unknown>): Array<[string, string, unknown]> {
+  return [
+    // A matching pursuit's budget is its number of steps: --k means at most k of them.
+    ["k", "--k", o.arch === "mp" ? undefined : o.k],
+    ["aux_k", "--aux-k", o.auxK],
+    ["multi_topk", "--multi-topk", o.multiTopk === true ? true : undefined],
+    ["activation", "--activation", o.activation],
+    ["residual_threshold", "--residual-threshold", o.residualThreshold],
+    ["max_iterations", o.maxIterations !== undefined ? "--max-iterations" : "--k", o.maxIterations ?? (o.arch === "mp" ? o.k : undefined)],
+    ["aux_alpha", "--aux-alpha", o.auxAlpha],
+    ["matryoshka_widths", "--matryoshka-widths", o.matryoshkaWidths],
+    ["level_weights", "--level-weights", o.levelWeights],
+    ["decoder_norm", "--decoder-norm", o.decoderNorm],
+    ["apply_b_dec_to_input", "--no-b-dec-on-input", o.bDecOnInput === false ? false : undefined],
+    ["skip_connection", "--skip-connection", o.skipConnection === true ? true : undefined],
+    ["l1_coefficient", "--l1", o.l1],
+    ["l1_warmup_steps", "--l1-warmup", o.l1Warmup],
+    ["sparsity_function", "--sparsity-function", o.sparsityFunction],
+    ["p_start", "--p-start", o.pStart],
+    ["p_end", "--p-end", o.pEnd],
+    ["anneal_start", "--anneal-start", o.annealStart],
+    ["anneal_end", "--anneal-end", o.annealEnd],
+    ["n_sparsity_updates", "--p-updates", o.pUpdates],
+    ["sparsity_queue_length", "--p-queue", o.pQueue],
+    ["l0_coefficient", "--l0", o.l0],
+    ["l0_warmup_steps", "--l0-warmup", o.l0Warmup],
+    ["bandwidth", "--bandwidth", o.bandwidth],
+    ["init_threshold", "--init-threshold", o.initThreshold],
+    ["sparsity_loss_mode", "--sparsity-loss", o.sparsityLoss],
+    ["tanh_scale", "--tanh-scale", o.tanhScale],
+    ["pre_act_loss_coefficient", "--pre-act-loss", o.preActLoss],
+    ["target_l0", "--target-l0", o.targetL0],
+    ["beta", "--beta", o.beta],
+    ["kl_warmup_steps", "--kl-warmup", o.klWarmup],
+    ["kl_scope", "--kl-scope", o.klScope],
+    ["variance", "--variance", o.variance],
+    ["topk_mode", "--topk-mode", o.topkMode],
+    ["relu_mu", "--relu-mu", o.reluMu === true ? true : undefined],
+    ["hidden", "--hidden", o.hidden],
+    ["init_log_gamma", "--init-log-gamma", o.initLogGamma],
+    ["gate", "--no-gate", o.gate === false ? false : undefined],
+  ];
 }
 
 /** SAELens metadata for a run: the model, hook and context of a harvested store. */
@@ -458,6 +485,13 @@ export function sweepRuns(cmd: Command, o: Record<string, any>): Array<{ label: 
     });
     const key = option.attributeName();
     runs = runs.flatMap((r) => values.map((v, i) => ({ parts: [...r.parts, `${name}=${raw[i]}`], o: { ...r.o, [key]: v } })));
+  }
+  if (seen.has("arch")) {
+    // Each architecture takes its own options; one that none of them takes is a mistake.
+    const strays = runs.map((r) => new Set(strayOptions(r.o)));
+    const none = [...strays[0]!].filter((flag) => strays.every((st) => st.has(flag)));
+    if (none.length) throw new Error(`${none.join(", ")}: not ${none.length === 1 ? "an option" : "options"} of any architecture swept (--sweep arch=...)`);
+    for (const r of runs) r.o = { ...r.o, [OTHER_ARCH_OPTIONS_DROPPED]: true };
   }
   return runs.map((r) => ({ label: r.parts.join(","), o: r.o }));
 }

@@ -215,8 +215,29 @@ export type SaeConfig = ReluConfig | PAnnealConfig | GatedConfig | TopKConfig | 
 /** Options a user may set when creating an SAE; the rest come from defaults. */
 export type SaeConfigInput = { architecture: Architecture; d_in: number; d_sae: number } & Record<string, unknown>;
 
-/** The peers' defaults, per architecture (see ../shared/reference/sae-ecosystem.md). */
+/**
+ * The peers' defaults, per architecture (see ../shared/reference/sae-ecosystem.md), with
+ * the settings `input` gives (undefined ones ignored). A setting the architecture does not
+ * have is refused by name rather than stored and silently ignored.
+ */
 export function defaultConfig(input: SaeConfigInput): SaeConfig {
+  const cfg = architectureDefaults(input);
+  const stray = Object.keys(input).filter((key) => input[key] !== undefined && !(key in cfg));
+  if (stray.length) {
+    throw new RangeError(`${input.architecture} SAE config: ${stray.join(", ")} ${stray.length === 1 ? "is not a setting" : "are not settings"} of a ${input.architecture} SAE`);
+  }
+  const merged = withDefaults(cfg, input);
+  if (merged.architecture === "matryoshka") completeMatryoshkaLevels(merged);
+  validateConfig(merged);
+  return merged;
+}
+
+/** The names of an architecture's settings (its config's fields). */
+export function settingsOf(architecture: Architecture): string[] {
+  return Object.keys(architectureDefaults({ architecture, d_in: 1, d_sae: 1 }));
+}
+
+function architectureDefaults(input: SaeConfigInput): SaeConfig {
   const { architecture, d_in, d_sae } = input;
   const base = { d_in, d_sae, apply_b_dec_to_input: true, skip_connection: false, input_normalization: "none" as InputNormalization };
   const aux = { aux_k: Math.max(1, Math.floor(d_in / 2)), aux_alpha: 1 / 32 };
@@ -275,10 +296,7 @@ export function defaultConfig(input: SaeConfigInput): SaeConfig {
     default:
       throw new Error(`unknown architecture "${architecture as string}" (known: ${ARCHITECTURES.join(", ")})`);
   }
-  const merged = withDefaults(cfg, input);
-  if (merged.architecture === "matryoshka") completeMatryoshkaLevels(merged);
-  validateConfig(merged);
-  return merged;
+  return cfg;
 }
 
 /** Throws an error naming the field for any value that cannot work. */

@@ -21,7 +21,7 @@
 import { concatBytes } from "../core/bytes.js";
 import { SafetensorsReader, encodeSafetensors } from "../core/safetensors-format.js";
 import { Tensor } from "../core/tensor.js";
-import { type SaeConfig, type SaeConfigInput, defaultConfig } from "./config.js";
+import { ARCHITECTURES, type Architecture, type SaeConfig, type SaeConfigInput, defaultConfig, settingsOf } from "./config.js";
 import { foldDecoderNorms } from "./decoder-norms.js";
 import { createSae } from "./registry.js";
 import { type ParamSet, type Sae, cloneParams } from "./sae.js";
@@ -362,8 +362,11 @@ function configOfCfgJson(raw: Record<string, unknown>, path: string): SaeConfig 
           `change both (or delete the "saekit" block to read the file as SAELens writes it)`);
       }
     }
-    // Settings added since the file was written take their defaults.
-    return defaultConfig(own as unknown as SaeConfigInput);
+    // Settings added since the file was written take their defaults; ones of other
+    // architectures, which earlier versions stored when given, are dropped.
+    const known = (ARCHITECTURES as readonly string[]).includes(own.architecture as string) ? new Set(settingsOf(own.architecture as Architecture)) : null;
+    const settings = known ? Object.fromEntries(Object.entries(own).filter(([key]) => known.has(key))) : own;
+    return defaultConfig(settings as unknown as SaeConfigInput);
   }
   const int = (key: string): number => {
     const v = raw[key];

@@ -15,7 +15,7 @@ describe("training curves", () => {
   it("plot every metric of every run against tokens, and list the last record of each", () => {
     const runs = ["a", "b"].map((name, i) => {
       const out = join(dir, name);
-      trainSae(defaultConfig({ architecture: i === 0 ? "topk" : "vsae", d_in: 16, d_sae: 32, k: 2, beta: 0.1 }),
+      trainSae(defaultConfig(i === 0 ? { architecture: "topk", d_in: 16, d_sae: 32, k: 2 } : { architecture: "vsae", d_in: 16, d_sae: 32, k: 2, beta: 0.1 }),
         new SuperpositionSource({ d: 16, nFeatures: 24, seed: i }), { steps: 30, batchSize: 64, lr: 1e-3, logEvery: 5, outDir: out, progress: false });
       return readRunMetrics(out);
     });

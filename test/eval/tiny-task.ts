@@ -7,9 +7,9 @@ import type { Sae } from "../../src/sae/sae.js";
 import { saveSae } from "../../src/sae/saelens.js";
 import { writeTinyNeox } from "../lm/fixtures.js";
 
-/** An SAE with random weights. */
+/** An SAE with random weights (a TopK one at k = 4). */
 export function randomSae(architecture: "topk" | "relu", d_in: number, d_sae: number, seed: number): Sae {
-  const sae = createSae(defaultConfig({ architecture, d_in, d_sae, k: 4 }));
+  const sae = createSae(defaultConfig({ architecture, d_in, d_sae, ...(architecture === "topk" ? { k: 4 } : {}) }));
   const rng = new Rng(seed);
   for (const t of sae.params.values()) rng.fillNormal(t.data, 0.3);
   return sae;

@@ -60,7 +60,7 @@ describe("saekit SAEs round-trip through SAELens format", () => {
 
   for (const [arch, lensName] of [["relu", "skip_transcoder"], ["jumprelu", "jumprelu_skip_transcoder"], ["topk", "topk_skip_transcoder"]] as const) {
     it(`a ${arch} skip transcoder is saved as "${lensName}" with W_skip and computes the same after loading`, () => {
-      const sae = randomize(createSae(defaultConfig({ architecture: arch, d_in: 6, d_sae: 10, k: 3, apply_b_dec_to_input: false, skip_connection: true })), 4);
+      const sae = randomize(createSae(defaultConfig({ architecture: arch, d_in: 6, d_sae: 10, ...(arch === "topk" ? { k: 3 } : {}), apply_b_dec_to_input: false, skip_connection: true })), 4);
       const out = join(dir, `rt-skip-${arch}`);
       saveSae(out, sae, { metadata: { hook_name: "blocks.0.ln2.hook_normalized", hook_name_out: "blocks.0.hook_mlp_out" } });
       const loaded = loadSae(out);
@@ -340,6 +340,12 @@ describe("folders written by SAELens", () => {
     expect(() => loadSae(own)).toThrow(/cfg.json: "k" is 3 but the "saekit" block says 2; change both/);
     writeFileSync(join(own, "cfg.json"), JSON.stringify({ ...cfg, k: 3, saekit: { ...cfg.saekit, config: { ...cfg.saekit.config, k: 3 } } }));
     expect((loadSae(own).sae.cfg as { k: number }).k).toBe(3);
+    // Settings of other architectures, which earlier versions stored when given, are
+    // dropped on reading; defaultConfig itself refuses them by name.
+    writeFileSync(join(own, "cfg.json"), JSON.stringify({ ...cfg, saekit: { ...cfg.saekit, config: { ...cfg.saekit.config, l0_coefficient: 3, beta: 1 } } }));
+    expect(loadSae(own).sae.cfg).toEqual(cfg.saekit.config);
+    expect(() => defaultConfig({ ...cfg.saekit.config, l0_coefficient: 3, beta: 1 }))
+      .toThrow(/^topk SAE config: l0_coefficient, beta are not settings of a topk SAE$/);
     const broken = join(dir, "broken");
     mkdirSync(broken, { recursive: true });
     writeFileSync(join(broken, "cfg.json"), "{not json");
