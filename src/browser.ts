@@ -39,6 +39,7 @@ export { annealSchedule, type AnnealSchedule } from "./sae/panneal.js";
 export { Adam } from "./train/adam.js";
 export { createOptimizer, OPTIMIZERS, type Optimizer, type OptimizerKind } from "./train/optimizer.js";
 export { ScheduleFreeSignSgd, signumDefaultLr } from "./train/schedule-free.js";
+export { Muon, newtonSchulz } from "./train/muon.js";
 export { TrainingCore, stepMetrics } from "./train/core.js";
 export { InMemoryTraining, type InMemoryOptions, type StepRecord } from "./train/in-memory.js";
 export { activationsFromBytes, type ActivationMatrix } from "./data/activation-matrix.js";

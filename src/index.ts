@@ -48,6 +48,7 @@ export { TrainingCore } from "./train/core.js";
 export { createOptimizer, OPTIMIZERS, type Optimizer, type OptimizerKind, type OptimizerState } from "./train/optimizer.js";
 export { Adam, ADAM_DEFAULTS, type AdamOptions } from "./train/adam.js";
 export { ScheduleFreeSignSgd, signumDefaultLr, SCHEDULE_FREE_MOMENTUM } from "./train/schedule-free.js";
+export { Muon, newtonSchulz, MUON_DEFAULT_LR, MUON_DEFAULT_WEIGHT_DECAY, MUON_MOMENTUM } from "./train/muon.js";
 export { InMemoryTraining, type InMemoryOptions, type StepRecord } from "./train/in-memory.js";
 export { lrAt, defaultSchedule, LR_SCHEDULES, type LrSchedule, type LrScheduleKind } from "./train/schedule.js";
 export type { TrainOptions, TrainResult, MetricsRecord } from "./train/trainer.js";

@@ -176,6 +176,17 @@ describe("saekit train --sweep", () => {
     expect(saekit(...base, "--sweep", "k=2", "--sweep", "k=4").stderr).toMatch(/--sweep k is given twice/);
   });
 
+  it("trains with sparsify's Muon at its defaults, or the weight decay given, recording them", () => {
+    const dir = tempDir();
+    const base = ["train", "--data", "synthetic:superposition", "--synth-d", "16", "--synth-features", "32", "--d-sae", "32", "--steps", "3", "--batch", "32", "--threads", "1", "--optimizer", "muon"];
+    const training = (out: string) => JSON.parse(readFileSync(join(out, "cfg.json"), "utf8")).saekit.training;
+    expect(saekit(...base, "--out", join(dir, "a")).status).toBe(0);
+    expect(training(join(dir, "a"))).toMatchObject({ optimizer: "muon", lr: 2e-3, weight_decay: 0.1 });
+    expect(saekit(...base, "--weight-decay", "0", "--out", join(dir, "b")).status).toBe(0);
+    expect(training(join(dir, "b"))).toMatchObject({ optimizer: "muon", weight_decay: 0 });
+    expect(readFileSync(join(dir, "a", "sae_weights.safetensors")).equals(readFileSync(join(dir, "b", "sae_weights.safetensors")))).toBe(false);
+  });
+
   it("refuses an option of another architecture by its flag, alone or swept, rather than store and ignore it", () => {
     const base = ["train", "--data", "synthetic:superposition", "--steps", "2", "--out", join(tempDir(), "x")];
     expect(saekit(...base, "--arch", "topk", "--l0", "3", "--p-end", "0.1").stderr).toMatch(/--p-end, --l0: not options of --arch topk/);

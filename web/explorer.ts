@@ -9,7 +9,7 @@
  */
 import {
   type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, LmSource, type LoadedModel, type PromptToken,
-  type Sae, type SaeMetadata, type SpliceEvalResult, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes,
+  type OptimizerKind, type Sae, type SaeMetadata, type SpliceEvalResult, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes,
   buildDashboards, defaultConfig, evaluateSpliceOn, exploreActivations, histogramSvg, latentDashboardHtml, latentDetail, lineSvg, modelFromFiles, packContexts, promptView,
   runtimeInfo, saeFromFileMap, saeLensFolderBytes, splitDocuments,
 } from "../src/browser.js";
@@ -209,7 +209,7 @@ async function train(): Promise<void> {
     : arch === "panneal" ? { ...base, anneal_start: Math.min(10000, Math.floor(0.25 * steps)) }
     : "k" in defaultConfig(base) ? { ...base, k: num("k") } : base);
   const normalize = ($("normalize") as HTMLInputElement).checked ? "expected_norm" as const : "none" as const;
-  const optimizer = ($("optimizer") as HTMLSelectElement).value === "signum" ? "signum" as const : "adam" as const;
+  const optimizer = (($("optimizer") as HTMLSelectElement).value || "adam") as OptimizerKind;
   const run = new InMemoryTraining(cfg, acts, {
     steps, batchSize: num("batch"), lr: num("lr"), optimizer, seed: 0, normalizeActivations: normalize, ...(start ? { initialSae: start } : {}),
   });
@@ -231,7 +231,7 @@ async function train(): Promise<void> {
     await tick();
   }
   // result() takes raw inputs: a normalising run's scale is already folded into its weights.
-  const how = `${steps} steps${optimizer === "signum" ? ", signum" : ""}`;
+  const how = `${steps} steps${optimizer === "adam" ? "" : `, ${optimizer}`}`;
   const saeName = start ? `${state.saeName}, fine-tuned here (${how})` : `${arch} trained here (${how})`;
   Object.assign(state, { sae: run.result(), saeName, metadata: start ? state.metadata : {} });
   describeSae();

@@ -1,6 +1,6 @@
 /**
  * `saekit bench train`: tokens per second of one full training step (forward, backward,
- * Adam) at the shapes of ../shared/bench/peer_topk_sae.py, configured as that peer is (no
+ * the optimizer: Adam, as the peer, unless told otherwise) at the shapes of ../shared/bench/peer_topk_sae.py, configured as that peer is (no
  * AuxK, no gradient clipping, free decoder norms; vsae with unit variance and KL over all
  * latents) so the two measure the same work. `mp` (no peer here) runs at most k pursuit
  * steps per token; on random data every token takes all k.
@@ -10,7 +10,8 @@ import { Rng } from "../core/rng.js";
 import { defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { zerosLike } from "../sae/sae.js";
-import { Adam } from "../train/adam.js";
+import { ADAM_DEFAULTS } from "../train/adam.js";
+import { type OptimizerKind, createOptimizer, defaultLrFor, defaultWeightDecayFor } from "../train/optimizer.js";
 import { initializeSae } from "../train/init.js";
 import { round, timeIt } from "./timing.js";
 
@@ -24,6 +25,8 @@ export interface TrainBenchOptions {
   threads: number;
   /** The matrix products' precision (kernels.ts). Default "highest". */
   matmulPrecision?: MatmulPrecision;
+  /** Default "adam", as the peer. */
+  optimizer?: OptimizerKind;
 }
 
 export function benchTrain(o: TrainBenchOptions) {
@@ -37,18 +40,20 @@ export function benchTrain(o: TrainBenchOptions) {
   const x = rng.fillNormal(new Float32Array(o.batch * o.d));
   initializeSae(sae, rng, x, { decoderInitNorm: 1, bDecInit: "zeros" });
   const grads = zerosLike(sae.params);
-  const adam = new Adam(sae.params);
+  const kind = o.optimizer ?? "adam";
+  const optimizer = createOptimizer(kind, sae.params, { ...ADAM_DEFAULTS, weightDecay: defaultWeightDecayFor(kind) });
+  const lr = kind === "adam" ? 1e-4 : defaultLrFor(kind, o.m);
   let step = 0;
   const precision = o.matmulPrecision ?? "highest";
   const t = withMatmulPrecision(precision, () => timeIt(() => {
     sae.lossAndGrad({ x, batch: o.batch, step, seed: 0, dead: null }, grads);
-    adam.step(sae.params, grads, 1e-4, step);
+    optimizer.step(sae.params, grads, lr, step);
     step++;
   }, { warmup: 2, runs: o.steps }));
   const info = runtimeInfo();
   return {
     bench: "train" as const, impl: "saekit" as const, kernels: info.kernels, isa: info.isa, arch: o.arch,
-    threads: o.threads, d: o.d, m: o.m, k: o.k, batch: o.batch, matmul_precision: precision,
+    threads: o.threads, d: o.d, m: o.m, k: o.k, batch: o.batch, optimizer: kind, matmul_precision: precision,
     tokens_per_s: Math.round((o.batch / t.ms) * 1000), ms_per_step: round(t.ms, 2),
   };
 }

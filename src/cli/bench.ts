@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { benchGemm, benchTopk } from "../bench/kernels.js";
 import { benchLm } from "../bench/lm.js";
 import { benchTrain } from "../bench/train.js";
+import { OPTIMIZERS } from "../train/optimizer.js";
 import { benchTsne } from "../bench/tsne.js";
 import { defaultThreads, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, useMatmulPrecision } from "./options.js";
 
@@ -43,7 +44,7 @@ export function registerBench(program: Command): void {
 
   bench
     .command("train")
-    .description("tokens/s of a full SAE training step (forward, backward, Adam), configured like ../shared/bench/peer_topk_sae.py")
+    .description("tokens/s of a full SAE training step (forward, backward, the optimizer: Adam as the peer), configured like ../shared/bench/peer_topk_sae.py")
     .addOption(new Option("--arch <name>", "architecture (mp: at most --k pursuit steps per token)").choices(["topk", "vsae", "abstopk", "batchtopk", "matryoshka", "mp"]).default("topk"))
     .option("--d <n>", "input width", positiveInt, 512)
     .option("--m <n>", "latents", positiveInt, 16384)
@@ -51,9 +52,11 @@ export function registerBench(program: Command): void {
     .option("--batch <n>", "tokens per step", positiveInt, 4096)
     .option("--steps <n>", "timed steps (at least 5; 2 more warm up)", positiveInt, 5)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
+    .addOption(new Option("--optimizer <kind>", "the optimizer stepping (the peer's is adam)").choices([...OPTIMIZERS]).default("adam"))
     .addOption(matmulPrecisionOption())
     .action((o) => printJson(benchTrain({
-      arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads, matmulPrecision: useMatmulPrecision(o.matmulPrecision),
+      arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads, optimizer: o.optimizer,
+      matmulPrecision: useMatmulPrecision(o.matmulPrecision),
     })));
 
   bench

@@ -302,14 +302,15 @@ export function registerTrain(program: Command): void {
     .option("--from <sae>", "fine-tune: start from this SAE (any format saekit reads, or hf:ORG/NAME[/path]) instead of a fresh one; its config, changed by the SAE options given here (--k, --l1, ...); a fresh optimizer")
     .option("--steps <n>", "optimizer steps", positiveInt, 2000)
     .option("--batch <n>", "tokens per step", positiveInt, 4096)
-    .addOption(new Option("--optimizer <kind>", "adam (SAELens, dictionary_learning) or signum: sparsify's default, Schedule-Free SignSGD (momentum 0.95), no warm-up or decay by default; the SAE saved is its running average").choices([...OPTIMIZERS]).default("adam"))
-    .option("--lr <x>", "peak learning rate (default 4e-4 for adam; for signum sparsify's 5e-3 / sqrt(d_sae / 2^14))", finiteNumber)
-    .option("--warmup-steps <n>", "linear LR warm-up (default min(1000, 5% of steps); none for signum)", nonNegativeInt)
-    .option("--decay-start <n>", "step where linear LR decay to 0 begins (default 80% of steps for constant, none after a cosine or for signum)", nonNegativeInt)
+    .addOption(new Option("--optimizer <kind>", "adam (SAELens, dictionary_learning); signum: sparsify's default, Schedule-Free SignSGD (momentum 0.95), no warm-up or decay by default, the SAE saved is its running average; or muon: sparsify's Muon (orthogonalized Nesterov momentum on the weight matrices, Adam on the rest; weight decay 0.1, a linear decay to 0 from the start by default)").choices([...OPTIMIZERS]).default("adam"))
+    .option("--lr <x>", "peak learning rate (default 4e-4 for adam; sparsify's for signum, 5e-3 / sqrt(d_sae / 2^14), and muon, 2e-3)", finiteNumber)
+    .option("--warmup-steps <n>", "linear LR warm-up (default min(1000, 5% of steps); none for signum or muon)", nonNegativeInt)
+    .option("--decay-start <n>", "step where linear LR decay to 0 begins (default 80% of steps for constant, none after a cosine or for signum; 0 for muon)", nonNegativeInt)
     .addOption(new Option("--lr-schedule <kind>", "LR between warm-up and decay: constant, cosine (annealing to --lr-end) or cosine_restarts (SAELens' cosineannealingwarmrestarts)").choices([...LR_SCHEDULES]).default("constant"))
     .option("--lr-end <x>", "cosine schedules: final learning rate (default lr / 10)", finiteNumber)
     .option("--lr-cycles <n>", "cosine_restarts: number of cosine cycles", positiveInt, 1)
     .option("--clip <x>", "clip the global gradient norm (0: off)", finiteNumber, 1)
+    .option("--weight-decay <x>", "decoupled weight decay (default 0; muon: 0.1 on its matrices, as sparsify)", finiteNumber)
     .option("--seed <n>", "random seed", nonNegativeInt, 0)
     .addOption(new Option("--b-dec-init <how>", "decoder bias init").choices(["mean", "geometric_median", "zeros"]).default("mean"))
     .addOption(new Option("--normalize <how>", "expected_norm: scale inputs so E||x||^2 = d_in (folded at save)").choices(["none", "expected_norm"]).default("none"))
@@ -438,7 +439,7 @@ function trainOptionsOf(o: Record<string, any>): TrainOptions {
   return {
     steps: o.steps, batchSize: o.batch, optimizer: o.optimizer, lr: o.lr, lrWarmupSteps: o.warmupSteps, lrDecayStart: o.decayStart,
     lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
-    clipGradNorm: o.clip, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
+    clipGradNorm: o.clip, weightDecay: o.weightDecay, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
     deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, kDecaySteps: o.kDecaySteps, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
     outDir: o.out, resume: o.resume === true,
     onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
@@ -449,7 +450,7 @@ function trainOptionsOf(o: Record<string, any>): TrainOptions {
  * The settings a sweep may vary: those of the SAE and of its optimization. What every run
  * of one stream must share (the data, steps, batch, precision) is not among them.
  */
-const SWEEPABLE_TRAINING = ["optimizer", "lr", "warmup-steps", "decay-start", "lr-schedule", "lr-end", "lr-cycles", "clip", "seed",
+const SWEEPABLE_TRAINING = ["optimizer", "lr", "warmup-steps", "decay-start", "lr-schedule", "lr-end", "lr-cycles", "clip", "weight-decay", "seed",
   "b-dec-init", "normalize", "dead-after-tokens", "resample-every", "k-decay-steps"];
 
 /**

@@ -15,7 +15,8 @@ import type { Sae } from "../sae/sae.js";
 import { withInputScaleFolded } from "../sae/saelens-format.js";
 import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSource, startFromSae } from "./init.js";
-import { type Optimizer, type OptimizerKind, createOptimizer, defaultScheduleFor, withFinalWeights } from "./optimizer.js";
+import { ADAM_DEFAULTS } from "./adam.js";
+import { type Optimizer, type OptimizerKind, createOptimizer, defaultScheduleFor, defaultWeightDecayFor, withFinalWeights } from "./optimizer.js";
 import type { LrScheduleKind } from "./schedule.js";
 
 export interface InMemoryOptions {
@@ -66,7 +67,7 @@ export class InMemoryTraining {
       });
     }
     const kind = o.optimizer ?? "adam";
-    this.optimizer = createOptimizer(kind, this.sae.params);
+    this.optimizer = createOptimizer(kind, this.sae.params, { ...ADAM_DEFAULTS, weightDecay: defaultWeightDecayFor(kind) });
     this.core = new TrainingCore(this.sae, this.optimizer, {
       schedule: defaultScheduleFor(kind, o.lr, o.steps, o.lrSchedule), clipGradNorm: o.clipGradNorm ?? 1,
       deadAfterTokens: o.deadAfterTokens ?? 10_000_000, seed,

@@ -1,15 +1,16 @@
 /**
  * The optimizers a run can use, behind the one interface the training step drives: Adam
- * (adam.ts), as SAELens and dictionary_learning train, and "signum", Schedule-Free SignSGD
- * (schedule-free.ts), sparsify's default.
+ * (adam.ts), as SAELens and dictionary_learning train; "signum", Schedule-Free SignSGD
+ * (schedule-free.ts), sparsify's default; and "muon" (muon.ts), sparsify's other choice.
  */
 import { createSae } from "../sae/registry.js";
 import { type ParamSet, type Sae, cloneParams } from "../sae/sae.js";
 import { ADAM_DEFAULTS, Adam, type AdamOptions } from "./adam.js";
-import { ScheduleFreeSignSgd } from "./schedule-free.js";
+import { MUON_DEFAULT_LR, MUON_DEFAULT_WEIGHT_DECAY, Muon } from "./muon.js";
+import { ScheduleFreeSignSgd, signumDefaultLr } from "./schedule-free.js";
 import { type LrSchedule, type LrScheduleKind, defaultSchedule } from "./schedule.js";
 
-export const OPTIMIZERS = ["adam", "signum"] as const;
+export const OPTIMIZERS = ["adam", "signum", "muon"] as const;
 export type OptimizerKind = (typeof OPTIMIZERS)[number];
 
 /** What a checkpoint keeps of an optimizer: per-parameter tensor sets by name, and scalars. */
@@ -49,6 +50,9 @@ export function createOptimizer(kind: OptimizerKind, params: ParamSet, opts: Opt
     }
     case "signum":
       return new ScheduleFreeSignSgd(params, opts.weightDecay, state);
+    case "muon":
+      // opts.weightDecay is the matrices' decoupled decay; the Adam for the rest has none, as in sparsify.
+      return new Muon(params, opts.weightDecay, opts, state);
     default:
       throw new RangeError(`unknown optimizer ${JSON.stringify(kind)} (known: ${OPTIMIZERS.join(", ")})`);
   }
@@ -57,11 +61,26 @@ export function createOptimizer(kind: OptimizerKind, params: ParamSet, opts: Opt
 /**
  * The default schedule for an optimizer: schedule.ts's warm-up and decay for Adam; none
  * for Schedule-Free SignSGD, whose averaging does what a decay would (sparsify runs it at a
- * constant rate).
+ * constant rate); for Muon, sparsify's linear decay to zero over the whole run, no warm-up.
  */
 export function defaultScheduleFor(kind: OptimizerKind, lr: number, steps: number, schedule?: LrScheduleKind): LrSchedule {
   const s = defaultSchedule(lr, steps, schedule);
-  return kind === "signum" ? { ...s, warmupSteps: 0, decayStart: steps } : s;
+  if (kind === "signum") return { ...s, warmupSteps: 0, decayStart: steps };
+  if (kind === "muon") return { ...s, warmupSteps: 0, decayStart: s.kind === "constant" ? 0 : steps };
+  return s;
+}
+
+/** The default learning rate: Adam's, and sparsify's for signum (by d_sae) and Muon (2e-3). */
+export function defaultLrFor(kind: OptimizerKind, dSae: number): number {
+  return kind === "signum" ? signumDefaultLr(dSae) : kind === "muon" ? MUON_DEFAULT_LR : DEFAULT_ADAM_LR;
+}
+
+/** Adam's default learning rate. */
+export const DEFAULT_ADAM_LR = 4e-4;
+
+/** The default weight decay: none, but Muon's decoupled 0.1 on its matrices (sparsify's). */
+export function defaultWeightDecayFor(kind: OptimizerKind): number {
+  return kind === "muon" ? MUON_DEFAULT_WEIGHT_DECAY : 0;
 }
 
 /**

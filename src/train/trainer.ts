@@ -33,17 +33,14 @@ import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSample, startFromSae } from "./init.js";
-import { OPTIMIZERS, type Optimizer, type OptimizerKind, createOptimizer, defaultScheduleFor, withFinalWeights } from "./optimizer.js";
+import { OPTIMIZERS, type Optimizer, type OptimizerKind, createOptimizer, defaultLrFor, defaultScheduleFor, defaultWeightDecayFor, withFinalWeights } from "./optimizer.js";
 import { resampleDeadLatents } from "./resample.js";
-import { signumDefaultLr } from "./schedule-free.js";
 import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type LrSchedule, type LrScheduleKind, validateSchedule } from "./schedule.js";
 import { claimFolders } from "../util/folder-lock.js";
 
 export const METRICS_FILE = "metrics.jsonl";
 
-/** Adam's default learning rate (signum's depends on d_sae: signumDefaultLr). */
-export const DEFAULT_ADAM_LR = 4e-4;
 
 export interface TrainOptions {
   steps: number;
@@ -174,7 +171,7 @@ type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "o
 function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   const optimizer = o.optimizer ?? "adam";
   if (!(OPTIMIZERS as readonly string[]).includes(optimizer)) throw new RangeError(`unknown optimizer ${JSON.stringify(optimizer)} (known: ${OPTIMIZERS.join(", ")})`);
-  const lr = o.lr ?? (optimizer === "signum" ? signumDefaultLr(cfg.d_sae) : DEFAULT_ADAM_LR);
+  const lr = o.lr ?? defaultLrFor(optimizer, cfg.d_sae);
   const sched = defaultScheduleFor(optimizer, lr, o.steps, o.lrSchedule);
   const r: Resolved = {
     steps: o.steps,
@@ -189,7 +186,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     beta1: o.beta1 ?? ADAM_DEFAULTS.beta1,
     beta2: o.beta2 ?? ADAM_DEFAULTS.beta2,
     adamEps: o.adamEps ?? ADAM_DEFAULTS.eps,
-    weightDecay: o.weightDecay ?? 0,
+    weightDecay: o.weightDecay ?? defaultWeightDecayFor(optimizer),
     clipGradNorm: o.clipGradNorm ?? 1,
     matmulPrecision: o.matmulPrecision ?? matmulPrecision(),
     seed: o.seed ?? 0,
@@ -611,7 +608,7 @@ class TrainingRun {
         metadata: this.options.metadata,
         info: {
           training: {
-            steps: o.steps, tokens: this.tokens, batch_size: o.batchSize, optimizer: o.optimizer, lr: o.lr, seed: o.seed, matmul_precision: o.matmulPrecision,
+            steps: o.steps, tokens: this.tokens, batch_size: o.batchSize, optimizer: o.optimizer, lr: o.lr, weight_decay: o.weightDecay, seed: o.seed, matmul_precision: o.matmulPrecision,
             data: source.describe(),
           },
         },

@@ -41,6 +41,16 @@ describe("in-memory training", () => {
     });
   }
 
+  it("with muon and p-annealing: the same weights as trainSae (its weight decay and schedule, p's updates)", () => {
+    const cfg = defaultConfig({ architecture: "panneal", d_in: d, d_sae: 64, l1_coefficient: 0.05, anneal_start: 10 });
+    const o = { ...opts, optimizer: "muon" as const };
+    const want = trainSae(cfg, new ArraySource(data, d, opts.seed), { ...o, progress: false });
+    const t = new InMemoryTraining(cfg, acts, o);
+    const records = [...t.run(17), ...t.run(100)];
+    for (const [p, tensor] of t.result().params) expect(Array.from(tensor.data), p).toEqual(Array.from(want.sae.params.get(p)!.data));
+    expect(records.at(-1)!.p).toBeLessThan(1); // annealed
+  });
+
   it("with signum: the SAE trainSae saves (the running average), while training goes on from its own point", () => {
     const cfg = defaultConfig({ architecture: "topk", d_in: d, d_sae: 64, k: 4 });
     const o = { ...opts, optimizer: "signum" as const, lr: 1e-2 };

@@ -146,6 +146,6 @@ describe("Schedule-Free SignSGD", () => {
   it("refuses an optimizer it does not know", () => {
     const cfg = defaultConfig({ architecture: "topk", d_in: 8, d_sae: 16, k: 2 });
     expect(() => trainSae(cfg, new SuperpositionSource({ d: 8, nFeatures: 10 }), { steps: 2, batchSize: 8, optimizer: "sgd" as "adam", progress: false }))
-      .toThrow(/unknown optimizer "sgd" \(known: adam, signum\)/);
+      .toThrow(/unknown optimizer "sgd" \(known: adam, signum, muon\)/);
   });
 });

@@ -167,6 +167,9 @@ describe("runs are reproducible and resumable", () => {
     ["topk with signum", cfgs[0]!, { optimizer: "signum", lr: undefined }],
     // sparsify's k decay, resumed mid-decay.
     ["abstopk with k decay", defaultConfig({ architecture: "abstopk", d_in: 32, d_sae: 128, k: 4 }), { kDecaySteps: 50 }],
+    // sparsify's Muon: its momentum and the biases' Adam moments resume too, and resampling restarts them.
+    ["topk with muon", cfgs[0]!, { optimizer: "muon", lr: undefined }],
+    ["relu with muon and resampling", defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 4 }), { optimizer: "muon", resampleEvery: 10 }],
     ["relu with signum and resampling", defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 4 }), { optimizer: "signum", lr: 2e-3, resampleEvery: 10 }],
   ];
   for (const [name, cfg, extra] of cases) {
