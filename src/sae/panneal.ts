@@ -20,8 +20,8 @@
 import { Tensor } from "../core/tensor.js";
 import type { PAnnealConfig } from "./config.js";
 import { warmup } from "./config.js";
-import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
-import type { SparseCode } from "./sparse-code.js";
+import { ReluCodeSae } from "./relu.js";
+import type { ParamSet, StepStats, TrainStep } from "./sae.js";
 
 /** Where the schedule updates p, and the p each update sets. */
 export interface AnnealSchedule {
@@ -64,7 +64,7 @@ const QUEUE = 6;
 
 export const PANNEAL_STATE = "p_anneal_state";
 
-export class PAnnealSae extends LinearSae {
+export class PAnnealSae extends ReluCodeSae {
   declare readonly cfg: PAnnealConfig;
   private schedule: AnnealSchedule | null = null;
   /** The last training step's penalties at p and at the next p, for afterStep. */
@@ -105,25 +105,17 @@ export class PAnnealSae extends LinearSae {
     this.schedule = schedule;
   }
 
-  encode(x: Float32Array, batch: number): SparseCode {
-    const xc = this.centered(x, batch);
-    return this.selectAbove(this.preActivations(xc, batch), batch, this.b_enc, null, "code");
-  }
-
   protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
-    const { d_in: d, d_sae: m } = this.cfg;
+    const m = this.cfg.d_sae;
     const B = s.batch;
-    const xc = this.centered(s.x, B);
-    const code = this.selectAbove(this.preActivations(xc, B), B, this.b_enc, null, "code");
-    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, targetOf(s), B);
+    const { xc, code, sumSq, xHat, gXhat, gPre } = this.reluStep(s);
 
     const state = this.state;
     const p = state[P]!;
     const nextP = state[NEXT_P]!;
     const alpha = state[ALPHA]! * warmup(s.step, this.cfg.l1_warmup_steps);
     const lpp = this.cfg.sparsity_function === "Lp^p";
-    const norms = this.ws.float("dec_norms", m);
-    this.k.rowNorms(this.W_dec, m, d, norms);
+    const norms = this.decoderNorms();
     // dL/d||W_dec_j||, summed over the batch.
     const gNorm = this.ws.float("g_norm", m, true);
     let penalty = 0;
@@ -154,10 +146,7 @@ export class PAnnealSae extends LinearSae {
       }
     }
     this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
-    // d||W_dec_j|| / dW_dec_j = W_dec_j / ||W_dec_j||.
-    const rowScale = this.ws.float("norm_row_scale", m);
-    for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? gNorm[j]! / norms[j]! : 0;
-    this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
+    this.addNormGrads(gNorm, norms, grads);
     this.outputGrads(gXhat, s, grads);
 
     this.pending = { step: s.step, now: penalty / B, next: penaltyNext / B };

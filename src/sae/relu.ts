@@ -10,40 +10,73 @@ import { warmup } from "./config.js";
 import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 
-export class ReluSae extends LinearSae {
-  declare readonly cfg: ReluConfig;
-
+/**
+ * What the ReLU SAEs (relu, panneal) share: the code f = ReLU(pre), and the gradient of a
+ * penalty on f_j ||W_dec_j|| reaching the decoder rows through their norms.
+ */
+export abstract class ReluCodeSae extends LinearSae {
   encode(x: Float32Array, batch: number): SparseCode {
-    const xc = this.centered(x, batch);
+    return this.reluCode(this.centered(x, batch), batch);
+  }
+
+  /** f = ReLU(W_enc xc + b_enc) as a sparse code. */
+  protected reluCode(xc: Float32Array, batch: number): SparseCode {
     return this.selectAbove(this.preActivations(xc, batch), batch, this.b_enc, null, "code");
   }
 
-  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
-    const { d_in: d, d_sae: m } = this.cfg;
-    const B = s.batch;
-    const xc = this.centered(s.x, B);
-    const pre = this.preActivations(xc, B);
-    const code = this.selectAbove(pre, B, this.b_enc, null, "code");
-    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, targetOf(s), B);
+  /**
+   * A training step's code and reconstruction: xc, f = ReLU(pre), and reconstructFused's
+   * sum of squared errors, x_hat, dL/dx_hat and dL/df per entry (gPre: the ReLU passes it).
+   */
+  protected reluStep(s: TrainStep) {
+    const xc = this.centered(s.x, s.batch);
+    const code = this.reluCode(xc, s.batch);
+    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, targetOf(s), s.batch);
+    return { xc, code, sumSq, xHat, gXhat, gPre };
+  }
 
-    const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
+  /** ||W_dec_j|| per latent, into the workspace buffer "dec_norms". */
+  protected decoderNorms(): Float32Array {
+    const { d_in: d, d_sae: m } = this.cfg;
     const norms = this.ws.float("dec_norms", m);
     this.k.rowNorms(this.W_dec, m, d, norms);
+    return norms;
+  }
+
+  /**
+   * grad(W_dec_j) += gNorm_j W_dec_j / ||W_dec_j||: a loss's derivative by each decoder
+   * row's norm (gNorm, summed over the batch) carried to the row.
+   */
+  protected addNormGrads(gNorm: Float32Array, norms: Float32Array, grads: ParamSet): void {
+    const { d_in: d, d_sae: m } = this.cfg;
+    const rowScale = this.ws.float("norm_row_scale", m);
+    for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? gNorm[j]! / norms[j]! : 0;
+    this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
+  }
+}
+
+export class ReluSae extends ReluCodeSae {
+  declare readonly cfg: ReluConfig;
+
+  protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
+    const m = this.cfg.d_sae;
+    const B = s.batch;
+    const { xc, code, sumSq, xHat, gXhat, gPre } = this.reluStep(s);
+    const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
+    const norms = this.decoderNorms();
     // Per entry: dL/df = g . W_dec_j + (l1 / B) ||W_dec_j||; the ReLU passes it (f > 0).
-    const fSum = this.ws.float("f_sum", m, true);
+    // Per latent: dL/d||W_dec_j|| = (l1 / B) sum_b f_bj.
+    const gNorm = this.ws.float("g_norm", m, true);
     let penalty = 0;
     for (let e = 0; e < nnz(code); e++) {
       const j = code.idx[e]!;
       const f = code.val[e]!;
       penalty += f * norms[j]!;
-      fSum[j]! += f;
+      gNorm[j]! += (l1 / B) * f;
       gPre[e]! += (l1 / B) * norms[j]!;
     }
     this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
-    // d/dW_dec_j of (l1/B) sum_b f_bj ||W_dec_j|| = (l1/B) (sum_b f_bj) W_dec_j / ||W_dec_j||.
-    const rowScale = this.ws.float("l1_row_scale", m);
-    for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? ((l1 / B) * fSum[j]!) / norms[j]! : 0;
-    this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
+    this.addNormGrads(gNorm, norms, grads);
     this.outputGrads(gXhat, s, grads);
 
     const mse = sumSq / B;

@@ -176,21 +176,13 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       }
       return loss / B + auxLoss(cfg, p, s, pres, xHats, false);
     }
-    case "relu": {
-      const l1 = cfg.l1_coefficient * warmup(s.step, cfg.l1_warmup_steps);
-      const W = p.get("W_dec")!;
-      const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
-      let total = 0;
-      for (let b = 0; b < B; b++) {
-        const f = preActs(p, cfg, s.x, b).pre.map((v) => Math.max(0, v));
-        total += sq(yRow(b), decode(W, f, d, bias(b)));
-        for (let j = 0; j < m; j++) total += l1 * f[j]! * norms[j]!;
-      }
-      return total / B;
-    }
+    case "relu":
     case "panneal": {
-      // The exponent and coefficient in force: the config's starting ones unless the step says.
-      const { p: exponent, coefficient } = s.annealing ?? { p: cfg.p_start, coefficient: cfg.l1_coefficient };
+      // relu: l1 * sum_j f_j n_j. panneal: alpha * sum_j (f_j n_j)^p ("Lp^p", or its 1/p-th power),
+      // with the exponent and coefficient in force: the config's starting ones unless the step says.
+      const anneal = cfg.architecture === "panneal";
+      const { p: exponent, coefficient } = !anneal ? { p: 1, coefficient: cfg.l1_coefficient }
+        : s.annealing ?? { p: cfg.p_start, coefficient: cfg.l1_coefficient };
       const alpha = coefficient * warmup(s.step, cfg.l1_warmup_steps);
       const W = p.get("W_dec")!;
       const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
@@ -200,7 +192,7 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         total += sq(yRow(b), decode(W, f, d, bias(b)));
         let sum = 0;
         for (let j = 0; j < m; j++) if (f[j]! > 0) sum += (f[j]! * norms[j]!) ** exponent;
-        total += alpha * (cfg.sparsity_function === "Lp^p" ? sum : sum ** (1 / exponent));
+        total += alpha * (anneal && cfg.sparsity_function === "Lp" ? sum ** (1 / exponent) : sum);
       }
       return total / B;
     }
