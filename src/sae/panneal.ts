@@ -9,9 +9,12 @@
  * penalty leans toward counting active latents (an L0 penalty) while keeping a gradient.
  * p steps from p_start toward p_end at n_sparsity_updates steps spaced evenly from
  * anneal_start to anneal_end. A smaller p changes the penalty's size, so each update first
- * rescales alpha by mean P_p / mean P_p' over the batches since the last update (p the
- * value in force, p' the next one, both measured on every batch): the weighted penalty
- * stays where it was, and only its shape changes.
+ * rescales alpha by mean P_p / mean P_p' over the batches since the last update, at most
+ * sparsity_queue_length of them (p the value in force, p' the next one, both measured on
+ * every batch): the weighted penalty stays where it was, and only its shape changes.
+ * (dictionary_learning's queue also keeps batches from before the last update, which
+ * measured the previous pair of p's; with updates fewer than the queue's length apart
+ * they would mix in, so here the queue starts empty at each update.)
  *
  * The annealing state (alpha, p, the next p, updates done, the batches' penalties) is a
  * buffer, so checkpoints carry it and a resumed run continues the schedule exactly.
