@@ -5,7 +5,8 @@
 //   node bench/compare.mjs kernels [--threads 2]   # sgemm (float32, and at bfloat16 precision) and
 //                                                  # topk vs PyTorch (OpenBLAS; oneDNN for bf16)
 //   node bench/compare.mjs train   [--threads 2]   # TopK/vSAE/BatchTopK/Matryoshka/MP training step vs
-//                                                  # peer_topk_sae.py, peer_batchtopk.py, peer_mp.py
+//                                                  # peer_topk_sae.py, peer_batchtopk.py, peer_mp.py;
+//                                                  # TopK with Muon vs peer_muon.py
 //                                                  # (TopK at bf16 precision: peer_topk_sae_autocast.py)
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
 //   node bench/compare.mjs lm      [--threads 2]   # Pythia-70M forward (harvest, full) vs peer_lm.py
@@ -156,6 +157,23 @@ if (suite === "kernels") {
       compare: "train-bf16", arch, m, threads, rounds, speedup_vs_float32: ratio(halfTokens, tokens),
       ...(peerHalf ? { speedup_vs_peer_autocast: vsAutocast } : {}),
     });
+  }
+  // sparsify's Muon (bench/peer_muon.py): the TopK step with its optimizer in float32, and at
+  // bfloat16 precision against the peer's bfloat16 Newton-Schulz products (sparsify's own).
+  const muon = (...extra) => () => saekit("bench", "train", "--optimizer", "muon", "--threads", `${threads}`, ...extra);
+  const peerMuon = (...extra) => () => runPeer("bench/peer_muon.py", "--threads", `${threads}`, "--steps", "5", ...extra);
+  const [ours, peer, half, peerHalf] = alternating(muon(), peerMuon(), muon("--matmul-precision", "medium"),
+    ...(bf16Native ? [peerMuon("--ns-dtype", "bfloat16")] : []));
+  const tokens = median(ours, "tokens_per_s"), peerTokens = median(peer, "tokens_per_s"), speedup = ratio(tokens, peerTokens);
+  out({ compare: "train-muon", arch: "topk", m: 16384, threads, rounds, speedup });
+  summarize("topk + muon step m=16384, tokens/s (muon)", tokens, peerTokens, speedup);
+  if (peerHalf) {
+    const halfTokens = median(half, "tokens_per_s"), peerHalfTokens = median(peerHalf, "tokens_per_s");
+    const vsBf16 = ratio(halfTokens, peerHalfTokens);
+    out({ compare: "train-muon-bf16", arch: "topk", m: 16384, threads, rounds, speedup: vsBf16 });
+    summarize("  bf16 topk + muon step, tokens/s (muon bf16)", halfTokens, peerHalfTokens, vsBf16);
+  } else {
+    bf16PeerSkipped("train-muon-bf16 peer (bench/peer_muon.py --ns-dtype bfloat16)");
   }
 } else if (suite === "tsne") {
   // The very points saekit's bench draws (clustered unit vectors in R^512), handed to the
