@@ -17,7 +17,8 @@
  * a [16384, 512] encoder and decoder, more than the rest of a batch-4096 training step.
  *
  * sparsify's defaults: lr 2e-3 whatever the dictionary's width, no warm-up, a linear decay
- * to zero over the run.
+ * to zero over the run. (sparsify gives the biases' Adam a warm-up of its own; here the one
+ * schedule of the run drives both.)
  */
 import { kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
