@@ -17,9 +17,10 @@ usage: peer_kernels.py [--shapes 4096x512x16384,4096x2048x512] [--topk 4096x1638
 import argparse
 import ctypes
 import json
-import time
 
 import torch
+
+from peer_timing import median_ms
 
 
 def set_blas_threads(threads):
@@ -37,33 +38,17 @@ def bench(m, k, n, threads, runs, dtype="float32"):
     a = torch.randn(m, k).to(getattr(torch, dtype))
     b = torch.randn(k, n).to(getattr(torch, dtype))
     c = torch.empty(m, n, dtype=getattr(torch, dtype))
-    for _ in range(2):
-        torch.mm(a, b, out=c)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=c)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    med = times[len(times) // 2]
+    ms = median_ms(lambda: torch.mm(a, b, out=c), runs)
     return {"bench": "gemm", "impl": "torch", "m": m, "k": k, "n": n, "threads": threads, "dtype": dtype,
-            "ms": round(med * 1e3, 3), "gflops": round(2.0 * m * k * n / med / 1e9, 1)}
+            "ms": round(ms, 3), "gflops": round(2.0 * m * k * n / ms / 1e6, 1)}
 
 
 def bench_topk(batch, m, k, threads, runs):
     set_blas_threads(threads)
     torch.manual_seed(0)
     x = torch.randn(batch, m)
-    for _ in range(2):
-        torch.relu(x).topk(k, dim=-1, sorted=False)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        x.topk(k, dim=-1, sorted=False)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return {"bench": "topk", "impl": "torch", "batch": batch, "m": m, "k": k, "threads": threads,
-            "ms": round(times[len(times) // 2] * 1e3, 3)}
+    ms = median_ms(lambda: x.topk(k, dim=-1, sorted=False), runs)
+    return {"bench": "topk", "impl": "torch", "batch": batch, "m": m, "k": k, "threads": threads, "ms": round(ms, 3)}
 
 
 def main():

@@ -17,9 +17,10 @@ usage: peer_mp.py [--d 512] [--m 16384] [--k 16] [--batch 4096] [--steps 5] [--t
 """
 import argparse
 import json
-import time
 
 import torch
+
+from peer_timing import median_ms
 
 
 def pursue(residual, W_dec, max_steps):
@@ -62,14 +63,7 @@ def bench(threads, d, m, k, batch, steps):
         loss.backward()
         opt.step()
 
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    ms = sorted(times)[len(times) // 2] * 1000
+    ms = median_ms(step, steps)
     return {"impl": "torch-mp", "threads": threads, "d": d, "m": m, "k": k, "batch": batch,
             "tokens_per_s": round(batch / (ms / 1000)), "ms_per_step": round(ms, 2)}
 

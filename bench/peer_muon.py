@@ -18,10 +18,11 @@ unset so OpenBLAS picks its AVX-512 kernel.
 """
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
+
+from peer_timing import median_ms
 
 QUINTIC = (3.4445, -4.7750, 2.0315)
 
@@ -94,14 +95,7 @@ def bench(threads, d, m, k, batch, steps, ns_dtype):
         loss.backward()
         opt.step()
 
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    ms = sorted(times)[len(times) // 2] * 1000
+    ms = median_ms(step, steps)
     impl = "muon" if ns_dtype == torch.float32 else "muon-bf16"
     return {"impl": impl, "threads": threads, "d": d, "m": m, "k": k, "batch": batch,
             "tokens_per_s": round(batch / ms * 1000), "ms_per_step": round(ms, 2)}
