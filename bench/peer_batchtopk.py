@@ -16,10 +16,11 @@ unset so OpenBLAS picks its AVX-512 kernel.
 """
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
+
+from peer_timing import median_ms
 
 
 class BatchTopKSAE(torch.nn.Module):
@@ -55,19 +56,16 @@ def bench(impl, threads, d, m, k, batch, steps):
     sae = BatchTopKSAE(d, m, k, widths)
     opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
     x = torch.randn(batch, d)
-    times = []
-    for i in range(steps + 2):
-        t0 = time.perf_counter()
+
+    def step():
         loss = sae.loss(x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
-    times.sort()
-    med = times[len(times) // 2]
+
+    ms = median_ms(step, steps)
     return {"impl": impl, "threads": threads, "d": d, "m": m, "k": k, "batch": batch,
-            "tokens_per_s": round(batch / med), "ms_per_step": round(med * 1e3, 2)}
+            "tokens_per_s": round(batch / ms * 1000), "ms_per_step": round(ms, 2)}
 
 
 def main():

@@ -20,11 +20,11 @@ usage: peer_lm.py [--layer 0] [--ctx 128] [--batch 32] [--runs 5] [--threads 2]
 import argparse
 import json
 import math
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+
+from peer_timing import median_ms
 
 # Pythia-70M (EleutherAI/pythia-70m config.json).
 VOCAB, D, LAYERS, HEADS, D_MLP = 50304, 512, 6, 8, 2048
@@ -99,17 +99,6 @@ def forward(tokens, W, stop_after=None):
     return x, loss
 
 
-def median_ms(fn, runs, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--layer", type=int, default=0)
@@ -124,8 +113,8 @@ def main():
     tokens = torch.randint(0, VOCAB, (a.batch, a.ctx), generator=gen)
     n = a.batch * a.ctx
     with torch.inference_mode():
-        harvest = median_ms(lambda: forward(tokens, W, stop_after=a.layer), a.runs)
-        full = median_ms(lambda: forward(tokens, W), a.runs)
+        harvest = median_ms(lambda: forward(tokens, W, stop_after=a.layer), a.runs, warmup=1)
+        full = median_ms(lambda: forward(tokens, W), a.runs, warmup=1)
     print(json.dumps({
         "bench": "lm", "impl": "torch", "preset": "pythia-70m", "layer": a.layer, "ctx": a.ctx,
         "batch": a.batch, "threads": a.threads,
