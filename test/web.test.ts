@@ -121,6 +121,13 @@ describe("the explorer page", async () => {
     await el("train").fire("click");
     expect(el("train-status").textContent).toMatch(/^step 60 \/ 60: loss [\d.]+, FVU [\d.]+/);
     expect(el("sae-status").textContent).toBe("topk trained here (60 steps, signum): topk, d_in = 16, d_sae = 64, k = 4");
+    // p-annealing (its schedule fitted to the page's short run) under sparsify's Muon.
+    Object.assign(el("arch"), { value: "panneal" });
+    el("optimizer").value = "muon";
+    await el("train").fire("click");
+    expect(el("train-status").textContent).toMatch(/^step 60 \/ 60: loss [\d.]+, FVU [\d.]+/);
+    expect(el("sae-status").textContent).toBe("panneal trained here (60 steps, muon): panneal, d_in = 16, d_sae = 64");
+    el("arch").value = "topk";
     el("optimizer").value = "adam";
     el("lr").value = "0.003";
     await el("train").fire("click");
