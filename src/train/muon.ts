@@ -43,7 +43,9 @@ const NS_STEPS = 5;
  * (Every X_t is X_0 times a polynomial in X_0^T X_0, so the steps could run on the small
  * Gram matrix alone, with two products by the big matrix instead of ten; but in float32 the
  * polynomial's large values for small singular values amplify rounding to errors of 1e-2
- * and worse, so each step here multiplies by X itself.)
+ * and worse, so each step here multiplies by X itself. Multiplying only the Gram matrix's
+ * blocks on and above the diagonal, three products of four, saved ~4% of the iteration at
+ * [16384, 512]: not kept.)
  */
 export function newtonSchulz(G: Float32Array, rows: number, cols: number, ws: Workspace = new Workspace()): Float32Array {
   const k = kernels();
