@@ -51,7 +51,7 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--anneal-start <n>", "panneal: the step of the first update of p (default 10000, or a quarter of --steps when less)", nonNegativeInt)
     .option("--anneal-end <n>", "panneal: the step of the last update (default: the end of the run, so p stops one update short of --p-end)", nonNegativeInt)
     .option("--p-updates <n>", "panneal: how many times p (and the coefficient, to keep the penalty's size) is updated (default 10)", positiveInt)
-    .option("--p-queue <n>", "panneal: batches over which the penalty at the current and the next p are compared (default 10)", positiveInt)
+    .option("--p-queue <n>", "panneal: at most this many batches, the latest since the last update, compare the penalty at the current and the next p (default 10)", positiveInt)
     .option("--l0 <x>", "jumprelu: L0 coefficient", finiteNumber)
     .option("--l0-warmup <n>", "jumprelu: steps over which L0 ramps up", nonNegativeInt)
     .option("--bandwidth <x>", "jumprelu: straight-through kernel width", finiteNumber)

@@ -54,7 +54,8 @@ export interface ReluConfig extends BaseSaeConfig {
  * ("Lp^p") or its 1/p-th power ("Lp"), with p falling from p_start toward p_end in
  * n_sparsity_updates steps between anneal_start and anneal_end. At each change of p the
  * coefficient is rescaled by the ratio of the penalty at the old and the new p over the
- * last sparsity_queue_length batches, so the penalty's weight carries over (panneal.ts).
+ * batches since the last change (at most sparsity_queue_length), so the penalty's weight
+ * carries over (panneal.ts).
  */
 export interface PAnnealConfig extends BaseSaeConfig {
   architecture: "panneal";
@@ -73,7 +74,7 @@ export interface PAnnealConfig extends BaseSaeConfig {
   anneal_end: number;
   /** Updates of p (and of the coefficient), spaced evenly from anneal_start to anneal_end. */
   n_sparsity_updates: number;
-  /** Batches over which the penalties at the current and the next p are compared. */
+  /** At most this many batches (the latest since the last change) compare the penalties at the current and the next p. */
   sparsity_queue_length: number;
 }
 
