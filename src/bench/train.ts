@@ -10,8 +10,7 @@ import { Rng } from "../core/rng.js";
 import { defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { zerosLike } from "../sae/sae.js";
-import { ADAM_DEFAULTS } from "../train/adam.js";
-import { type OptimizerKind, createOptimizer, defaultLrFor, defaultWeightDecayFor } from "../train/optimizer.js";
+import { type OptimizerKind, createOptimizer, defaultLrFor } from "../train/optimizer.js";
 import { initializeSae } from "../train/init.js";
 import { round, timeIt } from "./timing.js";
 
@@ -41,7 +40,7 @@ export function benchTrain(o: TrainBenchOptions) {
   initializeSae(sae, rng, x, { decoderInitNorm: 1, bDecInit: "zeros" });
   const grads = zerosLike(sae.params);
   const kind = o.optimizer ?? "adam";
-  const optimizer = createOptimizer(kind, sae.params, { ...ADAM_DEFAULTS, weightDecay: defaultWeightDecayFor(kind) });
+  const optimizer = createOptimizer(kind, sae.params);
   const lr = kind === "adam" ? 1e-4 : defaultLrFor(kind, o.m);
   let step = 0;
   const precision = o.matmulPrecision ?? "highest";

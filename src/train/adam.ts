@@ -5,7 +5,8 @@
 import { kernels } from "../core/kernels.js";
 import { type ParamSet, zerosLike } from "../sae/sae.js";
 import { zeroLatentRows } from "./latent-rows.js";
-import type { Optimizer, OptimizerState } from "./optimizer.js";
+import type { Optimizer } from "./optimizer.js";
+import { type OptimizerState, expectSetFor, stateSet } from "./optimizer-state.js";
 
 export interface AdamOptions {
   beta1: number;
@@ -16,20 +17,19 @@ export interface AdamOptions {
 
 export const ADAM_DEFAULTS: AdamOptions = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
 
+/** Adam's moments in a checkpoint's optimizer state (as Adam.state() names them). */
+export function adamMoments(state: OptimizerState): { m: ParamSet; v: ParamSet } {
+  return { m: stateSet(state, "adam_m", "Adam moments"), v: stateSet(state, "adam_v", "Adam moments") };
+}
+
 export class Adam implements Optimizer {
   readonly kind = "adam";
   readonly m: ParamSet;
   readonly v: ParamSet;
 
   constructor(params: ParamSet, readonly opts: AdamOptions = ADAM_DEFAULTS, moments?: { m: ParamSet; v: ParamSet }) {
-    this.m = moments?.m ?? zerosLike(params);
-    this.v = moments?.v ?? zerosLike(params);
-    for (const [name, p] of params) {
-      for (const [which, set] of [["m", this.m], ["v", this.v]] as const) {
-        const t = set.get(name);
-        if (!t || t.numel !== p.numel) throw new Error(`Adam: ${which} moment for "${name}" missing or of the wrong size`);
-      }
-    }
+    this.m = moments ? expectSetFor(params, moments.m, "Adam: m moment") : zerosLike(params);
+    this.v = moments ? expectSetFor(params, moments.v, "Adam: v moment") : zerosLike(params);
   }
 
   /** One update at 0-based step `step` (bias corrections use step + 1). */

@@ -1,7 +1,8 @@
 /**
  * Training checkpoints: one safetensors file holding everything a run needs to continue
  * exactly where it stopped — parameters, buffers, the optimizer's state (Adam's moments
- * "adam_m.*" / "adam_v.*", Schedule-Free's iterate and average "sf_z.*" / "sf_x.*"), dead-latent counters and
+ * "adam_m.*" / "adam_v.*", Schedule-Free's iterate and average "sf_z.*" / "sf_x.*", Muon's
+ * momentum "muon_m.*" beside the Adam moments of its other parameters), dead-latent counters and
  * the feature-sparsity window's firing counts (I64) — and, in its metadata, the step, the
  * data position, the trainer options and the metrics window. Written atomically (temp, fsync, rename), so a run killed at any moment
  * leaves either the previous checkpoint or the new one.

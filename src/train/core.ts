@@ -6,8 +6,8 @@
  *      pre-activation loss train them);
  *   2. the SAE's forward and hand-written backward;
  *   3. for unit-norm decoders, the gradient's component along each decoder row is removed;
- *   4. the global gradient norm is clipped; the optimizer (Adam, or Schedule-Free SignSGD)
- *      steps at the scheduled learning rate;
+ *   4. the global gradient norm is clipped; the optimizer (Adam, Schedule-Free SignSGD or
+ *      Muon) steps at the scheduled learning rate;
  *   5. unit-norm decoder rows are renormalised, and the SAE's own after-step hook runs
  *      (threshold EMAs, p-annealing's schedule);
  *   6. each latent's count of tokens since it last fired (f != 0) is updated.

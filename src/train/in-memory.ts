@@ -15,15 +15,14 @@ import type { Sae } from "../sae/sae.js";
 import { withInputScaleFolded } from "../sae/saelens-format.js";
 import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSource, startFromSae } from "./init.js";
-import { ADAM_DEFAULTS } from "./adam.js";
-import { type Optimizer, type OptimizerKind, createOptimizer, defaultScheduleFor, defaultWeightDecayFor, withFinalWeights } from "./optimizer.js";
+import { type Optimizer, type OptimizerKind, createOptimizer, defaultScheduleFor, withFinalWeights } from "./optimizer.js";
 import type { LrScheduleKind } from "./schedule.js";
 
 export interface InMemoryOptions {
   steps: number;
   batchSize: number;
   lr: number;
-  /** "adam" (default) or sparsify's "signum" (Schedule-Free SignSGD; result() is its average). */
+  /** "adam" (default), sparsify's "signum" (Schedule-Free SignSGD; result() is its average) or sparsify's "muon". */
   optimizer?: OptimizerKind;
   seed?: number;
   /** Default 1 (0: no clipping). */
@@ -67,7 +66,7 @@ export class InMemoryTraining {
       });
     }
     const kind = o.optimizer ?? "adam";
-    this.optimizer = createOptimizer(kind, this.sae.params, { ...ADAM_DEFAULTS, weightDecay: defaultWeightDecayFor(kind) });
+    this.optimizer = createOptimizer(kind, this.sae.params);
     this.core = new TrainingCore(this.sae, this.optimizer, {
       schedule: defaultScheduleFor(kind, o.lr, o.steps, o.lrSchedule), clipGradNorm: o.clipGradNorm ?? 1,
       deadAfterTokens: o.deadAfterTokens ?? 10_000_000, seed,

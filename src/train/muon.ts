@@ -23,9 +23,10 @@
 import { kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
 import { type ParamSet, zerosLike } from "../sae/sae.js";
-import { ADAM_DEFAULTS, Adam, type AdamOptions } from "./adam.js";
+import { ADAM_DEFAULTS, Adam, type AdamOptions, adamMoments } from "./adam.js";
 import { zeroLatentRows } from "./latent-rows.js";
-import type { Optimizer, OptimizerState } from "./optimizer.js";
+import type { Optimizer } from "./optimizer.js";
+import { type OptimizerState, expectSetFor, stateSet } from "./optimizer-state.js";
 
 export const MUON_MOMENTUM = 0.95;
 export const MUON_DEFAULT_LR = 2e-3;
@@ -90,20 +91,10 @@ export class Muon implements Optimizer {
   constructor(params: ParamSet, readonly weightDecay = MUON_DEFAULT_WEIGHT_DECAY, adamOptions: AdamOptions = ADAM_DEFAULTS,
     state?: OptimizerState) {
     const [matrices, others] = split(params);
-    if (state) {
-      const momentum = state.tensors.muon_m;
-      if (!momentum) throw new Error("the checkpoint holds no Muon momentum (was it trained with another optimizer?)");
-      for (const [name, p] of matrices) {
-        if (momentum.get(name)?.numel !== p.numel) throw new Error(`Muon: momentum for "${name}" missing or of the wrong size`);
-      }
-      this.momentum = momentum;
-      // A set with no tensors (an SAE whose parameters are all matrices) is not in the checkpoint.
-      const moments = others.size ? { m: state.tensors.adam_m ?? new Map(), v: state.tensors.adam_v ?? new Map() } : undefined;
-      this.adam = new Adam(others, { ...adamOptions, weightDecay: 0 }, moments);
-    } else {
-      this.momentum = zerosLike(matrices);
-      this.adam = new Adam(others, { ...adamOptions, weightDecay: 0 });
-    }
+    this.momentum = state ? expectSetFor(matrices, stateSet(state, "muon_m", "Muon momentum"), "Muon: momentum") : zerosLike(matrices);
+    // Adam's moments are saved only when it has parameters to step (state() leaves out empty sets).
+    const moments = state && others.size ? adamMoments(state) : undefined;
+    this.adam = new Adam(others, { ...adamOptions, weightDecay: 0 }, moments);
   }
 
   step(params: ParamSet, grads: ParamSet, lr: number, step: number): void {

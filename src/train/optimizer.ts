@@ -5,7 +5,8 @@
  */
 import { createSae } from "../sae/registry.js";
 import { type ParamSet, type Sae, cloneParams } from "../sae/sae.js";
-import { ADAM_DEFAULTS, Adam, type AdamOptions } from "./adam.js";
+import { ADAM_DEFAULTS, Adam, type AdamOptions, adamMoments } from "./adam.js";
+import type { OptimizerState } from "./optimizer-state.js";
 import { MUON_DEFAULT_LR, MUON_DEFAULT_WEIGHT_DECAY, Muon } from "./muon.js";
 import { ScheduleFreeSignSgd, signumDefaultLr } from "./schedule-free.js";
 import { type LrSchedule, type LrScheduleKind, defaultSchedule } from "./schedule.js";
@@ -13,11 +14,7 @@ import { type LrSchedule, type LrScheduleKind, defaultSchedule } from "./schedul
 export const OPTIMIZERS = ["adam", "signum", "muon"] as const;
 export type OptimizerKind = (typeof OPTIMIZERS)[number];
 
-/** What a checkpoint keeps of an optimizer: per-parameter tensor sets by name, and scalars. */
-export interface OptimizerState {
-  tensors: Record<string, ParamSet>;
-  scalars: Record<string, number>;
-}
+export type { OptimizerState } from "./optimizer-state.js";
 
 export interface Optimizer {
   readonly kind: OptimizerKind;
@@ -38,16 +35,15 @@ export interface Optimizer {
 
 export type OptimizerOptions = AdamOptions;
 
-/** A fresh optimizer for `params`, or one restored from a checkpoint's `state`. */
-export function createOptimizer(kind: OptimizerKind, params: ParamSet, opts: OptimizerOptions = ADAM_DEFAULTS,
-  state?: OptimizerState): Optimizer {
+/**
+ * A fresh optimizer for `params`, or one restored from a checkpoint's `state`; `opts`
+ * default to Adam's settings and the kind's weight decay (defaultWeightDecayFor).
+ */
+export function createOptimizer(kind: OptimizerKind, params: ParamSet,
+  opts: OptimizerOptions = { ...ADAM_DEFAULTS, weightDecay: defaultWeightDecayFor(kind) }, state?: OptimizerState): Optimizer {
   switch (kind) {
-    case "adam": {
-      if (!state) return new Adam(params, opts);
-      const [m, v] = [state.tensors.adam_m, state.tensors.adam_v];
-      if (!m || !v) throw new Error("the checkpoint holds no Adam moments (was it trained with another optimizer?)");
-      return new Adam(params, opts, { m, v });
-    }
+    case "adam":
+      return new Adam(params, opts, state && adamMoments(state));
     case "signum":
       return new ScheduleFreeSignSgd(params, opts.weightDecay, state);
     case "muon":
@@ -84,7 +80,7 @@ export function defaultWeightDecayFor(kind: OptimizerKind): number {
 }
 
 /**
- * The SAE as its training ends: the SAE itself for Adam; for Schedule-Free, a copy holding
+ * The SAE as its training ends: the SAE itself for Adam and Muon; for Schedule-Free, a copy holding
  * the running average (the SAE keeps the point training goes on from).
  */
 export function withFinalWeights(sae: Sae, optimizer: Optimizer): Sae {

@@ -8,7 +8,7 @@
  *   W_dec_j = u * (mean decoder row norm of the live latents)
  *   W_enc_j = u * 0.2 * (mean encoder row norm of the live latents)
  *   b_enc_j = 0, and the optimizer restarts every per-latent parameter row j (Adam's
- *   moments zeroed; Schedule-Free's iterate and average set to the new row)
+ *   moments and Muon's momentum zeroed; Schedule-Free's iterate and average set to the new row)
  *
  * (for a transcoder the decoder takes the direction of the row's target instead).
  *

@@ -16,7 +16,8 @@
 import { kernels } from "../core/kernels.js";
 import { type ParamSet, cloneParams } from "../sae/sae.js";
 import { copyLatentRows } from "./latent-rows.js";
-import type { Optimizer, OptimizerState } from "./optimizer.js";
+import type { Optimizer } from "./optimizer.js";
+import { type OptimizerState, expectSetFor, stateSet } from "./optimizer-state.js";
 
 /** The wrapper's momentum, as sparsify sets it: y sits 1 - momentum of the way from the average x to z. */
 export const SCHEDULE_FREE_MOMENTUM = 0.95;
@@ -36,15 +37,8 @@ export class ScheduleFreeSignSgd implements Optimizer {
 
   constructor(params: ParamSet, readonly weightDecay = 0, state?: OptimizerState) {
     if (state) {
-      const [z, x] = [state.tensors.sf_z, state.tensors.sf_x];
-      if (!z || !x) throw new Error("the checkpoint holds no Schedule-Free state (was it trained with another optimizer?)");
-      for (const [name, p] of params) {
-        for (const [which, set] of [["z", z], ["x", x]] as const) {
-          if (set.get(name)?.numel !== p.numel) throw new Error(`Schedule-Free: ${which} for "${name}" missing or of the wrong size`);
-        }
-      }
-      this.z = z;
-      this.x = x;
+      this.z = expectSetFor(params, stateSet(state, "sf_z", "Schedule-Free state"), "Schedule-Free: z");
+      this.x = expectSetFor(params, stateSet(state, "sf_x", "Schedule-Free state"), "Schedule-Free: x");
       this.lrMax = state.scalars.lr_max ?? 0;
       this.weightSum = state.scalars.weight_sum ?? 0;
     } else {

@@ -4,8 +4,8 @@
  * Each step reads a batch, runs the SAE's forward and hand-written backward, optionally
  * keeps decoder rows at unit norm (removing the gradient's parallel part before the step,
  * renormalising after), clips the global gradient norm, and applies the optimizer (Adam
- * with a linear warm-up / linear decay schedule, or sparsify's Schedule-Free SignSGD at a
- * constant rate). It tracks, per latent, the tokens since the latent last
+ * with a linear warm-up / linear decay schedule, sparsify's Schedule-Free SignSGD at a
+ * constant rate, or sparsify's Muon decaying linearly from the start). It tracks, per latent, the tokens since the latent last
  * fired (f != 0), which drives AuxK and the dead fraction, and how often it fires over the
  * last featureSamplingWindow steps, saved as SAELens' sparsity.safetensors; optionally it
  * resamples dead latents every resampleEvery steps (resample.ts). A source that pairs each
@@ -46,15 +46,16 @@ export interface TrainOptions {
   steps: number;
   batchSize: number;
   /**
-   * "adam" (default; SAELens, dictionary_learning) or "signum": Schedule-Free SignSGD,
-   * sparsify's default (schedule-free.ts), whose run ends with the average of its iterates.
+   * "adam" (default; SAELens, dictionary_learning), "signum": Schedule-Free SignSGD,
+   * sparsify's default (schedule-free.ts), whose run ends with the average of its iterates,
+   * or "muon": sparsify's Muon (muon.ts).
    */
   optimizer?: OptimizerKind;
-  /** Peak learning rate. Default: 4e-4 for Adam; for signum sparsify's 5e-3 / sqrt(d_sae / 2^14). */
+  /** Peak learning rate. Default: 4e-4 for Adam; sparsify's for signum, 5e-3 / sqrt(d_sae / 2^14), and Muon, 2e-3. */
   lr?: number;
-  /** Default: min(1000, 5% of steps) for Adam; none for signum. */
+  /** Default: min(1000, 5% of steps) for Adam; none for signum and Muon. */
   lrWarmupSteps?: number;
-  /** Step where linear decay to 0 begins. Default: 80% of steps (constant), none after a cosine or for signum. */
+  /** Step where linear decay to 0 begins. Default: 80% of steps (constant), none after a cosine or for signum, 0 for Muon. */
   lrDecayStart?: number;
   /** The main learning-rate schedule (schedule.ts). Default: constant. */
   lrSchedule?: LrScheduleKind;
