@@ -16,8 +16,9 @@
  * measured the previous pair of p's; with updates fewer than the queue's length apart
  * they would mix in, so here the queue starts empty at each update.)
  *
- * The annealing state (alpha, p, the next p, updates done, the batches' penalties) is a
- * buffer, so checkpoints carry it and a resumed run continues the schedule exactly.
+ * The annealing state (alpha, updates done, the batches' penalties; p and the next p follow
+ * from the updates done) is a buffer, so checkpoints carry it and a resumed run continues
+ * the schedule exactly.
  * Inference is a plain ReLU SAE (SAELens "standard").
  */
 import { Tensor } from "../core/tensor.js";
@@ -57,13 +58,10 @@ export function annealSchedule(cfg: PAnnealConfig, runSteps?: number): AnnealSch
 
 // Layout of the state buffer: scalars, then the queue of [P_p, P_p'] pairs (a ring).
 const ALPHA = 0;
-const P = 1;
-/** The next p, or 0 before the first update (p is always > 0). */
-const NEXT_P = 2;
-const UPDATES = 3;
-const FILLED = 4;
-const WRITE = 5;
-const QUEUE = 6;
+const UPDATES = 1;
+const FILLED = 2;
+const WRITE = 3;
+const QUEUE = 4;
 
 export const PANNEAL_STATE = "p_anneal_state";
 
@@ -80,7 +78,6 @@ export class PAnnealSae extends ReluCodeSae {
     if (!state) {
       state = Tensor.zeros([size]);
       state.data[ALPHA] = cfg.l1_coefficient;
-      state.data[P] = cfg.p_start;
     }
     this.buffers.set(PANNEAL_STATE, state.expectShape([size], PANNEAL_STATE));
   }
@@ -91,8 +88,23 @@ export class PAnnealSae extends ReluCodeSae {
 
   /** The exponent and the coefficient (before warm-up) in force now. */
   get annealing(): { p: number; coefficient: number; updates: number } {
-    const s = this.state;
-    return { p: s[P]!, coefficient: s[ALPHA]!, updates: s[UPDATES]! };
+    return { p: this.exponents().p, coefficient: this.state[ALPHA]!, updates: this.state[UPDATES]! };
+  }
+
+  /**
+   * p in force and the next p (0 before the first update, when none is measured yet): the
+   * schedule's values as far as the updates done have gone.
+   */
+  private exponents(): { p: number; next: number } {
+    const done = this.state[UPDATES]!;
+    if (done === 0) return { p: this.cfg.p_start, next: 0 };
+    const { pValues } = this.requireSchedule();
+    return { p: pValues[done - 1]!, next: done < pValues.length ? pValues[done]! : this.cfg.p_end };
+  }
+
+  /** The schedule startRun fixed, or, outside a run, the one an explicit anneal_end gives. */
+  private requireSchedule(): AnnealSchedule {
+    return this.schedule ??= annealSchedule(this.cfg);
   }
 
   /**
@@ -114,8 +126,7 @@ export class PAnnealSae extends ReluCodeSae {
     const { xc, code, sumSq, xHat, gXhat, gPre } = this.reluStep(s);
 
     const state = this.state;
-    const p = state[P]!;
-    const nextP = state[NEXT_P]!;
+    const { p, next: nextP } = this.exponents();
     const alpha = state[ALPHA]! * warmup(s.step, this.cfg.l1_warmup_steps);
     const lpp = this.cfg.sparsity_function === "Lp^p";
     const norms = this.decoderNorms();
@@ -168,18 +179,19 @@ export class PAnnealSae extends ReluCodeSae {
     this.pending = null;
     const state = this.state;
     const length = this.cfg.sparsity_queue_length;
-    if (state[NEXT_P]! > 0) {
+    const measured = state[UPDATES]! > 0; // the next p: measured on every batch after the first update
+    if (measured) {
       const w = state[WRITE]!;
       state[QUEUE + 2 * w] = pending.now;
       state[QUEUE + 2 * w + 1] = pending.next;
       state[WRITE] = (w + 1) % length;
       state[FILLED] = Math.min(length, state[FILLED]! + 1);
     }
-    const schedule = this.schedule ?? (this.schedule = annealSchedule(this.cfg));
+    const schedule = this.requireSchedule();
     const i = state[UPDATES]!;
     if (i >= schedule.updateSteps.length || pending.step < schedule.updateSteps[i]!) return;
     const filled = state[FILLED]!;
-    if (state[NEXT_P]! > 0 && filled > 0) {
+    if (measured && filled > 0) {
       let now = 0;
       let next = 0;
       for (let q = 0; q < filled; q++) {
@@ -188,8 +200,6 @@ export class PAnnealSae extends ReluCodeSae {
       }
       if (now > 0 && next > 0) state[ALPHA] = state[ALPHA]! * (now / next);
     }
-    state[P] = schedule.pValues[i]!;
-    state[NEXT_P] = i + 1 < schedule.pValues.length ? schedule.pValues[i + 1]! : this.cfg.p_end;
     state[UPDATES] = i + 1;
     // The queue compared the old p with this one; from here it compares this one with the next.
     state[FILLED] = 0;
