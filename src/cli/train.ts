@@ -111,10 +111,8 @@ function saeConfigInput(o: Record<string | symbol, unknown>, dIn: number): SaeCo
   if (o.activation !== undefined && o.arch !== "topk") throw new Error(`--activation chooses how a topk SAE selects its latents; this is --arch ${String(o.arch)}`);
   if (o.dSae !== undefined && o.expansionFactor !== undefined) throw new Error("give --d-sae or --expansion-factor, not both");
   const architecture = o.arch as Architecture;
-  const settings = new Set(settingsOf(architecture));
-  const fields = saeOptionFields(o).filter(([key]) => !o[OTHER_ARCH_OPTIONS_DROPPED] || settings.has(key));
+  const { fields, stray } = splitOptions(o);
   // An option of another architecture would be stored and ignored: refuse it by name.
-  const stray = strayOptions(o);
   if (stray.length && !o[OTHER_ARCH_OPTIONS_DROPPED]) {
     throw new Error(`${stray.join(", ")}: not ${stray.length === 1 ? "an option" : "options"} of --arch ${architecture} (saekit train --help says which architectures each option is for)`);
   }
@@ -126,10 +124,17 @@ function saeConfigInput(o: Record<string | symbol, unknown>, dIn: number): SaeCo
   };
 }
 
-/** The options given (flags) that set no setting of --arch's architecture. */
-function strayOptions(o: Record<string, unknown>): string[] {
+/**
+ * The SAE options as [field, flag, value] for the fields --arch's architecture has, and the
+ * flags given that set none of them (stray).
+ */
+function splitOptions(o: Record<string, unknown>): { fields: Array<[string, string, unknown]>; stray: string[] } {
   const settings = new Set(settingsOf(o.arch as Architecture));
-  return saeOptionFields(o).filter(([key, , v]) => v !== undefined && !settings.has(key)).map(([, flag]) => flag);
+  const all = saeOptionFields(o);
+  return {
+    fields: all.filter(([key]) => settings.has(key)),
+    stray: all.filter(([key, , v]) => v !== undefined && !settings.has(key)).map(([, flag]) => flag),
+  };
 }
 
 /** [config field, the option that sets it, its value (undefined: not given)] for each SAE option. */
@@ -489,7 +494,7 @@ export function sweepRuns(cmd: Command, o: Record<string, any>): Array<{ label: 
   }
   if (seen.has("arch")) {
     // Each architecture takes its own options; one that none of them takes is a mistake.
-    const strays = runs.map((r) => new Set(strayOptions(r.o)));
+    const strays = runs.map((r) => new Set(splitOptions(r.o).stray));
     const none = [...strays[0]!].filter((flag) => strays.every((st) => st.has(flag)));
     if (none.length) throw new Error(`${none.join(", ")}: not ${none.length === 1 ? "an option" : "options"} of any architecture swept (--sweep arch=...)`);
     for (const r of runs) r.o = { ...r.o, [OTHER_ARCH_OPTIONS_DROPPED]: true };
