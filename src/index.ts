@@ -68,6 +68,7 @@ export { ArrowIpcFile, type ArrowField, type ArrowType, type RecordBatch } from 
 export { LmSource, type LmSourceOptions } from "./data/lm-source.js";
 export { MixedSource } from "./data/mixed-source.js";
 export { readManifest } from "./data/store.js";
+export { exportSaelensCache, type ExportCacheOptions, type ExportedCache } from "./data/saelens-cache.js";
 export type { StoreManifest } from "./data/store.js";
 
 export { SuperpositionSource, scoreFeatureRecovery } from "./synthetic/superposition.js";

@@ -18,6 +18,7 @@ import { registerDashboard } from "./dashboard.js";
 import { printJson } from "./options.js";
 import { registerDemo } from "./demo.js";
 import { registerExample } from "./example.js";
+import { registerExportCache } from "./export-cache.js";
 import { registerLm } from "./lm.js";
 import { registerMeasure } from "./measure.js";
 import { registerPlot } from "./plot.js";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerDemo(program);
   registerLm(program);
+  registerExportCache(program);
   registerMeasure(program);
   registerProbe(program);
   registerTpp(program);

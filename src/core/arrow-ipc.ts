@@ -15,7 +15,7 @@ import type { ByteSource, Fail } from "./byte-source.js";
 import { FlatTable } from "./flatbuffer.js";
 
 /** Arrow's Type union, by tag (Schema.fbs). */
-const TYPE_NAMES = ["NONE", "Null", "Int", "FloatingPoint", "Binary", "Utf8", "Bool", "Decimal", "Date", "Time", "Timestamp",
+export const TYPE_NAMES = ["NONE", "Null", "Int", "FloatingPoint", "Binary", "Utf8", "Bool", "Decimal", "Date", "Time", "Timestamp",
   "Interval", "List", "Struct", "Union", "FixedSizeBinary", "FixedSizeList", "Map", "Duration", "LargeBinary", "LargeUtf8",
   "LargeList", "RunEndEncoded", "BinaryView", "Utf8View", "ListView", "LargeListView"] as const;
 

@@ -123,9 +123,16 @@ export class ArrowActivations {
   }
 }
 
+/**
+ * The file an unfinished export to SAELens' cache format (saelens-cache.ts) leaves in its
+ * folder until state.json is written: its .arrow files are not all there yet.
+ */
+export const UNFINISHED_EXPORT_FILE = ".saekit-export.json";
+
 /** The .arrow files of a dataset saved to disk, in the order its state.json lists them. */
 export function savedDatasetFiles(dir: string): string[] {
   const statePath = join(dir, "state.json");
+  if (existsSync(join(dir, UNFINISHED_EXPORT_FILE))) throw new Error(`${dir}: an unfinished export; rerun it to finish (saekit export-cache)`);
   if (!existsSync(statePath)) {
     const arrow = readdirSync(dir).filter((f) => f.endsWith(".arrow")).sort();
     if (arrow.length === 0) throw new Error(`${dir}: no state.json and no .arrow files`);

@@ -72,6 +72,26 @@ describe("saekit harvest / train / eval / logits / generate", () => {
       .toThrow(/leaving tokens out needs to know each row's token/);
   });
 
+  it("exports a store as SAELens' activation cache, which train and measure read as the store", () => {
+    const out = join(dir, "store-export");
+    saekit(...harvestArgs(out).map((a) => (a === "1600" ? "320" : a)));
+    const cache = join(dir, "cache");
+    expect(JSON.parse(saekit("export-cache", "--store", out, "--out", cache))).toEqual({
+      store: out, out: cache, column: "blocks.0.hook_resid_post", shape: [16, 32], dtype: "float32", contexts: 20, tokens: 320, files: 2,
+    });
+    const runDir = join(dir, "run-cache");
+    expect(JSON.parse(saekit("train", "--data", cache, "--arch", "topk", "--k", "2", "--d-sae", "16", "--steps", "3", "--batch", "32", "--out", runDir)).steps).toBe(3);
+    expect(JSON.parse(readFileSync(join(runDir, "cfg.json"), "utf8")).metadata).toMatchObject({ hook_name: "blocks.0.hook_resid_post", context_size: 16 });
+    // The same vectors: measured on either, the same figures.
+    const onStore = JSON.parse(saekit("measure", "--sae", runDir, "--data", out, "--tokens", "320"));
+    const onCache = JSON.parse(saekit("measure", "--sae", runDir, "--data", cache, "--tokens", "320"));
+    expect(onCache.rows).toBe(320);
+    for (const key of ["fvu", "mse", "cossim"]) expect(onCache.reconstruction[key], key).toBeCloseTo(onStore.reconstruction[key], 6);
+    expect(onCache.sparsity.l0).toBe(onStore.sparsity.l0);
+    expect(onCache.sparsity.density_histogram).toEqual(onStore.sparsity.density_histogram);
+    expect(() => run("export-cache", "--store", out, "--out", cache)).toThrow(/already holds a saved dataset/);
+  });
+
   it("harvests, trains an SAE on the store and splice-evaluates it", () => {
     const h = JSON.parse(saekit(...harvestArgs(store)));
     expect(h).toMatchObject({ hook: "blocks.0.hook_resid_post", d: 32, ctx: 16, tokens: 1600, shards: 10 });

@@ -1,0 +1,191 @@
+/**
+ * Exporting activation stores as SAELens activation caches: harvested on a tiny random
+ * GPT-NeoX, exported, and read back by saekit's Arrow reader and by Apache Arrow's own
+ * library (an independent reader): every vector and token in order, the features `datasets`
+ * needs to load the folder, resuming a killed export, and refusing what would overwrite.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tableFromIPC } from "apache-arrow";
+import { describe, expect, it } from "vitest";
+import { f16BitsToF32, f32ToF16Bits } from "../../src/core/dtype.js";
+import { ArrowActivations } from "../../src/data/arrow-activations.js";
+import { openActivationSource } from "../../src/data/open.js";
+import { exportSaelensCache } from "../../src/data/saelens-cache.js";
+import { readManifest, readShardActivations, readShardTargets, readShardTokens, type StoreManifest } from "../../src/data/store.js";
+import { openContexts } from "../../src/lm/dataset.js";
+import { harvest, type HarvestOptions } from "../../src/lm/harvest.js";
+import { loadModel } from "../../src/lm/load.js";
+import { tempDir } from "../helpers.js";
+import { writeTinyNeox } from "../lm/fixtures.js";
+
+const dir = tempDir();
+const textPath = join(dir, "stories.txt");
+writeFileSync(textPath, Array.from({ length: 40 }, (_, i) =>
+  `Once upon a time a bird number ${i} sang in a tree, and ${i % 4} friends came to listen.`).join("<|endoftext|>"));
+const HOOK = "blocks.1.hook_resid_post";
+
+/** Every vector of a cache, in order, and each vector's token. */
+function readCache(out: string, column?: string): { values: Float32Array; tokens: Int32Array; a: ArrowActivations } {
+  const a = ArrowActivations.open(out, column);
+  const values = new Float32Array(a.vectors * a.d);
+  const tokens = new Int32Array(a.vectors);
+  let at = 0;
+  for (const c of a.chunks(4)) {
+    a.read(c, values, at * a.d);
+    tokens.set(a.readTokens(c), at);
+    at += c.rows * a.vectorsPerRow;
+  }
+  expect(at).toBe(a.vectors);
+  return { values, tokens, a };
+}
+
+/** The store's rows (or targets), and each row's token, in order. */
+function readStore(store: string, m: StoreManifest, which: "activations" | "targets" = "activations"): { values: Float32Array; tokens: Int32Array } {
+  const values = new Float32Array(m.tokens * m.d);
+  const tokens = new Int32Array(m.tokens);
+  let row = 0;
+  m.shards.forEach((s, i) => {
+    values.set(which === "activations" ? readShardActivations(store, m, i) : readShardTargets(store, m, i), row * m.d);
+    const contexts = readShardTokens(store, m, i);
+    for (let c = 0; c < s.contexts; c++) {
+      tokens.set(contexts.subarray(c * m.ctx + m.ctx - m.rows_per_context, (c + 1) * m.ctx), row + c * m.rows_per_context);
+    }
+    row += s.rows;
+  });
+  return { values, tokens };
+}
+
+describe("exporting a store as a SAELens activation cache", async () => {
+  const loaded = await loadModel(writeTinyNeox(join(dir, "model")));
+  const ctx = 8;
+  const contexts = () => openContexts(loaded, textPath, { ctx, prependBos: true });
+  const harvestTo = async (name: string, extra: Partial<HarvestOptions> = {}) => {
+    const out = join(dir, name);
+    await harvest(loaded.model, contexts().contexts, {
+      outDir: out, hook: HOOK, tokens: 23 * ctx, ctx, batch: 4, prependBos: true, shardTokens: 6 * ctx,
+      modelName: "tiny-neox", dataset: { spec: textPath, fingerprint: contexts().fingerprint }, progress: false, ...extra,
+    });
+    return { store: out, m: readManifest(out) };
+  };
+  const plain = await harvestTo("store");
+
+  it("holds every context's vectors and tokens in order, in the layout datasets saves and SAELens reads", () => {
+    const out = join(dir, "cache");
+    const r = exportSaelensCache(plain.store, out, { batchContexts: 4, progress: false });
+    expect(r).toMatchObject({ column: HOOK, shape: [ctx, plain.m.d], dtype: "float32", contexts: 23, tokens: 23 * ctx, complete: true });
+    // One data file per store shard (6 + 6 + 6 + 5 contexts), listed in state.json.
+    expect(readdirSync(out).sort()).toEqual(["cache_activations_runner_cfg.json", "data-00000-of-00004.arrow", "data-00001-of-00004.arrow",
+      "data-00002-of-00004.arrow", "data-00003-of-00004.arrow", "dataset_info.json", "state.json"]);
+    const state = JSON.parse(readFileSync(join(out, "state.json"), "utf8"));
+    expect(state._data_files).toEqual([0, 1, 2, 3].map((i) => ({ filename: `data-0000${i}-of-00004.arrow` })));
+    expect(state._fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    const features = {
+      [HOOK]: { shape: [ctx, plain.m.d], dtype: "float32", _type: "Array2D" },
+      token_ids: { feature: { dtype: "int32", _type: "Value" }, length: ctx, _type: "Sequence" },
+    };
+    expect(JSON.parse(readFileSync(join(out, "dataset_info.json"), "utf8")).features).toEqual(features);
+
+    const want = readStore(plain.store, plain.m);
+    const got = readCache(out);
+    expect(got.values).toEqual(want.values);
+    expect(got.tokens).toEqual(want.tokens);
+    expect(got.tokens[0]).toBe(0); // each context's BOS
+    expect(got.a.provenance()).toEqual({ hook_name: HOOK, context_size: ctx, model_name: "tiny-neox", dataset_path: textPath, prepend_bos: true });
+
+    // Apache Arrow's reader: the extension type datasets registers, the features it reads back, the values.
+    const table = tableFromIPC(readFileSync(join(out, "data-00003-of-00004.arrow")));
+    expect(table.numRows).toBe(5);
+    expect(table.batches.map((b) => b.numRows)).toEqual([4, 1]);
+    expect(JSON.parse(table.schema.metadata.get("huggingface")!)).toEqual({ info: { features } });
+    const acts = table.schema.fields[0]!;
+    expect([acts.name, String(acts.type), String(table.schema.fields[1]!.type)]).toEqual([HOOK, "List<List<Float32>>", "FixedSizeList[8]<Int32>"]);
+    expect(acts.metadata.get("ARROW:extension:name")).toBe("datasets.features.features.Array2DExtensionType");
+    expect(JSON.parse(acts.metadata.get("ARROW:extension:metadata")!)).toEqual([[ctx, plain.m.d], "float32"]);
+    const lastContext = table.getChild(HOOK)!.get(4)!;
+    const d = plain.m.d;
+    const lastRow = (23 * ctx - 1) * d;
+    expect([...lastContext.get(ctx - 1)!]).toEqual([...want.values.subarray(lastRow, lastRow + d)]);
+    expect([...table.getChild("token_ids")!.get(4)!]).toEqual([...want.tokens.subarray(22 * ctx)]);
+
+    const cfg = JSON.parse(readFileSync(join(out, "cache_activations_runner_cfg.json"), "utf8"));
+    expect(cfg).toMatchObject({ model_name: "tiny-neox", hook_name: HOOK, d_in: d, context_size: ctx, seqpos_slice: [null], prepend_bos: true, training_tokens: 23 * ctx, dtype: "float32" });
+    // And saekit trains on it as on any SAELens cache.
+    expect(openActivationSource(out).d).toBe(d);
+  });
+
+  it("keeps an --exclude-bos store's ctx - 1 rows per context, and float16 as float16", async () => {
+    const { store, m } = await harvestTo("store-f16", { excludeBos: true, dtype: "F16", tokens: 10 * (ctx - 1), shardTokens: 4 * (ctx - 1) });
+    const out = join(dir, "cache-f16");
+    expect(exportSaelensCache(store, out, { progress: false })).toMatchObject({ shape: [ctx - 1, m.d], dtype: "float16", contexts: 10 });
+    const want = readStore(store, m);
+    const got = readCache(out);
+    expect(got.a.dims).toEqual([ctx - 1, m.d]);
+    expect(got.values).toEqual(want.values);
+    expect(got.tokens).toEqual(want.tokens);
+    // Each context starts at its second position: the BOS (0) is not there.
+    expect(got.tokens[0]).toBe(readShardTokens(store, m, 0)[1]);
+    expect(got.tokens[0]).not.toBe(0);
+    const table = tableFromIPC(readFileSync(join(out, "data-00000-of-00003.arrow")));
+    expect(String(table.schema.fields[0]!.type)).toBe("List<List<Float16>>");
+    const bits = table.getChild(HOOK)!.data[0]!.children[0]!.children[0]!.values as Uint16Array;
+    expect(Float32Array.from(bits, f16BitsToF32)).toEqual(want.values.subarray(0, 4 * (ctx - 1) * m.d));
+    expect(bits[5]).toBe(f32ToF16Bits(want.values[5]!));
+    expect(JSON.parse(readFileSync(join(out, "cache_activations_runner_cfg.json"), "utf8")).seqpos_slice).toEqual([1, null]);
+  });
+
+  it("writes a bfloat16 store as float32, exactly", async () => {
+    const { store, m } = await harvestTo("store-bf16", { dtype: "BF16", tokens: 5 * ctx });
+    const out = join(dir, "cache-bf16");
+    expect(exportSaelensCache(store, out, { progress: false }).dtype).toBe("float32");
+    expect(readCache(out).values).toEqual(readStore(store, m).values);
+  });
+
+  it("writes a transcoder store's targets as a second column named after the target hook", async () => {
+    const input = "blocks.0.hook_resid_post";
+    const { store, m } = await harvestTo("store-pairs", { hook: input, targetHook: HOOK, tokens: 7 * ctx });
+    const out = join(dir, "cache-pairs");
+    exportSaelensCache(store, out, { progress: false });
+    expect(() => ArrowActivations.open(out)).toThrow(/several columns of float vectors/);
+    expect(readCache(out, input).values).toEqual(readStore(store, m).values);
+    expect(readCache(out, HOOK).values).toEqual(readStore(store, m, "targets").values);
+    expect(Object.keys(JSON.parse(readFileSync(join(out, "dataset_info.json"), "utf8")).features)).toEqual([input, HOOK, "token_ids"]);
+  });
+
+  it("a killed export rerun finishes with the same files as one clean run", () => {
+    const clean = join(dir, "cache-clean");
+    exportSaelensCache(plain.store, clean, { progress: false });
+    const resumed = join(dir, "cache-resumed");
+    const partial = exportSaelensCache(plain.store, resumed, { progress: false, stopAfterFiles: 2 });
+    expect(partial.complete).toBe(false);
+    expect(existsSync(join(resumed, "state.json"))).toBe(false);
+    expect(() => ArrowActivations.open(resumed)).toThrow(/an unfinished export; rerun it to finish/);
+    // A temporary that a kill mid-write leaves behind is cleared.
+    writeFileSync(join(resumed, ".data-00002-of-00004.arrow.tmp-999999-1-0"), "torn");
+    expect(exportSaelensCache(plain.store, resumed, { progress: false }).complete).toBe(true);
+    const files = readdirSync(clean).sort();
+    expect(readdirSync(resumed).sort()).toEqual(files);
+    for (const f of files.filter((f) => f !== "cache_activations_runner_cfg.json")) {
+      expect(readFileSync(join(resumed, f)).equals(readFileSync(join(clean, f))), f).toBe(true);
+    }
+  });
+
+  it("refuses to write over anything: a finished cache, a foreign folder, another store's unfinished export, an incomplete store", async () => {
+    const done = join(dir, "cache");
+    expect(() => exportSaelensCache(plain.store, done)).toThrow(/already holds a saved dataset/);
+    const foreign = join(dir, "foreign");
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, "notes.txt"), "mine");
+    expect(() => exportSaelensCache(plain.store, foreign)).toThrow(/not empty \(notes\.txt\)/);
+    expect(readFileSync(join(foreign, "notes.txt"), "utf8")).toBe("mine");
+
+    const other = await harvestTo("store-other", { tokens: 12 * ctx });
+    const half = join(dir, "cache-half");
+    exportSaelensCache(plain.store, half, { progress: false, stopAfterFiles: 1 });
+    expect(() => exportSaelensCache(other.store, half)).toThrow(/unfinished export of another store/);
+
+    const stopped = await harvestTo("store-stopped", { stopAfterShards: 1 });
+    expect(() => exportSaelensCache(stopped.store, join(dir, "cache-stopped"))).toThrow(/the store is incomplete/);
+    rmSync(half, { recursive: true });
+  });
+});
