@@ -246,6 +246,11 @@ export class LanguageModel {
     this.invFreqLocal = cfg.localRope ? rotaryInverseFrequencies(cfg.localRope, cfg.rotaryDims) : this.invFreq;
   }
 
+  /** The rotary frequency of each rotated pair in `layer` (empty without rotary positions). */
+  rotaryFrequencies(layer: number): Float32Array {
+    return this.cfg.localLayers?.[layer] ? this.invFreqLocal : this.invFreq;
+  }
+
   /** Every hook point this model has, in execution order. */
   hookNames(): string[] {
     return hookNamesOf(this.cfg);
@@ -502,7 +507,7 @@ export class LanguageModel {
         this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
       }
       if (this.invFreq.length > 0) {
-        const inv = c.localLayers?.[layer] ? this.invFreqLocal : this.invFreq;
+        const inv = this.rotaryFrequencies(layer);
         k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, inv, c.rotaryStyle);
         k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, inv, c.rotaryStyle);
       }

@@ -1,0 +1,380 @@
+/**
+ * The gradient of a language model's loss with respect to an activation spliced in at a
+ * hook: what end-to-end SAE training backpropagates into the SAE (sparsify's loss_fn "ce"
+ * and "kl"; Braun et al.'s e2e SAEs). The model's weights are frozen, so only input
+ * gradients flow, from the loss through the unembedding, the final norm and each block
+ * after the hook, down to the residual stream where the SAE's output enters.
+ *
+ * The spliced forward pass is the model's own (model.ts), resumed at the hook's layer, with
+ * hooks keeping what the backward needs: each block's input, its normed inputs and (in a
+ * sequential block) the stream between attention and MLP. The backward recomputes the
+ * rest — q, k, v after the rotary, the attention pattern, the MLP's pre-activations — from
+ * those, one block at a time, on the same GEMM:
+ *
+ *   parallel (GPT-NeoX):  post = pre + attn(ln1(pre)) + mlp(ln2(pre))
+ *       dpre = dpost + ln1'(attn'(dpost)) + ln2'(mlp'(dpost))
+ *   sequential (GPT-2, Llama):  mid = pre + attn(ln1(pre)),  post = mid + mlp(ln2(mid))
+ *       dmid = dpost + ln2'(mlp'(dpost)),  dpre = dmid + ln1'(attn'(dmid))
+ *
+ * Losses, per the peers: "ce", the next-token cross-entropy averaged over the positions
+ * that predict one (sparsify's ce); "kl", KL(clean || spliced) of the next-token
+ * distributions averaged over every position (sparsify's kl).
+ *
+ * Hooks: a block's residual stream (hook_resid_pre / hook_resid_post), where the spliced
+ * activation is the stream itself, and the block outputs that are added straight into it
+ * (hook_mlp_out; hook_attn_out where the residual is parallel), where the stream after the
+ * block is the clean one with the activation swapped. Gemma 2 and 3's extra norms, soft caps
+ * and per-head q/k norms have no backward here; such models are refused by name.
+ */
+import { kernels } from "../core/kernels.js";
+import { erfc } from "../core/reference.js";
+import { attentionScale, type LmConfig } from "./config.js";
+import type { BlockWeights, HookFn, LanguageModel, Norm, WeightMatrix } from "./model.js";
+
+export type SpliceLossKind = "ce" | "kl";
+
+/** What the clean pass left for the spliced one (clean() below). */
+export interface CleanPass {
+  /** The hook's clean activations [batch * seq, d]: the SAE's input. */
+  x: Float32Array;
+  /** For a block-output hook, the clean stream after the block less the clean activation [N, d]. */
+  base: Float32Array | null;
+  /** For "kl": the clean final normed states [N, d], whose logits are the reference. */
+  cleanFinal: Float32Array | null;
+}
+
+/** What the backward keeps of one block of the spliced pass. */
+interface BlockTape {
+  pre: Float32Array;
+  h1: Float32Array;
+  /** The MLP's input stream: `mid` in a sequential block, `pre` in a parallel one. */
+  mlpIn: Float32Array;
+  h2: Float32Array;
+}
+
+export class SpliceBackward {
+  /** The first block after the splice, whose input stream carries the spliced activation. */
+  readonly resumeLayer: number;
+  /** The hook adds into the residual stream (a block's output) rather than being it. */
+  private readonly added: boolean;
+  private readonly k = kernels();
+
+  constructor(readonly model: LanguageModel, readonly hook: string, readonly loss: SpliceLossKind) {
+    const c = model.cfg;
+    const unsupported = [
+      c.attnSoftcap ? "attention soft caps" : "", c.finalSoftcap ? "final-logit soft caps" : "", c.postNorms ? "post-attention/MLP norms" : "",
+      c.qkNorm ? "q/k norms" : "", c.localLayers?.some(Boolean) ? "sliding-window layers" : "",
+    ].filter(Boolean);
+    if (unsupported.length > 0) throw new Error(`end-to-end training cannot backpropagate through ${model.name}'s ${unsupported.join(", ")}`);
+    if (loss !== "ce" && loss !== "kl") throw new Error(`unknown end-to-end loss "${loss}" (ce or kl)`);
+    model.checkHook(hook);
+    const m = /^blocks\.(\d+)\.hook_(resid_pre|resid_post|mlp_out|attn_out)$/.exec(hook);
+    if (!m || (m[2] === "attn_out" && !c.parallelResidual)) {
+      throw new Error(`end-to-end training splices into a block's residual stream (hook_resid_pre, hook_resid_post) or its output (hook_mlp_out${c.parallelResidual ? ", hook_attn_out" : ""}), not ${hook}`);
+    }
+    const layer = Number(m[1]);
+    this.resumeLayer = m[2] === "resid_pre" ? layer : layer + 1;
+    this.added = m[2] === "mlp_out" || m[2] === "attn_out";
+    if (!model.weights.unembed || !model.weights.lnFinal) throw new Error(`end-to-end training needs the whole model (its final norm and unembedding); ${model.name} was loaded for early hooks only`);
+  }
+
+  /** The clean forward of tokens [batch, seq]: the hook's activations, and what lossAndGrad needs besides. */
+  clean(tokens: Int32Array, batch: number, seq: number): CleanPass {
+    const d = this.model.cfg.dModel;
+    let x: Float32Array | null = null;
+    let post: Float32Array | null = null;
+    const hooks: Record<string, HookFn> = { [this.hook]: (a) => { x = a.slice(0, batch * seq * d); } };
+    const postHook = `blocks.${this.resumeLayer - 1}.hook_resid_post`;
+    if (this.added) hooks[postHook] = (a) => { post = a.slice(0, batch * seq * d); };
+    const stopAt = this.added ? postHook : this.hook;
+    const r = this.model.forward(tokens, batch, seq, this.loss === "kl" ? { output: "final", hooks } : { output: "none", stopAt, hooks });
+    let base: Float32Array | null = null;
+    if (this.added) {
+      base = post!;
+      for (let i = 0; i < base.length; i++) base[i]! -= x![i]!;
+    }
+    return { x: x!, base, cleanFinal: this.loss === "kl" ? r.final! : null };
+  }
+
+  /**
+   * The loss with xHat [batch * seq, d] in place of the hook's activation, and its gradient
+   * with respect to xHat.
+   */
+  lossAndGrad(tokens: Int32Array, batch: number, seq: number, clean: CleanPass, xHat: Float32Array): { loss: number; grad: Float32Array } {
+    const model = this.model;
+    const c = model.cfg;
+    const d = c.dModel;
+    const N = batch * seq;
+    const resid = xHat.slice(0, N * d);
+    if (clean.base) for (let i = 0; i < resid.length; i++) resid[i]! += clean.base[i]!;
+
+    // The spliced pass, keeping each block's inputs.
+    const L = this.resumeLayer;
+    const tapes: BlockTape[] = [];
+    let last: Float32Array = resid;
+    const hooks: Record<string, HookFn> = {};
+    const keep = (f: (a: Float32Array) => void): HookFn => (a) => { f(a.slice(0, N * d)); };
+    for (let l = L; l < c.nLayers; l++) {
+      const p = `blocks.${l}.`;
+      hooks[`${p}hook_resid_pre`] = keep((a) => { tapes[l - L] = { pre: a, h1: a, mlpIn: a, h2: a }; });
+      hooks[`${p}ln1.hook_normalized`] = keep((a) => { tapes[l - L]!.h1 = a; });
+      if (!c.parallelResidual) hooks[`${p}hook_resid_mid`] = keep((a) => { tapes[l - L]!.mlpIn = a; });
+      hooks[`${p}ln2.hook_normalized`] = keep((a) => { tapes[l - L]!.h2 = a; });
+      if (l === c.nLayers - 1) hooks[`${p}hook_resid_post`] = keep((a) => { last = a; });
+    }
+    const { final } = model.forward(tokens, batch, seq, { resume: { layer: L, resid }, output: "final", hooks });
+
+    const { loss, dFinal } = this.lossAndFinalGrad(tokens, batch, seq, final!, clean.cleanFinal);
+    let dResid: Float32Array = new Float32Array(N * d);
+    normBackward(c, last, N, model.weights.lnFinal!, dFinal, dResid);
+    for (let l = c.nLayers - 1; l >= L; l--) dResid = this.blockBackward(l, tapes[l - L]!, batch, seq, dResid);
+    return { loss, grad: dResid };
+  }
+
+  /** The loss from the final normed states, and its gradient with respect to them, through the unembedding in chunks of rows. */
+  private lossAndFinalGrad(tokens: Int32Array, batch: number, seq: number, final: Float32Array, cleanFinal: Float32Array | null): { loss: number; dFinal: Float32Array } {
+    const { dModel: d, vocabSize: V } = this.model.cfg;
+    const N = batch * seq;
+    const dFinal = new Float32Array(N * d);
+    const chunk = Math.max(1, Math.min(N, Math.floor(2 ** 24 / V)));
+    const logits = new Float32Array(chunk * V);
+    const reference = cleanFinal ? new Float32Array(chunk * V) : null;
+    // CE averages over the positions that predict a next token; KL over every position.
+    const count = this.loss === "ce" ? batch * (seq - 1) : N;
+    if (count === 0) throw new Error("contexts of one token predict nothing");
+    let total = 0;
+    for (let r0 = 0; r0 < N; r0 += chunk) {
+      const rows = Math.min(chunk, N - r0);
+      this.model.logits(final.subarray(r0 * d, (r0 + rows) * d), rows, logits);
+      if (reference) this.model.logits(cleanFinal!.subarray(r0 * d, (r0 + rows) * d), rows, reference);
+      for (let r = 0; r < rows; r++) {
+        // Each row of logits becomes d loss / d logits: (softmax - target distribution) / count.
+        const row = logits.subarray(r * V, (r + 1) * V);
+        const lse = logSumExp(row);
+        if (reference) {
+          // KL(p || q) = sum p (log p - log q), p the clean distribution; d / d q's logits = q - p.
+          const ref = reference.subarray(r * V, (r + 1) * V);
+          const refLse = logSumExp(ref);
+          let kl = 0;
+          for (let v = 0; v < V; v++) {
+            const logP = ref[v]! - refLse;
+            const logQ = row[v]! - lse;
+            const p = Math.exp(logP);
+            kl += p * (logP - logQ);
+            row[v] = (Math.exp(logQ) - p) / count;
+          }
+          total += kl;
+        } else if ((r0 + r) % seq === seq - 1) {
+          row.fill(0); // the last position predicts nothing
+        } else {
+          const t = tokens[r0 + r + 1]!;
+          total += lse - row[t]!;
+          for (let v = 0; v < V; v++) row[v] = Math.exp(row[v]! - lse) / count;
+          row[t]! -= 1 / count;
+        }
+      }
+      // dFinal = dLogits W_U, W_U [V, d].
+      matmulNN(this.k, logits, rows, this.model.weights.unembed!, d, V, dFinal.subarray(r0 * d, (r0 + rows) * d));
+    }
+    return { loss: total / count, dFinal };
+  }
+
+  /** d loss / d (block l's input stream), from d loss / d (its output stream). */
+  private blockBackward(l: number, t: BlockTape, batch: number, seq: number, dPost: Float32Array): Float32Array {
+    const c = this.model.cfg;
+    const w = this.model.weights.blocks[l]!;
+    const N = batch * seq;
+    // The MLP reads ln2 of its input stream; its output adds into the block's output.
+    const dMlpIn = dPost.slice();
+    const dh2 = this.mlpBackward(w, t.h2, N, dPost);
+    normBackward(c, t.mlpIn, N, w.ln2, dh2, dMlpIn);
+    // Attention reads ln1 of the block input; its output adds into `mid` (sequential) or the output (parallel).
+    const dAttnOut = c.parallelResidual ? dPost : dMlpIn;
+    const dPre = c.parallelResidual ? dMlpIn : dMlpIn.slice();
+    const dh1 = this.attentionBackward(l, w, t.h1, batch, seq, dAttnOut);
+    normBackward(c, t.pre, N, w.ln1, dh1, dPre);
+    return dPre;
+  }
+
+  /** d loss / d h2 (the MLP's normed input) from d loss / d (MLP output). */
+  private mlpBackward(w: BlockWeights, h: Float32Array, N: number, dOut: Float32Array): Float32Array {
+    const { dModel: d, dMlp: m, activation } = this.model.cfg;
+    const k = this.k;
+    const dHidden = new Float32Array(N * m);
+    const dh = new Float32Array(N * d);
+    if (this.model.cfg.mlp === "swiglu") {
+      matmulNN(k, dOut, N, w.wdown!, m, d, dHidden);
+      const gate = new Float32Array(N * m);
+      const up = new Float32Array(N * m);
+      matmulNT(k, h, N, w.wgate!, m, d, gate, w.bgate);
+      matmulNT(k, h, N, w.wup!, m, d, up, w.bup);
+      // hidden = act(gate) * up: d gate = d hidden * up * act'(gate), d up = d hidden * act(gate).
+      for (let i = 0; i < N * m; i++) {
+        const { value, slope } = activationAndSlope(activation, gate[i]!);
+        const g = dHidden[i]!;
+        gate[i] = g * up[i]! * slope;
+        up[i] = g * value;
+      }
+      matmulNN(k, gate, N, w.wgate!, d, m, dh);
+      matmulNN(k, up, N, w.wup!, d, m, dh, 1);
+      return dh;
+    }
+    matmulNN(k, dOut, N, w.wout!, m, d, dHidden);
+    const pre = new Float32Array(N * m);
+    matmulNT(k, h, N, w.win!, m, d, pre, w.bin);
+    for (let i = 0; i < N * m; i++) dHidden[i]! *= activationAndSlope(activation, pre[i]!).slope;
+    matmulNN(k, dHidden, N, w.win!, d, m, dh);
+    return dh;
+  }
+
+  /**
+   * d loss / d h1 (the attention's normed input) from d loss / d (attention output):
+   * per head, with P the causal softmax of scale q.k and z = P v,
+   *   dv = P^T dz,  dP = dz v^T,  dS = P * (dP - rowsum(dP * P)),  dq = scale dS k,  dk = scale dS^T q
+   * then the rotary undone on dq and dk, and back through the fused q/k/v projection.
+   */
+  private attentionBackward(l: number, w: BlockWeights, h: Float32Array, batch: number, seq: number, dOut: Float32Array): Float32Array {
+    const c = this.model.cfg;
+    const k = this.k;
+    const { nHeads: H, nKvHeads: Hkv, dHead: dh, dModel: d } = c;
+    const N = batch * seq;
+    const W = (H + 2 * Hkv) * dh;
+    const qkv = new Float32Array(N * W);
+    matmulNT(k, h, N, w.wqkv, W, d, qkv, w.bqkv);
+    const inv = this.model.rotaryFrequencies(l);
+    const style = c.rotaryStyle;
+    if (inv.length > 0) {
+      k.rotary(qkv, N, seq, 0, W, 0, H, dh, inv, style);
+      k.rotary(qkv, N, seq, 0, W, H * dh, Hkv, dh, inv, style);
+    }
+    const dz = new Float32Array(N * H * dh);
+    matmulNN(k, dOut, N, w.wo, H * dh, d, dz);
+    const dqkv = new Float32Array(N * W);
+    const scale = attentionScale(c, l);
+    const T = seq;
+    const P = new Float32Array(T * T);
+    const dP = new Float32Array(T * T);
+    const group = H / Hkv;
+    for (let b = 0; b < batch; b++) {
+      const row0 = b * T * W;
+      for (let hh = 0; hh < H; hh++) {
+        const g = Math.floor(hh / group);
+        const q = qkv.subarray(row0 + hh * dh);
+        const key = qkv.subarray(row0 + (H + g) * dh);
+        const v = qkv.subarray(row0 + (H + Hkv + g) * dh);
+        const dzh = dz.subarray(b * T * H * dh + hh * dh);
+        // S = scale q k^T, causal softmax by rows.
+        k.sgemm(false, true, T, T, dh, scale, q, W, key, W, 0, P, T);
+        for (let i = 0; i < T; i++) {
+          const r = P.subarray(i * T, (i + 1) * T);
+          let max = -Infinity;
+          for (let j = 0; j <= i; j++) max = Math.max(max, r[j]!);
+          let sum = 0;
+          for (let j = 0; j <= i; j++) sum += r[j] = Math.exp(r[j]! - max);
+          for (let j = 0; j <= i; j++) r[j]! /= sum;
+          for (let j = i + 1; j < T; j++) r[j] = 0;
+        }
+        k.sgemm(false, true, T, T, dh, 1, dzh, H * dh, v, W, 0, dP, T);
+        k.sgemm(true, false, T, dh, T, 1, P, T, dzh, H * dh, 1, dqkv.subarray(row0 + (H + Hkv + g) * dh), W);
+        for (let i = 0; i < T; i++) {
+          let dot = 0;
+          for (let j = 0; j <= i; j++) dot += dP[i * T + j]! * P[i * T + j]!;
+          for (let j = 0; j < T; j++) dP[i * T + j] = j <= i ? P[i * T + j]! * (dP[i * T + j]! - dot) : 0;
+        }
+        k.sgemm(false, false, T, dh, T, scale, dP, T, key, W, 1, dqkv.subarray(row0 + hh * dh), W);
+        k.sgemm(true, false, T, dh, T, scale, dP, T, q, W, 1, dqkv.subarray(row0 + (H + g) * dh), W);
+      }
+    }
+    if (inv.length > 0) {
+      // The rotary is a rotation per pair of dimensions; its transpose rotates back.
+      const back = inv.map((f) => -f);
+      k.rotary(dqkv, N, seq, 0, W, 0, H, dh, back, style);
+      k.rotary(dqkv, N, seq, 0, W, H * dh, Hkv, dh, back, style);
+    }
+    const dh1 = new Float32Array(N * d);
+    matmulNN(k, dqkv, N, w.wqkv, d, W, dh1);
+    return dh1;
+  }
+}
+
+type Kernels = ReturnType<typeof kernels>;
+
+/** out [rows, n] (+)= A [rows, k] W^T + bias for W [n, k], as the forward's projections. */
+function matmulNT(k: Kernels, A: Float32Array, rows: number, W: WeightMatrix, n: number, kk: number, out: Float32Array, bias?: Float32Array | null): void {
+  if (W instanceof Uint16Array) k.sgemmBf16B(false, true, rows, n, kk, 1, A, kk, W, kk, 0, out, n);
+  else k.sgemm(false, true, rows, n, kk, 1, A, kk, W, kk, 0, out, n);
+  if (bias) k.addRowVector(out, rows, n, bias);
+}
+
+/** out [rows, n] = A [rows, k] W (+ out when accumulate) for W [k, n]: a projection's input gradient. */
+function matmulNN(k: Kernels, A: Float32Array, rows: number, W: WeightMatrix, n: number, kk: number, out: Float32Array, accumulate: 0 | 1 = 0): void {
+  if (W instanceof Uint16Array) k.sgemmBf16B(false, false, rows, n, kk, 1, A, kk, W, n, accumulate, out, n);
+  else k.sgemm(false, false, rows, n, kk, 1, A, kk, W, n, accumulate, out, n);
+}
+
+/**
+ * dx += d loss / d x through y = norm(x) * w (+ b), given dy; x̂ = (x - mean) / std
+ * (layernorm) or x / rms (rmsnorm), g = dy * w:
+ *   layernorm: dx = (g - mean(g) - x̂ mean(g x̂)) / std;   rmsnorm: dx = (g - x̂ mean(g x̂)) / rms
+ */
+export function normBackward(c: LmConfig, x: Float32Array, rows: number, n: Norm, dy: Float32Array, dx: Float32Array): void {
+  const { dModel: d, normEps: eps } = c;
+  const layer = c.norm === "layernorm";
+  const xh = new Float64Array(d);
+  const g = new Float64Array(d);
+  for (let r = 0; r < rows; r++) {
+    const o = r * d;
+    let mean = 0;
+    if (layer) {
+      for (let i = 0; i < d; i++) mean += x[o + i]!;
+      mean /= d;
+    }
+    let ss = 0;
+    for (let i = 0; i < d; i++) ss += (x[o + i]! - mean) ** 2;
+    const inv = 1 / Math.sqrt(ss / d + eps);
+    let gMean = 0;
+    let gxMean = 0;
+    for (let i = 0; i < d; i++) {
+      xh[i] = (x[o + i]! - mean) * inv;
+      g[i] = dy[o + i]! * n.w[i]!;
+      gMean += g[i]!;
+      gxMean += g[i]! * xh[i]!;
+    }
+    gMean = layer ? gMean / d : 0;
+    gxMean /= d;
+    for (let i = 0; i < d; i++) dx[o + i]! += inv * (g[i]! - gMean - xh[i]! * gxMean);
+  }
+}
+
+/** The MLP activation and its derivative at v. */
+export function activationAndSlope(act: LmConfig["activation"], v: number): { value: number; slope: number } {
+  switch (act) {
+    case "gelu": {
+      // x Phi(x): Phi(x) + x phi(x).
+      const cdf = 0.5 * erfc(-v / Math.SQRT2);
+      const pdf = Math.exp(-0.5 * v * v) / Math.sqrt(2 * Math.PI);
+      return { value: v * cdf, slope: cdf + v * pdf };
+    }
+    case "gelu_new": {
+      const a = Math.sqrt(2 / Math.PI);
+      const u = a * (v + 0.044715 * v ** 3);
+      const th = Math.tanh(u);
+      return { value: 0.5 * v * (1 + th), slope: 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * a * (1 + 3 * 0.044715 * v * v) };
+    }
+    case "silu": {
+      const s = 1 / (1 + Math.exp(-v));
+      return { value: v * s, slope: s * (1 + v * (1 - s)) };
+    }
+    default:
+      return { value: Math.max(0, v), slope: v > 0 ? 1 : 0 };
+  }
+}
+
+/** log sum exp of a row, in float64. */
+function logSumExp(row: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
+  return max + Math.log(sum);
+}

@@ -1,0 +1,146 @@
+/**
+ * The gradient of a model's loss with respect to an activation spliced in at a hook
+ * (splice-backward.ts), checked against the model's own forward pass: the loss equals what
+ * the forward gives with the activation swapped in by a hook, recomputed in float64 from
+ * the logits, and the gradient's projection on random directions equals central finite
+ * differences of that loss. Every supported layout: GPT-NeoX (parallel residual, partial
+ * rotary, LayerNorm, exact GELU), GPT-2 (sequential, learned positions, tanh GELU), Llama
+ * (RMSNorm, SwiGLU, grouped-query attention, rotate-half rotary) with and without biases,
+ * at residual-stream and block-output hooks, for both losses.
+ */
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Rng } from "../../src/core/rng.js";
+import { loadModel } from "../../src/lm/load.js";
+import type { LanguageModel } from "../../src/lm/model.js";
+import { activationAndSlope, SpliceBackward, type SpliceLossKind } from "../../src/lm/splice-backward.js";
+import { randn, tempDir } from "../helpers.js";
+import { writeTinyGemma, writeTinyGpt2, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
+
+/** log softmax of a row, in float64. */
+function logSoftmax(row: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of row) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of row) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  return Float64Array.from(row, (v) => v - lse);
+}
+
+/** The loss with `act` swapped in at `hook` by the forward pass's own hook, in float64 from the logits. */
+function lossBySwap(model: LanguageModel, tokens: Int32Array, batch: number, seq: number, hook: string, act: Float32Array | null, loss: SpliceLossKind,
+  clean: Float32Array): number {
+  const V = model.cfg.vocabSize;
+  const logits = model.forward(tokens, batch, seq, act ? { hooks: { [hook]: () => act } } : {}).logits!;
+  let total = 0;
+  let count = 0;
+  for (let r = 0; r < batch * seq; r++) {
+    const lq = logSoftmax(logits.subarray(r * V, (r + 1) * V));
+    if (loss === "ce") {
+      if (r % seq === seq - 1) continue;
+      total -= lq[tokens[r + 1]!]!;
+    } else {
+      const lp = logSoftmax(clean.subarray(r * V, (r + 1) * V));
+      for (let v = 0; v < V; v++) total += Math.exp(lp[v]!) * (lp[v]! - lq[v]!);
+    }
+    count++;
+  }
+  return total / count;
+}
+
+const dir = tempDir();
+const models = {
+  neox: () => writeTinyNeox(join(dir, "neox"), { seed: 2 }),
+  gpt2: () => writeTinyGpt2(join(dir, "gpt2"), { seed: 4 }),
+  llama: () => writeTinyLlama(join(dir, "llama"), { seed: 6 }),
+  "llama+biases": () => writeTinyLlama(join(dir, "llama-b"), { seed: 7, allBiases: true }),
+};
+const cases: Array<[keyof typeof models, string, SpliceLossKind]> = [
+  ["neox", "blocks.0.hook_resid_post", "ce"],
+  ["neox", "blocks.1.hook_attn_out", "kl"],
+  ["neox", "blocks.0.hook_mlp_out", "ce"],
+  ["gpt2", "blocks.0.hook_resid_pre", "ce"],
+  ["gpt2", "blocks.1.hook_mlp_out", "kl"],
+  ["llama", "blocks.0.hook_resid_post", "kl"],
+  ["llama", "blocks.1.hook_resid_post", "ce"],
+  ["llama+biases", "blocks.1.hook_resid_pre", "ce"],
+];
+
+describe("the gradient of the loss through the layers after a spliced activation", () => {
+  it.each(cases)("%s at %s (%s): the loss is the forward's, the gradient its finite differences", async (name, hook, loss) => {
+    const model = (await loadModel(models[name]())).model;
+    const rng = new Rng(11);
+    const batch = 2;
+    const seq = 7;
+    const tokens = Int32Array.from({ length: batch * seq }, () => Math.floor(rng.uniform() * model.cfg.vocabSize));
+    const sb = new SpliceBackward(model, hook, loss);
+    const clean = sb.clean(tokens, batch, seq);
+    // The clean activation, as the hook sees it.
+    let seen: Float32Array | null = null;
+    const cleanLogits = model.forward(tokens, batch, seq, { hooks: { [hook]: (a) => { seen = a.slice(); } } }).logits!;
+    expect(clean.x).toEqual(seen);
+    // An imperfect reconstruction, so the spliced distribution differs from the clean one.
+    const noise = randn(rng, clean.x.length, 0.3);
+    const xHat = clean.x.map((v, i) => v + noise[i]!);
+    const { loss: value, grad } = sb.lossAndGrad(tokens, batch, seq, clean, xHat);
+    const want = lossBySwap(model, tokens, batch, seq, hook, xHat, loss, cleanLogits);
+    expect(Math.abs(value - want)).toBeLessThan(1e-5 * Math.max(1, Math.abs(want)));
+    if (loss === "kl") expect(value).toBeGreaterThan(1e-4);
+
+    // Directional derivatives: (L(xHat + e u) - L(xHat - e u)) / 2e = grad . u.
+    for (let trial = 0; trial < 3; trial++) {
+      const u = randn(rng, xHat.length);
+      let gu = 0;
+      let gg = 0;
+      for (let i = 0; i < u.length; i++) {
+        gu += grad[i]! * u[i]!;
+        gg += grad[i]! ** 2;
+      }
+      const eps = 2e-3;
+      const plus = lossBySwap(model, tokens, batch, seq, hook, xHat.map((v, i) => v + eps * u[i]!), loss, cleanLogits);
+      const minus = lossBySwap(model, tokens, batch, seq, hook, xHat.map((v, i) => v - eps * u[i]!), loss, cleanLogits);
+      const numeric = (plus - minus) / (2 * eps);
+      // Against the scale of the gradient (|grad| |u| / sqrt(n) is a typical projection).
+      const typical = Math.sqrt(gg);
+      expect(Math.abs(numeric - gu), `trial ${trial}: numeric ${numeric}, analytic ${gu}`).toBeLessThan(2e-3 * typical + 1e-6);
+    }
+    // The last position's activation moves only its own prediction; under CE, which it does not make, nothing.
+    const d = model.cfg.dModel;
+    if (loss === "ce" && hook.endsWith("resid_post") && hook.startsWith(`blocks.${model.cfg.nLayers - 1}`)) {
+      expect(grad.subarray((seq - 1) * d, seq * d).every((v) => v === 0)).toBe(true);
+    }
+    // Causality: no position's activation reaches earlier positions' losses; position 0's gradient is nonzero.
+    expect(grad.subarray(0, d).some((v) => v !== 0)).toBe(true);
+  });
+
+  it("keeps position t's gradient to the losses at t and after: the last position's is zero under CE at the last block", async () => {
+    const model = (await loadModel(models.neox())).model;
+    const last = `blocks.${model.cfg.nLayers - 1}.hook_resid_post`;
+    const sb = new SpliceBackward(model, last, "ce");
+    const tokens = Int32Array.from({ length: 6 }, (_, i) => (i * 37) % model.cfg.vocabSize);
+    const clean = sb.clean(tokens, 1, 6);
+    const { grad } = sb.lossAndGrad(tokens, 1, 6, clean, clean.x);
+    const d = model.cfg.dModel;
+    expect(grad.subarray(5 * d).every((v) => v === 0)).toBe(true);
+    expect(grad.subarray(4 * d, 5 * d).some((v) => v !== 0)).toBe(true);
+  });
+
+  it("refuses hooks it cannot splice at and layers it has no backward for", async () => {
+    const neox = (await loadModel(models.neox())).model;
+    expect(() => new SpliceBackward(neox, "blocks.0.ln1.hook_normalized", "ce")).toThrow(/residual stream .* not blocks\.0\.ln1\.hook_normalized/);
+    const gpt2 = (await loadModel(models.gpt2())).model;
+    expect(() => new SpliceBackward(gpt2, "blocks.0.hook_attn_out", "ce")).toThrow(/hook_mlp_out\), not blocks\.0\.hook_attn_out/);
+    const gemma2 = (await loadModel(writeTinyGemma(join(dir, "gemma2"), { gemma2: true }))).model;
+    expect(() => new SpliceBackward(gemma2, "blocks.0.hook_resid_post", "kl")).toThrow(/cannot backpropagate through .*soft caps/);
+  });
+
+  it("differentiates each MLP activation as its finite differences", () => {
+    for (const act of ["gelu", "gelu_new", "silu", "relu"] as const) {
+      for (const v of [-2.5, -0.7, -0.1, 0.3, 1.1, 3]) {
+        const h = 1e-5;
+        const numeric = (activationAndSlope(act, v + h).value - activationAndSlope(act, v - h).value) / (2 * h);
+        expect(activationAndSlope(act, v).slope, `${act}'(${v})`).toBeCloseTo(numeric, 6);
+      }
+    }
+  });
+});
