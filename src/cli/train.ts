@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { setThreads } from "../core/kernels.js";
 import { ArrowSource } from "../data/arrow-source.js";
 import { LmSource } from "../data/lm-source.js";
+import { SpliceSource } from "../data/splice-source.js";
 import { evaluateSpliceOn } from "../eval/splice.js";
 import type { LanguageModel } from "../lm/model.js";
 import { openActivationSource } from "../data/open.js";
@@ -251,6 +252,27 @@ async function openModelSource(o: Record<string, any>): Promise<{ source: LmSour
 }
 
 /**
+ * End-to-end training's batches (--loss ce / kl): the first --tokens positions' contexts of
+ * --dataset, whole, through the whole model (the backward runs through every layer after
+ * the hook).
+ */
+async function openSpliceSource(o: Record<string, any>): Promise<SpliceSource> {
+  if (!o.dataset || !o.hook) throw new Error(`--loss ${o.loss} needs --dataset and --hook`);
+  const refused = [
+    String(o.hook).includes(",") || String(o.hook).includes("*") ? "several hooks" : "", o.targetHook ? "--target-hook" : "", o.excludeBos ? "--exclude-bos" : "",
+    o.excludeTokens ? "--exclude-tokens" : "", o.evalEvery > 0 ? "--eval-every (the loss it logs is the model's already)" : "",
+  ].filter(Boolean);
+  if (refused.length > 0) throw new Error(`--loss ${o.loss} trains one SAE on whole contexts at one hook; drop ${refused.join(", ")}`);
+  if (o.batch % o.ctx !== 0) throw new Error(`--loss ${o.loss} trains on whole contexts: --batch ${o.batch} must be a multiple of --ctx ${o.ctx}`);
+  const loaded = await openModel(o as { model: string });
+  const src = openContexts(loaded, o.dataset, contextOptions(o));
+  const tokens: number = o.tokens ?? o.steps * o.batch;
+  const contexts = await takeContexts(src.contexts, Math.ceil(tokens / o.ctx));
+  if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
+  return new SpliceSource(loaded.model, contexts, { hook: o.hook, loss: o.loss, seed: o.seed, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint } });
+}
+
+/**
  * What training on a model logs every --eval-every steps: the SAE spliced in at its hook on
  * the held-out contexts (CE loss with it, CE loss recovered, KL score), as SAELens logs.
  */
@@ -344,6 +366,7 @@ export function registerTrain(program: Command): void {
     .option("--exclude-bos", "with --model: leave each context's first position (BOS) out")
     .option("--exclude-tokens <ids>", "leave out the positions of these tokens, wherever they are (SAELens' exclude_special_tokens, sparsify's exclude_tokens): \"special\" for the model's BOS, EOS and special tokens (as a store's manifest lists them), or ids, e.g. 0,1; with --model, an activation store or a SAELens cache (by its token_ids)", tokenExclusions)
     .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16)
+    .addOption(new Option("--loss <kind>", "with --model: what trains the SAE: its reconstruction error (fvu), or end to end, the model's loss with the reconstruction spliced in at --hook, backpropagated through the layers after it (sparsify's loss_fn): next-token cross-entropy (ce) or KL divergence from the clean model's predictions (kl); whole contexts, --batch a multiple of --ctx").choices(["fvu", "ce", "kl"]).default("fvu"))
     .option("--eval-every <steps>", "with --model or an activation store: every this many steps, splice the SAE into the model (a store's manifest names it) on held-out text and log CE loss recovered and the KL score in metrics.jsonl (0: never)", nonNegativeInt, 0)
     .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts, or after the store's)", positiveInt, 4096)
     .option("--sweep <setting=values>", "train one SAE per value (or combination of values, given several times) from the same batches, each in --out/<setting=value,...>, as dictionary_learning trains several on one buffer: an SAE or optimizer setting with comma-separated values, e.g. k=16,32,64 or lr=1e-3,3e-3 (repeatable)", (v: string, prev: string[] = []) => [...prev, v]);
@@ -368,6 +391,19 @@ export function registerTrain(program: Command): void {
       if (runs.length > 1) throw new Error(`--sweep varies one SAE's settings; ${what} trains several already: sweep one at a time`);
     };
     if (start && runs.length > 1) throw new Error("--from fine-tunes one SAE; --sweep trains several: give one");
+    if (o.loss !== "fvu") {
+      if (o.model === undefined) throw new Error(`--loss ${o.loss} splices the SAE into a model as it trains: give --model, --dataset and --hook`);
+      const source = await openSpliceSource(o);
+      const specs = runs.map((r) => ({
+        cfg: configFor(source, source.d, r.o),
+        options: { ...trainOptionsOf(r.o), ...(start ? { initialSae: start.sae } : {}), outDir: r.label ? join(o.out, r.label) : o.out, metadata: modelMetadata(o, o.hook), downstream: source },
+      }));
+      (await trainStoppably(specs, source))?.forEach((result, i) => printJson({
+        out: specs[i]!.options.outDir, hook: o.hook, loss_fn: o.loss, ...(runs[i]!.label ? { sweep: runs[i]!.label } : {}),
+        architecture: result.sae.cfg.architecture, steps: result.steps, tokens: result.tokens, ...(result.last ?? {}),
+      }));
+      return;
+    }
     if (o.model !== undefined) {
       const { source, model, heldOut, excluded } = await openModelSource(o);
       if (source.parts.length > 1) one("--hook with several hooks");

@@ -62,6 +62,12 @@ export interface TrainStep {
   target?: Float32Array;
   /** TopK and AbsTopK: the k this step selects instead of the config's (sparsify's k decay). */
   k?: number;
+  /**
+   * What AuxK measures the code's residual against, when `target` is not the activations
+   * themselves but end-to-end training's stand-in carrying the model's loss gradient
+   * (core.ts): AuxK still learns to explain the true residual, as sparsify's does.
+   */
+  auxTarget?: Float32Array;
 }
 
 /** The reconstruction target of a step: its target, or x for a plain SAE. */

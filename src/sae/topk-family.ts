@@ -43,7 +43,7 @@ export abstract class TopKFamilySae extends LinearSae {
     mode: SelectMode, opts: AuxKOptions, multiK = 0): StepStats {
     const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, targetOf(s), s.batch);
     this.backwardCode(code, gXhat, xc, mode, grads, false, "code", gVal);
-    const aux = this.auxK(opts, targetOf(s), xHat, pre, xc, s.batch, s.dead, mode, grads);
+    const aux = this.auxK(opts, s.auxTarget ?? targetOf(s), xHat, pre, xc, s.batch, s.dead, mode, grads);
     const multi = multiK > 0 ? this.multiTopK(multiK, pre, xc, s, gXhat, mode, grads) : 0;
     this.outputGrads(gXhat, s, grads);
     const mse = sumSq / s.batch;

@@ -117,7 +117,7 @@ export class VariationalSae extends TopKFamilySae {
     }
     if (gLv && logvar) this.logVarianceGrads(code, t, gLv, logvar, xc, B, scope === "all" ? a / B : 0, grads);
 
-    const aux = this.auxK(this.cfg, targetOf(s), xHat, pre, xc, B, s.dead, this.inferMode, grads);
+    const aux = this.auxK(this.cfg, s.auxTarget ?? targetOf(s), xHat, pre, xc, B, s.dead, this.inferMode, grads);
     this.outputGrads(gXhat, s, grads);
     if (learned && this.cfg.apply_b_dec_to_input) {
       // b_dec also reaches logvar through W_logvar (when subtracted from the input): -W_logvar^T grad(b_logvar).

@@ -14,7 +14,7 @@
  */
 import { kernels } from "../core/kernels.js";
 import type { SaeConfig } from "../sae/config.js";
-import { type ParamSet, type Sae, type StepStats, zerosLike } from "../sae/sae.js";
+import { type ParamSet, type Sae, type StepStats, type TrainStep, zerosLike } from "../sae/sae.js";
 import { markFired, meanL0 } from "../sae/sparse-code.js";
 import type { Optimizer } from "./optimizer.js";
 import { type LrSchedule, lrAt } from "./schedule.js";
@@ -32,6 +32,37 @@ export interface CoreOptions {
    * steps, as sparsify's k_decay_steps (many latents train at first, so fewer die).
    */
   kDecay?: { from: number; steps: number };
+  /**
+   * End-to-end training (sparsify's loss_fn ce / kl): the SAE's reconstruction is spliced
+   * into a model and the model's loss, not the reconstruction error, trains it.
+   */
+  downstream?: Downstream;
+}
+
+/**
+ * A model's loss with an SAE's reconstruction spliced in (data/splice-source.ts): for the
+ * batch x [batch, d_in] last served, the loss with xHat in its place and d loss / d xHat.
+ */
+export interface Downstream {
+  /** The loss's name in the logged terms ("ce_loss", "kl_loss"). */
+  readonly name: string;
+  lossAndGrad(x: Float32Array, xHat: Float32Array, batch: number): { loss: number; grad: Float32Array };
+}
+
+/**
+ * Architectures whose loss is the squared error plus terms that do not read the target, so
+ * that a stand-in target passes any gradient through (TrainingCore.step): not vaease (its
+ * error is scaled by a learned variance), matching pursuit, Matryoshka or gated SAEs (their
+ * extra reconstructions of the target), nor Multi-TopK's.
+ */
+const END_TO_END = new Set(["relu", "panneal", "topk", "batchtopk", "jumprelu", "abstopk", "vsae"]);
+
+/** Refuses SAEs end-to-end training cannot train through a stand-in target. */
+export function checkEndToEnd(cfg: SaeConfig): void {
+  if (!END_TO_END.has(cfg.architecture)) {
+    throw new RangeError(`end-to-end training (a model's loss) trains ${[...END_TO_END].join(", ")} SAEs; a ${cfg.architecture} SAE's loss reconstructs its target in ways a model's gradient cannot stand in for`);
+  }
+  if ("multi_topk" in cfg && cfg.multi_topk) throw new RangeError("end-to-end training does not take Multi-TopK (its second reconstruction has no model loss); drop --multi-topk");
 }
 
 /** The k a step selects under a k decay from `from` to `to` over `steps` steps (sparsify's get_current_k). */
@@ -66,6 +97,8 @@ export class TrainingCore {
   /** Latents counted dead at the start of the last step. */
   readonly dead: Uint8Array;
   private readonly fired: Uint8Array;
+  /** Gradients of the first, x_hat-finding pass of an end-to-end step (discarded). */
+  private scratch: ParamSet | undefined;
 
   constructor(readonly sae: Sae, readonly optimizer: Optimizer, readonly o: CoreOptions,
     /** Per latent, tokens since it last fired (checkpoints save it). */
@@ -73,6 +106,7 @@ export class TrainingCore {
     this.grads = zerosLike(sae.params);
     this.dead = new Uint8Array(sae.cfg.d_sae);
     this.fired = new Uint8Array(sae.cfg.d_sae);
+    if (o.downstream) checkEndToEnd(sae.cfg);
     sae.startRun?.(o.schedule.steps);
   }
 
@@ -88,7 +122,9 @@ export class TrainingCore {
 
     const decay = this.o.kDecay;
     const kNow = decay && "k" in sae.cfg ? decayedK(decay.from, sae.cfg.k, decay.steps, step) : undefined;
-    const stats = sae.lossAndGrad({ x, batch, step, seed: this.o.seed, dead, target, ...(kNow !== undefined ? { k: kNow } : {}) }, grads);
+    const s: TrainStep = { x, batch, step, seed: this.o.seed, dead, target, ...(kNow !== undefined ? { k: kNow } : {}) };
+    const downstream = this.o.downstream;
+    const stats = downstream ? endToEndLossAndGrad(sae, s, downstream, grads, this.scratch ??= zerosLike(sae.params)) : sae.lossAndGrad(s, grads);
     if (!Number.isFinite(stats.loss)) {
       throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate or normalise the inputs`);
     }
@@ -106,6 +142,33 @@ export class TrainingCore {
     for (let j = 0; j < m; j++) tokensSinceFired[j] = this.fired[j] ? 0 : tokensSinceFired[j]! + batch;
     return { stats, lr, ...(kNow !== undefined ? { k: kNow } : {}) };
   }
+
+}
+
+/**
+ * An end-to-end step's forward and backward: `grads` gets the gradient of the model's loss
+ * (plus the SAE's own sparsity terms) in the SAE's parameters. The SAE's loss is
+ * (1 / B) sum ||x_hat - y||^2 plus terms that do not read y, so its gradient in x_hat is
+ * (2 / B)(x_hat - y); with the stand-in target
+ *   y = x_hat - (B / 2) g,   g = d (model loss) / d x_hat,
+ * that is g itself, and the SAE's own backward carries the model's gradient to its
+ * weights. A first pass (its gradients into `scratch`, discarded) finds x_hat, the same
+ * one the second computes: a step's noise and selections are fixed by its inputs. AuxK
+ * still fits the true residual x - x_hat.
+ */
+export function endToEndLossAndGrad(sae: Sae, s: TrainStep, downstream: Downstream, grads: ParamSet, scratch: ParamSet): StepStats {
+  const n = s.batch * sae.cfg.d_in;
+  const xHat = sae.lossAndGrad(s, scratch).xHat.slice(0, n);
+  const { loss, grad } = downstream.lossAndGrad(s.x, xHat, s.batch);
+  const standIn = new Float32Array(n);
+  for (let i = 0; i < n; i++) standIn[i] = xHat[i]! - (s.batch / 2) * grad[i]!;
+  const stats = sae.lossAndGrad({ ...s, target: standIn, auxTarget: s.x }, grads);
+  // The model's loss replaces the stand-in's error in the loss; "mse" reports the true
+  // reconstruction error, which no longer trains the SAE.
+  const { mse: standInError = 0, ...terms } = stats.terms;
+  let sse = 0;
+  for (let i = 0; i < n; i++) sse += (s.x[i]! - stats.xHat[i]!) ** 2;
+  return { ...stats, loss: loss + stats.loss - standInError, terms: { [downstream.name]: loss, mse: sse / s.batch, ...terms }, sumSquaredError: sse };
 }
 
 /**

@@ -35,7 +35,7 @@ import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSample, startFromSae } from "./init.js";
 import { OPTIMIZERS, type Optimizer, type OptimizerKind, createOptimizer, defaultLrFor, defaultScheduleFor, defaultWeightDecayFor, withFinalWeights } from "./optimizer.js";
 import { resampleDeadLatents } from "./resample.js";
-import { TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
+import { type Downstream, TrainingCore, checkTrainingSettings, stepMetrics } from "./core.js";
 import { type LrSchedule, type LrScheduleKind, validateSchedule } from "./schedule.js";
 import { claimFolders } from "../util/folder-lock.js";
 
@@ -138,6 +138,13 @@ export interface TrainOptions {
    * and is left unchanged.
    */
   initialSae?: Sae;
+  /**
+   * End-to-end training (sparsify's loss_fn ce / kl): the model's loss with the SAE's
+   * reconstruction spliced in trains it, through this (data/splice-source.ts, the same
+   * object as the source, which knows the batch's tokens). Not saved with checkpoints: a
+   * resumed run is given it again.
+   */
+  downstream?: Downstream;
 }
 
 export interface MetricsRecord {
@@ -165,7 +172,7 @@ export interface TrainResult {
 }
 
 /** Options resolved to concrete values (saved in checkpoints). */
-type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "onNotice" | "stopAfter" | "progress" | "resume" | "evaluate" | "initialSae">> & {
+type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "onNotice" | "stopAfter" | "progress" | "resume" | "evaluate" | "initialSae" | "downstream">> & {
   outDir?: string;
 };
 
@@ -426,6 +433,9 @@ class TrainingRun {
     }
     checkTrainingSettings(cfg, paired);
     this.o = resolve(cfg, options);
+    if (options.downstream && (paired || this.o.normalizeActivations !== "none")) {
+      throw new RangeError(`end-to-end training splices the SAE's output into the model as it is: ${paired ? "a transcoder's target is the model's own" : "train it without --normalize"}`);
+    }
     const outDir = options.outDir;
     if (options.resume && outDir && hasCheckpoint(outDir)) {
       const resumed = loadCheckpoint(outDir);
@@ -503,6 +513,7 @@ class TrainingRun {
     this.core = new TrainingCore(this.sae, this.optimizer, {
       schedule: scheduleOf(o), clipGradNorm: o.clipGradNorm, deadAfterTokens: o.deadAfterTokens, seed: o.seed,
       ...(o.kDecaySteps > 0 ? { kDecay: { from: Math.min(this.cfg.d_sae, Math.round(10 * this.cfg.d_in)), steps: o.kDecaySteps } } : {}),
+      ...(this.options.downstream ? { downstream: this.options.downstream } : {}),
     }, this.tokensSinceFired);
     this.windowStart = performance.now();
   }
