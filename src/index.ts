@@ -8,6 +8,8 @@
  *   trainSaesUntil       the same, stoppable (an AbortSignal) with a checkpoint of the steps done
  *   loadModel            GPT-NeoX / GPT-2 / GPT-Neo / Llama / Gemma / llama2.c models with hooks
  *   harvest, StoreSource activation stores; LmSource: a model's activations computed as training reads them
+ *   SpliceSource         end-to-end training: the model's loss with the SAE spliced in (SpliceBackward) trains it
+ *   exportSaelensCache   a store written as SAELens' activation cache (Arrow), for training in Python
  *   evaluateSplice       CE loss recovered, KL score, FVU, L0, ...; measureSae the same short of CE/KL, no model
  *   runSparseProbing     SAEBench's k-sparse probing on a labelled text dataset
  *   runTpp, runScr       SAEBench's targeted probe perturbation and spurious correlation removal
@@ -44,7 +46,7 @@ export { prefixCode } from "./sae/matryoshka.js";
 export { annealSchedule, type AnnealSchedule } from "./sae/panneal.js";
 
 export { trainSae, trainSaes, trainSaesUntil, TrainingInterrupted, type RunSpec, type RowPart } from "./train/trainer.js";
-export { TrainingCore } from "./train/core.js";
+export { TrainingCore, endToEndLossAndGrad, type Downstream } from "./train/core.js";
 export { createOptimizer, OPTIMIZERS, type Optimizer, type OptimizerKind, type OptimizerState } from "./train/optimizer.js";
 export { Adam, ADAM_DEFAULTS, type AdamOptions } from "./train/adam.js";
 export { ScheduleFreeSignSgd, signumDefaultLr, SCHEDULE_FREE_MOMENTUM } from "./train/schedule-free.js";
@@ -66,6 +68,8 @@ export { ArrowSource } from "./data/arrow-source.js";
 export { ArrowActivations, type ArrowChunk } from "./data/arrow-activations.js";
 export { ArrowIpcFile, type ArrowField, type ArrowType, type RecordBatch } from "./core/arrow-ipc.js";
 export { LmSource, type LmSourceOptions } from "./data/lm-source.js";
+export { SpliceSource, type SpliceSourceOptions } from "./data/splice-source.js";
+export { SpliceBackward, type SpliceLossKind, type CleanPass } from "./lm/splice-backward.js";
 export { MixedSource } from "./data/mixed-source.js";
 export { readManifest } from "./data/store.js";
 export { exportSaelensCache, type ExportCacheOptions, type ExportedCache } from "./data/saelens-cache.js";
