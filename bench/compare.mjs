@@ -192,17 +192,20 @@ if (suite === "kernels") {
   rmSync(dir, { recursive: true, force: true });
 } else if (suite === "lm") {
   // Random weights at Pythia-70M's shapes, 32 contexts of 128 tokens: the harvest forward
-  // (embedding + block 0, for blocks.0.hook_resid_post) and the full forward with its loss,
-  // against the same GPT-NeoX forward in PyTorch as Hugging Face computes it (eager).
+  // (embedding + block 0, for blocks.0.hook_resid_post), the full forward with its loss, and
+  // the model's share of an end-to-end (KL) training step at that hook, against the same
+  // GPT-NeoX forward in PyTorch as Hugging Face computes it (eager; autograd's backward).
   const lm = (...extra) => () => saekit("bench", "lm", "--preset", "pythia-70m", "--threads", `${threads}`, ...extra);
   const [ours, peer, half] = alternating(lm(), () => runPeer("bench/peer_lm.py", "--threads", `${threads}`),
     lm("--matmul-precision", "medium"));
   const harvest = median(ours, "harvest_tokens_per_s"), full = median(ours, "full_tokens_per_s");
   const peerHarvest = median(peer, "harvest_tokens_per_s"), peerFull = median(peer, "full_tokens_per_s");
-  const harvestSpeedup = ratio(harvest, peerHarvest), fullSpeedup = ratio(full, peerFull);
-  out({ compare: "lm", preset: "pythia-70m", threads, rounds, harvest_speedup: harvestSpeedup, full_speedup: fullSpeedup });
+  const e2e = median(ours, "e2e_kl_tokens_per_s"), peerE2e = median(peer, "e2e_kl_tokens_per_s");
+  const harvestSpeedup = ratio(harvest, peerHarvest), fullSpeedup = ratio(full, peerFull), e2eSpeedup = ratio(e2e, peerE2e);
+  out({ compare: "lm", preset: "pythia-70m", threads, rounds, harvest_speedup: harvestSpeedup, full_speedup: fullSpeedup, e2e_kl_speedup: e2eSpeedup });
   summarize("Pythia-70M harvest, tokens/s (torch)", harvest, peerHarvest, harvestSpeedup);
   summarize("Pythia-70M full forward, tokens/s (torch)", full, peerFull, fullSpeedup);
+  summarize("Pythia-70M e2e KL forward+backward from layer 0, tokens/s (torch autograd)", e2e, peerE2e, e2eSpeedup);
   out({
     compare: "lm-bf16", preset: "pythia-70m", threads, rounds,
     harvest_speedup_vs_float32: ratio(median(half, "harvest_tokens_per_s"), harvest),

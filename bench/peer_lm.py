@@ -6,14 +6,19 @@ head's dimensions (rotate-half), causal attention as matmul + masked softmax + m
 GELU MLP beside it (parallel residual), a final LayerNorm and the untied unembedding.
 
 It is the side-by-side anchor for `saekit bench lm --preset pythia-70m`: the same tokens
-per forward (batch x ctx), the same two measurements, under torch.inference_mode():
+per forward (batch x ctx), the same measurements, the first two under torch.inference_mode():
   harvest: the embedding and the blocks up to --layer, stopping there (what harvesting
            blocks.{layer}.hook_resid_post needs; TransformerLens' stop_at_layer);
-  full:    every block, the unembedding and the mean next-token cross-entropy.
+  full:    every block, the unembedding and the mean next-token cross-entropy;
+  e2e_kl:  the model's share of an end-to-end SAE training step (sparsify's loss_fn "kl"):
+           a clean forward, the blocks after --layer again from a replacement of its
+           resid_post (here the activation itself) that requires grad, the KL between the
+           two next-token distributions, and autograd's backward to the replacement.
 
 Needs PyTorch (Debian: `apt-get install -y python3-torch libopenblas0-pthread`; run it with
 /usr/bin/python3). Prints one JSON line: {"bench", "impl", "preset", "layer", "ctx",
-"batch", "threads", "harvest_tokens_per_s", "harvest_ms", "full_tokens_per_s", "full_ms"}.
+"batch", "threads", "harvest_tokens_per_s", "harvest_ms", "full_tokens_per_s", "full_ms",
+"e2e_kl_tokens_per_s", "e2e_kl_ms"}.
 
 usage: peer_lm.py [--layer 0] [--ctx 128] [--batch 32] [--runs 5] [--threads 2]
 """
@@ -99,6 +104,29 @@ def forward(tokens, W, stop_after=None):
     return x, loss
 
 
+def logits_from(x, W, first_block, cos, sin, mask):
+    for w in W["blocks"][first_block:]:
+        x = block(x, w, cos, sin, mask)
+    return F.linear(F.layer_norm(x, (D,), *W["ln_f"], EPS), W["unembed"])
+
+
+def e2e_kl_step(tokens, W, layer):
+    """Clean logits and resid_post of `layer`; the KL of the spliced pass and its gradient there."""
+    ctx = tokens.shape[1]
+    cos, sin = rotary_tables(ctx)
+    mask = torch.ones(ctx, ctx, dtype=torch.bool).triu(1)
+    with torch.no_grad():
+        x = F.embedding(tokens, W["embed"])
+        for w in W["blocks"][:layer + 1]:
+            x = block(x, w, cos, sin, mask)
+        clean = logits_from(x, W, layer + 1, cos, sin, mask).log_softmax(-1)
+    x_hat = x.clone().requires_grad_(True)
+    spliced = logits_from(x_hat, W, layer + 1, cos, sin, mask).log_softmax(-1)
+    kl = F.kl_div(spliced.reshape(-1, VOCAB), clean.reshape(-1, VOCAB), log_target=True, reduction="batchmean")
+    kl.backward()
+    return x_hat.grad
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--layer", type=int, default=0)
@@ -115,11 +143,13 @@ def main():
     with torch.inference_mode():
         harvest = median_ms(lambda: forward(tokens, W, stop_after=a.layer), a.runs, warmup=1)
         full = median_ms(lambda: forward(tokens, W), a.runs, warmup=1)
+    e2e = median_ms(lambda: e2e_kl_step(tokens, W, a.layer), a.runs, warmup=1)
     print(json.dumps({
         "bench": "lm", "impl": "torch", "preset": "pythia-70m", "layer": a.layer, "ctx": a.ctx,
         "batch": a.batch, "threads": a.threads,
         "harvest_tokens_per_s": round(n / (harvest / 1000)), "harvest_ms": round(harvest, 3),
         "full_tokens_per_s": round(n / (full / 1000)), "full_ms": round(full, 3),
+        "e2e_kl_tokens_per_s": round(n / (e2e / 1000)), "e2e_kl_ms": round(e2e, 3),
     }))
 
 

@@ -101,7 +101,7 @@ describe("saekit CLI", () => {
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ bench: "lm", preset: "pythia-70m", ctx: 16, batch: 1, matmul_precision: "medium", weight_mb: 269 });
-    for (const key of ["harvest_tokens_per_s", "full_tokens_per_s", "generate_tokens_per_s"]) expect(j[key], key).toBeGreaterThan(0);
+    for (const key of ["harvest_tokens_per_s", "full_tokens_per_s", "e2e_kl_tokens_per_s", "generate_tokens_per_s"]) expect(j[key], key).toBeGreaterThan(0);
   });
 
   it("rejects bad option values with a clear message", () => {

@@ -572,6 +572,15 @@ void Activate(const Napi::CallbackInfo& info) {
   activation(x.data, static_cast<long>(x.length), static_cast<Activation>(act));
 }
 
+void ActivationBackward(const Napi::CallbackInfo& info) {
+  auto x = f32(info, 0, "x");
+  auto grad = f32(info, 1, "grad");
+  long act = count(info, 2, "activation");
+  if (act > 3) throw Napi::RangeError::New(info.Env(), "activation must be 0 (gelu), 1 (gelu_tanh), 2 (silu) or 3 (relu)");
+  need(info.Env(), grad, x.length, "grad");
+  activation_backward(x.data, grad.data, static_cast<long>(x.length), static_cast<Activation>(act));
+}
+
 void SiluMul(const Napi::CallbackInfo& info) {
   auto gate = f32(info, 0, "gate");
   auto up = f32(info, 1, "up");
@@ -662,16 +671,67 @@ void KlRows(const Napi::CallbackInfo& info) {
   kl_rows(p.data, q.data, rows, V, kl.data);
 }
 
+void CausalAttentionBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto qkv = f32(info, 0, "qkv");
+  long batch = count(info, 1, "batch"), seq = count(info, 2, "seq"), stride = count(info, 3, "rowStride");
+  long q_off = count(info, 4, "qOffset"), k_off = count(info, 5, "kOffset"), v_off = count(info, 6, "vOffset");
+  long heads = count(info, 7, "heads"), kv_heads = count(info, 8, "kvHeads"), head_dim = count(info, 9, "headDim");
+  float scale = real(info, 10, "scale");
+  auto dout = f32(info, 11, "dOut");
+  auto dqkv = f32(info, 12, "dqkv");
+  if (kv_heads == 0 || heads % kv_heads) throw Napi::RangeError::New(env, "attention: heads must be a multiple of kvHeads");
+  if (q_off + heads * head_dim > stride || k_off + kv_heads * head_dim > stride || v_off + kv_heads * head_dim > stride)
+    throw Napi::RangeError::New(env, "attention: q/k/v heads run past the row");
+  need(env, qkv, span(batch * seq, stride, stride), "qkv");
+  need(env, dqkv, span(batch * seq, stride, stride), "dqkv");
+  need(env, dout, double(batch) * seq * heads * head_dim, "dOut");
+  causal_attention_backward(qkv.data, batch, seq, stride, q_off, k_off, v_off, heads, kv_heads, head_dim, scale, dout.data,
+                            dqkv.data);
+}
+
+void CrossEntropyGradRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto logits = f32(info, 0, "logits");
+  long rows = count(info, 1, "rows"), V = count(info, 2, "vocab");
+  auto targets = i32(info, 3, "targets");
+  float scale = real(info, 4, "scale");
+  auto loss = f32(info, 5, "loss");
+  need(env, logits, double(rows) * V, "logits");
+  need(env, targets, rows, "targets");
+  need(env, loss, rows, "loss");
+  for (long r = 0; r < rows; r++)
+    if (targets.data[r] >= V) throw Napi::RangeError::New(env, "targets[" + std::to_string(r) + "] is outside the vocabulary");
+  cross_entropy_grad_rows(logits.data, rows, V, targets.data, scale, loss.data);
+}
+
+void KlGradRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = f32(info, 0, "p");
+  auto q = f32(info, 1, "q");
+  long rows = count(info, 2, "rows"), V = count(info, 3, "vocab");
+  float scale = real(info, 4, "scale");
+  auto kl = f32(info, 5, "kl");
+  need(env, p, double(rows) * V, "p");
+  need(env, q, double(rows) * V, "q");
+  need(env, kl, rows, "kl");
+  kl_grad_rows(p.data, q.data, rows, V, scale, kl.data);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
   exports.Set("activate", Napi::Function::New(env, Activate));
+  exports.Set("activationBackward", Napi::Function::New(env, ActivationBackward));
   exports.Set("siluMul", Napi::Function::New(env, SiluMul));
   exports.Set("rotary", Napi::Function::New(env, Rotary));
   exports.Set("causalAttention", Napi::Function::New(env, CausalAttention));
   exports.Set("cachedAttention", Napi::Function::New(env, CachedAttention));
   exports.Set("crossEntropyRows", Napi::Function::New(env, CrossEntropyRows));
   exports.Set("klRows", Napi::Function::New(env, KlRows));
+  exports.Set("causalAttentionBackward", Napi::Function::New(env, CausalAttentionBackward));
+  exports.Set("crossEntropyGradRows", Napi::Function::New(env, CrossEntropyGradRows));
+  exports.Set("klGradRows", Napi::Function::New(env, KlGradRows));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

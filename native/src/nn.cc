@@ -71,6 +71,35 @@ SAEKIT_BODY void activation_range_body(float* x, long n, int act) {
 }
 SAEKIT_MULTIVERSION(void, activation_range, (float* x, long n, int act), (x, n, act))
 
+// grad *= act'(x): the activations' derivatives, as written out in activation_range's terms.
+SAEKIT_BODY void activation_backward_range_body(const float* x, float* grad, long n, int act) {
+  if (act == static_cast<int>(Activation::GeluErf)) {
+    // d/dx x Phi(x) = Phi(x) + x phi(x).
+#pragma omp simd
+    for (long i = 0; i < n; i++) {
+      const float v = x[i];
+      grad[i] *= 0.5f * fast_erfc(-0.70710678118654752f * v) + v * 0.39894228040143268f * fast_exp(-0.5f * v * v);
+    }
+  } else if (act == static_cast<int>(Activation::GeluTanh)) {
+#pragma omp simd
+    for (long i = 0; i < n; i++) {
+      const float v = x[i];
+      const float t = fast_tanh(0.79788456080286536f * (v + 0.044715f * v * v * v));
+      grad[i] *= 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * 0.79788456080286536f * (1.0f + 0.134145f * v * v);
+    }
+  } else if (act == static_cast<int>(Activation::Silu)) {
+#pragma omp simd
+    for (long i = 0; i < n; i++) {
+      const float sg = 1.0f / (1.0f + fast_exp(-x[i]));
+      grad[i] *= sg * (1.0f + x[i] * (1.0f - sg));
+    }
+  } else {
+#pragma omp simd
+    for (long i = 0; i < n; i++) grad[i] = x[i] > 0.0f ? grad[i] : 0.0f;
+  }
+}
+SAEKIT_MULTIVERSION(void, activation_backward_range, (const float* x, float* grad, long n, int act), (x, grad, n, act))
+
 SAEKIT_BODY void silu_mul_range_body(float* gate, const float* up, long n) {
 #pragma omp simd
   for (long i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + fast_exp(-gate[i])) * up[i];
@@ -208,6 +237,96 @@ SAEKIT_BODY float kl_row_body(const float* p, const float* q, long V, float lse_
 SAEKIT_MULTIVERSION(float, kl_row, (const float* p, const float* q, long V, float lse_p, float lse_q),
                     (p, q, V, lse_p, lse_q))
 
+// Backward of one kv group's heads of causal attention, for one sequence: per query i of a
+// head, the probabilities P recomputed as the forward computes them, then
+//   dP_j = dz_i . v_j,  dS_j = P_j (dP_j - sum_j P_j dP_j),
+//   dq_i = scale sum_j dS_j k_j,  dk_j += scale dS_j q_i,  dv_j += P_j dz_i.
+// dk and dv of the group are zeroed first and summed over its heads; dq is written.
+SAEKIT_BODY void attention_backward_group_body(const float* qkv, long seq, long row_stride, long q_off,
+                                               long k_off, long v_off, long h0, long heads, long g,
+                                               long head_dim, float scale, const float* dout,
+                                               long dout_stride, float* dqkv, float* p, float* dp) {
+  const float* k0 = qkv + k_off + g * head_dim;
+  const float* v0 = qkv + v_off + g * head_dim;
+  float* dk0 = dqkv + k_off + g * head_dim;
+  float* dv0 = dqkv + v_off + g * head_dim;
+  for (long j = 0; j < seq; j++)
+    for (long c = 0; c < head_dim; c++) dk0[j * row_stride + c] = dv0[j * row_stride + c] = 0.0f;
+  for (long h = h0; h < h0 + heads; h++) {
+    for (long i = 0; i < seq; i++) {
+      const float* q = qkv + i * row_stride + q_off + h * head_dim;
+      const float* dz = dout + i * dout_stride + h * head_dim;
+      float mx = -3.0e38f;
+      for (long j = 0; j <= i; j++) {
+        const float* k = k0 + j * row_stride;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (long c = 0; c < head_dim; c++) s += q[c] * k[c];
+        p[j] = s * scale;
+        mx = p[j] > mx ? p[j] : mx;
+      }
+      float sum = 0.0f;
+      for (long j = 0; j <= i; j++) sum += p[j] = fast_exp(p[j] - mx);
+      const float inv = 1.0f / sum;
+      float dot = 0.0f;
+      for (long j = 0; j <= i; j++) {
+        p[j] *= inv;
+        const float* v = v0 + j * row_stride;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (long c = 0; c < head_dim; c++) s += dz[c] * v[c];
+        dp[j] = s;
+        dot += p[j] * s;
+      }
+      float* dq = dqkv + i * row_stride + q_off + h * head_dim;
+      for (long c = 0; c < head_dim; c++) dq[c] = 0.0f;
+      for (long j = 0; j <= i; j++) {
+        const float ds = p[j] * (dp[j] - dot) * scale;
+        const float pj = p[j];
+        const float* k = k0 + j * row_stride;
+        float* dk = dk0 + j * row_stride;
+        float* dv = dv0 + j * row_stride;
+#pragma omp simd
+        for (long c = 0; c < head_dim; c++) {
+          dq[c] += ds * k[c];
+          dk[c] += ds * q[c];
+          dv[c] += pj * dz[c];
+        }
+      }
+    }
+  }
+}
+SAEKIT_MULTIVERSION(void, attention_backward_group,
+                    (const float* qkv, long seq, long row_stride, long q_off, long k_off, long v_off,
+                     long h0, long heads, long g, long head_dim, float scale, const float* dout,
+                     long dout_stride, float* dqkv, float* p, float* dp),
+                    (qkv, seq, row_stride, q_off, k_off, v_off, h0, heads, g, head_dim, scale, dout,
+                     dout_stride, dqkv, p, dp))
+
+// Row r of logits becomes (softmax(logits[r]) - onehot(target[r])) * scale, loss[r] its
+// cross-entropy; a row with target < 0 becomes 0 and its loss 0.
+SAEKIT_BODY void softmax_grad_row_body(float* x, long V, float lse, float scale) {
+#pragma omp simd
+  for (long j = 0; j < V; j++) x[j] = fast_exp(x[j] - lse) * scale;
+}
+SAEKIT_MULTIVERSION(void, softmax_grad_row, (float* x, long V, float lse, float scale), (x, V, lse, scale))
+
+// KL(softmax(p) || softmax(q)) of one row, q's row becoming (softmax(q) - softmax(p)) * scale.
+SAEKIT_BODY float kl_grad_row_body(const float* p, float* q, long V, float lse_p, float lse_q, float scale) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (long j = 0; j < V; j++) {
+    const float lp = p[j] - lse_p;
+    const float lq = q[j] - lse_q;
+    const float pj = fast_exp(lp);
+    s += pj * (lp - lq);
+    q[j] = (fast_exp(lq) - pj) * scale;
+  }
+  return s;
+}
+SAEKIT_MULTIVERSION(float, kl_grad_row, (const float* p, float* q, long V, float lse_p, float lse_q, float scale),
+                    (p, q, V, lse_p, lse_q, scale))
+
 }  // namespace
 
 void layer_norm(const float* x, long rows, long d, const float* w, const float* b, float eps, float* out) {
@@ -220,6 +339,10 @@ void rms_norm(const float* x, long rows, long d, const float* w, float eps, floa
 
 void activation(float* x, long n, Activation act) {
   parallel_chunks(n, 1 << 15, [&](long b, long e) { activation_range(x + b, e - b, static_cast<int>(act)); });
+}
+
+void activation_backward(const float* x, float* grad, long n, Activation act) {
+  parallel_chunks(n, 1 << 15, [&](long b, long e) { activation_backward_range(x + b, grad + b, e - b, static_cast<int>(act)); });
 }
 
 void silu_mul(float* gate, const float* up, long n) {
@@ -303,6 +426,50 @@ void kl_rows(const float* p, const float* q, long rows, long V, float* kl) {
       const float* pr = p + r * V;
       const float* qr = q + r * V;
       kl[r] = kl_row(pr, qr, V, logsumexp(pr, V), logsumexp(qr, V));
+    }
+  });
+}
+
+void causal_attention_backward(const float* qkv, long batch, long seq, long row_stride, long q_off,
+                               long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
+                               float scale, const float* dout, float* dqkv) {
+  const long group = n_heads / n_kv_heads;
+  const long dout_stride = n_heads * head_dim;
+  // One task per (sequence, kv group): the group's heads all add into its dk and dv.
+  parallel_for(static_cast<int>(batch * n_kv_heads), [&](int task) {
+    thread_local std::vector<float> scratch;
+    scratch.resize(2 * seq);
+    long b = task / n_kv_heads, g = task % n_kv_heads;
+    attention_backward_group(qkv + b * seq * row_stride, seq, row_stride, q_off, k_off, v_off, g * group, group, g,
+                             head_dim, scale, dout + b * seq * dout_stride, dout_stride, dqkv + b * seq * row_stride,
+                             scratch.data(), scratch.data() + seq);
+  });
+}
+
+void cross_entropy_grad_rows(float* logits, long rows, long V, const int32_t* targets, float scale, float* loss) {
+  parallel_chunks(rows, 8, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      float* row = logits + r * V;
+      const int32_t t = targets[r];
+      if (t < 0) {
+        for (long j = 0; j < V; j++) row[j] = 0.0f;
+        loss[r] = 0.0f;
+        continue;
+      }
+      const float lse = logsumexp(row, V);
+      loss[r] = lse - row[t];
+      softmax_grad_row(row, V, lse, scale);
+      row[t] -= scale;
+    }
+  });
+}
+
+void kl_grad_rows(const float* p, float* q, long rows, long V, float scale, float* kl) {
+  parallel_chunks(rows, 8, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* pr = p + r * V;
+      float* qr = q + r * V;
+      kl[r] = kl_grad_row(pr, qr, V, logsumexp(pr, V), logsumexp(qr, V), scale);
     }
   });
 }

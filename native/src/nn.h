@@ -19,6 +19,9 @@ enum class Activation { GeluErf = 0, GeluTanh = 1, Silu = 2, Relu = 3 };
 // x = act(x) in place.
 void activation(float* x, long n, Activation act);
 
+// grad *= act'(x): back through the activation, given its input x.
+void activation_backward(const float* x, float* grad, long n, Activation act);
+
 // gate = silu(gate) * up (SwiGLU), in place in gate.
 void silu_mul(float* gate, const float* up, long n);
 
@@ -53,5 +56,20 @@ void cross_entropy_rows(const float* logits, long rows, long V, const int32_t* t
 
 // Per row: KL(softmax(p[r]) || softmax(q[r])).
 void kl_rows(const float* p, const float* q, long rows, long V, float* kl);
+
+// The input gradient of causal_attention (no soft cap): from dout [rows, n_heads * head_dim]
+// = d loss / d out, writes d loss / d q, k, v into dqkv at the q/k/v offsets of qkv's
+// layout (other columns untouched); the probabilities are recomputed from qkv.
+void causal_attention_backward(const float* qkv, long batch, long seq, long row_stride, long q_off,
+                               long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
+                               float scale, const float* dout, float* dqkv);
+
+// In place, per row: logits[r] becomes (softmax(logits[r]) - onehot(targets[r])) * scale and
+// loss[r] the row's cross-entropy; rows with targets[r] < 0 become 0, their loss 0.
+void cross_entropy_grad_rows(float* logits, long rows, long V, const int32_t* targets, float scale, float* loss);
+
+// Per row: kl[r] = KL(softmax(p[r]) || softmax(q[r])), and q[r] becomes
+// (softmax(q[r]) - softmax(p[r])) * scale, the KL's gradient in q's logits (times scale).
+void kl_grad_rows(const float* p, float* q, long rows, long V, float scale, float* kl);
 
 }  // namespace saekit

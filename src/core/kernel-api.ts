@@ -197,6 +197,8 @@ export interface Kernels {
   rmsNorm(x: Float32Array, rows: number, d: number, w: Float32Array, eps: number, out: Float32Array): void;
   /** x = act(x) in place. */
   activate(x: Float32Array, act: Activation): void;
+  /** grad *= act'(x), elementwise: back through `act` given its input x (grad as long as x). */
+  activationBackward(x: Float32Array, grad: Float32Array, act: Activation): void;
   /** gate = silu(gate) * up, in place (SwiGLU). */
   siluMul(gate: Float32Array, up: Float32Array): void;
   /**
@@ -228,4 +230,20 @@ export interface Kernels {
   crossEntropyRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, loss: Float32Array): void;
   /** kl[r] = KL(softmax(p[r]) || softmax(q[r])). */
   klRows(p: Float32Array, q: Float32Array, rows: number, vocab: number, kl: Float32Array): void;
+  /**
+   * causalAttention's input gradient (no soft cap): from dOut [batch*seq, heads*headDim],
+   * d loss / d out, writes d loss / d q, k and v into dqkv, laid out as qkv (its other
+   * columns untouched); the attention pattern is recomputed from qkv. A kv head's gradient
+   * sums over the query heads that read it.
+   */
+  causalAttentionBackward(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
+    kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
+    dOut: Float32Array, dqkv: Float32Array): void;
+  /**
+   * In place per row: logits[r] becomes (softmax(logits[r]) - onehot(targets[r])) * scale,
+   * loss[r] its cross-entropy; a row whose target is < 0 becomes 0, its loss 0.
+   */
+  crossEntropyGradRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, scale: number, loss: Float32Array): void;
+  /** kl[r] = KL(softmax(p[r]) || softmax(q[r])), and q[r] becomes (softmax(q[r]) - softmax(p[r])) * scale. */
+  klGradRows(p: Float32Array, q: Float32Array, rows: number, vocab: number, scale: number, kl: Float32Array): void;
 }

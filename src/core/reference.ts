@@ -451,6 +451,30 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
+  activationBackward(x: Float32Array, grad: Float32Array, act: Activation): void {
+    if (grad.length < x.length) throw new RangeError(`grad holds ${grad.length} values, x ${x.length}`);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      let slope: number;
+      switch (act) {
+        case Activation.GeluErf: slope = 0.5 * erfc(-v / Math.SQRT2) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI); break;
+        case Activation.GeluTanh: {
+          const a = Math.sqrt(2 / Math.PI);
+          const t = Math.tanh(a * (v + 0.044715 * v ** 3));
+          slope = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * a * (1 + 3 * 0.044715 * v * v);
+          break;
+        }
+        case Activation.Silu: {
+          const sg = 1 / (1 + Math.exp(-v));
+          slope = sg * (1 + v * (1 - sg));
+          break;
+        }
+        default: slope = v > 0 ? 1 : 0;
+      }
+      grad[i] = grad[i]! * slope;
+    }
+  },
+
   siluMul(gate: Float32Array, up: Float32Array): void {
     for (let i = 0; i < gate.length; i++) gate[i] = (gate[i]! / (1 + Math.exp(-gate[i]!))) * up[i]!;
   },
@@ -554,6 +578,95 @@ export const referenceKernels: Kernels = Object.freeze({
       for (let j = 0; j < vocab; j++) {
         const a = p[r * vocab + j]! - lp;
         s += Math.exp(a) * (a - (q[r * vocab + j]! - lq));
+      }
+      kl[r] = s;
+    }
+  },
+
+  causalAttentionBackward(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
+    kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
+    dOut: Float32Array, dqkv: Float32Array): void {
+    const group = heads / kvHeads;
+    const p = new Float64Array(seq);
+    const dp = new Float64Array(seq);
+    const dk = new Float64Array(seq * headDim);
+    const dv = new Float64Array(seq * headDim);
+    const dotRows = (a: number, b: number, x: Float32Array, y: Float32Array) => {
+      let s = 0;
+      for (let c = 0; c < headDim; c++) s += x[a + c]! * y[b + c]!;
+      return s;
+    };
+    for (let b = 0; b < batch; b++) {
+      for (let g = 0; g < kvHeads; g++) {
+        dk.fill(0);
+        dv.fill(0);
+        const kAt = (j: number) => (b * seq + j) * rowStride + kOffset + g * headDim;
+        const vAt = (j: number) => (b * seq + j) * rowStride + vOffset + g * headDim;
+        for (let h = g * group; h < (g + 1) * group; h++) {
+          for (let i = 0; i < seq; i++) {
+            const q = (b * seq + i) * rowStride + qOffset + h * headDim;
+            const dz = (b * seq + i) * heads * headDim + h * headDim;
+            let mx = -Infinity;
+            for (let j = 0; j <= i; j++) mx = Math.max(mx, (p[j] = dotRows(q, kAt(j), qkv, qkv) * scale));
+            let sum = 0;
+            for (let j = 0; j <= i; j++) sum += (p[j] = Math.exp(p[j]! - mx));
+            let dot = 0;
+            for (let j = 0; j <= i; j++) {
+              p[j]! /= sum;
+              dp[j] = dotRows(dz, vAt(j), dOut, qkv);
+              dot += p[j]! * dp[j]!;
+            }
+            for (let c = 0; c < headDim; c++) {
+              let acc = 0;
+              for (let j = 0; j <= i; j++) acc += p[j]! * (dp[j]! - dot) * scale * qkv[kAt(j) + c]!;
+              dqkv[q + c] = acc;
+            }
+            for (let j = 0; j <= i; j++) {
+              const ds = p[j]! * (dp[j]! - dot) * scale;
+              for (let c = 0; c < headDim; c++) {
+                dk[j * headDim + c]! += ds * qkv[q + c]!;
+                dv[j * headDim + c]! += p[j]! * dOut[dz + c]!;
+              }
+            }
+          }
+        }
+        for (let j = 0; j < seq; j++) {
+          for (let c = 0; c < headDim; c++) {
+            dqkv[kAt(j) + c] = dk[j * headDim + c]!;
+            dqkv[vAt(j) + c] = dv[j * headDim + c]!;
+          }
+        }
+      }
+    }
+  },
+
+  crossEntropyGradRows(logits: Float32Array, rows: number, vocab: number, targets: Int32Array, scale: number, loss: Float32Array): void {
+    for (let r = 0; r < rows; r++) {
+      const t = targets[r]!;
+      if (t >= vocab) throw new RangeError(`targets[${r}] is outside the vocabulary`);
+      const row = logits.subarray(r * vocab, (r + 1) * vocab);
+      if (t < 0) {
+        row.fill(0);
+        loss[r] = 0;
+        continue;
+      }
+      const lse = logSumExp(logits, r * vocab, vocab);
+      loss[r] = lse - row[t]!;
+      for (let j = 0; j < vocab; j++) row[j] = Math.exp(row[j]! - lse) * scale;
+      row[t]! -= scale;
+    }
+  },
+
+  klGradRows(p: Float32Array, q: Float32Array, rows: number, vocab: number, scale: number, kl: Float32Array): void {
+    for (let r = 0; r < rows; r++) {
+      const lp = logSumExp(p, r * vocab, vocab);
+      const lq = logSumExp(q, r * vocab, vocab);
+      let s = 0;
+      for (let j = 0; j < vocab; j++) {
+        const a = p[r * vocab + j]! - lp;
+        const b = q[r * vocab + j]! - lq;
+        s += Math.exp(a) * (a - b);
+        q[r * vocab + j] = (Math.exp(b) - Math.exp(a)) * scale;
       }
       kl[r] = s;
     }

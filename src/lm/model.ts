@@ -695,7 +695,8 @@ export class LanguageModel {
   }
 }
 
-const ACTIVATIONS: Record<LmConfig["activation"], Activation> = {
+/** The kernels' activation for each MLP activation a config names. */
+export const ACTIVATIONS: Record<LmConfig["activation"], Activation> = {
   gelu: Activation.GeluErf,
   gelu_new: Activation.GeluTanh,
   silu: Activation.Silu,

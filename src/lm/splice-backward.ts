@@ -27,9 +27,8 @@
  * and per-head q/k norms have no backward here; such models are refused by name.
  */
 import { kernels } from "../core/kernels.js";
-import { erfc } from "../core/reference.js";
 import { attentionScale, type LmConfig } from "./config.js";
-import type { BlockWeights, HookFn, LanguageModel, Norm, WeightMatrix } from "./model.js";
+import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix } from "./model.js";
 
 export type SpliceLossKind = "ce" | "kl";
 
@@ -139,6 +138,8 @@ export class SpliceBackward {
     const chunk = Math.max(1, Math.min(N, Math.floor(2 ** 24 / V)));
     const logits = new Float32Array(chunk * V);
     const reference = cleanFinal ? new Float32Array(chunk * V) : null;
+    const targets = new Int32Array(chunk);
+    const rowLoss = new Float32Array(chunk);
     // CE averages over the positions that predict a next token; KL over every position.
     const count = this.loss === "ce" ? batch * (seq - 1) : N;
     if (count === 0) throw new Error("contexts of one token predict nothing");
@@ -147,32 +148,15 @@ export class SpliceBackward {
       const rows = Math.min(chunk, N - r0);
       this.model.logits(final.subarray(r0 * d, (r0 + rows) * d), rows, logits);
       if (reference) this.model.logits(cleanFinal!.subarray(r0 * d, (r0 + rows) * d), rows, reference);
-      for (let r = 0; r < rows; r++) {
-        // Each row of logits becomes d loss / d logits: (softmax - target distribution) / count.
-        const row = logits.subarray(r * V, (r + 1) * V);
-        const lse = logSumExp(row);
-        if (reference) {
-          // KL(p || q) = sum p (log p - log q), p the clean distribution; d / d q's logits = q - p.
-          const ref = reference.subarray(r * V, (r + 1) * V);
-          const refLse = logSumExp(ref);
-          let kl = 0;
-          for (let v = 0; v < V; v++) {
-            const logP = ref[v]! - refLse;
-            const logQ = row[v]! - lse;
-            const p = Math.exp(logP);
-            kl += p * (logP - logQ);
-            row[v] = (Math.exp(logQ) - p) / count;
-          }
-          total += kl;
-        } else if ((r0 + r) % seq === seq - 1) {
-          row.fill(0); // the last position predicts nothing
-        } else {
-          const t = tokens[r0 + r + 1]!;
-          total += lse - row[t]!;
-          for (let v = 0; v < V; v++) row[v] = Math.exp(row[v]! - lse) / count;
-          row[t]! -= 1 / count;
-        }
+      // Each row of logits becomes d loss / d logits: (softmax - the target distribution) / count.
+      if (reference) {
+        this.k.klGradRows(reference, logits, rows, V, 1 / count, rowLoss);
+      } else {
+        // The last position of each context predicts nothing (target -1).
+        for (let r = 0; r < rows; r++) targets[r] = (r0 + r) % seq === seq - 1 ? -1 : tokens[r0 + r + 1]!;
+        this.k.crossEntropyGradRows(logits, rows, V, targets.subarray(0, rows), 1 / count, rowLoss);
       }
+      for (let r = 0; r < rows; r++) total += rowLoss[r]!;
       // dFinal = dLogits W_U, W_U [V, d].
       matmulNN(this.k, logits, rows, this.model.weights.unembed!, d, V, dFinal.subarray(r0 * d, (r0 + rows) * d));
     }
@@ -198,7 +182,8 @@ export class SpliceBackward {
 
   /** d loss / d h2 (the MLP's normed input) from d loss / d (MLP output). */
   private mlpBackward(w: BlockWeights, h: Float32Array, N: number, dOut: Float32Array): Float32Array {
-    const { dModel: d, dMlp: m, activation } = this.model.cfg;
+    const { dModel: d, dMlp: m } = this.model.cfg;
+    const act = ACTIVATIONS[this.model.cfg.activation];
     const k = this.k;
     const dHidden = new Float32Array(N * m);
     const dh = new Float32Array(N * d);
@@ -209,28 +194,28 @@ export class SpliceBackward {
       matmulNT(k, h, N, w.wgate!, m, d, gate, w.bgate);
       matmulNT(k, h, N, w.wup!, m, d, up, w.bup);
       // hidden = act(gate) * up: d gate = d hidden * up * act'(gate), d up = d hidden * act(gate).
-      for (let i = 0; i < N * m; i++) {
-        const { value, slope } = activationAndSlope(activation, gate[i]!);
-        const g = dHidden[i]!;
-        gate[i] = g * up[i]! * slope;
-        up[i] = g * value;
-      }
-      matmulNN(k, gate, N, w.wgate!, d, m, dh);
+      const dGate = new Float32Array(N * m);
+      for (let i = 0; i < N * m; i++) dGate[i] = dHidden[i]! * up[i]!;
+      k.activationBackward(gate, dGate, act);
+      k.activate(gate, act);
+      for (let i = 0; i < N * m; i++) up[i] = dHidden[i]! * gate[i]!;
+      matmulNN(k, dGate, N, w.wgate!, d, m, dh);
       matmulNN(k, up, N, w.wup!, d, m, dh, 1);
       return dh;
     }
     matmulNN(k, dOut, N, w.wout!, m, d, dHidden);
     const pre = new Float32Array(N * m);
     matmulNT(k, h, N, w.win!, m, d, pre, w.bin);
-    for (let i = 0; i < N * m; i++) dHidden[i]! *= activationAndSlope(activation, pre[i]!).slope;
+    k.activationBackward(pre, dHidden, act);
     matmulNN(k, dHidden, N, w.win!, d, m, dh);
     return dh;
   }
 
   /**
-   * d loss / d h1 (the attention's normed input) from d loss / d (attention output):
-   * per head, with P the causal softmax of scale q.k and z = P v,
-   *   dv = P^T dz,  dP = dz v^T,  dS = P * (dP - rowsum(dP * P)),  dq = scale dS k,  dk = scale dS^T q
+   * d loss / d h1 (the attention's normed input) from d loss / d (attention output): back
+   * through the output projection; then per head, with P the causal softmax of scale q.k
+   * and z = P v (the kernel's causalAttentionBackward),
+   *   dv = P^T dz,  dP = dz v^T,  dS = P * (dP - rowsum(dP * P)),  dq = scale dS k,  dk = scale dS^T q;
    * then the rotary undone on dq and dk, and back through the fused q/k/v projection.
    */
   private attentionBackward(l: number, w: BlockWeights, h: Float32Array, batch: number, seq: number, dOut: Float32Array): Float32Array {
@@ -250,41 +235,7 @@ export class SpliceBackward {
     const dz = new Float32Array(N * H * dh);
     matmulNN(k, dOut, N, w.wo, H * dh, d, dz);
     const dqkv = new Float32Array(N * W);
-    const scale = attentionScale(c, l);
-    const T = seq;
-    const P = new Float32Array(T * T);
-    const dP = new Float32Array(T * T);
-    const group = H / Hkv;
-    for (let b = 0; b < batch; b++) {
-      const row0 = b * T * W;
-      for (let hh = 0; hh < H; hh++) {
-        const g = Math.floor(hh / group);
-        const q = qkv.subarray(row0 + hh * dh);
-        const key = qkv.subarray(row0 + (H + g) * dh);
-        const v = qkv.subarray(row0 + (H + Hkv + g) * dh);
-        const dzh = dz.subarray(b * T * H * dh + hh * dh);
-        // S = scale q k^T, causal softmax by rows.
-        k.sgemm(false, true, T, T, dh, scale, q, W, key, W, 0, P, T);
-        for (let i = 0; i < T; i++) {
-          const r = P.subarray(i * T, (i + 1) * T);
-          let max = -Infinity;
-          for (let j = 0; j <= i; j++) max = Math.max(max, r[j]!);
-          let sum = 0;
-          for (let j = 0; j <= i; j++) sum += r[j] = Math.exp(r[j]! - max);
-          for (let j = 0; j <= i; j++) r[j]! /= sum;
-          for (let j = i + 1; j < T; j++) r[j] = 0;
-        }
-        k.sgemm(false, true, T, T, dh, 1, dzh, H * dh, v, W, 0, dP, T);
-        k.sgemm(true, false, T, dh, T, 1, P, T, dzh, H * dh, 1, dqkv.subarray(row0 + (H + Hkv + g) * dh), W);
-        for (let i = 0; i < T; i++) {
-          let dot = 0;
-          for (let j = 0; j <= i; j++) dot += dP[i * T + j]! * P[i * T + j]!;
-          for (let j = 0; j < T; j++) dP[i * T + j] = j <= i ? P[i * T + j]! * (dP[i * T + j]! - dot) : 0;
-        }
-        k.sgemm(false, false, T, dh, T, scale, dP, T, key, W, 1, dqkv.subarray(row0 + hh * dh), W);
-        k.sgemm(true, false, T, dh, T, scale, dP, T, q, W, 1, dqkv.subarray(row0 + (H + g) * dh), W);
-      }
-    }
+    k.causalAttentionBackward(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, attentionScale(c, l), dz, dqkv);
     if (inv.length > 0) {
       // The rotary is a rotation per pair of dimensions; its transpose rotates back.
       const back = inv.map((f) => -f);
@@ -344,37 +295,4 @@ export function normBackward(c: LmConfig, x: Float32Array, rows: number, n: Norm
     gxMean /= d;
     for (let i = 0; i < d; i++) dx[o + i]! += inv * (g[i]! - gMean - xh[i]! * gxMean);
   }
-}
-
-/** The MLP activation and its derivative at v. */
-export function activationAndSlope(act: LmConfig["activation"], v: number): { value: number; slope: number } {
-  switch (act) {
-    case "gelu": {
-      // x Phi(x): Phi(x) + x phi(x).
-      const cdf = 0.5 * erfc(-v / Math.SQRT2);
-      const pdf = Math.exp(-0.5 * v * v) / Math.sqrt(2 * Math.PI);
-      return { value: v * cdf, slope: cdf + v * pdf };
-    }
-    case "gelu_new": {
-      const a = Math.sqrt(2 / Math.PI);
-      const u = a * (v + 0.044715 * v ** 3);
-      const th = Math.tanh(u);
-      return { value: 0.5 * v * (1 + th), slope: 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * a * (1 + 3 * 0.044715 * v * v) };
-    }
-    case "silu": {
-      const s = 1 / (1 + Math.exp(-v));
-      return { value: v * s, slope: s * (1 + v * (1 - s)) };
-    }
-    default:
-      return { value: Math.max(0, v), slope: v > 0 ? 1 : 0 };
-  }
-}
-
-/** log sum exp of a row, in float64. */
-function logSumExp(row: Float32Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
-  return max + Math.log(sum);
 }

@@ -979,6 +979,107 @@ describe("transformer blocks", () => {
     });
   });
 
+  it("the activations' backward matches the reference, and the reference matches finite differences of the forward", () => {
+    const rng = new Rng(23);
+    for (const act of [Activation.GeluErf, Activation.GeluTanh, Activation.Silu, Activation.Relu]) {
+      forEachIsa((isa) => {
+        const x = randn(rng, 1003, 3);
+        const g = randn(rng, 1003);
+        const [a, b] = [g.slice(), g.slice()];
+        native.activationBackward(x, a, act);
+        ref.activationBackward(x, b, act);
+        expect(maxAbsDiff(a, b), `${isa} activation ${act}`).toBeLessThan(2e-6 * Math.max(1, maxAbs(b)));
+      });
+      for (const v of [-2.5, -0.7, -0.1, 0.3, 1.1, 3]) {
+        const h = 1e-3;
+        const at = (u: number) => {
+          const t = Float64Array.of(u);
+          const f = Float32Array.from(t);
+          ref.activate(f, act);
+          return f[0]!;
+        };
+        const slope = Float32Array.of(1);
+        ref.activationBackward(Float32Array.of(v), slope, act);
+        expect(slope[0], `activation ${act} at ${v}`).toBeCloseTo((at(v + h) - at(v - h)) / (2 * h), 3);
+      }
+    }
+  });
+
+  it("causal attention's backward matches the reference, and the reference matches finite differences of the forward", () => {
+    const rng = new Rng(21);
+    forEachIsa((isa) => {
+      for (const [batch, seq, heads, kv, dh] of [[1, 1, 1, 1, 4], [2, 17, 4, 4, 8], [3, 33, 8, 2, 16], [1, 40, 6, 3, 13]] as const) {
+        const width = (heads + 2 * kv) * dh + 3; // padded rows, whose gradient columns stay untouched
+        const qkv = randn(rng, batch * seq * width);
+        const dOut = randn(rng, batch * seq * heads * dh);
+        const g1 = new Float32Array(batch * seq * width).fill(7), g2 = g1.slice();
+        native.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.4, dOut, g1);
+        ref.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.4, dOut, g2);
+        expect(maxAbsDiff(g1, g2), `${isa} ${batch}x${seq} heads ${heads}/${kv} dh ${dh}`).toBeLessThan(2e-5 * Math.max(1, maxAbs(g2)));
+        for (let r = 0; r < batch * seq; r++) expect([...g1.subarray((r + 1) * width - 3, (r + 1) * width)]).toEqual([7, 7, 7]);
+      }
+    });
+    // The reference against central differences of <dOut, attention(qkv)> in float64 terms.
+    const [batch, seq, heads, kv, dh] = [2, 6, 4, 2, 3];
+    const width = (heads + 2 * kv) * dh;
+    const qkv = randn(rng, batch * seq * width);
+    const dOut = randn(rng, batch * seq * heads * dh);
+    const grad = new Float32Array(qkv.length);
+    ref.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.7, dOut, grad);
+    const objective = (x: Float32Array) => {
+      const out = new Float32Array(batch * seq * heads * dh);
+      ref.causalAttention(x, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.7, 0, out);
+      let s = 0;
+      for (let i = 0; i < out.length; i++) s += out[i]! * dOut[i]!;
+      return s;
+    };
+    for (let i = 0; i < qkv.length; i += 5) {
+      const x = qkv.slice();
+      const h = 1e-2;
+      x[i] = qkv[i]! + h;
+      const plus = objective(x);
+      x[i] = qkv[i]! - h;
+      const numeric = (plus - objective(x)) / (2 * h);
+      expect(grad[i]!, `d/dqkv[${i}]`).toBeCloseTo(numeric, 3);
+    }
+  });
+
+  it("cross-entropy and KL gradient rows match the reference: softmax minus the target distribution, and the losses of the plain rows", () => {
+    const rng = new Rng(22);
+    for (const V of [1, 3, 50, 1003]) {
+      const rows = 7;
+      const p = randn(rng, rows * V, 3), q = randn(rng, rows * V, 3);
+      const targets = Int32Array.from({ length: rows }, (_, r) => (r === 2 ? -1 : rng.int(V)));
+      const plain = new Float32Array(rows), plainKl = new Float32Array(rows);
+      native.crossEntropyRows(p, rows, V, targets, plain);
+      native.klRows(p, q, rows, V, plainKl);
+      const [a, b] = [p.slice(), p.slice()];
+      const l1 = new Float32Array(rows), l2 = new Float32Array(rows);
+      native.crossEntropyGradRows(a, rows, V, targets, 0.5, l1);
+      ref.crossEntropyGradRows(b, rows, V, targets, 0.5, l2);
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(l1, plain)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(l1, l2)).toBeLessThan(1e-4);
+      expect(a.subarray(2 * V, 3 * V).every((v) => v === 0)).toBe(true);
+      // Each row of a softmax minus a one-hot sums to 0.
+      for (let r = 0; r < rows; r++) expect(Math.abs(a.subarray(r * V, (r + 1) * V).reduce((s, v) => s + v, 0))).toBeLessThan(1e-5);
+      const [c, d] = [q.slice(), q.slice()];
+      const k1 = new Float32Array(rows), k2 = new Float32Array(rows);
+      native.klGradRows(p, c, rows, V, 2, k1);
+      ref.klGradRows(p, d, rows, V, 2, k2);
+      expect(maxAbsDiff(c, d)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(k1, plainKl)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(k1, k2)).toBeLessThan(1e-4);
+    }
+    // By hand: uniform logits over 4 classes, target 3: (1/4 - [0,0,0,1]) * scale.
+    const flat = new Float32Array(4);
+    const loss = new Float32Array(1);
+    native.crossEntropyGradRows(flat, 1, 4, Int32Array.from([3]), 2, loss);
+    expect([...flat].map((v) => +v.toFixed(6))).toEqual([0.5, 0.5, 0.5, -1.5]);
+    expect(loss[0]).toBeCloseTo(Math.log(4), 6);
+    expect(() => native.crossEntropyGradRows(flat, 1, 4, Int32Array.from([4]), 1, loss)).toThrow(/outside the vocabulary/);
+  });
+
   it("cross-entropy and KL rows match the reference and hand values", () => {
     const rng = new Rng(15);
     for (const V of [1, 3, 50, 1003]) {
