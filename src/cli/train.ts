@@ -254,22 +254,28 @@ async function openModelSource(o: Record<string, any>): Promise<{ source: LmSour
 /**
  * End-to-end training's batches (--loss ce / kl): the first --tokens positions' contexts of
  * --dataset, whole, through the whole model (the backward runs through every layer after
- * the hook).
+ * the hook); with --eval-every, the next --eval-tokens positions' contexts held out.
  */
-async function openSpliceSource(o: Record<string, any>): Promise<SpliceSource> {
+async function openSpliceSource(o: Record<string, any>): Promise<{ source: SpliceSource; heldOut: Int32Array[] }> {
   if (!o.dataset || !o.hook) throw new Error(`--loss ${o.loss} needs --dataset and --hook`);
   const refused = [
     String(o.hook).includes(",") || String(o.hook).includes("*") ? "several hooks" : "", o.targetHook ? "--target-hook" : "", o.excludeBos ? "--exclude-bos" : "",
-    o.excludeTokens ? "--exclude-tokens" : "", o.evalEvery > 0 ? "--eval-every (the loss it logs is the model's already)" : "",
+    o.excludeTokens ? "--exclude-tokens" : "",
   ].filter(Boolean);
   if (refused.length > 0) throw new Error(`--loss ${o.loss} trains one SAE on whole contexts at one hook; drop ${refused.join(", ")}`);
   if (o.batch % o.ctx !== 0) throw new Error(`--loss ${o.loss} trains on whole contexts: --batch ${o.batch} must be a multiple of --ctx ${o.ctx}`);
   const loaded = await openModel(o as { model: string });
   const src = openContexts(loaded, o.dataset, contextOptions(o));
   const tokens: number = o.tokens ?? o.steps * o.batch;
-  const contexts = await takeContexts(src.contexts, Math.ceil(tokens / o.ctx));
+  const trainCount = Math.ceil(tokens / o.ctx);
+  const evalCount = o.evalEvery > 0 ? Math.ceil(o.evalTokens / (o.ctx - 1)) : 0;
+  const all = await takeContexts(src.contexts, trainCount + evalCount);
+  const contexts = all.slice(0, trainCount);
   if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
-  return new SpliceSource(loaded.model, contexts, { hook: o.hook, loss: o.loss, seed: o.seed, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint } });
+  const heldOut = all.slice(trainCount);
+  if (evalCount > 0 && heldOut.length === 0) throw new Error(`${o.dataset}: no text left after the training contexts to evaluate on; lower --tokens or drop --eval-every`);
+  const source = new SpliceSource(loaded.model, contexts, { hook: o.hook, loss: o.loss, seed: o.seed, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint } });
+  return { source, heldOut };
 }
 
 /**
@@ -393,10 +399,14 @@ export function registerTrain(program: Command): void {
     if (start && runs.length > 1) throw new Error("--from fine-tunes one SAE; --sweep trains several: give one");
     if (o.loss !== "fvu") {
       if (o.model === undefined) throw new Error(`--loss ${o.loss} splices the SAE into a model as it trains: give --model, --dataset and --hook`);
-      const source = await openSpliceSource(o);
+      const { source, heldOut } = await openSpliceSource(o);
+      const evaluated = heldOut.length ? { evalEvery: o.evalEvery, evaluate: spliceEvaluation(source.model, heldOut, o.ctx, o.hook) } : {};
       const specs = runs.map((r) => ({
         cfg: configFor(source, source.d, r.o),
-        options: { ...trainOptionsOf(r.o), ...(start ? { initialSae: start.sae } : {}), outDir: r.label ? join(o.out, r.label) : o.out, metadata: modelMetadata(o, o.hook), downstream: source },
+        options: {
+          ...trainOptionsOf(r.o), ...(start ? { initialSae: start.sae } : {}), outDir: r.label ? join(o.out, r.label) : o.out, metadata: modelMetadata(o, o.hook),
+          downstream: source, ...evaluated,
+        },
       }));
       (await trainStoppably(specs, source))?.forEach((result, i) => printJson({
         out: specs[i]!.options.outDir, hook: o.hook, loss_fn: o.loss, ...(runs[i]!.label ? { sweep: runs[i]!.label } : {}),

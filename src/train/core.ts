@@ -4,7 +4,8 @@
  *
  *   1. latents silent for deadAfterTokens tokens are marked dead (AuxK and the
  *      pre-activation loss train them);
- *   2. the SAE's forward and hand-written backward;
+ *   2. the SAE's forward and hand-written backward (end to end: of the model's loss with
+ *      the reconstruction spliced in, through a stand-in target; endToEndLossAndGrad);
  *   3. for unit-norm decoders, the gradient's component along each decoder row is removed;
  *   4. the global gradient norm is clipped; the optimizer (Adam, Schedule-Free SignSGD or
  *      Muon) steps at the scheduled learning rate;
@@ -51,7 +52,7 @@ export interface Downstream {
 
 /**
  * Architectures whose loss is the squared error plus terms that do not read the target, so
- * that a stand-in target passes any gradient through (TrainingCore.step): not vaease (its
+ * that a stand-in target passes any gradient through (endToEndLossAndGrad): not vaease (its
  * error is scaled by a learned variance), matching pursuit, Matryoshka or gated SAEs (their
  * extra reconstructions of the target), nor Multi-TopK's.
  */
@@ -142,7 +143,6 @@ export class TrainingCore {
     for (let j = 0; j < m; j++) tokensSinceFired[j] = this.fired[j] ? 0 : tokensSinceFired[j]! + batch;
     return { stats, lr, ...(kNow !== undefined ? { k: kNow } : {}) };
   }
-
 }
 
 /**
@@ -154,7 +154,9 @@ export class TrainingCore {
  * that is g itself, and the SAE's own backward carries the model's gradient to its
  * weights. A first pass (its gradients into `scratch`, discarded) finds x_hat, the same
  * one the second computes: a step's noise and selections are fixed by its inputs. AuxK
- * still fits the true residual x - x_hat.
+ * still fits the true residual x - x_hat. The stand-in is float32, so the gradient the SAE
+ * sees carries a rounding error of about 6e-8 |x_hat| per element (relative to g's own
+ * size, small unless activations are large and the model's gradient tiny).
  */
 export function endToEndLossAndGrad(sae: Sae, s: TrainStep, downstream: Downstream, grads: ParamSet, scratch: ParamSet): StepStats {
   const n = s.batch * sae.cfg.d_in;

@@ -107,9 +107,13 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(JSON.parse(readFileSync(join(ce, "cfg.json"), "utf8")).saekit.training.data).toMatchObject({ loss_fn: "ce", hook: "blocks.0.hook_resid_post" });
     // KL from the clean model's predictions: it falls, and the splice evaluates far closer to the clean model than zero ablation.
     const kl = join(dir, "e2e-kl");
-    saekit(...base, "--loss", "kl", "--steps", "30", "--out", kl);
+    saekit(...base, "--loss", "kl", "--steps", "30", "--eval-every", "15", "--eval-tokens", "45", "--out", kl);
     const klLog = logOf(kl);
     expect(klLog.at(-1).kl_loss).toBeLessThan(0.7 * klLog[0].kl_loss);
+    // --eval-every splices it into the model on held-out contexts, as for any run on a model.
+    const evals = klLog.filter((r: Record<string, number>) => r.kl_div_score !== undefined);
+    expect(evals.map((r: Record<string, number>) => r.step)).toEqual([15, 30]);
+    expect(evals[1].kl_div_score).toBeGreaterThan(evals[0].kl_div_score);
     const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", kl, "--tokens", "160", "--ctx", "16"));
     expect(e.kl_div_score).toBeGreaterThan(0.5);
     expect(() => run(...base, "--loss", "ce", "--batch", "40", "--steps", "1", "--out", join(dir, "e2e-x"))).toThrow(/--batch 40 must be a multiple of --ctx 16/);
