@@ -274,7 +274,9 @@ async function openSpliceSource(o: Record<string, any>): Promise<{ source: Splic
   if (contexts.length === 0) throw new Error(`${o.dataset}: no contexts of ${o.ctx} tokens`);
   const heldOut = all.slice(trainCount);
   if (evalCount > 0 && heldOut.length === 0) throw new Error(`${o.dataset}: no text left after the training contexts to evaluate on; lower --tokens or drop --eval-every`);
-  const source = new SpliceSource(loaded.model, contexts, { hook: o.hook, loss: o.loss, seed: o.seed, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint } });
+  const source = new SpliceSource(loaded.model, contexts, {
+    hook: o.hook, loss: o.loss, downstream: o.downstreamMse, seed: o.seed, info: { model: o.model, dataset: o.dataset, fingerprint: src.fingerprint },
+  });
   return { source, heldOut };
 }
 
@@ -373,6 +375,7 @@ export function registerTrain(program: Command): void {
     .option("--exclude-tokens <ids>", "leave out the positions of these tokens, wherever they are (SAELens' exclude_special_tokens, sparsify's exclude_tokens): \"special\" for the model's BOS, EOS and special tokens (as a store's manifest lists them), or ids, e.g. 0,1; with --model, an activation store or a SAELens cache (by its token_ids)", tokenExclusions)
     .option("--lm-batch <n>", "with --model: contexts per forward pass", positiveInt, 16)
     .addOption(new Option("--loss <kind>", "with --model: what trains the SAE: its reconstruction error (fvu), or end to end, the model's loss with the reconstruction spliced in at --hook, backpropagated through the layers after it (sparsify's loss_fn): next-token cross-entropy (ce) or KL divergence from the clean model's predictions (kl); whole contexts, --batch a multiple of --ctx").choices(["fvu", "ce", "kl"]).default("fvu"))
+    .option("--downstream-mse <w>", "with --loss ce|kl: add Braun et al.'s e2e+ds term, w / (blocks after the hook) times the sum over those blocks of the mean squared distance (per token, summed over d) between each block's output with the SAE spliced in and without it", finiteNumber, 0)
     .option("--eval-every <steps>", "with --model or an activation store: every this many steps, splice the SAE into the model (a store's manifest names it) on held-out text and log CE loss recovered and the KL score in metrics.jsonl (0: never)", nonNegativeInt, 0)
     .option("--eval-tokens <n>", "with --eval-every: held-out positions (the text after the training contexts, or after the store's)", positiveInt, 4096)
     .option("--sweep <setting=values>", "train one SAE per value (or combination of values, given several times) from the same batches, each in --out/<setting=value,...>, as dictionary_learning trains several on one buffer: an SAE or optimizer setting with comma-separated values, e.g. k=16,32,64 or lr=1e-3,3e-3 (repeatable)", (v: string, prev: string[] = []) => [...prev, v]);
@@ -397,6 +400,7 @@ export function registerTrain(program: Command): void {
       if (runs.length > 1) throw new Error(`--sweep varies one SAE's settings; ${what} trains several already: sweep one at a time`);
     };
     if (start && runs.length > 1) throw new Error("--from fine-tunes one SAE; --sweep trains several: give one");
+    if (o.downstreamMse !== 0 && o.loss === "fvu") throw new Error("--downstream-mse is a term of end-to-end training: give --loss ce or kl");
     if (o.loss !== "fvu") {
       if (o.model === undefined) throw new Error(`--loss ${o.loss} splices the SAE into a model as it trains: give --model, --dataset and --hook`);
       const { source, heldOut } = await openSpliceSource(o);

@@ -11,13 +11,15 @@
  */
 import { Rng } from "../core/rng.js";
 import type { LanguageModel } from "../lm/model.js";
-import { type CleanPass, SpliceBackward, type SpliceLossKind } from "../lm/splice-backward.js";
+import { type CleanPass, SpliceBackward, type SpliceLoss, type SpliceLossKind } from "../lm/splice-backward.js";
 import type { Downstream } from "../train/core.js";
 import type { ActivationSource } from "./source.js";
 
 export interface SpliceSourceOptions {
   hook: string;
   loss: SpliceLossKind;
+  /** Weight of the e2e+ds term (lm/splice-backward.ts; 0, the default: none). */
+  downstream?: number;
   seed?: number;
   /** What describe() reports beside the hook: model, dataset, ... */
   info?: Record<string, unknown>;
@@ -32,8 +34,6 @@ interface Served {
 export class SpliceSource implements ActivationSource, Downstream {
   readonly d: number;
   readonly totalRows: number;
-  /** The loss's name in the training metrics. */
-  readonly name: string;
   private readonly ctx: number;
   private readonly backward: SpliceBackward;
   private readonly seed: number;
@@ -47,10 +47,9 @@ export class SpliceSource implements ActivationSource, Downstream {
     this.ctx = contexts[0]!.length;
     for (const c of contexts) if (c.length !== this.ctx) throw new Error(`contexts must all have ${this.ctx} tokens; one has ${c.length}`);
     if (this.ctx < 2) throw new Error("end-to-end training needs contexts of at least two tokens (one to predict from, one to predict)");
-    this.backward = new SpliceBackward(model, o.hook, o.loss);
+    this.backward = new SpliceBackward(model, o.hook, o.loss, o.downstream ?? 0);
     this.d = model.hookWidth(o.hook);
     this.totalRows = contexts.length * this.ctx;
-    this.name = o.loss === "ce" ? "ce_loss" : "kl_loss";
     this.seed = o.seed ?? 0;
     this.shuffle();
   }
@@ -74,7 +73,7 @@ export class SpliceSource implements ActivationSource, Downstream {
   }
 
   /** The model's loss with xHat [batch, d] spliced in for the batch last served, and d loss / d xHat. */
-  lossAndGrad(_x: Float32Array, xHat: Float32Array, batch: number): { loss: number; grad: Float32Array } {
+  lossAndGrad(_x: Float32Array, xHat: Float32Array, batch: number): SpliceLoss {
     const last = this.last;
     if (!last || last.contexts * this.ctx !== batch) throw new Error("end-to-end loss asked for a batch the source did not serve last");
     return this.backward.lossAndGrad(last.tokens, last.contexts, this.ctx, last.clean, xHat);
@@ -97,7 +96,10 @@ export class SpliceSource implements ActivationSource, Downstream {
   }
 
   describe(): Record<string, unknown> {
-    return { kind: "model", ...(this.o.info ?? {}), hook: this.o.hook, loss_fn: this.o.loss, ctx: this.ctx, contexts: this.contexts.length, tokens: this.totalRows };
+    return {
+      kind: "model", ...(this.o.info ?? {}), hook: this.o.hook, loss_fn: this.o.loss, ...(this.o.downstream ? { downstream_mse: this.o.downstream } : {}),
+      ctx: this.ctx, contexts: this.contexts.length, tokens: this.totalRows,
+    };
   }
 
   /** This pass's order of the contexts. */

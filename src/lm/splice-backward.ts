@@ -18,7 +18,10 @@
  *
  * Losses, per the peers: "ce", the next-token cross-entropy averaged over the positions
  * that predict one (sparsify's ce); "kl", KL(clean || spliced) of the next-token
- * distributions averaged over every position (sparsify's kl).
+ * distributions averaged over every position (sparsify's kl). A downstream coefficient
+ * adds Braun et al.'s "e2e+ds" term: coefficient / (blocks after the splice) times the sum
+ * over those blocks of the mean over tokens of ||spliced - clean||^2 of each block's output
+ * stream, which keeps the later activations on the model's own path.
  *
  * Hooks: a block's residual stream (hook_resid_pre / hook_resid_post), where the spliced
  * activation is the stream itself, and the block outputs that are added straight into it
@@ -40,6 +43,16 @@ export interface CleanPass {
   base: Float32Array | null;
   /** For "kl": the clean final normed states [N, d], whose logits are the reference. */
   cleanFinal: Float32Array | null;
+  /** With a downstream coefficient: the clean output stream [N, d] of each block after the splice. */
+  downstream: Float32Array[] | null;
+}
+
+/** The loss with the activation spliced in, its parts, and its gradient in the activation. */
+export interface SpliceLoss {
+  loss: number;
+  /** "ce_loss" or "kl_loss", and "downstream_mse" with a downstream coefficient. */
+  terms: Record<string, number>;
+  grad: Float32Array;
 }
 
 /** What the backward keeps of one block of the spliced pass. */
@@ -58,7 +71,11 @@ export class SpliceBackward {
   private readonly added: boolean;
   private readonly k = kernels();
 
-  constructor(readonly model: LanguageModel, readonly hook: string, readonly loss: SpliceLossKind) {
+  /**
+   * `downstream`: the weight of the e2e+ds term (0: none), which needs blocks after the
+   * splice to compare.
+   */
+  constructor(readonly model: LanguageModel, readonly hook: string, readonly loss: SpliceLossKind, readonly downstream = 0) {
     const c = model.cfg;
     const unsupported = [
       c.attnSoftcap ? "attention soft caps" : "", c.finalSoftcap ? "final-logit soft caps" : "", c.postNorms ? "post-attention/MLP norms" : "",
@@ -75,31 +92,39 @@ export class SpliceBackward {
     this.resumeLayer = m[2] === "resid_pre" ? layer : layer + 1;
     this.added = m[2] === "mlp_out" || m[2] === "attn_out";
     if (!model.weights.unembed || !model.weights.lnFinal) throw new Error(`end-to-end training needs the whole model (its final norm and unembedding); ${model.name} was loaded for early hooks only`);
+    if (!(downstream >= 0 && Number.isFinite(downstream))) throw new RangeError(`the downstream coefficient must be >= 0, not ${downstream}`);
+    if (downstream > 0 && this.resumeLayer === c.nLayers) throw new Error(`the downstream term compares the blocks after ${hook}, and ${model.name} has none`);
   }
 
   /** The clean forward of tokens [batch, seq]: the hook's activations, and what lossAndGrad needs besides. */
   clean(tokens: Int32Array, batch: number, seq: number): CleanPass {
-    const d = this.model.cfg.dModel;
+    const { dModel: d, nLayers } = this.model.cfg;
+    const n = batch * seq * d;
     let x: Float32Array | null = null;
     let post: Float32Array | null = null;
-    const hooks: Record<string, HookFn> = { [this.hook]: (a) => { x = a.slice(0, batch * seq * d); } };
+    const hooks: Record<string, HookFn> = { [this.hook]: (a) => { x = a.slice(0, n); } };
     const postHook = `blocks.${this.resumeLayer - 1}.hook_resid_post`;
-    if (this.added) hooks[postHook] = (a) => { post = a.slice(0, batch * seq * d); };
-    const stopAt = this.added ? postHook : this.hook;
+    if (this.added) hooks[postHook] = (a) => { post = a.slice(0, n); };
+    let stopAt = this.added ? postHook : this.hook;
+    const downstream: Float32Array[] | null = this.downstream > 0 ? [] : null;
+    if (downstream) {
+      for (let l = this.resumeLayer; l < nLayers; l++) hooks[`blocks.${l}.hook_resid_post`] = (a) => { downstream.push(a.slice(0, n)); };
+      stopAt = `blocks.${nLayers - 1}.hook_resid_post`;
+    }
     const r = this.model.forward(tokens, batch, seq, this.loss === "kl" ? { output: "final", hooks } : { output: "none", stopAt, hooks });
     let base: Float32Array | null = null;
     if (this.added) {
       base = post!;
       for (let i = 0; i < base.length; i++) base[i]! -= x![i]!;
     }
-    return { x: x!, base, cleanFinal: this.loss === "kl" ? r.final! : null };
+    return { x: x!, base, cleanFinal: this.loss === "kl" ? r.final! : null, downstream };
   }
 
   /**
    * The loss with xHat [batch * seq, d] in place of the hook's activation, and its gradient
    * with respect to xHat.
    */
-  lossAndGrad(tokens: Int32Array, batch: number, seq: number, clean: CleanPass, xHat: Float32Array): { loss: number; grad: Float32Array } {
+  lossAndGrad(tokens: Int32Array, batch: number, seq: number, clean: CleanPass, xHat: Float32Array): SpliceLoss {
     const model = this.model;
     const c = model.cfg;
     const d = c.dModel;
@@ -110,6 +135,7 @@ export class SpliceBackward {
     // The spliced pass, keeping each block's inputs.
     const L = this.resumeLayer;
     const tapes: BlockTape[] = [];
+    const outputs: Float32Array[] = [];
     let last: Float32Array = resid;
     const hooks: Record<string, HookFn> = {};
     const keep = (f: (a: Float32Array) => void): HookFn => (a) => { f(a.slice(0, N * d)); };
@@ -119,15 +145,38 @@ export class SpliceBackward {
       hooks[`${p}ln1.hook_normalized`] = keep((a) => { tapes[l - L]!.h1 = a; });
       if (!c.parallelResidual) hooks[`${p}hook_resid_mid`] = keep((a) => { tapes[l - L]!.mlpIn = a; });
       hooks[`${p}ln2.hook_normalized`] = keep((a) => { tapes[l - L]!.h2 = a; });
-      if (l === c.nLayers - 1) hooks[`${p}hook_resid_post`] = keep((a) => { last = a; });
+      hooks[`${p}hook_resid_post`] = keep((a) => {
+        outputs[l - L] = a;
+        last = a;
+      });
     }
     const { final } = model.forward(tokens, batch, seq, { resume: { layer: L, resid }, output: "final", hooks });
 
     const { loss, dFinal } = this.lossAndFinalGrad(tokens, batch, seq, final!, clean.cleanFinal);
+    const terms: Record<string, number> = { [this.loss === "ce" ? "ce_loss" : "kl_loss"]: loss };
     let dResid: Float32Array = new Float32Array(N * d);
     normBackward(c, last, N, model.weights.lnFinal!, dFinal, dResid);
-    for (let l = c.nLayers - 1; l >= L; l--) dResid = this.blockBackward(l, tapes[l - L]!, batch, seq, dResid);
-    return { loss, grad: dResid };
+    let downstream = 0;
+    // e2e+ds: weight / blocks * sum_l mean_t ||out_l - clean_l||^2; its gradient in out_l is weight / blocks * 2 (out_l - clean_l) / N.
+    const blocks = c.nLayers - L;
+    const scale = this.downstream / Math.max(1, blocks);
+    for (let l = c.nLayers - 1; l >= L; l--) {
+      if (this.downstream > 0) {
+        const out = outputs[l - L]!;
+        const ref = clean.downstream?.[l - L];
+        if (!ref) throw new Error("the clean pass kept no downstream streams: it ran without the downstream coefficient");
+        let sse = 0;
+        for (let i = 0; i < N * d; i++) {
+          const diff = out[i]! - ref[i]!;
+          sse += diff * diff;
+          dResid[i]! += (2 * scale * diff) / N;
+        }
+        downstream += (scale * sse) / N;
+      }
+      dResid = this.blockBackward(l, tapes[l - L]!, batch, seq, dResid);
+    }
+    if (this.downstream > 0) terms.downstream_mse = downstream;
+    return { loss: loss + downstream, terms, grad: dResid };
   }
 
   /** The loss from the final normed states, and its gradient with respect to them, through the unembedding in chunks of rows. */

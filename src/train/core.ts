@@ -45,9 +45,8 @@ export interface CoreOptions {
  * batch x [batch, d_in] last served, the loss with xHat in its place and d loss / d xHat.
  */
 export interface Downstream {
-  /** The loss's name in the logged terms ("ce_loss", "kl_loss"). */
-  readonly name: string;
-  lossAndGrad(x: Float32Array, xHat: Float32Array, batch: number): { loss: number; grad: Float32Array };
+  /** The loss, its named parts for the metrics ("kl_loss", "downstream_mse", ...) and d loss / d xHat. */
+  lossAndGrad(x: Float32Array, xHat: Float32Array, batch: number): { loss: number; terms: Record<string, number>; grad: Float32Array };
 }
 
 /**
@@ -161,7 +160,7 @@ export class TrainingCore {
 export function endToEndLossAndGrad(sae: Sae, s: TrainStep, downstream: Downstream, grads: ParamSet, scratch: ParamSet): StepStats {
   const n = s.batch * sae.cfg.d_in;
   const xHat = sae.lossAndGrad(s, scratch).xHat.slice(0, n);
-  const { loss, grad } = downstream.lossAndGrad(s.x, xHat, s.batch);
+  const { loss, terms: modelTerms, grad } = downstream.lossAndGrad(s.x, xHat, s.batch);
   const standIn = new Float32Array(n);
   for (let i = 0; i < n; i++) standIn[i] = xHat[i]! - (s.batch / 2) * grad[i]!;
   const stats = sae.lossAndGrad({ ...s, target: standIn, auxTarget: s.x }, grads);
@@ -170,7 +169,7 @@ export function endToEndLossAndGrad(sae: Sae, s: TrainStep, downstream: Downstre
   const { mse: standInError = 0, ...terms } = stats.terms;
   let sse = 0;
   for (let i = 0; i < n; i++) sse += (s.x[i]! - stats.xHat[i]!) ** 2;
-  return { ...stats, loss: loss + stats.loss - standInError, terms: { [downstream.name]: loss, mse: sse / s.batch, ...terms }, sumSquaredError: sse };
+  return { ...stats, loss: loss + stats.loss - standInError, terms: { ...modelTerms, mse: sse / s.batch, ...terms }, sumSquaredError: sse };
 }
 
 /**

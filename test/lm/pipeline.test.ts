@@ -116,6 +116,13 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(evals[1].kl_div_score).toBeGreaterThan(evals[0].kl_div_score);
     const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", kl, "--tokens", "160", "--ctx", "16"));
     expect(e.kl_div_score).toBeGreaterThan(0.5);
+    // e2e+ds: the downstream blocks' distance from the clean model joins the loss, and the metrics.
+    const ds = join(dir, "e2e-ds");
+    saekit(...base, "--loss", "kl", "--downstream-mse", "0.01", "--steps", "5", "--out", ds);
+    const dsLast = logOf(ds).at(-1);
+    expect(dsLast.downstream_mse).toBeGreaterThan(0);
+    expect(dsLast.loss).toBeCloseTo(dsLast.kl_loss + dsLast.downstream_mse + dsLast.aux, 6);
+    expect(() => run(...base, "--downstream-mse", "0.1", "--steps", "1", "--out", join(dir, "e2e-w"))).toThrow(/give --loss ce or kl/);
     expect(() => run(...base, "--loss", "ce", "--batch", "40", "--steps", "1", "--out", join(dir, "e2e-x"))).toThrow(/--batch 40 must be a multiple of --ctx 16/);
     const noK = base.filter((a, i) => a !== "--k" && base[i - 1] !== "--k");
     expect(() => run(...noK, "--loss", "kl", "--arch", "vaease", "--steps", "1", "--out", join(dir, "e2e-y"))).toThrow(/trains relu, panneal, topk/);

@@ -27,11 +27,28 @@ function logSoftmax(row: Float32Array): Float64Array {
   return Float64Array.from(row, (v) => v - lse);
 }
 
-/** The loss with `act` swapped in at `hook` by the forward pass's own hook, in float64 from the logits. */
+/** Each block's output stream after `hook`'s block, with `act` swapped in (or clean). */
+function laterStreams(model: LanguageModel, tokens: Int32Array, batch: number, seq: number, hook: string, act: Float32Array | null): { logits: Float32Array; streams: Float32Array[] } {
+  const first = Number(/^blocks\.(\d+)\./.exec(hook)![1]) + (hook.endsWith("resid_pre") ? 0 : 1);
+  const streams: Float32Array[] = [];
+  const hooks: Record<string, (a: Float32Array) => Float32Array | void> = act ? { [hook]: () => act } : {};
+  for (let l = first; l < model.cfg.nLayers; l++) hooks[`blocks.${l}.hook_resid_post`] = (a) => { streams.push(a.slice()); };
+  return { logits: model.forward(tokens, batch, seq, { hooks }).logits!, streams };
+}
+
+/**
+ * The loss with `act` swapped in at `hook` by the forward pass's own hook, in float64 from
+ * the logits, plus `downstream` / blocks times the blocks' mean squared distances from clean.
+ */
 function lossBySwap(model: LanguageModel, tokens: Int32Array, batch: number, seq: number, hook: string, act: Float32Array | null, loss: SpliceLossKind,
-  clean: Float32Array): number {
+  clean: Float32Array, downstream = 0, cleanStreams: Float32Array[] = []): number {
   const V = model.cfg.vocabSize;
-  const logits = model.forward(tokens, batch, seq, act ? { hooks: { [hook]: () => act } } : {}).logits!;
+  const { logits, streams } = laterStreams(model, tokens, batch, seq, hook, act);
+  let ds = 0;
+  streams.forEach((s, l) => {
+    for (let i = 0; i < s.length; i++) ds += (s[i]! - cleanStreams[l]![i]!) ** 2;
+  });
+  ds *= downstream / Math.max(1, streams.length) / (batch * seq);
   let total = 0;
   let count = 0;
   for (let r = 0; r < batch * seq; r++) {
@@ -45,7 +62,7 @@ function lossBySwap(model: LanguageModel, tokens: Int32Array, batch: number, seq
     }
     count++;
   }
-  return total / count;
+  return total / count + ds;
 }
 
 const dir = tempDir();
@@ -55,36 +72,44 @@ const models = {
   llama: () => writeTinyLlama(join(dir, "llama"), { seed: 6 }),
   "llama+biases": () => writeTinyLlama(join(dir, "llama-b"), { seed: 7, allBiases: true }),
 };
-const cases: Array<[keyof typeof models, string, SpliceLossKind]> = [
-  ["neox", "blocks.0.hook_resid_post", "ce"],
-  ["neox", "blocks.1.hook_attn_out", "kl"],
-  ["neox", "blocks.0.hook_mlp_out", "ce"],
-  ["gpt2", "blocks.0.hook_resid_pre", "ce"],
-  ["gpt2", "blocks.1.hook_mlp_out", "kl"],
-  ["llama", "blocks.0.hook_resid_post", "kl"],
-  ["llama", "blocks.1.hook_resid_post", "ce"],
-  ["llama+biases", "blocks.1.hook_resid_pre", "ce"],
+const cases: Array<[keyof typeof models, string, SpliceLossKind, number]> = [
+  ["neox", "blocks.0.hook_resid_post", "ce", 0],
+  ["neox", "blocks.1.hook_attn_out", "kl", 0],
+  ["neox", "blocks.0.hook_mlp_out", "ce", 0],
+  ["neox", "blocks.0.hook_resid_pre", "kl", 0.05],
+  ["gpt2", "blocks.0.hook_resid_pre", "ce", 0],
+  ["gpt2", "blocks.1.hook_mlp_out", "kl", 0],
+  ["gpt2", "blocks.0.hook_resid_post", "ce", 0.1],
+  ["llama", "blocks.0.hook_resid_post", "kl", 0],
+  ["llama", "blocks.1.hook_resid_post", "ce", 0],
+  ["llama+biases", "blocks.1.hook_resid_pre", "ce", 0],
+  ["llama+biases", "blocks.0.hook_mlp_out", "kl", 0.2],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
-  it.each(cases)("%s at %s (%s): the loss is the forward's, the gradient its finite differences", async (name, hook, loss) => {
+  it.each(cases)("%s at %s (%s, downstream %s): the loss is the forward's, the gradient its finite differences", async (name, hook, loss, downstream) => {
     const model = (await loadModel(models[name]())).model;
     const rng = new Rng(11);
     const batch = 2;
     const seq = 7;
     const tokens = Int32Array.from({ length: batch * seq }, () => Math.floor(rng.uniform() * model.cfg.vocabSize));
-    const sb = new SpliceBackward(model, hook, loss);
+    const sb = new SpliceBackward(model, hook, loss, downstream);
     const clean = sb.clean(tokens, batch, seq);
     // The clean activation, as the hook sees it.
     let seen: Float32Array | null = null;
     const cleanLogits = model.forward(tokens, batch, seq, { hooks: { [hook]: (a) => { seen = a.slice(); } } }).logits!;
     expect(clean.x).toEqual(seen);
+    const cleanStreams = laterStreams(model, tokens, batch, seq, hook, null).streams;
+    if (downstream > 0) expect(clean.downstream).toEqual(cleanStreams);
+    const swapLoss = (act: Float32Array) => lossBySwap(model, tokens, batch, seq, hook, act, loss, cleanLogits, downstream, cleanStreams);
     // An imperfect reconstruction, so the spliced distribution differs from the clean one.
     const noise = randn(rng, clean.x.length, 0.3);
     const xHat = clean.x.map((v, i) => v + noise[i]!);
-    const { loss: value, grad } = sb.lossAndGrad(tokens, batch, seq, clean, xHat);
-    const want = lossBySwap(model, tokens, batch, seq, hook, xHat, loss, cleanLogits);
+    const { loss: value, terms, grad } = sb.lossAndGrad(tokens, batch, seq, clean, xHat);
+    const want = swapLoss(xHat);
     expect(Math.abs(value - want)).toBeLessThan(1e-5 * Math.max(1, Math.abs(want)));
+    expect(Object.keys(terms)).toEqual([loss === "ce" ? "ce_loss" : "kl_loss", ...(downstream > 0 ? ["downstream_mse"] : [])]);
+    if (downstream > 0) expect(terms.downstream_mse).toBeGreaterThan(1e-4);
     if (loss === "kl") expect(value).toBeGreaterThan(1e-4);
 
     // Directional derivatives: (L(xHat + e u) - L(xHat - e u)) / 2e = grad . u.
@@ -97,8 +122,8 @@ describe("the gradient of the loss through the layers after a spliced activation
         gg += grad[i]! ** 2;
       }
       const eps = 2e-3;
-      const plus = lossBySwap(model, tokens, batch, seq, hook, xHat.map((v, i) => v + eps * u[i]!), loss, cleanLogits);
-      const minus = lossBySwap(model, tokens, batch, seq, hook, xHat.map((v, i) => v - eps * u[i]!), loss, cleanLogits);
+      const plus = swapLoss(xHat.map((v, i) => v + eps * u[i]!));
+      const minus = swapLoss(xHat.map((v, i) => v - eps * u[i]!));
       const numeric = (plus - minus) / (2 * eps);
       // Against the scale of the gradient (|grad| |u| / sqrt(n) is a typical projection).
       const typical = Math.sqrt(gg);
@@ -132,5 +157,6 @@ describe("the gradient of the loss through the layers after a spliced activation
     expect(() => new SpliceBackward(gpt2, "blocks.0.hook_attn_out", "ce")).toThrow(/hook_mlp_out\), not blocks\.0\.hook_attn_out/);
     const gemma2 = (await loadModel(writeTinyGemma(join(dir, "gemma2"), { gemma2: true }))).model;
     expect(() => new SpliceBackward(gemma2, "blocks.0.hook_resid_post", "kl")).toThrow(/cannot backpropagate through .*soft caps/);
+    expect(() => new SpliceBackward(neox, `blocks.${neox.cfg.nLayers - 1}.hook_resid_post`, "kl", 0.1)).toThrow(/compares the blocks after .* has none/);
   });
 });

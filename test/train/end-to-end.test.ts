@@ -29,7 +29,6 @@ function randomSae(input: Partial<SaeConfigInput> & { architecture: SaeConfigInp
 /** A model loss L(x_hat) = c . x_hat + 0.5 scale ||x_hat||^2, its gradient c + scale x_hat. */
 function quadratic(c: Float32Array, scale: number): Downstream {
   return {
-    name: "ce_loss",
     lossAndGrad(_x, xHat) {
       let loss = 0;
       const grad = new Float32Array(xHat.length);
@@ -37,7 +36,7 @@ function quadratic(c: Float32Array, scale: number): Downstream {
         loss += c[i]! * xHat[i]! + 0.5 * scale * xHat[i]! ** 2;
         grad[i] = c[i]! + scale * xHat[i]!;
       }
-      return { loss, grad };
+      return { loss, terms: { ce_loss: loss }, grad };
     },
   };
 }
