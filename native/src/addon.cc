@@ -628,21 +628,41 @@ void CachedAttention(const Napi::CallbackInfo& info) {
                    softcap, out.data);
 }
 
-void CausalAttention(const Napi::CallbackInfo& info) {
+// Arguments 0-10 of causalAttention and its backward: qkv [batch * seq, rowStride] with its
+// q/k/v heads' offsets and widths, and the logits' scale, checked against each other.
+struct AttentionArgs {
+  View<float> qkv;
+  long batch, seq, stride, q_off, k_off, v_off, heads, kv_heads, head_dim;
+  float scale;
+};
+
+AttentionArgs attention_args(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto qkv = f32(info, 0, "qkv");
-  long batch = count(info, 1, "batch"), seq = count(info, 2, "seq"), stride = count(info, 3, "rowStride");
-  long q_off = count(info, 4, "qOffset"), k_off = count(info, 5, "kOffset"), v_off = count(info, 6, "vOffset");
-  long heads = count(info, 7, "heads"), kv_heads = count(info, 8, "kvHeads"), head_dim = count(info, 9, "headDim");
-  float scale = real(info, 10, "scale");
+  AttentionArgs a{f32(info, 0, "qkv"), count(info, 1, "batch"), count(info, 2, "seq"), count(info, 3, "rowStride"),
+                  count(info, 4, "qOffset"), count(info, 5, "kOffset"), count(info, 6, "vOffset"), count(info, 7, "heads"),
+                  count(info, 8, "kvHeads"), count(info, 9, "headDim"), real(info, 10, "scale")};
+  if (a.kv_heads == 0 || a.heads % a.kv_heads) throw Napi::RangeError::New(env, "attention: heads must be a multiple of kvHeads");
+  if (a.q_off + a.heads * a.head_dim > a.stride || a.k_off + a.kv_heads * a.head_dim > a.stride ||
+      a.v_off + a.kv_heads * a.head_dim > a.stride)
+    throw Napi::RangeError::New(env, "attention: q/k/v heads run past the row");
+  need(env, a.qkv, span(a.batch * a.seq, a.stride, a.stride), "qkv");
+  return a;
+}
+
+void CausalAttention(const Napi::CallbackInfo& info) {
+  AttentionArgs a = attention_args(info);
   float softcap = real(info, 11, "softcap");
   auto out = f32(info, 12, "out");
-  if (kv_heads == 0 || heads % kv_heads) throw Napi::RangeError::New(env, "attention: heads must be a multiple of kvHeads");
-  if (q_off + heads * head_dim > stride || k_off + kv_heads * head_dim > stride || v_off + kv_heads * head_dim > stride)
-    throw Napi::RangeError::New(env, "attention: q/k/v heads run past the row");
-  need(env, qkv, span(batch * seq, stride, stride), "qkv");
-  need(env, out, double(batch) * seq * heads * head_dim, "out");
-  causal_attention(qkv.data, batch, seq, stride, q_off, k_off, v_off, heads, kv_heads, head_dim, scale, softcap, out.data);
+  need(info.Env(), out, double(a.batch) * a.seq * a.heads * a.head_dim, "out");
+  causal_attention(a.qkv.data, a.batch, a.seq, a.stride, a.q_off, a.k_off, a.v_off, a.heads, a.kv_heads, a.head_dim, a.scale,
+                   softcap, out.data);
+}
+
+// targets [rows], each below the vocabulary's size (negative: no target).
+void check_targets(const Napi::Env& env, const View<int32_t>& targets, long rows, long V) {
+  need(env, targets, rows, "targets");
+  for (long r = 0; r < rows; r++)
+    if (targets.data[r] >= V) throw Napi::RangeError::New(env, "targets[" + std::to_string(r) + "] is outside the vocabulary");
 }
 
 void CrossEntropyRows(const Napi::CallbackInfo& info) {
@@ -652,10 +672,8 @@ void CrossEntropyRows(const Napi::CallbackInfo& info) {
   auto targets = i32(info, 3, "targets");
   auto loss = f32(info, 4, "loss");
   need(env, logits, double(rows) * V, "logits");
-  need(env, targets, rows, "targets");
   need(env, loss, rows, "loss");
-  for (long r = 0; r < rows; r++)
-    if (targets.data[r] >= V) throw Napi::RangeError::New(env, "targets[" + std::to_string(r) + "] is outside the vocabulary");
+  check_targets(env, targets, rows, V);
   cross_entropy_rows(logits.data, rows, V, targets.data, loss.data);
 }
 
@@ -672,22 +690,13 @@ void KlRows(const Napi::CallbackInfo& info) {
 }
 
 void CausalAttentionBackward(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto qkv = f32(info, 0, "qkv");
-  long batch = count(info, 1, "batch"), seq = count(info, 2, "seq"), stride = count(info, 3, "rowStride");
-  long q_off = count(info, 4, "qOffset"), k_off = count(info, 5, "kOffset"), v_off = count(info, 6, "vOffset");
-  long heads = count(info, 7, "heads"), kv_heads = count(info, 8, "kvHeads"), head_dim = count(info, 9, "headDim");
-  float scale = real(info, 10, "scale");
+  AttentionArgs a = attention_args(info);
   auto dout = f32(info, 11, "dOut");
   auto dqkv = f32(info, 12, "dqkv");
-  if (kv_heads == 0 || heads % kv_heads) throw Napi::RangeError::New(env, "attention: heads must be a multiple of kvHeads");
-  if (q_off + heads * head_dim > stride || k_off + kv_heads * head_dim > stride || v_off + kv_heads * head_dim > stride)
-    throw Napi::RangeError::New(env, "attention: q/k/v heads run past the row");
-  need(env, qkv, span(batch * seq, stride, stride), "qkv");
-  need(env, dqkv, span(batch * seq, stride, stride), "dqkv");
-  need(env, dout, double(batch) * seq * heads * head_dim, "dOut");
-  causal_attention_backward(qkv.data, batch, seq, stride, q_off, k_off, v_off, heads, kv_heads, head_dim, scale, dout.data,
-                            dqkv.data);
+  need(info.Env(), dqkv, span(a.batch * a.seq, a.stride, a.stride), "dqkv");
+  need(info.Env(), dout, double(a.batch) * a.seq * a.heads * a.head_dim, "dOut");
+  causal_attention_backward(a.qkv.data, a.batch, a.seq, a.stride, a.q_off, a.k_off, a.v_off, a.heads, a.kv_heads, a.head_dim,
+                            a.scale, dout.data, dqkv.data);
 }
 
 void CrossEntropyGradRows(const Napi::CallbackInfo& info) {
@@ -698,10 +707,8 @@ void CrossEntropyGradRows(const Napi::CallbackInfo& info) {
   float scale = real(info, 4, "scale");
   auto loss = f32(info, 5, "loss");
   need(env, logits, double(rows) * V, "logits");
-  need(env, targets, rows, "targets");
   need(env, loss, rows, "loss");
-  for (long r = 0; r < rows; r++)
-    if (targets.data[r] >= V) throw Napi::RangeError::New(env, "targets[" + std::to_string(r) + "] is outside the vocabulary");
+  check_targets(env, targets, rows, V);
   cross_entropy_grad_rows(logits.data, rows, V, targets.data, scale, loss.data);
 }
 
