@@ -54,11 +54,15 @@ export class SpliceSource implements ActivationSource, Downstream {
     this.shuffle();
   }
 
-  /** The next batch / ctx contexts' activations at the hook [batch, d]. */
+  /**
+   * The next contexts' activations at the hook [batch, d]: batch / ctx whole contexts. A
+   * batch that is not a multiple of ctx (the trainer's peek at its first rows, to initialise
+   * the SAE) gets the first rows of the contexts that cover it; training on one is refused
+   * by lossAndGrad.
+   */
   next(out: Float32Array, batch: number): void {
-    if (batch % this.ctx !== 0) throw new RangeError(`end-to-end training takes whole contexts: a batch of ${batch} rows is not a multiple of the ${this.ctx}-token context`);
-    const n = batch / this.ctx;
-    const tokens = new Int32Array(batch);
+    const n = Math.ceil(batch / this.ctx);
+    const tokens = new Int32Array(n * this.ctx);
     for (let b = 0; b < n; b++) {
       if (this.position === this.order.length) {
         this.pass++;
@@ -75,6 +79,7 @@ export class SpliceSource implements ActivationSource, Downstream {
   /** The model's loss with xHat [batch, d] spliced in for the batch last served, and d loss / d xHat. */
   lossAndGrad(_x: Float32Array, xHat: Float32Array, batch: number): SpliceLoss {
     const last = this.last;
+    if (batch % this.ctx !== 0) throw new RangeError(`end-to-end training takes whole contexts: a batch of ${batch} rows is not a multiple of the ${this.ctx}-token context`);
     if (!last || last.contexts * this.ctx !== batch) throw new Error("end-to-end loss asked for a batch the source did not serve last");
     return this.backward.lossAndGrad(last.tokens, last.contexts, this.ctx, last.clean, xHat);
   }

@@ -52,8 +52,13 @@ describe("end-to-end training batches", async () => {
     const got = s.lossAndGrad(out, out, 2 * ctx);
     expect(got.loss).toBe(want.loss);
     expect(got.grad).toEqual(want.grad);
-    expect(() => s.next(out, ctx + 1)).toThrow(/not a multiple of the 8-token context/);
     expect(() => s.lossAndGrad(out, out, ctx)).toThrow(/did not serve last/);
+    // A partial batch (the trainer's peek at its first rows) gets the first rows of whole
+    // contexts; training on one is refused.
+    const partial = new Float32Array((ctx + 3) * d);
+    s.next(partial, ctx + 3);
+    expect(partial.subarray(ctx * d).some((v) => v !== 0)).toBe(true);
+    expect(() => s.lossAndGrad(partial, partial, ctx + 3)).toThrow(/not a multiple of the 8-token context/);
   });
 
   it("a run stopped part-way and resumed ends as one uninterrupted run", () => {
@@ -72,6 +77,14 @@ describe("end-to-end training batches", async () => {
     const strip = (d: string) => file(d, "metrics.jsonl").toString().trim().split("\n").map((l) => { const { tokens_per_s: _t, ...rest } = JSON.parse(l); return rest; });
     expect(strip(split)).toEqual(strip(whole));
     expect(strip(whole)[0]).toHaveProperty("kl_loss");
+  });
+
+  it("trains on contexts whose length does not divide the trainer's first peek (4096 rows)", async () => {
+    const six = await takeContexts(openContexts(loaded, text, { ctx: 6, prependBos: true }).contexts, 10);
+    const s = new SpliceSource(loaded.model, six, { hook: HOOK, loss: "ce", seed: 1 });
+    const cfg = defaultConfig({ architecture: "topk", d_in: loaded.model.cfg.dModel, d_sae: 48, k: 4 });
+    const r = trainSae(cfg, s, { steps: 2, batchSize: 12, downstream: s, progress: false });
+    expect(r.steps).toBe(2);
   });
 
   it("refuses what it cannot splice end to end", () => {
