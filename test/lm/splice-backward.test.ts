@@ -150,6 +150,26 @@ describe("the gradient of the loss through the layers after a spliced activation
     expect(grad.subarray(4 * d, 5 * d).some((v) => v !== 0)).toBe(true);
   });
 
+  it("gives the same gradient on bfloat16 weights as on float32 weights of the same rounded values", async () => {
+    const tokens = Int32Array.from({ length: 12 }, (_, i) => (i * 53) % 300);
+    const grads = await Promise.all(["f32", "bf16"].map(async (dtype) => {
+      const model = (await loadModel(models.llama())).model;
+      model.storeWeightsAs("bf16");
+      if (dtype === "f32") model.storeWeightsAs("f32"); // the rounded values, as float32
+      const sb = new SpliceBackward(model, "blocks.0.hook_resid_post", "kl");
+      const clean = sb.clean(tokens, 2, 6);
+      return sb.lossAndGrad(tokens, 2, 6, clean, clean.x.map((v, i) => v + 0.1 * Math.sin(i))).grad;
+    }));
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < grads[0]!.length; i++) {
+      diff = Math.max(diff, Math.abs(grads[0]![i]! - grads[1]![i]!));
+      scale = Math.max(scale, Math.abs(grads[0]![i]!));
+    }
+    expect(scale).toBeGreaterThan(0);
+    expect(diff).toBeLessThan(1e-5 * scale);
+  });
+
   it("refuses hooks it cannot splice at and layers it has no backward for", async () => {
     const neox = (await loadModel(models.neox())).model;
     expect(() => new SpliceBackward(neox, "blocks.0.ln1.hook_normalized", "ce")).toThrow(/residual stream .* not blocks\.0\.ln1\.hook_normalized/);
