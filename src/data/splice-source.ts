@@ -34,6 +34,7 @@ interface Served {
 export class SpliceSource implements ActivationSource, Downstream {
   readonly d: number;
   readonly totalRows: number;
+  readonly settings: Record<string, unknown>;
   private readonly ctx: number;
   private readonly backward: SpliceBackward;
   private readonly seed: number;
@@ -51,6 +52,7 @@ export class SpliceSource implements ActivationSource, Downstream {
     this.d = model.hookWidth(o.hook);
     this.totalRows = contexts.length * this.ctx;
     this.seed = o.seed ?? 0;
+    this.settings = { loss_fn: o.loss, hook: o.hook, downstream_mse: o.downstream ?? 0 };
     this.shuffle();
   }
 

@@ -45,6 +45,8 @@ export interface CoreOptions {
  * batch x [batch, d_in] last served, the loss with xHat in its place and d loss / d xHat.
  */
 export interface Downstream {
+  /** What the loss is (e.g. { loss_fn: "kl", downstream_mse: 0.1 }): checkpoints keep it, and a resumed run must match. */
+  readonly settings: Record<string, unknown>;
   /** The loss, its named parts for the metrics ("kl_loss", "downstream_mse", ...) and d loss / d xHat. */
   lossAndGrad(x: Float32Array, xHat: Float32Array, batch: number): { loss: number; terms: Record<string, number>; grad: Float32Array };
 }

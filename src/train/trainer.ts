@@ -174,6 +174,8 @@ export interface TrainResult {
 /** Options resolved to concrete values (saved in checkpoints). */
 type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "onNotice" | "stopAfter" | "progress" | "resume" | "evaluate" | "initialSae" | "downstream">> & {
   outDir?: string;
+  /** End-to-end training's loss settings (Downstream.settings), null for the reconstruction loss. */
+  endToEnd: Record<string, unknown> | null;
 };
 
 function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
@@ -204,6 +206,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     deadAfterTokens: o.deadAfterTokens ?? 10_000_000,
     resampleEvery: o.resampleEvery ?? 0,
     kDecaySteps: o.kDecaySteps ?? 0,
+    endToEnd: o.downstream?.settings ?? null,
     featureSamplingWindow: o.featureSamplingWindow ?? 2000,
     logEvery: o.logEvery ?? 100,
     evalEvery: o.evalEvery ?? 0,
@@ -448,7 +451,12 @@ class TrainingRun {
       const given = this.o;
       this.cfg = defaultConfig(c as unknown as SaeConfigInput);
       // Checkpoints from before the optimizer could be chosen were all Adam's.
-      this.o = { ...resolve(c, options), ...({ optimizer: "adam", ...resumed.meta.options } as Resolved), outDir };
+      this.o = { ...resolve(c, options), ...({ optimizer: "adam", endToEnd: null, ...resumed.meta.options } as Resolved), outDir };
+      // The loss a run trains on is what it is: a run of the reconstruction loss resumed end to end, or the reverse, would be neither.
+      if (JSON.stringify(this.o.endToEnd) !== JSON.stringify(given.endToEnd)) {
+        const show = (e: Record<string, unknown> | null) => (e ? `end to end (${JSON.stringify(e)})` : "on the reconstruction loss");
+        throw new Error(`${outDir}: the run was trained ${show(this.o.endToEnd)}; it cannot resume ${show(given.endToEnd)}. Train into another folder`);
+      }
       const ignored = [...settingsChanged(cfg, this.cfg), ...settingsChanged(given, this.o)];
       if (ignored.length > 0) {
         options.onNotice?.(`${outDir}: resuming continues the run with the settings it started with; these of the ` +

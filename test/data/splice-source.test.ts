@@ -77,6 +77,10 @@ describe("end-to-end training batches", async () => {
     const strip = (d: string) => file(d, "metrics.jsonl").toString().trim().split("\n").map((l) => { const { tokens_per_s: _t, ...rest } = JSON.parse(l); return rest; });
     expect(strip(split)).toEqual(strip(whole));
     expect(strip(whole)[0]).toHaveProperty("kl_loss");
+    // Resuming on another loss (or on the reconstruction loss) is refused, the run left as it was.
+    const ce = source("ce");
+    expect(() => trainSae(cfg, ce, { ...opts, outDir: split, downstream: ce, resume: true })).toThrow(/trained end to end \(.*"kl".*\); it cannot resume end to end \(.*"ce"/);
+    expect(() => trainSae(cfg, source(), { ...opts, outDir: split, resume: true })).toThrow(/it cannot resume on the reconstruction loss/);
   });
 
   it("trains on contexts whose length does not divide the trainer's first peek (4096 rows)", async () => {

@@ -29,6 +29,7 @@ function randomSae(input: Partial<SaeConfigInput> & { architecture: SaeConfigInp
 /** A model loss L(x_hat) = c . x_hat + 0.5 scale ||x_hat||^2, its gradient c + scale x_hat. */
 function quadratic(c: Float32Array, scale: number): Downstream {
   return {
+    settings: { loss_fn: "quadratic" },
     lossAndGrad(_x, xHat) {
       let loss = 0;
       const grad = new Float32Array(xHat.length);
