@@ -116,6 +116,10 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(evals[1].kl_div_score).toBeGreaterThan(evals[0].kl_div_score);
     const e = JSON.parse(saekit("eval", "--model", model, "--dataset", text, "--sae", kl, "--tokens", "160", "--ctx", "16"));
     expect(e.kl_div_score).toBeGreaterThan(0.5);
+    // Fine-tuning (--from) starts from the SAE's weights: the KL-trained one's KL, not a fresh SAE's.
+    const tuned = join(dir, "e2e-tuned");
+    expect(JSON.parse(saekit(...base, "--loss", "kl", "--from", kl, "--steps", "2", "--log-every", "1", "--out", tuned))).toMatchObject({ loss_fn: "kl", steps: 2 });
+    expect(logOf(tuned)[0].kl_loss).toBeLessThan(0.7 * klLog[0].kl_loss);
     // e2e+ds: the downstream blocks' distance from the clean model joins the loss, and the metrics.
     const ds = join(dir, "e2e-ds");
     saekit(...base, "--loss", "kl", "--downstream-mse", "0.01", "--steps", "5", "--out", ds);
