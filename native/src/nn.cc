@@ -241,67 +241,87 @@ SAEKIT_MULTIVERSION(float, kl_row, (const float* p, const float* q, long V, floa
 // head, the probabilities P recomputed as the forward computes them, then
 //   dP_j = dz_i . v_j,  dS_j = P_j (dP_j - sum_j P_j dP_j),
 //   dq_i = scale sum_j dS_j k_j,  dk_j += scale dS_j q_i,  dv_j += P_j dz_i.
-// dk and dv of the group are zeroed first and summed over its heads; dq is written.
+// K and V are packed transposed ([head_dim, seq]) and dK, dV summed transposed, so every
+// inner loop runs along the keys j, vectorising whatever the head width (8 in small models);
+// dK and dV are written back at the end, summed over the group's heads. dq is written.
 SAEKIT_BODY void attention_backward_group_body(const float* qkv, long seq, long row_stride, long q_off,
                                                long k_off, long v_off, long h0, long heads, long g,
                                                long head_dim, float scale, const float* dout,
-                                               long dout_stride, float* dqkv, float* p, float* dp) {
-  const float* k0 = qkv + k_off + g * head_dim;
-  const float* v0 = qkv + v_off + g * head_dim;
-  float* dk0 = dqkv + k_off + g * head_dim;
-  float* dv0 = dqkv + v_off + g * head_dim;
+                                               long dout_stride, float* dqkv, float* scratch) {
+  float* kt = scratch;               // [head_dim, seq]
+  float* vt = kt + head_dim * seq;   // [head_dim, seq]
+  float* dkt = vt + head_dim * seq;  // [head_dim, seq]
+  float* dvt = dkt + head_dim * seq; // [head_dim, seq]
+  float* p = dvt + head_dim * seq;   // [seq]: probabilities of one query
+  float* ds = p + seq;               // [seq]: dP, then dS
   for (long j = 0; j < seq; j++)
-    for (long c = 0; c < head_dim; c++) dk0[j * row_stride + c] = dv0[j * row_stride + c] = 0.0f;
+    for (long c = 0; c < head_dim; c++) {
+      kt[c * seq + j] = qkv[j * row_stride + k_off + g * head_dim + c];
+      vt[c * seq + j] = qkv[j * row_stride + v_off + g * head_dim + c];
+    }
+  for (long i = 0; i < head_dim * seq; i++) dkt[i] = dvt[i] = 0.0f;
   for (long h = h0; h < h0 + heads; h++) {
     for (long i = 0; i < seq; i++) {
       const float* q = qkv + i * row_stride + q_off + h * head_dim;
       const float* dz = dout + i * dout_stride + h * head_dim;
+      const long n = i + 1;
+      for (long j = 0; j < n; j++) p[j] = ds[j] = 0.0f;
+      for (long c = 0; c < head_dim; c++) {
+        const float qc = q[c], zc = dz[c];
+        const float* kc = kt + c * seq;
+        const float* vc = vt + c * seq;
+#pragma omp simd
+        for (long j = 0; j < n; j++) {
+          p[j] += qc * kc[j];
+          ds[j] += zc * vc[j];
+        }
+      }
       float mx = -3.0e38f;
-      for (long j = 0; j <= i; j++) {
-        const float* k = k0 + j * row_stride;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (long c = 0; c < head_dim; c++) s += q[c] * k[c];
-        p[j] = s * scale;
+      for (long j = 0; j < n; j++) {
+        p[j] *= scale;
         mx = p[j] > mx ? p[j] : mx;
       }
       float sum = 0.0f;
-      for (long j = 0; j <= i; j++) sum += p[j] = fast_exp(p[j] - mx);
+#pragma omp simd reduction(+ : sum)
+      for (long j = 0; j < n; j++) sum += p[j] = fast_exp(p[j] - mx);
       const float inv = 1.0f / sum;
       float dot = 0.0f;
-      for (long j = 0; j <= i; j++) {
+#pragma omp simd reduction(+ : dot)
+      for (long j = 0; j < n; j++) {
         p[j] *= inv;
-        const float* v = v0 + j * row_stride;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (long c = 0; c < head_dim; c++) s += dz[c] * v[c];
-        dp[j] = s;
-        dot += p[j] * s;
+        dot += p[j] * ds[j];
       }
-      float* dq = dqkv + i * row_stride + q_off + h * head_dim;
-      for (long c = 0; c < head_dim; c++) dq[c] = 0.0f;
-      for (long j = 0; j <= i; j++) {
-        const float ds = p[j] * (dp[j] - dot) * scale;
-        const float pj = p[j];
-        const float* k = k0 + j * row_stride;
-        float* dk = dk0 + j * row_stride;
-        float* dv = dv0 + j * row_stride;
 #pragma omp simd
-        for (long c = 0; c < head_dim; c++) {
-          dq[c] += ds * k[c];
-          dk[c] += ds * q[c];
-          dv[c] += pj * dz[c];
+      for (long j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - dot) * scale;
+      float* dq = dqkv + i * row_stride + q_off + h * head_dim;
+      for (long c = 0; c < head_dim; c++) {
+        const float qc = q[c], zc = dz[c];
+        const float* kc = kt + c * seq;
+        float* dkc = dkt + c * seq;
+        float* dvc = dvt + c * seq;
+        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+        for (long j = 0; j < n; j++) {
+          acc += ds[j] * kc[j];
+          dkc[j] += qc * ds[j];
+          dvc[j] += zc * p[j];
         }
+        dq[c] = acc;
       }
     }
   }
+  for (long j = 0; j < seq; j++)
+    for (long c = 0; c < head_dim; c++) {
+      dqkv[j * row_stride + k_off + g * head_dim + c] = dkt[c * seq + j];
+      dqkv[j * row_stride + v_off + g * head_dim + c] = dvt[c * seq + j];
+    }
 }
 SAEKIT_MULTIVERSION(void, attention_backward_group,
                     (const float* qkv, long seq, long row_stride, long q_off, long k_off, long v_off,
                      long h0, long heads, long g, long head_dim, float scale, const float* dout,
-                     long dout_stride, float* dqkv, float* p, float* dp),
+                     long dout_stride, float* dqkv, float* scratch),
                     (qkv, seq, row_stride, q_off, k_off, v_off, h0, heads, g, head_dim, scale, dout,
-                     dout_stride, dqkv, p, dp))
+                     dout_stride, dqkv, scratch))
 
 // Row r of logits becomes (softmax(logits[r]) - onehot(target[r])) * scale, loss[r] its
 // cross-entropy; a row with target < 0 becomes 0 and its loss 0.
@@ -438,11 +458,11 @@ void causal_attention_backward(const float* qkv, long batch, long seq, long row_
   // One task per (sequence, kv group): the group's heads all add into its dk and dv.
   parallel_for(static_cast<int>(batch * n_kv_heads), [&](int task) {
     thread_local std::vector<float> scratch;
-    scratch.resize(2 * seq);
+    scratch.resize(4 * head_dim * seq + 2 * seq);
     long b = task / n_kv_heads, g = task % n_kv_heads;
     attention_backward_group(qkv + b * seq * row_stride, seq, row_stride, q_off, k_off, v_off, g * group, group, g,
                              head_dim, scale, dout + b * seq * dout_stride, dout_stride, dqkv + b * seq * row_stride,
-                             scratch.data(), scratch.data() + seq);
+                             scratch.data());
   });
 }
 
