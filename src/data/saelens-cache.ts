@@ -27,7 +27,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { encodeFloats } from "../core/dtype.js";
 import { claimFolders, LOCK_FILE } from "../util/folder-lock.js";
 import { ProgressBar } from "../util/progress.js";
-import { readManifest, readShardActivations, readShardTargets, readShardTokens, type StoreManifest } from "./store.js";
+import { readManifest, readShardActivations, readShardRowTokens, readShardTargets, type StoreManifest } from "./store.js";
 import { TOKEN_IDS_COLUMN, UNFINISHED_EXPORT_FILE } from "./arrow-activations.js";
 
 export interface ExportCacheOptions {
@@ -156,25 +156,21 @@ function batchContexts(m: StoreManifest, wanted = DEFAULT_BATCH_CONTEXTS): numbe
 
 /** A shard's record batches: its contexts' activations (and targets) and tokens, `perBatch` contexts at a time. */
 function* shardBatches(storeDir: string, m: StoreManifest, index: number, plan: ExportPlan, perBatch: number): Generator<{ rows: number; columns: DenseColumn[] }> {
-  const shard = m.shards[index]!;
   const rows = m.rows_per_context;
-  if (shard.rows !== shard.contexts * rows) throw new Error(`${storeDir}: shard ${index} holds ${shard.rows} rows for ${shard.contexts} contexts of ${rows}`);
   const values = plan.columns.map((c) => (c === "activations" ? readShardActivations(storeDir, m, index) : readShardTargets(storeDir, m, index)));
-  const contexts = readShardTokens(storeDir, m, index);
-  if (contexts.length !== shard.contexts * m.ctx) throw new Error(`${storeDir}: shard ${index} holds ${contexts.length} tokens for ${shard.contexts} contexts of ${m.ctx}`);
-  // The positions a context's stored rows came from are its last `rows` (the first, BOS, left out by --exclude-bos).
-  const skip = m.ctx - rows;
+  // Each stored row's token (a context's positions, less BOS with --exclude-bos): token_ids lines up with the rows.
+  const tokens = readShardRowTokens(storeDir, m, index);
   const dtype = plan.dtype === "float16" ? "F16" : "F32";
-  for (let first = 0; first < shard.contexts; first += perBatch) {
-    const n = Math.min(perBatch, shard.contexts - first);
-    const tokens = new Int32Array(n * rows);
-    for (let c = 0; c < n; c++) tokens.set(contexts.subarray((first + c) * m.ctx + skip, (first + c + 1) * m.ctx), c * rows);
+  const contexts = m.shards[index]!.contexts;
+  for (let first = 0; first < contexts; first += perBatch) {
+    const n = Math.min(perBatch, contexts - first);
+    const ids = tokens.subarray(first * rows, (first + n) * rows);
     const columns: DenseColumn[] = plan.columns.map((_, j) => ({
       field: plan.fields[j]!,
       dims: [rows, m.d],
       values: encodeFloats(values[j]!.subarray(first * rows * m.d, (first + n) * rows * m.d), dtype, false),
     }));
-    columns.push({ field: plan.fields[plan.fields.length - 1]!, dims: [rows], values: new Uint8Array(tokens.buffer) });
+    columns.push({ field: plan.fields[plan.fields.length - 1]!, dims: [rows], values: new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength) });
     yield { rows: n, columns };
   }
 }

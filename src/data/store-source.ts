@@ -5,7 +5,7 @@
  * left out, found through the token contexts each shard keeps.
  */
 import { MixedSource } from "./mixed-source.js";
-import { type StoreManifest, readManifest, readShardActivations, readShardTargets, readShardTokens } from "./store.js";
+import { type StoreManifest, readManifest, readShardActivations, readShardRowTokens, readShardTargets } from "./store.js";
 
 export class StoreSource extends MixedSource {
   readonly d: number;
@@ -57,16 +57,7 @@ export class StoreSource extends MixedSource {
 
   /** The token at each of a shard's rows: its contexts' positions, less those the harvest left out. */
   protected override unitTokens(shard: number): Int32Array {
-    const m = this.manifest;
-    const contexts = readShardTokens(this.dir, m, shard);
-    const rows = m.shards[shard]!.rows;
-    const first = m.ctx - m.rows_per_context;
-    if (rows !== m.shards[shard]!.contexts * m.rows_per_context || contexts.length !== m.shards[shard]!.contexts * m.ctx) {
-      throw new Error(`${this.dir}: shard ${shard}'s tokens do not match its ${rows} rows; cannot tell which tokens they are`);
-    }
-    const out = new Int32Array(rows);
-    for (let r = 0; r < rows; r++) out[r] = contexts[Math.floor(r / m.rows_per_context) * m.ctx + first + (r % m.rows_per_context)]!;
-    return out;
+    return readShardRowTokens(this.dir, this.manifest, shard);
   }
 
   protected where(): string {

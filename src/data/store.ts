@@ -137,6 +137,23 @@ export function readShardTokens(dir: string, m: StoreManifest, index: number): I
 }
 
 /**
+ * The token at each of a shard's rows [rows]: its contexts' positions, less those the
+ * harvest left out (each context's first, with --exclude-bos).
+ */
+export function readShardRowTokens(dir: string, m: StoreManifest, index: number): Int32Array {
+  const contexts = readShardTokens(dir, m, index);
+  const { rows, contexts: count } = m.shards[index]!;
+  const per = m.rows_per_context;
+  const first = m.ctx - per;
+  if (rows !== count * per || contexts.length !== count * m.ctx) {
+    throw new Error(`${dir}: shard ${index}'s tokens do not match its ${rows} rows; cannot tell which tokens they are`);
+  }
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) out[r] = contexts[Math.floor(r / per) * m.ctx + first + (r % per)]!;
+  return out;
+}
+
+/**
  * A dataset's identity for resume checks: its size and the SHA-256 of its first and last
  * MiB (cheap for huge files, and any edit near either end or to the length shows).
  */
