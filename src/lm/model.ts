@@ -593,8 +593,7 @@ export class LanguageModel {
     const V = this.cfg.vocabSize;
     const d = this.cfg.dModel;
     const N = batch * seq;
-    const targets = new Int32Array(N);
-    for (let r = 0; r < N; r++) targets[r] = r % seq === seq - 1 ? -1 : tokens[r + 1]!;
+    const targets = nextTokenTargets(tokens, N, seq);
     const losses = new Float32Array(N);
     const logits = this.ws.float("chunk_logits", Math.min(chunkRows, N) * V);
     for (let r0 = 0; r0 < N; r0 += chunkRows) {
@@ -702,6 +701,13 @@ export const ACTIVATIONS: Record<LmConfig["activation"], Activation> = {
   silu: Activation.Silu,
   relu: Activation.Relu,
 };
+
+/** Each position's next token [N] (row = b * seq + t), -1 at a context's last position, which predicts none. */
+export function nextTokenTargets(tokens: Int32Array, N: number, seq: number): Int32Array {
+  const targets = new Int32Array(N);
+  for (let r = 0; r < N; r++) targets[r] = r % seq === seq - 1 ? -1 : tokens[r + 1]!;
+  return targets;
+}
 
 function addInPlace(a: Float32Array, b: Float32Array): void {
   for (let i = 0; i < a.length; i++) a[i]! += b[i]!;

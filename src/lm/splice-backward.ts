@@ -31,7 +31,7 @@
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
-import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix } from "./model.js";
+import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix, nextTokenTargets } from "./model.js";
 
 export type SpliceLossKind = "ce" | "kl";
 
@@ -136,7 +136,6 @@ export class SpliceBackward {
     const L = this.resumeLayer;
     const tapes: BlockTape[] = [];
     const outputs: Float32Array[] = [];
-    let last: Float32Array = resid;
     const hooks: Record<string, HookFn> = {};
     const keep = (f: (a: Float32Array) => void): HookFn => (a) => { f(a.slice(0, N * d)); };
     for (let l = L; l < c.nLayers; l++) {
@@ -145,17 +144,15 @@ export class SpliceBackward {
       hooks[`${p}ln1.hook_normalized`] = keep((a) => { tapes[l - L]!.h1 = a; });
       if (!c.parallelResidual) hooks[`${p}hook_resid_mid`] = keep((a) => { tapes[l - L]!.mlpIn = a; });
       hooks[`${p}ln2.hook_normalized`] = keep((a) => { tapes[l - L]!.h2 = a; });
-      hooks[`${p}hook_resid_post`] = keep((a) => {
-        outputs[l - L] = a;
-        last = a;
-      });
+      hooks[`${p}hook_resid_post`] = keep((a) => { outputs[l - L] = a; });
     }
     const { final } = model.forward(tokens, batch, seq, { resume: { layer: L, resid }, output: "final", hooks });
 
     const { loss, dFinal } = this.lossAndFinalGrad(tokens, batch, seq, final!, clean.cleanFinal);
     const terms: Record<string, number> = { [this.loss === "ce" ? "ce_loss" : "kl_loss"]: loss };
     let dResid: Float32Array = new Float32Array(N * d);
-    normBackward(c, last, N, model.weights.lnFinal!, dFinal, dResid);
+    // The final norm reads the last block's output (the spliced stream itself when no block follows).
+    normBackward(c, outputs.at(-1) ?? resid, N, model.weights.lnFinal!, dFinal, dResid);
     let downstream = 0;
     // e2e+ds: weight / blocks * sum_l mean_t ||out_l - clean_l||^2; its gradient in out_l is weight / blocks * 2 (out_l - clean_l) / N.
     const blocks = c.nLayers - L;
@@ -187,7 +184,7 @@ export class SpliceBackward {
     const chunk = Math.max(1, Math.min(N, Math.floor(2 ** 24 / V)));
     const logits = new Float32Array(chunk * V);
     const reference = cleanFinal ? new Float32Array(chunk * V) : null;
-    const targets = new Int32Array(chunk);
+    const targets = reference ? null : nextTokenTargets(tokens, N, seq);
     const rowLoss = new Float32Array(chunk);
     // CE averages over the positions that predict a next token; KL over every position.
     const count = this.loss === "ce" ? batch * (seq - 1) : N;
@@ -201,9 +198,7 @@ export class SpliceBackward {
       if (reference) {
         this.k.klGradRows(reference, logits, rows, V, 1 / count, rowLoss);
       } else {
-        // The last position of each context predicts nothing (target -1).
-        for (let r = 0; r < rows; r++) targets[r] = (r0 + r) % seq === seq - 1 ? -1 : tokens[r0 + r + 1]!;
-        this.k.crossEntropyGradRows(logits, rows, V, targets.subarray(0, rows), 1 / count, rowLoss);
+        this.k.crossEntropyGradRows(logits, rows, V, targets!.subarray(r0, r0 + rows), 1 / count, rowLoss);
       }
       for (let r = 0; r < rows; r++) total += rowLoss[r]!;
       // dFinal = dLogits W_U, W_U [V, d].
