@@ -321,14 +321,18 @@ Napi::Value SparseReconstruct(const Napi::CallbackInfo& info) {
   auto x_hat = f32(info, 9, "xHat");
   auto g = f32(info, 10, "g");
   auto dval = f32(info, 11, "dval");
+  auto gW = f32_or_null(info, 12, "gW");
+  bool accumulate = flag(info, 13);
   need(env, c.arr, c.entries(), "val");
+  if (gW.data) need(env, gW, static_cast<double>(c.W.length / c.d) * c.d, "gW");
   if (bias.data) need(env, bias, c.d, "bias");
   need(env, x, double(c.batch) * c.d, "x");
   need(env, x_hat, double(c.batch) * c.d, "xHat");
   need(env, g, double(c.batch) * c.d, "g");
   need(env, dval, c.entries(), "dval");
-  return Napi::Number::New(env, sparse_reconstruct(c.batch, c.row_ptr.data, c.idx.data, c.arr.data, c.W.data, c.d,
-                                                   bias.data, x.data, scale, x_hat.data, g.data, dval.data));
+  return Napi::Number::New(env, sparse_reconstruct(c.batch, static_cast<long>(c.W.length / c.d), c.row_ptr.data, c.idx.data, c.arr.data, c.W.data, c.d,
+                                                   bias.data, x.data, scale, x_hat.data, g.data, dval.data,
+                                                   gW.data, accumulate));
 }
 
 void SparseTranspose(const Napi::CallbackInfo& info) {

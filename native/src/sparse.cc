@@ -63,40 +63,121 @@ SAEKIT_MULTIVERSION(void, row_dots,
                      const float* G, const float* W, long d, float* out),
                     (b0, b1, row_ptr, idx, G, W, d, out))
 
-SAEKIT_BODY double reconstruct_rows_body(long b0, long b1, const int32_t* row_ptr,
-                                         const int32_t* idx, const float* val, const float* W,
-                                         long d, const float* bias, const float* x, float scale,
-                                         float* x_hat, float* g, float* dval) {
-  double total = 0;
+// A code in latent-major order, gathered once so the per-latent loops stream contiguous
+// arrays: latent r's entries are p in [col_ptr[r], col_ptr[r+1]), ascending by token, with
+// token row[p], value val[p] and CSR entry index entry[p].
+struct LatentMajor {
+  std::vector<int32_t> col_ptr, row, entry;
+  std::vector<float> val;
+};
+
+LatentMajor latent_major(long batch, const int32_t* row_ptr, const int32_t* idx, const float* val, long m) {
+  LatentMajor t;
+  const int32_t nnz = row_ptr[batch];
+  t.col_ptr.assign(m + 1, 0);
+  t.row.resize(nnz);
+  t.entry.resize(nnz);
+  t.val.resize(nnz);
+  for (int32_t e = 0; e < nnz; e++) t.col_ptr[idx[e] + 1]++;
+  for (long r = 0; r < m; r++) t.col_ptr[r + 1] += t.col_ptr[r];
+  std::vector<int32_t> next(t.col_ptr.begin(), t.col_ptr.end() - 1);
+  for (long b = 0; b < batch; b++)
+    for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
+      const int32_t p = next[idx[e]]++;
+      t.row[p] = static_cast<int32_t>(b);
+      t.entry[p] = e;
+      t.val[p] = val[e];
+    }
+  return t;
+}
+
+// Decode of tokens [b0, b1) latent by latent: each W row is read once per range and added
+// into the rows of the range's tokens that selected it (a batch's x_hat rows stay in cache
+// far better than W's rows would: 1.4x faster for a 4096 x 16384, k = 64 step). A token's
+// terms are summed in ascending latent order whatever the split.
+// Then g = scale * (x_hat - x) and each token's squared error into sq[b].
+SAEKIT_BODY void decode_latent_major_body(long b0, long b1, long m, const int32_t* col_ptr,
+                                          const int32_t* row, const float* val, const float* W,
+                                          long d, const float* bias, const float* x, float scale,
+                                          float* x_hat, float* g, double* sq) {
   for (long b = b0; b < b1; b++) {
     float* o = x_hat + b * d;
-    decode_row(row_ptr[b], row_ptr[b + 1], row_ptr[b1], idx, val, W, d, bias, o);
-    const float* xb = x + b * d;
-    float* gb = g + b * d;
-    float sq = 0.0f;
-#pragma omp simd reduction(+ : sq)
-    for (long c = 0; c < d; c++) {
-      float diff = o[c] - xb[c];
-      sq += diff * diff;
-      gb[c] = scale * diff;
-    }
-    total += sq;
-    // The token's W rows were just read: the dots hit cache.
-    for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
-      const float* w = W + static_cast<long>(idx[e]) * d;
-      float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-      for (long c = 0; c < d; c++) s += gb[c] * w[c];
-      dval[e] = s;
+    if (bias)
+      for (long c = 0; c < d; c++) o[c] = bias[c];
+    else
+      for (long c = 0; c < d; c++) o[c] = 0.0f;
+  }
+  for (long r = 0; r < m; r++) {
+    const int32_t* first = row + col_ptr[r];
+    const int32_t* last = row + col_ptr[r + 1];
+    const int32_t p0 = static_cast<int32_t>(std::lower_bound(first, last, static_cast<int32_t>(b0)) - row);
+    const int32_t p1 = static_cast<int32_t>(std::lower_bound(row + p0, last, static_cast<int32_t>(b1)) - row);
+    const float* w = W + r * d;
+    for (int32_t p = p0; p < p1; p++) {
+      if (p + kPrefetch < p1) prefetch_row(x_hat + static_cast<long>(row[p + kPrefetch]) * d, d);
+      float* o = x_hat + static_cast<long>(row[p]) * d;
+      const float v = val[p];
+#pragma omp simd
+      for (long c = 0; c < d; c++) o[c] += v * w[c];
     }
   }
-  return total;
+  for (long b = b0; b < b1; b++) {
+    const float* o = x_hat + b * d;
+    const float* xb = x + b * d;
+    float* gb = g + b * d;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (long c = 0; c < d; c++) {
+      float diff = o[c] - xb[c];
+      s += diff * diff;
+      gb[c] = scale * diff;
+    }
+    sq[b] = s;
+  }
 }
-SAEKIT_MULTIVERSION(double, reconstruct_rows,
-                    (long b0, long b1, const int32_t* row_ptr, const int32_t* idx, const float* val,
-                     const float* W, long d, const float* bias, const float* x, float scale,
-                     float* x_hat, float* g, float* dval),
-                    (b0, b1, row_ptr, idx, val, W, d, bias, x, scale, x_hat, g, dval))
+SAEKIT_MULTIVERSION(void, decode_latent_major,
+                    (long b0, long b1, long m, const int32_t* col_ptr, const int32_t* row,
+                     const float* val, const float* W, long d, const float* bias, const float* x,
+                     float scale, float* x_hat, float* g, double* sq),
+                    (b0, b1, m, col_ptr, row, val, W, d, bias, x, scale, x_hat, g, sq))
+
+// For latents [r0, r1): dval[entry[p]] = G[row[p]] . W[r], and when gW is given the
+// gradient of W's rows, gW[r] (+)= sum_p val[p] G[row[p]], from the same gathered G rows.
+// W's row and gW's row stay in L1 while the tokens' gradient rows stream past.
+SAEKIT_BODY void backward_latent_major_body(long r0, long r1, const int32_t* col_ptr, const int32_t* row,
+                                            const int32_t* entry, const float* val, const float* G,
+                                            const float* W, long d, float* dval, float* gW,
+                                            bool accumulate) {
+  const int32_t end = col_ptr[r1];
+  for (long r = r0; r < r1; r++) {
+    const float* w = W + r * d;
+    float* o = gW ? gW + r * d : nullptr;
+    if (o && !accumulate)
+      for (long c = 0; c < d; c++) o[c] = 0.0f;
+    for (int32_t p = col_ptr[r]; p < col_ptr[r + 1]; p++) {
+      if (p + kPrefetch < end) prefetch_row(G + static_cast<long>(row[p + kPrefetch]) * d, d);
+      const float* gb = G + static_cast<long>(row[p]) * d;
+      float s = 0.0f;
+      if (o) {
+        const float v = val[p];
+#pragma omp simd reduction(+ : s)
+        for (long c = 0; c < d; c++) {
+          s += gb[c] * w[c];
+          o[c] += v * gb[c];
+        }
+      } else {
+#pragma omp simd reduction(+ : s)
+        for (long c = 0; c < d; c++) s += gb[c] * w[c];
+      }
+      dval[entry[p]] = s;
+    }
+  }
+}
+SAEKIT_MULTIVERSION(void, backward_latent_major,
+                    (long r0, long r1, const int32_t* col_ptr, const int32_t* row, const int32_t* entry,
+                     const float* val, const float* G, const float* W, long d, float* dval, float* gW,
+                     bool accumulate),
+                    (r0, r1, col_ptr, row, entry, val, G, W, d, dval, gW, accumulate))
 
 // out[r] (+)= sum_p coef[p] * X[off[p] : off[p] + d] over latent r's entries p in
 // [col_ptr[r], col_ptr[r+1]), with coefficients and row offsets already gathered in
@@ -136,17 +217,23 @@ void sparse_row_dots(long batch, const int32_t* row_ptr, const int32_t* idx, con
   parallel_range(batch, 16, [&](long b0, long b1) { row_dots(b0, b1, row_ptr, idx, G, W, d, out); });
 }
 
-double sparse_reconstruct(long batch, const int32_t* row_ptr, const int32_t* idx,
+double sparse_reconstruct(long batch, long m, const int32_t* row_ptr, const int32_t* idx,
                           const float* val, const float* W, long d, const float* bias,
-                          const float* x, float scale, float* x_hat, float* g, float* dval) {
-  // Fixed blocks of 64 tokens, summed in block order: the total is thread-count independent.
-  constexpr long kBlock = 64;
-  std::vector<double> partial((batch + kBlock - 1) / kBlock, 0.0);
-  parallel_chunks(batch, kBlock, [&](long b0, long b1) {
-    partial[b0 / kBlock] = reconstruct_rows(b0, b1, row_ptr, idx, val, W, d, bias, x, scale, x_hat, g, dval);
+                          const float* x, float scale, float* x_hat, float* g, float* dval,
+                          float* gW, bool accumulate) {
+  const LatentMajor t = latent_major(batch, row_ptr, idx, val, m);
+  std::vector<double> sq(batch);
+  parallel_range(batch, 64, [&](long b0, long b1) {
+    decode_latent_major(b0, b1, m, t.col_ptr.data(), t.row.data(), t.val.data(), W, d, bias, x, scale,
+                        x_hat, g, sq.data());
   });
+  parallel_chunks(m, 256, [&](long r0, long r1) {
+    backward_latent_major(r0, r1, t.col_ptr.data(), t.row.data(), t.entry.data(), t.val.data(), g, W, d, dval,
+                          gW, accumulate);
+  });
+  // Summed in token order: the total does not depend on the thread count.
   double total = 0;
-  for (double p : partial) total += p;
+  for (double v : sq) total += v;
   return total;
 }
 

@@ -17,13 +17,18 @@ void sparse_decode(long batch, const int32_t* row_ptr, const int32_t* idx, const
 void sparse_row_dots(long batch, const int32_t* row_ptr, const int32_t* idx, const float* G,
                      const float* W, long d, float* out);
 
-// The reconstruction step of an SAE, fused per token so each token's selected W rows are
-// fetched from memory once (decode) and re-read from cache (gradient):
+// The reconstruction step of an SAE (W [m, d]):
 //   x_hat[b] = bias + sum_e val[e] W[idx[e]],   g[b] = scale * (x_hat[b] - x[b]),
-//   dval[e] = g[b] . W[idx[e]];   returns sum_b ||x_hat[b] - x[b]||^2.
-double sparse_reconstruct(long batch, const int32_t* row_ptr, const int32_t* idx,
+//   dval[e] = g[b] . W[idx[e]];   returns sum_b ||x_hat[b] - x[b]||^2;
+// and, when gW is not null, W's gradient gW[r] (+)= sum over r's entries of val[e] g[b(e)]
+// (every row written, zero where no entry selects it, unless accumulate).
+// The products run latent by latent over the code's transpose, so each W row is read
+// from memory about once per thread instead of once per token that selected it; a token's
+// x_hat sums its terms in ascending latent order.
+double sparse_reconstruct(long batch, long m, const int32_t* row_ptr, const int32_t* idx,
                           const float* val, const float* W, long d, const float* bias,
-                          const float* x, float scale, float* x_hat, float* g, float* dval);
+                          const float* x, float scale, float* x_hat, float* g, float* dval,
+                          float* gW, bool accumulate);
 
 // Transposes a CSR code into per-latent lists: col_ptr[m + 1], and for each latent r the
 // entries e (ascending) in entries[col_ptr[r] .. col_ptr[r+1]), with entry_row[e] = b(e).

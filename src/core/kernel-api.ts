@@ -128,13 +128,16 @@ export interface Kernels {
     W: Float32Array, d: number, out: Float32Array): void;
 
   /**
-   * An SAE's reconstruction step fused per token (each token's W rows are fetched once):
+   * An SAE's reconstruction step and the decoder's backward (W [m, d]):
    * xHat[b] = bias + sum_e val[e] W[idx[e]], g[b] = scale * (xHat[b] - x[b]),
-   * dval[e] = g[b] . W[idx[e]]. Returns sum ||xHat - x||^2.
+   * dval[e] = g[b] . W[idx[e]], and when gW is given W's gradient
+   * gW[r] (+)= sum over latent r's entries of val[e] g[b(e)] (every row overwritten, zero
+   * where nothing selects it, unless accumulate). Returns sum ||xHat - x||^2.
    */
   sparseReconstruct(batch: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array,
     W: Float32Array, d: number, bias: Float32Array | null, x: Float32Array, scale: number,
-    xHat: Float32Array, g: Float32Array, dval: Float32Array): number;
+    xHat: Float32Array, g: Float32Array, dval: Float32Array,
+    gW?: Float32Array | null, accumulate?: boolean): number;
 
   /** Per-latent entry lists of a CSR code: colPtr[m+1], entries (ascending), entryRow[e] = b(e). */
   sparseTranspose(batch: number, rowPtr: Int32Array, idx: Int32Array, m: number,

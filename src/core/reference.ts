@@ -255,10 +255,18 @@ export const referenceKernels: Kernels = Object.freeze({
 
   sparseReconstruct(batch: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array,
     W: Float32Array, d: number, bias: Float32Array | null, x: Float32Array, scale: number,
-    xHat: Float32Array, g: Float32Array, dval: Float32Array): number {
+    xHat: Float32Array, g: Float32Array, dval: Float32Array,
+    gW: Float32Array | null = null, accumulate = false): number {
     this.sparseDecode(batch, rowPtr, idx, val, W, d, bias, xHat);
     const sumSq = this.diffScaled(xHat.subarray(0, batch * d), x.subarray(0, batch * d), g, scale);
     this.sparseRowDots(batch, rowPtr, idx, g, W, d, dval);
+    if (gW) {
+      const m = Math.floor(W.length / d);
+      const n = rowPtr[batch]!;
+      const colPtr = new Int32Array(m + 1), entries = new Int32Array(n), entryRow = new Int32Array(n);
+      this.sparseTranspose(batch, rowPtr, idx, m, colPtr, entries, entryRow);
+      this.sparseScatterRows(m, colPtr, entries, entryRow, val, g, d, accumulate, gW, null);
+    }
     return sumSq;
   },
 

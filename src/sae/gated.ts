@@ -71,8 +71,8 @@ export class GatedSae extends LinearSae {
     const { gate, code, mag } = this.gateAndCode(pre, B);
     const nGate = nnz(gate);
 
-    // Main reconstruction: x_hat, dL/dx_hat and dL/df per entry of f.
-    const { sumSq, xHat, gXhat, gVal: gF } = this.reconstructFused(code, targetOf(s), B);
+    // Main reconstruction: x_hat, dL/dx_hat, dL/df per entry of f and W_dec's gradient.
+    const { sumSq, xHat, gXhat, gVal: gF } = this.reconstructFused(code, targetOf(s), B, "", 1, grads);
     // Auxiliary reconstruction through the gate with the decoder held constant: its
     // dL/dx_aux and dL/dReLU(pi_gate) per gate entry (W_dec and b_dec get nothing from it).
     const auxHat = this.ws.float("aux_hat", B * d);
@@ -117,9 +117,7 @@ export class GatedSae extends LinearSae {
       }
     }
 
-    // W_dec from the main reconstruction, plus the penalty's d/dW_dec_j of ||W_dec_j||.
-    const tCode = this.transpose(code, "code");
-    this.k.sparseScatterRows(m, tCode.colPtr, tCode.entries, tCode.entryRow, code.val, gXhat, d, false, grads.get("W_dec")!.data, null);
+    // W_dec: the penalty's d/dW_dec_j of ||W_dec_j|| on top of the main reconstruction's.
     const rowScale = this.ws.float("l1_row_scale", m);
     for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? ((l1 / B) * gateSum[j]!) / norms[j]! : 0;
     this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);

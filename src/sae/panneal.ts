@@ -123,7 +123,7 @@ export class PAnnealSae extends ReluCodeSae {
   protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const m = this.cfg.d_sae;
     const B = s.batch;
-    const { xc, code, sumSq, xHat, gXhat, gPre } = this.reluStep(s);
+    const { xc, code, sumSq, xHat, gXhat, gPre } = this.reluStep(s, grads);
 
     const state = this.state;
     const { p, next: nextP } = this.exponents();
@@ -159,7 +159,7 @@ export class PAnnealSae extends ReluCodeSae {
         gNorm[j]! += gU * code.val[e]!;
       }
     }
-    this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
+    this.scatterGrads(code, this.transpose(code, "code"), null, gPre, xc, grads, false);
     this.addNormGrads(gNorm, norms, grads);
     this.outputGrads(gXhat, s, grads);
 

@@ -26,12 +26,13 @@ export abstract class ReluCodeSae extends LinearSae {
 
   /**
    * A training step's code and reconstruction: xc, f = ReLU(pre), and reconstructFused's
-   * sum of squared errors, x_hat, dL/dx_hat and dL/df per entry (gPre: the ReLU passes it).
+   * sum of squared errors, x_hat, dL/dx_hat and dL/df per entry (gPre: the ReLU passes it),
+   * with the reconstruction's gradient of W_dec written into `grads`.
    */
-  protected reluStep(s: TrainStep) {
+  protected reluStep(s: TrainStep, grads: ParamSet) {
     const xc = this.centered(s.x, s.batch);
     const code = this.reluCode(xc, s.batch);
-    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, targetOf(s), s.batch);
+    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, targetOf(s), s.batch, "", 1, grads);
     return { xc, code, sumSq, xHat, gXhat, gPre };
   }
 
@@ -61,7 +62,7 @@ export class ReluSae extends ReluCodeSae {
   protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const m = this.cfg.d_sae;
     const B = s.batch;
-    const { xc, code, sumSq, xHat, gXhat, gPre } = this.reluStep(s);
+    const { xc, code, sumSq, xHat, gXhat, gPre } = this.reluStep(s, grads);
     const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
     const norms = this.decoderNorms();
     // Per entry: dL/df = g . W_dec_j + (l1 / B) ||W_dec_j||; the ReLU passes it (f > 0).
@@ -75,7 +76,7 @@ export class ReluSae extends ReluCodeSae {
       gNorm[j]! += (l1 / B) * f;
       gPre[e]! += (l1 / B) * norms[j]!;
     }
-    this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
+    this.scatterGrads(code, this.transpose(code, "code"), null, gPre, xc, grads, false);
     this.addNormGrads(gNorm, norms, grads);
     this.outputGrads(gXhat, s, grads);
 

@@ -278,12 +278,14 @@ export abstract class LinearSae implements Sae {
   }
 
   /**
-   * Decode and the reconstruction loss in one fused pass: x_hat, dL/dx_hat = weight (2/B)
-   * (x_hat - x) and dL/dval = dL/dx_hat . W_dec rows per entry (each token's decoder rows
-   * are read from memory once), into workspace buffers under `name`. Returns
-   * sum ||x - x_hat||^2 (unweighted).
+   * Decode, the reconstruction loss and the decoder's backward in one fused kernel: x_hat,
+   * dL/dx_hat = weight (2/B) (x_hat - x), dL/dval = dL/dx_hat . W_dec rows per entry (into
+   * workspace buffers under `name`), and grad(W_dec) rows = sum val * dL/dx_hat, written
+   * (or added, when `accumulate`) into `grads` when given. Returns sum ||x - x_hat||^2
+   * (unweighted). The encoder's side is left to scatterGrads with a null decoder gradient.
    */
-  protected reconstructFused(code: SparseCode, x: Float32Array, batch: number, name = "", weight = 1): {
+  protected reconstructFused(code: SparseCode, x: Float32Array, batch: number, name = "", weight = 1,
+    grads: ParamSet | null = null, accumulate = false): {
     sumSq: number; xHat: Float32Array; gXhat: Float32Array; gVal: Float32Array;
   } {
     const d = this.cfg.d_in;
@@ -291,7 +293,7 @@ export abstract class LinearSae implements Sae {
     const gXhat = this.ws.float(`${name}g_xhat`, batch * d);
     const gVal = this.ws.float(`${name}code_g_val`, nnz(code));
     const sumSq = this.k.sparseReconstruct(batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec,
-      x, (2 * weight) / batch, xHat, gXhat, gVal);
+      x, (2 * weight) / batch, xHat, gXhat, gVal, grads?.get("W_dec")!.data ?? null, accumulate);
     return { sumSq, xHat, gXhat, gVal };
   }
 
@@ -314,14 +316,15 @@ export abstract class LinearSae implements Sae {
   }
 
   /**
-   * Gradients of the linear maps for one code: W_dec rows (+)= sum val * gOut, and through
-   * the encoder W_enc rows (+)= sum gPre * xc, b_enc (+)= sum gPre. Only selected rows are
-   * touched by the sums (others get zero unless accumulating).
+   * Gradients of the linear maps for one code: W_dec rows (+)= sum val * gOut (unless gOut
+   * is null: reconstructFused has done them), and through the encoder W_enc rows (+)=
+   * sum gPre * xc, b_enc (+)= sum gPre. Only selected rows are touched by the sums (others
+   * get zero unless accumulating).
    */
-  protected scatterGrads(code: SparseCode, t: Transposed, gOut: Float32Array, gPre: Float32Array,
+  protected scatterGrads(code: SparseCode, t: Transposed, gOut: Float32Array | null, gPre: Float32Array,
     xc: Float32Array, grads: ParamSet, accumulate: boolean): void {
     const { d_in: d, d_sae: m } = this.cfg;
-    this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, code.val, gOut, d, accumulate,
+    if (gOut) this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, code.val, gOut, d, accumulate,
       grads.get("W_dec")!.data, null);
     this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, gPre, xc, d, accumulate,
       grads.get("W_enc")!.data, grads.get("b_enc")!.data);

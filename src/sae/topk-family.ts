@@ -19,9 +19,9 @@ export abstract class TopKFamilySae extends LinearSae {
 
   /**
    * The standard backward of a selected code: g_val = dL/dx_hat . W_dec rows (computed here
-   * unless given), passed to the pre-activation where the activation is the identity
-   * (every entry in Abs/Value mode, entries > 0 after the ReLU), then scattered into W_dec,
-   * W_enc and b_enc.
+   * unless given by reconstructFused, which has then written W_dec's gradient too), passed
+   * to the pre-activation where the activation is the identity (every entry in Abs/Value
+   * mode, entries > 0 after the ReLU), then scattered into W_enc and b_enc (and W_dec).
    */
   protected backwardCode(code: SparseCode, gXhat: Float32Array, xc: Float32Array, mode: SelectMode,
     grads: ParamSet, accumulate: boolean, name = "code", gVal?: Float32Array): Float32Array {
@@ -29,7 +29,7 @@ export abstract class TopKFamilySae extends LinearSae {
     if (mode === SelectMode.Relu) {
       for (let e = 0; e < gPre.length; e++) if (!(code.val[e]! > 0)) gPre[e] = 0;
     }
-    this.scatterGrads(code, this.transpose(code, name), gXhat, gPre, xc, grads, accumulate);
+    this.scatterGrads(code, this.transpose(code, name), gVal ? null : gXhat, gPre, xc, grads, accumulate);
     return gPre;
   }
 
@@ -41,7 +41,7 @@ export abstract class TopKFamilySae extends LinearSae {
    */
   protected finishStep(code: SparseCode, pre: Float32Array, xc: Float32Array, s: TrainStep, grads: ParamSet,
     mode: SelectMode, opts: AuxKOptions, multiK = 0): StepStats {
-    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, targetOf(s), s.batch);
+    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, targetOf(s), s.batch, "", 1, grads);
     this.backwardCode(code, gXhat, xc, mode, grads, false, "code", gVal);
     const aux = this.auxK(opts, s.auxTarget ?? targetOf(s), xHat, pre, xc, s.batch, s.dead, mode, grads);
     const multi = multiK > 0 ? this.multiTopK(multiK, pre, xc, s, gXhat, mode, grads) : 0;
@@ -59,7 +59,7 @@ export abstract class TopKFamilySae extends LinearSae {
     mode: SelectMode, grads: ParamSet): number {
     const B = s.batch;
     const wide = this.selectTopK(pre, B, multiK, mode, this.b_enc, "multi");
-    const r = this.reconstructFused(wide, targetOf(s), B, "multi_", 1 / 8);
+    const r = this.reconstructFused(wide, targetOf(s), B, "multi_", 1 / 8, grads, true);
     this.backwardCode(wide, r.gXhat, xc, mode, grads, true, "multi", r.gVal);
     this.k.addScaledRows(gXhat, r.gXhat, B, this.cfg.d_in, this.ws.float("multi_ones", B).fill(1));
     return r.sumSq / 8 / B;

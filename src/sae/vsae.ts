@@ -74,7 +74,7 @@ export class VariationalSae extends TopKFamilySae {
     const sumMuSq = this.k.sampleLatents(pre, B, m, b_enc, reluMu, logvar?.value ?? null, 1, s.seed, s.step >>> 0, z);
     const code = this.selectTopK(z, B, this.cfg.k, this.trainMode, null);
     // x_hat, dL/dx_hat and dL/dz at the selected entries; then to pre through z = mu + ...
-    const { sumSq, xHat, gXhat, gVal: gZ } = this.reconstructFused(code, targetOf(s), B);
+    const { sumSq, xHat, gXhat, gVal: gZ } = this.reconstructFused(code, targetOf(s), B, "", 1, grads);
     const n = nnz(code);
     const gPre = this.ws.float("g_pre", n);
     const gLv = learned ? this.ws.float("g_lv", n) : null;
@@ -105,7 +105,7 @@ export class VariationalSae extends TopKFamilySae {
       }
     }
     const t = this.transpose(code, "code");
-    this.scatterGrads(code, t, gXhat, gPre, xc, grads, false);
+    this.scatterGrads(code, t, null, gPre, xc, grads, false);
 
     let kl: number;
     if (scope === "active") {

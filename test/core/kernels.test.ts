@@ -569,6 +569,14 @@ describe("sparse codes", () => {
         expect(maxAbsDiff(r1.xHat, r2.xHat), label).toBeLessThan(1e-5 * (1 + maxAbs(r2.xHat)));
         expect(maxAbsDiff(r1.g, r2.g), label).toBeLessThan(1e-5 * (1 + maxAbs(r2.g)));
         expect(maxAbsDiff(r1.dval, r2.dval), label).toBeLessThan(1e-4 * (1 + maxAbs(r2.dval)));
+        // With the decoder's gradient: every row written (unselected ones zeroed), or added to.
+        for (const accumulate of [false, true]) {
+          const gW1 = randn(rng, m * d), gW2 = gW1.slice();
+          native.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, r1.xHat, r1.g, r1.dval, gW1, accumulate);
+          ref.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, r2.xHat, r2.g, r2.dval, gW2, accumulate);
+          expect(maxAbsDiff(gW1, gW2), `${label} accumulate=${accumulate}`).toBeLessThan(1e-4 * (1 + maxAbs(gW2)));
+          expect(maxAbsDiff(r1.dval, r2.dval), label).toBeLessThan(1e-4 * (1 + maxAbs(r2.dval)));
+        }
 
         const t1 = { colPtr: new Int32Array(m + 1), entries: new Int32Array(nnz), entryRow: new Int32Array(nnz) };
         const t2 = { colPtr: new Int32Array(m + 1), entries: new Int32Array(nnz), entryRow: new Int32Array(nnz) };
@@ -605,12 +613,14 @@ describe("sparse codes", () => {
         K.sparseRowDots(batch, rowPtr, idx, X, W, d, dots);
         const xHat = new Float32Array(batch * d), g = new Float32Array(batch * d), dval = new Float32Array(nnz);
         const sumSq = K.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, xHat, g, dval);
+        const gW = randn(new Rng(5), m * d);
+        K.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, xHat, g, dval, gW, true);
         const colPtr = new Int32Array(m + 1), entries = new Int32Array(nnz), entryRow = new Int32Array(nnz);
         K.sparseTranspose(batch, rowPtr, idx, m, colPtr, entries, entryRow);
         const scattered = randn(new Rng(3), m * d), sums = randn(new Rng(4), m), added = scattered.slice(), addedSums = sums.slice();
         K.sparseScatterRows(m, colPtr, entries, entryRow, val, X, d, false, scattered, sums);
         K.sparseScatterRows(m, colPtr, entries, entryRow, val, X, d, true, added, addedSums);
-        return { decoded, noBias, dots, xHat, g, dval, sumSq, scattered, sums, added, addedSums };
+        return { decoded, noBias, dots, xHat, g, dval, sumSq, gW, scattered, sums, added, addedSums };
       };
       expect(run(typescriptKernels), label).toEqual(run(ref));
     }
@@ -643,6 +653,36 @@ describe("sparse codes", () => {
         ref.sparseScatterRows(m, colPtr, entries, entryRow, val, X, d, false, want, null);
         expect(maxAbsDiff(one.out, want)).toBeLessThan(1e-4);
         for (const threads of [2, 3]) expect(at(threads), `batch=${batch} m=${m} threads=${threads}`).toEqual(one);
+      } finally {
+        native.setThreads(availableParallelism());
+      }
+    }
+  });
+
+  it("the fused reconstruction gives the same bits on any thread count, and its decoder gradient is the scatter's", () => {
+    // Threads split the decode by tokens and the backward by latents; each token sums its
+    // terms in latent order and each latent its entries in token order, whatever the split.
+    const rng = new Rng(23);
+    for (const [batch, m, d, perRow] of [[700, 900, 100, 30], [50, 7, 33, 7], [3, 5000, 16, 4]] as const) {
+      const { rowPtr, idx, val } = randomCsr(rng, batch, m, perRow);
+      const nnz = idx.length;
+      const W = randn(rng, m * d), bias = randn(rng, d), X = randn(rng, batch * d);
+      const at = (threads: number) => {
+        native.setThreads(threads);
+        const xHat = new Float32Array(batch * d), g = new Float32Array(batch * d), dval = new Float32Array(nnz);
+        const gW = new Float32Array(m * d).fill(NaN);
+        const sumSq = native.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, xHat, g, dval, gW, false);
+        return { xHat, g, dval, gW, sumSq };
+      };
+      try {
+        const one = at(1);
+        for (const threads of [2, 3]) expect(at(threads), `batch=${batch} m=${m} threads=${threads}`).toEqual(one);
+        // The same sums as scattering g by the code's transpose, row for row.
+        const colPtr = new Int32Array(m + 1), entries = new Int32Array(nnz), entryRow = new Int32Array(nnz);
+        native.sparseTranspose(batch, rowPtr, idx, m, colPtr, entries, entryRow);
+        const scattered = new Float32Array(m * d);
+        native.sparseScatterRows(m, colPtr, entries, entryRow, val, one.g, d, false, scattered, null);
+        expect(maxAbsDiff(one.gW, scattered)).toBeLessThan(1e-5 * (1 + maxAbs(scattered)));
       } finally {
         native.setThreads(availableParallelism());
       }
