@@ -394,7 +394,8 @@ describe("topk", () => {
   it("long rows (the sampled-threshold path) and its fallback on sorted rows match exactly", () => {
     const rng = new Rng(11);
     forEachIsa((isa) => {
-      for (const [m, k] of [[4096, 64], [2048, 1], [5000, 100], [1000, 3]] as const) {
+      // k up to half the row (AuxK's selection among a few thousand dead latents) too.
+      for (const [m, k] of [[4096, 64], [2048, 1], [5000, 100], [1000, 3], [3000, 256], [1000, 500], [777, 300]] as const) {
         const batch = 6;
         const x = randn(rng, batch * m);
         // Row 1 ascending and row 2 descending: the prefix sample misjudges the threshold
@@ -415,7 +416,7 @@ describe("topk", () => {
   it("rows that drift from one to the next (each row's threshold is tried on the next) stay exact", () => {
     const rng = new Rng(12);
     forEachIsa((isa) => {
-      for (const [m, k] of [[4096, 64], [5000, 100], [2048, 16]] as const) {
+      for (const [m, k] of [[4096, 64], [5000, 100], [2048, 16], [3000, 256]] as const) {
         // One chunk of rows in order: shifted far down (the previous threshold admits too
         // few), far up (too many to hold), a little up (many more than needed, within
         // bounds), scaled, and tied.
