@@ -540,6 +540,23 @@ void AddRowVector(const Napi::CallbackInfo& info) {
   add_row_vector(X.data, rows, cols, bias.data);
 }
 
+void GatherColumns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto X = f32(info, 0, "X");
+  long rows = count(info, 1, "rows"), cols = count(info, 2, "cols");
+  auto pick = i32(info, 3, "pick");
+  long n = count(info, 4, "n");
+  auto out = f32(info, 5, "out");
+  need(env, X, double(rows) * cols, "X");
+  need(env, pick, n, "pick");
+  need(env, out, double(rows) * n, "out");
+  for (long i = 0; i < n; i++)
+    if (pick.data[i] < 0 || pick.data[i] >= cols)
+      throw Napi::RangeError::New(env, "gatherColumns: pick[" + std::to_string(i) + "] = " + std::to_string(pick.data[i]) +
+                                           " is outside [0, " + std::to_string(cols) + ")");
+  gather_columns(X.data, rows, cols, pick.data, n, out.data);
+}
+
 // ------------------------------------------------------------------ transformer blocks
 void LayerNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -774,6 +791,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("removeParallelComponent", Napi::Function::New(env, RemoveParallelComponent));
   exports.Set("colSums", Napi::Function::New(env, ColSums));
   exports.Set("addRowVector", Napi::Function::New(env, AddRowVector));
+  exports.Set("gatherColumns", Napi::Function::New(env, GatherColumns));
   return exports;
 }
 

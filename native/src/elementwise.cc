@@ -254,4 +254,14 @@ void add_row_vector(float* X, long rows, long cols, const float* bias) {
   parallel_chunks(rows, 256, [&](long r0, long r1) { add_row_vector_rows(X, r0, r1, cols, bias); });
 }
 
+void gather_columns(const float* X, long rows, long cols, const int32_t* pick, long n, float* out) {
+  parallel_chunks(rows, 64, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+      const float* x = X + r * cols;
+      float* o = out + r * n;
+      for (long i = 0; i < n; i++) o[i] = x[pick[i]];
+    }
+  });
+}
+
 }  // namespace saekit

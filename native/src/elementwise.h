@@ -3,6 +3,8 @@
 // than float rounding of the inputs allows.
 #pragma once
 
+#include <cstdint>
+
 namespace saekit {
 
 // Adam (PyTorch's formulation), in place on n parameters:
@@ -52,5 +54,9 @@ void bias_act(const float* x, long batch, long m, const float* bias, bool relu, 
 
 // X[r] += bias for every row.
 void add_row_vector(float* X, long rows, long cols, const float* bias);
+
+// out[r, i] = X[r, pick[i]] for i < n (X [rows, cols], out [rows, n]): a block of chosen
+// columns, such as the pre-activations of an SAE's dead latents that AuxK selects among.
+void gather_columns(const float* X, long rows, long cols, const int32_t* pick, long n, float* out);
 
 }  // namespace saekit

@@ -13,6 +13,13 @@ namespace {
 // for the row kPrefetch entries ahead keeps several row fetches in flight.
 constexpr int32_t kPrefetch = 4;
 
+// sparse_reconstruct goes token by token while the W rows a code uses take at most this
+// many bytes (a quarter of a typical L3: they stay cached between the tokens that share
+// them), latent by latent beyond. At 4096 tokens, k = 64, d = 512: 16384 latents (32 MB of
+// rows) reconstruct in 20 ms latent by latent against 27 token by token; AuxK's 1M entries
+// over 3000 dead latents (6 MB) the other way round.
+constexpr double kTokenMajorBytes = 8e6;
+
 inline void prefetch_row(const float* row, long d) {
   for (long c = 0; c < d; c += 16) __builtin_prefetch(row + c, 0, 3);
 }
@@ -62,6 +69,41 @@ SAEKIT_MULTIVERSION(void, row_dots,
                     (long b0, long b1, const int32_t* row_ptr, const int32_t* idx,
                      const float* G, const float* W, long d, float* out),
                     (b0, b1, row_ptr, idx, G, W, d, out))
+
+// The reconstruction token by token (tokens [b0, b1)): each token's W rows are fetched
+// once for the decode and re-read from cache for the dots. Each token's squared error into sq[b].
+SAEKIT_BODY void reconstruct_rows_body(long b0, long b1, const int32_t* row_ptr,
+                                       const int32_t* idx, const float* val, const float* W,
+                                       long d, const float* bias, const float* x, float scale,
+                                       float* x_hat, float* g, float* dval, double* sq) {
+  for (long b = b0; b < b1; b++) {
+    float* o = x_hat + b * d;
+    decode_row(row_ptr[b], row_ptr[b + 1], row_ptr[b1], idx, val, W, d, bias, o);
+    const float* xb = x + b * d;
+    float* gb = g + b * d;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (long c = 0; c < d; c++) {
+      float diff = o[c] - xb[c];
+      s += diff * diff;
+      gb[c] = scale * diff;
+    }
+    sq[b] = s;
+    // The token's W rows were just read: the dots hit cache.
+    for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
+      const float* w = W + static_cast<long>(idx[e]) * d;
+      float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+      for (long c = 0; c < d; c++) dot += gb[c] * w[c];
+      dval[e] = dot;
+    }
+  }
+}
+SAEKIT_MULTIVERSION(void, reconstruct_rows,
+                    (long b0, long b1, const int32_t* row_ptr, const int32_t* idx, const float* val,
+                     const float* W, long d, const float* bias, const float* x, float scale,
+                     float* x_hat, float* g, float* dval, double* sq),
+                    (b0, b1, row_ptr, idx, val, W, d, bias, x, scale, x_hat, g, dval, sq))
 
 // A code in latent-major order, gathered once so the per-latent loops stream contiguous
 // arrays: latent r's entries are p in [col_ptr[r], col_ptr[r+1]), ascending by token, with
@@ -141,8 +183,9 @@ SAEKIT_MULTIVERSION(void, decode_latent_major,
                      float scale, float* x_hat, float* g, double* sq),
                     (b0, b1, m, col_ptr, row, val, W, d, bias, x, scale, x_hat, g, sq))
 
-// For latents [r0, r1): dval[entry[p]] = G[row[p]] . W[r], and when gW is given the
-// gradient of W's rows, gW[r] (+)= sum_p val[p] G[row[p]], from the same gathered G rows.
+// For latents [r0, r1): dval[entry[p]] = G[row[p]] . W[r] (unless dval is null), and when gW
+// is given the gradient of W's rows, gW[r] (+)= sum_p val[p] G[row[p]], from the same
+// gathered G rows.
 // W's row and gW's row stay in L1 while the tokens' gradient rows stream past.
 SAEKIT_BODY void backward_latent_major_body(long r0, long r1, const int32_t* col_ptr, const int32_t* row,
                                             const int32_t* entry, const float* val, const float* G,
@@ -157,9 +200,14 @@ SAEKIT_BODY void backward_latent_major_body(long r0, long r1, const int32_t* col
     for (int32_t p = col_ptr[r]; p < col_ptr[r + 1]; p++) {
       if (p + kPrefetch < end) prefetch_row(G + static_cast<long>(row[p + kPrefetch]) * d, d);
       const float* gb = G + static_cast<long>(row[p]) * d;
+      const float v = val[p];
+      if (!dval) {
+#pragma omp simd
+        for (long c = 0; c < d; c++) o[c] += v * gb[c];
+        continue;
+      }
       float s = 0.0f;
       if (o) {
-        const float v = val[p];
 #pragma omp simd reduction(+ : s)
         for (long c = 0; c < d; c++) {
           s += gb[c] * w[c];
@@ -221,16 +269,33 @@ double sparse_reconstruct(long batch, long m, const int32_t* row_ptr, const int3
                           const float* val, const float* W, long d, const float* bias,
                           const float* x, float scale, float* x_hat, float* g, float* dval,
                           float* gW, bool accumulate) {
-  const LatentMajor t = latent_major(batch, row_ptr, idx, val, m);
+  // Token by token, each token gathers its W rows; latent by latent, each latent gathers its
+  // tokens' rows. The first wins while the W rows in use stay in cache (AuxK's few dead
+  // latents, small dictionaries), the second once they do not (a 16384-latent TopK code).
+  const int32_t nnz = row_ptr[batch];
+  std::vector<uint8_t> used(m, 0);
+  long distinct = 0;
+  for (int32_t e = 0; e < nnz; e++) distinct += used[idx[e]] ? 0 : (used[idx[e]] = 1);
+  const bool by_latent = double(distinct) * d * sizeof(float) > kTokenMajorBytes;
+  LatentMajor t;
+  if (by_latent || gW) t = latent_major(batch, row_ptr, idx, val, m);
   std::vector<double> sq(batch);
-  parallel_range(batch, 64, [&](long b0, long b1) {
-    decode_latent_major(b0, b1, m, t.col_ptr.data(), t.row.data(), t.val.data(), W, d, bias, x, scale,
-                        x_hat, g, sq.data());
-  });
-  parallel_chunks(m, 256, [&](long r0, long r1) {
-    backward_latent_major(r0, r1, t.col_ptr.data(), t.row.data(), t.entry.data(), t.val.data(), g, W, d, dval,
-                          gW, accumulate);
-  });
+  if (by_latent) {
+    parallel_range(batch, 64, [&](long b0, long b1) {
+      decode_latent_major(b0, b1, m, t.col_ptr.data(), t.row.data(), t.val.data(), W, d, bias, x, scale,
+                          x_hat, g, sq.data());
+    });
+  } else {
+    parallel_chunks(batch, 64, [&](long b0, long b1) {
+      reconstruct_rows(b0, b1, row_ptr, idx, val, W, d, bias, x, scale, x_hat, g, dval, sq.data());
+    });
+  }
+  if (by_latent || gW) {
+    parallel_chunks(m, 256, [&](long r0, long r1) {
+      backward_latent_major(r0, r1, t.col_ptr.data(), t.row.data(), t.entry.data(), t.val.data(), g, W, d,
+                            by_latent ? dval : nullptr, gW, accumulate);
+    });
+  }
   // Summed in token order: the total does not depend on the thread count.
   double total = 0;
   for (double v : sq) total += v;

@@ -22,9 +22,11 @@ void sparse_row_dots(long batch, const int32_t* row_ptr, const int32_t* idx, con
 //   dval[e] = g[b] . W[idx[e]];   returns sum_b ||x_hat[b] - x[b]||^2;
 // and, when gW is not null, W's gradient gW[r] (+)= sum over r's entries of val[e] g[b(e)]
 // (every row written, zero where no entry selects it, unless accumulate).
-// The products run latent by latent over the code's transpose, so each W row is read
-// from memory about once per thread instead of once per token that selected it; a token's
-// x_hat sums its terms in ascending latent order.
+// When the W rows the code uses are too many to stay cached (over 8 MB), the products run
+// latent by latent over the code's transpose, so each W row is read from memory about once
+// per thread instead of once per token that selected it (a token's x_hat then sums its
+// terms in ascending latent order); otherwise token by token, each token's rows fetched
+// once for the decode and the dots. Either way the results do not depend on the threads.
 double sparse_reconstruct(long batch, long m, const int32_t* row_ptr, const int32_t* idx,
                           const float* val, const float* W, long d, const float* bias,
                           const float* x, float scale, float* x_hat, float* g, float* dval,

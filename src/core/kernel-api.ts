@@ -190,6 +190,8 @@ export interface Kernels {
   colSums(X: Float32Array, rows: number, cols: number, out: Float32Array, accumulate: boolean): void;
   /** X[r] += bias. */
   addRowVector(X: Float32Array, rows: number, cols: number, bias: Float32Array): void;
+  /** out[r, i] = X[r, pick[i]] for i < n: a block of chosen columns (each in [0, cols)). */
+  gatherColumns(X: Float32Array, rows: number, cols: number, pick: Int32Array, n: number, out: Float32Array): void;
 
   // ---- transformer blocks (language models run in-process)
 

@@ -425,6 +425,15 @@ export const referenceKernels: Kernels = Object.freeze({
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) X[r * cols + c]! += bias[c]!;
   },
 
+  gatherColumns(X: Float32Array, rows: number, cols: number, pick: Int32Array, n: number, out: Float32Array): void {
+    need(X, rows * cols, "X");
+    need(out, rows * n, "out");
+    for (let i = 0; i < n; i++) {
+      if (!(pick[i]! >= 0 && pick[i]! < cols)) throw new RangeError(`gatherColumns: pick[${i}] = ${pick[i]} is outside [0, ${cols})`);
+    }
+    for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) out[r * n + i] = X[r * cols + pick[i]!]!;
+  },
+
   layerNorm(x: Float32Array, rows: number, d: number, w: Float32Array, b: Float32Array | null,
     eps: number, out: Float32Array): void {
     for (let r = 0; r < rows; r++) {

@@ -543,7 +543,8 @@ describe("sparse codes", () => {
   it("decode, row dots, fused reconstruction, transpose and scatter match the reference (odd d, empty rows)", () => {
     const rng = new Rng(7);
     forEachIsa((isa) => {
-      for (const [batch, m, d, perRow] of [[1, 1, 1, 1], [10, 37, 19, 5], [64, 300, 64, 16], [33, 1000, 129, 64]] as const) {
+      // The last shape's code uses over 8 MB of W rows: its reconstruction goes latent by latent.
+      for (const [batch, m, d, perRow] of [[1, 1, 1, 1], [10, 37, 19, 5], [64, 300, 64, 16], [33, 1000, 129, 64], [150, 5000, 512, 40]] as const) {
         const { rowPtr, idx, val } = randomCsr(rng, batch, m, perRow);
         const nnz = idx.length;
         const W = randn(rng, m * d);
@@ -664,7 +665,8 @@ describe("sparse codes", () => {
     // Threads split the decode by tokens and the backward by latents; each token sums its
     // terms in latent order and each latent its entries in token order, whatever the split.
     const rng = new Rng(23);
-    for (const [batch, m, d, perRow] of [[700, 900, 100, 30], [50, 7, 33, 7], [3, 5000, 16, 4]] as const) {
+    // Token by token (small dictionaries) and latent by latent (over 8 MB of W rows in use).
+    for (const [batch, m, d, perRow] of [[700, 900, 100, 30], [50, 7, 33, 7], [3, 5000, 16, 4], [300, 5000, 512, 40]] as const) {
       const { rowPtr, idx, val } = randomCsr(rng, batch, m, perRow);
       const nnz = idx.length;
       const W = randn(rng, m * d), bias = randn(rng, d), X = randn(rng, batch * d);
@@ -675,9 +677,17 @@ describe("sparse codes", () => {
         const sumSq = native.sparseReconstruct(batch, rowPtr, idx, val, W, d, bias, X, 0.5, xHat, g, dval, gW, false);
         return { xHat, g, dval, gW, sumSq };
       };
+      // Bit for bit (compared as bytes: toEqual walks millions of elements slowly).
+      const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
       try {
         const one = at(1);
-        for (const threads of [2, 3]) expect(at(threads), `batch=${batch} m=${m} threads=${threads}`).toEqual(one);
+        for (const threads of [2, 3]) {
+          const other = at(threads);
+          for (const name of ["xHat", "g", "dval", "gW"] as const) {
+            expect(bytes(other[name]).equals(bytes(one[name])), `${name} batch=${batch} m=${m} threads=${threads}`).toBe(true);
+          }
+          expect(other.sumSq).toBe(one.sumSq);
+        }
         // The same sums as scattering g by the code's transpose, row for row.
         const colPtr = new Int32Array(m + 1), entries = new Int32Array(nnz), entryRow = new Int32Array(nnz);
         native.sparseTranspose(batch, rowPtr, idx, m, colPtr, entries, entryRow);
@@ -687,6 +697,23 @@ describe("sparse codes", () => {
       } finally {
         native.setThreads(availableParallelism());
       }
+    }
+  });
+
+  it("gathers chosen columns as the reference does, and refuses columns out of range", () => {
+    const rng = new Rng(29);
+    for (const [rows, cols, n] of [[1, 1, 1], [300, 1000, 37], [70, 16, 16]] as const) {
+      const X = randn(rng, rows * cols);
+      const pick = Int32Array.from({ length: n }, (_, i) => (i * 7919 + 3) % cols);
+      const a = new Float32Array(rows * n), b = new Float32Array(rows * n);
+      native.gatherColumns(X, rows, cols, pick, n, a);
+      ref.gatherColumns(X, rows, cols, pick, n, b);
+      expect(a).toEqual(b);
+      expect(a[n - 1]).toBe(X[pick[n - 1]!]);
+    }
+    for (const K of [native, ref]) {
+      expect(() => K.gatherColumns(new Float32Array(6), 2, 3, Int32Array.from([0, 3]), 2, new Float32Array(4)))
+        .toThrow(/gatherColumns: pick\[1\] = 3 is outside \[0, 3\)/);
     }
   });
 

@@ -37,10 +37,16 @@ function batch(seed = 7): Float32Array {
 }
 
 const someDead = () => Uint8Array.from({ length: M }, (_, j) => (j % 3 === 0 ? 1 : 0));
+const allDead = () => new Uint8Array(M).fill(1);
 
-const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigInput["architecture"] }, boolean]> = [
+// The third element: which latents are dead (AuxK's); true is someDead's four.
+const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigInput["architecture"] }, boolean | "all"]> = [
   ["topk", { architecture: "topk", k: 3 }, false],
   ["topk + AuxK", { architecture: "topk", k: 3, aux_k: 2, aux_alpha: 0.5 }, true],
+  // AuxK's three paths: dense products (above), every dead latent selected, sparse kernels.
+  ["topk + AuxK selecting every dead latent", { architecture: "topk", k: 3, aux_k: 4, aux_alpha: 0.5 }, true],
+  ["topk + AuxK among many dead latents (the sparse kernels)", { architecture: "topk", k: 3, aux_k: 2, aux_alpha: 0.5 }, "all"],
+  ["abstopk + AuxK among many dead latents (the sparse kernels)", { architecture: "abstopk", k: 3, aux_k: 2, aux_alpha: 0.5 }, "all"],
   ["topk without b_dec on input", { architecture: "topk", k: 3, apply_b_dec_to_input: false }, false],
   ["topk + Multi-TopK + AuxK", { architecture: "topk", k: 2, multi_topk: true, aux_k: 2, aux_alpha: 0.5 }, true],
   ["topk groupmax (sparsify) + AuxK", { architecture: "topk", k: 3, activation: "groupmax", aux_k: 2, aux_alpha: 0.5 }, true],
@@ -84,7 +90,7 @@ describe("gradient check (float64 finite differences)", () => {
       const sae = randomSae({ ...extra, ...input });
       const skip = sae instanceof JumpReluSae ? ["log_threshold"] : [];
       const target = suffix ? batch(13) : undefined;
-      const r = gradCheck(sae, { x: batch(), batch: BATCH, step: 5, seed: 3, dead: withDead ? someDead() : null, target }, { skip });
+      const r = gradCheck(sae, { x: batch(), batch: BATCH, step: 5, seed: 3, dead: withDead === "all" ? allDead() : withDead ? someDead() : null, target }, { skip });
       expectGradientsMatch(r, label);
       // The check must exercise something: the reconstruction gradients are not zero.
       expect(r.errors.W_dec!.fdNorm).toBeGreaterThan(1e-3);
