@@ -77,7 +77,8 @@ export class JumpReluSae extends LinearSae {
     code.rowPtr[B] = n;
 
     const xHat = this.decodeCode(code);
-    const { sumSq, gXhat } = this.reconstruction(targetOf(s), xHat, B);
+    const y = s.targetFromReconstruction ? s.targetFromReconstruction(xHat) : targetOf(s);
+    const { sumSq, gXhat } = this.reconstruction(y, xHat, B);
     // dL/df for every candidate (active or within the band below theta).
     const gF = this.codeGrad(cand, gXhat, "cand_g");
     const l0 = this.cfg.l0_coefficient * warmup(s.step, this.cfg.l0_warmup_steps);

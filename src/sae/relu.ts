@@ -7,7 +7,7 @@
  */
 import type { ReluConfig } from "./config.js";
 import { warmup } from "./config.js";
-import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 
 /**
@@ -32,7 +32,7 @@ export abstract class ReluCodeSae extends LinearSae {
   protected reluStep(s: TrainStep, grads: ParamSet) {
     const xc = this.centered(s.x, s.batch);
     const code = this.reluCode(xc, s.batch);
-    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, targetOf(s), s.batch, "", 1, grads);
+    const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, this.reconstructionTarget(s, code), s.batch, "", 1, grads);
     return { xc, code, sumSq, xHat, gXhat, gPre };
   }
 

@@ -68,6 +68,13 @@ export interface TrainStep {
    * (core.ts): AuxK still learns to explain the true residual, as sparsify's does.
    */
   auxTarget?: Float32Array;
+  /**
+   * End-to-end training (core.ts): the target is a stand-in made from this step's own
+   * reconstruction, so the step calls this once with x_hat [batch, d_in] (a workspace
+   * buffer, valid only during the call) as soon as its code is decoded, and reconstructs
+   * what it returns instead of `target`. The architectures end-to-end training takes call it.
+   */
+  targetFromReconstruction?: (xHat: Float32Array) => Float32Array;
 }
 
 /** The reconstruction target of a step: its target, or x for a plain SAE. */
@@ -183,6 +190,7 @@ export abstract class LinearSae implements Sae {
   lossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
     const W_skip = this.W_skip;
     if (!W_skip) return this.sparseLossAndGrad(s, grads);
+    if (s.targetFromReconstruction) throw new Error("end-to-end training does not take a skip connection");
     const d = this.cfg.d_in;
     const n = s.batch * d;
     // rest = target - x W_skip^T: what the code reconstructs. W_skip's gradient is added by
@@ -250,6 +258,14 @@ export abstract class LinearSae implements Sae {
       denormalizeRows(out, code.batch, d, rowStats(mode, x!, code.batch, d));
     }
     return out;
+  }
+
+  /**
+   * What a training step's code reconstructs: targetOf(s), or in an end-to-end step the
+   * stand-in made from this code's own x_hat, decoded here for it.
+   */
+  protected reconstructionTarget(s: TrainStep, code: SparseCode): Float32Array {
+    return s.targetFromReconstruction ? s.targetFromReconstruction(this.decodeCode(code)) : targetOf(s);
   }
 
   /** W_dec^T f + b_dec: the code's part of x_hat (all of it without a skip connection). */

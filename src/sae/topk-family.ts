@@ -41,9 +41,10 @@ export abstract class TopKFamilySae extends LinearSae {
    */
   protected finishStep(code: SparseCode, pre: Float32Array, xc: Float32Array, s: TrainStep, grads: ParamSet,
     mode: SelectMode, opts: AuxKOptions, multiK = 0): StepStats {
-    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, targetOf(s), s.batch, "", 1, grads);
+    const target = this.reconstructionTarget(s, code);
+    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, target, s.batch, "", 1, grads);
     this.backwardCode(code, gXhat, xc, mode, grads, false, "code", gVal);
-    const aux = this.auxK(opts, s.auxTarget ?? targetOf(s), xHat, pre, xc, s.batch, s.dead, mode, grads);
+    const aux = this.auxK(opts, s.auxTarget ?? target, xHat, pre, xc, s.batch, s.dead, mode, grads);
     const multi = multiK > 0 ? this.multiTopK(multiK, pre, xc, s, gXhat, mode, grads) : 0;
     this.outputGrads(gXhat, s, grads);
     const mse = sumSq / s.batch;

@@ -20,7 +20,7 @@ import { SelectMode } from "../core/kernels.js";
 import { Tensor } from "../core/tensor.js";
 import type { VsaeConfig } from "./config.js";
 import { warmup } from "./config.js";
-import { type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
+import type { ParamSet, StepStats, TrainStep } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 import { TopKFamilySae } from "./topk-family.js";
 
@@ -74,7 +74,8 @@ export class VariationalSae extends TopKFamilySae {
     const sumMuSq = this.k.sampleLatents(pre, B, m, b_enc, reluMu, logvar?.value ?? null, 1, s.seed, s.step >>> 0, z);
     const code = this.selectTopK(z, B, this.cfg.k, this.trainMode, null);
     // x_hat, dL/dx_hat and dL/dz at the selected entries; then to pre through z = mu + ...
-    const { sumSq, xHat, gXhat, gVal: gZ } = this.reconstructFused(code, targetOf(s), B, "", 1, grads);
+    const target = this.reconstructionTarget(s, code);
+    const { sumSq, xHat, gXhat, gVal: gZ } = this.reconstructFused(code, target, B, "", 1, grads);
     const n = nnz(code);
     const gPre = this.ws.float("g_pre", n);
     const gLv = learned ? this.ws.float("g_lv", n) : null;
@@ -117,7 +118,7 @@ export class VariationalSae extends TopKFamilySae {
     }
     if (gLv && logvar) this.logVarianceGrads(code, t, gLv, logvar, xc, B, scope === "all" ? a / B : 0, grads);
 
-    const aux = this.auxK(this.cfg, s.auxTarget ?? targetOf(s), xHat, pre, xc, B, s.dead, this.inferMode, grads);
+    const aux = this.auxK(this.cfg, s.auxTarget ?? target, xHat, pre, xc, B, s.dead, this.inferMode, grads);
     this.outputGrads(gXhat, s, grads);
     if (learned && this.cfg.apply_b_dec_to_input) {
       // b_dec also reaches logvar through W_logvar (when subtracted from the input): -W_logvar^T grad(b_logvar).

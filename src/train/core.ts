@@ -99,8 +99,6 @@ export class TrainingCore {
   /** Latents counted dead at the start of the last step. */
   readonly dead: Uint8Array;
   private readonly fired: Uint8Array;
-  /** Gradients of the first, x_hat-finding pass of an end-to-end step (discarded). */
-  private scratch: ParamSet | undefined;
 
   constructor(readonly sae: Sae, readonly optimizer: Optimizer, readonly o: CoreOptions,
     /** Per latent, tokens since it last fired (checkpoints save it). */
@@ -126,7 +124,7 @@ export class TrainingCore {
     const kNow = decay && "k" in sae.cfg ? decayedK(decay.from, sae.cfg.k, decay.steps, step) : undefined;
     const s: TrainStep = { x, batch, step, seed: this.o.seed, dead, target, ...(kNow !== undefined ? { k: kNow } : {}) };
     const downstream = this.o.downstream;
-    const stats = downstream ? endToEndLossAndGrad(sae, s, downstream, grads, this.scratch ??= zerosLike(sae.params)) : sae.lossAndGrad(s, grads);
+    const stats = downstream ? endToEndLossAndGrad(sae, s, downstream, grads) : sae.lossAndGrad(s, grads);
     if (!Number.isFinite(stats.loss)) {
       throw new Error(`the loss became ${stats.loss} at step ${step}; lower the learning rate or normalise the inputs`);
     }
@@ -153,19 +151,24 @@ export class TrainingCore {
  * (2 / B)(x_hat - y); with the stand-in target
  *   y = x_hat - (B / 2) g,   g = d (model loss) / d x_hat,
  * that is g itself, and the SAE's own backward carries the model's gradient to its
- * weights. A first pass (its gradients into `scratch`, discarded) finds x_hat, the same
- * one the second computes: a step's noise and selections are fixed by its inputs. AuxK
+ * weights. The step makes the stand-in as soon as its code is decoded
+ * (TrainStep.targetFromReconstruction), so the encoder and its selection run once. AuxK
  * still fits the true residual x - x_hat. The stand-in is float32, so the gradient the SAE
  * sees carries a rounding error of about 6e-8 |x_hat| per element (relative to g's own
  * size, small unless activations are large and the model's gradient tiny).
  */
-export function endToEndLossAndGrad(sae: Sae, s: TrainStep, downstream: Downstream, grads: ParamSet, scratch: ParamSet): StepStats {
+export function endToEndLossAndGrad(sae: Sae, s: TrainStep, downstream: Downstream, grads: ParamSet): StepStats {
   const n = s.batch * sae.cfg.d_in;
-  const xHat = sae.lossAndGrad(s, scratch).xHat.slice(0, n);
-  const { loss, terms: modelTerms, grad } = downstream.lossAndGrad(s.x, xHat, s.batch);
+  let model: ReturnType<Downstream["lossAndGrad"]> | undefined;
   const standIn = new Float32Array(n);
-  for (let i = 0; i < n; i++) standIn[i] = xHat[i]! - (s.batch / 2) * grad[i]!;
-  const stats = sae.lossAndGrad({ ...s, target: standIn, auxTarget: s.x }, grads);
+  const targetFromReconstruction = (xHat: Float32Array) => {
+    model = downstream.lossAndGrad(s.x, xHat.subarray(0, n), s.batch);
+    for (let i = 0; i < n; i++) standIn[i] = xHat[i]! - (s.batch / 2) * model.grad[i]!;
+    return standIn;
+  };
+  const stats = sae.lossAndGrad({ ...s, auxTarget: s.x, targetFromReconstruction }, grads);
+  if (!model) throw new Error(`a ${sae.cfg.architecture} SAE's step did not make the end-to-end stand-in target`);
+  const { loss, terms: modelTerms } = model;
   // The model's loss replaces the stand-in's error in the loss; "mse" reports the true
   // reconstruction error, which no longer trains the SAE.
   const { mse: standInError = 0, ...terms } = stats.terms;

@@ -44,7 +44,7 @@ function quadratic(c: Float32Array, scale: number): Downstream {
 
 function gradsFor(sae: Sae, s: TrainStep, downstream: Downstream): ParamSet {
   const grads = zerosLike(sae.params);
-  endToEndLossAndGrad(sae, s, downstream, grads, zerosLike(sae.params));
+  endToEndLossAndGrad(sae, s, downstream, grads);
   return grads;
 }
 
@@ -108,13 +108,42 @@ describe("end-to-end training's stand-in target", () => {
     const plain = sae.lossAndGrad(s, zerosLike(sae.params));
     const sse = plain.sumSquaredError;
     const aux = plain.terms.aux!;
-    const stats = endToEndLossAndGrad(sae, s, quadratic(new Float32Array(B * D).fill(0.1), 1), zerosLike(sae.params), zerosLike(sae.params));
+    const stats = endToEndLossAndGrad(sae, s, quadratic(new Float32Array(B * D).fill(0.1), 1), zerosLike(sae.params));
     expect(Object.keys(stats.terms)).toEqual(["ce_loss", "mse", "aux"]);
     expect(stats.sumSquaredError).toBeCloseTo(sse, 4);
     expect(stats.terms.mse).toBeCloseTo(sse / B, 5);
     // AuxK fits the true residual x - x_hat, not the stand-in's.
     expect(stats.terms.aux).toBeCloseTo(aux, 6);
     expect(stats.loss).toBeCloseTo(stats.terms.ce_loss! + aux, 5);
+  });
+
+  it.each(cases)("%s: one pass, the model's loss taken once at the step's own reconstruction", (_name, input) => {
+    const sae = randomSae(input);
+    const x = new Rng(4).fillNormal(new Float32Array(B * D));
+    const s: TrainStep = { x, batch: B, step: 2, seed: 1, dead: new Uint8Array(M).fill(1) };
+    const seen: Float32Array[] = [];
+    const downstream = quadratic(new Rng(5).fillNormal(new Float32Array(B * D)), 0.5);
+    const counting: Downstream = { settings: {}, lossAndGrad: (x, xHat, b) => (seen.push(xHat.slice()), downstream.lossAndGrad(x, xHat, b)) };
+    let encodes = 0;
+    // Count the step's matrix products (the encoder's among them).
+    const k = (sae as unknown as { k: Record<string, unknown> & { sgemm: (...a: unknown[]) => void } }).k;
+    Object.defineProperty(sae, "k", { value: { ...k, sgemm: (...a: unknown[]) => { encodes++; k.sgemm(...a); } } });
+    const stats = endToEndLossAndGrad(sae, s, counting, zerosLike(sae.params));
+    expect(seen).toHaveLength(1);
+    expect([...seen[0]!]).toEqual([...stats.xHat.subarray(0, B * D)]);
+    // The plain step's GEMMs, no more: the encoder ran once.
+    const plainCount = encodes;
+    expect(plainCount).toBeGreaterThan(0);
+    encodes = 0;
+    sae.lossAndGrad(s, zerosLike(sae.params));
+    expect(plainCount).toBe(encodes);
+  });
+
+  it("refuses a step that never made the stand-in (an architecture end-to-end training does not take)", () => {
+    const sae = randomSae({ architecture: "vaease" });
+    const s: TrainStep = { x: new Rng(6).fillNormal(new Float32Array(B * D)), batch: B, step: 0, seed: 1, dead: null };
+    expect(() => endToEndLossAndGrad(sae, s, quadratic(new Float32Array(B * D), 1), zerosLike(sae.params)))
+      .toThrow(/vaease SAE's step did not make the end-to-end stand-in target/);
   });
 
   it("refuses the architectures whose loss reads the target beyond the error", () => {
