@@ -70,6 +70,18 @@ SAEKIT_MULTIVERSION(void, row_dots,
                      const float* G, const float* W, long d, float* out),
                     (b0, b1, row_ptr, idx, G, W, d, out))
 
+// g = scale * (o - x) for one token's row; returns ||o - x||^2.
+SAEKIT_BODY float residual_row(const float* o, const float* x, long d, float scale, float* g) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (long c = 0; c < d; c++) {
+    float diff = o[c] - x[c];
+    s += diff * diff;
+    g[c] = scale * diff;
+  }
+  return s;
+}
+
 // The reconstruction token by token (tokens [b0, b1)): each token's W rows are fetched
 // once for the decode and re-read from cache for the dots. Each token's squared error into sq[b].
 SAEKIT_BODY void reconstruct_rows_body(long b0, long b1, const int32_t* row_ptr,
@@ -79,16 +91,8 @@ SAEKIT_BODY void reconstruct_rows_body(long b0, long b1, const int32_t* row_ptr,
   for (long b = b0; b < b1; b++) {
     float* o = x_hat + b * d;
     decode_row(row_ptr[b], row_ptr[b + 1], row_ptr[b1], idx, val, W, d, bias, o);
-    const float* xb = x + b * d;
     float* gb = g + b * d;
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (long c = 0; c < d; c++) {
-      float diff = o[c] - xb[c];
-      s += diff * diff;
-      gb[c] = scale * diff;
-    }
-    sq[b] = s;
+    sq[b] = residual_row(o, x + b * d, d, scale, gb);
     // The token's W rows were just read: the dots hit cache.
     for (int32_t e = row_ptr[b]; e < row_ptr[b + 1]; e++) {
       const float* w = W + static_cast<long>(idx[e]) * d;
@@ -163,19 +167,7 @@ SAEKIT_BODY void decode_latent_major_body(long b0, long b1, long m, const int32_
       for (long c = 0; c < d; c++) o[c] += v * w[c];
     }
   }
-  for (long b = b0; b < b1; b++) {
-    const float* o = x_hat + b * d;
-    const float* xb = x + b * d;
-    float* gb = g + b * d;
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (long c = 0; c < d; c++) {
-      float diff = o[c] - xb[c];
-      s += diff * diff;
-      gb[c] = scale * diff;
-    }
-    sq[b] = s;
-  }
+  for (long b = b0; b < b1; b++) sq[b] = residual_row(x_hat + b * d, x + b * d, d, scale, g + b * d);
 }
 SAEKIT_MULTIVERSION(void, decode_latent_major,
                     (long b0, long b1, long m, const int32_t* col_ptr, const int32_t* row,
