@@ -94,6 +94,13 @@ describe("saekit CLI", () => {
       expect(j).toMatchObject({ bench: "train", arch, d: 64, m: 512, k: 8, batch: 256, matmul_precision: "medium" });
       expect(j.tokens_per_s).toBeGreaterThan(0);
     }
+    // With dead latents, AuxK at its default aux_k = d / 2 runs in every step.
+    const aux = saekit("bench", "train", "--d", "64", "--m", "512", "--k", "8", "--batch", "256", "--steps", "5", "--threads", "1", "--dead", "100");
+    expect(aux.status, aux.stderr).toBe(0);
+    expect(JSON.parse(aux.stdout)).toMatchObject({ arch: "topk", dead: 100, aux_k: 32 });
+    expect(JSON.parse(saekit("bench", "train", "--d", "64", "--m", "512", "--k", "8", "--batch", "256", "--steps", "5", "--threads", "1").stdout)).toMatchObject({ dead: 0, aux_k: 0 });
+    expect(saekit("bench", "train", "--m", "512", "--dead", "513").stderr).toMatch(/--dead \(513\) must not exceed --m \(512\)/);
+    expect(saekit("bench", "train", "--arch", "mp", "--dead", "5").stderr).toMatch(/a matching pursuit has no AuxK/);
   });
 
   it("bench lm prints harvest, full-forward and generation speeds at a preset's shapes", () => {

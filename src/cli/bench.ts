@@ -54,10 +54,15 @@ export function registerBench(program: Command): void {
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .addOption(new Option("--optimizer <kind>", "the optimizer stepping (the peer's is adam)").choices([...OPTIMIZERS]).default("adam"))
     .addOption(matmulPrecisionOption())
-    .action((o) => printJson(benchTrain({
-      arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads, optimizer: o.optimizer,
-      matmulPrecision: useMatmulPrecision(o.matmulPrecision),
-    })));
+    .option("--dead <n>", "latents counted dead, so that AuxK (aux_k = d / 2) trains them as it does once latents die (0: AuxK off, as in the peer)", nonNegativeInt, 0)
+    .action((o) => {
+      if (o.dead > o.m) throw new Error(`--dead (${o.dead}) must not exceed --m (${o.m})`);
+      if (o.dead > 0 && o.arch === "mp") throw new Error("--dead: a matching pursuit has no AuxK to train dead latents");
+      printJson(benchTrain({
+        arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads, optimizer: o.optimizer,
+        matmulPrecision: useMatmulPrecision(o.matmulPrecision), dead: o.dead,
+      }));
+    });
 
   bench
     .command("tsne")
