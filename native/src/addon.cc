@@ -300,7 +300,7 @@ void SparseDecode(const Napi::CallbackInfo& info) {
   need(env, c.arr, c.entries(), "val");
   if (bias.data) need(env, bias, c.d, "bias");
   need(env, out, double(c.batch) * c.d, "out");
-  sparse_decode(c.batch, c.row_ptr.data, c.idx.data, c.arr.data, c.W.data, c.d, bias.data, out.data);
+  sparse_decode(c.batch, static_cast<long>(c.W.length / c.d), c.row_ptr.data, c.idx.data, c.arr.data, c.W.data, c.d, bias.data, out.data);
 }
 
 void SparseRowDots(const Napi::CallbackInfo& info) {

@@ -109,6 +109,18 @@ SAEKIT_MULTIVERSION(void, reconstruct_rows,
                      float* x_hat, float* g, float* dval, double* sq),
                     (b0, b1, row_ptr, idx, val, W, d, bias, x, scale, x_hat, g, dval, sq))
 
+// Token by token, each token gathers its W rows; latent by latent, each latent gathers its
+// tokens' rows. The first wins while the W rows in use stay in cache (AuxK's few dead
+// latents, small dictionaries), the second once they do not (a 16384-latent TopK code).
+// Decode and reconstruction decide alike, so that they give the same x_hat to the bit.
+bool by_latent_order(long batch, const int32_t* row_ptr, const int32_t* idx, long m, long d) {
+  const int32_t nnz = row_ptr[batch];
+  std::vector<uint8_t> used(m, 0);
+  long distinct = 0;
+  for (int32_t e = 0; e < nnz; e++) distinct += used[idx[e]] ? 0 : (used[idx[e]] = 1);
+  return double(distinct) * d * sizeof(float) > kTokenMajorBytes;
+}
+
 // A code in latent-major order, gathered once so the per-latent loops stream contiguous
 // arrays: latent r's entries are p in [col_ptr[r], col_ptr[r+1]), ascending by token, with
 // token row[p], value val[p] and CSR entry index entry[p].
@@ -141,7 +153,7 @@ LatentMajor latent_major(long batch, const int32_t* row_ptr, const int32_t* idx,
 // into the rows of the range's tokens that selected it (a batch's x_hat rows stay in cache
 // far better than W's rows would: 1.4x faster for a 4096 x 16384, k = 64 step). A token's
 // terms are summed in ascending latent order whatever the split.
-// Then g = scale * (x_hat - x) and each token's squared error into sq[b].
+// Then, unless x is null, g = scale * (x_hat - x) and each token's squared error into sq[b].
 SAEKIT_BODY void decode_latent_major_body(long b0, long b1, long m, const int32_t* col_ptr,
                                           const int32_t* row, const float* val, const float* W,
                                           long d, const float* bias, const float* x, float scale,
@@ -167,7 +179,8 @@ SAEKIT_BODY void decode_latent_major_body(long b0, long b1, long m, const int32_
       for (long c = 0; c < d; c++) o[c] += v * w[c];
     }
   }
-  for (long b = b0; b < b1; b++) sq[b] = residual_row(x_hat + b * d, x + b * d, d, scale, g + b * d);
+  if (x)
+    for (long b = b0; b < b1; b++) sq[b] = residual_row(x_hat + b * d, x + b * d, d, scale, g + b * d);
 }
 SAEKIT_MULTIVERSION(void, decode_latent_major,
                     (long b0, long b1, long m, const int32_t* col_ptr, const int32_t* row,
@@ -247,9 +260,17 @@ SAEKIT_MULTIVERSION(void, scatter_rows,
 
 }  // namespace
 
-void sparse_decode(long batch, const int32_t* row_ptr, const int32_t* idx, const float* val,
+void sparse_decode(long batch, long m, const int32_t* row_ptr, const int32_t* idx, const float* val,
                    const float* W, long d, const float* bias, float* out) {
-  parallel_range(batch, 16, [&](long b0, long b1) { decode_rows(b0, b1, row_ptr, idx, val, W, d, bias, out); });
+  if (!by_latent_order(batch, row_ptr, idx, m, d)) {
+    parallel_range(batch, 16, [&](long b0, long b1) { decode_rows(b0, b1, row_ptr, idx, val, W, d, bias, out); });
+    return;
+  }
+  const LatentMajor t = latent_major(batch, row_ptr, idx, val, m);
+  parallel_range(batch, 64, [&](long b0, long b1) {
+    decode_latent_major(b0, b1, m, t.col_ptr.data(), t.row.data(), t.val.data(), W, d, bias, nullptr, 0.0f, out,
+                        nullptr, nullptr);
+  });
 }
 
 void sparse_row_dots(long batch, const int32_t* row_ptr, const int32_t* idx, const float* G,
@@ -261,14 +282,7 @@ double sparse_reconstruct(long batch, long m, const int32_t* row_ptr, const int3
                           const float* val, const float* W, long d, const float* bias,
                           const float* x, float scale, float* x_hat, float* g, float* dval,
                           float* gW, bool accumulate) {
-  // Token by token, each token gathers its W rows; latent by latent, each latent gathers its
-  // tokens' rows. The first wins while the W rows in use stay in cache (AuxK's few dead
-  // latents, small dictionaries), the second once they do not (a 16384-latent TopK code).
-  const int32_t nnz = row_ptr[batch];
-  std::vector<uint8_t> used(m, 0);
-  long distinct = 0;
-  for (int32_t e = 0; e < nnz; e++) distinct += used[idx[e]] ? 0 : (used[idx[e]] = 1);
-  const bool by_latent = double(distinct) * d * sizeof(float) > kTokenMajorBytes;
+  const bool by_latent = by_latent_order(batch, row_ptr, idx, m, d);
   LatentMajor t;
   if (by_latent || gW) t = latent_major(batch, row_ptr, idx, val, m);
   std::vector<double> sq(batch);

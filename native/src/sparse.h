@@ -10,7 +10,8 @@
 namespace saekit {
 
 // out[b] = bias + sum_e val[e] * W[idx[e]]   (W [m, d]; bias [d] or null). "embedding bag".
-void sparse_decode(long batch, const int32_t* row_ptr, const int32_t* idx, const float* val,
+// In the order sparse_reconstruct takes (see there), and so to its x_hat's bits.
+void sparse_decode(long batch, long m, const int32_t* row_ptr, const int32_t* idx, const float* val,
                    const float* W, long d, const float* bias, float* out);
 
 // out[e] = dot(G[b(e)], W[idx[e]]) for every entry: the gradient w.r.t. the code values.

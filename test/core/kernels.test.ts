@@ -544,8 +544,9 @@ describe("sparse codes", () => {
     const rng = new Rng(7);
     forEachIsa((isa) => {
       // The last shape's code uses over 8 MB of W rows: its reconstruction goes latent by latent.
-      for (const [batch, m, d, perRow] of [[1, 1, 1, 1], [10, 37, 19, 5], [64, 300, 64, 16], [33, 1000, 129, 64], [150, 5000, 512, 40]] as const) {
+      for (const [batch, m, d, perRow] of [[1, 1, 1, 1], [10, 37, 19, 5], [64, 300, 64, 16], [33, 1000, 129, 64], [600, 8000, 512, 40]] as const) {
         const { rowPtr, idx, val } = randomCsr(rng, batch, m, perRow);
+        if (m === 8000) expect(new Set(idx).size * d * 4).toBeGreaterThan(8e6);
         const nnz = idx.length;
         const W = randn(rng, m * d);
         const bias = randn(rng, d);
@@ -661,13 +662,14 @@ describe("sparse codes", () => {
     }
   });
 
-  it("the fused reconstruction gives the same bits on any thread count, and its decoder gradient is the scatter's", () => {
+  it("the fused reconstruction gives the same bits on any thread count and decode's x_hat, and its decoder gradient is the scatter's", () => {
     // Threads split the decode by tokens and the backward by latents; each token sums its
     // terms in latent order and each latent its entries in token order, whatever the split.
     const rng = new Rng(23);
     // Token by token (small dictionaries) and latent by latent (over 8 MB of W rows in use).
-    for (const [batch, m, d, perRow] of [[700, 900, 100, 30], [50, 7, 33, 7], [3, 5000, 16, 4], [300, 5000, 512, 40]] as const) {
+    for (const [batch, m, d, perRow] of [[700, 900, 100, 30], [50, 7, 33, 7], [3, 5000, 16, 4], [600, 8000, 512, 40]] as const) {
       const { rowPtr, idx, val } = randomCsr(rng, batch, m, perRow);
+      if (m === 8000) expect(new Set(idx).size * d * 4).toBeGreaterThan(8e6);
       const nnz = idx.length;
       const W = randn(rng, m * d), bias = randn(rng, d), X = randn(rng, batch * d);
       const at = (threads: number) => {
@@ -688,6 +690,11 @@ describe("sparse codes", () => {
           }
           expect(other.sumSq).toBe(one.sumSq);
         }
+        // Decode alone gives the reconstruction's x_hat, to the bit (end-to-end training
+        // takes the model's loss at one and trains through the other).
+        const decoded = new Float32Array(batch * d);
+        native.sparseDecode(batch, rowPtr, idx, val, W, d, bias, decoded);
+        expect(bytes(decoded).equals(bytes(one.xHat)), `decode batch=${batch} m=${m}`).toBe(true);
         // The same sums as scattering g by the code's transpose, row for row.
         const colPtr = new Int32Array(m + 1), entries = new Int32Array(nnz), entryRow = new Int32Array(nnz);
         native.sparseTranspose(batch, rowPtr, idx, m, colPtr, entries, entryRow);
