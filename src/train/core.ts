@@ -47,7 +47,10 @@ export interface CoreOptions {
 export interface Downstream {
   /** What the loss is (e.g. { loss_fn: "kl", downstream_mse: 0.1 }): checkpoints keep it, and a resumed run must match. */
   readonly settings: Record<string, unknown>;
-  /** The loss, its named parts for the metrics ("kl_loss", "downstream_mse", ...) and d loss / d xHat. */
+  /**
+   * The loss, its named parts for the metrics ("kl_loss", "downstream_mse", ...) and d loss / d xHat.
+   * xHat is the SAE's workspace: read it during the call, do not keep it.
+   */
   lossAndGrad(x: Float32Array, xHat: Float32Array, batch: number): { loss: number; terms: Record<string, number>; grad: Float32Array };
 }
 
