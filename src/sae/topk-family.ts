@@ -95,7 +95,7 @@ export abstract class TopKFamilySae extends LinearSae {
     const denom = this.k.sumSquares(centeredRes) / batch;
     if (!(denom > 0)) return 0;
     const scale = (2 * opts.aux_alpha) / (batch * denom);
-    const sumSq = kAux * DENSE_AUXK_RATIO >= nDead
+    const sumSq = kAux * DENSE_AUXK_RATIO >= nDead && batch * nDead <= AUXK_DENSE_FLOATS
       ? this.denseAuxK(code, cols, e, xc, batch, scale, mode, grads)
       : this.sparseAuxK(code, cols, e, xc, batch, scale, mode, grads);
     return (opts.aux_alpha * sumSq) / batch / denom;
@@ -103,9 +103,9 @@ export abstract class TopKFamilySae extends LinearSae {
 
   /**
    * Each token's top k of the nDead dead latents (pre + b_enc, ranked as selectTopK ranks):
-   * their columns of pre are gathered into a [batch, nDead] block (cols: the latent of each
-   * of its columns) and selected there, reading and ranking only those columns. The code's
-   * indices are positions in the block.
+   * their columns of pre are gathered, a block of rows at a time (cols: the latent of each
+   * of its columns), and selected there, reading and ranking only those columns. The code's
+   * indices are positions among the dead latents.
    */
   private selectDead(pre: Float32Array, batch: number, k: number, nDead: number, dead: Uint8Array,
     mode: SelectMode): { code: SparseCode; cols: Int32Array } {
@@ -117,21 +117,26 @@ export abstract class TopKFamilySae extends LinearSae {
       cols[i] = j;
       bias[i++] = this.b_enc[j]!;
     }
-    const block = this.ws.float("aux_pre", batch * nDead);
-    this.k.gatherColumns(pre, batch, m, cols, nDead, block);
     const code = this.codeBuffers("aux", batch, batch * k);
     fixedKRowPtr(batch, k, code.rowPtr);
-    if (k < nDead) {
-      this.k.topkRows(block, batch, nDead, k, mode, bias, code.val, code.idx);
-      return { code, cols };
-    }
-    // Every dead latent is selected (the common case early on, with fewer dead than aux_k):
-    // nothing to rank; the entries go in latent order, with the values selection outputs.
-    for (let b = 0, at = 0; b < batch; b++) {
-      for (let i = 0; i < nDead; i++, at++) {
+    // Blocks of at most AUXK_BLOCK_FLOATS: with most latents dead, one block of all rows
+    // would cost as much memory again as the pre-activations.
+    const blockRows = Math.max(1, Math.min(batch, Math.floor(AUXK_BLOCK_FLOATS / nDead)));
+    const block = this.ws.float("aux_pre", blockRows * nDead);
+    for (let b0 = 0; b0 < batch; b0 += blockRows) {
+      const rows = Math.min(blockRows, batch - b0);
+      this.k.gatherColumns(pre.subarray(b0 * m), rows, m, cols, nDead, block);
+      if (k < nDead) {
+        this.k.topkRows(block, rows, nDead, k, mode, bias, code.val.subarray(b0 * k), code.idx.subarray(b0 * k));
+        continue;
+      }
+      // Every dead latent is selected (the common case early on, with fewer dead than
+      // aux_k): nothing to rank; the entries go in latent order, valued as selection does.
+      for (let at = 0; at < rows * nDead; at++) {
+        const i = at % nDead;
         const v = block[at]! + bias[i]!;
-        code.idx[at] = i;
-        code.val[at] = mode === SelectMode.Relu && !(v > 0) ? 0 : v;
+        code.idx[b0 * k + at] = i;
+        code.val[b0 * k + at] = mode === SelectMode.Relu && !(v > 0) ? 0 : v;
       }
     }
     return { code, cols };
@@ -211,3 +216,9 @@ export abstract class TopKFamilySae extends LinearSae {
  * with 768 dead: 580 ms dense, 710 sparse).
  */
 const DENSE_AUXK_RATIO = 5;
+
+/** The most floats a block of dead latents' pre-activations holds while AuxK selects (16 MB). */
+const AUXK_BLOCK_FLOATS = 1 << 22;
+
+/** The most floats of the dense products' code and its gradient, [batch, dead] (64 MB each). */
+const AUXK_DENSE_FLOATS = 1 << 24;
