@@ -557,6 +557,19 @@ void GatherColumns(const Napi::CallbackInfo& info) {
   gather_columns(X.data, rows, cols, pick.data, n, out.data);
 }
 
+void GatherEntries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto X = f32(info, 0, "X");
+  long rows = count(info, 1, "rows"), cols = count(info, 2, "cols");
+  auto row_ptr = i32(info, 3, "rowPtr");
+  auto idx = i32(info, 4, "idx");
+  auto out = f32(info, 5, "out");
+  need(env, X, double(rows) * cols, "X");
+  check_csr(env, row_ptr, idx, rows, cols);
+  need(env, out, row_ptr.data[rows], "out");
+  gather_entries(X.data, rows, cols, row_ptr.data, idx.data, out.data);
+}
+
 // ------------------------------------------------------------------ transformer blocks
 void LayerNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -792,6 +805,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("colSums", Napi::Function::New(env, ColSums));
   exports.Set("addRowVector", Napi::Function::New(env, AddRowVector));
   exports.Set("gatherColumns", Napi::Function::New(env, GatherColumns));
+  exports.Set("gatherEntries", Napi::Function::New(env, GatherEntries));
   return exports;
 }
 

@@ -254,6 +254,13 @@ void add_row_vector(float* X, long rows, long cols, const float* bias) {
   parallel_chunks(rows, 256, [&](long r0, long r1) { add_row_vector_rows(X, r0, r1, cols, bias); });
 }
 
+void gather_entries(const float* X, long rows, long cols, const int32_t* row_ptr, const int32_t* idx, float* out) {
+  parallel_range(rows, 64, [&](long r0, long r1) {
+    for (long r = r0; r < r1; r++)
+      for (int32_t e = row_ptr[r]; e < row_ptr[r + 1]; e++) out[e] = X[r * cols + idx[e]];
+  });
+}
+
 void gather_columns(const float* X, long rows, long cols, const int32_t* pick, long n, float* out) {
   parallel_chunks(rows, 64, [&](long r0, long r1) {
     for (long r = r0; r < r1; r++) {

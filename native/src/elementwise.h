@@ -59,4 +59,9 @@ void add_row_vector(float* X, long rows, long cols, const float* bias);
 // columns, such as the pre-activations of an SAE's dead latents that AuxK selects among.
 void gather_columns(const float* X, long rows, long cols, const int32_t* pick, long n, float* out);
 
+// out[e] = X[b, idx[e]] for every entry e of row b of a CSR code (row_ptr [rows + 1]):
+// a dense matrix's values where a code selected, e.g. the pre-activations under a vSAE's
+// noisy selection. Each read is a cache miss of its own; threads keep many in flight.
+void gather_entries(const float* X, long rows, long cols, const int32_t* row_ptr, const int32_t* idx, float* out);
+
 }  // namespace saekit

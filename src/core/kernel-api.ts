@@ -192,6 +192,8 @@ export interface Kernels {
   addRowVector(X: Float32Array, rows: number, cols: number, bias: Float32Array): void;
   /** out[r, i] = X[r, pick[i]] for i < n: a block of chosen columns (each in [0, cols)). */
   gatherColumns(X: Float32Array, rows: number, cols: number, pick: Int32Array, n: number, out: Float32Array): void;
+  /** out[e] = X[b, idx[e]] for each entry e of row b of a CSR code: X's values where it selected. */
+  gatherEntries(X: Float32Array, rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, out: Float32Array): void;
 
   // ---- transformer blocks (language models run in-process)
 

@@ -425,6 +425,13 @@ export const referenceKernels: Kernels = Object.freeze({
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) X[r * cols + c]! += bias[c]!;
   },
 
+  gatherEntries(X: Float32Array, rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, out: Float32Array): void {
+    need(X, rows * cols, "X");
+    checkCsr(rowPtr, idx, rows, cols);
+    need(out, rowPtr[rows]!, "out");
+    for (let r = 0; r < rows; r++) for (let e = rowPtr[r]!; e < rowPtr[r + 1]!; e++) out[e] = X[r * cols + idx[e]!]!;
+  },
+
   gatherColumns(X: Float32Array, rows: number, cols: number, pick: Int32Array, n: number, out: Float32Array): void {
     need(X, rows * cols, "X");
     need(out, rows * n, "out");

@@ -724,6 +724,24 @@ describe("sparse codes", () => {
     }
   });
 
+  it("gathers a matrix's values at a code's entries as the reference does, and refuses a bad code", () => {
+    const rng = new Rng(31);
+    for (const [rows, cols, perRow] of [[1, 1, 1], [200, 1000, 30], [9, 17, 17]] as const) {
+      const X = randn(rng, rows * cols);
+      const { rowPtr, idx } = randomCsr(rng, rows, cols, perRow);
+      const a = new Float32Array(idx.length), b = new Float32Array(idx.length);
+      native.gatherEntries(X, rows, cols, rowPtr, idx, a);
+      ref.gatherEntries(X, rows, cols, rowPtr, idx, b);
+      expect(a).toEqual(b);
+      const last = rows - 1, e = rowPtr[rows]! - 1;
+      if (e >= rowPtr[last]!) expect(a[e]).toBe(X[last * cols + idx[e]!]);
+    }
+    for (const K of [native, ref]) {
+      expect(() => K.gatherEntries(new Float32Array(6), 2, 3, Int32Array.from([0, 1, 2]), Int32Array.from([0, 3]), new Float32Array(2)))
+        .toThrow(/idx\[1\] = 3 is outside \[0, 3\)/);
+    }
+  });
+
   it("decode is an embedding bag: W rows weighted by values plus the bias", () => {
     const W = Float32Array.from([1, 0, 0, 1, 2, 2]); // 3 latents, d = 2
     const out = new Float32Array(4);
