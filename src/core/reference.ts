@@ -682,17 +682,14 @@ export const referenceKernels: Kernels = Object.freeze({
   },
 
   klGradRows(p: Float32Array, q: Float32Array, rows: number, vocab: number, scale: number, kl: Float32Array): void {
+    // The KL as klRows has it, then q overwritten by its gradient.
+    this.klRows(p, q, rows, vocab, kl);
     for (let r = 0; r < rows; r++) {
       const lp = logSumExp(p, r * vocab, vocab);
       const lq = logSumExp(q, r * vocab, vocab);
-      let s = 0;
       for (let j = 0; j < vocab; j++) {
-        const a = p[r * vocab + j]! - lp;
-        const b = q[r * vocab + j]! - lq;
-        s += Math.exp(a) * (a - b);
-        q[r * vocab + j] = (Math.exp(b) - Math.exp(a)) * scale;
+        q[r * vocab + j] = (Math.exp(q[r * vocab + j]! - lq) - Math.exp(p[r * vocab + j]! - lp)) * scale;
       }
-      kl[r] = s;
     }
   },
 });
