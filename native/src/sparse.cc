@@ -129,6 +129,8 @@ struct LatentMajor {
   std::vector<float> val;
 };
 
+// sparse_transpose's counting sort, filling row and val in the same pass: built on
+// sparse_transpose, the second pass gathering them cost ~3 ms of a 4096 x 16384 step.
 LatentMajor latent_major(long batch, const int32_t* row_ptr, const int32_t* idx, const float* val, long m) {
   LatentMajor t;
   const int32_t nnz = row_ptr[batch];
