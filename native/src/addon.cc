@@ -570,6 +570,19 @@ void GatherEntries(const Napi::CallbackInfo& info) {
   gather_entries(X.data, rows, cols, row_ptr.data, idx.data, out.data);
 }
 
+void ScatterEntries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  long rows = count(info, 0, "rows"), cols = count(info, 1, "cols");
+  auto row_ptr = i32(info, 2, "rowPtr");
+  auto idx = i32(info, 3, "idx");
+  auto val = f32(info, 4, "val");
+  auto out = f32(info, 5, "out");
+  check_csr(env, row_ptr, idx, rows, cols);
+  need(env, val, row_ptr.data[rows], "val");
+  need(env, out, double(rows) * cols, "out");
+  scatter_entries(rows, cols, row_ptr.data, idx.data, val.data, out.data);
+}
+
 // ------------------------------------------------------------------ transformer blocks
 void LayerNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -806,6 +819,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("addRowVector", Napi::Function::New(env, AddRowVector));
   exports.Set("gatherColumns", Napi::Function::New(env, GatherColumns));
   exports.Set("gatherEntries", Napi::Function::New(env, GatherEntries));
+  exports.Set("scatterEntries", Napi::Function::New(env, ScatterEntries));
   return exports;
 }
 

@@ -261,6 +261,14 @@ void gather_entries(const float* X, long rows, long cols, const int32_t* row_ptr
   });
 }
 
+void scatter_entries(long rows, long cols, const int32_t* row_ptr, const int32_t* idx, const float* val, float* out) {
+  parallel_range(rows, 16, [&](long r0, long r1) {
+    std::fill(out + r0 * cols, out + r1 * cols, 0.0f);
+    for (long r = r0; r < r1; r++)
+      for (int32_t e = row_ptr[r]; e < row_ptr[r + 1]; e++) out[r * cols + idx[e]] += val[e];
+  });
+}
+
 void gather_columns(const float* X, long rows, long cols, const int32_t* pick, long n, float* out) {
   parallel_chunks(rows, 64, [&](long r0, long r1) {
     for (long r = r0; r < r1; r++) {

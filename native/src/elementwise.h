@@ -64,4 +64,9 @@ void gather_columns(const float* X, long rows, long cols, const int32_t* pick, l
 // noisy selection. Each read is a cache miss of its own; threads keep many in flight.
 void gather_entries(const float* X, long rows, long cols, const int32_t* row_ptr, const int32_t* idx, float* out);
 
+// The inverse of gather_entries: out [rows, cols] zeroed, then out[b, idx[e]] += val[e] for
+// every entry e of row b: a code made dense, for the GEMMs that beat the sparse kernels
+// once a code is dense enough (a ReLU or JumpReLU SAE early in training).
+void scatter_entries(long rows, long cols, const int32_t* row_ptr, const int32_t* idx, const float* val, float* out);
+
 }  // namespace saekit

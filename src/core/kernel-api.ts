@@ -194,6 +194,8 @@ export interface Kernels {
   gatherColumns(X: Float32Array, rows: number, cols: number, pick: Int32Array, n: number, out: Float32Array): void;
   /** out[e] = X[b, idx[e]] for each entry e of row b of a CSR code: X's values where it selected. */
   gatherEntries(X: Float32Array, rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, out: Float32Array): void;
+  /** gatherEntries' inverse: out [rows, cols] zeroed, then out[b, idx[e]] += val[e] for each entry e of row b. */
+  scatterEntries(rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array, out: Float32Array): void;
 
   // ---- transformer blocks (language models run in-process)
 

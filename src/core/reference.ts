@@ -432,6 +432,14 @@ export const referenceKernels: Kernels = Object.freeze({
     for (let r = 0; r < rows; r++) for (let e = rowPtr[r]!; e < rowPtr[r + 1]!; e++) out[e] = X[r * cols + idx[e]!]!;
   },
 
+  scatterEntries(rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array, out: Float32Array): void {
+    checkCsr(rowPtr, idx, rows, cols);
+    need(val, rowPtr[rows]!, "val");
+    need(out, rows * cols, "out");
+    out.fill(0, 0, rows * cols);
+    for (let r = 0; r < rows; r++) for (let e = rowPtr[r]!; e < rowPtr[r + 1]!; e++) out[r * cols + idx[e]!]! += val[e]!;
+  },
+
   gatherColumns(X: Float32Array, rows: number, cols: number, pick: Int32Array, n: number, out: Float32Array): void {
     need(X, rows * cols, "X");
     need(out, rows * n, "out");

@@ -75,10 +75,7 @@ export class GatedSae extends LinearSae {
     const { sumSq, xHat, gXhat, gVal: gF } = this.reconstructFused(code, targetOf(s), B, "", 1, grads);
     // Auxiliary reconstruction through the gate with the decoder held constant: its
     // dL/dx_aux and dL/dReLU(pi_gate) per gate entry (W_dec and b_dec get nothing from it).
-    const auxHat = this.ws.float("aux_hat", B * d);
-    const gAux = this.ws.float("aux_g", B * d);
-    const gGate = this.ws.float("gate_g", nGate);
-    const auxSq = this.k.sparseReconstruct(B, gate.rowPtr, gate.idx, gate.val, this.W_dec, d, this.b_dec, targetOf(s), 2 / B, auxHat, gAux, gGate);
+    const { sumSq: auxSq, gVal: gGate } = this.reconstructFused(gate, targetOf(s), B, "aux_");
 
     // The sparsity penalty on ReLU(pi_gate), weighted by decoder norms.
     const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
@@ -122,9 +119,8 @@ export class GatedSae extends LinearSae {
     for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? ((l1 / B) * gateSum[j]!) / norms[j]! : 0;
     this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
     // W_enc through pre on the gate's support; the per-latent sums of dL/dpre feed b_dec.
-    const tGate = this.transpose(gate, "gate");
     const gPreSum = this.ws.float("g_pre_sum", m);
-    this.k.sparseScatterRows(m, tGate.colPtr, tGate.entries, tGate.entryRow, gPre, xc, d, false, grads.get("W_enc")!.data, gPreSum);
+    this.scatterRows(gate, "gate", gPre, xc, false, grads.get("W_enc")!.data, gPreSum);
     // b_dec (the main decoder bias, and through x - b_dec) and W_skip.
     this.outputGrads(gXhat, s, grads, gPreSum);
 

@@ -124,7 +124,7 @@ export class JumpReluSae extends LinearSae {
         gLogTheta[j]! += t * (gF[e]! * (-t / eps) + (tanhMode ? 0 : perEntry * (-1 / eps)));
       }
     }
-    this.scatterGrads(code, this.transpose(code, "code"), gXhat, gPre, xc, grads, false);
+    this.scatterGrads(code, "code", gXhat, gPre, xc, grads, false);
     const preAct = norms ? this.preActLoss(pre, xc, theta, norms, s.dead, B, grads, gNorm!) : 0;
     if (norms) this.addNormGrad(gNorm!, norms, grads);
     this.outputGrads(gXhat, s, grads);

@@ -159,7 +159,7 @@ export class PAnnealSae extends ReluCodeSae {
         gNorm[j]! += gU * code.val[e]!;
       }
     }
-    this.scatterGrads(code, this.transpose(code, "code"), null, gPre, xc, grads, false);
+    this.scatterGrads(code, "code", null, gPre, xc, grads, false);
     this.addNormGrads(gNorm, norms, grads);
     this.outputGrads(gXhat, s, grads);
 

@@ -76,7 +76,7 @@ export class ReluSae extends ReluCodeSae {
       gNorm[j]! += (l1 / B) * f;
       gPre[e]! += (l1 / B) * norms[j]!;
     }
-    this.scatterGrads(code, this.transpose(code, "code"), null, gPre, xc, grads, false);
+    this.scatterGrads(code, "code", null, gPre, xc, grads, false);
     this.addNormGrads(gNorm, norms, grads);
     this.outputGrads(gXhat, s, grads);
 

@@ -6,12 +6,14 @@
  * `lossAndGrad` fills gradient tensors the trainer feeds to Adam. The sparse path never
  * forms a dense [batch, d_sae] matrix beyond the encoder pre-activations: the code is CSR
  * (sparse-code.ts) and decode/backward run on the sparse native kernels, touching only
- * the selected latents.
+ * the selected latents — unless the code is so dense (a ReLU SAE starting out) that
+ * GEMMs on it, a block of rows at a time, are faster (dense-code.ts).
  */
 import { kernels, type Kernels } from "../core/kernels.js";
 import { Tensor } from "../core/tensor.js";
 import type { SaeConfig } from "./config.js";
 import { denormalizeRows, normalizeRows, rowStats } from "./input-norm.js";
+import { codeIsDense, denseDecode, denseReconstruct, denseRowDots, denseScatterRows } from "./dense-code.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 import { Workspace } from "../core/workspace.js";
 
@@ -272,7 +274,8 @@ export abstract class LinearSae implements Sae {
   protected decodeCode(code: SparseCode): Float32Array {
     const d = this.cfg.d_in;
     const out = this.ws.float("x_hat", code.batch * d);
-    this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec, out);
+    if (codeIsDense(code)) denseDecode(this.k, this.ws, code, this.W_dec, d, this.b_dec, out);
+    else this.k.sparseDecode(code.batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec, out);
     return out;
   }
 
@@ -308,15 +311,20 @@ export abstract class LinearSae implements Sae {
     const xHat = this.ws.float(`${name}x_hat`, batch * d);
     const gXhat = this.ws.float(`${name}g_xhat`, batch * d);
     const gVal = this.ws.float(`${name}code_g_val`, nnz(code));
-    const sumSq = this.k.sparseReconstruct(batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec,
-      x, (2 * weight) / batch, xHat, gXhat, gVal, grads?.get("W_dec")!.data ?? null, accumulate);
+    const gW = grads?.get("W_dec")!.data ?? null;
+    const scale = (2 * weight) / batch;
+    const sumSq = codeIsDense(code)
+      ? denseReconstruct(this.k, this.ws, code, this.W_dec, d, this.b_dec, x, scale, xHat, gXhat, gVal, gW, accumulate)
+      : this.k.sparseReconstruct(batch, code.rowPtr, code.idx, code.val, this.W_dec, d, this.b_dec,
+        x, scale, xHat, gXhat, gVal, gW, accumulate);
     return { sumSq, xHat, gXhat, gVal };
   }
 
   /** dL/dval[e] = g[b(e)] . W_dec[idx[e]]: the gradient reaching each code entry. */
   protected codeGrad(code: SparseCode, g: Float32Array, name = "g_val"): Float32Array {
     const out = this.ws.float(name, nnz(code));
-    this.k.sparseRowDots(code.batch, code.rowPtr, code.idx, g, this.W_dec, this.cfg.d_in, out);
+    if (codeIsDense(code)) denseRowDots(this.k, this.ws, code, g, this.W_dec, this.cfg.d_in, out);
+    else this.k.sparseRowDots(code.batch, code.rowPtr, code.idx, g, this.W_dec, this.cfg.d_in, out);
     return out;
   }
 
@@ -332,18 +340,32 @@ export abstract class LinearSae implements Sae {
   }
 
   /**
+   * out[r] (+)= sum over latent r's entries of coef[e] X[b(e)], outBias[r] (+)= sum coef[e]
+   * (outBias may be null): the sparse scatter on the code's transpose (`transposed`, or made
+   * under that name), or its dense twin for a dense code, which needs no transpose.
+   */
+  protected scatterRows(code: SparseCode, transposed: Transposed | string, coef: Float32Array, X: Float32Array,
+    accumulate: boolean, out: Float32Array, outBias: Float32Array | null): void {
+    const d = this.cfg.d_in;
+    if (codeIsDense(code)) {
+      denseScatterRows(this.k, this.ws, code, coef, X, d, accumulate, out, outBias);
+      return;
+    }
+    const t = typeof transposed === "string" ? this.transpose(code, transposed) : transposed;
+    this.k.sparseScatterRows(this.cfg.d_sae, t.colPtr, t.entries, t.entryRow, coef, X, d, accumulate, out, outBias);
+  }
+
+  /**
    * Gradients of the linear maps for one code: W_dec rows (+)= sum val * gOut (unless gOut
    * is null: reconstructFused has done them), and through the encoder W_enc rows (+)=
    * sum gPre * xc, b_enc (+)= sum gPre. Only selected rows are touched by the sums (others
-   * get zero unless accumulating).
+   * get zero unless accumulating). `transposed` as scatterRows takes it.
    */
-  protected scatterGrads(code: SparseCode, t: Transposed, gOut: Float32Array | null, gPre: Float32Array,
+  protected scatterGrads(code: SparseCode, transposed: Transposed | string, gOut: Float32Array | null, gPre: Float32Array,
     xc: Float32Array, grads: ParamSet, accumulate: boolean): void {
-    const { d_in: d, d_sae: m } = this.cfg;
-    if (gOut) this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, code.val, gOut, d, accumulate,
-      grads.get("W_dec")!.data, null);
-    this.k.sparseScatterRows(m, t.colPtr, t.entries, t.entryRow, gPre, xc, d, accumulate,
-      grads.get("W_enc")!.data, grads.get("b_enc")!.data);
+    const t = typeof transposed === "string" && !codeIsDense(code) ? this.transpose(code, transposed) : transposed;
+    if (gOut) this.scatterRows(code, t, code.val, gOut, accumulate, grads.get("W_dec")!.data, null);
+    this.scatterRows(code, t, gPre, xc, accumulate, grads.get("W_enc")!.data, grads.get("b_enc")!.data);
   }
 
   /**

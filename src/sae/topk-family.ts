@@ -29,7 +29,7 @@ export abstract class TopKFamilySae extends LinearSae {
     if (mode === SelectMode.Relu) {
       for (let e = 0; e < gPre.length; e++) if (!(code.val[e]! > 0)) gPre[e] = 0;
     }
-    this.scatterGrads(code, this.transpose(code, name), gVal ? null : gXhat, gPre, xc, grads, accumulate);
+    this.scatterGrads(code, name, gVal ? null : gXhat, gPre, xc, grads, accumulate);
     return gPre;
   }
 

@@ -742,6 +742,25 @@ describe("sparse codes", () => {
     }
   });
 
+  it("scatters a code into a dense matrix as the reference does (gatherEntries' inverse), and refuses a bad code", () => {
+    const rng = new Rng(37);
+    for (const [rows, cols, perRow] of [[1, 1, 1], [200, 1000, 30], [9, 17, 17]] as const) {
+      const { rowPtr, idx, val } = randomCsr(rng, rows, cols, perRow);
+      const a = randn(rng, rows * cols), b = randn(rng, rows * cols); // stale contents are overwritten
+      native.scatterEntries(rows, cols, rowPtr, idx, val, a);
+      ref.scatterEntries(rows, cols, rowPtr, idx, val, b);
+      expect(a).toEqual(b);
+      const back = new Float32Array(idx.length);
+      native.gatherEntries(a, rows, cols, rowPtr, idx, back);
+      expect(back).toEqual(val);
+      expect(a.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0)).toBe(val.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0));
+    }
+    for (const K of [native, ref]) {
+      expect(() => K.scatterEntries(2, 3, Int32Array.from([0, 1, 2]), Int32Array.from([0, 3]), new Float32Array(2), new Float32Array(6)))
+        .toThrow(/idx\[1\] = 3 is outside \[0, 3\)/);
+    }
+  });
+
   it("decode is an embedding bag: W rows weighted by values plus the bias", () => {
     const W = Float32Array.from([1, 0, 0, 1, 2, 2]); // 3 latents, d = 2
     const out = new Float32Array(4);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
 import { type SaeConfigInput, defaultConfig } from "../../src/sae/config.js";
+import { setDenseCodeDensity } from "../../src/sae/dense-code.js";
 import { JumpReluSae } from "../../src/sae/jumprelu.js";
 import { createSae } from "../../src/sae/registry.js";
 import type { Sae } from "../../src/sae/sae.js";
@@ -83,14 +84,25 @@ describe("gradient check (float64 finite differences)", () => {
   // and, for the linear-encoder architectures, as a skip transcoder (+ W_skip x).
   const variants = [["", {}], [", as a transcoder", { apply_b_dec_to_input: false }],
     [", as a skip transcoder", { apply_b_dec_to_input: false, skip_connection: true }]] as const;
-  for (const [label, input, withDead] of cases) for (const [suffix, extra] of variants) {
-    if ("skip_connection" in extra && (input.architecture === "vaease" || input.architecture === "mp")) continue;
+  // The linear-encoder SAEs run each check twice: on the sparse code kernels, and on their
+  // dense GEMM twins (dense-code.ts), which a code of this density would take by default.
+  const codePaths = [[" (sparse kernels)", Infinity], [" (dense GEMMs)", 0]] as const;
+  for (const [label, input, withDead] of cases) for (const [suffix, extra] of variants) for (const [path, density] of codePaths) {
+    const linear = input.architecture !== "vaease" && input.architecture !== "mp";
+    if (!linear && density === 0) continue;
+    if ("skip_connection" in extra && !linear) continue;
     if (suffix && input.architecture === "mp") continue; // a matching pursuit is never a transcoder
-    it(`${label}${suffix}`, () => {
+    it(`${label}${suffix}${linear ? path : ""}`, () => {
       const sae = randomSae({ ...extra, ...input });
       const skip = sae instanceof JumpReluSae ? ["log_threshold"] : [];
       const target = suffix ? batch(13) : undefined;
-      const r = gradCheck(sae, { x: batch(), batch: BATCH, step: 5, seed: 3, dead: withDead === "all" ? allDead() : withDead ? someDead() : null, target }, { skip });
+      const previous = setDenseCodeDensity(density);
+      let r: ReturnType<typeof gradCheck>;
+      try {
+        r = gradCheck(sae, { x: batch(), batch: BATCH, step: 5, seed: 3, dead: withDead === "all" ? allDead() : withDead ? someDead() : null, target }, { skip });
+      } finally {
+        setDenseCodeDensity(previous);
+      }
       expectGradientsMatch(r, label);
       // The check must exercise something: the reconstruction gradients are not zero.
       expect(r.errors.W_dec!.fdNorm).toBeGreaterThan(1e-3);
