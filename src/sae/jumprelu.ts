@@ -161,46 +161,69 @@ export class JumpReluSae extends LinearSae {
    * relu(theta_j - z_bj) n_j: gradients -a n_j / B into z (so W_enc, b_enc) and
    * +a n_j theta_j / B into log theta wherever z < theta, and its norm part into gNorm.
    * Returns the loss (0 when off or nothing is dead).
+   *
+   * The dead latents' columns of pre are gathered a block of rows at a time into a dense
+   * [rows, D] block, row-major: walking the columns of pre one latent at a time instead
+   * read each value from its own cache line (~250 ms a step with 2048 of 16384 dead).
    */
   private preActLoss(pre: Float32Array, xc: Float32Array, theta: Float32Array, norms: Float32Array,
     dead: Uint8Array | null, B: number, grads: ParamSet, gNorm: Float32Array): number {
     const coef = this.cfg.pre_act_loss_coefficient;
     if (!(coef > 0) || !dead) return 0;
     const { d_in: d, d_sae: m } = this.cfg;
-    const deadIdx: number[] = [];
-    for (let j = 0; j < m; j++) if (dead[j]) deadIdx.push(j);
-    if (deadIdx.length === 0) return 0;
-    const D = deadIdx.length;
-    // G [D, B]: dL/dz for each dead latent and token.
-    const G = this.ws.float("preact_g", D * B);
-    const gLogTheta = grads.get("log_threshold")!.data;
-    const gb = grads.get("b_enc")!.data;
-    let loss = 0;
-    deadIdx.forEach((j, r) => {
-      const t = theta[j]!;
-      let below = 0;
-      let gap = 0;
-      for (let b = 0; b < B; b++) {
-        const z = pre[b * m + j]! + this.b_enc[j]!;
-        const inside = z < t;
-        G[r * B + b] = inside ? (-coef * norms[j]!) / B : 0;
-        if (inside) {
-          below++;
-          gap += t - z;
+    let D = 0;
+    for (let j = 0; j < m; j++) if (dead[j]) D++;
+    if (D === 0) return 0;
+    const cols = this.ws.int("preact_cols", D);
+    for (let j = 0, r = 0; j < m; j++) if (dead[j]) cols[r++] = j;
+    // Per dead latent: its bias and threshold, -a n_j / B (dL/dz below the threshold), and
+    // over the batch the count of tokens below its threshold and their summed gap.
+    const bias = this.ws.float("preact_bias", D), limit = this.ws.float("preact_theta", D), slope = this.ws.float("preact_slope", D);
+    for (let r = 0; r < D; r++) {
+      const j = cols[r]!;
+      bias[r] = this.b_enc[j]!;
+      limit[r] = theta[j]!;
+      slope[r] = (-coef * norms[j]!) / B;
+    }
+    const below = new Float64Array(D), gap = new Float64Array(D);
+    // G [rows, D] holds dL/dz for each token and dead latent, in place of the gathered block;
+    // gW [D, d] += G^T xc sums the W_enc rows' gradients over the blocks.
+    const blockRows = Math.max(1, Math.min(B, Math.floor(PREACT_BLOCK_FLOATS / D)));
+    const G = this.ws.float("preact_g", blockRows * D);
+    const gW = this.ws.float("preact_g_w", D * d);
+    for (let b0 = 0; b0 < B; b0 += blockRows) {
+      const rows = Math.min(blockRows, B - b0);
+      this.k.gatherColumns(pre.subarray(b0 * m), rows, m, cols, D, G);
+      for (let b = 0; b < rows; b++) {
+        const row = b * D;
+        for (let r = 0; r < D; r++) {
+          const z = G[row + r]! + bias[r]!;
+          if (z < limit[r]!) {
+            below[r]!++;
+            gap[r]! += limit[r]! - z;
+            G[row + r] = slope[r]!;
+          } else {
+            G[row + r] = 0;
+          }
         }
       }
-      loss += (coef * norms[j]! * gap) / B;
-      gNorm[j]! += (coef * gap) / B;
-      gLogTheta[j]! += (coef * norms[j]! * t * below) / B;
-      gb[j]! += (-coef * norms[j]! * below) / B;
-    });
-    // W_enc rows of dead latents += G xc.
-    const gW = this.ws.float("preact_g_w", D * d);
-    this.k.sgemm(false, false, D, d, B, 1, G, B, xc, d, 0, gW, d);
+      this.k.sgemm(true, false, D, d, rows, 1, G, D, xc.subarray(b0 * d), d, b0 === 0 ? 0 : 1, gW, d);
+    }
+    const gLogTheta = grads.get("log_threshold")!.data;
+    const gb = grads.get("b_enc")!.data;
     const gWenc = grads.get("W_enc")!.data;
-    deadIdx.forEach((j, r) => {
+    let loss = 0;
+    for (let r = 0; r < D; r++) {
+      const j = cols[r]!;
+      loss += (coef * norms[j]! * gap[r]!) / B;
+      gNorm[j]! += (coef * gap[r]!) / B;
+      gLogTheta[j]! += (coef * norms[j]! * theta[j]! * below[r]!) / B;
+      gb[j]! += (-coef * norms[j]! * below[r]!) / B;
       for (let i = 0; i < d; i++) gWenc[j * d + i]! += gW[r * d + i]!;
-    });
+    }
     return loss;
   }
 }
+
+/** The most floats of gathered pre-activations the pre-activation loss holds at once (16 MB). */
+const PREACT_BLOCK_FLOATS = 1 << 22;

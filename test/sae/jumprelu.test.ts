@@ -58,6 +58,59 @@ describe("jumprelu training options", () => {
     expect(revived(0.05)).toBeGreaterThanOrEqual(DEAD / 2);
   });
 
+  it("the pre-activation loss's gradients equal its formula, over more tokens than one block of gathered columns", () => {
+    // 2048 dead latents x 2100 tokens exceed the 2^22 pre-activations gathered at once.
+    const d = 4, m = 2048, B = 2100, coef = 0.3;
+    const rng = new Rng(6);
+    const x = rng.fillNormal(new Float32Array(B * d));
+    const dead = new Uint8Array(m).fill(1);
+    dead[5] = 0; // a living latent gets nothing
+    const gradsAt = (preAct: number) => {
+      const sae = createSae(defaultConfig({ architecture: "jumprelu", d_in: d, d_sae: m, pre_act_loss_coefficient: preAct })) as JumpReluSae;
+      for (const t of sae.params.values()) new Rng(7).fillNormal(t.data, 0.5);
+      const grads = zerosLike(sae.params);
+      const stats = sae.lossAndGrad({ x, batch: B, step: 0, seed: 0, dead }, grads);
+      return { sae, grads, preAct: stats.terms.pre_act ?? 0 };
+    };
+    const off = gradsAt(0), on = gradsAt(coef);
+    const P = (name: string) => on.sae.params.get(name)!.data;
+    const [W_enc, b_enc, W_dec, b_dec, logTheta] = ["W_enc", "b_enc", "W_dec", "b_dec", "log_threshold"].map(P);
+    // float64: per dead latent j, a/B sum_b relu(theta_j - z_bj) n_j and its gradients.
+    const want = { loss: 0, W_enc: new Float64Array(m * d), b_enc: new Float64Array(m), logTheta: new Float64Array(m), W_dec: new Float64Array(m * d) };
+    for (let j = 0; j < m; j++) {
+      if (!dead[j]) continue;
+      let norm = 0;
+      for (let i = 0; i < d; i++) norm += W_dec![j * d + i]! ** 2;
+      norm = Math.sqrt(norm);
+      const theta = Math.exp(logTheta![j]!);
+      let gap = 0;
+      for (let b = 0; b < B; b++) {
+        let z = b_enc![j]!;
+        for (let i = 0; i < d; i++) z += W_enc![j * d + i]! * (x[b * d + i]! - b_dec![i]!);
+        if (z >= theta) continue;
+        gap += theta - z;
+        want.b_enc[j]! -= (coef * norm) / B;
+        want.logTheta[j]! += (coef * norm * theta) / B;
+        for (let i = 0; i < d; i++) want.W_enc[j * d + i]! -= ((coef * norm) / B) * (x[b * d + i]! - b_dec![i]!);
+      }
+      want.loss += (coef * norm * gap) / B;
+      for (let i = 0; i < d; i++) want.W_dec[j * d + i]! += ((coef * gap) / B) * (W_dec![j * d + i]! / norm);
+    }
+    expect(want.loss).toBeGreaterThan(0);
+    expect(Math.abs(on.preAct - want.loss)).toBeLessThan(1e-4 * want.loss);
+    for (const [name, expected] of [["W_enc", want.W_enc], ["b_enc", want.b_enc], ["log_threshold", want.logTheta], ["W_dec", want.W_dec]] as const) {
+      const a = on.grads.get(name)!.data, b = off.grads.get(name)!.data;
+      let worst = 0, scale = 0;
+      for (let i = 0; i < expected.length; i++) {
+        worst = Math.max(worst, Math.abs(a[i]! - b[i]! - expected[i]!));
+        scale = Math.max(scale, Math.abs(expected[i]!));
+      }
+      expect(scale, name).toBeGreaterThan(0);
+      expect(worst, name).toBeLessThan(1e-4 * scale);
+    }
+    expect(on.grads.get("b_enc")!.data[5]).toBe(off.grads.get("b_enc")!.data[5]);
+  });
+
   it("the tanh sparsity loss charges tanh(c f ||W_dec_j||) per firing latent, the step loss 1", () => {
     const base = { architecture: "jumprelu" as const, d_in: D, d_sae: M, l0_coefficient: 0.5, init_threshold: 0.05 };
     const step = createSae(defaultConfig(base));
