@@ -33,9 +33,10 @@ export class GatedSae extends LinearSae {
   }
 
   /** The gate's code, ReLU(pi_gate) on {pi_gate > 0}, and f on its subset with pi_mag > 0. */
-  private gateAndCode(pre: Float32Array, batch: number): { gate: SparseCode; code: SparseCode; mag: Float32Array } {
-    const gate = this.selectAbove(pre, batch, this.b_enc, null, "gate");
-    const rMag = this.param("r_mag").data;
+  private gateAndCode(pre: Float32Array, batch: number): { gate: SparseCode; code: SparseCode; mag: Float32Array; magScale: Float32Array } {
+    const bGate = this.b_enc;
+    const gate = this.selectAbove(pre, batch, bGate, null, "gate");
+    const magScale = this.magnitudeScales();
     const bMag = this.param("b_mag").data;
     const n = nnz(gate);
     const code = this.codeBuffers("code", batch, n);
@@ -46,7 +47,7 @@ export class GatedSae extends LinearSae {
       code.rowPtr[b] = a;
       for (let e = gate.rowPtr[b]!; e < gate.rowPtr[b + 1]!; e++) {
         const j = gate.idx[e]!;
-        mag[e] = Math.exp(rMag[j]!) * (gate.val[e]! - this.b_enc[j]!);
+        mag[e] = magScale[j]! * (gate.val[e]! - bGate[j]!);
         const piMag = mag[e]! + bMag[j]!;
         if (piMag > 0) {
           code.idx[a] = j;
@@ -55,7 +56,15 @@ export class GatedSae extends LinearSae {
       }
     }
     code.rowPtr[batch] = a;
-    return { gate, code, mag };
+    return { gate, code, mag, magScale };
+  }
+
+  /** exp(r_mag) per latent (once per call: a gate entry each would be ~10^7 exps a step). */
+  private magnitudeScales(): Float32Array {
+    const rMag = this.param("r_mag").data;
+    const scales = this.ws.float("mag_scales", rMag.length);
+    for (let j = 0; j < rMag.length; j++) scales[j] = Math.exp(rMag[j]!);
+    return scales;
   }
 
   encode(x: Float32Array, batch: number): SparseCode {
@@ -68,7 +77,7 @@ export class GatedSae extends LinearSae {
     const B = s.batch;
     const xc = this.centered(s.x, B);
     const pre = this.preActivations(xc, B);
-    const { gate, code, mag } = this.gateAndCode(pre, B);
+    const { gate, code, mag, magScale } = this.gateAndCode(pre, B);
     const nGate = nnz(gate);
 
     // Main reconstruction: x_hat, dL/dx_hat, dL/df per entry of f and W_dec's gradient.
@@ -99,7 +108,6 @@ export class GatedSae extends LinearSae {
     gBMag.fill(0);
     gBGate.fill(0);
     const gPre = this.ws.float("g_pre", nGate);
-    const rMag = this.param("r_mag").data;
     const bMag = this.param("b_mag").data;
     let a = 0;
     for (let e = 0; e < nGate; e++) {
@@ -108,7 +116,7 @@ export class GatedSae extends LinearSae {
       gBGate[j]! += gGate[e]!;
       if (mag[e]! + bMag[j]! > 0) {
         const g = gF[a++]!;
-        gPre[e]! += g * Math.exp(rMag[j]!);
+        gPre[e]! += g * magScale[j]!;
         gRMag[j]! += g * mag[e]!;
         gBMag[j]! += g;
       }
