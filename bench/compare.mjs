@@ -8,6 +8,8 @@
 //                                                  # peer_topk_sae.py, peer_batchtopk.py, peer_mp.py;
 //                                                  # TopK with Muon vs peer_muon.py
 //                                                  # (TopK at bf16 precision: peer_topk_sae_autocast.py)
+//   node bench/compare.mjs relu    [--threads 2]   # ReLU/JumpReLU/Gated steps as initialised and at L0 64
+//                                                  # vs SAELens' (peer_relu_sae.py)
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
 //   node bench/compare.mjs lm      [--threads 2]   # Pythia-70M forward (harvest, full) vs peer_lm.py
 //
@@ -175,6 +177,20 @@ if (suite === "kernels") {
   } else {
     bf16PeerSkipped("train-muon-bf16 peer (bench/peer_muon.py --ns-dtype bfloat16)");
   }
+} else if (suite === "relu") {
+  // The SAEs without a k against SAELens' steps (bench/peer_relu_sae.py, dense decode): as
+  // initialised (about half the latents firing, where saekit's code kernels switch to their
+  // dense GEMM twins) and at L0 64, as after training.
+  for (const arch of ["relu", "jumprelu", "gated"]) {
+    for (const l0 of [0, 64]) {
+      const [ours, peer] = alternating(
+        () => saekit("bench", "train", "--arch", arch, "--l0", `${l0}`, "--threads", `${threads}`),
+        () => runPeer("bench/peer_relu_sae.py", "--impl", arch, "--l0", `${l0}`, "--threads", `${threads}`, "--steps", "5"));
+      const tokens = median(ours, "tokens_per_s"), peerTokens = median(peer, "tokens_per_s"), speedup = ratio(tokens, peerTokens);
+      out({ compare: "train", arch, m: 16384, l0: median(ours, "l0"), l0_peer: median(peer, "l0"), threads, rounds, speedup });
+      summarize(`${arch} step m=16384 at L0 ${l0 ? l0 : "m/2 (init)"}, tokens/s (SAELens)`, tokens, peerTokens, speedup);
+    }
+  }
 } else if (suite === "tsne") {
   // The very points saekit's bench draws (clustered unit vectors in R^512), handed to the
   // peer as raw float32, so that the two final KL divergences compare; 1000 iterations.
@@ -212,7 +228,7 @@ if (suite === "kernels") {
     full_speedup_vs_float32: ratio(median(half, "full_tokens_per_s"), full),
   });
 } else {
-  console.error(`unknown suite "${suite}" (kernels, train, tsne, lm)`);
+  console.error(`unknown suite "${suite}" (kernels, train, relu, tsne, lm)`);
   process.exit(2);
 }
 printSummary();

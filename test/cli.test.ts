@@ -103,6 +103,30 @@ describe("saekit CLI", () => {
     expect(saekit("bench", "train", "--arch", "mp", "--dead", "5").stderr).toMatch(/a matching pursuit has no AuxK/);
   });
 
+  it("bench train runs the SAEs without a k as initialised (about half their latents firing) or at a set L0", () => {
+    const small = ["--d", "64", "--m", "512", "--batch", "256", "--steps", "5", "--threads", "1"];
+    for (const arch of ["relu", "jumprelu", "gated"]) {
+      for (const l0 of [0, 8]) {
+        const r = saekit("bench", "train", "--arch", arch, "--l0", `${l0}`, ...small);
+        expect(r.status, `${arch}: ${r.stderr}`).toBe(0);
+        const j = JSON.parse(r.stdout);
+        expect(j).toMatchObject({ bench: "train", arch, d: 64, m: 512, batch: 256 });
+        expect(j).not.toHaveProperty("k");
+        expect(j.tokens_per_s).toBeGreaterThan(0);
+        if (l0 === 0) expect(j.l0, arch).toBeGreaterThan(0.35 * 512);
+        if (l0 === 0) expect(j.l0, arch).toBeLessThan(0.65 * 512);
+        else expect(Math.abs(j.l0 - l0), arch).toBeLessThan(0.5 * l0);
+      }
+    }
+    // JumpReLU's dead latents get the pre-activation loss.
+    const dead = saekit("bench", "train", "--arch", "jumprelu", "--dead", "50", ...small);
+    expect(dead.status, dead.stderr).toBe(0);
+    expect(JSON.parse(dead.stdout)).toMatchObject({ arch: "jumprelu", dead: 50 });
+    expect(saekit("bench", "train", "--arch", "relu", "--dead", "5").stderr).toMatch(/a relu SAE has no AuxK or pre-activation loss/);
+    expect(saekit("bench", "train", "--arch", "topk", "--l0", "5").stderr).toMatch(/--l0: a topk SAE's L0 is its --k/);
+    expect(saekit("bench", "train", "--arch", "relu", "--m", "512", "--l0", "256").stderr).toMatch(/--l0 \(256\) must be below half of --m \(512\)/);
+  });
+
   it("bench lm prints harvest, full-forward and generation speeds at a preset's shapes", () => {
     const r = saekit("bench", "lm", "--batch", "1", "--ctx", "16", "--runs", "5", "--threads", "1", "--matmul-precision", "medium");
     expect(r.status, r.stderr).toBe(0);

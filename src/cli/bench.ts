@@ -2,7 +2,7 @@
 import { Command, Option } from "commander";
 import { benchGemm, benchTopk } from "../bench/kernels.js";
 import { benchLm } from "../bench/lm.js";
-import { benchTrain } from "../bench/train.js";
+import { UNSELECTED_ARCHS, benchTrain } from "../bench/train.js";
 import { OPTIMIZERS } from "../train/optimizer.js";
 import { benchTsne } from "../bench/tsne.js";
 import { defaultThreads, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, useMatmulPrecision } from "./options.js";
@@ -45,7 +45,7 @@ export function registerBench(program: Command): void {
   bench
     .command("train")
     .description("tokens/s of a full SAE training step (forward, backward, the optimizer: Adam as the peer), configured like ../shared/bench/peer_topk_sae.py")
-    .addOption(new Option("--arch <name>", "architecture (mp: at most --k pursuit steps per token)").choices(["topk", "vsae", "abstopk", "batchtopk", "matryoshka", "mp"]).default("topk"))
+    .addOption(new Option("--arch <name>", "architecture (mp: at most --k pursuit steps per token; relu, jumprelu, gated: no k, see --l0)").choices(["topk", "vsae", "abstopk", "batchtopk", "matryoshka", "mp", ...UNSELECTED_ARCHS]).default("topk"))
     .option("--d <n>", "input width", positiveInt, 512)
     .option("--m <n>", "latents", positiveInt, 16384)
     .option("--k <n>", "active latents per token", positiveInt, 64)
@@ -54,13 +54,19 @@ export function registerBench(program: Command): void {
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .addOption(new Option("--optimizer <kind>", "the optimizer stepping (the peer's is adam)").choices([...OPTIMIZERS]).default("adam"))
     .addOption(matmulPrecisionOption())
-    .option("--dead <n>", "latents counted dead, so that AuxK (aux_k = d / 2) trains them as it does once latents die (0: AuxK off, as in the peer)", nonNegativeInt, 0)
+    .option("--dead <n>", "latents counted dead, so that AuxK (aux_k = d / 2) trains them as it does once latents die (jumprelu: the pre-activation loss, coefficient 3e-6) (0: off, as in the peer)", nonNegativeInt, 0)
+    .option("--l0 <n>", "relu, jumprelu, gated: set the bias or threshold once so that about this many latents fire per token, as after training (0: as initialised, about half of --m, as training starts)", nonNegativeInt, 0)
     .action((o) => {
       if (o.dead > o.m) throw new Error(`--dead (${o.dead}) must not exceed --m (${o.m})`);
-      if (o.dead > 0 && o.arch === "mp") throw new Error("--dead: a matching pursuit has no AuxK to train dead latents");
+      if (o.dead > 0 && (o.arch === "mp" || o.arch === "relu" || o.arch === "gated")) {
+        throw new Error(`--dead: a ${o.arch === "mp" ? "matching pursuit" : `${o.arch} SAE`} has no AuxK or pre-activation loss to train dead latents`);
+      }
+      const unselected = (UNSELECTED_ARCHS as readonly string[]).includes(o.arch);
+      if (o.l0 > 0 && !unselected) throw new Error(`--l0: a ${o.arch} SAE's L0 is its --k`);
+      if (2 * o.l0 >= o.m) throw new Error(`--l0 (${o.l0}) must be below half of --m (${o.m})`);
       printJson(benchTrain({
         arch: o.arch, d: o.d, m: o.m, k: o.k, batch: o.batch, steps: o.steps, threads: o.threads, optimizer: o.optimizer,
-        matmulPrecision: useMatmulPrecision(o.matmulPrecision), dead: o.dead,
+        matmulPrecision: useMatmulPrecision(o.matmulPrecision), dead: o.dead, l0: o.l0,
       }));
     });
 
