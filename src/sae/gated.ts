@@ -86,40 +86,43 @@ export class GatedSae extends LinearSae {
     // dL/dx_aux and dL/dReLU(pi_gate) per gate entry (W_dec and b_dec get nothing from it).
     const { sumSq: auxSq, gVal: gGate } = this.reconstructFused(gate, targetOf(s), B, "aux_");
 
-    // The sparsity penalty on ReLU(pi_gate), weighted by decoder norms.
+    // One pass over the gate's entries (tens of millions while the gate is open to half the
+    // latents, as it is when training starts) for the sparsity penalty on ReLU(pi_gate),
+    // weighted by decoder norms, and dL/dpre per gate entry: the gate path (dReLU(pi_gate)
+    // = 1 on the support, gGate plus the penalty's l1/B ||W_dec_j||) plus, where f fires,
+    // the magnitude path exp(r_mag) * dL/df, from which r_mag and b_mag learn. dL/dpre
+    // overwrites gGate.
     const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
     const norms = this.ws.float("dec_norms", m);
     this.k.rowNorms(this.W_dec, m, d, norms);
+    const penaltyGrad = this.ws.float("gate_penalty_g", m);
+    for (let j = 0; j < m; j++) penaltyGrad[j] = (l1 / B) * norms[j]!;
     const gateSum = this.ws.float("gate_sum", m, true);
-    let penalty = 0;
-    for (let e = 0; e < nGate; e++) {
-      const j = gate.idx[e]!;
-      penalty += gate.val[e]! * norms[j]!;
-      gateSum[j]! += gate.val[e]!;
-      gGate[e]! += (l1 / B) * norms[j]!;
-    }
-
-    // dL/dpre per gate entry: the gate path (dReLU(pi_gate) = 1 on the support) plus, where
-    // f fires, the magnitude path exp(r_mag) * dL/df. r_mag and b_mag learn from the latter.
     const gRMag = grads.get("r_mag")!.data;
     const gBMag = grads.get("b_mag")!.data;
     const gBGate = grads.get("b_enc")!.data;
     gRMag.fill(0);
     gBMag.fill(0);
     gBGate.fill(0);
-    const gPre = this.ws.float("g_pre", nGate);
+    const gPre = gGate;
     const bMag = this.param("b_mag").data;
+    const { idx, val } = gate;
+    let penalty = 0;
     let a = 0;
     for (let e = 0; e < nGate; e++) {
-      const j = gate.idx[e]!;
-      gPre[e] = gGate[e]!;
-      gBGate[j]! += gGate[e]!;
+      const j = idx[e]!;
+      const v = val[e]!;
+      penalty += v * norms[j]!;
+      gateSum[j]! += v;
+      let g = gGate[e]! + penaltyGrad[j]!;
+      gBGate[j]! += g;
       if (mag[e]! + bMag[j]! > 0) {
-        const g = gF[a++]!;
-        gPre[e]! += g * magScale[j]!;
-        gRMag[j]! += g * mag[e]!;
-        gBMag[j]! += g;
+        const gf = gF[a++]!;
+        g += gf * magScale[j]!;
+        gRMag[j]! += gf * mag[e]!;
+        gBMag[j]! += gf;
       }
+      gPre[e] = g;
     }
 
     // W_dec: the penalty's d/dW_dec_j of ||W_dec_j|| on top of the main reconstruction's.
