@@ -29,6 +29,7 @@ export type { Sae, ParamSet, TrainStep, StepStats } from "./sae/sae.js";
 export { zerosLike } from "./sae/sae.js";
 export type { SparseCode } from "./sae/sparse-code.js";
 export { toDense, fromDense, nnz } from "./sae/sparse-code.js";
+export { codeIsDense, setDenseCodeDensity } from "./sae/dense-code.js";
 export { createSae, newSae } from "./sae/registry.js";
 export { saeFromSaeLens, saeLensForm, foldInputScale, withInputScaleFolded, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens-format.js";
 export type { SaeMetadata, LoadedSae, SaveOptions } from "./sae/saelens-format.js";

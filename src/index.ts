@@ -31,6 +31,7 @@ export { writeFileAtomic, writeJsonAtomic } from "./core/atomic.js";
 export * from "./sae/config.js";
 export type { Sae, ParamSet, TrainStep, StepStats } from "./sae/sae.js";
 export type { SparseCode } from "./sae/sparse-code.js";
+export { codeIsDense, setDenseCodeDensity } from "./sae/dense-code.js";
 export { createSae, newSae, withInferenceK } from "./sae/registry.js";
 export { loadSae, saveSae, foldInputScale, withInputScaleFolded, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens.js";
 export type { SaeMetadata, LoadedSae } from "./sae/saelens.js";

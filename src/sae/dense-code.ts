@@ -60,6 +60,11 @@ function* rowBlocks(ws: Workspace, code: SparseCode, blockFloats: number): Gener
   }
 }
 
+/** W [code.m, d], as every twin reads it (and writes its gradient). */
+function checkRows(code: SparseCode, W: Float32Array, d: number): void {
+  if (W.length !== code.m * d) throw new RangeError(`W holds ${W.length} values; a code over ${code.m} latents of width ${d} needs ${code.m * d}`);
+}
+
 /** F, the block's code as a dense [rows, m] matrix (in the workspace buffer "dense_f"). */
 function denseBlock(k: Kernels, ws: Workspace, blk: RowBlock, m: number, val: Float32Array = blk.val): Float32Array {
   const F = ws.float("dense_f", blk.rows * m);
@@ -77,6 +82,7 @@ function decodeBlock(k: Kernels, F: Float32Array, rows: number, m: number, W: Fl
 /** sparseDecode's twin: out[b] = bias + sum_e val[e] W[idx[e]]. */
 export function denseDecode(k: Kernels, ws: Workspace, code: SparseCode, W: Float32Array, d: number,
   bias: Float32Array | null, out: Float32Array, blockFloats = BLOCK_FLOATS): void {
+  checkRows(code, W, d);
   for (const blk of rowBlocks(ws, code, blockFloats)) {
     const F = denseBlock(k, ws, blk, code.m);
     decodeBlock(k, F, blk.rows, code.m, W, d, bias, out.subarray(blk.b0 * d, (blk.b0 + blk.rows) * d));
@@ -91,6 +97,7 @@ export function denseDecode(k: Kernels, ws: Workspace, code: SparseCode, W: Floa
 export function denseReconstruct(k: Kernels, ws: Workspace, code: SparseCode, W: Float32Array, d: number,
   bias: Float32Array | null, x: Float32Array, scale: number, xHat: Float32Array, g: Float32Array,
   gVal: Float32Array, gW: Float32Array | null, accumulate: boolean, blockFloats = BLOCK_FLOATS): number {
+  checkRows(code, W, d);
   const m = code.m;
   let sumSq = 0;
   let first = true;
@@ -114,6 +121,7 @@ export function denseReconstruct(k: Kernels, ws: Workspace, code: SparseCode, W:
 /** sparseRowDots' twin: out[e] = G[b(e)] . W[idx[e]]. */
 export function denseRowDots(k: Kernels, ws: Workspace, code: SparseCode, G: Float32Array, W: Float32Array,
   d: number, out: Float32Array, blockFloats = BLOCK_FLOATS): void {
+  checkRows(code, W, d);
   const m = code.m;
   for (const blk of rowBlocks(ws, code, blockFloats)) {
     const dots = ws.float("dense_g", blk.rows * m);
@@ -130,6 +138,7 @@ export function denseRowDots(k: Kernels, ws: Workspace, code: SparseCode, G: Flo
 export function denseScatterRows(k: Kernels, ws: Workspace, code: SparseCode, coef: Float32Array, X: Float32Array,
   d: number, accumulate: boolean, out: Float32Array, outBias: Float32Array | null,
   blockFloats = BLOCK_FLOATS): void {
+  checkRows(code, out, d);
   const m = code.m;
   let first = true;
   for (const blk of rowBlocks(ws, code, blockFloats)) {

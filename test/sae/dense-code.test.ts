@@ -89,11 +89,13 @@ describe("dense twins of the code kernels", () => {
     expect([...gW, ...out, ...sums].every((v) => v === 0)).toBe(true);
   });
 
-  it("take a code from the set density on, and refuse a density below 0", () => {
+  it("take a code from the set density on, refuse a density below 0 and a W of another shape", () => {
     const code = (perRow: number): SparseCode => ({
       batch: 2, m: 10, rowPtr: Int32Array.from([0, perRow, 2 * perRow]),
       idx: Int32Array.from({ length: 2 * perRow }, (_, e) => e % perRow), val: new Float32Array(2 * perRow),
     });
+    expect(() => denseDecode(kernels(), new Workspace(), code(1), new Float32Array(5), 2, null, new Float32Array(4)))
+      .toThrow(/W holds 5 values; a code over 10 latents of width 2 needs 20/);
     expect(codeIsDense(code(1))).toBe(false); // 10%
     expect(codeIsDense(code(2))).toBe(true); // 20%, above the default 15%
     const previous = setDenseCodeDensity(0.05);
