@@ -118,50 +118,48 @@ describe("end-to-end training's stand-in target", () => {
     expect(stats.loss).toBeCloseTo(stats.terms.ce_loss! + aux, 5);
   });
 
-  it.each(cases)("%s: one pass, the model's loss taken once at the step's own reconstruction", (_name, input) => {
-    const sae = randomSae(input);
+  /**
+   * One end-to-end step on the code kernels chosen by `density` (dense-code.ts), checking
+   * that the model's loss ran once, at the step's own x_hat; `between` runs before the
+   * density is restored.
+   */
+  function stepOnce(sae: Sae, density: number, between: (s: TrainStep) => void = () => {}): void {
     const x = new Rng(4).fillNormal(new Float32Array(B * D));
     const s: TrainStep = { x, batch: B, step: 2, seed: 1, dead: new Uint8Array(M).fill(1) };
     const seen: Float32Array[] = [];
     const downstream = quadratic(new Rng(5).fillNormal(new Float32Array(B * D)), 0.5);
     const counting: Downstream = { settings: {}, lossAndGrad: (x, xHat, b) => (seen.push(xHat.slice()), downstream.lossAndGrad(x, xHat, b)) };
+    const previous = setDenseCodeDensity(density);
+    try {
+      const stats = endToEndLossAndGrad(sae, s, counting, zerosLike(sae.params));
+      expect(seen).toHaveLength(1);
+      expect([...seen[0]!]).toEqual([...stats.xHat.subarray(0, B * D)]);
+      between(s);
+    } finally {
+      setDenseCodeDensity(previous);
+    }
+  }
+
+  it.each(cases)("%s: one pass, the model's loss taken once at the step's own reconstruction", (_name, input) => {
+    const sae = randomSae(input);
     let encodes = 0;
     // Count the step's matrix products (the encoder's among them), on the sparse code
     // kernels: on a code this dense the GEMM twins (dense-code.ts) would decode once more
     // for the stand-in, as the sparse kernels do, and that decode would count as well.
     const k = (sae as unknown as { k: Record<string, unknown> & { sgemm: (...a: unknown[]) => void } }).k;
     Object.defineProperty(sae, "k", { value: { ...k, sgemm: (...a: unknown[]) => { encodes++; k.sgemm(...a); } } });
-    const previous = setDenseCodeDensity(Infinity);
-    try {
-      const stats = endToEndLossAndGrad(sae, s, counting, zerosLike(sae.params));
-      expect(seen).toHaveLength(1);
-      expect([...seen[0]!]).toEqual([...stats.xHat.subarray(0, B * D)]);
+    stepOnce(sae, Infinity, (s) => {
       // The plain step's GEMMs, no more: the encoder ran once.
       const plainCount = encodes;
       expect(plainCount).toBeGreaterThan(0);
       encodes = 0;
       sae.lossAndGrad(s, zerosLike(sae.params));
       expect(plainCount).toBe(encodes);
-    } finally {
-      setDenseCodeDensity(previous);
-    }
+    });
   });
 
   it.each(cases)("%s: on the dense GEMM twins too, the model's loss is taken at the step's own reconstruction", (_name, input) => {
-    const sae = randomSae(input);
-    const x = new Rng(4).fillNormal(new Float32Array(B * D));
-    const s: TrainStep = { x, batch: B, step: 2, seed: 1, dead: new Uint8Array(M).fill(1) };
-    const seen: Float32Array[] = [];
-    const downstream = quadratic(new Rng(5).fillNormal(new Float32Array(B * D)), 0.5);
-    const counting: Downstream = { settings: {}, lossAndGrad: (x, xHat, b) => (seen.push(xHat.slice()), downstream.lossAndGrad(x, xHat, b)) };
-    const previous = setDenseCodeDensity(0);
-    try {
-      const stats = endToEndLossAndGrad(sae, s, counting, zerosLike(sae.params));
-      expect(seen).toHaveLength(1);
-      expect([...seen[0]!]).toEqual([...stats.xHat.subarray(0, B * D)]);
-    } finally {
-      setDenseCodeDensity(previous);
-    }
+    stepOnce(randomSae(input), 0);
   });
 
   it("refuses a step that never made the stand-in (an architecture end-to-end training does not take)", () => {
