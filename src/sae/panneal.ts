@@ -134,6 +134,9 @@ export class PAnnealSae extends ReluCodeSae {
     const gNorm = this.ws.float("g_norm", m, true);
     let penalty = 0;
     let penaltyNext = 0;
+    // At p = 1 (until the first update, while the code is at its densest) u^p is u and
+    // u^(p-1) is 1, exactly: two powers fewer per entry, ~0.2 s of a fresh m = 16384 step.
+    const one = p === 1;
     for (let b = 0; b < B; b++) {
       const from = code.rowPtr[b]!;
       const to = code.rowPtr[b + 1]!;
@@ -142,7 +145,7 @@ export class PAnnealSae extends ReluCodeSae {
       for (let e = from; e < to; e++) {
         const u = code.val[e]! * norms[code.idx[e]!]!;
         if (u <= 0) continue; // a zero decoder row: no penalty, and u^(p-1) has no value there
-        sum += u ** p;
+        sum += one ? u : u ** p;
         if (nextP > 0) sumNext += u ** nextP;
       }
       if (sum === 0) continue;
@@ -154,7 +157,7 @@ export class PAnnealSae extends ReluCodeSae {
         const j = code.idx[e]!;
         const u = code.val[e]! * norms[j]!;
         if (u <= 0) continue;
-        const gU = outer * u ** (p - 1);
+        const gU = one ? outer : outer * u ** (p - 1);
         gPre[e]! += gU * norms[j]!;
         gNorm[j]! += gU * code.val[e]!;
       }
