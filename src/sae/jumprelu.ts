@@ -62,19 +62,25 @@ export class JumpReluSae extends LinearSae {
     const cand = this.selectAbove(pre, B, this.b_enc, low, "cand");
     const nCand = nnz(cand);
 
-    // The active code: candidates with z > theta.
+    // The active code: candidates with z > theta. (The arrays in locals: a fresh SAE has
+    // tens of millions of candidates, and these loops are most of its step's own time.)
     const code = this.codeBuffers("code", B, nCand);
+    const { rowPtr: cRow, idx: cIdx, val: cVal } = cand;
+    const { rowPtr, idx, val } = code;
     let n = 0;
     for (let b = 0; b < B; b++) {
-      code.rowPtr[b] = n;
-      for (let e = cand.rowPtr[b]!; e < cand.rowPtr[b + 1]!; e++) {
-        if (cand.val[e]! > theta[cand.idx[e]!]!) {
-          code.idx[n] = cand.idx[e]!;
-          code.val[n++] = cand.val[e]!;
+      rowPtr[b] = n;
+      const end = cRow[b + 1]!;
+      for (let e = cRow[b]!; e < end; e++) {
+        const j = cIdx[e]!;
+        const z = cVal[e]!;
+        if (z > theta[j]!) {
+          idx[n] = j;
+          val[n++] = z;
         }
       }
     }
-    code.rowPtr[B] = n;
+    rowPtr[B] = n;
 
     const xHat = this.decodeCode(code);
     const y = s.targetFromReconstruction ? s.targetFromReconstruction(xHat) : targetOf(s);
@@ -113,15 +119,17 @@ export class JumpReluSae extends LinearSae {
     const gLogTheta = grads.get("log_threshold")!.data;
     gLogTheta.fill(0);
     const gPre = this.ws.float("g_pre", n);
+    const halfBand = eps / 2;
+    const countTerm = tanhMode ? 0 : perEntry * (-1 / eps);
     let a = 0;
     for (let e = 0; e < nCand; e++) {
-      const j = cand.idx[e]!;
-      const z = cand.val[e]!;
+      const j = cIdx[e]!;
+      const z = cVal[e]!;
       const t = theta[j]!;
       if (z > t) gPre[a++] = gF[e]!; // d f / d z = 1 on the active set
-      if (Math.abs(z - t) < eps / 2) {
+      if (z - t < halfBand && t - z < halfBand) {
         // Straight-through: d/d log theta = theta * d/d theta; the step count's own term in step mode.
-        gLogTheta[j]! += t * (gF[e]! * (-t / eps) + (tanhMode ? 0 : perEntry * (-1 / eps)));
+        gLogTheta[j]! += t * (gF[e]! * (-t / eps) + countTerm);
       }
     }
     this.scatterGrads(code, "code", gXhat, gPre, xc, grads, false);
