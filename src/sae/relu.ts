@@ -68,13 +68,16 @@ export class ReluSae extends ReluCodeSae {
     // Per entry: dL/df = g . W_dec_j + (l1 / B) ||W_dec_j||; the ReLU passes it (f > 0).
     // Per latent: dL/d||W_dec_j|| = (l1 / B) sum_b f_bj.
     const gNorm = this.ws.float("g_norm", m, true);
+    const c = l1 / B;
+    const { idx, val } = code;
+    const n = nnz(code);
     let penalty = 0;
-    for (let e = 0; e < nnz(code); e++) {
-      const j = code.idx[e]!;
-      const f = code.val[e]!;
+    for (let e = 0; e < n; e++) {
+      const j = idx[e]!;
+      const f = val[e]!;
       penalty += f * norms[j]!;
-      gNorm[j]! += (l1 / B) * f;
-      gPre[e]! += (l1 / B) * norms[j]!;
+      gNorm[j]! += c * f;
+      gPre[e]! += c * norms[j]!;
     }
     this.scatterGrads(code, "code", null, gPre, xc, grads, false);
     this.addNormGrads(gNorm, norms, grads);
