@@ -693,15 +693,22 @@ long threshold_select(const float* x, long batch, long m, const float* bias,
     row_ptr[b + 1] = static_cast<int32_t>(total);
   }
   if (total > capacity) return total;
+  // Branch-free: every column is written at the next free slot, which only a passing one
+  // then claims; a row stops once its count is reached, so nothing lands past its end.
+  // (A branch per column mispredicts at every other one in a code as dense as a fresh ReLU
+  // SAE's, half its columns passing: at batch 4096, m = 16384 the kernel took ~200 ms
+  // that way, ~42 this way, and ~38-40 either way on a sparse code.)
   parallel_range(batch, 16, [&](long b0, long b1) {
     for (long b = b0; b < b1; b++) {
       int32_t e = row_ptr[b];
+      const int32_t end = row_ptr[b + 1];
       float v;
-      for (long j = 0; j < m; j++)
-        if (passes(b, j, &v)) {
-          idx[e] = static_cast<int32_t>(j);
-          vals[e++] = v;
-        }
+      for (long j = 0; j < m && e < end; j++) {
+        const bool pass = passes(b, j, &v);
+        idx[e] = static_cast<int32_t>(j);
+        vals[e] = v;
+        e += pass;
+      }
     }
   });
   return total;

@@ -521,6 +521,9 @@ describe("topk", () => {
     const rng = new Rng(6);
     const batch = 13, m = 57;
     const x = randn(rng, batch * m);
+    x.fill(100, 0, m); // a row where every column passes
+    x.fill(-100, m, 2 * m); // and one where none does
+    x[batch * m - 1] = -100; // the last row ends on a column that fails
     const bias = randn(rng, m, 0.3);
     const thr = Float32Array.from(randn(rng, m), Math.abs);
     for (const [b, t] of [[null, null], [bias, null], [bias, thr]] as const) {
@@ -535,6 +538,11 @@ describe("topk", () => {
       expect([...a.vals.subarray(0, n1)]).toEqual([...r.vals.subarray(0, n2)]);
       const small = native.thresholdSelect(x, batch, m, b, t, new Int32Array(batch + 1), new Int32Array(3), new Float32Array(3));
       expect(small).toBe(n1);
+      // Room for exactly the entries: nothing is written past them (one sentinel slot after).
+      const exact = { rowPtr: new Int32Array(batch + 1), idx: new Int32Array(n1 + 1).fill(-7), vals: new Float32Array(n1 + 1).fill(-7) };
+      expect(native.thresholdSelect(x, batch, m, b, t, exact.rowPtr, exact.idx.subarray(0, n1), exact.vals.subarray(0, n1))).toBe(n1);
+      expect([exact.idx[n1], exact.vals[n1]]).toEqual([-7, -7]);
+      expect([...exact.idx.subarray(0, n1)]).toEqual([...r.idx.subarray(0, n2)]);
     }
   });
 });
