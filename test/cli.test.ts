@@ -159,7 +159,8 @@ describe("saekit train --sweep", () => {
     const out = join(tempDir(), "sweep");
     const common = ["train", "--data", "synthetic:superposition", "--synth-d", "16", "--synth-features", "32", "--d-sae", "32",
       "--steps", "6", "--batch", "64", "--threads", "1"];
-    const r = saekit(...common, "--sweep", "k=2,4", "--sweep", "lr=1e-3,3e-3", "--out", out);
+    // --save-best (sparsify's save_best) keeps each run's best checkpoint, and changes no run.
+    const r = saekit(...common, "--sweep", "k=2,4", "--sweep", "lr=1e-3,3e-3", "--checkpoint-every", "3", "--save-best", "--out", out);
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => l.sweep)).toEqual(["k=2,lr=1e-3", "k=2,lr=3e-3", "k=4,lr=1e-3", "k=4,lr=3e-3"]);
@@ -167,6 +168,9 @@ describe("saekit train --sweep", () => {
       const cfg = JSON.parse(readFileSync(join(l.out, "cfg.json"), "utf8"));
       expect(cfg.k).toBe(Number(/k=(\d+)/.exec(l.sweep)![1]));
       expect(cfg.saekit.training.lr).toBe(Number(/lr=(.+)$/.exec(l.sweep)![1]));
+      const best = JSON.parse(readFileSync(join(l.out, "best", "cfg.json"), "utf8"));
+      expect([3, 6]).toContain(best.saekit.training.best_step);
+      expect(best.k).toBe(cfg.k);
     }
     const alone = join(tempDir(), "alone");
     expect(saekit(...common, "--k", "4", "--lr", "3e-3", "--out", alone).status).toBe(0);

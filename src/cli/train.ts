@@ -355,6 +355,7 @@ export function registerTrain(program: Command): void {
     .option("--feature-sampling-window <n>", "steps over which sparsity.safetensors counts each latent's firing frequency (the final ones)", positiveInt, 2000)
     .option("--log-every <n>", "steps per metrics record", positiveInt, 100)
     .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
+    .option("--save-best", "also save the SAE to --out/best at each checkpoint whose step's training loss is the lowest so far (sparsify's save_best)")
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .addOption(matmulPrecisionOption())
     .option("--buffer-rows <n>", "activation store or --model: rows mixed at a time", positiveInt, 262144)
@@ -496,7 +497,7 @@ function trainOptionsOf(o: Record<string, any>): TrainOptions {
     lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
     clipGradNorm: o.clip, weightDecay: o.weightDecay, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
     deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, kDecaySteps: o.kDecaySteps, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
-    outDir: o.out, resume: o.resume === true,
+    saveBest: o.saveBest === true, outDir: o.out, resume: o.resume === true,
     onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
   };
 }

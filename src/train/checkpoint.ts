@@ -33,6 +33,8 @@ export interface CheckpointMeta {
   window: Record<string, number>;
   /** Tokens the feature-sparsity window in progress has counted (absent in older checkpoints). */
   sparsityTokens?: number;
+  /** With saveBest: the lowest step loss a checkpoint has seen, the SAE in best/ (absent: none yet). */
+  bestLoss?: number;
   /** The optimizer's scalar state (Schedule-Free's largest lr and weight sum; absent for Adam). */
   optimizerScalars?: Record<string, number>;
 }

@@ -111,6 +111,13 @@ export interface TrainOptions {
   evaluate?: (sae: Sae) => Record<string, number>;
   /** Steps between checkpoints (0: only at the end). */
   checkpointEvery?: number;
+  /**
+   * sparsify's save_best: at every checkpoint (and the last step) whose step's training
+   * loss is the lowest a checkpoint has seen, the SAE is also saved, in SAELens format, to
+   * outDir/best (cfg.json records the step). The loss is the objective as it stands at that
+   * step, so a warm-up (L1, KL, a k decay) that raises it favours checkpoints before it ends.
+   */
+  saveBest?: boolean;
   /** Run folder: metrics.jsonl, checkpoint.safetensors, and the SAELens-format SAE. */
   outDir?: string;
   /** Continue from outDir's checkpoint when there is one. */
@@ -211,6 +218,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     logEvery: o.logEvery ?? 100,
     evalEvery: o.evalEvery ?? 0,
     checkpointEvery: o.checkpointEvery ?? 1000,
+    saveBest: o.saveBest ?? false,
     outDir: o.outDir,
   };
   const posInt = (name: string, v: number) => {
@@ -419,6 +427,9 @@ class TrainingRun {
   last: MetricsRecord | null = null;
   private windowStart = 0;
   private windowTokens = 0;
+  /** The last step's training loss, and the lowest of it at a checkpoint (saveBest). */
+  private lastLoss = Number.NaN;
+  private bestLoss = Infinity;
   private readonly x: Float32Array;
   private readonly target: Float32Array | undefined;
   private readonly stale: Uint8Array;
@@ -511,6 +522,7 @@ class TrainingRun {
       this.fireCounts = r.fireCounts;
       this.sparsityTokens = r.meta.sparsityTokens ?? 0;
       this.window.sums = { ...r.meta.window };
+      this.bestLoss = r.meta.bestLoss ?? Infinity;
     }
     const outDir = this.o.outDir;
     if (outDir) {
@@ -549,6 +561,7 @@ class TrainingRun {
       throw new Error(`${(err as Error).message} (--lr, --normalize expected_norm)${kept}`);
     }
     const { stats, lr, k } = stepped;
+    this.lastLoss = stats.loss;
     // Windows end at the last step, so the saved sparsity always covers a whole window.
     if ((o.steps - step) % o.featureSamplingWindow === 0) {
       this.fireCounts.fill(0);
@@ -595,10 +608,18 @@ class TrainingRun {
   checkpoint(done: number, source: ActivationSource): void {
     const { o, cfg } = this;
     if (!o.outDir) return;
+    // best/ first: a run killed between the two resumes from the previous checkpoint, whose
+    // higher bestLoss lets a later checkpoint replace best/ again.
+    if (o.saveBest && this.lastLoss < this.bestLoss) {
+      this.bestLoss = this.lastLoss;
+      const sae = withFinalWeights(this.sae, this.optimizer);
+      this.save(join(o.outDir, BEST_DIR), sae, source, { best_step: done, best_loss: this.bestLoss });
+    }
     saveCheckpoint(o.outDir, {
       meta: {
         format: "saekit-checkpoint-1", step: done, tokens: this.tokens, config: cfg, options: { ...o, outDir: undefined },
         sourceState: source.state(), inputScale: this.inputScale, window: { ...this.window.sums }, sparsityTokens: this.sparsityTokens,
+        ...(Number.isFinite(this.bestLoss) ? { bestLoss: this.bestLoss } : {}),
       },
       params: this.sae.params, buffers: this.sae.buffers, optimizer: this.optimizer.state(),
       tokensSinceFired: this.tokensSinceFired, fireCounts: this.fireCounts,
@@ -613,6 +634,26 @@ class TrainingRun {
     return withInputScaleFolded(withFinalWeights(this.sae, this.optimizer), this.inputScale);
   }
 
+  /**
+   * Writes `sae` (this run's, or its final weights) in SAELens format to `dir`: the input
+   * scale folded in, the feature sparsity of the window so far, and the run's settings.
+   */
+  private save(dir: string, sae: Sae, source: ActivationSource, extra: Record<string, number> = {}): void {
+    const o = this.o;
+    mkdirSync(dir, { recursive: true });
+    saveSae(dir, sae, {
+      inputScale: this.inputScale,
+      logFeatureSparsity: logFeatureSparsity(this.fireCounts, this.sparsityTokens),
+      metadata: this.options.metadata,
+      info: {
+        training: {
+          steps: o.steps, tokens: this.tokens, batch_size: o.batchSize, optimizer: o.optimizer, lr: o.lr, weight_decay: o.weightDecay, seed: o.seed, matmul_precision: o.matmulPrecision,
+          data: source.describe(), ...extra,
+        },
+      },
+    });
+  }
+
   /** Saves the SAE when the run is complete; the result either way. */
   finish(step: number, source: ActivationSource): TrainResult {
     const { o } = this;
@@ -621,25 +662,16 @@ class TrainingRun {
     const weights = this.optimizer.finalWeights(this.sae.params);
     if (weights !== this.sae.params) for (const [name, p] of this.sae.params) p.data.set(weights.get(name)!.data);
     const sparsity = logFeatureSparsity(this.fireCounts, this.sparsityTokens);
-    if (o.outDir && step === o.steps) {
-      saveSae(o.outDir, this.sae, {
-        inputScale: this.inputScale,
-        logFeatureSparsity: sparsity,
-        metadata: this.options.metadata,
-        info: {
-          training: {
-            steps: o.steps, tokens: this.tokens, batch_size: o.batchSize, optimizer: o.optimizer, lr: o.lr, weight_decay: o.weightDecay, seed: o.seed, matmul_precision: o.matmulPrecision,
-            data: source.describe(),
-          },
-        },
-      });
-    }
+    if (o.outDir && step === o.steps) this.save(o.outDir, this.sae, source);
     return {
       sae: this.sae, steps: step, tokens: this.tokens, inputScale: this.inputScale, last: this.last,
       tokensSinceFired: this.tokensSinceFired, logFeatureSparsity: sparsity,
     };
   }
 }
+
+/** Where saveBest keeps the best SAE, inside the run folder. */
+export const BEST_DIR = "best";
 
 /** Adds one to each latent's count for every token it fires on (f != 0) in a code. */
 function countFirings(code: SparseCode, counts: Float64Array): void {

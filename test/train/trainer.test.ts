@@ -191,6 +191,36 @@ describe("runs are reproducible and resumable", () => {
     });
   }
 
+  it("save-best keeps in best/ the SAE of the checkpoint with the lowest step loss, and resumes to the same best/", () => {
+    // L1 warming up over the run raises the loss it trains on: an early checkpoint wins.
+    const cfg = defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 3, l1_warmup_steps: 60 });
+    const source = () => new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 });
+    const run = { ...opts, logEvery: 1, checkpointEvery: 10, saveBest: true };
+    const whole = join(dir, "best-whole"), split = join(dir, "best-split");
+    trainSae(cfg, source(), { ...run, outDir: whole });
+    const losses = readFileSync(join(whole, METRICS_FILE), "utf8").trim().split("\n").map((l) => JSON.parse(l).loss as number);
+    expect(losses).toHaveLength(60);
+    const checkpoints = [10, 20, 30, 40, 50, 60];
+    const bestStep = checkpoints.reduce((a, b) => (losses[b - 1]! < losses[a - 1]! ? b : a));
+    const info = JSON.parse(readFileSync(join(whole, "best", "cfg.json"), "utf8")).saekit.training;
+    expect(info.best_step).toBe(bestStep);
+    expect(info.best_loss).toBeCloseTo(losses[bestStep - 1]!, 10);
+    expect(bestStep).toBeLessThan(60);
+    // A loadable SAE, and not the final one.
+    const best = loadSae(join(whole, "best")).sae;
+    expect(best.params.get("W_dec")!.data).not.toEqual(loadSae(whole).sae.params.get("W_dec")!.data);
+    // Stopped after the best checkpoint and resumed: the same best/, to the byte.
+    trainSae(cfg, source(), { ...run, outDir: split, stopAfter: bestStep + 5 });
+    trainSae(cfg, source(), { ...run, outDir: split, resume: true });
+    for (const file of ["cfg.json", "sae_weights.safetensors"]) {
+      expect(readFileSync(join(split, "best", file)).equals(readFileSync(join(whole, "best", file))), file).toBe(true);
+    }
+    // Without the option nothing is kept there.
+    const plain = join(dir, "best-off");
+    trainSae(cfg, source(), { ...opts, outDir: plain });
+    expect(existsSync(join(plain, "best"))).toBe(false);
+  });
+
   it("a run at matmul precision medium records it, resumes at it whatever precision is in effect, and differs from a float32 run", () => {
     const cfg = defaultConfig({ architecture: "topk", d_in: 32, d_sae: 128, k: 4, aux_k: 16 });
     const source = () => new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 });
