@@ -20,7 +20,7 @@ import json
 import torch
 import torch.nn.functional as F
 
-from peer_timing import median_ms
+from peer_timing import training_step_ms
 
 
 class BatchTopKSAE(torch.nn.Module):
@@ -56,14 +56,7 @@ def bench(impl, threads, d, m, k, batch, steps):
     sae = BatchTopKSAE(d, m, k, widths)
     opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
     x = torch.randn(batch, d)
-
-    def step():
-        loss = sae.loss(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    ms = median_ms(step, steps)
+    ms = training_step_ms(lambda: sae.loss(x), opt, steps)
     return {"impl": impl, "threads": threads, "d": d, "m": m, "k": k, "batch": batch,
             "tokens_per_s": round(batch / ms * 1000), "ms_per_step": round(ms, 2)}
 

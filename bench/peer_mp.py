@@ -20,7 +20,7 @@ import json
 
 import torch
 
-from peer_timing import median_ms
+from peer_timing import training_step_ms
 
 
 def pursue(residual, W_dec, max_steps):
@@ -55,15 +55,12 @@ def bench(threads, d, m, k, batch, steps):
     opt = torch.optim.Adam([W_dec, b_dec], lr=1e-4)
     x = torch.randn(batch, d)
 
-    def step():
+    def loss():
         code = pursue(x - b_dec, W_dec, k)
         x_hat = code @ W_dec + b_dec
-        loss = (x_hat - x).pow(2).sum(-1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        return (x_hat - x).pow(2).sum(-1).mean()
 
-    ms = median_ms(step, steps)
+    ms = training_step_ms(loss, opt, steps)
     return {"impl": "torch-mp", "threads": threads, "d": d, "m": m, "k": k, "batch": batch,
             "tokens_per_s": round(batch / (ms / 1000)), "ms_per_step": round(ms, 2)}
 

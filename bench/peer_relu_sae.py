@@ -31,7 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from peer_timing import median_ms
+from peer_timing import training_step_ms
 
 BANDWIDTH = 0.05
 
@@ -125,14 +125,7 @@ def bench(impl, threads, d, m, batch, steps, target_l0):
     if target_l0:
         sae.set_l0(x, target_l0)
     opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
-
-    def step():
-        loss = sae.loss(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    ms = median_ms(step, steps)
+    ms = training_step_ms(lambda: sae.loss(x), opt, steps)
     l0 = (sae.last_code != 0).sum().item() / batch  # the last step's, counted outside the timing
     return {"impl": impl, "threads": threads, "d": d, "m": m, "batch": batch, "l0": round(l0, 1),
             "tokens_per_s": round(batch / ms * 1000), "ms_per_step": round(ms, 2)}

@@ -13,3 +13,15 @@ def median_ms(fn, runs, warmup=2):
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2] * 1000
+
+
+def training_step_ms(loss_fn, opt, runs, warmup=2):
+    """median_ms of one training step: loss_fn()'s loss back-propagated and opt stepped."""
+
+    def step():
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return median_ms(step, runs, warmup)
