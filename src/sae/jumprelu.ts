@@ -21,7 +21,7 @@
 import { Tensor } from "../core/tensor.js";
 import type { JumpReluConfig } from "./config.js";
 import { warmup } from "./config.js";
-import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
+import { LinearSae, type ParamSet, type StepStats, type TrainStep } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 
 export class JumpReluSae extends LinearSae {
@@ -62,14 +62,18 @@ export class JumpReluSae extends LinearSae {
     const cand = this.selectAbove(pre, B, this.b_enc, low, "cand");
     const nCand = nnz(cand);
 
-    // The active code: candidates with z > theta. (The arrays in locals: a fresh SAE has
-    // tens of millions of candidates, and these loops are most of its step's own time.)
+    // The active code, candidates with z > theta, and the rest: the band below theta, which
+    // only the threshold's straight-through gradient reads. (The arrays in locals: a fresh
+    // SAE has tens of millions of candidates, and these loops are most of its step's own time.)
     const code = this.codeBuffers("code", B, nCand);
+    const below = this.codeBuffers("below", B, nCand);
     const { rowPtr: cRow, idx: cIdx, val: cVal } = cand;
     const { rowPtr, idx, val } = code;
     let n = 0;
+    let nBelow = 0;
     for (let b = 0; b < B; b++) {
       rowPtr[b] = n;
+      below.rowPtr[b] = nBelow;
       const end = cRow[b + 1]!;
       for (let e = cRow[b]!; e < end; e++) {
         const j = cIdx[e]!;
@@ -77,16 +81,19 @@ export class JumpReluSae extends LinearSae {
         if (z > theta[j]!) {
           idx[n] = j;
           val[n++] = z;
+        } else {
+          below.idx[nBelow] = j;
+          below.val[nBelow++] = z;
         }
       }
     }
     rowPtr[B] = n;
+    below.rowPtr[B] = nBelow;
 
-    const xHat = this.decodeCode(code);
-    const y = s.targetFromReconstruction ? s.targetFromReconstruction(xHat) : targetOf(s);
-    const { sumSq, gXhat } = this.reconstruction(y, xHat, B);
-    // dL/df for every candidate (active or within the band below theta).
-    const gF = this.codeGrad(cand, gXhat, "cand_g");
+    // The reconstruction and W_dec's gradient in one pass, with dL/df on the active code;
+    // the band below theta gets its dL/df from row dots of its own. gF: both, per candidate.
+    const { sumSq, xHat, gXhat, gVal } = this.reconstructFused(code, this.reconstructionTarget(s, code), B, "", 1, grads);
+    const gBelow = this.codeGrad(below, gXhat, "below_g");
     const l0 = this.cfg.l0_coefficient * warmup(s.step, this.cfg.l0_warmup_steps);
     const tanhMode = this.cfg.sparsity_loss_mode === "tanh";
     const c = this.cfg.tanh_scale;
@@ -95,44 +102,46 @@ export class JumpReluSae extends LinearSae {
     const readsNorms = tanhMode || this.cfg.pre_act_loss_coefficient > 0;
     const norms = readsNorms ? this.decoderNorms() : null;
     const gNorm = readsNorms ? this.ws.float("g_dec_norm", m).fill(0) : null;
-    let sparsity = n;
     // What one more firing entry adds to the loss, for the straight-through threshold
     // gradient: l0 / B for the count; for the target penalty l0 (L0/t - 1)^2, L0 = n / B,
     // its derivative 2 l0 (L0/t - 1) / (t B).
     const target = this.cfg.target_l0;
     let perEntry = l0 / B;
     if (target > 0) perEntry = (2 * l0 * (n / B / target - 1)) / (target * B);
-    if (tanhMode) {
-      // d/df of (l0 / B) tanh(c f n_j) reaches every candidate (at f = 0 too, where the
-      // straight-through estimator passes it on to theta), and d/dn_j collects c f sech^2.
-      sparsity = 0;
-      for (let e = 0; e < nCand; e++) {
-        const j = cand.idx[e]!;
-        const f = cand.val[e]! > theta[j]! ? cand.val[e]! : 0;
-        const t = Math.tanh(c * f * norms![j]!);
-        const sech2 = 1 - t * t;
-        sparsity += t;
-        gF[e]! += (l0 / B) * c * norms![j]! * sech2;
-        gNorm![j]! += (l0 / B) * c * f * sech2;
-      }
-    }
     const gLogTheta = grads.get("log_threshold")!.data;
     gLogTheta.fill(0);
-    const gPre = this.ws.float("g_pre", n);
+    // One pass over the candidates, in order: the active ones' dL/df in gVal (which becomes
+    // dL/dpre: d f / d z = 1 there), the band's below theta in gBelow.
+    const gPre = gVal;
     const halfBand = eps / 2;
     const countTerm = tanhMode ? 0 : perEntry * (-1 / eps);
+    let sparsity = tanhMode ? 0 : n;
     let a = 0;
+    let r = 0;
     for (let e = 0; e < nCand; e++) {
       const j = cIdx[e]!;
       const z = cVal[e]!;
       const t = theta[j]!;
-      if (z > t) gPre[a++] = gF[e]!; // d f / d z = 1 on the active set
+      const active = z > t;
+      let g = active ? gVal[a]! : gBelow[r]!;
+      if (tanhMode) {
+        // d/df of (l0 / B) tanh(c f n_j) reaches every candidate (at f = 0 too, where the
+        // straight-through estimator passes it on to theta), and d/dn_j collects c f sech^2.
+        const f = active ? z : 0;
+        const th = Math.tanh(c * f * norms![j]!);
+        const sech2 = 1 - th * th;
+        sparsity += th;
+        g += (l0 / B) * c * norms![j]! * sech2;
+        gNorm![j]! += (l0 / B) * c * f * sech2;
+      }
+      if (active) gPre[a++] = g;
+      else r++;
       if (z - t < halfBand && t - z < halfBand) {
         // Straight-through: d/d log theta = theta * d/d theta; the step count's own term in step mode.
-        gLogTheta[j]! += t * (gF[e]! * (-t / eps) + countTerm);
+        gLogTheta[j]! += t * (g * (-t / eps) + countTerm);
       }
     }
-    this.scatterGrads(code, "code", gXhat, gPre, xc, grads, false);
+    this.scatterGrads(code, "code", null, gPre, xc, grads, false);
     const preAct = norms ? this.preActLoss(pre, xc, theta, norms, s.dead, B, grads, gNorm!) : 0;
     if (norms) this.addNormGrad(gNorm!, norms, grads);
     this.outputGrads(gXhat, s, grads);
