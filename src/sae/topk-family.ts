@@ -4,6 +4,7 @@
  */
 import { SelectMode } from "../core/kernels.js";
 import type { AuxKOptions } from "./config.js";
+import { denseReconstruct, denseScatterRows } from "./dense-code.js";
 import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import { fixedKRowPtr, nnz, type SparseCode } from "./sparse-code.js";
 
@@ -162,10 +163,10 @@ export abstract class TopKFamilySae extends LinearSae {
   /**
    * The same on dense products over the dead latents, for a code that selects a good share
    * of them in every token (the usual case: a few hundred dead latents, aux_k = d_in / 2):
-   * per token and dead latent, the code V [batch, nDead] (zero where not selected), then
-   *   e_hat = V W_dec[dead],  dL/dV = g W_dec[dead]^T (kept where selected and passed by the
-   *   ReLU: P),  grad W_dec[dead] += V^T g,  grad W_enc[dead] += P^T xc,  grad b_enc[dead] += sum_b P.
-   * Four GEMMs instead of four passes that each gather a 2 KB row per entry.
+   * the code taken as one over the dead latents' decoder rows W_dec[dead] alone, decoded
+   * and differentiated by the dense GEMM twins (dense-code.ts), and the rows' gradients
+   * (W_dec's, W_enc's, b_enc's) added back to the dead latents'. Four GEMMs instead of four
+   * passes that each gather a 2 KB row per entry.
    */
   private denseAuxK(code: SparseCode, cols: Int32Array, e: Float32Array, xc: Float32Array, batch: number,
     scale: number, mode: SelectMode, grads: ParamSet): number {
@@ -173,23 +174,10 @@ export abstract class TopKFamilySae extends LinearSae {
     const n = cols.length;
     const rowsOf = this.ws.float("aux_dead_rows", n * d);
     for (let i = 0; i < n; i++) rowsOf.set(this.W_dec.subarray(cols[i]! * d, (cols[i]! + 1) * d), i * d);
-    const V = this.ws.float("aux_dense_code", batch * n, true);
-    for (let b = 0; b < batch; b++) {
-      for (let i = code.rowPtr[b]!; i < code.rowPtr[b + 1]!; i++) V[b * n + code.idx[i]!] = code.val[i]!;
-    }
+    const overDead: SparseCode = { ...code, m: n };
     const eHat = this.ws.float("aux_e_hat", batch * d);
-    this.k.sgemm(false, false, batch, d, n, 1, V, n, rowsOf, d, 0, eHat, d);
     const g = this.ws.float("aux_g", batch * d);
-    const sumSq = this.k.diffScaled(eHat, e, g, scale);
-    const gV = this.ws.float("aux_dense_g", batch * n);
-    this.k.sgemm(false, true, batch, n, d, 1, g, d, rowsOf, d, 0, gV, n);
-    const P = this.ws.float("aux_dense_g_pre", batch * n, true);
-    for (let b = 0; b < batch; b++) {
-      for (let i = code.rowPtr[b]!; i < code.rowPtr[b + 1]!; i++) {
-        const at = b * n + code.idx[i]!;
-        if (mode !== SelectMode.Relu || code.val[i]! > 0) P[at] = gV[at]!;
-      }
-    }
+    const gVal = this.ws.float("aux_g_val", nnz(code));
     const rowGrads = this.ws.float("aux_dense_rows", n * d);
     const addRows = (into: Float32Array) => {
       for (let i = 0; i < n; i++) {
@@ -197,12 +185,13 @@ export abstract class TopKFamilySae extends LinearSae {
         for (let c = 0; c < d; c++) into[at + c]! += rowGrads[i * d + c]!;
       }
     };
-    this.k.sgemm(true, false, n, d, batch, 1, V, n, g, d, 0, rowGrads, d);
+    const sumSq = denseReconstruct(this.k, this.ws, overDead, rowsOf, d, null, e, scale, eHat, g, gVal, rowGrads, false);
     addRows(grads.get("W_dec")!.data);
-    this.k.sgemm(true, false, n, d, batch, 1, P, n, xc, d, 0, rowGrads, d);
-    addRows(grads.get("W_enc")!.data);
+    // dL/dpre where the ReLU passes it; then W_enc[dead] and b_enc[dead] through it.
+    if (mode === SelectMode.Relu) for (let i = 0; i < gVal.length; i++) if (!(code.val[i]! > 0)) gVal[i] = 0;
     const sums = this.ws.float("aux_dense_sums", n);
-    this.k.colSums(P, batch, n, sums, false);
+    denseScatterRows(this.k, this.ws, overDead, gVal, xc, d, false, rowGrads, sums);
+    addRows(grads.get("W_enc")!.data);
     const gb = grads.get("b_enc")!.data;
     for (let i = 0; i < n; i++) gb[cols[i]!]! += sums[i]!;
     return sumSq;
@@ -220,5 +209,5 @@ const DENSE_AUXK_RATIO = 5;
 /** The most floats a block of dead latents' pre-activations holds while AuxK selects (16 MB). */
 const AUXK_BLOCK_FLOATS = 1 << 22;
 
-/** The most floats of the dense products' code and its gradient, [batch, dead] (64 MB each). */
+/** The largest code, counted as [batch, dead] floats (64 MB), that AuxK hands to the dense products. */
 const AUXK_DENSE_FLOATS = 1 << 24;
