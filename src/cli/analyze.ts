@@ -18,7 +18,7 @@ export function registerAnalyze(program: Command): void {
     .command("analyze")
     .description("max-activation histograms, living-feature fraction, decoder similarity (each latent's nearest other direction) and a t-SNE + k-means map of the latents (the vSAE paper's analyses), written as analysis.json, SVG and PNG figures and report.html")
     .requiredOption("--sae <path>", `${SAE_HELP}; repeat to compare several`, (v: string, prev: string[] = []) => [...prev, v])
-    .requiredOption("--data <source>", "activations: a store folder, a SAELens activation cache folder or .arrow file, an activation file or synthetic:...")
+    .requiredOption("--data <source>", "activations: a store folder, a SAELens activation cache (folder, .arrow or .parquet files, or hf:ORG/NAME), an activation file or synthetic:...")
     .requiredOption("--out <dir>", "report folder")
     .option("--tokens <n>", "activation rows to encode", positiveInt, 20000)
     .option("--max-points <n>", "living latents placed by t-SNE at most (a seeded sample beyond)", positiveInt, DEFAULT_TSNE_POINTS)
@@ -33,11 +33,11 @@ export function registerAnalyze(program: Command): void {
     .option("--seed <n>", "seed for sampling and t-SNE", nonNegativeInt, 0)
     .option("--exclude-tokens <ids>", "leave out the rows of these tokens, as training with --exclude-tokens did: \"special\" (a store's manifest lists them) or ids; a store or a SAELens cache", tokenExclusions)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
-    .option("--cache-dir <dir>", "where hf: SAEs are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
+    .option("--cache-dir <dir>", "where hf: SAEs and datasets are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
     .action(async (o) => {
       setThreads(o.threads);
       checkAngle(o.angle);
-      const source = openActivationSource(o.data, { seed: o.seed, excludeTokens: dataExclusions(o.excludeTokens, o.data) });
+      const source = await openActivationSource(o.data, { hub: { cacheDir: o.cacheDir }, seed: o.seed, excludeTokens: dataExclusions(o.excludeTokens, o.data) });
       const x = peekRows(source, o.tokens);
       checkFinite(x, o.data);
       const names = new Set<string>();

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { Command, Option } from "commander";
 import { setThreads } from "../core/kernels.js";
-import { ArrowSource } from "../data/arrow-source.js";
+import { DatasetSource } from "../data/dataset-source.js";
 import { LmSource } from "../data/lm-source.js";
 import { SpliceSource } from "../data/splice-source.js";
 import { evaluateSpliceOn } from "../eval/splice.js";
@@ -185,7 +185,7 @@ function saeOptionFields(o: Record<string, unknown>): Array<[string, string, unk
 
 /** SAELens metadata for a run: the model, hook and context of a harvested store. */
 function storeMetadata(source: ActivationSource, data: string): SaeMetadata {
-  if (source instanceof ArrowSource) return { dataset_path: data, ...source.activations.provenance() };
+  if (source instanceof DatasetSource) return { dataset_path: data, ...source.activations.provenance() };
   if (!(source instanceof StoreSource)) return { dataset_path: data };
   const m = source.manifest;
   return {
@@ -329,8 +329,8 @@ export function registerTrain(program: Command): void {
   const cmd = program
     .command("train")
     .description("train an SAE (or, on a store harvested with --target-hook, a transcoder) on stored activations, synthetic data, or a model's activations computed as it trains (--model); writes metrics.jsonl, checkpoints and the SAE in SAELens format to --out")
-    .option("--data <source>", "activations: .safetensors, .npy, .pt (torch.save of a tensor or a dict of them), raw f32 (with --shape), an activation store folder (or a folder of stores, from harvesting several hooks: one SAE each, in --out/<store>), a SAELens activation cache (CacheActivationsRunner's Hugging Face dataset folder) or .arrow file, or synthetic:superposition / synthetic:subspaces")
-    .option("--tensor <name>", "tensor to read from a .safetensors or .pt file, or column of a SAELens cache / .arrow file (default: the only one of float vectors)")
+    .option("--data <source>", "activations: .safetensors, .npy, .pt (torch.save of a tensor or a dict of them), raw f32 (with --shape), an activation store folder (or a folder of stores, from harvesting several hooks: one SAE each, in --out/<store>), a SAELens activation cache (CacheActivationsRunner's Hugging Face dataset folder, an .arrow file, or .parquet files as pushed to the hub, local or hf:ORG/NAME), or synthetic:superposition / synthetic:subspaces")
+    .option("--tensor <name>", "tensor to read from a .safetensors or .pt file, or column of a SAELens cache / .arrow / .parquet file (default: the only one of float vectors)")
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--out <dir>", "run folder", "runs/sae")
     .option("--resume", "continue from the checkpoint in --out if there is one")
@@ -449,7 +449,7 @@ export function registerTrain(program: Command): void {
       one("a folder of stores");
       for (const name of stores) {
         const data = join(o.data, name);
-        const source = openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows, excludeTokens: dataExclusions(o.excludeTokens, data) });
+        const source = await openActivationSource(data, { seed: o.seed, bufferRows: o.bufferRows, excludeTokens: dataExclusions(o.excludeTokens, data) });
         const outDir = join(o.out, name);
         const [result] = await trainStoppably([{ cfg: configFor(source, source.d), options: {
           ...trainOptionsOf(o), outDir, metadata: storeMetadata(source, data), ...(await evaluation(source)),
@@ -459,8 +459,9 @@ export function registerTrain(program: Command): void {
       }
       return;
     }
-    const source = openActivationSource(o.data, {
+    const source = await openActivationSource(o.data, {
       seed: o.seed,
+      hub: { cacheDir: o.cacheDir },
       bufferRows: o.bufferRows,
       excludeTokens: dataExclusions(o.excludeTokens, o.data),
       tensor: o.tensor,

@@ -20,6 +20,9 @@ export type { ArrowChunk } from "./arrow-column.js";
 /** SAELens' name for the column of each context's tokens. */
 export const TOKEN_IDS_COLUMN = "token_ids";
 
+/** SAELens' record of how a cache was made (model, hook, dataset), written beside it. */
+export const CACHE_RUNNER_CONFIG = "cache_activations_runner_cfg.json";
+
 /** Is this folder a Hugging Face dataset saved to disk (state.json beside .arrow files)? */
 export function isArrowDataset(dir: string): boolean {
   return existsSync(join(dir, "state.json")) && statSync(dir).isDirectory();
@@ -95,32 +98,45 @@ export class ArrowActivations {
     return { kind: "arrow", path: this.where, column: this.column, shape: this.dims, vectors: this.vectors };
   }
 
-  /**
-   * Where the activations came from, in the terms of SAELens' cfg.json: SAELens names the
-   * column after the hook, and an Array2D's first dimension is the context size; the
-   * cache_activations_runner_cfg.json SAELens writes beside a cache it pushes to the Hub adds
-   * the model, dataset and BOS setting.
-   */
-  provenance(): { hook_name: string; context_size?: number; model_name?: string; dataset_path?: string; prepend_bos?: boolean } {
-    const out: ReturnType<ArrowActivations["provenance"]> = { hook_name: this.column };
-    if (this.dims.length === 2) out.context_size = this.dims[0]!;
-    const cfgPath = join(this.where, "cache_activations_runner_cfg.json");
-    if (!existsSync(cfgPath)) return out;
-    let cfg: Record<string, unknown>;
-    try {
-      cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
-    } catch (err) {
-      throw new Error(`${cfgPath}: cannot read SAELens' cache config (${(err as Error).message})`);
-    }
-    if (typeof cfg.model_name === "string") out.model_name = cfg.model_name;
-    if (typeof cfg.dataset_path === "string") out.dataset_path = cfg.dataset_path;
-    if (typeof cfg.prepend_bos === "boolean") out.prepend_bos = cfg.prepend_bos;
-    return out;
+  /** Where the activations came from, in the terms of SAELens' cfg.json (saelensProvenance). */
+  provenance(): SaelensProvenance {
+    return saelensProvenance(this.where, this.column, this.dims);
   }
 
   private fail(why: string): never {
     throw new Error(`${this.where}: ${why}`);
   }
+}
+
+export interface SaelensProvenance {
+  hook_name: string;
+  context_size?: number;
+  model_name?: string;
+  dataset_path?: string;
+  prepend_bos?: boolean;
+}
+
+/**
+ * Where a cache's activations came from, in the terms of SAELens' cfg.json: SAELens names
+ * the column after the hook, and an Array2D's first dimension is the context size; the
+ * cache_activations_runner_cfg.json SAELens writes beside a cache it pushes to the Hub (in
+ * `where`, the cache's folder) adds the model, dataset and BOS setting.
+ */
+export function saelensProvenance(where: string, column: string, dims: number[]): SaelensProvenance {
+  const out: SaelensProvenance = { hook_name: column };
+  if (dims.length === 2) out.context_size = dims[0]!;
+  const cfgPath = join(where, CACHE_RUNNER_CONFIG);
+  if (!existsSync(cfgPath)) return out;
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
+  } catch (err) {
+    throw new Error(`${cfgPath}: cannot read SAELens' cache config (${(err as Error).message})`);
+  }
+  if (typeof cfg.model_name === "string") out.model_name = cfg.model_name;
+  if (typeof cfg.dataset_path === "string") out.dataset_path = cfg.dataset_path;
+  if (typeof cfg.prepend_bos === "boolean") out.prepend_bos = cfg.prepend_bos;
+  return out;
 }
 
 /**

@@ -28,7 +28,7 @@ export async function* readHubItems(specText: string, opts: TextDatasetOptions =
   const hub = opts.hub ?? {};
   const dir = hubFolderDir(spec, hub.cacheDir);
   const where = `dataset ${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
-  for (const file of await hubDatasetFiles(spec, dir, where, hub)) {
+  for (const file of await hubDatasetFiles(spec, dir, where, hub, TEXT_FILE, ".parquet / .jsonl / .txt")) {
     const local = join(dir, file);
     try {
       await fetchToFile(spec, spec.path ? `${spec.path}/${file}` : file, local, true, hub);
@@ -39,8 +39,11 @@ export async function* readHubItems(specText: string, opts: TextDatasetOptions =
   }
 }
 
-/** The dataset's text files under its folder (relative to it), from the cached listing or the hub. */
-async function hubDatasetFiles(spec: HubSpec, dir: string, where: string, hub: HubOptions): Promise<string[]> {
+/**
+ * The dataset's files under its folder whose names match `pattern` (relative to the folder),
+ * from the cached listing or the hub; `kinds` names them in messages.
+ */
+export async function hubDatasetFiles(spec: HubSpec, dir: string, where: string, hub: HubOptions, pattern: RegExp, kinds: string): Promise<string[]> {
   const listing = join(dir, LISTING);
   if (existsSync(listing)) return (JSON.parse(readFileSync(listing, "utf8")) as { files: string[] }).files;
   const files: string[] = [];
@@ -48,13 +51,13 @@ async function hubDatasetFiles(spec: HubSpec, dir: string, where: string, hub: H
     for await (const entry of listFiles({
       repo: { type: "dataset", name: spec.repo }, revision: spec.revision, path: spec.path || undefined, recursive: true, fetch: hub.fetch, ...hubToken(),
     })) {
-      if (entry.type !== "file" || !TEXT_FILE.test(entry.path)) continue;
+      if (entry.type !== "file" || !pattern.test(entry.path)) continue;
       files.push(spec.path ? entry.path.slice(spec.path.length + 1) : entry.path);
     }
   } catch (err) {
-    throw hubFailure(err, where, `put its .parquet / .jsonl / .txt files in ${dir} and list them in ${listing} as {"files": [...]}, or pass a local folder`);
+    throw hubFailure(err, where, `put its ${kinds} files in ${dir} and list them in ${listing} as {"files": [...]}, or pass a local folder`);
   }
-  if (files.length === 0) throw new Error(`${where} has no .parquet, .jsonl or .txt files`);
+  if (files.length === 0) throw new Error(`${where} has no ${kinds} files`);
   files.sort();
   writeJsonAtomic(listing, { repo: spec.repo, revision: spec.revision, path: spec.path, files });
   return files;

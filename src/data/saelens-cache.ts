@@ -28,7 +28,7 @@ import { encodeFloats } from "../core/dtype.js";
 import { claimFolders, LOCK_FILE } from "../util/folder-lock.js";
 import { ProgressBar } from "../util/progress.js";
 import { readManifest, readShardActivations, readShardRowTokens, readShardTargets, type StoreManifest } from "./store.js";
-import { TOKEN_IDS_COLUMN, UNFINISHED_EXPORT_FILE } from "./arrow-activations.js";
+import { CACHE_RUNNER_CONFIG, TOKEN_IDS_COLUMN, UNFINISHED_EXPORT_FILE } from "./arrow-activations.js";
 
 export interface ExportCacheOptions {
   /** Contexts per Arrow record batch (default 1000, as `datasets` writes; fewer where a batch's values would pass 2^31). */
@@ -93,7 +93,7 @@ export function exportSaelensCache(storeDir: string, outDir: string, o: ExportCa
     }
     bar.finish();
     writeJsonAtomic(join(outDir, "dataset_info.json"), { citation: "", description: "", features: plan.features, homepage: "", license: "" });
-    writeJsonAtomic(join(outDir, "cache_activations_runner_cfg.json"), runnerConfig(storeDir, outDir, m, dtype));
+    writeJsonAtomic(join(outDir, CACHE_RUNNER_CONFIG), runnerConfig(storeDir, outDir, m, dtype));
     writeJsonAtomic(join(outDir, "state.json"), {
       _data_files: files.map((filename) => ({ filename })),
       _fingerprint: createHash("sha256").update(JSON.stringify(plan.identity)).digest("hex").slice(0, 16),

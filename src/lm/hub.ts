@@ -60,16 +60,16 @@ export type HubGet = (file: string, required: boolean) => Promise<boolean>;
  * Without a network the error says which folder to fill by hand with `expected`.
  */
 export async function resolveHubFolder(specText: string, expected: string, opts: HubOptions,
-  fetchFiles: (get: HubGet, dir: string) => Promise<void | "partial">): Promise<string> {
-  const spec = parseHubSpec(specText);
+  fetchFiles: (get: HubGet, dir: string, spec: HubSpec) => Promise<void | "partial">, type: HubSpec["type"] = "model"): Promise<string> {
+  const spec = parseHubSpec(specText, type);
   const dir = hubFolderDir(spec, opts.cacheDir);
   if (existsSync(join(dir, COMPLETE))) return dir;
   mkdirSync(dir, { recursive: true });
   const get: HubGet = (file, required) => fetchToFile(spec, spec.path ? `${spec.path}/${file}` : file, join(dir, file), required, opts);
-  const where = `${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
+  const where = `${type === "dataset" ? "dataset " : ""}${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
   let fetched: void | "partial";
   try {
-    fetched = await fetchFiles(get, dir);
+    fetched = await fetchFiles(get, dir, spec);
   } catch (err) {
     throw hubFailure(err, where, `put ${expected} in ${dir} (then create ${join(dir, COMPLETE)} containing {}), or pass the folder itself`);
   }

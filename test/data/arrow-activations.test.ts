@@ -14,7 +14,7 @@ import { packageRoot } from "../../src/core/native.js";
 import { Rng } from "../../src/core/rng.js";
 import { activationsFromBytes } from "../../src/data/activation-matrix.js";
 import { ArrowActivations } from "../../src/data/arrow-activations.js";
-import { ArrowSource } from "../../src/data/arrow-source.js";
+import { DatasetSource } from "../../src/data/dataset-source.js";
 import { openActivationSource } from "../../src/data/open.js";
 import { randn, tempDir } from "../helpers.js";
 import { activationTable, writeHfDataset } from "./arrow-fixtures.js";
@@ -82,10 +82,10 @@ describe("Arrow activations", () => {
     }
   });
 
-  it("trains from a cache through openActivationSource: each pass serves every vector once, shuffled, and resumes exactly", () => {
+  it("trains from a cache through openActivationSource: each pass serves every vector once, shuffled, and resumes exactly", async () => {
     const { dir, values } = cache(9, 4, 3, 2);
-    const source = openActivationSource(dir, { seed: 5, bufferRows: 4 });
-    expect(source).toBeInstanceOf(ArrowSource);
+    const source = await openActivationSource(dir, { seed: 5, bufferRows: 4 });
+    expect(source).toBeInstanceOf(DatasetSource);
     expect({ d: source.d, totalRows: source.totalRows }).toEqual({ d: 3, totalRows: 36 });
     const rowsOf = (x: Float32Array) => Array.from({ length: x.length / 3 }, (_, r) => Array.from(x.subarray(3 * r, 3 * r + 3)).join(","));
     const pass = new Float32Array(36 * 3);
@@ -95,17 +95,17 @@ describe("Arrow activations", () => {
     const saved = source.state();
     const after = new Float32Array(10 * 3);
     source.next(after, 10);
-    const again = openActivationSource(dir, { seed: 5, bufferRows: 4 });
+    const again = await openActivationSource(dir, { seed: 5, bufferRows: 4 });
     again.restore(saved);
     const resumed = new Float32Array(10 * 3);
     again.next(resumed, 10);
     expect(resumed).toEqual(after);
   });
 
-  it("leaves out the vectors of excluded tokens by the cache's token_ids, as SAELens does when it trains on a cache", () => {
+  it("leaves out the vectors of excluded tokens by the cache's token_ids, as SAELens does when it trains on a cache", async () => {
     const { dir, values } = cache(9, 4, 3, 2); // token_ids: context c's are 4c .. 4c + 3
     const excluded = [0, 4, 5, 13, 35];
-    const source = openActivationSource(dir, { seed: 2, bufferRows: 4, excludeTokens: excluded });
+    const source = await openActivationSource(dir, { seed: 2, bufferRows: 4, excludeTokens: excluded });
     expect(source.totalRows).toBe(36 - excluded.length);
     expect(source.describe()).toMatchObject({ exclude_tokens: excluded, rows: 31 });
     const served = new Float32Array(31 * 3);
@@ -116,8 +116,8 @@ describe("Arrow activations", () => {
     // Files without token_ids cannot say which token a vector is.
     const plain = tempDir();
     writeHfDataset(plain, activationTable({ name: HOOK, values, rows: 9, dims: [4, 3] }), 1);
-    expect(() => openActivationSource(plain, { excludeTokens: [0] })).toThrow(/no token_ids column/);
-    expect(() => openActivationSource(dir, { excludeTokens: Array.from({ length: 36 }, (_, i) => i) })).toThrow(/every position holds an excluded token/);
+    await expect(openActivationSource(plain, { excludeTokens: [0] })).rejects.toThrow(/no token_ids column/);
+    await expect(openActivationSource(dir, { excludeTokens: Array.from({ length: 36 }, (_, i) => i) })).rejects.toThrow(/every position holds an excluded token/);
   });
 
   it("reads a cache's data file from bytes in hand, as the explorer page takes a dropped file", () => {

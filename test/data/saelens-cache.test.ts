@@ -70,7 +70,7 @@ describe("exporting a store as a SAELens activation cache", async () => {
   };
   const plain = await harvestTo("store");
 
-  it("holds every context's vectors and tokens in order, in the layout datasets saves and SAELens reads", () => {
+  it("holds every context's vectors and tokens in order, in the layout datasets saves and SAELens reads", async () => {
     const out = join(dir, "cache");
     const r = exportSaelensCache(plain.store, out, { batchContexts: 4, progress: false });
     expect(r).toMatchObject({ column: HOOK, shape: [ctx, plain.m.d], dtype: "float32", contexts: 23, tokens: 23 * ctx, complete: true });
@@ -111,7 +111,7 @@ describe("exporting a store as a SAELens activation cache", async () => {
     const cfg = JSON.parse(readFileSync(join(out, "cache_activations_runner_cfg.json"), "utf8"));
     expect(cfg).toMatchObject({ model_name: "tiny-neox", hook_name: HOOK, d_in: d, context_size: ctx, seqpos_slice: [null], prepend_bos: true, training_tokens: 23 * ctx, dtype: "float32" });
     // And saekit trains on it as on any SAELens cache.
-    expect(openActivationSource(out).d).toBe(d);
+    expect((await openActivationSource(out)).d).toBe(d);
   });
 
   it("keeps an --exclude-bos store's ctx - 1 rows per context, and float16 as float16", async () => {

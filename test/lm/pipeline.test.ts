@@ -202,7 +202,7 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(atK[0].sparsity.l0).toBeLessThan(atK[2].sparsity.l0);
   });
 
-  it("harvests input/target pairs for every layer, trains a transcoder on one and evaluates it at the output hook", () => {
+  it("harvests input/target pairs for every layer, trains a transcoder on one and evaluates it at the output hook", async () => {
     const out = join(dir, "pairs");
     const lines = saekit("harvest", "--model", model, "--dataset", text, "--hook", "blocks.*.ln2.hook_normalized",
       "--target-hook", "blocks.*.hook_mlp_out", "--tokens", "480", "--ctx", "16", "--out", out).trim().split("\n").map((l) => JSON.parse(l));
@@ -227,7 +227,7 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(JSON.parse(readFileSync(join(evals, "blocks.1.ln2.hook_normalized.json"), "utf8")).ce_loss_recovered).toBe(each[1].ce_loss_recovered);
     const refused = spawnSync(process.execPath, [bin, "eval", "--model", model, "--dataset", text, "--sae", runs, "--hook", "blocks.0.hook_resid_post"], { encoding: "utf8" });
     expect(refused.stderr).toMatch(/holds 2 SAEs, each read at the hook its config names/);
-    expect(() => openActivationSource(out)).toThrow(/holds 2 activation stores \(blocks.0.ln2.hook_normalized, blocks.1.ln2.hook_normalized\), not one/);
+    await expect(openActivationSource(out)).rejects.toThrow(/holds 2 activation stores \(blocks.0.ln2.hook_normalized, blocks.1.ln2.hook_normalized\), not one/);
     const cfg = JSON.parse(readFileSync(join(run, "cfg.json"), "utf8"));
     expect(cfg).toMatchObject({ apply_b_dec_to_input: false, hook_name_out: "blocks.1.hook_mlp_out", d_out: 32 });
     expect(cfg.metadata).toMatchObject({ hook_name: "blocks.1.ln2.hook_normalized", hook_name_out: "blocks.1.hook_mlp_out" });

@@ -1,0 +1,124 @@
+/**
+ * Thrift's compact protocol, read generically: what Parquet writes its page headers in
+ * (parquet-pages.ts). A struct comes back as a map from field id to value — integers as
+ * numbers, binaries as bytes, lists as arrays, nested structs as maps — so a caller picks
+ * the fields it knows and the rest (statistics, future fields) are skipped by their wire
+ * type. Every read is bounds-checked and nesting is limited: a corrupt header fails with a
+ * message instead of reading past its bytes or recursing without end.
+ */
+
+export type ThriftValue = number | boolean | Uint8Array | ThriftValue[] | ThriftStruct;
+export type ThriftStruct = Map<number, ThriftValue>;
+
+/** Compact protocol wire types. */
+const enum Wire {
+  Stop = 0, True = 1, False = 2, Byte = 3, I16 = 4, I32 = 5, I64 = 6, Double = 7,
+  Binary = 8, List = 9, Set = 10, Map = 11, Struct = 12,
+}
+
+/** Deeper than any Parquet header nests; a corrupt one could otherwise recurse without end. */
+const MAX_DEPTH = 16;
+
+export class ThriftReader {
+  constructor(private readonly bytes: Uint8Array, public offset = 0) {}
+
+  /** One struct from the current offset, leaving the offset after it. */
+  readStruct(depth = 0): ThriftStruct {
+    if (depth > MAX_DEPTH) this.fail("structs nested too deep");
+    const out: ThriftStruct = new Map();
+    let lastId = 0;
+    for (;;) {
+      const header = this.byte();
+      const type = header & 0x0f;
+      if (type === Wire.Stop) return out;
+      const delta = header >> 4;
+      const id = delta === 0 ? this.zigzag() : lastId + delta;
+      lastId = id;
+      out.set(id, this.value(type, depth));
+    }
+  }
+
+  private value(type: number, depth: number): ThriftValue {
+    switch (type) {
+      case Wire.True: return true;
+      case Wire.False: return false;
+      case Wire.Byte: return (this.byte() << 24) >> 24;
+      case Wire.I16:
+      case Wire.I32:
+      case Wire.I64: return this.zigzag();
+      case Wire.Double: this.take(8); return 0;
+      case Wire.Binary: return this.take(this.varint());
+      case Wire.List:
+      case Wire.Set: {
+        const header = this.byte();
+        const size = header >> 4 === 15 ? this.varint() : header >> 4;
+        const elementType = header & 0x0f;
+        if (size > this.bytes.length - this.offset) this.fail(`a list of ${size} elements in ${this.bytes.length - this.offset} bytes`);
+        const items: ThriftValue[] = [];
+        // In a list a boolean is a whole byte (1 true, 0 or 2 false), not folded into a type.
+        for (let i = 0; i < size; i++) items.push(elementType === Wire.True || elementType === Wire.False ? this.byte() === 1 : this.value(elementType, depth + 1));
+        return items;
+      }
+      case Wire.Map: {
+        const size = this.varint();
+        if (size === 0) return [];
+        const types = this.byte();
+        for (let i = 0; i < size; i++) {
+          this.value(types >> 4, depth + 1);
+          this.value(types & 0x0f, depth + 1);
+        }
+        return []; // Parquet headers hold no maps; skipped.
+      }
+      case Wire.Struct: return this.readStruct(depth + 1);
+      default: return this.fail(`unknown wire type ${type}`);
+    }
+  }
+
+  /** An unsigned LEB128 varint (up to 2^53, exact; beyond that a corrupt header anyway). */
+  varint(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      const b = this.byte();
+      result += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return result;
+      scale *= 128;
+    }
+    return this.fail("a varint longer than 10 bytes");
+  }
+
+  private zigzag(): number {
+    const n = this.varint();
+    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+  }
+
+  private byte(): number {
+    if (this.offset >= this.bytes.length) this.fail("ends inside a header");
+    return this.bytes[this.offset++]!;
+  }
+
+  private take(n: number): Uint8Array {
+    if (n > this.bytes.length - this.offset) this.fail(`a field of ${n} bytes where ${this.bytes.length - this.offset} are left`);
+    const out = this.bytes.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return out;
+  }
+
+  private fail(why: string): never {
+    throw new Error(`corrupt thrift header at byte ${this.offset}: ${why}`);
+  }
+}
+
+/** Field `id` of a struct as an integer, or `fallback` when absent (undefined: required). */
+export function intField(s: ThriftStruct, id: number, what: string, fallback?: number): number {
+  const v = s.get(id);
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== "number") throw new Error(`corrupt header: ${what} ${v === undefined ? "missing" : "not an integer"}`);
+  return v;
+}
+
+/** Field `id` of a struct as a nested struct, or null when absent. */
+export function structField(s: ThriftStruct, id: number): ThriftStruct | null {
+  const v = s.get(id);
+  return v instanceof Map ? v : null;
+}
