@@ -49,6 +49,9 @@ View<int32_t> i32(const Napi::CallbackInfo& info, size_t i, const char* name) {
 View<uint16_t> u16(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return typed<uint16_t, napi_uint16_array>(info, i, name, "Uint16Array");
 }
+View<uint8_t> u8(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return typed<uint8_t, napi_uint8_array>(info, i, name, "Uint8Array");
+}
 // A Float32Array or null/undefined (optional bias and similar).
 View<float> f32_or_null(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (info[i].IsNull() || info[i].IsUndefined()) return {nullptr, 0};
@@ -570,6 +573,32 @@ void GatherEntries(const Napi::CallbackInfo& info) {
   gather_entries(X.data, rows, cols, row_ptr.data, idx.data, out.data);
 }
 
+// Checks rowPtr here and each latent index inside the kernel's own pass (a separate check
+// would read every index once more: 33M of them in a half-dense code).
+Napi::Value CodeFirings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  long rows = count(info, 0, "rows"), cols = count(info, 1, "cols");
+  auto row_ptr = i32(info, 2, "rowPtr");
+  auto idx = i32(info, 3, "idx");
+  auto val = f32(info, 4, "val");
+  auto fired = u8(info, 5, "fired");
+  View<double> counts = info[6].IsNull() || info[6].IsUndefined() ? View<double>{nullptr, 0} : f64(info, 6, "counts");
+  need(env, row_ptr, rows + 1, "rowPtr");
+  if (row_ptr.data[0] != 0) throw Napi::RangeError::New(env, "rowPtr[0] must be 0");
+  for (long b = 0; b < rows; b++)
+    if (row_ptr.data[b + 1] < row_ptr.data[b]) throw Napi::RangeError::New(env, "rowPtr must be non-decreasing");
+  need(env, idx, row_ptr.data[rows], "idx");
+  need(env, val, row_ptr.data[rows], "val");
+  need(env, fired, cols, "fired");
+  if (counts.data) need(env, counts, cols, "counts");
+  long bad = -1;
+  long n = code_firings(rows, cols, row_ptr.data, idx.data, val.data, fired.data, counts.data, &bad);
+  if (bad >= 0)
+    throw Napi::RangeError::New(env, "idx[" + std::to_string(bad) + "] = " + std::to_string(idx.data[bad]) +
+                                         " is outside [0, " + std::to_string(cols) + ")");
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
 void ScatterEntries(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   long rows = count(info, 0, "rows"), cols = count(info, 1, "cols");
@@ -820,6 +849,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gatherColumns", Napi::Function::New(env, GatherColumns));
   exports.Set("gatherEntries", Napi::Function::New(env, GatherEntries));
   exports.Set("scatterEntries", Napi::Function::New(env, ScatterEntries));
+  exports.Set("codeFirings", Napi::Function::New(env, CodeFirings));
   return exports;
 }
 

@@ -351,4 +351,42 @@ void sparse_scatter_rows(long m, const int32_t* col_ptr, const int32_t* entries,
   }
 }
 
+long code_firings(long batch, long m, const int32_t* row_ptr, const int32_t* idx, const float* val,
+                  uint8_t* fired, double* counts, long* bad) {
+  // Contiguous row ranges, one or two per thread, each with its own counts; summed in range
+  // order afterwards (integers, so the order changes nothing).
+  const long tasks = std::max(1L, std::min<long>(2L * pool_threads(), batch / 64));
+  const long rows_per_task = (batch + tasks - 1) / tasks;
+  std::vector<uint32_t> partial(static_cast<size_t>(tasks) * m, 0);
+  std::vector<long> first_bad(tasks, -1);
+  parallel_for(static_cast<int>(tasks), [&](int t) {
+    uint32_t* c = partial.data() + static_cast<size_t>(t) * m;
+    const long r0 = t * rows_per_task, r1 = std::min(batch, r0 + rows_per_task);
+    if (r0 >= r1) return;
+    for (int32_t e = row_ptr[r0]; e < row_ptr[r1]; e++) {
+      const int32_t j = idx[e];
+      if (static_cast<uint32_t>(j) >= static_cast<uint32_t>(m)) {
+        if (first_bad[t] < 0) first_bad[t] = e;
+        continue;
+      }
+      c[j] += val[e] != 0.0f;
+    }
+  });
+  *bad = -1;
+  for (long t = 0; t < tasks; t++)
+    if (first_bad[t] >= 0) {
+      *bad = first_bad[t];
+      return 0;  // fired and counts left as they were
+    }
+  long total = 0;
+  for (long j = 0; j < m; j++) {
+    uint64_t n = 0;
+    for (long t = 0; t < tasks; t++) n += partial[static_cast<size_t>(t) * m + j];
+    if (n > 0) fired[j] = 1;
+    if (counts) counts[j] += static_cast<double>(n);
+    total += static_cast<long>(n);
+  }
+  return total;
+}
+
 }  // namespace saekit

@@ -47,4 +47,13 @@ void sparse_scatter_rows(long m, const int32_t* col_ptr, const int32_t* entries,
                          const int32_t* entry_row, const float* coef, const float* X, long d,
                          bool accumulate, float* out, float* coef_sum);
 
+// A trainer's per-step bookkeeping on a code, in one pass: for every entry with val != 0,
+// fired[idx] = 1 and (when counts is not null) counts[idx] += 1; returns how many such
+// entries there are (the batch's L0 times its rows). Each thread counts its rows into its
+// own array, so the pass reads the code once at any density. If any entry's latent lies
+// outside [0, m), fired and counts are left untouched and the first such entry's position
+// goes to *bad (else -1), for the caller's error.
+long code_firings(long batch, long m, const int32_t* row_ptr, const int32_t* idx, const float* val,
+                  uint8_t* fired, double* counts, long* bad);
+
 }  // namespace saekit

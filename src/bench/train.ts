@@ -19,7 +19,6 @@ import { Rng } from "../core/rng.js";
 import { defaultConfig } from "../sae/config.js";
 import { createSae } from "../sae/registry.js";
 import { type Sae, zerosLike } from "../sae/sae.js";
-import { meanL0 } from "../sae/sparse-code.js";
 import { type OptimizerKind, createOptimizer, defaultLrFor } from "../train/optimizer.js";
 import { initializeSae } from "../train/init.js";
 import { round, timeIt } from "./timing.js";
@@ -87,8 +86,11 @@ export function benchTrain(o: TrainBenchOptions) {
   const dead = nDead > 0 ? Uint8Array.from({ length: o.m }, (_, j) => (Math.floor(((j + 1) * nDead) / o.m) > Math.floor((j * nDead) / o.m) ? 1 : 0)) : null;
   const precision = o.matmulPrecision ?? "highest";
   let l0 = 0;
+  // L0 and the latents that fired, as the trainer counts them each step (TrainingCore.step).
+  const fired = new Uint8Array(o.m);
   const t = withMatmulPrecision(precision, () => timeIt(() => {
-    l0 = meanL0(sae.lossAndGrad({ x, batch: o.batch, step, seed: 0, dead }, grads).code);
+    const { code } = sae.lossAndGrad({ x, batch: o.batch, step, seed: 0, dead }, grads);
+    l0 = kernels().codeFirings(code.batch, code.m, code.rowPtr, code.idx, code.val, fired, null) / code.batch;
     optimizer.step(sae.params, grads, lr, step);
     step++;
   }, { warmup: 2, runs: o.steps }));

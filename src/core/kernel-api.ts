@@ -196,6 +196,12 @@ export interface Kernels {
   gatherEntries(X: Float32Array, rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, out: Float32Array): void;
   /** gatherEntries' inverse: out [rows, cols] zeroed, then out[b, idx[e]] += val[e] for each entry e of row b. */
   scatterEntries(rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array, out: Float32Array): void;
+  /**
+   * A trainer's bookkeeping on a code, one pass: for each entry e with val[e] != 0,
+   * fired[idx[e]] = 1 and counts[idx[e]] += 1 (counts may be null); returns the number of
+   * such entries (L0 times rows). An index outside [0, cols) throws before anything changes.
+   */
+  codeFirings(rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array, fired: Uint8Array, counts: Float64Array | null): number;
 
   // ---- transformer blocks (language models run in-process)
 

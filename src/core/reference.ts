@@ -440,6 +440,21 @@ export const referenceKernels: Kernels = Object.freeze({
     for (let r = 0; r < rows; r++) for (let e = rowPtr[r]!; e < rowPtr[r + 1]!; e++) out[r * cols + idx[e]!]! += val[e]!;
   },
 
+  codeFirings(rows: number, cols: number, rowPtr: Int32Array, idx: Int32Array, val: Float32Array, fired: Uint8Array, counts: Float64Array | null): number {
+    checkCsr(rowPtr, idx, rows, cols);
+    need(val, rowPtr[rows]!, "val");
+    need(fired, cols, "fired");
+    if (counts) need(counts, cols, "counts");
+    let n = 0;
+    for (let e = 0; e < rowPtr[rows]!; e++) {
+      if (val[e] === 0) continue;
+      fired[idx[e]!] = 1;
+      if (counts) counts[idx[e]!]! += 1;
+      n++;
+    }
+    return n;
+  },
+
   gatherColumns(X: Float32Array, rows: number, cols: number, pick: Int32Array, n: number, out: Float32Array): void {
     need(X, rows * cols, "X");
     need(out, rows * n, "out");

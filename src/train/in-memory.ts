@@ -91,8 +91,8 @@ export class InMemoryTraining {
     for (let i = 0; i < n && !this.done; i++) {
       this.source.next(this.x, B);
       if (this.inputScale !== 1) kernels().scale(this.x, this.inputScale);
-      const { stats, lr } = this.core.step(this.x, B, this.next);
-      out.push({ ...stepMetrics(stats, this.x, B, d, this.core.dead), step: this.next + 1, lr });
+      const { stats, lr, l0 } = this.core.step(this.x, B, this.next);
+      out.push({ ...stepMetrics(stats, this.x, B, d, this.core.dead, l0), step: this.next + 1, lr });
       this.next++;
     }
     return out;

@@ -28,7 +28,6 @@ import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
 import type { Sae, StepStats } from "../sae/sae.js";
 import { logFeatureSparsity, withInputScaleFolded } from "../sae/saelens-format.js";
-import { type SparseCode, nnz } from "../sae/sparse-code.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS } from "./adam.js";
 import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
@@ -553,25 +552,24 @@ class TrainingRun {
       kernels().scale(x, this.inputScale);
       if (target) kernels().scale(target, this.inputScale);
     }
-    let stepped: ReturnType<TrainingCore["step"]>;
-    try {
-      stepped = this.core.step(x, B, step, target);
-    } catch (err) {
-      const kept = o.outDir && hasCheckpoint(o.outDir) ? "; the last checkpoint is intact" : "";
-      throw new Error(`${(err as Error).message} (--lr, --normalize expected_norm)${kept}`);
-    }
-    const { stats, lr, k } = stepped;
-    this.lastLoss = stats.loss;
     // Windows end at the last step, so the saved sparsity always covers a whole window.
     if ((o.steps - step) % o.featureSamplingWindow === 0) {
       this.fireCounts.fill(0);
       this.sparsityTokens = 0;
     }
-    countFirings(stats.code, this.fireCounts);
+    let stepped: ReturnType<TrainingCore["step"]>;
+    try {
+      stepped = this.core.step(x, B, step, target, this.fireCounts);
+    } catch (err) {
+      const kept = o.outDir && hasCheckpoint(o.outDir) ? "; the last checkpoint is intact" : "";
+      throw new Error(`${(err as Error).message} (--lr, --normalize expected_norm)${kept}`);
+    }
+    const { stats, lr, k, l0 } = stepped;
+    this.lastLoss = stats.loss;
     this.sparsityTokens += B;
     this.tokens += B;
     this.windowTokens += B;
-    accumulate(this.window, stats, target ?? x, B, d, this.core.dead);
+    accumulate(this.window, stats, target ?? x, B, d, this.core.dead, l0);
     if (k !== undefined) this.window.add("k", k);
     if (o.resampleEvery > 0) {
       let count = 0;
@@ -673,21 +671,15 @@ class TrainingRun {
 /** Where saveBest keeps the best SAE, inside the run folder. */
 export const BEST_DIR = "best";
 
-/** Adds one to each latent's count for every token it fires on (f != 0) in a code. */
-function countFirings(code: SparseCode, counts: Float64Array): void {
-  const n = nnz(code);
-  for (let e = 0; e < n; e++) if (code.val[e] !== 0) counts[code.idx[e]!]! += 1;
-}
-
 function optimizerOptions(o: Resolved) {
   return { beta1: o.beta1, beta2: o.beta2, eps: o.adamEps, weightDecay: o.weightDecay };
 }
 
 
 /** Adds one step's statistics to the metrics window. */
-function accumulate(w: MetricsWindow, stats: StepStats, y: Float32Array, B: number, d: number, dead: Uint8Array): void {
+function accumulate(w: MetricsWindow, stats: StepStats, y: Float32Array, B: number, d: number, dead: Uint8Array, l0: number): void {
   w.add("steps", 1);
-  for (const [key, v] of Object.entries(stepMetrics(stats, y, B, d, dead))) w.add(key, v);
+  for (const [key, v] of Object.entries(stepMetrics(stats, y, B, d, dead, l0))) w.add(key, v);
 }
 
 function record(w: MetricsWindow, step: number, tokens: number, lr: number, tokensPerS: number): MetricsRecord {

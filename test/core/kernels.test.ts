@@ -769,6 +769,34 @@ describe("sparse codes", () => {
     }
   });
 
+  it("counts a code's firings per latent in one pass as the reference does, and refuses a bad code before changing anything", () => {
+    const rng = new Rng(41);
+    for (const [rows, cols, perRow] of [[1, 1, 1], [300, 1000, 30], [9, 17, 17], [4096, 64, 40]] as const) {
+      const { rowPtr, idx, val } = randomCsr(rng, rows, cols, perRow);
+      // Zeros (a ReLU's, a TopK's padding) fire nothing; -0 neither.
+      for (let e = 0; e < val.length; e += 3) val[e] = e % 2 ? 0 : -0;
+      const firedA = new Uint8Array(cols), firedB = new Uint8Array(cols);
+      firedA[0] = firedB[0] = 1; // marks accumulate, as counts do
+      const countsA = Float64Array.from({ length: cols }, (_, j) => j), countsB = Float64Array.from(countsA);
+      const nA = native.codeFirings(rows, cols, rowPtr, idx, val, firedA, countsA);
+      const nB = ref.codeFirings(rows, cols, rowPtr, idx, val, firedB, countsB);
+      expect(nA).toBe(nB);
+      expect(nA).toBe(val.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0));
+      expect(firedA).toEqual(firedB);
+      expect(countsA).toEqual(countsB);
+      const onlyFired = new Uint8Array(cols);
+      expect(native.codeFirings(rows, cols, rowPtr, idx, val, onlyFired, null)).toBe(nA);
+      expect(Array.from(onlyFired)).toEqual(Array.from(countsB, (c, j) => (c - j > 0 ? 1 : 0)));
+    }
+    for (const K of [native, ref]) {
+      const fired = new Uint8Array(3);
+      const counts = new Float64Array(3);
+      expect(() => K.codeFirings(2, 3, Int32Array.from([0, 1, 2]), Int32Array.from([0, 3]), Float32Array.from([1, 1]), fired, counts))
+        .toThrow(/idx\[1\] = 3 is outside \[0, 3\)/);
+      expect([...fired, ...counts]).toEqual([0, 0, 0, 0, 0, 0]);
+    }
+  });
+
   it("decode is an embedding bag: W rows weighted by values plus the bias", () => {
     const W = Float32Array.from([1, 0, 0, 1, 2, 2]); // 3 latents, d = 2
     const out = new Float32Array(4);
