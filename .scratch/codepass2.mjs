@@ -12,3 +12,5 @@ for (let r = 0; r < 5; r++) {
   t0 = performance.now(); const c = k.codeFirings(B, m, rowPtr, idx, val, fired, counts); const nat = performance.now() - t0
   console.log('js three passes ms', js.toFixed(1), 'native codeFirings ms', nat.toFixed(1), c / B)
 }
+const X = new Float32Array(B * m), out = new Float32Array(idx.length)
+for (let r = 0; r < 3; r++) { const t0 = performance.now(); k.gatherEntries(X, B, m, rowPtr, idx, out); console.log('gatherEntries ms', (performance.now() - t0).toFixed(1)) }

@@ -84,12 +84,17 @@ void need(const Napi::Env& env, const View<T>& v, double n, const char* name) {
 double span(long rows, long cols, long ld) { return rows == 0 || cols == 0 ? 0 : double(rows - 1) * ld + cols; }
 
 // Checks a CSR code: row_ptr[batch+1] non-decreasing from 0, idx entries within [0, m).
-void check_csr(const Napi::Env& env, const View<int32_t>& row_ptr, const View<int32_t>& idx,
-               long batch, long m) {
+// A CSR code's row pointers: batch + 1 of them, from 0, never decreasing.
+void check_row_ptr(const Napi::Env& env, const View<int32_t>& row_ptr, long batch) {
   need(env, row_ptr, batch + 1, "rowPtr");
   if (row_ptr.data[0] != 0) throw Napi::RangeError::New(env, "rowPtr[0] must be 0");
   for (long b = 0; b < batch; b++)
     if (row_ptr.data[b + 1] < row_ptr.data[b]) throw Napi::RangeError::New(env, "rowPtr must be non-decreasing");
+}
+
+void check_csr(const Napi::Env& env, const View<int32_t>& row_ptr, const View<int32_t>& idx,
+               long batch, long m) {
+  check_row_ptr(env, row_ptr, batch);
   need(env, idx, row_ptr.data[batch], "idx");
   for (int32_t e = 0; e < row_ptr.data[batch]; e++)
     if (idx.data[e] < 0 || idx.data[e] >= m)
@@ -583,10 +588,7 @@ Napi::Value CodeFirings(const Napi::CallbackInfo& info) {
   auto val = f32(info, 4, "val");
   auto fired = u8(info, 5, "fired");
   View<double> counts = info[6].IsNull() || info[6].IsUndefined() ? View<double>{nullptr, 0} : f64(info, 6, "counts");
-  need(env, row_ptr, rows + 1, "rowPtr");
-  if (row_ptr.data[0] != 0) throw Napi::RangeError::New(env, "rowPtr[0] must be 0");
-  for (long b = 0; b < rows; b++)
-    if (row_ptr.data[b + 1] < row_ptr.data[b]) throw Napi::RangeError::New(env, "rowPtr must be non-decreasing");
+  check_row_ptr(env, row_ptr, rows);
   need(env, idx, row_ptr.data[rows], "idx");
   need(env, val, row_ptr.data[rows], "val");
   need(env, fired, cols, "fired");
