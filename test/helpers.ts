@@ -5,6 +5,7 @@ import { join, relative } from "node:path";
 import { afterAll, expect, onTestFinished } from "vitest";
 import { loadNativeAddon, type NativeAddon, packageRoot } from "../src/core/native.js";
 import { Rng } from "../src/core/rng.js";
+import type { DatasetActivations } from "../src/data/dataset-source.js";
 
 /** The native addon; fails the test (with the load error) when it is not built. */
 export function nativeAddon(): NativeAddon {
@@ -83,4 +84,18 @@ export function serveHubFile(root: string, path: string | null, init?: RequestIn
     status: range ? 206 : 200,
     headers: { "Content-Range": `bytes ${from}-${end}/${body.length}`, ETag: `"${relative(root, path)}"`, "Content-Length": String(end - from + 1) },
   });
+}
+
+/** Every vector of a dataset of activations (Arrow or Parquet), in file order, and each vector's token. */
+export function readEveryVector<C extends { rows: number }>(a: DatasetActivations<C>, maxRows = 4): { values: Float32Array; tokens: Int32Array } {
+  const values = new Float32Array(a.vectors * a.d);
+  const tokens = new Int32Array(a.vectors);
+  let at = 0;
+  for (const c of a.chunks(maxRows)) {
+    a.read(c, values, at * a.d);
+    tokens.set(a.readTokens(c), at);
+    at += c.rows * a.vectorsPerRow;
+  }
+  expect(at).toBe(a.vectors);
+  return { values, tokens };
 }

@@ -122,3 +122,78 @@ export function structField(s: ThriftStruct, id: number): ThriftStruct | null {
   const v = s.get(id);
   return v instanceof Map ? v : null;
 }
+
+/** A field to write: its id and its typed value (a struct is a list of fields, in id order). */
+export type ThriftField =
+  | [id: number, type: "bool", value: boolean]
+  | [id: number, type: "i32" | "i64", value: number]
+  | [id: number, type: "binary", value: Uint8Array | string]
+  | [id: number, type: "struct", value: ThriftField[]]
+  | [id: number, type: "list<i32>", value: number[]]
+  | [id: number, type: "list<binary>", value: Array<Uint8Array | string>]
+  | [id: number, type: "list<struct>", value: ThriftField[][]];
+
+/** One struct in the compact protocol, as Parquet's page headers and footer are written. */
+export function encodeStruct(fields: ThriftField[]): Uint8Array {
+  const out: number[] = [];
+  writeStruct(out, fields);
+  return Uint8Array.from(out);
+}
+
+const WIRE: Record<ThriftField[1], number> = {
+  bool: Wire.True, i32: Wire.I32, i64: Wire.I64, binary: Wire.Binary, struct: Wire.Struct,
+  "list<i32>": Wire.List, "list<binary>": Wire.List, "list<struct>": Wire.List,
+};
+
+function writeStruct(out: number[], fields: ThriftField[]): void {
+  let lastId = 0;
+  for (const [id, type, value] of fields) {
+    // A boolean field's value is its wire type: True or False.
+    const wire = type === "bool" ? (value ? Wire.True : Wire.False) : WIRE[type];
+    if (id > lastId && id - lastId <= 15) out.push(((id - lastId) << 4) | wire);
+    else {
+      out.push(wire);
+      writeVarint(out, zigzag(id));
+    }
+    lastId = id;
+    switch (type) {
+      case "bool": break;
+      case "i32":
+      case "i64": writeVarint(out, zigzag(value)); break;
+      case "binary": writeBinary(out, value); break;
+      case "struct": writeStruct(out, value); break;
+      case "list<i32>": listHeader(out, value.length, Wire.I32); for (const v of value) writeVarint(out, zigzag(v)); break;
+      case "list<binary>": listHeader(out, value.length, Wire.Binary); for (const v of value) writeBinary(out, v); break;
+      case "list<struct>": listHeader(out, value.length, Wire.Struct); for (const v of value) writeStruct(out, v); break;
+    }
+  }
+  out.push(Wire.Stop);
+}
+
+function listHeader(out: number[], size: number, elementType: number): void {
+  if (size < 15) out.push((size << 4) | elementType);
+  else {
+    out.push(0xf0 | elementType);
+    writeVarint(out, size);
+  }
+}
+
+function writeBinary(out: number[], value: Uint8Array | string): void {
+  const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value;
+  writeVarint(out, bytes.length);
+  for (const b of bytes) out.push(b);
+}
+
+/** Zigzag: 0, -1, 1, -2, ... to 0, 1, 2, 3, ... (exact up to 2^52 in magnitude). */
+function zigzag(n: number): number {
+  if (!Number.isSafeInteger(n) || Math.abs(n) > 2 ** 52) throw new RangeError(`thrift: ${n} is not an integer it can write`);
+  return n >= 0 ? 2 * n : -2 * n - 1;
+}
+
+function writeVarint(out: number[], n: number): void {
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+}

@@ -17,7 +17,7 @@ import { join, relative } from "node:path";
 import type { FileMetaData, SchemaElement } from "hyparquet";
 import { type Fail, openForReading, readRange } from "../core/file-range.js";
 import { type ChunkLayout, type DataPage, type Decompress, type ParquetLeaf, columnPages } from "../core/parquet-pages.js";
-import { TOKEN_IDS_COLUMN, saelensProvenance, type SaelensProvenance } from "./arrow-activations.js";
+import { TOKEN_IDS_COLUMN, UNFINISHED_EXPORT_FILE, saelensProvenance, type SaelensProvenance } from "./arrow-activations.js";
 
 /** One row group of one file: what a read decodes at once. */
 export interface ParquetChunk {
@@ -88,7 +88,9 @@ export class ParquetActivations {
    */
   static async open(path: string, column?: string): Promise<ParquetActivations> {
     if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
-    const paths = statSync(path).isDirectory() ? parquetFilesUnder(path).map((f) => join(path, f)) : [path];
+    const isFolder = statSync(path).isDirectory();
+    if (isFolder && existsSync(join(path, UNFINISHED_EXPORT_FILE))) throw new Error(`${path}: an unfinished export; rerun it to finish (saekit export-cache)`);
+    const paths = isFolder ? parquetFilesUnder(path).map((f) => join(path, f)) : [path];
     if (paths.length === 0) throw new Error(`${path}: no .parquet files`);
     const { parquetMetadata } = await import("hyparquet");
     const { compressors } = await import("hyparquet-compressors");

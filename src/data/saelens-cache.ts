@@ -25,13 +25,19 @@ import type { ArrowField } from "../core/arrow-ipc.js";
 import { arrowStream, type DenseColumn } from "../core/arrow-ipc-writer.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { encodeFloats } from "../core/dtype.js";
+import { type ParquetArrayColumnSpec, type ParquetRowGroupData, parquetFile } from "../core/parquet-writer.js";
 import { claimFolders, LOCK_FILE } from "../util/folder-lock.js";
 import { ProgressBar } from "../util/progress.js";
 import { readManifest, readShardActivations, readShardRowTokens, readShardTargets, type StoreManifest } from "./store.js";
 import { CACHE_RUNNER_CONFIG, TOKEN_IDS_COLUMN, UNFINISHED_EXPORT_FILE } from "./arrow-activations.js";
 
 export interface ExportCacheOptions {
-  /** Contexts per Arrow record batch (default 1000, as `datasets` writes; fewer where a batch's values would pass 2^31). */
+  /**
+   * "arrow" (default): a dataset saved to disk, for datasets.load_from_disk; "parquet": the
+   * files push_to_hub uploads (data/train-NNNNN-of-NNNNN.parquet), for the hub.
+   */
+  format?: CacheFormat;
+  /** Contexts per Arrow record batch or Parquet row group (default 1000, as `datasets` writes; fewer where a batch's values would pass 2^31). */
   batchContexts?: number;
   progress?: boolean;
   /** Stop after writing this many data files, leaving the export unfinished (what a kill does; for tests). */
@@ -60,17 +66,24 @@ const PROGRESS_FILE = UNFINISHED_EXPORT_FILE;
 /** What datasets' ArrowWriter writes per record batch by default. */
 const DEFAULT_BATCH_CONTEXTS = 1000;
 
+export type CacheFormat = "arrow" | "parquet";
+export const CACHE_FORMATS: readonly CacheFormat[] = ["arrow", "parquet"];
+
 /** Writes the store at `storeDir` as a SAELens activation cache in `outDir`; a rerun after a kill continues it. */
 export function exportSaelensCache(storeDir: string, outDir: string, o: ExportCacheOptions = {}): ExportedCache {
+  const format = o.format ?? "arrow";
+  if (!CACHE_FORMATS.includes(format)) throw new Error(`unknown cache format "${format}" (${CACHE_FORMATS.join(", ")})`);
   const m = readManifest(storeDir);
   if (!m.complete) throw new Error(`${storeDir}: the store is incomplete (its harvest stopped early); rerun the same saekit harvest to finish it, then export`);
   if (m.shards.length === 0) throw new Error(`${storeDir}: the store has no shards`);
-  const plan = exportPlan(storeDir, m);
+  const plan = exportPlan(storeDir, m, format);
   const release = claimFolders([outDir], "exporting a cache");
   try {
     checkOutFolder(outDir, plan.identity);
     writeJsonAtomic(join(outDir, PROGRESS_FILE), plan.identity);
-    const files = m.shards.map((_, i) => `data-${pad5(i)}-of-${pad5(m.shards.length)}.arrow`);
+    const files = m.shards.map((_, i) => (format === "arrow"
+      ? `data-${pad5(i)}-of-${pad5(m.shards.length)}.arrow`
+      : join("data", `train-${pad5(i)}-of-${pad5(m.shards.length)}.parquet`)));
     const dtype = plan.dtype;
     const result = (complete: boolean): ExportedCache => ({
       out: outDir, column: m.hook, shape: [m.rows_per_context, m.d], dtype, contexts: m.shards.reduce((a, s) => a + s.contexts, 0),
@@ -85,15 +98,23 @@ export function exportSaelensCache(storeDir: string, outDir: string, o: ExportCa
       // Written atomically: present means complete, and the progress file says it is this export's.
       if (!existsSync(path)) {
         if (written === o.stopAfterFiles) return result(false);
-        writeFileAtomic(path, arrowStream(plan.fields, plan.schemaMetadata, shardBatches(storeDir, m, i, plan, perBatch)));
+        const batches = shardBatches(storeDir, m, i, plan, perBatch);
+        writeFileAtomic(path, format === "arrow"
+          ? arrowStream(plan.fields, plan.schemaMetadata, batches)
+          : parquetFile(parquetColumns(plan, m), rowGroups(batches), plan.schemaMetadata));
         written++;
       }
       done += shard.rows;
       bar.update(done);
     }
     bar.finish();
-    writeJsonAtomic(join(outDir, "dataset_info.json"), { citation: "", description: "", features: plan.features, homepage: "", license: "" });
     writeJsonAtomic(join(outDir, CACHE_RUNNER_CONFIG), runnerConfig(storeDir, outDir, m, dtype));
+    // A Parquet cache is done once its files are (the progress file goes last); a saved dataset once its state.json is.
+    if (format === "parquet") {
+      rmSync(join(outDir, PROGRESS_FILE), { force: true });
+      return result(true);
+    }
+    writeJsonAtomic(join(outDir, "dataset_info.json"), { citation: "", description: "", features: plan.features, homepage: "", license: "" });
     writeJsonAtomic(join(outDir, "state.json"), {
       _data_files: files.map((filename) => ({ filename })),
       _fingerprint: createHash("sha256").update(JSON.stringify(plan.identity)).digest("hex").slice(0, 16),
@@ -120,7 +141,7 @@ interface ExportPlan {
   schemaMetadata: Record<string, string>;
 }
 
-function exportPlan(storeDir: string, m: StoreManifest): ExportPlan {
+function exportPlan(storeDir: string, m: StoreManifest, format: CacheFormat): ExportPlan {
   const dtype = m.dtype === "F16" ? "float16" : "float32";
   const rows = m.rows_per_context;
   const columns: ExportPlan["columns"] = m.target_hook ? ["activations", "targets"] : ["activations"];
@@ -139,7 +160,7 @@ function exportPlan(storeDir: string, m: StoreManifest): ExportPlan {
   fields.push(field(TOKEN_IDS_COLUMN, { name: "FixedSizeList", listSize: rows }, [field("item", { name: "Int", bitWidth: 32, signed: true })]));
   const identity = {
     store: resolve(storeDir), model: m.model, hook: m.hook, target_hook: m.target_hook ?? null,
-    dataset: m.dataset.fingerprint, tokens: m.tokens, shards: m.shards.length, dtype,
+    dataset: m.dataset.fingerprint, tokens: m.tokens, shards: m.shards.length, dtype, format,
   };
   return { identity, dtype, fields, columns, features, schemaMetadata: { huggingface: JSON.stringify({ info: { features } }) } };
 }
@@ -175,6 +196,21 @@ function* shardBatches(storeDir: string, m: StoreManifest, index: number, plan: 
   }
 }
 
+/** The plan's columns as Parquet writes them: each Arrow field's name and leaf type, and its rows' shape. */
+function parquetColumns(plan: ExportPlan, m: StoreManifest): ParquetArrayColumnSpec[] {
+  return plan.fields.map((f, j) => {
+    let leaf = f;
+    while (leaf.children.length > 0) leaf = leaf.children[0]!;
+    const dims = j < plan.columns.length ? [m.rows_per_context, m.d] : [m.rows_per_context];
+    return { name: f.name, leaf: leaf.type.name === "Int" ? "INT32" : leaf.type.bitWidth === 16 ? "FLOAT16" : "FLOAT", dims };
+  });
+}
+
+/** Record batches as row groups: the same rows, each column's values as they are. */
+function* rowGroups(batches: Iterable<{ rows: number; columns: DenseColumn[] }>): Generator<ParquetRowGroupData> {
+  for (const b of batches) yield { rows: b.rows, values: b.columns.map((c) => c.values) };
+}
+
 /** The fields of SAELens' CacheActivationsRunnerConfig that describe this cache, with saekit's store beside them. */
 function runnerConfig(storeDir: string, outDir: string, m: StoreManifest, dtype: string): Record<string, unknown> {
   return {
@@ -208,7 +244,7 @@ function checkOutFolder(outDir: string, identity: Record<string, unknown>): void
     } catch {
       earlier = null;
     }
-    if (JSON.stringify(earlier) !== JSON.stringify(identity)) throw new Error(`${outDir}: holds an unfinished export of another store (${PROGRESS_FILE}); choose another folder or remove it`);
+    if (JSON.stringify(earlier) !== JSON.stringify(identity)) throw new Error(`${outDir}: holds an unfinished export of another store, or to another format (${PROGRESS_FILE}); choose another folder or remove it`);
     return;
   }
   if (entries.length > 0) throw new Error(`${outDir}: not empty (${entries.slice(0, 3).join(", ")}${entries.length > 3 ? ", ..." : ""}); an export writes into an empty folder`);

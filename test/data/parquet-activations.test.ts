@@ -18,7 +18,7 @@ import { packageRoot } from "../../src/core/native.js";
 import { openActivationSource } from "../../src/data/open.js";
 import { DatasetSource } from "../../src/data/dataset-source.js";
 import { ParquetActivations } from "../../src/data/parquet-activations.js";
-import { serveHubFile, tempDir } from "../helpers.js";
+import { readEveryVector, serveHubFile, tempDir } from "../helpers.js";
 
 const HOOK = "blocks.0.hook_resid_post";
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "parquet");
@@ -31,18 +31,7 @@ const DUCKDB = [
 ];
 
 /** Every vector of the files, in order, through saekit's reader. */
-function readAll(acts: ParquetActivations): { values: Float32Array; tokens: Int32Array } {
-  const values = new Float32Array(acts.vectors * acts.d);
-  const tokens = new Int32Array(acts.vectors);
-  let at = 0;
-  for (const chunk of acts.chunks()) {
-    acts.read(chunk, values, at * acts.d);
-    tokens.set(acts.readTokens(chunk), at);
-    at += chunk.rows * acts.vectorsPerRow;
-  }
-  expect(at).toBe(acts.vectors);
-  return { values, tokens };
-}
+const readAll = (acts: ParquetActivations) => readEveryVector(acts);
 
 /** The same through hyparquet's reader, which builds nested JS arrays: the oracle. */
 async function oracle(path: string): Promise<{ values: number[]; tokens: number[] }> {

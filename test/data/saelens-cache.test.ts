@@ -1,22 +1,25 @@
 /**
  * Exporting activation stores as SAELens activation caches: harvested on a tiny random
  * GPT-NeoX, exported, and read back by saekit's Arrow reader and by Apache Arrow's own
- * library (an independent reader): every vector and token in order, the features `datasets`
- * needs to load the folder, resuming a killed export, and refusing what would overwrite.
+ * library (an independent reader), or as Parquet by saekit's Parquet reader and by
+ * hyparquet's: every vector and token in order, the features `datasets` needs to load the
+ * folder, resuming a killed export, and refusing what would overwrite.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { tableFromIPC } from "apache-arrow";
+import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
 import { f16BitsToF32, f32ToF16Bits } from "../../src/core/dtype.js";
 import { ArrowActivations } from "../../src/data/arrow-activations.js";
 import { openActivationSource } from "../../src/data/open.js";
+import { ParquetActivations } from "../../src/data/parquet-activations.js";
 import { exportSaelensCache } from "../../src/data/saelens-cache.js";
 import { readManifest, readShardActivations, readShardTargets, readShardTokens, type StoreManifest } from "../../src/data/store.js";
 import { openContexts } from "../../src/lm/dataset.js";
 import { harvest, type HarvestOptions } from "../../src/lm/harvest.js";
 import { loadModel } from "../../src/lm/load.js";
-import { tempDir } from "../helpers.js";
+import { readEveryVector, tempDir } from "../helpers.js";
 import { writeTinyNeox } from "../lm/fixtures.js";
 
 const dir = tempDir();
@@ -25,19 +28,15 @@ writeFileSync(textPath, Array.from({ length: 40 }, (_, i) =>
   `Once upon a time a bird number ${i} sang in a tree, and ${i % 4} friends came to listen.`).join("<|endoftext|>"));
 const HOOK = "blocks.1.hook_resid_post";
 
-/** Every vector of a cache, in order, and each vector's token. */
+/** Every vector of a cache (Arrow, or Parquet), in order, and each vector's token. */
 function readCache(out: string, column?: string): { values: Float32Array; tokens: Int32Array; a: ArrowActivations } {
   const a = ArrowActivations.open(out, column);
-  const values = new Float32Array(a.vectors * a.d);
-  const tokens = new Int32Array(a.vectors);
-  let at = 0;
-  for (const c of a.chunks(4)) {
-    a.read(c, values, at * a.d);
-    tokens.set(a.readTokens(c), at);
-    at += c.rows * a.vectorsPerRow;
-  }
-  expect(at).toBe(a.vectors);
-  return { values, tokens, a };
+  return { ...readEveryVector(a), a };
+}
+
+async function readParquetCache(out: string, column?: string): Promise<{ values: Float32Array; tokens: Int32Array; a: ParquetActivations }> {
+  const a = await ParquetActivations.open(out, column);
+  return { ...readEveryVector(a), a };
 }
 
 /** The store's rows (or targets), and each row's token, in order. */
@@ -168,6 +167,64 @@ describe("exporting a store as a SAELens activation cache", async () => {
     for (const f of files.filter((f) => f !== "cache_activations_runner_cfg.json")) {
       expect(readFileSync(join(resumed, f)).equals(readFileSync(join(clean, f))), f).toBe(true);
     }
+  });
+
+  it("writes the Parquet files push_to_hub uploads, which saekit and hyparquet read back to the store's vectors and tokens", async () => {
+    const out = join(dir, "cache-parquet");
+    const r = exportSaelensCache(plain.store, out, { format: "parquet", batchContexts: 4, progress: false });
+    expect(r.files.map((f) => relative(out, f))).toEqual([0, 1, 2, 3].map((i) => `data/train-0000${i}-of-00004.parquet`));
+    expect(readdirSync(out).sort()).toEqual(["cache_activations_runner_cfg.json", "data"]);
+    const want = readStore(plain.store, plain.m);
+    const got = await readParquetCache(out);
+    expect({ column: got.a.column, dims: got.a.dims, vectors: got.a.vectors }).toEqual({ column: HOOK, dims: [ctx, plain.m.d], vectors: plain.m.tokens });
+    // Row groups of 4 contexts: each shard of 6 (the last of 5) in two.
+    expect(got.a.chunks().map((c) => c.rows)).toEqual([4, 2, 4, 2, 4, 2, 4, 1]);
+    expect(got.values).toEqual(want.values);
+    expect(got.tokens).toEqual(want.tokens);
+    // hyparquet, an independent reader: the same rows, and the features datasets restores the Array2D from.
+    const first = new Uint8Array(readFileSync(r.files[0]!)).buffer;
+    const rows = await parquetReadObjects({ file: first }) as Array<Record<string, unknown>>;
+    expect(rows).toHaveLength(6);
+    expect(Float32Array.from(rows.flatMap((row) => (row[HOOK] as number[][]).flat()))).toEqual(want.values.subarray(0, 6 * ctx * plain.m.d));
+    expect(rows.flatMap((row) => row.token_ids as number[])).toEqual(Array.from(want.tokens.subarray(0, 6 * ctx)));
+    const kv = parquetMetadata(first).key_value_metadata!.find((e) => e.key === "huggingface")!;
+    expect(JSON.parse(kv.value!).info.features).toEqual({
+      [HOOK]: { shape: [ctx, plain.m.d], dtype: "float32", _type: "Array2D" },
+      token_ids: { feature: { dtype: "int32", _type: "Value" }, length: ctx, _type: "Sequence" },
+    });
+    expect(JSON.parse(readFileSync(join(out, "cache_activations_runner_cfg.json"), "utf8"))).toMatchObject({ model_name: "tiny-neox", hook_name: HOOK, context_size: ctx });
+    expect((await openActivationSource(out)).totalRows).toBe(plain.m.tokens);
+  });
+
+  it("writes float16 and a transcoder's targets to Parquet, and a killed Parquet export resumes to the same bytes", async () => {
+    const f16 = await harvestTo("store-f16-parquet", { excludeBos: true, dtype: "F16", tokens: 10 * (ctx - 1), shardTokens: 4 * (ctx - 1) });
+    const out16 = join(dir, "cache-f16-parquet");
+    expect(exportSaelensCache(f16.store, out16, { format: "parquet", progress: false })).toMatchObject({ shape: [ctx - 1, f16.m.d], dtype: "float16" });
+    const got16 = await readParquetCache(out16);
+    expect(got16.values).toEqual(readStore(f16.store, f16.m).values);
+    const rows16 = await parquetReadObjects({ file: new Uint8Array(readFileSync(join(out16, "data", "train-00000-of-00003.parquet"))).buffer }) as Array<Record<string, unknown>>;
+    expect(Float32Array.from((rows16[0]![HOOK] as number[][]).flat())).toEqual(got16.values.subarray(0, (ctx - 1) * f16.m.d));
+
+    const input = "blocks.0.hook_resid_post";
+    const pairs = await harvestTo("store-pairs-parquet", { hook: input, targetHook: HOOK, tokens: 7 * ctx });
+    const outPairs = join(dir, "cache-pairs-parquet");
+    exportSaelensCache(pairs.store, outPairs, { format: "parquet", progress: false });
+    await expect(ParquetActivations.open(outPairs)).rejects.toThrow(/several columns of float vectors/);
+    expect((await readParquetCache(outPairs, input)).values).toEqual(readStore(pairs.store, pairs.m).values);
+    expect((await readParquetCache(outPairs, HOOK)).values).toEqual(readStore(pairs.store, pairs.m, "targets").values);
+
+    const clean = join(dir, "cache-parquet-clean");
+    exportSaelensCache(plain.store, clean, { format: "parquet", progress: false });
+    const resumed = join(dir, "cache-parquet-resumed");
+    expect(exportSaelensCache(plain.store, resumed, { format: "parquet", progress: false, stopAfterFiles: 2 }).complete).toBe(false);
+    await expect(ParquetActivations.open(resumed)).rejects.toThrow(/an unfinished export; rerun it to finish/);
+    // The same store to another format in the same folder is another export.
+    expect(() => exportSaelensCache(plain.store, resumed, { progress: false })).toThrow(/unfinished export of another store/);
+    expect(exportSaelensCache(plain.store, resumed, { format: "parquet", progress: false }).complete).toBe(true);
+    for (const f of readdirSync(join(clean, "data"))) {
+      expect(readFileSync(join(resumed, "data", f)).equals(readFileSync(join(clean, "data", f))), f).toBe(true);
+    }
+    expect(readdirSync(join(resumed, "data")).sort()).toEqual(readdirSync(join(clean, "data")).sort());
   });
 
   it("refuses to write over anything: a finished cache, a foreign folder, another store's unfinished export, an incomplete store", async () => {

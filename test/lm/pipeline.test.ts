@@ -90,6 +90,12 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(onCache.sparsity.l0).toBe(onStore.sparsity.l0);
     expect(onCache.sparsity.density_histogram).toEqual(onStore.sparsity.density_histogram);
     expect(() => run("export-cache", "--store", out, "--out", cache)).toThrow(/already holds a saved dataset/);
+    // As Parquet, the files for the hub: the same vectors again.
+    const parquet = join(dir, "cache-parquet");
+    expect(JSON.parse(saekit("export-cache", "--store", out, "--out", parquet, "--format", "parquet"))).toMatchObject({ out: parquet, shape: [16, 32], files: 2 });
+    const onParquet = JSON.parse(saekit("measure", "--sae", runDir, "--data", parquet, "--tokens", "320"));
+    expect(onParquet.reconstruction).toEqual(onCache.reconstruction);
+    expect(onParquet.sparsity).toEqual(onCache.sparsity);
   });
 
   it("trains end to end (--loss ce / kl): the model's loss with the SAE spliced in falls as it trains", () => {
