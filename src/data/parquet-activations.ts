@@ -138,7 +138,8 @@ export class ParquetActivations {
 class ParquetArrayColumn {
   readonly dims: number[];
   readonly perRow: number;
-  private readonly leaf: LeafColumn;
+  /** The column in each file: the same leaf in the same lists, its levels as that file defines them. */
+  private readonly leaves: LeafColumn[];
   /** Values in one element at each list level: strides[0] = perRow, strides[maxRep] = 1. */
   private readonly strides: number[];
   /** The repetition level each value of a row must have, for the check of every page. */
@@ -148,11 +149,11 @@ class ParquetArrayColumn {
     const first = topLevelLeaves(files[0]!.meta.schema).find((c) => c.name === name);
     if (!first) fail(files[0]!.path, `no column "${name}" (columns: ${topLevelLeaves(files[0]!.meta.schema).map((c) => c.name).join(", ")})`);
     if (first.kind !== kind) fail(files[0]!.path, `column "${name}" holds ${first.kind === "float" ? "floats" : "integers"}, not ${kind === "float" ? "floats" : "integers"}`);
-    for (const f of files) {
+    this.leaves = files.map((f) => {
       const same = topLevelLeaves(f.meta.schema).find((c) => c.name === name);
       if (!same || describeLeaf(same) !== describeLeaf(first)) fail(f.path, `does not hold column "${name}" as ${describeLeaf(first)}, as ${files[0]!.path} does`);
-    }
-    this.leaf = first;
+      return same;
+    });
     this.dims = this.findDims();
     this.perRow = this.dims.reduce((a, b) => a * b, 1);
     // A row group is read into one typed array: its values must fit one (2^31 - 1 of them).
@@ -181,12 +182,13 @@ class ParquetArrayColumn {
   read(chunk: ParquetChunk, into: Float32Array | Int32Array, at: number): void {
     const expected = chunk.rows * this.perRow;
     if (into.length < at + expected) this.chunkFail(chunk, `${expected} values do not fit the ${into.length - at} left in the buffer`);
+    const { maxDef } = this.leaves[chunk.file]!.layout;
     let q = 0;
     let written = 0;
     try {
       for (const page of this.pages(chunk, expected)) {
         const { rep, def, values, count } = page;
-        if (def) for (let i = 0; i < count; i++) if (def[i] !== this.leaf.layout.maxDef) throw new Error(`row ${Math.floor((written + i) / this.perRow)}: a null or an empty list (every row must hold a full [${this.dims.join(", ")}])`);
+        if (def) for (let i = 0; i < count; i++) if (def[i] !== maxDef) throw new Error(`row ${Math.floor((written + i) / this.perRow)}: a null or an empty list (every row must hold a full [${this.dims.join(", ")}])`);
         if (rep) {
           for (let i = 0; i < count; i++) {
             if (rep[i] !== this.rowReps[q]) throw new Error(`row ${Math.floor((written + i) / this.perRow)} is not of shape [${this.dims.join(", ")}], as the column's first row is`);
@@ -202,14 +204,17 @@ class ParquetArrayColumn {
     if (written !== expected) this.chunkFail(chunk, `${written} values for ${chunk.rows} rows of [${this.dims.join(", ")}]`);
   }
 
-  /** The data pages of the column in a row group, whose metadata must count rows * perRow values (none missing). */
-  private *pages(chunk: ParquetChunk, entries: number): Generator<DataPage> {
+  /**
+   * The data pages of the column in a row group; with `entries`, its metadata must count
+   * that many (rows * perRow: none missing).
+   */
+  private pages(chunk: ParquetChunk, entries?: number): Generator<DataPage> {
     const file = this.files[chunk.file]!;
-    const column = file.meta.row_groups[chunk.rowGroup]!.columns.find((c) => c.meta_data?.path_in_schema.join(".") === this.leaf.path.join("."));
+    const leaf = this.leaves[chunk.file]!;
+    const column = file.meta.row_groups[chunk.rowGroup]!.columns.find((c) => c.meta_data?.path_in_schema.join(".") === leaf.path.join("."));
     const meta = column?.meta_data ?? this.chunkFail(chunk, "no column chunk for it");
-    if (Number(meta.num_values) !== entries) throw new Error(`${meta.num_values} entries where ${chunk.rows} rows of [${this.dims.join(", ")}] have ${entries}`);
-    const bytes = this.chunkBytes(file, meta);
-    yield* columnPages(bytes, { ...this.leaf.layout, codec: meta.codec }, this.codecs, entries);
+    if (entries !== undefined && Number(meta.num_values) !== entries) throw new Error(`${meta.num_values} entries where ${chunk.rows} rows of [${this.dims.join(", ")}] have ${entries}`);
+    return columnPages(this.chunkBytes(file, meta), { ...leaf.layout, codec: meta.codec }, this.codecs, Number(meta.num_values));
   }
 
   /** The bytes of a column chunk, from its dictionary page (if any) to its end, inside the file's data. */
@@ -234,21 +239,15 @@ class ParquetArrayColumn {
    * that has rows.
    */
   private findDims(): number[] {
-    const maxRep = this.leaf.layout.maxRep;
+    const chunk = this.chunks()[0] ?? fail(this.files[0]!.path, "no rows");
+    const { maxRep, maxDef } = this.leaves[chunk.file]!.layout;
     if (maxRep === 0) return [];
-    const f = this.files.findIndex((file) => file.meta.row_groups.some((g) => Number(g.num_rows) > 0));
-    if (f < 0) fail(this.files[0]!.path, "no rows");
-    const rowGroup = this.files[f]!.meta.row_groups.findIndex((g) => Number(g.num_rows) > 0);
-    const chunk = { file: f, rowGroup, rows: Number(this.files[f]!.meta.row_groups[rowGroup]!.num_rows) };
     const firstStride = new Array<number>(maxRep + 1).fill(0);
     let n = 0;
     try {
-      const column = this.files[f]!.meta.row_groups[rowGroup]!.columns.find((c) => c.meta_data?.path_in_schema.join(".") === this.leaf.path.join("."));
-      const meta = column?.meta_data ?? this.chunkFail(chunk, "no column chunk for it");
-      const bytes = this.chunkBytes(this.files[f]!, meta);
-      pages: for (const page of columnPages(bytes, { ...this.leaf.layout, codec: meta.codec }, this.codecs, Number(meta.num_values))) {
+      pages: for (const page of this.pages(chunk)) {
         for (let i = 0; i < page.count; i++) {
-          if (page.def && page.def[i] !== this.leaf.layout.maxDef) throw new Error("the first row holds a null or an empty list");
+          if (page.def && page.def[i] !== maxDef) throw new Error("the first row holds a null or an empty list");
           const r = page.rep![i]!;
           if (n > 0 && r === 0) break pages;
           // The first value after the start where a list at level <= r begins again.

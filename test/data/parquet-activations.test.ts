@@ -114,7 +114,8 @@ describe("Parquet activations", () => {
     const value = (v: number, j: number) => v + j / 10;
     // As push_to_hub lays a dataset out: data/train-NNNNN-of-NNNNN.parquet, SAELens' config beside.
     writeActs(join(dir, "data", "train-00000-of-00002.parquet"), { rows: 6, P: 4, D: 3, value, rowGroupSize: 2 });
-    writeActs(join(dir, "data", "train-00001-of-00002.parquet"), { rows: 6, P: 4, D: 3, value: (v, j) => value(v + 24, j), rowGroupSize: 2 });
+    // The second file's lists REQUIRED, the first's OPTIONAL: each file's own levels are read.
+    writeActs(join(dir, "data", "train-00001-of-00002.parquet"), { rows: 6, P: 4, D: 3, value: (v, j) => value(v + 24, j), rowGroupSize: 2, required: true });
     writeFileSync(join(dir, "cache_activations_runner_cfg.json"), JSON.stringify({ model_name: "pythia-70m", dataset_path: "roneneldan/TinyStories", prepend_bos: true }));
     const source = await openActivationSource(dir, { seed: 3, bufferRows: 16 });
     expect(source).toBeInstanceOf(DatasetSource);
