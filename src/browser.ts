@@ -35,7 +35,7 @@ export { saeFromSaeLens, saeLensForm, foldInputScale, withInputScaleFolded, saeF
 export type { SaeMetadata, LoadedSae, SaveOptions } from "./sae/saelens-format.js";
 export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
-export { annealSchedule, type AnnealSchedule } from "./sae/panneal.js";
+export { annealSchedule, type AnnealSchedule } from "./sae/p-annealing.js";
 
 export { Adam } from "./train/adam.js";
 export { createOptimizer, OPTIMIZERS, type Optimizer, type OptimizerKind } from "./train/optimizer.js";

@@ -44,7 +44,7 @@ export { INPUT_NORMALIZATIONS, type InputNormalization } from "./sae/input-norm.
 export { TorchCheckpoint, TorchCheckpointError } from "./core/torch-checkpoint.js";
 export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
-export { annealSchedule, type AnnealSchedule } from "./sae/panneal.js";
+export { annealSchedule, type AnnealSchedule } from "./sae/p-annealing.js";
 
 export { trainSae, trainSaes, trainSaesUntil, TrainingInterrupted, type RunSpec, type RowPart } from "./train/trainer.js";
 export { TrainingCore, endToEndLossAndGrad, type Downstream } from "./train/core.js";

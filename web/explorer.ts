@@ -206,7 +206,7 @@ async function train(): Promise<void> {
   // k only for the architectures that select k latents; a matching pursuit takes at most k steps.
   // p-annealing starts its schedule a quarter of the way in here (as the CLI does for short runs).
   const cfg = defaultConfig(arch === "mp" ? { ...base, max_iterations: num("k") }
-    : arch === "panneal" ? { ...base, anneal_start: Math.min(10000, Math.floor(0.25 * steps)) }
+    : arch === "panneal" || arch === "gated_anneal" ? { ...base, anneal_start: Math.min(10000, Math.floor(0.25 * steps)) }
     : "k" in defaultConfig(base) ? { ...base, k: num("k") } : base);
   const normalize = ($("normalize") as HTMLInputElement).checked ? "expected_norm" as const : "none" as const;
   const optimizer = (($("optimizer") as HTMLSelectElement).value || "adam") as OptimizerKind;

@@ -44,15 +44,15 @@ export function addSaeOptions(cmd: Command): Command {
     .option("--skip-connection", "transcoders: add a linear skip W_skip x to the output (skip transcoders, as sparsify and SAELens train them)")
     .option("--matryoshka-widths <list>", "matryoshka: nested dictionary sizes, e.g. 256,1024,4096 (d_sae is appended if missing; default d_sae/16, /8, /4, /2, d_sae)", intList)
     .option("--level-weights <list>", "matryoshka: weight of each level's reconstruction loss (default 1 each)", numberList)
-    .option("--l1 <x>", "relu, gated: L1 coefficient; panneal: the penalty's starting coefficient (default 0.1)", finiteNumber)
-    .option("--l1-warmup <n>", "relu, gated, panneal: steps over which the coefficient ramps up", nonNegativeInt)
-    .addOption(new Option("--sparsity-function <f>", "panneal: the penalty per token, sum_j u_j^p (Lp^p, the default) or its 1/p-th power (Lp); u_j = f_j ||W_dec_j||").choices(["Lp^p", "Lp"]))
-    .option("--p-start <x>", "panneal: the exponent p at the start (default 1: the L1 penalty)", finiteNumber)
-    .option("--p-end <x>", "panneal: where p heads (default 0.2)", finiteNumber)
-    .option("--anneal-start <n>", "panneal: the step of the first update of p (default 10000, or a quarter of --steps when less)", nonNegativeInt)
-    .option("--anneal-end <n>", "panneal: the step of the last update (default: the end of the run, so p stops one update short of --p-end)", nonNegativeInt)
-    .option("--p-updates <n>", "panneal: how many times p (and the coefficient, to keep the penalty's size) is updated (default 10)", positiveInt)
-    .option("--p-queue <n>", "panneal: at most this many batches, the latest since the last update, compare the penalty at the current and the next p (default 10)", positiveInt)
+    .option("--l1 <x>", "relu, gated: L1 coefficient; panneal, gated_anneal: the penalty's starting coefficient (default 0.1)", finiteNumber)
+    .option("--l1-warmup <n>", "relu, gated, panneal, gated_anneal: steps over which the coefficient ramps up", nonNegativeInt)
+    .addOption(new Option("--sparsity-function <f>", "panneal, gated_anneal: the penalty per token, sum_j u_j^p (Lp^p, the default) or its 1/p-th power (Lp); u_j = f_j ||W_dec_j|| (the gate's ReLU for gated_anneal)").choices(["Lp^p", "Lp"]))
+    .option("--p-start <x>", "panneal, gated_anneal: the exponent p at the start (default 1: the L1 penalty)", finiteNumber)
+    .option("--p-end <x>", "panneal, gated_anneal: where p heads (default 0.2)", finiteNumber)
+    .option("--anneal-start <n>", "panneal, gated_anneal: the step of the first update of p (default 10000, or a quarter of --steps when less)", nonNegativeInt)
+    .option("--anneal-end <n>", "panneal, gated_anneal: the step of the last update (default: the end of the run, so p stops one update short of --p-end)", nonNegativeInt)
+    .option("--p-updates <n>", "panneal, gated_anneal: how many times p (and the coefficient, to keep the penalty's size) is updated (default 10)", positiveInt)
+    .option("--p-queue <n>", "panneal, gated_anneal: at most this many batches, the latest since the last update, compare the penalty at the current and the next p (default 10)", positiveInt)
     .option("--l0 <x>", "jumprelu: L0 coefficient", finiteNumber)
     .option("--l0-warmup <n>", "jumprelu: steps over which L0 ramps up", nonNegativeInt)
     .option("--bandwidth <x>", "jumprelu: straight-through kernel width", finiteNumber)
@@ -81,7 +81,7 @@ export function saeConfigFromOptions(o: Record<string, unknown>, dIn: number, st
     ...input,
     d_sae: input.d_sae ?? 8 * dIn,
     kl_warmup_steps: input.kl_warmup_steps ?? (o.arch === "vsae" ? Math.floor(0.1 * steps) : undefined),
-    anneal_start: input.anneal_start ?? (o.arch === "panneal" ? Math.min(10000, Math.floor(0.25 * steps)) : undefined),
+    anneal_start: input.anneal_start ?? (o.arch === "panneal" || o.arch === "gated_anneal" ? Math.min(10000, Math.floor(0.25 * steps)) : undefined),
   });
 }
 

@@ -13,7 +13,7 @@
 import { withDefaults } from "../util/defaults.js";
 import { INPUT_NORMALIZATIONS, type InputNormalization } from "./input-norm.js";
 
-export const ARCHITECTURES = ["relu", "panneal", "topk", "batchtopk", "matryoshka", "jumprelu", "gated", "abstopk", "vsae", "vaease", "mp"] as const;
+export const ARCHITECTURES = ["relu", "panneal", "topk", "batchtopk", "matryoshka", "jumprelu", "gated", "gated_anneal", "abstopk", "vsae", "vaease", "mp"] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface BaseSaeConfig {
@@ -49,21 +49,19 @@ export interface ReluConfig extends BaseSaeConfig {
 }
 
 /**
- * p-annealing (Karvonen et al. 2024; dictionary_learning's PAnnealTrainer, one of SAEBench's
- * Pythia-70M sweeps): a ReLU SAE whose sparsity penalty is sum_j (f_j ||W_dec_j||)^p
- * ("Lp^p") or its 1/p-th power ("Lp"), with p falling from p_start toward p_end in
+ * A sparsity penalty annealed in p (p-annealing.ts): sum_j u_j^p ("Lp^p") or its 1/p-th
+ * power ("Lp") over u_j = v_j ||W_dec_j||, with p falling from p_start toward p_end in
  * n_sparsity_updates steps between anneal_start and anneal_end. At each change of p the
  * coefficient is rescaled by the ratio of the penalty at the old and the new p over the
  * batches since the last change (at most sparsity_queue_length), so the penalty's weight
- * carries over (panneal.ts).
+ * carries over.
  */
-export interface PAnnealConfig extends BaseSaeConfig {
-  architecture: "panneal";
+export interface PAnnealSettings {
   /** The initial coefficient of the penalty (dictionary_learning's initial_sparsity_penalty). */
   l1_coefficient: number;
   /** The coefficient ramps linearly from 0 over this many steps (sparsity_warmup_steps). */
   l1_warmup_steps: number;
-  /** "Lp^p": mean over tokens of sum_j u_j^p; "Lp": of (sum_j u_j^p)^(1/p) (u_j = f_j ||W_dec_j||). */
+  /** "Lp^p": mean over tokens of sum_j u_j^p; "Lp": of (sum_j u_j^p)^(1/p) (u_j = v_j ||W_dec_j||). */
   sparsity_function: "Lp^p" | "Lp";
   p_start: number;
   /** Where p heads; the last of the linearly spaced values, reached only at anneal_end. */
@@ -79,6 +77,15 @@ export interface PAnnealConfig extends BaseSaeConfig {
 }
 
 /**
+ * p-annealing (Karvonen et al. 2024; dictionary_learning's PAnnealTrainer, one of SAEBench's
+ * Pythia-70M sweeps): a ReLU SAE whose sparsity penalty, on f = ReLU(pre), is annealed in p
+ * (panneal.ts).
+ */
+export interface PAnnealConfig extends BaseSaeConfig, PAnnealSettings {
+  architecture: "panneal";
+}
+
+/**
  * Gated SAE (SAELens "gated"): a Heaviside gate on pre + b_gate picks the latents, a
  * rescaled magnitude path ReLU(exp(r_mag) pre + b_mag) sets their values; loss += l1 on the
  * gate's ReLU (times decoder norms) + an auxiliary reconstruction through the gate.
@@ -87,6 +94,15 @@ export interface GatedConfig extends BaseSaeConfig {
   architecture: "gated";
   l1_coefficient: number;
   l1_warmup_steps: number;
+}
+
+/**
+ * Gated SAE with p-annealing (dictionary_learning's GatedAnnealTrainer, Karvonen et al.
+ * 2024): the gated SAE whose penalty on the gate's ReLU (times decoder norms) is annealed in
+ * p (p-annealing.ts) instead of held at L1. Inference is a gated SAE (SAELens "gated").
+ */
+export interface GatedAnnealConfig extends BaseSaeConfig, PAnnealSettings {
+  architecture: "gated_anneal";
 }
 
 /** AuxK (OpenAI, dictionary_learning): dead latents reconstruct the residual. */
@@ -210,7 +226,7 @@ export interface MatchingPursuitConfig extends BaseSaeConfig {
   max_iterations: number;
 }
 
-export type SaeConfig = ReluConfig | PAnnealConfig | GatedConfig | TopKConfig | BatchTopKConfig | MatryoshkaConfig | JumpReluConfig
+export type SaeConfig = ReluConfig | PAnnealConfig | GatedConfig | GatedAnnealConfig | TopKConfig | BatchTopKConfig | MatryoshkaConfig | JumpReluConfig
   | VsaeConfig | VaeaseConfig | MatchingPursuitConfig;
 
 /** Options a user may set when creating an SAE; the rest come from defaults. */
@@ -248,8 +264,10 @@ function architectureDefaults(input: SaeConfigInput): SaeConfig {
       cfg = { ...base, architecture, decoder_norm: "none", l1_coefficient: 5, l1_warmup_steps: 0 };
       break;
     case "panneal":
+    case "gated_anneal":
       // dictionary_learning's unit-norm decoder (ConstrainedAdam) and initial coefficient; the
-      // rest as SAEBench's Pythia-70M p-anneal sweep set them.
+      // rest as SAEBench's Pythia-70M p-anneal sweep set them (GatedAnnealTrainer's own
+      // defaults anneal to p = 0, which leaves the penalty no gradient; p_end must be > 0).
       cfg = {
         ...base, architecture, decoder_norm: "unit", l1_coefficient: 0.1, l1_warmup_steps: 0, sparsity_function: "Lp^p",
         p_start: 1, p_end: 0.2, anneal_start: 10000, anneal_end: 0, n_sparsity_updates: 10, sparsity_queue_length: 10,
@@ -348,6 +366,7 @@ export function validateConfig(cfg: SaeConfig): void {
       nonNeg("l1_warmup_steps", cfg.l1_warmup_steps);
       break;
     case "panneal":
+    case "gated_anneal":
       nonNeg("l1_coefficient", cfg.l1_coefficient);
       nonNeg("l1_warmup_steps", cfg.l1_warmup_steps);
       if (cfg.sparsity_function !== "Lp^p" && cfg.sparsity_function !== "Lp") fail(`sparsity_function must be "Lp^p" or "Lp", got ${JSON.stringify(cfg.sparsity_function)}`);

@@ -16,15 +16,25 @@
  * carries the gate gradients, its subset with pi_mag > 0 is f.
  */
 import { Tensor } from "../core/tensor.js";
-import type { GatedConfig } from "./config.js";
+import type { GatedAnnealConfig, GatedConfig } from "./config.js";
 import { warmup } from "./config.js";
 import { LinearSae, type ParamSet, type StepStats, type TrainStep, targetOf } from "./sae.js";
 import { nnz, type SparseCode } from "./sparse-code.js";
 
-export class GatedSae extends LinearSae {
-  declare readonly cfg: GatedConfig;
+/** A penalty on the gate other than gated's L1 (gated-anneal.ts): its value and dL/d||W_dec_j||. */
+export interface GatePenalty {
+  /** The weighted penalty, a loss term under `name`. */
+  value: number;
+  name: string;
+  /** dL/d||W_dec_j||, summed over the batch. */
+  gNorm: Float32Array;
+  schedule?: Record<string, number>;
+}
 
-  constructor(cfg: GatedConfig, params?: ParamSet) {
+export class GatedSae extends LinearSae {
+  declare readonly cfg: GatedConfig | GatedAnnealConfig;
+
+  constructor(cfg: GatedConfig | GatedAnnealConfig, params?: ParamSet) {
     super(cfg, params);
     for (const name of ["r_mag", "b_mag"]) {
       if (!this.params.has(name)) this.params.set(name, Tensor.zeros([cfg.d_sae]));
@@ -73,7 +83,7 @@ export class GatedSae extends LinearSae {
   }
 
   protected sparseLossAndGrad(s: TrainStep, grads: ParamSet): StepStats {
-    const { d_in: d, d_sae: m } = this.cfg;
+    const m = this.cfg.d_sae;
     const B = s.batch;
     const xc = this.centered(s.x, B);
     const pre = this.preActivations(xc, B);
@@ -91,10 +101,11 @@ export class GatedSae extends LinearSae {
     // weighted by decoder norms, and dL/dpre per gate entry: the gate path (dReLU(pi_gate)
     // = 1 on the support, gGate plus the penalty's l1/B ||W_dec_j||) plus, where f fires,
     // the magnitude path exp(r_mag) * dL/df, from which r_mag and b_mag learn. dL/dpre
-    // overwrites gGate.
-    const l1 = this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps);
-    const norms = this.ws.float("dec_norms", m);
-    this.k.rowNorms(this.W_dec, m, d, norms);
+    // overwrites gGate. Another penalty (gatePenalty) adds its gradient into gGate first,
+    // and the L1 terms of the pass are zero.
+    const norms = this.decoderNorms();
+    const other = this.gatePenalty(s.step, gate, norms, gGate);
+    const l1 = other ? 0 : (this.cfg.l1_coefficient * warmup(s.step, this.cfg.l1_warmup_steps));
     const penaltyGrad = this.ws.float("gate_penalty_g", m);
     for (let j = 0; j < m; j++) penaltyGrad[j] = (l1 / B) * norms[j]!;
     const gateSum = this.ws.float("gate_sum", m, true);
@@ -126,9 +137,11 @@ export class GatedSae extends LinearSae {
     }
 
     // W_dec: the penalty's d/dW_dec_j of ||W_dec_j|| on top of the main reconstruction's.
-    const rowScale = this.ws.float("l1_row_scale", m);
-    for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? ((l1 / B) * gateSum[j]!) / norms[j]! : 0;
-    this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
+    if (other) this.addNormGrads(other.gNorm, norms, grads);
+    else {
+      for (let j = 0; j < m; j++) gateSum[j] = (l1 / B) * gateSum[j]!;
+      this.addNormGrads(gateSum, norms, grads);
+    }
     // W_enc through pre on the gate's support; the per-latent sums of dL/dpre feed b_dec.
     const gPreSum = this.ws.float("g_pre_sum", m);
     this.scatterRows(gate, "gate", gPre, xc, false, grads.get("W_enc")!.data, gPreSum);
@@ -136,8 +149,20 @@ export class GatedSae extends LinearSae {
     this.outputGrads(gXhat, s, grads, gPreSum);
 
     const mse = sumSq / B;
-    const l1Term = (l1 * penalty) / B;
+    const sparsity = other ? other.value : (l1 * penalty) / B;
     const aux = auxSq / B;
-    return { loss: mse + l1Term + aux, terms: { mse, l1: l1Term, aux }, sumSquaredError: sumSq, xHat, code };
+    return {
+      loss: mse + sparsity + aux, terms: { mse, [other?.name ?? "l1"]: sparsity, aux }, sumSquaredError: sumSq, xHat, code,
+      ...(other?.schedule ? { schedule: other.schedule } : {}),
+    };
+  }
+
+  /**
+   * A penalty on the gate's code ReLU(pi_gate) in place of the L1 one: adds its gradient in
+   * each gate entry's value to gGate and returns its value and dL/d||W_dec_j||; null (here)
+   * for the L1 penalty, which the step's pass over the gate computes itself.
+   */
+  protected gatePenalty(_step: number, _gate: SparseCode, _norms: Float32Array, _gGate: Float32Array): GatePenalty | null {
+    return null;
   }
 }

@@ -143,7 +143,7 @@ export class JumpReluSae extends LinearSae {
     }
     this.scatterGrads(code, "code", null, gPre, xc, grads, false);
     const preAct = norms ? this.preActLoss(pre, xc, theta, norms, s.dead, B, grads, gNorm!) : 0;
-    if (norms) this.addNormGrad(gNorm!, norms, grads);
+    if (norms) this.addNormGrads(gNorm!, norms, grads);
     this.outputGrads(gXhat, s, grads);
 
     const mse = sumSq / B;
@@ -153,24 +153,6 @@ export class JumpReluSae extends LinearSae {
       loss: mse + l0Term + preAct, terms: { mse, l0_loss: l0Term, ...(this.cfg.pre_act_loss_coefficient > 0 ? { pre_act: preAct } : {}) },
       sumSquaredError: sumSq, xHat, code,
     };
-  }
-
-  /** ||W_dec_j|| per latent. */
-  private decoderNorms(): Float32Array {
-    const norms = this.ws.float("dec_norms", this.cfg.d_sae);
-    this.k.rowNorms(this.W_dec, this.cfg.d_sae, this.cfg.d_in, norms);
-    return norms;
-  }
-
-  /** W_dec_j gets g_j * W_dec_j / ||W_dec_j|| from terms that read the decoder norms. */
-  private addNormGrad(gNorm: Float32Array, norms: Float32Array, grads: ParamSet): void {
-    const scales = this.ws.float("dec_norm_scales", gNorm.length);
-    let any = false;
-    for (let j = 0; j < gNorm.length; j++) {
-      scales[j] = norms[j]! > 0 ? gNorm[j]! / norms[j]! : 0;
-      any ||= scales[j] !== 0;
-    }
-    if (any) this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, this.cfg.d_sae, this.cfg.d_in, scales);
   }
 
   /**

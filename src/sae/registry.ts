@@ -3,6 +3,7 @@ import { AbsTopKSae } from "./abstopk.js";
 import { BatchTopKSae } from "./batchtopk.js";
 import { type SaeConfig, type SaeConfigInput, defaultConfig, validateConfig } from "./config.js";
 import { GatedSae } from "./gated.js";
+import { GatedAnnealSae } from "./gated-anneal.js";
 import { JumpReluSae } from "./jumprelu.js";
 import { MatchingPursuitSae } from "./matching-pursuit.js";
 import { MatryoshkaSae } from "./matryoshka.js";
@@ -24,6 +25,7 @@ export function createSae(cfg: SaeConfig, params?: ParamSet, buffers?: ParamSet)
     case "matryoshka": return new MatryoshkaSae(cfg, params, buffers);
     case "jumprelu": return new JumpReluSae(cfg, params);
     case "gated": return new GatedSae(cfg, params);
+    case "gated_anneal": return new GatedAnnealSae(cfg, params, buffers);
     case "vsae": return new VariationalSae(cfg, params);
     case "vaease": return new VaeaseSae(cfg, params);
     case "mp": return new MatchingPursuitSae(cfg, params);

@@ -35,25 +35,6 @@ export abstract class ReluCodeSae extends LinearSae {
     const { sumSq, xHat, gXhat, gVal: gPre } = this.reconstructFused(code, this.reconstructionTarget(s, code), s.batch, "", 1, grads);
     return { xc, code, sumSq, xHat, gXhat, gPre };
   }
-
-  /** ||W_dec_j|| per latent, into the workspace buffer "dec_norms". */
-  protected decoderNorms(): Float32Array {
-    const { d_in: d, d_sae: m } = this.cfg;
-    const norms = this.ws.float("dec_norms", m);
-    this.k.rowNorms(this.W_dec, m, d, norms);
-    return norms;
-  }
-
-  /**
-   * grad(W_dec_j) += gNorm_j W_dec_j / ||W_dec_j||: a loss's derivative by each decoder
-   * row's norm (gNorm, summed over the batch) carried to the row.
-   */
-  protected addNormGrads(gNorm: Float32Array, norms: Float32Array, grads: ParamSet): void {
-    const { d_in: d, d_sae: m } = this.cfg;
-    const rowScale = this.ws.float("norm_row_scale", m);
-    for (let j = 0; j < m; j++) rowScale[j] = norms[j]! > 0 ? gNorm[j]! / norms[j]! : 0;
-    this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
-  }
 }
 
 export class ReluSae extends ReluCodeSae {

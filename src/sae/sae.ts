@@ -412,4 +412,27 @@ export abstract class LinearSae implements Sae {
       val: this.ws.float(`${name}_val`, capacity),
     };
   }
+
+  /** ||W_dec_j|| per latent, into the workspace buffer "dec_norms": what the penalties weighted by decoder norms read. */
+  protected decoderNorms(): Float32Array {
+    const { d_in: d, d_sae: m } = this.cfg;
+    const norms = this.ws.float("dec_norms", m);
+    this.k.rowNorms(this.W_dec, m, d, norms);
+    return norms;
+  }
+
+  /**
+   * grad(W_dec_j) += gNorm_j W_dec_j / ||W_dec_j||: a loss's derivative by each decoder
+   * row's norm (gNorm, summed over the batch) carried to the row (skipped when all zero).
+   */
+  protected addNormGrads(gNorm: Float32Array, norms: Float32Array, grads: ParamSet): void {
+    const { d_in: d, d_sae: m } = this.cfg;
+    const rowScale = this.ws.float("norm_row_scale", m);
+    let any = false;
+    for (let j = 0; j < m; j++) {
+      rowScale[j] = norms[j]! > 0 ? gNorm[j]! / norms[j]! : 0;
+      any ||= rowScale[j] !== 0;
+    }
+    if (any) this.k.addScaledRows(grads.get("W_dec")!.data, this.W_dec, m, d, rowScale);
+  }
 }

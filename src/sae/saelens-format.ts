@@ -7,7 +7,7 @@
  *
  * Architecture mapping on save (inference behaviour is what SAELens would compute):
  *   relu, panneal -> "standard"; topk -> "topk"; batchtopk, matryoshka and jumprelu -> "jumprelu" (threshold);
- *   gated -> "gated" (b_enc saved as SAELens' b_gate, with r_mag and b_mag);
+ *   gated, gated_anneal -> "gated" (b_enc saved as SAELens' b_gate, with r_mag and b_mag);
  *   vsae -> "topk" when it selects after a ReLU (mu = TopK(ReLU(pre)) at inference);
  *   abstopk, vsae with |z| selection, vaease -> their own names, which SAELens does not
  *   know (loading them there fails loudly rather than computing the wrong thing).
@@ -52,6 +52,11 @@ export interface SaeMetadata {
   [key: string]: unknown;
 }
 
+/** Gated SAEs keep their gate bias as SAELens' b_gate, beside r_mag and b_mag. */
+function isGated(cfg: SaeConfig): boolean {
+  return cfg.architecture === "gated" || cfg.architecture === "gated_anneal";
+}
+
 /** SAELens' architecture name for an SAE's inference behaviour. */
 function saeLensArchitecture(cfg: SaeConfig): string {
   switch (cfg.architecture) {
@@ -61,7 +66,8 @@ function saeLensArchitecture(cfg: SaeConfig): string {
     case "batchtopk":
     case "matryoshka":
     case "jumprelu": return "jumprelu";
-    case "gated": return "gated";
+    case "gated":
+    case "gated_anneal": return "gated";
     case "mp": return "matching_pursuit";
     case "vsae": return cfg.topk_mode === "relu" || cfg.relu_mu ? "topk" : "abstopk";
     default: return cfg.architecture;
@@ -141,9 +147,10 @@ export function saeLensForm(sae: Sae, opts: SaveOptions = {}): { cfg: Record<str
   } else {
     weights.W_enc = params.get("W_enc")!.transpose();
     weights.W_dec = params.get("W_dec")!;
-    weights[cfg.architecture === "gated" ? "b_gate" : "b_enc"] = params.get("b_enc")!;
+    const gated = isGated(cfg);
+    weights[gated ? "b_gate" : "b_enc"] = params.get("b_enc")!;
     weights.b_dec = params.get("b_dec")!;
-    if (cfg.architecture === "gated") for (const n of ["r_mag", "b_mag"]) weights[n] = params.get(n)!;
+    if (gated) for (const n of ["r_mag", "b_mag"]) weights[n] = params.get(n)!;
     if (cfg.architecture === "jumprelu") {
       const lt = params.get("log_threshold")!.data;
       weights.threshold = new Tensor([cfg.d_sae], Float32Array.from(lt, Math.exp));
@@ -306,8 +313,9 @@ export function saeFromSaeLens(raw: Record<string, unknown>, cfgPath: string, fi
     params.set("b_dec", read("b_dec", [d]));
   } else {
     params.set("W_enc", read("W_enc", [d, m]).transpose());
-    params.set("b_enc", read(cfg.architecture === "gated" ? "b_gate" : "b_enc", [m]));
-    if (cfg.architecture === "gated") for (const n of ["r_mag", "b_mag"]) params.set(n, read(n, [m]));
+    const gated = isGated(cfg);
+    params.set("b_enc", read(gated ? "b_gate" : "b_enc", [m]));
+    if (gated) for (const n of ["r_mag", "b_mag"]) params.set(n, read(n, [m]));
     params.set("W_dec", read("W_dec", [m, d]));
     params.set("b_dec", read("b_dec", [d]));
     if (cfg.skip_connection) params.set("W_skip", read("W_skip", [d, d]));

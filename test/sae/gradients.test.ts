@@ -65,6 +65,9 @@ const cases: Array<[string, Partial<SaeConfigInput> & { architecture: SaeConfigI
   ["jumprelu tanh + pre-activation loss", { architecture: "jumprelu", l0_coefficient: 0.3, bandwidth: 0.5, sparsity_loss_mode: "tanh", tanh_scale: 2, pre_act_loss_coefficient: 0.4 }, true],
   ["gated (L1 mid warm-up)", { architecture: "gated", l1_coefficient: 0.7, l1_warmup_steps: 10 }, false],
   ["gated without b_dec on input", { architecture: "gated", l1_coefficient: 0.4, apply_b_dec_to_input: false }, false],
+  ["gated_anneal Lp^p at p = 0.6 (mid warm-up), free decoder norms", { architecture: "gated_anneal", l1_coefficient: 0.7, l1_warmup_steps: 10, p_start: 0.6, decoder_norm: "none", anneal_end: 100 }, false],
+  ["gated_anneal Lp at p = 0.5", { architecture: "gated_anneal", l1_coefficient: 0.4, sparsity_function: "Lp", p_start: 0.5, anneal_end: 100 }, false],
+  ["gated_anneal at p = 1 (gated's L1 penalty)", { architecture: "gated_anneal", l1_coefficient: 0.7, anneal_end: 100 }, false],
   ["vsae all/fixed/relu", { architecture: "vsae", k: 3, beta: 0.8, kl_warmup_steps: 10 }, false],
   ["vsae all/fixed/relu, ReLU on mu", { architecture: "vsae", k: 3, beta: 0.8, relu_mu: true }, false],
   ["vsae active/fixed/abs", { architecture: "vsae", k: 3, beta: 0.8, kl_scope: "active", topk_mode: "abs" }, false],
@@ -108,7 +111,7 @@ describe("gradient check (float64 finite differences)", () => {
       expect(r.errors.W_dec!.fdNorm).toBeGreaterThan(1e-3);
       if ("skip_connection" in extra) expect(r.errors.W_skip!.fdNorm).toBeGreaterThan(1e-3);
       // The gated SAE's magnitude path and gate must both be exercised.
-      for (const name of ["r_mag", "b_mag", "b_enc"]) if (r.errors[name] && input.architecture === "gated") expect(r.errors[name]!.fdNorm, name).toBeGreaterThan(1e-3);
+      for (const name of ["r_mag", "b_mag", "b_enc"]) if (r.errors[name] && (input.architecture === "gated" || input.architecture === "gated_anneal")) expect(r.errors[name]!.fdNorm, name).toBeGreaterThan(1e-3);
     });
   }
 

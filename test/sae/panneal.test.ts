@@ -1,13 +1,15 @@
 /**
  * p-annealing's schedule, beyond its gradients (gradients.test.ts): where p changes and to
  * what, how the coefficient is rescaled to keep the penalty's size, what the trainer logs,
- * and the runs it refuses.
+ * and the runs it refuses; and the gated SAE annealed the same way (gated_anneal).
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
-import { type PAnnealConfig, defaultConfig } from "../../src/sae/config.js";
-import { PAnnealSae, annealSchedule } from "../../src/sae/panneal.js";
+import { type GatedAnnealConfig, type PAnnealConfig, defaultConfig } from "../../src/sae/config.js";
+import type { GatedAnnealSae } from "../../src/sae/gated-anneal.js";
+import { annealSchedule } from "../../src/sae/p-annealing.js";
+import { PAnnealSae } from "../../src/sae/panneal.js";
 import { createSae } from "../../src/sae/registry.js";
 import { zerosLike } from "../../src/sae/sae.js";
 import { loadSae, saveSae } from "../../src/sae/saelens.js";
@@ -101,5 +103,54 @@ describe("p-annealing's schedule", () => {
     const reloaded = join(out, "again");
     saveSae(reloaded, loaded.sae);
     expect(loadSae(reloaded).sae.cfg.architecture).toBe("panneal");
+  });
+
+  it("gated_anneal: at p = 1 the gated SAE's loss and gradients; its gate's penalty anneals on schedule; saved as SAELens gated, loaded back as gated_anneal", () => {
+    const common = { d_in: D, d_sae: M, l1_coefficient: 0.3, decoder_norm: "none" };
+    const gated = createSae(defaultConfig({ architecture: "gated", ...common }));
+    const annealed = createSae(defaultConfig({ architecture: "gated_anneal", ...common, anneal_start: 2, anneal_end: 8, n_sparsity_updates: 3, p_end: 0.4 })) as GatedAnnealSae;
+    const rng = new Rng(5);
+    for (const [name, t] of gated.params) {
+      rng.fillNormal(t.data, name.startsWith("b_") || name === "r_mag" ? 0.1 : 0.5);
+      annealed.params.get(name)!.data.set(t.data);
+    }
+    annealed.startRun(100);
+    const x = new Rng(9).fillNormal(new Float32Array(B * D));
+    const gG = zerosLike(gated.params);
+    const gA = zerosLike(annealed.params);
+    const sG = gated.lossAndGrad({ x, batch: B, step: 0, seed: 0, dead: null }, gG);
+    const sA = annealed.lossAndGrad({ x, batch: B, step: 0, seed: 0, dead: null }, gA);
+    expect(sA.terms.sparsity).toBeCloseTo(sG.terms.l1!, 6);
+    expect(sA.loss).toBeCloseTo(sG.loss, 6);
+    for (const [name, g] of gG) {
+      const other = gA.get(name)!.data;
+      let worst = 0;
+      for (let i = 0; i < g.data.length; i++) worst = Math.max(worst, Math.abs(other[i]! - g.data[i]!) / (1e-6 + Math.abs(g.data[i]!)));
+      expect(worst, name).toBeLessThan(1e-4);
+    }
+    annealed.afterStep();
+    const ps: number[] = [];
+    for (let step = 1; step < 10; step++) {
+      ps.push(+annealed.lossAndGrad({ x, batch: B, step, seed: 0, dead: null }, gA).schedule!.p!.toFixed(6));
+      annealed.afterStep();
+    }
+    expect(ps).toEqual([1, 1, 1, 1, 1, 0.7, 0.7, 0.7, 0.4]);
+    expect(annealed.annealing.coefficient).not.toBeCloseTo(0.3, 3);
+
+    const cfg = defaultConfig({ architecture: "gated_anneal", d_in: 16, d_sae: 64, l1_coefficient: 0.05, anneal_start: 20, n_sparsity_updates: 4, p_end: 0.25 }) as GatedAnnealConfig;
+    const logs: MetricsRecord[] = [];
+    const out = tempDir("gated-anneal");
+    trainSae(cfg, new SuperpositionSource({ d: 16, nFeatures: 48, seed: 2 }), {
+      steps: 80, batchSize: 128, lr: 3e-3, logEvery: 1, progress: false, outDir: out, onLog: (m) => logs.push(m),
+    });
+    expect(logs.map((m) => +(m.p as number).toFixed(6)).filter((p, i, all) => i === 0 || p !== all[i - 1])).toEqual([1, 0.75, 0.5]);
+    expect(Number.isFinite(logs.at(-1)!.loss)).toBe(true);
+    const loaded = loadSae(out);
+    expect(loaded.raw.architecture).toBe("gated");
+    expect(loaded.sae.cfg).toEqual(cfg);
+    // The gated SAE SAELens would run: the same code on the same inputs.
+    const asGated = createSae(defaultConfig({ architecture: "gated", d_in: 16, d_sae: 64 }), loaded.sae.params);
+    const probe = new Rng(4).fillNormal(new Float32Array(32 * 16));
+    expect(asGated.encode(probe, 32)).toEqual(loaded.sae.encode(probe, 32));
   });
 });

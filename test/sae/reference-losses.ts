@@ -196,8 +196,14 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
       }
       return total / B;
     }
-    case "gated": {
-      const l1 = cfg.l1_coefficient * warmup(s.step, cfg.l1_warmup_steps);
+    case "gated":
+    case "gated_anneal": {
+      // gated: l1 * sum_j ReLU(pi_gate_j) n_j. gated_anneal: alpha * sum_j (ReLU(pi_gate_j) n_j)^p
+      // ("Lp^p", or its 1/p-th power), as panneal's penalty on the gate.
+      const anneal = cfg.architecture === "gated_anneal";
+      const { p: exponent, coefficient } = !anneal ? { p: 1, coefficient: cfg.l1_coefficient }
+        : s.annealing ?? { p: cfg.p_start, coefficient: cfg.l1_coefficient };
+      const l1 = coefficient * warmup(s.step, cfg.l1_warmup_steps);
       const W = p.get("W_dec")!;
       const norms = Array.from({ length: m }, (_, j) => Math.hypot(...W.subarray(j * d, (j + 1) * d)));
       s.frozenDecoder ??= { W: Float64Array.from(W), b: Float64Array.from(p.get("b_dec")!), skip: p.has("W_skip") ? Float64Array.from(p.get("W_skip")!) : undefined };
@@ -209,7 +215,9 @@ export function referenceLoss(cfg: SaeConfig, p: Params64, s: RefStep): number {
         const gate = piGate.map((v) => Math.max(0, v));
         const f = piGate.map((v, j) => (v > 0 ? Math.max(0, Math.exp(rMag[j]!) * (v - bGate[j]!) + bMag[j]!) : 0));
         total += sq(yRow(b), decode(W, f, d, bias(b)));
-        for (let j = 0; j < m; j++) total += l1 * gate[j]! * norms[j]!;
+        let sum = 0;
+        for (let j = 0; j < m; j++) if (gate[j]! > 0) sum += (gate[j]! * norms[j]!) ** exponent;
+        total += l1 * (anneal && cfg.sparsity_function === "Lp" ? sum ** (1 / exponent) : sum);
         total += sq(yRow(b), decode(s.frozenDecoder.W, gate, d, outputBias(s.frozenDecoder.b, s.frozenDecoder.skip, s.x, b, d)));
       }
       return total / B;

@@ -170,7 +170,7 @@ describe("end-to-end training's stand-in target", () => {
   });
 
   it("refuses the architectures whose loss reads the target beyond the error", () => {
-    for (const architecture of ["vaease", "matryoshka", "gated", "mp"] as const) {
+    for (const architecture of ["vaease", "matryoshka", "gated", "gated_anneal", "mp"] as const) {
       const cfg = defaultConfig({ d_in: D, d_sae: M, architecture, ...(architecture === "matryoshka" ? { k: 2 } : {}) });
       expect(() => checkEndToEnd(cfg), architecture).toThrow(/end-to-end training .* trains relu, panneal, topk/);
     }

@@ -150,6 +150,7 @@ describe("runs are reproducible and resumable", () => {
     defaultConfig({ architecture: "relu", d_in: 32, d_sae: 128, l1_coefficient: 0.5 }),
     // p updates at steps 10, 22, 35, 47 and 60: the resumed run redoes steps 40 to 46, then updates at 47.
     defaultConfig({ architecture: "panneal", d_in: 32, d_sae: 128, l1_coefficient: 0.5, anneal_start: 10, n_sparsity_updates: 5, sparsity_queue_length: 4 }),
+    defaultConfig({ architecture: "gated_anneal", d_in: 32, d_sae: 128, l1_coefficient: 0.5, anneal_start: 10, n_sparsity_updates: 5, sparsity_queue_length: 4 }),
     defaultConfig({ architecture: "jumprelu", d_in: 32, d_sae: 128 }),
     defaultConfig({ architecture: "abstopk", d_in: 32, d_sae: 128, k: 4 }),
     // Its scalar gamma leaves an odd number of float32 values before the int64 counters.
