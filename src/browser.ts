@@ -43,7 +43,7 @@ export { ScheduleFreeSignSgd, signumDefaultLr } from "./train/schedule-free.js";
 export { Muon, newtonSchulz } from "./train/muon.js";
 export { TrainingCore, stepMetrics } from "./train/core.js";
 export { InMemoryTraining, type InMemoryOptions, type StepRecord } from "./train/in-memory.js";
-export { activationsFromBytes, type ActivationMatrix } from "./data/activation-matrix.js";
+export { activationsFromBytes, activationsFromParquetBytes, type ActivationMatrix } from "./data/activation-matrix.js";
 export { initializeSae, geometricMedian } from "./train/init.js";
 export { SuperpositionSource } from "./synthetic/superposition.js";
 export { SubspacesSource } from "./synthetic/subspaces.js";

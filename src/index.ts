@@ -59,7 +59,7 @@ export type { TrainOptions, TrainResult, MetricsRecord } from "./train/trainer.j
 export type { ActivationSource } from "./data/source.js";
 export { ArraySource } from "./data/array-source.js";
 export { loadActivations } from "./data/activation-files.js";
-export { activationsFromBytes, type ActivationMatrix } from "./data/activation-matrix.js";
+export { activationsFromBytes, activationsFromParquetBytes, type ActivationMatrix } from "./data/activation-matrix.js";
 export { openActivationSource } from "./data/open.js";
 export { readDocuments, readItems, type DatasetItem } from "./data/text.js";
 export { packContexts, splitDocuments, contextsFromItems, type DocumentSplit } from "./data/contexts.js";

@@ -163,6 +163,11 @@ describe("the explorer page", async () => {
     el("acts-file").files = [fileOf("acts.npy", new Uint8Array([1, 2, 3]))];
     await el("acts-file").fire("change");
     expect(el("acts-status").textContent).toMatch(/acts.npy: not a usable .npy file/);
+    // A data file of a SAELens cache on the hub: Parquet (DuckDB's, snappy and dictionary pages).
+    const parquet = join(import.meta.dirname, "fixtures", "parquet", "acts-dict-snappy.parquet");
+    el("acts-file").files = [fileOf("train-00000-of-00001.parquet", readFileSync(parquet))];
+    await el("acts-file").fire("change");
+    expect(el("acts-status").textContent).toBe("train-00000-of-00001.parquet: 5000 rows of width 3");
   });
 
   it("runs a language model in the page: activations for training, and a prompt read token by token", async () => {

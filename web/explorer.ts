@@ -9,7 +9,7 @@
  */
 import {
   type ActivationMatrix, type Architecture, type Exploration, InMemoryTraining, LmSource, type LoadedModel, type PromptToken,
-  type OptimizerKind, type Sae, type SaeMetadata, type SpliceEvalResult, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes,
+  type OptimizerKind, type Sae, type SaeMetadata, type SpliceEvalResult, DASHBOARD_STYLE, SuperpositionSource, activationsFromBytes, activationsFromParquetBytes,
   buildDashboards, defaultConfig, evaluateSpliceOn, exploreActivations, histogramSvg, latentDashboardHtml, latentDetail, lineSvg, modelFromFiles, packContexts, promptView,
   runtimeInfo, saeFromFileMap, saeLensFolderBytes, splitDocuments,
 } from "../src/browser.js";
@@ -89,7 +89,8 @@ async function loadSaeFiles(): Promise<void> {
 async function loadActs(): Promise<void> {
   const [name, bytes] = [...(await readFiles($("acts-file"))).entries()][0] ?? [];
   if (!name || !bytes) return;
-  Object.assign(state, { acts: activationsFromBytes(name, bytes), actsName: name, fromModel: null });
+  const acts = name.endsWith(".parquet") ? await activationsFromParquetBytes(name, bytes) : activationsFromBytes(name, bytes);
+  Object.assign(state, { acts, actsName: name, fromModel: null });
   describeActs();
 }
 

@@ -9,7 +9,9 @@ import { ArrowIpcFile } from "../core/arrow-ipc.js";
 import { bytesSource } from "../core/byte-source.js";
 import { parseNpy } from "../core/npy.js";
 import { SafetensorsReader } from "../core/safetensors-format.js";
+import type { Decompress } from "../core/parquet-pages.js";
 import { ArrowArrayColumn, chooseFloatColumn } from "./arrow-column.js";
+import { ParquetArrayColumn, chooseParquetFloatColumn, readParquetFooter } from "./parquet-column.js";
 import { checkFinite } from "./source.js";
 
 export interface ActivationMatrix {
@@ -24,7 +26,8 @@ export function activationsFromBytes(name: string, bytes: Uint8Array, tensor?: s
   if (name.endsWith(".safetensors")) m = matrixOfSafetensors(SafetensorsReader.fromBytes(bytes, name), tensor);
   else if (name.endsWith(".npy")) m = matrixOfNpy(bytes, name);
   else if (name.endsWith(".arrow") || name.endsWith(".feather")) m = matrixOfArrow(bytes, name, tensor);
-  else throw new Error(`${name}: unknown activation file type; use .safetensors, .npy or .arrow`);
+  else if (name.endsWith(".parquet")) throw new Error(`${name}: a Parquet file is read by activationsFromParquetBytes (it loads its decoders first)`);
+  else throw new Error(`${name}: unknown activation file type; use .safetensors, .npy, .arrow or .parquet`);
   checkFinite(m.data, name);
   return m;
 }
@@ -87,4 +90,36 @@ export function matrixOfArrow(bytes: Uint8Array, where: string, column?: string)
     at += b.rows * col.perRow;
   });
   return { data, rows: data.length / d, d };
+}
+
+/**
+ * The activation vectors of a Parquet file in hand, such as a data file of a SAELens cache on
+ * the hub: the column's vectors [rows, d] (`column`: default the only column of float
+ * vectors), every row group in order. Asynchronous because hyparquet (its footer parser and
+ * snappy) loads on first use. Uncompressed and snappy pages (what saekit's export and
+ * pyarrow's defaults write) are read; `codecs` adds others (hyparquet-compressors' table has
+ * gzip, zstd, brotli and lz4, which the Node reader uses; the explorer page leaves them out
+ * to stay small).
+ */
+export async function activationsFromParquetBytes(name: string, bytes: Uint8Array, column?: string,
+  codecs: Record<string, Decompress> = {}): Promise<ActivationMatrix> {
+  const { parquetMetadata, snappyUncompress } = await import("hyparquet");
+  const snappy: Decompress = (input, length) => {
+    const out = new Uint8Array(length);
+    snappyUncompress(input, out);
+    return out;
+  };
+  const file = readParquetFooter(name, bytesSource(bytes), parquetMetadata);
+  const values = new ParquetArrayColumn(chooseParquetFloatColumn(file, column, name), "float", [file], { SNAPPY: snappy, ...codecs });
+  if (values.dims.length === 0) throw new Error(`${name}: column "${values.name}" holds single numbers, not vectors`);
+  const d = values.dims[values.dims.length - 1]!;
+  const rows = (Number(file.meta.num_rows) * values.perRow) / d;
+  const data = new Float32Array(rows * d);
+  let at = 0;
+  for (const chunk of values.chunks()) {
+    values.read(chunk, data, at);
+    at += chunk.rows * values.perRow;
+  }
+  checkFinite(data, name);
+  return { data, rows, d };
 }

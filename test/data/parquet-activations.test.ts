@@ -15,6 +15,8 @@ import { compressors } from "hyparquet-compressors";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/core/native.js";
+import type { Decompress } from "../../src/core/parquet-pages.js";
+import { activationsFromBytes, activationsFromParquetBytes } from "../../src/data/activation-matrix.js";
 import { openActivationSource } from "../../src/data/open.js";
 import { DatasetSource } from "../../src/data/dataset-source.js";
 import { ParquetActivations } from "../../src/data/parquet-activations.js";
@@ -85,6 +87,23 @@ describe("Parquet activations", () => {
       expect(Array.from(tokens)).toEqual(o.tokens);
     });
   }
+
+  it("reads a file in hand as the explorer page does: snappy and uncompressed pages, other codecs when given", async () => {
+    for (const f of DUCKDB) {
+      const bytes = new Uint8Array(readFileSync(join(FIXTURES, f.file)));
+      const want = readAll(await ParquetActivations.open(join(FIXTURES, f.file))).values;
+      if (f.file.includes("zstd")) {
+        await expect(activationsFromParquetBytes(f.file, bytes)).rejects.toThrow(new RegExp(`^${f.file}: row group 0, column "${HOOK}": compression ZSTD is not supported`));
+        expect((await activationsFromParquetBytes(f.file, bytes, undefined, compressors as Record<string, Decompress>)).data).toEqual(want);
+        continue;
+      }
+      const m = await activationsFromParquetBytes(f.file, bytes);
+      expect({ rows: m.rows, d: m.d }).toEqual({ rows: f.rows * f.P, d: f.D });
+      expect(m.data).toEqual(want);
+    }
+    await expect(activationsFromParquetBytes("cut.parquet", new Uint8Array(readFileSync(join(FIXTURES, "acts-v2-zstd.parquet"))).subarray(0, 300))).rejects.toThrow(/^cut\.parquet: not a Parquet file/);
+    expect(() => activationsFromBytes("x.parquet", new Uint8Array(8))).toThrow(/read by activationsFromParquetBytes/);
+  });
 
   it("reads hyparquet-writer's float16, several row groups and REQUIRED levels, as hyparquet does", async () => {
     const dir = tempDir();
