@@ -323,9 +323,12 @@ function deltaBinaryPacked(bytes: Uint8Array, n: number): Int32Array {
     for (let mb = 0; mb < miniblocks && filled < n; mb++) {
       const width = widths[mb]!;
       if (width > 32) throw new Error(`a miniblock of ${width}-bit deltas`);
-      const packed = reader.take((perMiniblock * width) / 8, "miniblock");
       // Unsigned deltas of up to 32 bits: unpacked as numbers, not int32.
       const count = Math.min(perMiniblock, n - filled);
+      // A miniblock's bytes are all there, except perhaps the last one's padding, which some
+      // writers leave out.
+      const full = (perMiniblock * width) / 8;
+      const packed = reader.take(Math.max(Math.ceil((count * width) / 8), Math.min(full, reader.left)), "miniblock");
       unpackBits(packed, width, count, deltas, 0);
       for (let i = 0; i < count; i++) {
         value += minDelta + (deltas[i]! >>> 0);
@@ -352,6 +355,11 @@ class ByteCursor {
       scale *= 128;
     }
     throw new Error("a varint longer than 10 bytes");
+  }
+
+  /** Bytes not read yet. */
+  get left(): number {
+    return this.bytes.length - this.at;
   }
 
   zigzag(): number {
