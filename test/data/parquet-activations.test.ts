@@ -8,7 +8,7 @@
  * refused by row group and column when ragged, null or corrupt.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
@@ -19,8 +19,10 @@ import type { Decompress } from "../../src/core/parquet-pages.js";
 import { activationsFromBytes, activationsFromParquetBytes } from "../../src/data/activation-matrix.js";
 import { openActivationSource } from "../../src/data/open.js";
 import { DatasetSource } from "../../src/data/dataset-source.js";
+import { peekWholeRows } from "../../src/data/source.js";
 import { ParquetActivations } from "../../src/data/parquet-activations.js";
 import { readEveryVector, serveHubFile, tempDir } from "../helpers.js";
+import { activationTable, writeHfDataset } from "./arrow-fixtures.js";
 
 const HOOK = "blocks.0.hook_resid_post";
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "parquet");
@@ -215,30 +217,40 @@ describe("Parquet activations", () => {
 
   it("downloads a cache pushed to the hub (hf:ORG/NAME) once, and trains from the copy without a network", async () => {
     const root = tempDir();
-    mkdirSync(join(root, "data"));
-    for (const f of ["acts-v2-zstd.parquet"]) copyFileSync(join(FIXTURES, f), join(root, "data", "train-00000-of-00001.parquet"));
-    writeFileSync(join(root, "cache_activations_runner_cfg.json"), JSON.stringify({ model_name: "tiny" }));
-    writeFileSync(join(root, "README.md"), "# a dataset card");
-    const files = ["README.md", "cache_activations_runner_cfg.json", "data/train-00000-of-00001.parquet"];
+    const repo = (name: string) => join(root, name);
+    mkdirSync(join(repo("cache"), "data"), { recursive: true });
+    copyFileSync(join(FIXTURES, "acts-v2-zstd.parquet"), join(repo("cache"), "data", "train-00000-of-00001.parquet"));
+    writeFileSync(join(repo("cache"), "cache_activations_runner_cfg.json"), JSON.stringify({ model_name: "tiny" }));
+    writeFileSync(join(repo("cache"), "README.md"), "# a dataset card");
+    // A cache saved to disk and uploaded as it is: Arrow files beside state.json.
+    mkdirSync(repo("saved"));
+    const values = Float32Array.from({ length: 6 * 4 * 3 }, (_, i) => i / 8);
+    writeHfDataset(repo("saved"), activationTable({ name: HOOK, values, rows: 6, dims: [4, 3], batchRows: 3 }), 2);
     const downloads: string[] = [];
     const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
       const url = new URL(String(input instanceof Request ? input.url : input));
-      if (/^\/api\/datasets\/org\/cache\/tree\/main/.test(url.pathname)) {
-        return Response.json(files.map((path) => ({ type: "file", path, size: readFileSync(join(root, path)).length, oid: path })));
+      const tree = /^\/api\/datasets\/org\/(\w+)\/tree\/main/.exec(url.pathname);
+      if (tree) {
+        const dir = repo(tree[1]!);
+        const files = existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name))) : [];
+        return Response.json(files.map((path) => ({ type: "file", path, size: readFileSync(join(dir, path)).length, oid: path })));
       }
-      const m = /^\/datasets\/org\/cache\/resolve\/main\/(.+)$/.exec(url.pathname);
-      const path = m ? join(root, decodeURIComponent(m[1]!)) : null;
+      const m = /^\/datasets\/org\/(\w+)\/resolve\/main\/(.+)$/.exec(url.pathname);
+      const path = m ? join(repo(m[1]!), decodeURIComponent(m[2]!)) : null;
       if (path && existsSync(path) && !new Headers(init?.headers).get("Range")) downloads.push(relative(root, path));
       return serveHubFile(root, path, init);
     }) as typeof globalThis.fetch;
-    const cacheDir = join(root, "cache");
+    const cacheDir = join(root, "hub-cache");
     const source = await openActivationSource("hf:org/cache", { hub: { cacheDir, fetch, progress: false }, seed: 0 });
     expect({ d: source.d, totalRows: source.totalRows }).toEqual({ d: 6, totalRows: 40 });
-    expect(downloads.sort()).toEqual(["cache_activations_runner_cfg.json", "data/train-00000-of-00001.parquet"]);
+    expect(downloads.sort()).toEqual(["cache/cache_activations_runner_cfg.json", "cache/data/train-00000-of-00001.parquet"]);
     expect((source as DatasetSource).activations.provenance()).toMatchObject({ hook_name: HOOK, context_size: 4, model_name: "tiny" });
+    const saved = await openActivationSource("hf:org/saved", { hub: { cacheDir, fetch, progress: false }, seed: 0 });
+    expect(saved.describe()).toMatchObject({ kind: "arrow", column: HOOK, shape: [4, 3], vectors: 24 });
+    expect(peekWholeRows(saved, 24).slice().sort()).toEqual(values.slice().sort());
     const offline = (() => { throw new TypeError("fetch failed"); }) as unknown as typeof globalThis.fetch;
     expect((await openActivationSource("hf:org/cache", { hub: { cacheDir, fetch: offline, progress: false } })).totalRows).toBe(40);
     await expect(openActivationSource("hf:org/other", { hub: { cacheDir, fetch: offline, progress: false } }))
-      .rejects.toThrow(/cannot reach the Hugging Face hub to download dataset org\/other@main .*put the dataset's .parquet files/);
+      .rejects.toThrow(/cannot reach the Hugging Face hub to download dataset org\/other@main .*put the dataset's .parquet files, or its .arrow files with state.json/);
   });
 });
