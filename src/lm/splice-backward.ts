@@ -26,8 +26,12 @@
  * Hooks: a block's residual stream (hook_resid_pre / hook_resid_post), where the spliced
  * activation is the stream itself, and the block outputs that are added straight into it
  * (hook_mlp_out; hook_attn_out where the residual is parallel), where the stream after the
- * block is the clean one with the activation swapped. Gemma 2 and 3's extra norms, soft caps
- * and per-head q/k norms have no backward here; such models are refused by name.
+ * block is the clean one with the activation swapped. In a sequential block hook_attn_out
+ * feeds the block's own MLP: the spliced pass reruns that block from its clean input with
+ * the activation swapped in by the forward's hook, and the backward stops halfway through
+ * it, at mid = pre + attn_out, whose gradient is the activation's. Gemma 2 and 3's extra
+ * norms, soft caps and per-head q/k norms have no backward here; such models are refused by
+ * name.
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
@@ -65,10 +69,17 @@ interface BlockTape {
 }
 
 export class SpliceBackward {
-  /** The first block after the splice, whose input stream carries the spliced activation. */
+  /**
+   * Where the spliced pass resumes: the first block after the splice, whose input stream
+   * carries the spliced activation, or the block the activation is inside (midBlock).
+   */
   readonly resumeLayer: number;
   /** The hook adds into the residual stream (a block's output) rather than being it. */
   private readonly added: boolean;
+  /** The hook is a sequential block's hook_attn_out, which its own MLP reads. */
+  private readonly midBlock: boolean;
+  /** The first block whose output the downstream term compares: the first one after the hook's. */
+  private readonly firstCompared: number;
   private readonly k = kernels();
 
   /**
@@ -85,15 +96,17 @@ export class SpliceBackward {
     if (loss !== "ce" && loss !== "kl") throw new Error(`unknown end-to-end loss "${loss}" (ce or kl)`);
     model.checkHook(hook);
     const m = /^blocks\.(\d+)\.hook_(resid_pre|resid_post|mlp_out|attn_out)$/.exec(hook);
-    if (!m || (m[2] === "attn_out" && !c.parallelResidual)) {
-      throw new Error(`end-to-end training splices into a block's residual stream (hook_resid_pre, hook_resid_post) or its output (hook_mlp_out${c.parallelResidual ? ", hook_attn_out" : ""}), not ${hook}`);
+    if (!m) {
+      throw new Error(`end-to-end training splices into a block's residual stream (hook_resid_pre, hook_resid_post) or its outputs (hook_attn_out, hook_mlp_out), not ${hook}`);
     }
     const layer = Number(m[1]);
-    this.resumeLayer = m[2] === "resid_pre" ? layer : layer + 1;
-    this.added = m[2] === "mlp_out" || m[2] === "attn_out";
+    this.midBlock = m[2] === "attn_out" && !c.parallelResidual;
+    this.resumeLayer = m[2] === "resid_pre" || this.midBlock ? layer : layer + 1;
+    this.firstCompared = m[2] === "resid_pre" ? layer : layer + 1;
+    this.added = m[2] === "mlp_out" || (m[2] === "attn_out" && !this.midBlock);
     if (!model.weights.unembed || !model.weights.lnFinal) throw new Error(`end-to-end training needs the whole model (its final norm and unembedding); ${model.name} was loaded for early hooks only`);
     if (!(downstream >= 0 && Number.isFinite(downstream))) throw new RangeError(`the downstream coefficient must be >= 0, not ${downstream}`);
-    if (downstream > 0 && this.resumeLayer === c.nLayers) throw new Error(`the downstream term compares the blocks after ${hook}, and ${model.name} has none`);
+    if (downstream > 0 && this.firstCompared === c.nLayers) throw new Error(`the downstream term compares the blocks after ${hook}, and ${model.name} has none`);
   }
 
   /** The clean forward of tokens [batch, seq]: the hook's activations, and what lossAndGrad needs besides. */
@@ -105,10 +118,12 @@ export class SpliceBackward {
     const hooks: Record<string, HookFn> = { [this.hook]: (a) => { x = a.slice(0, n); } };
     const postHook = `blocks.${this.resumeLayer - 1}.hook_resid_post`;
     if (this.added) hooks[postHook] = (a) => { post = a.slice(0, n); };
+    // Mid-block, the spliced pass reruns the block from its clean input.
+    if (this.midBlock) hooks[`blocks.${this.resumeLayer}.hook_resid_pre`] = (a) => { post = a.slice(0, n); };
     let stopAt = this.added ? postHook : this.hook;
     const downstream: Float32Array[] | null = this.downstream > 0 ? [] : null;
     if (downstream) {
-      for (let l = this.resumeLayer; l < nLayers; l++) hooks[`blocks.${l}.hook_resid_post`] = (a) => { downstream.push(a.slice(0, n)); };
+      for (let l = this.firstCompared; l < nLayers; l++) hooks[`blocks.${l}.hook_resid_post`] = (a) => { downstream.push(a.slice(0, n)); };
       stopAt = `blocks.${nLayers - 1}.hook_resid_post`;
     }
     const r = this.model.forward(tokens, batch, seq, this.loss === "kl" ? { output: "final", hooks } : { output: "none", stopAt, hooks });
@@ -116,6 +131,8 @@ export class SpliceBackward {
     if (this.added) {
       base = post!;
       for (let i = 0; i < base.length; i++) base[i]! -= x![i]!;
+    } else if (this.midBlock) {
+      base = post!;
     }
     return { x: x!, base, cleanFinal: this.loss === "kl" ? r.final! : null, downstream };
   }
@@ -129,8 +146,10 @@ export class SpliceBackward {
     const c = model.cfg;
     const d = c.dModel;
     const N = batch * seq;
-    const resid = xHat.slice(0, N * d);
-    if (clean.base) for (let i = 0; i < resid.length; i++) resid[i]! += clean.base[i]!;
+    // The stream the spliced pass resumes from: the activation itself, or with the rest of
+    // the stream added; mid-block, the block's clean input, the activation swapped in by a hook.
+    const resid = this.midBlock ? clean.base!.slice(0, N * d) : xHat.slice(0, N * d);
+    if (clean.base && !this.midBlock) for (let i = 0; i < resid.length; i++) resid[i]! += clean.base[i]!;
 
     // The spliced pass, keeping each block's inputs.
     const L = this.resumeLayer;
@@ -146,6 +165,7 @@ export class SpliceBackward {
       hooks[`${p}ln2.hook_normalized`] = keep((a) => { tapes[l - L]!.h2 = a; });
       hooks[`${p}hook_resid_post`] = keep((a) => { outputs[l - L] = a; });
     }
+    if (this.midBlock) hooks[this.hook] = () => xHat.subarray(0, N * d);
     const { final } = model.forward(tokens, batch, seq, { resume: { layer: L, resid }, output: "final", hooks });
 
     const { loss, dFinal } = this.lossAndFinalGrad(tokens, batch, seq, final!, clean.cleanFinal);
@@ -155,12 +175,12 @@ export class SpliceBackward {
     normBackward(c, outputs.at(-1) ?? resid, N, model.weights.lnFinal!, dFinal, dResid);
     let downstream = 0;
     // e2e+ds: weight / blocks * sum_l mean_t ||out_l - clean_l||^2; its gradient in out_l is weight / blocks * 2 (out_l - clean_l) / N.
-    const blocks = c.nLayers - L;
+    const blocks = c.nLayers - this.firstCompared;
     const scale = this.downstream / Math.max(1, blocks);
     for (let l = c.nLayers - 1; l >= L; l--) {
-      if (this.downstream > 0) {
+      if (this.downstream > 0 && l >= this.firstCompared) {
         const out = outputs[l - L]!;
-        const ref = clean.downstream?.[l - L];
+        const ref = clean.downstream?.[l - this.firstCompared];
         if (!ref) throw new Error("the clean pass kept no downstream streams: it ran without the downstream coefficient");
         let sse = 0;
         for (let i = 0; i < N * d; i++) {
@@ -170,7 +190,8 @@ export class SpliceBackward {
         }
         downstream += (scale * sse) / N;
       }
-      dResid = this.blockBackward(l, tapes[l - L]!, batch, seq, dResid);
+      // Mid-block, the activation's gradient is mid's: the block's MLP half is all it passes through.
+      dResid = this.midBlock && l === L ? this.mlpHalfBackward(l, tapes[0]!, N, dResid) : this.blockBackward(l, tapes[l - L]!, batch, seq, dResid);
     }
     if (this.downstream > 0) terms.downstream_mse = downstream;
     return { loss: loss + downstream, terms, grad: dResid };
@@ -212,16 +233,25 @@ export class SpliceBackward {
     const c = this.model.cfg;
     const w = this.model.weights.blocks[l]!;
     const N = batch * seq;
-    // The MLP reads ln2 of its input stream; its output adds into the block's output.
-    const dMlpIn = dPost.slice();
-    const dh2 = this.mlpBackward(w, t.h2, N, dPost);
-    normBackward(c, t.mlpIn, N, w.ln2, dh2, dMlpIn);
+    const dMlpIn = this.mlpHalfBackward(l, t, N, dPost);
     // Attention reads ln1 of the block input; its output adds into `mid` (sequential) or the output (parallel).
     const dAttnOut = c.parallelResidual ? dPost : dMlpIn;
     const dPre = c.parallelResidual ? dMlpIn : dMlpIn.slice();
     const dh1 = this.attentionBackward(l, w, t.h1, batch, seq, dAttnOut);
     normBackward(c, t.pre, N, w.ln1, dh1, dPre);
     return dPre;
+  }
+
+  /**
+   * d loss / d (the MLP's input stream) from d loss / d (the block's output stream): the MLP
+   * reads ln2 of its input stream, and its output adds into the block's output.
+   */
+  private mlpHalfBackward(l: number, t: BlockTape, N: number, dPost: Float32Array): Float32Array {
+    const w = this.model.weights.blocks[l]!;
+    const dMlpIn = dPost.slice();
+    const dh2 = this.mlpBackward(w, t.h2, N, dPost);
+    normBackward(this.model.cfg, t.mlpIn, N, w.ln2, dh2, dMlpIn);
+    return dMlpIn;
   }
 
   /** d loss / d h2 (the MLP's normed input) from d loss / d (MLP output). */

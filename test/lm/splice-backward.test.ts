@@ -6,7 +6,7 @@
  * differences of that loss. Every supported layout: GPT-NeoX (parallel residual, partial
  * rotary, LayerNorm, exact GELU), GPT-2 (sequential, learned positions, tanh GELU), Llama
  * (RMSNorm, SwiGLU, grouped-query attention, rotate-half rotary) with and without biases,
- * at residual-stream and block-output hooks, for both losses.
+ * at residual-stream and block-output hooks (mid-block ones too), for both losses.
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -84,6 +84,10 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number]> = [
   ["llama", "blocks.1.hook_resid_post", "ce", 0],
   ["llama+biases", "blocks.1.hook_resid_pre", "ce", 0],
   ["llama+biases", "blocks.0.hook_mlp_out", "kl", 0.2],
+  // Mid-block in sequential blocks: the attention's output, which the block's own MLP reads.
+  ["gpt2", "blocks.0.hook_attn_out", "ce", 0],
+  ["llama", "blocks.1.hook_attn_out", "ce", 0],
+  ["llama+biases", "blocks.0.hook_attn_out", "kl", 0.1],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
@@ -174,7 +178,7 @@ describe("the gradient of the loss through the layers after a spliced activation
     const neox = (await loadModel(models.neox())).model;
     expect(() => new SpliceBackward(neox, "blocks.0.ln1.hook_normalized", "ce")).toThrow(/residual stream .* not blocks\.0\.ln1\.hook_normalized/);
     const gpt2 = (await loadModel(models.gpt2())).model;
-    expect(() => new SpliceBackward(gpt2, "blocks.0.hook_attn_out", "ce")).toThrow(/hook_mlp_out\), not blocks\.0\.hook_attn_out/);
+    expect(() => new SpliceBackward(gpt2, "blocks.0.mlp.hook_post", "ce")).toThrow(/\(hook_attn_out, hook_mlp_out\), not blocks\.0\.mlp\.hook_post/);
     const gemma2 = (await loadModel(writeTinyGemma(join(dir, "gemma2"), { gemma2: true }))).model;
     expect(() => new SpliceBackward(gemma2, "blocks.0.hook_resid_post", "kl")).toThrow(/cannot backpropagate through .*soft caps/);
     expect(() => new SpliceBackward(neox, `blocks.${neox.cfg.nLayers - 1}.hook_resid_post`, "kl", 0.1)).toThrow(/compares the blocks after .* has none/);
