@@ -29,9 +29,11 @@
  * block is the clean one with the activation swapped. In a sequential block hook_attn_out
  * feeds the block's own MLP: the spliced pass reruns that block from its clean input with
  * the activation swapped in by the forward's hook, and the backward stops halfway through
- * it, at mid = pre + attn_out, whose gradient is the activation's. Gemma 2 and 3's extra
- * norms, soft caps and per-head q/k norms have no backward here; such models are refused by
- * name.
+ * it, at mid = pre + attn_out, whose gradient is the activation's.
+ *
+ * Norms after attention and MLP (Gemma 2, 3) are undone on each output, recomputed before
+ * its norm; per-head q/k norms (Gemma 3, Qwen 3) between the projection and the rotary.
+ * Gemma 2's soft caps on attention and logits have no backward here; it is refused by name.
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
@@ -88,10 +90,8 @@ export class SpliceBackward {
    */
   constructor(readonly model: LanguageModel, readonly hook: string, readonly loss: SpliceLossKind, readonly downstream = 0) {
     const c = model.cfg;
-    const unsupported = [
-      c.attnSoftcap ? "attention soft caps" : "", c.finalSoftcap ? "final-logit soft caps" : "", c.postNorms ? "post-attention/MLP norms" : "",
-      c.qkNorm ? "q/k norms" : "", c.localLayers?.some(Boolean) ? "sliding-window layers" : "",
-    ].filter(Boolean);
+    // (Sliding-window layers need nothing: contexts are held to the window, where they attend as global ones.)
+    const unsupported = [c.attnSoftcap ? "attention soft caps" : "", c.finalSoftcap ? "final-logit soft caps" : ""].filter(Boolean);
     if (unsupported.length > 0) throw new Error(`end-to-end training cannot backpropagate through ${model.name}'s ${unsupported.join(", ")}`);
     if (loss !== "ce" && loss !== "kl") throw new Error(`unknown end-to-end loss "${loss}" (ce or kl)`);
     model.checkHook(hook);
@@ -254,7 +254,39 @@ export class SpliceBackward {
     return dMlpIn;
   }
 
-  /** d loss / d h2 (the MLP's normed input) from d loss / d (MLP output). */
+  /**
+   * d loss / d (a block output before its post norm) from d loss / d (after it): the output
+   * recomputed as `input` [N, n] W^T + bias for W [d, n], then the norm's backward on it.
+   */
+  private postNormBackward(input: Float32Array, N: number, W: WeightMatrix, n: number, bias: Float32Array | null, norm: Norm, dOut: Float32Array): Float32Array {
+    const c = this.model.cfg;
+    const raw = new Float32Array(N * c.dModel);
+    matmulNT(this.k, input, N, W, c.dModel, n, raw, bias);
+    const dRaw = new Float32Array(N * c.dModel);
+    normBackward(c, raw, N, norm, dOut, dRaw);
+    return dRaw;
+  }
+
+  /** The forward's per-head RMS norm of `heads` heads at `offset` of each row of qkv [rows, stride], in place. */
+  private headNorm(qkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
+    const { dHead, normEps } = this.model.cfg;
+    const block = gatherHeads(qkv, rows, stride, offset, heads * dHead);
+    this.k.rmsNorm(block, rows * heads, dHead, w, normEps, block);
+    scatterHeads(block, qkv, rows, stride, offset, heads * dHead);
+  }
+
+  /** dqkv's heads at `offset` (d loss / d their normed values) become d loss / d their values before headNorm (raw). */
+  private headNormBackward(raw: Float32Array, dqkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
+    const c = this.model.cfg;
+    const width = heads * c.dHead;
+    const x = gatherHeads(raw, rows, stride, offset, width);
+    const dy = gatherHeads(dqkv, rows, stride, offset, width);
+    const dx = new Float32Array(rows * width);
+    normBackward({ ...c, dModel: c.dHead, norm: "rmsnorm" }, x, rows * heads, { w, b: null }, dy, dx);
+    scatterHeads(dx, dqkv, rows, stride, offset, width);
+  }
+
+  /** d loss / d h2 (the MLP's normed input) from d loss / d (MLP output, after its post norm if any). */
   private mlpBackward(w: BlockWeights, h: Float32Array, N: number, dOut: Float32Array): Float32Array {
     const { dModel: d, dMlp: m } = this.model.cfg;
     const act = ACTIVATIONS[this.model.cfg.activation];
@@ -262,11 +294,18 @@ export class SpliceBackward {
     const dHidden = new Float32Array(N * m);
     const dh = new Float32Array(N * d);
     if (this.model.cfg.mlp === "swiglu") {
-      matmulNN(k, dOut, N, w.wdown!, m, d, dHidden);
       const gate = new Float32Array(N * m);
       const up = new Float32Array(N * m);
       matmulNT(k, h, N, w.wgate!, m, d, gate, w.bgate);
       matmulNT(k, h, N, w.wup!, m, d, up, w.bup);
+      if (w.ln2Post) {
+        // The output before its norm, from hidden = act(gate) * up, to undo the norm on.
+        const hidden = gate.slice();
+        k.activate(hidden, act);
+        for (let i = 0; i < N * m; i++) hidden[i]! *= up[i]!;
+        dOut = this.postNormBackward(hidden, N, w.wdown!, m, w.bdown ?? null, w.ln2Post, dOut);
+      }
+      matmulNN(k, dOut, N, w.wdown!, m, d, dHidden);
       // hidden = act(gate) * up: d gate = d hidden * up * act'(gate), d up = d hidden * act(gate).
       const dGate = new Float32Array(N * m);
       for (let i = 0; i < N * m; i++) dGate[i] = dHidden[i]! * up[i]!;
@@ -277,9 +316,14 @@ export class SpliceBackward {
       matmulNN(k, up, N, w.wup!, d, m, dh, 1);
       return dh;
     }
-    matmulNN(k, dOut, N, w.wout!, m, d, dHidden);
     const pre = new Float32Array(N * m);
     matmulNT(k, h, N, w.win!, m, d, pre, w.bin);
+    if (w.ln2Post) {
+      const hidden = pre.slice();
+      k.activate(hidden, act);
+      dOut = this.postNormBackward(hidden, N, w.wout!, m, w.bout ?? null, w.ln2Post, dOut);
+    }
+    matmulNN(k, dOut, N, w.wout!, m, d, dHidden);
     k.activationBackward(pre, dHidden, act);
     matmulNN(k, dHidden, N, w.win!, d, m, dh);
     return dh;
@@ -300,21 +344,38 @@ export class SpliceBackward {
     const W = (H + 2 * Hkv) * dh;
     const qkv = new Float32Array(N * W);
     matmulNT(k, h, N, w.wqkv, W, d, qkv, w.bqkv);
+    // Per-head q/k norms act between the projection and the rotary: kept un-normed for their backward.
+    const rawQk = c.qkNorm ? qkv.slice() : null;
+    if (c.qkNorm) {
+      this.headNorm(qkv, N, W, 0, H, w.qNorm!);
+      this.headNorm(qkv, N, W, H * dh, Hkv, w.kNorm!);
+    }
     const inv = this.model.rotaryFrequencies(l);
     const style = c.rotaryStyle;
     if (inv.length > 0) {
       k.rotary(qkv, N, seq, 0, W, 0, H, dh, inv, style);
       k.rotary(qkv, N, seq, 0, W, H * dh, Hkv, dh, inv, style);
     }
+    const scale = attentionScale(c, l);
+    if (w.ln1Post) {
+      // The output before its norm: the heads' mix z through the output projection.
+      const z = new Float32Array(N * H * dh);
+      k.causalAttention(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, 0, z);
+      dOut = this.postNormBackward(z, N, w.wo, H * dh, w.bo, w.ln1Post, dOut);
+    }
     const dz = new Float32Array(N * H * dh);
     matmulNN(k, dOut, N, w.wo, H * dh, d, dz);
     const dqkv = new Float32Array(N * W);
-    k.causalAttentionBackward(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, attentionScale(c, l), dz, dqkv);
+    k.causalAttentionBackward(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, dz, dqkv);
     if (inv.length > 0) {
       // The rotary is a rotation per pair of dimensions; its transpose rotates back.
       const back = inv.map((f) => -f);
       k.rotary(dqkv, N, seq, 0, W, 0, H, dh, back, style);
       k.rotary(dqkv, N, seq, 0, W, H * dh, Hkv, dh, back, style);
+    }
+    if (rawQk) {
+      this.headNormBackward(rawQk, dqkv, N, W, 0, H, w.qNorm!);
+      this.headNormBackward(rawQk, dqkv, N, W, H * dh, Hkv, w.kNorm!);
     }
     const dh1 = new Float32Array(N * d);
     matmulNN(k, dqkv, N, w.wqkv, d, W, dh1);
@@ -323,6 +384,18 @@ export class SpliceBackward {
 }
 
 type Kernels = ReturnType<typeof kernels>;
+
+/** Rows [rows, stride]'s `heads` heads of dHead at `offset`, gathered into one [rows * heads, dHead] block. */
+function gatherHeads(x: Float32Array, rows: number, stride: number, offset: number, width: number): Float32Array {
+  const block = new Float32Array(rows * width);
+  for (let r = 0; r < rows; r++) block.set(x.subarray(r * stride + offset, r * stride + offset + width), r * width);
+  return block;
+}
+
+/** gatherHeads' inverse: the block put back into its rows. */
+function scatterHeads(block: Float32Array, x: Float32Array, rows: number, stride: number, offset: number, width: number): void {
+  for (let r = 0; r < rows; r++) x.set(block.subarray(r * width, (r + 1) * width), r * stride + offset);
+}
 
 /** out [rows, n] (+)= A [rows, k] W^T + bias for W [n, k], as the forward's projections. */
 function matmulNT(k: Kernels, A: Float32Array, rows: number, W: WeightMatrix, n: number, kk: number, out: Float32Array, bias?: Float32Array | null): void {

@@ -6,7 +6,9 @@
  * differences of that loss. Every supported layout: GPT-NeoX (parallel residual, partial
  * rotary, LayerNorm, exact GELU), GPT-2 (sequential, learned positions, tanh GELU), Llama
  * (RMSNorm, SwiGLU, grouped-query attention, rotate-half rotary) with and without biases,
- * at residual-stream and block-output hooks (mid-block ones too), for both losses.
+ * Qwen 3 (per-head q/k norms), Gemma (GeGLU) and Gemma 3 (norms after attention and MLP,
+ * q/k norms, local layers with their own rotary), at residual-stream and block-output hooks
+ * (mid-block ones too), for both losses.
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -71,6 +73,9 @@ const models = {
   gpt2: () => writeTinyGpt2(join(dir, "gpt2"), { seed: 4 }),
   llama: () => writeTinyLlama(join(dir, "llama"), { seed: 6 }),
   "llama+biases": () => writeTinyLlama(join(dir, "llama-b"), { seed: 7, allBiases: true }),
+  qwen3: () => writeTinyLlama(join(dir, "qwen3"), { seed: 8, qkNorm: true }),
+  gemma: () => writeTinyGemma(join(dir, "gemma"), { seed: 9 }),
+  gemma3: () => writeTinyGemma(join(dir, "gemma3"), { seed: 10, gemma3: true }),
 };
 const cases: Array<[keyof typeof models, string, SpliceLossKind, number]> = [
   ["neox", "blocks.0.hook_resid_post", "ce", 0],
@@ -88,6 +93,12 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number]> = [
   ["gpt2", "blocks.0.hook_attn_out", "ce", 0],
   ["llama", "blocks.1.hook_attn_out", "ce", 0],
   ["llama+biases", "blocks.0.hook_attn_out", "kl", 0.1],
+  // Per-head q/k norms (Qwen 3); Gemma's GeGLU; Gemma 3's norms after attention and MLP, q/k norms and local layers.
+  ["qwen3", "blocks.0.hook_resid_post", "kl", 0],
+  ["gemma", "blocks.0.hook_mlp_out", "ce", 0],
+  ["gemma3", "blocks.0.hook_resid_pre", "kl", 0.1],
+  ["gemma3", "blocks.1.hook_attn_out", "ce", 0],
+  ["gemma3", "blocks.0.hook_mlp_out", "kl", 0],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
