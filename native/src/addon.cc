@@ -769,12 +769,13 @@ void KlRows(const Napi::CallbackInfo& info) {
 
 void CausalAttentionBackward(const Napi::CallbackInfo& info) {
   AttentionArgs a = attention_args(info);
-  auto dout = f32(info, 11, "dOut");
-  auto dqkv = f32(info, 12, "dqkv");
+  float softcap = real(info, 11, "softcap");
+  auto dout = f32(info, 12, "dOut");
+  auto dqkv = f32(info, 13, "dqkv");
   need(info.Env(), dqkv, span(a.batch * a.seq, a.stride, a.stride), "dqkv");
   need(info.Env(), dout, double(a.batch) * a.seq * a.heads * a.head_dim, "dOut");
   causal_attention_backward(a.qkv.data, a.batch, a.seq, a.stride, a.q_off, a.k_off, a.v_off, a.heads, a.kv_heads, a.head_dim,
-                            a.scale, dout.data, dqkv.data);
+                            a.scale, softcap, dout.data, dqkv.data);
 }
 
 void CrossEntropyGradRows(const Napi::CallbackInfo& info) {

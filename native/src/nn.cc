@@ -246,7 +246,7 @@ SAEKIT_MULTIVERSION(float, kl_row, (const float* p, const float* q, long V, floa
 // dK and dV are written back at the end, summed over the group's heads. dq is written.
 SAEKIT_BODY void attention_backward_group_body(const float* qkv, long seq, long row_stride, long q_off,
                                                long k_off, long v_off, long h0, long heads, long g,
-                                               long head_dim, float scale, const float* dout,
+                                               long head_dim, float scale, float softcap, const float* dout,
                                                long dout_stride, float* dqkv, float* scratch) {
   float* kt = scratch;               // [head_dim, seq]
   float* vt = kt + head_dim * seq;   // [head_dim, seq]
@@ -254,6 +254,7 @@ SAEKIT_BODY void attention_backward_group_body(const float* qkv, long seq, long 
   float* dvt = dkt + head_dim * seq; // [head_dim, seq]
   float* p = dvt + head_dim * seq;   // [seq]: probabilities of one query
   float* ds = p + seq;               // [seq]: dP, then dS
+  float* cap = ds + seq;             // [seq]: with a soft cap, d(capped logit) / d(logit) = 1 - tanh^2
   for (long j = 0; j < seq; j++)
     for (long c = 0; c < head_dim; c++) {
       kt[c * seq + j] = qkv[j * row_stride + k_off + g * head_dim + c];
@@ -279,6 +280,12 @@ SAEKIT_BODY void attention_backward_group_body(const float* qkv, long seq, long 
       float mx = -3.0e38f;
       for (long j = 0; j < n; j++) {
         p[j] *= scale;
+        // The forward's cap: softcap * tanh(s / softcap).
+        if (softcap > 0.0f) {
+          const float t = std::tanh(p[j] / softcap);
+          p[j] = softcap * t;
+          cap[j] = 1.0f - t * t;
+        }
         mx = p[j] > mx ? p[j] : mx;
       }
       float sum = 0.0f;
@@ -293,6 +300,8 @@ SAEKIT_BODY void attention_backward_group_body(const float* qkv, long seq, long 
       }
 #pragma omp simd
       for (long j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - dot) * scale;
+      if (softcap > 0.0f)
+        for (long j = 0; j < n; j++) ds[j] *= cap[j];
       float* dq = dqkv + i * row_stride + q_off + h * head_dim;
       for (long c = 0; c < head_dim; c++) {
         const float qc = q[c], zc = dz[c];
@@ -318,9 +327,9 @@ SAEKIT_BODY void attention_backward_group_body(const float* qkv, long seq, long 
 }
 SAEKIT_MULTIVERSION(void, attention_backward_group,
                     (const float* qkv, long seq, long row_stride, long q_off, long k_off, long v_off,
-                     long h0, long heads, long g, long head_dim, float scale, const float* dout,
+                     long h0, long heads, long g, long head_dim, float scale, float softcap, const float* dout,
                      long dout_stride, float* dqkv, float* scratch),
-                    (qkv, seq, row_stride, q_off, k_off, v_off, h0, heads, g, head_dim, scale, dout,
+                    (qkv, seq, row_stride, q_off, k_off, v_off, h0, heads, g, head_dim, scale, softcap, dout,
                      dout_stride, dqkv, scratch))
 
 // Row r of logits becomes (softmax(logits[r]) - onehot(target[r])) * scale, loss[r] its
@@ -452,16 +461,16 @@ void kl_rows(const float* p, const float* q, long rows, long V, float* kl) {
 
 void causal_attention_backward(const float* qkv, long batch, long seq, long row_stride, long q_off,
                                long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
-                               float scale, const float* dout, float* dqkv) {
+                               float scale, float softcap, const float* dout, float* dqkv) {
   const long group = n_heads / n_kv_heads;
   const long dout_stride = n_heads * head_dim;
   // One task per (sequence, kv group): the group's heads all add into its dk and dv.
   parallel_for(static_cast<int>(batch * n_kv_heads), [&](int task) {
     thread_local std::vector<float> scratch;
-    scratch.resize(4 * head_dim * seq + 2 * seq);
+    scratch.resize(4 * head_dim * seq + 3 * seq);
     long b = task / n_kv_heads, g = task % n_kv_heads;
     attention_backward_group(qkv + b * seq * row_stride, seq, row_stride, q_off, k_off, v_off, g * group, group, g,
-                             head_dim, scale, dout + b * seq * dout_stride, dout_stride, dqkv + b * seq * row_stride,
+                             head_dim, scale, softcap, dout + b * seq * dout_stride, dout_stride, dqkv + b * seq * row_stride,
                              scratch.data());
   });
 }

@@ -57,12 +57,13 @@ void cross_entropy_rows(const float* logits, long rows, long V, const int32_t* t
 // Per row: KL(softmax(p[r]) || softmax(q[r])).
 void kl_rows(const float* p, const float* q, long rows, long V, float* kl);
 
-// The input gradient of causal_attention (no soft cap): from dout [rows, n_heads * head_dim]
-// = d loss / d out, writes d loss / d q, k, v into dqkv at the q/k/v offsets of qkv's
-// layout (other columns untouched); the probabilities are recomputed from qkv.
+// The input gradient of causal_attention (with its soft cap when softcap > 0): from dout
+// [rows, n_heads * head_dim] = d loss / d out, writes d loss / d q, k, v into dqkv at the
+// q/k/v offsets of qkv's layout (other columns untouched); the probabilities are
+// recomputed from qkv, and a capped logit's gradient carries 1 - tanh^2(s / softcap).
 void causal_attention_backward(const float* qkv, long batch, long seq, long row_stride, long q_off,
                                long k_off, long v_off, long n_heads, long n_kv_heads, long head_dim,
-                               float scale, const float* dout, float* dqkv);
+                               float scale, float softcap, const float* dout, float* dqkv);
 
 // In place, per row: logits[r] becomes (softmax(logits[r]) - onehot(targets[r])) * scale and
 // loss[r] the row's cross-entropy; rows with targets[r] < 0 become 0, their loss 0.

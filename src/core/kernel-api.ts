@@ -246,14 +246,15 @@ export interface Kernels {
   /** kl[r] = KL(softmax(p[r]) || softmax(q[r])). */
   klRows(p: Float32Array, q: Float32Array, rows: number, vocab: number, kl: Float32Array): void;
   /**
-   * causalAttention's input gradient (no soft cap): from dOut [batch*seq, heads*headDim],
-   * d loss / d out, writes d loss / d q, k and v into dqkv, laid out as qkv (its other
-   * columns untouched); the attention pattern is recomputed from qkv. A kv head's gradient
-   * sums over the query heads that read it.
+   * causalAttention's input gradient, its soft cap included (softcap > 0): from dOut
+   * [batch*seq, heads*headDim], d loss / d out, writes d loss / d q, k and v into dqkv, laid
+   * out as qkv (its other columns untouched); the attention pattern is recomputed from qkv,
+   * and a capped logit's gradient carries 1 - tanh^2(s / softcap). A kv head's gradient sums
+   * over the query heads that read it.
    */
   causalAttentionBackward(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
     kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
-    dOut: Float32Array, dqkv: Float32Array): void;
+    softcap: number, dOut: Float32Array, dqkv: Float32Array): void;
   /**
    * In place per row: logits[r] becomes (softmax(logits[r]) - onehot(targets[r])) * scale,
    * loss[r] its cross-entropy; a row whose target is < 0 becomes 0, its loss 0.

@@ -632,10 +632,12 @@ export const referenceKernels: Kernels = Object.freeze({
 
   causalAttentionBackward(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
     kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
-    dOut: Float32Array, dqkv: Float32Array): void {
+    softcap: number, dOut: Float32Array, dqkv: Float32Array): void {
     const group = heads / kvHeads;
     const p = new Float64Array(seq);
     const dp = new Float64Array(seq);
+    // d(capped logit) / d(logit) per key: 1 - tanh^2(s / softcap), or 1 without a cap.
+    const capGrad = new Float64Array(seq).fill(1);
     const dk = new Float64Array(seq * headDim);
     const dv = new Float64Array(seq * headDim);
     const dotRows = (a: number, b: number, x: Float32Array, y: Float32Array) => {
@@ -654,7 +656,15 @@ export const referenceKernels: Kernels = Object.freeze({
             const q = (b * seq + i) * rowStride + qOffset + h * headDim;
             const dz = (b * seq + i) * heads * headDim + h * headDim;
             let mx = -Infinity;
-            for (let j = 0; j <= i; j++) mx = Math.max(mx, (p[j] = dotRows(q, kAt(j), qkv, qkv) * scale));
+            for (let j = 0; j <= i; j++) {
+              let logit = dotRows(q, kAt(j), qkv, qkv) * scale;
+              if (softcap > 0) {
+                const t = Math.tanh(logit / softcap);
+                logit = softcap * t;
+                capGrad[j] = 1 - t * t;
+              }
+              mx = Math.max(mx, (p[j] = logit));
+            }
             let sum = 0;
             for (let j = 0; j <= i; j++) sum += (p[j] = Math.exp(p[j]! - mx));
             let dot = 0;
@@ -665,11 +675,11 @@ export const referenceKernels: Kernels = Object.freeze({
             }
             for (let c = 0; c < headDim; c++) {
               let acc = 0;
-              for (let j = 0; j <= i; j++) acc += p[j]! * (dp[j]! - dot) * scale * qkv[kAt(j) + c]!;
+              for (let j = 0; j <= i; j++) acc += p[j]! * (dp[j]! - dot) * scale * capGrad[j]! * qkv[kAt(j) + c]!;
               dqkv[q + c] = acc;
             }
             for (let j = 0; j <= i; j++) {
-              const ds = p[j]! * (dp[j]! - dot) * scale;
+              const ds = p[j]! * (dp[j]! - dot) * scale * capGrad[j]!;
               for (let c = 0; c < headDim; c++) {
                 dk[j * headDim + c]! += ds * qkv[q + c]!;
                 dv[j * headDim + c]! += p[j]! * dOut[dz + c]!;

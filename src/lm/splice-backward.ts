@@ -32,8 +32,9 @@
  * it, at mid = pre + attn_out, whose gradient is the activation's.
  *
  * Norms after attention and MLP (Gemma 2, 3) are undone on each output, recomputed before
- * its norm; per-head q/k norms (Gemma 3, Qwen 3) between the projection and the rotary.
- * Gemma 2's soft caps on attention and logits have no backward here; it is refused by name.
+ * its norm; per-head q/k norms (Gemma 3, Qwen 3) between the projection and the rotary; and
+ * Gemma 2's soft caps, cap * tanh(s / cap), on the attention logits (in the kernel) and the
+ * output logits, multiply their gradients by 1 - tanh^2.
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
@@ -91,8 +92,6 @@ export class SpliceBackward {
   constructor(readonly model: LanguageModel, readonly hook: string, readonly loss: SpliceLossKind, readonly downstream = 0) {
     const c = model.cfg;
     // (Sliding-window layers need nothing: contexts are held to the window, where they attend as global ones.)
-    const unsupported = [c.attnSoftcap ? "attention soft caps" : "", c.finalSoftcap ? "final-logit soft caps" : ""].filter(Boolean);
-    if (unsupported.length > 0) throw new Error(`end-to-end training cannot backpropagate through ${model.name}'s ${unsupported.join(", ")}`);
     if (loss !== "ce" && loss !== "kl") throw new Error(`unknown end-to-end loss "${loss}" (ce or kl)`);
     model.checkHook(hook);
     const m = /^blocks\.(\d+)\.hook_(resid_pre|resid_post|mlp_out|attn_out)$/.exec(hook);
@@ -211,9 +210,12 @@ export class SpliceBackward {
     const count = this.loss === "ce" ? batch * (seq - 1) : N;
     if (count === 0) throw new Error("contexts of one token predict nothing");
     let total = 0;
+    const cap = this.model.cfg.finalSoftcap ?? 0;
+    const capped = cap > 0 ? new Float32Array(chunk * V) : null;
     for (let r0 = 0; r0 < N; r0 += chunk) {
       const rows = Math.min(chunk, N - r0);
       this.model.logits(final.subarray(r0 * d, (r0 + rows) * d), rows, logits);
+      if (capped) capped.set(logits.subarray(0, rows * V));
       if (reference) this.model.logits(cleanFinal!.subarray(r0 * d, (r0 + rows) * d), rows, reference);
       // Each row of logits becomes d loss / d logits: (softmax - the target distribution) / count.
       if (reference) {
@@ -222,6 +224,8 @@ export class SpliceBackward {
         this.k.crossEntropyGradRows(logits, rows, V, targets!.subarray(r0, r0 + rows), 1 / count, rowLoss);
       }
       for (let r = 0; r < rows; r++) total += rowLoss[r]!;
+      // Through the soft cap y = cap tanh(x / cap): dy/dx = 1 - (y / cap)^2.
+      if (capped) for (let i = 0; i < rows * V; i++) logits[i]! *= 1 - (capped[i]! / cap) ** 2;
       // dFinal = dLogits W_U, W_U [V, d].
       matmulNN(this.k, logits, rows, this.model.weights.unembed!, d, V, dFinal.subarray(r0 * d, (r0 + rows) * d));
     }
@@ -357,16 +361,17 @@ export class SpliceBackward {
       k.rotary(qkv, N, seq, 0, W, H * dh, Hkv, dh, inv, style);
     }
     const scale = attentionScale(c, l);
+    const softcap = c.attnSoftcap ?? 0;
     if (w.ln1Post) {
       // The output before its norm: the heads' mix z through the output projection.
       const z = new Float32Array(N * H * dh);
-      k.causalAttention(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, 0, z);
+      k.causalAttention(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, z);
       dOut = this.postNormBackward(z, N, w.wo, H * dh, w.bo, w.ln1Post, dOut);
     }
     const dz = new Float32Array(N * H * dh);
     matmulNN(k, dOut, N, w.wo, H * dh, d, dz);
     const dqkv = new Float32Array(N * W);
-    k.causalAttentionBackward(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, dz, dqkv);
+    k.causalAttentionBackward(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, dz, dqkv);
     if (inv.length > 0) {
       // The rotary is a rotation per pair of dimensions; its transpose rotates back.
       const back = inv.map((f) => -f);

@@ -1153,42 +1153,45 @@ describe("transformer blocks", () => {
     }
   });
 
-  it("causal attention's backward matches the reference, and the reference matches finite differences of the forward", () => {
+  it("causal attention's backward (soft-capped too) matches the reference, and the reference matches finite differences of the forward", () => {
     const rng = new Rng(21);
     forEachIsa((isa) => {
-      for (const [batch, seq, heads, kv, dh] of [[1, 1, 1, 1, 4], [2, 17, 4, 4, 8], [3, 33, 8, 2, 16], [1, 40, 6, 3, 13]] as const) {
+      for (const [batch, seq, heads, kv, dh, softcap] of [[1, 1, 1, 1, 4, 0], [2, 17, 4, 4, 8, 0], [3, 33, 8, 2, 16, 0], [1, 40, 6, 3, 13, 0], [2, 19, 4, 2, 8, 1.5]] as const) {
         const width = (heads + 2 * kv) * dh + 3; // padded rows, whose gradient columns stay untouched
         const qkv = randn(rng, batch * seq * width);
         const dOut = randn(rng, batch * seq * heads * dh);
         const g1 = new Float32Array(batch * seq * width).fill(7), g2 = g1.slice();
-        native.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.4, dOut, g1);
-        ref.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.4, dOut, g2);
-        expect(maxAbsDiff(g1, g2), `${isa} ${batch}x${seq} heads ${heads}/${kv} dh ${dh}`).toBeLessThan(2e-5 * Math.max(1, maxAbs(g2)));
+        native.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.4, softcap, dOut, g1);
+        ref.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.4, softcap, dOut, g2);
+        expect(maxAbsDiff(g1, g2), `${isa} ${batch}x${seq} heads ${heads}/${kv} dh ${dh} softcap ${softcap}`).toBeLessThan(2e-5 * Math.max(1, maxAbs(g2)));
         for (let r = 0; r < batch * seq; r++) expect([...g1.subarray((r + 1) * width - 3, (r + 1) * width)]).toEqual([7, 7, 7]);
       }
     });
-    // The reference against central differences of <dOut, attention(qkv)> in float64 terms.
-    const [batch, seq, heads, kv, dh] = [2, 6, 4, 2, 3];
-    const width = (heads + 2 * kv) * dh;
-    const qkv = randn(rng, batch * seq * width);
-    const dOut = randn(rng, batch * seq * heads * dh);
-    const grad = new Float32Array(qkv.length);
-    ref.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.7, dOut, grad);
-    const objective = (x: Float32Array) => {
-      const out = new Float32Array(batch * seq * heads * dh);
-      ref.causalAttention(x, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.7, 0, out);
-      let s = 0;
-      for (let i = 0; i < out.length; i++) s += out[i]! * dOut[i]!;
-      return s;
-    };
-    for (let i = 0; i < qkv.length; i += 5) {
-      const x = qkv.slice();
-      const h = 1e-2;
-      x[i] = qkv[i]! + h;
-      const plus = objective(x);
-      x[i] = qkv[i]! - h;
-      const numeric = (plus - objective(x)) / (2 * h);
-      expect(grad[i]!, `d/dqkv[${i}]`).toBeCloseTo(numeric, 3);
+    // The reference against central differences of <dOut, attention(qkv)> in float64 terms,
+    // without and with a soft cap tight enough to bend the logits (scale 0.7 x |q.k| ~ 2).
+    for (const softcap of [0, 0.8]) {
+      const [batch, seq, heads, kv, dh] = [2, 6, 4, 2, 3];
+      const width = (heads + 2 * kv) * dh;
+      const qkv = randn(rng, batch * seq * width);
+      const dOut = randn(rng, batch * seq * heads * dh);
+      const grad = new Float32Array(qkv.length);
+      ref.causalAttentionBackward(qkv, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.7, softcap, dOut, grad);
+      const objective = (x: Float32Array) => {
+        const out = new Float32Array(batch * seq * heads * dh);
+        ref.causalAttention(x, batch, seq, width, 0, heads * dh, (heads + kv) * dh, heads, kv, dh, 0.7, softcap, out);
+        let s = 0;
+        for (let i = 0; i < out.length; i++) s += out[i]! * dOut[i]!;
+        return s;
+      };
+      for (let i = 0; i < qkv.length; i += 5) {
+        const x = qkv.slice();
+        const h = 1e-2;
+        x[i] = qkv[i]! + h;
+        const plus = objective(x);
+        x[i] = qkv[i]! - h;
+        const numeric = (plus - objective(x)) / (2 * h);
+        expect(grad[i]!, `softcap ${softcap}: d/dqkv[${i}]`).toBeCloseTo(numeric, 3);
+      }
     }
   });
 
