@@ -7,9 +7,9 @@
  * rotary, LayerNorm, exact GELU), GPT-2 (sequential, learned positions, tanh GELU), Llama
  * (RMSNorm, SwiGLU, grouped-query attention, rotate-half rotary) with and without biases,
  * Qwen 3 (per-head q/k norms), Gemma (GeGLU), Gemma 2 (soft-capped attention and output
- * logits, norms after attention and MLP) and Gemma 3 (those norms, q/k norms, local layers
- * with their own rotary), at residual-stream and block-output hooks (mid-block ones too),
- * for both losses.
+ * logits, norms after attention and MLP), Gemma 3 (those norms, q/k norms, local layers
+ * with their own rotary) and GPT-Neo (unscaled attention, local layers), at residual-stream
+ * and block-output hooks (mid-block ones too), for both losses.
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -18,7 +18,7 @@ import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
 import { SpliceBackward, type SpliceLossKind } from "../../src/lm/splice-backward.js";
 import { randn, tempDir } from "../helpers.js";
-import { writeTinyGemma, writeTinyGpt2, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
+import { writeTinyGemma, writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
 
 /** log softmax of a row, in float64. */
 function logSoftmax(row: Float32Array): Float64Array {
@@ -78,6 +78,7 @@ const models = {
   gemma: () => writeTinyGemma(join(dir, "gemma"), { seed: 9 }),
   gemma3: () => writeTinyGemma(join(dir, "gemma3"), { seed: 10, gemma3: true }),
   gemma2: () => writeTinyGemma(join(dir, "gemma2"), { seed: 12, gemma2: true }),
+  gptneo: () => writeTinyGptNeo(join(dir, "gptneo"), { seed: 13 }),
 };
 const cases: Array<[keyof typeof models, string, SpliceLossKind, number]> = [
   ["neox", "blocks.0.hook_resid_post", "ce", 0],
@@ -104,6 +105,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number]> = [
   // Gemma 2: soft caps on the attention logits and the output logits (tight in the fixture: 2 and 3).
   ["gemma2", "blocks.0.hook_resid_post", "ce", 0],
   ["gemma2", "blocks.0.hook_attn_out", "kl", 0.1],
+  // GPT-Neo: unscaled attention, local layers held to their window.
+  ["gptneo", "blocks.0.hook_resid_post", "kl", 0],
+  ["gptneo", "blocks.0.hook_attn_out", "ce", 0.1],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
