@@ -18,7 +18,7 @@ import { fetchSae } from "../../src/sae/open.js";
 import { createSae } from "../../src/sae/registry.js";
 import { saveSae } from "../../src/sae/saelens.js";
 import { serveHubFile, tempDir } from "../helpers.js";
-import { writeTinyNeox } from "./fixtures.js";
+import { writeTinyGemma, writeTinyNeox } from "./fixtures.js";
 
 const dir = tempDir();
 const bin = join(packageRoot(), "bin", "saekit.js");
@@ -137,6 +137,13 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     const noK = base.filter((a, i) => a !== "--k" && base[i - 1] !== "--k");
     expect(() => run(...noK, "--loss", "kl", "--arch", "vaease", "--steps", "1", "--out", join(dir, "e2e-y"))).toThrow(/trains relu, panneal, topk/);
     expect(() => run(...base, "--loss", "kl", "--exclude-bos", "--steps", "1", "--out", join(dir, "e2e-z"))).toThrow(/drop --exclude-bos/);
+    // Mid-block in a sequential block, through soft caps and post norms: Gemma 2's attention output.
+    const gemma2 = writeTinyGemma(join(dir, "gemma2"), { gemma2: true, seed: 3 });
+    const midBlock = join(dir, "e2e-gemma2");
+    saekit("train", "--model", gemma2, "--dataset", text, "--hook", "blocks.0.hook_attn_out", "--ctx", "16", "--batch", "64",
+      "--arch", "topk", "--k", "4", "--d-sae", "64", "--lr", "3e-3", "--log-every", "5", "--loss", "kl", "--steps", "30", "--out", midBlock);
+    const midLog = logOf(midBlock);
+    expect(midLog.at(-1).kl_loss).toBeLessThan(0.7 * midLog[0].kl_loss);
   });
 
   it("harvests, trains an SAE on the store and splice-evaluates it", () => {
