@@ -18,6 +18,7 @@
  * from the file is bounds-checked: a page may not claim more values than the chunk has
  * left, nor more bytes than follow it.
  */
+import { ByteCursor } from "./byte-cursor.js";
 import { decodeFloats } from "./dtype.js";
 import { intField, structField, type ThriftStruct, ThriftReader } from "./thrift-compact.js";
 
@@ -233,6 +234,24 @@ function byteStreamSplit(bytes: Uint8Array, leaf: ParquetLeaf, n: number): Float
   return plainValues(joined, leaf, n);
 }
 
+/**
+ * The repetition level of each value of a row of nested lists of shape `dims`: 0 for its
+ * first value, then at each value the outermost list level whose element starts there
+ * (dims [2, 3]: 0 2 2 1 2 2). What a reader checks every row against and a writer writes.
+ */
+export function rowRepetitionLevels(dims: number[]): Uint8Array {
+  const perRow = dims.reduce((a, b) => a * b, 1);
+  // Values in one element at each level: strides[0] = perRow, strides[dims.length] = 1.
+  const strides = dims.map((_, i) => dims.slice(i).reduce((a, b) => a * b, 1)).concat([1]);
+  const levels = new Uint8Array(perRow);
+  for (let q = 1; q < perRow; q++) {
+    let level = 1;
+    while (q % strides[level]! !== 0) level++;
+    levels[q] = level;
+  }
+  return levels;
+}
+
 /** `count` levels of at most `max`, hybrid-encoded at the bit width that `max` needs. */
 function hybridLevels(bytes: Uint8Array, max: number, count: number, which: string): Uint8Array {
   const out = new Uint8Array(count);
@@ -337,42 +356,6 @@ function deltaBinaryPacked(bytes: Uint8Array, n: number): Int32Array {
     }
   }
   return out;
-}
-
-/** Reads varints and byte runs from a page, failing when it runs out. */
-class ByteCursor {
-  private at = 0;
-  constructor(private readonly bytes: Uint8Array) {}
-
-  varint(): number {
-    let result = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.at >= this.bytes.length) throw new Error("the data ends inside a varint");
-      const b = this.bytes[this.at++]!;
-      result += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) return result;
-      scale *= 128;
-    }
-    throw new Error("a varint longer than 10 bytes");
-  }
-
-  /** Bytes not read yet. */
-  get left(): number {
-    return this.bytes.length - this.at;
-  }
-
-  zigzag(): number {
-    const n = this.varint();
-    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-  }
-
-  take(n: number, what: string): Uint8Array {
-    if (n > this.bytes.length - this.at) throw new Error(`the data ends inside a ${what} (${n} bytes needed, ${this.bytes.length - this.at} left)`);
-    const out = this.bytes.subarray(this.at, this.at + n);
-    this.at += n;
-    return out;
-  }
 }
 
 function encodingName(encoding: number): string {

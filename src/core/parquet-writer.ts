@@ -18,6 +18,8 @@
  * The caller's bytes go out as they are; only the levels and headers are built here, so
  * writing runs at the disk's speed. core/parquet-pages.ts reads it back.
  */
+import { writeVarint } from "./byte-cursor.js";
+import { rowRepetitionLevels } from "./parquet-pages.js";
 import { encodeStruct, type ThriftField } from "./thrift-compact.js";
 
 export type ParquetWriteLeaf = "FLOAT" | "FLOAT16" | "INT32";
@@ -136,37 +138,20 @@ function dataPage(c: ParquetArrayColumnSpec, runs: Array<[number, number]>, rows
   return [header, levels, values];
 }
 
-/**
- * A row's repetition levels as runs [level, count]: 0 for its first value, then at each
- * value the outermost list level whose element changes there (dims [2, 3]: 0 2 2 1 2 2).
- */
+/** A row's repetition levels (rowRepetitionLevels) as runs [level, count] of equal ones. */
 function repetitionRuns(dims: number[]): Array<[number, number]> {
-  const L = dims.length;
-  const inner = dims[L - 1]!;
   const runs: Array<[number, number]> = [];
-  const perRow = dims.reduce((a, b) => a * b, 1);
-  const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
-  for (let q = 0; q < perRow; q += inner) {
-    // The level at which this innermost list starts: the outermost whose index changes at q.
-    let level = 0;
-    if (q > 0) {
-      level = L;
-      for (let i = 0; i < L; i++) if (q % strides[i]! === 0) { level = i + 1; break; }
-    }
-    runs.push([level, 1]);
-    if (inner > 1) runs.push([L, inner - 1]);
+  for (const level of rowRepetitionLevels(dims)) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] === level) last[1]++;
+    else runs.push([level, 1]);
   }
   return runs;
 }
 
 /** An RLE run of the hybrid encoding: varint(count << 1), then the value in one byte (levels here are at most 255). */
 function rleRun(out: number[], value: number, count: number): void {
-  let header = count * 2;
-  while (header >= 0x80) {
-    out.push((header % 0x80) | 0x80);
-    header = Math.floor(header / 0x80);
-  }
-  out.push(header);
+  writeVarint(out, count * 2);
   // Bit width of the column's levels, rounded up to bytes: 1 byte for any level up to 255.
   out.push(value);
 }

@@ -7,6 +7,8 @@
  * message instead of reading past its bytes or recursing without end.
  */
 
+import { ByteCursor, writeVarint } from "./byte-cursor.js";
+
 export type ThriftValue = number | boolean | Uint8Array | ThriftValue[] | ThriftStruct;
 export type ThriftStruct = Map<number, ThriftValue>;
 
@@ -19,9 +21,7 @@ const enum Wire {
 /** Deeper than any Parquet header nests; a corrupt one could otherwise recurse without end. */
 const MAX_DEPTH = 16;
 
-export class ThriftReader {
-  constructor(private readonly bytes: Uint8Array, public offset = 0) {}
-
+export class ThriftReader extends ByteCursor {
   /** One struct from the current offset, leaving the offset after it. */
   readStruct(depth = 0): ThriftStruct {
     if (depth > MAX_DEPTH) this.fail("structs nested too deep");
@@ -46,14 +46,14 @@ export class ThriftReader {
       case Wire.I16:
       case Wire.I32:
       case Wire.I64: return this.zigzag();
-      case Wire.Double: this.take(8); return 0;
-      case Wire.Binary: return this.take(this.varint());
+      case Wire.Double: this.take(8, "double"); return 0;
+      case Wire.Binary: return this.take(this.varint(), "binary field");
       case Wire.List:
       case Wire.Set: {
         const header = this.byte();
         const size = header >> 4 === 15 ? this.varint() : header >> 4;
         const elementType = header & 0x0f;
-        if (size > this.bytes.length - this.offset) this.fail(`a list of ${size} elements in ${this.bytes.length - this.offset} bytes`);
+        if (size > this.left) this.fail(`a list of ${size} elements in ${this.left} bytes`);
         const items: ThriftValue[] = [];
         // In a list a boolean is a whole byte (1 true, 0 or 2 false), not folded into a type.
         for (let i = 0; i < size; i++) items.push(elementType === Wire.True || elementType === Wire.False ? this.byte() === 1 : this.value(elementType, depth + 1));
@@ -74,37 +74,7 @@ export class ThriftReader {
     }
   }
 
-  /** An unsigned LEB128 varint (up to 2^53, exact; beyond that a corrupt header anyway). */
-  varint(): number {
-    let result = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      const b = this.byte();
-      result += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) return result;
-      scale *= 128;
-    }
-    return this.fail("a varint longer than 10 bytes");
-  }
-
-  private zigzag(): number {
-    const n = this.varint();
-    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-  }
-
-  private byte(): number {
-    if (this.offset >= this.bytes.length) this.fail("ends inside a header");
-    return this.bytes[this.offset++]!;
-  }
-
-  private take(n: number): Uint8Array {
-    if (n > this.bytes.length - this.offset) this.fail(`a field of ${n} bytes where ${this.bytes.length - this.offset} are left`);
-    const out = this.bytes.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return out;
-  }
-
-  private fail(why: string): never {
+  protected override fail(why: string): never {
     throw new Error(`corrupt thrift header at byte ${this.offset}: ${why}`);
   }
 }
@@ -188,12 +158,4 @@ function writeBinary(out: number[], value: Uint8Array | string): void {
 function zigzag(n: number): number {
   if (!Number.isSafeInteger(n) || Math.abs(n) > 2 ** 52) throw new RangeError(`thrift: ${n} is not an integer it can write`);
   return n >= 0 ? 2 * n : -2 * n - 1;
-}
-
-function writeVarint(out: number[], n: number): void {
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
 }

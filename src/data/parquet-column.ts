@@ -12,7 +12,7 @@
  */
 import type { FileMetaData, SchemaElement } from "hyparquet";
 import type { ByteSource, Fail } from "../core/byte-source.js";
-import { type ChunkLayout, type DataPage, type Decompress, type ParquetLeaf, columnPages } from "../core/parquet-pages.js";
+import { type ChunkLayout, type DataPage, type Decompress, type ParquetLeaf, columnPages, rowRepetitionLevels } from "../core/parquet-pages.js";
 
 /** One row group of one file: what a read decodes at once. */
 export interface ParquetChunk {
@@ -44,8 +44,6 @@ export class ParquetArrayColumn {
   readonly perRow: number;
   /** The column in each file: the same leaf in the same lists, its levels as that file defines them. */
   private readonly leaves: LeafColumn[];
-  /** Values in one element at each list level: strides[0] = perRow, strides[maxRep] = 1. */
-  private readonly strides: number[];
   /** The repetition level each value of a row must have, for the check of every page. */
   private readonly rowReps: Uint8Array;
 
@@ -64,13 +62,7 @@ export class ParquetArrayColumn {
     for (const chunk of this.chunks()) {
       if (chunk.rows * this.perRow > 0x7fffffff) this.chunkFail(chunk, `${chunk.rows} rows of [${this.dims.join(", ")}]: more values than one read holds (2^31 - 1)`);
     }
-    this.strides = this.dims.map((_, i) => this.dims.slice(i).reduce((a, b) => a * b, 1)).concat([1]);
-    this.rowReps = new Uint8Array(this.perRow);
-    for (let q = 1; q < this.perRow; q++) {
-      let level = 1;
-      while (q % this.strides[level]! !== 0) level++;
-      this.rowReps[q] = level;
-    }
+    this.rowReps = rowRepetitionLevels(this.dims);
   }
 
   chunks(): ParquetChunk[] {
