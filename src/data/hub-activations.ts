@@ -7,7 +7,7 @@
  * activations came from) are downloaded into the cache once, each resumable, and read from
  * there afterwards, also without a network.
  */
-import { type HubOptions, resolveHubFolder } from "../lm/hub.js";
+import { type HubOptions, hubSpecName, resolveHubFolder } from "../lm/hub.js";
 import { CACHE_RUNNER_CONFIG } from "./arrow-activations.js";
 import { hubDatasetFiles } from "./hub-dataset.js";
 
@@ -17,7 +17,7 @@ const DATA_FILE = /\.(parquet|arrow)$|(^|\/)(state|dataset_info)\.json$/;
 /** The local folder holding a hub dataset of activations, downloading it on first use. */
 export function resolveHubActivations(specText: string, opts: HubOptions = {}): Promise<string> {
   return resolveHubFolder(specText, "the dataset's .parquet files, or its .arrow files with state.json (in their folders, as on the hub)", opts, async (get, dir, spec) => {
-    const where = `dataset ${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
+    const where = hubSpecName(spec);
     for (const file of await hubDatasetFiles(spec, dir, where, opts, DATA_FILE, ".parquet / .arrow")) await get(file, true);
     await get(CACHE_RUNNER_CONFIG, false);
   }, "dataset");

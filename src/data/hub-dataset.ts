@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { listFiles } from "@huggingface/hub";
 import { writeJsonAtomic } from "../core/atomic.js";
-import { type HubOptions, type HubSpec, fetchToFile, hubFailure, hubFolderDir, hubToken, parseHubSpec } from "../lm/hub.js";
+import { type HubOptions, type HubSpec, fetchToFile, hubFailure, hubFolderDir, hubSpecName, hubToken, parseHubSpec } from "../lm/hub.js";
 import { type DatasetItem, type TextDatasetOptions, readItems } from "./text.js";
 
 const LISTING = ".saekit-files.json";
@@ -27,7 +27,7 @@ export async function* readHubItems(specText: string, opts: TextDatasetOptions =
   const spec = parseHubSpec(specText, "dataset");
   const hub = opts.hub ?? {};
   const dir = hubFolderDir(spec, hub.cacheDir);
-  const where = `dataset ${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
+  const where = hubSpecName(spec);
   for (const file of await hubDatasetFiles(spec, dir, where, hub, TEXT_FILE, ".parquet / .jsonl / .txt")) {
     const local = join(dir, file);
     try {

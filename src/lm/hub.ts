@@ -33,6 +33,11 @@ export function parseHubSpec(spec: string, type: HubSpec["type"] = "model"): Hub
   return { type, repo: m[1]!, path: m[2]!.slice(1), revision: m[3] ?? "main" };
 }
 
+/** A spec as messages name it: "ORG/NAME[/FOLDER]@revision", with "dataset " before a dataset's. */
+export function hubSpecName(spec: HubSpec): string {
+  return `${spec.type === "dataset" ? "dataset " : ""}${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
+}
+
 export function defaultCacheDir(): string {
   return process.env.SAEKIT_CACHE ?? join(homedir(), ".cache", "saekit", "hub");
 }
@@ -66,7 +71,7 @@ export async function resolveHubFolder(specText: string, expected: string, opts:
   if (existsSync(join(dir, COMPLETE))) return dir;
   mkdirSync(dir, { recursive: true });
   const get: HubGet = (file, required) => fetchToFile(spec, spec.path ? `${spec.path}/${file}` : file, join(dir, file), required, opts);
-  const where = `${type === "dataset" ? "dataset " : ""}${spec.repo}${spec.path ? `/${spec.path}` : ""}@${spec.revision}`;
+  const where = hubSpecName(spec);
   let fetched: void | "partial";
   try {
     fetched = await fetchFiles(get, dir, spec);
