@@ -614,14 +614,14 @@ export class LanguageModel {
 
   /**
    * RMS-norms each of the `heads` heads at `offset` in every row of qkv [rows, stride] with
-   * weights w [dHead]: gathered into one contiguous block, normed in one call, put back.
+   * weights w [dHead] (Qwen 3's and Gemma 3's q/k norms): gathered into one contiguous block,
+   * normed in one call, put back.
    */
-  private headNorm(qkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
+  headNorm(qkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
     const width = heads * this.cfg.dHead;
-    const block = this.ws.float("head_norm", rows * width);
-    for (let r = 0; r < rows; r++) block.set(qkv.subarray(r * stride + offset, r * stride + offset + width), r * width);
+    const block = gatherHeads(qkv, rows, stride, offset, width, this.ws.float("head_norm", rows * width));
     this.k.rmsNorm(block, rows * heads, this.cfg.dHead, w, this.cfg.normEps, block);
-    for (let r = 0; r < rows; r++) qkv.set(block.subarray(r * width, (r + 1) * width), r * stride + offset);
+    scatterHeads(block, qkv, rows, stride, offset, width);
   }
 
   /** x = norm(x), through a scratch buffer. */
@@ -692,6 +692,18 @@ export class LanguageModel {
     if (w.bout) k.addRowVector(out, N, d, w.bout);
     return false;
   }
+}
+
+/** The `width` values at `offset` of each row of x [rows, stride] (some heads of each row), as one [rows, width] block. */
+export function gatherHeads(x: Float32Array, rows: number, stride: number, offset: number, width: number,
+  out: Float32Array = new Float32Array(rows * width)): Float32Array {
+  for (let r = 0; r < rows; r++) out.set(x.subarray(r * stride + offset, r * stride + offset + width), r * width);
+  return out;
+}
+
+/** gatherHeads' inverse: the block put back into its rows. */
+export function scatterHeads(block: Float32Array, x: Float32Array, rows: number, stride: number, offset: number, width: number): void {
+  for (let r = 0; r < rows; r++) x.set(block.subarray(r * width, (r + 1) * width), r * stride + offset);
 }
 
 /** The kernels' activation for each MLP activation a config names. */

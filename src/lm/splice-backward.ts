@@ -38,7 +38,7 @@
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
-import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix, nextTokenTargets } from "./model.js";
+import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix, gatherHeads, nextTokenTargets, scatterHeads } from "./model.js";
 
 export type SpliceLossKind = "ce" | "kl";
 
@@ -46,7 +46,10 @@ export type SpliceLossKind = "ce" | "kl";
 export interface CleanPass {
   /** The hook's clean activations [batch * seq, d]: the SAE's input. */
   x: Float32Array;
-  /** For a block-output hook, the clean stream after the block less the clean activation [N, d]. */
+  /**
+   * For a block-output hook, the clean stream after the block less the clean activation
+   * [N, d]; mid-block, the clean stream entering the block; null otherwise.
+   */
   base: Float32Array | null;
   /** For "kl": the clean final normed states [N, d], whose logits are the reference. */
   cleanFinal: Float32Array | null;
@@ -113,12 +116,13 @@ export class SpliceBackward {
     const { dModel: d, nLayers } = this.model.cfg;
     const n = batch * seq * d;
     let x: Float32Array | null = null;
-    let post: Float32Array | null = null;
+    // The clean stream the base comes from: after the hook's block (a block output), or
+    // entering it (mid-block, where the spliced pass reruns the block from there).
+    let stream: Float32Array | null = null;
     const hooks: Record<string, HookFn> = { [this.hook]: (a) => { x = a.slice(0, n); } };
     const postHook = `blocks.${this.resumeLayer - 1}.hook_resid_post`;
-    if (this.added) hooks[postHook] = (a) => { post = a.slice(0, n); };
-    // Mid-block, the spliced pass reruns the block from its clean input.
-    if (this.midBlock) hooks[`blocks.${this.resumeLayer}.hook_resid_pre`] = (a) => { post = a.slice(0, n); };
+    if (this.added) hooks[postHook] = (a) => { stream = a.slice(0, n); };
+    if (this.midBlock) hooks[`blocks.${this.resumeLayer}.hook_resid_pre`] = (a) => { stream = a.slice(0, n); };
     let stopAt = this.added ? postHook : this.hook;
     const downstream: Float32Array[] | null = this.downstream > 0 ? [] : null;
     if (downstream) {
@@ -126,13 +130,8 @@ export class SpliceBackward {
       stopAt = `blocks.${nLayers - 1}.hook_resid_post`;
     }
     const r = this.model.forward(tokens, batch, seq, this.loss === "kl" ? { output: "final", hooks } : { output: "none", stopAt, hooks });
-    let base: Float32Array | null = null;
-    if (this.added) {
-      base = post!;
-      for (let i = 0; i < base.length; i++) base[i]! -= x![i]!;
-    } else if (this.midBlock) {
-      base = post!;
-    }
+    const base: Float32Array | null = stream;
+    if (this.added) for (let i = 0; i < base!.length; i++) base![i]! -= x![i]!;
     return { x: x!, base, cleanFinal: this.loss === "kl" ? r.final! : null, downstream };
   }
 
@@ -271,14 +270,6 @@ export class SpliceBackward {
     return dRaw;
   }
 
-  /** The forward's per-head RMS norm of `heads` heads at `offset` of each row of qkv [rows, stride], in place. */
-  private headNorm(qkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
-    const { dHead, normEps } = this.model.cfg;
-    const block = gatherHeads(qkv, rows, stride, offset, heads * dHead);
-    this.k.rmsNorm(block, rows * heads, dHead, w, normEps, block);
-    scatterHeads(block, qkv, rows, stride, offset, heads * dHead);
-  }
-
   /** dqkv's heads at `offset` (d loss / d their normed values) become d loss / d their values before headNorm (raw). */
   private headNormBackward(raw: Float32Array, dqkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
     const c = this.model.cfg;
@@ -351,8 +342,8 @@ export class SpliceBackward {
     // Per-head q/k norms act between the projection and the rotary: kept un-normed for their backward.
     const rawQk = c.qkNorm ? qkv.slice() : null;
     if (c.qkNorm) {
-      this.headNorm(qkv, N, W, 0, H, w.qNorm!);
-      this.headNorm(qkv, N, W, H * dh, Hkv, w.kNorm!);
+      this.model.headNorm(qkv, N, W, 0, H, w.qNorm!);
+      this.model.headNorm(qkv, N, W, H * dh, Hkv, w.kNorm!);
     }
     const inv = this.model.rotaryFrequencies(l);
     const style = c.rotaryStyle;
@@ -390,17 +381,6 @@ export class SpliceBackward {
 
 type Kernels = ReturnType<typeof kernels>;
 
-/** Rows [rows, stride]'s `heads` heads of dHead at `offset`, gathered into one [rows * heads, dHead] block. */
-function gatherHeads(x: Float32Array, rows: number, stride: number, offset: number, width: number): Float32Array {
-  const block = new Float32Array(rows * width);
-  for (let r = 0; r < rows; r++) block.set(x.subarray(r * stride + offset, r * stride + offset + width), r * width);
-  return block;
-}
-
-/** gatherHeads' inverse: the block put back into its rows. */
-function scatterHeads(block: Float32Array, x: Float32Array, rows: number, stride: number, offset: number, width: number): void {
-  for (let r = 0; r < rows; r++) x.set(block.subarray(r * width, (r + 1) * width), r * stride + offset);
-}
 
 /** out [rows, n] (+)= A [rows, k] W^T + bias for W [n, k], as the forward's projections. */
 function matmulNT(k: Kernels, A: Float32Array, rows: number, W: WeightMatrix, n: number, kk: number, out: Float32Array, bias?: Float32Array | null): void {
