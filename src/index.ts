@@ -46,7 +46,7 @@ export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
 export { annealSchedule, type AnnealSchedule } from "./sae/p-annealing.js";
 
-export { trainSae, trainSaes, trainSaesUntil, TrainingInterrupted, type RunSpec, type RowPart } from "./train/trainer.js";
+export { trainSae, trainSaes, trainSaesUntil, TrainingInterrupted, evenSaveSteps, BEST_DIR, SNAPSHOTS_DIR, type RunSpec, type RowPart } from "./train/trainer.js";
 export { TrainingCore, endToEndLossAndGrad, type Downstream } from "./train/core.js";
 export { createOptimizer, OPTIMIZERS, type Optimizer, type OptimizerKind, type OptimizerState } from "./train/optimizer.js";
 export { Adam, ADAM_DEFAULTS, type AdamOptions } from "./train/adam.js";
@@ -96,7 +96,7 @@ export { specialTokens } from "./lm/special-tokens.js";
 
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice, evaluateSpliceOn, evaluateSplices, evaluateSplicesOn, type SpliceTarget } from "./eval/splice.js";
-export { measureSae, type MeasureResult } from "./eval/measure.js";
+export { measureSae, measureSaes, type MeasureResult } from "./eval/measure.js";
 export {
   saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchTppOutput, saeBenchScrOutput, saeBenchAbsorptionOutput, encoderStatistics,
   type SaeBenchRunInfo, type SaeBenchProbingInfo, type SaeBenchAbsorptionInfo,

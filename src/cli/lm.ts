@@ -231,7 +231,7 @@ function promptTokens(loaded: LoadedModel, ids: number[] | undefined, text: stri
   return tokens;
 }
 
-const f4 = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : String(v));
+export const f4 = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : String(v));
 
 /** The eval result as a table for a terminal. */
 export function formatEval(r: SpliceEvalResult): string {
@@ -256,6 +256,11 @@ export function formatEvalSummary(results: Array<SpliceEvalResult & { sae: strin
   const head = ["SAE", "hook", "FVU", "L0", "alive", "CE recovered", "KL score", "CE with SAE"];
   const rows = results.map((r) => [r.sae_k !== undefined ? `${r.sae} (k = ${r.sae_k})` : r.sae, r.hook_out ? `${r.hook} -> ${r.hook_out}` : r.hook, f4(r.reconstruction.fvu), r.sparsity.l0.toFixed(2),
     f4(r.sparsity.frac_alive), f4(r.ce_loss_recovered), f4(r.kl_div_score), f4(r.ce_loss_with_sae)]);
+  return formatTable(head, rows);
+}
+
+/** A plain-text table: the header, a rule, and the rows, each column as wide as its widest cell. */
+export function formatTable(head: string[], rows: string[][]): string {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((v, c) => v.padEnd(widths[c]!)).join("  ").trimEnd();
   return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");

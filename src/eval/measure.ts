@@ -19,13 +19,24 @@ export interface MeasureResult {
  * them: at most one pass over a source of fixed rows, so none is counted twice.
  */
 export function measureSae(sae: Sae, source: ActivationSource, asked: number, batch = 4096): MeasureResult {
-  const d = sae.cfg.d_in;
+  return measureSaes([sae], source, asked, batch)[0]!;
+}
+
+/**
+ * measureSae for several SAEs of one input width on the same rows, each batch read once:
+ * the snapshots of one run (saveSteps), say, or a sweep's SAEs.
+ */
+export function measureSaes(saes: Sae[], source: ActivationSource, asked: number, batch = 4096): MeasureResult[] {
+  if (saes.length === 0) throw new RangeError("no SAEs to measure");
+  const d = saes[0]!.cfg.d_in;
+  for (const sae of saes) {
+    if (sae.cfg.d_in !== d) throw new RangeError(`SAEs measured together read activations of one width: ${d} and ${sae.cfg.d_in}`);
+  }
   if (source.d !== d) throw new RangeError(`the SAE reads ${d}-dim activations, the data has ${source.d}`);
   if (source.dTarget !== undefined && source.dTarget !== d) throw new RangeError(`the targets are ${source.dTarget}-dim, the SAE predicts ${d}`);
   if (!Number.isSafeInteger(asked) || asked < 1) throw new RangeError(`rows must be a positive integer, got ${asked}`);
   const rows = Math.min(asked, source.totalRows ?? asked);
-  const rec = new ReconstructionMetrics(d);
-  const sparsity = new SparsityMetrics(sae.cfg.d_sae);
+  const metrics = saes.map((sae) => ({ rec: new ReconstructionMetrics(d), sparsity: new SparsityMetrics(sae.cfg.d_sae) }));
   const B = Math.min(batch, rows);
   const buf = new Float32Array(B * rowWidth(source));
   const x = source.dTarget ? new Float32Array(B * d) : buf;
@@ -36,9 +47,11 @@ export function measureSae(sae: Sae, source: ActivationSource, asked: number, ba
     if (source.dTarget) splitPairs(buf, n, d, d, x, y);
     checkFinite(x.subarray(0, n * d), "the activations");
     if (source.dTarget) checkFinite(y.subarray(0, n * d), "the targets");
-    const code = sae.encode(x, n);
-    sparsity.add(code);
-    rec.add(y, sae.decode(code, x), n);
+    saes.forEach((sae, i) => {
+      const code = sae.encode(x, n);
+      metrics[i]!.sparsity.add(code);
+      metrics[i]!.rec.add(y, sae.decode(code, x), n);
+    });
   }
-  return { rows, reconstruction: rec.result(), sparsity: sparsity.result() };
+  return metrics.map((m) => ({ rows, reconstruction: m.rec.result(), sparsity: m.sparsity.result() }));
 }

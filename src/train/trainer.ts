@@ -117,6 +117,13 @@ export interface TrainOptions {
    * step, so a warm-up (L1, KL, a k decay) that raises it favours checkpoints before it ends.
    */
   saveBest?: boolean;
+  /**
+   * Steps after which the SAE is also saved, in SAELens format, to
+   * outDir/checkpoints/<tokens trained by then> (as SAELens names its n_checkpoints; see
+   * evenSaveSteps), so that a run leaves the SAE at points of its training to evaluate or
+   * compare, as SAELens' n_checkpoints and dictionary_learning's save_steps do. Default: none.
+   */
+  saveSteps?: number[];
   /** Run folder: metrics.jsonl, checkpoint.safetensors, and the SAELens-format SAE. */
   outDir?: string;
   /** Continue from outDir's checkpoint when there is one. */
@@ -218,6 +225,7 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
     evalEvery: o.evalEvery ?? 0,
     checkpointEvery: o.checkpointEvery ?? 1000,
     saveBest: o.saveBest ?? false,
+    saveSteps: [...new Set(o.saveSteps ?? [])].sort((a, b) => a - b),
     outDir: o.outDir,
   };
   const posInt = (name: string, v: number) => {
@@ -230,6 +238,9 @@ function resolve(cfg: SaeConfig, o: TrainOptions): Resolved {
   if (!(r.lr > 0 && Number.isFinite(r.lr))) throw new RangeError(`training option lr must be > 0, got ${r.lr}`);
   validateSchedule(scheduleOf(r));
   if (!(r.clipGradNorm >= 0)) throw new RangeError("clipGradNorm must be >= 0");
+  for (const step of r.saveSteps) {
+    if (!Number.isSafeInteger(step) || step < 1 || step > r.steps) throw new RangeError(`training option saveSteps: ${step} is not a step of the run (1 to ${r.steps})`);
+  }
   if (!MATMUL_PRECISIONS.includes(r.matmulPrecision)) {
     throw new RangeError(`training option matmulPrecision must be one of ${MATMUL_PRECISIONS.join(", ")}, got ${JSON.stringify(r.matmulPrecision)}`);
   }
@@ -596,6 +607,10 @@ class TrainingRun {
       if (o.outDir) appendFileSync(join(o.outDir, METRICS_FILE), JSON.stringify(this.last) + "\n");
       this.options.onLog?.(this.last);
     }
+    // Before the checkpoint: a run killed between the two redoes this step and rewrites the same files.
+    if (o.outDir && o.saveSteps.includes(done)) {
+      this.save(join(o.outDir, SNAPSHOTS_DIR, String(this.tokens)), withFinalWeights(this.sae, this.optimizer), source, { step: done });
+    }
     if (done === o.steps || (o.checkpointEvery > 0 && done % o.checkpointEvery === 0)) this.checkpoint(done, source);
   }
 
@@ -670,6 +685,31 @@ class TrainingRun {
 
 /** Where saveBest keeps the best SAE, inside the run folder. */
 export const BEST_DIR = "best";
+
+/** Where saveSteps keeps the SAE at points of its training, inside the run folder, one folder per point named by its tokens. */
+export const SNAPSHOTS_DIR = "checkpoints";
+
+/**
+ * The steps at which SAELens' n_checkpoints saves a run of `steps` batches of `batchSize`:
+ * thresholds at every multiple of floor(total tokens / n) below the total, each taken by the
+ * first step whose tokens pass it, one a step (n - 1 points when n divides the total; the
+ * end of the run is the run's own save).
+ */
+export function evenSaveSteps(steps: number, batchSize: number, n: number): number[] {
+  const total = steps * batchSize;
+  const interval = Math.floor(total / n);
+  if (!Number.isSafeInteger(n) || n < 1 || interval < 1) throw new RangeError(`n_checkpoints must be a positive integer no larger than the run's ${total} tokens, got ${n}`);
+  const thresholds: number[] = [];
+  for (let t = interval; t < total; t += interval) thresholds.push(t);
+  const out: number[] = [];
+  for (let done = 1, next = 0; done <= steps && next < thresholds.length; done++) {
+    if (done * batchSize > thresholds[next]!) {
+      out.push(done);
+      next++;
+    }
+  }
+  return out;
+}
 
 function optimizerOptions(o: Resolved) {
   return { beta1: o.beta1, beta2: o.beta2, eps: o.adamEps, weightDecay: o.weightDecay };

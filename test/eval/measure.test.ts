@@ -1,5 +1,6 @@
 /** measureSae and `saekit measure`: the core metrics on stored activations, recounted by hand. */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
@@ -8,7 +9,7 @@ import { writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { ArraySource } from "../../src/data/array-source.js";
 import type { ActivationSource } from "../../src/data/source.js";
-import { measureSae } from "../../src/eval/measure.js";
+import { measureSae, measureSaes } from "../../src/eval/measure.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
 import { saveSae } from "../../src/sae/saelens.js";
@@ -80,5 +81,34 @@ describe("measuring an SAE on stored activations", () => {
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ architecture: "topk", d_sae: m, transcoder: false, rows });
     expect(out.reconstruction.fvu).toBeCloseTo(byHand(data, data).fvu, 5);
+  });
+
+  it("measureSaes measures several SAEs on the same rows, read once, each as measureSae alone would", () => {
+    const other = createSae(defaultConfig({ architecture: "relu", d_in: d, d_sae: 2 * m }));
+    for (const t of other.params.values()) new Rng(4).fillNormal(t.data, 0.5);
+    const together = measureSaes([sae, other], new ArraySource(data, d, 5), 200, 64);
+    expect(together).toEqual([sae, other].map((s) => measureSae(s, new ArraySource(data, d, 5), 200, 64)));
+    expect(together[0]).not.toEqual(together[1]);
+    const wider = createSae(defaultConfig({ architecture: "topk", d_in: d + 1, d_sae: m, k: 2 }));
+    expect(() => measureSaes([sae, wider], new ArraySource(data, d, 5), 10)).toThrow(/SAEs measured together read activations of one width: 6 and 7/);
+  });
+
+  it("saekit measure on a folder of SAE folders prints one result each, in natural order, and writes one file each to --out", () => {
+    const folder = join(dir, "snapshots");
+    const late = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k: 3 }));
+    for (const t of late.params.values()) new Rng(5).fillNormal(t.data, 0.5);
+    saveSae(join(folder, "10240"), late);
+    saveSae(join(folder, "2048"), sae);
+    const file = join(dir, "acts-folder.safetensors");
+    writeSafetensors(file, { activations: new Tensor([rows, d], data) });
+    const bin = join(packageRoot(), "bin", "saekit.js");
+    const out = join(dir, "measured");
+    const r = spawnSync(process.execPath, [bin, "measure", "--sae", folder, "--data", file, "--tokens", String(rows), "--threads", "1", "--out", out], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.sae)).toEqual([join(folder, "2048"), join(folder, "10240")]);
+    expect(lines[0].reconstruction.fvu).toBeCloseTo(byHand(data, data).fvu, 5);
+    expect(lines[1].sparsity.l0).toBeCloseTo(measureSae(late, new ArraySource(data, d, 5), rows).sparsity.l0, 10);
+    expect(JSON.parse(readFileSync(join(out, "10240.json"), "utf8"))).toEqual(lines[1]);
   });
 });

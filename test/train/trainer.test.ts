@@ -20,10 +20,11 @@ import { SubspacesSource } from "../../src/synthetic/subspaces.js";
 import { SuperpositionSource, scoreFeatureRecovery } from "../../src/synthetic/superposition.js";
 import { ReconstructionMetrics } from "../../src/eval/metrics.js";
 import { createSae, withInferenceK } from "../../src/sae/registry.js";
-import { checkpointPath } from "../../src/train/checkpoint.js";
+import { checkpointPath, loadCheckpoint } from "../../src/train/checkpoint.js";
+import { saesIn } from "../../src/sae/open.js";
 import { decayedK } from "../../src/train/core.js";
 import { lrAt } from "../../src/train/schedule.js";
-import { METRICS_FILE, type MetricsRecord, type TrainOptions, trainSae } from "../../src/train/trainer.js";
+import { METRICS_FILE, type MetricsRecord, SNAPSHOTS_DIR, type TrainOptions, evenSaveSteps, trainSae } from "../../src/train/trainer.js";
 import { tempDir } from "../helpers.js";
 
 const dir = tempDir();
@@ -220,6 +221,41 @@ describe("runs are reproducible and resumable", () => {
     const plain = join(dir, "best-off");
     trainSae(cfg, source(), { ...opts, outDir: plain });
     expect(existsSync(join(plain, "best"))).toBe(false);
+  });
+
+  it("evenSaveSteps takes SAELens' n_checkpoints thresholds: multiples of total / n below the total, the first step past each, one a step", () => {
+    // 10 tokens, n = 3: thresholds 3, 6, 9, passed after 4, 7 and 10 tokens.
+    expect(evenSaveSteps(10, 1, 3)).toEqual([4, 7, 10]);
+    // 6000 tokens, n = 4: thresholds 1500, 3000, 4500 (n - 1 of them: n divides the total).
+    expect(evenSaveSteps(60, 100, 4)).toEqual([16, 31, 46]);
+    // Nine thresholds of 5 tokens each, batches of 10: one is taken a step until the run ends.
+    expect(evenSaveSteps(5, 10, 10)).toEqual([1, 2, 3, 4, 5]);
+    expect(() => evenSaveSteps(5, 10, 51)).toThrow(/n_checkpoints must be a positive integer no larger than the run's 50 tokens, got 51/);
+  });
+
+  it("saveSteps keeps the SAE of those steps in checkpoints/<tokens>, as the run held it then, and a resumed run writes the same files", () => {
+    const cfg = defaultConfig({ architecture: "topk", d_in: 32, d_sae: 128, k: 4 });
+    const source = () => new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 });
+    const run = { ...opts, checkpointEvery: 20, saveSteps: [45, 20] };
+    const whole = join(dir, "snapshots-whole"), split = join(dir, "snapshots-split");
+    trainSae(cfg, source(), { ...run, outDir: whole });
+    const snapshots = join(whole, SNAPSHOTS_DIR);
+    expect(saesIn(snapshots)).toEqual([20, 45].map((step) => String(step * opts.batchSize)));
+    expect(JSON.parse(readFileSync(join(snapshots, "5120", "cfg.json"), "utf8")).saekit.training).toMatchObject({ step: 20, tokens: 5120, steps: 60 });
+    // Stopped at the checkpoint of step 20: the snapshot holds the weights it holds.
+    trainSae(cfg, source(), { ...run, outDir: split, stopAfter: 20 });
+    const held = loadCheckpoint(split).params;
+    const saved = loadSae(join(split, SNAPSHOTS_DIR, "5120")).sae.params;
+    for (const name of ["W_enc", "W_dec", "b_enc", "b_dec"]) expect(saved.get(name)!.data, name).toEqual(held.get(name)!.data);
+    expect(existsSync(join(split, SNAPSHOTS_DIR, "11520"))).toBe(false);
+    trainSae(cfg, source(), { ...run, outDir: split, resume: true });
+    for (const tokens of ["5120", "11520"]) {
+      for (const file of ["cfg.json", "sae_weights.safetensors", SPARSITY_FILE]) {
+        expect(readFileSync(join(split, SNAPSHOTS_DIR, tokens, file)).equals(readFileSync(join(snapshots, tokens, file))), `${tokens}/${file}`).toBe(true);
+      }
+    }
+    expect(() => trainSae(cfg, source(), { ...opts, saveSteps: [61] })).toThrow(/saveSteps: 61 is not a step of the run \(1 to 60\)/);
+    expect(() => trainSae(cfg, source(), { ...opts, saveSteps: [0] })).toThrow(/saveSteps: 0 is not a step/);
   });
 
   it("a run at matmul precision medium records it, resumes at it whatever precision is in effect, and differs from a float32 run", () => {
