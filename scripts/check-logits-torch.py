@@ -3,12 +3,13 @@
 
 For GPT-NeoX (parallel and sequential residual, partial rotary), GPT-2, GPT-Neo, Llama
 (rotate-half rotary, grouped-query attention, tied and untied classifier), Qwen2 (Llama's
-block with q/k/v biases), Gemma 2 (soft-capped attention and logits, norms after attention
+block with q/k/v biases), OLMo 2 (norms after attention and MLP only, q/k norms over the
+whole projections), Gemma 2 (soft-capped attention and logits, norms after attention
 and MLP, (1 + w) RMSNorm) and Gemma 3 (q/k norms, a rotary base per layer kind) it writes
 a small checkpoint with random weights as `save_pretrained` lays it out (config.json +
 model.safetensors), runs `saekit logits` on a token sequence, and compares with the forward
 written here in float64 after modeling_gpt_neox.py, modeling_gpt2.py, modeling_gpt_neo.py,
-modeling_llama.py, modeling_gemma2.py and modeling_gemma3.py (eager attention). The issues
+modeling_llama.py, modeling_olmo2.py, modeling_gemma2.py and modeling_gemma3.py (eager attention). The issues
 ask for 1e-4 relative agreement; the largest difference over the logits, relative to their
 largest magnitude, is printed per model, and the same for the residual stream at the hooks
 SAEs read (blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post, through the
@@ -342,6 +343,61 @@ def llama(gen, tied, model_type="llama"):
     return config, W, forward
 
 
+# ---------------------------------------------------------------- OLMo 2
+def olmo2(gen):
+    """OLMo 2: Llama's weights without input_layernorm; RMSNorms over the whole q and k
+    projections, and on the attention and MLP outputs before each residual add."""
+    V, D, H, KV, L, Dff, eps, theta = 91, 64, 4, 2, 2, 112, 1e-6, 500000.0
+    dh = 20  # a head_dim of its own: H * dh != D
+    W = {"model.embed_tokens.weight": randn(gen, V, D, scale=1.0)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        W[p + "self_attn.q_proj.weight"] = randn(gen, H * dh, D)
+        W[p + "self_attn.k_proj.weight"] = randn(gen, KV * dh, D)
+        W[p + "self_attn.v_proj.weight"] = randn(gen, KV * dh, D)
+        W[p + "self_attn.o_proj.weight"] = randn(gen, D, H * dh)
+        W[p + "self_attn.q_norm.weight"] = 1 + randn(gen, H * dh, scale=0.1)
+        W[p + "self_attn.k_norm.weight"] = 1 + randn(gen, KV * dh, scale=0.1)
+        W[p + "post_attention_layernorm.weight"] = 1 + randn(gen, D, scale=0.1)
+        W[p + "post_feedforward_layernorm.weight"] = 1 + randn(gen, D, scale=0.1)
+        W[p + "mlp.gate_proj.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.up_proj.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.down_proj.weight"] = randn(gen, D, Dff)
+    W["model.norm.weight"] = 1 + randn(gen, D, scale=0.1)
+    W["lm_head.weight"] = randn(gen, V, D)
+    config = {
+        "model_type": "olmo2", "architectures": ["Olmo2ForCausalLM"], "vocab_size": V, "hidden_size": D,
+        "intermediate_size": Dff, "num_attention_heads": H, "num_key_value_heads": KV, "head_dim": dh,
+        "num_hidden_layers": L, "rms_norm_eps": eps, "rope_theta": theta, "max_position_embeddings": 64,
+        "hidden_act": "silu", "tie_word_embeddings": False, "attention_bias": False,
+    }
+
+    def rms_norm(x, w):
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+    def forward(tokens):
+        T = len(tokens)
+        x = W["model.embed_tokens.weight"][tokens]
+        stream = [x]
+        for i in range(L):
+            p = f"model.layers.{i}."
+            q = rms_norm(F.linear(x, W[p + "self_attn.q_proj.weight"]), W[p + "self_attn.q_norm.weight"])
+            k = rms_norm(F.linear(x, W[p + "self_attn.k_proj.weight"]), W[p + "self_attn.k_norm.weight"])
+            v = F.linear(x, W[p + "self_attn.v_proj.weight"])
+            q, k, v = (t.view(T, n, dh).transpose(0, 1) for t, n in ((q, H), (k, KV), (v, KV)))
+            q, k = rope(q, theta), rope(k, theta)
+            k, v = k.repeat_interleave(H // KV, dim=0), v.repeat_interleave(H // KV, dim=0)  # repeat_kv
+            attn = F.linear(causal_attention(q, k, v), W[p + "self_attn.o_proj.weight"])
+            x = x + rms_norm(attn, W[p + "post_attention_layernorm.weight"])
+            up = F.silu(F.linear(x, W[p + "mlp.gate_proj.weight"])) * F.linear(x, W[p + "mlp.up_proj.weight"])
+            x = x + rms_norm(F.linear(up, W[p + "mlp.down_proj.weight"]), W[p + "post_feedforward_layernorm.weight"])
+            stream.append(x)
+        x = rms_norm(x, W["model.norm.weight"])
+        return x @ W["lm_head.weight"].T, stream
+
+    return config, W, forward
+
+
 # ---------------------------------------------------------------- Gemma 2 and 3
 def gemma(gen, version):
     """Gemma 2 (soft-capped attention and logits), or Gemma 3's text model (q/k RMSNorms per
@@ -420,6 +476,7 @@ def main():
         "llama (untied, grouped-query)": llama(gen, False),
         "llama (tied)": llama(gen, True),
         "qwen2 (q/k/v biases)": llama(gen, True, "qwen2"),
+        "olmo2 (norms after attention and MLP, q/k norms over the projections)": olmo2(gen),
         "gemma2 (soft caps, post norms, head_dim of its own)": gemma(gen, 2),
         "gemma3 (q/k norms, local and global rotary bases)": gemma(gen, 3),
     }

@@ -55,12 +55,21 @@ export interface LmConfig {
   /** Gemma 2: attention and final logits capped at +-cap as cap * tanh(x / cap) (0: none). */
   attnSoftcap?: number;
   finalSoftcap?: number;
-  /** Gemma 2: attention and MLP outputs pass through their own RMSNorm before the residual add. */
+  /** Gemma 2, OLMo 2: attention and MLP outputs pass through their own RMSNorm before the residual add. */
   postNorms?: boolean;
+  /**
+   * false: OLMo 2, whose blocks have no norm before attention and MLP (only the post norms):
+   * both read the residual stream as it is, which their ln1 / ln2 hooks then show. Absent: true.
+   */
+  preNorms?: boolean;
   /** Gemma 2: attention logits are scaled by queryPreAttnScalar^-1/2 instead of dHead^-1/2. */
   queryPreAttnScalar?: number;
-  /** Qwen3, Gemma 3: each query and key head is RMS-normed (its own weights [dHead]) before the rotary. */
-  qkNorm?: boolean;
+  /**
+   * Query and key RMSNorms before the rotary: "head" (Qwen 3, Gemma 3) norms each head with
+   * weights [dHead] shared by the heads; "projection" (OLMo 2) norms all the query heads
+   * together, and all the key heads, with weights as wide as each projection.
+   */
+  qkNorm?: "head" | "projection";
   /**
    * Gemma 3: the rotary of the sliding-window ("local") layers, whose base differs from the
    * global layers' `rope`; localLayers[i] says which layers those are.
@@ -178,7 +187,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", true), attentionBias: false, mlpBias: true,
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
     };
-  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3") {
+  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
@@ -189,14 +198,18 @@ export function configFromHf(json: Json, path: string): LmConfig {
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
       nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
-      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], 1e-6), mlp: "swiglu", activation: "silu",
+      // Olmo2Config's default eps is 1e-5, LlamaConfig's 1e-6.
+      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], type === "olmo2" ? 1e-5 : 1e-6), mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
       scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
       // Llama-family checkpoints differ in which projections carry biases (Qwen2 has q/k/v
       // biases only); the loader takes whichever bias tensors the checkpoint has.
       attentionBias: false, mlpBias: false,
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
-      ...(type === "qwen3" ? { qkNorm: true } : {}),
+      ...(type === "qwen3" ? { qkNorm: "head" as const } : {}),
+      // OLMo 2: Llama's block with the norms moved onto the attention and MLP outputs, and
+      // RMSNorms over the whole query and key projections.
+      ...(type === "olmo2" ? { preNorms: false, postNorms: true, qkNorm: "projection" as const } : {}),
     };
   } else if (type === "gemma" || type === "gemma2" || type === "gemma3_text") {
     // Gemma: Llama's block with GeGLU, (1 + w) RMSNorm weights (folded in at load), embeddings
@@ -232,13 +245,13 @@ export function configFromHf(json: Json, path: string): LmConfig {
         queryPreAttnScalar: num(json, path, ["query_pre_attn_scalar"], dHead),
       } : {}),
       ...(gemma3 ? {
-        qkNorm: true,
+        qkNorm: "head" as const,
         localRope: { theta: num(json, path, ["rope_local_base_freq"], 10000), partialFactor: 1, scaling: { type: "default" } },
         localLayers: gemma3LocalLayers(json, path, int(json, path, ["num_hidden_layers"])),
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo2, gemma, gemma2, gemma3_text, gemma3)`);
   }
   validateLmConfig(cfg, path);
   return cfg;

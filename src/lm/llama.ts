@@ -1,10 +1,14 @@
 /**
  * Llama-family checkpoints in Hugging Face layout (LlamaForCausalLM and compatible:
- * Mistral, Qwen2, Qwen3 with its per-head q/k norms, SmolLM, TinyLlama) -> LmWeights. q_proj, k_proj and v_proj stack into
+ * Mistral, Qwen2, Qwen3 with its per-head q/k norms, SmolLM, TinyLlama, OLMo 2) -> LmWeights. q_proj, k_proj and v_proj stack into
  * the canonical [Q heads | K heads | V heads] projection; whichever bias tensors the
  * checkpoint has are used (Qwen2 has q/k/v biases; attention_bias and mlp_bias add the
  * rest). Hugging Face stores q and k rows
  * permuted for its rotate-half rotary convention, which the config's rotaryStyle matches.
+ *
+ * OLMo 2 shares it too, with no norm before attention or MLP: post_attention_layernorm and
+ * post_feedforward_layernorm norm their outputs (ln1Post, ln2Post), and q_norm / k_norm
+ * span the whole query and key projections.
  *
  * Gemma, Gemma 2 and Gemma 3 (text) checkpoints share the layout. Their RMSNorms multiply by (1 + w), so
  * 1 is added to every norm weight here; Gemma 2's four norms per block map as
@@ -26,9 +30,10 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     const w = g(name, [d]);
     return { w: gemma ? w.map((v) => v + 1) : w, b: null };
   };
-  // Qwen3's and Gemma 3's per-head q/k norms (Gemma's also scale by 1 + w).
-  const headNorm = (name: string) => {
-    const w = g(name, [dh]);
+  // Qwen3's and Gemma 3's per-head q/k norms (Gemma's also scale by 1 + w), or OLMo 2's over
+  // the whole projection of `heads` heads.
+  const qkNorm = (name: string, heads: number) => {
+    const w = g(name, [c.qkNorm === "projection" ? heads * dh : dh]);
     return gemma ? w.map((v) => v + 1) : w;
   };
   const blocks: BlockWeights[] = [];
@@ -47,7 +52,9 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       if (bk) bqkv.set(bk, H * dh);
       if (bv) bqkv.set(bv, (H + Hkv) * dh);
     }
-    const norms = c.postNorms
+    const norms = c.preNorms === false
+      ? { ln1: null, ln1Post: norm(`${p}post_attention_layernorm.weight`), ln2: null, ln2Post: norm(`${p}post_feedforward_layernorm.weight`) }
+      : c.postNorms
       ? {
         ln1: norm(`${p}input_layernorm.weight`), ln1Post: norm(`${p}post_attention_layernorm.weight`),
         ln2: norm(`${p}pre_feedforward_layernorm.weight`), ln2Post: norm(`${p}post_feedforward_layernorm.weight`),
@@ -57,7 +64,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       ...norms,
       wqkv,
       bqkv,
-      ...(c.qkNorm ? { qNorm: headNorm(`${p}self_attn.q_norm.weight`), kNorm: headNorm(`${p}self_attn.k_norm.weight`) } : {}),
+      ...(c.qkNorm ? { qNorm: qkNorm(`${p}self_attn.q_norm.weight`, H), kNorm: qkNorm(`${p}self_attn.k_norm.weight`, Hkv) } : {}),
       wo: gm(`${p}self_attn.o_proj.weight`, [d, H * dh]),
       bo: optional(`${p}self_attn.o_proj.bias`, [d]),
       wgate: gm(`${p}mlp.gate_proj.weight`, [m, d]),

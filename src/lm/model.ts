@@ -21,6 +21,8 @@
  *   blocks.{i}.hook_mlp_out    MLP output
  *   blocks.{i}.hook_resid_post residual stream leaving block i
  *   ln_final.hook_normalized   final norm output
+ * OLMo 2's blocks have no norm before attention and MLP: their ln1 / ln2 hooks are the
+ * stream those read, as it is.
  * Norm outputs here carry the norm's weight (and bias), as the next layer reads them;
  * TransformerLens with fold_ln (its default) folds the weight into that layer instead, so
  * its hook_normalized values of RMS-normed models differ from these by the weight.
@@ -89,15 +91,19 @@ export function blockWeightsAs(b: BlockWeights, dtype: WeightDtype): BlockWeight
 }
 
 export interface BlockWeights {
-  ln1: Norm;
-  ln2: Norm;
-  /** Gemma 2's norms on the attention and MLP outputs (config postNorms). */
+  /** The norms before attention and MLP; null where the block has none (OLMo 2, config preNorms). */
+  ln1: Norm | null;
+  ln2: Norm | null;
+  /** Gemma 2's and OLMo 2's norms on the attention and MLP outputs (config postNorms). */
   ln1Post?: Norm;
   ln2Post?: Norm;
   /** [(nHeads + 2 nKvHeads) * dHead, dModel]: all query heads, then key heads, then value heads. */
   wqkv: WeightMatrix;
   bqkv: Float32Array | null;
-  /** Qwen3's per-head query and key RMSNorm weights [dHead] (config qkNorm). */
+  /**
+   * The query and key RMSNorm weights (config qkNorm): [dHead] each for Qwen 3's and Gemma 3's
+   * per-head norms, [nHeads * dHead] and [nKvHeads * dHead] for OLMo 2's over the projections.
+   */
   qNorm?: Float32Array;
   kNorm?: Float32Array;
   /** [dModel, nHeads * dHead] */
@@ -606,21 +612,24 @@ export class LanguageModel {
     return out;
   }
 
-  private norm(x: Float32Array, rows: number, n: Norm, out: Float32Array): void {
+  /** out = n(x); a block without the norm (null) passes x on as it is. */
+  private norm(x: Float32Array, rows: number, n: Norm | null, out: Float32Array): void {
     const { dModel: d, normEps: eps } = this.cfg;
-    if (this.cfg.norm === "rmsnorm") this.k.rmsNorm(x, rows, d, n.w, eps, out);
+    if (!n) out.set(x.subarray(0, rows * d));
+    else if (this.cfg.norm === "rmsnorm") this.k.rmsNorm(x, rows, d, n.w, eps, out);
     else this.k.layerNorm(x, rows, d, n.w, n.b, eps, out);
   }
 
   /**
-   * RMS-norms each of the `heads` heads at `offset` in every row of qkv [rows, stride] with
-   * weights w [dHead] (Qwen 3's and Gemma 3's q/k norms): gathered into one contiguous block,
-   * normed in one call, put back.
+   * RMS-norms the `heads` heads at `offset` in every row of qkv [rows, stride] with weights w
+   * (the q/k norms): each head on its own for w [dHead] (Qwen 3, Gemma 3), all of them as one
+   * vector for w [heads * dHead] (OLMo 2); gathered into one contiguous block, normed in one
+   * call, put back.
    */
   headNorm(qkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
     const width = heads * this.cfg.dHead;
     const block = gatherHeads(qkv, rows, stride, offset, width, this.ws.float("head_norm", rows * width));
-    this.k.rmsNorm(block, rows * heads, this.cfg.dHead, w, this.cfg.normEps, block);
+    this.k.rmsNorm(block, (rows * width) / w.length, w.length, w, this.cfg.normEps, block);
     scatterHeads(block, qkv, rows, stride, offset, width);
   }
 
@@ -742,13 +751,22 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
   }
   w.blocks.forEach((b, i) => {
     const p = `blocks.${i}.`;
-    need(`${p}ln1.w`, b.ln1.w, d);
-    need(`${p}ln2.w`, b.ln2.w, d);
+    if (c.preNorms !== false) {
+      need(`${p}ln1.w`, b.ln1?.w, d);
+      need(`${p}ln2.w`, b.ln2?.w, d);
+    } else if (b.ln1 || b.ln2) {
+      throw new Error(`model weights: ${p}ln1 / ln2 given for a model without norms before attention and MLP`);
+    }
+    if (c.postNorms) {
+      need(`${p}ln1Post.w`, b.ln1Post?.w, d);
+      need(`${p}ln2Post.w`, b.ln2Post?.w, d);
+    }
     need(`${p}wqkv`, b.wqkv, (H + 2 * Hkv) * dh * d);
     need(`${p}wo`, b.wo, d * H * dh);
     if (c.qkNorm) {
-      need(`${p}qNorm`, b.qNorm, dh);
-      need(`${p}kNorm`, b.kNorm, dh);
+      const whole = c.qkNorm === "projection";
+      need(`${p}qNorm`, b.qNorm, whole ? H * dh : dh);
+      need(`${p}kNorm`, b.kNorm, whole ? Hkv * dh : dh);
     }
     if (c.mlp === "swiglu") {
       need(`${p}wgate`, b.wgate, m * d);

@@ -31,8 +31,9 @@
  * the activation swapped in by the forward's hook, and the backward stops halfway through
  * it, at mid = pre + attn_out, whose gradient is the activation's.
  *
- * Norms after attention and MLP (Gemma 2, 3) are undone on each output, recomputed before
- * its norm; per-head q/k norms (Gemma 3, Qwen 3) between the projection and the rotary; and
+ * Norms after attention and MLP (Gemma 2, 3, OLMo 2) are undone on each output, recomputed
+ * before its norm; q/k norms (per head: Gemma 3, Qwen 3; per projection: OLMo 2) between the
+ * projection and the rotary; and
  * Gemma 2's soft caps, cap * tanh(s / cap), on the attention logits (in the kernel) and the
  * output logits, multiply their gradients by 1 - tanh^2.
  */
@@ -270,14 +271,17 @@ export class SpliceBackward {
     return dRaw;
   }
 
-  /** dqkv's heads at `offset` (d loss / d their normed values) become d loss / d their values before headNorm (raw). */
+  /**
+   * dqkv's heads at `offset` (d loss / d their normed values) become d loss / d their values
+   * before headNorm (raw): per head, or over all of them, as w's width says.
+   */
   private headNormBackward(raw: Float32Array, dqkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
     const c = this.model.cfg;
     const width = heads * c.dHead;
     const x = gatherHeads(raw, rows, stride, offset, width);
     const dy = gatherHeads(dqkv, rows, stride, offset, width);
     const dx = new Float32Array(rows * width);
-    normBackward({ ...c, dModel: c.dHead, norm: "rmsnorm" }, x, rows * heads, { w, b: null }, dy, dx);
+    normBackward({ ...c, dModel: w.length, norm: "rmsnorm" }, x, (rows * width) / w.length, { w, b: null }, dy, dx);
     scatterHeads(dx, dqkv, rows, stride, offset, width);
   }
 
@@ -339,7 +343,7 @@ export class SpliceBackward {
     const W = (H + 2 * Hkv) * dh;
     const qkv = new Float32Array(N * W);
     matmulNT(k, h, N, w.wqkv, W, d, qkv, w.bqkv);
-    // Per-head q/k norms act between the projection and the rotary: kept un-normed for their backward.
+    // The q/k norms act between the projection and the rotary: kept un-normed for their backward.
     const rawQk = c.qkNorm ? qkv.slice() : null;
     if (c.qkNorm) {
       this.model.headNorm(qkv, N, W, 0, H, w.qNorm!);
@@ -399,9 +403,14 @@ function matmulNN(k: Kernels, A: Float32Array, rows: number, W: WeightMatrix, n:
  * dx += d loss / d x through y = norm(x) * w (+ b), given dy; x̂ = (x - mean) / std
  * (layernorm) or x / rms (rmsnorm), g = dy * w:
  *   layernorm: dx = (g - mean(g) - x̂ mean(g x̂)) / std;   rmsnorm: dx = (g - x̂ mean(g x̂)) / rms
+ * A missing norm (null: OLMo 2's blocks have none before attention and MLP) passes dy on.
  */
-export function normBackward(c: LmConfig, x: Float32Array, rows: number, n: Norm, dy: Float32Array, dx: Float32Array): void {
+export function normBackward(c: LmConfig, x: Float32Array, rows: number, n: Norm | null, dy: Float32Array, dx: Float32Array): void {
   const { dModel: d, normEps: eps } = c;
+  if (!n) {
+    for (let i = 0; i < rows * d; i++) dx[i]! += dy[i]!;
+    return;
+  }
   const layer = c.norm === "layernorm";
   const xh = new Float64Array(d);
   const g = new Float64Array(d);

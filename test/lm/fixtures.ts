@@ -30,6 +30,8 @@ export interface TinyOptions {
   allBiases?: boolean;
   /** Llama: Qwen3's per-head q/k RMSNorms (model_type qwen3). */
   qkNorm?: boolean;
+  /** Llama: OLMo 2's block (model_type olmo2): norms on the attention and MLP outputs only, q/k norms over each projection. */
+  olmo2?: boolean;
   /** Keys merged over the written config.json (undefined removes a key). */
   config?: Record<string, unknown>;
 }
@@ -206,7 +208,8 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     num_attention_heads: H, num_key_value_heads: Hkv, num_hidden_layers: L, max_position_embeddings: ctx,
     rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: "silu", tie_word_embeddings: o.tied ?? false,
     bos_token_id: 1, eos_token_id: 2, ...(o.headDim ? { head_dim: o.headDim } : {}),
-    ...(o.qkNorm ? { model_type: "qwen3", architectures: ["Qwen3ForCausalLM"], attention_bias: false, use_sliding_window: false } : {}), ...o.config,
+    ...(o.qkNorm ? { model_type: "qwen3", architectures: ["Qwen3ForCausalLM"], attention_bias: false, use_sliding_window: false } : {}),
+    ...(o.olmo2 ? { model_type: "olmo2", architectures: ["Olmo2ForCausalLM"], attention_bias: false, pad_token_id: 0 } : {}), ...o.config,
   }));
   const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
   if (!o.tied) spec["lm_head.weight"] = [V, d];
@@ -224,6 +227,12 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       });
     }
     if (o.qkNorm) Object.assign(spec, { [`${p}self_attn.q_norm.weight`]: [dh], [`${p}self_attn.k_norm.weight`]: [dh] });
+    if (o.olmo2) {
+      delete spec[`${p}input_layernorm.weight`];
+      Object.assign(spec, {
+        [`${p}post_feedforward_layernorm.weight`]: [d], [`${p}self_attn.q_norm.weight`]: [H * dh], [`${p}self_attn.k_norm.weight`]: [Hkv * dh],
+      });
+    }
   }
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));

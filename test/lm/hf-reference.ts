@@ -1,6 +1,6 @@
 /**
  * An independent float64 re-implementation of Hugging Face's modeling code (GPTNeoXForCausalLM,
- * GPT2LMHeadModel, GPTNeoForCausalLM, LlamaForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
+ * GPT2LMHeadModel, GPTNeoForCausalLM, LlamaForCausalLM, Olmo2ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
  * reading a checkpoint's raw tensors in their own layout,
  * one position at a time. It shares nothing with src/lm except the safetensors reader, so
  * saekit's canonical-layout conversion, batching and kernels are all under test against it.
@@ -268,6 +268,40 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         const gate = linear(g("mlp.gate_proj.weight"), bias(l, "mlp.gate_proj.bias"), a, cfg.intermediate_size).map(silu);
         const up = linear(g("mlp.up_proj.weight"), bias(l, "mlp.up_proj.bias"), a, cfg.intermediate_size);
         return add(mid, linear(g("mlp.down_proj.weight"), bias(l, "mlp.down_proj.bias"), gate.map((v, i) => v * up[i]!), d));
+      });
+    }
+    const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
+    return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size));
+  }
+  if (cfg.model_type === "olmo2") {
+    // modeling_olmo2.py: no norm before attention or MLP; q_norm and k_norm RMS-norm the whole
+    // query and key projections before the heads are split and rotated; the attention and
+    // MLP outputs are RMS-normed (post_attention_layernorm, post_feedforward_layernorm)
+    // before each residual add.
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps ?? 1e-5;
+    const dh = cfg.head_dim ?? d / H;
+    const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000);
+    const E = w.get("model.embed_tokens.weight");
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+      const proj = xs.map((x, t) => {
+        const q = rmsNorm(linear(g("self_attn.q_proj.weight"), null, x, H * dh), g("self_attn.q_norm.weight"), eps);
+        const k = rmsNorm(linear(g("self_attn.k_proj.weight"), null, x, Hkv * dh), g("self_attn.k_norm.weight"), eps);
+        const v = linear(g("self_attn.v_proj.weight"), null, x, Hkv * dh);
+        return {
+          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
+          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
+          v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
+        };
+      });
+      xs = xs.map((x, t) => {
+        const heads = groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh));
+        const mid = add(x, rmsNorm(linear(g("self_attn.o_proj.weight"), null, heads, d), g("post_attention_layernorm.weight"), eps));
+        const gate = linear(g("mlp.gate_proj.weight"), null, mid, cfg.intermediate_size).map(silu);
+        const up = linear(g("mlp.up_proj.weight"), null, mid, cfg.intermediate_size);
+        const mlp = linear(g("mlp.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d);
+        return add(mid, rmsNorm(mlp, g("post_feedforward_layernorm.weight"), eps));
       });
     }
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;

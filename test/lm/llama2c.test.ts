@@ -124,8 +124,8 @@ describe.skipIf(!root)("stories260K (llama2.c)", () => {
     const w = model.weights;
     const L = 5, dim = 64, kv = 32;
     const floats: Float32Array[] = [];
-    for (const b of w.blocks) floats.push(b.ln1.w);
-    for (const b of w.blocks) floats.push(b.ln2.w);
+    for (const b of w.blocks) floats.push(b.ln1!.w);
+    for (const b of w.blocks) floats.push(b.ln2!.w);
     // The model keeps float32 weights unless told otherwise (storeWeightsAs).
     floats.push(w.lnFinal!.w, w.embed as Float32Array);
     for (const [from, to] of [[0, dim * dim], [dim * dim, (dim + kv) * dim], [(dim + kv) * dim, (dim + 2 * kv) * dim]]) {

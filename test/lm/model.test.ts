@@ -60,6 +60,7 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
     config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false, sliding_window: 4 } })],
   ["qwen3 (per-head q/k RMSNorms, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 18, headDim: 12, qkNorm: true, tied: true })],
+  ["olmo2 (norms after attention and MLP only, q/k norms over the projections, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 19, headDim: 12, olmo2: true })],
   ["gemma (GeGLU, (1 + w) norms, scaled embeddings, head_dim != d / heads)", (d) => writeTinyGemma(d, { headDim: 12 })],
   ["gemma2 (post norms, soft caps, query_pre_attn_scalar)", (d) => writeTinyGemma(d, { gemma2: true, seed: 6 })],
   ["gemma3_text (q/k norms, local and global rotary bases, no soft caps)", (d) => writeTinyGemma(d, { gemma3: true, seed: 7 })],
@@ -217,13 +218,31 @@ describe("structural properties", async () => {
       const resid = got["blocks.0.hook_resid_pre"]!;
       const mlpIn = parallelResidual ? resid : Float32Array.from(resid, (v, i) => v + got["blocks.0.hook_attn_out"]![i]!);
       const close = (a: Float32Array, b: Float32Array) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-4);
-      expect(close(got["blocks.0.ln1.hook_normalized"]!, layerNorm(resid, blk.ln1.w, blk.ln1.b))).toBe(true);
-      expect(close(got["blocks.0.ln2.hook_normalized"]!, layerNorm(mlpIn, blk.ln2.w, blk.ln2.b))).toBe(true);
+      expect(close(got["blocks.0.ln1.hook_normalized"]!, layerNorm(resid, blk.ln1!.w, blk.ln1!.b))).toBe(true);
+      expect(close(got["blocks.0.ln2.hook_normalized"]!, layerNorm(mlpIn, blk.ln2!.w, blk.ln2!.b))).toBe(true);
       // Replacing the MLP's input changes the MLP's output.
       let changed: Float32Array | null = null;
       m.forward(tokens, 1, T, { output: "none", hooks: { "blocks.0.ln2.hook_normalized": (a) => { a.fill(0.5); }, "blocks.0.hook_mlp_out": (a) => { changed = a.slice(); } } });
       expect(close(changed!, got["blocks.0.hook_mlp_out"]!)).toBe(false);
     }
+  });
+
+  it("OLMo 2, with no norm before attention or MLP: ln1/ln2.hook_normalized are the streams they read, and feed them", async () => {
+    const m = (await loadModel(writeTinyLlama(join(dir, "olmo2-hooks"), { seed: 21, olmo2: true }))).model;
+    expect(m.cfg).toMatchObject({ preNorms: false, postNorms: true, qkNorm: "projection", normEps: 1e-6 });
+    const T = 6;
+    const tokens = randomTokens(10, T, m.cfg.vocabSize);
+    const got: Record<string, Float32Array> = {};
+    const names = ["blocks.1.hook_resid_pre", "blocks.1.ln1.hook_normalized", "blocks.1.hook_resid_mid", "blocks.1.ln2.hook_normalized", "blocks.1.hook_mlp_out"];
+    m.forward(tokens, 1, T, { output: "none", hooks: Object.fromEntries(names.map((n) => [n, (a: Float32Array) => { got[n] = a.slice(); }])) });
+    expect(got["blocks.1.ln1.hook_normalized"]).toEqual(got["blocks.1.hook_resid_pre"]);
+    expect(got["blocks.1.ln2.hook_normalized"]).toEqual(got["blocks.1.hook_resid_mid"]);
+    let changed: Float32Array | null = null;
+    m.forward(tokens, 1, T, { output: "none", hooks: { "blocks.1.ln2.hook_normalized": (a) => { a.fill(0.5); }, "blocks.1.hook_mlp_out": (a) => { changed = a.slice(); } } });
+    expect(changed).not.toEqual(got["blocks.1.hook_mlp_out"]);
+    // Olmo2Config's default eps when config.json leaves it out.
+    const noEps = writeTinyLlama(join(dir, "olmo2-eps"), { seed: 21, olmo2: true, config: { rms_norm_eps: undefined } });
+    expect((await loadModel(noEps)).model.cfg.normEps).toBe(1e-5);
   });
 
   it("attn.hook_z holds each head's output before the projection: hook_attn_out = z W_O^T + b_O", () => {
@@ -561,7 +580,7 @@ describe("config.json variants", () => {
     };
     const old = configFromHf({ ...base, sliding_window_pattern: 6 }, "c");
     expect(old.localLayers!.flatMap((local, i) => (local ? [] : [i]))).toEqual([5, 11]);
-    expect(old).toMatchObject({ maxPositions: 512, qkNorm: true, attnSoftcap: 0, finalSoftcap: 0, rope: { theta: 1000000 }, localRope: { theta: 10000 } });
+    expect(old).toMatchObject({ maxPositions: 512, qkNorm: "head", attnSoftcap: 0, finalSoftcap: 0, rope: { theta: 1000000 }, localRope: { theta: 10000 } });
     const types = Array.from({ length: 12 }, (_, i) => (i === 0 ? "full_attention" : "sliding_attention"));
     expect(configFromHf({ ...base, layer_types: types }, "c").localLayers).toEqual(types.map((t) => t === "sliding_attention"));
     expect(() => configFromHf({ ...base, layer_types: ["chunked_attention"] }, "c")).toThrow(/"layer_types" has 1 entries for 12 layers/);

@@ -79,6 +79,7 @@ const models = {
   gemma3: () => writeTinyGemma(join(dir, "gemma3"), { seed: 10, gemma3: true }),
   gemma2: () => writeTinyGemma(join(dir, "gemma2"), { seed: 12, gemma2: true }),
   gptneo: () => writeTinyGptNeo(join(dir, "gptneo"), { seed: 13 }),
+  olmo2: () => writeTinyLlama(join(dir, "olmo2"), { seed: 14, olmo2: true }),
 };
 const cases: Array<[keyof typeof models, string, SpliceLossKind, number]> = [
   ["neox", "blocks.0.hook_resid_post", "ce", 0],
@@ -108,6 +109,10 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number]> = [
   // GPT-Neo: unscaled attention, local layers held to their window.
   ["gptneo", "blocks.0.hook_resid_post", "kl", 0],
   ["gptneo", "blocks.0.hook_attn_out", "ce", 0.1],
+  // OLMo 2: no norms before attention and MLP, norms after them, q/k norms over each projection.
+  ["olmo2", "blocks.0.hook_resid_pre", "ce", 0],
+  ["olmo2", "blocks.0.hook_attn_out", "kl", 0.1],
+  ["olmo2", "blocks.1.hook_resid_pre", "kl", 0],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
