@@ -334,6 +334,7 @@ export function registerTrain(program: Command): void {
     .option("--shape <rows,d>", "shape of a raw float32 file", intList)
     .option("--out <dir>", "run folder", "runs/sae")
     .option("--resume", "continue from the checkpoint in --out if there is one")
+    .option("--overwrite", "start afresh in an --out that holds another run (its files are removed first; without this, or --resume, such a folder is refused)")
     .option("--from <sae>", "fine-tune: start from this SAE (any format saekit reads, or hf:ORG/NAME[/path]) instead of a fresh one; its config, changed by the SAE options given here (--k, --l1, ...); a fresh optimizer")
     .option("--steps <n>", "optimizer steps", positiveInt, 2000)
     .option("--batch <n>", "tokens per step", positiveInt, 4096)
@@ -501,7 +502,7 @@ function trainOptionsOf(o: Record<string, any>): TrainOptions {
     clipGradNorm: o.clip, weightDecay: o.weightDecay, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
     deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, kDecaySteps: o.kDecaySteps, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
     saveBest: o.saveBest === true, saveSteps: [...(o.saveSteps ?? []), ...(o.nCheckpoints ? evenSaveSteps(o.steps, o.batch, o.nCheckpoints) : [])],
-    outDir: o.out, resume: o.resume === true,
+    outDir: o.out, resume: o.resume === true, overwrite: o.overwrite === true,
     onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
   };
 }

@@ -67,7 +67,8 @@ export function runSuperpositionDemo(o: DemoOptions): DemoRow[] {
     const r = trainSae(defaultConfig(run.sae), source, {
       steps: Math.max(10, Math.round(run.steps * (o.stepScale ?? 1))), batchSize: 1024, lr: run.lr,
       clipGradNorm: run.clip, seed, normalizeActivations: "expected_norm", deadAfterTokens: 200_000,
-      logEvery: 100, checkpointEvery: 0, outDir: out, progress: o.progress,
+      // The demo's own folders: a second demo replaces the first.
+      logEvery: 100, checkpointEvery: 0, outDir: out, overwrite: true, progress: o.progress,
       metadata: { dataset_path: "synthetic:superposition" },
     });
     const seconds = (performance.now() - t0) / 1000;

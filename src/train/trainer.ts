@@ -18,7 +18,7 @@
  * checkpoint holds all state (weights, optimizer state, counters, data position), so a run
  * killed at any point and resumed ends bit-identical to an uninterrupted one.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/atomic.js";
 import { MATMUL_PRECISIONS, type MatmulPrecision, kernels, matmulPrecision, withMatmulPrecision } from "../core/kernels.js";
@@ -27,10 +27,10 @@ import { type SaeConfig, type SaeConfigInput, defaultConfig } from "../sae/confi
 import { createSae } from "../sae/registry.js";
 import { type SaeMetadata, saveSae } from "../sae/saelens.js";
 import type { Sae, StepStats } from "../sae/sae.js";
-import { logFeatureSparsity, withInputScaleFolded } from "../sae/saelens-format.js";
+import { CFG_FILE, EXTRAS_FILE, SCALER_FILE, SPARSITY_FILE, WEIGHTS_FILE, logFeatureSparsity, withInputScaleFolded } from "../sae/saelens-format.js";
 import { ProgressBar } from "../util/progress.js";
 import { ADAM_DEFAULTS } from "./adam.js";
-import { type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { CHECKPOINT_FILE, type Checkpoint, hasCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { type BDecInit, defaultDecoderInitNorm, initSampleRows, initializeFromSample, startFromSae } from "./init.js";
 import { OPTIMIZERS, type Optimizer, type OptimizerKind, createOptimizer, defaultLrFor, defaultScheduleFor, defaultWeightDecayFor, withFinalWeights } from "./optimizer.js";
 import { resampleDeadLatents } from "./resample.js";
@@ -128,6 +128,12 @@ export interface TrainOptions {
   outDir?: string;
   /** Continue from outDir's checkpoint when there is one. */
   resume?: boolean;
+  /**
+   * Start afresh in an outDir that holds another run (its checkpoint, metrics, saved SAE,
+   * best/ and checkpoints/ are removed first). Without it (or resume) such a folder is
+   * refused: a new run never silently replaces a trained SAE.
+   */
+  overwrite?: boolean;
   /** Recorded in cfg.json (model_name, hook_name, context_size, ...). */
   metadata?: SaeMetadata;
   /** Draw a progress bar on a TTY (default true). */
@@ -185,7 +191,7 @@ export interface TrainResult {
 }
 
 /** Options resolved to concrete values (saved in checkpoints). */
-type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "onNotice" | "stopAfter" | "progress" | "resume" | "evaluate" | "initialSae" | "downstream">> & {
+type Resolved = Required<Omit<TrainOptions, "outDir" | "metadata" | "onLog" | "onNotice" | "stopAfter" | "progress" | "resume" | "overwrite" | "evaluate" | "initialSae" | "downstream">> & {
   outDir?: string;
   /** End-to-end training's loss settings (Downstream.settings), null for the reconstruction loss. */
   endToEnd: Record<string, unknown> | null;
@@ -485,6 +491,16 @@ class TrainingRun {
       }
       this.resumed = resumed;
       this.startStep = resumed.meta.step;
+    } else if (outDir && !options.overwrite) {
+      // A fresh run here would replace what another left, so it is refused; but what a run
+      // killed before its first checkpoint left (metrics, snapshots, best/ written just before
+      // it) is only its own start again, which resuming it redoes.
+      const held = runFiles(outDir);
+      const refused = options.resume ? held.filter((f) => f !== METRICS_FILE && f !== SNAPSHOTS_DIR && f !== BEST_DIR) : held;
+      if (refused.length > 0) {
+        throw new Error(`${outDir}: holds ${refused.includes(WEIGHTS_FILE) ? "a trained SAE" : "a run"} already (${held.join(", ")}); ` +
+          `${hasCheckpoint(outDir) ? "resume it (--resume), " : ""}replace it (--overwrite) or train into another folder`);
+      }
     }
     const B = this.o.batchSize;
     this.x = new Float32Array(B * cfg.d_in);
@@ -536,6 +552,8 @@ class TrainingRun {
     }
     const outDir = this.o.outDir;
     if (outDir) {
+      // A fresh run in a folder that held another (overwrite) starts with none of its files.
+      if (!r) for (const name of runFiles(outDir)) rmSync(join(outDir, name), { recursive: true, force: true });
       mkdirSync(outDir, { recursive: true });
       trimMetrics(outDir, this.startStep, !r);
     }
@@ -681,6 +699,12 @@ class TrainingRun {
       tokensSinceFired: this.tokensSinceFired, logFeatureSparsity: sparsity,
     };
   }
+}
+
+/** What a run writes in its folder (beside its lock): what a fresh run there would replace. */
+function runFiles(dir: string): string[] {
+  const names = [METRICS_FILE, CHECKPOINT_FILE, CFG_FILE, WEIGHTS_FILE, EXTRAS_FILE, SPARSITY_FILE, SCALER_FILE, BEST_DIR, SNAPSHOTS_DIR];
+  return names.filter((name) => existsSync(join(dir, name)));
 }
 
 /** Where saveBest keeps the best SAE, inside the run folder. */

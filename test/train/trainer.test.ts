@@ -258,6 +258,31 @@ describe("runs are reproducible and resumable", () => {
     expect(() => trainSae(cfg, source(), { ...opts, saveSteps: [0] })).toThrow(/saveSteps: 0 is not a step/);
   });
 
+  it("a fresh run refuses a folder holding another run, loses nothing there, and replaces it only with overwrite", () => {
+    const cfg = defaultConfig({ architecture: "topk", d_in: 32, d_sae: 128, k: 4 });
+    const source = () => new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 });
+    const out = join(dir, "guarded");
+    trainSae(cfg, source(), { ...opts, outDir: out, saveSteps: [30] });
+    const weights = readFileSync(join(out, "sae_weights.safetensors"));
+    const metrics = readFileSync(join(out, METRICS_FILE), "utf8");
+    expect(() => trainSae(cfg, source(), { ...opts, seed: 6, outDir: out }))
+      .toThrow(/holds a trained SAE already \(metrics\.jsonl, checkpoint\.safetensors, cfg\.json, sae_weights\.safetensors, sparsity\.safetensors, checkpoints\); resume it \(--resume\), replace it \(--overwrite\)/);
+    expect(readFileSync(join(out, "sae_weights.safetensors")).equals(weights)).toBe(true);
+    expect(readFileSync(join(out, METRICS_FILE), "utf8")).toBe(metrics);
+    // Replaced: the other run's files go, snapshots included, and the new run's come.
+    trainSae(cfg, source(), { ...opts, seed: 6, outDir: out, overwrite: true });
+    expect(readFileSync(join(out, "sae_weights.safetensors")).equals(weights)).toBe(false);
+    expect(existsSync(join(out, SNAPSHOTS_DIR))).toBe(false);
+    // A run killed before its first checkpoint left only metrics: refused afresh, started over by resuming.
+    const early = join(dir, "guarded-early");
+    trainSae(cfg, source(), { ...opts, outDir: early, stopAfter: 10 });
+    expect(existsSync(checkpointPath(early))).toBe(false);
+    expect(() => trainSae(cfg, source(), { ...opts, outDir: early })).toThrow(/holds a run already \(metrics\.jsonl\); replace it \(--overwrite\)/);
+    trainSae(cfg, source(), { ...opts, outDir: early, resume: true });
+    // ... to the run trained in one go: the first one here, before it was replaced.
+    expect(readFileSync(join(early, "sae_weights.safetensors")).equals(weights)).toBe(true);
+  });
+
   it("a run at matmul precision medium records it, resumes at it whatever precision is in effect, and differs from a float32 run", () => {
     const cfg = defaultConfig({ architecture: "topk", d_in: 32, d_sae: 128, k: 4, aux_k: 16 });
     const source = () => new SuperpositionSource({ d: 32, nFeatures: 64, seed: 2 });
