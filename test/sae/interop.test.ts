@@ -93,6 +93,15 @@ describe("dictionary_learning ae.pt", () => {
     expect(raw).toMatchObject({ architecture: "jumprelu", apply_b_dec_to_input: false });
     const code = sae.encode(x, rows);
     expect(maxAbsDiff(sae.decode(code), Float32Array.from(expected.jumprelu.x_hat.flat()))).toBeLessThan(1e-5);
+    // Converting into a folder that holds an SAE is refused, leaving it as it was, unless --overwrite.
+    const before = readFileSync(join(out, "sae_weights.safetensors"));
+    const again = spawnSync(process.execPath, [bin, "convert", "--sae", join(fixtures, "topk"), "--out", out], { encoding: "utf8" });
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/converted-jumprelu: holds an SAE already; choose another --out, or --overwrite to replace it/);
+    expect(readFileSync(join(out, "sae_weights.safetensors")).equals(before)).toBe(true);
+    const replaced = spawnSync(process.execPath, [bin, "convert", "--sae", join(fixtures, "topk"), "--out", out, "--overwrite"], { encoding: "utf8" });
+    expect(replaced.status, replaced.stderr).toBe(0);
+    expect(loadSae(out).raw).toMatchObject({ architecture: "topk" });
   });
 });
 
