@@ -62,7 +62,8 @@ export function registerLm(program: Command): void {
     .command("pretokenize")
     .description("tokenize a text dataset into contexts once and write them as a pretokenized dataset (an input_ids column, one context per row, the layout of SAELens' pretokenize runner): .parquet or .jsonl, which every --dataset option reads back")
     .requiredOption("--tokens <n>", "tokens to write (whole contexts)", positiveInt)
-    .requiredOption("--out <file>", "output .parquet or .jsonl");
+    .requiredOption("--out <file>", "output .parquet or .jsonl")
+    .option("--overwrite", "write over a file already at --out (without it, such a file is refused)");
   addModelOptions(pretokenizeCmd);
   addDatasetOptions(pretokenizeCmd);
   pretokenizeCmd.action(async (o) => {
@@ -70,7 +71,7 @@ export function registerLm(program: Command): void {
     const loaded = await openModel(o, ["hook_embed"]);
     const src = openContexts(loaded, o.dataset, contextOptions(o));
     const info = { model: o.model, tokenizer: o.tokenizer ?? o.model, dataset: o.dataset, context_size: o.ctx, prepend_bos: o.bos !== false, bos_token_id: loaded.bosId };
-    const { rows } = await pretokenize(src.contexts, o.out, { ctx: o.ctx, tokens: o.tokens, info });
+    const { rows } = await pretokenize(src.contexts, o.out, { ctx: o.ctx, tokens: o.tokens, info, overwrite: o.overwrite === true });
     printJson({ out: o.out, rows, ctx: o.ctx, tokens: rows * o.ctx });
   });
 

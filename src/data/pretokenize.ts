@@ -6,6 +6,7 @@
  * Face datasets are stored as; int32 lists, row groups of 1000) or `.jsonl`, written
  * atomically.
  */
+import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../core/atomic.js";
 
 export interface PretokenizeOptions {
@@ -15,6 +16,8 @@ export interface PretokenizeOptions {
   tokens: number;
   /** Recorded in the parquet file's key-value metadata (tokenizer, dataset, BOS, ...). */
   info?: Record<string, unknown>;
+  /** Write over a file already at `out` (refused otherwise: it may be a dataset, this one's input even). */
+  overwrite?: boolean;
 }
 
 export const TOKENS_COLUMN = "input_ids";
@@ -23,6 +26,7 @@ export const TOKENS_COLUMN = "input_ids";
 export async function pretokenize(contexts: AsyncIterable<Int32Array>, out: string, o: PretokenizeOptions): Promise<{ rows: number }> {
   const parquet = out.endsWith(".parquet");
   if (!parquet && !out.endsWith(".jsonl")) throw new Error(`${out}: a pretokenized dataset is written as .parquet or .jsonl`);
+  if (!o.overwrite && existsSync(out)) throw new Error(`${out}: exists already; choose another output, or overwrite it (--overwrite)`);
   const wanted = Math.ceil(o.tokens / o.ctx);
   const rows: Int32Array[] = [];
   for await (const c of contexts) {

@@ -127,7 +127,7 @@ describe("harvest and the activation store", async () => {
 
   it("harvests a pretokenized dataset: each row one context, cut to ctx, as SAELens reads them", async () => {
     const rows = Array.from({ length: 9 }, (_, r) => Array.from({ length: ctx + 4 }, (_, t) => (r * 31 + t * 7) % 300));
-    const path = join(dir, "pretokenized.jsonl");
+    const path = join(dir, "pretokenized-by-hand.jsonl");
     writeFileSync(path, rows.map((tokens) => JSON.stringify({ tokens })).join("\n"));
     const src = openContexts(loaded, path, { ctx, prependBos: true });
     const out = join(dir, "pretokenized-store");
@@ -152,6 +152,12 @@ describe("harvest and the activation store", async () => {
       sameFolders(fromText, out);
     }
     await expect(pretokenize(contexts().contexts, join(dir, "x.csv"), { ctx, tokens: ctx })).rejects.toThrow(/written as .parquet or .jsonl/);
+    // A file already there (a dataset, the input itself) is kept unless overwrite says otherwise.
+    const jsonl = join(dir, "pretokenized.jsonl");
+    const before = readFileSync(jsonl);
+    await expect(pretokenize(contexts().contexts, jsonl, { ctx, tokens: 3 * ctx })).rejects.toThrow(/pretokenized\.jsonl: exists already; choose another output, or overwrite it/);
+    expect(readFileSync(jsonl).equals(before)).toBe(true);
+    expect(await pretokenize(contexts().contexts, jsonl, { ctx, tokens: 3 * ctx, overwrite: true })).toEqual({ rows: 3 });
   });
 
   it("refuses a non-finite activation, or one float16 cannot hold, before it reaches a shard; a rerun loses nothing", async () => {
