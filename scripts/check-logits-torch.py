@@ -3,13 +3,13 @@
 
 For GPT-NeoX (parallel and sequential residual, partial rotary), GPT-2, GPT-Neo, Llama
 (rotate-half rotary, grouped-query attention, tied and untied classifier), Qwen2 (Llama's
-block with q/k/v biases), OLMo 2 (norms after attention and MLP only, q/k norms over the
-whole projections), Gemma 2 (soft-capped attention and logits, norms after attention
+block with q/k/v biases), OLMo (LayerNorms without weights, q/k/v clamped), OLMo 2 (norms
+after attention and MLP only, q/k norms over the whole projections), Gemma 2 (soft-capped attention and logits, norms after attention
 and MLP, (1 + w) RMSNorm) and Gemma 3 (q/k norms, a rotary base per layer kind) it writes
 a small checkpoint with random weights as `save_pretrained` lays it out (config.json +
 model.safetensors), runs `saekit logits` on a token sequence, and compares with the forward
 written here in float64 after modeling_gpt_neox.py, modeling_gpt2.py, modeling_gpt_neo.py,
-modeling_llama.py, modeling_olmo2.py, modeling_gemma2.py and modeling_gemma3.py (eager attention). The issues
+modeling_llama.py, modeling_olmo.py, modeling_olmo2.py, modeling_gemma2.py and modeling_gemma3.py (eager attention). The issues
 ask for 1e-4 relative agreement; the largest difference over the logits, relative to their
 largest magnitude, is printed per model, and the same for the residual stream at the hooks
 SAEs read (blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post, through the
@@ -343,6 +343,51 @@ def llama(gen, tied, model_type="llama"):
     return config, W, forward
 
 
+# ---------------------------------------------------------------- OLMo
+def olmo(gen):
+    """The first OLMo: Llama's weights without any norm weights (OlmoLayerNorm: F.layer_norm
+    with no weight or bias, eps 1e-5), q, k and v clamped to +-clip_qkv."""
+    V, D, H, L, Dff, theta, clip = 87, 64, 4, 2, 112, 10000.0, 1.0
+    dh = D // H
+    W = {"model.embed_tokens.weight": randn(gen, V, D, scale=1.0)}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        W[p + "self_attn.q_proj.weight"] = randn(gen, D, D)
+        W[p + "self_attn.k_proj.weight"] = randn(gen, D, D)
+        W[p + "self_attn.v_proj.weight"] = randn(gen, D, D)
+        W[p + "self_attn.o_proj.weight"] = randn(gen, D, D)
+        W[p + "mlp.gate_proj.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.up_proj.weight"] = randn(gen, Dff, D)
+        W[p + "mlp.down_proj.weight"] = randn(gen, D, Dff)
+    config = {
+        "model_type": "olmo", "architectures": ["OlmoForCausalLM"], "vocab_size": V, "hidden_size": D,
+        "intermediate_size": Dff, "num_attention_heads": H, "num_key_value_heads": H, "num_hidden_layers": L,
+        "rope_theta": theta, "max_position_embeddings": 64, "hidden_act": "silu", "tie_word_embeddings": True,
+        "attention_bias": False, "clip_qkv": clip,
+    }
+
+    def norm(x):
+        return F.layer_norm(x, (D,), None, None, eps=1e-5)
+
+    def forward(tokens):
+        T = len(tokens)
+        x = W["model.embed_tokens.weight"][tokens]
+        stream = [x]
+        for i in range(L):
+            p = f"model.layers.{i}."
+            h = norm(x)
+            q, k, v = (F.linear(h, W[p + f"self_attn.{proj}.weight"]).clamp(-clip, clip).view(T, H, dh).transpose(0, 1)
+                       for proj in ("q_proj", "k_proj", "v_proj"))
+            q, k = rope(q, theta), rope(k, theta)
+            x = x + F.linear(causal_attention(q, k, v), W[p + "self_attn.o_proj.weight"])
+            h = norm(x)
+            x = x + F.linear(F.silu(F.linear(h, W[p + "mlp.gate_proj.weight"])) * F.linear(h, W[p + "mlp.up_proj.weight"]), W[p + "mlp.down_proj.weight"])
+            stream.append(x)
+        return norm(x) @ W["model.embed_tokens.weight"].T, stream
+
+    return config, W, forward
+
+
 # ---------------------------------------------------------------- OLMo 2
 def olmo2(gen):
     """OLMo 2: Llama's weights without input_layernorm; RMSNorms over the whole q and k
@@ -476,6 +521,7 @@ def main():
         "llama (untied, grouped-query)": llama(gen, False),
         "llama (tied)": llama(gen, True),
         "qwen2 (q/k/v biases)": llama(gen, True, "qwen2"),
+        "olmo (weightless LayerNorms, clip_qkv)": olmo(gen),
         "olmo2 (norms after attention and MLP, q/k norms over the projections)": olmo2(gen),
         "gemma2 (soft caps, post norms, head_dim of its own)": gemma(gen, 2),
         "gemma3 (q/k norms, local and global rotary bases)": gemma(gen, 3),

@@ -70,6 +70,8 @@ export interface LmConfig {
    * together, and all the key heads, with weights as wide as each projection.
    */
   qkNorm?: "head" | "projection";
+  /** OLMo: queries, keys and values are clamped to [-clipQkv, clipQkv] after their projection. */
+  clipQkv?: number;
   /**
    * Gemma 3: the rotary of the sliding-window ("local") layers, whose base differs from the
    * global layers' `rope`; localLayers[i] says which layers those are.
@@ -187,6 +189,29 @@ export function configFromHf(json: Json, path: string): LmConfig {
       parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", true), attentionBias: false, mlpBias: true,
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
     };
+  } else if (type === "olmo") {
+    // OLMo (the first, OLMo-1B-hf and -7B-hf): Llama's block with LayerNorms that have no
+    // weights or biases (eps 1e-5 whatever the config says, as OlmoLayerNorm), q/k/v
+    // optionally clamped (clip_qkv), no biases unless attention_bias.
+    const d = int(json, path, ["hidden_size"]);
+    const heads = int(json, path, ["num_attention_heads"]);
+    const dHead = int(json, path, ["head_dim"], d / heads);
+    if (hfActivation(json, path, "hidden_act", "silu") !== "silu") throw new Error(`${path}: hidden_act must be silu for olmo`);
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
+    const clip = json.clip_qkv === undefined || json.clip_qkv === null ? 0 : num(json, path, ["clip_qkv"]);
+    if (!(clip >= 0)) throw new Error(`${path}: "clip_qkv" must be a positive number or null, got ${JSON.stringify(json.clip_qkv)}`);
+    cfg = {
+      architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
+      nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
+      nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
+      dMlp: int(json, path, ["intermediate_size"]), maxPositions: int(json, path, ["max_position_embeddings"], 2048),
+      norm: "layernorm", normEps: 1e-5, mlp: "swiglu", activation: "silu",
+      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
+      attentionBias: flag(json, path, "attention_bias", false), mlpBias: false,
+      bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
+      ...(clip > 0 ? { clipQkv: clip } : {}),
+    };
   } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
@@ -251,7 +276,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo2, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, gemma, gemma2, gemma3_text, gemma3)`);
   }
   validateLmConfig(cfg, path);
   return cfg;

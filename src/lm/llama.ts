@@ -6,7 +6,8 @@
  * rest). Hugging Face stores q and k rows
  * permuted for its rotate-half rotary convention, which the config's rotaryStyle matches.
  *
- * OLMo 2 shares it too, with no norm before attention or MLP: post_attention_layernorm and
+ * OLMo (the first) shares it with LayerNorms that have no weights, so none are read. OLMo 2
+ * shares it too, with no norm before attention or MLP: post_attention_layernorm and
  * post_feedforward_layernorm norm their outputs (ln1Post, ln2Post), and q_norm / k_norm
  * span the whole query and key projections.
  *
@@ -26,7 +27,10 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
   const gm = (name: string, shape: number[]) => r.getMatrix(name, shape, dtype);
   const optional = (name: string, shape: number[]) => (r.has(name) ? g(name, shape) : null);
   const gemma = c.architecture === "gemma";
+  // OLMo's LayerNorms have no weights: the checkpoint holds none, and a weight of ones is the same norm.
+  const unweighted = c.norm === "layernorm";
   const norm = (name: string) => {
+    if (unweighted) return { w: new Float32Array(d).fill(1), b: null };
     const w = g(name, [d]);
     return { w: gemma ? w.map((v) => v + 1) : w, b: null };
   };

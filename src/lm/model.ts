@@ -508,6 +508,7 @@ export class LanguageModel {
       const qkv = this.ws.float("qkv", N * qkvWidth);
       this.matmul(h, N, w.wqkv, qkvWidth, d, qkv);
       if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
+      if (c.clipQkv) clampInPlace(qkv, N * qkvWidth, c.clipQkv);
       if (c.qkNorm) {
         this.headNorm(qkv, N, qkvWidth, 0, H, w.qNorm!);
         this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
@@ -728,6 +729,15 @@ export function nextTokenTargets(tokens: Int32Array, N: number, seq: number): In
   const targets = new Int32Array(N);
   for (let r = 0; r < N; r++) targets[r] = r % seq === seq - 1 ? -1 : tokens[r + 1]!;
   return targets;
+}
+
+/** x[i] = min(max(x[i], -limit), limit) for the first n values (OLMo's clip_qkv). */
+export function clampInPlace(x: Float32Array, n: number, limit: number): void {
+  for (let i = 0; i < n; i++) {
+    const v = x[i]!;
+    if (v > limit) x[i] = limit;
+    else if (v < -limit) x[i] = -limit;
+  }
 }
 
 function addInPlace(a: Float32Array, b: Float32Array): void {

@@ -31,7 +31,8 @@
  * the activation swapped in by the forward's hook, and the backward stops halfway through
  * it, at mid = pre + attn_out, whose gradient is the activation's.
  *
- * Norms after attention and MLP (Gemma 2, 3, OLMo 2) are undone on each output, recomputed
+ * OLMo's clamp on q, k and v passes gradient only where it did not bite. Norms after
+ * attention and MLP (Gemma 2, 3, OLMo 2) are undone on each output, recomputed
  * before its norm; q/k norms (per head: Gemma 3, Qwen 3; per projection: OLMo 2) between the
  * projection and the rotary; and
  * Gemma 2's soft caps, cap * tanh(s / cap), on the attention logits (in the kernel) and the
@@ -39,7 +40,7 @@
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
-import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix, gatherHeads, nextTokenTargets, scatterHeads } from "./model.js";
+import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix, clampInPlace, gatherHeads, nextTokenTargets, scatterHeads } from "./model.js";
 
 export type SpliceLossKind = "ce" | "kl";
 
@@ -343,6 +344,9 @@ export class SpliceBackward {
     const W = (H + 2 * Hkv) * dh;
     const qkv = new Float32Array(N * W);
     matmulNT(k, h, N, w.wqkv, W, d, qkv, w.bqkv);
+    // OLMo's clamp passes no gradient where it bit: those entries are marked for the end.
+    const clipped = c.clipQkv ? Uint8Array.from(qkv, (v) => (Math.abs(v) > c.clipQkv! ? 1 : 0)) : null;
+    if (c.clipQkv) clampInPlace(qkv, N * W, c.clipQkv);
     // The q/k norms act between the projection and the rotary: kept un-normed for their backward.
     const rawQk = c.qkNorm ? qkv.slice() : null;
     if (c.qkNorm) {
@@ -377,6 +381,7 @@ export class SpliceBackward {
       this.headNormBackward(rawQk, dqkv, N, W, 0, H, w.qNorm!);
       this.headNormBackward(rawQk, dqkv, N, W, H * dh, Hkv, w.kNorm!);
     }
+    if (clipped) for (let i = 0; i < N * W; i++) if (clipped[i]) dqkv[i] = 0;
     const dh1 = new Float32Array(N * d);
     matmulNN(k, dqkv, N, w.wqkv, d, W, dh1);
     return dh1;

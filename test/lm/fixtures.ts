@@ -32,6 +32,8 @@ export interface TinyOptions {
   qkNorm?: boolean;
   /** Llama: OLMo 2's block (model_type olmo2): norms on the attention and MLP outputs only, q/k norms over each projection. */
   olmo2?: boolean;
+  /** Llama: the first OLMo's block (model_type olmo): LayerNorms without weights, q/k/v clamped to +-clipQkv when given. */
+  olmo?: { clipQkv?: number };
   /** Keys merged over the written config.json (undefined removes a key). */
   config?: Record<string, unknown>;
 }
@@ -209,9 +211,11 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: "silu", tie_word_embeddings: o.tied ?? false,
     bos_token_id: 1, eos_token_id: 2, ...(o.headDim ? { head_dim: o.headDim } : {}),
     ...(o.qkNorm ? { model_type: "qwen3", architectures: ["Qwen3ForCausalLM"], attention_bias: false, use_sliding_window: false } : {}),
-    ...(o.olmo2 ? { model_type: "olmo2", architectures: ["Olmo2ForCausalLM"], attention_bias: false, pad_token_id: 0 } : {}), ...o.config,
+    ...(o.olmo2 ? { model_type: "olmo2", architectures: ["Olmo2ForCausalLM"], attention_bias: false, pad_token_id: 0 } : {}),
+    ...(o.olmo ? { model_type: "olmo", architectures: ["OlmoForCausalLM"], attention_bias: false, clip_qkv: o.olmo.clipQkv ?? null, rms_norm_eps: undefined } : {}),
+    ...o.config,
   }));
-  const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
+  const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], ...(o.olmo ? {} : { "model.norm.weight": [d] }) };
   if (!o.tied) spec["lm_head.weight"] = [V, d];
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
@@ -227,6 +231,10 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       });
     }
     if (o.qkNorm) Object.assign(spec, { [`${p}self_attn.q_norm.weight`]: [dh], [`${p}self_attn.k_norm.weight`]: [dh] });
+    if (o.olmo) {
+      delete spec[`${p}input_layernorm.weight`];
+      delete spec[`${p}post_attention_layernorm.weight`];
+    }
     if (o.olmo2) {
       delete spec[`${p}input_layernorm.weight`];
       Object.assign(spec, {

@@ -1,6 +1,6 @@
 /**
  * An independent float64 re-implementation of Hugging Face's modeling code (GPTNeoXForCausalLM,
- * GPT2LMHeadModel, GPTNeoForCausalLM, LlamaForCausalLM, Olmo2ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
+ * GPT2LMHeadModel, GPTNeoForCausalLM, LlamaForCausalLM, OlmoForCausalLM, Olmo2ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
  * reading a checkpoint's raw tensors in their own layout,
  * one position at a time. It shares nothing with src/lm except the safetensors reader, so
  * saekit's canonical-layout conversion, batching and kernels are all under test against it.
@@ -272,6 +272,41 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
     return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size));
+  }
+  if (cfg.model_type === "olmo") {
+    // modeling_olmo.py: Llama's block with OlmoLayerNorm (no weight or bias, eps 1e-5) and,
+    // with clip_qkv, q, k and v clamped to +-clip_qkv after their projections.
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads ?? H;
+    const dh = d / H;
+    const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000);
+    const ones = new Float64Array(d).fill(1), zeros = new Float64Array(d);
+    const norm = (x: Vec) => layerNorm(x, ones, zeros, 1e-5);
+    const clip = (x: Vec) => (cfg.clip_qkv ? x.map((v) => Math.min(cfg.clip_qkv, Math.max(-cfg.clip_qkv, v))) : x);
+    const E = w.get("model.embed_tokens.weight");
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+      const proj = xs.map((x, t) => {
+        const a = norm(x);
+        const q = clip(linear(g("self_attn.q_proj.weight"), null, a, H * dh));
+        const k = clip(linear(g("self_attn.k_proj.weight"), null, a, Hkv * dh));
+        const v = clip(linear(g("self_attn.v_proj.weight"), null, a, Hkv * dh));
+        return {
+          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
+          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
+          v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
+        };
+      });
+      xs = xs.map((x, t) => {
+        const mid = add(x, linear(g("self_attn.o_proj.weight"), null, groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh)), d));
+        const a = norm(mid);
+        const gate = linear(g("mlp.gate_proj.weight"), null, a, cfg.intermediate_size).map(silu);
+        const up = linear(g("mlp.up_proj.weight"), null, a, cfg.intermediate_size);
+        return add(mid, linear(g("mlp.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d));
+      });
+    }
+    const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
+    return xs.map((x) => linear(U, null, norm(x), cfg.vocab_size));
   }
   if (cfg.model_type === "olmo2") {
     // modeling_olmo2.py: no norm before attention or MLP; q_norm and k_norm RMS-norm the whole

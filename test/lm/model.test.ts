@@ -60,6 +60,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
     config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false, sliding_window: 4 } })],
   ["qwen3 (per-head q/k RMSNorms, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 18, headDim: 12, qkNorm: true, tied: true })],
+  ["olmo (LayerNorms without weights, tied)", (d) => writeTinyLlama(d, { seed: 22, olmo: {}, tied: true })],
+  ["olmo (q/k/v clamped by clip_qkv)", (d) => writeTinyLlama(d, { seed: 23, olmo: { clipQkv: 0.8 } })],
   ["olmo2 (norms after attention and MLP only, q/k norms over the projections, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 19, headDim: 12, olmo2: true })],
   ["gemma (GeGLU, (1 + w) norms, scaled embeddings, head_dim != d / heads)", (d) => writeTinyGemma(d, { headDim: 12 })],
   ["gemma2 (post norms, soft caps, query_pre_attn_scalar)", (d) => writeTinyGemma(d, { gemma2: true, seed: 6 })],
