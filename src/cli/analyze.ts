@@ -1,5 +1,5 @@
 /** `saekit analyze`: the vSAE paper's latent analyses of one or more SAEs, as JSON, SVG and HTML. */
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { type Command, Option } from "commander";
 import { analyzeLatents, DEFAULT_TSNE_POINTS, type LatentAnalysis } from "../analysis/latents.js";
 import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
@@ -7,7 +7,7 @@ import { setThreads } from "../core/kernels.js";
 import { checkAngle } from "../core/quadtree.js";
 import { openActivationSource } from "../data/open.js";
 import { checkFinite, peekRows } from "../data/source.js";
-import { fetchSae } from "../sae/open.js";
+import { fetchSae, saesIn } from "../sae/open.js";
 import { ProgressBar } from "../util/progress.js";
 import { SAE_HELP } from "./lm-options.js";
 import { dataExclusions } from "./exclusions.js";
@@ -17,7 +17,7 @@ export function registerAnalyze(program: Command): void {
   program
     .command("analyze")
     .description("max-activation histograms, living-feature fraction, decoder similarity (each latent's nearest other direction) and a t-SNE + k-means map of the latents (the vSAE paper's analyses), written as analysis.json, SVG and PNG figures and report.html")
-    .requiredOption("--sae <path>", `${SAE_HELP}; repeat to compare several`, (v: string, prev: string[] = []) => [...prev, v])
+    .requiredOption("--sae <path>", `${SAE_HELP}; or a folder of SAE folders (a run's checkpoints/, a sweep), each analyzed; repeat to compare several`, (v: string, prev: string[] = []) => [...prev, v])
     .requiredOption("--data <source>", "activations: a store folder, a SAELens activation cache (folder, .arrow or .parquet files, or hf:ORG/NAME), an activation file or synthetic:...")
     .requiredOption("--out <dir>", "report folder")
     .option("--tokens <n>", "activation rows to encode", positiveInt, 20000)
@@ -42,7 +42,12 @@ export function registerAnalyze(program: Command): void {
       checkFinite(x, o.data);
       const names = new Set<string>();
       const results: NamedAnalysis[] = [];
-      for (const path of o.sae as string[]) {
+      // A folder of SAE folders stands for each SAE in it, in natural order.
+      const paths = (o.sae as string[]).flatMap((p) => {
+        const inside = p.startsWith("hf:") ? [] : saesIn(p);
+        return inside.length > 0 ? inside.map((name) => join(p, name)) : [p];
+      });
+      for (const path of paths) {
         const { sae } = await fetchSae(path, { cacheDir: o.cacheDir });
         if (sae.cfg.d_in !== source.d) throw new Error(`${path}: the SAE reads ${sae.cfg.d_in}-dim activations, ${o.data} has ${source.d}`);
         const base = basename(path.replace(/[\\/]+$/, "")).replace(/[^\w.-]+/g, "_") || "sae";

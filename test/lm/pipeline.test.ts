@@ -157,7 +157,7 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(readFileSync(join(store, "manifest.json"), "utf8")).toBe(before);
     const runDir = join(dir, "run");
     const trained = run("train", "--data", store, "--arch", "topk", "--k", "4", "--d-sae", "64", "--steps", "30",
-      "--batch", "64", "--log-every", "10", "--out", runDir);
+      "--batch", "64", "--log-every", "10", "--save-steps", "10,20", "--out", runDir);
     const t = JSON.parse(trained.stdout);
     expect(t.steps).toBe(30);
     // 30 x 64 rows from a store of 1,600: the run says it goes over the data more than once.
@@ -177,6 +177,9 @@ describe("saekit harvest / train / eval / logits / generate", () => {
     expect(a.files).toContain("report.html");
     // Barnes-Hut t-SNE places every living latent; the angle is refused before any work where it could be wrong.
     expect(JSON.parse(readFileSync(join(report, "analysis.json"), "utf8"))[0].tsne.latent).toHaveLength(a.saes[0].living);
+    // The run's snapshots (--save-steps), a folder of SAEs: each analyzed, named by its tokens.
+    const snapshots = JSON.parse(saekit("analyze", "--sae", join(runDir, "checkpoints"), "--data", store, "--tokens", "400", "--iterations", "50", "--out", join(dir, "snapshot-report")));
+    expect(snapshots.saes.map((r: { name: string }) => r.name)).toEqual(["640", "1280"]);
     expect(() => saekit("analyze", "--sae", runDir, "--data", store, "--angle", "0.9", "--out", join(dir, "no-report")))
       .toThrow(/Barnes-Hut angle 0.9 must be in \[0, 0.7\]/);
     expect(existsSync(join(dir, "no-report"))).toBe(false);
