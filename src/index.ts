@@ -46,7 +46,7 @@ export { activeDims } from "./sae/vaease.js";
 export { prefixCode } from "./sae/matryoshka.js";
 export { annealSchedule, type AnnealSchedule } from "./sae/p-annealing.js";
 
-export { trainSae, trainSaes, trainSaesUntil, TrainingInterrupted, evenSaveSteps, BEST_DIR, SNAPSHOTS_DIR, type RunSpec, type RowPart } from "./train/trainer.js";
+export { trainSae, trainSaes, trainSaesUntil, TrainingInterrupted, evenSaveSteps, logSaveSteps, BEST_DIR, SNAPSHOTS_DIR, type RunSpec, type RowPart } from "./train/trainer.js";
 export { TrainingCore, endToEndLossAndGrad, type Downstream } from "./train/core.js";
 export { createOptimizer, OPTIMIZERS, type Optimizer, type OptimizerKind, type OptimizerState } from "./train/optimizer.js";
 export { Adam, ADAM_DEFAULTS, type AdamOptions } from "./train/adam.js";

@@ -22,7 +22,7 @@ import { ARCHITECTURES, type Architecture, type SaeConfig, type SaeConfigInput, 
 import { scoreSynthetic } from "../synthetic/score.js";
 import { OPTIMIZERS } from "../train/optimizer.js";
 import { LR_SCHEDULES } from "../train/schedule.js";
-import { type RunSpec, type TrainOptions, type TrainResult, TrainingInterrupted, evenSaveSteps, trainSaesUntil } from "../train/trainer.js";
+import { type RunSpec, type TrainOptions, type TrainResult, TrainingInterrupted, evenSaveSteps, logSaveSteps, trainSaesUntil } from "../train/trainer.js";
 import type { LoadedModel } from "../lm/load.js";
 import { addDatasetOptions, addModelOptions, contextOptions, openModel } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, numberList, positiveInt, printJson, tokenExclusions, useMatmulPrecision } from "./options.js";
@@ -358,6 +358,7 @@ export function registerTrain(program: Command): void {
     .option("--checkpoint-every <n>", "steps per checkpoint (0: only at the end)", nonNegativeInt, 1000)
     .option("--save-best", "also save the SAE to --out/best at each checkpoint whose step's training loss is the lowest so far (sparsify's save_best)")
     .option("--n-checkpoints <n>", "also save the SAE (SAELens format) to --out/checkpoints/<tokens trained> at every multiple of 1/n of the run's tokens before its end, as SAELens' n_checkpoints (n - 1 times when n divides the tokens)", positiveInt)
+    .addOption(new Option("--checkpoint-spacing <how>", "--n-checkpoints: linear (SAELens) or log, n - 1 steps evenly spaced in log(step), ceil(steps^(i/n)), most of them early where an SAE changes fastest (lm-saes' log mode)").choices(["linear", "log"]).default("linear"))
     .option("--save-steps <list>", "also save the SAE to --out/checkpoints/<tokens trained> after each of these steps (dictionary_learning's save_steps), e.g. 100,1000,5000", intList)
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .addOption(matmulPrecisionOption())
@@ -501,7 +502,7 @@ function trainOptionsOf(o: Record<string, any>): TrainOptions {
     lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
     clipGradNorm: o.clip, weightDecay: o.weightDecay, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
     deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, kDecaySteps: o.kDecaySteps, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
-    saveBest: o.saveBest === true, saveSteps: [...(o.saveSteps ?? []), ...(o.nCheckpoints ? evenSaveSteps(o.steps, o.batch, o.nCheckpoints) : [])],
+    saveBest: o.saveBest === true, saveSteps: [...(o.saveSteps ?? []), ...(o.nCheckpoints ? (o.checkpointSpacing === "log" ? logSaveSteps(o.steps, o.nCheckpoints) : evenSaveSteps(o.steps, o.batch, o.nCheckpoints)) : [])],
     outDir: o.out, resume: o.resume === true, overwrite: o.overwrite === true,
     onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
   };

@@ -735,6 +735,19 @@ export function evenSaveSteps(steps: number, batchSize: number, n: number): numb
   return out;
 }
 
+/**
+ * n - 1 steps spaced evenly in log(step) between the first and the last, ceil(steps^(i / n))
+ * for i = 1 .. n - 1 (repeats dropped), as lm-saes' "log" checkpoint mode spaces them: most
+ * of them early, where an SAE changes fastest.
+ */
+export function logSaveSteps(steps: number, n: number): number[] {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`n_checkpoints must be a positive integer, got ${n}`);
+  const out = new Set<number>();
+  // (less a hair, so that a power that is an integer, 10000^(1/4), is not rounded up past it)
+  for (let i = 1; i < n; i++) out.add(Math.min(steps, Math.ceil(steps ** (i / n) - 1e-9)));
+  return [...out];
+}
+
 function optimizerOptions(o: Resolved) {
   return { beta1: o.beta1, beta2: o.beta2, eps: o.adamEps, weightDecay: o.weightDecay };
 }

@@ -24,7 +24,7 @@ import { checkpointPath, loadCheckpoint } from "../../src/train/checkpoint.js";
 import { saesIn } from "../../src/sae/open.js";
 import { decayedK } from "../../src/train/core.js";
 import { lrAt } from "../../src/train/schedule.js";
-import { METRICS_FILE, type MetricsRecord, SNAPSHOTS_DIR, type TrainOptions, evenSaveSteps, trainSae } from "../../src/train/trainer.js";
+import { METRICS_FILE, type MetricsRecord, SNAPSHOTS_DIR, type TrainOptions, evenSaveSteps, logSaveSteps, trainSae } from "../../src/train/trainer.js";
 import { tempDir } from "../helpers.js";
 
 const dir = tempDir();
@@ -231,6 +231,16 @@ describe("runs are reproducible and resumable", () => {
     // Nine thresholds of 5 tokens each, batches of 10: one is taken a step until the run ends.
     expect(evenSaveSteps(5, 10, 10)).toEqual([1, 2, 3, 4, 5]);
     expect(() => evenSaveSteps(5, 10, 51)).toThrow(/n_checkpoints must be a positive integer no larger than the run's 50 tokens, got 51/);
+  });
+
+  it("logSaveSteps spaces n - 1 steps evenly in log(step): ceil(steps^(i / n)), repeats dropped", () => {
+    // 10000^(i/4) = 10, 100, 1000.
+    expect(logSaveSteps(10000, 4)).toEqual([10, 100, 1000]);
+    // 1000^(i/6) = 3.16, 10, 31.6, 100, 316.2.
+    expect(logSaveSteps(1000, 6)).toEqual([4, 10, 32, 100, 317]);
+    // Few steps: 5^(i/10) rounds up to 2, 2, ... 5: each step once.
+    expect(logSaveSteps(5, 10)).toEqual([2, 3, 4, 5]);
+    expect(logSaveSteps(100, 1)).toEqual([]);
   });
 
   it("saveSteps keeps the SAE of those steps in checkpoints/<tokens>, as the run held it then, and a resumed run writes the same files", () => {
