@@ -9,7 +9,7 @@ import { printJson } from "./options.js";
 export function registerConvert(program: Command): void {
   program
     .command("convert")
-    .description("write an SAE from any format saekit reads (SAELens, sparsify, dictionary_learning ae.pt, OpenAI sparse_autoencoder .pt, GemmaScope params.npz) as a SAELens folder (cfg.json + sae_weights.safetensors) or, for TopK SAEs, a sparsify one (cfg.json + sae.safetensors)")
+    .description("write an SAE from any format saekit reads (SAELens, sparsify, dictionary_learning ae.pt, OpenAI sparse_autoencoder .pt, Goodfire .pth, GemmaScope params.npz) as a SAELens folder (cfg.json + sae_weights.safetensors) or, for TopK SAEs, a sparsify one (cfg.json + sae.safetensors)")
     .requiredOption("--sae <path>", SAE_HELP)
     .option("--cache-dir <dir>", "where hf: SAEs are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
     .requiredOption("--out <dir>", "folder to write (for sparsify, name it after the module it reads: layers.6, layers.6.mlp)")

@@ -42,7 +42,7 @@ export function openModel(o: { model: string; tokenizer?: string; cacheDir?: str
   return loadModel(o.model, { tokenizer: o.tokenizer, cacheDir: o.cacheDir, weights: o.modelDtype ?? "f32", ...(partial ? { hooks } : {}) });
 }
 
-export const SAE_HELP = "SAE: a SAELens or saekit folder, a sparsify folder, a dictionary_learning ae.pt, an OpenAI sparse_autoencoder .pt, a GemmaScope params.npz (or its folder), or hf:ORG/NAME/FOLDER[@revision]";
+export const SAE_HELP = "SAE: a SAELens or saekit folder, a sparsify folder, a dictionary_learning ae.pt, an OpenAI sparse_autoencoder .pt, a Goodfire .pth, a GemmaScope params.npz (or its folder), or hf:ORG/NAME/FOLDER[@revision]";
 
 /** The SAE, the model and the text dataset: what commands that run an SAE over text take. */
 export function addSaeModelDatasetOptions(cmd: Command): Command {

@@ -33,7 +33,8 @@ export const DL_WEIGHTS = "ae.pt";
 
 /** The ae.pt a path names: the file itself or a trainer folder holding it. */
 export function dictionaryLearningFile(path: string): string | null {
-  if (existsSync(path) && statSync(path).isFile()) return path.endsWith(".pt") ? path : null;
+  // (A .pth file too: torch.save's other usual name, which Goodfire's SAEs carry.)
+  if (existsSync(path) && statSync(path).isFile()) return /\.pth?$/.test(path) ? path : null;
   return existsSync(join(path, DL_WEIGHTS)) ? join(path, DL_WEIGHTS) : null;
 }
 

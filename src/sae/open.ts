@@ -2,7 +2,8 @@
  * Opens an SAE whichever Python tool wrote it: a SAELens folder (cfg.json +
  * sae_weights.safetensors, also what saekit writes), a sparsify folder (cfg.json +
  * sae.safetensors), a dictionary_learning ae.pt (the file, or its trainer folder), an OpenAI
- * sparse_autoencoder .pt (told from a dictionary_learning one by its tensors) or a
+ * sparse_autoencoder .pt or a Goodfire .pth (each told from a dictionary_learning one by its
+ * tensors) or a
  * GemmaScope params.npz (the file, or its folder); local, or `hf:ORG/NAME/FOLDER[@revision]`
  * downloaded from the hub (fetchSae).
  */
@@ -14,16 +15,17 @@ import { subfolders } from "../util/folders.js";
 import { dictionaryLearningFile, loadDictionaryLearningSae } from "./dictionary-learning.js";
 import { gemmaScopeFile, loadGemmaScopeSae } from "./gemma-scope.js";
 import { resolveHubSae } from "./hub.js";
+import { goodfireFile, isGoodfireStateDict, loadGoodfireSae } from "./goodfire.js";
 import { isOpenAiStateDict, loadOpenAiSae } from "./openai.js";
 import { type LoadedSae, loadSae, WEIGHTS_FILE } from "./saelens.js";
 import { isSparsifyFolder, loadSparsifySae } from "./sparsify.js";
 
-export type SaeFormat = "saelens" | "sparsify" | "dictionary_learning" | "openai" | "gemma_scope";
+export type SaeFormat = "saelens" | "sparsify" | "dictionary_learning" | "openai" | "goodfire" | "gemma_scope";
 
 /** Whether a path holds an SAE openSae reads (which format is openSae's to say). */
 export function isSaePath(path: string): boolean {
   return existsSync(path) && (existsSync(join(path, WEIGHTS_FILE)) || isSparsifyFolder(path) ||
-    dictionaryLearningFile(path) !== null || gemmaScopeFile(path) !== null);
+    dictionaryLearningFile(path) !== null || goodfireFile(path) !== null || gemmaScopeFile(path) !== null);
 }
 
 /**
@@ -39,14 +41,15 @@ export function openSae(path: string): LoadedSae & { format: SaeFormat } {
   if (!existsSync(path)) throw new Error(`${path}: no such SAE file or folder`);
   if (existsSync(join(path, WEIGHTS_FILE))) return { ...loadSae(path), format: "saelens" };
   if (isSparsifyFolder(path)) return { ...loadSparsifySae(path), format: "sparsify" };
-  const pt = dictionaryLearningFile(path);
+  const pt = dictionaryLearningFile(path) ?? goodfireFile(path);
   if (pt) {
     const ck = TorchCheckpoint.open(pt);
     if (isOpenAiStateDict(ck)) return { ...loadOpenAiSae(pt, ck), format: "openai" };
+    if (isGoodfireStateDict(ck)) return { ...loadGoodfireSae(pt, ck), format: "goodfire" };
     return { ...loadDictionaryLearningSae(path), format: "dictionary_learning" };
   }
   if (gemmaScopeFile(path)) return { ...loadGemmaScopeSae(path), format: "gemma_scope" };
-  throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors), a dictionary_learning ae.pt, an OpenAI sparse_autoencoder .pt or a GemmaScope params.npz / params.safetensors`);
+  throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors), a dictionary_learning ae.pt, an OpenAI sparse_autoencoder .pt, a Goodfire .pth or a GemmaScope params.npz / params.safetensors`);
 }
 
 /** openSae for a local path or an `hf:` spec (downloaded into the cache first). */

@@ -510,6 +510,12 @@ describe("hf: model specs", () => {
     expect(dict).toMatchObject({ format: "dictionary_learning", sae: { cfg: { architecture: "topk", k: 3 } } });
     await expect(fetchSae("hf:org/saes/nothing", opts)).rejects.toThrow(/downloading org\/saes\/nothing@main: no SAE here/);
     await expect(fetchSae("hf:org/saes/../x", opts)).rejects.toThrow(/not a hub spec/);
+    // A Goodfire repository: one file at its root, named after the repository.
+    const goodfire = join(dir, "goodfire-release");
+    mkdirSync(goodfire, { recursive: true });
+    copyFileSync(join(import.meta.dirname, "..", "fixtures", "torch", "goodfire", "Llama-3.1-8B-Instruct-SAE-l19.pth"), join(goodfire, "Llama-3.1-8B-Instruct-SAE-l19.pth"));
+    const fire = await fetchSae("hf:Goodfire/Llama-3.1-8B-Instruct-SAE-l19", { ...opts, fetch: fakeHub(goodfire, "Goodfire/Llama-3.1-8B-Instruct-SAE-l19") });
+    expect(fire).toMatchObject({ format: "goodfire", sae: { cfg: { architecture: "relu", d_in: 6, d_sae: 10 } }, metadata: { hook_name: "blocks.19.hook_resid_post" } });
   });
 
   it("downloads a GemmaScope SAE (params.npz) and a gated repository with HF_TOKEN", async () => {

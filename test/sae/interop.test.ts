@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
-import { openSae } from "../../src/sae/open.js";
+import { isSaePath, openSae } from "../../src/sae/open.js";
 import { loadOpenAiSae } from "../../src/sae/openai.js";
 import { loadSae } from "../../src/sae/saelens.js";
 import { gemmaScopeMetadata } from "../../src/sae/gemma-scope.js";
@@ -102,6 +102,30 @@ describe("dictionary_learning ae.pt", () => {
     const replaced = spawnSync(process.execPath, [bin, "convert", "--sae", join(fixtures, "topk"), "--out", out, "--overwrite"], { encoding: "utf8" });
     expect(replaced.status, replaced.stderr).toBe(0);
     expect(loadSae(out).raw).toMatchObject({ architecture: "topk" });
+  });
+});
+
+describe("Goodfire .pth", () => {
+  const goodfire = join(import.meta.dirname, "..", "fixtures", "torch", "goodfire");
+  const file = join(goodfire, "Llama-3.1-8B-Instruct-SAE-l19.pth");
+  const expected = JSON.parse(readFileSync(join(goodfire, "expected.json"), "utf8"));
+  const x = Float32Array.from(expected.x.flat());
+  const rows = expected.x.length;
+
+  it("computes what its two linear layers compute, f = ReLU(encoder_linear(x)), x_hat = decoder_linear(f), named by the release's file", () => {
+    const { sae, format, metadata } = openSae(file);
+    expect(format).toBe("goodfire");
+    expect(sae.cfg).toMatchObject({ architecture: "relu", d_in: 6, d_sae: 10, apply_b_dec_to_input: false });
+    const code = sae.encode(x, rows);
+    expect(maxAbsDiff(toDense(code), Float32Array.from(expected.f.flat()))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(sae.decode(code), Float32Array.from(expected.x_hat.flat()))).toBeLessThan(1e-5);
+    expect(metadata).toMatchObject({ model_name: "meta-llama/Llama-3.1-8B-Instruct", hook_name: "blocks.19.hook_resid_post" });
+    // The folder a hub download leaves (the file alone) opens the same; a file under another name has no hook to read off it.
+    expect(isSaePath(goodfire)).toBe(true);
+    expect(openSae(goodfire).format).toBe("goodfire");
+    const renamed = join(dir, "goodfire-sae.pth");
+    copyFileSync(file, renamed);
+    expect(openSae(renamed)).toMatchObject({ format: "goodfire", metadata: { hook_name: null, model_name: null } });
   });
 });
 
