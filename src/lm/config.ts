@@ -199,7 +199,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
     if (hfActivation(json, path, "hidden_act", "silu") !== "silu") throw new Error(`${path}: hidden_act must be silu for olmo`);
     const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
     const clip = json.clip_qkv === undefined || json.clip_qkv === null ? 0 : num(json, path, ["clip_qkv"]);
-    if (!(clip >= 0)) throw new Error(`${path}: "clip_qkv" must be a positive number or null, got ${JSON.stringify(json.clip_qkv)}`);
+    if (json.clip_qkv !== undefined && json.clip_qkv !== null && !(clip > 0)) throw new Error(`${path}: "clip_qkv" must be a positive number or null, got ${JSON.stringify(json.clip_qkv)}`);
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,

@@ -535,6 +535,16 @@ describe("loading only what running to some hooks needs", () => {
 describe("config.json variants", () => {
   const llama = { model_type: "llama", vocab_size: 10, hidden_size: 8, intermediate_size: 16, num_attention_heads: 2, num_hidden_layers: 1, max_position_embeddings: 4096 };
 
+  it("OLMo: LayerNorm eps 1e-5 whatever the config says, clip_qkv a positive number or null", () => {
+    const olmo = { ...llama, model_type: "olmo", rms_norm_eps: 1e-3 };
+    expect(configFromHf(olmo, "c")).toMatchObject({ norm: "layernorm", normEps: 1e-5 });
+    expect(configFromHf(olmo, "c").clipQkv).toBeUndefined();
+    expect(configFromHf({ ...olmo, clip_qkv: null }, "c").clipQkv).toBeUndefined();
+    expect(configFromHf({ ...olmo, clip_qkv: 8 }, "c").clipQkv).toBe(8);
+    expect(() => configFromHf({ ...olmo, clip_qkv: 0 }, "c")).toThrow(/c: "clip_qkv" must be a positive number or null, got 0/);
+    expect(() => configFromHf({ ...olmo, clip_qkv: "8" }, "c")).toThrow(/"clip_qkv" must be a number/);
+  });
+
   it("reads rope settings from transformers 4 and 5 layouts, with each class's defaults", () => {
     const neox = { model_type: "gpt_neox", vocab_size: 10, hidden_size: 64, intermediate_size: 16, num_attention_heads: 2, num_hidden_layers: 1 };
     // GPTNeoXConfig rotates a quarter of each head by default; Llama all of it.
