@@ -1,6 +1,6 @@
 /** The CLI as a user runs it: every command answers --help, benches print JSON lines. */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../src/cli/main.js";
@@ -175,6 +175,22 @@ describe("saekit train --sweep", () => {
     const alone = join(tempDir(), "alone");
     expect(saekit(...common, "--k", "4", "--lr", "3e-3", "--out", alone).status).toBe(0);
     expect(readFileSync(join(alone, "sae_weights.safetensors")).equals(readFileSync(join(out, "k=4,lr=3e-3", "sae_weights.safetensors")))).toBe(true);
+  });
+
+  it("keeps snapshots at --n-checkpoints (linear or log spacing) and --save-steps, in every run of a sweep; a rerun needs --resume or --overwrite", () => {
+    const out = join(tempDir(), "snapshots");
+    const common = ["train", "--data", "synthetic:superposition", "--synth-d", "16", "--synth-features", "32", "--d-sae", "32",
+      "--steps", "100", "--batch", "16", "--threads", "1", "--sweep", "k=2,4"];
+    const snapshots = (run: string) => readdirSync(join(out, run, "checkpoints")).map(Number).sort((a, b) => a - b);
+    // 1600 tokens in 4: 400, 800, 1200 passed after steps 26, 51, 76; and step 10.
+    expect(saekit(...common, "--n-checkpoints", "4", "--save-steps", "10", "--out", out).status).toBe(0);
+    for (const run of ["k=2", "k=4"]) expect(snapshots(run)).toEqual([10, 26, 51, 76].map((step) => step * 16));
+    const again = saekit(...common, "--n-checkpoints", "4", "--checkpoint-spacing", "log", "--out", out);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/k=2: holds a trained SAE already .*; resume it \(--resume\), replace it \(--overwrite\)/);
+    // Log spacing: 100^(1/4), 100^(2/4), 100^(3/4) = 3.2, 10, 31.6: steps 4, 10, 32.
+    expect(saekit(...common, "--n-checkpoints", "4", "--checkpoint-spacing", "log", "--overwrite", "--out", out).status).toBe(0);
+    for (const run of ["k=2", "k=4"]) expect(snapshots(run)).toEqual([4, 10, 32].map((step) => step * 16));
   });
 
   it("sizes the dictionary by --expansion-factor (SAELens', sparsify's), and sweeps it", () => {
