@@ -1,5 +1,5 @@
 /** `saekit analyze`: the vSAE paper's latent analyses of one or more SAEs, as JSON, SVG and HTML. */
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import { type Command, Option } from "commander";
 import { analyzeLatents, DEFAULT_TSNE_POINTS, type LatentAnalysis } from "../analysis/latents.js";
 import { type NamedAnalysis, writeAnalysisReport } from "../analysis/report.js";
@@ -7,7 +7,7 @@ import { setThreads } from "../core/kernels.js";
 import { checkAngle } from "../core/quadtree.js";
 import { openActivationSource } from "../data/open.js";
 import { checkFinite, peekRows } from "../data/source.js";
-import { fetchSae, saesIn } from "../sae/open.js";
+import { fetchSae, saeFolderPaths } from "../sae/open.js";
 import { ProgressBar } from "../util/progress.js";
 import { SAE_HELP } from "./lm-options.js";
 import { dataExclusions } from "./exclusions.js";
@@ -43,10 +43,7 @@ export function registerAnalyze(program: Command): void {
       const names = new Set<string>();
       const results: NamedAnalysis[] = [];
       // A folder of SAE folders stands for each SAE in it, in natural order.
-      const paths = (o.sae as string[]).flatMap((p) => {
-        const inside = p.startsWith("hf:") ? [] : saesIn(p);
-        return inside.length > 0 ? inside.map((name) => join(p, name)) : [p];
-      });
+      const paths = (o.sae as string[]).flatMap((p) => saeFolderPaths(p) ?? [p]);
       for (const path of paths) {
         const { sae } = await fetchSae(path, { cacheDir: o.cacheDir });
         if (sae.cfg.d_in !== source.d) throw new Error(`${path}: the SAE reads ${sae.cfg.d_in}-dim activations, ${o.data} has ${source.d}`);

@@ -16,7 +16,7 @@ import { modelExclusions } from "./exclusions.js";
 import { pretokenize } from "../data/pretokenize.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { HookFn } from "../lm/model.js";
-import { saesIn } from "../sae/open.js";
+import { saeFolderPaths } from "../sae/open.js";
 import { decoderMatrix } from "../sae/sae.js";
 import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook, SAE_HELP } from "./lm-options.js";
 import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, tokenExclusions, useMatmulPrecision } from "./options.js";
@@ -95,22 +95,21 @@ export function registerLm(program: Command): void {
     const loaded = await openModel(o);
     // A folder of SAE folders (one per hook, a sparsify checkpoint's layers.N): all in one
     // pass, --out and --saebench then folders holding one file per SAE.
-    const folder = o.sae.startsWith("hf:") ? [] : saesIn(o.sae);
+    const folder = saeFolderPaths(o.sae);
     const ks: Array<number | undefined> = o.saeK ?? [undefined];
-    if (folder.length === 0 && ks.length === 1) {
+    if (!folder && ks.length === 1) {
       const [r] = await evalSaes(loaded, o, [{ sae: o.sae, saeK: ks[0], out: o.out, saebench: o.saebench }]);
       if (process.stdout.isTTY) process.stdout.write(formatEval(r!) + "\n");
       else printJson(r);
       return;
     }
-    if (folder.length > 0 && (o.hook || o.hookOut)) throw new Error(`${o.sae} holds ${folder.length} SAEs, each read at the hook its config names; --hook and --hook-out name one SAE's`);
+    if (folder && (o.hook || o.hookOut)) throw new Error(`${o.sae} holds ${folder.length} SAEs, each read at the hook its config names; --hook and --hook-out name one SAE's`);
     // Every SAE (of the folder) at every k: --out and --saebench are folders, a file per run.
     for (const dir of [o.out, o.saebench]) if (dir) mkdirSync(dir, { recursive: true });
     const file = (dir: string | undefined, name: string) => (dir === undefined ? undefined : join(dir, `${name}.json`));
-    const names = folder.length > 0 ? folder : [null];
-    const runs = names.flatMap((name) => ks.map((k) => {
-      const label = [name ?? basename(o.sae), ...(k !== undefined && ks.length > 1 ? [`k${k}`] : [])].join("-");
-      return { sae: name === null ? o.sae : join(o.sae, name), saeK: k, out: file(o.out, label), saebench: file(o.saebench, label) };
+    const runs = (folder ?? [o.sae]).flatMap((sae) => ks.map((k) => {
+      const label = [basename(sae), ...(k !== undefined && ks.length > 1 ? [`k${k}`] : [])].join("-");
+      return { sae, saeK: k, out: file(o.out, label), saebench: file(o.saebench, label) };
     }));
     const results = await evalSaes(loaded, o, runs);
     if (process.stdout.isTTY) process.stdout.write(formatEvalSummary(results) + "\n");

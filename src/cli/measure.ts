@@ -1,12 +1,12 @@
 /** `saekit measure`: an SAE's reconstruction and sparsity on stored activations, without a model. */
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { openActivationSource } from "../data/open.js";
 import { type MeasureResult, measureSaes } from "../eval/measure.js";
-import { fetchSae, saesIn } from "../sae/open.js";
+import { fetchSae, saeFolderPaths } from "../sae/open.js";
 import { f4, formatMetrics, formatTable } from "./lm.js";
 import { SAE_HELP } from "./lm-options.js";
 import { dataExclusions } from "./exclusions.js";
@@ -29,14 +29,14 @@ export function registerMeasure(program: Command): void {
     .action(async (o) => {
       setThreads(o.threads);
       // A folder of SAE folders: every SAE on the same rows, read once.
-      const folder = o.sae.startsWith("hf:") ? [] : saesIn(o.sae);
-      const paths: string[] = folder.length > 0 ? folder.map((name) => join(o.sae, name)) : [o.sae];
+      const folder = saeFolderPaths(o.sae);
+      const paths = folder ?? [o.sae];
       const saes = await Promise.all(paths.map(async (path) => (await fetchSae(path, { cacheDir: o.cacheDir })).sae));
       const source = await openActivationSource(o.data, { hub: { cacheDir: o.cacheDir }, seed: o.seed, tensor: o.tensor, shape: o.shape, excludeTokens: dataExclusions(o.excludeTokens, o.data) });
       const results = measureSaes(saes, source, o.tokens).map((r, i) => ({
         sae: paths[i]!, data: o.data, architecture: saes[i]!.cfg.architecture, d_sae: saes[i]!.cfg.d_sae, transcoder: source.dTarget !== undefined, ...r,
       }));
-      if (folder.length === 0) {
+      if (!folder) {
         const result = results[0]!;
         if (o.out) writeJsonAtomic(o.out, result);
         if (process.stdout.isTTY) process.stdout.write(formatMetrics([["rows", String(result.rows)]], result) + "\n");
@@ -45,7 +45,7 @@ export function registerMeasure(program: Command): void {
       }
       if (o.out) {
         mkdirSync(o.out, { recursive: true });
-        results.forEach((r, i) => writeJsonAtomic(join(o.out, `${folder[i]}.json`), r));
+        results.forEach((r) => writeJsonAtomic(join(o.out, `${basename(r.sae)}.json`), r));
       }
       if (process.stdout.isTTY) process.stdout.write(formatMeasureSummary(results) + "\n");
       else for (const r of results) printJson(r);

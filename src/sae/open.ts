@@ -37,6 +37,16 @@ export function saesIn(dir: string): string[] {
   return isSaePath(dir) ? [] : subfolders(dir, isSaePath);
 }
 
+/**
+ * What a command's --sae names when it may be a folder of SAE folders (a run's checkpoints/,
+ * a sweep, one run per hook): the paths of the SAEs inside it, in saesIn's order; null when
+ * it names one SAE (an hf: spec always does).
+ */
+export function saeFolderPaths(spec: string): string[] | null {
+  const inside = spec.startsWith("hf:") ? [] : saesIn(spec);
+  return inside.length > 0 ? inside.map((name) => join(spec, name)) : null;
+}
+
 export function openSae(path: string): LoadedSae & { format: SaeFormat } {
   if (!existsSync(path)) throw new Error(`${path}: no such SAE file or folder`);
   if (existsSync(join(path, WEIGHTS_FILE))) return { ...loadSae(path), format: "saelens" };
