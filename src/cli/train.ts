@@ -502,10 +502,17 @@ function trainOptionsOf(o: Record<string, any>): TrainOptions {
     lrSchedule: o.lrSchedule, lrEnd: o.lrEnd, lrCycles: o.lrCycles,
     clipGradNorm: o.clip, weightDecay: o.weightDecay, matmulPrecision: o.matmulPrecision, seed: o.seed, bDecInit: o.bDecInit, normalizeActivations: o.normalize,
     deadAfterTokens: o.deadAfterTokens, resampleEvery: o.resampleEvery, kDecaySteps: o.kDecaySteps, featureSamplingWindow: o.featureSamplingWindow, logEvery: o.logEvery, checkpointEvery: o.checkpointEvery,
-    saveBest: o.saveBest === true, saveSteps: [...(o.saveSteps ?? []), ...(o.nCheckpoints ? (o.checkpointSpacing === "log" ? logSaveSteps(o.steps, o.nCheckpoints) : evenSaveSteps(o.steps, o.batch, o.nCheckpoints)) : [])],
+    saveBest: o.saveBest === true, saveSteps: snapshotSteps(o),
     outDir: o.out, resume: o.resume === true, overwrite: o.overwrite === true,
     onNotice: (message) => process.stderr.write(`saekit: ${message}\n`),
   };
+}
+
+/** The steps --save-steps names and --n-checkpoints spaces (linearly, as SAELens, or in log(step)). */
+function snapshotSteps(o: Record<string, any>): number[] {
+  const spaced = !o.nCheckpoints ? []
+    : o.checkpointSpacing === "log" ? logSaveSteps(o.steps, o.nCheckpoints) : evenSaveSteps(o.steps, o.batch, o.nCheckpoints);
+  return [...(o.saveSteps ?? []), ...spaced];
 }
 
 /**

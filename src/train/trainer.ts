@@ -744,7 +744,7 @@ export function logSaveSteps(steps: number, n: number): number[] {
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`n_checkpoints must be a positive integer, got ${n}`);
   const out = new Set<number>();
   // (less a hair, so that a power that is an integer, 10000^(1/4), is not rounded up past it)
-  for (let i = 1; i < n; i++) out.add(Math.min(steps, Math.ceil(steps ** (i / n) - 1e-9)));
+  for (let i = 1; i < n; i++) out.add(Math.ceil(steps ** (i / n) - 1e-9));
   return [...out];
 }
 
