@@ -499,7 +499,7 @@ class TrainingRun {
       const refused = options.resume ? held.filter((f) => f !== METRICS_FILE && f !== SNAPSHOTS_DIR && f !== BEST_DIR) : held;
       if (refused.length > 0) {
         throw new Error(`${outDir}: holds ${refused.includes(WEIGHTS_FILE) ? "a trained SAE" : "a run"} already (${held.join(", ")}); ` +
-          `${hasCheckpoint(outDir) ? "resume it (--resume), " : ""}replace it (--overwrite) or train into another folder`);
+          `${held.includes(CHECKPOINT_FILE) ? "resume it (--resume), " : ""}replace it (--overwrite) or train into another folder`);
       }
     }
     const B = this.o.batchSize;
