@@ -30,12 +30,13 @@ export { writeFileAtomic, writeJsonAtomic } from "./core/atomic.js";
 
 export * from "./sae/config.js";
 export type { Sae, ParamSet, TrainStep, StepStats } from "./sae/sae.js";
+export { workingBytes } from "./sae/sae.js";
 export type { SparseCode } from "./sae/sparse-code.js";
 export { codeIsDense, setDenseCodeDensity } from "./sae/dense-code.js";
 export { createSae, newSae, withInferenceK } from "./sae/registry.js";
 export { loadSae, saveSae, foldInputScale, withInputScaleFolded, saeFromFileMap, saeLensFolderBytes } from "./sae/saelens.js";
 export type { SaeMetadata, LoadedSae } from "./sae/saelens.js";
-export { openSae, fetchSae, type SaeFormat } from "./sae/open.js";
+export { openSae, fetchSae, saeFolderPaths, type SaeFormat } from "./sae/open.js";
 export { resolveHubSae } from "./sae/hub.js";
 export { loadSparsifySae, saveSparsifySae } from "./sae/sparsify.js";
 export { loadDictionaryLearningSae } from "./sae/dictionary-learning.js";
@@ -96,7 +97,7 @@ export { specialTokens } from "./lm/special-tokens.js";
 
 export { ReconstructionMetrics, SparsityMetrics } from "./eval/metrics.js";
 export { evaluateSplice, evaluateSpliceOn, evaluateSplices, evaluateSplicesOn, type SpliceTarget } from "./eval/splice.js";
-export { measureSae, measureSaes, type MeasureResult } from "./eval/measure.js";
+export { measureSae, measureSaes, measureSaesWithin, type MeasureResult } from "./eval/measure.js";
 export {
   saeBenchCoreOutput, saeBenchSparseProbingOutput, saeBenchTppOutput, saeBenchScrOutput, saeBenchAbsorptionOutput, encoderStatistics,
   type SaeBenchRunInfo, type SaeBenchProbingInfo, type SaeBenchAbsorptionInfo,

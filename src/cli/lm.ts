@@ -17,9 +17,11 @@ import { pretokenize } from "../data/pretokenize.js";
 import type { LoadedModel } from "../lm/load.js";
 import type { HookFn } from "../lm/model.js";
 import { saeFolderPaths } from "../sae/open.js";
-import { decoderMatrix } from "../sae/sae.js";
+import { withInferenceK } from "../sae/registry.js";
+import { decoderMatrix, workingBytes } from "../sae/sae.js";
+import { defaultGroupMemory, loadInGroups } from "../util/load-groups.js";
 import { addDatasetOptions, addModelOptions, addSaeModelDatasetOptions, contextOptions, openModel, openSaeAtHook, SAE_HELP } from "./lm-options.js";
-import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, tokenExclusions, useMatmulPrecision } from "./options.js";
+import { defaultThreads, finiteNumber, intList, matmulPrecisionOption, nonNegativeInt, positiveInt, printJson, saeMemoryOption, tokenExclusions, useMatmulPrecision } from "./options.js";
 
 export function registerLm(program: Command): void {
   const harvestCmd = program
@@ -86,6 +88,7 @@ export function registerLm(program: Command): void {
     .option("--out <file>", "also write the JSON result here (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--saebench <file>", "also write the result as SAEBench's core eval output, with per-latent details (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--sae-k <list>", "run a TopK SAE (topk, abstopk, vsae) with this many latents per token instead of its trained k (e.g. one trained with --multi-topk), a matching pursuit SAE (mp) with at most this many steps; several, e.g. 8,16,32, evaluate each in the same pass", (v: string) => v.split(",").map(positiveInt))
+    .addOption(saeMemoryOption())
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .addOption(matmulPrecisionOption());
   addSaeModelDatasetOptions(evalCmd).option("--hook-out <name>", "a transcoder's output hook (default: the one its config names)");
@@ -94,24 +97,32 @@ export function registerLm(program: Command): void {
     useMatmulPrecision(o.matmulPrecision);
     const loaded = await openModel(o);
     // A folder of SAE folders (one per hook, a sparsify checkpoint's layers.N): all in one
-    // pass, --out and --saebench then folders holding one file per SAE.
+    // pass (as many as --sae-memory holds; the rest in further passes over the same
+    // contexts), --out and --saebench then folders holding one file per SAE.
     const folder = saeFolderPaths(o.sae);
     const ks: Array<number | undefined> = o.saeK ?? [undefined];
     if (!folder && ks.length === 1) {
-      const [r] = await evalSaes(loaded, o, [{ sae: o.sae, saeK: ks[0], out: o.out, saebench: o.saebench }]);
+      const [r] = await evalSaes(loaded, o, [{ ...(await openSaeAtHook(o)), path: o.sae, saeK: ks[0], out: o.out, saebench: o.saebench }]);
       if (process.stdout.isTTY) process.stdout.write(formatEval(r!) + "\n");
       else printJson(r);
       return;
     }
     if (folder && (o.hook || o.hookOut)) throw new Error(`${o.sae} holds ${folder.length} SAEs, each read at the hook its config names; --hook and --hook-out name one SAE's`);
-    // Every SAE (of the folder) at every k: --out and --saebench are folders, a file per run.
+    // Every SAE (of the folder) at every k, the ks sharing the SAE's weights: --out and
+    // --saebench are folders, a file per run.
     for (const dir of [o.out, o.saebench]) if (dir) mkdirSync(dir, { recursive: true });
     const file = (dir: string | undefined, name: string) => (dir === undefined ? undefined : join(dir, `${name}.json`));
-    const runs = (folder ?? [o.sae]).flatMap((sae) => ks.map((k) => {
-      const label = [basename(sae), ...(k !== undefined && ks.length > 1 ? [`k${k}`] : [])].join("-");
-      return { sae, saeK: k, out: file(o.out, label), saebench: file(o.saebench, label) };
-    }));
-    const results = await evalSaes(loaded, o, runs);
+    const paths = folder ?? [o.sae];
+    const load = async (i: number) => ({ ...(await openSaeAtHook({ ...o, sae: paths[i]!, saeK: undefined })), path: paths[i]! });
+    const groups = loadInGroups(paths.length, load, (t) => workingBytes(t.sae, o.batch * o.ctx, ks.length), o.saeMemory ?? defaultGroupMemory());
+    const results: Awaited<ReturnType<typeof evalSaes>> = [];
+    for await (const group of groups) {
+      results.push(...await evalSaes(loaded, o, group.flatMap((opened) => ks.map((k) => {
+        const label = [basename(opened.path), ...(k !== undefined && ks.length > 1 ? [`k${k}`] : [])].join("-");
+        const sae = k === undefined ? opened.sae : withInferenceK(opened.sae, k);
+        return { ...opened, sae, saeK: k, out: file(o.out, label), saebench: file(o.saebench, label) };
+      }))));
+    }
     if (process.stdout.isTTY) process.stdout.write(formatEvalSummary(results) + "\n");
     else for (const r of results) printJson(r);
   });
@@ -179,17 +190,19 @@ export function registerLm(program: Command): void {
  * core output) `saebench` file when given; the per-latent arrays go to the SAEBench file
  * only, so the summaries returned stay small.
  */
-async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: Array<{ sae: string; saeK?: number; out?: string; saebench?: string }>) {
-  const opened = await Promise.all(runs.map((run) => openSaeAtHook({ ...o, sae: run.sae, saeK: run.saeK })));
+/** An SAE opened at its hook for one eval run: its --sae path, the k it runs at, where its results go. */
+type EvalRun = Awaited<ReturnType<typeof openSaeAtHook>> & { path: string; saeK?: number; out?: string; saebench?: string };
+
+/** Splices every run's SAE into the model in one pass over the contexts, and writes each one's results. */
+async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: EvalRun[]) {
   const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
-  const targets = opened.map((t, i) => ({ ...t, name: runs[i]!.sae }));
+  const targets = runs.map((run) => ({ sae: run.sae, hook: run.hook, hookOut: run.hookOut, name: run.path }));
   const results = await evaluateSplices(loaded.model, targets, src.contexts, {
     tokens: o.tokens, ctx: o.ctx, batch: o.batch, excludeBos: o.keepBos !== true, featurewise: runs.some((r) => r.saebench !== undefined),
     excludeTokens: modelExclusions(o.excludeTokens, loaded),
   });
   return results.map((r, i) => {
-    const { sae, metadata, raw } = opened[i]!;
-    const { sae: saePath, saeK: k, out, saebench } = runs[i]!;
+    const { sae, metadata, raw, path: saePath, saeK: k, out, saebench } = runs[i]!;
     const result = {
       model: o.model, sae: saePath, ...(k !== undefined ? { sae_k: k } : {}), architecture: sae.cfg.architecture, d_sae: sae.cfg.d_sae,
       dataset: o.dataset, ...r, features: undefined,

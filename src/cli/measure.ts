@@ -5,12 +5,14 @@ import type { Command } from "commander";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { setThreads } from "../core/kernels.js";
 import { openActivationSource } from "../data/open.js";
-import { type MeasureResult, measureSaes } from "../eval/measure.js";
+import { type MeasureResult, measureSaesWithin } from "../eval/measure.js";
+import type { SaeConfig } from "../sae/config.js";
+import { defaultGroupMemory } from "../util/load-groups.js";
 import { fetchSae, saeFolderPaths } from "../sae/open.js";
 import { f4, formatMetrics, formatTable } from "./lm.js";
 import { SAE_HELP } from "./lm-options.js";
 import { dataExclusions } from "./exclusions.js";
-import { defaultThreads, intList, nonNegativeInt, positiveInt, printJson, tokenExclusions } from "./options.js";
+import { defaultThreads, intList, nonNegativeInt, positiveInt, printJson, saeMemoryOption, tokenExclusions } from "./options.js";
 
 export function registerMeasure(program: Command): void {
   program
@@ -26,15 +28,28 @@ export function registerMeasure(program: Command): void {
     .option("--out <file>", "also write the JSON result here (with a folder of SAEs: a folder, <SAE>.json each)")
     .option("--threads <n>", "threads", positiveInt, defaultThreads())
     .option("--cache-dir <dir>", "where hf: SAEs and datasets are downloaded (default ~/.cache/saekit/hub or $SAEKIT_CACHE)")
+    .addOption(saeMemoryOption())
     .action(async (o) => {
       setThreads(o.threads);
-      // A folder of SAE folders: every SAE on the same rows, read once.
+      // A folder of SAE folders: every SAE on the same rows, read once for as many SAEs as
+      // --sae-memory holds, the same rows again (the same seed) for the next group.
       const folder = saeFolderPaths(o.sae);
       const paths = folder ?? [o.sae];
-      const saes = await Promise.all(paths.map(async (path) => (await fetchSae(path, { cacheDir: o.cacheDir })).sae));
-      const source = await openActivationSource(o.data, { hub: { cacheDir: o.cacheDir }, seed: o.seed, tensor: o.tensor, shape: o.shape, excludeTokens: dataExclusions(o.excludeTokens, o.data) });
-      const results = measureSaes(saes, source, o.tokens).map((r, i) => ({
-        sae: paths[i]!, data: o.data, architecture: saes[i]!.cfg.architecture, d_sae: saes[i]!.cfg.d_sae, transcoder: source.dTarget !== undefined, ...r,
+      const cfgs: SaeConfig[] = [];
+      let transcoder = false;
+      const load = async (i: number) => {
+        const { sae } = await fetchSae(paths[i]!, { cacheDir: o.cacheDir });
+        cfgs[i] = sae.cfg;
+        return sae;
+      };
+      const openSource = async () => {
+        const source = await openActivationSource(o.data, { hub: { cacheDir: o.cacheDir }, seed: o.seed, tensor: o.tensor, shape: o.shape, excludeTokens: dataExclusions(o.excludeTokens, o.data) });
+        transcoder = source.dTarget !== undefined;
+        return source;
+      };
+      const measured = await measureSaesWithin(paths.length, load, openSource, o.tokens, o.saeMemory ?? defaultGroupMemory());
+      const results = measured.map((r, i) => ({
+        sae: paths[i]!, data: o.data, architecture: cfgs[i]!.architecture, d_sae: cfgs[i]!.d_sae, transcoder, ...r,
       }));
       if (!folder) {
         const result = results[0]!;

@@ -25,6 +25,22 @@ export function finiteNumber(value: string): number {
   return n;
 }
 
+/** --sae-memory: GiB, as bytes. */
+export function gibibytes(value: string): number {
+  const n = finiteNumber(value);
+  if (n <= 0) throw new InvalidArgumentError(`expected a positive number of GiB, got "${value}"`);
+  return Math.round(n * 2 ** 30);
+}
+
+/**
+ * --sae-memory, for commands that run a folder of SAEs together: how much memory the SAEs
+ * held at once may take; the rest wait for a later pass over the same data.
+ */
+export function saeMemoryOption(): Option {
+  return new Option("--sae-memory <GiB>", "with a folder of SAEs: the memory the SAEs run together may take (their weights and a batch of pre-activations each); the others wait for another pass over the same data (default: a quarter of this machine's memory)")
+    .argParser(gibibytes);
+}
+
 /** "1,2,3" -> [1, 2, 3] (non-negative integers). */
 export function intList(value: string): number[] {
   return value.split(",").map((part) => nonNegativeInt(part));

@@ -5,7 +5,8 @@
  * measured against the targets.
  */
 import { type ActivationSource, checkFinite, rowWidth, splitPairs } from "../data/source.js";
-import type { Sae } from "../sae/sae.js";
+import { type Sae, workingBytes } from "../sae/sae.js";
+import { loadInGroups } from "../util/load-groups.js";
 import { ReconstructionMetrics, SparsityMetrics } from "./metrics.js";
 
 export interface MeasureResult {
@@ -54,4 +55,18 @@ export function measureSaes(saes: Sae[], source: ActivationSource, asked: number
     });
   }
   return metrics.map((m) => ({ rows, reconstruction: m.rec.result(), sparsity: m.sparsity.result() }));
+}
+
+/**
+ * measureSaes for more SAEs than memory holds at once (a folder of snapshots, a sweep of
+ * wide SAEs): `load` gives them one at a time, and they are measured in groups that fit
+ * `memory` bytes (workingBytes), each group on rows read afresh from `openSource()`, which
+ * must give the same rows every time (a store at a fixed seed, a file). Results in index order.
+ */
+export async function measureSaesWithin(count: number, load: (index: number) => Promise<Sae>,
+  openSource: () => Promise<ActivationSource>, asked: number, memory: number, batch = 4096): Promise<MeasureResult[]> {
+  const results: MeasureResult[] = [];
+  const groups = loadInGroups(count, load, (sae) => workingBytes(sae, Math.min(batch, asked)), memory);
+  for await (const group of groups) results.push(...measureSaes(group, await openSource(), asked, batch));
+  return results;
 }

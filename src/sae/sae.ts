@@ -121,6 +121,18 @@ export interface Sae {
 }
 
 /**
+ * About the memory an SAE takes while it encodes batches of `rows` rows: its tensors and
+ * the dense [rows, d_sae] pre-activations its encoder writes, once for each of `copies`
+ * SAEs sharing its weights (the same SAE run at several k). An estimate for choosing how
+ * many SAEs to hold at once, not an account of every buffer.
+ */
+export function workingBytes(sae: Sae, rows: number, copies = 1): number {
+  let bytes = 0;
+  for (const t of [...sae.params.values(), ...sae.buffers.values()]) bytes += t.data.byteLength;
+  return bytes + copies * rows * sae.cfg.d_sae * Float32Array.BYTES_PER_ELEMENT;
+}
+
+/**
  * W_dec [d_sae, d_in], for evals that read latents' directions or ablate them through the
  * decoder; `purpose` names the eval in the error for SAEs without a linear decoder.
  */

@@ -9,9 +9,10 @@ import { writeSafetensors } from "../../src/core/safetensors.js";
 import { Tensor } from "../../src/core/tensor.js";
 import { ArraySource } from "../../src/data/array-source.js";
 import type { ActivationSource } from "../../src/data/source.js";
-import { measureSae, measureSaes } from "../../src/eval/measure.js";
+import { measureSae, measureSaes, measureSaesWithin } from "../../src/eval/measure.js";
 import { defaultConfig } from "../../src/sae/config.js";
 import { createSae } from "../../src/sae/registry.js";
+import { workingBytes } from "../../src/sae/sae.js";
 import { saveSae } from "../../src/sae/saelens.js";
 import { toDense } from "../../src/sae/sparse-code.js";
 import { tempDir } from "../helpers.js";
@@ -93,6 +94,27 @@ describe("measuring an SAE on stored activations", () => {
     expect(() => measureSaes([sae, wider], new ArraySource(data, d, 5), 10)).toThrow(/SAEs measured together read activations of one width: 6 and 7/);
   });
 
+  it("measureSaesWithin measures SAEs past the memory budget in further passes over the same rows, with the same results", async () => {
+    const saes = [2, 3, 4].map((k, i) => {
+      const s = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k }));
+      for (const t of s.params.values()) new Rng(10 + i).fillNormal(t.data, 0.5);
+      return s;
+    });
+    const together = measureSaes(saes, new ArraySource(data, d, 5), 200, 64);
+    let opened = 0;
+    const openSource = async () => (opened++, new ArraySource(data, d, 5));
+    // Room for two SAEs: two passes, the first measuring two SAEs, the second one.
+    const two = 2 * workingBytes(saes[0]!, 64);
+    expect(await measureSaesWithin(3, async (i) => saes[i]!, openSource, 200, two, 64)).toEqual(together);
+    expect(opened).toBe(2);
+    opened = 0;
+    expect(await measureSaesWithin(3, async (i) => saes[i]!, openSource, 200, 1, 64)).toEqual(together);
+    expect(opened).toBe(3);
+    // workingBytes: the tensors, and a batch of dense pre-activations for each SAE sharing them.
+    const tensors = [...saes[0]!.params.values()].reduce((sum, t) => sum + 4 * t.data.length, 0);
+    expect(workingBytes(saes[0]!, 64, 3)).toBe(tensors + 3 * 64 * m * 4);
+  });
+
   it("saekit measure on a folder of SAE folders prints one result each, in natural order, and writes one file each to --out", () => {
     const folder = join(dir, "snapshots");
     const late = createSae(defaultConfig({ architecture: "topk", d_in: d, d_sae: m, k: 3 }));
@@ -110,5 +132,9 @@ describe("measuring an SAE on stored activations", () => {
     expect(lines[0].reconstruction.fvu).toBeCloseTo(byHand(data, data).fvu, 5);
     expect(lines[1].sparsity.l0).toBeCloseTo(measureSae(late, new ArraySource(data, d, 5), rows).sparsity.l0, 10);
     expect(JSON.parse(readFileSync(join(out, "10240.json"), "utf8"))).toEqual(lines[1]);
+    // Memory for one SAE at a time: a pass over the same rows each, the same results.
+    const oneByOne = spawnSync(process.execPath, [bin, "measure", "--sae", folder, "--data", file, "--tokens", String(rows), "--threads", "1", "--sae-memory", "1e-9"], { encoding: "utf8" });
+    expect(oneByOne.status, oneByOne.stderr).toBe(0);
+    expect(oneByOne.stdout).toBe(r.stdout);
   });
 });

@@ -241,6 +241,9 @@ describe("saekit harvest / train / eval / logits / generate", () => {
       .trim().split("\n").map((l) => JSON.parse(l));
     expect(each.map((e) => [e.hook, e.hook_out])).toEqual([0, 1].map((i) => [`blocks.${i}.ln2.hook_normalized`, `blocks.${i}.hook_mlp_out`]));
     expect(JSON.parse(readFileSync(join(evals, "blocks.1.ln2.hook_normalized.json"), "utf8")).ce_loss_recovered).toBe(each[1].ce_loss_recovered);
+    // Memory for one transcoder at a time: a pass over the same contexts each, the same results.
+    expect(saekit("eval", "--model", model, "--dataset", text, "--sae", runs, "--tokens", "60", "--ctx", "16", "--sae-memory", "1e-9")
+      .trim().split("\n").map((l) => JSON.parse(l))).toEqual(each);
     const refused = spawnSync(process.execPath, [bin, "eval", "--model", model, "--dataset", text, "--sae", runs, "--hook", "blocks.0.hook_resid_post"], { encoding: "utf8" });
     expect(refused.stderr).toMatch(/holds 2 SAEs, each read at the hook its config names/);
     await expect(openActivationSource(out)).rejects.toThrow(/holds 2 activation stores \(blocks.0.ln2.hook_normalized, blocks.1.ln2.hook_normalized\), not one/);
