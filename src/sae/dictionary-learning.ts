@@ -98,6 +98,12 @@ export function loadDictionaryLearningSae(path: string): LoadedSae {
       foldDecoderNorms(params, ["b_enc", "b_mag"]);
       break;
     }
+    case "unknown": {
+      // No config and no key of a known class: name what the file holds, for the user to tell what it is.
+      const names = ck.names();
+      const listed = names.slice(0, 8).join(", ") + (names.length > 8 ? `, ... (${names.length} in all)` : "");
+      return fail(`not a state dict of an SAE saekit reads: it holds ${listed || "no tensors"}; expected a dictionary_learning SAE's (encoder.weight, decoder.weight, ...), an OpenAI sparse_autoencoder's or a Goodfire SAE's (encoder_linear.weight, ...)`);
+    }
     default:
       return fail(`dictionary class "${dictClass}" is not supported (AutoEncoder, AutoEncoderTopK, BatchTopKSAE, MatryoshkaBatchTopKSAE, JumpReluAutoEncoder, GatedAutoEncoder)`);
   }

@@ -56,7 +56,7 @@ export function openSae(path: string): LoadedSae & { format: SaeFormat } {
     const ck = TorchCheckpoint.open(pt);
     if (isOpenAiStateDict(ck)) return { ...loadOpenAiSae(pt, ck), format: "openai" };
     if (isGoodfireStateDict(ck)) return { ...loadGoodfireSae(pt, ck), format: "goodfire" };
-    return { ...loadDictionaryLearningSae(path), format: "dictionary_learning" };
+    return { ...loadDictionaryLearningSae(pt), format: "dictionary_learning" };
   }
   if (gemmaScopeFile(path)) return { ...loadGemmaScopeSae(path), format: "gemma_scope" };
   throw new Error(`${path}: not an SAE saekit can read: expected a SAELens folder (cfg.json + ${WEIGHTS_FILE}), a sparsify folder (cfg.json + sae.safetensors), a dictionary_learning ae.pt, an OpenAI sparse_autoencoder .pt, a Goodfire .pth or a GemmaScope params.npz / params.safetensors`);

@@ -127,6 +127,13 @@ describe("Goodfire .pth", () => {
     copyFileSync(file, renamed);
     expect(openSae(renamed)).toMatchObject({ format: "goodfire", metadata: { hook_name: null, model_name: null } });
   });
+
+  it("a .pth named like a release's file but holding something else is refused, naming the file and what it holds", () => {
+    const odd = join(dir, "odd");
+    mkdirSync(odd);
+    copyFileSync(join(goodfire, "..", "acts-dict.pt"), join(odd, "Model-SAE-l3.pth"));
+    expect(() => openSae(odd)).toThrow(/odd[\\/]Model-SAE-l3\.pth: not a state dict of an SAE saekit reads: it holds activations, tokens; expected/);
+  });
 });
 
 describe("OpenAI sparse_autoencoder .pt", () => {
