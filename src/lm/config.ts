@@ -5,7 +5,7 @@
  * the weight layout conversion in gpt-neox.ts, gpt2.ts and llama.ts.
  */
 import { RotaryStyle } from "../core/kernels.js";
-import { type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
+import { hasRopeParametersFor, type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
 
 export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "llama" | "gemma";
 
@@ -271,7 +271,10 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
       ...(gemma3 ? {
         qkNorm: "head" as const,
-        localRope: { theta: num(json, path, ["rope_local_base_freq"], 10000), partialFactor: 1, scaling: { type: "default" } },
+        // transformers v4 wrote the local layers' base alone (their rotary unscaled), v5 writes their own rope_parameters.
+        localRope: hasRopeParametersFor(json, "sliding_attention")
+          ? ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] }, "sliding_attention")
+          : { theta: num(json, path, ["rope_local_base_freq"], 10000), partialFactor: 1, scaling: { type: "default" } },
         localLayers: gemma3LocalLayers(json, path, int(json, path, ["num_hidden_layers"])),
       } : {}),
     };

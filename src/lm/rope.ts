@@ -33,10 +33,11 @@ function positiveNumber(v: unknown, what: string, path: string): number {
  * The rotary settings of a config.json. `defaults` are the model class's own defaults
  * (they differ: GPT-NeoX rotates a quarter of each head, Llama all of it).
  */
-export function ropeFromHf(json: Json, path: string, defaults: { theta: number; partialFactor: number; thetaKeys: string[]; partialKeys: string[] }): RopeSpec {
-  const params = (json.rope_parameters ?? null) as Json | null;
-  const scaling = (json.rope_scaling ?? params ?? null) as Json | null;
-  if (params !== null && typeof params !== "object") throw new Error(`${path}: "rope_parameters" must be an object`);
+export function ropeFromHf(json: Json, path: string, defaults: { theta: number; partialFactor: number; thetaKeys: string[]; partialKeys: string[] },
+  layerType: LayerType = "full_attention"): RopeSpec {
+  const params = ropeParameters(json, path, layerType);
+  // v4's rope_scaling is the global layers' (Gemma 3's local layers were never scaled).
+  const scaling = ((layerType === "full_attention" ? json.rope_scaling ?? params : params) ?? null) as Json | null;
   if (scaling !== null && typeof scaling !== "object") throw new Error(`${path}: "rope_scaling" must be an object`);
   const pick = (keys: string[], fallback: number, what: string): number => {
     for (const src of [params, json]) {
@@ -48,6 +49,32 @@ export function ropeFromHf(json: Json, path: string, defaults: { theta: number; 
   const partialFactor = pick(["partial_rotary_factor", ...defaults.partialKeys], defaults.partialFactor, "partial_rotary_factor");
   if (partialFactor > 1) throw new Error(`${path}: partial_rotary_factor must be at most 1, got ${partialFactor}`);
   return { theta, partialFactor, scaling: scalingFromHf(scaling, path) };
+}
+
+/** The attention kinds transformers (v5) may give rotary settings of their own. */
+export type LayerType = "full_attention" | "sliding_attention";
+const LAYER_TYPES: readonly string[] = ["full_attention", "sliding_attention"];
+
+/**
+ * config.json's "rope_parameters" for layers of `layerType`: transformers v5 writes one
+ * object for all layers, or, where the kinds of layer differ (Gemma 3's local and global
+ * layers), one per kind: {"full_attention": {...}, "sliding_attention": {...}}.
+ */
+function ropeParameters(json: Json, path: string, layerType: LayerType): Json | null {
+  const params = json.rope_parameters ?? null;
+  if (params === null) return null;
+  if (typeof params !== "object" || Array.isArray(params)) throw new Error(`${path}: "rope_parameters" must be an object`);
+  const kinds = Object.keys(params).filter((k) => LAYER_TYPES.includes(k));
+  if (kinds.length === 0) return params as Json;
+  const own = (params as Json)[layerType];
+  if (typeof own !== "object" || own === null) throw new Error(`${path}: "rope_parameters" has settings for ${kinds.join(", ")} layers, none for ${layerType}`);
+  return own as Json;
+}
+
+/** Whether config.json gives `layerType` layers rotary settings of their own (Gemma 3's local layers in transformers v5). */
+export function hasRopeParametersFor(json: Json, layerType: LayerType): boolean {
+  const params = json.rope_parameters;
+  return typeof params === "object" && params !== null && layerType in params;
 }
 
 function scalingFromHf(s: Json | null, path: string): RopeScaling {

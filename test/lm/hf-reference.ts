@@ -352,8 +352,13 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     const gemma2 = cfg.model_type === "gemma2" || gemma3;
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
     const dh = cfg.head_dim;
-    const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000);
-    const invLocal = gemma3 ? inverseFrequencies({ ...cfg, rope_scaling: null }, dh, cfg.rope_local_base_freq) : inv;
+    // transformers 5 may write rope_parameters per layer kind ({full_attention, sliding_attention}).
+    const perKind = cfg.rope_parameters?.full_attention ? cfg.rope_parameters : null;
+    const inv = perKind ? inverseFrequencies({ rope_parameters: perKind.full_attention }, dh, perKind.full_attention.rope_theta)
+      : inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000);
+    const invLocal = !gemma3 ? inv
+      : perKind ? inverseFrequencies({ rope_parameters: perKind.sliding_attention }, dh, perKind.sliding_attention.rope_theta)
+      : inverseFrequencies({ ...cfg, rope_scaling: null }, dh, cfg.rope_local_base_freq);
     const norm = (x: Vec, wt: Vec) => rmsNorm(x, wt.map((v) => 1 + v), eps);
     const act = ACT[cfg.hidden_activation ?? "gelu_pytorch_tanh"]!;
     const scale = gemma2 ? cfg.query_pre_attn_scalar ** -0.5 : 1 / Math.sqrt(dh);

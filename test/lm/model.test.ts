@@ -66,6 +66,9 @@ const families: Array<[string, (d: string) => string]> = [
   ["gemma (GeGLU, (1 + w) norms, scaled embeddings, head_dim != d / heads)", (d) => writeTinyGemma(d, { headDim: 12 })],
   ["gemma2 (post norms, soft caps, query_pre_attn_scalar)", (d) => writeTinyGemma(d, { gemma2: true, seed: 6 })],
   ["gemma3_text (q/k norms, local and global rotary bases, no soft caps)", (d) => writeTinyGemma(d, { gemma3: true, seed: 7 })],
+  ["gemma3_text (transformers 5: rope_parameters per layer kind, linear scaling on global layers)", (d) => writeTinyGemma(d, { gemma3: true, seed: 8,
+    config: { rope_theta: undefined, rope_local_base_freq: undefined, rope_scaling: undefined, rope_parameters: {
+      full_attention: { rope_type: "linear", rope_theta: 50, factor: 4 }, sliding_attention: { rope_type: "default", rope_theta: 300 } } } })],
 ];
 
 describe("forward pass against Hugging Face's modeling code", () => {
@@ -556,6 +559,19 @@ describe("config.json variants", () => {
       .toEqual({ theta: 1e6, partialFactor: 1, scaling: { type: "linear", factor: 2 } });
     // Dynamic NTK only differs past max_position_embeddings, which the forward refuses.
     expect(configFromHf({ ...llama, rope_scaling: { type: "dynamic", factor: 2 } }, "c").rope!.scaling).toEqual({ type: "default" });
+  });
+
+  it("Gemma 3 in transformers 5's layout: rope_parameters per layer kind, global and local read apart", () => {
+    const gemma3 = { ...llama, model_type: "gemma3_text", hidden_size: 32, head_dim: 16, layer_types: ["sliding_attention"] };
+    const perKind = { full_attention: { rope_type: "linear", rope_theta: 1e6, factor: 8 }, sliding_attention: { rope_type: "default", rope_theta: 1e4 } };
+    const cfg = configFromHf({ ...gemma3, rope_parameters: perKind }, "c");
+    expect(cfg.rope).toEqual({ theta: 1e6, partialFactor: 1, scaling: { type: "linear", factor: 8 } });
+    expect(cfg.localRope).toEqual({ theta: 1e4, partialFactor: 1, scaling: { type: "default" } });
+    // transformers 4's layout: the scaling is the global layers', the local ones turn unscaled at their own base.
+    const v4 = configFromHf({ ...gemma3, rope_theta: 1e6, rope_scaling: { rope_type: "linear", factor: 8 }, rope_local_base_freq: 5e3 }, "c");
+    expect([v4.rope, v4.localRope]).toEqual([cfg.rope, { theta: 5e3, partialFactor: 1, scaling: { type: "default" } }]);
+    expect(() => configFromHf({ ...gemma3, rope_parameters: { sliding_attention: perKind.sliding_attention } }, "c"))
+      .toThrow(/c: "rope_parameters" has settings for sliding_attention layers, none for full_attention/);
   });
 
   it("llama3 frequencies: short wavelengths kept, long ones slowed by the factor, the band between blended", () => {
