@@ -23,15 +23,13 @@ it is not part of `npm test`, which must not need Python.
 import json
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 
 import torch
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOLERANCE = 1e-4
+from saekit_forward import compare
 
 
 def write_safetensors(path, tensors):
@@ -46,43 +44,6 @@ def write_safetensors(path, tensors):
     text += b" " * (-len(text) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-def read_logits(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    meta = json.loads(raw[8:8 + n])["logits"]
-    start, end = meta["data_offsets"]
-    values = torch.frombuffer(bytearray(raw[8 + n + start:8 + n + end]), dtype=torch.float32)
-    return values.reshape(meta["shape"]).double()
-
-
-def saekit_logits(folder, tokens):
-    out = os.path.join(folder, "logits.safetensors")
-    subprocess.run(["node", os.path.join(ROOT, "bin", "saekit.js"),
-                    "logits", "--model", folder, "--tokens", ",".join(map(str, tokens)), "--out", out],
-                   check=True, capture_output=True, text=True)
-    return read_logits(out)
-
-
-# The residual stream at every block boundary, through the library's hooks, as JSON.
-HOOKS_JS = """
-const [root, folder, tokensJson] = process.argv.slice(1);
-const { loadModel } = await import(root + "/dist/lm/load.js");
-const { model } = await loadModel(folder);
-const tokens = Int32Array.from(JSON.parse(tokensJson));
-const names = ["blocks.0.hook_resid_pre", ...Array.from({ length: model.cfg.nLayers }, (_, i) => `blocks.${i}.hook_resid_post`)];
-const got = {};
-model.forward(tokens, 1, tokens.length, { output: "none", hooks: Object.fromEntries(names.map((n) => [n, (a) => { got[n] = Array.from(a); }])) });
-console.log(JSON.stringify(got));
-"""
-
-
-def saekit_residuals(folder, tokens):
-    r = subprocess.run(["node", "--input-type=module", "-e", HOOKS_JS, ROOT, folder, json.dumps(tokens)],
-                       check=True, capture_output=True, text=True)
-    return {name: torch.tensor(v, dtype=torch.float64) for name, v in json.loads(r.stdout).items()}
 
 
 def randn(gen, *shape, scale=0.2):
@@ -540,20 +501,9 @@ def main():
             vocab = config["vocab_size"]
             tokens = [int(t) for t in torch.randint(0, vocab, (24,), generator=gen)]
             want, stream = forward(torch.tensor(tokens))
-            got = saekit_logits(folder, tokens)
-            rel = ((got - want).abs().max() / want.abs().max()).item()
-            ok = got.shape == want.shape and rel <= TOLERANCE
-            # The hooks SAEs read: the residual stream into block 0 and out of every block.
-            hooks = saekit_residuals(folder, tokens)
-            names = ["blocks.0.hook_resid_pre"] + [f"blocks.{b}.hook_resid_post" for b in range(len(stream) - 1)]
-            worst = 0.0
-            for hook, ref in zip(names, stream):
-                act = hooks[hook].view(ref.shape)
-                worst = max(worst, ((act - ref).abs().max() / ref.abs().max()).item())
-            ok = ok and worst <= TOLERANCE
+            ok, summary = compare(folder, tokens, want, stream)
             failed |= not ok
-            print(f"{'ok  ' if ok else 'FAIL'} {name}: logits {list(got.shape)}, max |saekit - torch| / max |torch| = {rel:.2e}; "
-                  f"residual stream at {len(names)} hooks: {worst:.2e}")
+            print(f"{'ok  ' if ok else 'FAIL'} {name}: {summary}")
     sys.exit(1 if failed else 0)
 
 

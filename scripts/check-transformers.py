@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Checks `saekit logits` and the residual-stream hooks against Hugging Face transformers itself.
+
+check-logits-torch.py compares saekit with forwards written here after transformers'
+modeling code; this script runs the real thing. For every model family saekit reads it
+builds a small transformers model from a config (AutoModelForCausalLM.from_config, eager
+attention), gives it random weights of a useful size, saves it with save_pretrained (so
+config.json and model.safetensors are exactly what transformers writes, rope_parameters and
+all), and compares saekit's logits and its residual stream at blocks.0.hook_resid_pre and
+every blocks.{i}.hook_resid_post with the model's own forward in float64 (the inputs of
+each decoder layer and the output of the last, read by forward hooks). The issues ask for
+1e-4 relative agreement; the script fails if any model is further off, or fails to load.
+
+Needs a Python with torch and transformers, e.g. a virtual environment:
+  python3 -m venv /tmp/hf && /tmp/hf/bin/pip install torch transformers
+  /tmp/hf/bin/python scripts/check-transformers.py
+and a built checkout (npm ci). Not part of `npm test`, which must not need Python.
+"""
+import sys
+import tempfile
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from saekit_forward import compare
+
+# Small shapes every family shares: 2 layers, d = 32, 4 heads, a vocabulary of 96 tokens.
+# Token ids inside that vocabulary (the classes' defaults name ids of the full-size models').
+IDS = dict(bos_token_id=1, eos_token_id=2, pad_token_id=0)
+SMALL = dict(IDS, vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+             max_position_embeddings=64)
+LLAMA_LIKE = dict(SMALL, num_key_value_heads=2)
+
+# (name, model_type, config fields beyond the class's defaults)
+MODELS = [
+    ("gpt_neox (parallel residual, a quarter of each head rotated)", "gpt_neox", dict(SMALL, use_parallel_residual=True)),
+    ("gpt_neox (sequential residual, rotary_pct 0.5)", "gpt_neox",
+     dict(SMALL, use_parallel_residual=False, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})),
+    ("gpt2", "gpt2", dict(IDS, vocab_size=96, n_embd=32, n_layer=2, n_head=4, n_positions=64)),
+    ("gpt_neo (global and local layers)", "gpt_neo",
+     dict(IDS, vocab_size=96, hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64, max_position_embeddings=64,
+          attention_types=[[["global", "local"], 1]], window_size=64)),
+    ("llama (untied, grouped-query)", "llama", dict(LLAMA_LIKE, tie_word_embeddings=False)),
+    ("llama (tied, llama3 rope scaling)", "llama",
+     dict(LLAMA_LIKE, tie_word_embeddings=True, rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+          "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
+    ("mistral", "mistral", dict(LLAMA_LIKE, sliding_window=64)),
+    ("qwen2 (q/k/v biases)", "qwen2", dict(LLAMA_LIKE, tie_word_embeddings=True)),
+    ("qwen3 (q/k head norms, head_dim of its own)", "qwen3", dict(LLAMA_LIKE, head_dim=16, tie_word_embeddings=False)),
+    ("olmo (weightless LayerNorms, clip_qkv)", "olmo", dict(LLAMA_LIKE, clip_qkv=0.5)),
+    ("olmo2 (norms after attention and MLP, q/k norms over the projections)", "olmo2", dict(LLAMA_LIKE)),
+    ("gemma", "gemma", dict(LLAMA_LIKE, head_dim=8)),
+    ("gemma2 (soft caps, post norms)", "gemma2",
+     dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=12, sliding_window=64, attn_logit_softcapping=2.0, final_logit_softcapping=3.0)),
+    ("gemma3_text (q/k norms, a rotary base per layer kind, linear scaling on global layers)", "gemma3_text",
+     dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=16, sliding_window=64, layer_types=["sliding_attention", "full_attention"],
+          rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                           "full_attention": {"rope_type": "linear", "rope_theta": 1000000.0, "factor": 8.0}})),
+]
+
+
+def randomize(model, gen):
+    """Weights at a size where mistakes show: matrices ~ N(0, 0.2^2), norm weights near 1 (or
+    near 0 where the model adds 1), biases ~ N(0, 0.1^2). transformers' own init (std 0.02)
+    would leave every block close to the identity."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen, dtype=torch.float64)
+            if p.dim() >= 2:
+                p.copy_(noise * 0.2)
+            elif name.endswith("bias"):
+                p.copy_(noise * 0.1)
+            else:
+                p.copy_(p.double() + noise * 0.1)
+
+
+def decoder_layers(model):
+    base = model.base_model
+    for attr in ("layers", "h"):
+        if hasattr(base, attr):
+            return getattr(base, attr)
+    raise RuntimeError(f"no decoder layers found on {type(base).__name__}")
+
+
+def reference(model, tokens):
+    """The logits and the residual stream into each decoder layer and out of the last, in float64."""
+    stream = []
+    layers = decoder_layers(model)
+    first = lambda output: output[0] if isinstance(output, tuple) else output
+    handles = [layer.register_forward_pre_hook(
+        lambda _m, args, kwargs: stream.append((args[0] if args else kwargs["hidden_states"])[0].clone()), with_kwargs=True)
+        for layer in layers]
+    handles.append(layers[-1].register_forward_hook(lambda _m, _args, output: stream.append(first(output)[0].clone())))
+    try:
+        with torch.no_grad():
+            logits = model(torch.tensor([tokens])).logits[0]
+    finally:
+        for h in handles:
+            h.remove()
+    return logits, stream
+
+
+def main():
+    gen = torch.Generator().manual_seed(0)
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}")
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, model_type, fields) in enumerate(MODELS):
+            config = AutoConfig.for_model(model_type, **fields)
+            config._attn_implementation = "eager"
+            model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").float().eval()
+            randomize(model, gen)
+            folder = f"{tmp}/model{i}"
+            model.save_pretrained(folder)
+            # What saekit reads is the float32 checkpoint; the reference runs it in float64.
+            model = model.double()
+            tokens = [int(t) for t in torch.randint(0, fields["vocab_size"], (24,), generator=gen)]
+            want, stream = reference(model, tokens)
+            try:
+                ok, summary = compare(folder, tokens, want, stream)
+            except Exception as e:  # a load or run failure is a failed check, reported with the others
+                ok, summary = False, f"saekit failed: {str(getattr(e, 'stderr', '') or e).strip().splitlines()[-1:]}"
+            failed |= not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {name}: {summary}", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

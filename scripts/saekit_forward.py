@@ -1,0 +1,71 @@
+"""What the check scripts ask saekit for: `saekit logits` on a token sequence, and the
+residual stream at the hooks SAEs read (blocks.0.hook_resid_pre and every
+blocks.{i}.hook_resid_post) through the library's hooks; and how they compare with a
+reference forward. Imported by check-logits-torch.py and check-transformers.py; needs torch
+and a built checkout (npm ci).
+"""
+import json
+import os
+import struct
+import subprocess
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The issues ask for logits within 1e-4 of the reference, relative to its largest magnitude.
+TOLERANCE = 1e-4
+
+
+def read_logits(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    meta = json.loads(raw[8:8 + n])["logits"]
+    start, end = meta["data_offsets"]
+    values = torch.frombuffer(bytearray(raw[8 + n + start:8 + n + end]), dtype=torch.float32)
+    return values.reshape(meta["shape"]).double()
+
+
+def saekit_logits(folder, tokens):
+    out = os.path.join(folder, "logits.safetensors")
+    subprocess.run(["node", os.path.join(ROOT, "bin", "saekit.js"),
+                    "logits", "--model", folder, "--tokens", ",".join(map(str, tokens)), "--out", out],
+                   check=True, capture_output=True, text=True)
+    return read_logits(out)
+
+
+# The residual stream at every block boundary, through the library's hooks, as JSON.
+HOOKS_JS = """
+const [root, folder, tokensJson] = process.argv.slice(1);
+const { loadModel } = await import(root + "/dist/lm/load.js");
+const { model } = await loadModel(folder);
+const tokens = Int32Array.from(JSON.parse(tokensJson));
+const names = ["blocks.0.hook_resid_pre", ...Array.from({ length: model.cfg.nLayers }, (_, i) => `blocks.${i}.hook_resid_post`)];
+const got = {};
+model.forward(tokens, 1, tokens.length, { output: "none", hooks: Object.fromEntries(names.map((n) => [n, (a) => { got[n] = Array.from(a); }])) });
+console.log(JSON.stringify(got));
+"""
+
+
+def saekit_residuals(folder, tokens):
+    r = subprocess.run(["node", "--input-type=module", "-e", HOOKS_JS, ROOT, folder, json.dumps(tokens)],
+                       check=True, capture_output=True, text=True)
+    return {name: torch.tensor(v, dtype=torch.float64) for name, v in json.loads(r.stdout).items()}
+
+
+def compare(folder, tokens, want_logits, want_stream):
+    """saekit's logits and residual stream for `tokens` against the reference's: the logits'
+    shape agreement, and the largest difference relative to the largest reference magnitude
+    over the logits and over the hooks (want_stream: the stream into block 0, then out of
+    each block)."""
+    got = saekit_logits(folder, tokens)
+    same_shape = list(got.shape) == list(want_logits.shape)
+    rel = ((got - want_logits).abs().max() / want_logits.abs().max()).item() if same_shape else float("inf")
+    hooks = saekit_residuals(folder, tokens)
+    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{b}.hook_resid_post" for b in range(len(want_stream) - 1)]
+    worst = 0.0
+    for hook, ref in zip(names, want_stream):
+        act = hooks[hook].view(ref.shape)
+        worst = max(worst, ((act - ref).abs().max() / ref.abs().max()).item())
+    ok = same_shape and rel <= TOLERANCE and worst <= TOLERANCE
+    return ok, f"logits {list(got.shape)}, max |saekit - ref| / max |ref| = {rel:.2e}; residual stream at {len(names)} hooks: {worst:.2e}"
