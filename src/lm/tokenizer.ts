@@ -27,6 +27,7 @@ export class HfTokenizer implements TextTokenizer {
     try {
       checkTokenizerJson(json);
       this.tok = new Tokenizer(json, {});
+      splitOnUnicodeWhitespace((this.tok as unknown as { pre_tokenizer: unknown }).pre_tokenizer);
     } catch (err) {
       throw new Error(`${source}: not a usable tokenizer.json (${(err as Error).message})`);
     }
@@ -50,6 +51,48 @@ export class HfTokenizer implements TextTokenizer {
 
   tokenId(token: string): number | undefined {
     return this.tok.token_to_id(token);
+  }
+}
+
+/**
+ * A regex source with `\s` and `\S` as Unicode's White_Space, which `\s` is in the Rust
+ * tokenizers' regexes: JavaScript's `\s` adds U+FEFF (the byte-order mark) and leaves out
+ * U+0085 (next line), so text holding either split unlike Hugging Face's.
+ */
+export function withUnicodeWhitespace(source: string): string {
+  let out = "";
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c !== "\\") {
+      out += c;
+      continue;
+    }
+    const next = source[++i] ?? "";
+    out += next === "s" ? "\\p{White_Space}" : next === "S" ? "\\P{White_Space}" : c + next;
+  }
+  return out;
+}
+
+/** The fields of Tokenizers.js's pre-tokenizers that say what they are and hold their regexes. */
+interface PreTokenizerFields {
+  config?: { type?: string };
+  pattern?: RegExp | null;
+  tokenizers?: unknown[];
+}
+
+/**
+ * Gives ByteLevel pre-tokenizers (GPT-2's regex, which Tokenizers.js writes with
+ * JavaScript's `\s`) Hugging Face's whitespace; Split regexes from the file it already
+ * translates so. Its types do not reach the pre-tokenizer classes, so they are told apart by
+ * their config's type; the tests pin the result.
+ */
+function splitOnUnicodeWhitespace(pre: unknown): void {
+  // (Its pre-tokenizers are callable objects: functions, to typeof.)
+  const p = pre as PreTokenizerFields | null;
+  if (!p || (typeof p !== "object" && typeof p !== "function")) return;
+  if (Array.isArray(p.tokenizers)) p.tokenizers.forEach(splitOnUnicodeWhitespace);
+  else if (p.config?.type === "ByteLevel" && p.pattern instanceof RegExp) {
+    p.pattern = new RegExp(withUnicodeWhitespace(p.pattern.source), p.pattern.flags);
   }
 }
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../src/lm/load.js";
 import { specialTokens } from "../../src/lm/special-tokens.js";
+import { withUnicodeWhitespace } from "../../src/lm/tokenizer.js";
 import { sharedData, tempDir } from "../helpers.js";
 import { tinyTokenizerJson } from "./fixtures.js";
 
@@ -41,6 +42,16 @@ describe.skipIf(!neox)("GPT-NeoX-20B tokenizer (Pythia)", () => {
     expect(specialTokens({ bosTokenId: 0, eosTokenId: 0 }, tok)).toEqual([0, 1]);
     expect(specialTokens({ bosTokenId: 2, eosTokenId: null })).toEqual([2]);
   });
+
+  it("pre-tokenizes at Unicode's whitespace as Hugging Face does: U+FEFF (a byte-order mark) is none, U+0085 is", () => {
+    // Ids from tokenizers (Rust) 0.23.2; JavaScript's \s would split "\ufeff've" as "\ufeff" + "'ve".
+    const tok = loadTokenizer(join(neox!, "20B_tokenizer.json"));
+    expect(tok.encode("\ufeffOnce upon a time")).toEqual([41497, 10758, 2220, 247, 673]);
+    expect(tok.encode("x\ufeff've")).toEqual([89, 41497, 8, 306]);
+    expect(tok.encode("  \ufeff'")).toEqual([50276, 41497, 8]);
+    expect(tok.encode("a\x85b  \x85c")).toEqual([66, 16643, 67, 50276, 16643, 68]);
+    expect(tok.encode("Hi\n\n\ufeff?")).toEqual([12764, 187, 187, 41497, 32]);
+  });
 });
 
 describe.skipIf(!gpt2)("GPT-2 tokenizer from vocab.json + merges.txt", () => {
@@ -56,7 +67,16 @@ describe.skipIf(!gpt2)("GPT-2 tokenizer from vocab.json + merges.txt", () => {
       expect(tok.decode(ids)).toBe(text);
     }
     expect(tok.tokenId("<|endoftext|>")).toBe(50256);
+    // Unicode's whitespace, as Hugging Face's pre-tokenizer (ids from tokenizers 0.23.2).
+    expect(tok.encode("x\ufeff've")).toEqual([87, 171, 119, 123, 6, 303]);
+    expect(tok.encode("  \ufeff'")).toEqual([220, 27332, 119, 123, 6]);
+    expect(tok.encode("a\x85b  \x85c")).toEqual([64, 126, 227, 65, 220, 220, 126, 227, 66]);
+    expect(tok.encode("Hi\n\n\ufeff?")).toEqual([17250, 198, 198, 171, 119, 123, 30]);
   });
+});
+
+it("withUnicodeWhitespace: \\s and \\S become White_Space inside and outside classes; an escaped backslash stays", () => {
+  expect(withUnicodeWhitespace(String.raw`[^\s\p{L}]+|\s+(?!\S)|\\s`)).toBe(String.raw`[^\p{White_Space}\p{L}]+|\p{White_Space}+(?!\P{White_Space})|\\s`);
 });
 
 describe("malformed tokenizer.json", () => {
