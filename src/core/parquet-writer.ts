@@ -2,15 +2,17 @@
  * Parquet files of fixed-shape numeric arrays, one per row: how Hugging Face `datasets`
  * pushes an activation cache to the hub (an Array2D column of floats, token_ids a sequence of
  * int32), written here so a store can go to the hub without Python. Each column is nested
- * REQUIRED lists, one per dimension, around a REQUIRED leaf (FLOAT, FLOAT16 as
- * FIXED_LEN_BYTE_ARRAY(2), INT32). The layout, deliberately the plainest Parquet has:
+ * OPTIONAL lists, one per dimension, around an OPTIONAL leaf (FLOAT, FLOAT16 as
+ * FIXED_LEN_BYTE_ARRAY(2), INT32): nullable, as pyarrow writes datasets' columns, though no
+ * value is ever null (pyarrow restores an Arrow extension type such as Array2D only onto
+ * the nullable lists it was stored as). The layout, deliberately the plainest Parquet has:
  *
  *   "PAR1"
  *   per row group, per column: V1 data pages of whole rows (about 1 MiB of values each),
  *     uncompressed (activations barely compress), each page
  *       [4-byte length][repetition levels, RLE]   the same runs in every row: 0, then per
  *                                                  list element the level where it starts
- *       [4-byte length][definition levels, RLE]   one run: every value present
+ *       [4-byte length][definition levels, RLE]   one run: every value present (2 * dims + 1)
  *       [values, PLAIN little-endian]              the caller's bytes, as they are
  *   footer: FileMetaData (thrift compact) with the schema, row groups and key-value metadata
  *   [4-byte footer length]"PAR1"
@@ -41,7 +43,7 @@ export interface ParquetRowGroupData {
 const PAGE_BYTES = 1 << 20;
 
 const TYPE = { INT32: 1, FLOAT: 4, FIXED_LEN_BYTE_ARRAY: 7 } as const;
-const REQUIRED = 0;
+const OPTIONAL = 1;
 const REPEATED = 2;
 const CONVERTED_LIST = 3;
 const ENCODING = { PLAIN: 0, RLE: 3 } as const;
@@ -55,7 +57,8 @@ export function* parquetFile(columns: ParquetArrayColumnSpec[], groups: Iterable
   keyValues: Record<string, string> = {}, createdBy = "saekit"): Generator<Uint8Array> {
   for (const c of columns) {
     if (c.dims.length === 0 || c.dims.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new RangeError(`parquet: column "${c.name}" of shape [${c.dims.join(", ")}]`);
-    if (c.dims.length > 255) throw new RangeError(`parquet: column "${c.name}" nests ${c.dims.length} lists`);
+    // Definition levels reach 2 * dims + 1, written a byte each.
+    if (2 * c.dims.length + 1 > 255) throw new RangeError(`parquet: column "${c.name}" nests ${c.dims.length} lists`);
   }
   const rowRuns = columns.map((c) => repetitionRuns(c.dims));
   let offset = 0;
@@ -121,7 +124,8 @@ function dataPage(c: ParquetArrayColumnSpec, runs: Array<[number, number]>, rows
   const rep: number[] = [];
   for (let r = 0; r < rows; r++) for (const [level, n] of runs) rleRun(rep, level, n);
   const def: number[] = [];
-  rleRun(def, c.dims.length, count);
+  // Every value present: the deepest level, an optional list and its repeated group per dimension, then the optional leaf.
+  rleRun(def, 2 * c.dims.length + 1, count);
   const levels = new Uint8Array(8 + rep.length + def.length);
   const view = new DataView(levels.buffer);
   view.setUint32(0, rep.length, true);
@@ -156,17 +160,17 @@ function rleRun(out: number[], value: number, count: number): void {
   out.push(value);
 }
 
-/** The schema: the root, then per column one REQUIRED LIST group and a REPEATED "list" per dimension, then the leaf. */
+/** The schema: the root, then per column one OPTIONAL LIST group and a REPEATED "list" per dimension, then the leaf. */
 function schema(columns: ParquetArrayColumnSpec[]): ThriftField[][] {
   const out: ThriftField[][] = [[[4, "binary", "schema"], [5, "i32", columns.length]]];
   for (const c of columns) {
     c.dims.forEach((_, level) => {
-      out.push([[3, "i32", REQUIRED], [4, "binary", level === 0 ? c.name : "element"], [5, "i32", 1], [6, "i32", CONVERTED_LIST], [10, "struct", [[3, "struct", []]]]]);
+      out.push([[3, "i32", OPTIONAL], [4, "binary", level === 0 ? c.name : "element"], [5, "i32", 1], [6, "i32", CONVERTED_LIST], [10, "struct", [[3, "struct", []]]]]);
       out.push([[3, "i32", REPEATED], [4, "binary", "list"], [5, "i32", 1]]);
     });
     out.push(c.leaf === "FLOAT16"
-      ? [[1, "i32", TYPE.FIXED_LEN_BYTE_ARRAY], [2, "i32", 2], [3, "i32", REQUIRED], [4, "binary", "element"], [10, "struct", [[15, "struct", []]]]]
-      : [[1, "i32", TYPE[c.leaf]], [3, "i32", REQUIRED], [4, "binary", "element"]]);
+      ? [[1, "i32", TYPE.FIXED_LEN_BYTE_ARRAY], [2, "i32", 2], [3, "i32", OPTIONAL], [4, "binary", "element"], [10, "struct", [[15, "struct", []]]]]
+      : [[1, "i32", TYPE[c.leaf]], [3, "i32", OPTIONAL], [4, "binary", "element"]]);
   }
   return out;
 }

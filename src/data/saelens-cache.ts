@@ -22,7 +22,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArrowField } from "../core/arrow-ipc.js";
-import { arrowStream, type DenseColumn } from "../core/arrow-ipc-writer.js";
+import { arrowStream, type DenseColumn, schemaMessage } from "../core/arrow-ipc-writer.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
 import { encodeFloats } from "../core/dtype.js";
 import { type ParquetArrayColumnSpec, type ParquetRowGroupData, parquetFile } from "../core/parquet-writer.js";
@@ -101,7 +101,7 @@ export function exportSaelensCache(storeDir: string, outDir: string, o: ExportCa
         const batches = shardBatches(storeDir, m, i, plan, perBatch);
         writeFileAtomic(path, format === "arrow"
           ? arrowStream(plan.fields, plan.schemaMetadata, batches)
-          : parquetFile(parquetColumns(plan, m), rowGroups(batches), plan.schemaMetadata));
+          : parquetFile(parquetColumns(plan, m), rowGroups(batches), parquetKeyValues(plan)));
         written++;
       }
       done += shard.rows;
@@ -194,6 +194,16 @@ function* shardBatches(storeDir: string, m: StoreManifest, index: number, plan: 
     columns.push({ field: plan.fields[plan.fields.length - 1]!, dims: [rows], values: new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength) });
     yield { rows: n, columns };
   }
+}
+
+/**
+ * A Parquet cache's footer metadata: the features datasets reads ("huggingface"), and the
+ * Arrow schema pyarrow keeps beside the Parquet one ("ARROW:schema", an IPC Schema message in
+ * base64), which carries the Array2D extension type: without it pyarrow reads plain nested
+ * lists, and datasets, finding them unlike its Array2D, drops the feature for List(List(...)).
+ */
+function parquetKeyValues(plan: ExportPlan): Record<string, string> {
+  return { ...plan.schemaMetadata, "ARROW:schema": Buffer.from(schemaMessage(plan.fields, plan.schemaMetadata)).toString("base64") };
 }
 
 /** The plan's columns as Parquet writes them: each Arrow field's name and leaf type, and its rows' shape. */

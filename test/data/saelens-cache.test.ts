@@ -192,6 +192,18 @@ describe("exporting a store as a SAELens activation cache", async () => {
       [HOOK]: { shape: [ctx, plain.m.d], dtype: "float32", _type: "Array2D" },
       token_ids: { feature: { dtype: "int32", _type: "Value" }, length: ctx, _type: "Sequence" },
     });
+    // The Arrow schema pyarrow stores beside the Parquet one, naming the Array2D extension type
+    // on the nullable lists it restores it onto: without it datasets reads List(List(float32)).
+    const meta = parquetMetadata(first);
+    const stored = meta.key_value_metadata!.find((e) => e.key === "ARROW:schema")!;
+    const schema = tableFromIPC([Buffer.from(stored.value!, "base64"), new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0])]).schema;
+    expect(schema.fields.map((f) => [f.name, String(f.type), f.nullable])).toEqual([
+      [HOOK, "List<List<Float32>>", true], ["token_ids", `FixedSizeList[${ctx}]<Int32>`, true]]);
+    expect(Object.fromEntries(schema.fields[0]!.metadata)).toEqual({
+      "ARROW:extension:name": "datasets.features.features.Array2DExtensionType",
+      "ARROW:extension:metadata": JSON.stringify([[ctx, plain.m.d], "float32"]),
+    });
+    expect(meta.schema.slice(1).map((e) => e.repetition_type)).toEqual(["OPTIONAL", "REPEATED", "OPTIONAL", "REPEATED", "OPTIONAL", "OPTIONAL", "REPEATED", "OPTIONAL"]);
     expect(JSON.parse(readFileSync(join(out, "cache_activations_runner_cfg.json"), "utf8"))).toMatchObject({ model_name: "tiny-neox", hook_name: HOOK, context_size: ctx });
     expect((await openActivationSource(out)).totalRows).toBe(plain.m.tokens);
   });

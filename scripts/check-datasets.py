@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Checks saekit's files against the Python libraries that read and write them for SAELens users.
+
+Each way across:
+- What saekit writes, read by Python: an activation store's shards by `safetensors`; the
+  SAELens caches `saekit export-cache` writes by `datasets.load_from_disk` (Arrow) and
+  `datasets.load_dataset("parquet")` (--format parquet, as pushed to the hub), features
+  and values; a pretokenized dataset (`saekit pretokenize`) by pyarrow. Stores of float32
+  and float16 activations, one harvested with --exclude-bos, and a transcoder's.
+- What Python writes, read by saekit: activation caches saved by `datasets`
+  (Dataset.save_to_disk) and Parquet files written by pyarrow with every codec it offers
+  (none, snappy, gzip, brotli, zstd, lz4), V1 and V2 data pages, dictionary and
+  BYTE_STREAM_SPLIT encodings; text datasets as Parquet (dictionary-encoded strings,
+  nulls) and Arrow.
+Every value is compared exactly; the script fails on any difference or on any file one
+side cannot read.
+
+Needs a Python with datasets, pyarrow, safetensors and numpy (python3 -m venv /tmp/hf &&
+/tmp/hf/bin/pip install datasets pyarrow safetensors numpy), a built checkout (npm ci) and
+../shared/data (stories260K and the TinyStories text):
+  /tmp/hf/bin/python scripts/check-datasets.py [SHARED_DATA_DIR]
+Not part of `npm test`, which must not need Python.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from safetensors.numpy import load_file
+
+from saekit_forward import ROOT
+
+SAEKIT = ["node", os.path.join(ROOT, "bin", "saekit.js")]
+HOOK = "blocks.2.hook_resid_post"
+TARGET_HOOK = "blocks.3.hook_resid_post"
+CTX = 32
+
+# The activations and token ids saekit reads from a Parquet or Arrow cache, in file order, as .npy files.
+READ_CACHE_JS = """
+const [root, path, column, out] = process.argv.slice(1);
+const { writeFileSync } = await import("node:fs");
+const parquet = path.endsWith(".parquet") || !(await import("node:fs")).existsSync(path + "/state.json");
+const { ParquetActivations } = await import(root + "/dist/data/parquet-activations.js");
+const { ArrowActivations } = await import(root + "/dist/data/arrow-activations.js");
+const acts = parquet ? await ParquetActivations.open(path, column || undefined) : ArrowActivations.open(path, column || undefined);
+const chunks = parquet ? acts.chunks() : acts.chunks(1 << 30);
+const values = new Float32Array(acts.vectors * acts.d);
+const tokens = [];
+let at = 0;
+for (const chunk of chunks) {
+  acts.read(chunk, values, at);
+  at += chunk.rows * acts.vectorsPerRow * acts.d;
+  if (acts.hasTokens) tokens.push(...acts.readTokens(chunk));
+}
+writeFileSync(out + ".f32", Buffer.from(values.buffer));
+writeFileSync(out + ".json", JSON.stringify({ d: acts.d, dims: acts.dims, tokens: acts.hasTokens ? tokens : null }));
+"""
+
+# The documents (text, or token ids) saekit reads from a dataset file, as JSON.
+READ_TEXT_JS = """
+const [root, path, field] = process.argv.slice(1);
+const { readItems } = await import(root + "/dist/data/text.js");
+const out = [];
+for await (const item of readItems(path, { textField: field })) out.push(typeof item === "string" ? item : Array.from(item));
+process.stdout.write(JSON.stringify(out));
+"""
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+
+
+def run(*args):
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def node(script, *args):
+    return run("node", "--input-type=module", "-e", script, ROOT, *args)
+
+
+def store_arrays(store):
+    """A store's activations [rows, d], targets and tokens [contexts, ctx], read by `safetensors`."""
+    manifest = json.load(open(os.path.join(store, "manifest.json")))
+    shards = [load_file(os.path.join(store, s["file"])) for s in manifest["shards"]]
+    cat = lambda name: np.concatenate([s[name] for s in shards]) if name in shards[0] else None
+    return manifest, cat("activations"), cat("targets"), cat("tokens")
+
+
+def harvest(data, out, *extra):
+    run(*SAEKIT, "harvest", "--model", f"{data}/stories260K/stories260K.bin", "--tokenizer", f"{data}/stories260K/tok512.bin",
+        "--dataset", f"{data}/tinystories/tinystories_train_first2MiB.txt", "--hook", HOOK, "--tokens", "3000",
+        "--ctx", str(CTX), "--out", out, *extra)
+    return out
+
+
+def saekit_reads(path, column=None):
+    """The vectors [n, d] and tokens saekit reads from a cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "read")
+        node(READ_CACHE_JS, path, column or "", out)
+        meta = json.load(open(out + ".json"))
+        values = np.fromfile(out + ".f32", dtype=np.float32).reshape(-1, meta["d"])
+    return values, (np.array(meta["tokens"], dtype=np.int64) if meta["tokens"] is not None else None), meta["dims"]
+
+
+def exported_rows(manifest, acts, tokens):
+    """What a SAELens cache of the store holds per context: its rows and the tokens they stand at."""
+    per = manifest["rows_per_context"]
+    rows = acts.reshape(-1, per, manifest["d"])
+    toks = tokens[:, tokens.shape[1] - per:]
+    return rows, toks
+
+
+def check_exports(name, store, tmp):
+    manifest, acts, targets, tokens = store_arrays(store)
+    dtype = {"F32": np.float32, "F16": np.float16}[manifest["dtype"]]
+    check(f"{name}: shards read by safetensors", acts.dtype == dtype and acts.shape == (manifest["tokens"], manifest["d"]) and
+          tokens.shape[1] == CTX, f"activations {acts.dtype} {list(acts.shape)}, tokens {list(tokens.shape)}")
+    rows, toks = exported_rows(manifest, acts, tokens)
+    per = manifest["rows_per_context"]
+    for fmt in ("arrow", "parquet"):
+        out = os.path.join(tmp, f"{name}-{fmt}")
+        run(*SAEKIT, "export-cache", "--store", store, "--out", out, "--format", fmt, "--batch-contexts", "16")
+        if fmt == "arrow":
+            ds = datasets.load_from_disk(out)
+        else:
+            ds = datasets.load_dataset("parquet", data_files=os.path.join(out, "data", "*.parquet"), split="train")
+        feature = ds.features[manifest["hook"]]
+        ok = isinstance(feature, datasets.Array2D) and tuple(feature.shape) == (per, manifest["d"]) and feature.dtype == np.dtype(dtype).name
+        table = ds.with_format("numpy")
+        # (datasets hands float16 arrays out as float32, its own as well as these: the feature says float16.)
+        got = np.stack(table[manifest["hook"]])
+        ok = ok and np.array_equal(got.astype(np.float32), rows.astype(np.float32))
+        ok = ok and np.array_equal(np.stack(table["token_ids"]), toks)
+        if targets is not None:
+            ok = ok and np.array_equal(np.stack(table[manifest["target_hook"]]), targets.reshape(rows.shape))
+        reader = "datasets.load_from_disk" if fmt == "arrow" else 'datasets.load_dataset("parquet")'
+        check(f"{name}: export-cache --format {fmt} read by {reader}", ok,
+              f"{len(ds)} contexts, {feature.__class__.__name__}{tuple(feature.shape)} {feature.dtype}, columns {ds.column_names}")
+
+
+def check_pretokenize(data, tmp):
+    common = ["--model", f"{data}/stories260K/stories260K.bin", "--tokenizer", f"{data}/stories260K/tok512.bin",
+              "--dataset", f"{data}/tinystories/tinystories_train_first2MiB.txt", "--tokens", "4096", "--ctx", str(CTX)]
+    pq_out, jsonl_out = os.path.join(tmp, "pretok.parquet"), os.path.join(tmp, "pretok.jsonl")
+    run(*SAEKIT, "pretokenize", *common, "--out", pq_out)
+    run(*SAEKIT, "pretokenize", *common, "--out", jsonl_out)
+    table = pq.read_table(pq_out)
+    from_jsonl = [json.loads(line)["input_ids"] for line in open(jsonl_out)]
+    ok = table.column_names == ["input_ids"] and table.column("input_ids").to_pylist() == from_jsonl
+    check("pretokenize .parquet read by pyarrow", ok, f"{table.num_rows} contexts of {len(from_jsonl[0])} tokens, {table.schema.field('input_ids').type}")
+
+
+def check_python_caches(tmp):
+    """Caches Python writes, read back by saekit exactly."""
+    rng = np.random.default_rng(0)
+    contexts, per, d = 200, 8, 12
+    acts = rng.standard_normal((contexts, per, d)).astype(np.float32)
+    tokens = rng.integers(0, 500, (contexts, per)).astype(np.int32)
+    # A dataset saved to disk, as SAELens' CacheActivationsRunner saves one.
+    features = datasets.Features({HOOK: datasets.Array2D((per, d), "float32"), "token_ids": datasets.Sequence(datasets.Value("int32"), length=per)})
+    saved = os.path.join(tmp, "py-saved")
+    datasets.Dataset.from_dict({HOOK: acts, "token_ids": tokens}, features=features).save_to_disk(saved, num_shards=3)
+    got, got_tokens, dims = saekit_reads(saved)
+    check("datasets.save_to_disk cache read by saekit", np.array_equal(got, acts.reshape(-1, d)) and np.array_equal(got_tokens, tokens.reshape(-1)),
+          f"{sum(f.endswith('.arrow') for f in os.listdir(saved))} .arrow files, {dims}")
+    # Parquet files written by pyarrow, every codec and page layout it offers.
+    table = pa.table({HOOK: pa.array(list(acts.tolist()), type=pa.list_(pa.list_(pa.float32()))), "token_ids": pa.array(tokens.tolist(), type=pa.list_(pa.int32()))})
+    half = pa.table({HOOK: pa.array([[np.float16(v) for v in row] for row in acts.reshape(-1, d)[:per * 4].astype(np.float16).tolist()], type=pa.list_(pa.float16()))})
+    for codec in ("none", "snappy", "gzip", "brotli", "zstd", "lz4"):
+        for version in ("1.0", "2.0"):
+            for layout, kwargs in (("plain", dict(use_dictionary=False)), ("dictionary", dict(use_dictionary=True)),
+                                   ("byte_stream_split", dict(use_dictionary=False, use_byte_stream_split=[HOOK + ".list.element.list.element"]))):
+                path = os.path.join(tmp, f"py-{codec}-{version}-{layout}.parquet")
+                pq.write_table(table, path, compression=codec, data_page_version=version, row_group_size=13, **kwargs)
+                try:
+                    got, got_tokens, _ = saekit_reads(path)
+                    ok = np.array_equal(got, acts.reshape(-1, d)) and np.array_equal(got_tokens, tokens.reshape(-1))
+                    detail = ""
+                except subprocess.CalledProcessError as e:
+                    ok, detail = False, e.stderr.strip().splitlines()[-1]
+                check(f"pyarrow Parquet ({codec}, data page V{version[0]}, {layout}) read by saekit", ok, detail)
+    path = os.path.join(tmp, "py-float16.parquet")
+    pq.write_table(half, path, compression="zstd")
+    got, _, _ = saekit_reads(path)
+    check("pyarrow Parquet float16 vectors read by saekit", np.array_equal(got, acts.reshape(-1, d)[:per * 4].astype(np.float16).astype(np.float32)))
+
+
+def check_python_text(data, tmp):
+    """Text datasets Python writes (TinyStories' own layout: a "text" column), read by saekit document for document."""
+    with open(f"{data}/tinystories/tinystories_train_first2MiB.txt", encoding="utf-8") as f:
+        docs = [line.rstrip("\n") for line in f if line.strip()][:3000]
+    docs_with_gaps = docs[:50] + [None, "", "   "] + docs[50:]
+    table = pa.table({"text": pa.array(docs_with_gaps, type=pa.string()), "id": pa.array(range(len(docs_with_gaps)))})
+    for codec, dictionary in (("snappy", True), ("zstd", False), ("gzip", True)):
+        path = os.path.join(tmp, f"text-{codec}.parquet")
+        pq.write_table(table, path, compression=codec, use_dictionary=dictionary, row_group_size=700)
+        got = json.loads(node(READ_TEXT_JS, path, "text"))
+        check(f"pyarrow Parquet text ({codec}{', dictionary' if dictionary else ''}, a null and blank rows) read by saekit", got == docs,
+              f"{len(got)} documents of {len(docs)}")
+    saved = os.path.join(tmp, "text-saved")
+    datasets.Dataset.from_dict({"text": docs}).save_to_disk(saved, num_shards=3)
+    arrow_files = sorted(f for f in os.listdir(saved) if f.endswith(".arrow"))
+    got = []
+    for f in arrow_files:
+        got += json.loads(node(READ_TEXT_JS, os.path.join(saved, f), "text"))
+    check("datasets.save_to_disk text (.arrow files) read by saekit", got == docs, f"{len(arrow_files)} files, {len(got)} documents")
+
+
+def main():
+    data = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "data")
+    print(f"datasets {datasets.__version__}, pyarrow {pa.__version__}, numpy {np.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        check_exports("float32 store", harvest(data, os.path.join(tmp, "f32")), tmp)
+        check_exports("float16 store, --exclude-bos", harvest(data, os.path.join(tmp, "f16"), "--dtype", "f16", "--exclude-bos"), tmp)
+        check_exports("transcoder store", harvest(data, os.path.join(tmp, "pairs"), "--target-hook", TARGET_HOOK), tmp)
+        check_pretokenize(data, tmp)
+        check_python_caches(tmp)
+        check_python_text(data, tmp)
+    print(f"{sum(results)} of {len(results)} checks passed")
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
