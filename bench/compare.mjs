@@ -13,7 +13,8 @@
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
 //   node bench/compare.mjs lm      [--threads 2]   # Pythia-70M forward (harvest, full) vs peer_lm.py
 //
-// --rounds N (default 1) measures each side N times, alternating, and takes medians. A table of
+// --rounds N (default 1) measures each side N times, alternating, and takes medians; --python
+// PATH picks the peers' Python (default /usr/bin/python3). A table of
 // the medians and ratios (saekit's speed over the peer's) follows on stderr.
 // The peers need Debian's PyTorch: apt-get install -y python3-torch libopenblas0-pthread
 // (and for tsne, scikit-learn: apt-get install -y python3-sklearn).
@@ -33,7 +34,10 @@ const threads = threadsAt >= 0 ? Number(args[threadsAt + 1]) : 2;
 const roundsAt = args.indexOf("--rounds");
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 1;
 if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rounds must be a positive integer, got ${args[roundsAt + 1]}`);
-const python = "/usr/bin/python3";
+// --python PATH runs the peers in another Python (default Debian's, with python3-torch): a
+// virtual environment with PyPI's torch, say, whose CPU build multiplies with MKL, not OpenBLAS.
+const pythonAt = args.indexOf("--python");
+const python = pythonAt >= 0 ? args[pythonAt + 1] : "/usr/bin/python3";
 const env = { ...process.env };
 delete env.OPENBLAS_CORETYPE;
 delete env.OPENBLAS_L2_SIZE;
@@ -100,7 +104,7 @@ if (suite === "kernels") {
     const gflops = median(ours, "gflops"), peerGflops = median(peer, "gflops"), halfGflops = median(half, "gflops");
     const vsOpenblas = ratio(gflops, peerGflops, 3);
     out({ compare: "gemm", m, k, n, threads, rounds, ratio_vs_openblas: vsOpenblas });
-    summarize(`sgemm ${m}x${k}x${n}, GFLOP/s (OpenBLAS)`, gflops, peerGflops, vsOpenblas);
+    summarize(`sgemm ${m}x${k}x${n}, GFLOP/s (${peer[0].blas ?? "OpenBLAS"})`, gflops, peerGflops, vsOpenblas);
     let vsTorchBf16;
     if (peerHalf) {
       const peerHalfGflops = median(peerHalf, "gflops");

@@ -3,7 +3,7 @@
 OpenBLAS on Debian; topk is ATen's).
 
 Prints one JSON line per measurement in the schema of the saekit benches:
-{"bench":"gemm","impl":"torch","m":..,"k":..,"n":..,"threads":..,"dtype":..,"ms":..,"gflops":..}
+{"bench":"gemm","impl":"torch","m":..,"k":..,"n":..,"threads":..,"dtype":..,"ms":..,"gflops":..,"blas":..}
 {"bench":"topk","impl":"torch","batch":..,"m":..,"k":..,"threads":..,"ms":..}
 Run with Debian's /usr/bin/python3 (python3-torch) and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
 unset so OpenBLAS picks its AVX-512 kernel.
@@ -17,6 +17,7 @@ usage: peer_kernels.py [--shapes 4096x512x16384,4096x2048x512] [--topk 4096x1638
 import argparse
 import ctypes
 import json
+import re
 
 import torch
 
@@ -32,6 +33,16 @@ def set_blas_threads(threads):
         ctypes.CDLL(lib).openblas_set_num_threads(threads)
 
 
+def blas_name():
+    """Which library torch.mm runs on: OpenBLAS (Debian's torch, linked to "generic" BLAS that
+    the OpenBLAS package provides) or MKL (PyPI's CPU wheels), as the comparison's label."""
+    with open("/proc/self/maps") as maps:
+        if any("libopenblas" in line for line in maps):
+            return "OpenBLAS"
+    match = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return {"mkl": "MKL"}.get(match.group(1), match.group(1)) if match else "unknown"
+
+
 def bench(m, k, n, threads, runs, dtype="float32"):
     set_blas_threads(threads)
     torch.manual_seed(0)
@@ -40,7 +51,7 @@ def bench(m, k, n, threads, runs, dtype="float32"):
     c = torch.empty(m, n, dtype=getattr(torch, dtype))
     ms = median_ms(lambda: torch.mm(a, b, out=c), runs)
     return {"bench": "gemm", "impl": "torch", "m": m, "k": k, "n": n, "threads": threads, "dtype": dtype,
-            "ms": round(ms, 3), "gflops": round(2.0 * m * k * n / ms / 1e6, 1)}
+            "ms": round(ms, 3), "gflops": round(2.0 * m * k * n / ms / 1e6, 1), "blas": blas_name()}
 
 
 def bench_topk(batch, m, k, threads, runs):

@@ -184,16 +184,15 @@ export function registerLm(program: Command): void {
   });
 }
 
+/** An SAE opened at its hook for one eval run: its --sae path, the k it runs at, where its results go. */
+type EvalRun = Awaited<ReturnType<typeof openSaeAtHook>> & { path: string; saeK?: number; out?: string; saebench?: string };
+
 /**
  * `saekit eval` of SAEs, all in one pass over fresh contexts (the clean run shared, the
  * zero-ablated one per output hook): each result written to its `out` file and (SAEBench's
  * core output) `saebench` file when given; the per-latent arrays go to the SAEBench file
  * only, so the summaries returned stay small.
  */
-/** An SAE opened at its hook for one eval run: its --sae path, the k it runs at, where its results go. */
-type EvalRun = Awaited<ReturnType<typeof openSaeAtHook>> & { path: string; saeK?: number; out?: string; saebench?: string };
-
-/** Splices every run's SAE into the model in one pass over the contexts, and writes each one's results. */
 async function evalSaes(loaded: LoadedModel, o: Record<string, any>, runs: EvalRun[]) {
   const src = openContexts(loaded, o.dataset, { ...contextOptions(o), skip: o.skipContexts });
   const targets = runs.map((run) => ({ sae: run.sae, hook: run.hook, hookOut: run.hookOut, name: run.path }));
