@@ -11,12 +11,14 @@ Each way across:
   (Dataset.save_to_disk) and Parquet files written by pyarrow with every codec it offers
   (none, snappy, gzip, brotli, zstd, lz4), V1 and V2 data pages, dictionary and
   BYTE_STREAM_SPLIT encodings; text datasets as Parquet (dictionary-encoded strings,
-  nulls) and Arrow.
+  nulls) and Arrow; activation matrices saved by numpy (.npy), safetensors and torch.save
+  (float16, bfloat16, float64 too).
+- An SAE `saekit train` writes, read by `safetensors` in SAELens' layout.
 Every value is compared exactly; the script fails on any difference or on any file one
 side cannot read.
 
-Needs a Python with datasets, pyarrow, safetensors and numpy (python3 -m venv /tmp/hf &&
-/tmp/hf/bin/pip install datasets pyarrow safetensors numpy), a built checkout (npm ci) and
+Needs a Python with datasets, pyarrow, safetensors, numpy and torch (python3 -m venv /tmp/hf &&
+/tmp/hf/bin/pip install datasets pyarrow safetensors numpy torch), a built checkout (npm ci) and
 ../shared/data (stories260K and the TinyStories text):
   /tmp/hf/bin/python scripts/check-datasets.py [SHARED_DATA_DIR]
 Not part of `npm test`, which must not need Python.
@@ -194,6 +196,73 @@ def check_python_caches(tmp):
     check("pyarrow Parquet float16 vectors read by saekit", np.array_equal(got, acts.reshape(-1, d)[:per * 4].astype(np.float16).astype(np.float32)))
 
 
+# An activation file as saekit loads it ([rows, d] float32), as a raw .f32 file and its shape.
+READ_MATRIX_JS = """
+const [root, path, tensor, out] = process.argv.slice(1);
+const { writeFileSync } = await import("node:fs");
+const { loadActivations } = await import(root + "/dist/data/activation-files.js");
+const m = loadActivations(path, { tensor: tensor || undefined });
+writeFileSync(out, Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+process.stdout.write(JSON.stringify({ rows: m.rows, d: m.d }));
+"""
+
+
+def saekit_matrix(path, tmp, tensor=None):
+    out = os.path.join(tmp, "matrix.f32")
+    shape = json.loads(node(READ_MATRIX_JS, path, tensor or "", out))
+    return np.fromfile(out, dtype=np.float32).reshape(shape["rows"], shape["d"])
+
+
+def check_tensor_files(tmp):
+    """Activation matrices saved by numpy, safetensors and torch, read by saekit exactly; an
+    SAE saekit trains, read by safetensors as SAELens lays it out."""
+    import torch
+    from safetensors.numpy import save_file as save_numpy
+    from safetensors.torch import save_file as save_torch
+    x = np.random.default_rng(1).standard_normal((37, 24)).astype(np.float32)
+    cases = []
+    for dtype in (np.float32, np.float16, np.float64):
+        path = os.path.join(tmp, f"acts-{np.dtype(dtype).name}.npy")
+        np.save(path, x.astype(dtype))
+        cases.append((f"numpy .npy {np.dtype(dtype).name}", path, None, x.astype(dtype)))
+    path = os.path.join(tmp, "acts-fortran.npy")
+    np.save(path, np.asfortranarray(x))
+    cases.append(("numpy .npy float32, Fortran order", path, None, x))
+    path = os.path.join(tmp, "acts-numpy.safetensors")
+    save_numpy({"acts": x.astype(np.float16), "tokens": np.arange(37, dtype=np.int64)}, path, metadata={"hook": HOOK})
+    cases.append(("safetensors (numpy) F16 beside I64, with metadata", path, "acts", x.astype(np.float16)))
+    for dtype in (torch.float32, torch.bfloat16, torch.float64):
+        name = str(dtype).split(".")[1]
+        t = torch.from_numpy(x).to(dtype)
+        path = os.path.join(tmp, f"acts-{name}.safetensors")
+        save_torch({"activations": t}, path)
+        cases.append((f"safetensors (torch) {name}", path, None, t.float().numpy()))
+        path = os.path.join(tmp, f"acts-{name}.pt")
+        torch.save({"activations": t, "step": 3}, path)
+        cases.append((f"torch.save dict {name} (torch {torch.__version__})", path, "activations", t.float().numpy()))
+    path = os.path.join(tmp, "acts-view.pt")
+    torch.save(torch.from_numpy(x).t().contiguous().t(), path)  # a transposed (column-major) tensor
+    cases.append(("torch.save of a column-major tensor", path, None, x))
+    for name, path, tensor, want in cases:
+        try:
+            got = saekit_matrix(path, tmp, tensor)
+            ok, detail = np.array_equal(got, want.astype(np.float32)), f"{list(got.shape)}"
+        except subprocess.CalledProcessError as e:
+            ok, detail = False, e.stderr.strip().splitlines()[-1]
+        check(f"{name} read by saekit", ok, detail)
+    # An SAE saekit trains, as SAELens lays it out: cfg.json and sae_weights.safetensors.
+    run_dir = os.path.join(tmp, "sae-run")
+    run(*SAEKIT, "train", "--data", "synthetic:superposition", "--arch", "topk", "--k", "4", "--d-sae", "96",
+        "--steps", "20", "--batch", "256", "--out", run_dir)
+    cfg = json.load(open(os.path.join(run_dir, "cfg.json")))
+    weights = load_file(os.path.join(run_dir, "sae_weights.safetensors"))
+    d, m = cfg["d_in"], cfg["d_sae"]
+    shapes = {k: list(v.shape) for k, v in weights.items()}
+    ok = cfg["architecture"] == "topk" and shapes.get("W_enc") == [d, m] and shapes.get("W_dec") == [m, d] and \
+        shapes.get("b_enc") == [m] and shapes.get("b_dec") == [d] and all(v.dtype == np.float32 for v in weights.values())
+    check("an SAE saekit trained, read by safetensors in SAELens' layout", ok, f"{cfg['architecture']}, {shapes}")
+
+
 def check_python_text(data, tmp):
     """Text datasets Python writes (TinyStories' own layout: a "text" column), read by saekit document for document."""
     with open(f"{data}/tinystories/tinystories_train_first2MiB.txt", encoding="utf-8") as f:
@@ -224,6 +293,7 @@ def main():
         check_exports("transcoder store", harvest(data, os.path.join(tmp, "pairs"), "--target-hook", TARGET_HOOK), tmp)
         check_pretokenize(data, tmp)
         check_python_caches(tmp)
+        check_tensor_files(tmp)
         check_python_text(data, tmp)
     print(f"{sum(results)} of {len(results)} checks passed")
     sys.exit(0 if all(results) else 1)
