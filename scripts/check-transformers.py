@@ -6,8 +6,9 @@ modeling code; this script runs the real thing. For every model family saekit re
 builds a small transformers model from a config (AutoModelForCausalLM.from_config, eager
 attention), gives it random weights of a useful size, saves it with save_pretrained (so
 config.json and model.safetensors are exactly what transformers writes, rope_parameters and
-all), and compares saekit's logits and its residual stream at blocks.0.hook_resid_pre and
-every blocks.{i}.hook_resid_post with the model's own forward in float64 (the inputs of
+all; also in bfloat16 and float16, sharded), and compares saekit's logits and its residual
+stream at blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post with the forward of
+the model transformers loads back from that folder, in float64 (the inputs of
 each decoder layer and the output of the last, read by forward hooks). The issues ask for
 1e-4 relative agreement; the script fails if any model is further off, or fails to load.
 
@@ -32,7 +33,7 @@ SMALL = dict(IDS, vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attent
              max_position_embeddings=64)
 LLAMA_LIKE = dict(SMALL, num_key_value_heads=2)
 
-# (name, model_type, config fields beyond the class's defaults)
+# (name, model_type, config fields beyond the class's defaults[, how it is saved])
 MODELS = [
     ("gpt_neox (parallel residual, a quarter of each head rotated)", "gpt_neox", dict(SMALL, use_parallel_residual=True)),
     ("gpt_neox (sequential residual, rotary_pct 0.5)", "gpt_neox",
@@ -57,6 +58,11 @@ MODELS = [
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=16, sliding_window=64, layer_types=["sliding_attention", "full_attention"],
           rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                            "full_attention": {"rope_type": "linear", "rope_theta": 1000000.0, "factor": 8.0}})),
+    # How checkpoints on the hub come: weights in bfloat16, and sharded behind model.safetensors.index.json.
+    ("llama, saved in bfloat16 and sharded", "llama", dict(LLAMA_LIKE, tie_word_embeddings=False),
+     dict(dtype=torch.bfloat16, max_shard_size="40KB")),
+    ("gpt_neox, saved in float16 and sharded", "gpt_neox", dict(SMALL, use_parallel_residual=True),
+     dict(dtype=torch.float16, max_shard_size="40KB")),
 ]
 
 
@@ -106,15 +112,17 @@ def main():
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, model_type, fields) in enumerate(MODELS):
+        for i, (name, model_type, fields, *saving) in enumerate(MODELS):
+            save = saving[0] if saving else {}
             config = AutoConfig.for_model(model_type, **fields)
             config._attn_implementation = "eager"
             model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").float().eval()
             randomize(model, gen)
             folder = f"{tmp}/model{i}"
-            model.save_pretrained(folder)
-            # What saekit reads is the float32 checkpoint; the reference runs it in float64.
-            model = model.double()
+            model.to(save.get("dtype", torch.float32)).save_pretrained(folder, max_shard_size=save.get("max_shard_size", "5GB"))
+            # The reference is what transformers loads from the folder saekit reads, run in float64
+            # (loaded, not cast: a cast would round the rotary frequencies to the saved dtype too).
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float64, attn_implementation="eager").eval()
             tokens = [int(t) for t in torch.randint(0, fields["vocab_size"], (24,), generator=gen)]
             want, stream = reference(model, tokens)
             try:
