@@ -7,10 +7,13 @@ text: every line of the shared TinyStories files, the shared test strings, and s
 random strings drawn from whitespace runs, digits, punctuation, contractions, accented,
 CJK and emoji characters, control characters and the tokenizers' special tokens. For the
 GPT-NeoX tokenizer (20B_tokenizer.json, Pythia's), GPT-2's (vocab.json + merges.txt,
-which saekit turns into a tokenizer.json) and GPT-2's vocabulary behind Llama 3's
-pre-tokenizer (a Split regex, as Llama 3's and Qwen2's tokenizer.json have) it reports how many of the texts encode to
+which saekit turns into a tokenizer.json), GPT-2's vocabulary behind Llama 3's
+pre-tokenizer (a Split regex, as Llama 3's and Qwen2's tokenizer.json have) and two Llama
+2-style SentencePiece BPE tokenizers trained here on TinyStories (byte fallback; the legacy
+normalizer layout and the Metaspace one) it reports how many of the texts encode to
 different ids, and how many decode to other text than the library decodes the same ids
-to, and fails on any.
+to (all of them, and their first half, which may cut a character's bytes apart), and
+fails on any.
 
 Needs a Python with `tokenizers` (python3 -m venv /tmp/hf && /tmp/hf/bin/pip install
 tokenizers), a built checkout (npm ci) and ../shared/data:
@@ -25,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 
-from tokenizers import Regex, Tokenizer, decoders, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from tokenizers.models import BPE
 
 from saekit_forward import ROOT
@@ -36,7 +39,11 @@ const { readFileSync } = await import("node:fs");
 const { loadTokenizer } = await import(root + "/dist/lm/load.js");
 const tok = loadTokenizer(tokenizerPath);
 const texts = JSON.parse(readFileSync(textsPath, "utf8"));
-const out = texts.map((t) => { const ids = tok.encode(t); return { ids, text: tok.decode(ids) }; });
+// Each text's ids, their decoding, and the decoding of their first half (which may cut a character's bytes apart).
+const out = texts.map((t) => {
+  const ids = tok.encode(t);
+  return { ids, text: tok.decode(ids), half: tok.decode(ids.slice(0, ids.length >> 1)) };
+});
 process.stdout.write(JSON.stringify(out));
 """
 
@@ -104,6 +111,33 @@ def llama3_style(gpt2_tokenizer, path):
     return tok
 
 
+def sentencepiece_style(texts, tmp):
+    """Llama 2-style tokenizer.json files (SentencePiece BPE as transformers converts it: "▁"
+    for spaces, byte fallback to <0xNN> tokens), trained here on TinyStories: the legacy
+    layout (a Prepend + Replace normalizer, no pre-tokenizer) and the newer one (a Metaspace
+    pre-tokenizer that prepends "▁" to the first word only)."""
+    tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    special = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=2000, special_tokens=special, limit_alphabet=300))
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    # The byte tokens are plain vocabulary in Llama 2's files, not added (special) tokens as the trainer makes them.
+    layout = json.loads(tok.to_str())
+    layout["added_tokens"] = [t for t in layout["added_tokens"] if not t["content"].startswith("<0x")]
+    tok = Tokenizer.from_str(json.dumps(layout))
+    legacy = Tokenizer.from_str(tok.to_str())
+    legacy.pre_tokenizer = None
+    legacy.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    metaspace = Tokenizer.from_str(tok.to_str())
+    metaspace.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    out = []
+    for name, t in (("legacy", legacy), ("metaspace", metaspace)):
+        path = os.path.join(tmp, f"sentencepiece-{name}.json")
+        t.save(path)
+        out.append((path, t))
+    return out
+
+
 def main():
     data = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "data")
     failed = False
@@ -121,13 +155,19 @@ def main():
             ("gpt2's vocabulary behind Llama 3's Split regex", llama3, llama3_style(gpt2_reference(gpt2), llama3), ["<|endoftext|>"]),
         ]
         common = shared_texts(data)
+        (legacy, legacy_ref), (meta, meta_ref) = sentencepiece_style(common[:20000], tmp)
+        cases += [
+            ("Llama 2-style SentencePiece BPE, legacy (Prepend + Replace normalizer, byte fallback)", legacy, legacy_ref, ["<s>", "</s>", "<unk>"]),
+            ("Llama 2-style SentencePiece BPE, Metaspace pre-tokenizer (prepend_scheme first)", meta, meta_ref, ["<s>", "</s>", "<unk>"]),
+        ]
         for name, path, reference, specials in cases:
             texts = common + random_texts(20000, 0, specials)
             got = saekit_encode(path, texts, tmp)
             want = [e.ids for e in reference.encode_batch(texts, add_special_tokens=False)]
             wrong = [i for i, (g, w) in enumerate(zip(got, want)) if g["ids"] != w]
             # Decoded as the reference decodes the same ids (not the text itself: GPT-NeoX's tokenizer normalises to NFC).
-            lossy = [i for i, g in enumerate(got) if g["text"] != reference.decode(want[i], skip_special_tokens=False)]
+            lossy = [i for i, g in enumerate(got) if g["text"] != reference.decode(want[i], skip_special_tokens=False)
+                     or g["half"] != reference.decode(want[i][:len(want[i]) // 2], skip_special_tokens=False)]
             tokens = sum(len(w) for w in want)
             ok = not wrong and not lossy
             failed |= not ok
@@ -136,7 +176,9 @@ def main():
             for i in wrong[:5]:
                 print(f"     {texts[i]!r}: saekit {got[i]['ids']}, tokenizers {want[i]}")
             for i in lossy[:5]:
-                print(f"     {texts[i]!r} decoded as {got[i]['text']!r}, by tokenizers as {reference.decode(want[i], skip_special_tokens=False)!r}")
+                half = want[i][:len(want[i]) // 2]
+                print(f"     {texts[i]!r} decoded as {got[i]['text']!r}, by tokenizers as {reference.decode(want[i], skip_special_tokens=False)!r}; "
+                      f"its first half as {got[i]['half']!r}, by tokenizers as {reference.decode(half, skip_special_tokens=False)!r}")
     sys.exit(1 if failed else 0)
 
 

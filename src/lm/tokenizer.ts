@@ -27,7 +27,9 @@ export class HfTokenizer implements TextTokenizer {
     try {
       checkTokenizerJson(json);
       this.tok = new Tokenizer(json, {});
-      splitOnUnicodeWhitespace((this.tok as unknown as { pre_tokenizer: unknown }).pre_tokenizer);
+      const parts = this.tok as unknown as { pre_tokenizer: unknown; decoder: unknown };
+      splitOnUnicodeWhitespace(parts.pre_tokenizer);
+      decodeBytesAsRust(parts.decoder);
     } catch (err) {
       throw new Error(`${source}: not a usable tokenizer.json (${(err as Error).message})`);
     }
@@ -93,6 +95,38 @@ function splitOnUnicodeWhitespace(pre: unknown): void {
   if (Array.isArray(p.tokenizers)) p.tokenizers.forEach(splitOnUnicodeWhitespace);
   else if (p.config?.type === "ByteLevel" && p.pattern instanceof RegExp) {
     p.pattern = new RegExp(withUnicodeWhitespace(p.pattern.source), p.pattern.flags);
+  }
+}
+
+/** The fields of Tokenizers.js's decoders (ByteFallback, Sequence) that say what they are and turn bytes into text. */
+interface DecoderFields {
+  config?: { type?: string };
+  text_decoder?: { decode(bytes: Uint8Array): string };
+  decoders?: unknown[];
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Makes ByteFallback decoders (SentencePiece-style <0xNN> tokens: Llama 2, Gemma) turn a run of
+ * byte tokens into text as Hugging Face's does: the run's UTF-8 text, a byte-order mark
+ * included (JavaScript's default TextDecoder drops one that starts the run), or, where the
+ * bytes are not valid UTF-8, one U+FFFD per byte.
+ */
+function decodeBytesAsRust(decoder: unknown): void {
+  const p = decoder as DecoderFields | null;
+  if (!p || (typeof p !== "object" && typeof p !== "function")) return;
+  if (Array.isArray(p.decoders)) p.decoders.forEach(decodeBytesAsRust);
+  else if (p.config?.type === "ByteFallback" && p.text_decoder) {
+    p.text_decoder = {
+      decode(bytes: Uint8Array): string {
+        try {
+          return strictUtf8.decode(bytes);
+        } catch {
+          return "\ufffd".repeat(bytes.length);
+        }
+      },
+    };
   }
 }
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../src/lm/load.js";
 import { specialTokens } from "../../src/lm/special-tokens.js";
-import { withUnicodeWhitespace } from "../../src/lm/tokenizer.js";
+import { HfTokenizer, withUnicodeWhitespace } from "../../src/lm/tokenizer.js";
 import { sharedData, tempDir } from "../helpers.js";
 import { tinyTokenizerJson } from "./fixtures.js";
 
@@ -77,6 +77,35 @@ describe.skipIf(!gpt2)("GPT-2 tokenizer from vocab.json + merges.txt", () => {
 
 it("withUnicodeWhitespace: \\s and \\S become White_Space inside and outside classes; an escaped backslash stays", () => {
   expect(withUnicodeWhitespace(String.raw`[^\s\p{L}]+|\s+(?!\S)|\\s`)).toBe(String.raw`[^\p{White_Space}\p{L}]+|\p{White_Space}+(?!\P{White_Space})|\\s`);
+});
+
+describe("SentencePiece-style byte fallback (Llama 2, Gemma)", () => {
+  // A minimal tokenizer.json as transformers converts SentencePiece BPE: "▁" for spaces,
+  // <0xNN> tokens for bytes not in the vocabulary, the decoder turning runs of them into text.
+  const vocab: Record<string, number> = { "<unk>": 0, "<s>": 1, "</s>": 2 };
+  for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`] = 3 + b;
+  Object.assign(vocab, { "▁": 259, a: 260, "▁a": 261 });
+  const json = {
+    added_tokens: [["<unk>", 0], ["<s>", 1], ["</s>", 2]].map(([content, id]) => ({ id, content, special: true, normalized: false })),
+    normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] },
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: { type: "Sequence", decoders: [{ type: "Replace", pattern: { String: "▁" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }, { type: "Strip", content: " ", start: 1, stop: 0 }] },
+    model: { type: "BPE", unk_token: "<unk>", fuse_unk: true, byte_fallback: true, vocab, merges: [["▁", "a"]] },
+  };
+
+  it("encodes unknown characters as their UTF-8 bytes and decodes byte runs as Hugging Face does", () => {
+    // Ids and texts from tokenizers (Rust) 0.23.2.
+    const tok = new HfTokenizer(json, "sp-mini");
+    expect(tok.encode("a\ufeff")).toEqual([261, 242, 190, 194]);
+    expect(tok.encode("😀a")).toEqual([259, 243, 162, 155, 131, 260]);
+    // A byte-order mark that starts a run of bytes is text, kept (a default TextDecoder drops it).
+    expect(tok.decode([261, 242, 190, 194])).toBe("a\ufeff");
+    expect(tok.decode([242, 190, 194, 260])).toBe("\ufeffa");
+    // Bytes that are not UTF-8 (half an emoji): one U+FFFD per byte.
+    expect(tok.decode([243, 162])).toBe("\ufffd\ufffd");
+    expect(tok.decode([261, 243, 162, 260])).toBe("a\ufffd\ufffda");
+  });
 });
 
 describe("malformed tokenizer.json", () => {
