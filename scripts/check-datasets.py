@@ -11,8 +11,9 @@ Each way across:
   (Dataset.save_to_disk) and Parquet files written by pyarrow with every codec it offers
   (none, snappy, gzip, brotli, zstd, lz4), V1 and V2 data pages, dictionary and
   BYTE_STREAM_SPLIT encodings; text datasets as Parquet (dictionary-encoded strings,
-  nulls) and Arrow; activation matrices saved by numpy (.npy), safetensors and torch.save
-  (float16, bfloat16, float64 too).
+  nulls) and Arrow; pretokenized datasets (input_ids, int64 or int32); activation matrices
+  saved by numpy (.npy), safetensors and torch.save (float16, bfloat16, float64 too), and a
+  big-endian .npy refused by name.
 - An SAE `saekit train` writes, read by `safetensors` in SAELens' layout.
 Every value is compared exactly; the script fails on any difference or on any file one
 side cannot read.
@@ -250,6 +251,16 @@ def check_tensor_files(tmp):
         except subprocess.CalledProcessError as e:
             ok, detail = False, e.stderr.strip().splitlines()[-1]
         check(f"{name} read by saekit", ok, detail)
+    # Big-endian arrays (which numpy writes only when asked) are refused, by name, not misread.
+    path = os.path.join(tmp, "acts-bigendian.npy")
+    np.save(path, x.astype(">f4"))
+    try:
+        saekit_matrix(path, tmp)
+        ok, detail = False, "read without complaint"
+    except subprocess.CalledProcessError as e:
+        detail = next((line for line in e.stderr.splitlines() if line.startswith("Error:")), e.stderr.strip().splitlines()[0])
+        ok = "dtype >f4 is not little-endian" in detail
+    check("numpy .npy big-endian float32 refused by saekit, by name", ok, detail)
     # An SAE saekit trains, as SAELens lays it out: cfg.json and sae_weights.safetensors.
     run_dir = os.path.join(tmp, "sae-run")
     run(*SAEKIT, "train", "--data", "synthetic:superposition", "--arch", "topk", "--k", "4", "--d-sae", "96",
@@ -275,6 +286,20 @@ def check_python_text(data, tmp):
         got = json.loads(node(READ_TEXT_JS, path, "text"))
         check(f"pyarrow Parquet text ({codec}{', dictionary' if dictionary else ''}, a null and blank rows) read by saekit", got == docs,
               f"{len(got)} documents of {len(docs)}")
+    # Pretokenized datasets (SAELens' pretokenize runner: an input_ids column of whole contexts), int64 or int32.
+    ids = np.random.default_rng(2).integers(0, 50000, (300, 33))
+    want = ids.tolist()
+    for dtype in (pa.int64(), pa.int32()):
+        path = os.path.join(tmp, f"pretokenized-{dtype}.parquet")
+        pq.write_table(pa.table({"input_ids": pa.array(want, type=pa.list_(dtype))}), path, row_group_size=128)
+        got = json.loads(node(READ_TEXT_JS, path, "text"))
+        check(f"pyarrow Parquet pretokenized input_ids ({dtype}) read by saekit", got == want, f"{len(got)} contexts of {len(got[0]) if got else 0} tokens")
+    pretok_saved = os.path.join(tmp, "pretokenized-saved")
+    datasets.Dataset.from_dict({"input_ids": want}).save_to_disk(pretok_saved, num_shards=2)
+    got = []
+    for f in sorted(f for f in os.listdir(pretok_saved) if f.endswith(".arrow")):
+        got += json.loads(node(READ_TEXT_JS, os.path.join(pretok_saved, f), "text"))
+    check("datasets.save_to_disk pretokenized input_ids (.arrow files) read by saekit", got == want, f"{len(got)} contexts")
     saved = os.path.join(tmp, "text-saved")
     datasets.Dataset.from_dict({"text": docs}).save_to_disk(saved, num_shards=3)
     arrow_files = sorted(f for f in os.listdir(saved) if f.endswith(".arrow"))
