@@ -212,7 +212,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(clip > 0 ? { clipQkv: clip } : {}),
     };
-  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2") {
+  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "phi3") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
@@ -223,8 +223,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
       nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
-      // Olmo2Config's default eps is 1e-5, LlamaConfig's 1e-6.
-      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], type === "olmo2" ? 1e-5 : 1e-6), mlp: "swiglu", activation: "silu",
+      // Olmo2Config's and Phi3Config's default eps is 1e-5, LlamaConfig's 1e-6.
+      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], type === "olmo2" || type === "phi3" ? 1e-5 : 1e-6), mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
       scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
       // Llama-family checkpoints differ in which projections carry biases (Qwen2 has q/k/v
@@ -279,7 +279,13 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, phi3, gemma, gemma2, gemma3_text, gemma3)`);
+  }
+  if (cfg.rope?.scaling.type === "longrope") {
+    // Past its original context LongRoPE switches to its long factors: saekit stays within it.
+    const { shortFactor, originalMaxPositions } = cfg.rope.scaling;
+    if (shortFactor.length !== cfg.rotaryDims / 2) throw new Error(`${path}: rope_scaling.short_factor has ${shortFactor.length} entries, the ${cfg.rotaryDims} rotated dimensions of a head need ${cfg.rotaryDims / 2}`);
+    cfg.maxPositions = Math.min(cfg.maxPositions, Math.floor(originalMaxPositions));
   }
   validateLmConfig(cfg, path);
   return cfg;

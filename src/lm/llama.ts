@@ -1,6 +1,7 @@
 /**
  * Llama-family checkpoints in Hugging Face layout (LlamaForCausalLM and compatible:
- * Mistral, Qwen2, Qwen3 with its per-head q/k norms, SmolLM, TinyLlama, OLMo 2) -> LmWeights. q_proj, k_proj and v_proj stack into
+ * Mistral, Qwen2, Qwen3 with its per-head q/k norms, SmolLM, TinyLlama, OLMo 2, Phi-3 with its
+ * fused qkv_proj and gate_up_proj) -> LmWeights. q_proj, k_proj and v_proj stack into
  * the canonical [Q heads | K heads | V heads] projection; whichever bias tensors the
  * checkpoint has are used (Qwen2 has q/k/v biases; attention_bias and mlp_bias add the
  * rest). Hugging Face stores q and k rows
@@ -43,9 +44,14 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < parts.blocks; i++) {
     const p = `model.layers.${i}.`;
-    const wqkv = concatMatrices([
+    // Phi-3 fuses the projections: qkv_proj holds q, k and v rows in that order already, and
+    // gate_up_proj the gate's rows, then the up projection's.
+    const fusedQkv = `${p}self_attn.qkv_proj.weight`;
+    const wqkv = r.has(fusedQkv) ? gm(fusedQkv, [(H + 2 * Hkv) * dh, d]) : concatMatrices([
       gm(`${p}self_attn.q_proj.weight`, [H * dh, d]), gm(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]), gm(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]),
     ]);
+    const fusedGateUp = `${p}mlp.gate_up_proj.weight`;
+    const gateUp = r.has(fusedGateUp) ? gm(fusedGateUp, [2 * m, d]) : null;
     const bq = optional(`${p}self_attn.q_proj.bias`, [H * dh]);
     const bk = optional(`${p}self_attn.k_proj.bias`, [Hkv * dh]);
     const bv = optional(`${p}self_attn.v_proj.bias`, [Hkv * dh]);
@@ -71,8 +77,8 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       ...(c.qkNorm ? { qNorm: qkNorm(`${p}self_attn.q_norm.weight`, H), kNorm: qkNorm(`${p}self_attn.k_norm.weight`, Hkv) } : {}),
       wo: gm(`${p}self_attn.o_proj.weight`, [d, H * dh]),
       bo: optional(`${p}self_attn.o_proj.bias`, [d]),
-      wgate: gm(`${p}mlp.gate_proj.weight`, [m, d]),
-      wup: gm(`${p}mlp.up_proj.weight`, [m, d]),
+      wgate: gateUp ? gateUp.slice(0, m * d) : gm(`${p}mlp.gate_proj.weight`, [m, d]),
+      wup: gateUp ? gateUp.slice(m * d) : gm(`${p}mlp.up_proj.weight`, [m, d]),
       wdown: gm(`${p}mlp.down_proj.weight`, [d, m]),
       bgate: optional(`${p}mlp.gate_proj.bias`, [m]),
       bup: optional(`${p}mlp.up_proj.bias`, [m]),

@@ -33,7 +33,7 @@ import { bf16ToFloat32, float32ToBf16 } from "../core/bf16.js";
 import { Activation, kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
 import { attentionScale, type LmConfig } from "./config.js";
-import { rotaryInverseFrequencies } from "./rope.js";
+import { rotaryAmplitude, rotaryInverseFrequencies } from "./rope.js";
 
 export interface Norm {
   w: Float32Array;
@@ -245,11 +245,14 @@ export class LanguageModel {
   private readonly invFreq: Float32Array;
   /** The local (sliding-window) layers' frequencies, where they differ (Gemma 3). */
   private readonly invFreqLocal: Float32Array;
+  /** What the rotary scales q's and k's rotated dimensions by: LongRoPE's attention factor, else 1. */
+  readonly rotaryScale: number;
 
   constructor(readonly cfg: LmConfig, readonly weights: LmWeights, readonly name: string = cfg.architecture) {
     checkWeights(cfg, weights);
     this.invFreq = cfg.rope ? rotaryInverseFrequencies(cfg.rope, cfg.rotaryDims) : new Float32Array(0);
     this.invFreqLocal = cfg.localRope ? rotaryInverseFrequencies(cfg.localRope, cfg.rotaryDims) : this.invFreq;
+    this.rotaryScale = rotaryAmplitude(cfg.rope);
   }
 
   /** The rotary frequency of each rotated pair in `layer` (empty without rotary positions). */
@@ -517,6 +520,7 @@ export class LanguageModel {
         const inv = this.rotaryFrequencies(layer);
         k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, inv, c.rotaryStyle);
         k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, inv, c.rotaryStyle);
+        if (this.rotaryScale !== 1) scaleRotatedDims(qkv, N, qkvWidth, H + Hkv, dh, c.rotaryDims, this.rotaryScale);
       }
       const scale = attentionScale(c, layer);
       const softcap = c.attnSoftcap ?? 0;
@@ -729,6 +733,21 @@ export function nextTokenTargets(tokens: Int32Array, N: number, seq: number): In
   const targets = new Int32Array(N);
   for (let r = 0; r < N; r++) targets[r] = r % seq === seq - 1 ? -1 : tokens[r + 1]!;
   return targets;
+}
+
+/**
+ * Scales the first `rotaryDims` dimensions of each of the first `heads` heads of every row
+ * (q's heads, then k's) by `factor`: LongRoPE's cos and sin carry its attention factor, so
+ * the rotated dimensions come out scaled (the rest pass through as they are). Its own
+ * transpose, for the backward.
+ */
+export function scaleRotatedDims(x: Float32Array, rows: number, rowStride: number, heads: number, dh: number, rotaryDims: number, factor: number): void {
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < heads; h++) {
+      const at = r * rowStride + h * dh;
+      for (let i = 0; i < rotaryDims; i++) x[at + i] = Math.fround(x[at + i]! * factor);
+    }
+  }
 }
 
 /** x[i] = min(max(x[i], -limit), limit) for the first n values (OLMo's clip_qkv). */

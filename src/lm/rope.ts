@@ -13,7 +13,13 @@
 export type RopeScaling =
   | { type: "default" }
   | { type: "linear"; factor: number }
-  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number }
+  /**
+   * Phi-3 / Phi-3.5 / Phi-4-mini (LongRoPE): within the original context each rotated pair's
+   * frequency is divided by its short factor, and cos and sin are scaled by attentionFactor
+   * (past it the long factors would take over: saekit stays within it).
+   */
+  | { type: "longrope"; shortFactor: number[]; attentionFactor: number; originalMaxPositions: number };
 
 export interface RopeSpec {
   theta: number;
@@ -48,7 +54,7 @@ export function ropeFromHf(json: Json, path: string, defaults: { theta: number; 
   const theta = pick(["rope_theta", ...defaults.thetaKeys], defaults.theta, "rope_theta");
   const partialFactor = pick(["partial_rotary_factor", ...defaults.partialKeys], defaults.partialFactor, "partial_rotary_factor");
   if (partialFactor > 1) throw new Error(`${path}: partial_rotary_factor must be at most 1, got ${partialFactor}`);
-  return { theta, partialFactor, scaling: scalingFromHf(scaling, path) };
+  return { theta, partialFactor, scaling: scalingFromHf(scaling, path, json) };
 }
 
 /** The attention kinds transformers (v5) may give rotary settings of their own. */
@@ -77,7 +83,7 @@ export function hasRopeParametersFor(json: Json, layerType: LayerType): boolean 
   return typeof params === "object" && params !== null && layerType in params;
 }
 
-function scalingFromHf(s: Json | null, path: string): RopeScaling {
+function scalingFromHf(s: Json | null, path: string, json: Json): RopeScaling {
   const type = s ? String(s.rope_type ?? s.type ?? "default") : "default";
   const num = (key: string) => positiveNumber(s![key], `rope_scaling.${key}`, path);
   switch (type) {
@@ -98,9 +104,37 @@ function scalingFromHf(s: Json | null, path: string): RopeScaling {
       if (r.highFreqFactor <= r.lowFreqFactor) throw new Error(`${path}: rope_scaling.high_freq_factor must exceed low_freq_factor`);
       return r;
     }
+    case "longrope":
+      return longRopeFromHf(s!, path, json);
     default:
-      throw new Error(`${path}: rope type "${type}" is not supported (default, linear, dynamic, llama3)`);
+      throw new Error(`${path}: rope type "${type}" is not supported (default, linear, dynamic, llama3, longrope)`);
   }
+}
+
+/**
+ * LongRoPE's settings as transformers reads them: the short factors, and the attention factor
+ * (given, or sqrt(1 + ln(s) / ln(original)) for s = max_position_embeddings / the original
+ * context, the config's original_max_position_embeddings, as Phi-3's configs give them).
+ */
+function longRopeFromHf(s: Json, path: string, json: Json): RopeScaling {
+  const short = s.short_factor;
+  if (!Array.isArray(short) || short.length === 0 || short.some((v) => typeof v !== "number" || !(v > 0) || !Number.isFinite(v))) {
+    throw new Error(`${path}: rope_scaling.short_factor must be a list of positive numbers`);
+  }
+  const rootOriginal = json.original_max_position_embeddings;
+  const original = positiveNumber(rootOriginal ?? s.original_max_position_embeddings ?? json.max_position_embeddings, "original_max_position_embeddings", path);
+  const factor = rootOriginal !== undefined && rootOriginal !== null
+    ? positiveNumber(json.max_position_embeddings, "max_position_embeddings", path) / original
+    : positiveNumber(s.factor, "rope_scaling.factor", path);
+  const given = s.attention_factor;
+  const attentionFactor = given !== undefined && given !== null ? positiveNumber(given, "rope_scaling.attention_factor", path)
+    : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  return { type: "longrope", shortFactor: short as number[], attentionFactor, originalMaxPositions: original };
+}
+
+/** How much the rotary scales the rotated dimensions of q and k (cos and sin times it): LongRoPE's attention factor, else 1. */
+export function rotaryAmplitude(spec: RopeSpec | null | undefined): number {
+  return spec?.scaling.type === "longrope" ? Math.fround(spec.scaling.attentionFactor) : 1;
 }
 
 /** Rotated dimensions of a head of `headDim` (int(head_dim * partial_rotary_factor), as HF). */
@@ -115,7 +149,11 @@ export function rotaryInverseFrequencies(spec: RopeSpec, rotaryDims: number): Fl
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) inv[i] = f(1 / f(spec.theta ** f((2 * i) / rotaryDims)));
   const s = spec.scaling;
-  if (s.type === "linear") {
+  if (s.type === "longrope") {
+    if (s.shortFactor.length !== half) throw new Error(`longrope: ${s.shortFactor.length} short factors for ${half} rotated pairs`);
+    // 1 / (short_factor * base^(2i/d)), as transformers computes it in float32.
+    for (let i = 0; i < half; i++) inv[i] = f(1 / f(f(s.shortFactor[i]!) * f(spec.theta ** f((2 * i) / rotaryDims))));
+  } else if (s.type === "linear") {
     for (let i = 0; i < half; i++) inv[i] = f(inv[i]! / s.factor);
   } else if (s.type === "llama3") {
     // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, and the band in

@@ -34,6 +34,12 @@ export interface TinyOptions {
   olmo2?: boolean;
   /** Llama: the first OLMo's block (model_type olmo): LayerNorms without weights, q/k/v clamped to +-clipQkv when given. */
   olmo?: { clipQkv?: number };
+  /**
+   * Llama: Phi-3's layout (model_type phi3): q/k/v in one qkv_proj, gate and up in one
+   * gate_up_proj; partialRotary rotates that share of each head; longrope gives LongRoPE's
+   * short factors (one per rotated pair), with an original context of a quarter of ctx.
+   */
+  phi3?: { partialRotary?: number; longrope?: number[] };
   /** Keys merged over the written config.json (undefined removes a key). */
   config?: Record<string, unknown>;
 }
@@ -213,6 +219,11 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     ...(o.qkNorm ? { model_type: "qwen3", architectures: ["Qwen3ForCausalLM"], attention_bias: false, use_sliding_window: false } : {}),
     ...(o.olmo2 ? { model_type: "olmo2", architectures: ["Olmo2ForCausalLM"], attention_bias: false, pad_token_id: 0 } : {}),
     ...(o.olmo ? { model_type: "olmo", architectures: ["OlmoForCausalLM"], attention_bias: false, clip_qkv: o.olmo.clipQkv ?? null, rms_norm_eps: undefined } : {}),
+    ...(o.phi3 ? { model_type: "phi3", architectures: ["Phi3ForCausalLM"], rms_norm_eps: 1e-5, partial_rotary_factor: o.phi3.partialRotary ?? 1, sliding_window: ctx } : {}),
+    ...(o.phi3?.longrope ? {
+      original_max_position_embeddings: ctx / 4,
+      rope_scaling: { type: "longrope", short_factor: o.phi3.longrope, long_factor: o.phi3.longrope.map((f) => 4 * f) },
+    } : {}),
     ...o.config,
   }));
   const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], ...(o.olmo ? {} : { "model.norm.weight": [d] }) };
@@ -234,6 +245,10 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     if (o.olmo) {
       delete spec[`${p}input_layernorm.weight`];
       delete spec[`${p}post_attention_layernorm.weight`];
+    }
+    if (o.phi3) {
+      for (const name of ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"]) delete spec[`${p}${name}.weight`];
+      Object.assign(spec, { [`${p}self_attn.qkv_proj.weight`]: [(H + 2 * Hkv) * dh, d], [`${p}mlp.gate_up_proj.weight`]: [2 * m, d] });
     }
     if (o.olmo2) {
       delete spec[`${p}input_layernorm.weight`];

@@ -68,6 +68,8 @@ function inverseFrequencies(cfg: any, rot: number, base: number): number[] {
   const sc = cfg.rope_scaling ?? cfg.rope_parameters ?? {};
   const type = sc.rope_type ?? sc.type ?? "default";
   if (type === "linear") inv = inv.map((v) => f(v / sc.factor));
+  // LongRoPE within the original context: 1 / (short_factor * base^(2i/d)).
+  if (type === "longrope") inv = inv.map((_, i) => f(1 / f(f(sc.short_factor[i]) * f(base ** f((2 * i) / rot)))));
   if (type === "llama3") {
     const old = sc.original_max_position_embeddings;
     const lowWave = old / sc.low_freq_factor;
@@ -125,17 +127,31 @@ interface Heads {
   v: Vec[];
 }
 
-/** Llama-layout q/k/v projections of one normed position, rotary applied to q and k (rotate-half). */
+/**
+ * LongRoPE's attention factor as modeling_rope_utils.py sets it: sqrt(1 + ln(s) / ln(original))
+ * for s = max_position_embeddings / original_max_position_embeddings (1 where s <= 1); cos and
+ * sin carry it, so the rotated dimensions of q and k are scaled by it.
+ */
+function rotaryAmplitude(cfg: any): number {
+  const sc = cfg.rope_scaling ?? cfg.rope_parameters ?? {};
+  if ((sc.rope_type ?? sc.type) !== "longrope") return 1;
+  const original = cfg.original_max_position_embeddings;
+  const s = cfg.max_position_embeddings / original;
+  return s <= 1 ? 1 : Math.fround(Math.sqrt(1 + Math.log(s) / Math.log(original)));
+}
+
+/** Llama-layout q/k/v projections of one normed position, rotary applied to q and k (rotate-half), its rotated dims times `amplitude`. */
 function llamaHeads(g: (n: string) => Vec, bias: (n: string) => Vec | null, a: Vec, t: number, H: number, Hkv: number,
-  dh: number, inv: number[], qkNorm: { norm: (x: Vec, w: Vec) => Vec } | null = null): Heads {
+  dh: number, inv: number[], qkNorm: { norm: (x: Vec, w: Vec) => Vec } | null = null, amplitude = 1): Heads {
+  const rotate = (x: Vec) => rotateHalf(x, t, inv).map((v, i) => (i < 2 * inv.length ? v * amplitude : v));
   const q = linear(g("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias"), a, H * dh);
   const k = linear(g("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias"), a, Hkv * dh);
   const v = linear(g("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias"), a, Hkv * dh);
   // modeling_qwen3.py (and gemma3): q_norm / k_norm, an RMSNorm over each head, before the rotary.
   const headNorm = (x: Vec, name: string) => (qkNorm ? qkNorm.norm(x, g(name)) : x);
   return {
-    q: Array.from({ length: H }, (_, h) => rotateHalf(headNorm(q.slice(h * dh, (h + 1) * dh), "self_attn.q_norm.weight"), t, inv)),
-    k: Array.from({ length: Hkv }, (_, h) => rotateHalf(headNorm(k.slice(h * dh, (h + 1) * dh), "self_attn.k_norm.weight"), t, inv)),
+    q: Array.from({ length: H }, (_, h) => rotate(headNorm(q.slice(h * dh, (h + 1) * dh), "self_attn.q_norm.weight"))),
+    k: Array.from({ length: Hkv }, (_, h) => rotate(headNorm(k.slice(h * dh, (h + 1) * dh), "self_attn.k_norm.weight"))),
     v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
   };
 }
@@ -250,17 +266,32 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
-  if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral") {
+  if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral" || cfg.model_type === "phi3") {
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
-    const dh = cfg.head_dim ?? d / H;
-    const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
+    const dh = cfg.head_dim ?? d / H, m = cfg.intermediate_size;
+    // modeling_phi3.py: the first int(head_dim * partial_rotary_factor) dims of each head rotate.
+    const rot = Math.floor(dh * (cfg.partial_rotary_factor ?? cfg.rope_parameters?.partial_rotary_factor ?? 1));
+    const inv = inverseFrequencies(cfg, rot, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
     const bias = (l: number, n: string) => (w.has(`model.layers.${l}.${n}`) ? w.get(`model.layers.${l}.${n}`) : null);
     const E = w.get("model.embed_tokens.weight");
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    // Phi-3's fused projections, read as the separate ones they stack: qkv_proj = [q; k; v], gate_up_proj = [gate; up].
+    const fused: Record<string, [string, number, number]> = {
+      "self_attn.q_proj.weight": ["self_attn.qkv_proj.weight", 0, H * dh * d],
+      "self_attn.k_proj.weight": ["self_attn.qkv_proj.weight", H * dh * d, (H + Hkv) * dh * d],
+      "self_attn.v_proj.weight": ["self_attn.qkv_proj.weight", (H + Hkv) * dh * d, (H + 2 * Hkv) * dh * d],
+      "mlp.gate_proj.weight": ["mlp.gate_up_proj.weight", 0, m * d],
+      "mlp.up_proj.weight": ["mlp.gate_up_proj.weight", m * d, 2 * m * d],
+    };
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
-      const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+      const g = (n: string) => {
+        const name = `model.layers.${l}.${n}`;
+        if (w.has(name) || !fused[n]) return w.get(name);
+        const [whole, from, to] = fused[n]!;
+        return w.get(`model.layers.${l}.${whole}`).slice(from, to);
+      };
       const qkNorm = cfg.model_type === "qwen3" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps) } : null;
-      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, inv, qkNorm));
+      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, inv, qkNorm, rotaryAmplitude(cfg)));
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh));
         const mid = add(x, linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d));

@@ -62,6 +62,11 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen3 (per-head q/k RMSNorms, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 18, headDim: 12, qkNorm: true, tied: true })],
   ["olmo (LayerNorms without weights, tied)", (d) => writeTinyLlama(d, { seed: 22, olmo: {}, tied: true })],
   ["olmo (q/k/v clamped by clip_qkv)", (d) => writeTinyLlama(d, { seed: 23, olmo: { clipQkv: 0.8 } })],
+  ["phi3 (fused qkv_proj and gate_up_proj)", (d) => writeTinyLlama(d, { seed: 24, phi3: {} })],
+  ["phi3 (three quarters of each head rotated, tied: Phi-4-mini)", (d) => writeTinyLlama(d, { seed: 25, phi3: { partialRotary: 0.75 }, tied: true })],
+  // LongRoPE: short factors per rotated pair, cos and sin scaled by sqrt(1 + ln 4 / ln 16); 13 tokens within the original 16.
+  ["phi3 (longrope: Phi-3.5-mini)", (d) => writeTinyLlama(d, { seed: 26, phi3: { longrope: [1, 1.4, 2.2, 3.5] } })],
+  ["phi3 (longrope, three quarters rotated)", (d) => writeTinyLlama(d, { seed: 27, phi3: { partialRotary: 0.75, longrope: [1, 2, 3] } })],
   ["olmo2 (norms after attention and MLP only, q/k norms over the projections, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 19, headDim: 12, olmo2: true })],
   ["gemma (GeGLU, (1 + w) norms, scaled embeddings, head_dim != d / heads)", (d) => writeTinyGemma(d, { headDim: 12 })],
   ["gemma2 (post norms, soft caps, query_pre_attn_scalar)", (d) => writeTinyGemma(d, { gemma2: true, seed: 6 })],
@@ -559,6 +564,23 @@ describe("config.json variants", () => {
       .toEqual({ theta: 1e6, partialFactor: 1, scaling: { type: "linear", factor: 2 } });
     // Dynamic NTK only differs past max_position_embeddings, which the forward refuses.
     expect(configFromHf({ ...llama, rope_scaling: { type: "dynamic", factor: 2 } }, "c").rope!.scaling).toEqual({ type: "default" });
+  });
+
+  it("LongRoPE (Phi-3): short factors, the attention factor given or from the context ratio, contexts held to the original one", () => {
+    const phi3 = { ...llama, model_type: "phi3", hidden_size: 32, num_attention_heads: 4, max_position_embeddings: 4096, original_max_position_embeddings: 256 };
+    const short = [1, 1.5, 2, 4];
+    const cfg = configFromHf({ ...phi3, rope_scaling: { type: "longrope", short_factor: short, long_factor: short } }, "c");
+    expect(cfg.rope!.scaling).toEqual({ type: "longrope", shortFactor: short, attentionFactor: Math.sqrt(1 + Math.log(16) / Math.log(256)), originalMaxPositions: 256 });
+    expect(cfg.maxPositions).toBe(256);
+    const given = configFromHf({ ...phi3, rope_parameters: { rope_type: "longrope", short_factor: short, long_factor: short, attention_factor: 1.25 } }, "c");
+    expect(given.rope!.scaling).toMatchObject({ attentionFactor: 1.25 });
+    // Frequencies: 1 / (short_i * base^(2i/d)).
+    const inv = rotaryInverseFrequencies(cfg.rope!, 8);
+    short.forEach((f, i) => expect(inv[i]).toBeCloseTo(1 / (f * 10000 ** ((2 * i) / 8)), 7));
+    expect(() => configFromHf({ ...phi3, rope_scaling: { type: "longrope", short_factor: [1, 2], long_factor: [1, 2] } }, "c"))
+      .toThrow(/c: rope_scaling.short_factor has 2 entries, the 8 rotated dimensions of a head need 4/);
+    expect(() => configFromHf({ ...phi3, rope_scaling: { type: "longrope", short_factor: [1, -2, 1, 1] } }, "c"))
+      .toThrow(/c: rope_scaling.short_factor must be a list of positive numbers/);
   });
 
   it("Gemma 3 in transformers 5's layout: rope_parameters per layer kind, global and local read apart", () => {

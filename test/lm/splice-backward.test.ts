@@ -81,6 +81,7 @@ const models = {
   gptneo: () => writeTinyGptNeo(join(dir, "gptneo"), { seed: 13 }),
   olmo2: () => writeTinyLlama(join(dir, "olmo2"), { seed: 14, olmo2: true }),
   olmo: () => writeTinyLlama(join(dir, "olmo"), { seed: 17, olmo: { clipQkv: 2 } }),
+  phi3: () => writeTinyLlama(join(dir, "phi3"), { seed: 18, phi3: { partialRotary: 0.75, longrope: [1, 2, 3] } }),
 };
 /** Model, hook, loss, downstream coefficient, and the finite-difference step where not 2e-3. */
 const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?]> = [
@@ -120,6 +121,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   // differences mean nothing; 2e-4 moves none here, and float32 still resolves the difference.
   ["olmo", "blocks.0.hook_resid_pre", "ce", 0, 2e-4],
   ["olmo", "blocks.0.hook_attn_out", "kl", 0, 2e-4],
+  // Phi-3 with LongRoPE: fused projections, part of each head rotated, the rotated part scaled.
+  ["phi3", "blocks.0.hook_resid_pre", "ce", 0],
+  ["phi3", "blocks.0.hook_attn_out", "kl", 0.1],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
