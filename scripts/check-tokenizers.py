@@ -10,7 +10,8 @@ GPT-NeoX tokenizer (20B_tokenizer.json, Pythia's), GPT-2's (vocab.json + merges.
 which saekit turns into a tokenizer.json), GPT-2's vocabulary behind Llama 3's
 pre-tokenizer (a Split regex, as Llama 3's and Qwen2's tokenizer.json have) and two Llama
 2-style SentencePiece BPE tokenizers trained here on TinyStories (byte fallback; the legacy
-normalizer layout and the Metaspace one) it reports how many of the texts encode to
+normalizer layout and the Metaspace one) and a Gemma-style one (spaces replaced, nothing
+prepended) it reports how many of the texts encode to
 different ids, and how many decode to other text than the library decodes the same ids
 to (all of them, and their first half, which may cut a character's bytes apart), and
 fails on any.
@@ -114,8 +115,8 @@ def llama3_style(gpt2_tokenizer, path):
 def sentencepiece_style(texts, tmp):
     """Llama 2-style tokenizer.json files (SentencePiece BPE as transformers converts it: "▁"
     for spaces, byte fallback to <0xNN> tokens), trained here on TinyStories: the legacy
-    layout (a Prepend + Replace normalizer, no pre-tokenizer) and the newer one (a Metaspace
-    pre-tokenizer that prepends "▁" to the first word only)."""
+    layout (a Prepend + Replace normalizer, no pre-tokenizer), the newer one (a Metaspace
+    pre-tokenizer that prepends "▁" to the first word only), and Gemma's (Replace alone)."""
     tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>", fuse_unk=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     special = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
@@ -130,8 +131,13 @@ def sentencepiece_style(texts, tmp):
     legacy.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     metaspace = Tokenizer.from_str(tok.to_str())
     metaspace.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    # Gemma's layout: spaces become "▁" and nothing is prepended.
+    gemma = Tokenizer.from_str(tok.to_str())
+    gemma.pre_tokenizer = None
+    gemma.normalizer = normalizers.Replace(" ", "▁")
+    gemma.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
     out = []
-    for name, t in (("legacy", legacy), ("metaspace", metaspace)):
+    for name, t in (("legacy", legacy), ("metaspace", metaspace), ("gemma", gemma)):
         path = os.path.join(tmp, f"sentencepiece-{name}.json")
         t.save(path)
         out.append((path, t))
@@ -155,8 +161,9 @@ def main():
             ("gpt2's vocabulary behind Llama 3's Split regex", llama3, llama3_style(gpt2_reference(gpt2), llama3), ["<|endoftext|>"]),
         ]
         common = shared_texts(data)
-        (legacy, legacy_ref), (meta, meta_ref) = sentencepiece_style(common[:20000], tmp)
+        (legacy, legacy_ref), (meta, meta_ref), (gemma, gemma_ref) = sentencepiece_style(common[:20000], tmp)
         cases += [
+            ("Gemma-style SentencePiece BPE (Replace normalizer, no prefix space, byte fallback)", gemma, gemma_ref, ["<s>", "</s>", "<unk>"]),
             ("Llama 2-style SentencePiece BPE, legacy (Prepend + Replace normalizer, byte fallback)", legacy, legacy_ref, ["<s>", "</s>", "<unk>"]),
             ("Llama 2-style SentencePiece BPE, Metaspace pre-tokenizer (prepend_scheme first)", meta, meta_ref, ["<s>", "</s>", "<unk>"]),
         ]
