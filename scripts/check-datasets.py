@@ -272,6 +272,15 @@ def check_tensor_files(tmp):
     ok = cfg["architecture"] == "topk" and shapes.get("W_enc") == [d, m] and shapes.get("W_dec") == [m, d] and \
         shapes.get("b_enc") == [m] and shapes.get("b_dec") == [d] and all(v.dtype == np.float32 for v in weights.values())
     check("an SAE saekit trained, read by safetensors in SAELens' layout", ok, f"{cfg['architecture']}, {shapes}")
+    # The training checkpoint beside it (weights, Adam's moments, counters, RNG state) is a safetensors file too.
+    from safetensors import safe_open
+    with safe_open(os.path.join(run_dir, "checkpoint.safetensors"), framework="np") as f:
+        names = list(f.keys())
+        meta = f.metadata() or {}
+        tensors = {name: f.get_tensor(name) for name in names}
+    ok = len(names) > 4 and all(np.isfinite(t).all() for t in tensors.values() if t.dtype.kind == "f") and \
+        all(isinstance(v, str) for v in meta.values())
+    check("saekit's training checkpoint opened by safetensors", ok, f"{len(names)} tensors ({', '.join(sorted({str(t.dtype) for t in tensors.values()}))}), {len(meta)} metadata keys")
 
 
 def check_python_text(data, tmp):
