@@ -73,11 +73,13 @@ export interface LmConfig {
   /** OLMo: queries, keys and values are clamped to [-clipQkv, clipQkv] after their projection. */
   clipQkv?: number;
   /**
-   * Gemma 3: the rotary of the sliding-window ("local") layers, whose base differs from the
-   * global layers' `rope`; localLayers[i] says which layers those are.
+   * Gemma 3, OLMo 3: the rotary of the sliding-window ("local") layers, whose settings may
+   * differ from the global layers' `rope`; localLayers[i] says which layers those are.
    */
   localRope?: RopeSpec;
   localLayers?: boolean[];
+  /** SmolLM3: noRope[i] marks the layers whose queries and keys turn by no rotary at all (NoPE). */
+  noRope?: boolean[];
 }
 
 type Json = Record<string, unknown>;
@@ -212,7 +214,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(clip > 0 ? { clipQkv: clip } : {}),
     };
-  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "phi3") {
+  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "olmo3" || type === "phi3" || type === "smollm3") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
@@ -223,8 +225,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
       nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
-      // Olmo2Config's and Phi3Config's default eps is 1e-5, LlamaConfig's 1e-6.
-      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], type === "olmo2" || type === "phi3" ? 1e-5 : 1e-6), mlp: "swiglu", activation: "silu",
+      // Olmo2Config's, Olmo3Config's and Phi3Config's default eps is 1e-5, LlamaConfig's 1e-6.
+      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], type === "olmo2" || type === "olmo3" || type === "phi3" ? 1e-5 : 1e-6), mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
       scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
       // Llama-family checkpoints differ in which projections carry biases (Qwen2 has q/k/v
@@ -233,8 +235,15 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(type === "qwen3" ? { qkNorm: "head" as const } : {}),
       // OLMo 2: Llama's block with the norms moved onto the attention and MLP outputs, and
-      // RMSNorms over the whole query and key projections.
-      ...(type === "olmo2" ? { preNorms: false, postNorms: true, qkNorm: "projection" as const } : {}),
+      // RMSNorms over the whole query and key projections. OLMo 3 adds sliding-window layers
+      // (the same within the window, which holds saekit's contexts) with a rotary of their own.
+      ...(type === "olmo2" || type === "olmo3" ? { preNorms: false, postNorms: true, qkNorm: "projection" as const } : {}),
+      ...(type === "olmo3" ? {
+        localRope: ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] }, "sliding_attention"),
+        localLayers: layerKinds(json, path, int(json, path, ["num_hidden_layers"]), null),
+      } : {}),
+      // SmolLM3: no_rope_layers[i] = 0 marks a layer without rotary positions (NoPE).
+      ...(type === "smollm3" ? { noRope: noRopeLayers(json, path, int(json, path, ["num_hidden_layers"])) } : {}),
     };
   } else if (type === "gemma" || type === "gemma2" || type === "gemma3_text") {
     // Gemma: Llama's block with GeGLU, (1 + w) RMSNorm weights (folded in at load), embeddings
@@ -275,11 +284,11 @@ export function configFromHf(json: Json, path: string): LmConfig {
         localRope: hasRopeParametersFor(json, "sliding_attention")
           ? ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] }, "sliding_attention")
           : { theta: num(json, path, ["rope_local_base_freq"], 10000), partialFactor: 1, scaling: { type: "default" } },
-        localLayers: gemma3LocalLayers(json, path, int(json, path, ["num_hidden_layers"])),
+        localLayers: layerKinds(json, path, int(json, path, ["num_hidden_layers"]), 6),
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, phi3, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, gemma, gemma2, gemma3_text, gemma3)`);
   }
   if (cfg.rope?.scaling.type === "longrope") {
     // Past its original context LongRoPE switches to its long factors: saekit stays within it.
@@ -292,10 +301,11 @@ export function configFromHf(json: Json, path: string): LmConfig {
 }
 
 /**
- * Which Gemma 3 layers use sliding-window attention: `layer_types` ("sliding_attention" /
- * "full_attention"), or in older configs every layer but each `sliding_window_pattern`-th.
+ * Which layers use sliding-window attention (Gemma 3, OLMo 3): `layer_types`
+ * ("sliding_attention" / "full_attention"), or in older configs every layer but each
+ * `sliding_window_pattern`-th (`defaultPattern` where the config has neither; null: required).
  */
-function gemma3LocalLayers(json: Json, path: string, layers: number): boolean[] {
+function layerKinds(json: Json, path: string, layers: number, defaultPattern: number | null): boolean[] {
   const types = json.layer_types;
   if (Array.isArray(types)) {
     if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
@@ -304,8 +314,19 @@ function gemma3LocalLayers(json: Json, path: string, layers: number): boolean[] 
       return t === "sliding_attention";
     });
   }
-  const pattern = int(json, path, ["sliding_window_pattern"], 6);
+  if (defaultPattern === null && json.sliding_window_pattern === undefined) throw new Error(`${path}: "layer_types" must list each layer's attention (sliding_attention or full_attention)`);
+  const pattern = int(json, path, ["sliding_window_pattern"], defaultPattern ?? 1);
   return Array.from({ length: layers }, (_, i) => (i + 1) % pattern !== 0);
+}
+
+/** SmolLM3's `no_rope_layers`: 1 for a layer with rotary positions, 0 for one without; absent, every layer has them. */
+function noRopeLayers(json: Json, path: string, layers: number): boolean[] | undefined {
+  const flags = json.no_rope_layers;
+  if (flags === undefined || flags === null) return undefined;
+  if (!Array.isArray(flags) || flags.length !== layers || flags.some((f) => f !== 0 && f !== 1)) {
+    throw new Error(`${path}: "no_rope_layers" must list 0 or 1 for each of the ${layers} layers`);
+  }
+  return flags.map((f) => f === 0);
 }
 
 /** The MLP activation named by a transformers ACT2FN key. */

@@ -238,6 +238,9 @@ export interface ForwardResult {
   stopped: boolean;
 }
 
+/** The frequencies of a layer without rotary positions (SmolLM3's NoPE layers): none. */
+const NO_ROTARY = new Float32Array(0);
+
 export class LanguageModel {
   private readonly ws = new Workspace();
   private readonly k = kernels();
@@ -257,6 +260,7 @@ export class LanguageModel {
 
   /** The rotary frequency of each rotated pair in `layer` (empty without rotary positions). */
   rotaryFrequencies(layer: number): Float32Array {
+    if (this.cfg.noRope?.[layer]) return NO_ROTARY;
     return this.cfg.localLayers?.[layer] ? this.invFreqLocal : this.invFreq;
   }
 
@@ -516,8 +520,8 @@ export class LanguageModel {
         this.headNorm(qkv, N, qkvWidth, 0, H, w.qNorm!);
         this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
       }
-      if (this.invFreq.length > 0) {
-        const inv = this.rotaryFrequencies(layer);
+      const inv = this.rotaryFrequencies(layer);
+      if (inv.length > 0) {
         k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, inv, c.rotaryStyle);
         k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, inv, c.rotaryStyle);
         if (this.rotaryScale !== 1) scaleRotatedDims(qkv, N, qkvWidth, H + Hkv, dh, c.rotaryDims, this.rotaryScale);

@@ -30,8 +30,15 @@ export interface TinyOptions {
   allBiases?: boolean;
   /** Llama: Qwen3's per-head q/k RMSNorms (model_type qwen3). */
   qkNorm?: boolean;
-  /** Llama: OLMo 2's block (model_type olmo2): norms on the attention and MLP outputs only, q/k norms over each projection. */
+  /**
+   * Llama: OLMo 2's block (model_type olmo2): norms on the attention and MLP outputs only, q/k
+   * norms over each projection; olmo3 makes it OLMo 3 (model_type olmo3), whose sliding-window
+   * layers (the odd ones here) rotate at a base of their own.
+   */
   olmo2?: boolean;
+  olmo3?: boolean;
+  /** Llama: SmolLM3 (model_type smollm3), the layers listed in noRope without rotary positions. */
+  smollm3?: { noRope: number[] };
   /** Llama: the first OLMo's block (model_type olmo): LayerNorms without weights, q/k/v clamped to +-clipQkv when given. */
   olmo?: { clipQkv?: number };
   /**
@@ -218,6 +225,15 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     bos_token_id: 1, eos_token_id: 2, ...(o.headDim ? { head_dim: o.headDim } : {}),
     ...(o.qkNorm ? { model_type: "qwen3", architectures: ["Qwen3ForCausalLM"], attention_bias: false, use_sliding_window: false } : {}),
     ...(o.olmo2 ? { model_type: "olmo2", architectures: ["Olmo2ForCausalLM"], attention_bias: false, pad_token_id: 0 } : {}),
+    ...(o.olmo2 && o.olmo3 ? {
+      model_type: "olmo3", architectures: ["Olmo3ForCausalLM"], rope_theta: undefined, sliding_window: ctx,
+      layer_types: Array.from({ length: L }, (_, i) => (i % 2 === 1 ? "sliding_attention" : "full_attention")),
+      rope_parameters: { full_attention: { rope_type: "default", rope_theta: 300 }, sliding_attention: { rope_type: "default", rope_theta: 10000 } },
+    } : {}),
+    ...(o.smollm3 ? {
+      model_type: "smollm3", architectures: ["SmolLM3ForCausalLM"],
+      no_rope_layers: Array.from({ length: L }, (_, i) => (o.smollm3!.noRope.includes(i) ? 0 : 1)),
+    } : {}),
     ...(o.olmo ? { model_type: "olmo", architectures: ["OlmoForCausalLM"], attention_bias: false, clip_qkv: o.olmo.clipQkv ?? null, rms_norm_eps: undefined } : {}),
     ...(o.phi3 ? { model_type: "phi3", architectures: ["Phi3ForCausalLM"], rms_norm_eps: 1e-5, partial_rotary_factor: o.phi3.partialRotary ?? 1, sliding_window: ctx } : {}),
     ...(o.phi3?.longrope ? {

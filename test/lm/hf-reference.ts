@@ -266,7 +266,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
-  if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral" || cfg.model_type === "phi3") {
+  if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral" || cfg.model_type === "phi3"
+    || cfg.model_type === "smollm3") {
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
     const dh = cfg.head_dim ?? d / H, m = cfg.intermediate_size;
     // modeling_phi3.py: the first int(head_dim * partial_rotary_factor) dims of each head rotate.
@@ -291,7 +292,9 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         return w.get(`model.layers.${l}.${whole}`).slice(from, to);
       };
       const qkNorm = cfg.model_type === "qwen3" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps) } : null;
-      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, inv, qkNorm, rotaryAmplitude(cfg)));
+      // modeling_smollm3.py: a layer whose no_rope_layers entry is 0 rotates nothing.
+      const layerInv = cfg.no_rope_layers && cfg.no_rope_layers[l] === 0 ? [] : inv;
+      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg)));
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh));
         const mid = add(x, linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d));
@@ -339,18 +342,23 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
     return xs.map((x) => linear(U, null, norm(x), cfg.vocab_size));
   }
-  if (cfg.model_type === "olmo2") {
+  if (cfg.model_type === "olmo2" || cfg.model_type === "olmo3") {
     // modeling_olmo2.py: no norm before attention or MLP; q_norm and k_norm RMS-norm the whole
     // query and key projections before the heads are split and rotated; the attention and
     // MLP outputs are RMS-normed (post_attention_layernorm, post_feedforward_layernorm)
-    // before each residual add.
+    // before each residual add. modeling_olmo3.py: the same block, its sliding-window layers
+    // (layer_types) rotating by rope_parameters.sliding_attention, the others by full_attention.
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps ?? 1e-5;
     const dh = cfg.head_dim ?? d / H;
-    const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000);
+    const kindInv = (kind: string) => inverseFrequencies({ rope_parameters: cfg.rope_parameters[kind] }, dh, cfg.rope_parameters[kind].rope_theta);
+    const invOf = cfg.model_type === "olmo3"
+      ? (l: number) => kindInv(cfg.layer_types[l])
+      : (() => { const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000); return () => inv; })();
     const E = w.get("model.embed_tokens.weight");
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+      const inv = invOf(l);
       const proj = xs.map((x, t) => {
         const q = rmsNorm(linear(g("self_attn.q_proj.weight"), null, x, H * dh), g("self_attn.q_norm.weight"), eps);
         const k = rmsNorm(linear(g("self_attn.k_proj.weight"), null, x, Hkv * dh), g("self_attn.k_norm.weight"), eps);

@@ -62,6 +62,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen3 (per-head q/k RMSNorms, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 18, headDim: 12, qkNorm: true, tied: true })],
   ["olmo (LayerNorms without weights, tied)", (d) => writeTinyLlama(d, { seed: 22, olmo: {}, tied: true })],
   ["olmo (q/k/v clamped by clip_qkv)", (d) => writeTinyLlama(d, { seed: 23, olmo: { clipQkv: 0.8 } })],
+  ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
+  ["smollm3 (a layer without rotary positions)", (d) => writeTinyLlama(d, { seed: 29, smollm3: { noRope: [1] } })],
   ["phi3 (fused qkv_proj and gate_up_proj)", (d) => writeTinyLlama(d, { seed: 24, phi3: {} })],
   ["phi3 (three quarters of each head rotated, tied: Phi-4-mini)", (d) => writeTinyLlama(d, { seed: 25, phi3: { partialRotary: 0.75 }, tied: true })],
   // LongRoPE: short factors per rotated pair, cos and sin scaled by sqrt(1 + ln 4 / ln 16); 13 tokens within the original 16.
@@ -564,6 +566,18 @@ describe("config.json variants", () => {
       .toEqual({ theta: 1e6, partialFactor: 1, scaling: { type: "linear", factor: 2 } });
     // Dynamic NTK only differs past max_position_embeddings, which the forward refuses.
     expect(configFromHf({ ...llama, rope_scaling: { type: "dynamic", factor: 2 } }, "c").rope!.scaling).toEqual({ type: "default" });
+  });
+
+  it("OLMo 3's layer kinds and SmolLM3's NoPE layers are read per layer, and refused when they do not list every layer", () => {
+    const olmo3 = { ...llama, model_type: "olmo3", num_hidden_layers: 2, sliding_window: 4096, layer_types: ["sliding_attention", "full_attention"],
+      rope_parameters: { sliding_attention: { rope_type: "default", rope_theta: 1e4 }, full_attention: { rope_type: "default", rope_theta: 5e5 } } };
+    const o = configFromHf(olmo3, "c");
+    expect([o.rope!.theta, o.localRope!.theta, o.localLayers, o.qkNorm, o.preNorms]).toEqual([5e5, 1e4, [true, false], "projection", false]);
+    expect(() => configFromHf({ ...olmo3, layer_types: ["full_attention"] }, "c")).toThrow(/c: "layer_types" has 1 entries for 2 layers/);
+    const smol = { ...llama, model_type: "smollm3", num_hidden_layers: 4, no_rope_layers: [1, 1, 1, 0] };
+    expect(configFromHf(smol, "c").noRope).toEqual([false, false, false, true]);
+    expect(configFromHf({ ...smol, no_rope_layers: undefined }, "c").noRope).toBeUndefined();
+    expect(() => configFromHf({ ...smol, no_rope_layers: [1, 0] }, "c")).toThrow(/c: "no_rope_layers" must list 0 or 1 for each of the 4 layers/);
   });
 
   it("LongRoPE (Phi-3): short factors, the attention factor given or from the context ratio, contexts held to the original one", () => {

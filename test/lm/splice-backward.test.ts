@@ -82,6 +82,8 @@ const models = {
   olmo2: () => writeTinyLlama(join(dir, "olmo2"), { seed: 14, olmo2: true }),
   olmo: () => writeTinyLlama(join(dir, "olmo"), { seed: 17, olmo: { clipQkv: 2 } }),
   phi3: () => writeTinyLlama(join(dir, "phi3"), { seed: 18, phi3: { partialRotary: 0.75, longrope: [1, 2, 3] } }),
+  smollm3: () => writeTinyLlama(join(dir, "smollm3"), { seed: 19, smollm3: { noRope: [1] } }),
+  olmo3: () => writeTinyLlama(join(dir, "olmo3"), { seed: 20, olmo2: true, olmo3: true }),
 };
 /** Model, hook, loss, downstream coefficient, and the finite-difference step where not 2e-3. */
 const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?]> = [
@@ -124,6 +126,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   // Phi-3 with LongRoPE: fused projections, part of each head rotated, the rotated part scaled.
   ["phi3", "blocks.0.hook_resid_pre", "ce", 0],
   ["phi3", "blocks.0.hook_attn_out", "kl", 0.1],
+  // SmolLM3's layer 1 without rotary positions; OLMo 3's layer 1 rotating at a base of its own.
+  ["smollm3", "blocks.0.hook_resid_post", "ce", 0],
+  ["olmo3", "blocks.0.hook_resid_pre", "kl", 0],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
