@@ -9,7 +9,10 @@ config.json and model.safetensors are exactly what transformers writes, rope_par
 all; also in bfloat16 and float16, sharded), and compares saekit's logits and its residual
 stream at blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post with the forward of
 the model transformers loads back from that folder, in float64 (the inputs of
-each decoder layer and the output of the last, read by forward hooks). The issues ask for
+each decoder layer and the output of the last, read by forward hooks), and every block's
+hook_attn_out and hook_mlp_out with what its attention and MLP add to the stream (after the
+norms that follow them in Gemma 2 and 3 and OLMo 2 and 3) and its attn.hook_z with the input
+of the attention's output projection. The issues ask for
 1e-4 relative agreement; the script fails if any model is further off, or fails to load.
 
 Needs a Python with torch and transformers, e.g. a virtual environment:
@@ -24,7 +27,7 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from saekit_forward import compare
+from saekit_forward import TOLERANCE, compare, saekit_hooks, worst_relative
 
 # Small shapes every family shares: 2 layers, d = 32, 4 heads, a vocabulary of 96 tokens.
 # Token ids inside that vocabulary (the classes' defaults name ids of the full-size models').
@@ -107,22 +110,46 @@ def decoder_layers(model):
     raise RuntimeError(f"no decoder layers found on {type(base).__name__}")
 
 
-def reference(model, tokens):
-    """The logits and the residual stream into each decoder layer and out of the last, in float64."""
-    stream = []
+# The modules whose outputs a block adds to the residual stream (TransformerLens' hook_attn_out
+# and hook_mlp_out): where norms follow attention and MLP (Gemma 2 and 3, OLMo 2 and 3) those
+# norms' outputs, else the attention's and the MLP's own.
+POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3"}
+ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention"}
+
+
+# The attention's output projection, whose input is TransformerLens' attn.hook_z (the heads' outputs, concatenated).
+OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj", "gpt_neox": "attention.dense"}
+
+
+def contribution_modules(model_type):
+    if model_type in POST_NORMED:
+        return "post_attention_layernorm", "post_feedforward_layernorm"
+    return ATTENTION.get(model_type, "self_attn"), "mlp"
+
+
+def reference(model, tokens, model_type):
+    """The logits, the residual stream into each decoder layer and out of the last, and each
+    layer's attention and MLP outputs as added to the stream, in float64."""
+    stream, attn_out, mlp_out, z = [], [], [], []
     layers = decoder_layers(model)
     first = lambda output: output[0] if isinstance(output, tuple) else output
     handles = [layer.register_forward_pre_hook(
         lambda _m, args, kwargs: stream.append((args[0] if args else kwargs["hidden_states"])[0].clone()), with_kwargs=True)
         for layer in layers]
     handles.append(layers[-1].register_forward_hook(lambda _m, _args, output: stream.append(first(output)[0].clone())))
+    attn_name, mlp_name = contribution_modules(model_type)
+    for layer in layers:
+        handles.append(getattr(layer, attn_name).register_forward_hook(lambda _m, _a, output: attn_out.append(first(output)[0].clone())))
+        handles.append(getattr(layer, mlp_name).register_forward_hook(lambda _m, _a, output: mlp_out.append(first(output)[0].clone())))
+        handles.append(layer.get_submodule(OUTPUT_PROJECTION.get(model_type, "self_attn.o_proj")).register_forward_pre_hook(
+            lambda _m, args: z.append(args[0][0].clone())))
     try:
         with torch.no_grad():
             logits = model(torch.tensor([tokens])).logits[0]
     finally:
         for h in handles:
             h.remove()
-    return logits, stream
+    return logits, stream, attn_out + mlp_out + z
 
 
 def main():
@@ -142,9 +169,16 @@ def main():
             # (loaded, not cast: a cast would round the rotary frequencies to the saved dtype too).
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float64, attn_implementation="eager").eval()
             tokens = [int(t) for t in torch.randint(0, fields["vocab_size"], (24,), generator=gen)]
-            want, stream = reference(model, tokens)
+            want, stream, parts_want = reference(model, tokens, model_type)
             try:
                 ok, summary = compare(folder, tokens, want, stream)
+                # The blocks' attention and MLP outputs and the heads' outputs, which attn_out, mlp_out and attention SAEs read.
+                layers = len(stream) - 1
+                names = [f"blocks.{i}.{hook}" for hook in ("hook_attn_out", "hook_mlp_out", "attn.hook_z") for i in range(layers)]
+                hooks = saekit_hooks(folder, tokens, names)
+                parts = worst_relative([hooks[n] for n in names], parts_want)
+                ok = ok and parts <= TOLERANCE
+                summary += f"; hook_attn_out, hook_mlp_out and attn.hook_z: {parts:.2e}"
             except Exception as e:  # a load or run failure is a failed check, reported with the others
                 ok, summary = False, f"saekit failed: {str(getattr(e, 'stderr', '') or e).strip().splitlines()[-1:]}"
             failed |= not ok

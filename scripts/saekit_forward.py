@@ -34,23 +34,30 @@ def saekit_logits(folder, tokens):
     return read_logits(out)
 
 
-# The residual stream at every block boundary, through the library's hooks, as JSON.
+# Activations at hooks through the library's hooks, as JSON: the residual stream at every
+# block boundary, or the hooks named.
 HOOKS_JS = """
-const [root, folder, tokensJson] = process.argv.slice(1);
+const [root, folder, tokensJson, namesJson] = process.argv.slice(1);
 const { loadModel } = await import(root + "/dist/lm/load.js");
 const { model } = await loadModel(folder);
 const tokens = Int32Array.from(JSON.parse(tokensJson));
-const names = ["blocks.0.hook_resid_pre", ...Array.from({ length: model.cfg.nLayers }, (_, i) => `blocks.${i}.hook_resid_post`)];
+const names = JSON.parse(namesJson) ?? ["blocks.0.hook_resid_pre", ...Array.from({ length: model.cfg.nLayers }, (_, i) => `blocks.${i}.hook_resid_post`)];
 const got = {};
 model.forward(tokens, 1, tokens.length, { output: "none", hooks: Object.fromEntries(names.map((n) => [n, (a) => { got[n] = Array.from(a); }])) });
 console.log(JSON.stringify(got));
 """
 
 
-def saekit_residuals(folder, tokens):
-    r = subprocess.run(["node", "--input-type=module", "-e", HOOKS_JS, ROOT, folder, json.dumps(tokens)],
+def saekit_hooks(folder, tokens, names=None):
+    """The activations [T, width] at `names` (default: the residual stream into block 0 and out of every block)."""
+    r = subprocess.run(["node", "--input-type=module", "-e", HOOKS_JS, ROOT, folder, json.dumps(tokens), json.dumps(names)],
                        check=True, capture_output=True, text=True)
     return {name: torch.tensor(v, dtype=torch.float64) for name, v in json.loads(r.stdout).items()}
+
+
+def worst_relative(got, want):
+    """The largest difference over a list of activation pairs, relative to each reference's largest magnitude."""
+    return max(((g.view(w.shape) - w).abs().max() / w.abs().max()).item() for g, w in zip(got, want))
 
 
 def compare(folder, tokens, want_logits, want_stream):
@@ -61,11 +68,8 @@ def compare(folder, tokens, want_logits, want_stream):
     got = saekit_logits(folder, tokens)
     same_shape = list(got.shape) == list(want_logits.shape)
     rel = ((got - want_logits).abs().max() / want_logits.abs().max()).item() if same_shape else float("inf")
-    hooks = saekit_residuals(folder, tokens)
+    hooks = saekit_hooks(folder, tokens)
     names = ["blocks.0.hook_resid_pre"] + [f"blocks.{b}.hook_resid_post" for b in range(len(want_stream) - 1)]
-    worst = 0.0
-    for hook, ref in zip(names, want_stream):
-        act = hooks[hook].view(ref.shape)
-        worst = max(worst, ((act - ref).abs().max() / ref.abs().max()).item())
+    worst = worst_relative([hooks[n] for n in names], want_stream)
     ok = same_shape and rel <= TOLERANCE and worst <= TOLERANCE
     return ok, f"logits {list(got.shape)}, max |saekit - ref| / max |ref| = {rel:.2e}; residual stream at {len(names)} hooks: {worst:.2e}"
