@@ -115,8 +115,6 @@ def decoder_layers(model):
 # norms' outputs, else the attention's and the MLP's own.
 POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3"}
 ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention"}
-
-
 # The attention's output projection, whose input is TransformerLens' attn.hook_z (the heads' outputs, concatenated).
 OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj", "gpt_neox": "attention.dense"}
 
@@ -128,8 +126,9 @@ def contribution_modules(model_type):
 
 
 def reference(model, tokens, model_type):
-    """The logits, the residual stream into each decoder layer and out of the last, and each
-    layer's attention and MLP outputs as added to the stream, in float64."""
+    """The logits, the residual stream into each decoder layer and out of the last, and, layer
+    by layer, the attention's and the MLP's outputs as added to the stream and the heads'
+    outputs (the output projection's input), in float64."""
     stream, attn_out, mlp_out, z = [], [], [], []
     layers = decoder_layers(model)
     first = lambda output: output[0] if isinstance(output, tuple) else output
