@@ -57,6 +57,8 @@ MODELS = [
      dict(LLAMA_LIKE, tie_word_embeddings=True, rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
           "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
     ("mistral", "mistral", dict(LLAMA_LIKE, sliding_window=64)),
+    ("ministral (sliding-window and full layers)", "ministral",
+     dict(LLAMA_LIKE, head_dim=8, sliding_window=64, layer_types=["sliding_attention", "full_attention"])),
     ("qwen2 (q/k/v biases)", "qwen2", dict(LLAMA_LIKE, tie_word_embeddings=True)),
     ("qwen3 (q/k head norms, head_dim of its own)", "qwen3", dict(LLAMA_LIKE, head_dim=16, tie_word_embeddings=False)),
     ("olmo (weightless LayerNorms, clip_qkv)", "olmo", dict(LLAMA_LIKE, clip_qkv=0.5)),

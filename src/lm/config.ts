@@ -214,7 +214,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(clip > 0 ? { clipQkv: clip } : {}),
     };
-  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "olmo3" || type === "phi3" || type === "smollm3") {
+  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "olmo3" || type === "phi3" || type === "smollm3" || type === "ministral") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
@@ -288,7 +288,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, gemma, gemma2, gemma3_text, gemma3)`);
   }
   if (cfg.rope?.scaling.type === "longrope") {
     // Past its original context LongRoPE switches to its long factors: saekit stays within it.

@@ -267,7 +267,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
   if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral" || cfg.model_type === "phi3"
-    || cfg.model_type === "smollm3") {
+    || cfg.model_type === "smollm3" || cfg.model_type === "ministral") {
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
     const dh = cfg.head_dim ?? d / H, m = cfg.intermediate_size;
     // modeling_phi3.py: the first int(head_dim * partial_rotary_factor) dims of each head rotate.

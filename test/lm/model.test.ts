@@ -63,6 +63,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["olmo (LayerNorms without weights, tied)", (d) => writeTinyLlama(d, { seed: 22, olmo: {}, tied: true })],
   ["olmo (q/k/v clamped by clip_qkv)", (d) => writeTinyLlama(d, { seed: 23, olmo: { clipQkv: 0.8 } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
+  ["ministral (sliding-window and full layers, within the window)", (d) => writeTinyLlama(d, { seed: 30, config: {
+    model_type: "ministral", architectures: ["MinistralForCausalLM"], sliding_window: 64, layer_types: ["sliding_attention", "full_attention"] } })],
   ["smollm3 (a layer without rotary positions)", (d) => writeTinyLlama(d, { seed: 29, smollm3: { noRope: [1] } })],
   ["phi3 (fused qkv_proj and gate_up_proj)", (d) => writeTinyLlama(d, { seed: 24, phi3: {} })],
   ["phi3 (three quarters of each head rotated, tied: Phi-4-mini)", (d) => writeTinyLlama(d, { seed: 25, phi3: { partialRotary: 0.75 }, tied: true })],
