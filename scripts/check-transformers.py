@@ -81,6 +81,8 @@ MODELS = [
           rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                            "full_attention": {"rope_type": "default", "rope_theta": 500.0}})),
     ("smollm3 (no rotary in its NoPE layers)", "smollm3", dict(LLAMA_LIKE, no_rope_layers=[1, 0])),
+    ("granite (multipliers on the embeddings, attention logits, block outputs and logits)", "granite",
+     dict(LLAMA_LIKE, embedding_multiplier=3.0, attention_multiplier=0.3, residual_multiplier=0.4, logits_scaling=2.5)),
     ("gemma", "gemma", dict(LLAMA_LIKE, head_dim=8)),
     ("gemma2 (soft caps, post norms)", "gemma2",
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=12, sliding_window=64, attn_logit_softcapping=2.0, final_logit_softcapping=3.0)),
@@ -128,6 +130,12 @@ ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention"}
 OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj", "gpt_neox": "attention.dense"}
 
 
+def residual_multiplier(model):
+    """Granite scales each block's attention and MLP outputs by this before adding them to the
+    stream (hook_attn_out and hook_mlp_out are what is added); 1 elsewhere."""
+    return getattr(model.config, "residual_multiplier", None) or 1.0 if model.config.model_type == "granite" else 1.0
+
+
 def contribution_modules(model_type):
     if model_type in POST_NORMED:
         return "post_attention_layernorm", "post_feedforward_layernorm"
@@ -157,7 +165,8 @@ def reference(model, tokens, model_type):
     finally:
         for h in handles:
             h.remove()
-    return logits, stream, attn_out + mlp_out + z
+    scale = residual_multiplier(model)
+    return logits, stream, [a * scale for a in attn_out + mlp_out] + z
 
 
 # The end-to-end loss (sparsify's "ce" / "kl") with an activation spliced in at a hook, and its
@@ -200,8 +209,11 @@ def autograd_splice(model, model_type, tokens, hook, loss, x_hat):
     with torch.no_grad():
         clean = model(ids).logits[0]
 
+    # A block output's activation is what is added to the stream: Granite's module output times its multiplier.
+    value_in = x_hat if hook.endswith("resid_post") else x_hat / residual_multiplier(model)
+
     def swap(_module, _args, output):
-        return (x_hat[None], *output[1:]) if isinstance(output, tuple) else x_hat[None]
+        return (value_in[None], *output[1:]) if isinstance(output, tuple) else value_in[None]
     handle = splice_module(model, model_type, hook).register_forward_hook(swap)
     try:
         logits = model(ids).logits[0]

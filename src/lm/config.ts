@@ -50,8 +50,14 @@ export interface LmConfig {
   mlpBias: boolean;
   bosTokenId: number | null;
   eosTokenId: number | null;
-  /** Gemma: token embeddings are multiplied by this (sqrt(dModel), rounded to float32). */
+  /** Gemma: token embeddings are multiplied by this (sqrt(dModel), rounded to float32); Granite: by embedding_multiplier. */
   embedScale?: number;
+  /** Granite: the attention logits are scaled by this (attention_multiplier) instead of dHead^-1/2. */
+  attentionMultiplier?: number;
+  /** Granite: each block's attention and MLP outputs are scaled by this (residual_multiplier) before the residual add. */
+  residualScale?: number;
+  /** Granite: the logits are multiplied by this (1 / logits_scaling). */
+  logitScale?: number;
   /** Gemma 2: attention and final logits capped at +-cap as cap * tanh(x / cap) (0: none). */
   attnSoftcap?: number;
   finalSoftcap?: number;
@@ -99,6 +105,13 @@ function int(json: Json, path: string, keys: string[], fallback?: number): numbe
 function num(json: Json, path: string, keys: string[], fallback?: number): number {
   const v = field(json, path, keys, fallback);
   if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`${path}: "${keys[0]}" must be a number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A number that divides: positive. */
+function positive(json: Json, path: string, key: string, fallback: number): number {
+  const v = num(json, path, [key], fallback);
+  if (!(v > 0)) throw new Error(`${path}: "${key}" must be a positive number, got ${v}`);
   return v;
 }
 
@@ -214,7 +227,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(clip > 0 ? { clipQkv: clip } : {}),
     };
-  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "olmo3" || type === "phi3" || type === "smollm3" || type === "ministral") {
+  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "olmo3" || type === "phi3" || type === "smollm3" || type === "ministral" || type === "granite") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
@@ -241,6 +254,12 @@ export function configFromHf(json: Json, path: string): LmConfig {
       ...(type === "olmo3" ? {
         localRope: ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] }, "sliding_attention"),
         localLayers: layerKinds(json, path, int(json, path, ["num_hidden_layers"]), null),
+      } : {}),
+      // Granite: Llama's block with four scalar multipliers, on the embeddings, the attention
+      // logits (in place of 1/sqrt(d_head)), each block's outputs and the logits (a divisor).
+      ...(type === "granite" ? {
+        embedScale: num(json, path, ["embedding_multiplier"], 1), attentionMultiplier: num(json, path, ["attention_multiplier"], 1),
+        residualScale: num(json, path, ["residual_multiplier"], 1), logitScale: 1 / positive(json, path, "logits_scaling", 1),
       } : {}),
       // SmolLM3: no_rope_layers[i] = 0 marks a layer without rotary positions (NoPE).
       ...(type === "smollm3" ? { noRope: noRopeLayers(json, path, int(json, path, ["num_hidden_layers"])) } : {}),
@@ -288,7 +307,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, gemma, gemma2, gemma3_text, gemma3)`);
   }
   if (cfg.rope?.scaling.type === "longrope") {
     // Past its original context LongRoPE switches to its long factors: saekit stays within it.
@@ -369,6 +388,7 @@ function gptNeoLocalLimit(json: Json, path: string, maxPositions: number): numbe
 
 /** The factor multiplying q.k in layer `layer`'s attention logits. */
 export function attentionScale(c: LmConfig, layer: number): number {
+  if (c.attentionMultiplier !== undefined) return c.attentionMultiplier;
   if (c.queryPreAttnScalar !== undefined) return 1 / Math.sqrt(c.queryPreAttnScalar);
   return (c.scaleAttnByHeadDim ? 1 / Math.sqrt(c.dHead) : 1) / (c.scaleAttnByLayer ? layer + 1 : 1);
 }

@@ -547,6 +547,7 @@ export class LanguageModel {
       this.matmul(heads, N, w.wo, d, H * dh, attnOut);
       if (w.bo) k.addRowVector(attnOut, N, d, w.bo);
       if (w.ln1Post) this.normInPlace(attnOut, N, w.ln1Post);
+      if (c.residualScale !== undefined) k.scale(attnOut.subarray(0, N * d), c.residualScale);
       if (run(`${p}hook_attn_out`, attnOut, d)) return stopped;
 
       // MLP, reading the block input (parallel residual) or the post-attention stream.
@@ -559,6 +560,7 @@ export class LanguageModel {
       const mlpOut = this.ws.float("mlp_out", N * d);
       if (this.mlp(w, h, N, mlpOut, (hidden) => run(`${p}mlp.hook_post`, hidden, c.dMlp))) return stopped;
       if (w.ln2Post) this.normInPlace(mlpOut, N, w.ln2Post);
+      if (c.residualScale !== undefined) k.scale(mlpOut.subarray(0, N * d), c.residualScale);
       if (run(`${p}hook_mlp_out`, mlpOut, d)) return stopped;
       if (c.parallelResidual) addInPlace(resid, attnOut);
       addInPlace(resid, mlpOut);
@@ -593,6 +595,7 @@ export class LanguageModel {
     if (!unembed) throw new Error(this.partsMissing("the unembedding (logits)"));
     const logits = out ?? new Float32Array(rows * V);
     this.matmul(final, rows, unembed, V, d, logits);
+    if (this.cfg.logitScale !== undefined) this.k.scale(logits.subarray(0, rows * V), this.cfg.logitScale);
     const cap = this.cfg.finalSoftcap ?? 0;
     if (cap > 0) for (let i = 0; i < rows * V; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
     return logits;

@@ -225,8 +225,9 @@ export class SpliceBackward {
         this.k.crossEntropyGradRows(logits, rows, V, targets!.subarray(r0, r0 + rows), 1 / count, rowLoss);
       }
       for (let r = 0; r < rows; r++) total += rowLoss[r]!;
-      // Through the soft cap y = cap tanh(x / cap): dy/dx = 1 - (y / cap)^2.
+      // Through the soft cap y = cap tanh(x / cap): dy/dx = 1 - (y / cap)^2; and Granite's logit scale.
       if (capped) for (let i = 0; i < rows * V; i++) logits[i]! *= 1 - (capped[i]! / cap) ** 2;
+      if (this.model.cfg.logitScale !== undefined) this.k.scale(logits.subarray(0, rows * V), this.model.cfg.logitScale);
       // dFinal = dLogits W_U, W_U [V, d].
       matmulNN(this.k, logits, rows, this.model.weights.unembed!, d, V, dFinal.subarray(r0 * d, (r0 + rows) * d));
     }
@@ -242,7 +243,7 @@ export class SpliceBackward {
     // Attention reads ln1 of the block input; its output adds into `mid` (sequential) or the output (parallel).
     const dAttnOut = c.parallelResidual ? dPost : dMlpIn;
     const dPre = c.parallelResidual ? dMlpIn : dMlpIn.slice();
-    const dh1 = this.attentionBackward(l, w, t.h1, batch, seq, dAttnOut);
+    const dh1 = this.attentionBackward(l, w, t.h1, batch, seq, this.throughResidualScale(dAttnOut));
     normBackward(c, t.pre, N, w.ln1, dh1, dPre);
     return dPre;
   }
@@ -254,9 +255,18 @@ export class SpliceBackward {
   private mlpHalfBackward(l: number, t: BlockTape, N: number, dPost: Float32Array): Float32Array {
     const w = this.model.weights.blocks[l]!;
     const dMlpIn = dPost.slice();
-    const dh2 = this.mlpBackward(w, t.h2, N, dPost);
+    const dh2 = this.mlpBackward(w, t.h2, N, this.throughResidualScale(dPost));
     normBackward(this.model.cfg, t.mlpIn, N, w.ln2, dh2, dMlpIn);
     return dMlpIn;
+  }
+
+  /** d loss / d (a block output before Granite's residual multiplier) from d loss / d (after it): a scaled copy; else itself. */
+  private throughResidualScale(dOut: Float32Array): Float32Array {
+    const scale = this.model.cfg.residualScale;
+    if (scale === undefined) return dOut;
+    const scaled = dOut.slice();
+    this.k.scale(scaled, scale);
+    return scaled;
   }
 
   /**

@@ -267,15 +267,21 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
   if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral" || cfg.model_type === "phi3"
-    || cfg.model_type === "smollm3" || cfg.model_type === "ministral") {
+    || cfg.model_type === "smollm3" || cfg.model_type === "ministral" || cfg.model_type === "granite") {
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
+    // modeling_granite.py: embeddings times embedding_multiplier, attention scaled by
+    // attention_multiplier, each block output times residual_multiplier, logits / logits_scaling.
+    const granite = cfg.model_type === "granite";
+    const embedScale = granite ? cfg.embedding_multiplier ?? 1 : 1;
+    const residualScale = granite ? cfg.residual_multiplier ?? 1 : 1;
+    const logitScale = granite ? 1 / (cfg.logits_scaling ?? 1) : 1;
     const dh = cfg.head_dim ?? d / H, m = cfg.intermediate_size;
     // modeling_phi3.py: the first int(head_dim * partial_rotary_factor) dims of each head rotate.
     const rot = Math.floor(dh * (cfg.partial_rotary_factor ?? cfg.rope_parameters?.partial_rotary_factor ?? 1));
     const inv = inverseFrequencies(cfg, rot, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
     const bias = (l: number, n: string) => (w.has(`model.layers.${l}.${n}`) ? w.get(`model.layers.${l}.${n}`) : null);
     const E = w.get("model.embed_tokens.weight");
-    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d).map((v) => v * Math.fround(embedScale)));
     // Phi-3's fused projections, read as the separate ones they stack: qkv_proj = [q; k; v], gate_up_proj = [gate; up].
     const fused: Record<string, [string, number, number]> = {
       "self_attn.q_proj.weight": ["self_attn.qkv_proj.weight", 0, H * dh * d],
@@ -296,16 +302,17 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       const layerInv = cfg.no_rope_layers && cfg.no_rope_layers[l] === 0 ? [] : inv;
       const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg)));
       xs = xs.map((x, t) => {
-        const heads = groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh));
-        const mid = add(x, linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d));
+        const heads = groupedAttention(proj, t, H, Hkv, dh, granite ? cfg.attention_multiplier ?? 1 : 1 / Math.sqrt(dh));
+        const scaled = (v: Vec) => v.map((y) => y * residualScale);
+        const mid = add(x, scaled(linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d)));
         const a = rmsNorm(mid, g("post_attention_layernorm.weight"), eps);
         const gate = linear(g("mlp.gate_proj.weight"), bias(l, "mlp.gate_proj.bias"), a, cfg.intermediate_size).map(silu);
         const up = linear(g("mlp.up_proj.weight"), bias(l, "mlp.up_proj.bias"), a, cfg.intermediate_size);
-        return add(mid, linear(g("mlp.down_proj.weight"), bias(l, "mlp.down_proj.bias"), gate.map((v, i) => v * up[i]!), d));
+        return add(mid, scaled(linear(g("mlp.down_proj.weight"), bias(l, "mlp.down_proj.bias"), gate.map((v, i) => v * up[i]!), d)));
       });
     }
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
-    return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size));
+    return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size).map((v) => v * logitScale));
   }
   if (cfg.model_type === "olmo") {
     // modeling_olmo.py: Llama's block with OlmoLayerNorm (no weight or bias, eps 1e-5) and,

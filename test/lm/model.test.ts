@@ -65,6 +65,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
   ["ministral (sliding-window and full layers, within the window)", (d) => writeTinyLlama(d, { seed: 30, config: {
     model_type: "ministral", architectures: ["MinistralForCausalLM"], sliding_window: 64, layer_types: ["sliding_attention", "full_attention"] } })],
+  ["granite (multipliers on the embeddings, attention logits, block outputs and logits)", (d) => writeTinyLlama(d, { seed: 31, config: {
+    model_type: "granite", architectures: ["GraniteForCausalLM"], embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } })],
   ["smollm3 (a layer without rotary positions)", (d) => writeTinyLlama(d, { seed: 29, smollm3: { noRope: [1] } })],
   ["phi3 (fused qkv_proj and gate_up_proj)", (d) => writeTinyLlama(d, { seed: 24, phi3: {} })],
   ["phi3 (three quarters of each head rotated, tied: Phi-4-mini)", (d) => writeTinyLlama(d, { seed: 25, phi3: { partialRotary: 0.75 }, tied: true })],
@@ -580,6 +582,13 @@ describe("config.json variants", () => {
     expect(configFromHf(smol, "c").noRope).toEqual([false, false, false, true]);
     expect(configFromHf({ ...smol, no_rope_layers: undefined }, "c").noRope).toBeUndefined();
     expect(() => configFromHf({ ...smol, no_rope_layers: [1, 0] }, "c")).toThrow(/c: "no_rope_layers" must list 0 or 1 for each of the 4 layers/);
+  });
+
+  it("Granite: its four multipliers, each 1 when absent, and a logits_scaling that must be positive", () => {
+    const granite = { ...llama, model_type: "granite", embedding_multiplier: 12, attention_multiplier: 0.015625, residual_multiplier: 0.22, logits_scaling: 8 };
+    expect(configFromHf(granite, "c")).toMatchObject({ embedScale: 12, attentionMultiplier: 0.015625, residualScale: 0.22, logitScale: 0.125 });
+    expect(configFromHf({ ...llama, model_type: "granite" }, "c")).toMatchObject({ embedScale: 1, attentionMultiplier: 1, residualScale: 1, logitScale: 1 });
+    expect(() => configFromHf({ ...granite, logits_scaling: 0 }, "c")).toThrow(/c: "logits_scaling" must be a positive number, got 0/);
   });
 
   it("LongRoPE (Phi-3): short factors, the attention factor given or from the context ratio, contexts held to the original one", () => {

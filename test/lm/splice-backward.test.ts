@@ -84,6 +84,8 @@ const models = {
   phi3: () => writeTinyLlama(join(dir, "phi3"), { seed: 18, phi3: { partialRotary: 0.75, longrope: [1, 2, 3] } }),
   smollm3: () => writeTinyLlama(join(dir, "smollm3"), { seed: 19, smollm3: { noRope: [1] } }),
   olmo3: () => writeTinyLlama(join(dir, "olmo3"), { seed: 20, olmo2: true, olmo3: true }),
+  granite: () => writeTinyLlama(join(dir, "granite"), { seed: 21, config: {
+    model_type: "granite", embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } }),
 };
 /** Model, hook, loss, downstream coefficient, and the finite-difference step where not 2e-3. */
 const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?]> = [
@@ -129,6 +131,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   // SmolLM3's layer 1 without rotary positions; OLMo 3's layer 1 rotating at a base of its own.
   ["smollm3", "blocks.0.hook_resid_post", "ce", 0],
   ["olmo3", "blocks.0.hook_resid_pre", "kl", 0],
+  // Granite's multipliers on each block's outputs and on the logits.
+  ["granite", "blocks.0.hook_resid_post", "ce", 0],
+  ["granite", "blocks.1.hook_attn_out", "kl", 0],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
