@@ -12,7 +12,8 @@ the model transformers loads back from that folder, in float64 (the inputs of
 each decoder layer and the output of the last, read by forward hooks), and every block's
 hook_attn_out and hook_mlp_out with what its attention and MLP add to the stream (after the
 norms that follow them in Gemma 2 and 3 and OLMo 2 and 3) and its attn.hook_z with the input
-of the attention's output projection; and saekit's splice backward (what end-to-end SAE
+of the attention's output projection; the logits as generation computes them, through
+the KV cache one token at a time; and saekit's splice backward (what end-to-end SAE
 training runs: the CE or KL loss with an activation spliced in at a hook, and its gradient in
 that activation) against autograd through the same model, at blocks.0.hook_resid_post (CE),
 blocks.0.hook_mlp_out (KL) and blocks.1.hook_attn_out (CE). The issues ask for
@@ -186,6 +187,24 @@ const r = sb.lossAndGrad(tokens, 1, tokens.length, clean, xHat);
 console.log(JSON.stringify({ loss: r.loss, xHat: Array.from(xHat), grad: Array.from(r.grad) }));
 """
 
+# The logits of a sequence fed through the KV cache as generation feeds it: the first half at
+# once, then one token at a time (saekit generate's path), for the positions from the first
+# half's last on.
+CACHED_JS = """
+const [root, folder, tokensJson] = process.argv.slice(1);
+const { loadModel } = await import(root + "/dist/lm/load.js");
+const { model } = await loadModel(folder);
+const tokens = JSON.parse(tokensJson);
+const half = tokens.length >> 1;
+const cache = model.newCache(1, tokens.length);
+const V = model.cfg.vocabSize;
+const rows = [];
+const first = model.forward(Int32Array.from(tokens.slice(0, half)), 1, half, { cache }).logits;
+rows.push(Array.from(first.subarray((half - 1) * V)));
+for (let t = half; t < tokens.length; t++) rows.push(Array.from(model.forward(Int32Array.of(tokens[t]), 1, 1, { cache }).logits));
+console.log(JSON.stringify(rows));
+"""
+
 # Where the gradient is checked: a residual stream, an MLP's output, a (later) attention's output; CE and KL.
 SPLICES = [("blocks.0.hook_resid_post", "ce"), ("blocks.0.hook_mlp_out", "kl"), ("blocks.1.hook_attn_out", "ce")]
 
@@ -272,6 +291,14 @@ def main():
                 parts = worst_relative([hooks[n] for n in names], parts_want)
                 ok = ok and parts <= TOLERANCE
                 summary += f"; hook_attn_out, hook_mlp_out and attn.hook_z: {parts:.2e}"
+                # Generation's path, the KV cache, against the full forward's logits.
+                cached = json.loads(subprocess.run(["node", "--input-type=module", "-e", CACHED_JS, ROOT, folder, json.dumps(tokens)],
+                                                   check=True, capture_output=True, text=True).stdout)
+                half = len(tokens) // 2
+                ref = want[half - 1:]
+                cache_diff = ((torch.tensor(cached, dtype=torch.float64) - ref).abs().max() / ref.abs().max()).item()
+                ok = ok and cache_diff <= TOLERANCE
+                summary += f"; through the KV cache {cache_diff:.1e}"
                 # The splice backward (end-to-end training) against autograd.
                 loss_diff, grad_diff = check_splice_gradients(folder, model, model_type, tokens, gen)
                 ok = ok and loss_diff <= TOLERANCE and grad_diff <= TOLERANCE
