@@ -84,6 +84,8 @@ MODELS = [
     ("smollm3 (no rotary in its NoPE layers)", "smollm3", dict(LLAMA_LIKE, no_rope_layers=[1, 0])),
     ("granite (multipliers on the embeddings, attention logits, block outputs and logits)", "granite",
      dict(LLAMA_LIKE, embedding_multiplier=3.0, attention_multiplier=0.3, residual_multiplier=0.4, logits_scaling=2.5)),
+    ("stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", "stablelm", dict(LLAMA_LIKE, use_qkv_bias=True)),
+    ("stablelm (parallel residual, attention and MLP reading one norm)", "stablelm", dict(LLAMA_LIKE, use_parallel_residual=True)),
     ("gemma", "gemma", dict(LLAMA_LIKE, head_dim=8)),
     ("gemma2 (soft caps, post norms)", "gemma2",
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=12, sliding_window=64, attn_logit_softcapping=2.0, final_logit_softcapping=3.0)),

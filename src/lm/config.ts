@@ -76,6 +76,8 @@ export interface LmConfig {
    * together, and all the key heads, with weights as wide as each projection.
    */
   qkNorm?: "head" | "projection";
+  /** OLMo: its LayerNorms have no weights or biases (the checkpoint holds none). */
+  unweightedNorms?: boolean;
   /** OLMo: queries, keys and values are clamped to [-clipQkv, clipQkv] after their projection. */
   clipQkv?: number;
   /**
@@ -220,28 +222,36 @@ export function configFromHf(json: Json, path: string): LmConfig {
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
       nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: int(json, path, ["max_position_embeddings"], 2048),
-      norm: "layernorm", normEps: 1e-5, mlp: "swiglu", activation: "silu",
+      norm: "layernorm", normEps: 1e-5, unweightedNorms: true, mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
       scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
       attentionBias: flag(json, path, "attention_bias", false), mlpBias: false,
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(clip > 0 ? { clipQkv: clip } : {}),
     };
-  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "olmo3" || type === "phi3" || type === "smollm3" || type === "ministral" || type === "granite") {
+  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "olmo3" || type === "phi3" || type === "smollm3" || type === "ministral" || type === "granite" || type === "stablelm") {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
     if (hfActivation(json, path, "hidden_act", "silu") !== "silu") throw new Error(`${path}: hidden_act must be silu for ${String(type)}`);
-    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
+    // StableLmConfig rotates a quarter of each head by default, the others all of it.
+    const stablelm = type === "stablelm";
+    if (stablelm && flag(json, path, "qk_layernorm", false)) throw new Error(`${path}: qk_layernorm (a LayerNorm per head on q and k) is not supported`);
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm ? 0.25 : 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
       nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
-      // Olmo2Config's, Olmo3Config's and Phi3Config's default eps is 1e-5, LlamaConfig's 1e-6.
-      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], type === "olmo2" || type === "olmo3" || type === "phi3" ? 1e-5 : 1e-6), mlp: "swiglu", activation: "silu",
+      // Olmo2Config's, Olmo3Config's and Phi3Config's default eps is 1e-5, LlamaConfig's 1e-6;
+      // StableLM's norms are LayerNorms (with biases).
+      norm: stablelm ? "layernorm" : "rmsnorm",
+      normEps: stablelm ? num(json, path, ["layer_norm_eps"], 1e-5) : num(json, path, ["rms_norm_eps"], type === "olmo2" || type === "olmo3" || type === "phi3" ? 1e-5 : 1e-6),
+      mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
-      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
+      // StableLM with use_parallel_residual: attention and MLP both read the block input's one norm.
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: stablelm && flag(json, path, "use_parallel_residual", false),
+      tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
       // Llama-family checkpoints differ in which projections carry biases (Qwen2 has q/k/v
       // biases only); the loader takes whichever bias tensors the checkpoint has.
       attentionBias: false, mlpBias: false,
@@ -307,7 +317,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, stablelm, gemma, gemma2, gemma3_text, gemma3)`);
   }
   if (cfg.rope?.scaling.type === "longrope") {
     // Past its original context LongRoPE switches to its long factors: saekit stays within it.

@@ -7,7 +7,9 @@
  * rest). Hugging Face stores q and k rows
  * permuted for its rotate-half rotary convention, which the config's rotaryStyle matches.
  *
- * OLMo (the first) shares it with LayerNorms that have no weights, so none are read. OLMo 2
+ * OLMo (the first) shares it with LayerNorms that have no weights, so none are read;
+ * StableLM with LayerNorms that have weights and biases, and, with use_parallel_residual,
+ * attention and MLP reading the one input_layernorm. OLMo 2
  * shares it too, with no norm before attention or MLP: post_attention_layernorm and
  * post_feedforward_layernorm norm their outputs (ln1Post, ln2Post), and q_norm / k_norm
  * span the whole query and key projections.
@@ -29,11 +31,12 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
   const optional = (name: string, shape: number[]) => (r.has(name) ? g(name, shape) : null);
   const gemma = c.architecture === "gemma";
   // OLMo's LayerNorms have no weights: the checkpoint holds none, and a weight of ones is the same norm.
-  const unweighted = c.norm === "layernorm";
   const norm = (name: string) => {
-    if (unweighted) return { w: new Float32Array(d).fill(1), b: null };
+    if (c.unweightedNorms) return { w: new Float32Array(d).fill(1), b: null };
     const w = g(name, [d]);
-    return { w: gemma ? w.map((v) => v + 1) : w, b: null };
+    // StableLM's LayerNorms have biases beside their weights.
+    const b = c.norm === "layernorm" ? g(name.replace(/weight$/, "bias"), [d]) : null;
+    return { w: gemma ? w.map((v) => v + 1) : w, b };
   };
   // Qwen3's and Gemma 3's per-head q/k norms (Gemma's also scale by 1 + w), or OLMo 2's over
   // the whole projection of `heads` heads.
@@ -69,6 +72,9 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
         ln1: norm(`${p}input_layernorm.weight`), ln1Post: norm(`${p}post_attention_layernorm.weight`),
         ln2: norm(`${p}pre_feedforward_layernorm.weight`), ln2Post: norm(`${p}post_feedforward_layernorm.weight`),
       }
+      : c.parallelResidual
+      // StableLM's parallel blocks: attention and MLP read the one input norm.
+      ? (() => { const ln = norm(`${p}input_layernorm.weight`); return { ln1: ln, ln2: ln }; })()
       : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
     blocks.push({
       ...norms,

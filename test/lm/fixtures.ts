@@ -39,6 +39,8 @@ export interface TinyOptions {
   olmo3?: boolean;
   /** Llama: SmolLM3 (model_type smollm3), the layers listed in noRope without rotary positions. */
   smollm3?: { noRope: number[] };
+  /** Llama: StableLM (model_type stablelm): LayerNorms with biases, q/k/v biases, a quarter of each head rotated; parallel: use_parallel_residual. */
+  stablelm?: { parallel?: boolean };
   /** Llama: the first OLMo's block (model_type olmo): LayerNorms without weights, q/k/v clamped to +-clipQkv when given. */
   olmo?: { clipQkv?: number };
   /**
@@ -230,6 +232,10 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       layer_types: Array.from({ length: L }, (_, i) => (i % 2 === 1 ? "sliding_attention" : "full_attention")),
       rope_parameters: { full_attention: { rope_type: "default", rope_theta: 300 }, sliding_attention: { rope_type: "default", rope_theta: 10000 } },
     } : {}),
+    ...(o.stablelm ? {
+      model_type: "stablelm", architectures: ["StableLmForCausalLM"], rms_norm_eps: undefined, layer_norm_eps: 1e-5,
+      use_qkv_bias: true, use_parallel_residual: o.stablelm.parallel ?? false, qk_layernorm: false,
+    } : {}),
     ...(o.smollm3 ? {
       model_type: "smollm3", architectures: ["SmolLM3ForCausalLM"],
       no_rope_layers: Array.from({ length: L }, (_, i) => (o.smollm3!.noRope.includes(i) ? 0 : 1)),
@@ -262,6 +268,13 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       delete spec[`${p}input_layernorm.weight`];
       delete spec[`${p}post_attention_layernorm.weight`];
     }
+    if (o.stablelm) {
+      Object.assign(spec, {
+        [`${p}input_layernorm.bias`]: [d], [`${p}post_attention_layernorm.bias`]: [d],
+        [`${p}self_attn.q_proj.bias`]: [H * dh], [`${p}self_attn.k_proj.bias`]: [Hkv * dh], [`${p}self_attn.v_proj.bias`]: [Hkv * dh],
+      });
+      if (o.stablelm.parallel) for (const name of ["weight", "bias"]) delete spec[`${p}post_attention_layernorm.${name}`];
+    }
     if (o.phi3) {
       for (const name of ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"]) delete spec[`${p}${name}.weight`];
       Object.assign(spec, { [`${p}self_attn.qkv_proj.weight`]: [(H + 2 * Hkv) * dh, d], [`${p}mlp.gate_up_proj.weight`]: [2 * m, d] });
@@ -273,6 +286,7 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       });
     }
   }
+  if (o.stablelm) spec["model.norm.bias"] = [d];
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
   return dir;

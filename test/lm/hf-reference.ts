@@ -267,8 +267,11 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
   if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral" || cfg.model_type === "phi3"
-    || cfg.model_type === "smollm3" || cfg.model_type === "ministral" || cfg.model_type === "granite") {
-    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
+    || cfg.model_type === "smollm3" || cfg.model_type === "ministral" || cfg.model_type === "granite" || cfg.model_type === "stablelm") {
+    // modeling_stablelm.py: LayerNorms with biases, a quarter of each head rotated by default,
+    // and with use_parallel_residual x + attn(ln(x)) + mlp(ln(x)), one norm for both.
+    const stablelm = cfg.model_type === "stablelm";
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = stablelm ? cfg.layer_norm_eps : cfg.rms_norm_eps;
     // modeling_granite.py: embeddings times embedding_multiplier, attention scaled by
     // attention_multiplier, each block output times residual_multiplier, logits / logits_scaling.
     const granite = cfg.model_type === "granite";
@@ -277,7 +280,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     const logitScale = granite ? 1 / (cfg.logits_scaling ?? 1) : 1;
     const dh = cfg.head_dim ?? d / H, m = cfg.intermediate_size;
     // modeling_phi3.py: the first int(head_dim * partial_rotary_factor) dims of each head rotate.
-    const rot = Math.floor(dh * (cfg.partial_rotary_factor ?? cfg.rope_parameters?.partial_rotary_factor ?? 1));
+    const rot = Math.floor(dh * (cfg.partial_rotary_factor ?? cfg.rope_parameters?.partial_rotary_factor ?? (stablelm ? 0.25 : 1)));
+    const norm = (x: Vec, name: string, get: (n: string) => Vec) => (stablelm ? layerNorm(x, get(`${name}.weight`), get(`${name}.bias`), eps) : rmsNorm(x, get(`${name}.weight`), eps));
     const inv = inverseFrequencies(cfg, rot, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
     const bias = (l: number, n: string) => (w.has(`model.layers.${l}.${n}`) ? w.get(`model.layers.${l}.${n}`) : null);
     const E = w.get("model.embed_tokens.weight");
@@ -300,19 +304,20 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       const qkNorm = cfg.model_type === "qwen3" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps) } : null;
       // modeling_smollm3.py: a layer whose no_rope_layers entry is 0 rotates nothing.
       const layerInv = cfg.no_rope_layers && cfg.no_rope_layers[l] === 0 ? [] : inv;
-      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), rmsNorm(x, g("input_layernorm.weight"), eps), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg)));
+      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), norm(x, "input_layernorm", g), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg)));
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, granite ? cfg.attention_multiplier ?? 1 : 1 / Math.sqrt(dh));
         const scaled = (v: Vec) => v.map((y) => y * residualScale);
         const mid = add(x, scaled(linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d)));
-        const a = rmsNorm(mid, g("post_attention_layernorm.weight"), eps);
+        const parallel = stablelm && cfg.use_parallel_residual;
+        const a = parallel ? norm(x, "input_layernorm", g) : norm(mid, "post_attention_layernorm", g);
         const gate = linear(g("mlp.gate_proj.weight"), bias(l, "mlp.gate_proj.bias"), a, cfg.intermediate_size).map(silu);
         const up = linear(g("mlp.up_proj.weight"), bias(l, "mlp.up_proj.bias"), a, cfg.intermediate_size);
         return add(mid, scaled(linear(g("mlp.down_proj.weight"), bias(l, "mlp.down_proj.bias"), gate.map((v, i) => v * up[i]!), d)));
       });
     }
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
-    return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size).map((v) => v * logitScale));
+    return xs.map((x) => linear(U, null, norm(x, "model.norm", (n) => w.get(n)), cfg.vocab_size).map((v) => v * logitScale));
   }
   if (cfg.model_type === "olmo") {
     // modeling_olmo.py: Llama's block with OlmoLayerNorm (no weight or bias, eps 1e-5) and,

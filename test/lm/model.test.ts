@@ -67,6 +67,8 @@ const families: Array<[string, (d: string) => string]> = [
     model_type: "ministral", architectures: ["MinistralForCausalLM"], sliding_window: 64, layer_types: ["sliding_attention", "full_attention"] } })],
   ["granite (multipliers on the embeddings, attention logits, block outputs and logits)", (d) => writeTinyLlama(d, { seed: 31, config: {
     model_type: "granite", architectures: ["GraniteForCausalLM"], embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } })],
+  ["stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", (d) => writeTinyLlama(d, { seed: 32, stablelm: {} })],
+  ["stablelm (parallel residual, attention and MLP reading one norm)", (d) => writeTinyLlama(d, { seed: 33, stablelm: { parallel: true } })],
   ["smollm3 (a layer without rotary positions)", (d) => writeTinyLlama(d, { seed: 29, smollm3: { noRope: [1] } })],
   ["phi3 (fused qkv_proj and gate_up_proj)", (d) => writeTinyLlama(d, { seed: 24, phi3: {} })],
   ["phi3 (three quarters of each head rotated, tied: Phi-4-mini)", (d) => writeTinyLlama(d, { seed: 25, phi3: { partialRotary: 0.75 }, tied: true })],
@@ -582,6 +584,13 @@ describe("config.json variants", () => {
     expect(configFromHf(smol, "c").noRope).toEqual([false, false, false, true]);
     expect(configFromHf({ ...smol, no_rope_layers: undefined }, "c").noRope).toBeUndefined();
     expect(() => configFromHf({ ...smol, no_rope_layers: [1, 0] }, "c")).toThrow(/c: "no_rope_layers" must list 0 or 1 for each of the 4 layers/);
+  });
+
+  it("StableLM: LayerNorms, a quarter of each head rotated unless the config says otherwise; its per-head q/k LayerNorms refused by name", () => {
+    const stablelm = { ...llama, model_type: "stablelm", hidden_size: 64, num_attention_heads: 2 };
+    expect(configFromHf(stablelm, "c")).toMatchObject({ norm: "layernorm", normEps: 1e-5, rotaryDims: 8, parallelResidual: false });
+    expect(configFromHf({ ...stablelm, use_parallel_residual: true, partial_rotary_factor: 0.5 }, "c")).toMatchObject({ rotaryDims: 16, parallelResidual: true });
+    expect(() => configFromHf({ ...stablelm, qk_layernorm: true }, "c")).toThrow(/c: qk_layernorm \(a LayerNorm per head on q and k\) is not supported/);
   });
 
   it("Granite: its four multipliers, each 1 when absent, and a logits_scaling that must be positive", () => {

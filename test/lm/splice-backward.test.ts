@@ -84,6 +84,7 @@ const models = {
   phi3: () => writeTinyLlama(join(dir, "phi3"), { seed: 18, phi3: { partialRotary: 0.75, longrope: [1, 2, 3] } }),
   smollm3: () => writeTinyLlama(join(dir, "smollm3"), { seed: 19, smollm3: { noRope: [1] } }),
   olmo3: () => writeTinyLlama(join(dir, "olmo3"), { seed: 20, olmo2: true, olmo3: true }),
+  stablelm: () => writeTinyLlama(join(dir, "stablelm"), { seed: 22, stablelm: { parallel: true } }),
   granite: () => writeTinyLlama(join(dir, "granite"), { seed: 21, config: {
     model_type: "granite", embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } }),
 };
@@ -134,6 +135,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   // Granite's multipliers on each block's outputs and on the logits.
   ["granite", "blocks.0.hook_resid_post", "ce", 0],
   ["granite", "blocks.1.hook_attn_out", "kl", 0],
+  // StableLM's parallel blocks: one LayerNorm (with a bias) read by attention and MLP.
+  ["stablelm", "blocks.0.hook_resid_pre", "ce", 0],
+  ["stablelm", "blocks.0.hook_attn_out", "kl", 0],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
