@@ -145,6 +145,12 @@ const GEMMA3_TEXT_DEFAULTS: Json = {
   sliding_window: 4096, sliding_window_pattern: 6, attention_bias: false, tie_word_embeddings: true,
 };
 
+/**
+ * The model types that run Llama's block (RMSNorm, rotary, SwiGLU), each with its own
+ * departures, read below: biases, q/k norms, norm placement, rotary kinds, multipliers.
+ */
+const LLAMA_BLOCK_TYPES: readonly string[] = ["llama", "mistral", "ministral", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm"];
+
 /** An LmConfig from a Hugging Face config.json object (`path` names it in errors). */
 export function configFromHf(json: Json, path: string): LmConfig {
   if (json.model_type === "gemma3") {
@@ -229,7 +235,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(clip > 0 ? { clipQkv: clip } : {}),
     };
-  } else if (type === "llama" || type === "mistral" || type === "qwen2" || type === "qwen3" || type === "olmo2" || type === "olmo3" || type === "phi3" || type === "smollm3" || type === "ministral" || type === "granite" || type === "stablelm") {
+  } else if (LLAMA_BLOCK_TYPES.includes(type as string)) {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
