@@ -249,7 +249,7 @@ export class LanguageModel {
   /** The local (sliding-window) layers' frequencies, where they differ (Gemma 3). */
   private readonly invFreqLocal: Float32Array;
   /** What the rotary scales q's and k's rotated dimensions by: LongRoPE's attention factor, else 1. */
-  readonly rotaryScale: number;
+  private readonly rotaryScale: number;
 
   constructor(readonly cfg: LmConfig, readonly weights: LmWeights, readonly name: string = cfg.architecture) {
     checkWeights(cfg, weights);
@@ -259,9 +259,26 @@ export class LanguageModel {
   }
 
   /** The rotary frequency of each rotated pair in `layer` (empty without rotary positions). */
-  rotaryFrequencies(layer: number): Float32Array {
+  private rotaryFrequencies(layer: number): Float32Array {
     if (this.cfg.noRope?.[layer]) return NO_ROTARY;
     return this.cfg.localLayers?.[layer] ? this.invFreqLocal : this.invFreq;
+  }
+
+  /**
+   * Layer `layer`'s rotary positions on the query and key heads of qkv [rows, stride]: each
+   * sequence of `seq` rows at positions pos0.., LongRoPE's attention factor on the rotated
+   * dimensions, nothing where the layer has no rotary. `transpose`: the backward's, the same
+   * scale and the rotation the other way (a rotation per pair of dimensions, which the scale
+   * commutes with).
+   */
+  rotateQueriesAndKeys(qkv: Float32Array, rows: number, seq: number, pos0: number, stride: number, layer: number, transpose = false): void {
+    const inv = this.rotaryFrequencies(layer);
+    if (inv.length === 0) return;
+    const { nHeads: H, nKvHeads: Hkv, dHead: dh, rotaryStyle } = this.cfg;
+    const freqs = transpose ? inv.map((f) => -f) : inv;
+    this.k.rotary(qkv, rows, seq, pos0, stride, 0, H, dh, freqs, rotaryStyle);
+    this.k.rotary(qkv, rows, seq, pos0, stride, H * dh, Hkv, dh, freqs, rotaryStyle);
+    if (this.rotaryScale !== 1) scaleRotatedDims(qkv, rows, stride, H + Hkv, dh, this.cfg.rotaryDims, this.rotaryScale);
   }
 
   /** Every hook point this model has, in execution order. */
@@ -520,12 +537,7 @@ export class LanguageModel {
         this.headNorm(qkv, N, qkvWidth, 0, H, w.qNorm!);
         this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
       }
-      const inv = this.rotaryFrequencies(layer);
-      if (inv.length > 0) {
-        k.rotary(qkv, N, seq, pos0, qkvWidth, 0, H, dh, inv, c.rotaryStyle);
-        k.rotary(qkv, N, seq, pos0, qkvWidth, H * dh, Hkv, dh, inv, c.rotaryStyle);
-        if (this.rotaryScale !== 1) scaleRotatedDims(qkv, N, qkvWidth, H + Hkv, dh, c.rotaryDims, this.rotaryScale);
-      }
+      this.rotateQueriesAndKeys(qkv, N, seq, pos0, qkvWidth, layer);
       const scale = attentionScale(c, layer);
       const softcap = c.attnSoftcap ?? 0;
       const heads = this.ws.float("heads", N * H * dh);
@@ -745,10 +757,9 @@ export function nextTokenTargets(tokens: Int32Array, N: number, seq: number): In
 /**
  * Scales the first `rotaryDims` dimensions of each of the first `heads` heads of every row
  * (q's heads, then k's) by `factor`: LongRoPE's cos and sin carry its attention factor, so
- * the rotated dimensions come out scaled (the rest pass through as they are). Its own
- * transpose, for the backward.
+ * the rotated dimensions come out scaled (the rest pass through as they are).
  */
-export function scaleRotatedDims(x: Float32Array, rows: number, rowStride: number, heads: number, dh: number, rotaryDims: number, factor: number): void {
+function scaleRotatedDims(x: Float32Array, rows: number, rowStride: number, heads: number, dh: number, rotaryDims: number, factor: number): void {
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < heads; h++) {
       const at = r * rowStride + h * dh;

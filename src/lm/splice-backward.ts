@@ -40,7 +40,7 @@
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
-import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix, clampInPlace, gatherHeads, nextTokenTargets, scaleRotatedDims, scatterHeads } from "./model.js";
+import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix, clampInPlace, gatherHeads, nextTokenTargets, scatterHeads } from "./model.js";
 
 export type SpliceLossKind = "ce" | "kl";
 
@@ -363,14 +363,7 @@ export class SpliceBackward {
       this.model.headNorm(qkv, N, W, 0, H, w.qNorm!);
       this.model.headNorm(qkv, N, W, H * dh, Hkv, w.kNorm!);
     }
-    const inv = this.model.rotaryFrequencies(l);
-    const style = c.rotaryStyle;
-    const amplitude = this.model.rotaryScale;
-    if (inv.length > 0) {
-      k.rotary(qkv, N, seq, 0, W, 0, H, dh, inv, style);
-      k.rotary(qkv, N, seq, 0, W, H * dh, Hkv, dh, inv, style);
-      if (amplitude !== 1) scaleRotatedDims(qkv, N, W, H + Hkv, dh, c.rotaryDims, amplitude);
-    }
+    this.model.rotateQueriesAndKeys(qkv, N, seq, 0, W, l);
     const scale = attentionScale(c, l);
     const softcap = c.attnSoftcap ?? 0;
     if (w.ln1Post) {
@@ -383,14 +376,7 @@ export class SpliceBackward {
     matmulNN(k, dOut, N, w.wo, H * dh, d, dz);
     const dqkv = new Float32Array(N * W);
     k.causalAttentionBackward(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, dz, dqkv);
-    if (inv.length > 0) {
-      // The rotary is a rotation per pair of dimensions (times LongRoPE's factor); its transpose
-      // scales the same and rotates back.
-      if (amplitude !== 1) scaleRotatedDims(dqkv, N, W, H + Hkv, dh, c.rotaryDims, amplitude);
-      const back = inv.map((f) => -f);
-      k.rotary(dqkv, N, seq, 0, W, 0, H, dh, back, style);
-      k.rotary(dqkv, N, seq, 0, W, H * dh, Hkv, dh, back, style);
-    }
+    this.model.rotateQueriesAndKeys(dqkv, N, seq, 0, W, l, true);
     if (rawQk) {
       this.headNormBackward(rawQk, dqkv, N, W, 0, H, w.qNorm!);
       this.headNormBackward(rawQk, dqkv, N, W, H * dh, Hkv, w.kNorm!);
