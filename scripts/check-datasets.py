@@ -46,8 +46,8 @@ CTX = 32
 # The activations and token ids saekit reads from a Parquet or Arrow cache, in file order, as .npy files.
 READ_CACHE_JS = """
 const [root, path, column, out] = process.argv.slice(1);
-const { writeFileSync } = await import("node:fs");
-const parquet = path.endsWith(".parquet") || !(await import("node:fs")).existsSync(path + "/state.json");
+const { existsSync, writeFileSync } = await import("node:fs");
+const parquet = path.endsWith(".parquet") || !existsSync(path + "/state.json");
 const { ParquetActivations } = await import(root + "/dist/data/parquet-activations.js");
 const { ArrowActivations } = await import(root + "/dist/data/arrow-activations.js");
 const acts = parquet ? await ParquetActivations.open(path, column || undefined) : ArrowActivations.open(path, column || undefined);

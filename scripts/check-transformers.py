@@ -136,7 +136,7 @@ OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj"
 def residual_multiplier(model):
     """Granite scales each block's attention and MLP outputs by this before adding them to the
     stream (hook_attn_out and hook_mlp_out are what is added); 1 elsewhere."""
-    return getattr(model.config, "residual_multiplier", None) or 1.0 if model.config.model_type == "granite" else 1.0
+    return model.config.residual_multiplier if model.config.model_type == "granite" else 1.0
 
 
 def contribution_modules(model_type):
