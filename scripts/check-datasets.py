@@ -36,9 +36,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from safetensors.numpy import load_file
 
-from saekit_forward import ROOT
+from saekit_node import ROOT, run_js, saekit
 
-SAEKIT = ["node", os.path.join(ROOT, "bin", "saekit.js")]
 HOOK = "blocks.2.hook_resid_post"
 TARGET_HOOK = "blocks.3.hook_resid_post"
 CTX = 32
@@ -81,14 +80,6 @@ def check(name, ok, detail=""):
     print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
 
 
-def run(*args):
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
-
-
-def node(script, *args):
-    return run("node", "--input-type=module", "-e", script, ROOT, *args)
-
-
 def store_arrays(store):
     """A store's activations [rows, d], targets and tokens [contexts, ctx], read by `safetensors`."""
     manifest = json.load(open(os.path.join(store, "manifest.json")))
@@ -98,7 +89,7 @@ def store_arrays(store):
 
 
 def harvest(data, out, *extra):
-    run(*SAEKIT, "harvest", "--model", f"{data}/stories260K/stories260K.bin", "--tokenizer", f"{data}/stories260K/tok512.bin",
+    saekit("harvest", "--model", f"{data}/stories260K/stories260K.bin", "--tokenizer", f"{data}/stories260K/tok512.bin",
         "--dataset", f"{data}/tinystories/tinystories_train_first2MiB.txt", "--hook", HOOK, "--tokens", "3000",
         "--ctx", str(CTX), "--out", out, *extra)
     return out
@@ -108,7 +99,7 @@ def saekit_reads(path, column=None):
     """The vectors [n, d] and tokens saekit reads from a cache."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "read")
-        node(READ_CACHE_JS, path, column or "", out)
+        run_js(READ_CACHE_JS, path, column or "", out)
         meta = json.load(open(out + ".json"))
         values = np.fromfile(out + ".f32", dtype=np.float32).reshape(-1, meta["d"])
     return values, (np.array(meta["tokens"], dtype=np.int64) if meta["tokens"] is not None else None), meta["dims"]
@@ -131,7 +122,7 @@ def check_exports(name, store, tmp):
     per = manifest["rows_per_context"]
     for fmt in ("arrow", "parquet"):
         out = os.path.join(tmp, f"{name}-{fmt}")
-        run(*SAEKIT, "export-cache", "--store", store, "--out", out, "--format", fmt, "--batch-contexts", "16")
+        saekit("export-cache", "--store", store, "--out", out, "--format", fmt, "--batch-contexts", "16")
         if fmt == "arrow":
             ds = datasets.load_from_disk(out)
         else:
@@ -154,8 +145,8 @@ def check_pretokenize(data, tmp):
     common = ["--model", f"{data}/stories260K/stories260K.bin", "--tokenizer", f"{data}/stories260K/tok512.bin",
               "--dataset", f"{data}/tinystories/tinystories_train_first2MiB.txt", "--tokens", "4096", "--ctx", str(CTX)]
     pq_out, jsonl_out = os.path.join(tmp, "pretok.parquet"), os.path.join(tmp, "pretok.jsonl")
-    run(*SAEKIT, "pretokenize", *common, "--out", pq_out)
-    run(*SAEKIT, "pretokenize", *common, "--out", jsonl_out)
+    saekit("pretokenize", *common, "--out", pq_out)
+    saekit("pretokenize", *common, "--out", jsonl_out)
     table = pq.read_table(pq_out)
     from_jsonl = [json.loads(line)["input_ids"] for line in open(jsonl_out)]
     ok = table.column_names == ["input_ids"] and table.column("input_ids").to_pylist() == from_jsonl
@@ -210,7 +201,7 @@ process.stdout.write(JSON.stringify({ rows: m.rows, d: m.d }));
 
 def saekit_matrix(path, tmp, tensor=None):
     out = os.path.join(tmp, "matrix.f32")
-    shape = json.loads(node(READ_MATRIX_JS, path, tensor or "", out))
+    shape = json.loads(run_js(READ_MATRIX_JS, path, tensor or "", out))
     return np.fromfile(out, dtype=np.float32).reshape(shape["rows"], shape["d"])
 
 
@@ -263,7 +254,7 @@ def check_tensor_files(tmp):
     check("numpy .npy big-endian float32 refused by saekit, by name", ok, detail)
     # An SAE saekit trains, as SAELens lays it out: cfg.json and sae_weights.safetensors.
     run_dir = os.path.join(tmp, "sae-run")
-    run(*SAEKIT, "train", "--data", "synthetic:superposition", "--arch", "topk", "--k", "4", "--d-sae", "96",
+    saekit("train", "--data", "synthetic:superposition", "--arch", "topk", "--k", "4", "--d-sae", "96",
         "--steps", "20", "--batch", "256", "--out", run_dir)
     cfg = json.load(open(os.path.join(run_dir, "cfg.json")))
     weights = load_file(os.path.join(run_dir, "sae_weights.safetensors"))
@@ -292,7 +283,7 @@ def check_python_text(data, tmp):
     for codec, dictionary in (("snappy", True), ("zstd", False), ("gzip", True)):
         path = os.path.join(tmp, f"text-{codec}.parquet")
         pq.write_table(table, path, compression=codec, use_dictionary=dictionary, row_group_size=700)
-        got = json.loads(node(READ_TEXT_JS, path, "text"))
+        got = json.loads(run_js(READ_TEXT_JS, path, "text"))
         check(f"pyarrow Parquet text ({codec}{', dictionary' if dictionary else ''}, a null and blank rows) read by saekit", got == docs,
               f"{len(got)} documents of {len(docs)}")
     # Pretokenized datasets (SAELens' pretokenize runner: an input_ids column of whole contexts), int64 or int32.
@@ -301,20 +292,20 @@ def check_python_text(data, tmp):
     for dtype in (pa.int64(), pa.int32()):
         path = os.path.join(tmp, f"pretokenized-{dtype}.parquet")
         pq.write_table(pa.table({"input_ids": pa.array(want, type=pa.list_(dtype))}), path, row_group_size=128)
-        got = json.loads(node(READ_TEXT_JS, path, "text"))
+        got = json.loads(run_js(READ_TEXT_JS, path, "text"))
         check(f"pyarrow Parquet pretokenized input_ids ({dtype}) read by saekit", got == want, f"{len(got)} contexts of {len(got[0]) if got else 0} tokens")
     pretok_saved = os.path.join(tmp, "pretokenized-saved")
     datasets.Dataset.from_dict({"input_ids": want}).save_to_disk(pretok_saved, num_shards=2)
     got = []
     for f in sorted(f for f in os.listdir(pretok_saved) if f.endswith(".arrow")):
-        got += json.loads(node(READ_TEXT_JS, os.path.join(pretok_saved, f), "text"))
+        got += json.loads(run_js(READ_TEXT_JS, os.path.join(pretok_saved, f), "text"))
     check("datasets.save_to_disk pretokenized input_ids (.arrow files) read by saekit", got == want, f"{len(got)} contexts")
     saved = os.path.join(tmp, "text-saved")
     datasets.Dataset.from_dict({"text": docs}).save_to_disk(saved, num_shards=3)
     arrow_files = sorted(f for f in os.listdir(saved) if f.endswith(".arrow"))
     got = []
     for f in arrow_files:
-        got += json.loads(node(READ_TEXT_JS, os.path.join(saved, f), "text"))
+        got += json.loads(run_js(READ_TEXT_JS, os.path.join(saved, f), "text"))
     check("datasets.save_to_disk text (.arrow files) read by saekit", got == docs, f"{len(arrow_files)} files, {len(got)} documents")
 
 

@@ -22,7 +22,6 @@ Not part of `npm test`, which must not need Python.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -33,9 +32,9 @@ from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from saekit_forward import ROOT, TOLERANCE
+from saekit_forward import TOLERANCE
+from saekit_node import ROOT, saekit
 
-SAEKIT = ["node", os.path.join(ROOT, "bin", "saekit.js")]
 CTX = 64
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.hook_mlp_out"]
 
@@ -78,8 +77,8 @@ def main():
         model = write_model(model_dir, data, gen)
         for name, extra in (("float32", []), ("float32, --exclude-bos", ["--exclude-bos"])):
             out = os.path.join(tmp, name.replace(", ", "-").replace("--", ""))
-            subprocess.run([*SAEKIT, "harvest", "--model", model_dir, "--dataset", text, "--hook", ",".join(HOOKS), "--tokens", "4000",
-                            "--ctx", str(CTX), "--shard-tokens", "1000", "--out", out, *extra], check=True, capture_output=True, text=True)
+            saekit("harvest", "--model", model_dir, "--dataset", text, "--hook", ",".join(HOOKS), "--tokens", "4000",
+                   "--ctx", str(CTX), "--shard-tokens", "1000", "--out", out, *extra)
             for hook in HOOKS:
                 store = os.path.join(out, hook)
                 manifest = json.load(open(os.path.join(store, "manifest.json")))

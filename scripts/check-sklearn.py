@@ -21,7 +21,6 @@ Not part of `npm test`, which must not need Python.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -29,7 +28,7 @@ import numpy as np
 import sklearn
 from sklearn.linear_model import LogisticRegression
 
-from saekit_forward import ROOT
+from saekit_node import run_js
 
 FIT_JS = """
 const [root, dir, optsJson] = process.argv.slice(1);
@@ -86,8 +85,7 @@ def main():
             for file, array in (("x.f32", x), ("y.u8", y), ("xt.f32", xt), ("yt.u8", yt)):
                 array.tofile(os.path.join(tmp, file))
             opts = json.dumps({"n": n, "p": p, "nt": n // 2, "C": C, "balanced": balanced})
-            ours, ours_tight = json.loads(subprocess.run(["node", "--input-type=module", "-e", FIT_JS, ROOT, tmp, opts],
-                                                         check=True, capture_output=True, text=True).stdout)
+            ours, ours_tight = json.loads(run_js(FIT_JS, tmp, opts))
             weight = "balanced" if balanced else None
             ref = LogisticRegression(C=C, class_weight=weight).fit(x.astype(np.float64), y)  # its defaults (tol 1e-4)
             tight = LogisticRegression(C=C, class_weight=weight, tol=1e-12, max_iter=100000).fit(x.astype(np.float64), y)

@@ -23,7 +23,6 @@ Not part of `npm test`, which must not need Python.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -33,15 +32,10 @@ import transformers
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from saekit_forward import ROOT
+from saekit_node import saekit
 
-SAEKIT = ["node", os.path.join(ROOT, "bin", "saekit.js")]
 HOOK = "blocks.0.hook_resid_post"
 CTX, CONTEXTS, D, D_SAE, K = 32, 24, 32, 128, 8
-
-
-def run(*args):
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
 
 
 def write_model(folder, gen):
@@ -104,10 +98,10 @@ def main():
         model_dir, sae_dir, data = os.path.join(tmp, "model"), os.path.join(tmp, "sae"), os.path.join(tmp, "contexts.jsonl")
         model = write_model(model_dir, gen)
         weights = write_sae(sae_dir, gen)
-        run(*SAEKIT, "pretokenize", "--model", model_dir, "--dataset", f"sampled:{CONTEXTS}:7", "--tokens", str(CONTEXTS * CTX),
+        saekit("pretokenize", "--model", model_dir, "--dataset", f"sampled:{CONTEXTS}:7", "--tokens", str(CONTEXTS * CTX),
             "--ctx", str(CTX), "--out", data)
         contexts = [json.loads(line)["input_ids"] for line in open(data)]
-        got = json.loads(run(*SAEKIT, "eval", "--model", model_dir, "--dataset", data, "--sae", sae_dir, "--tokens", str(CONTEXTS * (CTX - 1)),
+        got = json.loads(saekit("eval", "--model", model_dir, "--dataset", data, "--sae", sae_dir, "--tokens", str(CONTEXTS * (CTX - 1)),
                              "--ctx", str(CTX), "--batch", "8"))
         tokens = torch.tensor(contexts)
         with torch.no_grad():

@@ -25,14 +25,13 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from tokenizers.models import BPE
 
-from saekit_forward import ROOT
+from saekit_node import ROOT, run_js
 
 ENCODE_JS = """
 const [root, tokenizerPath, textsPath] = process.argv.slice(1);
@@ -82,9 +81,7 @@ def saekit_encode(tokenizer_path, texts, tmp):
     path = os.path.join(tmp, "texts.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(texts, f, ensure_ascii=False)
-    r = subprocess.run(["node", "--input-type=module", "-e", ENCODE_JS, ROOT, tokenizer_path, path],
-                       check=True, capture_output=True, text=True)
-    return json.loads(r.stdout)
+    return json.loads(run_js(ENCODE_JS, tokenizer_path, path))
 
 
 def gpt2_reference(folder):

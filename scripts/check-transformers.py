@@ -26,7 +26,6 @@ and a built checkout (npm ci). Not part of `npm test`, which must not need Pytho
 """
 import json
 import re
-import subprocess
 import sys
 import tempfile
 
@@ -35,7 +34,8 @@ import torch.nn.functional as F
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from saekit_forward import ROOT, TOLERANCE, compare, saekit_hooks, worst_relative
+from saekit_forward import TOLERANCE, compare, saekit_hooks, worst_relative
+from saekit_node import run_js
 
 # Small shapes every family shares: 2 layers, d = 32, 4 heads, a vocabulary of 96 tokens.
 # Token ids inside that vocabulary (the classes' defaults name ids of the full-size models').
@@ -255,9 +255,7 @@ def check_splice_gradients(folder, model, model_type, tokens, gen):
     worst_loss = worst_grad = 0.0
     for hook, loss in SPLICES:
         noise = (torch.randn(len(tokens), d, generator=gen, dtype=torch.float64) * 0.3).tolist()
-        r = json.loads(subprocess.run(["node", "--input-type=module", "-e", SPLICE_JS, ROOT, folder,
-                                       json.dumps({"tokens": tokens, "hook": hook, "loss": loss, "noise": [v for row in noise for v in row]})],
-                                      check=True, capture_output=True, text=True).stdout)
+        r = json.loads(run_js(SPLICE_JS, folder, json.dumps({"tokens": tokens, "hook": hook, "loss": loss, "noise": [v for row in noise for v in row]})))
         x_hat = torch.tensor(r["xHat"], dtype=torch.float64).view(len(tokens), d)
         value, grad = autograd_splice(model, model_type, tokens, hook, loss, x_hat)
         worst_loss = max(worst_loss, abs(r["loss"] - value) / abs(value))
@@ -294,8 +292,7 @@ def main():
                 ok = ok and parts <= TOLERANCE
                 summary += f"; hook_attn_out, hook_mlp_out and attn.hook_z: {parts:.2e}"
                 # Generation's path, the KV cache, against the full forward's logits.
-                cached = json.loads(subprocess.run(["node", "--input-type=module", "-e", CACHED_JS, ROOT, folder, json.dumps(tokens)],
-                                                   check=True, capture_output=True, text=True).stdout)
+                cached = json.loads(run_js(CACHED_JS, folder, json.dumps(tokens)))
                 half = len(tokens) // 2
                 ref = want[half - 1:]
                 cache_diff = ((torch.tensor(cached, dtype=torch.float64) - ref).abs().max() / ref.abs().max()).item()

@@ -7,11 +7,10 @@ and a built checkout (npm ci).
 import json
 import os
 import struct
-import subprocess
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from saekit_node import run_js, saekit
 # The issues ask for logits within 1e-4 of the reference, relative to its largest magnitude.
 TOLERANCE = 1e-4
 
@@ -28,9 +27,7 @@ def read_logits(path):
 
 def saekit_logits(folder, tokens):
     out = os.path.join(folder, "logits.safetensors")
-    subprocess.run(["node", os.path.join(ROOT, "bin", "saekit.js"),
-                    "logits", "--model", folder, "--tokens", ",".join(map(str, tokens)), "--out", out],
-                   check=True, capture_output=True, text=True)
+    saekit("logits", "--model", folder, "--tokens", ",".join(map(str, tokens)), "--out", out)
     return read_logits(out)
 
 
@@ -50,9 +47,8 @@ console.log(JSON.stringify(got));
 
 def saekit_hooks(folder, tokens, names=None):
     """The activations [T, width] at `names` (default: the residual stream into block 0 and out of every block)."""
-    r = subprocess.run(["node", "--input-type=module", "-e", HOOKS_JS, ROOT, folder, json.dumps(tokens), json.dumps(names)],
-                       check=True, capture_output=True, text=True)
-    return {name: torch.tensor(v, dtype=torch.float64) for name, v in json.loads(r.stdout).items()}
+    got = json.loads(run_js(HOOKS_JS, folder, json.dumps(tokens), json.dumps(names)))
+    return {name: torch.tensor(v, dtype=torch.float64) for name, v in got.items()}
 
 
 def worst_relative(got, want):
