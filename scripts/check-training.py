@@ -1,0 +1,441 @@
+#!/usr/bin/env python3
+"""Checks saekit's training steps against PyTorch: autograd and torch.optim.Adam.
+
+saekit trains every SAE with hand-written backward passes, its own Adam, clipping, decoder
+renormalisation and dead-latent bookkeeping (src/train/core.ts). The tests check each
+backward by finite differences and each kernel against its TypeScript twin; this checks the
+whole step as the Python tools would take it. For each architecture it lets saekit train a
+small SAE for a few steps (the start), then fine-tunes it (`saekit train --from`) for 30
+more with warm-up, decay, clipping, dead latents and each architecture's extra terms in
+play, and runs the same 30 steps in PyTorch (float64): the loss written from the formulas
+SAELens, sparsify and dictionary_learning train (topk with AuxK and Multi-TopK, abstopk,
+batchtopk with its threshold EMA, Matryoshka, relu with its L1 warm-up, JumpReLU's
+straight-through estimator with the step, tanh and target-L0 sparsity losses and the
+pre-activation loss, gated with its auxiliary reconstruction), differentiated by autograd,
+the unit-norm decoder's parallel gradient removed, clip_grad_norm_, torch.optim.Adam at the
+scheduled learning rate, the decoder rows renormalised. The data set is one batch, so
+every step sees all of it whatever order saekit's shuffle serves it in. It compares each
+step's loss (metrics.jsonl) and the final weights saekit saves (sae_weights.safetensors).
+An entry that lies on a decision boundary (a top-k cut, a JumpReLU threshold, the edge of
+its straight-through kernel) to within float32's rounding can fall either side of it in the
+two; the latents that had such an entry in some step are reported apart, and every other
+latent, b_dec and each step's loss must agree.
+
+Needs a Python with torch and safetensors (python3 -m venv /tmp/hf && /tmp/hf/bin/pip
+install torch safetensors) and a built checkout (npm ci):
+  /tmp/hf/bin/python scripts/check-training.py
+Not part of `npm test`, which must not need Python.
+"""
+import json
+import math
+import os
+import sys
+import tempfile
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from saekit_node import saekit
+
+torch.set_default_dtype(torch.float64)
+
+ROWS, D_IN, D_SAE, STEPS = 512, 16, 64, 30
+# Every run: Adam at 3e-3, 4 warm-up steps, linear decay over the last 10, the global
+# gradient norm clipped at 2 (which binds in some steps of most runs).
+SCHEDULE = {"lr": 3e-3, "warmup": 4, "decay_start": 20, "clip": 2.0}
+# Losses and weights agree to this, relative to the largest value of each tensor (float32
+# against float64, over the 30 steps); a latent with an entry within NEAR of a decision
+# boundary in some step may have gone the other way there, and is reported apart.
+TOLERANCE, NEAR = 1e-4, 1e-5
+
+# (name, saekit's options for both runs): each case puts one part of the step in play.
+CASES = [
+    ("topk, AuxK on latents silent for 2 steps", ["--arch", "topk", "--k", "4", "--aux-k", "8", "--dead-after-tokens", "1024"]),
+    ("topk, Multi-TopK, weight decay", ["--arch", "topk", "--k", "4", "--multi-topk", "--weight-decay", "0.01"]),
+    ("topk, sparsify's Muon", ["--arch", "topk", "--k", "4", "--optimizer", "muon"]),
+    ("topk, cosine schedule", ["--arch", "topk", "--k", "4", "--lr-schedule", "cosine", "--lr-end", "1e-3"]),
+    ("abstopk", ["--arch", "abstopk", "--k", "4", "--aux-k", "8", "--dead-after-tokens", "1024"]),
+    ("batchtopk, threshold EMA", ["--arch", "batchtopk", "--k", "4", "--aux-k", "8", "--dead-after-tokens", "1024"]),
+    ("matryoshka, weighted levels", ["--arch", "matryoshka", "--k", "4", "--matryoshka-widths", "8,24,64", "--level-weights", "1,0.5,2"]),
+    ("topk, inputs scaled to E||x||^2 = d_in", ["--arch", "topk", "--k", "4", "--normalize", "expected_norm"]),
+    ("relu, L1 warm-up", ["--arch", "relu", "--l1", "0.5", "--l1-warmup", "10"]),
+    ("relu, inputs scaled to E||x||^2 = d_in", ["--arch", "relu", "--l1", "0.5", "--normalize", "expected_norm"]),
+    ("jumprelu, step L0", ["--arch", "jumprelu", "--l0", "0.05", "--bandwidth", "0.1"]),
+    ("jumprelu, tanh, pre-activation loss", ["--arch", "jumprelu", "--l0", "0.05", "--sparsity-loss", "tanh",
+                                             "--pre-act-loss", "0.1", "--dead-after-tokens", "1024"]),
+    ("jumprelu, target L0", ["--arch", "jumprelu", "--l0", "0.5", "--target-l0", "6", "--l0-warmup", "8"]),
+    ("gated, L1 warm-up", ["--arch", "gated", "--l1", "0.2", "--l1-warmup", "5"]),
+]
+
+
+def lr_at(step, sched, steps):
+    """saekit's schedule (src/train/schedule.ts, after SAELens' get_lr_scheduler): linear
+    warm-up from lr / warmup, constant or cosine to lr_end, linear decay to 0 from decay_start."""
+    lr, warm, decay = sched["lr"], sched["warmup"], sched["decay_start"]
+    lr_end = sched.get("lr_end", lr)
+    if step >= decay:
+        value = lr_end * (steps - step) / (steps - decay)
+    elif sched.get("kind") == "cosine" and step >= warm:
+        value = lr_end + (lr - lr_end) * (1 + math.cos(math.pi * (step - warm) / (decay - warm))) / 2
+    else:
+        value = lr
+    return min(value, lr * (step + 1) / warm) if step < warm else value
+
+
+def warmup(step, steps):
+    return 1.0 if steps <= 0 else min(1.0, step / steps)
+
+
+class JumpReLU(torch.autograd.Function):
+    """f = z H(z - theta); d f / d z = H, d f / d theta = -(theta / eps) K((z - theta) / eps)
+    with the rectangle kernel K (SAELens' JumpReLU, Rajamanoharan et al. 2024)."""
+
+    @staticmethod
+    def forward(ctx, z, theta, eps):
+        ctx.save_for_backward(z, theta)
+        ctx.eps = eps
+        return z * (z > theta)
+
+    @staticmethod
+    def backward(ctx, g):
+        z, theta = ctx.saved_tensors
+        kernel = ((z - theta).abs() < ctx.eps / 2).to(z.dtype)
+        return g * (z > theta), (-(theta / ctx.eps) * kernel * g).sum(0), None
+
+
+class Step(torch.autograd.Function):
+    """H(z - theta); no gradient in z, d H / d theta = -(1 / eps) K((z - theta) / eps)."""
+
+    @staticmethod
+    def forward(ctx, z, theta, eps):
+        ctx.save_for_backward(z, theta)
+        ctx.eps = eps
+        return (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        z, theta = ctx.saved_tensors
+        kernel = ((z - theta).abs() < ctx.eps / 2).to(z.dtype)
+        return None, (-(1 / ctx.eps) * kernel * g).sum(0), None
+
+
+class Edges:
+    """Per latent, the closest any of its entries came to a decision boundary of the step
+    (a top-k cut, the ReLU's or the gate's kink, a JumpReLU threshold or the edge of its
+    straight-through kernel). float32 and float64 can decide such an entry differently; the
+    latents that had none must agree."""
+
+    def __init__(self, m):
+        self.distance = torch.full((m,), math.inf)
+
+    def near(self, latents, distance):
+        self.distance.scatter_reduce_(0, latents.flatten(), distance.detach().abs().flatten(), "amin")
+
+    def near_all(self, distance, columns=None):
+        """distance [B, columns] (of those latents, default all): each column's closest row."""
+        closest = distance.detach().abs().amin(0)
+        self.near(torch.arange(len(closest)) if columns is None else columns, closest)
+
+
+def top_k_code(v, k, edges, by_magnitude=False, columns=None):
+    """Each row's k largest entries of v (by |v| keeping sign, or after the ReLU), the rest
+    0; columns: the latent of each column of v (default: the column itself)."""
+    latent = torch.arange(v.shape[1]) if columns is None else columns
+    key = v.abs() if by_magnitude else v
+    top = key.topk(min(k + 1, v.shape[1]), dim=-1)
+    idx = top.indices[:, :k]
+    if k < v.shape[1]:  # the cut between each row's k-th and (k+1)-th
+        gap = top.values[:, k - 1] - top.values[:, k]
+        edges.near(latent[top.indices[:, k - 1:k + 1]], torch.stack([gap, gap], -1))
+    kept = v.gather(-1, idx)
+    if not by_magnitude:
+        edges.near(latent[idx], kept)
+    return torch.zeros_like(v).scatter(-1, idx, kept if by_magnitude else kept.relu())
+
+
+def batch_top_k_code(v, k, edges):
+    """The k * batch largest entries of ReLU(v) over the whole batch (BatchTopK)."""
+    flat = v.flatten()
+    n = k * v.shape[0]
+    top = flat.relu().topk(n + 1)
+    idx = top.indices[:n]
+    m = v.shape[1]
+    edges.near(top.indices[n - 1:] % m, (top.values[n - 1] - top.values[n]).expand(2))
+    edges.near(idx % m, flat[idx])
+    return torch.zeros_like(flat).scatter(0, idx, flat[idx].relu()).view_as(v), flat[idx].relu().min()
+
+
+def aux_k_loss(cfg, p, pre, x, x_hat, dead, edges, by_magnitude=False):
+    """AuxK (OpenAI, sparsify, dictionary_learning): the top aux_k dead latents reconstruct
+    the detached residual e; alpha mean ||e - e_hat||^2 / mean ||e - mean(e)||^2."""
+    n_dead = int(dead.sum())
+    if n_dead == 0 or cfg.get("aux_k", 0) == 0:
+        return torch.zeros(())
+    v = (pre + p["b_enc"])[:, dead]
+    code = top_k_code(v, min(cfg["aux_k"], n_dead), edges, by_magnitude, columns=dead.nonzero().flatten())
+    e = (x - x_hat).detach()
+    e_hat = code @ p["W_dec"][dead]
+    var = ((e - e.mean(0)) ** 2).sum(-1).mean()
+    return cfg["aux_alpha"] * ((e - e_hat) ** 2).sum(-1).mean() / var
+
+
+def loss_and_code(cfg, p, x, step, dead, edges):
+    """The architecture's training loss on x [B, d] and its code, from the published formulas."""
+    arch, B = cfg["architecture"], x.shape[0]
+    xc = x - p["b_dec"] if cfg["apply_b_dec_to_input"] else x
+    pre = xc @ p["W_enc"]
+
+    def sse(x_hat):
+        return ((x_hat - x) ** 2).sum() / B
+
+    if arch in ("topk", "abstopk"):
+        mag = arch == "abstopk"
+        f = top_k_code(pre + p["b_enc"], cfg["k"], edges, mag)
+        x_hat = f @ p["W_dec"] + p["b_dec"]
+        loss = sse(x_hat) + aux_k_loss(cfg, p, pre, x, x_hat, dead, edges, mag)
+        if cfg.get("multi_topk"):
+            wide = top_k_code(pre + p["b_enc"], min(4 * cfg["k"], cfg["d_sae"]), edges, mag)
+            loss = loss + sse(wide @ p["W_dec"] + p["b_dec"]) / 8
+        return loss, f, {}
+    if arch in ("batchtopk", "matryoshka"):
+        f, smallest = batch_top_k_code(pre + p["b_enc"], cfg["k"], edges)
+        if arch == "batchtopk":
+            x_hat = f @ p["W_dec"] + p["b_dec"]
+            loss = sse(x_hat)
+        else:
+            widths, weights = cfg["matryoshka_widths"], cfg["level_weights"] or [1.0] * len(cfg["matryoshka_widths"])
+            loss = sum(w * sse(f[:, :n] @ p["W_dec"][:n] + p["b_dec"]) for n, w in zip(widths, weights))
+            x_hat = f @ p["W_dec"] + p["b_dec"]
+        return loss + aux_k_loss(cfg, p, pre, x, x_hat, dead, edges), f, {"smallest": smallest}
+    norms = p["W_dec"].norm(dim=-1)
+    if arch == "relu":
+        f = (pre + p["b_enc"]).relu()
+        edges.near_all(pre + p["b_enc"])
+        l1 = cfg["l1_coefficient"] * warmup(step, cfg["l1_warmup_steps"])
+        return sse(f @ p["W_dec"] + p["b_dec"]) + l1 * (f * norms).sum() / B, f, {}
+    if arch == "gated":
+        gate = pre + p["b_gate"]
+        mag = pre * p["r_mag"].exp() + p["b_mag"]
+        f = (gate > 0) * mag.relu()
+        edges.near_all(gate)
+        edges.near_all(torch.where(gate > 0, mag, math.inf))
+        l1 = cfg["l1_coefficient"] * warmup(step, cfg["l1_warmup_steps"])
+        aux = sse(gate.relu() @ p["W_dec"].detach() + p["b_dec"].detach())
+        return sse(f @ p["W_dec"] + p["b_dec"]) + l1 * (gate.relu() * norms).sum() / B + aux, f, {}
+    if arch == "jumprelu":
+        z, theta, eps = pre + p["b_enc"], p["log_threshold"].exp(), cfg["bandwidth"]
+        f = JumpReLU.apply(z, theta, eps)
+        edges.near_all(z - theta)
+        edges.near_all((z - theta).abs() - eps / 2)
+        l0 = cfg["l0_coefficient"] * warmup(step, cfg["l0_warmup_steps"])
+        if cfg["sparsity_loss_mode"] == "tanh":
+            sparsity = l0 * torch.tanh(cfg["tanh_scale"] * f * norms).sum() / B
+        elif cfg["target_l0"] > 0:
+            sparsity = l0 * (Step.apply(z, theta, eps).sum() / B / cfg["target_l0"] - 1) ** 2
+        else:
+            sparsity = l0 * Step.apply(z, theta, eps).sum() / B
+        loss = sse(f @ p["W_dec"] + p["b_dec"]) + sparsity
+        if cfg["pre_act_loss_coefficient"] > 0 and dead.any():
+            loss = loss + cfg["pre_act_loss_coefficient"] * ((theta - z).relu()[:, dead] * norms[dead]).sum() / B
+        return loss, f, {}
+    raise ValueError(f"no reference for {arch}")
+
+
+def newton_schulz(g):
+    """Five quintic Newton-Schulz steps from g / ||g|| (Muon's orthogonalisation, as sparsify
+    runs it): g's singular vectors, its singular values pushed toward 1."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g.t() if g.shape[0] > g.shape[1] else g
+    x = x / (x.norm() + 1e-7)
+    for _ in range(5):
+        gram = x @ x.t()
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.t() if g.shape[0] > g.shape[1] else x
+
+
+class Muon:
+    """sparsify's Muon: each weight matrix steps along its orthogonalised Nesterov momentum
+    (0.95), scaled by 0.2 sqrt(max(rows, cols)), with decoupled weight decay; Adam steps the
+    biases and thresholds."""
+
+    def __init__(self, params, lr, weight_decay):
+        self.matrices = [t for t in params if t.ndim == 2]
+        self.momentum = [torch.zeros_like(t) for t in self.matrices]
+        self.weight_decay = weight_decay
+        self.adam = torch.optim.Adam([t for t in params if t.ndim < 2], lr=lr, betas=(0.9, 0.999), eps=1e-8)
+        self.param_groups = self.adam.param_groups
+
+    def zero_grad(self):
+        for t in self.matrices:
+            t.grad = None
+        self.adam.zero_grad()
+
+    def step(self):
+        lr = self.param_groups[0]["lr"]
+        for w, buf in zip(self.matrices, self.momentum):
+            buf.mul_(0.95).add_(w.grad, alpha=0.05)
+            update = newton_schulz(0.05 * w.grad + 0.95 * buf)
+            w.mul_(1 - lr * self.weight_decay).sub_(update, alpha=lr * 0.2 * max(w.shape) ** 0.5)
+        self.adam.step()
+
+
+def fed_scaled(weights, s, unit):
+    """The SAE that, fed s x, computes s times what `weights` computes on x (SAELens'
+    expected_average_only_in: training sees s x, the saved SAE takes x): W_enc / s, W_dec s,
+    b_dec s; a unit-norm decoder's rows, now of norm s, renormalised with the norm moved into
+    the latent's encoder column and bias, which keeps every code's selection. s = 1 / s
+    maps the trained SAE back."""
+    w = dict(weights, W_enc=weights["W_enc"] / s, W_dec=weights["W_dec"] * s, b_dec=weights["b_dec"] * s)
+    if unit:
+        norms = w["W_dec"].norm(dim=-1)
+        w.update(W_dec=w["W_dec"] / norms[:, None], W_enc=w["W_enc"] * norms, b_enc=w["b_enc"] * norms)
+    return w
+
+
+def to_params(weights, cfg):
+    """The SAELens file's tensors as the trainable parameters (JumpReLU's is log theta) and buffers."""
+    p = {name: t.to(torch.float64) for name, t in weights.items()}
+    bufs = {}
+    if cfg["architecture"] == "jumprelu":
+        p["log_threshold"] = p.pop("threshold").log()
+    elif "threshold" in p:
+        bufs["threshold"] = p.pop("threshold")
+    for t in p.values():
+        t.requires_grad_(True)
+    return p, bufs
+
+
+def train_reference(start, cfg, x, sched, dead_after):
+    """STEPS steps as core.ts orders them; returns each step's loss, the final tensors, how
+    close each latent came to a decision boundary (Edges) and how much of the step was in
+    play (clipping, dead latents)."""
+    p, bufs = to_params(start, cfg)
+    if sched["optimizer"] == "muon":
+        opt = Muon(list(p.values()), sched["lr"], sched["weight_decay"])
+    else:
+        opt = torch.optim.AdamW(p.values(), lr=sched["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=sched["weight_decay"])
+    since_fired = torch.zeros(cfg["d_sae"])
+    unit = cfg["decoder_norm"] == "unit"
+    losses, clipped, most_dead, edges = [], 0, 0, Edges(cfg["d_sae"])
+    for step in range(STEPS):
+        dead = since_fired >= dead_after
+        most_dead = max(most_dead, int(dead.sum()))
+        loss, f, extra = loss_and_code(cfg, p, x, step, dead, edges)
+        opt.zero_grad()
+        loss.backward()
+        losses.append(loss.item())
+        with torch.no_grad():
+            W, g = p["W_dec"], p["W_dec"].grad
+            if unit:  # the component of each row's gradient along the (unit) row
+                g -= (g * W).sum(-1, keepdim=True) * W
+            clipped += int(torch.nn.utils.clip_grad_norm_(p.values(), sched["clip"]) > sched["clip"])
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, sched, STEPS)
+            opt.step()
+            if unit:
+                W /= W.norm(dim=-1, keepdim=True)
+            if "smallest" in extra:
+                bufs["threshold"] = 0.99 * bufs["threshold"] + 0.01 * extra["smallest"]
+            fired = (f != 0).any(0)
+            since_fired = torch.where(fired, torch.zeros(()), since_fired + x.shape[0])
+    out = {name: t.detach() for name, t in p.items()}
+    if "log_threshold" in out:
+        out["threshold"] = out.pop("log_threshold").exp()
+    return losses, {**out, **bufs}, edges.distance, f"{clipped} steps clipped, at most {most_dead} latents dead"
+
+
+def data():
+    """Sparse combinations of 64 unit directions in R^16, noise and an offset: superposition's shape."""
+    rng = np.random.default_rng(0)
+    directions = rng.standard_normal((64, D_IN))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    coefficients = (rng.random((ROWS, 64)) < 0.08) * rng.exponential(1.0, (ROWS, 64))
+    return (coefficients @ directions + 0.05 * rng.standard_normal((ROWS, D_IN)) + 0.3).astype(np.float32)
+
+
+def silence(folder, architecture, latents=8):
+    """Makes the start's first latents go quiet, so that AuxK (or JumpReLU's pre-activation
+    loss) has dead latents to train: a TopK-family latent's encoder column shrunk 50-fold
+    (its pre-activations small, often positive, never in the top k), a JumpReLU latent's
+    bias pushed below its threshold."""
+    path = os.path.join(folder, "sae_weights.safetensors")
+    w = load_file(path)
+    if architecture == "jumprelu":
+        w["b_enc"][:latents] -= 2
+    else:
+        w["W_enc"][:, :latents] *= 0.02
+        w["b_enc"][:latents] = 0
+    save_file(w, path)
+
+
+def weight_errors(ours, ref, cfg):
+    """The largest difference of the tensors not per latent (b_dec, BatchTopK's single
+    threshold), and per latent the largest of its encoder column, decoder row, biases and
+    threshold: each relative to the largest value of its tensor."""
+    shared, per_latent = 0.0, torch.zeros(cfg["d_sae"])
+    for name, r in ref.items():
+        err = (ours[name].double() - r).abs() / r.abs().max().clamp(min=1e-12)
+        if name == "b_dec" or (name == "threshold" and cfg["architecture"] != "jumprelu"):
+            shared = max(shared, float(err.max()))
+        else:
+            per_latent = torch.maximum(per_latent, err.amax(0) if name == "W_enc" else err.reshape(cfg["d_sae"], -1).amax(-1))
+    return shared, per_latent
+
+
+def option(opts, name, default):
+    """The value given for a command-line option in opts, or the default."""
+    return opts[opts.index(name) + 1] if name in opts else default
+
+
+def main():
+    print(f"torch {torch.__version__}")
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        x32 = data()
+        path = os.path.join(tmp, "x.npy")
+        np.save(path, x32)
+        x = torch.from_numpy(x32).to(torch.float64)
+        common = ["--data", path, "--d-sae", str(D_SAE), "--batch", str(ROWS), "--threads", "1", "--seed", "1"]
+        for i, (name, opts) in enumerate(CASES):
+            start, run = os.path.join(tmp, f"start{i}"), os.path.join(tmp, f"run{i}")
+            # The start: saekit's own init and a few fast steps, so nothing is tied or zero.
+            saekit("train", *common, *opts, "--steps", "6", "--lr", "1e-2", "--warmup-steps", "0", "--out", start)
+            if "--dead-after-tokens" in opts:
+                silence(start, option(opts, "--arch", "topk"))
+            optimizer = option(opts, "--optimizer", "adam")
+            # Muon decays its matrices' weights by 0.1 unless told otherwise (sparsify's default).
+            sched = {**SCHEDULE, "optimizer": optimizer, "weight_decay": float(option(opts, "--weight-decay", 0.1 if optimizer == "muon" else 0))}
+            if "--lr-schedule" in opts:
+                sched.update(kind="cosine", lr_end=float(option(opts, "--lr-end", 0)))
+            saekit("train", *common, *opts, "--from", start, "--steps", str(STEPS), "--lr", str(sched["lr"]),
+                   "--warmup-steps", str(sched["warmup"]), "--decay-start", str(sched["decay_start"]),
+                   "--clip", str(sched["clip"]), "--log-every", "1", "--checkpoint-every", "0", "--out", run)
+            with open(os.path.join(run, "cfg.json")) as f:
+                cfg = json.load(f)["saekit"]["config"]
+            with open(os.path.join(run, "metrics.jsonl")) as f:
+                ours_losses = [r["loss"] for r in map(json.loads, f) if "loss" in r]
+            start_weights = {k: t.double() for k, t in load_file(os.path.join(start, "sae_weights.safetensors")).items()}
+            scale = math.sqrt(D_IN / float((x ** 2).sum(-1).mean())) if "--normalize" in opts else 1.0
+            ref_losses, ref, distance, in_play = train_reference(fed_scaled(start_weights, scale, cfg["decoder_norm"] == "unit"), cfg,
+                                                                 x * scale, sched, int(option(opts, "--dead-after-tokens", 10_000_000)))
+            ref = {k: v for k, v in ref.items()} if scale == 1 else {**ref, **fed_scaled(ref, 1 / scale, False)}
+            ours = load_file(os.path.join(run, "sae_weights.safetensors"))
+            loss_err = max(abs(a - b) / abs(b) for a, b in zip(ours_losses, ref_losses))
+            shared, per_latent = weight_errors(ours, ref, cfg)
+            near = distance < NEAR
+            apart = per_latent > TOLERANCE
+            unexplained = int((apart & ~near).sum())
+            clear = float(per_latent[~near].amax()) if (~near).any() else 0.0
+            ok = len(ours_losses) == STEPS and loss_err <= TOLERANCE and shared <= TOLERANCE and unexplained == 0
+            failed |= not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {name}: losses {ref_losses[0]:.4g} -> {ref_losses[-1]:.4g}, each step's within "
+                  f"{loss_err:.1e} (relative); weights within {max(shared, clear):.1e} of the largest (b_dec and the "
+                  f"{int((~near).sum())} latents clear of decision boundaries; {int(near.sum())} came within {NEAR:g} of one, "
+                  f"{int((apart & near).sum())} of them apart by up to {float(per_latent[near].amax()) if near.any() else 0.0:.1e}"
+                  f"{f', {unexplained} others' if unexplained else ''}); {in_play}", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
