@@ -53,6 +53,11 @@ MODELS = [
     ("gpt_neo (global and local layers)", "gpt_neo",
      dict(IDS, vocab_size=96, hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64, max_position_embeddings=64,
           attention_types=[[["global", "local"], 1]], window_size=64)),
+    # GPT-J: one LayerNorm for attention and MLP side by side, interleaved rotary on part of each head, biased lm_head.
+    ("gptj (a quarter of each head rotated in interleaved pairs)", "gptj",
+     dict(IDS, vocab_size=96, n_embd=32, n_layer=2, n_head=4, n_positions=64, rotary_dim=4, n_inner=64)),
+    # Phi (phi-1, phi-1_5, phi-2): GPT-J's block with q/k/v and output biases, rotate-half rotary on part of each head.
+    ("phi (grouped-query, 0.4 of each head rotated as phi-2)", "phi", dict(LLAMA_LIKE, hidden_size=40, partial_rotary_factor=0.4)),
     ("llama (untied, grouped-query)", "llama", dict(LLAMA_LIKE, tie_word_embeddings=False)),
     ("llama (tied, llama3 rope scaling)", "llama",
      dict(LLAMA_LIKE, tie_word_embeddings=True, rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
@@ -128,9 +133,10 @@ def decoder_layers(model):
 # and hook_mlp_out): where norms follow attention and MLP (Gemma 2 and 3, OLMo 2 and 3) those
 # norms' outputs, else the attention's and the MLP's own.
 POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3"}
-ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention"}
+ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention", "gptj": "attn"}
 # The attention's output projection, whose input is TransformerLens' attn.hook_z (the heads' outputs, concatenated).
-OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj", "gpt_neox": "attention.dense"}
+OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj", "gpt_neox": "attention.dense", "gptj": "attn.out_proj",
+                     "phi": "self_attn.dense"}
 
 
 def residual_multiplier(model):

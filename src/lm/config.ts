@@ -1,13 +1,13 @@
 /**
  * One configuration type for every decoder-only transformer saekit runs (GPT-NeoX/Pythia,
- * GPT-2, Llama), read from a Hugging Face config.json. The forward pass (model.ts) is
+ * GPT-2, GPT-J, Phi, Llama and its relatives, Gemma), read from a Hugging Face config.json. The forward pass (model.ts) is
  * written once against this description; what differs between families is data here and
  * the weight layout conversion in gpt-neox.ts, gpt2.ts and llama.ts.
  */
 import { RotaryStyle } from "../core/kernels.js";
 import { hasRopeParametersFor, type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
 
-export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "llama" | "gemma";
+export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "gptj" | "phi" | "llama" | "gemma";
 
 export interface LmConfig {
   architecture: LmArchitecture;
@@ -212,6 +212,47 @@ export function configFromHf(json: Json, path: string): LmConfig {
       parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", true), attentionBias: false, mlpBias: true,
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
     };
+  } else if (type === "gptj") {
+    // GPT-J (EleutherAI's GPT-J-6B): attention and MLP side by side on one LayerNorm, the
+    // first rotary_dim dimensions of each head rotated in interleaved pairs (rotate_every_two),
+    // no attention biases, an unembedding with a bias (loaded with the weights).
+    const d = int(json, path, ["n_embd"]);
+    const heads = int(json, path, ["n_head"]);
+    const dHead = d / heads;
+    if (json.rotary_dim === null) throw new Error(`${path}: "rotary_dim" null (rotary over the whole model width) is not supported; give the rotated dimensions of each head`);
+    const rotaryDims = int(json, path, ["rotary_dim"], 64);
+    cfg = {
+      architecture: "gptj", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
+      nLayers: int(json, path, ["n_layer"]), nHeads: heads, nKvHeads: heads, dHead,
+      dMlp: int(json, path, ["n_inner"], 4 * d), maxPositions: int(json, path, ["n_positions"], 2048),
+      norm: "layernorm", normEps: num(json, path, ["layer_norm_epsilon"], 1e-5), mlp: "standard",
+      activation: hfActivation(json, path, "activation_function", "gelu_new"), positional: "rotary",
+      // GPTJAttention's base is fixed at 10000.
+      rope: { theta: 10000, partialFactor: rotaryDims / dHead, scaling: { type: "default" } },
+      rotaryDims, rotaryStyle: RotaryStyle.Interleaved,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: true, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
+      attentionBias: false, mlpBias: true,
+      bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
+    };
+  } else if (type === "phi") {
+    // Phi (microsoft/phi-1, phi-1_5, phi-2): GPT-J's parallel block on one LayerNorm, with
+    // q/k/v and output biases, a share of each head rotated (rotate-half), a biased unembedding.
+    const d = int(json, path, ["hidden_size"]);
+    const heads = int(json, path, ["num_attention_heads"]);
+    const dHead = d / heads;
+    if (flag(json, path, "qk_layernorm", false)) throw new Error(`${path}: qk_layernorm (a LayerNorm per head on q and k) is not supported`);
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 0.5, thetaKeys: [], partialKeys: [] });
+    cfg = {
+      architecture: "phi", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
+      nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads, nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
+      dMlp: int(json, path, ["intermediate_size"]), maxPositions: int(json, path, ["max_position_embeddings"], 2048),
+      norm: "layernorm", normEps: num(json, path, ["layer_norm_eps"], 1e-5), mlp: "standard",
+      activation: hfActivation(json, path, "hidden_act", "gelu_new"), positional: "rotary", rope,
+      rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: true, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
+      attentionBias: true, mlpBias: true,
+      bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
+    };
   } else if (type === "olmo") {
     // OLMo (the first, OLMo-1B-hf and -7B-hf): Llama's block with LayerNorms that have no
     // weights or biases (eps 1e-5 whatever the config says, as OlmoLayerNorm), q/k/v
@@ -323,7 +364,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, stablelm, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, stablelm, gemma, gemma2, gemma3_text, gemma3)`);
   }
   if (cfg.rope?.scaling.type === "longrope") {
     // Past its original context LongRoPE switches to its long factors: saekit stays within it.

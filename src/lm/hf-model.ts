@@ -5,9 +5,11 @@
  */
 import { type LmConfig, configFromHf } from "./config.js";
 import { loadGpt2Weights } from "./gpt2.js";
+import { loadGptJWeights } from "./gpt-j.js";
 import { loadGptNeoWeights } from "./gpt-neo.js";
 import { loadNeoxWeights } from "./gpt-neox.js";
 import { loadLlamaWeights } from "./llama.js";
+import { loadPhiWeights } from "./phi.js";
 import { allParts, LanguageModel, type LmWeights, type ModelParts, partsForHooks, type WeightDtype } from "./model.js";
 import type { TextTokenizer } from "./tokenizer.js";
 import type { WeightReader } from "./weight-reader.js";
@@ -47,8 +49,8 @@ export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string
  */
 export function readsTensor(parts: ModelParts): (name: string) => boolean {
   const later = (name: string) => Number(/(?:^|\.)(?:layers|h)\.(\d+)\./.exec(name)?.[1] ?? -1) >= parts.blocks;
-  const finalNorm = (name: string) => /(^|\.)(final_layer_norm|ln_f|norm)\.(weight|bias)$/.test(name);
-  const unembedding = (name: string) => /(^|\.)(lm_head|embed_out)\.weight$/.test(name);
+  const finalNorm = (name: string) => /(^|\.)(final_layer_norm|final_layernorm|ln_f|norm)\.(weight|bias)$/.test(name);
+  const unembedding = (name: string) => /(^|\.)(lm_head|embed_out)\.(weight|bias)$/.test(name);
   return (name) => !later(name) && !VISION.test(name) && !BUFFERS.test(name)
     && (parts.finalNorm || !finalNorm(name)) && (parts.unembed || !unembedding(name));
 }
@@ -82,7 +84,8 @@ export function checkTokenizerFits(tokenizer: TextTokenizer, cfg: LmConfig, sour
 export function hfWeights(cfg: LmConfig, checkpoint: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(cfg)): LmWeights {
   const reader = languageModelWeights(checkpoint);
   const load = {
-    gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, llama: loadLlamaWeights, gemma: loadLlamaWeights,
+    gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, gptj: loadGptJWeights, phi: loadPhiWeights,
+    llama: loadLlamaWeights, gemma: loadLlamaWeights,
   }[cfg.architecture];
   const weights = load(cfg, reader, dtype, parts);
   // Part of a model leaves the rest of the checkpoint unread by design.

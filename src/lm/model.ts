@@ -134,6 +134,8 @@ export interface LmWeights {
   lnFinal: Norm | null;
   /** [vocab, dModel]; the same array as embed when tied; null when a hooks-only load left it out. */
   unembed: WeightMatrix | null;
+  /** [vocab]: the unembedding's bias, where it has one (GPT-J's and Phi's lm_head). */
+  unembedBias?: Float32Array | null;
 }
 
 /**
@@ -436,7 +438,7 @@ export class LanguageModel {
     const seen = new Set<ArrayBufferView>();
     const add = (a: ArrayBufferView | null | undefined) => { if (a) seen.add(a); };
     const w = this.weights;
-    add(w.embed); add(w.unembed); add(w.posEmbed);
+    add(w.embed); add(w.unembed); add(w.unembedBias); add(w.posEmbed);
     add(w.lnFinal?.w); add(w.lnFinal?.b);
     // Each block's matrices and vectors, and those of its norms ({w, b}).
     for (const b of w.blocks) {
@@ -600,13 +602,14 @@ export class LanguageModel {
     return act!;
   }
 
-  /** Logits [rows, vocab] = final W_U^T. */
+  /** Logits [rows, vocab] = final W_U^T (+ b_U). */
   logits(final: Float32Array, rows: number, out?: Float32Array): Float32Array {
     const { dModel: d, vocabSize: V } = this.cfg;
     const unembed = this.weights.unembed;
     if (!unembed) throw new Error(this.partsMissing("the unembedding (logits)"));
     const logits = out ?? new Float32Array(rows * V);
     this.matmul(final, rows, unembed, V, d, logits);
+    if (this.weights.unembedBias) this.k.addRowVector(logits, rows, V, this.weights.unembedBias);
     if (this.cfg.logitScale !== undefined) this.k.scale(logits.subarray(0, rows * V), this.cfg.logitScale);
     const cap = this.cfg.finalSoftcap ?? 0;
     if (cap > 0) for (let i = 0; i < rows * V; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
@@ -789,6 +792,10 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
   const { dModel: d, dMlp: m, vocabSize: V, nHeads: H, nKvHeads: Hkv, dHead: dh } = c;
   need("embed", w.embed, V * d);
   if (w.unembed) need("unembed", w.unembed, V * d);
+  if (w.unembedBias) {
+    need("unembedBias", w.unembedBias, V);
+    if (!w.unembed) throw new Error("model weights: an unembedding bias without the unembedding");
+  }
   if (c.positional === "learned") need("posEmbed", w.posEmbed, c.maxPositions * d);
   // A hooks-only load (ModelParts) holds the first blocks; the final norm needs them all,
   // the unembedding the final norm.

@@ -205,6 +205,76 @@ export function writeTinyGptNeo(dir: string, o: TinyOptions & { window?: number 
   return dir;
 }
 
+/**
+ * A GPT-J checkpoint (GPTJForCausalLM): one ln_1 per block feeding attention and MLP side by
+ * side, rotaryDim of each head's dimensions rotated in interleaved pairs, an lm_head with a
+ * bias; with extras, the causal-mask buffers older checkpoints carry.
+ */
+export function writeTinyGptJ(dir: string, o: TinyOptions & { rotaryDim?: number } = {}): string {
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, L = o.layers ?? 2, ctx = o.ctx ?? 64, m = o.mlp ?? 4 * d;
+  const rng = new Rng(o.seed ?? 6);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["GPTJForCausalLM"], model_type: "gptj", vocab_size: V, n_embd: d, n_head: H, n_layer: L, n_positions: ctx,
+    rotary_dim: o.rotaryDim ?? 4, n_inner: o.mlp ?? null, activation_function: "gelu_new", layer_norm_epsilon: 1e-5,
+    tie_word_embeddings: false, bos_token_id: 0, eos_token_id: 0, ...o.config,
+  }));
+  const spec: Record<string, number[]> = {
+    "transformer.wte.weight": [V, d], "transformer.ln_f.weight": [d], "transformer.ln_f.bias": [d], "lm_head.weight": [V, d], "lm_head.bias": [V],
+  };
+  for (let i = 0; i < L; i++) {
+    const p = `transformer.h.${i}.`;
+    Object.assign(spec, {
+      [`${p}ln_1.weight`]: [d], [`${p}ln_1.bias`]: [d],
+      [`${p}attn.q_proj.weight`]: [d, d], [`${p}attn.k_proj.weight`]: [d, d], [`${p}attn.v_proj.weight`]: [d, d], [`${p}attn.out_proj.weight`]: [d, d],
+      [`${p}mlp.fc_in.weight`]: [m, d], [`${p}mlp.fc_in.bias`]: [m], [`${p}mlp.fc_out.weight`]: [d, m], [`${p}mlp.fc_out.bias`]: [d],
+    });
+  }
+  const tensors = randomTensors(rng, spec);
+  if (o.extras) {
+    tensors["transformer.h.0.attn.bias"] = { shape: [1, 1, ctx, ctx], data: new Float32Array(ctx * ctx).fill(1) };
+    tensors["transformer.h.0.attn.masked_bias"] = { shape: [], data: Float32Array.from([-1e9]) };
+  }
+  writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}
+
+/**
+ * A Phi checkpoint (PhiForCausalLM, as phi-2): one input_layernorm per block feeding
+ * attention and MLP side by side, q/k/v/dense and MLP biases, partialRotary of each head
+ * rotated (rotate-half), an lm_head with a bias.
+ */
+export function writeTinyPhi(dir: string, o: TinyOptions & { partialRotary?: number } = {}): string {
+  const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? H, L = o.layers ?? 2, ctx = o.ctx ?? 64, m = o.mlp ?? 4 * d;
+  const dh = d / H;
+  const rng = new Rng(o.seed ?? 7);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["PhiForCausalLM"], model_type: "phi", vocab_size: V, hidden_size: d, intermediate_size: m, num_hidden_layers: L,
+    num_attention_heads: H, num_key_value_heads: Hkv, max_position_embeddings: ctx, hidden_act: "gelu_new", layer_norm_eps: 1e-5,
+    rope_theta: 10000, partial_rotary_factor: o.partialRotary ?? 0.5, qk_layernorm: false, tie_word_embeddings: false,
+    bos_token_id: 1, eos_token_id: 2, ...o.config,
+  }));
+  const spec: Record<string, number[]> = {
+    "model.embed_tokens.weight": [V, d], "model.final_layernorm.weight": [d], "model.final_layernorm.bias": [d], "lm_head.weight": [V, d], "lm_head.bias": [V],
+  };
+  for (let i = 0; i < L; i++) {
+    const p = `model.layers.${i}.`;
+    Object.assign(spec, {
+      [`${p}input_layernorm.weight`]: [d], [`${p}input_layernorm.bias`]: [d],
+      [`${p}self_attn.q_proj.weight`]: [H * dh, d], [`${p}self_attn.q_proj.bias`]: [H * dh],
+      [`${p}self_attn.k_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.k_proj.bias`]: [Hkv * dh],
+      [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.v_proj.bias`]: [Hkv * dh],
+      [`${p}self_attn.dense.weight`]: [d, H * dh], [`${p}self_attn.dense.bias`]: [d],
+      [`${p}mlp.fc1.weight`]: [m, d], [`${p}mlp.fc1.bias`]: [m], [`${p}mlp.fc2.weight`]: [d, m], [`${p}mlp.fc2.bias`]: [d],
+    });
+  }
+  writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}
+
 /** One Llama-layout block's tensors (norms, q/k/v/o projections, gated MLP) and their shapes. */
 function llamaLayerSpec(p: string, d: number, H: number, Hkv: number, dh: number, m: number): Record<string, number[]> {
   return {

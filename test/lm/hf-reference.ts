@@ -1,6 +1,6 @@
 /**
  * An independent float64 re-implementation of Hugging Face's modeling code (GPTNeoXForCausalLM,
- * GPT2LMHeadModel, GPTNeoForCausalLM, LlamaForCausalLM, OlmoForCausalLM, Olmo2ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
+ * GPT2LMHeadModel, GPTNeoForCausalLM, GPTJForCausalLM, PhiForCausalLM, LlamaForCausalLM, OlmoForCausalLM, Olmo2ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
  * reading a checkpoint's raw tensors in their own layout,
  * one position at a time. It shares nothing with src/lm except the safetensors reader, so
  * saekit's canonical-layout conversion, batching and kernels are all under test against it.
@@ -95,6 +95,19 @@ function rotateHalf(v: Vec, pos: number, invFreq: number[]): Vec {
     const s = Math.sin(angle);
     out[i] = v[i]! * c - v[i + half]! * s;
     out[i + half] = v[i + half]! * c + v[i]! * s;
+  }
+  return out;
+}
+
+/** GPT-J's rotate_every_two rotary: pairs (2i, 2i + 1) of the first 2 * inv.length dims (float32 angles). */
+function rotateEveryTwo(v: Vec, pos: number, invFreq: number[]): Vec {
+  const out = Float64Array.from(v);
+  for (let i = 0; i < invFreq.length; i++) {
+    const angle = Math.fround(pos * invFreq[i]!);
+    const c = Math.cos(angle);
+    const s = Math.sin(angle);
+    out[2 * i] = v[2 * i]! * c - v[2 * i + 1]! * s;
+    out[2 * i + 1] = v[2 * i + 1]! * c + v[2 * i]! * s;
   }
   return out;
 }
@@ -265,6 +278,46 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       });
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
+  }
+  if (cfg.model_type === "gptj" || cfg.model_type === "phi") {
+    // modeling_gptj.py / modeling_phi.py: x + attn(ln(x)) + mlp(ln(x)) with one LayerNorm,
+    // part of each head rotated (GPT-J: rotary_dim, rotate_every_two; Phi: partial_rotary_factor,
+    // rotate_half), lm_head with a bias. Phi's q/k/v and output projections have biases.
+    const gptj = cfg.model_type === "gptj";
+    const d = gptj ? cfg.n_embd : cfg.hidden_size, H = gptj ? cfg.n_head : cfg.num_attention_heads, dh = d / H;
+    const Hkv = gptj ? H : cfg.num_key_value_heads ?? H;
+    const eps = gptj ? cfg.layer_norm_epsilon : cfg.layer_norm_eps;
+    const rot = gptj ? cfg.rotary_dim : Math.floor(dh * cfg.partial_rotary_factor);
+    const inv = inverseFrequencies({}, rot, gptj ? 10000 : cfg.rope_theta);
+    const rotate = (x: Vec, t: number) => (gptj ? rotateEveryTwo(x, t, inv) : rotateHalf(x, t, inv));
+    const act = ACT[gptj ? cfg.activation_function : cfg.hidden_act]!;
+    const inner = gptj ? cfg.n_inner ?? 4 * d : cfg.intermediate_size;
+    const n = gptj
+      ? { embed: "transformer.wte", layer: "transformer.h.", ln: "ln_1", attn: "attn.", out: "attn.out_proj", fcIn: "mlp.fc_in", fcOut: "mlp.fc_out", final: "transformer.ln_f" }
+      : { embed: "model.embed_tokens", layer: "model.layers.", ln: "input_layernorm", attn: "self_attn.", out: "self_attn.dense", fcIn: "mlp.fc1", fcOut: "mlp.fc2", final: "model.final_layernorm" };
+    const E = w.get(`${n.embed}.weight`);
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    for (let l = 0; l < cfg[gptj ? "n_layer" : "num_hidden_layers"]; l++) {
+      const g = (name: string) => w.get(`${n.layer}${l}.${name}`);
+      const bias = (name: string) => (w.has(`${n.layer}${l}.${name}`) ? g(name) : null);
+      const normed = xs.map((x) => layerNorm(x, g(`${n.ln}.weight`), g(`${n.ln}.bias`), eps));
+      const proj: Heads[] = normed.map((a, t) => {
+        const p = (x: string, width: number) => linear(g(`${n.attn}${x}_proj.weight`), bias(`${n.attn}${x}_proj.bias`), a, width);
+        const q = p("q", H * dh), k = p("k", Hkv * dh), v = p("v", Hkv * dh);
+        const head = (x: Vec, h: number) => x.slice(h * dh, (h + 1) * dh);
+        return {
+          q: Array.from({ length: H }, (_, h) => rotate(head(q, h), t)),
+          k: Array.from({ length: Hkv }, (_, h) => rotate(head(k, h), t)),
+          v: Array.from({ length: Hkv }, (_, h) => head(v, h)),
+        };
+      });
+      xs = xs.map((x, t) => {
+        const attn = linear(g(`${n.out}.weight`), bias(`${n.out}.bias`), groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh)), d);
+        const mlp = linear(g(`${n.fcOut}.weight`), g(`${n.fcOut}.bias`), linear(g(`${n.fcIn}.weight`), g(`${n.fcIn}.bias`), normed[t]!, inner).map(act), d);
+        return add(add(x, attn), mlp);
+      });
+    }
+    return xs.map((x) => linear(w.get("lm_head.weight"), w.get("lm_head.bias"), layerNorm(x, w.get(`${n.final}.weight`), w.get(`${n.final}.bias`), eps), cfg.vocab_size));
   }
   if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral" || cfg.model_type === "phi3"
     || cfg.model_type === "smollm3" || cfg.model_type === "ministral" || cfg.model_type === "granite" || cfg.model_type === "stablelm") {

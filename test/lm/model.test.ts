@@ -17,7 +17,7 @@ import { type LanguageModel, partsForHooks } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
-import { writeTinyGemma, writeTinyGemma3Multimodal, writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
+import { writeTinyGemma, writeTinyGemma3Multimodal, writeTinyGpt2, writeTinyGptJ, writeTinyGptNeo, writeTinyLlama, writeTinyNeox, writeTinyPhi } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
 const dir = tempDir();
@@ -43,6 +43,10 @@ const families: Array<[string, (d: string) => string]> = [
   ["gpt_neox (sequential residual)", (d) => writeTinyNeox(d, { parallelResidual: false, seed: 5, rotaryPct: 1 })],
   ["gpt2", (d) => writeTinyGpt2(d)],
   ["gpt_neo (global and local layers, unscaled attention)", (d) => writeTinyGptNeo(d)],
+  ["gptj (one LayerNorm, interleaved rotary on part of each head, biased unembedding)", (d) => writeTinyGptJ(d, { extras: true })],
+  ["gptj (every dimension rotated, n_inner)", (d) => writeTinyGptJ(d, { seed: 34, rotaryDim: 8, mlp: 40 })],
+  ["phi (one LayerNorm, q/k/v biases, half of each head rotated, biased unembedding)", (d) => writeTinyPhi(d)],
+  ["phi (grouped-query, 0.4 rotated: phi-2's share)", (d) => writeTinyPhi(d, { seed: 35, d: 40, heads: 4, kvHeads: 2, partialRotary: 0.4 })],
   ["llama (grouped-query attention)", (d) => writeTinyLlama(d)],
   ["llama (tied embeddings)", (d) => writeTinyLlama(d, { tied: true, kvHeads: 4, seed: 9 })],
   // Config variants: transformers 5 writes rope settings as one rope_parameters object.
@@ -334,7 +338,8 @@ describe("structural properties", async () => {
 
   it("keeps its weight matrices as bfloat16 at about half the memory, computing what the rounded float32 weights do", async () => {
     // Every loader reads its matrices as bf16 (and transposes, regroups or stacks them so).
-    for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox], ["llama", writeTinyLlama], ["gpt-neo", writeTinyGptNeo]] as const) {
+    for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox], ["llama", writeTinyLlama], ["gpt-neo", writeTinyGptNeo],
+      ["gptj", writeTinyGptJ], ["phi", writeTinyPhi]] as const) {
       const folder = join(dir, `bf16-${name}`);
       write(folder);
       const full = (await loadModel(folder)).model;
@@ -478,7 +483,8 @@ describe("loading checkpoints", () => {
 describe("loading only what running to some hooks needs", () => {
   const partial: Array<[string, (d: string) => string]> = [
     ["gpt_neox", (d) => writeTinyNeox(d)], ["gpt2", (d) => writeTinyGpt2(d, { layers: 3 })], ["gpt_neo", (d) => writeTinyGptNeo(d)],
-    ["llama", (d) => writeTinyLlama(d)], ["gemma2", (d) => writeTinyGemma(d, { gemma2: true })],
+    ["llama", (d) => writeTinyLlama(d)], ["gemma2", (d) => writeTinyGemma(d, { gemma2: true })], ["gptj", (d) => writeTinyGptJ(d)],
+    ["phi", (d) => writeTinyPhi(d)],
   ];
   for (const [label, write] of partial) {
     it(`${label}: the first blocks give the whole model's activations to the bit, and passes beyond them are refused`, async () => {
@@ -591,6 +597,21 @@ describe("config.json variants", () => {
     expect(configFromHf(stablelm, "c")).toMatchObject({ norm: "layernorm", normEps: 1e-5, rotaryDims: 8, parallelResidual: false });
     expect(configFromHf({ ...stablelm, use_parallel_residual: true, partial_rotary_factor: 0.5 }, "c")).toMatchObject({ rotaryDims: 16, parallelResidual: true });
     expect(() => configFromHf({ ...stablelm, qk_layernorm: true }, "c")).toThrow(/c: qk_layernorm \(a LayerNorm per head on q and k\) is not supported/);
+  });
+
+  it("GPT-J and Phi: their rotated share of each head and parallel blocks; a rotary over the whole width and Phi's q/k LayerNorms refused by name", () => {
+    const gptj = { model_type: "gptj", vocab_size: 100, n_embd: 64, n_head: 4, n_layer: 2, n_positions: 128, rotary_dim: 8 };
+    expect(configFromHf(gptj, "c")).toMatchObject({
+      architecture: "gptj", dHead: 16, rotaryDims: 8, parallelResidual: true, activation: "gelu_new", dMlp: 256, maxPositions: 128,
+    });
+    // GPTJConfig's default: 64 rotated dimensions (GPT-J-6B's, of its 256-wide heads).
+    expect(configFromHf({ ...gptj, n_embd: 1024, rotary_dim: undefined }, "c").rotaryDims).toBe(64);
+    expect(() => configFromHf({ ...gptj, rotary_dim: null }, "c")).toThrow(/c: "rotary_dim" null \(rotary over the whole model width\) is not supported/);
+    expect(() => configFromHf({ ...gptj, rotary_dim: 20 }, "c")).toThrow(/rotary dims 20 must be even and at most the head size 16/);
+    const phi = { model_type: "phi", vocab_size: 100, hidden_size: 80, num_attention_heads: 4, num_hidden_layers: 2, intermediate_size: 160 };
+    expect(configFromHf(phi, "c")).toMatchObject({ architecture: "phi", dHead: 20, rotaryDims: 10, nKvHeads: 4, parallelResidual: true, normEps: 1e-5 });
+    expect(configFromHf({ ...phi, partial_rotary_factor: 0.4 }, "c").rotaryDims).toBe(8);
+    expect(() => configFromHf({ ...phi, qk_layernorm: true }, "c")).toThrow(/c: qk_layernorm \(a LayerNorm per head on q and k\) is not supported/);
   });
 
   it("Granite: its four multipliers, each 1 when absent, and a logits_scaling that must be positive", () => {

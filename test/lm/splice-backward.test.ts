@@ -18,7 +18,7 @@ import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
 import { SpliceBackward, type SpliceLossKind } from "../../src/lm/splice-backward.js";
 import { randn, tempDir } from "../helpers.js";
-import { writeTinyGemma, writeTinyGpt2, writeTinyGptNeo, writeTinyLlama, writeTinyNeox } from "./fixtures.js";
+import { writeTinyGemma, writeTinyGpt2, writeTinyGptJ, writeTinyGptNeo, writeTinyLlama, writeTinyNeox, writeTinyPhi } from "./fixtures.js";
 
 /** log softmax of a row, in float64. */
 function logSoftmax(row: Float32Array): Float64Array {
@@ -79,6 +79,8 @@ const models = {
   gemma3: () => writeTinyGemma(join(dir, "gemma3"), { seed: 10, gemma3: true }),
   gemma2: () => writeTinyGemma(join(dir, "gemma2"), { seed: 12, gemma2: true }),
   gptneo: () => writeTinyGptNeo(join(dir, "gptneo"), { seed: 13 }),
+  gptj: () => writeTinyGptJ(join(dir, "gptj"), { seed: 23 }),
+  phi: () => writeTinyPhi(join(dir, "phi"), { seed: 24, kvHeads: 2 }),
   olmo2: () => writeTinyLlama(join(dir, "olmo2"), { seed: 14, olmo2: true }),
   olmo: () => writeTinyLlama(join(dir, "olmo"), { seed: 17, olmo: { clipQkv: 2 } }),
   phi3: () => writeTinyLlama(join(dir, "phi3"), { seed: 18, phi3: { partialRotary: 0.75, longrope: [1, 2, 3] } }),
@@ -138,6 +140,12 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   // StableLM's parallel blocks: one LayerNorm (with a bias) read by attention and MLP.
   ["stablelm", "blocks.0.hook_resid_pre", "ce", 0],
   ["stablelm", "blocks.0.hook_attn_out", "kl", 0],
+  // GPT-J and Phi: the same parallel block, interleaved (GPT-J) or rotate-half rotary on part of
+  // each head, and an unembedding with a bias.
+  ["gptj", "blocks.0.hook_resid_post", "ce", 0],
+  ["gptj", "blocks.0.hook_mlp_out", "kl", 0.1],
+  ["phi", "blocks.0.hook_resid_pre", "kl", 0],
+  ["phi", "blocks.1.hook_attn_out", "ce", 0],
 ];
 
 describe("the gradient of the loss through the layers after a spliced activation", () => {
