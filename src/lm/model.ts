@@ -250,14 +250,16 @@ export class LanguageModel {
   private readonly invFreq: Float32Array;
   /** The local (sliding-window) layers' frequencies, where they differ (Gemma 3). */
   private readonly invFreqLocal: Float32Array;
-  /** What the rotary scales q's and k's rotated dimensions by: LongRoPE's attention factor, else 1. */
+  /** What the rotary scales q's and k's rotated dimensions by (LongRoPE's, YaRN's attention factor; else 1), and the local layers'. */
   private readonly rotaryScale: number;
+  private readonly rotaryScaleLocal: number;
 
   constructor(readonly cfg: LmConfig, readonly weights: LmWeights, readonly name: string = cfg.architecture) {
     checkWeights(cfg, weights);
     this.invFreq = cfg.rope ? rotaryInverseFrequencies(cfg.rope, cfg.rotaryDims) : new Float32Array(0);
     this.invFreqLocal = cfg.localRope ? rotaryInverseFrequencies(cfg.localRope, cfg.rotaryDims) : this.invFreq;
     this.rotaryScale = rotaryAmplitude(cfg.rope);
+    this.rotaryScaleLocal = cfg.localRope ? rotaryAmplitude(cfg.localRope) : this.rotaryScale;
   }
 
   /** The rotary frequency of each rotated pair in `layer` (empty without rotary positions). */
@@ -268,8 +270,8 @@ export class LanguageModel {
 
   /**
    * Layer `layer`'s rotary positions on the query and key heads of qkv [rows, stride]: each
-   * sequence of `seq` rows at positions pos0.., LongRoPE's attention factor on the rotated
-   * dimensions, nothing where the layer has no rotary. `transpose`: the backward's, the same
+   * sequence of `seq` rows at positions pos0.., LongRoPE's or YaRN's attention factor on the
+   * rotated dimensions, nothing where the layer has no rotary. `transpose`: the backward's, the same
    * scale and the rotation the other way (a rotation per pair of dimensions, which the scale
    * commutes with).
    */
@@ -280,7 +282,8 @@ export class LanguageModel {
     const freqs = transpose ? inv.map((f) => -f) : inv;
     this.k.rotary(qkv, rows, seq, pos0, stride, 0, H, dh, freqs, rotaryStyle);
     this.k.rotary(qkv, rows, seq, pos0, stride, H * dh, Hkv, dh, freqs, rotaryStyle);
-    if (this.rotaryScale !== 1) scaleRotatedDims(qkv, rows, stride, H + Hkv, dh, this.cfg.rotaryDims, this.rotaryScale);
+    const scale = this.cfg.localLayers?.[layer] ? this.rotaryScaleLocal : this.rotaryScale;
+    if (scale !== 1) scaleRotatedDims(qkv, rows, stride, H + Hkv, dh, this.cfg.rotaryDims, scale);
   }
 
   /** Every hook point this model has, in execution order. */

@@ -19,7 +19,15 @@ export type RopeScaling =
    * frequency is divided by its short factor, and cos and sin are scaled by attentionFactor
    * (past it the long factors would take over: saekit stays within it).
    */
-  | { type: "longrope"; shortFactor: number[]; attentionFactor: number; originalMaxPositions: number };
+  | { type: "longrope"; shortFactor: number[]; attentionFactor: number; originalMaxPositions: number }
+  /**
+   * YaRN (OLMo 3, Qwen's long-context settings, DeepSeek): pairs that turn fast within the
+   * original context keep their frequency, slow ones are divided by `factor`, and a linear
+   * ramp between the pairs making betaFast and betaSlow turns there blends the two; cos and
+   * sin are scaled by attentionFactor. The same at every position, so the whole extended
+   * context runs.
+   */
+  | { type: "yarn"; factor: number; attentionFactor: number; betaFast: number; betaSlow: number; originalMaxPositions: number; truncate: boolean };
 
 export interface RopeSpec {
   theta: number;
@@ -106,8 +114,10 @@ function scalingFromHf(s: Json | null, path: string, json: Json): RopeScaling {
     }
     case "longrope":
       return longRopeFromHf(s!, path, json);
+    case "yarn":
+      return yarnFromHf(s!, path, json);
     default:
-      throw new Error(`${path}: rope type "${type}" is not supported (default, linear, dynamic, llama3, longrope)`);
+      throw new Error(`${path}: rope type "${type}" is not supported (default, linear, dynamic, llama3, longrope, yarn)`);
   }
 }
 
@@ -132,9 +142,40 @@ function longRopeFromHf(s: Json, path: string, json: Json): RopeScaling {
   return { type: "longrope", shortFactor: short as number[], attentionFactor, originalMaxPositions: original };
 }
 
-/** How much the rotary scales the rotated dimensions of q and k (cos and sin times it): LongRoPE's attention factor, else 1. */
+/**
+ * YaRN's settings as transformers 5 reads them: the original context from the config's top
+ * level (where Phi-3-style configs keep it), the scaling's own, or max_position_embeddings;
+ * factor, or where absent max_position_embeddings over the original context; the attention
+ * factor given, or 0.1 ln(factor) + 1 (with DeepSeek's mscale and mscale_all_dim, the ratio of
+ * two such terms); beta_fast 32 and beta_slow 1 unless set (a 0 counts as unset, as there).
+ * (transformers 4.x took factor as that ratio whenever the scaling named the original context.)
+ */
+function yarnFromHf(s: Json, path: string, json: Json): RopeScaling {
+  const maxPositions = positiveNumber(json.max_position_embeddings, "max_position_embeddings", path);
+  const original = positiveNumber(json.original_max_position_embeddings ?? s.original_max_position_embeddings ?? maxPositions,
+    "original_max_position_embeddings", path);
+  const factor = s.factor === undefined || s.factor === null ? maxPositions / original : positiveNumber(s.factor, "rope_scaling.factor", path);
+  const mscale = (scale: number, m = 1) => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
+  const optional = (key: string, fallback: number) => (s[key] ? positiveNumber(s[key], `rope_scaling.${key}`, path) : fallback);
+  let attentionFactor: number;
+  if (s.attention_factor !== undefined && s.attention_factor !== null) {
+    attentionFactor = positiveNumber(s.attention_factor, "rope_scaling.attention_factor", path);
+  } else if (s.mscale && s.mscale_all_dim) {
+    attentionFactor = mscale(factor, optional("mscale", 1)) / mscale(factor, optional("mscale_all_dim", 1));
+  } else {
+    attentionFactor = mscale(factor);
+  }
+  if (s.truncate !== undefined && s.truncate !== null && typeof s.truncate !== "boolean") throw new Error(`${path}: rope_scaling.truncate must be true or false`);
+  return {
+    type: "yarn", factor, attentionFactor, betaFast: optional("beta_fast", 32), betaSlow: optional("beta_slow", 1),
+    originalMaxPositions: original, truncate: s.truncate !== false,
+  };
+}
+
+/** How much the rotary scales the rotated dimensions of q and k (cos and sin times it): LongRoPE's and YaRN's attention factor, else 1. */
 export function rotaryAmplitude(spec: RopeSpec | null | undefined): number {
-  return spec?.scaling.type === "longrope" ? Math.fround(spec.scaling.attentionFactor) : 1;
+  const s = spec?.scaling;
+  return s?.type === "longrope" || s?.type === "yarn" ? Math.fround(s.attentionFactor) : 1;
 }
 
 /** Rotated dimensions of a head of `headDim` (int(head_dim * partial_rotary_factor), as HF). */
@@ -155,6 +196,8 @@ export function rotaryInverseFrequencies(spec: RopeSpec, rotaryDims: number): Fl
     for (let i = 0; i < half; i++) inv[i] = f(1 / f(f(s.shortFactor[i]!) * f(spec.theta ** f((2 * i) / rotaryDims))));
   } else if (s.type === "linear") {
     for (let i = 0; i < half; i++) inv[i] = f(inv[i]! / s.factor);
+  } else if (s.type === "yarn") {
+    yarnFrequencies(inv, s, spec.theta, rotaryDims);
   } else if (s.type === "llama3") {
     // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, and the band in
     // between blends the two.
@@ -172,4 +215,33 @@ export function rotaryInverseFrequencies(spec: RopeSpec, rotaryDims: number): Fl
     }
   }
   return inv;
+}
+
+/**
+ * YaRN's frequencies in place of the plain ones in `inv`, in float32 as transformers computes
+ * them: pair i turns at inv_i (extrapolated) or inv_i / factor (interpolated), blended by a
+ * ramp over the pairs between those that turn betaFast and betaSlow times within the original
+ * context (the bounds rounded outward unless truncate is off).
+ */
+function yarnFrequencies(inv: Float32Array, s: Extract<RopeScaling, { type: "yarn" }>, base: number, dims: number): void {
+  const f = Math.fround;
+  // The pair index at which a pair turns `rotations` times over the original context.
+  const pairTurning = (rotations: number) => (dims * Math.log(s.originalMaxPositions / (rotations * 2 * Math.PI))) / (2 * Math.log(base));
+  let low = pairTurning(s.betaFast);
+  let high = pairTurning(s.betaSlow);
+  if (s.truncate) {
+    low = Math.floor(low);
+    high = Math.ceil(high);
+  }
+  low = Math.max(low, 0);
+  high = Math.min(high, dims - 1);
+  if (low === high) high += 0.001;
+  for (let i = 0; i < inv.length; i++) {
+    const posFreq = f(base ** f((2 * i) / dims));
+    const extrapolated = f(1 / posFreq);
+    const interpolated = f(1 / f(f(s.factor) * posFreq));
+    const ramp = f(Math.min(1, Math.max(0, f(f(i - f(low)) / f(high - low)))));
+    const keep = f(1 - ramp);
+    inv[i] = f(f(interpolated * f(1 - keep)) + f(extrapolated * keep));
+  }
 }

@@ -70,6 +70,7 @@ function inverseFrequencies(cfg: any, rot: number, base: number): number[] {
   if (type === "linear") inv = inv.map((v) => f(v / sc.factor));
   // LongRoPE within the original context: 1 / (short_factor * base^(2i/d)).
   if (type === "longrope") inv = inv.map((_, i) => f(1 / f(f(sc.short_factor[i]) * f(base ** f((2 * i) / rot)))));
+  if (type === "yarn") inv = yarnInverseFrequencies(cfg, sc, rot, base);
   if (type === "llama3") {
     const old = sc.original_max_position_embeddings;
     const lowWave = old / sc.low_freq_factor;
@@ -83,6 +84,37 @@ function inverseFrequencies(cfg: any, rot: number, base: number): number[] {
     });
   }
   return inv;
+}
+
+/** YaRN's scaling (max_position_embeddings / original when factor is absent). */
+function yarnFactor(cfg: any, sc: any): number {
+  return sc.factor ?? cfg.max_position_embeddings / yarnOriginal(cfg, sc);
+}
+
+function yarnOriginal(cfg: any, sc: any): number {
+  return cfg.original_max_position_embeddings ?? sc.original_max_position_embeddings ?? cfg.max_position_embeddings;
+}
+
+/**
+ * modeling_rope_utils._compute_yarn_parameters' inv_freq: extrapolated 1 / base^(2i/d) and
+ * interpolated (divided by factor) blended by a ramp over the pairs between the correction
+ * dimensions of beta_fast and beta_slow rotations (floored and ceiled unless truncate is false).
+ */
+function yarnInverseFrequencies(cfg: any, sc: any, rot: number, base: number): number[] {
+  const f = Math.fround;
+  const factor = yarnFactor(cfg, sc);
+  const original = yarnOriginal(cfg, sc);
+  const correctionDim = (rotations: number) => (rot * Math.log(original / (rotations * 2 * Math.PI))) / (2 * Math.log(base));
+  let low = correctionDim(sc.beta_fast || 32);
+  let high = correctionDim(sc.beta_slow || 1);
+  if (sc.truncate !== false) [low, high] = [Math.floor(low), Math.ceil(high)];
+  [low, high] = [Math.max(low, 0), Math.min(high, rot - 1)];
+  if (low === high) high += 0.001;
+  return Array.from({ length: rot / 2 }, (_, i) => {
+    const posFreq = f(base ** f((2 * i) / rot));
+    const extrapolationFactor = f(1 - f(Math.min(1, Math.max(0, f(f(i - f(low)) / f(high - low))))));
+    return f(f(f(1 / f(f(factor) * posFreq)) * f(1 - extrapolationFactor)) + f(f(1 / posFreq) * extrapolationFactor));
+  });
 }
 
 /** HF's rotate-half rotary on the first 2 * inv.length dims of a head at position pos (float32 angles). */
@@ -141,12 +173,18 @@ interface Heads {
 }
 
 /**
- * LongRoPE's attention factor as modeling_rope_utils.py sets it: sqrt(1 + ln(s) / ln(original))
+ * LongRoPE's (and YaRN's) attention factor as modeling_rope_utils.py sets it: sqrt(1 + ln(s) / ln(original))
  * for s = max_position_embeddings / original_max_position_embeddings (1 where s <= 1); cos and
  * sin carry it, so the rotated dimensions of q and k are scaled by it.
  */
 function rotaryAmplitude(cfg: any): number {
   const sc = cfg.rope_scaling ?? cfg.rope_parameters ?? {};
+  if ((sc.rope_type ?? sc.type) === "yarn") {
+    // YaRN: attention_factor, or get_mscale(factor) = 0.1 ln(factor) + 1 (DeepSeek's mscale ratio aside).
+    const factor = yarnFactor(cfg, sc);
+    const mscale = (scale: number, m = 1) => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
+    return Math.fround(sc.attention_factor ?? (sc.mscale && sc.mscale_all_dim ? mscale(factor, sc.mscale) / mscale(factor, sc.mscale_all_dim) : mscale(factor)));
+  }
   if ((sc.rope_type ?? sc.type) !== "longrope") return 1;
   const original = cfg.original_max_position_embeddings;
   const s = cfg.max_position_embeddings / original;
@@ -415,22 +453,25 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     // (layer_types) rotating by rope_parameters.sliding_attention, the others by full_attention.
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps ?? 1e-5;
     const dh = cfg.head_dim ?? d / H;
-    const kindInv = (kind: string) => inverseFrequencies({ rope_parameters: cfg.rope_parameters[kind] }, dh, cfg.rope_parameters[kind].rope_theta);
-    const invOf = cfg.model_type === "olmo3"
-      ? (l: number) => kindInv(cfg.layer_types[l])
-      : (() => { const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000); return () => inv; })();
+    // A layer kind's rotary: its frequencies and the amplitude YaRN's attention factor gives cos and sin.
+    const kindCfg = (kind: string) => ({ ...cfg, rope_scaling: undefined, rope_parameters: cfg.rope_parameters[kind] });
+    const kindRotary = (kind: string) => ({ inv: inverseFrequencies(kindCfg(kind), dh, cfg.rope_parameters[kind].rope_theta), amp: rotaryAmplitude(kindCfg(kind)) });
+    const rotaryOf = cfg.model_type === "olmo3"
+      ? (l: number) => kindRotary(cfg.layer_types[l])
+      : (() => { const r = { inv: inverseFrequencies(cfg, dh, cfg.rope_theta ?? 10000), amp: 1 }; return () => r; })();
     const E = w.get("model.embed_tokens.weight");
     let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
-      const inv = invOf(l);
+      const { inv, amp } = rotaryOf(l);
+      const rotate = (x: Vec, t: number) => rotateHalf(x, t, inv).map((v) => v * amp);
       const proj = xs.map((x, t) => {
         const q = rmsNorm(linear(g("self_attn.q_proj.weight"), null, x, H * dh), g("self_attn.q_norm.weight"), eps);
         const k = rmsNorm(linear(g("self_attn.k_proj.weight"), null, x, Hkv * dh), g("self_attn.k_norm.weight"), eps);
         const v = linear(g("self_attn.v_proj.weight"), null, x, Hkv * dh);
         return {
-          q: Array.from({ length: H }, (_, h) => rotateHalf(q.slice(h * dh, (h + 1) * dh), t, inv)),
-          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(k.slice(h * dh, (h + 1) * dh), t, inv)),
+          q: Array.from({ length: H }, (_, h) => rotate(q.slice(h * dh, (h + 1) * dh), t)),
+          k: Array.from({ length: Hkv }, (_, h) => rotate(k.slice(h * dh, (h + 1) * dh), t)),
           v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
         };
       });

@@ -60,6 +60,16 @@ const families: Array<[string, (d: string) => string]> = [
   // Wavelengths 6.3, 20, 63, 199 against bands at 8 and 64: kept, blended, blended, slowed.
   ["llama (llama3 rope scaling)", (d) => writeTinyLlama(d, { seed: 15, heads: 4, d: 32, config: { rope_theta: 100,
     rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 8, original_max_position_embeddings: 64 } } })],
+  // YaRN over pairs turning at wavelengths from 6.3 to 200 against an original context of 16:
+  // the ramp between beta_fast 2 and beta_slow 0.25 blends pairs 1 and 2, keeps 0, slows 3.
+  ["llama (yarn rope scaling, attention factor from the factor)", (d) => writeTinyLlama(d, { seed: 36, config: { rope_theta: 100,
+    rope_scaling: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 16, beta_fast: 2, beta_slow: 0.25 } } })],
+  ["llama (yarn, transformers 5 rope_parameters, truncate false, attention factor given)", (d) => writeTinyLlama(d, { seed: 37, config: {
+    rope_theta: undefined, rope_parameters: { rope_type: "yarn", rope_theta: 100, factor: 3, original_max_position_embeddings: 16,
+      beta_fast: 2, beta_slow: 0.25, truncate: false, attention_factor: 1.3 } } })],
+  ["olmo3 (yarn on the full-attention layers, as OLMo-3-7B)", (d) => writeTinyLlama(d, { seed: 38, olmo2: true, olmo3: true, config: {
+    rope_parameters: { full_attention: { rope_type: "yarn", rope_theta: 100, factor: 4, original_max_position_embeddings: 16, beta_fast: 2, beta_slow: 0.25 },
+      sliding_attention: { rope_type: "default", rope_theta: 10000 } } } })],
   ["llama (attention_bias and mlp_bias)", (d) => writeTinyLlama(d, { seed: 17, allBiases: true, config: { attention_bias: true, mlp_bias: true } })],
   ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
     config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false, sliding_window: 4 } })],
@@ -638,6 +648,28 @@ describe("config.json variants", () => {
       .toThrow(/c: rope_scaling.short_factor must be a list of positive numbers/);
   });
 
+  it("YaRN: its defaults, the attention factor given, from the factor or from DeepSeek's mscales, and frequencies blended across the ramp", () => {
+    const base = { ...llama, hidden_size: 32, num_attention_heads: 4, max_position_embeddings: 1024 };
+    const cfg = configFromHf({ ...base, rope_scaling: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 256 } }, "c");
+    expect(cfg.rope!.scaling).toEqual({
+      type: "yarn", factor: 4, attentionFactor: 0.1 * Math.log(4) + 1, betaFast: 32, betaSlow: 1, originalMaxPositions: 256, truncate: true,
+    });
+    // The whole extended context runs: YaRN's frequencies are the same at every position.
+    expect(cfg.maxPositions).toBe(1024);
+    // Pairs turning 32 and 1 times over 256 positions sit at pair indices 0.1 and 1.6, rounded out
+    // to 0 and 2: pair 0 keeps its frequency, pair 1 is half kept, pairs 2 and 3 are slowed 4-fold.
+    const inv = rotaryInverseFrequencies(cfg.rope!, 8);
+    [1, 0.5 * 0.1 + 0.5 * 0.1 / 4, 0.01 / 4, 0.001 / 4].forEach((v, i) => expect(inv[i]).toBeCloseTo(v, 7));
+    const yarn = (extra: Record<string, unknown>) => configFromHf({ ...base, rope_parameters: { rope_type: "yarn", rope_theta: 10000, ...extra } }, "c").rope!.scaling;
+    // No factor: max_position_embeddings over the original context.
+    expect(yarn({ original_max_position_embeddings: 128 })).toMatchObject({ factor: 8, attentionFactor: 0.1 * Math.log(8) + 1 });
+    expect(yarn({ factor: 4, attention_factor: 1.5, beta_fast: 8, beta_slow: 2, truncate: false })).toMatchObject({ attentionFactor: 1.5, betaFast: 8, betaSlow: 2, truncate: false });
+    const m = (s: number, k: number) => 0.1 * k * Math.log(s) + 1;
+    expect(yarn({ factor: 40, mscale: 1, mscale_all_dim: 0.707 })).toMatchObject({ attentionFactor: m(40, 1) / m(40, 0.707) });
+    expect(() => yarn({ factor: -2 })).toThrow(/c: rope_scaling.factor must be a positive number, got -2/);
+    expect(() => yarn({ factor: 2, truncate: "no" })).toThrow(/c: rope_scaling.truncate must be true or false/);
+  });
+
   it("Gemma 3 in transformers 5's layout: rope_parameters per layer kind, global and local read apart", () => {
     const gemma3 = { ...llama, model_type: "gemma3_text", hidden_size: 32, head_dim: 16, layer_types: ["sliding_attention"] };
     const perKind = { full_attention: { rope_type: "linear", rope_theta: 1e6, factor: 8 }, sliding_attention: { rope_type: "default", rope_theta: 1e4 } };
@@ -699,7 +731,7 @@ describe("config.json variants", () => {
     expect(configFromHf({ ...llama, model_type: "mistral", sliding_window: 1024 }, "c").maxPositions).toBe(1024);
     expect(configFromHf({ ...llama, model_type: "mistral", sliding_window: null }, "c").maxPositions).toBe(4096);
     expect(configFromHf({ ...llama, model_type: "qwen2", sliding_window: 1024, use_sliding_window: false }, "c").maxPositions).toBe(4096);
-    expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "yarn", factor: 4 } }, "m/config.json")).toThrow(/m\/config.json: rope type "yarn" is not supported/);
+    expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "ntk-by-parts", factor: 4 } }, "m/config.json")).toThrow(/m\/config.json: rope type "ntk-by-parts" is not supported \(default, linear, dynamic, llama3, longrope, yarn\)/);
     expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "llama3", factor: 8 } }, "c")).toThrow(/rope_scaling.low_freq_factor must be a positive number/);
     expect(() => configFromHf({ ...llama, hidden_act: "gelu" }, "c")).toThrow(/hidden_act must be silu/);
     expect(() => configFromHf({ ...llama, hidden_act: "quick_gelu" }, "c")).toThrow(/hidden_act "quick_gelu" is not supported/);
