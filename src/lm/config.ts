@@ -88,6 +88,24 @@ export interface LmConfig {
   localLayers?: boolean[];
   /** SmolLM3: noRope[i] marks the layers whose queries and keys turn by no rotary at all (NoPE). */
   noRope?: boolean[];
+  /** Mixture-of-experts MLPs (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE): see MoeConfig. */
+  moe?: MoeConfig;
+}
+
+/**
+ * A mixture-of-experts MLP in each layer `layers` marks (the others keep the dense MLP of
+ * dMlp): a router scores the token against `experts` SwiGLU experts (dExpert wide), the
+ * topK most probable (softmax over all of them) run, and their outputs are summed weighted
+ * by those probabilities, renormalised over the topK when normTopK. Qwen2-MoE adds a shared
+ * expert (dShared wide, 0: none) that every token runs, weighted by a sigmoid gate.
+ */
+export interface MoeConfig {
+  experts: number;
+  topK: number;
+  normTopK: boolean;
+  dExpert: number;
+  dShared: number;
+  layers: boolean[];
 }
 
 type Json = Record<string, unknown>;
@@ -149,7 +167,10 @@ const GEMMA3_TEXT_DEFAULTS: Json = {
  * The model types that run Llama's block (RMSNorm, rotary, SwiGLU), each with its own
  * departures, read below: biases, q/k norms, norm placement, rotary kinds, multipliers.
  */
-const LLAMA_BLOCK_TYPES: readonly string[] = ["llama", "mistral", "ministral", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm"];
+const LLAMA_BLOCK_TYPES: readonly string[] = [
+  "llama", "mistral", "ministral", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm",
+  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe",
+];
 
 /** An LmConfig from a Hugging Face config.json object (`path` names it in errors). */
 export function configFromHf(json: Json, path: string): LmConfig {
@@ -284,16 +305,19 @@ export function configFromHf(json: Json, path: string): LmConfig {
     // StableLmConfig rotates a quarter of each head by default, the others all of it.
     const stablelm = type === "stablelm";
     if (stablelm && flag(json, path, "qk_layernorm", false)) throw new Error(`${path}: qk_layernorm (a LayerNorm per head on q and k) is not supported`);
+    // OLMoE clamps q, k and v after its q/k norms, which saekit's attention (clamp, then norm, as OLMo) would reverse.
+    if (type === "olmoe" && json.clip_qkv !== undefined && json.clip_qkv !== null) throw new Error(`${path}: clip_qkv with OLMoE's q/k norms is not supported`);
     const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm ? 0.25 : 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
       nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
-      // Olmo2Config's, Olmo3Config's and Phi3Config's default eps is 1e-5, LlamaConfig's 1e-6;
+      // Olmo2Config's, Olmo3Config's, Phi3Config's, MixtralConfig's and OlmoeConfig's default eps is 1e-5, LlamaConfig's 1e-6;
       // StableLM's norms are LayerNorms (with biases).
       norm: stablelm ? "layernorm" : "rmsnorm",
-      normEps: stablelm ? num(json, path, ["layer_norm_eps"], 1e-5) : num(json, path, ["rms_norm_eps"], type === "olmo2" || type === "olmo3" || type === "phi3" ? 1e-5 : 1e-6),
+      normEps: stablelm ? num(json, path, ["layer_norm_eps"], 1e-5)
+        : num(json, path, ["rms_norm_eps"], ["olmo2", "olmo3", "phi3", "mixtral", "olmoe"].includes(type as string) ? 1e-5 : 1e-6),
       mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
       // StableLM with use_parallel_residual: attention and MLP both read the block input's one norm.
@@ -303,7 +327,10 @@ export function configFromHf(json: Json, path: string): LmConfig {
       // biases only); the loader takes whichever bias tensors the checkpoint has.
       attentionBias: false, mlpBias: false,
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
-      ...(type === "qwen3" ? { qkNorm: "head" as const } : {}),
+      ...(type === "qwen3" || type === "qwen3_moe" ? { qkNorm: "head" as const } : {}),
+      // OLMoE: Llama's norms before attention and MLP, with OLMo 2's q/k norms over the whole projections.
+      ...(type === "olmoe" ? { qkNorm: "projection" as const } : {}),
+      ...(MOE_TYPES.includes(type as string) ? { moe: moeFromHf(json, path, type as string, int(json, path, ["num_hidden_layers"])) } : {}),
       // OLMo 2: Llama's block with the norms moved onto the attention and MLP outputs, and
       // RMSNorms over the whole query and key projections. OLMo 3 adds sliding-window layers
       // (the same within the window, which holds saekit's contexts) with a rotary of their own.
@@ -364,7 +391,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, stablelm, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma, gemma2, gemma3_text, gemma3)`);
   }
   if (cfg.rope?.scaling.type === "longrope") {
     // Past its original context LongRoPE switches to its long factors: saekit stays within it.
@@ -374,6 +401,41 @@ export function configFromHf(json: Json, path: string): LmConfig {
   }
   validateLmConfig(cfg, path);
   return cfg;
+}
+
+/** The mixture-of-experts model types (Llama-family blocks with MoE MLPs). */
+const MOE_TYPES: readonly string[] = ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe"];
+
+/**
+ * A mixture-of-experts config as each model's config class reads it (with its defaults):
+ * Mixtral's num_local_experts, experts of intermediate_size, always renormalised; Qwen2-MoE's
+ * and Qwen3-MoE's num_experts of moe_intermediate_size, MoE in every decoder_sparse_step-th
+ * layer not in mlp_only_layers, Qwen2-MoE's shared expert; OLMoE's num_experts of
+ * intermediate_size. norm_topk_prob says whether the topK probabilities are renormalised.
+ */
+function moeFromHf(json: Json, path: string, type: string, layers: number): MoeConfig {
+  const mixtral = type === "mixtral";
+  const qwen = type === "qwen2_moe" || type === "qwen3_moe";
+  const defaults: Record<string, [experts: number, topK: number]> = { mixtral: [8, 2], qwen2_moe: [60, 4], qwen3_moe: [128, 8], olmoe: [64, 8] };
+  const [defaultExperts, defaultTopK] = defaults[type]!;
+  // transformers 5 writes Qwen3-MoE's num_experts as num_local_experts (its attribute_map): either name serves.
+  const experts = int(json, path, mixtral ? ["num_local_experts", "num_experts"] : ["num_experts", "num_local_experts"], defaultExperts);
+  const topK = int(json, path, ["num_experts_per_tok"], defaultTopK);
+  if (experts < 1 || topK < 1 || topK > experts) throw new Error(`${path}: num_experts_per_tok (${topK}) must be between 1 and the ${experts} experts`);
+  const dExpert = qwen ? int(json, path, ["moe_intermediate_size"], type === "qwen2_moe" ? 1408 : 768) : int(json, path, ["intermediate_size"]);
+  let moeLayers = new Array<boolean>(layers).fill(true);
+  if (qwen) {
+    const step = int(json, path, ["decoder_sparse_step"], 1);
+    const only = json.mlp_only_layers ?? [];
+    if (step < 1) throw new Error(`${path}: "decoder_sparse_step" must be at least 1`);
+    if (!Array.isArray(only) || only.some((l) => !Number.isSafeInteger(l))) throw new Error(`${path}: "mlp_only_layers" must be a list of layer indices`);
+    moeLayers = moeLayers.map((_, i) => !only.includes(i) && (i + 1) % step === 0);
+  }
+  return {
+    experts, topK, normTopK: mixtral || flag(json, path, "norm_topk_prob", false), dExpert,
+    dShared: type === "qwen2_moe" ? int(json, path, ["shared_expert_intermediate_size"], 5632) : 0,
+    layers: moeLayers,
+  };
 }
 
 /**
@@ -417,12 +479,12 @@ function hfActivation(json: Json, path: string, key: string, fallback: string): 
 }
 
 /**
- * Mistral, Gemma 2's local layers (and Qwen2/3 with use_sliding_window) attend only to the
+ * Mistral, Gemma 2's local layers (and Qwen2/3 and their MoE versions with use_sliding_window) attend only to the
  * last `sliding_window` positions. Within that many positions the window hides nothing, so saekit runs such
  * models on contexts up to the window and refuses longer ones.
  */
 function slidingWindowLimit(json: Json, path: string, maxPositions: number): number {
-  if ((json.model_type === "qwen2" || json.model_type === "qwen3") && !flag(json, path, "use_sliding_window", false)) return maxPositions;
+  if (["qwen2", "qwen3", "qwen2_moe", "qwen3_moe"].includes(json.model_type as string) && !flag(json, path, "use_sliding_window", false)) return maxPositions;
   if (json.sliding_window === undefined || json.sliding_window === null) return maxPositions;
   return Math.min(maxPositions, int(json, path, ["sliding_window"]));
 }

@@ -14,13 +14,16 @@
  * post_feedforward_layernorm norm their outputs (ln1Post, ln2Post), and q_norm / k_norm
  * span the whole query and key projections.
  *
+ * Mixtral, Qwen2-MoE, Qwen3-MoE and OLMoE share it with mixtures of experts for MLPs (loadMoe).
+ *
  * Gemma, Gemma 2 and Gemma 3 (text) checkpoints share the layout. Their RMSNorms multiply by (1 + w), so
  * 1 is added to every norm weight here; Gemma 2's four norms per block map as
  * input_layernorm -> ln1, post_attention_layernorm -> ln1Post (on the attention output),
  * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post.
  */
 import type { LmConfig } from "./config.js";
-import { allParts, type BlockWeights, concatMatrices, type LmWeights, type ModelParts, type WeightDtype } from "./model.js";
+import { allParts, type BlockWeights, concatMatrices, type LmWeights, type ModelParts, type MoeWeights, type SwigluWeights, type WeightDtype,
+  type WeightMatrix } from "./model.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(c)): LmWeights {
@@ -76,13 +79,20 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       // StableLM's parallel blocks: attention and MLP read the one input norm.
       ? (() => { const ln = norm(`${p}input_layernorm.weight`); return { ln1: ln, ln2: ln }; })()
       : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
-    blocks.push({
+    const attention = {
       ...norms,
       wqkv,
       bqkv,
       ...(c.qkNorm ? { qNorm: qkNorm(`${p}self_attn.q_norm.weight`, H), kNorm: qkNorm(`${p}self_attn.k_norm.weight`, Hkv) } : {}),
       wo: gm(`${p}self_attn.o_proj.weight`, [d, H * dh]),
       bo: optional(`${p}self_attn.o_proj.bias`, [d]),
+    };
+    if (c.moe?.layers[i]) {
+      blocks.push({ ...attention, moe: loadMoe(c, r, p, gm) });
+      continue;
+    }
+    blocks.push({
+      ...attention,
       wgate: gateUp ? gateUp.slice(0, m * d) : gm(`${p}mlp.gate_proj.weight`, [m, d]),
       wup: gateUp ? gateUp.slice(m * d) : gm(`${p}mlp.up_proj.weight`, [m, d]),
       wdown: gm(`${p}mlp.down_proj.weight`, [d, m]),
@@ -98,5 +108,30 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     blocks,
     lnFinal: parts.finalNorm ? norm("model.norm.weight") : null,
     unembed: parts.unembed ? (r.has("lm_head.weight") ? gm("lm_head.weight", [V, d]) : embed) : null,
+  };
+}
+
+/**
+ * A layer's mixture of experts (config moe), at prefix `p` (model.layers.N.): Mixtral's
+ * block_sparse_moe.gate and experts.E.w1 (gate), w3 (up), w2 (down); Qwen2-MoE's, Qwen3-MoE's
+ * and OLMoE's mlp.gate and experts.E.gate_proj, up_proj, down_proj, with Qwen2-MoE's
+ * shared_expert and shared_expert_gate.
+ */
+function loadMoe(c: LmConfig, r: WeightReader, p: string, gm: (name: string, shape: number[]) => WeightMatrix): MoeWeights {
+  const { dModel: d } = c;
+  const { experts, dExpert, dShared } = c.moe!;
+  const mixtral = r.has(`${p}block_sparse_moe.gate.weight`);
+  const base = mixtral ? `${p}block_sparse_moe.` : `${p}mlp.`;
+  const [gate, up, down] = mixtral ? ["w1", "w3", "w2"] : ["gate_proj", "up_proj", "down_proj"];
+  const swiglu = (at: string, width: number): SwigluWeights => ({
+    wgate: gm(`${at}${gate}.weight`, [width, d]), wup: gm(`${at}${up}.weight`, [width, d]), wdown: gm(`${at}${down}.weight`, [d, width]),
+  });
+  return {
+    router: r.get(`${base}gate.weight`, [experts, d]).data,
+    experts: Array.from({ length: experts }, (_, e) => swiglu(`${base}experts.${e}.`, dExpert)),
+    ...(dShared > 0 ? {
+      shared: swiglu(`${base}shared_expert.`, dShared),
+      sharedGate: r.get(`${base}shared_expert_gate.weight`, [1, d]).data,
+    } : {}),
   };
 }

@@ -30,7 +30,7 @@
  * modify it in place or return a same-sized replacement; later computation sees the result.
  */
 import { bf16ToFloat32, float32ToBf16 } from "../core/bf16.js";
-import { Activation, kernels } from "../core/kernels.js";
+import { Activation, type Kernels, kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
 import { attentionScale, type LmConfig } from "./config.js";
 import { rotaryAmplitude, rotaryInverseFrequencies } from "./rope.js";
@@ -87,6 +87,10 @@ export function blockWeightsAs(b: BlockWeights, dtype: WeightDtype): BlockWeight
     const W = b[name];
     if (W) b[name] = matrixAs(W, dtype);
   }
+  if (b.moe) {
+    const as = (e: SwigluWeights): SwigluWeights => ({ wgate: matrixAs(e.wgate, dtype), wup: matrixAs(e.wup, dtype), wdown: matrixAs(e.wdown, dtype) });
+    b.moe = { ...b.moe, experts: b.moe.experts.map(as), ...(b.moe.shared ? { shared: as(b.moe.shared) } : {}) };
+  }
   return b;
 }
 
@@ -121,6 +125,24 @@ export interface BlockWeights {
   bgate?: Float32Array | null;
   bup?: Float32Array | null;
   bdown?: Float32Array | null;
+  /** A mixture-of-experts MLP in place of the dense one (config moe). */
+  moe?: MoeWeights;
+}
+
+/** One SwiGLU MLP's matrices: gate and up [width, dModel], down [dModel, width]. */
+export interface SwigluWeights {
+  wgate: WeightMatrix;
+  wup: WeightMatrix;
+  wdown: WeightMatrix;
+}
+
+export interface MoeWeights {
+  /** [experts, dModel]: each expert's router row (kept float32: small, and it decides the routing). */
+  router: Float32Array;
+  experts: SwigluWeights[];
+  /** Qwen2-MoE's shared expert and its gate row [dModel]. */
+  shared?: SwigluWeights;
+  sharedGate?: Float32Array;
 }
 
 export interface LmWeights {
@@ -181,8 +203,10 @@ export function hookNamesOf(cfg: LmConfig): string[] {
   for (let i = 0; i < cfg.nLayers; i++) {
     // hook_resid_mid (resid_pre + attn_out) exists where the MLP reads it: not with a parallel residual.
     const mid = cfg.parallelResidual ? [] : ["hook_resid_mid"];
+    // A mixture of experts has no one hidden layer: no mlp.hook_post in its layers.
+    const post = cfg.moe?.layers[i] ? [] : ["mlp.hook_post"];
     for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", ...mid, "ln2.hook_normalized",
-      "mlp.hook_post", "hook_mlp_out", "hook_resid_post"]) {
+      ...post, "hook_mlp_out", "hook_resid_post"]) {
       names.push(`blocks.${i}.${h}`);
     }
   }
@@ -443,13 +467,12 @@ export class LanguageModel {
     const w = this.weights;
     add(w.embed); add(w.unembed); add(w.unembedBias); add(w.posEmbed);
     add(w.lnFinal?.w); add(w.lnFinal?.b);
-    // Each block's matrices and vectors, and those of its norms ({w, b}).
-    for (const b of w.blocks) {
-      for (const v of Object.values(b)) {
-        if (ArrayBuffer.isView(v)) add(v);
-        else if (v && typeof v === "object") for (const x of Object.values(v)) if (ArrayBuffer.isView(x)) add(x as ArrayBufferView);
-      }
-    }
+    // Each block's matrices and vectors, those of its norms ({w, b}) and of its experts, however nested.
+    const addAll = (v: unknown): void => {
+      if (ArrayBuffer.isView(v)) add(v);
+      else if (v && typeof v === "object") for (const x of Object.values(v)) addAll(x);
+    };
+    for (const b of w.blocks) addAll(b);
     let bytes = 0;
     for (const a of seen) bytes += a.byteLength;
     return bytes;
@@ -478,7 +501,7 @@ export class LanguageModel {
   /** Throws, listing what exists, unless `name` is a hook point of this model. */
   checkHook(name: string): void {
     if (!this.hookNames().includes(name)) {
-      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,${this.cfg.parallelResidual ? "" : "resid_mid,"}mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized, blocks.{i}.attn.hook_z, blocks.{i}.mlp.hook_post and ln_final.hook_normalized`);
+      throw new Error(`${this.name} has no hook point "${name}"; it has hook_embed, blocks.{0..${this.cfg.nLayers - 1}}.hook_{resid_pre,attn_out,${this.cfg.parallelResidual ? "" : "resid_mid,"}mlp_out,resid_post}, blocks.{i}.ln{1,2}.hook_normalized, blocks.{i}.attn.hook_z, blocks.{i}.mlp.hook_post${this.cfg.moe ? " (not in mixture-of-experts layers)" : ""} and ln_final.hook_normalized`);
     }
   }
 
@@ -575,7 +598,8 @@ export class LanguageModel {
       this.norm(resid, N, w.ln2, h);
       if (run(`${p}ln2.hook_normalized`, h, d)) return stopped;
       const mlpOut = this.ws.float("mlp_out", N * d);
-      if (this.mlp(w, h, N, mlpOut, (hidden) => run(`${p}mlp.hook_post`, hidden, c.dMlp))) return stopped;
+      if (w.moe) this.moe(w.moe, h, N, mlpOut);
+      else if (this.mlp(w, h, N, mlpOut, (hidden) => run(`${p}mlp.hook_post`, hidden, c.dMlp))) return stopped;
       if (w.ln2Post) this.normInPlace(mlpOut, N, w.ln2Post);
       if (c.residualScale !== undefined) k.scale(mlpOut.subarray(0, N * d), c.residualScale);
       if (run(`${p}hook_mlp_out`, mlpOut, d)) return stopped;
@@ -705,24 +729,10 @@ export class LanguageModel {
   private mlp(w: BlockWeights, h: Float32Array, N: number, out: Float32Array, hookPost: (hidden: Float32Array) => boolean): boolean {
     const { dModel: d, dMlp: m } = this.cfg;
     const k = this.k;
-    const hidden = this.ws.float("mlp_hidden", N * m);
     if (this.cfg.mlp === "swiglu") {
-      const up = this.ws.float("mlp_up", N * m);
-      this.matmul(h, N, w.wgate!, m, d, hidden);
-      if (w.bgate) k.addRowVector(hidden, N, m, w.bgate);
-      this.matmul(h, N, w.wup!, m, d, up);
-      if (w.bup) k.addRowVector(up, N, m, w.bup);
-      if (this.cfg.activation === "silu") {
-        k.siluMul(hidden, up);
-      } else {
-        k.activate(hidden, ACTIVATIONS[this.cfg.activation]);
-        for (let i = 0; i < N * m; i++) hidden[i]! *= up[i]!;
-      }
-      if (hookPost(hidden)) return true;
-      this.matmul(hidden, N, w.wdown!, d, m, out);
-      if (w.bdown) k.addRowVector(out, N, d, w.bdown);
-      return false;
+      return this.swiglu(w as SwigluWeights & BlockWeights, m, h, N, out, hookPost);
     }
+    const hidden = this.ws.float("mlp_hidden", N * m);
     this.matmul(h, N, w.win!, m, d, hidden);
     if (w.bin) k.addRowVector(hidden, N, m, w.bin);
     k.activate(hidden, ACTIVATIONS[this.cfg.activation]);
@@ -731,6 +741,104 @@ export class LanguageModel {
     if (w.bout) k.addRowVector(out, N, d, w.bout);
     return false;
   }
+
+  /**
+   * A gated MLP of `width` hidden units, down(act(gate(h)) * up(h)), into out [N, dModel]
+   * (biases where the weights have them); `hookPost` as in mlp.
+   */
+  private swiglu(w: SwigluWeights & Pick<BlockWeights, "bgate" | "bup" | "bdown">, width: number, h: Float32Array, N: number, out: Float32Array,
+    hookPost?: (hidden: Float32Array) => boolean): boolean {
+    const d = this.cfg.dModel;
+    const k = this.k;
+    const hidden = this.ws.float("mlp_hidden", N * width);
+    const up = this.ws.float("mlp_up", N * width);
+    this.matmul(h, N, w.wgate, width, d, hidden);
+    if (w.bgate) k.addRowVector(hidden, N, width, w.bgate);
+    this.matmul(h, N, w.wup, width, d, up);
+    if (w.bup) k.addRowVector(up, N, width, w.bup);
+    if (this.cfg.activation === "silu") {
+      k.siluMul(hidden.subarray(0, N * width), up.subarray(0, N * width));
+    } else {
+      k.activate(hidden.subarray(0, N * width), ACTIVATIONS[this.cfg.activation]);
+      for (let i = 0; i < N * width; i++) hidden[i]! *= up[i]!;
+    }
+    if (hookPost?.(hidden)) return true;
+    this.matmul(hidden, N, w.wdown, d, width, out);
+    if (w.bdown) k.addRowVector(out, N, d, w.bdown);
+    return false;
+  }
+
+  /**
+   * A mixture-of-experts MLP of h [N, dModel] into out (config moe): each token's router
+   * probabilities (softmax over the experts), its topK experts (renormalised over them when
+   * normTopK), and each expert run once on the tokens routed to it, its outputs added to
+   * theirs at their weights; then Qwen2-MoE's shared expert, gated by sigmoid(h . g).
+   */
+  private moe(m: MoeWeights, h: Float32Array, N: number, out: Float32Array): void {
+    const { dModel: d, moe } = this.cfg;
+    const { experts: E, topK, normTopK, dExpert } = moe!;
+    const routes = routeTokens(this.k, h, N, d, m.router, E, topK, normTopK, this.ws);
+    out.fill(0, 0, N * d);
+    const rows = this.ws.float("moe_rows", N * d);
+    const expertOut = this.ws.float("moe_out", N * d);
+    for (let e = 0; e < E; e++) {
+      const tokens = routes.tokensOf[e]!;
+      if (tokens.length === 0) continue;
+      for (let i = 0; i < tokens.length; i++) rows.set(h.subarray(tokens[i]! * d, (tokens[i]! + 1) * d), i * d);
+      this.swiglu(m.experts[e]!, dExpert, rows, tokens.length, expertOut);
+      const weights = routes.weightsOf[e]!;
+      for (let i = 0; i < tokens.length; i++) {
+        const at = tokens[i]! * d, wt = weights[i]!;
+        for (let c = 0; c < d; c++) out[at + c]! += wt * expertOut[i * d + c]!;
+      }
+    }
+    if (m.shared) {
+      this.swiglu(m.shared, moe!.dShared, h, N, expertOut);
+      for (let r = 0; r < N; r++) {
+        let z = 0;
+        for (let c = 0; c < d; c++) z += h[r * d + c]! * m.sharedGate![c]!;
+        const gate = 1 / (1 + Math.exp(-z));
+        for (let c = 0; c < d; c++) out[r * d + c]! += gate * expertOut[r * d + c]!;
+      }
+    }
+  }
+}
+
+/**
+ * Each token's experts: router logits h R^T [N, experts], their softmax, the topK most
+ * probable (the lower index first among equals, as torch.topk), weighted by their
+ * probabilities, renormalised to sum to 1 over the topK when `renormalise`. Returned per
+ * expert: the tokens routed to it, in order, and their weights.
+ */
+export function routeTokens(k: Kernels, h: Float32Array, N: number, d: number, router: Float32Array, E: number, topK: number,
+  renormalise: boolean, ws: Workspace = new Workspace()): { tokensOf: number[][]; weightsOf: number[][] } {
+  const logits = ws.float("moe_logits", N * E);
+  k.sgemm(false, true, N, E, d, 1, h, d, router, d, 0, logits, E);
+  const tokensOf: number[][] = Array.from({ length: E }, () => []);
+  const weightsOf: number[][] = Array.from({ length: E }, () => []);
+  const probs = new Float64Array(E);
+  const chosen: number[] = [];
+  for (let r = 0; r < N; r++) {
+    const row = logits.subarray(r * E, (r + 1) * E);
+    let max = -Infinity;
+    for (let e = 0; e < E; e++) max = Math.max(max, row[e]!);
+    let sum = 0;
+    for (let e = 0; e < E; e++) sum += (probs[e] = Math.exp(row[e]! - max));
+    for (let e = 0; e < E; e++) probs[e] = Math.fround(probs[e]! / sum);
+    chosen.length = 0;
+    for (let j = 0; j < topK; j++) {
+      let best = -1;
+      for (let e = 0; e < E; e++) if (!chosen.includes(e) && (best < 0 || probs[e]! > probs[best]!)) best = e;
+      chosen.push(best);
+    }
+    let total = 0;
+    for (const e of chosen) total += probs[e]!;
+    for (const e of chosen) {
+      tokensOf[e]!.push(r);
+      weightsOf[e]!.push(renormalise ? probs[e]! / total : probs[e]!);
+    }
+  }
+  return { tokensOf, weightsOf };
 }
 
 /** The `width` values at `offset` of each row of x [rows, stride] (some heads of each row), as one [rows, width] block. */
@@ -825,10 +933,24 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}qNorm`, b.qNorm, whole ? H * dh : dh);
       need(`${p}kNorm`, b.kNorm, whole ? Hkv * dh : dh);
     }
-    if (c.mlp === "swiglu") {
-      need(`${p}wgate`, b.wgate, m * d);
-      need(`${p}wup`, b.wup, m * d);
-      need(`${p}wdown`, b.wdown, d * m);
+    const swiglu = (name: string, e: Partial<SwigluWeights> | undefined, width: number) => {
+      need(`${name}wgate`, e?.wgate, width * d);
+      need(`${name}wup`, e?.wup, width * d);
+      need(`${name}wdown`, e?.wdown, d * width);
+    };
+    if (c.moe?.layers[i]) {
+      const { experts, dExpert, dShared } = c.moe;
+      if (!b.moe || b.moe.experts.length !== experts) throw new Error(`model weights: ${p}moe needs ${experts} experts, got ${b.moe?.experts.length ?? "none"}`);
+      need(`${p}moe.router`, b.moe.router, experts * d);
+      b.moe.experts.forEach((e, j) => swiglu(`${p}moe.experts.${j}.`, e, dExpert));
+      if (dShared > 0) {
+        swiglu(`${p}moe.shared.`, b.moe.shared, dShared);
+        need(`${p}moe.sharedGate`, b.moe.sharedGate, d);
+      }
+    } else if (b.moe) {
+      throw new Error(`model weights: ${p}moe given for a layer with a dense MLP`);
+    } else if (c.mlp === "swiglu") {
+      swiglu(p, b, m);
     } else {
       need(`${p}win`, b.win, m * d);
       need(`${p}wout`, b.wout, d * m);

@@ -109,6 +109,12 @@ export class SpliceBackward {
     this.firstCompared = m[2] === "resid_pre" ? layer : layer + 1;
     this.added = m[2] === "mlp_out" || (m[2] === "attn_out" && !this.midBlock);
     if (!model.weights.unembed || !model.weights.lnFinal) throw new Error(`end-to-end training needs the whole model (its final norm and unembedding); ${model.name} was loaded for early hooks only`);
+    // The backward runs from the loss to the hook through every block from resumeLayer on (a
+    // mid-block hook reruns its block's MLP): none of them may be a mixture of experts.
+    const moeLayer = c.moe?.layers.findIndex((moe, i) => moe && i >= this.resumeLayer);
+    if (moeLayer !== undefined && moeLayer >= 0) {
+      throw new Error(`end-to-end training backpropagates through the blocks after ${hook}, and saekit has no backward for block ${moeLayer}'s mixture of experts; train on the reconstruction (--loss fvu), or at a hook after the last such block`);
+    }
     if (!(downstream >= 0 && Number.isFinite(downstream))) throw new RangeError(`the downstream coefficient must be >= 0, not ${downstream}`);
     if (downstream > 0 && this.firstCompared === c.nLayers) throw new Error(`the downstream term compares the blocks after ${hook}, and ${model.name} has none`);
   }

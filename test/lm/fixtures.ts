@@ -49,6 +49,13 @@ export interface TinyOptions {
    * short factors (one per rotated pair), with an original context of a quarter of ctx.
    */
   phi3?: { partialRotary?: number; longrope?: number[] };
+  /**
+   * Llama: a mixture-of-experts model of `type` (Mixtral's block_sparse_moe layout, or the
+   * mlp.experts one of Qwen2-MoE with its shared expert, Qwen3-MoE with its q/k head norms and
+   * OLMoE with its q/k projection norms): `experts` experts of dExpert, topK per token,
+   * renormalised with norm; Qwen's mlpOnly layers keep a dense MLP.
+   */
+  moe?: { type: "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe"; experts: number; topK: number; dExpert: number; norm?: boolean; dShared?: number; mlpOnly?: number[] };
   /** Keys merged over the written config.json (undefined removes a key). */
   config?: Record<string, unknown>;
 }
@@ -285,6 +292,21 @@ function llamaLayerSpec(p: string, d: number, H: number, Hkv: number, dh: number
   };
 }
 
+/** config.json's mixture-of-experts keys for TinyOptions.moe, in each model type's own names. */
+function moeConfig(moe: TinyOptions["moe"]): Record<string, unknown> {
+  if (!moe) return {};
+  const names = { mixtral: "Mixtral", qwen2_moe: "Qwen2Moe", qwen3_moe: "Qwen3Moe", olmoe: "Olmoe" };
+  return {
+    model_type: moe.type, architectures: [`${names[moe.type]}ForCausalLM`], num_experts_per_tok: moe.topK,
+    ...(moe.type === "mixtral" ? { num_local_experts: moe.experts, intermediate_size: moe.dExpert } : { num_experts: moe.experts, norm_topk_prob: moe.norm ?? false }),
+    ...(moe.type === "olmoe" ? { intermediate_size: moe.dExpert, rms_norm_eps: 1e-5, clip_qkv: null } : {}),
+    ...(moe.type.startsWith("qwen") ? {
+      moe_intermediate_size: moe.dExpert, mlp_only_layers: moe.mlpOnly ?? [], decoder_sparse_step: 1, use_sliding_window: false,
+      ...(moe.type === "qwen2_moe" ? { shared_expert_intermediate_size: moe.dShared ?? 24 } : {}),
+    } : {}),
+  };
+}
+
 export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
   const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? 2, m = o.mlp ?? 48, ctx = o.ctx ?? 64;
   const dh = o.headDim ?? d / H;
@@ -312,6 +334,7 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     } : {}),
     ...(o.olmo ? { model_type: "olmo", architectures: ["OlmoForCausalLM"], attention_bias: false, clip_qkv: o.olmo.clipQkv ?? null, rms_norm_eps: undefined } : {}),
     ...(o.phi3 ? { model_type: "phi3", architectures: ["Phi3ForCausalLM"], rms_norm_eps: 1e-5, partial_rotary_factor: o.phi3.partialRotary ?? 1, sliding_window: ctx } : {}),
+    ...moeConfig(o.moe),
     ...(o.phi3?.longrope ? {
       original_max_position_embeddings: ctx / 4,
       rope_scaling: { type: "longrope", short_factor: o.phi3.longrope, long_factor: o.phi3.longrope.map((f) => 4 * f) },
@@ -349,6 +372,29 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       for (const name of ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"]) delete spec[`${p}${name}.weight`];
       Object.assign(spec, { [`${p}self_attn.qkv_proj.weight`]: [(H + 2 * Hkv) * dh, d], [`${p}mlp.gate_up_proj.weight`]: [2 * m, d] });
     }
+    if (o.moe && !o.moe.mlpOnly?.includes(i)) {
+      for (const name of ["gate_proj", "up_proj", "down_proj"]) delete spec[`${p}mlp.${name}.weight`];
+      const mixtral = o.moe.type === "mixtral";
+      const base = mixtral ? `${p}block_sparse_moe.` : `${p}mlp.`;
+      const [gate, up, down] = mixtral ? ["w1", "w3", "w2"] : ["gate_proj", "up_proj", "down_proj"];
+      const f = o.moe.dExpert;
+      spec[`${base}gate.weight`] = [o.moe.experts, d];
+      for (let e = 0; e < o.moe.experts; e++) {
+        Object.assign(spec, { [`${base}experts.${e}.${gate}.weight`]: [f, d], [`${base}experts.${e}.${up}.weight`]: [f, d], [`${base}experts.${e}.${down}.weight`]: [d, f] });
+      }
+      if (o.moe.type === "qwen2_moe") {
+        const sh = o.moe.dShared ?? 24;
+        Object.assign(spec, {
+          [`${base}shared_expert.gate_proj.weight`]: [sh, d], [`${base}shared_expert.up_proj.weight`]: [sh, d],
+          [`${base}shared_expert.down_proj.weight`]: [d, sh], [`${base}shared_expert_gate.weight`]: [1, d],
+        });
+      }
+    }
+    if (o.moe?.type === "qwen2_moe") {
+      Object.assign(spec, { [`${p}self_attn.q_proj.bias`]: [H * dh], [`${p}self_attn.k_proj.bias`]: [Hkv * dh], [`${p}self_attn.v_proj.bias`]: [Hkv * dh] });
+    }
+    if (o.moe?.type === "qwen3_moe") Object.assign(spec, { [`${p}self_attn.q_norm.weight`]: [dh], [`${p}self_attn.k_norm.weight`]: [dh] });
+    if (o.moe?.type === "olmoe") Object.assign(spec, { [`${p}self_attn.q_norm.weight`]: [H * dh], [`${p}self_attn.k_norm.weight`]: [Hkv * dh] });
     if (o.olmo2) {
       delete spec[`${p}input_layernorm.weight`];
       Object.assign(spec, {

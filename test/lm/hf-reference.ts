@@ -193,13 +193,15 @@ function rotaryAmplitude(cfg: any): number {
 
 /** Llama-layout q/k/v projections of one normed position, rotary applied to q and k (rotate-half), its rotated dims times `amplitude`. */
 function llamaHeads(g: (n: string) => Vec, bias: (n: string) => Vec | null, a: Vec, t: number, H: number, Hkv: number,
-  dh: number, inv: number[], qkNorm: { norm: (x: Vec, w: Vec) => Vec } | null = null, amplitude = 1): Heads {
+  dh: number, inv: number[], qkNorm: { norm: (x: Vec, w: Vec) => Vec; projection?: boolean } | null = null, amplitude = 1): Heads {
   const rotate = (x: Vec) => rotateHalf(x, t, inv).map((v, i) => (i < 2 * inv.length ? v * amplitude : v));
-  const q = linear(g("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias"), a, H * dh);
-  const k = linear(g("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias"), a, Hkv * dh);
+  // OLMoE: q_norm / k_norm over the whole projections, before the heads are split.
+  const whole = (x: Vec, name: string) => (qkNorm?.projection ? qkNorm.norm(x, g(name)) : x);
+  const q = whole(linear(g("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias"), a, H * dh), "self_attn.q_norm.weight");
+  const k = whole(linear(g("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias"), a, Hkv * dh), "self_attn.k_norm.weight");
   const v = linear(g("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias"), a, Hkv * dh);
   // modeling_qwen3.py (and gemma3): q_norm / k_norm, an RMSNorm over each head, before the rotary.
-  const headNorm = (x: Vec, name: string) => (qkNorm ? qkNorm.norm(x, g(name)) : x);
+  const headNorm = (x: Vec, name: string) => (qkNorm && !qkNorm.projection ? qkNorm.norm(x, g(name)) : x);
   return {
     q: Array.from({ length: H }, (_, h) => rotate(headNorm(q.slice(h * dh, (h + 1) * dh), "self_attn.q_norm.weight"))),
     k: Array.from({ length: Hkv }, (_, h) => rotate(headNorm(k.slice(h * dh, (h + 1) * dh), "self_attn.k_norm.weight"))),
@@ -215,6 +217,44 @@ function groupedAttention(proj: Heads[], t: number, H: number, Hkv: number, dh: 
     heads.set(attend(proj[t]!.q[h]!, proj.slice(0, t + 1).map((p) => p.k[kv]!), proj.slice(0, t + 1).map((p) => p.v[kv]!), scale, softcap), h * dh);
   }
   return heads;
+}
+
+/**
+ * A layer's sparse MoE block as modeling_mixtral.py / modeling_qwen2_moe.py / modeling_qwen3_moe.py
+ * / modeling_olmoe.py compute it (null for a dense layer): router probabilities softmax(R a)
+ * in float32, the num_experts_per_tok most probable (renormalised: Mixtral always, the others
+ * with norm_topk_prob), the experts' SwiGLU outputs summed at those weights; Qwen2-MoE adds
+ * sigmoid(shared_expert_gate . a) times its shared expert.
+ */
+function mixtureOfExperts(cfg: any, g: (n: string) => Vec, isMoe: boolean): ((a: Vec) => Vec) | null {
+  if (!isMoe) return null;
+  const mixtral = cfg.model_type === "mixtral";
+  const E = mixtral ? cfg.num_local_experts : cfg.num_experts, k = cfg.num_experts_per_tok, d = cfg.hidden_size;
+  const base = mixtral ? "block_sparse_moe." : "mlp.";
+  const [gate, up, down] = mixtral ? ["w1", "w3", "w2"] : ["gate_proj", "up_proj", "down_proj"];
+  const width = cfg.moe_intermediate_size ?? cfg.intermediate_size;
+  const swiglu = (at: string, a: Vec, f: number) => {
+    const h = linear(g(`${at}${gate}.weight`), null, a, f).map(silu);
+    const u = linear(g(`${at}${up}.weight`), null, a, f);
+    return linear(g(`${at}${down}.weight`), null, h.map((v, i) => v * u[i]!), d);
+  };
+  return (a) => {
+    const logits = linear(g(`${base}gate.weight`), null, a, E);
+    const mx = Math.max(...logits);
+    const e = logits.map((v) => Math.exp(v - mx));
+    const z = e.reduce((s, v) => s + v, 0);
+    const probs = Array.from(e, (v) => Math.fround(v / z));
+    const top = probs.map((p, i) => [p, i] as const).sort((x, y) => y[0] - x[0] || x[1] - y[1]).slice(0, k);
+    const total = top.reduce((s, [p]) => s + p, 0);
+    const renormalise = mixtral || cfg.norm_topk_prob;
+    let out = new Float64Array(d);
+    for (const [p, i] of top) out = add(out, swiglu(`${base}experts.${i}.`, a, width).map((v) => v * (renormalise ? p / total : p)));
+    if (cfg.model_type === "qwen2_moe") {
+      const s = linear(g(`${base}shared_expert_gate.weight`), null, a, 1)[0]!;
+      out = add(out, swiglu(`${base}shared_expert.`, a, cfg.shared_expert_intermediate_size).map((v) => v / (1 + Math.exp(-s))));
+    }
+    return out;
+  };
 }
 
 /** Logits [T][vocab] of one token sequence, computed as Hugging Face's modeling code does. */
@@ -357,8 +397,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(w.get("lm_head.weight"), w.get("lm_head.bias"), layerNorm(x, w.get(`${n.final}.weight`), w.get(`${n.final}.bias`), eps), cfg.vocab_size));
   }
-  if (cfg.model_type === "llama" || cfg.model_type === "qwen2" || cfg.model_type === "qwen3" || cfg.model_type === "mistral" || cfg.model_type === "phi3"
-    || cfg.model_type === "smollm3" || cfg.model_type === "ministral" || cfg.model_type === "granite" || cfg.model_type === "stablelm") {
+  if (["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "ministral", "granite", "stablelm", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe"]
+    .includes(cfg.model_type)) {
     // modeling_stablelm.py: LayerNorms with biases, a quarter of each head rotated by default,
     // and with use_parallel_residual x + attn(ln(x)) + mlp(ln(x)), one norm for both.
     const stablelm = cfg.model_type === "stablelm";
@@ -392,7 +432,9 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         const [whole, from, to] = fused[n]!;
         return w.get(`model.layers.${l}.${whole}`).slice(from, to);
       };
-      const qkNorm = cfg.model_type === "qwen3" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps) } : null;
+      const qkNorm = cfg.model_type === "qwen3" || cfg.model_type === "qwen3_moe" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps) }
+        // modeling_olmoe.py: q_norm and k_norm over the whole query and key projections.
+        : cfg.model_type === "olmoe" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps), projection: true } : null;
       // modeling_smollm3.py: a layer whose no_rope_layers entry is 0 rotates nothing.
       const layerInv = cfg.no_rope_layers && cfg.no_rope_layers[l] === 0 ? [] : inv;
       const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), norm(x, "input_layernorm", g), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg)));
@@ -402,6 +444,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         const mid = add(x, scaled(linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d)));
         const parallel = stablelm && cfg.use_parallel_residual;
         const a = parallel ? norm(x, "input_layernorm", g) : norm(mid, "post_attention_layernorm", g);
+        const moe = mixtureOfExperts(cfg, g, w.has(`model.layers.${l}.block_sparse_moe.gate.weight`) || w.has(`model.layers.${l}.mlp.gate.weight`));
+        if (moe) return add(mid, moe(a));
         const gate = linear(g("mlp.gate_proj.weight"), bias(l, "mlp.gate_proj.bias"), a, cfg.intermediate_size).map(silu);
         const up = linear(g("mlp.up_proj.weight"), bias(l, "mlp.up_proj.bias"), a, cfg.intermediate_size);
         return add(mid, scaled(linear(g("mlp.down_proj.weight"), bias(l, "mlp.down_proj.bias"), gate.map((v, i) => v * up[i]!), d)));

@@ -70,6 +70,12 @@ const families: Array<[string, (d: string) => string]> = [
   ["olmo3 (yarn on the full-attention layers, as OLMo-3-7B)", (d) => writeTinyLlama(d, { seed: 38, olmo2: true, olmo3: true, config: {
     rope_parameters: { full_attention: { rope_type: "yarn", rope_theta: 100, factor: 4, original_max_position_embeddings: 16, beta_fast: 2, beta_slow: 0.25 },
       sliding_attention: { rope_type: "default", rope_theta: 10000 } } } })],
+  // Mixtures of experts: 4 experts, 2 per token, against the same routing written after each model's code.
+  ["mixtral (top-2 of 4 experts, renormalised)", (d) => writeTinyLlama(d, { seed: 39, moe: { type: "mixtral", experts: 4, topK: 2, dExpert: 24 } })],
+  ["qwen2_moe (a shared expert behind a sigmoid gate, q/k/v biases, a dense layer)", (d) => writeTinyLlama(d, { seed: 40, layers: 3,
+    moe: { type: "qwen2_moe", experts: 4, topK: 2, dExpert: 16, dShared: 20, mlpOnly: [1] } })],
+  ["qwen3_moe (q/k head norms, top-3 of 6 renormalised)", (d) => writeTinyLlama(d, { seed: 41, moe: { type: "qwen3_moe", experts: 6, topK: 3, dExpert: 16, norm: true } })],
+  ["olmoe (q/k norms over the projections, top-2 of 4 not renormalised)", (d) => writeTinyLlama(d, { seed: 42, moe: { type: "olmoe", experts: 4, topK: 2, dExpert: 24 } })],
   ["llama (attention_bias and mlp_bias)", (d) => writeTinyLlama(d, { seed: 17, allBiases: true, config: { attention_bias: true, mlp_bias: true } })],
   ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
     config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false, sliding_window: 4 } })],
@@ -609,6 +615,23 @@ describe("config.json variants", () => {
     expect(() => configFromHf({ ...stablelm, qk_layernorm: true }, "c")).toThrow(/c: qk_layernorm \(a LayerNorm per head on q and k\) is not supported/);
   });
 
+  it("mixtures of experts: each model's names and defaults, Qwen's dense layers, and what cannot run refused by name", () => {
+    const moe = (type: string, extra: Record<string, unknown> = {}) => configFromHf({ ...llama, model_type: type, num_hidden_layers: 4, ...extra }, "c").moe;
+    expect(moe("mixtral")).toEqual({ experts: 8, topK: 2, normTopK: true, dExpert: 16, dShared: 0, layers: [true, true, true, true] });
+    expect(moe("olmoe", { num_experts: 16, num_experts_per_tok: 4 })).toEqual({ experts: 16, topK: 4, normTopK: false, dExpert: 16, dShared: 0, layers: [true, true, true, true] });
+    // Qwen: MoE in every decoder_sparse_step-th layer not in mlp_only_layers, the others dense.
+    expect(moe("qwen2_moe", { decoder_sparse_step: 2, mlp_only_layers: [3] })).toEqual({
+      experts: 60, topK: 4, normTopK: false, dExpert: 1408, dShared: 5632, layers: [false, true, false, false],
+    });
+    // transformers 5 writes Qwen3-MoE's expert count as num_local_experts.
+    expect(moe("qwen3_moe", { num_local_experts: 32, norm_topk_prob: true, moe_intermediate_size: 24 })).toMatchObject({ experts: 32, topK: 8, normTopK: true, dExpert: 24 });
+    expect(configFromHf({ ...llama, model_type: "qwen3_moe" }, "c").qkNorm).toBe("head");
+    expect(configFromHf({ ...llama, model_type: "olmoe" }, "c")).toMatchObject({ qkNorm: "projection", normEps: 1e-5 });
+    expect(() => moe("mixtral", { num_local_experts: 2, num_experts_per_tok: 3 })).toThrow(/c: num_experts_per_tok \(3\) must be between 1 and the 2 experts/);
+    expect(() => moe("qwen2_moe", { mlp_only_layers: "1" })).toThrow(/c: "mlp_only_layers" must be a list of layer indices/);
+    expect(() => moe("olmoe", { clip_qkv: 8 })).toThrow(/c: clip_qkv with OLMoE's q\/k norms is not supported/);
+  });
+
   it("GPT-J and Phi: their rotated share of each head and parallel blocks; a rotary over the whole width and Phi's q/k LayerNorms refused by name", () => {
     const gptj = { model_type: "gptj", vocab_size: 100, n_embd: 64, n_head: 4, n_layer: 2, n_positions: 128, rotary_dim: 8 };
     expect(configFromHf(gptj, "c")).toMatchObject({
@@ -753,5 +776,34 @@ describe("benchmark presets", () => {
       if (cfg.finalSoftcap) expect(Math.max(...logits.map(Math.abs)), name).toBeLessThan(cfg.finalSoftcap);
     }
     expect(Object.keys(PRESETS)).toContain("gemma-2-2b");
+  });
+});
+
+describe("mixtures of experts", () => {
+  it("have no mlp.hook_post in their MoE layers, keep expert matrices as bfloat16, and load only the blocks hooks need", async () => {
+    const path = writeTinyLlama(join(dir, "moe-qwen2"), { seed: 43, layers: 3, moe: { type: "qwen2_moe", experts: 4, topK: 2, dExpert: 16, mlpOnly: [1] } });
+    const { model } = await loadModel(path);
+    const names = model.hookNames();
+    expect(names).not.toContain("blocks.0.mlp.hook_post");
+    expect(names).toContain("blocks.1.mlp.hook_post");
+    expect(() => model.checkHook("blocks.2.mlp.hook_post")).toThrow(/has no hook point "blocks\.2\.mlp\.hook_post".*not in mixture-of-experts layers/);
+    const tokens = randomTokens(44, 2 * 7, model.cfg.vocabSize);
+    // hook_mlp_out is the mixture's output: what the block adds to the stream.
+    const mid = model.activationAt(tokens, 2, 7, "blocks.0.hook_resid_mid").slice();
+    const out = model.activationAt(tokens, 2, 7, "blocks.0.hook_mlp_out").slice();
+    const post = model.activationAt(tokens, 2, 7, "blocks.0.hook_resid_post").slice();
+    expect(maxAbsDiff(post, mid.map((v, i) => v + out[i]!))).toBeLessThan(1e-5 * maxAbs(post));
+
+    const half = (await loadModel(path, { weights: "bf16" })).model;
+    const rounded = (await loadModel(path)).model;
+    rounded.storeWeightsAs("bf16");
+    rounded.storeWeightsAs("f32");
+    expect(half.weights.blocks[0]!.moe!.experts[3]!.wdown).toBeInstanceOf(Uint16Array);
+    expect(half.weightBytes()).toBeLessThan(0.6 * model.weightBytes());
+    expect(half.forward(tokens, 2, 7).logits).toEqual(rounded.forward(tokens, 2, 7).logits);
+
+    const early = (await loadModel(path, { hooks: ["blocks.0.hook_mlp_out"] })).model;
+    expect(early.parts).toEqual({ blocks: 1, finalNorm: false, unembed: false });
+    expect(early.activationAt(tokens, 2, 7, "blocks.0.hook_mlp_out").slice()).toEqual(out);
   });
 });

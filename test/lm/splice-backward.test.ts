@@ -239,4 +239,23 @@ describe("the gradient of the loss through the layers after a spliced activation
     expect(() => new SpliceBackward(gpt2, "blocks.0.mlp.hook_post", "ce")).toThrow(/\(hook_attn_out, hook_mlp_out\), not blocks\.0\.mlp\.hook_post/);
     expect(() => new SpliceBackward(neox, `blocks.${neox.cfg.nLayers - 1}.hook_resid_post`, "kl", 0.1)).toThrow(/compares the blocks after .* has none/);
   });
+
+  it("refuses to backpropagate through a mixture of experts, and splices after the last one", async () => {
+    // Qwen2-MoE with a dense layer 1 between MoE layers 0 and 2.
+    const moe = (await loadModel(writeTinyLlama(join(dir, "qwen2-moe"), { seed: 25, layers: 3,
+      moe: { type: "qwen2_moe", experts: 4, topK: 2, dExpert: 16, mlpOnly: [1] } }))).model;
+    for (const hook of ["blocks.0.hook_resid_post", "blocks.1.hook_mlp_out", "blocks.2.hook_attn_out"]) {
+      expect(() => new SpliceBackward(moe, hook, "ce")).toThrow(/no backward for block 2's mixture of experts; train on the reconstruction \(--loss fvu\)/);
+    }
+    // After block 2's MLP nothing but the final norm and unembedding remains.
+    const sb = new SpliceBackward(moe, "blocks.2.hook_resid_post", "ce");
+    const tokens = Int32Array.from({ length: 10 }, (_, i) => (7 * i + 3) % moe.cfg.vocabSize);
+    const clean = sb.clean(tokens, 2, 5);
+    const { loss } = sb.lossAndGrad(tokens, 2, 5, clean, clean.x);
+    expect(loss).toBeCloseTo(mean(moe.nextTokenLosses(tokens, 2, 5, moe.forward(tokens, 2, 5, { output: "final" }).final!)), 5);
+  });
 });
+
+function mean(x: Float32Array): number {
+  return x.reduce((a, v) => a + v, 0) / x.length;
+}
