@@ -111,6 +111,9 @@ MODELS = [
     ("qwen3_moe (q/k head norms, top-3 of 6 renormalised)", "qwen3_moe",
      dict(LLAMA_LIKE, head_dim=16, num_experts=6, num_experts_per_tok=3, moe_intermediate_size=16, norm_topk_prob=True)),
     ("olmoe (q/k norms over the projections, top-2 of 4)", "olmoe", dict(LLAMA_LIKE, num_experts=4, num_experts_per_tok=2, intermediate_size=24)),
+    ("granitemoe (fused experts, Granite's multipliers)", "granitemoe",
+     dict(LLAMA_LIKE, num_local_experts=4, num_experts_per_tok=2, intermediate_size=24, embedding_multiplier=3.0,
+          attention_multiplier=0.3, residual_multiplier=0.4, logits_scaling=2.5)),
     ("gemma", "gemma", dict(LLAMA_LIKE, head_dim=8)),
     ("gemma2 (soft caps, post norms)", "gemma2",
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=12, sliding_window=64, attn_logit_softcapping=2.0, final_logit_softcapping=3.0)),
@@ -162,13 +165,13 @@ OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj"
 def residual_multiplier(model):
     """Granite scales each block's attention and MLP outputs by this before adding them to the
     stream (hook_attn_out and hook_mlp_out are what is added); 1 elsewhere."""
-    return model.config.residual_multiplier if model.config.model_type == "granite" else 1.0
+    return model.config.residual_multiplier if model.config.model_type in ("granite", "granitemoe") else 1.0
 
 
 def contribution_modules(model_type):
     if model_type in POST_NORMED:
         return "post_attention_layernorm", "post_feedforward_layernorm"
-    return ATTENTION.get(model_type, "self_attn"), "mlp"
+    return ATTENTION.get(model_type, "self_attn"), "block_sparse_moe" if model_type == "granitemoe" else "mlp"
 
 
 def reference(model, tokens, model_type):
@@ -234,7 +237,7 @@ console.log(JSON.stringify(rows));
 """
 
 # Models whose MLPs are mixtures of experts, which saekit's splice backward does not run through.
-MIXTURES_OF_EXPERTS = {"mixtral", "qwen2_moe", "qwen3_moe", "olmoe"}
+MIXTURES_OF_EXPERTS = {"mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"}
 
 # Where the gradient is checked: a residual stream, an MLP's output, a (later) attention's output; CE and KL.
 SPLICES = [("blocks.0.hook_resid_post", "ce"), ("blocks.0.hook_mlp_out", "kl"), ("blocks.1.hook_attn_out", "ce")]

@@ -169,7 +169,7 @@ const GEMMA3_TEXT_DEFAULTS: Json = {
  */
 const LLAMA_BLOCK_TYPES: readonly string[] = [
   "llama", "mistral", "ministral", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm",
-  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe",
+  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe",
 ];
 
 /** An LmConfig from a Hugging Face config.json object (`path` names it in errors). */
@@ -339,9 +339,9 @@ export function configFromHf(json: Json, path: string): LmConfig {
         localRope: ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] }, "sliding_attention"),
         localLayers: layerKinds(json, path, int(json, path, ["num_hidden_layers"]), null),
       } : {}),
-      // Granite: Llama's block with four scalar multipliers, on the embeddings, the attention
+      // Granite (and GraniteMoE): Llama's block with four scalar multipliers, on the embeddings, the attention
       // logits (in place of 1/sqrt(d_head)), each block's outputs and the logits (a divisor).
-      ...(type === "granite" ? {
+      ...(type === "granite" || type === "granitemoe" ? {
         embedScale: num(json, path, ["embedding_multiplier"], 1), attentionMultiplier: num(json, path, ["attention_multiplier"], 1),
         residualScale: num(json, path, ["residual_multiplier"], 1), logitScale: 1 / positive(json, path, "logits_scaling", 1),
       } : {}),
@@ -391,7 +391,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3)`);
   }
   if (cfg.rope?.scaling.type === "longrope") {
     // Past its original context LongRoPE switches to its long factors: saekit stays within it.
@@ -404,19 +404,20 @@ export function configFromHf(json: Json, path: string): LmConfig {
 }
 
 /** The mixture-of-experts model types (Llama-family blocks with MoE MLPs). */
-const MOE_TYPES: readonly string[] = ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe"];
+const MOE_TYPES: readonly string[] = ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"];
 
 /**
  * A mixture-of-experts config as each model's config class reads it (with its defaults):
- * Mixtral's num_local_experts, experts of intermediate_size, always renormalised; Qwen2-MoE's
+ * Mixtral's and GraniteMoE's num_local_experts, experts of intermediate_size, always renormalised; Qwen2-MoE's
  * and Qwen3-MoE's num_experts of moe_intermediate_size, MoE in every decoder_sparse_step-th
  * layer not in mlp_only_layers, Qwen2-MoE's shared expert; OLMoE's num_experts of
  * intermediate_size. norm_topk_prob says whether the topK probabilities are renormalised.
  */
 function moeFromHf(json: Json, path: string, type: string, layers: number): MoeConfig {
-  const mixtral = type === "mixtral";
+  // GraniteMoE softmaxes the topK router logits alone: the same weights as Mixtral's renormalised probabilities.
+  const mixtral = type === "mixtral" || type === "granitemoe";
   const qwen = type === "qwen2_moe" || type === "qwen3_moe";
-  const defaults: Record<string, [experts: number, topK: number]> = { mixtral: [8, 2], qwen2_moe: [60, 4], qwen3_moe: [128, 8], olmoe: [64, 8] };
+  const defaults: Record<string, [experts: number, topK: number]> = { mixtral: [8, 2], granitemoe: [8, 2], qwen2_moe: [60, 4], qwen3_moe: [128, 8], olmoe: [64, 8] };
   const [defaultExperts, defaultTopK] = defaults[type]!;
   // transformers 5 writes Qwen3-MoE's num_experts as num_local_experts (its attribute_map): either name serves.
   const experts = int(json, path, mixtral ? ["num_local_experts", "num_experts"] : ["num_experts", "num_local_experts"], defaultExperts);

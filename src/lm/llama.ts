@@ -14,7 +14,7 @@
  * post_feedforward_layernorm norm their outputs (ln1Post, ln2Post), and q_norm / k_norm
  * span the whole query and key projections.
  *
- * Mixtral, Qwen2-MoE, Qwen3-MoE and OLMoE share it with mixtures of experts for MLPs (loadMoe).
+ * Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE and GraniteMoE share it with mixtures of experts for MLPs (loadMoe).
  *
  * Gemma, Gemma 2 and Gemma 3 (text) checkpoints share the layout. Their RMSNorms multiply by (1 + w), so
  * 1 is added to every norm weight here; Gemma 2's four norms per block map as
@@ -112,7 +112,8 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
 }
 
 /**
- * A layer's mixture of experts (config moe), at prefix `p` (model.layers.N.): Mixtral's
+ * A layer's mixture of experts (config moe), at prefix `p` (model.layers.N.): GraniteMoE's fused
+ * input_linear and output_linear; Mixtral's
  * block_sparse_moe.gate and experts.E.w1 (gate), w3 (up), w2 (down); Qwen2-MoE's, Qwen3-MoE's
  * and OLMoE's mlp.gate and experts.E.gate_proj, up_proj, down_proj, with Qwen2-MoE's
  * shared_expert and shared_expert_gate.
@@ -120,6 +121,20 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
 function loadMoe(c: LmConfig, r: WeightReader, p: string, gm: (name: string, shape: number[]) => WeightMatrix): MoeWeights {
   const { dModel: d } = c;
   const { experts, dExpert, dShared } = c.moe!;
+  const granite = `${p}block_sparse_moe.input_linear.weight`;
+  if (r.has(granite)) {
+    // GraniteMoE: every expert's [gate; up] rows in one input_linear [experts, 2 dExpert, d], its down
+    // projections in output_linear [experts, d, dExpert], the router in router.layer.
+    const gateUp = gm(granite, [experts, 2 * dExpert, d]);
+    const down = gm(`${p}block_sparse_moe.output_linear.weight`, [experts, d, dExpert]);
+    const n = dExpert * d;
+    return {
+      router: r.get(`${p}block_sparse_moe.router.layer.weight`, [experts, d]).data,
+      experts: Array.from({ length: experts }, (_, e) => ({
+        wgate: gateUp.slice(2 * e * n, (2 * e + 1) * n), wup: gateUp.slice((2 * e + 1) * n, (2 * e + 2) * n), wdown: down.slice(e * n, (e + 1) * n),
+      })),
+    };
+  }
   const mixtral = r.has(`${p}block_sparse_moe.gate.weight`);
   const base = mixtral ? `${p}block_sparse_moe.` : `${p}mlp.`;
   const [gate, up, down] = mixtral ? ["w1", "w3", "w2"] : ["gate_proj", "up_proj", "down_proj"];

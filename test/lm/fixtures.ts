@@ -50,12 +50,13 @@ export interface TinyOptions {
    */
   phi3?: { partialRotary?: number; longrope?: number[] };
   /**
-   * Llama: a mixture-of-experts model of `type` (Mixtral's block_sparse_moe layout, or the
+   * Llama: a mixture-of-experts model of `type` (Mixtral's block_sparse_moe layout, GraniteMoE's
+   * fused input_linear / output_linear, or the
    * mlp.experts one of Qwen2-MoE with its shared expert, Qwen3-MoE with its q/k head norms and
    * OLMoE with its q/k projection norms): `experts` experts of dExpert, topK per token,
    * renormalised with norm; Qwen's mlpOnly layers keep a dense MLP.
    */
-  moe?: { type: "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe"; experts: number; topK: number; dExpert: number; norm?: boolean; dShared?: number; mlpOnly?: number[] };
+  moe?: { type: "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "granitemoe"; experts: number; topK: number; dExpert: number; norm?: boolean; dShared?: number; mlpOnly?: number[] };
   /** Keys merged over the written config.json (undefined removes a key). */
   config?: Record<string, unknown>;
 }
@@ -295,10 +296,11 @@ function llamaLayerSpec(p: string, d: number, H: number, Hkv: number, dh: number
 /** config.json's mixture-of-experts keys for TinyOptions.moe, in each model type's own names. */
 function moeConfig(moe: TinyOptions["moe"]): Record<string, unknown> {
   if (!moe) return {};
-  const names = { mixtral: "Mixtral", qwen2_moe: "Qwen2Moe", qwen3_moe: "Qwen3Moe", olmoe: "Olmoe" };
+  const names = { mixtral: "Mixtral", qwen2_moe: "Qwen2Moe", qwen3_moe: "Qwen3Moe", olmoe: "Olmoe", granitemoe: "GraniteMoe" };
   return {
     model_type: moe.type, architectures: [`${names[moe.type]}ForCausalLM`], num_experts_per_tok: moe.topK,
-    ...(moe.type === "mixtral" ? { num_local_experts: moe.experts, intermediate_size: moe.dExpert } : { num_experts: moe.experts, norm_topk_prob: moe.norm ?? false }),
+    ...(moe.type === "mixtral" || moe.type === "granitemoe" ? { num_local_experts: moe.experts, intermediate_size: moe.dExpert }
+      : { num_experts: moe.experts, norm_topk_prob: moe.norm ?? false }),
     ...(moe.type === "olmoe" ? { intermediate_size: moe.dExpert, rms_norm_eps: 1e-5, clip_qkv: null } : {}),
     ...(moe.type.startsWith("qwen") ? {
       moe_intermediate_size: moe.dExpert, mlp_only_layers: moe.mlpOnly ?? [], decoder_sparse_step: 1, use_sliding_window: false,
@@ -375,7 +377,12 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     if (o.moe && !o.moe.mlpOnly?.includes(i)) {
       for (const name of ["gate_proj", "up_proj", "down_proj"]) delete spec[`${p}mlp.${name}.weight`];
       const mixtral = o.moe.type === "mixtral";
-      const base = mixtral ? `${p}block_sparse_moe.` : `${p}mlp.`;
+      const base = mixtral || o.moe.type === "granitemoe" ? `${p}block_sparse_moe.` : `${p}mlp.`;
+      if (o.moe.type === "granitemoe") {
+        const [E, f] = [o.moe.experts, o.moe.dExpert];
+        Object.assign(spec, { [`${base}router.layer.weight`]: [E, d], [`${base}input_linear.weight`]: [E, 2 * f, d], [`${base}output_linear.weight`]: [E, d, f] });
+        continue;
+      }
       const [gate, up, down] = mixtral ? ["w1", "w3", "w2"] : ["gate_proj", "up_proj", "down_proj"];
       const f = o.moe.dExpert;
       spec[`${base}gate.weight`] = [o.moe.experts, d];

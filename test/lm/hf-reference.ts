@@ -229,24 +229,29 @@ function groupedAttention(proj: Heads[], t: number, H: number, Hkv: number, dh: 
 function mixtureOfExperts(cfg: any, g: (n: string) => Vec, isMoe: boolean): ((a: Vec) => Vec) | null {
   if (!isMoe) return null;
   const mixtral = cfg.model_type === "mixtral";
-  const E = mixtral ? cfg.num_local_experts : cfg.num_experts, k = cfg.num_experts_per_tok, d = cfg.hidden_size;
-  const base = mixtral ? "block_sparse_moe." : "mlp.";
+  // modeling_granitemoe.py: the experts' [gate; up] stacked in input_linear, down in output_linear.
+  const granite = cfg.model_type === "granitemoe";
+  const E = mixtral || granite ? cfg.num_local_experts : cfg.num_experts, k = cfg.num_experts_per_tok, d = cfg.hidden_size;
+  const base = mixtral || granite ? "block_sparse_moe." : "mlp.";
   const [gate, up, down] = mixtral ? ["w1", "w3", "w2"] : ["gate_proj", "up_proj", "down_proj"];
   const width = cfg.moe_intermediate_size ?? cfg.intermediate_size;
   const swiglu = (at: string, a: Vec, f: number) => {
-    const h = linear(g(`${at}${gate}.weight`), null, a, f).map(silu);
-    const u = linear(g(`${at}${up}.weight`), null, a, f);
-    return linear(g(`${at}${down}.weight`), null, h.map((v, i) => v * u[i]!), d);
+    const expert = granite ? Number(/experts\.(\d+)\./.exec(at)![1]) : -1;
+    const W = (name: string, from: number, size: number) => (granite ? g(`${base}${name}.weight`).slice(from * size, (from + 1) * size) : null);
+    const h = linear(W("input_linear", 2 * expert, f * d) ?? g(`${at}${gate}.weight`), null, a, f).map(silu);
+    const u = linear(W("input_linear", 2 * expert + 1, f * d) ?? g(`${at}${up}.weight`), null, a, f);
+    return linear(W("output_linear", expert, f * d) ?? g(`${at}${down}.weight`), null, h.map((v, i) => v * u[i]!), d);
   };
   return (a) => {
-    const logits = linear(g(`${base}gate.weight`), null, a, E);
+    // GraniteMoE: softmax over the topK logits alone, the same as renormalised probabilities.
+    const logits = linear(g(granite ? `${base}router.layer.weight` : `${base}gate.weight`), null, a, E);
     const mx = Math.max(...logits);
     const e = logits.map((v) => Math.exp(v - mx));
     const z = e.reduce((s, v) => s + v, 0);
     const probs = Array.from(e, (v) => Math.fround(v / z));
     const top = probs.map((p, i) => [p, i] as const).sort((x, y) => y[0] - x[0] || x[1] - y[1]).slice(0, k);
     const total = top.reduce((s, [p]) => s + p, 0);
-    const renormalise = mixtral || cfg.norm_topk_prob;
+    const renormalise = mixtral || granite || cfg.norm_topk_prob;
     let out = new Float64Array(d);
     for (const [p, i] of top) out = add(out, swiglu(`${base}experts.${i}.`, a, width).map((v) => v * (renormalise ? p / total : p)));
     if (cfg.model_type === "qwen2_moe") {
@@ -397,7 +402,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(w.get("lm_head.weight"), w.get("lm_head.bias"), layerNorm(x, w.get(`${n.final}.weight`), w.get(`${n.final}.bias`), eps), cfg.vocab_size));
   }
-  if (["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "ministral", "granite", "stablelm", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe"]
+  if (["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "ministral", "granite", "stablelm", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"]
     .includes(cfg.model_type)) {
     // modeling_stablelm.py: LayerNorms with biases, a quarter of each head rotated by default,
     // and with use_parallel_residual x + attn(ln(x)) + mlp(ln(x)), one norm for both.
@@ -405,7 +410,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = stablelm ? cfg.layer_norm_eps : cfg.rms_norm_eps;
     // modeling_granite.py: embeddings times embedding_multiplier, attention scaled by
     // attention_multiplier, each block output times residual_multiplier, logits / logits_scaling.
-    const granite = cfg.model_type === "granite";
+    const granite = cfg.model_type === "granite" || cfg.model_type === "granitemoe";
     const embedScale = granite ? cfg.embedding_multiplier ?? 1 : 1;
     const residualScale = granite ? cfg.residual_multiplier ?? 1 : 1;
     const logitScale = granite ? 1 / (cfg.logits_scaling ?? 1) : 1;
@@ -444,8 +449,9 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         const mid = add(x, scaled(linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d)));
         const parallel = stablelm && cfg.use_parallel_residual;
         const a = parallel ? norm(x, "input_layernorm", g) : norm(mid, "post_attention_layernorm", g);
-        const moe = mixtureOfExperts(cfg, g, w.has(`model.layers.${l}.block_sparse_moe.gate.weight`) || w.has(`model.layers.${l}.mlp.gate.weight`));
-        if (moe) return add(mid, moe(a));
+        const moe = mixtureOfExperts(cfg, g, ["block_sparse_moe.gate.weight", "mlp.gate.weight", "block_sparse_moe.router.layer.weight"]
+          .some((n) => w.has(`model.layers.${l}.${n}`)));
+        if (moe) return add(mid, scaled(moe(a)));
         const gate = linear(g("mlp.gate_proj.weight"), bias(l, "mlp.gate_proj.bias"), a, cfg.intermediate_size).map(silu);
         const up = linear(g("mlp.up_proj.weight"), bias(l, "mlp.up_proj.bias"), a, cfg.intermediate_size);
         return add(mid, scaled(linear(g("mlp.down_proj.weight"), bias(l, "mlp.down_proj.bias"), gate.map((v, i) => v * up[i]!), d)));

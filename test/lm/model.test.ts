@@ -75,6 +75,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen2_moe (a shared expert behind a sigmoid gate, q/k/v biases, a dense layer)", (d) => writeTinyLlama(d, { seed: 40, layers: 3,
     moe: { type: "qwen2_moe", experts: 4, topK: 2, dExpert: 16, dShared: 20, mlpOnly: [1] } })],
   ["qwen3_moe (q/k head norms, top-3 of 6 renormalised)", (d) => writeTinyLlama(d, { seed: 41, moe: { type: "qwen3_moe", experts: 6, topK: 3, dExpert: 16, norm: true } })],
+  ["granitemoe (fused experts, Granite's multipliers)", (d) => writeTinyLlama(d, { seed: 45, moe: { type: "granitemoe", experts: 4, topK: 2, dExpert: 24 },
+    config: { embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } })],
   ["olmoe (q/k norms over the projections, top-2 of 4 not renormalised)", (d) => writeTinyLlama(d, { seed: 42, moe: { type: "olmoe", experts: 4, topK: 2, dExpert: 24 } })],
   ["llama (attention_bias and mlp_bias)", (d) => writeTinyLlama(d, { seed: 17, allBiases: true, config: { attention_bias: true, mlp_bias: true } })],
   ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
@@ -618,6 +620,8 @@ describe("config.json variants", () => {
   it("mixtures of experts: each model's names and defaults, Qwen's dense layers, and what cannot run refused by name", () => {
     const moe = (type: string, extra: Record<string, unknown> = {}) => configFromHf({ ...llama, model_type: type, num_hidden_layers: 4, ...extra }, "c").moe;
     expect(moe("mixtral")).toEqual({ experts: 8, topK: 2, normTopK: true, dExpert: 16, dShared: 0, layers: [true, true, true, true] });
+    // GraniteMoE softmaxes its topK logits: Mixtral's renormalised probabilities.
+    expect(moe("granitemoe", { num_local_experts: 4 })).toMatchObject({ experts: 4, topK: 2, normTopK: true, dExpert: 16 });
     expect(moe("olmoe", { num_experts: 16, num_experts_per_tok: 4 })).toEqual({ experts: 16, topK: 4, normTopK: false, dExpert: 16, dShared: 0, layers: [true, true, true, true] });
     // Qwen: MoE in every decoder_sparse_step-th layer not in mlp_only_layers, the others dense.
     expect(moe("qwen2_moe", { decoder_sparse_step: 2, mlp_only_layers: [3] })).toEqual({
