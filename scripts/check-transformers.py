@@ -103,7 +103,7 @@ MODELS = [
      dict(LLAMA_LIKE, embedding_multiplier=3.0, attention_multiplier=0.3, residual_multiplier=0.4, logits_scaling=2.5)),
     ("stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", "stablelm", dict(LLAMA_LIKE, use_qkv_bias=True)),
     ("stablelm (parallel residual, attention and MLP reading one norm)", "stablelm", dict(LLAMA_LIKE, use_parallel_residual=True)),
-    # Mixtures of experts (no splice backward: saekit refuses end-to-end training through them).
+    # Mixtures of experts: each model's routing, and its gradient through the router in the splice backward.
     ("mixtral (top-2 of 4 experts)", "mixtral", dict(LLAMA_LIKE, num_local_experts=4, num_experts_per_tok=2, intermediate_size=24)),
     ("qwen2_moe (shared expert behind a sigmoid gate, a dense layer)", "qwen2_moe",
      dict(LLAMA_LIKE, num_hidden_layers=3, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
@@ -236,9 +236,6 @@ for (let t = half; t < tokens.length; t++) rows.push(Array.from(model.forward(In
 console.log(JSON.stringify(rows));
 """
 
-# Models whose MLPs are mixtures of experts, which saekit's splice backward does not run through.
-MIXTURES_OF_EXPERTS = {"mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"}
-
 # Where the gradient is checked: a residual stream, an MLP's output, a (later) attention's output; CE and KL.
 SPLICES = [("blocks.0.hook_resid_post", "ce"), ("blocks.0.hook_mlp_out", "kl"), ("blocks.1.hook_attn_out", "ce")]
 
@@ -332,11 +329,10 @@ def main():
                 cache_diff = ((torch.tensor(cached, dtype=torch.float64) - ref).abs().max() / ref.abs().max()).item()
                 ok = ok and cache_diff <= TOLERANCE
                 summary += f"; through the KV cache {cache_diff:.1e}"
-                # The splice backward (end-to-end training) against autograd; none through mixtures of experts.
-                if model_type not in MIXTURES_OF_EXPERTS:
-                    loss_diff, grad_diff = check_splice_gradients(folder, model, model_type, tokens, gen)
-                    ok = ok and loss_diff <= TOLERANCE and grad_diff <= TOLERANCE
-                    summary += f"; spliced losses {loss_diff:.1e}, their gradients {grad_diff:.1e}"
+                # The splice backward (end-to-end training) against autograd.
+                loss_diff, grad_diff = check_splice_gradients(folder, model, model_type, tokens, gen)
+                ok = ok and loss_diff <= TOLERANCE and grad_diff <= TOLERANCE
+                summary += f"; spliced losses {loss_diff:.1e}, their gradients {grad_diff:.1e}"
             except Exception as e:  # a load or run failure is a failed check, reported with the others
                 ok, summary = False, f"saekit failed: {str(getattr(e, 'stderr', '') or e).strip().splitlines()[-1:]}"
             failed |= not ok

@@ -808,37 +808,48 @@ export class LanguageModel {
  * Each token's experts: router logits h R^T [N, experts], their softmax, the topK most
  * probable (the lower index first among equals, as torch.topk), weighted by their
  * probabilities, renormalised to sum to 1 over the topK when `renormalise`. Returned per
- * expert: the tokens routed to it, in order, and their weights.
+ * expert, the tokens routed to it, in order, and their weights; per token, every expert's
+ * probability [N, experts] and its topK choices [N, topK] (what the backward needs).
  */
 export function routeTokens(k: Kernels, h: Float32Array, N: number, d: number, router: Float32Array, E: number, topK: number,
-  renormalise: boolean, ws: Workspace = new Workspace()): { tokensOf: number[][]; weightsOf: number[][] } {
+  renormalise: boolean, ws: Workspace = new Workspace()): Routes {
   const logits = ws.float("moe_logits", N * E);
   k.sgemm(false, true, N, E, d, 1, h, d, router, d, 0, logits, E);
   const tokensOf: number[][] = Array.from({ length: E }, () => []);
   const weightsOf: number[][] = Array.from({ length: E }, () => []);
-  const probs = new Float64Array(E);
-  const chosen: number[] = [];
+  const probs = new Float32Array(N * E);
+  const chosen = new Int32Array(N * topK);
   for (let r = 0; r < N; r++) {
     const row = logits.subarray(r * E, (r + 1) * E);
+    const p = probs.subarray(r * E, (r + 1) * E);
+    const mine = chosen.subarray(r * topK, (r + 1) * topK);
     let max = -Infinity;
     for (let e = 0; e < E; e++) max = Math.max(max, row[e]!);
     let sum = 0;
-    for (let e = 0; e < E; e++) sum += (probs[e] = Math.exp(row[e]! - max));
-    for (let e = 0; e < E; e++) probs[e] = Math.fround(probs[e]! / sum);
-    chosen.length = 0;
+    for (let e = 0; e < E; e++) sum += Math.exp(row[e]! - max);
+    for (let e = 0; e < E; e++) p[e] = Math.exp(row[e]! - max) / sum;
     for (let j = 0; j < topK; j++) {
       let best = -1;
-      for (let e = 0; e < E; e++) if (!chosen.includes(e) && (best < 0 || probs[e]! > probs[best]!)) best = e;
-      chosen.push(best);
+      for (let e = 0; e < E; e++) if (!mine.subarray(0, j).includes(e) && (best < 0 || p[e]! > p[best]!)) best = e;
+      mine[j] = best;
     }
     let total = 0;
-    for (const e of chosen) total += probs[e]!;
-    for (const e of chosen) {
+    for (const e of mine) total += p[e]!;
+    for (const e of mine) {
       tokensOf[e]!.push(r);
-      weightsOf[e]!.push(renormalise ? probs[e]! / total : probs[e]!);
+      weightsOf[e]!.push(renormalise ? p[e]! / total : p[e]!);
     }
   }
-  return { tokensOf, weightsOf };
+  return { tokensOf, weightsOf, probs, chosen };
+}
+
+export interface Routes {
+  tokensOf: number[][];
+  weightsOf: number[][];
+  /** [N, experts]: each token's router probabilities (float32, as transformers rounds them). */
+  probs: Float32Array;
+  /** [N, topK]: each token's experts, most probable first. */
+  chosen: Int32Array;
 }
 
 /** The `width` values at `offset` of each row of x [rows, stride] (some heads of each row), as one [rows, width] block. */

@@ -40,7 +40,10 @@
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
-import { ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type Norm, type WeightMatrix, clampInPlace, gatherHeads, nextTokenTargets, scatterHeads } from "./model.js";
+import {
+  ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type MoeWeights, type Norm, type SwigluWeights, type WeightMatrix, clampInPlace,
+  gatherHeads, nextTokenTargets, routeTokens, scatterHeads,
+} from "./model.js";
 
 export type SpliceLossKind = "ce" | "kl";
 
@@ -109,12 +112,6 @@ export class SpliceBackward {
     this.firstCompared = m[2] === "resid_pre" ? layer : layer + 1;
     this.added = m[2] === "mlp_out" || (m[2] === "attn_out" && !this.midBlock);
     if (!model.weights.unembed || !model.weights.lnFinal) throw new Error(`end-to-end training needs the whole model (its final norm and unembedding); ${model.name} was loaded for early hooks only`);
-    // The backward runs from the loss to the hook through every block from resumeLayer on (a
-    // mid-block hook reruns its block's MLP): none of them may be a mixture of experts.
-    const moeLayer = c.moe?.layers.findIndex((moe, i) => moe && i >= this.resumeLayer);
-    if (moeLayer !== undefined && moeLayer >= 0) {
-      throw new Error(`end-to-end training backpropagates through the blocks after ${hook}, and saekit has no backward for block ${moeLayer}'s mixture of experts; train on the reconstruction (--loss fvu), or at a hook after the last such block`);
-    }
     if (!(downstream >= 0 && Number.isFinite(downstream))) throw new RangeError(`the downstream coefficient must be >= 0, not ${downstream}`);
     if (downstream > 0 && this.firstCompared === c.nLayers) throw new Error(`the downstream term compares the blocks after ${hook}, and ${model.name} has none`);
   }
@@ -307,31 +304,16 @@ export class SpliceBackward {
     const { dModel: d, dMlp: m } = this.model.cfg;
     const act = ACTIVATIONS[this.model.cfg.activation];
     const k = this.k;
-    const dHidden = new Float32Array(N * m);
     const dh = new Float32Array(N * d);
-    if (this.model.cfg.mlp === "swiglu") {
-      const gate = new Float32Array(N * m);
-      const up = new Float32Array(N * m);
-      matmulNT(k, h, N, w.wgate!, m, d, gate, w.bgate);
-      matmulNT(k, h, N, w.wup!, m, d, up, w.bup);
-      if (w.ln2Post) {
-        // The output before its norm, from hidden = act(gate) * up, to undo the norm on.
-        const hidden = gate.slice();
-        k.activate(hidden, act);
-        for (let i = 0; i < N * m; i++) hidden[i]! *= up[i]!;
-        dOut = this.postNormBackward(hidden, N, w.wdown!, m, w.bdown ?? null, w.ln2Post, dOut);
-      }
-      matmulNN(k, dOut, N, w.wdown!, m, d, dHidden);
-      // hidden = act(gate) * up: d gate = d hidden * up * act'(gate), d up = d hidden * act(gate).
-      const dGate = new Float32Array(N * m);
-      for (let i = 0; i < N * m; i++) dGate[i] = dHidden[i]! * up[i]!;
-      k.activationBackward(gate, dGate, act);
-      k.activate(gate, act);
-      for (let i = 0; i < N * m; i++) up[i] = dHidden[i]! * gate[i]!;
-      matmulNN(k, dGate, N, w.wgate!, d, m, dh);
-      matmulNN(k, up, N, w.wup!, d, m, dh, 1);
+    if (w.moe) {
+      this.moeBackward(w.moe, h, N, dOut, dh);
       return dh;
     }
+    if (this.model.cfg.mlp === "swiglu") {
+      this.swigluBackward(w as SwigluWeights & BlockWeights, m, h, N, dOut, dh, w.ln2Post);
+      return dh;
+    }
+    const dHidden = new Float32Array(N * m);
     const pre = new Float32Array(N * m);
     matmulNT(k, h, N, w.win!, m, d, pre, w.bin);
     if (w.ln2Post) {
@@ -343,6 +325,124 @@ export class SpliceBackward {
     k.activationBackward(pre, dHidden, act);
     matmulNN(k, dHidden, N, w.win!, d, m, dh);
     return dh;
+  }
+
+  /**
+   * dh += d loss / d h through a gated MLP y = down(act(gate h) * up h) of `width` units
+   * (biases where the weights have them, and its post norm when given), from dY = d loss / d y;
+   * returns y before any post norm when `wantOutput` (the router's gradient needs each expert's).
+   */
+  private swigluBackward(w: SwigluWeights & Pick<BlockWeights, "bgate" | "bup" | "bdown">, width: number, h: Float32Array, N: number,
+    dY: Float32Array, dh: Float32Array, postNorm?: Norm, wantOutput = false): Float32Array | null {
+    const d = this.model.cfg.dModel;
+    const act = ACTIVATIONS[this.model.cfg.activation];
+    const k = this.k;
+    const n = N * width;
+    const gate = new Float32Array(n);
+    const up = new Float32Array(n);
+    matmulNT(k, h, N, w.wgate, width, d, gate, w.bgate);
+    matmulNT(k, h, N, w.wup, width, d, up, w.bup);
+    let y: Float32Array | null = null;
+    if (postNorm || wantOutput) {
+      // The output before any norm, from hidden = act(gate) * up.
+      const hidden = gate.slice();
+      k.activate(hidden, act);
+      for (let i = 0; i < n; i++) hidden[i]! *= up[i]!;
+      if (postNorm) dY = this.postNormBackward(hidden, N, w.wdown, width, w.bdown ?? null, postNorm, dY);
+      if (wantOutput) {
+        y = new Float32Array(N * d);
+        matmulNT(k, hidden, N, w.wdown, d, width, y, w.bdown);
+      }
+    }
+    const dHidden = new Float32Array(n);
+    matmulNN(k, dY, N, w.wdown, width, d, dHidden);
+    // hidden = act(gate) * up: d gate = d hidden * up * act'(gate), d up = d hidden * act(gate).
+    const dGate = new Float32Array(n);
+    for (let i = 0; i < n; i++) dGate[i] = dHidden[i]! * up[i]!;
+    k.activationBackward(gate, dGate, act);
+    k.activate(gate, act);
+    for (let i = 0; i < n; i++) up[i] = dHidden[i]! * gate[i]!;
+    matmulNN(k, dGate, N, w.wgate, d, width, dh, 1);
+    matmulNN(k, up, N, w.wup, d, width, dh, 1);
+    return y;
+  }
+
+  /**
+   * dh += d loss / d h through a mixture of experts, out_t = sum_{e chosen} w_te y_e(h_t)
+   * (+ sigmoid(g . h_t) s(h_t), Qwen2-MoE's shared expert), from dOut. Each expert's
+   * backward runs on the tokens routed to it with dY = w_te dOut_t; the weights' own gradient
+   * dw_te = dOut_t . y_te reaches the router logits l through the softmax: over every expert,
+   * dl_j = p_j (dw_j [j chosen] - sum_{e chosen} dw_e p_e), or renormalised over the chosen
+   * ones, a softmax over their logits alone, dl_j = w_j (dw_j - sum_e dw_e w_e) for chosen j;
+   * then dh += dl R. The routing itself is piecewise constant: no gradient.
+   */
+  private moeBackward(m: MoeWeights, h: Float32Array, N: number, dOut: Float32Array, dh: Float32Array): void {
+    const { dModel: d, moe } = this.model.cfg;
+    const { experts: E, topK, normTopK, dExpert, dShared } = moe!;
+    const routes = routeTokens(this.k, h, N, d, m.router, E, topK, normTopK);
+    const dWeight = new Float64Array(N * E);
+    for (let e = 0; e < E; e++) {
+      const tokens = routes.tokensOf[e]!;
+      const n = tokens.length;
+      if (n === 0) continue;
+      const weights = routes.weightsOf[e]!;
+      const rows = new Float32Array(n * d);
+      const dY = new Float32Array(n * d);
+      for (let i = 0; i < n; i++) {
+        const t = tokens[i]!;
+        rows.set(h.subarray(t * d, (t + 1) * d), i * d);
+        for (let c = 0; c < d; c++) dY[i * d + c] = weights[i]! * dOut[t * d + c]!;
+      }
+      const dRows = new Float32Array(n * d);
+      const y = this.swigluBackward(m.experts[e]!, dExpert, rows, n, dY, dRows, undefined, true)!;
+      for (let i = 0; i < n; i++) {
+        const t = tokens[i]!;
+        let dot = 0;
+        for (let c = 0; c < d; c++) {
+          dh[t * d + c]! += dRows[i * d + c]!;
+          dot += dOut[t * d + c]! * y[i * d + c]!;
+        }
+        dWeight[t * E + e] = dot;
+      }
+    }
+    // Through the softmax to the router logits, then the router.
+    const dLogits = new Float32Array(N * E);
+    for (let t = 0; t < N; t++) {
+      const p = routes.probs.subarray(t * E, (t + 1) * E);
+      const chosen = routes.chosen.subarray(t * topK, (t + 1) * topK);
+      const dw = dWeight.subarray(t * E, (t + 1) * E);
+      const dl = dLogits.subarray(t * E, (t + 1) * E);
+      if (normTopK) {
+        let total = 0;
+        for (const e of chosen) total += p[e]!;
+        let mean = 0;
+        for (const e of chosen) mean += dw[e]! * (p[e]! / total);
+        for (const e of chosen) dl[e] = (p[e]! / total) * (dw[e]! - mean);
+      } else {
+        let mean = 0;
+        for (const e of chosen) mean += dw[e]! * p[e]!;
+        for (let j = 0; j < E; j++) dl[j] = p[j]! * (dw[j]! - mean);
+      }
+    }
+    matmulNN(this.k, dLogits, N, m.router, d, E, dh, 1);
+    if (m.shared) {
+      // out += sigma(z) s(h), z = g . h: ds = sigma dOut; dz = sigma (1 - sigma) (dOut . s).
+      const gates = new Float32Array(N);
+      for (let t = 0; t < N; t++) {
+        let z = 0;
+        for (let c = 0; c < d; c++) z += h[t * d + c]! * m.sharedGate![c]!;
+        gates[t] = 1 / (1 + Math.exp(-z));
+      }
+      const dS = dOut.slice(0, N * d);
+      this.k.scaleRows(dS, N, d, gates);
+      const s = this.swigluBackward(m.shared, dShared, h, N, dS, dh, undefined, true)!;
+      for (let t = 0; t < N; t++) {
+        let dot = 0;
+        for (let c = 0; c < d; c++) dot += dOut[t * d + c]! * s[t * d + c]!;
+        const dz = gates[t]! * (1 - gates[t]!) * dot;
+        for (let c = 0; c < d; c++) dh[t * d + c]! += dz * m.sharedGate![c]!;
+      }
+    }
   }
 
   /**
