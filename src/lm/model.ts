@@ -806,7 +806,7 @@ export class LanguageModel {
 
 /**
  * Each token's experts: router logits h R^T [N, experts], their softmax, the topK most
- * probable (the lower index first among equals, as torch.topk), weighted by their
+ * probable (the lower index first among equals), weighted by their
  * probabilities, renormalised to sum to 1 over the topK when `renormalise`. Returned per
  * expert, the tokens routed to it, in order, and their weights; per token, every expert's
  * probability [N, experts] and its topK choices [N, topK] (what the backward needs).
@@ -819,6 +819,7 @@ export function routeTokens(k: Kernels, h: Float32Array, N: number, d: number, r
   const weightsOf: number[][] = Array.from({ length: E }, () => []);
   const probs = new Float32Array(N * E);
   const chosen = new Int32Array(N * topK);
+  const taken = new Uint8Array(E);
   for (let r = 0; r < N; r++) {
     const row = logits.subarray(r * E, (r + 1) * E);
     const p = probs.subarray(r * E, (r + 1) * E);
@@ -828,10 +829,12 @@ export function routeTokens(k: Kernels, h: Float32Array, N: number, d: number, r
     let sum = 0;
     for (let e = 0; e < E; e++) sum += Math.exp(row[e]! - max);
     for (let e = 0; e < E; e++) p[e] = Math.exp(row[e]! - max) / sum;
+    taken.fill(0);
     for (let j = 0; j < topK; j++) {
       let best = -1;
-      for (let e = 0; e < E; e++) if (!mine.subarray(0, j).includes(e) && (best < 0 || p[e]! > p[best]!)) best = e;
+      for (let e = 0; e < E; e++) if (!taken[e] && (best < 0 || p[e]! > p[best]!)) best = e;
       mine[j] = best;
+      taken[best] = 1;
     }
     let total = 0;
     for (const e of mine) total += p[e]!;

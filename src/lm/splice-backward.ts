@@ -36,7 +36,9 @@
  * before its norm; q/k norms (per head: Gemma 3, Qwen 3; per projection: OLMo 2) between the
  * projection and the rotary; and
  * Gemma 2's soft caps, cap * tanh(s / cap), on the attention logits (in the kernel) and the
- * output logits, multiply their gradients by 1 - tanh^2.
+ * output logits, multiply their gradients by 1 - tanh^2. A mixture of experts (Mixtral,
+ * Qwen-MoE, OLMoE, GraniteMoE) routes each token as the forward did and carries the gradient
+ * through the chosen experts and, by their weights, through the router (moeBackward).
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
