@@ -11,10 +11,13 @@ play, and runs the same 30 steps in PyTorch (float64): the loss written from the
 SAELens, sparsify and dictionary_learning train (topk with AuxK and Multi-TopK, abstopk,
 batchtopk with its threshold EMA, Matryoshka, relu with its L1 warm-up, JumpReLU's
 straight-through estimator with the step, tanh and target-L0 sparsity losses and the
-pre-activation loss, gated with its auxiliary reconstruction), differentiated by autograd,
+pre-activation loss, gated with its auxiliary reconstruction, the vSAE's noisy TopK and KL,
+VAEase's gated variational loss), differentiated by autograd,
 the unit-norm decoder's parallel gradient removed, clip_grad_norm_, torch.optim.Adam at the
-scheduled learning rate, the decoder rows renormalised. The data set is one batch, so
-every step sees all of it whatever order saekit's shuffle serves it in. It compares each
+scheduled learning rate, the decoder rows renormalised. The data set is one batch, each
+step an epoch of it; the reference takes its rows in the order saekit's shuffle serves them
+and the variational SAEs' noise from saekit's counter-based stream, both replicated here
+(src/core/rng.ts), so that the two runs see the same numbers. It compares each
 step's loss (metrics.jsonl) and the final weights saekit saves (sae_weights.safetensors).
 An entry that lies on a decision boundary (a top-k cut, a JumpReLU threshold, the edge of
 its straight-through kernel) to within float32's rounding can fall either side of it in the
@@ -34,6 +37,7 @@ import tempfile
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from saekit_node import saekit
@@ -48,6 +52,8 @@ SCHEDULE = {"lr": 3e-3, "warmup": 4, "decay_start": 20, "clip": 2.0}
 # against float64, over the 30 steps); a latent with an entry within NEAR of a decision
 # boundary in some step may have gone the other way there, and is reported apart.
 TOLERANCE, NEAR = 1e-4, 1e-5
+# The fine-tuning runs' seed: their shuffles and noise streams.
+SEED = 1
 
 # (name, saekit's options for both runs): each case puts one part of the step in play.
 CASES = [
@@ -66,6 +72,13 @@ CASES = [
                                              "--pre-act-loss", "0.1", "--dead-after-tokens", "1024"]),
     ("jumprelu, target L0", ["--arch", "jumprelu", "--l0", "0.5", "--target-l0", "6", "--l0-warmup", "8"]),
     ("gated, L1 warm-up", ["--arch", "gated", "--l1", "0.2", "--l1-warmup", "5"]),
+    ("vsae, KL on every latent, learned variance, KL warm-up", ["--arch", "vsae", "--k", "4", "--variance", "learned", "--beta", "0.05",
+                                                                "--kl-warmup", "10"]),
+    ("vsae, KL on the selected latents, TopK by |z|, ReLU on mu, AuxK", ["--arch", "vsae", "--k", "4", "--kl-scope", "active",
+                                                                         "--topk-mode", "abs", "--relu-mu", "--beta", "0.05",
+                                                                         "--aux-k", "8", "--dead-after-tokens", "1024"]),
+    ("vaease, a Swish hidden layer", ["--arch", "vaease", "--hidden", "24"]),
+    ("vae (VAEase without its gate)", ["--arch", "vaease", "--no-gate"]),
 ]
 
 
@@ -180,15 +193,97 @@ def aux_k_loss(cfg, p, pre, x, x_hat, dead, edges, by_magnitude=False):
     return cfg["aux_alpha"] * ((e - e_hat) ** 2).sum(-1).mean() / var
 
 
+# saekit's random streams (src/core/rng.ts), replicated: which rows each step's batch holds in
+# which order (every epoch a Fisher-Yates shuffle by xoshiro128**), and the variational SAEs'
+# noise (a counter-based Gaussian: value i of stream `step` depends on (seed, step, i) alone).
+M32 = 0xFFFFFFFF
+
+
+def _imul(a, b):
+    return (a * b) & M32
+
+
+def _rotl(x, k):
+    return ((x << k) | (x >> (32 - k))) & M32
+
+
+class Xoshiro128:
+    """Rng: xoshiro128** seeded by splitmix32, uniform() of 53 bits, int(n), shuffle()."""
+
+    def __init__(self, seed):
+        state = seed & M32
+        words = []
+        for _ in range(4):
+            state = (state + 0x9E3779B9) & M32
+            z = state
+            z = _imul(z ^ (z >> 16), 0x85EBCA6B)
+            z = _imul(z ^ (z >> 13), 0xC2B2AE35)
+            words.append(z ^ (z >> 16))
+        self.s = words
+
+    def next_u32(self):
+        s0, s1, s2, s3 = self.s
+        result = _imul(_rotl(_imul(s1, 5), 7), 9)
+        t = (s1 << 9) & M32
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        self.s = [s0, s1, s2, _rotl(s3, 11)]
+        return result
+
+    def int(self, n):
+        hi, lo = self.next_u32() >> 5, self.next_u32() >> 6
+        return math.floor((hi * 67108864 + lo) / 9007199254740992 * n)
+
+    def shuffle(self, a):
+        for i in range(len(a) - 1, 0, -1):
+            j = self.int(i + 1)
+            a[i], a[j] = a[j], a[i]
+        return a
+
+
+def batch_order(rows, seed, epoch):
+    """The rows of epoch `epoch` of an in-memory activation matrix, as ArraySource serves them."""
+    return Xoshiro128(seed * 1_000_003 + epoch).shuffle(list(range(rows)))
+
+
+def _hash32(x):
+    x = x ^ (x >> 16)
+    x = (x * 0x21F0AAAD) & M32
+    x = x ^ (x >> 15)
+    x = (x * 0x735A2D97) & M32
+    return x ^ (x >> 15)
+
+
+def counter_normal(seed, stream, n):
+    """Values 0..n-1 of the counter-based Gaussian stream (seed, stream): Box-Muller on word
+    pairs (2p, 2p+1), cos for even i, sin for odd."""
+    k1 = int(_hash32(np.uint64(_imul(seed, 0x9E3779B9) ^ int(_hash32(np.uint64(stream))))))
+    k2 = int(_hash32(np.uint64(k1 ^ 0x85EBCA6B)))
+    words = _hash32(_hash32((np.arange(n + n % 2, dtype=np.uint64) + k1) & M32) ^ k2)
+    u1 = ((words[0::2] >> 8) + 1) / 16777216.0
+    u2 = (words[1::2] >> 8) / 16777216.0
+    r = np.sqrt(-2 * np.log(u1))
+    out = np.empty(len(words))
+    out[0::2], out[1::2] = r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)
+    return torch.from_numpy(out[:n])
+
+
 def loss_and_code(cfg, p, x, step, dead, edges):
     """The architecture's training loss on x [B, d] and its code, from the published formulas."""
     arch, B = cfg["architecture"], x.shape[0]
-    xc = x - p["b_dec"] if cfg["apply_b_dec_to_input"] else x
-    pre = xc @ p["W_enc"]
 
     def sse(x_hat):
         return ((x_hat - x) ** 2).sum() / B
 
+    if arch == "vaease":
+        return vaease_loss(cfg, p, x, step, sse)
+    xc = x - p["b_dec"] if cfg["apply_b_dec_to_input"] else x
+    pre = xc @ p["W_enc"]
+    if arch == "vsae":
+        return variational_topk_loss(cfg, p, x, xc, pre, step, dead, edges, sse)
     if arch in ("topk", "abstopk"):
         mag = arch == "abstopk"
         f = top_k_code(pre + p["b_enc"], cfg["k"], edges, mag)
@@ -293,6 +388,57 @@ def fed_scaled(weights, s, unit):
     return w
 
 
+def variational_topk_loss(cfg, p, x, xc, pre, step, dead, edges, sse):
+    """vSAE (the vSAE paper; saekit's options): mu = pre (+ ReLU), z = mu + sigma eps with
+    sigma = 1 or exp(logvar / 2), logvar = clamp(W_lv xc + b_lv, -6, 2); f = TopK(z) (after
+    ReLU, or by |z| keeping the sign); loss = mse + beta min(1, t / warm-up) KL + AuxK, KL =
+    0.5 sum (mu^2 + sigma^2 - 1 - logvar) per token over every latent or the selected ones."""
+    B, m = x.shape[0], cfg["d_sae"]
+    u = pre + p["b_enc"]
+    mu = u.relu() if cfg["relu_mu"] else u
+    eps = counter_normal(SEED, step, B * m).view(B, m)
+    if cfg["variance"] == "learned":
+        raw = xc @ p["W_logvar"].t() + p["b_logvar"]
+        edges.near_all(raw + 6)
+        edges.near_all(raw - 2)
+        logvar = raw.clamp(-6, 2)
+    else:
+        logvar = torch.zeros_like(mu)
+    z = mu + (0.5 * logvar).exp() * eps
+    by_magnitude = cfg["topk_mode"] == "abs"
+    f = top_k_code(z, cfg["k"], edges, by_magnitude)
+    x_hat = f @ p["W_dec"] + p["b_dec"]
+    terms = mu ** 2 + logvar.exp() - 1 - logvar
+    if cfg["kl_scope"] == "active":
+        chosen = torch.zeros_like(z, dtype=torch.bool).scatter(-1, (z.abs() if by_magnitude else z).topk(cfg["k"], dim=-1).indices, True)
+        terms = terms * chosen
+    kl = 0.5 * terms.sum() / B
+    anneal = cfg["beta"] * warmup(step, cfg["kl_warmup_steps"])
+    infer_abs = by_magnitude and not cfg["relu_mu"]
+    return sse(x_hat) + anneal * kl + aux_k_loss(cfg, p, pre, x, x_hat, dead, edges, infer_abs), f, {}
+
+
+def vaease_loss(cfg, p, x, step, sse):
+    """VAEase (Sparse Autoencoders, Again?): h = Swish MLP(x); mu, s = heads of h; logvar =
+    -softplus(s), sigma = exp(logvar / 2); z = mu + sigma eps; the decoder sees (1 - sigma) z
+    (z itself without the gate); loss = ||x - x_hat||^2 / gamma + d log gamma + sum (sigma^2 +
+    mu^2 - logvar - 1), per token."""
+    B, m, d = x.shape[0], cfg["d_sae"], cfg["d_in"]
+    h = x
+    for i in range(len(cfg["hidden"])):
+        a = h @ p[f"W_h{i}"].t() + p[f"b_h{i}"]
+        h = a * torch.sigmoid(a)
+    mu = h @ p["W_mu"].t() + p["b_mu"]
+    logvar = -F.softplus(h @ p["W_s"].t() + p["b_s"])
+    sigma = (0.5 * logvar).exp()
+    z = mu + sigma * counter_normal(SEED, step, B * m).view(B, m)
+    e = (1 - sigma) * z if cfg["gate"] else z
+    gamma = p["log_gamma"].exp()
+    x_hat = e @ p["W_dec"] + p["b_dec"]
+    kl = (sigma ** 2 + mu ** 2 - logvar - 1).sum() / B
+    return sse(x_hat) / gamma[0] + d * p["log_gamma"][0] + kl, e, {}
+
+
 def to_params(weights, cfg):
     """The SAELens file's tensors as the trainable parameters (JumpReLU's is log theta) and buffers."""
     p = {name: t.to(torch.float64) for name, t in weights.items()}
@@ -321,7 +467,9 @@ def train_reference(start, cfg, x, sched, dead_after):
     for step in range(STEPS):
         dead = since_fired >= dead_after
         most_dead = max(most_dead, int(dead.sum()))
-        loss, f, extra = loss_and_code(cfg, p, x, step, dead, edges)
+        # Each step is an epoch of the one batch: its rows in the order saekit's shuffle serves them.
+        xs = x[batch_order(x.shape[0], SEED, step)]
+        loss, f, extra = loss_and_code(cfg, p, xs, step, dead, edges)
         opt.zero_grad()
         loss.backward()
         losses.append(loss.item())
@@ -371,16 +519,24 @@ def silence(folder, architecture, latents=8):
 
 def weight_errors(ours, ref, cfg):
     """The largest difference of the tensors not per latent (b_dec, BatchTopK's single
-    threshold), and per latent the largest of its encoder column, decoder row, biases and
-    threshold: each relative to the largest value of its tensor."""
+    threshold, VAEase's decoder variance and hidden layers), and per latent the largest of
+    its encoder column, decoder row, biases and threshold: each relative to the largest
+    value of its tensor."""
     shared, per_latent = 0.0, torch.zeros(cfg["d_sae"])
     for name, r in ref.items():
         err = (ours[name].double() - r).abs() / r.abs().max().clamp(min=1e-12)
-        if name == "b_dec" or (name == "threshold" and cfg["architecture"] != "jumprelu"):
+        if name in ("b_dec", "log_gamma") or name.startswith(("W_h", "b_h")) or (name == "threshold" and cfg["architecture"] != "jumprelu"):
             shared = max(shared, float(err.max()))
         else:
             per_latent = torch.maximum(per_latent, err.amax(0) if name == "W_enc" else err.reshape(cfg["d_sae"], -1).amax(-1))
     return shared, per_latent
+
+
+def saved_tensors(folder):
+    """An SAE folder's tensors: sae_weights.safetensors and saekit's extras (the vSAE's log-variance head)."""
+    tensors = load_file(os.path.join(folder, "sae_weights.safetensors"))
+    extras = os.path.join(folder, "saekit_extras.safetensors")
+    return {**tensors, **(load_file(extras) if os.path.exists(extras) else {})}
 
 
 def option(opts, name, default):
@@ -396,7 +552,7 @@ def main():
         path = os.path.join(tmp, "x.npy")
         np.save(path, x32)
         x = torch.from_numpy(x32).to(torch.float64)
-        common = ["--data", path, "--d-sae", str(D_SAE), "--batch", str(ROWS), "--threads", "1", "--seed", "1"]
+        common = ["--data", path, "--d-sae", str(D_SAE), "--batch", str(ROWS), "--threads", "1", "--seed", str(SEED)]
         for i, (name, opts) in enumerate(CASES):
             start, run = os.path.join(tmp, f"start{i}"), os.path.join(tmp, f"run{i}")
             # The start: saekit's own init and a few fast steps, so nothing is tied or zero.
@@ -415,12 +571,15 @@ def main():
                 cfg = json.load(f)["saekit"]["config"]
             with open(os.path.join(run, "metrics.jsonl")) as f:
                 ours_losses = [r["loss"] for r in map(json.loads, f) if "loss" in r]
-            start_weights = {k: t.double() for k, t in load_file(os.path.join(start, "sae_weights.safetensors")).items()}
+            start_weights = {k: t.double() for k, t in saved_tensors(start).items()}
             scale = math.sqrt(D_IN / float((x ** 2).sum(-1).mean())) if "--normalize" in opts else 1.0
-            ref_losses, ref, distance, in_play = train_reference(fed_scaled(start_weights, scale, cfg["decoder_norm"] == "unit"), cfg,
-                                                                 x * scale, sched, int(option(opts, "--dead-after-tokens", 10_000_000)))
-            ref = {k: v for k, v in ref.items()} if scale == 1 else {**ref, **fed_scaled(ref, 1 / scale, False)}
-            ours = load_file(os.path.join(run, "sae_weights.safetensors"))
+            if scale != 1:
+                start_weights = fed_scaled(start_weights, scale, cfg["decoder_norm"] == "unit")
+            ref_losses, ref, distance, in_play = train_reference(start_weights, cfg, x * scale, sched,
+                                                                 int(option(opts, "--dead-after-tokens", 10_000_000)))
+            if scale != 1:
+                ref = {**ref, **fed_scaled(ref, 1 / scale, False)}
+            ours = saved_tensors(run)
             loss_err = max(abs(a - b) / abs(b) for a, b in zip(ours_losses, ref_losses))
             shared, per_latent = weight_errors(ours, ref, cfg)
             near = distance < NEAR
