@@ -88,7 +88,7 @@ export interface LmConfig {
   localLayers?: boolean[];
   /** SmolLM3: noRope[i] marks the layers whose queries and keys turn by no rotary at all (NoPE). */
   noRope?: boolean[];
-  /** Mixture-of-experts MLPs (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE): see MoeConfig. */
+  /** Mixture-of-experts MLPs (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, GraniteMoE): see MoeConfig. */
   moe?: MoeConfig;
 }
 
@@ -535,6 +535,15 @@ export function validateLmConfig(c: LmConfig, where: string): void {
   if (!(c.normEps >= 0)) fail(`the norm epsilon must be a non-negative number, got ${c.normEps}`);
   if (c.nHeads % c.nKvHeads !== 0) fail(`num_attention_heads (${c.nHeads}) must be a multiple of num_key_value_heads (${c.nKvHeads})`);
   if (c.positional === "rotary" && !c.rope) fail("rotary positions need rotary settings");
+  if (c.moe) {
+    const { experts, topK, dExpert, dShared, layers } = c.moe;
+    if (layers.length !== c.nLayers) fail(`the mixture of experts names ${layers.length} layers of ${c.nLayers}`);
+    if (!(experts >= 1 && experts <= SIZE_LIMITS.nHeads)) fail(`${experts} experts is beyond any model saekit can run (at most ${SIZE_LIMITS.nHeads})`);
+    if (!(topK >= 1 && topK <= experts)) fail(`each token's ${topK} experts must be between 1 and the ${experts} there are`);
+    for (const [what, n] of [["expert width", dExpert], ["shared expert width", dShared]] as const) {
+      if (!Number.isSafeInteger(n) || n < 0 || n > SIZE_LIMITS.dMlp || (what === "expert width" && n < 1)) fail(`${what} ${n} must be a positive integer of at most ${SIZE_LIMITS.dMlp}`);
+    }
+  }
   if (c.positional === "rotary" && (c.rotaryDims % 2 !== 0 || c.rotaryDims > c.dHead || c.rotaryDims < 0)) {
     fail(`rotary dims ${c.rotaryDims} must be even and at most the head size ${c.dHead}`);
   }

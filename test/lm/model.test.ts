@@ -634,6 +634,9 @@ describe("config.json variants", () => {
     expect(() => moe("mixtral", { num_local_experts: 2, num_experts_per_tok: 3 })).toThrow(/c: num_experts_per_tok \(3\) must be between 1 and the 2 experts/);
     expect(() => moe("qwen2_moe", { mlp_only_layers: "1" })).toThrow(/c: "mlp_only_layers" must be a list of layer indices/);
     expect(() => moe("olmoe", { clip_qkv: 8 })).toThrow(/c: clip_qkv with OLMoE's q\/k norms is not supported/);
+    // Sizes past any model are refused before anything is allocated for them.
+    expect(() => moe("mixtral", { num_local_experts: 1e6 })).toThrow(/c: 1000000 experts is beyond any model saekit can run/);
+    expect(() => moe("qwen3_moe", { moe_intermediate_size: 0 })).toThrow(/c: expert width 0 must be a positive integer/);
   });
 
   it("GPT-J and Phi: their rotated share of each head and parallel blocks; a rotary over the whole width and Phi's q/k LayerNorms refused by name", () => {
