@@ -12,7 +12,7 @@ SAELens, sparsify and dictionary_learning train (topk with AuxK and Multi-TopK, 
 batchtopk with its threshold EMA, Matryoshka, relu with its L1 warm-up, JumpReLU's
 straight-through estimator with the step, tanh and target-L0 sparsity losses and the
 pre-activation loss, gated with its auxiliary reconstruction, the vSAE's noisy TopK and KL,
-VAEase's gated variational loss), differentiated by autograd,
+VAEase's gated variational loss, matching pursuit's greedy code), differentiated by autograd,
 the unit-norm decoder's parallel gradient removed, clip_grad_norm_, torch.optim.Adam at the
 scheduled learning rate, the decoder rows renormalised. The data set is one batch, each
 step an epoch of it; the reference takes its rows in the order saekit's shuffle serves them
@@ -79,6 +79,7 @@ CASES = [
                                                                          "--aux-k", "8", "--dead-after-tokens", "1024"]),
     ("vaease, a Swish hidden layer", ["--arch", "vaease", "--hidden", "24"]),
     ("vae (VAEase without its gate)", ["--arch", "vaease", "--no-gate"]),
+    ("matching pursuit, residual threshold and iteration cap", ["--arch", "mp", "--max-iterations", "6", "--residual-threshold", "0.6"]),
 ]
 
 
@@ -280,6 +281,8 @@ def loss_and_code(cfg, p, x, step, dead, edges):
 
     if arch == "vaease":
         return vaease_loss(cfg, p, x, step, sse)
+    if arch == "mp":
+        return matching_pursuit_loss(cfg, p, x, edges, sse)
     xc = x - p["b_dec"] if cfg["apply_b_dec_to_input"] else x
     pre = xc @ p["W_enc"]
     if arch == "vsae":
@@ -416,6 +419,39 @@ def variational_topk_loss(cfg, p, x, xc, pre, step, dead, edges, sse):
     anneal = cfg["beta"] * warmup(step, cfg["kl_warmup_steps"])
     infer_abs = by_magnitude and not cfg["relu_mu"]
     return sse(x_hat) + anneal * kl + aux_k_loss(cfg, p, pre, x, x_hat, dead, edges, infer_abs), f, {}
+
+
+def matching_pursuit_loss(cfg, p, x, edges, sse):
+    """Matching pursuit (Costa et al. 2025, as SAELens trains it): from r = x - b_dec, each step
+    takes the latent j with the largest ReLU(r . W_dec_j), adds a = ReLU(r . W_dec_j) to f_j
+    and removes a W_dec_j from r; a token stops once its support stops growing or ||r|| falls
+    under residual_threshold, or after max_iterations steps. Autograd runs through the amounts
+    and the residuals with the choices held; loss = ||x - (f W_dec + b_dec)||^2."""
+    W = p["W_dec"]
+    r = x - p["b_dec"] if cfg["apply_b_dec_to_input"] else x
+    f = torch.zeros(x.shape[0], cfg["d_sae"])
+    support = torch.zeros_like(f, dtype=torch.bool)
+    done = torch.zeros(x.shape[0], dtype=torch.bool)
+    for _ in range(cfg["max_iterations"]):
+        with torch.no_grad():
+            top = (r @ W.t()).relu().topk(2, dim=-1)
+            edges.near(top.indices, (top.values[:, :1] - top.values[:, 1:]).expand(-1, 2) + done[:, None] * math.inf)
+        j = top.indices[:, 0]
+        raw = (r * W[j]).sum(-1)
+        edges.near(j, raw + done * math.inf)
+        a = raw.relu() * ~done
+        f = f.scatter_add(1, j[:, None], a[:, None])
+        r = r - a[:, None] * W[j]
+        with torch.no_grad():
+            now = f != 0
+            norm = r.norm(dim=-1)
+            edges.near(j, norm - cfg["residual_threshold"] + done * math.inf)
+            done = done | (now == support).all(-1) | (norm < cfg["residual_threshold"])
+            support = now
+        if done.all():
+            break
+    x_hat = f @ W + (p["b_dec"] if cfg["apply_b_dec_to_input"] else 0)
+    return sse(x_hat), f, {}
 
 
 def vaease_loss(cfg, p, x, step, sse):
