@@ -13,8 +13,9 @@ batchtopk with its threshold EMA, Matryoshka, relu with its L1 warm-up, JumpReLU
 straight-through estimator with the step, tanh and target-L0 sparsity losses and the
 pre-activation loss, gated with its auxiliary reconstruction, the vSAE's noisy TopK and KL,
 VAEase's gated variational loss, matching pursuit's greedy code), differentiated by autograd,
-the unit-norm decoder's parallel gradient removed, clip_grad_norm_, torch.optim.Adam at the
-scheduled learning rate, the decoder rows renormalised. The data set is one batch, each
+the unit-norm decoder's parallel gradient removed, clip_grad_norm_, torch.optim.Adam (or
+sparsify's Muon, or its Schedule-Free SignSGD) at the scheduled learning rate, the decoder
+rows renormalised. The data set is one batch, each
 step an epoch of it; the reference takes its rows in the order saekit's shuffle serves them
 and the variational SAEs' noise from saekit's counter-based stream, both replicated here
 (src/core/rng.ts), so that the two runs see the same numbers. It compares each
@@ -52,6 +53,8 @@ SCHEDULE = {"lr": 3e-3, "warmup": 4, "decay_start": 20, "clip": 2.0}
 # against float64, over the 30 steps); a latent with an entry within NEAR of a decision
 # boundary in some step may have gone the other way there, and is reported apart.
 TOLERANCE, NEAR = 1e-4, 1e-5
+# Which axis of each per-latent parameter counts the latents (W_enc [d_in, d_sae]: 1, the others 0).
+LATENT_AXIS = {"W_enc": 1, "W_dec": 0, "b_enc": 0}
 # The fine-tuning runs' seed: their shuffles and noise streams.
 SEED = 1
 
@@ -60,6 +63,7 @@ CASES = [
     ("topk, AuxK on latents silent for 2 steps", ["--arch", "topk", "--k", "4", "--aux-k", "8", "--dead-after-tokens", "1024"]),
     ("topk, Multi-TopK, weight decay", ["--arch", "topk", "--k", "4", "--multi-topk", "--weight-decay", "0.01"]),
     ("topk, sparsify's Muon", ["--arch", "topk", "--k", "4", "--optimizer", "muon"]),
+    ("topk, sparsify's Schedule-Free SignSGD, weight decay", ["--arch", "topk", "--k", "4", "--optimizer", "signum", "--weight-decay", "0.01"]),
     ("topk, cosine schedule", ["--arch", "topk", "--k", "4", "--lr-schedule", "cosine", "--lr-end", "1e-3"]),
     ("abstopk", ["--arch", "abstopk", "--k", "4", "--aux-k", "8", "--dead-after-tokens", "1024"]),
     ("batchtopk, threshold EMA", ["--arch", "batchtopk", "--k", "4", "--aux-k", "8", "--dead-after-tokens", "1024"]),
@@ -378,16 +382,48 @@ class Muon:
         self.adam.step()
 
 
+class ScheduleFreeSign:
+    """sparsify's "signum": the schedulefree package's wrapper around SignSGD (momentum 0.95).
+    The gradient is taken at the parameters y; the base step moves z by -lr sign(g) (weight
+    decay taken at y); x averages the z's, weighted by the largest lr so far squared; y =
+    x + (1 - momentum)(z - x). A run ends with x, which sparsify saves."""
+
+    def __init__(self, params, lr, weight_decay, momentum=0.95):
+        self.params = list(params)
+        self.z = [t.detach().clone() for t in self.params]
+        self.x = [t.detach().clone() for t in self.params]
+        self.lr_max, self.weight_sum = 0.0, 0.0
+        self.weight_decay, self.momentum = weight_decay, momentum
+        self.param_groups = [{"lr": lr}]
+
+    def zero_grad(self):
+        for t in self.params:
+            t.grad = None
+
+    def step(self):
+        lr = self.param_groups[0]["lr"]
+        self.lr_max = max(self.lr_max, lr)
+        weight = self.lr_max ** 2
+        self.weight_sum += weight
+        average = weight / self.weight_sum
+        for y, z, x in zip(self.params, self.z, self.x):
+            z -= lr * self.weight_decay * y + lr * torch.sign(y.grad)
+            x += average * (z - x)
+            y.copy_(x + (1 - self.momentum) * (z - x))
+
+
 def fed_scaled(weights, s, unit):
     """The SAE that, fed s x, computes s times what `weights` computes on x (SAELens'
     expected_average_only_in: training sees s x, the saved SAE takes x): W_enc / s, W_dec s,
-    b_dec s; a unit-norm decoder's rows, now of norm s, renormalised with the norm moved into
-    the latent's encoder column and bias, which keeps every code's selection. s = 1 / s
-    maps the trained SAE back."""
+    b_dec s; with `unit`, a unit-norm decoder's rows renormalised, each norm moved into the
+    latent's encoder column, bias and threshold (codes and reconstructions unchanged where the
+    norms are equal, as s makes them). s = 1 / s maps the trained SAE back."""
     w = dict(weights, W_enc=weights["W_enc"] / s, W_dec=weights["W_dec"] * s, b_dec=weights["b_dec"] * s)
     if unit:
         norms = w["W_dec"].norm(dim=-1)
         w.update(W_dec=w["W_dec"] / norms[:, None], W_enc=w["W_enc"] * norms, b_enc=w["b_enc"] * norms)
+        if "threshold" in w:
+            w["threshold"] = w["threshold"] * norms
     return w
 
 
@@ -495,6 +531,8 @@ def train_reference(start, cfg, x, sched, dead_after):
     p, bufs = to_params(start, cfg)
     if sched["optimizer"] == "muon":
         opt = Muon(list(p.values()), sched["lr"], sched["weight_decay"])
+    elif sched["optimizer"] == "signum":
+        opt = ScheduleFreeSign(p.values(), sched["lr"], sched["weight_decay"])
     else:
         opt = torch.optim.AdamW(p.values(), lr=sched["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=sched["weight_decay"])
     since_fired = torch.zeros(cfg["d_sae"])
@@ -514,6 +552,13 @@ def train_reference(start, cfg, x, sched, dead_after):
             if unit:  # the component of each row's gradient along the (unit) row
                 g -= (g * W).sum(-1, keepdim=True) * W
             clipped += int(torch.nn.utils.clip_grad_norm_(p.values(), sched["clip"]) > sched["clip"])
+            if sched["optimizer"] == "signum":
+                # A sign step's decision boundary: a gradient entry near 0 may have either sign in float32.
+                for name, t in p.items():
+                    near = t.grad.abs() < NEAR * t.grad.abs().max()
+                    if name in LATENT_AXIS and near.any():
+                        latents = near.any(dim=LATENT_AXIS[name] ^ 1) if t.grad.dim() == 2 else near
+                        edges.near(latents.nonzero().flatten(), torch.zeros(int(latents.sum())))
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, sched, STEPS)
             opt.step()
@@ -523,7 +568,8 @@ def train_reference(start, cfg, x, sched, dead_after):
                 bufs["threshold"] = 0.99 * bufs["threshold"] + 0.01 * extra["smallest"]
             fired = (f != 0).any(0)
             since_fired = torch.where(fired, torch.zeros(()), since_fired + x.shape[0])
-    out = {name: t.detach() for name, t in p.items()}
+    # Schedule-Free ends with its average x, not the point y the gradients were taken at.
+    out = dict(zip(p, opt.x)) if isinstance(opt, ScheduleFreeSign) else {name: t.detach() for name, t in p.items()}
     if "log_threshold" in out:
         out["threshold"] = out.pop("log_threshold").exp()
     return losses, {**out, **bufs}, edges.distance, f"{clipped} steps clipped, at most {most_dead} latents dead"
@@ -609,8 +655,11 @@ def main():
                 ours_losses = [r["loss"] for r in map(json.loads, f) if "loss" in r]
             start_weights = {k: t.double() for k, t in saved_tensors(start).items()}
             scale = math.sqrt(D_IN / float((x ** 2).sum(-1).mean())) if "--normalize" in opts else 1.0
-            if scale != 1:
-                start_weights = fed_scaled(start_weights, scale, cfg["decoder_norm"] == "unit")
+            # saekit's start (startFromSae): the input scale folded in, and a TopK-family SAE's
+            # unit-norm decoder rows renormalised with their norms moved into the encoder.
+            fold = cfg["decoder_norm"] == "unit" and cfg["architecture"] in ("topk", "abstopk", "batchtopk", "matryoshka")
+            if scale != 1 or fold:
+                start_weights = fed_scaled(start_weights, scale, fold)
             ref_losses, ref, distance, in_play = train_reference(start_weights, cfg, x * scale, sched,
                                                                  int(option(opts, "--dead-after-tokens", 10_000_000)))
             if scale != 1:

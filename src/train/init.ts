@@ -78,7 +78,9 @@ export function startFromSae(start: Sae, cfg: SaeConfig, x: Float32Array,
   // The scale leaves a unit-norm decoder's rows at norm s, which the constraint would snap
   // back to 1, changing what the SAE computes. For the TopK family, whose codes scale with
   // their pre-activations, moving the norms into the encoder (and BatchTopK's threshold)
-  // keeps the codes and reconstructions exactly.
+  // keeps the codes and reconstructions exactly, the rows' norms being equal. A start whose
+  // rows differ in norm (Schedule-Free's average, which the constraint never touched) ranks
+  // its latents by pre-activation times norm from here on, each code still decoding as before.
   if (cfg.decoder_norm === "unit" && ["topk", "abstopk", "batchtopk", "matryoshka"].includes(cfg.architecture)) {
     foldDecoderNorms(new Map([...sae.params, ...sae.buffers]), ["b_enc", ...(sae.buffers.has("threshold") ? ["threshold"] : [])]);
   }
