@@ -70,6 +70,11 @@ MODELS = [
      dict(LLAMA_LIKE, head_dim=16, rope_parameters={"rope_type": "yarn", "rope_theta": 100.0, "factor": 8.0, "original_max_position_embeddings": 16,
                                                     "beta_fast": 4.0, "beta_slow": 0.5, "mscale": 1.5, "mscale_all_dim": 0.5, "truncate": False})),
     ("mistral", "mistral", dict(LLAMA_LIKE, sliding_window=64)),
+    # Ministral 3: YaRN, and queries scaled past its original context (32 here), which saekit keeps contexts to.
+    ("ministral3 (yarn, llama 4 query scaling beyond the original context)", "ministral3",
+     dict(LLAMA_LIKE, head_dim=8, rope_parameters={"rope_type": "yarn", "rope_theta": 100.0, "factor": 2.0, "original_max_position_embeddings": 32,
+                                                   "beta_fast": 2.0, "beta_slow": 0.25, "mscale": 1.0, "mscale_all_dim": 1.0,
+                                                   "llama_4_scaling_beta": 0.1})),
     ("ministral (sliding-window and full layers)", "ministral",
      dict(LLAMA_LIKE, head_dim=8, sliding_window=64, layer_types=["sliding_attention", "full_attention"])),
     ("qwen2 (q/k/v biases)", "qwen2", dict(LLAMA_LIKE, tie_word_embeddings=True)),

@@ -167,8 +167,14 @@ const GEMMA3_TEXT_DEFAULTS: Json = {
  * The model types that run Llama's block (RMSNorm, rotary, SwiGLU), each with its own
  * departures, read below: biases, q/k norms, norm placement, rotary kinds, multipliers.
  */
+/** Ministral3Config's rotary when a config gives none. */
+const MINISTRAL3_ROPE: Json = {
+  rope_type: "yarn", rope_theta: 1_000_000, factor: 16, original_max_position_embeddings: 16384, beta_fast: 32, beta_slow: 1,
+  mscale: 1, mscale_all_dim: 1, llama_4_scaling_beta: 0.1,
+};
+
 const LLAMA_BLOCK_TYPES: readonly string[] = [
-  "llama", "mistral", "ministral", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm",
+  "llama", "mistral", "ministral", "ministral3", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm",
   "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe",
 ];
 
@@ -182,6 +188,17 @@ export function configFromHf(json: Json, path: string): LmConfig {
       ...GEMMA3_TEXT_DEFAULTS, bos_token_id: json.bos_token_id ?? 2, eos_token_id: json.eos_token_id ?? 1, ...(text as Json),
       model_type: "gemma3_text",
     }, path);
+  }
+  if (json.model_type === "mistral3") {
+    // Mistral 3 (Ministral 3, Mistral Small 3.x): saekit runs its language model (text_config,
+    // a ministral3 or mistral model); the vision tower is left out.
+    const text = json.text_config;
+    if (typeof text !== "object" || text === null) throw new Error(`${path}: a mistral3 config needs a "text_config" object`);
+    return configFromHf({ bos_token_id: json.bos_token_id, eos_token_id: json.eos_token_id, model_type: "mistral", ...(text as Json) }, path);
+  }
+  if (json.model_type === "ministral3" && json.rope_parameters == null && json.rope_scaling == null && json.rope_theta == null) {
+    // Ministral3Config's own default: YaRN from a 16k context.
+    return configFromHf({ ...json, rope_parameters: MINISTRAL3_ROPE }, path);
   }
   const type = json.model_type;
   let cfg: LmConfig;
@@ -317,7 +334,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       // StableLM's norms are LayerNorms (with biases).
       norm: stablelm ? "layernorm" : "rmsnorm",
       normEps: stablelm ? num(json, path, ["layer_norm_eps"], 1e-5)
-        : num(json, path, ["rms_norm_eps"], ["olmo2", "olmo3", "phi3", "mixtral", "olmoe"].includes(type as string) ? 1e-5 : 1e-6),
+        : num(json, path, ["rms_norm_eps"], ["olmo2", "olmo3", "phi3", "mixtral", "olmoe", "ministral3"].includes(type as string) ? 1e-5 : 1e-6),
       mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
       // StableLM with use_parallel_residual: attention and MLP both read the block input's one norm.
@@ -391,7 +408,13 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, granite, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3, mistral3)`);
+  }
+  if (json.model_type === "ministral3") {
+    // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))
+    // (llama_4_scaling_beta): 1 within the original context, which saekit keeps contexts to.
+    const rope = { ...json, ...(json.rope_scaling ?? json.rope_parameters ?? {}) as Json };
+    if (rope.llama_4_scaling_beta) cfg.maxPositions = Math.min(cfg.maxPositions, Math.floor(positive(rope, path, "original_max_position_embeddings", cfg.maxPositions)));
   }
   if (cfg.rope?.scaling.type === "longrope") {
     // Past its original context LongRoPE switches to its long factors: saekit stays within it.

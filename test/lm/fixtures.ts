@@ -463,14 +463,23 @@ export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean;
  * text_config that leaves defaults out, weights under `prefix`, and a vision tower beside.
  */
 export function writeTinyGemma3Multimodal(dir: string, textOnly: string, prefix: string): string {
+  return writeTinyMultimodal(dir, textOnly, prefix, {
+    architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", bos_token_id: 2, eos_token_id: 1,
+    vision_config: { model_type: "siglip_vision_model", hidden_size: 4 },
+    // What a published config leaves to Gemma3TextConfig's defaults.
+  }, ["rms_norm_eps", "rope_local_base_freq", "hidden_activation", "hidden_act", "attention_bias", "tie_word_embeddings", "max_position_embeddings"]);
+}
+
+/**
+ * A text-only checkpoint laid out as a vision-language one: `wrapper`'s config keys around the
+ * text config (less the `dropped` keys), the language model's weights under `prefix`, a
+ * vision tower and projector beside.
+ */
+export function writeTinyMultimodal(dir: string, textOnly: string, prefix: string, wrapper: Record<string, unknown>, dropped: string[] = []): string {
   mkdirSync(dir, { recursive: true });
   const text = JSON.parse(readFileSync(join(textOnly, "config.json"), "utf8")) as Record<string, unknown>;
-  // What a published config leaves to Gemma3TextConfig's defaults.
-  for (const key of ["rms_norm_eps", "rope_local_base_freq", "hidden_activation", "hidden_act", "attention_bias", "tie_word_embeddings", "max_position_embeddings"]) delete text[key];
-  writeFileSync(join(dir, "config.json"), JSON.stringify({
-    architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", bos_token_id: 2, eos_token_id: 1,
-    text_config: { ...text, architectures: undefined }, vision_config: { model_type: "siglip_vision_model", hidden_size: 4 },
-  }));
+  for (const key of dropped) delete text[key];
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...wrapper, text_config: { ...text, architectures: undefined } }));
   const weights = SafetensorsFile.open(join(textOnly, "model.safetensors"));
   const tensors: Tensors = {};
   for (const name of weights.names()) tensors[name.replace(/^model\./, prefix)] = { shape: [...weights.shape(name)], data: weights.read(name).data };

@@ -402,7 +402,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(w.get("lm_head.weight"), w.get("lm_head.bias"), layerNorm(x, w.get(`${n.final}.weight`), w.get(`${n.final}.bias`), eps), cfg.vocab_size));
   }
-  if (["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "ministral", "granite", "stablelm", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"]
+  if (["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "ministral", "ministral3", "granite", "stablelm", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"]
     .includes(cfg.model_type)) {
     // modeling_stablelm.py: LayerNorms with biases, a quarter of each head rotated by default,
     // and with use_parallel_residual x + attn(ln(x)) + mlp(ln(x)), one norm for both.
@@ -442,7 +442,14 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         : cfg.model_type === "olmoe" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps), projection: true } : null;
       // modeling_smollm3.py: a layer whose no_rope_layers entry is 0 rotates nothing.
       const layerInv = cfg.no_rope_layers && cfg.no_rope_layers[l] === 0 ? [] : inv;
-      const proj = xs.map((x, t) => llamaHeads(g, (n) => bias(l, n), norm(x, "input_layernorm", g), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg)));
+      // modeling_ministral3.py: queries times 1 + beta ln(1 + floor(t / original context)) (llama_4_scaling_beta).
+      const rp = cfg.rope_parameters ?? {};
+      const queryScale = (t: number) => (cfg.model_type === "ministral3" && rp.llama_4_scaling_beta
+        ? 1 + rp.llama_4_scaling_beta * Math.log(1 + Math.floor(t / rp.original_max_position_embeddings)) : 1);
+      const proj = xs.map((x, t) => {
+        const heads = llamaHeads(g, (n) => bias(l, n), norm(x, "input_layernorm", g), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg));
+        return { ...heads, q: heads.q.map((q) => q.map((v) => v * queryScale(t))) };
+      });
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, granite ? cfg.attention_multiplier ?? 1 : 1 / Math.sqrt(dh));
         const scaled = (v: Vec) => v.map((y) => y * residualScale);

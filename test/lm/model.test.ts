@@ -17,7 +17,9 @@ import { type LanguageModel, partsForHooks } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
-import { writeTinyGemma, writeTinyGemma3Multimodal, writeTinyGpt2, writeTinyGptJ, writeTinyGptNeo, writeTinyLlama, writeTinyNeox, writeTinyPhi } from "./fixtures.js";
+import {
+  writeTinyGemma, writeTinyGemma3Multimodal, writeTinyGpt2, writeTinyGptJ, writeTinyGptNeo, writeTinyLlama, writeTinyMultimodal, writeTinyNeox, writeTinyPhi,
+} from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
 const dir = tempDir();
@@ -37,6 +39,15 @@ function relativeError(a: Float32Array, b: Float64Array[]): number {
   }));
   return diff / scale;
 }
+
+/** A tiny Ministral 3's config keys: YaRN from an original context of 16 positions, with the llama 4 query scaling past it. */
+const MINISTRAL3 = {
+  model_type: "ministral3", architectures: ["Ministral3ForCausalLM"], rope_theta: undefined, sliding_window: null,
+  rope_parameters: {
+    rope_type: "yarn", rope_theta: 100, factor: 4, original_max_position_embeddings: 16, beta_fast: 2, beta_slow: 0.25,
+    mscale: 1, mscale_all_dim: 1, llama_4_scaling_beta: 0.1,
+  },
+};
 
 const families: Array<[string, (d: string) => string]> = [
   ["gpt_neox (parallel residual)", (d) => writeTinyNeox(d, { parallelResidual: true })],
@@ -87,6 +98,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
   ["ministral (sliding-window and full layers, within the window)", (d) => writeTinyLlama(d, { seed: 30, config: {
     model_type: "ministral", architectures: ["MinistralForCausalLM"], sliding_window: 64, layer_types: ["sliding_attention", "full_attention"] } })],
+  // Ministral 3: YaRN (attention factor from its mscales), queries scaled past the original 16 positions (so contexts stop there).
+  ["ministral3 (yarn, within its original context)", (d) => writeTinyLlama(d, { seed: 46, config: MINISTRAL3 })],
   ["granite (multipliers on the embeddings, attention logits, block outputs and logits)", (d) => writeTinyLlama(d, { seed: 31, config: {
     model_type: "granite", architectures: ["GraniteForCausalLM"], embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } })],
   ["stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", (d) => writeTinyLlama(d, { seed: 32, stablelm: {} })],
@@ -738,6 +751,24 @@ describe("config.json variants", () => {
     // Unset text settings take Gemma3TextConfig's defaults.
     expect(configFromHf({ model_type: "gemma3", text_config: { hidden_size: 2560, num_hidden_layers: 34, intermediate_size: 10240 } }, "c"))
       .toMatchObject({ vocabSize: 262208, nHeads: 8, nKvHeads: 4, dHead: 256, queryPreAttnScalar: 256, maxPositions: 4096, bosTokenId: 2 });
+  });
+
+  it("Ministral 3: contexts held to its original one, its default rotary, and the language model of a Mistral 3 checkpoint", async () => {
+    const textOnly = writeTinyLlama(join(dir, "ministral3"), { seed: 47, config: MINISTRAL3 });
+    const want = (await loadModel(textOnly)).model;
+    expect(want.cfg.maxPositions).toBe(16);
+    expect(want.cfg.rope!.scaling).toMatchObject({ type: "yarn", factor: 4, attentionFactor: 1, originalMaxPositions: 16 });
+    const tokens = randomTokens(5, 12, want.cfg.vocabSize);
+    const logits = want.forward(tokens, 1, 12).logits!;
+    const { model } = await loadModel(writeTinyMultimodal(join(dir, "mistral3"), textOnly, "model.language_model.", {
+      architectures: ["Mistral3ForConditionalGeneration"], model_type: "mistral3", vision_config: { model_type: "pixtral" },
+    }));
+    expect(model.cfg).toEqual(want.cfg);
+    expect(model.forward(tokens, 1, 12).logits).toEqual(logits);
+    // Ministral3Config's own rotary when the config gives none: YaRN from 16k positions, factor 16.
+    const bare = { ...llama, model_type: "ministral3", max_position_embeddings: 262144 };
+    expect(configFromHf(bare, "c")).toMatchObject({ maxPositions: 16384, rope: { theta: 1e6, scaling: { type: "yarn", factor: 16, originalMaxPositions: 16384 } } });
+    expect(() => configFromHf({ model_type: "mistral3" }, "c")).toThrow(/c: a mistral3 config needs a "text_config" object/);
   });
 
   it("gemma3_text: local layers from layer_types or, in older configs, sliding_window_pattern", () => {
