@@ -17,6 +17,14 @@ import { float32ToBf16 } from "./bf16.js";
 import { DTYPE_SIZE, type DType, type FloatDType, encodeFloats, isDType } from "./dtype.js";
 import { numel, type Shape, Tensor } from "./tensor.js";
 
+/** Safetensors dtypes of quantized checkpoints (FP8, FP4, int8 releases), named so a refusal can say what the file is. */
+const QUANTIZED_DTYPES = new Map<string, string>([
+  ["F8_E4M3", "8-bit float, an FP8-quantized checkpoint"], ["F8_E5M2", "8-bit float, an FP8-quantized checkpoint"],
+  ["F8_E8M0", "8-bit scale of a microscaled checkpoint"], ["F4", "4-bit float, an FP4-quantized checkpoint"],
+  ["F6_E2M3", "6-bit float, a microscaled checkpoint"], ["F6_E3M2", "6-bit float, a microscaled checkpoint"],
+  ["I8", "8-bit integer, a quantized checkpoint"],
+]);
+
 /** The reference implementation caps the header at 100 MB. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
@@ -192,6 +200,9 @@ function parseHeader(header: unknown, dataLength: number, fail: (p: string) => n
     }
     if (!isPlainObject(entry)) fail(`tensor "${name}": entry is not an object`);
     const e = entry as Record<string, unknown>;
+    if (typeof e.dtype === "string" && QUANTIZED_DTYPES.has(e.dtype)) {
+      fail(`tensor "${name}": dtype ${e.dtype} (${QUANTIZED_DTYPES.get(e.dtype)}) is not supported: saekit reads F32, F16, BF16 and F64 weights; use the model's bfloat16 or float32 release`);
+    }
     if (!isDType(e.dtype)) fail(`tensor "${name}": unknown dtype ${JSON.stringify(e.dtype)}`);
     const dtype = e.dtype as DType;
     const shape = e.shape;

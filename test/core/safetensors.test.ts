@@ -103,6 +103,8 @@ describe("safetensors", () => {
     ["not json", "{not json", new Uint8Array(0), /not valid JSON/],
     ["array header", "[1,2]", new Uint8Array(0), /not a JSON object/],
     ["bad dtype", { a: { dtype: "F8", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1), /unknown dtype/],
+    ["FP8-quantized weights", { a: { dtype: "F8_E4M3", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1),
+      /tensor "a": dtype F8_E4M3 \(8-bit float, an FP8-quantized checkpoint\) is not supported: .* use the model's bfloat16 or float32 release/],
     ["bad shape", { a: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4), /shape must be/],
     ["bad offsets", { a: { dtype: "F32", shape: [1], data_offsets: [0] } }, new Uint8Array(4), /data_offsets must be/],
     ["past data", { a: { dtype: "F32", shape: [2], data_offsets: [0, 8] } }, new Uint8Array(4), /run past the end of the data/],
