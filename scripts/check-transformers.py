@@ -11,7 +11,7 @@ stream at blocks.0.hook_resid_pre and every blocks.{i}.hook_resid_post with the 
 the model transformers loads back from that folder, in float64 (the inputs of
 each decoder layer and the output of the last, read by forward hooks), and every block's
 hook_attn_out and hook_mlp_out with what its attention and MLP add to the stream (after the
-norms that follow them in Gemma 2 and 3 and OLMo 2 and 3) and its attn.hook_z with the input
+norms that follow them in Gemma 2 and 3, OLMo 2 and 3 and GLM-4) and its attn.hook_z with the input
 of the attention's output projection; the logits as generation computes them, through
 the KV cache one token at a time; and saekit's splice backward (what end-to-end SAE
 training runs: the CE or KL loss with an activation spliced in at a hook, and its gradient in
@@ -104,6 +104,9 @@ MODELS = [
                            "full_attention": {"rope_type": "yarn", "rope_theta": 100.0, "factor": 4.0,
                                               "original_max_position_embeddings": 16, "beta_fast": 2.0, "beta_slow": 0.25}})),
     ("smollm3 (no rotary in its NoPE layers)", "smollm3", dict(LLAMA_LIKE, no_rope_layers=[1, 0])),
+    # GLM and GLM-4: q/k/v biases, fused gate_up_proj, half of each head rotated in interleaved pairs; GLM-4's post norms.
+    ("glm (interleaved rotary on half of each head, q/k/v biases)", "glm", dict(LLAMA_LIKE, head_dim=8)),
+    ("glm4 (norms after attention and MLP)", "glm4", dict(LLAMA_LIKE, head_dim=8)),
     ("granite (multipliers on the embeddings, attention logits, block outputs and logits)", "granite",
      dict(LLAMA_LIKE, embedding_multiplier=3.0, attention_multiplier=0.3, residual_multiplier=0.4, logits_scaling=2.5)),
     ("stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", "stablelm", dict(LLAMA_LIKE, use_qkv_bias=True)),
@@ -158,9 +161,9 @@ def decoder_layers(model):
 
 
 # The modules whose outputs a block adds to the residual stream (TransformerLens' hook_attn_out
-# and hook_mlp_out): where norms follow attention and MLP (Gemma 2 and 3, OLMo 2 and 3) those
+# and hook_mlp_out): where norms follow attention and MLP (Gemma 2 and 3, OLMo 2 and 3, GLM-4) those
 # norms' outputs, else the attention's and the MLP's own.
-POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3"}
+POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3", "glm4"}
 ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention", "gptj": "attn"}
 # The attention's output projection, whose input is TransformerLens' attn.hook_z (the heads' outputs, concatenated).
 OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj", "gpt_neox": "attention.dense", "gptj": "attn.out_proj",
@@ -174,6 +177,8 @@ def residual_multiplier(model):
 
 
 def contribution_modules(model_type):
+    if model_type == "glm4":
+        return "post_self_attn_layernorm", "post_mlp_layernorm"
     if model_type in POST_NORMED:
         return "post_attention_layernorm", "post_feedforward_layernorm"
     return ATTENTION.get(model_type, "self_attn"), "block_sparse_moe" if model_type == "granitemoe" else "mlp"

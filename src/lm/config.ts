@@ -174,7 +174,7 @@ const MINISTRAL3_ROPE: Json = {
 };
 
 const LLAMA_BLOCK_TYPES: readonly string[] = [
-  "llama", "mistral", "ministral", "ministral3", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm",
+  "llama", "mistral", "ministral", "ministral3", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm", "glm", "glm4",
   "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe",
 ];
 
@@ -324,7 +324,9 @@ export function configFromHf(json: Json, path: string): LmConfig {
     if (stablelm && flag(json, path, "qk_layernorm", false)) throw new Error(`${path}: qk_layernorm (a LayerNorm per head on q and k) is not supported`);
     // OLMoE clamps q, k and v after its q/k norms, which saekit's attention (clamp, then norm, as OLMo) would reverse.
     if (type === "olmoe" && json.clip_qkv !== undefined && json.clip_qkv !== null) throw new Error(`${path}: clip_qkv with OLMoE's q/k norms is not supported`);
-    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm ? 0.25 : 1, thetaKeys: [], partialKeys: [] });
+    // GLM rotates half of each head (GlmConfig's default), in interleaved pairs.
+    const glm = type === "glm" || type === "glm4";
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm ? 0.25 : glm ? 0.5 : 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
@@ -334,9 +336,9 @@ export function configFromHf(json: Json, path: string): LmConfig {
       // StableLM's norms are LayerNorms (with biases).
       norm: stablelm ? "layernorm" : "rmsnorm",
       normEps: stablelm ? num(json, path, ["layer_norm_eps"], 1e-5)
-        : num(json, path, ["rms_norm_eps"], ["olmo2", "olmo3", "phi3", "mixtral", "olmoe", "ministral3"].includes(type as string) ? 1e-5 : 1e-6),
+        : num(json, path, ["rms_norm_eps"], ["olmo2", "olmo3", "phi3", "mixtral", "olmoe", "ministral3"].includes(type as string) ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
       mlp: "swiglu", activation: "silu",
-      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
+      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: glm ? RotaryStyle.Interleaved : RotaryStyle.RotateHalf,
       // StableLM with use_parallel_residual: attention and MLP both read the block input's one norm.
       scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: stablelm && flag(json, path, "use_parallel_residual", false),
       tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
@@ -362,6 +364,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
         embedScale: num(json, path, ["embedding_multiplier"], 1), attentionMultiplier: num(json, path, ["attention_multiplier"], 1),
         residualScale: num(json, path, ["residual_multiplier"], 1), logitScale: 1 / positive(json, path, "logits_scaling", 1),
       } : {}),
+      // GLM-4: norms after attention and MLP too, as Gemma 2 has them.
+      ...(type === "glm4" ? { postNorms: true } : {}),
       // SmolLM3: no_rope_layers[i] = 0 marks a layer without rotary positions (NoPE).
       ...(type === "smollm3" ? { noRope: noRopeLayers(json, path, int(json, path, ["num_hidden_layers"])) } : {}),
     };
@@ -408,7 +412,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3, mistral3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3, mistral3)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))

@@ -16,6 +16,9 @@
  *
  * Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE and GraniteMoE share it with mixtures of experts for MLPs (loadMoe).
  *
+ * GLM and GLM-4 share it too (Phi-3's fused gate_up_proj, q/k/v biases; GLM-4's norms after
+ * attention and MLP: post_self_attn_layernorm -> ln1Post, post_mlp_layernorm -> ln2Post).
+ *
  * Gemma, Gemma 2 and Gemma 3 (text) checkpoints share the layout. Their RMSNorms multiply by (1 + w), so
  * 1 is added to every norm weight here; Gemma 2's four norms per block map as
  * input_layernorm -> ln1, post_attention_layernorm -> ln1Post (on the attention output),
@@ -70,6 +73,12 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     }
     const norms = c.preNorms === false
       ? { ln1: null, ln1Post: norm(`${p}post_attention_layernorm.weight`), ln2: null, ln2Post: norm(`${p}post_feedforward_layernorm.weight`) }
+      : c.postNorms && r.has(`${p}post_self_attn_layernorm.weight`)
+      // GLM-4's names: post_attention_layernorm is the MLP's input norm, as Llama's.
+      ? {
+        ln1: norm(`${p}input_layernorm.weight`), ln1Post: norm(`${p}post_self_attn_layernorm.weight`),
+        ln2: norm(`${p}post_attention_layernorm.weight`), ln2Post: norm(`${p}post_mlp_layernorm.weight`),
+      }
       : c.postNorms
       ? {
         ln1: norm(`${p}input_layernorm.weight`), ln1Post: norm(`${p}post_attention_layernorm.weight`),

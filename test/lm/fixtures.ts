@@ -50,6 +50,11 @@ export interface TinyOptions {
    */
   phi3?: { partialRotary?: number; longrope?: number[] };
   /**
+   * Llama: GLM (model_type glm) or, with v4, GLM-4 (glm4, with norms after attention and MLP):
+   * q/k/v biases, Phi-3's fused gate_up_proj, half of each head rotated in interleaved pairs.
+   */
+  glm?: { v4?: boolean };
+  /**
    * Llama: a mixture-of-experts model of `type` (Mixtral's block_sparse_moe layout, GraniteMoE's
    * fused input_linear / output_linear, or the
    * mlp.experts one of Qwen2-MoE with its shared expert, Qwen3-MoE with its q/k head norms and
@@ -337,6 +342,10 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     ...(o.olmo ? { model_type: "olmo", architectures: ["OlmoForCausalLM"], attention_bias: false, clip_qkv: o.olmo.clipQkv ?? null, rms_norm_eps: undefined } : {}),
     ...(o.phi3 ? { model_type: "phi3", architectures: ["Phi3ForCausalLM"], rms_norm_eps: 1e-5, partial_rotary_factor: o.phi3.partialRotary ?? 1, sliding_window: ctx } : {}),
     ...moeConfig(o.moe),
+    ...(o.glm ? {
+      model_type: o.glm.v4 ? "glm4" : "glm", architectures: [o.glm.v4 ? "Glm4ForCausalLM" : "GlmForCausalLM"], partial_rotary_factor: 0.5,
+      attention_bias: true, rms_norm_eps: 1.5625e-7, head_dim: dh,
+    } : {}),
     ...(o.phi3?.longrope ? {
       original_max_position_embeddings: ctx / 4,
       rope_scaling: { type: "longrope", short_factor: o.phi3.longrope, long_factor: o.phi3.longrope.map((f) => 4 * f) },
@@ -369,6 +378,14 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
         [`${p}self_attn.q_proj.bias`]: [H * dh], [`${p}self_attn.k_proj.bias`]: [Hkv * dh], [`${p}self_attn.v_proj.bias`]: [Hkv * dh],
       });
       if (o.stablelm.parallel) for (const name of ["weight", "bias"]) delete spec[`${p}post_attention_layernorm.${name}`];
+    }
+    if (o.glm) {
+      for (const name of ["mlp.gate_proj", "mlp.up_proj"]) delete spec[`${p}${name}.weight`];
+      Object.assign(spec, {
+        [`${p}mlp.gate_up_proj.weight`]: [2 * m, d],
+        [`${p}self_attn.q_proj.bias`]: [H * dh], [`${p}self_attn.k_proj.bias`]: [Hkv * dh], [`${p}self_attn.v_proj.bias`]: [Hkv * dh],
+        ...(o.glm.v4 ? { [`${p}post_self_attn_layernorm.weight`]: [d], [`${p}post_mlp_layernorm.weight`]: [d] } : {}),
+      });
     }
     if (o.phi3) {
       for (const name of ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"]) delete spec[`${p}${name}.weight`];

@@ -362,6 +362,41 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
+  if (cfg.model_type === "glm" || cfg.model_type === "glm4") {
+    // modeling_glm.py / modeling_glm4.py: Llama's block with q/k/v biases, Phi-3's fused
+    // gate_up_proj (gate, then up), the first int(head_dim * partial_rotary_factor) dims of each
+    // head rotated in interleaved pairs; GLM-4 norms the attention and MLP outputs too
+    // (post_self_attn_layernorm, post_mlp_layernorm), its post_attention_layernorm being the MLP's input norm.
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
+    const dh = cfg.head_dim ?? d / H, m = cfg.intermediate_size;
+    const rot = Math.floor(dh * (cfg.partial_rotary_factor ?? cfg.rope_parameters?.partial_rotary_factor ?? 0.5));
+    const inv = inverseFrequencies(cfg, rot, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
+    const E = w.get("model.embed_tokens.weight");
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+      const post = (x: Vec, name: string) => (cfg.model_type === "glm4" ? rmsNorm(x, g(`${name}.weight`), eps) : x);
+      const proj: Heads[] = xs.map((x, t) => {
+        const a = rmsNorm(x, g("input_layernorm.weight"), eps);
+        const p = (n: string, width: number) => linear(g(`self_attn.${n}_proj.weight`), g(`self_attn.${n}_proj.bias`), a, width);
+        const q = p("q", H * dh), k = p("k", Hkv * dh), v = p("v", Hkv * dh);
+        const head = (x: Vec, h: number) => x.slice(h * dh, (h + 1) * dh);
+        return {
+          q: Array.from({ length: H }, (_, h) => rotateEveryTwo(head(q, h), t, inv)),
+          k: Array.from({ length: Hkv }, (_, h) => rotateEveryTwo(head(k, h), t, inv)),
+          v: Array.from({ length: Hkv }, (_, h) => head(v, h)),
+        };
+      });
+      xs = xs.map((x, t) => {
+        const mid = add(x, post(linear(g("self_attn.o_proj.weight"), null, groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh)), d), "post_self_attn_layernorm"));
+        const gateUp = linear(g("mlp.gate_up_proj.weight"), null, rmsNorm(mid, g("post_attention_layernorm.weight"), eps), 2 * m);
+        const hidden = gateUp.slice(0, m).map((v, i) => silu(v) * gateUp[m + i]!);
+        return add(mid, post(linear(g("mlp.down_proj.weight"), null, hidden, d), "post_mlp_layernorm"));
+      });
+    }
+    const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
+    return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size));
+  }
   if (cfg.model_type === "gptj" || cfg.model_type === "phi") {
     // modeling_gptj.py / modeling_phi.py: x + attn(ln(x)) + mlp(ln(x)) with one LayerNorm,
     // part of each head rotated (GPT-J: rotary_dim, rotate_every_two; Phi: partial_rotary_factor,

@@ -100,6 +100,8 @@ const families: Array<[string, (d: string) => string]> = [
     model_type: "ministral", architectures: ["MinistralForCausalLM"], sliding_window: 64, layer_types: ["sliding_attention", "full_attention"] } })],
   // Ministral 3: YaRN (attention factor from its mscales), queries scaled past the original 16 positions (so contexts stop there).
   ["ministral3 (yarn, within its original context)", (d) => writeTinyLlama(d, { seed: 46, config: MINISTRAL3 })],
+  ["glm (q/k/v biases, fused gate_up_proj, half of each head rotated in interleaved pairs)", (d) => writeTinyLlama(d, { seed: 48, glm: {} })],
+  ["glm4 (GLM's block with norms after attention and MLP, tied)", (d) => writeTinyLlama(d, { seed: 49, glm: { v4: true }, tied: true })],
   ["granite (multipliers on the embeddings, attention logits, block outputs and logits)", (d) => writeTinyLlama(d, { seed: 31, config: {
     model_type: "granite", architectures: ["GraniteForCausalLM"], embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } })],
   ["stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", (d) => writeTinyLlama(d, { seed: 32, stablelm: {} })],

@@ -81,6 +81,7 @@ const models = {
   gptneo: () => writeTinyGptNeo(join(dir, "gptneo"), { seed: 13 }),
   gptj: () => writeTinyGptJ(join(dir, "gptj"), { seed: 23 }),
   phi: () => writeTinyPhi(join(dir, "phi"), { seed: 24, kvHeads: 2 }),
+  glm4: () => writeTinyLlama(join(dir, "glm4"), { seed: 29, glm: { v4: true } }),
   mixtral: () => writeTinyLlama(join(dir, "mixtral"), { seed: 25, moe: { type: "mixtral", experts: 4, topK: 2, dExpert: 24 } }),
   qwen2moe: () => writeTinyLlama(join(dir, "qwen2moe"), { seed: 26, layers: 3, moe: { type: "qwen2_moe", experts: 4, topK: 2, dExpert: 16, dShared: 20, mlpOnly: [1] } }),
   olmoe: () => writeTinyLlama(join(dir, "olmoe"), { seed: 27, moe: { type: "olmoe", experts: 5, topK: 2, dExpert: 16 } }),
@@ -151,6 +152,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   ["gptj", "blocks.0.hook_mlp_out", "kl", 0.1],
   ["phi", "blocks.0.hook_resid_pre", "kl", 0],
   ["phi", "blocks.1.hook_attn_out", "ce", 0],
+  // GLM-4: interleaved rotary on half of each head, q/k/v biases, fused gate_up_proj, norms after attention and MLP.
+  ["glm4", "blocks.0.hook_resid_pre", "ce", 0],
+  ["glm4", "blocks.0.hook_attn_out", "kl", 0.1],
   // Mixtures of experts: each expert's backward on its tokens, and the routing weights' own
   // gradient through the softmax to the router (renormalised over the chosen experts in
   // Mixtral and GraniteMoE, over all of them in OLMoE and Qwen2-MoE, with its shared expert's gate).
