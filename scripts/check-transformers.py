@@ -43,6 +43,8 @@ IDS = dict(bos_token_id=1, eos_token_id=2, pad_token_id=0)
 SMALL = dict(IDS, vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
              max_position_embeddings=64)
 LLAMA_LIKE = dict(SMALL, num_key_value_heads=2)
+# A vision tower just big enough to build (saekit leaves it out).
+VISION = dict(depth=1, hidden_size=16, num_heads=2, intermediate_size=32, out_hidden_size=32)
 
 # (name, model_type, config fields beyond the class's defaults[, how it is saved])
 MODELS = [
@@ -129,6 +131,14 @@ MODELS = [
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=16, sliding_window=64, layer_types=["sliding_attention", "full_attention"],
           rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                            "full_attention": {"rope_type": "linear", "rope_theta": 1000000.0, "factor": 8.0}})),
+    # Qwen-VL's language models, on text: M-RoPE turns every section by one position there.
+    ("qwen2_5_vl (the language model of a vision-language checkpoint)", "qwen2_5_vl",
+     dict(text_config=dict(LLAMA_LIKE, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]}),
+          vision_config=VISION), dict(model_class="Qwen2_5_VLForConditionalGeneration")),
+    ("qwen3_vl (q/k head norms, interleaved M-RoPE)", "qwen3_vl",
+     dict(text_config=dict(LLAMA_LIKE, head_dim=8, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2],
+                                                                      "mrope_interleaved": True}),
+          vision_config=VISION), dict(model_class="Qwen3VLForConditionalGeneration")),
     # How checkpoints on the hub come: weights in bfloat16, and sharded behind model.safetensors.index.json.
     ("llama, saved in bfloat16 and sharded", "llama", dict(LLAMA_LIKE, tie_word_embeddings=False),
      dict(dtype=torch.bfloat16, max_shard_size="40KB")),
@@ -154,6 +164,7 @@ def randomize(model, gen):
 
 def decoder_layers(model):
     base = model.base_model
+    base = getattr(base, "language_model", base)  # a vision-language model's text decoder
     for attr in ("layers", "h"):
         if hasattr(base, attr):
             return getattr(base, attr)
@@ -290,7 +301,7 @@ def autograd_splice(model, model_type, tokens, hook, loss, x_hat):
 def check_splice_gradients(folder, model, model_type, tokens, gen):
     """saekit's spliced loss and its gradient against autograd's, at each of SPLICES: the largest
     relative differences over the losses and the gradients."""
-    d = model.config.hidden_size
+    d = model.config.get_text_config().hidden_size
     worst_loss = worst_grad = 0.0
     for hook, loss in SPLICES:
         noise = (torch.randn(len(tokens), d, generator=gen, dtype=torch.float64) * 0.3).tolist()
@@ -310,18 +321,20 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, model_type, fields, *saving) in enumerate(MODELS):
             save = saving[0] if saving else {}
+            # Vision-language models are no AutoModelForCausalLM: their own class builds and loads them.
+            auto = getattr(transformers, save["model_class"]) if "model_class" in save else AutoModelForCausalLM
             config = AutoConfig.for_model(model_type, **fields)
             config._attn_implementation = "eager"
-            model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").float().eval()
+            model = (auto(config) if "model_class" in save else auto.from_config(config, attn_implementation="eager")).float().eval()
             randomize(model, gen)
             folder = f"{tmp}/model{i}"
             model.to(save.get("dtype", torch.float32)).save_pretrained(folder, max_shard_size=save.get("max_shard_size", "5GB"))
             # The reference is what transformers loads from the folder saekit reads, run in float64
             # (loaded, not cast: a cast would round the rotary frequencies to the saved dtype too).
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float64, attn_implementation="eager").eval()
+            model = auto.from_pretrained(folder, dtype=torch.float64, attn_implementation="eager").eval()
             # The experts' grouped matrix products take no float64: their plain loop (eager) does.
             model.config._experts_implementation = "eager"
-            tokens = [int(t) for t in torch.randint(0, fields["vocab_size"], (24,), generator=gen)]
+            tokens = [int(t) for t in torch.randint(0, model.config.get_text_config().vocab_size, (24,), generator=gen)]
             want, stream, parts_want = reference(model, tokens, model_type)
             try:
                 ok, summary = compare(folder, tokens, want, stream)

@@ -167,6 +167,9 @@ const GEMMA3_TEXT_DEFAULTS: Json = {
  * The model types that run Llama's block (RMSNorm, rotary, SwiGLU), each with its own
  * departures, read below: biases, q/k norms, norm placement, rotary kinds, multipliers.
  */
+/** Vision-language models whose language model is one saekit runs: its model type. */
+const VL_TEXT_TYPES: Record<string, string> = { qwen2_vl: "qwen2", qwen2_5_vl: "qwen2", qwen3_vl: "qwen3" };
+
 /** Ministral3Config's rotary when a config gives none. */
 const MINISTRAL3_ROPE: Json = {
   rope_type: "yarn", rope_theta: 1_000_000, factor: 16, original_max_position_embeddings: 16384, beta_fast: 32, beta_slow: 1,
@@ -195,6 +198,18 @@ export function configFromHf(json: Json, path: string): LmConfig {
     const text = json.text_config;
     if (typeof text !== "object" || text === null) throw new Error(`${path}: a mistral3 config needs a "text_config" object`);
     return configFromHf({ bos_token_id: json.bos_token_id, eos_token_id: json.eos_token_id, model_type: "mistral", ...(text as Json) }, path);
+  }
+  if (typeof json.model_type === "string" && Object.hasOwn(VL_TEXT_TYPES, json.model_type)) {
+    // Qwen2-VL, Qwen2.5-VL, Qwen3-VL: saekit runs the language model on text. Its multimodal
+    // rotary (M-RoPE) turns each section by a time, height or width position, and a text token
+    // has one position for all three: a plain rotary. Older configs keep the text settings at
+    // the top level, newer ones in text_config.
+    const text = (json.text_config ?? json) as Json;
+    return configFromHf({
+      tie_word_embeddings: json.tie_word_embeddings, bos_token_id: json.bos_token_id, eos_token_id: json.eos_token_id,
+      rope_theta: json.rope_theta, rope_scaling: json.rope_scaling, ...text, vision_config: undefined, text_config: undefined,
+      model_type: VL_TEXT_TYPES[json.model_type],
+    }, path);
   }
   if (json.model_type === "ministral3" && json.rope_parameters == null && json.rope_scaling == null && json.rope_theta == null) {
     // Ministral3Config's own default: YaRN from a 16k context.
@@ -412,7 +427,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3, mistral3)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))

@@ -94,8 +94,8 @@ export function hfWeights(cfg: LmConfig, checkpoint: WeightReader, dtype: Weight
   return weights;
 }
 
-/** The vision side of multimodal checkpoints (Gemma 3 4b and up), which saekit does not run. */
-const VISION = /^(model\.)?(vision_tower|multi_modal_projector)\./;
+/** The vision side of multimodal checkpoints (Gemma 3 4b and up, Mistral 3, Qwen-VL's visual), which saekit does not run. */
+const VISION = /^(model\.)?(vision_tower|multi_modal_projector|visual)\./;
 
 /**
  * The language model of a multimodal checkpoint, under the names a text-only one uses:

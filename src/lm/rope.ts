@@ -96,6 +96,9 @@ function scalingFromHf(s: Json | null, path: string, json: Json): RopeScaling {
   const num = (key: string) => positiveNumber(s![key], `rope_scaling.${key}`, path);
   switch (type) {
     case "default":
+    // Qwen-VL's M-RoPE: time, height and width sections turned by one position each, which for
+    // text (all saekit runs through these models) is the same position: the plain rotary.
+    case "mrope":
       return { type: "default" };
     // Dynamic NTK scaling only changes the frequencies for positions past
     // max_position_embeddings, which saekit never runs (the forward refuses them).
@@ -117,7 +120,7 @@ function scalingFromHf(s: Json | null, path: string, json: Json): RopeScaling {
     case "yarn":
       return yarnFromHf(s!, path, json);
     default:
-      throw new Error(`${path}: rope type "${type}" is not supported (default, linear, dynamic, llama3, longrope, yarn)`);
+      throw new Error(`${path}: rope type "${type}" is not supported (default, linear, dynamic, llama3, longrope, yarn, mrope)`);
   }
 }
 

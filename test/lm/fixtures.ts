@@ -490,9 +490,10 @@ export function writeTinyGemma3Multimodal(dir: string, textOnly: string, prefix:
 /**
  * A text-only checkpoint laid out as a vision-language one: `wrapper`'s config keys around the
  * text config (less the `dropped` keys), the language model's weights under `prefix`, a
- * vision tower and projector beside.
+ * vision tower (its tensors under `vision`) and a projector beside.
  */
-export function writeTinyMultimodal(dir: string, textOnly: string, prefix: string, wrapper: Record<string, unknown>, dropped: string[] = []): string {
+export function writeTinyMultimodal(dir: string, textOnly: string, prefix: string, wrapper: Record<string, unknown>, dropped: string[] = [],
+  vision = "vision_tower."): string {
   mkdirSync(dir, { recursive: true });
   const text = JSON.parse(readFileSync(join(textOnly, "config.json"), "utf8")) as Record<string, unknown>;
   for (const key of dropped) delete text[key];
@@ -500,7 +501,7 @@ export function writeTinyMultimodal(dir: string, textOnly: string, prefix: strin
   const weights = SafetensorsFile.open(join(textOnly, "model.safetensors"));
   const tensors: Tensors = {};
   for (const name of weights.names()) tensors[name.replace(/^model\./, prefix)] = { shape: [...weights.shape(name)], data: weights.read(name).data };
-  tensors["vision_tower.vision_model.embeddings.patch_embedding.weight"] = { shape: [4, 3], data: new Float32Array(12) };
+  tensors[`${vision}vision_model.embeddings.patch_embedding.weight`] = { shape: [4, 3], data: new Float32Array(12) };
   tensors["multi_modal_projector.mm_input_projection_weight"] = { shape: [4, 8], data: new Float32Array(32) };
   writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
   writeFileSync(join(dir, "tokenizer.json"), readFileSync(join(textOnly, "tokenizer.json")));

@@ -773,6 +773,34 @@ describe("config.json variants", () => {
     expect(() => configFromHf({ model_type: "mistral3" }, "c")).toThrow(/c: a mistral3 config needs a "text_config" object/);
   });
 
+  it("Qwen2-VL, Qwen2.5-VL and Qwen3-VL: the language model on text, its M-RoPE the plain rotary, in either config layout", async () => {
+    const qwen2 = writeTinyLlama(join(dir, "vl-qwen2"), { seed: 50, qkvBias: true, tied: true,
+      config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false } });
+    const qwen3 = writeTinyLlama(join(dir, "vl-qwen3"), { seed: 51, qkNorm: true });
+    const tokens = randomTokens(6, 11, 300);
+    for (const [name, textOnly, modelType, textType] of [["qwen2_5_vl", qwen2, "qwen2_5_vl", "qwen2_5_vl_text"], ["qwen3_vl", qwen3, "qwen3_vl", "qwen3_vl_text"]] as const) {
+      const want = (await loadModel(textOnly)).model;
+      const logits = want.forward(tokens, 1, 11).logits!;
+      // transformers 5's layout: text_config with M-RoPE sections, weights under model.language_model., the vision tower under model.visual.
+      const folder = writeTinyMultimodal(join(dir, `${name}-v5`), textOnly, "model.language_model.", { model_type: modelType, vision_config: { depth: 1 } }, [], "model.visual.");
+      const cfgPath = join(folder, "config.json");
+      const cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
+      cfg.text_config = { ...cfg.text_config, model_type: textType, rope_theta: undefined,
+        rope_parameters: { rope_type: "default", rope_theta: 10000, mrope_section: [1, 1, 2], mrope_interleaved: modelType === "qwen3_vl" } };
+      writeFileSync(cfgPath, JSON.stringify(cfg));
+      const v5 = (await loadModel(folder)).model;
+      expect(v5.cfg).toEqual(want.cfg);
+      expect(v5.forward(tokens, 1, 11).logits, name).toEqual(logits);
+    }
+    // Qwen2.5-VL as first published: the text settings at the top level, "mrope" scaling, weights under model. and visual.
+    const text = JSON.parse(readFileSync(join(qwen2, "config.json"), "utf8"));
+    const folder = writeTinyMultimodal(join(dir, "qwen2_5_vl-v4"), qwen2, "model.", {}, [], "visual.");
+    writeFileSync(join(folder, "config.json"), JSON.stringify({ ...text, model_type: "qwen2_5_vl", architectures: ["Qwen2_5_VLForConditionalGeneration"],
+      rope_scaling: { type: "mrope", mrope_section: [1, 1, 2] }, vision_config: { depth: 1 } }));
+    const v4 = (await loadModel(folder)).model;
+    expect(v4.forward(tokens, 1, 11).logits).toEqual((await loadModel(qwen2)).model.forward(tokens, 1, 11).logits);
+  });
+
   it("gemma3_text: local layers from layer_types or, in older configs, sliding_window_pattern", () => {
     const base = {
       model_type: "gemma3_text", vocab_size: 10, hidden_size: 8, intermediate_size: 16, num_attention_heads: 2, num_key_value_heads: 1,
@@ -794,7 +822,7 @@ describe("config.json variants", () => {
     expect(configFromHf({ ...llama, model_type: "mistral", sliding_window: 1024 }, "c").maxPositions).toBe(1024);
     expect(configFromHf({ ...llama, model_type: "mistral", sliding_window: null }, "c").maxPositions).toBe(4096);
     expect(configFromHf({ ...llama, model_type: "qwen2", sliding_window: 1024, use_sliding_window: false }, "c").maxPositions).toBe(4096);
-    expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "ntk-by-parts", factor: 4 } }, "m/config.json")).toThrow(/m\/config.json: rope type "ntk-by-parts" is not supported \(default, linear, dynamic, llama3, longrope, yarn\)/);
+    expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "ntk-by-parts", factor: 4 } }, "m/config.json")).toThrow(/m\/config.json: rope type "ntk-by-parts" is not supported \(default, linear, dynamic, llama3, longrope, yarn, mrope\)/);
     expect(() => configFromHf({ ...llama, rope_scaling: { rope_type: "llama3", factor: 8 } }, "c")).toThrow(/rope_scaling.low_freq_factor must be a positive number/);
     expect(() => configFromHf({ ...llama, hidden_act: "gelu" }, "c")).toThrow(/hidden_act must be silu/);
     expect(() => configFromHf({ ...llama, hidden_act: "quick_gelu" }, "c")).toThrow(/hidden_act "quick_gelu" is not supported/);
