@@ -164,11 +164,34 @@ const GEMMA3_TEXT_DEFAULTS: Json = {
 };
 
 /**
- * The model types that run Llama's block (RMSNorm, rotary, SwiGLU), each with its own
- * departures, read below: biases, q/k norms, norm placement, rotary kinds, multipliers.
+ * Vision-language checkpoints whose language model saekit runs on text, the vision tower left
+ * out, by the wrapper's model_type: the language model's type (`forced`: whatever text_config
+ * says; else only where it names none), the settings its config class defaults that published
+ * configs leave out, which of the wrapper's own settings it inherits, and whether the text
+ * settings may sit at the top level instead (Qwen2-VL and Qwen2.5-VL as first published).
+ * Qwen-VL's multimodal rotary (M-RoPE) turns each section by a time, height or width
+ * position, and a text token has one position for all three: the plain rotary (rope.ts).
  */
-/** Vision-language models whose language model is one saekit runs: its model type. */
-const VL_TEXT_TYPES: Record<string, string> = { qwen2_vl: "qwen2", qwen2_5_vl: "qwen2", qwen3_vl: "qwen3" };
+const MULTIMODAL: Record<string, { textType: string; forced: boolean; defaults?: Json; inherits: string[]; topLevelText?: boolean }> = {
+  gemma3: { textType: "gemma3_text", forced: true, defaults: { ...GEMMA3_TEXT_DEFAULTS, bos_token_id: 2, eos_token_id: 1 }, inherits: ["bos_token_id", "eos_token_id"] },
+  // Mistral 3 (Ministral 3, Mistral Small 3.x): a ministral3 or mistral language model.
+  mistral3: { textType: "mistral", forced: false, inherits: ["bos_token_id", "eos_token_id"] },
+  ...Object.fromEntries(([["qwen2_vl", "qwen2"], ["qwen2_5_vl", "qwen2"], ["qwen3_vl", "qwen3"]] as const).map(([wrapper, textType]) => [wrapper, {
+    textType, forced: true, topLevelText: true, inherits: ["bos_token_id", "eos_token_id", "tie_word_embeddings", "rope_theta", "rope_scaling"],
+  }])),
+};
+
+/** The language model's config of a vision-language config.json (MULTIMODAL). */
+function languageModelConfig(json: Json, path: string, type: string): Json {
+  const m = MULTIMODAL[type]!;
+  const text = json.text_config ?? (m.topLevelText ? json : undefined);
+  if (typeof text !== "object" || text === null) throw new Error(`${path}: a ${type} config needs a "text_config" object`);
+  const inherited = Object.fromEntries(m.inherits.filter((k) => json[k] !== undefined && json[k] !== null).map((k) => [k, json[k]]));
+  return {
+    ...m.defaults, ...inherited, model_type: m.textType, ...(text as Json), vision_config: undefined, text_config: undefined,
+    ...(m.forced ? { model_type: m.textType } : {}),
+  };
+}
 
 /** Ministral3Config's rotary when a config gives none. */
 const MINISTRAL3_ROPE: Json = {
@@ -176,6 +199,10 @@ const MINISTRAL3_ROPE: Json = {
   mscale: 1, mscale_all_dim: 1, llama_4_scaling_beta: 0.1,
 };
 
+/**
+ * The model types that run Llama's block (RMSNorm, rotary, SwiGLU), each with its own
+ * departures, read below: biases, q/k norms, norm placement, rotary kinds, multipliers.
+ */
 const LLAMA_BLOCK_TYPES: readonly string[] = [
   "llama", "mistral", "ministral", "ministral3", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm", "glm", "glm4",
   "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe",
@@ -183,33 +210,8 @@ const LLAMA_BLOCK_TYPES: readonly string[] = [
 
 /** An LmConfig from a Hugging Face config.json object (`path` names it in errors). */
 export function configFromHf(json: Json, path: string): LmConfig {
-  if (json.model_type === "gemma3") {
-    // Multimodal Gemma 3: saekit runs its language model (text_config); the vision tower is left out.
-    const text = json.text_config;
-    if (typeof text !== "object" || text === null) throw new Error(`${path}: a gemma3 config needs a "text_config" object`);
-    return configFromHf({
-      ...GEMMA3_TEXT_DEFAULTS, bos_token_id: json.bos_token_id ?? 2, eos_token_id: json.eos_token_id ?? 1, ...(text as Json),
-      model_type: "gemma3_text",
-    }, path);
-  }
-  if (json.model_type === "mistral3") {
-    // Mistral 3 (Ministral 3, Mistral Small 3.x): saekit runs its language model (text_config,
-    // a ministral3 or mistral model); the vision tower is left out.
-    const text = json.text_config;
-    if (typeof text !== "object" || text === null) throw new Error(`${path}: a mistral3 config needs a "text_config" object`);
-    return configFromHf({ bos_token_id: json.bos_token_id, eos_token_id: json.eos_token_id, model_type: "mistral", ...(text as Json) }, path);
-  }
-  if (typeof json.model_type === "string" && Object.hasOwn(VL_TEXT_TYPES, json.model_type)) {
-    // Qwen2-VL, Qwen2.5-VL, Qwen3-VL: saekit runs the language model on text. Its multimodal
-    // rotary (M-RoPE) turns each section by a time, height or width position, and a text token
-    // has one position for all three: a plain rotary. Older configs keep the text settings at
-    // the top level, newer ones in text_config.
-    const text = (json.text_config ?? json) as Json;
-    return configFromHf({
-      tie_word_embeddings: json.tie_word_embeddings, bos_token_id: json.bos_token_id, eos_token_id: json.eos_token_id,
-      rope_theta: json.rope_theta, rope_scaling: json.rope_scaling, ...text, vision_config: undefined, text_config: undefined,
-      model_type: VL_TEXT_TYPES[json.model_type],
-    }, path);
+  if (typeof json.model_type === "string" && Object.hasOwn(MULTIMODAL, json.model_type)) {
+    return configFromHf(languageModelConfig(json, path, json.model_type), path);
   }
   if (json.model_type === "ministral3" && json.rope_parameters == null && json.rope_scaling == null && json.rope_theta == null) {
     // Ministral3Config's own default: YaRN from a 16k context.
