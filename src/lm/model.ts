@@ -794,11 +794,9 @@ export class LanguageModel {
     }
     if (m.shared) {
       this.swiglu(m.shared, moe!.dShared, h, N, expertOut);
+      const gates = sharedExpertGates(h, N, d, m.sharedGate!);
       for (let r = 0; r < N; r++) {
-        let z = 0;
-        for (let c = 0; c < d; c++) z += h[r * d + c]! * m.sharedGate![c]!;
-        const gate = 1 / (1 + Math.exp(-z));
-        for (let c = 0; c < d; c++) out[r * d + c]! += gate * expertOut[r * d + c]!;
+        for (let c = 0; c < d; c++) out[r * d + c]! += gates[r]! * expertOut[r * d + c]!;
       }
     }
   }
@@ -844,6 +842,17 @@ export function routeTokens(k: Kernels, h: Float32Array, N: number, d: number, r
     }
   }
   return { tokensOf, weightsOf, probs, chosen };
+}
+
+/** Qwen2-MoE's shared expert's weight for each token of h [N, d]: sigmoid(h . g). */
+export function sharedExpertGates(h: Float32Array, N: number, d: number, g: Float32Array): Float64Array {
+  const gates = new Float64Array(N);
+  for (let r = 0; r < N; r++) {
+    let z = 0;
+    for (let c = 0; c < d; c++) z += h[r * d + c]! * g[c]!;
+    gates[r] = 1 / (1 + Math.exp(-z));
+  }
+  return gates;
 }
 
 export interface Routes {

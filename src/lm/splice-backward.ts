@@ -44,7 +44,7 @@ import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
 import {
   ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type MoeWeights, type Norm, type SwigluWeights, type WeightMatrix, clampInPlace,
-  gatherHeads, nextTokenTargets, routeTokens, scatterHeads,
+  gatherHeads, nextTokenTargets, routeTokens, scatterHeads, sharedExpertGates,
 } from "./model.js";
 
 export type SpliceLossKind = "ce" | "kl";
@@ -429,12 +429,7 @@ export class SpliceBackward {
     matmulNN(this.k, dLogits, N, m.router, d, E, dh, 1);
     if (m.shared) {
       // out += sigma(z) s(h), z = g . h: ds = sigma dOut; dz = sigma (1 - sigma) (dOut . s).
-      const gates = new Float32Array(N);
-      for (let t = 0; t < N; t++) {
-        let z = 0;
-        for (let c = 0; c < d; c++) z += h[t * d + c]! * m.sharedGate![c]!;
-        gates[t] = 1 / (1 + Math.exp(-z));
-      }
+      const gates = Float32Array.from(sharedExpertGates(h, N, d, m.sharedGate!));
       const dS = dOut.slice(0, N * d);
       this.k.scaleRows(dS, N, d, gates);
       const s = this.swigluBackward(m.shared, dShared, h, N, dS, dh, undefined, true)!;
