@@ -21,8 +21,8 @@ blocks.0.hook_mlp_out (KL) and blocks.1.hook_attn_out (CE). The issues ask for
 
 Needs a Python with torch and transformers, e.g. a virtual environment:
   python3 -m venv /tmp/hf && /tmp/hf/bin/pip install torch transformers
-  /tmp/hf/bin/python scripts/check-transformers.py
-and a built checkout (npm ci). Not part of `npm test`, which must not need Python.
+  /tmp/hf/bin/python scripts/check-transformers.py [WORD ...]
+(words pick the models whose names hold one of them, e.g. `olmo`) and a built checkout (npm ci). Not part of `npm test`, which must not need Python.
 """
 import json
 import re
@@ -121,6 +121,7 @@ MODELS = [
     ("qwen3_moe (q/k head norms, top-3 of 6 renormalised)", "qwen3_moe",
      dict(LLAMA_LIKE, head_dim=16, num_experts=6, num_experts_per_tok=3, moe_intermediate_size=16, norm_topk_prob=True)),
     ("olmoe (q/k norms over the projections, top-2 of 4)", "olmoe", dict(LLAMA_LIKE, num_experts=4, num_experts_per_tok=2, intermediate_size=24)),
+    ("olmoe (clip_qkv after the q/k norms)", "olmoe", dict(LLAMA_LIKE, num_experts=4, num_experts_per_tok=2, intermediate_size=24, clip_qkv=1.0)),
     ("granitemoe (fused experts, Granite's multipliers)", "granitemoe",
      dict(LLAMA_LIKE, num_local_experts=4, num_experts_per_tok=2, intermediate_size=24, embedding_multiplier=3.0,
           attention_multiplier=0.3, residual_multiplier=0.4, logits_scaling=2.5)),
@@ -320,6 +321,9 @@ def main():
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, model_type, fields, *saving) in enumerate(MODELS):
+            # Arguments pick the models whose names hold any of them (none: all).
+            if sys.argv[1:] and not any(word in name for word in sys.argv[1:]):
+                continue
             save = saving[0] if saving else {}
             # Vision-language models are no AutoModelForCausalLM: their own class builds and loads them.
             auto = getattr(transformers, save["model_class"]) if "model_class" in save else AutoModelForCausalLM

@@ -78,8 +78,12 @@ export interface LmConfig {
   qkNorm?: "head" | "projection";
   /** OLMo: its LayerNorms have no weights or biases (the checkpoint holds none). */
   unweightedNorms?: boolean;
-  /** OLMo: queries, keys and values are clamped to [-clipQkv, clipQkv] after their projection. */
+  /**
+   * OLMo, OLMoE: queries, keys and values are clamped to [-clipQkv, clipQkv], OLMo's right
+   * after their projection, OLMoE's after its q/k norms (clipQkvAfterNorm).
+   */
   clipQkv?: number;
+  clipQkvAfterNorm?: boolean;
   /**
    * Gemma 3, OLMo 3: the rotary of the sliding-window ("local") layers, whose settings may
    * differ from the global layers' `rope`; localLayers[i] says which layers those are.
@@ -317,8 +321,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
     const dHead = int(json, path, ["head_dim"], d / heads);
     if (hfActivation(json, path, "hidden_act", "silu") !== "silu") throw new Error(`${path}: hidden_act must be silu for olmo`);
     const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
-    const clip = json.clip_qkv === undefined || json.clip_qkv === null ? 0 : num(json, path, ["clip_qkv"]);
-    if (json.clip_qkv !== undefined && json.clip_qkv !== null && !(clip > 0)) throw new Error(`${path}: "clip_qkv" must be a positive number or null, got ${JSON.stringify(json.clip_qkv)}`);
+    const clip = clipQkvFromHf(json, path);
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
@@ -339,8 +342,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
     // StableLmConfig rotates a quarter of each head by default, the others all of it.
     const stablelm = type === "stablelm";
     if (stablelm && flag(json, path, "qk_layernorm", false)) throw new Error(`${path}: qk_layernorm (a LayerNorm per head on q and k) is not supported`);
-    // OLMoE clamps q, k and v after its q/k norms, which saekit's attention (clamp, then norm, as OLMo) would reverse.
-    if (type === "olmoe" && json.clip_qkv !== undefined && json.clip_qkv !== null) throw new Error(`${path}: clip_qkv with OLMoE's q/k norms is not supported`);
+    // OLMoE clamps q, k and v (clip_qkv) after its q/k norms, where OLMo clamps the projections.
+    const clip = type === "olmoe" ? clipQkvFromHf(json, path) : 0;
     // GLM rotates half of each head (GlmConfig's default), in interleaved pairs.
     const glm = type === "glm" || type === "glm4";
     const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm ? 0.25 : glm ? 0.5 : 1, thetaKeys: [], partialKeys: [] });
@@ -366,6 +369,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       ...(type === "qwen3" || type === "qwen3_moe" ? { qkNorm: "head" as const } : {}),
       // OLMoE: Llama's norms before attention and MLP, with OLMo 2's q/k norms over the whole projections.
       ...(type === "olmoe" ? { qkNorm: "projection" as const } : {}),
+      ...(clip > 0 ? { clipQkv: clip, clipQkvAfterNorm: true } : {}),
       ...(MOE_TYPES.includes(type as string) ? { moe: moeFromHf(json, path, type as string, int(json, path, ["num_hidden_layers"])) } : {}),
       // OLMo 2: Llama's block with the norms moved onto the attention and MLP outputs, and
       // RMSNorms over the whole query and key projections. OLMo 3 adds sliding-window layers
@@ -521,6 +525,14 @@ function hfActivation(json: Json, path: string, key: string, fallback: string): 
   if (act === "relu") return "relu";
   if (act === "silu" || act === "swish") return "silu";
   throw new Error(`${path}: ${key} "${act}" is not supported (gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, relu, silu)`);
+}
+
+/** OLMo's and OLMoE's clip_qkv: a positive bound, or 0 when null or absent. */
+function clipQkvFromHf(json: Json, path: string): number {
+  if (json.clip_qkv === undefined || json.clip_qkv === null) return 0;
+  const clip = num(json, path, ["clip_qkv"]);
+  if (!(clip > 0)) throw new Error(`${path}: "clip_qkv" must be a positive number or null, got ${JSON.stringify(json.clip_qkv)}`);
+  return clip;
 }
 
 /**

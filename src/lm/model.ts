@@ -560,11 +560,12 @@ export class LanguageModel {
       const qkv = this.ws.float("qkv", N * qkvWidth);
       this.matmul(h, N, w.wqkv, qkvWidth, d, qkv);
       if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
-      if (c.clipQkv) clampInPlace(qkv, N * qkvWidth, c.clipQkv);
+      if (c.clipQkv && !c.clipQkvAfterNorm) clampInPlace(qkv, N * qkvWidth, c.clipQkv);
       if (c.qkNorm) {
         this.headNorm(qkv, N, qkvWidth, 0, H, w.qNorm!);
         this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
       }
+      if (c.clipQkv && c.clipQkvAfterNorm) clampInPlace(qkv, N * qkvWidth, c.clipQkv);
       this.rotateQueriesAndKeys(qkv, N, seq, pos0, qkvWidth, layer);
       const scale = attentionScale(c, layer);
       const softcap = c.attnSoftcap ?? 0;

@@ -457,15 +457,21 @@ export class SpliceBackward {
     const W = (H + 2 * Hkv) * dh;
     const qkv = new Float32Array(N * W);
     matmulNT(k, h, N, w.wqkv, W, d, qkv, w.bqkv);
-    // OLMo's clamp passes no gradient where it bit: those entries are marked for the end.
-    const clipped = c.clipQkv ? Uint8Array.from(qkv, (v) => (Math.abs(v) > c.clipQkv! ? 1 : 0)) : null;
-    if (c.clipQkv) clampInPlace(qkv, N * W, c.clipQkv);
+    // The clamp (clip_qkv) passes no gradient where it bit: those entries are marked, at OLMo's
+    // clamp of the projections or OLMoE's after the q/k norms.
+    let clipped: Uint8Array | null = null;
+    const clamp = () => {
+      clipped = Uint8Array.from(qkv, (v) => (Math.abs(v) > c.clipQkv! ? 1 : 0));
+      clampInPlace(qkv, N * W, c.clipQkv!);
+    };
+    if (c.clipQkv && !c.clipQkvAfterNorm) clamp();
     // The q/k norms act between the projection and the rotary: kept un-normed for their backward.
     const rawQk = c.qkNorm ? qkv.slice() : null;
     if (c.qkNorm) {
       this.model.headNorm(qkv, N, W, 0, H, w.qNorm!);
       this.model.headNorm(qkv, N, W, H * dh, Hkv, w.kNorm!);
     }
+    if (c.clipQkv && c.clipQkvAfterNorm) clamp();
     this.model.rotateQueriesAndKeys(qkv, N, seq, 0, W, l);
     const scale = attentionScale(c, l);
     const softcap = c.attnSoftcap ?? 0;
@@ -480,11 +486,15 @@ export class SpliceBackward {
     const dqkv = new Float32Array(N * W);
     k.causalAttentionBackward(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, dz, dqkv);
     this.model.rotateQueriesAndKeys(dqkv, N, seq, 0, W, l, true);
+    const unclamp = (mask: Uint8Array | null) => {
+      if (mask) for (let i = 0; i < N * W; i++) if (mask[i]) dqkv[i] = 0;
+    };
+    if (c.clipQkvAfterNorm) unclamp(clipped);
     if (rawQk) {
       this.headNormBackward(rawQk, dqkv, N, W, 0, H, w.qNorm!);
       this.headNormBackward(rawQk, dqkv, N, W, H * dh, Hkv, w.kNorm!);
     }
-    if (clipped) for (let i = 0; i < N * W; i++) if (clipped[i]) dqkv[i] = 0;
+    if (!c.clipQkvAfterNorm) unclamp(clipped);
     const dh1 = new Float32Array(N * d);
     matmulNN(k, dqkv, N, w.wqkv, d, W, dh1);
     return dh1;

@@ -61,7 +61,11 @@ export interface TinyOptions {
    * OLMoE with its q/k projection norms): `experts` experts of dExpert, topK per token,
    * renormalised with norm; Qwen's mlpOnly layers keep a dense MLP.
    */
-  moe?: { type: "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "granitemoe"; experts: number; topK: number; dExpert: number; norm?: boolean; dShared?: number; mlpOnly?: number[] };
+  moe?: {
+    type: "mixtral" | "qwen2_moe" | "qwen3_moe" | "olmoe" | "granitemoe"; experts: number; topK: number; dExpert: number; norm?: boolean; dShared?: number; mlpOnly?: number[];
+    /** OLMoE: clip_qkv, q/k/v clamped after its q/k norms. */
+    clipQkv?: number;
+  };
   /** Keys merged over the written config.json (undefined removes a key). */
   config?: Record<string, unknown>;
 }
@@ -306,7 +310,7 @@ function moeConfig(moe: TinyOptions["moe"]): Record<string, unknown> {
     model_type: moe.type, architectures: [`${names[moe.type]}ForCausalLM`], num_experts_per_tok: moe.topK,
     ...(moe.type === "mixtral" || moe.type === "granitemoe" ? { num_local_experts: moe.experts, intermediate_size: moe.dExpert }
       : { num_experts: moe.experts, norm_topk_prob: moe.norm ?? false }),
-    ...(moe.type === "olmoe" ? { intermediate_size: moe.dExpert, rms_norm_eps: 1e-5, clip_qkv: null } : {}),
+    ...(moe.type === "olmoe" ? { intermediate_size: moe.dExpert, rms_norm_eps: 1e-5, clip_qkv: moe.clipQkv ?? null } : {}),
     ...(moe.type.startsWith("qwen") ? {
       moe_intermediate_size: moe.dExpert, mlp_only_layers: moe.mlpOnly ?? [], decoder_sparse_step: 1, use_sliding_window: false,
       ...(moe.type === "qwen2_moe" ? { shared_expert_intermediate_size: moe.dShared ?? 24 } : {}),

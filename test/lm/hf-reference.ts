@@ -193,13 +193,15 @@ function rotaryAmplitude(cfg: any): number {
 
 /** Llama-layout q/k/v projections of one normed position, rotary applied to q and k (rotate-half), its rotated dims times `amplitude`. */
 function llamaHeads(g: (n: string) => Vec, bias: (n: string) => Vec | null, a: Vec, t: number, H: number, Hkv: number,
-  dh: number, inv: number[], qkNorm: { norm: (x: Vec, w: Vec) => Vec; projection?: boolean } | null = null, amplitude = 1): Heads {
+  dh: number, inv: number[], qkNorm: { norm: (x: Vec, w: Vec) => Vec; projection?: boolean } | null = null, amplitude = 1, clip = 0): Heads {
   const rotate = (x: Vec) => rotateHalf(x, t, inv).map((v, i) => (i < 2 * inv.length ? v * amplitude : v));
-  // OLMoE: q_norm / k_norm over the whole projections, before the heads are split.
-  const whole = (x: Vec, name: string) => (qkNorm?.projection ? qkNorm.norm(x, g(name)) : x);
+  // OLMoE: q_norm / k_norm over the whole projections, before the heads are split; then
+  // (clip_qkv) q, k and v clamped to +-clip.
+  const clamp = (x: Vec) => (clip ? x.map((v) => Math.min(clip, Math.max(-clip, v))) : x);
+  const whole = (x: Vec, name: string) => clamp(qkNorm?.projection ? qkNorm.norm(x, g(name)) : x);
   const q = whole(linear(g("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias"), a, H * dh), "self_attn.q_norm.weight");
   const k = whole(linear(g("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias"), a, Hkv * dh), "self_attn.k_norm.weight");
-  const v = linear(g("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias"), a, Hkv * dh);
+  const v = clamp(linear(g("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias"), a, Hkv * dh));
   // modeling_qwen3.py (and gemma3): q_norm / k_norm, an RMSNorm over each head, before the rotary.
   const headNorm = (x: Vec, name: string) => (qkNorm && !qkNorm.projection ? qkNorm.norm(x, g(name)) : x);
   return {
@@ -482,7 +484,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       const queryScale = (t: number) => (cfg.model_type === "ministral3" && rp.llama_4_scaling_beta
         ? 1 + rp.llama_4_scaling_beta * Math.log(1 + Math.floor(t / rp.original_max_position_embeddings)) : 1);
       const proj = xs.map((x, t) => {
-        const heads = llamaHeads(g, (n) => bias(l, n), norm(x, "input_layernorm", g), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg));
+        const heads = llamaHeads(g, (n) => bias(l, n), norm(x, "input_layernorm", g), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg),
+          cfg.model_type === "olmoe" ? cfg.clip_qkv ?? 0 : 0);
         return { ...heads, q: heads.q.map((q) => q.map((v) => v * queryScale(t))) };
       });
       xs = xs.map((x, t) => {

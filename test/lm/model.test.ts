@@ -9,11 +9,11 @@ import { describe, expect, it } from "vitest";
 import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { TorchCheckpoint } from "../../src/core/torch-checkpoint.js";
-import { PRESETS, configFromHf, validateLmConfig } from "../../src/lm/config.js";
+import { type LmConfig, PRESETS, configFromHf, validateLmConfig } from "../../src/lm/config.js";
 import { hfLanguageModel } from "../../src/lm/hf-model.js";
 import { loadModel } from "../../src/lm/load.js";
 import { openHfWeights } from "../../src/lm/weights.js";
-import { type LanguageModel, partsForHooks } from "../../src/lm/model.js";
+import { LanguageModel, partsForHooks } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
@@ -89,6 +89,7 @@ const families: Array<[string, (d: string) => string]> = [
   ["granitemoe (fused experts, Granite's multipliers)", (d) => writeTinyLlama(d, { seed: 45, moe: { type: "granitemoe", experts: 4, topK: 2, dExpert: 24 },
     config: { embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } })],
   ["olmoe (q/k norms over the projections, top-2 of 4 not renormalised)", (d) => writeTinyLlama(d, { seed: 42, moe: { type: "olmoe", experts: 4, topK: 2, dExpert: 24 } })],
+  ["olmoe (q/k/v clamped by clip_qkv after the q/k norms)", (d) => writeTinyLlama(d, { seed: 43, moe: { type: "olmoe", experts: 4, topK: 2, dExpert: 24, clipQkv: 0.9 } })],
   ["llama (attention_bias and mlp_bias)", (d) => writeTinyLlama(d, { seed: 17, allBiases: true, config: { attention_bias: true, mlp_bias: true } })],
   ["qwen2 (q/k/v biases, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 16, headDim: 12, qkvBias: true,
     config: { model_type: "qwen2", architectures: ["Qwen2ForCausalLM"], use_sliding_window: false, sliding_window: 4 } })],
@@ -131,6 +132,21 @@ describe("forward pass against Hugging Face's modeling code", () => {
       expect(relativeError(logits, hfReferenceLogits(path, [...tokens]))).toBeLessThan(1e-5);
     });
   }
+});
+
+describe("OLMoE's clip_qkv", () => {
+  it("clamps q, k and v after the q/k norms: Hugging Face's order agrees, the clamp bites, OLMo's order (before the norms) differs", async () => {
+    const path = writeTinyLlama(join(dir, "olmoe-clip-order"), { seed: 43, moe: { type: "olmoe", experts: 4, topK: 2, dExpert: 24, clipQkv: 0.9 } });
+    const { model } = await loadModel(path);
+    expect(model.cfg).toMatchObject({ clipQkv: 0.9, clipQkvAfterNorm: true });
+    const tokens = randomTokens(1, 13, model.cfg.vocabSize);
+    const reference = hfReferenceLogits(path, [...tokens]);
+    const logits = (cfg: LmConfig) => new LanguageModel(cfg, model.weights).forward(tokens, 1, 13).logits!;
+    expect(relativeError(logits(model.cfg), reference)).toBeLessThan(1e-5);
+    const { clipQkv: _, clipQkvAfterNorm: __, ...unclipped } = model.cfg;
+    expect(relativeError(logits(unclipped), reference)).toBeGreaterThan(1e-2);
+    expect(relativeError(logits({ ...model.cfg, clipQkvAfterNorm: false }), reference)).toBeGreaterThan(1e-2);
+  });
 });
 
 describe("structural properties", async () => {
@@ -648,7 +664,10 @@ describe("config.json variants", () => {
     expect(configFromHf({ ...llama, model_type: "olmoe" }, "c")).toMatchObject({ qkNorm: "projection", normEps: 1e-5 });
     expect(() => moe("mixtral", { num_local_experts: 2, num_experts_per_tok: 3 })).toThrow(/c: num_experts_per_tok \(3\) must be between 1 and the 2 experts/);
     expect(() => moe("qwen2_moe", { mlp_only_layers: "1" })).toThrow(/c: "mlp_only_layers" must be a list of layer indices/);
-    expect(() => moe("olmoe", { clip_qkv: 8 })).toThrow(/c: clip_qkv with OLMoE's q\/k norms is not supported/);
+    // OLMoE clamps after its q/k norms, OLMo straight after the projections.
+    expect(configFromHf({ ...llama, model_type: "olmoe", clip_qkv: 8 }, "c")).toMatchObject({ clipQkv: 8, clipQkvAfterNorm: true });
+    expect(configFromHf({ ...llama, model_type: "olmoe", clip_qkv: null }, "c").clipQkv).toBeUndefined();
+    expect(() => moe("olmoe", { clip_qkv: -1 })).toThrow(/c: "clip_qkv" must be a positive number or null, got -1/);
     // Sizes past any model are refused before anything is allocated for them.
     expect(() => moe("mixtral", { num_local_experts: 1e6 })).toThrow(/c: 1000000 experts is beyond any model saekit can run/);
     expect(() => moe("qwen3_moe", { moe_intermediate_size: 0 })).toThrow(/c: expert width 0 must be a positive integer/);

@@ -85,6 +85,7 @@ const models = {
   mixtral: () => writeTinyLlama(join(dir, "mixtral"), { seed: 25, moe: { type: "mixtral", experts: 4, topK: 2, dExpert: 24 } }),
   qwen2moe: () => writeTinyLlama(join(dir, "qwen2moe"), { seed: 26, layers: 3, moe: { type: "qwen2_moe", experts: 4, topK: 2, dExpert: 16, dShared: 20, mlpOnly: [1] } }),
   olmoe: () => writeTinyLlama(join(dir, "olmoe"), { seed: 27, moe: { type: "olmoe", experts: 5, topK: 2, dExpert: 16 } }),
+  olmoeclip: () => writeTinyLlama(join(dir, "olmoeclip"), { seed: 31, moe: { type: "olmoe", experts: 4, topK: 2, dExpert: 16, clipQkv: 0.9 } }),
   granitemoe: () => writeTinyLlama(join(dir, "granitemoe"), { seed: 28, moe: { type: "granitemoe", experts: 4, topK: 2, dExpert: 16 },
     config: { embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } }),
   olmo2: () => writeTinyLlama(join(dir, "olmo2"), { seed: 14, olmo2: true }),
@@ -165,6 +166,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   ["qwen2moe", "blocks.0.hook_resid_post", "kl", 0.1],
   ["qwen2moe", "blocks.0.hook_attn_out", "ce", 0],
   ["olmoe", "blocks.0.hook_resid_pre", "kl", 0],
+  // OLMoE with clip_qkv: the clamp after the q/k norms, so the norms' backward sees only the
+  // entries it let through (the step as small as OLMo's, for the same corners and routing).
+  ["olmoeclip", "blocks.0.hook_resid_pre", "ce", 0, 2e-4],
   ["granitemoe", "blocks.0.hook_mlp_out", "ce", 0],
 ];
 
