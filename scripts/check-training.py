@@ -11,7 +11,8 @@ play, and runs the same 30 steps in PyTorch (float64): the loss written from the
 SAELens, sparsify and dictionary_learning train (topk with AuxK and Multi-TopK, abstopk,
 batchtopk with its threshold EMA, Matryoshka, relu with its L1 warm-up, JumpReLU's
 straight-through estimator with the step, tanh and target-L0 sparsity losses and the
-pre-activation loss, gated with its auxiliary reconstruction, the vSAE's noisy TopK and KL,
+pre-activation loss, gated with its auxiliary reconstruction, p-annealing's Lp penalties on
+relu and gated with their schedule of p and rescaled coefficient, the vSAE's noisy TopK and KL,
 VAEase's gated variational loss, matching pursuit's greedy code), differentiated by autograd,
 the unit-norm decoder's parallel gradient removed, clip_grad_norm_, torch.optim.Adam (or
 sparsify's Muon, or its Schedule-Free SignSGD) at the scheduled learning rate, the decoder
@@ -27,8 +28,8 @@ latent, b_dec and each step's loss must agree.
 
 Needs a Python with torch and safetensors (python3 -m venv /tmp/hf && /tmp/hf/bin/pip
 install torch safetensors) and a built checkout (npm ci):
-  /tmp/hf/bin/python scripts/check-training.py
-Not part of `npm test`, which must not need Python.
+  /tmp/hf/bin/python scripts/check-training.py [WORD ...]
+(words pick the cases whose names hold one of them, e.g. `anneal`). Not part of `npm test`, which must not need Python.
 """
 import json
 import math
@@ -53,6 +54,10 @@ SCHEDULE = {"lr": 3e-3, "warmup": 4, "decay_start": 20, "clip": 2.0}
 # against float64, over the 30 steps); a latent with an entry within NEAR of a decision
 # boundary in some step may have gone the other way there, and is reported apart.
 TOLERANCE, NEAR = 1e-4, 1e-5
+# p-annealing's penalty below p = 1, whose gradient p u^(p-1) is unbounded at u = 0: a code
+# value under SINGULAR is as near that kink as NEAR is to the others (in runs of this check,
+# float32's rounding carried through from u = 1e-5, and not from 3e-5 up).
+SINGULAR = 3e-5
 # Which axis of each per-latent parameter counts the latents (W_enc [d_in, d_sae]: 1, the others 0).
 LATENT_AXIS = {"W_enc": 1, "W_dec": 0, "b_enc": 0}
 # The fine-tuning runs' seed: their shuffles and noise streams.
@@ -76,6 +81,16 @@ CASES = [
                                              "--pre-act-loss", "0.1", "--dead-after-tokens", "1024"]),
     ("jumprelu, target L0", ["--arch", "jumprelu", "--l0", "0.5", "--target-l0", "6", "--l0-warmup", "8"]),
     ("gated, L1 warm-up", ["--arch", "gated", "--l1", "0.2", "--l1-warmup", "5"]),
+    # p-annealing: p from 1 toward 0.7 in 5 updates (steps 5 to 25) in 30 steps, the coefficient
+    # rescaled at each from the batches since the last, at most 8 (all 5) or 3 of them; the start
+    # anneals over its own 6. (Far below 0.7, p u^(p-1) grows so steep near u = 0 that float32's
+    # rounding of small codes, amplified through the clipped global norm, moves every latent.)
+    ("panneal, Lp^p, L1 warm-up", ["--arch", "panneal", "--l1", "0.3", "--l1-warmup", "5", "--p-end", "0.7",
+                                   "--anneal-start", "5", "--anneal-end", "25", "--p-updates", "5", "--p-queue", "8"]),
+    ("panneal, Lp", ["--arch", "panneal", "--l1", "0.3", "--sparsity-function", "Lp", "--p-end", "0.7",
+                     "--anneal-start", "5", "--anneal-end", "25", "--p-updates", "5", "--p-queue", "3"]),
+    ("gated_anneal", ["--arch", "gated_anneal", "--l1", "0.2", "--p-end", "0.7",
+                      "--anneal-start", "5", "--anneal-end", "25", "--p-updates", "5", "--p-queue", "3"]),
     ("vsae, KL on every latent, learned variance, KL warm-up", ["--arch", "vsae", "--k", "4", "--variance", "learned", "--beta", "0.05",
                                                                 "--kl-warmup", "10"]),
     ("vsae, KL on the selected latents, TopK by |z|, ReLU on mu, AuxK", ["--arch", "vsae", "--k", "4", "--kl-scope", "active",
@@ -103,6 +118,54 @@ def lr_at(step, sched, steps):
 
 def warmup(step, steps):
     return 1.0 if steps <= 0 else min(1.0, step / steps)
+
+
+class PAnneal:
+    """p-annealing's penalty as dictionary_learning's PAnnealTrainer and GatedAnnealTrainer
+    take it: alpha w(t) mean_b P_p(u_b), P_p(u) = sum_j u_j^p (Lp^p) or its 1/p-th power (Lp);
+    p = p_start until the schedule's second update step (torch.linspace's steps and values);
+    each batch from the first update on also measures P at the next p, and each update
+    rescales alpha by mean P_p / mean P_next over the queue (its last sparsity_queue_length
+    batches) before moving p on. saekit's queue holds only the batches since the last update
+    (p-annealing.ts), so this one is emptied at each update too; the penalty of an update's
+    own step is weighted by alpha before that update, as in GatedAnnealTrainer."""
+
+    def __init__(self, cfg):
+        self.cfg, self.alpha, self.done, self.queue = cfg, cfg["l1_coefficient"], 0, []
+        n, start, end = cfg["n_sparsity_updates"], cfg["anneal_start"], cfg["anneal_end"] or STEPS
+        self.steps = [int(v) for v in torch.linspace(start, end, n).floor()] if n > 1 else [start]
+        self.ps = torch.linspace(cfg["p_start"], cfg["p_end"], n).tolist() if n > 1 else [cfg["p_start"]]
+
+    def exponents(self):
+        if self.done == 0:
+            return self.cfg["p_start"], None
+        return self.ps[self.done - 1], self.ps[self.done] if self.done < len(self.ps) else self.cfg["p_end"]
+
+    def penalty(self, u, step, edges):
+        """u [B, m] >= 0: the weighted penalty, with the batch's measurements kept for after_step.
+        Below p = 1 its gradient p u^(p-1) turns steep near u = 0, where float32's rounding of a
+        small code moves it: an entry under SINGULAR counts as at a decision boundary."""
+        p, nxt = self.exponents()
+        if p < 1:
+            edges.near_all(torch.where(u > 0, u * (NEAR / SINGULAR), math.inf))
+
+        def mean_p(q):
+            total = torch.where(u > 0, u.clamp(min=1e-300) ** q, 0).sum(-1)
+            return (total if self.cfg["sparsity_function"] == "Lp^p" else torch.where(total > 0, total.clamp(min=1e-300) ** (1 / q), 0)).mean()
+
+        now = mean_p(p)
+        self.pending = (step, now.item(), mean_p(nxt).item() if nxt is not None else None)
+        return self.alpha * warmup(step, self.cfg["l1_warmup_steps"]) * now
+
+    def after_step(self):
+        step, now, nxt = self.pending
+        if nxt is not None:
+            self.queue = (self.queue + [(now, nxt)])[-self.cfg["sparsity_queue_length"]:]
+        if self.done < len(self.steps) and step >= self.steps[self.done]:
+            if self.done > 0 and self.queue:
+                self.alpha *= sum(a for a, _ in self.queue) / sum(b for _, b in self.queue)
+            self.done += 1
+            self.queue = []
 
 
 class JumpReLU(torch.autograd.Function):
@@ -276,8 +339,9 @@ def counter_normal(seed, stream, n):
     return torch.from_numpy(out[:n])
 
 
-def loss_and_code(cfg, p, x, step, dead, edges):
-    """The architecture's training loss on x [B, d] and its code, from the published formulas."""
+def loss_and_code(cfg, p, x, step, dead, edges, anneal=None):
+    """The architecture's training loss on x [B, d] and its code, from the published formulas
+    (`anneal`: the p-annealing SAEs' penalty, a PAnneal)."""
     arch, B = cfg["architecture"], x.shape[0]
 
     def sse(x_hat):
@@ -311,19 +375,23 @@ def loss_and_code(cfg, p, x, step, dead, edges):
             x_hat = f @ p["W_dec"] + p["b_dec"]
         return loss + aux_k_loss(cfg, p, pre, x, x_hat, dead, edges), f, {"smallest": smallest}
     norms = p["W_dec"].norm(dim=-1)
-    if arch == "relu":
+    if arch in ("relu", "panneal"):
         f = (pre + p["b_enc"]).relu()
         edges.near_all(pre + p["b_enc"])
+        if arch == "panneal":
+            return sse(f @ p["W_dec"] + p["b_dec"]) + anneal.penalty(f * norms, step, edges), f, {}
         l1 = cfg["l1_coefficient"] * warmup(step, cfg["l1_warmup_steps"])
         return sse(f @ p["W_dec"] + p["b_dec"]) + l1 * (f * norms).sum() / B, f, {}
-    if arch == "gated":
+    if arch in ("gated", "gated_anneal"):
         gate = pre + p["b_gate"]
         mag = pre * p["r_mag"].exp() + p["b_mag"]
         f = (gate > 0) * mag.relu()
         edges.near_all(gate)
         edges.near_all(torch.where(gate > 0, mag, math.inf))
-        l1 = cfg["l1_coefficient"] * warmup(step, cfg["l1_warmup_steps"])
         aux = sse(gate.relu() @ p["W_dec"].detach() + p["b_dec"].detach())
+        if arch == "gated_anneal":
+            return sse(f @ p["W_dec"] + p["b_dec"]) + anneal.penalty(gate.relu() * norms, step, edges) + aux, f, {}
+        l1 = cfg["l1_coefficient"] * warmup(step, cfg["l1_warmup_steps"])
         return sse(f @ p["W_dec"] + p["b_dec"]) + l1 * (gate.relu() * norms).sum() / B + aux, f, {}
     if arch == "jumprelu":
         z, theta, eps = pre + p["b_enc"], p["log_threshold"].exp(), cfg["bandwidth"]
@@ -538,12 +606,13 @@ def train_reference(start, cfg, x, sched, dead_after):
     since_fired = torch.zeros(cfg["d_sae"])
     unit = cfg["decoder_norm"] == "unit"
     losses, clipped, most_dead, edges = [], 0, 0, Edges(cfg["d_sae"])
+    anneal = PAnneal(cfg) if cfg["architecture"] in ("panneal", "gated_anneal") else None
     for step in range(STEPS):
         dead = since_fired >= dead_after
         most_dead = max(most_dead, int(dead.sum()))
         # Each step is an epoch of the one batch: its rows in the order saekit's shuffle serves them.
         xs = x[batch_order(x.shape[0], SEED, step)]
-        loss, f, extra = loss_and_code(cfg, p, xs, step, dead, edges)
+        loss, f, extra = loss_and_code(cfg, p, xs, step, dead, edges, anneal)
         opt.zero_grad()
         loss.backward()
         losses.append(loss.item())
@@ -564,6 +633,8 @@ def train_reference(start, cfg, x, sched, dead_after):
             opt.step()
             if unit:
                 W /= W.norm(dim=-1, keepdim=True)
+            if anneal:
+                anneal.after_step()
             if "smallest" in extra:
                 bufs["threshold"] = 0.99 * bufs["threshold"] + 0.01 * extra["smallest"]
             fired = (f != 0).any(0)
@@ -636,9 +707,14 @@ def main():
         x = torch.from_numpy(x32).to(torch.float64)
         common = ["--data", path, "--d-sae", str(D_SAE), "--batch", str(ROWS), "--threads", "1", "--seed", str(SEED)]
         for i, (name, opts) in enumerate(CASES):
+            # Arguments pick the cases whose names hold any of them (none: all).
+            if sys.argv[1:] and not any(word in name for word in sys.argv[1:]):
+                continue
             start, run = os.path.join(tmp, f"start{i}"), os.path.join(tmp, f"run{i}")
             # The start: saekit's own init and a few fast steps, so nothing is tied or zero.
-            saekit("train", *common, *opts, "--steps", "6", "--lr", "1e-2", "--warmup-steps", "0", "--out", start)
+            # (A p-annealing start anneals within its 6 steps; the fine-tuning run's options set its own schedule.)
+            own = ["--anneal-start", "0", "--anneal-end", "5", "--p-updates", "2"] if "--p-updates" in opts else []
+            saekit("train", *common, *opts, *own, "--steps", "6", "--lr", "1e-2", "--warmup-steps", "0", "--out", start)
             if "--dead-after-tokens" in opts:
                 silence(start, option(opts, "--arch", "topk"))
             optimizer = option(opts, "--optimizer", "adam")
