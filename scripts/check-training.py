@@ -128,7 +128,7 @@ class PAnneal:
     rescales alpha by mean P_p / mean P_next over the queue (its last sparsity_queue_length
     batches) before moving p on. saekit's queue holds only the batches since the last update
     (p-annealing.ts), so this one is emptied at each update too; the penalty of an update's
-    own step is weighted by alpha before that update, as in GatedAnnealTrainer."""
+    own step is weighted by alpha before that update, as in both trainers."""
 
     def __init__(self, cfg):
         self.cfg, self.alpha, self.done, self.queue = cfg, cfg["l1_coefficient"], 0, []
