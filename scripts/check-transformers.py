@@ -128,6 +128,8 @@ MODELS = [
     ("gemma", "gemma", dict(LLAMA_LIKE, head_dim=8)),
     ("gemma2 (soft caps, post norms)", "gemma2",
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=12, sliding_window=64, attn_logit_softcapping=2.0, final_logit_softcapping=3.0)),
+    ("vaultgemma (Gemma 2's soft caps without its post norms)", "vaultgemma",
+     dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=12, sliding_window=64, attn_logit_softcapping=2.0, final_logit_softcapping=3.0)),
     ("gemma3_text (q/k norms, a rotary base per layer kind, linear scaling on global layers)", "gemma3_text",
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=16, sliding_window=64, layer_types=["sliding_attention", "full_attention"],
           rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},

@@ -390,18 +390,20 @@ export function configFromHf(json: Json, path: string): LmConfig {
       // SmolLM3: no_rope_layers[i] = 0 marks a layer without rotary positions (NoPE).
       ...(type === "smollm3" ? { noRope: noRopeLayers(json, path, int(json, path, ["num_hidden_layers"])) } : {}),
     };
-  } else if (type === "gemma" || type === "gemma2" || type === "gemma3_text") {
+  } else if (type === "gemma" || type === "gemma2" || type === "gemma3_text" || type === "vaultgemma") {
     // Gemma: Llama's block with GeGLU, (1 + w) RMSNorm weights (folded in at load), embeddings
     // scaled by sqrt(d) and a tied unembedding; Gemma 2 adds norms after attention and MLP,
     // soft-capped logits and alternating local (sliding-window) and global layers. Gemma 3
     // (text: Gemma3ForCausalLM) drops the soft caps for q/k head norms and gives its local
-    // layers a rotary base of their own.
+    // layers a rotary base of their own. VaultGemma is Gemma 2 without the norms after
+    // attention and MLP (its MLP's input norm is named pre_feedforward_layernorm).
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
     const dHead = int(json, path, ["head_dim"], d / heads);
     const gemma3 = type === "gemma3_text";
     const rope = ropeFromHf(json, path, { theta: gemma3 ? 1_000_000 : 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
-    const gemma2 = type === "gemma2" || gemma3;
+    const vault = type === "vaultgemma";
+    const gemma2 = type === "gemma2" || gemma3 || vault;
     cfg = {
       architecture: "gemma", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
@@ -418,7 +420,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       embedScale: Math.fround(Math.sqrt(d)),
       ...(gemma2 ? {
-        postNorms: true,
+        postNorms: !vault,
         attnSoftcap: num(json, path, ["attn_logit_softcapping"], 0),
         finalSoftcap: num(json, path, ["final_logit_softcapping"], 0),
         queryPreAttnScalar: num(json, path, ["query_pre_attn_scalar"], dHead),
@@ -433,7 +435,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))

@@ -22,7 +22,8 @@
  * Gemma, Gemma 2 and Gemma 3 (text) checkpoints share the layout. Their RMSNorms multiply by (1 + w), so
  * 1 is added to every norm weight here; Gemma 2's four norms per block map as
  * input_layernorm -> ln1, post_attention_layernorm -> ln1Post (on the attention output),
- * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post.
+ * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post. VaultGemma has
+ * only input_layernorm and pre_feedforward_layernorm: ln1 and ln2.
  */
 import type { LmConfig } from "./config.js";
 import { allParts, type BlockWeights, concatMatrices, type LmWeights, type ModelParts, type MoeWeights, type SwigluWeights, type WeightDtype,
@@ -84,6 +85,9 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
         ln1: norm(`${p}input_layernorm.weight`), ln1Post: norm(`${p}post_attention_layernorm.weight`),
         ln2: norm(`${p}pre_feedforward_layernorm.weight`), ln2Post: norm(`${p}post_feedforward_layernorm.weight`),
       }
+      : r.has(`${p}pre_feedforward_layernorm.weight`)
+      // VaultGemma: Gemma 2's names for the two input norms, without the norms after attention and MLP.
+      ? { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}pre_feedforward_layernorm.weight`) }
       : c.parallelResidual
       // StableLM's parallel blocks: attention and MLP read the one input norm.
       ? (() => { const ln = norm(`${p}input_layernorm.weight`); return { ln1: ln, ln2: ln }; })()

@@ -440,20 +440,20 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
  * A Gemma (or, with gemma2, Gemma 2) checkpoint: Llama's layout with a tied unembedding,
  * Gemma 2's two extra norms per block, and small soft caps so that they bite.
  */
-export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean; gemma3?: boolean } = {}): string {
+export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean; gemma3?: boolean; vault?: boolean } = {}): string {
   const V = o.vocab ?? 300, d = o.d ?? 32, H = o.heads ?? 4, Hkv = o.kvHeads ?? 2, L = o.layers ?? (o.gemma3 ? 3 : 2), m = o.mlp ?? 48, ctx = o.ctx ?? 64;
   const dh = o.headDim ?? 8;
   const rng = new Rng(o.seed ?? 5);
   const post = o.gemma2 || o.gemma3;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "config.json"), JSON.stringify({
-    architectures: [o.gemma3 ? "Gemma3ForCausalLM" : o.gemma2 ? "Gemma2ForCausalLM" : "GemmaForCausalLM"],
-    model_type: o.gemma3 ? "gemma3_text" : o.gemma2 ? "gemma2" : "gemma",
+    architectures: [o.gemma3 ? "Gemma3ForCausalLM" : o.vault ? "VaultGemmaForCausalLM" : o.gemma2 ? "Gemma2ForCausalLM" : "GemmaForCausalLM"],
+    model_type: o.gemma3 ? "gemma3_text" : o.vault ? "vaultgemma" : o.gemma2 ? "gemma2" : "gemma",
     vocab_size: V, hidden_size: d, intermediate_size: m, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: dh,
     num_hidden_layers: L, max_position_embeddings: ctx, rms_norm_eps: 1e-6, rope_theta: 10000,
     hidden_act: "gelu_pytorch_tanh", hidden_activation: "gelu_pytorch_tanh", tie_word_embeddings: true,
     attention_bias: false, bos_token_id: 2, eos_token_id: 1, pad_token_id: 0,
-    ...(o.gemma2 ? {
+    ...(o.gemma2 || o.vault ? {
       query_pre_attn_scalar: 12, attn_logit_softcapping: 2.0, final_logit_softcapping: 3.0, sliding_window: 32,
       cache_implementation: "hybrid",
     } : {}),
@@ -471,6 +471,11 @@ export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean;
     const p = `model.layers.${i}.`;
     Object.assign(spec, llamaLayerSpec(p, d, H, Hkv, dh, m));
     if (post) Object.assign(spec, { [`${p}pre_feedforward_layernorm.weight`]: [d], [`${p}post_feedforward_layernorm.weight`]: [d] });
+    // VaultGemma: the input norms alone, the MLP's under Gemma 2's name.
+    if (o.vault) {
+      delete spec[`${p}post_attention_layernorm.weight`];
+      spec[`${p}pre_feedforward_layernorm.weight`] = [d];
+    }
     if (o.gemma3) Object.assign(spec, { [`${p}self_attn.q_norm.weight`]: [dh], [`${p}self_attn.k_norm.weight`]: [dh] });
   }
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });

@@ -582,14 +582,16 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
     return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.norm.weight"), eps), cfg.vocab_size));
   }
-  if (cfg.model_type === "gemma" || cfg.model_type === "gemma2" || cfg.model_type === "gemma3_text") {
+  if (["gemma", "gemma2", "gemma3_text", "vaultgemma"].includes(cfg.model_type)) {
     // modeling_gemma(2).py: RMSNorm scales by (1 + w); embeddings times sqrt(d) (a float32
     // constant); GeGLU MLP; Gemma 2 adds post-attention / post-MLP norms, a query scale of
     // query_pre_attn_scalar^-1/2 and tanh soft caps on attention and final logits.
     // modeling_gemma3.py: Gemma 2's block with q/k norms ((1 + w) too), no soft caps, and
-    // sliding-window layers rotating at rope_local_base_freq.
+    // sliding-window layers rotating at rope_local_base_freq. modeling_vaultgemma.py: Gemma 2
+    // without the post-attention / post-MLP norms.
     const gemma3 = cfg.model_type === "gemma3_text";
-    const gemma2 = cfg.model_type === "gemma2" || gemma3;
+    const vault = cfg.model_type === "vaultgemma";
+    const gemma2 = cfg.model_type === "gemma2" || gemma3 || vault;
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = cfg.rms_norm_eps;
     const dh = cfg.head_dim;
     // transformers 5 may write rope_parameters per layer kind ({full_attention, sliding_attention}).
@@ -613,13 +615,13 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, scale, attnCap);
         let attn = linear(g("self_attn.o_proj.weight"), null, heads, d);
-        if (gemma2) attn = norm(attn, g("post_attention_layernorm.weight"));
+        if (gemma2 && !vault) attn = norm(attn, g("post_attention_layernorm.weight"));
         const mid = add(x, attn);
         const a = norm(mid, g(gemma2 ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"));
         const gate = linear(g("mlp.gate_proj.weight"), null, a, cfg.intermediate_size).map(act);
         const up = linear(g("mlp.up_proj.weight"), null, a, cfg.intermediate_size);
         let mlp = linear(g("mlp.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d);
-        if (gemma2) mlp = norm(mlp, g("post_feedforward_layernorm.weight"));
+        if (gemma2 && !vault) mlp = norm(mlp, g("post_feedforward_layernorm.weight"));
         return add(mid, mlp);
       });
     }

@@ -117,6 +117,7 @@ const families: Array<[string, (d: string) => string]> = [
   ["gemma (GeGLU, (1 + w) norms, scaled embeddings, head_dim != d / heads)", (d) => writeTinyGemma(d, { headDim: 12 })],
   ["gemma2 (post norms, soft caps, query_pre_attn_scalar)", (d) => writeTinyGemma(d, { gemma2: true, seed: 6 })],
   ["gemma3_text (q/k norms, local and global rotary bases, no soft caps)", (d) => writeTinyGemma(d, { gemma3: true, seed: 7 })],
+  ["vaultgemma (Gemma 2 without the norms after attention and MLP)", (d) => writeTinyGemma(d, { vault: true, seed: 9 })],
   ["gemma3_text (transformers 5: rope_parameters per layer kind, linear scaling on global layers)", (d) => writeTinyGemma(d, { gemma3: true, seed: 8,
     config: { rope_theta: undefined, rope_local_base_freq: undefined, rope_scaling: undefined, rope_parameters: {
       full_attention: { rope_type: "linear", rope_theta: 50, factor: 4 }, sliding_attention: { rope_type: "default", rope_theta: 300 } } } })],

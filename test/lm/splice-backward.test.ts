@@ -78,6 +78,7 @@ const models = {
   gemma: () => writeTinyGemma(join(dir, "gemma"), { seed: 9 }),
   gemma3: () => writeTinyGemma(join(dir, "gemma3"), { seed: 10, gemma3: true }),
   gemma2: () => writeTinyGemma(join(dir, "gemma2"), { seed: 12, gemma2: true }),
+  vaultgemma: () => writeTinyGemma(join(dir, "vaultgemma"), { seed: 16, vault: true }),
   gptneo: () => writeTinyGptNeo(join(dir, "gptneo"), { seed: 13 }),
   gptj: () => writeTinyGptJ(join(dir, "gptj"), { seed: 23 }),
   phi: () => writeTinyPhi(join(dir, "phi"), { seed: 24, kvHeads: 2 }),
@@ -123,6 +124,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   // Gemma 2: soft caps on the attention logits and the output logits (tight in the fixture: 2 and 3).
   ["gemma2", "blocks.0.hook_resid_post", "ce", 0],
   ["gemma2", "blocks.0.hook_attn_out", "kl", 0.1],
+  // VaultGemma: Gemma 2's soft caps and query scale, no norms after attention and MLP.
+  ["vaultgemma", "blocks.0.hook_resid_pre", "kl", 0],
+  ["vaultgemma", "blocks.0.hook_attn_out", "ce", 0],
   // GPT-Neo: unscaled attention, local layers held to their window.
   ["gptneo", "blocks.0.hook_resid_post", "kl", 0],
   ["gptneo", "blocks.0.hook_attn_out", "ce", 0.1],
