@@ -1,5 +1,5 @@
 /**
- * k-means (Lloyd's algorithm with k-means++ seeding, Arthur & Vassilvitskii 2007) on rows of
+ * k-means (Lloyd's algorithm with greedy k-means++ seeding, Arthur & Vassilvitskii 2007, as sklearn seeds) on rows of
  * a [n, dim] matrix: the "10 arbitrary clusters" of the vSAE paper's latent-space view.
  * Deterministic given the seed.
  */
@@ -26,24 +26,39 @@ export function kMeans(points: ArrayLike<number>, n: number, dim: number, k: num
   k = Math.min(k, n);
   const rng = new Rng(seed);
   const centers = new Float64Array(k * dim);
-  // k-means++: each next centre is a point drawn with probability proportional to its
-  // squared distance from the nearest centre chosen so far.
-  const nearest = new Float64Array(n).fill(Infinity);
-  let pick = rng.int(n);
-  for (let c = 0; c < k; c++) {
-    for (let i = 0; i < dim; i++) centers[c * dim + i] = points[pick * dim + i]!;
-    let total = 0;
-    for (let p = 0; p < n; p++) {
-      nearest[p] = Math.min(nearest[p]!, sqDist(points, p * dim, centers, c * dim, dim));
-      total += nearest[p]!;
+  // Greedy k-means++ (sklearn's KMeans): each next centre is the best, by the total squared
+  // distance it leaves, of 2 + ln k candidates each drawn with probability proportional to
+  // its squared distance from the nearest centre chosen so far. One draw per centre (plain
+  // k-means++) now and then lands two centres in one cluster, which Lloyd's steps keep.
+  const trials = 2 + Math.floor(Math.log(k));
+  let nearest = new Float64Array(n);
+  let candidate = new Float64Array(n);
+  let best = new Float64Array(n);
+  const first = rng.int(n);
+  for (let i = 0; i < dim; i++) centers[i] = points[first * dim + i]!;
+  let potential = 0;
+  for (let p = 0; p < n; p++) potential += nearest[p] = sqDist(points, p * dim, centers, 0, dim);
+  for (let c = 1; c < k && potential > 0; c++) {
+    let bestPick = -1;
+    let bestPotential = Infinity;
+    for (let t = 0; t < trials; t++) {
+      let r = rng.uniform() * potential;
+      let pick = n - 1;
+      for (let p = 0; p < n; p++) {
+        r -= nearest[p]!;
+        if (r < 0) { pick = p; break; }
+      }
+      let total = 0;
+      for (let p = 0; p < n; p++) total += candidate[p] = Math.min(nearest[p]!, sqDist(points, p * dim, points, pick * dim, dim));
+      if (total < bestPotential) {
+        bestPotential = total;
+        bestPick = pick;
+        [best, candidate] = [candidate, best];
+      }
     }
-    if (total === 0) break; // every point sits on a centre already
-    let r = rng.uniform() * total;
-    pick = n - 1;
-    for (let p = 0; p < n; p++) {
-      r -= nearest[p]!;
-      if (r < 0) { pick = p; break; }
-    }
+    for (let i = 0; i < dim; i++) centers[c * dim + i] = points[bestPick * dim + i]!;
+    [nearest, best] = [best, nearest];
+    potential = bestPotential;
   }
 
   const labels = new Int32Array(n).fill(-1);

@@ -56,6 +56,14 @@ describe("k-means", () => {
     expect(r.inertia).toBeCloseTo(inertia, 8);
   });
 
+  it("greedy seeding: 20 separated blobs in the plane are found from every one of 30 seeds", () => {
+    // With one draw per centre (plain k-means++) 13 of these seeds put two centres in one blob,
+    // and Lloyd's steps never move one out; the best of 2 + ln k draws does not.
+    const { points, truth } = blobs(20, 30, 2, 3);
+    const found = Array.from({ length: 30 }, (_, seed) => samePartition(kMeans(points, 600, 2, 20, seed).labels, truth));
+    expect(found.filter((ok) => !ok)).toHaveLength(0);
+  });
+
   it("k above the number of points gives each point its own cluster", () => {
     const r = kMeans(Float64Array.from([0, 0, 1, 1, 5, 5]), 3, 2, 10);
     expect(new Set(r.labels).size).toBe(3);
