@@ -113,6 +113,9 @@ MODELS = [
      dict(LLAMA_LIKE, embedding_multiplier=3.0, attention_multiplier=0.3, residual_multiplier=0.4, logits_scaling=2.5)),
     ("stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", "stablelm", dict(LLAMA_LIKE, use_qkv_bias=True)),
     ("stablelm (parallel residual, attention and MLP reading one norm)", "stablelm", dict(LLAMA_LIKE, use_parallel_residual=True)),
+    ("cohere (parallel block, LayerNorms without biases, interleaved rotary, logit_scale)", "cohere", dict(LLAMA_LIKE, logit_scale=0.5)),
+    ("cohere2 (rotary only in its sliding-window layers)", "cohere2",
+     dict(LLAMA_LIKE, logit_scale=0.5, sliding_window=64, layer_types=["sliding_attention", "full_attention"])),
     # Mixtures of experts: each model's routing, and its gradient through the router in the splice backward.
     ("mixtral (top-2 of 4 experts)", "mixtral", dict(LLAMA_LIKE, num_local_experts=4, num_experts_per_tok=2, intermediate_size=24)),
     ("qwen2_moe (shared expert behind a sigmoid gate, a dense layer)", "qwen2_moe",

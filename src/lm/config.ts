@@ -56,7 +56,7 @@ export interface LmConfig {
   attentionMultiplier?: number;
   /** Granite: each block's attention and MLP outputs are scaled by this (residual_multiplier) before the residual add. */
   residualScale?: number;
-  /** Granite: the logits are multiplied by this (1 / logits_scaling). */
+  /** The logits are multiplied by this: Granite's 1 / logits_scaling, Cohere's logit_scale. */
   logitScale?: number;
   /** Gemma 2: attention and final logits capped at +-cap as cap * tanh(x / cap) (0: none). */
   attnSoftcap?: number;
@@ -78,6 +78,8 @@ export interface LmConfig {
   qkNorm?: "head" | "projection";
   /** OLMo: its LayerNorms have no weights or biases (the checkpoint holds none). */
   unweightedNorms?: boolean;
+  /** Cohere: LayerNorms with weights and no biases (false; LayerNorms have biases otherwise). */
+  normBias?: boolean;
   /**
    * OLMo, OLMoE: queries, keys and values are clamped to [-clipQkv, clipQkv], OLMo's right
    * after their projection, OLMoE's after its q/k norms (clipQkvAfterNorm).
@@ -209,7 +211,7 @@ const MINISTRAL3_ROPE: Json = {
  */
 const LLAMA_BLOCK_TYPES: readonly string[] = [
   "llama", "mistral", "ministral", "ministral3", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm", "glm", "glm4",
-  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe",
+  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe", "cohere", "cohere2",
 ];
 
 /** An LmConfig from a Hugging Face config.json object (`path` names it in errors). */
@@ -346,6 +348,11 @@ export function configFromHf(json: Json, path: string): LmConfig {
     const clip = type === "olmoe" ? clipQkvFromHf(json, path) : 0;
     // GLM rotates half of each head (GlmConfig's default), in interleaved pairs.
     const glm = type === "glm" || type === "glm4";
+    // Cohere (Command R, Aya): attention and MLP side by side on one LayerNorm without a bias,
+    // interleaved rotary pairs, logits times logit_scale. Cohere 2 (Command R7B) rotates only in
+    // its sliding-window layers: the others, every sliding_window_pattern-th, have no positions.
+    const cohere = type === "cohere" || type === "cohere2";
+    if (type === "cohere" && flag(json, path, "use_qk_norm", false)) throw new Error(`${path}: use_qk_norm (a LayerNorm per head on q and k) is not supported`);
     const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm ? 0.25 : glm ? 0.5 : 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
@@ -354,14 +361,14 @@ export function configFromHf(json: Json, path: string): LmConfig {
       dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
       // Olmo2Config's, Olmo3Config's, Phi3Config's, MixtralConfig's and OlmoeConfig's default eps is 1e-5, LlamaConfig's 1e-6;
       // StableLM's norms are LayerNorms (with biases).
-      norm: stablelm ? "layernorm" : "rmsnorm",
-      normEps: stablelm ? num(json, path, ["layer_norm_eps"], 1e-5)
+      norm: stablelm || cohere ? "layernorm" : "rmsnorm",
+      normEps: stablelm || cohere ? num(json, path, ["layer_norm_eps"], 1e-5)
         : num(json, path, ["rms_norm_eps"], ["olmo2", "olmo3", "phi3", "mixtral", "olmoe", "ministral3"].includes(type as string) ? 1e-5 : glm ? 1.5625e-7 : 1e-6),
       mlp: "swiglu", activation: "silu",
-      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: glm ? RotaryStyle.Interleaved : RotaryStyle.RotateHalf,
+      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: glm || cohere ? RotaryStyle.Interleaved : RotaryStyle.RotateHalf,
       // StableLM with use_parallel_residual: attention and MLP both read the block input's one norm.
-      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: stablelm && flag(json, path, "use_parallel_residual", false),
-      tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: cohere || (stablelm && flag(json, path, "use_parallel_residual", false)),
+      tiedEmbeddings: flag(json, path, "tie_word_embeddings", cohere),
       // Llama-family checkpoints differ in which projections carry biases (Qwen2 has q/k/v
       // biases only); the loader takes whichever bias tensors the checkpoint has.
       attentionBias: false, mlpBias: false,
@@ -389,6 +396,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
       ...(type === "glm4" ? { postNorms: true } : {}),
       // SmolLM3: no_rope_layers[i] = 0 marks a layer without rotary positions (NoPE).
       ...(type === "smollm3" ? { noRope: noRopeLayers(json, path, int(json, path, ["num_hidden_layers"])) } : {}),
+      ...(cohere ? { normBias: false, logitScale: positive(json, path, "logit_scale", 0.0625) } : {}),
+      ...(type === "cohere2" ? { noRope: layerKinds(json, path, int(json, path, ["num_hidden_layers"]), 4).map((sliding) => !sliding) } : {}),
     };
   } else if (type === "gemma" || type === "gemma2" || type === "gemma3_text" || type === "vaultgemma") {
     // Gemma: Llama's block with GeGLU, (1 + w) RMSNorm weights (folded in at load), embeddings
@@ -435,7 +444,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, cohere, cohere2, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))

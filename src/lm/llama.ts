@@ -16,6 +16,8 @@
  *
  * Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE and GraniteMoE share it with mixtures of experts for MLPs (loadMoe).
  *
+ * Cohere and Cohere 2 share it with StableLM's parallel block (LayerNorms without biases).
+ *
  * GLM and GLM-4 share it too (Phi-3's fused gate_up_proj, q/k/v biases; GLM-4's norms after
  * attention and MLP: post_self_attn_layernorm -> ln1Post, post_mlp_layernorm -> ln2Post).
  *
@@ -41,8 +43,8 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
   const norm = (name: string) => {
     if (c.unweightedNorms) return { w: new Float32Array(d).fill(1), b: null };
     const w = g(name, [d]);
-    // StableLM's LayerNorms have biases beside their weights.
-    const b = c.norm === "layernorm" ? g(name.replace(/weight$/, "bias"), [d]) : null;
+    // StableLM's LayerNorms have biases beside their weights (Cohere's have none).
+    const b = c.norm === "layernorm" && c.normBias !== false ? g(name.replace(/weight$/, "bias"), [d]) : null;
     return { w: gemma ? w.map((v) => v + 1) : w, b };
   };
   // Qwen3's and Gemma 3's per-head q/k norms (Gemma's also scale by 1 + w), or OLMo 2's over

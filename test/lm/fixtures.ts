@@ -41,6 +41,12 @@ export interface TinyOptions {
   smollm3?: { noRope: number[] };
   /** Llama: StableLM (model_type stablelm): LayerNorms with biases, q/k/v biases, a quarter of each head rotated; parallel: use_parallel_residual. */
   stablelm?: { parallel?: boolean };
+  /**
+   * Llama: Cohere (model_type cohere): attention and MLP side by side on one LayerNorm without a
+   * bias, interleaved rotary, logits times logit_scale; v2: Cohere 2, rotary only in its
+   * sliding-window layers (every second layer has none here).
+   */
+  cohere?: { v2?: boolean };
   /** Llama: the first OLMo's block (model_type olmo): LayerNorms without weights, q/k/v clamped to +-clipQkv when given. */
   olmo?: { clipQkv?: number };
   /**
@@ -339,6 +345,11 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       model_type: "stablelm", architectures: ["StableLmForCausalLM"], rms_norm_eps: undefined, layer_norm_eps: 1e-5,
       use_qkv_bias: true, use_parallel_residual: o.stablelm.parallel ?? false, qk_layernorm: false,
     } : {}),
+    ...(o.cohere ? {
+      model_type: o.cohere.v2 ? "cohere2" : "cohere", architectures: [o.cohere.v2 ? "Cohere2ForCausalLM" : "CohereForCausalLM"],
+      rms_norm_eps: undefined, layer_norm_eps: 1e-5, logit_scale: 0.5, use_qk_norm: false, tie_word_embeddings: o.tied ?? true,
+      ...(o.cohere.v2 ? { sliding_window: ctx, sliding_window_pattern: 2 } : {}),
+    } : {}),
     ...(o.smollm3 ? {
       model_type: "smollm3", architectures: ["SmolLM3ForCausalLM"],
       no_rope_layers: Array.from({ length: L }, (_, i) => (o.smollm3!.noRope.includes(i) ? 0 : 1)),
@@ -357,7 +368,7 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     ...o.config,
   }));
   const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], ...(o.olmo ? {} : { "model.norm.weight": [d] }) };
-  if (!o.tied) spec["lm_head.weight"] = [V, d];
+  if (!(o.tied ?? o.cohere)) spec["lm_head.weight"] = [V, d];
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
     Object.assign(spec, llamaLayerSpec(p, d, H, Hkv, dh, m));
@@ -383,6 +394,7 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       });
       if (o.stablelm.parallel) for (const name of ["weight", "bias"]) delete spec[`${p}post_attention_layernorm.${name}`];
     }
+    if (o.cohere) delete spec[`${p}post_attention_layernorm.weight`];
     if (o.glm) {
       for (const name of ["mlp.gate_proj", "mlp.up_proj"]) delete spec[`${p}${name}.weight`];
       Object.assign(spec, {

@@ -364,6 +364,44 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
+  if (cfg.model_type === "cohere" || cfg.model_type === "cohere2") {
+    // modeling_cohere.py: x + attn(ln(x)) + mlp(ln(x)), one LayerNorm (weight, no bias) read by
+    // both; q and k rotated in interleaved pairs (repeat_interleave of the frequencies); a tied
+    // unembedding; logits times logit_scale. modeling_cohere2.py: the same, with the rotary only in
+    // the sliding-window layers.
+    const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads ?? H, eps = cfg.layer_norm_eps;
+    const dh = cfg.head_dim ?? d / H, m = cfg.intermediate_size;
+    const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
+    const zeros = new Float64Array(d);
+    const kinds: string[] = cfg.layer_types ?? Array.from({ length: cfg.num_hidden_layers }, (_, i) =>
+      ((i + 1) % (cfg.sliding_window_pattern ?? 4) ? "sliding_attention" : "full_attention"));
+    const E = w.get("model.embed_tokens.weight");
+    let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+    for (let l = 0; l < cfg.num_hidden_layers; l++) {
+      const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+      const rotates = cfg.model_type === "cohere" || kinds[l] === "sliding_attention";
+      const normed = xs.map((x) => layerNorm(x, g("input_layernorm.weight"), zeros, eps));
+      const proj: Heads[] = normed.map((a, t) => {
+        const q = linear(g("self_attn.q_proj.weight"), null, a, H * dh), k = linear(g("self_attn.k_proj.weight"), null, a, Hkv * dh);
+        const v = linear(g("self_attn.v_proj.weight"), null, a, Hkv * dh);
+        const head = (x: Vec, h: number) => x.slice(h * dh, (h + 1) * dh);
+        const turn = (x: Vec) => (rotates ? rotateEveryTwo(x, t, inv) : x);
+        return {
+          q: Array.from({ length: H }, (_, h) => turn(head(q, h))),
+          k: Array.from({ length: Hkv }, (_, h) => turn(head(k, h))),
+          v: Array.from({ length: Hkv }, (_, h) => head(v, h)),
+        };
+      });
+      xs = xs.map((x, t) => {
+        const attn = linear(g("self_attn.o_proj.weight"), null, groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh)), d);
+        const gate = linear(g("mlp.gate_proj.weight"), null, normed[t]!, m).map(silu);
+        const up = linear(g("mlp.up_proj.weight"), null, normed[t]!, m);
+        return add(add(x, attn), linear(g("mlp.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d));
+      });
+    }
+    const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
+    return xs.map((x) => linear(U, null, layerNorm(x, w.get("model.norm.weight"), zeros, eps), cfg.vocab_size).map((v) => v * cfg.logit_scale));
+  }
   if (cfg.model_type === "glm" || cfg.model_type === "glm4") {
     // modeling_glm.py / modeling_glm4.py: Llama's block with q/k/v biases, Phi-3's fused
     // gate_up_proj (gate, then up), the first int(head_dim * partial_rotary_factor) dims of each

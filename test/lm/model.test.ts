@@ -6,6 +6,7 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { RotaryStyle } from "../../src/core/kernels.js";
 import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { TorchCheckpoint } from "../../src/core/torch-checkpoint.js";
@@ -96,6 +97,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen3 (per-head q/k RMSNorms, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 18, headDim: 12, qkNorm: true, tied: true })],
   ["olmo (LayerNorms without weights, tied)", (d) => writeTinyLlama(d, { seed: 22, olmo: {}, tied: true })],
   ["olmo (q/k/v clamped by clip_qkv)", (d) => writeTinyLlama(d, { seed: 23, olmo: { clipQkv: 0.8 } })],
+  ["cohere (parallel block on one LayerNorm without a bias, interleaved rotary, logit_scale)", (d) => writeTinyLlama(d, { seed: 46, cohere: {} })],
+  ["cohere2 (rotary only in the sliding-window layers)", (d) => writeTinyLlama(d, { seed: 47, cohere: { v2: true } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
   ["ministral (sliding-window and full layers, within the window)", (d) => writeTinyLlama(d, { seed: 30, config: {
     model_type: "ministral", architectures: ["MinistralForCausalLM"], sliding_window: 64, layer_types: ["sliding_attention", "full_attention"] } })],
@@ -647,6 +650,22 @@ describe("config.json variants", () => {
     expect(configFromHf(stablelm, "c")).toMatchObject({ norm: "layernorm", normEps: 1e-5, rotaryDims: 8, parallelResidual: false });
     expect(configFromHf({ ...stablelm, use_parallel_residual: true, partial_rotary_factor: 0.5 }, "c")).toMatchObject({ rotaryDims: 16, parallelResidual: true });
     expect(() => configFromHf({ ...stablelm, qk_layernorm: true }, "c")).toThrow(/c: qk_layernorm \(a LayerNorm per head on q and k\) is not supported/);
+  });
+
+  it("Cohere: a parallel block on LayerNorms without biases, interleaved rotary, a tied unembedding, logit_scale; Cohere 2 rotates only in its sliding-window layers", () => {
+    const cohere = { ...llama, model_type: "cohere", num_hidden_layers: 8, tie_word_embeddings: undefined };
+    expect(configFromHf(cohere, "c")).toMatchObject({
+      norm: "layernorm", normEps: 1e-5, normBias: false, parallelResidual: true, rotaryStyle: RotaryStyle.Interleaved, tiedEmbeddings: true, logitScale: 0.0625,
+    });
+    expect(configFromHf(cohere, "c").noRope).toBeUndefined();
+    expect(configFromHf({ ...cohere, logit_scale: 0.25 }, "c").logitScale).toBe(0.25);
+    expect(() => configFromHf({ ...cohere, logit_scale: 0 }, "c")).toThrow(/logit_scale/);
+    expect(() => configFromHf({ ...cohere, use_qk_norm: true }, "c")).toThrow(/c: use_qk_norm \(a LayerNorm per head on q and k\) is not supported/);
+    // Cohere2Config: every fourth layer full attention (no positions) unless layer_types says otherwise; contexts held to the window.
+    const cohere2 = { ...cohere, model_type: "cohere2", sliding_window: 32 };
+    expect(configFromHf(cohere2, "c")).toMatchObject({ maxPositions: 32, noRope: [false, false, false, true, false, false, false, true] });
+    expect(configFromHf({ ...cohere2, layer_types: ["full_attention", ...Array(7).fill("sliding_attention")] }, "c").noRope)
+      .toEqual([true, false, false, false, false, false, false, false]);
   });
 
   it("mixtures of experts: each model's names and defaults, Qwen's dense layers, and what cannot run refused by name", () => {

@@ -95,6 +95,7 @@ const models = {
   smollm3: () => writeTinyLlama(join(dir, "smollm3"), { seed: 19, smollm3: { noRope: [1] } }),
   olmo3: () => writeTinyLlama(join(dir, "olmo3"), { seed: 20, olmo2: true, olmo3: true }),
   stablelm: () => writeTinyLlama(join(dir, "stablelm"), { seed: 22, stablelm: { parallel: true } }),
+  cohere2: () => writeTinyLlama(join(dir, "cohere2"), { seed: 33, cohere: { v2: true } }),
   granite: () => writeTinyLlama(join(dir, "granite"), { seed: 21, config: {
     model_type: "granite", embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } }),
 };
@@ -151,6 +152,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   // StableLM's parallel blocks: one LayerNorm (with a bias) read by attention and MLP.
   ["stablelm", "blocks.0.hook_resid_pre", "ce", 0],
   ["stablelm", "blocks.0.hook_attn_out", "kl", 0],
+  // Cohere 2: the same parallel block (no norm biases), interleaved rotary in layer 0 only, logit_scale.
+  ["cohere2", "blocks.0.hook_resid_pre", "ce", 0],
+  ["cohere2", "blocks.0.hook_mlp_out", "kl", 0],
   // GPT-J and Phi: the same parallel block, interleaved (GPT-J) or rotate-half rotary on part of
   // each head, and an unembedding with a bias.
   ["gptj", "blocks.0.hook_resid_post", "ce", 0],
