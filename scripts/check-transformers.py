@@ -43,6 +43,12 @@ IDS = dict(bos_token_id=1, eos_token_id=2, pad_token_id=0)
 SMALL = dict(IDS, vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
              max_position_embeddings=64)
 LLAMA_LIKE = dict(SMALL, num_key_value_heads=2)
+# Qwen3.5: two Gated DeltaNet layers (2 key heads, 4 value heads), attention, another DeltaNet;
+# M-RoPE sections (plain rotary on text) on a quarter of each head.
+QWEN35 = dict(LLAMA_LIKE, num_hidden_layers=4, head_dim=16, layer_types=["linear_attention", "linear_attention", "full_attention", "linear_attention"],
+              linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=6, linear_conv_kernel_dim=4,
+              rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25, "mrope_section": [1, 1, 0],
+                               "mrope_interleaved": True})
 # A vision tower just big enough to build (saekit leaves it out).
 VISION = dict(depth=1, hidden_size=16, num_heads=2, intermediate_size=32, out_hidden_size=32)
 
@@ -137,6 +143,9 @@ MODELS = [
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=16, sliding_window=64, layer_types=["sliding_attention", "full_attention"],
           rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                            "full_attention": {"rope_type": "linear", "rope_theta": 1000000.0, "factor": 8.0}})),
+    ("qwen3_5_text (Gated DeltaNet layers and gated attention)", "qwen3_5_text", QWEN35),
+    ("qwen3_5 (the language model of a vision-language checkpoint)", "qwen3_5",
+     dict(text_config=dict(QWEN35, tie_word_embeddings=True), vision_config=VISION), dict(model_class="Qwen3_5ForConditionalGeneration")),
     # Qwen-VL's language models, on text: M-RoPE turns every section by one position there.
     ("qwen2_5_vl (the language model of a vision-language checkpoint)", "qwen2_5_vl",
      dict(text_config=dict(LLAMA_LIKE, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]}),
@@ -180,6 +189,7 @@ def decoder_layers(model):
 # The modules whose outputs a block adds to the residual stream (TransformerLens' hook_attn_out
 # and hook_mlp_out): where norms follow attention and MLP (Gemma 2 and 3, OLMo 2 and 3, GLM-4) those
 # norms' outputs, else the attention's and the MLP's own.
+NO_SPLICE_BACKWARD = {"qwen3_5_text", "qwen3_5"}
 POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3", "glm4"}
 ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention", "gptj": "attn"}
 # The attention's output projection, whose input is TransformerLens' attn.hook_z (the heads' outputs, concatenated).
@@ -214,10 +224,14 @@ def reference(model, tokens, model_type):
     handles.append(layers[-1].register_forward_hook(lambda _m, _args, output: stream.append(first(output)[0].clone())))
     attn_name, mlp_name = contribution_modules(model_type)
     for layer in layers:
-        handles.append(getattr(layer, attn_name).register_forward_hook(lambda _m, _a, output: attn_out.append(first(output)[0].clone())))
+        # Qwen3.5's Gated DeltaNet layers: linear_attn in attention's place, and no heads (no attn.hook_z).
+        linear = hasattr(layer, "linear_attn")
+        handles.append(getattr(layer, "linear_attn" if linear else attn_name).register_forward_hook(
+            lambda _m, _a, output: attn_out.append(first(output)[0].clone())))
         handles.append(getattr(layer, mlp_name).register_forward_hook(lambda _m, _a, output: mlp_out.append(first(output)[0].clone())))
-        handles.append(layer.get_submodule(OUTPUT_PROJECTION.get(model_type, "self_attn.o_proj")).register_forward_pre_hook(
-            lambda _m, args: z.append(args[0][0].clone())))
+        if not linear:
+            handles.append(layer.get_submodule(OUTPUT_PROJECTION.get(model_type, "self_attn.o_proj")).register_forward_pre_hook(
+                lambda _m, args: z.append(args[0][0].clone())))
     try:
         with torch.no_grad():
             logits = model(torch.tensor([tokens])).logits[0]
@@ -349,7 +363,9 @@ def main():
                 ok, summary = compare(folder, tokens, want, stream)
                 # The blocks' attention and MLP outputs and the heads' outputs, which attn_out, mlp_out and attention SAEs read.
                 layers = len(stream) - 1
-                names = [f"blocks.{i}.{hook}" for hook in ("hook_attn_out", "hook_mlp_out", "attn.hook_z") for i in range(layers)]
+                headed = [i for i, layer in enumerate(decoder_layers(model)) if not hasattr(layer, "linear_attn")]
+                names = [f"blocks.{i}.{hook}" for hook in ("hook_attn_out", "hook_mlp_out") for i in range(layers)]
+                names += [f"blocks.{i}.attn.hook_z" for i in headed]
                 hooks = saekit_hooks(folder, tokens, names)
                 parts = worst_relative([hooks[n] for n in names], parts_want)
                 ok = ok and parts <= TOLERANCE
@@ -361,10 +377,14 @@ def main():
                 cache_diff = ((torch.tensor(cached, dtype=torch.float64) - ref).abs().max() / ref.abs().max()).item()
                 ok = ok and cache_diff <= TOLERANCE
                 summary += f"; through the KV cache {cache_diff:.1e}"
-                # The splice backward (end-to-end training) against autograd.
-                loss_diff, grad_diff = check_splice_gradients(folder, model, model_type, tokens, gen)
-                ok = ok and loss_diff <= TOLERANCE and grad_diff <= TOLERANCE
-                summary += f"; spliced losses {loss_diff:.1e}, their gradients {grad_diff:.1e}"
+                # The splice backward (end-to-end training) against autograd; saekit refuses it through
+                # Qwen3.5's Gated DeltaNets and gated attention, which it has no backward for yet.
+                if model_type in NO_SPLICE_BACKWARD:
+                    summary += "; no splice backward (refused by saekit)"
+                else:
+                    loss_diff, grad_diff = check_splice_gradients(folder, model, model_type, tokens, gen)
+                    ok = ok and loss_diff <= TOLERANCE and grad_diff <= TOLERANCE
+                    summary += f"; spliced losses {loss_diff:.1e}, their gradients {grad_diff:.1e}"
             except Exception as e:  # a load or run failure is a failed check, reported with the others
                 ok, summary = False, f"saekit failed: {str(getattr(e, 'stderr', '') or e).strip().splitlines()[-1:]}"
             failed |= not ok

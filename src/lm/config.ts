@@ -5,6 +5,7 @@
  * the weight layout conversion in gpt-neox.ts, gpt2.ts and llama.ts.
  */
 import { RotaryStyle } from "../core/kernels.js";
+import type { DeltaNetShape } from "./gated-deltanet.js";
 import { hasRopeParametersFor, type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
 
 export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "gptj" | "phi" | "llama" | "gemma";
@@ -76,6 +77,15 @@ export interface LmConfig {
    * together, and all the key heads, with weights as wide as each projection.
    */
   qkNorm?: "head" | "projection";
+  /**
+   * Qwen3.5: which layers run a Gated DeltaNet (linear attention, gated-deltanet.ts) in place of
+   * attention, and its shape.
+   */
+  linearAttention?: DeltaNetShape & { layers: boolean[] };
+  /** Qwen3.5: each attention head's output times the sigmoid of a gate projected beside its query. */
+  attnOutputGate?: boolean;
+  /** Qwen3.5: RMSNorm weights stored as w - 1 (the norm multiplies by 1 + w), as Gemma's. */
+  offsetNorms?: boolean;
   /** OLMo: its LayerNorms have no weights or biases (the checkpoint holds none). */
   unweightedNorms?: boolean;
   /** Cohere: LayerNorms with weights and no biases (false; LayerNorms have biases otherwise). */
@@ -182,6 +192,8 @@ const MULTIMODAL: Record<string, { textType: string; forced: boolean; defaults?:
   gemma3: { textType: "gemma3_text", forced: true, defaults: { ...GEMMA3_TEXT_DEFAULTS, bos_token_id: 2, eos_token_id: 1 }, inherits: ["bos_token_id", "eos_token_id"] },
   // Mistral 3 (Ministral 3, Mistral Small 3.x): a ministral3 or mistral language model.
   mistral3: { textType: "mistral", forced: false, inherits: ["bos_token_id", "eos_token_id"] },
+  // Qwen3.5 (all its checkpoints are vision-language ones): text_config, its rope_parameters with M-RoPE.
+  qwen3_5: { textType: "qwen3_5_text", forced: true, inherits: ["bos_token_id", "eos_token_id", "tie_word_embeddings"] },
   ...Object.fromEntries(([["qwen2_vl", "qwen2"], ["qwen2_5_vl", "qwen2"], ["qwen3_vl", "qwen3"]] as const).map(([wrapper, textType]) => [wrapper, {
     textType, forced: true, topLevelText: true, inherits: ["bos_token_id", "eos_token_id", "tie_word_embeddings", "rope_theta", "rope_scaling"],
   }])),
@@ -211,7 +223,7 @@ const MINISTRAL3_ROPE: Json = {
  */
 const LLAMA_BLOCK_TYPES: readonly string[] = [
   "llama", "mistral", "ministral", "ministral3", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm", "glm", "glm4",
-  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe", "cohere", "cohere2",
+  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe", "cohere", "cohere2", "qwen3_5_text",
 ];
 
 /** An LmConfig from a Hugging Face config.json object (`path` names it in errors). */
@@ -352,8 +364,12 @@ export function configFromHf(json: Json, path: string): LmConfig {
     // interleaved rotary pairs, logits times logit_scale. Cohere 2 (Command R7B) rotates only in
     // its sliding-window layers: the others, every sliding_window_pattern-th, have no positions.
     const cohere = type === "cohere" || type === "cohere2";
+    // Qwen3.5: Gated DeltaNets (linear attention) in three of every four layers, the others
+    // attention whose heads are gated by a second query projection, with per-head q/k norms;
+    // RMSNorms of 1 + w; a quarter of each head rotated.
+    const qwen35 = type === "qwen3_5_text";
     if (type === "cohere" && flag(json, path, "use_qk_norm", false)) throw new Error(`${path}: use_qk_norm (a LayerNorm per head on q and k) is not supported`);
-    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm ? 0.25 : glm ? 0.5 : 1, thetaKeys: [], partialKeys: [] });
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm || qwen35 ? 0.25 : glm ? 0.5 : 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
@@ -373,7 +389,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
       // biases only); the loader takes whichever bias tensors the checkpoint has.
       attentionBias: false, mlpBias: false,
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
-      ...(type === "qwen3" || type === "qwen3_moe" ? { qkNorm: "head" as const } : {}),
+      ...(type === "qwen3" || type === "qwen3_moe" || qwen35 ? { qkNorm: "head" as const } : {}),
+      ...(qwen35 ? { offsetNorms: true, attnOutputGate: true, linearAttention: linearAttentionFromHf(json, path, int(json, path, ["num_hidden_layers"])) } : {}),
       // OLMoE: Llama's norms before attention and MLP, with OLMo 2's q/k norms over the whole projections.
       ...(type === "olmoe" ? { qkNorm: "projection" as const } : {}),
       ...(clip > 0 ? { clipQkv: clip, clipQkvAfterNorm: true } : {}),
@@ -444,7 +461,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, cohere, cohere2, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, cohere, cohere2, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))
@@ -536,6 +553,33 @@ function hfActivation(json: Json, path: string, key: string, fallback: string): 
   if (act === "relu") return "relu";
   if (act === "silu" || act === "swish") return "silu";
   throw new Error(`${path}: ${key} "${act}" is not supported (gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, relu, silu)`);
+}
+
+/**
+ * Qwen3.5's Gated DeltaNet layers: `layer_types` ("linear_attention" / "full_attention"), or
+ * every layer but each full_attention_interval-th (default 4); and their shape.
+ */
+function linearAttentionFromHf(json: Json, path: string, layers: number): DeltaNetShape & { layers: boolean[] } {
+  const types = json.layer_types;
+  let linear: boolean[];
+  if (Array.isArray(types)) {
+    if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
+    linear = types.map((t) => {
+      if (t !== "linear_attention" && t !== "full_attention") throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (linear_attention, full_attention)`);
+      return t === "linear_attention";
+    });
+  } else {
+    const interval = int(json, path, ["full_attention_interval"], 4);
+    linear = Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
+  }
+  const shape = {
+    kHeads: int(json, path, ["linear_num_key_heads"], 16), vHeads: int(json, path, ["linear_num_value_heads"], 32),
+    dk: int(json, path, ["linear_key_head_dim"], 128), dv: int(json, path, ["linear_value_head_dim"], 128),
+    convKernel: int(json, path, ["linear_conv_kernel_dim"], 4),
+  };
+  for (const [k, v] of Object.entries(shape)) if (!(v >= 1)) throw new Error(`${path}: the linear attention's ${k} must be a positive integer, got ${v}`);
+  if (shape.vHeads % shape.kHeads !== 0) throw new Error(`${path}: linear_num_value_heads (${shape.vHeads}) must be a multiple of linear_num_key_heads (${shape.kHeads})`);
+  return { ...shape, layers: linear };
 }
 
 /** OLMo's and OLMoE's clip_qkv: a positive bound, or 0 when null or absent. */

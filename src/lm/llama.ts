@@ -30,6 +30,7 @@
 import type { LmConfig } from "./config.js";
 import { allParts, type BlockWeights, concatMatrices, type LmWeights, type ModelParts, type MoeWeights, type SwigluWeights, type WeightDtype,
   type WeightMatrix } from "./model.js";
+import { convWidth, type DeltaNetWeights } from "./gated-deltanet.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(c)): LmWeights {
@@ -38,20 +39,21 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
   // Weight matrices go straight to their dtype (a bf16 checkpoint's are read as they are).
   const gm = (name: string, shape: number[]) => r.getMatrix(name, shape, dtype);
   const optional = (name: string, shape: number[]) => (r.has(name) ? g(name, shape) : null);
-  const gemma = c.architecture === "gemma";
+  // Gemma's and Qwen3.5's RMSNorms multiply by 1 + w: the 1 is added here, once.
+  const offset = c.architecture === "gemma" || c.offsetNorms === true;
   // OLMo's LayerNorms have no weights: the checkpoint holds none, and a weight of ones is the same norm.
   const norm = (name: string) => {
     if (c.unweightedNorms) return { w: new Float32Array(d).fill(1), b: null };
     const w = g(name, [d]);
     // StableLM's LayerNorms have biases beside their weights (Cohere's have none).
     const b = c.norm === "layernorm" && c.normBias !== false ? g(name.replace(/weight$/, "bias"), [d]) : null;
-    return { w: gemma ? w.map((v) => v + 1) : w, b };
+    return { w: offset ? w.map((v) => v + 1) : w, b };
   };
   // Qwen3's and Gemma 3's per-head q/k norms (Gemma's also scale by 1 + w), or OLMo 2's over
   // the whole projection of `heads` heads.
   const qkNorm = (name: string, heads: number) => {
     const w = g(name, [c.qkNorm === "projection" ? heads * dh : dh]);
-    return gemma ? w.map((v) => v + 1) : w;
+    return offset ? w.map((v) => v + 1) : w;
   };
   const blocks: BlockWeights[] = [];
   for (let i = 0; i < parts.blocks; i++) {
@@ -59,8 +61,13 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     // Phi-3 fuses the projections: qkv_proj holds q, k and v rows in that order already, and
     // gate_up_proj the gate's rows, then the up projection's.
     const fusedQkv = `${p}self_attn.qkv_proj.weight`;
-    const wqkv = r.has(fusedQkv) ? gm(fusedQkv, [(H + 2 * Hkv) * dh, d]) : concatMatrices([
-      gm(`${p}self_attn.q_proj.weight`, [H * dh, d]), gm(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]), gm(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]),
+    const linear = c.linearAttention?.layers[i] ?? false;
+    // Qwen3.5's q_proj holds each head's query rows, then its output gate's.
+    const [wq, wAttnGate] = c.attnOutputGate && !linear
+      ? splitHeadPairs(gm(`${p}self_attn.q_proj.weight`, [2 * H * dh, d]), H, dh * d)
+      : [linear || r.has(fusedQkv) ? null : gm(`${p}self_attn.q_proj.weight`, [H * dh, d]), null];
+    const wqkv = linear ? NO_WEIGHTS : r.has(fusedQkv) ? gm(fusedQkv, [(H + 2 * Hkv) * dh, d]) : concatMatrices([
+      wq!, gm(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]), gm(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]),
     ]);
     const fusedGateUp = `${p}mlp.gate_up_proj.weight`;
     const gateUp = r.has(fusedGateUp) ? gm(fusedGateUp, [2 * m, d]) : null;
@@ -94,14 +101,18 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       // StableLM's parallel blocks: attention and MLP read the one input norm.
       ? (() => { const ln = norm(`${p}input_layernorm.weight`); return { ln1: ln, ln2: ln }; })()
       : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
-    const attention = {
-      ...norms,
-      wqkv,
-      bqkv,
-      ...(c.qkNorm ? { qNorm: qkNorm(`${p}self_attn.q_norm.weight`, H), kNorm: qkNorm(`${p}self_attn.k_norm.weight`, Hkv) } : {}),
-      wo: gm(`${p}self_attn.o_proj.weight`, [d, H * dh]),
-      bo: optional(`${p}self_attn.o_proj.bias`, [d]),
-    };
+    const attention: BlockWeights = linear
+      // Qwen3.5's linear-attention layers: a Gated DeltaNet where attention would be.
+      ? { ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null, deltaNet: loadDeltaNet(c, r, `${p}linear_attn.`, gm) }
+      : {
+        ...norms,
+        wqkv,
+        bqkv,
+        ...(c.qkNorm ? { qNorm: qkNorm(`${p}self_attn.q_norm.weight`, H), kNorm: qkNorm(`${p}self_attn.k_norm.weight`, Hkv) } : {}),
+        ...(wAttnGate ? { wAttnGate } : {}),
+        wo: gm(`${p}self_attn.o_proj.weight`, [d, H * dh]),
+        bo: optional(`${p}self_attn.o_proj.bias`, [d]),
+      };
     if (c.moe?.layers[i]) {
       blocks.push({ ...attention, moe: loadMoe(c, r, p, gm) });
       continue;
@@ -163,5 +174,40 @@ function loadMoe(c: LmConfig, r: WeightReader, p: string, gm: (name: string, sha
       shared: swiglu(`${base}shared_expert.`, dShared),
       sharedGate: r.get(`${base}shared_expert_gate.weight`, [1, d]).data,
     } : {}),
+  };
+}
+
+/** The place of a matrix a layer does not have (a linear-attention layer's attention projections). */
+const NO_WEIGHTS = new Float32Array(0);
+
+/**
+ * Rows stored per head as pairs of blocks [a_h; b_h] (`block` values each), as Qwen3.5's
+ * q_proj holds each head's query and then its gate: [a_0; a_1; ...] and [b_0; b_1; ...].
+ */
+function splitHeadPairs(m: WeightMatrix, heads: number, block: number): [WeightMatrix, WeightMatrix] {
+  const a = new (m.constructor as new (n: number) => WeightMatrix)(heads * block);
+  const b = new (m.constructor as new (n: number) => WeightMatrix)(heads * block);
+  for (let h = 0; h < heads; h++) {
+    a.set(m.subarray(2 * h * block, (2 * h + 1) * block), h * block);
+    b.set(m.subarray((2 * h + 1) * block, (2 * h + 2) * block), h * block);
+  }
+  return [a, b];
+}
+
+/** A Qwen3.5 Gated DeltaNet at prefix `p` (model.layers.N.linear_attn.). */
+function loadDeltaNet(c: LmConfig, r: WeightReader, p: string, gm: (name: string, shape: number[]) => WeightMatrix): DeltaNetWeights {
+  const s = c.linearAttention!;
+  const d = c.dModel, C = convWidth(s), V = s.vHeads * s.dv;
+  return {
+    wqkv: gm(`${p}in_proj_qkv.weight`, [C, d]),
+    wz: gm(`${p}in_proj_z.weight`, [V, d]),
+    wb: gm(`${p}in_proj_b.weight`, [s.vHeads, d]),
+    wa: gm(`${p}in_proj_a.weight`, [s.vHeads, d]),
+    conv: r.get(`${p}conv1d.weight`, [C, 1, s.convKernel]).data,
+    dtBias: r.get(`${p}dt_bias`, [s.vHeads]).data,
+    negA: r.get(`${p}A_log`, [s.vHeads]).data.map((v) => -Math.exp(v)),
+    // Its gated RMSNorm multiplies by w itself (not 1 + w).
+    norm: r.get(`${p}norm.weight`, [s.dv]).data,
+    wout: gm(`${p}out_proj.weight`, [d, V]),
   };
 }

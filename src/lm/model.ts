@@ -33,6 +33,7 @@ import { bf16ToFloat32, float32ToBf16 } from "../core/bf16.js";
 import { Activation, type Kernels, kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
 import { attentionScale, type LmConfig } from "./config.js";
+import { convWidth, deltaNetHeads, type DeltaNetState, type DeltaNetWeights, newDeltaNetState } from "./gated-deltanet.js";
 import { rotaryAmplitude, rotaryInverseFrequencies } from "./rope.js";
 
 export interface Norm {
@@ -87,6 +88,10 @@ export function blockWeightsAs(b: BlockWeights, dtype: WeightDtype): BlockWeight
     const W = b[name];
     if (W) b[name] = matrixAs(W, dtype);
   }
+  if (b.wAttnGate) b.wAttnGate = matrixAs(b.wAttnGate, dtype);
+  if (b.deltaNet) {
+    for (const name of ["wqkv", "wz", "wb", "wa", "wout"] as const) b.deltaNet[name] = matrixAs(b.deltaNet[name], dtype);
+  }
   if (b.moe) {
     const as = (e: SwigluWeights): SwigluWeights => ({ wgate: matrixAs(e.wgate, dtype), wup: matrixAs(e.wup, dtype), wdown: matrixAs(e.wdown, dtype) });
     b.moe = { ...b.moe, experts: b.moe.experts.map(as), ...(b.moe.shared ? { shared: as(b.moe.shared) } : {}) };
@@ -127,6 +132,10 @@ export interface BlockWeights {
   bdown?: Float32Array | null;
   /** A mixture-of-experts MLP in place of the dense one (config moe). */
   moe?: MoeWeights;
+  /** Qwen3.5's linear-attention layers (config linearAttention): a Gated DeltaNet in place of attention; wqkv and wo are then empty. */
+  deltaNet?: DeltaNetWeights;
+  /** Qwen3.5's attention layers (config attnOutputGate): [nHeads * dHead, dModel], each head's output gate. */
+  wAttnGate?: WeightMatrix;
 }
 
 /** One SwiGLU MLP's matrices: gate and up [width, dModel], down [dModel, width]. */
@@ -205,7 +214,9 @@ export function hookNamesOf(cfg: LmConfig): string[] {
     const mid = cfg.parallelResidual ? [] : ["hook_resid_mid"];
     // A mixture of experts has no one hidden layer: no mlp.hook_post in its layers.
     const post = cfg.moe?.layers[i] ? [] : ["mlp.hook_post"];
-    for (const h of ["hook_resid_pre", "ln1.hook_normalized", "attn.hook_z", "hook_attn_out", ...mid, "ln2.hook_normalized",
+    // A Gated DeltaNet (Qwen3.5's linear attention) has no heads' mix of values: no attn.hook_z there.
+    const z = cfg.linearAttention?.layers[i] ? [] : ["attn.hook_z"];
+    for (const h of ["hook_resid_pre", "ln1.hook_normalized", ...z, "hook_attn_out", ...mid, "ln2.hook_normalized",
       ...post, "hook_mlp_out", "hook_resid_post"]) {
       names.push(`blocks.${i}.${h}`);
     }
@@ -236,6 +247,8 @@ export interface KvCache {
   length: number;
   keys: Float32Array[];
   values: Float32Array[];
+  /** Qwen3.5: each Gated DeltaNet layer's state (null in its attention layers). */
+  deltaNet?: Array<DeltaNetState | null>;
 }
 
 export interface ForwardOptions {
@@ -481,8 +494,13 @@ export class LanguageModel {
   /** An empty key/value cache for `batch` sequences of up to `capacity` positions. */
   newCache(batch: number, capacity = this.cfg.maxPositions): KvCache {
     const size = batch * capacity * this.cfg.nKvHeads * this.cfg.dHead;
-    const layers = () => Array.from({ length: this.cfg.nLayers }, () => new Float32Array(size));
-    return { batch, capacity, length: 0, keys: layers(), values: layers() };
+    const linear = this.cfg.linearAttention;
+    // A Gated DeltaNet layer keeps its recurrent state instead of keys and values.
+    const layers = () => Array.from({ length: this.cfg.nLayers }, (_, i) => new Float32Array(linear?.layers[i] ? 0 : size));
+    return {
+      batch, capacity, length: 0, keys: layers(), values: layers(),
+      ...(linear ? { deltaNet: linear.layers.map((l) => (l ? newDeltaNetState(linear, batch) : null)) } : {}),
+    };
   }
 
   /**
@@ -557,35 +575,41 @@ export class LanguageModel {
       const h = this.ws.float("normed", N * d);
       this.norm(resid, N, w.ln1, h);
       if (run(`${p}ln1.hook_normalized`, h, d)) return stopped;
-      const qkv = this.ws.float("qkv", N * qkvWidth);
-      this.matmul(h, N, w.wqkv, qkvWidth, d, qkv);
-      if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
-      if (c.clipQkv && !c.clipQkvAfterNorm) clampInPlace(qkv, N * qkvWidth, c.clipQkv);
-      if (c.qkNorm) {
-        this.headNorm(qkv, N, qkvWidth, 0, H, w.qNorm!);
-        this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
-      }
-      if (c.clipQkv && c.clipQkvAfterNorm) clampInPlace(qkv, N * qkvWidth, c.clipQkv);
-      this.rotateQueriesAndKeys(qkv, N, seq, pos0, qkvWidth, layer);
-      const scale = attentionScale(c, layer);
-      const softcap = c.attnSoftcap ?? 0;
-      const heads = this.ws.float("heads", N * H * dh);
-      if (cache) {
-        // Append this step's keys and values, then attend over everything cached.
-        const kvw = Hkv * dh;
-        for (let r = 0; r < N; r++) {
-          const slot = (Math.floor(r / seq) * cache.capacity + pos0 + (r % seq)) * kvw;
-          cache.keys[layer]!.set(qkv.subarray(r * qkvWidth + H * dh, r * qkvWidth + (H + Hkv) * dh), slot);
-          cache.values[layer]!.set(qkv.subarray(r * qkvWidth + (H + Hkv) * dh, (r + 1) * qkvWidth), slot);
-        }
-        k.cachedAttention(qkv, qkvWidth, 0, batch, seq, pos0, cache.keys[layer]!, cache.values[layer]!, cache.capacity,
-          H, Hkv, dh, scale, softcap, heads);
-      } else {
-        k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, heads);
-      }
-      if (run(`${p}attn.hook_z`, heads, H * dh)) return stopped;
       const attnOut = this.ws.float("attn_out", N * d);
-      this.matmul(heads, N, w.wo, d, H * dh, attnOut);
+      if (w.deltaNet) {
+        // Qwen3.5's linear-attention layers: a Gated DeltaNet (no attn.hook_z).
+        this.deltaNet(w.deltaNet, layer, h, batch, seq, cache, attnOut);
+      } else {
+        const qkv = this.ws.float("qkv", N * qkvWidth);
+        this.matmul(h, N, w.wqkv, qkvWidth, d, qkv);
+        if (w.bqkv) k.addRowVector(qkv, N, qkvWidth, w.bqkv);
+        if (c.clipQkv && !c.clipQkvAfterNorm) clampInPlace(qkv, N * qkvWidth, c.clipQkv);
+        if (c.qkNorm) {
+          this.headNorm(qkv, N, qkvWidth, 0, H, w.qNorm!);
+          this.headNorm(qkv, N, qkvWidth, H * dh, Hkv, w.kNorm!);
+        }
+        if (c.clipQkv && c.clipQkvAfterNorm) clampInPlace(qkv, N * qkvWidth, c.clipQkv);
+        this.rotateQueriesAndKeys(qkv, N, seq, pos0, qkvWidth, layer);
+        const scale = attentionScale(c, layer);
+        const softcap = c.attnSoftcap ?? 0;
+        const heads = this.ws.float("heads", N * H * dh);
+        if (cache) {
+          // Append this step's keys and values, then attend over everything cached.
+          const kvw = Hkv * dh;
+          for (let r = 0; r < N; r++) {
+            const slot = (Math.floor(r / seq) * cache.capacity + pos0 + (r % seq)) * kvw;
+            cache.keys[layer]!.set(qkv.subarray(r * qkvWidth + H * dh, r * qkvWidth + (H + Hkv) * dh), slot);
+            cache.values[layer]!.set(qkv.subarray(r * qkvWidth + (H + Hkv) * dh, (r + 1) * qkvWidth), slot);
+          }
+          k.cachedAttention(qkv, qkvWidth, 0, batch, seq, pos0, cache.keys[layer]!, cache.values[layer]!, cache.capacity,
+            H, Hkv, dh, scale, softcap, heads);
+        } else {
+          k.causalAttention(qkv, batch, seq, qkvWidth, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, heads);
+        }
+        if (w.wAttnGate) this.gateHeads(h, N, w.wAttnGate, heads);
+        if (run(`${p}attn.hook_z`, heads, H * dh)) return stopped;
+        this.matmul(heads, N, w.wo, d, H * dh, attnOut);
+      }
       if (w.bo) k.addRowVector(attnOut, N, d, w.bo);
       if (w.ln1Post) this.normInPlace(attnOut, N, w.ln1Post);
       if (c.residualScale !== undefined) k.scale(attnOut.subarray(0, N * d), c.residualScale);
@@ -686,6 +710,34 @@ export class LanguageModel {
     const block = gatherHeads(qkv, rows, stride, offset, width, this.ws.float("head_norm", rows * width));
     this.k.rmsNorm(block, (rows * width) / w.length, w.length, w, this.cfg.normEps, block);
     scatterHeads(block, qkv, rows, stride, offset, width);
+  }
+
+  /** heads [rows, nHeads dHead] times sigmoid(h W_gate^T), elementwise (Qwen3.5's gated attention output). */
+  private gateHeads(h: Float32Array, rows: number, wGate: WeightMatrix, heads: Float32Array): void {
+    const width = this.cfg.nHeads * this.cfg.dHead;
+    const gate = this.ws.float("attn_gate", rows * width);
+    this.matmul(h, rows, wGate, width, this.cfg.dModel, gate);
+    for (let i = 0; i < rows * width; i++) heads[i]! /= 1 + Math.exp(-gate[i]!);
+  }
+
+  /**
+   * A Gated DeltaNet layer (gated-deltanet.ts) on the normed stream h [batch * seq, dModel]
+   * into out: its projections, the recurrence (from the cache's state, advanced past these
+   * tokens; without a cache, from none), the output projection.
+   */
+  private deltaNet(w: DeltaNetWeights, layer: number, h: Float32Array, batch: number, seq: number, cache: KvCache | undefined,
+    out: Float32Array): void {
+    const s = this.cfg.linearAttention!;
+    const N = batch * seq, d = this.cfg.dModel, C = convWidth(s), V = s.vHeads * s.dv;
+    const project = (name: string, W: WeightMatrix, width: number) => {
+      const y = this.ws.float(name, N * width);
+      this.matmul(h, N, W, width, d, y);
+      return y;
+    };
+    const state = cache ? cache.deltaNet![layer]! : newDeltaNetState(s, batch);
+    const heads = deltaNetHeads(s, w, this.cfg.normEps, batch, seq, project("dn_qkv", w.wqkv, C), project("dn_z", w.wz, V),
+      project("dn_b", w.wb, s.vHeads), project("dn_a", w.wa, s.vHeads), state);
+    this.matmul(heads, N, w.wout, d, V, out);
   }
 
   /** x = norm(x), through a scratch buffer. */
@@ -950,12 +1002,29 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}ln1Post.w`, b.ln1Post?.w, d);
       need(`${p}ln2Post.w`, b.ln2Post?.w, d);
     }
-    need(`${p}wqkv`, b.wqkv, (H + 2 * Hkv) * dh * d);
-    need(`${p}wo`, b.wo, d * H * dh);
-    if (c.qkNorm) {
-      const whole = c.qkNorm === "projection";
-      need(`${p}qNorm`, b.qNorm, whole ? H * dh : dh);
-      need(`${p}kNorm`, b.kNorm, whole ? Hkv * dh : dh);
+    const linear = c.linearAttention;
+    if (linear?.layers[i]) {
+      const n = b.deltaNet, C = convWidth(linear), V = linear.vHeads * linear.dv;
+      if (!n) throw new Error(`model weights: ${p}deltaNet missing for a linear-attention layer`);
+      need(`${p}deltaNet.wqkv`, n.wqkv, C * d);
+      need(`${p}deltaNet.wz`, n.wz, V * d);
+      need(`${p}deltaNet.wb`, n.wb, linear.vHeads * d);
+      need(`${p}deltaNet.wa`, n.wa, linear.vHeads * d);
+      need(`${p}deltaNet.conv`, n.conv, C * linear.convKernel);
+      need(`${p}deltaNet.dtBias`, n.dtBias, linear.vHeads);
+      need(`${p}deltaNet.negA`, n.negA, linear.vHeads);
+      need(`${p}deltaNet.norm`, n.norm, linear.dv);
+      need(`${p}deltaNet.wout`, n.wout, d * V);
+    } else {
+      if (b.deltaNet) throw new Error(`model weights: ${p}deltaNet given for an attention layer`);
+      need(`${p}wqkv`, b.wqkv, (H + 2 * Hkv) * dh * d);
+      need(`${p}wo`, b.wo, d * H * dh);
+      if (c.attnOutputGate) need(`${p}wAttnGate`, b.wAttnGate, H * dh * d);
+      if (c.qkNorm) {
+        const whole = c.qkNorm === "projection";
+        need(`${p}qNorm`, b.qNorm, whole ? H * dh : dh);
+        need(`${p}kNorm`, b.kNorm, whole ? Hkv * dh : dh);
+      }
     }
     const swiglu = (name: string, e: Partial<SwigluWeights> | undefined, width: number) => {
       need(`${name}wgate`, e?.wgate, width * d);

@@ -496,6 +496,49 @@ export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean;
 }
 
 /**
+ * A Qwen3.5 language model (Qwen3_5ForCausalLM, model_type qwen3_5_text): Gated DeltaNet layers
+ * (linear attention; 2 key heads of 8, 4 value heads of 6, a convolution of 4) and attention
+ * layers (gated outputs, q/k head norms, a quarter of each 16-wide head rotated), laid out as
+ * `layers` says; RMSNorms of 1 + w.
+ */
+export function writeTinyQwen35(dir: string, o: { seed?: number; tied?: boolean; layers?: Array<"linear_attention" | "full_attention"> } = {}): string {
+  const V = 300, d = 32, H = 4, Hkv = 2, dh = 16, m = 48, ctx = 64;
+  const [kHeads, vHeads, dk, dv, K] = [2, 4, 8, 6, 4];
+  const layers = o.layers ?? ["linear_attention", "full_attention", "linear_attention"];
+  const rng = new Rng(o.seed ?? 7);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["Qwen3_5ForCausalLM"], model_type: "qwen3_5_text", vocab_size: V, hidden_size: d, intermediate_size: m,
+    num_attention_heads: H, num_key_value_heads: Hkv, head_dim: dh, num_hidden_layers: layers.length, max_position_embeddings: ctx,
+    rms_norm_eps: 1e-6, hidden_act: "silu", tie_word_embeddings: o.tied ?? false, attention_bias: false, layer_types: layers,
+    linear_num_key_heads: kHeads, linear_num_value_heads: vHeads, linear_key_head_dim: dk, linear_value_head_dim: dv, linear_conv_kernel_dim: K,
+    rope_parameters: { rope_type: "default", rope_theta: 10000, partial_rotary_factor: 0.25, mrope_section: [1, 1, 0], mrope_interleaved: true },
+    bos_token_id: 1, eos_token_id: 2,
+  }));
+  const C = 2 * kHeads * dk + vHeads * dv;
+  const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.norm.weight": [d] };
+  if (!o.tied) spec["lm_head.weight"] = [V, d];
+  layers.forEach((kind, i) => {
+    const p = `model.layers.${i}.`;
+    Object.assign(spec, llamaLayerSpec(p, d, H, Hkv, dh, m));
+    if (kind === "linear_attention") {
+      for (const name of ["q_proj", "k_proj", "v_proj", "o_proj"]) delete spec[`${p}self_attn.${name}.weight`];
+      Object.assign(spec, {
+        [`${p}linear_attn.in_proj_qkv.weight`]: [C, d], [`${p}linear_attn.in_proj_z.weight`]: [vHeads * dv, d],
+        [`${p}linear_attn.in_proj_b.weight`]: [vHeads, d], [`${p}linear_attn.in_proj_a.weight`]: [vHeads, d],
+        [`${p}linear_attn.conv1d.weight`]: [C, 1, K], [`${p}linear_attn.dt_bias`]: [vHeads], [`${p}linear_attn.A_log`]: [vHeads],
+        [`${p}linear_attn.norm.weight`]: [dv], [`${p}linear_attn.out_proj.weight`]: [d, vHeads * dv],
+      });
+    } else {
+      Object.assign(spec, { [`${p}self_attn.q_proj.weight`]: [2 * H * dh, d], [`${p}self_attn.q_norm.weight`]: [dh], [`${p}self_attn.k_norm.weight`]: [dh] });
+    }
+  });
+  writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}
+
+/**
  * The same tiny Gemma 3 as writeTinyGemma({ gemma3: true }) laid out as a multimodal
  * checkpoint (Gemma3ForConditionalGeneration, as gemma-3-4b and up are published): a
  * text_config that leaves defaults out, weights under `prefix`, and a vision tower beside.

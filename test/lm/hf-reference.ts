@@ -364,6 +364,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
+  if (cfg.model_type === "qwen3_5_text") return qwen35Logits(cfg, w, tokens);
   if (cfg.model_type === "cohere" || cfg.model_type === "cohere2") {
     // modeling_cohere.py: x + attn(ln(x)) + mlp(ln(x)), one LayerNorm (weight, no bias) read by
     // both; q and k rotated in interleaved pairs (repeat_interleave of the frequencies); a tied
@@ -668,4 +669,89 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       .map((v) => (cap > 0 ? cap * Math.tanh(v / cap) : v)));
   }
   throw new Error(`reference: unsupported model_type ${cfg.model_type}`);
+}
+
+/**
+ * modeling_qwen3_5.py's Qwen3_5ForCausalLM, token by token as torch_recurrent_gated_delta_rule
+ * runs its linear-attention layers: RMSNorms of (1 + w); in a linear_attention layer the Gated
+ * DeltaNet (in_proj_qkv through a causal depthwise conv1d and SiLU, q and k L2-normed per key
+ * head, q / sqrt(d_k), value head h reading key head h / (v_heads / k_heads), beta = sigmoid(b),
+ * g = -exp(A_log) softplus(a + dt_bias); S = e^g S, S += k (beta (v - S^T k))^T, o = S^T q;
+ * RMSNorm(o) w silu(z); out_proj); in a full_attention layer attention with q_proj's per-head
+ * [query; gate] halves, q/k head norms, partial rotate-half rotary and the output times
+ * sigmoid(gate); then the SwiGLU MLP.
+ */
+function qwen35Logits(cfg: any, w: Raw, tokens: number[]): Vec[] {
+  const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, dh = cfg.head_dim, m = cfg.intermediate_size;
+  const eps = cfg.rms_norm_eps;
+  const [kH, vH, dk, dv, K] = [cfg.linear_num_key_heads, cfg.linear_num_value_heads, cfg.linear_key_head_dim, cfg.linear_value_head_dim, cfg.linear_conv_kernel_dim];
+  const rp = cfg.rope_parameters;
+  const rot = Math.floor(dh * (rp.partial_rotary_factor ?? 0.25));
+  const inv = inverseFrequencies(cfg, rot, rp.rope_theta);
+  const norm = (x: Vec, wt: Vec) => rmsNorm(x, wt.map((v) => 1 + v), eps);
+  const l2 = (x: Vec) => { const n = Math.sqrt(x.reduce((acc, v) => acc + v * v, 0) + 1e-6); return x.map((v) => v / n); };
+  const softplus = (x: number) => (x > 20 ? x : Math.log1p(Math.exp(x)));
+  const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+  const E = w.get("model.embed_tokens.weight");
+  let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+    const a = xs.map((x) => norm(x, g("input_layernorm.weight")));
+    let mixed: Vec[];
+    if (cfg.layer_types[l] === "linear_attention") {
+      const C = 2 * kH * dk + vH * dv;
+      const raw = a.map((x) => linear(g("linear_attn.in_proj_qkv.weight"), null, x, C));
+      const conv = g("linear_attn.conv1d.weight");
+      const dtBias = g("linear_attn.dt_bias"), Alog = g("linear_attn.A_log"), nw = g("linear_attn.norm.weight");
+      const S = Array.from({ length: vH }, () => Array.from({ length: dk }, () => new Float64Array(dv)));
+      mixed = a.map((x, t) => {
+        const y = Float64Array.from({ length: C }, (_, c) => {
+          let acc = 0;
+          for (let j = 0; j < K; j++) { const src = t - (K - 1) + j; if (src >= 0) acc += conv[c * K + j]! * raw[src]![c]!; }
+          return silu(acc);
+        });
+        const head = (at: number, n: number) => y.slice(at, at + n);
+        const z = linear(g("linear_attn.in_proj_z.weight"), null, x, vH * dv);
+        const b = linear(g("linear_attn.in_proj_b.weight"), null, x, vH), av = linear(g("linear_attn.in_proj_a.weight"), null, x, vH);
+        const out: number[] = [];
+        for (let h = 0; h < vH; h++) {
+          const kh = Math.floor(h / (vH / kH));
+          const q = l2(head(kh * dk, dk)).map((v) => v / Math.sqrt(dk)), k = l2(head(kH * dk + kh * dk, dk)), v = head(2 * kH * dk + h * dv, dv);
+          const decay = Math.exp(-Math.exp(Alog[h]!) * softplus(av[h]! + dtBias[h]!)), beta = sigmoid(b[h]!);
+          for (const row of S[h]!) for (let j = 0; j < dv; j++) row[j]! *= decay;
+          const mem = Array.from({ length: dv }, (_, j) => S[h]!.reduce((acc, row, i) => acc + row[j]! * k[i]!, 0));
+          const delta = v.map((vj, j) => (vj - mem[j]!) * beta);
+          S[h]!.forEach((row, i) => { for (let j = 0; j < dv; j++) row[j]! += k[i]! * delta[j]!; });
+          const o = Array.from({ length: dv }, (_, j) => S[h]!.reduce((acc, row, i) => acc + row[j]! * q[i]!, 0));
+          const rms = Math.sqrt(o.reduce((acc, v) => acc + v * v, 0) / dv + eps);
+          for (let j = 0; j < dv; j++) out.push((o[j]! / rms) * nw[j]! * silu(z[h * dv + j]!));
+        }
+        return linear(g("linear_attn.out_proj.weight"), null, Float64Array.from(out), d);
+      });
+    } else {
+      const qg = a.map((x) => linear(g("self_attn.q_proj.weight"), null, x, 2 * H * dh));
+      const proj: Heads[] = a.map((x, t) => {
+        const k = linear(g("self_attn.k_proj.weight"), null, x, Hkv * dh), v = linear(g("self_attn.v_proj.weight"), null, x, Hkv * dh);
+        return {
+          q: Array.from({ length: H }, (_, h) => rotateHalf(norm(qg[t]!.slice(2 * h * dh, (2 * h + 1) * dh), g("self_attn.q_norm.weight")), t, inv)),
+          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(norm(k.slice(h * dh, (h + 1) * dh), g("self_attn.k_norm.weight")), t, inv)),
+          v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
+        };
+      });
+      mixed = a.map((_, t) => {
+        const heads = groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh));
+        const gated = heads.map((v, i) => v * sigmoid(qg[t]![2 * Math.floor(i / dh) * dh + dh + (i % dh)]!));
+        return linear(g("self_attn.o_proj.weight"), null, gated, d);
+      });
+    }
+    xs = xs.map((x, t) => {
+      const mid = add(x, mixed[t]!);
+      const h2 = norm(mid, g("post_attention_layernorm.weight"));
+      const gate = linear(g("mlp.gate_proj.weight"), null, h2, m).map(silu);
+      const up = linear(g("mlp.up_proj.weight"), null, h2, m);
+      return add(mid, linear(g("mlp.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d));
+    });
+  }
+  const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
+  return xs.map((x) => linear(U, null, norm(x, w.get("model.norm.weight")), cfg.vocab_size));
 }

@@ -16,10 +16,12 @@ import { loadModel } from "../../src/lm/load.js";
 import { openHfWeights } from "../../src/lm/weights.js";
 import { LanguageModel, partsForHooks } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
+import { SpliceBackward } from "../../src/lm/splice-backward.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
 import {
   writeTinyGemma, writeTinyGemma3Multimodal, writeTinyGpt2, writeTinyGptJ, writeTinyGptNeo, writeTinyLlama, writeTinyMultimodal, writeTinyNeox, writeTinyPhi,
+  writeTinyQwen35,
 } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
@@ -97,6 +99,9 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen3 (per-head q/k RMSNorms, head_dim != d / heads)", (d) => writeTinyLlama(d, { seed: 18, headDim: 12, qkNorm: true, tied: true })],
   ["olmo (LayerNorms without weights, tied)", (d) => writeTinyLlama(d, { seed: 22, olmo: {}, tied: true })],
   ["olmo (q/k/v clamped by clip_qkv)", (d) => writeTinyLlama(d, { seed: 23, olmo: { clipQkv: 0.8 } })],
+  ["qwen3_5_text (Gated DeltaNet layers around a gated attention layer, RMSNorms of 1 + w)", (d) => writeTinyQwen35(d, { seed: 48 })],
+  ["qwen3_5_text (tied, two attention layers after two DeltaNets)", (d) => writeTinyQwen35(d, { seed: 49, tied: true,
+    layers: ["linear_attention", "linear_attention", "full_attention", "full_attention"] })],
   ["cohere (parallel block on one LayerNorm without a bias, interleaved rotary, logit_scale)", (d) => writeTinyLlama(d, { seed: 46, cohere: {} })],
   ["cohere2 (rotary only in the sliding-window layers)", (d) => writeTinyLlama(d, { seed: 47, cohere: { v2: true } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
@@ -157,7 +162,9 @@ describe("structural properties", async () => {
   const neox = (await loadModel(writeTinyNeox(join(dir, "neox")))).model;
   const gpt2 = (await loadModel(writeTinyGpt2(join(dir, "gpt2")))).model;
   const gemma2 = (await loadModel(writeTinyGemma(join(dir, "gemma2"), { gemma2: true }))).model;
-  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2], ["gemma2", gemma2]];
+  // Qwen3.5: its Gated DeltaNets carry their state from token to token (the cache holds it).
+  const qwen35 = (await loadModel(writeTinyQwen35(join(dir, "qwen35")))).model;
+  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2], ["gemma2", gemma2], ["qwen3_5_text", qwen35]];
 
   it("gemma2: final logits are soft-capped to (-3, 3) and the cap is reached", () => {
     const logits = gemma2.forward(randomTokens(4, 12, gemma2.cfg.vocabSize), 1, 12).logits!;
@@ -324,24 +331,27 @@ describe("structural properties", async () => {
     for (const [name, model] of models) {
       const { nHeads: H, dHead: dh } = model.cfg;
       const T = 7;
+      // The first layer with heads (Qwen3.5's first is a Gated DeltaNet, which has none; its heads are gated before the projection).
+      const L = Number(/^blocks\.(\d+)\./.exec(model.hookNames().find((n) => n.endsWith(".attn.hook_z"))!)![1]);
+      const [zHook, outHook] = [`blocks.${L}.attn.hook_z`, `blocks.${L}.hook_attn_out`];
       const tokens = randomTokens(12, T, model.cfg.vocabSize);
       const got: Record<string, Float32Array> = {};
       model.forward(tokens, 1, T, { output: "none", hooks: {
-        "blocks.0.attn.hook_z": (a) => { got.z = a.slice(); }, "blocks.0.hook_attn_out": (a) => { got.out = a.slice(); },
+        [zHook]: (a) => { got.z = a.slice(); }, [outHook]: (a) => { got.out = a.slice(); },
       } });
-      expect(model.hookWidth("blocks.0.attn.hook_z"), name).toBe(H * dh);
+      expect(model.hookWidth(zHook), name).toBe(H * dh);
       expect(got.z!.length, name).toBe(T * H * dh);
       const names = model.hookNames();
-      expect(names.indexOf("blocks.0.attn.hook_z")).toBe(names.indexOf("blocks.0.hook_attn_out") - 1);
+      expect(names.indexOf(zHook)).toBe(names.indexOf(outHook) - 1);
       // Gemma 2 normalises the projection's output; the others use it as is.
-      if (model.weights.blocks[0]!.ln1Post) continue;
-      const bo = model.weights.blocks[0]!.bo;
+      if (model.weights.blocks[L]!.ln1Post) continue;
+      const bo = model.weights.blocks[L]!.bo;
       const d = model.cfg.dModel;
-      const projected = model.projectHookZ(0, got.z!, T);
+      const projected = model.projectHookZ(L, got.z!, T);
       for (let i = 0; i < T * d; i++) expect(got.out![i]!, name).toBeCloseTo(projected[i]! + (bo ? bo[i % d]! : 0), 4);
       // Zeroing z leaves only the output bias.
       let zeroed: Float32Array | null = null;
-      model.forward(tokens, 1, T, { output: "none", hooks: { "blocks.0.attn.hook_z": (a) => { a.fill(0); }, "blocks.0.hook_attn_out": (a) => { zeroed = a.slice(); } } });
+      model.forward(tokens, 1, T, { output: "none", hooks: { [zHook]: (a) => { a.fill(0); }, [outHook]: (a) => { zeroed = a.slice(); } } });
       for (let i = 0; i < T * d; i++) expect(zeroed![i]).toBe(bo ? bo[i % d]! : 0);
     }
   });
@@ -838,6 +848,29 @@ describe("config.json variants", () => {
       rope_scaling: { type: "mrope", mrope_section: [1, 1, 2] }, vision_config: { depth: 1 } }));
     const v4 = (await loadModel(folder)).model;
     expect(v4.forward(tokens, 1, 11).logits).toEqual((await loadModel(qwen2)).model.forward(tokens, 1, 11).logits);
+  });
+
+  it("Qwen3.5: linear-attention layers from layer_types or full_attention_interval, their shape, and the multimodal checkpoints' language model", async () => {
+    const base = { ...llama, model_type: "qwen3_5_text", num_hidden_layers: 8, head_dim: 16, linear_num_key_heads: 2, linear_num_value_heads: 4 };
+    const c = configFromHf(base, "c");
+    expect(c).toMatchObject({ qkNorm: "head", offsetNorms: true, attnOutputGate: true, rotaryDims: 4,
+      linearAttention: { kHeads: 2, vHeads: 4, dk: 128, dv: 128, convKernel: 4, layers: [true, true, true, false, true, true, true, false] } });
+    expect(configFromHf({ ...base, full_attention_interval: 2 }, "c").linearAttention!.layers).toEqual([true, false, true, false, true, false, true, false]);
+    expect(() => configFromHf({ ...base, layer_types: ["linear_attention"] }, "c")).toThrow(/c: "layer_types" has 1 entries for 8 layers/);
+    expect(() => configFromHf({ ...base, layer_types: Array(8).fill("sliding_attention") }, "c")).toThrow(/layer type "sliding_attention" is not supported \(linear_attention, full_attention\)/);
+    expect(() => configFromHf({ ...base, linear_num_value_heads: 3 }, "c")).toThrow(/c: linear_num_value_heads \(3\) must be a multiple of linear_num_key_heads \(2\)/);
+    // Qwen3_5ForConditionalGeneration: text_config, the language model under model.language_model., the vision tower beside.
+    const textOnly = writeTinyQwen35(join(dir, "qwen35-text"), { seed: 52 });
+    const folder = writeTinyMultimodal(join(dir, "qwen35-vl"), textOnly, "model.language_model.",
+      { model_type: "qwen3_5", architectures: ["Qwen3_5ForConditionalGeneration"], vision_config: { depth: 1 }, tie_word_embeddings: false }, [], "model.visual.");
+    const want = (await loadModel(textOnly)).model, got = (await loadModel(folder)).model;
+    expect(got.cfg).toEqual(want.cfg);
+    const tokens = randomTokens(7, 9, 300);
+    expect(got.forward(tokens, 1, 9).logits).toEqual(want.forward(tokens, 1, 9).logits);
+    // No heads' mix of values in a DeltaNet layer: attn.hook_z only in the attention layers.
+    expect(want.hookNames().filter((n) => n.endsWith("attn.hook_z"))).toEqual(["blocks.1.attn.hook_z"]);
+    // End-to-end training would backpropagate through layers saekit has no backward for yet.
+    expect(() => new SpliceBackward(want, "blocks.0.hook_resid_post", "ce")).toThrow(/layer 1 has no backward in saekit yet/);
   });
 
   it("gemma3_text: local layers from layer_types or, in older configs, sliding_window_pattern", () => {
