@@ -706,6 +706,44 @@ void CachedAttention(const Napi::CallbackInfo& info) {
                    softcap, out.data);
 }
 
+void CausalConvSilu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto x = f32(info, 0, "x");
+  long batch = count(info, 1, "batch"), seq = count(info, 2, "seq"), channels = count(info, 3, "channels"), kernel = count(info, 4, "kernel");
+  auto w = f32(info, 5, "w");
+  auto history = f32(info, 6, "history");
+  auto out = f32(info, 7, "out");
+  if (kernel == 0) throw Napi::RangeError::New(env, "causalConvSilu: kernel must be at least 1");
+  need(env, x, double(batch) * seq * channels, "x");
+  need(env, w, double(channels) * kernel, "w");
+  need(env, history, double(batch) * (kernel - 1) * channels, "history");
+  need(env, out, double(batch) * seq * channels, "out");
+  causal_conv_silu(x.data, batch, seq, channels, kernel, w.data, history.data, out.data);
+}
+
+void GatedDeltaRule(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto q = f32(info, 0, "q");
+  auto k = f32(info, 1, "k");
+  auto v = f32(info, 2, "v");
+  auto decay = f32(info, 3, "decay");
+  auto beta = f32(info, 4, "beta");
+  long batch = count(info, 5, "batch"), seq = count(info, 6, "seq");
+  long k_heads = count(info, 7, "kHeads"), v_heads = count(info, 8, "vHeads"), dk = count(info, 9, "dk"), dv = count(info, 10, "dv");
+  auto state = f32(info, 11, "state");
+  auto out = f32(info, 12, "out");
+  if (k_heads == 0 || v_heads % k_heads) throw Napi::RangeError::New(env, "gatedDeltaRule: vHeads must be a multiple of kHeads");
+  const double rows = double(batch) * seq;
+  need(env, q, rows * k_heads * dk, "q");
+  need(env, k, rows * k_heads * dk, "k");
+  need(env, v, rows * v_heads * dv, "v");
+  need(env, decay, rows * v_heads, "decay");
+  need(env, beta, rows * v_heads, "beta");
+  need(env, state, double(batch) * v_heads * dk * dv, "state");
+  need(env, out, rows * v_heads * dv, "out");
+  gated_delta_rule(q.data, k.data, v.data, decay.data, beta.data, batch, seq, k_heads, v_heads, dk, dv, state.data, out.data);
+}
+
 // Arguments 0-10 of causalAttention and its backward: qkv [batch * seq, rowStride] with its
 // q/k/v heads' offsets and widths, and the logits' scale, checked against each other.
 struct AttentionArgs {
@@ -813,6 +851,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rotary", Napi::Function::New(env, Rotary));
   exports.Set("causalAttention", Napi::Function::New(env, CausalAttention));
   exports.Set("cachedAttention", Napi::Function::New(env, CachedAttention));
+  exports.Set("gatedDeltaRule", Napi::Function::New(env, GatedDeltaRule));
+  exports.Set("causalConvSilu", Napi::Function::New(env, CausalConvSilu));
   exports.Set("crossEntropyRows", Napi::Function::New(env, CrossEntropyRows));
   exports.Set("klRows", Napi::Function::New(env, KlRows));
   exports.Set("causalAttentionBackward", Napi::Function::New(env, CausalAttentionBackward));

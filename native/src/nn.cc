@@ -356,7 +356,102 @@ SAEKIT_BODY float kl_grad_row_body(const float* p, float* q, long V, float lse_p
 SAEKIT_MULTIVERSION(float, kl_grad_row, (const float* p, float* q, long V, float lse_p, float lse_q, float scale),
                     (p, q, V, lse_p, lse_q, scale))
 
+// One value head's gated delta rule over `seq` tokens (gated_delta_rule): S [dk, dv] advanced in place.
+SAEKIT_BODY void delta_rule_head_body(const float* q, const float* k, long qk_stride, const float* v,
+                                      const float* decay, const float* beta, long v_stride, long g_stride,
+                                      long seq, long dk, long dv, float* S, float* out, float* kv) {
+  for (long t = 0; t < seq; t++) {
+    const float* qt = q + t * qk_stride;
+    const float* kt = k + t * qk_stride;
+    const float* vt = v + t * v_stride;
+    float* o = out + t * v_stride;
+    const float d = decay[t * g_stride], b = beta[t * g_stride];
+    // S <- decay S, and what S (decayed) recalls for this key: kv = S^T k.
+#pragma omp simd
+    for (long j = 0; j < dv; j++) kv[j] = 0.0f;
+    for (long i = 0; i < dk; i++) {
+      float* Si = S + i * dv;
+      const float ki = kt[i];
+#pragma omp simd
+      for (long j = 0; j < dv; j++) {
+        Si[j] *= d;
+        kv[j] += Si[j] * ki;
+      }
+    }
+#pragma omp simd
+    for (long j = 0; j < dv; j++) {
+      kv[j] = b * (vt[j] - kv[j]);
+      o[j] = 0.0f;
+    }
+    // S <- S + k (beta (v - S^T k))^T, and out = S^T q.
+    for (long i = 0; i < dk; i++) {
+      float* Si = S + i * dv;
+      const float ki = kt[i], qi = qt[i];
+#pragma omp simd
+      for (long j = 0; j < dv; j++) {
+        Si[j] += ki * kv[j];
+        o[j] += Si[j] * qi;
+      }
+    }
+  }
+}
+SAEKIT_MULTIVERSION(void, delta_rule_head,
+                    (const float* q, const float* k, long qk_stride, const float* v, const float* decay,
+                     const float* beta, long v_stride, long g_stride, long seq, long dk, long dv, float* S,
+                     float* out, float* kv),
+                    (q, k, qk_stride, v, decay, beta, v_stride, g_stride, seq, dk, dv, S, out, kv))
+
+// One sequence's causal depthwise convolution then SiLU (causal_conv_silu), its history advanced.
+SAEKIT_BODY void conv_silu_sequence_body(const float* x, long seq, long C, long K, const float* w, float* history,
+                                         float* out) {
+  for (long t = 0; t < seq; t++) {
+    const float* xt = x + t * C;
+    float* o = out + t * C;
+#pragma omp simd
+    for (long c = 0; c < C; c++) o[c] = w[c * K + K - 1] * xt[c];
+    for (long j = 0; j < K - 1; j++) {
+      const float* hj = history + j * C;
+#pragma omp simd
+      for (long c = 0; c < C; c++) o[c] += w[c * K + j] * hj[c];
+    }
+#pragma omp simd
+    for (long c = 0; c < C; c++) o[c] = o[c] / (1.0f + fast_exp(-o[c]));
+    if (K > 1) {
+      std::copy(history + C, history + (K - 1) * C, history);
+      std::copy(xt, xt + C, history + (K - 2) * C);
+    }
+  }
+}
+SAEKIT_MULTIVERSION(void, conv_silu_sequence,
+                    (const float* x, long seq, long C, long K, const float* w, float* history, float* out),
+                    (x, seq, C, K, w, history, out))
+
 }  // namespace
+
+void causal_conv_silu(const float* x, long batch, long seq, long channels, long kernel, const float* w, float* history,
+                      float* out) {
+  parallel_for(static_cast<int>(batch), [&](int b) {
+    conv_silu_sequence(x + b * seq * channels, seq, channels, kernel, w, history + b * (kernel - 1) * channels,
+                       out + b * seq * channels);
+  });
+}
+
+void gated_delta_rule(const float* q, const float* k, const float* v, const float* decay, const float* beta,
+                      long batch, long seq, long k_heads, long v_heads, long dk, long dv, float* state,
+                      float* out) {
+  const long group = v_heads / k_heads;
+  // Each (sequence, value head) is a recurrence of its own: one task each.
+  parallel_for(static_cast<int>(batch * v_heads), [&](int task) {
+    thread_local std::vector<float> kv;
+    kv.resize(dv);
+    const long b = task / v_heads, h = task % v_heads, g = h / group;
+    const long row0 = b * seq;
+    delta_rule_head(q + row0 * k_heads * dk + g * dk, k + row0 * k_heads * dk + g * dk, k_heads * dk,
+                    v + row0 * v_heads * dv + h * dv, decay + row0 * v_heads + h, beta + row0 * v_heads + h,
+                    v_heads * dv, v_heads, seq, dk, dv, state + (b * v_heads + h) * dk * dv,
+                    out + row0 * v_heads * dv + h * dv, kv.data());
+  });
+}
 
 void layer_norm(const float* x, long rows, long d, const float* w, const float* b, float eps, float* out) {
   parallel_chunks(rows, 64, [&](long r0, long r1) { layer_norm_rows(x, r0, r1, d, w, b, eps, out); });

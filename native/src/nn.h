@@ -50,6 +50,23 @@ void cached_attention(const float* q, long q_stride, long q_off, long batch, lon
                       const float* k_cache, const float* v_cache, long cache_len, long n_heads,
                       long n_kv_heads, long head_dim, float scale, float softcap, float* out);
 
+// A causal depthwise convolution, then SiLU (Qwen3.5's Gated DeltaNet's conv1d): per sequence of
+// `seq` rows of x [batch * seq, channels], out[t, c] = silu(sum_j w[c, j] in[t - (kernel - 1) + j, c]),
+// where the inputs before the first row are the kernel - 1 rows of history [batch, kernel - 1,
+// channels] (oldest first), which then becomes the last kernel - 1 inputs. Threaded over sequences.
+void causal_conv_silu(const float* x, long batch, long seq, long channels, long kernel, const float* w, float* history,
+                      float* out);
+
+// The gated delta rule (Qwen3.5's Gated DeltaNet) over `seq` tokens of `batch` sequences: value
+// head h reads key head h / (v_heads / k_heads) and carries S [dk, dv] in state [batch, v_heads,
+// dk, dv], advanced in place token by token:
+//   S <- decay S;  S <- S + k (beta (v - S^T k))^T;  out = S^T q.
+// q, k [batch * seq, k_heads * dk] (normalised and scaled by the caller); v, out [batch * seq,
+// v_heads * dv]; decay, beta [batch * seq, v_heads]. Threaded over sequences x value heads.
+void gated_delta_rule(const float* q, const float* k, const float* v, const float* decay, const float* beta,
+                      long batch, long seq, long k_heads, long v_heads, long dk, long dv, float* state,
+                      float* out);
+
 // Per row of logits [rows, V]: loss[r] = logsumexp(logits[r]) - logits[r, target[r]]
 // (targets < 0 give 0). Returns nothing; writes loss.
 void cross_entropy_rows(const float* logits, long rows, long V, const int32_t* targets, float* loss);

@@ -224,6 +224,24 @@ export interface Kernels {
   rotary(x: Float32Array, rows: number, seq: number, pos0: number, rowStride: number, offset: number,
     heads: number, headDim: number, invFreq: Float32Array, style: RotaryStyle): void;
   /**
+   * A causal depthwise convolution, then SiLU (Qwen3.5's Gated DeltaNet's conv1d): per sequence
+   * of `seq` rows of x [batch*seq, channels], out[t, c] = silu(sum_j w[c, j] in[t - (kernel - 1) + j, c]),
+   * the inputs before the first row being the kernel - 1 rows of `history` [batch, kernel - 1,
+   * channels] (oldest first), which then become the last kernel - 1 inputs.
+   */
+  causalConvSilu(x: Float32Array, batch: number, seq: number, channels: number, kernel: number, w: Float32Array,
+    history: Float32Array, out: Float32Array): void;
+  /**
+   * The gated delta rule (Qwen3.5's Gated DeltaNet) over `seq` tokens of `batch` sequences:
+   * value head h reads key head h / (vHeads / kHeads) and carries a state S [dk, dv] in
+   * `state` [batch, vHeads, dk, dv], advanced in place token by token:
+   *   S <- decay S;  S <- S + k (beta (v - S^T k))^T;  out = S^T q.
+   * q, k [batch*seq, kHeads*dk] (normalised and scaled by the caller); v, out
+   * [batch*seq, vHeads*dv]; decay, beta [batch*seq, vHeads].
+   */
+  gatedDeltaRule(q: Float32Array, k: Float32Array, v: Float32Array, decay: Float32Array, beta: Float32Array, batch: number,
+    seq: number, kHeads: number, vHeads: number, dk: number, dv: number, state: Float32Array, out: Float32Array): void;
+  /**
    * Causal attention over qkv rows (row = b*seq + t) holding q heads at qOffset, k heads at
    * kOffset and v heads at vOffset; q head h reads kv head h / (heads / kvHeads). The
    * logits are scale * q.k, capped at +-softcap as softcap * tanh(s / softcap) when

@@ -548,6 +548,57 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
+  causalConvSilu(x: Float32Array, batch: number, seq: number, channels: number, kernel: number, w: Float32Array,
+    history: Float32Array, out: Float32Array): void {
+    if (kernel < 1) throw new RangeError("causalConvSilu: kernel must be at least 1");
+    const C = channels, K = kernel;
+    for (let b = 0; b < batch; b++) {
+      const hist = history.subarray(b * (K - 1) * C, (b + 1) * (K - 1) * C);
+      for (let t = 0; t < seq; t++) {
+        const r = b * seq + t;
+        for (let c = 0; c < C; c++) {
+          let acc = w[c * K + K - 1]! * x[r * C + c]!;
+          for (let j = 0; j < K - 1; j++) acc += w[c * K + j]! * hist[j * C + c]!;
+          out[r * C + c] = acc / (1 + Math.exp(-acc));
+        }
+        if (K > 1) {
+          hist.copyWithin(0, C);
+          hist.set(x.subarray(r * C, (r + 1) * C), (K - 2) * C);
+        }
+      }
+    }
+  },
+
+  gatedDeltaRule(q: Float32Array, k: Float32Array, v: Float32Array, decay: Float32Array, beta: Float32Array, batch: number,
+    seq: number, kHeads: number, vHeads: number, dk: number, dv: number, state: Float32Array, out: Float32Array): void {
+    if (kHeads === 0 || vHeads % kHeads !== 0) throw new RangeError("gatedDeltaRule: vHeads must be a multiple of kHeads");
+    const group = vHeads / kHeads;
+    const kv = new Float64Array(dv);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < vHeads; h++) {
+        const S = state.subarray((b * vHeads + h) * dk * dv, (b * vHeads + h + 1) * dk * dv);
+        const g = Math.floor(h / group);
+        for (let t = 0; t < seq; t++) {
+          const r = b * seq + t;
+          const qa = r * kHeads * dk + g * dk, va = r * vHeads * dv + h * dv;
+          const d = decay[r * vHeads + h]!, be = beta[r * vHeads + h]!;
+          for (let i = 0; i < dk * dv; i++) S[i] = S[i]! * d;
+          for (let j = 0; j < dv; j++) {
+            let recalled = 0;
+            for (let i = 0; i < dk; i++) recalled += S[i * dv + j]! * k[qa + i]!;
+            kv[j] = be * (v[va + j]! - recalled);
+          }
+          for (let i = 0; i < dk; i++) for (let j = 0; j < dv; j++) S[i * dv + j] = S[i * dv + j]! + k[qa + i]! * kv[j]!;
+          for (let j = 0; j < dv; j++) {
+            let o = 0;
+            for (let i = 0; i < dk; i++) o += S[i * dv + j]! * q[qa + i]!;
+            out[va + j] = o;
+          }
+        }
+      }
+    }
+  },
+
   causalAttention(qkv: Float32Array, batch: number, seq: number, rowStride: number, qOffset: number,
     kOffset: number, vOffset: number, heads: number, kvHeads: number, headDim: number, scale: number,
     softcap: number, out: Float32Array): void {

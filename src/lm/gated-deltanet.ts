@@ -15,9 +15,11 @@
  * token's state depends on every earlier token, as attention's output does: the convolution's
  * last kernel - 1 inputs and each head's S carry over in the cache for generation.
  *
- * The recurrence is written here in plain loops (float64 state); the projections run on the
- * model's matrix products.
+ * The convolution and the recurrence run on the kernels (causalConvSilu, gatedDeltaRule: native,
+ * threaded, with TypeScript twins), the projections on the model's matrix products; the norms
+ * and the gates, a few operations per value, are written here.
  */
+import type { Kernels } from "../core/kernels.js";
 import type { WeightMatrix } from "./model.js";
 
 /** A Gated DeltaNet layer's shapes (LmConfig.linearAttention). */
@@ -55,7 +57,7 @@ export interface DeltaNetWeights {
  */
 export interface DeltaNetState {
   conv: Float32Array;
-  recurrent: Float64Array;
+  recurrent: Float32Array;
 }
 
 export function convWidth(s: DeltaNetShape): number {
@@ -63,7 +65,7 @@ export function convWidth(s: DeltaNetShape): number {
 }
 
 export function newDeltaNetState(s: DeltaNetShape, batch: number): DeltaNetState {
-  return { conv: new Float32Array(batch * (s.convKernel - 1) * convWidth(s)), recurrent: new Float64Array(batch * s.vHeads * s.dk * s.dv) };
+  return { conv: new Float32Array(batch * (s.convKernel - 1) * convWidth(s)), recurrent: new Float32Array(batch * s.vHeads * s.dk * s.dv) };
 }
 
 /** torch's softplus (beta 1, threshold 20): log(1 + e^x), x itself above 20. */
@@ -81,69 +83,42 @@ function silu(x: number): number {
  * b and a [rows, vHeads]. `state` holds the sequences' past (zeros: none) and is advanced past
  * these tokens.
  */
-export function deltaNetHeads(s: DeltaNetShape, w: DeltaNetWeights, eps: number, batch: number, seq: number,
+export function deltaNetHeads(k: Kernels, s: DeltaNetShape, w: DeltaNetWeights, eps: number, batch: number, seq: number,
   mixed: Float32Array, z: Float32Array, b: Float32Array, a: Float32Array, state: DeltaNetState): Float32Array {
   const { kHeads, vHeads, dk, dv, convKernel: K } = s;
   const C = convWidth(s);
-  const keyDim = kHeads * dk;
-  const groups = vHeads / kHeads;
-  const out = new Float32Array(batch * seq * vHeads * dv);
-  const x = new Float64Array(C);
-  const kv = new Float64Array(dv);
-  const o = new Float64Array(dv);
+  const keyDim = kHeads * dk, valueDim = vHeads * dv;
+  const rows = batch * seq;
+  const q = new Float32Array(rows * keyDim), key = new Float32Array(rows * keyDim), v = new Float32Array(rows * valueDim);
+  const decay = new Float32Array(rows * vHeads), beta = new Float32Array(rows * vHeads);
+  const conv = new Float32Array(rows * C);
+  k.causalConvSilu(mixed, batch, seq, C, K, w.conv, state.conv, conv);
   const qScale = 1 / Math.sqrt(dk);
-  for (let bi = 0; bi < batch; bi++) {
-    const history = state.conv.subarray(bi * (K - 1) * C, (bi + 1) * (K - 1) * C);
-    const S = state.recurrent.subarray(bi * vHeads * dk * dv, (bi + 1) * vHeads * dk * dv);
-    for (let t = 0; t < seq; t++) {
-      const r = bi * seq + t;
-      // The causal convolution over the last K inputs (the history, then this one), then SiLU.
-      for (let c = 0; c < C; c++) {
-        let acc = w.conv[c * K + K - 1]! * mixed[r * C + c]!;
-        for (let j = 0; j < K - 1; j++) acc += w.conv[c * K + j]! * history[j * C + c]!;
-        x[c] = silu(acc);
-      }
-      if (K > 1) {
-        history.copyWithin(0, C);
-        history.set(mixed.subarray(r * C, (r + 1) * C), (K - 2) * C);
-      }
-      // Unit-length query and key heads (l2norm: x / sqrt(|x|^2 + 1e-6)), the query / sqrt(dk).
-      for (let h = 0; h < 2 * kHeads; h++) {
-        let ss = 0;
-        for (let i = 0; i < dk; i++) ss += x[h * dk + i]! ** 2;
-        const inv = (h < kHeads ? qScale : 1) / Math.sqrt(ss + 1e-6);
-        for (let i = 0; i < dk; i++) x[h * dk + i]! *= inv;
-      }
-      for (let h = 0; h < vHeads; h++) {
-        const qa = Math.floor(h / groups) * dk, ka = keyDim + qa, va = 2 * keyDim + h * dv;
-        const beta = 1 / (1 + Math.exp(-b[r * vHeads + h]!));
-        const decay = Math.exp(w.negA[h]! * softplus(a[r * vHeads + h]! + w.dtBias[h]!));
-        const Sh = S.subarray(h * dk * dv, (h + 1) * dk * dv);
-        kv.fill(0);
-        for (let i = 0; i < dk; i++) {
-          const ki = x[ka + i]!;
-          for (let j = 0; j < dv; j++) {
-            Sh[i * dv + j]! *= decay;
-            kv[j]! += Sh[i * dv + j]! * ki;
-          }
-        }
-        for (let j = 0; j < dv; j++) kv[j] = beta * (x[va + j]! - kv[j]!);
-        o.fill(0);
-        for (let i = 0; i < dk; i++) {
-          const ki = x[ka + i]!, qi = x[qa + i]!;
-          for (let j = 0; j < dv; j++) {
-            Sh[i * dv + j]! += ki * kv[j]!;
-            o[j]! += Sh[i * dv + j]! * qi;
-          }
-        }
-        // The gated RMSNorm: RMSNorm(o) w silu(z).
-        let ms = 0;
-        for (let j = 0; j < dv; j++) ms += o[j]! ** 2;
-        const rms = 1 / Math.sqrt(ms / dv + eps);
-        const at = r * vHeads * dv + h * dv;
-        for (let j = 0; j < dv; j++) out[at + j] = o[j]! * rms * w.norm[j]! * silu(z[at + j]!);
-      }
+  for (let r = 0; r < rows; r++) {
+    const x = conv.subarray(r * C, (r + 1) * C);
+    // Unit-length query and key heads (l2norm: x / sqrt(|x|^2 + 1e-6)), the query / sqrt(dk).
+    for (let h = 0; h < 2 * kHeads; h++) {
+      let ss = 0;
+      for (let i = 0; i < dk; i++) ss += x[h * dk + i]! ** 2;
+      const inv = (h < kHeads ? qScale : 1) / Math.sqrt(ss + 1e-6);
+      const to = h < kHeads ? q : key, at = r * keyDim + (h % kHeads) * dk;
+      for (let i = 0; i < dk; i++) to[at + i] = x[h * dk + i]! * inv;
     }
+    v.set(x.subarray(2 * keyDim), r * valueDim);
+    for (let h = 0; h < vHeads; h++) {
+      beta[r * vHeads + h] = 1 / (1 + Math.exp(-b[r * vHeads + h]!));
+      decay[r * vHeads + h] = Math.exp(w.negA[h]! * softplus(a[r * vHeads + h]! + w.dtBias[h]!));
+    }
+  }
+  const out = new Float32Array(rows * valueDim);
+  k.gatedDeltaRule(q, key, v, decay, beta, batch, seq, kHeads, vHeads, dk, dv, state.recurrent, out);
+  // The gated RMSNorm per value head: RMSNorm(o) w silu(z).
+  for (let r = 0; r < rows * vHeads; r++) {
+    const at = r * dv;
+    let ms = 0;
+    for (let j = 0; j < dv; j++) ms += out[at + j]! ** 2;
+    const rms = 1 / Math.sqrt(ms / dv + eps);
+    for (let j = 0; j < dv; j++) out[at + j] = out[at + j]! * rms * w.norm[j]! * silu(z[at + j]!);
   }
   return out;
 }

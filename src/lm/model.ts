@@ -735,7 +735,7 @@ export class LanguageModel {
       return y;
     };
     const state = cache ? cache.deltaNet![layer]! : newDeltaNetState(s, batch);
-    const heads = deltaNetHeads(s, w, this.cfg.normEps, batch, seq, project("dn_qkv", w.wqkv, C), project("dn_z", w.wz, V),
+    const heads = deltaNetHeads(this.k, s, w, this.cfg.normEps, batch, seq, project("dn_qkv", w.wqkv, C), project("dn_z", w.wz, V),
       project("dn_b", w.wb, s.vHeads), project("dn_a", w.wa, s.vHeads), state);
     this.matmul(heads, N, w.wout, d, V, out);
   }

@@ -1062,6 +1062,81 @@ describe("transformer blocks", () => {
     expect(() => native.rotary(new Float32Array(8), 1, 1, 0, 8, 0, 1, 4, freqs(6), 0)).toThrow(/headDim/);
   });
 
+  it("Qwen3.5's causal depthwise convolution with SiLU matches the reference, by hand too, and carries its history across calls", () => {
+    const rng = new Rng(21);
+    forEachIsa((isa) => {
+      for (const [batch, seq, C, K] of [[1, 1, 1, 1], [2, 7, 5, 4], [3, 17, 33, 4], [1, 40, 130, 3], [2, 5, 16, 1]] as const) {
+        const x = randn(rng, batch * seq * C), w = randn(rng, C * K), h0 = randn(rng, batch * (K - 1) * C);
+        const [h1, h2] = [h0.slice(), h0.slice()];
+        const o1 = new Float32Array(batch * seq * C), o2 = o1.slice();
+        native.causalConvSilu(x, batch, seq, C, K, w, h1, o1);
+        ref.causalConvSilu(x, batch, seq, C, K, w, h2, o2);
+        expect(maxAbsDiff(o1, o2), `${isa} ${batch}x${seq} C${C} K${K}`).toBeLessThan(1e-5);
+        expect(maxAbsDiff(h1, h2)).toBe(0);
+        // Token by token, the history carried between calls, gives the same as one call.
+        const h3 = h0.slice(), o3 = new Float32Array(batch * seq * C), step = new Float32Array(batch * C), one = step.slice();
+        for (let t = 0; t < seq; t++) {
+          for (let b = 0; b < batch; b++) step.set(x.subarray((b * seq + t) * C, (b * seq + t + 1) * C), b * C);
+          native.causalConvSilu(step, batch, 1, C, K, w, h3, one);
+          for (let b = 0; b < batch; b++) o3.set(one.subarray(b * C, (b + 1) * C), (b * seq + t) * C);
+        }
+        expect(maxAbsDiff(o3, o1)).toBeLessThan(1e-6);
+        expect(maxAbsDiff(h3, h1)).toBe(0);
+      }
+    });
+    // By hand: one channel, kernel [1, 2, 3] over inputs 1, 1 (history 0, 0): silu(3), then silu(2 + 3).
+    for (const kern of [native, ref]) {
+      const out = new Float32Array(2);
+      kern.causalConvSilu(Float32Array.of(1, 1), 1, 2, 1, 3, Float32Array.of(1, 2, 3), new Float32Array(2), out);
+      expect(out[0]).toBeCloseTo(3 / (1 + Math.exp(-3)), 5);
+      expect(out[1]).toBeCloseTo(5 / (1 + Math.exp(-5)), 5);
+    }
+    expect(() => native.causalConvSilu(new Float32Array(4), 1, 2, 2, 2, new Float32Array(4), new Float32Array(1), new Float32Array(4))).toThrow(/history/);
+  });
+
+  it("the gated delta rule matches the reference (grouped heads, odd widths), by hand too, and continues from its state", () => {
+    const rng = new Rng(22);
+    forEachIsa((isa) => {
+      for (const [batch, seq, kH, vH, dk, dv] of [[1, 1, 1, 1, 1, 1], [2, 9, 2, 4, 8, 6], [1, 33, 3, 3, 17, 19], [3, 12, 1, 4, 16, 130]] as const) {
+        const rows = batch * seq;
+        const q = randn(rng, rows * kH * dk), k = randn(rng, rows * kH * dk), v = randn(rng, rows * vH * dv);
+        const decay = Float32Array.from({ length: rows * vH }, () => 0.5 + 0.5 * rng.uniform());
+        const beta = Float32Array.from({ length: rows * vH }, () => rng.uniform());
+        const s0 = randn(rng, batch * vH * dk * dv, 0.1);
+        const [s1, s2] = [s0.slice(), s0.slice()];
+        const o1 = new Float32Array(rows * vH * dv), o2 = o1.slice();
+        native.gatedDeltaRule(q, k, v, decay, beta, batch, seq, kH, vH, dk, dv, s1, o1);
+        ref.gatedDeltaRule(q, k, v, decay, beta, batch, seq, kH, vH, dk, dv, s2, o2);
+        const tag = `${isa} ${batch}x${seq} heads ${kH}/${vH} ${dk}x${dv}`;
+        expect(maxAbsDiff(o1, o2) / Math.max(1, maxAbs(o2)), tag).toBeLessThan(1e-5);
+        expect(maxAbsDiff(s1, s2) / Math.max(1, maxAbs(s2)), tag).toBeLessThan(1e-5);
+        if (seq < 2) continue;
+        // The first half, then the rest from the state it left: the whole run's outputs and state (one sequence).
+        const half = Math.floor(seq / 2), qw = kH * dk, vw = vH * dv;
+        const s3 = s0.slice(0, vH * dk * dv), o3 = new Float32Array(seq * vw);
+        for (const [t0, n] of [[0, half], [half, seq - half]] as const) {
+          const part = new Float32Array(n * vw);
+          native.gatedDeltaRule(q.subarray(t0 * qw), k.subarray(t0 * qw), v.subarray(t0 * vw), decay.subarray(t0 * vH), beta.subarray(t0 * vH),
+            1, n, kH, vH, dk, dv, s3, part);
+          o3.set(part, t0 * vw);
+        }
+        expect(maxAbsDiff(o3, o1.subarray(0, seq * vw)) / Math.max(1, maxAbs(o1)), tag).toBeLessThan(1e-5);
+        expect(maxAbsDiff(s3, s1.subarray(0, vH * dk * dv)) / Math.max(1, maxAbs(s1)), tag).toBeLessThan(1e-5);
+      }
+    });
+    // By hand, dk = dv = 1, from S = 0: t = 0 writes S = beta v and reads S q; t = 1 decays, then corrects toward v.
+    for (const kern of [native, ref]) {
+      const state = new Float32Array(1), out = new Float32Array(2);
+      kern.gatedDeltaRule(Float32Array.of(2, 1), Float32Array.of(1, 1), Float32Array.of(3, 5), Float32Array.of(0.5, 0.5), Float32Array.of(0.5, 1),
+        1, 2, 1, 1, 1, 1, state, out);
+      // t0: S = 0.5 * (3 - 0) = 1.5, out 3; t1: S = 0.75, S += 1 * (5 - 0.75) = 5, out 5.
+      expect([...out]).toEqual([3, 5]);
+      expect(state[0]).toBe(5);
+    }
+    expect(() => native.gatedDeltaRule(new Float32Array(4), new Float32Array(4), new Float32Array(4), new Float32Array(2), new Float32Array(2),
+      1, 2, 2, 3, 1, 1, new Float32Array(3), new Float32Array(6))).toThrow(/multiple of kHeads/);
+  });
+
   it("causal attention (multi-head and grouped-query) matches the reference", () => {
     const rng = new Rng(14);
     forEachIsa((isa) => {
