@@ -189,7 +189,6 @@ def decoder_layers(model):
 # The modules whose outputs a block adds to the residual stream (TransformerLens' hook_attn_out
 # and hook_mlp_out): where norms follow attention and MLP (Gemma 2 and 3, OLMo 2 and 3, GLM-4) those
 # norms' outputs, else the attention's and the MLP's own.
-NO_SPLICE_BACKWARD = {"qwen3_5_text", "qwen3_5"}
 POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3", "glm4"}
 ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention", "gptj": "attn"}
 # The attention's output projection, whose input is TransformerLens' attn.hook_z (the heads' outputs, concatenated).
@@ -288,6 +287,8 @@ def splice_module(model, model_type, hook):
     if kind == "resid_post":
         return block
     attn, mlp = contribution_modules(model_type)
+    if hasattr(block, "linear_attn"):  # Qwen3.5's Gated DeltaNet layers
+        attn = "linear_attn"
     return getattr(block, attn if kind == "attn_out" else mlp)
 
 
@@ -377,14 +378,10 @@ def main():
                 cache_diff = ((torch.tensor(cached, dtype=torch.float64) - ref).abs().max() / ref.abs().max()).item()
                 ok = ok and cache_diff <= TOLERANCE
                 summary += f"; through the KV cache {cache_diff:.1e}"
-                # The splice backward (end-to-end training) against autograd; saekit refuses it through
-                # Qwen3.5's Gated DeltaNets and gated attention, which it has no backward for yet.
-                if model_type in NO_SPLICE_BACKWARD:
-                    summary += "; no splice backward (refused by saekit)"
-                else:
-                    loss_diff, grad_diff = check_splice_gradients(folder, model, model_type, tokens, gen)
-                    ok = ok and loss_diff <= TOLERANCE and grad_diff <= TOLERANCE
-                    summary += f"; spliced losses {loss_diff:.1e}, their gradients {grad_diff:.1e}"
+                # The splice backward (end-to-end training) against autograd.
+                loss_diff, grad_diff = check_splice_gradients(folder, model, model_type, tokens, gen)
+                ok = ok and loss_diff <= TOLERANCE and grad_diff <= TOLERANCE
+                summary += f"; spliced losses {loss_diff:.1e}, their gradients {grad_diff:.1e}"
             except Exception as e:  # a load or run failure is a failed check, reported with the others
                 ok, summary = False, f"saekit failed: {str(getattr(e, 'stderr', '') or e).strip().splitlines()[-1:]}"
             failed |= not ok

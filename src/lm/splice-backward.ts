@@ -42,6 +42,7 @@
  */
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
+import { convWidth, deltaNetBackward, type DeltaNetWeights } from "./gated-deltanet.js";
 import {
   ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type MoeWeights, type Norm, type SwigluWeights, type WeightMatrix, clampInPlace,
   gatherHeads, nextTokenTargets, routeTokens, scatterHeads, sharedExpertGates,
@@ -113,12 +114,6 @@ export class SpliceBackward {
     this.resumeLayer = m[2] === "resid_pre" || this.midBlock ? layer : layer + 1;
     this.firstCompared = m[2] === "resid_pre" ? layer : layer + 1;
     this.added = m[2] === "mlp_out" || (m[2] === "attn_out" && !this.midBlock);
-    // Qwen3.5's Gated DeltaNets and gated attention have no backward here yet.
-    for (let i = this.midBlock ? layer + 1 : this.resumeLayer; i < c.nLayers; i++) {
-      if (c.linearAttention?.layers[i] || c.attnOutputGate) {
-        throw new Error(`end-to-end training backpropagates through the layers after ${hook}, and the ${c.linearAttention?.layers[i] ? "Gated DeltaNet (linear attention)" : "gated attention"} of ${model.name}'s layer ${i} has no backward in saekit yet`);
-      }
-    }
         if (!model.weights.unembed || !model.weights.lnFinal) throw new Error(`end-to-end training needs the whole model (its final norm and unembedding); ${model.name} was loaded for early hooks only`);
     if (!(downstream >= 0 && Number.isFinite(downstream))) throw new RangeError(`the downstream coefficient must be >= 0, not ${downstream}`);
     if (downstream > 0 && this.firstCompared === c.nLayers) throw new Error(`the downstream term compares the blocks after ${hook}, and ${model.name} has none`);
@@ -254,7 +249,9 @@ export class SpliceBackward {
     // Attention reads ln1 of the block input; its output adds into `mid` (sequential) or the output (parallel).
     const dAttnOut = c.parallelResidual ? dPost : dMlpIn;
     const dPre = c.parallelResidual ? dMlpIn : dMlpIn.slice();
-    const dh1 = this.attentionBackward(l, w, t.h1, batch, seq, this.throughResidualScale(dAttnOut));
+    const dh1 = w.deltaNet
+      ? this.deltaNetBackward(w.deltaNet, t.h1, batch, seq, this.throughResidualScale(dAttnOut))
+      : this.attentionBackward(l, w, t.h1, batch, seq, this.throughResidualScale(dAttnOut));
     normBackward(c, t.pre, N, w.ln1, dh1, dPre);
     return dPre;
   }
@@ -291,6 +288,30 @@ export class SpliceBackward {
     const dRaw = new Float32Array(N * c.dModel);
     normBackward(c, raw, N, norm, dOut, dRaw);
     return dRaw;
+  }
+
+  /**
+   * d loss / d h1 (the normed input) of a Gated DeltaNet layer (Qwen3.5) from d loss / d its
+   * output: back through the output projection, the mixer (gated-deltanet.ts) and its four
+   * input projections.
+   */
+  private deltaNetBackward(w: DeltaNetWeights, h: Float32Array, batch: number, seq: number, dOut: Float32Array): Float32Array {
+    const c = this.model.cfg, s = c.linearAttention!;
+    const N = batch * seq, d = c.dModel, C = convWidth(s), V = s.vHeads * s.dv;
+    const project = (W: WeightMatrix, width: number) => {
+      const y = new Float32Array(N * width);
+      matmulNT(this.k, h, N, W, width, d, y);
+      return y;
+    };
+    const dHeads = new Float32Array(N * V);
+    matmulNN(this.k, dOut, N, w.wout, V, d, dHeads);
+    const g = deltaNetBackward(s, w, c.normEps, batch, seq, project(w.wqkv, C), project(w.wz, V), project(w.wb, s.vHeads), project(w.wa, s.vHeads), dHeads);
+    const dh = new Float32Array(N * d);
+    matmulNN(this.k, g.mixed, N, w.wqkv, d, C, dh);
+    matmulNN(this.k, g.z, N, w.wz, d, V, dh, 1);
+    matmulNN(this.k, g.b, N, w.wb, d, s.vHeads, dh, 1);
+    matmulNN(this.k, g.a, N, w.wa, d, s.vHeads, dh, 1);
+    return dh;
   }
 
   /**
@@ -481,14 +502,37 @@ export class SpliceBackward {
     this.model.rotateQueriesAndKeys(qkv, N, seq, 0, W, l);
     const scale = attentionScale(c, l);
     const softcap = c.attnSoftcap ?? 0;
-    if (w.ln1Post) {
-      // The output before its norm: the heads' mix z through the output projection.
-      const z = new Float32Array(N * H * dh);
+    // The heads' mix z, where the backward needs it: under a norm on the output, or a gate.
+    let z: Float32Array | null = null;
+    if (w.ln1Post || w.wAttnGate) {
+      z = new Float32Array(N * H * dh);
       k.causalAttention(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, z);
-      dOut = this.postNormBackward(z, N, w.wo, H * dh, w.bo, w.ln1Post, dOut);
+    }
+    // Qwen3.5 gates each head's output, z sigmoid(G) with G = h1 W_gate^T, before the projection.
+    let gate: Float32Array | null = null;
+    if (w.wAttnGate) {
+      gate = new Float32Array(N * H * dh);
+      matmulNT(k, h, N, w.wAttnGate, H * dh, d, gate);
+      for (let i = 0; i < N * H * dh; i++) gate[i] = 1 / (1 + Math.exp(-gate[i]!));
+    }
+    if (w.ln1Post) {
+      // The output before its norm: the heads' (gated) mix through the output projection.
+      const projected = gate ? z!.map((v, i) => v * gate[i]!) : z!;
+      dOut = this.postNormBackward(projected, N, w.wo, H * dh, w.bo, w.ln1Post, dOut);
     }
     const dz = new Float32Array(N * H * dh);
     matmulNN(k, dOut, N, w.wo, H * dh, d, dz);
+    let dh1Gate: Float32Array | null = null;
+    if (gate) {
+      // d G = dz z sigmoid'(G), back to h1 through W_gate; dz itself times the gate.
+      const dG = new Float32Array(N * H * dh);
+      for (let i = 0; i < N * H * dh; i++) {
+        dG[i] = dz[i]! * z![i]! * gate[i]! * (1 - gate[i]!);
+        dz[i] = dz[i]! * gate[i]!;
+      }
+      dh1Gate = new Float32Array(N * d);
+      matmulNN(k, dG, N, w.wAttnGate!, d, H * dh, dh1Gate);
+    }
     const dqkv = new Float32Array(N * W);
     k.causalAttentionBackward(qkv, batch, seq, W, 0, H * dh, (H + Hkv) * dh, H, Hkv, dh, scale, softcap, dz, dqkv);
     this.model.rotateQueriesAndKeys(dqkv, N, seq, 0, W, l, true);
@@ -501,8 +545,8 @@ export class SpliceBackward {
       this.headNormBackward(rawQk, dqkv, N, W, H * dh, Hkv, w.kNorm!);
     }
     if (!c.clipQkvAfterNorm) unclamp(clipped);
-    const dh1 = new Float32Array(N * d);
-    matmulNN(k, dqkv, N, w.wqkv, d, W, dh1);
+    const dh1 = dh1Gate ?? new Float32Array(N * d);
+    matmulNN(k, dqkv, N, w.wqkv, d, W, dh1, dh1Gate ? 1 : 0);
     return dh1;
   }
 }

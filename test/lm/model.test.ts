@@ -16,7 +16,6 @@ import { loadModel } from "../../src/lm/load.js";
 import { openHfWeights } from "../../src/lm/weights.js";
 import { LanguageModel, partsForHooks } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
-import { SpliceBackward } from "../../src/lm/splice-backward.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
 import {
@@ -869,8 +868,6 @@ describe("config.json variants", () => {
     expect(got.forward(tokens, 1, 9).logits).toEqual(want.forward(tokens, 1, 9).logits);
     // No heads' mix of values in a DeltaNet layer: attn.hook_z only in the attention layers.
     expect(want.hookNames().filter((n) => n.endsWith("attn.hook_z"))).toEqual(["blocks.1.attn.hook_z"]);
-    // End-to-end training would backpropagate through layers saekit has no backward for yet.
-    expect(() => new SpliceBackward(want, "blocks.0.hook_resid_post", "ce")).toThrow(/layer 1 has no backward in saekit yet/);
   });
 
   it("gemma3_text: local layers from layer_types or, in older configs, sliding_window_pattern", () => {

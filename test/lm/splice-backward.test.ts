@@ -18,7 +18,7 @@ import { loadModel } from "../../src/lm/load.js";
 import type { LanguageModel } from "../../src/lm/model.js";
 import { SpliceBackward, type SpliceLossKind } from "../../src/lm/splice-backward.js";
 import { randn, tempDir } from "../helpers.js";
-import { writeTinyGemma, writeTinyGpt2, writeTinyGptJ, writeTinyGptNeo, writeTinyLlama, writeTinyNeox, writeTinyPhi } from "./fixtures.js";
+import { writeTinyGemma, writeTinyGpt2, writeTinyGptJ, writeTinyGptNeo, writeTinyLlama, writeTinyNeox, writeTinyPhi, writeTinyQwen35 } from "./fixtures.js";
 
 /** log softmax of a row, in float64. */
 function logSoftmax(row: Float32Array): Float64Array {
@@ -86,6 +86,7 @@ const models = {
   mixtral: () => writeTinyLlama(join(dir, "mixtral"), { seed: 25, moe: { type: "mixtral", experts: 4, topK: 2, dExpert: 24 } }),
   qwen2moe: () => writeTinyLlama(join(dir, "qwen2moe"), { seed: 26, layers: 3, moe: { type: "qwen2_moe", experts: 4, topK: 2, dExpert: 16, dShared: 20, mlpOnly: [1] } }),
   olmoe: () => writeTinyLlama(join(dir, "olmoe"), { seed: 27, moe: { type: "olmoe", experts: 5, topK: 2, dExpert: 16 } }),
+  qwen35: () => writeTinyQwen35(join(dir, "qwen35"), { seed: 34, layers: ["linear_attention", "full_attention", "linear_attention"] }),
   olmoeclip: () => writeTinyLlama(join(dir, "olmoeclip"), { seed: 31, moe: { type: "olmoe", experts: 4, topK: 2, dExpert: 16, clipQkv: 0.9 } }),
   granitemoe: () => writeTinyLlama(join(dir, "granitemoe"), { seed: 28, moe: { type: "granitemoe", experts: 4, topK: 2, dExpert: 16 },
     config: { embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } }),
@@ -174,6 +175,13 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   ["qwen2moe", "blocks.0.hook_resid_post", "kl", 0.1],
   ["qwen2moe", "blocks.0.hook_attn_out", "ce", 0],
   ["olmoe", "blocks.0.hook_resid_pre", "kl", 0],
+  // Qwen3.5: back through Gated DeltaNets (the delta rule through time, the L2 norms, the gates,
+  // the convolution) and attention with gated heads and q/k norms of 1 + w. From the first block's
+  // input, the gated RMSNorm of a first token's small output (o = delta (k . q) from an empty
+  // state) turns steeply: a step of 2e-4 already bends the difference quotient; 5e-5 does not.
+  ["qwen35", "blocks.0.hook_resid_pre", "ce", 0, 5e-5],
+  ["qwen35", "blocks.0.hook_mlp_out", "kl", 0.1],
+  ["qwen35", "blocks.1.hook_resid_pre", "kl", 0],
   // OLMoE with clip_qkv: the clamp after the q/k norms, so the norms' backward sees only the
   // entries it let through (the step as small as OLMo's, for the same corners and routing).
   ["olmoeclip", "blocks.0.hook_resid_pre", "ce", 0, 2e-4],
