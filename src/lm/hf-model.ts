@@ -43,7 +43,7 @@ export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string
 
 /**
  * Which checkpoint tensors (by name) loading `parts` reads: every one but the buffers, the
- * vision tower's, those of later blocks (named *.layers.N.* or h.N.* in every architecture
+ * vision tower's and others not run (NOT_RUN), those of later blocks (named *.layers.N.* or h.N.* in every architecture
  * here) and, left out, the final norm's and the unembedding. What a partial download
  * fetches (hub.ts) and a progress bar counts.
  */
@@ -51,7 +51,7 @@ export function readsTensor(parts: ModelParts): (name: string) => boolean {
   const later = (name: string) => Number(/(?:^|\.)(?:layers|h)\.(\d+)\./.exec(name)?.[1] ?? -1) >= parts.blocks;
   const finalNorm = (name: string) => /(^|\.)(final_layer_norm|final_layernorm|ln_f|norm)\.(weight|bias)$/.test(name);
   const unembedding = (name: string) => /(^|\.)(lm_head|embed_out)\.(weight|bias)$/.test(name);
-  return (name) => !later(name) && !VISION.test(name) && !BUFFERS.test(name)
+  return (name) => !later(name) && !NOT_RUN.test(name) && !BUFFERS.test(name)
     && (parts.finalNorm || !finalNorm(name)) && (parts.unembed || !unembedding(name));
 }
 
@@ -90,12 +90,16 @@ export function hfWeights(cfg: LmConfig, checkpoint: WeightReader, dtype: Weight
   const weights = load(cfg, reader, dtype, parts);
   // Part of a model leaves the rest of the checkpoint unread by design.
   const whole = parts.blocks === cfg.nLayers && parts.finalNorm && parts.unembed;
-  reader.finish(whole ? new RegExp(`${BUFFERS.source}|${VISION.source}`) : /(?:)/);
+  reader.finish(whole ? new RegExp(`${BUFFERS.source}|${NOT_RUN.source}`) : /(?:)/);
   return weights;
 }
 
-/** The vision side of multimodal checkpoints (Gemma 3 4b and up, Mistral 3, Qwen-VL's visual), which saekit does not run. */
-const VISION = /^(model\.)?(vision_tower|multi_modal_projector|visual)\./;
+/**
+ * What checkpoints hold beside the language model, which saekit does not run: the vision side
+ * of multimodal ones (Gemma 3 4b and up, Mistral 3, Qwen-VL's and Qwen3.5's visual) and
+ * Qwen3.5's multi-token prediction module (mtp.*, for speculative decoding).
+ */
+const NOT_RUN = /^(model\.)?(vision_tower|multi_modal_projector|visual)\.|^mtp\./;
 
 /**
  * The language model of a multimodal checkpoint, under the names a text-only one uses:

@@ -18,6 +18,10 @@
  *
  * Cohere and Cohere 2 share it with StableLM's parallel block (LayerNorms without biases).
  *
+ * Qwen3.5 shares it with Gated DeltaNets (linear_attn.*, loadDeltaNet) in place of attention in
+ * most layers, and in the others q_proj's rows per head split into the query's and the output
+ * gate's (splitHeadPairs); its RMSNorms, Gemma's way, multiply by 1 + w.
+ *
  * GLM and GLM-4 share it too (Phi-3's fused gate_up_proj, q/k/v biases; GLM-4's norms after
  * attention and MLP: post_self_attn_layernorm -> ln1Post, post_mlp_layernorm -> ln2Post).
  *

@@ -866,6 +866,14 @@ describe("config.json variants", () => {
     expect(got.cfg).toEqual(want.cfg);
     const tokens = randomTokens(7, 9, 300);
     expect(got.forward(tokens, 1, 9).logits).toEqual(want.forward(tokens, 1, 9).logits);
+    // Checkpoints carry a multi-token prediction module (mtp.*), which transformers and saekit leave out.
+    const withMtp = writeTinyQwen35(join(dir, "qwen35-mtp"), { seed: 52 });
+    const file = join(withMtp, "model.safetensors"), weights = SafetensorsFile.open(file);
+    writeSafetensors(file, {
+      ...Object.fromEntries(weights.names().map((n) => [n, { shape: [...weights.shape(n)], data: weights.read(n).data }])),
+      "mtp.fc.weight": { shape: [32, 64], data: new Float32Array(32 * 64) },
+    }, { format: "pt" });
+    expect((await loadModel(withMtp)).model.forward(tokens, 1, 9).logits).toEqual(want.forward(tokens, 1, 9).logits);
     // No heads' mix of values in a DeltaNet layer: attn.hook_z only in the attention layers.
     expect(want.hookNames().filter((n) => n.endsWith("attn.hook_z"))).toEqual(["blocks.1.attn.hook_z"]);
   });
