@@ -17,7 +17,8 @@
  *
  * The convolution and the recurrence run on the kernels (causalConvSilu, gatedDeltaRule: native,
  * threaded, with TypeScript twins), the projections on the model's matrix products; the norms
- * and the gates, a few operations per value, are written here.
+ * and the gates, a few operations per value, are written here, as is the backward
+ * (deltaNetBackward, for end-to-end training) in plain loops.
  */
 import type { Kernels } from "../core/kernels.js";
 import type { WeightMatrix } from "./model.js";
@@ -139,8 +140,9 @@ export interface DeltaNetGradients {
  *
  * With P = decay S_{t-1}, kv = P^T k, delta = beta (v - kv), S_t = P + k delta^T, o = S_t^T q,
  * and dS the gradient reaching S_t from later tokens, per token backwards:
- *   dS += q do^T;  dq = S_t do;  ddelta = dS^T k;  dk = dS delta - P dkv... as below, dP = dS + k dkv^T
- *   (dkv = -beta ddelta), d decay = <dP, S_{t-1}>, and dS for S_{t-1} = decay dP.
+ *   dS += q do^T;  dq = S_t do;  ddelta = dS^T k;  dv = beta ddelta;  dbeta = <ddelta, v - kv>;
+ *   dkv = -beta ddelta;  dk = dS delta + P dkv;  dP = dS + k dkv^T;
+ *   d decay = <dP, S_{t-1}>;  and the dS that reaches S_{t-1} is decay dP.
  */
 export function deltaNetBackward(s: DeltaNetShape, w: DeltaNetWeights, eps: number, batch: number, seq: number,
   mixed: Float32Array, z: Float32Array, b: Float32Array, a: Float32Array, dOut: Float32Array): DeltaNetGradients {
