@@ -706,19 +706,20 @@ void CachedAttention(const Napi::CallbackInfo& info) {
                    softcap, out.data);
 }
 
-void CausalConvSilu(const Napi::CallbackInfo& info) {
+void CausalConv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto x = f32(info, 0, "x");
   long batch = count(info, 1, "batch"), seq = count(info, 2, "seq"), channels = count(info, 3, "channels"), kernel = count(info, 4, "kernel");
   auto w = f32(info, 5, "w");
   auto history = f32(info, 6, "history");
-  auto out = f32(info, 7, "out");
-  if (kernel == 0) throw Napi::RangeError::New(env, "causalConvSilu: kernel must be at least 1");
+  bool silu = flag(info, 7);
+  auto out = f32(info, 8, "out");
+  if (kernel == 0) throw Napi::RangeError::New(env, "causalConv: kernel must be at least 1");
   need(env, x, double(batch) * seq * channels, "x");
   need(env, w, double(channels) * kernel, "w");
   need(env, history, double(batch) * (kernel - 1) * channels, "history");
   need(env, out, double(batch) * seq * channels, "out");
-  causal_conv_silu(x.data, batch, seq, channels, kernel, w.data, history.data, out.data);
+  causal_conv(x.data, batch, seq, channels, kernel, w.data, history.data, silu, out.data);
 }
 
 void GatedDeltaRule(const Napi::CallbackInfo& info) {
@@ -852,7 +853,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("causalAttention", Napi::Function::New(env, CausalAttention));
   exports.Set("cachedAttention", Napi::Function::New(env, CachedAttention));
   exports.Set("gatedDeltaRule", Napi::Function::New(env, GatedDeltaRule));
-  exports.Set("causalConvSilu", Napi::Function::New(env, CausalConvSilu));
+  exports.Set("causalConv", Napi::Function::New(env, CausalConv));
   exports.Set("crossEntropyRows", Napi::Function::New(env, CrossEntropyRows));
   exports.Set("klRows", Napi::Function::New(env, KlRows));
   exports.Set("causalAttentionBackward", Napi::Function::New(env, CausalAttentionBackward));

@@ -401,9 +401,9 @@ SAEKIT_MULTIVERSION(void, delta_rule_head,
                      float* out, float* kv),
                     (q, k, qk_stride, v, decay, beta, v_stride, g_stride, seq, dk, dv, S, out, kv))
 
-// One sequence's causal depthwise convolution then SiLU (causal_conv_silu), its history advanced.
-SAEKIT_BODY void conv_silu_sequence_body(const float* x, long seq, long C, long K, const float* w, float* history,
-                                         float* out) {
+// One sequence's causal depthwise convolution, then SiLU if asked (causal_conv), its history advanced.
+SAEKIT_BODY void conv_sequence_body(const float* x, long seq, long C, long K, const float* w, float* history, bool silu,
+                                    float* out) {
   for (long t = 0; t < seq; t++) {
     const float* xt = x + t * C;
     float* o = out + t * C;
@@ -414,25 +414,27 @@ SAEKIT_BODY void conv_silu_sequence_body(const float* x, long seq, long C, long 
 #pragma omp simd
       for (long c = 0; c < C; c++) o[c] += w[c * K + j] * hj[c];
     }
+    if (silu) {
 #pragma omp simd
-    for (long c = 0; c < C; c++) o[c] = o[c] / (1.0f + fast_exp(-o[c]));
+      for (long c = 0; c < C; c++) o[c] = o[c] / (1.0f + fast_exp(-o[c]));
+    }
     if (K > 1) {
       std::copy(history + C, history + (K - 1) * C, history);
       std::copy(xt, xt + C, history + (K - 2) * C);
     }
   }
 }
-SAEKIT_MULTIVERSION(void, conv_silu_sequence,
-                    (const float* x, long seq, long C, long K, const float* w, float* history, float* out),
-                    (x, seq, C, K, w, history, out))
+SAEKIT_MULTIVERSION(void, conv_sequence,
+                    (const float* x, long seq, long C, long K, const float* w, float* history, bool silu, float* out),
+                    (x, seq, C, K, w, history, silu, out))
 
 }  // namespace
 
-void causal_conv_silu(const float* x, long batch, long seq, long channels, long kernel, const float* w, float* history,
-                      float* out) {
+void causal_conv(const float* x, long batch, long seq, long channels, long kernel, const float* w, float* history,
+                 bool silu, float* out) {
   parallel_for(static_cast<int>(batch), [&](int b) {
-    conv_silu_sequence(x + b * seq * channels, seq, channels, kernel, w, history + b * (kernel - 1) * channels,
-                       out + b * seq * channels);
+    conv_sequence(x + b * seq * channels, seq, channels, kernel, w, history + b * (kernel - 1) * channels, silu,
+                  out + b * seq * channels);
   });
 }
 

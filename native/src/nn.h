@@ -50,12 +50,13 @@ void cached_attention(const float* q, long q_stride, long q_off, long batch, lon
                       const float* k_cache, const float* v_cache, long cache_len, long n_heads,
                       long n_kv_heads, long head_dim, float scale, float softcap, float* out);
 
-// A causal depthwise convolution, then SiLU (Qwen3.5's Gated DeltaNet's conv1d): per sequence of
-// `seq` rows of x [batch * seq, channels], out[t, c] = silu(sum_j w[c, j] in[t - (kernel - 1) + j, c]),
-// where the inputs before the first row are the kernel - 1 rows of history [batch, kernel - 1,
-// channels] (oldest first), which then becomes the last kernel - 1 inputs. Threaded over sequences.
-void causal_conv_silu(const float* x, long batch, long seq, long channels, long kernel, const float* w, float* history,
-                      float* out);
+// A causal depthwise convolution (Qwen3.5's Gated DeltaNet's conv1d, then SiLU; LFM2's short
+// convolution): per sequence of `seq` rows of x [batch * seq, channels], out[t, c] =
+// sum_j w[c, j] in[t - (kernel - 1) + j, c] (then silu, if asked), where the inputs before the
+// first row are the kernel - 1 rows of history [batch, kernel - 1, channels] (oldest first),
+// which then becomes the last kernel - 1 inputs. Threaded over sequences.
+void causal_conv(const float* x, long batch, long seq, long channels, long kernel, const float* w, float* history,
+                 bool silu, float* out);
 
 // The gated delta rule (Qwen3.5's Gated DeltaNet) over `seq` tokens of `batch` sequences: value
 // head h reads key head h / (v_heads / k_heads) and carries S [dk, dv] in state [batch, v_heads,

@@ -224,13 +224,14 @@ export interface Kernels {
   rotary(x: Float32Array, rows: number, seq: number, pos0: number, rowStride: number, offset: number,
     heads: number, headDim: number, invFreq: Float32Array, style: RotaryStyle): void;
   /**
-   * A causal depthwise convolution, then SiLU (Qwen3.5's Gated DeltaNet's conv1d): per sequence
-   * of `seq` rows of x [batch*seq, channels], out[t, c] = silu(sum_j w[c, j] in[t - (kernel - 1) + j, c]),
-   * the inputs before the first row being the kernel - 1 rows of `history` [batch, kernel - 1,
-   * channels] (oldest first), which then become the last kernel - 1 inputs.
+   * A causal depthwise convolution (Qwen3.5's Gated DeltaNet's conv1d, followed by SiLU; LFM2's
+   * short convolution): per sequence of `seq` rows of x [batch*seq, channels],
+   * out[t, c] = sum_j w[c, j] in[t - (kernel - 1) + j, c] (then silu when `silu`), the inputs before
+   * the first row being the kernel - 1 rows of `history` [batch, kernel - 1, channels] (oldest
+   * first), which then become the last kernel - 1 inputs.
    */
-  causalConvSilu(x: Float32Array, batch: number, seq: number, channels: number, kernel: number, w: Float32Array,
-    history: Float32Array, out: Float32Array): void;
+  causalConv(x: Float32Array, batch: number, seq: number, channels: number, kernel: number, w: Float32Array,
+    history: Float32Array, silu: boolean, out: Float32Array): void;
   /**
    * The gated delta rule (Qwen3.5's Gated DeltaNet) over `seq` tokens of `batch` sequences:
    * value head h reads key head h / (vHeads / kHeads) and carries a state S [dk, dv] in

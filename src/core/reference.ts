@@ -548,9 +548,9 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
-  causalConvSilu(x: Float32Array, batch: number, seq: number, channels: number, kernel: number, w: Float32Array,
-    history: Float32Array, out: Float32Array): void {
-    if (kernel < 1) throw new RangeError("causalConvSilu: kernel must be at least 1");
+  causalConv(x: Float32Array, batch: number, seq: number, channels: number, kernel: number, w: Float32Array,
+    history: Float32Array, silu: boolean, out: Float32Array): void {
+    if (kernel < 1) throw new RangeError("causalConv: kernel must be at least 1");
     const C = channels, K = kernel;
     for (let b = 0; b < batch; b++) {
       const hist = history.subarray(b * (K - 1) * C, (b + 1) * (K - 1) * C);
@@ -559,7 +559,7 @@ export const referenceKernels: Kernels = Object.freeze({
         for (let c = 0; c < C; c++) {
           let acc = w[c * K + K - 1]! * x[r * C + c]!;
           for (let j = 0; j < K - 1; j++) acc += w[c * K + j]! * hist[j * C + c]!;
-          out[r * C + c] = acc / (1 + Math.exp(-acc));
+          out[r * C + c] = silu ? acc / (1 + Math.exp(-acc)) : acc;
         }
         if (K > 1) {
           hist.copyWithin(0, C);

@@ -15,7 +15,7 @@
  * token's state depends on every earlier token, as attention's output does: the convolution's
  * last kernel - 1 inputs and each head's S carry over in the cache for generation.
  *
- * The convolution and the recurrence run on the kernels (causalConvSilu, gatedDeltaRule: native,
+ * The convolution and the recurrence run on the kernels (causalConv, gatedDeltaRule: native,
  * threaded, with TypeScript twins), the projections on the model's matrix products; the norms
  * and the gates, a few operations per value, are written here, as is the backward
  * (deltaNetBackward, for end-to-end training) in plain loops.
@@ -93,7 +93,7 @@ export function deltaNetHeads(k: Kernels, s: DeltaNetShape, w: DeltaNetWeights, 
   const q = new Float32Array(rows * keyDim), key = new Float32Array(rows * keyDim), v = new Float32Array(rows * valueDim);
   const decay = new Float32Array(rows * vHeads), beta = new Float32Array(rows * vHeads);
   const conv = new Float32Array(rows * C);
-  k.causalConvSilu(mixed, batch, seq, C, K, w.conv, state.conv, conv);
+  k.causalConv(mixed, batch, seq, C, K, w.conv, state.conv, true, conv);
   const qScale = 1 / Math.sqrt(dk);
   for (let r = 0; r < rows; r++) {
     const x = conv.subarray(r * C, (r + 1) * C);

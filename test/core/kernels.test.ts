@@ -1062,36 +1062,40 @@ describe("transformer blocks", () => {
     expect(() => native.rotary(new Float32Array(8), 1, 1, 0, 8, 0, 1, 4, freqs(6), 0)).toThrow(/headDim/);
   });
 
-  it("Qwen3.5's causal depthwise convolution with SiLU matches the reference, by hand too, and carries its history across calls", () => {
+  it("the causal depthwise convolution (with and without SiLU) matches the reference, by hand too, and carries its history across calls", () => {
     const rng = new Rng(21);
     forEachIsa((isa) => {
       for (const [batch, seq, C, K] of [[1, 1, 1, 1], [2, 7, 5, 4], [3, 17, 33, 4], [1, 40, 130, 3], [2, 5, 16, 1]] as const) {
-        const x = randn(rng, batch * seq * C), w = randn(rng, C * K), h0 = randn(rng, batch * (K - 1) * C);
-        const [h1, h2] = [h0.slice(), h0.slice()];
-        const o1 = new Float32Array(batch * seq * C), o2 = o1.slice();
-        native.causalConvSilu(x, batch, seq, C, K, w, h1, o1);
-        ref.causalConvSilu(x, batch, seq, C, K, w, h2, o2);
-        expect(maxAbsDiff(o1, o2), `${isa} ${batch}x${seq} C${C} K${K}`).toBeLessThan(1e-5);
-        expect(maxAbsDiff(h1, h2)).toBe(0);
-        // Token by token, the history carried between calls, gives the same as one call.
-        const h3 = h0.slice(), o3 = new Float32Array(batch * seq * C), step = new Float32Array(batch * C), one = step.slice();
-        for (let t = 0; t < seq; t++) {
-          for (let b = 0; b < batch; b++) step.set(x.subarray((b * seq + t) * C, (b * seq + t + 1) * C), b * C);
-          native.causalConvSilu(step, batch, 1, C, K, w, h3, one);
-          for (let b = 0; b < batch; b++) o3.set(one.subarray(b * C, (b + 1) * C), (b * seq + t) * C);
+        for (const silu of [true, false]) {
+          const x = randn(rng, batch * seq * C), w = randn(rng, C * K), h0 = randn(rng, batch * (K - 1) * C);
+          const [h1, h2] = [h0.slice(), h0.slice()];
+          const o1 = new Float32Array(batch * seq * C), o2 = o1.slice();
+          native.causalConv(x, batch, seq, C, K, w, h1, silu, o1);
+          ref.causalConv(x, batch, seq, C, K, w, h2, silu, o2);
+          expect(maxAbsDiff(o1, o2), `${isa} ${batch}x${seq} C${C} K${K} silu ${silu}`).toBeLessThan(1e-5);
+          expect(maxAbsDiff(h1, h2)).toBe(0);
+          // Token by token, the history carried between calls, gives the same as one call.
+          const h3 = h0.slice(), o3 = new Float32Array(batch * seq * C), step = new Float32Array(batch * C), one = step.slice();
+          for (let t = 0; t < seq; t++) {
+            for (let b = 0; b < batch; b++) step.set(x.subarray((b * seq + t) * C, (b * seq + t + 1) * C), b * C);
+            native.causalConv(step, batch, 1, C, K, w, h3, silu, one);
+            for (let b = 0; b < batch; b++) o3.set(one.subarray(b * C, (b + 1) * C), (b * seq + t) * C);
+          }
+          expect(maxAbsDiff(o3, o1)).toBeLessThan(1e-6);
+          expect(maxAbsDiff(h3, h1)).toBe(0);
         }
-        expect(maxAbsDiff(o3, o1)).toBeLessThan(1e-6);
-        expect(maxAbsDiff(h3, h1)).toBe(0);
       }
     });
-    // By hand: one channel, kernel [1, 2, 3] over inputs 1, 1 (history 0, 0): silu(3), then silu(2 + 3).
+    // By hand: one channel, kernel [1, 2, 3] over inputs 1, 1 (history 0, 0): 3, then 2 + 3; through SiLU, silu(3) and silu(5).
     for (const kern of [native, ref]) {
       const out = new Float32Array(2);
-      kern.causalConvSilu(Float32Array.of(1, 1), 1, 2, 1, 3, Float32Array.of(1, 2, 3), new Float32Array(2), out);
+      kern.causalConv(Float32Array.of(1, 1), 1, 2, 1, 3, Float32Array.of(1, 2, 3), new Float32Array(2), false, out);
+      expect([...out]).toEqual([3, 5]);
+      kern.causalConv(Float32Array.of(1, 1), 1, 2, 1, 3, Float32Array.of(1, 2, 3), new Float32Array(2), true, out);
       expect(out[0]).toBeCloseTo(3 / (1 + Math.exp(-3)), 5);
       expect(out[1]).toBeCloseTo(5 / (1 + Math.exp(-5)), 5);
     }
-    expect(() => native.causalConvSilu(new Float32Array(4), 1, 2, 2, 2, new Float32Array(4), new Float32Array(1), new Float32Array(4))).toThrow(/history/);
+    expect(() => native.causalConv(new Float32Array(4), 1, 2, 2, 2, new Float32Array(4), new Float32Array(1), false, new Float32Array(4))).toThrow(/history/);
   });
 
   it("the gated delta rule matches the reference (grouped heads, odd widths), by hand too, and continues from its state", () => {
