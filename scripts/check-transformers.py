@@ -143,6 +143,9 @@ MODELS = [
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=16, sliding_window=64, layer_types=["sliding_attention", "full_attention"],
           rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                            "full_attention": {"rope_type": "linear", "rope_theta": 1000000.0, "factor": 8.0}})),
+    ("lfm2 (short convolutions and attention with q/k norms)", "lfm2",
+     dict(SMALL, num_hidden_layers=3, num_key_value_heads=2, full_attn_idxs=[1], block_ff_dim=96, block_multiple_of=16, conv_L_cache=3,
+          rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
     ("qwen3_5_text (Gated DeltaNet layers and gated attention)", "qwen3_5_text", QWEN35),
     ("qwen3_5 (the language model of a vision-language checkpoint)", "qwen3_5",
      dict(text_config=dict(QWEN35, tie_word_embeddings=True), vision_config=VISION), dict(model_class="Qwen3_5ForConditionalGeneration")),
@@ -193,7 +196,7 @@ POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3", "glm4"}
 ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention", "gptj": "attn"}
 # The attention's output projection, whose input is TransformerLens' attn.hook_z (the heads' outputs, concatenated).
 OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj", "gpt_neox": "attention.dense", "gptj": "attn.out_proj",
-                     "phi": "self_attn.dense"}
+                     "phi": "self_attn.dense", "lfm2": "self_attn.out_proj"}
 
 
 def residual_multiplier(model):
@@ -203,6 +206,8 @@ def residual_multiplier(model):
 
 
 def contribution_modules(model_type):
+    if model_type == "lfm2":
+        return "self_attn", "feed_forward"
     if model_type == "glm4":
         return "post_self_attn_layernorm", "post_mlp_layernorm"
     if model_type in POST_NORMED:
@@ -223,9 +228,10 @@ def reference(model, tokens, model_type):
     handles.append(layers[-1].register_forward_hook(lambda _m, _args, output: stream.append(first(output)[0].clone())))
     attn_name, mlp_name = contribution_modules(model_type)
     for layer in layers:
-        # Qwen3.5's Gated DeltaNet layers: linear_attn in attention's place, and no heads (no attn.hook_z).
-        linear = hasattr(layer, "linear_attn")
-        handles.append(getattr(layer, "linear_attn" if linear else attn_name).register_forward_hook(
+        # Qwen3.5's Gated DeltaNets and LFM2's short convolutions in attention's place, without heads (no attn.hook_z).
+        mixer = headless_mixer(layer)
+        linear = mixer is not None
+        handles.append(getattr(layer, mixer or attn_name).register_forward_hook(
             lambda _m, _a, output: attn_out.append(first(output)[0].clone())))
         handles.append(getattr(layer, mlp_name).register_forward_hook(lambda _m, _a, output: mlp_out.append(first(output)[0].clone())))
         if not linear:
@@ -287,9 +293,13 @@ def splice_module(model, model_type, hook):
     if kind == "resid_post":
         return block
     attn, mlp = contribution_modules(model_type)
-    if hasattr(block, "linear_attn"):  # Qwen3.5's Gated DeltaNet layers
-        attn = "linear_attn"
-    return getattr(block, attn if kind == "attn_out" else mlp)
+    return getattr(block, (headless_mixer(block) or attn) if kind == "attn_out" else mlp)
+
+
+def headless_mixer(layer):
+    """The token mixer of a layer without attention heads, by name: Qwen3.5's Gated DeltaNet
+    (linear_attn), LFM2's short convolution (conv); None in an attention layer."""
+    return next((name for name in ("linear_attn", "conv") if hasattr(layer, name)), None)
 
 
 def autograd_splice(model, model_type, tokens, hook, loss, x_hat):
@@ -364,7 +374,7 @@ def main():
                 ok, summary = compare(folder, tokens, want, stream)
                 # The blocks' attention and MLP outputs and the heads' outputs, which attn_out, mlp_out and attention SAEs read.
                 layers = len(stream) - 1
-                headed = [i for i, layer in enumerate(decoder_layers(model)) if not hasattr(layer, "linear_attn")]
+                headed = [i for i, layer in enumerate(decoder_layers(model)) if headless_mixer(layer) is None]
                 names = [f"blocks.{i}.{hook}" for hook in ("hook_attn_out", "hook_mlp_out") for i in range(layers)]
                 names += [f"blocks.{i}.attn.hook_z" for i in headed]
                 hooks = saekit_hooks(folder, tokens, names)

@@ -82,6 +82,8 @@ export interface LmConfig {
    * attention, and its shape.
    */
   linearAttention?: DeltaNetShape & { layers: boolean[] };
+  /** LFM2: which layers run a short convolution (short-conv.ts) in place of attention, and its taps. */
+  shortConv?: { layers: boolean[]; kernel: number };
   /** Qwen3.5: each attention head's output times the sigmoid of a gate projected beside its query. */
   attnOutputGate?: boolean;
   /** Qwen3.5: RMSNorm weights stored as w - 1 (the norm multiplies by 1 + w), as Gemma's. */
@@ -348,6 +350,27 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(clip > 0 ? { clipQkv: clip } : {}),
     };
+  } else if (type === "lfm2") {
+    // LFM2 (Liquid AI): Llama's block (RMSNorms, SwiGLU, rotary attention with per-head q/k
+    // norms) in some layers, a gated short convolution (short-conv.ts) in the others; a tied
+    // unembedding. Its checkpoints name the norms operator_norm, ffn_norm and embedding_norm.
+    const d = int(json, path, ["hidden_size"]);
+    const heads = int(json, path, ["num_attention_heads"]);
+    const layers = int(json, path, ["num_hidden_layers"]);
+    if (flag(json, path, "conv_bias", false)) throw new Error(`${path}: conv_bias (biases on LFM2's convolution blocks) is not supported`);
+    const rope = ropeFromHf(json, path, { theta: 1_000_000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
+    cfg = {
+      architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d, nLayers: layers, nHeads: heads,
+      nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead: d / heads, dMlp: lfm2MlpWidth(json, path),
+      maxPositions: int(json, path, ["max_position_embeddings"], 128_000),
+      norm: "rmsnorm", normEps: num(json, path, ["norm_eps"], 1e-5), mlp: "swiglu", activation: "silu",
+      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, d / heads), rotaryStyle: RotaryStyle.RotateHalf,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false,
+      tiedEmbeddings: flag(json, path, "tie_embedding", flag(json, path, "tie_word_embeddings", true)),
+      attentionBias: false, mlpBias: false, bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
+      qkNorm: "head", shortConv: { layers: lfm2ConvLayers(json, path, layers), kernel: int(json, path, ["conv_L_cache"], 3) },
+    };
+    if (!(cfg.shortConv!.kernel >= 1)) throw new Error(`${path}: conv_L_cache must be a positive integer, got ${cfg.shortConv!.kernel}`);
   } else if (LLAMA_BLOCK_TYPES.includes(type as string)) {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
@@ -461,7 +484,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, cohere, cohere2, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, cohere, cohere2, lfm2, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))
@@ -580,6 +603,43 @@ function linearAttentionFromHf(json: Json, path: string, layers: number): DeltaN
   for (const [k, v] of Object.entries(shape)) if (!(v >= 1)) throw new Error(`${path}: the linear attention's ${k} must be a positive integer, got ${v}`);
   if (shape.vHeads % shape.kHeads !== 0) throw new Error(`${path}: linear_num_value_heads (${shape.vHeads}) must be a multiple of linear_num_key_heads (${shape.kHeads})`);
   return { ...shape, layers: linear };
+}
+
+/**
+ * LFM2's convolution layers: `layer_types` ("conv" / "full_attention"), or every layer not in
+ * full_attn_idxs (Lfm2Config: all of them attention when neither is given).
+ */
+function lfm2ConvLayers(json: Json, path: string, layers: number): boolean[] {
+  const types = json.layer_types;
+  if (Array.isArray(types)) {
+    if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
+    return types.map((t) => {
+      if (t !== "conv" && t !== "full_attention") throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (conv, full_attention)`);
+      return t === "conv";
+    });
+  }
+  const idxs = json.full_attn_idxs ?? null;
+  if (idxs === null) return Array(layers).fill(false);
+  if (!Array.isArray(idxs) || idxs.some((i) => !Number.isInteger(i) || i < 0 || i >= layers)) {
+    throw new Error(`${path}: "full_attn_idxs" must list layer indices below ${layers}`);
+  }
+  return Array.from({ length: layers }, (_, i) => !idxs.includes(i));
+}
+
+/**
+ * LFM2's MLP width as Lfm2MLP derives it: block_ff_dim (intermediate_size), with
+ * block_auto_adjust_ff_dim two thirds of it, then times block_ffn_dim_multiplier (when given),
+ * rounded up to a multiple of block_multiple_of.
+ */
+function lfm2MlpWidth(json: Json, path: string): number {
+  let m = int(json, path, ["block_ff_dim", "intermediate_size"], 12288);
+  if (!flag(json, path, "block_auto_adjust_ff_dim", true)) return m;
+  m = Math.floor((2 * m) / 3);
+  // Lfm2Config's multiplier defaults to 1.0 (rounded all the same); null leaves the width as it is.
+  if (json.block_ffn_dim_multiplier === null) return m;
+  m = Math.floor(num(json, path, ["block_ffn_dim_multiplier"], 1) * m);
+  const multiple = int(json, path, ["block_multiple_of"], 256);
+  return multiple * Math.ceil(m / multiple);
 }
 
 /** OLMo's and OLMoE's clip_qkv: a positive bound, or 0 when null or absent. */

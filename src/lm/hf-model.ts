@@ -49,7 +49,7 @@ export function hfLanguageModel(json: Record<string, unknown>, cfgSource: string
  */
 export function readsTensor(parts: ModelParts): (name: string) => boolean {
   const later = (name: string) => Number(/(?:^|\.)(?:layers|h)\.(\d+)\./.exec(name)?.[1] ?? -1) >= parts.blocks;
-  const finalNorm = (name: string) => /(^|\.)(final_layer_norm|final_layernorm|ln_f|norm)\.(weight|bias)$/.test(name);
+  const finalNorm = (name: string) => /(^|\.)(final_layer_norm|final_layernorm|ln_f|norm|embedding_norm)\.(weight|bias)$/.test(name);
   const unembedding = (name: string) => /(^|\.)(lm_head|embed_out)\.(weight|bias)$/.test(name);
   return (name) => !later(name) && !NOT_RUN.test(name) && !BUFFERS.test(name)
     && (parts.finalNorm || !finalNorm(name)) && (parts.unembed || !unembedding(name));
@@ -82,7 +82,7 @@ export function checkTokenizerFits(tokenizer: TextTokenizer, cfg: LmConfig, sour
  * mis-shaped or (loading every part) unused tensor named at once.
  */
 export function hfWeights(cfg: LmConfig, checkpoint: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(cfg)): LmWeights {
-  const reader = languageModelWeights(checkpoint);
+  const reader = cfg.shortConv ? throughReader(checkpoint, lfm2Name) : languageModelWeights(checkpoint);
   const load = {
     gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, gptj: loadGptJWeights, phi: loadPhiWeights,
     llama: loadLlamaWeights, gemma: loadLlamaWeights,
@@ -111,6 +111,19 @@ function languageModelWeights(r: WeightReader): WeightReader {
   if (!prefix || r.has("model.embed_tokens.weight")) return r;
   const head = r.has("language_model.lm_head.weight") ? "language_model.lm_head.weight" : "lm_head.weight";
   return throughReader(r, (name) => (name.startsWith("model.") ? prefix + name.slice("model.".length) : name === "lm_head.weight" ? head : name));
+}
+
+/**
+ * LFM2's name for a Llama-layout tensor: its norms are operator_norm (before the mixer), ffn_norm
+ * and, after the last layer, embedding_norm; its attention's output projection out_proj, its
+ * q/k norms q_layernorm and k_layernorm, its MLP feed_forward.w1 (gate), w3 (up) and w2 (down).
+ */
+function lfm2Name(name: string): string {
+  return name
+    .replace(/\.input_layernorm\./, ".operator_norm.").replace(/\.post_attention_layernorm\./, ".ffn_norm.")
+    .replace(/^model\.norm\./, "model.embedding_norm.").replace(/\.self_attn\.o_proj\./, ".self_attn.out_proj.")
+    .replace(/\.self_attn\.([qk])_norm\./, ".self_attn.$1_layernorm.")
+    .replace(/\.mlp\.gate_proj\./, ".feed_forward.w1.").replace(/\.mlp\.up_proj\./, ".feed_forward.w3.").replace(/\.mlp\.down_proj\./, ".feed_forward.w2.");
 }
 
 /** A reader passing every call to `r`: tensor names through `rename`, what it reads through `read`. */

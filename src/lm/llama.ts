@@ -18,6 +18,9 @@
  *
  * Cohere and Cohere 2 share it with StableLM's parallel block (LayerNorms without biases).
  *
+ * LFM2 shares it, under its own names (hf-model.ts reads them as Llama's), with short
+ * convolutions (conv.*) in place of attention in most layers.
+ *
  * Qwen3.5 shares it with Gated DeltaNets (linear_attn.*, loadDeltaNet) in place of attention in
  * most layers, and in the others q_proj's rows per head split into the query's and the output
  * gate's (splitHeadPairs); its RMSNorms, Gemma's way, multiply by 1 + w.
@@ -65,7 +68,8 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     // Phi-3 fuses the projections: qkv_proj holds q, k and v rows in that order already, and
     // gate_up_proj the gate's rows, then the up projection's.
     const fusedQkv = `${p}self_attn.qkv_proj.weight`;
-    const linear = c.linearAttention?.layers[i] ?? false;
+    const conv = c.shortConv?.layers[i] ?? false;
+    const linear = (c.linearAttention?.layers[i] ?? false) || conv;
     // Qwen3.5's q_proj holds each head's query rows, then its output gate's.
     const [wq, wAttnGate] = c.attnOutputGate && !linear
       ? splitHeadPairs(gm(`${p}self_attn.q_proj.weight`, [2 * H * dh, d]), H, dh * d)
@@ -105,7 +109,13 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       // StableLM's parallel blocks: attention and MLP read the one input norm.
       ? (() => { const ln = norm(`${p}input_layernorm.weight`); return { ln1: ln, ln2: ln }; })()
       : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
-    const attention: BlockWeights = linear
+    const attention: BlockWeights = conv
+      // LFM2's convolution layers: a gated short convolution where attention would be.
+      ? {
+        ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null,
+        shortConv: { win: gm(`${p}conv.in_proj.weight`, [3 * d, d]), conv: g(`${p}conv.conv.weight`, [d, 1, c.shortConv!.kernel]), wout: gm(`${p}conv.out_proj.weight`, [d, d]) },
+      }
+      : linear
       // Qwen3.5's linear-attention layers: a Gated DeltaNet where attention would be.
       ? { ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null, deltaNet: loadDeltaNet(c, r, `${p}linear_attn.`, gm) }
       : {

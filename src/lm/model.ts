@@ -35,6 +35,7 @@ import { Workspace } from "../core/workspace.js";
 import { attentionScale, type LmConfig } from "./config.js";
 import { convWidth, deltaNetHeads, type DeltaNetState, type DeltaNetWeights, newDeltaNetState } from "./gated-deltanet.js";
 import { rotaryAmplitude, rotaryInverseFrequencies } from "./rope.js";
+import { shortConvMix, type ShortConvWeights } from "./short-conv.js";
 
 export interface Norm {
   w: Float32Array;
@@ -92,6 +93,7 @@ export function blockWeightsAs(b: BlockWeights, dtype: WeightDtype): BlockWeight
   if (b.deltaNet) {
     for (const name of ["wqkv", "wz", "wb", "wa", "wout"] as const) b.deltaNet[name] = matrixAs(b.deltaNet[name], dtype);
   }
+  if (b.shortConv) b.shortConv = { ...b.shortConv, win: matrixAs(b.shortConv.win, dtype), wout: matrixAs(b.shortConv.wout, dtype) };
   if (b.moe) {
     const as = (e: SwigluWeights): SwigluWeights => ({ wgate: matrixAs(e.wgate, dtype), wup: matrixAs(e.wup, dtype), wdown: matrixAs(e.wdown, dtype) });
     b.moe = { ...b.moe, experts: b.moe.experts.map(as), ...(b.moe.shared ? { shared: as(b.moe.shared) } : {}) };
@@ -134,6 +136,8 @@ export interface BlockWeights {
   moe?: MoeWeights;
   /** Qwen3.5's linear-attention layers (config linearAttention): a Gated DeltaNet in place of attention; wqkv and wo are then empty. */
   deltaNet?: DeltaNetWeights;
+  /** LFM2's convolution layers (config shortConv): a short convolution in place of attention; wqkv and wo are then empty. */
+  shortConv?: ShortConvWeights;
   /** Qwen3.5's attention layers (config attnOutputGate): [nHeads * dHead, dModel], each head's output gate. */
   wAttnGate?: WeightMatrix;
 }
@@ -214,8 +218,8 @@ export function hookNamesOf(cfg: LmConfig): string[] {
     const mid = cfg.parallelResidual ? [] : ["hook_resid_mid"];
     // A mixture of experts has no one hidden layer: no mlp.hook_post in its layers.
     const post = cfg.moe?.layers[i] ? [] : ["mlp.hook_post"];
-    // A Gated DeltaNet (Qwen3.5's linear attention) has no heads' mix of values: no attn.hook_z there.
-    const z = cfg.linearAttention?.layers[i] ? [] : ["attn.hook_z"];
+    // A Gated DeltaNet (Qwen3.5's linear attention) or a short convolution (LFM2) has no heads' mix of values: no attn.hook_z there.
+    const z = cfg.linearAttention?.layers[i] || cfg.shortConv?.layers[i] ? [] : ["attn.hook_z"];
     for (const h of ["hook_resid_pre", "ln1.hook_normalized", ...z, "hook_attn_out", ...mid, "ln2.hook_normalized",
       ...post, "hook_mlp_out", "hook_resid_post"]) {
       names.push(`blocks.${i}.${h}`);
@@ -249,6 +253,8 @@ export interface KvCache {
   values: Float32Array[];
   /** Qwen3.5: each Gated DeltaNet layer's state (null in its attention layers). */
   deltaNet?: Array<DeltaNetState | null>;
+  /** LFM2: each convolution layer's last kernel - 1 inputs [batch, kernel - 1, dModel] (null in its attention layers). */
+  shortConv?: Array<Float32Array | null>;
 }
 
 export interface ForwardOptions {
@@ -494,12 +500,13 @@ export class LanguageModel {
   /** An empty key/value cache for `batch` sequences of up to `capacity` positions. */
   newCache(batch: number, capacity = this.cfg.maxPositions): KvCache {
     const size = batch * capacity * this.cfg.nKvHeads * this.cfg.dHead;
-    const linear = this.cfg.linearAttention;
-    // A Gated DeltaNet layer keeps its recurrent state instead of keys and values.
-    const layers = () => Array.from({ length: this.cfg.nLayers }, (_, i) => new Float32Array(linear?.layers[i] ? 0 : size));
+    const linear = this.cfg.linearAttention, conv = this.cfg.shortConv;
+    // A Gated DeltaNet or short-convolution layer keeps its own state instead of keys and values.
+    const layers = () => Array.from({ length: this.cfg.nLayers }, (_, i) => new Float32Array(linear?.layers[i] || conv?.layers[i] ? 0 : size));
     return {
       batch, capacity, length: 0, keys: layers(), values: layers(),
       ...(linear ? { deltaNet: linear.layers.map((l) => (l ? newDeltaNetState(linear, batch) : null)) } : {}),
+      ...(conv ? { shortConv: conv.layers.map((l) => (l ? new Float32Array(batch * (conv.kernel - 1) * this.cfg.dModel) : null)) } : {}),
     };
   }
 
@@ -579,6 +586,9 @@ export class LanguageModel {
       if (w.deltaNet) {
         // Qwen3.5's linear-attention layers: a Gated DeltaNet (no attn.hook_z).
         this.deltaNet(w.deltaNet, layer, h, batch, seq, cache, attnOut);
+      } else if (w.shortConv) {
+        // LFM2's convolution layers (no attn.hook_z).
+        this.shortConv(w.shortConv, layer, h, batch, seq, cache, attnOut);
       } else {
         const qkv = this.ws.float("qkv", N * qkvWidth);
         this.matmul(h, N, w.wqkv, qkvWidth, d, qkv);
@@ -738,6 +748,16 @@ export class LanguageModel {
     const heads = deltaNetHeads(this.k, s, w, this.cfg.normEps, batch, seq, project("dn_qkv", w.wqkv, C), project("dn_z", w.wz, V),
       project("dn_b", w.wb, s.vHeads), project("dn_a", w.wa, s.vHeads), state);
     this.matmul(heads, N, w.wout, d, V, out);
+  }
+
+  /** An LFM2 short convolution on the normed stream h [batch * seq, dModel] into out (from the cache's last inputs, or none). */
+  private shortConv(w: ShortConvWeights, layer: number, h: Float32Array, batch: number, seq: number, cache: KvCache | undefined,
+    out: Float32Array): void {
+    const d = this.cfg.dModel, K = this.cfg.shortConv!.kernel, N = batch * seq;
+    const bcx = this.ws.float("conv_bcx", N * 3 * d);
+    this.matmul(h, N, w.win, 3 * d, d, bcx);
+    const history = cache ? cache.shortConv![layer]! : new Float32Array(batch * (K - 1) * d);
+    this.matmul(shortConvMix(this.k, d, K, batch, seq, w.conv, bcx, history), N, w.wout, d, d, out);
   }
 
   /** x = norm(x), through a scratch buffer. */
@@ -1003,7 +1023,13 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}ln2Post.w`, b.ln2Post?.w, d);
     }
     const linear = c.linearAttention;
-    if (linear?.layers[i]) {
+    if (c.shortConv?.layers[i]) {
+      const n = b.shortConv;
+      if (!n) throw new Error(`model weights: ${p}shortConv missing for a convolution layer`);
+      need(`${p}shortConv.win`, n.win, 3 * d * d);
+      need(`${p}shortConv.conv`, n.conv, d * c.shortConv.kernel);
+      need(`${p}shortConv.wout`, n.wout, d * d);
+    } else if (linear?.layers[i]) {
       const n = b.deltaNet, C = convWidth(linear), V = linear.vHeads * linear.dv;
       if (!n) throw new Error(`model weights: ${p}deltaNet missing for a linear-attention layer`);
       need(`${p}deltaNet.wqkv`, n.wqkv, C * d);
@@ -1016,7 +1042,7 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}deltaNet.norm`, n.norm, linear.dv);
       need(`${p}deltaNet.wout`, n.wout, d * V);
     } else {
-      if (b.deltaNet) throw new Error(`model weights: ${p}deltaNet given for an attention layer`);
+      if (b.deltaNet || b.shortConv) throw new Error(`model weights: ${p}${b.deltaNet ? "deltaNet" : "shortConv"} given for an attention layer`);
       need(`${p}wqkv`, b.wqkv, (H + 2 * Hkv) * dh * d);
       need(`${p}wo`, b.wo, d * H * dh);
       if (c.attnOutputGate) need(`${p}wAttnGate`, b.wAttnGate, H * dh * d);

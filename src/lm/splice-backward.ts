@@ -43,6 +43,7 @@
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
 import { convWidth, deltaNetBackward, type DeltaNetWeights } from "./gated-deltanet.js";
+import { shortConvBackward, type ShortConvWeights } from "./short-conv.js";
 import {
   ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type MoeWeights, type Norm, type SwigluWeights, type WeightMatrix, clampInPlace,
   gatherHeads, nextTokenTargets, routeTokens, scatterHeads, sharedExpertGates,
@@ -249,9 +250,10 @@ export class SpliceBackward {
     // Attention reads ln1 of the block input; its output adds into `mid` (sequential) or the output (parallel).
     const dAttnOut = c.parallelResidual ? dPost : dMlpIn;
     const dPre = c.parallelResidual ? dMlpIn : dMlpIn.slice();
-    const dh1 = w.deltaNet
-      ? this.deltaNetBackward(w.deltaNet, t.h1, batch, seq, this.throughResidualScale(dAttnOut))
-      : this.attentionBackward(l, w, t.h1, batch, seq, this.throughResidualScale(dAttnOut));
+    const dMix = this.throughResidualScale(dAttnOut);
+    const dh1 = w.deltaNet ? this.deltaNetBackward(w.deltaNet, t.h1, batch, seq, dMix)
+      : w.shortConv ? this.shortConvBackward(w.shortConv, t.h1, batch, seq, dMix)
+      : this.attentionBackward(l, w, t.h1, batch, seq, dMix);
     normBackward(c, t.pre, N, w.ln1, dh1, dPre);
     return dPre;
   }
@@ -311,6 +313,19 @@ export class SpliceBackward {
     matmulNN(this.k, g.z, N, w.wz, d, V, dh, 1);
     matmulNN(this.k, g.b, N, w.wb, d, s.vHeads, dh, 1);
     matmulNN(this.k, g.a, N, w.wa, d, s.vHeads, dh, 1);
+    return dh;
+  }
+
+  /** d loss / d h1 (the normed input) of an LFM2 short convolution from d loss / d its output. */
+  private shortConvBackward(w: ShortConvWeights, h: Float32Array, batch: number, seq: number, dOut: Float32Array): Float32Array {
+    const d = this.model.cfg.dModel, N = batch * seq;
+    const bcx = new Float32Array(N * 3 * d);
+    matmulNT(this.k, h, N, w.win, 3 * d, d, bcx);
+    const dy = new Float32Array(N * d);
+    matmulNN(this.k, dOut, N, w.wout, d, d, dy);
+    const dBcx = shortConvBackward(this.k, d, this.model.cfg.shortConv!.kernel, batch, seq, w.conv, bcx, dy);
+    const dh = new Float32Array(N * d);
+    matmulNN(this.k, dBcx, N, w.win, d, 3 * d, dh);
     return dh;
   }
 

@@ -496,6 +496,43 @@ export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean;
 }
 
 /**
+ * An LFM2 model (Lfm2ForCausalLM) under its own tensor names: short-convolution layers (taps of
+ * 3) and attention layers (per-head q/k RMSNorms) as `layers` says, block_ff_dim 72 (48 after
+ * Lfm2MLP's two thirds, rounded to block_multiple_of 16), a tied unembedding.
+ */
+export function writeTinyLfm2(dir: string, o: { seed?: number; layers?: Array<"conv" | "full_attention"> } = {}): string {
+  const V = 300, d = 32, H = 4, Hkv = 2, dh = 8, m = 48, K = 3, ctx = 64;
+  const layers = o.layers ?? ["conv", "full_attention", "conv"];
+  const rng = new Rng(o.seed ?? 8);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({
+    architectures: ["Lfm2ForCausalLM"], model_type: "lfm2", vocab_size: V, hidden_size: d, block_ff_dim: 72, block_multiple_of: 16,
+    block_auto_adjust_ff_dim: true, block_ffn_dim_multiplier: 1.0, num_attention_heads: H, num_key_value_heads: Hkv, num_hidden_layers: layers.length,
+    max_position_embeddings: ctx, norm_eps: 1e-5, rope_theta: 10000, conv_L_cache: K, conv_bias: false, tie_embedding: true,
+    full_attn_idxs: layers.flatMap((t, i) => (t === "full_attention" ? [i] : [])), bos_token_id: 1, eos_token_id: 2,
+  }));
+  const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.embedding_norm.weight": [d] };
+  layers.forEach((kind, i) => {
+    const p = `model.layers.${i}.`;
+    Object.assign(spec, {
+      [`${p}operator_norm.weight`]: [d], [`${p}ffn_norm.weight`]: [d],
+      [`${p}feed_forward.w1.weight`]: [m, d], [`${p}feed_forward.w3.weight`]: [m, d], [`${p}feed_forward.w2.weight`]: [d, m],
+    });
+    if (kind === "conv") {
+      Object.assign(spec, { [`${p}conv.in_proj.weight`]: [3 * d, d], [`${p}conv.conv.weight`]: [d, 1, K], [`${p}conv.out_proj.weight`]: [d, d] });
+    } else {
+      Object.assign(spec, {
+        [`${p}self_attn.q_proj.weight`]: [H * dh, d], [`${p}self_attn.k_proj.weight`]: [Hkv * dh, d], [`${p}self_attn.v_proj.weight`]: [Hkv * dh, d],
+        [`${p}self_attn.out_proj.weight`]: [d, H * dh], [`${p}self_attn.q_layernorm.weight`]: [dh], [`${p}self_attn.k_layernorm.weight`]: [dh],
+      });
+    }
+  });
+  writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
+  return dir;
+}
+
+/**
  * A Qwen3.5 language model (Qwen3_5ForCausalLM, model_type qwen3_5_text): Gated DeltaNet layers
  * (linear attention; 2 key heads of 8, 4 value heads of 6, a convolution of 4) and attention
  * layers (gated outputs, q/k head norms, a quarter of each 16-wide head rotated), laid out as

@@ -365,6 +365,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
   if (cfg.model_type === "qwen3_5_text") return qwen35Logits(cfg, w, tokens);
+  if (cfg.model_type === "lfm2") return lfm2Logits(cfg, w, tokens);
   if (cfg.model_type === "cohere" || cfg.model_type === "cohere2") {
     // modeling_cohere.py: x + attn(ln(x)) + mlp(ln(x)), one LayerNorm (weight, no bias) read by
     // both; q and k rotated in interleaved pairs (repeat_interleave of the frequencies); a tied
@@ -754,4 +755,61 @@ function qwen35Logits(cfg: any, w: Raw, tokens: number[]): Vec[] {
   }
   const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
   return xs.map((x) => linear(U, null, norm(x, w.get("model.norm.weight")), cfg.vocab_size));
+}
+
+/**
+ * modeling_lfm2.py's Lfm2ForCausalLM: in a "conv" layer Lfm2ShortConv (in_proj's B, C and x;
+ * y = C * causal depthwise conv1d over B * x, no bias; out_proj), in the others attention with
+ * q_layernorm / k_layernorm RMSNorms per head and rotate-half rotary (out_proj); operator_norm
+ * before either, ffn_norm before the SwiGLU feed_forward (w1 gate, w3 up, w2 down), embedding_norm
+ * after the last layer, a tied unembedding.
+ */
+function lfm2Logits(cfg: any, w: Raw, tokens: number[]): Vec[] {
+  const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, dh = d / H, eps = cfg.norm_eps, K = cfg.conv_L_cache;
+  let m = cfg.block_ff_dim;
+  if (cfg.block_auto_adjust_ff_dim) {
+    m = Math.floor((2 * m) / 3);
+    m = Math.floor(cfg.block_ffn_dim_multiplier * m);
+    m = cfg.block_multiple_of * Math.ceil(m / cfg.block_multiple_of);
+  }
+  const inv = inverseFrequencies(cfg, dh, cfg.rope_theta);
+  const E = w.get("model.embed_tokens.weight");
+  let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d));
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+    const a = xs.map((x) => rmsNorm(x, g("operator_norm.weight"), eps));
+    let mixed: Vec[];
+    if (!cfg.full_attn_idxs.includes(l)) {
+      const bcx = a.map((x) => linear(g("conv.in_proj.weight"), null, x, 3 * d));
+      const bx = bcx.map((v) => v.slice(0, d).map((b, c) => b * v[2 * d + c]!));
+      const taps = g("conv.conv.weight");
+      mixed = bcx.map((v, t) => {
+        const y = Float64Array.from({ length: d }, (_, c) => {
+          let acc = 0;
+          for (let j = 0; j < K; j++) if (t - (K - 1) + j >= 0) acc += taps[c * K + j]! * bx[t - (K - 1) + j]![c]!;
+          return v[d + c]! * acc;
+        });
+        return linear(g("conv.out_proj.weight"), null, y, d);
+      });
+    } else {
+      const proj: Heads[] = a.map((x, t) => {
+        const q = linear(g("self_attn.q_proj.weight"), null, x, H * dh), k = linear(g("self_attn.k_proj.weight"), null, x, Hkv * dh);
+        const v = linear(g("self_attn.v_proj.weight"), null, x, Hkv * dh);
+        return {
+          q: Array.from({ length: H }, (_, h) => rotateHalf(rmsNorm(q.slice(h * dh, (h + 1) * dh), g("self_attn.q_layernorm.weight"), eps), t, inv)),
+          k: Array.from({ length: Hkv }, (_, h) => rotateHalf(rmsNorm(k.slice(h * dh, (h + 1) * dh), g("self_attn.k_layernorm.weight"), eps), t, inv)),
+          v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
+        };
+      });
+      mixed = a.map((_, t) => linear(g("self_attn.out_proj.weight"), null, groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh)), d));
+    }
+    xs = xs.map((x, t) => {
+      const mid = add(x, mixed[t]!);
+      const h2 = rmsNorm(mid, g("ffn_norm.weight"), eps);
+      const gate = linear(g("feed_forward.w1.weight"), null, h2, m).map(silu);
+      const up = linear(g("feed_forward.w3.weight"), null, h2, m);
+      return add(mid, linear(g("feed_forward.w2.weight"), null, gate.map((v, i) => v * up[i]!), d));
+    });
+  }
+  return xs.map((x) => linear(E, null, rmsNorm(x, w.get("model.embedding_norm.weight"), eps), cfg.vocab_size));
 }

@@ -20,7 +20,7 @@ import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
 import {
   writeTinyGemma, writeTinyGemma3Multimodal, writeTinyGpt2, writeTinyGptJ, writeTinyGptNeo, writeTinyLlama, writeTinyMultimodal, writeTinyNeox, writeTinyPhi,
-  writeTinyQwen35,
+  writeTinyLfm2, writeTinyQwen35,
 } from "./fixtures.js";
 import { hfReferenceLogits } from "./hf-reference.js";
 
@@ -101,6 +101,7 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen3_5_text (Gated DeltaNet layers around a gated attention layer, RMSNorms of 1 + w)", (d) => writeTinyQwen35(d, { seed: 48 })],
   ["qwen3_5_text (tied, two attention layers after two DeltaNets)", (d) => writeTinyQwen35(d, { seed: 49, tied: true,
     layers: ["linear_attention", "linear_attention", "full_attention", "full_attention"] })],
+  ["lfm2 (short convolutions around an attention layer with q/k norms, its own tensor names)", (d) => writeTinyLfm2(d, { seed: 53 })],
   ["cohere (parallel block on one LayerNorm without a bias, interleaved rotary, logit_scale)", (d) => writeTinyLlama(d, { seed: 46, cohere: {} })],
   ["cohere2 (rotary only in the sliding-window layers)", (d) => writeTinyLlama(d, { seed: 47, cohere: { v2: true } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
@@ -163,7 +164,9 @@ describe("structural properties", async () => {
   const gemma2 = (await loadModel(writeTinyGemma(join(dir, "gemma2"), { gemma2: true }))).model;
   // Qwen3.5: its Gated DeltaNets carry their state from token to token (the cache holds it).
   const qwen35 = (await loadModel(writeTinyQwen35(join(dir, "qwen35")))).model;
-  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2], ["gemma2", gemma2], ["qwen3_5_text", qwen35]];
+  // LFM2: its short convolutions carry their last inputs from token to token (the cache holds them).
+  const lfm2 = (await loadModel(writeTinyLfm2(join(dir, "lfm2")))).model;
+  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2], ["gemma2", gemma2], ["qwen3_5_text", qwen35], ["lfm2", lfm2]];
 
   it("gemma2: final logits are soft-capped to (-3, 3) and the cap is reached", () => {
     const logits = gemma2.forward(randomTokens(4, 12, gemma2.cfg.vocabSize), 1, 12).logits!;
@@ -847,6 +850,23 @@ describe("config.json variants", () => {
       rope_scaling: { type: "mrope", mrope_section: [1, 1, 2] }, vision_config: { depth: 1 } }));
     const v4 = (await loadModel(folder)).model;
     expect(v4.forward(tokens, 1, 11).logits).toEqual((await loadModel(qwen2)).model.forward(tokens, 1, 11).logits);
+  });
+
+  it("LFM2: convolution layers from layer_types or full_attn_idxs, Lfm2MLP's width, its names read as Llama's", () => {
+    const base = { ...llama, model_type: "lfm2", num_hidden_layers: 4, hidden_size: 64, num_attention_heads: 4, norm_eps: 1e-5 };
+    const c = configFromHf({ ...base, full_attn_idxs: [1, 3], block_ff_dim: 768, block_multiple_of: 256 }, "c");
+    // 768 -> two thirds, 512, times the default multiplier 1.0 and rounded to 256: 512.
+    expect(c).toMatchObject({ dMlp: 512, dHead: 16, qkNorm: "head", tiedEmbeddings: true, shortConv: { kernel: 3, layers: [true, false, true, false] }, rope: { theta: 1e6 } });
+    expect(configFromHf({ ...base, block_ff_dim: 1000, block_multiple_of: 256, block_ffn_dim_multiplier: 1.5 }, "c").dMlp).toBe(1024); // 666 x 1.5 = 999 -> 1024
+    expect(configFromHf({ ...base, block_ff_dim: 1000, block_ffn_dim_multiplier: null }, "c").dMlp).toBe(666);
+    expect(configFromHf({ ...base, block_ff_dim: 1000, block_auto_adjust_ff_dim: false }, "c").dMlp).toBe(1000);
+    // Lfm2Config with neither layer_types nor full_attn_idxs: every layer attention.
+    expect(configFromHf(base, "c").shortConv!.layers).toEqual([false, false, false, false]);
+    expect(configFromHf({ ...base, layer_types: ["conv", "conv", "full_attention", "conv"] }, "c").shortConv!.layers).toEqual([true, true, false, true]);
+    expect(configFromHf({ ...base, tie_embedding: false }, "c").tiedEmbeddings).toBe(false);
+    expect(() => configFromHf({ ...base, conv_bias: true }, "c")).toThrow(/c: conv_bias \(biases on LFM2's convolution blocks\) is not supported/);
+    expect(() => configFromHf({ ...base, full_attn_idxs: [4] }, "c")).toThrow(/"full_attn_idxs" must list layer indices below 4/);
+    expect(() => configFromHf({ ...base, layer_types: ["conv", "mamba", "conv", "conv"] }, "c")).toThrow(/layer type "mamba" is not supported \(conv, full_attention\)/);
   });
 
   it("Qwen3.5: linear-attention layers from layer_types or full_attention_interval, their shape, and the multimodal checkpoints' language model", async () => {
