@@ -146,6 +146,10 @@ MODELS = [
     ("lfm2 (short convolutions and attention with q/k norms)", "lfm2",
      dict(SMALL, num_hidden_layers=3, num_key_value_heads=2, full_attn_idxs=[1], block_ff_dim=96, block_multiple_of=16, conv_L_cache=3,
           rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
+    ("lfm2_moe (sigmoid-routed experts chosen with a bias, after a dense layer)", "lfm2_moe",
+     dict(SMALL, num_hidden_layers=3, num_key_value_heads=2, layer_types=["conv", "full_attention", "conv"], intermediate_size=48,
+          moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2, num_dense_layers=1, routed_scaling_factor=1.5,
+          rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
     ("qwen3_5_text (Gated DeltaNet layers and gated attention)", "qwen3_5_text", QWEN35),
     ("qwen3_5 (the language model of a vision-language checkpoint)", "qwen3_5",
      dict(text_config=dict(QWEN35, tie_word_embeddings=True), vision_config=VISION), dict(model_class="Qwen3_5ForConditionalGeneration")),
@@ -167,8 +171,8 @@ MODELS = [
 
 def randomize(model, gen):
     """Weights at a size where mistakes show: matrices ~ N(0, 0.2^2), norm weights near 1 (or
-    near 0 where the model adds 1), biases ~ N(0, 0.1^2). transformers' own init (std 0.02)
-    would leave every block close to the identity."""
+    near 0 where the model adds 1), biases (LFM2-MoE's expert_bias buffer too) ~ N(0, 0.1^2).
+    transformers' own init (std 0.02) would leave every block close to the identity."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             noise = torch.randn(p.shape, generator=gen, dtype=torch.float64)
@@ -178,6 +182,10 @@ def randomize(model, gen):
                 p.copy_(noise * 0.1)
             else:
                 p.copy_(p.double() + noise * 0.1)
+        # LFM2-MoE's expert_bias is a buffer (learned outside the optimizer): random too, so that it moves the choice of experts.
+        for name, b in model.named_buffers():
+            if name.endswith("expert_bias"):
+                b.copy_(torch.randn(b.shape, generator=gen, dtype=torch.float64) * 0.1)
 
 
 def decoder_layers(model):
@@ -196,7 +204,7 @@ POST_NORMED = {"gemma2", "gemma3_text", "olmo2", "olmo3", "glm4"}
 ATTENTION = {"gpt2": "attn", "gpt_neo": "attn", "gpt_neox": "attention", "gptj": "attn"}
 # The attention's output projection, whose input is TransformerLens' attn.hook_z (the heads' outputs, concatenated).
 OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj", "gpt_neox": "attention.dense", "gptj": "attn.out_proj",
-                     "phi": "self_attn.dense", "lfm2": "self_attn.out_proj"}
+                     "phi": "self_attn.dense", "lfm2": "self_attn.out_proj", "lfm2_moe": "self_attn.out_proj"}
 
 
 def residual_multiplier(model):
@@ -206,7 +214,7 @@ def residual_multiplier(model):
 
 
 def contribution_modules(model_type):
-    if model_type == "lfm2":
+    if model_type in ("lfm2", "lfm2_moe"):
         return "self_attn", "feed_forward"
     if model_type == "glm4":
         return "post_self_attn_layernorm", "post_mlp_layernorm"

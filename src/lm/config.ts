@@ -124,6 +124,12 @@ export interface MoeConfig {
   dExpert: number;
   dShared: number;
   layers: boolean[];
+  /** LFM2-MoE: each expert's score is the sigmoid of its logit (default: the softmax over experts). */
+  scoring?: "softmax" | "sigmoid";
+  /** LFM2-MoE: the chosen experts' weights times this (routed_scaling_factor). */
+  routedScale?: number;
+  /** LFM2-MoE: a learned bias on the scores chooses the experts (use_expert_bias; MoeWeights.expertBias). */
+  expertBias?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -350,7 +356,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       ...(clip > 0 ? { clipQkv: clip } : {}),
     };
-  } else if (type === "lfm2") {
+  } else if (type === "lfm2" || type === "lfm2_moe") {
     // LFM2 (Liquid AI): Llama's block (RMSNorms, SwiGLU, rotary attention with per-head q/k
     // norms) in some layers, a gated short convolution (short-conv.ts) in the others; a tied
     // unembedding. Its checkpoints name the norms operator_norm, ffn_norm and embedding_norm.
@@ -361,7 +367,9 @@ export function configFromHf(json: Json, path: string): LmConfig {
     const rope = ropeFromHf(json, path, { theta: 1_000_000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d, nLayers: layers, nHeads: heads,
-      nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead: d / heads, dMlp: lfm2MlpWidth(json, path),
+      nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead: d / heads,
+      // LFM2-MoE's dense layers are intermediate_size wide, as given.
+      dMlp: type === "lfm2_moe" ? int(json, path, ["intermediate_size"], 7168) : lfm2MlpWidth(json, path),
       maxPositions: int(json, path, ["max_position_embeddings"], 128_000),
       norm: "rmsnorm", normEps: num(json, path, ["norm_eps"], 1e-5), mlp: "swiglu", activation: "silu",
       positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, d / heads), rotaryStyle: RotaryStyle.RotateHalf,
@@ -369,6 +377,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       tiedEmbeddings: flag(json, path, "tie_embedding", flag(json, path, "tie_word_embeddings", true)),
       attentionBias: false, mlpBias: false, bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
       qkNorm: "head", shortConv: { layers: lfm2ConvLayers(json, path, layers), kernel: int(json, path, ["conv_L_cache"], 3) },
+      ...(type === "lfm2_moe" ? { moe: moeFromHf(json, path, type, layers) } : {}),
     };
     if (!(cfg.shortConv!.kernel >= 1)) throw new Error(`${path}: conv_L_cache must be a positive integer, got ${cfg.shortConv!.kernel}`);
   } else if (LLAMA_BLOCK_TYPES.includes(type as string)) {
@@ -484,7 +493,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, cohere, cohere2, lfm2, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, cohere, cohere2, lfm2, lfm2_moe, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))
@@ -516,13 +525,17 @@ function moeFromHf(json: Json, path: string, type: string, layers: number): MoeC
   // GraniteMoE softmaxes the topK router logits alone: the same weights as Mixtral's renormalised probabilities.
   const mixtral = type === "mixtral" || type === "granitemoe";
   const qwen = type === "qwen2_moe" || type === "qwen3_moe";
-  const defaults: Record<string, [experts: number, topK: number]> = { mixtral: [8, 2], granitemoe: [8, 2], qwen2_moe: [60, 4], qwen3_moe: [128, 8], olmoe: [64, 8] };
+  const lfm2 = type === "lfm2_moe";
+  const defaults: Record<string, [experts: number, topK: number]> = {
+    mixtral: [8, 2], granitemoe: [8, 2], qwen2_moe: [60, 4], qwen3_moe: [128, 8], olmoe: [64, 8], lfm2_moe: [32, 4],
+  };
   const [defaultExperts, defaultTopK] = defaults[type]!;
   // transformers 5 writes Qwen3-MoE's num_experts as num_local_experts (its attribute_map): either name serves.
   const experts = int(json, path, mixtral ? ["num_local_experts", "num_experts"] : ["num_experts", "num_local_experts"], defaultExperts);
   const topK = int(json, path, ["num_experts_per_tok"], defaultTopK);
   if (experts < 1 || topK < 1 || topK > experts) throw new Error(`${path}: num_experts_per_tok (${topK}) must be between 1 and the ${experts} experts`);
-  const dExpert = qwen ? int(json, path, ["moe_intermediate_size"], type === "qwen2_moe" ? 1408 : 768) : int(json, path, ["intermediate_size"]);
+  const dExpert = qwen || lfm2 ? int(json, path, ["moe_intermediate_size"], type === "qwen2_moe" ? 1408 : lfm2 ? 1792 : 768)
+    : int(json, path, ["intermediate_size"]);
   let moeLayers = new Array<boolean>(layers).fill(true);
   if (qwen) {
     const step = int(json, path, ["decoder_sparse_step"], 1);
@@ -531,10 +544,16 @@ function moeFromHf(json: Json, path: string, type: string, layers: number): MoeC
     if (!Array.isArray(only) || only.some((l) => !Number.isSafeInteger(l))) throw new Error(`${path}: "mlp_only_layers" must be a list of layer indices`);
     moeLayers = moeLayers.map((_, i) => !only.includes(i) && (i + 1) % step === 0);
   }
+  // LFM2-MoE: its first num_dense_layers layers keep a dense MLP.
+  if (lfm2) {
+    const dense = int(json, path, ["num_dense_layers"], 2);
+    moeLayers = moeLayers.map((_, i) => i >= dense);
+  }
   return {
-    experts, topK, normTopK: mixtral || flag(json, path, "norm_topk_prob", false), dExpert,
+    experts, topK, normTopK: mixtral || flag(json, path, "norm_topk_prob", lfm2), dExpert,
     dShared: type === "qwen2_moe" ? int(json, path, ["shared_expert_intermediate_size"], 5632) : 0,
     layers: moeLayers,
+    ...(lfm2 ? { scoring: "sigmoid" as const, routedScale: num(json, path, ["routed_scaling_factor"], 1), expertBias: flag(json, path, "use_expert_bias", true) } : {}),
   };
 }
 

@@ -116,14 +116,17 @@ function languageModelWeights(r: WeightReader): WeightReader {
 /**
  * LFM2's name for a Llama-layout tensor: its norms are operator_norm (before the mixer), ffn_norm
  * and, after the last layer, embedding_norm; its attention's output projection out_proj, its
- * q/k norms q_layernorm and k_layernorm, its MLP feed_forward.w1 (gate), w3 (up) and w2 (down).
+ * q/k norms q_layernorm and k_layernorm, its MLP feed_forward.w1 (gate), w3 (up) and w2 (down),
+ * LFM2-MoE's experts likewise (feed_forward.experts.E.w1, ...) beside feed_forward.gate and expert_bias.
  */
 function lfm2Name(name: string): string {
   return name
     .replace(/\.input_layernorm\./, ".operator_norm.").replace(/\.post_attention_layernorm\./, ".ffn_norm.")
     .replace(/^model\.norm\./, "model.embedding_norm.").replace(/\.self_attn\.o_proj\./, ".self_attn.out_proj.")
     .replace(/\.self_attn\.([qk])_norm\./, ".self_attn.$1_layernorm.")
-    .replace(/\.mlp\.gate_proj\./, ".feed_forward.w1.").replace(/\.mlp\.up_proj\./, ".feed_forward.w3.").replace(/\.mlp\.down_proj\./, ".feed_forward.w2.");
+    // The MLP (LFM2-MoE's experts, router and expert_bias too) under feed_forward.
+    .replace(/\.mlp\./, ".feed_forward.").replace(/\.gate_proj\.weight$/, ".w1.weight").replace(/\.up_proj\.weight$/, ".w3.weight")
+    .replace(/\.down_proj\.weight$/, ".w2.weight");
 }
 
 /** A reader passing every call to `r`: tensor names through `rename`, what it reads through `read`. */

@@ -183,6 +183,7 @@ function loadMoe(c: LmConfig, r: WeightReader, p: string, gm: (name: string, sha
   });
   return {
     router: r.get(`${base}gate.weight`, [experts, d]).data,
+    ...(c.moe!.expertBias ? { expertBias: r.get(`${base}expert_bias`, [experts]).data } : {}),
     experts: Array.from({ length: experts }, (_, e) => swiglu(`${base}experts.${e}.`, dExpert)),
     ...(dShared > 0 ? {
       shared: swiglu(`${base}shared_expert.`, dShared),

@@ -32,7 +32,7 @@
 import { bf16ToFloat32, float32ToBf16 } from "../core/bf16.js";
 import { Activation, type Kernels, kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
-import { attentionScale, type LmConfig } from "./config.js";
+import { attentionScale, type LmConfig, type MoeConfig } from "./config.js";
 import { convWidth, deltaNetHeads, type DeltaNetState, type DeltaNetWeights, newDeltaNetState } from "./gated-deltanet.js";
 import { rotaryAmplitude, rotaryInverseFrequencies } from "./rope.js";
 import { shortConvMix, type ShortConvWeights } from "./short-conv.js";
@@ -153,6 +153,8 @@ export interface MoeWeights {
   /** [experts, dModel]: each expert's router row (kept float32: small, and it decides the routing). */
   router: Float32Array;
   experts: SwigluWeights[];
+  /** LFM2-MoE: [experts], added to the scores to choose experts (not to weight them). */
+  expertBias?: Float32Array;
   /** Qwen2-MoE's shared expert and its gate row [dModel]. */
   shared?: SwigluWeights;
   sharedGate?: Float32Array;
@@ -849,8 +851,8 @@ export class LanguageModel {
    */
   private moe(m: MoeWeights, h: Float32Array, N: number, out: Float32Array): void {
     const { dModel: d, moe } = this.cfg;
-    const { experts: E, topK, normTopK, dExpert } = moe!;
-    const routes = routeTokens(this.k, h, N, d, m.router, E, topK, normTopK, this.ws);
+    const { experts: E, dExpert } = moe!;
+    const routes = routeTokens(this.k, h, N, d, m, moe!, this.ws);
     out.fill(0, 0, N * d);
     const rows = this.ws.float("moe_rows", N * d);
     const expertOut = this.ws.float("moe_out", N * d);
@@ -876,42 +878,51 @@ export class LanguageModel {
 }
 
 /**
- * Each token's experts: router logits h R^T [N, experts], their softmax, the topK most
- * probable (the lower index first among equals), weighted by their
- * probabilities, renormalised to sum to 1 over the topK when `renormalise`. Returned per
- * expert, the tokens routed to it, in order, and their weights; per token, every expert's
- * probability [N, experts] and its topK choices [N, topK] (what the backward needs).
+ * Each token's experts: router logits h R^T [N, experts], their scores (the softmax, or
+ * LFM2-MoE's sigmoid of each), the topK highest-scoring (after LFM2-MoE's selection bias; the
+ * lower index first among equals), weighted by their scores, renormalised over the topK when
+ * normTopK (sigmoid scores over their sum + 1e-6, as Lfm2MoeTopKRouter), times routedScale.
+ * Returned per expert, the tokens routed to it, in order, and their weights; per token, every
+ * expert's score [N, experts] and its topK choices [N, topK] (what the backward needs).
  */
-export function routeTokens(k: Kernels, h: Float32Array, N: number, d: number, router: Float32Array, E: number, topK: number,
-  renormalise: boolean, ws: Workspace = new Workspace()): Routes {
+export function routeTokens(k: Kernels, h: Float32Array, N: number, d: number, m: MoeWeights, moe: MoeConfig,
+  ws: Workspace = new Workspace()): Routes {
+  const { experts: E, topK, normTopK } = moe;
+  const sigmoid = moe.scoring === "sigmoid", scale = moe.routedScale ?? 1, bias = m.expertBias;
   const logits = ws.float("moe_logits", N * E);
-  k.sgemm(false, true, N, E, d, 1, h, d, router, d, 0, logits, E);
+  k.sgemm(false, true, N, E, d, 1, h, d, m.router, d, 0, logits, E);
   const tokensOf: number[][] = Array.from({ length: E }, () => []);
   const weightsOf: number[][] = Array.from({ length: E }, () => []);
   const probs = new Float32Array(N * E);
   const chosen = new Int32Array(N * topK);
   const taken = new Uint8Array(E);
+  const rank = (p: Float32Array, e: number) => (bias ? p[e]! + bias[e]! : p[e]!);
   for (let r = 0; r < N; r++) {
     const row = logits.subarray(r * E, (r + 1) * E);
     const p = probs.subarray(r * E, (r + 1) * E);
     const mine = chosen.subarray(r * topK, (r + 1) * topK);
-    let max = -Infinity;
-    for (let e = 0; e < E; e++) max = Math.max(max, row[e]!);
-    let sum = 0;
-    for (let e = 0; e < E; e++) sum += Math.exp(row[e]! - max);
-    for (let e = 0; e < E; e++) p[e] = Math.exp(row[e]! - max) / sum;
+    if (sigmoid) {
+      for (let e = 0; e < E; e++) p[e] = 1 / (1 + Math.exp(-row[e]!));
+    } else {
+      let max = -Infinity;
+      for (let e = 0; e < E; e++) max = Math.max(max, row[e]!);
+      let sum = 0;
+      for (let e = 0; e < E; e++) sum += Math.exp(row[e]! - max);
+      for (let e = 0; e < E; e++) p[e] = Math.exp(row[e]! - max) / sum;
+    }
     taken.fill(0);
     for (let j = 0; j < topK; j++) {
       let best = -1;
-      for (let e = 0; e < E; e++) if (!taken[e] && (best < 0 || p[e]! > p[best]!)) best = e;
+      for (let e = 0; e < E; e++) if (!taken[e] && (best < 0 || rank(p, e) > rank(p, best))) best = e;
       mine[j] = best;
       taken[best] = 1;
     }
     let total = 0;
     for (const e of mine) total += p[e]!;
+    const norm = !normTopK ? 1 : sigmoid ? total + 1e-6 : total;
     for (const e of mine) {
       tokensOf[e]!.push(r);
-      weightsOf[e]!.push(renormalise ? p[e]! / total : p[e]!);
+      weightsOf[e]!.push((p[e]! / norm) * scale);
     }
   }
   return { tokensOf, weightsOf, probs, chosen };
@@ -1061,6 +1072,7 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       const { experts, dExpert, dShared } = c.moe;
       if (!b.moe || b.moe.experts.length !== experts) throw new Error(`model weights: ${p}moe needs ${experts} experts, got ${b.moe?.experts.length ?? "none"}`);
       need(`${p}moe.router`, b.moe.router, experts * d);
+      if (c.moe.expertBias) need(`${p}moe.expertBias`, b.moe.expertBias, experts);
       b.moe.experts.forEach((e, j) => swiglu(`${p}moe.experts.${j}.`, e, dExpert));
       if (dShared > 0) {
         swiglu(`${p}moe.shared.`, b.moe.shared, dShared);

@@ -423,7 +423,7 @@ export class SpliceBackward {
   private moeBackward(m: MoeWeights, h: Float32Array, N: number, dOut: Float32Array, dh: Float32Array): void {
     const { dModel: d, moe } = this.model.cfg;
     const { experts: E, topK, normTopK, dExpert, dShared } = moe!;
-    const routes = routeTokens(this.k, h, N, d, m.router, E, topK, normTopK);
+    const routes = routeTokens(this.k, h, N, d, m, moe!);
     const dWeight = new Float64Array(N * E);
     for (let e = 0; e < E; e++) {
       const tokens = routes.tokensOf[e]!;
@@ -449,14 +449,25 @@ export class SpliceBackward {
         dWeight[t * E + e] = dot;
       }
     }
-    // Through the softmax to the router logits, then the router.
+    // Through the scores to the router logits, then the router.
     const dLogits = new Float32Array(N * E);
+    const scale = moe!.routedScale ?? 1;
     for (let t = 0; t < N; t++) {
       const p = routes.probs.subarray(t * E, (t + 1) * E);
       const chosen = routes.chosen.subarray(t * topK, (t + 1) * topK);
       const dw = dWeight.subarray(t * E, (t + 1) * E);
       const dl = dLogits.subarray(t * E, (t + 1) * E);
-      if (normTopK) {
+      if (moe!.scoring === "sigmoid") {
+        // LFM2-MoE: w_e = scale p_e / (S + 1e-6) (S the chosen scores' sum) or scale p_e, p = sigmoid(logit).
+        let total = 1e-6;
+        for (const e of chosen) total += p[e]!;
+        let mean = 0;
+        if (normTopK) for (const e of chosen) mean += (dw[e]! * p[e]!) / total;
+        for (const e of chosen) {
+          const dp = normTopK ? (scale * (dw[e]! - mean)) / total : scale * dw[e]!;
+          dl[e] = dp * p[e]! * (1 - p[e]!);
+        }
+      } else if (normTopK) {
         let total = 0;
         for (const e of chosen) total += p[e]!;
         let mean = 0;

@@ -500,7 +500,8 @@ export function writeTinyGemma(dir: string, o: TinyOptions & { gemma2?: boolean;
  * 3) and attention layers (per-head q/k RMSNorms) as `layers` says, block_ff_dim 72 (48 after
  * Lfm2MLP's two thirds, rounded to block_multiple_of 16), a tied unembedding.
  */
-export function writeTinyLfm2(dir: string, o: { seed?: number; layers?: Array<"conv" | "full_attention"> } = {}): string {
+export function writeTinyLfm2(dir: string, o: { seed?: number; layers?: Array<"conv" | "full_attention">;
+  moe?: { experts: number; topK: number; dExpert: number; dense: number; scale?: number } } = {}): string {
   const V = 300, d = 32, H = 4, Hkv = 2, dh = 8, m = 48, K = 3, ctx = 64;
   const layers = o.layers ?? ["conv", "full_attention", "conv"];
   const rng = new Rng(o.seed ?? 8);
@@ -510,14 +511,27 @@ export function writeTinyLfm2(dir: string, o: { seed?: number; layers?: Array<"c
     block_auto_adjust_ff_dim: true, block_ffn_dim_multiplier: 1.0, num_attention_heads: H, num_key_value_heads: Hkv, num_hidden_layers: layers.length,
     max_position_embeddings: ctx, norm_eps: 1e-5, rope_theta: 10000, conv_L_cache: K, conv_bias: false, tie_embedding: true,
     full_attn_idxs: layers.flatMap((t, i) => (t === "full_attention" ? [i] : [])), bos_token_id: 1, eos_token_id: 2,
+    // LFM2-MoE: its layer_types, dense layers of intermediate_size, then sigmoid-routed experts with a selection bias.
+    ...(o.moe ? {
+      architectures: ["Lfm2MoeForCausalLM"], model_type: "lfm2_moe", layer_types: layers, full_attn_idxs: undefined, block_ff_dim: undefined,
+      intermediate_size: m, moe_intermediate_size: o.moe.dExpert, num_experts: o.moe.experts, num_experts_per_tok: o.moe.topK,
+      num_dense_layers: o.moe.dense, use_expert_bias: true, norm_topk_prob: true, routed_scaling_factor: o.moe.scale ?? 1,
+    } : {}),
   }));
   const spec: Record<string, number[]> = { "model.embed_tokens.weight": [V, d], "model.embedding_norm.weight": [d] };
   layers.forEach((kind, i) => {
     const p = `model.layers.${i}.`;
-    Object.assign(spec, {
-      [`${p}operator_norm.weight`]: [d], [`${p}ffn_norm.weight`]: [d],
-      [`${p}feed_forward.w1.weight`]: [m, d], [`${p}feed_forward.w3.weight`]: [m, d], [`${p}feed_forward.w2.weight`]: [d, m],
-    });
+    Object.assign(spec, { [`${p}operator_norm.weight`]: [d], [`${p}ffn_norm.weight`]: [d] });
+    if (o.moe && i >= o.moe.dense) {
+      const { experts: E, dExpert: f } = o.moe;
+      Object.assign(spec, { [`${p}feed_forward.gate.weight`]: [E, d], [`${p}feed_forward.expert_bias`]: [E] });
+      for (let e = 0; e < E; e++) {
+        const x = `${p}feed_forward.experts.${e}.`;
+        Object.assign(spec, { [`${x}w1.weight`]: [f, d], [`${x}w3.weight`]: [f, d], [`${x}w2.weight`]: [d, f] });
+      }
+    } else {
+      Object.assign(spec, { [`${p}feed_forward.w1.weight`]: [m, d], [`${p}feed_forward.w3.weight`]: [m, d], [`${p}feed_forward.w2.weight`]: [d, m] });
+    }
     if (kind === "conv") {
       Object.assign(spec, { [`${p}conv.in_proj.weight`]: [3 * d, d], [`${p}conv.conv.weight`]: [d, 1, K], [`${p}conv.out_proj.weight`]: [d, d] });
     } else {

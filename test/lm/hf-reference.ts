@@ -365,7 +365,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     return xs.map((x) => linear(E, null, layerNorm(x, w.get("transformer.ln_f.weight"), w.get("transformer.ln_f.bias"), eps), cfg.vocab_size));
   }
   if (cfg.model_type === "qwen3_5_text") return qwen35Logits(cfg, w, tokens);
-  if (cfg.model_type === "lfm2") return lfm2Logits(cfg, w, tokens);
+  if (cfg.model_type === "lfm2" || cfg.model_type === "lfm2_moe") return lfm2Logits(cfg, w, tokens);
   if (cfg.model_type === "cohere" || cfg.model_type === "cohere2") {
     // modeling_cohere.py: x + attn(ln(x)) + mlp(ln(x)), one LayerNorm (weight, no bias) read by
     // both; q and k rotated in interleaved pairs (repeat_interleave of the frequencies); a tied
@@ -766,8 +766,9 @@ function qwen35Logits(cfg: any, w: Raw, tokens: number[]): Vec[] {
  */
 function lfm2Logits(cfg: any, w: Raw, tokens: number[]): Vec[] {
   const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, dh = d / H, eps = cfg.norm_eps, K = cfg.conv_L_cache;
-  let m = cfg.block_ff_dim;
-  if (cfg.block_auto_adjust_ff_dim) {
+  const moe = cfg.model_type === "lfm2_moe";
+  let m = moe ? cfg.intermediate_size : cfg.block_ff_dim;
+  if (!moe && cfg.block_auto_adjust_ff_dim) {
     m = Math.floor((2 * m) / 3);
     m = Math.floor(cfg.block_ffn_dim_multiplier * m);
     m = cfg.block_multiple_of * Math.ceil(m / cfg.block_multiple_of);
@@ -779,7 +780,7 @@ function lfm2Logits(cfg: any, w: Raw, tokens: number[]): Vec[] {
     const g = (n: string) => w.get(`model.layers.${l}.${n}`);
     const a = xs.map((x) => rmsNorm(x, g("operator_norm.weight"), eps));
     let mixed: Vec[];
-    if (!cfg.full_attn_idxs.includes(l)) {
+    if (moe ? cfg.layer_types[l] === "conv" : !cfg.full_attn_idxs.includes(l)) {
       const bcx = a.map((x) => linear(g("conv.in_proj.weight"), null, x, 3 * d));
       const bx = bcx.map((v) => v.slice(0, d).map((b, c) => b * v[2 * d + c]!));
       const taps = g("conv.conv.weight");
@@ -803,12 +804,26 @@ function lfm2Logits(cfg: any, w: Raw, tokens: number[]): Vec[] {
       });
       mixed = a.map((_, t) => linear(g("self_attn.out_proj.weight"), null, groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh)), d));
     }
+    // modeling_lfm2_moe.py's Lfm2MoeSparseMoeBlock past num_dense_layers: scores sigmoid(R a), the top
+    // num_experts_per_tok of score + expert_bias, weighted by score / (sum + 1e-6) x routed_scaling_factor.
+    const swiglu = (prefix: string, a: Vec, width: number) => {
+      const gate = linear(g(`${prefix}w1.weight`), null, a, width).map(silu);
+      const up = linear(g(`${prefix}w3.weight`), null, a, width);
+      return linear(g(`${prefix}w2.weight`), null, gate.map((v, i) => v * up[i]!), d);
+    };
+    const experts = (a: Vec) => {
+      const E = cfg.num_experts, bias = g("feed_forward.expert_bias");
+      const score = Array.from(linear(g("feed_forward.gate.weight"), null, a, E), (v) => 1 / (1 + Math.exp(-v)));
+      const top = [...score.keys()].sort((i, j) => score[j]! + bias[j]! - (score[i]! + bias[i]!) || i - j).slice(0, cfg.num_experts_per_tok);
+      const total = top.reduce((s, e) => s + score[e]!, 0) + 1e-6;
+      let out = new Float64Array(d);
+      for (const e of top) out = add(out, swiglu(`feed_forward.experts.${e}.`, a, cfg.moe_intermediate_size).map((v) => (v * score[e]! / total) * cfg.routed_scaling_factor));
+      return out;
+    };
     xs = xs.map((x, t) => {
       const mid = add(x, mixed[t]!);
       const h2 = rmsNorm(mid, g("ffn_norm.weight"), eps);
-      const gate = linear(g("feed_forward.w1.weight"), null, h2, m).map(silu);
-      const up = linear(g("feed_forward.w3.weight"), null, h2, m);
-      return add(mid, linear(g("feed_forward.w2.weight"), null, gate.map((v, i) => v * up[i]!), d));
+      return add(mid, moe && l >= cfg.num_dense_layers ? experts(h2) : swiglu("feed_forward.", h2, m));
     });
   }
   return xs.map((x) => linear(E, null, rmsNorm(x, w.get("model.embedding_norm.weight"), eps), cfg.vocab_size));

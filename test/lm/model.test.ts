@@ -102,6 +102,8 @@ const families: Array<[string, (d: string) => string]> = [
   ["qwen3_5_text (tied, two attention layers after two DeltaNets)", (d) => writeTinyQwen35(d, { seed: 49, tied: true,
     layers: ["linear_attention", "linear_attention", "full_attention", "full_attention"] })],
   ["lfm2 (short convolutions around an attention layer with q/k norms, its own tensor names)", (d) => writeTinyLfm2(d, { seed: 53 })],
+  ["lfm2_moe (sigmoid-routed experts chosen with a bias, after a dense layer)", (d) => writeTinyLfm2(d, { seed: 54,
+    moe: { experts: 4, topK: 2, dExpert: 16, dense: 1, scale: 1.5 } })],
   ["cohere (parallel block on one LayerNorm without a bias, interleaved rotary, logit_scale)", (d) => writeTinyLlama(d, { seed: 46, cohere: {} })],
   ["cohere2 (rotary only in the sliding-window layers)", (d) => writeTinyLlama(d, { seed: 47, cohere: { v2: true } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
@@ -867,6 +869,12 @@ describe("config.json variants", () => {
     expect(() => configFromHf({ ...base, conv_bias: true }, "c")).toThrow(/c: conv_bias \(biases on LFM2's convolution blocks\) is not supported/);
     expect(() => configFromHf({ ...base, full_attn_idxs: [4] }, "c")).toThrow(/"full_attn_idxs" must list layer indices below 4/);
     expect(() => configFromHf({ ...base, layer_types: ["conv", "mamba", "conv", "conv"] }, "c")).toThrow(/layer type "mamba" is not supported \(conv, full_attention\)/);
+    // LFM2-MoE: dense layers of intermediate_size as given, then sigmoid-routed experts chosen with a bias.
+    const moe = configFromHf({ ...base, model_type: "lfm2_moe", layer_types: ["conv", "full_attention", "conv", "conv"], intermediate_size: 100 }, "c");
+    expect(moe).toMatchObject({ dMlp: 100, shortConv: { layers: [true, false, true, true] } });
+    expect(moe.moe).toEqual({ experts: 32, topK: 4, normTopK: true, dExpert: 1792, dShared: 0, layers: [false, false, true, true], scoring: "sigmoid", routedScale: 1, expertBias: true });
+    expect(configFromHf({ ...base, model_type: "lfm2_moe", num_dense_layers: 1, use_expert_bias: false, norm_topk_prob: false, routed_scaling_factor: 2 }, "c").moe)
+      .toMatchObject({ layers: [false, true, true, true], expertBias: false, normTopK: false, routedScale: 2 });
   });
 
   it("Qwen3.5: linear-attention layers from layer_types or full_attention_interval, their shape, and the multimodal checkpoints' language model", async () => {
