@@ -558,19 +558,27 @@ function moeFromHf(json: Json, path: string, type: string, layers: number): MoeC
 }
 
 /**
+ * `layer_types` as flags, true where a layer's type is `kind` (the other type allowed being
+ * full_attention); null where the config lists none.
+ */
+function layerTypeFlags(json: Json, path: string, layers: number, kind: string): boolean[] | null {
+  const types = json.layer_types;
+  if (!Array.isArray(types)) return null;
+  if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
+  return types.map((t) => {
+    if (t !== kind && t !== "full_attention") throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (${kind}, full_attention)`);
+    return t === kind;
+  });
+}
+
+/**
  * Which layers use sliding-window attention (Gemma 3, OLMo 3): `layer_types`
  * ("sliding_attention" / "full_attention"), or in older configs every layer but each
  * `sliding_window_pattern`-th (`defaultPattern` where the config has neither; null: required).
  */
 function layerKinds(json: Json, path: string, layers: number, defaultPattern: number | null): boolean[] {
-  const types = json.layer_types;
-  if (Array.isArray(types)) {
-    if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
-    return types.map((t) => {
-      if (t !== "sliding_attention" && t !== "full_attention") throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (sliding_attention, full_attention)`);
-      return t === "sliding_attention";
-    });
-  }
+  const listed = layerTypeFlags(json, path, layers, "sliding_attention");
+  if (listed) return listed;
   if (defaultPattern === null && json.sliding_window_pattern === undefined) throw new Error(`${path}: "layer_types" must list each layer's attention (sliding_attention or full_attention)`);
   const pattern = int(json, path, ["sliding_window_pattern"], defaultPattern ?? 1);
   return Array.from({ length: layers }, (_, i) => (i + 1) % pattern !== 0);
@@ -602,18 +610,8 @@ function hfActivation(json: Json, path: string, key: string, fallback: string): 
  * every layer but each full_attention_interval-th (default 4); and their shape.
  */
 function linearAttentionFromHf(json: Json, path: string, layers: number): DeltaNetShape & { layers: boolean[] } {
-  const types = json.layer_types;
-  let linear: boolean[];
-  if (Array.isArray(types)) {
-    if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
-    linear = types.map((t) => {
-      if (t !== "linear_attention" && t !== "full_attention") throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (linear_attention, full_attention)`);
-      return t === "linear_attention";
-    });
-  } else {
-    const interval = int(json, path, ["full_attention_interval"], 4);
-    linear = Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
-  }
+  const linear = layerTypeFlags(json, path, layers, "linear_attention")
+    ?? ((interval) => Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0))(int(json, path, ["full_attention_interval"], 4));
   const shape = {
     kHeads: int(json, path, ["linear_num_key_heads"], 16), vHeads: int(json, path, ["linear_num_value_heads"], 32),
     dk: int(json, path, ["linear_key_head_dim"], 128), dv: int(json, path, ["linear_value_head_dim"], 128),
@@ -629,14 +627,8 @@ function linearAttentionFromHf(json: Json, path: string, layers: number): DeltaN
  * full_attn_idxs (Lfm2Config: all of them attention when neither is given).
  */
 function lfm2ConvLayers(json: Json, path: string, layers: number): boolean[] {
-  const types = json.layer_types;
-  if (Array.isArray(types)) {
-    if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
-    return types.map((t) => {
-      if (t !== "conv" && t !== "full_attention") throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (conv, full_attention)`);
-      return t === "conv";
-    });
-  }
+  const listed = layerTypeFlags(json, path, layers, "conv");
+  if (listed) return listed;
   const idxs = json.full_attn_idxs ?? null;
   if (idxs === null) return Array(layers).fill(false);
   if (!Array.isArray(idxs) || idxs.some((i) => !Number.isInteger(i) || i < 0 || i >= layers)) {
