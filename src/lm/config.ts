@@ -610,8 +610,11 @@ function hfActivation(json: Json, path: string, key: string, fallback: string): 
  * every layer but each full_attention_interval-th (default 4); and their shape.
  */
 function linearAttentionFromHf(json: Json, path: string, layers: number): DeltaNetShape & { layers: boolean[] } {
-  const linear = layerTypeFlags(json, path, layers, "linear_attention")
-    ?? ((interval) => Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0))(int(json, path, ["full_attention_interval"], 4));
+  let linear = layerTypeFlags(json, path, layers, "linear_attention");
+  if (!linear) {
+    const interval = int(json, path, ["full_attention_interval"], 4);
+    linear = Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
+  }
   const shape = {
     kHeads: int(json, path, ["linear_num_key_heads"], 16), vHeads: int(json, path, ["linear_num_value_heads"], 32),
     dk: int(json, path, ["linear_key_head_dim"], 128), dv: int(json, path, ["linear_value_head_dim"], 128),
