@@ -613,6 +613,7 @@ function linearAttentionFromHf(json: Json, path: string, layers: number): DeltaN
   let linear = layerTypeFlags(json, path, layers, "linear_attention");
   if (!linear) {
     const interval = int(json, path, ["full_attention_interval"], 4);
+    if (interval < 1) throw new Error(`${path}: "full_attention_interval" must be at least 1`);
     linear = Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
   }
   const shape = {

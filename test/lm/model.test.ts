@@ -883,6 +883,7 @@ describe("config.json variants", () => {
     expect(c).toMatchObject({ qkNorm: "head", offsetNorms: true, attnOutputGate: true, rotaryDims: 4,
       linearAttention: { kHeads: 2, vHeads: 4, dk: 128, dv: 128, convKernel: 4, layers: [true, true, true, false, true, true, true, false] } });
     expect(configFromHf({ ...base, full_attention_interval: 2 }, "c").linearAttention!.layers).toEqual([true, false, true, false, true, false, true, false]);
+    expect(() => configFromHf({ ...base, full_attention_interval: 0 }, "c")).toThrow(/c: "full_attention_interval" must be at least 1/);
     expect(() => configFromHf({ ...base, layer_types: ["linear_attention"] }, "c")).toThrow(/c: "layer_types" has 1 entries for 8 layers/);
     expect(() => configFromHf({ ...base, layer_types: Array(8).fill("sliding_attention") }, "c")).toThrow(/layer type "sliding_attention" is not supported \(linear_attention, full_attention\)/);
     expect(() => configFromHf({ ...base, linear_num_value_heads: 3 }, "c")).toThrow(/c: linear_num_value_heads \(3\) must be a multiple of linear_num_key_heads \(2\)/);
