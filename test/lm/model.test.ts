@@ -406,7 +406,7 @@ describe("structural properties", async () => {
   it("keeps its weight matrices as bfloat16 at about half the memory, computing what the rounded float32 weights do", async () => {
     // Every loader reads its matrices as bf16 (and transposes, regroups or stacks them so).
     for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox], ["llama", writeTinyLlama], ["gpt-neo", writeTinyGptNeo],
-      ["gptj", writeTinyGptJ], ["phi", writeTinyPhi]] as const) {
+      ["gptj", writeTinyGptJ], ["phi", writeTinyPhi], ["qwen3_5", writeTinyQwen35], ["lfm2", writeTinyLfm2]] as const) {
       const folder = join(dir, `bf16-${name}`);
       write(folder);
       const full = (await loadModel(folder)).model;
@@ -414,15 +414,21 @@ describe("structural properties", async () => {
       const rounded = (await loadModel(folder)).model;
       rounded.storeWeightsAs("bf16");
       rounded.storeWeightsAs("f32"); // float32 again, holding the rounded values
-      expect(half.weights.blocks[0]!.wqkv).toBeInstanceOf(Uint16Array);
-      expect(rounded.weights.blocks[0]!.wqkv).toBeInstanceOf(Float32Array);
+      // (The first attention layer's: Qwen3.5's and LFM2's first layers have none.)
+      const attention = half.weights.blocks.findIndex((b) => b.wqkv.length > 0);
+      expect(half.weights.blocks[attention]!.wqkv).toBeInstanceOf(Uint16Array);
+      expect(rounded.weights.blocks[attention]!.wqkv).toBeInstanceOf(Float32Array);
       expect(half.weightBytes()).toBeLessThan(0.56 * full.weightBytes());
       const T = 6;
       const tokens = randomTokens(31, 2 * T, full.cfg.vocabSize);
       const logits = half.forward(tokens, 2, T).logits!;
       expect(logits, name).toEqual(rounded.forward(tokens, 2, T).logits);
       const exact = full.forward(tokens, 2, T).logits!;
-      expect(maxAbsDiff(logits, exact), name).toBeLessThan(0.03 * maxAbs(exact)); // bf16's rounding, a few parts in a thousand per weight
+      // bf16's rounding, a few parts in a thousand per weight; LFM2's gates multiply two projections
+      // of one input (B x, then C), doubling its share, and Qwen3.5's gated RMSNorms of a first
+      // token's small outputs (o = delta (k . q) from an empty state) magnify it in these tiny models.
+      const bound = { qwen3_5: 0.1, lfm2: 0.06 }[name as string] ?? 0.03;
+      expect(maxAbsDiff(logits, exact), name).toBeLessThan(bound * maxAbs(exact));
       // A token at a time (the vector-matrix path) agrees too.
       expect(half.forward(tokens, 1, 1).logits, name).toEqual(rounded.forward(tokens, 1, 1).logits);
     }
