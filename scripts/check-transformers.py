@@ -143,6 +143,14 @@ MODELS = [
      dict(LLAMA_LIKE, head_dim=16, query_pre_attn_scalar=16, sliding_window=64, layer_types=["sliding_attention", "full_attention"],
           rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
                            "full_attention": {"rope_type": "linear", "rope_theta": 1000000.0, "factor": 8.0}})),
+    ("granitemoehybrid (Granite 4.0 attention-only: its multipliers, shared MLP, no positions)", "granitemoehybrid",
+     dict(LLAMA_LIKE, layer_types=["attention", "attention"], num_local_experts=0, shared_intermediate_size=48,
+          position_embedding_type=None, mamba_n_heads=8, embedding_multiplier=3.0, attention_multiplier=0.3,
+          residual_multiplier=0.4, logits_scaling=2.5)),
+    ("granitemoehybrid (rotary, a GraniteMoE mixture beside the shared MLP)", "granitemoehybrid",
+     dict(LLAMA_LIKE, layer_types=["attention", "attention"], num_local_experts=4, num_experts_per_tok=2, intermediate_size=16,
+          mamba_n_heads=8, shared_intermediate_size=24, position_embedding_type="rope", embedding_multiplier=3.0, attention_multiplier=0.3,
+          residual_multiplier=0.4, logits_scaling=2.5)),
     ("lfm2 (short convolutions and attention with q/k norms)", "lfm2",
      dict(SMALL, num_hidden_layers=3, num_key_value_heads=2, full_attn_idxs=[1], block_ff_dim=96, block_multiple_of=16, conv_L_cache=3,
           rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
@@ -210,7 +218,7 @@ OUTPUT_PROJECTION = {"gpt2": "attn.c_proj", "gpt_neo": "attn.attention.out_proj"
 def residual_multiplier(model):
     """Granite scales each block's attention and MLP outputs by this before adding them to the
     stream (hook_attn_out and hook_mlp_out are what is added); 1 elsewhere."""
-    return model.config.residual_multiplier if model.config.model_type in ("granite", "granitemoe") else 1.0
+    return model.config.residual_multiplier if model.config.model_type in ("granite", "granitemoe", "granitemoehybrid") else 1.0
 
 
 def contribution_modules(model_type):
@@ -220,14 +228,21 @@ def contribution_modules(model_type):
         return "post_self_attn_layernorm", "post_mlp_layernorm"
     if model_type in POST_NORMED:
         return "post_attention_layernorm", "post_feedforward_layernorm"
+    # Granite 4.0's MLP output is shared_mlp's, plus block_sparse_moe's where it has experts (MIXED_WITH).
+    if model_type == "granitemoehybrid":
+        return "self_attn", "shared_mlp"
     return ATTENTION.get(model_type, "self_attn"), "block_sparse_moe" if model_type == "granitemoe" else "mlp"
+
+
+# A module whose output adds to the MLP module's (contribution_modules) in the same sum.
+MIXED_WITH = {"granitemoehybrid": "block_sparse_moe"}
 
 
 def reference(model, tokens, model_type):
     """The logits, the residual stream into each decoder layer and out of the last, and, layer
     by layer, the attention's and the MLP's outputs as added to the stream and the heads'
     outputs (the output projection's input), in float64."""
-    stream, attn_out, mlp_out, z = [], [], [], []
+    stream, attn_out, mlp_out, z, mixed = [], [], [], [], []
     layers = decoder_layers(model)
     first = lambda output: output[0] if isinstance(output, tuple) else output
     handles = [layer.register_forward_pre_hook(
@@ -242,6 +257,9 @@ def reference(model, tokens, model_type):
         handles.append(getattr(layer, mixer or attn_name).register_forward_hook(
             lambda _m, _a, output: attn_out.append(first(output)[0].clone())))
         handles.append(getattr(layer, mlp_name).register_forward_hook(lambda _m, _a, output: mlp_out.append(first(output)[0].clone())))
+        extra = getattr(layer, MIXED_WITH.get(model_type, ""), None)
+        if extra is not None:
+            handles.append(extra.register_forward_hook(lambda _m, _a, output: mixed.append(first(output)[0].clone())))
         if not linear:
             handles.append(layer.get_submodule(OUTPUT_PROJECTION.get(model_type, "self_attn.o_proj")).register_forward_pre_hook(
                 lambda _m, args: z.append(args[0][0].clone())))
@@ -252,6 +270,8 @@ def reference(model, tokens, model_type):
         for h in handles:
             h.remove()
     scale = residual_multiplier(model)
+    if mixed:
+        mlp_out = [a + b for a, b in zip(mlp_out, mixed)]
     return logits, stream, [a * scale for a in attn_out + mlp_out] + z
 
 
@@ -324,11 +344,16 @@ def autograd_splice(model, model_type, tokens, hook, loss, x_hat):
 
     def swap(_module, _args, output):
         return (value_in[None], *output[1:]) if isinstance(output, tuple) else value_in[None]
-    handle = splice_module(model, model_type, hook).register_forward_hook(swap)
+    handles = [splice_module(model, model_type, hook).register_forward_hook(swap)]
+    # Where the MLP's output is two modules' sum, the spliced value stands for the whole: the other gives 0.
+    extra = getattr(decoder_layers(model)[int(hook.split(".")[1])], MIXED_WITH.get(model_type, ""), None)
+    if hook.endswith("mlp_out") and extra is not None:
+        handles.append(extra.register_forward_hook(lambda _m, _a, output: torch.zeros_like(output)))
     try:
         logits = model(ids).logits[0]
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
     if loss == "ce":
         value = F.cross_entropy(logits[:-1], ids[0, 1:])
     else:

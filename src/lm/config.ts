@@ -130,6 +130,8 @@ export interface MoeConfig {
   routedScale?: number;
   /** LFM2-MoE: a learned bias on the scores chooses the experts (use_expert_bias; MoeWeights.expertBias). */
   expertBias?: boolean;
+  /** Granite 4.0: its shared expert (shared_mlp) joins every token's mixture without a gate. */
+  ungatedShared?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -231,7 +233,7 @@ const MINISTRAL3_ROPE: Json = {
  */
 const LLAMA_BLOCK_TYPES: readonly string[] = [
   "llama", "mistral", "ministral", "ministral3", "qwen2", "qwen3", "olmo2", "olmo3", "phi3", "smollm3", "granite", "stablelm", "glm", "glm4",
-  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe", "cohere", "cohere2", "qwen3_5_text",
+  "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe", "cohere", "cohere2", "qwen3_5_text", "granitemoehybrid",
 ];
 
 /** An LmConfig from a Hugging Face config.json object (`path` names it in errors). */
@@ -400,13 +402,20 @@ export function configFromHf(json: Json, path: string): LmConfig {
     // attention whose heads are gated by a second query projection, with per-head q/k norms;
     // RMSNorms of 1 + w; a quarter of each head rotated.
     const qwen35 = type === "qwen3_5_text";
+    // Granite 4.0 (granitemoehybrid): Granite's multipliers, an MLP called shared_mlp (fused
+    // input_linear; beside a GraniteMoE mixture where it has experts), rotary positions only with
+    // position_embedding_type "rope". Its -H models' Mamba-2 layers are refused; its attention-only
+    // models (granite-4.0-micro, -1b, -350m) run.
+    const granite4 = type === "granitemoehybrid";
+    if (granite4) granite4AttentionOnly(json, path, int(json, path, ["num_hidden_layers"]));
     if (type === "cohere" && flag(json, path, "use_qk_norm", false)) throw new Error(`${path}: use_qk_norm (a LayerNorm per head on q and k) is not supported`);
     const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm || qwen35 ? 0.25 : glm ? 0.5 : 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
       nLayers: int(json, path, ["num_hidden_layers"]), nHeads: heads,
       nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
-      dMlp: int(json, path, ["intermediate_size"]), maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
+      dMlp: int(json, path, [granite4 ? "shared_intermediate_size" : "intermediate_size"], granite4 ? 1024 : undefined),
+      maxPositions: slidingWindowLimit(json, path, int(json, path, ["max_position_embeddings"], 2048)),
       // Olmo2Config's, Olmo3Config's, Phi3Config's, MixtralConfig's and OlmoeConfig's default eps is 1e-5, LlamaConfig's 1e-6;
       // StableLM's norms are LayerNorms (with biases).
       norm: stablelm || cohere ? "layernorm" : "rmsnorm",
@@ -427,6 +436,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
       ...(type === "olmoe" ? { qkNorm: "projection" as const } : {}),
       ...(clip > 0 ? { clipQkv: clip, clipQkvAfterNorm: true } : {}),
       ...(MOE_TYPES.includes(type as string) ? { moe: moeFromHf(json, path, type as string, int(json, path, ["num_hidden_layers"])) } : {}),
+      ...(granite4 && int(json, path, ["num_local_experts"], 8) > 0 ? { moe: moeFromHf(json, path, type as string, int(json, path, ["num_hidden_layers"])) } : {}),
+      ...(granite4 && json.position_embedding_type !== "rope" ? { noRope: Array(int(json, path, ["num_hidden_layers"])).fill(true) } : {}),
       // OLMo 2: Llama's block with the norms moved onto the attention and MLP outputs, and
       // RMSNorms over the whole query and key projections. OLMo 3 adds sliding-window layers
       // (the same within the window, which holds saekit's contexts) with a rotary of their own.
@@ -437,7 +448,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
       // Granite (and GraniteMoE): Llama's block with four scalar multipliers, on the embeddings, the attention
       // logits (in place of 1/sqrt(d_head)), each block's outputs and the logits (a divisor).
-      ...(type === "granite" || type === "granitemoe" ? {
+      ...(type === "granite" || type === "granitemoe" || granite4 ? {
         embedScale: num(json, path, ["embedding_multiplier"], 1), attentionMultiplier: num(json, path, ["attention_multiplier"], 1),
         residualScale: num(json, path, ["residual_multiplier"], 1), logitScale: 1 / positive(json, path, "logits_scaling", 1),
       } : {}),
@@ -493,7 +504,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, cohere, cohere2, lfm2, lfm2_moe, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, granitemoehybrid, cohere, cohere2, lfm2, lfm2_moe, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))
@@ -523,11 +534,11 @@ const MOE_TYPES: readonly string[] = ["mixtral", "qwen2_moe", "qwen3_moe", "olmo
  */
 function moeFromHf(json: Json, path: string, type: string, layers: number): MoeConfig {
   // GraniteMoE softmaxes the topK router logits alone: the same weights as Mixtral's renormalised probabilities.
-  const mixtral = type === "mixtral" || type === "granitemoe";
+  const mixtral = type === "mixtral" || type === "granitemoe" || type === "granitemoehybrid";
   const qwen = type === "qwen2_moe" || type === "qwen3_moe";
   const lfm2 = type === "lfm2_moe";
   const defaults: Record<string, [experts: number, topK: number]> = {
-    mixtral: [8, 2], granitemoe: [8, 2], qwen2_moe: [60, 4], qwen3_moe: [128, 8], olmoe: [64, 8], lfm2_moe: [32, 4],
+    mixtral: [8, 2], granitemoe: [8, 2], granitemoehybrid: [8, 2], qwen2_moe: [60, 4], qwen3_moe: [128, 8], olmoe: [64, 8], lfm2_moe: [32, 4],
   };
   const [defaultExperts, defaultTopK] = defaults[type]!;
   // transformers 5 writes Qwen3-MoE's num_experts as num_local_experts (its attribute_map): either name serves.
@@ -551,7 +562,9 @@ function moeFromHf(json: Json, path: string, type: string, layers: number): MoeC
   }
   return {
     experts, topK, normTopK: mixtral || flag(json, path, "norm_topk_prob", lfm2), dExpert,
-    dShared: type === "qwen2_moe" ? int(json, path, ["shared_expert_intermediate_size"], 5632) : 0,
+    dShared: type === "qwen2_moe" ? int(json, path, ["shared_expert_intermediate_size"], 5632)
+      : type === "granitemoehybrid" ? int(json, path, ["shared_intermediate_size"], 1024) : 0,
+    ...(type === "granitemoehybrid" ? { ungatedShared: true } : {}),
     layers: moeLayers,
     ...(lfm2 ? { scoring: "sigmoid" as const, routedScale: num(json, path, ["routed_scaling_factor"], 1), expertBias: flag(json, path, "use_expert_bias", true) } : {}),
   };
@@ -655,6 +668,18 @@ function lfm2MlpWidth(json: Json, path: string): number {
   m = Math.floor(num(json, path, ["block_ffn_dim_multiplier"], 1) * m);
   const multiple = int(json, path, ["block_multiple_of"], 256);
   return multiple * Math.ceil(m / multiple);
+}
+
+/** Granite 4.0's layer_types ("attention"; Mamba-2 layers refused by name). */
+function granite4AttentionOnly(json: Json, path: string, layers: number): void {
+  const types = json.layer_types ?? json.layers_block_type;
+  // GraniteMoeHybridConfig makes every layer Mamba-2 when none are listed.
+  if (!Array.isArray(types)) throw new Error(`${path}: a granitemoehybrid config without "layer_types" is all Mamba-2 layers, which saekit does not run`);
+  if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
+  const mamba = types.findIndex((t) => t !== "attention" && t !== "full_attention");
+  if (mamba >= 0) {
+    throw new Error(`${path}: layer ${mamba} is ${JSON.stringify(types[mamba])}: Granite 4.0's Mamba-2 layers (its -H models) are not supported; its attention-only models (granite-4.0-micro, -1b, -350m) run`);
+  }
 }
 
 /** OLMo's and OLMoE's clip_qkv: a positive bound, or 0 when null or absent. */

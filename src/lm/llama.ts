@@ -77,8 +77,10 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     const wqkv = linear ? NO_WEIGHTS : r.has(fusedQkv) ? gm(fusedQkv, [(H + 2 * Hkv) * dh, d]) : concatMatrices([
       wq!, gm(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]), gm(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]),
     ]);
-    const fusedGateUp = `${p}mlp.gate_up_proj.weight`;
-    const gateUp = r.has(fusedGateUp) ? gm(fusedGateUp, [2 * m, d]) : null;
+    // Phi-3's and GLM's fused gate_up_proj, or Granite 4.0's shared_mlp.input_linear: the gate's rows, then the up projection's.
+    const fusedGateUp = [`${p}mlp.gate_up_proj.weight`, `${p}shared_mlp.input_linear.weight`].find((n) => r.has(n));
+    const gateUp = fusedGateUp ? gm(fusedGateUp, [2 * m, d]) : null;
+    const down = r.has(`${p}shared_mlp.output_linear.weight`) ? `${p}shared_mlp.output_linear.weight` : `${p}mlp.down_proj.weight`;
     const bq = optional(`${p}self_attn.q_proj.bias`, [H * dh]);
     const bk = optional(`${p}self_attn.k_proj.bias`, [Hkv * dh]);
     const bv = optional(`${p}self_attn.v_proj.bias`, [Hkv * dh]);
@@ -135,7 +137,7 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       ...attention,
       wgate: gateUp ? gateUp.slice(0, m * d) : gm(`${p}mlp.gate_proj.weight`, [m, d]),
       wup: gateUp ? gateUp.slice(m * d) : gm(`${p}mlp.up_proj.weight`, [m, d]),
-      wdown: gm(`${p}mlp.down_proj.weight`, [d, m]),
+      wdown: gm(down, [d, m]),
       bgate: optional(`${p}mlp.gate_proj.bias`, [m]),
       bup: optional(`${p}mlp.up_proj.bias`, [m]),
       bdown: optional(`${p}mlp.down_proj.bias`, [d]),
@@ -168,11 +170,16 @@ function loadMoe(c: LmConfig, r: WeightReader, p: string, gm: (name: string, sha
     const gateUp = gm(granite, [experts, 2 * dExpert, d]);
     const down = gm(`${p}block_sparse_moe.output_linear.weight`, [experts, d, dExpert]);
     const n = dExpert * d;
+    // Granite 4.0 adds its shared_mlp to the mixture, ungated.
+    const shared = dShared > 0 ? gm(`${p}shared_mlp.input_linear.weight`, [2 * dShared, d]) : null;
     return {
       router: r.get(`${p}block_sparse_moe.router.layer.weight`, [experts, d]).data,
       experts: Array.from({ length: experts }, (_, e) => ({
         wgate: gateUp.slice(2 * e * n, (2 * e + 1) * n), wup: gateUp.slice((2 * e + 1) * n, (2 * e + 2) * n), wdown: down.slice(e * n, (e + 1) * n),
       })),
+      ...(shared ? {
+        shared: { wgate: shared.slice(0, dShared * d), wup: shared.slice(dShared * d), wdown: gm(`${p}shared_mlp.output_linear.weight`, [d, dShared]) },
+      } : {}),
     };
   }
   const mixtral = r.has(`${p}block_sparse_moe.gate.weight`);

@@ -155,7 +155,7 @@ export interface MoeWeights {
   experts: SwigluWeights[];
   /** LFM2-MoE: [experts], added to the scores to choose experts (not to weight them). */
   expertBias?: Float32Array;
-  /** Qwen2-MoE's shared expert and its gate row [dModel]. */
+  /** Qwen2-MoE's shared expert and its gate row [dModel] (Granite 4.0's shared MLP has no gate). */
   shared?: SwigluWeights;
   sharedGate?: Float32Array;
 }
@@ -869,7 +869,7 @@ export class LanguageModel {
     }
     if (m.shared) {
       this.swiglu(m.shared, moe!.dShared, h, N, expertOut);
-      const gates = sharedExpertGates(h, N, d, m.sharedGate!);
+      const gates = m.sharedGate ? sharedExpertGates(h, N, d, m.sharedGate) : new Float64Array(N).fill(1);
       for (let r = 0; r < N; r++) {
         for (let c = 0; c < d; c++) out[r * d + c]! += gates[r]! * expertOut[r * d + c]!;
       }
@@ -1076,7 +1076,7 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       b.moe.experts.forEach((e, j) => swiglu(`${p}moe.experts.${j}.`, e, dExpert));
       if (dShared > 0) {
         swiglu(`${p}moe.shared.`, b.moe.shared, dShared);
-        need(`${p}moe.sharedGate`, b.moe.sharedGate, d);
+        if (!c.moe.ungatedShared) need(`${p}moe.sharedGate`, b.moe.sharedGate, d);
       }
     } else if (b.moe) {
       throw new Error(`model weights: ${p}moe given for a layer with a dense MLP`);

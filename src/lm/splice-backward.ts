@@ -480,7 +480,10 @@ export class SpliceBackward {
       }
     }
     matmulNN(this.k, dLogits, N, m.router, d, E, dh, 1);
-    if (m.shared) {
+    if (m.shared && !m.sharedGate) {
+      // Granite 4.0: out += s(h), ungated.
+      this.swigluBackward(m.shared, dShared, h, N, dOut.slice(0, N * d), dh, undefined, true);
+    } else if (m.shared) {
       // out += sigma(z) s(h), z = g . h: ds = sigma dOut; dz = sigma (1 - sigma) (dOut . s).
       const gates = Float32Array.from(sharedExpertGates(h, N, d, m.sharedGate!));
       const dS = dOut.slice(0, N * d);

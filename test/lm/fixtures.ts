@@ -47,6 +47,12 @@ export interface TinyOptions {
    * sliding-window layers (every second layer has none here).
    */
   cohere?: { v2?: boolean };
+  /**
+   * Llama: Granite 4.0 (model_type granitemoehybrid) as its attention-only models are: Granite's
+   * multipliers, the MLP as shared_mlp (fused input_linear), rotary positions only with `rope`;
+   * with `experts`, a GraniteMoE mixture beside the shared MLP.
+   */
+  granite4?: { rope?: boolean; experts?: { count: number; topK: number; width: number } };
   /** Llama: the first OLMo's block (model_type olmo): LayerNorms without weights, q/k/v clamped to +-clipQkv when given. */
   olmo?: { clipQkv?: number };
   /**
@@ -345,6 +351,12 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       model_type: "stablelm", architectures: ["StableLmForCausalLM"], rms_norm_eps: undefined, layer_norm_eps: 1e-5,
       use_qkv_bias: true, use_parallel_residual: o.stablelm.parallel ?? false, qk_layernorm: false,
     } : {}),
+    ...(o.granite4 ? {
+      model_type: "granitemoehybrid", architectures: ["GraniteMoeHybridForCausalLM"], layer_types: Array(L).fill("attention"),
+      position_embedding_type: o.granite4.rope ? "rope" : null, shared_intermediate_size: m, num_local_experts: o.granite4.experts?.count ?? 0,
+      num_experts_per_tok: o.granite4.experts?.topK ?? 2, intermediate_size: o.granite4.experts?.width ?? m,
+      embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5,
+    } : {}),
     ...(o.cohere ? {
       model_type: o.cohere.v2 ? "cohere2" : "cohere", architectures: [o.cohere.v2 ? "Cohere2ForCausalLM" : "CohereForCausalLM"],
       rms_norm_eps: undefined, layer_norm_eps: 1e-5, logit_scale: 0.5, use_qk_norm: false, tie_word_embeddings: o.tied ?? true,
@@ -395,6 +407,17 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       if (o.stablelm.parallel) for (const name of ["weight", "bias"]) delete spec[`${p}post_attention_layernorm.${name}`];
     }
     if (o.cohere) delete spec[`${p}post_attention_layernorm.weight`];
+    if (o.granite4) {
+      for (const name of ["gate_proj", "up_proj", "down_proj"]) delete spec[`${p}mlp.${name}.weight`];
+      Object.assign(spec, { [`${p}shared_mlp.input_linear.weight`]: [2 * m, d], [`${p}shared_mlp.output_linear.weight`]: [d, m] });
+      const x = o.granite4.experts;
+      if (x) {
+        Object.assign(spec, {
+          [`${p}block_sparse_moe.router.layer.weight`]: [x.count, d], [`${p}block_sparse_moe.input_linear.weight`]: [x.count, 2 * x.width, d],
+          [`${p}block_sparse_moe.output_linear.weight`]: [x.count, d, x.width],
+        });
+      }
+    }
     if (o.glm) {
       for (const name of ["mlp.gate_proj", "mlp.up_proj"]) delete spec[`${p}${name}.weight`];
       Object.assign(spec, {

@@ -232,7 +232,7 @@ function mixtureOfExperts(cfg: any, g: (n: string) => Vec, isMoe: boolean): ((a:
   if (!isMoe) return null;
   const mixtral = cfg.model_type === "mixtral";
   // modeling_granitemoe.py: the experts' [gate; up] stacked in input_linear, down in output_linear.
-  const granite = cfg.model_type === "granitemoe";
+  const granite = cfg.model_type === "granitemoe" || cfg.model_type === "granitemoehybrid";
   const E = mixtral || granite ? cfg.num_local_experts : cfg.num_experts, k = cfg.num_experts_per_tok, d = cfg.hidden_size;
   const base = mixtral || granite ? "block_sparse_moe." : "mlp.";
   const [gate, up, down] = mixtral ? ["w1", "w3", "w2"] : ["gate_proj", "up_proj", "down_proj"];
@@ -260,8 +260,17 @@ function mixtureOfExperts(cfg: any, g: (n: string) => Vec, isMoe: boolean): ((a:
       const s = linear(g(`${base}shared_expert_gate.weight`), null, a, 1)[0]!;
       out = add(out, swiglu(`${base}shared_expert.`, a, cfg.shared_expert_intermediate_size).map((v) => v / (1 + Math.exp(-s))));
     }
+    // modeling_granitemoehybrid.py: the mixture plus shared_mlp, ungated.
+    if (cfg.model_type === "granitemoehybrid") out = add(out, graniteSharedMlp(cfg, g, a));
     return out;
   };
+}
+
+/** Granite 4.0's shared_mlp: input_linear's halves [gate; up], silu(gate) up, output_linear. */
+function graniteSharedMlp(cfg: any, g: (n: string) => Vec, a: Vec): Vec {
+  const m = cfg.shared_intermediate_size, d = cfg.hidden_size;
+  const both = linear(g("shared_mlp.input_linear.weight"), null, a, 2 * m);
+  return linear(g("shared_mlp.output_linear.weight"), null, both.slice(0, m).map((v, i) => silu(v) * both[m + i]!), d);
 }
 
 /** Logits [T][vocab] of one token sequence, computed as Hugging Face's modeling code does. */
@@ -479,15 +488,15 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     }
     return xs.map((x) => linear(w.get("lm_head.weight"), w.get("lm_head.bias"), layerNorm(x, w.get(`${n.final}.weight`), w.get(`${n.final}.bias`), eps), cfg.vocab_size));
   }
-  if (["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "ministral", "ministral3", "granite", "stablelm", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe"]
-    .includes(cfg.model_type)) {
+  if (["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "ministral", "ministral3", "granite", "stablelm", "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "granitemoe",
+    "granitemoehybrid"].includes(cfg.model_type)) {
     // modeling_stablelm.py: LayerNorms with biases, a quarter of each head rotated by default,
     // and with use_parallel_residual x + attn(ln(x)) + mlp(ln(x)), one norm for both.
     const stablelm = cfg.model_type === "stablelm";
     const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, eps = stablelm ? cfg.layer_norm_eps : cfg.rms_norm_eps;
     // modeling_granite.py: embeddings times embedding_multiplier, attention scaled by
     // attention_multiplier, each block output times residual_multiplier, logits / logits_scaling.
-    const granite = cfg.model_type === "granite" || cfg.model_type === "granitemoe";
+    const granite = cfg.model_type === "granite" || cfg.model_type === "granitemoe" || cfg.model_type === "granitemoehybrid";
     const embedScale = granite ? cfg.embedding_multiplier ?? 1 : 1;
     const residualScale = granite ? cfg.residual_multiplier ?? 1 : 1;
     const logitScale = granite ? 1 / (cfg.logits_scaling ?? 1) : 1;
@@ -517,8 +526,10 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       const qkNorm = cfg.model_type === "qwen3" || cfg.model_type === "qwen3_moe" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps) }
         // modeling_olmoe.py: q_norm and k_norm over the whole query and key projections.
         : cfg.model_type === "olmoe" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps), projection: true } : null;
-      // modeling_smollm3.py: a layer whose no_rope_layers entry is 0 rotates nothing.
-      const layerInv = cfg.no_rope_layers && cfg.no_rope_layers[l] === 0 ? [] : inv;
+      // modeling_smollm3.py: a layer whose no_rope_layers entry is 0 rotates nothing; modeling_granitemoehybrid.py:
+      // no layer does unless position_embedding_type is "rope".
+      const noPositions = (cfg.no_rope_layers && cfg.no_rope_layers[l] === 0) || (cfg.model_type === "granitemoehybrid" && cfg.position_embedding_type !== "rope");
+      const layerInv = noPositions ? [] : inv;
       // modeling_ministral3.py: queries times 1 + beta ln(1 + floor(t / original context)) (llama_4_scaling_beta).
       const rp = cfg.rope_parameters ?? {};
       const queryScale = (t: number) => (cfg.model_type === "ministral3" && rp.llama_4_scaling_beta
@@ -537,6 +548,7 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         const moe = mixtureOfExperts(cfg, g, ["block_sparse_moe.gate.weight", "mlp.gate.weight", "block_sparse_moe.router.layer.weight"]
           .some((n) => w.has(`model.layers.${l}.${n}`)));
         if (moe) return add(mid, scaled(moe(a)));
+        if (cfg.model_type === "granitemoehybrid") return add(mid, scaled(graniteSharedMlp(cfg, g, a)));
         const gate = linear(g("mlp.gate_proj.weight"), bias(l, "mlp.gate_proj.bias"), a, cfg.intermediate_size).map(silu);
         const up = linear(g("mlp.up_proj.weight"), bias(l, "mlp.up_proj.bias"), a, cfg.intermediate_size);
         return add(mid, scaled(linear(g("mlp.down_proj.weight"), bias(l, "mlp.down_proj.bias"), gate.map((v, i) => v * up[i]!), d)));

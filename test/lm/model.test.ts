@@ -104,6 +104,9 @@ const families: Array<[string, (d: string) => string]> = [
   ["lfm2 (short convolutions around an attention layer with q/k norms, its own tensor names)", (d) => writeTinyLfm2(d, { seed: 53 })],
   ["lfm2_moe (sigmoid-routed experts chosen with a bias, after a dense layer)", (d) => writeTinyLfm2(d, { seed: 54,
     moe: { experts: 4, topK: 2, dExpert: 16, dense: 1, scale: 1.5 } })],
+  ["granitemoehybrid (Granite 4.0 attention-only: its multipliers, shared_mlp, no positions)", (d) => writeTinyLlama(d, { seed: 55, granite4: {} })],
+  ["granitemoehybrid (rotary, a GraniteMoE mixture beside the shared MLP)", (d) => writeTinyLlama(d, { seed: 56,
+    granite4: { rope: true, experts: { count: 4, topK: 2, width: 16 } } })],
   ["cohere (parallel block on one LayerNorm without a bias, interleaved rotary, logit_scale)", (d) => writeTinyLlama(d, { seed: 46, cohere: {} })],
   ["cohere2 (rotary only in the sliding-window layers)", (d) => writeTinyLlama(d, { seed: 47, cohere: { v2: true } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
@@ -858,6 +861,19 @@ describe("config.json variants", () => {
       rope_scaling: { type: "mrope", mrope_section: [1, 1, 2] }, vision_config: { depth: 1 } }));
     const v4 = (await loadModel(folder)).model;
     expect(v4.forward(tokens, 1, 11).logits).toEqual((await loadModel(qwen2)).model.forward(tokens, 1, 11).logits);
+  });
+
+  it("Granite 4.0 (granitemoehybrid): attention-only models run, with their shared MLP and positions as configured; Mamba-2 layers refused by name", () => {
+    const base = { ...llama, model_type: "granitemoehybrid", num_hidden_layers: 2, layer_types: ["attention", "attention"], shared_intermediate_size: 24,
+      num_local_experts: 0, embedding_multiplier: 12, attention_multiplier: 0.01, residual_multiplier: 0.2, logits_scaling: 8, position_embedding_type: "rope" };
+    expect(configFromHf(base, "c")).toMatchObject({ dMlp: 24, embedScale: 12, attentionMultiplier: 0.01, residualScale: 0.2, logitScale: 0.125 });
+    expect(configFromHf(base, "c").noRope).toBeUndefined();
+    expect(configFromHf(base, "c").moe).toBeUndefined();
+    expect(configFromHf({ ...base, position_embedding_type: null }, "c").noRope).toEqual([true, true]);
+    expect(configFromHf({ ...base, num_local_experts: 4, num_experts_per_tok: 2, intermediate_size: 16 }, "c").moe)
+      .toMatchObject({ experts: 4, topK: 2, normTopK: true, dExpert: 16, dShared: 24, ungatedShared: true });
+    expect(() => configFromHf({ ...base, layer_types: ["mamba", "attention"] }, "c")).toThrow(/c: layer 0 is "mamba": Granite 4.0's Mamba-2 layers \(its -H models\) are not supported/);
+    expect(() => configFromHf({ ...base, layer_types: undefined }, "c")).toThrow(/without "layer_types" is all Mamba-2 layers/);
   });
 
   it("LFM2: convolution layers from layer_types or full_attn_idxs, Lfm2MLP's width, its names read as Llama's", () => {
