@@ -722,6 +722,27 @@ void CausalConv(const Napi::CallbackInfo& info) {
   causal_conv(x.data, batch, seq, channels, kernel, w.data, history.data, silu, out.data);
 }
 
+void SsmScan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto u = f32(info, 0, "u");
+  auto B = f32(info, 1, "B");
+  auto C = f32(info, 2, "C");
+  auto decay = f32(info, 3, "decay");
+  long batch = count(info, 4, "batch"), seq = count(info, 5, "seq"), heads = count(info, 6, "heads");
+  long head_dim = count(info, 7, "headDim"), groups = count(info, 8, "groups"), d_state = count(info, 9, "dState");
+  auto state = f32(info, 10, "state");
+  auto out = f32(info, 11, "out");
+  if (groups == 0 || heads % groups) throw Napi::RangeError::New(env, "ssmScan: heads must be a multiple of groups");
+  const double rows = double(batch) * seq;
+  need(env, u, rows * heads * head_dim, "u");
+  need(env, B, rows * groups * d_state, "B");
+  need(env, C, rows * groups * d_state, "C");
+  need(env, decay, rows * heads, "decay");
+  need(env, state, double(batch) * heads * d_state * head_dim, "state");
+  need(env, out, rows * heads * head_dim, "out");
+  ssm_scan(u.data, B.data, C.data, decay.data, batch, seq, heads, head_dim, groups, d_state, state.data, out.data);
+}
+
 void GatedDeltaRule(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto q = f32(info, 0, "q");
@@ -853,6 +874,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("causalAttention", Napi::Function::New(env, CausalAttention));
   exports.Set("cachedAttention", Napi::Function::New(env, CachedAttention));
   exports.Set("gatedDeltaRule", Napi::Function::New(env, GatedDeltaRule));
+  exports.Set("ssmScan", Napi::Function::New(env, SsmScan));
   exports.Set("causalConv", Napi::Function::New(env, CausalConv));
   exports.Set("crossEntropyRows", Napi::Function::New(env, CrossEntropyRows));
   exports.Set("klRows", Napi::Function::New(env, KlRows));

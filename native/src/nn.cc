@@ -428,7 +428,45 @@ SAEKIT_MULTIVERSION(void, conv_sequence,
                     (const float* x, long seq, long C, long K, const float* w, float* history, bool silu, float* out),
                     (x, seq, C, K, w, history, silu, out))
 
+// One head's selective scan over `seq` tokens (ssm_scan): S [d_state, head_dim] advanced in place.
+SAEKIT_BODY void ssm_head_body(const float* u, long u_stride, const float* B, const float* C, long bc_stride,
+                               const float* decay, long a_stride, long seq, long n, long p, float* S, float* out) {
+  for (long t = 0; t < seq; t++) {
+    const float* ut = u + t * u_stride;
+    const float* Bt = B + t * bc_stride;
+    const float* Ct = C + t * bc_stride;
+    float* o = out + t * u_stride;
+    const float a = decay[t * a_stride];
+#pragma omp simd
+    for (long j = 0; j < p; j++) o[j] = 0.0f;
+    for (long i = 0; i < n; i++) {
+      float* Si = S + i * p;
+      const float bi = Bt[i], ci = Ct[i];
+#pragma omp simd
+      for (long j = 0; j < p; j++) {
+        Si[j] = a * Si[j] + bi * ut[j];
+        o[j] += Si[j] * ci;
+      }
+    }
+  }
+}
+SAEKIT_MULTIVERSION(void, ssm_head,
+                    (const float* u, long u_stride, const float* B, const float* C, long bc_stride, const float* decay,
+                     long a_stride, long seq, long n, long p, float* S, float* out),
+                    (u, u_stride, B, C, bc_stride, decay, a_stride, seq, n, p, S, out))
+
 }  // namespace
+
+void ssm_scan(const float* u, const float* B, const float* C, const float* decay, long batch, long seq, long heads,
+              long head_dim, long groups, long d_state, float* state, float* out) {
+  const long per_group = heads / groups;
+  parallel_for(static_cast<int>(batch * heads), [&](int task) {
+    const long b = task / heads, h = task % heads, g = h / per_group, row0 = b * seq;
+    ssm_head(u + row0 * heads * head_dim + h * head_dim, heads * head_dim, B + row0 * groups * d_state + g * d_state,
+             C + row0 * groups * d_state + g * d_state, groups * d_state, decay + row0 * heads + h, heads, seq, d_state,
+             head_dim, state + (b * heads + h) * d_state * head_dim, out + row0 * heads * head_dim + h * head_dim);
+  });
+}
 
 void causal_conv(const float* x, long batch, long seq, long channels, long kernel, const float* w, float* history,
                  bool silu, float* out) {

@@ -58,6 +58,13 @@ void cached_attention(const float* q, long q_stride, long q_off, long batch, lon
 void causal_conv(const float* x, long batch, long seq, long channels, long kernel, const float* w, float* history,
                  bool silu, float* out);
 
+// Mamba-2's selective scan (Granite 4.0-H): per sequence and head h (reading B and C of group
+// h / (heads / groups)), a state S [d_state, head_dim] in state [batch, heads, d_state, head_dim],
+// advanced in place token by token:  S <- decay S + B u^T;  out = S^T C.
+// u, out [batch * seq, heads * head_dim]; B, C [batch * seq, groups * d_state]; decay [batch * seq, heads].
+void ssm_scan(const float* u, const float* B, const float* C, const float* decay, long batch, long seq, long heads,
+              long head_dim, long groups, long d_state, float* state, float* out);
+
 // The gated delta rule (Qwen3.5's Gated DeltaNet) over `seq` tokens of `batch` sequences: value
 // head h reads key head h / (v_heads / k_heads) and carries S [dk, dv] in state [batch, v_heads,
 // dk, dv], advanced in place token by token:

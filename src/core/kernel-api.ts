@@ -233,6 +233,14 @@ export interface Kernels {
   causalConv(x: Float32Array, batch: number, seq: number, channels: number, kernel: number, w: Float32Array,
     history: Float32Array, silu: boolean, out: Float32Array): void;
   /**
+   * Mamba-2's selective scan (Granite 4.0-H): per sequence and head h (reading B and C of group
+   * h / (heads / groups)), a state S [dState, headDim] in `state` [batch, heads, dState, headDim],
+   * advanced in place token by token:  S <- decay S + B u^T;  out = S^T C.
+   * u, out [batch*seq, heads*headDim]; B, C [batch*seq, groups*dState]; decay [batch*seq, heads].
+   */
+  ssmScan(u: Float32Array, B: Float32Array, C: Float32Array, decay: Float32Array, batch: number, seq: number, heads: number,
+    headDim: number, groups: number, dState: number, state: Float32Array, out: Float32Array): void;
+  /**
    * The gated delta rule (Qwen3.5's Gated DeltaNet) over `seq` tokens of `batch` sequences:
    * value head h reads key head h / (vHeads / kHeads) and carries a state S [dk, dv] in
    * `state` [batch, vHeads, dk, dv], advanced in place token by token:

@@ -569,6 +569,30 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
+  ssmScan(u: Float32Array, B: Float32Array, C: Float32Array, decay: Float32Array, batch: number, seq: number, heads: number,
+    headDim: number, groups: number, dState: number, state: Float32Array, out: Float32Array): void {
+    if (groups === 0 || heads % groups !== 0) throw new RangeError("ssmScan: heads must be a multiple of groups");
+    const perGroup = heads / groups;
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const S = state.subarray((b * heads + h) * dState * headDim, (b * heads + h + 1) * dState * headDim);
+        const g = Math.floor(h / perGroup);
+        for (let t = 0; t < seq; t++) {
+          const r = b * seq + t, ua = r * heads * headDim + h * headDim, ba = r * groups * dState + g * dState;
+          const a = decay[r * heads + h]!;
+          for (let i = 0; i < dState; i++) {
+            for (let j = 0; j < headDim; j++) S[i * headDim + j] = a * S[i * headDim + j]! + B[ba + i]! * u[ua + j]!;
+          }
+          for (let j = 0; j < headDim; j++) {
+            let o = 0;
+            for (let i = 0; i < dState; i++) o += S[i * headDim + j]! * C[ba + i]!;
+            out[ua + j] = o;
+          }
+        }
+      }
+    }
+  },
+
   gatedDeltaRule(q: Float32Array, k: Float32Array, v: Float32Array, decay: Float32Array, beta: Float32Array, batch: number,
     seq: number, kHeads: number, vHeads: number, dk: number, dv: number, state: Float32Array, out: Float32Array): void {
     if (kHeads === 0 || vHeads % kHeads !== 0) throw new RangeError("gatedDeltaRule: vHeads must be a multiple of kHeads");

@@ -1098,6 +1098,45 @@ describe("transformer blocks", () => {
     expect(() => native.causalConv(new Float32Array(4), 1, 2, 2, 2, new Float32Array(4), new Float32Array(1), false, new Float32Array(4))).toThrow(/history/);
   });
 
+  it("Mamba-2's selective scan matches the reference (grouped B and C, odd widths), by hand too, and continues from its state", () => {
+    const rng = new Rng(23);
+    forEachIsa((isa) => {
+      for (const [batch, seq, H, P, G, N] of [[1, 1, 1, 1, 1, 1], [2, 9, 4, 6, 2, 8], [1, 33, 3, 19, 1, 17], [3, 12, 4, 130, 4, 16]] as const) {
+        const rows = batch * seq;
+        const u = randn(rng, rows * H * P), B = randn(rng, rows * G * N), C = randn(rng, rows * G * N);
+        const decay = Float32Array.from({ length: rows * H }, () => 0.5 + 0.5 * rng.uniform());
+        const s0 = randn(rng, batch * H * N * P, 0.1);
+        const [s1, s2] = [s0.slice(), s0.slice()];
+        const o1 = new Float32Array(rows * H * P), o2 = o1.slice();
+        native.ssmScan(u, B, C, decay, batch, seq, H, P, G, N, s1, o1);
+        ref.ssmScan(u, B, C, decay, batch, seq, H, P, G, N, s2, o2);
+        const tag = `${isa} ${batch}x${seq} heads ${H} of ${P}, groups ${G}, state ${N}`;
+        expect(maxAbsDiff(o1, o2) / Math.max(1, maxAbs(o2)), tag).toBeLessThan(1e-5);
+        expect(maxAbsDiff(s1, s2) / Math.max(1, maxAbs(s2)), tag).toBeLessThan(1e-5);
+        if (seq < 2) continue;
+        // The first half, then the rest from the state it left (one sequence): the whole run's outputs and state.
+        const half = Math.floor(seq / 2), uw = H * P, bw = G * N;
+        const s3 = s0.slice(0, H * N * P), o3 = new Float32Array(seq * uw);
+        for (const [t0, n] of [[0, half], [half, seq - half]] as const) {
+          const part = new Float32Array(n * uw);
+          native.ssmScan(u.subarray(t0 * uw), B.subarray(t0 * bw), C.subarray(t0 * bw), decay.subarray(t0 * H), 1, n, H, P, G, N, s3, part);
+          o3.set(part, t0 * uw);
+        }
+        expect(maxAbsDiff(o3, o1.subarray(0, seq * uw)) / Math.max(1, maxAbs(o1)), tag).toBeLessThan(1e-5);
+        expect(maxAbsDiff(s3, s1.subarray(0, H * N * P)) / Math.max(1, maxAbs(s1)), tag).toBeLessThan(1e-5);
+      }
+    });
+    // By hand, one head, state 1 x 1, from 0: S = 2 * 3 = 6, out 6 * 0.5; then S = 0.5 * 6 + 1 * 4 = 7, out 7 * 2.
+    for (const kern of [native, ref]) {
+      const state = new Float32Array(1), out = new Float32Array(2);
+      kern.ssmScan(Float32Array.of(3, 4), Float32Array.of(2, 1), Float32Array.of(0.5, 2), Float32Array.of(0.9, 0.5), 1, 2, 1, 1, 1, 1, state, out);
+      expect([...out]).toEqual([3, 14]);
+      expect(state[0]).toBe(7);
+    }
+    expect(() => native.ssmScan(new Float32Array(6), new Float32Array(2), new Float32Array(2), new Float32Array(3), 1, 1, 3, 2, 2, 1,
+      new Float32Array(6), new Float32Array(6))).toThrow(/multiple of groups/);
+  });
+
   it("the gated delta rule matches the reference (grouped heads, odd widths), by hand too, and continues from its state", () => {
     const rng = new Rng(22);
     forEachIsa((isa) => {
