@@ -6,6 +6,7 @@
  */
 import { RotaryStyle } from "../core/kernels.js";
 import type { DeltaNetShape } from "./gated-deltanet.js";
+import type { MambaShape } from "./mamba2.js";
 import { hasRopeParametersFor, type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
 
 export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "gptj" | "phi" | "llama" | "gemma";
@@ -82,6 +83,8 @@ export interface LmConfig {
    * attention, and its shape.
    */
   linearAttention?: DeltaNetShape & { layers: boolean[] };
+  /** Granite 4.0-H: which layers run Mamba-2 (mamba2.ts) in place of attention, and its shape. */
+  mamba?: MambaShape & { layers: boolean[] };
   /** LFM2: which layers run a short convolution (short-conv.ts) in place of attention, and its taps. */
   shortConv?: { layers: boolean[]; kernel: number };
   /** Qwen3.5: each attention head's output times the sigmoid of a gate projected beside its query. */
@@ -404,10 +407,8 @@ export function configFromHf(json: Json, path: string): LmConfig {
     const qwen35 = type === "qwen3_5_text";
     // Granite 4.0 (granitemoehybrid): Granite's multipliers, an MLP called shared_mlp (fused
     // input_linear; beside a GraniteMoE mixture where it has experts), rotary positions only with
-    // position_embedding_type "rope". Its -H models' Mamba-2 layers are refused; its attention-only
-    // models (granite-4.0-micro, -1b, -350m) run.
+    // position_embedding_type "rope", and in its -H models Mamba-2 (mamba2.ts) in most layers.
     const granite4 = type === "granitemoehybrid";
-    if (granite4) granite4AttentionOnly(json, path, int(json, path, ["num_hidden_layers"]));
     if (type === "cohere" && flag(json, path, "use_qk_norm", false)) throw new Error(`${path}: use_qk_norm (a LayerNorm per head on q and k) is not supported`);
     const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm || qwen35 ? 0.25 : glm ? 0.5 : 1, thetaKeys: [], partialKeys: [] });
     cfg = {
@@ -438,6 +439,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       ...(MOE_TYPES.includes(type as string) ? { moe: moeFromHf(json, path, type as string, int(json, path, ["num_hidden_layers"])) } : {}),
       ...(granite4 && int(json, path, ["num_local_experts"], 8) > 0 ? { moe: moeFromHf(json, path, type as string, int(json, path, ["num_hidden_layers"])) } : {}),
       ...(granite4 && json.position_embedding_type !== "rope" ? { noRope: Array(int(json, path, ["num_hidden_layers"])).fill(true) } : {}),
+      ...(granite4 ? granite4Mamba(json, path, d, int(json, path, ["num_hidden_layers"])) : {}),
       // OLMo 2: Llama's block with the norms moved onto the attention and MLP outputs, and
       // RMSNorms over the whole query and key projections. OLMo 3 adds sliding-window layers
       // (the same within the window, which holds saekit's contexts) with a rotary of their own.
@@ -670,16 +672,36 @@ function lfm2MlpWidth(json: Json, path: string): number {
   return multiple * Math.ceil(m / multiple);
 }
 
-/** Granite 4.0's layer_types ("attention"; Mamba-2 layers refused by name). */
-function granite4AttentionOnly(json: Json, path: string, layers: number): void {
-  const types = json.layer_types ?? json.layers_block_type;
-  // GraniteMoeHybridConfig makes every layer Mamba-2 when none are listed.
-  if (!Array.isArray(types)) throw new Error(`${path}: a granitemoehybrid config without "layer_types" is all Mamba-2 layers, which saekit does not run`);
-  if (types.length !== layers) throw new Error(`${path}: "layer_types" has ${types.length} entries for ${layers} layers`);
-  const mamba = types.findIndex((t) => t !== "attention" && t !== "full_attention");
-  if (mamba >= 0) {
-    throw new Error(`${path}: layer ${mamba} is ${JSON.stringify(types[mamba])}: Granite 4.0's Mamba-2 layers (its -H models) are not supported; its attention-only models (granite-4.0-micro, -1b, -350m) run`);
+/**
+ * Granite 4.0's Mamba-2 layers (layer_types "mamba", or transformers 5's "linear_attention";
+ * every layer when none are listed, as GraniteMoeHybridConfig has it) and their shape; nothing
+ * for its attention-only models.
+ */
+function granite4Mamba(json: Json, path: string, d: number, layers: number): { mamba?: MambaShape & { layers: boolean[] } } {
+  const types = json.layer_types ?? json.layers_block_type ?? Array(layers).fill("mamba");
+  if (!Array.isArray(types) || types.length !== layers) throw new Error(`${path}: "layer_types" must list each of the ${layers} layers`);
+  const mamba = types.map((t) => {
+    if (t === "mamba" || t === "linear_attention") return true;
+    if (t === "attention" || t === "full_attention") return false;
+    throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (mamba, attention)`);
+  });
+  if (!mamba.includes(true)) return {};
+  if (flag(json, path, "mamba_proj_bias", false)) throw new Error(`${path}: mamba_proj_bias (biases on Mamba-2's projections) is not supported`);
+  const heads = int(json, path, ["mamba_n_heads"], 128);
+  const inner = num(json, path, ["mamba_expand"], 2) * d;
+  const headDim = json.mamba_d_head === undefined || json.mamba_d_head === "auto" ? inner / heads : int(json, path, ["mamba_d_head"]);
+  if (!Number.isInteger(headDim) || headDim * heads !== inner) throw new Error(`${path}: ${heads} Mamba heads of ${headDim} do not make mamba_expand x hidden_size (${inner})`);
+  const shape = {
+    heads, headDim, groups: int(json, path, ["mamba_n_groups"], 1), dState: int(json, path, ["mamba_d_state"], 256),
+    convKernel: int(json, path, ["mamba_d_conv"], 4),
+  };
+  if (!(shape.groups >= 1) || heads % shape.groups !== 0) throw new Error(`${path}: mamba_n_heads (${heads}) must be a multiple of mamba_n_groups (${shape.groups})`);
+  if (!(shape.convKernel >= 1 && shape.dState >= 1)) throw new Error(`${path}: mamba_d_conv and mamba_d_state must be positive integers`);
+  const limit = json.time_step_limit;
+  if (Array.isArray(limit) && (limit[0] !== 0 || (limit[1] !== null && limit[1] !== Infinity && limit[1] !== "Infinity"))) {
+    throw new Error(`${path}: time_step_limit ${JSON.stringify(limit)} (dt clamped) is not supported`);
   }
+  return { mamba: { ...shape, layers: mamba } };
 }
 
 /** OLMo's and OLMoE's clip_qkv: a positive bound, or 0 when null or absent. */

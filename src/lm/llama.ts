@@ -38,6 +38,7 @@ import type { LmConfig } from "./config.js";
 import { allParts, type BlockWeights, concatMatrices, type LmWeights, type ModelParts, type MoeWeights, type SwigluWeights, type WeightDtype,
   type WeightMatrix } from "./model.js";
 import { convWidth, type DeltaNetWeights } from "./gated-deltanet.js";
+import { innerWidth, mambaConvWidth, type MambaWeights } from "./mamba2.js";
 import type { WeightReader } from "./weight-reader.js";
 
 export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(c)): LmWeights {
@@ -69,7 +70,8 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     // gate_up_proj the gate's rows, then the up projection's.
     const fusedQkv = `${p}self_attn.qkv_proj.weight`;
     const conv = c.shortConv?.layers[i] ?? false;
-    const linear = (c.linearAttention?.layers[i] ?? false) || conv;
+    const mamba = c.mamba?.layers[i] ?? false;
+    const linear = (c.linearAttention?.layers[i] ?? false) || conv || mamba;
     // Qwen3.5's q_proj holds each head's query rows, then its output gate's.
     const [wq, wAttnGate] = c.attnOutputGate && !linear
       ? splitHeadPairs(gm(`${p}self_attn.q_proj.weight`, [2 * H * dh, d]), H, dh * d)
@@ -111,7 +113,10 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       // StableLM's parallel blocks: attention and MLP read the one input norm.
       ? (() => { const ln = norm(`${p}input_layernorm.weight`); return { ln1: ln, ln2: ln }; })()
       : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
-    const attention: BlockWeights = conv
+    const attention: BlockWeights = mamba
+      // Granite 4.0-H's Mamba-2 layers.
+      ? { ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null, mamba: loadMamba(c, r, `${p}mamba.`, gm) }
+      : conv
       // LFM2's convolution layers: a gated short convolution where attention would be.
       ? {
         ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null,
@@ -214,6 +219,22 @@ function splitHeadPairs(m: WeightMatrix, heads: number, block: number): [WeightM
     b.set(m.subarray((2 * h + 1) * block, (2 * h + 2) * block), h * block);
   }
   return [a, b];
+}
+
+/** A Granite 4.0-H Mamba-2 layer at prefix `p` (model.layers.N.mamba.). */
+function loadMamba(c: LmConfig, r: WeightReader, p: string, gm: (name: string, shape: number[]) => WeightMatrix): MambaWeights {
+  const s = c.mamba!;
+  const d = c.dModel, inner = innerWidth(s), C = mambaConvWidth(s);
+  return {
+    win: gm(`${p}in_proj.weight`, [inner + C + s.heads, d]),
+    conv: r.get(`${p}conv1d.weight`, [C, 1, s.convKernel]).data,
+    convBias: r.has(`${p}conv1d.bias`) ? r.get(`${p}conv1d.bias`, [C]).data : new Float32Array(C),
+    dtBias: r.get(`${p}dt_bias`, [s.heads]).data,
+    A: r.get(`${p}A_log`, [s.heads]).data.map((v) => -Math.exp(v)),
+    D: r.get(`${p}D`, [s.heads]).data,
+    norm: r.get(`${p}norm.weight`, [inner]).data,
+    wout: gm(`${p}out_proj.weight`, [d, inner]),
+  };
 }
 
 /** A Qwen3.5 Gated DeltaNet at prefix `p` (model.layers.N.linear_attn.). */

@@ -35,6 +35,7 @@ import { Workspace } from "../core/workspace.js";
 import { attentionScale, type LmConfig, type MoeConfig } from "./config.js";
 import { convWidth, deltaNetHeads, type DeltaNetState, type DeltaNetWeights, newDeltaNetState } from "./gated-deltanet.js";
 import { rotaryAmplitude, rotaryInverseFrequencies } from "./rope.js";
+import { innerWidth, mambaConvWidth, mambaMix, type MambaState, type MambaWeights, newMambaState } from "./mamba2.js";
 import { shortConvMix, type ShortConvWeights } from "./short-conv.js";
 
 export interface Norm {
@@ -94,6 +95,7 @@ export function blockWeightsAs(b: BlockWeights, dtype: WeightDtype): BlockWeight
     for (const name of ["wqkv", "wz", "wb", "wa", "wout"] as const) b.deltaNet[name] = matrixAs(b.deltaNet[name], dtype);
   }
   if (b.shortConv) b.shortConv = { ...b.shortConv, win: matrixAs(b.shortConv.win, dtype), wout: matrixAs(b.shortConv.wout, dtype) };
+  if (b.mamba) b.mamba = { ...b.mamba, win: matrixAs(b.mamba.win, dtype), wout: matrixAs(b.mamba.wout, dtype) };
   if (b.moe) {
     const as = (e: SwigluWeights): SwigluWeights => ({ wgate: matrixAs(e.wgate, dtype), wup: matrixAs(e.wup, dtype), wdown: matrixAs(e.wdown, dtype) });
     b.moe = { ...b.moe, experts: b.moe.experts.map(as), ...(b.moe.shared ? { shared: as(b.moe.shared) } : {}) };
@@ -136,6 +138,8 @@ export interface BlockWeights {
   moe?: MoeWeights;
   /** Qwen3.5's linear-attention layers (config linearAttention): a Gated DeltaNet in place of attention; wqkv and wo are then empty. */
   deltaNet?: DeltaNetWeights;
+  /** Granite 4.0-H's Mamba-2 layers (config mamba): in place of attention; wqkv and wo are then empty. */
+  mamba?: MambaWeights;
   /** LFM2's convolution layers (config shortConv): a short convolution in place of attention; wqkv and wo are then empty. */
   shortConv?: ShortConvWeights;
   /** Qwen3.5's attention layers (config attnOutputGate): [nHeads * dHead, dModel], each head's output gate. */
@@ -221,7 +225,7 @@ export function hookNamesOf(cfg: LmConfig): string[] {
     // A mixture of experts has no one hidden layer: no mlp.hook_post in its layers.
     const post = cfg.moe?.layers[i] ? [] : ["mlp.hook_post"];
     // A Gated DeltaNet (Qwen3.5's linear attention) or a short convolution (LFM2) has no heads' mix of values: no attn.hook_z there.
-    const z = cfg.linearAttention?.layers[i] || cfg.shortConv?.layers[i] ? [] : ["attn.hook_z"];
+    const z = cfg.linearAttention?.layers[i] || cfg.shortConv?.layers[i] || cfg.mamba?.layers[i] ? [] : ["attn.hook_z"];
     for (const h of ["hook_resid_pre", "ln1.hook_normalized", ...z, "hook_attn_out", ...mid, "ln2.hook_normalized",
       ...post, "hook_mlp_out", "hook_resid_post"]) {
       names.push(`blocks.${i}.${h}`);
@@ -255,6 +259,8 @@ export interface KvCache {
   values: Float32Array[];
   /** Qwen3.5: each Gated DeltaNet layer's state (null in its attention layers). */
   deltaNet?: Array<DeltaNetState | null>;
+  /** Granite 4.0-H: each Mamba-2 layer's state (null in its attention layers). */
+  mamba?: Array<MambaState | null>;
   /** LFM2: each convolution layer's last kernel - 1 inputs [batch, kernel - 1, dModel] (null in its attention layers). */
   shortConv?: Array<Float32Array | null>;
 }
@@ -502,12 +508,13 @@ export class LanguageModel {
   /** An empty key/value cache for `batch` sequences of up to `capacity` positions. */
   newCache(batch: number, capacity = this.cfg.maxPositions): KvCache {
     const size = batch * capacity * this.cfg.nKvHeads * this.cfg.dHead;
-    const linear = this.cfg.linearAttention, conv = this.cfg.shortConv;
-    // A Gated DeltaNet or short-convolution layer keeps its own state instead of keys and values.
-    const layers = () => Array.from({ length: this.cfg.nLayers }, (_, i) => new Float32Array(linear?.layers[i] || conv?.layers[i] ? 0 : size));
+    const linear = this.cfg.linearAttention, conv = this.cfg.shortConv, mamba = this.cfg.mamba;
+    // A Gated DeltaNet, short-convolution or Mamba-2 layer keeps its own state instead of keys and values.
+    const layers = () => Array.from({ length: this.cfg.nLayers }, (_, i) => new Float32Array(linear?.layers[i] || conv?.layers[i] || mamba?.layers[i] ? 0 : size));
     return {
       batch, capacity, length: 0, keys: layers(), values: layers(),
       ...(linear ? { deltaNet: linear.layers.map((l) => (l ? newDeltaNetState(linear, batch) : null)) } : {}),
+      ...(mamba ? { mamba: mamba.layers.map((l) => (l ? newMambaState(mamba, batch) : null)) } : {}),
       ...(conv ? { shortConv: conv.layers.map((l) => (l ? new Float32Array(batch * (conv.kernel - 1) * this.cfg.dModel) : null)) } : {}),
     };
   }
@@ -588,6 +595,9 @@ export class LanguageModel {
       if (w.deltaNet) {
         // Qwen3.5's linear-attention layers: a Gated DeltaNet (no attn.hook_z).
         this.deltaNet(w.deltaNet, layer, h, batch, seq, cache, attnOut);
+      } else if (w.mamba) {
+        // Granite 4.0-H's Mamba-2 layers (no attn.hook_z).
+        this.mamba(w.mamba, layer, h, batch, seq, cache, attnOut);
       } else if (w.shortConv) {
         // LFM2's convolution layers (no attn.hook_z).
         this.shortConv(w.shortConv, layer, h, batch, seq, cache, attnOut);
@@ -750,6 +760,16 @@ export class LanguageModel {
     const heads = deltaNetHeads(this.k, s, w, this.cfg.normEps, batch, seq, project("dn_qkv", w.wqkv, C), project("dn_z", w.wz, V),
       project("dn_b", w.wb, s.vHeads), project("dn_a", w.wa, s.vHeads), state);
     this.matmul(heads, N, w.wout, d, V, out);
+  }
+
+  /** A Mamba-2 layer on the normed stream h [batch * seq, dModel] into out (from the cache's state, or none). */
+  private mamba(w: MambaWeights, layer: number, h: Float32Array, batch: number, seq: number, cache: KvCache | undefined,
+    out: Float32Array): void {
+    const s = this.cfg.mamba!, d = this.cfg.dModel, N = batch * seq, inner = innerWidth(s), width = inner + mambaConvWidth(s) + s.heads;
+    const proj = this.ws.float("mamba_proj", N * width);
+    this.matmul(h, N, w.win, width, d, proj);
+    const state = cache ? cache.mamba![layer]! : newMambaState(s, batch);
+    this.matmul(mambaMix(this.k, s, w, this.cfg.normEps, batch, seq, proj, state), N, w.wout, d, inner, out);
   }
 
   /** An LFM2 short convolution on the normed stream h [batch * seq, dModel] into out (from the cache's last inputs, or none). */
@@ -1034,7 +1054,16 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}ln2Post.w`, b.ln2Post?.w, d);
     }
     const linear = c.linearAttention;
-    if (c.shortConv?.layers[i]) {
+    if (c.mamba?.layers[i]) {
+      const n = b.mamba, s = c.mamba, inner = innerWidth(s), C = mambaConvWidth(s);
+      if (!n) throw new Error(`model weights: ${p}mamba missing for a Mamba-2 layer`);
+      need(`${p}mamba.win`, n.win, (inner + C + s.heads) * d);
+      need(`${p}mamba.conv`, n.conv, C * s.convKernel);
+      need(`${p}mamba.convBias`, n.convBias, C);
+      for (const name of ["dtBias", "A", "D"] as const) need(`${p}mamba.${name}`, n[name], s.heads);
+      need(`${p}mamba.norm`, n.norm, inner);
+      need(`${p}mamba.wout`, n.wout, d * inner);
+    } else if (c.shortConv?.layers[i]) {
       const n = b.shortConv;
       if (!n) throw new Error(`model weights: ${p}shortConv missing for a convolution layer`);
       need(`${p}shortConv.win`, n.win, 3 * d * d);
@@ -1053,7 +1082,7 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}deltaNet.norm`, n.norm, linear.dv);
       need(`${p}deltaNet.wout`, n.wout, d * V);
     } else {
-      if (b.deltaNet || b.shortConv) throw new Error(`model weights: ${p}${b.deltaNet ? "deltaNet" : "shortConv"} given for an attention layer`);
+      if (b.deltaNet || b.shortConv || b.mamba) throw new Error(`model weights: ${p}${b.deltaNet ? "deltaNet" : b.mamba ? "mamba" : "shortConv"} given for an attention layer`);
       need(`${p}wqkv`, b.wqkv, (H + 2 * Hkv) * dh * d);
       need(`${p}wo`, b.wo, d * H * dh);
       if (c.attnOutputGate) need(`${p}wAttnGate`, b.wAttnGate, H * dh * d);

@@ -43,6 +43,7 @@
 import { kernels } from "../core/kernels.js";
 import { attentionScale, type LmConfig } from "./config.js";
 import { convWidth, deltaNetBackward, type DeltaNetWeights } from "./gated-deltanet.js";
+import { innerWidth, mambaBackward, mambaConvWidth, type MambaWeights } from "./mamba2.js";
 import { shortConvBackward, type ShortConvWeights } from "./short-conv.js";
 import {
   ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type MoeWeights, type Norm, type SwigluWeights, type WeightMatrix, clampInPlace,
@@ -253,6 +254,7 @@ export class SpliceBackward {
     const dMix = this.throughResidualScale(dAttnOut);
     const dh1 = w.deltaNet ? this.deltaNetBackward(w.deltaNet, t.h1, batch, seq, dMix)
       : w.shortConv ? this.shortConvBackward(w.shortConv, t.h1, batch, seq, dMix)
+      : w.mamba ? this.mambaBackward(w.mamba, t.h1, batch, seq, dMix)
       : this.attentionBackward(l, w, t.h1, batch, seq, dMix);
     normBackward(c, t.pre, N, w.ln1, dh1, dPre);
     return dPre;
@@ -313,6 +315,19 @@ export class SpliceBackward {
     matmulNN(this.k, g.z, N, w.wz, d, V, dh, 1);
     matmulNN(this.k, g.b, N, w.wb, d, s.vHeads, dh, 1);
     matmulNN(this.k, g.a, N, w.wa, d, s.vHeads, dh, 1);
+    return dh;
+  }
+
+  /** d loss / d h1 (the normed input) of a Mamba-2 layer from d loss / d its output. */
+  private mambaBackward(w: MambaWeights, h: Float32Array, batch: number, seq: number, dOut: Float32Array): Float32Array {
+    const c = this.model.cfg, s = c.mamba!, d = c.dModel, N = batch * seq, inner = innerWidth(s), width = inner + mambaConvWidth(s) + s.heads;
+    const proj = new Float32Array(N * width);
+    matmulNT(this.k, h, N, w.win, width, d, proj);
+    const dHeads = new Float32Array(N * inner);
+    matmulNN(this.k, dOut, N, w.wout, inner, d, dHeads);
+    const dProj = mambaBackward(s, w, c.normEps, batch, seq, proj, dHeads);
+    const dh = new Float32Array(N * d);
+    matmulNN(this.k, dProj, N, w.win, d, width, dh);
     return dh;
   }
 

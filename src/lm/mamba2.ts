@@ -1,0 +1,255 @@
+/**
+ * Mamba-2 (Dao & Gu 2024), the state-space layers of Granite 4.0's -H models in place of most
+ * attention layers (modeling_granitemoehybrid.py's GraniteMoeHybridMambaLayer). From the normed
+ * stream h_t it projects
+ *
+ *   [z; xBC; dt] = W_in h_t,   [x; B; C] = silu(causal depthwise conv over t of xBC + bias),
+ *   dt = softplus(dt + dt_bias),   a = exp(dt A) (A = -exp(A_log), per head),
+ *
+ * and scans each head (head_dim channels of x, reading the B and C of its group) with a state
+ * S [d_state, head_dim]:
+ *
+ *   S <- a S + B (dt x)^T;   y = S^T C + D x,
+ *
+ * then a gated RMSNorm over all heads together, RMSNorm(y silu(z)) w, and the output
+ * projection. The convolution's last kernel - 1 inputs and each head's S carry over in the cache
+ * for generation. The convolution and the scan run on the kernels (causalConv, ssmScan); the
+ * backward (mambaBackward, for end-to-end training) in plain loops.
+ */
+import type { Kernels } from "../core/kernels.js";
+import type { WeightMatrix } from "./model.js";
+
+/** A Mamba-2 layer's shapes (LmConfig.mamba). */
+export interface MambaShape {
+  heads: number;
+  headDim: number;
+  groups: number;
+  dState: number;
+  convKernel: number;
+}
+
+export interface MambaWeights {
+  /** [inner + convWidth + heads, dModel]: z, then x, B and C, then dt (in_proj). */
+  win: WeightMatrix;
+  /** [convWidth, convKernel] and [convWidth] (conv1d; its bias zeros where it has none). */
+  conv: Float32Array;
+  convBias: Float32Array;
+  /** [heads]: dt_bias, A = -exp(A_log), and D (the skip). */
+  dtBias: Float32Array;
+  A: Float32Array;
+  D: Float32Array;
+  /** [inner]: the gated RMSNorm's weight. */
+  norm: Float32Array;
+  /** [dModel, inner] (out_proj). */
+  wout: WeightMatrix;
+}
+
+/** One layer's carried state for `batch` sequences: the convolution's last inputs and each head's S. */
+export interface MambaState {
+  conv: Float32Array;
+  ssm: Float32Array;
+}
+
+export function innerWidth(s: MambaShape): number {
+  return s.heads * s.headDim;
+}
+
+/** The convolution's channels: x, B and C. */
+export function mambaConvWidth(s: MambaShape): number {
+  return innerWidth(s) + 2 * s.groups * s.dState;
+}
+
+export function newMambaState(s: MambaShape, batch: number): MambaState {
+  return { conv: new Float32Array(batch * (s.convKernel - 1) * mambaConvWidth(s)), ssm: new Float32Array(batch * s.heads * s.dState * s.headDim) };
+}
+
+function softplus(x: number): number {
+  return x > 20 ? x : Math.log1p(Math.exp(x));
+}
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** The pieces of a projection row [z; xBC; dt]: where each starts. */
+function layout(s: MambaShape) {
+  const inner = innerWidth(s), C = mambaConvWidth(s);
+  return { inner, C, width: inner + C + s.heads, xBC: inner, dt: inner + C, B: inner, Cs: inner + s.groups * s.dState };
+}
+
+/**
+ * The normed, gated heads [rows, inner] (what out_proj reads) from the projections `proj`
+ * [rows, inner + convWidth + heads] of `seq` new tokens per sequence; `state` holds the
+ * sequences' past (zeros: none) and is advanced past these tokens.
+ */
+export function mambaMix(k: Kernels, s: MambaShape, w: MambaWeights, eps: number, batch: number, seq: number, proj: Float32Array,
+  state: MambaState): Float32Array {
+  const { inner, C, width, xBC, dt: dtAt } = layout(s);
+  const rows = batch * seq, gN = s.groups * s.dState;
+  const xbc = new Float32Array(rows * C);
+  for (let r = 0; r < rows; r++) xbc.set(proj.subarray(r * width + xBC, r * width + xBC + C), r * C);
+  const conv = new Float32Array(rows * C);
+  k.causalConv(xbc, batch, seq, C, s.convKernel, w.conv, state.conv, false, conv);
+  const u = new Float32Array(rows * inner), x = new Float32Array(rows * inner), B = new Float32Array(rows * gN), Cm = new Float32Array(rows * gN);
+  const decay = new Float32Array(rows * s.heads);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < C; c++) {
+      const v = conv[r * C + c]! + w.convBias[c]!;
+      const y = v * sigmoid(v);
+      if (c < inner) x[r * inner + c] = y;
+      else if (c < inner + gN) B[r * gN + c - inner] = y;
+      else Cm[r * gN + c - inner - gN] = y;
+    }
+    for (let h = 0; h < s.heads; h++) {
+      const dt = softplus(proj[r * width + dtAt + h]! + w.dtBias[h]!);
+      decay[r * s.heads + h] = Math.exp(dt * w.A[h]!);
+      for (let j = 0; j < s.headDim; j++) u[r * inner + h * s.headDim + j] = dt * x[r * inner + h * s.headDim + j]!;
+    }
+  }
+  const y = new Float32Array(rows * inner);
+  k.ssmScan(u, B, Cm, decay, batch, seq, s.heads, s.headDim, s.groups, s.dState, state.ssm, y);
+  // y + D x, then RMSNorm(y silu(z)) w over all heads.
+  for (let r = 0; r < rows; r++) {
+    let ms = 0;
+    for (let c = 0; c < inner; c++) {
+      const z = proj[r * width + c]!;
+      const g = (y[r * inner + c]! + w.D[Math.floor(c / s.headDim)]! * x[r * inner + c]!) * z * sigmoid(z);
+      y[r * inner + c] = g;
+      ms += g * g;
+    }
+    const inv = 1 / Math.sqrt(ms / inner + eps);
+    for (let c = 0; c < inner; c++) y[r * inner + c] = y[r * inner + c]! * inv * w.norm[c]!;
+  }
+  return y;
+}
+
+/**
+ * d loss / d proj [rows, inner + convWidth + heads] from d loss / d the normed heads dOut
+ * [rows, inner] (mambaMix from no past): back through the gated RMSNorm, the skip, the scan
+ * through time (each head's states recomputed and kept for its sequence), dt's softplus and the
+ * decay, the SiLU and the convolution. With u = dt x, S_t = a S_{t-1} + B u^T, y = S_t^T C:
+ *   dS += C dy^T;  dC = S_t dy;  dB = dS u;  du = dS^T B;  da = <dS, S_{t-1}>;  dS for S_{t-1} = a dS.
+ */
+export function mambaBackward(s: MambaShape, w: MambaWeights, eps: number, batch: number, seq: number, proj: Float32Array,
+  dOut: Float32Array): Float32Array {
+  const { inner, C, width, xBC, dt: dtAt } = layout(s);
+  const { heads: H, headDim: P, groups: G, dState: N, convKernel: K } = s;
+  const rows = batch * seq, gN = G * N, perGroup = H / G;
+  const dProj = new Float32Array(rows * width);
+  // The forward again, in float64.
+  const pre = new Float64Array(rows * C), act = new Float64Array(rows * C);
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < seq; t++) {
+      const r = b * seq + t;
+      for (let c = 0; c < C; c++) {
+        let v = w.convBias[c]!;
+        for (let j = 0; j < K; j++) {
+          const src = t - (K - 1) + j;
+          if (src >= 0) v += w.conv[c * K + j]! * proj[(b * seq + src) * width + xBC + c]!;
+        }
+        pre[r * C + c] = v;
+        act[r * C + c] = v * sigmoid(v);
+      }
+    }
+  }
+  const xAt = (r: number, c: number) => r * C + c, bAt = (r: number, g: number) => r * C + inner + g * N, cAt = (r: number, g: number) => r * C + inner + gN + g * N;
+  const dtRaw = Float64Array.from({ length: rows * H }, (_, e) => proj[Math.floor(e / H) * width + dtAt + (e % H)]! + w.dtBias[e % H]!);
+  const dt = dtRaw.map(softplus);
+  const decay = dt.map((v, e) => Math.exp(v * w.A[e % H]!));
+  // Scan outputs (before the skip), for the norm's backward.
+  const y = new Float64Array(rows * inner);
+  const states = new Float64Array((seq + 1) * N * P);
+  const scanFor = (b: number, h: number) => {
+    const g = Math.floor(h / perGroup);
+    states.fill(0, 0, N * P);
+    for (let t = 0; t < seq; t++) {
+      const r = b * seq + t, prev = t * N * P, cur = (t + 1) * N * P, a = decay[r * H + h]!, d = dt[r * H + h]!;
+      for (let i = 0; i < N; i++) {
+        for (let j = 0; j < P; j++) {
+          states[cur + i * P + j] = a * states[prev + i * P + j]! + act[bAt(r, g) + i]! * d * act[xAt(r, h * P + j)]!;
+        }
+      }
+      for (let j = 0; j < P; j++) {
+        let o = 0;
+        for (let i = 0; i < N; i++) o += states[cur + i * P + j]! * act[cAt(r, g) + i]!;
+        y[r * inner + h * P + j] = o;
+      }
+    }
+  };
+  for (let b = 0; b < batch; b++) for (let h = 0; h < H; h++) scanFor(b, h);
+  // The gated RMSNorm: n = g / rms(g) w, g = (y + D x) silu(z). dY: d loss / d (y + D x).
+  const dY = new Float64Array(rows * inner);
+  for (let r = 0; r < rows; r++) {
+    let ms = 0;
+    const gv = new Float64Array(inner);
+    for (let c = 0; c < inner; c++) {
+      const z = proj[r * width + c]!;
+      gv[c] = (y[r * inner + c]! + w.D[Math.floor(c / P)]! * act[xAt(r, c)]!) * z * sigmoid(z);
+      ms += gv[c]! ** 2;
+    }
+    const inv = 1 / Math.sqrt(ms / inner + eps);
+    let dot = 0;
+    for (let c = 0; c < inner; c++) dot += dOut[r * inner + c]! * w.norm[c]! * gv[c]!;
+    for (let c = 0; c < inner; c++) {
+      const dg = inv * dOut[r * inner + c]! * w.norm[c]! - (inv ** 3) * gv[c]! * dot / inner;
+      const z = proj[r * width + c]!, sg = sigmoid(z), yx = y[r * inner + c]! + w.D[Math.floor(c / P)]! * act[xAt(r, c)]!;
+      dProj[r * width + c] = dg * yx * sg * (1 + z * (1 - sg));
+      dY[r * inner + c] = dg * z * sg;
+    }
+  }
+  // The scan through time, per head; dAct gathers d loss / d (x, B, C) after the SiLU.
+  const dAct = new Float64Array(rows * C);
+  const dDt = new Float64Array(rows * H);
+  const dS = new Float64Array(N * P);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / perGroup);
+      scanFor(b, h);
+      dS.fill(0);
+      for (let t = seq - 1; t >= 0; t--) {
+        const r = b * seq + t, prev = t * N * P, cur = (t + 1) * N * P, a = decay[r * H + h]!, d = dt[r * H + h]!;
+        let dDecay = 0, dUx = 0;
+        for (let i = 0; i < N; i++) {
+          let dCi = 0, dBi = 0;
+          for (let j = 0; j < P; j++) {
+            const dy = dY[r * inner + h * P + j]!;
+            dS[i * P + j]! += act[cAt(r, g) + i]! * dy;
+            dCi += states[cur + i * P + j]! * dy;
+            const xj = act[xAt(r, h * P + j)]!;
+            dBi += dS[i * P + j]! * d * xj;
+          }
+          dAct[cAt(r, g) + i]! += dCi;
+          dAct[bAt(r, g) + i]! += dBi;
+        }
+        for (let j = 0; j < P; j++) {
+          let du = 0;
+          for (let i = 0; i < N; i++) du += dS[i * P + j]! * act[bAt(r, g) + i]!;
+          const xj = act[xAt(r, h * P + j)]!;
+          // u = dt x; and the skip D x.
+          dAct[xAt(r, h * P + j)]! += du * d + dY[r * inner + h * P + j]! * w.D[h]!;
+          dUx += du * xj;
+        }
+        for (let i = 0; i < N * P; i++) {
+          dDecay += dS[i]! * states[prev + i]!;
+          dS[i] = a * dS[i]!;
+        }
+        // a = exp(dt A): d a / d dt = a A.
+        dDt[r * H + h] = dUx + dDecay * a * w.A[h]!;
+      }
+    }
+  }
+  for (let e = 0; e < rows * H; e++) dProj[Math.floor(e / H) * width + dtAt + (e % H)] = dDt[e]! * sigmoid(dtRaw[e]!);
+  // Through the SiLU and the convolution to xBC.
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < seq; t++) {
+      const r = b * seq + t;
+      for (let c = 0; c < C; c++) {
+        const v = pre[r * C + c]!, sg = sigmoid(v);
+        const dv = dAct[r * C + c]! * sg * (1 + v * (1 - sg));
+        for (let j = 0; j < K; j++) {
+          const src = t - (K - 1) + j;
+          if (src >= 0) dProj[(b * seq + src) * width + xBC + c]! += w.conv[c * K + j]! * dv;
+        }
+      }
+    }
+  }
+  return dProj;
+}
