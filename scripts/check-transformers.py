@@ -151,6 +151,11 @@ MODELS = [
      dict(LLAMA_LIKE, layer_types=["attention", "attention"], num_local_experts=4, num_experts_per_tok=2, intermediate_size=16,
           mamba_n_heads=8, shared_intermediate_size=24, position_embedding_type="rope", embedding_multiplier=3.0, attention_multiplier=0.3,
           residual_multiplier=0.4, logits_scaling=2.5)),
+    ("granitemoehybrid (Granite 4.0-H: Mamba-2 layers around attention, experts)", "granitemoehybrid",
+     dict(LLAMA_LIKE, num_hidden_layers=3, layer_types=["mamba", "attention", "mamba"], num_local_experts=4, num_experts_per_tok=2,
+          intermediate_size=16, shared_intermediate_size=24, position_embedding_type=None, mamba_n_heads=8, mamba_n_groups=2,
+          mamba_d_state=6, mamba_d_conv=4, mamba_expand=2, mamba_chunk_size=4, embedding_multiplier=3.0, attention_multiplier=0.3,
+          residual_multiplier=0.4, logits_scaling=2.5)),
     ("lfm2 (short convolutions and attention with q/k norms)", "lfm2",
      dict(SMALL, num_hidden_layers=3, num_key_value_heads=2, full_attn_idxs=[1], block_ff_dim=96, block_multiple_of=16, conv_L_cache=3,
           rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
@@ -326,8 +331,9 @@ def splice_module(model, model_type, hook):
 
 def headless_mixer(layer):
     """The token mixer of a layer without attention heads, by name: Qwen3.5's Gated DeltaNet
-    (linear_attn), LFM2's short convolution (conv); None in an attention layer."""
-    return next((name for name in ("linear_attn", "conv") if hasattr(layer, name)), None)
+    (linear_attn), LFM2's short convolution (conv), Granite 4.0-H's Mamba-2 (mamba); None in an
+    attention layer."""
+    return next((name for name in ("linear_attn", "conv", "mamba") if getattr(layer, name, None) is not None), None)
 
 
 def autograd_splice(model, model_type, tokens, hook, loss, x_hat):

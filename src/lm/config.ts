@@ -697,8 +697,10 @@ function granite4Mamba(json: Json, path: string, d: number, layers: number): { m
   };
   if (!(shape.groups >= 1) || heads % shape.groups !== 0) throw new Error(`${path}: mamba_n_heads (${heads}) must be a multiple of mamba_n_groups (${shape.groups})`);
   if (!(shape.convKernel >= 1 && shape.dState >= 1)) throw new Error(`${path}: mamba_d_conv and mamba_d_state must be positive integers`);
+  // GraniteMoeHybridConfig's default (0, inf) clamps nothing; transformers 5 writes inf as {"__float__": "Infinity"}.
   const limit = json.time_step_limit;
-  if (Array.isArray(limit) && (limit[0] !== 0 || (limit[1] !== null && limit[1] !== Infinity && limit[1] !== "Infinity"))) {
+  const unbounded = (v: unknown) => v === null || v === "Infinity" || (typeof v === "object" && (v as Json).__float__ === "Infinity");
+  if (Array.isArray(limit) && (limit[0] !== 0 || !unbounded(limit[1]))) {
     throw new Error(`${path}: time_step_limit ${JSON.stringify(limit)} (dt clamped) is not supported`);
   }
   return { mamba: { ...shape, layers: mamba } };

@@ -398,17 +398,19 @@ export class LanguageModel {
 
   /**
    * Rows of layer `layer`'s hook_z [rows, nHeads * dHead] through its output projection
-   * (no bias): where a direction there lands in the residual stream.
+   * (no bias; times Granite's residual multiplier): where a direction there lands in the
+   * residual stream.
    */
   projectHookZ(layer: number, z: Float32Array, rows: number): Float32Array {
     const { nHeads: H, dHead: dh } = this.cfg;
-    return this.project(this.block(layer).wo, H * dh, z, rows);
+    return this.scaledAsAdded(this.project(this.block(layer).wo, H * dh, z, rows));
   }
 
   /**
    * Directions [rows, width] at a hook, in the residual stream: through the attention
    * output projection for attn.hook_z, the MLP's output projection for mlp.hook_post (no
-   * biases), unchanged where the hook is the residual stream's width already.
+   * biases; times Granite's residual multiplier), unchanged where the hook is the residual
+   * stream's width already.
    */
   projectToResidual(hook: string, v: Float32Array, rows: number): Float32Array {
     const site = PROJECTED_HOOK.exec(hook);
@@ -419,7 +421,13 @@ export class LanguageModel {
     const layer = Number(site[1]);
     if (site[2] === "attn.hook_z") return this.projectHookZ(layer, v, rows);
     const w = this.block(layer);
-    return this.project(w.wout ?? w.wdown!, this.cfg.dMlp, v, rows);
+    return this.scaledAsAdded(this.project(w.wout ?? w.wdown!, this.cfg.dMlp, v, rows));
+  }
+
+  /** A block output as the residual stream receives it: times Granite's residual multiplier (in place). */
+  private scaledAsAdded(out: Float32Array): Float32Array {
+    if (this.cfg.residualScale !== undefined) this.k.scale(out, this.cfg.residualScale);
+    return out;
   }
 
   private block(layer: number): BlockWeights {

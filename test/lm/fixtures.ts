@@ -52,7 +52,7 @@ export interface TinyOptions {
    * multipliers, the MLP as shared_mlp (fused input_linear), rotary positions only with `rope`;
    * with `experts`, a GraniteMoE mixture beside the shared MLP.
    */
-  granite4?: { rope?: boolean; experts?: { count: number; topK: number; width: number } };
+  granite4?: { rope?: boolean; experts?: { count: number; topK: number; width: number }; mamba?: number[] };
   /** Llama: the first OLMo's block (model_type olmo): LayerNorms without weights, q/k/v clamped to +-clipQkv when given. */
   olmo?: { clipQkv?: number };
   /**
@@ -352,7 +352,10 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       use_qkv_bias: true, use_parallel_residual: o.stablelm.parallel ?? false, qk_layernorm: false,
     } : {}),
     ...(o.granite4 ? {
-      model_type: "granitemoehybrid", architectures: ["GraniteMoeHybridForCausalLM"], layer_types: Array(L).fill("attention"),
+      model_type: "granitemoehybrid", architectures: ["GraniteMoeHybridForCausalLM"],
+      // Granite 4.0-H: Mamba-2 in the `mamba` layers (8 heads of 8 over 2 x d, 2 groups, a state of 6).
+      layer_types: Array.from({ length: L }, (_, i) => (o.granite4!.mamba?.includes(i) ? "mamba" : "attention")),
+      mamba_n_heads: 8, mamba_d_head: 2 * d / 8, mamba_expand: 2, mamba_n_groups: 2, mamba_d_state: 6, mamba_d_conv: 4, mamba_conv_bias: true, mamba_proj_bias: false,
       position_embedding_type: o.granite4.rope ? "rope" : null, shared_intermediate_size: m, num_local_experts: o.granite4.experts?.count ?? 0,
       num_experts_per_tok: o.granite4.experts?.topK ?? 2, intermediate_size: o.granite4.experts?.width ?? m,
       embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5,
@@ -409,6 +412,14 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     if (o.cohere) delete spec[`${p}post_attention_layernorm.weight`];
     if (o.granite4) {
       for (const name of ["gate_proj", "up_proj", "down_proj"]) delete spec[`${p}mlp.${name}.weight`];
+      if (o.granite4.mamba?.includes(i)) {
+        for (const name of ["q_proj", "k_proj", "v_proj", "o_proj"]) delete spec[`${p}self_attn.${name}.weight`];
+        const inner = 2 * d, conv = inner + 2 * 2 * 6;
+        Object.assign(spec, {
+          [`${p}mamba.in_proj.weight`]: [inner + conv + 8, d], [`${p}mamba.conv1d.weight`]: [conv, 1, 4], [`${p}mamba.conv1d.bias`]: [conv],
+          [`${p}mamba.dt_bias`]: [8], [`${p}mamba.A_log`]: [8], [`${p}mamba.D`]: [8], [`${p}mamba.norm.weight`]: [inner], [`${p}mamba.out_proj.weight`]: [d, inner],
+        });
+      }
       Object.assign(spec, { [`${p}shared_mlp.input_linear.weight`]: [2 * m, d], [`${p}shared_mlp.output_linear.weight`]: [d, m] });
       const x = o.granite4.experts;
       if (x) {

@@ -266,6 +266,39 @@ function mixtureOfExperts(cfg: any, g: (n: string) => Vec, isMoe: boolean): ((a:
   };
 }
 
+/**
+ * modeling_granitemoehybrid.py's GraniteMoeHybridMambaLayer over a sequence of normed inputs:
+ * in_proj's [z; xBC; dt], the causal conv1d (with its bias) and SiLU on xBC, dt = softplus(dt +
+ * dt_bias), per head S = exp(dt A) S + B (dt x)^T and y = S^T C + D x (B and C of the head's
+ * group), RMSNorm(y silu(z)) w over all heads, out_proj.
+ */
+function mamba2Layer(cfg: any, g: (n: string) => Vec, a: Vec[]): Vec[] {
+  const d = cfg.hidden_size, H = cfg.mamba_n_heads, inner = cfg.mamba_expand * d, P = inner / H, G = cfg.mamba_n_groups, N = cfg.mamba_d_state;
+  const K = cfg.mamba_d_conv, C = inner + 2 * G * N, eps = cfg.rms_norm_eps;
+  const proj = a.map((x) => linear(g("mamba.in_proj.weight"), null, x, inner + C + H));
+  const taps = g("mamba.conv1d.weight"), convBias = g("mamba.conv1d.bias"), dtBias = g("mamba.dt_bias"), Alog = g("mamba.A_log"), D = g("mamba.D");
+  const S = Array.from({ length: H }, () => new Float64Array(N * P));
+  return proj.map((p, t) => {
+    const act = Float64Array.from({ length: C }, (_, c) => {
+      let v = convBias[c]!;
+      for (let j = 0; j < K; j++) if (t - (K - 1) + j >= 0) v += taps[c * K + j]! * proj[t - (K - 1) + j]![inner + c]!;
+      return silu(v);
+    });
+    const y = new Float64Array(inner);
+    for (let h = 0; h < H; h++) {
+      const grp = Math.floor(h / (H / G));
+      const dt = Math.log1p(Math.exp(p[inner + C + h]! + dtBias[h]!)), decay = Math.exp(-Math.exp(Alog[h]!) * dt);
+      for (let i = 0; i < N; i++) for (let j = 0; j < P; j++) S[h]![i * P + j] = decay * S[h]![i * P + j]! + act[inner + grp * N + i]! * dt * act[h * P + j]!;
+      for (let j = 0; j < P; j++) {
+        let o = D[h]! * act[h * P + j]!;
+        for (let i = 0; i < N; i++) o += S[h]![i * P + j]! * act[inner + G * N + grp * N + i]!;
+        y[h * P + j] = o * silu(p[h * P + j]!);
+      }
+    }
+    return linear(g("mamba.out_proj.weight"), null, rmsNorm(y, g("mamba.norm.weight"), eps), d);
+  });
+}
+
 /** Granite 4.0's shared_mlp: input_linear's halves [gate; up], silu(gate) up, output_linear. */
 function graniteSharedMlp(cfg: any, g: (n: string) => Vec, a: Vec): Vec {
   const m = cfg.shared_intermediate_size, d = cfg.hidden_size;
@@ -534,15 +567,18 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
       const rp = cfg.rope_parameters ?? {};
       const queryScale = (t: number) => (cfg.model_type === "ministral3" && rp.llama_4_scaling_beta
         ? 1 + rp.llama_4_scaling_beta * Math.log(1 + Math.floor(t / rp.original_max_position_embeddings)) : 1);
-      const proj = xs.map((x, t) => {
+      // modeling_granitemoehybrid.py: Mamba-2 in its "mamba" layers.
+      const mamba = cfg.model_type === "granitemoehybrid" && cfg.layer_types[l] !== "attention" ? mamba2Layer(cfg, g, xs.map((x) => norm(x, "input_layernorm", g))) : null;
+      const proj = mamba ? [] : xs.map((x, t) => {
         const heads = llamaHeads(g, (n) => bias(l, n), norm(x, "input_layernorm", g), t, H, Hkv, dh, layerInv, qkNorm, rotaryAmplitude(cfg),
           cfg.model_type === "olmoe" ? cfg.clip_qkv ?? 0 : 0);
         return { ...heads, q: heads.q.map((q) => q.map((v) => v * queryScale(t))) };
       });
       xs = xs.map((x, t) => {
-        const heads = groupedAttention(proj, t, H, Hkv, dh, granite ? cfg.attention_multiplier ?? 1 : 1 / Math.sqrt(dh));
         const scaled = (v: Vec) => v.map((y) => y * residualScale);
-        const mid = add(x, scaled(linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"), heads, d)));
+        const mixed = mamba ? mamba[t]! : linear(g("self_attn.o_proj.weight"), bias(l, "self_attn.o_proj.bias"),
+          groupedAttention(proj, t, H, Hkv, dh, granite ? cfg.attention_multiplier ?? 1 : 1 / Math.sqrt(dh)), d);
+        const mid = add(x, scaled(mixed));
         const parallel = stablelm && cfg.use_parallel_residual;
         const a = parallel ? norm(x, "input_layernorm", g) : norm(mid, "post_attention_layernorm", g);
         const moe = mixtureOfExperts(cfg, g, ["block_sparse_moe.gate.weight", "mlp.gate.weight", "block_sparse_moe.router.layer.weight"]

@@ -107,6 +107,7 @@ const families: Array<[string, (d: string) => string]> = [
   ["granitemoehybrid (Granite 4.0 attention-only: its multipliers, shared_mlp, no positions)", (d) => writeTinyLlama(d, { seed: 55, granite4: {} })],
   ["granitemoehybrid (rotary, a GraniteMoE mixture beside the shared MLP)", (d) => writeTinyLlama(d, { seed: 56,
     granite4: { rope: true, experts: { count: 4, topK: 2, width: 16 } } })],
+  ["granitemoehybrid (Granite 4.0-H: Mamba-2 layers around attention)", (d) => writeTinyLlama(d, { seed: 57, layers: 3, granite4: { mamba: [0, 2] } })],
   ["cohere (parallel block on one LayerNorm without a bias, interleaved rotary, logit_scale)", (d) => writeTinyLlama(d, { seed: 46, cohere: {} })],
   ["cohere2 (rotary only in the sliding-window layers)", (d) => writeTinyLlama(d, { seed: 47, cohere: { v2: true } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
@@ -171,7 +172,10 @@ describe("structural properties", async () => {
   const qwen35 = (await loadModel(writeTinyQwen35(join(dir, "qwen35")))).model;
   // LFM2: its short convolutions carry their last inputs from token to token (the cache holds them).
   const lfm2 = (await loadModel(writeTinyLfm2(join(dir, "lfm2")))).model;
-  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2], ["gemma2", gemma2], ["qwen3_5_text", qwen35], ["lfm2", lfm2]];
+  // Granite 4.0-H: its Mamba-2 layers carry their convolution inputs and states (the cache holds them).
+  const granite4h = (await loadModel(writeTinyLlama(join(dir, "granite4h"), { seed: 58, layers: 3, granite4: { mamba: [0, 2] } }))).model;
+  const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2], ["gemma2", gemma2], ["qwen3_5_text", qwen35], ["lfm2", lfm2],
+    ["granitemoehybrid", granite4h]];
 
   it("gemma2: final logits are soft-capped to (-3, 3) and the cap is reached", () => {
     const logits = gemma2.forward(randomTokens(4, 12, gemma2.cfg.vocabSize), 1, 12).logits!;
@@ -872,8 +876,18 @@ describe("config.json variants", () => {
     expect(configFromHf({ ...base, position_embedding_type: null }, "c").noRope).toEqual([true, true]);
     expect(configFromHf({ ...base, num_local_experts: 4, num_experts_per_tok: 2, intermediate_size: 16 }, "c").moe)
       .toMatchObject({ experts: 4, topK: 2, normTopK: true, dExpert: 16, dShared: 24, ungatedShared: true });
-    expect(() => configFromHf({ ...base, layer_types: ["mamba", "attention"] }, "c")).toThrow(/c: layer 0 is "mamba": Granite 4.0's Mamba-2 layers \(its -H models\) are not supported/);
-    expect(() => configFromHf({ ...base, layer_types: undefined }, "c")).toThrow(/without "layer_types" is all Mamba-2 layers/);
+    // Granite 4.0-H: Mamba-2 in its "mamba" layers (every layer when none are listed).
+    const h = { ...base, hidden_size: 64, layer_types: ["mamba", "attention"], mamba_n_heads: 8, mamba_n_groups: 2, mamba_d_state: 16, mamba_expand: 2 };
+    expect(configFromHf(h, "c").mamba).toEqual({ heads: 8, headDim: 16, groups: 2, dState: 16, convKernel: 4, layers: [true, false] });
+    expect(configFromHf({ ...h, layer_types: undefined }, "c").mamba!.layers).toEqual([true, true]);
+    expect(configFromHf(base, "c").mamba).toBeUndefined();
+    expect(() => configFromHf({ ...h, mamba_n_heads: 6 }, "c")).toThrow(/c: 6 Mamba heads of .* do not make mamba_expand x hidden_size \(128\)/);
+    expect(() => configFromHf({ ...h, mamba_n_groups: 3 }, "c")).toThrow(/mamba_n_heads \(8\) must be a multiple of mamba_n_groups \(3\)/);
+    expect(() => configFromHf({ ...h, mamba_proj_bias: true }, "c")).toThrow(/mamba_proj_bias \(biases on Mamba-2's projections\) is not supported/);
+    expect(() => configFromHf({ ...h, time_step_limit: [0.001, 0.1] }, "c")).toThrow(/time_step_limit \[0.001,0.1\] \(dt clamped\) is not supported/);
+    // The default (0, inf) as transformers 5 writes it.
+    expect(configFromHf({ ...h, time_step_limit: [0, { __float__: "Infinity" }] }, "c").mamba).toBeDefined();
+    expect(() => configFromHf({ ...h, layer_types: ["mamba", "rwkv"] }, "c")).toThrow(/layer type "rwkv" is not supported \(mamba, attention\)/);
   });
 
   it("LFM2: convolution layers from layer_types or full_attn_idxs, Lfm2MLP's width, its names read as Llama's", () => {
