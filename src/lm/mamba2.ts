@@ -69,10 +69,10 @@ function softplus(x: number): number {
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
-/** The pieces of a projection row [z; xBC; dt]: where each starts. */
+/** A projection row [z; xBC; dt]: its width, where xBC and dt start, and the convolution's channels C. */
 function layout(s: MambaShape) {
   const inner = innerWidth(s), C = mambaConvWidth(s);
-  return { inner, C, width: inner + C + s.heads, xBC: inner, dt: inner + C, B: inner, Cs: inner + s.groups * s.dState };
+  return { inner, C, width: inner + C + s.heads, xBC: inner, dt: inner + C };
 }
 
 /**
