@@ -116,7 +116,7 @@ export class SpliceBackward {
     this.resumeLayer = m[2] === "resid_pre" || this.midBlock ? layer : layer + 1;
     this.firstCompared = m[2] === "resid_pre" ? layer : layer + 1;
     this.added = m[2] === "mlp_out" || (m[2] === "attn_out" && !this.midBlock);
-        if (!model.weights.unembed || !model.weights.lnFinal) throw new Error(`end-to-end training needs the whole model (its final norm and unembedding); ${model.name} was loaded for early hooks only`);
+    if (!model.weights.unembed || !model.weights.lnFinal) throw new Error(`end-to-end training needs the whole model (its final norm and unembedding); ${model.name} was loaded for early hooks only`);
     if (!(downstream >= 0 && Number.isFinite(downstream))) throw new RangeError(`the downstream coefficient must be >= 0, not ${downstream}`);
     if (downstream > 0 && this.firstCompared === c.nLayers) throw new Error(`the downstream term compares the blocks after ${hook}, and ${model.name} has none`);
   }
