@@ -99,3 +99,22 @@ export function readEveryVector<C extends { rows: number }>(a: DatasetActivation
   expect(at).toBe(a.vectors);
   return { values, tokens };
 }
+
+/**
+ * The largest relative difference, over every `stride`-th entry of x, between `grad` and the
+ * central difference (loss(x + h e_i) - loss(x - h e_i)) / 2h of a float64 loss that reads x.
+ */
+export function worstCentralDifference(x: Float64Array, loss: () => number, grad: ArrayLike<number>, stride = 1, h = 1e-5): number {
+  let worst = 0;
+  for (let i = 0; i < x.length; i += stride) {
+    const keep = x[i]!;
+    x[i] = keep + h;
+    const plus = loss();
+    x[i] = keep - h;
+    const minus = loss();
+    x[i] = keep;
+    const numeric = (plus - minus) / (2 * h);
+    worst = Math.max(worst, Math.abs(numeric - grad[i]!) / Math.max(1, Math.abs(numeric)));
+  }
+  return worst;
+}

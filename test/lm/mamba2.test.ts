@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { kernels } from "../../src/core/kernels.js";
 import { Rng } from "../../src/core/rng.js";
 import { innerWidth, type MambaShape, type MambaWeights, mambaBackward, mambaConvWidth, mambaMix, newMambaState } from "../../src/lm/mamba2.js";
+import { worstCentralDifference } from "../helpers.js";
 
 const shape: MambaShape = { heads: 4, headDim: 3, groups: 2, dState: 5, convKernel: 3 };
 const inner = innerWidth(shape), C = mambaConvWidth(shape), width = inner + C + shape.heads, eps = 1e-6;
@@ -80,17 +81,6 @@ describe("Mamba-2", () => {
     const x = Float64Array.from(proj);
     const loss = () => reference(w, x).reduce((s, v, i) => s + v * R[i]!, 0);
     const grad = mambaBackward(shape, w, eps, batch, seq, proj, R);
-    let worst = 0;
-    for (let i = 0; i < x.length; i++) {
-      const keep = x[i]!;
-      x[i] = keep + 1e-5;
-      const plus = loss();
-      x[i] = keep - 1e-5;
-      const minus = loss();
-      x[i] = keep;
-      const numeric = (plus - minus) / 2e-5;
-      worst = Math.max(worst, Math.abs(numeric - grad[i]!) / Math.max(1, Math.abs(numeric)));
-    }
-    expect(worst).toBeLessThan(1e-6);
+    expect(worstCentralDifference(x, loss, grad)).toBeLessThan(1e-6);
   });
 });
