@@ -741,6 +741,14 @@ function gptNeoLocalLimit(json: Json, path: string, maxPositions: number): numbe
   return kinds.has("local") ? Math.min(maxPositions, int(json, path, ["window_size"])) : maxPositions;
 }
 
+/**
+ * Whether `layer` mixes tokens by attention (with heads, an attn.hook_z, keys and values to
+ * cache), not by Qwen3.5's Gated DeltaNet, LFM2's short convolution or Granite 4.0-H's Mamba-2.
+ */
+export function hasAttention(c: LmConfig, layer: number): boolean {
+  return !(c.linearAttention?.layers[layer] || c.shortConv?.layers[layer] || c.mamba?.layers[layer]);
+}
+
 /** The factor multiplying q.k in layer `layer`'s attention logits. */
 export function attentionScale(c: LmConfig, layer: number): number {
   if (c.attentionMultiplier !== undefined) return c.attentionMultiplier;

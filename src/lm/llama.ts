@@ -34,7 +34,7 @@
  * pre_feedforward_layernorm -> ln2, post_feedforward_layernorm -> ln2Post. VaultGemma has
  * only input_layernorm and pre_feedforward_layernorm: ln1 and ln2.
  */
-import type { LmConfig } from "./config.js";
+import { hasAttention, type LmConfig } from "./config.js";
 import { allParts, type BlockWeights, concatMatrices, type LmWeights, type ModelParts, type MoeWeights, type SwigluWeights, type WeightDtype,
   type WeightMatrix } from "./model.js";
 import { convWidth, type DeltaNetWeights } from "./gated-deltanet.js";
@@ -69,14 +69,12 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     // Phi-3 fuses the projections: qkv_proj holds q, k and v rows in that order already, and
     // gate_up_proj the gate's rows, then the up projection's.
     const fusedQkv = `${p}self_attn.qkv_proj.weight`;
-    const conv = c.shortConv?.layers[i] ?? false;
-    const mamba = c.mamba?.layers[i] ?? false;
-    const linear = (c.linearAttention?.layers[i] ?? false) || conv || mamba;
+    const attends = hasAttention(c, i);
     // Qwen3.5's q_proj holds each head's query rows, then its output gate's.
-    const [wq, wAttnGate] = c.attnOutputGate && !linear
+    const [wq, wAttnGate] = c.attnOutputGate && attends
       ? splitHeadPairs(gm(`${p}self_attn.q_proj.weight`, [2 * H * dh, d]), H, dh * d)
-      : [linear || r.has(fusedQkv) ? null : gm(`${p}self_attn.q_proj.weight`, [H * dh, d]), null];
-    const wqkv = linear ? NO_WEIGHTS : r.has(fusedQkv) ? gm(fusedQkv, [(H + 2 * Hkv) * dh, d]) : concatMatrices([
+      : [!attends || r.has(fusedQkv) ? null : gm(`${p}self_attn.q_proj.weight`, [H * dh, d]), null];
+    const wqkv = !attends ? NO_WEIGHTS : r.has(fusedQkv) ? gm(fusedQkv, [(H + 2 * Hkv) * dh, d]) : concatMatrices([
       wq!, gm(`${p}self_attn.k_proj.weight`, [Hkv * dh, d]), gm(`${p}self_attn.v_proj.weight`, [Hkv * dh, d]),
     ]);
     // Phi-3's and GLM's fused gate_up_proj, or Granite 4.0's shared_mlp.input_linear: the gate's rows, then the up projection's.
@@ -113,18 +111,9 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
       // StableLM's parallel blocks: attention and MLP read the one input norm.
       ? (() => { const ln = norm(`${p}input_layernorm.weight`); return { ln1: ln, ln2: ln }; })()
       : { ln1: norm(`${p}input_layernorm.weight`), ln2: norm(`${p}post_attention_layernorm.weight`) };
-    const attention: BlockWeights = mamba
-      // Granite 4.0-H's Mamba-2 layers.
-      ? { ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null, mamba: loadMamba(c, r, `${p}mamba.`, gm) }
-      : conv
-      // LFM2's convolution layers: a gated short convolution where attention would be.
-      ? {
-        ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null,
-        shortConv: { win: gm(`${p}conv.in_proj.weight`, [3 * d, d]), conv: g(`${p}conv.conv.weight`, [d, 1, c.shortConv!.kernel]), wout: gm(`${p}conv.out_proj.weight`, [d, d]) },
-      }
-      : linear
-      // Qwen3.5's linear-attention layers: a Gated DeltaNet where attention would be.
-      ? { ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null, deltaNet: loadDeltaNet(c, r, `${p}linear_attn.`, gm) }
+    const attention: BlockWeights = !attends
+      // Qwen3.5's, LFM2's and Granite 4.0-H's other token mixers where attention would be.
+      ? { ...norms, wqkv, bqkv: null, wo: NO_WEIGHTS, bo: null, ...loadMixer(c, r, p, i, gm) }
       : {
         ...norms,
         wqkv,
@@ -219,6 +208,21 @@ function splitHeadPairs(m: WeightMatrix, heads: number, block: number): [WeightM
     b.set(m.subarray((2 * h + 1) * block, (2 * h + 2) * block), h * block);
   }
   return [a, b];
+}
+
+/** Layer i's token mixer other than attention, at prefix `p` (model.layers.N.): Mamba-2, LFM2's short convolution or a Gated DeltaNet. */
+function loadMixer(c: LmConfig, r: WeightReader, p: string, i: number, gm: (name: string, shape: number[]) => WeightMatrix): Partial<BlockWeights> {
+  if (c.mamba?.layers[i]) return { mamba: loadMamba(c, r, `${p}mamba.`, gm) };
+  if (c.shortConv?.layers[i]) {
+    const d = c.dModel;
+    return {
+      shortConv: {
+        win: gm(`${p}conv.in_proj.weight`, [3 * d, d]), conv: r.get(`${p}conv.conv.weight`, [d, 1, c.shortConv.kernel]).data,
+        wout: gm(`${p}conv.out_proj.weight`, [d, d]),
+      },
+    };
+  }
+  return { deltaNet: loadDeltaNet(c, r, `${p}linear_attn.`, gm) };
 }
 
 /** A Granite 4.0-H Mamba-2 layer at prefix `p` (model.layers.N.mamba.). */

@@ -32,7 +32,7 @@
 import { bf16ToFloat32, float32ToBf16 } from "../core/bf16.js";
 import { Activation, type Kernels, kernels } from "../core/kernels.js";
 import { Workspace } from "../core/workspace.js";
-import { attentionScale, type LmConfig, type MoeConfig } from "./config.js";
+import { attentionScale, hasAttention, type LmConfig, type MoeConfig } from "./config.js";
 import { convWidth, deltaNetHeads, type DeltaNetState, type DeltaNetWeights, newDeltaNetState } from "./gated-deltanet.js";
 import { rotaryAmplitude, rotaryInverseFrequencies } from "./rope.js";
 import { innerWidth, mambaConvWidth, mambaMix, type MambaState, type MambaWeights, newMambaState } from "./mamba2.js";
@@ -224,8 +224,8 @@ export function hookNamesOf(cfg: LmConfig): string[] {
     const mid = cfg.parallelResidual ? [] : ["hook_resid_mid"];
     // A mixture of experts has no one hidden layer: no mlp.hook_post in its layers.
     const post = cfg.moe?.layers[i] ? [] : ["mlp.hook_post"];
-    // A Gated DeltaNet (Qwen3.5's linear attention) or a short convolution (LFM2) has no heads' mix of values: no attn.hook_z there.
-    const z = cfg.linearAttention?.layers[i] || cfg.shortConv?.layers[i] || cfg.mamba?.layers[i] ? [] : ["attn.hook_z"];
+    // A layer that mixes tokens without attention (hasAttention) has no heads' mix of values: no attn.hook_z there.
+    const z = hasAttention(cfg, i) ? ["attn.hook_z"] : [];
     for (const h of ["hook_resid_pre", "ln1.hook_normalized", ...z, "hook_attn_out", ...mid, "ln2.hook_normalized",
       ...post, "hook_mlp_out", "hook_resid_post"]) {
       names.push(`blocks.${i}.${h}`);
@@ -518,7 +518,7 @@ export class LanguageModel {
     const size = batch * capacity * this.cfg.nKvHeads * this.cfg.dHead;
     const linear = this.cfg.linearAttention, conv = this.cfg.shortConv, mamba = this.cfg.mamba;
     // A Gated DeltaNet, short-convolution or Mamba-2 layer keeps its own state instead of keys and values.
-    const layers = () => Array.from({ length: this.cfg.nLayers }, (_, i) => new Float32Array(linear?.layers[i] || conv?.layers[i] || mamba?.layers[i] ? 0 : size));
+    const layers = () => Array.from({ length: this.cfg.nLayers }, (_, i) => new Float32Array(hasAttention(this.cfg, i) ? size : 0));
     return {
       batch, capacity, length: 0, keys: layers(), values: layers(),
       ...(linear ? { deltaNet: linear.layers.map((l) => (l ? newDeltaNetState(linear, batch) : null)) } : {}),
