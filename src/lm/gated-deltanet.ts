@@ -69,8 +69,8 @@ export function newDeltaNetState(s: DeltaNetShape, batch: number): DeltaNetState
   return { conv: new Float32Array(batch * (s.convKernel - 1) * convWidth(s)), recurrent: new Float32Array(batch * s.vHeads * s.dk * s.dv) };
 }
 
-/** torch's softplus (beta 1, threshold 20): log(1 + e^x), x itself above 20. */
-function softplus(x: number): number {
+/** torch's softplus (beta 1, threshold 20): log(1 + e^x), x itself above 20 (Mamba-2's dt too). */
+export function softplus(x: number): number {
   return x > 20 ? x : Math.log1p(Math.exp(x));
 }
 

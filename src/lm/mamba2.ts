@@ -17,6 +17,7 @@
  * backward (mambaBackward, for end-to-end training) in plain loops.
  */
 import type { Kernels } from "../core/kernels.js";
+import { softplus } from "./gated-deltanet.js";
 import type { WeightMatrix } from "./model.js";
 
 /** A Mamba-2 layer's shapes (LmConfig.mamba). */
@@ -61,10 +62,6 @@ export function mambaConvWidth(s: MambaShape): number {
 
 export function newMambaState(s: MambaShape, batch: number): MambaState {
   return { conv: new Float32Array(batch * (s.convKernel - 1) * mambaConvWidth(s)), ssm: new Float32Array(batch * s.heads * s.dState * s.headDim) };
-}
-
-function softplus(x: number): number {
-  return x > 20 ? x : Math.log1p(Math.exp(x));
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
