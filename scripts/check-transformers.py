@@ -49,6 +49,12 @@ QWEN35 = dict(LLAMA_LIKE, num_hidden_layers=4, head_dim=16, layer_types=["linear
               linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=8, linear_value_head_dim=6, linear_conv_kernel_dim=4,
               rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25, "mrope_section": [1, 1, 0],
                                "mrope_interleaved": True})
+# Falcon-H1: Mamba-2 (6 heads of 8 over mamba_d_ssm = 48 channels, 2 groups, a state of 6) beside
+# attention in each layer, and every muP multiplier away from 1.
+FALCON_H1 = dict(LLAMA_LIKE, head_dim=8, mamba_d_ssm=48, mamba_n_heads=6, mamba_d_head=8, mamba_n_groups=2, mamba_d_state=6, mamba_d_conv=4,
+                 mamba_chunk_size=4, mamba_rms_norm=False, embedding_multiplier=2.5, lm_head_multiplier=0.6, attention_in_multiplier=1.3,
+                 key_multiplier=0.7, attention_out_multiplier=0.8, ssm_in_multiplier=1.2, ssm_out_multiplier=0.9,
+                 ssm_multipliers=[0.6, 1.4, 0.8, 1.25, 0.7], mlp_multipliers=[1.5, 0.75], rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
 # A vision tower just big enough to build (saekit leaves it out).
 VISION = dict(depth=1, hidden_size=16, num_heads=2, intermediate_size=32, out_hidden_size=32)
 
@@ -156,6 +162,10 @@ MODELS = [
           intermediate_size=16, shared_intermediate_size=24, position_embedding_type=None, mamba_n_heads=8, mamba_n_groups=2,
           mamba_d_state=6, mamba_d_conv=4, mamba_expand=2, mamba_chunk_size=4, embedding_multiplier=3.0, attention_multiplier=0.3,
           residual_multiplier=0.4, logits_scaling=2.5)),
+    ("falcon_h1 (Mamba-2 beside attention in every layer, muP multipliers, no Mamba norm)", "falcon_h1", FALCON_H1),
+    ("falcon_h1 (Mamba-2's RMSNorm per group before the gate)", "falcon_h1", dict(FALCON_H1, mamba_rms_norm=True, mamba_norm_before_gate=True)),
+    ("falcon_h1 (Mamba-2's RMSNorm per group after the gate, tied)", "falcon_h1",
+     dict(FALCON_H1, mamba_rms_norm=True, mamba_norm_before_gate=False, tie_word_embeddings=True)),
     ("lfm2 (short convolutions and attention with q/k norms)", "lfm2",
      dict(SMALL, num_hidden_layers=3, num_key_value_heads=2, full_attn_idxs=[1], block_ff_dim=96, block_multiple_of=16, conv_L_cache=3,
           rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
@@ -227,6 +237,8 @@ def residual_multiplier(model):
 
 
 def contribution_modules(model_type):
+    if model_type == "falcon_h1":
+        return "self_attn", "feed_forward"
     if model_type in ("lfm2", "lfm2_moe"):
         return "self_attn", "feed_forward"
     if model_type == "glm4":
@@ -255,12 +267,19 @@ def reference(model, tokens, model_type):
         for layer in layers]
     handles.append(layers[-1].register_forward_hook(lambda _m, _args, output: stream.append(first(output)[0].clone())))
     attn_name, mlp_name = contribution_modules(model_type)
+    # Falcon-H1 adds Mamba-2 and attention, each times a multiplier the layer applies: hook_attn_out
+    # is what they add to the stream, the MLP's input stream less the layer's.
+    parallel = model_type == "falcon_h1"
+    mlp_in = []
     for layer in layers:
+        if parallel:
+            handles.append(layer.pre_ff_layernorm.register_forward_pre_hook(lambda _m, args: mlp_in.append(args[0][0].clone())))
         # Qwen3.5's Gated DeltaNets and LFM2's short convolutions in attention's place, without heads (no attn.hook_z).
         mixer = headless_mixer(layer)
         linear = mixer is not None
-        handles.append(getattr(layer, mixer or attn_name).register_forward_hook(
-            lambda _m, _a, output: attn_out.append(first(output)[0].clone())))
+        if not parallel:
+            handles.append(getattr(layer, mixer or attn_name).register_forward_hook(
+                lambda _m, _a, output: attn_out.append(first(output)[0].clone())))
         handles.append(getattr(layer, mlp_name).register_forward_hook(lambda _m, _a, output: mlp_out.append(first(output)[0].clone())))
         extra = getattr(layer, MIXED_WITH.get(model_type, ""), None)
         if extra is not None:
@@ -275,6 +294,8 @@ def reference(model, tokens, model_type):
         for h in handles:
             h.remove()
     scale = residual_multiplier(model)
+    if parallel:
+        attn_out = [after - before for after, before in zip(mlp_in, stream)]
     if mixed:
         mlp_out = [a + b for a, b in zip(mlp_out, mixed)]
     return logits, stream, [a * scale for a in attn_out + mlp_out] + z
@@ -331,8 +352,10 @@ def splice_module(model, model_type, hook):
 
 def headless_mixer(layer):
     """The token mixer of a layer without attention heads, by name: Qwen3.5's Gated DeltaNet
-    (linear_attn), LFM2's short convolution (conv), Granite 4.0-H's Mamba-2 (mamba); None in an
-    attention layer."""
+    (linear_attn), LFM2's short convolution (conv), Granite 4.0-H's Mamba-2 (mamba); None in a
+    layer with attention (Falcon-H1's run Mamba-2 beside it)."""
+    if getattr(layer, "self_attn", None) is not None:
+        return None
     return next((name for name in ("linear_attn", "conv", "mamba") if getattr(layer, name, None) is not None), None)
 
 
@@ -351,6 +374,13 @@ def autograd_splice(model, model_type, tokens, hook, loss, x_hat):
     def swap(_module, _args, output):
         return (value_in[None], *output[1:]) if isinstance(output, tuple) else value_in[None]
     handles = [splice_module(model, model_type, hook).register_forward_hook(swap)]
+    # Falcon-H1: the spliced value stands for the sum of Mamba-2's output (times its multiplier) and the attention's, which gives 0.
+    if model_type == "falcon_h1" and hook.endswith("attn_out"):
+        block = decoder_layers(model)[int(hook.split(".")[1])]
+        handles[0].remove()
+        mamba_value = x_hat[None] / model.config.ssm_out_multiplier
+        handles = [block.mamba.register_forward_hook(lambda _m, _a, _output: mamba_value),
+                   block.self_attn.register_forward_hook(lambda _m, _a, output: (torch.zeros_like(output[0]), *output[1:]))]
     # Where the MLP's output is two modules' sum, the spliced value stands for the whole: the other gives 0.
     extra = getattr(decoder_layers(model)[int(hook.split(".")[1])], MIXED_WITH.get(model_type, ""), None)
     if hook.endswith("mlp_out") and extra is not None:

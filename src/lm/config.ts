@@ -6,7 +6,8 @@
  */
 import { RotaryStyle } from "../core/kernels.js";
 import type { DeltaNetShape } from "./gated-deltanet.js";
-import type { MambaShape } from "./mamba2.js";
+import type { FalconH1Multipliers } from "./falcon-h1.js";
+import type { MambaGate, MambaShape } from "./mamba2.js";
 import { hasRopeParametersFor, type RopeSpec, ropeFromHf, rotaryDimsOf } from "./rope.js";
 
 export type LmArchitecture = "gpt_neox" | "gpt2" | "gpt_neo" | "gptj" | "phi" | "llama" | "gemma";
@@ -83,8 +84,14 @@ export interface LmConfig {
    * attention, and its shape.
    */
   linearAttention?: DeltaNetShape & { layers: boolean[] };
-  /** Granite 4.0-H: which layers run Mamba-2 (mamba2.ts) in place of attention, and its shape. */
-  mamba?: MambaShape & { layers: boolean[] };
+  /**
+   * Granite 4.0-H: which layers run Mamba-2 (mamba2.ts) in place of attention, and its shape;
+   * Falcon-H1 (parallel): every layer runs Mamba-2 beside attention, on the same normed input,
+   * and adds both outputs to the stream (hook_attn_out is their sum).
+   */
+  mamba?: MambaShape & { layers: boolean[]; parallel?: boolean };
+  /** Falcon-H1's muP multipliers, which loading folds into the weights (falcon-h1.ts). */
+  falconH1?: FalconH1Multipliers;
   /** LFM2: which layers run a short convolution (short-conv.ts) in place of attention, and its taps. */
   shortConv?: { layers: boolean[]; kernel: number };
   /** Qwen3.5: each attention head's output times the sigmoid of a gate projected beside its query. */
@@ -385,6 +392,34 @@ export function configFromHf(json: Json, path: string): LmConfig {
       ...(type === "lfm2_moe" ? { moe: moeFromHf(json, path, type, layers) } : {}),
     };
     if (!(cfg.shortConv!.kernel >= 1)) throw new Error(`${path}: conv_L_cache must be a positive integer, got ${cfg.shortConv!.kernel}`);
+  } else if (type === "falcon_h1") {
+    // Falcon-H1 (TII): in every layer Mamba-2 (mamba2.ts) and rotary attention side by side on
+    // one RMSNorm, their outputs summed into the stream, then a SwiGLU MLP; muP multipliers on
+    // the embeddings, each projection's input or output and the logits (falcon-h1.ts).
+    const d = int(json, path, ["hidden_size"]);
+    const heads = int(json, path, ["num_attention_heads"]);
+    const dHead = int(json, path, ["head_dim"], d / heads);
+    const layers = int(json, path, ["num_hidden_layers"]);
+    // The one activation serves the MLP and the Mamba convolution (FalconH1Mixer's act).
+    if (hfActivation(json, path, "hidden_act", "silu") !== "silu") throw new Error(`${path}: hidden_act must be silu for falcon_h1`);
+    if (flag(json, path, "projectors_bias", false)) throw new Error(`${path}: projectors_bias (biases on Mamba-2's projections) is not supported`);
+    const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: 1, thetaKeys: [], partialKeys: [] });
+    // FalconH1Mixer: without mamba_rms_norm, y silu(z); with it an RMSNorm per group of channels, before the gate (FalconH1Config's default) or after it.
+    const gate: MambaGate = !flag(json, path, "mamba_rms_norm", false) ? "gate" : flag(json, path, "mamba_norm_before_gate", true) ? "norm-then-gate" : "gate-then-norm";
+    const inner = json.mamba_d_ssm === undefined || json.mamba_d_ssm === null ? num(json, path, ["mamba_expand"], 2) * d : int(json, path, ["mamba_d_ssm"]);
+    const shape = mambaShapeFromHf(json, path, inner, gate, int(json, path, ["mamba_n_groups"], 1));
+    cfg = {
+      architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d, nLayers: layers, nHeads: heads,
+      nKvHeads: int(json, path, ["num_key_value_heads"], heads), dHead,
+      dMlp: int(json, path, ["intermediate_size"]), maxPositions: int(json, path, ["max_position_embeddings"], 8192),
+      norm: "rmsnorm", normEps: num(json, path, ["rms_norm_eps"], 1e-5), mlp: "swiglu", activation: "silu",
+      positional: "rotary", rope, rotaryDims: rotaryDimsOf(rope, dHead), rotaryStyle: RotaryStyle.RotateHalf,
+      scaleAttnByHeadDim: true, scaleAttnByLayer: false, parallelResidual: false, tiedEmbeddings: flag(json, path, "tie_word_embeddings", false),
+      attentionBias: false, mlpBias: false, bosTokenId: tokenId(json, path, "bos_token_id"), eosTokenId: tokenId(json, path, "eos_token_id"),
+      mamba: { ...shape, layers: Array(layers).fill(true), parallel: true },
+      embedScale: num(json, path, ["embedding_multiplier"], 1), logitScale: num(json, path, ["lm_head_multiplier"], 1),
+      falconH1: falconH1Multipliers(json, path),
+    };
   } else if (LLAMA_BLOCK_TYPES.includes(type as string)) {
     const d = int(json, path, ["hidden_size"]);
     const heads = int(json, path, ["num_attention_heads"]);
@@ -506,7 +541,7 @@ export function configFromHf(json: Json, path: string): LmConfig {
       } : {}),
     };
   } else {
-    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, granitemoehybrid, cohere, cohere2, lfm2, lfm2_moe, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
+    throw new Error(`${path}: model_type ${JSON.stringify(type)} is not supported (gpt_neox, gpt2, gpt_neo, gptj, phi, llama, mistral, qwen2, qwen3, olmo, olmo2, olmo3, phi3, smollm3, ministral, ministral3, granite, stablelm, glm, glm4, mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, granitemoehybrid, falcon_h1, cohere, cohere2, lfm2, lfm2_moe, gemma, gemma2, gemma3_text, gemma3, vaultgemma, mistral3, qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_5_text, qwen3_5)`);
   }
   if (json.model_type === "ministral3") {
     // Ministral 3 scales its queries by 1 + beta ln(1 + floor(position / original context))
@@ -686,24 +721,49 @@ function granite4Mamba(json: Json, path: string, d: number, layers: number): { m
     throw new Error(`${path}: layer type ${JSON.stringify(t)} is not supported (mamba, attention)`);
   });
   if (!mamba.includes(true)) return {};
+  return { mamba: { ...mambaShapeFromHf(json, path, num(json, path, ["mamba_expand"], 2) * d, "gate-then-norm", 1), layers: mamba } };
+}
+
+/**
+ * The shape of Mamba-2 layers `inner` channels wide (mamba2.ts), from the mamba_* fields
+ * GraniteMoeHybridConfig and FalconH1Config share, with the gate and norm groups given.
+ */
+function mambaShapeFromHf(json: Json, path: string, inner: number, gate: MambaGate, normGroups: number): MambaShape {
   if (flag(json, path, "mamba_proj_bias", false)) throw new Error(`${path}: mamba_proj_bias (biases on Mamba-2's projections) is not supported`);
   const heads = int(json, path, ["mamba_n_heads"], 128);
-  const inner = num(json, path, ["mamba_expand"], 2) * d;
   const headDim = json.mamba_d_head === undefined || json.mamba_d_head === "auto" ? inner / heads : int(json, path, ["mamba_d_head"]);
-  if (!Number.isInteger(headDim) || headDim * heads !== inner) throw new Error(`${path}: ${heads} Mamba heads of ${headDim} do not make mamba_expand x hidden_size (${inner})`);
+  if (!Number.isInteger(headDim) || headDim * heads !== inner) throw new Error(`${path}: ${heads} Mamba heads of ${headDim} do not make its ${inner} channels`);
   const shape = {
     heads, headDim, groups: int(json, path, ["mamba_n_groups"], 1), dState: int(json, path, ["mamba_d_state"], 256),
-    convKernel: int(json, path, ["mamba_d_conv"], 4),
+    convKernel: int(json, path, ["mamba_d_conv"], 4), gate, normGroups,
   };
   if (!(shape.groups >= 1) || heads % shape.groups !== 0) throw new Error(`${path}: mamba_n_heads (${heads}) must be a multiple of mamba_n_groups (${shape.groups})`);
   if (!(shape.convKernel >= 1 && shape.dState >= 1)) throw new Error(`${path}: mamba_d_conv and mamba_d_state must be positive integers`);
-  // GraniteMoeHybridConfig's default (0, inf) clamps nothing; transformers 5 writes inf as {"__float__": "Infinity"}.
+  // The configs' default (0, inf) clamps nothing; transformers 5 writes inf as {"__float__": "Infinity"}.
   const limit = json.time_step_limit;
   const unbounded = (v: unknown) => v === null || v === "Infinity" || (typeof v === "object" && (v as Json).__float__ === "Infinity");
   if (Array.isArray(limit) && (limit[0] !== 0 || !unbounded(limit[1]))) {
     throw new Error(`${path}: time_step_limit ${JSON.stringify(limit)} (dt clamped) is not supported`);
   }
-  return { mamba: { ...shape, layers: mamba } };
+  return shape;
+}
+
+/** FalconH1Config's multipliers (each 1 when absent): what loading folds into the weights. */
+function falconH1Multipliers(json: Json, path: string): FalconH1Multipliers {
+  const list = (key: string, n: number): number[] => {
+    const v = json[key];
+    if (v === undefined || v === null) return Array(n).fill(1);
+    if (!Array.isArray(v) || v.length !== n || !v.every((x) => typeof x === "number" && Number.isFinite(x))) {
+      throw new Error(`${path}: "${key}" must be a list of ${n} finite numbers, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  const [mlpGate, mlpDown] = list("mlp_multipliers", 2) as [number, number];
+  return {
+    attentionIn: num(json, path, ["attention_in_multiplier"], 1), key: num(json, path, ["key_multiplier"], 1),
+    attentionOut: num(json, path, ["attention_out_multiplier"], 1), ssmIn: num(json, path, ["ssm_in_multiplier"], 1),
+    ssmOut: num(json, path, ["ssm_out_multiplier"], 1), ssm: list("ssm_multipliers", 5), mlpGate, mlpDown,
+  };
 }
 
 /** OLMo's and OLMoE's clip_qkv: a positive bound, or 0 when null or absent. */
@@ -743,10 +803,11 @@ function gptNeoLocalLimit(json: Json, path: string, maxPositions: number): numbe
 
 /**
  * Whether `layer` mixes tokens by attention (with heads, an attn.hook_z, keys and values to
- * cache), not by Qwen3.5's Gated DeltaNet, LFM2's short convolution or Granite 4.0-H's Mamba-2.
+ * cache), not by Qwen3.5's Gated DeltaNet, LFM2's short convolution or Granite 4.0-H's Mamba-2
+ * alone (Falcon-H1's layers run Mamba-2 beside attention).
  */
 export function hasAttention(c: LmConfig, layer: number): boolean {
-  return !(c.linearAttention?.layers[layer] || c.shortConv?.layers[layer] || c.mamba?.layers[layer]);
+  return !(c.linearAttention?.layers[layer] || c.shortConv?.layers[layer] || (c.mamba?.layers[layer] && !c.mamba.parallel));
 }
 
 /** The factor multiplying q.k in layer `layer`'s attention logits. */
@@ -785,6 +846,14 @@ export function validateLmConfig(c: LmConfig, where: string): void {
     if (!(topK >= 1 && topK <= experts)) fail(`each token's ${topK} experts must be between 1 and the ${experts} there are`);
     for (const [what, n] of [["expert width", dExpert], ["shared expert width", dShared]] as const) {
       if (!Number.isSafeInteger(n) || n < 0 || n > SIZE_LIMITS.dMlp || (what === "expert width" && n < 1)) fail(`${what} ${n} must be a positive integer of at most ${SIZE_LIMITS.dMlp}`);
+    }
+  }
+  if (c.mamba) {
+    const { heads, headDim, dState, convKernel, layers } = c.mamba;
+    if (layers.length !== c.nLayers) fail(`the Mamba-2 layers name ${layers.length} layers of ${c.nLayers}`);
+    for (const [what, n, limit] of [["Mamba heads", heads, SIZE_LIMITS.nHeads], ["the Mamba head size", headDim, SIZE_LIMITS.dHead],
+      ["the Mamba state size", dState, SIZE_LIMITS.dHead], ["the Mamba convolution's kernel", convKernel, 1 << 10]] as const) {
+      if (!Number.isSafeInteger(n) || n < 1 || n > limit) fail(`${what} ${n} must be a positive integer of at most ${limit}`);
     }
   }
   if (c.positional === "rotary" && (c.rotaryDims % 2 !== 0 || c.rotaryDims > c.dHead || c.rotaryDims < 0)) {

@@ -4,6 +4,7 @@
  * (a folder on disk: load.ts; bytes in the browser: model-files.ts).
  */
 import { type LmConfig, configFromHf } from "./config.js";
+import { falconH1Reader } from "./falcon-h1.js";
 import { loadGpt2Weights } from "./gpt2.js";
 import { loadGptJWeights } from "./gpt-j.js";
 import { loadGptNeoWeights } from "./gpt-neo.js";
@@ -82,7 +83,8 @@ export function checkTokenizerFits(tokenizer: TextTokenizer, cfg: LmConfig, sour
  * mis-shaped or (loading every part) unused tensor named at once.
  */
 export function hfWeights(cfg: LmConfig, checkpoint: WeightReader, dtype: WeightDtype = "f32", parts: ModelParts = allParts(cfg)): LmWeights {
-  const reader = cfg.shortConv ? throughReader(checkpoint, lfm2Name) : languageModelWeights(checkpoint);
+  const reader = cfg.shortConv ? throughReader(checkpoint, lfm2Name)
+    : cfg.falconH1 ? falconH1Reader(checkpoint, cfg.falconH1, cfg.mamba!) : languageModelWeights(checkpoint);
   const load = {
     gpt_neox: loadNeoxWeights, gpt2: loadGpt2Weights, gpt_neo: loadGptNeoWeights, gptj: loadGptJWeights, phi: loadPhiWeights,
     llama: loadLlamaWeights, gemma: loadLlamaWeights,

@@ -21,6 +21,9 @@
  * LFM2 shares it, under its own names (hf-model.ts reads them as Llama's), with short
  * convolutions (conv.*) in place of attention in most layers.
  *
+ * Falcon-H1 shares it, under its own names and with its multipliers folded in (falcon-h1.ts),
+ * with a Mamba-2 layer (mamba.*) beside the attention in every layer.
+ *
  * Qwen3.5 shares it with Gated DeltaNets (linear_attn.*, loadDeltaNet) in place of attention in
  * most layers, and in the others q_proj's rows per head split into the query's and the output
  * gate's (splitHeadPairs); its RMSNorms, Gemma's way, multiply by 1 + w.
@@ -122,6 +125,8 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
         ...(wAttnGate ? { wAttnGate } : {}),
         wo: gm(`${p}self_attn.o_proj.weight`, [d, H * dh]),
         bo: optional(`${p}self_attn.o_proj.bias`, [d]),
+        // Falcon-H1: Mamba-2 beside the attention.
+        ...(c.mamba?.parallel ? loadMixer(c, r, p, i, gm) : {}),
       };
     if (c.moe?.layers[i]) {
       blocks.push({ ...attention, moe: loadMoe(c, r, p, gm) });
@@ -225,7 +230,7 @@ function loadMixer(c: LmConfig, r: WeightReader, p: string, i: number, gm: (name
   return { deltaNet: loadDeltaNet(c, r, `${p}linear_attn.`, gm) };
 }
 
-/** A Granite 4.0-H Mamba-2 layer at prefix `p` (model.layers.N.mamba.). */
+/** A Granite 4.0-H or Falcon-H1 Mamba-2 layer at prefix `p` (model.layers.N.mamba.). */
 function loadMamba(c: LmConfig, r: WeightReader, p: string, gm: (name: string, shape: number[]) => WeightMatrix): MambaWeights {
   const s = c.mamba!;
   const d = c.dModel, inner = innerWidth(s), C = mambaConvWidth(s);
@@ -236,7 +241,8 @@ function loadMamba(c: LmConfig, r: WeightReader, p: string, gm: (name: string, s
     dtBias: r.get(`${p}dt_bias`, [s.heads]).data,
     A: r.get(`${p}A_log`, [s.heads]).data.map((v) => -Math.exp(v)),
     D: r.get(`${p}D`, [s.heads]).data,
-    norm: r.get(`${p}norm.weight`, [inner]).data,
+    // Falcon-H1 without mamba_rms_norm has no norm.
+    norm: s.gate === "gate" ? new Float32Array(0) : r.get(`${p}norm.weight`, [inner]).data,
     wout: gm(`${p}out_proj.weight`, [d, inner]),
   };
 }

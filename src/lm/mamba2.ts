@@ -11,7 +11,10 @@
  *
  *   S <- a S + B (dt x)^T;   y = S^T C + D x,
  *
- * then a gated RMSNorm over all heads together, RMSNorm(y silu(z)) w, and the output
+ * then the gate z: in Mamba-2's own way (and Granite 4.0-H's) a gated RMSNorm over all heads
+ * together, RMSNorm(y silu(z)) w; Falcon-H1 (modeling_falcon_h1.py's FalconH1Mixer) gates
+ * without a norm, y silu(z), or with mamba_rms_norm RMS-norms each of its n_groups groups of
+ * channels, before the gate or after it (MambaShape.gate). Then the output
  * projection. The convolution's last kernel - 1 inputs and each head's S carry over in the cache
  * for generation. The convolution and the scan run on the kernels (causalConv, ssmScan); the
  * backward (mambaBackward, for end-to-end training) in plain loops.
@@ -27,7 +30,16 @@ export interface MambaShape {
   groups: number;
   dState: number;
   convKernel: number;
+  /**
+   * How the heads y (after the skip) meet the gate z before out_proj: "gate-then-norm",
+   * RMSNorm(y silu(z)) w; "norm-then-gate", RMSNorm(y) w silu(z); "gate", y silu(z) and no norm.
+   */
+  gate: MambaGate;
+  /** The RMSNorm's groups of channels, each normed on its own (1: all heads together). */
+  normGroups: number;
 }
+
+export type MambaGate = "gate-then-norm" | "norm-then-gate" | "gate";
 
 export interface MambaWeights {
   /** [inner + convWidth + heads, dModel]: z, then x, B and C, then dt (in_proj). */
@@ -39,7 +51,7 @@ export interface MambaWeights {
   dtBias: Float32Array;
   A: Float32Array;
   D: Float32Array;
-  /** [inner]: the gated RMSNorm's weight. */
+  /** [inner]: the gated RMSNorm's weight (empty with gate "gate"). */
   norm: Float32Array;
   /** [dModel, inner] (out_proj). */
   wout: WeightMatrix;
@@ -73,6 +85,62 @@ function layout(s: MambaShape) {
 }
 
 /**
+ * One token's heads through the gate and the norm (MambaShape.gate): `out` from y (after the
+ * skip) and z, each [inner].
+ */
+function gateRow(s: MambaShape, norm: Float32Array, eps: number, y: Float64Array, z: Float64Array, out: Float64Array): void {
+  const inner = y.length, m = inner / s.normGroups;
+  const silu = (c: number) => z[c]! * sigmoid(z[c]!);
+  for (let c = 0; c < inner; c++) out[c] = s.gate === "norm-then-gate" ? y[c]! : y[c]! * silu(c);
+  if (s.gate === "gate") return;
+  for (let g0 = 0; g0 < inner; g0 += m) {
+    let ms = 0;
+    for (let c = g0; c < g0 + m; c++) ms += out[c]! ** 2;
+    const inv = 1 / Math.sqrt(ms / m + eps);
+    for (let c = g0; c < g0 + m; c++) out[c] = out[c]! * inv * norm[c]! * (s.gate === "norm-then-gate" ? silu(c) : 1);
+  }
+}
+
+/**
+ * gateRow's backward: d loss / d y into dY and d loss / d z into dZ, from d loss / d out. With
+ * v the norm's input (y silu(z) or y) and n = v / rms(v) w over a group of m channels,
+ * dv = (w dn - v <w dn, v> / (m rms^2)) / rms.
+ */
+function gateRowBackward(s: MambaShape, norm: Float32Array, eps: number, y: Float64Array, z: Float64Array, dOut: ArrayLike<number>,
+  dY: Float64Array, dZ: Float64Array): void {
+  const inner = y.length, m = inner / s.normGroups;
+  if (s.gate === "gate") {
+    for (let c = 0; c < inner; c++) {
+      const sg = sigmoid(z[c]!);
+      dY[c] = dOut[c]! * z[c]! * sg;
+      dZ[c] = dOut[c]! * y[c]! * sg * (1 + z[c]! * (1 - sg));
+    }
+    return;
+  }
+  const before = s.gate === "norm-then-gate";
+  for (let g0 = 0; g0 < inner; g0 += m) {
+    let ms = 0, dot = 0;
+    const v = (c: number) => (before ? y[c]! : y[c]! * z[c]! * sigmoid(z[c]!));
+    for (let c = g0; c < g0 + m; c++) ms += v(c) ** 2;
+    const inv = 1 / Math.sqrt(ms / m + eps);
+    // d loss / d the normed value (before the gate when the gate comes after the norm).
+    const dn = (c: number) => dOut[c]! * (before ? z[c]! * sigmoid(z[c]!) : 1);
+    for (let c = g0; c < g0 + m; c++) dot += dn(c) * norm[c]! * v(c);
+    for (let c = g0; c < g0 + m; c++) {
+      const dv = inv * dn(c) * norm[c]! - inv ** 3 * v(c) * dot / m;
+      const sg = sigmoid(z[c]!), silu = z[c]! * sg, dSilu = sg * (1 + z[c]! * (1 - sg));
+      if (before) {
+        dY[c] = dv;
+        dZ[c] = dOut[c]! * v(c) * inv * norm[c]! * dSilu;
+      } else {
+        dY[c] = dv * silu;
+        dZ[c] = dv * y[c]! * dSilu;
+      }
+    }
+  }
+}
+
+/**
  * The normed, gated heads [rows, inner] (what out_proj reads) from the projections `proj`
  * [rows, inner + convWidth + heads] of `seq` new tokens per sequence; `state` holds the
  * sequences' past (zeros: none) and is advanced past these tokens.
@@ -103,24 +171,22 @@ export function mambaMix(k: Kernels, s: MambaShape, w: MambaWeights, eps: number
   }
   const y = new Float32Array(rows * inner);
   k.ssmScan(u, B, Cm, decay, batch, seq, s.heads, s.headDim, s.groups, s.dState, state.ssm, y);
-  // y + D x, then RMSNorm(y silu(z)) w over all heads.
+  // y + D x, then through the gate and the norm.
+  const yx = new Float64Array(inner), z = new Float64Array(inner), out = new Float64Array(inner);
   for (let r = 0; r < rows; r++) {
-    let ms = 0;
     for (let c = 0; c < inner; c++) {
-      const z = proj[r * width + c]!;
-      const g = (y[r * inner + c]! + w.D[Math.floor(c / s.headDim)]! * x[r * inner + c]!) * z * sigmoid(z);
-      y[r * inner + c] = g;
-      ms += g * g;
+      yx[c] = y[r * inner + c]! + w.D[Math.floor(c / s.headDim)]! * x[r * inner + c]!;
+      z[c] = proj[r * width + c]!;
     }
-    const inv = 1 / Math.sqrt(ms / inner + eps);
-    for (let c = 0; c < inner; c++) y[r * inner + c] = y[r * inner + c]! * inv * w.norm[c]!;
+    gateRow(s, w.norm, eps, yx, z, out);
+    for (let c = 0; c < inner; c++) y[r * inner + c] = out[c]!;
   }
   return y;
 }
 
 /**
  * d loss / d proj [rows, inner + convWidth + heads] from d loss / d the normed heads dOut
- * [rows, inner] (mambaMix from no past): back through the gated RMSNorm, the skip, the scan
+ * [rows, inner] (mambaMix from no past): back through the gate and the norm, the skip, the scan
  * through time (each head's states recomputed and kept for its sequence), dt's softplus and the
  * decay, the SiLU and the convolution. With u = dt x, S_t = a S_{t-1} + B u^T, y = S_t^T C:
  *   dS += C dy^T;  dC = S_t dy;  dB = dS u;  du = dS^T B;  da = <dS, S_{t-1}>;  dS for S_{t-1} = a dS.
@@ -172,25 +238,16 @@ export function mambaBackward(s: MambaShape, w: MambaWeights, eps: number, batch
     }
   };
   for (let b = 0; b < batch; b++) for (let h = 0; h < H; h++) scanFor(b, h);
-  // The gated RMSNorm: n = g / rms(g) w, g = (y + D x) silu(z). dY: d loss / d (y + D x).
+  // The gate and the norm (gateRowBackward). dY: d loss / d (y + D x).
   const dY = new Float64Array(rows * inner);
+  const yx = new Float64Array(inner), z = new Float64Array(inner), dZ = new Float64Array(inner);
   for (let r = 0; r < rows; r++) {
-    let ms = 0;
-    const gv = new Float64Array(inner);
     for (let c = 0; c < inner; c++) {
-      const z = proj[r * width + c]!;
-      gv[c] = (y[r * inner + c]! + w.D[Math.floor(c / P)]! * act[xAt(r, c)]!) * z * sigmoid(z);
-      ms += gv[c]! ** 2;
+      yx[c] = y[r * inner + c]! + w.D[Math.floor(c / P)]! * act[xAt(r, c)]!;
+      z[c] = proj[r * width + c]!;
     }
-    const inv = 1 / Math.sqrt(ms / inner + eps);
-    let dot = 0;
-    for (let c = 0; c < inner; c++) dot += dOut[r * inner + c]! * w.norm[c]! * gv[c]!;
-    for (let c = 0; c < inner; c++) {
-      const dg = inv * dOut[r * inner + c]! * w.norm[c]! - (inv ** 3) * gv[c]! * dot / inner;
-      const z = proj[r * width + c]!, sg = sigmoid(z), yx = y[r * inner + c]! + w.D[Math.floor(c / P)]! * act[xAt(r, c)]!;
-      dProj[r * width + c] = dg * yx * sg * (1 + z * (1 - sg));
-      dY[r * inner + c] = dg * z * sg;
-    }
+    gateRowBackward(s, w.norm, eps, yx, z, dOut.subarray(r * inner, (r + 1) * inner), dY.subarray(r * inner, (r + 1) * inner), dZ);
+    for (let c = 0; c < inner; c++) dProj[r * width + c] = dZ[c]!;
   }
   // The scan through time, per head; dAct gathers d loss / d (x, B, C) after the SiLU.
   const dAct = new Float64Array(rows * C);

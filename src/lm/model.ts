@@ -468,10 +468,10 @@ export class LanguageModel {
     return out;
   }
 
-  /** out [rows, n] = x [rows, k] W^T, for a weight W [n, k] (nn.Linear's layout) in either dtype. */
-  private matmul(x: Float32Array, rows: number, W: WeightMatrix, n: number, k: number, out: Float32Array): void {
-    if (W instanceof Uint16Array) this.k.sgemmBf16B(false, true, rows, n, k, 1, x, k, W, k, 0, out, n);
-    else this.k.sgemm(false, true, rows, n, k, 1, x, k, W, k, 0, out, n);
+  /** out [rows, n] = x [rows, k] W^T (+ beta out), for a weight W [n, k] (nn.Linear's layout) in either dtype. */
+  private matmul(x: Float32Array, rows: number, W: WeightMatrix, n: number, k: number, out: Float32Array, beta = 0): void {
+    if (W instanceof Uint16Array) this.k.sgemmBf16B(false, true, rows, n, k, 1, x, k, W, k, beta, out, n);
+    else this.k.sgemm(false, true, rows, n, k, 1, x, k, W, k, beta, out, n);
   }
 
   /**
@@ -600,10 +600,14 @@ export class LanguageModel {
       this.norm(resid, N, w.ln1, h);
       if (run(`${p}ln1.hook_normalized`, h, d)) return stopped;
       const attnOut = this.ws.float("attn_out", N * d);
+      if (w.mamba && c.mamba!.parallel) {
+        // Falcon-H1: Mamba-2 beside the attention (below), both adding into attnOut.
+        this.mamba(w.mamba, layer, h, batch, seq, cache, attnOut);
+      }
       if (w.deltaNet) {
         // Qwen3.5's linear-attention layers: a Gated DeltaNet (no attn.hook_z).
         this.deltaNet(w.deltaNet, layer, h, batch, seq, cache, attnOut);
-      } else if (w.mamba) {
+      } else if (w.mamba && !c.mamba!.parallel) {
         // Granite 4.0-H's Mamba-2 layers (no attn.hook_z).
         this.mamba(w.mamba, layer, h, batch, seq, cache, attnOut);
       } else if (w.shortConv) {
@@ -638,7 +642,7 @@ export class LanguageModel {
         }
         if (w.wAttnGate) this.gateHeads(h, N, w.wAttnGate, heads);
         if (run(`${p}attn.hook_z`, heads, H * dh)) return stopped;
-        this.matmul(heads, N, w.wo, d, H * dh, attnOut);
+        this.matmul(heads, N, w.wo, d, H * dh, attnOut, w.mamba ? 1 : 0);
       }
       if (w.bo) k.addRowVector(attnOut, N, d, w.bo);
       if (w.ln1Post) this.normInPlace(attnOut, N, w.ln1Post);
@@ -1026,7 +1030,8 @@ export function clampInPlace(x: Float32Array, n: number, limit: number): void {
   }
 }
 
-function addInPlace(a: Float32Array, b: Float32Array): void {
+/** a += b, elementwise. */
+export function addInPlace(a: Float32Array, b: Float32Array): void {
   for (let i = 0; i < a.length; i++) a[i]! += b[i]!;
 }
 
@@ -1062,6 +1067,7 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}ln2Post.w`, b.ln2Post?.w, d);
     }
     const linear = c.linearAttention;
+    // A Mamba-2 layer's weights: Granite 4.0-H's in place of attention, Falcon-H1's beside it.
     if (c.mamba?.layers[i]) {
       const n = b.mamba, s = c.mamba, inner = innerWidth(s), C = mambaConvWidth(s);
       if (!n) throw new Error(`model weights: ${p}mamba missing for a Mamba-2 layer`);
@@ -1069,8 +1075,11 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}mamba.conv`, n.conv, C * s.convKernel);
       need(`${p}mamba.convBias`, n.convBias, C);
       for (const name of ["dtBias", "A", "D"] as const) need(`${p}mamba.${name}`, n[name], s.heads);
-      need(`${p}mamba.norm`, n.norm, inner);
+      need(`${p}mamba.norm`, n.norm, s.gate === "gate" ? 0 : inner);
       need(`${p}mamba.wout`, n.wout, d * inner);
+    }
+    if (c.mamba?.layers[i] && !c.mamba.parallel) {
+      if (b.wqkv.length || b.wo.length) throw new Error(`model weights: ${p}wqkv / wo given for a Mamba-2 layer`);
     } else if (c.shortConv?.layers[i]) {
       const n = b.shortConv;
       if (!n) throw new Error(`model weights: ${p}shortConv missing for a convolution layer`);
@@ -1090,7 +1099,7 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}deltaNet.norm`, n.norm, linear.dv);
       need(`${p}deltaNet.wout`, n.wout, d * V);
     } else {
-      if (b.deltaNet || b.shortConv || b.mamba) throw new Error(`model weights: ${p}${b.deltaNet ? "deltaNet" : b.mamba ? "mamba" : "shortConv"} given for an attention layer`);
+      if (b.deltaNet || b.shortConv || (b.mamba && !c.mamba?.parallel)) throw new Error(`model weights: ${p}${b.deltaNet ? "deltaNet" : b.mamba ? "mamba" : "shortConv"} given for an attention layer`);
       need(`${p}wqkv`, b.wqkv, (H + 2 * Hkv) * dh * d);
       need(`${p}wo`, b.wo, d * H * dh);
       if (c.attnOutputGate) need(`${p}wAttnGate`, b.wAttnGate, H * dh * d);

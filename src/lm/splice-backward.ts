@@ -46,7 +46,7 @@ import { convWidth, deltaNetBackward, type DeltaNetWeights } from "./gated-delta
 import { innerWidth, mambaBackward, mambaConvWidth, type MambaWeights } from "./mamba2.js";
 import { shortConvBackward, type ShortConvWeights } from "./short-conv.js";
 import {
-  ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type MoeWeights, type Norm, type SwigluWeights, type WeightMatrix, clampInPlace,
+  ACTIVATIONS, type BlockWeights, type HookFn, type LanguageModel, type MoeWeights, type Norm, type SwigluWeights, type WeightMatrix, addInPlace, clampInPlace,
   gatherHeads, nextTokenTargets, routeTokens, scatterHeads, sharedExpertGates,
 } from "./model.js";
 
@@ -252,10 +252,13 @@ export class SpliceBackward {
     const dAttnOut = c.parallelResidual ? dPost : dMlpIn;
     const dPre = c.parallelResidual ? dMlpIn : dMlpIn.slice();
     const dMix = this.throughResidualScale(dAttnOut);
+    const parallelMamba = w.mamba && c.mamba!.parallel ? w.mamba : null;
     const dh1 = w.deltaNet ? this.deltaNetBackward(w.deltaNet, t.h1, batch, seq, dMix)
       : w.shortConv ? this.shortConvBackward(w.shortConv, t.h1, batch, seq, dMix)
-      : w.mamba ? this.mambaBackward(w.mamba, t.h1, batch, seq, dMix)
+      : w.mamba && !parallelMamba ? this.mambaBackward(w.mamba, t.h1, batch, seq, dMix)
       : this.attentionBackward(l, w, t.h1, batch, seq, dMix);
+    // Falcon-H1: Mamba-2 beside the attention reads the same normed input.
+    if (parallelMamba) addInPlace(dh1, this.mambaBackward(parallelMamba, t.h1, batch, seq, dMix));
     normBackward(c, t.pre, N, w.ln1, dh1, dPre);
     return dPre;
   }

@@ -53,6 +53,12 @@ export interface TinyOptions {
    * with `experts`, a GraniteMoE mixture beside the shared MLP.
    */
   granite4?: { rope?: boolean; experts?: { count: number; topK: number; width: number }; mamba?: number[] };
+  /**
+   * Llama: Falcon-H1 (model_type falcon_h1): Mamba-2 (6 heads of 8, 2 groups, a state of 6)
+   * beside the attention in every layer, all its muP multipliers away from 1, its own names;
+   * `norm` gives the Mamba-2 an RMSNorm per group (mamba_rms_norm), before the gate or after it.
+   */
+  falconH1?: { norm?: "before-gate" | "after-gate" };
   /** Llama: the first OLMo's block (model_type olmo): LayerNorms without weights, q/k/v clamped to +-clipQkv when given. */
   olmo?: { clipQkv?: number };
   /**
@@ -360,6 +366,14 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
       num_experts_per_tok: o.granite4.experts?.topK ?? 2, intermediate_size: o.granite4.experts?.width ?? m,
       embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5,
     } : {}),
+    ...(o.falconH1 ? {
+      model_type: "falcon_h1", architectures: ["FalconH1ForCausalLM"], rms_norm_eps: 1e-5,
+      mamba_d_ssm: 48, mamba_n_heads: 6, mamba_d_head: 8, mamba_n_groups: 2, mamba_d_state: 6, mamba_d_conv: 4, mamba_expand: 2,
+      mamba_conv_bias: true, mamba_proj_bias: false, mamba_rms_norm: o.falconH1.norm !== undefined,
+      mamba_norm_before_gate: o.falconH1.norm === "before-gate", projectors_bias: false, time_step_limit: [0, { __float__: "Infinity" }],
+      embedding_multiplier: 2.5, lm_head_multiplier: 0.6, attention_in_multiplier: 1.3, key_multiplier: 0.7, attention_out_multiplier: 0.8,
+      ssm_in_multiplier: 1.2, ssm_out_multiplier: 0.9, ssm_multipliers: [0.6, 1.4, 0.8, 1.25, 0.7], mlp_multipliers: [1.5, 0.75],
+    } : {}),
     ...(o.cohere ? {
       model_type: o.cohere.v2 ? "cohere2" : "cohere", architectures: [o.cohere.v2 ? "Cohere2ForCausalLM" : "CohereForCausalLM"],
       rms_norm_eps: undefined, layer_norm_eps: 1e-5, logit_scale: 0.5, use_qk_norm: false, tie_word_embeddings: o.tied ?? true,
@@ -477,6 +491,24 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     }
   }
   if (o.stablelm) spec["model.norm.bias"] = [d];
+  if (o.falconH1) {
+    // Falcon-H1's names: feed_forward for mlp, pre_ff_layernorm for post_attention_layernorm, final_layernorm for norm; Mamba-2 beside attention.
+    const inner = 48, conv = inner + 2 * 2 * 6;
+    for (const name of Object.keys(spec)) {
+      const renamed = name.replace(".mlp.", ".feed_forward.").replace(".post_attention_layernorm.", ".pre_ff_layernorm.").replace(/^model\.norm\./, "model.final_layernorm.");
+      if (renamed === name) continue;
+      spec[renamed] = spec[name]!;
+      delete spec[name];
+    }
+    for (let i = 0; i < L; i++) {
+      const p = `model.layers.${i}.mamba.`;
+      Object.assign(spec, {
+        [`${p}in_proj.weight`]: [inner + conv + 6, d], [`${p}conv1d.weight`]: [conv, 1, 4], [`${p}conv1d.bias`]: [conv],
+        [`${p}dt_bias`]: [6], [`${p}A_log`]: [6], [`${p}D`]: [6], [`${p}out_proj.weight`]: [d, inner],
+        ...(o.falconH1.norm ? { [`${p}norm.weight`]: [inner] } : {}),
+      });
+    }
+  }
   writeSafetensors(join(dir, "model.safetensors"), randomTensors(rng, spec), { format: "pt" });
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tinyTokenizerJson(V)));
   return dir;

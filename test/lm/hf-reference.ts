@@ -1,6 +1,6 @@
 /**
  * An independent float64 re-implementation of Hugging Face's modeling code (GPTNeoXForCausalLM,
- * GPT2LMHeadModel, GPTNeoForCausalLM, GPTJForCausalLM, PhiForCausalLM, LlamaForCausalLM, OlmoForCausalLM, Olmo2ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
+ * GPT2LMHeadModel, GPTNeoForCausalLM, GPTJForCausalLM, PhiForCausalLM, LlamaForCausalLM, FalconH1ForCausalLM, OlmoForCausalLM, Olmo2ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM),
  * reading a checkpoint's raw tensors in their own layout,
  * one position at a time. It shares nothing with src/lm except the safetensors reader, so
  * saekit's canonical-layout conversion, batching and kernels are all under test against it.
@@ -270,12 +270,19 @@ function mixtureOfExperts(cfg: any, g: (n: string) => Vec, isMoe: boolean): ((a:
  * modeling_granitemoehybrid.py's GraniteMoeHybridMambaLayer over a sequence of normed inputs:
  * in_proj's [z; xBC; dt], the causal conv1d (with its bias) and SiLU on xBC, dt = softplus(dt +
  * dt_bias), per head S = exp(dt A) S + B (dt x)^T and y = S^T C + D x (B and C of the head's
- * group), RMSNorm(y silu(z)) w over all heads, out_proj.
+ * group), RMSNorm(y silu(z)) w over all heads, out_proj. modeling_falcon_h1.py's FalconH1Mixer
+ * (falcon): mamba_d_ssm channels, the input times ssm_in_multiplier and in_proj's sections times
+ * the mup_vector; y silu(z) without mamba_rms_norm, with it FalconH1RMSNormGated per group of
+ * channels (norm_before_gate: RMSNorm(y) w silu(z)); the output times ssm_out_multiplier.
  */
 function mamba2Layer(cfg: any, g: (n: string) => Vec, a: Vec[]): Vec[] {
-  const d = cfg.hidden_size, H = cfg.mamba_n_heads, inner = cfg.mamba_expand * d, P = inner / H, G = cfg.mamba_n_groups, N = cfg.mamba_d_state;
+  const falcon = cfg.model_type === "falcon_h1";
+  const d = cfg.hidden_size, H = cfg.mamba_n_heads, inner = falcon && cfg.mamba_d_ssm ? cfg.mamba_d_ssm : cfg.mamba_expand * d;
+  const P = inner / H, G = cfg.mamba_n_groups, N = cfg.mamba_d_state;
   const K = cfg.mamba_d_conv, C = inner + 2 * G * N, eps = cfg.rms_norm_eps;
-  const proj = a.map((x) => linear(g("mamba.in_proj.weight"), null, x, inner + C + H));
+  // compute_mup_vector: z, x, B, C and dt sections of in_proj's output times ssm_multipliers.
+  const mup = (i: number) => (falcon ? cfg.ssm_multipliers[i < inner ? 0 : i < 2 * inner ? 1 : i < 2 * inner + G * N ? 2 : i < 2 * inner + 2 * G * N ? 3 : 4] : 1);
+  const proj = a.map((x) => linear(g("mamba.in_proj.weight"), null, x.map((v) => v * (falcon ? cfg.ssm_in_multiplier : 1)), inner + C + H).map((v, i) => v * mup(i)));
   const taps = g("mamba.conv1d.weight"), convBias = g("mamba.conv1d.bias"), dtBias = g("mamba.dt_bias"), Alog = g("mamba.A_log"), D = g("mamba.D");
   const S = Array.from({ length: H }, () => new Float64Array(N * P));
   return proj.map((p, t) => {
@@ -292,11 +299,61 @@ function mamba2Layer(cfg: any, g: (n: string) => Vec, a: Vec[]): Vec[] {
       for (let j = 0; j < P; j++) {
         let o = D[h]! * act[h * P + j]!;
         for (let i = 0; i < N; i++) o += S[h]![i * P + j]! * act[inner + G * N + grp * N + i]!;
-        y[h * P + j] = o * silu(p[h * P + j]!);
+        y[h * P + j] = o;
       }
     }
-    return linear(g("mamba.out_proj.weight"), null, rmsNorm(y, g("mamba.norm.weight"), eps), d);
+    const gate = (v: Vec) => v.map((e, c) => e * silu(p[c]!));
+    let out: Vec;
+    if (!falcon) {
+      out = rmsNorm(gate(y), g("mamba.norm.weight"), eps);
+    } else if (!cfg.mamba_rms_norm) {
+      out = gate(y);
+    } else {
+      const before = cfg.mamba_norm_before_gate, w = g("mamba.norm.weight"), n = inner / G;
+      const v = before ? y : gate(y);
+      out = new Float64Array(inner);
+      for (let k = 0; k < G; k++) out.set(rmsNorm(v.slice(k * n, (k + 1) * n), w.slice(k * n, (k + 1) * n), eps), k * n);
+      if (before) out = gate(out);
+    }
+    return linear(g("mamba.out_proj.weight"), null, out, d).map((v) => v * (falcon ? cfg.ssm_out_multiplier : 1));
   });
+}
+
+/**
+ * modeling_falcon_h1.py's FalconH1ForCausalLM: embeddings times embedding_multiplier; in each
+ * layer one RMSNorm, then Mamba-2 (mamba2Layer) and attention side by side (the attention's
+ * input times attention_in_multiplier, its keys times key_multiplier, its output times
+ * attention_out_multiplier), both added to the stream; pre_ff_layernorm and a SwiGLU MLP whose
+ * gate is times mlp_multipliers[0] before the SiLU and whose output is times [1];
+ * final_layernorm, and the logits times lm_head_multiplier.
+ */
+function falconH1Logits(cfg: any, w: Raw, tokens: number[]): Vec[] {
+  const d = cfg.hidden_size, H = cfg.num_attention_heads, Hkv = cfg.num_key_value_heads, dh = cfg.head_dim ?? d / H, eps = cfg.rms_norm_eps;
+  const inv = inverseFrequencies(cfg, dh, cfg.rope_theta ?? cfg.rope_parameters?.rope_theta ?? 10000);
+  const E = w.get("model.embed_tokens.weight");
+  let xs = tokens.map((t) => E.slice(t * d, (t + 1) * d).map((v) => v * cfg.embedding_multiplier));
+  const [gateM, downM] = cfg.mlp_multipliers;
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const g = (n: string) => w.get(`model.layers.${l}.${n}`);
+    const normed = xs.map((x) => rmsNorm(x, g("input_layernorm.weight"), eps));
+    const mamba = mamba2Layer(cfg, g, normed);
+    const proj = normed.map((a, t) => {
+      const heads = llamaHeads(g, () => null, a.map((v) => v * cfg.attention_in_multiplier), t, H, Hkv, dh, []);
+      // The keys times key_multiplier after their projection, before the rotary.
+      const rotate = (v: Vec) => rotateHalf(v, t, inv);
+      return { q: heads.q.map(rotate), k: heads.k.map((k) => rotate(k.map((v) => v * cfg.key_multiplier))), v: heads.v };
+    });
+    xs = xs.map((x, t) => {
+      const attn = linear(g("self_attn.o_proj.weight"), null, groupedAttention(proj, t, H, Hkv, dh, 1 / Math.sqrt(dh)), d).map((v) => v * cfg.attention_out_multiplier);
+      const mid = add(add(x, mamba[t]!), attn);
+      const a = rmsNorm(mid, g("pre_ff_layernorm.weight"), eps);
+      const gate = linear(g("feed_forward.gate_proj.weight"), null, a, cfg.intermediate_size).map((v) => silu(v * gateM));
+      const up = linear(g("feed_forward.up_proj.weight"), null, a, cfg.intermediate_size);
+      return add(mid, linear(g("feed_forward.down_proj.weight"), null, gate.map((v, i) => v * up[i]!), d).map((v) => v * downM));
+    });
+  }
+  const U = w.has("lm_head.weight") ? w.get("lm_head.weight") : E;
+  return xs.map((x) => linear(U, null, rmsNorm(x, w.get("model.final_layernorm.weight"), eps), cfg.vocab_size).map((v) => v * cfg.lm_head_multiplier));
 }
 
 /** Granite 4.0's shared_mlp: input_linear's halves [gate; up], silu(gate) up, output_linear. */
@@ -310,6 +367,7 @@ function graniteSharedMlp(cfg: any, g: (n: string) => Vec, a: Vec): Vec {
 export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
   const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
   const w = new Raw(dir);
+  if (cfg.model_type === "falcon_h1") return falconH1Logits(cfg, w, tokens);
   if (cfg.model_type === "gpt_neox") {
     const d = cfg.hidden_size, H = cfg.num_attention_heads, dh = d / H;
     const rp = cfg.rope_parameters ?? {};

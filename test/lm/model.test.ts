@@ -14,7 +14,7 @@ import { type LmConfig, PRESETS, configFromHf, validateLmConfig } from "../../sr
 import { hfLanguageModel } from "../../src/lm/hf-model.js";
 import { loadModel } from "../../src/lm/load.js";
 import { openHfWeights } from "../../src/lm/weights.js";
-import { LanguageModel, partsForHooks } from "../../src/lm/model.js";
+import { hookNamesOf, LanguageModel, partsForHooks } from "../../src/lm/model.js";
 import { randomModel } from "../../src/lm/random.js";
 import { rotaryInverseFrequencies } from "../../src/lm/rope.js";
 import { maxAbs, maxAbsDiff, tempDir } from "../helpers.js";
@@ -108,6 +108,9 @@ const families: Array<[string, (d: string) => string]> = [
   ["granitemoehybrid (rotary, a GraniteMoE mixture beside the shared MLP)", (d) => writeTinyLlama(d, { seed: 56,
     granite4: { rope: true, experts: { count: 4, topK: 2, width: 16 } } })],
   ["granitemoehybrid (Granite 4.0-H: Mamba-2 layers around attention)", (d) => writeTinyLlama(d, { seed: 57, layers: 3, granite4: { mamba: [0, 2] } })],
+  ["falcon_h1 (Mamba-2 beside attention in every layer, muP multipliers, no Mamba norm)", (d) => writeTinyLlama(d, { seed: 59, falconH1: {} })],
+  ["falcon_h1 (Mamba-2's RMSNorm per group before the gate)", (d) => writeTinyLlama(d, { seed: 60, falconH1: { norm: "before-gate" } })],
+  ["falcon_h1 (Mamba-2's RMSNorm per group after the gate, tied)", (d) => writeTinyLlama(d, { seed: 61, falconH1: { norm: "after-gate" }, tied: true })],
   ["cohere (parallel block on one LayerNorm without a bias, interleaved rotary, logit_scale)", (d) => writeTinyLlama(d, { seed: 46, cohere: {} })],
   ["cohere2 (rotary only in the sliding-window layers)", (d) => writeTinyLlama(d, { seed: 47, cohere: { v2: true } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
@@ -174,8 +177,10 @@ describe("structural properties", async () => {
   const lfm2 = (await loadModel(writeTinyLfm2(join(dir, "lfm2")))).model;
   // Granite 4.0-H: its Mamba-2 layers carry their convolution inputs and states (the cache holds them).
   const granite4h = (await loadModel(writeTinyLlama(join(dir, "granite4h"), { seed: 58, layers: 3, granite4: { mamba: [0, 2] } }))).model;
+  // Falcon-H1: Mamba-2 beside attention in every layer (the cache holds the states and the keys and values).
+  const falconH1 = (await loadModel(writeTinyLlama(join(dir, "falconh1"), { seed: 62, falconH1: { norm: "after-gate" } }))).model;
   const models: Array<[string, LanguageModel]> = [["gpt_neox", neox], ["gpt2", gpt2], ["gemma2", gemma2], ["qwen3_5_text", qwen35], ["lfm2", lfm2],
-    ["granitemoehybrid", granite4h]];
+    ["granitemoehybrid", granite4h], ["falcon_h1", falconH1]];
 
   it("gemma2: final logits are soft-capped to (-3, 3) and the cap is reached", () => {
     const logits = gemma2.forward(randomTokens(4, 12, gemma2.cfg.vocabSize), 1, 12).logits!;
@@ -359,11 +364,12 @@ describe("structural properties", async () => {
       const bo = model.weights.blocks[L]!.bo;
       const d = model.cfg.dModel;
       const projected = model.projectHookZ(L, got.z!, T);
-      for (let i = 0; i < T * d; i++) expect(got.out![i]!, name).toBeCloseTo(projected[i]! + (bo ? bo[i % d]! : 0), 4);
-      // Zeroing z leaves only the output bias.
-      let zeroed: Float32Array | null = null;
-      model.forward(tokens, 1, T, { output: "none", hooks: { [zHook]: (a) => { a.fill(0); }, [outHook]: (a) => { zeroed = a.slice(); } } });
-      for (let i = 0; i < T * d; i++) expect(zeroed![i]).toBe(bo ? bo[i % d]! : 0);
+      // Zeroing z leaves the rest of hook_attn_out: the output bias only, or, in Falcon-H1, the Mamba-2 beside the attention too.
+      let rest: Float32Array | null = null;
+      model.forward(tokens, 1, T, { output: "none", hooks: { [zHook]: (a) => { a.fill(0); }, [outHook]: (a) => { rest = a.slice(); } } });
+      for (let i = 0; i < T * d; i++) expect(got.out![i]!, name).toBeCloseTo(projected[i]! + rest![i]!, 4);
+      if (model.cfg.mamba?.parallel) expect(maxAbs(rest!), name).toBeGreaterThan(1e-2);
+      else for (let i = 0; i < T * d; i++) expect(rest![i]).toBe(bo ? bo[i % d]! : 0);
     }
   });
 
@@ -413,7 +419,9 @@ describe("structural properties", async () => {
   it("keeps its weight matrices as bfloat16 at about half the memory, computing what the rounded float32 weights do", async () => {
     // Every loader reads its matrices as bf16 (and transposes, regroups or stacks them so).
     for (const [name, write] of [["gpt2", writeTinyGpt2], ["neox", writeTinyNeox], ["llama", writeTinyLlama], ["gpt-neo", writeTinyGptNeo],
-      ["gptj", writeTinyGptJ], ["phi", writeTinyPhi], ["qwen3_5", writeTinyQwen35], ["lfm2", writeTinyLfm2]] as const) {
+      ["gptj", writeTinyGptJ], ["phi", writeTinyPhi], ["qwen3_5", writeTinyQwen35], ["lfm2", writeTinyLfm2],
+      // Falcon-H1's multipliers fold into float32 weights, which then round to bfloat16 once.
+      ["falcon_h1", (d: string) => writeTinyLlama(d, { falconH1: { norm: "before-gate" } })]] as const) {
       const folder = join(dir, `bf16-${name}`);
       write(folder);
       const full = (await loadModel(folder)).model;
@@ -878,16 +886,35 @@ describe("config.json variants", () => {
       .toMatchObject({ experts: 4, topK: 2, normTopK: true, dExpert: 16, dShared: 24, ungatedShared: true });
     // Granite 4.0-H: Mamba-2 in its "mamba" layers (every layer when none are listed).
     const h = { ...base, hidden_size: 64, layer_types: ["mamba", "attention"], mamba_n_heads: 8, mamba_n_groups: 2, mamba_d_state: 16, mamba_expand: 2 };
-    expect(configFromHf(h, "c").mamba).toEqual({ heads: 8, headDim: 16, groups: 2, dState: 16, convKernel: 4, layers: [true, false] });
+    expect(configFromHf(h, "c").mamba).toEqual({ heads: 8, headDim: 16, groups: 2, dState: 16, convKernel: 4, gate: "gate-then-norm", normGroups: 1, layers: [true, false] });
     expect(configFromHf({ ...h, layer_types: undefined }, "c").mamba!.layers).toEqual([true, true]);
     expect(configFromHf(base, "c").mamba).toBeUndefined();
-    expect(() => configFromHf({ ...h, mamba_n_heads: 6 }, "c")).toThrow(/c: 6 Mamba heads of .* do not make mamba_expand x hidden_size \(128\)/);
+    expect(() => configFromHf({ ...h, mamba_n_heads: 6 }, "c")).toThrow(/c: 6 Mamba heads of .* do not make its 128 channels/);
     expect(() => configFromHf({ ...h, mamba_n_groups: 3 }, "c")).toThrow(/mamba_n_heads \(8\) must be a multiple of mamba_n_groups \(3\)/);
     expect(() => configFromHf({ ...h, mamba_proj_bias: true }, "c")).toThrow(/mamba_proj_bias \(biases on Mamba-2's projections\) is not supported/);
     expect(() => configFromHf({ ...h, time_step_limit: [0.001, 0.1] }, "c")).toThrow(/time_step_limit \[0.001,0.1\] \(dt clamped\) is not supported/);
     // The default (0, inf) as transformers 5 writes it.
     expect(configFromHf({ ...h, time_step_limit: [0, { __float__: "Infinity" }] }, "c").mamba).toBeDefined();
     expect(() => configFromHf({ ...h, layer_types: ["mamba", "rwkv"] }, "c")).toThrow(/layer type "rwkv" is not supported \(mamba, attention\)/);
+  });
+
+  it("Falcon-H1: Mamba-2 beside attention in every layer, its gate and norm from mamba_rms_norm and mamba_norm_before_gate, its multipliers", async () => {
+    const base = { ...llama, model_type: "falcon_h1", hidden_size: 64, num_hidden_layers: 2, mamba_n_heads: 8, mamba_d_state: 16, mamba_n_groups: 2 };
+    const c = configFromHf(base, "c");
+    // mamba_expand x hidden_size channels unless mamba_d_ssm says otherwise; FalconH1Config's defaults: no norm, and before the gate when there is one.
+    expect(c.mamba).toEqual({ heads: 8, headDim: 16, groups: 2, dState: 16, convKernel: 4, gate: "gate", normGroups: 2, layers: [true, true], parallel: true });
+    expect(configFromHf({ ...base, mamba_d_ssm: 96 }, "c").mamba).toMatchObject({ heads: 8, headDim: 12 });
+    expect(configFromHf({ ...base, mamba_rms_norm: true }, "c").mamba!.gate).toBe("norm-then-gate");
+    expect(configFromHf({ ...base, mamba_rms_norm: true, mamba_norm_before_gate: false }, "c").mamba!.gate).toBe("gate-then-norm");
+    expect(c.falconH1).toEqual({ attentionIn: 1, key: 1, attentionOut: 1, ssmIn: 1, ssmOut: 1, ssm: [1, 1, 1, 1, 1], mlpGate: 1, mlpDown: 1 });
+    expect(configFromHf({ ...base, embedding_multiplier: 5.5, lm_head_multiplier: 0.04, mlp_multipliers: [0.9, 0.6] }, "c"))
+      .toMatchObject({ embedScale: 5.5, logitScale: 0.04, falconH1: { mlpGate: 0.9, mlpDown: 0.6 } });
+    // Every layer has attention heads (attn.hook_z) as well as its Mamba-2.
+    expect(hookNamesOf(c).filter((n) => n.endsWith("attn.hook_z"))).toEqual(["blocks.0.attn.hook_z", "blocks.1.attn.hook_z"]);
+    expect(() => configFromHf({ ...base, ssm_multipliers: [1, 2] }, "c")).toThrow(/c: "ssm_multipliers" must be a list of 5 finite numbers, got \[1,2\]/);
+    expect(() => configFromHf({ ...base, projectors_bias: true }, "c")).toThrow(/projectors_bias .* is not supported/);
+    expect(() => configFromHf({ ...base, hidden_act: "gelu" }, "c")).toThrow(/hidden_act must be silu for falcon_h1/);
+    expect(() => configFromHf({ ...base, mamba_d_state: 1e9 }, "c")).toThrow(/the Mamba state size 1000000000 must be a positive integer of at most/);
   });
 
   it("LFM2: convolution layers from layer_types or full_attn_idxs, Lfm2MLP's width, its names read as Llama's", () => {
