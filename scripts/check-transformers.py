@@ -125,7 +125,10 @@ MODELS = [
      dict(LLAMA_LIKE, embedding_multiplier=3.0, attention_multiplier=0.3, residual_multiplier=0.4, logits_scaling=2.5)),
     ("stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", "stablelm", dict(LLAMA_LIKE, use_qkv_bias=True)),
     ("stablelm (parallel residual, attention and MLP reading one norm)", "stablelm", dict(LLAMA_LIKE, use_parallel_residual=True)),
+    ("stablelm (qk_layernorm: a LayerNorm per head on q and k, as StableLM 2 12B)", "stablelm",
+     dict(LLAMA_LIKE, use_parallel_residual=True, qk_layernorm=True)),
     ("cohere (parallel block, LayerNorms without biases, interleaved rotary, logit_scale)", "cohere", dict(LLAMA_LIKE, logit_scale=0.5)),
+    ("cohere (use_qk_norm: a LayerNorm per head on q and k, as Command R+)", "cohere", dict(LLAMA_LIKE, logit_scale=0.5, use_qk_norm=True)),
     ("cohere2 (rotary only in its sliding-window layers)", "cohere2",
      dict(LLAMA_LIKE, logit_scale=0.5, sliding_window=64, layer_types=["sliding_attention", "full_attention"])),
     # Mixtures of experts: each model's routing, and its gradient through the router in the splice backward.

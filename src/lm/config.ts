@@ -74,11 +74,13 @@ export interface LmConfig {
   /** Gemma 2: attention logits are scaled by queryPreAttnScalar^-1/2 instead of dHead^-1/2. */
   queryPreAttnScalar?: number;
   /**
-   * Query and key RMSNorms before the rotary: "head" (Qwen 3, Gemma 3) norms each head with
-   * weights [dHead] shared by the heads; "projection" (OLMo 2) norms all the query heads
-   * together, and all the key heads, with weights as wide as each projection.
+   * Query and key norms before the rotary: "head" (Qwen 3, Gemma 3) RMS-norms each head with
+   * weights [dHead] shared by the heads; "projection" (OLMo 2) RMS-norms all the query heads
+   * together, and all the key heads, with weights as wide as each projection; "head-layernorm"
+   * (StableLM's qk_layernorm, Cohere's use_qk_norm) LayerNorms each head without a bias, each
+   * head with weights of its own.
    */
-  qkNorm?: "head" | "projection";
+  qkNorm?: "head" | "projection" | "head-layernorm";
   /**
    * Qwen3.5: which layers run a Gated DeltaNet (linear attention, gated-deltanet.ts) in place of
    * attention, and its shape.
@@ -427,7 +429,6 @@ export function configFromHf(json: Json, path: string): LmConfig {
     if (hfActivation(json, path, "hidden_act", "silu") !== "silu") throw new Error(`${path}: hidden_act must be silu for ${String(type)}`);
     // StableLmConfig rotates a quarter of each head by default, the others all of it.
     const stablelm = type === "stablelm";
-    if (stablelm && flag(json, path, "qk_layernorm", false)) throw new Error(`${path}: qk_layernorm (a LayerNorm per head on q and k) is not supported`);
     // OLMoE clamps q, k and v (clip_qkv) after its q/k norms, where OLMo clamps the projections.
     const clip = type === "olmoe" ? clipQkvFromHf(json, path) : 0;
     // GLM rotates half of each head (GlmConfig's default), in interleaved pairs.
@@ -444,7 +445,6 @@ export function configFromHf(json: Json, path: string): LmConfig {
     // input_linear; beside a GraniteMoE mixture where it has experts), rotary positions only with
     // position_embedding_type "rope", and in its -H models Mamba-2 (mamba2.ts) in most layers.
     const granite4 = type === "granitemoehybrid";
-    if (type === "cohere" && flag(json, path, "use_qk_norm", false)) throw new Error(`${path}: use_qk_norm (a LayerNorm per head on q and k) is not supported`);
     const rope = ropeFromHf(json, path, { theta: 10000, partialFactor: stablelm || qwen35 ? 0.25 : glm ? 0.5 : 1, thetaKeys: [], partialKeys: [] });
     cfg = {
       architecture: "llama", vocabSize: int(json, path, ["vocab_size"]), dModel: d,
@@ -470,6 +470,9 @@ export function configFromHf(json: Json, path: string): LmConfig {
       ...(qwen35 ? { offsetNorms: true, attnOutputGate: true, linearAttention: linearAttentionFromHf(json, path, int(json, path, ["num_hidden_layers"])) } : {}),
       // OLMoE: Llama's norms before attention and MLP, with OLMo 2's q/k norms over the whole projections.
       ...(type === "olmoe" ? { qkNorm: "projection" as const } : {}),
+      // StableLM's qk_layernorm (StableLM 2 12B), Cohere's use_qk_norm (Command R+): a LayerNorm per head, weights per head.
+      ...((stablelm && flag(json, path, "qk_layernorm", false)) || (type === "cohere" && flag(json, path, "use_qk_norm", false))
+        ? { qkNorm: "head-layernorm" as const } : {}),
       ...(clip > 0 ? { clipQkv: clip, clipQkvAfterNorm: true } : {}),
       ...(MOE_TYPES.includes(type as string) ? { moe: moeFromHf(json, path, type as string, int(json, path, ["num_hidden_layers"])) } : {}),
       ...(granite4 && int(json, path, ["num_local_experts"], 8) > 0 ? { moe: moeFromHf(json, path, type as string, int(json, path, ["num_hidden_layers"])) } : {}),

@@ -61,9 +61,16 @@ export function loadLlamaWeights(c: LmConfig, r: WeightReader, dtype: WeightDtyp
     return { w: offset ? w.map((v) => v + 1) : w, b };
   };
   // Qwen3's and Gemma 3's per-head q/k norms (Gemma's also scale by 1 + w), or OLMo 2's over
-  // the whole projection of `heads` heads.
+  // the whole projection of `heads` heads, or StableLM's and Cohere's LayerNorm weights for each
+  // of the heads (StableLM's in a norm of its own per head: q_layernorm.norms.h).
   const qkNorm = (name: string, heads: number) => {
-    const w = g(name, [c.qkNorm === "projection" ? heads * dh : dh]);
+    const perHead = name.replace(/_norm\.weight$/, "_layernorm.norms.0.weight");
+    if (c.qkNorm === "head-layernorm" && r.has(perHead)) {
+      const w = new Float32Array(heads * dh);
+      for (let h = 0; h < heads; h++) w.set(g(perHead.replace(".0.weight", `.${h}.weight`), [dh]), h * dh);
+      return w;
+    }
+    const w = g(name, c.qkNorm === "head-layernorm" ? [heads, dh] : [c.qkNorm === "projection" ? heads * dh : dh]);
     return offset ? w.map((v) => v + 1) : w;
   };
   const blocks: BlockWeights[] = [];

@@ -114,8 +114,9 @@ export interface BlockWeights {
   wqkv: WeightMatrix;
   bqkv: Float32Array | null;
   /**
-   * The query and key RMSNorm weights (config qkNorm): [dHead] each for Qwen 3's and Gemma 3's
-   * per-head norms, [nHeads * dHead] and [nKvHeads * dHead] for OLMo 2's over the projections.
+   * The query and key norm weights (config qkNorm): [dHead] each for Qwen 3's and Gemma 3's
+   * per-head norms, [nHeads * dHead] and [nKvHeads * dHead] for OLMo 2's over the projections
+   * and for StableLM's and Cohere's LayerNorms of each head with its own weights.
    */
   qNorm?: Float32Array;
   kNorm?: Float32Array;
@@ -734,15 +735,22 @@ export class LanguageModel {
   }
 
   /**
-   * RMS-norms the `heads` heads at `offset` in every row of qkv [rows, stride] with weights w
-   * (the q/k norms): each head on its own for w [dHead] (Qwen 3, Gemma 3), all of them as one
-   * vector for w [heads * dHead] (OLMo 2); gathered into one contiguous block, normed in one
-   * call, put back.
+   * Norms the `heads` heads at `offset` in every row of qkv [rows, stride] with weights w
+   * (the q/k norms, config qkNorm): RMS-norms each head on its own for w [dHead] (Qwen 3,
+   * Gemma 3), all of them as one vector for w [heads * dHead] (OLMo 2); LayerNorms each head
+   * on its own, then times its own weights in w [heads * dHead] (StableLM, Cohere). Gathered
+   * into one contiguous block, normed in one call, put back.
    */
   headNorm(qkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
-    const width = heads * this.cfg.dHead;
+    const { dHead: dh, normEps: eps } = this.cfg;
+    const width = heads * dh;
     const block = gatherHeads(qkv, rows, stride, offset, width, this.ws.float("head_norm", rows * width));
-    this.k.rmsNorm(block, (rows * width) / w.length, w.length, w, this.cfg.normEps, block);
+    if (this.cfg.qkNorm === "head-layernorm") {
+      this.k.layerNorm(block, rows * heads, dh, this.ws.float("head_norm_ones", dh).fill(1), null, eps, block);
+      for (let i = 0; i < rows * width; i++) block[i]! *= w[i % width]!;
+    } else {
+      this.k.rmsNorm(block, (rows * width) / w.length, w.length, w, eps, block);
+    }
     scatterHeads(block, qkv, rows, stride, offset, width);
   }
 
@@ -1104,9 +1112,9 @@ function checkWeights(c: LmConfig, w: LmWeights): void {
       need(`${p}wo`, b.wo, d * H * dh);
       if (c.attnOutputGate) need(`${p}wAttnGate`, b.wAttnGate, H * dh * d);
       if (c.qkNorm) {
-        const whole = c.qkNorm === "projection";
-        need(`${p}qNorm`, b.qNorm, whole ? H * dh : dh);
-        need(`${p}kNorm`, b.kNorm, whole ? Hkv * dh : dh);
+        const perHead = c.qkNorm !== "head";
+        need(`${p}qNorm`, b.qNorm, perHead ? H * dh : dh);
+        need(`${p}kNorm`, b.kNorm, perHead ? Hkv * dh : dh);
       }
     }
     const swiglu = (name: string, e: Partial<SwigluWeights> | undefined, width: number) => {

@@ -354,10 +354,20 @@ export class SpliceBackward {
   private headNormBackward(raw: Float32Array, dqkv: Float32Array, rows: number, stride: number, offset: number, heads: number, w: Float32Array): void {
     const c = this.model.cfg;
     const width = heads * c.dHead;
-    const x = gatherHeads(raw, rows, stride, offset, width);
-    const dy = gatherHeads(dqkv, rows, stride, offset, width);
     const dx = new Float32Array(rows * width);
-    normBackward({ ...c, dModel: w.length, norm: "rmsnorm" }, x, (rows * width) / w.length, { w, b: null }, dy, dx);
+    if (c.qkNorm === "head-layernorm") {
+      // Each head's LayerNorm with its own weights: one head at a time.
+      for (let h = 0; h < heads; h++) {
+        const at = offset + h * c.dHead;
+        const dxHead = new Float32Array(rows * c.dHead);
+        normBackward({ ...c, dModel: c.dHead, norm: "layernorm" }, gatherHeads(raw, rows, stride, at, c.dHead), rows,
+          { w: w.subarray(h * c.dHead, (h + 1) * c.dHead), b: null }, gatherHeads(dqkv, rows, stride, at, c.dHead), dxHead);
+        scatterHeads(dxHead, dx, rows, width, h * c.dHead, c.dHead);
+      }
+    } else {
+      const x = gatherHeads(raw, rows, stride, offset, width);
+      normBackward({ ...c, dModel: w.length, norm: "rmsnorm" }, x, (rows * width) / w.length, { w, b: null }, gatherHeads(dqkv, rows, stride, offset, width), dx);
+    }
     scatterHeads(dx, dqkv, rows, stride, offset, width);
   }
 

@@ -39,14 +39,18 @@ export interface TinyOptions {
   olmo3?: boolean;
   /** Llama: SmolLM3 (model_type smollm3), the layers listed in noRope without rotary positions. */
   smollm3?: { noRope: number[] };
-  /** Llama: StableLM (model_type stablelm): LayerNorms with biases, q/k/v biases, a quarter of each head rotated; parallel: use_parallel_residual. */
-  stablelm?: { parallel?: boolean };
+  /**
+   * Llama: StableLM (model_type stablelm): LayerNorms with biases, q/k/v biases, a quarter of
+   * each head rotated; parallel: use_parallel_residual; qkLayernorm: a LayerNorm per head on q and k.
+   */
+  stablelm?: { parallel?: boolean; qkLayernorm?: boolean };
   /**
    * Llama: Cohere (model_type cohere): attention and MLP side by side on one LayerNorm without a
    * bias, interleaved rotary, logits times logit_scale; v2: Cohere 2, rotary only in its
-   * sliding-window layers (every second layer has none here).
+   * sliding-window layers (every second layer has none here); qkNorm: use_qk_norm, a LayerNorm
+   * per head on q and k.
    */
-  cohere?: { v2?: boolean };
+  cohere?: { v2?: boolean; qkNorm?: boolean };
   /**
    * Llama: Granite 4.0 (model_type granitemoehybrid) as its attention-only models are: Granite's
    * multipliers, the MLP as shared_mlp (fused input_linear), rotary positions only with `rope`;
@@ -95,7 +99,7 @@ function randomTensors(rng: Rng, spec: Record<string, number[]>, scale = 0.3): T
   for (const [name, shape] of Object.entries(spec)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
-    const isNormWeight = /(layernorm|ln_\d|ln_f|norm)\.weight$/.test(name);
+    const isNormWeight = /(layernorm|ln_\d|ln_f|norm|norms\.\d+)\.weight$/.test(name);
     for (let i = 0; i < n; i++) data[i] = isNormWeight ? 1 + 0.1 * rng.normal() : scale * rng.normal();
     out[name] = { shape, data };
   }
@@ -355,7 +359,7 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     } : {}),
     ...(o.stablelm ? {
       model_type: "stablelm", architectures: ["StableLmForCausalLM"], rms_norm_eps: undefined, layer_norm_eps: 1e-5,
-      use_qkv_bias: true, use_parallel_residual: o.stablelm.parallel ?? false, qk_layernorm: false,
+      use_qkv_bias: true, use_parallel_residual: o.stablelm.parallel ?? false, qk_layernorm: o.stablelm.qkLayernorm ?? false,
     } : {}),
     ...(o.granite4 ? {
       model_type: "granitemoehybrid", architectures: ["GraniteMoeHybridForCausalLM"],
@@ -376,7 +380,7 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
     } : {}),
     ...(o.cohere ? {
       model_type: o.cohere.v2 ? "cohere2" : "cohere", architectures: [o.cohere.v2 ? "Cohere2ForCausalLM" : "CohereForCausalLM"],
-      rms_norm_eps: undefined, layer_norm_eps: 1e-5, logit_scale: 0.5, use_qk_norm: false, tie_word_embeddings: o.tied ?? true,
+      rms_norm_eps: undefined, layer_norm_eps: 1e-5, logit_scale: 0.5, use_qk_norm: o.cohere.qkNorm ?? false, tie_word_embeddings: o.tied ?? true,
       ...(o.cohere.v2 ? { sliding_window: ctx, sliding_window_pattern: 2 } : {}),
     } : {}),
     ...(o.smollm3 ? {
@@ -422,8 +426,13 @@ export function writeTinyLlama(dir: string, o: TinyOptions = {}): string {
         [`${p}self_attn.q_proj.bias`]: [H * dh], [`${p}self_attn.k_proj.bias`]: [Hkv * dh], [`${p}self_attn.v_proj.bias`]: [Hkv * dh],
       });
       if (o.stablelm.parallel) for (const name of ["weight", "bias"]) delete spec[`${p}post_attention_layernorm.${name}`];
+      if (o.stablelm.qkLayernorm) {
+        for (let h = 0; h < H; h++) spec[`${p}self_attn.q_layernorm.norms.${h}.weight`] = [dh];
+        for (let h = 0; h < Hkv; h++) spec[`${p}self_attn.k_layernorm.norms.${h}.weight`] = [dh];
+      }
     }
     if (o.cohere) delete spec[`${p}post_attention_layernorm.weight`];
+    if (o.cohere?.qkNorm) Object.assign(spec, { [`${p}self_attn.q_norm.weight`]: [H, dh], [`${p}self_attn.k_norm.weight`]: [Hkv, dh] });
     if (o.granite4) {
       for (const name of ["gate_proj", "up_proj", "down_proj"]) delete spec[`${p}mlp.${name}.weight`];
       if (o.granite4.mamba?.includes(i)) {

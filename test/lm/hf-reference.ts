@@ -191,22 +191,28 @@ function rotaryAmplitude(cfg: any): number {
   return s <= 1 ? 1 : Math.fround(Math.sqrt(1 + Math.log(s) / Math.log(original)));
 }
 
+/**
+ * The q/k norms of llamaHeads: `norm` of head h's slice (h -1: the whole projection, with
+ * `projection`), its weights found from the Llama name of the query's or the key's norm.
+ */
+type QkNorm = { norm: (x: Vec, name: string, h: number) => Vec; projection?: boolean };
+
 /** Llama-layout q/k/v projections of one normed position, rotary applied to q and k (rotate-half), its rotated dims times `amplitude`. */
 function llamaHeads(g: (n: string) => Vec, bias: (n: string) => Vec | null, a: Vec, t: number, H: number, Hkv: number,
-  dh: number, inv: number[], qkNorm: { norm: (x: Vec, w: Vec) => Vec; projection?: boolean } | null = null, amplitude = 1, clip = 0): Heads {
+  dh: number, inv: number[], qkNorm: QkNorm | null = null, amplitude = 1, clip = 0): Heads {
   const rotate = (x: Vec) => rotateHalf(x, t, inv).map((v, i) => (i < 2 * inv.length ? v * amplitude : v));
   // OLMoE: q_norm / k_norm over the whole projections, before the heads are split; then
   // (clip_qkv) q, k and v clamped to +-clip.
   const clamp = (x: Vec) => (clip ? x.map((v) => Math.min(clip, Math.max(-clip, v))) : x);
-  const whole = (x: Vec, name: string) => clamp(qkNorm?.projection ? qkNorm.norm(x, g(name)) : x);
+  const whole = (x: Vec, name: string) => clamp(qkNorm?.projection ? qkNorm.norm(x, name, -1) : x);
   const q = whole(linear(g("self_attn.q_proj.weight"), bias("self_attn.q_proj.bias"), a, H * dh), "self_attn.q_norm.weight");
   const k = whole(linear(g("self_attn.k_proj.weight"), bias("self_attn.k_proj.bias"), a, Hkv * dh), "self_attn.k_norm.weight");
   const v = clamp(linear(g("self_attn.v_proj.weight"), bias("self_attn.v_proj.bias"), a, Hkv * dh));
   // modeling_qwen3.py (and gemma3): q_norm / k_norm, an RMSNorm over each head, before the rotary.
-  const headNorm = (x: Vec, name: string) => (qkNorm && !qkNorm.projection ? qkNorm.norm(x, g(name)) : x);
+  const headNorm = (x: Vec, name: string, h: number) => (qkNorm && !qkNorm.projection ? qkNorm.norm(x, name, h) : x);
   return {
-    q: Array.from({ length: H }, (_, h) => rotate(headNorm(q.slice(h * dh, (h + 1) * dh), "self_attn.q_norm.weight"))),
-    k: Array.from({ length: Hkv }, (_, h) => rotate(headNorm(k.slice(h * dh, (h + 1) * dh), "self_attn.k_norm.weight"))),
+    q: Array.from({ length: H }, (_, h) => rotate(headNorm(q.slice(h * dh, (h + 1) * dh), "self_attn.q_norm.weight", h))),
+    k: Array.from({ length: Hkv }, (_, h) => rotate(headNorm(k.slice(h * dh, (h + 1) * dh), "self_attn.k_norm.weight", h))),
     v: Array.from({ length: Hkv }, (_, h) => v.slice(h * dh, (h + 1) * dh)),
   };
 }
@@ -488,9 +494,11 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         const v = linear(g("self_attn.v_proj.weight"), null, a, Hkv * dh);
         const head = (x: Vec, h: number) => x.slice(h * dh, (h + 1) * dh);
         const turn = (x: Vec) => (rotates ? rotateEveryTwo(x, t, inv) : x);
+        // use_qk_norm: CohereLayerNorm over each head (no bias), q_norm / k_norm [heads, head_dim], before the rotary.
+        const qkNorm = (x: Vec, h: number, name: string) => (cfg.use_qk_norm ? layerNorm(x, head(g(name), h), new Float64Array(dh), eps) : x);
         return {
-          q: Array.from({ length: H }, (_, h) => turn(head(q, h))),
-          k: Array.from({ length: Hkv }, (_, h) => turn(head(k, h))),
+          q: Array.from({ length: H }, (_, h) => turn(qkNorm(head(q, h), h, "self_attn.q_norm.weight"))),
+          k: Array.from({ length: Hkv }, (_, h) => turn(qkNorm(head(k, h), h, "self_attn.k_norm.weight"))),
           v: Array.from({ length: Hkv }, (_, h) => head(v, h)),
         };
       });
@@ -614,9 +622,12 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
         const [whole, from, to] = fused[n]!;
         return w.get(`model.layers.${l}.${whole}`).slice(from, to);
       };
-      const qkNorm = cfg.model_type === "qwen3" || cfg.model_type === "qwen3_moe" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps) }
+      const qkNorm: QkNorm | null = cfg.model_type === "qwen3" || cfg.model_type === "qwen3_moe" ? { norm: (x, name) => rmsNorm(x, g(name), eps) }
         // modeling_olmoe.py: q_norm and k_norm over the whole query and key projections.
-        : cfg.model_type === "olmoe" ? { norm: (x: Vec, wt: Vec) => rmsNorm(x, wt, eps), projection: true } : null;
+        : cfg.model_type === "olmoe" ? { norm: (x, name) => rmsNorm(x, g(name), eps), projection: true }
+        // modeling_stablelm.py with qk_layernorm: a LayerNorm without bias per head, each head its own weight (q_layernorm.norms.h).
+        : stablelm && cfg.qk_layernorm ? { norm: (x, name, h) => layerNorm(x, g(name.replace(/_norm\.weight$/, `_layernorm.norms.${h}.weight`)), new Float64Array(dh), eps) }
+        : null;
       // modeling_smollm3.py: a layer whose no_rope_layers entry is 0 rotates nothing; modeling_granitemoehybrid.py:
       // no layer does unless position_embedding_type is "rope".
       const noPositions = (cfg.no_rope_layers && cfg.no_rope_layers[l] === 0) || (cfg.model_type === "granitemoehybrid" && cfg.position_embedding_type !== "rope");
@@ -757,7 +768,8 @@ export function hfReferenceLogits(dir: string, tokens: number[]): Vec[] {
     for (let l = 0; l < cfg.num_hidden_layers; l++) {
       const g = (n: string) => w.get(`model.layers.${l}.${n}`);
       const layerInv = gemma3 && cfg.layer_types[l] === "sliding_attention" ? invLocal : inv;
-      const proj = xs.map((x, t) => llamaHeads(g, () => null, norm(x, g("input_layernorm.weight")), t, H, Hkv, dh, layerInv, gemma3 ? { norm } : null));
+      const proj = xs.map((x, t) => llamaHeads(g, () => null, norm(x, g("input_layernorm.weight")), t, H, Hkv, dh, layerInv,
+        gemma3 ? { norm: (v, name) => norm(v, g(name)) } : null));
       xs = xs.map((x, t) => {
         const heads = groupedAttention(proj, t, H, Hkv, dh, scale, attnCap);
         let attn = linear(g("self_attn.o_proj.weight"), null, heads, d);

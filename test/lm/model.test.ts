@@ -113,6 +113,7 @@ const families: Array<[string, (d: string) => string]> = [
   ["falcon_h1 (Mamba-2's RMSNorm per group after the gate, tied)", (d) => writeTinyLlama(d, { seed: 61, falconH1: { norm: "after-gate" }, tied: true })],
   ["cohere (parallel block on one LayerNorm without a bias, interleaved rotary, logit_scale)", (d) => writeTinyLlama(d, { seed: 46, cohere: {} })],
   ["cohere2 (rotary only in the sliding-window layers)", (d) => writeTinyLlama(d, { seed: 47, cohere: { v2: true } })],
+  ["cohere (use_qk_norm: a LayerNorm per head on q and k, as Command R+)", (d) => writeTinyLlama(d, { seed: 64, cohere: { qkNorm: true } })],
   ["olmo3 (OLMo 2's block, its sliding-window layers rotating at a base of their own)", (d) => writeTinyLlama(d, { seed: 28, olmo2: true, olmo3: true })],
   ["ministral (sliding-window and full layers, within the window)", (d) => writeTinyLlama(d, { seed: 30, config: {
     model_type: "ministral", architectures: ["MinistralForCausalLM"], sliding_window: 64, layer_types: ["sliding_attention", "full_attention"] } })],
@@ -124,6 +125,7 @@ const families: Array<[string, (d: string) => string]> = [
     model_type: "granite", architectures: ["GraniteForCausalLM"], embedding_multiplier: 3, attention_multiplier: 0.3, residual_multiplier: 0.4, logits_scaling: 2.5 } })],
   ["stablelm (LayerNorms with biases, q/k/v biases, a quarter of each head rotated)", (d) => writeTinyLlama(d, { seed: 32, stablelm: {} })],
   ["stablelm (parallel residual, attention and MLP reading one norm)", (d) => writeTinyLlama(d, { seed: 33, stablelm: { parallel: true } })],
+  ["stablelm (qk_layernorm: a LayerNorm per head on q and k, as StableLM 2 12B)", (d) => writeTinyLlama(d, { seed: 63, stablelm: { parallel: true, qkLayernorm: true } })],
   ["smollm3 (a layer without rotary positions)", (d) => writeTinyLlama(d, { seed: 29, smollm3: { noRope: [1] } })],
   ["phi3 (fused qkv_proj and gate_up_proj)", (d) => writeTinyLlama(d, { seed: 24, phi3: {} })],
   ["phi3 (three quarters of each head rotated, tied: Phi-4-mini)", (d) => writeTinyLlama(d, { seed: 25, phi3: { partialRotary: 0.75 }, tied: true })],
@@ -680,11 +682,12 @@ describe("config.json variants", () => {
     expect(() => configFromHf({ ...smol, no_rope_layers: [1, 0] }, "c")).toThrow(/c: "no_rope_layers" must list 0 or 1 for each of the 4 layers/);
   });
 
-  it("StableLM: LayerNorms, a quarter of each head rotated unless the config says otherwise; its per-head q/k LayerNorms refused by name", () => {
+  it("StableLM: LayerNorms, a quarter of each head rotated unless the config says otherwise; qk_layernorm a LayerNorm per head", () => {
     const stablelm = { ...llama, model_type: "stablelm", hidden_size: 64, num_attention_heads: 2 };
     expect(configFromHf(stablelm, "c")).toMatchObject({ norm: "layernorm", normEps: 1e-5, rotaryDims: 8, parallelResidual: false });
     expect(configFromHf({ ...stablelm, use_parallel_residual: true, partial_rotary_factor: 0.5 }, "c")).toMatchObject({ rotaryDims: 16, parallelResidual: true });
-    expect(() => configFromHf({ ...stablelm, qk_layernorm: true }, "c")).toThrow(/c: qk_layernorm \(a LayerNorm per head on q and k\) is not supported/);
+    expect(configFromHf(stablelm, "c").qkNorm).toBeUndefined();
+    expect(configFromHf({ ...stablelm, qk_layernorm: true }, "c").qkNorm).toBe("head-layernorm");
   });
 
   it("Cohere: a parallel block on LayerNorms without biases, interleaved rotary, a tied unembedding, logit_scale; Cohere 2 rotates only in its sliding-window layers", () => {
@@ -695,7 +698,8 @@ describe("config.json variants", () => {
     expect(configFromHf(cohere, "c").noRope).toBeUndefined();
     expect(configFromHf({ ...cohere, logit_scale: 0.25 }, "c").logitScale).toBe(0.25);
     expect(() => configFromHf({ ...cohere, logit_scale: 0 }, "c")).toThrow(/logit_scale/);
-    expect(() => configFromHf({ ...cohere, use_qk_norm: true }, "c")).toThrow(/c: use_qk_norm \(a LayerNorm per head on q and k\) is not supported/);
+    expect(configFromHf(cohere, "c").qkNorm).toBeUndefined();
+    expect(configFromHf({ ...cohere, use_qk_norm: true }, "c").qkNorm).toBe("head-layernorm");
     // Cohere2Config: every fourth layer full attention (no positions) unless layer_types says otherwise; contexts held to the window.
     const cohere2 = { ...cohere, model_type: "cohere2", sliding_window: 32 };
     expect(configFromHf(cohere2, "c")).toMatchObject({ maxPositions: 32, noRope: [false, false, false, true, false, false, false, true] });

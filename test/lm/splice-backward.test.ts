@@ -90,6 +90,8 @@ const models = {
   lfm2: () => writeTinyLfm2(join(dir, "lfm2"), { seed: 35 }),
   granite4: () => writeTinyLlama(join(dir, "granite4"), { seed: 37, granite4: { experts: { count: 4, topK: 2, width: 16 } } }),
   granite4h: () => writeTinyLlama(join(dir, "granite4h"), { seed: 38, layers: 3, granite4: { mamba: [0, 2] } }),
+  stablelmqk: () => writeTinyLlama(join(dir, "stablelmqk"), { seed: 40, stablelm: { qkLayernorm: true } }),
+  cohereqk: () => writeTinyLlama(join(dir, "cohereqk"), { seed: 41, cohere: { qkNorm: true } }),
   falconh1: () => writeTinyLlama(join(dir, "falconh1"), { seed: 39, falconH1: { norm: "before-gate" } }),
   lfm2moe: () => writeTinyLfm2(join(dir, "lfm2moe"), { seed: 36, moe: { experts: 4, topK: 2, dExpert: 16, dense: 1, scale: 1.5 } }),
   olmoeclip: () => writeTinyLlama(join(dir, "olmoeclip"), { seed: 31, moe: { type: "olmoe", experts: 4, topK: 2, dExpert: 16, clipQkv: 0.9 } }),
@@ -198,6 +200,9 @@ const cases: Array<[keyof typeof models, string, SpliceLossKind, number, number?
   // Granite 4.0-H: back through Mamba-2 (the scan through time, dt's softplus and decay, the skip, the gated norm, the convolution).
   ["granite4h", "blocks.0.hook_resid_pre", "ce", 0, 2e-4],
   ["granite4h", "blocks.1.hook_mlp_out", "kl", 0.1],
+  // StableLM's and Cohere's LayerNorm per query and key head, each with weights of its own.
+  ["stablelmqk", "blocks.0.hook_resid_pre", "ce", 0],
+  ["cohereqk", "blocks.0.hook_mlp_out", "kl", 0],
   // Falcon-H1: back through Mamba-2 (its norm per group before the gate) and attention side by side, its multipliers folded in.
   ["falconh1", "blocks.0.hook_resid_pre", "kl", 0, 2e-4],
   ["falconh1", "blocks.0.hook_attn_out", "ce", 0.1],
