@@ -743,6 +743,34 @@ void SsmScan(const Napi::CallbackInfo& info) {
   ssm_scan(u.data, B.data, C.data, decay.data, batch, seq, heads, head_dim, groups, d_state, state.data, out.data);
 }
 
+void SsmScanBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto u = f32(info, 0, "u");
+  auto B = f32(info, 1, "B");
+  auto C = f32(info, 2, "C");
+  auto decay = f32(info, 3, "decay");
+  auto d_out = f32(info, 4, "dOut");
+  long batch = count(info, 5, "batch"), seq = count(info, 6, "seq"), heads = count(info, 7, "heads");
+  long head_dim = count(info, 8, "headDim"), groups = count(info, 9, "groups"), d_state = count(info, 10, "dState");
+  auto du = f32(info, 11, "du");
+  auto dB = f32(info, 12, "dB");
+  auto dC = f32(info, 13, "dC");
+  auto d_decay = f32(info, 14, "dDecay");
+  if (groups == 0 || heads % groups) throw Napi::RangeError::New(env, "ssmScanBackward: heads must be a multiple of groups");
+  const double rows = double(batch) * seq;
+  need(env, u, rows * heads * head_dim, "u");
+  need(env, B, rows * groups * d_state, "B");
+  need(env, C, rows * groups * d_state, "C");
+  need(env, decay, rows * heads, "decay");
+  need(env, d_out, rows * heads * head_dim, "dOut");
+  need(env, du, rows * heads * head_dim, "du");
+  need(env, dB, rows * heads * d_state, "dB");
+  need(env, dC, rows * heads * d_state, "dC");
+  need(env, d_decay, rows * heads, "dDecay");
+  ssm_scan_backward(u.data, B.data, C.data, decay.data, d_out.data, batch, seq, heads, head_dim, groups, d_state, du.data,
+                    dB.data, dC.data, d_decay.data);
+}
+
 void GatedDeltaRule(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto q = f32(info, 0, "q");
@@ -875,6 +903,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cachedAttention", Napi::Function::New(env, CachedAttention));
   exports.Set("gatedDeltaRule", Napi::Function::New(env, GatedDeltaRule));
   exports.Set("ssmScan", Napi::Function::New(env, SsmScan));
+  exports.Set("ssmScanBackward", Napi::Function::New(env, SsmScanBackward));
   exports.Set("causalConv", Napi::Function::New(env, CausalConv));
   exports.Set("crossEntropyRows", Napi::Function::New(env, CrossEntropyRows));
   exports.Set("klRows", Napi::Function::New(env, KlRows));

@@ -455,7 +455,86 @@ SAEKIT_MULTIVERSION(void, ssm_head,
                      long a_stride, long seq, long n, long p, float* S, float* out),
                     (u, u_stride, B, C, bc_stride, decay, a_stride, seq, n, p, S, out))
 
+// One head's selective-scan backward (ssm_scan_backward): its states S_0 = 0 .. S_seq into
+// `states` [seq + 1, n, p], then dS [n, p] back through time. du and d_decay share u's and
+// decay's strides; dB and dC rows are db_stride apart.
+SAEKIT_BODY void ssm_head_backward_body(const float* u, long u_stride, const float* B, const float* C, long bc_stride,
+                                        const float* decay, long a_stride, const float* dy, long seq, long n, long p,
+                                        float* states, float* dS, float* du, float* dB, float* dC, long db_stride,
+                                        float* d_decay) {
+  const long np = n * p;
+  std::fill(states, states + np, 0.0f);
+  for (long t = 0; t < seq; t++) {
+    const float* prev = states + t * np;
+    float* cur = states + (t + 1) * np;
+    const float* ut = u + t * u_stride;
+    const float* Bt = B + t * bc_stride;
+    const float a = decay[t * a_stride];
+    for (long i = 0; i < n; i++) {
+      const float bi = Bt[i];
+#pragma omp simd
+      for (long j = 0; j < p; j++) cur[i * p + j] = a * prev[i * p + j] + bi * ut[j];
+    }
+  }
+  std::fill(dS, dS + np, 0.0f);
+  for (long t = seq - 1; t >= 0; t--) {
+    const float* prev = states + t * np;
+    const float* cur = states + (t + 1) * np;
+    const float* ut = u + t * u_stride;
+    const float* dyt = dy + t * u_stride;
+    const float* Bt = B + t * bc_stride;
+    const float* Ct = C + t * bc_stride;
+    float* dut = du + t * u_stride;
+    const float a = decay[t * a_stride];
+    std::fill(dut, dut + p, 0.0f);
+    double dd = 0.0;
+    for (long i = 0; i < n; i++) {
+      float* dSi = dS + i * p;
+      const float* Si = cur + i * p;
+      const float* Pi = prev + i * p;
+      const float bi = Bt[i], ci = Ct[i];
+      float dci = 0.0f, dbi = 0.0f, ddi = 0.0f;
+#pragma omp simd reduction(+ : dci, dbi, ddi)
+      for (long j = 0; j < p; j++) {
+        const float s = dSi[j] + ci * dyt[j];
+        dci += Si[j] * dyt[j];
+        dbi += s * ut[j];
+        dut[j] += s * bi;
+        ddi += s * Pi[j];
+        dSi[j] = a * s;
+      }
+      dC[t * db_stride + i] = dci;
+      dB[t * db_stride + i] = dbi;
+      dd += ddi;
+    }
+    d_decay[t * a_stride] = static_cast<float>(dd);
+  }
+}
+SAEKIT_MULTIVERSION(void, ssm_head_backward,
+                    (const float* u, long u_stride, const float* B, const float* C, long bc_stride, const float* decay,
+                     long a_stride, const float* dy, long seq, long n, long p, float* states, float* dS, float* du,
+                     float* dB, float* dC, long db_stride, float* d_decay),
+                    (u, u_stride, B, C, bc_stride, decay, a_stride, dy, seq, n, p, states, dS, du, dB, dC, db_stride,
+                     d_decay))
+
 }  // namespace
+
+void ssm_scan_backward(const float* u, const float* B, const float* C, const float* decay, const float* d_out, long batch,
+                       long seq, long heads, long head_dim, long groups, long d_state, float* du, float* dB, float* dC,
+                       float* d_decay) {
+  const long per_group = heads / groups, np = d_state * head_dim;
+  parallel_for(static_cast<int>(batch * heads), [&](int task) {
+    // The head's states, and dS after them (per thread, kept between calls).
+    thread_local std::vector<float> scratch;
+    scratch.resize(static_cast<size_t>((seq + 2) * np));
+    const long b = task / heads, h = task % heads, g = h / per_group, row0 = b * seq;
+    const long hp = heads * head_dim, gn = groups * d_state, hn = heads * d_state;
+    ssm_head_backward(u + row0 * hp + h * head_dim, hp, B + row0 * gn + g * d_state, C + row0 * gn + g * d_state, gn,
+                      decay + row0 * heads + h, heads, d_out + row0 * hp + h * head_dim, seq, d_state, head_dim,
+                      scratch.data(), scratch.data() + (seq + 1) * np, du + row0 * hp + h * head_dim,
+                      dB + row0 * hn + h * d_state, dC + row0 * hn + h * d_state, hn, d_decay + row0 * heads + h);
+  });
+}
 
 void ssm_scan(const float* u, const float* B, const float* C, const float* decay, long batch, long seq, long heads,
               long head_dim, long groups, long d_state, float* state, float* out) {

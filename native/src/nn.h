@@ -65,6 +65,15 @@ void causal_conv(const float* x, long batch, long seq, long channels, long kerne
 void ssm_scan(const float* u, const float* B, const float* C, const float* decay, long batch, long seq, long heads,
               long head_dim, long groups, long d_state, float* state, float* out);
 
+// ssm_scan's backward from a zero state (end-to-end training through Mamba-2): from its inputs
+// and d_out = d loss / d out, each head's states recomputed, then back through time
+//   dS += C d_out^T;  dC = S_t d_out;  dB = dS u;  du = dS^T B;  d_decay = <dS, S_{t-1}>;  dS <- decay dS,
+// written to du (like u), d_decay (like decay), and dB, dC [batch * seq, heads * d_state] per head
+// (the caller sums a group's heads). Threaded over sequences x heads.
+void ssm_scan_backward(const float* u, const float* B, const float* C, const float* decay, const float* d_out, long batch,
+                       long seq, long heads, long head_dim, long groups, long d_state, float* du, float* dB, float* dC,
+                       float* d_decay);
+
 // The gated delta rule (Qwen3.5's Gated DeltaNet) over `seq` tokens of `batch` sequences: value
 // head h reads key head h / (v_heads / k_heads) and carries S [dk, dv] in state [batch, v_heads,
 // dk, dv], advanced in place token by token:

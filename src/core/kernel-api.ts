@@ -241,6 +241,16 @@ export interface Kernels {
   ssmScan(u: Float32Array, B: Float32Array, C: Float32Array, decay: Float32Array, batch: number, seq: number, heads: number,
     headDim: number, groups: number, dState: number, state: Float32Array, out: Float32Array): void;
   /**
+   * ssmScan's backward from a zero state (end-to-end training through Mamba-2): from its inputs
+   * and dOut = d loss / d out, each head's states recomputed, then back through time
+   *   dS += C dOut^T;  dC = S_t dOut;  dB = dS u;  du = dS^T B;  dDecay = <dS, S_{t-1}>;  dS <- decay dS,
+   * written (not added) to du (like u), dDecay (like decay), and dB, dC [batch*seq, heads*dState]
+   * per head (the caller sums the heads of a group).
+   */
+  ssmScanBackward(u: Float32Array, B: Float32Array, C: Float32Array, decay: Float32Array, dOut: Float32Array, batch: number,
+    seq: number, heads: number, headDim: number, groups: number, dState: number, du: Float32Array, dB: Float32Array,
+    dC: Float32Array, dDecay: Float32Array): void;
+  /**
    * The gated delta rule (Qwen3.5's Gated DeltaNet) over `seq` tokens of `batch` sequences:
    * value head h reads key head h / (vHeads / kHeads) and carries a state S [dk, dv] in
    * `state` [batch, vHeads, dk, dv], advanced in place token by token:

@@ -593,6 +593,50 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
+  ssmScanBackward(u: Float32Array, B: Float32Array, C: Float32Array, decay: Float32Array, dOut: Float32Array, batch: number,
+    seq: number, heads: number, headDim: number, groups: number, dState: number, du: Float32Array, dB: Float32Array,
+    dC: Float32Array, dDecay: Float32Array): void {
+    if (groups === 0 || heads % groups !== 0) throw new RangeError("ssmScanBackward: heads must be a multiple of groups");
+    const perGroup = heads / groups, N = dState, P = headDim, HP = heads * P, GN = groups * N, HN = heads * N;
+    // Each head's states S_0 (zeros) .. S_seq, then dS back through time; float64 throughout.
+    const states = new Float64Array((seq + 1) * N * P), dS = new Float64Array(N * P);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const g = Math.floor(h / perGroup);
+        for (let t = 0; t < seq; t++) {
+          const r = b * seq + t, a = decay[r * heads + h]!, prev = t * N * P, cur = prev + N * P;
+          for (let i = 0; i < N; i++) {
+            const bi = B[r * GN + g * N + i]!;
+            for (let j = 0; j < P; j++) states[cur + i * P + j] = a * states[prev + i * P + j]! + bi * u[r * HP + h * P + j]!;
+          }
+        }
+        dS.fill(0);
+        for (let t = seq - 1; t >= 0; t--) {
+          const r = b * seq + t, a = decay[r * heads + h]!, prev = t * N * P, cur = prev + N * P;
+          let dDecayT = 0;
+          const duT = new Float64Array(P);
+          for (let i = 0; i < N; i++) {
+            const bi = B[r * GN + g * N + i]!, ci = C[r * GN + g * N + i]!;
+            let dCi = 0, dBi = 0;
+            for (let j = 0; j < P; j++) {
+              const dy = dOut[r * HP + h * P + j]!, e = i * P + j;
+              dS[e]! += ci * dy;
+              dCi += states[cur + e]! * dy;
+              dBi += dS[e]! * u[r * HP + h * P + j]!;
+              duT[j]! += dS[e]! * bi;
+              dDecayT += dS[e]! * states[prev + e]!;
+              dS[e] = a * dS[e]!;
+            }
+            dC[r * HN + h * N + i] = dCi;
+            dB[r * HN + h * N + i] = dBi;
+          }
+          for (let j = 0; j < P; j++) du[r * HP + h * P + j] = duT[j]!;
+          dDecay[r * heads + h] = dDecayT;
+        }
+      }
+    }
+  },
+
   gatedDeltaRule(q: Float32Array, k: Float32Array, v: Float32Array, decay: Float32Array, beta: Float32Array, batch: number,
     seq: number, kHeads: number, vHeads: number, dk: number, dv: number, state: Float32Array, out: Float32Array): void {
     if (kHeads === 0 || vHeads % kHeads !== 0) throw new RangeError("gatedDeltaRule: vHeads must be a multiple of kHeads");

@@ -17,7 +17,7 @@
  * channels, before the gate or after it (MambaShape.gate). Then the output
  * projection. The convolution's last kernel - 1 inputs and each head's S carry over in the cache
  * for generation. The convolution and the scan run on the kernels (causalConv, ssmScan); the
- * backward (mambaBackward, for end-to-end training) in plain loops.
+ * backward (mambaBackward, for end-to-end training) on ssmScanBackward, around it plain loops.
  */
 import type { Kernels } from "../core/kernels.js";
 import { softplus } from "./gated-deltanet.js";
@@ -187,121 +187,96 @@ export function mambaMix(k: Kernels, s: MambaShape, w: MambaWeights, eps: number
 /**
  * d loss / d proj [rows, inner + convWidth + heads] from d loss / d the normed heads dOut
  * [rows, inner] (mambaMix from no past): back through the gate and the norm, the skip, the scan
- * through time (each head's states recomputed and kept for its sequence), dt's softplus and the
- * decay, the SiLU and the convolution. With u = dt x, S_t = a S_{t-1} + B u^T, y = S_t^T C:
- *   dS += C dy^T;  dC = S_t dy;  dB = dS u;  du = dS^T B;  da = <dS, S_{t-1}>;  dS for S_{t-1} = a dS.
+ * through time (the kernel ssmScanBackward: each head's states recomputed), dt's softplus and
+ * the decay, the SiLU and the convolution. With u = dt x and a = exp(dt A), the scan's
+ * gradients in u and a give dx = du dt (+ D dy, the skip) and ddt = <du, x> + da a A.
  */
-export function mambaBackward(s: MambaShape, w: MambaWeights, eps: number, batch: number, seq: number, proj: Float32Array,
+export function mambaBackward(k: Kernels, s: MambaShape, w: MambaWeights, eps: number, batch: number, seq: number, proj: Float32Array,
   dOut: Float32Array): Float32Array {
   const { inner, C, width, xBC, dt: dtAt } = layout(s);
   const { heads: H, headDim: P, groups: G, dState: N, convKernel: K } = s;
   const rows = batch * seq, gN = G * N, perGroup = H / G;
   const dProj = new Float32Array(rows * width);
-  // The forward again, in float64.
-  const pre = new Float64Array(rows * C), act = new Float64Array(rows * C);
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < seq; t++) {
-      const r = b * seq + t;
-      for (let c = 0; c < C; c++) {
-        let v = w.convBias[c]!;
-        for (let j = 0; j < K; j++) {
-          const src = t - (K - 1) + j;
-          if (src >= 0) v += w.conv[c * K + j]! * proj[(b * seq + src) * width + xBC + c]!;
-        }
-        pre[r * C + c] = v;
-        act[r * C + c] = v * sigmoid(v);
-      }
+  // The forward again, as mambaMix runs it: the convolution and its SiLU, the scan's inputs.
+  const xbc = new Float32Array(rows * C);
+  for (let r = 0; r < rows; r++) xbc.set(proj.subarray(r * width + xBC, r * width + xBC + C), r * C);
+  const pre = new Float32Array(rows * C), act = new Float32Array(rows * C);
+  k.causalConv(xbc, batch, seq, C, K, w.conv, new Float32Array(batch * (K - 1) * C), false, pre);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < C; c++) {
+      const v = pre[r * C + c]! + w.convBias[c]!;
+      pre[r * C + c] = v;
+      act[r * C + c] = v / (1 + Math.exp(-v));
     }
   }
-  const xAt = (r: number, c: number) => r * C + c, bAt = (r: number, g: number) => r * C + inner + g * N, cAt = (r: number, g: number) => r * C + inner + gN + g * N;
-  const dtRaw = Float64Array.from({ length: rows * H }, (_, e) => proj[Math.floor(e / H) * width + dtAt + (e % H)]! + w.dtBias[e % H]!);
-  const dt = dtRaw.map(softplus);
-  const decay = dt.map((v, e) => Math.exp(v * w.A[e % H]!));
+  const dtRaw = new Float64Array(rows * H), dt = new Float64Array(rows * H), decay = new Float32Array(rows * H);
+  for (let e = 0; e < rows * H; e++) {
+    dtRaw[e] = proj[Math.floor(e / H) * width + dtAt + (e % H)]! + w.dtBias[e % H]!;
+    dt[e] = softplus(dtRaw[e]!);
+    decay[e] = Math.exp(dt[e]! * w.A[e % H]!);
+  }
+  const u = new Float32Array(rows * inner), B = new Float32Array(rows * gN), Cm = new Float32Array(rows * gN);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < inner; c++) u[r * inner + c] = dt[r * H + Math.floor(c / P)]! * act[r * C + c]!;
+    B.set(act.subarray(r * C + inner, r * C + inner + gN), r * gN);
+    Cm.set(act.subarray(r * C + inner + gN, r * C + inner + 2 * gN), r * gN);
+  }
   // Scan outputs (before the skip), for the norm's backward.
-  const y = new Float64Array(rows * inner);
-  const states = new Float64Array((seq + 1) * N * P);
-  const scanFor = (b: number, h: number) => {
-    const g = Math.floor(h / perGroup);
-    states.fill(0, 0, N * P);
-    for (let t = 0; t < seq; t++) {
-      const r = b * seq + t, prev = t * N * P, cur = (t + 1) * N * P, a = decay[r * H + h]!, d = dt[r * H + h]!;
-      for (let i = 0; i < N; i++) {
-        for (let j = 0; j < P; j++) {
-          states[cur + i * P + j] = a * states[prev + i * P + j]! + act[bAt(r, g) + i]! * d * act[xAt(r, h * P + j)]!;
-        }
-      }
-      for (let j = 0; j < P; j++) {
-        let o = 0;
-        for (let i = 0; i < N; i++) o += states[cur + i * P + j]! * act[cAt(r, g) + i]!;
-        y[r * inner + h * P + j] = o;
-      }
-    }
-  };
-  for (let b = 0; b < batch; b++) for (let h = 0; h < H; h++) scanFor(b, h);
+  const y = new Float32Array(rows * inner);
+  k.ssmScan(u, B, Cm, decay, batch, seq, H, P, G, N, new Float32Array(batch * H * N * P), y);
   // The gate and the norm (gateRowBackward). dY: d loss / d (y + D x).
-  const dY = new Float64Array(rows * inner);
-  const yx = new Float64Array(inner), z = new Float64Array(inner), dZ = new Float64Array(inner);
+  const dY = new Float32Array(rows * inner);
+  const yx = new Float64Array(inner), z = new Float64Array(inner), dZ = new Float64Array(inner), dYRow = new Float64Array(inner);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < inner; c++) {
-      yx[c] = y[r * inner + c]! + w.D[Math.floor(c / P)]! * act[xAt(r, c)]!;
+      yx[c] = y[r * inner + c]! + w.D[Math.floor(c / P)]! * act[r * C + c]!;
       z[c] = proj[r * width + c]!;
     }
-    gateRowBackward(s, w.norm, eps, yx, z, dOut.subarray(r * inner, (r + 1) * inner), dY.subarray(r * inner, (r + 1) * inner), dZ);
+    gateRowBackward(s, w.norm, eps, yx, z, dOut.subarray(r * inner, (r + 1) * inner), dYRow, dZ);
+    dY.set(dYRow, r * inner);
     for (let c = 0; c < inner; c++) dProj[r * width + c] = dZ[c]!;
   }
-  // The scan through time, per head; dAct gathers d loss / d (x, B, C) after the SiLU.
+  // The scan through time; dAct gathers d loss / d (x, B, C) after the SiLU.
+  const du = new Float32Array(rows * inner), dBh = new Float32Array(rows * H * N), dCh = new Float32Array(rows * H * N);
+  const dDecay = new Float32Array(rows * H);
+  k.ssmScanBackward(u, B, Cm, decay, dY, batch, seq, H, P, G, N, du, dBh, dCh, dDecay);
   const dAct = new Float64Array(rows * C);
   const dDt = new Float64Array(rows * H);
-  const dS = new Float64Array(N * P);
-  for (let b = 0; b < batch; b++) {
+  for (let r = 0; r < rows; r++) {
     for (let h = 0; h < H; h++) {
+      const e = r * H + h;
+      let dUx = 0;
+      for (let j = 0; j < P; j++) {
+        const c = h * P + j;
+        // u = dt x; and the skip D x.
+        dAct[r * C + c] = du[r * inner + c]! * dt[e]! + dY[r * inner + c]! * w.D[h]!;
+        dUx += du[r * inner + c]! * act[r * C + c]!;
+      }
+      // a = exp(dt A): d a / d dt = a A.
+      dDt[e] = dUx + dDecay[e]! * decay[e]! * w.A[h]!;
+      // B and C are the group's: its heads' gradients add.
       const g = Math.floor(h / perGroup);
-      scanFor(b, h);
-      dS.fill(0);
-      for (let t = seq - 1; t >= 0; t--) {
-        const r = b * seq + t, prev = t * N * P, cur = (t + 1) * N * P, a = decay[r * H + h]!, d = dt[r * H + h]!;
-        let dDecay = 0, dUx = 0;
-        for (let i = 0; i < N; i++) {
-          let dCi = 0, dBi = 0;
-          for (let j = 0; j < P; j++) {
-            const dy = dY[r * inner + h * P + j]!;
-            dS[i * P + j]! += act[cAt(r, g) + i]! * dy;
-            dCi += states[cur + i * P + j]! * dy;
-            const xj = act[xAt(r, h * P + j)]!;
-            dBi += dS[i * P + j]! * d * xj;
-          }
-          dAct[cAt(r, g) + i]! += dCi;
-          dAct[bAt(r, g) + i]! += dBi;
-        }
-        for (let j = 0; j < P; j++) {
-          let du = 0;
-          for (let i = 0; i < N; i++) du += dS[i * P + j]! * act[bAt(r, g) + i]!;
-          const xj = act[xAt(r, h * P + j)]!;
-          // u = dt x; and the skip D x.
-          dAct[xAt(r, h * P + j)]! += du * d + dY[r * inner + h * P + j]! * w.D[h]!;
-          dUx += du * xj;
-        }
-        for (let i = 0; i < N * P; i++) {
-          dDecay += dS[i]! * states[prev + i]!;
-          dS[i] = a * dS[i]!;
-        }
-        // a = exp(dt A): d a / d dt = a A.
-        dDt[r * H + h] = dUx + dDecay * a * w.A[h]!;
+      for (let i = 0; i < N; i++) {
+        dAct[r * C + inner + g * N + i]! += dBh[e * N + i]!;
+        dAct[r * C + inner + gN + g * N + i]! += dCh[e * N + i]!;
       }
     }
   }
   for (let e = 0; e < rows * H; e++) dProj[Math.floor(e / H) * width + dtAt + (e % H)] = dDt[e]! * sigmoid(dtRaw[e]!);
-  // Through the SiLU and the convolution to xBC.
+  // Through the SiLU, then the convolution: row t's pre-activation read input rows t - (K - 1) + j with tap j.
+  const dPre = new Float32Array(rows * C);
+  for (let i = 0; i < rows * C; i++) {
+    const v = pre[i]!, sg = 1 / (1 + Math.exp(-v));
+    dPre[i] = dAct[i]! * sg * (1 + v * (1 - sg));
+  }
   for (let b = 0; b < batch; b++) {
     for (let t = 0; t < seq; t++) {
       const r = b * seq + t;
-      for (let c = 0; c < C; c++) {
-        const v = pre[r * C + c]!, sg = sigmoid(v);
-        const dv = dAct[r * C + c]! * sg * (1 + v * (1 - sg));
-        for (let j = 0; j < K; j++) {
-          const src = t - (K - 1) + j;
-          if (src >= 0) dProj[(b * seq + src) * width + xBC + c]! += w.conv[c * K + j]! * dv;
-        }
+      for (let j = 0; j < K; j++) {
+        const src = t - (K - 1) + j;
+        if (src < 0) continue;
+        const into = (b * seq + src) * width + xBC;
+        for (let c = 0; c < C; c++) dProj[into + c]! += w.conv[c * K + j]! * dPre[r * C + c]!;
       }
     }
   }

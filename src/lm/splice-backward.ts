@@ -328,7 +328,7 @@ export class SpliceBackward {
     matmulNT(this.k, h, N, w.win, width, d, proj);
     const dHeads = new Float32Array(N * inner);
     matmulNN(this.k, dOut, N, w.wout, inner, d, dHeads);
-    const dProj = mambaBackward(s, w, c.normEps, batch, seq, proj, dHeads);
+    const dProj = mambaBackward(this.k, s, w, c.normEps, batch, seq, proj, dHeads);
     const dh = new Float32Array(N * d);
     matmulNN(this.k, dProj, N, w.win, d, width, dh);
     return dh;

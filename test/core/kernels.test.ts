@@ -5,12 +5,12 @@
  */
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
-import { Activation, RotaryStyle, SelectMode } from "../../src/core/kernel-api.js";
+import { Activation, type Kernels, RotaryStyle, SelectMode } from "../../src/core/kernel-api.js";
 import { bf16ToFloat32, float32ToBf16, roundToBf16 } from "../../src/core/bf16.js";
 import { kernels, matmulPrecision, runtimeInfo, setMatmulPrecision, typescriptKernels, wasmKernels, withMatmulPrecision } from "../../src/core/kernels.js";
 import { referenceKernels as ref } from "../../src/core/reference.js";
 import { Rng, counterNormal } from "../../src/core/rng.js";
-import { forEachIsa, maxAbs, maxAbsDiff, nativeAddon, randn } from "../helpers.js";
+import { forEachIsa, maxAbs, maxAbsDiff, nativeAddon, randn, worstCentralDifference } from "../helpers.js";
 
 const native = nativeAddon();
 
@@ -1135,6 +1135,78 @@ describe("transformer blocks", () => {
     }
     expect(() => native.ssmScan(new Float32Array(6), new Float32Array(2), new Float32Array(2), new Float32Array(3), 1, 1, 3, 2, 2, 1,
       new Float32Array(6), new Float32Array(6))).toThrow(/multiple of groups/);
+  });
+
+  it("Mamba-2's selective scan backward matches the reference (grouped B and C, odd widths), by hand too, and the reference the scan's central differences", () => {
+    const rng = new Rng(29);
+    const inputs = (batch: number, seq: number, H: number, P: number, G: number, N: number) => {
+      const rows = batch * seq;
+      return {
+        u: randn(rng, rows * H * P), B: randn(rng, rows * G * N), C: randn(rng, rows * G * N),
+        decay: Float32Array.from({ length: rows * H }, () => 0.5 + 0.5 * rng.uniform()), dOut: randn(rng, rows * H * P),
+      };
+    };
+    const backward = (kern: Kernels, x: ReturnType<typeof inputs>, batch: number, seq: number, H: number, P: number, G: number, N: number) => {
+      const rows = batch * seq;
+      const g = { du: new Float32Array(rows * H * P), dB: new Float32Array(rows * H * N), dC: new Float32Array(rows * H * N), dDecay: new Float32Array(rows * H) };
+      // Outputs are written, not added to: start them dirty.
+      for (const a of Object.values(g)) a.fill(7);
+      kern.ssmScanBackward(x.u, x.B, x.C, x.decay, x.dOut, batch, seq, H, P, G, N, g.du, g.dB, g.dC, g.dDecay);
+      return g;
+    };
+    forEachIsa((isa) => {
+      for (const [batch, seq, H, P, G, N] of [[1, 1, 1, 1, 1, 1], [2, 9, 4, 6, 2, 8], [1, 33, 3, 19, 1, 17], [3, 12, 4, 130, 4, 16]] as const) {
+        const x = inputs(batch, seq, H, P, G, N);
+        const got = backward(native, x, batch, seq, H, P, G, N), want = backward(ref, x, batch, seq, H, P, G, N);
+        const tag = `${isa} ${batch}x${seq} heads ${H} of ${P}, groups ${G}, state ${N}`;
+        for (const name of ["du", "dB", "dC", "dDecay"] as const) {
+          expect(maxAbsDiff(got[name], want[name]) / Math.max(1, maxAbs(want[name])), `${tag}: ${name}`).toBeLessThan(1e-5);
+        }
+      }
+    });
+    // The reference against central differences of L = <dOut, ssmScan(u, B, C, decay)> (float64 forward written here).
+    const [batch, seq, H, P, G, N] = [2, 5, 4, 3, 2, 2];
+    const x = inputs(batch, seq, H, P, G, N);
+    const g = backward(ref, x, batch, seq, H, P, G, N);
+    const loss = (v: { u: Float64Array; B: Float64Array; C: Float64Array; decay: Float64Array }) => {
+      let L = 0;
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < H; h++) {
+          const S = new Float64Array(N * P), gr = Math.floor(h / (H / G));
+          for (let t = 0; t < seq; t++) {
+            const r = b * seq + t;
+            for (let i = 0; i < N; i++) {
+              for (let j = 0; j < P; j++) S[i * P + j] = v.decay[r * H + h]! * S[i * P + j]! + v.B[r * G * N + gr * N + i]! * v.u[r * H * P + h * P + j]!;
+            }
+            for (let j = 0; j < P; j++) for (let i = 0; i < N; i++) L += x.dOut[r * H * P + h * P + j]! * S[i * P + j]! * v.C[r * G * N + gr * N + i]!;
+          }
+        }
+      }
+      return L;
+    };
+    const v = { u: Float64Array.from(x.u), B: Float64Array.from(x.B), C: Float64Array.from(x.C), decay: Float64Array.from(x.decay) };
+    // The per-head dB and dC of a group summed: the gradient in that group's B and C.
+    const perGroup = (d: Float32Array) => Float64Array.from({ length: batch * seq * G * N }, (_, e) => {
+      const r = Math.floor(e / (G * N)), gr = Math.floor((e % (G * N)) / N), i = e % N;
+      let sum = 0;
+      for (let h = gr * (H / G); h < (gr + 1) * (H / G); h++) sum += d[(r * H + h) * N + i]!;
+      return sum;
+    });
+    expect(worstCentralDifference(v.u, () => loss(v), g.du)).toBeLessThan(1e-6);
+    expect(worstCentralDifference(v.B, () => loss(v), perGroup(g.dB))).toBeLessThan(1e-6);
+    expect(worstCentralDifference(v.C, () => loss(v), perGroup(g.dC))).toBeLessThan(1e-6);
+    expect(worstCentralDifference(v.decay, () => loss(v), g.dDecay)).toBeLessThan(1e-6);
+    // By hand, one head, state 1 x 1, two tokens (u 3, 4; B 2, 1; C 0.5, 2; decay 0.9, 0.5; dOut 1, 1): S_1 = 6, S_2 = 7;
+    // dS_2 = C_2 = 2: dC_2 = S_2 = 7, dB_2 = dS u = 8, du_2 = dS B = 2, dDecay_2 = dS S_1 = 12; dS_1 = 0.5 * 2 + C_1 = 1.5:
+    // dC_1 = 6, dB_1 = 4.5, du_1 = 3, dDecay_1 = dS S_0 = 0.
+    for (const kern of [native, ref]) {
+      const du = new Float32Array(2), dB = new Float32Array(2), dC = new Float32Array(2), dDecay = new Float32Array(2);
+      kern.ssmScanBackward(Float32Array.of(3, 4), Float32Array.of(2, 1), Float32Array.of(0.5, 2), Float32Array.of(0.9, 0.5), Float32Array.of(1, 1),
+        1, 2, 1, 1, 1, 1, du, dB, dC, dDecay);
+      expect([...du, ...dB, ...dC, ...dDecay]).toEqual([3, 2, 4.5, 8, 6, 7, 0, 12]);
+    }
+    expect(() => native.ssmScanBackward(new Float32Array(6), new Float32Array(2), new Float32Array(2), new Float32Array(3), new Float32Array(6),
+      1, 1, 3, 2, 2, 1, new Float32Array(6), new Float32Array(3), new Float32Array(3), new Float32Array(3))).toThrow(/multiple of groups/);
   });
 
   it("the gated delta rule matches the reference (grouped heads, odd widths), by hand too, and continues from its state", () => {

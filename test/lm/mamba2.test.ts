@@ -101,8 +101,9 @@ describe("Mamba-2", () => {
     const R = rnd(rows * inner);
     const x = Float64Array.from(proj);
     const loss = () => reference(w, x, s).reduce((sum, v, i) => sum + v * R[i]!, 0);
-    const grad = mambaBackward(s, w, eps, batch, seq, proj, R);
-    expect(worstCentralDifference(x, loss, grad)).toBeLessThan(1e-6);
+    const grad = mambaBackward(kernels(), s, w, eps, batch, seq, proj, R);
+    // The scan and its backward run on the kernels in float32: a few parts in a million.
+    expect(worstCentralDifference(x, loss, grad)).toBeLessThan(1e-5);
   });
 
   it("the gate and norm settings change the heads (the cases above differ)", () => {
