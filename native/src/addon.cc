@@ -771,6 +771,38 @@ void SsmScanBackward(const Napi::CallbackInfo& info) {
                     dB.data, dC.data, d_decay.data);
 }
 
+void GatedDeltaRuleBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto q = f32(info, 0, "q");
+  auto k = f32(info, 1, "k");
+  auto v = f32(info, 2, "v");
+  auto decay = f32(info, 3, "decay");
+  auto beta = f32(info, 4, "beta");
+  auto d_out = f32(info, 5, "dOut");
+  long batch = count(info, 6, "batch"), seq = count(info, 7, "seq");
+  long k_heads = count(info, 8, "kHeads"), v_heads = count(info, 9, "vHeads"), dk = count(info, 10, "dk"), dv = count(info, 11, "dv");
+  auto dq = f32(info, 12, "dq");
+  auto dK = f32(info, 13, "dK");
+  auto dV = f32(info, 14, "dV");
+  auto d_decay = f32(info, 15, "dDecay");
+  auto d_beta = f32(info, 16, "dBeta");
+  if (k_heads == 0 || v_heads % k_heads) throw Napi::RangeError::New(env, "gatedDeltaRuleBackward: vHeads must be a multiple of kHeads");
+  const double rows = double(batch) * seq;
+  need(env, q, rows * k_heads * dk, "q");
+  need(env, k, rows * k_heads * dk, "k");
+  need(env, v, rows * v_heads * dv, "v");
+  need(env, decay, rows * v_heads, "decay");
+  need(env, beta, rows * v_heads, "beta");
+  need(env, d_out, rows * v_heads * dv, "dOut");
+  need(env, dq, rows * v_heads * dk, "dq");
+  need(env, dK, rows * v_heads * dk, "dK");
+  need(env, dV, rows * v_heads * dv, "dV");
+  need(env, d_decay, rows * v_heads, "dDecay");
+  need(env, d_beta, rows * v_heads, "dBeta");
+  gated_delta_rule_backward(q.data, k.data, v.data, decay.data, beta.data, d_out.data, batch, seq, k_heads, v_heads, dk, dv,
+                            dq.data, dK.data, dV.data, d_decay.data, d_beta.data);
+}
+
 void GatedDeltaRule(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto q = f32(info, 0, "q");
@@ -904,6 +936,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gatedDeltaRule", Napi::Function::New(env, GatedDeltaRule));
   exports.Set("ssmScan", Napi::Function::New(env, SsmScan));
   exports.Set("ssmScanBackward", Napi::Function::New(env, SsmScanBackward));
+  exports.Set("gatedDeltaRuleBackward", Napi::Function::New(env, GatedDeltaRuleBackward));
   exports.Set("causalConv", Napi::Function::New(env, CausalConv));
   exports.Set("crossEntropyRows", Napi::Function::New(env, CrossEntropyRows));
   exports.Set("klRows", Napi::Function::New(env, KlRows));

@@ -455,6 +455,113 @@ SAEKIT_MULTIVERSION(void, ssm_head,
                      long a_stride, long seq, long n, long p, float* S, float* out),
                     (u, u_stride, B, C, bc_stride, decay, a_stride, seq, n, p, S, out))
 
+// One value head's gated-delta-rule backward (gated_delta_rule_backward): its states S_0 = 0 ..
+// S_seq into `states` [seq + 1, dk, dv], then dS [dk, dv] back through time; kv, delta and dd
+// are scratch [dv]. dq and dk rows are dqk_stride apart.
+SAEKIT_BODY void delta_rule_head_backward_body(const float* q, const float* k, long qk_stride, const float* v,
+                                               const float* decay, const float* beta, long v_stride, long g_stride,
+                                               const float* dy, long seq, long dk, long dv, float* states, float* dS,
+                                               float* kv, float* delta, float* dd, float* dq, float* dK, long dqk_stride,
+                                               float* dV, float* d_decay, float* d_beta) {
+  const long n = dk * dv;
+  // What S_{t-1} (decayed) recalls for token t's key, and the correction delta written with it.
+  auto recall = [&](long t) {
+    const float* Sp = states + t * n;
+    const float* kt = k + t * qk_stride;
+    const float* vt = v + t * v_stride;
+    const float d = decay[t * g_stride], b = beta[t * g_stride];
+#pragma omp simd
+    for (long j = 0; j < dv; j++) kv[j] = 0.0f;
+    for (long i = 0; i < dk; i++) {
+      const float ki = d * kt[i];
+#pragma omp simd
+      for (long j = 0; j < dv; j++) kv[j] += Sp[i * dv + j] * ki;
+    }
+#pragma omp simd
+    for (long j = 0; j < dv; j++) delta[j] = b * (vt[j] - kv[j]);
+  };
+  std::fill(states, states + n, 0.0f);
+  for (long t = 0; t < seq; t++) {
+    recall(t);
+    const float* Sp = states + t * n;
+    float* Sc = states + (t + 1) * n;
+    const float* kt = k + t * qk_stride;
+    const float d = decay[t * g_stride];
+    for (long i = 0; i < dk; i++) {
+      const float ki = kt[i];
+#pragma omp simd
+      for (long j = 0; j < dv; j++) Sc[i * dv + j] = d * Sp[i * dv + j] + ki * delta[j];
+    }
+  }
+  std::fill(dS, dS + n, 0.0f);
+  for (long t = seq - 1; t >= 0; t--) {
+    const float* Sp = states + t * n;
+    const float* Sc = states + (t + 1) * n;
+    const float* qt = q + t * qk_stride;
+    const float* kt = k + t * qk_stride;
+    const float* vt = v + t * v_stride;
+    const float* dyt = dy + t * v_stride;
+    float* dqt = dq + t * dqk_stride;
+    float* dkt = dK + t * dqk_stride;
+    float* dvt = dV + t * v_stride;
+    const float d = decay[t * g_stride], b = beta[t * g_stride];
+    recall(t);
+#pragma omp simd
+    for (long j = 0; j < dv; j++) dd[j] = 0.0f;
+    // out = S_t^T q: dS += q dy^T, dq = S_t dy; then S_t = P + k delta^T: d_delta = dS^T k, dk = dS delta.
+    for (long i = 0; i < dk; i++) {
+      float* dSi = dS + i * dv;
+      const float* Si = Sc + i * dv;
+      const float qi = qt[i], ki = kt[i];
+      float dqi = 0.0f, dki = 0.0f;
+#pragma omp simd reduction(+ : dqi, dki)
+      for (long j = 0; j < dv; j++) {
+        const float s = dSi[j] + qi * dyt[j];
+        dSi[j] = s;
+        dqi += Si[j] * dyt[j];
+        dd[j] += s * ki;
+        dki += s * delta[j];
+      }
+      dqt[i] = dqi;
+      dkt[i] = dki;
+    }
+    // delta = beta (v - kv): dv = beta d_delta, d_beta = <d_delta, v - kv>; dd becomes d loss / d kv.
+    float dbe = 0.0f;
+#pragma omp simd reduction(+ : dbe)
+    for (long j = 0; j < dv; j++) {
+      dbe += dd[j] * (vt[j] - kv[j]);
+      dvt[j] = b * dd[j];
+      dd[j] = -b * dd[j];
+    }
+    d_beta[t * g_stride] = dbe;
+    // kv = P^T k, P = decay S_{t-1}: dk += P dkv, dP = dS + k dkv^T, d_decay = <dP, S_{t-1}>, dS <- decay dP.
+    double ddec = 0.0;
+    for (long i = 0; i < dk; i++) {
+      float* dSi = dS + i * dv;
+      const float* Pi = Sp + i * dv;
+      const float ki = kt[i];
+      float dkp = 0.0f, ddi = 0.0f;
+#pragma omp simd reduction(+ : dkp, ddi)
+      for (long j = 0; j < dv; j++) {
+        dkp += Pi[j] * dd[j];
+        const float dP = dSi[j] + ki * dd[j];
+        ddi += dP * Pi[j];
+        dSi[j] = d * dP;
+      }
+      dkt[i] += d * dkp;
+      ddec += ddi;
+    }
+    d_decay[t * g_stride] = static_cast<float>(ddec);
+  }
+}
+SAEKIT_MULTIVERSION(void, delta_rule_head_backward,
+                    (const float* q, const float* k, long qk_stride, const float* v, const float* decay,
+                     const float* beta, long v_stride, long g_stride, const float* dy, long seq, long dk, long dv,
+                     float* states, float* dS, float* kv, float* delta, float* dd, float* dq, float* dK,
+                     long dqk_stride, float* dV, float* d_decay, float* d_beta),
+                    (q, k, qk_stride, v, decay, beta, v_stride, g_stride, dy, seq, dk, dv, states, dS, kv, delta, dd,
+                     dq, dK, dqk_stride, dV, d_decay, d_beta))
+
 // One head's selective-scan backward (ssm_scan_backward): its states S_0 = 0 .. S_seq into
 // `states` [seq + 1, n, p], then dS [n, p] back through time. du and d_decay share u's and
 // decay's strides; dB and dC rows are db_stride apart.
@@ -518,6 +625,27 @@ SAEKIT_MULTIVERSION(void, ssm_head_backward,
                      d_decay))
 
 }  // namespace
+
+void gated_delta_rule_backward(const float* q, const float* k, const float* v, const float* decay, const float* beta,
+                               const float* d_out, long batch, long seq, long k_heads, long v_heads, long dk, long dv,
+                               float* dq, float* dk_out, float* dv_out, float* d_decay, float* d_beta) {
+  const long group = v_heads / k_heads, n = dk * dv;
+  parallel_for(static_cast<int>(batch * v_heads), [&](int task) {
+    // The head's states, dS, and three vectors of dv (per thread, kept between calls).
+    thread_local std::vector<float> scratch;
+    scratch.resize(static_cast<size_t>((seq + 2) * n + 3 * dv));
+    const long b = task / v_heads, h = task % v_heads, g = h / group, row0 = b * seq;
+    const long kd = k_heads * dk, vd = v_heads * dv, hk = v_heads * dk;
+    float* states = scratch.data();
+    float* dS = states + (seq + 1) * n;
+    float* kv = dS + n;
+    delta_rule_head_backward(q + row0 * kd + g * dk, k + row0 * kd + g * dk, kd, v + row0 * vd + h * dv,
+                             decay + row0 * v_heads + h, beta + row0 * v_heads + h, vd, v_heads, d_out + row0 * vd + h * dv,
+                             seq, dk, dv, states, dS, kv, kv + dv, kv + 2 * dv, dq + row0 * hk + h * dk,
+                             dk_out + row0 * hk + h * dk, hk, dv_out + row0 * vd + h * dv, d_decay + row0 * v_heads + h,
+                             d_beta + row0 * v_heads + h);
+  });
+}
 
 void ssm_scan_backward(const float* u, const float* B, const float* C, const float* decay, const float* d_out, long batch,
                        long seq, long heads, long head_dim, long groups, long d_state, float* du, float* dB, float* dC,

@@ -80,6 +80,17 @@ void ssm_scan_backward(const float* u, const float* B, const float* C, const flo
 //   S <- decay S;  S <- S + k (beta (v - S^T k))^T;  out = S^T q.
 // q, k [batch * seq, k_heads * dk] (normalised and scaled by the caller); v, out [batch * seq,
 // v_heads * dv]; decay, beta [batch * seq, v_heads]. Threaded over sequences x value heads.
+// gated_delta_rule's backward from a zero state (end-to-end training through a Gated DeltaNet):
+// from its inputs and d_out = d loss / d out, each value head's states recomputed, then back
+// through time, with P = decay S_{t-1}, kv = P^T k, delta = beta (v - kv), S_t = P + k delta^T:
+//   dS += q d_out^T;  dq = S_t d_out;  d_delta = dS^T k;  dk = dS delta + P dkv (dkv = -beta d_delta);
+//   dv = beta d_delta;  d_beta = <d_delta, v - kv>;  d_decay = <dP, S_{t-1}> (dP = dS + k dkv^T);  dS <- decay dP,
+// written to dv (like v), d_decay and d_beta (like decay), and dq, dk [batch * seq, v_heads * dk]
+// per value head (the caller sums those sharing a key head). Threaded over sequences x value heads.
+void gated_delta_rule_backward(const float* q, const float* k, const float* v, const float* decay, const float* beta,
+                               const float* d_out, long batch, long seq, long k_heads, long v_heads, long dk, long dv,
+                               float* dq, float* dk_out, float* dv_out, float* d_decay, float* d_beta);
+
 void gated_delta_rule(const float* q, const float* k, const float* v, const float* decay, const float* beta,
                       long batch, long seq, long k_heads, long v_heads, long dk, long dv, float* state,
                       float* out);

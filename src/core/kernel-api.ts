@@ -261,6 +261,18 @@ export interface Kernels {
   gatedDeltaRule(q: Float32Array, k: Float32Array, v: Float32Array, decay: Float32Array, beta: Float32Array, batch: number,
     seq: number, kHeads: number, vHeads: number, dk: number, dv: number, state: Float32Array, out: Float32Array): void;
   /**
+   * gatedDeltaRule's backward from a zero state (end-to-end training through a Gated DeltaNet):
+   * from its inputs and dOut = d loss / d out, each value head's states recomputed, then back
+   * through time, with P = decay S_{t-1}, kv = P^T k, delta = beta (v - kv), S_t = P + k delta^T:
+   *   dS += q dOut^T;  dq = S_t dOut;  dDelta = dS^T k;  dk = dS delta + P dkv (dkv = -beta dDelta);
+   *   dv = beta dDelta;  dBeta = <dDelta, v - kv>;  dDecay = <dS + k dkv^T, S_{t-1}>;  dS <- decay (dS + k dkv^T),
+   * written (not added) to dv (like v), dDecay and dBeta (like decay), and dq, dk [batch*seq, vHeads*dk]
+   * per value head (the caller sums those sharing a key head).
+   */
+  gatedDeltaRuleBackward(q: Float32Array, k: Float32Array, v: Float32Array, decay: Float32Array, beta: Float32Array,
+    dOut: Float32Array, batch: number, seq: number, kHeads: number, vHeads: number, dk: number, dv: number, dq: Float32Array,
+    dK: Float32Array, dV: Float32Array, dDecay: Float32Array, dBeta: Float32Array): void;
+  /**
    * Causal attention over qkv rows (row = b*seq + t) holding q heads at qOffset, k heads at
    * kOffset and v heads at vOffset; q head h reads kv head h / (heads / kvHeads). The
    * logits are scale * q.k, capped at +-softcap as softcap * tanh(s / softcap) when

@@ -637,6 +637,82 @@ export const referenceKernels: Kernels = Object.freeze({
     }
   },
 
+  gatedDeltaRuleBackward(q: Float32Array, k: Float32Array, v: Float32Array, decay: Float32Array, beta: Float32Array,
+    dOut: Float32Array, batch: number, seq: number, kHeads: number, vHeads: number, dk: number, dv: number, dq: Float32Array,
+    dK: Float32Array, dV: Float32Array, dDecay: Float32Array, dBeta: Float32Array): void {
+    if (kHeads === 0 || vHeads % kHeads !== 0) throw new RangeError("gatedDeltaRuleBackward: vHeads must be a multiple of kHeads");
+    const group = vHeads / kHeads, KD = kHeads * dk, VD = vHeads * dv, HK = vHeads * dk, n = dk * dv;
+    // Each value head's states S_0 (zeros) .. S_seq, then dS back through time; float64 throughout.
+    const states = new Float64Array((seq + 1) * n), dS = new Float64Array(n);
+    const kv = new Float64Array(dv), delta = new Float64Array(dv), dDelta = new Float64Array(dv);
+    const recall = (t: number, r: number, h: number, g: number) => {
+      const d = decay[r * vHeads + h]!, be = beta[r * vHeads + h]!;
+      kv.fill(0);
+      for (let i = 0; i < dk; i++) for (let j = 0; j < dv; j++) kv[j]! += d * states[t * n + i * dv + j]! * k[r * KD + g * dk + i]!;
+      for (let j = 0; j < dv; j++) delta[j] = be * (v[r * VD + h * dv + j]! - kv[j]!);
+    };
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < vHeads; h++) {
+        const g = Math.floor(h / group);
+        for (let t = 0; t < seq; t++) {
+          const r = b * seq + t, d = decay[r * vHeads + h]!;
+          recall(t, r, h, g);
+          for (let i = 0; i < dk; i++) {
+            for (let j = 0; j < dv; j++) states[(t + 1) * n + i * dv + j] = d * states[t * n + i * dv + j]! + k[r * KD + g * dk + i]! * delta[j]!;
+          }
+        }
+        dS.fill(0);
+        for (let t = seq - 1; t >= 0; t--) {
+          const r = b * seq + t, d = decay[r * vHeads + h]!, be = beta[r * vHeads + h]!;
+          // out = S_t^T q: dS += q dOut^T, dq = S_t dOut.
+          for (let i = 0; i < dk; i++) {
+            let dqi = 0;
+            for (let j = 0; j < dv; j++) {
+              const dO = dOut[r * VD + h * dv + j]!;
+              dS[i * dv + j]! += q[r * KD + g * dk + i]! * dO;
+              dqi += states[(t + 1) * n + i * dv + j]! * dO;
+            }
+            dq[r * HK + h * dk + i] = dqi;
+          }
+          // S_t = P + k delta^T.
+          recall(t, r, h, g);
+          dDelta.fill(0);
+          for (let i = 0; i < dk; i++) {
+            let dki = 0;
+            for (let j = 0; j < dv; j++) {
+              dDelta[j]! += dS[i * dv + j]! * k[r * KD + g * dk + i]!;
+              dki += dS[i * dv + j]! * delta[j]!;
+            }
+            dK[r * HK + h * dk + i] = dki;
+          }
+          // delta = beta (v - kv); dDelta becomes d loss / d kv.
+          let dBe = 0;
+          for (let j = 0; j < dv; j++) {
+            dBe += dDelta[j]! * (v[r * VD + h * dv + j]! - kv[j]!);
+            dV[r * VD + h * dv + j] = be * dDelta[j]!;
+            dDelta[j] = -be * dDelta[j]!;
+          }
+          dBeta[r * vHeads + h] = dBe;
+          // kv = P^T k, P = decay S_{t-1}: dk += P dkv, dP = dS + k dkv^T, dDecay = <dP, S_{t-1}>, dS <- decay dP.
+          let dDec = 0;
+          for (let i = 0; i < dk; i++) {
+            const ki = k[r * KD + g * dk + i]!;
+            let dkP = 0;
+            for (let j = 0; j < dv; j++) {
+              const prev = states[t * n + i * dv + j]!;
+              dkP += d * prev * dDelta[j]!;
+              const dP = dS[i * dv + j]! + ki * dDelta[j]!;
+              dDec += dP * prev;
+              dS[i * dv + j] = d * dP;
+            }
+            dK[r * HK + h * dk + i]! += dkP;
+          }
+          dDecay[r * vHeads + h] = dDec;
+        }
+      }
+    }
+  },
+
   gatedDeltaRule(q: Float32Array, k: Float32Array, v: Float32Array, decay: Float32Array, beta: Float32Array, batch: number,
     seq: number, kHeads: number, vHeads: number, dk: number, dv: number, state: Float32Array, out: Float32Array): void {
     if (kHeads === 0 || vHeads % kHeads !== 0) throw new RangeError("gatedDeltaRule: vHeads must be a multiple of kHeads");

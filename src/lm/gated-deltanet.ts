@@ -18,9 +18,11 @@
  * The convolution and the recurrence run on the kernels (causalConv, gatedDeltaRule: native,
  * threaded, with TypeScript twins), the projections on the model's matrix products; the norms
  * and the gates, a few operations per value, are written here, as is the backward
- * (deltaNetBackward, for end-to-end training) in plain loops.
+ * (deltaNetBackward, for end-to-end training) around its kernel gatedDeltaRuleBackward.
  */
+import { Activation } from "../core/kernel-api.js";
 import type { Kernels } from "../core/kernels.js";
+import { causalConvInputGrad } from "./causal-conv.js";
 import type { WeightMatrix } from "./model.js";
 
 /** A Gated DeltaNet layer's shapes (LmConfig.linearAttention). */
@@ -134,41 +136,25 @@ export interface DeltaNetGradients {
 
 /**
  * The input gradients of deltaNetHeads (from no past state) for d loss / d its output
- * dOut [rows, vHeads dv]: back through the gated RMSNorm, the delta rule (through time, each
- * value head's states recomputed and kept for its sequence), the L2 norms, the gates and the
- * convolution. Written in plain loops for end-to-end training, which runs it once per step.
- *
- * With P = decay S_{t-1}, kv = P^T k, delta = beta (v - kv), S_t = P + k delta^T, o = S_t^T q,
- * and dS the gradient reaching S_t from later tokens, per token backwards:
- *   dS += q do^T;  dq = S_t do;  ddelta = dS^T k;  dv = beta ddelta;  dbeta = <ddelta, v - kv>;
- *   dkv = -beta ddelta;  dk = dS delta + P dkv;  dP = dS + k dkv^T;
- *   d decay = <dP, S_{t-1}>;  and the dS that reaches S_{t-1} is decay dP.
+ * dOut [rows, vHeads dv]: back through the gated RMSNorm, the delta rule through time (the
+ * kernel gatedDeltaRuleBackward: each value head's states recomputed), the L2 norms, the gates
+ * and the convolution, for end-to-end training, which runs it once per step.
  */
-export function deltaNetBackward(s: DeltaNetShape, w: DeltaNetWeights, eps: number, batch: number, seq: number,
+export function deltaNetBackward(k: Kernels, s: DeltaNetShape, w: DeltaNetWeights, eps: number, batch: number, seq: number,
   mixed: Float32Array, z: Float32Array, b: Float32Array, a: Float32Array, dOut: Float32Array): DeltaNetGradients {
   const { kHeads, vHeads, dk, dv, convKernel: K } = s;
-  const C = convWidth(s), keyDim = kHeads * dk, rows = batch * seq, group = vHeads / kHeads;
+  const C = convWidth(s), keyDim = kHeads * dk, valueDim = vHeads * dv, rows = batch * seq, group = vHeads / kHeads;
   const g: DeltaNetGradients = {
-    mixed: new Float32Array(rows * C), z: new Float32Array(rows * vHeads * dv), b: new Float32Array(rows * vHeads), a: new Float32Array(rows * vHeads),
+    mixed: new Float32Array(rows * C), z: new Float32Array(rows * valueDim), b: new Float32Array(rows * vHeads), a: new Float32Array(rows * vHeads),
   };
-  // The forward again, in float64: the convolution's input c and output x = silu(c), the normed q and k, beta and decay.
-  const pre = new Float64Array(rows * C), x = new Float64Array(rows * C);
-  for (let bi = 0; bi < batch; bi++) {
-    for (let t = 0; t < seq; t++) {
-      const r = bi * seq + t;
-      for (let ch = 0; ch < C; ch++) {
-        let acc = 0;
-        for (let j = 0; j < K; j++) {
-          const src = t - (K - 1) + j;
-          if (src >= 0) acc += w.conv[ch * K + j]! * mixed[(bi * seq + src) * C + ch]!;
-        }
-        pre[r * C + ch] = acc;
-        x[r * C + ch] = silu(acc);
-      }
-    }
-  }
+  // The forward again, as deltaNetHeads runs it: the convolution's input c and output x = silu(c),
+  // the normed q and k, v, beta and decay, and the delta rule's output o.
+  const pre = new Float32Array(rows * C), x = new Float32Array(rows * C);
+  k.causalConv(mixed, batch, seq, C, K, w.conv, new Float32Array(batch * (K - 1) * C), false, pre);
+  x.set(pre);
+  k.activate(x, Activation.Silu);
   const norms = new Float64Array(rows * 2 * kHeads);
-  const qk = new Float64Array(rows * 2 * keyDim);
+  const q = new Float32Array(rows * keyDim), key = new Float32Array(rows * keyDim), v = new Float32Array(rows * valueDim);
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < 2 * kHeads; h++) {
       let ss = 0;
@@ -176,97 +162,51 @@ export function deltaNetBackward(s: DeltaNetShape, w: DeltaNetWeights, eps: numb
       const n = Math.sqrt(ss + 1e-6);
       norms[r * 2 * kHeads + h] = n;
       const scale = (h < kHeads ? 1 / Math.sqrt(dk) : 1) / n;
-      for (let i = 0; i < dk; i++) qk[r * 2 * keyDim + h * dk + i] = x[r * C + h * dk + i]! * scale;
+      const to = h < kHeads ? q : key, at = r * keyDim + (h % kHeads) * dk;
+      for (let i = 0; i < dk; i++) to[at + i] = x[r * C + h * dk + i]! * scale;
     }
+    v.set(x.subarray(r * C + 2 * keyDim, (r + 1) * C), r * valueDim);
   }
-  const beta = Float64Array.from({ length: rows * vHeads }, (_, e) => 1 / (1 + Math.exp(-b[e]!)));
+  const beta = Float32Array.from(b, (u) => 1 / (1 + Math.exp(-u)));
   const softArg = Float64Array.from({ length: rows * vHeads }, (_, e) => a[e]! + w.dtBias[e % vHeads]!);
-  const decay = Float64Array.from(softArg, (u, e) => Math.exp(w.negA[e % vHeads]! * softplus(u)));
-  const dx = new Float64Array(rows * C); // d loss / d x (the convolution's SiLU output)
+  const decay = Float32Array.from(softArg, (u, e) => Math.exp(w.negA[e % vHeads]! * softplus(u)));
+  const o = new Float32Array(rows * valueDim);
+  k.gatedDeltaRule(q, key, v, decay, beta, batch, seq, kHeads, vHeads, dk, dv, new Float32Array(batch * vHeads * dk * dv), o);
+  // The gated RMSNorm y = o / rms(o) w silu(z), per value head: dO = d loss / d o.
+  const dO = new Float32Array(rows * valueDim);
+  for (let e = 0; e < rows * vHeads; e++) {
+    const at = e * dv;
+    let ms = 0;
+    for (let j = 0; j < dv; j++) ms += o[at + j]! ** 2;
+    const inv = 1 / Math.sqrt(ms / dv + eps);
+    let dot = 0;
+    for (let j = 0; j < dv; j++) {
+      const zj = z[at + j]!, sg = 1 / (1 + Math.exp(-zj));
+      const u = dOut[at + j]! * w.norm[j]! * zj * sg; // dy w silu(z): the gradient of inv * o
+      g.z[at + j] = dOut[at + j]! * o[at + j]! * inv * w.norm[j]! * sg * (1 + zj * (1 - sg));
+      dO[at + j] = u;
+      dot += u * o[at + j]!;
+    }
+    for (let j = 0; j < dv; j++) dO[at + j] = inv * dO[at + j]! - (inv ** 3) * o[at + j]! * dot / dv;
+  }
+  // The delta rule through time; then dqk gathers d loss / d the normed q and k (a key head's value heads summed).
+  const dqH = new Float32Array(rows * vHeads * dk), dkH = new Float32Array(rows * vHeads * dk), dV = new Float32Array(rows * valueDim);
+  const dDecay = new Float32Array(rows * vHeads), dBeta = new Float32Array(rows * vHeads);
+  k.gatedDeltaRuleBackward(q, key, v, decay, beta, dO, batch, seq, kHeads, vHeads, dk, dv, dqH, dkH, dV, dDecay, dBeta);
+  const dx = new Float32Array(rows * C); // d loss / d x (the convolution's SiLU output)
   const dqk = new Float64Array(rows * 2 * keyDim); // d loss / d the normed q and k
-  const states = new Float64Array((seq + 1) * dk * dv);
-  const o = new Float64Array(dv), dO = new Float64Array(dv), kv = new Float64Array(dv), delta = new Float64Array(dv);
-  const dS = new Float64Array(dk * dv), dDelta = new Float64Array(dv);
-  for (let bi = 0; bi < batch; bi++) {
+  for (let r = 0; r < rows; r++) {
     for (let h = 0; h < vHeads; h++) {
-      const kg = Math.floor(h / group);
-      const qAt = (r: number) => r * 2 * keyDim + kg * dk, kAt = (r: number) => r * 2 * keyDim + keyDim + kg * dk, vAt = (r: number) => r * C + 2 * keyDim + h * dv;
-      // Forward, keeping every state: states[t + 1] = S_t.
-      states.fill(0, 0, dk * dv);
-      for (let t = 0; t < seq; t++) {
-        const r = bi * seq + t, prev = t * dk * dv, cur = (t + 1) * dk * dv, dec = decay[r * vHeads + h]!, be = beta[r * vHeads + h]!;
-        kv.fill(0);
-        for (let i = 0; i < dk; i++) for (let j = 0; j < dv; j++) kv[j]! += dec * states[prev + i * dv + j]! * qk[kAt(r) + i]!;
-        for (let j = 0; j < dv; j++) delta[j] = be * (x[vAt(r) + j]! - kv[j]!);
-        for (let i = 0; i < dk; i++) for (let j = 0; j < dv; j++) states[cur + i * dv + j] = dec * states[prev + i * dv + j]! + qk[kAt(r) + i]! * delta[j]!;
+      const e = r * vHeads + h, kg = Math.floor(h / group);
+      for (let i = 0; i < dk; i++) {
+        dqk[r * 2 * keyDim + kg * dk + i]! += dqH[e * dk + i]!;
+        dqk[r * 2 * keyDim + keyDim + kg * dk + i]! += dkH[e * dk + i]!;
       }
-      // Backward through time.
-      dS.fill(0);
-      for (let t = seq - 1; t >= 0; t--) {
-        const r = bi * seq + t, prev = t * dk * dv, cur = (t + 1) * dk * dv, dec = decay[r * vHeads + h]!, be = beta[r * vHeads + h]!;
-        const at = r * vHeads * dv + h * dv;
-        // o = S_t^T q, then the gated RMSNorm y = o rms(o) w silu(z).
-        o.fill(0);
-        for (let i = 0; i < dk; i++) for (let j = 0; j < dv; j++) o[j]! += states[cur + i * dv + j]! * qk[qAt(r) + i]!;
-        let ms = 0;
-        for (let j = 0; j < dv; j++) ms += o[j]! ** 2;
-        const inv = 1 / Math.sqrt(ms / dv + eps);
-        let dot = 0;
-        for (let j = 0; j < dv; j++) {
-          const zj = z[at + j]!, sg = 1 / (1 + Math.exp(-zj));
-          const u = dOut[at + j]! * w.norm[j]! * zj * sg; // dy w silu(z): the gradient of inv * o
-          g.z[at + j] = dOut[at + j]! * o[j]! * inv * w.norm[j]! * sg * (1 + zj * (1 - sg));
-          dO[j] = u;
-          dot += u * o[j]!;
-        }
-        for (let j = 0; j < dv; j++) dO[j] = inv * dO[j]! - (inv ** 3) * o[j]! * dot / dv;
-        // o = S_t^T q: dS += q dO^T, dq = S_t dO.
-        for (let i = 0; i < dk; i++) {
-          let dq = 0;
-          for (let j = 0; j < dv; j++) {
-            dS[i * dv + j]! += qk[qAt(r) + i]! * dO[j]!;
-            dq += states[cur + i * dv + j]! * dO[j]!;
-          }
-          dqk[qAt(r) + i]! += dq;
-        }
-        // S_t = P + k delta^T, P = decay S_{t-1}, delta = beta (v - P^T k).
-        kv.fill(0);
-        for (let i = 0; i < dk; i++) for (let j = 0; j < dv; j++) kv[j]! += dec * states[prev + i * dv + j]! * qk[kAt(r) + i]!;
-        for (let j = 0; j < dv; j++) delta[j] = be * (x[vAt(r) + j]! - kv[j]!);
-        dDelta.fill(0);
-        for (let i = 0; i < dk; i++) {
-          let dkDelta = 0;
-          for (let j = 0; j < dv; j++) {
-            dDelta[j]! += dS[i * dv + j]! * qk[kAt(r) + i]!;
-            dkDelta += dS[i * dv + j]! * delta[j]!;
-          }
-          dqk[kAt(r) + i]! += dkDelta;
-        }
-        let dBeta = 0;
-        for (let j = 0; j < dv; j++) {
-          dBeta += dDelta[j]! * (x[vAt(r) + j]! - kv[j]!);
-          dx[vAt(r) + j]! += be * dDelta[j]!;
-          dDelta[j] = -be * dDelta[j]!; // now d loss / d kv
-        }
-        // kv = P^T k: dP += k dkv^T, dk += P dkv; then P = decay S_{t-1}.
-        let dDecay = 0;
-        for (let i = 0; i < dk; i++) {
-          const ki = qk[kAt(r) + i]!;
-          let dkP = 0;
-          for (let j = 0; j < dv; j++) {
-            const P = dec * states[prev + i * dv + j]!;
-            dkP += P * dDelta[j]!;
-            const dP = dS[i * dv + j]! + ki * dDelta[j]!;
-            dDecay += dP * states[prev + i * dv + j]!;
-            dS[i * dv + j] = dec * dP;
-          }
-          dqk[kAt(r) + i]! += dkP;
-        }
-        g.b[r * vHeads + h] = dBeta * be * (1 - be);
-        // decay = exp(negA softplus(u)): d decay / du = decay negA sigmoid(u).
-        const u = softArg[r * vHeads + h]!;
-        g.a[r * vHeads + h] = dDecay * dec * w.negA[h]! / (1 + Math.exp(-u));
-      }
+      for (let j = 0; j < dv; j++) dx[r * C + 2 * keyDim + h * dv + j] = dV[e * dv + j]!;
+      const be = beta[e]!;
+      g.b[e] = dBeta[e]! * be * (1 - be);
+      // decay = exp(negA softplus(u)): d decay / du = decay negA sigmoid(u).
+      g.a[e] = dDecay[e]! * decay[e]! * w.negA[h]! / (1 + Math.exp(-softArg[e]!));
     }
   }
   // The L2 norms (q also scaled by 1 / sqrt(dk)): n = sqrt(|x|^2 + 1e-6), y = s x / n, dx = s (dy / n - x (x . dy) / n^3).
@@ -275,24 +215,14 @@ export function deltaNetBackward(s: DeltaNetShape, w: DeltaNetWeights, eps: numb
       const n = norms[r * 2 * kHeads + h]!, scale = h < kHeads ? 1 / Math.sqrt(dk) : 1;
       let dot = 0;
       for (let i = 0; i < dk; i++) dot += x[r * C + h * dk + i]! * dqk[r * 2 * keyDim + h * dk + i]!;
+      const along = dot / n ** 3;
       for (let i = 0; i < dk; i++) {
-        dx[r * C + h * dk + i]! += scale * (dqk[r * 2 * keyDim + h * dk + i]! / n - (x[r * C + h * dk + i]! * dot) / n ** 3);
+        dx[r * C + h * dk + i]! += scale * (dqk[r * 2 * keyDim + h * dk + i]! / n - x[r * C + h * dk + i]! * along);
       }
     }
   }
-  // x = silu(c), c[t] = sum_j conv[., j] mixed[t - (K - 1) + j].
-  for (let bi = 0; bi < batch; bi++) {
-    for (let t = 0; t < seq; t++) {
-      const r = bi * seq + t;
-      for (let ch = 0; ch < C; ch++) {
-        const c = pre[r * C + ch]!, sg = 1 / (1 + Math.exp(-c));
-        const dc = dx[r * C + ch]! * sg * (1 + c * (1 - sg));
-        for (let j = 0; j < K; j++) {
-          const src = t - (K - 1) + j;
-          if (src >= 0) g.mixed[(bi * seq + src) * C + ch]! += w.conv[ch * K + j]! * dc;
-        }
-      }
-    }
-  }
+  // x = silu(c), c the convolution of mixed: through the SiLU, then the taps.
+  k.activationBackward(pre, dx, Activation.Silu);
+  causalConvInputGrad(dx, batch, seq, C, K, w.conv, g.mixed, C, 0);
   return g;
 }

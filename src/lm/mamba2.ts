@@ -19,7 +19,9 @@
  * for generation. The convolution and the scan run on the kernels (causalConv, ssmScan); the
  * backward (mambaBackward, for end-to-end training) on ssmScanBackward, around it plain loops.
  */
+import { Activation } from "../core/kernel-api.js";
 import type { Kernels } from "../core/kernels.js";
+import { causalConvInputGrad } from "./causal-conv.js";
 import { softplus } from "./gated-deltanet.js";
 import type { WeightMatrix } from "./model.js";
 
@@ -206,7 +208,7 @@ export function mambaBackward(k: Kernels, s: MambaShape, w: MambaWeights, eps: n
     for (let c = 0; c < C; c++) {
       const v = pre[r * C + c]! + w.convBias[c]!;
       pre[r * C + c] = v;
-      act[r * C + c] = v / (1 + Math.exp(-v));
+      act[r * C + c] = v * sigmoid(v);
     }
   }
   const dtRaw = new Float64Array(rows * H), dt = new Float64Array(rows * H), decay = new Float32Array(rows * H);
@@ -240,7 +242,7 @@ export function mambaBackward(k: Kernels, s: MambaShape, w: MambaWeights, eps: n
   const du = new Float32Array(rows * inner), dBh = new Float32Array(rows * H * N), dCh = new Float32Array(rows * H * N);
   const dDecay = new Float32Array(rows * H);
   k.ssmScanBackward(u, B, Cm, decay, dY, batch, seq, H, P, G, N, du, dBh, dCh, dDecay);
-  const dAct = new Float64Array(rows * C);
+  const dAct = new Float32Array(rows * C);
   const dDt = new Float64Array(rows * H);
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < H; h++) {
@@ -263,22 +265,8 @@ export function mambaBackward(k: Kernels, s: MambaShape, w: MambaWeights, eps: n
     }
   }
   for (let e = 0; e < rows * H; e++) dProj[Math.floor(e / H) * width + dtAt + (e % H)] = dDt[e]! * sigmoid(dtRaw[e]!);
-  // Through the SiLU, then the convolution: row t's pre-activation read input rows t - (K - 1) + j with tap j.
-  const dPre = new Float32Array(rows * C);
-  for (let i = 0; i < rows * C; i++) {
-    const v = pre[i]!, sg = 1 / (1 + Math.exp(-v));
-    dPre[i] = dAct[i]! * sg * (1 + v * (1 - sg));
-  }
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < seq; t++) {
-      const r = b * seq + t;
-      for (let j = 0; j < K; j++) {
-        const src = t - (K - 1) + j;
-        if (src < 0) continue;
-        const into = (b * seq + src) * width + xBC;
-        for (let c = 0; c < C; c++) dProj[into + c]! += w.conv[c * K + j]! * dPre[r * C + c]!;
-      }
-    }
-  }
+  // Through the SiLU, then the convolution's taps, to xBC.
+  k.activationBackward(pre, dAct, Activation.Silu);
+  causalConvInputGrad(dAct, batch, seq, C, K, w.conv, dProj, width, xBC);
   return dProj;
 }

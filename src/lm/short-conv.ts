@@ -9,6 +9,7 @@
  * K - 1 inputs carry over in the cache for generation.
  */
 import type { Kernels } from "../core/kernels.js";
+import { causalConvInputGrad } from "./causal-conv.js";
 import type { WeightMatrix } from "./model.js";
 
 export interface ShortConvWeights {
@@ -49,21 +50,15 @@ export function shortConvBackward(k: Kernels, d: number, kernel: number, batch: 
   const s = new Float32Array(rows * d);
   k.causalConv(bx, batch, seq, d, K, conv, new Float32Array(batch * (K - 1) * d), false, s);
   const dBcx = new Float32Array(rows * 3 * d);
-  const dBx = new Float64Array(rows * d);
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < seq; t++) {
-      const r = b * seq + t;
-      for (let c = 0; c < d; c++) {
-        const g = dy[r * d + c]!;
-        dBcx[r * 3 * d + d + c] = g * s[r * d + c]!;
-        const ds = g * bcx[r * 3 * d + d + c]!;
-        for (let j = 0; j < K; j++) {
-          const src = t - (K - 1) + j;
-          if (src >= 0) dBx[(b * seq + src) * d + c]! += conv[c * K + j]! * ds;
-        }
-      }
+  const ds = new Float32Array(rows * d), dBx = new Float32Array(rows * d);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < d; c++) {
+      const g = dy[r * d + c]!;
+      dBcx[r * 3 * d + d + c] = g * s[r * d + c]!;
+      ds[r * d + c] = g * bcx[r * 3 * d + d + c]!;
     }
   }
+  causalConvInputGrad(ds, batch, seq, d, K, conv, dBx, d, 0);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < d; c++) {
       dBcx[r * 3 * d + c] = dBx[r * d + c]! * bcx[r * 3 * d + 2 * d + c]!;

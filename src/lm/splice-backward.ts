@@ -312,7 +312,7 @@ export class SpliceBackward {
     };
     const dHeads = new Float32Array(N * V);
     matmulNN(this.k, dOut, N, w.wout, V, d, dHeads);
-    const g = deltaNetBackward(s, w, c.normEps, batch, seq, project(w.wqkv, C), project(w.wz, V), project(w.wb, s.vHeads), project(w.wa, s.vHeads), dHeads);
+    const g = deltaNetBackward(this.k, s, w, c.normEps, batch, seq, project(w.wqkv, C), project(w.wz, V), project(w.wb, s.vHeads), project(w.wa, s.vHeads), dHeads);
     const dh = new Float32Array(N * d);
     matmulNN(this.k, g.mixed, N, w.wqkv, d, C, dh);
     matmulNN(this.k, g.z, N, w.wz, d, V, dh, 1);

@@ -1209,6 +1209,90 @@ describe("transformer blocks", () => {
       1, 1, 3, 2, 2, 1, new Float32Array(6), new Float32Array(3), new Float32Array(3), new Float32Array(3))).toThrow(/multiple of groups/);
   });
 
+  it("the gated delta rule's backward matches the reference (grouped heads, odd widths), by hand too, and the reference the rule's central differences", () => {
+    const rng = new Rng(31);
+    const inputs = (batch: number, seq: number, Hk: number, Hv: number, dk: number, dv: number) => {
+      const rows = batch * seq;
+      return {
+        q: randn(rng, rows * Hk * dk, 0.5), k: randn(rng, rows * Hk * dk, 0.5), v: randn(rng, rows * Hv * dv),
+        decay: Float32Array.from({ length: rows * Hv }, () => 0.5 + 0.5 * rng.uniform()),
+        beta: Float32Array.from({ length: rows * Hv }, () => rng.uniform()), dOut: randn(rng, rows * Hv * dv),
+      };
+    };
+    const backward = (kern: Kernels, x: ReturnType<typeof inputs>, batch: number, seq: number, Hk: number, Hv: number, dk: number, dv: number) => {
+      const rows = batch * seq;
+      const g = {
+        dq: new Float32Array(rows * Hv * dk), dK: new Float32Array(rows * Hv * dk), dV: new Float32Array(rows * Hv * dv),
+        dDecay: new Float32Array(rows * Hv), dBeta: new Float32Array(rows * Hv),
+      };
+      // Outputs are written, not added to: start them dirty.
+      for (const a of Object.values(g)) a.fill(7);
+      kern.gatedDeltaRuleBackward(x.q, x.k, x.v, x.decay, x.beta, x.dOut, batch, seq, Hk, Hv, dk, dv, g.dq, g.dK, g.dV, g.dDecay, g.dBeta);
+      return g;
+    };
+    forEachIsa((isa) => {
+      for (const [batch, seq, Hk, Hv, dk, dv] of [[1, 1, 1, 1, 1, 1], [2, 9, 2, 4, 6, 5], [1, 33, 1, 3, 19, 17], [3, 12, 2, 2, 16, 130]] as const) {
+        const x = inputs(batch, seq, Hk, Hv, dk, dv);
+        const got = backward(native, x, batch, seq, Hk, Hv, dk, dv), want = backward(ref, x, batch, seq, Hk, Hv, dk, dv);
+        const tag = `${isa} ${batch}x${seq} key heads ${Hk}, value heads ${Hv}, ${dk} x ${dv}`;
+        for (const name of ["dq", "dK", "dV", "dDecay", "dBeta"] as const) {
+          expect(maxAbsDiff(got[name], want[name]) / Math.max(1, maxAbs(want[name])), `${tag}: ${name}`).toBeLessThan(1e-5);
+        }
+      }
+    });
+    // The reference against central differences of L = <dOut, gatedDeltaRule(q, k, v, decay, beta)> (float64 forward written here).
+    const [batch, seq, Hk, Hv, dk, dv] = [2, 5, 1, 2, 3, 2];
+    const x = inputs(batch, seq, Hk, Hv, dk, dv);
+    const g = backward(ref, x, batch, seq, Hk, Hv, dk, dv);
+    type V = Record<"q" | "k" | "v" | "decay" | "beta", Float64Array>;
+    const loss = (a: V) => {
+      let L = 0;
+      for (let b = 0; b < batch; b++) {
+        for (let h = 0; h < Hv; h++) {
+          const S = new Float64Array(dk * dv), kh = Math.floor(h / (Hv / Hk));
+          for (let t = 0; t < seq; t++) {
+            const r = b * seq + t, d = a.decay[r * Hv + h]!, be = a.beta[r * Hv + h]!;
+            const key = (i: number) => a.k[r * Hk * dk + kh * dk + i]!;
+            for (let e = 0; e < dk * dv; e++) S[e]! *= d;
+            for (let j = 0; j < dv; j++) {
+              let kv = 0;
+              for (let i = 0; i < dk; i++) kv += S[i * dv + j]! * key(i);
+              const delta = be * (a.v[r * Hv * dv + h * dv + j]! - kv);
+              for (let i = 0; i < dk; i++) S[i * dv + j]! += key(i) * delta;
+            }
+            for (let j = 0; j < dv; j++) for (let i = 0; i < dk; i++) L += x.dOut[r * Hv * dv + h * dv + j]! * S[i * dv + j]! * a.q[r * Hk * dk + kh * dk + i]!;
+          }
+        }
+      }
+      return L;
+    };
+    const a: V = { q: Float64Array.from(x.q), k: Float64Array.from(x.k), v: Float64Array.from(x.v), decay: Float64Array.from(x.decay), beta: Float64Array.from(x.beta) };
+    // The per-value-head dq and dk of a key head summed: the gradient in that key head's q and k.
+    const perKeyHead = (d: Float32Array) => Float64Array.from({ length: batch * seq * Hk * dk }, (_, e) => {
+      const r = Math.floor(e / (Hk * dk)), kh = Math.floor((e % (Hk * dk)) / dk), i = e % dk;
+      let sum = 0;
+      for (let h = kh * (Hv / Hk); h < (kh + 1) * (Hv / Hk); h++) sum += d[(r * Hv + h) * dk + i]!;
+      return sum;
+    });
+    expect(worstCentralDifference(a.q, () => loss(a), perKeyHead(g.dq))).toBeLessThan(1e-6);
+    expect(worstCentralDifference(a.k, () => loss(a), perKeyHead(g.dK))).toBeLessThan(1e-6);
+    expect(worstCentralDifference(a.v, () => loss(a), g.dV)).toBeLessThan(1e-6);
+    expect(worstCentralDifference(a.decay, () => loss(a), g.dDecay)).toBeLessThan(1e-6);
+    expect(worstCentralDifference(a.beta, () => loss(a), g.dBeta)).toBeLessThan(1e-6);
+    // By hand, one token of one head, dk = dv = 1 (q 2, k 3, v 5, decay 0.5, beta 0.4, dOut 1): from S_0 = 0, delta = 0.4 * 5 = 2,
+    // S_1 = 3 * 2 = 6, out 12; dS = q = 2: dq = S_1 = 6, dDelta = dS k = 6, dk = dS delta = 4, dv = beta dDelta = 2.4,
+    // dBeta = dDelta (v - 0) = 30, dDecay = <dP, S_0> = 0.
+    for (const kern of [native, ref]) {
+      const out = Array.from({ length: 5 }, () => new Float32Array(1));
+      kern.gatedDeltaRuleBackward(Float32Array.of(2), Float32Array.of(3), Float32Array.of(5), Float32Array.of(0.5), Float32Array.of(0.4), Float32Array.of(1),
+        1, 1, 1, 1, 1, 1, out[0]!, out[1]!, out[2]!, out[3]!, out[4]!);
+      expect(out.map((o) => o[0]!)).toEqual([6, 4, Math.fround(2.4), 0, 30]);
+    }
+    expect(() => native.gatedDeltaRuleBackward(new Float32Array(2), new Float32Array(2), new Float32Array(3), new Float32Array(3), new Float32Array(3),
+      new Float32Array(3), 1, 1, 2, 3, 1, 1, new Float32Array(3), new Float32Array(3), new Float32Array(3), new Float32Array(3), new Float32Array(3)))
+      .toThrow(/multiple of kHeads/);
+  });
+
   it("the gated delta rule matches the reference (grouped heads, odd widths), by hand too, and continues from its state", () => {
     const rng = new Rng(22);
     forEachIsa((isa) => {

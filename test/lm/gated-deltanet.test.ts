@@ -84,7 +84,7 @@ describe("the Gated DeltaNet", () => {
     const R = rnd(rows * V);
     const inputs = { mixed: Float64Array.from(mixed), z: Float64Array.from(z), b: Float64Array.from(b), a: Float64Array.from(a) };
     const loss = () => reference(w, inputs.mixed, inputs.z, inputs.b, inputs.a).reduce((s, v, i) => s + v * R[i]!, 0);
-    const grads = deltaNetBackward(shape, w, eps, batch, seq, mixed, z, b, a, R);
+    const grads = deltaNetBackward(kernels(), shape, w, eps, batch, seq, mixed, z, b, a, R);
     for (const key of ["mixed", "z", "b", "a"] as const) {
       expect(worstCentralDifference(inputs[key], loss, grads[key], 3), key).toBeLessThan(1e-6);
     }
