@@ -455,6 +455,32 @@ SAEKIT_MULTIVERSION(void, ssm_head,
                      long a_stride, long seq, long n, long p, float* S, float* out),
                     (u, u_stride, B, C, bc_stride, decay, a_stride, seq, n, p, S, out))
 
+// cur = a prev + x y^T for states [n, p]: one token's decay and rank-one write, as the scans
+// and the delta rule advance their states (their backwards recompute them so).
+SAEKIT_BODY void decayed_rank_one(const float* prev, float a, const float* x, const float* y, long n, long p,
+                                  float* cur) {
+  for (long i = 0; i < n; i++) {
+    const float xi = x[i];
+#pragma omp simd
+    for (long j = 0; j < p; j++) cur[i * p + j] = a * prev[i * p + j] + xi * y[j];
+  }
+}
+
+// What a delta-rule state S [dk, dv] recalls for key k after its decay d, kv = (d S)^T k, and
+// the correction written with it, delta = b (v - kv).
+SAEKIT_BODY void delta_recall(const float* S, const float* k, const float* v, float d, float b, long dk, long dv,
+                              float* kv, float* delta) {
+#pragma omp simd
+  for (long j = 0; j < dv; j++) kv[j] = 0.0f;
+  for (long i = 0; i < dk; i++) {
+    const float ki = d * k[i];
+#pragma omp simd
+    for (long j = 0; j < dv; j++) kv[j] += S[i * dv + j] * ki;
+  }
+#pragma omp simd
+  for (long j = 0; j < dv; j++) delta[j] = b * (v[j] - kv[j]);
+}
+
 // One value head's gated-delta-rule backward (gated_delta_rule_backward): its states S_0 = 0 ..
 // S_seq into `states` [seq + 1, dk, dv], then dS [dk, dv] back through time; kv, delta and dd
 // are scratch [dv]. dq and dk rows are dqk_stride apart.
@@ -464,34 +490,11 @@ SAEKIT_BODY void delta_rule_head_backward_body(const float* q, const float* k, l
                                                float* kv, float* delta, float* dd, float* dq, float* dK, long dqk_stride,
                                                float* dV, float* d_decay, float* d_beta) {
   const long n = dk * dv;
-  // What S_{t-1} (decayed) recalls for token t's key, and the correction delta written with it.
-  auto recall = [&](long t) {
-    const float* Sp = states + t * n;
-    const float* kt = k + t * qk_stride;
-    const float* vt = v + t * v_stride;
-    const float d = decay[t * g_stride], b = beta[t * g_stride];
-#pragma omp simd
-    for (long j = 0; j < dv; j++) kv[j] = 0.0f;
-    for (long i = 0; i < dk; i++) {
-      const float ki = d * kt[i];
-#pragma omp simd
-      for (long j = 0; j < dv; j++) kv[j] += Sp[i * dv + j] * ki;
-    }
-#pragma omp simd
-    for (long j = 0; j < dv; j++) delta[j] = b * (vt[j] - kv[j]);
-  };
   std::fill(states, states + n, 0.0f);
   for (long t = 0; t < seq; t++) {
-    recall(t);
-    const float* Sp = states + t * n;
-    float* Sc = states + (t + 1) * n;
-    const float* kt = k + t * qk_stride;
-    const float d = decay[t * g_stride];
-    for (long i = 0; i < dk; i++) {
-      const float ki = kt[i];
-#pragma omp simd
-      for (long j = 0; j < dv; j++) Sc[i * dv + j] = d * Sp[i * dv + j] + ki * delta[j];
-    }
+    delta_recall(states + t * n, k + t * qk_stride, v + t * v_stride, decay[t * g_stride], beta[t * g_stride], dk, dv, kv,
+                 delta);
+    decayed_rank_one(states + t * n, decay[t * g_stride], k + t * qk_stride, delta, dk, dv, states + (t + 1) * n);
   }
   std::fill(dS, dS + n, 0.0f);
   for (long t = seq - 1; t >= 0; t--) {
@@ -505,7 +508,9 @@ SAEKIT_BODY void delta_rule_head_backward_body(const float* q, const float* k, l
     float* dkt = dK + t * dqk_stride;
     float* dvt = dV + t * v_stride;
     const float d = decay[t * g_stride], b = beta[t * g_stride];
-    recall(t);
+    // What S_{t-1} (decayed) recalled for this key, and the correction delta written with it.
+    delta_recall(states + t * n, k + t * qk_stride, v + t * v_stride, decay[t * g_stride], beta[t * g_stride], dk, dv, kv,
+                 delta);
 #pragma omp simd
     for (long j = 0; j < dv; j++) dd[j] = 0.0f;
     // out = S_t^T q: dS += q dy^T, dq = S_t dy; then S_t = P + k delta^T: d_delta = dS^T k, dk = dS delta.
@@ -572,16 +577,8 @@ SAEKIT_BODY void ssm_head_backward_body(const float* u, long u_stride, const flo
   const long np = n * p;
   std::fill(states, states + np, 0.0f);
   for (long t = 0; t < seq; t++) {
-    const float* prev = states + t * np;
-    float* cur = states + (t + 1) * np;
-    const float* ut = u + t * u_stride;
-    const float* Bt = B + t * bc_stride;
-    const float a = decay[t * a_stride];
-    for (long i = 0; i < n; i++) {
-      const float bi = Bt[i];
-#pragma omp simd
-      for (long j = 0; j < p; j++) cur[i * p + j] = a * prev[i * p + j] + bi * ut[j];
-    }
+    decayed_rank_one(states + t * np, decay[t * a_stride], B + t * bc_stride, u + t * u_stride, n, p,
+                     states + (t + 1) * np);
   }
   std::fill(dS, dS + np, 0.0f);
   for (long t = seq - 1; t >= 0; t--) {
@@ -640,8 +637,9 @@ void gated_delta_rule_backward(const float* q, const float* k, const float* v, c
     float* dS = states + (seq + 1) * n;
     float* kv = dS + n;
     delta_rule_head_backward(q + row0 * kd + g * dk, k + row0 * kd + g * dk, kd, v + row0 * vd + h * dv,
-                             decay + row0 * v_heads + h, beta + row0 * v_heads + h, vd, v_heads, d_out + row0 * vd + h * dv,
-                             seq, dk, dv, states, dS, kv, kv + dv, kv + 2 * dv, dq + row0 * hk + h * dk,
+                             decay + row0 * v_heads + h, beta + row0 * v_heads + h, vd, v_heads,
+                             d_out + row0 * vd + h * dv, seq, dk, dv, states, dS, kv, kv + dv, kv + 2 * dv,
+                             dq + row0 * hk + h * dk,
                              dk_out + row0 * hk + h * dk, hk, dv_out + row0 * vd + h * dv, d_decay + row0 * v_heads + h,
                              d_beta + row0 * v_heads + h);
   });
