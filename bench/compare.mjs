@@ -12,6 +12,10 @@
 //                                                  # vs SAELens' (peer_relu_sae.py)
 //   node bench/compare.mjs tsne    [--threads 2]   # analyze's Barnes-Hut t-SNE map vs sklearn's TSNE
 //   node bench/compare.mjs lm      [--threads 2]   # Pythia-70M forward (harvest, full) vs peer_lm.py
+//   node bench/compare.mjs falcon-h1 --python VENV/bin/python
+//                                                  # Falcon-H1-0.5B (Mamba-2 beside attention; harvest, full,
+//                                                  # e2e KL) vs transformers' own FalconH1ForCausalLM
+//                                                  # (peer_falcon_h1.py: needs torch and transformers)
 //
 // --rounds N (default 1) measures each side N times, alternating, and takes medians; --python
 // PATH picks the peers' Python (default /usr/bin/python3). A table of
@@ -231,8 +235,22 @@ if (suite === "kernels") {
     harvest_speedup_vs_float32: ratio(median(half, "harvest_tokens_per_s"), harvest),
     full_speedup_vs_float32: ratio(median(half, "full_tokens_per_s"), full),
   });
+} else if (suite === "falcon-h1") {
+  // Random weights at Falcon-H1-0.5B's shapes, one context of 128 tokens (a 36-layer model of
+  // 0.5B parameters: seconds per pass), against transformers' FalconH1ForCausalLM itself (eager
+  // attention, its torch fallback for Mamba-2's scan), weights frozen for the end-to-end step.
+  const shape = ["--batch", "1", "--ctx", "128", "--threads", `${threads}`];
+  const [ours, peer] = alternating(() => saekit("bench", "lm", "--preset", "falcon-h1-0.5b", ...shape),
+    () => runPeer("bench/peer_falcon_h1.py", ...shape));
+  const speedups = {};
+  for (const [key, label] of [["harvest", "harvest to layer 0"], ["full", "full forward"], ["e2e_kl", "e2e KL forward+backward from layer 0"]]) {
+    const mine = median(ours, `${key}_tokens_per_s`), theirs = median(peer, `${key}_tokens_per_s`);
+    speedups[`${key}_speedup`] = ratio(mine, theirs);
+    summarize(`Falcon-H1-0.5B ${label}, tokens/s (transformers)`, mine, theirs, speedups[`${key}_speedup`]);
+  }
+  out({ compare: "falcon-h1", preset: "falcon-h1-0.5b", threads, rounds, peer: peer[0].impl, ...speedups });
 } else {
-  console.error(`unknown suite "${suite}" (kernels, train, relu, tsne, lm)`);
+  console.error(`unknown suite "${suite}" (kernels, train, relu, tsne, lm, falcon-h1)`);
   process.exit(2);
 }
 printSummary();

@@ -84,7 +84,7 @@ export function registerBench(program: Command): void {
   bench
     .command("lm")
     .description("language-model tokens/s with random weights at a preset's shapes: harvest to a layer's resid_post, and a full forward with next-token loss")
-    .option("--preset <name>", "model shapes (pythia-70m, gpt2, gemma-2-2b: ~11 GB of memory)", "pythia-70m")
+    .option("--preset <name>", "model shapes (pythia-70m, gpt2, gemma-2-2b: ~11 GB of memory, falcon-h1-0.5b: Mamba-2 beside attention)", "pythia-70m")
     .option("--layer <n>", "harvest layer", nonNegativeInt, 0)
     .option("--ctx <n>", "tokens per context", positiveInt, 128)
     .option("--batch <n>", "contexts per forward", positiveInt, 32)

@@ -888,4 +888,14 @@ export const PRESETS: Record<string, LmConfig> = {
     tiedEmbeddings: true, attentionBias: false, mlpBias: false, bosTokenId: 2, eosTokenId: 1,
     embedScale: Math.fround(Math.sqrt(2304)), postNorms: true, attnSoftcap: 50, finalSoftcap: 30, queryPreAttnScalar: 256,
   },
+  // tiiuae/Falcon-H1-0.5B-Base's config.json: Mamba-2 beside attention in each of 36 layers, ~2 GB in float32.
+  "falcon-h1-0.5b": configFromHf({
+    model_type: "falcon_h1", vocab_size: 32784, hidden_size: 1024, intermediate_size: 2048, num_hidden_layers: 36,
+    num_attention_heads: 8, num_key_value_heads: 2, head_dim: 64, rms_norm_eps: 1e-5, rope_theta: 1e11, max_position_embeddings: 16384,
+    tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 11, mamba_d_ssm: 1536, mamba_n_heads: 24, mamba_d_head: 64,
+    mamba_d_state: 128, mamba_n_groups: 1, mamba_d_conv: 4, mamba_rms_norm: false, mamba_norm_before_gate: false,
+    embedding_multiplier: 5.656854249492381, lm_head_multiplier: 0.0390625, attention_in_multiplier: 1, attention_out_multiplier: 0.9375,
+    key_multiplier: 0.39062499999999994, ssm_in_multiplier: 1.25, ssm_out_multiplier: 0.23570226039551587,
+    mlp_multipliers: [0.8838834764831844, 0.5859375], ssm_multipliers: [0.3535533905932738, 0.25, 0.3535533905932738, 0.5, 0.3535533905932738],
+  }, "the falcon-h1-0.5b preset"),
 };

@@ -87,24 +87,26 @@ function layout(s: MambaShape) {
 }
 
 /**
- * One token's heads through the gate and the norm (MambaShape.gate): `out` from y (after the
- * skip) and z, each [inner].
+ * The heads y [rows, inner] (after the skip), in place, through the gate and the norm
+ * (MambaShape.gate), given siluZ = silu(z) [rows, inner].
  */
-function gateRow(s: MambaShape, norm: Float32Array, eps: number, y: Float64Array, z: Float64Array, out: Float64Array): void {
-  const inner = y.length, m = inner / s.normGroups;
-  const silu = (c: number) => z[c]! * sigmoid(z[c]!);
-  for (let c = 0; c < inner; c++) out[c] = s.gate === "norm-then-gate" ? y[c]! : y[c]! * silu(c);
-  if (s.gate === "gate") return;
-  for (let g0 = 0; g0 < inner; g0 += m) {
-    let ms = 0;
-    for (let c = g0; c < g0 + m; c++) ms += out[c]! ** 2;
-    const inv = 1 / Math.sqrt(ms / m + eps);
-    for (let c = g0; c < g0 + m; c++) out[c] = out[c]! * inv * norm[c]! * (s.gate === "norm-then-gate" ? silu(c) : 1);
+function gateRows(s: MambaShape, norm: Float32Array, eps: number, rows: number, y: Float32Array, siluZ: Float32Array): void {
+  const inner = y.length / rows, m = inner / s.normGroups, before = s.gate === "norm-then-gate";
+  for (let r = 0; r < rows; r++) {
+    const o = r * inner;
+    if (!before) for (let c = 0; c < inner; c++) y[o + c]! *= siluZ[o + c]!;
+    if (s.gate === "gate") continue;
+    for (let g0 = o; g0 < o + inner; g0 += m) {
+      let ms = 0;
+      for (let c = g0; c < g0 + m; c++) ms += y[c]! ** 2;
+      const inv = 1 / Math.sqrt(ms / m + eps);
+      for (let c = g0; c < g0 + m; c++) y[c] = y[c]! * inv * norm[c - o]! * (before ? siluZ[c]! : 1);
+    }
   }
 }
 
 /**
- * gateRow's backward: d loss / d y into dY and d loss / d z into dZ, from d loss / d out. With
+ * One token's gateRows backward: d loss / d y into dY and d loss / d z into dZ, from d loss / d out. With
  * v the norm's input (y silu(z) or y) and n = v / rms(v) w over a group of m channels,
  * dv = (w dn - v <w dn, v> / (m rms^2)) / rms.
  */
@@ -155,34 +157,32 @@ export function mambaMix(k: Kernels, s: MambaShape, w: MambaWeights, eps: number
   for (let r = 0; r < rows; r++) xbc.set(proj.subarray(r * width + xBC, r * width + xBC + C), r * C);
   const conv = new Float32Array(rows * C);
   k.causalConv(xbc, batch, seq, C, s.convKernel, w.conv, state.conv, false, conv);
-  const u = new Float32Array(rows * inner), x = new Float32Array(rows * inner), B = new Float32Array(rows * gN), Cm = new Float32Array(rows * gN);
+  // Plus the bias, then SiLU: x, B and C.
+  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) conv[r * C + c]! += w.convBias[c]!;
+  k.activate(conv, Activation.Silu);
+  const u = new Float32Array(rows * inner), B = new Float32Array(rows * gN), Cm = new Float32Array(rows * gN);
   const decay = new Float32Array(rows * s.heads);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < C; c++) {
-      const v = conv[r * C + c]! + w.convBias[c]!;
-      const y = v * sigmoid(v);
-      if (c < inner) x[r * inner + c] = y;
-      else if (c < inner + gN) B[r * gN + c - inner] = y;
-      else Cm[r * gN + c - inner - gN] = y;
-    }
+    B.set(conv.subarray(r * C + inner, r * C + inner + gN), r * gN);
+    Cm.set(conv.subarray(r * C + inner + gN, (r + 1) * C), r * gN);
     for (let h = 0; h < s.heads; h++) {
       const dt = softplus(proj[r * width + dtAt + h]! + w.dtBias[h]!);
       decay[r * s.heads + h] = Math.exp(dt * w.A[h]!);
-      for (let j = 0; j < s.headDim; j++) u[r * inner + h * s.headDim + j] = dt * x[r * inner + h * s.headDim + j]!;
+      for (let j = 0; j < s.headDim; j++) u[r * inner + h * s.headDim + j] = dt * conv[r * C + h * s.headDim + j]!;
     }
   }
   const y = new Float32Array(rows * inner);
   k.ssmScan(u, B, Cm, decay, batch, seq, s.heads, s.headDim, s.groups, s.dState, state.ssm, y);
-  // y + D x, then through the gate and the norm.
-  const yx = new Float64Array(inner), z = new Float64Array(inner), out = new Float64Array(inner);
+  // y + D x, then the gate (silu(z) on the kernels) and the norm.
+  const siluZ = new Float32Array(rows * inner);
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < inner; c++) {
-      yx[c] = y[r * inner + c]! + w.D[Math.floor(c / s.headDim)]! * x[r * inner + c]!;
-      z[c] = proj[r * width + c]!;
+    siluZ.set(proj.subarray(r * width, r * width + inner), r * inner);
+    for (let h = 0; h < s.heads; h++) {
+      for (let j = 0; j < s.headDim; j++) y[r * inner + h * s.headDim + j]! += w.D[h]! * conv[r * C + h * s.headDim + j]!;
     }
-    gateRow(s, w.norm, eps, yx, z, out);
-    for (let c = 0; c < inner; c++) y[r * inner + c] = out[c]!;
   }
+  k.activate(siluZ, Activation.Silu);
+  gateRows(s, w.norm, eps, rows, y, siluZ);
   return y;
 }
 

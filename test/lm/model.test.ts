@@ -1010,6 +1010,7 @@ describe("benchmark presets", () => {
       const small = {
         ...cfg, vocabSize: 300, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: cfg.nKvHeads === cfg.nHeads ? 4 : 2, dHead: 8, dMlp: 48,
         rotaryDims: cfg.rotaryDims ? Math.min(cfg.rotaryDims, 8) : 0, ...(cfg.embedScale ? { embedScale: Math.sqrt(32) } : {}),
+        ...(cfg.mamba ? { mamba: { ...cfg.mamba, heads: 4, headDim: 8, dState: 6, layers: [true, true] } } : {}),
       };
       const model = randomModel(small, 1, 0.5);
       const logits = model.forward(randomTokens(2, 2 * 9, 300), 2, 9).logits!;
@@ -1017,6 +1018,11 @@ describe("benchmark presets", () => {
       if (cfg.finalSoftcap) expect(Math.max(...logits.map(Math.abs)), name).toBeLessThan(cfg.finalSoftcap);
     }
     expect(Object.keys(PRESETS)).toContain("gemma-2-2b");
+    // Falcon-H1-0.5B's config.json, read as a checkpoint's would be: Mamba-2 beside attention in all 36 layers.
+    expect(PRESETS["falcon-h1-0.5b"]).toMatchObject({
+      nLayers: 36, dModel: 1024, dMlp: 2048, nHeads: 8, nKvHeads: 2, dHead: 64, vocabSize: 32784, logitScale: 0.0390625,
+      mamba: { heads: 24, headDim: 64, dState: 128, groups: 1, gate: "gate", parallel: true }, falconH1: { ssmOut: 0.23570226039551587 },
+    });
   });
 });
 
