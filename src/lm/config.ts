@@ -154,15 +154,20 @@ function field(json: Json, path: string, keys: string[], fallback?: unknown): un
   throw new Error(`${path}: missing "${keys[0]}"`);
 }
 
+/** A config value as an error names it: JSON, but infinities and NaN (which JSON.stringify makes null) as themselves. */
+function shown(v: unknown): string {
+  return typeof v === "number" ? String(v) : JSON.stringify(v);
+}
+
 function int(json: Json, path: string, keys: string[], fallback?: number): number {
   const v = field(json, path, keys, fallback);
-  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Error(`${path}: "${keys[0]}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Error(`${path}: "${keys[0]}" must be a non-negative integer, got ${shown(v)}`);
   return v as number;
 }
 
 function num(json: Json, path: string, keys: string[], fallback?: number): number {
   const v = field(json, path, keys, fallback);
-  if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`${path}: "${keys[0]}" must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`${path}: "${keys[0]}" must be a number, got ${shown(v)}`);
   return v;
 }
 
@@ -742,9 +747,10 @@ function mambaShapeFromHf(json: Json, path: string, inner: number, gate: MambaGa
   };
   if (!(shape.groups >= 1) || heads % shape.groups !== 0) throw new Error(`${path}: mamba_n_heads (${heads}) must be a multiple of mamba_n_groups (${shape.groups})`);
   if (!(shape.convKernel >= 1 && shape.dState >= 1)) throw new Error(`${path}: mamba_d_conv and mamba_d_state must be positive integers`);
-  // The configs' default (0, inf) clamps nothing; transformers 5 writes inf as {"__float__": "Infinity"}.
+  // The configs' default (0, inf) clamps nothing; transformers 5 writes inf as {"__float__": "Infinity"}, 4 as
+  // Python's bare Infinity (parseJson reads it as the number).
   const limit = json.time_step_limit;
-  const unbounded = (v: unknown) => v === null || v === "Infinity" || (typeof v === "object" && (v as Json).__float__ === "Infinity");
+  const unbounded = (v: unknown) => v === null || v === Infinity || v === "Infinity" || (typeof v === "object" && (v as Json).__float__ === "Infinity");
   if (Array.isArray(limit) && (limit[0] !== 0 || !unbounded(limit[1]))) {
     throw new Error(`${path}: time_step_limit ${JSON.stringify(limit)} (dt clamped) is not supported`);
   }

@@ -15,15 +15,6 @@ import { allParts, LanguageModel, type LmWeights, type ModelParts, partsForHooks
 import type { TextTokenizer } from "./tokenizer.js";
 import type { WeightReader } from "./weight-reader.js";
 
-/** A JSON file's text (config.json, tokenizer.json, ...; `source` names it in errors) as an object. */
-export function parseJson(text: string, source: string): Record<string, unknown> {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${source}: not valid JSON (${(err as Error).message})`);
-  }
-}
-
 export interface HfModelOptions {
   /** How the weight matrices are held (LanguageModel.storeWeightsAs); they are read straight into it. */
   dtype?: WeightDtype;

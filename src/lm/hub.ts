@@ -13,7 +13,8 @@ import { downloadFile, fileDownloadInfo } from "@huggingface/hub";
 import { writeJsonAtomic } from "../core/atomic.js";
 import { ProgressBar } from "../util/progress.js";
 import { configFromHf } from "./config.js";
-import { parseJson, readsTensor } from "./hf-model.js";
+import { parseJson } from "../core/json.js";
+import { readsTensor } from "./hf-model.js";
 import { partsForHooks } from "./model.js";
 import { indexWeightMap } from "./weights.js";
 

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ProgressBar } from "../util/progress.js";
-import { checkTokenizerFits, hfLanguageModel, parseJson } from "./hf-model.js";
+import { parseJson } from "../core/json.js";
+import { checkTokenizerFits, hfLanguageModel } from "./hf-model.js";
 import { resolveHubModel } from "./hub.js";
 import { llama2cFromBytes } from "./llama2c.js";
 import { type Llama2cTokenizer, llama2cTokenizerFromBytes } from "./llama2c-tokenizer.js";

@@ -6,7 +6,8 @@
  * Needs no file system, so it runs in the browser; load.ts reads the same from disk.
  */
 import { SafetensorsReader } from "../core/safetensors-format.js";
-import { checkTokenizerFits, hfLanguageModel, parseJson } from "./hf-model.js";
+import { parseJson } from "../core/json.js";
+import { checkTokenizerFits, hfLanguageModel } from "./hf-model.js";
 import { llama2cFromBytes } from "./llama2c.js";
 import { llama2cTokenizerFromBytes } from "./llama2c-tokenizer.js";
 import type { LanguageModel } from "./model.js";

@@ -21,6 +21,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { parseJson } from "../core/json.js";
 import { Tensor } from "../core/tensor.js";
 import { TorchCheckpoint } from "../core/torch-checkpoint.js";
 import { defaultConfig } from "./config.js";
@@ -42,7 +43,7 @@ export function loadDictionaryLearningSae(path: string): LoadedSae {
   const file = dictionaryLearningFile(path) ?? (() => { throw new Error(`${path}: no ${DL_WEIGHTS} (a dictionary_learning SAE)`); })();
   const ck = TorchCheckpoint.open(file);
   const cfgPath = join(dirname(file), "config.json");
-  const raw: Record<string, unknown> = existsSync(cfgPath) ? JSON.parse(readFileSync(cfgPath, "utf8")) : {};
+  const raw = existsSync(cfgPath) ? parseJson(readFileSync(cfgPath, "utf8"), cfgPath) : {};
   const trainer = (raw.trainer ?? {}) as Record<string, unknown>;
   const fail = (msg: string): never => { throw new Error(`${file}: ${msg}`); };
   const read = (name: string) => (ck.has(name) ? ck.read(name) : fail(`no tensor "${name}" for a ${dictClass} SAE`));

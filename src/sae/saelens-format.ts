@@ -19,6 +19,7 @@
  * as unexpected keys (vSAE's log-variance head) go to `saekit_extras.safetensors`.
  */
 import { concatBytes } from "../core/bytes.js";
+import { parseJson } from "../core/json.js";
 import { SafetensorsReader, encodeSafetensors } from "../core/safetensors-format.js";
 import { Tensor } from "../core/tensor.js";
 import { ARCHITECTURES, type Architecture, type SaeConfig, type SaeConfigInput, defaultConfig, settingsOf } from "./config.js";
@@ -230,12 +231,7 @@ export function saeFromFolder(where: string, text: (name: string) => string | nu
   const cfgText = text(CFG_FILE);
   if (cfgText === null) throw new Error(`${where}: no ${CFG_FILE}; expected an SAE folder in SAELens format (cfg.json + sae_weights.safetensors)`);
   const cfgPath = `${where}/${CFG_FILE}`;
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(cfgText);
-  } catch (err) {
-    throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
-  }
+  const raw = parseJson(cfgText, cfgPath);
   const open = (name: string) => tensors(name) ?? (() => { throw new Error(`${where}: no ${name}`); })();
   const loaded = saeFromSaeLens(raw, cfgPath, open(WEIGHTS_FILE), () => open(EXTRAS_FILE));
   // A SAELens training checkpoint's weights take inputs scaled by its activation scaler;

@@ -13,6 +13,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { writeJsonAtomic } from "../core/atomic.js";
+import { parseJson } from "../core/json.js";
 import { kernels } from "../core/kernels.js";
 import { SafetensorsFile, writeSafetensors } from "../core/safetensors.js";
 import { Tensor } from "../core/tensor.js";
@@ -29,12 +30,7 @@ export function isSparsifyFolder(dir: string): boolean {
 
 export function loadSparsifySae(dir: string): LoadedSae {
   const cfgPath = join(dir, "cfg.json");
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(cfgPath, "utf8"));
-  } catch (err) {
-    throw new Error(`${cfgPath}: not valid JSON (${(err as Error).message})`);
-  }
+  const raw = parseJson(readFileSync(cfgPath, "utf8"), cfgPath);
   const fail = (msg: string): never => { throw new Error(`${cfgPath}: ${msg}`); };
   const transcode = raw.transcode === true;
   const hooks = transcode ? transcoderHooksOfModulePath(basename(dir)) : null;

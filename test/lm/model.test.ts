@@ -11,6 +11,7 @@ import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
 import { TorchCheckpoint } from "../../src/core/torch-checkpoint.js";
 import { type LmConfig, PRESETS, configFromHf, validateLmConfig } from "../../src/lm/config.js";
+import { parseJson } from "../../src/core/json.js";
 import { hfLanguageModel } from "../../src/lm/hf-model.js";
 import { loadModel } from "../../src/lm/load.js";
 import { openHfWeights } from "../../src/lm/weights.js";
@@ -566,6 +567,8 @@ describe("loading checkpoints", () => {
     await expect(loadModel(bad)).rejects.toThrow(/model_type "t5" is not supported/);
     writeFileSync(join(bad, "config.json"), "{");
     await expect(loadModel(bad)).rejects.toThrow(/config.json: not valid JSON/);
+    writeFileSync(join(bad, "config.json"), '{"vocab_size": Infinit}');
+    await expect(loadModel(bad)).rejects.toThrow(/config.json: not valid JSON/);
     await expect(loadModel(join(dir, "nothing-here"))).rejects.toThrow(/no such model folder/);
   });
 });
@@ -900,6 +903,20 @@ describe("config.json variants", () => {
     // The default (0, inf) as transformers 5 writes it.
     expect(configFromHf({ ...h, time_step_limit: [0, { __float__: "Infinity" }] }, "c").mamba).toBeDefined();
     expect(() => configFromHf({ ...h, layer_types: ["mamba", "rwkv"] }, "c")).toThrow(/layer type "rwkv" is not supported \(mamba, attention\)/);
+  });
+
+  it("reads config.json as Python's json module writes it: bare Infinity, -Infinity and NaN are numbers, in strings they stay words", () => {
+    const j = parseJson('{"time_step_limit": [0.0, Infinity], "x": [-Infinity, NaN], "s": "NaN or Infinity", "t": "-Infinity"}', "c");
+    expect(j.time_step_limit).toEqual([0, Infinity]);
+    expect(j.x).toEqual([-Infinity, NaN]);
+    expect([j.s, j.t]).toEqual(["NaN or Infinity", "-Infinity"]);
+    // transformers 4's Mamba-2 default, as it saved it: (0, inf) clamps nothing; a finite limit still does and is refused.
+    const base = { ...llama, model_type: "falcon_h1", hidden_size: 64, mamba_n_heads: 8, mamba_d_state: 16 };
+    expect(configFromHf({ ...base, ...parseJson('{"time_step_limit": [0.0, Infinity]}', "c") }, "c").mamba).toBeDefined();
+    expect(() => configFromHf({ ...base, time_step_limit: [0, 0.1] }, "c")).toThrow(/time_step_limit \[0,0.1\] \(dt clamped\) is not supported/);
+    // Where a finite number is needed, an infinite one is refused by name.
+    expect(() => configFromHf({ ...base, ...parseJson('{"rms_norm_eps": NaN}', "c") }, "c")).toThrow(/"rms_norm_eps" must be a number, got NaN/);
+    expect(() => parseJson('{"a": Infinit}', "c")).toThrow(/c: not valid JSON/);
   });
 
   it("Falcon-H1: Mamba-2 beside attention in every layer, its gate and norm from mamba_rms_norm and mamba_norm_before_gate, its multipliers", async () => {

@@ -327,6 +327,11 @@ describe("folders written by SAELens", () => {
       .toThrow(/unknown normalize_activations "sometimes"/);
     const folded = loadSae(write("folded-scale", { ...base, normalize_activations: "expected_average_only_in" }, { W_enc, W_dec, b_enc, b_dec }));
     const plain = loadSae(write("plain", base, { W_enc, W_dec, b_enc, b_dec }));
+    // A cfg.json as Python's json module writes a NaN (here a setting read for nothing): read, not refused as JSON.
+    const pythonNaN = write("python-nan", { ...base, lp_norm: 1 }, { W_enc, W_dec, b_enc, b_dec });
+    writeFileSync(join(pythonNaN, "cfg.json"), readFileSync(join(pythonNaN, "cfg.json"), "utf8").replace('"lp_norm":1', '"lp_norm":NaN'));
+    expect(readFileSync(join(pythonNaN, "cfg.json"), "utf8")).toContain('"lp_norm":NaN');
+    expect(maxAbsDiff(toDense(loadSae(pythonNaN).sae.encode(randn(new Rng(9), d), 1)), toDense(plain.sae.encode(randn(new Rng(9), d), 1)))).toBe(0);
     const xs = randn(new Rng(8), 2 * d);
     expect(maxAbsDiff(toDense(folded.sae.encode(xs, 2)), toDense(plain.sae.encode(xs, 2)))).toBe(0);
     expect(() => loadSae(write("bdec-flag", { ...base, apply_b_dec_to_input: "no" }, { W_enc, W_dec, b_enc, b_dec })))
