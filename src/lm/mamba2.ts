@@ -16,8 +16,9 @@
  * without a norm, y silu(z), or with mamba_rms_norm RMS-norms each of its n_groups groups of
  * channels, before the gate or after it (MambaShape.gate). Then the output
  * projection. The convolution's last kernel - 1 inputs and each head's S carry over in the cache
- * for generation. The convolution and the scan run on the kernels (causalConv, ssmScan); the
- * backward (mambaBackward, for end-to-end training) on ssmScanBackward, around it plain loops.
+ * for generation. The convolution, the SiLUs and the scan run on the kernels (causalConv,
+ * activate, ssmScan); the backward (mambaBackward, for end-to-end training) on ssmScanBackward,
+ * around it plain loops.
  */
 import { Activation } from "../core/kernel-api.js";
 import type { Kernels } from "../core/kernels.js";
