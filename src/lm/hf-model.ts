@@ -139,6 +139,8 @@ function throughReader(r: WeightReader, rename: (name: string) => string = (n) =
 /**
  * Tensors HF checkpoints carry that are not weights: rotary inv_freq caches, causal-mask
  * buffers (GPT-2's attn.bias / attn.masked_bias, GPT-NeoX's attention.bias /
- * attention.masked_bias) and GPT-2's lm_head, which HF ties to wte on load.
+ * attention.masked_bias), Falcon-H1's mup_vector (the config's ssm_multipliers, which
+ * transformers computes afresh whatever a checkpoint holds) and GPT-2's lm_head, which HF ties
+ * to wte on load.
  */
-const BUFFERS = /(^|\.)(rotary_emb\.inv_freq|attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias)$|^(language_model\.)?lm_head\.weight$/;
+const BUFFERS = /(^|\.)(rotary_emb\.inv_freq|attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias|mamba\.mup_vector)$|^(language_model\.)?lm_head\.weight$/;

@@ -124,9 +124,12 @@ export class CheckpointWeights implements WeightReader {
     return null;
   }
 
-  private fail(why = ""): never {
-    const n = this.problems.length;
-    throw new Error(`${this.source}: ${n} tensor${n > 1 ? "s" : ""} missing or mis-shaped for this config.json${why}:\n  ${this.problems.join("\n  ")}`);
+  /** Throws the problems met; `unexpected`: the last of them lists tensors nothing read. */
+  private fail(why = "", unexpected = false): never {
+    const n = this.problems.length - (unexpected ? 1 : 0);
+    const head = n === 0 ? "tensors this config.json does not use"
+      : `${n} tensor${n > 1 ? "s" : ""} missing or mis-shaped for this config.json${unexpected ? ", and tensors it does not use" : ""}`;
+    throw new Error(`${this.source}: ${head}${why}:\n  ${this.problems.join("\n  ")}`);
   }
 
   finish(ignorable?: RegExp): void {
@@ -135,7 +138,7 @@ export class CheckpointWeights implements WeightReader {
       const shown = unused.slice(0, 10).map((n) => `"${n}"`).join(", ");
       this.problems.push(`unexpected tensor${unused.length > 1 ? "s" : ""} ${shown}${unused.length > 10 ? ` and ${unused.length - 10} more` : ""}: weights this architecture does not use (a different model type?)`);
     }
-    if (this.problems.length > 0) this.fail();
+    if (this.problems.length > 0) this.fail("", unused.length > 0);
   }
 }
 

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { RotaryStyle } from "../../src/core/kernels.js";
 import { Rng } from "../../src/core/rng.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/core/safetensors.js";
+import { Tensor } from "../../src/core/tensor.js";
 import { TorchCheckpoint } from "../../src/core/torch-checkpoint.js";
 import { type LmConfig, PRESETS, configFromHf, validateLmConfig } from "../../src/lm/config.js";
 import { parseJson } from "../../src/core/json.js";
@@ -474,9 +475,18 @@ describe("structural properties", async () => {
 });
 
 describe("loading checkpoints", () => {
-  it("ignores the extra tensors HF checkpoints carry (rotary inv_freq, masked_bias, attn.bias)", async () => {
+  it("ignores the extra tensors HF checkpoints carry (rotary inv_freq, masked_bias, attn.bias, Falcon-H1's mup_vector)", async () => {
     await expect(loadModel(writeTinyNeox(join(dir, "neox-extras"), { extras: true }))).resolves.toBeDefined();
     await expect(loadModel(writeTinyGpt2(join(dir, "gpt2-extras"), { extras: true }))).resolves.toBeDefined();
+    // A Falcon-H1 checkpoint that kept its mup_vector buffers: the config's multipliers rule, as in transformers.
+    const falcon = writeTinyLlama(join(dir, "falcon-mup"), { seed: 65, falconH1: {} });
+    const tokens = randomTokens(5, 9, 300);
+    const want = (await loadModel(falcon)).model.forward(tokens, 1, 9).logits!;
+    const st = SafetensorsFile.open(join(falcon, "model.safetensors"));
+    const tensors = Object.fromEntries(st.names().map((n) => [n, st.read(n)]));
+    for (const l of [0, 1]) tensors[`model.layers.${l}.mamba.mup_vector`] = new Tensor([1, 1, 3], Float32Array.of(9, 9, 9));
+    writeSafetensors(join(falcon, "model.safetensors"), tensors);
+    expect((await loadModel(falcon)).model.forward(tokens, 1, 9).logits).toEqual(want);
   });
 
   it("reads a PyTorch pytorch_model.bin (written by torch.save) like the same weights in safetensors", async () => {
@@ -543,7 +553,13 @@ describe("loading checkpoints", () => {
       ...Object.fromEntries(lf.names().map((n) => [n, lf.read(n)])),
       "model.layers.0.self_attn.q_norm.weight": { shape: [8], data: new Float32Array(8).fill(1) },
     });
-    await expect(loadModel(extra)).rejects.toThrow(/unexpected tensor "model.layers.0.self_attn.q_norm.weight": weights this architecture does not use/);
+    await expect(loadModel(extra)).rejects.toThrow(/model.safetensors: tensors this config.json does not use:\n  unexpected tensor "model.layers.0.self_attn.q_norm.weight": weights this architecture does not use/);
+    writeSafetensors(join(extra, "model.safetensors"), {
+      ...Object.fromEntries(lf.names().filter((n) => n !== "model.norm.weight").map((n) => [n, lf.read(n)])),
+      "model.layers.0.self_attn.q_norm.weight": { shape: [8], data: new Float32Array(8).fill(1) },
+    });
+    await expect(loadModel(extra)).rejects.toThrow(
+      /1 tensor missing or mis-shaped for this config.json, and tensors it does not use:\n  missing tensor "model.norm.weight" \(expected shape \[32\]\)\n  unexpected tensor "model.layers.0.self_attn.q_norm.weight"/);
 
     // A config that disagrees with its checkpoint everywhere stops early, allocating nothing absurd.
     const neoxCfg = JSON.parse(readFileSync(join(missing, "config.json"), "utf8"));
