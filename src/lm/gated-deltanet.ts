@@ -81,6 +81,41 @@ function silu(x: number): number {
 }
 
 /**
+ * What the delta rule reads, from x [rows, convDim] (the convolution after its SiLU) and the
+ * gates' projections b and a [rows, vHeads]: unit-length query and key heads (l2norm,
+ * x / sqrt(|x|^2 + 1e-6)), the query also / sqrt(dk); the values; beta = sigmoid(b) and
+ * decay = exp(-exp(A_log) softplus(a + dt_bias)). For the backward, each head's norm
+ * sqrt(|x|^2 + 1e-6) [rows, 2 kHeads] and the softplus's argument [rows, vHeads].
+ */
+function ruleInputs(s: DeltaNetShape, w: DeltaNetWeights, rows: number, x: Float32Array, b: Float32Array, a: Float32Array) {
+  const { kHeads, vHeads, dk, dv } = s;
+  const C = convWidth(s), keyDim = kHeads * dk, valueDim = vHeads * dv;
+  const q = new Float32Array(rows * keyDim), key = new Float32Array(rows * keyDim), v = new Float32Array(rows * valueDim);
+  const beta = new Float32Array(rows * vHeads), decay = new Float32Array(rows * vHeads);
+  const norms = new Float64Array(rows * 2 * kHeads), softArg = new Float64Array(rows * vHeads);
+  const qScale = 1 / Math.sqrt(dk);
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < 2 * kHeads; h++) {
+      let ss = 0;
+      for (let i = 0; i < dk; i++) ss += x[r * C + h * dk + i]! ** 2;
+      const n = Math.sqrt(ss + 1e-6);
+      norms[r * 2 * kHeads + h] = n;
+      const inv = (h < kHeads ? qScale : 1) / n;
+      const to = h < kHeads ? q : key, at = r * keyDim + (h % kHeads) * dk;
+      for (let i = 0; i < dk; i++) to[at + i] = x[r * C + h * dk + i]! * inv;
+    }
+    v.set(x.subarray(r * C + 2 * keyDim, (r + 1) * C), r * valueDim);
+    for (let h = 0; h < vHeads; h++) {
+      const e = r * vHeads + h;
+      beta[e] = 1 / (1 + Math.exp(-b[e]!));
+      softArg[e] = a[e]! + w.dtBias[h]!;
+      decay[e] = Math.exp(w.negA[h]! * softplus(softArg[e]!));
+    }
+  }
+  return { q, key, v, beta, decay, norms, softArg };
+}
+
+/**
  * The mixer's output heads [batch * seq, vHeads dv] (what out_proj reads) from the projections
  * of `seq` new tokens per sequence: mixed [rows, convDim] (W_qkv x), z [rows, vHeads dv],
  * b and a [rows, vHeads]. `state` holds the sequences' past (zeros: none) and is advanced past
@@ -89,30 +124,11 @@ function silu(x: number): number {
 export function deltaNetHeads(k: Kernels, s: DeltaNetShape, w: DeltaNetWeights, eps: number, batch: number, seq: number,
   mixed: Float32Array, z: Float32Array, b: Float32Array, a: Float32Array, state: DeltaNetState): Float32Array {
   const { kHeads, vHeads, dk, dv, convKernel: K } = s;
-  const C = convWidth(s);
-  const keyDim = kHeads * dk, valueDim = vHeads * dv;
+  const C = convWidth(s), valueDim = vHeads * dv;
   const rows = batch * seq;
-  const q = new Float32Array(rows * keyDim), key = new Float32Array(rows * keyDim), v = new Float32Array(rows * valueDim);
-  const decay = new Float32Array(rows * vHeads), beta = new Float32Array(rows * vHeads);
   const conv = new Float32Array(rows * C);
   k.causalConv(mixed, batch, seq, C, K, w.conv, state.conv, true, conv);
-  const qScale = 1 / Math.sqrt(dk);
-  for (let r = 0; r < rows; r++) {
-    const x = conv.subarray(r * C, (r + 1) * C);
-    // Unit-length query and key heads (l2norm: x / sqrt(|x|^2 + 1e-6)), the query / sqrt(dk).
-    for (let h = 0; h < 2 * kHeads; h++) {
-      let ss = 0;
-      for (let i = 0; i < dk; i++) ss += x[h * dk + i]! ** 2;
-      const inv = (h < kHeads ? qScale : 1) / Math.sqrt(ss + 1e-6);
-      const to = h < kHeads ? q : key, at = r * keyDim + (h % kHeads) * dk;
-      for (let i = 0; i < dk; i++) to[at + i] = x[h * dk + i]! * inv;
-    }
-    v.set(x.subarray(2 * keyDim), r * valueDim);
-    for (let h = 0; h < vHeads; h++) {
-      beta[r * vHeads + h] = 1 / (1 + Math.exp(-b[r * vHeads + h]!));
-      decay[r * vHeads + h] = Math.exp(w.negA[h]! * softplus(a[r * vHeads + h]! + w.dtBias[h]!));
-    }
-  }
+  const { q, key, v, beta, decay } = ruleInputs(s, w, rows, conv, b, a);
   const out = new Float32Array(rows * valueDim);
   k.gatedDeltaRule(q, key, v, decay, beta, batch, seq, kHeads, vHeads, dk, dv, state.recurrent, out);
   // The gated RMSNorm per value head: RMSNorm(o) w silu(z).
@@ -147,29 +163,13 @@ export function deltaNetBackward(k: Kernels, s: DeltaNetShape, w: DeltaNetWeight
   const g: DeltaNetGradients = {
     mixed: new Float32Array(rows * C), z: new Float32Array(rows * valueDim), b: new Float32Array(rows * vHeads), a: new Float32Array(rows * vHeads),
   };
-  // The forward again, as deltaNetHeads runs it: the convolution's input c and output x = silu(c),
-  // the normed q and k, v, beta and decay, and the delta rule's output o.
+  // The forward again, as deltaNetHeads runs it: the convolution's output c before its SiLU and
+  // x = silu(c) after, what the rule reads (ruleInputs) and the rule's output o.
   const pre = new Float32Array(rows * C), x = new Float32Array(rows * C);
   k.causalConv(mixed, batch, seq, C, K, w.conv, new Float32Array(batch * (K - 1) * C), false, pre);
   x.set(pre);
   k.activate(x, Activation.Silu);
-  const norms = new Float64Array(rows * 2 * kHeads);
-  const q = new Float32Array(rows * keyDim), key = new Float32Array(rows * keyDim), v = new Float32Array(rows * valueDim);
-  for (let r = 0; r < rows; r++) {
-    for (let h = 0; h < 2 * kHeads; h++) {
-      let ss = 0;
-      for (let i = 0; i < dk; i++) ss += x[r * C + h * dk + i]! ** 2;
-      const n = Math.sqrt(ss + 1e-6);
-      norms[r * 2 * kHeads + h] = n;
-      const scale = (h < kHeads ? 1 / Math.sqrt(dk) : 1) / n;
-      const to = h < kHeads ? q : key, at = r * keyDim + (h % kHeads) * dk;
-      for (let i = 0; i < dk; i++) to[at + i] = x[r * C + h * dk + i]! * scale;
-    }
-    v.set(x.subarray(r * C + 2 * keyDim, (r + 1) * C), r * valueDim);
-  }
-  const beta = Float32Array.from(b, (u) => 1 / (1 + Math.exp(-u)));
-  const softArg = Float64Array.from({ length: rows * vHeads }, (_, e) => a[e]! + w.dtBias[e % vHeads]!);
-  const decay = Float32Array.from(softArg, (u, e) => Math.exp(w.negA[e % vHeads]! * softplus(u)));
+  const { q, key, v, beta, decay, norms, softArg } = ruleInputs(s, w, rows, x, b, a);
   const o = new Float32Array(rows * valueDim);
   k.gatedDeltaRule(q, key, v, decay, beta, batch, seq, kHeads, vHeads, dk, dv, new Float32Array(batch * vHeads * dk * dv), o);
   // The gated RMSNorm y = o / rms(o) w silu(z), per value head: dO = d loss / d o.

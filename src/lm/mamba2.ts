@@ -146,32 +146,57 @@ function gateRowBackward(s: MambaShape, norm: Float32Array, eps: number, y: Floa
 }
 
 /**
+ * xBC's causal convolution plus its bias, before the SiLU [rows, convWidth], from the
+ * projections; `history` (the cache's last inputs) is advanced past these tokens.
+ */
+function convolveXbc(k: Kernels, s: MambaShape, w: MambaWeights, batch: number, seq: number, proj: Float32Array,
+  history: Float32Array): Float32Array {
+  const { C, width, xBC } = layout(s);
+  const rows = batch * seq;
+  const xbc = new Float32Array(rows * C);
+  for (let r = 0; r < rows; r++) xbc.set(proj.subarray(r * width + xBC, r * width + xBC + C), r * C);
+  const out = new Float32Array(rows * C);
+  k.causalConv(xbc, batch, seq, C, s.convKernel, w.conv, history, false, out);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) out[r * C + c]! += w.convBias[c]!;
+  return out;
+}
+
+/**
+ * The scan's inputs from the projections and x, B and C after the SiLU (act [rows, convWidth]):
+ * dt before its softplus and after, decay = exp(dt A) [rows, heads], u = dt x, B and C.
+ */
+function scanInputs(s: MambaShape, w: MambaWeights, rows: number, proj: Float32Array, act: Float32Array) {
+  const { inner, C, width, dt: dtAt } = layout(s);
+  const { heads: H, headDim: P } = s, gN = s.groups * s.dState;
+  const dtRaw = new Float64Array(rows * H), dt = new Float64Array(rows * H), decay = new Float32Array(rows * H);
+  const u = new Float32Array(rows * inner), B = new Float32Array(rows * gN), Cm = new Float32Array(rows * gN);
+  for (let r = 0; r < rows; r++) {
+    B.set(act.subarray(r * C + inner, r * C + inner + gN), r * gN);
+    Cm.set(act.subarray(r * C + inner + gN, (r + 1) * C), r * gN);
+    for (let h = 0; h < H; h++) {
+      const e = r * H + h;
+      dtRaw[e] = proj[r * width + dtAt + h]! + w.dtBias[h]!;
+      dt[e] = softplus(dtRaw[e]!);
+      decay[e] = Math.exp(dt[e]! * w.A[h]!);
+      for (let j = 0; j < P; j++) u[r * inner + h * P + j] = dt[e]! * act[r * C + h * P + j]!;
+    }
+  }
+  return { dtRaw, dt, decay, u, B, Cm };
+}
+
+/**
  * The normed, gated heads [rows, inner] (what out_proj reads) from the projections `proj`
  * [rows, inner + convWidth + heads] of `seq` new tokens per sequence; `state` holds the
  * sequences' past (zeros: none) and is advanced past these tokens.
  */
 export function mambaMix(k: Kernels, s: MambaShape, w: MambaWeights, eps: number, batch: number, seq: number, proj: Float32Array,
   state: MambaState): Float32Array {
-  const { inner, C, width, xBC, dt: dtAt } = layout(s);
-  const rows = batch * seq, gN = s.groups * s.dState;
-  const xbc = new Float32Array(rows * C);
-  for (let r = 0; r < rows; r++) xbc.set(proj.subarray(r * width + xBC, r * width + xBC + C), r * C);
-  const conv = new Float32Array(rows * C);
-  k.causalConv(xbc, batch, seq, C, s.convKernel, w.conv, state.conv, false, conv);
-  // Plus the bias, then SiLU: x, B and C.
-  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) conv[r * C + c]! += w.convBias[c]!;
+  const { inner, C, width } = layout(s);
+  const rows = batch * seq;
+  // x, B and C: the convolution plus its bias, then SiLU (on the kernels).
+  const conv = convolveXbc(k, s, w, batch, seq, proj, state.conv);
   k.activate(conv, Activation.Silu);
-  const u = new Float32Array(rows * inner), B = new Float32Array(rows * gN), Cm = new Float32Array(rows * gN);
-  const decay = new Float32Array(rows * s.heads);
-  for (let r = 0; r < rows; r++) {
-    B.set(conv.subarray(r * C + inner, r * C + inner + gN), r * gN);
-    Cm.set(conv.subarray(r * C + inner + gN, (r + 1) * C), r * gN);
-    for (let h = 0; h < s.heads; h++) {
-      const dt = softplus(proj[r * width + dtAt + h]! + w.dtBias[h]!);
-      decay[r * s.heads + h] = Math.exp(dt * w.A[h]!);
-      for (let j = 0; j < s.headDim; j++) u[r * inner + h * s.headDim + j] = dt * conv[r * C + h * s.headDim + j]!;
-    }
-  }
+  const { u, B, Cm, decay } = scanInputs(s, w, rows, proj, conv);
   const y = new Float32Array(rows * inner);
   k.ssmScan(u, B, Cm, decay, batch, seq, s.heads, s.headDim, s.groups, s.dState, state.ssm, y);
   // y + D x, then the gate (silu(z) on the kernels) and the norm.
@@ -200,30 +225,11 @@ export function mambaBackward(k: Kernels, s: MambaShape, w: MambaWeights, eps: n
   const { heads: H, headDim: P, groups: G, dState: N, convKernel: K } = s;
   const rows = batch * seq, gN = G * N, perGroup = H / G;
   const dProj = new Float32Array(rows * width);
-  // The forward again, as mambaMix runs it: the convolution and its SiLU, the scan's inputs.
-  const xbc = new Float32Array(rows * C);
-  for (let r = 0; r < rows; r++) xbc.set(proj.subarray(r * width + xBC, r * width + xBC + C), r * C);
-  const pre = new Float32Array(rows * C), act = new Float32Array(rows * C);
-  k.causalConv(xbc, batch, seq, C, K, w.conv, new Float32Array(batch * (K - 1) * C), false, pre);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < C; c++) {
-      const v = pre[r * C + c]! + w.convBias[c]!;
-      pre[r * C + c] = v;
-      act[r * C + c] = v * sigmoid(v);
-    }
-  }
-  const dtRaw = new Float64Array(rows * H), dt = new Float64Array(rows * H), decay = new Float32Array(rows * H);
-  for (let e = 0; e < rows * H; e++) {
-    dtRaw[e] = proj[Math.floor(e / H) * width + dtAt + (e % H)]! + w.dtBias[e % H]!;
-    dt[e] = softplus(dtRaw[e]!);
-    decay[e] = Math.exp(dt[e]! * w.A[e % H]!);
-  }
-  const u = new Float32Array(rows * inner), B = new Float32Array(rows * gN), Cm = new Float32Array(rows * gN);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < inner; c++) u[r * inner + c] = dt[r * H + Math.floor(c / P)]! * act[r * C + c]!;
-    B.set(act.subarray(r * C + inner, r * C + inner + gN), r * gN);
-    Cm.set(act.subarray(r * C + inner + gN, r * C + inner + 2 * gN), r * gN);
-  }
+  // The forward again: the convolution and its SiLU (exact here, where mambaMix runs the kernels'
+  // close approximation), and the scan's inputs as mambaMix computes them.
+  const pre = convolveXbc(k, s, w, batch, seq, proj, new Float32Array(batch * (K - 1) * C));
+  const act = pre.map((v) => v * sigmoid(v));
+  const { dtRaw, dt, decay, u, B, Cm } = scanInputs(s, w, rows, proj, act);
   // Scan outputs (before the skip), for the norm's backward.
   const y = new Float32Array(rows * inner);
   k.ssmScan(u, B, Cm, decay, batch, seq, H, P, G, N, new Float32Array(batch * H * N * P), y);

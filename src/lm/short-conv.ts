@@ -21,6 +21,13 @@ export interface ShortConvWeights {
   wout: WeightMatrix;
 }
 
+/** The convolution's input B * x [rows, d], from bcx [rows, 3 d]. */
+function gatedInput(bcx: Float32Array, rows: number, d: number): Float32Array {
+  const bx = new Float32Array(rows * d);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) bx[r * d + c] = bcx[r * 3 * d + c]! * bcx[r * 3 * d + 2 * d + c]!;
+  return bx;
+}
+
 /**
  * y [rows, d] (what out_proj reads) from bcx [rows, 3 d] = W_in h of `seq` new tokens per
  * sequence; `history` [batch, kernel - 1, d] holds the sequences' last inputs to the
@@ -29,8 +36,7 @@ export interface ShortConvWeights {
 export function shortConvMix(k: Kernels, d: number, kernel: number, batch: number, seq: number, conv: Float32Array, bcx: Float32Array,
   history: Float32Array): Float32Array {
   const rows = batch * seq;
-  const bx = new Float32Array(rows * d);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) bx[r * d + c] = bcx[r * 3 * d + c]! * bcx[r * 3 * d + 2 * d + c]!;
+  const bx = gatedInput(bcx, rows, d);
   const y = new Float32Array(rows * d);
   k.causalConv(bx, batch, seq, d, kernel, conv, history, false, y);
   for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) y[r * d + c]! *= bcx[r * 3 * d + d + c]!;
@@ -45,8 +51,7 @@ export function shortConvMix(k: Kernels, d: number, kernel: number, batch: numbe
 export function shortConvBackward(k: Kernels, d: number, kernel: number, batch: number, seq: number, conv: Float32Array, bcx: Float32Array,
   dy: Float32Array): Float32Array {
   const rows = batch * seq, K = kernel;
-  const bx = new Float32Array(rows * d);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < d; c++) bx[r * d + c] = bcx[r * 3 * d + c]! * bcx[r * 3 * d + 2 * d + c]!;
+  const bx = gatedInput(bcx, rows, d);
   const s = new Float32Array(rows * d);
   k.causalConv(bx, batch, seq, d, K, conv, new Float32Array(batch * (K - 1) * d), false, s);
   const dBcx = new Float32Array(rows * 3 * d);
