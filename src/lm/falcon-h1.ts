@@ -78,7 +78,10 @@ function rowScale(name: string, m: FalconH1Multipliers, s: MambaShape): ((row: n
 /** The rows of `data` (each `width` values) times their factors, as a new array. */
 function scaleRows(data: Float32Array, width: number, scale: (row: number) => number): Float32Array {
   const out = new Float32Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = data[i]! * scale(Math.floor(i / width));
+  for (let r = 0; r * width < data.length; r++) {
+    const f = scale(r);
+    for (let i = r * width; i < (r + 1) * width; i++) out[i] = data[i]! * f;
+  }
   return out;
 }
 
