@@ -418,6 +418,9 @@ def check_splice_gradients(folder, model, model_type, tokens, gen):
 
 
 def main():
+    # transformers initialises some weights (Qwen3.5's A_log, say) from the global generator before randomize
+    # adds its noise: seeded too, so that a run is repeatable.
+    torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
     failed = False
